@@ -1,0 +1,69 @@
+"""The one mapper from internal domain events to the public, versioned event contract."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+
+from aggregates.ids import event_id_for
+from schemas.envelope import Actor, EventEnvelope
+
+SOURCE = "/orderhub"
+SCHEMA_VERSION = 1
+
+# Attributes that travel in the envelope itself, not in its data.
+_ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
+# Business time of each event, when the command supplied one (replay never asks the clock).
+_TIME_FIELDS = ("received_at", "accepted_at", "rejected_at")
+
+
+def event_type_for(domain_event: DomainEventProtocol[Any]) -> str:
+    """e.g. Order.Placed -> orderhub.order.placed."""
+    aggregate_name, _, event_name = type(domain_event).__qualname__.rpartition(".")
+    return f"orderhub.{_snake(aggregate_name)}.{_snake(event_name)}"
+
+
+def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
+    """Map a stored domain event to what every consumer sees on Kafka or in-process."""
+    state: dict[str, Any] = dict(domain_event.__dict__)
+    aggregate_id = domain_event.originator_id
+    version = int(domain_event.originator_version)
+    correlation = str(state.get("correlation_id") or aggregate_id)
+    causation = str(event_id_for(aggregate_id, version - 1)) if version > 1 else correlation
+    time = next((state[f] for f in _TIME_FIELDS if isinstance(state.get(f), datetime)), None)
+    data = {k: _jsonable(v) for k, v in state.items() if k not in _ENVELOPE_FIELDS}
+    data.pop("originator_topic", None)
+    return EventEnvelope(
+        id=str(event_id_for(aggregate_id, version)),
+        source=f"{SOURCE}/{_snake(type(domain_event).__qualname__.split('.')[0])}s",
+        type=event_type_for(domain_event),
+        subject=str(aggregate_id),
+        time=(time or domain_event.timestamp).astimezone(UTC),
+        sequence=version,
+        correlationid=correlation,
+        causationid=causation,
+        actor=Actor.parse(str(state.get("actor") or "system:orderhub")),
+        schemaversion=SCHEMA_VERSION,
+        data=data,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

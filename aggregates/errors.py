@@ -1,0 +1,17 @@
+"""Domain errors, kept together so callers can translate them in one place."""
+
+
+class DomainError(Exception):
+    """A command broke a business rule; the message says which, in words a user can act on."""
+
+
+class OrderError(DomainError):
+    pass
+
+
+class InvalidTransitionError(OrderError):
+    def __init__(self, order_id: object, status: str, command: str) -> None:
+        super().__init__(f"order {order_id} is {status}; it cannot be {command}")
+        self.order_id = order_id
+        self.status = status
+        self.command = command

@@ -1,0 +1,1 @@
+"""The edges: Kafka codec, publishers, the outbox relay, topic administration."""

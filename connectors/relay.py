@@ -1,0 +1,88 @@
+"""The outbox relay: follows the event store's notification log and publishes it to Kafka in order."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from connectors.codec import envelope_to_record
+from connectors.publisher import Publisher
+from schemas.envelope import EventEnvelope
+
+log = logging.getLogger(__name__)
+
+STREAM = "notification_log"
+
+
+class EventSource(Protocol):
+    def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]: ...
+
+
+class PositionStore(Protocol):
+    def get(self, stream: str) -> int | None: ...
+
+    def set(self, stream: str, position: int) -> None: ...
+
+
+class Relay:
+    """At-least-once: the position is saved only after the broker acknowledged the whole batch.
+
+    A crash between the two re-publishes that batch on restart; consumers drop the duplicates by
+    aggregate id and version. Run one relay per event store: a second would only add duplicates.
+    """
+
+    def __init__(
+        self,
+        source: EventSource,
+        publisher: Publisher,
+        positions: PositionStore,
+        topic_for: Callable[[EventEnvelope], str],
+        batch_size: int = 500,
+        poll_seconds: float = 0.05,
+    ) -> None:
+        self._source = source
+        self._publisher = publisher
+        self._positions = positions
+        self._topic_for = topic_for
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._position: int | None = None
+        self._loaded = False
+        self.published = 0
+
+    async def publish_next_batch(self) -> int:
+        """Publish the next batch after the saved position; returns how many events went out."""
+        if not self._loaded:
+            self._position = await asyncio.to_thread(self._positions.get, STREAM)
+            self._loaded = True
+        batch = await asyncio.to_thread(
+            self._source.read_envelopes, self._position, self._batch_size
+        )
+        if not batch:
+            return 0
+        await self._publisher.publish(
+            [envelope_to_record(self._topic_for(env), env) for _, env in batch]
+        )
+        last = batch[-1][0]
+        await asyncio.to_thread(self._positions.set, STREAM, last)
+        self._position = last
+        self.published += len(batch)
+        return len(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until told to stop; errors are logged and retried with backoff, never skipped."""
+        backoff = self._poll_seconds
+        while not stop.is_set():
+            try:
+                sent = await self.publish_next_batch()
+                backoff = self._poll_seconds
+            except Exception:
+                log.exception("relay batch failed; retrying from position %s", self._position)
+                self._loaded = False  # re-read the saved position: it is the truth
+                sent = 0
+                backoff = min(backoff * 2 if backoff else 0.1, 5.0)
+            if sent == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass

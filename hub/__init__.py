@@ -1,0 +1,1 @@
+"""The application: settings, services, wiring of the two modes, Faust worker, API, CLI."""

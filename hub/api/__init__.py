@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): thin routes that turn HTTP into commands or read a projection."""

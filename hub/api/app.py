@@ -1,0 +1,55 @@
+"""The FastAPI application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from connectors.publisher import KafkaPublisher
+from connectors.topics import ensure_topics
+from hub.api.problems import install_problem_handlers
+from hub.api.routes import health, orders
+from hub.bootstrap import Hub, bootstrap
+from hub.settings import Settings
+from hub.submissions import SubmissionGateway
+
+
+def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the API around a hub (built from settings when not given) without connecting yet."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        the_hub = hub or bootstrap(settings or Settings())
+        app.state.hub = the_hub
+        app.state.gateway = None
+        publisher = None
+        s = the_hub.settings
+        if s.kafka_bootstrap is not None:
+            await ensure_topics(
+                s.kafka_bootstrap,
+                {t: s.topic_partitions for t in s.all_topics()},
+                s.topic_replication,
+            )
+            publisher = KafkaPublisher(s.kafka_bootstrap, client_id="orderhub-api")
+            await publisher.start()
+            app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
+        elif the_hub.delivery is not None:
+            the_hub.delivery.catch_up()  # a crash may have left events undelivered
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                await publisher.stop()
+            if hub is None:
+                the_hub.close()
+
+    app = FastAPI(
+        title="OrderHub",
+        version="0.1.0",
+        description="Event-sourced order orchestration hub.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(orders.router)
+    return app

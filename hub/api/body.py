@@ -1,0 +1,60 @@
+"""Reading a request body safely: size-limited, JSON with a position on error, raw text kept."""
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from hub.api.problems import ProblemError
+from schemas.problems import FieldProblem, Problem
+
+
+async def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or 413 as soon as it passes max_bytes (never read to the end first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks.extend(chunk)
+        if len(chunks) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(chunks)
+
+
+def parse_json(raw: bytes) -> tuple[str, Any]:
+    """(text, value) or 400 naming where the JSON breaks."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProblemError(
+            Problem(
+                type="/problems/malformed-body",
+                title="The body is not UTF-8 text",
+                status=400,
+                detail=f"invalid byte at position {error.start}",
+            )
+        ) from None
+    try:
+        return text, json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ProblemError(
+            Problem(
+                type="/problems/malformed-body",
+                title="The body is not valid JSON",
+                status=400,
+                detail=f"{error.msg} at line {error.lineno}, column {error.colno}",
+                errors=[FieldProblem(field="(body)", message=error.msg, code="json_invalid")],
+            )
+        ) from None
+
+
+def _too_large(max_bytes: int) -> ProblemError:
+    return ProblemError(
+        Problem(
+            type="/problems/body-too-large",
+            title="The body is too large",
+            status=413,
+            detail=f"at most {max_bytes} bytes are accepted",
+        )
+    )

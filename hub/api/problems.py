@@ -1,0 +1,79 @@
+"""Every error answer is a problem body (RFC 9457); bad input is never a 500."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.problems import FieldProblem, Problem, field_problems
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """Raise from a route to answer with a problem body."""
+
+    def __init__(self, problem: Problem, headers: dict[str, str] | None = None) -> None:
+        super().__init__(problem.title)
+        self.problem = problem
+        self.headers = headers or {}
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    # RFC 9457 puts extension members beside the standard ones, not in a nested object.
+    body = problem.model_dump(mode="json", exclude={"extra"})
+    body.update(problem.extra)
+    return JSONResponse(
+        body,
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def invalid_body(error: ValidationError) -> ProblemError:
+    return ProblemError(
+        Problem(
+            type="/problems/invalid-submission",
+            title="The submission is not valid",
+            status=422,
+            detail="See errors for each field that must change; nothing was recorded.",
+            errors=field_problems(error),
+        )
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.problem, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldProblem(
+                field=".".join(str(p) for p in e["loc"]), message=e["msg"], code=e["type"]
+            )
+            for e in exc.errors()
+        ]
+        return problem_response(
+            Problem(title="The request is not valid", status=422, errors=errors)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            Problem(title=str(exc.detail), status=exc.status_code),
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(
+            Problem(title="Internal error", status=500, detail="The error was logged.")
+        )

@@ -1,0 +1,102 @@
+"""The `orderhub` command: serve the API, run the worker or the relay, create topics."""
+
+import asyncio
+import logging
+import signal
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from hub.settings import Settings
+
+app = typer.Typer(help="OrderHub: event-sourced order orchestration hub.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default ORDERHUB_API_HOST)"),
+    port: int | None = typer.Option(None, help="Port (default ORDERHUB_API_PORT, 8000)"),
+) -> None:
+    """Run the API. With no configuration: embedded mode, SQLite in ./orderhub-data."""
+    settings = _settings()
+    from hub.api.app import create_app  # noqa: PLC0415 - keep `orderhub --help` fast
+
+    mode = "distributed" if settings.distributed else "embedded"
+    store = settings.database_url or f"SQLite in {settings.data_dir}/"
+    console.print(f"[bold]OrderHub[/bold] {mode} mode; event store: {store}")
+    uvicorn.run(
+        create_app(settings=settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the Faust agents (intake, projections). Needs ORDERHUB_KAFKA_BOOTSTRAP."""
+    settings = _settings()
+    _require_kafka(settings)
+    from hub.worker import run_worker  # noqa: PLC0415
+
+    run_worker(settings)
+
+
+@app.command()
+def relay() -> None:
+    """Publish the event store's log to Kafka, in order, from the saved position."""
+    settings = _settings()
+    _require_kafka(settings)
+    from hub.relay_runner import run_relay  # noqa: PLC0415
+
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_relay(settings, stop)
+
+    asyncio.run(main())
+
+
+@app.command()
+def topics() -> None:
+    """Create the hub's topics (missing ones only) with the configured partition count."""
+    settings = _settings()
+    _require_kafka(settings)
+    from connectors.topics import ensure_topics  # noqa: PLC0415
+
+    assert settings.kafka_bootstrap is not None
+    created = asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap,
+            {t: settings.topic_partitions for t in settings.all_topics()},
+            settings.topic_replication,
+        )
+    )
+    console.print(f"created: {created or 'nothing, all exist'}")
+
+
+def _require_kafka(settings: Settings) -> None:
+    if settings.kafka_bootstrap is None:
+        console.print("[red]Set ORDERHUB_KAFKA_BOOTSTRAP (and ORDERHUB_DATABASE_URL) first.[/red]")
+        raise typer.Exit(2)
+    if settings.database_url is None:
+        console.print("[red]Distributed mode needs ORDERHUB_DATABASE_URL=postgresql://…[/red]")
+        raise typer.Exit(2)
+
+
+if __name__ == "__main__":
+    app()

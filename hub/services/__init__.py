@@ -1,0 +1,1 @@
+"""Application services: a command in, aggregate calls, one save, plain data out."""

@@ -1,0 +1,165 @@
+"""Intake: record submitted orders, detect duplicates through the store itself, accept or reject."""
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from aggregates import Order, order_id_for
+from hub.store import OrderStore
+from schemas.submission import OrderSubmission
+
+INTAKE_ACTOR = "system:intake"
+
+
+@dataclass(frozen=True)
+class SubmitOrder:
+    """A command: record this submission as an order."""
+
+    submission: OrderSubmission
+    raw_payload: str
+    actor: str
+    correlation_id: str
+
+    @property
+    def order_id(self) -> UUID:
+        return order_id_for(self.submission.channel, self.submission.external_id)
+
+    @property
+    def digest(self) -> str:
+        return submission_digest(self.submission)
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    order_id: UUID
+    outcome: Outcome
+    status: str
+    digest: str
+    existing_digest: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+def submission_digest(submission: OrderSubmission) -> str:
+    """sha256 of the canonical JSON: the same order re-sent with other spacing is the same order."""
+    canonical = json.dumps(
+        submission.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IntakeService:
+    def __init__(self, store: OrderStore, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def place_order(self, command: SubmitOrder) -> PlaceResult:
+        """Record one submission; see place_orders."""
+        return self.place_orders([command])[0]
+
+    def place_orders(self, commands: Sequence[SubmitOrder]) -> list[PlaceResult]:
+        """Record many submissions in one event-store transaction; duplicates answered, not stored.
+
+        The batch is saved optimistically. If the store refuses it because an id exists (a
+        duplicate, or a race with another writer), each order is retried on its own so that one
+        duplicate never costs the others their place.
+        """
+        now = self._clock()
+        first_by_id: dict[UUID, SubmitOrder] = {}
+        for command in commands:
+            first_by_id.setdefault(command.order_id, command)
+        fresh = {oid: self._new_order(cmd, now) for oid, cmd in first_by_id.items()}
+        try:
+            if fresh:
+                self._store.save(*fresh.values())
+            created = {oid: _created(order) for oid, order in fresh.items()}
+        except IntegrityError:
+            created = {oid: self._place_alone(cmd, now) for oid, cmd in first_by_id.items()}
+
+        results = []
+        for command in commands:
+            first = created[command.order_id]
+            if first_by_id[command.order_id] is command:
+                results.append(first)
+            else:
+                results.append(_compare(command, first.status, first.digest, first.reasons))
+        return results
+
+    def find(self, order_id: UUID) -> Order | None:
+        try:
+            order = self._store.repository.get(order_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(order, Order)
+        return order
+
+    def check_existing(self, command: SubmitOrder) -> PlaceResult | None:
+        """Answer a re-submission from the store without recording anything (None when new)."""
+        order = self.find(command.order_id)
+        if order is None:
+            return None
+        return _compare(command, order.status.value, order.digest, tuple(order.rejection_reasons))
+
+    def _place_alone(self, command: SubmitOrder, now: datetime) -> PlaceResult:
+        order = self._new_order(command, now)
+        try:
+            self._store.save(order)
+        except IntegrityError:
+            existing = self.find(command.order_id)
+            assert existing is not None, "the store refused the id, so the order exists"
+            return _compare(
+                command, existing.status.value, existing.digest, tuple(existing.rejection_reasons)
+            )
+        return _created(order)
+
+    @staticmethod
+    def _new_order(command: SubmitOrder, now: datetime) -> Order:
+        sub = command.submission
+        order = Order(
+            channel=sub.channel,
+            external_id=sub.external_id,
+            submission=sub.model_dump(mode="json"),
+            digest=command.digest,
+            raw_payload=command.raw_payload,
+            actor=command.actor,
+            correlation_id=command.correlation_id,
+            received_at=now,
+        )
+        order.take_intake_decision(actor=INTAKE_ACTOR, now=now)
+        return order
+
+
+def _created(order: Order) -> PlaceResult:
+    return PlaceResult(
+        order_id=order.id,
+        outcome=Outcome.CREATED,
+        status=order.status.value,
+        digest=order.digest,
+        reasons=tuple(order.rejection_reasons),
+    )
+
+
+def _compare(
+    command: SubmitOrder, status: str, existing_digest: str, reasons: tuple[str, ...]
+) -> PlaceResult:
+    same = command.digest == existing_digest
+    return PlaceResult(
+        order_id=command.order_id,
+        outcome=Outcome.DUPLICATE if same else Outcome.CONFLICT,
+        status=status,
+        digest=command.digest,
+        existing_digest=existing_digest,
+        reasons=reasons,
+    )

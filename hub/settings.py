@@ -1,0 +1,91 @@
+"""One Settings object; every other configuration (eventsourcing env, Kafka, Faust) derives from it."""
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOPIC_DEFAULTS = {
+    "submitted": "orderhub.orders.submitted",
+    "order_events": "orderhub.orders.events",
+    "rejected": "orderhub.orders.rejected",
+    "dlq": "orderhub.dlq",
+}
+
+
+class Settings(BaseSettings):
+    """Read from ORDERHUB_* environment variables (or a .env file)."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERHUB_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:port/db; unset = SQLite files in data_dir",
+    )
+    data_dir: Path = Field(default=Path("orderhub-data"), description="Embedded mode's files")
+    kafka_bootstrap: str | None = Field(
+        default=None, description="host:port[,host:port]; unset = embedded in-process delivery"
+    )
+    topic_prefix: str = Field(default="", description="Prepended to every topic name")
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    consumer_group: str = Field(default="orderhub", description="Faust app id / group prefix")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    intake_batch_size: int = Field(default=500, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_seconds: float = Field(default=0.05, gt=0)
+    projection_batch_size: int = Field(default=500, ge=1)
+    batch_window_seconds: float = Field(default=0.05, gt=0)
+    max_handler_attempts: int = Field(default=3, ge=1)
+    log_level: str = "info"
+
+    @property
+    def distributed(self) -> bool:
+        return self.kafka_bootstrap is not None
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url is not None
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + TOPIC_DEFAULTS[name]
+
+    def all_topics(self) -> list[str]:
+        return [self.topic(name) for name in TOPIC_DEFAULTS]
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing library's persistence settings, derived, never read from os.environ."""
+        if self.database_url is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.data_dir / "events.sqlite3"),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        parts = urlsplit(self.database_url)
+        if parts.scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
+            raise ValueError(f"ORDERHUB_DATABASE_URL must be postgresql://…, got {parts.scheme!r}")
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/") or "orderhub",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "orderhub"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_LOCK_TIMEOUT": "5",
+            "CREATE_TABLE": "y",
+        }
+
+    def views_url(self) -> str:
+        """Where read models and positions live: the same PostgreSQL, or a SQLite file."""
+        if self.database_url is not None:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'views.sqlite3'}"

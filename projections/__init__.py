@@ -1,0 +1,1 @@
+"""Read models: handlers from events to rows, each with its tracked position."""

@@ -1,0 +1,203 @@
+"""The order status read model: one row per order, answering "where is my order"."""
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from typing import Protocol
+
+from projections.positions import create_positions_table, read_positions, save_positions
+from projections.sqldb import SqlDatabase
+from schemas.envelope import EventEnvelope
+
+FOLLOWER = "order_status"
+
+
+@dataclass(frozen=True)
+class OrderStatusRow:
+    order_id: str
+    channel: str
+    external_id: str
+    status: str
+    customer_id: str
+    demand_class: str
+    country: str
+    currency: str
+    total: str
+    line_count: int
+    placed_at: str
+    received_at: str
+    updated_at: str
+    version: int
+    digest: str
+    reasons: tuple[str, ...] = ()
+
+
+def _placed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow:
+    sub = env.data["submission"]
+    total = sum(
+        (Decimal(line["unit_price"]) * line["quantity"] for line in sub["lines"]), Decimal(0)
+    )
+    return OrderStatusRow(
+        order_id=env.subject,
+        channel=sub["channel"],
+        external_id=sub["external_id"],
+        status="placed",
+        customer_id=sub["customer"]["id"],
+        demand_class=sub["customer"].get("demand_class", "standard"),
+        country=sub["ship_to"]["country"],
+        currency=sub["currency"],
+        total=str(total),
+        line_count=len(sub["lines"]),
+        placed_at=sub["placed_at"],
+        received_at=env.data["received_at"],
+        updated_at=env.time.isoformat(),
+        version=env.sequence,
+        digest=env.data["digest"],
+    )
+
+
+def _status(status: str) -> Callable[[OrderStatusRow | None, EventEnvelope], OrderStatusRow | None]:
+    def handle(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+        if row is None:  # history starts before this view's retention; nothing to update
+            return None
+        reasons = tuple(env.data.get("reasons", row.reasons))
+        return replace(
+            row, status=status, updated_at=env.time.isoformat(), version=env.sequence,
+            reasons=reasons,
+        )
+
+    return handle
+
+
+HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatusRow | None]] = {
+    "orderhub.order.placed": _placed,
+    "orderhub.order.accepted": _status("accepted"),
+    "orderhub.order.rejected": _status("rejected"),
+}
+
+
+def fold(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    """Apply one event; an event at or below the row's version was seen already and is ignored."""
+    if row is not None and env.sequence <= row.version:
+        return row
+    handler = HANDLERS.get(env.type)
+    if handler is None:
+        return row
+    return handler(row, env)
+
+
+class OrderStatusView(Protocol):
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        """Apply a batch and record the positions it reached, atomically."""
+
+    def get(self, order_id: str) -> OrderStatusRow | None: ...
+
+    def positions(self) -> dict[str, int]: ...
+
+
+class InMemoryOrderStatusView:
+    def __init__(self) -> None:
+        self._rows: dict[str, OrderStatusRow] = {}
+        self._positions: dict[str, int] = {}
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        rows = dict(self._rows)
+        for env in envelopes:
+            new = fold(rows.get(env.subject), env)
+            if new is not None:
+                rows[env.subject] = new
+        self._rows = rows
+        for stream, position in positions.items():
+            self._positions[stream] = max(position, self._positions.get(stream, -1))
+
+    def get(self, order_id: str) -> OrderStatusRow | None:
+        return self._rows.get(order_id)
+
+    def positions(self) -> dict[str, int]:
+        return dict(self._positions)
+
+
+_COLUMNS = [f for f in OrderStatusRow.__dataclass_fields__]
+_DDL = """
+CREATE TABLE IF NOT EXISTS order_status (
+    order_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    demand_class TEXT NOT NULL,
+    country TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    total TEXT NOT NULL,
+    line_count INTEGER NOT NULL,
+    placed_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    reasons TEXT NOT NULL
+)"""
+
+
+class SqlOrderStatusView:
+    """SQLite or PostgreSQL; rows and positions are written in one transaction per batch."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self._db = db
+        with db.transaction() as cur:
+            cur.execute(_DDL)
+            cur.execute("CREATE INDEX IF NOT EXISTS order_status_status ON order_status (status)")
+            create_positions_table(cur)
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        ids = sorted({env.subject for env in envelopes})
+        with self._db.transaction() as cur:
+            rows = self._load(cur, ids)
+            changed: dict[str, OrderStatusRow] = {}
+            for env in envelopes:
+                new = fold(rows.get(env.subject), env)
+                if new is not None and new is not rows.get(env.subject):
+                    rows[env.subject] = changed[env.subject] = new
+            if changed:
+                placeholders = ", ".join("?" for _ in _COLUMNS)
+                updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "order_id")
+                cur.executemany(
+                    f"INSERT INTO order_status ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
+                    f"ON CONFLICT (order_id) DO UPDATE SET {updates} "
+                    "WHERE excluded.version > order_status.version",
+                    [_to_params(row) for row in changed.values()],
+                )
+            save_positions(cur, FOLLOWER, positions)
+
+    def get(self, order_id: str) -> OrderStatusRow | None:
+        with self._db.transaction() as cur:
+            return self._load(cur, [order_id]).get(order_id)
+
+    def positions(self) -> dict[str, int]:
+        with self._db.transaction() as cur:
+            return read_positions(cur, FOLLOWER)
+
+    def _load(self, cur: object, ids: Sequence[str]) -> dict[str, OrderStatusRow]:
+        if not ids:
+            return {}
+        placeholders = ", ".join("?" for _ in ids)
+        cur.execute(  # type: ignore[attr-defined]
+            f"SELECT {', '.join(_COLUMNS)} FROM order_status WHERE order_id IN ({placeholders})",
+            list(ids),
+        )
+        return {r[0]: _from_record(r) for r in cur.fetchall()}  # type: ignore[attr-defined]
+
+
+def _to_params(row: OrderStatusRow) -> list[object]:
+    values = asdict(row)
+    values["reasons"] = json.dumps(list(row.reasons))
+    return [values[c] for c in _COLUMNS]
+
+
+def _from_record(record: Sequence[object]) -> OrderStatusRow:
+    values = dict(zip(_COLUMNS, record, strict=True))
+    values["reasons"] = tuple(json.loads(str(values["reasons"])))
+    values["line_count"] = int(str(values["line_count"]))
+    values["version"] = int(str(values["version"]))
+    return OrderStatusRow(**values)  # type: ignore[arg-type]

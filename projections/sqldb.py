@@ -1,0 +1,94 @@
+"""A small DB-API wrapper so one SQL view serves SQLite (embedded) and PostgreSQL (distributed)."""
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class SqlDatabase:
+    """Connections and transactions; SQL is written with `?` and translated for psycopg."""
+
+    def __init__(self, url: str, pool_size: int = 4) -> None:
+        self.url = url
+        self.dialect: Literal["sqlite", "postgres"]
+        self._lock = threading.RLock()
+        if url.startswith("sqlite:///"):
+            self.dialect = "sqlite"
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._sqlite.execute("PRAGMA journal_mode=WAL")
+            self._sqlite.execute("PRAGMA busy_timeout=10000")
+        else:
+            self.dialect = "postgres"
+            self._pool = ConnectionPool(
+                _psycopg_conninfo(url), min_size=1, max_size=pool_size, open=True
+            )
+
+    def sql(self, statement: str) -> str:
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """One atomic unit: rows and the position they were computed from commit together."""
+        if self.dialect == "sqlite":
+            with self._lock:
+                cur = self._sqlite.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _Translating(cur, self)
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            return
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as pg_cur:
+            yield _Translating(pg_cur, self)
+
+    def close(self) -> None:
+        if self.dialect == "sqlite":
+            self._sqlite.close()
+        else:
+            self._pool.close()
+
+
+class _Translating:
+    def __init__(self, cursor: Any, db: SqlDatabase) -> None:
+        self._cursor = cursor
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(self._db.sql(sql), tuple(params))
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+
+def _psycopg_conninfo(url: str) -> str:
+    # psycopg accepts URLs directly; normalise SQLAlchemy-style schemes users may paste.
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url.removeprefix(prefix)
+    return url
+
+
+__all__ = ["Cursor", "SqlDatabase", "psycopg"]
