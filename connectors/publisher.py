@@ -18,30 +18,42 @@ class KafkaPublisher:
     """aiokafka defaults to acks=1 without idempotence; events need both set explicitly."""
 
     def __init__(self, bootstrap: str, client_id: str = "orderhub") -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=1_048_576,
-            compression_type=None,
-            request_timeout_ms=30_000,
-        )
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        await self._producer.start()
+        # The producer binds to the running loop, so it is made here, not in __init__.
+        async with self._starting:
+            if self._producer is not None:
+                return
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                client_id=self._client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                max_batch_size=1_048_576,
+                request_timeout_ms=30_000,
+            )
+            await producer.start()
+            self._producer = producer
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def publish(self, records: Sequence[OutboundRecord]) -> None:
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        assert producer is not None
         # send() only enqueues; the idempotent producer keeps per-partition order across retries,
         # so sending all before awaiting any keeps order and batches on the wire.
         futures = [
-            await self._producer.send(
-                r.topic, value=r.value, key=r.key, headers=list(r.headers) or None
-            )
+            await producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers) or None)
             for r in records
         ]
         await asyncio.gather(*futures)

@@ -1,0 +1,67 @@
+"""A consumed Kafka record in plain form, whatever client read it, and the DLQ record for it."""
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from connectors.codec import OutboundRecord
+
+
+@dataclass(frozen=True)
+class ConsumedMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def stream(self) -> str:
+        return f"{self.topic}:{self.partition}"
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("utf-8", errors="replace")
+        return None
+
+
+def normalise_headers(
+    headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None,
+) -> tuple[tuple[str, bytes], ...]:
+    if headers is None:
+        return ()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in items)
+
+
+def dead_letter(dlq_topic: str, message: ConsumedMessage, error: str, consumer: str) -> OutboundRecord:
+    """The original bytes and headers, plus where they came from and why they were parked."""
+    parked = (
+        ("dlq-original-topic", message.topic.encode()),
+        ("dlq-original-partition", str(message.partition).encode()),
+        ("dlq-original-offset", str(message.offset).encode()),
+        ("dlq-consumer", consumer.encode()),
+        ("dlq-error", error[:4000].encode("utf-8", errors="replace")),
+        ("dlq-parked-at", datetime.now(UTC).isoformat().encode()),
+    )
+    return OutboundRecord(
+        topic=dlq_topic,
+        key=message.key or b"",
+        value=message.value,
+        headers=message.headers + parked,
+    )
+
+
+def positions_of(messages: Iterable[ConsumedMessage]) -> dict[str, int]:
+    """The highest offset seen per topic-partition."""
+    positions: dict[str, int] = {}
+    for m in messages:
+        positions[m.stream] = max(m.offset, positions.get(m.stream, -1))
+    return positions
+
+
+def json_bytes(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()

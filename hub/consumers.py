@@ -1,0 +1,235 @@
+"""Batch handlers behind the Faust agents: parse, call a service, publish what must be published.
+
+They never raise: a message that cannot be handled after bounded retries is parked (DLQ or the
+rejected topic) with its reason, and the batch moves on. A crash before the handler returns
+leaves the batch unacknowledged, so Kafka redelivers it; idempotence makes that harmless.
+"""
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import psycopg
+from pydantic import ValidationError
+
+from connectors.codec import OutboundRecord, record_to_envelope
+from connectors.consumed import ConsumedMessage, dead_letter, json_bytes, positions_of
+from connectors.publisher import Publisher
+from hub.services.intake import IntakeService, Outcome, PlaceResult, SubmitOrder
+from hub.settings import Settings
+from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
+from projections.order_status import OrderStatusView
+from schemas.envelope import EventEnvelope
+from schemas.problems import field_problems
+from schemas.submission import OrderSubmission
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]], attempts: int, what: str, base_delay: float = 0.2
+) -> T:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except Exception:
+            if attempt == attempts:
+                raise
+            log.warning("%s failed (attempt %d of %d); retrying", what, attempt, attempts)
+            await asyncio.sleep(min(base_delay * 2 ** (attempt - 1), 10.0))
+    raise AssertionError("unreachable")
+
+
+class IntakeConsumer:
+    """orderhub.orders.submitted → orders in the event store (accepted or rejected)."""
+
+    name = "intake"
+
+    def __init__(self, intake: IntakeService, publisher: Publisher, settings: Settings) -> None:
+        self._intake = intake
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        parked: list[OutboundRecord] = []
+        commands: list[tuple[ConsumedMessage, SubmitOrder]] = []
+        for message in messages:
+            parsed = self._parse(message)
+            if isinstance(parsed, OutboundRecord):
+                parked.append(parsed)
+            else:
+                commands.append((message, parsed))
+        results = await self._place(commands, parked)
+        for (message, command), result in results:
+            if result.outcome is Outcome.CONFLICT:
+                parked.append(self._conflict(message, command, result))
+        if parked:
+            await with_retries(
+                lambda: self._publisher.publish(parked),
+                self._settings.max_handler_attempts,
+                "publishing parked submissions",
+            )
+
+    async def _place(
+        self,
+        commands: list[tuple[ConsumedMessage, SubmitOrder]],
+        parked: list[OutboundRecord],
+    ) -> list[tuple[tuple[ConsumedMessage, SubmitOrder], PlaceResult]]:
+        if not commands:
+            return []
+        attempts = self._settings.max_handler_attempts
+        batch = [c for _, c in commands]
+        try:
+            results = await with_retries(
+                lambda: asyncio.to_thread(self._intake.place_orders, batch), attempts, "intake batch"
+            )
+            return list(zip(commands, results, strict=True))
+        except Exception:
+            log.exception("intake batch failed; isolating the message at fault")
+        placed = []
+        for pair in commands:
+            try:
+                result = await with_retries(
+                    lambda c=pair[1]: asyncio.to_thread(self._intake.place_order, c),  # type: ignore[misc]
+                    attempts,
+                    "intake of one submission",
+                )
+                placed.append((pair, result))
+            except Exception as error:
+                dlq = self._settings.topic("dlq")
+                parked.append(dead_letter(dlq, pair[0], repr(error), self.name))
+        return placed
+
+    def _parse(self, message: ConsumedMessage) -> SubmitOrder | OutboundRecord:
+        try:
+            text = message.value.decode("utf-8")
+            payload = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            return dead_letter(self._settings.topic("dlq"), message, f"unparseable: {error}", self.name)
+        try:
+            submission = OrderSubmission.model_validate(payload)
+        except ValidationError as error:
+            return self._rejected(message, text, payload, error)
+        return SubmitOrder(
+            submission=submission,
+            raw_payload=text,
+            actor=message.header(ACTOR_HEADER) or f"channel:{submission.channel}",
+            correlation_id=message.header(CORRELATION_HEADER)
+            or f"{message.topic}:{message.partition}:{message.offset}",
+        )
+
+    def _rejected(
+        self, message: ConsumedMessage, text: str, payload: object, error: ValidationError
+    ) -> OutboundRecord:
+        ident = payload if isinstance(payload, dict) else {}
+        body = {
+            "reason": "invalid_submission",
+            "channel": ident.get("channel"),
+            "external_id": ident.get("external_id"),
+            "errors": [p.model_dump() for p in field_problems(error)],
+            "raw_payload": text,
+            "source": {"topic": message.topic, "partition": message.partition, "offset": message.offset},
+            "rejected_at": datetime.now(UTC).isoformat(),
+        }
+        return OutboundRecord(
+            topic=self._settings.topic("rejected"),
+            key=message.key or b"",
+            value=json_bytes(body),
+            headers=message.headers,
+        )
+
+    def _conflict(
+        self, message: ConsumedMessage, command: SubmitOrder, result: PlaceResult
+    ) -> OutboundRecord:
+        body = {
+            "reason": "conflict",
+            "order_id": str(result.order_id),
+            "channel": command.submission.channel,
+            "external_id": command.submission.external_id,
+            "existing_digest": result.existing_digest,
+            "submitted_digest": result.digest,
+            "raw_payload": command.raw_payload,
+            "rejected_at": datetime.now(UTC).isoformat(),
+        }
+        return OutboundRecord(
+            topic=self._settings.topic("rejected"),
+            key=str(result.order_id).encode(),
+            value=json_bytes(body),
+            headers=message.headers,
+        )
+
+
+class ProjectionConsumer:
+    """orderhub.orders.events → a read model; rows and Kafka positions in one transaction."""
+
+    def __init__(
+        self, name: str, view: OrderStatusView, publisher: Publisher, settings: Settings
+    ) -> None:
+        self.name = name
+        self._view = view
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        envelopes: list[EventEnvelope] = []
+        parked: list[OutboundRecord] = []
+        for message in messages:
+            try:
+                envelopes.append(record_to_envelope(message.key, message.value, message.headers))
+            except (ValueError, ValidationError) as error:
+                parked.append(dead_letter(self._settings.topic("dlq"), message, str(error), self.name))
+        if parked:
+            await with_retries(
+                lambda: self._publisher.publish(parked),
+                self._settings.max_handler_attempts,
+                "parking undecodable events",
+            )
+        try:
+            await self._apply(envelopes, positions_of(messages))
+        except Exception:
+            log.exception("projection %s: batch failed; isolating the event at fault", self.name)
+            await self._apply_one_by_one(messages)
+
+    async def _apply(self, envelopes: list[EventEnvelope], positions: dict[str, int]) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await asyncio.to_thread(self._view.apply, envelopes, positions)
+                return
+            except Exception as error:
+                # A database that cannot be reached is an outage, not a poison message: wait for
+                # it rather than park events, which would leave the view wrong for good.
+                if not is_outage(error) and attempt >= self._settings.max_handler_attempts:
+                    raise
+                log.warning("projection %s: %r (attempt %d); retrying", self.name, error, attempt)
+                await asyncio.sleep(min(0.2 * 2**attempt, 10.0))
+
+    async def _apply_one_by_one(self, messages: Sequence[ConsumedMessage]) -> None:
+        parked = []
+        for message in messages:
+            try:
+                envelope = record_to_envelope(message.key, message.value, message.headers)
+            except (ValueError, ValidationError):
+                continue  # parked already
+            try:
+                await self._apply([envelope], positions_of([message]))
+            except Exception as error:
+                parked.append(dead_letter(self._settings.topic("dlq"), message, repr(error), self.name))
+        if parked:
+            await with_retries(
+                lambda: self._publisher.publish(parked),
+                self._settings.max_handler_attempts,
+                "parking events the projection could not apply",
+            )
+
+
+def is_outage(error: BaseException) -> bool:
+    return isinstance(
+        error, psycopg.OperationalError | sqlite3.OperationalError | ConnectionError | TimeoutError
+    )
