@@ -1,0 +1,213 @@
+"""Plain values the orchestrator gathers before calling :func:`decide` (fetch first, then compute).
+
+They are frozen dataclasses rather than pydantic models on purpose: ``decide()`` reads their
+attributes hundreds of times per call and the validation done here is the little that protects
+the arithmetic (quantities positive, money in ``Decimal``, times timezone-aware).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+__all__ = [
+    "AttributeValue",
+    "CandidateSource",
+    "CostModel",
+    "DeliveryMethod",
+    "LineToRoute",
+    "OrderToRoute",
+    "SourceKind",
+    "StockLevel",
+]
+
+AttributeValue = str | int | bool | float
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class DeliveryMethod(StrEnum):
+    STANDARD = "standard"
+    EXPRESS = "express"
+    CLICK_AND_COLLECT = "click_and_collect"
+    SAME_DAY = "same_day"
+
+
+class SourceKind(StrEnum):
+    WAREHOUSE = "warehouse"
+    STORE = "store"
+    DROPSHIP = "dropship"
+
+
+def _check_country(value: str, what: str) -> None:
+    if not _COUNTRY.match(value):
+        raise ValueError(f"{what} must be an ISO 3166 alpha-2 code in upper case, got {value!r}")
+
+
+def _check_currency(value: str, what: str) -> None:
+    if not _CURRENCY.match(value):
+        raise ValueError(f"{what} must be an ISO 4217 code in upper case, got {value!r}")
+
+
+def _check_money(value: object, what: str) -> None:
+    # A float here would make totals and costs drift; callers must convert at the edge.
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError(f"{what} must be a finite Decimal, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LineToRoute:
+    line_id: str
+    sku: str
+    quantity: int
+
+    def __post_init__(self) -> None:
+        if not self.line_id or not self.sku:
+            raise ValueError("line_id and sku must not be empty")
+        if isinstance(self.quantity, bool) or self.quantity < 1:
+            raise ValueError(f"line {self.line_id}: quantity must be >= 1, got {self.quantity!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    on_hand: int
+    reserved: int = 0
+    safety_stock: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.on_hand, self.reserved, self.safety_stock) < 0:
+            raise ValueError("stock figures must not be negative")
+
+    @property
+    def available(self) -> int:
+        return max(0, self.on_hand - self.reserved - self.safety_stock)
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Shipping cost = base + per_unit × units + per_km × distance, in ``currency``."""
+
+    base: Decimal
+    per_unit: Decimal
+    per_km: Decimal
+    currency: str
+    # Float mirrors exist only so ranking (a score, not a charge) stays cheap for hundreds of
+    # candidates; every amount that is reported as money is computed from the Decimals.
+    base_f: float = field(init=False, repr=False, compare=False)
+    per_unit_f: float = field(init=False, repr=False, compare=False)
+    per_km_f: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("base", "per_unit", "per_km"):
+            _check_money(getattr(self, name), f"cost.{name}")
+        _check_currency(self.currency, "cost.currency")
+        object.__setattr__(self, "base_f", float(self.base))
+        object.__setattr__(self, "per_unit_f", float(self.per_unit))
+        object.__setattr__(self, "per_km_f", float(self.per_km))
+
+    def shipping_cost(self, units: int, distance_km: float | None) -> Decimal:
+        """Estimated charge for one shipment; an unknown distance adds no per-km part."""
+        cost = self.base + self.per_unit * units
+        if distance_km is not None:
+            cost += self.per_km * Decimal(repr(round(distance_km, 3)))
+        return cost.quantize(Decimal("0.01"))
+
+    def ranking_cost(self, units: int, distance_km: float | None) -> float:
+        return self.base_f + self.per_unit_f * units + self.per_km_f * (distance_km or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSource:
+    """A fulfilment source as seen at decision time, with its stock for the ordered SKUs."""
+
+    source_id: str
+    kind: SourceKind
+    lat: float
+    lon: float
+    country: str
+    ships_to: frozenset[str]
+    delivery_methods: frozenset[DeliveryMethod]
+    daily_capacity: int
+    used_today: int
+    cost: CostModel
+    lead_time_days: int
+    priority: int = 0
+    active: bool = True
+    demand_classes: frozenset[str] = frozenset()
+    stock: Mapping[str, StockLevel] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.source_id:
+            raise ValueError("source_id must not be empty")
+        _check_country(self.country, f"source {self.source_id}: country")
+        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+            raise ValueError(f"source {self.source_id}: lat/lon out of range")
+        if self.daily_capacity < 0 or self.used_today < 0 or self.lead_time_days < 0:
+            raise ValueError(f"source {self.source_id}: capacity and lead time must be >= 0")
+        object.__setattr__(self, "kind", SourceKind(self.kind))
+        object.__setattr__(self, "ships_to", frozenset(self.ships_to))
+        object.__setattr__(
+            self, "delivery_methods", frozenset(DeliveryMethod(m) for m in self.delivery_methods)
+        )
+        object.__setattr__(self, "demand_classes", frozenset(self.demand_classes))
+        # A read-only copy: the caller's dict may change after the values were gathered.
+        object.__setattr__(self, "stock", MappingProxyType(dict(self.stock)))
+
+    @property
+    def capacity_left(self) -> int:
+        """Shipments this source can still take today (capacity counts shipments, not units)."""
+        return max(0, self.daily_capacity - self.used_today)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderToRoute:
+    order_id: str
+    channel: str
+    country: str
+    demand_class: str
+    delivery_method: DeliveryMethod
+    total: Decimal
+    currency: str
+    lines: tuple[LineToRoute, ...]
+    placed_at: datetime
+    ship_to_lat: float | None = None
+    ship_to_lon: float | None = None
+    promised_by: datetime | None = None
+    payment_state: str = "authorized"
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_country(self.country, f"order {self.order_id}: country")
+        _check_currency(self.currency, f"order {self.order_id}: currency")
+        _check_money(self.total, f"order {self.order_id}: total")
+        object.__setattr__(self, "delivery_method", DeliveryMethod(self.delivery_method))
+        object.__setattr__(self, "lines", tuple(self.lines))
+        if not self.lines:
+            raise ValueError(f"order {self.order_id}: at least one line is required")
+        ids = [line.line_id for line in self.lines]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"order {self.order_id}: line ids must be unique")
+        for name in ("placed_at", "promised_by"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"order {self.order_id}: {name} must be timezone-aware")
+        if (self.ship_to_lat is None) != (self.ship_to_lon is None):
+            raise ValueError(f"order {self.order_id}: give both ship_to_lat and ship_to_lon")
+        for key, value in self.attributes.items():
+            if not isinstance(value, str | int | bool | float):
+                raise ValueError(f"order {self.order_id}: attribute {key!r} must be a scalar")
+        object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
+
+    @property
+    def has_ship_to(self) -> bool:
+        return self.ship_to_lat is not None and self.ship_to_lon is not None
+
+    @property
+    def units(self) -> int:
+        return sum(line.quantity for line in self.lines)

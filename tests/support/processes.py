@@ -1,0 +1,85 @@
+"""Running the hub's own commands as real processes, as a user would."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HubProcess:
+    """One `orderhub <command>` subprocess with its own log file."""
+
+    def __init__(self, command: str, env: Mapping[str, str], log_dir: Path) -> None:
+        self.command = command
+        self.log_path = log_dir / f"{command}.log"
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", command],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed, nothing committed."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+@contextmanager
+def hub_processes(
+    commands: list[str], env: Mapping[str, str], log_dir: Path
+) -> Iterator[dict[str, HubProcess]]:
+    started: dict[str, HubProcess] = {}
+    try:
+        for command in commands:
+            started[command] = HubProcess(command, env, log_dir)
+        yield started
+    finally:
+        for proc in started.values():
+            proc.stop()
+
+
+def wait_for_http(url: str, proc: HubProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc.process.poll() is not None:
+            raise AssertionError(f"{proc.command} exited early:\n{proc.log_tail()}")
+        try:
+            response = httpx.get(url, timeout=2.0)
+            if response.status_code == 200:
+                return
+            last = response.status_code
+        except httpx.HTTPError as error:
+            last = error
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout}s (last: {last})\n{proc.log_tail()}")
