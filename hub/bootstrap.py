@@ -42,8 +42,9 @@ class Hub:
 def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = utc_now) -> Hub:
     """Build the hub. Embedded (no Kafka): events are delivered in-process to the projections."""
     settings = settings or Settings()
-    store = OrderStore(env=settings.eventsourcing_env())
     views_db = SqlDatabase(settings.views_url())
+    with views_db.schema_lock():
+        store = OrderStore(env=settings.eventsourcing_env())
     order_status = SqlOrderStatusView(views_db)
     delivery = (
         None

@@ -74,6 +74,10 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         ):
             await order_status.handle([to_consumed(e) for e in batch])
 
+    @app.on_before_shutdown.connect
+    async def stop_publisher(app: faust.App, **kwargs: Any) -> None:
+        await publisher.stop()
+
     return app
 
 

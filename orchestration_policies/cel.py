@@ -152,7 +152,9 @@ def _cost_plain(cost: CostModel) -> dict[str, Plain]:
     }
 
 
-def _stock_plain(source: CandidateSource, skus: tuple[str, ...]) -> dict[str, Plain]:
+def _stock_plain(
+    source: CandidateSource, distance: float | None, skus: tuple[str, ...]
+) -> dict[str, Plain]:
     out: dict[str, Plain] = {}
     for sku in skus:
         level = source.stock.get(sku)
@@ -398,9 +400,25 @@ def _environment() -> celpy.Environment:
     return celpy.Environment()
 
 
+_OPERATORS = {
+    "relation_lt": "<", "relation_le": "<=", "relation_gt": ">", "relation_ge": ">=",
+    "relation_eq": "==", "relation_ne": "!=", "relation_in": "in", "addition_add": "+",
+    "addition_sub": "-", "multiplication_mul": "*", "multiplication_div": "/",
+    "multiplication_mod": "%",
+}  # fmt: skip
+_RULE_TOKEN = re.compile(r"Token\('RULE', '(\w+)'\)")
+_CEL_CLASS = re.compile(r"<class 'celpy\.celtypes\.(\w+)Type'>|<class 'NoneType'>")
+
+
+def _readable(message: str) -> str:
+    """cel-python names operators and types by their Python classes; say them in CEL."""
+    message = _RULE_TOKEN.sub(lambda m: repr(_OPERATORS.get(m.group(1), m.group(1))), message)
+    return _CEL_CLASS.sub(lambda m: (m.group(1) or "null").lower(), message)
+
+
 def _eval_message(error: Exception) -> str:
     if isinstance(error, celpy.CELEvalError) and error.args:
-        return str(error.args[0])
+        return _readable(str(error.args[0]))
     return f"{type(error).__name__}: {error}"
 
 

@@ -145,7 +145,7 @@ class SqlOrderStatusView:
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
-        with db.transaction() as cur:
+        with db.schema_transaction() as cur:
             cur.execute(_DDL)
             cur.execute("CREATE INDEX IF NOT EXISTS order_status_status ON order_status (status)")
             create_positions_table(cur)

@@ -36,7 +36,7 @@ class SqlPositionStore:
     def __init__(self, db: SqlDatabase, follower: str) -> None:
         self._db = db
         self._follower = follower
-        with db.transaction() as cur:
+        with db.schema_transaction() as cur:
             create_positions_table(cur)
 
     def get(self, stream: str) -> int | None:

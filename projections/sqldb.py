@@ -11,6 +11,10 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 
+# Any fixed number: every OrderHub process that creates tables takes this lock first.
+_SCHEMA_LOCK = 0x0D_E7_4B_0B
+
+
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
@@ -57,6 +61,29 @@ class SqlDatabase:
             return
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as pg_cur:
             yield _Translating(pg_cur, self)
+
+    @contextmanager
+    def schema_transaction(self) -> Iterator[Cursor]:
+        """A transaction for DDL. Several processes start at once in distributed mode, and
+        PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin."""
+        with self.transaction() as cur:
+            if self.dialect == "postgres":
+                cur.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            yield cur
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Hold the schema lock across work done on other connections (the event store's own
+        table creation), so processes starting together do not race on CREATE TABLE."""
+        if self.dialect == "sqlite":
+            yield
+            return
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
     def close(self) -> None:
         if self.dialect == "sqlite":

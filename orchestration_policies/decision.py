@@ -1,0 +1,252 @@
+"""What ``decide()`` returns: an immutable decision with its full explanation.
+
+The canonical JSON (:meth:`Decision.to_json`) is what gets recorded with ``OrderRouted``: keys
+sorted, no insignificant whitespace, Decimals as strings, scores rounded to 6 decimals. Same
+inputs give byte-identical JSON, so :meth:`Decision.digest` can prove a replay matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+__all__ = [
+    "CandidateExplanation",
+    "CandidateStatus",
+    "Decision",
+    "Explanation",
+    "Hold",
+    "PlanExplanation",
+    "PlanStrategy",
+    "SearchMode",
+    "ShipmentDetail",
+    "ShipmentLine",
+    "UnallocatedLine",
+    "UnallocatedReason",
+]
+
+SCORE_DECIMALS = 6
+
+
+class UnallocatedReason(StrEnum):
+    NO_ELIGIBLE_SOURCE = "no_eligible_source"
+    NO_STOCK = "no_stock"
+    RESERVED_FOR_OTHER_DEMAND_CLASS = "reserved_for_other_demand_class"
+    INSUFFICIENT_STOCK = "insufficient_stock"
+    SHIP_COMPLETE_NOT_POSSIBLE = "ship_complete_not_possible"
+    SPLIT_NOT_ALLOWED = "split_not_allowed"
+    LINE_SPLIT_NOT_ALLOWED = "line_split_not_allowed"
+    MAX_SHIPMENTS_REACHED = "max_shipments_reached"
+
+
+class CandidateStatus(StrEnum):
+    EXCLUDED = "excluded"  # failed an eligibility rule
+    NO_STOCK = "no_stock"  # eligible, but has none of the ordered SKUs it may use
+    SCORED = "scored"
+
+
+class PlanStrategy(StrEnum):
+    SINGLE_SOURCE = "single_source"
+    SPLIT = "split"
+    PARTIAL_SINGLE_SOURCE = "partial_single_source"
+    NONE = "none"
+
+
+class SearchMode(StrEnum):
+    NONE = "none"
+    SINGLE_SOURCE = "single_source"  # one source could ship everything; no split searched
+    EXACT = "exact"
+    HEURISTIC = "heuristic"
+
+
+class ShipmentLine(NamedTuple):
+    line_id: str
+    sku: str
+    quantity: int
+
+
+class UnallocatedLine(NamedTuple):
+    line_id: str
+    sku: str
+    quantity: int
+    reason: UnallocatedReason
+
+
+class Hold(NamedTuple):
+    rule: str
+    reason: str
+
+
+class ShipmentDetail(NamedTuple):
+    source_id: str
+    units: int
+    estimated_cost: Decimal
+    currency: str
+    distance_km: float | None
+    lead_time_days: int
+    score: float
+
+
+class CandidateExplanation(NamedTuple):
+    """One candidate: why it was excluded, or how it scored (criteria in ``CRITERIA`` order)."""
+
+    source_id: str
+    status: CandidateStatus
+    rule: str | None = None
+    detail: str | None = None
+    raw: tuple[float | None, ...] = ()
+    normalised: tuple[float, ...] = ()
+    total: float | None = None
+    rank: int | None = None
+    usable: tuple[tuple[str, int], ...] = ()
+
+    def breakdown(self, criteria: tuple[str, ...], weights: tuple[float, ...]) -> list[Any]:
+        """(criterion, raw, normalised, weight, contribution) per criterion."""
+        return [
+            (name, raw, norm, weight, weight * norm)
+            for name, raw, norm, weight in zip(
+                criteria, self.raw, self.normalised, weights, strict=True
+            )
+        ]
+
+
+class PlanExplanation(NamedTuple):
+    strategy: PlanStrategy
+    search: SearchMode
+    summary: str
+    alternatives_considered: int
+    objective: float | None
+    units_planned: int
+    units_ordered: int
+    proposed_sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    criteria: tuple[str, ...]
+    weights: tuple[float, ...]
+    split_penalty: float
+    candidates: tuple[CandidateExplanation, ...]
+    plan: PlanExplanation
+    tie_breaks: tuple[str, ...] = ()
+    condition_errors: tuple[str, ...] = ()
+
+
+def _num(value: float | None) -> float | None:
+    if value is None:
+        return None
+    rounded = round(value, SCORE_DECIMALS)
+    return 0.0 if rounded == 0 else rounded  # no "-0.0" in the record
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return str(value)
+    return value
+
+
+def _candidate_dict(c: CandidateExplanation, explanation: Explanation) -> dict[str, Any]:
+    out: dict[str, Any] = {"source_id": c.source_id, "status": str(c.status)}
+    if c.status is CandidateStatus.EXCLUDED:
+        out["rule"] = c.rule
+        out["detail"] = c.detail
+        return out
+    out["usable"] = {sku: units for sku, units in c.usable}
+    if c.status is CandidateStatus.SCORED:
+        out["rank"] = c.rank
+        out["total"] = _num(c.total)
+        out["criteria"] = {
+            name: {
+                "raw": _plain(raw),
+                "normalised": _num(norm),
+                "weight": _num(weight),
+                "contribution": _num(contribution),
+            }
+            for name, raw, norm, weight, contribution in c.breakdown(
+                explanation.criteria, explanation.weights
+            )
+        }
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    order_id: str
+    policy_id: str
+    policy_version: int
+    decided_at: datetime
+    shipments: Mapping[str, tuple[ShipmentLine, ...]]
+    shipment_details: tuple[ShipmentDetail, ...]
+    unallocated: tuple[UnallocatedLine, ...]
+    backordered: tuple[UnallocatedLine, ...]
+    held: Hold | None
+    rejected: str | None
+    explanation: Explanation
+
+    @property
+    def routed(self) -> bool:
+        """True when at least one shipment was decided (the order is neither held nor rejected)."""
+        return bool(self.shipments)
+
+    def shipped_quantity(self, line_id: str) -> int:
+        return sum(
+            line.quantity
+            for lines in self.shipments.values()
+            for line in lines
+            if line.line_id == line_id
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.explanation
+        return {
+            "order_id": self.order_id,
+            "policy": {"id": self.policy_id, "version": self.policy_version},
+            "decided_at": self.decided_at.isoformat(),
+            "shipments": {
+                source_id: [list(line) for line in lines]
+                for source_id, lines in self.shipments.items()
+            },
+            "shipment_details": [
+                {k: _plain(v) for k, v in d._asdict().items()} for d in self.shipment_details
+            ],
+            "unallocated": [{k: _plain(v) for k, v in u._asdict().items()} for u in self.unallocated],
+            "backordered": [{k: _plain(v) for k, v in b._asdict().items()} for b in self.backordered],
+            "held": None if self.held is None else self.held._asdict(),
+            "rejected": self.rejected,
+            "explanation": {
+                "criteria": list(e.criteria),
+                "weights": {n: _num(w) for n, w in zip(e.criteria, e.weights, strict=True)},
+                "split_penalty": _num(e.split_penalty),
+                "candidates": [_candidate_dict(c, e) for c in e.candidates],
+                "plan": {k: _plain(v) for k, v in e.plan._asdict().items()}
+                | {"proposed_sources": list(e.plan.proposed_sources)},
+                "tie_breaks": list(e.tie_breaks),
+                "condition_errors": list(e.condition_errors),
+            },
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON: byte-identical for identical inputs."""
+        return json.dumps(
+            self.to_dict(),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+
+    def digest(self) -> str:
+        """sha256 (hex) of :meth:`to_json`."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
