@@ -38,7 +38,7 @@ def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
         source=f"{SOURCE}/{_snake(type(domain_event).__qualname__.split('.')[0])}s",
         type=event_type_for(domain_event),
         subject=str(aggregate_id),
-        time=(time or domain_event.timestamp).astimezone(UTC),
+        time=(time or state["timestamp"]).astimezone(UTC),
         sequence=version,
         correlationid=correlation,
         causationid=causation,

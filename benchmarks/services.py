@@ -15,7 +15,10 @@ def kafka_bootstrap() -> str:
     if given:
         return given
     out = subprocess.run(
-        ["bash", str(REPO / "infra" / "kafka.sh"), "start"], check=True, capture_output=True, text=True
+        ["bash", str(REPO / "infra" / "kafka.sh"), "start"],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -25,7 +28,10 @@ def postgres_server() -> str:
     if given:
         return given
     out = subprocess.run(
-        ["bash", str(REPO / "infra" / "postgres.sh"), "start"], check=True, capture_output=True, text=True
+        ["bash", str(REPO / "infra" / "postgres.sh"), "start"],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip().splitlines()[-1]
 

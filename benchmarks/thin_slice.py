@@ -48,7 +48,12 @@ def submission(run: str, n: int) -> dict[str, Any]:
             "country": "FR",
         },
         "lines": [
-            {"line_id": str(i), "sku": f"SKU-{(n + i) % 500:04d}", "quantity": 1 + i, "unit_price": "12.50"}
+            {
+                "line_id": str(i),
+                "sku": f"SKU-{(n + i) % 500:04d}",
+                "quantity": 1 + i,
+                "unit_price": "12.50",
+            }
             for i in range(1, 4)
         ],
         "currency": "EUR",
@@ -57,7 +62,10 @@ def submission(run: str, n: int) -> dict[str, Any]:
 
 async def raw_broker_rate(bootstrap: str, topic: str, count: int, size: int) -> float:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
         max_batch_size=1_048_576,
     )
     await producer.start()
@@ -84,9 +92,14 @@ def raw_store_rate(database_url: str, orders: int, batch: int) -> float:
         for n in range(start, min(start + batch, orders)):
             body = submission(run, n)
             order = Order(
-                channel="bench", external_id=body["external_id"], submission=body,
-                digest="0" * 64, raw_payload=json.dumps(body), actor="channel:bench",
-                correlation_id=run, received_at=now,
+                channel="bench",
+                external_id=body["external_id"],
+                submission=body,
+                digest="0" * 64,
+                raw_payload=json.dumps(body),
+                actor="channel:bench",
+                correlation_id=run,
+                received_at=now,
             )
             order.accept(actor="system:intake", now=now)
             stored += [store.mapper.to_stored_event(e) for e in order.collect_events()]
@@ -195,7 +208,9 @@ def main() -> None:
             asyncio.run(slice_round(base, bootstrap, events_topic, 50, 8))  # warm-up
             for i in range(args.rounds):
                 console.print(f"round {i + 1}/{args.rounds}: raw broker, raw store, slice")
-                broker.append(asyncio.run(raw_broker_rate(bootstrap, raw_topic, 20_000, record_size)))
+                broker.append(
+                    asyncio.run(raw_broker_rate(bootstrap, raw_topic, 20_000, record_size))
+                )
                 store.append(raw_store_rate(database, 5_000, args.batch))
                 rounds.append(
                     asyncio.run(
@@ -227,16 +242,29 @@ def show(r: dict[str, Any]) -> None:
     table = Table(title=f"Thin slice, medians of {r['rounds']} rounds ({r['when']})")
     for column in ("measure", "value", "ratio to raw limit"):
         table.add_column(column)
-    table.add_row("broker raw produce (acks=all, idempotent)", f"{r['broker_raw_msgs_per_s']:,.0f} msg/s", "1.00")
-    table.add_row("event store raw append (PostgreSQL, 2 events/order)", f"{r['store_raw_orders_per_s']:,.0f} orders/s", "1.00")
+    table.add_row(
+        "broker raw produce (acks=all, idempotent)",
+        f"{r['broker_raw_msgs_per_s']:,.0f} msg/s",
+        "1.00",
+    )
+    table.add_row(
+        "event store raw append (PostgreSQL, 2 events/order)",
+        f"{r['store_raw_orders_per_s']:,.0f} orders/s",
+        "1.00",
+    )
     table.add_row(
         "POST → Accepted on Kafka",
         f"{r['slice_accepted_per_s']:,.0f} orders/s",
         f"{r['slice_accepted_per_s'] / r['store_raw_orders_per_s']:.2f} of store, "
-        f"{3 * r['slice_accepted_per_s'] / r['broker_raw_msgs_per_s']:.2f} of broker (3 records/order)",
+        f"{3 * r['slice_accepted_per_s'] / r['broker_raw_msgs_per_s']:.2f} of broker "
+        "(3 records/order)",
     )
     table.add_row("POST (capture to Kafka, 202)", f"{r['slice_capture_per_s']:,.0f} orders/s", "")
-    table.add_row("latency POST → Accepted p50 / p99", f"{r['slice_p50_ms']:.0f} / {r['slice_p99_ms']:.0f} ms", "")
+    table.add_row(
+        "latency POST → Accepted p50 / p99",
+        f"{r['slice_p50_ms']:.0f} / {r['slice_p99_ms']:.0f} ms",
+        "",
+    )
     console.print(table)
 
 

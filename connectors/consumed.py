@@ -37,7 +37,9 @@ def normalise_headers(
     return tuple((str(k), bytes(v) if v is not None else b"") for k, v in items)
 
 
-def dead_letter(dlq_topic: str, message: ConsumedMessage, error: str, consumer: str) -> OutboundRecord:
+def dead_letter(
+    dlq_topic: str, message: ConsumedMessage, error: str, consumer: str
+) -> OutboundRecord:
     """The original bytes and headers, plus where they came from and why they were parked."""
     parked = (
         ("dlq-original-topic", message.topic.encode()),

@@ -1,4 +1,4 @@
-"""The outbox relay: follows the event store's notification log and publishes it to Kafka in order."""
+"""The outbox relay: publishes the event store's notification log to Kafka, in order."""
 
 import asyncio
 import logging

@@ -30,7 +30,7 @@ def serve(
 ) -> None:
     """Run the API. With no configuration: embedded mode, SQLite in ./orderhub-data."""
     settings = _settings()
-    from hub.api.app import create_app  # noqa: PLC0415 - keep `orderhub --help` fast
+    from hub.api.app import create_app
 
     mode = "distributed" if settings.distributed else "embedded"
     store = settings.database_url or f"SQLite in {settings.data_dir}/"
@@ -48,7 +48,7 @@ def worker() -> None:
     """Run the Faust agents (intake, projections). Needs ORDERHUB_KAFKA_BOOTSTRAP."""
     settings = _settings()
     _require_kafka(settings)
-    from hub.worker import run_worker  # noqa: PLC0415
+    from hub.worker import run_worker
 
     run_worker(settings)
 
@@ -58,7 +58,7 @@ def relay() -> None:
     """Publish the event store's log to Kafka, in order, from the saved position."""
     settings = _settings()
     _require_kafka(settings)
-    from hub.relay_runner import run_relay  # noqa: PLC0415
+    from hub.relay_runner import run_relay
 
     stop = asyncio.Event()
 
@@ -76,7 +76,7 @@ def topics() -> None:
     """Create the hub's topics (missing ones only) with the configured partition count."""
     settings = _settings()
     _require_kafka(settings)
-    from connectors.topics import ensure_topics  # noqa: PLC0415
+    from connectors.topics import ensure_topics
 
     assert settings.kafka_bootstrap is not None
     created = asyncio.run(

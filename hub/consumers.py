@@ -86,7 +86,9 @@ class IntakeConsumer:
         batch = [c for _, c in commands]
         try:
             results = await with_retries(
-                lambda: asyncio.to_thread(self._intake.place_orders, batch), attempts, "intake batch"
+                lambda: asyncio.to_thread(self._intake.place_orders, batch),
+                attempts,
+                "intake batch",
             )
             return list(zip(commands, results, strict=True))
         except Exception:
@@ -110,7 +112,9 @@ class IntakeConsumer:
             text = message.value.decode("utf-8")
             payload = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            return dead_letter(self._settings.topic("dlq"), message, f"unparseable: {error}", self.name)
+            return dead_letter(
+                self._settings.topic("dlq"), message, f"unparseable: {error}", self.name
+            )
         try:
             submission = OrderSubmission.model_validate(payload)
         except ValidationError as error:
@@ -133,7 +137,11 @@ class IntakeConsumer:
             "external_id": ident.get("external_id"),
             "errors": [p.model_dump() for p in field_problems(error)],
             "raw_payload": text,
-            "source": {"topic": message.topic, "partition": message.partition, "offset": message.offset},
+            "source": {
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+            },
             "rejected_at": datetime.now(UTC).isoformat(),
         }
         return OutboundRecord(
@@ -182,7 +190,9 @@ class ProjectionConsumer:
             try:
                 envelopes.append(record_to_envelope(message.key, message.value, message.headers))
             except (ValueError, ValidationError) as error:
-                parked.append(dead_letter(self._settings.topic("dlq"), message, str(error), self.name))
+                parked.append(
+                    dead_letter(self._settings.topic("dlq"), message, str(error), self.name)
+                )
         if parked:
             await with_retries(
                 lambda: self._publisher.publish(parked),
@@ -220,7 +230,9 @@ class ProjectionConsumer:
             try:
                 await self._apply([envelope], positions_of([message]))
             except Exception as error:
-                parked.append(dead_letter(self._settings.topic("dlq"), message, repr(error), self.name))
+                parked.append(
+                    dead_letter(self._settings.topic("dlq"), message, repr(error), self.name)
+                )
         if parked:
             await with_retries(
                 lambda: self._publisher.publish(parked),

@@ -1,4 +1,4 @@
-"""Embedded mode's transport: events go from the store's log to the projection handlers in-process."""
+"""Embedded mode's transport: from the store's log to the projection handlers, in-process."""
 
 import threading
 

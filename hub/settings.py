@@ -1,4 +1,4 @@
-"""One Settings object; every other configuration (eventsourcing env, Kafka, Faust) derives from it."""
+"""One Settings object; the eventsourcing env, Kafka and Faust settings all derive from it."""
 
 from pathlib import Path
 from urllib.parse import unquote, urlsplit

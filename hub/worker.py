@@ -55,9 +55,13 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         stream_wait_empty=True,
         datadir=str(s.data_dir / "faust"),
     )
-    raw = {"value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
-    submitted = app.topic(s.topic("submitted"), **raw)
-    order_events = app.topic(s.topic("order_events"), **raw)
+    # Raw bytes in: parsing is ours, so a poison message is parked instead of crashing Faust.
+    submitted = app.topic(
+        s.topic("submitted"), value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+    order_events = app.topic(
+        s.topic("order_events"), value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
 
     intake = IntakeConsumer(hub.intake, publisher, s)
     order_status = ProjectionConsumer("order_status", hub.order_status, publisher, s)
@@ -74,7 +78,7 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         ):
             await order_status.handle([to_consumed(e) for e in batch])
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:
         await publisher.stop()
 

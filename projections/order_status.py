@@ -63,7 +63,10 @@ def _status(status: str) -> Callable[[OrderStatusRow | None, EventEnvelope], Ord
             return None
         reasons = tuple(env.data.get("reasons", row.reasons))
         return replace(
-            row, status=status, updated_at=env.time.isoformat(), version=env.sequence,
+            row,
+            status=status,
+            updated_at=env.time.isoformat(),
+            version=env.sequence,
             reasons=reasons,
         )
 

@@ -10,7 +10,6 @@ from typing import Any, Literal, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool
 
-
 # Any fixed number: every OrderHub process that creates tables takes this lock first.
 _SCHEMA_LOCK = 0x0D_E7_4B_0B
 

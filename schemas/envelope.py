@@ -52,7 +52,12 @@ class EventEnvelope(BaseModel):
     data: dict[str, Any]
 
     # CloudEvents extension names must be lower-case alphanumerics; these are ours.
-    EXTENSIONS: ClassVar[tuple[str, ...]] = ("sequence", "correlationid", "causationid", "schemaversion")
+    EXTENSIONS: ClassVar[tuple[str, ...]] = (
+        "sequence",
+        "correlationid",
+        "causationid",
+        "schemaversion",
+    )
 
     @property
     def aggregate_id(self) -> str:

@@ -12,7 +12,7 @@ def _reject_float(value: Any) -> Any:
     # A float has already lost the cents: 0.1 + 0.2 != 0.3. Money must come as a string or an
     # integer so that what the channel meant is what we record.
     if isinstance(value, float):
-        raise ValueError("money must be a string or an integer, not a float (e.g. \"19.90\")")
+        raise ValueError('money must be a string or an integer, not a float (e.g. "19.90")')
     if isinstance(value, bool):
         raise ValueError("money must be a string or an integer")
     return value

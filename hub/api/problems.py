@@ -55,9 +55,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            FieldProblem(
-                field=".".join(str(p) for p in e["loc"]), message=e["msg"], code=e["type"]
-            )
+            FieldProblem(field=".".join(str(p) for p in e["loc"]), message=e["msg"], code=e["type"])
             for e in exc.errors()
         ]
         return problem_response(

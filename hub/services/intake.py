@@ -99,7 +99,7 @@ class IntakeService:
 
     def find(self, order_id: UUID) -> Order | None:
         try:
-            order = self._store.repository.get(order_id)
+            order: object = self._store.repository.get(order_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(order, Order)

@@ -1,4 +1,4 @@
-"""Distributed mode end to end: real API, worker and relay processes on real Kafka and PostgreSQL."""
+"""Distributed mode end to end: API, worker and relay processes on real Kafka and PostgreSQL."""
 
 import asyncio
 import json
@@ -106,7 +106,9 @@ def test_post_goes_through_kafka_intake_and_relay_to_accepted_status(
         assert len({r.partition for r in events if r.key == order_id.encode()}) == 1
 
         # The projection followed the events topic into PostgreSQL.
-        status = _poll_json(f"{base}/v1/orders/{order_id}", lambda body: body["status"] == "accepted")
+        status = _poll_json(
+            f"{base}/v1/orders/{order_id}", lambda body: body["status"] == "accepted"
+        )
         assert status["total"] == "99.80"
         assert status["country"] == "FR"
 
@@ -138,8 +140,10 @@ def test_poison_and_invalid_submissions_are_parked_and_the_worker_moves_on(
         try:
             topic = f"{prefix}orderhub.orders.submitted"
             await producer.send_and_wait(topic, b"\xff\xfe not json", key=b"poison")
-            bad = _submission("WEB-2002", lines=[{"line_id": "1", "sku": "RED-CHAIR",
-                                                   "quantity": 0, "unit_price": "1.00"}])
+            bad = _submission(
+                "WEB-2002",
+                lines=[{"line_id": "1", "sku": "RED-CHAIR", "quantity": 0, "unit_price": "1.00"}],
+            )
             await producer.send_and_wait(topic, json.dumps(bad).encode(), key=b"invalid")
             good = _submission("WEB-2003")
             await producer.send_and_wait(topic, json.dumps(good).encode(), key=b"good")
@@ -158,7 +162,9 @@ def test_poison_and_invalid_submissions_are_parked_and_the_worker_moves_on(
         assert "unparseable" in (dlq[0].header("dlq-error") or "")
 
         rejected = asyncio.run(
-            read_topic(bootstrap, f"{prefix}orderhub.orders.rejected", until=lambda rs: len(rs) >= 1)
+            read_topic(
+                bootstrap, f"{prefix}orderhub.orders.rejected", until=lambda rs: len(rs) >= 1
+            )
         )
         body = json.loads(rejected[0].value)
         assert body["external_id"] == "WEB-2002"

@@ -141,7 +141,9 @@ def test_relay_killed_mid_stream_resumes_without_losing_or_reordering(
             read_topic(
                 kafka_bootstrap,
                 topic,
-                until=lambda rs: len({(r.key, dict(r.headers)["ce_sequence"]) for r in rs}) >= total,
+                until=lambda rs: (
+                    len({(r.key, dict(r.headers)["ce_sequence"]) for r in rs}) >= total
+                ),
                 timeout=120,
             )
         )

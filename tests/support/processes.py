@@ -82,4 +82,6 @@ def wait_for_http(url: str, proc: HubProcess, timeout: float = 60.0) -> None:
         except httpx.HTTPError as error:
             last = error
         time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout}s (last: {last})\n{proc.log_tail()}")
+    raise AssertionError(
+        f"{url} did not answer within {timeout}s (last: {last})\n{proc.log_tail()}"
+    )

@@ -1,0 +1,303 @@
+"""Choosing shipments: one source if one can ship everything, else the best split.
+
+The objective, compared lexicographically:
+
+1. most units shipped now;
+2. lowest ``sum(source scores) + split_penalty × (shipments − 1)``;
+3. fewest shipments, then the best-ranked sources (ranking = score, priority desc, id asc).
+
+A plan's cost depends only on which sources it uses, so the search enumerates sets of at most
+``max_shipments`` sources. When that space is small the enumeration covers every useful source
+(exact). Above it, a bounded heuristic picks a pool of promising sources (a greedy cover, the
+best sources for each line, then the best-ranked) and enumerates sets within the pool only.
+``benchmarks/decide_bench.py`` and the tests measure its gap against the exact search.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from orchestration_policies.decision import PlanStrategy, SearchMode
+from orchestration_policies.inputs import CandidateSource, LineToRoute
+
+__all__ = [
+    "EXACT_MAX_SUBSETS",
+    "HEURISTIC_MAX_SUBSETS",
+    "Option",
+    "Plan",
+    "plan_shipments",
+]
+
+# Above this many candidate source sets the exact search gives way to the heuristic. 500 sets
+# is every set of up to 3 sources among 14, and costs well under a millisecond.
+EXACT_MAX_SUBSETS = 500
+# The heuristic's pool is as large as this budget allows (10 sources when max_shipments = 3).
+HEURISTIC_MAX_SUBSETS = 175
+_PER_LINE_IN_POOL = 2
+
+
+@dataclass(slots=True)
+class Option:
+    """An eligible source that holds some of the order, in ranking order (``rank`` 0 = best)."""
+
+    rank: int
+    source: CandidateSource
+    usable: dict[str, int]
+    score: float
+    distance_km: float | None
+    mask: int = field(default=0)
+
+
+class Plan(NamedTuple):
+    shipments: tuple[tuple[Option, tuple[tuple[int, int], ...]], ...]  # (line index, qty)
+    strategy: PlanStrategy
+    search: SearchMode
+    considered: int
+    objective: float | None
+    units: int
+    tie_breaks: tuple[str, ...]
+    summary: str
+
+
+def subset_count(n: int, k_max: int) -> int:
+    return sum(math.comb(n, k) for k in range(1, min(n, k_max) + 1))
+
+
+class _Lines:
+    """The order's lines prepared for fast evaluation of candidate source sets."""
+
+    def __init__(self, lines: Sequence[LineToRoute], split_lines: bool) -> None:
+        self.skus = [line.sku for line in lines]
+        self.qty = [line.quantity for line in lines]
+        self.split_lines = split_lines
+        # With distinct SKUs and whole lines, each line is shipped by a set iff one member can
+        # ship it alone, so a set's units follow from OR-ing per-source bit masks.
+        self.fast = not split_lines and len(set(self.skus)) == len(self.skus)
+        # Largest lines first: first-fit decreasing when several lines share a SKU.
+        self.fit_order = sorted(range(len(lines)), key=lambda i: (-self.qty[i], i))
+        self._units_by_mask: dict[int, int] = {}
+
+    def mask_of(self, usable: dict[str, int]) -> int:
+        mask = 0
+        for i, (sku, qty) in enumerate(zip(self.skus, self.qty, strict=True)):
+            if usable.get(sku, 0) >= qty:
+                mask |= 1 << i
+        return mask
+
+    def units_of_mask(self, mask: int) -> int:
+        units = self._units_by_mask.get(mask)
+        if units is None:
+            units = sum(q for i, q in enumerate(self.qty) if mask >> i & 1)
+            self._units_by_mask[mask] = units
+        return units
+
+    def assign(self, members: Sequence[Option]) -> tuple[int, list[list[tuple[int, int]]]]:
+        """Deterministic allocation of lines to ``members`` (best-ranked first)."""
+        remaining = [dict(o.usable) for o in members]
+        taken: list[list[tuple[int, int]]] = [[] for _ in members]
+        units = 0
+        if self.split_lines:
+            for i, (sku, need) in enumerate(zip(self.skus, self.qty, strict=True)):
+                for j, rem in enumerate(remaining):
+                    if need == 0:
+                        break
+                    take = min(need, rem.get(sku, 0))
+                    if take:
+                        rem[sku] -= take
+                        taken[j].append((i, take))
+                        need -= take
+                        units += take
+        else:
+            for i in self.fit_order:
+                sku, qty = self.skus[i], self.qty[i]
+                for j, rem in enumerate(remaining):
+                    if rem.get(sku, 0) >= qty:
+                        rem[sku] -= qty
+                        taken[j].append((i, qty))
+                        units += qty
+                        break
+        return units, taken
+
+    def units_of(self, members: Sequence[Option]) -> int:
+        if self.fast:
+            mask = 0
+            for o in members:
+                mask |= o.mask
+            return self.units_of_mask(mask)
+        return self.assign(members)[0]
+
+
+def _single_source_tie_note(best: Option, runner_up: Option) -> str | None:
+    if round(runner_up.score, 9) != round(best.score, 9):
+        return None
+    a, b = best.source, runner_up.source
+    if a.priority != b.priority:
+        why = f"higher priority ({a.priority} > {b.priority})"
+    else:
+        why = f"source_id order ({a.source_id!r} < {b.source_id!r})"
+    return f"{a.source_id} and {b.source_id} tied on score {best.score:.6f}; chose {a.source_id} by {why}"
+
+
+def _heuristic_pool(lines: _Lines, options: Sequence[Option], k_max: int) -> list[Option]:
+    size = k_max
+    while subset_count(size + 1, k_max) <= HEURISTIC_MAX_SUBSETS and size + 1 <= len(options):
+        size += 1
+    picked: dict[int, Option] = {}
+
+    # Greedy cover: each step adds the source that ships the most new units (best rank on ties).
+    chosen: list[Option] = []
+    covered = 0
+    for _ in range(k_max):
+        best: Option | None = None
+        best_gain = 0
+        for o in options:
+            gain = lines.units_of([*chosen, o]) - covered if not lines.fast else (
+                lines.units_of_mask(o.mask | _mask(chosen)) - covered
+            )
+            if gain > best_gain:
+                best, best_gain = o, gain
+        if best is None:
+            break
+        chosen.append(best)
+        covered += best_gain
+    for o in chosen:
+        picked[o.rank] = o
+
+    # The best-ranked sources able to ship each line (or holding most of it).
+    for i, (sku, qty) in enumerate(zip(lines.skus, lines.qty, strict=True)):
+        able = [o for o in options if o.usable.get(sku, 0) >= qty][:_PER_LINE_IN_POOL]
+        if not able:
+            able = sorted(options, key=lambda o, s=sku: (-o.usable.get(s, 0), o.rank))
+            able = able[:_PER_LINE_IN_POOL]
+        for o in able:
+            if len(picked) >= size:
+                break
+            picked.setdefault(o.rank, o)
+        del i
+    for o in options:
+        if len(picked) >= size:
+            break
+        picked.setdefault(o.rank, o)
+    return sorted(picked.values(), key=lambda o: o.rank)
+
+
+def _mask(members: Sequence[Option]) -> int:
+    mask = 0
+    for o in members:
+        mask |= o.mask
+    return mask
+
+
+def _search(
+    lines: _Lines, pool: Sequence[Option], k_max: int, penalty: float
+) -> tuple[tuple[Option, ...], int, int, float, int]:
+    """Best set in ``pool``: (members, units, sets considered, cost, plans tied with it)."""
+    best: tuple[Option, ...] = ()
+    best_key: tuple[int, float] | None = None
+    considered = 0
+    ties = 0
+    for k in range(1, min(k_max, len(pool)) + 1):
+        extra = penalty * (k - 1)
+        for members in itertools.combinations(pool, k):
+            considered += 1
+            if lines.fast:
+                mask = 0
+                score = extra
+                for o in members:
+                    mask |= o.mask
+                    score += o.score
+                units = lines.units_of_mask(mask)
+            else:
+                units = lines.units_of(members)
+                score = extra + sum(o.score for o in members)
+            key = (-units, round(score, 9))
+            if best_key is None or key < best_key:
+                best, best_key, ties = members, key, 0
+            elif key == best_key:
+                ties += 1
+    if best_key is None:
+        return (), 0, considered, 0.0, 0
+    return best, -best_key[0], considered, best_key[1], ties
+
+
+def plan_shipments(
+    lines: Sequence[LineToRoute],
+    options: Sequence[Option],
+    *,
+    max_shipments: int,
+    ship_complete: bool,
+    split_lines: bool,
+    split_penalty: float,
+    exact_max_subsets: int = EXACT_MAX_SUBSETS,
+) -> Plan:
+    """Pick the sources and what each ships; ``options`` must be in ranking order."""
+    ordered = sum(line.quantity for line in lines)
+    demand: dict[str, int] = {}
+    for line in lines:
+        demand[line.sku] = demand.get(line.sku, 0) + line.quantity
+    full = [o for o in options if all(o.usable.get(s, 0) >= q for s, q in demand.items())]
+    if full:
+        best = full[0]
+        note = _single_source_tie_note(best, full[1]) if len(full) > 1 else None
+        everything = tuple((i, line.quantity) for i, line in enumerate(lines))
+        return Plan(
+            shipments=((best, everything),),
+            strategy=PlanStrategy.SINGLE_SOURCE,
+            search=SearchMode.SINGLE_SOURCE,
+            considered=len(full),
+            objective=best.score,
+            units=ordered,
+            tie_breaks=(note,) if note else (),
+            summary=(
+                f"{best.source.source_id} can ship all {len(lines)} line(s) in one shipment; "
+                f"best score of {len(full)} source(s) that can"
+            ),
+        )
+    if ship_complete or not options:
+        why = (
+            "ship-complete: no single source can ship every line"
+            if ship_complete and options
+            else "no eligible source holds any of the ordered stock"
+        )
+        return Plan((), PlanStrategy.NONE, SearchMode.NONE, len(options), None, 0, (), why)
+
+    prepared = _Lines(lines, split_lines)
+    if prepared.fast:
+        for o in options:
+            o.mask = prepared.mask_of(o.usable)
+    if subset_count(len(options), max_shipments) <= exact_max_subsets:
+        pool: Sequence[Option] = options
+        mode = SearchMode.EXACT
+    else:
+        pool = _heuristic_pool(prepared, options, max_shipments)
+        mode = SearchMode.HEURISTIC
+    members, units, considered, cost, ties = _search(
+        prepared, pool, max_shipments, split_penalty
+    )
+    if units == 0:
+        return Plan(
+            (), PlanStrategy.NONE, mode, considered, None, 0, (), "no source can ship any line"
+        )
+    _, taken = prepared.assign(members)
+    shipments = tuple(
+        (o, tuple(sorted(t))) for o, t in zip(members, taken, strict=True) if t
+    )
+    strategy = PlanStrategy.SPLIT if len(shipments) > 1 else PlanStrategy.PARTIAL_SINGLE_SOURCE
+    notes: tuple[str, ...] = ()
+    if ties:
+        notes = (
+            f"{ties} other plan(s) ship as many units at the same cost {cost:.6f}; chose the "
+            "one with fewest shipments, then the best-ranked sources",
+        )
+    names = ", ".join(o.source.source_id for o, _ in shipments)
+    scope = "all" if mode is SearchMode.EXACT else f"a pool of {len(pool)} of the"
+    summary = (
+        f"no single source can ship every line; {len(shipments)} shipment(s) from {names} "
+        f"ship {units} of {ordered} unit(s); best of {considered} source set(s) of up to "
+        f"{max_shipments} among {scope} {len(options)} sources holding stock ({mode} search)"
+    )
+    return Plan(shipments, strategy, mode, considered, cost, units, notes, summary)
