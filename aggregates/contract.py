@@ -14,7 +14,7 @@ SCHEMA_VERSION = 1
 # Attributes that travel in the envelope itself, not in its data.
 _ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
 # Business time of each event, when the command supplied one (replay never asks the clock).
-_TIME_FIELDS = ("received_at", "accepted_at", "rejected_at")
+_TIME_FIELDS = ("received_at", "accepted_at", "rejected_at", "at")
 
 
 def event_type_for(domain_event: DomainEventProtocol[Any]) -> str:

@@ -15,3 +15,24 @@ class InvalidTransitionError(OrderError):
         self.order_id = order_id
         self.status = status
         self.command = command
+
+
+class StockError(DomainError):
+    pass
+
+
+class InsufficientStockError(StockError):
+    def __init__(self, source_id: str, sku: str, wanted: int, available: int) -> None:
+        super().__init__(f"{source_id}/{sku}: {wanted} wanted but only {available} available")
+        self.source_id = source_id
+        self.sku = sku
+        self.wanted = wanted
+        self.available = available
+
+
+class SourceError(DomainError):
+    pass
+
+
+class PolicyVersionError(DomainError):
+    pass

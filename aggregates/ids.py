@@ -15,3 +15,21 @@ def order_id_for(channel: str, external_id: str) -> UUID:
 def event_id_for(aggregate_id: UUID, version: int) -> UUID:
     """A stable id per stored event, so a re-published event carries the same CloudEvents id."""
     return uuid5(EVENT_NAMESPACE, f"{aggregate_id}:{version}")
+
+
+SOURCE_NAMESPACE = UUID("a3f4c2d1-6b7e-4f80-9c1d-2e3f4a5b6c7d")
+STOCK_NAMESPACE = UUID("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b")
+POLICY_NAMESPACE = UUID("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f")
+
+
+def source_aggregate_id(source_id: str) -> UUID:
+    return uuid5(SOURCE_NAMESPACE, source_id)
+
+
+def stock_item_id(source_id: str, sku: str) -> UUID:
+    """One stock item per source and SKU: two orders taking the last unit meet on this id."""
+    return uuid5(STOCK_NAMESPACE, f"{source_id}:{sku}")
+
+
+def policy_aggregate_id(policy_id: str) -> UUID:
+    return uuid5(POLICY_NAMESPACE, policy_id)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from aggregates.errors import InvalidTransitionError
+from aggregates.errors import InvalidTransitionError, OrderError
 from aggregates.ids import order_id_for
 
 # Channel clocks drift; an order "placed" further in the future than this is a bad timestamp.
@@ -18,6 +18,14 @@ class OrderStatus(StrEnum):
     PLACED = "placed"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    HELD = "held"
+    ROUTED = "routed"
+    BACKORDERED = "backordered"
+    UNROUTABLE = "unroutable"
+
+
+# Where orchestration may (re)start: just accepted, released from hold, or waiting for stock.
+ROUTABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.BACKORDERED})
 
 
 class Order(Aggregate):
@@ -49,6 +57,12 @@ class Order(Aggregate):
         self.received_at = received_at
         self.status = OrderStatus.PLACED
         self.rejection_reasons: list[str] = []
+        self.hold: dict[str, str] | None = None
+        self.holds_released = False
+        self.routing_attempts = 0
+        self.shipments: dict[str, dict[str, Any]] = {}
+        self.waiting: dict[str, int] = {}
+        self.decision: dict[str, Any] | None = None
 
     def intake_problems(self, now: datetime) -> list[str]:
         """Business rules a well-formed submission can still break; empty when acceptable."""
@@ -86,6 +100,121 @@ class Order(Aggregate):
     ) -> None:
         self.status = OrderStatus.REJECTED
         self.rejection_reasons = reasons
+
+    def lines_to_route(self) -> dict[str, tuple[str, int]]:
+        """line_id → (sku, quantity) still to be sourced: all lines at first, then what waits."""
+        if self.status is OrderStatus.BACKORDERED:
+            skus = {line["line_id"]: line["sku"] for line in self.submission["lines"]}
+            return {lid: (skus[lid], qty) for lid, qty in self.waiting.items()}
+        return {
+            line["line_id"]: (line["sku"], int(line["quantity"]))
+            for line in self.submission["lines"]
+        }
+
+    def put_on_hold(self, rule: str, reason: str, actor: str, now: datetime) -> None:
+        self.check_status_in(ROUTABLE, "put on hold")
+        self._held(
+            rule=rule, reason=reason, actor=actor, correlation_id=self.correlation_id, at=now
+        )
+
+    @event("Held")
+    def _held(self, rule: str, reason: str, actor: str, correlation_id: str, at: datetime) -> None:
+        self.status = OrderStatus.HELD
+        self.hold = {"rule": rule, "reason": reason}
+
+    def release_hold(self, note: str, actor: str, now: datetime) -> None:
+        """An ops user lets the order through: hold rules are not applied to it again."""
+        self.check_status_in(frozenset({OrderStatus.HELD}), "released from hold")
+        self._hold_released(note=note, actor=actor, correlation_id=self.correlation_id, at=now)
+
+    @event("HoldReleased")
+    def _hold_released(self, note: str, actor: str, correlation_id: str, at: datetime) -> None:
+        self.status = OrderStatus.ACCEPTED
+        self.hold = None
+        self.holds_released = True
+
+    def route(
+        self,
+        decision: dict[str, Any],
+        decision_digest: str,
+        inputs_digest: str,
+        shipments: list[dict[str, Any]],
+        waiting: dict[str, int],
+        unroutable_reason: str | None,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        """Record a routing decision and one FulfillmentRequested per shipment."""
+        self.check_status_in(ROUTABLE, "routed")
+        for shipment in shipments:
+            if shipment["shipment_id"] in self.shipments:
+                raise OrderError(f"shipment {shipment['shipment_id']} was requested already")
+        policy = decision["policy"]
+        self._routed(
+            policy_id=policy["id"],
+            policy_version=policy["version"],
+            decision=decision,
+            decision_digest=decision_digest,
+            inputs_digest=inputs_digest,
+            waiting=dict(waiting),
+            unroutable_reason=unroutable_reason,
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+        for shipment in shipments:
+            self._fulfillment_requested(
+                **shipment,
+                ship_to=self.submission["ship_to"],
+                delivery_method=self.submission.get("delivery_method", "standard"),
+                promised_by=self.submission.get("promised_by"),
+                actor=actor,
+                correlation_id=self.correlation_id,
+                at=now,
+            )
+
+    @event("Routed")
+    def _routed(
+        self,
+        policy_id: str,
+        policy_version: int,
+        decision: dict[str, Any],
+        decision_digest: str,
+        inputs_digest: str,
+        waiting: dict[str, int],
+        unroutable_reason: str | None,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.routing_attempts += 1
+        self.decision = decision
+        self.waiting = waiting
+        if unroutable_reason is not None:
+            self.status = OrderStatus.UNROUTABLE
+        elif waiting:
+            self.status = OrderStatus.BACKORDERED
+        else:
+            self.status = OrderStatus.ROUTED
+
+    @event("FulfillmentRequested")
+    def _fulfillment_requested(
+        self,
+        shipment_id: str,
+        source_id: str,
+        lines: list[dict[str, Any]],
+        ship_to: dict[str, Any],
+        delivery_method: str,
+        promised_by: str | None,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.shipments[shipment_id] = {"source_id": source_id, "lines": lines, "state": "requested"}
+
+    def check_status_in(self, allowed: frozenset[OrderStatus], command: str) -> None:
+        if self.status not in allowed:
+            raise InvalidTransitionError(self.id, self.status.value, command)
 
     def check_status_is(self, expected: OrderStatus, command: str) -> None:
         if self.status is not expected:

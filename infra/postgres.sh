@@ -152,14 +152,15 @@ start() {
     log "creating cluster $ver/$name (UTF8, C.UTF-8)"
     # Without an explicit locale a container without LANG gets SQL_ASCII, which would accept
     # and store invalid text silently.
-    as_root pg_createcluster --encoding=UTF8 --locale=C.UTF-8 "$ver" "$name" >&2
+    as_root pg_createcluster --encoding=UTF8 --locale=C.UTF-8 "$ver" "$name" >&2 9>&-
   fi
   local c
   c="$(cluster_or_die)"
   read -r ver name port status <<<"$c"
   if [[ "$status" != online* ]]; then
     log "starting cluster $ver/$name on port $port"
-    as_root pg_ctlcluster "$ver" "$name" start >&2
+    # 9>&-: the server must not inherit the lock, or it would hold it for its whole life.
+    as_root pg_ctlcluster "$ver" "$name" start >&2 9>&-
   fi
   wait_ready "$port"
   ensure_role_and_database "$port"

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,6 +38,8 @@ from typing import Any, TypeAlias
 
 import celpy
 from celpy import celtypes
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
 
 from orchestration_policies.geo import haversine_km
 from orchestration_policies.inputs import (
@@ -59,7 +61,7 @@ __all__ = [
     "compile_condition",
 ]
 
-Plain: TypeAlias = "str | int | float | bool | None | datetime | list[Plain] | dict[str, Plain]"
+Plain: TypeAlias = "str | int | float | bool | datetime | list[Plain] | dict[str, Plain] | None"
 PathRef: TypeAlias = tuple[str, tuple[str, ...]]
 
 _CACHE_LIMIT = 4096
@@ -168,6 +170,10 @@ def _stock_plain(
     return out
 
 
+def _sorted(values: Iterable[str]) -> list[Plain]:
+    return list(sorted(values))
+
+
 _SourceGetter = Callable[[CandidateSource, "float | None", tuple[str, ...]], Plain]
 
 # Each getter returns exactly what the CEL map holds under that name, so a memo key built from
@@ -179,9 +185,9 @@ _SOURCE_GETTERS: dict[str, _SourceGetter] = {
     "lat": lambda s, d, k: s.lat,
     "lon": lambda s, d, k: s.lon,
     "distance_km": lambda s, d, k: d,
-    "ships_to": lambda s, d, k: sorted(s.ships_to),
-    "delivery_methods": lambda s, d, k: sorted(str(m) for m in s.delivery_methods),
-    "demand_classes": lambda s, d, k: sorted(s.demand_classes),
+    "ships_to": lambda s, d, k: _sorted(s.ships_to),
+    "delivery_methods": lambda s, d, k: _sorted(str(m) for m in s.delivery_methods),
+    "demand_classes": lambda s, d, k: _sorted(s.demand_classes),
     "daily_capacity": lambda s, d, k: s.daily_capacity,
     "used_today": lambda s, d, k: s.used_today,
     "capacity_left": lambda s, d, k: s.capacity_left,
@@ -345,7 +351,7 @@ def _analyse(tree: Any) -> _Analysis:
                     chained_idents.add(id(sub))
         elif node.data == "member_dot_arg" and str(node.children[1]) in _MACROS:
             args = node.children[2] if len(node.children) > 2 else None
-            if _is_tree(args) and args.children:
+            if args is not None and _is_tree(args) and args.children:
                 var = _chain_of_expr(args.children[0])
                 if var is not None and not var[1]:
                     bound.add(var[0])
@@ -417,15 +423,13 @@ def _readable(message: str) -> str:
 
 
 def _eval_message(error: Exception) -> str:
-    if isinstance(error, celpy.CELEvalError) and error.args:
+    if isinstance(error, CELEvalError) and error.args:
         return _readable(str(error.args[0]))
     return f"{type(error).__name__}: {error}"
 
 
 def _is_missing_key(error: Exception) -> bool:
-    return (
-        isinstance(error, celpy.CELEvalError) and len(error.args) > 1 and error.args[1] is KeyError
-    )
+    return isinstance(error, CELEvalError) and len(error.args) > 1 and error.args[1] is KeyError
 
 
 class Condition:
@@ -470,7 +474,7 @@ class Condition:
         # from its built-ins; a policy must never crash decide(), so all of them are reported.
         except Exception as error:
             return _eval_message(error)
-        if isinstance(value, celpy.CELEvalError):
+        if isinstance(value, CELEvalError):
             return _eval_message(value)
         if not isinstance(value, celtypes.BoolType):
             return f"condition must be a bool, got {type(value).__name__}"
@@ -603,7 +607,7 @@ def _type_check(condition: Condition, scope: Scope) -> None:
         )
 
 
-def _parse_error(text: str, error: celpy.CELParseError) -> CelError:
+def _parse_error(text: str, error: CELParseError) -> CelError:
     cause = error.__context__
     token = getattr(cause, "token", None)
     char = getattr(cause, "char", None)
@@ -625,7 +629,7 @@ def _compile(text: str) -> Condition:
     env = _environment()
     try:
         ast = env.compile(text)
-    except celpy.CELParseError as error:
+    except CELParseError as error:
         raise _parse_error(text, error) from None
     return Condition(text, env.program(ast), _analyse(ast))
 

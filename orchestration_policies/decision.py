@@ -221,8 +221,12 @@ class Decision:
             "shipment_details": [
                 {k: _plain(v) for k, v in d._asdict().items()} for d in self.shipment_details
             ],
-            "unallocated": [{k: _plain(v) for k, v in u._asdict().items()} for u in self.unallocated],
-            "backordered": [{k: _plain(v) for k, v in b._asdict().items()} for b in self.backordered],
+            "unallocated": [
+                {k: _plain(v) for k, v in u._asdict().items()} for u in self.unallocated
+            ],
+            "backordered": [
+                {k: _plain(v) for k, v in b._asdict().items()} for b in self.backordered
+            ],
             "held": None if self.held is None else self.held._asdict(),
             "rejected": self.rejected,
             "explanation": {

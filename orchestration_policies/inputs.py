@@ -91,7 +91,7 @@ class StockLevel:
 
 @dataclass(frozen=True, slots=True)
 class CostModel:
-    """Shipping cost = base + per_unit × units + per_km × distance, in ``currency``."""
+    """Shipping cost = base + per_unit x units + per_km x distance, in ``currency``."""
 
     base: Decimal
     per_unit: Decimal

@@ -97,7 +97,9 @@ def _problems_from(error: ValidationError) -> list[Problem]:
 def load_policy(text: str) -> Policy:
     """Parse and validate a YAML policy; raises :class:`PolicyError` listing every problem."""
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(
+            text, Loader=_StrictLoader
+        )  # a SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -137,7 +139,9 @@ def validate_policy(
     for i, demand_class in enumerate(policy.applies_to.demand_classes):
         check(f"applies_to.demand_classes[{i}]", demand_class, known_demand_classes, "demand class")
     for i, rule in enumerate(policy.allocation):
-        check(f"allocation[{i}].demand_class", rule.demand_class, known_demand_classes, "demand class")
+        check(
+            f"allocation[{i}].demand_class", rule.demand_class, known_demand_classes, "demand class"
+        )
     conditions = [
         ("applies_to.condition", policy.applies_to.compiled),
         *((f"holds[{i}].condition", h.compiled) for i, h in enumerate(policy.holds)),
@@ -156,5 +160,9 @@ def validate_policy(
 @functools.cache
 def default_policy() -> Policy:
     """The policy bundled with the package (``default_policy.yaml``)."""
-    text = resources.files("orchestration_policies").joinpath(DEFAULT_POLICY_RESOURCE).read_text("utf-8")
+    text = (
+        resources.files("orchestration_policies")
+        .joinpath(DEFAULT_POLICY_RESOURCE)
+        .read_text("utf-8")
+    )
     return load_policy(text)

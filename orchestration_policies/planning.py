@@ -3,7 +3,7 @@
 The objective, compared lexicographically:
 
 1. most units shipped now;
-2. lowest ``sum(source scores) + split_penalty × (shipments − 1)``;
+2. lowest ``sum(source scores) + split_penalty x (shipments - 1)``;
 3. fewest shipments, then the best-ranked sources (ranking = score, priority desc, id asc).
 
 A plan's cost depends only on which sources it uses, so the search enumerates sets of at most
@@ -139,7 +139,10 @@ def _single_source_tie_note(best: Option, runner_up: Option) -> str | None:
         why = f"higher priority ({a.priority} > {b.priority})"
     else:
         why = f"source_id order ({a.source_id!r} < {b.source_id!r})"
-    return f"{a.source_id} and {b.source_id} tied on score {best.score:.6f}; chose {a.source_id} by {why}"
+    return (
+        f"{a.source_id} and {b.source_id} tied on score {best.score:.6f}; "
+        f"chose {a.source_id} by {why}"
+    )
 
 
 def _heuristic_pool(lines: _Lines, options: Sequence[Option], k_max: int) -> list[Option]:
@@ -149,35 +152,19 @@ def _heuristic_pool(lines: _Lines, options: Sequence[Option], k_max: int) -> lis
     picked: dict[int, Option] = {}
 
     # Greedy cover: each step adds the source that ships the most new units (best rank on ties).
-    chosen: list[Option] = []
-    covered = 0
-    for _ in range(k_max):
-        best: Option | None = None
-        best_gain = 0
-        for o in options:
-            gain = lines.units_of([*chosen, o]) - covered if not lines.fast else (
-                lines.units_of_mask(o.mask | _mask(chosen)) - covered
-            )
-            if gain > best_gain:
-                best, best_gain = o, gain
-        if best is None:
-            break
-        chosen.append(best)
-        covered += best_gain
-    for o in chosen:
+    for o in _greedy_cover(lines, options, k_max):
         picked[o.rank] = o
 
     # The best-ranked sources able to ship each line (or holding most of it).
-    for i, (sku, qty) in enumerate(zip(lines.skus, lines.qty, strict=True)):
+    for sku, qty in zip(lines.skus, lines.qty, strict=True):
         able = [o for o in options if o.usable.get(sku, 0) >= qty][:_PER_LINE_IN_POOL]
         if not able:
-            able = sorted(options, key=lambda o, s=sku: (-o.usable.get(s, 0), o.rank))
-            able = able[:_PER_LINE_IN_POOL]
+            most = sorted(((-o.usable.get(sku, 0), o.rank, o) for o in options), key=_first_two)
+            able = [o for _, _, o in most[:_PER_LINE_IN_POOL]]
         for o in able:
             if len(picked) >= size:
                 break
             picked.setdefault(o.rank, o)
-        del i
     for o in options:
         if len(picked) >= size:
             break
@@ -185,11 +172,42 @@ def _heuristic_pool(lines: _Lines, options: Sequence[Option], k_max: int) -> lis
     return sorted(picked.values(), key=lambda o: o.rank)
 
 
-def _mask(members: Sequence[Option]) -> int:
-    mask = 0
-    for o in members:
-        mask |= o.mask
-    return mask
+def _first_two(item: tuple[int, int, Option]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+def _greedy_cover(lines: _Lines, options: Sequence[Option], k_max: int) -> list[Option]:
+    chosen: list[Option] = []
+    if lines.fast:
+        covered = 0
+        for _ in range(k_max):
+            base = lines.units_of_mask(covered)
+            best, best_gain = None, 0
+            for o in options:
+                gain = lines.units_of_mask(covered | o.mask) - base
+                if gain > best_gain:
+                    best, best_gain = o, gain
+            if best is None:
+                break
+            chosen.append(best)
+            covered |= best.mask
+        return chosen
+    # Shared SKUs or split lines: estimate the gain per SKU, which is exact for split lines.
+    need: dict[str, int] = {}
+    for sku, qty in zip(lines.skus, lines.qty, strict=True):
+        need[sku] = need.get(sku, 0) + qty
+    for _ in range(k_max):
+        best, best_gain = None, 0
+        for o in options:
+            gain = sum(min(n, o.usable.get(s, 0)) for s, n in need.items())
+            if gain > best_gain:
+                best, best_gain = o, gain
+        if best is None:
+            break
+        chosen.append(best)
+        for s in need:
+            need[s] -= min(need[s], best.usable.get(s, 0))
+    return chosen
 
 
 def _search(
@@ -275,17 +293,13 @@ def plan_shipments(
     else:
         pool = _heuristic_pool(prepared, options, max_shipments)
         mode = SearchMode.HEURISTIC
-    members, units, considered, cost, ties = _search(
-        prepared, pool, max_shipments, split_penalty
-    )
+    members, units, considered, cost, ties = _search(prepared, pool, max_shipments, split_penalty)
     if units == 0:
         return Plan(
             (), PlanStrategy.NONE, mode, considered, None, 0, (), "no source can ship any line"
         )
     _, taken = prepared.assign(members)
-    shipments = tuple(
-        (o, tuple(sorted(t))) for o, t in zip(members, taken, strict=True) if t
-    )
+    shipments = tuple((o, tuple(sorted(t))) for o, t in zip(members, taken, strict=True) if t)
     strategy = PlanStrategy.SPLIT if len(shipments) > 1 else PlanStrategy.PARTIAL_SINGLE_SOURCE
     notes: tuple[str, ...] = ()
     if ties:

@@ -171,7 +171,7 @@ class SplitRules(_Document):
 
 
 class AllocationRule(_Document):
-    """Stock kept for a demand class at every source: max(units, ceil(share × on_hand))."""
+    """Stock kept for a demand class at every source: max(units, ceil(share x on_hand))."""
 
     demand_class: str = Field(min_length=1)
     units: int | None = Field(default=None, ge=0)

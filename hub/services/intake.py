@@ -8,10 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order, order_id_for
+from hub.services.lookup import find
 from hub.store import OrderStore
 from schemas.submission import OrderSubmission
 
@@ -98,12 +98,7 @@ class IntakeService:
         return results
 
     def find(self, order_id: UUID) -> Order | None:
-        try:
-            order: object = self._store.repository.get(order_id)
-        except AggregateNotFoundError:
-            return None
-        assert isinstance(order, Order)
-        return order
+        return find(self._store, order_id, Order)
 
     def check_existing(self, command: SubmitOrder) -> PlaceResult | None:
         """Answer a re-submission from the store without recording anything (None when new)."""

@@ -1,0 +1,141 @@
+"""Sources and stock: register, redefine, pause and resume sources; count and adjust stock."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+from aggregates.directory import Directory, directory_id
+from aggregates.errors import DomainError
+from aggregates.ids import source_aggregate_id, stock_item_id
+from aggregates.source import FulfillmentSource
+from aggregates.stock import StockItem
+from hub.services.lookup import find
+from hub.store import OrderStore
+from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
+
+SOURCES = "sources"
+T = TypeVar("T")
+
+
+class UnknownSourceError(DomainError):
+    def __init__(self, source_id: str) -> None:
+        super().__init__(f"no fulfillment source {source_id!r} is registered")
+        self.source_id = source_id
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    source_id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    available: int
+    version: int
+
+
+class CatalogService:
+    def __init__(self, store: OrderStore, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def register_source(self, definition: SourceDefinition, actor: str) -> tuple[bool, int]:
+        """Create the source, or redefine it when it exists; returns (created, version)."""
+        now = self._clock()
+        body = definition.model_dump(mode="json")
+        existing = self.find_source(definition.source_id)
+        if existing is not None:
+            existing.redefine(body, actor=actor, at=now)
+            self._store.save(existing)
+            return False, existing.version
+        source = FulfillmentSource(
+            source_id=definition.source_id, definition=body, actor=actor, at=now
+        )
+        directory = self._directory(SOURCES)
+        directory.add(definition.source_id)
+        self._store.save(source, directory)
+        return True, source.version
+
+    def pause_source(self, source_id: str, reason: str, actor: str) -> FulfillmentSource:
+        source = self.get_source(source_id)
+        source.pause(reason, actor=actor, at=self._clock())
+        self._store.save(source)
+        return source
+
+    def resume_source(self, source_id: str, actor: str) -> FulfillmentSource:
+        source = self.get_source(source_id)
+        source.resume(actor=actor, at=self._clock())
+        self._store.save(source)
+        return source
+
+    def get_source(self, source_id: str) -> FulfillmentSource:
+        source = self.find_source(source_id)
+        if source is None:
+            raise UnknownSourceError(source_id)
+        return source
+
+    def find_source(self, source_id: str) -> FulfillmentSource | None:
+        return self._find(source_aggregate_id(source_id), FulfillmentSource)
+
+    def list_sources(self) -> list[FulfillmentSource]:
+        directory = self._find(directory_id(SOURCES), Directory)
+        names = directory.names if directory is not None else []
+        found = [self.find_source(name) for name in names]
+        return [s for s in found if s is not None]
+
+    def apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
+        """Apply one stock-feed message; unknown sources and impossible counts are refused."""
+        self.get_source(message.source_id)
+        now = self._clock()
+        item = self.find_stock(message.source_id, message.sku)
+        if isinstance(message, StockSnapshot):
+            if item is None:
+                item = StockItem(
+                    source_id=message.source_id,
+                    sku=message.sku,
+                    on_hand=message.on_hand,
+                    safety_stock=message.safety_stock or 0,
+                    at=message.counted_at or now,
+                )
+            else:
+                item.count(
+                    message.on_hand,
+                    message.safety_stock,
+                    at=message.counted_at or now,
+                    reason=actor,
+                )
+        else:
+            if item is None:
+                item = StockItem(
+                    source_id=message.source_id, sku=message.sku, on_hand=0, safety_stock=0, at=now
+                )
+            item.adjust(message.delta, at=now, reason=message.reason)
+        self._store.save(item)
+        return level_of(item)
+
+    def find_stock(self, source_id: str, sku: str) -> StockItem | None:
+        return self._find(stock_item_id(source_id, sku), StockItem)
+
+    def stock_levels(self, source_id: str, skus: list[str]) -> list[StockLevel]:
+        items = [self.find_stock(source_id, sku) for sku in skus]
+        return [level_of(i) for i in items if i is not None]
+
+    def _directory(self, kind: str) -> Directory:
+        return self._find(directory_id(kind), Directory) or Directory(kind=kind)
+
+    def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
+        return find(self._store, aggregate_id, kind)
+
+
+def level_of(item: StockItem) -> StockLevel:
+    return StockLevel(
+        source_id=item.source_id,
+        sku=item.sku,
+        on_hand=item.on_hand,
+        reserved=item.reserved,
+        safety_stock=item.safety_stock,
+        available=item.available,
+        version=item.version,
+    )

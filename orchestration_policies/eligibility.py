@@ -1,0 +1,94 @@
+"""Which sources may ship an order at all, and which stock an order may use at each.
+
+Built-in rules come first, in a fixed order, so the rule reported for a source is stable:
+inactive, excluded_by_policy, does_not_ship_to_country, delivery_method_not_supported,
+demand_class_not_served, no_capacity_left, cost_currency_mismatch; then the policy's own
+eligibility rules in document order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from orchestration_policies.cel import ConditionError, OrderFacts
+from orchestration_policies.inputs import CandidateSource, OrderToRoute
+from orchestration_policies.policy import AllocationRule, EligibilityRule
+
+__all__ = ["Exclusion", "Reservations", "builtin_exclusion", "rule_exclusion"]
+
+
+class Exclusion(NamedTuple):
+    rule: str
+    detail: str
+    error: str | None = None  # set when a policy condition failed to evaluate
+
+
+def builtin_exclusion(
+    order: OrderToRoute, source: CandidateSource, excluded_sources: frozenset[str]
+) -> Exclusion | None:
+    if not source.active:
+        return Exclusion("inactive", "source is inactive or paused")
+    if source.source_id in excluded_sources:
+        return Exclusion("excluded_by_policy", "listed in the policy's excluded_sources")
+    if order.country not in source.ships_to:
+        return Exclusion("does_not_ship_to_country", f"does not ship to {order.country}")
+    if order.delivery_method not in source.delivery_methods:
+        return Exclusion("delivery_method_not_supported", f"does not offer {order.delivery_method}")
+    if source.demand_classes and order.demand_class not in source.demand_classes:
+        return Exclusion("demand_class_not_served", f"does not serve {order.demand_class}")
+    if source.used_today >= source.daily_capacity:
+        return Exclusion(
+            "no_capacity_left",
+            f"{source.used_today} of {source.daily_capacity} shipments used today",
+        )
+    if source.cost.currency != order.currency:
+        # Costs in different currencies cannot be ranked against each other without a rate;
+        # the caller converts cost models to the order's currency before deciding.
+        return Exclusion(
+            "cost_currency_mismatch",
+            f"cost model in {source.cost.currency}, order in {order.currency}",
+        )
+    return None
+
+
+def rule_exclusion(
+    rules: Iterable[EligibilityRule],
+    facts: OrderFacts,
+    source: CandidateSource,
+    distance_km: float | None,
+) -> Exclusion | None:
+    """First policy rule the source fails; a rule that cannot be evaluated excludes it too."""
+    for rule in rules:
+        try:
+            passed = rule.compiled.evaluate(facts, source, distance_km)
+        except ConditionError as error:
+            # Failing closed: a source we cannot vouch for is not sent the order.
+            return Exclusion(rule.name, "condition could not be evaluated", error.message)
+        if not passed:
+            return Exclusion(rule.name, rule.description or f"fails {rule.condition}")
+    return None
+
+
+class Reservations:
+    """Units kept for other demand classes, per SKU at a source (integer arithmetic only)."""
+
+    __slots__ = ("_rules",)
+
+    def __init__(self, allocation: Iterable[AllocationRule], demand_class: str) -> None:
+        rules: list[tuple[int, int, int]] = []
+        for rule in allocation:
+            if rule.demand_class == demand_class:
+                continue
+            numerator, denominator = (0, 1) if rule.share is None else rule.share.as_integer_ratio()
+            rules.append((rule.units or 0, numerator, denominator))
+        self._rules = tuple(rules)
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
+    def kept_for_others(self, on_hand: int) -> int:
+        kept = 0
+        for units, numerator, denominator in self._rules:
+            kept += max(units, -(-numerator * on_hand // denominator))
+        return kept

@@ -1,0 +1,94 @@
+"""A plain-English account of a decision, for operations staff and auditors."""
+
+from __future__ import annotations
+
+from orchestration_policies.decision import CandidateStatus, Decision
+
+__all__ = ["explain_text"]
+
+_LABELS = {
+    "distance_km": "distance",
+    "shipping_cost": "shipping cost",
+    "lead_time_days": "lead time",
+    "capacity_left": "capacity left",
+    "source_priority": "priority",
+    "stock_depth": "stock depth",
+}
+
+
+def _raw(name: str, value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    if name == "distance_km":
+        return f"{value:.1f} km"
+    if name == "shipping_cost":
+        return f"{value:.2f}"
+    if name == "lead_time_days":
+        return f"{value:g} day(s)"
+    return f"{value:g}"
+
+
+def explain_text(decision: Decision) -> str:
+    """Several lines of text saying what was decided and why."""
+    d = decision
+    e = d.explanation
+    out = [
+        f"Order {d.order_id} was decided at {d.decided_at.isoformat()} by policy "
+        f"{d.policy_id} version {d.policy_version}."
+    ]
+    if d.held is not None:
+        out.append(f"Outcome: HELD by rule '{d.held.rule}': {d.held.reason}.")
+    elif d.rejected is not None:
+        out.append(f"Outcome: REJECTED: {d.rejected}.")
+    elif d.shipments:
+        out.append(f"Outcome: {len(d.shipments)} shipment(s).")
+        for detail in d.shipment_details:
+            items = ", ".join(
+                f"{q} x {sku} (line {lid})" for lid, sku, q in d.shipments[detail.source_id]
+            )
+            distance = "" if detail.distance_km is None else f", {detail.distance_km:.1f} km away"
+            out.append(
+                f"  - from {detail.source_id}: {items}; estimated shipping "
+                f"{detail.estimated_cost} {detail.currency}{distance}, "
+                f"lead time {detail.lead_time_days} day(s)."
+            )
+    else:
+        out.append("Outcome: nothing can ship now.")
+    for label, lines in (("Backordered", d.backordered), ("Not allocated", d.unallocated)):
+        for line in lines:
+            reason = str(line.reason).replace("_", " ")
+            out.append(f"{label}: {line.quantity} x {line.sku} (line {line.line_id}) — {reason}.")
+
+    out.append(f"Why: {e.plan.summary}.")
+    for note in e.tie_breaks:
+        out.append(f"Tie-break: {note}.")
+    if not e.candidates:
+        return "\n".join(out)
+
+    weights = ", ".join(
+        f"{_LABELS[n]} {w:g}" for n, w in zip(e.criteria, e.weights, strict=True) if w
+    )
+    out.append(
+        f"Ranking: each criterion is scaled 0 (best) to 1 (worst) across the sources in the "
+        f"running, then weighted ({weights or 'no weights'}); lower totals rank first. "
+        f"Each extra shipment costs {e.split_penalty:g}."
+    )
+    for c in e.candidates:
+        if c.status is CandidateStatus.SCORED:
+            parts = [
+                f"{_LABELS[name]} {_raw(name, raw)} → {contribution:.3f}"
+                for name, raw, _, weight, contribution in c.breakdown(e.criteria, e.weights)
+                if weight
+            ]
+            stock = ", ".join(f"{units} x {sku}" for sku, units in c.usable)
+            criteria = "; ".join(parts) or "no weighted criteria"
+            out.append(
+                f"  #{c.rank} {c.source_id}: score {c.total:.4f} ({criteria}); may use {stock}."
+            )
+        elif c.status is CandidateStatus.NO_STOCK:
+            out.append(f"  -- {c.source_id}: eligible, but {c.detail}.")
+        else:
+            out.append(f"  xx {c.source_id}: excluded by '{c.rule}' — {c.detail}.")
+    for error in e.condition_errors:
+        out.append(f"Condition error: {error}.")
+    return "\n".join(out)

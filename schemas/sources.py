@@ -1,0 +1,89 @@
+"""Fulfillment sources and stock: the REST bodies and the stock feed's messages."""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictInt
+
+from schemas.submission import Contract, DeliveryMethod
+from schemas.types import CountryCode, CurrencyCode, Money, Slug, UtcDatetime
+
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")]
+
+
+class SourceKind(StrEnum):
+    WAREHOUSE = "warehouse"
+    STORE = "store"
+    DROPSHIP = "dropship"
+
+
+class CostModelSpec(Contract):
+    """Shipping cost of one shipment = base + per_unit × units + per_km × distance."""
+
+    base: Money
+    per_unit: Money
+    per_km: Money
+    currency: CurrencyCode
+
+
+class SourceDefinition(Contract):
+    source_id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    kind: SourceKind
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    country: CountryCode
+    ships_to: list[CountryCode] = Field(min_length=1)
+    delivery_methods: list[DeliveryMethod] = Field(min_length=1)
+    daily_capacity: StrictInt = Field(ge=0, description="Shipments per day")
+    cost: CostModelSpec
+    lead_time_days: StrictInt = Field(ge=0, le=365)
+    priority: StrictInt = 0
+    demand_classes: list[Slug] = Field(
+        default_factory=list, description="Classes it serves; empty = all"
+    )
+
+
+class SourcePublic(Contract):
+    definition: SourceDefinition
+    active: bool
+    pause_reason: str | None = None
+    version: int
+
+
+class PauseSource(Contract):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StockSnapshot(Contract):
+    """An absolute count from the source's own system."""
+
+    kind: Literal["snapshot"] = "snapshot"
+    source_id: Slug
+    sku: Sku
+    on_hand: StrictInt = Field(ge=0)
+    safety_stock: StrictInt | None = Field(default=None, ge=0)
+    counted_at: UtcDatetime | None = None
+
+
+class StockDelta(Contract):
+    """A relative change: a receipt (+), damage or shrinkage (−)."""
+
+    kind: Literal["delta"] = "delta"
+    source_id: Slug
+    sku: Sku
+    delta: StrictInt
+    reason: str = Field(min_length=1, max_length=200)
+
+
+StockMessage = Annotated[StockSnapshot | StockDelta, Field(discriminator="kind")]
+
+
+class StockLevelPublic(Contract):
+    source_id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    available: int
+    version: int
