@@ -63,6 +63,7 @@ class Order(Aggregate):
         self.shipments: dict[str, dict[str, Any]] = {}
         self.waiting: dict[str, int] = {}
         self.decision: dict[str, Any] | None = None
+        self.explanation: str | None = None
 
     def intake_problems(self, now: datetime) -> list[str]:
         """Business rules a well-formed submission can still break; empty when acceptable."""
@@ -111,16 +112,42 @@ class Order(Aggregate):
             for line in self.submission["lines"]
         }
 
-    def put_on_hold(self, rule: str, reason: str, actor: str, now: datetime) -> None:
+    def put_on_hold(
+        self,
+        rule: str,
+        reason: str,
+        actor: str,
+        now: datetime,
+        decision: dict[str, Any] | None = None,
+        explanation: str | None = None,
+    ) -> None:
         self.check_status_in(ROUTABLE, "put on hold")
         self._held(
-            rule=rule, reason=reason, actor=actor, correlation_id=self.correlation_id, at=now
+            rule=rule,
+            reason=reason,
+            decision=decision,
+            explanation=explanation,
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
         )
 
     @event("Held")
-    def _held(self, rule: str, reason: str, actor: str, correlation_id: str, at: datetime) -> None:
+    def _held(
+        self,
+        rule: str,
+        reason: str,
+        decision: dict[str, Any] | None,
+        explanation: str | None,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
         self.status = OrderStatus.HELD
         self.hold = {"rule": rule, "reason": reason}
+        if decision is not None:
+            self.decision = decision
+            self.explanation = explanation
 
     def release_hold(self, note: str, actor: str, now: datetime) -> None:
         """An ops user lets the order through: hold rules are not applied to it again."""
@@ -137,6 +164,7 @@ class Order(Aggregate):
         self,
         decision: dict[str, Any],
         decision_digest: str,
+        explanation: str,
         inputs_digest: str,
         shipments: list[dict[str, Any]],
         waiting: dict[str, int],
@@ -144,7 +172,11 @@ class Order(Aggregate):
         actor: str,
         now: datetime,
     ) -> None:
-        """Record a routing decision and one FulfillmentRequested per shipment."""
+        """Record a routing decision and one FulfillmentRequested per shipment.
+
+        `waiting` (line id → quantity) are the backordered lines; the event names their SKUs,
+        demand class and placed-at so that a backorder queue can be kept from events alone.
+        """
         self.check_status_in(ROUTABLE, "routed")
         for shipment in shipments:
             if shipment["shipment_id"] in self.shipments:
@@ -155,8 +187,14 @@ class Order(Aggregate):
             policy_version=policy["version"],
             decision=decision,
             decision_digest=decision_digest,
+            explanation=explanation,
             inputs_digest=inputs_digest,
-            waiting=dict(waiting),
+            waiting_lines=[
+                {"line_id": lid, "sku": self._sku_of(lid), "quantity": qty}
+                for lid, qty in sorted(waiting.items())
+            ],
+            demand_class=self.submission["customer"].get("demand_class", "standard"),
+            placed_at=self.submission["placed_at"],
             unroutable_reason=unroutable_reason,
             actor=actor,
             correlation_id=self.correlation_id,
@@ -180,8 +218,11 @@ class Order(Aggregate):
         policy_version: int,
         decision: dict[str, Any],
         decision_digest: str,
+        explanation: str,
         inputs_digest: str,
-        waiting: dict[str, int],
+        waiting_lines: list[dict[str, Any]],
+        demand_class: str,
+        placed_at: str,
         unroutable_reason: str | None,
         actor: str,
         correlation_id: str,
@@ -189,7 +230,9 @@ class Order(Aggregate):
     ) -> None:
         self.routing_attempts += 1
         self.decision = decision
-        self.waiting = waiting
+        self.explanation = explanation
+        self.waiting = {w["line_id"]: w["quantity"] for w in waiting_lines}
+        waiting = self.waiting
         if unroutable_reason is not None:
             self.status = OrderStatus.UNROUTABLE
         elif waiting:
@@ -211,6 +254,11 @@ class Order(Aggregate):
         at: datetime,
     ) -> None:
         self.shipments[shipment_id] = {"source_id": source_id, "lines": lines, "state": "requested"}
+
+    def _sku_of(self, line_id: str) -> str:
+        return str(
+            next(line["sku"] for line in self.submission["lines"] if line["line_id"] == line_id)
+        )
 
     def check_status_in(self, allowed: frozenset[OrderStatus], command: str) -> None:
         if self.status not in allowed:

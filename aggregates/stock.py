@@ -10,7 +10,7 @@ from aggregates.ids import stock_item_id
 
 
 class StockItem(Aggregate):
-    """available = on_hand − reserved − safety_stock; a reservation never exceeds it.
+    """available = on_hand - reserved - safety_stock; a reservation never exceeds it.
 
     Every reservation is a new version of this aggregate, so two orders reserving the last unit
     at once conflict in the event store and the second one re-reads and decides again.
@@ -49,6 +49,8 @@ class StockItem(Aggregate):
         if on_hand == self.on_hand and safety_stock in (None, self.safety_stock):
             return  # a repeated snapshot changes nothing and records nothing
         self._counted(
+            source_id=self.source_id,
+            sku=self.sku,
             on_hand=on_hand,
             safety_stock=self.safety_stock if safety_stock is None else safety_stock,
             at=at,
@@ -56,7 +58,15 @@ class StockItem(Aggregate):
         )
 
     @event("Counted")
-    def _counted(self, on_hand: int, safety_stock: int, at: datetime, reason: str) -> None:
+    def _counted(
+        self,
+        source_id: str,
+        sku: str,
+        on_hand: int,
+        safety_stock: int,
+        at: datetime,
+        reason: str,
+    ) -> None:
         self.on_hand = on_hand
         self.safety_stock = safety_stock
         self.counted_at = at
@@ -68,10 +78,12 @@ class StockItem(Aggregate):
                 f"{self.source_id}/{self.sku}: on-hand {self.on_hand} cannot go down by {-delta}"
             )
         if delta:
-            self._adjusted(delta=delta, at=at, reason=reason)
+            self._adjusted(
+                source_id=self.source_id, sku=self.sku, delta=delta, at=at, reason=reason
+            )
 
     @event("Adjusted")
-    def _adjusted(self, delta: int, at: datetime, reason: str) -> None:
+    def _adjusted(self, source_id: str, sku: str, delta: int, at: datetime, reason: str) -> None:
         self.on_hand += delta
 
     def reserve(self, order_id: str, quantity: int, at: datetime) -> None:
@@ -81,21 +93,32 @@ class StockItem(Aggregate):
             raise StockError(f"{self.source_id}/{self.sku}: order {order_id} already reserved")
         if quantity > self.available:
             raise InsufficientStockError(self.source_id, self.sku, quantity, self.available)
-        self._reserved(order_id=order_id, quantity=quantity, at=at)
+        self._reserved(
+            source_id=self.source_id, sku=self.sku, order_id=order_id, quantity=quantity, at=at
+        )
 
     @event("Reserved")
-    def _reserved(self, order_id: str, quantity: int, at: datetime) -> None:
+    def _reserved(
+        self, source_id: str, sku: str, order_id: str, quantity: int, at: datetime
+    ) -> None:
         self.reservations[order_id] = quantity
 
     def release(self, order_id: str, at: datetime, reason: str) -> None:
         """Give an order's units back (cancelled, re-routed); releasing nothing is a no-op."""
         if order_id in self.reservations:
             self._released(
-                order_id=order_id, quantity=self.reservations[order_id], at=at, reason=reason
+                source_id=self.source_id,
+                sku=self.sku,
+                order_id=order_id,
+                quantity=self.reservations[order_id],
+                at=at,
+                reason=reason,
             )
 
     @event("Released")
-    def _released(self, order_id: str, quantity: int, at: datetime, reason: str) -> None:
+    def _released(
+        self, source_id: str, sku: str, order_id: str, quantity: int, at: datetime, reason: str
+    ) -> None:
         del self.reservations[order_id]
 
 

@@ -25,8 +25,10 @@ class OutboundRecord:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-def envelope_to_record(topic: str, envelope: EventEnvelope) -> OutboundRecord:
-    """Key = aggregate id, so one order's events stay in one partition, in order."""
+def envelope_to_record(
+    topic: str, envelope: EventEnvelope, key: str | None = None
+) -> OutboundRecord:
+    """Key = aggregate id by default, so one aggregate's events stay in one partition, in order."""
     event = CloudEvent(
         attributes={
             "id": envelope.id,
@@ -40,18 +42,18 @@ def envelope_to_record(topic: str, envelope: EventEnvelope) -> OutboundRecord:
             "causationid": envelope.causationid,
             "actor": str(envelope.actor),
             "schemaversion": str(envelope.schemaversion),
-            "partitionkey": envelope.subject,
+            "partitionkey": key or envelope.subject,
         },
         data=envelope.data,
     )
     message = ce_kafka.to_binary(event, _FORMAT)
-    key = message.key.encode() if isinstance(message.key, str) else (message.key or b"")
+    record_key = message.key.encode() if isinstance(message.key, str) else (message.key or b"")
     headers = tuple(
         (name, value) for name, value in message.headers.items() if name != "ce_partitionkey"
     )
     # orjson is canonical for our data (sorted keys), so a re-published event is byte-identical.
     value = orjson.dumps(envelope.data, option=orjson.OPT_SORT_KEYS)
-    return OutboundRecord(topic=topic, key=key, value=value, headers=headers)
+    return OutboundRecord(topic=topic, key=record_key, value=value, headers=headers)
 
 
 def record_to_envelope(

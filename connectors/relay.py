@@ -36,14 +36,14 @@ class Relay:
         source: EventSource,
         publisher: Publisher,
         positions: PositionStore,
-        topic_for: Callable[[EventEnvelope], str],
+        routes_for: Callable[[EventEnvelope], list[tuple[str, str]]],
         batch_size: int = 500,
         poll_seconds: float = 0.05,
     ) -> None:
         self._source = source
         self._publisher = publisher
         self._positions = positions
-        self._topic_for = topic_for
+        self._routes_for = routes_for
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._position: int | None = None
@@ -61,7 +61,11 @@ class Relay:
         if not batch:
             return 0
         await self._publisher.publish(
-            [envelope_to_record(self._topic_for(env), env) for _, env in batch]
+            [
+                envelope_to_record(topic, env, key)
+                for _, env in batch
+                for topic, key in self._routes_for(env)
+            ]
         )
         last = batch[-1][0]
         await asyncio.to_thread(self._positions.set, STREAM, last)

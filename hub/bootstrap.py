@@ -5,9 +5,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hub.delivery import InProcessDelivery
+from hub.services.catalog import CatalogService
+from hub.services.followers import OrchestrationFollower
 from hub.services.intake import IntakeService
+from hub.services.operations import OperationsService
+from hub.services.orchestration import OrchestrationService
+from hub.services.policies import PolicyService
 from hub.settings import Settings
 from hub.store import OrderStore
+from projections.backorders import SqlBackorderView
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
 from projections.sqldb import SqlDatabase
@@ -22,8 +28,14 @@ class Hub:
     settings: Settings
     store: OrderStore
     intake: IntakeService
+    catalog: CatalogService
+    policies: PolicyService
+    orchestration: OrchestrationService
     views_db: SqlDatabase
     order_status: SqlOrderStatusView
+    backorders: SqlBackorderView
+    orchestrator: OrchestrationFollower
+    ops: OperationsService
     delivery: InProcessDelivery | None
     clock: Callable[[], datetime] = field(default=utc_now)
 
@@ -34,29 +46,54 @@ class Hub:
     def relay_positions(self) -> SqlPositionStore:
         return SqlPositionStore(self.views_db, follower="relay")
 
+    def deliver(self) -> None:
+        """Embedded: run the followers now, so a caller sees the effects of its command."""
+        if self.delivery is not None:
+            self.delivery.catch_up()
+
     def close(self) -> None:
         self.store.close()
         self.views_db.close()
 
 
 def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = utc_now) -> Hub:
-    """Build the hub. Embedded (no Kafka): events are delivered in-process to the projections."""
+    """Build the hub. Embedded (no Kafka): events are delivered in-process to the followers."""
     settings = settings or Settings()
     views_db = SqlDatabase(settings.views_url())
     with views_db.schema_lock():
         store = OrderStore(env=settings.eventsourcing_env())
+    catalog = CatalogService(store, clock)
+    policies = PolicyService(
+        store,
+        clock,
+        known_sources=lambda: [s.source_id for s in catalog.list_sources()],
+        demand_classes=settings.demand_classes,
+    )
+    orchestration = OrchestrationService(store, catalog, policies, clock)
     order_status = SqlOrderStatusView(views_db)
+    backorders = SqlBackorderView(views_db)
+    orchestrator = OrchestrationFollower(
+        orchestration, backorders, views_db, settings.demand_classes
+    )
     delivery = (
         None
         if settings.distributed
-        else InProcessDelivery(store, [order_status], settings.projection_batch_size)
+        else InProcessDelivery(
+            store, [order_status, backorders, orchestrator], settings.projection_batch_size
+        )
     )
     return Hub(
         settings=settings,
         store=store,
         intake=IntakeService(store, clock),
+        catalog=catalog,
+        policies=policies,
+        orchestration=orchestration,
         views_db=views_db,
         order_status=order_status,
+        backorders=backorders,
+        orchestrator=orchestrator,
+        ops=OperationsService(store, clock),
         delivery=delivery,
         clock=clock,
     )

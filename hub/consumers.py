@@ -11,20 +11,23 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from aggregates.errors import DomainError
 from connectors.codec import OutboundRecord, record_to_envelope
 from connectors.consumed import ConsumedMessage, dead_letter, json_bytes, positions_of
 from connectors.publisher import Publisher
+from hub.delivery import Follower
+from hub.services.catalog import CatalogService
 from hub.services.intake import IntakeService, Outcome, PlaceResult, SubmitOrder
 from hub.settings import Settings
 from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
-from projections.order_status import OrderStatusView
 from schemas.envelope import EventEnvelope
 from schemas.problems import field_problems
+from schemas.sources import StockMessage
 from schemas.submission import OrderSubmission
 
 log = logging.getLogger(__name__)
@@ -173,11 +176,10 @@ class IntakeConsumer:
 
 
 class ProjectionConsumer:
-    """orderhub.orders.events → a read model; rows and Kafka positions in one transaction."""
+    """Events → a follower (read model, orchestrator); a view saves rows and Kafka positions
+    in one transaction."""
 
-    def __init__(
-        self, name: str, view: OrderStatusView, publisher: Publisher, settings: Settings
-    ) -> None:
+    def __init__(self, name: str, view: Follower, publisher: Publisher, settings: Settings) -> None:
         self.name = name
         self._view = view
         self._publisher = publisher
@@ -245,3 +247,69 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(
         error, psycopg.OperationalError | sqlite3.OperationalError | ConnectionError | TimeoutError
     )
+
+
+class StockFeedConsumer:
+    """orderhub.inventory.snapshots → StockItems; refused messages go to the rejected topic."""
+
+    name = "stock_feed"
+
+    def __init__(self, catalog: CatalogService, publisher: Publisher, settings: Settings) -> None:
+        self._catalog = catalog
+        self._publisher = publisher
+        self._settings = settings
+        self._adapter: TypeAdapter[Any] = TypeAdapter(StockMessage)
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        parked: list[OutboundRecord] = []
+        for message in messages:
+            try:
+                payload = json.loads(message.value.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                dlq = self._settings.topic("dlq")
+                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
+                continue
+            try:
+                stock = self._adapter.validate_python(payload)
+            except ValidationError as error:
+                errors = [p.model_dump() for p in field_problems(error)]
+                parked.append(self._rejected(message, "invalid_stock_message", errors))
+                continue
+            try:
+                await with_retries(
+                    lambda s=stock: asyncio.to_thread(  # type: ignore[misc]
+                        self._catalog.apply_stock, s, f"system:{self.name}"
+                    ),
+                    self._settings.max_handler_attempts,
+                    "stock update",
+                )
+            except DomainError as error:
+                parked.append(self._rejected(message, type(error).__name__, [str(error)]))
+            except Exception as error:
+                dlq = self._settings.topic("dlq")
+                parked.append(dead_letter(dlq, message, repr(error), self.name))
+        if parked:
+            await with_retries(
+                lambda: self._publisher.publish(parked),
+                self._settings.max_handler_attempts,
+                "parking refused stock messages",
+            )
+
+    def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
+        body = {
+            "reason": reason,
+            "errors": errors,
+            "raw_payload": message.value.decode("utf-8", errors="replace"),
+            "source": {
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+            },
+            "rejected_at": datetime.now(UTC).isoformat(),
+        }
+        return OutboundRecord(
+            topic=self._settings.topic("inventory_rejected"),
+            key=message.key or b"",
+            value=json_bytes(body),
+            headers=message.headers,
+        )

@@ -2,23 +2,45 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
+from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 
 
+def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, str]]]:
+    """Which topics (and keys) an event goes to: orders, inventory, catalog; fulfillment
+    requests also go to the sources' topic, keyed by source so a warehouse reads its own."""
+    orders = settings.topic("order_events")
+    inventory = settings.topic("inventory_events")
+    catalog = settings.topic("catalog_events")
+    requests = settings.topic("fulfillment_requests")
+
+    def routes(env: EventEnvelope) -> list[tuple[str, str]]:
+        if env.type.startswith("orderhub.order."):
+            found = [(orders, env.subject)]
+            if env.type == "orderhub.order.fulfillment_requested":
+                found.append((requests, str(env.data["source_id"])))
+            return found
+        if env.type.startswith(("orderhub.stock_item.", "orderhub.fulfillment_source.")):
+            return [(inventory, env.subject)]
+        return [(catalog, env.subject)]
+
+    return routes
+
+
 def build_relay(hub: Hub, publisher: KafkaPublisher) -> Relay:
-    topic = hub.settings.topic("order_events")
     return Relay(
         source=hub.store,
         publisher=publisher,
         positions=hub.relay_positions(),
-        topic_for=lambda _envelope: topic,
+        routes_for=routes_for(hub.settings),
         batch_size=hub.settings.relay_batch_size,
         poll_seconds=hub.settings.relay_poll_seconds,
     )

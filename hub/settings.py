@@ -9,7 +9,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 TOPIC_DEFAULTS = {
     "submitted": "orderhub.orders.submitted",
     "order_events": "orderhub.orders.events",
+    "inventory_events": "orderhub.inventory.events",
+    "inventory_snapshots": "orderhub.inventory.snapshots",
+    "catalog_events": "orderhub.catalog.events",
+    "fulfillment_requests": "orderhub.fulfillment.requests",
     "rejected": "orderhub.orders.rejected",
+    "inventory_rejected": "orderhub.inventory.rejected",
     "dlq": "orderhub.dlq",
 }
 
@@ -42,6 +47,10 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1)
     batch_window_seconds: float = Field(default=0.05, gt=0)
     max_handler_attempts: int = Field(default=3, ge=1)
+    demand_classes: list[str] = Field(
+        default=["vip", "b2b", "standard", "staff"],
+        description="Known demand classes, highest priority first (backorders are served so)",
+    )
     log_level: str = "info"
 
     @property

@@ -16,7 +16,7 @@ from connectors.consumed import ConsumedMessage, normalise_headers
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
-from hub.consumers import IntakeConsumer, ProjectionConsumer
+from hub.consumers import IntakeConsumer, ProjectionConsumer, StockFeedConsumer
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,25 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         s.topic("order_events"), value_type=bytes, value_serializer="raw", key_serializer="raw"
     )
 
+    orchestration_inputs = app.topic(
+        s.topic("order_events"),
+        s.topic("inventory_events"),
+        value_type=bytes,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    stock_feed_topic = app.topic(
+        s.topic("inventory_snapshots"),
+        value_type=bytes,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+
     intake = IntakeConsumer(hub.intake, publisher, s)
     order_status = ProjectionConsumer("order_status", hub.order_status, publisher, s)
+    backorders = ProjectionConsumer("backorders", hub.backorders, publisher, s)
+    orchestrator = ProjectionConsumer("orchestrator", hub.orchestrator, publisher, s)
+    stock_feed = StockFeedConsumer(hub.catalog, publisher, s)
 
     @app.agent(submitted, concurrency=1, name="intake")
     async def intake_agent(stream: Any) -> None:
@@ -77,6 +94,23 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
             s.projection_batch_size, within=s.batch_window_seconds
         ):
             await order_status.handle([to_consumed(e) for e in batch])
+
+    @app.agent(order_events, concurrency=1, name="backorders_projection")
+    async def backorders_agent(stream: Any) -> None:
+        async for batch in stream.take_events(
+            s.projection_batch_size, within=s.batch_window_seconds
+        ):
+            await backorders.handle([to_consumed(e) for e in batch])
+
+    @app.agent(orchestration_inputs, concurrency=1, name="orchestrator")
+    async def orchestrator_agent(stream: Any) -> None:
+        async for batch in stream.take_events(s.intake_batch_size, within=s.batch_window_seconds):
+            await orchestrator.handle([to_consumed(e) for e in batch])
+
+    @app.agent(stock_feed_topic, concurrency=1, name="stock_feed")
+    async def stock_feed_agent(stream: Any) -> None:
+        async for batch in stream.take_events(s.intake_batch_size, within=s.batch_window_seconds):
+            await stock_feed.handle([to_consumed(e) for e in batch])
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:

@@ -112,7 +112,7 @@ ensure_role_and_database() {
   local port=$1
   # ALTER on every start, so a role created elsewhere with another password or without
   # CREATEDB (needed for per-test databases) is brought back to what the URL promises.
-  psql_admin "$port" <<SQL
+  psql_admin "$port" >&2 <<SQL
 SELECT format('CREATE ROLE %I', '$role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') \gexec
 ALTER ROLE $role WITH LOGIN CREATEDB PASSWORD '$password';
@@ -201,7 +201,7 @@ createdb() {
   local c ver name port st
   c="$(cluster_or_die)"
   read -r ver name port st <<<"$c"
-  psql_admin "$port" <<SQL
+  psql_admin "$port" >&2 <<SQL
 SELECT format('CREATE DATABASE %I OWNER %I', '$1', '$role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$1') \gexec
 SQL
@@ -214,7 +214,7 @@ dropdb() {
   local c ver name port st
   c="$(cluster_or_die)"
   read -r ver name port st <<<"$c"
-  psql_admin "$port" -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
+  psql_admin "$port" -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >&2
   log "dropped database $1 (if it existed)"
 }
 

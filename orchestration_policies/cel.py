@@ -4,17 +4,21 @@ What a condition sees (names are fixed and documented for policy authors):
 
 ``order``
     order_id, channel, country, demand_class, delivery_method, payment_state, currency (strings);
-    total (double); ship_to_lat, ship_to_lon (double or null); lines (list of maps with line_id,
-    sku, quantity); line_count, units (int); skus (list of strings, in line order);
-    placed_at, promised_by (timestamp, promised_by may be null); attributes (map).
+    total (double); ship_to_lat, ship_to_lon (double); lines (list of maps with line_id, sku,
+    quantity); line_count, units (int); skus (list of strings, in line order); placed_at,
+    promised_by (timestamp); attributes (map).
 ``source`` (eligibility rules only)
-    source_id, kind, country (strings); lat, lon (double); distance_km (double, null when the
-    order has no ship-to position); ships_to, delivery_methods, demand_classes (sorted lists);
-    daily_capacity, used_today, capacity_left, lead_time_days, priority (int); active (bool);
-    cost (map: base, per_unit, per_km as double, currency); stock (map keyed by the ordered SKUs
-    only, each with on_hand, reserved, safety_stock, available as int).
+    source_id, kind, country (strings); lat, lon, distance_km (double); ships_to,
+    delivery_methods, demand_classes (sorted lists of strings); daily_capacity, used_today,
+    capacity_left, lead_time_days, priority (int); active (bool); cost (map: base, per_unit,
+    per_km as double, currency); stock (map keyed by the ordered SKUs only, each with on_hand,
+    reserved, safety_stock, available as int).
 ``now``
     the decision time (timestamp).
+
+A value that is unknown (no ship-to position, hence no distance; no promised date) is absent
+from its map rather than null, because cel-python 0.5 cannot compare a double with null: guard
+with ``has(source.distance_km)``. Attributes and stock are open maps; guard them with has() too.
 
 Money (``Decimal``) is given to CEL as a double: conditions compare amounts against thresholds
 (``order.total > 500.0``); no amount computed by CEL is ever charged. Write double literals
@@ -124,7 +128,7 @@ def _order_plain(order: OrderToRoute) -> dict[str, Plain]:
     lines: list[Plain] = [
         {"line_id": ln.line_id, "sku": ln.sku, "quantity": ln.quantity} for ln in order.lines
     ]
-    return {
+    plain: dict[str, Plain] = {
         "order_id": order.order_id,
         "channel": order.channel,
         "country": order.country,
@@ -143,6 +147,7 @@ def _order_plain(order: OrderToRoute) -> dict[str, Plain]:
         "promised_by": order.promised_by,
         "attributes": dict(order.attributes),
     }
+    return {k: v for k, v in plain.items() if v is not None}
 
 
 def _cost_plain(cost: CostModel) -> dict[str, Plain]:
@@ -211,7 +216,12 @@ _STOCK_FIELDS = frozenset({"on_hand", "reserved", "safety_stock", "available"})
 
 
 def _source_plain(source: CandidateSource, distance: float | None, skus: tuple[str, ...]) -> Plain:
-    return {name: get(source, distance, skus) for name, get in _SOURCE_GETTERS.items()}
+    out: dict[str, Plain] = {}
+    for name, get in _SOURCE_GETTERS.items():
+        value = get(source, distance, skus)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def to_cel(value: Plain) -> Any:
@@ -236,7 +246,7 @@ def to_cel(value: Plain) -> Any:
 class OrderFacts:
     """Per-call view of the order for conditions; built once per ``decide()``."""
 
-    __slots__ = ("_cel", "now", "order", "plain", "skus")
+    __slots__ = ("_cel", "keys", "now", "order", "plain", "skus")
 
     def __init__(self, order: OrderToRoute, now: datetime) -> None:
         self.order = order
@@ -244,6 +254,7 @@ class OrderFacts:
         self.plain = _order_plain(order)
         self.skus: tuple[str, ...] = tuple(dict.fromkeys(line.sku for line in order.lines))
         self._cel: Any = None
+        self.keys: dict[Condition, object] = {}  # the order's part of each memo key
 
     def cel_order(self) -> Any:
         if self._cel is None:
@@ -432,39 +443,83 @@ def _is_missing_key(error: Exception) -> bool:
     return isinstance(error, CELEvalError) and len(error.args) > 1 and error.args[1] is KeyError
 
 
+_SCALAR_SOURCE_FIELDS = frozenset(
+    {"source_id", "kind", "country", "lat", "lon", "distance_km", "daily_capacity", "used_today",
+     "capacity_left", "lead_time_days", "priority", "active"}
+)  # fmt: skip
+
+_KeyPart = Callable[[CandidateSource, "float | None", tuple[str, ...]], object]
+
+
+def _source_key_part(segments: tuple[str, ...]) -> _KeyPart:
+    """What a memo key needs of one ``source...`` path, as cheap to compute as possible."""
+    if not segments:
+        return lambda s, d, k: _freeze(_source_plain(s, d, k))
+    getter = _SOURCE_GETTERS.get(segments[0])
+    if getter is None:
+        return lambda s, d, k: _MISSING
+    if segments[0] in _SCALAR_SOURCE_FIELDS:
+        # Each scalar field always has the same type (or is None when unknown, which CEL sees
+        # as absent), so the value itself is a sound key without a type tag.
+        return getter if len(segments) == 1 else (lambda s, d, k: _MISSING)
+    rest = segments[1:]
+
+    def part(s: CandidateSource, d: float | None, k: tuple[str, ...]) -> object:
+        value = _resolve(getter(s, d, k), rest)
+        return _MISSING if value is _MISSING else _freeze(value)
+
+    return part
+
+
+def _source_key_fn(parts: list[_KeyPart]) -> _KeyPart:
+    if not parts:
+        return lambda s, d, k: ()
+    if len(parts) == 1:
+        return parts[0]
+    return lambda s, d, k: tuple([p(s, d, k) for p in parts])
+
+
 class Condition:
     """A compiled CEL condition; evaluate it with :meth:`evaluate`."""
 
-    __slots__ = ("_memo", "_runner", "analysis", "text")
+    __slots__ = (
+        "_memo",
+        "_memo_size",
+        "_order_paths",
+        "_runner",
+        "_source_key",
+        "analysis",
+        "text",
+    )
 
     def __init__(self, text: str, runner: Any, analysis: _Analysis) -> None:
         self.text = text
         self._runner = runner
         self.analysis = analysis
-        self._memo: dict[tuple[object, ...], bool | str] = {}
+        self._order_paths = tuple(p for p in analysis.paths if p[0] != "source")
+        self._source_key = _source_key_fn(
+            [_source_key_part(segs) for root, segs in analysis.paths if root == "source"]
+        )
+        # Two levels: the order's part of the key is computed once per decide() call, then
+        # each source only adds the few values of its own that the expression names.
+        self._memo: dict[object, dict[object, bool | str]] = {}
+        self._memo_size = 0
 
     def __repr__(self) -> str:
         return f"Condition({self.text!r})"
 
-    def _memo_key(
-        self, facts: OrderFacts, source: CandidateSource | None, distance: float | None
-    ) -> tuple[object, ...]:
-        key: list[object] = []
-        for root, segs in self.analysis.paths:
-            if root == "order":
-                value = _resolve(facts.plain, segs)
-            elif root == "now":
-                value = facts.now if not segs else _MISSING
-            elif source is None:
-                value = _MISSING
-            elif not segs:
-                value = _source_plain(source, distance, facts.skus)
-            else:
-                getter = _SOURCE_GETTERS.get(segs[0])
-                top = getter(source, distance, facts.skus) if getter else _MISSING
-                value = _resolve(top, segs[1:])
-            key.append(_MISSING if value is _MISSING else _freeze(value))
-        return tuple(key)
+    def _order_key(self, facts: OrderFacts) -> object:
+        key = facts.keys.get(self)
+        if key is None:
+            parts: list[object] = []
+            for root, segs in self._order_paths:
+                if root == "order":
+                    value = _resolve(facts.plain, segs)
+                else:
+                    value = facts.now if not segs else _MISSING
+                parts.append(_MISSING if value is _MISSING else _freeze(value))
+            key = facts.keys[self] = tuple(parts)
+        return key
 
     def run(self, activation: Mapping[str, Any]) -> bool | str:
         """Evaluate without memo; a string result is the error message."""
@@ -491,24 +546,40 @@ class Condition:
         The result depends only on the values the expression names, so it is memoised on
         them. Expressions the analysis cannot fully see through are evaluated every time.
         """
-        key = self._memo_key(facts, source, distance_km) if self.analysis.complete else None
-        if key is not None and key in self._memo:
-            result = self._memo[key]
+        if not self.analysis.complete:
+            result = self._evaluate_now(facts, source, distance_km)
         else:
-            activation: dict[str, Any] = {
-                "order": facts.cel_order(),
-                "now": celtypes.TimestampType(facts.now),
-            }
-            if source is not None:
-                activation["source"] = to_cel(_source_plain(source, distance_km, facts.skus))
-            result = self.run(activation)
-            if key is not None:
-                if len(self._memo) >= _CACHE_LIMIT:
+            inner = self._memo.get(self._order_key(facts))
+            if inner is None:
+                inner = self._memo[self._order_key(facts)] = {}
+            source_key = (
+                None if source is None else self._source_key(source, distance_km, facts.skus)
+            )
+            found = inner.get(source_key, _MISSING)
+            if found is _MISSING:
+                result = self._evaluate_now(facts, source, distance_km)
+                if self._memo_size >= _CACHE_LIMIT:
                     self._memo.clear()
-                self._memo[key] = result
+                    self._memo_size = 0
+                    inner = self._memo[self._order_key(facts)] = {}
+                inner[source_key] = result
+                self._memo_size += 1
+            else:
+                result = found  # type: ignore[assignment]
         if isinstance(result, str):
             raise ConditionError(self.text, result)
         return result
+
+    def _evaluate_now(
+        self, facts: OrderFacts, source: CandidateSource | None, distance_km: float | None
+    ) -> bool | str:
+        activation: dict[str, Any] = {
+            "order": facts.cel_order(),
+            "now": celtypes.TimestampType(facts.now),
+        }
+        if source is not None:
+            activation["source"] = to_cel(_source_plain(source, distance_km, facts.skus))
+        return self.run(activation)
 
     def literals_compared_with(self, root: str, field: str) -> tuple[str, ...]:
         """String literals this condition compares ``root.field`` with (==, !=, in)."""

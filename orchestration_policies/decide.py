@@ -171,11 +171,10 @@ def decide(
                 reason = _R.NO_ELIGIBLE_SOURCE
             elif split.ship_complete and not plan.shipments:
                 reason = _R.SHIP_COMPLETE_NOT_POSSIBLE
-            elif usable_any[line.sku] == 0:
-                reserved = available_any[line.sku] > 0
-                reason = _R.RESERVED_FOR_OTHER_DEMAND_CLASS if reserved else _R.NO_STOCK
             elif usable_any[line.sku] < demand[line.sku]:
-                reason = _R.INSUFFICIENT_STOCK
+                reason = _stock_shortage(
+                    available_any[line.sku], usable_any[line.sku], demand[line.sku]
+                )
             elif split.effective_max_shipments == 1:
                 reason = _R.SPLIT_NOT_ALLOWED
             elif not split.lines and usable_max[line.sku] < line.quantity:
@@ -276,6 +275,15 @@ def _rank(
         for rank, i in enumerate(keyed)
     ]
     return options, [(raws[i], scored[i][0]) for i in keyed]
+
+
+def _stock_shortage(available: int, usable: int, wanted: int) -> UnallocatedReason:
+    """Why eligible sources together hold too little of a SKU for this order."""
+    if available >= wanted:
+        return _R.RESERVED_FOR_OTHER_DEMAND_CLASS  # there is enough, but it is kept for others
+    if usable == 0 and available == 0:
+        return _R.NO_STOCK
+    return _R.INSUFFICIENT_STOCK
 
 
 def _missing_summary(missing: Sequence[UnallocatedLine]) -> str:

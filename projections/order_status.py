@@ -73,10 +73,43 @@ def _status(status: str) -> Callable[[OrderStatusRow | None, EventEnvelope], Ord
     return handle
 
 
+def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    if env.data.get("unroutable_reason"):
+        return _with(row, env, "unroutable", (env.data["unroutable_reason"],))
+    if env.data.get("waiting_lines"):
+        waiting = tuple(
+            f"{w['line_id']}: waiting for {w['sku']}" for w in env.data["waiting_lines"]
+        )
+        return _with(row, env, "backordered", waiting)
+    return _with(row, env, "routed", ())
+
+
+def _held(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    return _with(row, env, "held", (f"{env.data['rule']}: {env.data['reason']}",))
+
+
+def _version_only(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    return None if row is None else replace(row, version=env.sequence)
+
+
+def _with(
+    row: OrderStatusRow | None, env: EventEnvelope, status: str, reasons: tuple[str, ...]
+) -> OrderStatusRow | None:
+    if row is None:
+        return None
+    return replace(
+        row, status=status, updated_at=env.time.isoformat(), version=env.sequence, reasons=reasons
+    )
+
+
 HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatusRow | None]] = {
     "orderhub.order.placed": _placed,
     "orderhub.order.accepted": _status("accepted"),
     "orderhub.order.rejected": _status("rejected"),
+    "orderhub.order.held": _held,
+    "orderhub.order.hold_released": lambda row, env: _with(row, env, "accepted", ()),
+    "orderhub.order.routed": _routed,
+    "orderhub.order.fulfillment_requested": _version_only,
 }
 
 

@@ -18,7 +18,7 @@ class SourceKind(StrEnum):
 
 
 class CostModelSpec(Contract):
-    """Shipping cost of one shipment = base + per_unit × units + per_km × distance."""
+    """Shipping cost of one shipment = base + per_unit * units + per_km * distance."""
 
     base: Money
     per_unit: Money
@@ -67,7 +67,7 @@ class StockSnapshot(Contract):
 
 
 class StockDelta(Contract):
-    """A relative change: a receipt (+), damage or shrinkage (−)."""
+    """A relative change: a receipt (+), damage or shrinkage (-)."""
 
     kind: Literal["delta"] = "delta"
     source_id: Slug

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api.problems import install_problem_handlers
-from hub.api.routes import health, orders
+from hub.api.routes import health, orders, policies, sources, stock
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.submissions import SubmissionGateway
@@ -33,8 +33,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             publisher = KafkaPublisher(s.kafka_bootstrap, client_id="orderhub-api")
             await publisher.start()
             app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
-        elif the_hub.delivery is not None:
-            the_hub.delivery.catch_up()  # a crash may have left events undelivered
+        else:
+            the_hub.deliver()  # a crash may have left events undelivered
         try:
             yield
         finally:
@@ -52,4 +52,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router)
+    app.include_router(sources.router)
+    app.include_router(stock.router)
+    app.include_router(policies.router)
     return app

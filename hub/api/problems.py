@@ -8,6 +8,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aggregates.errors import DomainError, PolicyVersionError, StockError
+from hub.services.catalog import UnknownSourceError
+from hub.services.operations import UnknownOrderError
 from schemas.problems import FieldProblem, Problem, field_problems
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(exc.problem, exc.headers)
 
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        status = 404 if isinstance(exc, UnknownSourceError | UnknownOrderError) else 409
+        if isinstance(exc, StockError | PolicyVersionError):
+            status = 422
+        return problem_response(
+            Problem(type=f"/problems/{type(exc).__name__}", title=str(exc), status=status)
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -75,3 +87,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             Problem(title="Internal error", status=500, detail="The error was logged.")
         )
+
+
+def not_found(what: str) -> ProblemError:
+    return ProblemError(Problem(type="/problems/not-found", title=f"No such {what}", status=404))

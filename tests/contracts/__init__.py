@@ -1,1 +1,1 @@
-"""Shared test contracts and factories, importable as ``tests.contracts`` (tests/ is a namespace)."""
+"""Shared test contracts and factories, importable as ``tests.contracts``."""

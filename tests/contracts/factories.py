@@ -2,7 +2,7 @@
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -122,3 +122,13 @@ def order_envelopes(
     elif decision == "rejected":
         order.reject(list(reasons), actor=INTAKE_ACTOR, now=now + timedelta(seconds=1))
     return [to_envelope(e) for e in order.collect_events()]
+
+
+def named_cases(rows: Sequence[Any]) -> dict[str, Any]:
+    """parametrize() keywords for a table whose first column names the case: it becomes the id.
+
+    Use as ``@pytest.mark.parametrize(("case", "x", "y"), **named_cases([...]))``; rows may be
+    plain tuples or ``pytest.param(...)`` (e.g. with an xfail mark).
+    """
+    ids = [str(getattr(row, "values", row)[0]) for row in rows]
+    return {"argvalues": list(rows), "ids": ids}

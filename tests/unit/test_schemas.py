@@ -15,7 +15,7 @@ from hub.services.intake import submission_digest
 from schemas.envelope import Actor, ActorKind, EventEnvelope
 from schemas.problems import field_problems
 from schemas.submission import OrderSubmission
-from tests.contracts.factories import submission, submission_dict
+from tests.contracts.factories import named_cases, submission, submission_dict
 
 
 def _errors(payload: Any) -> list[tuple[str, str]]:
@@ -77,29 +77,87 @@ class TestAValidSubmission:
 
 @pytest.mark.parametrize(
     ("case", "overrides", "expected"),
-    [
-        ("quantity zero", {"lines": [_line(quantity=0)]}, ("lines.0.quantity", "greater_than")),
-        ("negative quantity", {"lines": [_line(quantity=-2)]}, ("lines.0.quantity", "greater_than")),
-        ("quantity as text", {"lines": [_line(quantity="3")]}, ("lines.0.quantity", "int_type")),
-        ("fractional quantity", {"lines": [_line(quantity=3.0)]}, ("lines.0.quantity", "int_type")),
-        ("huge quantity", {"lines": [_line(quantity=100_001)]}, ("lines.0.quantity", "less_than_equal")),
-        ("price as a float", {"lines": [_line(unit_price=19.9)]}, ("lines.0.unit_price", "value_error")),
-        ("price as a bool", {"lines": [_line(unit_price=True)]}, ("lines.0.unit_price", "value_error")),
-        ("negative price", {"lines": [_line(unit_price="-1")]}, ("lines.0.unit_price", "greater_than_equal")),
-        ("price NaN", {"lines": [_line(unit_price="NaN")]}, ("lines.0.unit_price", "finite_number")),
-        ("price Infinity", {"lines": [_line(unit_price="Infinity")]}, ("lines.0.unit_price", "finite_number")),
-        ("sub-cent price", {"lines": [_line(unit_price="1.00001")]}, ("lines.0.unit_price", "decimal_max_places")),
-        ("sku with a space", {"lines": [_line(sku="RED CHAIR")]}, ("lines.0.sku", "string_pattern_mismatch")),
-        ("no lines", {"lines": []}, ("lines", "too_short")),
-        ("unknown currency", {"currency": "XYZ"}, ("currency", "value_error")),
-        ("currency too long", {"currency": "EURO"}, ("currency", "string_too_long")),
-        ("naive placed_at", {"placed_at": "2026-11-20T08:00:00"}, ("placed_at", "timezone_aware")),
-        ("channel in capitals", {"channel": "Web-Shop"}, ("channel", "string_pattern_mismatch")),
-        ("blank external id", {"external_id": " "}, ("external_id", "string_too_short")),
-        ("unknown field", {"gift_wrap": True}, ("gift_wrap", "extra_forbidden")),
-        ("unknown delivery", {"delivery_method": "teleport"}, ("delivery_method", "enum")),
-        ("bad email", {"customer": {"id": "CUST-ADA", "email": "ada"}}, ("customer.email", "string_pattern_mismatch")),
-    ],
+    **named_cases(
+        [
+            ("quantity zero", {"lines": [_line(quantity=0)]}, ("lines.0.quantity", "greater_than")),
+            (
+                "negative quantity",
+                {"lines": [_line(quantity=-2)]},
+                ("lines.0.quantity", "greater_than"),
+            ),
+            (
+                "quantity as text",
+                {"lines": [_line(quantity="3")]},
+                ("lines.0.quantity", "int_type"),
+            ),
+            (
+                "fractional quantity",
+                {"lines": [_line(quantity=3.0)]},
+                ("lines.0.quantity", "int_type"),
+            ),
+            (
+                "huge quantity",
+                {"lines": [_line(quantity=100_001)]},
+                ("lines.0.quantity", "less_than_equal"),
+            ),
+            (
+                "price as a float",
+                {"lines": [_line(unit_price=19.9)]},
+                ("lines.0.unit_price", "value_error"),
+            ),
+            (
+                "price as a bool",
+                {"lines": [_line(unit_price=True)]},
+                ("lines.0.unit_price", "value_error"),
+            ),
+            (
+                "negative price",
+                {"lines": [_line(unit_price="-1")]},
+                ("lines.0.unit_price", "greater_than_equal"),
+            ),
+            (
+                "price NaN",
+                {"lines": [_line(unit_price="NaN")]},
+                ("lines.0.unit_price", "finite_number"),
+            ),
+            (
+                "price Infinity",
+                {"lines": [_line(unit_price="Infinity")]},
+                ("lines.0.unit_price", "finite_number"),
+            ),
+            (
+                "sub-cent price",
+                {"lines": [_line(unit_price="1.00001")]},
+                ("lines.0.unit_price", "decimal_max_places"),
+            ),
+            (
+                "sku with a space",
+                {"lines": [_line(sku="RED CHAIR")]},
+                ("lines.0.sku", "string_pattern_mismatch"),
+            ),
+            ("no lines", {"lines": []}, ("lines", "too_short")),
+            ("unknown currency", {"currency": "XYZ"}, ("currency", "value_error")),
+            ("currency too long", {"currency": "EURO"}, ("currency", "string_too_long")),
+            (
+                "naive placed_at",
+                {"placed_at": "2026-11-20T08:00:00"},
+                ("placed_at", "timezone_aware"),
+            ),
+            (
+                "channel in capitals",
+                {"channel": "Web-Shop"},
+                ("channel", "string_pattern_mismatch"),
+            ),
+            ("blank external id", {"external_id": " "}, ("external_id", "string_too_short")),
+            ("unknown field", {"gift_wrap": True}, ("gift_wrap", "extra_forbidden")),
+            ("unknown delivery", {"delivery_method": "teleport"}, ("delivery_method", "enum")),
+            (
+                "bad email",
+                {"customer": {"id": "CUST-ADA", "email": "ada"}},
+                ("customer.email", "string_pattern_mismatch"),
+            ),
+        ]
+    ),
 )
 def test_an_invalid_submission_names_the_field_and_the_rule(
     case: str, overrides: dict[str, Any], expected: tuple[str, str]
@@ -109,19 +167,25 @@ def test_an_invalid_submission_names_the_field_and_the_rule(
 
 @pytest.mark.parametrize(
     ("case", "country", "code"),
-    [
-        ("unknown code", "XX", "value_error"),
-        ("alpha-3 code", "FRA", "string_too_long"),
-        ("one letter", "F", "string_too_short"),
-    ],
+    **named_cases(
+        [
+            ("unknown code", "XX", "value_error"),
+            ("alpha-3 code", "FRA", "string_too_long"),
+            ("one letter", "F", "string_too_short"),
+        ]
+    ),
 )
-def test_the_ship_to_country_must_be_an_iso_alpha_2_code(case: str, country: str, code: str) -> None:
+def test_the_ship_to_country_must_be_an_iso_alpha_2_code(
+    case: str, country: str, code: str
+) -> None:
     ship_to = {**submission_dict()["ship_to"], "country": country}
 
     assert _errors(submission_dict(ship_to=ship_to)) == [("ship_to.country", code)]
 
 
-@pytest.mark.parametrize("missing", ["channel", "external_id", "placed_at", "customer", "ship_to", "lines", "currency"])
+@pytest.mark.parametrize(
+    "missing", ["channel", "external_id", "placed_at", "customer", "ship_to", "lines", "currency"]
+)
 def test_every_required_field_is_reported_when_missing(missing: str) -> None:
     payload = submission_dict()
     del payload[missing]
@@ -130,7 +194,9 @@ def test_every_required_field_is_reported_when_missing(missing: str) -> None:
 
 
 def test_every_broken_field_is_reported_not_only_the_first() -> None:
-    payload = submission_dict(currency="XYZ", lines=[_line(quantity=0), _line(line_id="2", unit_price=1.5)])
+    payload = submission_dict(
+        currency="XYZ", lines=[_line(quantity=0), _line(line_id="2", unit_price=1.5)]
+    )
 
     assert {field for field, _ in _errors(payload)} == {
         "currency",
@@ -141,14 +207,20 @@ def test_every_broken_field_is_reported_not_only_the_first() -> None:
 
 @pytest.mark.parametrize(
     ("case", "overrides", "words"),
-    [
-        ("repeated line ids", {"lines": [_line(), _line(sku="BLUE-LAMP")]}, "line_id must be unique"),
-        (
-            "promise before placing",
-            {"placed_at": "2026-11-20T08:00:00Z", "promised_by": "2026-11-20T07:00:00Z"},
-            "promised_by must be after placed_at",
-        ),
-    ],
+    **named_cases(
+        [
+            (
+                "repeated line ids",
+                {"lines": [_line(), _line(sku="BLUE-LAMP")]},
+                "line_id must be unique",
+            ),
+            (
+                "promise before placing",
+                {"placed_at": "2026-11-20T08:00:00Z", "promised_by": "2026-11-20T07:00:00Z"},
+                "promised_by must be after placed_at",
+            ),
+        ]
+    ),
 )
 def test_rules_across_fields_are_reported_on_the_body(
     case: str, overrides: dict[str, Any], words: str
@@ -202,7 +274,11 @@ submissions = st.builds(
 )
 
 
-@given(payload=submissions, rng=st.randoms(use_true_random=False), indent=st.sampled_from([None, 0, 2, 4]))
+@given(
+    payload=submissions,
+    rng=st.randoms(use_true_random=False),
+    indent=st.sampled_from([None, 0, 2, 4]),
+)
 def test_the_digest_is_stable_under_key_order_and_whitespace(
     payload: dict[str, Any], rng: random.Random, indent: int | None
 ) -> None:
@@ -217,7 +293,9 @@ def test_the_digest_is_stable_under_key_order_and_whitespace(
 def test_the_digest_changes_when_a_quantity_changes(payload: dict[str, Any], extra: int) -> None:
     changed = json.loads(json.dumps(payload))
     quantity = changed["lines"][0]["quantity"]
-    changed["lines"][0]["quantity"] = quantity + extra if quantity + extra <= 100_000 else quantity - extra
+    changed["lines"][0]["quantity"] = (
+        quantity + extra if quantity + extra <= 100_000 else quantity - extra
+    )
 
     assert submission_digest(OrderSubmission.model_validate(changed)) != submission_digest(
         OrderSubmission.model_validate(payload)
@@ -226,11 +304,13 @@ def test_the_digest_changes_when_a_quantity_changes(payload: dict[str, Any], ext
 
 @pytest.mark.parametrize(
     ("case", "overrides"),
-    [
-        ("defaults spelled out", {"delivery_method": "standard", "payment_state": "pending"}),
-        ("lower-case codes", {"currency": "eur"}),
-        ("another time zone", {"placed_at": "2026-11-20T09:00:00+01:00"}),
-    ],
+    **named_cases(
+        [
+            ("defaults spelled out", {"delivery_method": "standard", "payment_state": "pending"}),
+            ("lower-case codes", {"currency": "eur"}),
+            ("another time zone", {"placed_at": "2026-11-20T09:00:00+01:00"}),
+        ]
+    ),
 )
 def test_the_digest_is_of_the_normalised_order_not_of_its_spelling(
     case: str, overrides: dict[str, Any]
@@ -280,12 +360,14 @@ def test_an_envelope_keeps_its_time_in_utc() -> None:
 
 @pytest.mark.parametrize(
     ("case", "overrides", "field"),
-    [
-        ("sequence zero", {"sequence": 0}, "sequence"),
-        ("naive time", {"time": "2026-11-20T09:00:00"}, "time"),
-        ("unknown attribute", {"priority": "high"}, "priority"),
-        ("schema version zero", {"schemaversion": 0}, "schemaversion"),
-    ],
+    **named_cases(
+        [
+            ("sequence zero", {"sequence": 0}, "sequence"),
+            ("naive time", {"time": "2026-11-20T09:00:00"}, "time"),
+            ("unknown attribute", {"priority": "high"}, "priority"),
+            ("schema version zero", {"schemaversion": 0}, "schemaversion"),
+        ]
+    ),
 )
 def test_an_invalid_envelope_is_refused(case: str, overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as caught:

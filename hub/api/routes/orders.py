@@ -5,11 +5,11 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from hub.api.body import parse_json, read_limited
-from hub.api.deps import GatewayDep, HubDep
-from hub.api.problems import ProblemError, invalid_body
+from hub.api.deps import ActorDep, GatewayDep, HubDep
+from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.services.intake import Outcome, PlaceResult, SubmitOrder
 from projections.order_status import OrderStatusRow
 from schemas.api import OrderPublic, SubmissionReceipt
@@ -66,8 +66,7 @@ async def submit_order(request: Request, hub: HubDep, gateway: GatewayDep) -> Re
         )
         return _json(receipt, 202, command.order_id)
     result = await asyncio.to_thread(hub.intake.place_order, command)
-    if hub.delivery is not None:
-        await asyncio.to_thread(hub.delivery.catch_up)
+    await asyncio.to_thread(hub.deliver)
     return _answer(result)
 
 
@@ -85,6 +84,34 @@ async def get_order(order_id: UUID, hub: HubDep) -> OrderPublic:
             )
         )
     return _public(row)
+
+
+@router.get("/{order_id}/decision", responses={404: {"description": "Not decided yet"}})
+async def get_decision(order_id: UUID, hub: HubDep) -> dict[str, object]:
+    """The latest routing decision: the explanation in words and in full."""
+    order = await asyncio.to_thread(hub.intake.find, order_id)
+    if order is None or order.decision is None:
+        raise not_found(f"decision for order {order_id}")
+    return {
+        "order_id": str(order_id),
+        "status": order.status.value,
+        "explanation": order.explanation,
+        "decision": order.decision,
+    }
+
+
+class ReleaseHold(BaseModel):
+    note: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/{order_id}/release-hold")
+async def release_hold(
+    order_id: UUID, body: ReleaseHold, hub: HubDep, actor: ActorDep
+) -> dict[str, object]:
+    """Release a held order (recorded with the user as actor); orchestration resumes."""
+    await asyncio.to_thread(hub.ops.release_hold, order_id, body.note, actor)
+    await asyncio.to_thread(hub.deliver)
+    return {"order_id": str(order_id), "released_by": actor}
 
 
 def _answer(result: PlaceResult) -> Response:

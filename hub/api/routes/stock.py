@@ -1,0 +1,76 @@
+"""Stock: absolute counts and relative adjustments (the REST side of the stock feed)."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import Field, StrictInt
+
+from hub.api.deps import ActorDep, HubDep
+from hub.api.problems import not_found
+from hub.services.catalog import StockLevel
+from schemas.sources import StockDelta, StockLevelPublic, StockSnapshot
+from schemas.submission import Contract
+from schemas.types import UtcDatetime
+
+router = APIRouter(prefix="/v1/stock", tags=["stock"])
+
+
+class StockCount(Contract):
+    on_hand: StrictInt = Field(ge=0)
+    safety_stock: StrictInt | None = Field(default=None, ge=0)
+    counted_at: UtcDatetime | None = None
+
+
+@router.put("/{source_id}/{sku}", response_model=StockLevelPublic)
+async def put_stock(
+    source_id: str, sku: str, count: StockCount, hub: HubDep, actor: ActorDep
+) -> StockLevelPublic:
+    """Set on-hand (and optionally safety stock) for a source and SKU."""
+    snapshot = StockSnapshot(source_id=source_id, sku=sku, **count.model_dump())
+    level = await asyncio.to_thread(hub.catalog.apply_stock, snapshot, actor)
+    await asyncio.to_thread(hub.deliver)
+    return await get_stock(level.source_id, level.sku, hub)
+
+
+@router.post("/adjustments", response_model=StockLevelPublic)
+async def adjust_stock(delta: StockDelta, hub: HubDep, actor: ActorDep) -> StockLevelPublic:
+    """Add or remove units (receipts, damages); on-hand can never go below zero."""
+    level = await asyncio.to_thread(hub.catalog.apply_stock, delta, actor)
+    await asyncio.to_thread(hub.deliver)
+    return await get_stock(level.source_id, level.sku, hub)
+
+
+@router.get("/{source_id}/{sku}", response_model=StockLevelPublic)
+async def get_stock(source_id: str, sku: str, hub: HubDep) -> StockLevelPublic:
+    levels = await asyncio.to_thread(hub.catalog.stock_levels, source_id, [sku])
+    if not levels:
+        raise not_found(f"stock for {source_id}/{sku}")
+    return _public(levels[0])
+
+
+@router.get("", response_model=list[StockLevelPublic])
+async def availability(
+    hub: HubDep, sku: Annotated[list[str], Query(description="One or more SKUs")]
+) -> list[StockLevelPublic]:
+    """Availability of these SKUs at every source that has a record of them."""
+
+    def levels() -> list[StockLevel]:
+        found = []
+        for source in hub.catalog.list_sources():
+            found += hub.catalog.stock_levels(source.source_id, sku)
+        return found
+
+    return [_public(level) for level in await asyncio.to_thread(levels)]
+
+
+def _public(level: StockLevel) -> StockLevelPublic:
+    return StockLevelPublic(
+        source_id=level.source_id,
+        sku=level.sku,
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        safety_stock=level.safety_stock,
+        available=level.available,
+        version=level.version,
+    )

@@ -1,0 +1,73 @@
+"""The orchestrator as a follower of events: what starts (or restarts) routing an order."""
+
+import logging
+from collections.abc import Sequence
+from uuid import UUID
+
+from hub.services.orchestration import OrchestrationResult, OrchestrationService
+from projections.backorders import SqlBackorderView
+from projections.positions import read_positions, save_positions
+from projections.sqldb import SqlDatabase
+from schemas.envelope import EventEnvelope
+
+log = logging.getLogger(__name__)
+
+FOLLOWER = "orchestrator"
+# Events after which an order may be routable: new, released from hold.
+ORDER_TRIGGERS = frozenset({"orderhub.order.accepted", "orderhub.order.hold_released"})
+# Stock events after which more may be available for the waiting orders.
+STOCK_TRIGGERS = frozenset(
+    {
+        "orderhub.stock_item.registered",
+        "orderhub.stock_item.counted",
+        "orderhub.stock_item.adjusted",
+        "orderhub.stock_item.released",
+    }
+)
+
+
+class OrchestrationFollower:
+    """Routes accepted orders, and re-routes waiting orders when their SKU's stock changes.
+
+    Re-delivery is harmless: orchestrating an order that is no longer routable is a no-op.
+    """
+
+    def __init__(
+        self,
+        orchestration: OrchestrationService,
+        backorders: SqlBackorderView,
+        db: SqlDatabase,
+        demand_classes: Sequence[str],
+    ) -> None:
+        self._orchestration = orchestration
+        self._backorders = backorders
+        self._db = db
+        self._rank = {name: i for i, name in enumerate(demand_classes)}
+        self.results: list[OrchestrationResult] = []
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        for env in envelopes:
+            if env.type in ORDER_TRIGGERS:
+                self._run(UUID(env.subject))
+            elif env.type in STOCK_TRIGGERS and _may_have_freed_stock(env):
+                for order_id in self._backorders.waiting_for(env.data["sku"], self._rank):
+                    self._run(UUID(order_id))
+        with self._db.transaction() as cur:
+            save_positions(cur, FOLLOWER, positions)
+
+    def positions(self) -> dict[str, int]:
+        with self._db.transaction() as cur:
+            return read_positions(cur, FOLLOWER)
+
+    def _run(self, order_id: UUID) -> None:
+        result = self._orchestration.orchestrate(order_id)
+        if result.outcome != "skipped":
+            log.info("order %s: %s (attempt %d)", order_id, result.outcome, result.attempts)
+        self.results.append(result)
+        del self.results[:-100]
+
+
+def _may_have_freed_stock(env: EventEnvelope) -> bool:
+    if env.type == "orderhub.stock_item.adjusted":
+        return int(env.data.get("delta", 0)) > 0
+    return True

@@ -1,0 +1,237 @@
+"""Orchestration: fetch the order and its candidate sources, decide(), reserve, record.
+
+Stock is reserved on the StockItem aggregates in the same event-store transaction that records
+the order's `Routed`. Two orders that pick the same item conflict on its version; the loser
+re-reads and decides again, so the last unit is never taken twice.
+"""
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import NAMESPACE_OID, UUID, uuid5
+
+from eventsourcing.persistence import IntegrityError
+
+from aggregates import Order
+from aggregates.errors import InsufficientStockError
+from aggregates.order import ROUTABLE
+from aggregates.stock import StockItem
+from hub.services.catalog import CatalogService
+from hub.services.lookup import find
+from hub.services.policies import PolicyService
+from hub.store import OrderStore
+from orchestration_policies import (
+    CandidateSource,
+    CostModel,
+    Decision,
+    LineToRoute,
+    OrderToRoute,
+    StockLevel,
+    decide,
+    explain_text,
+    select_policy,
+)
+
+log = logging.getLogger(__name__)
+ORCHESTRATOR = "system:orchestrator"
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class OrchestrationResult:
+    order_id: UUID
+    outcome: str  # routed | backordered | held | unroutable | skipped
+    status: str
+    attempts: int
+    decision_digest: str | None = None
+
+
+class OrchestrationService:
+    def __init__(
+        self,
+        store: OrderStore,
+        catalog: CatalogService,
+        policies: PolicyService,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._policies = policies
+        self._clock = clock
+
+    def orchestrate(self, order_id: UUID) -> OrchestrationResult:
+        """Route the order if it is routable; anything else is left alone (idempotent)."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            order = find(self._store, order_id, Order)
+            if order is None or order.status not in ROUTABLE:
+                status = order.status.value if order is not None else "unknown"
+                return OrchestrationResult(order_id, "skipped", status, attempt)
+            try:
+                return self._attempt(order, attempt)
+            except (IntegrityError, InsufficientStockError) as conflict:
+                # Someone else reserved or counted the same stock meanwhile: decide again.
+                log.info("order %s: %s; deciding again (attempt %d)", order_id, conflict, attempt)
+        raise RuntimeError(f"order {order_id}: stock kept changing over {MAX_ATTEMPTS} attempts")
+
+    def _attempt(self, order: Order, attempt: int) -> OrchestrationResult:
+        now = self._clock()
+        to_route = order_to_route(order)
+        candidates, items = self._candidates(to_route)
+        policy = select_policy(to_route, self._policies.active_policies(), now)
+        if policy is None:
+            policy = self._policies.active_policies()[0]
+        if order.holds_released:
+            policy = policy.model_copy(update={"holds": ()})
+        decision = decide(to_route, candidates, policy, now)
+
+        if decision.held is not None:
+            order.put_on_hold(
+                decision.held.rule,
+                decision.held.reason,
+                ORCHESTRATOR,
+                now,
+                decision=json.loads(decision.to_json()),
+                explanation=explain_text(decision),
+            )
+            self._store.save(order)
+            return OrchestrationResult(order.id, "held", order.status.value, attempt)
+
+        touched: dict[tuple[str, str], StockItem] = {}
+        shipments = []
+        for source_id, lines in sorted(decision.shipments.items()):
+            for line in lines:
+                item = items[(source_id, line.sku)]
+                item.reserve(f"{order.id}:{line.line_id}", line.quantity, at=now)
+                touched[(source_id, line.sku)] = item
+            shipments.append(
+                {
+                    "shipment_id": str(
+                        uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
+                    ),
+                    "source_id": source_id,
+                    "lines": [line._asdict() for line in lines],
+                }
+            )
+        waiting = {line.line_id: line.quantity for line in decision.backordered}
+        unroutable = _unroutable_reason(decision) if not shipments and not waiting else None
+        order.route(
+            decision=json.loads(decision.to_json()),
+            decision_digest=decision.digest(),
+            explanation=explain_text(decision),
+            inputs_digest=inputs_digest(to_route, candidates, now),
+            shipments=shipments,
+            waiting=waiting,
+            unroutable_reason=unroutable,
+            actor=ORCHESTRATOR,
+            now=now,
+        )
+        self._store.save(order, *touched.values())
+        outcome = order.status.value
+        return OrchestrationResult(
+            order.id, outcome, order.status.value, attempt, decision.digest()
+        )
+
+    def _candidates(
+        self, order: OrderToRoute
+    ) -> tuple[list[CandidateSource], dict[tuple[str, str], StockItem]]:
+        skus = sorted({line.sku for line in order.lines})
+        candidates = []
+        items: dict[tuple[str, str], StockItem] = {}
+        for source in self._catalog.list_sources():
+            stock: dict[str, StockLevel] = {}
+            for sku in skus:
+                item = self._catalog.find_stock(source.source_id, sku)
+                if item is not None:
+                    items[(source.source_id, sku)] = item
+                    stock[sku] = StockLevel(item.on_hand, item.reserved, item.safety_stock)
+            candidates.append(candidate_from(source.definition, source.active, stock))
+        return candidates, items
+
+
+def order_to_route(order: Order) -> OrderToRoute:
+    sub = order.submission
+    pending = order.lines_to_route()
+    prices = {line["line_id"]: Decimal(line["unit_price"]) for line in sub["lines"]}
+    return OrderToRoute(
+        order_id=str(order.id),
+        channel=sub["channel"],
+        country=sub["ship_to"]["country"],
+        demand_class=sub["customer"].get("demand_class", "standard"),
+        delivery_method=sub.get("delivery_method", "standard"),
+        total=sum((prices[lid] * qty for lid, (_, qty) in pending.items()), Decimal(0)),
+        currency=sub["currency"],
+        lines=tuple(
+            LineToRoute(line_id=lid, sku=sku, quantity=qty)
+            for lid, (sku, qty) in sorted(pending.items())
+        ),
+        placed_at=datetime.fromisoformat(sub["placed_at"]),
+        ship_to_lat=sub["ship_to"].get("lat"),
+        ship_to_lon=sub["ship_to"].get("lon"),
+        promised_by=datetime.fromisoformat(sub["promised_by"]) if sub.get("promised_by") else None,
+        payment_state=sub.get("payment_state", "pending"),
+    )
+
+
+def candidate_from(
+    definition: dict[str, Any], active: bool, stock: dict[str, StockLevel]
+) -> CandidateSource:
+    cost = definition["cost"]
+    return CandidateSource(
+        source_id=definition["source_id"],
+        kind=definition["kind"],
+        lat=definition["lat"],
+        lon=definition["lon"],
+        country=definition["country"],
+        ships_to=frozenset(definition["ships_to"]),
+        delivery_methods=frozenset(definition["delivery_methods"]),
+        daily_capacity=definition["daily_capacity"],
+        used_today=0,
+        cost=CostModel(
+            base=Decimal(cost["base"]),
+            per_unit=Decimal(cost["per_unit"]),
+            per_km=Decimal(cost["per_km"]),
+            currency=cost["currency"],
+        ),
+        lead_time_days=definition["lead_time_days"],
+        priority=definition.get("priority", 0),
+        active=active,
+        demand_classes=frozenset(definition.get("demand_classes", [])),
+        stock=stock,
+    )
+
+
+def inputs_digest(order: OrderToRoute, candidates: list[CandidateSource], now: datetime) -> str:
+    """sha256 of everything decide() saw, so a recorded decision can be checked by re-running."""
+    facts = {
+        "now": now.isoformat(),
+        "order": _plain(order),
+        "candidates": sorted((_plain(c) for c in candidates), key=lambda c: str(c["source_id"])),
+    }
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _plain(value: object) -> Any:
+    slots = getattr(type(value), "__slots__", None)
+    if slots is not None and not isinstance(value, str | bytes):
+        fields = [s for s in slots if not s.endswith("_f")]
+        return {name: _plain(getattr(value, name)) for name in fields}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, frozenset | set):
+        return sorted(str(v) for v in value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _unroutable_reason(decision: Decision) -> str:
+    if decision.rejected:
+        return decision.rejected
+    reasons = sorted({f"{u.line_id}: {u.reason.value}" for u in decision.unallocated})
+    return "; ".join(reasons) or "no source can ship this order"

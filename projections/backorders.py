@@ -1,0 +1,71 @@
+"""Orders waiting for stock, by SKU, in the order they should be served when stock arrives."""
+
+from collections.abc import Sequence
+
+from projections.positions import create_positions_table, read_positions, save_positions
+from projections.sqldb import SqlDatabase
+from schemas.envelope import EventEnvelope
+
+FOLLOWER = "backorders"
+_DDL = """
+CREATE TABLE IF NOT EXISTS backorder_lines (
+    order_id TEXT NOT NULL,
+    line_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    demand_class TEXT NOT NULL,
+    placed_at TEXT NOT NULL,
+    PRIMARY KEY (order_id, line_id)
+)"""
+
+
+class SqlBackorderView:
+    """Filled from `Routed` events: each routing replaces the order's waiting lines."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self._db = db
+        with db.schema_transaction() as cur:
+            cur.execute(_DDL)
+            cur.execute("CREATE INDEX IF NOT EXISTS backorder_lines_sku ON backorder_lines (sku)")
+            create_positions_table(cur)
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        with self._db.transaction() as cur:
+            for env in envelopes:
+                if env.type != "orderhub.order.routed":
+                    continue
+                cur.execute("DELETE FROM backorder_lines WHERE order_id = ?", (env.subject,))
+                if env.data.get("unroutable_reason") is not None:
+                    continue
+                cur.executemany(
+                    "INSERT INTO backorder_lines VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            env.subject,
+                            w["line_id"],
+                            w["sku"],
+                            w["quantity"],
+                            env.data["demand_class"],
+                            env.data["placed_at"],
+                        )
+                        for w in env.data.get("waiting_lines", [])
+                    ],
+                )
+            save_positions(cur, FOLLOWER, positions)
+
+    def waiting_for(self, sku: str, class_rank: dict[str, int]) -> list[str]:
+        """Order ids waiting for this SKU: higher demand classes first, then oldest first."""
+        with self._db.transaction() as cur:
+            cur.execute(
+                "SELECT DISTINCT order_id, demand_class, placed_at FROM backorder_lines "
+                "WHERE sku = ?",
+                (sku,),
+            )
+            rows = cur.fetchall()
+        worst = len(class_rank)
+        rows.sort(key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
+        return [r[0] for r in rows]
+
+    def positions(self) -> dict[str, int]:
+        with self._db.transaction() as cur:
+            return read_positions(cur, FOLLOWER)

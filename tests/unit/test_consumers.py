@@ -1,0 +1,400 @@
+"""Batch handlers behind the Faust agents: they never raise, they park what they cannot handle."""
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregates import OrderStatus, order_id_for
+from connectors.codec import envelope_to_record
+from connectors.consumed import ConsumedMessage
+from connectors.publisher import RecordingPublisher
+from hub.consumers import IntakeConsumer, ProjectionConsumer
+from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
+from hub.settings import Settings
+from hub.store import OrderStore
+from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
+from projections.order_status import InMemoryOrderStatusView
+from schemas.envelope import EventEnvelope
+from tests.contracts.factories import (
+    NOW,
+    fixed_clock,
+    order_envelopes,
+    sqlite_store,
+    submission_dict,
+)
+
+SUBMITTED = "orderhub.orders.submitted"
+EVENTS = "orderhub.orders.events"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # One attempt: the handlers' retry back-off would only slow these tests down.
+    return Settings(data_dir=tmp_path, max_handler_attempts=1, topic_prefix="")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[OrderStore]:
+    the_store = sqlite_store(tmp_path / "events.db")
+    yield the_store
+    the_store.close()
+
+
+@pytest.fixture
+def intake(store: OrderStore) -> IntakeService:
+    return IntakeService(store, fixed_clock(NOW))
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def consumer(
+    intake: IntakeService, publisher: RecordingPublisher, settings: Settings
+) -> IntakeConsumer:
+    return IntakeConsumer(intake, publisher, settings)
+
+
+def submitted(
+    value: bytes | dict[str, Any],
+    offset: int = 0,
+    headers: tuple[tuple[str, bytes], ...] = ((CORRELATION_HEADER, b"req-1"),),
+) -> ConsumedMessage:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return ConsumedMessage(
+        topic=SUBMITTED, partition=2, offset=offset, key=b"order-key", value=raw, headers=headers
+    )
+
+
+def _good_batch(count: int, start: int = 0) -> list[ConsumedMessage]:
+    return [
+        submitted(submission_dict(external_id=f"WEB-{n}"), offset=n)
+        for n in range(start, start + count)
+    ]
+
+
+def _body(record: Any) -> dict[str, Any]:
+    return json.loads(record.value)  # type: ignore[no-any-return]
+
+
+class RefusingIntake:
+    """The real service, except that the store refuses one order (and not as a duplicate)."""
+
+    def __init__(self, real: IntakeService, refused_external_id: str) -> None:
+        self._real = real
+        self._refused = refused_external_id
+
+    def _check(self, commands: Sequence[SubmitOrder]) -> None:
+        if any(c.submission.external_id == self._refused for c in commands):
+            raise OSError("disk full")
+
+    def place_orders(self, commands: Sequence[SubmitOrder]) -> list[PlaceResult]:
+        self._check(commands)
+        return self._real.place_orders(commands)
+
+    def place_order(self, command: SubmitOrder) -> PlaceResult:
+        self._check([command])
+        return self._real.place_order(command)
+
+
+class TestIntakeConsumer:
+    @pytest.mark.asyncio
+    async def test_a_batch_of_good_submissions_is_recorded_and_accepted(
+        self, consumer: IntakeConsumer, intake: IntakeService, publisher: RecordingPublisher
+    ) -> None:
+        await consumer.handle(_good_batch(5))
+
+        for n in range(5):
+            order = intake.find(order_id_for("web-shop", f"WEB-{n}"))
+            assert order is not None and order.status is OrderStatus.ACCEPTED
+        assert publisher.records == []
+
+    @pytest.mark.asyncio
+    async def test_who_sent_it_and_the_correlation_id_come_from_the_headers(
+        self, consumer: IntakeConsumer, intake: IntakeService
+    ) -> None:
+        headers = ((ACTOR_HEADER, b"channel:marketplace-eu"), (CORRELATION_HEADER, b"req-77"))
+
+        await consumer.handle([submitted(submission_dict(), headers=headers)])
+
+        order = intake.find(order_id_for("web-shop", "WEB-1001"))
+        assert order is not None
+        assert (order.placed_by, order.correlation_id) == ("channel:marketplace-eu", "req-77")
+
+    @pytest.mark.asyncio
+    async def test_without_headers_the_channel_acts_and_the_record_position_correlates(
+        self, consumer: IntakeConsumer, intake: IntakeService
+    ) -> None:
+        await consumer.handle([submitted(submission_dict(), offset=9, headers=())])
+
+        order = intake.find(order_id_for("web-shop", "WEB-1001"))
+        assert order is not None
+        assert (order.placed_by, order.correlation_id) == ("channel:web-shop", f"{SUBMITTED}:2:9")
+
+    @pytest.mark.asyncio
+    async def test_a_redelivered_batch_records_nothing_new(
+        self, consumer: IntakeConsumer, store: OrderStore, publisher: RecordingPublisher
+    ) -> None:
+        await consumer.handle(_good_batch(3))
+        position = store.max_position()
+
+        await consumer.handle(_good_batch(3))
+
+        assert store.max_position() == position
+        assert publisher.records == []
+
+    @pytest.mark.parametrize(
+        "poison",
+        [b"\xff\xfe\x00\x01", b'{"channel": "web-shop", "lines": [', b""],
+        ids=["not utf-8", "truncated json", "empty"],
+    )
+    @pytest.mark.asyncio
+    async def test_poison_bytes_go_to_the_dlq_untouched_and_the_batch_moves_on(
+        self,
+        consumer: IntakeConsumer,
+        intake: IntakeService,
+        publisher: RecordingPublisher,
+        settings: Settings,
+        poison: bytes,
+    ) -> None:
+        original_headers = ((CORRELATION_HEADER, b"req-poison"), ("trace", b"abc"))
+        bad = submitted(poison, offset=7, headers=original_headers)
+
+        await consumer.handle([*_good_batch(2), bad, *_good_batch(1, start=8)])
+
+        (parked,) = publisher.records
+        headers = dict(parked.headers)
+        assert parked.topic == settings.topic("dlq")
+        assert (parked.key, parked.value) == (b"order-key", poison)
+        assert parked.headers[: len(original_headers)] == original_headers
+        assert headers["dlq-error"].startswith(b"unparseable")
+        assert (headers["dlq-original-topic"], headers["dlq-original-offset"]) == (
+            SUBMITTED.encode(),
+            b"7",
+        )
+        assert headers["dlq-original-partition"] == b"2"
+        assert headers["dlq-consumer"] == b"intake"
+        for n in (0, 1, 8):
+            assert intake.find(order_id_for("web-shop", f"WEB-{n}")) is not None
+
+    @pytest.mark.asyncio
+    async def test_an_invalid_submission_is_rejected_field_by_field_with_its_raw_payload(
+        self,
+        consumer: IntakeConsumer,
+        store: OrderStore,
+        publisher: RecordingPublisher,
+        settings: Settings,
+    ) -> None:
+        lines = [{"line_id": "1", "sku": "RED-CHAIR", "quantity": 0, "unit_price": 19.9}]
+        raw = json.dumps(submission_dict(external_id="WEB-BAD", lines=lines), indent=1).encode()
+
+        await consumer.handle([submitted(raw, offset=3)])
+
+        (rejected,) = publisher.records
+        body = _body(rejected)
+        assert rejected.topic == settings.topic("rejected")
+        assert rejected.headers == ((CORRELATION_HEADER, b"req-1"),)
+        assert body["reason"] == "invalid_submission"
+        assert (body["channel"], body["external_id"]) == ("web-shop", "WEB-BAD")
+        assert {(e["field"], e["code"]) for e in body["errors"]} == {
+            ("lines.0.quantity", "greater_than"),
+            ("lines.0.unit_price", "value_error"),
+        }
+        assert body["raw_payload"] == raw.decode()
+        assert body["source"] == {"topic": SUBMITTED, "partition": 2, "offset": 3}
+        assert store.max_position() == 0
+
+    @pytest.mark.asyncio
+    async def test_json_that_is_not_an_object_is_rejected_at_the_body(
+        self, consumer: IntakeConsumer, publisher: RecordingPublisher
+    ) -> None:
+        await consumer.handle([submitted(b'["RED-CHAIR", 2]')])
+
+        (rejected,) = publisher.records
+        body = _body(rejected)
+        assert [e["field"] for e in body["errors"]] == ["(body)"]
+        assert (body["channel"], body["external_id"]) == (None, None)
+
+    @pytest.mark.asyncio
+    async def test_a_conflicting_resubmission_is_rejected_with_both_digests(
+        self,
+        consumer: IntakeConsumer,
+        intake: IntakeService,
+        store: OrderStore,
+        publisher: RecordingPublisher,
+        settings: Settings,
+    ) -> None:
+        await consumer.handle([submitted(submission_dict())])
+        stored = intake.find(order_id_for("web-shop", "WEB-1001"))
+        assert stored is not None
+        position = store.max_position()
+        lines = [{"line_id": "1", "sku": "RED-CHAIR", "quantity": 5, "unit_price": "19.90"}]
+        changed = json.dumps(submission_dict(lines=lines))
+
+        await consumer.handle([submitted(changed.encode(), offset=1)])
+
+        (rejected,) = publisher.records
+        body = _body(rejected)
+        assert rejected.topic == settings.topic("rejected")
+        assert rejected.key == str(stored.id).encode()
+        assert body["reason"] == "conflict"
+        assert body["order_id"] == str(stored.id)
+        assert body["existing_digest"] == stored.digest
+        assert body["submitted_digest"] not in (None, stored.digest)
+        assert body["raw_payload"] == changed
+        assert store.max_position() == position
+
+    @pytest.mark.asyncio
+    async def test_a_submission_the_store_refuses_is_parked_and_the_others_are_recorded(
+        self,
+        intake: IntakeService,
+        publisher: RecordingPublisher,
+        settings: Settings,
+    ) -> None:
+        consumer = IntakeConsumer(RefusingIntake(intake, "WEB-1"), publisher, settings)  # type: ignore[arg-type]
+
+        await consumer.handle(_good_batch(3))
+
+        (parked,) = publisher.records
+        assert parked.topic == settings.topic("dlq")
+        assert parked.value == _good_batch(3)[1].value
+        assert b"disk full" in dict(parked.headers)["dlq-error"]
+        assert intake.find(order_id_for("web-shop", "WEB-0")) is not None
+        assert intake.find(order_id_for("web-shop", "WEB-1")) is None
+        assert intake.find(order_id_for("web-shop", "WEB-2")) is not None
+
+    @pytest.mark.parametrize(
+        "poison",
+        [
+            b"[" * 5000 + b"]" * 5000,
+            b'{"lines": [{"quantity": ' + b"9" * 5000 + b"}]}",
+        ],
+        ids=["nested 5000 deep", "an integer of 5000 digits"],
+    )
+    @pytest.mark.xfail(
+        strict=True,
+        reason="BUG: hub/consumers.py:111-112 catches only JSONDecodeError; json.loads raises "
+        "RecursionError / ValueError here and handle() raises",
+    )
+    @pytest.mark.asyncio
+    async def test_json_the_parser_cannot_hold_is_parked_not_raised(
+        self, consumer: IntakeConsumer, publisher: RecordingPublisher, poison: bytes
+    ) -> None:
+        await consumer.handle([submitted(poison)])
+
+        assert len(publisher.records) == 1
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="BUG: hub/consumers.py:121 trusts the orderhub-actor header; an actor that "
+        "Actor.parse refuses is stored and every later read of the log fails",
+    )
+    @pytest.mark.asyncio
+    async def test_an_actor_header_that_is_not_kind_colon_id_does_not_poison_the_event_log(
+        self, consumer: IntakeConsumer, store: OrderStore
+    ) -> None:
+        headers = ((ACTOR_HEADER, b"marketplace-eu"),)
+
+        await consumer.handle([submitted(submission_dict(), headers=headers)])
+
+        store.read_envelopes(None, 100)  # the relay and projections read this way
+
+
+def _event_records(envelopes: Sequence[EventEnvelope], start: int = 0) -> list[ConsumedMessage]:
+    records = [envelope_to_record(EVENTS, env) for env in envelopes]
+    return [
+        ConsumedMessage(EVENTS, 0, offset, r.key, r.value, r.headers)
+        for offset, r in enumerate(records, start=start)
+    ]
+
+
+def _status(view: InMemoryOrderStatusView, env: EventEnvelope) -> str | None:
+    row = view.get(env.subject)
+    return None if row is None else row.status
+
+
+class TestProjectionConsumer:
+    @pytest.fixture
+    def view(self) -> InMemoryOrderStatusView:
+        return InMemoryOrderStatusView()
+
+    @pytest.fixture
+    def projection(
+        self, view: InMemoryOrderStatusView, publisher: RecordingPublisher, settings: Settings
+    ) -> ProjectionConsumer:
+        return ProjectionConsumer("order_status", view, publisher, settings)
+
+    @pytest.mark.asyncio
+    async def test_events_are_applied_with_their_kafka_positions(
+        self, projection: ProjectionConsumer, view: InMemoryOrderStatusView
+    ) -> None:
+        history = order_envelopes("WEB-1001", "accepted")
+
+        await projection.handle(_event_records(history, start=10))
+
+        row = view.get(history[0].subject)
+        assert row is not None and row.status == "accepted"
+        assert view.positions() == {f"{EVENTS}:0": 11}
+
+    @pytest.mark.asyncio
+    async def test_a_junk_record_goes_to_the_dlq_and_the_good_events_are_still_applied(
+        self,
+        projection: ProjectionConsumer,
+        view: InMemoryOrderStatusView,
+        publisher: RecordingPublisher,
+        settings: Settings,
+    ) -> None:
+        accepted = order_envelopes("WEB-1001", "accepted")
+        rejected = order_envelopes("WEB-1002", "rejected")
+        junk = ConsumedMessage(EVENTS, 0, 2, b"junk-key", b"\x00not a cloud event", (("x", b"1"),))
+        messages = [*_event_records(accepted), junk, *_event_records(rejected, start=3)]
+
+        await projection.handle(messages)
+
+        (parked,) = publisher.records
+        assert parked.topic == settings.topic("dlq")
+        assert (parked.key, parked.value) == (b"junk-key", b"\x00not a cloud event")
+        assert parked.headers[0] == ("x", b"1")
+        assert dict(parked.headers)["dlq-consumer"] == b"order_status"
+        assert dict(parked.headers)["dlq-error"]
+        assert _status(view, accepted[0]) == "accepted"
+        assert _status(view, rejected[0]) == "rejected"
+        assert view.positions() == {f"{EVENTS}:0": 4}
+
+    @pytest.mark.asyncio
+    async def test_an_event_the_view_cannot_apply_is_parked_and_the_rest_applied_one_by_one(
+        self,
+        projection: ProjectionConsumer,
+        view: InMemoryOrderStatusView,
+        publisher: RecordingPublisher,
+    ) -> None:
+        good = order_envelopes("WEB-1001", "accepted")
+        placed = order_envelopes("WEB-1002", "placed")[0]
+        broken = placed.model_copy(update={"data": {"digest": "but no submission"}})
+        messages = _event_records([good[0], broken, good[1]])
+
+        await projection.handle(messages)
+
+        (parked,) = publisher.records
+        assert parked.value == messages[1].value
+        assert b"KeyError" in dict(parked.headers)["dlq-error"]
+        assert _status(view, good[0]) == "accepted"
+        assert view.get(broken.subject) is None
+
+    @pytest.mark.asyncio
+    async def test_a_redelivered_batch_leaves_the_view_as_it_was(
+        self, projection: ProjectionConsumer, view: InMemoryOrderStatusView
+    ) -> None:
+        messages = _event_records(order_envelopes("WEB-1001", "rejected"))
+        await projection.handle(messages)
+        subject = order_envelopes("WEB-1001", "rejected")[0].subject
+        before = view.get(subject)
+
+        await projection.handle(messages)
+
+        assert view.get(subject) == before

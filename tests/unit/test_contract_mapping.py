@@ -1,0 +1,194 @@
+"""The one mapper from internal domain events to the public EventEnvelope."""
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.domain import Aggregate, event
+
+from aggregates.contract import SCHEMA_VERSION, event_type_for, to_envelope
+from aggregates.ids import event_id_for
+from hub.services.intake import INTAKE_ACTOR
+from schemas.envelope import Actor, ActorKind
+from tests.contracts.factories import NOW, placed_order, popo_store
+
+
+class ParcelLocker(Aggregate):
+    """A stand-in aggregate whose events carry no actor, no correlation and no business time."""
+
+    @event("Registered")
+    def __init__(self, locker: str, source: str) -> None:
+        self.locker = locker
+        self.source = source
+
+    @event("QuantityReserved")
+    def reserve(self, quantity: Decimal, order_id: UUID, lines: tuple[str, ...]) -> None:
+        pass
+
+
+def _decided_order(decision: str) -> list[Any]:
+    order = placed_order("WEB-1001")
+    if decision == "accepted":
+        order.accept(actor=INTAKE_ACTOR, now=NOW + timedelta(seconds=2))
+    else:
+        order.reject(
+            ["placed_at: in the future"], actor=INTAKE_ACTOR, now=NOW + timedelta(seconds=2)
+        )
+    return order.collect_events()
+
+
+@pytest.mark.parametrize(
+    ("make_event", "expected"),
+    [
+        (lambda: _decided_order("accepted")[0], "orderhub.order.placed"),
+        (lambda: _decided_order("accepted")[1], "orderhub.order.accepted"),
+        (lambda: _decided_order("rejected")[1], "orderhub.order.rejected"),
+        (
+            lambda: ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon").collect_events()[0],
+            "orderhub.parcel_locker.registered",
+        ),
+    ],
+)
+def test_the_public_type_is_the_snake_cased_aggregate_and_event_name(
+    make_event: Callable[[], Any], expected: str
+) -> None:
+    assert event_type_for(make_event()) == expected
+
+
+class TestPlaced:
+    def test_the_envelope_names_the_order_its_version_and_a_stable_event_id(self) -> None:
+        placed = _decided_order("accepted")[0]
+
+        env = to_envelope(placed)
+
+        order_id = placed.originator_id
+        assert env.subject == str(order_id)
+        assert env.sequence == 1
+        assert env.id == str(event_id_for(order_id, 1))
+        assert env.source == "/orderhub/orders"
+        assert env.schemaversion == SCHEMA_VERSION
+
+    def test_the_first_event_is_caused_by_the_submission_it_correlates_with(self) -> None:
+        env = to_envelope(_decided_order("accepted")[0])
+
+        assert env.correlationid == "corr-web-1001"
+        assert env.causationid == "corr-web-1001"
+
+    def test_the_channel_that_placed_the_order_is_the_actor(self) -> None:
+        env = to_envelope(_decided_order("accepted")[0])
+
+        assert env.actor == Actor(kind=ActorKind.CHANNEL, id="web-shop")
+
+    def test_the_event_time_is_when_the_hub_received_the_order(self) -> None:
+        env = to_envelope(_decided_order("accepted")[0])
+
+        assert env.time == NOW
+
+    def test_the_data_carries_the_submission_and_no_envelope_or_library_attributes(self) -> None:
+        env = to_envelope(_decided_order("accepted")[0])
+
+        assert set(env.data) == {
+            "channel",
+            "external_id",
+            "submission",
+            "digest",
+            "raw_payload",
+            "received_at",
+        }
+        assert env.data["submission"]["lines"][0]["unit_price"] == "19.90"
+        assert env.data["received_at"] == "2026-11-20T09:00:00+00:00"
+        json.dumps(env.data)  # plain JSON, nothing left for a serializer to guess
+
+
+@pytest.mark.parametrize(
+    ("decision", "time_field"), [("accepted", "accepted_at"), ("rejected", "rejected_at")]
+)
+class TestDecisions:
+    def test_a_decision_is_caused_by_the_event_before_it(
+        self, decision: str, time_field: str
+    ) -> None:
+        placed, decided = _decided_order(decision)
+
+        env = to_envelope(decided)
+
+        assert env.sequence == 2
+        assert env.causationid == to_envelope(placed).id
+        assert env.correlationid == "corr-web-1001"
+
+    def test_a_decision_is_made_by_intake_at_the_decision_time(
+        self, decision: str, time_field: str
+    ) -> None:
+        env = to_envelope(_decided_order(decision)[1])
+
+        assert str(env.actor) == INTAKE_ACTOR
+        assert env.time == NOW + timedelta(seconds=2)
+        assert env.data[time_field] == "2026-11-20T09:00:02+00:00"
+        assert not {"actor", "correlation_id", "originator_id", "timestamp"} & set(env.data)
+
+
+def test_a_rejection_carries_its_reasons() -> None:
+    env = to_envelope(_decided_order("rejected")[1])
+
+    assert env.data["reasons"] == ["placed_at: in the future"]
+
+
+def test_mapping_the_same_event_twice_gives_the_same_envelope() -> None:
+    placed = _decided_order("accepted")[0]
+
+    assert to_envelope(placed) == to_envelope(placed)
+
+
+def test_a_stored_event_maps_to_the_same_envelope_as_the_live_event() -> None:
+    order = placed_order("WEB-1001")
+    order.accept(actor=INTAKE_ACTOR, now=NOW)
+    live = [to_envelope(e) for e in order.pending_events]
+    store = popo_store()
+    store.save(order)
+
+    stored = [env for _, env in store.read_envelopes(None, 10)]
+
+    assert stored == live
+
+
+class TestAnyAggregate:
+    def test_without_actor_or_correlation_the_system_acts_and_the_aggregate_correlates(
+        self,
+    ) -> None:
+        (registered,) = ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon").collect_events()
+
+        env = to_envelope(registered)
+
+        assert str(env.actor) == "system:orderhub"
+        assert env.correlationid == env.causationid == env.subject
+        assert env.source == "/orderhub/parcel_lockers"
+        assert env.data == {"locker": "LYON-PART-DIEU", "source": "store-lyon"}
+
+    def test_without_a_business_time_the_recording_time_is_used_in_utc(self) -> None:
+        (registered,) = ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon").collect_events()
+
+        env = to_envelope(registered)
+
+        assert env.time == registered.timestamp
+        assert env.time.tzinfo is not None and env.time.utcoffset() == timedelta(0)
+
+    def test_values_json_cannot_hold_are_written_as_text(self) -> None:
+        item = ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon")
+        order_id = UUID("6f1b9a52-3c1e-4e57-9a43-0d8f3c2b7e10")
+        item.reserve(Decimal("2.50"), order_id, ("1", "2"))
+
+        env = to_envelope(item.collect_events()[1])
+
+        assert env.data == {"quantity": "2.50", "order_id": str(order_id), "lines": ["1", "2"]}
+
+    def test_aware_times_in_data_are_written_in_utc(self) -> None:
+        paris_summer = timezone(timedelta(hours=2))
+        order = placed_order("WEB-1001", now=datetime(2026, 11, 20, 12, 0, tzinfo=paris_summer))
+
+        env = to_envelope(order.collect_events()[0])
+
+        assert env.data["received_at"] == "2026-11-20T10:00:00+00:00"
+        assert env.time == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
