@@ -47,6 +47,7 @@ class Order(Aggregate):
         correlation_id: str,
         received_at: datetime,
     ) -> None:
+        check_actor(actor)
         self.channel = channel
         self.external_id = external_id
         self.submission = submission
@@ -275,3 +276,10 @@ class Order(Aggregate):
             self.reject(problems, actor=actor, now=now)
         else:
             self.accept(actor=actor, now=now)
+
+
+def check_actor(actor: str) -> None:
+    """Actors are recorded as `kind:id`; anything else could never be published."""
+    kind, _, ident = actor.partition(":")
+    if kind not in {"channel", "system", "user"} or not ident:
+        raise OrderError(f"actor must be channel:<id>, system:<id> or user:<id>, got {actor!r}")

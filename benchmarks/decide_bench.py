@@ -199,7 +199,7 @@ def heuristic_gap(cases: int, seed: int) -> Gap:
                 frozenset({DeliveryMethod.STANDARD}), 10, 0,
                 CostModel(Decimal(1), Decimal(0), Decimal(0), "EUR"), 1,
             )  # fmt: skip
-            options.append(Option(rank, source, usable, score, None))
+            options.append(Option(source, usable, None, rank=rank, score=score))
         if not any(o.usable for o in options):
             continue
         kwargs = dict(max_shipments=3, ship_complete=False, split_lines=False, split_penalty=0.3)

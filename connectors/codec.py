@@ -13,6 +13,15 @@ from cloudevents.core.v1.event import CloudEvent
 from schemas.envelope import Actor, EventEnvelope
 
 _FORMAT = JSONFormat()
+_REQUIRED_HEADERS = (
+    "ce_specversion",
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_subject",
+    "ce_time",
+    "ce_sequence",
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,13 @@ def record_to_envelope(
     key: bytes | None, value: bytes, headers: Iterable[tuple[str, bytes]]
 ) -> EventEnvelope:
     """Parse a binary-mode CloudEvent back; raises ValueError on anything malformed."""
-    message = ce_kafka.KafkaMessage(headers=dict(headers), key=key, value=value)
+    header_map = dict(headers)
+    # The SDK would invent an id, a time or a spec version for a record that lacks them;
+    # a record without its identity is not an event we can deduplicate or order.
+    missing = [h for h in _REQUIRED_HEADERS if h not in header_map]
+    if missing:
+        raise ValueError(f"not a CloudEvent: missing header(s) {', '.join(missing)}")
+    message = ce_kafka.KafkaMessage(headers=header_map, key=key, value=value)
     try:
         event = ce_kafka.from_binary(message, _FORMAT, CloudEvent)
     except Exception as error:  # the SDK raises several unrelated types for bad input

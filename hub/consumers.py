@@ -25,7 +25,7 @@ from hub.services.catalog import CatalogService
 from hub.services.intake import IntakeService, Outcome, PlaceResult, SubmitOrder
 from hub.settings import Settings
 from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
-from schemas.envelope import EventEnvelope
+from schemas.envelope import Actor, EventEnvelope
 from schemas.problems import field_problems
 from schemas.sources import StockMessage
 from schemas.submission import OrderSubmission
@@ -114,7 +114,7 @@ class IntakeConsumer:
         try:
             text = message.value.decode("utf-8")
             payload = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError too
             return dead_letter(
                 self._settings.topic("dlq"), message, f"unparseable: {error}", self.name
             )
@@ -125,7 +125,7 @@ class IntakeConsumer:
         return SubmitOrder(
             submission=submission,
             raw_payload=text,
-            actor=message.header(ACTOR_HEADER) or f"channel:{submission.channel}",
+            actor=_actor(message.header(ACTOR_HEADER), submission.channel),
             correlation_id=message.header(CORRELATION_HEADER)
             or f"{message.topic}:{message.partition}:{message.offset}",
         )
@@ -265,7 +265,7 @@ class StockFeedConsumer:
         for message in messages:
             try:
                 payload = json.loads(message.value.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            except (ValueError, RecursionError) as error:
                 dlq = self._settings.topic("dlq")
                 parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
                 continue
@@ -313,3 +313,13 @@ class StockFeedConsumer:
             value=json_bytes(body),
             headers=message.headers,
         )
+
+
+def _actor(header: str | None, channel: str) -> str:
+    """The actor header if it is well-formed (kind:id); otherwise the submitting channel."""
+    if header:
+        try:
+            return str(Actor.parse(header))
+        except ValueError:
+            log.warning("ignoring malformed actor header %r", header)
+    return f"channel:{channel}"

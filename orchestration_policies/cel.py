@@ -32,6 +32,7 @@ results are memoised per condition, keyed on those values (see :meth:`Condition.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -185,7 +186,7 @@ _SourceGetter = Callable[[CandidateSource, "float | None", tuple[str, ...]], Pla
 # getters always describes the activation the condition would have seen.
 _SOURCE_GETTERS: dict[str, _SourceGetter] = {
     "source_id": lambda s, d, k: s.source_id,
-    "kind": lambda s, d, k: str(s.kind),
+    "kind": lambda s, d, k: s.kind,  # a StrEnum: equal to, and hashed as, its string
     "country": lambda s, d, k: s.country,
     "lat": lambda s, d, k: s.lat,
     "lon": lambda s, d, k: s.lon,
@@ -471,18 +472,49 @@ def _source_key_part(segments: tuple[str, ...]) -> _KeyPart:
     return part
 
 
-def _source_key_fn(parts: list[_KeyPart]) -> _KeyPart:
-    if not parts:
-        return lambda s, d, k: ()
-    if len(parts) == 1:
-        return parts[0]
-    return lambda s, d, k: tuple([p(s, d, k) for p in parts])
+# Fields whose CEL value is the attribute itself, so operator.attrgetter can build a memo key
+# for all of them in one C call.
+_PLAIN_ATTRIBUTES = frozenset(
+    {"source_id", "kind", "country", "lat", "lon", "daily_capacity", "used_today",
+     "lead_time_days", "priority", "active"}
+)  # fmt: skip
+
+
+def _source_key_fns(
+    paths: list[tuple[str, ...]],
+) -> tuple[Callable[[CandidateSource], object] | None, _KeyPart]:
+    """(fast key from the source alone or None, general key from source, distance, SKUs)."""
+    plain = sorted({p[0] for p in paths if len(p) == 1 and p[0] in _PLAIN_ATTRIBUTES})
+    others = [p for p in paths if not (len(p) == 1 and p[0] in _PLAIN_ATTRIBUTES)]
+    by_attributes = operator.attrgetter(*plain) if plain else None
+    if not others:
+        if by_attributes is None:
+            return None, lambda s, d, k: ()
+        get = by_attributes
+        return get, lambda s, d, k: get(s)
+    parts = [_source_key_part(p) for p in others]
+    if by_attributes is None:
+        if len(parts) == 1:
+            return None, parts[0]
+        return None, lambda s, d, k: tuple([p(s, d, k) for p in parts])
+    get = by_attributes
+    return None, lambda s, d, k: (get(s), *[p(s, d, k) for p in parts])
+
+
+BoundCondition = Callable[[CandidateSource | None, "float | None"], bool]
+
+
+def _outcome(text: str, result: object) -> bool:
+    if isinstance(result, bool):
+        return result
+    raise ConditionError(text, str(result))
 
 
 class Condition:
     """A compiled CEL condition; evaluate it with :meth:`evaluate`."""
 
     __slots__ = (
+        "_fast_key",
         "_memo",
         "_memo_size",
         "_order_paths",
@@ -497,12 +529,12 @@ class Condition:
         self._runner = runner
         self.analysis = analysis
         self._order_paths = tuple(p for p in analysis.paths if p[0] != "source")
-        self._source_key = _source_key_fn(
-            [_source_key_part(segs) for root, segs in analysis.paths if root == "source"]
+        self._fast_key, self._source_key = _source_key_fns(
+            [segs for root, segs in analysis.paths if root == "source"]
         )
         # Two levels: the order's part of the key is computed once per decide() call, then
         # each source only adds the few values of its own that the expression names.
-        self._memo: dict[object, dict[object, bool | str]] = {}
+        self._memo: dict[object, dict[object, object]] = {}
         self._memo_size = 0
 
     def __repr__(self) -> str:
@@ -541,34 +573,52 @@ class Condition:
         source: CandidateSource | None = None,
         distance_km: float | None = None,
     ) -> bool:
-        """True or False; raises :class:`ConditionError` when the data make it fail.
+        """True or False; raises :class:`ConditionError` when the data make it fail."""
+        return self.bind(facts)(source, distance_km)
+
+    def bind(self, facts: OrderFacts) -> BoundCondition:
+        """This condition for one order, to be called per source.
 
         The result depends only on the values the expression names, so it is memoised on
-        them. Expressions the analysis cannot fully see through are evaluated every time.
+        them: the order's part of the key is computed here, once; each call adds the source's
+        part. Expressions the analysis cannot fully see through are evaluated every time.
         """
+        text = self.text
         if not self.analysis.complete:
-            result = self._evaluate_now(facts, source, distance_km)
-        else:
-            inner = self._memo.get(self._order_key(facts))
-            if inner is None:
-                inner = self._memo[self._order_key(facts)] = {}
-            source_key = (
-                None if source is None else self._source_key(source, distance_km, facts.skus)
-            )
-            found = inner.get(source_key, _MISSING)
+
+            def uncached(source: CandidateSource | None, distance_km: float | None) -> bool:
+                return _outcome(text, self._evaluate_now(facts, source, distance_km))
+
+            return uncached
+
+        order_key = self._order_key(facts)
+        fast_key = self._fast_key
+        key_of = self._source_key
+        skus = facts.skus
+        inner = self._memo.setdefault(order_key, {})
+
+        def check(source: CandidateSource | None, distance_km: float | None) -> bool:
+            nonlocal inner
+            if source is None:
+                key: object = None
+            elif fast_key is not None:
+                key = fast_key(source)
+            else:
+                key = key_of(source, distance_km, skus)
+            found = inner.get(key, _MISSING)
             if found is _MISSING:
-                result = self._evaluate_now(facts, source, distance_km)
+                found = self._evaluate_now(facts, source, distance_km)
                 if self._memo_size >= _CACHE_LIMIT:
                     self._memo.clear()
                     self._memo_size = 0
-                    inner = self._memo[self._order_key(facts)] = {}
-                inner[source_key] = result
+                    inner = self._memo.setdefault(order_key, {})
+                inner[key] = found
                 self._memo_size += 1
-            else:
-                result = found  # type: ignore[assignment]
-        if isinstance(result, str):
-            raise ConditionError(self.text, result)
-        return result
+            if found is True or found is False:
+                return found
+            return _outcome(text, found)
+
+        return check
 
     def _evaluate_now(
         self, facts: OrderFacts, source: CandidateSource | None, distance_km: float | None

@@ -1,4 +1,9 @@
-"""The pure orchestration decision: holds, eligibility, scoring, allocation, plan, backorders."""
+"""The pure orchestration decision: holds, eligibility, scoring, allocation, plan, backorders.
+
+``decide()`` runs once per order over every candidate source (hundreds), so the gathering loop
+is written for speed: built-in rules first, then stock, then the policy's CEL rules (memoised)
+only for sources that hold some of the order. Everything else is computed once per call.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from types import MappingProxyType
 
-from orchestration_policies.cel import ConditionError, OrderFacts
+from orchestration_policies.cel import BoundCondition, ConditionError, OrderFacts
 from orchestration_policies.decision import (
     CandidateExplanation,
     CandidateStatus,
@@ -22,24 +27,35 @@ from orchestration_policies.decision import (
     UnallocatedReason,
 )
 from orchestration_policies.eligibility import Reservations, builtin_exclusion, rule_exclusion
-from orchestration_policies.geo import haversine_km
+from orchestration_policies.geo import haversine_radians, radians_of
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.planning import Option, Plan, plan_shipments
-from orchestration_policies.policy import CRITERIA, BackorderMode, Policy
-from orchestration_policies.scoring import normalise, raw_criteria
+from orchestration_policies.policy import CRITERIA, BackorderMode, EligibilityRule, Policy
+from orchestration_policies.scoring import Bounds, bounds_of, weighted_totals
 
 __all__ = ["decide"]
 
 _R = UnallocatedReason
+_EXCLUDED = CandidateStatus.EXCLUDED
+_NO_STOCK = CandidateStatus.NO_STOCK
+_SCORED = CandidateStatus.SCORED
+_NO_STOCK_DETAIL = "holds none of the ordered SKUs (policy rules not evaluated)"
+_RESERVED_DETAIL = "its stock of the ordered SKUs is kept for other demand classes"
+_new_explanation = tuple.__new__  # CandidateExplanation without its Python-level __new__
 
 
-class _Eligible:
-    __slots__ = ("distance", "source", "usable")
+class _Gathered:
+    """What the pass over the candidates found."""
 
-    def __init__(self, source: CandidateSource, distance: float | None, usable: dict[str, int]):
-        self.source = source
-        self.distance = distance
-        self.usable = usable
+    __slots__ = ("any_eligible", "errors", "excluded", "no_stock", "options", "passed")
+
+    def __init__(self) -> None:
+        self.options: list[Option] = []
+        self.excluded: list[CandidateExplanation] = []
+        self.no_stock: list[CandidateExplanation] = []
+        self.errors: list[str] = []
+        self.passed: list[CandidateSource] = []  # passed every rule and holds some stock
+        self.any_eligible = False
 
 
 def decide(
@@ -70,71 +86,10 @@ def decide(
     demand: dict[str, int] = {}
     for line in order.lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity
-    reservations = Reservations(policy.allocation, order.demand_class)
-    excluded_ids = frozenset(policy.excluded_sources)
-    rules = policy.eligibility
-    ship_lat, ship_lon = order.ship_to_lat, order.ship_to_lon
-
-    seen: set[str] = set()
-    explained: list[CandidateExplanation] = []
-    errors: list[str] = []
-    eligible: list[_Eligible] = []
-    any_eligible = False
-    available_any = dict.fromkeys(demand, 0)  # before demand-class reservations
-    usable_any = dict.fromkeys(demand, 0)
-    usable_max = dict.fromkeys(demand, 0)
-    for source in candidates:
-        sid = source.source_id
-        if sid in seen:
-            raise ValueError(f"duplicate candidate source {sid!r}")
-        seen.add(sid)
-        exclusion = builtin_exclusion(order, source, excluded_ids)
-        distance: float | None = None
-        if exclusion is None:
-            if ship_lat is not None and ship_lon is not None:
-                distance = haversine_km(ship_lat, ship_lon, source.lat, source.lon)
-            if rules:
-                exclusion = rule_exclusion(rules, facts, source, distance)
-        if exclusion is not None:
-            explained.append(
-                CandidateExplanation(
-                    sid, CandidateStatus.EXCLUDED, exclusion.rule, exclusion.detail
-                )
-            )
-            if exclusion.error is not None:
-                errors.append(f"eligibility rule {exclusion.rule} on {sid}: {exclusion.error}")
-            continue
-        any_eligible = True
-        usable: dict[str, int] = {}
-        stock = source.stock
-        for sku in demand:
-            level = stock.get(sku)
-            if level is None:
-                continue
-            available = level.on_hand - level.reserved - level.safety_stock
-            if available <= 0:
-                continue
-            available_any[sku] += available
-            if reservations:
-                available -= reservations.kept_for_others(level.on_hand)
-                if available <= 0:
-                    continue
-            usable[sku] = available
-            usable_any[sku] += available
-            if available > usable_max[sku]:
-                usable_max[sku] = available
-        if usable:
-            eligible.append(_Eligible(source, distance, usable))
-        else:
-            explained.append(
-                CandidateExplanation(
-                    sid,
-                    CandidateStatus.NO_STOCK,
-                    detail="none of the ordered SKUs available to this order",
-                )
-            )
-
-    options, figures = _rank(order, eligible, weights)
+    checks = [(rule, rule.compiled.bind(facts)) for rule in policy.eligibility]
+    found = _gather(order, candidates, policy, demand, checks)
+    options = found.options
+    bounds, raws = _rank(order, options, weights)
     split = policy.split
     plan = plan_shipments(
         order.lines,
@@ -144,44 +99,7 @@ def decide(
         split_lines=split.lines,
         split_penalty=penalty,
     )
-
-    scored = [
-        CandidateExplanation(
-            o.source.source_id,
-            CandidateStatus.SCORED,
-            raw=raw,
-            normalised=norms,
-            total=o.score,
-            rank=o.rank + 1,
-            usable=tuple(sorted(o.usable.items())),
-        )
-        for o, (raw, norms) in zip(options, figures, strict=True)
-    ]
-    explained.sort(key=lambda c: (c.status != CandidateStatus.NO_STOCK, c.source_id))
-
-    shipped: dict[int, int] = {}
-    for _, taken in plan.shipments:
-        for index, qty in taken:
-            shipped[index] = shipped.get(index, 0) + qty
-    missing: list[UnallocatedLine] = []
-    for index, line in enumerate(order.lines):
-        remaining = line.quantity - shipped.get(index, 0)
-        if remaining > 0:
-            if not any_eligible:
-                reason = _R.NO_ELIGIBLE_SOURCE
-            elif split.ship_complete and not plan.shipments:
-                reason = _R.SHIP_COMPLETE_NOT_POSSIBLE
-            elif usable_any[line.sku] < demand[line.sku]:
-                reason = _stock_shortage(
-                    available_any[line.sku], usable_any[line.sku], demand[line.sku]
-                )
-            elif split.effective_max_shipments == 1:
-                reason = _R.SPLIT_NOT_ALLOWED
-            elif not split.lines and usable_max[line.sku] < line.quantity:
-                reason = _R.LINE_SPLIT_NOT_ALLOWED
-            else:
-                reason = _R.MAX_SHIPMENTS_REACHED
-            missing.append(UnallocatedLine(line.line_id, line.sku, remaining, reason))
+    missing = _shortfalls(order, policy, plan, found, demand)
 
     held: Hold | None = None
     rejected: str | None = None
@@ -202,13 +120,14 @@ def decide(
             else:
                 rejected = f"{summary}; the policy rejects orders it cannot fill"
 
-    by_line = order.lines
     shipments: dict[str, tuple[ShipmentLine, ...]] = {}
     details: list[ShipmentDetail] = []
     if ship:
         for option, taken in sorted(plan.shipments, key=lambda s: s[0].source.source_id):
             src = option.source
-            lines = tuple(ShipmentLine(by_line[i].line_id, by_line[i].sku, q) for i, q in taken)
+            lines = tuple(
+                ShipmentLine(order.lines[i].line_id, order.lines[i].sku, q) for i, q in taken
+            )
             units = sum(q for _, q in taken)
             shipments[src.source_id] = lines
             details.append(
@@ -223,14 +142,32 @@ def decide(
                 )
             )
 
+    scored = [
+        _new_explanation(
+            CandidateExplanation,
+            (
+                o.source.source_id,
+                _SCORED,
+                None,
+                None,
+                raw,
+                o.score,
+                o.rank + 1,
+                tuple(o.usable.items()),  # in order-line order: stable across runs
+            ),
+        )
+        for o, raw in zip(options, raws, strict=True)
+    ]
+    # Explanation tuples start with source_id (unique), so their natural order is by id.
     explanation = Explanation(
         criteria=CRITERIA,
         weights=weights,
+        bounds=bounds,
         split_penalty=penalty,
-        candidates=(*scored, *explained),
+        candidates=(*scored, *sorted(found.no_stock), *sorted(found.excluded)),
         plan=_plan_explanation(plan, order),
         tie_breaks=plan.tie_breaks,
-        condition_errors=tuple(errors),
+        condition_errors=tuple(found.errors),
     )
     return Decision(
         order_id=order.order_id,
@@ -247,34 +184,168 @@ def decide(
     )
 
 
-_Figures = list[tuple[tuple[float | None, ...], tuple[float, ...]]]
+def _gather(
+    order: OrderToRoute,
+    candidates: Sequence[CandidateSource],
+    policy: Policy,
+    demand: dict[str, int],
+    checks: list[tuple[EligibilityRule, BoundCondition]],
+) -> _Gathered:
+    """One pass over the candidates: exclusions, usable stock, distances, options."""
+    found = _Gathered()
+    options, excluded, no_stock = found.options, found.excluded, found.no_stock
+    reservations = Reservations(policy.allocation, order.demand_class)
+    has_reservations = bool(reservations)
+    kept_by_on_hand: dict[int, int] = {}
+    excluded_ids = frozenset(policy.excluded_sources)
+    here = (
+        radians_of(order.ship_to_lat, order.ship_to_lon)
+        if order.ship_to_lat is not None and order.ship_to_lon is not None
+        else None
+    )
+    skus = tuple(demand)
+    sku_count = len(demand)
+    seen: set[str] = set()
+    for source in candidates:
+        sid = source.source_id
+        if sid in seen:
+            raise ValueError(f"duplicate candidate source {sid!r}")
+        seen.add(sid)
+        exclusion = builtin_exclusion(order, source, excluded_ids)
+        if exclusion is not None:
+            excluded.append(CandidateExplanation(sid, _EXCLUDED, exclusion.rule, exclusion.detail))
+            continue
+        # Stock before the policy's own rules: many sources hold none of a given order, and
+        # those need no (comparatively costly) condition evaluation.
+        stock = source.stock
+        usable: dict[str, int] = {}
+        any_available = False
+        for sku in skus:
+            level = stock.get(sku)
+            if level is None:
+                continue
+            available = level.available
+            if available <= 0:
+                continue
+            any_available = True
+            if has_reservations:
+                on_hand = level.on_hand
+                kept = kept_by_on_hand.get(on_hand)
+                if kept is None:
+                    kept = kept_by_on_hand[on_hand] = reservations.kept_for_others(on_hand)
+                available -= kept
+                if available <= 0:
+                    continue
+            usable[sku] = available
+        if not any_available:
+            found.any_eligible = True
+            no_stock.append(CandidateExplanation(sid, _NO_STOCK, detail=_NO_STOCK_DETAIL))
+            continue
+        distance = None if here is None else haversine_radians(here, source.position)
+        if checks:
+            exclusion = rule_exclusion(checks, source, distance)
+            if exclusion is not None:
+                excluded.append(
+                    CandidateExplanation(sid, _EXCLUDED, exclusion.rule, exclusion.detail)
+                )
+                if exclusion.error is not None:
+                    found.errors.append(
+                        f"eligibility rule {exclusion.rule} on {sid}: {exclusion.error}"
+                    )
+                continue
+        found.any_eligible = True
+        found.passed.append(source)
+        if not usable:
+            no_stock.append(CandidateExplanation(sid, _NO_STOCK, detail=_RESERVED_DETAIL))
+            continue
+        covers_all = len(usable) == sku_count and all(
+            usable[sku] >= quantity for sku, quantity in demand.items()
+        )
+        options.append(Option(source, usable, distance, covers_all))
+    return found
 
 
 def _rank(
-    order: OrderToRoute, eligible: list[_Eligible], weights: tuple[float, ...]
-) -> tuple[list[Option], _Figures]:
-    """Options in ranking order (score, priority desc, source_id) with their raw/normalised."""
-    raws = [raw_criteria(order, e.source, e.distance, sum(e.usable.values())) for e in eligible]
-    scored = normalise(raws, weights)
-    keyed = sorted(
-        range(len(eligible)),
-        key=lambda i: (
-            round(scored[i][1], 9),
-            -eligible[i].source.priority,
-            eligible[i].source.source_id,
-        ),
-    )
-    options = [
-        Option(
-            rank=rank,
-            source=eligible[i].source,
-            usable=eligible[i].usable,
-            score=scored[i][1],
-            distance_km=eligible[i].distance,
+    order: OrderToRoute, options: list[Option], weights: tuple[float, ...]
+) -> tuple[tuple[Bounds, ...], list[tuple[float | None, ...]]]:
+    """Score ``options`` and sort them in place into ranking order.
+
+    Ranking order is score, then priority (higher first), then source_id. Returns the bounds
+    of each criterion and the raw values per option, in ranking order.
+    """
+    units = order.units
+    distance = [o.distance_km for o in options]
+    cost = [o.source.cost.ranking_cost(units, o.distance_km) for o in options]
+    lead = [o.source.lead_time_days for o in options]
+    capacity = [o.source.daily_capacity - o.source.used_today for o in options]
+    priority = [o.source.priority for o in options]
+    depth = [sum(o.usable.values()) for o in options]
+    columns: tuple[Sequence[float | None], ...] = (distance, cost, lead, capacity, priority, depth)
+    bounds = tuple(bounds_of(column) for column in columns)
+    totals = weighted_totals(columns, bounds, weights)
+    # Exact float comparison: equal inputs give bit-identical totals, so real ties are caught.
+    keys = sorted(
+        zip(
+            totals,
+            [-p for p in priority],
+            [o.source.source_id for o in options],
+            range(len(options)),
+            strict=True,
         )
-        for rank, i in enumerate(keyed)
+    )
+    raws = list(zip(*columns, strict=True)) if options else []
+    ranked: list[Option] = []
+    ranked_raws: list[tuple[float | None, ...]] = []
+    for rank, (total, _, _, i) in enumerate(keys):
+        option = options[i]
+        option.score = total
+        option.rank = rank
+        ranked.append(option)
+        ranked_raws.append(raws[i])
+    options[:] = ranked
+    return bounds, ranked_raws
+
+
+def _shortfalls(
+    order: OrderToRoute,
+    policy: Policy,
+    plan: Plan,
+    found: _Gathered,
+    demand: dict[str, int],
+) -> list[UnallocatedLine]:
+    """Lines (or parts of lines) the plan does not ship, each with the reason why."""
+    shipped: dict[int, int] = {}
+    for _, taken in plan.shipments:
+        for index, qty in taken:
+            shipped[index] = shipped.get(index, 0) + qty
+    short = [
+        (index, line, line.quantity - shipped.get(index, 0))
+        for index, line in enumerate(order.lines)
+        if line.quantity > shipped.get(index, 0)
     ]
-    return options, [(raws[i], scored[i][0]) for i in keyed]
+    if not short:
+        return []
+    split = policy.split
+    missing: list[UnallocatedLine] = []
+    for _, line, remaining in short:
+        sku = line.sku
+        if not found.any_eligible:
+            reason = _R.NO_ELIGIBLE_SOURCE
+        elif split.ship_complete and not plan.shipments:
+            reason = _R.SHIP_COMPLETE_NOT_POSSIBLE
+        else:
+            usable = [o.usable.get(sku, 0) for o in found.options]
+            if sum(usable) < demand[sku]:
+                available = sum(s.stock[sku].available for s in found.passed if sku in s.stock)
+                reason = _stock_shortage(available, sum(usable), demand[sku])
+            elif split.effective_max_shipments == 1:
+                reason = _R.SPLIT_NOT_ALLOWED
+            elif not split.lines and max(usable, default=0) < line.quantity:
+                reason = _R.LINE_SPLIT_NOT_ALLOWED
+            else:
+                reason = _R.MAX_SHIPMENTS_REACHED
+        missing.append(UnallocatedLine(line.line_id, sku, remaining, reason))
+    return missing
 
 
 def _stock_shortage(available: int, usable: int, wanted: int) -> UnallocatedReason:
@@ -333,5 +404,5 @@ def _held_before_routing(
         backordered=(),
         held=hold,
         rejected=None,
-        explanation=Explanation(CRITERIA, weights, penalty, (), plan),
+        explanation=Explanation(CRITERIA, weights, (None,) * len(CRITERIA), penalty, (), plan),
     )

@@ -16,9 +16,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from orchestration_policies.scoring import HIGHER_IS_BETTER, Bounds, normalised_value
+
 __all__ = [
     "CandidateExplanation",
     "CandidateStatus",
+    "CriterionScore",
     "Decision",
     "Explanation",
     "Hold",
@@ -94,26 +97,43 @@ class ShipmentDetail(NamedTuple):
 
 
 class CandidateExplanation(NamedTuple):
-    """One candidate: why it was excluded, or how it scored (criteria in ``CRITERIA`` order)."""
+    """One candidate: why it was excluded, or how it scored (criteria in ``CRITERIA`` order).
+
+    Normalised values and contributions are derived from ``raw`` and the explanation's bounds
+    and weights (see :meth:`breakdown`) rather than stored, which keeps ``decide()`` cheap.
+    """
 
     source_id: str
     status: CandidateStatus
     rule: str | None = None
     detail: str | None = None
     raw: tuple[float | None, ...] = ()
-    normalised: tuple[float, ...] = ()
     total: float | None = None
     rank: int | None = None
     usable: tuple[tuple[str, int], ...] = ()
 
-    def breakdown(self, criteria: tuple[str, ...], weights: tuple[float, ...]) -> list[Any]:
-        """(criterion, raw, normalised, weight, contribution) per criterion."""
-        return [
-            (name, raw, norm, weight, weight * norm)
-            for name, raw, norm, weight in zip(
-                criteria, self.raw, self.normalised, weights, strict=True
-            )
-        ]
+    def breakdown(self, explanation: Explanation) -> list[CriterionScore]:
+        """Per criterion: raw value, normalised value, weight and contribution to the total."""
+        rows = []
+        for name, raw, bounds, weight, higher in zip(
+            explanation.criteria,
+            self.raw,
+            explanation.bounds,
+            explanation.weights,
+            HIGHER_IS_BETTER,
+            strict=True,
+        ):
+            norm = normalised_value(raw, bounds, higher)
+            rows.append(CriterionScore(name, raw, norm, weight, weight * norm))
+        return rows
+
+
+class CriterionScore(NamedTuple):
+    criterion: str
+    raw: float | None
+    normalised: float
+    weight: float
+    contribution: float
 
 
 class PlanExplanation(NamedTuple):
@@ -131,6 +151,7 @@ class PlanExplanation(NamedTuple):
 class Explanation:
     criteria: tuple[str, ...]
     weights: tuple[float, ...]
+    bounds: tuple[Bounds, ...]  # (min, max) of each criterion over the scored candidates
     split_penalty: float
     candidates: tuple[CandidateExplanation, ...]
     plan: PlanExplanation
@@ -163,20 +184,18 @@ def _candidate_dict(c: CandidateExplanation, explanation: Explanation) -> dict[s
         out["rule"] = c.rule
         out["detail"] = c.detail
         return out
-    out["usable"] = {sku: units for sku, units in c.usable}
+    out["usable"] = dict(c.usable)
     if c.status is CandidateStatus.SCORED:
         out["rank"] = c.rank
         out["total"] = _num(c.total)
         out["criteria"] = {
-            name: {
-                "raw": _plain(raw),
-                "normalised": _num(norm),
-                "weight": _num(weight),
-                "contribution": _num(contribution),
+            row.criterion: {
+                "raw": _num(row.raw),
+                "normalised": _num(row.normalised),
+                "weight": _num(row.weight),
+                "contribution": _num(row.contribution),
             }
-            for name, raw, norm, weight, contribution in c.breakdown(
-                explanation.criteria, explanation.weights
-            )
+            for row in c.breakdown(explanation)
         }
     return out
 
@@ -232,6 +251,14 @@ class Decision:
             "explanation": {
                 "criteria": list(e.criteria),
                 "weights": {n: _num(w) for n, w in zip(e.criteria, e.weights, strict=True)},
+                "normalisation": {
+                    name: {
+                        "min": None if b is None else _num(b[0]),
+                        "max": None if b is None else _num(b[1]),
+                        "better": "higher" if higher else "lower",
+                    }
+                    for name, b, higher in zip(e.criteria, e.bounds, HIGHER_IS_BETTER, strict=True)
+                },
                 "split_penalty": _num(e.split_penalty),
                 "candidates": [_candidate_dict(c, e) for c in e.candidates],
                 "plan": {k: _plain(v) for k, v in e.plan._asdict().items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from orchestration_policies.cel import ConditionError, OrderFacts
+from orchestration_policies.cel import BoundCondition, ConditionError
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.policy import AllocationRule, EligibilityRule
 
@@ -53,15 +53,17 @@ def builtin_exclusion(
 
 
 def rule_exclusion(
-    rules: Iterable[EligibilityRule],
-    facts: OrderFacts,
+    checks: Iterable[tuple[EligibilityRule, BoundCondition]],
     source: CandidateSource,
     distance_km: float | None,
 ) -> Exclusion | None:
-    """First policy rule the source fails; a rule that cannot be evaluated excludes it too."""
-    for rule in rules:
+    """First policy rule the source fails; a rule that cannot be evaluated excludes it too.
+
+    ``checks`` pairs each rule with its condition bound to the order (``Condition.bind``).
+    """
+    for rule, check in checks:
         try:
-            passed = rule.compiled.evaluate(facts, source, distance_km)
+            passed = check(source, distance_km)
         except ConditionError as error:
             # Failing closed: a source we cannot vouch for is not sent the order.
             return Exclusion(rule.name, "condition could not be evaluated", error.message)

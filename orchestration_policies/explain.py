@@ -76,9 +76,9 @@ def explain_text(decision: Decision) -> str:
     for c in e.candidates:
         if c.status is CandidateStatus.SCORED:
             parts = [
-                f"{_LABELS[name]} {_raw(name, raw)} → {contribution:.3f}"
-                for name, raw, _, weight, contribution in c.breakdown(e.criteria, e.weights)
-                if weight
+                f"{_LABELS[row.criterion]} {_raw(row.criterion, row.raw)} → {row.contribution:.3f}"
+                for row in c.breakdown(e)
+                if row.weight
             ]
             stock = ", ".join(f"{units} x {sku}" for sku, units in c.usable)
             criteria = "; ".join(parts) or "no weighted criteria"

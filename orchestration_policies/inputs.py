@@ -15,6 +15,8 @@ from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
+from orchestration_policies.geo import Radians, radians_of
+
 __all__ = [
     "AttributeValue",
     "CandidateSource",
@@ -79,14 +81,14 @@ class StockLevel:
     on_hand: int
     reserved: int = 0
     safety_stock: int = 0
+    # max(0, on_hand - reserved - safety_stock), computed once: decide() reads it per source.
+    available: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         if min(self.on_hand, self.reserved, self.safety_stock) < 0:
             raise ValueError("stock figures must not be negative")
-
-    @property
-    def available(self) -> int:
-        return max(0, self.on_hand - self.reserved - self.safety_stock)
+        available = max(0, self.on_hand - self.reserved - self.safety_stock)
+        object.__setattr__(self, "available", available)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,7 @@ class CandidateSource:
     active: bool = True
     demand_classes: frozenset[str] = frozenset()
     stock: Mapping[str, StockLevel] = field(default_factory=dict)
+    position: Radians = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.source_id:
@@ -158,6 +161,7 @@ class CandidateSource:
         object.__setattr__(self, "demand_classes", frozenset(self.demand_classes))
         # A read-only copy: the caller's dict may change after the values were gathered.
         object.__setattr__(self, "stock", MappingProxyType(dict(self.stock)))
+        object.__setattr__(self, "position", radians_of(self.lat, self.lon))
 
     @property
     def capacity_left(self) -> int:

@@ -42,13 +42,14 @@ _PER_LINE_IN_POOL = 2
 
 @dataclass(slots=True)
 class Option:
-    """An eligible source that holds some of the order, in ranking order (``rank`` 0 = best)."""
+    """An eligible source holding some of the order; ``rank`` 0 is the best-scored."""
 
-    rank: int
     source: CandidateSource
-    usable: dict[str, int]
-    score: float
+    usable: dict[str, int]  # units of each ordered SKU this order may take here
     distance_km: float | None
+    covers_all: bool | None = None  # can ship every line alone (None: not yet known)
+    rank: int = -1
+    score: float = 0.0
     mask: int = field(default=0)
 
 
@@ -132,7 +133,7 @@ class _Lines:
 
 
 def _single_source_tie_note(best: Option, runner_up: Option) -> str | None:
-    if round(runner_up.score, 9) != round(best.score, 9):
+    if runner_up.score != best.score:
         return None
     a, b = best.source, runner_up.source
     if a.priority != b.priority:
@@ -215,6 +216,7 @@ def _search(
 ) -> tuple[tuple[Option, ...], int, int, float, int]:
     """Best set in ``pool``: (members, units, sets considered, cost, plans tied with it)."""
     best: tuple[Option, ...] = ()
+    # Scores are compared exactly: a tie is bit-identical sums, which equal inputs produce.
     best_key: tuple[int, float] | None = None
     considered = 0
     ties = 0
@@ -232,7 +234,7 @@ def _search(
             else:
                 units = lines.units_of(members)
                 score = extra + sum(o.score for o in members)
-            key = (-units, round(score, 9))
+            key = (-units, score)
             if best_key is None or key < best_key:
                 best, best_key, ties = members, key, 0
             elif key == best_key:
@@ -257,7 +259,10 @@ def plan_shipments(
     demand: dict[str, int] = {}
     for line in lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity
-    full = [o for o in options if all(o.usable.get(s, 0) >= q for s, q in demand.items())]
+    for o in options:
+        if o.covers_all is None:
+            o.covers_all = all(o.usable.get(s, 0) >= q for s, q in demand.items())
+    full = [o for o in options if o.covers_all]
     if full:
         best = full[0]
         note = _single_source_tie_note(best, full[1]) if len(full) > 1 else None

@@ -1,77 +1,78 @@
 """Ranking criteria: raw values per source, normalised to 0..1 across the candidates.
 
-Normalising makes weights comparable (a kilometre and a euro are not), and it is min-max over
-the sources that are actually in the running, so the best source on a criterion scores 0 and
-the worst 1 whatever the units. Lower totals are better.
+Normalising makes weights comparable (a kilometre and a euro are not). It is min-max over the
+sources in the running, so on each criterion the best source scores 0 and the worst 1 whatever
+the units; a criterion that is unknown (distance without a ship-to position) or equal for all
+scores 0 everywhere. Lower totals are better.
+
+The raw values, per criterion in ``CRITERIA`` order:
+
+distance_km     great-circle km from the source to the ship-to position.
+shipping_cost   estimated cost of shipping the whole order from the source. Binary floating point
+                because it is only compared, never charged; the Decimal ``estimated_cost`` of
+                the chosen shipments is the amount reported as money.
+lead_time_days  the source's lead time.
+capacity_left   shipments the source can still take today (more is better).
+source_priority the source's priority (more is better).
+stock_depth     units of the ordered SKUs the order may use there, after demand-class
+                reservations (more is better).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.policy import CRITERIA
 
-__all__ = ["HIGHER_IS_BETTER", "normalise", "raw_criteria"]
+__all__ = ["HIGHER_IS_BETTER", "Bounds", "bounds_of", "normalised_value", "weighted_totals"]
 
-# For these criteria more is better (more capacity, higher priority, deeper stock), so their
-# normalised value is inverted: the source with the most scores 0.
 HIGHER_IS_BETTER: tuple[bool, ...] = tuple(
     name in ("capacity_left", "source_priority", "stock_depth") for name in CRITERIA
 )
 
-
-def raw_criteria(
-    order: OrderToRoute,
-    source: CandidateSource,
-    distance_km: float | None,
-    usable_units: int,
-) -> tuple[float | None, ...]:
-    """Raw values in ``CRITERIA`` order.
-
-    shipping_cost is the ranking estimate for shipping the whole order from this source; it is
-    computed in binary floating point because it is only compared, never charged (charges are
-    the Decimal ``estimated_cost`` of the chosen shipments). stock_depth is the units of the
-    ordered SKUs this source may use for this order, after demand-class reservations.
-    """
-    return (
-        distance_km,
-        source.cost.ranking_cost(order.units, distance_km),
-        float(source.lead_time_days),
-        float(source.capacity_left),
-        float(source.priority),
-        float(usable_units),
-    )
+Bounds = tuple[float, float] | None  # (min, max) of a criterion, None when nothing is known
 
 
-def normalise(
-    raws: Sequence[tuple[float | None, ...]], weights: tuple[float, ...]
-) -> list[tuple[tuple[float, ...], float]]:
-    """(normalised values, weighted total) per source, in the order given."""
-    columns = len(weights)
-    lows: list[float] = []
-    spans: list[float] = []
-    for c in range(columns):
-        values = [v for r in raws if (v := r[c]) is not None]
-        low = min(values) if values else 0.0
-        high = max(values) if values else 0.0
-        lows.append(low)
-        spans.append(high - low)
-    out: list[tuple[tuple[float, ...], float]] = []
-    for raw in raws:
-        norms: list[float] = []
-        total = 0.0
-        for c in range(columns):
-            value = raw[c]
-            span = spans[c]
-            if value is None or span <= 0.0:
-                # Unknown (no ship-to position) or identical everywhere: neutral.
-                norm = 0.0
-            else:
-                norm = (value - lows[c]) / span
-                if HIGHER_IS_BETTER[c]:
-                    norm = 1.0 - norm
-            norms.append(norm)
-            total += weights[c] * norm
-        out.append((tuple(norms), total))
-    return out
+def bounds_of(column: Sequence[float | None]) -> Bounds:
+    values = [v for v in column if v is not None]
+    return (min(values), max(values)) if values else None
+
+
+def normalised_value(value: float | None, bounds: Bounds, higher_is_better: bool) -> float:
+    """0 (best) .. 1 (worst); the same arithmetic as :func:`weighted_totals`."""
+    if value is None or bounds is None:
+        return 0.0
+    low, high = bounds
+    span = high - low
+    if span <= 0.0:
+        return 0.0
+    return (high - value) / span if higher_is_better else (value - low) / span
+
+
+def weighted_totals(
+    columns: Sequence[Sequence[float | None]],
+    bounds: Sequence[Bounds],
+    weights: Sequence[float],
+) -> list[float]:
+    """Sum of weight x normalised value per source, criteria added in ``CRITERIA`` order."""
+    size = len(columns[0]) if columns else 0
+    totals = [0.0] * size
+    for column, limits, weight, higher in zip(
+        columns, bounds, weights, HIGHER_IS_BETTER, strict=True
+    ):
+        if not weight or limits is None or limits[1] - limits[0] <= 0.0:
+            continue  # contributes exactly 0.0 to every total
+        low, high = limits
+        span = high - low
+        # Same arithmetic as normalised_value(), so explanations add up to these totals.
+        if higher:
+            totals = [
+                t if v is None else t + weight * ((high - v) / span)
+                for t, v in zip(totals, column, strict=True)
+            ]
+        else:
+            totals = [
+                t if v is None else t + weight * ((v - low) / span)
+                for t, v in zip(totals, column, strict=True)
+            ]
+    return totals

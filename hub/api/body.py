@@ -38,15 +38,22 @@ def parse_json(raw: bytes) -> tuple[str, Any]:
     try:
         return text, json.loads(text)
     except json.JSONDecodeError as error:
-        raise ProblemError(
-            Problem(
-                type="/problems/malformed-body",
-                title="The body is not valid JSON",
-                status=400,
-                detail=f"{error.msg} at line {error.lineno}, column {error.colno}",
-                errors=[FieldProblem(field="(body)", message=error.msg, code="json_invalid")],
-            )
-        ) from None
+        raise _malformed(f"{error.msg} at line {error.lineno}, column {error.colno}") from None
+    except (ValueError, RecursionError) as error:
+        # json raises these for absurd nesting or numbers with thousands of digits.
+        raise _malformed(str(error) or type(error).__name__) from None
+
+
+def _malformed(detail: str) -> ProblemError:
+    return ProblemError(
+        Problem(
+            type="/problems/malformed-body",
+            title="The body is not valid JSON",
+            status=400,
+            detail=detail,
+            errors=[FieldProblem(field="(body)", message=detail, code="json_invalid")],
+        )
+    )
 
 
 def _too_large(max_bytes: int) -> ProblemError:

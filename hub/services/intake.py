@@ -94,7 +94,11 @@ class IntakeService:
             if first_by_id[command.order_id] is command:
                 results.append(first)
             else:
-                results.append(_compare(command, first.status, first.digest, first.reasons))
+                results.append(
+                    _compare(
+                        command, first.status, first.existing_digest or first.digest, first.reasons
+                    )
+                )
         return results
 
     def find(self, order_id: UUID) -> Order | None:

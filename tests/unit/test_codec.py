@@ -136,30 +136,9 @@ class TestDecodingRefusesMalformedRecords:
                 ("time not a time", {"ce_time": b"yesterday"}),
                 ("another CloudEvents version", {"ce_specversion": b"0.3"}),
                 ("header not UTF-8", {"ce_type": b"\xff\xfe"}),
-                pytest.param(
-                    "no ce_id",
-                    {"ce_id": None},
-                    marks=pytest.mark.xfail(
-                        strict=True,
-                        reason="BUG: connectors/codec.py:63 lets the SDK invent a random id",
-                    ),
-                ),
-                pytest.param(
-                    "no ce_time",
-                    {"ce_time": None},
-                    marks=pytest.mark.xfail(
-                        strict=True,
-                        reason="BUG: connectors/codec.py:63 lets the SDK stamp the reader's clock",
-                    ),
-                ),
-                pytest.param(
-                    "no ce_specversion",
-                    {"ce_specversion": None},
-                    marks=pytest.mark.xfail(
-                        strict=True,
-                        reason="BUG: connectors/codec.py:63 reads a record without specversion as 1.0",
-                    ),
-                ),
+                ("no ce_id", {"ce_id": None}),
+                ("no ce_time", {"ce_time": None}),
+                ("no ce_specversion", {"ce_specversion": None}),
             ]
         ),
     )

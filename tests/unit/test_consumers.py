@@ -276,11 +276,6 @@ class TestIntakeConsumer:
         ],
         ids=["nested 5000 deep", "an integer of 5000 digits"],
     )
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: hub/consumers.py:111-112 catches only JSONDecodeError; json.loads raises "
-        "RecursionError / ValueError here and handle() raises",
-    )
     @pytest.mark.asyncio
     async def test_json_the_parser_cannot_hold_is_parked_not_raised(
         self, consumer: IntakeConsumer, publisher: RecordingPublisher, poison: bytes
@@ -289,11 +284,6 @@ class TestIntakeConsumer:
 
         assert len(publisher.records) == 1
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: hub/consumers.py:121 trusts the orderhub-actor header; an actor that "
-        "Actor.parse refuses is stored and every later read of the log fails",
-    )
     @pytest.mark.asyncio
     async def test_an_actor_header_that_is_not_kind_colon_id_does_not_poison_the_event_log(
         self, consumer: IntakeConsumer, store: OrderStore

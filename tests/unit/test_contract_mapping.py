@@ -1,8 +1,8 @@
 """The one mapper from internal domain events to the public EventEnvelope."""
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -25,9 +25,15 @@ class ParcelLocker(Aggregate):
         self.locker = locker
         self.source = source
 
-    @event("QuantityReserved")
-    def reserve(self, quantity: Decimal, order_id: UUID, lines: tuple[str, ...]) -> None:
+    @event("CompartmentReserved")
+    def reserve(self, width_cm: Decimal, order_id: UUID, lines: tuple[str, ...]) -> None:
         pass
+
+
+def _reserved_compartment() -> ParcelLocker:
+    locker = ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon")
+    locker.reserve(Decimal("2.50"), UUID("6f1b9a52-3c1e-4e57-9a43-0d8f3c2b7e10"), ("1", "2"))
+    return locker
 
 
 def _decided_order(decision: str) -> list[Any]:
@@ -50,6 +56,10 @@ def _decided_order(decision: str) -> list[Any]:
         (
             lambda: ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon").collect_events()[0],
             "orderhub.parcel_locker.registered",
+        ),
+        (
+            lambda: _reserved_compartment().collect_events()[1],
+            "orderhub.parcel_locker.compartment_reserved",
         ),
     ],
 )
@@ -176,13 +186,13 @@ class TestAnyAggregate:
         assert env.time.tzinfo is not None and env.time.utcoffset() == timedelta(0)
 
     def test_values_json_cannot_hold_are_written_as_text(self) -> None:
-        item = ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon")
-        order_id = UUID("6f1b9a52-3c1e-4e57-9a43-0d8f3c2b7e10")
-        item.reserve(Decimal("2.50"), order_id, ("1", "2"))
+        env = to_envelope(_reserved_compartment().collect_events()[1])
 
-        env = to_envelope(item.collect_events()[1])
-
-        assert env.data == {"quantity": "2.50", "order_id": str(order_id), "lines": ["1", "2"]}
+        assert env.data == {
+            "width_cm": "2.50",
+            "order_id": "6f1b9a52-3c1e-4e57-9a43-0d8f3c2b7e10",
+            "lines": ["1", "2"],
+        }
 
     def test_aware_times_in_data_are_written_in_utc(self) -> None:
         paris_summer = timezone(timedelta(hours=2))

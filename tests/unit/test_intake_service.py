@@ -193,13 +193,6 @@ class TestABatch:
         assert stored is not None and stored.digest == first.digest
         assert store.max_position() == 2
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "BUG: hub/services/intake.py:97 compares a later batch member with the first "
-            "member's *submitted* digest, not the stored one"
-        ),
-    )
     def test_a_later_copy_of_the_stored_order_is_a_duplicate_even_after_a_conflicting_copy(
         self, intake: IntakeService
     ) -> None:

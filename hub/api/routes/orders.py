@@ -1,6 +1,7 @@
 """Orders: capture (POST) and status (GET)."""
 
 import asyncio
+import logging
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Request, Response
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 from hub.api.body import parse_json, read_limited
 from hub.api.deps import ActorDep, GatewayDep, HubDep
 from hub.api.problems import ProblemError, invalid_body, not_found
+from hub.bootstrap import Hub
 from hub.services.intake import Outcome, PlaceResult, SubmitOrder
 from projections.order_status import OrderStatusRow
 from schemas.api import OrderPublic, SubmissionReceipt
@@ -17,6 +19,7 @@ from schemas.problems import Problem
 from schemas.submission import OrderSubmission
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+log = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-Id"
 
@@ -66,7 +69,7 @@ async def submit_order(request: Request, hub: HubDep, gateway: GatewayDep) -> Re
         )
         return _json(receipt, 202, command.order_id)
     result = await asyncio.to_thread(hub.intake.place_order, command)
-    await asyncio.to_thread(hub.deliver)
+    await deliver_quietly(hub)
     return _answer(result)
 
 
@@ -112,6 +115,15 @@ async def release_hold(
     await asyncio.to_thread(hub.ops.release_hold, order_id, body.note, actor)
     await asyncio.to_thread(hub.deliver)
     return {"order_id": str(order_id), "released_by": actor}
+
+
+async def deliver_quietly(hub: Hub) -> None:
+    """The order is recorded: a follower's failure must not turn that into an error answer.
+    Undelivered events are caught up on the next command or at start-up."""
+    try:
+        await asyncio.to_thread(hub.deliver)
+    except Exception:
+        log.exception("in-process delivery failed; it will be retried")
 
 
 def _answer(result: PlaceResult) -> Response:

@@ -265,13 +265,13 @@ def test_explanation_records_every_criterion_for_every_scored_candidate() -> Non
     assert (first.source_id, first.rank, second.source_id, second.rank) == (
         "wh-paris", 1, "store-lyon", 2,
     )  # fmt: skip
-    weights = decision.explanation.weights
-    rows = second.breakdown(decision.explanation.criteria, weights)
-    assert [r[0] for r in rows] == list(CRITERIA)
+    rows = second.breakdown(decision.explanation)
+    assert [r.criterion for r in rows] == list(CRITERIA)
     distance = rows[0]
-    assert distance[1] is not None and distance[1] > 390  # Paris to Lyon
-    assert distance[2] == 1.0 and distance[3] == 1.0 and distance[4] == 1.0
-    assert second.total == pytest.approx(sum(r[4] for r in rows))
+    assert distance.raw is not None and distance.raw > 390  # Paris to Lyon
+    assert (distance.normalised, distance.weight, distance.contribution) == (1.0, 1.0, 1.0)
+    assert second.total == pytest.approx(sum(r.contribution for r in rows))
+    assert first.breakdown(decision.explanation)[0].normalised == 0.0
 
 
 # --- ties ------------------------------------------------------------------------------------
