@@ -16,6 +16,7 @@ from hub.store import OrderStore
 from projections.backorders import SqlBackorderView
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
+from projections.source_load import SqlSourceLoadView
 from projections.sqldb import SqlDatabase
 
 
@@ -34,6 +35,7 @@ class Hub:
     views_db: SqlDatabase
     order_status: SqlOrderStatusView
     backorders: SqlBackorderView
+    source_load: SqlSourceLoadView
     orchestrator: OrchestrationFollower
     ops: OperationsService
     delivery: InProcessDelivery | None
@@ -69,7 +71,10 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         known_sources=lambda: [s.source_id for s in catalog.list_sources()],
         demand_classes=settings.demand_classes,
     )
-    orchestration = OrchestrationService(store, catalog, policies, clock)
+    source_load = SqlSourceLoadView(views_db)
+    orchestration = OrchestrationService(
+        store, catalog, policies, clock, shipments_on=source_load.shipments_on
+    )
     order_status = SqlOrderStatusView(views_db)
     backorders = SqlBackorderView(views_db)
     orchestrator = OrchestrationFollower(
@@ -79,7 +84,9 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         None
         if settings.distributed
         else InProcessDelivery(
-            store, [order_status, backorders, orchestrator], settings.projection_batch_size
+            store,
+            [order_status, backorders, source_load, orchestrator],
+            settings.projection_batch_size,
         )
     )
     return Hub(
@@ -92,6 +99,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         views_db=views_db,
         order_status=order_status,
         backorders=backorders,
+        source_load=source_load,
         orchestrator=orchestrator,
         ops=OperationsService(store, clock),
         delivery=delivery,

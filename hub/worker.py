@@ -80,6 +80,7 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
     intake = IntakeConsumer(hub.intake, publisher, s)
     order_status = ProjectionConsumer("order_status", hub.order_status, publisher, s)
     backorders = ProjectionConsumer("backorders", hub.backorders, publisher, s)
+    source_load = ProjectionConsumer("source_load", hub.source_load, publisher, s)
     orchestrator = ProjectionConsumer("orchestrator", hub.orchestrator, publisher, s)
     stock_feed = StockFeedConsumer(hub.catalog, publisher, s)
 
@@ -101,6 +102,13 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
             s.projection_batch_size, within=s.batch_window_seconds
         ):
             await backorders.handle([to_consumed(e) for e in batch])
+
+    @app.agent(order_events, concurrency=1, name="source_load_projection")
+    async def source_load_agent(stream: Any) -> None:
+        async for batch in stream.take_events(
+            s.projection_batch_size, within=s.batch_window_seconds
+        ):
+            await source_load.handle([to_consumed(e) for e in batch])
 
     @app.agent(orchestration_inputs, concurrency=1, name="orchestrator")
     async def orchestrator_agent(stream: Any) -> None:

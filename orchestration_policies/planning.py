@@ -214,7 +214,12 @@ def _greedy_cover(lines: _Lines, options: Sequence[Option], k_max: int) -> list[
 def _search(
     lines: _Lines, pool: Sequence[Option], k_max: int, penalty: float
 ) -> tuple[tuple[Option, ...], int, int, float, int]:
-    """Best set in ``pool``: (members, units, sets considered, cost, plans tied with it)."""
+    """Best set in ``pool``: (members, units, sets considered, cost, plans tied with it).
+
+    ``pool`` is in ranking order. Sets are compared on (units desc, cost, size, ranks).
+    """
+    if lines.fast:
+        return _search_masks(lines, pool, k_max, penalty)
     best: tuple[Option, ...] = ()
     # Scores are compared exactly: a tie is bit-identical sums, which equal inputs produce.
     best_key: tuple[int, float] | None = None
@@ -224,17 +229,8 @@ def _search(
         extra = penalty * (k - 1)
         for members in itertools.combinations(pool, k):
             considered += 1
-            if lines.fast:
-                mask = 0
-                score = extra
-                for o in members:
-                    mask |= o.mask
-                    score += o.score
-                units = lines.units_of_mask(mask)
-            else:
-                units = lines.units_of(members)
-                score = extra + sum(o.score for o in members)
-            key = (-units, score)
+            units = lines.units_of(members)
+            key = (-units, extra + sum(o.score for o in members))
             if best_key is None or key < best_key:
                 best, best_key, ties = members, key, 0
             elif key == best_key:
@@ -242,6 +238,55 @@ def _search(
     if best_key is None:
         return (), 0, considered, 0.0, 0
     return best, -best_key[0], considered, best_key[1], ties
+
+
+def _search_masks(
+    lines: _Lines, pool: Sequence[Option], k_max: int, penalty: float
+) -> tuple[tuple[Option, ...], int, int, float, int]:
+    """:func:`_search` for whole lines with distinct SKUs: depth-first over bit masks.
+
+    Scores are >= 0 and ``pool`` is sorted by score, so once a set ships every unit any set
+    can ship, a branch whose cost already exceeds the best is cut: adding sources (or taking a
+    later, costlier one) only adds cost. Everything cut is provably worse, so it stays exact.
+    """
+    masks = [o.mask for o in pool]
+    scores = [o.score for o in pool]
+    size = len(pool)
+    ceiling = 0
+    for m in masks:
+        ceiling |= m
+    most_units = lines.units_of_mask(ceiling)
+    units_of = lines.units_of_mask
+    best_units = -1
+    best_cost = 0.0
+    best_members: tuple[int, ...] = ()
+    considered = 0
+    ties = 0
+
+    def visit(start: int, chosen: tuple[int, ...], mask: int, cost: float) -> None:
+        nonlocal best_units, best_cost, best_members, considered, ties
+        extra = penalty if chosen else 0.0
+        for j in range(start, size):
+            total = cost + extra + scores[j]
+            if best_units == most_units and total > best_cost:
+                break
+            considered += 1
+            members = (*chosen, j)
+            covered = mask | masks[j]
+            units = units_of(covered)
+            if units > best_units or (units == best_units and total < best_cost):
+                best_units, best_cost, best_members, ties = units, total, members, 0
+            elif units == best_units and total == best_cost:
+                ties += 1
+                if (len(members), members) < (len(best_members), best_members):
+                    best_members = members
+            if len(members) < k_max:
+                visit(j + 1, members, covered, total)
+
+    visit(0, (), 0, 0.0)
+    if best_units <= 0:
+        return (), 0, considered, 0.0, 0
+    return tuple(pool[i] for i in best_members), best_units, considered, best_cost, ties
 
 
 def plan_shipments(

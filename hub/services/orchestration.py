@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_OID, UUID, uuid5
@@ -58,11 +58,13 @@ class OrchestrationService:
         catalog: CatalogService,
         policies: PolicyService,
         clock: Callable[[], datetime],
+        shipments_on: Callable[[date], dict[str, int]] = lambda _day: {},
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._policies = policies
         self._clock = clock
+        self._shipments_on = shipments_on
 
     def orchestrate(self, order_id: UUID) -> OrchestrationResult:
         """Route the order if it is routable; anything else is left alone (idempotent)."""
@@ -81,7 +83,7 @@ class OrchestrationService:
     def _attempt(self, order: Order, attempt: int) -> OrchestrationResult:
         now = self._clock()
         to_route = order_to_route(order)
-        candidates, items = self._candidates(to_route)
+        candidates, items = self._candidates(to_route, self._shipments_on(now.date()))
         policy = select_policy(to_route, self._policies.active_policies(), now)
         if policy is None:
             policy = self._policies.active_policies()[0]
@@ -137,7 +139,7 @@ class OrchestrationService:
         )
 
     def _candidates(
-        self, order: OrderToRoute
+        self, order: OrderToRoute, used_today: dict[str, int]
     ) -> tuple[list[CandidateSource], dict[tuple[str, str], StockItem]]:
         skus = sorted({line.sku for line in order.lines})
         candidates = []
@@ -149,7 +151,11 @@ class OrchestrationService:
                 if item is not None:
                     items[(source.source_id, sku)] = item
                     stock[sku] = StockLevel(item.on_hand, item.reserved, item.safety_stock)
-            candidates.append(candidate_from(source.definition, source.active, stock))
+            candidates.append(
+                candidate_from(
+                    source.definition, source.active, stock, used_today.get(source.source_id, 0)
+                )
+            )
         return candidates, items
 
 
@@ -178,7 +184,10 @@ def order_to_route(order: Order) -> OrderToRoute:
 
 
 def candidate_from(
-    definition: dict[str, Any], active: bool, stock: dict[str, StockLevel]
+    definition: dict[str, Any],
+    active: bool,
+    stock: dict[str, StockLevel],
+    used_today: int = 0,
 ) -> CandidateSource:
     cost = definition["cost"]
     return CandidateSource(
@@ -190,7 +199,7 @@ def candidate_from(
         ships_to=frozenset(definition["ships_to"]),
         delivery_methods=frozenset(definition["delivery_methods"]),
         daily_capacity=definition["daily_capacity"],
-        used_today=0,
+        used_today=used_today,
         cost=CostModel(
             base=Decimal(cost["base"]),
             per_unit=Decimal(cost["per_unit"]),

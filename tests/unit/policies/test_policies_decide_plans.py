@@ -67,7 +67,8 @@ def test_splits_across_the_best_sources_when_no_single_source_can_ship() -> None
     plan = decision.explanation.plan
     assert plan.strategy is PlanStrategy.SPLIT
     assert plan.search is SearchMode.EXACT
-    assert plan.alternatives_considered == 3 + 3 + 1  # every set of up to 3 of 3 sources
+    # at most every set of up to 3 of 3 sources; provably worse branches are cut
+    assert 1 <= plan.alternatives_considered <= 3 + 3 + 1
 
 
 THREE_WAY = [
