@@ -28,7 +28,7 @@ if __package__ in (None, ""):
     # Run as a script: make the repository root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestration_policies import (  # noqa: E402
+from orchestration_policies import (
     CandidateSource,
     CostModel,
     DeliveryMethod,
@@ -40,7 +40,7 @@ from orchestration_policies import (  # noqa: E402
     decide,
     default_policy,
 )
-from orchestration_policies.planning import (  # noqa: E402
+from orchestration_policies.planning import (
     Option,
     plan_shipments,
     subset_count,
@@ -83,7 +83,7 @@ def make_sources(rnd: random.Random, count: int = 200) -> list[CandidateSource]:
                 lat=lat,
                 lon=lon,
                 country="FR" if lon < 6.2 or lat < 49.5 else "BE",
-                ships_to=frozenset({"FR", "BE"}) if warehouse or rnd.random() < 0.3 else {"FR"},
+                ships_to=frozenset({"FR", "BE"} if warehouse or rnd.random() < 0.3 else {"FR"}),
                 delivery_methods=frozenset(methods),
                 daily_capacity=capacity,
                 # about 3 % of sources are full for today
@@ -191,9 +191,7 @@ def heuristic_gap(cases: int, seed: int) -> Gap:
         lines = tuple(LineToRoute(f"{i}", f"SKU-{i}", rnd.randint(1, 4)) for i in range(5))
         options = []
         for rank, score in enumerate(sorted(rnd.uniform(0, 3) for _ in range(n_sources))):
-            usable = {
-                line.sku: rnd.randint(1, 6) for line in lines if rnd.random() < 0.35
-            }
+            usable = {line.sku: rnd.randint(1, 6) for line in lines if rnd.random() < 0.35}
             source = CandidateSource(
                 f"s{rank:02d}", SourceKind.WAREHOUSE, 48.0, 2.0, "FR", frozenset({"FR"}),
                 frozenset({DeliveryMethod.STANDARD}), 10, 0,

@@ -67,3 +67,23 @@ def positions_of(messages: Iterable[ConsumedMessage]) -> dict[str, int]:
 
 def json_bytes(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def rejection(
+    topic: str, message: ConsumedMessage, reason: str, details: dict[str, object]
+) -> OutboundRecord:
+    """A refused message, kept: why, the details, its raw payload and where it came from."""
+    body = {
+        "reason": reason,
+        **details,
+        "raw_payload": message.value.decode("utf-8", errors="replace"),
+        "source": {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+        },
+        "rejected_at": datetime.now(UTC).isoformat(),
+    }
+    return OutboundRecord(
+        topic=topic, key=message.key or b"", value=json_bytes(body), headers=message.headers
+    )

@@ -10,7 +10,6 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -18,7 +17,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from aggregates.errors import DomainError
 from connectors.codec import OutboundRecord, record_to_envelope
-from connectors.consumed import ConsumedMessage, dead_letter, json_bytes, positions_of
+from connectors.consumed import (
+    ConsumedMessage,
+    dead_letter,
+    positions_of,
+    rejection,
+)
 from connectors.publisher import Publisher
 from hub.delivery import Follower
 from hub.services.catalog import CatalogService
@@ -121,7 +125,7 @@ class IntakeConsumer:
         try:
             submission = OrderSubmission.model_validate(payload)
         except ValidationError as error:
-            return self._rejected(message, text, payload, error)
+            return self._rejected(message, payload, error)
         return SubmitOrder(
             submission=submission,
             raw_payload=text,
@@ -131,47 +135,34 @@ class IntakeConsumer:
         )
 
     def _rejected(
-        self, message: ConsumedMessage, text: str, payload: object, error: ValidationError
+        self, message: ConsumedMessage, payload: object, error: ValidationError
     ) -> OutboundRecord:
         ident = payload if isinstance(payload, dict) else {}
-        body = {
-            "reason": "invalid_submission",
-            "channel": ident.get("channel"),
-            "external_id": ident.get("external_id"),
-            "errors": [p.model_dump() for p in field_problems(error)],
-            "raw_payload": text,
-            "source": {
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
+        return rejection(
+            self._settings.topic("rejected"),
+            message,
+            "invalid_submission",
+            {
+                "channel": ident.get("channel"),
+                "external_id": ident.get("external_id"),
+                "errors": [p.model_dump() for p in field_problems(error)],
             },
-            "rejected_at": datetime.now(UTC).isoformat(),
-        }
-        return OutboundRecord(
-            topic=self._settings.topic("rejected"),
-            key=message.key or b"",
-            value=json_bytes(body),
-            headers=message.headers,
         )
 
     def _conflict(
         self, message: ConsumedMessage, command: SubmitOrder, result: PlaceResult
     ) -> OutboundRecord:
-        body = {
-            "reason": "conflict",
-            "order_id": str(result.order_id),
-            "channel": command.submission.channel,
-            "external_id": command.submission.external_id,
-            "existing_digest": result.existing_digest,
-            "submitted_digest": result.digest,
-            "raw_payload": command.raw_payload,
-            "rejected_at": datetime.now(UTC).isoformat(),
-        }
-        return OutboundRecord(
-            topic=self._settings.topic("rejected"),
-            key=str(result.order_id).encode(),
-            value=json_bytes(body),
-            headers=message.headers,
+        return rejection(
+            self._settings.topic("rejected"),
+            message,
+            "conflict",
+            {
+                "order_id": str(result.order_id),
+                "channel": command.submission.channel,
+                "external_id": command.submission.external_id,
+                "existing_digest": result.existing_digest,
+                "submitted_digest": result.digest,
+            },
         )
 
 
@@ -296,23 +287,8 @@ class StockFeedConsumer:
             )
 
     def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
-        body = {
-            "reason": reason,
-            "errors": errors,
-            "raw_payload": message.value.decode("utf-8", errors="replace"),
-            "source": {
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
-            },
-            "rejected_at": datetime.now(UTC).isoformat(),
-        }
-        return OutboundRecord(
-            topic=self._settings.topic("inventory_rejected"),
-            key=message.key or b"",
-            value=json_bytes(body),
-            headers=message.headers,
-        )
+        topic = self._settings.topic("inventory_rejected")
+        return rejection(topic, message, reason, {"errors": errors})
 
 
 def _actor(header: str | None, channel: str) -> str:

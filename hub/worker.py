@@ -8,7 +8,8 @@ acknowledged only after its handler returned, and handlers are idempotent.
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import faust
 
@@ -17,6 +18,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
 from hub.consumers import IntakeConsumer, ProjectionConsumer, StockFeedConsumer
+from hub.delivery import Follower
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,22 @@ def to_consumed(event: Any) -> ConsumedMessage:
         value=value,
         headers=normalise_headers(message.headers),
     )
+
+
+class BatchHandler(Protocol):
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None: ...
+
+
+def add_batch_agent(
+    app: faust.App, topic: Any, name: str, handler: BatchHandler, batch_size: int, window: float
+) -> None:
+    """One agent: batches of raw records to a handler that never raises."""
+
+    async def agent(stream: Any) -> None:
+        async for batch in stream.take_events(batch_size, within=window):
+            await handler.handle([to_consumed(e) for e in batch])
+
+    app.agent(topic, concurrency=1, name=name)(agent)
 
 
 def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
@@ -55,70 +73,60 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         stream_wait_empty=True,
         datadir=str(s.data_dir / "faust"),
     )
-    # Raw bytes in: parsing is ours, so a poison message is parked instead of crashing Faust.
-    submitted = app.topic(
-        s.topic("submitted"), value_type=bytes, value_serializer="raw", key_serializer="raw"
+
+    def raw_topic(*names: str) -> Any:
+        # Raw bytes in: parsing is ours, so a poison message is parked instead of crashing Faust.
+        return app.topic(
+            *(s.topic(n) for n in names),
+            value_type=bytes,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+
+    submitted = raw_topic("submitted")
+    order_events = raw_topic("order_events")
+    orchestration_inputs = raw_topic("order_events", "inventory_events")
+    stock_feed_topic = raw_topic("inventory_snapshots")
+
+    projections: dict[str, Follower] = {
+        "order_status": hub.order_status,
+        "backorders": hub.backorders,
+        "source_load": hub.source_load,
+    }
+    for name, view in projections.items():
+        consumer = ProjectionConsumer(name, view, publisher, s)
+        add_batch_agent(
+            app,
+            order_events,
+            f"{name}_projection",
+            consumer,
+            s.projection_batch_size,
+            s.batch_window_seconds,
+        )
+    add_batch_agent(
+        app,
+        submitted,
+        "intake",
+        IntakeConsumer(hub.intake, publisher, s),
+        s.intake_batch_size,
+        s.batch_window_seconds,
     )
-    order_events = app.topic(
-        s.topic("order_events"), value_type=bytes, value_serializer="raw", key_serializer="raw"
+    add_batch_agent(
+        app,
+        orchestration_inputs,
+        "orchestrator",
+        ProjectionConsumer("orchestrator", hub.orchestrator, publisher, s),
+        s.intake_batch_size,
+        s.batch_window_seconds,
     )
-
-    orchestration_inputs = app.topic(
-        s.topic("order_events"),
-        s.topic("inventory_events"),
-        value_type=bytes,
-        value_serializer="raw",
-        key_serializer="raw",
+    add_batch_agent(
+        app,
+        stock_feed_topic,
+        "stock_feed",
+        StockFeedConsumer(hub.catalog, publisher, s),
+        s.intake_batch_size,
+        s.batch_window_seconds,
     )
-    stock_feed_topic = app.topic(
-        s.topic("inventory_snapshots"),
-        value_type=bytes,
-        value_serializer="raw",
-        key_serializer="raw",
-    )
-
-    intake = IntakeConsumer(hub.intake, publisher, s)
-    order_status = ProjectionConsumer("order_status", hub.order_status, publisher, s)
-    backorders = ProjectionConsumer("backorders", hub.backorders, publisher, s)
-    source_load = ProjectionConsumer("source_load", hub.source_load, publisher, s)
-    orchestrator = ProjectionConsumer("orchestrator", hub.orchestrator, publisher, s)
-    stock_feed = StockFeedConsumer(hub.catalog, publisher, s)
-
-    @app.agent(submitted, concurrency=1, name="intake")
-    async def intake_agent(stream: Any) -> None:
-        async for batch in stream.take_events(s.intake_batch_size, within=s.batch_window_seconds):
-            await intake.handle([to_consumed(e) for e in batch])
-
-    @app.agent(order_events, concurrency=1, name="order_status_projection")
-    async def order_status_agent(stream: Any) -> None:
-        async for batch in stream.take_events(
-            s.projection_batch_size, within=s.batch_window_seconds
-        ):
-            await order_status.handle([to_consumed(e) for e in batch])
-
-    @app.agent(order_events, concurrency=1, name="backorders_projection")
-    async def backorders_agent(stream: Any) -> None:
-        async for batch in stream.take_events(
-            s.projection_batch_size, within=s.batch_window_seconds
-        ):
-            await backorders.handle([to_consumed(e) for e in batch])
-
-    @app.agent(order_events, concurrency=1, name="source_load_projection")
-    async def source_load_agent(stream: Any) -> None:
-        async for batch in stream.take_events(
-            s.projection_batch_size, within=s.batch_window_seconds
-        ):
-            await source_load.handle([to_consumed(e) for e in batch])
-
-    @app.agent(orchestration_inputs, concurrency=1, name="orchestrator")
-    async def orchestrator_agent(stream: Any) -> None:
-        async for batch in stream.take_events(s.intake_batch_size, within=s.batch_window_seconds):
-            await orchestrator.handle([to_consumed(e) for e in batch])
-
-    @app.agent(stock_feed_topic, concurrency=1, name="stock_feed")
-    async def stock_feed_agent(stream: Any) -> None:
-        async for batch in stream.take_events(s.intake_batch_size, within=s.batch_window_seconds):
-            await stock_feed.handle([to_consumed(e) for e in batch])
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:

@@ -1,8 +1,9 @@
 """The pure orchestration decision: holds, eligibility, scoring, allocation, plan, backorders.
 
-``decide()`` runs once per order over every candidate source (hundreds), so the gathering loop
-is written for speed: built-in rules first, then stock, then the policy's CEL rules (memoised)
-only for sources that hold some of the order. Everything else is computed once per call.
+Steps: hold rules (first match holds the order); one pass over the candidates (exclusions,
+usable stock after demand-class reservations; see :mod:`candidates`); ranking (see
+:mod:`scoring`); the shipment plan (see :mod:`planning`); shortfalls with reasons; the policy's
+backorder behaviour; the decision with its explanation.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from types import MappingProxyType
 
-from orchestration_policies.cel import BoundCondition, ConditionError, OrderFacts
+from orchestration_policies.candidates import Gathered, gather
+from orchestration_policies.cel import ConditionError, OrderFacts
 from orchestration_policies.decision import (
     CandidateExplanation,
     CandidateStatus,
@@ -26,36 +28,16 @@ from orchestration_policies.decision import (
     UnallocatedLine,
     UnallocatedReason,
 )
-from orchestration_policies.eligibility import Reservations, builtin_exclusion, rule_exclusion
-from orchestration_policies.geo import haversine_radians, radians_of
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.planning import Option, Plan, plan_shipments
-from orchestration_policies.policy import CRITERIA, BackorderMode, EligibilityRule, Policy
+from orchestration_policies.policy import CRITERIA, BackorderMode, Policy
 from orchestration_policies.scoring import Bounds, bounds_of, weighted_totals
 
 __all__ = ["decide"]
 
 _R = UnallocatedReason
-_EXCLUDED = CandidateStatus.EXCLUDED
-_NO_STOCK = CandidateStatus.NO_STOCK
 _SCORED = CandidateStatus.SCORED
-_NO_STOCK_DETAIL = "holds none of the ordered SKUs (policy rules not evaluated)"
-_RESERVED_DETAIL = "its stock of the ordered SKUs is kept for other demand classes"
 _new_explanation = tuple.__new__  # CandidateExplanation without its Python-level __new__
-
-
-class _Gathered:
-    """What the pass over the candidates found."""
-
-    __slots__ = ("any_eligible", "errors", "excluded", "no_stock", "options", "passed")
-
-    def __init__(self) -> None:
-        self.options: list[Option] = []
-        self.excluded: list[CandidateExplanation] = []
-        self.no_stock: list[CandidateExplanation] = []
-        self.errors: list[str] = []
-        self.passed: list[CandidateSource] = []  # passed every rule and holds some stock
-        self.any_eligible = False
 
 
 def decide(
@@ -87,7 +69,7 @@ def decide(
     for line in order.lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity
     checks = [(rule, rule.compiled.bind(facts)) for rule in policy.eligibility]
-    found = _gather(order, candidates, policy, demand, checks)
+    found = gather(order, candidates, policy, demand, checks)
     options = found.options
     bounds, raws = _rank(order, options, weights)
     split = policy.split
@@ -184,87 +166,6 @@ def decide(
     )
 
 
-def _gather(
-    order: OrderToRoute,
-    candidates: Sequence[CandidateSource],
-    policy: Policy,
-    demand: dict[str, int],
-    checks: list[tuple[EligibilityRule, BoundCondition]],
-) -> _Gathered:
-    """One pass over the candidates: exclusions, usable stock, distances, options."""
-    found = _Gathered()
-    options, excluded, no_stock = found.options, found.excluded, found.no_stock
-    reservations = Reservations(policy.allocation, order.demand_class)
-    has_reservations = bool(reservations)
-    kept_by_on_hand: dict[int, int] = {}
-    excluded_ids = frozenset(policy.excluded_sources)
-    here = (
-        radians_of(order.ship_to_lat, order.ship_to_lon)
-        if order.ship_to_lat is not None and order.ship_to_lon is not None
-        else None
-    )
-    skus = tuple(demand)
-    sku_count = len(demand)
-    seen: set[str] = set()
-    for source in candidates:
-        sid = source.source_id
-        if sid in seen:
-            raise ValueError(f"duplicate candidate source {sid!r}")
-        seen.add(sid)
-        exclusion = builtin_exclusion(order, source, excluded_ids)
-        if exclusion is not None:
-            excluded.append(CandidateExplanation(sid, _EXCLUDED, exclusion.rule, exclusion.detail))
-            continue
-        # Stock before the policy's own rules: many sources hold none of a given order, and
-        # those need no (comparatively costly) condition evaluation.
-        stock = source.stock
-        usable: dict[str, int] = {}
-        any_available = False
-        for sku in skus:
-            level = stock.get(sku)
-            if level is None:
-                continue
-            available = level.available
-            if available <= 0:
-                continue
-            any_available = True
-            if has_reservations:
-                on_hand = level.on_hand
-                kept = kept_by_on_hand.get(on_hand)
-                if kept is None:
-                    kept = kept_by_on_hand[on_hand] = reservations.kept_for_others(on_hand)
-                available -= kept
-                if available <= 0:
-                    continue
-            usable[sku] = available
-        if not any_available:
-            found.any_eligible = True
-            no_stock.append(CandidateExplanation(sid, _NO_STOCK, detail=_NO_STOCK_DETAIL))
-            continue
-        distance = None if here is None else haversine_radians(here, source.position)
-        if checks:
-            exclusion = rule_exclusion(checks, source, distance)
-            if exclusion is not None:
-                excluded.append(
-                    CandidateExplanation(sid, _EXCLUDED, exclusion.rule, exclusion.detail)
-                )
-                if exclusion.error is not None:
-                    found.errors.append(
-                        f"eligibility rule {exclusion.rule} on {sid}: {exclusion.error}"
-                    )
-                continue
-        found.any_eligible = True
-        found.passed.append(source)
-        if not usable:
-            no_stock.append(CandidateExplanation(sid, _NO_STOCK, detail=_RESERVED_DETAIL))
-            continue
-        covers_all = len(usable) == sku_count and all(
-            usable[sku] >= quantity for sku, quantity in demand.items()
-        )
-        options.append(Option(source, usable, distance, covers_all))
-    return found
-
-
 def _rank(
     order: OrderToRoute, options: list[Option], weights: tuple[float, ...]
 ) -> tuple[tuple[Bounds, ...], list[tuple[float | None, ...]]]:
@@ -310,7 +211,7 @@ def _shortfalls(
     order: OrderToRoute,
     policy: Policy,
     plan: Plan,
-    found: _Gathered,
+    found: Gathered,
     demand: dict[str, int],
 ) -> list[UnallocatedLine]:
     """Lines (or parts of lines) the plan does not ship, each with the reason why."""

@@ -160,9 +160,10 @@ class Explanation:
 
 
 def _num(value: float | None) -> float | None:
+    """Every number in the record as a float rounded to 6 decimals (ints too, for one form)."""
     if value is None:
         return None
-    rounded = round(value, SCORE_DECIMALS)
+    rounded = round(float(value), SCORE_DECIMALS)
     return 0.0 if rounded == 0 else rounded  # no "-0.0" in the record
 
 

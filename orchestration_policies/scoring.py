@@ -34,8 +34,11 @@ Bounds = tuple[float, float] | None  # (min, max) of a criterion, None when noth
 
 
 def bounds_of(column: Sequence[float | None]) -> Bounds:
-    values = [v for v in column if v is not None]
-    return (min(values), max(values)) if values else None
+    if None in column:
+        values = [v for v in column if v is not None]
+        return (min(values), max(values)) if values else None
+    known: Sequence[float] = column  # type: ignore[assignment]
+    return (min(known), max(known)) if known else None
 
 
 def normalised_value(value: float | None, bounds: Bounds, higher_is_better: bool) -> float:

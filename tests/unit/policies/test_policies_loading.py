@@ -224,4 +224,4 @@ def test_validate_policy_checks_nothing_it_is_not_given() -> None:
 def test_policy_objects_are_frozen() -> None:
     policy = default_policy()
     with pytest.raises(ValueError):
-        policy.version = 2  # type: ignore[misc]
+        policy.version = 2

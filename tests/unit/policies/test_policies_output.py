@@ -13,6 +13,7 @@ from policies_factories import LILLE, LYON, NOW, PARIS, make_order, make_policy,
 
 import orchestration_policies
 from orchestration_policies import (
+    Decision,
     DeliveryMethod,
     SourceKind,
     decide,
@@ -23,7 +24,7 @@ from orchestration_policies import (
 )
 
 
-def _decision():  # type: ignore[no-untyped-def]
+def _decision() -> Decision:
     candidates = [
         make_source("wh-paris", at=PARIS, stock={"RED-CHAIR": 1}),
         make_source("wh-lille", at=LILLE, stock={"BLUE-LAMP": 4}, cost=("4.90", "0.35", "0.01")),

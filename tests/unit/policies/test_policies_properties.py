@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from policies_factories import NOW, make_policy
 
 from orchestration_policies import (
+    CRITERIA,
     CandidateSource,
     CostModel,
     Decision,
@@ -106,20 +107,9 @@ def policies(draw: st.DrawFn) -> Policy:
             rule["share"] = str(Decimal(draw(st.integers(0, 50))) / 100)
         allocation.append(rule)
     weight = st.sampled_from([0.0, 0.5, 1.0, 2.0])
+    weights = {name: draw(weight) for name in CRITERIA}
     return make_policy(
-        ranking={
-            "weights": {
-                name: draw(weight)
-                for name in (
-                    "distance_km",
-                    "shipping_cost",
-                    "lead_time_days",
-                    "capacity_left",
-                    "source_priority",
-                    "stock_depth",
-                )
-            }
-        },  # fmt: skip
+        ranking={"weights": weights},
         split={
             "allowed": draw(st.booleans()),
             "max_shipments": draw(st.integers(1, 4)),
