@@ -15,6 +15,7 @@ exact search on random cases small enough to solve exactly.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -139,37 +140,42 @@ class Latency:
     calls_per_s: float
 
 
-def time_decide(calls: int, seed: int) -> tuple[Latency, dict[str, int]]:
+def time_decide(calls: int, seed: int, runs: int) -> tuple[list[Latency], dict[str, int]]:
+    """``runs`` timed loops of ``calls`` decisions each, after a warm-up."""
     rnd = random.Random(seed)
     sources = make_sources(rnd)
     orders = make_orders(rnd)
     policy = default_policy()
     for order in orders[:200]:  # warm-up: compiled conditions, memo, caches
         decide(order, sources, policy, NOW)
-    samples: list[int] = []
+    latencies: list[Latency] = []
     outcomes: dict[str, int] = {}
-    started = time.perf_counter_ns()
-    for i in range(calls):
-        order = orders[i % len(orders)]
-        t0 = time.perf_counter_ns()
-        decision = decide(order, sources, policy, NOW)
-        samples.append(time.perf_counter_ns() - t0)
-        if decision.held is not None:
-            kind = "held"
-        else:
-            plan = decision.explanation.plan
-            kind = f"{plan.strategy}/{plan.search}"
-        outcomes[kind] = outcomes.get(kind, 0) + 1
-    elapsed = time.perf_counter_ns() - started
-    samples.sort()
-    quantiles = statistics.quantiles(samples, n=100, method="inclusive")
-    latency = Latency(
-        p50_ms=quantiles[49] / 1e6,
-        p99_ms=quantiles[98] / 1e6,
-        max_ms=samples[-1] / 1e6,
-        calls_per_s=calls / (elapsed / 1e9),
-    )
-    return latency, outcomes
+    for _ in range(runs):
+        samples: list[int] = []
+        started = time.perf_counter_ns()
+        for i in range(calls):
+            order = orders[i % len(orders)]
+            t0 = time.perf_counter_ns()
+            decision = decide(order, sources, policy, NOW)
+            samples.append(time.perf_counter_ns() - t0)
+            if decision.held is not None:
+                kind = "held"
+            else:
+                plan = decision.explanation.plan
+                kind = f"{plan.strategy}/{plan.search}"
+            outcomes[kind] = outcomes.get(kind, 0) + 1
+        elapsed = time.perf_counter_ns() - started
+        samples.sort()
+        quantiles = statistics.quantiles(samples, n=100, method="inclusive")
+        latencies.append(
+            Latency(
+                p50_ms=quantiles[49] / 1e6,
+                p99_ms=quantiles[98] / 1e6,
+                max_ms=samples[-1] / 1e6,
+                calls_per_s=calls / (elapsed / 1e9),
+            )
+        )
+    return latencies, {k: v // runs for k, v in outcomes.items()}
 
 
 @dataclass
@@ -224,15 +230,25 @@ def heuristic_gap(cases: int, seed: int) -> Gap:
     )
 
 
-def _print(latency: Latency, outcomes: dict[str, int], gap: Gap, calls: int) -> None:
-    rows = [
-        ("calls", f"{calls}"),
-        ("p50", f"{latency.p50_ms:.3f} ms"),
-        ("p99", f"{latency.p99_ms:.3f} ms"),
-        ("max", f"{latency.max_ms:.3f} ms"),
-        ("throughput", f"{latency.calls_per_s:,.0f} calls/s"),
-        ("goal", "p99 < 1 ms: " + ("met" if latency.p99_ms < 1.0 else "NOT met")),
-    ]
+def _print(latencies: list[Latency], outcomes: dict[str, int], gap: Gap, calls: int) -> None:
+    # The machine is shared (a broker, a database, other work): every run is shown, and the
+    # goal is judged on the median run, not the best one.
+    median = sorted(latencies, key=lambda lat: lat.p99_ms)[len(latencies) // 2]
+    rows = [("calls per run", f"{calls}"), ("load average (1 min)", f"{os.getloadavg()[0]:.2f}")]
+    for n, lat in enumerate(latencies, 1):
+        rows.append(
+            (
+                f"run {n}: p50 / p99 / max",
+                f"{lat.p50_ms:.3f} / {lat.p99_ms:.3f} / {lat.max_ms:.3f} ms",
+            )
+        )
+        rows.append((f"run {n}: throughput", f"{lat.calls_per_s:,.0f} calls/s"))
+    rows.append(
+        (
+            "goal p99 < 1 ms (median run)",
+            f"{median.p99_ms:.3f} ms: " + ("met" if median.p99_ms < 1.0 else "NOT met"),
+        )
+    )
     outcome_rows = [(k, str(v)) for k, v in sorted(outcomes.items())]
     gap_rows = [
         ("cases (15-24 useful sources, 5 lines, max 3 shipments)", str(gap.cases)),
@@ -271,11 +287,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--gap-cases", type=int, default=300)
     args = parser.parse_args(argv)
-    latency, outcomes = time_decide(args.calls, args.seed)
+    latencies, outcomes = time_decide(args.calls, args.seed, args.runs)
     gap = heuristic_gap(args.gap_cases, args.seed)
-    _print(latency, outcomes, gap, args.calls)
+    _print(latencies, outcomes, gap, args.calls)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from hub.store import OrderStore
 from projections.backorders import SqlBackorderView
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
+from projections.rejected_submissions import SqlRejectedSubmissionsView
 from projections.source_load import SqlSourceLoadView
 from projections.sqldb import SqlDatabase
 
@@ -36,6 +37,7 @@ class Hub:
     order_status: SqlOrderStatusView
     backorders: SqlBackorderView
     source_load: SqlSourceLoadView
+    rejected: SqlRejectedSubmissionsView
     orchestrator: OrchestrationFollower
     ops: OperationsService
     delivery: InProcessDelivery | None
@@ -72,6 +74,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         demand_classes=settings.demand_classes,
     )
     source_load = SqlSourceLoadView(views_db)
+    rejected = SqlRejectedSubmissionsView(views_db)
     orchestration = OrchestrationService(
         store, catalog, policies, clock, shipments_on=source_load.shipments_on
     )
@@ -85,7 +88,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         if settings.distributed
         else InProcessDelivery(
             store,
-            [order_status, backorders, source_load, orchestrator],
+            [order_status, backorders, source_load, rejected, orchestrator],
             settings.projection_batch_size,
         )
     )
@@ -100,6 +103,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         order_status=order_status,
         backorders=backorders,
         source_load=source_load,
+        rejected=rejected,
         orchestrator=orchestrator,
         ops=OperationsService(store, clock),
         delivery=delivery,

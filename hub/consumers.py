@@ -26,7 +26,13 @@ from connectors.consumed import (
 from connectors.publisher import Publisher
 from hub.delivery import Follower
 from hub.services.catalog import CatalogService
-from hub.services.intake import IntakeService, Outcome, PlaceResult, SubmitOrder
+from hub.services.intake import (
+    IntakeService,
+    Outcome,
+    PlaceResult,
+    RejectSubmission,
+    SubmitOrder,
+)
 from hub.settings import Settings
 from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.envelope import Actor, EventEnvelope
@@ -52,34 +58,99 @@ async def with_retries(
     raise AssertionError("unreachable")
 
 
+class Unparseable(Exception):
+    """The bytes are not even the channel's format: they go to the DLQ as they are."""
+
+
+Parsed = SubmitOrder | RejectSubmission
+Parser = Callable[[ConsumedMessage], list[Parsed]]
+
+
+def parse_canonical(message: ConsumedMessage) -> list[Parsed]:
+    """orderhub.orders.submitted: one canonical OrderSubmission (JSON) per record."""
+    try:
+        text = message.value.decode("utf-8")
+        payload = json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError too
+        raise Unparseable(str(error)) from None
+    ident = payload if isinstance(payload, dict) else {}
+    channel = str(ident.get("channel") or "unknown")
+    try:
+        submission = OrderSubmission.model_validate(payload)
+    except ValidationError as error:
+        return [
+            RejectSubmission(
+                channel=channel,
+                raw_payload=text,
+                format="canonical",
+                reason="invalid_submission",
+                problems=[p.model_dump() for p in field_problems(error)],
+                actor=_actor(message.header(ACTOR_HEADER), channel),
+                external_id=str(ident["external_id"]) if ident.get("external_id") else None,
+                details={"source": message.stream, "offset": message.offset},
+            )
+        ]
+    return [
+        SubmitOrder(
+            submission=submission,
+            raw_payload=text,
+            actor=_actor(message.header(ACTOR_HEADER), submission.channel),
+            correlation_id=message.header(CORRELATION_HEADER)
+            or f"{message.topic}:{message.partition}:{message.offset}",
+        )
+    ]
+
+
 class IntakeConsumer:
-    """orderhub.orders.submitted → orders in the event store (accepted or rejected)."""
+    """Channel records → orders in the event store; refused ones recorded, unparseable parked."""
 
-    name = "intake"
-
-    def __init__(self, intake: IntakeService, publisher: Publisher, settings: Settings) -> None:
+    def __init__(
+        self,
+        intake: IntakeService,
+        publisher: Publisher,
+        settings: Settings,
+        parse: Parser = parse_canonical,
+        name: str = "intake",
+    ) -> None:
         self._intake = intake
         self._publisher = publisher
         self._settings = settings
+        self._parse = parse
+        self.name = name
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         parked: list[OutboundRecord] = []
         commands: list[tuple[ConsumedMessage, SubmitOrder]] = []
+        rejections: list[RejectSubmission] = []
         for message in messages:
-            parsed = self._parse(message)
-            if isinstance(parsed, OutboundRecord):
-                parked.append(parsed)
-            else:
-                commands.append((message, parsed))
-        results = await self._place(commands, parked)
-        for (message, command), result in results:
+            try:
+                parsed = self._parse(message)
+            except Unparseable as error:
+                parked.append(self._dead(message, f"unparseable: {error}"))
+                continue
+            except Exception as error:  # a parser bug must not stop the agent either
+                log.exception("%s: parser failed on %s", self.name, message.stream)
+                parked.append(self._dead(message, f"parser error: {error!r}"))
+                continue
+            for item in parsed:
+                if isinstance(item, RejectSubmission):
+                    rejections.append(item)
+                else:
+                    commands.append((message, item))
+        for (_, command), result in await self._place(commands, parked):
             if result.outcome is Outcome.CONFLICT:
-                parked.append(self._conflict(message, command, result))
+                rejections.append(_conflict(command, result))
+        if rejections:
+            await with_retries(
+                lambda: asyncio.to_thread(self._intake.record_rejections, rejections),
+                self._settings.max_handler_attempts,
+                "recording rejected submissions",
+            )
         if parked:
             await with_retries(
                 lambda: self._publisher.publish(parked),
                 self._settings.max_handler_attempts,
-                "publishing parked submissions",
+                "parking unparseable submissions",
             )
 
     async def _place(
@@ -110,60 +181,35 @@ class IntakeConsumer:
                 )
                 placed.append((pair, result))
             except Exception as error:
-                dlq = self._settings.topic("dlq")
-                parked.append(dead_letter(dlq, pair[0], repr(error), self.name))
+                parked.append(self._dead(pair[0], repr(error)))
         return placed
 
-    def _parse(self, message: ConsumedMessage) -> SubmitOrder | OutboundRecord:
-        try:
-            text = message.value.decode("utf-8")
-            payload = json.loads(text)
-        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError too
-            return dead_letter(
-                self._settings.topic("dlq"), message, f"unparseable: {error}", self.name
-            )
-        try:
-            submission = OrderSubmission.model_validate(payload)
-        except ValidationError as error:
-            return self._rejected(message, payload, error)
-        return SubmitOrder(
-            submission=submission,
-            raw_payload=text,
-            actor=_actor(message.header(ACTOR_HEADER), submission.channel),
-            correlation_id=message.header(CORRELATION_HEADER)
-            or f"{message.topic}:{message.partition}:{message.offset}",
-        )
+    def _dead(self, message: ConsumedMessage, error: str) -> OutboundRecord:
+        return dead_letter(self._settings.topic("dlq"), message, error, self.name)
 
-    def _rejected(
-        self, message: ConsumedMessage, payload: object, error: ValidationError
-    ) -> OutboundRecord:
-        ident = payload if isinstance(payload, dict) else {}
-        return rejection(
-            self._settings.topic("rejected"),
-            message,
-            "invalid_submission",
-            {
-                "channel": ident.get("channel"),
-                "external_id": ident.get("external_id"),
-                "errors": [p.model_dump() for p in field_problems(error)],
-            },
-        )
 
-    def _conflict(
-        self, message: ConsumedMessage, command: SubmitOrder, result: PlaceResult
-    ) -> OutboundRecord:
-        return rejection(
-            self._settings.topic("rejected"),
-            message,
-            "conflict",
+def _conflict(command: SubmitOrder, result: PlaceResult) -> RejectSubmission:
+    channel = command.submission.channel
+    return RejectSubmission(
+        channel=channel,
+        raw_payload=command.raw_payload,
+        format="canonical",
+        reason="conflict",
+        problems=[
             {
-                "order_id": str(result.order_id),
-                "channel": command.submission.channel,
-                "external_id": command.submission.external_id,
-                "existing_digest": result.existing_digest,
-                "submitted_digest": result.digest,
-            },
-        )
+                "field": "external_id",
+                "message": "an order with this channel and external id exists with other content",
+                "code": "conflict",
+            }
+        ],
+        actor=command.actor,
+        external_id=command.submission.external_id,
+        details={
+            "order_id": str(result.order_id),
+            "existing_digest": result.existing_digest,
+            "submitted_digest": result.digest,
+        },
+    )
 
 
 class ProjectionConsumer:

@@ -21,6 +21,7 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
     inventory = settings.topic("inventory_events")
     catalog = settings.topic("catalog_events")
     requests = settings.topic("fulfillment_requests")
+    rejected = settings.topic("rejected")
 
     def routes(env: EventEnvelope) -> list[tuple[str, str]]:
         if env.type.startswith("orderhub.order."):
@@ -28,6 +29,8 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
             if env.type == "orderhub.order.fulfillment_requested":
                 found.append((requests, str(env.data["source_id"])))
             return found
+        if env.type.startswith("orderhub.rejected_submission."):
+            return [(rejected, env.subject)]
         if env.type.startswith(("orderhub.stock_item.", "orderhub.fulfillment_source.")):
             return [(inventory, env.subject)]
         return [(catalog, env.subject)]

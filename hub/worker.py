@@ -84,7 +84,7 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         )
 
     submitted = raw_topic("submitted")
-    order_events = raw_topic("order_events")
+    order_events = raw_topic("order_events", "rejected")
     orchestration_inputs = raw_topic("order_events", "inventory_events")
     stock_feed_topic = raw_topic("inventory_snapshots")
 
@@ -92,6 +92,7 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         "order_status": hub.order_status,
         "backorders": hub.backorders,
         "source_load": hub.source_load,
+        "rejected_submissions": hub.rejected,
     }
     for name, view in projections.items():
         consumer = ProjectionConsumer(name, view, publisher, s)

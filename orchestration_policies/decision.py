@@ -179,25 +179,38 @@ def _plain(value: object) -> Any:
     return value
 
 
-def _candidate_dict(c: CandidateExplanation, explanation: Explanation) -> dict[str, Any]:
-    out: dict[str, Any] = {"source_id": c.source_id, "status": str(c.status)}
-    if c.status is CandidateStatus.EXCLUDED:
-        out["rule"] = c.rule
-        out["detail"] = c.detail
-        return out
-    out["usable"] = dict(c.usable)
-    if c.status is CandidateStatus.SCORED:
-        out["rank"] = c.rank
-        out["total"] = _num(c.total)
-        out["criteria"] = {
-            row.criterion: {
-                "raw": _num(row.raw),
-                "normalised": _num(row.normalised),
-                "weight": _num(row.weight),
-                "contribution": _num(row.contribution),
-            }
-            for row in c.breakdown(explanation)
-        }
+def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
+    """Candidates as recorded: compact arrays in ``criteria`` order for the scored ones.
+
+    A decision over hundreds of sources is recorded with every order, so the per-criterion
+    figures are arrays (raw, normalised, contribution) rather than a mapping per criterion; the
+    criterion names and weights are given once in the explanation.
+    """
+    bounds = explanation.bounds
+    weights = explanation.weights
+    columns = range(len(explanation.criteria))
+    out: list[dict[str, Any]] = []
+    for c in explanation.candidates:
+        row: dict[str, Any] = {"source_id": c.source_id, "status": str(c.status)}
+        if c.status is CandidateStatus.EXCLUDED:
+            row["rule"] = c.rule
+            row["detail"] = c.detail
+        elif c.status is CandidateStatus.NO_STOCK:
+            row["detail"] = c.detail
+            row["usable"] = dict(c.usable)
+        else:
+            norms = [normalised_value(c.raw[i], bounds[i], HIGHER_IS_BETTER[i]) for i in columns]
+            row["rank"] = c.rank
+            row["total"] = _num(c.total)
+            row["raw"] = [
+                None if v is None else round(float(v), SCORE_DECIMALS) + 0.0 for v in c.raw
+            ]
+            row["normalised"] = [round(v, SCORE_DECIMALS) + 0.0 for v in norms]
+            row["contribution"] = [
+                round(w * v, SCORE_DECIMALS) + 0.0 for w, v in zip(weights, norms, strict=True)
+            ]
+            row["usable"] = dict(c.usable)
+        out.append(row)
     return out
 
 
@@ -261,7 +274,7 @@ class Decision:
                     for name, b, higher in zip(e.criteria, e.bounds, HIGHER_IS_BETTER, strict=True)
                 },
                 "split_penalty": _num(e.split_penalty),
-                "candidates": [_candidate_dict(c, e) for c in e.candidates],
+                "candidates": _candidate_dicts(e),
                 "plan": {k: _plain(v) for k, v in e.plan._asdict().items()}
                 | {"proposed_sources": list(e.plan.proposed_sources)},
                 "tie_breaks": list(e.tie_breaks),

@@ -34,11 +34,15 @@ Bounds = tuple[float, float] | None  # (min, max) of a criterion, None when noth
 
 
 def bounds_of(column: Sequence[float | None]) -> Bounds:
-    if None in column:
+    if not column or column[0] is None:
+        # Only distance can be unknown, and then it is unknown for every source.
         values = [v for v in column if v is not None]
         return (min(values), max(values)) if values else None
-    known: Sequence[float] = column  # type: ignore[assignment]
-    return (min(known), max(known)) if known else None
+    try:
+        return (min(column), max(column))  # type: ignore[type-var]
+    except TypeError:  # a None further down: not produced by decide(), handled anyway
+        values = [v for v in column if v is not None]
+        return (min(values), max(values))
 
 
 def normalised_value(value: float | None, bounds: Bounds, higher_is_better: bool) -> float:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api.problems import install_problem_handlers
-from hub.api.routes import health, orders, policies, sources, stock
+from hub.api.routes import health, orders, policies, sources, stock, submissions
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.submissions import SubmissionGateway
@@ -55,4 +55,5 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(sources.router)
     app.include_router(stock.router)
     app.include_router(policies.router)
+    app.include_router(submissions.router)
     return app

@@ -3,14 +3,16 @@
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order, order_id_for
+from aggregates.submission import RejectedSubmission, rejected_submission_id
 from hub.services.lookup import find
 from hub.store import OrderStore
 from schemas.submission import OrderSubmission
@@ -34,6 +36,20 @@ class SubmitOrder:
     @property
     def digest(self) -> str:
         return submission_digest(self.submission)
+
+
+@dataclass(frozen=True)
+class RejectSubmission:
+    """A command: keep a payload that could not become an order, with every reason."""
+
+    channel: str
+    raw_payload: str
+    format: str
+    reason: str
+    problems: list[dict[str, Any]]
+    actor: str
+    external_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Outcome(StrEnum):
@@ -100,6 +116,35 @@ class IntakeService:
                     )
                 )
         return results
+
+    def record_rejections(self, rejections: Sequence[RejectSubmission]) -> list[UUID]:
+        """Keep refused submissions (one record per channel and payload); returns their ids."""
+        now = self._clock()
+
+        def build(r: RejectSubmission) -> RejectedSubmission:
+            return RejectedSubmission(
+                channel=r.channel,
+                raw_payload=r.raw_payload,
+                format=r.format,
+                reason=r.reason,
+                problems=r.problems,
+                external_id=r.external_id,
+                details=r.details,
+                actor=r.actor,
+                at=now,
+            )
+
+        unique = {rejected_submission_id(r.channel, r.raw_payload): r for r in rejections}
+        try:
+            self._store.save(*(build(r) for r in unique.values()))
+        except IntegrityError:
+            # Some were kept before (a re-sent payload): save one by one, skipping those.
+            for r in unique.values():
+                try:
+                    self._store.save(build(r))
+                except IntegrityError:
+                    pass
+        return list(unique)
 
     def find(self, order_id: UUID) -> Order | None:
         return find(self._store, order_id, Order)

@@ -166,10 +166,19 @@ def test_poison_and_invalid_submissions_are_parked_and_the_worker_moves_on(
                 bootstrap, f"{prefix}orderhub.orders.rejected", until=lambda rs: len(rs) >= 1
             )
         )
-        body = json.loads(rejected[0].value)
-        assert body["external_id"] == "WEB-2002"
-        assert [e["field"] for e in body["errors"]] == ["lines.0.quantity"]
-        assert json.loads(body["raw_payload"])["external_id"] == "WEB-2002"
+        kept = record_to_envelope(rejected[0].key, rejected[0].value, rejected[0].headers)
+        assert kept.type == "orderhub.rejected_submission.recorded"
+        assert kept.data["external_id"] == "WEB-2002"
+        assert [p["field"] for p in kept.data["problems"]] == ["lines.0.quantity"]
+        assert json.loads(kept.data["raw_payload"])["external_id"] == "WEB-2002"
+
+        deadline = time.monotonic() + 30
+        listed: list[dict[str, object]] = []
+        while not listed and time.monotonic() < deadline:
+            url = f"{base}/v1/submissions/rejected"
+            listed = httpx.get(url, params={"channel": "web"}).json()
+            time.sleep(0.1)
+        assert [r["external_id"] for r in listed] == ["WEB-2002"]
 
         good_id = str(order_id_for("web", "WEB-2003"))
         _poll_json(f"{base}/v1/orders/{good_id}", lambda b: b["status"] == "accepted")

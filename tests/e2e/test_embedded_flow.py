@@ -175,7 +175,7 @@ BAD_INPUTS: dict[str, tuple[bytes, int, str | None]] = {
     ("body", "status", "field"), list(BAD_INPUTS.values()), ids=list(BAD_INPUTS)
 )
 @pytest.mark.asyncio
-async def test_bad_input_is_a_4xx_problem_naming_the_field_and_records_nothing(
+async def test_bad_input_is_a_4xx_problem_naming_the_field_and_records_no_order(
     tmp_path: Path, body: bytes, status: int, field: str | None
 ) -> None:
     async with running(tmp_path) as (client, hub):
@@ -191,8 +191,19 @@ async def test_bad_input_is_a_4xx_problem_naming_the_field_and_records_nothing(
         assert problem["title"]
         if field is not None:
             assert field in [e["field"] for e in problem["errors"]]
-        assert hub.store.max_position() == position
         assert (await client.get(f"/v1/orders/{ORDER_ID}")).status_code == 404
+        recorded = [env for _, env in hub.store.read_envelopes(position, 10)]
+        if status == 422:
+            # Kept as a rejected submission (never as an order), with its reasons and payload.
+            (kept,) = recorded
+            assert kept.type == "orderhub.rejected_submission.recorded"
+            assert kept.data["raw_payload"] == body.decode()
+            assert field in [p["field"] for p in kept.data["problems"]]
+            assert problem["rejection_id"] == kept.subject
+            listed = (await client.get("/v1/submissions/rejected")).json()
+            assert [r["id"] for r in listed] == [kept.subject]
+        else:
+            assert recorded == []
 
 
 @pytest.mark.parametrize(

@@ -188,37 +188,44 @@ class TestIntakeConsumer:
         consumer: IntakeConsumer,
         store: OrderStore,
         publisher: RecordingPublisher,
-        settings: Settings,
     ) -> None:
         lines = [{"line_id": "1", "sku": "RED-CHAIR", "quantity": 0, "unit_price": 19.9}]
         raw = json.dumps(submission_dict(external_id="WEB-BAD", lines=lines), indent=1).encode()
 
         await consumer.handle([submitted(raw, offset=3)])
 
-        (rejected,) = publisher.records
-        body = _body(rejected)
-        assert rejected.topic == settings.topic("rejected")
-        assert rejected.headers == ((CORRELATION_HEADER, b"req-1"),)
-        assert body["reason"] == "invalid_submission"
-        assert (body["channel"], body["external_id"]) == ("web-shop", "WEB-BAD")
-        assert {(e["field"], e["code"]) for e in body["errors"]} == {
+        assert publisher.records == [], "a rejection is recorded (and relayed), not parked"
+        (kept,) = _recorded(store)
+        assert kept.type == "orderhub.rejected_submission.recorded"
+        assert kept.data["reason"] == "invalid_submission"
+        assert (kept.data["channel"], kept.data["external_id"]) == ("web-shop", "WEB-BAD")
+        assert {(e["field"], e["code"]) for e in kept.data["problems"]} == {
             ("lines.0.quantity", "greater_than"),
             ("lines.0.unit_price", "value_error"),
         }
-        assert body["raw_payload"] == raw.decode()
-        assert body["source"] == {"topic": SUBMITTED, "partition": 2, "offset": 3}
-        assert store.max_position() == 0
+        assert kept.data["raw_payload"] == raw.decode()
+        assert kept.data["details"] == {"source": f"{SUBMITTED}:2", "offset": 3}
+
+    @pytest.mark.asyncio
+    async def test_the_same_bad_payload_sent_twice_is_kept_once(
+        self, consumer: IntakeConsumer, store: OrderStore
+    ) -> None:
+        raw = json.dumps(submission_dict(currency="XYZ")).encode()
+
+        await consumer.handle([submitted(raw, offset=1)])
+        await consumer.handle([submitted(raw, offset=2)])
+
+        assert len(_recorded(store)) == 1
 
     @pytest.mark.asyncio
     async def test_json_that_is_not_an_object_is_rejected_at_the_body(
-        self, consumer: IntakeConsumer, publisher: RecordingPublisher
+        self, consumer: IntakeConsumer, store: OrderStore
     ) -> None:
         await consumer.handle([submitted(b'["RED-CHAIR", 2]')])
 
-        (rejected,) = publisher.records
-        body = _body(rejected)
-        assert [e["field"] for e in body["errors"]] == ["(body)"]
-        assert (body["channel"], body["external_id"]) == (None, None)
+        (kept,) = _recorded(store)
+        assert [e["field"] for e in kept.data["problems"]] == ["(body)"]
+        assert (kept.data["channel"], kept.data["external_id"]) == ("unknown", None)
 
     @pytest.mark.asyncio
     async def test_a_conflicting_resubmission_is_rejected_with_both_digests(
@@ -227,7 +234,6 @@ class TestIntakeConsumer:
         intake: IntakeService,
         store: OrderStore,
         publisher: RecordingPublisher,
-        settings: Settings,
     ) -> None:
         await consumer.handle([submitted(submission_dict())])
         stored = intake.find(order_id_for("web-shop", "WEB-1001"))
@@ -238,16 +244,15 @@ class TestIntakeConsumer:
 
         await consumer.handle([submitted(changed.encode(), offset=1)])
 
-        (rejected,) = publisher.records
-        body = _body(rejected)
-        assert rejected.topic == settings.topic("rejected")
-        assert rejected.key == str(stored.id).encode()
-        assert body["reason"] == "conflict"
-        assert body["order_id"] == str(stored.id)
-        assert body["existing_digest"] == stored.digest
-        assert body["submitted_digest"] not in (None, stored.digest)
-        assert body["raw_payload"] == changed
-        assert store.max_position() == position
+        new = [env for _, env in store.read_envelopes(position, 10)]
+        (kept,) = new
+        assert kept.type == "orderhub.rejected_submission.recorded"
+        assert kept.data["reason"] == "conflict"
+        assert kept.data["details"]["order_id"] == str(stored.id)
+        assert kept.data["details"]["existing_digest"] == stored.digest
+        assert kept.data["details"]["submitted_digest"] not in (None, stored.digest)
+        assert kept.data["raw_payload"] == changed
+        assert intake.find(stored.id).version == stored.version  # type: ignore[union-attr]
 
     @pytest.mark.asyncio
     async def test_a_submission_the_store_refuses_is_parked_and_the_others_are_recorded(
@@ -388,3 +393,11 @@ class TestProjectionConsumer:
         await projection.handle(messages)
 
         assert view.get(subject) == before
+
+
+def _recorded(store: OrderStore) -> list[EventEnvelope]:
+    return [
+        env
+        for _, env in store.read_envelopes(None, 100)
+        if env.type == "orderhub.rejected_submission.recorded"
+    ]

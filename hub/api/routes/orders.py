@@ -12,7 +12,7 @@ from hub.api.body import parse_json, read_limited
 from hub.api.deps import ActorDep, GatewayDep, HubDep
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.bootstrap import Hub
-from hub.services.intake import Outcome, PlaceResult, SubmitOrder
+from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
 from projections.order_status import OrderStatusRow
 from schemas.api import OrderPublic, SubmissionReceipt
 from schemas.problems import Problem
@@ -49,7 +49,22 @@ async def submit_order(request: Request, hub: HubDep, gateway: GatewayDep) -> Re
     try:
         submission = OrderSubmission.model_validate(payload)
     except ValidationError as error:
-        raise invalid_body(error) from None
+        problem = invalid_body(error)
+        ident = payload if isinstance(payload, dict) else {}
+        channel = str(ident.get("channel") or "unknown")
+        rejection = RejectSubmission(
+            channel=channel,
+            raw_payload=text,
+            format="canonical",
+            reason="invalid_submission",
+            problems=[p.model_dump() for p in problem.problem.errors],
+            actor=f"channel:{channel}",
+            external_id=str(ident["external_id"]) if ident.get("external_id") else None,
+        )
+        ids = await asyncio.to_thread(hub.intake.record_rejections, [rejection])
+        await deliver_quietly(hub)
+        problem.problem.extra["rejection_id"] = str(ids[0])
+        raise problem from None
     command = SubmitOrder(
         submission=submission,
         raw_payload=text,
