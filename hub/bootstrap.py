@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hub.delivery import InProcessDelivery
+from hub.services.access import AccessService
 from hub.services.catalog import CatalogService
 from hub.services.followers import OrchestrationFollower
 from hub.services.intake import IntakeService
@@ -40,6 +41,7 @@ class Hub:
     rejected: SqlRejectedSubmissionsView
     orchestrator: OrchestrationFollower
     ops: OperationsService
+    access: AccessService
     delivery: InProcessDelivery | None
     clock: Callable[[], datetime] = field(default=utc_now)
 
@@ -106,6 +108,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         rejected=rejected,
         orchestrator=orchestrator,
         ops=OperationsService(store, clock),
+        access=AccessService(store, clock, settings.admin_api_key),
         delivery=delivery,
         clock=clock,
     )

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         default=["vip", "b2b", "standard", "staff"],
         description="Known demand classes, highest priority first (backorders are served so)",
     )
+    auth_required: bool = Field(
+        default=False,
+        description="Refuse requests without an API key (turn on for anything but a trial)",
+    )
+    admin_api_key: str | None = Field(
+        default=None, description="A bootstrap admin key, to issue the first real keys"
+    )
     log_level: str = "info"
 
     @property
@@ -63,6 +70,10 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + TOPIC_DEFAULTS[name]
+
+    def channel_topic(self, channel_id: str) -> str:
+        """Where a channel publishes orders in its own format."""
+        return f"{self.topic_prefix}orderhub.channel.{channel_id}.orders"
 
     def all_topics(self) -> list[str]:
         return [self.topic(name) for name in TOPIC_DEFAULTS]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from orchestration_policies.cel import BoundCondition
 from orchestration_policies.decision import CandidateExplanation, CandidateStatus
-from orchestration_policies.eligibility import Reservations, builtin_exclusion, rule_exclusion
+from orchestration_policies.eligibility import Reservations, builtin_exclusion, exclusion_for
 from orchestration_policies.geo import haversine_radians, radians_of
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.planning import Option
@@ -62,8 +62,8 @@ def gather(
         if order.ship_to_lat is not None and order.ship_to_lon is not None
         else None
     )
-    skus = tuple(demand)
-    sku_count = len(demand)
+    wanted = tuple(demand.items())
+    units = order.units
     if len({source.source_id for source in candidates}) != len(candidates):
         counts = Counter(source.source_id for source in candidates)
         raise ValueError(
@@ -71,6 +71,11 @@ def gather(
         )
     country, method, demand_class = order.country, order.delivery_method, order.demand_class
     currency = order.currency
+    # Sources holding some of the order, with what this order may use and their distance.
+    stocked: list[CandidateSource] = []
+    usables: list[dict[str, int]] = []
+    covers: list[bool] = []
+    distances: list[float | None] = []
     for source in candidates:
         sid = source.source_id
         # The common case in one expression; builtin_exclusion() names the rule otherwise.
@@ -94,13 +99,17 @@ def gather(
         level_of = source.stock.get
         usable: dict[str, int] = {}
         any_available = False
-        for sku in skus:
+        covers_all = True  # may ship every line alone
+        for sku, quantity in wanted:
             level = level_of(sku)
             if level is None:
+                covers_all = False
                 continue
             available = level.available
-            if available <= 0:
-                continue
+            if available < quantity:
+                covers_all = False
+                if available <= 0:
+                    continue
             any_available = True
             if has_reservations:
                 on_hand = level.on_hand
@@ -108,32 +117,65 @@ def gather(
                 if kept is None:
                     kept = kept_by_on_hand[on_hand] = reservations.kept_for_others(on_hand)
                 available -= kept
-                if available <= 0:
-                    continue
+                if available < quantity:
+                    covers_all = False
+                    if available <= 0:
+                        continue
             usable[sku] = available
         if not any_available:
             found.any_eligible = True
             no_stock.append(_new_explanation(CandidateExplanation, (sid, *_NO_STOCK_ROW)))
             continue
-        distance = None if here is None else haversine_radians(here, source.position)
-        if checks:
-            exclusion = rule_exclusion(checks, source, distance)
-            if exclusion is not None:
-                excluded.append(
-                    CandidateExplanation(sid, _EXCLUDED, exclusion.rule, exclusion.detail)
-                )
-                if exclusion.error is not None:
-                    found.errors.append(
-                        f"eligibility rule {exclusion.rule} on {sid}: {exclusion.error}"
-                    )
+        stocked.append(source)
+        usables.append(usable)
+        covers.append(covers_all)
+        distances.append(None if here is None else haversine_radians(here, source.position))
+
+    # The policy's own rules, each over every stocked source at once (memoised lookups in
+    # bulk), in document order: a source is excluded by the first rule it fails.
+    for rule, check in checks:
+        if not stocked:
+            break
+        outcomes = check.outcomes(stocked, distances)
+        kept = [i for i, outcome in enumerate(outcomes) if outcome is True]
+        for i, outcome in enumerate(outcomes):
+            if outcome is True:
                 continue
+            source = stocked[i]
+            exclusion = exclusion_for(rule, outcome)
+            excluded.append(
+                CandidateExplanation(source.source_id, _EXCLUDED, exclusion.rule, exclusion.detail)
+            )
+            if exclusion.error is not None:
+                found.errors.append(
+                    f"eligibility rule {rule.name} on {source.source_id}: {exclusion.error}"
+                )
+        if len(kept) < len(stocked):
+            stocked = [stocked[i] for i in kept]
+            usables = [usables[i] for i in kept]
+            covers = [covers[i] for i in kept]
+            distances = [distances[i] for i in kept]
+
+    for source, usable, distance, covers_all in zip(
+        stocked, usables, distances, covers, strict=True
+    ):
         found.any_eligible = True
         found.passed.append(source)
         if not usable:
-            no_stock.append(CandidateExplanation(sid, _NO_STOCK, detail=_RESERVED_DETAIL))
+            no_stock.append(
+                CandidateExplanation(source.source_id, _NO_STOCK, detail=_RESERVED_DETAIL)
+            )
             continue
-        covers_all = len(usable) == sku_count and all(
-            usable[sku] >= quantity for sku, quantity in demand.items()
+        # Raw ranking criteria, in CRITERIA order (see scoring.py for what each one means).
+        raw = (
+            distance,
+            source.cost.ranking_cost(units, distance),
+            source.lead_time_days,
+            source.daily_capacity - source.used_today,
+            source.priority,
+            sum(usable.values()),
         )
-        options.append(Option(source, usable, distance, covers_all))
+        options.append(Option(source, usable, distance, covers_all, raw=raw))
+    # Candidates may come in any order; the record must not depend on it.
+    found.errors.sort()
     return found

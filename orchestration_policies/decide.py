@@ -71,7 +71,7 @@ def decide(
     checks = [(rule, rule.compiled.bind(facts)) for rule in policy.eligibility]
     found = gather(order, candidates, policy, demand, checks)
     options = found.options
-    bounds, raws = _rank(order, options, weights)
+    bounds, raws = _rank(options, weights)
     split = policy.split
     plan = plan_shipments(
         order.lines,
@@ -167,44 +167,38 @@ def decide(
 
 
 def _rank(
-    order: OrderToRoute, options: list[Option], weights: tuple[float, ...]
+    options: list[Option], weights: tuple[float, ...]
 ) -> tuple[tuple[Bounds, ...], list[tuple[float | None, ...]]]:
     """Score ``options`` and sort them in place into ranking order.
 
     Ranking order is score, then priority (higher first), then source_id. Returns the bounds
     of each criterion and the raw values per option, in ranking order.
     """
-    units = order.units
-    distance = [o.distance_km for o in options]
-    cost = [o.source.cost.ranking_cost(units, o.distance_km) for o in options]
-    lead = [o.source.lead_time_days for o in options]
-    capacity = [o.source.daily_capacity - o.source.used_today for o in options]
-    priority = [o.source.priority for o in options]
-    depth = [sum(o.usable.values()) for o in options]
-    columns: tuple[Sequence[float | None], ...] = (distance, cost, lead, capacity, priority, depth)
+    if not options:
+        return (None,) * len(CRITERIA), []
+    raws = [o.raw for o in options]
+    columns: list[Sequence[float | None]] = list(zip(*raws, strict=True))
     bounds = tuple(bounds_of(column) for column in columns)
     totals = weighted_totals(columns, bounds, weights)
+    priority = columns[CRITERIA.index("source_priority")]
     # Exact float comparison: equal inputs give bit-identical totals, so real ties are caught.
     keys = sorted(
         zip(
             totals,
-            [-p for p in priority],
+            [-p for p in priority],  # type: ignore[operator]
             [o.source.source_id for o in options],
             range(len(options)),
             strict=True,
         )
     )
-    raws = list(zip(*columns, strict=True)) if options else []
     ranked: list[Option] = []
-    ranked_raws: list[tuple[float | None, ...]] = []
     for rank, (total, _, _, i) in enumerate(keys):
         option = options[i]
         option.score = total
         option.rank = rank
         ranked.append(option)
-        ranked_raws.append(raws[i])
     options[:] = ranked
-    return bounds, ranked_raws
+    return bounds, [o.raw for o in ranked]
 
 
 def _shortfalls(

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from orchestration_policies.cel import BoundCondition, ConditionError
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.policy import AllocationRule, EligibilityRule
 
-__all__ = ["Exclusion", "Reservations", "builtin_exclusion", "rule_exclusion"]
+__all__ = ["Exclusion", "Reservations", "builtin_exclusion", "exclusion_for"]
 
 
 class Exclusion(NamedTuple):
@@ -52,24 +51,15 @@ def builtin_exclusion(
     return None
 
 
-def rule_exclusion(
-    checks: Iterable[tuple[EligibilityRule, BoundCondition]],
-    source: CandidateSource,
-    distance_km: float | None,
-) -> Exclusion | None:
-    """First policy rule the source fails; a rule that cannot be evaluated excludes it too.
+def exclusion_for(rule: EligibilityRule, outcome: object) -> Exclusion:
+    """The exclusion for a source whose outcome under ``rule`` was not True.
 
-    ``checks`` pairs each rule with its condition bound to the order (``Condition.bind``).
+    An outcome that is not a bool is the message of a failed evaluation: the source is
+    excluded then too (failing closed: a source we cannot vouch for is not sent the order).
     """
-    for rule, check in checks:
-        try:
-            passed = check(source, distance_km)
-        except ConditionError as error:
-            # Failing closed: a source we cannot vouch for is not sent the order.
-            return Exclusion(rule.name, "condition could not be evaluated", error.message)
-        if not passed:
-            return Exclusion(rule.name, rule.description or f"fails {rule.condition}")
-    return None
+    if outcome is False:
+        return Exclusion(rule.name, rule.description or f"fails {rule.condition}")
+    return Exclusion(rule.name, "condition could not be evaluated", str(outcome))
 
 
 class Reservations:

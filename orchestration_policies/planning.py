@@ -48,6 +48,7 @@ class Option:
     usable: dict[str, int]  # units of each ordered SKU this order may take here
     distance_km: float | None
     covers_all: bool | None = None  # can ship every line alone (None: not yet known)
+    raw: tuple[float | None, ...] = ()  # ranking criteria, in CRITERIA order
     rank: int = -1
     score: float = 0.0
     mask: int = field(default=0)

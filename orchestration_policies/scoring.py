@@ -21,6 +21,7 @@ stock_depth     units of the ordered SKUs the order may use there, after demand-
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from orchestration_policies.policy import CRITERIA
 
@@ -38,8 +39,9 @@ def bounds_of(column: Sequence[float | None]) -> Bounds:
         # Only distance can be unknown, and then it is unknown for every source.
         values = [v for v in column if v is not None]
         return (min(values), max(values)) if values else None
+    known = cast("Sequence[float]", column)
     try:
-        return (min(column), max(column))  # type: ignore[type-var]
+        return (min(known), max(known))
     except TypeError:  # a None further down: not produced by decide(), handled anyway
         values = [v for v in column if v is not None]
         return (min(values), max(values))

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api.problems import install_problem_handlers
-from hub.api.routes import health, orders, policies, sources, stock, submissions
+from hub.api.ratelimit import RateLimiter
+from hub.api.routes import channels, health, orders, policies, sources, stock, submissions
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.submissions import SubmissionGateway
@@ -49,6 +50,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         description="Event-sourced order orchestration hub.",
         lifespan=lifespan,
     )
+    app.state.rate_limiter = RateLimiter()
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router)
@@ -56,4 +58,5 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(stock.router)
     app.include_router(policies.router)
     app.include_router(submissions.router)
+    app.include_router(channels.router)
     return app

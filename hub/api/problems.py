@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aggregates.errors import DomainError, PolicyVersionError, StockError
+from hub.services.access import UnknownChannelError
 from hub.services.catalog import UnknownSourceError
 from hub.services.operations import UnknownOrderError
 from schemas.problems import FieldProblem, Problem, field_problems
@@ -57,7 +58,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        status = 404 if isinstance(exc, UnknownSourceError | UnknownOrderError) else 409
+        unknown = UnknownSourceError | UnknownOrderError | UnknownChannelError
+        status = 404 if isinstance(exc, unknown) else 409
         if isinstance(exc, StockError | PolicyVersionError):
             status = 422
         return problem_response(

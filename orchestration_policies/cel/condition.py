@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 import celpy
@@ -134,9 +135,6 @@ def _source_key_fns(
     return None, lambda s, d, k: (get(s), *[p(s, d, k) for p in parts])
 
 
-BoundCondition = Callable[[CandidateSource | None, "float | None"], bool]
-
-
 def _outcome(text: str, result: object) -> bool:
     if isinstance(result, bool):
         return result
@@ -210,51 +208,23 @@ class Condition:
         return self.bind(facts)(source, distance_km)
 
     def bind(self, facts: OrderFacts) -> BoundCondition:
-        """This condition for one order, to be called per source.
+        """This condition for one order, to be evaluated per source (see BoundCondition)."""
+        return BoundCondition(self, facts)
 
-        The result depends only on the values the expression names, so it is memoised on
-        them: the order's part of the key is computed here, once; each call adds the source's
-        part. Expressions the analysis cannot fully see through are evaluated every time.
-        """
-        text = self.text
-        if not self.analysis.complete:
-
-            def uncached(source: CandidateSource | None, distance_km: float | None) -> bool:
-                return _outcome(text, self._evaluate_now(facts, source, distance_km))
-
-            return uncached
-
-        order_key = self._order_key(facts)
-        fast_key = self._fast_key
-        key_of = self._source_key
-        skus = facts.skus
+    def _memo_for(self, order_key: object) -> dict[object, object]:
         known = self._memo.get(order_key)
         if known is None:
             self._make_room()
             known = self._memo[order_key] = {}
             self._memo_size += 1
-        inner: dict[object, object] = known
+        return known
 
-        def check(source: CandidateSource | None, distance_km: float | None) -> bool:
-            nonlocal inner
-            if source is None:
-                key: object = None
-            elif fast_key is not None:
-                key = fast_key(source)
-            else:
-                key = key_of(source, distance_km, skus)
-            found = inner.get(key, MISSING)
-            if found is MISSING:
-                found = self._evaluate_now(facts, source, distance_km)
-                if self._make_room():
-                    inner = self._memo[order_key] = {}
-                inner[key] = found
-                self._memo_size += 1
-            if found is True or found is False:
-                return found
-            return _outcome(text, found)
-
-        return check
+    def _remember(self, order_key: object, key: object, result: object) -> None:
+        inner = self._memo_for(order_key)
+        if self._make_room():
+            inner = self._memo_for(order_key)
+        inner[key] = result
+        self._memo_size += 1
 
     def _make_room(self) -> bool:
         """Forget everything when the memo is full (bounded memory); True if it was cleared.
@@ -348,3 +318,62 @@ def compile_condition(text: str, scope: Scope) -> Condition:
     check_references(text, condition.analysis, scope)
     _type_check(condition, scope)
     return condition
+
+
+class BoundCondition:
+    """A condition bound to one order: evaluate it for a source, or for many at once.
+
+    Results depend only on the values the expression names, so they are memoised on them:
+    the order's part of the key is computed once here and each source adds its own part.
+    Outcomes are True, False, or the error message when evaluation failed. Expressions the
+    analysis cannot fully see through are evaluated every time.
+    """
+
+    __slots__ = ("_condition", "_facts", "_order_key")
+
+    def __init__(self, condition: Condition, facts: OrderFacts) -> None:
+        self._condition = condition
+        self._facts = facts
+        self._order_key = condition._order_key(facts) if condition.analysis.complete else None
+
+    def __call__(
+        self, source: CandidateSource | None = None, distance_km: float | None = None
+    ) -> bool:
+        """True or False; raises :class:`ConditionError` when the data make it fail."""
+        condition = self._condition
+        result: object
+        if self._order_key is None:
+            result = condition._evaluate_now(self._facts, source, distance_km)
+            return _outcome(condition.text, result)
+        if source is None:
+            key: object = None
+        elif condition._fast_key is not None:
+            key = condition._fast_key(source)
+        else:
+            key = condition._source_key(source, distance_km, self._facts.skus)
+        result = condition._memo_for(self._order_key).get(key, MISSING)
+        if result is MISSING:
+            result = condition._evaluate_now(self._facts, source, distance_km)
+            condition._remember(self._order_key, key, result)
+        return _outcome(condition.text, result)
+
+    def outcomes(
+        self, sources: Sequence[CandidateSource], distances: Sequence[float | None]
+    ) -> list[object]:
+        """Outcome per source (True, False or an error message), memo lookups in bulk."""
+        condition = self._condition
+        facts = self._facts
+        pairs = zip(sources, distances, strict=True)
+        if self._order_key is None:
+            return [condition._evaluate_now(facts, s, d) for s, d in pairs]
+        if condition._fast_key is not None:
+            keys: list[object] = list(map(condition._fast_key, sources))
+        else:
+            key_of, skus = condition._source_key, facts.skus
+            keys = [key_of(s, d, skus) for s, d in pairs]
+        results = list(map(condition._memo_for(self._order_key).get, keys, repeat(MISSING)))
+        for i in [i for i, result in enumerate(results) if result is MISSING]:
+            result = condition._evaluate_now(facts, sources[i], distances[i])
+            condition._remember(self._order_key, keys[i], result)
+            results[i] = result
+        return results

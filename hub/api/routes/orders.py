@@ -2,16 +2,25 @@
 
 import asyncio
 import logging
+from typing import Annotated
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from hub.api.body import parse_json, read_limited
-from hub.api.deps import ActorDep, GatewayDep, HubDep
+from hub.api.capture import (
+    CORRELATION_HEADER,
+    actor_for,
+    check_may_submit_for,
+    check_rate,
+    deliver_quietly,
+    record,
+)
+from hub.api.deps import GatewayDep, HubDep, require
 from hub.api.problems import ProblemError, invalid_body, not_found
-from hub.bootstrap import Hub
+from hub.services.access import Principal
 from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
 from projections.order_status import OrderStatusRow
 from schemas.api import OrderPublic, SubmissionReceipt
@@ -21,7 +30,7 @@ from schemas.submission import OrderSubmission
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 log = logging.getLogger(__name__)
 
-CORRELATION_HEADER = "X-Correlation-Id"
+Reader = Annotated[Principal, Depends(require("orders:read"))]
 
 
 @router.post(
@@ -42,8 +51,14 @@ CORRELATION_HEADER = "X-Correlation-Id"
         422: {"description": "Invalid submission, field by field"},
     },
 )
-async def submit_order(request: Request, hub: HubDep, gateway: GatewayDep) -> Response:
+async def submit_order(
+    request: Request,
+    hub: HubDep,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, Depends(require("orders:submit"))],
+) -> Response:
     """Capture an order. 202 once it is durable (event store, or Kafka with acks=all)."""
+    await check_rate(request, hub, principal)
     raw = await read_limited(request, hub.settings.max_body_bytes)
     text, payload = parse_json(raw)
     try:
@@ -51,31 +66,29 @@ async def submit_order(request: Request, hub: HubDep, gateway: GatewayDep) -> Re
     except ValidationError as error:
         problem = invalid_body(error)
         ident = payload if isinstance(payload, dict) else {}
-        channel = str(ident.get("channel") or "unknown")
+        channel = principal.channel_id or str(ident.get("channel") or "unknown")
         rejection = RejectSubmission(
             channel=channel,
             raw_payload=text,
             format="canonical",
             reason="invalid_submission",
             problems=[p.model_dump() for p in problem.problem.errors],
-            actor=f"channel:{channel}",
+            actor=actor_for(principal, channel),
             external_id=str(ident["external_id"]) if ident.get("external_id") else None,
         )
         ids = await asyncio.to_thread(hub.intake.record_rejections, [rejection])
         await deliver_quietly(hub)
         problem.problem.extra["rejection_id"] = str(ids[0])
         raise problem from None
+    check_may_submit_for(principal, submission.channel)
     command = SubmitOrder(
         submission=submission,
         raw_payload=text,
-        actor=f"channel:{submission.channel}",
+        actor=actor_for(principal, submission.channel),
         correlation_id=request.headers.get(CORRELATION_HEADER) or str(uuid4()),
     )
-    if gateway is not None:
-        existing = await asyncio.to_thread(hub.intake.check_existing, command)
-        if existing is not None:
-            return _answer(existing)
-        await gateway.submit(command)
+    (result,) = await record(hub, gateway, [command], [])
+    if result is None:
         receipt = SubmissionReceipt(
             order_id=str(command.order_id),
             outcome="submitted",
@@ -83,16 +96,14 @@ async def submit_order(request: Request, hub: HubDep, gateway: GatewayDep) -> Re
             digest=command.digest,
         )
         return _json(receipt, 202, command.order_id)
-    result = await asyncio.to_thread(hub.intake.place_order, command)
-    await deliver_quietly(hub)
     return _answer(result)
 
 
 @router.get("/{order_id}", response_model=OrderPublic, responses={404: {"description": "Unknown"}})
-async def get_order(order_id: UUID, hub: HubDep) -> OrderPublic:
+async def get_order(order_id: UUID, hub: HubDep, principal: Reader) -> OrderPublic:
     """The order's current status from the read model."""
     row = await asyncio.to_thread(hub.order_status.get, str(order_id))
-    if row is None:
+    if row is None or not principal.may_see_channel(row.channel):
         raise ProblemError(
             Problem(
                 type="/problems/not-found",
@@ -105,10 +116,10 @@ async def get_order(order_id: UUID, hub: HubDep) -> OrderPublic:
 
 
 @router.get("/{order_id}/decision", responses={404: {"description": "Not decided yet"}})
-async def get_decision(order_id: UUID, hub: HubDep) -> dict[str, object]:
+async def get_decision(order_id: UUID, hub: HubDep, principal: Reader) -> dict[str, object]:
     """The latest routing decision: the explanation in words and in full."""
     order = await asyncio.to_thread(hub.intake.find, order_id)
-    if order is None or order.decision is None:
+    if order is None or not principal.may_see_channel(order.channel) or order.decision is None:
         raise not_found(f"decision for order {order_id}")
     return {
         "order_id": str(order_id),
@@ -124,21 +135,24 @@ class ReleaseHold(BaseModel):
 
 @router.post("/{order_id}/release-hold")
 async def release_hold(
-    order_id: UUID, body: ReleaseHold, hub: HubDep, actor: ActorDep
+    order_id: UUID,
+    body: ReleaseHold,
+    hub: HubDep,
+    principal: Annotated[Principal, Depends(require("orders:act"))],
 ) -> dict[str, object]:
     """Release a held order (recorded with the user as actor); orchestration resumes."""
-    await asyncio.to_thread(hub.ops.release_hold, order_id, body.note, actor)
-    await asyncio.to_thread(hub.deliver)
-    return {"order_id": str(order_id), "released_by": actor}
+    await asyncio.to_thread(hub.ops.release_hold, order_id, body.note, principal.actor)
+    await deliver_quietly(hub)
+    return {"order_id": str(order_id), "released_by": principal.actor}
 
 
-async def deliver_quietly(hub: Hub) -> None:
-    """The order is recorded: a follower's failure must not turn that into an error answer.
-    Undelivered events are caught up on the next command or at start-up."""
-    try:
-        await asyncio.to_thread(hub.deliver)
-    except Exception:
-        log.exception("in-process delivery failed; it will be retried")
+@router.get("/{order_id}/raw", responses={404: {"description": "Unknown"}})
+async def get_raw_payload(order_id: UUID, hub: HubDep, principal: Reader) -> Response:
+    """The payload exactly as the channel sent it."""
+    order = await asyncio.to_thread(hub.intake.find, order_id)
+    if order is None or not principal.may_see_channel(order.channel):
+        raise not_found(f"order {order_id}")
+    return Response(order.raw_payload, media_type="text/plain; charset=utf-8")
 
 
 def _answer(result: PlaceResult) -> Response:

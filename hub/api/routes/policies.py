@@ -3,12 +3,12 @@
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from hub.api.body import read_limited
-from hub.api.deps import ActorDep, HubDep
+from hub.api.deps import ActorDep, HubDep, require
 from hub.api.problems import ProblemError, not_found
 from orchestration_policies import PolicyError
 from schemas.problems import FieldProblem, Problem
@@ -26,7 +26,7 @@ class RollBack(BaseModel):
     version: int
 
 
-@router.post("/validate", openapi_extra=YAML_BODY)
+@router.post("/validate", dependencies=[Depends(require("policies:read"))], openapi_extra=YAML_BODY)
 async def validate_policy(request: Request, hub: HubDep) -> dict[str, Any]:
     """Check a policy document (YAML) without publishing it."""
     text = await _document(request, hub)
@@ -34,7 +34,9 @@ async def validate_policy(request: Request, hub: HubDep) -> dict[str, Any]:
     return {"valid": True, "id": policy.id, "name": policy.name}
 
 
-@router.post("", status_code=201, openapi_extra=YAML_BODY)
+@router.post(
+    "", dependencies=[Depends(require("policies:write"))], status_code=201, openapi_extra=YAML_BODY
+)
 async def publish_policy(request: Request, hub: HubDep, actor: ActorDep) -> JSONResponse:
     """Publish a policy document as the next version of its id; it becomes active."""
     text = await _document(request, hub)
@@ -46,13 +48,17 @@ async def publish_policy(request: Request, hub: HubDep, actor: ActorDep) -> JSON
     )
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(require("policies:read"))])
 async def list_policies(hub: HubDep) -> list[dict[str, Any]]:
     summaries = await asyncio.to_thread(hub.policies.summaries)
     return [s.__dict__ for s in summaries]
 
 
-@router.get("/{policy_id}/versions/{version}", response_class=PlainTextResponse)
+@router.get(
+    "/{policy_id}/versions/{version}",
+    dependencies=[Depends(require("policies:read"))],
+    response_class=PlainTextResponse,
+)
 async def policy_version(policy_id: str, version: int, hub: HubDep) -> str:
     found = await asyncio.to_thread(hub.policies.document, policy_id, version)
     if found is None:
@@ -60,7 +66,7 @@ async def policy_version(policy_id: str, version: int, hub: HubDep) -> str:
     return found[1]
 
 
-@router.post("/{policy_id}/rollback")
+@router.post("/{policy_id}/rollback", dependencies=[Depends(require("policies:write"))])
 async def roll_back(policy_id: str, body: RollBack, hub: HubDep, actor: ActorDep) -> dict[str, Any]:
     """Make an earlier version active again (recorded as an event with the actor)."""
     version = await asyncio.to_thread(

@@ -2,9 +2,9 @@
 
 import asyncio
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
-from hub.api.deps import ActorDep, HubDep
+from hub.api.deps import ActorDep, HubDep, require
 from hub.api.problems import ProblemError, not_found
 from schemas.problems import FieldProblem, Problem
 from schemas.sources import PauseSource, SourceDefinition, SourcePublic
@@ -12,7 +12,12 @@ from schemas.sources import PauseSource, SourceDefinition, SourcePublic
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
 
-@router.put("/{source_id}", response_model=SourcePublic, status_code=200)
+@router.put(
+    "/{source_id}",
+    dependencies=[Depends(require("sources:write"))],
+    response_model=SourcePublic,
+    status_code=200,
+)
 async def put_source(
     source_id: str, definition: SourceDefinition, hub: HubDep, actor: ActorDep, response: Response
 ) -> SourcePublic:
@@ -33,7 +38,7 @@ async def put_source(
     return await get_source(source_id, hub)
 
 
-@router.get("", response_model=list[SourcePublic])
+@router.get("", dependencies=[Depends(require("sources:read"))], response_model=list[SourcePublic])
 async def list_sources(hub: HubDep) -> list[SourcePublic]:
     sources = await asyncio.to_thread(hub.catalog.list_sources)
     return [
@@ -47,7 +52,9 @@ async def list_sources(hub: HubDep) -> list[SourcePublic]:
     ]
 
 
-@router.get("/{source_id}", response_model=SourcePublic)
+@router.get(
+    "/{source_id}", dependencies=[Depends(require("sources:read"))], response_model=SourcePublic
+)
 async def get_source(source_id: str, hub: HubDep) -> SourcePublic:
     source = await asyncio.to_thread(hub.catalog.find_source, source_id)
     if source is None:
@@ -60,7 +67,11 @@ async def get_source(source_id: str, hub: HubDep) -> SourcePublic:
     )
 
 
-@router.post("/{source_id}/pause", response_model=SourcePublic)
+@router.post(
+    "/{source_id}/pause",
+    dependencies=[Depends(require("sources:write"))],
+    response_model=SourcePublic,
+)
 async def pause_source(
     source_id: str, body: PauseSource, hub: HubDep, actor: ActorDep
 ) -> SourcePublic:
@@ -70,7 +81,11 @@ async def pause_source(
     return await get_source(source_id, hub)
 
 
-@router.post("/{source_id}/resume", response_model=SourcePublic)
+@router.post(
+    "/{source_id}/resume",
+    dependencies=[Depends(require("sources:write"))],
+    response_model=SourcePublic,
+)
 async def resume_source(source_id: str, hub: HubDep, actor: ActorDep) -> SourcePublic:
     await asyncio.to_thread(hub.catalog.resume_source, source_id, actor)
     await asyncio.to_thread(hub.deliver)

@@ -3,10 +3,10 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StrictInt
 
-from hub.api.deps import ActorDep, HubDep
+from hub.api.deps import ActorDep, HubDep, require
 from hub.api.problems import not_found
 from hub.services.catalog import StockLevel
 from schemas.sources import StockDelta, StockLevelPublic, StockSnapshot
@@ -22,7 +22,11 @@ class StockCount(Contract):
     counted_at: UtcDatetime | None = None
 
 
-@router.put("/{source_id}/{sku}", response_model=StockLevelPublic)
+@router.put(
+    "/{source_id}/{sku}",
+    dependencies=[Depends(require("stock:write"))],
+    response_model=StockLevelPublic,
+)
 async def put_stock(
     source_id: str, sku: str, count: StockCount, hub: HubDep, actor: ActorDep
 ) -> StockLevelPublic:
@@ -33,7 +37,9 @@ async def put_stock(
     return await get_stock(level.source_id, level.sku, hub)
 
 
-@router.post("/adjustments", response_model=StockLevelPublic)
+@router.post(
+    "/adjustments", dependencies=[Depends(require("stock:write"))], response_model=StockLevelPublic
+)
 async def adjust_stock(delta: StockDelta, hub: HubDep, actor: ActorDep) -> StockLevelPublic:
     """Add or remove units (receipts, damages); on-hand can never go below zero."""
     level = await asyncio.to_thread(hub.catalog.apply_stock, delta, actor)
@@ -41,7 +47,11 @@ async def adjust_stock(delta: StockDelta, hub: HubDep, actor: ActorDep) -> Stock
     return await get_stock(level.source_id, level.sku, hub)
 
 
-@router.get("/{source_id}/{sku}", response_model=StockLevelPublic)
+@router.get(
+    "/{source_id}/{sku}",
+    dependencies=[Depends(require("stock:read"))],
+    response_model=StockLevelPublic,
+)
 async def get_stock(source_id: str, sku: str, hub: HubDep) -> StockLevelPublic:
     levels = await asyncio.to_thread(hub.catalog.stock_levels, source_id, [sku])
     if not levels:
@@ -49,7 +59,9 @@ async def get_stock(source_id: str, sku: str, hub: HubDep) -> StockLevelPublic:
     return _public(levels[0])
 
 
-@router.get("", response_model=list[StockLevelPublic])
+@router.get(
+    "", dependencies=[Depends(require("stock:read"))], response_model=list[StockLevelPublic]
+)
 async def availability(
     hub: HubDep, sku: Annotated[list[str], Query(description="One or more SKUs")]
 ) -> list[StockLevelPublic]:

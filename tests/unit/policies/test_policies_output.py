@@ -13,6 +13,7 @@ from policies_factories import LILLE, LYON, NOW, PARIS, make_order, make_policy,
 
 import orchestration_policies
 from orchestration_policies import (
+    CRITERIA,
     Decision,
     DeliveryMethod,
     SourceKind,
@@ -85,8 +86,15 @@ def test_explanation_covers_every_candidate_and_the_plan() -> None:
         "rule": "inactive",
         "detail": "source is inactive or paused",
     }
-    paris = by_id["wh-paris"]["criteria"]["distance_km"]
-    assert set(paris) == {"raw", "normalised", "weight", "contribution"}
+    paris = by_id["wh-paris"]
+    assert data["criteria"] == list(CRITERIA)
+    for figures in ("raw", "normalised", "contribution"):
+        assert len(paris[figures]) == len(CRITERIA)
+    weights = [data["weights"][name] for name in CRITERIA]
+    assert paris["contribution"] == [
+        round(w * n, 6) for w, n in zip(weights, paris["normalised"], strict=True)
+    ]
+    assert set(data["normalisation"]["distance_km"]) == {"min", "max", "better"}
     assert data["plan"]["strategy"] == "split"
     assert data["plan"]["alternatives_considered"] >= 1
 

@@ -1,0 +1,63 @@
+"""Channels and credentials: who may submit orders, in which format, and who may read what."""
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from schemas.submission import Contract
+from schemas.types import CountryCode, CurrencyCode, Slug
+
+FORMATS = ("canonical", "webshop", "marketplace", "assisted", "edi-x12-850", "csv")
+
+
+class ChannelKind(StrEnum):
+    WEB = "web"
+    MARKETPLACE = "marketplace"
+    POS = "pos"
+    CALL_CENTER = "call_center"
+    B2B = "b2b"
+
+
+class ChannelDefinition(Contract):
+    channel_id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    kind: ChannelKind
+    format: str = Field(description=f"One of {', '.join(FORMATS)}")
+    default_currency: CurrencyCode | None = None
+    default_country: CountryCode | None = None
+    sku_map: dict[str, str] = Field(
+        default_factory=dict, description="The channel's item ids (ASINs, seller SKUs) → our SKUs"
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _known_format(self) -> "ChannelDefinition":
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        return self
+
+
+class Role(StrEnum):
+    CHANNEL = "channel"
+    OPS = "ops"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class IssueKey(Contract):
+    role: Role
+    channel_id: Slug | None = None
+    label: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _channel_keys_name_their_channel(self) -> "IssueKey":
+        if (self.role is Role.CHANNEL) != (self.channel_id is not None):
+            raise ValueError("channel_id is required for role channel, and only for it")
+        return self
+
+
+class KeyIssued(Contract):
+    key_id: str
+    api_key: str = Field(description="Shown once; only its hash is kept")
+    role: Role
+    channel_id: str | None
