@@ -10,12 +10,14 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
 from pydantic import TypeAdapter, ValidationError
 
 from aggregates.errors import DomainError
+from connectors.channels import UnparseablePayload
 from connectors.codec import OutboundRecord, record_to_envelope
 from connectors.consumed import (
     ConsumedMessage,
@@ -26,6 +28,7 @@ from connectors.consumed import (
 from connectors.publisher import Publisher
 from hub.delivery import Follower
 from hub.services.catalog import CatalogService
+from hub.services.channel_intake import translate
 from hub.services.intake import (
     IntakeService,
     Outcome,
@@ -35,6 +38,7 @@ from hub.services.intake import (
 )
 from hub.settings import Settings
 from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
+from schemas.channels import ChannelDefinition
 from schemas.envelope import Actor, EventEnvelope
 from schemas.problems import field_problems
 from schemas.sources import StockMessage
@@ -99,6 +103,27 @@ def parse_canonical(message: ConsumedMessage) -> list[Parsed]:
             or f"{message.topic}:{message.partition}:{message.offset}",
         )
     ]
+
+
+def channel_parser(
+    lookup: Callable[[str], ChannelDefinition], settings: Settings, clock: Callable[[], datetime]
+) -> Parser:
+    """orderhub.channel.<id>.orders: each record in that channel's own format."""
+    prefix = f"{settings.topic_prefix}orderhub.channel."
+
+    def parse(message: ConsumedMessage) -> list[Parsed]:
+        channel_id = message.topic.removeprefix(prefix).removesuffix(".orders")
+        try:
+            definition = lookup(channel_id)
+        except DomainError as error:
+            raise Unparseable(f"no channel for topic {message.topic}: {error}") from None
+        correlation = f"{message.topic}:{message.partition}:{message.offset}"
+        try:
+            return list(translate(definition, message.value, correlation, clock()).items)
+        except UnparseablePayload as error:
+            raise Unparseable(str(error)) from None
+
+    return parse
 
 
 class IntakeConsumer:

@@ -17,7 +17,12 @@ from connectors.consumed import ConsumedMessage, normalise_headers
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
-from hub.consumers import IntakeConsumer, ProjectionConsumer, StockFeedConsumer
+from hub.consumers import (
+    IntakeConsumer,
+    ProjectionConsumer,
+    StockFeedConsumer,
+    channel_parser,
+)
 from hub.delivery import Follower
 from hub.settings import Settings
 
@@ -112,6 +117,30 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         s.intake_batch_size,
         s.batch_window_seconds,
     )
+    channel_ids = [c.channel_id for c in hub.access.channels()]
+    if channel_ids:
+        # faust-streaming cannot subscribe by pattern: a channel registered later is picked up
+        # when workers restart (the topic exists from registration, so nothing is lost).
+        channel_topics = app.topic(
+            *(s.channel_topic(c) for c in channel_ids),
+            value_type=bytes,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+        add_batch_agent(
+            app,
+            channel_topics,
+            "channel_intake",
+            IntakeConsumer(
+                hub.intake,
+                publisher,
+                s,
+                parse=channel_parser(hub.access.channel, s, hub.clock),
+                name="channel_intake",
+            ),
+            s.intake_batch_size,
+            s.batch_window_seconds,
+        )
     add_batch_agent(
         app,
         orchestration_inputs,

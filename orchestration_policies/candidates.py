@@ -1,8 +1,10 @@
-"""One pass over the candidate sources: exclusions, usable stock, distances, options.
+"""Going over the candidate sources: exclusions, usable stock, distances, options.
 
-This loop runs for every candidate of every order (hundreds per call), so it is written for
-speed: the built-in rules in one expression, then stock, then the policy's CEL rules (memoised)
-only for sources that hold some of the order.
+This runs for every candidate of every order (hundreds per call), so it is written for speed:
+per source, the built-in rules in one expression and then its stock of the ordered SKUs; then
+each policy CEL rule over all sources that hold some of the order at once (memoised results,
+looked up in bulk); then the options that remain, with their raw ranking criteria. Sources
+holding none of the order are never given to CEL.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ __all__ = ["Gathered", "gather"]
 
 _EXCLUDED = CandidateStatus.EXCLUDED
 _NO_STOCK = CandidateStatus.NO_STOCK
-_SCORED = CandidateStatus.SCORED
 _NO_STOCK_DETAIL = "holds none of the ordered SKUs (policy rules not evaluated)"
 _RESERVED_DETAIL = "its stock of the ordered SKUs is kept for other demand classes"
 _new_explanation = tuple.__new__  # CandidateExplanation without its Python-level __new__
@@ -50,7 +51,7 @@ def gather(
     demand: dict[str, int],
     checks: list[tuple[EligibilityRule, BoundCondition]],
 ) -> Gathered:
-    """One pass over the candidates: exclusions, usable stock, distances, options."""
+    """Exclusions, usable stock (after demand-class reservations), distances and options."""
     found = Gathered()
     options, excluded, no_stock = found.options, found.excluded, found.no_stock
     reservations = Reservations(policy.allocation, order.demand_class)
@@ -137,7 +138,7 @@ def gather(
         if not stocked:
             break
         outcomes = check.outcomes(stocked, distances)
-        kept = [i for i, outcome in enumerate(outcomes) if outcome is True]
+        passing = [i for i, outcome in enumerate(outcomes) if outcome is True]
         for i, outcome in enumerate(outcomes):
             if outcome is True:
                 continue
@@ -150,11 +151,11 @@ def gather(
                 found.errors.append(
                     f"eligibility rule {rule.name} on {source.source_id}: {exclusion.error}"
                 )
-        if len(kept) < len(stocked):
-            stocked = [stocked[i] for i in kept]
-            usables = [usables[i] for i in kept]
-            covers = [covers[i] for i in kept]
-            distances = [distances[i] for i in kept]
+        if len(passing) < len(stocked):
+            stocked = [stocked[i] for i in passing]
+            usables = [usables[i] for i in passing]
+            covers = [covers[i] for i in passing]
+            distances = [distances[i] for i in passing]
 
     for source, usable, distance, covers_all in zip(
         stocked, usables, distances, covers, strict=True

@@ -9,7 +9,16 @@ from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
-from hub.api.routes import channels, health, orders, policies, sources, stock, submissions
+from hub.api.routes import (
+    channels,
+    health,
+    intake,
+    orders,
+    policies,
+    sources,
+    stock,
+    submissions,
+)
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.submissions import SubmissionGateway
@@ -59,4 +68,5 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(policies.router)
     app.include_router(submissions.router)
     app.include_router(channels.router)
+    app.include_router(intake.router)
     return app

@@ -5,6 +5,7 @@ the order's `Routed`. Two orders that pick the same item conflict on its version
 re-reads and decides again, so the last unit is never taken twice.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -226,10 +227,9 @@ def inputs_digest(order: OrderToRoute, candidates: list[CandidateSource], now: d
 
 
 def _plain(value: object) -> Any:
-    slots = getattr(type(value), "__slots__", None)
-    if slots is not None and not isinstance(value, str | bytes):
-        fields = [s for s in slots if not s.endswith("_f")]
-        return {name: _plain(getattr(value, name)) for name in fields}
+    """Inputs as plain data: constructor fields only, so derived caches never change a digest."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in sorted(value.items())}
     if isinstance(value, frozenset | set):

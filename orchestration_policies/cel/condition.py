@@ -142,7 +142,7 @@ def _outcome(text: str, result: object) -> bool:
 
 
 class Condition:
-    """A compiled CEL condition; evaluate it with :meth:`evaluate`."""
+    """A compiled CEL condition: :meth:`evaluate` once, or :meth:`bind` to an order first."""
 
     __slots__ = (
         "_fast_key",

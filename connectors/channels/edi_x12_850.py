@@ -1,0 +1,339 @@
+"""EDI X12 850 purchase orders → canonical submissions, one per ST … SE transaction set.
+
+Read from each set: BEG (BEG01 must be 00, an original order; BEG03 → external id; BEG05
+CCYYMMDD → placed at midnight UTC, as the 850 carries no time), CUR (CUR02 currency, else the
+channel's default), DTM*002 (delivery requested → promised by the end of that day, UTC), PER
+(an EM communication number → customer email), the N1 loops (N1*ST with N3/N4 → ship to, N404
+country else the channel's default; N1*BY → the customer: N104 as id, N102 as name; without
+N1*BY the customer is the sender, ISA06), PO1 (PO101 → line id, PO102 → quantity, PO103 must be
+an each — EA, PC or UN —, PO104 → unit price, the PO106…PO125 qualifier/id pairs → SKU), CTT
+(CTT01 must count the PO1 segments) and SE (SE01 must count the set's segments, ST and SE
+included; SE02 must repeat ST02).
+
+SKU: the first VP (vendor's part: ours), VN or SK id, through the channel's SKU map; otherwise
+the first id of any other qualifier (BP, UP, EN…) that the SKU map knows. Ship-to locations given
+only by code (N103/N104) are not resolved: N3 and N4 are required.
+
+B2B orders are invoiced: payment state ``not_required``; demand class ``b2b``; delivery
+``standard``. Problems are named ``ST*0001/PO1[2].PO102`` (PO1 segments counted from 1 within
+the set), ``ST*0001/N1*ST/N403``, ``ST*0001/SE01``; envelope problems (``GS*7/GE01``,
+``ISA*000000905/IEA02``) refuse every set they enclose. Each result's raw text is its ST … SE
+segments.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from connectors.channels.draft import SubmissionDraft
+from connectors.channels.results import (
+    AdapterResult,
+    ChannelContext,
+    ProblemCode,
+    Refused,
+    UnparseablePayload,
+)
+from connectors.channels.values import (
+    InvalidValue,
+    date_from_ccyymmdd,
+    end_of_day_utc,
+    money_from_text,
+    start_of_day_utc,
+    whole_number_from_text,
+)
+from connectors.channels.x12 import (
+    Delimiters,
+    Segment,
+    TransactionSet,
+    count,
+    is_segment_tag,
+    read_segments,
+    transaction_sets,
+)
+from schemas.submission import PaymentState
+
+_OUR_QUALIFIERS = ("VP", "VN", "SK")
+_EACH = ("", "EA", "PC", "UN")
+_WHOLE_R = re.compile(r"^(\d{1,9})(\.0*)?$")
+
+
+def parse(raw: bytes, context: ChannelContext) -> list[AdapterResult]:
+    """An X12 interchange → one result per 850 transaction set in it."""
+    delimiters, segments = read_segments(raw)
+    sets = transaction_sets(segments)
+    if not sets:
+        raise UnparseablePayload("the interchange holds no transaction set (ST … SE)")
+    return [_map_set(tset, index, delimiters, context) for index, tset in enumerate(sets)]
+
+
+@dataclass
+class _Contents:
+    """The segments of one set that the mapping reads, sorted by role."""
+
+    beg: Segment | None = None
+    cur: Segment | None = None
+    promised: Segment | None = None
+    email: str | None = None
+    parties: dict[str, dict[str, Segment]] = field(default_factory=dict)
+    lines: list[Segment] = field(default_factory=list)
+    ctt: Segment | None = None
+
+
+def _map_set(
+    tset: TransactionSet, index: int, delimiters: Delimiters, context: ChannelContext
+) -> AdapterResult:
+    root = tset.name
+    raw = delimiters.segment.join(segment.text for segment in tset.segments) + delimiters.segment
+    draft = SubmissionDraft(context, root=root)
+    for problem in tset.problems:
+        draft.refuse(problem.field, problem.message, problem.code)
+    st = tset.segments[0]
+    if st.element(1) != "850":
+        draft.refuse(
+            f"{root}/ST01",
+            f"must be 850 (purchase order), not {st.element(1)!r}",
+            ProblemCode.UNSUPPORTED,
+        )
+        return Refused(problems=draft.problems, raw=raw, index=index, external_id=None)
+    _check_trailer(tset, draft)
+    contents = _sort(tset, draft)
+    external_id = _map_header(contents, draft, context, root)
+    _map_customer(contents, draft, tset, root)
+    _map_ship_to(contents, draft, context, root)
+    _map_lines(contents, draft, context, root)
+    return draft.finish(raw=raw, index=index, actor=context.channel_actor, external_id=external_id)
+
+
+def _check_trailer(tset: TransactionSet, draft: SubmissionDraft) -> None:
+    se = tset.segments[-1]
+    if se.tag != "SE":
+        return  # the envelope walk has said so
+    stated = count(se.element(1))
+    if stated != len(tset.segments):
+        draft.refuse(
+            f"{tset.name}/SE01",
+            f"says {se.element(1) or 'nothing'} segments, the set has {len(tset.segments)}"
+            " (ST and SE included)",
+            ProblemCode.COUNT_MISMATCH,
+        )
+    if se.element(2) != tset.control_number:
+        draft.refuse(
+            f"{tset.name}/SE02",
+            f"must repeat ST02 {tset.control_number!r}, not {se.element(2)!r}",
+            ProblemCode.CONTROL_NUMBER_MISMATCH,
+        )
+
+
+def _sort(tset: TransactionSet, draft: SubmissionDraft) -> _Contents:
+    contents = _Contents()
+    party: str | None = None
+    for segment in tset.segments[1:-1] if tset.segments[-1].tag == "SE" else tset.segments[1:]:
+        tag = segment.tag
+        if not is_segment_tag(tag):
+            draft.refuse(
+                f"{tset.name}/segment {segment.position}",
+                f"{segment.text[:20]!r} is not a segment",
+                ProblemCode.MALFORMED,
+            )
+        elif tag == "BEG":
+            if contents.beg is not None:
+                draft.refuse(f"{tset.name}/BEG", "appears twice", ProblemCode.DUPLICATE)
+            contents.beg = contents.beg or segment
+        elif tag == "CUR":
+            contents.cur = contents.cur or segment
+        elif tag == "DTM" and segment.element(1) == "002":
+            contents.promised = contents.promised or segment
+        elif tag == "PER":
+            emails = [segment.element(n + 1) for n in (3, 5, 7) if segment.element(n) == "EM"]
+            contents.email = contents.email or next(iter(emails), None)
+        elif tag == "N1" and contents.lines:
+            party = None  # a party of the PO1 loop: only a line-level ship-to matters
+            if segment.element(1) == "ST":
+                draft.refuse(
+                    f"{tset.name}/PO1[{len(contents.lines)}]/N1*ST",
+                    "a ship-to per line is not supported: send one order per ship-to",
+                    ProblemCode.UNSUPPORTED,
+                )
+        elif tag == "N1":
+            party = segment.element(1)
+            contents.parties.setdefault(party, {"N1": segment})
+        elif tag in ("N2", "N3", "N4") and party is not None:
+            contents.parties[party].setdefault(tag, segment)
+        elif tag == "PO1":
+            party = None
+            contents.lines.append(segment)
+        elif tag == "CTT":
+            contents.ctt = segment
+    if contents.ctt is not None:
+        stated = count(contents.ctt.element(1))
+        if stated != len(contents.lines):
+            draft.refuse(
+                f"{tset.name}/CTT01",
+                f"says {contents.ctt.element(1) or 'nothing'} line items, the set has "
+                f"{len(contents.lines)} PO1 segments",
+                ProblemCode.COUNT_MISMATCH,
+            )
+    return contents
+
+
+def _map_header(
+    contents: _Contents, draft: SubmissionDraft, context: ChannelContext, root: str
+) -> str | None:
+    draft.put(("payment_state",), PaymentState.NOT_REQUIRED, f"{root}/BEG")
+    cur = contents.cur.element(2) if contents.cur else ""
+    draft.put(("currency",), cur or context.default_currency, f"{root}/CUR02")
+    if not cur and context.default_currency is None:
+        draft.refuse(f"{root}/CUR02", "is required (no default currency)", ProblemCode.MISSING)
+    beg = contents.beg
+    if beg is None:
+        draft.refuse(f"{root}/BEG", "is required", ProblemCode.MISSING)
+        return None
+    if beg.element(1) != "00":
+        draft.refuse(
+            f"{root}/BEG01",
+            f"must be 00 (original): {beg.element(1)!r} is not a new order",
+            ProblemCode.UNSUPPORTED,
+        )
+    external_id = beg.element(3) or None
+    if external_id is None:
+        draft.refuse(f"{root}/BEG03", "the purchase order number is required", ProblemCode.MISSING)
+    draft.put(("external_id",), external_id, f"{root}/BEG03")
+    placed = _date(beg.element(5), f"{root}/BEG05", draft, required=True)
+    draft.put(("placed_at",), start_of_day_utc(placed) if placed else None, f"{root}/BEG05")
+    if contents.promised is not None:
+        promised = _date(contents.promised.element(2), f"{root}/DTM*002/DTM02", draft)
+        promised_by: datetime | None = end_of_day_utc(promised) if promised else None
+        draft.put(("promised_by",), promised_by, f"{root}/DTM*002/DTM02")
+    return external_id
+
+
+def _map_customer(
+    contents: _Contents, draft: SubmissionDraft, tset: TransactionSet, root: str
+) -> None:
+    buyer = contents.parties.get("BY", {}).get("N1")
+    buyer_id = buyer.element(4) if buyer else ""
+    if buyer_id:
+        draft.put(("customer", "id"), buyer_id, f"{root}/N1*BY/N104")
+    else:
+        draft.put(("customer", "id"), tset.sender_id.strip() or None, "ISA06")
+        if not tset.sender_id.strip():
+            draft.refuse("ISA06", "the sender id is required", ProblemCode.MISSING)
+    name = buyer.element(2) if buyer else ""
+    draft.put(("customer", "name"), name or None, f"{root}/N1*BY/N102")
+    draft.put(("customer", "email"), contents.email, f"{root}/PER04")
+    draft.put(("customer", "demand_class"), "b2b", f"{root}/N1*BY")
+
+
+def _map_ship_to(
+    contents: _Contents, draft: SubmissionDraft, context: ChannelContext, root: str
+) -> None:
+    loop = f"{root}/N1*ST"
+    draft.name(("ship_to",), loop)
+    party = contents.parties.get("ST")
+    if party is None:
+        draft.refuse(
+            loop, "the ship-to party (N1*ST with N3 and N4) is required", ProblemCode.MISSING
+        )
+        return
+    n3, n4 = party.get("N3"), party.get("N4")
+    for tag, segment in (("N3", n3), ("N4", n4)):
+        if segment is None:
+            draft.refuse(
+                f"{loop}/{tag}", "is required for the ship-to address", ProblemCode.MISSING
+            )
+    values = {
+        "name": (party["N1"].element(2), f"{loop}/N102", True),
+        "line1": (n3.element(1) if n3 else "", f"{loop}/N301", n3 is not None),
+        "line2": (n3.element(2) if n3 else "", f"{loop}/N302", False),
+        "city": (n4.element(1) if n4 else "", f"{loop}/N401", n4 is not None),
+        "region": (n4.element(2) if n4 else "", f"{loop}/N402", False),
+        "postal_code": (n4.element(3) if n4 else "", f"{loop}/N403", n4 is not None),
+        "country": (n4.element(4) if n4 else "", f"{loop}/N404", False),
+    }
+    for key, (value, origin, required) in values.items():
+        if key == "country" and not value:
+            value = context.default_country or ""
+            required = n4 is not None
+        if required and not value:
+            draft.refuse(origin, "is required", ProblemCode.MISSING)
+        draft.put(("ship_to", key), value or None, origin)
+
+
+def _map_lines(
+    contents: _Contents, draft: SubmissionDraft, context: ChannelContext, root: str
+) -> None:
+    draft.name(("lines",), f"{root}/PO1")
+    for index, po1 in enumerate(contents.lines):
+        path = f"{root}/PO1[{index + 1}]"
+        draft.add_line(index, path)
+        draft.put(("lines", index, "line_id"), po1.element(1) or str(index + 1), f"{path}.PO101")
+        draft.put(("lines", index, "quantity"), _quantity(po1, path, draft), f"{path}.PO102")
+        if po1.element(3).upper() not in _EACH:
+            draft.refuse(
+                f"{path}.PO103",
+                f"unit {po1.element(3)!r} is not supported: order in eaches (EA)",
+                ProblemCode.UNSUPPORTED,
+            )
+        draft.put(("lines", index, "unit_price"), _price(po1, path, draft), f"{path}.PO104")
+        sku, origin = _sku(po1, path, draft, context)
+        draft.put(("lines", index, "sku"), sku, origin)
+
+
+def _quantity(po1: Segment, path: str, draft: SubmissionDraft) -> int | None:
+    text = po1.element(2)
+    whole = _WHOLE_R.match(text)
+    try:
+        return whole_number_from_text(whole.group(1) if whole else text)
+    except InvalidValue as error:
+        draft.refuse(f"{path}.PO102", error.message, error.code)
+        return None
+
+
+def _price(po1: Segment, path: str, draft: SubmissionDraft) -> Decimal | None:
+    text = po1.element(4)
+    if not text:
+        draft.refuse(f"{path}.PO104", "the unit price is required", ProblemCode.MISSING)
+        return None
+    # X12 R values may be written ".5" or "12.": both are plain numbers.
+    normal = ("0" + text if text.startswith(".") else text).removesuffix(".")
+    try:
+        return money_from_text(normal)
+    except InvalidValue as error:
+        draft.refuse(f"{path}.PO104", error.message, error.code)
+        return None
+
+
+def _sku(
+    po1: Segment, path: str, draft: SubmissionDraft, context: ChannelContext
+) -> tuple[str | None, str]:
+    pairs = [(po1.element(n), po1.element(n + 1), n + 1) for n in range(6, 26, 2)]
+    pairs = [(qualifier, ident, n) for qualifier, ident, n in pairs if ident]
+    for qualifier, ident, n in pairs:
+        if qualifier in _OUR_QUALIFIERS:
+            return context.sku_map.get(ident, ident), f"{path}.PO1{n:02d}"
+    for _, ident, n in pairs:
+        if ident in context.sku_map:
+            return context.sku_map[ident], f"{path}.PO1{n:02d}"
+    if pairs:
+        known = ", ".join(f"{qualifier} {ident!r}" for qualifier, ident, _ in pairs)
+        draft.refuse(
+            f"{path}.PO107",
+            f"no VP, VN or SK product id, and {known} not in the channel's SKU map",
+            ProblemCode.UNKNOWN_SKU,
+        )
+    else:
+        draft.refuse(f"{path}.PO107", "a product id (PO106/PO107) is required", ProblemCode.MISSING)
+    return None, f"{path}.PO107"
+
+
+def _date(text: str, where: str, draft: SubmissionDraft, *, required: bool = False) -> date | None:
+    if not text:
+        if required:
+            draft.refuse(where, "is required", ProblemCode.MISSING)
+        return None
+    try:
+        return date_from_ccyymmdd(text)
+    except InvalidValue as error:
+        draft.refuse(where, error.message, error.code)
+        return None
