@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from aggregates.errors import DomainError
 from connectors.channels import UnparseablePayload
@@ -41,7 +41,7 @@ from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.channels import ChannelDefinition
 from schemas.envelope import Actor, EventEnvelope
 from schemas.problems import field_problems
-from schemas.sources import StockMessage
+from schemas.sources import StockDelta, StockSnapshot
 from schemas.submission import OrderSubmission
 
 log = logging.getLogger(__name__)
@@ -320,7 +320,6 @@ class StockFeedConsumer:
         self._catalog = catalog
         self._publisher = publisher
         self._settings = settings
-        self._adapter: TypeAdapter[Any] = TypeAdapter(StockMessage)
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         parked: list[OutboundRecord] = []
@@ -332,7 +331,7 @@ class StockFeedConsumer:
                 parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
                 continue
             try:
-                stock = self._adapter.validate_python(payload)
+                stock = parse_stock_message(payload)
             except ValidationError as error:
                 errors = [p.model_dump() for p in field_problems(error)]
                 parked.append(self._rejected(message, "invalid_stock_message", errors))
@@ -370,3 +369,10 @@ def _actor(header: str | None, channel: str) -> str:
         except ValueError:
             log.warning("ignoring malformed actor header %r", header)
     return f"channel:{channel}"
+
+
+def parse_stock_message(payload: object) -> StockSnapshot | StockDelta:
+    """By its `kind` (default snapshot), so that error paths start at the message's root."""
+    kind = payload.get("kind", "snapshot") if isinstance(payload, dict) else "snapshot"
+    model = StockDelta if kind == "delta" else StockSnapshot
+    return model.model_validate(payload)

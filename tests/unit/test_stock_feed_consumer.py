@@ -200,15 +200,6 @@ async def test_a_negative_on_hand_is_rejected_with_field_level_errors_and_change
     assert after is not None and after.on_hand == 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: hub/consumers.py StockFeedConsumer validates with TypeAdapter(StockMessage), a "
-        "union tagged on `kind`; pydantic puts the tag in the error location, so the field is "
-        "'snapshot.on_hand' although the message has no 'snapshot' key (FieldProblem.field is "
-        "documented as the dotted path from the body's root)"
-    ),
-)
 @pytest.mark.asyncio
 async def test_the_rejected_field_is_named_by_its_path_in_the_message(
     consumer: StockFeedConsumer, publisher: RecordingPublisher
