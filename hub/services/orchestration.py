@@ -19,7 +19,7 @@ from uuid import NAMESPACE_OID, UUID, uuid5
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
-from aggregates.errors import InsufficientStockError
+from aggregates.errors import StockError
 from aggregates.order import ROUTABLE
 from aggregates.stock import StockItem
 from hub.services.catalog import CatalogService
@@ -76,8 +76,9 @@ class OrchestrationService:
                 return OrchestrationResult(order_id, "skipped", status, attempt)
             try:
                 return self._attempt(order, attempt)
-            except (IntegrityError, InsufficientStockError) as conflict:
-                # Someone else reserved or counted the same stock meanwhile: decide again.
+            except (IntegrityError, StockError) as conflict:
+                # Someone else reserved, counted, or routed this very order meanwhile: re-read
+                # and decide again (an order routed by the other worker is then skipped).
                 log.info("order %s: %s; deciding again (attempt %d)", order_id, conflict, attempt)
         raise RuntimeError(f"order {order_id}: stock kept changing over {MAX_ATTEMPTS} attempts")
 

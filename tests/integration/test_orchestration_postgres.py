@@ -289,16 +289,6 @@ class CatalogReadLate:
         return self._real.find_stock(source_id, sku)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StockError,
-    reason=(
-        "BUG: hub/services/orchestration.py orchestrate() retries only on IntegrityError and "
-        "InsufficientStockError; a worker that read the order before another worker routed it "
-        "and the stock after finds the order's own reservation and StockItem.reserve raises "
-        "StockError('... already reserved') instead of deciding again (then skipping)"
-    ),
-)
 def test_a_second_worker_routing_the_same_order_meanwhile_leaves_it_routed_once(
     hubs: list[Hub],
 ) -> None:
