@@ -36,3 +36,11 @@ class SourceError(DomainError):
 
 class PolicyVersionError(DomainError):
     pass
+
+
+class ShipmentError(OrderError):
+    """An update that cannot be applied as sent (wrong source, too many units shipped, ...)."""
+
+
+class UnknownShipmentError(ShipmentError):
+    pass

@@ -7,8 +7,22 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from aggregates.errors import InvalidTransitionError, OrderError
+from aggregates.errors import (
+    InvalidTransitionError,
+    OrderError,
+    ShipmentError,
+    UnknownShipmentError,
+)
 from aggregates.ids import order_id_for
+from aggregates.shipments import (
+    CLOSED,
+    LEFT_THE_BUILDING,
+    TARGET,
+    ShipmentState,
+    fulfillment_status,
+    moves_forward,
+)
+from schemas.fulfillment import UpdateKind
 
 # Channel clocks drift; an order "placed" further in the future than this is a bad timestamp.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -22,10 +36,17 @@ class OrderStatus(StrEnum):
     ROUTED = "routed"
     BACKORDERED = "backordered"
     UNROUTABLE = "unroutable"
+    REROUTING = "rerouting"
+    IN_FULFILLMENT = "in_fulfillment"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
 # Where orchestration may (re)start: just accepted, released from hold, or waiting for stock.
-ROUTABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.BACKORDERED})
+ROUTABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.BACKORDERED, OrderStatus.REROUTING})
 
 
 class Order(Aggregate):
@@ -64,6 +85,9 @@ class Order(Aggregate):
         self.shipments: dict[str, dict[str, Any]] = {}
         self.waiting: dict[str, int] = {}
         self.decision: dict[str, Any] | None = None
+        self.rejected_sources: list[str] = []
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.cancel_requested = False
         self.explanation: str | None = None
 
     def intake_problems(self, now: datetime) -> list[str]:
@@ -105,7 +129,7 @@ class Order(Aggregate):
 
     def lines_to_route(self) -> dict[str, tuple[str, int]]:
         """line_id → (sku, quantity) still to be sourced: all lines at first, then what waits."""
-        if self.status is OrderStatus.BACKORDERED:
+        if self.status in (OrderStatus.BACKORDERED, OrderStatus.REROUTING):
             skus = {line["line_id"]: line["sku"] for line in self.submission["lines"]}
             return {lid: (skus[lid], qty) for lid, qty in self.waiting.items()}
         return {
@@ -233,10 +257,9 @@ class Order(Aggregate):
         self.decision = decision
         self.explanation = explanation
         self.waiting = {w["line_id"]: w["quantity"] for w in waiting_lines}
-        waiting = self.waiting
-        if unroutable_reason is not None:
+        if unroutable_reason is not None and not self._live_shipments():
             self.status = OrderStatus.UNROUTABLE
-        elif waiting:
+        elif self.waiting:
             self.status = OrderStatus.BACKORDERED
         else:
             self.status = OrderStatus.ROUTED
@@ -254,7 +277,221 @@ class Order(Aggregate):
         correlation_id: str,
         at: datetime,
     ) -> None:
-        self.shipments[shipment_id] = {"source_id": source_id, "lines": lines, "state": "requested"}
+        self.shipments[shipment_id] = {
+            "source_id": source_id,
+            "lines": lines,
+            "state": ShipmentState.REQUESTED.value,
+        }
+        self._derive_status()
+
+    # --- fulfillment: what the sources report -------------------------------------------------
+
+    def apply_update(
+        self,
+        shipment_id: str,
+        source_id: str,
+        kind: UpdateKind,
+        actor: str,
+        at: datetime,
+        carrier: str | None = None,
+        tracking: str | None = None,
+        shipped_lines: list[dict[str, Any]] | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Apply a source's update; False when it is stale or repeated (nothing recorded)."""
+        shipment = self.shipments.get(shipment_id)
+        if shipment is None:
+            raise UnknownShipmentError(f"order {self.id} has no shipment {shipment_id}")
+        if shipment["source_id"] != source_id:
+            raise ShipmentError(
+                f"shipment {shipment_id} belongs to {shipment['source_id']}, not {source_id}"
+            )
+        if not moves_forward(ShipmentState(shipment["state"]), kind):
+            return False
+        common: dict[str, Any] = {
+            "shipment_id": shipment_id,
+            "source_id": source_id,
+            "actor": actor,
+            "correlation_id": self.correlation_id,
+            "at": at,
+        }
+        if kind is UpdateKind.REJECTED:
+            self._shipment_rejected(lines=shipment["lines"], reason=reason or "", **common)
+        elif kind is UpdateKind.CANCELLATION_CONFIRMED:
+            self._shipment_cancelled(lines=shipment["lines"], **common)
+        else:
+            lines = shipment["lines"]
+            if kind is UpdateKind.SHIPPED:
+                lines = self._check_shipped(shipment, carrier, tracking, shipped_lines)
+            self._shipment_progressed(
+                state=TARGET[kind].value,
+                carrier=carrier,
+                tracking=tracking,
+                lines=lines,
+                reason=reason,
+                **common,
+            )
+        return True
+
+    @event("ShipmentProgressed")
+    def _shipment_progressed(
+        self,
+        shipment_id: str,
+        source_id: str,
+        state: str,
+        carrier: str | None,
+        tracking: str | None,
+        lines: list[dict[str, Any]],
+        reason: str | None,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        shipment = self.shipments[shipment_id]
+        shipment["state"] = state
+        if state == ShipmentState.SHIPPED.value:
+            shipment.update(carrier=carrier, tracking=tracking, shipped_lines=lines)
+        self._derive_status()
+
+    @event("ShipmentRejected")
+    def _shipment_rejected(
+        self,
+        shipment_id: str,
+        source_id: str,
+        lines: list[dict[str, Any]],
+        reason: str,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        """The source cannot ship: its lines go back to orchestration, without that source."""
+        self.shipments[shipment_id]["state"] = ShipmentState.REJECTED.value
+        self.rejected_sources.append(source_id)
+        for line in lines:
+            self.waiting[line["line_id"]] = self.waiting.get(line["line_id"], 0) + line["quantity"]
+        self.status = OrderStatus.REROUTING
+
+    @event("ShipmentCancelled")
+    def _shipment_cancelled(
+        self,
+        shipment_id: str,
+        source_id: str,
+        lines: list[dict[str, Any]],
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.shipments[shipment_id]["state"] = ShipmentState.CANCELLED.value
+        self._derive_status()
+
+    def request_cancellation(self, reason: str, actor: str, now: datetime) -> list[str]:
+        """Cancel the whole order before it ships: open shipments are withdrawn (the sources
+        confirm or refuse), waiting lines are dropped. Returns the shipments withdrawn."""
+        if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
+            raise InvalidTransitionError(self.id, self.status.value, "cancelled (it shipped)")
+        if self.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+            raise InvalidTransitionError(self.id, self.status.value, "cancelled")
+        open_ids = sorted(
+            sid for sid, s in self.shipments.items() if ShipmentState(s["state"]) not in CLOSED
+        )
+        self._cancellation_requested(
+            reason=reason,
+            withdrawn=open_ids,
+            withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+        return open_ids
+
+    @event("CancellationRequested")
+    def _cancellation_requested(
+        self,
+        reason: str,
+        withdrawn: list[str],
+        withdrawn_from: dict[str, str],
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.cancel_requested = True
+        self.waiting = {}
+        self._derive_status()
+
+    def record_invoice(
+        self, shipment_id: str, invoice: dict[str, Any], actor: str, now: datetime
+    ) -> bool:
+        """Invoice a shipped shipment once; False when it was invoiced already."""
+        shipment = self.shipments[shipment_id]
+        if ShipmentState(shipment["state"]) not in LEFT_THE_BUILDING:
+            raise ShipmentError(f"shipment {shipment_id} has not shipped; nothing to invoice")
+        if shipment_id in self.invoices:
+            return False
+        self._invoice_issued(
+            shipment_id=shipment_id,
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+            **invoice,
+        )
+        return True
+
+    @event("InvoiceIssued")
+    def _invoice_issued(
+        self,
+        shipment_id: str,
+        invoice_id: str,
+        lines: list[dict[str, Any]],
+        currency: str,
+        net_total: str,
+        tax_rate: str,
+        tax_total: str,
+        gross_total: str,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.invoices[shipment_id] = {"invoice_id": invoice_id, "gross_total": gross_total}
+        self._derive_status()
+
+    def _check_shipped(
+        self,
+        shipment: dict[str, Any],
+        carrier: str | None,
+        tracking: str | None,
+        shipped_lines: list[dict[str, Any]] | None,
+    ) -> list[dict[str, Any]]:
+        if not carrier or not tracking:
+            raise ShipmentError("a shipped update needs a carrier and a tracking number")
+        requested = {line["line_id"]: line for line in shipment["lines"]}
+        if shipped_lines is None:
+            return list(shipment["lines"])
+        out = []
+        for line in shipped_lines:
+            asked = requested.get(line["line_id"])
+            if asked is None:
+                raise ShipmentError(f"line {line['line_id']} is not in this shipment")
+            if not 0 < int(line["quantity"]) <= asked["quantity"]:
+                raise ShipmentError(
+                    f"line {line['line_id']}: shipped {line['quantity']}, "
+                    f"requested {asked['quantity']}"
+                )
+            out.append({**asked, "quantity": int(line["quantity"])})
+        return out
+
+    def _live_shipments(self) -> list[dict[str, Any]]:
+        return [s for s in self.shipments.values() if ShipmentState(s["state"]) not in CLOSED]
+
+    def _derive_status(self) -> None:
+        if not self.shipments and not self.cancel_requested:
+            return
+        states = [ShipmentState(s["state"]) for s in self.shipments.values()]
+        invoiced = all(
+            sid in self.invoices
+            for sid, s in self.shipments.items()
+            if ShipmentState(s["state"]) not in CLOSED
+        )
+        self.status = OrderStatus(fulfillment_status(states, bool(self.waiting), invoiced))
 
     def _sku_of(self, line_id: str) -> str:
         return str(
@@ -281,5 +518,5 @@ class Order(Aggregate):
 def check_actor(actor: str) -> None:
     """Actors are recorded as `kind:id`; anything else could never be published."""
     kind, _, ident = actor.partition(":")
-    if kind not in {"channel", "system", "user"} or not ident:
-        raise OrderError(f"actor must be channel:<id>, system:<id> or user:<id>, got {actor!r}")
+    if kind not in {"channel", "system", "user", "source"} or not ident:
+        raise OrderError(f"actor must be channel:, system:, user: or source:<id>, got {actor!r}")

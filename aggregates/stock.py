@@ -121,6 +121,31 @@ class StockItem(Aggregate):
     ) -> None:
         del self.reservations[order_id]
 
+    def consume(self, order_key: str, quantity: int, at: datetime) -> None:
+        """Units shipped against a reservation leave on-hand; what was not shipped is freed."""
+        reserved = self.reservations.get(order_key)
+        if reserved is None:
+            raise StockError(f"{self.source_id}/{self.sku}: nothing reserved for {order_key}")
+        if not 0 < quantity <= reserved:
+            raise StockError(
+                f"{self.source_id}/{self.sku}: {quantity} shipped but {reserved} reserved"
+            )
+        self._consumed(
+            source_id=self.source_id,
+            sku=self.sku,
+            order_id=order_key,
+            quantity=quantity,
+            freed=reserved - quantity,
+            at=at,
+        )
+
+    @event("Consumed")
+    def _consumed(
+        self, source_id: str, sku: str, order_id: str, quantity: int, freed: int, at: datetime
+    ) -> None:
+        del self.reservations[order_id]
+        self.on_hand -= quantity
+
 
 def check_not_negative(name: str, value: int) -> None:
     if value < 0:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from hub.delivery import InProcessDelivery
 from hub.services.access import AccessService
 from hub.services.catalog import CatalogService
-from hub.services.followers import OrchestrationFollower
+from hub.services.followers import BillingFollower, OrchestrationFollower
+from hub.services.fulfillment import FulfillmentService
 from hub.services.intake import IntakeService
 from hub.services.operations import OperationsService
 from hub.services.orchestration import OrchestrationService
@@ -42,6 +43,8 @@ class Hub:
     orchestrator: OrchestrationFollower
     ops: OperationsService
     access: AccessService
+    fulfillment: FulfillmentService
+    billing: BillingFollower
     delivery: InProcessDelivery | None
     clock: Callable[[], datetime] = field(default=utc_now)
 
@@ -85,12 +88,14 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     orchestrator = OrchestrationFollower(
         orchestration, backorders, views_db, settings.demand_classes
     )
+    fulfillment = FulfillmentService(store, clock, settings.tax_rates)
+    billing = BillingFollower(fulfillment, views_db)
     delivery = (
         None
         if settings.distributed
         else InProcessDelivery(
             store,
-            [order_status, backorders, source_load, rejected, orchestrator],
+            [order_status, backorders, source_load, rejected, orchestrator, billing],
             settings.projection_batch_size,
         )
     )
@@ -109,6 +114,8 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         orchestrator=orchestrator,
         ops=OperationsService(store, clock),
         access=AccessService(store, clock, settings.admin_api_key),
+        fulfillment=fulfillment,
+        billing=billing,
         delivery=delivery,
         clock=clock,
     )

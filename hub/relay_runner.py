@@ -22,12 +22,19 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
     catalog = settings.topic("catalog_events")
     requests = settings.topic("fulfillment_requests")
     rejected = settings.topic("rejected")
+    billing = settings.topic("billing_events")
 
     def routes(env: EventEnvelope) -> list[tuple[str, str]]:
         if env.type.startswith("orderhub.order."):
             found = [(orders, env.subject)]
             if env.type == "orderhub.order.fulfillment_requested":
                 found.append((requests, str(env.data["source_id"])))
+            elif env.type == "orderhub.order.cancellation_requested":
+                # Each source holding an open shipment is asked to withdraw it.
+                for source_id in sorted(set(env.data["withdrawn_from"].values())):
+                    found.append((requests, source_id))
+            elif env.type == "orderhub.order.invoice_issued":
+                found.append((billing, env.subject))
             return found
         if env.type.startswith("orderhub.rejected_submission."):
             return [(rejected, env.subject)]

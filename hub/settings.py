@@ -1,5 +1,6 @@
 """One Settings object; the eventsourcing env, Kafka and Faust settings all derive from it."""
 
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -13,6 +14,8 @@ TOPIC_DEFAULTS = {
     "inventory_snapshots": "orderhub.inventory.snapshots",
     "catalog_events": "orderhub.catalog.events",
     "fulfillment_requests": "orderhub.fulfillment.requests",
+    "fulfillment_updates": "orderhub.fulfillment.updates",
+    "billing_events": "orderhub.billing.events",
     "rejected": "orderhub.orders.rejected",
     "inventory_rejected": "orderhub.inventory.rejected",
     "dlq": "orderhub.dlq",
@@ -50,6 +53,18 @@ class Settings(BaseSettings):
     demand_classes: list[str] = Field(
         default=["vip", "b2b", "standard", "staff"],
         description="Known demand classes, highest priority first (backorders are served so)",
+    )
+    tax_rates: dict[str, Decimal] = Field(
+        default={
+            "FR": Decimal("0.20"),
+            "DE": Decimal("0.19"),
+            "BE": Decimal("0.21"),
+            "NL": Decimal("0.21"),
+            "ES": Decimal("0.21"),
+            "IT": Decimal("0.22"),
+            "GB": Decimal("0.20"),
+        },
+        description="VAT rate by ship-to country for invoices (0 where not listed)",
     )
     auth_required: bool = Field(
         default=False,

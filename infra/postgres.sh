@@ -116,6 +116,8 @@ ensure_role_and_database() {
 SELECT format('CREATE ROLE %I', '$role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') \gexec
 ALTER ROLE $role WITH LOGIN CREATEDB PASSWORD '$password';
+-- DROP DATABASE ... WITH (FORCE) must be able to end an autovacuum worker on a test database.
+GRANT pg_signal_backend TO $role;
 SELECT format('CREATE DATABASE %I OWNER %I', '$database', '$role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$database') \gexec
 SQL

@@ -4,8 +4,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
+from aggregates.shipments import CLOSED, ShipmentState, fulfillment_status
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
@@ -31,6 +32,8 @@ class OrderStatusRow:
     version: int
     digest: str
     reasons: tuple[str, ...] = ()
+    # {"shipments": {id: state}, "waiting": bool, "invoiced": [id, ...]}, as JSON text
+    fulfillment: str = "{}"
 
 
 def _placed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow:
@@ -74,22 +77,72 @@ def _status(status: str) -> Callable[[OrderStatusRow | None, EventEnvelope], Ord
 
 
 def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    if env.data.get("unroutable_reason"):
+    waiting_lines = env.data.get("waiting_lines") or []
+    waiting = tuple(f"{w['line_id']}: waiting for {w['sku']}" for w in waiting_lines)
+    has_shipments = row is not None and bool(_shipment_states(row))
+    if env.data.get("unroutable_reason") and not has_shipments:
         return _with(row, env, "unroutable", (env.data["unroutable_reason"],))
-    if env.data.get("waiting_lines"):
-        waiting = tuple(
-            f"{w['line_id']}: waiting for {w['sku']}" for w in env.data["waiting_lines"]
-        )
-        return _with(row, env, "backordered", waiting)
-    return _with(row, env, "routed", ())
+    status = None if has_shipments else ("backordered" if waiting else "routed")
+    return _fulfilled(row, env, lambda f: f.update(waiting=bool(waiting)), status, waiting)
 
 
 def _held(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
     return _with(row, env, "held", (f"{env.data['rule']}: {env.data['reason']}",))
 
 
-def _version_only(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    return None if row is None else replace(row, version=env.sequence)
+def _shipment_states(row: OrderStatusRow) -> dict[str, str]:
+    shipments: dict[str, str] = json.loads(row.fulfillment).get("shipments", {})
+    return shipments
+
+
+def _fulfilled(
+    row: OrderStatusRow | None,
+    env: EventEnvelope,
+    change: Callable[[dict[str, Any]], object],
+    status: str | None = None,
+    reasons: tuple[str, ...] = (),
+) -> OrderStatusRow | None:
+    """Change the row's fulfillment facts, then derive the status the way the aggregate does."""
+    if row is None:
+        return None
+    facts: dict[str, Any] = {"shipments": {}, "waiting": False, "invoiced": []}
+    facts.update(json.loads(row.fulfillment))
+    change(facts)
+    if status is None:
+        states = [ShipmentState(s) for s in facts["shipments"].values()]
+        live = [sid for sid, s in facts["shipments"].items() if ShipmentState(s) not in CLOSED]
+        invoiced = all(sid in facts["invoiced"] for sid in live)
+        status = fulfillment_status(states, facts["waiting"], invoiced)
+    return replace(
+        row,
+        status=status,
+        updated_at=env.time.isoformat(),
+        version=env.sequence,
+        reasons=reasons,
+        fulfillment=json.dumps(facts, sort_keys=True),
+    )
+
+
+def _set_shipment(state_key: str) -> Callable[[OrderStatusRow | None, EventEnvelope], Any]:
+    def handle(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+        state = env.data.get(state_key, state_key)
+        sid = env.data["shipment_id"]
+        if state_key == "rejected":
+            reason = (f"{env.data['source_id']} rejected: {env.data.get('reason', '')}",)
+            return _fulfilled(
+                row, env, lambda f: f["shipments"].__setitem__(sid, state), "rerouting", reason
+            )
+        return _fulfilled(row, env, lambda f: f["shipments"].__setitem__(sid, state))
+
+    return handle
+
+
+def _invoiced(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    return _fulfilled(row, env, lambda f: f["invoiced"].append(env.data["shipment_id"]))
+
+
+def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    return _fulfilled(row, env, lambda f: f.update(waiting=False))
 
 
 def _with(
@@ -109,7 +162,12 @@ HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatus
     "orderhub.order.held": _held,
     "orderhub.order.hold_released": lambda row, env: _with(row, env, "accepted", ()),
     "orderhub.order.routed": _routed,
-    "orderhub.order.fulfillment_requested": _version_only,
+    "orderhub.order.fulfillment_requested": _set_shipment("requested"),
+    "orderhub.order.shipment_progressed": _set_shipment("state"),
+    "orderhub.order.shipment_rejected": _set_shipment("rejected"),
+    "orderhub.order.shipment_cancelled": _set_shipment("cancelled"),
+    "orderhub.order.cancellation_requested": _cancellation,
+    "orderhub.order.invoice_issued": _invoiced,
 }
 
 
@@ -172,7 +230,8 @@ CREATE TABLE IF NOT EXISTS order_status (
     updated_at TEXT NOT NULL,
     version INTEGER NOT NULL,
     digest TEXT NOT NULL,
-    reasons TEXT NOT NULL
+    reasons TEXT NOT NULL,
+    fulfillment TEXT NOT NULL DEFAULT '{}'
 )"""
 
 

@@ -15,6 +15,7 @@ class ActorKind(StrEnum):
     CHANNEL = "channel"
     SYSTEM = "system"
     USER = "user"
+    SOURCE = "source"
 
 
 class Actor(BaseModel):

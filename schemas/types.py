@@ -52,7 +52,10 @@ CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValueError("the time is out of range once converted to UTC") from None
 
 
 # AwareDatetime would accept any offset; we keep every time in UTC so that replay and comparison

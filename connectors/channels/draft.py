@@ -87,7 +87,8 @@ class SubmissionDraft:
             field, rest = self._native(tuple(item["loc"]))
             if field in already:
                 continue
-            message = _message(item["msg"]) if not rest else f"{rest}: {item['msg']}"
+            message = _message(item["msg"])
+            message = f"{rest}: {message}" if rest else message
             problem = FieldProblem(field=field, message=message, code=item["type"])
             if problem not in found:
                 found.append(problem)

@@ -3,16 +3,15 @@
 Read from each set: BEG (BEG01 must be 00, an original order; BEG03 → external id; BEG05
 CCYYMMDD → placed at midnight UTC, as the 850 carries no time), CUR (CUR02 currency, else the
 channel's default), DTM*002 (delivery requested → promised by the end of that day, UTC), PER
-(an EM communication number → customer email), the N1 loops (N1*ST with N3/N4 → ship to, N404
-country else the channel's default; N1*BY → the customer: N104 as id, N102 as name; without
-N1*BY the customer is the sender, ISA06), PO1 (PO101 → line id, PO102 → quantity, PO103 must be
-an each — EA, PC or UN —, PO104 → unit price, the PO106…PO125 qualifier/id pairs → SKU), CTT
+(an EM communication number → customer email), the header N1 loops (N1*ST with N3/N4 → ship
+to, N404 country else the channel's default; N1*BY → the customer: N104 as id, N102 as name;
+without N1*BY the customer is the sender, ISA06), the PO1 lines (`edi_x12_850_lines`), CTT
 (CTT01 must count the PO1 segments) and SE (SE01 must count the set's segments, ST and SE
-included; SE02 must repeat ST02).
+included; SE02 must repeat ST02). GS01 must be PO.
 
-SKU: the first VP (vendor's part: ours), VN or SK id, through the channel's SKU map; otherwise
-the first id of any other qualifier (BP, UP, EN…) that the SKU map knows. Ship-to locations given
-only by code (N103/N104) are not resolved: N3 and N4 are required.
+Not supported, and refused as such: ship-to locations given only by code (N103/N104 without
+N3/N4: we hold no partner location table), a ship-to per line (N1*ST inside the PO1 loop), and
+change or cancel purposes (BEG01 other than 00).
 
 B2B orders are invoiced: payment state ``not_required``; demand class ``b2b``; delivery
 ``standard``. Problems are named ``ST*0001/PO1[2].PO102`` (PO1 segments counted from 1 within
@@ -21,12 +20,11 @@ the set), ``ST*0001/N1*ST/N403``, ``ST*0001/SE01``; envelope problems (``GS*7/GE
 segments.
 """
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 
 from connectors.channels.draft import SubmissionDraft
+from connectors.channels.edi_x12_850_lines import map_po1_lines
 from connectors.channels.results import (
     AdapterResult,
     ChannelContext,
@@ -38,9 +36,7 @@ from connectors.channels.values import (
     InvalidValue,
     date_from_ccyymmdd,
     end_of_day_utc,
-    money_from_text,
     start_of_day_utc,
-    whole_number_from_text,
 )
 from connectors.channels.x12 import (
     Delimiters,
@@ -52,10 +48,6 @@ from connectors.channels.x12 import (
     transaction_sets,
 )
 from schemas.submission import PaymentState
-
-_OUR_QUALIFIERS = ("VP", "VN", "SK")
-_EACH = ("", "EA", "PC", "UN")
-_WHOLE_R = re.compile(r"^(\d{1,9})(\.0*)?$")
 
 
 def parse(raw: bytes, context: ChannelContext) -> list[AdapterResult]:
@@ -96,12 +88,18 @@ def _map_set(
             ProblemCode.UNSUPPORTED,
         )
         return Refused(problems=draft.problems, raw=raw, index=index, external_id=None)
+    if tset.functional_id not in ("PO", ""):
+        draft.refuse(
+            f"GS*{tset.group_control_number}/GS01",
+            f"must be PO (purchase orders) for an 850, not {tset.functional_id!r}",
+            ProblemCode.UNSUPPORTED,
+        )
     _check_trailer(tset, draft)
     contents = _sort(tset, draft)
     external_id = _map_header(contents, draft, context, root)
     _map_customer(contents, draft, tset, root)
     _map_ship_to(contents, draft, context, root)
-    _map_lines(contents, draft, context, root)
+    map_po1_lines(contents.lines, draft, context, root)
     return draft.finish(raw=raw, index=index, actor=context.channel_actor, external_id=external_id)
 
 
@@ -157,6 +155,12 @@ def _sort(tset: TransactionSet, draft: SubmissionDraft) -> _Contents:
                 )
         elif tag == "N1":
             party = segment.element(1)
+            if party == "ST" and party in contents.parties:
+                draft.refuse(
+                    f"{tset.name}/N1*ST",
+                    "appears twice: one ship-to per order",
+                    ProblemCode.DUPLICATE,
+                )
             contents.parties.setdefault(party, {"N1": segment})
         elif tag in ("N2", "N3", "N4") and party is not None:
             contents.parties[party].setdefault(tag, segment)
@@ -258,73 +262,6 @@ def _map_ship_to(
         if required and not value:
             draft.refuse(origin, "is required", ProblemCode.MISSING)
         draft.put(("ship_to", key), value or None, origin)
-
-
-def _map_lines(
-    contents: _Contents, draft: SubmissionDraft, context: ChannelContext, root: str
-) -> None:
-    draft.name(("lines",), f"{root}/PO1")
-    for index, po1 in enumerate(contents.lines):
-        path = f"{root}/PO1[{index + 1}]"
-        draft.add_line(index, path)
-        draft.put(("lines", index, "line_id"), po1.element(1) or str(index + 1), f"{path}.PO101")
-        draft.put(("lines", index, "quantity"), _quantity(po1, path, draft), f"{path}.PO102")
-        if po1.element(3).upper() not in _EACH:
-            draft.refuse(
-                f"{path}.PO103",
-                f"unit {po1.element(3)!r} is not supported: order in eaches (EA)",
-                ProblemCode.UNSUPPORTED,
-            )
-        draft.put(("lines", index, "unit_price"), _price(po1, path, draft), f"{path}.PO104")
-        sku, origin = _sku(po1, path, draft, context)
-        draft.put(("lines", index, "sku"), sku, origin)
-
-
-def _quantity(po1: Segment, path: str, draft: SubmissionDraft) -> int | None:
-    text = po1.element(2)
-    whole = _WHOLE_R.match(text)
-    try:
-        return whole_number_from_text(whole.group(1) if whole else text)
-    except InvalidValue as error:
-        draft.refuse(f"{path}.PO102", error.message, error.code)
-        return None
-
-
-def _price(po1: Segment, path: str, draft: SubmissionDraft) -> Decimal | None:
-    text = po1.element(4)
-    if not text:
-        draft.refuse(f"{path}.PO104", "the unit price is required", ProblemCode.MISSING)
-        return None
-    # X12 R values may be written ".5" or "12.": both are plain numbers.
-    normal = ("0" + text if text.startswith(".") else text).removesuffix(".")
-    try:
-        return money_from_text(normal)
-    except InvalidValue as error:
-        draft.refuse(f"{path}.PO104", error.message, error.code)
-        return None
-
-
-def _sku(
-    po1: Segment, path: str, draft: SubmissionDraft, context: ChannelContext
-) -> tuple[str | None, str]:
-    pairs = [(po1.element(n), po1.element(n + 1), n + 1) for n in range(6, 26, 2)]
-    pairs = [(qualifier, ident, n) for qualifier, ident, n in pairs if ident]
-    for qualifier, ident, n in pairs:
-        if qualifier in _OUR_QUALIFIERS:
-            return context.sku_map.get(ident, ident), f"{path}.PO1{n:02d}"
-    for _, ident, n in pairs:
-        if ident in context.sku_map:
-            return context.sku_map[ident], f"{path}.PO1{n:02d}"
-    if pairs:
-        known = ", ".join(f"{qualifier} {ident!r}" for qualifier, ident, _ in pairs)
-        draft.refuse(
-            f"{path}.PO107",
-            f"no VP, VN or SK product id, and {known} not in the channel's SKU map",
-            ProblemCode.UNKNOWN_SKU,
-        )
-    else:
-        draft.refuse(f"{path}.PO107", "a product id (PO106/PO107) is required", ProblemCode.MISSING)
-    return None, f"{path}.PO107"
 
 
 def _date(text: str, where: str, draft: SubmissionDraft, *, required: bool = False) -> date | None:

@@ -17,7 +17,7 @@ from connectors.channels.values import (
 )
 
 MAX_DEPTH = 32
-_PLAIN_NUMBER = re.compile(r"^[+-]?\d{1,3}(\.\d{1,12})?$")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{1,12})?")
 
 
 class JsonFraction(Decimal):
@@ -207,7 +207,7 @@ class JsonObject:
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
-        if isinstance(value, str) and _PLAIN_NUMBER.match(value.strip()):
+        if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value.strip()):
             return Decimal(value.strip())
         self._wrong(key, "a number")
         return None

@@ -16,11 +16,12 @@ class InvalidValue(ValueError):
         self.code = code
 
 
-# Plain decimal notation only: no exponents, no thousands separators, no NaN/Infinity. The bounds
+# Plain decimal notation with ASCII digits only (int() and Decimal() would take any script's
+# digits): no exponents, no thousands separators, no NaN/Infinity. The bounds
 # keep every sum and product the adapters compute exact in Decimal's default 28-digit context.
-_MONEY_TEXT = re.compile(r"^[+-]?\d{1,15}(\.\d{1,6})?$")
+_MONEY_TEXT = re.compile(r"[+-]?[0-9]{1,15}(\.[0-9]{1,6})?")
 _MONEY_LIMIT = 10**15
-_WHOLE_TEXT = re.compile(r"^\+?\d{1,9}$")
+_WHOLE_TEXT = re.compile(r"\+?[0-9]{1,9}")
 
 # ISO 4217 minor units that are not 2 (most currencies use cents). Kept here rather than
 # fetched because pycountry does not carry exponents.
@@ -41,12 +42,13 @@ def money_from_text(text: str, *, decimal_comma: bool = False) -> Decimal:
     candidate = text.strip()
     if decimal_comma and candidate.count(",") == 1 and "." not in candidate:
         candidate = candidate.replace(",", ".")
-    if not _MONEY_TEXT.match(candidate):
+    if not _MONEY_TEXT.fullmatch(candidate):
         raise InvalidValue(
             f'must be a decimal amount such as "19.90" (got {_shorten(text)!r})',
             ProblemCode.BAD_MONEY,
         )
-    return Decimal(candidate)
+    amount = Decimal(candidate)
+    return abs(amount) if amount.is_zero() else amount  # "-0.00" is nothing owed either way
 
 
 def money_from_integer(value: int) -> Decimal:
@@ -58,7 +60,7 @@ def money_from_integer(value: int) -> Decimal:
 def whole_number_from_text(text: str) -> int:
     """ "3" → 3; "2.5", "0", "-1", "three" are refused: a quantity is counted, never rounded."""
     candidate = text.strip()
-    if not _WHOLE_TEXT.match(candidate) or int(candidate) <= 0:
+    if not _WHOLE_TEXT.fullmatch(candidate) or int(candidate) <= 0:
         raise InvalidValue(
             f"must be a whole number > 0 (got {_shorten(text)!r})", ProblemCode.NOT_WHOLE_NUMBER
         )
@@ -99,7 +101,7 @@ def as_utc(moment: datetime) -> datetime:
 def date_from_ccyymmdd(text: str) -> date:
     """X12 dates: CCYYMMDD."""
     candidate = text.strip()
-    if not re.fullmatch(r"\d{8}", candidate):
+    if not re.fullmatch(r"[0-9]{8}", candidate):
         raise InvalidValue(
             f"must be a date CCYYMMDD (got {_shorten(text)!r})", ProblemCode.BAD_TIMESTAMP
         )

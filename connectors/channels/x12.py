@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from connectors.channels.results import ProblemCode, UnparseablePayload
 from schemas.problems import FieldProblem
 
-_TAG = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
-_COUNT = re.compile(r"^\d{1,9}$")
+_TAG = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+_COUNT = re.compile(r"[0-9]{1,9}")
 _ISA_ELEMENTS = 16
 
 
@@ -36,8 +36,9 @@ class TransactionSet:
     """ST … SE, with the envelope it came in and every envelope problem that touches it."""
 
     segments: list[Segment]
-    sender_id: str
-    functional_id: str
+    sender_id: str  # ISA06
+    functional_id: str  # GS01
+    group_control_number: str  # GS06
     problems: list[FieldProblem] = field(default_factory=list)
 
     @property
@@ -166,8 +167,12 @@ class _EnvelopeWalk:
 
     def _open_set(self, segment: Segment) -> None:
         sender = self.isa.element(6) if self.isa else ""
-        functional_id = self.gs.element(1) if self.gs else ""
-        self.current = TransactionSet([segment], sender_id=sender, functional_id=functional_id)
+        self.current = TransactionSet(
+            [segment],
+            sender_id=sender,
+            functional_id=self.gs.element(1) if self.gs else "",
+            group_control_number=self.gs.element(6) if self.gs else "",
+        )
         if self.gs is None:
             self._problem(
                 self.current.problems,
@@ -261,7 +266,7 @@ class _EnvelopeWalk:
     ) -> None:
         stated = segment.element(number)
         problems = self.group_problems if segment.tag == "GE" else self.interchange_problems
-        if not _COUNT.match(stated) or int(stated) != found:
+        if not _COUNT.fullmatch(stated) or int(stated) != found:
             self._problem(
                 problems,
                 where,
@@ -284,9 +289,9 @@ class _EnvelopeWalk:
 
 
 def is_segment_tag(tag: str) -> bool:
-    return bool(_TAG.match(tag))
+    return bool(_TAG.fullmatch(tag))
 
 
 def count(text: str) -> int | None:
     """An X12 count (N0): digits only."""
-    return int(text) if _COUNT.match(text) else None
+    return int(text) if _COUNT.fullmatch(text) else None

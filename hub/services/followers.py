@@ -4,6 +4,7 @@ import logging
 from collections.abc import Sequence
 from uuid import UUID
 
+from hub.services.fulfillment import FulfillmentService
 from hub.services.orchestration import OrchestrationResult, OrchestrationService
 from projections.backorders import SqlBackorderView
 from projections.positions import read_positions, save_positions
@@ -14,7 +15,9 @@ log = logging.getLogger(__name__)
 
 FOLLOWER = "orchestrator"
 # Events after which an order may be routable: new, released from hold.
-ORDER_TRIGGERS = frozenset({"orderhub.order.accepted", "orderhub.order.hold_released"})
+ORDER_TRIGGERS = frozenset(
+    {"orderhub.order.accepted", "orderhub.order.hold_released", "orderhub.order.shipment_rejected"}
+)
 # Stock events after which more may be available for the waiting orders.
 STOCK_TRIGGERS = frozenset(
     {
@@ -71,3 +74,24 @@ def _may_have_freed_stock(env: EventEnvelope) -> bool:
     if env.type == "orderhub.stock_item.adjusted":
         return int(env.data.get("delta", 0)) > 0
     return True
+
+
+class BillingFollower:
+    """Invoices each shipment once it has shipped (the ERP reads them on the billing topic)."""
+
+    name = "billing"
+
+    def __init__(self, fulfillment: FulfillmentService, db: SqlDatabase) -> None:
+        self._fulfillment = fulfillment
+        self._db = db
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        for env in envelopes:
+            if env.type == "orderhub.order.shipment_progressed" and env.data["state"] == "shipped":
+                self._fulfillment.invoice_shipment(UUID(env.subject), env.data["shipment_id"])
+        with self._db.transaction() as cur:
+            save_positions(cur, self.name, positions)
+
+    def positions(self) -> dict[str, int]:
+        with self._db.transaction() as cur:
+            return read_positions(cur, self.name)

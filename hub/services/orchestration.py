@@ -9,6 +9,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,13 +36,14 @@ from orchestration_policies import (
     OrderToRoute,
     StockLevel,
     decide,
+    default_policy,
     explain_text,
     select_policy,
 )
 
 log = logging.getLogger(__name__)
 ORCHESTRATOR = "system:orchestrator"
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -80,17 +83,21 @@ class OrchestrationService:
                 # Someone else reserved, counted, or routed this very order meanwhile: re-read
                 # and decide again (an order routed by the other worker is then skipped).
                 log.info("order %s: %s; deciding again (attempt %d)", order_id, conflict, attempt)
+                # Jittered backoff, so that workers racing for the same stock fall out of step.
+                time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - not security
         raise RuntimeError(f"order {order_id}: stock kept changing over {MAX_ATTEMPTS} attempts")
 
     def _attempt(self, order: Order, attempt: int) -> OrchestrationResult:
         now = self._clock()
         to_route = order_to_route(order)
         candidates, items = self._candidates(to_route, self._shipments_on(now.date()))
-        policy = select_policy(to_route, self._policies.active_policies(), now)
-        if policy is None:
-            policy = self._policies.active_policies()[0]
+        policy = select_policy(to_route, self._policies.active_policies(), now) or default_policy()
         if order.holds_released:
             policy = policy.model_copy(update={"holds": ()})
+        if order.rejected_sources:
+            # A source that refused this order's shipment is not asked again.
+            excluded = sorted({*policy.excluded_sources, *order.rejected_sources})
+            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
         decision = decide(to_route, candidates, policy, now)
 
         if decision.held is not None:
@@ -108,15 +115,18 @@ class OrchestrationService:
         touched: dict[tuple[str, str], StockItem] = {}
         shipments = []
         for source_id, lines in sorted(decision.shipments.items()):
+            shipment_id = str(
+                uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
+            )
             for line in lines:
                 item = items[(source_id, line.sku)]
-                item.reserve(f"{order.id}:{line.line_id}", line.quantity, at=now)
+                item.reserve(
+                    reservation_key(order.id, shipment_id, line.line_id), line.quantity, at=now
+                )
                 touched[(source_id, line.sku)] = item
             shipments.append(
                 {
-                    "shipment_id": str(
-                        uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
-                    ),
+                    "shipment_id": shipment_id,
                     "source_id": source_id,
                     "lines": [line._asdict() for line in lines],
                 }
@@ -159,6 +169,11 @@ class OrchestrationService:
                 )
             )
         return candidates, items
+
+
+def reservation_key(order_id: UUID, shipment_id: str, line_id: str) -> str:
+    """One reservation per shipment line: a line split or re-routed gets a key per shipment."""
+    return f"{order_id}:{shipment_id}:{line_id}"
 
 
 def order_to_route(order: Order) -> OrderToRoute:

@@ -123,7 +123,10 @@ class PolicyService:
             versions = self._versions(policy_id)
             if versions is not None and versions.active_version is not None:
                 policies.append(self._policy(versions))
-        return policies or [default_policy()]
+        if all(p.id != default_policy().id for p in policies):
+            # The bundled default stays the fallback for orders no published policy applies to.
+            policies.append(default_policy())
+        return policies
 
     def _policy(self, versions: PolicyVersions) -> Policy:
         version, text = versions.active_document()

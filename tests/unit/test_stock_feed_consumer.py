@@ -95,7 +95,7 @@ def snapshot(on_hand: Any = 12, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def delta(change: int, **overrides: Any) -> dict[str, Any]:
+def delta(change: Any, **overrides: Any) -> dict[str, Any]:
     return {
         "kind": "delta",
         "source_id": "wh-lyon",
@@ -265,7 +265,9 @@ async def test_the_batch_goes_on_after_each_bad_message(
     red, blue = level(catalog), level(catalog, "BLUE-LAMP")
     assert red is not None and red.on_hand == 13
     assert blue is not None and blue.on_hand == 6
-    parked = [(r.topic, r.value if r.topic == DLQ else body(r)["reason"]) for r in publisher.records]
+    parked = [
+        (r.topic, r.value if r.topic == DLQ else body(r)["reason"]) for r in publisher.records
+    ]
     assert parked == [
         (DLQ, b"{oops"),
         (REJECTED, "UnknownSourceError"),
@@ -315,5 +317,5 @@ async def test_the_actor_of_a_feed_update_is_the_stock_feed(
 
     item = catalog.find_stock("wh-lyon", "RED-CHAIR")
     assert item is not None
-    counted = list(store.events.get(item.id))[-1]
+    counted: Any = list(store.events.get(item.id))[-1]
     assert (type(counted).__name__, counted.reason) == ("Counted", "system:stock_feed")

@@ -6,6 +6,7 @@ is, not refused; what the aggregate guarantees is that no *new* reservation take
 `on_hand - reserved - safety_stock` at the moment it is made.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,7 +64,7 @@ class Folded:
     reservations_made: list[tuple[int, int]] = field(default_factory=list)
 
 
-def fold(events: list[Any]) -> Folded:
+def fold(events: Sequence[Any]) -> Folded:
     folded = Folded()
     for e in events:
         name = type(e).__name__
@@ -159,6 +160,7 @@ class TestRelease:
 
         item.release("WEB-1:1", at=T0, reason="cancelled")
 
+        released: Any
         (released,) = item.collect_events()
         assert (type(released).__name__, released.order_id, released.quantity) == (
             "Released",
@@ -295,9 +297,7 @@ def run(item: StockItem, command: tuple[Any, ...], at: datetime) -> None:
         assert state_of(item) == before
         if kind == "reserve":
             order_id, quantity = command[1], command[2]
-            assert (
-                quantity <= 0 or order_id in before[6] or quantity > max(0, _available(before))
-            )
+            assert quantity <= 0 or order_id in before[6] or quantity > max(0, _available(before))
         elif kind == "adjust":
             assert item.on_hand + command[1] < 0
         else:
@@ -355,7 +355,7 @@ def test_the_state_read_back_from_the_event_store_is_the_state_that_was_saved(
             store.save(item)  # several saves, as commands arrive over time
     store.save(item)
 
-    loaded = store.repository.get(item.id)
+    loaded: StockItem = store.repository.get(item.id)
 
     assert state_of(loaded) == state_of(item)
     assert loaded.available == item.available

@@ -242,3 +242,42 @@ class TestEnvelope:
     def test_a_broken_isa_header_is_unparseable(self, raw: bytes) -> None:
         with pytest.raises(UnparseablePayload):
             parse(raw, CONTEXT)
+
+
+class TestUnsupportedShapes:
+    def test_a_group_of_another_functional_id_is_refused(self) -> None:
+        raw = interchange(*MINIMAL).replace(b"GS*PO*", b"GS*IN*")
+
+        [result] = parse(raw, CONTEXT)
+
+        assert refused(result) == {"GS*905/GS01": "unsupported"}
+
+    def test_a_ship_to_per_line_is_refused(self) -> None:
+        body = (
+            *MINIMAL[:-1],
+            "N1*ST*Other store",
+            "N3*2 Main St",
+            "N4*Springfield*IL*62702",
+            "CTT*1",
+        )
+
+        [result] = parse(interchange(*body), CONTEXT)
+
+        assert refused(result) == {"ST*0001/PO1[1]/N1*ST": "unsupported"}
+
+    def test_two_header_ship_tos_are_refused(self) -> None:
+        body = (MINIMAL[0], "N1*ST*Store 2", *MINIMAL[1:])
+
+        [result] = parse(interchange(*body), CONTEXT)
+
+        assert refused(result) == {"ST*0001/N1*ST": "duplicate"}
+
+    def test_a_product_known_only_by_upc_needs_the_sku_map(self) -> None:
+        body = tuple(
+            s.replace("VP*RED-CHAIR", "UP*012345678905") if s.startswith("PO1") else s
+            for s in MINIMAL
+        )
+
+        [result] = parse(interchange(*body), CONTEXT)
+
+        assert refused(result) == {"ST*0001/PO1[1].PO107": "unknown_sku"}

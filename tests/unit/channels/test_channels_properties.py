@@ -30,7 +30,7 @@ CONTEXT = ChannelContext(
     },
 )  # fmt: skip
 JSON_FORMATS = ("canonical", "webshop", "marketplace", "assisted")
-PROPERTY = settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def samples(fmt: str) -> list[bytes]:

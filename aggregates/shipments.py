@@ -1,0 +1,75 @@
+"""The shipment state machine: which source update moves a shipment, and which is stale.
+
+Sources report late, twice and out of order (shipped before accepted). An update that does not
+move the shipment forward changes nothing; one that skips states implies them.
+"""
+
+from enum import StrEnum
+
+from schemas.fulfillment import UpdateKind
+
+
+class ShipmentState(StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    PICKED = "picked"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    DELIVERY_FAILED = "delivery_failed"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+# Forward order. A failed delivery may be followed by a delivery (a second attempt), never the
+# other way round.
+RANK = {
+    ShipmentState.REQUESTED: 0,
+    ShipmentState.ACCEPTED: 1,
+    ShipmentState.PICKED: 2,
+    ShipmentState.PACKED: 3,
+    ShipmentState.SHIPPED: 4,
+    ShipmentState.DELIVERY_FAILED: 5,
+    ShipmentState.DELIVERED: 6,
+}
+CLOSED = frozenset({ShipmentState.REJECTED, ShipmentState.CANCELLED})
+LEFT_THE_BUILDING = frozenset(
+    {ShipmentState.SHIPPED, ShipmentState.DELIVERY_FAILED, ShipmentState.DELIVERED}
+)
+TARGET = {
+    UpdateKind.ACCEPTED: ShipmentState.ACCEPTED,
+    UpdateKind.PICKED: ShipmentState.PICKED,
+    UpdateKind.PACKED: ShipmentState.PACKED,
+    UpdateKind.SHIPPED: ShipmentState.SHIPPED,
+    UpdateKind.DELIVERY_FAILED: ShipmentState.DELIVERY_FAILED,
+    UpdateKind.DELIVERED: ShipmentState.DELIVERED,
+}
+
+
+def moves_forward(current: ShipmentState, kind: UpdateKind) -> bool:
+    """True when the update changes the shipment; False for a stale or repeated one."""
+    if current in CLOSED:
+        return False
+    if kind in (UpdateKind.REJECTED, UpdateKind.CANCELLATION_CONFIRMED):
+        return current not in LEFT_THE_BUILDING
+    if kind is UpdateKind.CANCELLATION_REFUSED:
+        return False  # the source will report the shipment itself
+    return RANK[TARGET[kind]] > RANK[current]
+
+
+def fulfillment_status(states: list[ShipmentState], waiting: bool, all_invoiced: bool) -> str:
+    """The order's status as its shipments say it (None of them live: the caller decides)."""
+    live = [s for s in states if s not in CLOSED]
+    if not live:
+        return "cancelled" if not waiting else "backordered"
+    if waiting:
+        return "backordered"
+    if all(s is ShipmentState.DELIVERED for s in live):
+        return "completed" if all_invoiced else "delivered"
+    if all(s in LEFT_THE_BUILDING for s in live):
+        return "shipped"
+    if any(s in LEFT_THE_BUILDING for s in live):
+        return "partially_shipped"
+    if any(RANK[s] >= RANK[ShipmentState.ACCEPTED] for s in live):
+        return "in_fulfillment"
+    return "routed"

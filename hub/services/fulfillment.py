@@ -1,0 +1,136 @@
+"""Fulfillment: apply what sources report, with the stock effects, in one event-store save;
+cancel before shipment; invoice what shipped."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import NAMESPACE_OID, UUID, uuid5
+
+from eventsourcing.persistence import IntegrityError
+
+from aggregates import Order
+from aggregates.errors import UnknownShipmentError
+from aggregates.ids import stock_item_id
+from aggregates.stock import StockItem
+from hub.services.lookup import find
+from hub.services.orchestration import reservation_key
+from hub.store import OrderStore
+from schemas.fulfillment import FulfillmentUpdate, UpdateKind
+
+MAX_ATTEMPTS = 5
+BILLING = "system:billing"
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    order_id: UUID
+    shipment_id: str
+    applied: bool
+    order_status: str
+
+
+class FulfillmentService:
+    def __init__(
+        self, store: OrderStore, clock: Callable[[], datetime], tax_rates: Mapping[str, Decimal]
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._tax_rates = tax_rates
+
+    def apply_update(self, update: FulfillmentUpdate) -> UpdateResult:
+        """Apply idempotently: a stale or repeated update changes nothing and is no error."""
+        for _ in range(MAX_ATTEMPTS):
+            order = find(self._store, update.order_id, Order)
+            if order is None:
+                raise UnknownShipmentError(
+                    f"no order {update.order_id} (shipment {update.shipment_id})"
+                )
+            applied = order.apply_update(
+                update.shipment_id,
+                update.source_id,
+                update.kind,
+                actor=f"source:{update.source_id}",
+                at=update.at,
+                carrier=update.carrier,
+                tracking=update.tracking,
+                shipped_lines=[line.model_dump() for line in update.lines]
+                if update.lines
+                else None,
+                reason=update.reason,
+            )
+            if not applied:
+                return UpdateResult(order.id, update.shipment_id, False, order.status.value)
+            items = self._stock_effects(order, update)
+            try:
+                self._store.save(order, *items)
+            except IntegrityError:
+                continue  # the order or its stock moved meanwhile: apply to the fresh state
+            return UpdateResult(order.id, update.shipment_id, True, order.status.value)
+        raise RuntimeError(f"shipment {update.shipment_id}: kept conflicting; try again")
+
+    def cancel_order(self, order_id: UUID, reason: str, actor: str) -> list[str]:
+        order = find(self._store, order_id, Order)
+        if order is None:
+            raise UnknownShipmentError(f"no order {order_id}")
+        withdrawn = order.request_cancellation(reason, actor=actor, now=self._clock())
+        self._store.save(order)
+        return withdrawn
+
+    def invoice_shipment(self, order_id: UUID, shipment_id: str) -> bool:
+        """Issue the invoice of a shipped shipment (once): lines, tax by country, totals."""
+        order = find(self._store, order_id, Order)
+        if order is None or shipment_id in order.invoices:
+            return False
+        shipment = order.shipments[shipment_id]
+        prices = {
+            line["line_id"]: Decimal(line["unit_price"]) for line in order.submission["lines"]
+        }
+        rate = self._tax_rates.get(order.submission["ship_to"]["country"], Decimal(0))
+        lines = [
+            {
+                "line_id": line["line_id"],
+                "sku": line["sku"],
+                "quantity": line["quantity"],
+                "unit_price": str(prices[line["line_id"]]),
+                "net": str((prices[line["line_id"]] * line["quantity"]).quantize(CENT)),
+            }
+            for line in shipment.get("shipped_lines", shipment["lines"])
+        ]
+        net = sum((Decimal(line["net"]) for line in lines), Decimal(0))
+        tax = (net * rate).quantize(CENT)
+        invoice = {
+            "invoice_id": str(uuid5(NAMESPACE_OID, f"invoice:{order_id}:{shipment_id}")),
+            "lines": lines,
+            "currency": order.submission["currency"],
+            "net_total": str(net),
+            "tax_rate": str(rate),
+            "tax_total": str(tax),
+            "gross_total": str(net + tax),
+        }
+        if not order.record_invoice(shipment_id, invoice, actor=BILLING, now=self._clock()):
+            return False
+        self._store.save(order)
+        return True
+
+    def _stock_effects(self, order: Order, update: FulfillmentUpdate) -> list[StockItem]:
+        shipment = order.shipments[update.shipment_id]
+        items = []
+        for line in shipment["lines"]:
+            key = reservation_key(order.id, update.shipment_id, line["line_id"])
+            item = find(self._store, stock_item_id(update.source_id, line["sku"]), StockItem)
+            if item is None or key not in item.reservations:
+                continue  # nothing was reserved (stock counted away meanwhile): nothing to move
+            if update.kind is UpdateKind.SHIPPED:
+                shipped = {s["line_id"]: s["quantity"] for s in shipment["shipped_lines"]}
+                if line["line_id"] in shipped:
+                    item.consume(key, shipped[line["line_id"]], at=update.at)
+                else:
+                    item.release(key, at=update.at, reason="not shipped")
+            elif update.kind in (UpdateKind.REJECTED, UpdateKind.CANCELLATION_CONFIRMED):
+                item.release(key, at=update.at, reason=update.kind.value)
+            else:
+                continue
+            items.append(item)
+        return items

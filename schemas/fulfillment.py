@@ -1,0 +1,42 @@
+"""What sources send back about the shipments they were asked for."""
+
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import Field, StrictInt
+
+from schemas.submission import Contract
+from schemas.types import Slug, UtcDatetime
+
+
+class UpdateKind(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    PICKED = "picked"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery_failed"
+    CANCELLATION_CONFIRMED = "cancellation_confirmed"
+    CANCELLATION_REFUSED = "cancellation_refused"
+
+
+class ShippedLine(Contract):
+    line_id: str = Field(min_length=1, max_length=64)
+    quantity: StrictInt = Field(gt=0)
+
+
+class FulfillmentUpdate(Contract):
+    """One update from a source: on orderhub.fulfillment.updates or POST /v1/fulfillment/updates."""
+
+    order_id: UUID
+    shipment_id: str = Field(min_length=1, max_length=64)
+    source_id: Slug
+    kind: UpdateKind
+    at: UtcDatetime
+    carrier: str | None = Field(default=None, max_length=100)
+    tracking: str | None = Field(default=None, max_length=100)
+    lines: list[ShippedLine] | None = Field(
+        default=None, description="Shipped quantities per line; all requested when left out"
+    )
+    reason: str | None = Field(default=None, max_length=500)
