@@ -59,8 +59,10 @@ class ApiKey(Aggregate):
         label: str,
         actor: str,
         at: datetime,
+        source_id: str | None = None,
     ) -> None:
         self.key_id = key_id
+        self.source_id = source_id
         self.secret_sha256 = secret_sha256
         self.role = role
         self.channel_id = channel_id

@@ -71,6 +71,33 @@ def relay() -> None:
     asyncio.run(main())
 
 
+@app.command("simulate-warehouse")
+def simulate_warehouse(
+    source: str = typer.Option(..., "--source", help="The source id to play"),
+    reject_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of requests rejected"),
+    fail_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of failed deliveries"),
+    delay: float = typer.Option(0.0, min=0.0, help="Seconds between two updates"),
+    seed: int | None = typer.Option(None, help="Random seed, for repeatable runs"),
+) -> None:
+    """Play a warehouse on Kafka: answer its fulfillment requests with realistic updates."""
+    settings = _settings()
+    if settings.kafka_bootstrap is None:
+        console.print("[red]Set ORDERHUB_KAFKA_BOOTSTRAP first.[/red]")
+        raise typer.Exit(2)
+    from hub.simulator import Behaviour, WarehouseSimulator
+
+    simulator = WarehouseSimulator(settings, source, Behaviour(reject_rate, fail_rate, delay, seed))
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await simulator.run(stop)
+
+    asyncio.run(main())
+
+
 @app.command()
 def topics() -> None:
     """Create the hub's topics (missing ones only) with the configured partition count."""

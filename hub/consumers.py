@@ -29,6 +29,8 @@ from connectors.publisher import Publisher
 from hub.delivery import Follower
 from hub.services.catalog import CatalogService
 from hub.services.channel_intake import translate
+from hub.services.fulfillment import FulfillmentService
+from hub.services.fulfillment_intake import apply_raw_update
 from hub.services.intake import (
     IntakeService,
     Outcome,
@@ -376,3 +378,49 @@ def parse_stock_message(payload: object) -> StockSnapshot | StockDelta:
     kind = payload.get("kind", "snapshot") if isinstance(payload, dict) else "snapshot"
     model = StockDelta if kind == "delta" else StockSnapshot
     return model.model_validate(payload)
+
+
+class FulfillmentUpdatesConsumer:
+    """orderhub.fulfillment.updates → orders; refused updates parked, unparseable to the DLQ."""
+
+    name = "fulfillment_updates"
+
+    def __init__(
+        self,
+        fulfillment: FulfillmentService,
+        intake: IntakeService,
+        publisher: Publisher,
+        settings: Settings,
+    ) -> None:
+        self._fulfillment = fulfillment
+        self._intake = intake
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        parked: list[OutboundRecord] = []
+        dlq = self._settings.topic("dlq")
+        # One at a time and in order: updates to one shipment arrive on one partition.
+        for message in messages:
+            try:
+                text = message.value.decode("utf-8")
+                await with_retries(
+                    lambda t=text: asyncio.to_thread(  # type: ignore[misc]
+                        apply_raw_update, self._fulfillment, self._intake, t
+                    ),
+                    self._settings.max_handler_attempts,
+                    "fulfillment update",
+                )
+            except UnicodeDecodeError as error:
+                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
+            except ValueError as error:
+                parked.append(dead_letter(dlq, message, str(error), self.name))
+            except Exception as error:
+                log.exception("%s: update failed at %s", self.name, message.stream)
+                parked.append(dead_letter(dlq, message, repr(error), self.name))
+        if parked:
+            await with_retries(
+                lambda: self._publisher.publish(parked),
+                self._settings.max_handler_attempts,
+                "parking fulfillment updates",
+            )

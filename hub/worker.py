@@ -18,6 +18,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
 from hub.consumers import (
+    FulfillmentUpdatesConsumer,
     IntakeConsumer,
     ProjectionConsumer,
     StockFeedConsumer,
@@ -92,12 +93,14 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
     order_events = raw_topic("order_events", "rejected")
     orchestration_inputs = raw_topic("order_events", "inventory_events")
     stock_feed_topic = raw_topic("inventory_snapshots")
+    updates_topic = raw_topic("fulfillment_updates")
 
     projections: dict[str, Follower] = {
         "order_status": hub.order_status,
         "backorders": hub.backorders,
         "source_load": hub.source_load,
         "rejected_submissions": hub.rejected,
+        "billing": hub.billing,
     }
     for name, view in projections.items():
         consumer = ProjectionConsumer(name, view, publisher, s)
@@ -146,6 +149,14 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         orchestration_inputs,
         "orchestrator",
         ProjectionConsumer("orchestrator", hub.orchestrator, publisher, s),
+        s.intake_batch_size,
+        s.batch_window_seconds,
+    )
+    add_batch_agent(
+        app,
+        updates_topic,
+        "fulfillment_updates",
+        FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, publisher, s),
         s.intake_batch_size,
         s.batch_window_seconds,
     )

@@ -42,17 +42,21 @@ class Role(StrEnum):
     OPS = "ops"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    SOURCE = "source"
 
 
 class IssueKey(Contract):
     role: Role
     channel_id: Slug | None = None
+    source_id: Slug | None = Field(default=None, description="For role source: the source")
     label: str = Field(default="", max_length=200)
 
     @model_validator(mode="after")
-    def _channel_keys_name_their_channel(self) -> "IssueKey":
+    def _keys_name_what_they_act_for(self) -> "IssueKey":
         if (self.role is Role.CHANNEL) != (self.channel_id is not None):
             raise ValueError("channel_id is required for role channel, and only for it")
+        if (self.role is Role.SOURCE) != (self.source_id is not None):
+            raise ValueError("source_id is required for role source, and only for it")
         return self
 
 
@@ -61,3 +65,4 @@ class KeyIssued(Contract):
     api_key: str = Field(description="Shown once; only its hash is kept")
     role: Role
     channel_id: str | None
+    source_id: str | None = None

@@ -11,6 +11,7 @@ from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
 from hub.api.routes import (
     channels,
+    fulfillment,
     health,
     intake,
     orders,
@@ -69,4 +70,5 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(submissions.router)
     app.include_router(channels.router)
     app.include_router(intake.router)
+    app.include_router(fulfillment.router)
     return app

@@ -37,6 +37,7 @@ ALL_SCOPES = frozenset(
         "policies:write",
         "channels:read",
         "channels:write",
+        "fulfillment:update",
     }
 )
 SCOPES: dict[Role, frozenset[str]] = {
@@ -66,6 +67,8 @@ SCOPES: dict[Role, frozenset[str]] = {
         }
     ),
     Role.ADMIN: ALL_SCOPES,
+    # A source reports on its own shipments only (checked against the update's source_id).
+    Role.SOURCE: frozenset({"fulfillment:update"}),
 }
 
 
@@ -81,6 +84,7 @@ class Principal:
     key_id: str
     channel_id: str | None = None
     label: str = ""
+    source_id: str | None = None
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -90,6 +94,8 @@ class Principal:
     def actor(self) -> str:
         if self.role is Role.CHANNEL:
             return f"channel:{self.channel_id}"
+        if self.role is Role.SOURCE:
+            return f"source:{self.source_id}"
         return f"user:{self.label or self.key_id}"
 
     def may_see_channel(self, channel: str) -> bool:
@@ -148,6 +154,7 @@ class AccessService:
             label=request.label,
             actor=actor,
             at=self._clock(),
+            source_id=request.source_id,
         )
         self._store.save(key)
         return KeyIssued(
@@ -155,6 +162,7 @@ class AccessService:
             api_key=f"{KEY_PREFIX}_{key_id}_{secret}",
             role=request.role,
             channel_id=request.channel_id,
+            source_id=request.source_id,
         )
 
     def revoke_key(self, key_id: str, actor: str) -> None:
@@ -189,7 +197,11 @@ class AccessService:
         known = None
         if key is not None and not key.revoked:
             principal = Principal(
-                role=Role(key.role), key_id=key_id, channel_id=key.channel_id, label=key.label
+                role=Role(key.role),
+                key_id=key_id,
+                channel_id=key.channel_id,
+                label=key.label,
+                source_id=getattr(key, "source_id", None),
             )
             known = (principal, key.secret_sha256)
         with self._lock:

@@ -84,7 +84,7 @@ class OrchestrationService:
                 # and decide again (an order routed by the other worker is then skipped).
                 log.info("order %s: %s; deciding again (attempt %d)", order_id, conflict, attempt)
                 # Jittered backoff, so that workers racing for the same stock fall out of step.
-                time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - not security
+                time.sleep(random.uniform(0, 0.005 * attempt))
         raise RuntimeError(f"order {order_id}: stock kept changing over {MAX_ATTEMPTS} attempts")
 
     def _attempt(self, order: Order, attempt: int) -> OrchestrationResult:

@@ -61,7 +61,7 @@ def channel_definition(channel_id: str, **changes: Any) -> dict[str, Any]:
     }
 
 
-def order_body(channel: str, external_id: str, **changes: Any) -> bytes:
+def order_body(channel: str, external_id: str, **changes: Any) -> str:
     # Indented, so that the raw payload is recognisably the one sent and not a re-serialisation.
     return json.dumps(
         submission_dict(channel=channel, external_id=external_id, **changes), indent=2
@@ -485,7 +485,7 @@ async def test_a_malformed_or_unknown_key_is_a_401_even_when_auth_is_off(
 async def test_a_key_with_non_ascii_characters_is_a_401_not_a_500(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         # Starlette decodes header bytes as latin-1: "clé" arrives as a non-ASCII str.
-        response = await w.client.get("/v1/channels", headers={"X-API-Key": b"cl\xe9"})
+        response = await w.client.get("/v1/channels", headers=[(b"X-API-Key", b"cl\xe9")])
 
         assert_unauthorized(response)
 

@@ -1,0 +1,99 @@
+"""Fulfillment: sources report on their shipments; orders are cancelled before they ship."""
+
+import asyncio
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from hub.api.body import parse_json, read_limited
+from hub.api.capture import deliver_quietly
+from hub.api.deps import HubDep, PrincipalDep, require
+from hub.api.problems import ProblemError, not_found
+from hub.services.access import Principal
+from hub.services.fulfillment_intake import Parked, apply_raw_update
+from schemas.channels import Role
+from schemas.fulfillment import FulfillmentUpdate
+from schemas.problems import FieldProblem, Problem
+
+router = APIRouter(tags=["fulfillment"])
+
+
+@router.post(
+    "/v1/fulfillment/updates",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": FulfillmentUpdate.model_json_schema()}},
+        }
+    },
+)
+async def post_update(
+    request: Request,
+    hub: HubDep,
+    principal: Annotated[Principal, Depends(require("fulfillment:update"))],
+) -> dict[str, Any]:
+    """Accepted, rejected, picked, packed, shipped (carrier, tracking), delivered, failed.
+
+    Repeated or stale updates answer `applied: false`. A refused one is parked (listed with the
+    rejected submissions) and answered 422 with the reason.
+    """
+    raw_bytes = await read_limited(request, hub.settings.max_body_bytes)
+    text, payload = parse_json(raw_bytes)
+    claimed = payload.get("source_id") if isinstance(payload, dict) else None
+    if principal.role is Role.SOURCE and claimed != principal.source_id:
+        raise ProblemError(
+            Problem(
+                type="/problems/forbidden",
+                title="A source reports on its own shipments only",
+                status=403,
+                errors=[
+                    FieldProblem(
+                        field="source_id",
+                        message=f"must be {principal.source_id!r}",
+                        code="source_mismatch",
+                    )
+                ],
+            )
+        )
+    result = await asyncio.to_thread(apply_raw_update, hub.fulfillment, hub.intake, text)
+    await deliver_quietly(hub)
+    if isinstance(result, Parked):
+        raise ProblemError(
+            Problem(
+                type="/problems/update-refused",
+                title=f"The update was refused and parked: {result.reason}",
+                status=422,
+                errors=[FieldProblem.model_validate(p) for p in result.problems],
+            )
+        )
+    return {
+        "order_id": str(result.order_id),
+        "shipment_id": result.shipment_id,
+        "applied": result.applied,
+        "order_status": result.order_status,
+    }
+
+
+class CancelOrder(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/v1/orders/{order_id}/cancel", status_code=202)
+async def cancel_order(
+    order_id: UUID, body: CancelOrder, hub: HubDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Cancel before shipment: open shipments are withdrawn (their sources confirm or refuse)."""
+    order = await asyncio.to_thread(hub.intake.find, order_id)
+    if order is None or not principal.may_see_channel(order.channel):
+        raise not_found(f"order {order_id}")
+    if principal.role is not Role.CHANNEL and "orders:act" not in principal.scopes:
+        raise ProblemError(
+            Problem(type="/problems/forbidden", title="May not cancel orders", status=403)
+        )
+    withdrawn = await asyncio.to_thread(
+        hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
+    )
+    await deliver_quietly(hub)
+    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
