@@ -1,6 +1,7 @@
 """The Order aggregate: placed by a channel, then accepted or rejected at intake."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -43,6 +44,8 @@ class OrderStatus(StrEnum):
     DELIVERED = "delivered"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    PARTIALLY_RETURNED = "partially_returned"
+    RETURNED = "returned"
 
 
 # Where orchestration may (re)start: just accepted, released from hold, or waiting for stock.
@@ -88,6 +91,10 @@ class Order(Aggregate):
         self.rejected_sources: list[str] = []
         self.invoices: dict[str, dict[str, Any]] = {}
         self.cancel_requested = False
+        self.captures: dict[str, str] = {}
+        self.returns: dict[str, dict[str, Any]] = {}
+        self.returned: dict[str, int] = {}
+        self.refunds: list[str] = []
         self.explanation: str | None = None
 
     def intake_problems(self, now: datetime) -> list[str]:
@@ -454,6 +461,151 @@ class Order(Aggregate):
         self.invoices[shipment_id] = {"invoice_id": invoice_id, "gross_total": gross_total}
         self._derive_status()
 
+    def capture_payment(self, invoice_id: str, amount: str, actor: str, now: datetime) -> bool:
+        """Capture what an invoice asks for, once; orders paid on account capture nothing."""
+        if self.submission.get("payment_state") == "not_required" or invoice_id in self.captures:
+            return False
+        self._payment_captured(
+            invoice_id=invoice_id,
+            amount=amount,
+            currency=self.submission["currency"],
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+        return True
+
+    @event("PaymentCaptured")
+    def _payment_captured(
+        self,
+        invoice_id: str,
+        amount: str,
+        currency: str,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.captures[invoice_id] = amount
+
+    # --- returns and refunds ---------------------------------------------------------------
+
+    def request_return(
+        self, rma_id: str, lines: list[dict[str, Any]], reason: str, actor: str, now: datetime
+    ) -> None:
+        """Authorise a return of shipped units (never more than shipped and not yet returned)."""
+        if rma_id in self.returns:
+            raise OrderError(f"return {rma_id} exists already")
+        returnable = self.returnable()
+        for line in lines:
+            left = returnable.get(line["line_id"], 0)
+            if not 0 < int(line["quantity"]) <= left:
+                raise OrderError(
+                    f"line {line['line_id']}: {line['quantity']} to return, {left} returnable"
+                )
+        self._return_requested(
+            rma_id=rma_id,
+            lines=lines,
+            reason=reason,
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+
+    @event("ReturnRequested")
+    def _return_requested(
+        self,
+        rma_id: str,
+        lines: list[dict[str, Any]],
+        reason: str,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.returns[rma_id] = {"lines": lines, "state": "requested"}
+
+    def receive_return(
+        self, rma_id: str, disposition: str, source_id: str | None, actor: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The goods are back: restocked at a source, or written off. Returns the lines."""
+        rma = self.returns.get(rma_id)
+        if rma is None:
+            raise OrderError(f"no return {rma_id} on order {self.id}")
+        if rma["state"] != "requested":
+            raise OrderError(f"return {rma_id} was received already")
+        if disposition not in ("restock", "write_off") or (
+            (disposition == "restock") != (source_id is not None)
+        ):
+            raise OrderError("disposition is restock (with a source_id) or write_off")
+        self._return_received(
+            rma_id=rma_id,
+            disposition=disposition,
+            source_id=source_id,
+            lines=rma["lines"],
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+        return list(rma["lines"])
+
+    @event("ReturnReceived")
+    def _return_received(
+        self,
+        rma_id: str,
+        disposition: str,
+        source_id: str | None,
+        lines: list[dict[str, Any]],
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.returns[rma_id]["state"] = "received"
+        for line in lines:
+            self.returned[line["line_id"]] = self.returned.get(line["line_id"], 0) + int(
+                line["quantity"]
+            )
+        self._derive_status()
+
+    def refund(self, amount: Decimal, reason: str, actor: str, now: datetime) -> None:
+        """Refund part of what was captured; never more than captured and not yet refunded."""
+        left = self.refundable()
+        if not Decimal(0) < amount <= left:
+            raise OrderError(f"refund of {amount} refused: {left} can still be refunded")
+        self._refunded(
+            amount=str(amount),
+            currency=self.submission["currency"],
+            reason=reason,
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+
+    @event("Refunded")
+    def _refunded(
+        self,
+        amount: str,
+        currency: str,
+        reason: str,
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.refunds.append(amount)
+
+    def refundable(self) -> Decimal:
+        captured = sum((Decimal(a) for a in self.captures.values()), Decimal(0))
+        return captured - sum((Decimal(a) for a in self.refunds), Decimal(0))
+
+    def returnable(self) -> dict[str, int]:
+        """Shipped units per line not yet returned or awaiting return."""
+        shipped: dict[str, int] = {}
+        for shipment in self.shipments.values():
+            for line in shipment.get("shipped_lines", []):
+                shipped[line["line_id"]] = shipped.get(line["line_id"], 0) + line["quantity"]
+        for rma in self.returns.values():
+            for line in rma["lines"]:
+                shipped[line["line_id"]] = shipped.get(line["line_id"], 0) - int(line["quantity"])
+        return {lid: qty for lid, qty in shipped.items() if qty > 0}
+
     def _check_shipped(
         self,
         shipment: dict[str, Any],
@@ -491,7 +643,15 @@ class Order(Aggregate):
             for sid, s in self.shipments.items()
             if ShipmentState(s["state"]) not in CLOSED
         )
-        self.status = OrderStatus(fulfillment_status(states, bool(self.waiting), invoiced))
+        status = fulfillment_status(states, bool(self.waiting), invoiced)
+        if self.returned:
+            shipped = sum(
+                line["quantity"]
+                for s in self.shipments.values()
+                for line in s.get("shipped_lines", [])
+            )
+            status = "returned" if sum(self.returned.values()) >= shipped else "partially_returned"
+        self.status = OrderStatus(status)
 
     def _sku_of(self, line_id: str) -> str:
         return str(

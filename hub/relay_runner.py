@@ -33,7 +33,11 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
                 # Each source holding an open shipment is asked to withdraw it.
                 for source_id in sorted(set(env.data["withdrawn_from"].values())):
                     found.append((requests, source_id))
-            elif env.type == "orderhub.order.invoice_issued":
+            elif env.type in (
+                "orderhub.order.invoice_issued",
+                "orderhub.order.payment_captured",
+                "orderhub.order.refunded",
+            ):
                 found.append((billing, env.subject))
             return found
         if env.type.startswith("orderhub.rejected_submission."):

@@ -113,6 +113,9 @@ def _fulfilled(
         live = [sid for sid, s in facts["shipments"].items() if ShipmentState(s) not in CLOSED]
         invoiced = all(sid in facts["invoiced"] for sid in live)
         status = fulfillment_status(states, facts["waiting"], invoiced)
+        if facts.get("returned_units"):
+            full = facts["returned_units"] >= facts.get("shipped_units", 0)
+            status = "returned" if full else "partially_returned"
     return replace(
         row,
         status=status,
@@ -127,6 +130,14 @@ def _set_shipment(state_key: str) -> Callable[[OrderStatusRow | None, EventEnvel
     def handle(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
         state = env.data.get(state_key, state_key)
         sid = env.data["shipment_id"]
+        if state == "shipped":
+            units = sum(line["quantity"] for line in env.data.get("lines", []))
+
+            def shipped(f: dict[str, Any]) -> None:
+                f["shipments"][sid] = state
+                f["shipped_units"] = f.get("shipped_units", 0) + units
+
+            return _fulfilled(row, env, shipped)
         if state_key == "rejected":
             reason = (f"{env.data['source_id']} rejected: {env.data.get('reason', '')}",)
             return _fulfilled(
@@ -139,6 +150,15 @@ def _set_shipment(state_key: str) -> Callable[[OrderStatusRow | None, EventEnvel
 
 def _invoiced(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
     return _fulfilled(row, env, lambda f: f["invoiced"].append(env.data["shipment_id"]))
+
+
+def _return_received(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    units = sum(int(line["quantity"]) for line in env.data["lines"])
+
+    def returned(f: dict[str, Any]) -> None:
+        f["returned_units"] = f.get("returned_units", 0) + units
+
+    return _fulfilled(row, env, returned)
 
 
 def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
@@ -168,6 +188,7 @@ HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatus
     "orderhub.order.shipment_cancelled": _set_shipment("cancelled"),
     "orderhub.order.cancellation_requested": _cancellation,
     "orderhub.order.invoice_issued": _invoiced,
+    "orderhub.order.return_received": _return_received,
 }
 
 

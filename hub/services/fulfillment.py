@@ -5,6 +5,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import NAMESPACE_OID, UUID, uuid5
 
 from eventsourcing.persistence import IntegrityError
@@ -109,10 +110,54 @@ class FulfillmentService:
             "tax_total": str(tax),
             "gross_total": str(net + tax),
         }
-        if not order.record_invoice(shipment_id, invoice, actor=BILLING, now=self._clock()):
+        now = self._clock()
+        if not order.record_invoice(shipment_id, invoice, actor=BILLING, now=now):
             return False
+        order.capture_payment(invoice["invoice_id"], invoice["gross_total"], BILLING, now)
         self._store.save(order)
         return True
+
+    def request_return(
+        self, order_id: UUID, lines: list[dict[str, Any]], reason: str, actor: str
+    ) -> str:
+        """Authorise a return (RMA) of shipped units; returns its id."""
+        order = self._order(order_id)
+        rma_id = str(uuid5(NAMESPACE_OID, f"rma:{order_id}:{len(order.returns) + 1}"))
+        order.request_return(rma_id, lines, reason, actor=actor, now=self._clock())
+        self._store.save(order)
+        return rma_id
+
+    def receive_return(
+        self, order_id: UUID, rma_id: str, disposition: str, source_id: str | None, actor: str
+    ) -> None:
+        """Goods received: restocked at a source (on-hand up) or written off, in one save."""
+        order = self._order(order_id)
+        now = self._clock()
+        lines = order.receive_return(rma_id, disposition, source_id, actor=actor, now=now)
+        items: dict[str, StockItem] = {}
+        if source_id is not None:
+            skus = {line["line_id"]: line["sku"] for line in order.submission["lines"]}
+            for line in lines:
+                sku = skus[line["line_id"]]
+                item = items.get(sku) or find(self._store, stock_item_id(source_id, sku), StockItem)
+                if item is None:
+                    item = StockItem(
+                        source_id=source_id, sku=sku, on_hand=0, safety_stock=0, at=now
+                    )
+                item.adjust(int(line["quantity"]), at=now, reason=f"return {rma_id}")
+                items[sku] = item
+        self._store.save(order, *items.values())
+
+    def refund(self, order_id: UUID, amount: Decimal, reason: str, actor: str) -> None:
+        order = self._order(order_id)
+        order.refund(amount, reason, actor=actor, now=self._clock())
+        self._store.save(order)
+
+    def _order(self, order_id: UUID) -> Order:
+        order = find(self._store, order_id, Order)
+        if order is None:
+            raise UnknownShipmentError(f"no order {order_id}")
+        return order
 
     def _stock_effects(self, order: Order, update: FulfillmentUpdate) -> list[StockItem]:
         shipment = order.shipments[update.shipment_id]

@@ -1,11 +1,11 @@
 """Fulfillment: sources report on their shipments; orders are cancelled before they ship."""
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from hub.api.body import parse_json, read_limited
 from hub.api.capture import deliver_quietly
@@ -16,6 +16,7 @@ from hub.services.fulfillment_intake import Parked, apply_raw_update
 from schemas.channels import Role
 from schemas.fulfillment import FulfillmentUpdate
 from schemas.problems import FieldProblem, Problem
+from schemas.types import Money
 
 router = APIRouter(tags=["fulfillment"])
 
@@ -97,3 +98,73 @@ async def cancel_order(
     )
     await deliver_quietly(hub)
     return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
+
+
+class ReturnLine(BaseModel):
+    line_id: str = Field(min_length=1, max_length=64)
+    quantity: StrictInt = Field(gt=0)
+
+
+class RequestReturn(BaseModel):
+    lines: list[ReturnLine] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReceiveReturn(BaseModel):
+    disposition: Literal["restock", "write_off"]
+    source_id: str | None = Field(default=None, description="Where restocked goods go")
+
+
+class Refund(BaseModel):
+    amount: Money
+    reason: str = Field(min_length=1, max_length=500)
+
+
+Actor = Annotated[Principal, Depends(require("orders:act"))]
+
+
+@router.post("/v1/orders/{order_id}/returns", status_code=201)
+async def request_return(
+    order_id: UUID, body: RequestReturn, hub: HubDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Authorise a return (RMA) of shipped units; the channel of the order may ask for it."""
+    order = await asyncio.to_thread(hub.intake.find, order_id)
+    if order is None or not principal.may_see_channel(order.channel):
+        raise not_found(f"order {order_id}")
+    if principal.role is not Role.CHANNEL and "orders:act" not in principal.scopes:
+        raise ProblemError(
+            Problem(type="/problems/forbidden", title="May not open returns", status=403)
+        )
+    lines = [line.model_dump() for line in body.lines]
+    rma_id = await asyncio.to_thread(
+        hub.fulfillment.request_return, order_id, lines, body.reason, principal.actor
+    )
+    await deliver_quietly(hub)
+    return {"order_id": str(order_id), "rma_id": rma_id}
+
+
+@router.post("/v1/orders/{order_id}/returns/{rma_id}/receive")
+async def receive_return(
+    order_id: UUID, rma_id: str, body: ReceiveReturn, hub: HubDep, principal: Actor
+) -> dict[str, Any]:
+    """The goods are back: restock them at a source, or write them off."""
+    await asyncio.to_thread(
+        hub.fulfillment.receive_return,
+        order_id,
+        rma_id,
+        body.disposition,
+        body.source_id,
+        principal.actor,
+    )
+    await deliver_quietly(hub)
+    return {"order_id": str(order_id), "rma_id": rma_id, "disposition": body.disposition}
+
+
+@router.post("/v1/orders/{order_id}/refunds", status_code=201)
+async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) -> dict[str, Any]:
+    """Refund part of what was captured; more than was paid is refused."""
+    await asyncio.to_thread(
+        hub.fulfillment.refund, order_id, body.amount, body.reason, principal.actor
+    )
+    await deliver_quietly(hub)
+    return {"order_id": str(order_id), "refunded": str(body.amount)}
