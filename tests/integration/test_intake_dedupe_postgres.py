@@ -217,7 +217,6 @@ def test_one_order_sent_through_every_door_at_once_is_recorded_once_and_a_change
             assert [
                 e for e in envelopes if e.type.startswith("orderhub.rejected_submission.")
             ] == []
-            print("WAVE", sorted((a.status_code, a.json()["outcome"]) for a in answers))
             assert len(answers) == REST_COPIES
             for answer in answers:
                 outcome = (answer.status_code, answer.json()["outcome"], answer.json()["order_id"])
