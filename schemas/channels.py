@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from schemas.submission import Contract
+from schemas.submission import Address, Contract
 from schemas.types import CountryCode, CurrencyCode, Slug
 
 FORMATS = ("canonical", "webshop", "marketplace", "assisted", "edi-x12-850", "csv")
@@ -29,6 +29,9 @@ class ChannelDefinition(Contract):
         default_factory=dict, description="The channel's item ids (ASINs, seller SKUs) → our SKUs"
     )
     rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    stores: dict[str, Address] = Field(
+        default_factory=dict, description="Store addresses by store id (click & collect)"
+    )
 
     @model_validator(mode="after")
     def _known_format(self) -> "ChannelDefinition":

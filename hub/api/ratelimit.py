@@ -28,7 +28,9 @@ class RateLimiter:
         with self._lock:
             tokens, last = self._buckets.get(key, (capacity, now))
             tokens = min(capacity, tokens + (now - last) * rate)
-            if tokens >= cost:
+            # A payload larger than the bucket passes from a full bucket and leaves it in debt,
+            # so a big bulk upload waits its turn instead of being refused for ever.
+            if tokens >= cost or tokens >= capacity:
                 self._buckets[key] = (tokens - cost, now)
                 return None
             self._buckets[key] = (tokens, now)

@@ -176,7 +176,7 @@ class AccessService:
 
     def authenticate(self, presented: str) -> Principal | None:
         """The principal for an API key, or None; compares hashes in constant time."""
-        if self._admin_key and hmac.compare_digest(presented, self._admin_key):
+        if self._admin_key and hmac.compare_digest(presented.encode(), self._admin_key.encode()):
             return Principal(role=Role.ADMIN, key_id="bootstrap", label="admin")
         prefix, _, rest = presented.partition("_")
         key_id, _, secret = rest.partition("_")

@@ -25,7 +25,9 @@ def translate(
 ) -> Translated:
     """Map with the channel's adapter; raises connectors.channels.UnparseablePayload."""
     adapter = ADAPTERS[definition.format]
-    context = ChannelContext.for_channel(definition, now, operator=operator)
+    context = ChannelContext.for_channel(
+        definition, now, operator=operator, stores=definition.stores
+    )
     items: list[SubmitOrder | RejectSubmission] = []
     for result in adapter(raw, context):
         if isinstance(result, Mapped):

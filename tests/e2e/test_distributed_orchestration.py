@@ -85,9 +85,10 @@ def test_accepted_order_is_routed_and_its_fulfillment_request_goes_to_the_source
             assert httpx.put(
                 f"{base}/v1/sources/{source_id}", json=_source(source_id, lat, lon)
             ).status_code in (200, 201)
-            assert httpx.put(
-                f"{base}/v1/stock/{source_id}/OAK-TABLE", json={"on_hand": 4}
-            ).status_code == 200
+            assert (
+                httpx.put(f"{base}/v1/stock/{source_id}/OAK-TABLE", json={"on_hand": 4}).status_code
+                == 200
+            )
 
         response = httpx.post(f"{base}/v1/orders", json=_order("WEB-7001"), timeout=30)
         assert response.status_code == 202, response.text

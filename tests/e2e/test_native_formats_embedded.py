@@ -47,6 +47,16 @@ CHANNELS: dict[str, dict[str, Any]] = {
         "default_currency": "EUR",
         "default_country": "FR",
         "sku_map": {"rc-01": "RED-CHAIR"},
+        # Click & collect ships to the store: its address comes from the channel's definition.
+        "stores": {
+            "store-lyon": {
+                "name": "OrderHub Store Lyon",
+                "line1": "3 place Bellecour",
+                "city": "Lyon",
+                "postal_code": "69002",
+                "country": "FR",
+            }
+        },
     },
     "edi-x12-850": {
         "channel_id": "b2b-acme",
@@ -88,13 +98,7 @@ GOOD: dict[str, list[str]] = {
     "csv/good-bulk-upload.csv": ["B2C-5001", "B2C-5002", "B2C-5003"],
     "csv/good-excel-semicolon-bom.csv": ["FR-77001"],
 }
-CLICK_AND_COLLECT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hub/services/channel_intake.py:28 builds ChannelContext.for_channel without "
-    "stores, and ChannelDefinition (schemas/channels.py) cannot carry store addresses: a click & "
-    "collect entry without store_address is always refused at store_id",
-)
-GOOD_MARKS = {"assisted/good-click-and-collect.json": [CLICK_AND_COLLECT_BUG]}
+GOOD_MARKS: dict[str, list[pytest.MarkDecorator]] = {}
 
 
 @dataclass(frozen=True)

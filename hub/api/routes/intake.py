@@ -36,7 +36,7 @@ async def submit_native(
     202 when every order was taken, 200 with per-item results otherwise; a payload with one
     order that is refused answers 422 like the canonical endpoint.
     """
-    channel_id = principal.channel_id if principal.role is Role.CHANNEL else channel
+    channel_id = channel if channel is not None else principal.channel_id
     if channel_id is None:
         raise _problem(422, "Say which channel this is for: ?channel=<id>", "channel")
     check_may_submit_for(principal, channel_id)
