@@ -356,7 +356,8 @@ class Order(Aggregate):
     ) -> None:
         shipment = self.shipments[shipment_id]
         shipment["state"] = state
-        if state == ShipmentState.SHIPPED.value:
+        if ShipmentState(state) in LEFT_THE_BUILDING and "shipped_lines" not in shipment:
+            # A delivery reported before the shipment itself still means the goods left.
             shipment.update(carrier=carrier, tracking=tracking, shipped_lines=lines)
         self._derive_status()
 
@@ -374,6 +375,9 @@ class Order(Aggregate):
         """The source cannot ship: its lines go back to orchestration, without that source."""
         self.shipments[shipment_id]["state"] = ShipmentState.REJECTED.value
         self.rejected_sources.append(source_id)
+        if self.cancel_requested:
+            self._derive_status()  # a cancelled order's lines are not routed again
+            return
         for line in lines:
             self.waiting[line["line_id"]] = self.waiting.get(line["line_id"], 0) + line["quantity"]
         self.status = OrderStatus.REROUTING

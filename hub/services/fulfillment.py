@@ -20,6 +20,8 @@ from hub.store import OrderStore
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 
 MAX_ATTEMPTS = 5
+# Updates that mean the goods left the building (a delivery may be reported before shipping).
+LEFT = frozenset({UpdateKind.SHIPPED, UpdateKind.DELIVERED, UpdateKind.DELIVERY_FAILED})
 BILLING = "system:billing"
 CENT = Decimal("0.01")
 
@@ -161,13 +163,18 @@ class FulfillmentService:
 
     def _stock_effects(self, order: Order, update: FulfillmentUpdate) -> list[StockItem]:
         shipment = order.shipments[update.shipment_id]
-        items = []
+        # One copy per SKU: two lines of the same SKU move the same aggregate, saved once.
+        items: dict[str, StockItem | None] = {}
+        touched: dict[str, StockItem] = {}
         for line in shipment["lines"]:
+            sku = line["sku"]
+            if sku not in items:
+                items[sku] = find(self._store, stock_item_id(update.source_id, sku), StockItem)
+            item = items[sku]
             key = reservation_key(order.id, update.shipment_id, line["line_id"])
-            item = find(self._store, stock_item_id(update.source_id, line["sku"]), StockItem)
             if item is None or key not in item.reservations:
                 continue  # nothing was reserved (stock counted away meanwhile): nothing to move
-            if update.kind is UpdateKind.SHIPPED:
+            if update.kind in LEFT:
                 shipped = {s["line_id"]: s["quantity"] for s in shipment["shipped_lines"]}
                 if line["line_id"] in shipped:
                     item.consume(key, shipped[line["line_id"]], at=update.at)
@@ -177,5 +184,5 @@ class FulfillmentService:
                 item.release(key, at=update.at, reason=update.kind.value)
             else:
                 continue
-            items.append(item)
-        return items
+            touched[sku] = item
+        return list(touched.values())
