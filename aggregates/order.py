@@ -44,6 +44,7 @@ class OrderStatus(StrEnum):
     DELIVERED = "delivered"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    CANCELLING = "cancelling"
     PARTIALLY_RETURNED = "partially_returned"
     RETURNED = "returned"
 
@@ -91,6 +92,8 @@ class Order(Aggregate):
         self.rejected_sources: list[str] = []
         self.invoices: dict[str, dict[str, Any]] = {}
         self.cancel_requested = False
+        self.withdrawing: set[str] = set()
+        self.revision = 1
         self.captures: dict[str, str] = {}
         self.returns: dict[str, dict[str, Any]] = {}
         self.returned: dict[str, int] = {}
@@ -375,7 +378,7 @@ class Order(Aggregate):
         """The source cannot ship: its lines go back to orchestration, without that source."""
         self.shipments[shipment_id]["state"] = ShipmentState.REJECTED.value
         self.rejected_sources.append(source_id)
-        if self.cancel_requested:
+        if self.cancel_requested or shipment_id in self.withdrawing:
             self._derive_status()  # a cancelled order's lines are not routed again
             return
         for line in lines:
@@ -426,8 +429,76 @@ class Order(Aggregate):
         at: datetime,
     ) -> None:
         self.cancel_requested = True
+        self.withdrawing.update(withdrawn)
         self.waiting = {}
         self._derive_status()
+
+    def change(
+        self,
+        submission: dict[str, Any],
+        digest: str,
+        raw_payload: str,
+        actor: str,
+        now: datetime,
+    ) -> list[str]:
+        """A new revision of the order before anything shipped: open shipments are withdrawn
+        (their sources confirm or refuse) and the whole revised order is routed again.
+        Returns the shipments withdrawn."""
+        if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
+            raise InvalidTransitionError(
+                self.id, self.status.value, "changed (it shipped: only a return is possible)"
+            )
+        if (
+            self.status
+            in (
+                OrderStatus.CANCELLED,
+                OrderStatus.CANCELLING,
+                OrderStatus.REJECTED,
+                OrderStatus.PLACED,
+            )
+            or self.cancel_requested
+        ):
+            raise InvalidTransitionError(self.id, self.status.value, "changed")
+        if digest == self.digest:
+            return []
+        open_ids = sorted(
+            sid
+            for sid, s in self.shipments.items()
+            if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
+        )
+        self._changed(
+            revision=self.revision + 1,
+            submission=submission,
+            digest=digest,
+            raw_payload=raw_payload,
+            withdrawn=open_ids,
+            withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+        return open_ids
+
+    @event("Changed")
+    def _changed(
+        self,
+        revision: int,
+        submission: dict[str, Any],
+        digest: str,
+        raw_payload: str,
+        withdrawn: list[str],
+        withdrawn_from: dict[str, str],
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+    ) -> None:
+        self.revision = revision
+        self.submission = submission
+        self.digest = digest
+        self.raw_payload = raw_payload
+        self.withdrawing.update(withdrawn)
+        self.waiting = {line["line_id"]: int(line["quantity"]) for line in submission["lines"]}
+        self.status = OrderStatus.REROUTING
 
     def record_invoice(
         self, shipment_id: str, invoice: dict[str, Any], actor: str, now: datetime
@@ -641,13 +712,20 @@ class Order(Aggregate):
     def _derive_status(self) -> None:
         if not self.shipments and not self.cancel_requested:
             return
-        states = [ShipmentState(s["state"]) for s in self.shipments.values()]
-        invoiced = all(
-            sid in self.invoices
+        # A withdrawn shipment no longer counts, unless it shipped before the withdrawal arrived.
+        kept = {
+            sid: ShipmentState(s["state"])
             for sid, s in self.shipments.items()
-            if ShipmentState(s["state"]) not in CLOSED
+            if sid not in self.withdrawing or ShipmentState(s["state"]) in LEFT_THE_BUILDING
+        }
+        invoiced = all(sid in self.invoices for sid, st in kept.items() if st not in CLOSED)
+        status = fulfillment_status(list(kept.values()), bool(self.waiting), invoiced)
+        pending = any(
+            ShipmentState(self.shipments[sid]["state"]) not in CLOSED | LEFT_THE_BUILDING
+            for sid in self.withdrawing
         )
-        status = fulfillment_status(states, bool(self.waiting), invoiced)
+        if status == "cancelled" and pending:
+            status = "cancelling"
         if self.returned:
             shipped = sum(
                 line["quantity"]

@@ -29,7 +29,7 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
             found = [(orders, env.subject)]
             if env.type == "orderhub.order.fulfillment_requested":
                 found.append((requests, str(env.data["source_id"])))
-            elif env.type == "orderhub.order.cancellation_requested":
+            elif env.type in ("orderhub.order.cancellation_requested", "orderhub.order.changed"):
                 # Each source holding an open shipment is asked to withdraw it.
                 for source_id in sorted(set(env.data["withdrawn_from"].values())):
                     found.append((requests, source_id))

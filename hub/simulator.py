@@ -58,7 +58,7 @@ class WarehouseSimulator:
             )
             steps.append(self._update(env, shipment, last))
             return steps
-        if env.type == "orderhub.order.cancellation_requested":
+        if env.type in ("orderhub.order.cancellation_requested", "orderhub.order.changed"):
             mine = [s for s, src in env.data["withdrawn_from"].items() if src == self._source_id]
             return [
                 self._update(

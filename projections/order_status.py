@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from aggregates.shipments import CLOSED, ShipmentState, fulfillment_status
+from aggregates.shipments import CLOSED, LEFT_THE_BUILDING, ShipmentState, fulfillment_status
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
@@ -109,10 +109,7 @@ def _fulfilled(
     facts.update(json.loads(row.fulfillment))
     change(facts)
     if status is None:
-        states = [ShipmentState(s) for s in facts["shipments"].values()]
-        live = [sid for sid, s in facts["shipments"].items() if ShipmentState(s) not in CLOSED]
-        invoiced = all(sid in facts["invoiced"] for sid in live)
-        status = fulfillment_status(states, facts["waiting"], invoiced)
+        status = _derived(facts)
         if facts.get("returned_units"):
             full = facts["returned_units"] >= facts.get("shipped_units", 0)
             status = "returned" if full else "partially_returned"
@@ -123,6 +120,43 @@ def _fulfilled(
         version=env.sequence,
         reasons=reasons,
         fulfillment=json.dumps(facts, sort_keys=True),
+    )
+
+
+def _derived(facts: dict[str, Any]) -> str:
+    """The order's status as the aggregate derives it (aggregates.Order._derive_status)."""
+    withdrawing = set(facts.get("withdrawing", []))
+    kept = {
+        sid: ShipmentState(s)
+        for sid, s in facts["shipments"].items()
+        if sid not in withdrawing or ShipmentState(s) in LEFT_THE_BUILDING
+    }
+    invoiced = all(sid in facts["invoiced"] for sid, st in kept.items() if st not in CLOSED)
+    status = fulfillment_status(list(kept.values()), facts["waiting"], invoiced)
+    pending = any(
+        ShipmentState(facts["shipments"][sid]) not in CLOSED | LEFT_THE_BUILDING
+        for sid in withdrawing
+        if sid in facts["shipments"]
+    )
+    return "cancelling" if status == "cancelled" and pending else status
+
+
+def _changed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    if row is None:
+        return None
+    sub = env.data["submission"]
+    total = sum(
+        (Decimal(line["unit_price"]) * line["quantity"] for line in sub["lines"]), Decimal(0)
+    )
+
+    def change(f: dict[str, Any]) -> None:
+        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
+        f["waiting"] = True
+
+    changed = _fulfilled(row, env, change, "rerouting", (f"revision {env.data['revision']}",))
+    assert changed is not None
+    return replace(
+        changed, total=str(total), line_count=len(sub["lines"]), digest=env.data["digest"]
     )
 
 
@@ -162,7 +196,11 @@ def _return_received(row: OrderStatusRow | None, env: EventEnvelope) -> OrderSta
 
 
 def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    return _fulfilled(row, env, lambda f: f.update(waiting=False))
+    def cancel(f: dict[str, Any]) -> None:
+        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
+        f["waiting"] = False
+
+    return _fulfilled(row, env, cancel)
 
 
 def _with(
@@ -189,6 +227,7 @@ HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatus
     "orderhub.order.cancellation_requested": _cancellation,
     "orderhub.order.invoice_issued": _invoiced,
     "orderhub.order.return_received": _return_received,
+    "orderhub.order.changed": _changed,
 }
 
 

@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 FOLLOWER = "orchestrator"
 # Events after which an order may be routable: new, released from hold.
 ORDER_TRIGGERS = frozenset(
-    {"orderhub.order.accepted", "orderhub.order.hold_released", "orderhub.order.shipment_rejected"}
+    {
+        "orderhub.order.accepted",
+        "orderhub.order.hold_released",
+        "orderhub.order.shipment_rejected",
+        "orderhub.order.changed",
+    }
 )
 # Stock events after which more may be available for the waiting orders.
 STOCK_TRIGGERS = frozenset(

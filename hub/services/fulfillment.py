@@ -11,13 +11,15 @@ from uuid import NAMESPACE_OID, UUID, uuid5
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
-from aggregates.errors import UnknownShipmentError
+from aggregates.errors import OrderError, UnknownShipmentError
 from aggregates.ids import stock_item_id
 from aggregates.stock import StockItem
+from hub.services.intake import submission_digest
 from hub.services.lookup import find
 from hub.services.orchestration import reservation_key
 from hub.store import OrderStore
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
+from schemas.submission import OrderSubmission
 
 MAX_ATTEMPTS = 5
 # Updates that mean the goods left the building (a delivery may be reported before shipping).
@@ -80,6 +82,45 @@ class FulfillmentService:
         withdrawn = order.request_cancellation(reason, actor=actor, now=self._clock())
         self._store.save(order)
         return withdrawn
+
+    def change_order(
+        self, order_id: UUID, submission: OrderSubmission, raw_payload: str, actor: str
+    ) -> list[str]:
+        """Revise an order before it ships; returns the shipments withdrawn for re-routing."""
+        order = self._order(order_id)
+        if (submission.channel, submission.external_id) != (order.channel, order.external_id):
+            raise OrderError("a change keeps the order's channel and external_id")
+        withdrawn = order.change(
+            submission.model_dump(mode="json"),
+            submission_digest(submission),
+            raw_payload,
+            actor=actor,
+            now=self._clock(),
+        )
+        self._store.save(order)
+        return withdrawn
+
+    def cancel_lines(
+        self, order_id: UUID, lines: Mapping[str, int], reason: str, actor: str
+    ) -> list[str]:
+        """Cancel some units of some lines before they ship: the rest of the order is routed
+        again as a new revision. Cancelling every unit cancels the order."""
+        order = self._order(order_id)
+        current = OrderSubmission.model_validate(order.submission)
+        unknown = set(lines) - {line.line_id for line in current.lines}
+        if unknown:
+            raise OrderError(f"no line(s) {sorted(unknown)} in this order")
+        kept = []
+        for line in current.lines:
+            left = line.quantity - lines.get(line.line_id, 0)
+            if left < 0:
+                raise OrderError(f"line {line.line_id}: cannot cancel more than ordered")
+            if left:
+                kept.append(line.model_copy(update={"quantity": left}))
+        if not kept:
+            return self.cancel_order(order_id, reason, actor)
+        revised = current.model_copy(update={"lines": kept})
+        return self.change_order(order_id, revised, revised.model_dump_json(), actor)
 
     def invoice_shipment(self, order_id: UUID, shipment_id: str) -> bool:
         """Issue the invoice of a shipped shipment (once): lines, tax by country, totals."""

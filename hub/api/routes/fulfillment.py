@@ -5,17 +5,18 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from hub.api.body import parse_json, read_limited
 from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, PrincipalDep, require
-from hub.api.problems import ProblemError, not_found
+from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.services.access import Principal
 from hub.services.fulfillment_intake import Parked, apply_raw_update
 from schemas.channels import Role
 from schemas.fulfillment import FulfillmentUpdate
 from schemas.problems import FieldProblem, Problem
+from schemas.submission import OrderSubmission
 from schemas.types import Money
 
 router = APIRouter(tags=["fulfillment"])
@@ -79,6 +80,9 @@ async def post_update(
 
 class CancelOrder(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
+    lines: dict[str, StrictInt] | None = Field(
+        default=None, description="line_id → units to cancel; the whole order when left out"
+    )
 
 
 @router.post("/v1/orders/{order_id}/cancel", status_code=202)
@@ -93,9 +97,14 @@ async def cancel_order(
         raise ProblemError(
             Problem(type="/problems/forbidden", title="May not cancel orders", status=403)
         )
-    withdrawn = await asyncio.to_thread(
-        hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
-    )
+    if body.lines:
+        withdrawn = await asyncio.to_thread(
+            hub.fulfillment.cancel_lines, order_id, body.lines, body.reason, principal.actor
+        )
+    else:
+        withdrawn = await asyncio.to_thread(
+            hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
+        )
     await deliver_quietly(hub)
     return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
 
@@ -168,3 +177,37 @@ async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) ->
     )
     await deliver_quietly(hub)
     return {"order_id": str(order_id), "refunded": str(body.amount)}
+
+
+@router.put(
+    "/v1/orders/{order_id}",
+    status_code=202,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OrderSubmission.model_json_schema()}},
+        }
+    },
+)
+async def change_order(
+    order_id: UUID, request: Request, hub: HubDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """A new revision (address, quantities, lines) before shipment: open shipments are
+    withdrawn and the revised order is routed again. After shipment only a return is possible."""
+    order = await asyncio.to_thread(hub.intake.find, order_id)
+    if order is None or not principal.may_see_channel(order.channel):
+        raise not_found(f"order {order_id}")
+    if principal.role is not Role.CHANNEL and "orders:act" not in principal.scopes:
+        raise ProblemError(
+            Problem(type="/problems/forbidden", title="May not change orders", status=403)
+        )
+    text, payload = parse_json(await read_limited(request, hub.settings.max_body_bytes))
+    try:
+        submission = OrderSubmission.model_validate(payload)
+    except ValidationError as error:
+        raise invalid_body(error) from None
+    withdrawn = await asyncio.to_thread(
+        hub.fulfillment.change_order, order_id, submission, text, principal.actor
+    )
+    await deliver_quietly(hub)
+    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
