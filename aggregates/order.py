@@ -20,8 +20,8 @@ from aggregates.shipments import (
     LEFT_THE_BUILDING,
     TARGET,
     ShipmentState,
-    fulfillment_status,
     moves_forward,
+    order_status_from,
 )
 from schemas.fulfillment import UpdateKind
 
@@ -712,20 +712,12 @@ class Order(Aggregate):
     def _derive_status(self) -> None:
         if not self.shipments and not self.cancel_requested:
             return
-        # A withdrawn shipment no longer counts, unless it shipped before the withdrawal arrived.
-        kept = {
-            sid: ShipmentState(s["state"])
-            for sid, s in self.shipments.items()
-            if sid not in self.withdrawing or ShipmentState(s["state"]) in LEFT_THE_BUILDING
-        }
-        invoiced = all(sid in self.invoices for sid, st in kept.items() if st not in CLOSED)
-        status = fulfillment_status(list(kept.values()), bool(self.waiting), invoiced)
-        pending = any(
-            ShipmentState(self.shipments[sid]["state"]) not in CLOSED | LEFT_THE_BUILDING
-            for sid in self.withdrawing
+        status = order_status_from(
+            {sid: ShipmentState(s["state"]) for sid, s in self.shipments.items()},
+            self.withdrawing,
+            bool(self.waiting),
+            self.invoices,
         )
-        if status == "cancelled" and pending:
-            status = "cancelling"
         if self.returned:
             shipped = sum(
                 line["quantity"]

@@ -4,6 +4,7 @@ Sources report late, twice and out of order (shipped before accepted). An update
 move the shipment forward changes nothing; one that skips states implies them.
 """
 
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 
 from schemas.fulfillment import UpdateKind
@@ -73,3 +74,25 @@ def fulfillment_status(states: list[ShipmentState], waiting: bool, all_invoiced:
     if any(RANK[s] >= RANK[ShipmentState.ACCEPTED] for s in live):
         return "in_fulfillment"
     return "routed"
+
+
+def order_status_from(
+    states: Mapping[str, ShipmentState],
+    withdrawing: Collection[str],
+    waiting: bool,
+    invoiced: Collection[str],
+) -> str:
+    """The order's status from its shipments (id → state). A withdrawn shipment no longer
+    counts unless it shipped before the withdrawal arrived; while one is still open, a
+    cancelled order is `cancelling`."""
+    kept = {
+        sid: state
+        for sid, state in states.items()
+        if sid not in withdrawing or state in LEFT_THE_BUILDING
+    }
+    all_invoiced = all(sid in invoiced for sid, st in kept.items() if st not in CLOSED)
+    status = fulfillment_status(list(kept.values()), waiting, all_invoiced)
+    pending = any(
+        states[sid] not in CLOSED | LEFT_THE_BUILDING for sid in withdrawing if sid in states
+    )
+    return "cancelling" if status == "cancelled" and pending else status

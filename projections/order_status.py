@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from aggregates.shipments import CLOSED, LEFT_THE_BUILDING, ShipmentState, fulfillment_status
+from aggregates.shipments import ShipmentState, order_status_from
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
@@ -124,21 +124,13 @@ def _fulfilled(
 
 
 def _derived(facts: dict[str, Any]) -> str:
-    """The order's status as the aggregate derives it (aggregates.Order._derive_status)."""
-    withdrawing = set(facts.get("withdrawing", []))
-    kept = {
-        sid: ShipmentState(s)
-        for sid, s in facts["shipments"].items()
-        if sid not in withdrawing or ShipmentState(s) in LEFT_THE_BUILDING
-    }
-    invoiced = all(sid in facts["invoiced"] for sid, st in kept.items() if st not in CLOSED)
-    status = fulfillment_status(list(kept.values()), facts["waiting"], invoiced)
-    pending = any(
-        ShipmentState(facts["shipments"][sid]) not in CLOSED | LEFT_THE_BUILDING
-        for sid in withdrawing
-        if sid in facts["shipments"]
+    """The order's status exactly as the aggregate derives it."""
+    return order_status_from(
+        {sid: ShipmentState(s) for sid, s in facts["shipments"].items()},
+        set(facts.get("withdrawing", [])),
+        facts["waiting"],
+        set(facts["invoiced"]),
     )
-    return "cancelling" if status == "cancelled" and pending else status
 
 
 def _changed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:

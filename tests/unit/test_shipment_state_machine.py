@@ -27,6 +27,7 @@ from aggregates.shipments import (
     ShipmentState,
     fulfillment_status,
     moves_forward,
+    order_status_from,
 )
 from aggregates.stock import StockItem
 from hub.services.fulfillment import FulfillmentService
@@ -402,8 +403,7 @@ def test_the_order_status_and_waiting_lines_agree_with_the_shipments(script: lis
         # Its lines went back to orchestration; nothing re-routes them in this test.
         assert order.status is OrderStatus.REROUTING
     else:
-        invoiced = all(sid in order.invoices for sid, s in states.items() if s not in CLOSED)
-        expected = fulfillment_status(list(states.values()), bool(order.waiting), invoiced)
+        expected = order_status_from(states, order.withdrawing, bool(order.waiting), order.invoices)
         assert order.status.value == expected
     if not order.cancel_requested:
         waiting = {lid: q for sid in rejected for lid, _, q in SHIPMENTS[sid][1]}
