@@ -286,11 +286,13 @@ class Order(Aggregate):
         actor: str,
         correlation_id: str,
         at: datetime,
+        shipment_sequence: int = 1,
     ) -> None:
         self.shipments[shipment_id] = {
             "source_id": source_id,
             "lines": lines,
             "state": ShipmentState.REQUESTED.value,
+            "sequence": shipment_sequence,
         }
         self._derive_status()
 
@@ -412,11 +414,16 @@ class Order(Aggregate):
             reason=reason,
             withdrawn=open_ids,
             withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
+            shipment_sequences=self._next_sequences(open_ids),
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
         )
         return open_ids
+
+    def _next_sequences(self, shipment_ids: list[str]) -> dict[str, int]:
+        """Each message to a source about a shipment is numbered, so it can detect a gap."""
+        return {sid: int(self.shipments[sid].get("sequence", 1)) + 1 for sid in shipment_ids}
 
     @event("CancellationRequested")
     def _cancellation_requested(
@@ -427,7 +434,9 @@ class Order(Aggregate):
         actor: str,
         correlation_id: str,
         at: datetime,
+        shipment_sequences: dict[str, int] | None = None,
     ) -> None:
+        self._number(shipment_sequences)
         self.cancel_requested = True
         self.withdrawing.update(withdrawn)
         self.waiting = {}
@@ -473,6 +482,7 @@ class Order(Aggregate):
             raw_payload=raw_payload,
             withdrawn=open_ids,
             withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
+            shipment_sequences=self._next_sequences(open_ids),
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
@@ -491,7 +501,9 @@ class Order(Aggregate):
         actor: str,
         correlation_id: str,
         at: datetime,
+        shipment_sequences: dict[str, int] | None = None,
     ) -> None:
+        self._number(shipment_sequences)
         self.revision = revision
         self.submission = submission
         self.digest = digest
@@ -705,6 +717,10 @@ class Order(Aggregate):
                 )
             out.append({**asked, "quantity": int(line["quantity"])})
         return out
+
+    def _number(self, sequences: dict[str, int] | None) -> None:
+        for sid, sequence in (sequences or {}).items():
+            self.shipments[sid]["sequence"] = sequence
 
     def _live_shipments(self) -> list[dict[str, Any]]:
         return [s for s in self.shipments.values() if ShipmentState(s["state"]) not in CLOSED]
