@@ -327,6 +327,8 @@ class Order(Aggregate):
             "correlation_id": self.correlation_id,
             "at": at,
         }
+        if kind is UpdateKind.CANCELLATION_CONFIRMED and shipment_id not in self.withdrawing:
+            raise ShipmentError(f"shipment {shipment_id} was not withdrawn; nothing to confirm")
         if kind is UpdateKind.REJECTED:
             self._shipment_rejected(lines=shipment["lines"], reason=reason or "", **common)
         elif kind is UpdateKind.CANCELLATION_CONFIRMED:

@@ -37,38 +37,61 @@ class WarehouseSimulator:
         self._source_id = source_id
         self._behaviour = behaviour
         self._rng = random.Random(behaviour.seed)
-        self._shipped: set[str] = set()
+        self._shipped: set[str] = set()  # shipments whose `shipped` update went out
+        self._work: dict[str, asyncio.Task[None]] = {}
+        self._publisher: KafkaPublisher | None = None
         self.sent = 0
 
-    def answer(self, env: EventEnvelope) -> list[dict[str, object]]:
-        """The updates this source sends for one request or cancellation, in order."""
+    def plan(self, env: EventEnvelope) -> list[dict[str, object]]:
+        """The updates this source will send for one fulfillment request, in order."""
+        shipment = str(env.data["shipment_id"])
+        if self._rng.random() < self._behaviour.reject_rate:
+            return [self._update(env, shipment, "rejected", reason="no stock on the shelf")]
+        steps = [self._update(env, shipment, kind) for kind in ("accepted", "picked", "packed")]
+        carrier = self._rng.choice(CARRIERS)
+        tracking = f"{carrier[:2].upper()}{self._rng.randrange(10**9, 10**10)}"
+        steps.append(self._update(env, shipment, "shipped", carrier=carrier, tracking=tracking))
+        last = "delivery_failed" if self._rng.random() < self._behaviour.fail_rate else "delivered"
+        steps.append(self._update(env, shipment, last))
+        return steps
+
+    def withdrawals(self, env: EventEnvelope) -> list[dict[str, object]]:
+        """Answers to a cancellation or change: confirmed unless the goods already left."""
+        mine = sorted(s for s, src in env.data["withdrawn_from"].items() if src == self._source_id)
+        answers = []
+        for shipment in mine:
+            if shipment in self._shipped:
+                answers.append(self._update(env, shipment, "cancellation_refused"))
+                continue
+            task = self._work.pop(shipment, None)
+            if task is not None:
+                task.cancel()  # stop picking: nothing more is sent for it
+            answers.append(self._update(env, shipment, "cancellation_confirmed"))
+        return answers
+
+    async def handle(self, env: EventEnvelope) -> None:
         if env.type == "orderhub.order.fulfillment_requested":
-            if env.data["source_id"] != self._source_id:
-                return []
-            shipment = str(env.data["shipment_id"])
-            if self._rng.random() < self._behaviour.reject_rate:
-                return [self._update(env, shipment, "rejected", reason="no stock on the shelf")]
-            steps = [self._update(env, shipment, kind) for kind in ("accepted", "picked", "packed")]
-            carrier = self._rng.choice(CARRIERS)
-            tracking = f"{carrier[:2].upper()}{self._rng.randrange(10**9, 10**10)}"
-            steps.append(self._update(env, shipment, "shipped", carrier=carrier, tracking=tracking))
-            self._shipped.add(shipment)
-            last = (
-                "delivery_failed" if self._rng.random() < self._behaviour.fail_rate else "delivered"
-            )
-            steps.append(self._update(env, shipment, last))
-            return steps
-        if env.type in ("orderhub.order.cancellation_requested", "orderhub.order.changed"):
-            mine = [s for s, src in env.data["withdrawn_from"].items() if src == self._source_id]
-            return [
-                self._update(
-                    env,
-                    s,
-                    "cancellation_refused" if s in self._shipped else "cancellation_confirmed",
-                )
-                for s in sorted(mine)
-            ]
-        return []
+            if env.data["source_id"] == self._source_id:
+                shipment = str(env.data["shipment_id"])
+                steps = self.plan(env)
+                self._work[shipment] = asyncio.create_task(self._play(shipment, steps))
+        elif env.type in ("orderhub.order.cancellation_requested", "orderhub.order.changed"):
+            for update in self.withdrawals(env):
+                await self._send(update)
+
+    async def _play(self, shipment: str, steps: list[dict[str, object]]) -> None:
+        for update in steps:
+            if self._behaviour.delay_seconds:
+                await asyncio.sleep(self._behaviour.delay_seconds)
+            await self._send(update)
+            if update["kind"] == "shipped":
+                self._shipped.add(shipment)
+        self._work.pop(shipment, None)
+
+    async def _send(self, update: dict[str, object]) -> None:
+        assert self._publisher is not None
+        await self._publisher.publish([self._record(update)])
+        self.sent += 1
 
     def _update(
         self, env: EventEnvelope, shipment: str, kind: str, **extra: object
@@ -92,9 +115,9 @@ class WarehouseSimulator:
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
-        publisher = KafkaPublisher(s.kafka_bootstrap, client_id=f"simulator-{self._source_id}")
+        self._publisher = KafkaPublisher(s.kafka_bootstrap, client_id=f"sim-{self._source_id}")
         await consumer.start()
-        await publisher.start()
+        await self._publisher.start()
         log.info("simulating source %s", self._source_id)
         try:
             while not stop.is_set():
@@ -108,16 +131,14 @@ class WarehouseSimulator:
                         except ValueError:
                             log.warning("skipping a record that is not a CloudEvent")
                             continue
-                        for update in self.answer(env):
-                            if self._behaviour.delay_seconds:
-                                await asyncio.sleep(self._behaviour.delay_seconds)
-                            await publisher.publish([self._record(update)])
-                            self.sent += 1
+                        await self.handle(env)
                 if batches:
                     await consumer.commit()
         finally:
+            for task in self._work.values():
+                task.cancel()
             await consumer.stop()
-            await publisher.stop()
+            await self._publisher.stop()
 
     def _record(self, update: dict[str, object]) -> OutboundRecord:
         # Keyed by order, so all updates of an order are applied in the order they were sent.

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from aggregates.shipments import ShipmentState, order_status_from
+from aggregates.shipments import CLOSED, ShipmentState, order_status_from
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
@@ -79,7 +79,9 @@ def _status(status: str) -> Callable[[OrderStatusRow | None, EventEnvelope], Ord
 def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
     waiting_lines = env.data.get("waiting_lines") or []
     waiting = tuple(f"{w['line_id']}: waiting for {w['sku']}" for w in waiting_lines)
-    has_shipments = row is not None and bool(_shipment_states(row))
+    has_shipments = row is not None and any(
+        ShipmentState(state) not in CLOSED for state in _shipment_states(row).values()
+    )
     if env.data.get("unroutable_reason") and not has_shipments:
         return _with(row, env, "unroutable", (env.data["unroutable_reason"],))
     status = None if has_shipments else ("backordered" if waiting else "routed")
@@ -166,9 +168,16 @@ def _set_shipment(state_key: str) -> Callable[[OrderStatusRow | None, EventEnvel
             return _fulfilled(row, env, shipped)
         if state_key == "rejected":
             reason = (f"{env.data['source_id']} rejected: {env.data.get('reason', '')}",)
-            return _fulfilled(
-                row, env, lambda f: f["shipments"].__setitem__(sid, state), "rerouting", reason
-            )
+            facts = json.loads(row.fulfillment) if row is not None else {}
+            if sid in facts.get("withdrawing", []):
+                # Withdrawn already (cancelled or changed): its lines are not routed again.
+                return _fulfilled(row, env, lambda f: f["shipments"].__setitem__(sid, state))
+
+            def rejected(f: dict[str, Any]) -> None:
+                f["shipments"][sid] = state
+                f["waiting"] = True
+
+            return _fulfilled(row, env, rejected, "rerouting", reason)
         return _fulfilled(row, env, lambda f: f["shipments"].__setitem__(sid, state))
 
     return handle

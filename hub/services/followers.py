@@ -81,6 +81,10 @@ def _may_have_freed_stock(env: EventEnvelope) -> bool:
     return True
 
 
+# A delivery (or a failed one) reported before the shipment itself still means it left.
+LEFT = frozenset({"shipped", "delivery_failed", "delivered"})
+
+
 class BillingFollower:
     """Invoices each shipment once it has shipped (the ERP reads them on the billing topic)."""
 
@@ -92,7 +96,7 @@ class BillingFollower:
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         for env in envelopes:
-            if env.type == "orderhub.order.shipment_progressed" and env.data["state"] == "shipped":
+            if env.type == "orderhub.order.shipment_progressed" and env.data["state"] in LEFT:
                 self._fulfillment.invoice_shipment(UUID(env.subject), env.data["shipment_id"])
         with self._db.transaction() as cur:
             save_positions(cur, self.name, positions)

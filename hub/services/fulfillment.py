@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import NAMESPACE_OID, UUID, uuid5
 
 from eventsourcing.persistence import IntegrityError
@@ -22,6 +22,7 @@ from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from schemas.submission import OrderSubmission
 
 MAX_ATTEMPTS = 5
+T = TypeVar("T")
 # Updates that mean the goods left the building (a delivery may be reported before shipping).
 LEFT = frozenset({UpdateKind.SHIPPED, UpdateKind.DELIVERED, UpdateKind.DELIVERY_FAILED})
 BILLING = "system:billing"
@@ -34,6 +35,16 @@ class UpdateResult:
     shipment_id: str
     applied: bool
     order_status: str
+
+
+def retry_on_conflict(command: Callable[[], T]) -> T:
+    """Re-run a load-change-save command when another writer saved the order meanwhile."""
+    for _ in range(MAX_ATTEMPTS - 1):
+        try:
+            return command()
+        except IntegrityError:
+            continue
+    return command()
 
 
 class FulfillmentService:
@@ -76,12 +87,13 @@ class FulfillmentService:
         raise RuntimeError(f"shipment {update.shipment_id}: kept conflicting; try again")
 
     def cancel_order(self, order_id: UUID, reason: str, actor: str) -> list[str]:
-        order = find(self._store, order_id, Order)
-        if order is None:
-            raise UnknownShipmentError(f"no order {order_id}")
-        withdrawn = order.request_cancellation(reason, actor=actor, now=self._clock())
-        self._store.save(order)
-        return withdrawn
+        def cancel() -> list[str]:
+            order = self._order(order_id)
+            withdrawn = order.request_cancellation(reason, actor=actor, now=self._clock())
+            self._store.save(order)
+            return withdrawn
+
+        return retry_on_conflict(cancel)
 
     def change_order(
         self, order_id: UUID, submission: OrderSubmission, raw_payload: str, actor: str
@@ -124,6 +136,9 @@ class FulfillmentService:
 
     def invoice_shipment(self, order_id: UUID, shipment_id: str) -> bool:
         """Issue the invoice of a shipped shipment (once): lines, tax by country, totals."""
+        return retry_on_conflict(lambda: self._invoice_shipment(order_id, shipment_id))
+
+    def _invoice_shipment(self, order_id: UUID, shipment_id: str) -> bool:
         order = find(self._store, order_id, Order)
         if order is None or shipment_id in order.invoices:
             return False

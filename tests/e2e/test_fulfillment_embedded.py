@@ -293,14 +293,6 @@ async def test_a_shipment_reported_shipped_before_accepted_is_shipped_and_the_la
     assert delivered["order_status"] == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: hub/services/followers.py BillingFollower.apply invoices on a ShipmentProgressed "
-        "with state 'shipped' only; a shipment whose source reports `delivered` without "
-        "`shipped` is never invoiced, so the order stays 'delivered' and never completes"
-    ),
-)
 @pytest.mark.asyncio
 async def test_a_shipment_reported_delivered_without_shipped_is_invoiced_and_completes(
     hub_client: tuple[httpx.AsyncClient, Hub],
@@ -409,14 +401,6 @@ async def test_an_order_every_source_rejected_is_unroutable_and_asks_no_source_a
     assert await stock(client, "store-lille") == (10, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: projections/order_status.py _routed counts rejected (closed) shipments as "
-        "shipments, so an unroutable re-route is derived as 'cancelled' with no reason "
-        "(the aggregate says unroutable: it checks live shipments only)"
-    ),
-)
 @pytest.mark.asyncio
 async def test_the_order_view_shows_an_order_no_source_is_left_for_as_an_exception(
     hub_client: tuple[httpx.AsyncClient, Hub],
@@ -509,14 +493,6 @@ async def test_a_rejection_crossing_a_cancellation_does_not_route_the_order_else
     assert decided.json()["status"] == "cancelled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: projections/order_status.py _set_shipment('rejected') always sets 'rerouting'; "
-        "for a shipment withdrawn by a cancellation the aggregate derives 'cancelled', so the "
-        "view shows a cancelled order as rerouting for good"
-    ),
-)
 @pytest.mark.asyncio
 async def test_the_order_view_shows_a_cancelled_order_whose_source_rejected_as_cancelled(
     hub_client: tuple[httpx.AsyncClient, Hub],

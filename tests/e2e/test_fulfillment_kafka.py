@@ -333,15 +333,6 @@ def test_an_order_cancelled_right_after_it_was_routed_ends_cancelled_or_shipped_
         assert of_type(history, "shipment_cancelled") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: hub/simulator.py WarehouseSimulator marks a shipment shipped when it plans its "
-        "steps (answer(): self._shipped.add) and sleeps `--delay` inside the consume loop, so "
-        "a cancellation_requested is read only after every step was sent and is always "
-        "refused: a cancellation that reached the hub before the shipment never cancels"
-    ),
-)
 def test_a_cancellation_that_reaches_the_hub_before_the_shipment_is_confirmed(
     hub: RunningHub,
 ) -> None:
