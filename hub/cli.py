@@ -27,18 +27,24 @@ def _settings() -> Settings:
 def serve(
     host: str | None = typer.Option(None, help="Bind address (default ORDERHUB_API_HOST)"),
     port: int | None = typer.Option(None, help="Port (default ORDERHUB_API_PORT, 8000)"),
+    workers: int = typer.Option(
+        1, min=1, help="API processes (distributed mode only: they share nothing but Kafka and PG)"
+    ),
 ) -> None:
     """Run the API. With no configuration: embedded mode, SQLite in ./orderhub-data."""
     settings = _settings()
-    from hub.api.app import create_app
-
     mode = "distributed" if settings.distributed else "embedded"
+    if workers > 1 and not settings.distributed:
+        console.print("[red]--workers > 1 needs distributed mode (one SQLite writer).[/red]")
+        raise typer.Exit(2)
     store = settings.database_url or f"SQLite in {settings.data_dir}/"
     console.print(f"[bold]OrderHub[/bold] {mode} mode; event store: {store}")
     uvicorn.run(
-        create_app(settings=settings),
+        "hub.api.app:app_from_environment",
+        factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
+        workers=workers,
         log_level=settings.log_level.lower(),
     )
 

@@ -72,3 +72,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(intake.router)
     app.include_router(fulfillment.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as `orderhub serve` runs it (uvicorn's factory, once per worker process)."""
+    return create_app(settings=Settings())
