@@ -7,12 +7,14 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
+from aggregates.errors import OrderError
 from hub.api.body import parse_json, read_limited
 from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, PrincipalDep, require
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.services.access import Principal
 from hub.services.fulfillment_intake import Parked, apply_raw_update
+from hub.services.intake import RejectSubmission
 from schemas.channels import Role
 from schemas.fulfillment import FulfillmentUpdate
 from schemas.problems import FieldProblem, Problem
@@ -171,10 +173,37 @@ async def receive_return(
 
 @router.post("/v1/orders/{order_id}/refunds", status_code=201)
 async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) -> dict[str, Any]:
-    """Refund part of what was captured; more than was paid is refused."""
-    await asyncio.to_thread(
-        hub.fulfillment.refund, order_id, body.amount, body.reason, principal.actor
-    )
+    """Refund part of what was captured; more than was paid is refused, and the refused
+    request is kept with the exceptions (rejected submissions) with its reason."""
+    try:
+        await asyncio.to_thread(
+            hub.fulfillment.refund, order_id, body.amount, body.reason, principal.actor
+        )
+    except OrderError as error:
+        problem = {"field": "amount", "message": str(error), "code": "refund_refused"}
+        await asyncio.to_thread(
+            hub.intake.record_rejections,
+            [
+                RejectSubmission(
+                    channel=f"refunds:{order_id}",
+                    raw_payload=body.model_dump_json(),
+                    format="refund",
+                    reason="refund_refused",
+                    problems=[problem],
+                    actor=principal.actor,
+                    external_id=str(order_id),
+                )
+            ],
+        )
+        await deliver_quietly(hub)
+        raise ProblemError(
+            Problem(
+                type="/problems/refund-refused",
+                title="The refund was refused",
+                status=422,
+                errors=[FieldProblem.model_validate(problem)],
+            )
+        ) from None
     await deliver_quietly(hub)
     return {"order_id": str(order_id), "refunded": str(body.amount)}
 
