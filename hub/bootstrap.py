@@ -4,12 +4,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hub.delivery import InProcessDelivery
+from hub.delivery import InProcessDelivery, Park
 from hub.services.access import AccessService
 from hub.services.catalog import CatalogService
 from hub.services.followers import BillingFollower, OrchestrationFollower
 from hub.services.fulfillment import FulfillmentService
-from hub.services.intake import IntakeService
+from hub.services.intake import IntakeService, RejectSubmission
 from hub.services.operations import OperationsService
 from hub.services.orchestration import OrchestrationService
 from hub.services.policies import PolicyService
@@ -21,6 +21,7 @@ from projections.positions import SqlPositionStore
 from projections.rejected_submissions import SqlRejectedSubmissionsView
 from projections.source_load import SqlSourceLoadView
 from projections.sqldb import SqlDatabase
+from schemas.envelope import EventEnvelope
 
 
 def utc_now() -> datetime:
@@ -88,6 +89,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     orchestrator = OrchestrationFollower(
         orchestration, backorders, views_db, settings.demand_classes
     )
+    intake = IntakeService(store, clock)
     fulfillment = FulfillmentService(store, clock, settings.tax_rates)
     billing = BillingFollower(fulfillment, views_db)
     delivery = (
@@ -97,12 +99,13 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
             store,
             [order_status, backorders, source_load, rejected, orchestrator, billing],
             settings.projection_batch_size,
+            park=parking(intake),
         )
     )
     return Hub(
         settings=settings,
         store=store,
-        intake=IntakeService(store, clock),
+        intake=intake,
         catalog=catalog,
         policies=policies,
         orchestration=orchestration,
@@ -119,3 +122,24 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         delivery=delivery,
         clock=clock,
     )
+
+
+def parking(intake: IntakeService) -> Park:
+    """Events a follower could not handle are kept with the other exceptions."""
+
+    def park(follower: str, envelope: EventEnvelope, error: Exception) -> None:
+        intake.record_rejections(
+            [
+                RejectSubmission(
+                    channel=f"follower:{follower}",
+                    raw_payload=envelope.model_dump_json(),
+                    format="event",
+                    reason="follower_failed",
+                    problems=[{"field": "(event)", "message": repr(error), "code": "error"}],
+                    actor="system:delivery",
+                    external_id=envelope.id,
+                )
+            ]
+        )
+
+    return park
