@@ -93,6 +93,7 @@ class Order(Aggregate):
         self.invoices: dict[str, dict[str, Any]] = {}
         self.cancel_requested = False
         self.withdrawing: set[str] = set()
+        self.unroutable: str | None = None
         self.revision = 1
         self.captures: dict[str, str] = {}
         self.returns: dict[str, dict[str, Any]] = {}
@@ -191,7 +192,10 @@ class Order(Aggregate):
 
     @event("HoldReleased")
     def _hold_released(self, note: str, actor: str, correlation_id: str, at: datetime) -> None:
-        self.status = OrderStatus.ACCEPTED
+        # Lines with live shipments stay where they are: only what still waits is routed again.
+        self.status = (
+            OrderStatus.REROUTING if self.shipments or self.waiting else OrderStatus.ACCEPTED
+        )
         self.hold = None
         self.holds_released = True
 
@@ -267,7 +271,9 @@ class Order(Aggregate):
         self.decision = decision
         self.explanation = explanation
         self.waiting = {w["line_id"]: w["quantity"] for w in waiting_lines}
-        if unroutable_reason is not None and not self._live_shipments():
+        # Lines no source can take are an exception, even when other lines ship.
+        self.unroutable = unroutable_reason
+        if unroutable_reason is not None:
             self.status = OrderStatus.UNROUTABLE
         elif self.waiting:
             self.status = OrderStatus.BACKORDERED
@@ -725,10 +731,17 @@ class Order(Aggregate):
             self.shipments[sid]["sequence"] = sequence
 
     def _live_shipments(self) -> list[dict[str, Any]]:
-        return [s for s in self.shipments.values() if ShipmentState(s["state"]) not in CLOSED]
+        return [
+            s
+            for sid, s in self.shipments.items()
+            if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
+        ]
 
     def _derive_status(self) -> None:
         if not self.shipments and not self.cancel_requested:
+            return
+        if self.unroutable is not None and not self.cancel_requested:
+            self.status = OrderStatus.UNROUTABLE
             return
         status = order_status_from(
             {sid: ShipmentState(s["state"]) for sid, s in self.shipments.items()},

@@ -39,6 +39,12 @@ def serve(
         raise typer.Exit(2)
     store = settings.database_url or f"SQLite in {settings.data_dir}/"
     console.print(f"[bold]OrderHub[/bold] {mode} mode; event store: {store}")
+    if not settings.auth_required:
+        console.print(
+            "[yellow]Auth is off: requests without an API key act as an admin. Set "
+            "ORDERHUB_AUTH_REQUIRED=true (and ORDERHUB_ADMIN_API_KEY) for anything but a trial."
+            "[/yellow]"
+        )
     uvicorn.run(
         "hub.api.app:app_from_environment",
         factory=True,

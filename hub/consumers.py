@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from aggregates.errors import DomainError
@@ -53,15 +54,21 @@ T = TypeVar("T")
 async def with_retries(
     call: Callable[[], Awaitable[T]], attempts: int, what: str, base_delay: float = 0.2
 ) -> T:
-    for attempt in range(1, attempts + 1):
+    """Retry a few times; while the database or the broker is unreachable, wait for it.
+
+    An outage is not a poison message: parking the batch would lose acknowledged work.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return await call()
-        except Exception:
-            if attempt == attempts:
+        except Exception as error:
+            outage = is_outage(error)
+            if attempt >= attempts and not outage:
                 raise
-            log.warning("%s failed (attempt %d of %d); retrying", what, attempt, attempts)
-            await asyncio.sleep(min(base_delay * 2 ** (attempt - 1), 10.0))
-    raise AssertionError("unreachable")
+            log.warning("%s failed (%r, attempt %d); retrying", what, error, attempt)
+            await asyncio.sleep(min(base_delay * 2 ** min(attempt, 10), 10.0))
 
 
 class Unparseable(Exception):
@@ -272,19 +279,11 @@ class ProjectionConsumer:
             await self._apply_one_by_one(messages)
 
     async def _apply(self, envelopes: list[EventEnvelope], positions: dict[str, int]) -> None:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await asyncio.to_thread(self._view.apply, envelopes, positions)
-                return
-            except Exception as error:
-                # A database that cannot be reached is an outage, not a poison message: wait for
-                # it rather than park events, which would leave the view wrong for good.
-                if not is_outage(error) and attempt >= self._settings.max_handler_attempts:
-                    raise
-                log.warning("projection %s: %r (attempt %d); retrying", self.name, error, attempt)
-                await asyncio.sleep(min(0.2 * 2**attempt, 10.0))
+        await with_retries(
+            lambda: asyncio.to_thread(self._view.apply, envelopes, positions),
+            self._settings.max_handler_attempts,
+            f"projection {self.name}",
+        )
 
     async def _apply_one_by_one(self, messages: Sequence[ConsumedMessage]) -> None:
         parked = []
@@ -308,8 +307,16 @@ class ProjectionConsumer:
 
 
 def is_outage(error: BaseException) -> bool:
+    """Errors that mean "cannot reach it now", as opposed to "this message is wrong"."""
+    if isinstance(error, sqlite3.OperationalError):
+        return any(word in str(error) for word in ("locked", "busy"))
     return isinstance(
-        error, psycopg.OperationalError | sqlite3.OperationalError | ConnectionError | TimeoutError
+        error,
+        psycopg.OperationalError
+        | ConnectionError
+        | TimeoutError
+        | KafkaConnectionError
+        | KafkaTimeoutError,
     )
 
 

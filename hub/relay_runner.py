@@ -40,6 +40,8 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
             ):
                 found.append((billing, env.subject))
             return found
+        if env.type.startswith("orderhub.api_key."):
+            return []  # credentials stay in the event store: nothing downstream needs them
         if env.type.startswith("orderhub.rejected_submission."):
             return [(rejected, env.subject)]
         if env.type.startswith(("orderhub.stock_item.", "orderhub.fulfillment_source.")):

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1)
     batch_window_seconds: float = Field(default=0.05, gt=0)
     max_handler_attempts: int = Field(default=3, ge=1)
+    backorder_sweep_seconds: float = Field(
+        default=30.0, gt=0, description="How often a worker tries all backordered orders again"
+    )
     demand_classes: list[str] = Field(
         default=["vip", "b2b", "standard", "staff"],
         description="Known demand classes, highest priority first (backorders are served so)",

@@ -169,6 +169,13 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         s.batch_window_seconds,
     )
 
+    @app.timer(interval=s.backorder_sweep_seconds)  # type: ignore[untyped-decorator]
+    async def sweep_backorders() -> None:
+        try:
+            await asyncio.to_thread(hub.orchestrator.sweep_backorders)
+        except Exception:
+            log.exception("backorder sweep failed; the next one will try again")
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:
         await publisher.stop()

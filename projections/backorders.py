@@ -66,6 +66,15 @@ class SqlBackorderView:
         rows.sort(key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
         return [r[0] for r in rows]
 
+    def all_waiting(self, class_rank: dict[str, int]) -> list[str]:
+        """Every order with a waiting line, in the order they should be served."""
+        with self._db.transaction() as cur:
+            cur.execute("SELECT DISTINCT order_id, demand_class, placed_at FROM backorder_lines")
+            rows = cur.fetchall()
+        worst = len(class_rank)
+        rows.sort(key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
+        return [r[0] for r in rows]
+
     def positions(self) -> dict[str, int]:
         with self._db.transaction() as cur:
             return read_positions(cur, FOLLOWER)

@@ -79,13 +79,26 @@ def _status(status: str) -> Callable[[OrderStatusRow | None, EventEnvelope], Ord
 def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
     waiting_lines = env.data.get("waiting_lines") or []
     waiting = tuple(f"{w['line_id']}: waiting for {w['sku']}" for w in waiting_lines)
+    facts = json.loads(row.fulfillment) if row is not None else {}
+    withdrawing = set(facts.get("withdrawing", []))
     has_shipments = row is not None and any(
-        ShipmentState(state) not in CLOSED for state in _shipment_states(row).values()
+        ShipmentState(state) not in CLOSED and sid not in withdrawing
+        for sid, state in _shipment_states(row).items()
     )
-    if env.data.get("unroutable_reason") and not has_shipments:
-        return _with(row, env, "unroutable", (env.data["unroutable_reason"],))
+    reason = env.data.get("unroutable_reason")
+    if reason:
+        # Lines no source can take are an exception, even when other lines ship.
+        return _fulfilled(
+            row,
+            env,
+            lambda f: f.update(waiting=bool(waiting), unroutable=reason),
+            "unroutable",
+            (reason,),
+        )
     status = None if has_shipments else ("backordered" if waiting else "routed")
-    return _fulfilled(row, env, lambda f: f.update(waiting=bool(waiting)), status, waiting)
+    return _fulfilled(
+        row, env, lambda f: f.update(waiting=bool(waiting), unroutable=None), status, waiting
+    )
 
 
 def _held(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
@@ -127,6 +140,8 @@ def _fulfilled(
 
 def _derived(facts: dict[str, Any]) -> str:
     """The order's status exactly as the aggregate derives it."""
+    if facts.get("unroutable") and not facts.get("cancel_requested"):
+        return "unroutable"
     return order_status_from(
         {sid: ShipmentState(s) for sid, s in facts["shipments"].items()},
         set(facts.get("withdrawing", [])),
@@ -200,6 +215,7 @@ def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatus
     def cancel(f: dict[str, Any]) -> None:
         f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
         f["waiting"] = False
+        f["cancel_requested"] = True
 
     return _fulfilled(row, env, cancel)
 

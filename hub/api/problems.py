@@ -2,6 +2,7 @@
 
 import logging
 
+from eventsourcing.persistence import IntegrityError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -64,6 +65,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             status = 422
         return problem_response(
             Problem(type=f"/problems/{type(exc).__name__}", title=str(exc), status=status)
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        return problem_response(
+            Problem(
+                type="/problems/concurrent-change",
+                title="The order changed while this request was applied; try again",
+                status=409,
+            )
         )
 
     @app.exception_handler(RequestValidationError)

@@ -180,7 +180,7 @@ class AccessService:
             return Principal(role=Role.ADMIN, key_id="bootstrap", label="admin")
         prefix, _, rest = presented.partition("_")
         key_id, _, secret = rest.partition("_")
-        if prefix != KEY_PREFIX or not key_id or not secret:
+        if prefix != KEY_PREFIX or not secret or not _is_key_id(key_id):
             return None
         known = self._known_key(key_id)
         if known is None or not hmac.compare_digest(known[1], _sha256(secret)):
@@ -205,8 +205,14 @@ class AccessService:
             )
             known = (principal, key.secret_sha256)
         with self._lock:
+            if len(self._cache) > 10_000:  # bounded: unknown ids must not grow it for ever
+                self._cache.clear()
             self._cache[key_id] = (now, known)
         return known
+
+
+def _is_key_id(text: str) -> bool:
+    return len(text) == 12 and all(ch in "0123456789abcdef" for ch in text)
 
 
 def _sha256(secret: str) -> str:

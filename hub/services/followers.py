@@ -30,6 +30,7 @@ STOCK_TRIGGERS = frozenset(
         "orderhub.stock_item.counted",
         "orderhub.stock_item.adjusted",
         "orderhub.stock_item.released",
+        "orderhub.stock_item.consumed",
     }
 )
 
@@ -67,6 +68,14 @@ class OrchestrationFollower:
         with self._db.transaction() as cur:
             return read_positions(cur, FOLLOWER)
 
+    def sweep_backorders(self) -> int:
+        """Try every waiting order again. Across processes the backorder view can lag the stock
+        event that should have woken an order; a periodic sweep bounds how long it waits."""
+        waiting = self._backorders.all_waiting(self._rank)
+        for order_id in waiting:
+            self._run(UUID(order_id))
+        return len(waiting)
+
     def _run(self, order_id: UUID) -> None:
         result = self._orchestration.orchestrate(order_id)
         if result.outcome != "skipped":
@@ -78,6 +87,8 @@ class OrchestrationFollower:
 def _may_have_freed_stock(env: EventEnvelope) -> bool:
     if env.type == "orderhub.stock_item.adjusted":
         return int(env.data.get("delta", 0)) > 0
+    if env.type == "orderhub.stock_item.consumed":
+        return int(env.data.get("freed", 0)) > 0  # shipped less than was reserved
     return True
 
 

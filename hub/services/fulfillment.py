@@ -99,18 +99,22 @@ class FulfillmentService:
         self, order_id: UUID, submission: OrderSubmission, raw_payload: str, actor: str
     ) -> list[str]:
         """Revise an order before it ships; returns the shipments withdrawn for re-routing."""
-        order = self._order(order_id)
-        if (submission.channel, submission.external_id) != (order.channel, order.external_id):
-            raise OrderError("a change keeps the order's channel and external_id")
-        withdrawn = order.change(
-            submission.model_dump(mode="json"),
-            submission_digest(submission),
-            raw_payload,
-            actor=actor,
-            now=self._clock(),
-        )
-        self._store.save(order)
-        return withdrawn
+
+        def change() -> list[str]:
+            order = self._order(order_id)
+            if (submission.channel, submission.external_id) != (order.channel, order.external_id):
+                raise OrderError("a change keeps the order's channel and external_id")
+            withdrawn = order.change(
+                submission.model_dump(mode="json"),
+                submission_digest(submission),
+                raw_payload,
+                actor=actor,
+                now=self._clock(),
+            )
+            self._store.save(order)
+            return withdrawn
+
+        return retry_on_conflict(change)
 
     def cancel_lines(
         self, order_id: UUID, lines: Mapping[str, int], reason: str, actor: str
@@ -179,11 +183,15 @@ class FulfillmentService:
         self, order_id: UUID, lines: list[dict[str, Any]], reason: str, actor: str
     ) -> str:
         """Authorise a return (RMA) of shipped units; returns its id."""
-        order = self._order(order_id)
-        rma_id = str(uuid5(NAMESPACE_OID, f"rma:{order_id}:{len(order.returns) + 1}"))
-        order.request_return(rma_id, lines, reason, actor=actor, now=self._clock())
-        self._store.save(order)
-        return rma_id
+
+        def request() -> str:
+            order = self._order(order_id)
+            rma_id = str(uuid5(NAMESPACE_OID, f"rma:{order_id}:{len(order.returns) + 1}"))
+            order.request_return(rma_id, lines, reason, actor=actor, now=self._clock())
+            self._store.save(order)
+            return rma_id
+
+        return retry_on_conflict(request)
 
     def receive_return(
         self, order_id: UUID, rma_id: str, disposition: str, source_id: str | None, actor: str
@@ -207,9 +215,12 @@ class FulfillmentService:
         self._store.save(order, *items.values())
 
     def refund(self, order_id: UUID, amount: Decimal, reason: str, actor: str) -> None:
-        order = self._order(order_id)
-        order.refund(amount, reason, actor=actor, now=self._clock())
-        self._store.save(order)
+        def refund() -> None:
+            order = self._order(order_id)
+            order.refund(amount, reason, actor=actor, now=self._clock())
+            self._store.save(order)
+
+        retry_on_conflict(refund)
 
     def _order(self, order_id: UUID) -> Order:
         order = find(self._store, order_id, Order)

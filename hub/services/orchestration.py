@@ -132,7 +132,7 @@ class OrchestrationService:
                 }
             )
         waiting = {line.line_id: line.quantity for line in decision.backordered}
-        unroutable = _unroutable_reason(decision) if not shipments and not waiting else None
+        unroutable = _unroutable_reason(decision)
         order.route(
             decision=json.loads(decision.to_json()),
             decision_digest=decision.digest(),
@@ -255,8 +255,16 @@ def _plain(value: object) -> Any:
     return value
 
 
-def _unroutable_reason(decision: Decision) -> str:
+def _unroutable_reason(decision: Decision) -> str | None:
+    """Why some lines can be neither shipped nor wait for stock; None when all are placed."""
     if decision.rejected:
         return decision.rejected
-    reasons = sorted({f"{u.line_id}: {u.reason.value}" for u in decision.unallocated})
-    return "; ".join(reasons) or "no source can ship this order"
+    waiting = {line.line_id for line in decision.backordered}
+    stuck = sorted(
+        {f"{u.line_id}: {u.reason.value}" for u in decision.unallocated if u.line_id not in waiting}
+    )
+    if stuck:
+        return "; ".join(stuck)
+    if not decision.shipments and not decision.backordered:
+        return "no source can ship this order"
+    return None
