@@ -4,7 +4,8 @@
 #   - PostgreSQL from Debian's packages (infra/postgres.sh install)
 #   - the Apache Kafka broker jars from Maven Central (infra/kafka.sh fetch, via infra/kafka/pom.xml)
 # The test harness starts the broker and the database itself when a test needs them, and stops
-# the broker it started. Extra arguments go to pytest, e.g. `scripts/test.sh tests/unit -q`.
+# the broker it started. With no arguments it first runs ruff and mypy; extra arguments go to
+# pytest alone, e.g. `scripts/test.sh tests/unit -q`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,4 +13,10 @@ python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 bash infra/postgres.sh install
 bash infra/kafka.sh fetch
 
+if [[ $# -eq 0 ]]; then
+  # The whole suite starts with the code's own checks: lint, format, types.
+  python3 -m ruff check .
+  python3 -m ruff format --check .
+  python3 -m mypy hub aggregates schemas projections connectors orchestration_policies benchmarks
+fi
 exec python3 -m pytest "$@"
