@@ -55,12 +55,22 @@ class OrchestrationFollower:
         self.results: list[OrchestrationResult] = []
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
-        for env in envelopes:
-            if env.type in ORDER_TRIGGERS:
-                self._run(UUID(env.subject))
-            elif env.type in STOCK_TRIGGERS and _may_have_freed_stock(env):
-                for order_id in self._backorders.waiting_for(env.data["sku"], self._rank):
-                    self._run(UUID(order_id))
+        # New orders first, in arrival order, as one batch; then the orders waiting for any
+        # SKU whose stock rose, best demand class first.
+        triggered = [UUID(env.subject) for env in envelopes if env.type in ORDER_TRIGGERS]
+        skus = list(
+            dict.fromkeys(
+                env.data["sku"]
+                for env in envelopes
+                if env.type in STOCK_TRIGGERS and _may_have_freed_stock(env)
+            )
+        )
+        if triggered:
+            self._run_many(triggered)
+        for sku in skus:
+            waiting = [UUID(o) for o in self._backorders.waiting_for(sku, self._rank)]
+            if waiting:
+                self._run_many(waiting)
         with self._db.transaction() as cur:
             save_positions(cur, FOLLOWER, positions)
 
@@ -76,9 +86,16 @@ class OrchestrationFollower:
             self._run(UUID(order_id))
         return len(waiting)
 
+    def _run_many(self, order_ids: list[UUID]) -> None:
+        for result in self._orchestration.orchestrate_many(order_ids):
+            if result.outcome not in ("skipped", "unchanged"):
+                log.info("order %s: %s", result.order_id, result.outcome)
+            self.results.append(result)
+        del self.results[:-100]
+
     def _run(self, order_id: UUID) -> None:
         result = self._orchestration.orchestrate(order_id)
-        if result.outcome != "skipped":
+        if result.outcome not in ("skipped", "unchanged"):
             log.info("order %s: %s (attempt %d)", order_id, result.outcome, result.attempts)
         self.results.append(result)
         del self.results[:-100]

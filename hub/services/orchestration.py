@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,7 +22,8 @@ from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
 from aggregates.errors import StockError
-from aggregates.order import ROUTABLE
+from aggregates.order import ROUTABLE, OrderStatus
+from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
 from hub.services.catalog import CatalogService
 from hub.services.lookup import find
@@ -34,6 +35,7 @@ from orchestration_policies import (
     Decision,
     LineToRoute,
     OrderToRoute,
+    Policy,
     StockLevel,
     decide,
     default_policy,
@@ -78,7 +80,10 @@ class OrchestrationService:
                 status = order.status.value if order is not None else "unknown"
                 return OrchestrationResult(order_id, "skipped", status, attempt)
             try:
-                return self._attempt(order, attempt)
+                batch = self._batch()
+                result = self._plan(order, batch, attempt)
+                self._store.save(order, *batch.touched.values())
+                return result
             except (IntegrityError, StockError) as conflict:
                 # Someone else reserved, counted, or routed this very order meanwhile: re-read
                 # and decide again (an order routed by the other worker is then skipped).
@@ -87,11 +92,49 @@ class OrchestrationService:
                 time.sleep(random.uniform(0, 0.005 * attempt))
         raise RuntimeError(f"order {order_id}: stock kept changing over {MAX_ATTEMPTS} attempts")
 
-    def _attempt(self, order: Order, attempt: int) -> OrchestrationResult:
+    def orchestrate_many(self, order_ids: list[UUID]) -> list[OrchestrationResult]:
+        """Route many orders with one view of sources and stock and one event-store save.
+
+        Orders are decided one after the other against the same in-memory stock, so each sees
+        what the ones before it reserved. If the save conflicts with another writer, each order
+        is orchestrated on its own instead (re-reading everything).
+        """
+        unique = list(dict.fromkeys(order_ids))
+        if len(unique) <= 1:
+            return [self.orchestrate(order_id) for order_id in unique]
+        batch = self._batch()
+        orders, results = [], []
+        try:
+            for order_id in unique:
+                order = find(self._store, order_id, Order)
+                if order is None or order.status not in ROUTABLE:
+                    status = order.status.value if order is not None else "unknown"
+                    results.append(OrchestrationResult(order_id, "skipped", status, 1))
+                    continue
+                results.append(self._plan(order, batch, 1))
+                orders.append(order)
+            if orders:
+                self._store.save(*orders, *batch.touched.values())
+            return results
+        except (IntegrityError, StockError) as conflict:
+            log.info("batch of %d orders: %s; one by one instead", len(unique), conflict)
+            return [self.orchestrate(order_id) for order_id in unique]
+
+    def _batch(self) -> "_Batch":
         now = self._clock()
+        return _Batch(
+            now=now,
+            sources=self._catalog.list_sources(),
+            policies=self._policies.active_policies(),
+            used_today=dict(self._shipments_on(now.date())),
+        )
+
+    def _plan(self, order: Order, batch: "_Batch", attempt: int) -> OrchestrationResult:
+        """Decide and apply the decision to the order and the batch's stock; no save."""
+        now = batch.now
         to_route = order_to_route(order)
-        candidates, items = self._candidates(to_route, self._shipments_on(now.date()))
-        policy = select_policy(to_route, self._policies.active_policies(), now) or default_policy()
+        candidates = self._candidates(to_route, batch)
+        policy = select_policy(to_route, batch.policies, now) or default_policy()
         if order.holds_released:
             policy = policy.model_copy(update={"holds": ()})
         if order.rejected_sources:
@@ -99,6 +142,7 @@ class OrchestrationService:
             excluded = sorted({*policy.excluded_sources, *order.rejected_sources})
             policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
         decision = decide(to_route, candidates, policy, now)
+        recorded = json.loads(decision.to_json())
 
         if decision.held is not None:
             order.put_on_hold(
@@ -106,24 +150,35 @@ class OrchestrationService:
                 decision.held.reason,
                 ORCHESTRATOR,
                 now,
-                decision=json.loads(decision.to_json()),
+                decision=recorded,
                 explanation=explain_text(decision),
             )
-            self._store.save(order)
             return OrchestrationResult(order.id, "held", order.status.value, attempt)
 
-        touched: dict[tuple[str, str], StockItem] = {}
+        waiting = {line.line_id: line.quantity for line in decision.backordered}
+        unroutable = _unroutable_reason(decision)
+        if (
+            order.status is OrderStatus.BACKORDERED
+            and not decision.shipments
+            and waiting == order.waiting
+            and unroutable is None
+        ):
+            # Still nothing to ship: record nothing (a sweep must not grow the log).
+            return OrchestrationResult(order.id, "unchanged", order.status.value, attempt)
+
         shipments = []
         for source_id, lines in sorted(decision.shipments.items()):
             shipment_id = str(
                 uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
             )
             for line in lines:
-                item = items[(source_id, line.sku)]
+                item = batch.items[(source_id, line.sku)]
+                assert item is not None, "decide() only allocates stock that exists"
                 item.reserve(
                     reservation_key(order.id, shipment_id, line.line_id), line.quantity, at=now
                 )
-                touched[(source_id, line.sku)] = item
+                batch.touched[(source_id, line.sku)] = item
+            batch.used_today[source_id] = batch.used_today.get(source_id, 0) + 1
             shipments.append(
                 {
                     "shipment_id": shipment_id,
@@ -131,10 +186,8 @@ class OrchestrationService:
                     "lines": [line._asdict() for line in lines],
                 }
             )
-        waiting = {line.line_id: line.quantity for line in decision.backordered}
-        unroutable = _unroutable_reason(decision)
         order.route(
-            decision=json.loads(decision.to_json()),
+            decision=recorded,
             decision_digest=decision.digest(),
             explanation=explain_text(decision),
             inputs_digest=inputs_digest(to_route, candidates, now),
@@ -144,31 +197,44 @@ class OrchestrationService:
             actor=ORCHESTRATOR,
             now=now,
         )
-        self._store.save(order, *touched.values())
-        outcome = order.status.value
         return OrchestrationResult(
-            order.id, outcome, order.status.value, attempt, decision.digest()
+            order.id, order.status.value, order.status.value, attempt, decision.digest()
         )
 
-    def _candidates(
-        self, order: OrderToRoute, used_today: dict[str, int]
-    ) -> tuple[list[CandidateSource], dict[tuple[str, str], StockItem]]:
+    def _candidates(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
         skus = sorted({line.sku for line in order.lines})
         candidates = []
-        items: dict[tuple[str, str], StockItem] = {}
-        for source in self._catalog.list_sources():
+        for source in batch.sources:
             stock: dict[str, StockLevel] = {}
             for sku in skus:
-                item = self._catalog.find_stock(source.source_id, sku)
+                key = (source.source_id, sku)
+                if key not in batch.items:
+                    batch.items[key] = self._catalog.find_stock(source.source_id, sku)
+                item = batch.items[key]
                 if item is not None:
-                    items[(source.source_id, sku)] = item
                     stock[sku] = StockLevel(item.on_hand, item.reserved, item.safety_stock)
             candidates.append(
                 candidate_from(
-                    source.definition, source.active, stock, used_today.get(source.source_id, 0)
+                    source.definition,
+                    source.active,
+                    stock,
+                    batch.used_today.get(source.source_id, 0),
                 )
             )
-        return candidates, items
+        return candidates
+
+
+@dataclass
+class _Batch:
+    """What a batch of decisions shares: one read of the catalog, and stock as it is being
+    reserved, so the second order of a batch sees what the first one took."""
+
+    now: datetime
+    sources: list[FulfillmentSource]
+    policies: list[Policy]
+    used_today: dict[str, int]
+    items: dict[tuple[str, str], StockItem | None] = field(default_factory=dict)
+    touched: dict[tuple[str, str], StockItem] = field(default_factory=dict)
 
 
 def reservation_key(order_id: UUID, shipment_id: str, line_id: str) -> str:
