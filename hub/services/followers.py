@@ -55,8 +55,8 @@ class OrchestrationFollower:
         self.results: list[OrchestrationResult] = []
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
-        # New orders first, in arrival order, as one batch; then the orders waiting for any
-        # SKU whose stock rose, best demand class first.
+        # New orders first, in arrival order; then the orders waiting for any SKU whose stock
+        # rose, as one batch decided against shared stock, best demand class first.
         triggered = [UUID(env.subject) for env in envelopes if env.type in ORDER_TRIGGERS]
         skus = list(
             dict.fromkeys(
@@ -65,8 +65,10 @@ class OrchestrationFollower:
                 if env.type in STOCK_TRIGGERS and _may_have_freed_stock(env)
             )
         )
-        if triggered:
-            self._run_many(triggered)
+        # New orders one by one: measured faster end to end than one large batch, whose long
+        # save and CPU-bound decisions held up intake in the same worker (benchmarks/README.md).
+        for order_id in dict.fromkeys(triggered):
+            self._run(order_id)
         for sku in skus:
             waiting = [UUID(o) for o in self._backorders.waiting_for(sku, self._rank)]
             if waiting:
