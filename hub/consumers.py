@@ -8,13 +8,10 @@ leaves the batch unacknowledged, so Kafka redelivers it; idempotence makes that 
 import asyncio
 import json
 import logging
-import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import psycopg
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from aggregates.errors import DomainError
@@ -24,14 +21,11 @@ from connectors.consumed import (
     ConsumedMessage,
     dead_letter,
     positions_of,
-    rejection,
 )
 from connectors.publisher import Publisher
 from hub.delivery import Follower
-from hub.services.catalog import CatalogService
+from hub.retries import with_retries
 from hub.services.channel_intake import translate
-from hub.services.fulfillment import FulfillmentService
-from hub.services.fulfillment_intake import apply_raw_update
 from hub.services.intake import (
     IntakeService,
     Outcome,
@@ -44,31 +38,10 @@ from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.channels import ChannelDefinition
 from schemas.envelope import Actor, EventEnvelope
 from schemas.problems import field_problems
-from schemas.sources import StockDelta, StockSnapshot
 from schemas.submission import OrderSubmission
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-async def with_retries(
-    call: Callable[[], Awaitable[T]], attempts: int, what: str, base_delay: float = 0.2
-) -> T:
-    """Retry a few times; while the database or the broker is unreachable, wait for it.
-
-    An outage is not a poison message: parking the batch would lose acknowledged work.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await call()
-        except Exception as error:
-            outage = is_outage(error)
-            if attempt >= attempts and not outage:
-                raise
-            log.warning("%s failed (%r, attempt %d); retrying", what, error, attempt)
-            await asyncio.sleep(min(base_delay * 2 ** min(attempt, 10), 10.0))
 
 
 class Unparseable(Exception):
@@ -306,70 +279,6 @@ class ProjectionConsumer:
             )
 
 
-def is_outage(error: BaseException) -> bool:
-    """Errors that mean "cannot reach it now", as opposed to "this message is wrong"."""
-    if isinstance(error, sqlite3.OperationalError):
-        return any(word in str(error) for word in ("locked", "busy"))
-    return isinstance(
-        error,
-        psycopg.OperationalError
-        | ConnectionError
-        | TimeoutError
-        | KafkaConnectionError
-        | KafkaTimeoutError,
-    )
-
-
-class StockFeedConsumer:
-    """orderhub.inventory.snapshots → StockItems; refused messages go to the rejected topic."""
-
-    name = "stock_feed"
-
-    def __init__(self, catalog: CatalogService, publisher: Publisher, settings: Settings) -> None:
-        self._catalog = catalog
-        self._publisher = publisher
-        self._settings = settings
-
-    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
-        parked: list[OutboundRecord] = []
-        for message in messages:
-            try:
-                payload = json.loads(message.value.decode("utf-8"))
-            except (ValueError, RecursionError) as error:
-                dlq = self._settings.topic("dlq")
-                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
-                continue
-            try:
-                stock = parse_stock_message(payload)
-            except ValidationError as error:
-                errors = [p.model_dump() for p in field_problems(error)]
-                parked.append(self._rejected(message, "invalid_stock_message", errors))
-                continue
-            try:
-                await with_retries(
-                    lambda s=stock: asyncio.to_thread(  # type: ignore[misc]
-                        self._catalog.apply_stock, s, f"system:{self.name}"
-                    ),
-                    self._settings.max_handler_attempts,
-                    "stock update",
-                )
-            except DomainError as error:
-                parked.append(self._rejected(message, type(error).__name__, [str(error)]))
-            except Exception as error:
-                dlq = self._settings.topic("dlq")
-                parked.append(dead_letter(dlq, message, repr(error), self.name))
-        if parked:
-            await with_retries(
-                lambda: self._publisher.publish(parked),
-                self._settings.max_handler_attempts,
-                "parking refused stock messages",
-            )
-
-    def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
-        topic = self._settings.topic("inventory_rejected")
-        return rejection(topic, message, reason, {"errors": errors})
-
-
 def _actor(header: str | None, channel: str) -> str:
     """The actor header if it is well-formed (kind:id); otherwise the submitting channel."""
     if header:
@@ -378,56 +287,3 @@ def _actor(header: str | None, channel: str) -> str:
         except ValueError:
             log.warning("ignoring malformed actor header %r", header)
     return f"channel:{channel}"
-
-
-def parse_stock_message(payload: object) -> StockSnapshot | StockDelta:
-    """By its `kind` (default snapshot), so that error paths start at the message's root."""
-    kind = payload.get("kind", "snapshot") if isinstance(payload, dict) else "snapshot"
-    model = StockDelta if kind == "delta" else StockSnapshot
-    return model.model_validate(payload)
-
-
-class FulfillmentUpdatesConsumer:
-    """orderhub.fulfillment.updates → orders; refused updates parked, unparseable to the DLQ."""
-
-    name = "fulfillment_updates"
-
-    def __init__(
-        self,
-        fulfillment: FulfillmentService,
-        intake: IntakeService,
-        publisher: Publisher,
-        settings: Settings,
-    ) -> None:
-        self._fulfillment = fulfillment
-        self._intake = intake
-        self._publisher = publisher
-        self._settings = settings
-
-    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
-        parked: list[OutboundRecord] = []
-        dlq = self._settings.topic("dlq")
-        # One at a time and in order: updates to one shipment arrive on one partition.
-        for message in messages:
-            try:
-                text = message.value.decode("utf-8")
-                await with_retries(
-                    lambda t=text: asyncio.to_thread(  # type: ignore[misc]
-                        apply_raw_update, self._fulfillment, self._intake, t
-                    ),
-                    self._settings.max_handler_attempts,
-                    "fulfillment update",
-                )
-            except UnicodeDecodeError as error:
-                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
-            except ValueError as error:
-                parked.append(dead_letter(dlq, message, str(error), self.name))
-            except Exception as error:
-                log.exception("%s: update failed at %s", self.name, message.stream)
-                parked.append(dead_letter(dlq, message, repr(error), self.name))
-        if parked:
-            await with_retries(
-                lambda: self._publisher.publish(parked),
-                self._settings.max_handler_attempts,
-                "parking fulfillment updates",
-            )

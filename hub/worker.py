@@ -18,13 +18,12 @@ from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
 from hub.consumers import (
-    FulfillmentUpdatesConsumer,
     IntakeConsumer,
     ProjectionConsumer,
-    StockFeedConsumer,
     channel_parser,
 )
 from hub.delivery import Follower
+from hub.edge_consumers import FulfillmentUpdatesConsumer, StockFeedConsumer
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)

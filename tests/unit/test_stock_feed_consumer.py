@@ -11,7 +11,7 @@ from aggregates.stock import StockItem
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
-from hub.consumers import StockFeedConsumer
+from hub.edge_consumers import StockFeedConsumer
 from hub.services.catalog import CatalogService, StockLevel
 from hub.settings import Settings
 from hub.store import OrderStore

@@ -1,0 +1,131 @@
+"""Consumers for what comes back from the edges: the stock feed and the sources' updates.
+
+Like hub.consumers, they never raise: refused messages are kept with their reason, bytes that
+cannot be read go to the DLQ, and an outage is waited out.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from aggregates.errors import DomainError
+from connectors.codec import OutboundRecord
+from connectors.consumed import ConsumedMessage, dead_letter, rejection
+from connectors.publisher import Publisher
+from hub.retries import with_retries
+from hub.services.catalog import CatalogService
+from hub.services.fulfillment import FulfillmentService
+from hub.services.fulfillment_intake import apply_raw_update
+from hub.services.intake import IntakeService
+from hub.settings import Settings
+from schemas.problems import field_problems
+from schemas.sources import StockDelta, StockSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class StockFeedConsumer:
+    """orderhub.inventory.snapshots → StockItems; refused messages go to the rejected topic."""
+
+    name = "stock_feed"
+
+    def __init__(self, catalog: CatalogService, publisher: Publisher, settings: Settings) -> None:
+        self._catalog = catalog
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        parked: list[OutboundRecord] = []
+        for message in messages:
+            try:
+                payload = json.loads(message.value.decode("utf-8"))
+            except (ValueError, RecursionError) as error:
+                dlq = self._settings.topic("dlq")
+                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
+                continue
+            try:
+                stock = parse_stock_message(payload)
+            except ValidationError as error:
+                errors = [p.model_dump() for p in field_problems(error)]
+                parked.append(self._rejected(message, "invalid_stock_message", errors))
+                continue
+            try:
+                await with_retries(
+                    lambda s=stock: asyncio.to_thread(  # type: ignore[misc]
+                        self._catalog.apply_stock, s, f"system:{self.name}"
+                    ),
+                    self._settings.max_handler_attempts,
+                    "stock update",
+                )
+            except DomainError as error:
+                parked.append(self._rejected(message, type(error).__name__, [str(error)]))
+            except Exception as error:
+                dlq = self._settings.topic("dlq")
+                parked.append(dead_letter(dlq, message, repr(error), self.name))
+        if parked:
+            await with_retries(
+                lambda: self._publisher.publish(parked),
+                self._settings.max_handler_attempts,
+                "parking refused stock messages",
+            )
+
+    def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
+        topic = self._settings.topic("inventory_rejected")
+        return rejection(topic, message, reason, {"errors": errors})
+
+
+def parse_stock_message(payload: object) -> StockSnapshot | StockDelta:
+    """By its `kind` (default snapshot), so that error paths start at the message's root."""
+    kind = payload.get("kind", "snapshot") if isinstance(payload, dict) else "snapshot"
+    model = StockDelta if kind == "delta" else StockSnapshot
+    return model.model_validate(payload)
+
+
+class FulfillmentUpdatesConsumer:
+    """orderhub.fulfillment.updates → orders; refused updates parked, unparseable to the DLQ."""
+
+    name = "fulfillment_updates"
+
+    def __init__(
+        self,
+        fulfillment: FulfillmentService,
+        intake: IntakeService,
+        publisher: Publisher,
+        settings: Settings,
+    ) -> None:
+        self._fulfillment = fulfillment
+        self._intake = intake
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        parked: list[OutboundRecord] = []
+        dlq = self._settings.topic("dlq")
+        # One at a time and in order: updates to one shipment arrive on one partition.
+        for message in messages:
+            try:
+                text = message.value.decode("utf-8")
+                await with_retries(
+                    lambda t=text: asyncio.to_thread(  # type: ignore[misc]
+                        apply_raw_update, self._fulfillment, self._intake, t
+                    ),
+                    self._settings.max_handler_attempts,
+                    "fulfillment update",
+                )
+            except UnicodeDecodeError as error:
+                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
+            except ValueError as error:
+                parked.append(dead_letter(dlq, message, str(error), self.name))
+            except Exception as error:
+                log.exception("%s: update failed at %s", self.name, message.stream)
+                parked.append(dead_letter(dlq, message, repr(error), self.name))
+        if parked:
+            await with_retries(
+                lambda: self._publisher.publish(parked),
+                self._settings.max_handler_attempts,
+                "parking fulfillment updates",
+            )
