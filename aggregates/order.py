@@ -49,6 +49,10 @@ class OrderStatus(StrEnum):
     RETURNED = "returned"
 
 
+# Where a person may not send the order elsewhere: not taken yet, or finished.
+UNREROUTABLE = frozenset(
+    {OrderStatus.PLACED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.CANCELLING}
+)
 # Where orchestration may (re)start: just accepted, released from hold, or waiting for stock.
 ROUTABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.BACKORDERED, OrderStatus.REROUTING})
 
@@ -85,6 +89,7 @@ class Order(Aggregate):
         self.rejection_reasons: list[str] = []
         self.hold: dict[str, str] | None = None
         self.holds_released = False
+        self.pinned_source: str | None = None
         self.routing_attempts = 0
         self.shipments: dict[str, dict[str, Any]] = {}
         self.waiting: dict[str, int] = {}
@@ -518,6 +523,53 @@ class Order(Aggregate):
         self.raw_payload = raw_payload
         self.withdrawing.update(withdrawn)
         self.waiting = {line["line_id"]: int(line["quantity"]) for line in submission["lines"]}
+        self.status = OrderStatus.REROUTING
+
+    def reroute(self, source_id: str, reason: str, actor: str, now: datetime) -> list[str]:
+        """An ops user sends the order to a source of their choice, before anything shipped:
+        open shipments are withdrawn (their sources confirm or refuse) and the order is routed
+        again to that source alone, without hold rules. Returns the shipments withdrawn."""
+        if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
+            raise InvalidTransitionError(self.id, self.status.value, "re-routed (it shipped)")
+        if self.status in UNREROUTABLE or self.cancel_requested:
+            raise InvalidTransitionError(self.id, self.status.value, "re-routed")
+        if not reason.strip():
+            raise OrderError("reason: say why the order goes to this source")
+        open_ids = sorted(
+            sid
+            for sid, s in self.shipments.items()
+            if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
+        )
+        self._reroute_requested(
+            source_id=source_id,
+            reason=reason.strip(),
+            withdrawn=open_ids,
+            withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
+            shipment_sequences=self._next_sequences(open_ids),
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+        return open_ids
+
+    @event("RerouteRequested")
+    def _reroute_requested(
+        self,
+        source_id: str,
+        reason: str,
+        withdrawn: list[str],
+        withdrawn_from: dict[str, str],
+        actor: str,
+        correlation_id: str,
+        at: datetime,
+        shipment_sequences: dict[str, int] | None = None,
+    ) -> None:
+        self._number(shipment_sequences)
+        self.withdrawing.update(withdrawn)
+        self.waiting = {line["line_id"]: int(line["quantity"]) for line in self.submission["lines"]}
+        self.pinned_source = source_id
+        self.unroutable = None
+        self.hold = None
         self.status = OrderStatus.REROUTING
 
     def record_invoice(

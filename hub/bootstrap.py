@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hub.delivery import InProcessDelivery, Park
 from hub.services.access import AccessService
@@ -10,17 +10,21 @@ from hub.services.catalog import CatalogService
 from hub.services.followers import BillingFollower, OrchestrationFollower
 from hub.services.fulfillment import FulfillmentService
 from hub.services.intake import IntakeService, RejectSubmission
+from hub.services.jeopardy import JeopardyWatch
 from hub.services.operations import OperationsService
 from hub.services.orchestration import OrchestrationService
 from hub.services.policies import PolicyService
 from hub.settings import Settings
 from hub.store import OrderStore
+from projections.audit_trail import SqlAuditTrail
 from projections.backorders import SqlBackorderView
+from projections.exceptions import SqlExceptionQueue
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
 from projections.rejected_submissions import SqlRejectedSubmissionsView
 from projections.source_load import SqlSourceLoadView
 from projections.sqldb import SqlDatabase
+from projections.stock_levels import SqlStockLevels
 from schemas.envelope import EventEnvelope
 
 
@@ -41,6 +45,10 @@ class Hub:
     backorders: SqlBackorderView
     source_load: SqlSourceLoadView
     rejected: SqlRejectedSubmissionsView
+    exceptions: SqlExceptionQueue
+    audit: SqlAuditTrail
+    stock_levels: SqlStockLevels
+    jeopardy: JeopardyWatch
     orchestrator: OrchestrationFollower
     ops: OperationsService
     access: AccessService
@@ -86,6 +94,9 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     )
     order_status = SqlOrderStatusView(views_db)
     backorders = SqlBackorderView(views_db)
+    exceptions = SqlExceptionQueue(views_db)
+    audit = SqlAuditTrail(views_db)
+    stock_levels = SqlStockLevels(views_db)
     orchestrator = OrchestrationFollower(
         orchestration, backorders, views_db, settings.demand_classes
     )
@@ -97,7 +108,17 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         if settings.distributed
         else InProcessDelivery(
             store,
-            [order_status, backorders, source_load, rejected, orchestrator, billing],
+            [
+                order_status,
+                backorders,
+                source_load,
+                rejected,
+                exceptions,
+                audit,
+                stock_levels,
+                orchestrator,
+                billing,
+            ],
             settings.projection_batch_size,
             park=parking(intake),
         )
@@ -114,8 +135,18 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         backorders=backorders,
         source_load=source_load,
         rejected=rejected,
+        exceptions=exceptions,
+        audit=audit,
+        stock_levels=stock_levels,
+        jeopardy=JeopardyWatch(
+            store,
+            order_status,
+            exceptions.get,
+            clock,
+            timedelta(hours=settings.jeopardy_margin_hours),
+        ),
         orchestrator=orchestrator,
-        ops=OperationsService(store, clock),
+        ops=OperationsService(store, clock, catalog, exceptions.get),
         access=AccessService(store, clock, settings.admin_api_key),
         fulfillment=fulfillment,
         billing=billing,

@@ -10,6 +10,7 @@ from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from schemas.envelope import EventEnvelope
+from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
             found = [(orders, env.subject)]
             if env.type == "orderhub.order.fulfillment_requested":
                 found.append((requests, str(env.data["source_id"])))
-            elif env.type in ("orderhub.order.cancellation_requested", "orderhub.order.changed"):
+            elif env.type in WITHDRAWAL_EVENT_TYPES:
                 # Each source holding an open shipment is asked to withdraw it.
                 for source_id in sorted(set(env.data["withdrawn_from"].values())):
                     found.append((requests, source_id))
@@ -40,6 +41,9 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
             ):
                 found.append((billing, env.subject))
             return found
+        if env.type.startswith("orderhub.exception_case."):
+            # Beside the order's own events, keyed by the order so they stay in its partition.
+            return [(orders, str(env.data.get("order_id") or env.subject))]
         if env.type.startswith("orderhub.api_key."):
             return []  # credentials stay in the event store: nothing downstream needs them
         if env.type.startswith("orderhub.rejected_submission."):

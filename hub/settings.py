@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     backorder_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often a worker tries all backordered orders again"
     )
+    jeopardy_margin_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="An order not shipped this long before its promise is in jeopardy",
+    )
+    jeopardy_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often the jeopardy clock looks at open promises"
+    )
     demand_classes: list[str] = Field(
         default=["vip", "b2b", "standard", "staff"],
         description="Known demand classes, highest priority first (backorders are served so)",

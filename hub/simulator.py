@@ -18,6 +18,7 @@ from connectors.codec import OutboundRecord, record_to_envelope
 from connectors.publisher import KafkaPublisher
 from hub.settings import Settings
 from schemas.envelope import EventEnvelope
+from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
 
 log = logging.getLogger(__name__)
 CARRIERS = ("DHL", "UPS", "Colissimo", "DPD", "GLS")
@@ -75,7 +76,7 @@ class WarehouseSimulator:
                 shipment = str(env.data["shipment_id"])
                 steps = self.plan(env)
                 self._work[shipment] = asyncio.create_task(self._play(shipment, steps))
-        elif env.type in ("orderhub.order.cancellation_requested", "orderhub.order.changed"):
+        elif env.type in WITHDRAWAL_EVENT_TYPES:
             for update in self.withdrawals(env):
                 await self._send(update)
 

@@ -100,6 +100,8 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         "source_load": hub.source_load,
         "rejected_submissions": hub.rejected,
         "billing": hub.billing,
+        "exceptions": hub.exceptions,
+        "audit_trail": hub.audit,
     }
     for name, view in projections.items():
         consumer = ProjectionConsumer(name, view, publisher, s)
@@ -111,6 +113,14 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
             s.projection_batch_size,
             s.batch_window_seconds,
         )
+    add_batch_agent(
+        app,
+        raw_topic("inventory_events", "catalog_events"),
+        "stock_levels_projection",
+        ProjectionConsumer("stock_levels", hub.stock_levels, publisher, s),
+        s.projection_batch_size,
+        s.batch_window_seconds,
+    )
     add_batch_agent(
         app,
         submitted,
@@ -174,6 +184,13 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
             await asyncio.to_thread(hub.orchestrator.sweep_backorders)
         except Exception:
             log.exception("backorder sweep failed; the next one will try again")
+
+    @app.timer(interval=s.jeopardy_interval_seconds)  # type: ignore[untyped-decorator]
+    async def jeopardy_clock() -> None:
+        try:
+            await asyncio.to_thread(hub.jeopardy.tick)
+        except Exception:
+            log.exception("jeopardy clock failed; the next tick will try again")
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:

@@ -40,3 +40,13 @@ class FulfillmentUpdate(Contract):
         default=None, description="Shipped quantities per line; all requested when left out"
     )
     reason: str | None = Field(default=None, max_length=500)
+
+
+# Events that ask sources to withdraw open shipments (the data names them in withdrawn_from).
+WITHDRAWAL_EVENT_TYPES = frozenset(
+    {
+        "orderhub.order.cancellation_requested",
+        "orderhub.order.changed",
+        "orderhub.order.reroute_requested",
+    }
+)

@@ -14,6 +14,7 @@ from hub.api.routes import (
     fulfillment,
     health,
     intake,
+    ops,
     orders,
     policies,
     sources,
@@ -71,6 +72,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(channels.router)
     app.include_router(intake.router)
     app.include_router(fulfillment.router)
+    app.include_router(ops.router)
     return app
 
 

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aggregates.errors import DomainError, PolicyVersionError, StockError
 from hub.services.access import UnknownChannelError
 from hub.services.catalog import UnknownSourceError
-from hub.services.operations import UnknownOrderError
+from hub.services.operations import UnknownExceptionError, UnknownOrderError
 from schemas.problems import FieldProblem, Problem, field_problems
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        unknown = UnknownSourceError | UnknownOrderError | UnknownChannelError
+        unknown = (
+            UnknownSourceError | UnknownOrderError | UnknownChannelError | UnknownExceptionError
+        )
         status = 404 if isinstance(exc, unknown) else 409
         if isinstance(exc, StockError | PolicyVersionError):
             status = 422

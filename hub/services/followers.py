@@ -21,6 +21,7 @@ ORDER_TRIGGERS = frozenset(
         "orderhub.order.hold_released",
         "orderhub.order.shipment_rejected",
         "orderhub.order.changed",
+        "orderhub.order.reroute_requested",
     }
 )
 # Stock events after which more may be available for the waiting orders.

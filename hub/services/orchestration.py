@@ -135,8 +135,13 @@ class OrchestrationService:
         to_route = order_to_route(order)
         candidates = self._candidates(to_route, batch)
         policy = select_policy(to_route, batch.policies, now) or default_policy()
-        if order.holds_released:
+        if order.holds_released or order.pinned_source:
             policy = policy.model_copy(update={"holds": ()})
+        if order.pinned_source:
+            # An ops user chose the source: every other one is out of the running.
+            others = {s.source_id for s in batch.sources} - {order.pinned_source}
+            excluded = sorted({*policy.excluded_sources, *others})
+            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
         if order.rejected_sources:
             # A source that refused this order's shipment is not asked again.
             excluded = sorted({*policy.excluded_sources, *order.rejected_sources})

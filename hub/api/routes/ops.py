@@ -1,0 +1,225 @@
+"""Operations read models and actions over JSON: search, exceptions, audit, stock, KPIs."""
+
+import asyncio
+import json
+from dataclasses import asdict
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from hub.api.capture import deliver_quietly
+from hub.api.deps import HubDep, require
+from hub.api.problems import ProblemError, not_found
+from hub.services.access import Principal
+from hub.services.ops_queries import OpsQueries, QueryError
+from projections.exceptions import ExceptionQuery
+from projections.order_query import OrderQuery
+from schemas.problems import FieldProblem, Problem
+
+router = APIRouter(tags=["operations"])
+Reader = Annotated[Principal, Depends(require("orders:read"))]
+Actor = Annotated[Principal, Depends(require("orders:act"))]
+StockReader = Annotated[Principal, Depends(require("stock:read"))]
+
+
+def _bad_query(error: QueryError) -> ProblemError:
+    return ProblemError(
+        Problem(
+            type="/problems/invalid-query",
+            title="The query is not valid",
+            status=422,
+            errors=[FieldProblem(field=error.field, message=str(error), code="invalid")],
+        )
+    )
+
+
+def _queries(hub: HubDep) -> OpsQueries:
+    return OpsQueries(hub)
+
+
+Queries = Annotated[OpsQueries, Depends(_queries)]
+
+
+@router.get("/v1/ops/orders")
+async def search_orders(
+    queries: Queries,
+    principal: Reader,
+    status: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    channel: str | None = None,
+    customer: str | None = None,
+    sku: str | None = None,
+    source: str | None = None,
+    placed_from: date | None = None,
+    placed_to: date | None = None,
+    q: str | None = Query(default=None, description="External id, case-insensitive prefix"),
+    sort: Literal["placed_at", "updated_at"] = "placed_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: int = Query(default=50, ge=1, le=500),
+    after: str | None = None,
+) -> dict[str, Any]:
+    """Orders by status, channel, customer, SKU, source, placed date and external id."""
+    if principal.channel_id is not None:
+        channel = principal.channel_id  # a channel sees its own orders only
+    query = OrderQuery(
+        status=tuple(status),
+        channel=channel,
+        customer_id=customer,
+        sku=sku,
+        source_id=source,
+        placed_from=placed_from.isoformat() if placed_from else None,
+        placed_to=placed_to.isoformat() if placed_to else None,
+        text=q or None,
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        after=after,
+    )
+    try:
+        page = await asyncio.to_thread(queries.orders, query)
+    except QueryError as error:
+        raise _bad_query(error) from None
+    return {"orders": [queries.order_json(r) for r in page.rows], "next": page.next_cursor}
+
+
+@router.get("/v1/ops/exceptions")
+async def exception_queue(
+    queries: Queries,
+    _: Reader,
+    kind: Annotated[list[str], Query()] = [],  # noqa: B006
+    severity: Literal["high", "medium", "low"] | None = None,
+    channel: str | None = None,
+    customer: str | None = None,
+    sku: str | None = None,
+    source: str | None = None,
+    assignee: str | None = None,
+    state: Literal["open", "resolved", "all"] = "open",
+    limit: int = Query(default=50, ge=1, le=500),
+    after: str | None = None,
+) -> dict[str, Any]:
+    """The queue, most severe and oldest first, with counts per kind for the same filters."""
+    query = ExceptionQuery(
+        kinds=tuple(kind),
+        severity=severity,
+        channel=channel,
+        customer_id=customer,
+        sku=sku,
+        source_id=source,
+        assignee=assignee,
+        state=state,
+        limit=limit,
+        after=after,
+    )
+    try:
+        page, counts = await asyncio.to_thread(queries.exceptions, query)
+    except QueryError as error:
+        raise _bad_query(error) from None
+    return {
+        "exceptions": [queries.exception_json(r) for r in page.rows],
+        "counts": counts,
+        "next": page.next_cursor,
+    }
+
+
+@router.get("/v1/ops/exceptions/summary")
+async def exception_summary(
+    queries: Queries,
+    _: Reader,
+    by: Literal["customer", "sku", "source", "channel"] = "customer",
+    state: Literal["open", "resolved", "all"] = "open",
+) -> dict[str, Any]:
+    rows = await asyncio.to_thread(queries.summary, by, state)
+    return {"by": by, "groups": [asdict(r) for r in rows]}
+
+
+class Resolve(BaseModel):
+    note: str = Field(min_length=1, max_length=500)
+
+
+class Assign(BaseModel):
+    assignee: str = Field(min_length=1, max_length=128)
+
+
+@router.post("/v1/ops/exceptions/{exception_id}/resolve")
+async def resolve_exception(
+    exception_id: str, body: Resolve, hub: HubDep, principal: Actor
+) -> dict[str, str]:
+    await asyncio.to_thread(hub.ops.resolve_exception, exception_id, body.note, principal.actor)
+    await deliver_quietly(hub)
+    return {"exception_id": exception_id, "resolved_by": principal.actor}
+
+
+@router.post("/v1/ops/exceptions/{exception_id}/assign")
+async def assign_exception(
+    exception_id: str, body: Assign, hub: HubDep, principal: Actor
+) -> dict[str, str]:
+    await asyncio.to_thread(hub.ops.assign_exception, exception_id, body.assignee, principal.actor)
+    await deliver_quietly(hub)
+    return {"exception_id": exception_id, "assignee": body.assignee}
+
+
+class Reroute(BaseModel):
+    source_id: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/v1/orders/{order_id}/reroute", status_code=202)
+async def reroute_order(
+    order_id: UUID, body: Reroute, hub: HubDep, principal: Actor
+) -> dict[str, Any]:
+    """Send the order to a chosen source (before it ships), with the reason, as the user."""
+    withdrawn = await asyncio.to_thread(
+        hub.ops.reroute, order_id, body.source_id, body.reason, principal.actor
+    )
+    await deliver_quietly(hub)
+    return {"order_id": str(order_id), "source_id": body.source_id, "withdrawn": withdrawn}
+
+
+@router.get("/v1/orders/{order_id}/audit")
+async def audit_trail(order_id: UUID, queries: Queries, principal: Reader) -> dict[str, Any]:
+    """Every event of the order: time, actor, type, a one-line summary and the full data."""
+    row = await asyncio.to_thread(queries.hub.order_status.get, str(order_id))
+    if row is None or not principal.may_see_channel(row.channel):
+        raise not_found(f"order {order_id}")
+    entries = await asyncio.to_thread(queries.hub.audit.trail, str(order_id))
+    return {
+        "order_id": str(order_id),
+        "events": [{**asdict(e), "data": json.loads(e.data)} for e in entries],
+    }
+
+
+@router.get("/v1/ops/stock")
+async def stock(
+    queries: Queries,
+    _: StockReader,
+    source: str | None = None,
+    sku: str | None = Query(default=None, description="SKU prefix"),
+    short: bool = False,
+    limit: int = Query(default=50, ge=1, le=500),
+    after: str | None = None,
+) -> dict[str, Any]:
+    try:
+        page = await asyncio.to_thread(queries.stock, source, sku, short, limit, after)
+    except QueryError as error:
+        raise _bad_query(error) from None
+    return {"stock": [queries.stock_json(r) for r in page.rows], "next": page.next_cursor}
+
+
+@router.get("/v1/ops/kpis")
+async def kpis(
+    queries: Queries,
+    principal: Reader,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    channel: str | None = None,
+) -> dict[str, Any]:
+    """Per channel and day (placed date, UTC); the last 14 days when no range is given."""
+    if principal.channel_id is not None:
+        channel = principal.channel_id
+    try:
+        days = await asyncio.to_thread(queries.kpis, start, end, channel)
+    except QueryError as error:
+        raise _bad_query(error) from None
+    return {"days": [asdict(d) for d in days]}

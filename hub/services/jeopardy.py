@@ -1,0 +1,84 @@
+"""The jeopardy clock: orders not shipped close to (or past) their promise are flagged.
+
+Each tick reads the open promises due within the margin from the order-status view, and
+raises or escalates a flag on the order's ExceptionCase ("jeopardy:<order>" with a band,
+"late:<order>"). A flag at or below the band already raised records nothing, so ticks from
+several workers, or repeated ticks, are harmless. The flag clears itself when the order
+ships (the exception queue resolves it from the shipment's event).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from eventsourcing.persistence import IntegrityError
+
+from aggregates.exception_case import BAND_RANK, Band, ExceptionCase
+from hub.services.lookup import find
+from hub.store import OrderStore
+from orchestration_policies.promise import Risk, risk
+from projections.exception_rules import SEVERITY_RANK, ExceptionRow
+from projections.order_rows import OrderStatusRow, utc_text
+from projections.order_status import OrderStatusView
+
+ACTOR = "system:jeopardy"
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class Tick:
+    looked_at: int
+    flagged: int
+
+
+class JeopardyWatch:
+    def __init__(
+        self,
+        store: OrderStore,
+        orders: OrderStatusView,
+        exception: Callable[[str], ExceptionRow | None],
+        clock: Callable[[], datetime],
+        margin: timedelta,
+    ) -> None:
+        self._store = store
+        self._orders = orders
+        self._exception = exception
+        self._clock = clock
+        self._margin = margin
+
+    def tick(self) -> Tick:
+        now = self._clock()
+        horizon = utc_text(now + self._margin)
+        looked_at = flagged = 0
+        after: tuple[str, str] | None = None
+        while True:
+            rows = self._orders.promised_before(horizon, PAGE, after)
+            for row in rows:
+                looked_at += 1
+                flagged += self._flag(row, now)
+            if len(rows) < PAGE:
+                return Tick(looked_at, flagged)
+            after = (rows[-1].promised_by, rows[-1].order_id)
+
+    def _flag(self, row: OrderStatusRow, now: datetime) -> int:
+        level = risk(now, datetime.fromisoformat(row.promised_by), self._margin)
+        if level is Risk.NONE:
+            return 0
+        kind = "late" if level is Risk.LATE else "jeopardy"
+        band = Band.HIGH if level is Risk.LATE else Band(level.value)
+        exception_id = f"{kind}:{row.order_id}"
+        seen = self._exception(exception_id)
+        if seen is not None and SEVERITY_RANK[seen.severity] >= BAND_RANK[band]:
+            return 0  # raised already, at this band or above (open, or resolved by a person)
+        case = find(self._store, ExceptionCase.create_id(exception_id), ExceptionCase)
+        if case is None:
+            case = ExceptionCase(
+                exception_id=exception_id, kind=kind, order_id=row.order_id, actor=ACTOR, at=now
+            )
+        if not case.flag(band, row.promised_by, ACTOR, now):
+            return 0
+        try:
+            self._store.save(case)
+        except IntegrityError:
+            return 0  # another worker flagged it at the same moment
+        return 1

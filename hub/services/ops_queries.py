@@ -1,0 +1,95 @@
+"""The read side the console and the ops API share: queries over the views, as plain data."""
+
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from projections.exception_rules import ExceptionRow
+from projections.exceptions import ExceptionPage, ExceptionQuery, SummaryBy, SummaryRow
+from projections.kpis import DayKpis, day_range, kpis
+from projections.order_query import BadCursorError, OrderPage, OrderQuery
+from projections.order_rows import OrderStatusRow
+from projections.stock_levels import StockLevel, StockPage
+
+if TYPE_CHECKING:
+    from hub.bootstrap import Hub
+
+MAX_KPI_DAYS = 92
+SUMMARY_KEYS: dict[str, SummaryBy] = {
+    "customer": "customer_id",
+    "sku": "sku",
+    "source": "source_id",
+    "channel": "channel",
+}
+
+
+class QueryError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class OpsQueries:
+    def __init__(self, hub: "Hub") -> None:
+        self.hub = hub
+
+    def now(self) -> datetime:
+        return self.hub.clock()
+
+    def orders(self, query: OrderQuery) -> OrderPage:
+        try:
+            return self.hub.order_status.search(query)
+        except BadCursorError as error:
+            raise QueryError("after", str(error)) from None
+
+    def exceptions(self, query: ExceptionQuery) -> tuple[ExceptionPage, dict[str, int]]:
+        try:
+            page = self.hub.exceptions.queue(query)
+        except BadCursorError as error:
+            raise QueryError("after", str(error)) from None
+        return page, self.hub.exceptions.counts(query)
+
+    def summary(self, by: str, state: str) -> list[SummaryRow]:
+        query = ExceptionQuery(state=state)  # type: ignore[arg-type]
+        return self.hub.exceptions.summary(SUMMARY_KEYS[by], query)
+
+    def stock(
+        self, source: str | None, sku: str | None, short: bool, limit: int, after: str | None
+    ) -> StockPage:
+        try:
+            return self.hub.stock_levels.search(source, sku, short, limit, after)
+        except ValueError as error:
+            raise QueryError("after", str(error)) from None
+
+    def kpis(self, start: date | None, end: date | None, channel: str | None) -> list[DayKpis]:
+        end = end or self.now().date()
+        start = start or end - timedelta(days=13)
+        if start > end:
+            raise QueryError("from", "from: must not be after to")
+        if (end - start).days >= MAX_KPI_DAYS:
+            raise QueryError("from", f"from: at most {MAX_KPI_DAYS} days at once")
+        low, high = day_range(start, end)
+        return kpis(self.hub.order_status.placed_between(low, high, channel))
+
+    def order_json(self, row: OrderStatusRow) -> dict[str, Any]:
+        data = asdict(row)
+        data.pop("fulfillment")
+        data.pop("digest")
+        return data
+
+    def exception_json(self, row: ExceptionRow) -> dict[str, Any]:
+        data = asdict(row)
+        data["open"] = row.is_open
+        data["age_seconds"] = int(age(row, self.now()).total_seconds())
+        return data
+
+    def stock_json(self, row: StockLevel) -> dict[str, Any]:
+        data = asdict(row)
+        data.pop("reservations", None)
+        return data
+
+
+def age(row: ExceptionRow, now: datetime) -> timedelta:
+    """How long it has been (or was) open."""
+    end = datetime.fromisoformat(row.resolved_at) if row.resolved_at else now
+    return max(timedelta(0), end - datetime.fromisoformat(row.opened_at))

@@ -1,0 +1,176 @@
+"""The audit trail: every event of one order, as a readable line with who did it and when.
+
+It keeps the order's own events and the exception cases raised about it, so an auditor sees
+one history per order. Each line is written once per event id, however often it is delivered.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from datetime import UTC
+
+from projections.base import advance
+from projections.positions import create_positions_table, read_positions, save_positions
+from projections.sqldb import SqlDatabase
+from projections.summaries import summarize
+from schemas.envelope import EventEnvelope
+
+FOLLOWER = "audit_trail"
+ORDER_EVENTS = "orderhub.order."
+CASE_EVENTS = "orderhub.exception_case."
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    order_id: str
+    event_id: str
+    sequence: int
+    time: str
+    actor: str
+    actor_kind: str
+    type: str
+    summary: str
+    data: str
+
+
+def entry_for(env: EventEnvelope) -> AuditEntry | None:
+    """The trail line of an event, or None when it belongs to no order's trail."""
+    if env.type.startswith(ORDER_EVENTS):
+        order_id = env.subject
+    elif env.type.startswith(CASE_EVENTS) and env.data.get("order_id"):
+        order_id = str(env.data["order_id"])
+    else:
+        return None
+    return AuditEntry(
+        order_id=order_id,
+        event_id=env.id,
+        sequence=env.sequence,
+        # Fixed width, so that the text sorts as the instant does.
+        time=env.time.astimezone(UTC).isoformat(timespec="microseconds"),
+        actor=str(env.actor),
+        actor_kind=env.actor.kind.value,
+        type=env.type,
+        summary=summarize(env),
+        data=json.dumps(env.data, sort_keys=True, ensure_ascii=False, default=str),
+    )
+
+
+def trail_order(entry: AuditEntry) -> tuple[str, int, int, str]:
+    """Time order; at the same instant the order's own events first, in the order recorded.
+
+    Sorted here rather than in SQL: PostgreSQL's collation would order event ids differently."""
+    return (
+        entry.time,
+        0 if entry.type.startswith(ORDER_EVENTS) else 1,
+        entry.sequence,
+        entry.event_id,
+    )
+
+
+class InMemoryAuditTrail:
+    name = FOLLOWER
+
+    def __init__(self) -> None:
+        self._trails: dict[str, dict[str, AuditEntry]] = {}
+        self._positions: dict[str, int] = {}
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        # Touched trails are copied and swapped in, so a batch is applied whole or not at all.
+        touched: dict[str, dict[str, AuditEntry]] = {}
+        for env in envelopes:
+            entry = entry_for(env)
+            if entry is None:
+                continue
+            if entry.order_id not in touched:
+                touched[entry.order_id] = dict(self._trails.get(entry.order_id, {}))
+            touched[entry.order_id].setdefault(entry.event_id, entry)
+        self._trails.update(touched)
+        advance(self._positions, positions)
+
+    def trail(self, order_id: str) -> list[AuditEntry]:
+        return sorted(self._trails.get(order_id, {}).values(), key=trail_order)
+
+    def positions(self) -> dict[str, int]:
+        return dict(self._positions)
+
+    def reset(self) -> None:
+        self._trails = {}
+        self._positions = {}
+
+
+_COLUMNS = tuple(AuditEntry.__dataclass_fields__)
+# The primary key serves trail(): every lookup is by order id, its leading column.
+_DDL = """
+CREATE TABLE IF NOT EXISTS audit_trail (
+    order_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    sequence BIGINT NOT NULL,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    actor_kind TEXT NOT NULL,
+    type TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (order_id, event_id)
+)"""
+_INSERT = (
+    f"INSERT INTO audit_trail ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (order_id, event_id) DO NOTHING"
+)
+
+
+class SqlAuditTrail:
+    """SQLite or PostgreSQL; a batch's lines and positions are written in one transaction."""
+
+    name = FOLLOWER
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self._db = db
+        with db.schema_transaction() as cur:
+            cur.execute(_DDL)
+            create_positions_table(cur)
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        entries = [e for e in map(entry_for, envelopes) if e is not None]
+        with self._db.transaction() as cur:
+            if entries:
+                cur.executemany(_INSERT, [astuple(e) for e in entries])
+            save_positions(cur, FOLLOWER, positions)
+
+    def trail(self, order_id: str) -> list[AuditEntry]:
+        with self._db.transaction() as cur:
+            cur.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM audit_trail WHERE order_id = ?", (order_id,)
+            )
+            records = cur.fetchall()
+        entries = [_entry(record) for record in records]
+        return sorted(entries, key=trail_order)
+
+    def positions(self) -> dict[str, int]:
+        with self._db.transaction() as cur:
+            return read_positions(cur, FOLLOWER)
+
+    def reset(self) -> None:
+        with self._db.transaction() as cur:
+            # TRUNCATE frees a large table at once, and is transactional in PostgreSQL.
+            if self._db.dialect == "postgres":
+                cur.execute("TRUNCATE audit_trail")
+            else:
+                cur.execute("DELETE FROM audit_trail")
+            cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (FOLLOWER,))
+
+
+def _entry(record: Sequence[object]) -> AuditEntry:
+    order_id, event_id, sequence, time, actor, actor_kind, type_, summary, data = record
+    return AuditEntry(
+        str(order_id),
+        str(event_id),
+        int(str(sequence)),
+        str(time),
+        str(actor),
+        str(actor_kind),
+        str(type_),
+        str(summary),
+        str(data),
+    )

@@ -1,0 +1,65 @@
+"""What every read model offers, whatever stores its rows (in memory, SQLite, PostgreSQL)."""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from projections.positions import create_positions_table
+from projections.sqldb import Cursor
+from schemas.envelope import EventEnvelope
+
+
+class ReadModel(Protocol):
+    """A follower of the event log that keeps rows and the positions they were computed from.
+
+    ``apply`` is idempotent (at-least-once delivery redelivers events) and atomic: the rows
+    and the positions a batch reached are saved together, so a crash never half-applies one.
+    """
+
+    name: str
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None: ...
+
+    def positions(self) -> dict[str, int]: ...
+
+    def reset(self) -> None:
+        """Forget every row and position: the next delivery rebuilds from the start."""
+
+
+def advance(current: dict[str, int], reached: dict[str, int]) -> None:
+    """Positions only move forward, as in the SQL backends."""
+    for stream, position in reached.items():
+        current[stream] = max(position, current.get(stream, -1))
+
+
+VERSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS orderhub_view_versions (
+    view TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+)"""
+
+
+def ensure_version(cur: Cursor, follower: str, version: int, tables: Sequence[str]) -> bool:
+    """A view whose shape changed is dropped and rebuilt from the log, not patched: rows
+    computed by older code would otherwise sit beside new ones. True when it was reset."""
+    cur.execute(VERSIONS_DDL)
+    create_positions_table(cur)
+    cur.execute("SELECT version FROM orderhub_view_versions WHERE view = ?", (follower,))
+    found = cur.fetchone()
+    if found is not None and int(found[0]) == version:
+        return False
+    for table in tables:
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+    cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (follower,))
+    cur.execute(
+        "INSERT INTO orderhub_view_versions (view, version) VALUES (?, ?) "
+        "ON CONFLICT (view) DO UPDATE SET version = excluded.version",
+        (follower, version),
+    )
+    return True
+
+
+def forget(cur: Cursor, follower: str, tables: Sequence[str]) -> None:
+    """Empty a view's tables and its positions (a rebuild from the start follows)."""
+    for table in tables:
+        cur.execute(f"DELETE FROM {table}")
+    cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (follower,))

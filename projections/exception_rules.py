@@ -1,0 +1,331 @@
+"""How events open and resolve exceptions: pure rules over one order's slice of the queue.
+
+Most exceptions are facts of an order's own history and resolve themselves when the history
+moves on (a released hold, stock that arrived, a shipment that left). Jeopardy and lateness
+come from the timer, assignments and manual resolutions from people, through ExceptionCase.
+"""
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from schemas.envelope import EventEnvelope
+
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+KIND_SEVERITY = {
+    "unroutable": "high",
+    "no_source_left": "high",
+    "delivery_failed": "high",
+    "parked": "high",
+    "late": "high",
+    "on_hold": "medium",
+    "jeopardy": "low",  # the timer's band replaces it
+    "backordered": "low",
+    "rejected_submission": "low",
+}
+KINDS = tuple(KIND_SEVERITY)
+# Reasons a follower or consumer gave up on a message; everything else was refused input.
+PARKED_REASONS = frozenset({"follower_failed", "dead_lettered"})
+SHIPPED_STATES = frozenset({"shipped", "delivered"})
+
+
+@dataclass(frozen=True)
+class ExceptionRow:
+    exception_id: str
+    kind: str
+    severity: str
+    order_id: str
+    channel: str
+    customer_id: str
+    skus: tuple[str, ...]
+    source_id: str
+    reason: str
+    opened_at: str
+    resolved_at: str = ""
+    resolved_by: str = ""
+    resolution: str = ""
+    assignee: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return not self.resolved_at
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the queue remembers of a subject: its version (redeliveries are ignored) and, for
+    orders, who they are for and which source last refused them."""
+
+    subject: str
+    version: int = 0
+    channel: str = ""
+    customer_id: str = ""
+    skus: tuple[str, ...] = ()
+    rejected_by: str = ""
+
+
+class Book:
+    """One batch's working set: contexts and exceptions, changed in place, saved afterwards."""
+
+    def __init__(self, contexts: dict[str, Context], rows: dict[str, ExceptionRow]) -> None:
+        self.contexts = contexts
+        self.rows = rows
+        self.changed_contexts: set[str] = set()
+        self.changed_rows: set[str] = set()
+
+    def apply(self, env: EventEnvelope) -> None:
+        ctx = self.contexts.get(env.subject) or Context(env.subject)
+        if env.sequence <= ctx.version:
+            return  # seen already
+        ctx = _RULES.get(env.type, _ignore)(self, replace(ctx, version=env.sequence), env)
+        self.contexts[env.subject] = ctx
+        self.changed_contexts.add(env.subject)
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def open(self, ctx: Context, kind: str, ident: str, env: EventEnvelope, **kw: Any) -> None:
+        if ident in self.rows and self.rows[ident].is_open:
+            return
+        row = ExceptionRow(
+            exception_id=ident,
+            kind=kind,
+            severity=kw.pop("severity", KIND_SEVERITY[kind]),
+            order_id=kw.pop("order_id", ctx.subject),
+            channel=kw.pop("channel", ctx.channel),
+            customer_id=ctx.customer_id,
+            skus=kw.pop("skus", ctx.skus),
+            source_id=kw.pop("source_id", ""),
+            reason=kw.pop("reason"),
+            opened_at=env.time.isoformat(),
+        )
+        self._put(row)
+
+    def resolve(
+        self, order_id: str, kinds: frozenset[str], env: EventEnvelope, note: str, **match: str
+    ) -> None:
+        for row in list(self.rows.values()):
+            if (
+                row.is_open
+                and row.order_id == order_id
+                and row.kind in kinds
+                and all(getattr(row, k) == v for k, v in match.items())
+            ):
+                self._put(
+                    replace(
+                        row,
+                        resolved_at=env.time.isoformat(),
+                        resolved_by=str(env.actor),
+                        resolution=note,
+                    )
+                )
+
+    def open_ids(self, order_id: str, kinds: frozenset[str]) -> list[str]:
+        return [
+            r.exception_id
+            for r in self.rows.values()
+            if r.is_open and r.order_id == order_id and r.kind in kinds
+        ]
+
+    def _put(self, row: ExceptionRow) -> None:
+        self.rows[row.exception_id] = row
+        self.changed_rows.add(row.exception_id)
+
+
+def _ident(kind: str, env: EventEnvelope, *parts: str) -> str:
+    return ":".join((kind, env.subject, *parts, str(env.sequence)))
+
+
+def _placed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    sub = env.data["submission"]
+    return replace(
+        ctx,
+        channel=sub["channel"],
+        customer_id=sub["customer"]["id"],
+        skus=tuple(sorted({line["sku"] for line in sub["lines"]})),
+    )
+
+
+def _intake_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    reasons = env.data.get("reasons") or ["rejected at intake"]
+    book.open(ctx, "rejected_submission", _ident("rejected", env), env, reason="; ".join(reasons))
+    return ctx
+
+
+def _held(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    reason = f"{env.data['rule']}: {env.data['reason']}"
+    book.open(ctx, "on_hold", _ident("on_hold", env), env, reason=reason)
+    return ctx
+
+
+def _hold_released(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    note = env.data.get("note") or "hold released"
+    book.resolve(ctx.subject, frozenset({"on_hold"}), env, f"released: {note}")
+    return ctx
+
+
+_NO_ROUTE = frozenset({"unroutable", "no_source_left"})
+
+
+def _routed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    unroutable = env.data.get("unroutable_reason")
+    waiting = env.data.get("waiting_lines") or []
+    if not unroutable:
+        book.resolve(ctx.subject, _NO_ROUTE, env, "routed")
+    if not waiting:
+        book.resolve(ctx.subject, frozenset({"backordered"}), env, "stock allocated")
+    if unroutable and not book.open_ids(ctx.subject, _NO_ROUTE):
+        if ctx.rejected_by:
+            book.open(
+                ctx,
+                "no_source_left",
+                _ident("no_source_left", env),
+                env,
+                source_id=ctx.rejected_by,
+                reason=f"rejected by {ctx.rejected_by}; no other source can take it: {unroutable}",
+            )
+        else:
+            book.open(ctx, "unroutable", _ident("unroutable", env), env, reason=unroutable)
+    if waiting and not unroutable and not book.open_ids(ctx.subject, frozenset({"backordered"})):
+        skus = tuple(sorted({w["sku"] for w in waiting}))
+        book.open(
+            ctx,
+            "backordered",
+            _ident("backordered", env),
+            env,
+            skus=skus,
+            reason="waiting for " + ", ".join(f"{w['quantity']} x {w['sku']}" for w in waiting),
+        )
+    return replace(ctx, rejected_by="")
+
+
+def _shipment_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    return replace(ctx, rejected_by=str(env.data.get("source_id", "")))
+
+
+def _shipment_progressed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    state = env.data.get("state")
+    shipment = str(env.data.get("shipment_id", ""))
+    if state == "delivery_failed":
+        book.open(
+            ctx,
+            "delivery_failed",
+            _ident("delivery_failed", env, shipment),
+            env,
+            source_id=str(env.data.get("source_id", "")),
+            reason=f"shipment {shipment}: {env.data.get('reason') or 'delivery failed'}",
+        )
+    if state in SHIPPED_STATES:
+        book.resolve(ctx.subject, frozenset({"jeopardy", "late"}), env, f"shipment {state}")
+    if state == "delivered":
+        for ident in book.open_ids(ctx.subject, frozenset({"delivery_failed"})):
+            if f":{shipment}:" in ident:
+                book.resolve(
+                    ctx.subject,
+                    frozenset({"delivery_failed"}),
+                    env,
+                    "delivered",
+                    exception_id=ident,
+                )
+    return ctx
+
+
+def _rerouted(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    note = f"re-routed to {env.data['source_id']}: {env.data['reason']}"
+    book.resolve(ctx.subject, frozenset({"on_hold"}), env, note)
+    return replace(ctx, rejected_by="")
+
+
+def _cancelled(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    book.resolve(ctx.subject, frozenset(KINDS), env, f"order cancelled: {env.data.get('reason')}")
+    return ctx
+
+
+def _submission_recorded(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    data = env.data
+    kind = "parked" if data.get("reason") in PARKED_REASONS else "rejected_submission"
+    problems = data.get("problems") or []
+    first = problems[0] if problems else {}
+    reason = f"{data.get('reason')}: {first.get('field', '')} {first.get('message', '')}".strip()
+    if len(problems) > 1:
+        reason += f" (+{len(problems) - 1} more)"
+    book.open(
+        ctx,
+        kind,
+        f"{kind}:{env.subject}",
+        env,
+        order_id="",
+        channel=str(data.get("channel", "")),
+        skus=(),
+        reason=reason,
+    )
+    return ctx
+
+
+def _flagged(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    data = env.data
+    ident, order_id = str(data["exception_id"]), str(data.get("order_id") or "")
+    order = book.contexts.get(order_id) or Context(order_id)
+    existing = book.rows.get(ident)
+    severity = "high" if data["kind"] == "late" else str(data["band"])
+    reason = (
+        f"promised by {data['promised_by']}, not shipped"
+        if data["kind"] == "late"
+        else f"{data['band']} risk: promised by {data['promised_by']}, not shipped yet"
+    )
+    if existing is not None and existing.is_open:
+        book._put(replace(existing, severity=severity, reason=reason))
+    else:
+        book.open(order, str(data["kind"]), ident, env, severity=severity, reason=reason)
+    if data["kind"] == "late":
+        book.resolve(order_id, frozenset({"jeopardy"}), env, "late now")
+    return ctx
+
+
+def _assigned(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    row = book.rows.get(str(env.data["exception_id"]))
+    if row is not None:
+        book._put(replace(row, assignee=str(env.data["assignee"])))
+    return ctx
+
+
+def _case_resolved(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    row = book.rows.get(str(env.data["exception_id"]))
+    if row is not None and row.is_open:
+        book._put(
+            replace(
+                row,
+                resolved_at=env.time.isoformat(),
+                resolved_by=str(env.actor),
+                resolution=str(env.data.get("note", "")),
+            )
+        )
+    return ctx
+
+
+def _ignore(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    return ctx
+
+
+_RULES = {
+    "orderhub.order.placed": _placed,
+    "orderhub.order.changed": _placed,
+    "orderhub.order.rejected": _intake_rejected,
+    "orderhub.order.held": _held,
+    "orderhub.order.hold_released": _hold_released,
+    "orderhub.order.routed": _routed,
+    "orderhub.order.shipment_rejected": _shipment_rejected,
+    "orderhub.order.shipment_progressed": _shipment_progressed,
+    "orderhub.order.cancellation_requested": _cancelled,
+    "orderhub.order.reroute_requested": _rerouted,
+    "orderhub.rejected_submission.recorded": _submission_recorded,
+    "orderhub.exception_case.flagged": _flagged,
+    "orderhub.exception_case.assigned": _assigned,
+    "orderhub.exception_case.resolved": _case_resolved,
+}
+
+
+def order_ids_of(env: EventEnvelope) -> set[str]:
+    """Orders whose exceptions an event may touch (to load them before applying it)."""
+    if env.type.startswith("orderhub.order."):
+        return {env.subject}
+    order_id = env.data.get("order_id") if env.type.startswith("orderhub.exception_case.") else None
+    return {str(order_id)} if order_id else set()

@@ -1,0 +1,399 @@
+"""The exception queue: what needs a person, oldest and most severe first, in memory or SQL."""
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from projections.base import advance, ensure_version, forget
+from projections.exception_rules import (
+    KINDS,
+    SEVERITY_RANK,
+    Book,
+    Context,
+    ExceptionRow,
+    order_ids_of,
+)
+from projections.order_query import BadCursorError
+from projections.positions import read_positions, save_positions
+from projections.sqldb import Cursor, SqlDatabase
+from schemas.envelope import EventEnvelope
+
+FOLLOWER = "exceptions"
+VERSION = 1
+State = Literal["open", "resolved", "all"]
+SummaryBy = Literal["customer_id", "sku", "source_id", "channel"]
+
+__all__ = ["KINDS", "ExceptionQuery", "ExceptionRow", "InMemoryExceptionQueue", "SqlExceptionQueue"]
+
+
+@dataclass(frozen=True)
+class ExceptionQuery:
+    kinds: tuple[str, ...] = ()
+    severity: str | None = None
+    channel: str | None = None
+    customer_id: str | None = None
+    sku: str | None = None
+    source_id: str | None = None
+    order_id: str | None = None
+    assignee: str | None = None
+    state: State = "open"
+    limit: int = 50
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class ExceptionPage:
+    rows: list[ExceptionRow]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    key: str
+    open: int
+    high: int
+    oldest_opened_at: str
+
+
+def _sort_key(row: ExceptionRow) -> tuple[int, str, str]:
+    # Most severe first, then oldest first: the order people should work the queue in.
+    return (-SEVERITY_RANK[row.severity], row.opened_at, row.exception_id)
+
+
+def _cursor(row: ExceptionRow) -> str:
+    raw = json.dumps(list(_sort_key(row))).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(query: ExceptionQuery) -> tuple[int, str, str] | None:
+    if not query.after:
+        return None
+    try:
+        rank, opened, ident = json.loads(
+            base64.urlsafe_b64decode(query.after + "=" * (-len(query.after) % 4))
+        )
+        return int(rank), str(opened), str(ident)
+    except (ValueError, TypeError) as error:
+        raise BadCursorError("after: not a cursor this queue gave out") from error
+
+
+def _matches(query: ExceptionQuery, row: ExceptionRow, ignore_kinds: bool = False) -> bool:
+    return (
+        (ignore_kinds or not query.kinds or row.kind in query.kinds)
+        and (query.severity is None or row.severity == query.severity)
+        and (query.channel is None or row.channel == query.channel)
+        and (query.customer_id is None or row.customer_id == query.customer_id)
+        and (query.sku is None or query.sku in row.skus)
+        and (query.source_id is None or row.source_id == query.source_id)
+        and (query.order_id is None or row.order_id == query.order_id)
+        and (query.assignee is None or row.assignee == query.assignee)
+        and (query.state == "all" or row.is_open == (query.state == "open"))
+    )
+
+
+def _page(query: ExceptionQuery, rows: Iterable[ExceptionRow]) -> ExceptionPage:
+    after = _after(query)
+    chosen = sorted(
+        (r for r in rows if _matches(query, r) and (after is None or _sort_key(r) > after)),
+        key=_sort_key,
+    )
+    more = len(chosen) > query.limit
+    chosen = chosen[: query.limit]
+    return ExceptionPage(chosen, _cursor(chosen[-1]) if more and chosen else None)
+
+
+def _summarise(rows: Iterable[ExceptionRow], by: SummaryBy) -> list[SummaryRow]:
+    groups: dict[str, list[ExceptionRow]] = {}
+    for row in rows:
+        keys = row.skus if by == "sku" else (getattr(row, by),)
+        for key in keys:
+            if key:
+                groups.setdefault(key, []).append(row)
+    summary = [
+        SummaryRow(
+            key,
+            len(members),
+            sum(1 for m in members if m.severity == "high"),
+            min(m.opened_at for m in members),
+        )
+        for key, members in groups.items()
+    ]
+    return sorted(summary, key=lambda s: (-s.open, s.key))
+
+
+class InMemoryExceptionQueue:
+    name = FOLLOWER
+
+    def __init__(self) -> None:
+        self._contexts: dict[str, Context] = {}
+        self._rows: dict[str, ExceptionRow] = {}
+        self._positions: dict[str, int] = {}
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        book = Book(dict(self._contexts), dict(self._rows))
+        for env in envelopes:
+            book.apply(env)
+        self._contexts, self._rows = book.contexts, book.rows
+        advance(self._positions, positions)
+
+    def positions(self) -> dict[str, int]:
+        return dict(self._positions)
+
+    def reset(self) -> None:
+        self._contexts, self._rows, self._positions = {}, {}, {}
+
+    def get(self, exception_id: str) -> ExceptionRow | None:
+        return self._rows.get(exception_id)
+
+    def queue(self, query: ExceptionQuery) -> ExceptionPage:
+        return _page(query, self._rows.values())
+
+    def counts(self, query: ExceptionQuery) -> dict[str, int]:
+        """Per kind, for everything else the query filters on (the filter bar's numbers)."""
+        counts = dict.fromkeys(KINDS, 0)
+        for row in self._rows.values():
+            if _matches(query, row, ignore_kinds=True):
+                counts[row.kind] += 1
+        return counts
+
+    def summary(self, by: SummaryBy, query: ExceptionQuery) -> list[SummaryRow]:
+        return _summarise((r for r in self._rows.values() if _matches(query, r)), by)
+
+
+_COLUMNS = list(ExceptionRow.__dataclass_fields__)
+_CONTEXT_COLUMNS = list(Context.__dataclass_fields__)
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS exception_queue (
+    exception_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    skus TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    resolved_at TEXT NOT NULL,
+    resolved_by TEXT NOT NULL,
+    resolution TEXT NOT NULL,
+    assignee TEXT NOT NULL,
+    severity_rank INTEGER NOT NULL,
+    is_open BOOLEAN NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS exception_skus (
+    sku TEXT NOT NULL,
+    exception_id TEXT NOT NULL,
+    PRIMARY KEY (sku, exception_id)
+)""",
+    """CREATE TABLE IF NOT EXISTS exception_context (
+    subject TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    skus TEXT NOT NULL,
+    rejected_by TEXT NOT NULL
+)""",
+    # The queue's own order: open first, most severe, oldest.
+    "CREATE INDEX IF NOT EXISTS exception_queue_work "
+    "ON exception_queue (is_open, severity_rank DESC, opened_at, exception_id)",
+    "CREATE INDEX IF NOT EXISTS exception_queue_kind "
+    "ON exception_queue (kind, is_open, severity_rank DESC, opened_at)",
+    "CREATE INDEX IF NOT EXISTS exception_queue_order ON exception_queue (order_id)",
+    "CREATE INDEX IF NOT EXISTS exception_queue_channel ON exception_queue (channel, is_open)",
+    "CREATE INDEX IF NOT EXISTS exception_queue_customer ON exception_queue (customer_id, is_open)",
+    "CREATE INDEX IF NOT EXISTS exception_queue_source ON exception_queue (source_id, is_open)",
+]
+_TABLES = ["exception_queue", "exception_skus", "exception_context"]
+
+
+class SqlExceptionQueue:
+    """The batch's orders and their exceptions are loaded, the rules run on them in memory
+    (the same code as the in-memory backend), and what changed is written back with the
+    positions in one transaction."""
+
+    name = FOLLOWER
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self._db = db
+        with db.schema_transaction() as cur:
+            ensure_version(cur, FOLLOWER, VERSION, _TABLES)
+            for statement in _DDL:
+                cur.execute(statement)
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        subjects = {env.subject for env in envelopes}
+        orders = set().union(*(order_ids_of(env) for env in envelopes)) if envelopes else set()
+        case_ids = {
+            str(env.data["exception_id"])
+            for env in envelopes
+            if env.type.startswith("orderhub.exception_case.") and "exception_id" in env.data
+        }
+        with self._db.transaction() as cur:
+            book = Book(
+                self._contexts(cur, sorted(subjects | orders)),
+                self._rows_of(cur, sorted(orders), sorted(case_ids)),
+            )
+            for env in envelopes:
+                book.apply(env)
+            self._save(cur, book)
+            save_positions(cur, FOLLOWER, positions)
+
+    def _contexts(self, cur: Cursor, subjects: list[str]) -> dict[str, Context]:
+        found: dict[str, Context] = {}
+        for chunk in _chunks(subjects):
+            cur.execute(
+                f"SELECT {', '.join(_CONTEXT_COLUMNS)} FROM exception_context "
+                f"WHERE subject IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            for record in cur.fetchall():
+                values = dict(zip(_CONTEXT_COLUMNS, record, strict=True))
+                values["skus"] = tuple(json.loads(values["skus"]))
+                values["version"] = int(values["version"])
+                found[values["subject"]] = Context(**values)
+        return found
+
+    def _rows_of(
+        self, cur: Cursor, order_ids: list[str], exception_ids: list[str]
+    ) -> dict[str, ExceptionRow]:
+        found: dict[str, ExceptionRow] = {}
+        for column, keys in (("order_id", order_ids), ("exception_id", exception_ids)):
+            for chunk in _chunks(keys):
+                cur.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM exception_queue "
+                    f"WHERE {column} IN ({', '.join('?' for _ in chunk)})",
+                    chunk,
+                )
+                found.update((r.exception_id, r) for r in map(_row, cur.fetchall()))
+        return found
+
+    def _save(self, cur: Cursor, book: Book) -> None:
+        contexts = [book.contexts[s] for s in sorted(book.changed_contexts)]
+        cur.executemany(
+            f"INSERT INTO exception_context ({', '.join(_CONTEXT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _CONTEXT_COLUMNS)}) ON CONFLICT (subject) DO UPDATE "
+            "SET " + ", ".join(f"{c} = excluded.{c}" for c in _CONTEXT_COLUMNS[1:]),
+            [[*asdict(replace(c, skus=json.dumps(list(c.skus)))).values()] for c in contexts],  # type: ignore[arg-type]
+        )
+        rows = [book.rows[i] for i in sorted(book.changed_rows)]
+        names = [*_COLUMNS, "severity_rank", "is_open"]
+        cur.executemany(
+            f"INSERT INTO exception_queue ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' for _ in names)}) ON CONFLICT (exception_id) DO UPDATE "
+            "SET " + ", ".join(f"{c} = excluded.{c}" for c in names[1:]),
+            [_params(r) for r in rows],
+        )
+        cur.executemany(
+            "INSERT INTO exception_skus (sku, exception_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(sku, r.exception_id) for r in rows for sku in r.skus],
+        )
+
+    def positions(self) -> dict[str, int]:
+        with self._db.transaction() as cur:
+            return read_positions(cur, FOLLOWER)
+
+    def reset(self) -> None:
+        with self._db.transaction() as cur:
+            forget(cur, FOLLOWER, _TABLES)
+
+    def get(self, exception_id: str) -> ExceptionRow | None:
+        with self._db.transaction() as cur:
+            return self._rows_of(cur, [], [exception_id]).get(exception_id)
+
+    def queue(self, query: ExceptionQuery) -> ExceptionPage:
+        where, params = _where(query)
+        after = _after(query)
+        if after is not None:
+            rank, opened, ident = after
+            # (-rank, opened, id) ascending, with rank stored positive.
+            where.append(
+                "(severity_rank < ? OR (severity_rank = ? AND (opened_at, exception_id) > (?, ?)))"
+            )
+            params.extend([-rank, -rank, opened, ident])
+        sql = (
+            f"SELECT {', '.join(_COLUMNS)} FROM exception_queue e"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY severity_rank DESC, opened_at, exception_id LIMIT ?"
+        )
+        with self._db.transaction() as cur:
+            cur.execute(sql, [*params, query.limit + 1])
+            rows = [_row(r) for r in cur.fetchall()]
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        return ExceptionPage(rows, _cursor(rows[-1]) if more and rows else None)
+
+    def counts(self, query: ExceptionQuery) -> dict[str, int]:
+        where, params = _where(replace(query, kinds=()))
+        counts = dict.fromkeys(KINDS, 0)
+        with self._db.transaction() as cur:
+            cur.execute(
+                "SELECT kind, COUNT(*) FROM exception_queue e"
+                + (f" WHERE {' AND '.join(where)}" if where else "")
+                + " GROUP BY kind",
+                params,
+            )
+            counts.update({str(kind): int(n) for kind, n in cur.fetchall()})
+        return counts
+
+    def summary(self, by: SummaryBy, query: ExceptionQuery) -> list[SummaryRow]:
+        where, params = _where(query)
+        key = "s.sku" if by == "sku" else f"e.{by}"
+        source = (
+            "exception_queue e JOIN exception_skus s ON s.exception_id = e.exception_id"
+            if by == "sku"
+            else "exception_queue e"
+        )
+        where.append(f"{key} <> ''")
+        with self._db.transaction() as cur:
+            cur.execute(
+                f"SELECT {key}, COUNT(*), SUM(CASE WHEN e.severity = 'high' THEN 1 ELSE 0 END), "
+                f"MIN(e.opened_at) FROM {source} WHERE {' AND '.join(where)} "
+                f"GROUP BY {key} ORDER BY COUNT(*) DESC, {key} LIMIT 100",
+                params,
+            )
+            return [
+                SummaryRow(str(k), int(n), int(h or 0), str(o)) for k, n, h, o in cur.fetchall()
+            ]
+
+
+def _where(query: ExceptionQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if query.state != "all":
+        where.append("e.is_open = ?")
+        params.append(query.state == "open")
+    if query.kinds:
+        where.append(f"e.kind IN ({', '.join('?' for _ in query.kinds)})")
+        params.extend(query.kinds)
+    for column in ("severity", "channel", "customer_id", "source_id", "order_id", "assignee"):
+        value = getattr(query, column)
+        if value is not None:
+            where.append(f"e.{column} = ?")
+            params.append(value)
+    if query.sku is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM exception_skus k WHERE k.exception_id = e.exception_id "
+            "AND k.sku = ?)"
+        )
+        params.append(query.sku)
+    return where, params
+
+
+def _params(row: ExceptionRow) -> list[Any]:
+    values: dict[str, Any] = asdict(row)
+    values["skus"] = json.dumps(list(row.skus))
+    return [*(values[c] for c in _COLUMNS), SEVERITY_RANK[row.severity], row.is_open]
+
+
+def _row(record: Sequence[Any]) -> ExceptionRow:
+    values = dict(zip(_COLUMNS, record, strict=True))
+    values["skus"] = tuple(json.loads(values["skus"]))
+    return ExceptionRow(**values)
+
+
+def _chunks(keys: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]

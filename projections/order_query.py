@@ -1,0 +1,192 @@
+"""Order search: the filters the console offers, keyset cursors, and their SQL.
+
+Both backends answer the same `OrderQuery` with the same rows in the same order; the SQL one
+leans on one index per filter (see `SEARCH_INDEXES`) so that a page of a million orders is a
+short index range scan, never a sort of the table.
+"""
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from projections.order_rows import FINAL_STATUSES, OrderStatusRow
+
+Sort = Literal["placed_at", "updated_at"]
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    status: tuple[str, ...] = ()
+    channel: str | None = None
+    customer_id: str | None = None
+    sku: str | None = None
+    source_id: str | None = None
+    placed_from: str | None = None  # inclusive, ISO date or time
+    placed_to: str | None = None  # exclusive
+    text: str | None = None  # external id, case-insensitive prefix
+    sort: Sort = "placed_at"
+    descending: bool = True
+    limit: int = 50
+    after: str | None = None  # a cursor from the previous page
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    rows: list[OrderStatusRow]
+    next_cursor: str | None
+
+
+class BadCursorError(ValueError):
+    pass
+
+
+def encode_cursor(query: OrderQuery, row: OrderStatusRow) -> str:
+    key = [query.sort, query.descending, getattr(row, query.sort), row.order_id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def decode_cursor(query: OrderQuery) -> tuple[str, str] | None:
+    if not query.after:
+        return None
+    try:
+        padded = query.after + "=" * (-len(query.after) % 4)
+        sort, descending, value, order_id = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError) as error:
+        raise BadCursorError("after: not a cursor this search gave out") from error
+    if sort != query.sort or descending != query.descending:
+        raise BadCursorError("after: the cursor belongs to a search with another sort")
+    return str(value), str(order_id)
+
+
+def matches(query: OrderQuery) -> Callable[[OrderStatusRow], bool]:
+    """The query as a predicate, for the in-memory backend (and as the SQL's specification)."""
+    text = query.text.lower() if query.text else None
+
+    def test(row: OrderStatusRow) -> bool:
+        return (
+            (not query.status or row.status in query.status)
+            and (query.channel is None or row.channel == query.channel)
+            and (query.customer_id is None or row.customer_id == query.customer_id)
+            and (query.sku is None or query.sku in row.skus)
+            and (query.source_id is None or query.source_id in row.sources)
+            and (query.placed_from is None or row.placed_at >= query.placed_from)
+            and (query.placed_to is None or row.placed_at < query.placed_to)
+            and (text is None or row.external_id.lower().startswith(text))
+        )
+
+    return test
+
+
+def page_in_memory(rows: list[OrderStatusRow], query: OrderQuery) -> OrderPage:
+    test = matches(query)
+    cursor = decode_cursor(query)
+    key: Callable[[OrderStatusRow], tuple[str, str]] = lambda r: (  # noqa: E731
+        getattr(r, query.sort),
+        r.order_id,
+    )
+    chosen = sorted((r for r in rows if test(r)), key=key, reverse=query.descending)
+    if cursor is not None:
+        chosen = [r for r in chosen if (key(r) < cursor if query.descending else key(r) > cursor)]
+    return _page(query, chosen[: query.limit + 1])
+
+
+def _page(query: OrderQuery, rows: list[OrderStatusRow]) -> OrderPage:
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return OrderPage(rows, encode_cursor(query, rows[-1]) if more and rows else None)
+
+
+# Child tables make SKU and source filters index lookups; they carry the sort keys too, so a
+# filtered page is read in index order.
+CHILD_TABLES = {
+    "order_status_skus": "sku",
+    "order_status_sources": "source_id",
+}
+SEARCH_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS order_status_by_placed ON order_status (placed_at, order_id)",
+    "CREATE INDEX IF NOT EXISTS order_status_by_updated ON order_status (updated_at, order_id)",
+    "CREATE INDEX IF NOT EXISTS order_status_by_status "
+    "ON order_status (status, placed_at, order_id)",
+    "CREATE INDEX IF NOT EXISTS order_status_by_channel "
+    "ON order_status (channel, placed_at, order_id)",
+    "CREATE INDEX IF NOT EXISTS order_status_by_customer "
+    "ON order_status (customer_id, placed_at, order_id)",
+    # Only orders that can still be late are on the jeopardy clock's index.
+    "CREATE INDEX IF NOT EXISTS order_status_open_promises ON order_status (promised_by) "
+    "WHERE promised_by <> '' AND status NOT IN ("
+    + ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
+    + ")",
+    *(
+        f"CREATE INDEX IF NOT EXISTS {table}_lookup ON {table} ({column}, placed_at, order_id)"
+        for table, column in CHILD_TABLES.items()
+    ),
+    *(f"CREATE INDEX IF NOT EXISTS {table}_order ON {table} (order_id)" for table in CHILD_TABLES),
+]
+
+
+def external_id_index(dialect: str) -> str:
+    opclass = " text_pattern_ops" if dialect == "postgres" else ""
+    return (
+        "CREATE INDEX IF NOT EXISTS order_status_by_external_id "
+        f"ON order_status (lower(external_id){opclass})"
+    )
+
+
+def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
+    """SELECT … for one page (limit + 1 rows, to know whether there is a next page)."""
+    where: list[str] = []
+    params: list[Any] = []
+    source = "order_status o"
+    for table, column, value in (
+        ("order_status_skus", "sku", query.sku),
+        ("order_status_sources", "source_id", query.source_id),
+    ):
+        if value is not None and query.sort == "placed_at":
+            # Drive the scan from the child table's (key, placed_at, order_id) index.
+            source = f"{table} c JOIN order_status o ON o.order_id = c.order_id"
+            where.append(f"c.{column} = ?")
+            params.append(value)
+            break
+    for table, column, value in (
+        ("order_status_skus", "sku", query.sku),
+        ("order_status_sources", "source_id", query.source_id),
+    ):
+        if value is not None and not (source.startswith(table)):
+            where.append(
+                f"EXISTS (SELECT 1 FROM {table} x WHERE x.order_id = o.order_id AND x.{column} = ?)"
+            )
+            params.append(value)
+    if query.status:
+        where.append(f"o.status IN ({', '.join('?' for _ in query.status)})")
+        params.extend(query.status)
+    for column, value in (("channel", query.channel), ("customer_id", query.customer_id)):
+        if value is not None:
+            where.append(f"o.{column} = ?")
+            params.append(value)
+    if query.placed_from is not None:
+        where.append("o.placed_at >= ?")
+        params.append(query.placed_from)
+    if query.placed_to is not None:
+        where.append("o.placed_at < ?")
+        params.append(query.placed_to)
+    if query.text:
+        prefix = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("lower(o.external_id) LIKE ? ESCAPE '\\'")
+        params.append(prefix + "%")
+    cursor = decode_cursor(query)
+    # Sort on the driving table's columns, so its index gives the order without a sort step.
+    alias = "c" if source.startswith("order_status_") else "o"
+    sort, ident = f"{alias}.{query.sort}", f"{alias}.order_id"
+    if cursor is not None:
+        where.append(f"({sort}, {ident}) {'<' if query.descending else '>'} (?, ?)")
+        params.extend(cursor)
+    direction = "DESC" if query.descending else "ASC"
+    sql = (
+        f"SELECT {', '.join('o.' + c for c in columns)} FROM {source}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {sort} {direction}, {ident} {direction} LIMIT ?"
+    )
+    params.append(query.limit + 1)
+    return sql, params

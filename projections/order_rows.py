@@ -1,0 +1,330 @@
+"""The order status row and how events fold into it: one row per order, answering "where is my
+order", with the facts that search, jeopardy clocks and KPIs need."""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from aggregates.shipments import CLOSED, ShipmentState, order_status_from
+from orchestration_policies.promise import promised_by
+from schemas.envelope import EventEnvelope
+
+# Statuses at which the order has left the building: the promise is kept or broken by then.
+SHIPPED_STATUSES = frozenset(
+    {"shipped", "delivered", "completed", "partially_returned", "returned"}
+)
+# Statuses where nothing more will ship: no jeopardy clock runs.
+FINAL_STATUSES = SHIPPED_STATUSES | {"rejected", "cancelled"}
+
+
+@dataclass(frozen=True)
+class OrderStatusRow:
+    order_id: str
+    channel: str
+    external_id: str
+    status: str
+    customer_id: str
+    demand_class: str
+    country: str
+    currency: str
+    total: str
+    line_count: int
+    placed_at: str
+    received_at: str
+    updated_at: str
+    version: int
+    digest: str
+    reasons: tuple[str, ...] = ()
+    # {"shipments": {id: state}, "waiting": bool, "invoiced": [id, ...]}, as JSON text
+    fulfillment: str = "{}"
+    delivery_method: str = "standard"
+    promised_by: str = ""  # UTC ISO; the channel's promise, else computed at first routing
+    skus: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # every source a shipment was requested from
+    units_ordered: int = 0
+    units_shipped: int = 0
+    shipped_at: str = ""  # UTC ISO; when the order first counted as shipped
+    split: bool = False  # a routing used more than one source
+    distance_km: float | None = None  # mean over the first routing's shipments
+    backordered: bool = False  # waited for stock at some point
+
+
+def utc_text(value: str | datetime) -> str:
+    """One spelling of UTC times in the view, so that text order is time order."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _placed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow:
+    sub = env.data["submission"]
+    total = sum(
+        (Decimal(line["unit_price"]) * line["quantity"] for line in sub["lines"]), Decimal(0)
+    )
+    return OrderStatusRow(
+        order_id=env.subject,
+        channel=sub["channel"],
+        external_id=sub["external_id"],
+        status="placed",
+        customer_id=sub["customer"]["id"],
+        demand_class=sub["customer"].get("demand_class", "standard"),
+        country=sub["ship_to"]["country"],
+        currency=sub["currency"],
+        total=str(total),
+        line_count=len(sub["lines"]),
+        placed_at=sub["placed_at"],
+        received_at=env.data["received_at"],
+        updated_at=env.time.isoformat(),
+        version=env.sequence,
+        digest=env.data["digest"],
+        delivery_method=sub.get("delivery_method", "standard"),
+        promised_by=utc_text(sub["promised_by"]) if sub.get("promised_by") else "",
+        skus=tuple(sorted({line["sku"] for line in sub["lines"]})),
+        units_ordered=sum(int(line["quantity"]) for line in sub["lines"]),
+    )
+
+
+def _status(status: str) -> Callable[[OrderStatusRow | None, EventEnvelope], OrderStatusRow | None]:
+    def handle(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+        if row is None:  # history starts before this view's retention; nothing to update
+            return None
+        reasons = tuple(env.data.get("reasons", row.reasons))
+        return replace(
+            row,
+            status=status,
+            updated_at=env.time.isoformat(),
+            version=env.sequence,
+            reasons=reasons,
+        )
+
+    return handle
+
+
+def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    if row is not None:
+        row = _first_routing(row, env)
+    waiting_lines = env.data.get("waiting_lines") or []
+    waiting = tuple(f"{w['line_id']}: waiting for {w['sku']}" for w in waiting_lines)
+    facts = json.loads(row.fulfillment) if row is not None else {}
+    withdrawing = set(facts.get("withdrawing", []))
+    has_shipments = row is not None and any(
+        ShipmentState(state) not in CLOSED and sid not in withdrawing
+        for sid, state in _shipment_states(row).items()
+    )
+    reason = env.data.get("unroutable_reason")
+    if reason:
+        # Lines no source can take are an exception, even when other lines ship.
+        return _fulfilled(
+            row,
+            env,
+            lambda f: f.update(waiting=bool(waiting), unroutable=reason),
+            "unroutable",
+            (reason,),
+        )
+    status = None if has_shipments else ("backordered" if waiting else "routed")
+    return _fulfilled(
+        row, env, lambda f: f.update(waiting=bool(waiting), unroutable=None), status, waiting
+    )
+
+
+def _first_routing(row: OrderStatusRow, env: EventEnvelope) -> OrderStatusRow:
+    """The promise and the routing KPIs come from the first decision; re-routing later does
+    not move what the customer was promised."""
+    details = (env.data.get("decision") or {}).get("shipment_details") or []
+    backordered = row.backordered or bool(env.data.get("waiting_lines"))
+    if row.promised_by and (row.distance_km is not None or not details):
+        return replace(row, backordered=backordered)
+    distances = [float(d["distance_km"]) for d in details if d.get("distance_km") is not None]
+    promise = row.promised_by or utc_text(
+        promised_by(
+            datetime.fromisoformat(row.placed_at),
+            row.delivery_method,
+            max((int(d.get("lead_time_days", 0)) for d in details), default=0),
+        )
+    )
+    return replace(
+        row,
+        promised_by=promise,
+        split=len({d["source_id"] for d in details}) > 1,
+        distance_km=round(sum(distances) / len(distances), 3) if distances else None,
+        backordered=backordered,
+    )
+
+
+def _held(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    return _with(row, env, "held", (f"{env.data['rule']}: {env.data['reason']}",))
+
+
+def _shipment_states(row: OrderStatusRow) -> dict[str, str]:
+    shipments: dict[str, str] = json.loads(row.fulfillment).get("shipments", {})
+    return shipments
+
+
+def _fulfilled(
+    row: OrderStatusRow | None,
+    env: EventEnvelope,
+    change: Callable[[dict[str, Any]], object],
+    status: str | None = None,
+    reasons: tuple[str, ...] = (),
+) -> OrderStatusRow | None:
+    """Change the row's fulfillment facts, then derive the status the way the aggregate does."""
+    if row is None:
+        return None
+    facts: dict[str, Any] = {"shipments": {}, "waiting": False, "invoiced": []}
+    facts.update(json.loads(row.fulfillment))
+    change(facts)
+    if status is None:
+        status = _derived(facts)
+        if facts.get("returned_units"):
+            full = facts["returned_units"] >= facts.get("shipped_units", 0)
+            status = "returned" if full else "partially_returned"
+    source = env.data.get("source_id")
+    return replace(
+        row,
+        status=status,
+        updated_at=env.time.isoformat(),
+        version=env.sequence,
+        reasons=reasons,
+        fulfillment=json.dumps(facts, sort_keys=True),
+        units_shipped=int(facts.get("shipped_units", 0)),
+        shipped_at=row.shipped_at or (utc_text(env.time) if status in SHIPPED_STATUSES else ""),
+        sources=tuple(sorted({*row.sources, source})) if source else row.sources,
+    )
+
+
+def _derived(facts: dict[str, Any]) -> str:
+    """The order's status exactly as the aggregate derives it."""
+    if facts.get("unroutable") and not facts.get("cancel_requested"):
+        return "unroutable"
+    return order_status_from(
+        {sid: ShipmentState(s) for sid, s in facts["shipments"].items()},
+        set(facts.get("withdrawing", [])),
+        facts["waiting"],
+        set(facts["invoiced"]),
+    )
+
+
+def _changed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    if row is None:
+        return None
+    sub = env.data["submission"]
+    total = sum(
+        (Decimal(line["unit_price"]) * line["quantity"] for line in sub["lines"]), Decimal(0)
+    )
+
+    def change(f: dict[str, Any]) -> None:
+        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
+        f["waiting"] = True
+
+    changed = _fulfilled(row, env, change, "rerouting", (f"revision {env.data['revision']}",))
+    assert changed is not None
+    return replace(
+        changed,
+        total=str(total),
+        line_count=len(sub["lines"]),
+        digest=env.data["digest"],
+        skus=tuple(sorted({line["sku"] for line in sub["lines"]})),
+        units_ordered=sum(int(line["quantity"]) for line in sub["lines"]),
+    )
+
+
+def _reroute(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    def change(f: dict[str, Any]) -> None:
+        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
+        f["waiting"] = True
+        f["unroutable"] = None
+
+    reason = f"re-routing to {env.data['source_id']}: {env.data['reason']}"
+    return _fulfilled(row, env, change, "rerouting", (reason,))
+
+
+def _set_shipment(state_key: str) -> Callable[[OrderStatusRow | None, EventEnvelope], Any]:
+    def handle(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+        state = env.data.get(state_key, state_key)
+        sid = env.data["shipment_id"]
+        if state == "shipped":
+            units = sum(line["quantity"] for line in env.data.get("lines", []))
+
+            def shipped(f: dict[str, Any]) -> None:
+                f["shipments"][sid] = state
+                f["shipped_units"] = f.get("shipped_units", 0) + units
+
+            return _fulfilled(row, env, shipped)
+        if state_key == "rejected":
+            reason = (f"{env.data['source_id']} rejected: {env.data.get('reason', '')}",)
+            facts = json.loads(row.fulfillment) if row is not None else {}
+            if sid in facts.get("withdrawing", []):
+                # Withdrawn already (cancelled or changed): its lines are not routed again.
+                return _fulfilled(row, env, lambda f: f["shipments"].__setitem__(sid, state))
+
+            def rejected(f: dict[str, Any]) -> None:
+                f["shipments"][sid] = state
+                f["waiting"] = True
+
+            return _fulfilled(row, env, rejected, "rerouting", reason)
+        return _fulfilled(row, env, lambda f: f["shipments"].__setitem__(sid, state))
+
+    return handle
+
+
+def _invoiced(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    return _fulfilled(row, env, lambda f: f["invoiced"].append(env.data["shipment_id"]))
+
+
+def _return_received(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    units = sum(int(line["quantity"]) for line in env.data["lines"])
+
+    def returned(f: dict[str, Any]) -> None:
+        f["returned_units"] = f.get("returned_units", 0) + units
+
+    return _fulfilled(row, env, returned)
+
+
+def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    def cancel(f: dict[str, Any]) -> None:
+        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
+        f["waiting"] = False
+        f["cancel_requested"] = True
+
+    return _fulfilled(row, env, cancel)
+
+
+def _with(
+    row: OrderStatusRow | None, env: EventEnvelope, status: str, reasons: tuple[str, ...]
+) -> OrderStatusRow | None:
+    if row is None:
+        return None
+    return replace(
+        row, status=status, updated_at=env.time.isoformat(), version=env.sequence, reasons=reasons
+    )
+
+
+HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatusRow | None]] = {
+    "orderhub.order.placed": _placed,
+    "orderhub.order.accepted": _status("accepted"),
+    "orderhub.order.rejected": _status("rejected"),
+    "orderhub.order.held": _held,
+    "orderhub.order.hold_released": lambda row, env: _with(row, env, "accepted", ()),
+    "orderhub.order.routed": _routed,
+    "orderhub.order.fulfillment_requested": _set_shipment("requested"),
+    "orderhub.order.shipment_progressed": _set_shipment("state"),
+    "orderhub.order.shipment_rejected": _set_shipment("rejected"),
+    "orderhub.order.shipment_cancelled": _set_shipment("cancelled"),
+    "orderhub.order.cancellation_requested": _cancellation,
+    "orderhub.order.invoice_issued": _invoiced,
+    "orderhub.order.return_received": _return_received,
+    "orderhub.order.changed": _changed,
+    "orderhub.order.reroute_requested": _reroute,
+}
+
+
+def fold(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    """Apply one event; an event at or below the row's version was seen already and is ignored."""
+    if row is not None and env.sequence <= row.version:
+        return row
+    handler = HANDLERS.get(env.type)
+    if handler is None:
+        return row
+    return handler(row, env)
