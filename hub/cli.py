@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -30,9 +31,15 @@ def serve(
     workers: int = typer.Option(
         1, min=1, help="API processes (distributed mode only: they share nothing but Kafka and PG)"
     ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Embedded mode: fill an empty hub with demo sources, stock, orders"
+    ),
 ) -> None:
-    """Run the API. With no configuration: embedded mode, SQLite in ./orderhub-data."""
+    """Run the API and the console. With no configuration: embedded mode, SQLite in
+    ./orderhub-data."""
     settings = _settings()
+    if demo:
+        _seed_demo(settings)
     mode = "distributed" if settings.distributed else "embedded"
     if workers > 1 and not settings.distributed:
         console.print("[red]--workers > 1 needs distributed mode (one SQLite writer).[/red]")
@@ -53,6 +60,55 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
     )
+
+
+def _seed_demo(settings: Settings) -> None:
+    if settings.distributed:
+        console.print("[red]--demo is for embedded mode (no Kafka, no PostgreSQL).[/red]")
+        raise typer.Exit(2)
+    from hub.bootstrap import bootstrap
+    from hub.demo import seed
+
+    hub = bootstrap(settings)
+    try:
+        placed = seed(hub)
+    finally:
+        hub.close()
+    console.print(f"demo data: {placed} orders placed" if placed else "demo data: hub not empty")
+
+
+@app.command()
+def rebuild(
+    view: Annotated[
+        list[str] | None, typer.Argument(help="Views to rebuild (default: all of them)")
+    ] = None,
+) -> None:
+    """Rebuild read models from the event store (e.g. after changing a projection)."""
+    settings = _settings()
+    from rich.progress import Progress, TaskID
+
+    from hub.bootstrap import bootstrap
+    from hub.rebuild import rebuild as replay
+    from hub.rebuild import views
+
+    hub = bootstrap(settings)
+    try:
+        known = views(hub)
+        unknown = sorted(set(view or []) - set(known))
+        if unknown:
+            console.print(f"[red]unknown view(s) {unknown}; known: {sorted(known)}[/red]")
+            raise typer.Exit(2)
+        with Progress(console=console) as progress:
+            for name in view or sorted(known):
+                task = progress.add_task(name, total=None)
+
+                def advance(done: int, task: TaskID = task) -> None:
+                    progress.update(task, completed=done)
+
+                count = replay(hub, known[name], progress=advance)
+                progress.update(task, completed=count, total=count)
+    finally:
+        hub.close()
 
 
 @app.command()

@@ -20,7 +20,7 @@ from hub.retries import with_retries
 from hub.services.catalog import CatalogService
 from hub.services.fulfillment import FulfillmentService
 from hub.services.fulfillment_intake import apply_raw_update
-from hub.services.intake import IntakeService
+from hub.services.intake import IntakeService, RejectSubmission
 from hub.settings import Settings
 from schemas.problems import field_problems
 from schemas.sources import StockDelta, StockSnapshot
@@ -129,3 +129,51 @@ class FulfillmentUpdatesConsumer:
                 self._settings.max_handler_attempts,
                 "parking fulfillment updates",
             )
+
+
+class DeadLetterConsumer:
+    """orderhub.dlq → the exception queue: every parked message becomes a "parked" exception
+    (kept with its bytes, where it came from and why), so people see it without Kafka tools."""
+
+    name = "dead_letters"
+
+    def __init__(self, intake: IntakeService, settings: Settings) -> None:
+        self._intake = intake
+        self._settings = settings
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        records = [_parked(m) for m in messages]
+        if not records:
+            return
+        try:
+            # Ids come from the bytes: a redelivered record is the same exception, not a new one.
+            await with_retries(
+                lambda: asyncio.to_thread(self._intake.record_rejections, records),
+                self._settings.max_handler_attempts,
+                "recording dead letters",
+            )
+        except Exception:
+            # Parking it again would loop; the record stays in the DLQ topic, where it is safe.
+            log.exception("could not list %d dead letters as exceptions", len(records))
+
+
+def _parked(message: ConsumedMessage) -> RejectSubmission:
+    origin = message.header("dlq-original-topic") or message.topic
+    offset = message.header("dlq-original-offset") or str(message.offset)
+    error = message.header("dlq-error") or "parked without a reason"
+    return RejectSubmission(
+        channel=f"topic:{origin}"[:128],
+        raw_payload=f"{origin}@{offset}\n" + message.value.decode("utf-8", errors="replace"),
+        format="kafka-record",
+        reason="dead_lettered",
+        problems=[{"field": "(message)", "message": error, "code": "parked"}],
+        actor="system:dlq",
+        external_id=None,
+        details={
+            "topic": origin,
+            "partition": message.header("dlq-original-partition"),
+            "offset": offset,
+            "consumer": message.header("dlq-consumer"),
+            "parked_at": message.header("dlq-parked-at"),
+        },
+    )

@@ -23,7 +23,7 @@ from hub.consumers import (
     channel_parser,
 )
 from hub.delivery import Follower
-from hub.edge_consumers import FulfillmentUpdatesConsumer, StockFeedConsumer
+from hub.edge_consumers import DeadLetterConsumer, FulfillmentUpdatesConsumer, StockFeedConsumer
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,14 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         "stock_levels_projection",
         ProjectionConsumer("stock_levels", hub.stock_levels, publisher, s),
         s.projection_batch_size,
+        s.batch_window_seconds,
+    )
+    add_batch_agent(
+        app,
+        raw_topic("dlq"),
+        "dead_letters",
+        DeadLetterConsumer(hub.intake, s),
+        s.intake_batch_size,
         s.batch_window_seconds,
     )
     add_batch_agent(

@@ -123,7 +123,7 @@ def fold(row: StockLevel | None, env: EventEnvelope) -> StockLevel | None:
         held.pop(str(data["order_id"]), None)
     else:  # consumed: the shipped units leave on-hand, the rest of the reservation is freed
         held.pop(str(data["order_id"]), None)
-        pass
+        on_hand -= int(data["quantity"])
     return _level(row.source_id, row.sku, on_hand, safety_stock, held, env)
 
 

@@ -1,5 +1,7 @@
 """The FastAPI application factory."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +27,8 @@ from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.submissions import SubmissionGateway
 
+log = logging.getLogger(__name__)
+
 
 def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the API around a hub (built from settings when not given) without connecting yet."""
@@ -45,11 +49,16 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             publisher = KafkaPublisher(s.kafka_bootstrap, client_id="orderhub-api")
             await publisher.start()
             app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
-        else:
+        clock_task = None
+        if s.kafka_bootstrap is None:
             the_hub.deliver()  # a crash may have left events undelivered
+            # Embedded: this process is the only one; it runs the jeopardy clock too.
+            clock_task = asyncio.create_task(jeopardy_clock(the_hub))
         try:
             yield
         finally:
+            if clock_task is not None:
+                clock_task.cancel()
             if publisher is not None:
                 await publisher.stop()
             if hub is None:
@@ -74,6 +83,16 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(fulfillment.router)
     app.include_router(ops.router)
     return app
+
+
+async def jeopardy_clock(hub: Hub) -> None:
+    while True:
+        await asyncio.sleep(hub.settings.jeopardy_interval_seconds)
+        try:
+            await asyncio.to_thread(hub.jeopardy.tick)
+            await asyncio.to_thread(hub.deliver)
+        except Exception:
+            log.exception("jeopardy clock failed; the next tick will try again")
 
 
 def app_from_environment() -> FastAPI:
