@@ -168,22 +168,25 @@ _NO_ROUTE = frozenset({"unroutable", "no_source_left"})
 def _routed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     unroutable = env.data.get("unroutable_reason")
     waiting = env.data.get("waiting_lines") or []
-    if not unroutable:
+    if not unroutable and not (waiting and ctx.rejected_by):
         book.resolve(ctx.subject, _NO_ROUTE, env, "routed")
     if not waiting:
         book.resolve(ctx.subject, frozenset({"backordered"}), env, "stock allocated")
-    if unroutable and not book.open_ids(ctx.subject, _NO_ROUTE):
-        if ctx.rejected_by:
+    if (unroutable or waiting) and ctx.rejected_by:
+        # A source refused the shipment and no other can take those lines now.
+        if not book.open_ids(ctx.subject, _NO_ROUTE):
+            left = unroutable or "waiting for " + ", ".join(sorted({w["sku"] for w in waiting}))
             book.open(
                 ctx,
                 "no_source_left",
                 _ident("no_source_left", env),
                 env,
                 source_id=ctx.rejected_by,
-                reason=f"rejected by {ctx.rejected_by}; no other source can take it: {unroutable}",
+                reason=f"rejected by {ctx.rejected_by}; no other source can take it: {left}",
             )
-        else:
-            book.open(ctx, "unroutable", _ident("unroutable", env), env, reason=unroutable)
+        return replace(ctx, rejected_by="") if not waiting else ctx
+    if unroutable and not book.open_ids(ctx.subject, _NO_ROUTE):
+        book.open(ctx, "unroutable", _ident("unroutable", env), env, reason=unroutable)
     if waiting and not unroutable and not book.open_ids(ctx.subject, frozenset({"backordered"})):
         skus = tuple(sorted({w["sku"] for w in waiting}))
         book.open(

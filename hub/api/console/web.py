@@ -1,22 +1,27 @@
 """What every console page shares: the route class that turns errors into pages, the
 templates, query and form parsing, redirects with a message, and the security headers."""
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from eventsourcing.persistence import IntegrityError
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from aggregates.errors import DomainError
 from hub.api.body import read_limited
+from hub.api.capture import deliver_quietly
 from hub.api.console import formatting
 from hub.api.problems import ProblemError
 from hub.bootstrap import Hub
 from hub.services.access import Principal
+from hub.services.operations import UnknownExceptionError, UnknownOrderError
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -238,3 +243,22 @@ def field(form: dict[str, str], name: str, what: str, max_length: int = 500) -> 
 
 class FieldMissing(ValueError):
     pass
+
+
+# -- actions --------------------------------------------------------------------------------
+
+
+async def perform(hub: Hub, action: Callable[[], object], back: str, done: str) -> Response:
+    """Do the action as the user, let the embedded views catch up, and go back with a message:
+    a broken business rule reads as an error message on the page, never as a 500."""
+    try:
+        await asyncio.to_thread(action)
+    except (UnknownOrderError, UnknownExceptionError) as error:
+        raise PageError(404, "Not found", str(error)) from None
+    except DomainError as error:
+        return see_other(with_message(back, error=str(error)))
+    except IntegrityError:
+        message = "The order changed while this was being recorded; look again and retry."
+        return see_other(with_message(back, error=message))
+    await deliver_quietly(hub)
+    return see_other(with_message(back, done=done))
