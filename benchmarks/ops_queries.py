@@ -31,9 +31,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import astuple, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,8 @@ from projections.order_query import OrderQuery
 from projections.order_rows import SHIPPED_STATUSES, OrderStatusRow, utc_text
 from projections.order_status import SqlOrderStatusView
 from projections.sqldb import Cursor, SqlDatabase
-from projections.stock_levels import SqlStockLevels, StockLevel
+from projections.stock_levels import SqlStockLevels
+from projections.stock_rows import StockLevel
 
 GOAL_MS = 50.0
 
@@ -76,24 +77,32 @@ CITIES = ["paris", "lyon", "lille", "bordeaux", "koeln", "leeds", "madrid", "mil
 STUCK = ("held", "backordered", "unroutable")
 # Statuses by the order's age: (statuses, weights). Old orders are finished, a few stay stuck.
 FRESH = (  # under 2 days
-    ("placed", "accepted", "routed", "in_fulfillment", "partially_shipped", "shipped", "held")
-    + ("backordered", "unroutable", "rerouting", "cancelling", "cancelled", "rejected"),
+    (
+        *("placed", "accepted", "routed", "in_fulfillment", "partially_shipped", "shipped"),
+        *("held", "backordered", "unroutable", "rerouting", "cancelling", "cancelled", "rejected"),
+    ),
     (1, 4, 10, 42, 2, 22, 4, 6, 2, 1, 0.5, 3, 2.5),
 )
 RECENT = (  # 2 to 14 days
-    ("in_fulfillment", "partially_shipped", "shipped", "delivered", "completed", "held")
-    + ("backordered", "unroutable", "cancelled", "rejected", "returned", "partially_returned"),
+    (
+        *("in_fulfillment", "partially_shipped", "shipped", "delivered", "completed", "held"),
+        *("backordered", "unroutable", "cancelled", "rejected", "returned", "partially_returned"),
+    ),
     (4, 1.5, 30, 40, 12, 1.2, 3, 0.8, 3, 1.5, 1.5, 1),
 )
 OLD = (  # over 14 days
-    ("delivered", "completed", "shipped", "returned", "partially_returned", "cancelled")
-    + ("rejected", "held", "backordered", "unroutable", "in_fulfillment"),
+    (
+        *("delivered", "completed", "shipped", "returned", "partially_returned", "cancelled"),
+        *("rejected", "held", "backordered", "unroutable", "in_fulfillment"),
+    ),
     (44, 42, 1.5, 3, 2, 4, 1.5, 0.4, 0.6, 0.3, 0.2),
 )
 HOLD_RULES = ["fraud_check: score 0.91", "credit_limit: over limit", "address: unverified"]
 EXCEPTION_KINDS_RESOLVED = (
-    ("on_hold", "backordered", "delivery_failed", "jeopardy", "late", "unroutable")
-    + ("no_source_left",),
+    (
+        *("on_hold", "backordered", "delivery_failed", "jeopardy", "late", "unroutable"),
+        "no_source_left",
+    ),
     (25, 25, 15, 20, 8, 5, 2),
 )
 ASSIGNEES = ["", "", "", "user:alice", "user:bob", "user:chen", "user:dana"]
@@ -414,7 +423,7 @@ class World:
         )
 
 
-def _pick(cumulative: list[float], u: float) -> int:
+def _pick(cumulative: Sequence[float], u: float) -> int:
     target = u * cumulative[-1]
     low, high = 0, len(cumulative) - 1
     while low < high:
@@ -444,7 +453,9 @@ _BENCH_TABLES = (
 )
 
 
-def _fast(reference: Callable[[Any], list[Any]], columns: Sequence[str], tuples: Sequence[str]):
+def _fast(
+    reference: Callable[[Any], list[Any]], columns: Sequence[str], tuples: Sequence[str]
+) -> Callable[[Any, int], list[Any]]:
     """The views' own encoder (`reference`) is a deep `asdict` per row, 3/4 of the load's time
     on a million rows: rows are encoded by attribute instead, and every 997th row (the first
     ones included) is checked against the reference, so the encoding cannot drift from it."""
@@ -452,8 +463,7 @@ def _fast(reference: Callable[[Any], list[Any]], columns: Sequence[str], tuples:
 
     def encode(row: Any, n: int) -> list[Any]:
         values = [
-            json.dumps(list(getattr(row, c))) if c in as_json else getattr(row, c)
-            for c in columns
+            json.dumps(list(getattr(row, c))) if c in as_json else getattr(row, c) for c in columns
         ]
         if n % 997 == 0 or n < 10:
             expected = reference(row)
@@ -515,7 +525,7 @@ def load(
             conn.execute(f"DROP INDEX {name}")  # rebuilt by the constructors once loaded
         conn.execute("SET maintenance_work_mem = '256MB'")
         mark = time.perf_counter()
-        _load_orders(conn, world, sample, orders, audit_orders)
+        _load_orders(url, world, sample, orders, audit_orders)
         timings["orders, children, exceptions, audit (COPY)"] = time.perf_counter() - mark
         mark = time.perf_counter()
         _load_stock(conn, world)
@@ -544,60 +554,55 @@ def _with_options(url: str, options: str) -> str:
     return f"{url}{joiner}options={options.replace(' ', '%20').replace('=', '%3D')}"
 
 
-def _load_orders(
-    conn: psycopg.Connection[Any], world: World, sample: Sample, orders: int, audit_orders: int
-) -> None:
+def _load_orders(url: str, world: World, sample: Sample, orders: int, audit_orders: int) -> None:
+    """Orders, their children and audit lines stream at once, one COPY per connection, so the
+    server parses them in parallel while this process generates."""
     # Audited orders are spread over the whole year, one in every `stride`.
     stride = max(1, orders // audit_orders) if audit_orders else 0
     audited = 0
     exc_rows: list[ExceptionRow] = world.submission_exceptions(max(2, orders // 2_000))
-    with conn.cursor() as c1, conn.cursor() as c2, conn.cursor() as c3, conn.cursor() as c4:
-        # One COPY at a time per connection: orders first, buffering the children.
-        with c1.copy(f"COPY order_status ({', '.join(_ORDER_COLUMNS)}) FROM STDIN") as copy:
-            skus: list[tuple[str, str, str]] = []
-            sources: list[tuple[str, str, str]] = []
-            audit: list[AuditEntry] = []
-            for i in range(orders):
-                row = world.order(i)
-                copy.write_row(_order_params(row, i))
-                skus.extend((sku, row.placed_at, row.order_id) for sku in row.skus)
-                sources.extend((s, row.placed_at, row.order_id) for s in row.sources)
-                exc_rows.extend(world.exceptions(row))
-                if stride and i % stride == 0 and audited < audit_orders:
-                    audit.extend(world.audit(row))
-                    audited += 1
-                    if len(sample.audited) < 10_000:
-                        sample.audited.append(row.order_id)
-                if i % 50 == 0:
-                    sample.orders.append(
-                        (
-                            row.order_id,
-                            row.channel,
-                            row.customer_id,
-                            row.external_id,
-                            row.skus,
-                            row.sources,
-                        )
-                    )
-        for table, rows, cur in (
-            ("order_status_skus", skus, c2),
-            ("order_status_sources", sources, c3),
-        ):
-            column = "sku" if table.endswith("skus") else "source_id"
-            with cur.copy(f"COPY {table} ({column}, placed_at, order_id) FROM STDIN") as copy:
-                for child in rows:
-                    copy.write_row(child)
-        del skus, sources
-        with c4.copy(f"COPY exception_queue ({', '.join(_EXCEPTION_COLUMNS)}) FROM STDIN") as cp:
+    statements = {
+        "orders": f"COPY order_status ({', '.join(_ORDER_COLUMNS)}) FROM STDIN",
+        "skus": "COPY order_status_skus (sku, placed_at, order_id) FROM STDIN",
+        "sources": "COPY order_status_sources (source_id, placed_at, order_id) FROM STDIN",
+        "audit": f"COPY audit_trail ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN",
+    }
+    with ExitStack() as stack:
+        copies = {
+            name: stack.enter_context(
+                stack.enter_context(psycopg.connect(url)).cursor().copy(statement)
+            )
+            for name, statement in statements.items()
+        }
+        write_order, write_sku = copies["orders"].write_row, copies["skus"].write_row
+        write_source, write_audit = copies["sources"].write_row, copies["audit"].write_row
+        for i in range(orders):
+            row = world.order(i)
+            write_order(_order_params(row, i))
+            for sku in row.skus:
+                write_sku((sku, row.placed_at, row.order_id))
+            for source in row.sources:
+                write_source((source, row.placed_at, row.order_id))
+            exc_rows.extend(world.exceptions(row))
+            if stride and i % stride == 0 and audited < audit_orders:
+                for entry in world.audit(row):
+                    write_audit(astuple(entry))
+                audited += 1
+                if len(sample.audited) < 10_000:
+                    sample.audited.append(row.order_id)
+            if i % 50 == 0:
+                extra = (row.skus, row.sources)
+                sample.orders.append(
+                    (row.order_id, row.channel, row.customer_id, row.external_id, *extra)
+                )
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY exception_queue ({', '.join(_EXCEPTION_COLUMNS)}) FROM STDIN") as cp:
             for exc in exc_rows:
                 cp.write_row(exception_module._params(exc))
-        with c4.copy("COPY exception_skus (sku, exception_id) FROM STDIN") as copy:
+        with cur.copy("COPY exception_skus (sku, exception_id) FROM STDIN") as copy:
             for exc in exc_rows:
                 for sku in exc.skus:
                     copy.write_row((sku, exc.exception_id))
-        with c4.copy(f"COPY audit_trail ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN") as copy:
-            for entry in audit:
-                copy.write_row(astuple(entry))
     open_rows = [e for e in exc_rows if e.is_open]
     sample.exception_customers = [e.customer_id for e in open_rows if e.customer_id][:5_000]
     sample.exception_skus = [s for e in open_rows for s in e.skus][:5_000]
@@ -613,7 +618,8 @@ def _load_stock(conn: psycopg.Connection[Any], world: World) -> None:
                 for sku in world.skus:
                     copy.write_row(_stock_params(world.stock(source, sku), n))
                     n += 1
-        with cur.copy("COPY stock_level_sources (source_id, subject, name, version) FROM STDIN") as c:
+        copy_sources = "COPY stock_level_sources (source_id, subject, name, version) FROM STDIN"
+        with cur.copy(copy_sources) as c:
             for n, source in enumerate(world.sources):
                 name = source.replace("-", " ").title()
                 c.write_row((source, f"fulfillment-source-{n}", name, 1))
@@ -873,9 +879,7 @@ def specs(views: Views, sample: Sample) -> list[Spec]:
         ),
         Spec(
             "orders: sku by updated_at",
-            _order_search(
-                views, lambda r: OrderQuery(sku=pick(r, order(r)[4]), sort="updated_at")
-            ),
+            _order_search(views, lambda r: OrderQuery(sku=pick(r, order(r)[4]), sort="updated_at")),
             True,
         ),
         # /v1/ops/exceptions (the queue and its counts per kind)
@@ -884,9 +888,11 @@ def specs(views: Views, sample: Sample) -> list[Spec]:
             "exceptions: open, page 2",
             lambda r: (
                 lambda first: (
-                    lambda: len(q.queue(ExceptionQuery(after=first.next_cursor)).rows)
-                    if first.next_cursor
-                    else 0
+                    lambda: (
+                        len(q.queue(ExceptionQuery(after=first.next_cursor)).rows)
+                        if first.next_cursor
+                        else 0
+                    )
                 )
             )(q.queue(ExceptionQuery())),
             True,
@@ -1051,7 +1057,7 @@ def explain(url: str, results: Sequence[Result], threshold_ms: float = GOAL_MS) 
                 continue
             for sql, params in result.slowest:
                 plan = conn.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS) " + sql.replace("?", "%s"),  # type: ignore[arg-type]
+                    "EXPLAIN (ANALYZE, BUFFERS) " + sql.replace("?", "%s"),
                     params,
                 ).fetchall()
                 result.plans.append(
@@ -1103,7 +1109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         audit_orders = min(args.audit_orders, args.orders)
         if args.reuse:
-            sample, timings = _sample_of(url), {}
+            sample, timings = _sample_of(url), dict[str, float]()
         else:
             print(f"loading {args.orders:,} orders ({audit_orders:,} with audit trails)...")
             sample, timings = load(url, args.orders, audit_orders, seed=args.seed)
@@ -1151,6 +1157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _json_tuple(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
 def _sample_of(url: str) -> Sample:
     """Parameters drawn from a database loaded by an earlier run (--keep, then --reuse)."""
     sample = Sample(now=datetime.now(UTC).replace(microsecond=0))
@@ -1163,7 +1173,7 @@ def _sample_of(url: str) -> Sample:
             "FROM order_status TABLESAMPLE SYSTEM (2) LIMIT 20000"
         ):
             sample.orders.append(
-                (order_id, channel, customer, external, tuple(json.loads(skus)), tuple(json.loads(sources)))
+                (order_id, channel, customer, external, *map(_json_tuple, (skus, sources)))
             )
         sample.audited = [
             r[0] for r in conn.execute("SELECT DISTINCT order_id FROM audit_trail LIMIT 10000")

@@ -15,200 +15,28 @@ per batch, and the very same pure fold serves every backend. The cost is rewriti
 each event of the item; it holds only the item's open reservations, which stay small.
 """
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC
+from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 from projections.base import ReadModel, advance
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
+from projections.stock_rows import (
+    FOLLOWER,
+    SOURCE_EVENTS,
+    STOCK_EVENTS,
+    SourceName,
+    StockLevel,
+    StockPage,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    fold_batch,
+    prefix_upper_bound,
+    stock_key,
+)
 from schemas.envelope import EventEnvelope
-
-FOLLOWER = "stock_levels"
-STOCK_EVENTS = "orderhub.stock_item."
-SOURCE_EVENTS = "orderhub.fulfillment_source."
-
-
-@dataclass(frozen=True)
-class StockLevel:
-    source_id: str
-    sku: str
-    on_hand: int
-    reserved: int
-    safety_stock: int
-    available: int
-    updated_at: str  # UTC ISO of the last event's business time, e.g. 2026-11-20T09:00:00.000000Z
-    version: int  # the stock item's event sequence this row was computed up to
-    reservations: str = "{}"  # {order_id: quantity} of the open reservations, as JSON text
-    source_name: str = ""  # the source's display name; its id while no name is known
-
-    def __post_init__(self) -> None:
-        if not self.source_name:
-            object.__setattr__(self, "source_name", self.source_id)
-
-    def reservations_by_order(self) -> dict[str, int]:
-        held: dict[str, int] = json.loads(self.reservations)
-        return held
-
-
-@dataclass(frozen=True)
-class StockPage:
-    rows: list[StockLevel]
-    next_cursor: str | None  # pass as `after` for the next page; None on the last page
-
-
-@dataclass(frozen=True)
-class _Source:
-    subject: str
-    source_id: str
-    name: str
-    version: int
-
-
-# -- the pure fold -------------------------------------------------------------------------------
-
-
-def utc_text(env: EventEnvelope) -> str:
-    """One spelling of UTC times, so that text order is time order."""
-    return env.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _level(
-    source_id: str,
-    sku: str,
-    on_hand: int,
-    safety_stock: int,
-    reservations: dict[str, int],
-    env: EventEnvelope,
-) -> StockLevel:
-    reserved = sum(reservations.values())
-    return StockLevel(
-        source_id=source_id,
-        sku=sku,
-        on_hand=on_hand,
-        reserved=reserved,
-        safety_stock=safety_stock,
-        available=max(0, on_hand - reserved - safety_stock),
-        updated_at=utc_text(env),
-        version=env.sequence,
-        reservations=json.dumps(reservations, sort_keys=True, separators=(",", ":")),
-    )
-
-
-def fold(row: StockLevel | None, env: EventEnvelope) -> StockLevel | None:
-    """Apply one stock item event; one at or below the row's version was seen already."""
-    if row is not None and env.sequence <= row.version:
-        return row
-    kind = env.type.removeprefix(STOCK_EVENTS)
-    data = env.data
-    if kind == "registered":
-        return _level(
-            data["source_id"], data["sku"], int(data["on_hand"]), int(data["safety_stock"]), {}, env
-        )
-    if row is None or kind not in ("counted", "adjusted", "reserved", "released", "consumed"):
-        return row  # history starts before this view's retention, or a type it does not know
-    on_hand, safety_stock = row.on_hand, row.safety_stock
-    held = row.reservations_by_order()
-    if kind == "counted":
-        on_hand, safety_stock = int(data["on_hand"]), int(data["safety_stock"])
-    elif kind == "adjusted":
-        on_hand += int(data["delta"])
-    elif kind == "reserved":
-        held[str(data["order_id"])] = int(data["quantity"])
-    elif kind == "released":
-        held.pop(str(data["order_id"]), None)
-    else:  # consumed: the shipped units leave on-hand, the rest of the reservation is freed
-        held.pop(str(data["order_id"]), None)
-        on_hand -= int(data["quantity"])
-    return _level(row.source_id, row.sku, on_hand, safety_stock, held, env)
-
-
-def fold_source(current: _Source | None, env: EventEnvelope) -> _Source | None:
-    """A source's display name, from the events that carry its definition."""
-    if current is not None and env.sequence <= current.version:
-        return current
-    definition = env.data.get("definition")
-    if not isinstance(definition, dict):
-        return current  # paused, resumed: the name does not change
-    source_id = (
-        current.source_id
-        if current is not None
-        else env.data.get("source_id") or definition.get("source_id")
-    )
-    if not source_id:
-        return None
-    name = str(definition.get("name") or source_id)
-    return _Source(env.subject, str(source_id), name, env.sequence)
-
-
-def _stock_key(env: EventEnvelope) -> tuple[str, str]:
-    return str(env.data["source_id"]), str(env.data["sku"])
-
-
-def _fold_batch(
-    envelopes: Sequence[EventEnvelope],
-    rows: dict[tuple[str, str], StockLevel],
-    sources: dict[str, _Source],
-) -> tuple[dict[tuple[str, str], StockLevel], dict[str, _Source]]:
-    """Fold a batch into the given rows and sources (changed in place); return what changed."""
-    changed_rows: dict[tuple[str, str], StockLevel] = {}
-    changed_sources: dict[str, _Source] = {}
-    for env in envelopes:
-        if env.type.startswith(STOCK_EVENTS):
-            key = _stock_key(env)
-            old = rows.get(key)
-            new = fold(old, env)
-            if new is not None and new is not old:
-                rows[key] = changed_rows[key] = new
-        elif env.type.startswith(SOURCE_EVENTS):
-            old_source = sources.get(env.subject)
-            new_source = fold_source(old_source, env)
-            if new_source is not None and new_source is not old_source:
-                sources[env.subject] = changed_sources[env.subject] = new_source
-    return changed_rows, changed_sources
-
-
-# -- queries shared by the backends ---------------------------------------------------------------
-
-
-def encode_cursor(source_id: str, sku: str) -> str:
-    raw = json.dumps([source_id, sku], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"not a stock levels cursor: {cursor!r}") from exc
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise ValueError(f"not a stock levels cursor: {cursor!r}")
-    return value[0], value[1]
-
-
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The least string above every string starting with `prefix` (code point order), or None
-    when there is none; `prefix <= s < bound` is then a range an index on the column serves."""
-    chars = list(prefix)
-    while chars:
-        code = ord(chars[-1]) + 1
-        if 0xD800 <= code <= 0xDFFF:
-            code = 0xE000  # surrogates cannot be stored as text
-        if code <= 0x10FFFF:
-            chars[-1] = chr(code)
-            return "".join(chars)
-        chars.pop()
-    return None
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
 
 
 class StockLevelsView(ReadModel, Protocol):
@@ -237,13 +65,13 @@ class InMemoryStockLevels:
 
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], StockLevel] = {}
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, SourceName] = {}
         self._names: dict[str, str] = {}
         self._positions: dict[str, int] = {}
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         rows, sources = dict(self._rows), dict(self._sources)
-        _fold_batch(envelopes, rows, sources)  # raises before anything is kept
+        fold_batch(envelopes, rows, sources)  # raises before anything is kept
         self._rows, self._sources = rows, sources
         self._names = {s.source_id: s.name for s in sources.values()}
         advance(self._positions, positions)
@@ -266,7 +94,7 @@ class InMemoryStockLevels:
         limit: int = 50,
         after: str | None = None,
     ) -> StockPage:
-        _check_limit(limit)
+        check_limit(limit)
         start = decode_cursor(after) if after is not None else None
         found: list[StockLevel] = []
         for key in sorted(self._rows):
@@ -361,12 +189,12 @@ class SqlStockLevels:
             create_positions_table(cur)
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
-        keys = sorted({_stock_key(e) for e in envelopes if e.type.startswith(STOCK_EVENTS)})
+        keys = sorted({stock_key(e) for e in envelopes if e.type.startswith(STOCK_EVENTS)})
         subjects = sorted({e.subject for e in envelopes if e.type.startswith(SOURCE_EVENTS)})
         with self._db.transaction() as cur:
             rows = _load_rows(cur, keys)
             sources = _load_sources(cur, subjects)
-            changed_rows, changed_sources = _fold_batch(envelopes, rows, sources)
+            changed_rows, changed_sources = fold_batch(envelopes, rows, sources)
             if changed_rows:
                 placeholders = ", ".join("?" for _ in _STORED)
                 updates = ", ".join(f"{c} = excluded.{c}" for c in _STORED[2:])
@@ -416,7 +244,7 @@ class SqlStockLevels:
         limit: int = 50,
         after: str | None = None,
     ) -> StockPage:
-        _check_limit(limit)
+        check_limit(limit)
         where: list[str] = []
         params: list[Any] = []
         if source_id is not None:
@@ -476,8 +304,8 @@ def _load_rows(cur: Cursor, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
     return rows
 
 
-def _load_sources(cur: Cursor, subjects: Sequence[str]) -> dict[str, _Source]:
-    sources: dict[str, _Source] = {}
+def _load_sources(cur: Cursor, subjects: Sequence[str]) -> dict[str, SourceName]:
+    sources: dict[str, SourceName] = {}
     for chunk in _chunks(subjects):
         cur.execute(
             "SELECT subject, source_id, name, version FROM stock_level_sources "
@@ -485,7 +313,7 @@ def _load_sources(cur: Cursor, subjects: Sequence[str]) -> dict[str, _Source]:
             chunk,
         )
         for subject, source_id, name, version in cur.fetchall():
-            sources[subject] = _Source(subject, source_id, name, int(version))
+            sources[subject] = SourceName(subject, source_id, name, int(version))
     return sources
 
 

@@ -139,7 +139,10 @@ async def order_page(order_id: str, request: Request, principal: Reader) -> HTML
         view=view,
         status=status,
         header=header,
-        lines=view.submission.get("lines", []),
+        lines=[
+            {**line, "amount": str(Decimal(str(line["unit_price"])) * int(line["quantity"]))}
+            for line in view.submission.get("lines", [])
+        ],
         open_exceptions=[(e, duration(age(e, now))) for e in open_exceptions],
         resolved_exceptions=[(e, duration(age(e, now))) for e in view.exceptions if not e.is_open],
         explanation=view.order.explanation if view.order else None,
