@@ -977,6 +977,7 @@ class Result:
     name: str
     times_ms: list[float]
     rows: list[int]
+    must_return_rows: bool = False
     slowest: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     plans: list[str] = field(default_factory=list)
 
@@ -1002,6 +1003,7 @@ class Result:
             "rows_mean": round(statistics.fmean(self.rows), 1),
             "rows_min": min(self.rows),
             "rows_max": max(self.rows),
+            "must_return_rows": self.must_return_rows,
             "plans": self.plans,
         }
 
@@ -1031,7 +1033,7 @@ def run_queries(
     """One warm-up round, then `repeat` rounds over every query, each call timed."""
     rng = random.Random(seed)
     chosen = [s for s in specs(views, sample) if not only or any(o in s.name for o in only)]
-    results = {s.name: Result(s.name, [], []) for s in chosen}
+    results = {s.name: Result(s.name, [], [], s.must_return_rows) for s in chosen}
     for round_ in range(repeat + 1):
         for spec in chosen:
             call = spec.prepare(rng)
@@ -1109,7 +1111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         audit_orders = min(args.audit_orders, args.orders)
         if args.reuse:
-            sample, timings = _sample_of(url), dict[str, float]()
+            sample, timings = sample_of(url), dict[str, float]()
         else:
             print(f"loading {args.orders:,} orders ({audit_orders:,} with audit trails)...")
             sample, timings = load(url, args.orders, audit_orders, seed=args.seed)
@@ -1161,7 +1163,7 @@ def _json_tuple(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
-def _sample_of(url: str) -> Sample:
+def sample_of(url: str) -> Sample:
     """Parameters drawn from a database loaded by an earlier run (--keep, then --reuse)."""
     sample = Sample(now=datetime.now(UTC).replace(microsecond=0))
     with psycopg.connect(url) as conn:
@@ -1198,7 +1200,7 @@ def _sample_of(url: str) -> Sample:
     return sample
 
 
-__all__ = ["Result", "Sample", "load", "main", "open_views", "run_queries", "specs"]
+__all__ = ["Result", "Sample", "explain", "load", "main", "open_views", "run_queries", "sample_of", "specs"]
 
 
 if __name__ == "__main__":

@@ -221,7 +221,7 @@ class SqlExceptionQueue:
         with db.schema_transaction() as cur:
             ensure_version(cur, FOLLOWER, VERSION, _TABLES)
             for statement in _DDL:
-                cur.execute(statement)
+                cur.execute(db.ddl(statement))
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         subjects = {env.subject for env in envelopes}

@@ -89,10 +89,11 @@ def page_in_memory(rows: list[OrderStatusRow], query: OrderQuery) -> OrderPage:
     chosen = sorted((r for r in rows if test(r)), key=key, reverse=query.descending)
     if cursor is not None:
         chosen = [r for r in chosen if (key(r) < cursor if query.descending else key(r) > cursor)]
-    return _page(query, chosen[: query.limit + 1])
+    return page_of(query, chosen[: query.limit + 1])
 
 
-def _page(query: OrderQuery, rows: list[OrderStatusRow]) -> OrderPage:
+def page_of(query: OrderQuery, rows: list[OrderStatusRow]) -> OrderPage:
+    """A page from up to limit + 1 rows in the query's order: one more means a next page."""
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     return OrderPage(rows, encode_cursor(query, rows[-1]) if more and rows else None)

@@ -13,6 +13,7 @@ from projections.order_query import (
     OrderQuery,
     external_id_index,
     page_in_memory,
+    page_of,
     search_sql,
 )
 from projections.order_rows import FINAL_STATUSES, OrderStatusRow, fold
@@ -163,9 +164,9 @@ class SqlOrderStatusView:
         self._db = db
         with db.schema_transaction() as cur:
             ensure_version(cur, FOLLOWER, VERSION, _TABLES)
-            cur.execute(_DDL)
+            cur.execute(db.ddl(_DDL))
             for table, column in CHILD_TABLES.items():
-                cur.execute(_CHILD_DDL.format(table=table, column=column))
+                cur.execute(db.ddl(_CHILD_DDL.format(table=table, column=column)))
             for statement in [*SEARCH_INDEXES, external_id_index(db.dialect)]:
                 cur.execute(statement)
 
@@ -224,7 +225,7 @@ class SqlOrderStatusView:
         with self._db.transaction() as cur:
             cur.execute(sql, params)
             rows = [_from_record(r) for r in cur.fetchall()]
-        return page_in_memory(rows, OrderQuery(**{**asdict(query), "after": None}))
+        return page_of(query, rows)
 
     def promised_before(
         self, moment: str, limit: int, after: tuple[str, str] | None = None

@@ -1,5 +1,6 @@
 """A small DB-API wrapper so one SQL view serves SQLite (embedded) and PostgreSQL (distributed)."""
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,13 @@ class SqlDatabase:
             self._pool = ConnectionPool(
                 _psycopg_conninfo(url), min_size=1, max_size=pool_size, open=True
             )
+
+    def ddl(self, statement: str) -> str:
+        """Text columns sort by code point on both engines (PostgreSQL's default collation
+        follows the locale, which would make keyset pagination disagree with Python's order)."""
+        if self.dialect == "sqlite":
+            return statement
+        return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
 
     def sql(self, statement: str) -> str:
         return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
