@@ -63,3 +63,18 @@ def forget(cur: Cursor, follower: str, tables: Sequence[str]) -> None:
     for table in tables:
         cur.execute(f"DELETE FROM {table}")
     cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (follower,))
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string starting with `prefix` (code point order), or None
+    when there is none; `prefix <= s < bound` is then a range an index on the column serves."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000  # surrogates cannot be stored as text
+        if code <= 0x10FFFF:
+            chars[-1] = chr(code)
+            return "".join(chars)
+        chars.pop()
+    return None

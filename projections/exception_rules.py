@@ -25,7 +25,7 @@ KIND_SEVERITY = {
 KINDS = tuple(KIND_SEVERITY)
 # Reasons a follower or consumer gave up on a message; everything else was refused input.
 PARKED_REASONS = frozenset({"follower_failed", "dead_lettered"})
-SHIPPED_STATES = frozenset({"shipped", "delivered"})
+SHIPPED_STATES = frozenset({"shipped", "delivered", "delivery_failed"})  # the goods left
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,10 @@ class SqlExceptionQueue:
             "SET " + ", ".join(f"{c} = excluded.{c}" for c in names[1:]),
             [_params(r) for r in rows],
         )
+        # A reopened exception may name other SKUs than before (the order was changed).
+        cur.executemany(
+            "DELETE FROM exception_skus WHERE exception_id = ?", [(r.exception_id,) for r in rows]
+        )
         cur.executemany(
             "INSERT INTO exception_skus (sku, exception_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(sku, r.exception_id) for r in rows for sku in r.skus],

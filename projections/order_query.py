@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from projections.base import prefix_upper_bound
 from projections.order_rows import FINAL_STATUSES, OrderStatusRow
 
 Sort = Literal["placed_at", "updated_at"]
@@ -127,12 +128,9 @@ SEARCH_INDEXES = [
 ]
 
 
-def external_id_index(dialect: str) -> str:
-    opclass = " text_pattern_ops" if dialect == "postgres" else ""
-    return (
-        "CREATE INDEX IF NOT EXISTS order_status_by_external_id "
-        f"ON order_status (lower(external_id){opclass})"
-    )
+EXTERNAL_ID_INDEX = (
+    "CREATE INDEX IF NOT EXISTS order_status_by_external_id ON order_status (external_key)"
+)
 
 
 def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
@@ -173,9 +171,15 @@ def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
         where.append("o.placed_at < ?")
         params.append(query.placed_to)
     if query.text:
-        prefix = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("lower(o.external_id) LIKE ? ESCAPE '\\'")
-        params.append(prefix + "%")
+        # A range on the lower-cased copy: an index serves it on both engines, and Python's
+        # lower() folds every script (SQL's lower() may only fold ASCII).
+        prefix = query.text.lower()
+        where.append("o.external_key >= ?")
+        params.append(prefix)
+        bound = prefix_upper_bound(prefix)
+        if bound is not None:
+            where.append("o.external_key < ?")
+            params.append(bound)
     cursor = decode_cursor(query)
     # Sort on the driving table's columns, so its index gives the order without a sort step.
     alias = "c" if source.startswith("order_status_") else "o"

@@ -16,8 +16,9 @@ from schemas.envelope import EventEnvelope
 SHIPPED_STATUSES = frozenset(
     {"shipped", "delivered", "completed", "partially_returned", "returned"}
 )
+LEFT = frozenset({"shipped", "delivered", "delivery_failed"})
 # Statuses where nothing more will ship: no jeopardy clock runs.
-FINAL_STATUSES = SHIPPED_STATUSES | {"rejected", "cancelled"}
+FINAL_STATUSES = SHIPPED_STATUSES | {"rejected", "cancelled", "cancelling"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _placed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow:
         currency=sub["currency"],
         total=str(total),
         line_count=len(sub["lines"]),
-        placed_at=sub["placed_at"],
+        placed_at=utc_text(sub["placed_at"]),
         received_at=env.data["received_at"],
         updated_at=env.time.isoformat(),
         version=env.sequence,
@@ -130,26 +131,25 @@ def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | 
 
 
 def _first_routing(row: OrderStatusRow, env: EventEnvelope) -> OrderStatusRow:
-    """The promise and the routing KPIs come from the first decision; re-routing later does
-    not move what the customer was promised."""
+    """The promise comes from the first decision, the split and distance KPIs from the first
+    one that sent shipments: re-routing later does not move what the customer was promised,
+    nor how the order was first planned."""
     details = (env.data.get("decision") or {}).get("shipment_details") or []
-    backordered = row.backordered or bool(env.data.get("waiting_lines"))
-    if row.promised_by and (row.distance_km is not None or not details):
-        return replace(row, backordered=backordered)
+    row = replace(row, backordered=row.backordered or bool(env.data.get("waiting_lines")))
+    if not row.promised_by:
+        lead = max((int(d.get("lead_time_days", 0)) for d in details), default=0)
+        placed = datetime.fromisoformat(row.placed_at)
+        row = replace(row, promised_by=utc_text(promised_by(placed, row.delivery_method, lead)))
+    facts = json.loads(row.fulfillment)
+    if not details or facts.get("planned"):
+        return row
+    facts["planned"] = True
     distances = [float(d["distance_km"]) for d in details if d.get("distance_km") is not None]
-    promise = row.promised_by or utc_text(
-        promised_by(
-            datetime.fromisoformat(row.placed_at),
-            row.delivery_method,
-            max((int(d.get("lead_time_days", 0)) for d in details), default=0),
-        )
-    )
     return replace(
         row,
-        promised_by=promise,
         split=len({d["source_id"] for d in details}) > 1,
         distance_km=round(sum(distances) / len(distances), 3) if distances else None,
-        backordered=backordered,
+        fulfillment=json.dumps(facts, sort_keys=True),
     )
 
 
@@ -180,7 +180,8 @@ def _fulfilled(
         if facts.get("returned_units"):
             full = facts["returned_units"] >= facts.get("shipped_units", 0)
             status = "returned" if full else "partially_returned"
-    source = env.data.get("source_id")
+    # A source counts once a shipment was requested from it (not when it was merely named).
+    source = env.data["source_id"] if env.type.endswith(".fulfillment_requested") else None
     return replace(
         row,
         status=status,
@@ -244,12 +245,17 @@ def _set_shipment(state_key: str) -> Callable[[OrderStatusRow | None, EventEnvel
     def handle(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
         state = env.data.get(state_key, state_key)
         sid = env.data["shipment_id"]
-        if state == "shipped":
+        if state in LEFT and sid not in json.loads(row.fulfillment if row else "{}").get(
+            "counted", []
+        ):
+            # The first report that the goods left (delivered or failed count too, when the
+            # "shipped" report never came) counts the shipment's units once.
             units = sum(line["quantity"] for line in env.data.get("lines", []))
 
             def shipped(f: dict[str, Any]) -> None:
                 f["shipments"][sid] = state
                 f["shipped_units"] = f.get("shipped_units", 0) + units
+                f["counted"] = sorted({*f.get("counted", []), sid})
 
             return _fulfilled(row, env, shipped)
         if state_key == "rejected":

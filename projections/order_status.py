@@ -8,10 +8,10 @@ from typing import Any, Protocol
 from projections.base import advance, ensure_version, forget
 from projections.order_query import (
     CHILD_TABLES,
+    EXTERNAL_ID_INDEX,
     SEARCH_INDEXES,
     OrderPage,
     OrderQuery,
-    external_id_index,
     page_in_memory,
     page_of,
     search_sql,
@@ -23,7 +23,7 @@ from schemas.envelope import EventEnvelope
 
 FOLLOWER = "order_status"
 # Bump when the rows' shape or meaning changes: the view is then rebuilt from the log.
-VERSION = 2
+VERSION = 3
 
 __all__ = [
     "FOLLOWER",
@@ -143,7 +143,8 @@ CREATE TABLE IF NOT EXISTS order_status (
     shipped_at TEXT NOT NULL,
     split BOOLEAN NOT NULL,
     distance_km DOUBLE PRECISION,
-    backordered BOOLEAN NOT NULL
+    backordered BOOLEAN NOT NULL,
+    external_key TEXT NOT NULL
 )"""
 _CHILD_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -167,7 +168,7 @@ class SqlOrderStatusView:
             cur.execute(db.ddl(_DDL))
             for table, column in CHILD_TABLES.items():
                 cur.execute(db.ddl(_CHILD_DDL.format(table=table, column=column)))
-            for statement in [*SEARCH_INDEXES, external_id_index(db.dialect)]:
+            for statement in [*SEARCH_INDEXES, EXTERNAL_ID_INDEX]:
                 cur.execute(statement)
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
@@ -184,10 +185,11 @@ class SqlOrderStatusView:
             save_positions(cur, FOLLOWER, positions)
 
     def _save(self, cur: Cursor, rows: list[OrderStatusRow]) -> None:
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "order_id")
+        stored = [*_COLUMNS, "external_key"]
+        placeholders = ", ".join("?" for _ in stored)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in stored if c != "order_id")
         cur.executemany(
-            f"INSERT INTO order_status ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
+            f"INSERT INTO order_status ({', '.join(stored)}) VALUES ({placeholders}) "
             f"ON CONFLICT (order_id) DO UPDATE SET {updates} "
             "WHERE excluded.version > order_status.version",
             [_to_params(row) for row in rows],
@@ -269,7 +271,7 @@ def _to_params(row: OrderStatusRow) -> list[object]:
     values: dict[str, Any] = asdict(row)
     for name in _TUPLES:
         values[name] = json.dumps(list(getattr(row, name)))
-    return [values[c] for c in _COLUMNS]
+    return [*(values[c] for c in _COLUMNS), row.external_id.lower()]
 
 
 def _from_record(record: Sequence[object]) -> OrderStatusRow:

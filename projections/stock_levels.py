@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
 from typing import Any, Protocol
 
-from projections.base import ReadModel, advance
+from projections.base import ReadModel, advance, prefix_upper_bound
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
 from projections.stock_rows import (
@@ -33,7 +33,6 @@ from projections.stock_rows import (
     decode_cursor,
     encode_cursor,
     fold_batch,
-    prefix_upper_bound,
     stock_key,
 )
 from schemas.envelope import EventEnvelope

@@ -173,21 +173,6 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return value[0], value[1]
 
 
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The least string above every string starting with `prefix` (code point order), or None
-    when there is none; `prefix <= s < bound` is then a range an index on the column serves."""
-    chars = list(prefix)
-    while chars:
-        code = ord(chars[-1]) + 1
-        if 0xD800 <= code <= 0xDFFF:
-            code = 0xE000  # surrogates cannot be stored as text
-        if code <= 0x10FFFF:
-            chars[-1] = chr(code)
-            return "".join(chars)
-        chars.pop()
-    return None
-
-
 def check_limit(limit: int) -> None:
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
