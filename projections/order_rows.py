@@ -64,6 +64,7 @@ def _placed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow:
     total = sum(
         (Decimal(line["unit_price"]) * line["quantity"] for line in sub["lines"]), Decimal(0)
     )
+    delivery_method = sub.get("delivery_method") or "standard"
     return OrderStatusRow(
         order_id=env.subject,
         channel=sub["channel"],
@@ -81,7 +82,13 @@ def _placed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow:
         version=env.sequence,
         digest=env.data["digest"],
         delivery_method=sub.get("delivery_method", "standard"),
-        promised_by=utc_text(sub["promised_by"]) if sub.get("promised_by") else "",
+        # The channel's promise, else an estimate from the delivery method until the first
+        # routing knows the source's lead time.
+        promised_by=utc_text(
+            sub.get("promised_by")
+            or promised_by(datetime.fromisoformat(sub["placed_at"]), delivery_method, 0)
+        ),
+        fulfillment=json.dumps({"promise": "channel" if sub.get("promised_by") else "estimate"}),
         skus=tuple(sorted({line["sku"] for line in sub["lines"]})),
         units_ordered=sum(int(line["quantity"]) for line in sub["lines"]),
     )
@@ -131,19 +138,20 @@ def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | 
 
 
 def _first_routing(row: OrderStatusRow, env: EventEnvelope) -> OrderStatusRow:
-    """The promise comes from the first decision, the split and distance KPIs from the first
-    one that sent shipments: re-routing later does not move what the customer was promised,
-    nor how the order was first planned."""
+    """The first routing that sends shipments sets the split and distance KPIs and, unless the
+    channel promised a date, the promise (the sources' lead time + the method's transit,
+    replacing the estimate made at placement). Re-routing later moves neither."""
     details = (env.data.get("decision") or {}).get("shipment_details") or []
     row = replace(row, backordered=row.backordered or bool(env.data.get("waiting_lines")))
-    if not row.promised_by:
-        lead = max((int(d.get("lead_time_days", 0)) for d in details), default=0)
-        placed = datetime.fromisoformat(row.placed_at)
-        row = replace(row, promised_by=utc_text(promised_by(placed, row.delivery_method, lead)))
     facts = json.loads(row.fulfillment)
     if not details or facts.get("planned"):
         return row
     facts["planned"] = True
+    if facts.get("promise") == "estimate":
+        lead = max(int(d.get("lead_time_days", 0)) for d in details)
+        placed = datetime.fromisoformat(row.placed_at)
+        row = replace(row, promised_by=utc_text(promised_by(placed, row.delivery_method, lead)))
+        facts["promise"] = "planned"
     distances = [float(d["distance_km"]) for d in details if d.get("distance_km") is not None]
     return replace(
         row,

@@ -23,7 +23,7 @@ from schemas.envelope import EventEnvelope
 
 FOLLOWER = "order_status"
 # Bump when the rows' shape or meaning changes: the view is then rebuilt from the log.
-VERSION = 3
+VERSION = 4
 
 __all__ = [
     "FOLLOWER",

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
+from hub.api import console
 from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
 from hub.api.routes import (
@@ -82,6 +83,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(intake.router)
     app.include_router(fulfillment.router)
     app.include_router(ops.router)
+    app.include_router(console.router)
     return app
 
 

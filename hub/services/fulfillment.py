@@ -15,7 +15,7 @@ from aggregates.errors import OrderError, UnknownShipmentError
 from aggregates.ids import stock_item_id
 from aggregates.stock import StockItem
 from hub.services.intake import submission_digest
-from hub.services.lookup import find
+from hub.services.lookup import UnknownOrderError, find
 from hub.services.orchestration import reservation_key
 from hub.store import OrderStore
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
@@ -225,7 +225,7 @@ class FulfillmentService:
     def _order(self, order_id: UUID) -> Order:
         order = find(self._store, order_id, Order)
         if order is None:
-            raise UnknownShipmentError(f"no order {order_id}")
+            raise UnknownOrderError(order_id)
         return order
 
     def _stock_effects(self, order: Order, update: FulfillmentUpdate) -> list[StockItem]:

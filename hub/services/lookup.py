@@ -5,9 +5,16 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from aggregates.errors import DomainError
 from hub.store import OrderStore
 
 T = TypeVar("T")
+
+
+class UnknownOrderError(DomainError):
+    def __init__(self, order_id: UUID) -> None:
+        super().__init__(f"no order {order_id}")
+        self.order_id = order_id
 
 
 def find(store: OrderStore, aggregate_id: UUID, kind: type[T]) -> T | None:

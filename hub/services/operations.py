@@ -9,15 +9,11 @@ from aggregates.errors import DomainError
 from aggregates.exception_case import ExceptionCase
 from hub.services.catalog import CatalogService
 from hub.services.fulfillment import retry_on_conflict
-from hub.services.lookup import find
+from hub.services.lookup import UnknownOrderError, find
 from hub.store import OrderStore
 from projections.exception_rules import ExceptionRow
 
-
-class UnknownOrderError(DomainError):
-    def __init__(self, order_id: UUID) -> None:
-        super().__init__(f"no order {order_id}")
-        self.order_id = order_id
+__all__ = ["OperationsService", "UnknownExceptionError", "UnknownOrderError"]
 
 
 class UnknownExceptionError(DomainError):

@@ -9,7 +9,7 @@ from projections.exceptions import ExceptionPage, ExceptionQuery, SummaryBy, Sum
 from projections.kpis import DayKpis, day_range, kpis
 from projections.order_query import BadCursorError, OrderPage, OrderQuery
 from projections.order_rows import OrderStatusRow
-from projections.stock_levels import StockLevel, StockPage
+from projections.stock_rows import StockLevel, StockPage
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub

@@ -2,7 +2,7 @@
 run in memory and on SQLite."""
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,10 @@ def test_a_placed_row_has_the_submissions_facts() -> None:
     row = _row(order)
 
     assert (row.skus, row.units_ordered, row.units_shipped) == (("BLUE-LAMP", "RED-CHAIR"), 6, 0)
-    assert (row.delivery_method, row.promised_by, row.sources) == ("express", "", ())
+    # Before any routing the promise is an estimate: placed-at + express transit (1 day).
+    placed = datetime.fromisoformat(row.placed_at)
+    assert datetime.fromisoformat(row.promised_by) == placed + timedelta(days=1)
+    assert (row.delivery_method, row.sources) == ("express", ())
     assert (row.split, row.distance_km, row.backordered, row.shipped_at) == (
         False,
         None,

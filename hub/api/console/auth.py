@@ -110,7 +110,7 @@ async def login(request: Request) -> Response:
         problem = f"A {principal.role.value} key cannot use the console; use a staff key."
     if problem is not None:
         return render(
-            request, "login.html", status=401, title="Sign in", next=target, login_error=problem
+            request, "login.html", code=401, title="Sign in", next=target, login_error=problem
         )
     response = see_other(target)
     response.set_cookie(

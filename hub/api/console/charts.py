@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 from projections.kpis import DayKpis
 
-# Okabe–Ito: told apart by people with the common colour-vision deficiencies.
+# Okabe-Ito: told apart by people with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F7F7F", "#000000"]
 WIDTH, HEIGHT = 1160, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 44
@@ -22,8 +22,8 @@ def colour(index: int) -> str:
 
 def _nice_ceiling(value: float) -> float:
     if value <= 0:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * magnitude:
             return step * magnitude
@@ -65,8 +65,7 @@ def _axes(days: Sequence[str], top: float, label: str, percent: bool) -> list[st
                 f'font-size="12" fill="#4a5560">{escape(day[5:])}</text>'
             )
     parts.append(
-        f'<text x="{LEFT}" y="{HEIGHT - 6}" font-size="12" fill="#4a5560">'
-        f"{escape(label)}</text>"
+        f'<text x="{LEFT}" y="{HEIGHT - 6}" font-size="12" fill="#4a5560">{escape(label)}</text>'
     )
     return parts
 
@@ -80,7 +79,7 @@ def orders_bars(rows: Sequence[DayKpis], days: Sequence[str], channels: Sequence
     bar_w = (WIDTH - LEFT - RIGHT) / max(len(days), 1) * 0.7
     body = _axes(days, top, "Orders placed per day (UTC), stacked by channel", False)
     for day, x in zip(days, _x_positions(days), strict=True):
-        base = HEIGHT - BOTTOM
+        base = float(HEIGHT - BOTTOM)
         for index, channel in enumerate(channels):
             count = counts.get((channel, day), 0)
             if not count:

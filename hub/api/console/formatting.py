@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+DASH = "\N{EN DASH}"
+
 KIND_LABELS = {
     "unroutable": "Unroutable",
     "no_source_left": "No source left",
@@ -22,6 +24,7 @@ STATUS_TONES = {
     "rerouting": "warn",
     "cancelling": "warn",
     "unroutable": "bad",
+    "delivery_failed": "bad",
     "rejected": "bad",
     "cancelled": "muted",
     "shipped": "ok",
@@ -52,7 +55,7 @@ def utc(value: str | datetime | None, seconds: bool = False) -> str:
     """2026-11-24 12:27 UTC; a dash for no time."""
     moment = parse_time(value)
     if moment is None:
-        return "–" if not value else str(value)
+        return DASH if not value else str(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
@@ -73,7 +76,7 @@ def duration(span: timedelta) -> str:
 def money(amount: str | Decimal | None, currency: str = "") -> str:
     """Exact amounts, grouped by thousands, with the currency code: 2,697.00 EUR."""
     if amount is None or amount == "":
-        return "–"
+        return DASH
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
@@ -82,12 +85,12 @@ def money(amount: str | Decimal | None, currency: str = "") -> str:
 
 
 def rate(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
+    return DASH if value is None else f"{value * 100:.1f} %"
 
 
 def number(value: float | int | None, digits: int = 1) -> str:
     if value is None:
-        return "–"
+        return DASH
     return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
 

@@ -72,7 +72,10 @@ def load(hub: Hub, order_id: UUID) -> OrderView | None:
         ExceptionQuery(order_id=str(order_id), state="all", limit=200)
     ).rows
     sources = [
-        (s.source_id, str(s.definition.get("name") or s.source_id) + ("" if s.active else " (paused)"))
+        (
+            s.source_id,
+            str(s.definition.get("name") or s.source_id) + ("" if s.active else " (paused)"),
+        )
         for s in hub.catalog.list_sources()
     ]
     return OrderView(

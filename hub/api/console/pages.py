@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from aggregates.order import OrderStatus
 from hub.api.console import charts
 from hub.api.console.auth import Reader, StockReader
-from hub.api.console.web import ConsoleRoute, hub_of, param, params, render, url_with
+from hub.api.console.web import ConsoleRoute, hub_of, page_size, param, params, render, url_with
 from hub.services.ops_queries import OpsQueries, QueryError
 from projections import kpis as kpi_module
 from projections.order_query import OrderQuery
@@ -56,7 +56,7 @@ async def orders(request: Request, _: Reader) -> HTMLResponse:
         text=param(request, "q"),
         sort=sort,  # type: ignore[arg-type]
         descending=direction == "desc",
-        limit=PAGE_SIZE,
+        limit=page_size(request, PAGE_SIZE),
         after=param(request, "after"),
     )
     queries = OpsQueries(hub)
@@ -71,7 +71,7 @@ async def orders(request: Request, _: Reader) -> HTMLResponse:
     return render(
         request,
         "orders.html",
-        status=status,
+        code=status,
         title="Orders",
         notes=notes,
         rows=page.rows,
@@ -103,19 +103,20 @@ async def stock(request: Request, _: StockReader) -> HTMLResponse:
     sku = param(request, "sku")
     short = param(request, "short") in ("1", "on", "true", "yes")
     after = param(request, "after")
+    limit = page_size(request, PAGE_SIZE)
     queries = OpsQueries(hub)
     status = 200
     try:
-        page = await asyncio.to_thread(queries.stock, source, sku, short, PAGE_SIZE, after)
+        page = await asyncio.to_thread(queries.stock, source, sku, short, limit, after)
     except QueryError as error:
         notes.append(f"This page link is not valid any more ({error}); here is the first page.")
         status = 400
-        page = await asyncio.to_thread(queries.stock, source, sku, short, PAGE_SIZE, None)
+        page = await asyncio.to_thread(queries.stock, source, sku, short, limit, None)
     sources = await asyncio.to_thread(hub.catalog.list_sources)
     return render(
         request,
         "stock.html",
-        status=status,
+        code=status,
         title="Stock",
         notes=notes,
         rows=page.rows,
@@ -157,7 +158,7 @@ async def kpis(request: Request, _: Reader) -> HTMLResponse:
     return render(
         request,
         "kpis.html",
-        status=status,
+        code=status,
         title="KPIs",
         notes=notes,
         rows=sorted(sorted(rows, key=lambda r: r.channel), key=lambda r: r.day, reverse=True),

@@ -18,6 +18,7 @@ from hub.api.console.web import (
     current_url,
     field,
     hub_of,
+    page_size,
     param,
     params,
     perform,
@@ -88,7 +89,7 @@ async def exception_queue(request: Request, principal: Reader) -> HTMLResponse:
         source_id=param(request, "source"),
         assignee=param(request, "assignee"),
         state=state,  # type: ignore[arg-type]
-        limit=PAGE_SIZE,
+        limit=page_size(request, PAGE_SIZE),
         after=param(request, "after"),
     )
     status = 200
@@ -121,7 +122,7 @@ async def exception_queue(request: Request, principal: Reader) -> HTMLResponse:
     return render(
         request,
         "exceptions.html",
-        status=status,
+        code=status,
         title="Exception queue",
         notes=notes,
         lines=lines,
@@ -176,7 +177,7 @@ async def _summary(
     return render(
         request,
         "exception_summary.html",
-        title=f"Exceptions by {SUMMARY_LABELS[by].lower()}",
+        title=f"Exceptions by {SUMMARY_LABELS[by] if by == 'sku' else by}",
         notes=notes,
         by=by,
         by_label=SUMMARY_LABELS[by],
@@ -200,9 +201,7 @@ def _quote(text: str) -> str:
 
 def _back(form: dict[str, str], hub: Hub, exception_id: str) -> str:
     row = hub.exceptions.get(exception_id)
-    default = (
-        f"/console/orders/{row.order_id}" if row is not None and row.order_id else "/console"
-    )
+    default = f"/console/orders/{row.order_id}" if row is not None and row.order_id else "/console"
     return safe_back(form.get("back"), default)
 
 

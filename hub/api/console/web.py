@@ -101,7 +101,7 @@ def hub_of(request: Request) -> Hub:
 
 
 def render(
-    request: Request, template: str, status: int = 200, title: str = "", **context: Any
+    request: Request, template: str, code: int = 200, title: str = "", **context: Any
 ) -> HTMLResponse:
     principal: Principal | None = getattr(request.state, "principal", None)
     hub = hub_of(request)
@@ -115,14 +115,14 @@ def render(
         now=hub.clock(),
         **context,
     )
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=code)
 
 
 def error_page(request: Request, error: PageError) -> HTMLResponse:
     return render(
         request,
         "error.html",
-        status=error.status,
+        code=error.status,
         title=error.title,
         message=error.message,
     )
@@ -133,7 +133,7 @@ def login_redirect(request: Request, needed: LoginNeeded) -> Response:
         response: Response = render(
             request,
             "error.html",
-            status=401,
+            code=401,
             title="Please sign in",
             message=needed.message or "Sign in with your API key to act on orders.",
         )
@@ -153,6 +153,11 @@ def param(request: Request, name: str) -> str | None:
     """A query parameter, stripped; None when missing or blank (as an empty form field sends)."""
     value = request.query_params.get(name, "").strip()
     return value or None
+
+
+def page_size(request: Request, default: int = 50, most: int = 200) -> int:
+    value = param(request, "limit")
+    return min(max(int(value), 1), most) if value and value.isdigit() else default
 
 
 def params(request: Request, name: str) -> list[str]:
@@ -223,10 +228,12 @@ def check_same_origin(request: Request) -> None:
 async def read_form(request: Request) -> dict[str, str]:
     """A form-encoded body (what the console's forms send), size-limited; last value wins."""
     check_same_origin(request)
+    raw = await read_limited(request, MAX_FORM_BYTES)
+    if not raw:
+        return {}
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded"):
         raise PageError(415, "Send this form from the console page", "Unexpected form encoding.")
-    raw = await read_limited(request, MAX_FORM_BYTES)
     text = raw.decode("utf-8", errors="replace")
     return dict(parse_qsl(text, keep_blank_values=True))
 

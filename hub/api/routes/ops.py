@@ -3,7 +3,7 @@
 import asyncio
 import json
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -70,7 +70,8 @@ async def search_orders(
         sku=sku,
         source_id=source,
         placed_from=placed_from.isoformat() if placed_from else None,
-        placed_to=placed_to.isoformat() if placed_to else None,
+        # Both dates are included: "to" is the last day searched.
+        placed_to=(placed_to + timedelta(days=1)).isoformat() if placed_to else None,
         text=q or None,
         sort=sort,
         descending=order == "desc",
