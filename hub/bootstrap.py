@@ -141,7 +141,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         jeopardy=JeopardyWatch(
             store,
             order_status,
-            exceptions.get,
+            exceptions.get_many,
             clock,
             timedelta(hours=settings.jeopardy_margin_hours),
         ),

@@ -147,6 +147,9 @@ class InMemoryExceptionQueue:
     def get(self, exception_id: str) -> ExceptionRow | None:
         return self._rows.get(exception_id)
 
+    def get_many(self, exception_ids: Sequence[str]) -> dict[str, ExceptionRow]:
+        return {i: self._rows[i] for i in exception_ids if i in self._rows}
+
     def queue(self, query: ExceptionQuery) -> ExceptionPage:
         return _page(query, self._rows.values())
 
@@ -304,8 +307,11 @@ class SqlExceptionQueue:
             forget(cur, FOLLOWER, _TABLES)
 
     def get(self, exception_id: str) -> ExceptionRow | None:
+        return self.get_many([exception_id]).get(exception_id)
+
+    def get_many(self, exception_ids: Sequence[str]) -> dict[str, ExceptionRow]:
         with self._db.transaction() as cur:
-            return self._rows_of(cur, [], [exception_id]).get(exception_id)
+            return self._rows_of(cur, [], list(exception_ids))
 
     def queue(self, query: ExceptionQuery) -> ExceptionPage:
         where, params = _where(query)

@@ -7,7 +7,7 @@ several workers, or repeated ticks, are harmless. The flag clears itself when th
 ships (the exception queue resolves it from the shipment's event).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,13 +36,13 @@ class JeopardyWatch:
         self,
         store: OrderStore,
         orders: OrderStatusView,
-        exception: Callable[[str], ExceptionRow | None],
+        exceptions: Callable[[Sequence[str]], dict[str, ExceptionRow]],
         clock: Callable[[], datetime],
         margin: timedelta,
     ) -> None:
         self._store = store
         self._orders = orders
-        self._exception = exception
+        self._exceptions = exceptions
         self._clock = clock
         self._margin = margin
 
@@ -53,22 +53,26 @@ class JeopardyWatch:
         after: tuple[str, str] | None = None
         while True:
             rows = self._orders.promised_before(horizon, PAGE, after)
+            # One lookup per page of the flags raised already, not one per order.
+            seen = self._exceptions(
+                [f"{kind}:{row.order_id}" for row in rows for kind in ("jeopardy", "late")]
+            )
             for row in rows:
                 looked_at += 1
-                flagged += self._flag(row, now)
+                flagged += self._flag(row, now, seen)
             if len(rows) < PAGE:
                 return Tick(looked_at, flagged)
             after = (rows[-1].promised_by, rows[-1].order_id)
 
-    def _flag(self, row: OrderStatusRow, now: datetime) -> int:
+    def _flag(self, row: OrderStatusRow, now: datetime, seen: dict[str, ExceptionRow]) -> int:
         level = risk(now, datetime.fromisoformat(row.promised_by), self._margin)
         if level is Risk.NONE:
             return 0
         kind = "late" if level is Risk.LATE else "jeopardy"
         band = Band.HIGH if level is Risk.LATE else Band(level.value)
         exception_id = f"{kind}:{row.order_id}"
-        seen = self._exception(exception_id)
-        if seen is not None and SEVERITY_RANK[seen.severity] >= BAND_RANK[band]:
+        raised = seen.get(exception_id)
+        if raised is not None and SEVERITY_RANK[raised.severity] >= BAND_RANK[band]:
             return 0  # raised already, at this band or above (open, or resolved by a person)
         case = find(self._store, ExceptionCase.create_id(exception_id), ExceptionCase)
         if case is None:
