@@ -393,6 +393,8 @@ class Order(Aggregate):
         """The source cannot ship: its lines go back to orchestration, without that source."""
         self.shipments[shipment_id]["state"] = ShipmentState.REJECTED.value
         self.rejected_sources.append(source_id)
+        if source_id == self.pinned_source:
+            self.pinned_source = None  # the chosen source refused: the policy decides again
         if self.cancel_requested or shipment_id in self.withdrawing:
             self._derive_status()  # a cancelled order's lines are not routed again
             return
@@ -568,6 +570,8 @@ class Order(Aggregate):
         self.withdrawing.update(withdrawn)
         self.waiting = {line["line_id"]: int(line["quantity"]) for line in self.submission["lines"]}
         self.pinned_source = source_id
+        # A person chose it knowingly, even if it refused this order before.
+        self.rejected_sources = [s for s in self.rejected_sources if s != source_id]
         self.unroutable = None
         self.hold = None
         self.status = OrderStatus.REROUTING

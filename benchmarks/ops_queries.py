@@ -1174,6 +1174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         audit_orders = min(args.audit_orders, args.orders)
         if args.reuse:
+            _check_versions(url)
             sample, timings = sample_of(url), dict[str, float]()
         else:
             print(f"loading {args.orders:,} orders ({audit_orders:,} with audit trails)...")
@@ -1220,6 +1221,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif server is not None:
             print(f"kept: {url}")
     return 0
+
+
+def _check_versions(url: str) -> None:
+    """A view whose version changed since the load would drop its tables when opened."""
+    expected = {
+        order_module.FOLLOWER: order_module.VERSION,
+        exception_module.FOLLOWER: exception_module.VERSION,
+    }
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT view, version FROM orderhub_view_versions").fetchall()
+    stored: dict[str, int] = {str(v): int(n) for v, n in rows}
+    for view, version in expected.items():
+        if stored.get(view) != version:
+            raise SystemExit(
+                f"{view} was loaded at version {stored.get(view)}, the code is at {version}: "
+                "load the database again (opening the view would empty it)"
+            )
 
 
 def _json_tuple(text: str) -> tuple[str, ...]:

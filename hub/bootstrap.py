@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from hub.delivery import InProcessDelivery, Park
+from hub.delivery import STREAM, InProcessDelivery, Park
 from hub.services.access import AccessService
 from hub.services.catalog import CatalogService
 from hub.services.followers import BillingFollower, OrchestrationFollower
@@ -18,6 +18,7 @@ from hub.settings import Settings
 from hub.store import OrderStore
 from projections.audit_trail import SqlAuditTrail
 from projections.backorders import SqlBackorderView
+from projections.base import replay
 from projections.exceptions import SqlExceptionQueue
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
@@ -123,7 +124,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
             park=parking(intake),
         )
     )
-    return Hub(
+    hub = Hub(
         settings=settings,
         store=store,
         intake=intake,
@@ -153,6 +154,12 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         delivery=delivery,
         clock=clock,
     )
+    for view in (order_status, exceptions):
+        if view.needs_rebuild:
+            # A new release changed the view's layout; its rows come back from the event store.
+            with views_db.rebuilding(view.name):
+                replay(store.read_envelopes, view, STREAM)
+    return hub
 
 
 def parking(intake: IntakeService) -> Park:

@@ -1,15 +1,16 @@
 """Rebuilding read models from the event store, the source of truth.
 
 A view is emptied (rows and positions) and every recorded event is applied again, in log
-order, in batches. Views are idempotent per event, so a worker still feeding the view from
-Kafka meanwhile does no harm: whatever it applies twice is ignored.
+order, in batches. On PostgreSQL the view is held for the rebuild: workers that feed it from
+Kafka wait, then go on (whatever they apply twice is ignored). In embedded mode (SQLite) stop
+the hub first: `orderhub rebuild` and a running `orderhub serve` would both write the view.
 """
 
 from collections.abc import Callable
 
 from hub.bootstrap import Hub
 from hub.delivery import STREAM
-from projections.base import ReadModel
+from projections.base import ReadModel, replay
 
 
 def views(hub: Hub) -> dict[str, ReadModel]:
@@ -28,14 +29,5 @@ def rebuild(
     progress: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Returns the number of events replayed into the view."""
-    view.reset()
-    after: int | None = None
-    replayed = 0
-    while True:
-        batch = hub.store.read_envelopes(after, batch_size)
-        if not batch:
-            return replayed
-        after = batch[-1][0]
-        view.apply([env for _, env in batch], {STREAM: after})
-        replayed += len(batch)
-        progress(replayed)
+    with hub.views_db.rebuilding(view.name):
+        return replay(hub.store.read_envelopes, view, STREAM, batch_size, progress)

@@ -42,8 +42,12 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
                 found.append((billing, env.subject))
             return found
         if env.type.startswith("orderhub.exception_case."):
-            # Beside the order's own events, keyed by the order so they stay in its partition.
-            return [(orders, str(env.data.get("order_id") or env.subject))]
+            # Beside the events that opened the exception, in the same partition, so that a
+            # person's action is never read before the exception it acts on.
+            if env.data.get("order_id"):
+                return [(orders, str(env.data["order_id"]))]
+            submission = str(env.data.get("exception_id", "")).partition(":")[2]
+            return [(rejected, submission or env.subject)]
         if env.type.startswith("orderhub.api_key."):
             return []  # credentials stay in the event store: nothing downstream needs them
         if env.type.startswith("orderhub.rejected_submission."):

@@ -133,7 +133,7 @@ class SqlAuditTrail:
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         entries = [e for e in map(entry_for, envelopes) if e is not None]
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             if entries:
                 cur.executemany(_INSERT, [astuple(e) for e in entries])
             save_positions(cur, FOLLOWER, positions)
@@ -152,7 +152,7 @@ class SqlAuditTrail:
             return read_positions(cur, FOLLOWER)
 
     def reset(self) -> None:
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             # TRUNCATE frees a large table at once, and is transactional in PostgreSQL.
             if self._db.dialect == "postgres":
                 cur.execute("TRUNCATE audit_trail")

@@ -1,6 +1,6 @@
 """What every read model offers, whatever stores its rows (in memory, SQLite, PostgreSQL)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from projections.positions import create_positions_table
@@ -38,15 +38,26 @@ CREATE TABLE IF NOT EXISTS orderhub_view_versions (
 )"""
 
 
+class NewerViewError(RuntimeError):
+    pass
+
+
 def ensure_version(cur: Cursor, follower: str, version: int, tables: Sequence[str]) -> bool:
-    """A view whose shape changed is dropped and rebuilt from the log, not patched: rows
-    computed by older code would otherwise sit beside new ones. True when it was reset."""
+    """A view whose shape changed is dropped, to be rebuilt from the event store, not patched:
+    rows computed by older code would otherwise sit beside new ones. True when it was reset
+    (the caller must rebuild it). A view built by newer code is left alone and refused, so an
+    older process started beside newer ones during a rolling deploy cannot wipe it."""
     cur.execute(VERSIONS_DDL)
     create_positions_table(cur)
     cur.execute("SELECT version FROM orderhub_view_versions WHERE view = ?", (follower,))
     found = cur.fetchone()
     if found is not None and int(found[0]) == version:
         return False
+    if found is not None and int(found[0]) > version:
+        raise NewerViewError(
+            f"view {follower} has layout version {found[0]}, built by a newer OrderHub than "
+            f"this one ({version}): upgrade this process"
+        )
     for table in tables:
         cur.execute(f"DROP TABLE IF EXISTS {table}")
     cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (follower,))
@@ -78,3 +89,27 @@ def prefix_upper_bound(prefix: str) -> str | None:
             return "".join(chars)
         chars.pop()
     return None
+
+
+Read = Callable[[int | None, int], list[tuple[int, EventEnvelope]]]
+
+
+def replay(
+    read: Read,
+    view: ReadModel,
+    stream: str,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] = lambda _: None,
+) -> int:
+    """Empty a view and apply every recorded event again, in log order; returns the count."""
+    view.reset()
+    after: int | None = None
+    replayed = 0
+    while True:
+        batch = read(after, batch_size)
+        if not batch:
+            return replayed
+        after = batch[-1][0]
+        view.apply([env for _, env in batch], {stream: after})
+        replayed += len(batch)
+        progress(replayed)

@@ -61,6 +61,9 @@ class Context:
     customer_id: str = ""
     skus: tuple[str, ...] = ()
     rejected_by: str = ""
+    closed: bool = False  # shipped or cancelled: no flag from a lagging clock sticks
+    estimated: bool = False  # no promise from the channel: routing re-plans it
+    planned: bool = False  # a routing sent shipments (the promise is final)
 
 
 class Book:
@@ -141,6 +144,7 @@ def _placed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
         channel=sub["channel"],
         customer_id=sub["customer"]["id"],
         skus=tuple(sorted({line["sku"] for line in sub["lines"]})),
+        estimated=not sub.get("promised_by"),
     )
 
 
@@ -151,6 +155,7 @@ def _intake_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
 
 
 def _held(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    book.resolve(ctx.subject, frozenset({"on_hold"}), env, "held again (see the newer hold)")
     reason = f"{env.data['rule']}: {env.data['reason']}"
     book.open(ctx, "on_hold", _ident("on_hold", env), env, reason=reason)
     return ctx
@@ -163,11 +168,19 @@ def _hold_released(book: Book, ctx: Context, env: EventEnvelope) -> Context:
 
 
 _NO_ROUTE = frozenset({"unroutable", "no_source_left"})
+_CLOCK = frozenset({"jeopardy", "late"})
 
 
 def _routed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     unroutable = env.data.get("unroutable_reason")
     waiting = env.data.get("waiting_lines") or []
+    # However a hold ended (released, the order changed, re-routed), routing means it did.
+    book.resolve(ctx.subject, frozenset({"on_hold"}), env, "routed")
+    if (env.data.get("decision") or {}).get("shipment_details") and not ctx.planned:
+        if ctx.estimated:
+            # The promise was an estimate; routing re-planned it (the clock looks again).
+            book.resolve(ctx.subject, _CLOCK, env, "promise re-planned when routed")
+        ctx = replace(ctx, planned=True)
     if not unroutable and not (waiting and ctx.rejected_by):
         book.resolve(ctx.subject, _NO_ROUTE, env, "routed")
     if not waiting:
@@ -217,7 +230,8 @@ def _shipment_progressed(book: Book, ctx: Context, env: EventEnvelope) -> Contex
             reason=f"shipment {shipment}: {env.data.get('reason') or 'delivery failed'}",
         )
     if state in SHIPPED_STATES:
-        book.resolve(ctx.subject, frozenset({"jeopardy", "late"}), env, f"shipment {state}")
+        book.resolve(ctx.subject, _CLOCK, env, f"shipment {state}")
+        ctx = replace(ctx, closed=True)
     if state == "delivered":
         for ident in book.open_ids(ctx.subject, frozenset({"delivery_failed"})):
             if f":{shipment}:" in ident:
@@ -239,7 +253,7 @@ def _rerouted(book: Book, ctx: Context, env: EventEnvelope) -> Context:
 
 def _cancelled(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     book.resolve(ctx.subject, frozenset(KINDS), env, f"order cancelled: {env.data.get('reason')}")
-    return ctx
+    return replace(ctx, closed=True)
 
 
 def _submission_recorded(book: Book, ctx: Context, env: EventEnvelope) -> Context:
@@ -267,6 +281,8 @@ def _flagged(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     data = env.data
     ident, order_id = str(data["exception_id"]), str(data.get("order_id") or "")
     order = book.contexts.get(order_id) or Context(order_id)
+    if order.closed:
+        return ctx  # raised from a view that lagged behind the shipment or the cancellation
     existing = book.rows.get(ident)
     severity = "high" if data["kind"] == "late" else str(data["band"])
     reason = (

@@ -21,7 +21,7 @@ from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
 FOLLOWER = "exceptions"
-VERSION = 1
+VERSION = 2
 State = Literal["open", "resolved", "all"]
 SummaryBy = Literal["customer_id", "sku", "source_id", "channel"]
 
@@ -197,7 +197,10 @@ _DDL = [
     channel TEXT NOT NULL,
     customer_id TEXT NOT NULL,
     skus TEXT NOT NULL,
-    rejected_by TEXT NOT NULL
+    rejected_by TEXT NOT NULL,
+    closed BOOLEAN NOT NULL,
+    estimated BOOLEAN NOT NULL,
+    planned BOOLEAN NOT NULL
 )""",
     # The queue's own order: open first, most severe, oldest.
     "CREATE INDEX IF NOT EXISTS exception_queue_work "
@@ -222,7 +225,8 @@ class SqlExceptionQueue:
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:
-            ensure_version(cur, FOLLOWER, VERSION, _TABLES)
+            # Its layout changed: the hub rebuilds it from the event store when it starts.
+            self.needs_rebuild = ensure_version(cur, FOLLOWER, VERSION, _TABLES)
             for statement in _DDL:
                 cur.execute(db.ddl(statement))
 
@@ -234,7 +238,7 @@ class SqlExceptionQueue:
             for env in envelopes
             if env.type.startswith("orderhub.exception_case.") and "exception_id" in env.data
         }
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             book = Book(
                 self._contexts(cur, sorted(subjects | orders)),
                 self._rows_of(cur, sorted(orders), sorted(case_ids)),
@@ -256,6 +260,8 @@ class SqlExceptionQueue:
                 values = dict(zip(_CONTEXT_COLUMNS, record, strict=True))
                 values["skus"] = tuple(json.loads(values["skus"]))
                 values["version"] = int(values["version"])
+                for flag in ("closed", "estimated", "planned"):
+                    values[flag] = bool(values[flag])
                 found[values["subject"]] = Context(**values)
         return found
 
@@ -278,7 +284,9 @@ class SqlExceptionQueue:
         cur.executemany(
             f"INSERT INTO exception_context ({', '.join(_CONTEXT_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in _CONTEXT_COLUMNS)}) ON CONFLICT (subject) DO UPDATE "
-            "SET " + ", ".join(f"{c} = excluded.{c}" for c in _CONTEXT_COLUMNS[1:]),
+            "SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _CONTEXT_COLUMNS[1:])
+            + " WHERE excluded.version > exception_context.version",
             [[*asdict(replace(c, skus=json.dumps(list(c.skus)))).values()] for c in contexts],  # type: ignore[arg-type]
         )
         rows = [book.rows[i] for i in sorted(book.changed_rows)]
@@ -303,7 +311,7 @@ class SqlExceptionQueue:
             return read_positions(cur, FOLLOWER)
 
     def reset(self) -> None:
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             forget(cur, FOLLOWER, _TABLES)
 
     def get(self, exception_id: str) -> ExceptionRow | None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from projections.order_rows import OrderStatusRow
 
-NOT_FULFILLED = frozenset({"rejected", "cancelled", "placed"})
+NOT_FULFILLED = frozenset({"rejected", "cancelled", "cancelling", "placed"})
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ class OrderStatusView(Protocol):
 
     def get(self, order_id: str) -> OrderStatusRow | None: ...
 
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, OrderStatusRow]: ...
+
     def positions(self) -> dict[str, int]: ...
 
     def reset(self) -> None: ...
@@ -79,6 +81,9 @@ class InMemoryOrderStatusView:
 
     def get(self, order_id: str) -> OrderStatusRow | None:
         return self._rows.get(order_id)
+
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, OrderStatusRow]:
+        return {i: self._rows[i] for i in order_ids if i in self._rows}
 
     def positions(self) -> dict[str, int]:
         return dict(self._positions)
@@ -164,7 +169,8 @@ class SqlOrderStatusView:
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:
-            ensure_version(cur, FOLLOWER, VERSION, _TABLES)
+            # Its layout changed: the hub rebuilds it from the event store when it starts.
+            self.needs_rebuild = ensure_version(cur, FOLLOWER, VERSION, _TABLES)
             cur.execute(db.ddl(_DDL))
             for table, column in CHILD_TABLES.items():
                 cur.execute(db.ddl(_CHILD_DDL.format(table=table, column=column)))
@@ -173,7 +179,7 @@ class SqlOrderStatusView:
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         ids = sorted({env.subject for env in envelopes})
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             rows = self._load(cur, ids)
             changed: dict[str, OrderStatusRow] = {}
             for env in envelopes:
@@ -211,15 +217,18 @@ class SqlOrderStatusView:
             )
 
     def get(self, order_id: str) -> OrderStatusRow | None:
+        return self.get_many([order_id]).get(order_id)
+
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, OrderStatusRow]:
         with self._db.transaction() as cur:
-            return self._load(cur, [order_id]).get(order_id)
+            return self._load(cur, order_ids)
 
     def positions(self) -> dict[str, int]:
         with self._db.transaction() as cur:
             return read_positions(cur, FOLLOWER)
 
     def reset(self) -> None:
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             forget(cur, FOLLOWER, _TABLES)
 
     def search(self, query: OrderQuery) -> OrderPage:
@@ -232,14 +241,15 @@ class SqlOrderStatusView:
     def promised_before(
         self, moment: str, limit: int, after: tuple[str, str] | None = None
     ) -> list[OrderStatusRow]:
-        final = ", ".join("?" for _ in FINAL_STATUSES)
+        # Literals, not parameters: SQLite uses the partial index only when it can match them.
+        final = ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
         page = " AND (promised_by, order_id) > (?, ?)" if after else ""
         with self._db.transaction() as cur:
             cur.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM order_status "
                 f"WHERE promised_by <> '' AND status NOT IN ({final}) AND promised_by <= ?"
                 f"{page} ORDER BY promised_by, order_id LIMIT ?",
-                [*sorted(FINAL_STATUSES), moment, *(after or ()), limit],
+                [moment, *(after or ()), limit],
             )
             return [_from_record(r) for r in cur.fetchall()]
 

@@ -1,5 +1,6 @@
 """A small DB-API wrapper so one SQL view serves SQLite (embedded) and PostgreSQL (distributed)."""
 
+import hashlib
 import re
 import sqlite3
 import threading
@@ -38,6 +39,7 @@ class SqlDatabase:
             self._sqlite.execute("PRAGMA busy_timeout=10000")
         else:
             self.dialect = "postgres"
+            self._held = _Held()
             self._pool = ConnectionPool(
                 _psycopg_conninfo(url), min_size=1, max_size=pool_size, open=True
             )
@@ -53,8 +55,12 @@ class SqlDatabase:
         return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        """One atomic unit: rows and the position they were computed from commit together."""
+    def transaction(self, writing_view: str | None = None) -> Iterator[Cursor]:
+        """One atomic unit: rows and the position they were computed from commit together.
+
+        A view's writes (``writing_view``) wait while that view is being rebuilt by another
+        process or thread (see ``rebuilding``): a live event applied in the middle of a replay
+        would move the row's version past the history still to be replayed."""
         if self.dialect == "sqlite":
             with self._lock:
                 cur = self._sqlite.cursor()
@@ -67,7 +73,26 @@ class SqlDatabase:
                 cur.execute("COMMIT")
             return
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as pg_cur:
+            if writing_view is not None and writing_view not in self._held.views:
+                key = _view_key(writing_view)
+                pg_cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (key,))
             yield _Translating(pg_cur, self)
+
+    @contextmanager
+    def rebuilding(self, view: str) -> Iterator[None]:
+        """Hold a view for a rebuild: other writers of the view wait until it is done. SQLite
+        (embedded, one process) has no other writer while the hub is stopped."""
+        if self.dialect == "sqlite":
+            yield
+            return
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_view_key(view),))
+            self._held.views = self._held.views | {view}
+            try:
+                yield
+            finally:
+                self._held.views = self._held.views - {view}
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_view_key(view),))
 
     @contextmanager
     def schema_transaction(self) -> Iterator[Cursor]:
@@ -97,6 +122,17 @@ class SqlDatabase:
             self._sqlite.close()
         else:
             self._pool.close()
+
+
+class _Held(threading.local):
+    """The views this thread is rebuilding (it may write them; everyone else waits)."""
+
+    views: frozenset[str] = frozenset()
+
+
+def _view_key(view: str) -> int:
+    # A stable 63-bit key per view name for PostgreSQL's advisory locks.
+    return int.from_bytes(hashlib.sha256(f"orderhub-view:{view}".encode()).digest()[:8]) >> 1
 
 
 class _Translating:

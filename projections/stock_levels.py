@@ -190,7 +190,7 @@ class SqlStockLevels:
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         keys = sorted({stock_key(e) for e in envelopes if e.type.startswith(STOCK_EVENTS)})
         subjects = sorted({e.subject for e in envelopes if e.type.startswith(SOURCE_EVENTS)})
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             rows = _load_rows(cur, keys)
             sources = _load_sources(cur, subjects)
             changed_rows, changed_sources = fold_batch(envelopes, rows, sources)
@@ -221,7 +221,7 @@ class SqlStockLevels:
             return read_positions(cur, FOLLOWER)
 
     def reset(self) -> None:
-        with self._db.transaction() as cur:
+        with self._db.transaction(writing_view=FOLLOWER) as cur:
             cur.execute("DELETE FROM stock_levels")
             cur.execute("DELETE FROM stock_level_sources")
             cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (FOLLOWER,))

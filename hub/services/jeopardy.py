@@ -31,6 +31,12 @@ class Tick:
     flagged: int
 
 
+def flag_id(kind: str, row: OrderStatusRow) -> str:
+    """One case per order and promise: when routing re-plans the promise, the clock starts
+    afresh for the new one (the old flags were resolved by the routing)."""
+    return f"{kind}:{row.order_id}:{row.promised_by}"
+
+
 class JeopardyWatch:
     def __init__(
         self,
@@ -54,9 +60,7 @@ class JeopardyWatch:
         while True:
             rows = self._orders.promised_before(horizon, PAGE, after)
             # One lookup per page of the flags raised already, not one per order.
-            seen = self._exceptions(
-                [f"{kind}:{row.order_id}" for row in rows for kind in ("jeopardy", "late")]
-            )
+            seen = self._exceptions([flag_id(k, row) for row in rows for k in ("jeopardy", "late")])
             for row in rows:
                 looked_at += 1
                 flagged += self._flag(row, now, seen)
@@ -70,7 +74,7 @@ class JeopardyWatch:
             return 0
         kind = "late" if level is Risk.LATE else "jeopardy"
         band = Band.HIGH if level is Risk.LATE else Band(level.value)
-        exception_id = f"{kind}:{row.order_id}"
+        exception_id = flag_id(kind, row)
         raised = seen.get(exception_id)
         if raised is not None and SEVERITY_RANK[raised.severity] >= BAND_RANK[band]:
             return 0  # raised already, at this band or above (open, or resolved by a person)

