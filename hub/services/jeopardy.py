@@ -23,6 +23,9 @@ from projections.order_status import OrderStatusView
 
 ACTOR = "system:jeopardy"
 PAGE = 500
+# Every this many ticks the clock looks at every open promise again (see `tick`).
+FULL_SCAN_EVERY = 30
+AFTER_EVERY_ID = "\U0010ffff"  # sorts after any order id: starts a page after a whole time
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,19 @@ class JeopardyWatch:
         self._exceptions = exceptions
         self._clock = clock
         self._margin = margin
+        self._late_until: str | None = None
+        self._ticks = 0
 
     def tick(self) -> Tick:
+        """Late is the last band: orders promised before the previous tick's time were flagged
+        late then, so a tick starts after them. Every FULL_SCAN_EVERY ticks (and at start) it
+        looks at all open promises again, for orders that reached the view late."""
         now = self._clock()
         horizon = utc_text(now + self._margin)
         looked_at = flagged = 0
-        after: tuple[str, str] | None = None
+        full = self._late_until is None or self._ticks % FULL_SCAN_EVERY == 0
+        self._ticks += 1
+        after = None if full else (self._late_until or "", AFTER_EVERY_ID)
         while True:
             rows = self._orders.promised_before(horizon, PAGE, after)
             # One lookup per page of the flags raised already, not one per order.
@@ -65,6 +75,7 @@ class JeopardyWatch:
                 looked_at += 1
                 flagged += self._flag(row, now, seen)
             if len(rows) < PAGE:
+                self._late_until = utc_text(now)
                 return Tick(looked_at, flagged)
             after = (rows[-1].promised_by, rows[-1].order_id)
 

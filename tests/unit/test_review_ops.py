@@ -300,11 +300,6 @@ def test_the_jeopardy_query_uses_the_open_promises_index(
 # -- 8. every tick re-reads every order flagged late already, for as long as it stays unshipped -
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'late' is the last band, yet late orders stay on the clock's list for ever: "
-    "every tick of every worker re-reads all of them (and their flags) each minute",
-)
 def test_a_tick_does_not_look_again_at_orders_already_flagged_late(hub: Hub, clock: Clock) -> None:
     for n in range(5):
         place(hub, f"WEB-{n}", promised_by=(NOW + timedelta(hours=1)).isoformat())
