@@ -100,3 +100,43 @@ def _day(channel: str, day: str, rows: list[OrderStatusRow]) -> DayKpis:
 def day_range(start: date, end: date) -> tuple[str, str]:
     """The days [start, end] as the placed_at text bounds the view compares with."""
     return start.isoformat(), (end + timedelta(days=1)).isoformat()
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """What a database sums per channel and day (the SQL backend's side of the KPIs)."""
+
+    channel: str
+    day: str
+    orders: int
+    live_ordered: int
+    live_shipped: int
+    promised_shipped: int
+    on_time: int
+    routed: int
+    split: int
+    distance_sum: float
+    distance_count: int
+    accepted: int
+    backordered: int
+
+
+def from_totals(
+    totals: DayTotals, value: dict[str, Decimal], p50: float | None, p90: float | None
+) -> DayKpis:
+    """The same KPIs as `kpis()`, from the sums and cycle-time percentiles a database made."""
+    return DayKpis(
+        channel=totals.channel,
+        day=totals.day,
+        orders=totals.orders,
+        value={currency: str(total) for currency, total in sorted(value.items())},
+        cycle_hours_p50=None if p50 is None else round(p50, 2),
+        cycle_hours_p90=None if p90 is None else round(p90, 2),
+        fill_rate=_ratio(totals.live_shipped, totals.live_ordered),
+        on_time_rate=_ratio(totals.on_time, totals.promised_shipped),
+        split_rate=_ratio(totals.split, totals.routed),
+        average_distance_km=round(totals.distance_sum / totals.distance_count, 1)
+        if totals.distance_count
+        else None,
+        backorder_rate=_ratio(totals.backordered, totals.accepted),
+    )

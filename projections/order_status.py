@@ -6,6 +6,8 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from projections.base import advance, ensure_version, forget
+from projections.kpis import DayKpis, kpis
+from projections.order_kpis import kpi_days
 from projections.order_query import (
     CHILD_TABLES,
     EXTERNAL_ID_INDEX,
@@ -60,7 +62,10 @@ class OrderStatusView(Protocol):
         promise then id, after the (promised_by, order_id) of a previous page."""
 
     def placed_between(self, start: str, end: str, channel: str | None) -> list[OrderStatusRow]:
-        """Orders placed in [start, end), for KPIs."""
+        """Orders placed in [start, end)."""
+
+    def kpi_days(self, start: str, end: str, channel: str | None) -> list[DayKpis]:
+        """KPIs per channel and day of the orders placed in [start, end)."""
 
 
 class InMemoryOrderStatusView:
@@ -106,6 +111,9 @@ class InMemoryOrderStatusView:
             and (after is None or (r.promised_by, r.order_id) > after)
         ]
         return sorted(due, key=lambda r: (r.promised_by, r.order_id))[:limit]
+
+    def kpi_days(self, start: str, end: str, channel: str | None) -> list[DayKpis]:
+        return kpis(self.placed_between(start, end, channel))
 
     def placed_between(self, start: str, end: str, channel: str | None) -> list[OrderStatusRow]:
         return sorted(
@@ -265,6 +273,11 @@ class SqlOrderStatusView:
                 params,
             )
             return [_from_record(r) for r in cur.fetchall()]
+
+    def kpi_days(self, start: str, end: str, channel: str | None) -> list[DayKpis]:
+        """KPIs per channel and day of the orders placed in [start, end), summed in SQL."""
+        with self._db.transaction() as cur:
+            return kpi_days(cur, self._db.dialect, start, end, channel)
 
     def _load(self, cur: Cursor, ids: Sequence[str]) -> dict[str, OrderStatusRow]:
         if not ids:

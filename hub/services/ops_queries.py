@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from projections.exception_rules import ExceptionRow
 from projections.exceptions import ExceptionPage, ExceptionQuery, SummaryBy, SummaryRow
-from projections.kpis import DayKpis, day_range, kpis
+from projections.kpis import DayKpis, day_range
 from projections.order_query import BadCursorError, OrderPage, OrderQuery
 from projections.order_rows import OrderStatusRow
 from projections.stock_rows import StockLevel, StockPage
@@ -72,7 +72,7 @@ class OpsQueries:
             raise QueryError("from", "from: must not be after to")
         if (end - start).days >= MAX_KPI_DAYS:
             raise QueryError("from", f"from: at most {MAX_KPI_DAYS} days at once")
-        return kpis(self.hub.order_status.placed_between(low, high, channel))
+        return self.hub.order_status.kpi_days(low, high, channel)
 
     def order_json(self, row: OrderStatusRow) -> dict[str, Any]:
         data = asdict(row)

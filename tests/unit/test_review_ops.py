@@ -317,11 +317,6 @@ def test_a_tick_does_not_look_again_at_orders_already_flagged_late(hub: Hub, clo
 # -- 9. the KPIs load every order row of the range into the process -------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: OpsQueries.kpis loads every order row (fulfillment JSON included) placed in up "
-    "to 92 days and aggregates in Python: unbounded memory per page view at 1 M orders",
-)
 def test_kpis_are_aggregated_without_loading_every_order(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
