@@ -1,12 +1,23 @@
 """The exception queue: what needs a person, oldest and most severe first, in memory or SQL."""
 
-import base64
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from dataclasses import asdict, replace
+from typing import Any
 
 from projections.base import advance, ensure_version, forget
+from projections.exception_query import (
+    ExceptionPage,
+    ExceptionQuery,
+    State,
+    SummaryBy,
+    SummaryRow,
+    after_of,
+    cursor_of,
+    matches,
+    page_of,
+    summarise,
+)
 from projections.exception_rules import (
     KINDS,
     SEVERITY_RANK,
@@ -15,112 +26,23 @@ from projections.exception_rules import (
     ExceptionRow,
     order_ids_of,
 )
-from projections.order_query import BadCursorError
 from projections.positions import read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
 FOLLOWER = "exceptions"
 VERSION = 2
-State = Literal["open", "resolved", "all"]
-SummaryBy = Literal["customer_id", "sku", "source_id", "channel"]
-
-__all__ = ["KINDS", "ExceptionQuery", "ExceptionRow", "InMemoryExceptionQueue", "SqlExceptionQueue"]
-
-
-@dataclass(frozen=True)
-class ExceptionQuery:
-    kinds: tuple[str, ...] = ()
-    severity: str | None = None
-    channel: str | None = None
-    customer_id: str | None = None
-    sku: str | None = None
-    source_id: str | None = None
-    order_id: str | None = None
-    assignee: str | None = None
-    state: State = "open"
-    limit: int = 50
-    after: str | None = None
-
-
-@dataclass(frozen=True)
-class ExceptionPage:
-    rows: list[ExceptionRow]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    key: str
-    open: int
-    high: int
-    oldest_opened_at: str
-
-
-def _sort_key(row: ExceptionRow) -> tuple[int, str, str]:
-    # Most severe first, then oldest first: the order people should work the queue in.
-    return (-SEVERITY_RANK[row.severity], row.opened_at, row.exception_id)
-
-
-def _cursor(row: ExceptionRow) -> str:
-    raw = json.dumps(list(_sort_key(row))).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _after(query: ExceptionQuery) -> tuple[int, str, str] | None:
-    if not query.after:
-        return None
-    try:
-        rank, opened, ident = json.loads(
-            base64.urlsafe_b64decode(query.after + "=" * (-len(query.after) % 4))
-        )
-        return int(rank), str(opened), str(ident)
-    except (ValueError, TypeError) as error:
-        raise BadCursorError("after: not a cursor this queue gave out") from error
-
-
-def _matches(query: ExceptionQuery, row: ExceptionRow, ignore_kinds: bool = False) -> bool:
-    return (
-        (ignore_kinds or not query.kinds or row.kind in query.kinds)
-        and (query.severity is None or row.severity == query.severity)
-        and (query.channel is None or row.channel == query.channel)
-        and (query.customer_id is None or row.customer_id == query.customer_id)
-        and (query.sku is None or query.sku in row.skus)
-        and (query.source_id is None or row.source_id == query.source_id)
-        and (query.order_id is None or row.order_id == query.order_id)
-        and (query.assignee is None or row.assignee == query.assignee)
-        and (query.state == "all" or row.is_open == (query.state == "open"))
-    )
-
-
-def _page(query: ExceptionQuery, rows: Iterable[ExceptionRow]) -> ExceptionPage:
-    after = _after(query)
-    chosen = sorted(
-        (r for r in rows if _matches(query, r) and (after is None or _sort_key(r) > after)),
-        key=_sort_key,
-    )
-    more = len(chosen) > query.limit
-    chosen = chosen[: query.limit]
-    return ExceptionPage(chosen, _cursor(chosen[-1]) if more and chosen else None)
-
-
-def _summarise(rows: Iterable[ExceptionRow], by: SummaryBy) -> list[SummaryRow]:
-    groups: dict[str, list[ExceptionRow]] = {}
-    for row in rows:
-        keys = row.skus if by == "sku" else (getattr(row, by),)
-        for key in keys:
-            if key:
-                groups.setdefault(key, []).append(row)
-    summary = [
-        SummaryRow(
-            key,
-            len(members),
-            sum(1 for m in members if m.severity == "high"),
-            min(m.opened_at for m in members),
-        )
-        for key, members in groups.items()
-    ]
-    return sorted(summary, key=lambda s: (-s.open, s.key))
+__all__ = [
+    "KINDS",
+    "ExceptionPage",
+    "ExceptionQuery",
+    "ExceptionRow",
+    "InMemoryExceptionQueue",
+    "SqlExceptionQueue",
+    "State",
+    "SummaryBy",
+    "SummaryRow",
+]
 
 
 class InMemoryExceptionQueue:
@@ -151,18 +73,18 @@ class InMemoryExceptionQueue:
         return {i: self._rows[i] for i in exception_ids if i in self._rows}
 
     def queue(self, query: ExceptionQuery) -> ExceptionPage:
-        return _page(query, self._rows.values())
+        return page_of(query, self._rows.values())
 
     def counts(self, query: ExceptionQuery) -> dict[str, int]:
         """Per kind, for everything else the query filters on (the filter bar's numbers)."""
         counts = dict.fromkeys(KINDS, 0)
         for row in self._rows.values():
-            if _matches(query, row, ignore_kinds=True):
+            if matches(query, row, ignore_kinds=True):
                 counts[row.kind] += 1
         return counts
 
     def summary(self, by: SummaryBy, query: ExceptionQuery) -> list[SummaryRow]:
-        return _summarise((r for r in self._rows.values() if _matches(query, r)), by)
+        return summarise((r for r in self._rows.values() if matches(query, r)), by)
 
 
 _COLUMNS = list(ExceptionRow.__dataclass_fields__)
@@ -323,7 +245,7 @@ class SqlExceptionQueue:
 
     def queue(self, query: ExceptionQuery) -> ExceptionPage:
         where, params = _where(query)
-        after = _after(query)
+        after = after_of(query)
         if after is not None:
             rank, opened, ident = after
             # (-rank, opened, id) ascending, with rank stored positive.
@@ -341,7 +263,7 @@ class SqlExceptionQueue:
             rows = [_row(r) for r in cur.fetchall()]
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        return ExceptionPage(rows, _cursor(rows[-1]) if more and rows else None)
+        return ExceptionPage(rows, cursor_of(rows[-1]) if more and rows else None)
 
     def counts(self, query: ExceptionQuery) -> dict[str, int]:
         where, params = _where(replace(query, kinds=()))
