@@ -1,60 +1,31 @@
-"""The Order aggregate: placed by a channel, then accepted or rejected at intake."""
+"""The Order aggregate: placed by a channel, accepted or rejected at intake, routed, held.
 
-from datetime import datetime, timedelta
-from decimal import Decimal
-from enum import StrEnum
+What happens to it later lives beside it, by topic: what the sources report
+(order_fulfillment), cancellation, change and manual re-routing (order_withdrawals), invoices,
+payments, returns and refunds (order_billing). Those functions are bound into the class body
+below, which is where eventsourcing's event decorator registers events: their stored topics
+stay `aggregates.order:Order.<Event>`."""
+
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from aggregates import order_billing, order_fulfillment, order_withdrawals
 from aggregates.errors import (
     InvalidTransitionError,
     OrderError,
-    ShipmentError,
-    UnknownShipmentError,
 )
 from aggregates.ids import order_id_for
+from aggregates.order_states import MAX_CLOCK_SKEW, ROUTABLE, UNREROUTABLE, OrderStatus
 from aggregates.shipments import (
     CLOSED,
-    LEFT_THE_BUILDING,
-    TARGET,
     ShipmentState,
-    moves_forward,
     order_status_from,
 )
-from schemas.fulfillment import UpdateKind
 
-# Channel clocks drift; an order "placed" further in the future than this is a bad timestamp.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-
-class OrderStatus(StrEnum):
-    PLACED = "placed"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    HELD = "held"
-    ROUTED = "routed"
-    BACKORDERED = "backordered"
-    UNROUTABLE = "unroutable"
-    REROUTING = "rerouting"
-    IN_FULFILLMENT = "in_fulfillment"
-    PARTIALLY_SHIPPED = "partially_shipped"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    CANCELLING = "cancelling"
-    PARTIALLY_RETURNED = "partially_returned"
-    RETURNED = "returned"
-
-
-# Where a person may not send the order elsewhere: not taken yet, or finished.
-UNREROUTABLE = frozenset(
-    {OrderStatus.PLACED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.CANCELLING}
-)
-# Where orchestration may (re)start: just accepted, released from hold, or waiting for stock.
-ROUTABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.BACKORDERED, OrderStatus.REROUTING})
+__all__ = ["MAX_CLOCK_SKEW", "ROUTABLE", "UNREROUTABLE", "Order", "OrderStatus", "check_actor"]
 
 
 class Order(Aggregate):
@@ -307,480 +278,32 @@ class Order(Aggregate):
         }
         self._derive_status()
 
-    # --- fulfillment: what the sources report -------------------------------------------------
-
-    def apply_update(
-        self,
-        shipment_id: str,
-        source_id: str,
-        kind: UpdateKind,
-        actor: str,
-        at: datetime,
-        carrier: str | None = None,
-        tracking: str | None = None,
-        shipped_lines: list[dict[str, Any]] | None = None,
-        reason: str | None = None,
-    ) -> bool:
-        """Apply a source's update; False when it is stale or repeated (nothing recorded)."""
-        shipment = self.shipments.get(shipment_id)
-        if shipment is None:
-            raise UnknownShipmentError(f"order {self.id} has no shipment {shipment_id}")
-        if shipment["source_id"] != source_id:
-            raise ShipmentError(
-                f"shipment {shipment_id} belongs to {shipment['source_id']}, not {source_id}"
-            )
-        if not moves_forward(ShipmentState(shipment["state"]), kind):
-            return False
-        common: dict[str, Any] = {
-            "shipment_id": shipment_id,
-            "source_id": source_id,
-            "actor": actor,
-            "correlation_id": self.correlation_id,
-            "at": at,
-        }
-        if kind is UpdateKind.CANCELLATION_CONFIRMED and shipment_id not in self.withdrawing:
-            raise ShipmentError(f"shipment {shipment_id} was not withdrawn; nothing to confirm")
-        if kind is UpdateKind.REJECTED:
-            self._shipment_rejected(lines=shipment["lines"], reason=reason or "", **common)
-        elif kind is UpdateKind.CANCELLATION_CONFIRMED:
-            self._shipment_cancelled(lines=shipment["lines"], **common)
-        else:
-            lines = shipment["lines"]
-            if kind is UpdateKind.SHIPPED:
-                lines = self._check_shipped(shipment, carrier, tracking, shipped_lines)
-            self._shipment_progressed(
-                state=TARGET[kind].value,
-                carrier=carrier,
-                tracking=tracking,
-                lines=lines,
-                reason=reason,
-                **common,
-            )
-        return True
-
-    @event("ShipmentProgressed")
-    def _shipment_progressed(
-        self,
-        shipment_id: str,
-        source_id: str,
-        state: str,
-        carrier: str | None,
-        tracking: str | None,
-        lines: list[dict[str, Any]],
-        reason: str | None,
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        shipment = self.shipments[shipment_id]
-        shipment["state"] = state
-        if ShipmentState(state) in LEFT_THE_BUILDING and "shipped_lines" not in shipment:
-            # A delivery reported before the shipment itself still means the goods left.
-            shipment.update(carrier=carrier, tracking=tracking, shipped_lines=lines)
-        self._derive_status()
-
-    @event("ShipmentRejected")
-    def _shipment_rejected(
-        self,
-        shipment_id: str,
-        source_id: str,
-        lines: list[dict[str, Any]],
-        reason: str,
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        """The source cannot ship: its lines go back to orchestration, without that source."""
-        self.shipments[shipment_id]["state"] = ShipmentState.REJECTED.value
-        self.rejected_sources.append(source_id)
-        if source_id == self.pinned_source:
-            self.pinned_source = None  # the chosen source refused: the policy decides again
-        if self.cancel_requested or shipment_id in self.withdrawing:
-            self._derive_status()  # a cancelled order's lines are not routed again
-            return
-        for line in lines:
-            self.waiting[line["line_id"]] = self.waiting.get(line["line_id"], 0) + line["quantity"]
-        self.status = OrderStatus.REROUTING
-
-    @event("ShipmentCancelled")
-    def _shipment_cancelled(
-        self,
-        shipment_id: str,
-        source_id: str,
-        lines: list[dict[str, Any]],
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        self.shipments[shipment_id]["state"] = ShipmentState.CANCELLED.value
-        self._derive_status()
-
-    def request_cancellation(self, reason: str, actor: str, now: datetime) -> list[str]:
-        """Cancel the whole order before it ships: open shipments are withdrawn (the sources
-        confirm or refuse), waiting lines are dropped. Returns the shipments withdrawn."""
-        if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
-            raise InvalidTransitionError(self.id, self.status.value, "cancelled (it shipped)")
-        if self.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
-            raise InvalidTransitionError(self.id, self.status.value, "cancelled")
-        open_ids = sorted(
-            sid for sid, s in self.shipments.items() if ShipmentState(s["state"]) not in CLOSED
-        )
-        self._cancellation_requested(
-            reason=reason,
-            withdrawn=open_ids,
-            withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
-            shipment_sequences=self._next_sequences(open_ids),
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-        )
-        return open_ids
-
-    def _next_sequences(self, shipment_ids: list[str]) -> dict[str, int]:
-        """Each message to a source about a shipment is numbered, so it can detect a gap."""
-        return {sid: int(self.shipments[sid].get("sequence", 1)) + 1 for sid in shipment_ids}
-
-    @event("CancellationRequested")
-    def _cancellation_requested(
-        self,
-        reason: str,
-        withdrawn: list[str],
-        withdrawn_from: dict[str, str],
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-        shipment_sequences: dict[str, int] | None = None,
-    ) -> None:
-        self._number(shipment_sequences)
-        self.cancel_requested = True
-        self.withdrawing.update(withdrawn)
-        self.waiting = {}
-        self._derive_status()
-
-    def change(
-        self,
-        submission: dict[str, Any],
-        digest: str,
-        raw_payload: str,
-        actor: str,
-        now: datetime,
-    ) -> list[str]:
-        """A new revision of the order before anything shipped: open shipments are withdrawn
-        (their sources confirm or refuse) and the whole revised order is routed again.
-        Returns the shipments withdrawn."""
-        if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
-            raise InvalidTransitionError(
-                self.id, self.status.value, "changed (it shipped: only a return is possible)"
-            )
-        if (
-            self.status
-            in (
-                OrderStatus.CANCELLED,
-                OrderStatus.CANCELLING,
-                OrderStatus.REJECTED,
-                OrderStatus.PLACED,
-            )
-            or self.cancel_requested
-        ):
-            raise InvalidTransitionError(self.id, self.status.value, "changed")
-        if digest == self.digest:
-            return []
-        open_ids = sorted(
-            sid
-            for sid, s in self.shipments.items()
-            if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
-        )
-        self._changed(
-            revision=self.revision + 1,
-            submission=submission,
-            digest=digest,
-            raw_payload=raw_payload,
-            withdrawn=open_ids,
-            withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
-            shipment_sequences=self._next_sequences(open_ids),
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-        )
-        return open_ids
-
-    @event("Changed")
-    def _changed(
-        self,
-        revision: int,
-        submission: dict[str, Any],
-        digest: str,
-        raw_payload: str,
-        withdrawn: list[str],
-        withdrawn_from: dict[str, str],
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-        shipment_sequences: dict[str, int] | None = None,
-    ) -> None:
-        self._number(shipment_sequences)
-        self.revision = revision
-        self.submission = submission
-        self.digest = digest
-        self.raw_payload = raw_payload
-        self.withdrawing.update(withdrawn)
-        self.waiting = {line["line_id"]: int(line["quantity"]) for line in submission["lines"]}
-        self.status = OrderStatus.REROUTING
-
-    def reroute(self, source_id: str, reason: str, actor: str, now: datetime) -> list[str]:
-        """An ops user sends the order to a source of their choice, before anything shipped:
-        open shipments are withdrawn (their sources confirm or refuse) and the order is routed
-        again to that source alone, without hold rules. Returns the shipments withdrawn."""
-        if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
-            raise InvalidTransitionError(self.id, self.status.value, "re-routed (it shipped)")
-        if self.status in UNREROUTABLE or self.cancel_requested:
-            raise InvalidTransitionError(self.id, self.status.value, "re-routed")
-        if not reason.strip():
-            raise OrderError("reason: say why the order goes to this source")
-        open_ids = sorted(
-            sid
-            for sid, s in self.shipments.items()
-            if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
-        )
-        self._reroute_requested(
-            source_id=source_id,
-            reason=reason.strip(),
-            withdrawn=open_ids,
-            withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
-            shipment_sequences=self._next_sequences(open_ids),
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-        )
-        return open_ids
-
-    @event("RerouteRequested")
-    def _reroute_requested(
-        self,
-        source_id: str,
-        reason: str,
-        withdrawn: list[str],
-        withdrawn_from: dict[str, str],
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-        shipment_sequences: dict[str, int] | None = None,
-    ) -> None:
-        self._number(shipment_sequences)
-        self.withdrawing.update(withdrawn)
-        self.waiting = {line["line_id"]: int(line["quantity"]) for line in self.submission["lines"]}
-        self.pinned_source = source_id
-        # A person chose it knowingly, even if it refused this order before.
-        self.rejected_sources = [s for s in self.rejected_sources if s != source_id]
-        self.unroutable = None
-        self.hold = None
-        self.status = OrderStatus.REROUTING
-
-    def record_invoice(
-        self, shipment_id: str, invoice: dict[str, Any], actor: str, now: datetime
-    ) -> bool:
-        """Invoice a shipped shipment once; False when it was invoiced already."""
-        shipment = self.shipments[shipment_id]
-        if ShipmentState(shipment["state"]) not in LEFT_THE_BUILDING:
-            raise ShipmentError(f"shipment {shipment_id} has not shipped; nothing to invoice")
-        if shipment_id in self.invoices:
-            return False
-        self._invoice_issued(
-            shipment_id=shipment_id,
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-            **invoice,
-        )
-        return True
-
-    @event("InvoiceIssued")
-    def _invoice_issued(
-        self,
-        shipment_id: str,
-        invoice_id: str,
-        lines: list[dict[str, Any]],
-        currency: str,
-        net_total: str,
-        tax_rate: str,
-        tax_total: str,
-        gross_total: str,
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        self.invoices[shipment_id] = {"invoice_id": invoice_id, "gross_total": gross_total}
-        self._derive_status()
-
-    def capture_payment(self, invoice_id: str, amount: str, actor: str, now: datetime) -> bool:
-        """Capture what an invoice asks for, once; orders paid on account capture nothing."""
-        if self.submission.get("payment_state") == "not_required" or invoice_id in self.captures:
-            return False
-        self._payment_captured(
-            invoice_id=invoice_id,
-            amount=amount,
-            currency=self.submission["currency"],
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-        )
-        return True
-
-    @event("PaymentCaptured")
-    def _payment_captured(
-        self,
-        invoice_id: str,
-        amount: str,
-        currency: str,
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        self.captures[invoice_id] = amount
-
-    # --- returns and refunds ---------------------------------------------------------------
-
-    def request_return(
-        self, rma_id: str, lines: list[dict[str, Any]], reason: str, actor: str, now: datetime
-    ) -> None:
-        """Authorise a return of shipped units (never more than shipped and not yet returned)."""
-        if rma_id in self.returns:
-            raise OrderError(f"return {rma_id} exists already")
-        returnable = self.returnable()
-        for line in lines:
-            left = returnable.get(line["line_id"], 0)
-            if not 0 < int(line["quantity"]) <= left:
-                raise OrderError(
-                    f"line {line['line_id']}: {line['quantity']} to return, {left} returnable"
-                )
-        self._return_requested(
-            rma_id=rma_id,
-            lines=lines,
-            reason=reason,
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-        )
-
-    @event("ReturnRequested")
-    def _return_requested(
-        self,
-        rma_id: str,
-        lines: list[dict[str, Any]],
-        reason: str,
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        self.returns[rma_id] = {"lines": lines, "state": "requested"}
-
-    def receive_return(
-        self, rma_id: str, disposition: str, source_id: str | None, actor: str, now: datetime
-    ) -> list[dict[str, Any]]:
-        """The goods are back: restocked at a source, or written off. Returns the lines."""
-        rma = self.returns.get(rma_id)
-        if rma is None:
-            raise OrderError(f"no return {rma_id} on order {self.id}")
-        if rma["state"] != "requested":
-            raise OrderError(f"return {rma_id} was received already")
-        if disposition not in ("restock", "write_off") or (
-            (disposition == "restock") != (source_id is not None)
-        ):
-            raise OrderError("disposition is restock (with a source_id) or write_off")
-        self._return_received(
-            rma_id=rma_id,
-            disposition=disposition,
-            source_id=source_id,
-            lines=rma["lines"],
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-        )
-        return list(rma["lines"])
-
-    @event("ReturnReceived")
-    def _return_received(
-        self,
-        rma_id: str,
-        disposition: str,
-        source_id: str | None,
-        lines: list[dict[str, Any]],
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        self.returns[rma_id]["state"] = "received"
-        for line in lines:
-            self.returned[line["line_id"]] = self.returned.get(line["line_id"], 0) + int(
-                line["quantity"]
-            )
-        self._derive_status()
-
-    def refund(self, amount: Decimal, reason: str, actor: str, now: datetime) -> None:
-        """Refund part of what was captured; never more than captured and not yet refunded."""
-        left = self.refundable()
-        if not Decimal(0) < amount <= left:
-            raise OrderError(f"refund of {amount} refused: {left} can still be refunded")
-        self._refunded(
-            amount=str(amount),
-            currency=self.submission["currency"],
-            reason=reason,
-            actor=actor,
-            correlation_id=self.correlation_id,
-            at=now,
-        )
-
-    @event("Refunded")
-    def _refunded(
-        self,
-        amount: str,
-        currency: str,
-        reason: str,
-        actor: str,
-        correlation_id: str,
-        at: datetime,
-    ) -> None:
-        self.refunds.append(amount)
-
-    def refundable(self) -> Decimal:
-        captured = sum((Decimal(a) for a in self.captures.values()), Decimal(0))
-        return captured - sum((Decimal(a) for a in self.refunds), Decimal(0))
-
-    def returnable(self) -> dict[str, int]:
-        """Shipped units per line not yet returned or awaiting return."""
-        shipped: dict[str, int] = {}
-        for shipment in self.shipments.values():
-            for line in shipment.get("shipped_lines", []):
-                shipped[line["line_id"]] = shipped.get(line["line_id"], 0) + line["quantity"]
-        for rma in self.returns.values():
-            for line in rma["lines"]:
-                shipped[line["line_id"]] = shipped.get(line["line_id"], 0) - int(line["quantity"])
-        return {lid: qty for lid, qty in shipped.items() if qty > 0}
-
-    def _check_shipped(
-        self,
-        shipment: dict[str, Any],
-        carrier: str | None,
-        tracking: str | None,
-        shipped_lines: list[dict[str, Any]] | None,
-    ) -> list[dict[str, Any]]:
-        if not carrier or not tracking:
-            raise ShipmentError("a shipped update needs a carrier and a tracking number")
-        requested = {line["line_id"]: line for line in shipment["lines"]}
-        if shipped_lines is None:
-            return list(shipment["lines"])
-        out = []
-        for line in shipped_lines:
-            asked = requested.get(line["line_id"])
-            if asked is None:
-                raise ShipmentError(f"line {line['line_id']} is not in this shipment")
-            if not 0 < int(line["quantity"]) <= asked["quantity"]:
-                raise ShipmentError(
-                    f"line {line['line_id']}: shipped {line['quantity']}, "
-                    f"requested {asked['quantity']}"
-                )
-            out.append({**asked, "quantity": int(line["quantity"])})
-        return out
+    # Commands and their events by topic, in their own modules, bound here: the event
+    # decorator registers them as events of the class whose body holds them (Order.*).
+    apply_update = order_fulfillment.apply_update
+    _shipment_progressed = order_fulfillment._shipment_progressed
+    _shipment_rejected = order_fulfillment._shipment_rejected
+    _shipment_cancelled = order_fulfillment._shipment_cancelled
+    _check_shipped = order_fulfillment._check_shipped
+    request_cancellation = order_withdrawals.request_cancellation
+    _next_sequences = order_withdrawals._next_sequences
+    _cancellation_requested = order_withdrawals._cancellation_requested
+    change = order_withdrawals.change
+    _changed = order_withdrawals._changed
+    reroute = order_withdrawals.reroute
+    _reroute_requested = order_withdrawals._reroute_requested
+    record_invoice = order_billing.record_invoice
+    _invoice_issued = order_billing._invoice_issued
+    capture_payment = order_billing.capture_payment
+    _payment_captured = order_billing._payment_captured
+    request_return = order_billing.request_return
+    _return_requested = order_billing._return_requested
+    receive_return = order_billing.receive_return
+    _return_received = order_billing._return_received
+    refund = order_billing.refund
+    _refunded = order_billing._refunded
+    refundable = order_billing.refundable
+    returnable = order_billing.returnable
 
     def _number(self, sequences: dict[str, int] | None) -> None:
         for sid, sequence in (sequences or {}).items():
