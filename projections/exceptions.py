@@ -31,7 +31,7 @@ from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
 FOLLOWER = "exceptions"
-VERSION = 2
+VERSION = 3
 __all__ = [
     "KINDS",
     "ExceptionPage",
@@ -108,9 +108,13 @@ _DDL = [
     severity_rank INTEGER NOT NULL,
     is_open BOOLEAN NOT NULL
 )""",
+    # With the exception's state, severity and age, for the summary by SKU (no join).
     """CREATE TABLE IF NOT EXISTS exception_skus (
     sku TEXT NOT NULL,
     exception_id TEXT NOT NULL,
+    is_open BOOLEAN NOT NULL,
+    severity TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
     PRIMARY KEY (sku, exception_id)
 )""",
     """CREATE TABLE IF NOT EXISTS exception_context (
@@ -129,10 +133,19 @@ _DDL = [
     "ON exception_queue (is_open, severity_rank DESC, opened_at, exception_id)",
     "CREATE INDEX IF NOT EXISTS exception_queue_kind "
     "ON exception_queue (kind, is_open, severity_rank DESC, opened_at)",
+    # state=all: the same order without the state.
+    "CREATE INDEX IF NOT EXISTS exception_queue_all "
+    "ON exception_queue (severity_rank DESC, opened_at, exception_id)",
     "CREATE INDEX IF NOT EXISTS exception_queue_order ON exception_queue (order_id)",
-    "CREATE INDEX IF NOT EXISTS exception_queue_channel ON exception_queue (channel, is_open)",
-    "CREATE INDEX IF NOT EXISTS exception_queue_customer ON exception_queue (customer_id, is_open)",
-    "CREATE INDEX IF NOT EXISTS exception_queue_source ON exception_queue (source_id, is_open)",
+    # Filters, and the summaries' index-only scans (severity and opened_at are what they count).
+    "CREATE INDEX IF NOT EXISTS exception_queue_channel "
+    "ON exception_queue (channel, is_open, severity, opened_at)",
+    "CREATE INDEX IF NOT EXISTS exception_queue_customer "
+    "ON exception_queue (customer_id, is_open, severity, opened_at)",
+    "CREATE INDEX IF NOT EXISTS exception_queue_source "
+    "ON exception_queue (source_id, is_open, severity, opened_at)",
+    "CREATE INDEX IF NOT EXISTS exception_skus_summary "
+    "ON exception_skus (is_open, sku, severity, opened_at)",
 ]
 _TABLES = ["exception_queue", "exception_skus", "exception_context"]
 
@@ -224,8 +237,13 @@ class SqlExceptionQueue:
             "DELETE FROM exception_skus WHERE exception_id = ?", [(r.exception_id,) for r in rows]
         )
         cur.executemany(
-            "INSERT INTO exception_skus (sku, exception_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            [(sku, r.exception_id) for r in rows for sku in r.skus],
+            "INSERT INTO exception_skus (sku, exception_id, is_open, severity, opened_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                (sku, r.exception_id, r.is_open, r.severity, r.opened_at)
+                for r in rows
+                for sku in r.skus
+            ],
         )
 
     def positions(self) -> dict[str, int]:
@@ -279,18 +297,26 @@ class SqlExceptionQueue:
         return counts
 
     def summary(self, by: SummaryBy, query: ExceptionQuery) -> list[SummaryRow]:
-        where, params = _where(query)
         key = "s.sku" if by == "sku" else f"e.{by}"
-        source = (
-            "exception_queue e JOIN exception_skus s ON s.exception_id = e.exception_id"
-            if by == "sku"
-            else "exception_queue e"
-        )
+        row = "e"
+        params: list[Any] = []
+        if by == "sku" and replace(query, state="all", limit=50, after=None) == ExceptionQuery(
+            state="all"
+        ):
+            # The console's summary (a state, no other filter): exception_skus alone.
+            source, row, where = "exception_skus s", "s", _state(query, "s")
+        elif by == "sku":
+            source = "exception_queue e JOIN exception_skus s ON s.exception_id = e.exception_id"
+            where, params = _where(query)
+        else:
+            source = "exception_queue e"
+            where, params = _where(query)
         where.append(f"{key} <> ''")
         with self._db.transaction() as cur:
             cur.execute(
-                f"SELECT {key}, COUNT(*), SUM(CASE WHEN e.severity = 'high' THEN 1 ELSE 0 END), "
-                f"MIN(e.opened_at) FROM {source} WHERE {' AND '.join(where)} "
+                f"SELECT {key}, COUNT(*), "
+                f"SUM(CASE WHEN {row}.severity = 'high' THEN 1 ELSE 0 END), "
+                f"MIN({row}.opened_at) FROM {source} WHERE {' AND '.join(where)} "
                 f"GROUP BY {key} ORDER BY COUNT(*) DESC, {key} LIMIT 100",
                 params,
             )
@@ -299,12 +325,17 @@ class SqlExceptionQueue:
             ]
 
 
+def _state(query: ExceptionQuery, alias: str) -> list[str]:
+    """The state as SQL text, not a parameter: a prepared statement's generic plan then still
+    knows that open exceptions are the small part of the table."""
+    if query.state == "all":
+        return []
+    return [f"{alias}.is_open" if query.state == "open" else f"NOT {alias}.is_open"]
+
+
 def _where(query: ExceptionQuery) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
+    where: list[str] = _state(query, "e")
     params: list[Any] = []
-    if query.state != "all":
-        where.append("e.is_open = ?")
-        params.append(query.state == "open")
     if query.kinds:
         where.append(f"e.kind IN ({', '.join('?' for _ in query.kinds)})")
         params.extend(query.kinds)

@@ -100,8 +100,9 @@ def page_of(query: OrderQuery, rows: list[OrderStatusRow]) -> OrderPage:
     return OrderPage(rows, encode_cursor(query, rows[-1]) if more and rows else None)
 
 
-# Child tables make SKU and source filters index lookups; they carry the sort keys too, so a
-# filtered page is read in index order.
+# Child tables make SKU and source filters index lookups; they carry both sort keys and the
+# status too (they are rewritten with the order's row), so a filtered page is read in index
+# order whatever the sort, and a status filter needs no visit to the orders' rows.
 CHILD_TABLES = {
     "order_status_skus": "sku",
     "order_status_sources": "source_id",
@@ -125,11 +126,22 @@ SEARCH_INDEXES = [
         for table, column in CHILD_TABLES.items()
     ),
     *(f"CREATE INDEX IF NOT EXISTS {table}_order ON {table} (order_id)" for table in CHILD_TABLES),
+    *(
+        f"CREATE INDEX IF NOT EXISTS {table}_by_status "
+        f"ON {table} ({column}, status, placed_at, order_id)"
+        for table, column in CHILD_TABLES.items()
+    ),
+    *(
+        f"CREATE INDEX IF NOT EXISTS {table}_by_updated ON {table} ({column}, updated_at, order_id)"
+        for table, column in CHILD_TABLES.items()
+    ),
 ]
 
 
+# With the sort keys: a text search picks its page from this index alone (see search_sql).
 EXTERNAL_ID_INDEX = (
-    "CREATE INDEX IF NOT EXISTS order_status_by_external_id ON order_status (external_key)"
+    "CREATE INDEX IF NOT EXISTS order_status_by_external_id "
+    "ON order_status (external_key, placed_at, updated_at, order_id)"
 )
 
 
@@ -142,33 +154,37 @@ def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
         ("order_status_skus", "sku", query.sku),
         ("order_status_sources", "source_id", query.source_id),
     ):
-        if value is not None and query.sort == "placed_at":
-            # Drive the scan from the child table's (key, placed_at, order_id) index.
+        if value is not None:
+            # Drive the scan from the child table's (key, sort, order_id) indexes.
             source = f"{table} c JOIN order_status o ON o.order_id = c.order_id"
             where.append(f"c.{column} = ?")
             params.append(value)
             break
+    # Filter and sort on the driving table's columns, so its indexes serve them.
+    alias = "c" if source.startswith("order_status_") else "o"
     for table, column, value in (
         ("order_status_skus", "sku", query.sku),
         ("order_status_sources", "source_id", query.source_id),
     ):
         if value is not None and not (source.startswith(table)):
+            # Correlated with the driving table, so that it is probed row by row in index order.
             where.append(
-                f"EXISTS (SELECT 1 FROM {table} x WHERE x.order_id = o.order_id AND x.{column} = ?)"
+                f"EXISTS (SELECT 1 FROM {table} x WHERE x.order_id = {alias}.order_id "
+                f"AND x.{column} = ?)"
             )
             params.append(value)
     if query.status:
-        where.append(f"o.status IN ({', '.join('?' for _ in query.status)})")
+        where.append(f"{alias}.status IN ({', '.join('?' for _ in query.status)})")
         params.extend(query.status)
     for column, value in (("channel", query.channel), ("customer_id", query.customer_id)):
         if value is not None:
             where.append(f"o.{column} = ?")
             params.append(value)
     if query.placed_from is not None:
-        where.append("o.placed_at >= ?")
+        where.append(f"{alias}.placed_at >= ?")
         params.append(query.placed_from)
     if query.placed_to is not None:
-        where.append("o.placed_at < ?")
+        where.append(f"{alias}.placed_at < ?")
         params.append(query.placed_to)
     if query.text:
         # A range on the lower-cased copy: an index serves it on both engines, and Python's
@@ -181,17 +197,31 @@ def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
             where.append("o.external_key < ?")
             params.append(bound)
     cursor = decode_cursor(query)
-    # Sort on the driving table's columns, so its index gives the order without a sort step.
-    alias = "c" if source.startswith("order_status_") else "o"
     sort, ident = f"{alias}.{query.sort}", f"{alias}.order_id"
     if cursor is not None:
         where.append(f"({sort}, {ident}) {'<' if query.descending else '>'} (?, ?)")
         params.extend(cursor)
     direction = "DESC" if query.descending else "ASC"
+    params.append(query.limit + 1)
+    if query.text and alias == "o":
+        # External ids are numbered in time, so the matches of an older prefix lie far down
+        # the sort index, which a planner expecting them anywhere walks (most of the table).
+        # The page's ids come from the external id index instead: sorting on an expression
+        # keeps every index's order out of the plan, and only limit + 1 rows are then read.
+        page = (
+            f"SELECT o.order_id AS page_id, {sort} AS page_key FROM order_status o "
+            f"WHERE {' AND '.join(where)} "
+            f"ORDER BY {sort} || '' {direction}, o.order_id {direction} LIMIT ?"
+        )
+        sql = (
+            f"SELECT {', '.join('o.' + c for c in columns)} FROM ({page}) p "
+            "JOIN order_status o ON o.order_id = p.page_id "
+            f"ORDER BY p.page_key {direction}, p.page_id {direction}"
+        )
+        return sql, params
     sql = (
         f"SELECT {', '.join('o.' + c for c in columns)} FROM {source}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY {sort} {direction}, {ident} {direction} LIMIT ?"
     )
-    params.append(query.limit + 1)
     return sql, params

@@ -25,7 +25,7 @@ from schemas.envelope import EventEnvelope
 
 FOLLOWER = "order_status"
 # Bump when the rows' shape or meaning changes: the view is then rebuilt from the log.
-VERSION = 4
+VERSION = 5
 
 __all__ = [
     "FOLLOWER",
@@ -164,6 +164,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     {column} TEXT NOT NULL,
     placed_at TEXT NOT NULL,
     order_id TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    status TEXT NOT NULL,
     PRIMARY KEY ({column}, order_id)
 )"""
 _TABLES = ["order_status", *CHILD_TABLES]
@@ -216,9 +218,9 @@ class SqlOrderStatusView:
                 f"DELETE FROM {table} WHERE order_id = ?", [(row.order_id,) for row in rows]
             )
             cur.executemany(
-                f"INSERT INTO {table} VALUES (?, ?, ?)",
+                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)",
                 [
-                    (key, row.placed_at, row.order_id)
+                    (key, row.placed_at, row.order_id, row.updated_at, row.status)
                     for row in rows
                     for key in getattr(row, attribute)
                 ],
