@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -166,12 +167,20 @@ def test_poison_and_invalid_submissions_are_parked_and_the_worker_moves_on(
         assert dlq[0].header("dlq-original-topic") == f"{prefix}orderhub.orders.submitted"
         assert "unparseable" in (dlq[0].header("dlq-error") or "")
 
-        rejected = asyncio.run(
-            read_topic(
-                bootstrap, f"{prefix}orderhub.orders.rejected", until=lambda rs: len(rs) >= 1
+        def recorded(records: list[Any]) -> list[Any]:
+            return [record_to_envelope(r.key, r.value, r.headers) for r in records]
+
+        # Two records: the invalid submission, and the poison message listed from the DLQ.
+        rejected = recorded(
+            asyncio.run(
+                read_topic(
+                    bootstrap, f"{prefix}orderhub.orders.rejected", until=lambda rs: len(rs) >= 2
+                )
             )
         )
-        kept = record_to_envelope(rejected[0].key, rejected[0].value, rejected[0].headers)
+        (kept,) = [env for env in rejected if env.data["reason"] == "invalid_submission"]
+        (parked,) = [env for env in rejected if env.data["reason"] == "dead_lettered"]
+        assert parked.data["details"]["topic"] == f"{prefix}orderhub.orders.submitted"
         assert kept.type == "orderhub.rejected_submission.recorded"
         assert kept.data["external_id"] == "WEB-2002"
         assert [p["field"] for p in kept.data["problems"]] == ["lines.0.quantity"]
