@@ -33,9 +33,7 @@ def request_cancellation(self: "Order", reason: str, actor: str, now: datetime) 
     )
     self._cancellation_requested(
         reason=reason,
-        withdrawn=open_ids,
-        withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
-        shipment_sequences=self._next_sequences(open_ids),
+        **_withdrawal(self, open_ids),
         actor=actor,
         correlation_id=self.correlation_id,
         at=now,
@@ -94,19 +92,13 @@ def change(
         raise InvalidTransitionError(self.id, self.status.value, "changed")
     if digest == self.digest:
         return []
-    open_ids = sorted(
-        sid
-        for sid, s in self.shipments.items()
-        if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
-    )
+    open_ids = _open_shipments(self)
     self._changed(
         revision=self.revision + 1,
         submission=submission,
         digest=digest,
         raw_payload=raw_payload,
-        withdrawn=open_ids,
-        withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
-        shipment_sequences=self._next_sequences(open_ids),
+        **_withdrawal(self, open_ids),
         actor=actor,
         correlation_id=self.correlation_id,
         at=now,
@@ -148,17 +140,11 @@ def reroute(self: "Order", source_id: str, reason: str, actor: str, now: datetim
         raise InvalidTransitionError(self.id, self.status.value, "re-routed")
     if not reason.strip():
         raise OrderError("reason: say why the order goes to this source")
-    open_ids = sorted(
-        sid
-        for sid, s in self.shipments.items()
-        if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
-    )
+    open_ids = _open_shipments(self)
     self._reroute_requested(
         source_id=source_id,
         reason=reason.strip(),
-        withdrawn=open_ids,
-        withdrawn_from={sid: self.shipments[sid]["source_id"] for sid in open_ids},
-        shipment_sequences=self._next_sequences(open_ids),
+        **_withdrawal(self, open_ids),
         actor=actor,
         correlation_id=self.correlation_id,
         at=now,
@@ -187,3 +173,21 @@ def _reroute_requested(
     self.unroutable = None
     self.hold = None
     self.status = OrderStatus.REROUTING
+
+
+def _open_shipments(self: "Order") -> list[str]:
+    """Shipments a source still holds and has not been asked to withdraw."""
+    return sorted(
+        sid
+        for sid, s in self.shipments.items()
+        if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
+    )
+
+
+def _withdrawal(self: "Order", shipment_ids: list[str]) -> dict[str, Any]:
+    """What a withdrawing event says: the shipments, their sources, each message's number."""
+    return {
+        "withdrawn": shipment_ids,
+        "withdrawn_from": {sid: self.shipments[sid]["source_id"] for sid in shipment_ids},
+        "shipment_sequences": self._next_sequences(shipment_ids),
+    }

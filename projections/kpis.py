@@ -62,6 +62,7 @@ def kpis(rows: Iterable[OrderStatusRow]) -> list[DayKpis]:
 
 
 def _day(channel: str, day: str, rows: list[OrderStatusRow]) -> DayKpis:
+    """The definitions, over rows; the database sums the same `DayTotals` (order_kpis)."""
     value: dict[str, Decimal] = {}
     for row in rows:
         if row.status != "rejected":
@@ -79,22 +80,22 @@ def _day(channel: str, day: str, rows: list[OrderStatusRow]) -> DayKpis:
     promised = [r for r in shipped if r.promised_by]
     distances = [r.distance_km for r in routed if r.distance_km is not None]
     accepted = [r for r in rows if r.status not in ("rejected", "placed")]
-    p50, p90 = percentile(cycles, 0.5), percentile(cycles, 0.9)
-    return DayKpis(
+    totals = DayTotals(
         channel=channel,
         day=day,
         orders=len(rows),
-        value={currency: str(total) for currency, total in sorted(value.items())},
-        cycle_hours_p50=None if p50 is None else round(p50, 2),
-        cycle_hours_p90=None if p90 is None else round(p90, 2),
-        fill_rate=_ratio(sum(r.units_shipped for r in live), sum(r.units_ordered for r in live)),
-        on_time_rate=_ratio(
-            sum(1 for r in promised if r.shipped_at <= r.promised_by), len(promised)
-        ),
-        split_rate=_ratio(sum(1 for r in routed if r.split), len(routed)),
-        average_distance_km=round(sum(distances) / len(distances), 1) if distances else None,
-        backorder_rate=_ratio(sum(1 for r in accepted if r.backordered), len(accepted)),
+        live_ordered=sum(r.units_ordered for r in live),
+        live_shipped=sum(r.units_shipped for r in live),
+        promised_shipped=len(promised),
+        on_time=sum(1 for r in promised if r.shipped_at <= r.promised_by),
+        routed=len(routed),
+        split=sum(1 for r in routed if r.split),
+        distance_sum=sum(distances),
+        distance_count=len(distances),
+        accepted=len(accepted),
+        backordered=sum(1 for r in accepted if r.backordered),
     )
+    return from_totals(totals, value, percentile(cycles, 0.5), percentile(cycles, 0.9))
 
 
 def day_range(start: date, end: date) -> tuple[str, str]:
