@@ -5,7 +5,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 
 def _reject_float(value: Any) -> Any:
@@ -24,12 +31,26 @@ def _finite(value: Decimal) -> Decimal:
     return value
 
 
+# The published schema of money is written here, not derived: pydantic's own rendering of a
+# constrained Decimal changes between its releases (2.14 dropped the string pattern) and
+# carried non-JSON-Schema keywords. This one says what the validator accepts, slightly
+# stricter: a plain decimal string or an integer, never a float.
+MONEY_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 99_999_999_999_999},
+        {"type": "string", "pattern": r"^[0-9]{1,14}(\.[0-9]{1,4})?$"},
+    ],
+    "description": 'A non-negative amount: a decimal string with at most 4 decimals (e.g. "19.90") '
+    "or an integer; never a float.",
+}
+
 Money = Annotated[
     Decimal,
     BeforeValidator(_reject_float),
     AfterValidator(_finite),
     Field(ge=0, max_digits=18, decimal_places=4),
     PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+    WithJsonSchema(MONEY_JSON_SCHEMA, mode="validation"),
 ]
 
 

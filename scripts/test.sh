@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the tests need and runs the whole suite:
-#   - the Python package with its dev extra (pyproject.toml)
+#   - a virtual environment of its own (.venv, or $ORDERHUB_VENV) built from the locked
+#     dependency set requirements/lock.txt (exact versions and hashes), so what the suite runs
+#     on does not depend on what this machine's Python already has; it is rebuilt when the
+#     lock changes (scripts/lock.sh regenerates the lock from pyproject.toml)
 #   - PostgreSQL from Debian's packages (infra/postgres.sh install)
 #   - the Apache Kafka broker jars from Maven Central (infra/kafka.sh fetch, via infra/kafka/pom.xml)
 #   - Chromium from Debian's packages, for the console's browser tests (infra/chromium.sh install)
@@ -10,15 +13,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+source scripts/venv.sh
+ensure_venv
+
 bash infra/postgres.sh install
 bash infra/kafka.sh fetch
 bash infra/chromium.sh install >/dev/null
 
 if [[ $# -eq 0 ]]; then
   # The whole suite starts with the code's own checks: lint, format, types.
-  python3 -m ruff check .
-  python3 -m ruff format --check .
-  python3 -m mypy hub aggregates schemas projections connectors orchestration_policies benchmarks
+  python -m ruff check .
+  python -m ruff format --check .
+  python -m mypy hub aggregates schemas projections connectors orchestration_policies benchmarks
 fi
-exec python3 -m pytest "$@"
+exec python -m pytest "$@"
