@@ -39,39 +39,68 @@ class StockFeedConsumer:
         self._settings = settings
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
-        parked: list[OutboundRecord] = []
-        for message in messages:
+        """The readable messages of a batch are applied in one transaction; if that fails for
+        a reason other than an outage, each is applied on its own so that one poison message
+        goes to the DLQ and the rest still apply. Refused messages are parked in batch order."""
+        parked: dict[int, OutboundRecord] = {}
+        readable: dict[int, StockSnapshot | StockDelta] = {}
+        for index, message in enumerate(messages):
             try:
                 payload = json.loads(message.value.decode("utf-8"))
             except (ValueError, RecursionError) as error:
                 dlq = self._settings.topic("dlq")
-                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
+                parked[index] = dead_letter(dlq, message, f"unparseable: {error}", self.name)
                 continue
             try:
-                stock = parse_stock_message(payload)
+                readable[index] = parse_stock_message(payload)
             except ValidationError as error:
                 errors = [p.model_dump() for p in field_problems(error)]
-                parked.append(self._rejected(message, "invalid_stock_message", errors))
-                continue
-            try:
-                await with_retries(
-                    lambda s=stock: asyncio.to_thread(  # type: ignore[misc]
-                        self._catalog.apply_stock, s, f"system:{self.name}"
-                    ),
-                    self._settings.max_handler_attempts,
-                    "stock update",
-                )
-            except DomainError as error:
-                parked.append(self._rejected(message, type(error).__name__, [str(error)]))
-            except Exception as error:
-                dlq = self._settings.topic("dlq")
-                parked.append(dead_letter(dlq, message, repr(error), self.name))
+                parked[index] = self._rejected(message, "invalid_stock_message", errors)
+        if readable:
+            parked |= await self._apply(messages, readable)
         if parked:
+            records = [parked[index] for index in sorted(parked)]
             await with_retries(
-                lambda: self._publisher.publish(parked),
+                lambda: self._publisher.publish(records),
                 self._settings.max_handler_attempts,
                 "parking refused stock messages",
             )
+
+    async def _apply(
+        self, messages: Sequence[ConsumedMessage], readable: dict[int, StockSnapshot | StockDelta]
+    ) -> dict[int, OutboundRecord]:
+        actor = f"system:{self.name}"
+        rows = list(readable.values())
+        try:
+            results = await with_retries(
+                lambda: asyncio.to_thread(self._catalog.apply_stock_many, rows, actor),
+                self._settings.max_handler_attempts,
+                "stock updates",
+            )
+        except Exception as error:
+            log.warning("batch of %d stock updates failed (%r); one by one", len(rows), error)
+            one_by_one = {i: await self._apply_one(messages[i], row) for i, row in readable.items()}
+            return {i: record for i, record in one_by_one.items() if record is not None}
+        return {
+            index: self._rejected(messages[index], type(result).__name__, [str(result)])
+            for index, result in zip(readable, results, strict=True)
+            if isinstance(result, DomainError)
+        }
+
+    async def _apply_one(
+        self, message: ConsumedMessage, stock: StockSnapshot | StockDelta
+    ) -> OutboundRecord | None:
+        try:
+            await with_retries(
+                lambda: asyncio.to_thread(self._catalog.apply_stock, stock, f"system:{self.name}"),
+                self._settings.max_handler_attempts,
+                "stock update",
+            )
+        except DomainError as error:
+            return self._rejected(message, type(error).__name__, [str(error)])
+        except Exception as error:
+            return dead_letter(self._settings.topic("dlq"), message, repr(error), self.name)
+        return None
 
     def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
         topic = self._settings.topic("inventory_rejected")

@@ -1,13 +1,15 @@
 """Sources and stock: register, redefine, pause and resume sources; count and adjust stock."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from aggregates.directory import Directory, directory_id
-from aggregates.errors import DomainError
+from aggregates.errors import DomainError, StockError
 from aggregates.ids import source_aggregate_id, stock_item_id
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
@@ -16,6 +18,7 @@ from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 
 SOURCES = "sources"
+BULK_ATTEMPTS = 5
 T = TypeVar("T")
 
 
@@ -88,32 +91,58 @@ class CatalogService:
     def apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
         """Apply one stock-feed message; unknown sources and impossible counts are refused."""
         self.get_source(message.source_id)
-        now = self._clock()
-        item = self.find_stock(message.source_id, message.sku)
-        if isinstance(message, StockSnapshot):
-            if item is None:
-                item = StockItem(
-                    source_id=message.source_id,
-                    sku=message.sku,
-                    on_hand=message.on_hand,
-                    safety_stock=message.safety_stock or 0,
-                    at=message.counted_at or now,
-                )
-            else:
-                item.count(
-                    message.on_hand,
-                    message.safety_stock,
-                    at=message.counted_at or now,
-                    reason=actor,
-                )
-        else:
-            if item is None:
-                item = StockItem(
-                    source_id=message.source_id, sku=message.sku, on_hand=0, safety_stock=0, at=now
-                )
-            item.adjust(message.delta, at=now, reason=message.reason)
+        item = _applied(
+            message, self.find_stock(message.source_id, message.sku), actor, self._clock()
+        )
         self._store.save(item)
         return level_of(item)
+
+    def apply_stock_many(
+        self, messages: Sequence[StockSnapshot | StockDelta], actor: str
+    ) -> list[StockLevel | DomainError]:
+        """Apply many stock-feed messages in one event-store transaction (bulk loads, feeds).
+
+        The answer has one entry per message, in order: its new level, or the domain error that
+        refused it (unknown source, on-hand below zero) - a refused row changes nothing and the
+        others still apply. Rows for the same source and SKU apply one after the other. If a
+        reservation lands on one of the items meanwhile, nothing was written and the whole batch
+        is applied again on fresh items (a delta is never applied twice).
+        """
+        for attempt in range(1, BULK_ATTEMPTS + 1):
+            try:
+                return self._apply_stock_batch(messages, actor)
+            except IntegrityError:
+                if attempt == BULK_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _apply_stock_batch(
+        self, messages: Sequence[StockSnapshot | StockDelta], actor: str
+    ) -> list[StockLevel | DomainError]:
+        now = self._clock()
+        known: dict[str, bool] = {}
+        items: dict[tuple[str, str], StockItem | None] = {}
+        touched: dict[tuple[str, str], StockItem] = {}
+        results: list[StockLevel | DomainError] = []
+        for message in messages:
+            if message.source_id not in known:
+                known[message.source_id] = self.find_source(message.source_id) is not None
+            if not known[message.source_id]:
+                results.append(UnknownSourceError(message.source_id))
+                continue
+            key = (message.source_id, message.sku)
+            if key not in items:
+                items[key] = self.find_stock(*key)
+            try:
+                item = _applied(message, items[key], actor, now)
+            except DomainError as refused:
+                results.append(refused)
+                continue
+            items[key] = touched[key] = item
+            results.append(level_of(item))
+        if touched:
+            self._store.save(*touched.values())
+        return results
 
     def find_stock(self, source_id: str, sku: str) -> StockItem | None:
         return self._find(stock_item_id(source_id, sku), StockItem)
@@ -127,6 +156,35 @@ class CatalogService:
 
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
         return find(self._store, aggregate_id, kind)
+
+
+def _applied(
+    message: StockSnapshot | StockDelta, item: StockItem | None, actor: str, now: datetime
+) -> StockItem:
+    """The item with the message applied (a new one when the source had no record of the SKU)."""
+    if isinstance(message, StockSnapshot):
+        if item is None:
+            return StockItem(
+                source_id=message.source_id,
+                sku=message.sku,
+                on_hand=message.on_hand,
+                safety_stock=message.safety_stock or 0,
+                at=message.counted_at or now,
+            )
+        item.count(
+            message.on_hand, message.safety_stock, at=message.counted_at or now, reason=actor
+        )
+        return item
+    if item is None:
+        if message.delta < 0:
+            raise StockError(
+                f"{message.source_id}/{message.sku}: on-hand 0 cannot go down by {-message.delta}"
+            )
+        item = StockItem(
+            source_id=message.source_id, sku=message.sku, on_hand=0, safety_stock=0, at=now
+        )
+    item.adjust(message.delta, at=now, reason=message.reason)
+    return item
 
 
 def level_of(item: StockItem) -> StockLevel:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from aggregates.errors import DomainError
 from aggregates.stock import StockItem
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage
@@ -286,6 +287,13 @@ class FailingCatalog:
         if message.sku == self._failing_sku:
             raise OSError("disk full")
         return self._real.apply_stock(message, actor)
+
+    def apply_stock_many(
+        self, messages: list[StockSnapshot | StockDelta], actor: str
+    ) -> list[StockLevel | DomainError]:
+        if any(message.sku == self._failing_sku for message in messages):
+            raise OSError("disk full")
+        return self._real.apply_stock_many(messages, actor)
 
     def find_stock(self, source_id: str, sku: str) -> StockItem | None:
         return self._real.find_stock(source_id, sku)

@@ -6,14 +6,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StrictInt
 
+from aggregates.errors import DomainError
 from hub.api.deps import ActorDep, HubDep, require
 from hub.api.problems import not_found
 from hub.services.catalog import StockLevel
-from schemas.sources import StockDelta, StockLevelPublic, StockSnapshot
+from schemas.sources import StockDelta, StockLevelPublic, StockMessage, StockSnapshot
 from schemas.submission import Contract
 from schemas.types import UtcDatetime
 
 router = APIRouter(prefix="/v1/stock", tags=["stock"])
+BULK_MAX_ROWS = 10_000
 
 
 class StockCount(Contract):
@@ -45,6 +47,42 @@ async def adjust_stock(delta: StockDelta, hub: HubDep, actor: ActorDep) -> Stock
     level = await asyncio.to_thread(hub.catalog.apply_stock, delta, actor)
     await asyncio.to_thread(hub.deliver)
     return await get_stock(level.source_id, level.sku, hub)
+
+
+class StockBulk(Contract):
+    """Many counts and adjustments at once, e.g. a source's nightly full count."""
+
+    rows: list[StockMessage] = Field(min_length=1, max_length=BULK_MAX_ROWS)
+
+
+class RefusedRow(Contract):
+    row: int = Field(description="Index of the row in `rows`, from 0")
+    source_id: str
+    sku: str
+    reason: str
+
+
+class StockBulkResult(Contract):
+    applied: int
+    refused: list[RefusedRow]
+
+
+@router.post(
+    "/bulk", dependencies=[Depends(require("stock:write"))], response_model=StockBulkResult
+)
+async def bulk_stock(body: StockBulk, hub: HubDep, actor: ActorDep) -> StockBulkResult:
+    """Apply up to 10,000 counts (`kind: snapshot`) and adjustments (`kind: delta`) in one
+    transaction. A malformed row refuses the whole request (422, with the row's index in each
+    field path); a row the domain refuses (unknown source, on-hand below zero) is listed in
+    `refused` and changes nothing while the other rows apply - resend only those."""
+    results = await asyncio.to_thread(hub.catalog.apply_stock_many, body.rows, actor)
+    await asyncio.to_thread(hub.deliver)
+    refused = [
+        RefusedRow(row=index, source_id=row.source_id, sku=row.sku, reason=str(result))
+        for index, (row, result) in enumerate(zip(body.rows, results, strict=True))
+        if isinstance(result, DomainError)
+    ]
+    return StockBulkResult(applied=len(results) - len(refused), refused=refused)
 
 
 @router.get(

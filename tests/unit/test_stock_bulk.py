@@ -1,0 +1,121 @@
+"""Bulk stock: many counts and adjustments in one transaction, refused rows listed, none lost."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregates.errors import StockError
+from hub.services.catalog import CatalogService, StockLevel, UnknownSourceError
+from hub.store import OrderStore
+from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
+from tests.contracts.factories import NOW, fixed_clock, sqlite_store
+
+LYON = {
+    "source_id": "wh-lyon",
+    "name": "Lyon DC",
+    "kind": "warehouse",
+    "lat": 45.75,
+    "lon": 4.85,
+    "country": "FR",
+    "ships_to": ["FR"],
+    "delivery_methods": ["standard"],
+    "daily_capacity": 500,
+    "lead_time_days": 1,
+    "cost": {"base": "4.50", "per_unit": "0.40", "per_km": "0.01", "currency": "EUR"},
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[OrderStore]:
+    the_store = sqlite_store(tmp_path / "events.db")
+    yield the_store
+    the_store.close()
+
+
+@pytest.fixture
+def catalog(store: OrderStore) -> CatalogService:
+    catalog = CatalogService(store, fixed_clock(NOW))
+    catalog.register_source(SourceDefinition.model_validate(LYON), actor="user:alice")
+    return catalog
+
+
+def count(sku: str, on_hand: int, source_id: str = "wh-lyon") -> StockSnapshot:
+    return StockSnapshot(source_id=source_id, sku=sku, on_hand=on_hand)
+
+
+def change(sku: str, delta: int) -> StockDelta:
+    return StockDelta(source_id="wh-lyon", sku=sku, delta=delta, reason="receipt")
+
+
+def on_hand(catalog: CatalogService, sku: str) -> int | None:
+    item = catalog.find_stock("wh-lyon", sku)
+    return None if item is None else item.on_hand
+
+
+def test_rows_apply_in_order_and_refused_ones_change_nothing(catalog: CatalogService) -> None:
+    catalog.apply_stock(count("OLD", 5), "user:alice")
+
+    results = catalog.apply_stock_many(
+        [
+            count("A", 10),
+            change("A", +3),  # the same item twice in one batch: applied one after the other
+            count("B", 1, source_id="wh-nowhere"),
+            change("C", -2),  # no record of C: nothing to take from, and no empty record left
+            change("OLD", -9),  # 5 on hand cannot go down by 9
+            change("OLD", -2),
+        ],
+        "system:bulk",
+    )
+
+    kinds = [type(r).__name__ for r in results]
+    assert kinds == [
+        "StockLevel",
+        "StockLevel",
+        "UnknownSourceError",
+        "StockError",
+        "StockError",
+        "StockLevel",
+    ]
+    assert isinstance(results[2], UnknownSourceError)
+    assert isinstance(results[3], StockError) and isinstance(results[4], StockError)
+    assert (on_hand(catalog, "A"), on_hand(catalog, "C"), on_hand(catalog, "OLD")) == (13, None, 3)
+    levels = [r for r in results if isinstance(r, StockLevel)]
+    assert [(level.sku, level.on_hand) for level in levels] == [("A", 10), ("A", 13), ("OLD", 3)]
+
+
+def test_a_batch_is_one_transaction(catalog: CatalogService, store: OrderStore) -> None:
+    before = store.recorder.max_notification_id() or 0
+    catalog.apply_stock_many([count(f"SKU-{n}", n) for n in range(50)], "system:bulk")
+    # 50 new items, one event each, written together: the log grows by exactly 50.
+    assert (store.recorder.max_notification_id() or 0) - before == 50
+
+
+class RacingCatalog(CatalogService):
+    """Another writer changes an item between the batch's read and its save, once."""
+
+    def __init__(self, store: OrderStore, other: CatalogService) -> None:
+        super().__init__(store, fixed_clock(NOW))
+        self._other = other
+        self.raced = False
+
+    def find_stock(self, source_id: str, sku: str) -> Any:
+        found = super().find_stock(source_id, sku)
+        if not self.raced and sku == "A":
+            self.raced = True
+            self._other.apply_stock(change("A", +100), "system:other")
+        return found
+
+
+def test_a_conflict_applies_the_batch_again_and_no_delta_twice(
+    catalog: CatalogService, store: OrderStore
+) -> None:
+    catalog.apply_stock(count("A", 10), "user:alice")
+    racing = RacingCatalog(store, catalog)
+
+    results = racing.apply_stock_many([change("A", +5), change("B", +1)], "system:bulk")
+
+    assert racing.raced
+    assert all(isinstance(r, StockLevel) for r in results)
+    assert (on_hand(catalog, "A"), on_hand(catalog, "B")) == (115, 1)
