@@ -23,7 +23,7 @@ from tests.contracts.factories import NOW, fixed_clock, submission_dict
 
 PROBLEM_JSON = "application/problem+json"
 # What the operator sets as ORDERHUB_ADMIN_API_KEY to issue the first keys.
-BOOTSTRAP_ADMIN_KEY = "bootstrap-admin-7c1e9d"
+BOOTSTRAP_ADMIN_KEY = "bootstrap-admin-7c1e9d-4b52a8f03e6d91c7"
 ACCEPTED_OR_LATER = {"accepted", "held", "routed", "backordered", "unroutable"}
 CHANNELS = ("shop-a", "shop-b")
 STAFF = ("ops", "auditor", "admin")
