@@ -75,7 +75,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         lifespan=lifespan,
     )
     app.state.rate_limiter = RateLimiter()
-    app.state.auth_throttle = None
+    # Made here when the hub is given (a test may replace it), else at start-up from settings.
+    app.state.auth_throttle = AuthThrottle.from_settings(hub.settings) if hub is not None else None
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router)
