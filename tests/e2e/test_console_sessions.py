@@ -60,9 +60,13 @@ async def test_the_cookie_holds_a_random_session_id_never_the_key(tmp_path: Path
         files = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
         assert token.encode() not in files
         assert hub.sessions.count() == 1
-        # Two sign-ins are two sessions with different ids.
-        client.cookies.clear()
+        # Signing in again gives a new id and ends the session it replaces.
         assert await sign_in(client, ops["api_key"]) != token
+        assert hub.sessions.count() == 1
+        # Two browsers are two sessions.
+        client.cookies.clear()
+        await sign_in(client, ops["api_key"])
+        assert hub.sessions.count() == 2
 
 
 @pytest.mark.parametrize(

@@ -148,6 +148,9 @@ async def login(request: Request) -> Response:
         return render(
             request, "login.html", code=401, title="Sign in", next=target, login_error=problem
         )
+    previous = request.cookies.get(COOKIE)
+    if previous:  # a new sign-in replaces the browser's session, never adds to it
+        await asyncio.to_thread(hub.sessions.close, previous)
     token = await asyncio.to_thread(hub.sessions.open, principal.key_id, credential)
     response = see_other(target)
     response.set_cookie(
