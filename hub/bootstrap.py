@@ -14,6 +14,7 @@ from hub.services.jeopardy import JeopardyWatch
 from hub.services.operations import OperationsService
 from hub.services.orchestration import OrchestrationService
 from hub.services.policies import PolicyService
+from hub.services.sessions import ConsoleSessions
 from hub.settings import Settings
 from hub.store import OrderStore
 from projections.audit_trail import SqlAuditTrail
@@ -53,6 +54,7 @@ class Hub:
     orchestrator: OrchestrationFollower
     ops: OperationsService
     access: AccessService
+    sessions: ConsoleSessions
     fulfillment: FulfillmentService
     billing: BillingFollower
     delivery: InProcessDelivery | None
@@ -104,6 +106,12 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     intake = IntakeService(store, clock)
     fulfillment = FulfillmentService(store, clock, settings.tax_rates)
     billing = BillingFollower(fulfillment, views_db)
+    sessions = ConsoleSessions(
+        views_db,
+        clock,
+        idle=timedelta(minutes=settings.console_session_idle_minutes),
+        lifetime=timedelta(hours=settings.console_session_max_hours),
+    )
     delivery = (
         None
         if settings.distributed
@@ -148,7 +156,14 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         ),
         orchestrator=orchestrator,
         ops=OperationsService(store, clock, catalog, exceptions.get),
-        access=AccessService(store, clock, settings.admin_api_key),
+        access=AccessService(
+            store,
+            clock,
+            settings.admin_api_key,
+            settings.admin_api_key_expires_at,
+            sessions,
+        ),
+        sessions=sessions,
         fulfillment=fulfillment,
         billing=billing,
         delivery=delivery,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 
 from hub.settings import Settings
@@ -16,7 +17,16 @@ console = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as invalid:
+        # A setting the hub cannot run with (e.g. a short ORDERHUB_ADMIN_API_KEY): say which and
+        # why, and refuse to start.
+        for error in invalid.errors():
+            name = "ORDERHUB_" + "_".join(str(p) for p in error["loc"]).upper()
+            message = error.get("ctx", {}).get("error", error["msg"])
+            console.print(f"[red]{name}: {message}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -48,7 +48,7 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
                 return [(orders, str(env.data["order_id"]))]
             submission = str(env.data.get("exception_id", "")).partition(":")[2]
             return [(rejected, submission or env.subject)]
-        if env.type.startswith("orderhub.api_key."):
+        if env.type.startswith(("orderhub.api_key.", "orderhub.bootstrap_key.")):
             return []  # credentials stay in the event store: nothing downstream needs them
         if env.type.startswith("orderhub.rejected_submission."):
             return [(rejected, env.subject)]

@@ -4,7 +4,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPIC_DEFAULTS = {
@@ -20,6 +20,9 @@ TOPIC_DEFAULTS = {
     "inventory_rejected": "orderhub.inventory.rejected",
     "dlq": "orderhub.dlq",
 }
+
+# An operator-chosen secret that acts as admin: long enough that guessing it is hopeless.
+MIN_ADMIN_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -82,9 +85,59 @@ class Settings(BaseSettings):
         description="Refuse requests without an API key (turn on for anything but a trial)",
     )
     admin_api_key: str | None = Field(
-        default=None, description="A bootstrap admin key, to issue the first real keys"
+        default=None,
+        description="A bootstrap admin key, to issue the first real keys (at least "
+        f"{MIN_ADMIN_KEY_LENGTH} characters; revoke it with DELETE /v1/keys/bootstrap)",
+    )
+    admin_api_key_expires_at: AwareDatetime | None = Field(
+        default=None, description="When the bootstrap admin key stops working (time zone required)"
+    )
+    console_session_idle_minutes: float = Field(
+        default=30.0, gt=0, description="A console session unused this long ends"
+    )
+    console_session_max_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="A console session ends this long after sign-in (used or not)",
+    )
+    console_secure_cookie: bool = Field(
+        default=False,
+        description="Always mark the console cookie Secure (when TLS ends before the hub); "
+        "it is Secure anyway on an https request",
+    )
+    trusted_proxy: bool = Field(
+        default=False,
+        description="The hub is behind a reverse proxy that sets X-Forwarded-Host/-Proto; "
+        "without it those headers are ignored",
+    )
+    auth_failures_per_client: int = Field(
+        default=10, ge=1, description="Failed authentications from one address in the window"
+    )
+    auth_failures_per_key: int = Field(
+        default=20, ge=1, description="Failed authentications naming one key id in the window"
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="The window of the failed-authentication throttle"
+    )
+    auth_failure_tracked: int = Field(
+        default=10_000,
+        ge=100,
+        description="At most this many addresses and key ids are remembered (least recent go)",
     )
     log_level: str = "info"
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value == "":
+            return None  # an empty variable (as compose files write it) means none
+        if value is not None and len(value) < MIN_ADMIN_KEY_LENGTH:
+            raise ValueError(
+                f"the bootstrap admin key must be at least {MIN_ADMIN_KEY_LENGTH} characters "
+                f"(it has {len(value)}); make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @property
     def distributed(self) -> bool:

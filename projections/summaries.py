@@ -299,8 +299,20 @@ _SENTENCES: dict[str, Callable[[Data], str]] = {
         + (f" of channel {d['channel_id']}" if d.get("channel_id") else "")
         + (f" of source {d['source_id']}" if d.get("source_id") else "")
         + f": {_or(d.get('label'), 'no label')}"
+        + (f"; it expires at {d['expires_at']}" if d.get("expires_at") else "")
     ),
     "orderhub.api_key.revoked": lambda d: "API key revoked: it no longer authenticates",
+    "orderhub.api_key.rotated": lambda d: (
+        "API key rotated: a new secret"
+        + (
+            f"; the previous one works until {d['previous_valid_until']}"
+            if d.get("previous_valid_until")
+            else "; the previous one no longer works"
+        )
+    ),
+    "orderhub.bootstrap_key.revoked": lambda d: (
+        "Bootstrap admin key (ORDERHUB_ADMIN_API_KEY) revoked: that value no longer authenticates"
+    ),
     "orderhub.directory.created": lambda d: f"Directory of {d['kind']} created",
     "orderhub.directory.added": lambda d: f"{d['name']} added to the directory",
 }

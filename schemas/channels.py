@@ -5,7 +5,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from schemas.submission import Address, Contract
-from schemas.types import CountryCode, CurrencyCode, Slug
+from schemas.types import CountryCode, CurrencyCode, Slug, UtcDatetime
 
 FORMATS = ("canonical", "webshop", "marketplace", "assisted", "edi-x12-850", "csv")
 
@@ -53,6 +53,11 @@ class IssueKey(Contract):
     channel_id: Slug | None = None
     source_id: Slug | None = Field(default=None, description="For role source: the source")
     label: str = Field(default="", max_length=200)
+    expires_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the key stops working (time zone required; must be in the future). "
+        "Unset: until it is revoked.",
+    )
 
     @model_validator(mode="after")
     def _keys_name_what_they_act_for(self) -> "IssueKey":
@@ -63,9 +68,29 @@ class IssueKey(Contract):
         return self
 
 
+# A week: long enough to roll a new secret out to every caller, short enough to bound a leak.
+MAX_ROTATION_GRACE_SECONDS = 7 * 24 * 3600
+
+
+class RotateKey(Contract):
+    grace_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_ROTATION_GRACE_SECONDS,
+        description="How long the previous secret keeps working; 0 (the default): it stops now",
+    )
+
+
 class KeyIssued(Contract):
     key_id: str
     api_key: str = Field(description="Shown once; only its hash is kept")
     role: Role
     channel_id: str | None
     source_id: str | None = None
+    expires_at: UtcDatetime | None = None
+
+
+class KeyRotated(KeyIssued):
+    previous_valid_until: UtcDatetime | None = Field(
+        default=None, description="Until when the previous secret still works (unset: no longer)"
+    )

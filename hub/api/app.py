@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api import console
+from hub.api.auth_throttle import AuthThrottle
 from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
 from hub.api.routes import (
@@ -41,6 +42,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         app.state.gateway = None
         publisher = None
         s = the_hub.settings
+        if app.state.auth_throttle is None:  # a test may have given its own
+            app.state.auth_throttle = AuthThrottle.from_settings(s)
         if s.kafka_bootstrap is not None:
             await ensure_topics(
                 s.kafka_bootstrap,
@@ -72,6 +75,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         lifespan=lifespan,
     )
     app.state.rate_limiter = RateLimiter()
+    # Made here when the hub is given (a test may replace it), else at start-up from settings.
+    app.state.auth_throttle = AuthThrottle.from_settings(hub.settings) if hub is not None else None
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router)

@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from hub.api.auth_throttle import Throttled, authenticate
 from hub.api.problems import ProblemError
 from hub.bootstrap import Hub
-from hub.services.access import Principal
+from hub.services.access import NotAuthenticated, Principal
 from hub.submissions import SubmissionGateway
 from schemas.channels import Role
 from schemas.problems import Problem
@@ -28,6 +29,7 @@ GatewayDep = Annotated[SubmissionGateway | None, Depends(get_gateway)]
 
 
 def get_principal(
+    request: Request,
     hub: HubDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
@@ -38,10 +40,12 @@ def get_principal(
     if authorization and authorization.lower().startswith("bearer "):
         presented = authorization[7:].strip()
     if presented:
-        principal = hub.access.authenticate(presented)
-        if principal is None:
-            raise _unauthorized("the API key is unknown, revoked or malformed")
-        return principal
+        try:
+            return authenticate(request, hub.access, presented)[0]
+        except NotAuthenticated as refused:
+            raise _unauthorized(str(refused)) from None
+        except Throttled as held:
+            raise too_many_failures(held) from None
     if hub.settings.auth_required:
         raise _unauthorized("send an API key: Authorization: Bearer <key> or X-API-Key")
     label = x_actor.split(":", 1)[-1] if x_actor else "trial"
@@ -72,6 +76,19 @@ def get_actor(principal: PrincipalDep) -> str:
 
 
 ActorDep = Annotated[str, Depends(get_actor)]
+
+
+def too_many_failures(held: Throttled) -> ProblemError:
+    return ProblemError(
+        Problem(
+            type="/problems/too-many-failed-authentications",
+            title="Too many failed authentications",
+            status=429,
+            detail=f"Authentication from this client or for this key failed too often; "
+            f"retry in {held.retry_after} s.",
+        ),
+        headers={"Retry-After": str(held.retry_after)},
+    )
 
 
 def _unauthorized(detail: str) -> ProblemError:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aggregates.errors import DomainError, PolicyVersionError, StockError
-from hub.services.access import UnknownChannelError
+from hub.services.access import UnknownChannelError, UnknownKeyError
 from hub.services.catalog import UnknownSourceError
 from hub.services.operations import UnknownExceptionError, UnknownOrderError
 from schemas.problems import FieldProblem, Problem, field_problems
@@ -60,7 +60,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         unknown = (
-            UnknownSourceError | UnknownOrderError | UnknownChannelError | UnknownExceptionError
+            UnknownSourceError
+            | UnknownOrderError
+            | UnknownChannelError
+            | UnknownExceptionError
+            | UnknownKeyError
         )
         status = 404 if isinstance(exc, unknown) else 409
         if isinstance(exc, StockError | PolicyVersionError):

@@ -125,6 +125,24 @@ _MADE = {
         "orderhub.api_key.issued",
         {"key_id": "key-8", "role": "source", "channel_id": None, "source_id": "wh-lyon"},
     ),
+    "expiring_key": _env(
+        "orderhub.api_key.issued",
+        {
+            "key_id": "key-9",
+            "role": "ops",
+            "channel_id": None,
+            "label": "night shift",
+            "expires_at": "2026-12-31T00:00:00+00:00",
+        },
+    ),
+    "rotated_with_grace": _env(
+        "orderhub.api_key.rotated",
+        {"secret_sha256": "ab" * 32, "previous_valid_until": "2026-11-21T09:00:00+00:00"},
+    ),
+    "rotated_now": _env(
+        "orderhub.api_key.rotated", {"secret_sha256": "cd" * 32, "previous_valid_until": None}
+    ),
+    "bootstrap_revoked": _env("orderhub.bootstrap_key.revoked", {"secret_sha256": "ef" * 32}),
 }
 
 
@@ -351,6 +369,26 @@ SENTENCES = [
         "api key revoked",
         _RECORDED["orderhub.api_key.revoked"],
         "API key revoked: it no longer authenticates",
+    ),
+    (
+        "api key that expires",
+        _MADE["expiring_key"],
+        "API key key-9 issued for role ops: night shift; it expires at 2026-12-31T00:00:00+00:00",
+    ),
+    (
+        "api key rotated with a grace period",
+        _MADE["rotated_with_grace"],
+        "API key rotated: a new secret; the previous one works until 2026-11-21T09:00:00+00:00",
+    ),
+    (
+        "api key rotated at once",
+        _MADE["rotated_now"],
+        "API key rotated: a new secret; the previous one no longer works",
+    ),
+    (
+        "bootstrap key revoked",
+        _MADE["bootstrap_revoked"],
+        "Bootstrap admin key (ORDERHUB_ADMIN_API_KEY) revoked: that value no longer authenticates",
     ),
     ("directory created", _RECORDED["orderhub.directory.created"], "Directory of sources created"),
     ("directory added", _RECORDED["orderhub.directory.added"], "wh-lyon added to the directory"),

@@ -25,7 +25,7 @@ from schemas.channels import IssueKey, Role
 from tests.contracts.factories import NOW, fixed_clock, submit_order
 
 pytestmark = pytest.mark.asyncio
-ADMIN_KEY = "console-test-admin-key"
+ADMIN_KEY = "console-test-admin-key-0f3a9c2e7b14d58e"
 SCRIPT = "<script>alert(1)</script>"
 
 
@@ -424,7 +424,8 @@ async def test_signing_in_sets_a_cookie_and_actions_carry_the_name(
     assert login.status_code == 303
     assert login.headers["location"] == "/console/orders?status=held"
     cookie = login.headers["set-cookie"].lower()
-    assert "orderhub_key=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert "orderhub_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert key.lower() not in cookie  # the cookie holds a session id, never the key
     page = await client.get("/console/orders")  # the client keeps the cookie
     assert page.status_code == 200 and "user:alice" in page.text
     row = held_orders(hub)[0]
@@ -453,10 +454,10 @@ async def test_a_revoked_or_foreign_key_is_turned_away(
     secured: tuple[httpx.AsyncClient, Hub],
 ) -> None:
     client, hub = secured
-    client.cookies.set("orderhub_key", f"ohk_{uuid4().hex[:12]}_nope", path="/console")
+    client.cookies.set("orderhub_session", uuid4().hex, path="/console")
     bad = await client.get("/console/stock")
     assert bad.status_code == 303 and "error=" in bad.headers["location"]
-    assert 'orderhub_key=""' in bad.headers["set-cookie"]
+    assert 'orderhub_session=""' in bad.headers["set-cookie"]
     client.cookies.clear()
     source = hub.access.issue_key(
         IssueKey(role=Role.SOURCE, source_id="wh-lyon"), actor="user:admin"

@@ -202,7 +202,7 @@ async def test_a_channel_key_sees_only_its_own_channels_exceptions(
         kafka_bootstrap=None,
         database_url=None,
         auth_required=True,
-        admin_api_key="review-admin-key",
+        admin_api_key="review-admin-key-5d0e8b3f2a7c9146e1",
     )
     hub = bootstrap(settings, clock=clock)
     try:

@@ -1,5 +1,7 @@
-"""Who is using the console: the API key from a header (as the API reads it) or from the
-HttpOnly cookie the login form sets; with auth off and no key, a trial admin."""
+"""Who is using the console: the API key from a header (as the API reads it), or the session
+whose random id the login form put in an HttpOnly cookie (the server keeps the session: signing
+out or revoking the key ends it); with auth off and no key, a trial admin. Failed keys and
+sign-ins count towards the failed-authentication throttle."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -8,12 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
+from hub.api.auth_throttle import Throttled, authenticate
 from hub.api.console.web import (
     COOKIE,
     ConsoleRoute,
     LoginNeeded,
     PageError,
     hub_of,
+    over_https,
     param,
     read_form,
     render,
@@ -21,7 +25,7 @@ from hub.api.console.web import (
     see_other,
 )
 from hub.bootstrap import Hub
-from hub.services.access import Principal
+from hub.services.access import NotAuthenticated, Principal
 from schemas.channels import Role
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -37,22 +41,41 @@ def presented_key(request: Request) -> str | None:
     authorization = request.headers.get("authorization")
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip() or None
-    return request.headers.get("x-api-key") or request.cookies.get(COOKIE) or None
+    return request.headers.get("x-api-key") or None
 
 
 def identify(request: Request, hub: Hub) -> Principal:
+    """A key in a header (as the API reads it, for tools), else the session in the cookie."""
     presented = presented_key(request)
     if presented:
-        principal = hub.access.authenticate(presented)
-        if principal is None:
-            raise LoginNeeded(
-                "Your API key is unknown, revoked or malformed: sign in again.",
-                clear_cookie=COOKIE in request.cookies,
-            )
-        return principal
+        try:
+            return authenticate(request, hub.access, presented)[0]
+        except NotAuthenticated as refused:
+            raise LoginNeeded(f"Your API key does not work: {refused}.") from None
+        except Throttled as held:
+            wait = f"Try again in {held.retry_after} s."
+            raise PageError(429, "Too many failed sign-ins", wait) from None
+    token = request.cookies.get(COOKIE)
+    if token:
+        return session_principal(hub, token)
     if hub.settings.auth_required:
         raise LoginNeeded()
     return Principal(role=Role.ADMIN, key_id="trial", label="trial")
+
+
+def session_principal(hub: Hub, token: str) -> Principal:
+    """Who the session acts for, while the session and the key's secret it began with both
+    still work (a revoked, expired or rotated-out key ends its sessions)."""
+    session = hub.sessions.resolve(token)
+    if session is None:
+        raise LoginNeeded("Your session has ended: sign in again.", clear_cookie=True)
+    try:
+        return hub.access.check_credential(session.key_id, session.credential)
+    except NotAuthenticated as refused:
+        hub.sessions.close(token)
+        raise LoginNeeded(
+            f"Your session has ended: {refused}. Sign in again.", clear_cookie=True
+        ) from None
 
 
 def need(scope: str) -> Callable[[Request], Awaitable[Principal]]:
@@ -102,23 +125,40 @@ async def login(request: Request) -> Response:
     target = safe_back(form.get("next"), HOME)
     key = form.get("api_key", "").strip()
     hub = hub_of(request)
-    principal = await asyncio.to_thread(hub.access.authenticate, key) if key else None
     problem = None
-    if principal is None:
-        problem = "This API key is unknown, revoked or malformed."
-    elif "orders:read" not in principal.scopes or principal.role in (Role.CHANNEL, Role.SOURCE):
-        problem = f"A {principal.role.value} key cannot use the console; use a staff key."
+    try:
+        principal, credential = await asyncio.to_thread(authenticate, request, hub.access, key)
+    except NotAuthenticated:
+        problem = "This API key is unknown, revoked, expired or malformed."
+    except Throttled as held:
+        page = render(
+            request,
+            "login.html",
+            code=429,
+            title="Sign in",
+            next=target,
+            login_error=f"Too many failed sign-ins: try again in {held.retry_after} s.",
+        )
+        page.headers["Retry-After"] = str(held.retry_after)
+        return page
+    else:
+        if "orders:read" not in principal.scopes or principal.role in (Role.CHANNEL, Role.SOURCE):
+            problem = f"A {principal.role.value} key cannot use the console; use a staff key."
     if problem is not None:
         return render(
             request, "login.html", code=401, title="Sign in", next=target, login_error=problem
         )
+    previous = request.cookies.get(COOKIE)
+    if previous:  # a new sign-in replaces the browser's session, never adds to it
+        await asyncio.to_thread(hub.sessions.close, previous)
+    token = await asyncio.to_thread(hub.sessions.open, principal.key_id, credential)
     response = see_other(target)
     response.set_cookie(
         COOKIE,
-        key,
+        token,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=over_https(request),
         path="/console",
     )
     return response
@@ -126,7 +166,11 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """End the session on the server (the id is worthless from now on), then the cookie."""
     await read_form(request)
+    token = request.cookies.get(COOKIE)
+    if token:
+        await asyncio.to_thread(hub_of(request).sessions.close, token)
     response = see_other("/console/login?done=Signed+out.")
-    response.delete_cookie(COOKIE, path="/console")
+    response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict")
     return response

@@ -26,7 +26,8 @@ from hub.services.operations import UnknownExceptionError, UnknownOrderError
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 MAX_FORM_BYTES = 64 * 1024
-COOKIE = "orderhub_key"
+# Holds a random session id (the sessions are kept by the server), never the API key.
+COOKIE = "orderhub_session"
 SECURITY_HEADERS = {
     # No inline script or style anywhere; charts are inline SVG with presentation attributes.
     "Content-Security-Policy": (
@@ -216,13 +217,31 @@ def see_other(url: str) -> RedirectResponse:
 
 
 def check_same_origin(request: Request) -> None:
-    """Refuse a form posted from another site (the cookie is SameSite=Strict as well)."""
+    """Refuse a form posted from another site (the cookie is SameSite=Strict as well).
+
+    X-Forwarded-Host names the site only behind a trusted proxy (ORDERHUB_TRUSTED_PROXY):
+    otherwise anyone could send it to make another site's form look like ours."""
     origin = request.headers.get("origin")
     if origin is None:
         return  # not a browser, or an old one: the SameSite cookie still protects
-    hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")}
+    hosts = {request.headers.get("host")}
+    forwarded = request.headers.get("x-forwarded-host")
+    if forwarded and hub_of(request).settings.trusted_proxy:
+        hosts.add(forwarded.split(",")[0].strip())  # the first is what the browser asked for
     if origin == "null" or urlsplit(origin).netloc not in hosts:
         raise PageError(403, "This form was sent from another site", "Nothing was done.")
+
+
+def over_https(request: Request) -> bool:
+    """Whether the browser reached the hub over https (as a trusted proxy says, if any), or the
+    operator says it always does (ORDERHUB_CONSOLE_SECURE_COOKIE)."""
+    settings = hub_of(request).settings
+    forwarded = request.headers.get("x-forwarded-proto", "") if settings.trusted_proxy else ""
+    return (
+        settings.console_secure_cookie
+        or request.url.scheme == "https"
+        or forwarded.split(",")[0].strip().lower() == "https"
+    )
 
 
 async def read_form(request: Request) -> dict[str, str]:
