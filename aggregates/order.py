@@ -137,6 +137,8 @@ class Order(Aggregate):
         now: datetime,
         decision: dict[str, Any] | None = None,
         explanation: str | None = None,
+        decision_digest: str | None = None,
+        inputs_digest: str | None = None,
     ) -> None:
         self.check_status_in(ROUTABLE, "put on hold")
         self._held(
@@ -147,6 +149,8 @@ class Order(Aggregate):
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
+            decision_digest=decision_digest,
+            inputs_digest=inputs_digest,
         )
 
     @event("Held")
@@ -159,6 +163,9 @@ class Order(Aggregate):
         actor: str,
         correlation_id: str,
         at: datetime,
+        # Recorded since the decision history lists holds too; older Held events lack them.
+        decision_digest: str | None = None,
+        inputs_digest: str | None = None,
     ) -> None:
         self.status = OrderStatus.HELD
         self.hold = {"rule": rule, "reason": reason}

@@ -161,6 +161,8 @@ class OrchestrationService:
                 now,
                 decision=recorded,
                 explanation=explain_text(decision),
+                decision_digest=decision.digest(),
+                inputs_digest=inputs_digest(to_route, candidates, now),
             )
             return OrchestrationResult(order.id, "held", order.status.value, attempt)
 

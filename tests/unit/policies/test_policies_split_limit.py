@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from policies_factories import LILLE, LYON, MARSEILLE, NOW, PARIS, make_order, make_policy, make_source
+from policies_factories import (
+    LILLE,
+    LYON,
+    MARSEILLE,
+    NOW,
+    PARIS,
+    make_order,
+    make_policy,
+    make_source,
+)
 
 from orchestration_policies import UnallocatedReason, decide, explain_text
 
@@ -19,9 +28,7 @@ SOURCES = [
 LINES = (("RED-CHAIR", 1), ("BLUE-LAMP", 1), ("GREEN-RUG", 1))
 
 
-def test_lines_over_the_limit_are_held_for_a_person_with_the_sources_that_could_ship_them() -> (
-    None
-):
+def test_lines_over_the_limit_are_held_for_a_person_with_the_sources_that_could_ship_them() -> None:
     decision = decide(make_order(*LINES), SOURCES, make_policy(split={"max_shipments": 2}), NOW)
 
     assert decision.held is not None and decision.held.rule == "over_split_limit"
