@@ -337,9 +337,7 @@ def _ship_rest(
         ]
         if not rest or not fresh:
             break
-        lines = [
-            LineToRoute(order.lines[i].line_id, order.lines[i].sku, qty) for i, qty in rest
-        ]
+        lines = [LineToRoute(order.lines[i].line_id, order.lines[i].sku, qty) for i, qty in rest]
         extra = plan_shipments(
             lines,
             fresh,
