@@ -1,10 +1,14 @@
 """Sources and stock: register, redefine, pause and resume sources; count and adjust stock."""
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
 
 from aggregates.directory import Directory, directory_id
 from aggregates.errors import DomainError
@@ -16,7 +20,16 @@ from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 
 SOURCES = "sources"
+# Each round of a race has a winner, so this many attempts outlast that many writers at once.
+MAX_ATTEMPTS = 30
 T = TypeVar("T")
+
+
+class CatalogConflictError(DomainError):
+    """Other writers kept changing what this command needed, past every retry."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} could not be recorded: other changes kept conflicting; try again")
 
 
 class UnknownSourceError(DomainError):
@@ -42,7 +55,17 @@ class CatalogService:
         self._clock = clock
 
     def register_source(self, definition: SourceDefinition, actor: str) -> tuple[bool, int]:
-        """Create the source, or redefine it when it exists; returns (created, version)."""
+        """Create the source, or redefine it when it exists; returns (created, version).
+
+        New sources are added to the one directory of sources in the same transaction, so two
+        sources registered at once conflict there (and the same source registered twice, on
+        the source itself): the loser re-reads and tries again, which always makes progress.
+        """
+        return _retried(
+            f"source {definition.source_id!r}", lambda: self._register(definition, actor)
+        )
+
+    def _register(self, definition: SourceDefinition, actor: str) -> tuple[bool, int]:
         now = self._clock()
         body = definition.model_dump(mode="json")
         existing = self.find_source(definition.source_id)
@@ -59,16 +82,22 @@ class CatalogService:
         return True, source.version
 
     def pause_source(self, source_id: str, reason: str, actor: str) -> FulfillmentSource:
-        source = self.get_source(source_id)
-        source.pause(reason, actor=actor, at=self._clock())
-        self._store.save(source)
-        return source
+        def pause() -> FulfillmentSource:
+            source = self.get_source(source_id)
+            source.pause(reason, actor=actor, at=self._clock())
+            self._store.save(source)
+            return source
+
+        return _retried(f"source {source_id!r}", pause)
 
     def resume_source(self, source_id: str, actor: str) -> FulfillmentSource:
-        source = self.get_source(source_id)
-        source.resume(actor=actor, at=self._clock())
-        self._store.save(source)
-        return source
+        def resume() -> FulfillmentSource:
+            source = self.get_source(source_id)
+            source.resume(actor=actor, at=self._clock())
+            self._store.save(source)
+            return source
+
+        return _retried(f"source {source_id!r}", resume)
 
     def get_source(self, source_id: str) -> FulfillmentSource:
         source = self.find_source(source_id)
@@ -86,7 +115,17 @@ class CatalogService:
         return [s for s in found if s is not None]
 
     def apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
-        """Apply one stock-feed message; unknown sources and impossible counts are refused."""
+        """Apply one stock-feed message; unknown sources and impossible counts are refused.
+
+        A conflict (the item reserved or counted meanwhile) is retried on the fresh item: a
+        failed save recorded nothing, so a delta is still applied exactly once.
+        """
+        return _retried(
+            f"stock of {message.sku!r} at {message.source_id!r}",
+            lambda: self._apply_stock(message, actor),
+        )
+
+    def _apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
         self.get_source(message.source_id)
         now = self._clock()
         item = self.find_stock(message.source_id, message.sku)
@@ -127,6 +166,17 @@ class CatalogService:
 
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
         return find(self._store, aggregate_id, kind)
+
+
+def _retried(what: str, command: Callable[[], T]) -> T:
+    """Run a load-change-save command again while another writer wins the race."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return command()
+        except IntegrityError:
+            # Jittered backoff, so that writers racing for one aggregate fall out of step.
+            time.sleep(random.uniform(0, 0.002 * attempt))
+    raise CatalogConflictError(what)
 
 
 def level_of(item: StockItem) -> StockLevel:
