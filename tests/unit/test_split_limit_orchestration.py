@@ -17,6 +17,7 @@ from aggregates import Order
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
+from projections.exception_query import ExceptionQuery
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from schemas.sources import SourceDefinition, StockSnapshot
 from schemas.submission import OrderSubmission
@@ -131,6 +132,14 @@ def test_stock_arriving_for_a_waiting_line_does_not_add_a_fourth_shipment(hub: H
         )
     )
     assert _order(hub, order_id).status.value == "held"
+    hub.deliver()  # the read models follow the log
+    row = hub.order_status.get(str(order_id))
+    assert row is not None and row.status == "held"
+    assert row.reasons and row.reasons[0].startswith("over_split_limit: ")
+    (over,) = [
+        r for r in hub.exceptions.queue(ExceptionQuery()).rows if r.kind == "over_split_limit"
+    ]
+    assert "SKU-D" in over.reason and "wh-d" in over.reason
 
 
 def test_a_person_releasing_the_hold_lets_the_rest_ship_beyond_the_limit(hub: Hub) -> None:
