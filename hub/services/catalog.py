@@ -1,35 +1,23 @@
 """Sources and stock: register, redefine, pause and resume sources; count and adjust stock."""
 
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from aggregates.directory import Directory, directory_id
 from aggregates.errors import DomainError
 from aggregates.ids import source_aggregate_id, stock_item_id
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
+from hub.services.conflicts import retried
 from hub.services.lookup import find
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 
 SOURCES = "sources"
-# Each round of a race has a winner, so this many attempts outlast that many writers at once.
-MAX_ATTEMPTS = 30
 T = TypeVar("T")
-
-
-class CatalogConflictError(DomainError):
-    """Other writers kept changing what this command needed, past every retry."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} could not be recorded: other changes kept conflicting; try again")
 
 
 class UnknownSourceError(DomainError):
@@ -61,7 +49,7 @@ class CatalogService:
         sources registered at once conflict there (and the same source registered twice, on
         the source itself): the loser re-reads and tries again, which always makes progress.
         """
-        return _retried(
+        return retried(
             f"source {definition.source_id!r}", lambda: self._register(definition, actor)
         )
 
@@ -88,7 +76,7 @@ class CatalogService:
             self._store.save(source)
             return source
 
-        return _retried(f"source {source_id!r}", pause)
+        return retried(f"source {source_id!r}", pause)
 
     def resume_source(self, source_id: str, actor: str) -> FulfillmentSource:
         def resume() -> FulfillmentSource:
@@ -97,7 +85,7 @@ class CatalogService:
             self._store.save(source)
             return source
 
-        return _retried(f"source {source_id!r}", resume)
+        return retried(f"source {source_id!r}", resume)
 
     def get_source(self, source_id: str) -> FulfillmentSource:
         source = self.find_source(source_id)
@@ -120,7 +108,7 @@ class CatalogService:
         A conflict (the item reserved or counted meanwhile) is retried on the fresh item: a
         failed save recorded nothing, so a delta is still applied exactly once.
         """
-        return _retried(
+        return retried(
             f"stock of {message.sku!r} at {message.source_id!r}",
             lambda: self._apply_stock(message, actor),
         )
@@ -166,17 +154,6 @@ class CatalogService:
 
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
         return find(self._store, aggregate_id, kind)
-
-
-def _retried(what: str, command: Callable[[], T]) -> T:
-    """Run a load-change-save command again while another writer wins the race."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return command()
-        except IntegrityError:
-            # Jittered backoff, so that writers racing for one aggregate fall out of step.
-            time.sleep(random.uniform(0, 0.002 * attempt))
-    raise CatalogConflictError(what)
 
 
 def level_of(item: StockItem) -> StockLevel:

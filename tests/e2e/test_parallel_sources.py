@@ -1,4 +1,5 @@
-"""Registering different sources at the same time: none of them is refused (embedded, HTTP)."""
+"""Registering different sources (or policies) at the same time: none of them is refused, the
+server retries the conflicts on the shared directory (embedded, HTTP)."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -8,7 +9,8 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from hub.services.catalog import MAX_ATTEMPTS, CatalogConflictError, CatalogService
+from hub.services.catalog import CatalogService
+from hub.services.conflicts import MAX_ATTEMPTS, ConcurrentChangeError
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition
 from tests.e2e.test_embedded_orchestration import running
@@ -60,6 +62,27 @@ async def test_the_same_source_registered_twice_at_once_is_created_once(tmp_path
         assert [s["definition"]["source_id"] for s in listed] == ["wh-x"]
 
 
+@pytest.mark.asyncio
+async def test_different_policies_published_at_once_are_all_published(tmp_path: Path) -> None:
+    async with running(tmp_path) as (client, _):
+        ids = [f"policy-{n}" for n in range(6)]
+
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/policies",
+                    content=f"id: {pid}\nversion: 1\nname: {pid}\n".encode(),
+                    headers={"content-type": "application/yaml"},
+                )
+                for pid in ids
+            )
+        )
+
+        assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+        listed = (await client.get("/v1/policies")).json()
+        assert set(ids) <= {p["policy_id"] for p in listed}
+
+
 class AlwaysConflictingStore(OrderStore):
     """A store where another writer always wins: every save conflicts."""
 
@@ -74,6 +97,6 @@ def test_a_conflict_that_outlasts_the_retries_names_the_source() -> None:
     store = AlwaysConflictingStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     catalog = CatalogService(store, clock=lambda: datetime.now(UTC))
 
-    with pytest.raises(CatalogConflictError, match="source 'wh-1' could not be recorded"):
+    with pytest.raises(ConcurrentChangeError, match="source 'wh-1' could not be recorded"):
         catalog.register_source(SourceDefinition.model_validate(_definition("wh-1")), "user:a")
     assert store.saves == MAX_ATTEMPTS  # it retried before giving up
