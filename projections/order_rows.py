@@ -240,6 +240,7 @@ def _changed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow |
     def change(f: dict[str, Any]) -> None:
         f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
         f["waiting"] = True
+        f["held"] = False
 
     changed = _fulfilled(row, env, change, "rerouting", (f"revision {env.data['revision']}",))
     assert changed is not None

@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from aggregates import Order
+from aggregates.order import ROUTABLE
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
@@ -214,3 +215,30 @@ def test_within_the_limit_waiting_lines_still_ship_when_stock_arrives(hub: Hub) 
     assert hub.orchestration.orchestrate(order_id).outcome == "backordered"
 
     assert _live(_order(hub, order_id)) == ["wh-a", "wh-b", "wh-c", "wh-d"]
+
+
+def test_a_held_order_that_is_changed_is_routed_afresh_not_held_by_the_old_hold(hub: Hub) -> None:
+    order_id = _split_into_three_then_stock_for_d(hub)
+    hub.orchestration.orchestrate(order_id)  # held over the limit
+    lines = [{"line_id": "1", "sku": "SKU-A", "quantity": 1, "unit_price": "10.00"}]
+    body = submission_dict(external_id="WEB-5L", payment_state="authorized", lines=lines)
+    revised = OrderSubmission.model_validate(body)
+    withdrawn = hub.fulfillment.change_order(
+        order_id, revised, revised.model_dump_json(), "channel:web-shop"
+    )
+    order = _order(hub, order_id)
+    assert order.status.value == "rerouting" and order.hold is None
+
+    # A source confirms a withdrawal before the order is routed again: still to be routed.
+    shipment_id = withdrawn[0]
+    hub.fulfillment.apply_update(
+        FulfillmentUpdate(
+            order_id=order_id,
+            shipment_id=shipment_id,
+            source_id=order.shipments[shipment_id]["source_id"],
+            kind=UpdateKind.CANCELLATION_CONFIRMED,
+            at=datetime.now(UTC),
+        )
+    )
+    assert _order(hub, order_id).status in ROUTABLE
+    assert hub.orchestration.orchestrate(order_id).outcome == "routed"
