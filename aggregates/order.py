@@ -21,9 +21,13 @@ from aggregates.ids import order_id_for
 from aggregates.order_states import MAX_CLOCK_SKEW, ROUTABLE, UNREROUTABLE, OrderStatus
 from aggregates.shipments import (
     CLOSED,
+    LEFT_THE_BUILDING,
     ShipmentState,
     order_status_from,
 )
+
+# The hold rule decide() names when lines would need more shipments than the policy allows.
+OVER_SPLIT_LIMIT = "over_split_limit"
 
 __all__ = ["MAX_CLOCK_SKEW", "ROUTABLE", "UNREROUTABLE", "Order", "OrderStatus", "check_actor"]
 
@@ -60,6 +64,7 @@ class Order(Aggregate):
         self.rejection_reasons: list[str] = []
         self.hold: dict[str, str] | None = None
         self.holds_released = False
+        self.split_limit_released = False  # a person let it ship beyond the split limit
         self.pinned_source: str | None = None
         self.routing_attempts = 0
         self.shipments: dict[str, dict[str, Any]] = {}
@@ -132,6 +137,8 @@ class Order(Aggregate):
         now: datetime,
         decision: dict[str, Any] | None = None,
         explanation: str | None = None,
+        decision_digest: str | None = None,
+        inputs_digest: str | None = None,
     ) -> None:
         self.check_status_in(ROUTABLE, "put on hold")
         self._held(
@@ -142,6 +149,8 @@ class Order(Aggregate):
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
+            decision_digest=decision_digest,
+            inputs_digest=inputs_digest,
         )
 
     @event("Held")
@@ -154,6 +163,9 @@ class Order(Aggregate):
         actor: str,
         correlation_id: str,
         at: datetime,
+        # Recorded since the decision history lists holds too; older Held events lack them.
+        decision_digest: str | None = None,
+        inputs_digest: str | None = None,
     ) -> None:
         self.status = OrderStatus.HELD
         self.hold = {"rule": rule, "reason": reason}
@@ -172,6 +184,8 @@ class Order(Aggregate):
         self.status = (
             OrderStatus.REROUTING if self.shipments or self.waiting else OrderStatus.ACCEPTED
         )
+        if self.hold is not None and self.hold.get("rule") == OVER_SPLIT_LIMIT:
+            self.split_limit_released = True
         self.hold = None
         self.holds_released = True
 
@@ -244,6 +258,7 @@ class Order(Aggregate):
         at: datetime,
     ) -> None:
         self.routing_attempts += 1
+        self.hold = None  # however a hold ended (released, changed, re-routed), routing ends it
         self.decision = decision
         self.explanation = explanation
         self.waiting = {w["line_id"]: w["quantity"] for w in waiting_lines}
@@ -309,6 +324,18 @@ class Order(Aggregate):
         for sid, sequence in (sequences or {}).items():
             self.shipments[sid]["sequence"] = sequence
 
+    def live_shipment_sources(self) -> tuple[str, ...]:
+        """The source of each shipment that counts against the policy's split limit: not
+        rejected or cancelled, and not withdrawn (unless it left before the withdrawal)."""
+        return tuple(
+            sorted(
+                s["source_id"]
+                for sid, s in self.shipments.items()
+                if ShipmentState(s["state"]) not in CLOSED
+                and (sid not in self.withdrawing or ShipmentState(s["state"]) in LEFT_THE_BUILDING)
+            )
+        )
+
     def _live_shipments(self) -> list[dict[str, Any]]:
         return [
             s
@@ -321,6 +348,11 @@ class Order(Aggregate):
             return
         if self.unroutable is not None and not self.cancel_requested:
             self.status = OrderStatus.UNROUTABLE
+            return
+        if self.hold is not None and not self.cancel_requested:
+            # Lines wait for a person while other shipments move on: the order stays held
+            # (not "backordered", which a stock sweep would route again).
+            self.status = OrderStatus.HELD
             return
         status = order_status_from(
             {sid: ShipmentState(s["state"]) for sid, s in self.shipments.items()},

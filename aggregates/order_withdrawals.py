@@ -127,6 +127,7 @@ def _changed(
     self.raw_payload = raw_payload
     self.withdrawing.update(withdrawn)
     self.waiting = {line["line_id"]: int(line["quantity"]) for line in submission["lines"]}
+    self.hold = None  # the revised order is decided afresh
     self.status = OrderStatus.REROUTING
 
 

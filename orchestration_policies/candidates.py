@@ -82,7 +82,7 @@ def gather(
         # The common case in one expression; builtin_exclusion() names the rule otherwise.
         if not (
             source.active
-            and country in source.ships_to
+            and (source.ships_everywhere or country in source.ship_countries)
             and method in source.delivery_methods
             and (not source.demand_classes or demand_class in source.demand_classes)
             and source.used_today < source.daily_capacity

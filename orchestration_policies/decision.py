@@ -30,6 +30,7 @@ __all__ = [
     "SearchMode",
     "ShipmentDetail",
     "ShipmentLine",
+    "SplitOverflow",
     "UnallocatedLine",
     "UnallocatedReason",
 ]
@@ -84,6 +85,17 @@ class UnallocatedLine(NamedTuple):
 class Hold(NamedTuple):
     rule: str
     reason: str
+
+
+class SplitOverflow(NamedTuple):
+    """Lines that stock could ship, but only in more shipments than the policy allows."""
+
+    handling: str  # the policy's over_split_limit: hold | ship_rest_from_next_best | reject
+    limit: int  # shipments the policy allows over the order's life
+    live_before: int  # live shipments the order already had when this decision was taken
+    lines: tuple[UnallocatedLine, ...]  # what did not fit, with the limit as the reason
+    # line_id → the best-ranked sources (up to three) that could ship that line alone
+    alternatives: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 class ShipmentDetail(NamedTuple):
@@ -227,6 +239,10 @@ class Decision:
     held: Hold | None
     rejected: str | None
     explanation: Explanation
+    # Set only when lines did not fit in the split limit; recorded only then, so decisions
+    # without it keep the shape (and digest) they had before the field existed.
+    over_split_limit: SplitOverflow | None = None
+    live_shipments: tuple[str, ...] = ()  # sources of the order's earlier live shipments
 
     @property
     def routed(self) -> bool:
@@ -243,6 +259,21 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         e = self.explanation
+        out = self._base_dict(e)
+        if self.live_shipments:
+            out["live_shipments"] = list(self.live_shipments)
+        overflow = self.over_split_limit
+        if overflow is not None:
+            out["over_split_limit"] = {
+                "handling": overflow.handling,
+                "limit": overflow.limit,
+                "live_before": overflow.live_before,
+                "lines": [{k: _plain(v) for k, v in u._asdict().items()} for u in overflow.lines],
+                "alternatives": {line_id: list(ids) for line_id, ids in overflow.alternatives},
+            }
+        return out
+
+    def _base_dict(self, e: Explanation) -> dict[str, Any]:
         return {
             "order_id": self.order_id,
             "policy": {"id": self.policy_id, "version": self.policy_version},

@@ -30,7 +30,7 @@ def builtin_exclusion(
         return Exclusion("inactive", "source is inactive or paused")
     if source.source_id in excluded_sources:
         return Exclusion("excluded_by_policy", "listed in the policy's excluded_sources")
-    if order.country not in source.ships_to:
+    if not source.ships_to_country(order.country):
         return Exclusion("does_not_ship_to_country", f"does not ship to {order.country}")
     if order.delivery_method not in source.delivery_methods:
         return Exclusion("delivery_method_not_supported", f"does not offer {order.delivery_method}")

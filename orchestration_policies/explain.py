@@ -54,10 +54,26 @@ def explain_text(decision: Decision) -> str:
             )
     else:
         out.append("Outcome: nothing can ship now.")
+    overflow = d.over_split_limit
+    over = set(overflow.lines) if overflow is not None else set()
     for label, lines in (("Backordered", d.backordered), ("Not allocated", d.unallocated)):
         for line in lines:
+            if line in over:
+                continue
             reason = str(line.reason).replace("_", " ")
             out.append(f"{label}: {line.quantity} x {line.sku} (line {line.line_id}) — {reason}.")
+    if overflow is not None:
+        out.append(
+            f"Over the split limit ({overflow.limit} shipment(s) over the order's life, "
+            f"{overflow.live_before} live before this decision); the policy says "
+            f"'{overflow.handling}':"
+        )
+        alternatives = dict(overflow.alternatives)
+        for line in overflow.lines:
+            could = ", ".join(alternatives.get(line.line_id, ())) or "no single source"
+            out.append(
+                f"  - {line.quantity} x {line.sku} (line {line.line_id}); could ship from {could}."
+            )
 
     out.append(f"Why: {e.plan.summary}.")
     for note in e.tie_breaks:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from orchestration_policies.geo import Radians, radians_of
+from schemas.regions import expand
 
 __all__ = [
     "AttributeValue",
@@ -133,7 +134,7 @@ class CandidateSource:
     lat: float
     lon: float
     country: str
-    ships_to: frozenset[str]
+    ships_to: frozenset[str]  # country codes, "*" (everywhere) or regions (schemas.regions)
     delivery_methods: frozenset[DeliveryMethod]
     daily_capacity: int
     used_today: int
@@ -144,6 +145,9 @@ class CandidateSource:
     demand_classes: frozenset[str] = frozenset()
     stock: Mapping[str, StockLevel] = field(default_factory=dict)
     position: Radians = field(init=False, repr=False, compare=False)
+    # ships_to resolved once: decide() checks every candidate against the order's country.
+    ships_everywhere: bool = field(init=False, repr=False, compare=False)
+    ship_countries: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.source_id:
@@ -155,6 +159,9 @@ class CandidateSource:
             raise ValueError(f"source {self.source_id}: capacity and lead time must be >= 0")
         object.__setattr__(self, "kind", SourceKind(self.kind))
         object.__setattr__(self, "ships_to", frozenset(self.ships_to))
+        everywhere, countries = expand(self.ships_to)
+        object.__setattr__(self, "ships_everywhere", everywhere)
+        object.__setattr__(self, "ship_countries", countries)
         object.__setattr__(
             self, "delivery_methods", frozenset(DeliveryMethod(m) for m in self.delivery_methods)
         )
@@ -162,6 +169,9 @@ class CandidateSource:
         # A read-only copy: the caller's dict may change after the values were gathered.
         object.__setattr__(self, "stock", MappingProxyType(dict(self.stock)))
         object.__setattr__(self, "position", radians_of(self.lat, self.lon))
+
+    def ships_to_country(self, country: str) -> bool:
+        return self.ships_everywhere or country in self.ship_countries
 
     @property
     def capacity_left(self) -> int:
@@ -185,6 +195,9 @@ class OrderToRoute:
     promised_by: datetime | None = None
     payment_state: str = "authorized"
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    # The source of each of the order's live shipments from earlier decisions (one entry per
+    # shipment): the policy's shipment limit holds for the order's life, not per decision.
+    live_shipment_sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_country(self.country, f"order {self.order_id}: country")
@@ -207,6 +220,7 @@ class OrderToRoute:
             if not isinstance(value, str | int | bool | float):
                 raise ValueError(f"order {self.order_id}: attribute {key!r} must be a scalar")
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
+        object.__setattr__(self, "live_shipment_sources", tuple(self.live_shipment_sources))
 
     @property
     def has_ship_to(self) -> bool:

@@ -300,8 +300,14 @@ def plan_shipments(
     split_penalty: float,
     exact_max_subsets: int = EXACT_MAX_SUBSETS,
 ) -> Plan:
-    """Pick the sources and what each ships; ``options`` must be in ranking order."""
+    """Pick the sources and what each ships; ``options`` must be in ranking order.
+
+    ``max_shipments`` is what is left of the policy's limit; 0 plans nothing.
+    """
     ordered = sum(line.quantity for line in lines)
+    if max_shipments < 1:
+        why = "no shipment is left within the policy's limit"
+        return Plan((), PlanStrategy.NONE, SearchMode.NONE, 0, None, 0, (), why)
     demand: dict[str, int] = {}
     for line in lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity

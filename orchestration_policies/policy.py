@@ -26,6 +26,7 @@ __all__ = [
     "BackorderMode",
     "EligibilityRule",
     "HoldRule",
+    "OverSplitLimit",
     "Policy",
     "Ranking",
     "RankingWeights",
@@ -54,6 +55,7 @@ RESERVED_RULE_NAMES = frozenset(
         "no_capacity_left",
         "cost_currency_mismatch",
         "backorder",
+        "over_split_limit",
     }
 )
 
@@ -101,6 +103,19 @@ class BackorderMode(StrEnum):
     ALLOW = "allow"  # ship what can ship, backorder the rest
     HOLD = "hold"  # hold the whole order for a person to decide
     REJECT = "reject"  # reject the order
+
+
+class OverSplitLimit(StrEnum):
+    """What happens to lines that stock could ship, but only in more shipments than allowed.
+
+    The limit (``split.max_shipments``, or one shipment when splitting is not allowed) counts
+    the order's live shipments over its whole life, so lines routed again later (after a
+    backorder or a rejection) fit in what is left of it.
+    """
+
+    HOLD = "hold"  # hold the order for a person, with the sources that could ship those lines
+    SHIP_REST = "ship_rest_from_next_best"  # extra shipments beyond the limit
+    REJECT = "reject"  # the order is not routed (unroutable, with the reason)
 
 
 class AppliesTo(_Document):
@@ -203,6 +218,7 @@ class Policy(_Document):
     ranking: Ranking = Ranking()
     split: SplitRules = SplitRules()
     backorder: BackorderMode = BackorderMode.ALLOW
+    over_split_limit: OverSplitLimit = OverSplitLimit.HOLD
     allocation: tuple[AllocationRule, ...] = ()
 
     @model_validator(mode="after")

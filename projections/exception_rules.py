@@ -18,6 +18,7 @@ KIND_SEVERITY = {
     "parked": "high",
     "late": "high",
     "on_hold": "medium",
+    "over_split_limit": "medium",  # held: stock is there, but only in too many shipments
     "jeopardy": "low",  # the timer's band replaces it
     "backordered": "low",
     "rejected_submission": "low",
@@ -154,16 +155,23 @@ def _intake_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     return ctx
 
 
+# The hold rule decide() names for lines that would need more shipments than allowed; they
+# are their own kind of exception (not "backordered": other sources hold the stock).
+OVER_SPLIT_LIMIT = "over_split_limit"
+_HOLDS = frozenset({"on_hold", OVER_SPLIT_LIMIT})
+
+
 def _held(book: Book, ctx: Context, env: EventEnvelope) -> Context:
-    book.resolve(ctx.subject, frozenset({"on_hold"}), env, "held again (see the newer hold)")
+    book.resolve(ctx.subject, _HOLDS, env, "held again (see the newer hold)")
+    kind = OVER_SPLIT_LIMIT if env.data["rule"] == OVER_SPLIT_LIMIT else "on_hold"
     reason = f"{env.data['rule']}: {env.data['reason']}"
-    book.open(ctx, "on_hold", _ident("on_hold", env), env, reason=reason)
+    book.open(ctx, kind, _ident(kind, env), env, reason=reason)
     return ctx
 
 
 def _hold_released(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     note = env.data.get("note") or "hold released"
-    book.resolve(ctx.subject, frozenset({"on_hold"}), env, f"released: {note}")
+    book.resolve(ctx.subject, _HOLDS, env, f"released: {note}")
     return ctx
 
 
@@ -175,7 +183,7 @@ def _routed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     unroutable = env.data.get("unroutable_reason")
     waiting = env.data.get("waiting_lines") or []
     # However a hold ended (released, the order changed, re-routed), routing means it did.
-    book.resolve(ctx.subject, frozenset({"on_hold"}), env, "routed")
+    book.resolve(ctx.subject, _HOLDS, env, "routed")
     if (env.data.get("decision") or {}).get("shipment_details") and not ctx.planned:
         if ctx.estimated:
             # The promise was an estimate; routing re-planned it (the clock looks again).
@@ -247,7 +255,7 @@ def _shipment_progressed(book: Book, ctx: Context, env: EventEnvelope) -> Contex
 
 def _rerouted(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     note = f"re-routed to {env.data['source_id']}: {env.data['reason']}"
-    book.resolve(ctx.subject, frozenset({"on_hold"}), env, note)
+    book.resolve(ctx.subject, _HOLDS, env, note)
     return replace(ctx, rejected_by="")
 
 

@@ -127,13 +127,17 @@ def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | 
         return _fulfilled(
             row,
             env,
-            lambda f: f.update(waiting=bool(waiting), unroutable=reason),
+            lambda f: f.update(waiting=bool(waiting), unroutable=reason, held=False),
             "unroutable",
             (reason,),
         )
     status = None if has_shipments else ("backordered" if waiting else "routed")
     return _fulfilled(
-        row, env, lambda f: f.update(waiting=bool(waiting), unroutable=None), status, waiting
+        row,
+        env,
+        lambda f: f.update(waiting=bool(waiting), unroutable=None, held=False),
+        status,
+        waiting,
     )
 
 
@@ -162,7 +166,13 @@ def _first_routing(row: OrderStatusRow, env: EventEnvelope) -> OrderStatusRow:
 
 
 def _held(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    return _with(row, env, "held", (f"{env.data['rule']}: {env.data['reason']}",))
+    # Held stays the status while live shipments move on, until routing or a person ends it.
+    reasons = (f"{env.data['rule']}: {env.data['reason']}",)
+    return _fulfilled(row, env, lambda f: f.update(held=True), "held", reasons)
+
+
+def _hold_released(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
+    return _fulfilled(row, env, lambda f: f.update(held=False), "accepted")
 
 
 def _shipment_states(row: OrderStatusRow) -> dict[str, str]:
@@ -185,6 +195,8 @@ def _fulfilled(
     change(facts)
     if status is None:
         status = _derived(facts)
+        if status == "held":
+            reasons = reasons or row.reasons  # the hold's reason, while it lasts
         if facts.get("returned_units"):
             full = facts["returned_units"] >= facts.get("shipped_units", 0)
             status = "returned" if full else "partially_returned"
@@ -207,6 +219,8 @@ def _derived(facts: dict[str, Any]) -> str:
     """The order's status exactly as the aggregate derives it."""
     if facts.get("unroutable") and not facts.get("cancel_requested"):
         return "unroutable"
+    if facts.get("held") and not facts.get("cancel_requested"):
+        return "held"
     return order_status_from(
         {sid: ShipmentState(s) for sid, s in facts["shipments"].items()},
         set(facts.get("withdrawing", [])),
@@ -226,6 +240,7 @@ def _changed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow |
     def change(f: dict[str, Any]) -> None:
         f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
         f["waiting"] = True
+        f["held"] = False
 
     changed = _fulfilled(row, env, change, "rerouting", (f"revision {env.data['revision']}",))
     assert changed is not None
@@ -244,6 +259,7 @@ def _reroute(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow |
         f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
         f["waiting"] = True
         f["unroutable"] = None
+        f["held"] = False
 
     reason = f"re-routing to {env.data['source_id']}: {env.data['reason']}"
     return _fulfilled(row, env, change, "rerouting", (reason,))
@@ -305,22 +321,12 @@ def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatus
     return _fulfilled(row, env, cancel)
 
 
-def _with(
-    row: OrderStatusRow | None, env: EventEnvelope, status: str, reasons: tuple[str, ...]
-) -> OrderStatusRow | None:
-    if row is None:
-        return None
-    return replace(
-        row, status=status, updated_at=env.time.isoformat(), version=env.sequence, reasons=reasons
-    )
-
-
 HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatusRow | None]] = {
     "orderhub.order.placed": _placed,
     "orderhub.order.accepted": _status("accepted"),
     "orderhub.order.rejected": _status("rejected"),
     "orderhub.order.held": _held,
-    "orderhub.order.hold_released": lambda row, env: _with(row, env, "accepted", ()),
+    "orderhub.order.hold_released": _hold_released,
     "orderhub.order.routed": _routed,
     "orderhub.order.fulfillment_requested": _set_shipment("requested"),
     "orderhub.order.shipment_progressed": _set_shipment("state"),

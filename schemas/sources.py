@@ -3,12 +3,43 @@
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt
+from pydantic import AfterValidator, Field, StrictInt
 
+from schemas.regions import EVERYWHERE, REGIONS
 from schemas.submission import Contract, DeliveryMethod
-from schemas.types import CountryCode, CurrencyCode, Money, Slug, UtcDatetime
+from schemas.types import CountryCode, CurrencyCode, Money, Slug, UtcDatetime, country_code
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")]
+
+
+def _destination(value: str) -> str:
+    code = value.upper()
+    if code == EVERYWHERE or code in REGIONS:
+        return code
+    try:
+        return country_code(value)
+    except ValueError:
+        regions = ", ".join(sorted(REGIONS))
+        raise ValueError(
+            f"{value!r} is not an ISO 3166-1 alpha-2 country code, "
+            f"{EVERYWHERE!r} (everywhere) or a region ({regions})"
+        ) from None
+
+
+Destination = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=3,
+        description=(
+            "An ISO 3166-1 alpha-2 country code, '*' for everywhere, or a region: "
+            + ", ".join(
+                f"{name} ({len(countries)} countries)" for name, countries in REGIONS.items()
+            )
+        ),
+    ),
+    AfterValidator(_destination),
+]
 
 
 class SourceKind(StrEnum):
@@ -33,7 +64,7 @@ class SourceDefinition(Contract):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     country: CountryCode
-    ships_to: list[CountryCode] = Field(min_length=1)
+    ships_to: list[Destination] = Field(min_length=1, max_length=300)
     delivery_methods: list[DeliveryMethod] = Field(min_length=1)
     daily_capacity: StrictInt = Field(ge=0, description="Shipments per day")
     cost: CostModelSpec

@@ -54,7 +54,8 @@ Money = Annotated[
 ]
 
 
-def _country(value: str) -> str:
+def country_code(value: str) -> str:
+    """The upper-case ISO 3166-1 alpha-2 code; ValueError for anything else."""
     code = value.upper()
     if pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
@@ -68,7 +69,7 @@ def _currency(value: str) -> str:
     return code
 
 
-CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
+CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(country_code)]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
 
 

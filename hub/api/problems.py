@@ -78,7 +78,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             Problem(
                 type="/problems/concurrent-change",
-                title="The order changed while this request was applied; try again",
+                title="Another change to the same record was saved meanwhile; try again",
                 status=409,
             )
         )

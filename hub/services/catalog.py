@@ -13,6 +13,7 @@ from aggregates.errors import DomainError, StockError
 from aggregates.ids import source_aggregate_id, stock_item_id
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
+from hub.services.conflicts import retried
 from hub.services.lookup import find
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
@@ -45,7 +46,17 @@ class CatalogService:
         self._clock = clock
 
     def register_source(self, definition: SourceDefinition, actor: str) -> tuple[bool, int]:
-        """Create the source, or redefine it when it exists; returns (created, version)."""
+        """Create the source, or redefine it when it exists; returns (created, version).
+
+        New sources are added to the one directory of sources in the same transaction, so two
+        sources registered at once conflict there (and the same source registered twice, on
+        the source itself): the loser re-reads and tries again, which always makes progress.
+        """
+        return retried(
+            f"source {definition.source_id!r}", lambda: self._register(definition, actor)
+        )
+
+    def _register(self, definition: SourceDefinition, actor: str) -> tuple[bool, int]:
         now = self._clock()
         body = definition.model_dump(mode="json")
         existing = self.find_source(definition.source_id)
@@ -62,16 +73,22 @@ class CatalogService:
         return True, source.version
 
     def pause_source(self, source_id: str, reason: str, actor: str) -> FulfillmentSource:
-        source = self.get_source(source_id)
-        source.pause(reason, actor=actor, at=self._clock())
-        self._store.save(source)
-        return source
+        def pause() -> FulfillmentSource:
+            source = self.get_source(source_id)
+            source.pause(reason, actor=actor, at=self._clock())
+            self._store.save(source)
+            return source
+
+        return retried(f"source {source_id!r}", pause)
 
     def resume_source(self, source_id: str, actor: str) -> FulfillmentSource:
-        source = self.get_source(source_id)
-        source.resume(actor=actor, at=self._clock())
-        self._store.save(source)
-        return source
+        def resume() -> FulfillmentSource:
+            source = self.get_source(source_id)
+            source.resume(actor=actor, at=self._clock())
+            self._store.save(source)
+            return source
+
+        return retried(f"source {source_id!r}", resume)
 
     def get_source(self, source_id: str) -> FulfillmentSource:
         source = self.find_source(source_id)
@@ -89,7 +106,17 @@ class CatalogService:
         return [s for s in found if s is not None]
 
     def apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
-        """Apply one stock-feed message; unknown sources and impossible counts are refused."""
+        """Apply one stock-feed message; unknown sources and impossible counts are refused.
+
+        A conflict (the item reserved or counted meanwhile) is retried on the fresh item: a
+        failed save recorded nothing, so a delta is still applied exactly once.
+        """
+        return retried(
+            f"stock of {message.sku!r} at {message.source_id!r}",
+            lambda: self._apply_stock(message, actor),
+        )
+
+    def _apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
         self.get_source(message.source_id)
         item = _applied(
             message, self.find_stock(message.source_id, message.sku), actor, self._clock()

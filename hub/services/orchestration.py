@@ -35,6 +35,7 @@ from orchestration_policies import (
     Decision,
     LineToRoute,
     OrderToRoute,
+    OverSplitLimit,
     Policy,
     StockLevel,
     decide,
@@ -137,6 +138,9 @@ class OrchestrationService:
         policy = select_policy(to_route, batch.policies, now) or default_policy()
         if order.holds_released or order.pinned_source:
             policy = policy.model_copy(update={"holds": ()})
+        if order.split_limit_released:
+            # A person released the order held over the split limit: the rest ships.
+            policy = policy.model_copy(update={"over_split_limit": OverSplitLimit.SHIP_REST})
         if order.pinned_source:
             # An ops user chose the source: every other one is out of the running.
             others = {s.source_id for s in batch.sources} - {order.pinned_source}
@@ -157,6 +161,8 @@ class OrchestrationService:
                 now,
                 decision=recorded,
                 explanation=explain_text(decision),
+                decision_digest=decision.digest(),
+                inputs_digest=inputs_digest(to_route, candidates, now),
             )
             return OrchestrationResult(order.id, "held", order.status.value, attempt)
 
@@ -268,6 +274,7 @@ def order_to_route(order: Order) -> OrderToRoute:
         ship_to_lon=sub["ship_to"].get("lon"),
         promised_by=datetime.fromisoformat(sub["promised_by"]) if sub.get("promised_by") else None,
         payment_state=sub.get("payment_state", "pending"),
+        live_shipment_sources=order.live_shipment_sources(),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from aggregates.directory import Directory, directory_id
 from aggregates.ids import policy_aggregate_id
 from aggregates.policy import PolicyVersions
+from hub.services.conflicts import retried
 from hub.services.lookup import find
 from hub.store import OrderStore
 from orchestration_policies import (
@@ -60,21 +61,27 @@ class PolicyService:
     def publish(self, text: str, actor: str) -> tuple[str, int]:
         """Validate and publish as the next version of the policy's id; returns (id, version)."""
         policy = self.validate(text)
-        versions = self._versions(policy.id)
-        created = versions is None
-        if versions is None:
-            versions = PolicyVersions(policy_id=policy.id)
         digest = hashlib.sha256(text.encode()).hexdigest()
-        version = versions.publish(text, digest, actor=actor, at=self._clock())
-        if created:
-            directory = find(self._store, directory_id(POLICIES), Directory) or Directory(
-                kind=POLICIES
-            )
-            directory.add(policy.id)
-            self._store.save(versions, directory)
-        else:
-            self._store.save(versions)
-        return policy.id, version
+
+        # A new policy joins the one directory of policies: two published at once conflict
+        # there, and the loser records its own again on the fresh directory.
+        def record() -> int:
+            versions = self._versions(policy.id)
+            created = versions is None
+            if versions is None:
+                versions = PolicyVersions(policy_id=policy.id)
+            version = versions.publish(text, digest, actor=actor, at=self._clock())
+            if created:
+                directory = find(self._store, directory_id(POLICIES), Directory) or Directory(
+                    kind=POLICIES
+                )
+                directory.add(policy.id)
+                self._store.save(versions, directory)
+            else:
+                self._store.save(versions)
+            return version
+
+        return policy.id, retried(f"policy {policy.id!r}", record)
 
     def roll_back(self, policy_id: str, to_version: int, actor: str) -> int:
         versions = self._versions(policy_id)

@@ -330,6 +330,35 @@ class ExceptionQueueContract:
             "re-routed to wh-paris: customer is known",
         )
 
+    def test_a_hold_over_the_split_limit_is_its_own_kind_not_a_backorder(
+        self, make_view: MakeView
+    ) -> None:
+        h = History()
+        order = h.order()
+        reason = "1 x RED-CHAIR (line 1) would need more than the 1 shipment(s) the policy allows"
+        order.put_on_hold("over_split_limit", reason, ORCHESTRATOR, at(1))
+        h.record(order)
+
+        view = self.fold(make_view, h.log)
+
+        (row,) = view.queue(ExceptionQuery()).rows
+        assert (row.kind, row.severity) == ("over_split_limit", "medium")
+        assert row.reason == f"over_split_limit: {reason}"
+        assert view.counts(ExceptionQuery())["backordered"] == 0
+
+    def test_releasing_a_hold_over_the_split_limit_resolves_it(self, make_view: MakeView) -> None:
+        h = History()
+        order = h.order()
+        order.put_on_hold("over_split_limit", "too many parcels", ORCHESTRATOR, at(1))
+        order.release_hold("two parcels are fine", ALICE, at(5))
+        h.record(order)
+
+        view = self.fold(make_view, h.log)
+
+        assert view.queue(ExceptionQuery()).rows == []
+        (row,) = view.queue(ExceptionQuery(state="resolved")).rows
+        assert (row.kind, row.resolved_by) == ("over_split_limit", ALICE)
+
     # -- no route -------------------------------------------------------------------------------
 
     def test_an_unroutable_routing_opens_one_exception_until_a_routing_places_the_lines(

@@ -186,7 +186,12 @@ def without_ids(problem: dict[str, Any], *ids: str) -> str:
 
 # --- reading orders ----------------------------------------------------------------------------
 
-ORDER_READS = {"order": "", "decision": "/decision", "raw": "/raw"}
+ORDER_READS = {
+    "order": "",
+    "decision": "/decision",
+    "decisions": "/decisions",
+    "raw": "/raw",
+}
 
 
 @pytest.mark.parametrize("suffix", list(ORDER_READS.values()), ids=list(ORDER_READS))

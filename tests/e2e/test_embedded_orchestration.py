@@ -1,6 +1,7 @@
 """Orchestration in the embedded hub, over HTTP: sources and stock in, orders routed, decisions
 explained, policies versioned; the event store is read to check who did what."""
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -609,7 +610,8 @@ async def test_deciding_again_from_the_recorded_inputs_gives_the_recorded_decisi
     # Rebuild what decide() saw: the order, and each source's stock before this order took any.
     order = hub.intake.find(order_id_for("web-shop", "WEB-2050"))
     assert order is not None
-    to_route = order_to_route(order)
+    # ... as it was before it was routed: without the shipment this decision requested.
+    to_route = dataclasses.replace(order_to_route(order), live_shipment_sources=())
     candidates = []
     for source in hub.catalog.list_sources():
         item = hub.catalog.find_stock(source.source_id, SKU)

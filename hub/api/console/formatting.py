@@ -14,6 +14,7 @@ KIND_LABELS = {
     "parked": "Parked message",
     "late": "Late",
     "on_hold": "On hold",
+    "over_split_limit": "Over split limit",
     "jeopardy": "In jeopardy",
     "backordered": "Backordered",
     "rejected_submission": "Refused submission",

@@ -21,9 +21,10 @@ from hub.api.capture import (
 from hub.api.deps import GatewayDep, HubDep, require
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.services.access import Principal
+from hub.services.decisions import order_decisions
 from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
 from projections.order_status import OrderStatusRow
-from schemas.api import OrderPublic, SubmissionReceipt
+from schemas.api import DecisionPublic, OrderDecisionsPublic, OrderPublic, SubmissionReceipt
 from schemas.problems import Problem
 from schemas.submission import OrderSubmission
 
@@ -127,6 +128,23 @@ async def get_decision(order_id: UUID, hub: HubDep, principal: Reader) -> dict[s
         "explanation": order.explanation,
         "decision": order.decision,
     }
+
+
+@router.get(
+    "/{order_id}/decisions",
+    response_model=OrderDecisionsPublic,
+    responses={404: {"description": "Unknown order"}},
+)
+async def list_decisions(order_id: UUID, hub: HubDep, principal: Reader) -> OrderDecisionsPublic:
+    """Every routing decision of the order, oldest first: when, why (trigger), by which policy
+    version, with which outcome and digests, and the decision itself."""
+    found = await asyncio.to_thread(order_decisions, hub.store, order_id)
+    if found is None or not principal.may_see_channel(found.channel):
+        raise not_found(f"order {order_id}")
+    return OrderDecisionsPublic(
+        order_id=str(order_id),
+        decisions=[DecisionPublic.model_validate(d.to_dict()) for d in found.decisions],
+    )
 
 
 class ReleaseHold(BaseModel):

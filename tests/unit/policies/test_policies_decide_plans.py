@@ -80,7 +80,7 @@ THREE_LINES = (("RED-CHAIR", 1), ("BLUE-LAMP", 1), ("GREEN-RUG", 1))
 
 
 @pytest.mark.parametrize(
-    ("max_shipments", "expected_sources", "backordered"),
+    ("max_shipments", "expected_sources", "over_limit"),
     [
         (3, {"wh-paris", "wh-lille", "wh-lyon"}, {}),
         (2, {"wh-paris", "wh-lille"}, {"GREEN-RUG": (1, R.MAX_SHIPMENTS_REACHED)}),
@@ -92,18 +92,21 @@ THREE_LINES = (("RED-CHAIR", 1), ("BLUE-LAMP", 1), ("GREEN-RUG", 1))
     ],
 )
 def test_split_stays_within_max_shipments(
-    max_shipments: int, expected_sources: set[str], backordered: dict[str, tuple[int, R]]
+    max_shipments: int, expected_sources: set[str], over_limit: dict[str, tuple[int, R]]
 ) -> None:
-    policy = make_policy(split={"max_shipments": max_shipments})
+    # Lines over the limit are not backordered (stock is there); see test_policies_split_limit.
+    policy = make_policy(split={"max_shipments": max_shipments}, over_split_limit="reject")
     decision = decide(make_order(*THREE_LINES), THREE_WAY, policy, NOW)
-    assert set(decision.shipments) == expected_sources
-    assert _reasons(decision.backordered) == backordered
+    assert set(decision.explanation.plan.proposed_sources) == expected_sources
+    overflow = decision.over_split_limit
+    assert _reasons(overflow.lines if overflow else ()) == over_limit
+    assert decision.backordered == ()
 
 
-def test_split_not_allowed_ships_the_best_partial_single_source() -> None:
+def test_split_not_allowed_plans_the_best_partial_single_source() -> None:
     policy = make_policy(split={"allowed": False})
     decision = decide(make_order(*THREE_LINES), THREE_WAY, policy, NOW)
-    assert set(decision.shipments) == {"wh-paris"}
+    assert decision.explanation.plan.proposed_sources == ("wh-paris",)
     assert decision.explanation.plan.strategy is PlanStrategy.PARTIAL_SINGLE_SOURCE
 
 

@@ -1,0 +1,26 @@
+"""An order's routing decisions, all of them, read from its event history."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from aggregates.contract import to_envelope
+from hub.store import OrderStore
+from projections.decision_history import DecisionRecord, decisions_of
+
+_PLACED = "orderhub.order.placed"
+
+
+@dataclass(frozen=True)
+class OrderDecisions:
+    order_id: UUID
+    channel: str
+    decisions: list[DecisionRecord]
+
+
+def order_decisions(store: OrderStore, order_id: UUID) -> OrderDecisions | None:
+    """Every decision of the order in the order it was taken; None for an unknown order."""
+    envelopes = [to_envelope(event) for event in store.events.get(order_id)]
+    if not envelopes or envelopes[0].type != _PLACED:
+        return None
+    channel = str(envelopes[0].data.get("channel", ""))
+    return OrderDecisions(order_id, channel, decisions_of(envelopes))

@@ -1,0 +1,140 @@
+"""Every routing decision of one order, in order, from the order's own events.
+
+A decision is recorded by ``Routed`` (shipments, backorders, unroutable lines) or by ``Held``
+(a hold rule, or lines over the split limit). What prompted it is the event that made the
+order routable again since the decision before: its acceptance, a released hold, a source's
+rejection, a person's re-route, a change; with none of those, a backorder woke up (stock
+arrived, or the periodic sweep). Events of every release load: digests missing from older
+``Held`` events are derived from the recorded decision (its canonical JSON), inputs digests
+are then unknown.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from schemas.envelope import EventEnvelope
+
+__all__ = ["DecisionRecord", "Outcome", "Trigger", "decisions_of"]
+
+
+class Trigger(StrEnum):
+    ORDER_ACCEPTED = "order_accepted"
+    HOLD_RELEASED = "hold_released"
+    SHIPMENT_REJECTED = "shipment_rejected"
+    REROUTED_BY_PERSON = "rerouted_by_person"
+    ORDER_CHANGED = "order_changed"
+    BACKORDER_WAKEUP = "backorder_wakeup"
+
+
+class Outcome(StrEnum):
+    ROUTED = "routed"  # one shipment, nothing waits
+    SPLIT = "split"  # several shipments, nothing waits
+    BACKORDERED = "backordered"  # some lines wait for stock (others may ship)
+    UNROUTABLE = "unroutable"  # some lines can neither ship nor wait (or the policy rejected)
+    HELD = "held"  # a person decides (hold rule, backorder hold, over the split limit)
+
+
+_TRIGGERS = {
+    "orderhub.order.accepted": Trigger.ORDER_ACCEPTED,
+    "orderhub.order.hold_released": Trigger.HOLD_RELEASED,
+    "orderhub.order.shipment_rejected": Trigger.SHIPMENT_REJECTED,
+    "orderhub.order.reroute_requested": Trigger.REROUTED_BY_PERSON,
+    "orderhub.order.changed": Trigger.ORDER_CHANGED,
+}
+_ROUTED = "orderhub.order.routed"
+_HELD = "orderhub.order.held"
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    n: int  # 1-based position among the order's decisions (what a re-run names)
+    sequence: int  # the order's event version that recorded it
+    decided_at: str
+    trigger: Trigger
+    outcome: Outcome
+    policy_id: str | None
+    policy_version: int | None
+    decision_digest: str
+    inputs_digest: str | None  # None: not recorded (a hold recorded before it was)
+    shipments: int  # shipments this decision requested
+    actor: str
+    explanation: str | None
+    decision: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "sequence": self.sequence,
+            "decided_at": self.decided_at,
+            "trigger": str(self.trigger),
+            "outcome": str(self.outcome),
+            "policy": {"id": self.policy_id, "version": self.policy_version},
+            "decision_digest": self.decision_digest,
+            "inputs_digest": self.inputs_digest,
+            "shipments": self.shipments,
+            "actor": self.actor,
+            "explanation": self.explanation,
+            "decision": self.decision,
+        }
+
+
+def decisions_of(events: Iterable[EventEnvelope]) -> list[DecisionRecord]:
+    """The decisions in one order's history (its events in sequence order)."""
+    out: list[DecisionRecord] = []
+    trigger: Trigger | None = None
+    for env in events:
+        if env.type in _TRIGGERS:
+            trigger = _TRIGGERS[env.type]
+            continue
+        if env.type not in (_ROUTED, _HELD):
+            continue
+        decision = env.data.get("decision")
+        if not isinstance(decision, dict):
+            continue  # a hold without a routing decision behind it
+        out.append(_record(len(out) + 1, env, decision, trigger or Trigger.BACKORDER_WAKEUP))
+        trigger = None
+    return out
+
+
+def _record(
+    n: int, env: EventEnvelope, decision: dict[str, Any], trigger: Trigger
+) -> DecisionRecord:
+    data = env.data
+    policy = decision.get("policy") or {}
+    shipments = decision.get("shipments") or {}
+    if env.type == _HELD:
+        outcome = Outcome.HELD
+        shipments = {}  # a held decision requests nothing
+    elif data.get("unroutable_reason"):
+        outcome = Outcome.UNROUTABLE
+    elif data.get("waiting_lines"):
+        outcome = Outcome.BACKORDERED
+    else:
+        outcome = Outcome.SPLIT if len(shipments) > 1 else Outcome.ROUTED
+    return DecisionRecord(
+        n=n,
+        sequence=env.sequence,
+        decided_at=str(decision.get("decided_at") or env.time.isoformat()),
+        trigger=trigger,
+        outcome=outcome,
+        policy_id=data.get("policy_id") or policy.get("id"),
+        policy_version=data.get("policy_version") or policy.get("version"),
+        decision_digest=data.get("decision_digest") or canonical_digest(decision),
+        inputs_digest=data.get("inputs_digest"),
+        shipments=len(shipments),
+        actor=str(env.actor),
+        explanation=data.get("explanation"),
+        decision=decision,
+    )
+
+
+def canonical_digest(decision: dict[str, Any]) -> str:
+    """sha256 of the decision's canonical JSON, as ``Decision.digest()`` computes it."""
+    text = json.dumps(
+        decision, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,121 @@
+"""An order's decisions from its events: triggers, outcomes, digests; older event shapes load."""
+
+from datetime import timedelta
+from typing import Any
+
+from aggregates import Order
+from aggregates.contract import to_envelope
+from projections.decision_history import Outcome, Trigger, canonical_digest, decisions_of
+from schemas.envelope import EventEnvelope
+from tests.contracts.factories import NOW, placed_order
+
+BOT = "system:orchestrator"
+# A decision as recorded before the split limit had its own case: the line over the limit was
+# backordered under the reason max_shipments_reached.
+OLD_SPLIT_DECISION: dict[str, Any] = {
+    "order_id": "o",
+    "policy": {"id": "default", "version": 3},
+    "decided_at": NOW.isoformat(),
+    "shipments": {"wh-a": [["1", "RED-CHAIR", 2]]},
+    "backordered": [
+        {"line_id": "2", "sku": "BLUE-LAMP", "quantity": 1, "reason": "max_shipments_reached"}
+    ],
+    "unallocated": [],
+    "held": None,
+    "rejected": None,
+}
+
+
+def at(minutes: int) -> Any:
+    return NOW + timedelta(minutes=minutes)
+
+
+def _route(order: Order, minute: int, **changes: Any) -> None:
+    args: dict[str, Any] = {
+        "decision": OLD_SPLIT_DECISION,
+        "decision_digest": "d" * 64,
+        "explanation": "split in two, one line waits",
+        "inputs_digest": "i" * 64,
+        "shipments": [],
+        "waiting": {"2": 1},
+        "unroutable_reason": None,
+        "actor": BOT,
+        "now": at(minute),
+    }
+    order.route(**(args | changes))
+
+
+def _envelopes(order: Order) -> list[EventEnvelope]:
+    return [to_envelope(e) for e in order.collect_events()]
+
+
+def test_triggers_follow_what_made_the_order_routable_again() -> None:
+    order = placed_order()
+    order.accept(BOT, at(0))
+    order.put_on_hold("payment-not-authorized", "pending", BOT, at(1), decision={"held": {}})
+    order.release_hold("paid", "user:alice", at(2))
+    _route(order, 3)
+    _route(order, 4)  # nothing in between: the backorder woke up
+    order.reroute("wh-b", "customer asked", "user:alice", at(5))
+    two = {"wh-a": [["1", "RED-CHAIR", 2]], "wh-b": [["2", "BLUE-LAMP", 1]]}
+    _route(order, 6, waiting={}, decision=OLD_SPLIT_DECISION | {"shipments": two})
+
+    records = decisions_of(_envelopes(order))
+
+    assert [(r.n, r.trigger, r.outcome) for r in records] == [
+        (1, Trigger.ORDER_ACCEPTED, Outcome.HELD),
+        (2, Trigger.HOLD_RELEASED, Outcome.BACKORDERED),
+        (3, Trigger.BACKORDER_WAKEUP, Outcome.BACKORDERED),
+        (4, Trigger.REROUTED_BY_PERSON, Outcome.SPLIT),
+    ]
+    assert records[1].policy_id == "default" and records[1].policy_version == 3
+
+
+def test_an_old_decision_that_backordered_over_the_split_limit_still_lists() -> None:
+    order = placed_order()
+    order.accept(BOT, at(0))
+    _route(order, 1)
+
+    (record,) = decisions_of(_envelopes(order))
+
+    assert record.outcome is Outcome.BACKORDERED
+    assert record.decision["backordered"][0]["reason"] == "max_shipments_reached"
+    assert record.to_dict()["policy"] == {"id": "default", "version": 3}
+
+
+def test_a_hold_recorded_before_holds_had_digests_gets_its_decision_digest_derived() -> None:
+    order = placed_order()
+    order.accept(BOT, at(0))
+    decision = {"policy": {"id": "default", "version": 1}, "held": {"rule": "r", "reason": "x"}}
+    order.put_on_hold("r", "x", BOT, at(1), decision=decision)
+    envelopes = _envelopes(order)
+    old = envelopes[-1].model_copy(
+        update={
+            "data": {
+                k: v
+                for k, v in envelopes[-1].data.items()
+                if k not in ("decision_digest", "inputs_digest")
+            }
+        }
+    )
+
+    (record,) = decisions_of([*envelopes[:-1], old])
+
+    assert record.decision_digest == canonical_digest(decision)
+    assert record.inputs_digest is None
+
+
+def test_an_order_replays_a_held_event_stored_without_the_digests() -> None:
+    order = placed_order()
+    order.accept(BOT, at(0))
+    order.put_on_hold("r", "x", BOT, at(1), decision={"held": {}})
+    stored = order.collect_events()
+    for event in stored:
+        event.__dict__.pop("decision_digest", None)
+        event.__dict__.pop("inputs_digest", None)
+
+    replayed: Any = None
+    for event in stored:
+        replayed = event.mutate(replayed)
+
+    assert replayed.status.value == "held" and replayed.hold == {"rule": "r", "reason": "x"}
