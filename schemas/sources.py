@@ -6,9 +6,16 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt
 
 from schemas.submission import Contract, DeliveryMethod
-from schemas.types import CountryCode, CurrencyCode, Money, Slug, UtcDatetime
-
-Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")]
+from schemas.types import (
+    CountryCode,
+    CurrencyCode,
+    Money,
+    PlausibleTime,
+    Quantity,
+    QuantityChange,
+    Sku,
+    Slug,
+)
 
 
 class SourceKind(StrEnum):
@@ -35,10 +42,10 @@ class SourceDefinition(Contract):
     country: CountryCode
     ships_to: list[CountryCode] = Field(min_length=1)
     delivery_methods: list[DeliveryMethod] = Field(min_length=1)
-    daily_capacity: StrictInt = Field(ge=0, description="Shipments per day")
+    daily_capacity: Quantity = Field(description="Shipments per day")
     cost: CostModelSpec
     lead_time_days: StrictInt = Field(ge=0, le=365)
-    priority: StrictInt = 0
+    priority: StrictInt = Field(default=0, ge=-1_000_000, le=1_000_000)
     demand_classes: list[Slug] = Field(
         default_factory=list, description="Classes it serves; empty = all"
     )
@@ -61,9 +68,9 @@ class StockSnapshot(Contract):
     kind: Literal["snapshot"] = "snapshot"
     source_id: Slug
     sku: Sku
-    on_hand: StrictInt = Field(ge=0)
-    safety_stock: StrictInt | None = Field(default=None, ge=0)
-    counted_at: UtcDatetime | None = None
+    on_hand: Quantity
+    safety_stock: Quantity | None = None
+    counted_at: PlausibleTime | None = None
 
 
 class StockDelta(Contract):
@@ -72,7 +79,7 @@ class StockDelta(Contract):
     kind: Literal["delta"] = "delta"
     source_id: Slug
     sku: Sku
-    delta: StrictInt
+    delta: QuantityChange
     reason: str = Field(min_length=1, max_length=200)
 
 

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api import console
+from hub.api.guard import RequestGuard
+from hub.api.openapi import install_openapi
 from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
 from hub.api.routes import (
@@ -72,6 +74,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         lifespan=lifespan,
     )
     app.state.rate_limiter = RateLimiter()
+    app.add_middleware(RequestGuard)
+    install_openapi(app)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router)

@@ -68,6 +68,18 @@ class PlaceResult:
     reasons: tuple[str, ...] = ()
 
 
+def storable(value: Any) -> Any:
+    """The value with every lone surrogate (JSON allows "\\ud800", UTF-8 cannot hold it)
+    written out as its escape, so that what was refused can always be kept, recognisably."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def submission_digest(submission: OrderSubmission) -> str:
     """sha256 of the canonical JSON: the same order re-sent with other spacing is the same order."""
     canonical = json.dumps(
@@ -123,14 +135,14 @@ class IntakeService:
 
         def build(r: RejectSubmission) -> RejectedSubmission:
             return RejectedSubmission(
-                channel=r.channel,
-                raw_payload=r.raw_payload,
+                channel=storable(r.channel),
+                raw_payload=storable(r.raw_payload),
                 format=r.format,
                 reason=r.reason,
-                problems=r.problems,
-                external_id=r.external_id,
-                details=r.details,
-                actor=r.actor,
+                problems=storable(r.problems),
+                external_id=None if r.external_id is None else storable(r.external_id),
+                details=storable(r.details),
+                actor=storable(r.actor),
                 at=now,
             )
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, require
+from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, not_found
 from hub.services.access import Principal
 from hub.services.ops_queries import OpsQueries, QueryError
@@ -149,7 +150,7 @@ class Assign(BaseModel):
 
 @router.post("/v1/ops/exceptions/{exception_id}/resolve")
 async def resolve_exception(
-    exception_id: str, body: Resolve, hub: HubDep, principal: Actor
+    exception_id: ReferencePath, body: Resolve, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.resolve_exception, exception_id, body.note, principal.actor)
     await deliver_quietly(hub)
@@ -158,7 +159,7 @@ async def resolve_exception(
 
 @router.post("/v1/ops/exceptions/{exception_id}/assign")
 async def assign_exception(
-    exception_id: str, body: Assign, hub: HubDep, principal: Actor
+    exception_id: ReferencePath, body: Assign, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.assign_exception, exception_id, body.assignee, principal.actor)
     await deliver_quietly(hub)
