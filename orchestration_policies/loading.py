@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from orchestration_policies.policy import Policy
+from orchestration_policies.yaml_shape import ShapeError, check_shape
 
 __all__ = ["PolicyError", "Problem", "default_policy", "load_policy", "validate_policy"]
 
@@ -94,41 +95,21 @@ def _problems_from(error: ValidationError) -> list[Problem]:
     return problems
 
 
-# A policy is a few levels deep; YAML's loader recurses once per level, so a document nested
-# thousands deep would take seconds and end in a RecursionError. Aliases are refused outright:
-# a policy has no use for them, and a few of them expand into billions of nodes ("billion
-# laughs") once validated.
+# A policy is a few levels deep and a few hundred nodes; these leave room and stop the
+# absurd (see yaml_shape) before the loader recurses into it.
 MAX_POLICY_DEPTH = 32
-# LibYAML's event parser when PyYAML was built with it (it is, in the wheels): many times faster.
-_EVENTS: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _check_shape(text: str) -> None:
-    """Walk the document's events (no recursion, stops at the first fault): depth and aliases."""
-    depth = 0
-    for event in yaml.parse(text, Loader=_EVENTS):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_POLICY_DEPTH:
-                raise _shape_error(event, f"the document nests deeper than {MAX_POLICY_DEPTH}")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-        elif isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _shape_error(event, "anchors and aliases (&, *) are not allowed in a policy")
-
-
-def _shape_error(event: yaml.Event, message: str) -> PolicyError:
-    mark = event.start_mark
-    line = mark.line + 1 if mark is not None else None
-    column = mark.column + 1 if mark is not None else None
-    where = f" at line {line}, column {column}" if line is not None else ""
-    return PolicyError([Problem("", f"YAML error{where}: {message}", line=line, column=column)])
+MAX_POLICY_NODES = 100_000
 
 
 def load_policy(text: str) -> Policy:
     """Parse and validate a YAML policy; raises :class:`PolicyError` listing every problem."""
     try:
-        _check_shape(text)
+        check_shape(text, MAX_POLICY_DEPTH, MAX_POLICY_NODES)
+    except ShapeError as error:
+        where = f" at line {error.line}, column {error.column}" if error.line else ""
+        raise PolicyError(
+            [Problem("", f"YAML error{where}: {error}", line=error.line, column=error.column)]
+        ) from None
     except yaml.YAMLError:
         pass  # the loader below names the syntax error where it is
     try:
@@ -146,7 +127,8 @@ def load_policy(text: str) -> Policy:
     except yaml.YAMLError as error:
         raise PolicyError([Problem("", f"YAML error: {error}")]) from None
     except ValueError as error:  # e.g. an integer of thousands of digits
-        raise PolicyError([Problem("", f"YAML error: {error}")]) from None
+        reason = str(error).split(";", 1)[0]  # not Python's advice on raising its limit
+        raise PolicyError([Problem("", f"YAML error: a value cannot be read: {reason}")]) from None
     if not isinstance(document, dict):
         raise PolicyError([Problem("", "a policy must be a YAML mapping")])
     try:

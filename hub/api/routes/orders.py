@@ -1,7 +1,6 @@
 """Orders: capture (POST) and status (GET)."""
 
 import asyncio
-import base64
 import logging
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -62,20 +61,13 @@ async def submit_order(
     """Capture an order. 202 once it is durable (event store, or Kafka with acks=all)."""
     await check_rate(request, hub, principal)
     raw = await read_limited(request, hub.settings.max_body_bytes)
-    try:
-        text, payload = parse_json(raw)
-    except ProblemError as problem:
-        # Not even JSON: still kept (with the exact bytes when they are not UTF-8 text).
-        text = raw.decode("utf-8", "backslashreplace")
-        exact = {} if text.encode() == raw else {"raw_base64": base64.b64encode(raw).decode()}
-        await _keep_refused(hub, principal, problem, text, {}, "malformed_body", exact)
-        raise
+    text, payload = parse_json(raw)  # not JSON at all: a 400, and nothing to keep
     try:
         submission = OrderSubmission.model_validate(payload)
     except ValidationError as error:
         problem = invalid_body(error)
         ident = payload if isinstance(payload, dict) else {}
-        await _keep_refused(hub, principal, problem, text, ident, "invalid_submission")
+        await _keep_refused(hub, principal, problem, text, ident)
         raise problem from None
     check_may_submit_for(principal, submission.channel)
     command = SubmitOrder(
@@ -158,8 +150,6 @@ async def _keep_refused(
     problem: ProblemError,
     text: str,
     ident: dict[str, Any],
-    reason: str,
-    details: dict[str, Any] | None = None,
 ) -> None:
     """Record the refused submission (its payload and every reason); the answer names it."""
     channel = principal.channel_id or str(ident.get("channel") or "unknown")
@@ -167,11 +157,10 @@ async def _keep_refused(
         channel=channel,
         raw_payload=text,
         format="canonical",
-        reason=reason,
+        reason="invalid_submission",
         problems=[p.model_dump() for p in problem.problem.errors],
         actor=actor_for(principal, channel),
         external_id=str(ident["external_id"]) if ident.get("external_id") else None,
-        details=details or {},
     )
     ids = await asyncio.to_thread(hub.intake.record_rejections, [rejection])
     await deliver_quietly(hub)
