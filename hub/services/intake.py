@@ -3,7 +3,7 @@
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -80,6 +80,18 @@ def storable(value: Any) -> Any:
     return value
 
 
+def _storable_rejection(r: RejectSubmission) -> RejectSubmission:
+    return replace(
+        r,
+        channel=storable(r.channel),
+        raw_payload=storable(r.raw_payload),
+        problems=storable(r.problems),
+        external_id=None if r.external_id is None else storable(r.external_id),
+        details=storable(r.details),
+        actor=storable(r.actor),
+    )
+
+
 def submission_digest(submission: OrderSubmission) -> str:
     """sha256 of the canonical JSON: the same order re-sent with other spacing is the same order."""
     canonical = json.dumps(
@@ -135,18 +147,19 @@ class IntakeService:
 
         def build(r: RejectSubmission) -> RejectedSubmission:
             return RejectedSubmission(
-                channel=storable(r.channel),
-                raw_payload=storable(r.raw_payload),
+                channel=r.channel,
+                raw_payload=r.raw_payload,
                 format=r.format,
                 reason=r.reason,
-                problems=storable(r.problems),
-                external_id=None if r.external_id is None else storable(r.external_id),
-                details=storable(r.details),
-                actor=storable(r.actor),
+                problems=r.problems,
+                external_id=r.external_id,
+                details=r.details,
+                actor=r.actor,
                 at=now,
             )
 
-        unique = {rejected_submission_id(r.channel, r.raw_payload): r for r in rejections}
+        kept = [_storable_rejection(r) for r in rejections]
+        unique = {rejected_submission_id(r.channel, r.raw_payload): r for r in kept}
         try:
             self._store.save(*(build(r) for r in unique.values()))
         except IntegrityError:
