@@ -24,7 +24,8 @@ class ShapeError(ValueError):
 
 @dataclass
 class _Anchored:
-    """What an anchor stands for: its node count and depth below it, as an alias expands."""
+    """What an anchor stands for, wherever an alias repeats it: its nodes, and the levels of
+    nesting it adds (none for a scalar, one and those inside it for a collection)."""
 
     nodes: int = 1
     depth: int = 0
@@ -73,7 +74,7 @@ def check_shape(text: str, max_depth: int, max_nodes: int) -> None:
             closed = open_.pop()
             if closed.anchor:
                 anchors[closed.anchor] = _Anchored(
-                    nodes - closed.nodes_before, closed.deepest - closed.depth
+                    nodes - closed.nodes_before, 1 + closed.deepest - closed.depth
                 )
 
 
