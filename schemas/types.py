@@ -1,7 +1,8 @@
 """Field types shared by the contracts: money, codes, UTC times, slugs."""
 
+import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -90,6 +91,22 @@ def _plausible(value: datetime) -> datetime:
 
 
 PlausibleTime = Annotated[UtcDatetime, AfterValidator(_plausible)]
+
+
+def _iso_date(value: Any) -> Any:
+    # pydantic would also read "0" as a Unix time (1970-01-01): a date is written YYYY-MM-DD.
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("date_format", "a date is written YYYY-MM-DD")
+    return value
+
+
+def _plausible_day(value: date) -> date:
+    _plausible(datetime(value.year, value.month, value.day, tzinfo=UTC))
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+PlausibleDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_plausible_day)]
 
 # Counts of units (stock, order lines, capacities) stay far inside a 64-bit integer, which is
 # what the read models store them in; nobody holds a billion of one SKU in one place.

@@ -10,6 +10,7 @@ nosniff`, so a browser never guesses a stored payload is HTML.
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -53,13 +54,13 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = _with_nosniff(send)
+        api: FastAPI = scope["app"]
+        hub: Hub = api.state.hub
+        send = _finishing(send, lambda: _methods(_rules(api, hub), scope["path"]))
         headers = Headers(scope=scope)
         if not _has_body(headers):
             await self.app(scope, receive, send)
             return
-        api: FastAPI = scope["app"]
-        hub: Hub = api.state.hub
         try:
             if scope["path"].startswith("/v1/"):
                 await _authenticate(hub, headers)
@@ -122,17 +123,26 @@ async def _authenticate(hub: Hub, headers: Headers) -> None:
     )
 
 
-def _rule(api: FastAPI, hub: Hub, scope: Scope) -> BodyRule:
+def _rules(api: FastAPI, hub: Hub) -> BodyRules:
     rules: BodyRules | None = getattr(api.state, "body_rules", None)
     if rules is None:
         settings = hub.settings
         rules = body_rules(api, settings.max_body_bytes, settings.max_bulk_body_bytes)
         api.state.body_rules = rules
+    return rules
+
+
+def _rule(api: FastAPI, hub: Hub, scope: Scope) -> BodyRule:
     path, method = scope["path"], scope["method"]
-    for pattern, rule_method, rule in rules:
+    for pattern, rule_method, rule in _rules(api, hub):
         if rule_method == method and pattern.match(path):
             return rule
     return BodyRule(hub.settings.max_body_bytes, ())
+
+
+def _methods(rules: BodyRules, path: str) -> list[str]:
+    """Every method documented for this path (the router names only one route's methods)."""
+    return sorted({method for pattern, method, _ in rules if pattern.match(path)})
 
 
 def _check_media_type(headers: Headers, rule: BodyRule) -> str | None:
@@ -198,12 +208,18 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def _with_nosniff(send: Send) -> Send:
+def _finishing(send: Send, allowed: Callable[[], list[str]]) -> Send:
+    """Every answer says nosniff; a 405 lists every method of the path in Allow."""
+
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+            if message["status"] == 405:
+                headers = [(name, value) for name, value in headers if name.lower() != b"allow"]
+                headers.append((b"allow", ", ".join(allowed()).encode()))
             if not any(name.lower() == _NOSNIFF[0] for name, _ in headers):
-                message = {**message, "headers": [*headers, _NOSNIFF]}
+                headers.append(_NOSNIFF)
+            message = {**message, "headers": headers}
         await send(message)
 
     return sending
