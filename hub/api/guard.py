@@ -223,4 +223,3 @@ def _finishing(send: Send, allowed: Callable[[], list[str]]) -> Send:
         await send(message)
 
     return sending
-

@@ -47,15 +47,33 @@ def fields(problem: dict[str, Any]) -> list[str]:
 
 BAD_PATHS = {
     "a SKU outside its pattern": ("PUT", "/v1/stock/wh-lyon/%C3%A9", {"on_hand": 1}, "path.sku"),
-    "a source id outside its pattern (stock)": ("GET", "/v1/stock/WH%20LYON/RED", None, "path.source_id"),
-    "a source id outside its pattern": ("GET", "/v1/sources/%C3%A9", None, "path.source_id"),
-    "a source id outside its pattern (write)": ("PUT", "/v1/sources/Lyon!", SOURCE_LYON, "path.source_id"),
-    "a channel id outside its pattern": ("GET", "/v1/channels/%00", None, "path.channel_id"),
-    "a policy version that is not a number": ("GET", "/v1/policies/p/versions/x", None, "path.version"),
-    "an exception id with a control character": (
-        "POST", "/v1/ops/exceptions/%0A/resolve", {"note": "x"}, "path.exception_id",
+    "a source id outside its pattern (stock)": (
+        "GET",
+        "/v1/stock/WH%20LYON/RED",
+        None,
+        "path.source_id",
     ),
-}  # fmt: skip
+    "a source id outside its pattern": ("GET", "/v1/sources/%C3%A9", None, "path.source_id"),
+    "a source id outside its pattern (write)": (
+        "PUT",
+        "/v1/sources/Lyon!",
+        SOURCE_LYON,
+        "path.source_id",
+    ),
+    "a channel id outside its pattern": ("GET", "/v1/channels/%00", None, "path.channel_id"),
+    "a policy version that is not a number": (
+        "GET",
+        "/v1/policies/p/versions/x",
+        None,
+        "path.version",
+    ),
+    "an exception id with a control character": (
+        "POST",
+        "/v1/ops/exceptions/%0A/resolve",
+        {"note": "x"},
+        "path.exception_id",
+    ),
+}
 
 
 @pytest.mark.asyncio
@@ -178,12 +196,15 @@ async def test_implausible_times_and_quantities_are_refused_at_the_edge_naming_t
         ("id: p\nversion: " + "9" * 5000 + "\n", "cannot be read"),
         (
             "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-            + "".join(f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdefg", "bcdefgh", strict=True)),
+            + "".join(
+                f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n"
+                for a, b in zip("abcdefg", "bcdefgh", strict=True)
+            ),
             "more than",
         ),
     ],
     ids=["nested 10,000 deep", "an integer of 5,000 digits", "a billion laughs"],
-)  # fmt: skip
+)
 @pytest.mark.asyncio
 async def test_an_absurd_policy_document_is_a_422_in_bounded_time(
     tmp_path: Path, document: str, message: str
@@ -243,7 +264,7 @@ async def test_json_nested_deeper_than_the_limit_is_a_400_on_every_json_route(
         # Brackets inside strings are text, not nesting.
         brackets = submission_dict(external_id="[" * 100)
         response = await client.post("/v1/orders", json=brackets)
-        assert response.status_code == 202, response.text  # fmt: skip
+        assert response.status_code == 202, response.text
 
 
 # --- size, content type and who is asking, before the body -------------------------------------
@@ -277,7 +298,7 @@ async def test_a_huge_body_without_a_credential_is_a_401_before_it_is_read(
         )
 
         assert_problem(response, 401)
-        assert body.pulled <= 1  # fmt: skip
+        assert body.pulled <= 1
 
 
 @pytest.mark.parametrize(

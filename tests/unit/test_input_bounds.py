@@ -112,11 +112,14 @@ def test_json_depth_is_counted_outside_strings(body: bytes, ok: bool) -> None:
     [
         ("a:\n" + "".join("  " * i + "b:\n" for i in range(1, 40)), "nests deeper than 8"),
         ("a: &a [1, 2, 3]\nb: [[[[[[[*a]]]]]]]\n", "nests deeper than 8"),
-        ("a: &a [1, 2, 3, 4, 5, 6, 7, 8]\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n", "more than 50"),
+        (
+            "a: &a [1, 2, 3, 4, 5, 6, 7, 8]\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n",
+            "more than 50",
+        ),
         ("a: &a [*a]\n", "refers to no finished anchor"),
     ],
     ids=["indented 40 deep", "an alias deepens", "aliases multiply", "a recursive alias"],
-)  # fmt: skip
+)
 def test_a_yaml_document_is_measured_with_its_aliases_expanded(
     document: str, fragment: str
 ) -> None:

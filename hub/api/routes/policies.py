@@ -69,7 +69,9 @@ async def policy_version(policy_id: PolicyIdPath, version: VersionPath, hub: Hub
 
 
 @router.post("/{policy_id}/rollback", dependencies=[Depends(require("policies:write"))])
-async def roll_back(policy_id: PolicyIdPath, body: RollBack, hub: HubDep, actor: ActorDep) -> dict[str, Any]:
+async def roll_back(
+    policy_id: PolicyIdPath, body: RollBack, hub: HubDep, actor: ActorDep
+) -> dict[str, Any]:
     """Make an earlier version active again (recorded as an event with the actor)."""
     version = await asyncio.to_thread(
         _checked, hub.policies.roll_back, policy_id, body.version, actor

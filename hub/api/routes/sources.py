@@ -20,7 +20,11 @@ router = APIRouter(prefix="/v1/sources", tags=["sources"])
     status_code=200,
 )
 async def put_source(
-    source_id: SourceIdPath, definition: SourceDefinition, hub: HubDep, actor: ActorDep, response: Response
+    source_id: SourceIdPath,
+    definition: SourceDefinition,
+    hub: HubDep,
+    actor: ActorDep,
+    response: Response,
 ) -> SourcePublic:
     """Register a source (201) or redefine it (200); the path and body ids must agree."""
     if definition.source_id != source_id:
