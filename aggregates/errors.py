@@ -44,3 +44,11 @@ class ShipmentError(OrderError):
 
 class UnknownShipmentError(ShipmentError):
     pass
+
+
+def unknown_shipment(order_id: object, shipment_id: str, source_id: str) -> UnknownShipmentError:
+    """The one answer for a shipment a source may not report on: unknown order, unknown
+    shipment and another source's shipment read the same."""
+    return UnknownShipmentError(
+        f"source {source_id} has no shipment {shipment_id} on order {order_id}"
+    )

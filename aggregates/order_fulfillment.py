@@ -7,7 +7,7 @@ from eventsourcing.domain import event
 
 from aggregates.errors import (
     ShipmentError,
-    UnknownShipmentError,
+    unknown_shipment,
 )
 from aggregates.order_states import OrderStatus
 from aggregates.shipments import (
@@ -36,12 +36,10 @@ def apply_update(
 ) -> bool:
     """Apply a source's update; False when it is stale or repeated (nothing recorded)."""
     shipment = self.shipments.get(shipment_id)
-    if shipment is None:
-        raise UnknownShipmentError(f"order {self.id} has no shipment {shipment_id}")
-    if shipment["source_id"] != source_id:
-        raise ShipmentError(
-            f"shipment {shipment_id} belongs to {shipment['source_id']}, not {source_id}"
-        )
+    if shipment is None or shipment["source_id"] != source_id:
+        # Another source's shipment answers exactly like one that does not exist: a source
+        # learns nothing about who else fulfils an order.
+        raise unknown_shipment(self.id, shipment_id, source_id)
     if not moves_forward(ShipmentState(shipment["state"]), kind):
         return False
     common: dict[str, Any] = {

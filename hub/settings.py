@@ -45,7 +45,12 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Largest request body, except bulk intake"
+    )
+    max_bulk_body_bytes: int = Field(
+        default=10_000_000, ge=1024, description="Largest native intake payload (CSV bulk, feeds)"
+    )
 
     intake_batch_size: int = Field(default=500, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)

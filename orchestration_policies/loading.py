@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from orchestration_policies.policy import Policy
+from orchestration_policies.yaml_shape import ShapeError, check_shape
 
 __all__ = ["PolicyError", "Problem", "default_policy", "load_policy", "validate_policy"]
 
@@ -94,8 +95,23 @@ def _problems_from(error: ValidationError) -> list[Problem]:
     return problems
 
 
+# A policy is a few levels deep and a few hundred nodes; these leave room and stop the
+# absurd (see yaml_shape) before the loader recurses into it.
+MAX_POLICY_DEPTH = 32
+MAX_POLICY_NODES = 100_000
+
+
 def load_policy(text: str) -> Policy:
     """Parse and validate a YAML policy; raises :class:`PolicyError` listing every problem."""
+    try:
+        check_shape(text, MAX_POLICY_DEPTH, MAX_POLICY_NODES)
+    except ShapeError as error:
+        where = f" at line {error.line}, column {error.column}" if error.line else ""
+        raise PolicyError(
+            [Problem("", f"YAML error{where}: {error}", line=error.line, column=error.column)]
+        ) from None
+    except yaml.YAMLError:
+        pass  # the loader below names the syntax error where it is
     try:
         document = yaml.load(
             text, Loader=_StrictLoader
@@ -110,6 +126,9 @@ def load_policy(text: str) -> Policy:
         ) from None
     except yaml.YAMLError as error:
         raise PolicyError([Problem("", f"YAML error: {error}")]) from None
+    except ValueError as error:  # e.g. an integer of thousands of digits
+        reason = str(error).split(";", 1)[0]  # not Python's advice on raising its limit
+        raise PolicyError([Problem("", f"YAML error: a value cannot be read: {reason}")]) from None
     if not isinstance(document, dict):
         raise PolicyError([Problem("", "a policy must be a YAML mapping")])
     try:

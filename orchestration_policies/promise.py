@@ -33,7 +33,10 @@ def promised_by(
     if channel_promise is not None:
         return channel_promise
     transit = TRANSIT_DAYS.get(delivery_method, TRANSIT_DAYS["standard"])
-    return placed_at + timedelta(days=lead_time_days + transit)
+    try:
+        return placed_at + timedelta(days=lead_time_days + transit)
+    except OverflowError:  # an order recorded before times were bounded (year 9999)
+        return datetime.max.replace(tzinfo=placed_at.tzinfo)
 
 
 def risk(now: datetime, promise: datetime, margin: timedelta) -> Risk:

@@ -6,7 +6,7 @@ from uuid import UUID
 from pydantic import Field, StrictInt
 
 from schemas.submission import Contract
-from schemas.types import Slug, UtcDatetime
+from schemas.types import MAX_QUANTITY, LineId, PlausibleTime, Slug
 
 
 class UpdateKind(StrEnum):
@@ -22,18 +22,18 @@ class UpdateKind(StrEnum):
 
 
 class ShippedLine(Contract):
-    line_id: str = Field(min_length=1, max_length=64)
-    quantity: StrictInt = Field(gt=0)
+    line_id: LineId
+    quantity: StrictInt = Field(gt=0, le=MAX_QUANTITY)
 
 
 class FulfillmentUpdate(Contract):
     """One update from a source: on orderhub.fulfillment.updates or POST /v1/fulfillment/updates."""
 
     order_id: UUID
-    shipment_id: str = Field(min_length=1, max_length=64)
+    shipment_id: LineId
     source_id: Slug
     kind: UpdateKind
-    at: UtcDatetime
+    at: PlausibleTime
     carrier: str | None = Field(default=None, max_length=100)
     tracking: str | None = Field(default=None, max_length=100)
     lines: list[ShippedLine] | None = Field(

@@ -7,9 +7,17 @@ from pydantic import AfterValidator, Field, StrictInt
 
 from schemas.regions import EVERYWHERE, REGIONS
 from schemas.submission import Contract, DeliveryMethod
-from schemas.types import CountryCode, CurrencyCode, Money, Slug, UtcDatetime, country_code
-
-Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")]
+from schemas.types import (
+    CountryCode,
+    CurrencyCode,
+    Money,
+    PlausibleTime,
+    Quantity,
+    QuantityChange,
+    Sku,
+    Slug,
+    country_code,
+)
 
 
 def _destination(value: str) -> str:
@@ -66,10 +74,10 @@ class SourceDefinition(Contract):
     country: CountryCode
     ships_to: list[Destination] = Field(min_length=1, max_length=300)
     delivery_methods: list[DeliveryMethod] = Field(min_length=1)
-    daily_capacity: StrictInt = Field(ge=0, description="Shipments per day")
+    daily_capacity: Quantity = Field(description="Shipments per day")
     cost: CostModelSpec
     lead_time_days: StrictInt = Field(ge=0, le=365)
-    priority: StrictInt = 0
+    priority: StrictInt = Field(default=0, ge=-1_000_000, le=1_000_000)
     demand_classes: list[Slug] = Field(
         default_factory=list, description="Classes it serves; empty = all"
     )
@@ -92,9 +100,9 @@ class StockSnapshot(Contract):
     kind: Literal["snapshot"] = "snapshot"
     source_id: Slug
     sku: Sku
-    on_hand: StrictInt = Field(ge=0)
-    safety_stock: StrictInt | None = Field(default=None, ge=0)
-    counted_at: UtcDatetime | None = None
+    on_hand: Quantity
+    safety_stock: Quantity | None = None
+    counted_at: PlausibleTime | None = None
 
 
 class StockDelta(Contract):
@@ -103,7 +111,7 @@ class StockDelta(Contract):
     kind: Literal["delta"] = "delta"
     source_id: Slug
     sku: Sku
-    delta: StrictInt
+    delta: QuantityChange
     reason: str = Field(min_length=1, max_length=200)
 
 

@@ -4,7 +4,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from schemas.types import CountryCode, CurrencyCode, ExternalId, Money, Slug, UtcDatetime
+from schemas.types import (
+    CountryCode,
+    CurrencyCode,
+    ExternalId,
+    LineId,
+    Money,
+    PlausibleTime,
+    Sku,
+    Slug,
+)
 
 
 class DeliveryMethod(StrEnum):
@@ -47,8 +56,8 @@ class Address(Contract):
 
 
 class OrderLine(Contract):
-    line_id: str = Field(min_length=1, max_length=64)
-    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+    line_id: LineId
+    sku: Sku
     # StrictInt: "3" and 3.0 are rejected, a quantity is counted, never parsed or rounded.
     quantity: StrictInt = Field(gt=0, le=100_000)
     unit_price: Money
@@ -59,13 +68,13 @@ class OrderSubmission(Contract):
 
     channel: Slug
     external_id: ExternalId
-    placed_at: UtcDatetime
+    placed_at: PlausibleTime
     customer: Customer
     ship_to: Address
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
     currency: CurrencyCode
     delivery_method: DeliveryMethod = DeliveryMethod.STANDARD
-    promised_by: UtcDatetime | None = None
+    promised_by: PlausibleTime | None = None
     payment_state: PaymentState = PaymentState.PENDING
 
     @model_validator(mode="after")

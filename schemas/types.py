@@ -1,6 +1,8 @@
 """Field types shared by the contracts: money, codes, UTC times, slugs."""
 
-from datetime import UTC, datetime
+import re
+import unicodedata
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -11,8 +13,10 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainSerializer,
+    StrictInt,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 
 def _reject_float(value: Any) -> Any:
@@ -84,5 +88,72 @@ def _to_utc(value: datetime) -> datetime:
 # never depend on the sender's zone.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
-ExternalId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s].*$")]
+# Times a sender gives us (placed_at, promised_by, a source's `at`…) outside these years are
+# typos or sentinels (0001-01-01, 9999-12-31): refused at the edge, so date arithmetic in the
+# views never leaves the calendar. (An order placed more than a few minutes ahead of the hub's
+# clock is a business rule: it is recorded, as rejected.)
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        raise PydanticCustomError(
+            "implausible_time",
+            "the time must be in the years {earliest} to {latest}",
+            {"earliest": EARLIEST_TIME.year, "latest": LATEST_TIME.year - 1},
+        )
+    return value
+
+
+PlausibleTime = Annotated[UtcDatetime, AfterValidator(_plausible)]
+
+
+def _iso_date(value: Any) -> Any:
+    # pydantic would also read "0" as a Unix time (1970-01-01): a date is written YYYY-MM-DD.
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("date_format", "a date is written YYYY-MM-DD")
+    return value
+
+
+def _plausible_day(value: date) -> date:
+    _plausible(datetime(value.year, value.month, value.day, tzinfo=UTC))
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+PlausibleDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_plausible_day)]
+
+# Counts of units (stock, order lines, capacities) stay far inside a 64-bit integer, which is
+# what the read models store them in; nobody holds a billion of one SKU in one place.
+MAX_QUANTITY = 1_000_000_000
+Quantity = Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
+QuantityChange = Annotated[StrictInt, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=SKU_PATTERN)]
+
+# Characters that have no place in an identifier: controls (NUL…), and the invisible format
+# characters, bidirectional overrides among them (U+202E turns "exe.txt" into "txt.exe" on
+# screen), which make two ids look alike or one look like another.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _visible(value: str) -> str:
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _HIDDEN_CATEGORIES:
+            raise PydanticCustomError(
+                "invisible_character",
+                "character {code} at position {position} is a control or invisible formatting"
+                " character, not allowed in an identifier",
+                {"code": f"U+{ord(char):04X}", "position": position},
+            )
+    return value
+
+
+ExternalId = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[^\s].*$"), AfterValidator(_visible)
+]
+LineId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_visible)]

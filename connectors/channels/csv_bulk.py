@@ -19,6 +19,7 @@ Rows of one order must be consecutive: an external_id seen again further down is
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -67,6 +68,8 @@ OPTIONAL_COLUMNS = (
 _REQUIRED_VALUES = ("placed_at", "customer_id", "ship_name", "ship_line1", "ship_city",
                     "ship_postal_code")  # fmt: skip
 _DELIMITERS = (",", ";", "\t", "|")
+# Every known column once, and room to name a few strays in the answer.
+MAX_COLUMNS = 2 * len(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -160,9 +163,14 @@ def _read(text: str, delimiter: str) -> tuple[_Row, list[_Row]]:
 
 
 def _check_header(columns: list[str], number: int) -> None:
+    if len(columns) > MAX_COLUMNS:
+        raise UnparseablePayload(
+            f"row {number} (header): {len(columns)} columns; a bulk upload has at most"
+            f" {MAX_COLUMNS} (the known ones, each once)"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     unknown = sorted({c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS})
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    repeated = sorted(c for c, n in Counter(columns).items() if n > 1)
     faults = [
         f"{label}: {', '.join(names)}"
         for label, names in (("missing", missing), ("unknown", unknown), ("repeated", repeated))

@@ -11,6 +11,8 @@ from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api import console
 from hub.api.auth_throttle import AuthThrottle
+from hub.api.guard import RequestGuard
+from hub.api.openapi import install_openapi
 from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
 from hub.api.routes import (
@@ -77,6 +79,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.state.rate_limiter = RateLimiter()
     # Made here when the hub is given (a test may replace it), else at start-up from settings.
     app.state.auth_throttle = AuthThrottle.from_settings(hub.settings) if hub is not None else None
+    app.add_middleware(RequestGuard)
+    install_openapi(app)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router)

@@ -13,12 +13,12 @@ async def read_limited(request: Request, max_bytes: int) -> bytes:
     """The whole body, or 413 as soon as it passes max_bytes (never read to the end first)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
+        raise too_large(max_bytes)
     chunks = bytearray()
     async for chunk in request.stream():
         chunks.extend(chunk)
         if len(chunks) > max_bytes:
-            raise _too_large(max_bytes)
+            raise too_large(max_bytes)
     return bytes(chunks)
 
 
@@ -38,25 +38,27 @@ def parse_json(raw: bytes) -> tuple[str, Any]:
     try:
         return text, json.loads(text)
     except json.JSONDecodeError as error:
-        raise _malformed(f"{error.msg} at line {error.lineno}, column {error.colno}") from None
+        raise malformed(f"{error.msg} at line {error.lineno}, column {error.colno}") from None
     except (ValueError, RecursionError) as error:
         # json raises these for absurd nesting or numbers with thousands of digits.
-        raise _malformed(str(error) or type(error).__name__) from None
+        raise malformed(str(error) or type(error).__name__) from None
 
 
-def _malformed(detail: str) -> ProblemError:
+def malformed(
+    detail: str, title: str = "The body is not valid JSON", code: str = "json_invalid"
+) -> ProblemError:
     return ProblemError(
         Problem(
             type="/problems/malformed-body",
-            title="The body is not valid JSON",
+            title=title,
             status=400,
             detail=detail,
-            errors=[FieldProblem(field="(body)", message=detail, code="json_invalid")],
+            errors=[FieldProblem(field="(body)", message=detail, code=code)],
         )
     )
 
 
-def _too_large(max_bytes: int) -> ProblemError:
+def too_large(max_bytes: int) -> ProblemError:
     return ProblemError(
         Problem(
             type="/problems/body-too-large",

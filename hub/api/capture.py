@@ -38,13 +38,13 @@ def check_may_submit_for(principal: Principal, channel: str) -> None:
         )
 
 
-async def check_rate(request: Request, hub: Hub, principal: Principal, cost: int = 1) -> None:
-    """429 with Retry-After when the channel is over its rate."""
+async def check_rate(request: Request, hub: Hub, principal: Principal) -> None:
+    """429 with Retry-After when the channel is over its rate; call it before reading the body."""
     if principal.role is not Role.CHANNEL or principal.channel_id is None:
         return
     definition = await asyncio.to_thread(hub.access.channel, principal.channel_id)
     limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.take(principal.channel_id, definition.rate_limit_per_minute, cost)
+    wait = limiter.take(principal.channel_id, definition.rate_limit_per_minute)
     if wait is not None:
         raise ProblemError(
             Problem(
@@ -55,6 +55,16 @@ async def check_rate(request: Request, hub: Hub, principal: Principal, cost: int
             ),
             headers={"Retry-After": str(int(wait))},
         )
+
+
+async def charge_rate(request: Request, hub: Hub, principal: Principal, items: int) -> None:
+    """Charge the rest of a payload that carried `items` orders (the first paid at the door),
+    refused ones included: each costs a parse, a rejection record and an exception."""
+    if principal.role is not Role.CHANNEL or principal.channel_id is None or items <= 1:
+        return
+    definition = await asyncio.to_thread(hub.access.channel, principal.channel_id)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.charge(principal.channel_id, definition.rate_limit_per_minute, items - 1)
 
 
 def actor_for(principal: Principal, channel: str) -> str:

@@ -46,7 +46,7 @@ def invalid_body(error: ValidationError) -> ProblemError:
             type="/problems/invalid-submission",
             title="The submission is not valid",
             status=422,
-            detail="See errors for each field that must change; nothing was recorded.",
+            detail="See errors for each field that must change; no order was recorded.",
             errors=field_problems(error),
         )
     )

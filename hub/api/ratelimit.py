@@ -22,12 +22,9 @@ class RateLimiter:
         The bucket holds ten seconds' worth of requests (at least one), so short bursts pass
         and a sustained flood is held to the rate.
         """
-        rate = per_minute / 60.0
-        capacity = max(1.0, rate * 10)
-        now = self._clock()
+        rate, capacity = _bucket(per_minute)
         with self._lock:
-            tokens, last = self._buckets.get(key, (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * rate)
+            tokens, now = self._refilled(key, rate, capacity)
             # A payload larger than the bucket passes from a full bucket and leaves it in debt,
             # so a big bulk upload waits its turn instead of being refused for ever.
             if tokens >= cost or tokens >= capacity:
@@ -35,3 +32,22 @@ class RateLimiter:
                 return None
             self._buckets[key] = (tokens, now)
             return max(1.0, math.ceil((cost - tokens) / rate))
+
+    def charge(self, key: str, per_minute: int, cost: int) -> None:
+        """Take `cost` tokens from a request already let in (the rest of a bulk payload, counted
+        once it is read): the bucket may go into debt, so the next request waits for it."""
+        rate, capacity = _bucket(per_minute)
+        with self._lock:
+            tokens, now = self._refilled(key, rate, capacity)
+            self._buckets[key] = (tokens - cost, now)
+
+    def _refilled(self, key: str, rate: float, capacity: float) -> tuple[float, float]:
+        now = self._clock()
+        tokens, last = self._buckets.get(key, (capacity, now))
+        return min(capacity, tokens + (now - last) * rate), now
+
+
+def _bucket(per_minute: int) -> tuple[float, float]:
+    """(tokens per second, capacity)."""
+    rate = per_minute / 60.0
+    return rate, max(1.0, rate * 10)

@@ -11,7 +11,7 @@ from uuid import NAMESPACE_OID, UUID, uuid5
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
-from aggregates.errors import OrderError, UnknownShipmentError
+from aggregates.errors import OrderError, unknown_shipment
 from aggregates.ids import stock_item_id
 from aggregates.stock import StockItem
 from hub.services.intake import submission_digest
@@ -60,9 +60,7 @@ class FulfillmentService:
         for _ in range(MAX_ATTEMPTS):
             order = find(self._store, update.order_id, Order)
             if order is None:
-                raise UnknownShipmentError(
-                    f"no order {update.order_id} (shipment {update.shipment_id})"
-                )
+                raise unknown_shipment(update.order_id, update.shipment_id, update.source_id)
             applied = order.apply_update(
                 update.shipment_id,
                 update.source_id,

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -66,6 +66,30 @@ class PlaceResult:
     digest: str
     existing_digest: str | None = None
     reasons: tuple[str, ...] = ()
+
+
+def storable(value: Any) -> Any:
+    """The value with every lone surrogate (JSON allows "\\ud800", UTF-8 cannot hold it)
+    written out as its escape, so that what was refused can always be kept, recognisably."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
+def _storable_rejection(r: RejectSubmission) -> RejectSubmission:
+    return replace(
+        r,
+        channel=storable(r.channel),
+        raw_payload=storable(r.raw_payload),
+        problems=storable(r.problems),
+        external_id=None if r.external_id is None else storable(r.external_id),
+        details=storable(r.details),
+        actor=storable(r.actor),
+    )
 
 
 def submission_digest(submission: OrderSubmission) -> str:
@@ -134,7 +158,8 @@ class IntakeService:
                 at=now,
             )
 
-        unique = {rejected_submission_id(r.channel, r.raw_payload): r for r in rejections}
+        kept = [_storable_rejection(r) for r in rejections]
+        unique = {rejected_submission_id(r.channel, r.raw_payload): r for r in kept}
         try:
             self._store.save(*(build(r) for r in unique.values()))
         except IntegrityError:

@@ -510,10 +510,11 @@ BAD_UPDATES: dict[str, tuple[dict[str, Any], str, str]] = {
     # case: (what replaces fields of a good `shipped` update, the source it is parked under,
     #        a part of the reason)
     "unknown shipment": ({"shipment_id": "SHP-NOWHERE"}, "wh-lyon", "no shipment SHP-NOWHERE"),
+    # Answered like an unknown shipment: the refusal never names the source that owns it.
     "a source that does not own the shipment": (
         {"source_id": "store-lille"},
         "store-lille",
-        "belongs to wh-lyon",
+        "store-lille has no shipment",
     ),
     "more shipped than requested": (
         {"lines": [{"line_id": "1", "quantity": 4}]},
@@ -530,7 +531,7 @@ BAD_UPDATES: dict[str, tuple[dict[str, Any], str, str]] = {
     "an order that does not exist": (
         {"order_id": "00000000-0000-4000-8000-000000000000"},
         "wh-lyon",
-        "no order",
+        "wh-lyon has no shipment",
     ),
 }
 
@@ -557,6 +558,8 @@ async def test_a_refused_update_is_a_422_parked_under_its_source_and_changes_not
     problem = response.json()
     assert problem["type"] == "/problems/update-refused"
     assert any(message in f"{e['field']}: {e['message']}" for e in problem["errors"]), problem
+    if parked_under != "wh-lyon":
+        assert "wh-lyon" not in response.text  # another source's shipment is not revealed
     assert order_of(hub, order_id).version == version
     assert await status_of(client, order_id) == "routed"
     assert await stock(client, "wh-lyon") == (10, 3)

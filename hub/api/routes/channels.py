@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from connectors.topics import ensure_topics
 from hub.api.deps import ActorDep, HubDep, require
+from hub.api.params import ChannelIdPath
 from hub.api.problems import ProblemError
 from hub.services.access import KeyExpiryError
 from schemas.channels import ChannelDefinition, IssueKey, KeyIssued, KeyRotated, RotateKey
@@ -20,7 +21,7 @@ router = APIRouter(tags=["channels"])
     response_model=ChannelDefinition,
 )
 async def put_channel(
-    channel_id: str,
+    channel_id: ChannelIdPath,
     definition: ChannelDefinition,
     hub: HubDep,
     actor: ActorDep,
@@ -66,7 +67,7 @@ async def list_channels(hub: HubDep) -> list[ChannelDefinition]:
     dependencies=[Depends(require("channels:read"))],
     response_model=ChannelDefinition,
 )
-async def get_channel(channel_id: str, hub: HubDep) -> ChannelDefinition:
+async def get_channel(channel_id: ChannelIdPath, hub: HubDep) -> ChannelDefinition:
     return await asyncio.to_thread(hub.access.channel, channel_id)
 
 

@@ -11,6 +11,7 @@ from aggregates.errors import OrderError
 from hub.api.body import parse_json, read_limited
 from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, PrincipalDep, require
+from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.services.access import Principal
 from hub.services.fulfillment_intake import Parked, apply_raw_update
@@ -19,7 +20,7 @@ from schemas.channels import Role
 from schemas.fulfillment import FulfillmentUpdate
 from schemas.problems import FieldProblem, Problem
 from schemas.submission import OrderSubmission
-from schemas.types import Money
+from schemas.types import MAX_QUANTITY, LineId, Money
 
 router = APIRouter(tags=["fulfillment"])
 
@@ -82,7 +83,7 @@ async def post_update(
 
 class CancelOrder(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
-    lines: dict[str, StrictInt] | None = Field(
+    lines: dict[LineId, Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY)]] | None = Field(
         default=None, description="line_id → units to cancel; the whole order when left out"
     )
 
@@ -112,8 +113,8 @@ async def cancel_order(
 
 
 class ReturnLine(BaseModel):
-    line_id: str = Field(min_length=1, max_length=64)
-    quantity: StrictInt = Field(gt=0)
+    line_id: LineId
+    quantity: StrictInt = Field(gt=0, le=MAX_QUANTITY)
 
 
 class RequestReturn(BaseModel):
@@ -156,7 +157,7 @@ async def request_return(
 
 @router.post("/v1/orders/{order_id}/returns/{rma_id}/receive")
 async def receive_return(
-    order_id: UUID, rma_id: str, body: ReceiveReturn, hub: HubDep, principal: Actor
+    order_id: UUID, rma_id: ReferencePath, body: ReceiveReturn, hub: HubDep, principal: Actor
 ) -> dict[str, Any]:
     """The goods are back: restock them at a source, or write them off."""
     await asyncio.to_thread(

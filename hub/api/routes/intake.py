@@ -10,8 +10,15 @@ from fastapi.responses import JSONResponse
 
 from connectors.channels import UnparseablePayload
 from hub.api.body import read_limited
-from hub.api.capture import CORRELATION_HEADER, check_may_submit_for, check_rate, record
+from hub.api.capture import (
+    CORRELATION_HEADER,
+    charge_rate,
+    check_may_submit_for,
+    check_rate,
+    record,
+)
 from hub.api.deps import GatewayDep, HubDep, require
+from hub.api.guard import JSON_TYPES, NATIVE_TYPES
 from hub.api.problems import ProblemError
 from hub.services.access import Principal
 from hub.services.channel_intake import translate
@@ -22,7 +29,23 @@ from schemas.problems import FieldProblem, Problem
 router = APIRouter(prefix="/v1/intake", tags=["intake"])
 
 
-@router.post("/{format}", responses={200: {"description": "Per-item results"}})
+@router.post(
+    "/{format}",
+    status_code=202,
+    responses={
+        200: {"description": "Per-item results: some orders were not taken"},
+        202: {"description": "Every order was taken"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media_type: {"schema": {} if media_type in JSON_TYPES else {"type": "string"}}
+                for media_type in NATIVE_TYPES
+            },
+        }
+    },
+)
 async def submit_native(
     format: str,
     request: Request,
@@ -47,7 +70,11 @@ async def submit_native(
             f"Channel {channel_id} sends {definition.format}, not {format}",
             "format",
         )
-    raw = await read_limited(request, hub.settings.max_body_bytes)
+    await check_rate(request, hub, principal)
+    # CSV bulk uploads may be larger than any other body.
+    bulk = format == "csv"
+    limit = hub.settings.max_bulk_body_bytes if bulk else hub.settings.max_body_bytes
+    raw = await read_limited(request, limit)
     correlation = request.headers.get(CORRELATION_HEADER) or str(uuid4())
     operator = principal.label if principal.role is not Role.CHANNEL else None
     try:
@@ -63,7 +90,7 @@ async def submit_native(
         ) from None
     commands = [i for i in translated.items if isinstance(i, SubmitOrder)]
     rejections = [i for i in translated.items if isinstance(i, RejectSubmission)]
-    await check_rate(request, hub, principal, cost=max(1, len(commands)))
+    await charge_rate(request, hub, principal, len(translated.items))
     results = await record(hub, gateway, commands, rejections)
     by_command = dict(zip((id(c) for c in commands), results, strict=True))
 

@@ -3,7 +3,7 @@
 import asyncio
 import json
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -12,12 +12,14 @@ from pydantic import BaseModel, Field
 
 from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, require
+from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, not_found
 from hub.services.access import Principal
 from hub.services.ops_queries import OpsQueries, QueryError
 from projections.exceptions import ExceptionQuery
 from projections.order_query import OrderQuery
 from schemas.problems import FieldProblem, Problem
+from schemas.types import PlausibleDate
 
 router = APIRouter(tags=["operations"])
 Reader = Annotated[Principal, Depends(require("orders:read"))]
@@ -52,8 +54,8 @@ async def search_orders(
     customer: str | None = None,
     sku: str | None = None,
     source: str | None = None,
-    placed_from: date | None = None,
-    placed_to: date | None = None,
+    placed_from: PlausibleDate | None = None,
+    placed_to: PlausibleDate | None = None,
     q: str | None = Query(default=None, description="External id, case-insensitive prefix"),
     sort: Literal["placed_at", "updated_at"] = "placed_at",
     order: Literal["asc", "desc"] = "desc",
@@ -63,8 +65,6 @@ async def search_orders(
     """Orders by status, channel, customer, SKU, source, placed date and external id."""
     if principal.channel_id is not None:
         channel = principal.channel_id  # a channel sees its own orders only
-    if placed_to is not None and placed_to >= date.max:
-        raise _bad_query(QueryError("placed_to", "placed_to: a date before 9999-12-31"))
     query = OrderQuery(
         status=tuple(status),
         channel=channel,
@@ -149,7 +149,7 @@ class Assign(BaseModel):
 
 @router.post("/v1/ops/exceptions/{exception_id}/resolve")
 async def resolve_exception(
-    exception_id: str, body: Resolve, hub: HubDep, principal: Actor
+    exception_id: ReferencePath, body: Resolve, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.resolve_exception, exception_id, body.note, principal.actor)
     await deliver_quietly(hub)
@@ -158,7 +158,7 @@ async def resolve_exception(
 
 @router.post("/v1/ops/exceptions/{exception_id}/assign")
 async def assign_exception(
-    exception_id: str, body: Assign, hub: HubDep, principal: Actor
+    exception_id: ReferencePath, body: Assign, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.assign_exception, exception_id, body.assignee, principal.actor)
     await deliver_quietly(hub)
@@ -216,8 +216,8 @@ async def stock(
 async def kpis(
     queries: Queries,
     principal: Reader,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[PlausibleDate | None, Query(alias="from")] = None,
+    end: Annotated[PlausibleDate | None, Query(alias="to")] = None,
     channel: str | None = None,
 ) -> dict[str, Any]:
     """Per channel and day (placed date, UTC); the last 14 days when no range is given."""

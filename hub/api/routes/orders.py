@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,6 +20,7 @@ from hub.api.capture import (
 )
 from hub.api.deps import GatewayDep, HubDep, require
 from hub.api.problems import ProblemError, invalid_body, not_found
+from hub.bootstrap import Hub
 from hub.services.access import Principal
 from hub.services.decisions import order_decisions
 from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
@@ -61,25 +62,13 @@ async def submit_order(
     """Capture an order. 202 once it is durable (event store, or Kafka with acks=all)."""
     await check_rate(request, hub, principal)
     raw = await read_limited(request, hub.settings.max_body_bytes)
-    text, payload = parse_json(raw)
+    text, payload = parse_json(raw)  # not JSON at all: a 400, and nothing to keep
     try:
         submission = OrderSubmission.model_validate(payload)
     except ValidationError as error:
         problem = invalid_body(error)
         ident = payload if isinstance(payload, dict) else {}
-        channel = principal.channel_id or str(ident.get("channel") or "unknown")
-        rejection = RejectSubmission(
-            channel=channel,
-            raw_payload=text,
-            format="canonical",
-            reason="invalid_submission",
-            problems=[p.model_dump() for p in problem.problem.errors],
-            actor=actor_for(principal, channel),
-            external_id=str(ident["external_id"]) if ident.get("external_id") else None,
-        )
-        ids = await asyncio.to_thread(hub.intake.record_rejections, [rejection])
-        await deliver_quietly(hub)
-        problem.problem.extra["rejection_id"] = str(ids[0])
+        await _keep_refused(hub, principal, problem, text, ident)
         raise problem from None
     check_may_submit_for(principal, submission.channel)
     command = SubmitOrder(
@@ -171,6 +160,29 @@ async def get_raw_payload(order_id: UUID, hub: HubDep, principal: Reader) -> Res
     if order is None or not principal.may_see_channel(order.channel):
         raise not_found(f"order {order_id}")
     return Response(order.raw_payload, media_type="text/plain; charset=utf-8")
+
+
+async def _keep_refused(
+    hub: Hub,
+    principal: Principal,
+    problem: ProblemError,
+    text: str,
+    ident: dict[str, Any],
+) -> None:
+    """Record the refused submission (its payload and every reason); the answer names it."""
+    channel = principal.channel_id or str(ident.get("channel") or "unknown")
+    rejection = RejectSubmission(
+        channel=channel,
+        raw_payload=text,
+        format="canonical",
+        reason="invalid_submission",
+        problems=[p.model_dump() for p in problem.problem.errors],
+        actor=actor_for(principal, channel),
+        external_id=str(ident["external_id"]) if ident.get("external_id") else None,
+    )
+    ids = await asyncio.to_thread(hub.intake.record_rejections, [rejection])
+    await deliver_quietly(hub)
+    problem.problem.extra["rejection_id"] = str(ids[0])
 
 
 def _answer(result: PlaceResult) -> Response:

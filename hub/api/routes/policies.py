@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from hub.api.body import read_limited
 from hub.api.deps import ActorDep, HubDep, require
+from hub.api.guard import YAML_TYPES
+from hub.api.params import PolicyIdPath, VersionPath
 from hub.api.problems import ProblemError, not_found
 from orchestration_policies import PolicyError
 from schemas.problems import FieldProblem, Problem
@@ -17,7 +19,7 @@ router = APIRouter(prefix="/v1/policies", tags=["policies"])
 YAML_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/yaml": {"schema": {"type": "string"}}},
+        "content": {media_type: {"schema": {"type": "string"}} for media_type in YAML_TYPES},
     }
 }
 
@@ -59,7 +61,7 @@ async def list_policies(hub: HubDep) -> list[dict[str, Any]]:
     dependencies=[Depends(require("policies:read"))],
     response_class=PlainTextResponse,
 )
-async def policy_version(policy_id: str, version: int, hub: HubDep) -> str:
+async def policy_version(policy_id: PolicyIdPath, version: VersionPath, hub: HubDep) -> str:
     found = await asyncio.to_thread(hub.policies.document, policy_id, version)
     if found is None:
         raise not_found(f"policy {policy_id!r} version {version}")
@@ -67,7 +69,9 @@ async def policy_version(policy_id: str, version: int, hub: HubDep) -> str:
 
 
 @router.post("/{policy_id}/rollback", dependencies=[Depends(require("policies:write"))])
-async def roll_back(policy_id: str, body: RollBack, hub: HubDep, actor: ActorDep) -> dict[str, Any]:
+async def roll_back(
+    policy_id: PolicyIdPath, body: RollBack, hub: HubDep, actor: ActorDep
+) -> dict[str, Any]:
     """Make an earlier version active again (recorded as an event with the actor)."""
     version = await asyncio.to_thread(
         _checked, hub.policies.roll_back, policy_id, body.version, actor

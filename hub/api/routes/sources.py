@@ -5,6 +5,7 @@ import asyncio
 from fastapi import APIRouter, Depends, Response
 
 from hub.api.deps import ActorDep, HubDep, require
+from hub.api.params import SourceIdPath
 from hub.api.problems import ProblemError, not_found
 from schemas.problems import FieldProblem, Problem
 from schemas.sources import PauseSource, SourceDefinition, SourcePublic
@@ -19,7 +20,11 @@ router = APIRouter(prefix="/v1/sources", tags=["sources"])
     status_code=200,
 )
 async def put_source(
-    source_id: str, definition: SourceDefinition, hub: HubDep, actor: ActorDep, response: Response
+    source_id: SourceIdPath,
+    definition: SourceDefinition,
+    hub: HubDep,
+    actor: ActorDep,
+    response: Response,
 ) -> SourcePublic:
     """Register a source (201) or redefine it (200); the path and body ids must agree."""
     if definition.source_id != source_id:
@@ -55,7 +60,7 @@ async def list_sources(hub: HubDep) -> list[SourcePublic]:
 @router.get(
     "/{source_id}", dependencies=[Depends(require("sources:read"))], response_model=SourcePublic
 )
-async def get_source(source_id: str, hub: HubDep) -> SourcePublic:
+async def get_source(source_id: SourceIdPath, hub: HubDep) -> SourcePublic:
     source = await asyncio.to_thread(hub.catalog.find_source, source_id)
     if source is None:
         raise not_found(f"source {source_id!r}")
@@ -73,7 +78,7 @@ async def get_source(source_id: str, hub: HubDep) -> SourcePublic:
     response_model=SourcePublic,
 )
 async def pause_source(
-    source_id: str, body: PauseSource, hub: HubDep, actor: ActorDep
+    source_id: SourceIdPath, body: PauseSource, hub: HubDep, actor: ActorDep
 ) -> SourcePublic:
     """A paused source is not chosen by orchestration until it is resumed."""
     await asyncio.to_thread(hub.catalog.pause_source, source_id, body.reason, actor)
@@ -86,7 +91,7 @@ async def pause_source(
     dependencies=[Depends(require("sources:write"))],
     response_model=SourcePublic,
 )
-async def resume_source(source_id: str, hub: HubDep, actor: ActorDep) -> SourcePublic:
+async def resume_source(source_id: SourceIdPath, hub: HubDep, actor: ActorDep) -> SourcePublic:
     await asyncio.to_thread(hub.catalog.resume_source, source_id, actor)
     await asyncio.to_thread(hub.deliver)
     return await get_source(source_id, hub)

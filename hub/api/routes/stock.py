@@ -4,24 +4,25 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import Field, StrictInt
+from pydantic import Field
 
 from aggregates.errors import DomainError
 from hub.api.deps import ActorDep, HubDep, require
+from hub.api.params import SkuPath, SourceIdPath
 from hub.api.problems import not_found
 from hub.services.catalog import StockLevel
 from schemas.sources import StockDelta, StockLevelPublic, StockMessage, StockSnapshot
 from schemas.submission import Contract
-from schemas.types import UtcDatetime
+from schemas.types import PlausibleTime, Quantity
 
 router = APIRouter(prefix="/v1/stock", tags=["stock"])
 BULK_MAX_ROWS = 10_000
 
 
 class StockCount(Contract):
-    on_hand: StrictInt = Field(ge=0)
-    safety_stock: StrictInt | None = Field(default=None, ge=0)
-    counted_at: UtcDatetime | None = None
+    on_hand: Quantity
+    safety_stock: Quantity | None = None
+    counted_at: PlausibleTime | None = None
 
 
 @router.put(
@@ -30,7 +31,7 @@ class StockCount(Contract):
     response_model=StockLevelPublic,
 )
 async def put_stock(
-    source_id: str, sku: str, count: StockCount, hub: HubDep, actor: ActorDep
+    source_id: SourceIdPath, sku: SkuPath, count: StockCount, hub: HubDep, actor: ActorDep
 ) -> StockLevelPublic:
     """Set on-hand (and optionally safety stock) for a source and SKU."""
     snapshot = StockSnapshot(source_id=source_id, sku=sku, **count.model_dump())
@@ -90,7 +91,7 @@ async def bulk_stock(body: StockBulk, hub: HubDep, actor: ActorDep) -> StockBulk
     dependencies=[Depends(require("stock:read"))],
     response_model=StockLevelPublic,
 )
-async def get_stock(source_id: str, sku: str, hub: HubDep) -> StockLevelPublic:
+async def get_stock(source_id: SourceIdPath, sku: SkuPath, hub: HubDep) -> StockLevelPublic:
     levels = await asyncio.to_thread(hub.catalog.stock_levels, source_id, [sku])
     if not levels:
         raise not_found(f"stock for {source_id}/{sku}")

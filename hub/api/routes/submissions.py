@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from hub.api.deps import HubDep, require
 from hub.services.access import Principal
 from schemas.channels import Role
-from schemas.types import UtcDatetime
+from schemas.types import PlausibleTime
 
 router = APIRouter(prefix="/v1/submissions", tags=["submissions"])
 
@@ -18,8 +18,8 @@ async def rejected_submissions(
     hub: HubDep,
     principal: Annotated[Principal, Depends(require("submissions:read"))],
     channel: str | None = None,
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    since: PlausibleTime | None = None,
+    until: PlausibleTime | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     """Newest first; filter by channel and by time recorded (since inclusive, until exclusive)."""
