@@ -90,9 +90,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     )
     source_load = SqlSourceLoadView(views_db)
     rejected = SqlRejectedSubmissionsView(views_db)
-    orchestration = OrchestrationService(
-        store, catalog, policies, clock, shipments_on=source_load.shipments_on
-    )
+    orchestration = OrchestrationService(store, policies, clock)
     order_status = SqlOrderStatusView(views_db)
     backorders = SqlBackorderView(views_db)
     exceptions = SqlExceptionQueue(views_db)

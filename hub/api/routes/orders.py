@@ -21,6 +21,7 @@ from hub.api.capture import (
 from hub.api.deps import GatewayDep, HubDep, require
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.services.access import Principal
+from hub.services.decision_records import explanation_of
 from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
 from projections.order_status import OrderStatusRow
 from schemas.api import OrderPublic, SubmissionReceipt
@@ -124,7 +125,7 @@ async def get_decision(order_id: UUID, hub: HubDep, principal: Reader) -> dict[s
     return {
         "order_id": str(order_id),
         "status": order.status.value,
-        "explanation": order.explanation,
+        "explanation": explanation_of(order),
         "decision": order.decision,
     }
 
