@@ -9,6 +9,7 @@ refreshes the view and decides again, so the last unit is never taken twice.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -357,10 +358,34 @@ def inputs_digest(order: OrderToRoute, candidates: list[CandidateSource], now: d
     facts = {
         "now": now.isoformat(),
         "order": _plain(order),
-        "candidates": sorted((_plain(c) for c in candidates), key=lambda c: str(c["source_id"])),
+        "candidates": sorted((_plain_candidate(c) for c in candidates), key=_by_source_id),
     }
     canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _by_source_id(candidate: dict[str, Any]) -> str:
+    return str(candidate["source_id"])
+
+
+# What changes from one order to the next; the rest of a source is the same for every order.
+_PER_ORDER = ("stock", "used_today")
+_SOURCE_FIELDS = tuple(
+    f.name for f in dataclasses.fields(CandidateSource) if f.init and f.name not in _PER_ORDER
+)
+
+
+def _plain_candidate(candidate: CandidateSource) -> dict[str, Any]:
+    """`_plain(candidate)`, with the source's own part computed once per distinct source."""
+    plain = dict(_plain_source(tuple(getattr(candidate, name) for name in _SOURCE_FIELDS)))
+    plain["stock"] = _plain(candidate.stock)
+    plain["used_today"] = candidate.used_today
+    return plain
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_source(values: tuple[Any, ...]) -> dict[str, Any]:
+    return {name: _plain(value) for name, value in zip(_SOURCE_FIELDS, values, strict=True)}
 
 
 def _plain(value: object) -> Any:
