@@ -3,9 +3,9 @@
     python -m benchmarks.route_profile [--sources 100] [--skus 10000] [--orders 300]
 
 Builds a network in a SQLite event store in a temporary directory (sources in several
-countries, each SKU stocked at 2–6 of them, a few SKUs scarce), then:
+countries, each SKU stocked at 2-6 of them, a few SKUs scarce), then:
 
-1. routes orders of 1–7 lines through the orchestration service directly (no HTTP, no
+1. routes orders of 1-7 lines through the orchestration service directly (no HTTP, no
    followers): orders/s, CPU ms per order, event-store loads per order;
 2. runs the embedded path (intake, then in-process delivery to every follower, the orchestrator
    among them) for another set of orders: orders/s and CPU ms per order end to end;
@@ -27,12 +27,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
 from aggregates.order import Order
 from aggregates.stock import StockItem
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
+from hub.services.supply_view import event_topic
 from hub.settings import Settings
 from schemas.sources import SourceDefinition
 from schemas.submission import OrderSubmission
@@ -202,7 +201,7 @@ def route_embedded(
 
 def routed_sizes(hub: Hub) -> list[int]:
     """Bytes of each stored `Routed` event (its serialised state, as the store keeps it)."""
-    topic = get_topic(Order.Routed)
+    topic = event_topic(Order, "Routed")
     notifications = hub.store.recorder.select_notifications(
         start=None, limit=10_000_000, topics=[topic]
     )

@@ -32,23 +32,28 @@ from aggregates.stock import StockItem
 from hub.store import OrderStore
 from orchestration_policies import CandidateSource, CostModel, StockLevel
 
-_STOCK = (
-    StockItem.Registered,
-    StockItem.Counted,
-    StockItem.Adjusted,
-    StockItem.Reserved,
-    StockItem.Released,
-    StockItem.Consumed,
-)
-_SOURCE = (
-    FulfillmentSource.Registered,
-    FulfillmentSource.Redefined,
-    FulfillmentSource.Paused,
-    FulfillmentSource.Resumed,
-)
-_POLICY = (PolicyVersions.Created, PolicyVersions.Published, PolicyVersions.RolledBack)
-_SHIPMENT = (Order.FulfillmentRequested,)
-TOPICS = tuple(get_topic(cls) for cls in (*_STOCK, *_SOURCE, *_POLICY, *_SHIPMENT))
+
+def event_topic(aggregate: type, event_name: str) -> str:
+    """The stored topic of one of an aggregate's events (classes made by its @event methods)."""
+    return f"{get_topic(aggregate)}.{event_name}"
+
+
+# How each stock event changes (on hand, reserved, safety stock).
+Change = Callable[["Holding", Any], tuple[int, int, int]]
+_STOCK_CHANGES: dict[str, Change] = {
+    "Counted": lambda h, e: (e.on_hand, h.reserved, e.safety_stock),
+    "Adjusted": lambda h, e: (h.on_hand + e.delta, h.reserved, h.safety_stock),
+    "Reserved": lambda h, e: (h.on_hand, h.reserved + e.quantity, h.safety_stock),
+    "Released": lambda h, e: (h.on_hand, h.reserved - e.quantity, h.safety_stock),
+    # Shipped units leave on hand; the whole reservation (shipped + freed) ends.
+    "Consumed": lambda h, e: (
+        h.on_hand - e.quantity,
+        h.reserved - e.quantity - e.freed,
+        h.safety_stock,
+    ),
+}
+_SOURCE_EVENTS = ("Registered", "Redefined", "Paused", "Resumed")
+_POLICY_EVENTS = ("Created", "Published", "RolledBack")
 # Notifications read per query while catching up (the rebuild at start reads many).
 PAGE = 5_000
 
@@ -117,7 +122,8 @@ class SupplyView:
                     inclusive_of_start=False,
                 )
                 for notification in page:
-                    self._apply(self._store.mapper.to_domain_event(notification))
+                    event = self._store.mapper.to_domain_event(notification)
+                    self._apply(notification.topic, event)
                 applied += len(page)
                 self._position = page[-1].id if len(page) == PAGE else top
             return applied
@@ -159,62 +165,49 @@ class SupplyView:
                 "policy_generation": self.policy_generation,
             }
 
-    def _apply(self, event: Any) -> None:
-        handler = _HANDLERS.get(type(event))
-        if handler is not None:
-            handler(self, event)
-
-    # --- stock -------------------------------------------------------------------------------
+    def _apply(self, topic: str, event: Any) -> None:
+        kind, _, name = topic.rpartition(".")
+        if kind == _STOCK_TOPIC:
+            if name == "Registered":
+                self._stock_registered(event)
+            else:
+                self._stock_changed(event, _STOCK_CHANGES[name])
+        elif kind == _SOURCE_TOPIC:
+            self._source_event(name, event)
+        elif kind == _POLICY_TOPIC:
+            self.policy_generation += 1  # cached policies are stale
+        else:
+            self._shipment_requested(event)
 
     def _stock_registered(self, e: Any) -> None:
-        key = (e.source_id, e.sku)
-        self._stock[key] = Holding(e.on_hand, 0, e.safety_stock, e.originator_version)
+        self._stock[(e.source_id, e.sku)] = Holding(
+            e.on_hand, 0, e.safety_stock, e.originator_version
+        )
         self._holders.setdefault(e.sku, set()).add(e.source_id)
 
-    def _stock_changed(self, e: Any, on_hand: int, reserved: int, safety: int) -> None:
-        self._stock[(e.source_id, e.sku)] = Holding(on_hand, reserved, safety, e.originator_version)
-
-    def _stock_event(self, e: Any) -> None:
-        held = self._stock.get((e.source_id, e.sku))
+    def _stock_changed(self, e: Any, change: Change) -> None:
+        key = (e.source_id, e.sku)
+        held = self._stock.get(key)
         if held is None or e.originator_version <= held.version:
-            return  # an item registered before this view's log (cannot happen) or seen already
-        on_hand, reserved, safety = held.on_hand, held.reserved, held.safety_stock
-        if isinstance(e, StockItem.Counted):
-            on_hand, safety = e.on_hand, e.safety_stock
-        elif isinstance(e, StockItem.Adjusted):
-            on_hand += e.delta
-        elif isinstance(e, StockItem.Reserved):
-            reserved += e.quantity
-        elif isinstance(e, StockItem.Released):
-            reserved -= e.quantity
-        elif isinstance(e, StockItem.Consumed):
-            reserved -= e.quantity + e.freed
-            on_hand -= e.quantity
-        self._stock_changed(e, on_hand, reserved, safety)
+            return  # seen already (the log is read in order, so never "registered later")
+        self._stock[key] = Holding(*change(held, e), version=e.originator_version)
 
-    # --- sources, policies, shipments --------------------------------------------------------
-
-    def _source_event(self, e: Any) -> None:
-        if isinstance(e, FulfillmentSource.Registered):
+    def _source_event(self, name: str, e: Any) -> None:
+        if name == "Registered":
             self._set_source(e.source_id, e.definition, True)
             return
         known = self._sources.get(self._source_ids.get(e.originator_id, ""))
         if known is None:
             return
-        if isinstance(e, FulfillmentSource.Redefined):
+        if name == "Redefined":
             self._set_source(known.source_id, e.definition, known.active)
         else:
-            self._set_source(
-                known.source_id, known.definition, isinstance(e, FulfillmentSource.Resumed)
-            )
+            self._set_source(known.source_id, known.definition, name == "Resumed")
 
     def _set_source(self, source_id: str, definition: dict[str, Any], active: bool) -> None:
         template = candidate_from(definition, active, {})
         self._sources[source_id] = Source(source_id, definition, active, template)
         self._source_ids[FulfillmentSource.create_id(source_id)] = source_id
-
-    def _policy_event(self, _: Any) -> None:
-        self.policy_generation += 1
 
     def _shipment_requested(self, e: Any) -> None:
         day = e.at.astimezone(UTC).date()
@@ -224,13 +217,16 @@ class SupplyView:
             del self._shipments[old]  # capacity counts today's shipments; keep a day of margin
 
 
-_HANDLERS: dict[type, Callable[[SupplyView, Any], None]] = {
-    StockItem.Registered: SupplyView._stock_registered,
-    **{cls: SupplyView._stock_event for cls in _STOCK[1:]},
-    **{cls: SupplyView._source_event for cls in _SOURCE},
-    **{cls: SupplyView._policy_event for cls in _POLICY},
-    Order.FulfillmentRequested: SupplyView._shipment_requested,
-}
+_STOCK_TOPIC = get_topic(StockItem)
+_SOURCE_TOPIC = get_topic(FulfillmentSource)
+_POLICY_TOPIC = get_topic(PolicyVersions)
+TOPICS = (
+    event_topic(StockItem, "Registered"),
+    *(event_topic(StockItem, name) for name in _STOCK_CHANGES),
+    *(event_topic(FulfillmentSource, name) for name in _SOURCE_EVENTS),
+    *(event_topic(PolicyVersions, name) for name in _POLICY_EVENTS),
+    event_topic(Order, "FulfillmentRequested"),
+)
 
 
 def candidate_from(

@@ -8,12 +8,17 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.domain import DomainEvent
+from eventsourcing.utils import get_topic
 
 from aggregates.order import Order, OrderStatus
+from aggregates.policy import PolicyVersions
+from aggregates.source import FulfillmentSource
+from aggregates.stock import StockItem
 from hub.bootstrap import Hub, bootstrap
 from hub.services.decision_records import explain_record, explanation_of
 from hub.services.orchestration import OrchestrationService
-from hub.services.supply_view import Holding, SupplyView
+from hub.services.supply_view import TOPICS, Holding, SupplyView
 from hub.settings import Settings
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, submit_order
@@ -133,6 +138,19 @@ def test_the_view_kept_current_equals_a_rebuild_from_the_store(hub: Hub) -> None
     assert paused is not None and paused.active is False
     assert paris is not None and paris.definition["lat"] == 48.85
     assert sum(view.shipments_on(NOW.date()).values()) == 2
+
+
+@pytest.mark.parametrize("aggregate", [StockItem, FulfillmentSource, PolicyVersions])
+def test_the_view_follows_every_event_of_stock_sources_and_policies(aggregate: type) -> None:
+    names = {
+        name
+        for name, v in vars(aggregate).items()
+        if isinstance(v, type) and issubclass(v, DomainEvent) and name != "Event"
+    }
+    if "Registered" in names:
+        names.discard("Created")  # the library's default, unused when __init__ names its own
+    assert names
+    assert {get_topic(getattr(aggregate, name)) for name in names} <= set(TOPICS)
 
 
 def test_a_refresh_with_nothing_new_reads_nothing(hub: Hub) -> None:
