@@ -8,7 +8,8 @@ countries, each SKU stocked at 2-6 of them, a few SKUs scarce), then:
 1. routes orders of 1-7 lines through the orchestration service directly (no HTTP, no
    followers): orders/s, CPU ms per order, event-store loads per order;
 2. runs the embedded path (intake, then in-process delivery to every follower, the orchestrator
-   among them) for another set of orders: orders/s and CPU ms per order end to end;
+   among them) for another set of orders: orders/s and CPU ms per order end to end; with
+   `--callers N`, also N concurrent callers sharing the delivery thread, as the API under load;
 3. measures the stored `Routed` events: bytes per event (the stored JSON of the event).
 
 No broker and no database server: this isolates the hot path's own cost. The open-loop
@@ -18,6 +19,7 @@ benchmark of the whole path on Kafka and PostgreSQL is `benchmarks.flow`.
 import argparse
 import random
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -199,6 +201,33 @@ def route_embedded(
         return Figures(count, wall, cpu, loads())
 
 
+def route_concurrently(
+    hub: Hub, rng: random.Random, first: int, count: int, skus: int, callers: int
+) -> Figures:
+    """As the embedded API under load: `callers` threads each record an order and wait for
+    delivery (hub.deliver), sharing the passes of the delivery thread."""
+    commands = [order_command(rng, first + i, skus) for i in range(count)]
+    assert hub.delivery is not None
+    hub.delivery.start()
+    per_caller = [commands[i::callers] for i in range(callers)]
+
+    def caller(mine: list[SubmitOrder]) -> None:
+        for command in mine:
+            hub.intake.place_orders([command])
+            hub.deliver()
+
+    with counting_loads(hub) as loads:
+        wall, cpu = time.perf_counter(), time.process_time()
+        threads = [threading.Thread(target=caller, args=(mine,)) for mine in per_caller]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        hub.delivery.stop()
+        return Figures(count, wall, cpu, loads())
+
+
 def routed_sizes(hub: Hub) -> list[int]:
     """Bytes of each stored `Routed` event (its serialised state, as the store keeps it)."""
     topic = event_topic(Order, "Routed")
@@ -215,6 +244,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=300, help="orders routed directly")
     parser.add_argument("--embedded-orders", type=int, default=200)
     parser.add_argument("--per-call", type=int, default=1, help="orders per embedded delivery")
+    parser.add_argument(
+        "--callers", type=int, default=0, help="also: this many concurrent embedded callers"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -238,6 +270,12 @@ def main() -> None:
             )
             direct.show("orchestrate() directly")
             embedded.show(f"embedded, {args.per_call}/delivery")
+            if args.callers:
+                hub.deliver()
+                concurrent = route_concurrently(
+                    hub, rng, 2_000_000, args.embedded_orders, args.skus, args.callers
+                )
+                concurrent.show(f"embedded, {args.callers} callers")
             sizes = routed_sizes(hub)
             if sizes:
                 mean = Decimal(sum(sizes)) / len(sizes)
