@@ -52,6 +52,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
         clock_task = None
         if s.kafka_bootstrap is None:
+            the_hub.orchestration.supply.refresh()  # rebuilt before the first order comes
             the_hub.deliver()  # a crash may have left events undelivered
             if the_hub.delivery is not None:
                 # From now on one thread delivers; requests share its passes (hub.deliver).
