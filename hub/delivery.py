@@ -74,6 +74,7 @@ class InProcessDelivery:
     def start(self) -> None:
         """Run delivery passes on a background thread from now on (embedded API)."""
         if self._thread is None:
+            self._passes = _Passes()  # a delivery stopped before may be started again
             self._thread = threading.Thread(target=self._run, name="orderhub-delivery", daemon=True)
             self._thread.start()
 

@@ -122,3 +122,9 @@ def test_a_failed_pass_is_reported_to_its_caller_and_the_next_one_delivers(
         assert follower.get(order_id) is not None
     finally:
         delivery.stop()
+    # Stopped and started again (an app restarted around the same hub), it still delivers.
+    (later,) = _orders(store, "WEB-F2")
+    delivery.start()
+    delivery.deliver(wait=30)
+    delivery.stop()
+    assert follower.get(later) is not None
