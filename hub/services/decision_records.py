@@ -28,7 +28,7 @@ def decision_record(decision: Decision, holders: Collection[str], others: int) -
     `others` is the number of registered sources that were not given to decide() at all
     (they hold none of the ordered SKUs).
     """
-    record: dict[str, Any] = json.loads(decision.to_json())
+    record = decision.to_dict()  # plain JSON values already; the digest sorts the keys
     explanation = record["explanation"]
     listed, omitted = [], Counter[str]()
     for row in explanation["candidates"]:
