@@ -29,6 +29,9 @@ from projections.sqldb import SqlDatabase
 from projections.stock_levels import SqlStockLevels
 from schemas.envelope import EventEnvelope
 
+# How long an embedded command waits for the followers (routing among them) to run after it.
+DELIVERY_WAIT = 30.0
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -68,11 +71,17 @@ class Hub:
         return SqlPositionStore(self.views_db, follower="relay")
 
     def deliver(self) -> None:
-        """Embedded: run the followers now, so a caller sees the effects of its command."""
+        """Embedded: the followers run up to now, so a caller sees the effects of its command.
+
+        With the delivery thread started (the embedded API), concurrent callers share its
+        passes; a caller waits at most DELIVERY_WAIT seconds, the pass goes on regardless.
+        """
         if self.delivery is not None:
-            self.delivery.catch_up()
+            self.delivery.deliver(wait=DELIVERY_WAIT)
 
     def close(self) -> None:
+        if self.delivery is not None:
+            self.delivery.stop()
         self.store.close()
         self.views_db.close()
 
@@ -92,9 +101,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     )
     source_load = SqlSourceLoadView(views_db)
     rejected = SqlRejectedSubmissionsView(views_db)
-    orchestration = OrchestrationService(
-        store, catalog, policies, clock, shipments_on=source_load.shipments_on
-    )
+    orchestration = OrchestrationService(store, policies, clock)
     order_status = SqlOrderStatusView(views_db)
     backorders = SqlBackorderView(views_db)
     exceptions = SqlExceptionQueue(views_db)

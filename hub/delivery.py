@@ -26,9 +26,14 @@ class InProcessDelivery:
     """Follows the notification log like a Kafka consumer would, with the same handlers.
 
     Each follower keeps its own position in the log, saved with its rows, so a restart resumes
-    and a crash between a save and its delivery is caught up by the next call. Followers that
-    record new events (the orchestrator) are followed round again until nothing is new. An
-    event a follower cannot handle is parked and passed, so it never blocks what follows.
+    and a crash between a save and its delivery is caught up by the next call. Each batch of
+    the log is read and decoded once and handed to every follower that has not seen it yet.
+    Followers that record new events (the orchestrator) are followed round again until
+    nothing is new. An event a follower cannot handle is parked and passed, so it never blocks
+    what follows.
+
+    Once `start()`ed, one background thread runs the passes; `deliver()` asks for a pass and
+    waits for it, so that concurrent requests share passes instead of queueing for one each.
     """
 
     def __init__(
@@ -43,31 +48,66 @@ class InProcessDelivery:
         self._batch_size = batch_size
         self._park = park
         self._lock = threading.Lock()
+        self._passes = _Passes()
+        self._thread: threading.Thread | None = None
 
     def catch_up(self) -> int:
         """Deliver everything recorded so far; returns the number of deliveries made."""
-        delivered = 0
         with self._lock:
+            delivered = 0
+            # Read once per pass; only this delivery moves the positions while it runs.
+            positions = [follower.positions().get(STREAM) for follower in self._followers]
             while True:
-                before = delivered
-                for follower in self._followers:
-                    delivered += self._drain(follower)
-                if delivered == before:
+                known = [p for p in positions if p is not None]
+                after = min(known) if len(known) == len(positions) else None
+                batch = self._store.read_envelopes(after, self._batch_size)
+                if not batch:
                     return delivered
+                for i, follower in enumerate(self._followers):
+                    seen = positions[i]
+                    unseen = batch if seen is None else [b for b in batch if b[0] > seen]
+                    if unseen:
+                        self._apply(follower, unseen)
+                        positions[i] = unseen[-1][0]
+                        delivered += len(unseen)
 
-    def _drain(self, follower: Follower) -> int:
-        delivered = 0
-        while True:
-            after = follower.positions().get(STREAM)
-            batch = self._store.read_envelopes(after, self._batch_size)
-            if not batch:
-                return delivered
+    def start(self) -> None:
+        """Run delivery passes on a background thread from now on (embedded API)."""
+        if self._thread is None:
+            self._passes = _Passes()  # a delivery stopped before may be started again
+            self._thread = threading.Thread(target=self._run, name="orderhub-delivery", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._passes.stop()
+            thread.join()
+
+    def deliver(self, wait: float) -> None:
+        """Everything recorded before this call delivered (and what it led to), or `wait` s
+        passed: then the pass goes on in the background. Without a thread, delivers here."""
+        if self._thread is None:
+            self.catch_up()
+        else:
+            self._passes.request_and_wait(wait)
+
+    def _run(self) -> None:
+        while self._passes.next_pass():
+            error: Exception | None = None
             try:
-                follower.apply([env for _, env in batch], {STREAM: batch[-1][0]})
-            except Exception:
-                log.exception("%s failed on a batch; delivering one by one", _name(follower))
-                self._one_by_one(follower, batch)
-            delivered += len(batch)
+                self.catch_up()
+            except Exception as failed:  # reported to the callers; the next pass retries
+                log.exception("in-process delivery failed")
+                error = failed
+            self._passes.done(error)
+
+    def _apply(self, follower: Follower, batch: list[tuple[int, EventEnvelope]]) -> None:
+        try:
+            follower.apply([env for _, env in batch], {STREAM: batch[-1][0]})
+        except Exception:
+            log.exception("%s failed on a batch; delivering one by one", _name(follower))
+            self._one_by_one(follower, batch)
 
     def _one_by_one(self, follower: Follower, batch: list[tuple[int, EventEnvelope]]) -> None:
         for position, env in batch:
@@ -78,6 +118,50 @@ class InProcessDelivery:
                 if self._park is not None:
                     self._park(_name(follower), env, error)
                 follower.apply([], {STREAM: position})  # move past it
+
+
+class _Passes:
+    """Requests for delivery passes, numbered: a pass that starts after a request serves it,
+    and every request made while a pass runs is served by the next one."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._requested = 0
+        self._started = 0
+        self._finished = 0
+        self._error: Exception | None = None
+        self._stopping = False
+
+    def request_and_wait(self, wait: float) -> None:
+        with self._changed:
+            self._requested += 1
+            ticket = self._requested
+            self._changed.notify_all()
+            served = self._changed.wait_for(
+                lambda: self._finished >= ticket or self._stopping, timeout=wait
+            )
+            if served and self._error is not None and self._finished >= ticket:
+                raise self._error
+
+    def next_pass(self) -> bool:
+        """Wait for a request; False when stopping."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._requested > self._started or self._stopping)
+            if self._stopping:
+                return False
+            self._started = self._requested
+            return True
+
+    def done(self, error: Exception | None) -> None:
+        with self._changed:
+            self._finished = self._started
+            self._error = error
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
 
 
 def _name(follower: Follower) -> str:

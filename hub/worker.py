@@ -219,6 +219,7 @@ def run_worker(settings: Settings) -> None:
     )
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     hub = bootstrap(settings)
+    hub.orchestration.supply.refresh()  # the supply view rebuilt before the first order comes
     publisher = KafkaPublisher(settings.kafka_bootstrap, client_id="orderhub-worker")
     app = create_worker_app(hub, publisher)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)

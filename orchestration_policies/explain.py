@@ -6,7 +6,7 @@ from orchestration_policies.decision import CandidateStatus, Decision
 
 __all__ = ["explain_text"]
 
-_LABELS = {
+LABELS = {
     "distance_km": "distance",
     "shipping_cost": "shipping cost",
     "lead_time_days": "lead time",
@@ -16,7 +16,7 @@ _LABELS = {
 }
 
 
-def _raw(name: str, value: float | None) -> str:
+def raw_value(name: str, value: float | None) -> str:
     if value is None:
         return "unknown"
     if name == "distance_km":
@@ -82,7 +82,7 @@ def explain_text(decision: Decision) -> str:
         return "\n".join(out)
 
     weights = ", ".join(
-        f"{_LABELS[n]} {w:g}" for n, w in zip(e.criteria, e.weights, strict=True) if w
+        f"{LABELS[n]} {w:g}" for n, w in zip(e.criteria, e.weights, strict=True) if w
     )
     out.append(
         f"Ranking: each criterion is scaled 0 (best) to 1 (worst) across the sources in the "
@@ -92,7 +92,8 @@ def explain_text(decision: Decision) -> str:
     for c in e.candidates:
         if c.status is CandidateStatus.SCORED:
             parts = [
-                f"{_LABELS[row.criterion]} {_raw(row.criterion, row.raw)} → {row.contribution:.3f}"
+                f"{LABELS[row.criterion]} {raw_value(row.criterion, row.raw)} "
+                f"→ {row.contribution:.3f}"
                 for row in c.breakdown(e)
                 if row.weight
             ]

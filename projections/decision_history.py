@@ -9,13 +9,12 @@ arrived, or the periodic sweep). Events of every release load: digests missing f
 are then unknown.
 """
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from orchestration_policies.explain_record import explain_record, record_digest
 from schemas.envelope import EventEnvelope
 
 __all__ = ["DecisionRecord", "Outcome", "Trigger", "decisions_of"]
@@ -123,18 +122,11 @@ def _record(
         outcome=outcome,
         policy_id=data.get("policy_id") or policy.get("id"),
         policy_version=data.get("policy_version") or policy.get("version"),
-        decision_digest=data.get("decision_digest") or canonical_digest(decision),
+        decision_digest=data.get("decision_digest") or record_digest(decision),
         inputs_digest=data.get("inputs_digest"),
         shipments=len(shipments),
         actor=str(env.actor),
-        explanation=data.get("explanation"),
+        # Stored by earlier releases; written from the record when read since then.
+        explanation=data.get("explanation") or explain_record(decision),
         decision=decision,
     )
-
-
-def canonical_digest(decision: dict[str, Any]) -> str:
-    """sha256 of the decision's canonical JSON, as ``Decision.digest()`` computes it."""
-    text = json.dumps(
-        decision, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

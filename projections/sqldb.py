@@ -37,6 +37,7 @@ class SqlDatabase:
             self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._sqlite.execute("PRAGMA journal_mode=WAL")
             self._sqlite.execute("PRAGMA busy_timeout=10000")
+            self._sqlite.execute("PRAGMA synchronous=NORMAL")
         else:
             self.dialect = "postgres"
             self._held = _Held()

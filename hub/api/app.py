@@ -57,7 +57,11 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
         clock_task = None
         if s.kafka_bootstrap is None:
+            the_hub.orchestration.supply.refresh()  # rebuilt before the first order comes
             the_hub.deliver()  # a crash may have left events undelivered
+            if the_hub.delivery is not None:
+                # From now on one thread delivers; requests share its passes (hub.deliver).
+                the_hub.delivery.start()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))
         try:
@@ -65,6 +69,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         finally:
             if clock_task is not None:
                 clock_task.cancel()
+            if the_hub.delivery is not None:
+                the_hub.delivery.stop()
             if publisher is not None:
                 await publisher.stop()
             if hub is None:

@@ -1,19 +1,25 @@
 """Orchestration: fetch the order and its candidate sources, decide(), reserve, record.
 
-Stock is reserved on the StockItem aggregates in the same event-store transaction that records
-the order's `Routed`. Two orders that pick the same item conflict on its version; the loser
-re-reads and decides again, so the last unit is never taken twice.
+Candidates come from the in-memory supply view (hub.services.supply_view): only the sources
+holding some of the order's SKUs, so an order costs what its lines and their holders cost.
+Stock is reserved on the few StockItem aggregates chosen, in the same event-store transaction
+that records the order's `Routed`. The view may be stale; the aggregates are the arbiter: two
+orders that pick the same item conflict on its version (or find it short), and the loser
+refreshes the view and decides again, so the last unit is never taken twice.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_OID, UUID, uuid5
@@ -22,31 +28,37 @@ from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
 from aggregates.errors import StockError
+from aggregates.ids import stock_item_id
 from aggregates.order import ROUTABLE, OrderStatus
-from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
-from hub.services.catalog import CatalogService
+from hub.services.decision_records import decision_record
 from hub.services.lookup import find
 from hub.services.policies import PolicyService
+from hub.services.supply_view import SupplyView, candidate_from
 from hub.store import OrderStore
 from orchestration_policies import (
     CandidateSource,
-    CostModel,
     Decision,
     LineToRoute,
     OrderToRoute,
     OverSplitLimit,
     Policy,
     StockLevel,
+    UnallocatedReason,
     decide,
     default_policy,
-    explain_text,
     select_policy,
 )
+from orchestration_policies.explain_record import record_digest
 
 log = logging.getLogger(__name__)
 ORCHESTRATOR = "system:orchestrator"
 MAX_ATTEMPTS = 20
+# StockItem aggregates kept between orders (validated by version before use): a hot item's
+# history grows with every reservation, and replaying it for every order would grow with it.
+CACHED_ITEMS = 20_000
+
+__all__ = ["OrchestrationResult", "OrchestrationService", "candidate_from", "order_to_route"]
 
 
 @dataclass(frozen=True)
@@ -62,32 +74,40 @@ class OrchestrationService:
     def __init__(
         self,
         store: OrderStore,
-        catalog: CatalogService,
         policies: PolicyService,
         clock: Callable[[], datetime],
-        shipments_on: Callable[[date], dict[str, int]] = lambda _day: {},
+        supply: SupplyView | None = None,
     ) -> None:
         self._store = store
-        self._catalog = catalog
         self._policies = policies
         self._clock = clock
-        self._shipments_on = shipments_on
+        self.supply = supply or SupplyView(store)
+        self._items: OrderedDict[tuple[str, str], StockItem] = OrderedDict()
+        self._active: tuple[int, list[Policy]] | None = None
+        # One decision at a time per process: the cached aggregates are shared, and concurrent
+        # deciders in one process would only conflict with each other in the store.
+        self._lock = threading.RLock()
 
     def orchestrate(self, order_id: UUID) -> OrchestrationResult:
         """Route the order if it is routable; anything else is left alone (idempotent)."""
+        with self._lock:
+            return self._orchestrate(order_id)
+
+    def _orchestrate(self, order_id: UUID) -> OrchestrationResult:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             order = find(self._store, order_id, Order)
             if order is None or order.status not in ROUTABLE:
                 status = order.status.value if order is not None else "unknown"
                 return OrchestrationResult(order_id, "skipped", status, attempt)
+            batch = self._batch()
             try:
-                batch = self._batch()
                 result = self._plan(order, batch, attempt)
                 self._store.save(order, *batch.touched.values())
                 return result
             except (IntegrityError, StockError) as conflict:
-                # Someone else reserved, counted, or routed this very order meanwhile: re-read
+                # Someone else reserved, counted, or routed this very order meanwhile: refresh
                 # and decide again (an order routed by the other worker is then skipped).
+                self._forget(batch)
                 log.info("order %s: %s; deciding again (attempt %d)", order_id, conflict, attempt)
                 # Jittered backoff, so that workers racing for the same stock fall out of step.
                 time.sleep(random.uniform(0, 0.005 * attempt))
@@ -100,9 +120,13 @@ class OrchestrationService:
         what the ones before it reserved. If the save conflicts with another writer, each order
         is orchestrated on its own instead (re-reading everything).
         """
+        with self._lock:
+            return self._orchestrate_many(order_ids)
+
+    def _orchestrate_many(self, order_ids: list[UUID]) -> list[OrchestrationResult]:
         unique = list(dict.fromkeys(order_ids))
         if len(unique) <= 1:
-            return [self.orchestrate(order_id) for order_id in unique]
+            return [self._orchestrate(order_id) for order_id in unique]
         batch = self._batch()
         orders, results = [], []
         try:
@@ -118,40 +142,41 @@ class OrchestrationService:
                 self._store.save(*orders, *batch.touched.values())
             return results
         except (IntegrityError, StockError) as conflict:
+            self._forget(batch)
             log.info("batch of %d orders: %s; one by one instead", len(unique), conflict)
-            return [self.orchestrate(order_id) for order_id in unique]
+            return [self._orchestrate(order_id) for order_id in unique]
 
     def _batch(self) -> "_Batch":
+        self.supply.refresh()
         now = self._clock()
         return _Batch(
             now=now,
-            sources=self._catalog.list_sources(),
-            policies=self._policies.active_policies(),
-            used_today=dict(self._shipments_on(now.date())),
+            policies=self._active_policies(),
+            used_today=self.supply.shipments_on(now.astimezone(UTC).date()),
         )
+
+    def _active_policies(self) -> list[Policy]:
+        """Read from the store again only after the view saw a policy event."""
+        generation = self.supply.policy_generation
+        if self._active is None or self._active[0] != generation:
+            self._active = (generation, self._policies.active_policies())
+        return self._active[1]
 
     def _plan(self, order: Order, batch: "_Batch", attempt: int) -> OrchestrationResult:
         """Decide and apply the decision to the order and the batch's stock; no save."""
         now = batch.now
         to_route = order_to_route(order)
-        candidates = self._candidates(to_route, batch)
-        policy = select_policy(to_route, batch.policies, now) or default_policy()
-        if order.holds_released or order.pinned_source:
-            policy = policy.model_copy(update={"holds": ()})
-        if order.split_limit_released:
-            # A person released the order held over the split limit: the rest ships.
-            policy = policy.model_copy(update={"over_split_limit": OverSplitLimit.SHIP_REST})
-        if order.pinned_source:
-            # An ops user chose the source: every other one is out of the running.
-            others = {s.source_id for s in batch.sources} - {order.pinned_source}
-            excluded = sorted({*policy.excluded_sources, *others})
-            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
-        if order.rejected_sources:
-            # A source that refused this order's shipment is not asked again.
-            excluded = sorted({*policy.excluded_sources, *order.rejected_sources})
-            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
-        decision = decide(to_route, candidates, policy, now)
-        recorded = json.loads(decision.to_json())
+        candidates = self._holders_of(to_route, batch)
+        holders = {c.source_id for c in candidates}
+        registered = self.supply.source_ids()
+        decision = self._decide(order, to_route, candidates, batch)
+        if _nowhere_eligible(decision) and len(candidates) < len(registered):
+            # No holder may ship: whether some other source could (it is eligible but empty,
+            # so the lines wait for stock) or none at all (unroutable) takes them all.
+            candidates = self._with_every_source(candidates, batch)
+            decision = self._decide(order, to_route, candidates, batch)
+        recorded = decision_record(decision, holders, len(registered) - len(candidates))
+        digest = record_digest(recorded)
 
         if decision.held is not None:
             order.put_on_hold(
@@ -160,8 +185,8 @@ class OrchestrationService:
                 ORCHESTRATOR,
                 now,
                 decision=recorded,
-                explanation=explain_text(decision),
-                decision_digest=decision.digest(),
+                explanation="",  # derived from the record when read
+                decision_digest=digest,
                 inputs_digest=inputs_digest(to_route, candidates, now),
             )
             return OrchestrationResult(order.id, "held", order.status.value, attempt)
@@ -183,8 +208,9 @@ class OrchestrationService:
                 uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
             )
             for line in lines:
-                item = batch.items[(source_id, line.sku)]
-                assert item is not None, "decide() only allocates stock that exists"
+                item = self._item(batch, source_id, line.sku)
+                # A stale view offered stock the item no longer has: InsufficientStockError,
+                # and the order is decided again on a refreshed view.
                 item.reserve(
                     reservation_key(order.id, shipment_id, line.line_id), line.quantity, at=now
                 )
@@ -199,8 +225,8 @@ class OrchestrationService:
             )
         order.route(
             decision=recorded,
-            decision_digest=decision.digest(),
-            explanation=explain_text(decision),
+            decision_digest=digest,
+            explanation="",  # derived from the record when read (decision_records)
             inputs_digest=inputs_digest(to_route, candidates, now),
             shipments=shipments,
             waiting=waiting,
@@ -209,42 +235,99 @@ class OrchestrationService:
             now=now,
         )
         return OrchestrationResult(
-            order.id, order.status.value, order.status.value, attempt, decision.digest()
+            order.id, order.status.value, order.status.value, attempt, digest
         )
 
-    def _candidates(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
-        skus = sorted({line.sku for line in order.lines})
+    def _decide(
+        self,
+        order: Order,
+        to_route: OrderToRoute,
+        candidates: list[CandidateSource],
+        batch: "_Batch",
+    ) -> Decision:
+        policy = select_policy(to_route, batch.policies, batch.now) or default_policy()
+        if order.holds_released or order.pinned_source:
+            policy = policy.model_copy(update={"holds": ()})
+        if order.split_limit_released:
+            # A person released the order held over the split limit: the rest ships.
+            policy = policy.model_copy(update={"over_split_limit": OverSplitLimit.SHIP_REST})
+        if order.pinned_source:
+            # An ops user chose the source: every other one is out of the running.
+            others = {c.source_id for c in candidates} - {order.pinned_source}
+            excluded = sorted({*policy.excluded_sources, *others})
+            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
+        if order.rejected_sources:
+            # A source that refused this order's shipment is not asked again.
+            excluded = sorted({*policy.excluded_sources, *order.rejected_sources})
+            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
+        return decide(to_route, candidates, policy, batch.now)
+
+    def _holders_of(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
+        """The sources holding some of the order's SKUs, with their stock of them."""
+        stock: dict[str, dict[str, StockLevel]] = {}
+        for sku, sources in self.supply.holders({line.sku for line in order.lines}).items():
+            for source_id in sources:
+                stock.setdefault(source_id, {})[sku] = self._level(batch, source_id, sku)
         candidates = []
-        for source in batch.sources:
-            stock: dict[str, StockLevel] = {}
-            for sku in skus:
-                key = (source.source_id, sku)
-                if key not in batch.items:
-                    batch.items[key] = self._catalog.find_stock(source.source_id, sku)
-                item = batch.items[key]
-                if item is not None:
-                    stock[sku] = StockLevel(item.on_hand, item.reserved, item.safety_stock)
-            candidates.append(
-                candidate_from(
-                    source.definition,
-                    source.active,
-                    stock,
-                    batch.used_today.get(source.source_id, 0),
-                )
-            )
+        for source_id, levels in sorted(stock.items()):
+            source = self.supply.source(source_id)
+            if source is not None:
+                candidates.append(source.candidate(levels, batch.used_today.get(source_id, 0)))
         return candidates
+
+    def _with_every_source(
+        self, holders: list[CandidateSource], batch: "_Batch"
+    ) -> list[CandidateSource]:
+        known = {c.source_id for c in holders}
+        return holders + [
+            source.candidate({}, batch.used_today.get(source.source_id, 0))
+            for source in self.supply.sources()
+            if source.source_id not in known
+        ]
+
+    def _level(self, batch: "_Batch", source_id: str, sku: str) -> StockLevel:
+        """Stock as this batch leaves it (after its own reservations), else as the view has it."""
+        item = batch.touched.get((source_id, sku))
+        if item is not None:
+            return StockLevel(item.on_hand, item.reserved, item.safety_stock)
+        holding = self.supply.holding(source_id, sku)
+        assert holding is not None, "a holder has a holding"
+        return holding.level
+
+    def _item(self, batch: "_Batch", source_id: str, sku: str) -> StockItem:
+        """The StockItem to reserve on: this batch's, a cached one at the view's version, or
+        loaded from the store (whose version the save then checks)."""
+        key = (source_id, sku)
+        item = batch.touched.get(key)
+        if item is not None:
+            return item
+        holding = self.supply.holding(source_id, sku)
+        cached = self._items.get(key)
+        if cached is not None and holding is not None and cached.version == holding.version:
+            self._items.move_to_end(key)
+            return cached
+        found = find(self._store, stock_item_id(source_id, sku), StockItem)
+        if found is None:
+            raise StockError(f"{source_id}/{sku}: no stock item (the view is ahead of the store)")
+        self._items[key] = found
+        if len(self._items) > CACHED_ITEMS:
+            self._items.popitem(last=False)
+        return found
+
+    def _forget(self, batch: "_Batch") -> None:
+        """Items changed by a save that did not happen are not what the store holds."""
+        for key in batch.touched:
+            self._items.pop(key, None)
 
 
 @dataclass
 class _Batch:
-    """What a batch of decisions shares: one read of the catalog, and stock as it is being
+    """What a batch of decisions shares: one refresh of the view, and stock as it is being
     reserved, so the second order of a batch sees what the first one took."""
 
     now: datetime
-    sources: list[FulfillmentSource]
     policies: list[Policy]
     used_today: dict[str, int]
-    items: dict[tuple[str, str], StockItem | None] = field(default_factory=dict)
     touched: dict[tuple[str, str], StockItem] = field(default_factory=dict)
 
 
@@ -278,46 +361,39 @@ def order_to_route(order: Order) -> OrderToRoute:
     )
 
 
-def candidate_from(
-    definition: dict[str, Any],
-    active: bool,
-    stock: dict[str, StockLevel],
-    used_today: int = 0,
-) -> CandidateSource:
-    cost = definition["cost"]
-    return CandidateSource(
-        source_id=definition["source_id"],
-        kind=definition["kind"],
-        lat=definition["lat"],
-        lon=definition["lon"],
-        country=definition["country"],
-        ships_to=frozenset(definition["ships_to"]),
-        delivery_methods=frozenset(definition["delivery_methods"]),
-        daily_capacity=definition["daily_capacity"],
-        used_today=used_today,
-        cost=CostModel(
-            base=Decimal(cost["base"]),
-            per_unit=Decimal(cost["per_unit"]),
-            per_km=Decimal(cost["per_km"]),
-            currency=cost["currency"],
-        ),
-        lead_time_days=definition["lead_time_days"],
-        priority=definition.get("priority", 0),
-        active=active,
-        demand_classes=frozenset(definition.get("demand_classes", [])),
-        stock=stock,
-    )
-
-
 def inputs_digest(order: OrderToRoute, candidates: list[CandidateSource], now: datetime) -> str:
     """sha256 of everything decide() saw, so a recorded decision can be checked by re-running."""
     facts = {
         "now": now.isoformat(),
         "order": _plain(order),
-        "candidates": sorted((_plain(c) for c in candidates), key=lambda c: str(c["source_id"])),
+        "candidates": sorted((_plain_candidate(c) for c in candidates), key=_by_source_id),
     }
     canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _by_source_id(candidate: dict[str, Any]) -> str:
+    return str(candidate["source_id"])
+
+
+# What changes from one order to the next; the rest of a source is the same for every order.
+_PER_ORDER = ("stock", "used_today")
+_SOURCE_FIELDS = tuple(
+    f.name for f in dataclasses.fields(CandidateSource) if f.init and f.name not in _PER_ORDER
+)
+
+
+def _plain_candidate(candidate: CandidateSource) -> dict[str, Any]:
+    """`_plain(candidate)`, with the source's own part computed once per distinct source."""
+    plain = dict(_plain_source(tuple(getattr(candidate, name) for name in _SOURCE_FIELDS)))
+    plain["stock"] = _plain(candidate.stock)
+    plain["used_today"] = candidate.used_today
+    return plain
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_source(values: tuple[Any, ...]) -> dict[str, Any]:
+    return {name: _plain(value) for name, value in zip(_SOURCE_FIELDS, values, strict=True)}
 
 
 def _plain(value: object) -> Any:
@@ -331,6 +407,12 @@ def _plain(value: object) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
+
+
+def _nowhere_eligible(decision: Decision) -> bool:
+    """decide() found no source that may ship any of the order (stock aside)."""
+    reason = UnallocatedReason.NO_ELIGIBLE_SOURCE
+    return any(line.reason is reason for line in decision.unallocated)
 
 
 def _unroutable_reason(decision: Decision) -> str | None:

@@ -18,9 +18,10 @@ import pytest
 from aggregates import Order, OrderStatus
 from aggregates.stock import StockItem
 from hub.bootstrap import Hub, bootstrap
-from hub.services.catalog import CatalogService
 from hub.services.orchestration import OrchestrationResult, OrchestrationService
+from hub.services.supply_view import SupplyView
 from hub.settings import Settings
+from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, submit_order
 
@@ -274,22 +275,19 @@ def test_stock_added_later_goes_to_backorders_by_demand_class_then_placed_at(
     _reserved_never_above_on_hand(_stock_events(main, "wh-lyon"))
 
 
-class CatalogReadLate:
-    """The real catalog, except that `meanwhile` runs just before sources are first listed:
+class ViewReadLate(SupplyView):
+    """The real supply view, except that `meanwhile` runs just before it is first refreshed:
     between this worker's read of the order and its read of the stock."""
 
-    def __init__(self, real: CatalogService, meanwhile: Callable[[], object]) -> None:
-        self._real = real
+    def __init__(self, store: OrderStore, meanwhile: Callable[[], object]) -> None:
+        super().__init__(store)
         self._meanwhile: Callable[[], object] | None = meanwhile
 
-    def list_sources(self) -> Any:
+    def refresh(self) -> int:
         if self._meanwhile is not None:
             meanwhile, self._meanwhile = self._meanwhile, None
             meanwhile()
-        return self._real.list_sources()
-
-    def find_stock(self, source_id: str, sku: str) -> StockItem | None:
-        return self._real.find_stock(source_id, sku)
+        return super().refresh()
 
 
 def test_a_second_worker_routing_the_same_order_meanwhile_leaves_it_routed_once(
@@ -299,9 +297,9 @@ def test_a_second_worker_routing_the_same_order_meanwhile_leaves_it_routed_once(
     (order_id, *_) = _set_up(main)
     late = OrchestrationService(
         second.store,
-        CatalogReadLate(second.catalog, lambda: first.orchestration.orchestrate(order_id)),  # type: ignore[arg-type]
         second.policies,
         fixed_clock(NOW),
+        ViewReadLate(second.store, lambda: first.orchestration.orchestrate(order_id)),
     )
 
     result = late.orchestrate(order_id)

@@ -5,7 +5,8 @@ from typing import Any
 
 from aggregates import Order
 from aggregates.contract import to_envelope
-from projections.decision_history import Outcome, Trigger, canonical_digest, decisions_of
+from orchestration_policies.explain_record import record_digest
+from projections.decision_history import Outcome, Trigger, decisions_of
 from schemas.envelope import EventEnvelope
 from tests.contracts.factories import NOW, placed_order
 
@@ -101,7 +102,7 @@ def test_a_hold_recorded_before_holds_had_digests_gets_its_decision_digest_deriv
 
     (record,) = decisions_of([*envelopes[:-1], old])
 
-    assert record.decision_digest == canonical_digest(decision)
+    assert record.decision_digest == record_digest(decision)
     assert record.inputs_digest is None
 
 

@@ -26,6 +26,7 @@ from hub.api.console.web import (
     with_message,
 )
 from hub.bootstrap import Hub
+from hub.services.decision_records import explanation_of
 from hub.services.ops_queries import age
 from projections.audit_trail import AuditEntry
 from projections.exception_rules import ExceptionRow
@@ -148,7 +149,7 @@ async def order_page(order_id: str, request: Request, principal: Reader) -> HTML
         ],
         open_exceptions=[(e, duration(age(e, now))) for e in open_exceptions],
         resolved_exceptions=[(e, duration(age(e, now))) for e in view.exceptions if not e.is_open],
-        explanation=view.order.explanation if view.order else None,
+        explanation=explanation_of(view.order) if view.order else None,
         shipments=_shipments(view.order),
         trail=view.trail,
         may_act=may_act(principal),

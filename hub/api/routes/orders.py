@@ -22,6 +22,7 @@ from hub.api.deps import GatewayDep, HubDep, require
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.bootstrap import Hub
 from hub.services.access import Principal
+from hub.services.decision_records import explanation_of
 from hub.services.decisions import order_decisions
 from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
 from projections.order_status import OrderStatusRow
@@ -114,7 +115,7 @@ async def get_decision(order_id: UUID, hub: HubDep, principal: Reader) -> dict[s
     return {
         "order_id": str(order_id),
         "status": order.status.value,
-        "explanation": order.explanation,
+        "explanation": explanation_of(order),
         "decision": order.decision,
     }
 

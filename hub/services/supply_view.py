@@ -1,0 +1,261 @@
+"""The supply picture routing decides against, in memory: sources, stock, capacity used today.
+
+Oracle's Global Order Promising answers from an in-memory picture of supply; so does the hub.
+The view follows the event store's notification log — only the catalog, stock, policy and
+shipment-request events, selected by topic in the store — and is rebuilt from it at start
+(the first refresh reads the log from the beginning). Routing reads sources, the stock of the
+few sources holding an order's SKUs (an index SKU → sources), and the shipments requested per
+source today from here, so an order's cost grows with its lines and their holders, never with
+the size of the network or of the history.
+
+The view may be stale (another worker reserved a moment ago): it only proposes. Reservations are
+made on the StockItem aggregates, whose versions the event store checks, so a stale view shows
+up as a conflict and the order is decided again after a refresh.
+"""
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+
+from aggregates.order import Order
+from aggregates.policy import PolicyVersions
+from aggregates.source import FulfillmentSource
+from aggregates.stock import StockItem
+from hub.store import OrderStore
+from orchestration_policies import CandidateSource, CostModel, StockLevel
+
+
+def event_topic(aggregate: type, event_name: str) -> str:
+    """The stored topic of one of an aggregate's events (classes made by its @event methods)."""
+    return f"{get_topic(aggregate)}.{event_name}"
+
+
+# How each stock event changes (on hand, reserved, safety stock).
+Change = Callable[["Holding", Any], tuple[int, int, int]]
+_STOCK_CHANGES: dict[str, Change] = {
+    "Counted": lambda h, e: (e.on_hand, h.reserved, e.safety_stock),
+    "Adjusted": lambda h, e: (h.on_hand + e.delta, h.reserved, h.safety_stock),
+    "Reserved": lambda h, e: (h.on_hand, h.reserved + e.quantity, h.safety_stock),
+    "Released": lambda h, e: (h.on_hand, h.reserved - e.quantity, h.safety_stock),
+    # Shipped units leave on hand; the whole reservation (shipped + freed) ends.
+    "Consumed": lambda h, e: (
+        h.on_hand - e.quantity,
+        h.reserved - e.quantity - e.freed,
+        h.safety_stock,
+    ),
+}
+_SOURCE_EVENTS = ("Registered", "Redefined", "Paused", "Resumed")
+_POLICY_EVENTS = ("Created", "Published", "RolledBack")
+# Notifications read per query while catching up (the rebuild at start reads many).
+PAGE = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What one source holds of one SKU, at a version of its StockItem."""
+
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    version: int
+
+    @property
+    def level(self) -> StockLevel:
+        return StockLevel(self.on_hand, self.reserved, self.safety_stock)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A source as routing sees it: its candidate shape without stock, and its id."""
+
+    source_id: str
+    definition: dict[str, Any]
+    active: bool
+    template: CandidateSource
+
+    def candidate(self, stock: dict[str, StockLevel], used_today: int) -> CandidateSource:
+        return dataclasses.replace(self.template, stock=stock, used_today=used_today)
+
+
+class SupplyView:
+    """Sources, stock by (source, SKU), SKU → holders, shipments per source and day.
+
+    `refresh()` applies what the store recorded since the last refresh; it is cheap when
+    nothing happened (one query for the log's end). Thread-safe.
+    """
+
+    def __init__(self, store: OrderStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._position = 0
+        self._sources: dict[str, Source] = {}
+        self._source_ids: dict[UUID, str] = {}  # aggregate id → source id
+        self._stock: dict[tuple[str, str], Holding] = {}
+        self._holders: dict[str, set[str]] = {}
+        self._shipments: dict[date, dict[str, int]] = {}
+        self.policy_generation = 0  # bumped by every policy event: cached policies are stale
+
+    @property
+    def position(self) -> int:
+        """The last notification this view has applied (or passed, not being about supply)."""
+        return self._position
+
+    def refresh(self) -> int:
+        """Apply what was recorded since the last refresh; returns the events applied."""
+        with self._lock:
+            top = self._store.max_position()
+            applied = 0
+            while self._position < top:
+                page: Sequence[Notification] = self._store.recorder.select_notifications(
+                    start=self._position,
+                    limit=PAGE,
+                    stop=top,
+                    topics=TOPICS,
+                    inclusive_of_start=False,
+                )
+                for notification in page:
+                    event = self._store.mapper.to_domain_event(notification)
+                    self._apply(notification.topic, event)
+                applied += len(page)
+                self._position = page[-1].id if len(page) == PAGE else top
+            return applied
+
+    def sources(self) -> list[Source]:
+        with self._lock:
+            return list(self._sources.values())
+
+    def source_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._sources)
+
+    def holders(self, skus: Iterable[str]) -> dict[str, list[str]]:
+        """For each SKU, the sources that hold a stock item of it (any quantity)."""
+        with self._lock:
+            return {sku: sorted(self._holders.get(sku, ())) for sku in skus}
+
+    def holding(self, source_id: str, sku: str) -> Holding | None:
+        with self._lock:
+            return self._stock.get((source_id, sku))
+
+    def source(self, source_id: str) -> Source | None:
+        with self._lock:
+            return self._sources.get(source_id)
+
+    def shipments_on(self, day: date) -> dict[str, int]:
+        """Shipments requested per source on a (UTC) day: the capacity used that day."""
+        with self._lock:
+            return dict(self._shipments.get(day, {}))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the view holds, as plain data (to compare a live view with a rebuild)."""
+        with self._lock:
+            return {
+                "sources": {k: (s.definition, s.active) for k, s in sorted(self._sources.items())},
+                "stock": dict(sorted(self._stock.items())),
+                "holders": {k: sorted(v) for k, v in sorted(self._holders.items())},
+                "shipments": {d: dict(sorted(v.items())) for d, v in self._shipments.items()},
+                "policy_generation": self.policy_generation,
+            }
+
+    def _apply(self, topic: str, event: Any) -> None:
+        kind, _, name = topic.rpartition(".")
+        if kind == _STOCK_TOPIC:
+            if name == "Registered":
+                self._stock_registered(event)
+            else:
+                self._stock_changed(event, _STOCK_CHANGES[name])
+        elif kind == _SOURCE_TOPIC:
+            self._source_event(name, event)
+        elif kind == _POLICY_TOPIC:
+            self.policy_generation += 1  # cached policies are stale
+        else:
+            self._shipment_requested(event)
+
+    def _stock_registered(self, e: Any) -> None:
+        self._stock[(e.source_id, e.sku)] = Holding(
+            e.on_hand, 0, e.safety_stock, e.originator_version
+        )
+        self._holders.setdefault(e.sku, set()).add(e.source_id)
+
+    def _stock_changed(self, e: Any, change: Change) -> None:
+        key = (e.source_id, e.sku)
+        held = self._stock.get(key)
+        if held is None or e.originator_version <= held.version:
+            return  # seen already (the log is read in order, so never "registered later")
+        self._stock[key] = Holding(*change(held, e), version=e.originator_version)
+
+    def _source_event(self, name: str, e: Any) -> None:
+        if name == "Registered":
+            self._set_source(e.source_id, e.definition, True)
+            return
+        known = self._sources.get(self._source_ids.get(e.originator_id, ""))
+        if known is None:
+            return
+        if name == "Redefined":
+            self._set_source(known.source_id, e.definition, known.active)
+        else:
+            self._set_source(known.source_id, known.definition, name == "Resumed")
+
+    def _set_source(self, source_id: str, definition: dict[str, Any], active: bool) -> None:
+        template = candidate_from(definition, active, {})
+        self._sources[source_id] = Source(source_id, definition, active, template)
+        self._source_ids[FulfillmentSource.create_id(source_id)] = source_id
+
+    def _shipment_requested(self, e: Any) -> None:
+        day = e.at.astimezone(UTC).date()
+        per_source = self._shipments.setdefault(day, {})
+        per_source[e.source_id] = per_source.get(e.source_id, 0) + 1
+        for old in [d for d in self._shipments if (day - d).days > 1]:
+            del self._shipments[old]  # capacity counts today's shipments; keep a day of margin
+
+
+_STOCK_TOPIC = get_topic(StockItem)
+_SOURCE_TOPIC = get_topic(FulfillmentSource)
+_POLICY_TOPIC = get_topic(PolicyVersions)
+TOPICS = (
+    event_topic(StockItem, "Registered"),
+    *(event_topic(StockItem, name) for name in _STOCK_CHANGES),
+    *(event_topic(FulfillmentSource, name) for name in _SOURCE_EVENTS),
+    *(event_topic(PolicyVersions, name) for name in _POLICY_EVENTS),
+    event_topic(Order, "FulfillmentRequested"),
+)
+
+
+def candidate_from(
+    definition: dict[str, Any],
+    active: bool,
+    stock: dict[str, StockLevel],
+    used_today: int = 0,
+) -> CandidateSource:
+    """A source's definition (as registered) as decide() takes it."""
+    cost = definition["cost"]
+    return CandidateSource(
+        source_id=definition["source_id"],
+        kind=definition["kind"],
+        lat=definition["lat"],
+        lon=definition["lon"],
+        country=definition["country"],
+        ships_to=frozenset(definition["ships_to"]),
+        delivery_methods=frozenset(definition["delivery_methods"]),
+        daily_capacity=definition["daily_capacity"],
+        used_today=used_today,
+        cost=CostModel(
+            base=Decimal(cost["base"]),
+            per_unit=Decimal(cost["per_unit"]),
+            per_km=Decimal(cost["per_km"]),
+            currency=cost["currency"],
+        ),
+        lead_time_days=definition["lead_time_days"],
+        priority=definition.get("priority", 0),
+        active=active,
+        demand_classes=frozenset(definition.get("demand_classes", [])),
+        stock=stock,
+    )
