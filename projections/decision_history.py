@@ -126,7 +126,13 @@ def _record(
         inputs_digest=data.get("inputs_digest"),
         shipments=len(shipments),
         actor=str(env.actor),
-        # Stored by earlier releases; written from the record when read since then.
-        explanation=data.get("explanation") or explain_record(decision),
+        explanation=_explanation(data.get("explanation"), decision),
         decision=decision,
     )
+
+
+def _explanation(stored: str | None, decision: dict[str, Any]) -> str | None:
+    """Stored by earlier releases; written from the record when read since then."""
+    if stored:
+        return stored
+    return explain_record(decision) if "explanation" in decision else None
