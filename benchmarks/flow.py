@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -81,10 +82,11 @@ class Session:
         return self.hub.seen
 
     def captured(self, ids: list[str]) -> list[str]:
-        """Orders whose capture succeeded (REST answered 2xx, or produced to Kafka)."""
+        """Orders the hub may have: produced to Kafka, or a REST request that went out and was
+        not refused (answered 2xx, or not answered yet)."""
         sent = self.sender.sent
         return [
-            i for i in ids if i not in sent.failed and (i in sent.answered or i in sent.via_kafka)
+            i for i in ids if i not in sent.failed and (i in sent.started or i in sent.via_kafka)
         ]
 
     async def wait_routed(self, ids: list[str], stall: float, deadline: float | None) -> bool:
@@ -124,7 +126,7 @@ class Session:
 
     async def step(self, rate: int, warmup: float, seconds: float) -> dict[str, Any]:
         args, seen, sent = self.args, self.seen, self.sender.sent
-        cpu = CpuWindow(self.hub.pids())
+        cpu = CpuWindow(self.hub.pids() | {"load generator": [os.getpid()]})
         before = len(sent.due)
         start = time.perf_counter() + 0.05
         window = (start + warmup, start + warmup + seconds)
@@ -159,6 +161,9 @@ class Session:
             "shed": sent.shed,
             "capture_failed": sum(1 for i in step_ids if i in sent.failed),
             "unanswered_at_drain": unanswered,
+            "never_sent": sum(
+                1 for i in step_ids if i not in sent.via_kafka and i not in sent.started
+            ),
             "routed_per_s": seen.count_between(seen.routed, *window) / seconds,
             "requested_per_s": seen.count_between(seen.requested, *window) / seconds,
             "rest_ms": {q: _ms(percentile(answers, q / 100)) for q in (50, 99)},
@@ -174,6 +179,20 @@ class Session:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
+
+
+async def wait_idle(hub: RunningHub, limit: float, idle_cores: float = 0.15) -> float:
+    """Wait until the hub's processes together use less than `idle_cores` for 3 s in a row
+    (at most `limit` s), so that the first measurements do not pay for the load before them."""
+    started = time.perf_counter()
+    quiet = 0
+    while quiet < 3 and time.perf_counter() - started < limit:
+        window = CpuWindow({name: [p.process.pid] for name, p in hub.processes.items()})
+        window.start(time.perf_counter())
+        await asyncio.sleep(1.0)
+        used = sum(window.stop(time.perf_counter()).values())
+        quiet = quiet + 1 if used < idle_cores else 0
+    return max(0.0, time.perf_counter() - started - quiet)
 
 
 async def sample_rss(hub: RunningHub, every: float, series: list[dict[str, Any]]) -> None:
@@ -251,6 +270,9 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
         result["stock_load"] = {"via": via, "rows": len(network.stock), "seconds": seconds}
         result["stock_load"]["rows_per_min"] = loaded * 60
         console.print(f"  stock loaded in {seconds:,.1f} s: {loaded * 60:,.0f} rows/min")
+        busy = await wait_idle(hub, args.stall)
+        console.print(f"  the hub was busy for {busy:,.1f} s more after the stock load")
+        result["stock_load"]["busy_after_seconds"] = busy
         s = Session(hub, network, sender, args, position)
         async with sender:
             result["probe"] = await s.probe()
@@ -377,11 +399,11 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"results: {out}")
 
 
-def _fmt_ms(value: float | None) -> str:
+def _fmt_ms(value: float | None, never: str = "unrouted") -> str:
     if value is None:
         return "—"
     if math.isinf(value):
-        return "unrouted"
+        return never
     return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
 
 
@@ -429,6 +451,7 @@ def show(report: dict[str, Any]) -> None:
         "src",
         "offered/s",
         "sent REST+Kafka",
+        "failed/unans./unsent",
         "routed/s",
         "FR/s",
         "REST p50/p99",
@@ -452,14 +475,17 @@ def show(report: dict[str, Any]) -> None:
                 str(s["offered_per_s"]),
                 f"{s['sent_rest']:,}+{s['sent_kafka']:,}"
                 + (f" (shed {s['shed']})" if s["shed"] else ""),
+                f"{s['capture_failed']}/{s['unanswered_at_drain']}/{s['never_sent']}",
                 f"{s['routed_per_s']:,.1f}",
                 f"{s['requested_per_s']:,.1f}",
-                "/".join(_fmt_ms(s["rest_ms"][q]) for q in (50, 99)),
+                "/".join(_fmt_ms(s["rest_ms"][q], "unanswered") for q in (50, 99)),
                 "/".join(_fmt_ms(s["routed_ms"][q]) for q in (50, 95, 99)),
                 f"{s['backlog_step']:,} (all {s['backlog_total']:,})",
                 f"{s['store_events_per_s']:,.0f}" + _pct(s["store_events_per_s"], raw_events),
                 f"{s['order_records_per_s']:,.0f}"
-                + _pct(s["order_records_per_s"], raw.get("broker_msgs_per_s")),
+                + _pct(s["order_records_per_s"], raw.get("broker_msgs_per_s"))
+                if "broker_msgs_per_s" in raw
+                else "—",
             )
             cpu.add_row(
                 r["mode"],

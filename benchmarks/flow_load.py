@@ -31,6 +31,7 @@ class Sent:
 
     due: dict[str, float] = field(default_factory=dict)
     via_kafka: set[str] = field(default_factory=set)
+    started: set[str] = field(default_factory=set)  # REST: the request went out
     answered: dict[str, float] = field(default_factory=dict)  # REST: seconds from due to 2xx
     failed: dict[str, str] = field(default_factory=dict)  # REST non-2xx / errors; Kafka errors
     shed: int = 0
@@ -118,6 +119,7 @@ class Sender:
             async with self._slots:
                 self._waiting -= 1
                 waiting = False
+                self.sent.started.add(order_id)
                 async with self._client.post(
                     "/v1/orders", data=body, headers={"content-type": "application/json"}
                 ) as response:

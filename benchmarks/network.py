@@ -2,7 +2,7 @@
 
 Shaped like a mid-size European retailer: sources in seven countries (a few DCs shipping
 everywhere, many stores serving their own country, some drop-shippers), every SKU held at 2-6
-of them (one or two DCs, the rest stores or drop-shippers; 3 % scarce: a few units at two or
+of them (one or two DCs, the rest stores or drop-shippers; 2 % scarce: a few units at two or
 three sources), SKU demand skewed (Zipf), orders of 1-7 lines (mean about 4). Deterministic for
 a seed. Pure: no I/O.
 """
@@ -38,7 +38,7 @@ LINE_WEIGHTS = (0.08, 0.12, 0.17, 0.24, 0.17, 0.12, 0.10)  # mean 4.06
 _QUANTITIES = ((1, 0.70), (2, 0.20), (3, 0.10))
 _DELIVERY = (("standard", "express", "same_day"), (0.80, 0.15, 0.05))
 _CLASSES = (("standard", "b2b", "vip"), (0.92, 0.05, 0.03))
-SCARCE_SHARE = 0.03
+SCARCE_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,9 @@ def generate_network(sources: int = 100, skus: int = 10_000, seed: int = 7) -> N
     drawn = ["warehouse"] * dcs + ["dropship"] * dropships + ["store"] * (others - dropships)
     made = [_source(rng, n, kind) for n, kind in enumerate(drawn)]
     warehouses = [s["source_id"] for s in made if s["kind"] == "warehouse"]
+    # The first DC is the national one and carries most of the range (as many times the share
+    # of each other DC as there are DCs), so most orders can ship in three shipments or fewer.
+    dc_weights = list(itertools.accumulate([dcs] + [1] * (dcs - 1)))
     rest = [s for s in made if s["kind"] != "warehouse"]
     rest_ids = [s["source_id"] for s in rest]
     # A drop-shipper carries more of the range than a store.
@@ -121,7 +124,9 @@ def generate_network(sources: int = 100, skus: int = 10_000, seed: int = 7) -> N
     stock: list[StockRow] = []
     for sku in sku_ids:
         wanted = min(sources, rng.randint(2, 3) if sku in scarce else rng.randint(2, 6))
-        holders = set(rng.sample(warehouses, min(len(warehouses), rng.randint(1, 2))))
+        holders: set[str] = set()
+        for _ in range(rng.randint(1, 2)):
+            holders.add(rng.choices(warehouses, cum_weights=dc_weights)[0])
         while len(holders) < wanted and rest_ids:
             holders.add(rng.choices(rest_ids, cum_weights=rest_weights)[0])
         for source_id in sorted(holders):
