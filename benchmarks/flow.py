@@ -141,7 +141,7 @@ class Session:
         pos1, rec1 = await asyncio.to_thread(self.position), seen.order_records
         await sending
         deadline = window[1] + args.drain
-        unanswered = await self.sender.settle(deadline)
+        await self.sender.settle(deadline)
         step_ids = list(sent.due)[before:]
         captured = self.captured(step_ids)
         await self.wait_routed(captured, args.drain, deadline)
@@ -160,7 +160,11 @@ class Session:
             "sent_kafka": sum(1 for i in step_ids if i in sent.via_kafka),
             "shed": sent.shed,
             "capture_failed": sum(1 for i in step_ids if i in sent.failed),
-            "unanswered_at_drain": unanswered,
+            "unanswered_at_drain": sum(
+                1
+                for i in step_ids
+                if i in sent.started and i not in sent.answered and i not in sent.failed
+            ),
             "never_sent": sum(
                 1 for i in step_ids if i not in sent.via_kafka and i not in sent.started
             ),

@@ -159,13 +159,11 @@ class Sender:
             self.offer(*self.next_order(), due=time.perf_counter(), max_waiting=count)
         await self.settle(deadline=None)
 
-    async def settle(self, deadline: float | None) -> int:
-        """Wait for captures in flight until `deadline`; cancels the rest and returns how many."""
+    async def settle(self, deadline: float | None) -> None:
+        """Wait for captures in flight until `deadline`, then cancel the rest."""
         while self._tasks:
             if deadline is not None and time.perf_counter() >= deadline:
                 break
             await asyncio.sleep(0.05)
-        left = len(self._tasks)
         for task in list(self._tasks):
             task.cancel()
-        return left
