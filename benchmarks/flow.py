@@ -23,6 +23,7 @@ import math
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from benchmarks.flow_hub import (
     RunningHub,
     StorePosition,
     StoreWatcher,
+    kafka_pids,
     load_stock_kafka,
     load_stock_rest,
     register,
@@ -160,6 +162,7 @@ class Session:
             "sent_kafka": sum(1 for i in step_ids if i in sent.via_kafka),
             "shed": sent.shed,
             "capture_failed": sum(1 for i in step_ids if i in sent.failed),
+            "capture_failures": dict(Counter(sent.failed[i] for i in step_ids if i in sent.failed)),
             "unanswered_at_drain": sum(
                 1
                 for i in step_ids
@@ -200,12 +203,20 @@ async def wait_idle(hub: RunningHub, limit: float, idle_cores: float = 0.15) -> 
 
 
 async def sample_rss(hub: RunningHub, every: float, series: list[dict[str, Any]]) -> None:
+    """The hub's processes, the broker and the load generator (its bookkeeping grows with the
+    orders sent: about 0.5 KB each). PostgreSQL is left out: its RSS counts shared buffers."""
     started = time.perf_counter()
+    pids = {name: [p.process.pid] for name, p in hub.processes.items()}
+    if hub.distributed:
+        pids["kafka broker"] = kafka_pids()
+    pids["load generator"] = [os.getpid()]
     while True:
         sample: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
         for name, proc in hub.processes.items():
-            rss = rss_bytes(proc.process.pid)
-            if rss is not None:
+            pids.setdefault(name, [proc.process.pid])  # the worker starts later
+        for name, found in pids.items():
+            rss = sum(rss_bytes(pid) or 0 for pid in found)
+            if rss:
                 sample[name] = rss
         series.append(sample)
         await asyncio.sleep(every)
@@ -327,9 +338,11 @@ async def history(s: Session, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _brief(step: dict[str, Any]) -> str:
+    failures = step["capture_failures"]
     return (
         f"routed {step['routed_per_s']:.1f}/s, FR {step['requested_per_s']:.1f}/s, "
         f"capture→Routed p50 {_fmt_ms(step['routed_ms'][50])}, backlog {step['backlog_step']}"
+        + (f", capture failures {failures}" if failures else "")
     )
 
 

@@ -9,6 +9,7 @@ event store's notification log, read from another process).
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -80,7 +81,7 @@ class RunningHub:
     def pids(self) -> dict[str, list[int]]:
         found = {name: [p.process.pid] for name, p in self.processes.items()}
         if self.distributed:
-            found["kafka broker"] = _kafka_pid()
+            found["kafka broker"] = kafka_pids()
             found["postgres (this db)"] = self.postgres_backends()
         return found
 
@@ -101,8 +102,12 @@ class RunningHub:
                 raise RuntimeError(f"{proc.command} exited:\n{proc.log_tail()}")
 
 
-def _kafka_pid() -> list[int]:
-    pid_file = REPO / ".services" / "kafka" / "pid"
+def kafka_pids() -> list[int]:
+    """The broker that infra/kafka.sh started, if that is the one in use."""
+    if os.environ.get("ORDERHUB_BENCH_KAFKA_BOOTSTRAP"):
+        return []
+    state = Path(os.environ.get("ORDERHUB_SERVICES_DIR", REPO / ".services"))
+    pid_file = state / "kafka" / "pid"
     try:
         return [int(pid_file.read_text().strip())]
     except (FileNotFoundError, ValueError):
