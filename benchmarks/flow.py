@@ -567,7 +567,7 @@ def _show_series(r: dict[str, Any]) -> None:
         picked.append(series[-1])
     for sample in picked:
         table.add_row(
-            f"{sample['t']:,.0f}",
+            f"{sample['t'] - series[0]['t']:,.0f}",
             *(f"{sample[n] / 2**20:,.0f}" if n in sample else "—" for n in names),
         )
     console.print(table)
