@@ -21,6 +21,7 @@ import asyncio
 import json
 import math
 import os
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -176,6 +177,10 @@ class Session:
             "rest_ms": {q: _ms(percentile(answers, q / 100)) for q in (50, 99)},
             "routed_ms": {q: _ms(percentile(latencies, q / 100)) for q in (50, 95, 99)},
             "measured_orders": len(in_window),
+            "routed_by_path": {
+                "rest": sum(1 for i in step_ids if i in seen.routed and i not in sent.via_kafka),
+                "kafka": sum(1 for i in step_ids if i in seen.routed and i in sent.via_kafka),
+            },
             "backlog_step": len(routed_left),
             "backlog_total": sum(1 for i in all_captured if i not in seen.routed),
             "store_events_per_s": (pos1 - pos0) / seconds,
@@ -359,6 +364,10 @@ def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]
         if hub.distributed:
             hub.start_worker()
         result = asyncio.run(session(hub, network, args))
+    # The logs stay for a look afterwards; the embedded stores can be gigabytes after a soak.
+    for scratch in ("data", "raw-store"):
+        shutil.rmtree(tmp / scratch, ignore_errors=True)
+    console.print(f"  logs: {tmp}")
     return {
         "mode": mode,
         "sources": sources,
