@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from aggregates import Order, order_id_for
+from aggregates import order_id_for
+from benchmarks.raw_limits import raw_broker_rate, raw_store_rate
 from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, postgres_server
 from connectors.codec import record_to_envelope
 from connectors.topics import ensure_topics
 from hub.settings import Settings
-from hub.store import OrderStore
 from tests.support.processes import free_port, hub_processes, wait_for_http
 
 console = Console()
@@ -58,58 +58,6 @@ def submission(run: str, n: int) -> dict[str, Any]:
         ],
         "currency": "EUR",
     }
-
-
-async def raw_broker_rate(bootstrap: str, topic: str, count: int, size: int) -> float:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=1_048_576,
-    )
-    await producer.start()
-    value = b"x" * size
-    try:
-        started = time.perf_counter()
-        futures = [await producer.send(topic, value, key=str(i).encode()) for i in range(count)]
-        await asyncio.gather(*futures)
-        return count / (time.perf_counter() - started)
-    finally:
-        await producer.stop()
-
-
-def raw_store_rate(database_url: str, orders: int, batch: int) -> float:
-    """Orders per second appended by the recorder alone: 2 stored events per order, `batch`
-    orders per transaction, the same shape the intake writes."""
-    env = Settings(database_url=database_url).eventsourcing_env()
-    store = OrderStore(env=env)
-    run = uuid.uuid4().hex[:8]
-    now = datetime.now(UTC)
-    batches = []
-    for start in range(0, orders, batch):
-        stored = []
-        for n in range(start, min(start + batch, orders)):
-            body = submission(run, n)
-            order = Order(
-                channel="bench",
-                external_id=body["external_id"],
-                submission=body,
-                digest="0" * 64,
-                raw_payload=json.dumps(body),
-                actor="channel:bench",
-                correlation_id=run,
-                received_at=now,
-            )
-            order.accept(actor="system:intake", now=now)
-            stored += [store.mapper.to_stored_event(e) for e in order.collect_events()]
-        batches.append(stored)
-    started = time.perf_counter()
-    for stored in batches:
-        store.recorder.insert_events(stored)
-    elapsed = time.perf_counter() - started
-    store.close()
-    return orders / elapsed
 
 
 async def slice_round(
@@ -213,7 +161,9 @@ def main() -> None:
                 broker.append(
                     asyncio.run(raw_broker_rate(bootstrap, raw_topic, 20_000, record_size))
                 )
-                store.append(raw_store_rate(database, 5_000, args.batch))
+                store.append(
+                    raw_store_rate(Settings(database_url=database), 5_000, args.batch, submission)
+                )
                 rounds.append(
                     asyncio.run(
                         slice_round(base, bootstrap, events_topic, args.orders, args.concurrency)

@@ -1,0 +1,385 @@
+"""The hub under test for the flow benchmark: its processes, its network, and what it publishes.
+
+Distributed: `orderhub serve`, `relay` and `worker` on the real broker and a fresh PostgreSQL
+database, topics under a prefix of their own. Embedded: `orderhub serve` on SQLite files in a
+scratch directory. Either way the benchmark talks to the hub only through its public API (REST,
+the stock-feed and channel topics) and watches what it publishes (Kafka topics, or embedded the
+event store's notification log, read from another process).
+"""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from benchmarks.network import Network
+from benchmarks.services import (
+    REPO,
+    drop_database,
+    fresh_database,
+    kafka_bootstrap,
+    postgres_server,
+)
+from connectors.topics import ensure_topics
+from hub.settings import Settings
+from hub.store import OrderStore
+from tests.support.processes import HubProcess, free_port, hub_processes, wait_for_http
+
+REST_CHANNEL = "bench-web"
+KAFKA_CHANNEL = "bench-kafka"
+ROUTED = "orderhub.order.routed"
+REQUESTED = "orderhub.order.fulfillment_requested"
+
+
+@dataclass
+class Seen:
+    """What the hub has published so far, by order id, in the watcher's clock (perf_counter)."""
+
+    routed: dict[str, float] = field(default_factory=dict)
+    requested: dict[str, float] = field(default_factory=dict)
+    stock_items: set[str] = field(default_factory=set)
+    routed_bytes: list[int] = field(default_factory=list)
+    order_records: int = 0
+    order_record_bytes: int = 0
+
+    def count_between(self, times: dict[str, float], start: float, end: float) -> int:
+        return sum(1 for t in times.values() if start <= t < end)
+
+
+@dataclass
+class RunningHub:
+    mode: str
+    base: str
+    settings: Settings
+    processes: dict[str, HubProcess]
+    server: str | None = None
+    seen: Seen = field(default_factory=Seen)
+    _stack: ExitStack | None = None
+    _env: dict[str, str] = field(default_factory=dict)
+    _tmp: Path = Path("/tmp")
+
+    @property
+    def distributed(self) -> bool:
+        return self.mode == "distributed"
+
+    def start_worker(self) -> None:
+        """After channels are registered: a worker subscribes to the channel topics that exist."""
+        assert self._stack is not None
+        started = self._stack.enter_context(hub_processes(["worker"], self._env, self._tmp))
+        self.processes.update(started)
+
+    def pids(self) -> dict[str, list[int]]:
+        found = {name: [p.process.pid] for name, p in self.processes.items()}
+        if self.distributed:
+            found["kafka broker"] = kafka_pids()
+            found["postgres (this db)"] = self.postgres_backends()
+        return found
+
+    def postgres_backends(self) -> list[int]:
+        if self.server is None or self.settings.database_url is None:
+            return []
+        name = self.settings.database_url.rsplit("/", 1)[1]
+        with psycopg.connect(self.server, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def check_alive(self) -> None:
+        for proc in self.processes.values():
+            if proc.process.poll() is not None:
+                raise RuntimeError(f"{proc.command} exited:\n{proc.log_tail()}")
+
+
+def kafka_pids() -> list[int]:
+    """The broker that infra/kafka.sh started, if that is the one in use."""
+    if os.environ.get("ORDERHUB_BENCH_KAFKA_BOOTSTRAP"):
+        return []
+    state = Path(os.environ.get("ORDERHUB_SERVICES_DIR", REPO / ".services"))
+    pid_file = state / "kafka" / "pid"
+    try:
+        return [int(pid_file.read_text().strip())]
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+@contextmanager
+def running_hub(mode: str, tmp: Path, batch: int) -> Iterator[RunningHub]:
+    """Start the hub's API (and relay); the worker is started by `start_worker()`."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        "ORDERHUB_DATA_DIR": str(tmp / "data"),
+        "ORDERHUB_API_PORT": str(port),
+        "ORDERHUB_LOG_LEVEL": "warning",
+        "ORDERHUB_INTAKE_BATCH_SIZE": str(batch),
+        "ORDERHUB_RELAY_BATCH_SIZE": str(batch),
+        "ORDERHUB_PROJECTION_BATCH_SIZE": str(batch),
+    }
+    server = database = None
+    with ExitStack() as stack:
+        if mode == "distributed":
+            bootstrap = kafka_bootstrap()
+            server = postgres_server()
+            database = fresh_database(server)
+            stack.callback(drop_database, server, database)
+            prefix = f"flow{uuid.uuid4().hex[:6]}."
+            env |= {
+                "ORDERHUB_KAFKA_BOOTSTRAP": bootstrap,
+                "ORDERHUB_DATABASE_URL": database,
+                "ORDERHUB_TOPIC_PREFIX": prefix,
+                "ORDERHUB_CONSUMER_GROUP": f"bench-{prefix}",
+            }
+            commands = ["serve", "relay"]
+        else:
+            commands = ["serve"]
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=Path(env["ORDERHUB_DATA_DIR"]),
+            kafka_bootstrap=env.get("ORDERHUB_KAFKA_BOOTSTRAP"),
+            database_url=env.get("ORDERHUB_DATABASE_URL"),
+            topic_prefix=env.get("ORDERHUB_TOPIC_PREFIX", ""),
+            intake_batch_size=batch,
+        )
+        if settings.kafka_bootstrap is not None:
+            asyncio.run(
+                ensure_topics(
+                    settings.kafka_bootstrap,
+                    {t: settings.topic_partitions for t in settings.all_topics()},
+                )
+            )
+        processes = stack.enter_context(hub_processes(commands, env, tmp))
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base}/healthz", processes["serve"])
+        yield RunningHub(
+            mode=mode,
+            base=base,
+            settings=settings,
+            processes=dict(processes),
+            server=server,
+            _stack=stack,
+            _env=env,
+            _tmp=tmp,
+        )
+
+
+async def put_all(
+    base: str, requests: list[tuple[str, dict[str, Any]]], concurrency: int
+) -> tuple[int, float]:
+    """PUT each (path, body), `concurrency` at a time; returns (failures, seconds)."""
+    semaphore = asyncio.Semaphore(concurrency)
+    failures = 0
+    async with aiohttp.ClientSession(
+        base, connector=aiohttp.TCPConnector(limit=concurrency)
+    ) as client:
+
+        async def put(path: str, body: dict[str, Any]) -> None:
+            nonlocal failures
+            for _ in range(5):  # 409 "concurrent change, try again" is retried, as asked
+                async with semaphore, client.put(path, json=body) as response:
+                    text = await response.text()
+                    if response.status != 409:
+                        break
+            if response.status >= 300:
+                failures += 1
+                if failures <= 3:
+                    print(f"PUT {path} answered {response.status}: {text}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(put(path, body) for path, body in requests))
+        return failures, time.perf_counter() - started
+
+
+def register(hub: RunningHub, network: Network) -> float:
+    """Sources (and, distributed, the Kafka channel) over REST; returns seconds taken."""
+    requests: list[tuple[str, dict[str, Any]]] = [
+        (f"/v1/sources/{s['source_id']}", s) for s in network.sources
+    ]
+    if hub.distributed:
+        channel = {
+            "channel_id": KAFKA_CHANNEL,
+            "name": "Benchmark marketplace feed",
+            "kind": "marketplace",
+            "format": "canonical",
+            "rate_limit_per_minute": 1_000_000,
+        }
+        requests.append((f"/v1/channels/{KAFKA_CHANNEL}", channel))
+    # One at a time: every registration updates the one source directory (409s otherwise).
+    failures, seconds = asyncio.run(put_all(hub.base, requests, 1))
+    if failures:
+        raise RuntimeError(f"{failures} sources or channels were refused")
+    return seconds
+
+
+async def load_stock_kafka(hub: RunningHub, network: Network, stall: float) -> float:
+    """Every stock row as a snapshot on the stock-feed topic; waits until the hub recorded each
+    stock item (seen on the inventory events topic). Returns seconds from first send."""
+    s = hub.settings
+    assert s.kafka_bootstrap is not None
+    producer = AIOKafkaProducer(
+        bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for row in network.stock:
+            body = {"kind": "snapshot", "source_id": row.source_id, "sku": row.sku}
+            body["on_hand"] = row.on_hand  # type: ignore[assignment]
+            await producer.send(
+                s.topic("inventory_snapshots"),
+                json.dumps(body).encode(),
+                key=f"{row.source_id}/{row.sku}".encode(),
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await wait_until(lambda: len(hub.seen.stock_items), len(network.stock), stall, "stock rows")
+    return time.perf_counter() - started
+
+
+def load_stock_rest(hub: RunningHub, network: Network, concurrency: int) -> float:
+    requests = [
+        (f"/v1/stock/{row.source_id}/{row.sku}", {"on_hand": row.on_hand}) for row in network.stock
+    ]
+    failures, seconds = asyncio.run(put_all(hub.base, requests, concurrency))
+    if failures:
+        raise RuntimeError(f"{failures} stock rows were refused")
+    return seconds
+
+
+async def wait_until(
+    progress: Any, target: int, stall: float, what: str, deadline: float | None = None
+) -> bool:
+    """Wait until progress() reaches target; gives up when it stops moving for `stall` seconds
+    or at `deadline` (perf_counter). Never hangs."""
+    last, moved = progress(), time.perf_counter()
+    while progress() < target:
+        now = time.perf_counter()
+        if deadline is not None and now >= deadline:
+            return False
+        current = progress()
+        if current != last:
+            last, moved = current, now
+        elif now - moved > stall:
+            print(f"  {what}: stalled at {current}/{target} for {stall:.0f} s, moving on")
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
+class KafkaWatcher:
+    """An independent consumer of the hub's order, fulfillment and inventory topics: notes when
+    each order's `Routed` and first `FulfillmentRequested` appear. Reads only the CloudEvents
+    headers (type, subject), so it keeps up with a fast hub."""
+
+    def __init__(self, settings: Settings, seen: Seen) -> None:
+        assert settings.kafka_bootstrap is not None
+        self._settings = settings
+        self._seen = seen
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self._settings
+        orders, requests = s.topic("order_events"), s.topic("fulfillment_requests")
+        consumer = AIOKafkaConsumer(
+            orders,
+            requests,
+            s.topic("inventory_events"),
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        await consumer.start()
+        seen = self._seen
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+                now = time.perf_counter()
+                for tp, messages in batches.items():
+                    for m in messages:
+                        headers = dict(m.headers or [])
+                        kind = headers.get("ce_type", b"").decode()
+                        subject = headers.get("ce_subject", b"").decode()
+                        if tp.topic == orders:
+                            seen.order_records += 1
+                            seen.order_record_bytes += len(m.value or b"")
+                            if kind == ROUTED and subject not in seen.routed:
+                                seen.routed[subject] = now
+                                seen.routed_bytes.append(len(m.value or b""))
+                        elif tp.topic == requests:
+                            if kind == REQUESTED:
+                                seen.requested.setdefault(subject, now)
+                        elif kind.startswith("orderhub.stock_item."):
+                            seen.stock_items.add(subject)
+        finally:
+            await consumer.stop()
+
+
+class StoreWatcher:
+    """Embedded mode has no Kafka: follows the event store's notification log instead (the
+    SQLite file, read from this process), every 100 ms."""
+
+    _TOPICS = {"Order.Routed": "routed", "Order.FulfillmentRequested": "requested"}
+
+    def __init__(self, settings: Settings, seen: Seen) -> None:
+        self._store = OrderStore(env=settings.eventsourcing_env())
+        self._seen = seen
+        self._position = 0
+
+    def _poll(self) -> None:
+        seen = self._seen
+        while True:
+            batch = self._store.recorder.select_notifications(
+                start=self._position, limit=5000, inclusive_of_start=False
+            )
+            now = time.perf_counter()
+            for n in batch:
+                name = n.topic.rpartition(":")[2]
+                subject = str(n.originator_id)
+                if name == "Order.Routed" and subject not in seen.routed:
+                    seen.routed[subject] = now
+                    seen.routed_bytes.append(len(n.state))
+                elif name == "Order.FulfillmentRequested":
+                    seen.requested.setdefault(subject, now)
+                elif name.startswith("StockItem"):
+                    seen.stock_items.add(subject)
+                if name.startswith("Order."):
+                    seen.order_records += 1
+                    seen.order_record_bytes += len(n.state)
+            if batch:
+                self._position = batch[-1].id
+            if len(batch) < 5000:
+                return
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                await asyncio.to_thread(self._poll)
+                await asyncio.sleep(0.1)
+        finally:
+            self._store.close()
+
+
+class StorePosition:
+    """The event store's last notification id, read from this process: events written/s."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._store = OrderStore(env=settings.eventsourcing_env())
+
+    def __call__(self) -> int:
+        return self._store.max_position()
+
+    def close(self) -> None:
+        self._store.close()

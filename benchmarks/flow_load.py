@@ -1,0 +1,169 @@
+"""The load generator of the flow benchmark: orders on a schedule, over REST and a channel topic.
+
+Open loop: order i of a step is due at start + i / rate whatever the hub answered before, so a
+hub that falls behind shows it as latency and backlog, not as a lower offered rate. Its capture
+time is when it was due: time spent waiting for a free connection counts against the hub (no
+coordinated omission). REST requests in flight are bounded; when too many orders wait for a
+connection the generator sheds new ones and counts them, so a run stays bounded.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+
+from aggregates.ids import order_id_for
+from benchmarks.flow_hub import KAFKA_CHANNEL, REST_CHANNEL
+from benchmarks.network import OrderMaker
+
+PLACED_AT = "2026-11-20T08:00:00Z"
+
+
+@dataclass
+class Sent:
+    """Every order offered, by order id: when it was due, and how its capture went."""
+
+    due: dict[str, float] = field(default_factory=dict)
+    via_kafka: set[str] = field(default_factory=set)
+    started: set[str] = field(default_factory=set)  # REST: the request went out
+    answered: dict[str, float] = field(default_factory=dict)  # REST: seconds from due to 2xx
+    failed: dict[str, str] = field(default_factory=dict)  # REST non-2xx / errors; Kafka errors
+    shed: int = 0
+
+
+class Sender:
+    """Sends canonical submissions: a share on the Kafka channel's topic, the rest over REST."""
+
+    def __init__(
+        self,
+        base: str,
+        maker: OrderMaker,
+        concurrency: int,
+        kafka_share: float,
+        kafka_bootstrap: str | None,
+        channel_topic: str | None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._base = base
+        self._maker = maker
+        self._concurrency = concurrency
+        self._kafka_every = round(1 / kafka_share) if kafka_share > 0 and channel_topic else 0
+        self._bootstrap = kafka_bootstrap
+        self._topic = channel_topic
+        self._timeout = timeout
+        self._run = uuid.uuid4().hex[:8]
+        self._n = 0
+        self.sent = Sent()
+
+    async def __aenter__(self) -> "Sender":
+        self._slots = asyncio.Semaphore(self._concurrency)
+        self._waiting = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._client = aiohttp.ClientSession(
+            self._base,
+            connector=aiohttp.TCPConnector(limit=self._concurrency),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+        )
+        self._producer: AIOKafkaProducer | None = None
+        if self._kafka_every and self._bootstrap:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+            )
+            await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._client.close()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    def next_order(self) -> tuple[str, bool, bytes]:
+        """(order id, via Kafka, body) of the next order."""
+        self._n += 1
+        kafka = bool(self._kafka_every) and self._n % self._kafka_every == 0
+        channel = KAFKA_CHANNEL if kafka else REST_CHANNEL
+        external_id = f"{self._run}-{self._n:08d}"
+        body = json.dumps(self._maker.order(channel, external_id, PLACED_AT)).encode()
+        return str(order_id_for(channel, external_id)), kafka, body
+
+    def offer(self, order_id: str, kafka: bool, body: bytes, due: float, max_waiting: int) -> None:
+        """Start sending one order now; it was due at `due` (perf_counter)."""
+        if not kafka and self._waiting >= max_waiting:
+            self.sent.shed += 1
+            return
+        self.sent.due[order_id] = due
+        if kafka:
+            self.sent.via_kafka.add(order_id)
+            task = asyncio.create_task(self._produce(order_id, body))
+        else:
+            self._waiting += 1
+            task = asyncio.create_task(self._post(order_id, body, due))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, order_id: str, body: bytes, due: float) -> None:
+        waiting = True
+        try:
+            async with self._slots:
+                self._waiting -= 1
+                waiting = False
+                self.sent.started.add(order_id)
+                async with self._client.post(
+                    "/v1/orders", data=body, headers={"content-type": "application/json"}
+                ) as response:
+                    await response.read()
+                    if 200 <= response.status < 300:
+                        self.sent.answered[order_id] = time.perf_counter() - due
+                    else:
+                        self.sent.failed[order_id] = f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self.sent.failed[order_id] = type(error).__name__
+        finally:
+            if waiting:  # cancelled before a connection was free
+                self._waiting -= 1
+
+    async def _produce(self, order_id: str, body: bytes) -> None:
+        assert self._producer is not None and self._topic is not None
+        try:
+            await (await self._producer.send(self._topic, body, key=order_id.encode()))
+        except Exception as error:  # any Kafka error is a failed capture, counted
+            self.sent.failed[order_id] = type(error).__name__
+
+    async def open_loop(self, rate: float, seconds: float, max_waiting: int, start: float) -> None:
+        """Offer `rate` orders/s for `seconds` from `start` (perf_counter)."""
+        total = int(rate * seconds)
+        for i in range(total):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0.001:
+                await asyncio.sleep(delay)
+            self.offer(*self.next_order(), due=due, max_waiting=max_waiting)
+
+    async def closed_loop(self, count: int, progress: Callable[[], Any] | None = None) -> None:
+        """Offer `count` orders as fast as the hub takes them (REST bounded by concurrency)."""
+        for _ in range(count):
+            while self._waiting >= self._concurrency:
+                await asyncio.sleep(0.001)
+            self.offer(*self.next_order(), due=time.perf_counter(), max_waiting=count)
+        await self.settle(deadline=None)
+
+    async def settle(self, deadline: float | None) -> None:
+        """Wait for captures in flight until `deadline`, then cancel the rest."""
+        while self._tasks:
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        for task in list(self._tasks):
+            task.cancel()
