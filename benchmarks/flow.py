@@ -285,7 +285,7 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
         if via == "kafka":
             seconds = await load_stock_kafka(hub, network, args.stall)
         else:
-            seconds = await asyncio.to_thread(load_stock_rest, hub, network, 8)
+            seconds = await asyncio.to_thread(load_stock_rest, hub, network, 2)
         loaded = len(network.stock) / seconds
         result["stock_load"] = {"via": via, "rows": len(network.stock), "seconds": seconds}
         result["stock_load"]["rows_per_min"] = loaded * 60
