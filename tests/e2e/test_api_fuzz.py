@@ -26,7 +26,7 @@ from schemas.sources import SourceDefinition, StockSnapshot
 from tests.e2e.test_channel_access import SOURCE_LYON
 
 EXAMPLES = int(os.environ.get("ORDERHUB_FUZZ_EXAMPLES", "6"))
-ADMIN_KEY = "fuzz-admin-0123456789abcdef"
+ADMIN_KEY = "fuzz-admin-0123456789abcdef-0123456789"
 CREDENTIAL_HEADERS = {"authorization", "x-api-key", "x-actor"}
 # The app is built here, for schemathesis to read its document at collection time; its hub is
 # built (in this folder) only when the first test starts it.
