@@ -159,6 +159,8 @@ class Settings(BaseSettings):
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_LOCK_TIMEOUT": "5",
+            # Survive a database restart: dead pooled connections are replaced on checkout.
+            "POSTGRES_PRE_PING": "y",
             "CREATE_TABLE": "y",
         }
 

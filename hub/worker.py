@@ -29,7 +29,7 @@ import faust
 from connectors.consumed import ConsumedMessage, normalise_headers
 from connectors.lag import LagProbe
 from connectors.publisher import KafkaPublisher
-from connectors.topics import ensure_topics
+from connectors.topics import ensure_topics_waiting
 from hub.bootstrap import Hub, bootstrap
 from hub.consumers import (
     IntakeConsumer,
@@ -271,7 +271,7 @@ def run_worker(settings: Settings, role: Role) -> None:
     """Create missing topics, then run one role's Faust worker until SIGTERM/SIGINT."""
     assert settings.kafka_bootstrap is not None
     asyncio.run(
-        ensure_topics(
+        ensure_topics_waiting(
             settings.kafka_bootstrap,
             {t: settings.topic_partitions for t in settings.all_topics()},
             settings.topic_replication,
