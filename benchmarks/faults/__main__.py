@@ -83,13 +83,27 @@ class Run:
         self.unplanned_exits: list[str] = []
         self._killing: set[str] = set()
         self._canaries: list[asyncio.Task[None]] = []
+        assert clients.bootstrap
+        self._probe = LagProbe(clients.bootstrap)
+        self._groups = role_groups(cluster.settings, [REST_CHANNEL, TOPIC_CHANNEL])
         self._started = time.monotonic()
+
+    async def close(self) -> None:
+        await self._probe.stop()
 
     def restart_clock(self) -> None:
         self._started = time.monotonic()
 
+    async def backlog(self) -> int | None:
+        """Records waiting for the workers, all roles together (None: Kafka did not answer)."""
+        try:
+            return sum([(await self._probe.group_lag(g, t)).lag for g, t in self._groups.items()])
+        except Exception:
+            return None
+
     async def fault(self, kind: str, target: str, index: int) -> None:
         """Do one fault and bring back what it took down; time how long until steady."""
+        waiting = await self.backlog()
         since = time.monotonic()
         if kind == "kill":
             self._killing.add(target)
@@ -103,15 +117,19 @@ class Run:
             await asyncio.to_thread(self.infra.broker_up)
         else:
             await asyncio.to_thread(self.infra.restart_postgres)
-        self._canaries.append(asyncio.create_task(self._steady(kind, target, index, since)))
+        steady = self._steady(kind, target, index, since, waiting)
+        self._canaries.append(asyncio.create_task(steady))
 
-    async def _steady(self, kind: str, target: str, index: int, since: float) -> None:
+    async def _steady(
+        self, kind: str, target: str, index: int, since: float, waiting: int | None
+    ) -> None:
         steady = await canary(self.clients, f"canary-{index:03d}-{uuid.uuid4().hex[:6]}", since)
         self.outages.append(
             {
                 "fault": kind,
                 "target": target,
                 "at_s": round(since - self._started, 1),
+                "backlog_before": waiting,
                 "steady_s": None if steady is None else round(steady, 1),
             }
         )
@@ -201,6 +219,7 @@ async def campaign(
     finally:
         supervisor.cancel()
         await run.clients.close()
+        await run.close()
 
 
 def main() -> None:
@@ -239,7 +258,7 @@ def main() -> None:
     seed(hub, args.sources, rng)
     hub.close()
 
-    cluster = Cluster(env, logs, args.workers)
+    cluster = Cluster(env, logs, args.workers, settings)
     clients = Clients(cluster.base, kafka, settings.channel_topic(TOPIC_CHANNEL))
     results: dict[str, Any] = {"run": tag, "args": vars(args)}
     try:
@@ -288,10 +307,12 @@ def report(results: dict[str, Any], audit: Audit) -> None:
         table.add_row(name, str(value))
     console.print(table)
     outages = Table(title="time to steady after each outage (an order sent after it is decided)")
-    for column in ("fault", "target", "at (s)", "steady (s)"):
+    for column in ("fault", "target", "at (s)", "records waiting before", "steady (s)"):
         outages.add_column(column)
     for o in results.get("outages", []):
-        outages.add_row(o["fault"], o["target"], str(o["at_s"]), str(o["steady_s"]))
+        outages.add_row(
+            o["fault"], o["target"], str(o["at_s"]), str(o["backlog_before"]), str(o["steady_s"])
+        )
     console.print(outages)
     if results["client_errors"]:
         console.print(f"client errors by kind: {results['client_errors']}")

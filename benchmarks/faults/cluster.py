@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.roles import Role
+from hub.settings import Settings
 from tests.support.processes import HubProcess, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +40,11 @@ def specs(workers: int) -> list[ProcessSpec]:
 class Cluster:
     """Starts every process, kills and restarts them by name, stops them all at the end."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path, workers: int) -> None:
+    def __init__(
+        self, env: Mapping[str, str], log_dir: Path, workers: int, settings: Settings
+    ) -> None:
         self.env = dict(env)
+        self.settings = settings
         self.log_dir = log_dir
         self.specs = {s.name: s for s in specs(workers)}
         self.procs: dict[str, HubProcess] = {}
