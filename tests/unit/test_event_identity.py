@@ -153,9 +153,7 @@ class RecordingFollower:
         return {}
 
 
-def test_the_hubs_own_consumer_applies_a_republished_event_once(
-    hub: Hub, tmp_path: Path
-) -> None:
+def test_the_hubs_own_consumer_applies_a_republished_event_once(hub: Hub, tmp_path: Path) -> None:
     import asyncio
 
     from connectors.consumed import ConsumedMessage

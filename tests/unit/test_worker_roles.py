@@ -50,4 +50,5 @@ def test_read_models_and_routing_never_share_a_consumer_group(hub: Hub) -> None:
 def test_static_membership_names_the_worker_and_its_role(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, worker_id="w2")
     assert instance_id(settings, Role.PROJECTIONS) == "w2-projections"
-    assert instance_id(settings.model_copy(update={"static_membership": False}), Role.INTAKE) is None
+    dynamic = settings.model_copy(update={"static_membership": False})
+    assert instance_id(dynamic, Role.INTAKE) is None
