@@ -66,10 +66,12 @@ class LagProbe:
     async def group_lag(self, group: str, topics: Iterable[str]) -> GroupLag:
         """Lag of `group` over every partition of `topics` (a topic not yet created counts 0)."""
         admin, reader = await self.start()
+        described = await admin.describe_topics(sorted(set(topics)))
+        # A topic not created yet answers an error code and no partitions: it counts 0.
         partitions = [
-            TopicPartition(topic, p)
-            for topic in sorted(set(topics))
-            for p in sorted(reader.partitions_for_topic(topic) or await _fetch(reader, topic))
+            TopicPartition(t["topic"], p["partition"])
+            for t in described
+            for p in sorted(t["partitions"], key=lambda p: p["partition"])
         ]
         if not partitions:
             return GroupLag(group, {}, {})
@@ -78,8 +80,3 @@ class LagProbe:
         committed = {tp: (meta.offset if meta is not None else -1) for tp, meta in offsets.items()}
         return GroupLag(group, committed, dict(ends))
 
-
-async def _fetch(reader: AIOKafkaConsumer, topic: str) -> set[int]:
-    # partitions_for_topic reads cached metadata only; topics() refreshes it.
-    await reader.topics()
-    return reader.partitions_for_topic(topic) or set()
