@@ -79,4 +79,3 @@ class LagProbe:
         offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
         committed = {tp: (meta.offset if meta is not None else -1) for tp, meta in offsets.items()}
         return GroupLag(group, committed, dict(ends))
-
