@@ -14,7 +14,7 @@ from enum import StrEnum
 class ConsumerState(StrEnum):
     UNKNOWN = "unknown"  # not probed yet, or Kafka did not answer
     IDLE = "idle"  # nothing waiting
-    PROGRESSING = "progressing"  # records waiting, and the group is committing
+    LAGGING = "lagging"  # records waiting, within the stall limit
     STALLED = "stalled"
 
 
@@ -91,7 +91,7 @@ class StallDetector:
         if waited >= self._stall_after:
             reason = f"{self._lag} records waiting, no commit for {waited:.0f}s"
             return self._health(ConsumerState.STALLED, waited, reason)
-        return self._health(ConsumerState.PROGRESSING, waited)
+        return self._health(ConsumerState.LAGGING, waited)
 
     def _health(self, state: ConsumerState, waited: float, reason: str = "") -> ConsumerHealth:
         return ConsumerHealth(self.group, state, self._lag, waited, reason)

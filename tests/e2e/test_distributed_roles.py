@@ -93,9 +93,19 @@ def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_b
         assert worker_health["role"] == "projections"
         assert worker_health["status"] == "ok"
 
-        api_health = httpx.get(f"{base}/healthz").json()
-        groups = {c["group"] for c in api_health["consumers"]}
-        assert f"{env['ORDERHUB_CONSUMER_GROUP']}-orchestration" in groups
+        # The API sees the order events waiting for the orchestration group (nobody consumes
+        # them): lag, but not yet a stall (no commit expected for ORDERHUB_STALL_SECONDS).
+        orchestration = f"{env['ORDERHUB_CONSUMER_GROUP']}-orchestration"
+        deadline = time.monotonic() + 60
+        waiting: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            consumers = httpx.get(f"{base}/healthz").json()["consumers"]
+            waiting = next(c for c in consumers if c["group"] == orchestration)
+            if isinstance(waiting["lag"], int) and waiting["lag"] > 0:
+                break
+            time.sleep(0.5)
+        assert isinstance(waiting["lag"], int) and waiting["lag"] > 0, waiting
+        assert waiting["state"] == "lagging"
 
         # Orchestration comes up: the same order moves on (held: its payment is pending).
         start("worker", "--role", "orchestration", name="orchestration")

@@ -49,7 +49,7 @@ def test_lag_that_appears_after_idle_time_starts_the_clock_then(
     detector.observe(lag=0, committed_total=500)
     clock.advance(3600)
     detector.observe(lag=40, committed_total=500)
-    assert detector.health().state is ConsumerState.PROGRESSING
+    assert detector.health().state is ConsumerState.LAGGING
     clock.advance(STALL_AFTER - 1)
     detector.observe(lag=40, committed_total=500)
     assert not detector.health().stalled
@@ -75,7 +75,7 @@ def test_a_busy_group_that_keeps_committing_is_never_stalled(
         committed += 7
         detector.observe(lag=10_000, committed_total=committed)
         clock.advance(STALL_AFTER / 2)
-        assert detector.health().state is ConsumerState.PROGRESSING
+        assert detector.health().state is ConsumerState.LAGGING
 
 
 def test_a_stalled_group_that_commits_again_is_no_longer_stalled(
@@ -86,7 +86,7 @@ def test_a_stalled_group_that_commits_again_is_no_longer_stalled(
     detector.observe(lag=40, committed_total=500)
     assert detector.health().stalled
     detector.observe(lag=20, committed_total=520)
-    assert detector.health().state is ConsumerState.PROGRESSING
+    assert detector.health().state is ConsumerState.LAGGING
 
 
 def test_a_rebalance_that_does_not_end_is_a_stall_even_without_lag_figures(
