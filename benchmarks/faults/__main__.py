@@ -300,7 +300,7 @@ def report(results: dict[str, Any], audit: Audit) -> None:
         ("processes that exited on their own", len(results.get("unplanned_exits", []))),
         ("time to first decided order (s)", results.get("first_order_decided_s")),
         ("load duration (s)", results.get("load_s")),
-        ("time to drain after the load (s)", results.get("drain_s")),
+        ("time to drain after the last fault (s)", results.get("drain_s")),
         ("events recorded", audit.events),
     ]
     for name, value in rows:
