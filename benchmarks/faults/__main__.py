@@ -66,7 +66,7 @@ def plan(args: argparse.Namespace, targets: list[str], rng: random.Random) -> li
     """The faults, in a random order: (kind, target). The API and the relay are each killed
     once (when there are kills enough), the other kills pick any process."""
     musts = [t for t in ("api", "relay") if t in targets][: args.kills]
-    faults = [("kill", t) for t in musts]
+    faults: list[tuple[str, str]] = [("kill", t) for t in musts]
     faults += [("kill", rng.choice(targets)) for _ in range(args.kills - len(musts))]
     if not args.no_broker:
         faults.append(("broker", "kafka"))
