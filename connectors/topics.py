@@ -1,7 +1,12 @@
 """Creating the hub's topics with the partition counts it asks for (auto-creation is off)."""
 
+import asyncio
+import logging
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
 
 
 async def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) -> list[str]:
@@ -21,3 +26,19 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int
         return missing
     finally:
         await admin.close()
+
+
+async def ensure_topics_waiting(
+    bootstrap: str, topics: dict[str, int], replication: int = 1, pause: float = 2.0
+) -> list[str]:
+    """ensure_topics, waiting for a broker that does not answer yet (a process started while
+    Kafka restarts waits for it instead of exiting)."""
+    attempt = 0
+    while True:
+        try:
+            return await ensure_topics(bootstrap, topics, replication)
+        except KafkaError as error:
+            attempt += 1
+            if attempt == 1 or attempt % 15 == 0:
+                log.warning("Kafka at %s does not answer (%r); waiting for it", bootstrap, error)
+            await asyncio.sleep(pause)

@@ -122,13 +122,35 @@ def rebuild(
 
 
 @app.command()
-def worker() -> None:
-    """Run the Faust agents (intake, projections). Needs ORDERHUB_KAFKA_BOOTSTRAP."""
+def worker(
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="intake, orchestration, fulfillment or projections (repeat for several). "
+            "One role: that role's Faust worker in this process. Several or none (all): one "
+            "process per role, each restarted when it exits.",
+        ),
+    ] = None,
+) -> None:
+    """Run the Faust agents. Needs ORDERHUB_KAFKA_BOOTSTRAP and ORDERHUB_DATABASE_URL."""
     settings = _settings()
     _require_kafka(settings)
-    from hub.worker import run_worker
+    from hub.roles import Role
 
-    run_worker(settings)
+    try:
+        roles = [Role(r) for r in role] if role else list(Role)
+    except ValueError as error:
+        console.print(f"[red]{error}; roles: {', '.join(r.value for r in Role)}[/red]")
+        raise typer.Exit(2) from None
+    if len(roles) == 1:
+        from hub.worker import run_worker
+
+        run_worker(settings, roles[0])
+    else:
+        from hub.worker_supervisor import Supervisor
+
+        raise typer.Exit(Supervisor(settings, roles).run())
 
 
 @app.command()

@@ -36,7 +36,7 @@ from hub.services.intake import (
 from hub.settings import Settings
 from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.channels import ChannelDefinition
-from schemas.envelope import Actor, EventEnvelope
+from schemas.envelope import Actor, EventEnvelope, EventKey
 from schemas.problems import field_problems
 from schemas.submission import OrderSubmission
 
@@ -232,13 +232,20 @@ class ProjectionConsumer:
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         envelopes: list[EventEnvelope] = []
         parked: list[OutboundRecord] = []
+        seen: set[EventKey] = set()
         for message in messages:
             try:
-                envelopes.append(record_to_envelope(message.key, message.value, message.headers))
+                envelope = record_to_envelope(message.key, message.value, message.headers)
             except (ValueError, ValidationError) as error:
                 parked.append(
                     dead_letter(self._settings.topic("dlq"), message, str(error), self.name)
                 )
+                continue
+            # A relay that crashed after publishing publishes again: the copies are one event
+            # (the documented identity); the view's per-subject sequence drops later copies.
+            if envelope.dedup_key not in seen:
+                seen.add(envelope.dedup_key)
+                envelopes.append(envelope)
         if parked:
             await with_retries(
                 lambda: self._publisher.publish(parked),

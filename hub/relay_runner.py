@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
-from connectors.topics import ensure_topics
+from connectors.topics import ensure_topics_waiting
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from schemas.envelope import EventEnvelope
@@ -72,7 +72,7 @@ def build_relay(hub: Hub, publisher: KafkaPublisher) -> Relay:
 
 async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     assert settings.kafka_bootstrap is not None
-    await ensure_topics(
+    await ensure_topics_waiting(
         settings.kafka_bootstrap,
         {t: settings.topic_partitions for t in settings.all_topics()},
         settings.topic_replication,

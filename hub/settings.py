@@ -41,7 +41,36 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", description="Prepended to every topic name")
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
-    consumer_group: str = Field(default="orderhub", description="Faust app id / group prefix")
+    consumer_group: str = Field(
+        default="orderhub", description="Prefix of the workers' consumer groups (one per role)"
+    )
+    worker_id: str | None = Field(
+        default=None,
+        description="This worker's stable name (static group membership: a restart takes its "
+        "partitions back at once). Unset: the host name. Unique per worker process and role.",
+    )
+    static_membership: bool = Field(
+        default=True, description="Join consumer groups with group.instance.id = worker id + role"
+    )
+    kafka_session_timeout_seconds: float = Field(
+        default=10.0, ge=6.0, description="A dead worker's partitions move after this long"
+    )
+    kafka_heartbeat_seconds: float = Field(default=1.0, gt=0)
+    kafka_rebalance_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="How long members have to rejoin during a rebalance"
+    )
+    stall_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A consumer group with lag and no commit for this long is stalled: "
+        "its workers exit (to be restarted) and /healthz says so",
+    )
+    watch_interval_seconds: float = Field(default=5.0, gt=0, description="Lag probe interval")
+    worker_health_port: int | None = Field(
+        default=None,
+        description="Serve the worker's /healthz on this port (the n-th role of `orderhub "
+        "worker` on port + n); unset: no health endpoint",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -159,6 +188,10 @@ class Settings(BaseSettings):
         """Where a channel publishes orders in its own format."""
         return f"{self.topic_prefix}orderhub.channel.{channel_id}.orders"
 
+    def group_for(self, role: str) -> str:
+        """Each worker role consumes in its own group, so one role never waits for another."""
+        return f"{self.consumer_group}-{role}"
+
     def all_topics(self) -> list[str]:
         return [self.topic(name) for name in TOPIC_DEFAULTS]
 
@@ -184,6 +217,8 @@ class Settings(BaseSettings):
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_LOCK_TIMEOUT": "5",
+            # Survive a database restart: dead pooled connections are replaced on checkout.
+            "POSTGRES_PRE_PING": "y",
             "CREATE_TABLE": "y",
         }
 

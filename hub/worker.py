@@ -1,21 +1,35 @@
 """The Faust worker: thin agents that hand batches to the handlers in hub.consumers.
 
+A worker runs one role, and each role is its own Faust app and consumer group, so that read
+models never wait behind routing (one consumer feeds every agent of an app: the slowest agent
+holds up all the others) and a rebalance in one role does not stop the rest:
+
+- intake: submissions (REST and channel topics) into orders; the DLQ into the exception queue;
+- orchestration: routing on order and inventory events; the backorder sweep, the jeopardy clock;
+- fulfillment: the sources' updates and the stock feed coming back from the edges;
+- projections: every read model.
+
 Concurrency stays 1 per agent: faust-streaming commits offsets past messages still in flight
 when an agent runs concurrently (faust-streaming#606). Scale out by partitions and workers.
 Delivery is at-least-once (not faust's exactly_once, which has open duplicate bugs): a batch is
-acknowledged only after its handler returned, and handlers are idempotent.
+acknowledged only after its handler returned, and handlers are idempotent. For the same reason a
+rebalance does not wait for batches in flight (`stream_wait_empty=False`: with it, a worker can
+wait for good, faust#402); what was not acknowledged is delivered again to the new owner.
 """
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import os
+import socket
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import faust
 
 from connectors.consumed import ConsumedMessage, normalise_headers
+from connectors.lag import LagProbe
 from connectors.publisher import KafkaPublisher
-from connectors.topics import ensure_topics
+from connectors.topics import ensure_topics_waiting
 from hub.bootstrap import Hub, bootstrap
 from hub.consumers import (
     IntakeConsumer,
@@ -24,9 +38,13 @@ from hub.consumers import (
 )
 from hub.delivery import Follower
 from hub.edge_consumers import DeadLetterConsumer, FulfillmentUpdatesConsumer, StockFeedConsumer
+from hub.roles import Role
 from hub.settings import Settings
+from hub.stall import ConsumerHealth
+from hub.watchdog import ConsumerWatch
 
 log = logging.getLogger(__name__)
+STALL_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker
 
 
 def to_consumed(event: Any) -> ConsumedMessage:
@@ -46,55 +64,109 @@ class BatchHandler(Protocol):
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None: ...
 
 
-def add_batch_agent(
-    app: faust.App, topic: Any, name: str, handler: BatchHandler, batch_size: int, window: float
-) -> None:
-    """One agent: batches of raw records to a handler that never raises."""
+class Agents:
+    """Adds batch agents to one Faust app and remembers which topics they read."""
 
-    async def agent(stream: Any) -> None:
-        async for batch in stream.take_events(batch_size, within=window):
-            await handler.handle([to_consumed(e) for e in batch])
+    def __init__(self, app: faust.App, hub: Hub, publisher: KafkaPublisher) -> None:
+        self.app = app
+        self.hub = hub
+        self.publisher = publisher
+        self.settings = hub.settings
+        self.consumed: set[str] = set()
 
-    app.agent(topic, concurrency=1, name=name)(agent)
+    def topic(self, *names: str) -> Any:
+        """Hub topics by their settings name."""
+        return self.raw_topic(*(self.settings.topic(n) for n in names))
 
-
-def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
-    """The Faust app with its agents; nothing connects until the worker starts it."""
-    s = hub.settings
-    assert s.kafka_bootstrap is not None
-    (s.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        s.consumer_group,
-        broker=[f"kafka://{host}" for host in s.kafka_bootstrap.split(",")],
-        store="memory://",
-        web_enabled=False,
-        producer_acks=-1,
-        topic_replication_factor=s.topic_replication,
-        topic_partitions=s.topic_partitions,
-        topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=s.intake_batch_size,
-        broker_commit_interval=1.0,
-        stream_wait_empty=True,
-        datadir=str(s.data_dir / "faust"),
-    )
-
-    def raw_topic(*names: str) -> Any:
+    def raw_topic(self, *topics: str) -> Any:
         # Raw bytes in: parsing is ours, so a poison message is parked instead of crashing Faust.
-        return app.topic(
-            *(s.topic(n) for n in names),
-            value_type=bytes,
-            value_serializer="raw",
-            key_serializer="raw",
+        self.consumed.update(topics)
+        return self.app.topic(
+            *topics, value_type=bytes, value_serializer="raw", key_serializer="raw"
         )
 
-    submitted = raw_topic("submitted")
-    order_events = raw_topic("order_events", "rejected")
-    orchestration_inputs = raw_topic("order_events", "inventory_events")
-    stock_feed_topic = raw_topic("inventory_snapshots")
-    updates_topic = raw_topic("fulfillment_updates")
+    def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
+        """One agent: batches of raw records to a handler that never raises."""
+        window = self.settings.batch_window_seconds
 
-    projections: dict[str, Follower] = {
+        async def agent(stream: Any) -> None:
+            async for batch in stream.take_events(batch_size, within=window):
+                await handler.handle([to_consumed(e) for e in batch])
+
+        self.app.agent(topic, concurrency=1, name=name)(agent)
+
+    def add_projection(self, topic: Any, name: str, view: Follower, batch_size: int) -> None:
+        self.add(
+            topic, name, ProjectionConsumer(name, view, self.publisher, self.settings), batch_size
+        )
+
+    def every(self, seconds: float, job: Callable[[], object], what: str) -> None:
+        """A timer running a blocking job in a thread; a failure waits for the next tick."""
+
+        async def tick() -> None:
+            try:
+                await asyncio.to_thread(job)
+            except Exception:
+                log.exception("%s failed; the next tick will try again", what)
+
+        tick.__name__ = what.replace(" ", "_")
+        self.app.timer(interval=seconds)(tick)
+
+
+def add_intake(a: Agents) -> None:
+    s, hub = a.settings, a.hub
+    a.add(
+        a.topic("submitted"),
+        "intake",
+        IntakeConsumer(hub.intake, a.publisher, s),
+        s.intake_batch_size,
+    )
+    a.add(a.topic("dlq"), "dead_letters", DeadLetterConsumer(hub.intake, s), s.intake_batch_size)
+    channel_ids = [c.channel_id for c in hub.access.channels()]
+    if channel_ids:
+        # faust-streaming cannot subscribe by pattern: a channel registered later is picked up
+        # when workers restart (the topic exists from registration, so nothing is lost).
+        parse = channel_parser(hub.access.channel, s, hub.clock)
+        a.add(
+            a.raw_topic(*(s.channel_topic(c) for c in channel_ids)),
+            "channel_intake",
+            IntakeConsumer(hub.intake, a.publisher, s, parse=parse, name="channel_intake"),
+            s.intake_batch_size,
+        )
+
+
+def add_orchestration(a: Agents) -> None:
+    s, hub = a.settings, a.hub
+    a.add_projection(
+        a.topic("order_events", "inventory_events"),
+        "orchestrator",
+        hub.orchestrator,
+        s.intake_batch_size,
+    )
+    a.every(s.backorder_sweep_seconds, hub.orchestrator.sweep_backorders, "backorder sweep")
+    a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")
+
+
+def add_fulfillment(a: Agents) -> None:
+    s, hub = a.settings, a.hub
+    a.add(
+        a.topic("fulfillment_updates"),
+        "fulfillment_updates",
+        FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, a.publisher, s),
+        s.intake_batch_size,
+    )
+    a.add(
+        a.topic("inventory_snapshots"),
+        "stock_feed",
+        StockFeedConsumer(hub.catalog, a.publisher, s),
+        s.intake_batch_size,
+    )
+
+
+def add_projections(a: Agents) -> None:
+    hub, size = a.hub, a.settings.projection_batch_size
+    order_events = a.topic("order_events", "rejected")
+    views: dict[str, Follower] = {
         "order_status": hub.order_status,
         "backorders": hub.backorders,
         "source_load": hub.source_load,
@@ -103,102 +175,82 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
         "exceptions": hub.exceptions,
         "audit_trail": hub.audit,
     }
-    for name, view in projections.items():
-        consumer = ProjectionConsumer(name, view, publisher, s)
-        add_batch_agent(
-            app,
-            order_events,
-            f"{name}_projection",
-            consumer,
-            s.projection_batch_size,
-            s.batch_window_seconds,
-        )
-    add_batch_agent(
-        app,
-        raw_topic("inventory_events", "catalog_events"),
-        "stock_levels_projection",
-        ProjectionConsumer("stock_levels", hub.stock_levels, publisher, s),
-        s.projection_batch_size,
-        s.batch_window_seconds,
+    for name, view in views.items():
+        a.add_projection(order_events, f"{name}_projection", view, size)
+    stock_events = a.topic("inventory_events", "catalog_events")
+    a.add_projection(stock_events, "stock_levels_projection", hub.stock_levels, size)
+
+
+ROLES: dict[Role, Callable[[Agents], None]] = {
+    Role.INTAKE: add_intake,
+    Role.ORCHESTRATION: add_orchestration,
+    Role.FULFILLMENT: add_fulfillment,
+    Role.PROJECTIONS: add_projections,
+}
+
+
+def instance_id(settings: Settings, role: Role) -> str | None:
+    """Static membership: the same name after a restart takes the same partitions back at
+    once, instead of waiting out the session of the member that died."""
+    if not settings.static_membership:
+        return None
+    return f"{settings.worker_id or socket.gethostname()}-{role.value}"
+
+
+def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.App:
+    """The Faust app of one role; nothing connects until the worker starts it."""
+    s = hub.settings
+    assert s.kafka_bootstrap is not None
+    datadir = s.data_dir / "faust" / role.value
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        s.group_for(role.value),
+        broker=[f"kafka://{host}" for host in s.kafka_bootstrap.split(",")],
+        store="memory://",
+        web_enabled=s.worker_health_port is not None,
+        web_port=s.worker_health_port or 6066,
+        web_bind=s.api_host,
+        producer_acks=-1,
+        topic_replication_factor=s.topic_replication,
+        topic_partitions=s.topic_partitions,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=instance_id(s, role),
+        broker_session_timeout=s.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=s.kafka_heartbeat_seconds,
+        broker_rebalance_timeout=s.kafka_rebalance_timeout_seconds,
+        broker_commit_every=s.intake_batch_size,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        datadir=str(datadir),
     )
-    add_batch_agent(
-        app,
-        raw_topic("dlq"),
-        "dead_letters",
-        DeadLetterConsumer(hub.intake, s),
-        s.intake_batch_size,
-        s.batch_window_seconds,
-    )
-    add_batch_agent(
-        app,
-        submitted,
-        "intake",
-        IntakeConsumer(hub.intake, publisher, s),
-        s.intake_batch_size,
-        s.batch_window_seconds,
-    )
-    channel_ids = [c.channel_id for c in hub.access.channels()]
-    if channel_ids:
-        # faust-streaming cannot subscribe by pattern: a channel registered later is picked up
-        # when workers restart (the topic exists from registration, so nothing is lost).
-        channel_topics = app.topic(
-            *(s.channel_topic(c) for c in channel_ids),
-            value_type=bytes,
-            value_serializer="raw",
-            key_serializer="raw",
-        )
-        add_batch_agent(
-            app,
-            channel_topics,
-            "channel_intake",
-            IntakeConsumer(
-                hub.intake,
-                publisher,
-                s,
-                parse=channel_parser(hub.access.channel, s, hub.clock),
-                name="channel_intake",
-            ),
-            s.intake_batch_size,
-            s.batch_window_seconds,
-        )
-    add_batch_agent(
-        app,
-        orchestration_inputs,
-        "orchestrator",
-        ProjectionConsumer("orchestrator", hub.orchestrator, publisher, s),
-        s.intake_batch_size,
-        s.batch_window_seconds,
-    )
-    add_batch_agent(
-        app,
-        updates_topic,
-        "fulfillment_updates",
-        FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, publisher, s),
-        s.intake_batch_size,
-        s.batch_window_seconds,
-    )
-    add_batch_agent(
-        app,
-        stock_feed_topic,
-        "stock_feed",
-        StockFeedConsumer(hub.catalog, publisher, s),
-        s.intake_batch_size,
-        s.batch_window_seconds,
+    agents = Agents(app, hub, publisher)
+    ROLES[role](agents)
+    watch = ConsumerWatch(
+        LagProbe(s.kafka_bootstrap),
+        {app.conf.id: sorted(agents.consumed)},
+        stall_after=s.stall_seconds,
+        interval=s.watch_interval_seconds,
+        rebalancing=lambda: bool(app.rebalancing),
     )
 
-    @app.timer(interval=s.backorder_sweep_seconds)  # type: ignore[untyped-decorator]
-    async def sweep_backorders() -> None:
-        try:
-            await asyncio.to_thread(hub.orchestrator.sweep_backorders)
-        except Exception:
-            log.exception("backorder sweep failed; the next one will try again")
+    @app.task  # type: ignore[untyped-decorator]
+    async def watchdog() -> None:
+        await watch.run(on_stall=exit_stalled)
 
-    @app.timer(interval=s.jeopardy_interval_seconds)  # type: ignore[untyped-decorator]
-    async def jeopardy_clock() -> None:
-        try:
-            await asyncio.to_thread(hub.jeopardy.tick)
-        except Exception:
-            log.exception("jeopardy clock failed; the next tick will try again")
+    if s.worker_health_port is not None:
+
+        @app.page("/healthz")
+        async def healthz(web: Any, request: Any) -> Any:
+            groups = watch.health()
+            body = {
+                "status": "stalled" if any(h.stalled for h in groups) else "ok",
+                "role": role.value,
+                "rebalancing": bool(app.rebalancing),
+                "assigned_partitions": len(app.consumer.assignment()),
+                "consumers": [h.as_dict() for h in groups],
+            }
+            return web.json(body, status=503 if body["status"] == "stalled" else 200)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:
@@ -207,11 +259,19 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher) -> faust.App:
     return app
 
 
-def run_worker(settings: Settings) -> None:
-    """Create missing topics, then run the Faust worker until SIGTERM/SIGINT."""
+def exit_stalled(stalled: list[ConsumerHealth]) -> None:
+    """A stuck consumer cannot be trusted to shut down cleanly: leave now, be restarted."""
+    for health in stalled:
+        log.critical("consumer group %s stalled (%s): exiting", health.group, health.reason)
+    logging.shutdown()
+    os._exit(STALL_EXIT_CODE)
+
+
+def run_worker(settings: Settings, role: Role) -> None:
+    """Create missing topics, then run one role's Faust worker until SIGTERM/SIGINT."""
     assert settings.kafka_bootstrap is not None
     asyncio.run(
-        ensure_topics(
+        ensure_topics_waiting(
             settings.kafka_bootstrap,
             {t: settings.topic_partitions for t in settings.all_topics()},
             settings.topic_replication,
@@ -219,9 +279,10 @@ def run_worker(settings: Settings) -> None:
     )
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     hub = bootstrap(settings)
-    hub.orchestration.supply.refresh()  # the supply view rebuilt before the first order comes
-    publisher = KafkaPublisher(settings.kafka_bootstrap, client_id="orderhub-worker")
-    app = create_worker_app(hub, publisher)
+    if role is Role.ORCHESTRATION:
+        hub.orchestration.supply.refresh()  # the supply view rebuilt before the first order
+    publisher = KafkaPublisher(settings.kafka_bootstrap, client_id=f"orderhub-{role.value}")
+    app = create_worker_app(hub, publisher, role)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     try:
         worker.execute_from_commandline()

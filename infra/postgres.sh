@@ -8,6 +8,9 @@
 #                                    `orderhub`) and password login over TCP on 127.0.0.1;
 #                                    prints postgresql://orderhub:orderhub@127.0.0.1:PORT/orderhub
 #   infra/postgres.sh stop           stop the cluster
+#   infra/postgres.sh restart        restart the cluster (pg_ctlcluster restart), wait until it
+#                                    answers; for fault tests (use ORDERHUB_PG_CLUSTER to pick a
+#                                    cluster of their own, not one others are using)
 #   infra/postgres.sh status         print the URL if the cluster answers, exit 1 otherwise
 #   infra/postgres.sh createdb NAME  create database NAME owned by orderhub (kept if it exists);
 #                                    prints its URL
@@ -184,6 +187,16 @@ stop() {
   fi
 }
 
+restart() {
+  local c ver name port status
+  c="$(cluster_or_die)"
+  read -r ver name port status <<<"$c"
+  as_root pg_ctlcluster "$ver" "$name" restart >&2
+  wait_ready "$port"
+  log "restarted cluster $ver/$name"
+  url_for "$port" "$database"
+}
+
 status() {
   installed || exit 1
   local c ver name port st
@@ -224,8 +237,9 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   status) status ;;
   createdb) createdb "${2:-}" ;;
   dropdb) dropdb "${2:-}" ;;
-  *) echo "usage: $0 install|start|stop|status|createdb NAME|dropdb NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|restart|status|createdb NAME|dropdb NAME" >&2; exit 2 ;;
 esac

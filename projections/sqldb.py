@@ -41,8 +41,14 @@ class SqlDatabase:
         else:
             self.dialect = "postgres"
             self._held = _Held()
+            # check: a connection PostgreSQL closed (a restart, a failover) is replaced when
+            # taken from the pool, instead of failing the request that took it.
             self._pool = ConnectionPool(
-                _psycopg_conninfo(url), min_size=1, max_size=pool_size, open=True
+                _psycopg_conninfo(url),
+                min_size=1,
+                max_size=pool_size,
+                open=True,
+                check=ConnectionPool.check_connection,
             )
 
     def ddl(self, statement: str) -> str:

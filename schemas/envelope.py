@@ -33,8 +33,19 @@ class Actor(BaseModel):
         return cls(kind=ActorKind(kind), id=ident)
 
 
+EventKey = tuple[str, str, int]
+
+
 class EventEnvelope(BaseModel):
-    """One domain event as published: CloudEvents attributes, extensions, and the data."""
+    """One domain event as published: CloudEvents attributes, extensions, and the data.
+
+    Identity (what a consumer deduplicates by): `dedup_key` = (source, subject, sequence),
+    carried as the `ce_source`, `ce_subject` and `ce_sequence` headers; `id` is a UUID derived
+    from the same subject and sequence, so either may be used. The sequence counts the events of
+    one subject (one aggregate); it is not a counter per Kafka key: an order's exception cases
+    travel under the order's key (so they stay in its partition, in order) with their own
+    subject and their own sequence 1, 2, ….
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,10 +53,17 @@ class EventEnvelope(BaseModel):
     id: str = Field(description="Unique event id (the stored event's id)")
     source: str = Field(description="URI reference of the producer, e.g. /orderhub/orders")
     type: str = Field(description="e.g. orderhub.order.accepted")
-    subject: str = Field(description="The aggregate id (order id)")
+    subject: str = Field(
+        description="The aggregate id: the order id for order events, the case id for "
+        "exception cases (which travel under their order's Kafka key)"
+    )
     time: UtcDatetime
     datacontenttype: str = "application/json"
-    sequence: int = Field(ge=1, description="Aggregate version of this event")
+    sequence: int = Field(
+        ge=1,
+        description="Version of the subject aggregate: 1, 2, … per subject (not per Kafka key). "
+        "Deduplicate by (source, subject, sequence), or by id",
+    )
     correlationid: str
     causationid: str
     actor: Actor
@@ -63,3 +81,8 @@ class EventEnvelope(BaseModel):
     @property
     def aggregate_id(self) -> str:
         return self.subject
+
+    @property
+    def dedup_key(self) -> EventKey:
+        """Equal for two copies of one event, different for any two events."""
+        return (self.source, self.subject, self.sequence)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from connectors.lag import LagProbe
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.api import console
@@ -28,8 +29,10 @@ from hub.api.routes import (
     submissions,
 )
 from hub.bootstrap import Hub, bootstrap
+from hub.roles import role_groups
 from hub.settings import Settings
 from hub.submissions import SubmissionGateway
+from hub.watchdog import ConsumerWatch
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,11 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             publisher = KafkaPublisher(s.kafka_bootstrap, client_id="orderhub-api")
             await publisher.start()
             app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
+        app.state.consumer_watch = None
+        watch_task = None
+        if s.kafka_bootstrap is not None:
+            app.state.consumer_watch = consumer_watch(the_hub)
+            watch_task = asyncio.create_task(app.state.consumer_watch.run())
         clock_task = None
         if s.kafka_bootstrap is None:
             the_hub.orchestration.supply.refresh()  # rebuilt before the first order comes
@@ -67,8 +75,9 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         try:
             yield
         finally:
-            if clock_task is not None:
-                clock_task.cancel()
+            for task in (clock_task, watch_task):
+                if task is not None:
+                    task.cancel()
             if the_hub.delivery is not None:
                 the_hub.delivery.stop()
             if publisher is not None:
@@ -100,6 +109,19 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(ops.router)
     app.include_router(console.router)
     return app
+
+
+def consumer_watch(hub: Hub) -> ConsumerWatch:
+    """The workers' consumer groups, watched for stalls (reported by /healthz)."""
+    s = hub.settings
+    assert s.kafka_bootstrap is not None
+    channels = [c.channel_id for c in hub.access.channels()]
+    return ConsumerWatch(
+        LagProbe(s.kafka_bootstrap),
+        role_groups(s, channels),
+        stall_after=s.stall_seconds,
+        interval=s.watch_interval_seconds,
+    )
 
 
 async def jeopardy_clock(hub: Hub) -> None:

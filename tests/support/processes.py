@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,12 +22,20 @@ def free_port() -> int:
 class HubProcess:
     """One `orderhub <command>` subprocess with its own log file."""
 
-    def __init__(self, command: str, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        command: str,
+        env: Mapping[str, str],
+        log_dir: Path,
+        args: Sequence[str] = (),
+        name: str | None = None,
+    ) -> None:
         self.command = command
-        self.log_path = log_dir / f"{command}.log"
+        self.name = name or command
+        self.log_path = log_dir / f"{self.name}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", command],
+            [sys.executable, "-m", "hub.cli", command, *args],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,

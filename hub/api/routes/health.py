@@ -2,19 +2,29 @@
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from hub.api.deps import HubDep
+from hub.watchdog import ConsumerWatch
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz(hub: HubDep) -> dict[str, object]:
-    """The mode and how far the event store has got; fails if the store cannot be read."""
+async def healthz(hub: HubDep, request: Request) -> dict[str, object]:
+    """The mode, how far the event store has got, and (distributed) whether the workers'
+    consumer groups keep up: `degraded` when one has records waiting and has not committed
+    for ORDERHUB_STALL_SECONDS. Fails if the store cannot be read."""
     position = await asyncio.to_thread(hub.store.max_position)
-    return {
+    body: dict[str, object] = {
         "status": "ok",
         "mode": "distributed" if hub.distributed else "embedded",
         "event_store_position": position,
     }
+    watch: ConsumerWatch | None = getattr(request.app.state, "consumer_watch", None)
+    if watch is not None:
+        groups = watch.health()
+        body["consumers"] = [h.as_dict() for h in groups]
+        if any(h.stalled for h in groups):
+            body["status"] = "degraded"
+    return body

@@ -1,0 +1,54 @@
+"""Worker roles: each reads its own topics in its own consumer group, and the lag watch of the
+API looks at exactly the topics the workers read."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import faust
+import pytest
+
+from connectors.publisher import KafkaPublisher
+from hub.bootstrap import Hub, bootstrap
+from hub.roles import Role, role_groups, role_topics
+from hub.settings import Settings
+from hub.worker import ROLES, Agents, instance_id
+from schemas.channels import ChannelDefinition, ChannelKind
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    the_hub = bootstrap(Settings(data_dir=tmp_path, topic_prefix="t."))
+    the_hub.access.register_channel(
+        ChannelDefinition(
+            channel_id="pos-lyon", name="POS Lyon", kind=ChannelKind.POS, format="canonical"
+        ),
+        "user:admin",
+    )
+    yield the_hub
+    the_hub.close()
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_reads_the_topics_its_consumer_group_is_watched_on(hub: Hub, role: Role) -> None:
+    app = faust.App(f"test-{role.value}", broker="kafka://127.0.0.1:1")
+    agents = Agents(app, hub, KafkaPublisher("127.0.0.1:1"))
+    ROLES[role](agents)
+    assert sorted(agents.consumed) == role_topics(hub.settings, role, ["pos-lyon"])
+
+
+def test_read_models_and_routing_never_share_a_consumer_group(hub: Hub) -> None:
+    groups = role_groups(hub.settings, ["pos-lyon"])
+    assert len(groups) == len(Role)
+    projections = groups[hub.settings.group_for("projections")]
+    orchestration = groups[hub.settings.group_for("orchestration")]
+    # Both read the order events, each at its own pace.
+    assert "t.orderhub.orders.events" in projections
+    assert "t.orderhub.orders.events" in orchestration
+    assert "t.orderhub.channel.pos-lyon.orders" in groups[hub.settings.group_for("intake")]
+
+
+def test_static_membership_names_the_worker_and_its_role(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, worker_id="w2")
+    assert instance_id(settings, Role.PROJECTIONS) == "w2-projections"
+    dynamic = settings.model_copy(update={"static_membership": False})
+    assert instance_id(dynamic, Role.INTAKE) is None
