@@ -104,18 +104,19 @@ MAX_POLICY_NODES = 100_000
 def load_policy(text: str) -> Policy:
     """Parse and validate a YAML policy; raises :class:`PolicyError` listing every problem."""
     try:
+        # The shape is measured first, and a document the event parser refuses is refused here:
+        # the loader below recurses once per level, so it must never see what this has not
+        # passed (the LibYAML in PyYAML 6.0.4's wheels stops at 1,000 levels with a syntax error
+        # of its own, which must not fall through to the recursive loader).
         check_shape(text, MAX_POLICY_DEPTH, MAX_POLICY_NODES)
+        document = yaml.load(
+            text, Loader=_StrictLoader
+        )  # a SafeLoader subclass: no arbitrary objects
     except ShapeError as error:
         where = f" at line {error.line}, column {error.column}" if error.line else ""
         raise PolicyError(
             [Problem("", f"YAML error{where}: {error}", line=error.line, column=error.column)]
         ) from None
-    except yaml.YAMLError:
-        pass  # the loader below names the syntax error where it is
-    try:
-        document = yaml.load(
-            text, Loader=_StrictLoader
-        )  # a SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None

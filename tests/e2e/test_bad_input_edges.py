@@ -192,7 +192,9 @@ async def test_implausible_times_and_quantities_are_refused_at_the_edge_naming_t
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ("[" * 10_000 + "]" * 10_000, "nests deeper than"),
+        # Our own depth check, or LibYAML's own (the one in PyYAML 6.0.4's wheels stops at 1,000
+        # levels while scanning, before our check sees the events).
+        ("[" * 10_000 + "]" * 10_000, "nest"),
         ("id: p\nversion: " + "9" * 5000 + "\n", "cannot be read"),
         (
             "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
