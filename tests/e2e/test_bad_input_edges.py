@@ -436,3 +436,15 @@ async def test_the_openapi_document_is_valid_and_documents_every_problem_answer(
                 assert content == {
                     PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
                 }
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_order_status_in_a_search_is_a_422_not_an_empty_page(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path) as (client, _):
+        misspelt = await client.get("/v1/ops/orders", params={"status": ["routed", "shiped"]})
+        known = await client.get("/v1/ops/orders", params={"status": ["routed", "shipped"]})
+
+        assert "query.status.1" in fields(assert_problem(misspelt, 422))
+        assert known.status_code == 200, known.text

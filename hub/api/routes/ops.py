@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from aggregates.order_states import OrderStatus
 from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, require
 from hub.api.params import ReferencePath
@@ -49,7 +50,8 @@ Queries = Annotated[OpsQueries, Depends(_queries)]
 async def search_orders(
     queries: Queries,
     principal: Reader,
-    status: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    # The statuses are named, so a misspelt one is a 422, not a search that finds nothing.
+    status: Annotated[list[OrderStatus], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
     channel: str | None = None,
     customer: str | None = None,
     sku: str | None = None,
@@ -66,7 +68,7 @@ async def search_orders(
     if principal.channel_id is not None:
         channel = principal.channel_id  # a channel sees its own orders only
     query = OrderQuery(
-        status=tuple(status),
+        status=tuple(s.value for s in status),
         channel=channel,
         customer_id=customer,
         sku=sku,
