@@ -439,7 +439,7 @@ async def test_the_openapi_document_is_valid_and_documents_every_problem_answer(
 
 
 @pytest.mark.asyncio
-async def test_an_unknown_order_status_in_a_search_is_a_422_not_an_empty_page(
+async def test_an_unknown_status_or_exception_kind_in_a_search_is_a_422_not_an_empty_page(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path) as (client, _):
@@ -448,3 +448,7 @@ async def test_an_unknown_order_status_in_a_search_is_a_422_not_an_empty_page(
 
         assert "query.status.1" in fields(assert_problem(misspelt, 422))
         assert known.status_code == 200, known.text
+        odd_kind = await client.get("/v1/ops/exceptions", params={"kind": "unroutabel"})
+        kind = await client.get("/v1/ops/exceptions", params={"kind": "unroutable"})
+        assert "query.kind.0" in fields(assert_problem(odd_kind, 422))
+        assert kind.status_code == 200, kind.text

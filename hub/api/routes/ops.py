@@ -4,6 +4,7 @@ import asyncio
 import json
 from dataclasses import asdict
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, not_found
 from hub.services.access import Principal
 from hub.services.ops_queries import OpsQueries, QueryError
-from projections.exceptions import ExceptionQuery
+from projections.exceptions import KINDS, ExceptionQuery
 from projections.order_query import OrderQuery
 from schemas.problems import FieldProblem, Problem
 from schemas.types import PlausibleDate
@@ -44,6 +45,8 @@ def _queries(hub: HubDep) -> OpsQueries:
 
 
 Queries = Annotated[OpsQueries, Depends(_queries)]
+# Named, so that a misspelt kind is a 422, not a queue that looks empty.
+ExceptionKind = StrEnum("ExceptionKind", {kind: kind for kind in KINDS})  # type: ignore[misc]
 
 
 @router.get("/v1/ops/orders")
@@ -93,7 +96,7 @@ async def search_orders(
 async def exception_queue(
     queries: Queries,
     principal: Reader,
-    kind: Annotated[list[str], Query()] = [],  # noqa: B006
+    kind: Annotated[list[ExceptionKind], Query()] = [],  # noqa: B006
     severity: Literal["high", "medium", "low"] | None = None,
     channel: str | None = None,
     customer: str | None = None,
@@ -108,7 +111,7 @@ async def exception_queue(
     if principal.channel_id is not None:
         channel = principal.channel_id  # a channel sees its own exceptions only
     query = ExceptionQuery(
-        kinds=tuple(kind),
+        kinds=tuple(k.value for k in kind),
         severity=severity,
         channel=channel,
         customer_id=customer,
