@@ -79,6 +79,11 @@ class Hub:
         if self.delivery is not None:
             self.delivery.deliver(wait=DELIVERY_WAIT)
 
+    async def delivered(self) -> None:
+        """`deliver()` for async callers (the API): waiting for the pass holds no thread."""
+        if self.delivery is not None:
+            await self.delivery.delivered(wait=DELIVERY_WAIT)
+
     def close(self) -> None:
         if self.delivery is not None:
             self.delivery.stop()
