@@ -89,7 +89,7 @@ async def record(
                 await gateway.submit(command)
             results.append(existing)
     elif commands:
-        results = list(await asyncio.to_thread(hub.intake.place_orders, commands))
+        results = list(await hub.group_commit.place(commands))
     await deliver_quietly(hub)
     return results
 
