@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from hub.delivery import STREAM, InProcessDelivery, Park
+from hub.group_commit import GroupCommit
 from hub.services.access import AccessService
 from hub.services.catalog import CatalogService
 from hub.services.followers import BillingFollower, OrchestrationFollower
@@ -62,6 +63,11 @@ class Hub:
     billing: BillingFollower
     delivery: InProcessDelivery | None
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Embedded capture: concurrent requests' orders recorded in one transaction.
+    group_commit: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.group_commit = GroupCommit(self.intake.place_orders, self.settings.intake_batch_size)
 
     @property
     def distributed(self) -> bool:
@@ -78,6 +84,11 @@ class Hub:
         """
         if self.delivery is not None:
             self.delivery.deliver(wait=DELIVERY_WAIT)
+
+    async def delivered(self) -> None:
+        """`deliver()` for async callers (the API): waiting for the pass holds no thread."""
+        if self.delivery is not None:
+            await self.delivery.delivered(wait=DELIVERY_WAIT)
 
     def close(self) -> None:
         if self.delivery is not None:

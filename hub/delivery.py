@@ -1,5 +1,6 @@
 """Embedded mode's transport: from the store's log to the followers, in-process."""
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +21,8 @@ class Follower(Protocol):
 
 # (follower name, the event it could not handle, the error) → keep it where people look.
 Park = Callable[[str, EventEnvelope, Exception], None]
+# Told, from the delivery thread, that the pass a caller waits for is done (and its error).
+Served = Callable[[Exception | None], None]
 
 
 class InProcessDelivery:
@@ -32,8 +35,9 @@ class InProcessDelivery:
     nothing is new. An event a follower cannot handle is parked and passed, so it never blocks
     what follows.
 
-    Once `start()`ed, one background thread runs the passes; `deliver()` asks for a pass and
-    waits for it, so that concurrent requests share passes instead of queueing for one each.
+    Once `start()`ed, one background thread runs the passes; `deliver()` (`delivered()` from
+    async code) asks for a pass and waits for it, so that concurrent requests share passes
+    instead of queueing for one each.
     """
 
     def __init__(
@@ -89,8 +93,40 @@ class InProcessDelivery:
         passed: then the pass goes on in the background. Without a thread, delivers here."""
         if self._thread is None:
             self.catch_up()
-        else:
-            self._passes.request_and_wait(wait)
+            return
+        served = threading.Event()
+        outcome: list[Exception | None] = []
+
+        def on_served(error: Exception | None) -> None:
+            outcome.append(error)
+            served.set()
+
+        self._passes.request(on_served)
+        if served.wait(wait) and outcome[0] is not None:
+            raise outcome[0]
+
+    async def delivered(self, wait: float) -> None:
+        """`deliver()` for the event loop: the wait holds no thread. Requests waiting in worker
+        threads filled asyncio's small default pool under load, so the orders they were to
+        record queued behind them and each pass served a handful: throughput collapsed."""
+        if self._thread is None:
+            await asyncio.to_thread(self.catch_up)
+            return
+        loop = asyncio.get_running_loop()
+        served: asyncio.Future[None] = loop.create_future()
+
+        def on_served(error: Exception | None) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, served, error)
+            except RuntimeError:  # the loop closed while the pass ran: nobody waits any more
+                pass
+
+        self._passes.request(on_served)
+        try:
+            async with asyncio.timeout(wait):
+                await served
+        except TimeoutError:
+            return
 
     def _run(self) -> None:
         while self._passes.next_pass():
@@ -122,26 +158,27 @@ class InProcessDelivery:
 
 class _Passes:
     """Requests for delivery passes, numbered: a pass that starts after a request serves it,
-    and every request made while a pass runs is served by the next one."""
+    and every request made while a pass runs is served by the next one. A request is told
+    it was served (with the pass's error, if any) by its callback, from the delivery thread."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._requested = 0
         self._started = 0
-        self._finished = 0
-        self._error: Exception | None = None
+        self._waiting: list[tuple[int, Served]] = []
         self._stopping = False
 
-    def request_and_wait(self, wait: float) -> None:
+    def request(self, on_served: Served) -> None:
         with self._changed:
-            self._requested += 1
-            ticket = self._requested
-            self._changed.notify_all()
-            served = self._changed.wait_for(
-                lambda: self._finished >= ticket or self._stopping, timeout=wait
-            )
-            if served and self._error is not None and self._finished >= ticket:
-                raise self._error
+            if self._stopping:
+                serve = True
+            else:
+                serve = False
+                self._requested += 1
+                self._waiting.append((self._requested, on_served))
+                self._changed.notify_all()
+        if serve:
+            on_served(None)
 
     def next_pass(self) -> bool:
         """Wait for a request; False when stopping."""
@@ -154,14 +191,30 @@ class _Passes:
 
     def done(self, error: Exception | None) -> None:
         with self._changed:
-            self._finished = self._started
-            self._error = error
-            self._changed.notify_all()
+            finished = self._started
+            served = [s for ticket, s in self._waiting if ticket <= finished]
+            self._waiting = [(t, s) for t, s in self._waiting if t > finished]
+        for on_served in served:
+            on_served(error)
 
     def stop(self) -> None:
+        """No pass will come: every waiting request is let go (without an error)."""
         with self._changed:
             self._stopping = True
+            served = [s for _, s in self._waiting]
+            self._waiting = []
             self._changed.notify_all()
+        for on_served in served:
+            on_served(None)
+
+
+def _settle(served: asyncio.Future[None], error: Exception | None) -> None:
+    if served.done():  # its caller stopped waiting
+        return
+    if error is None:
+        served.set_result(None)
+    else:
+        served.set_exception(error)
 
 
 def _name(follower: Follower) -> str:

@@ -68,7 +68,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             the_hub.orchestration.supply.refresh()  # rebuilt before the first order comes
             the_hub.deliver()  # a crash may have left events undelivered
             if the_hub.delivery is not None:
-                # From now on one thread delivers; requests share its passes (hub.deliver).
+                # From now on one thread delivers; requests share its passes (hub.delivered).
                 the_hub.delivery.start()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))
@@ -129,7 +129,7 @@ async def jeopardy_clock(hub: Hub) -> None:
         await asyncio.sleep(hub.settings.jeopardy_interval_seconds)
         try:
             await asyncio.to_thread(hub.jeopardy.tick)
-            await asyncio.to_thread(hub.deliver)
+            await hub.delivered()
         except Exception:
             log.exception("jeopardy clock failed; the next tick will try again")
 

@@ -89,7 +89,7 @@ async def record(
                 await gateway.submit(command)
             results.append(existing)
     elif commands:
-        results = list(await asyncio.to_thread(hub.intake.place_orders, commands))
+        results = list(await hub.group_commit.place(commands))
     await deliver_quietly(hub)
     return results
 
@@ -98,7 +98,7 @@ async def deliver_quietly(hub: Hub) -> None:
     """The order is recorded: a follower's failure must not turn that into an error answer.
     Undelivered events are caught up on the next command or at start-up."""
     try:
-        await asyncio.to_thread(hub.deliver)
+        await hub.delivered()
     except Exception:
         log.exception("in-process delivery failed; it will be retried")
 

@@ -1,7 +1,9 @@
 """Embedded delivery: a follower that cannot handle an event never blocks what follows."""
 
+import asyncio
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,91 @@ def test_a_failed_pass_is_reported_to_its_caller_and_the_next_one_delivers(
     delivery.deliver(wait=30)
     delivery.stop()
     assert follower.get(later) is not None
+
+
+class Gated(InMemoryOrderStatusView):
+    """A slow follower: its passes wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        self.entered.set()
+        if not self.gate.wait(timeout=30):
+            raise RuntimeError("the test never opened the gate")
+        super().apply(envelopes, positions)
+
+
+@pytest.mark.asyncio
+async def test_requests_waiting_for_a_pass_leave_the_worker_threads_to_record_orders(
+    tmp_path: Path,
+) -> None:
+    # More waiting requests than worker threads: the waits must not hold the threads that
+    # record the orders, or under load each pass serves only as many orders as threads.
+    store = _sqlite_store(tmp_path)
+    follower = Gated()
+    delivery = InProcessDelivery(store, [follower], batch_size=100)
+    pool = ThreadPoolExecutor(max_workers=2)
+    asyncio.get_running_loop().set_default_executor(pool)
+    delivery.start()
+    recorded: list[str] = []
+
+    async def record_then_wait(n: int) -> str:
+        (order_id,) = await asyncio.to_thread(_orders, store, f"WEB-A{n}")
+        recorded.append(order_id)
+        await delivery.delivered(wait=30)
+        return order_id
+
+    try:
+        first = asyncio.create_task(record_then_wait(0))
+        assert await asyncio.to_thread(follower.entered.wait, 10), "a pass runs, held"
+        callers = []
+        for n in range(1, 9):  # each comes once the one before is waiting
+            callers.append(asyncio.create_task(record_then_wait(n)))
+            async with asyncio.timeout(10):
+                while len(recorded) <= n:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
+        assert not first.done(), "its pass has not finished"
+
+        follower.gate.set()
+        order_ids = await asyncio.gather(first, *callers)
+
+        assert all(follower.get(order_id) is not None for order_id in order_ids)
+    finally:
+        follower.gate.set()
+        delivery.stop()
+        pool.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_an_async_caller_gets_its_pass_error_and_a_caller_that_stops_waiting_gets_none(
+    tmp_path: Path,
+) -> None:
+    store = _sqlite_store(tmp_path)
+    (order_id,) = _orders(store, "WEB-E1")
+    unreadable = Unreadable(times=1)
+    delivery = InProcessDelivery(store, [unreadable], batch_size=100)
+    delivery.start()
+    try:
+        with pytest.raises(RuntimeError, match="database is locked"):
+            await delivery.delivered(wait=30)
+        await delivery.delivered(wait=30)
+        assert unreadable.get(order_id) is not None
+    finally:
+        delivery.stop()
+
+    gated = Gated()
+    delivery = InProcessDelivery(store, [gated], batch_size=100)
+    delivery.start()
+    try:
+        await delivery.delivered(wait=0.2)  # answered; the pass goes on in the background
+        assert gated.get(order_id) is None
+        gated.gate.set()
+        await delivery.delivered(wait=30)
+        assert gated.get(order_id) is not None
+    finally:
+        gated.gate.set()
+        delivery.stop()

@@ -38,7 +38,7 @@ async def put_source(
             )
         )
     created, _ = await asyncio.to_thread(hub.catalog.register_source, definition, actor)
-    await asyncio.to_thread(hub.deliver)
+    await hub.delivered()
     response.status_code = 201 if created else 200
     return await get_source(source_id, hub)
 
@@ -82,7 +82,7 @@ async def pause_source(
 ) -> SourcePublic:
     """A paused source is not chosen by orchestration until it is resumed."""
     await asyncio.to_thread(hub.catalog.pause_source, source_id, body.reason, actor)
-    await asyncio.to_thread(hub.deliver)
+    await hub.delivered()
     return await get_source(source_id, hub)
 
 
@@ -93,5 +93,5 @@ async def pause_source(
 )
 async def resume_source(source_id: SourceIdPath, hub: HubDep, actor: ActorDep) -> SourcePublic:
     await asyncio.to_thread(hub.catalog.resume_source, source_id, actor)
-    await asyncio.to_thread(hub.deliver)
+    await hub.delivered()
     return await get_source(source_id, hub)
