@@ -50,7 +50,7 @@ from benchmarks.flow_hub import (
 )
 from benchmarks.flow_load import PLACED_AT, Sender
 from benchmarks.network import Network, OrderMaker, generate_network
-from benchmarks.procstats import CpuWindow, rss_bytes
+from benchmarks.procstats import CpuWindow, rss_bytes, with_roles
 from benchmarks.raw_limits import raw_broker_rate, raw_store_rate
 from benchmarks.services import drop_database, fresh_database
 from connectors.topics import ensure_topics
@@ -199,7 +199,10 @@ async def wait_idle(hub: RunningHub, limit: float, idle_cores: float = 0.15) -> 
     started = time.perf_counter()
     quiet = 0
     while quiet < 3 and time.perf_counter() - started < limit:
-        window = CpuWindow({name: [p.process.pid] for name, p in hub.processes.items()})
+        groups: dict[str, list[int]] = {}
+        for name, p in hub.processes.items():
+            groups |= with_roles(name, p.process.pid)
+        window = CpuWindow(groups)
         window.start(time.perf_counter())
         await asyncio.sleep(1.0)
         used = sum(window.stop(time.perf_counter()).values())
@@ -218,7 +221,8 @@ async def sample_rss(hub: RunningHub, every: float, series: list[dict[str, Any]]
     while True:
         sample: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
         for name, proc in hub.processes.items():
-            pids.setdefault(name, [proc.process.pid])  # the worker starts later
+            for role, found_pids in with_roles(name, proc.process.pid).items():
+                pids.setdefault(role, found_pids)  # the worker and its roles start later
         for name, found in pids.items():
             rss = sum(rss_bytes(pid) or 0 for pid in found)
             if rss:

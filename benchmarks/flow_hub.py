@@ -23,6 +23,7 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.network import Network
+from benchmarks.procstats import with_roles
 from benchmarks.services import (
     REPO,
     drop_database,
@@ -82,7 +83,9 @@ class RunningHub:
         self.processes.update(started)
 
     def pids(self) -> dict[str, list[int]]:
-        found = {name: [p.process.pid] for name, p in self.processes.items()}
+        found: dict[str, list[int]] = {}
+        for name, p in self.processes.items():
+            found |= with_roles(name, p.process.pid)
         if self.distributed:
             found["kafka broker"] = kafka_pids()
             found["postgres (this db)"] = self.postgres_backends()

@@ -27,6 +27,45 @@ def rss_bytes(pid: int) -> int | None:
     return int(pages) * _PAGE
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of a process (e.g. `orderhub worker`'s one process per role)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def role_of(pid: int) -> str | None:
+    """The `--role` a worker process was started with, if any."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    if b"--role" in args and args.index(b"--role") + 1 < len(args):
+        return args[args.index(b"--role") + 1].decode()
+    return None
+
+
+def with_roles(name: str, pid: int) -> dict[str, list[int]]:
+    """A process and, named by their role, the children it supervises: `worker` alone shows
+    only its supervisor, while the work is done by `worker intake`, `worker orchestration`…"""
+    found = {name: [pid]}
+    for child in children(pid):
+        role = role_of(child)
+        found[f"{name} {role}" if role else name] = [
+            *found.get(f"{name} {role}" if role else name, []),
+            child,
+        ]
+    return found
+
+
 @dataclass
 class CpuWindow:
     """CPU used by named groups of processes between `start()` and `stop()`, as a share of one
