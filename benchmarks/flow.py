@@ -32,16 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from rich.console import Console
-from rich.table import Table
 
 from benchmarks.flow_hub import (
     REST_CHANNEL,
-    KafkaWatcher,
     RunningHub,
-    StorePosition,
-    StoreWatcher,
-    kafka_pids,
     load_stock_kafka,
     load_stock_rest,
     register,
@@ -49,14 +43,21 @@ from benchmarks.flow_hub import (
     wait_until,
 )
 from benchmarks.flow_load import PLACED_AT, Sender
+from benchmarks.flow_report import console, fmt_ms, show
+from benchmarks.flow_watch import (
+    KafkaWatcher,
+    StorePosition,
+    StoreWatcher,
+    sample_rss,
+    wait_idle,
+)
 from benchmarks.network import Network, OrderMaker, generate_network
-from benchmarks.procstats import CpuWindow, rss_bytes, with_roles
+from benchmarks.procstats import CpuWindow
 from benchmarks.raw_limits import raw_broker_rate, raw_store_rate
 from benchmarks.services import drop_database, fresh_database
 from connectors.topics import ensure_topics
 from hub.settings import Settings
 
-console = Console()
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -193,44 +194,6 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
 
 
-async def wait_idle(hub: RunningHub, limit: float, idle_cores: float = 0.15) -> float:
-    """Wait until the hub's processes together use less than `idle_cores` for 3 s in a row
-    (at most `limit` s), so that the first measurements do not pay for the load before them."""
-    started = time.perf_counter()
-    quiet = 0
-    while quiet < 3 and time.perf_counter() - started < limit:
-        groups: dict[str, list[int]] = {}
-        for name, p in hub.processes.items():
-            groups |= with_roles(name, p.process.pid)
-        window = CpuWindow(groups)
-        window.start(time.perf_counter())
-        await asyncio.sleep(1.0)
-        used = sum(window.stop(time.perf_counter()).values())
-        quiet = quiet + 1 if used < idle_cores else 0
-    return max(0.0, time.perf_counter() - started - quiet)
-
-
-async def sample_rss(hub: RunningHub, every: float, series: list[dict[str, Any]]) -> None:
-    """The hub's processes, the broker and the load generator (its bookkeeping grows with the
-    orders sent: about 0.5 KB each). PostgreSQL is left out: its RSS counts shared buffers."""
-    started = time.perf_counter()
-    pids = {name: [p.process.pid] for name, p in hub.processes.items()}
-    if hub.distributed:
-        pids["kafka broker"] = kafka_pids()
-    pids["load generator"] = [os.getpid()]
-    while True:
-        sample: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
-        for name, proc in hub.processes.items():
-            for role, found_pids in with_roles(name, proc.process.pid).items():
-                pids.setdefault(role, found_pids)  # the worker and its roles start later
-        for name, found in pids.items():
-            rss = sum(rss_bytes(pid) or 0 for pid in found)
-            if rss:
-                sample[name] = rss
-        series.append(sample)
-        await asyncio.sleep(every)
-
-
 async def raw_limits(
     hub: RunningHub, maker: OrderMaker, args: argparse.Namespace, size: int
 ) -> dict[str, Any]:
@@ -350,7 +313,7 @@ def _brief(step: dict[str, Any]) -> str:
     failures = step["capture_failures"]
     return (
         f"routed {step['routed_per_s']:.1f}/s, FR {step['requested_per_s']:.1f}/s, "
-        f"capture→Routed p50 {_fmt_ms(step['routed_ms'][50])}, backlog {step['backlog_step']}"
+        f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, backlog {step['backlog_step']}"
         + (f", capture failures {failures}" if failures else "")
     )
 
@@ -427,163 +390,6 @@ def main(argv: list[str] | None = None) -> None:
     out = args.json or RESULTS / f"flow-{report['when']}.json"
     out.write_text(json.dumps(report, indent=2, default=str))
     console.print(f"results: {out}")
-
-
-def _fmt_ms(value: float | None, never: str = "unrouted") -> str:
-    if value is None:
-        return "—"
-    if math.isinf(value):
-        return never
-    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
-
-
-def _pct(part: float, whole: float | None) -> str:
-    return f" ({part / whole:.0%})" if whole else ""
-
-
-def show(report: dict[str, Any]) -> None:
-    runs = report["runs"]
-    setup = Table(title=f"Flow benchmark: setup and raw limits ({report['when']})")
-    for column in (
-        "mode",
-        "sources",
-        "stock rows",
-        "stock load",
-        "probe statuses",
-        "Routed bytes",
-        "raw store append",
-        "raw broker produce",
-    ):
-        setup.add_column(column)
-    for r in runs:
-        raw = r.get("raw", {})
-        load = r.get("stock_load", {})
-        broker = (
-            f"{raw['broker_msgs_per_s']:,.0f} msg/s ({raw['broker_record_bytes']:,} B)"
-            if "broker_msgs_per_s" in raw
-            else "—"
-        )
-        setup.add_row(
-            r["mode"],
-            str(r["sources"]),
-            f"{r['stock_rows']:,}",
-            f"{load.get('rows_per_min', 0):,.0f} rows/min ({load.get('via')})",
-            ", ".join(f"{k} {v}" for k, v in r.get("probe", {}).get("statuses", {}).items()),
-            f"{r.get('routed_bytes_mean', 0):,.0f}",
-            f"{raw.get('store_orders_per_s', 0):,.0f} orders/s (batch {raw.get('store_batch')})",
-            broker,
-        )
-    console.print(setup)
-
-    steps = Table(title="Open-loop steps (per offered rate; latencies in ms)")
-    for column in (
-        "mode",
-        "src",
-        "offered/s",
-        "sent REST+Kafka",
-        "failed/unans./unsent",
-        "routed/s",
-        "FR/s",
-        "REST p50/p99",
-        "→Routed p50/p95/p99",
-        "backlog",
-        "store ev/s (of raw)",
-        "relay rec/s (of raw)",
-    ):
-        steps.add_column(column, justify="right")
-    cpu = Table(title="CPU per process during the measured window (1.00 = one core)")
-    cpu_names = sorted({n for r in runs for s in r.get("steps", []) for n in s["cpu"]})
-    for column in ("mode", "src", "offered/s", *cpu_names):
-        cpu.add_column(column, justify="right")
-    for r in runs:
-        raw = r.get("raw", {})
-        raw_events = 2 * raw.get("store_orders_per_s", 0)
-        for s in r.get("steps", []):
-            steps.add_row(
-                r["mode"],
-                str(r["sources"]),
-                str(s["offered_per_s"]),
-                f"{s['sent_rest']:,}+{s['sent_kafka']:,}"
-                + (f" (shed {s['shed']})" if s["shed"] else ""),
-                f"{s['capture_failed']}/{s['unanswered_at_drain']}/{s['never_sent']}",
-                f"{s['routed_per_s']:,.1f}",
-                f"{s['requested_per_s']:,.1f}",
-                "/".join(_fmt_ms(s["rest_ms"][q], "unanswered") for q in (50, 99)),
-                "/".join(_fmt_ms(s["routed_ms"][q]) for q in (50, 95, 99)),
-                f"{s['backlog_step']:,} (all {s['backlog_total']:,})",
-                f"{s['store_events_per_s']:,.0f}" + _pct(s["store_events_per_s"], raw_events),
-                f"{s['order_records_per_s']:,.0f}"
-                + _pct(s["order_records_per_s"], raw.get("broker_msgs_per_s"))
-                if "broker_msgs_per_s" in raw
-                else "—",
-            )
-            cpu.add_row(
-                r["mode"],
-                str(r["sources"]),
-                str(s["offered_per_s"]),
-                *(f"{s['cpu'][n]:.2f}" if n in s["cpu"] else "—" for n in cpu_names),
-            )
-    console.print(steps)
-    console.print(cpu)
-
-    with_history = [r for r in runs if "history" in r]
-    if with_history:
-        table = Table(title="Cost vs history (closed loop, orders/s first sent → last routed)")
-        for column in ("mode", "src", "first window", "preloaded", "after the history"):
-            table.add_column(column, justify="right")
-        for r in with_history:
-            h = r["history"]
-            table.add_row(
-                r["mode"],
-                str(r["sources"]),
-                f"{h['first']['routed_per_s']:,.1f} ({h['first']['orders']:,} orders)",
-                f"{h['preloaded']:,}",
-                f"{h['after']['routed_per_s']:,.1f}",
-            )
-        console.print(table)
-    show_rss(runs)
-
-
-def show_rss(runs: list[dict[str, Any]]) -> None:
-    table = Table(title="RSS per process (MB): first sample, last, max, growth")
-    for column in ("mode", "src", "process", "first", "last", "max", "growth"):
-        table.add_column(column, justify="right")
-    for r in runs:
-        series = r.get("rss", [])
-        names = sorted({k for sample in series for k in sample if k != "t"})
-        for name in names:
-            values = [sample[name] / 2**20 for sample in series if name in sample]
-            table.add_row(
-                r["mode"],
-                str(r["sources"]),
-                name,
-                f"{values[0]:,.0f}",
-                f"{values[-1]:,.0f}",
-                f"{max(values):,.0f}",
-                f"{values[-1] / values[0] - 1:+.0%}",
-            )
-    console.print(table)
-    for r in runs:
-        if r.get("steps") and len(r.get("rss", [])) > 2 and r["steps"][-1]["seconds"] > 120:
-            _show_series(r)
-
-
-def _show_series(r: dict[str, Any]) -> None:
-    series = r["rss"]
-    names = sorted({k for sample in series for k in sample if k != "t"})
-    table = Table(title=f"RSS series (MB), {r['mode']}, {r['sources']} sources")
-    for column in ("t (s)", *names):
-        table.add_column(column, justify="right")
-    every = max(1, len(series) // 20)
-    picked: list[dict[str, Any]] = series[::every]
-    if picked[-1] is not series[-1]:
-        picked.append(series[-1])
-    for sample in picked:
-        table.add_row(
-            f"{sample['t'] - series[0]['t']:,.0f}",
-            *(f"{sample[n] / 2**20:,.0f}" if n in sample else "—" for n in names),
-        )
-    console.print(table)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from benchmarks.network import Network
 from benchmarks.procstats import with_roles
@@ -33,7 +33,6 @@ from benchmarks.services import (
 )
 from connectors.topics import ensure_topics
 from hub.settings import Settings
-from hub.store import OrderStore
 from tests.support.processes import HubProcess, free_port, hub_processes, wait_for_http
 
 REST_CHANNEL = "bench-web"
@@ -311,110 +310,3 @@ async def wait_until(
             return False
         await asyncio.sleep(0.1)
     return True
-
-
-class KafkaWatcher:
-    """An independent consumer of the hub's order, fulfillment and inventory topics: notes when
-    each order's `Routed` and first `FulfillmentRequested` appear. Reads only the CloudEvents
-    headers (type, subject), so it keeps up with a fast hub."""
-
-    def __init__(self, settings: Settings, seen: Seen) -> None:
-        assert settings.kafka_bootstrap is not None
-        self._settings = settings
-        self._seen = seen
-
-    async def run(self, stop: asyncio.Event) -> None:
-        s = self._settings
-        orders, requests = s.topic("order_events"), s.topic("fulfillment_requests")
-        consumer = AIOKafkaConsumer(
-            orders,
-            requests,
-            s.topic("inventory_events"),
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
-        await consumer.start()
-        seen = self._seen
-        try:
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=100, max_records=5000)
-                now = time.perf_counter()
-                for tp, messages in batches.items():
-                    for m in messages:
-                        headers = dict(m.headers or [])
-                        kind = headers.get("ce_type", b"").decode()
-                        subject = headers.get("ce_subject", b"").decode()
-                        if tp.topic == orders:
-                            seen.order_records += 1
-                            seen.order_record_bytes += len(m.value or b"")
-                            if kind == ROUTED and subject not in seen.routed:
-                                seen.routed[subject] = now
-                                seen.routed_bytes.append(len(m.value or b""))
-                        elif tp.topic == requests:
-                            if kind == REQUESTED:
-                                seen.requested.setdefault(subject, now)
-                        elif kind.startswith("orderhub.stock_item."):
-                            seen.stock_items.add(subject)
-        finally:
-            await consumer.stop()
-
-
-class StoreWatcher:
-    """Embedded mode has no Kafka: follows the event store's notification log instead (the
-    SQLite file, read from this process), every 100 ms."""
-
-    _TOPICS = {"Order.Routed": "routed", "Order.FulfillmentRequested": "requested"}
-
-    def __init__(self, settings: Settings, seen: Seen) -> None:
-        self._store = OrderStore(env=settings.eventsourcing_env())
-        self._seen = seen
-        self._position = 0
-
-    def _poll(self) -> None:
-        seen = self._seen
-        while True:
-            batch = self._store.recorder.select_notifications(
-                start=self._position, limit=5000, inclusive_of_start=False
-            )
-            now = time.perf_counter()
-            for n in batch:
-                name = n.topic.rpartition(":")[2]
-                subject = str(n.originator_id)
-                if name == "Order.Routed" and subject not in seen.routed:
-                    seen.routed[subject] = now
-                    seen.routed_bytes.append(len(n.state))
-                elif name == "Order.FulfillmentRequested":
-                    seen.requested.setdefault(subject, now)
-                elif name.startswith("StockItem"):
-                    seen.stock_items.add(subject)
-                if name.startswith("Order."):
-                    seen.order_records += 1
-                    seen.order_record_bytes += len(n.state)
-            if batch:
-                self._position = batch[-1].id
-            if len(batch) < 5000:
-                return
-
-    async def run(self, stop: asyncio.Event) -> None:
-        try:
-            while not stop.is_set():
-                await asyncio.to_thread(self._poll)
-                await asyncio.sleep(0.1)
-        finally:
-            self._store.close()
-
-
-class StorePosition:
-    """The event store's last notification id, read from this process: events written/s."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._store = OrderStore(env=settings.eventsourcing_env())
-
-    def __call__(self) -> int:
-        return self._store.max_position()
-
-    def close(self) -> None:
-        self._store.close()

@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from aggregates.directory import Directory, directory_id
 from aggregates.errors import DomainError, StockError
 from aggregates.ids import source_aggregate_id, stock_item_id
@@ -19,7 +17,6 @@ from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 
 SOURCES = "sources"
-BULK_ATTEMPTS = 5
 T = TypeVar("T")
 
 
@@ -135,13 +132,10 @@ class CatalogService:
         reservation lands on one of the items meanwhile, nothing was written and the whole batch
         is applied again on fresh items (a delta is never applied twice).
         """
-        for attempt in range(1, BULK_ATTEMPTS + 1):
-            try:
-                return self._apply_stock_batch(messages, actor)
-            except IntegrityError:
-                if attempt == BULK_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        return retried(
+            f"a batch of {len(messages)} stock rows",
+            lambda: self._apply_stock_batch(messages, actor),
+        )
 
     def _apply_stock_batch(
         self, messages: Sequence[StockSnapshot | StockDelta], actor: str

@@ -17,7 +17,8 @@ from aggregates import order_id_for
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.services.decision_records import decision_record
-from hub.services.orchestration import candidate_from, inputs_digest, order_to_route
+from hub.services.routing_inputs import inputs_digest, order_to_route
+from hub.services.supply_view import candidate_from
 from hub.settings import Settings
 from orchestration_policies import StockLevel, decide, default_policy, explain_text
 from orchestration_policies.explain_record import explain_record, record_digest

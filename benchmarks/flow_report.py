@@ -1,0 +1,166 @@
+"""The flow benchmark's tables: setup and raw limits, the open-loop steps, CPU and RSS."""
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def fmt_ms(value: float | None, never: str = "unrouted") -> str:
+    if value is None:
+        return "—"
+    if math.isinf(value):
+        return never
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _pct(part: float, whole: float | None) -> str:
+    return f" ({part / whole:.0%})" if whole else ""
+
+
+def show(report: dict[str, Any]) -> None:
+    runs = report["runs"]
+    setup = Table(title=f"Flow benchmark: setup and raw limits ({report['when']})")
+    for column in (
+        "mode",
+        "sources",
+        "stock rows",
+        "stock load",
+        "probe statuses",
+        "Routed bytes",
+        "raw store append",
+        "raw broker produce",
+    ):
+        setup.add_column(column)
+    for r in runs:
+        raw = r.get("raw", {})
+        load = r.get("stock_load", {})
+        broker = (
+            f"{raw['broker_msgs_per_s']:,.0f} msg/s ({raw['broker_record_bytes']:,} B)"
+            if "broker_msgs_per_s" in raw
+            else "—"
+        )
+        setup.add_row(
+            r["mode"],
+            str(r["sources"]),
+            f"{r['stock_rows']:,}",
+            f"{load.get('rows_per_min', 0):,.0f} rows/min ({load.get('via')})",
+            ", ".join(f"{k} {v}" for k, v in r.get("probe", {}).get("statuses", {}).items()),
+            f"{r.get('routed_bytes_mean', 0):,.0f}",
+            f"{raw.get('store_orders_per_s', 0):,.0f} orders/s (batch {raw.get('store_batch')})",
+            broker,
+        )
+    console.print(setup)
+
+    steps = Table(title="Open-loop steps (per offered rate; latencies in ms)")
+    for column in (
+        "mode",
+        "src",
+        "offered/s",
+        "sent REST+Kafka",
+        "failed/unans./unsent",
+        "routed/s",
+        "FR/s",
+        "REST p50/p99",
+        "→Routed p50/p95/p99",
+        "backlog",
+        "store ev/s (of raw)",
+        "relay rec/s (of raw)",
+    ):
+        steps.add_column(column, justify="right")
+    cpu = Table(title="CPU per process during the measured window (1.00 = one core)")
+    cpu_names = sorted({n for r in runs for s in r.get("steps", []) for n in s["cpu"]})
+    for column in ("mode", "src", "offered/s", *cpu_names):
+        cpu.add_column(column, justify="right")
+    for r in runs:
+        raw = r.get("raw", {})
+        raw_events = 2 * raw.get("store_orders_per_s", 0)
+        for s in r.get("steps", []):
+            steps.add_row(
+                r["mode"],
+                str(r["sources"]),
+                str(s["offered_per_s"]),
+                f"{s['sent_rest']:,}+{s['sent_kafka']:,}"
+                + (f" (shed {s['shed']})" if s["shed"] else ""),
+                f"{s['capture_failed']}/{s['unanswered_at_drain']}/{s['never_sent']}",
+                f"{s['routed_per_s']:,.1f}",
+                f"{s['requested_per_s']:,.1f}",
+                "/".join(fmt_ms(s["rest_ms"][q], "unanswered") for q in (50, 99)),
+                "/".join(fmt_ms(s["routed_ms"][q]) for q in (50, 95, 99)),
+                f"{s['backlog_step']:,} (all {s['backlog_total']:,})",
+                f"{s['store_events_per_s']:,.0f}" + _pct(s["store_events_per_s"], raw_events),
+                f"{s['order_records_per_s']:,.0f}"
+                + _pct(s["order_records_per_s"], raw.get("broker_msgs_per_s"))
+                if "broker_msgs_per_s" in raw
+                else "—",
+            )
+            cpu.add_row(
+                r["mode"],
+                str(r["sources"]),
+                str(s["offered_per_s"]),
+                *(f"{s['cpu'][n]:.2f}" if n in s["cpu"] else "—" for n in cpu_names),
+            )
+    console.print(steps)
+    console.print(cpu)
+
+    with_history = [r for r in runs if "history" in r]
+    if with_history:
+        table = Table(title="Cost vs history (closed loop, orders/s first sent → last routed)")
+        for column in ("mode", "src", "first window", "preloaded", "after the history"):
+            table.add_column(column, justify="right")
+        for r in with_history:
+            h = r["history"]
+            table.add_row(
+                r["mode"],
+                str(r["sources"]),
+                f"{h['first']['routed_per_s']:,.1f} ({h['first']['orders']:,} orders)",
+                f"{h['preloaded']:,}",
+                f"{h['after']['routed_per_s']:,.1f}",
+            )
+        console.print(table)
+    show_rss(runs)
+
+
+def show_rss(runs: list[dict[str, Any]]) -> None:
+    table = Table(title="RSS per process (MB): first sample, last, max, growth")
+    for column in ("mode", "src", "process", "first", "last", "max", "growth"):
+        table.add_column(column, justify="right")
+    for r in runs:
+        series = r.get("rss", [])
+        names = sorted({k for sample in series for k in sample if k != "t"})
+        for name in names:
+            values = [sample[name] / 2**20 for sample in series if name in sample]
+            table.add_row(
+                r["mode"],
+                str(r["sources"]),
+                name,
+                f"{values[0]:,.0f}",
+                f"{values[-1]:,.0f}",
+                f"{max(values):,.0f}",
+                f"{values[-1] / values[0] - 1:+.0%}",
+            )
+    console.print(table)
+    for r in runs:
+        if r.get("steps") and len(r.get("rss", [])) > 2 and r["steps"][-1]["seconds"] > 120:
+            _show_series(r)
+
+
+def _show_series(r: dict[str, Any]) -> None:
+    series = r["rss"]
+    names = sorted({k for sample in series for k in sample if k != "t"})
+    table = Table(title=f"RSS series (MB), {r['mode']}, {r['sources']} sources")
+    for column in ("t (s)", *names):
+        table.add_column(column, justify="right")
+    every = max(1, len(series) // 20)
+    picked: list[dict[str, Any]] = series[::every]
+    if picked[-1] is not series[-1]:
+        picked.append(series[-1])
+    for sample in picked:
+        table.add_row(
+            f"{sample['t'] - series[0]['t']:,.0f}",
+            *(f"{sample[n] / 2**20:,.0f}" if n in sample else "—" for n in names),
+        )
+    console.print(table)
