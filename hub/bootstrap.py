@@ -4,8 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from hub.delivery import STREAM, InProcessDelivery, Park
-from hub.group_commit import GroupCommit
+from hub.embedded.delivery import STREAM, InProcessDelivery, Park
+from hub.embedded.group_commit import GroupCommit
 from hub.services.access import AccessService
 from hub.services.catalog import CatalogService
 from hub.services.followers import BillingFollower, OrchestrationFollower

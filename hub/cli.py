@@ -77,7 +77,7 @@ def _seed_demo(settings: Settings) -> None:
         console.print("[red]--demo is for embedded mode (no Kafka, no PostgreSQL).[/red]")
         raise typer.Exit(2)
     from hub.bootstrap import bootstrap
-    from hub.demo import seed
+    from hub.tools.demo import seed
 
     hub = bootstrap(settings)
     try:
@@ -98,8 +98,8 @@ def rebuild(
     from rich.progress import Progress, TaskID
 
     from hub.bootstrap import bootstrap
-    from hub.rebuild import rebuild as replay
-    from hub.rebuild import views
+    from hub.tools.rebuild import rebuild as replay
+    from hub.tools.rebuild import views
 
     hub = bootstrap(settings)
     try:
@@ -136,7 +136,7 @@ def worker(
     """Run the Faust agents. Needs ORDERHUB_KAFKA_BOOTSTRAP and ORDERHUB_DATABASE_URL."""
     settings = _settings()
     _require_kafka(settings)
-    from hub.roles import Role
+    from hub.streaming.roles import Role
 
     try:
         roles = [Role(r) for r in role] if role else list(Role)
@@ -144,11 +144,11 @@ def worker(
         console.print(f"[red]{error}; roles: {', '.join(r.value for r in Role)}[/red]")
         raise typer.Exit(2) from None
     if len(roles) == 1:
-        from hub.worker import run_worker
+        from hub.streaming.worker import run_worker
 
         run_worker(settings, roles[0])
     else:
-        from hub.worker_supervisor import Supervisor
+        from hub.streaming.supervisor import Supervisor
 
         raise typer.Exit(Supervisor(settings, roles).run())
 
@@ -158,7 +158,7 @@ def relay() -> None:
     """Publish the event store's log to Kafka, in order, from the saved position."""
     settings = _settings()
     _require_kafka(settings)
-    from hub.relay_runner import run_relay
+    from hub.streaming.relay import run_relay
 
     stop = asyncio.Event()
 
@@ -184,7 +184,7 @@ def simulate_warehouse(
     if settings.kafka_bootstrap is None:
         console.print("[red]Set ORDERHUB_KAFKA_BOOTSTRAP first.[/red]")
         raise typer.Exit(2)
-    from hub.simulator import Behaviour, WarehouseSimulator
+    from hub.tools.simulator import Behaviour, WarehouseSimulator
 
     simulator = WarehouseSimulator(settings, source, Behaviour(reject_rate, fail_rate, delay, seed))
     stop = asyncio.Event()

@@ -35,9 +35,9 @@ from benchmarks.services import drop_database, fresh_database
 from connectors.lag import LagProbe
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
-from hub.delivery import STREAM
-from hub.roles import role_groups
+from hub.embedded.delivery import STREAM
 from hub.settings import Settings
+from hub.streaming.roles import role_groups
 from tests.support.processes import free_port
 
 console = Console()

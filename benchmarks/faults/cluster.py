@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.roles import Role
 from hub.settings import Settings
+from hub.streaming.roles import Role
 from tests.support.processes import HubProcess, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]

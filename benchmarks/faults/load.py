@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from aggregates import order_id_for
 from hub.bootstrap import Hub
-from hub.demo import _source
+from hub.tools.demo import _source
 from schemas.channels import ChannelDefinition, ChannelKind
 from schemas.sources import StockSnapshot
 

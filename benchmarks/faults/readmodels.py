@@ -3,10 +3,10 @@
 from typing import Any
 
 from hub.bootstrap import Hub
-from hub.rebuild import rebuild
-from hub.rebuild import views as hub_views
+from hub.tools.rebuild import rebuild
+from hub.tools.rebuild import views as hub_views
 
-# view name (as hub.rebuild knows it) -> its main table
+# view name (as hub.tools.rebuild knows it) -> its main table
 TABLES = {
     "order_status": "order_status",
     "exceptions": "exception_queue",

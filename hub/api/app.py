@@ -29,10 +29,10 @@ from hub.api.routes import (
     submissions,
 )
 from hub.bootstrap import Hub, bootstrap
-from hub.roles import role_groups
 from hub.settings import Settings
-from hub.submissions import SubmissionGateway
-from hub.watchdog import ConsumerWatch
+from hub.streaming.roles import role_groups
+from hub.streaming.submissions import SubmissionGateway
+from hub.streaming.watchdog import ConsumerWatch
 
 log = logging.getLogger(__name__)
 

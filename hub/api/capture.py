@@ -11,7 +11,7 @@ from hub.api.ratelimit import RateLimiter
 from hub.bootstrap import Hub
 from hub.services.access import Principal
 from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
-from hub.submissions import SubmissionGateway
+from hub.streaming.submissions import SubmissionGateway
 from schemas.channels import Role
 from schemas.problems import FieldProblem, Problem
 

@@ -9,7 +9,7 @@ from hub.api.auth_throttle import Throttled, authenticate
 from hub.api.problems import ProblemError
 from hub.bootstrap import Hub
 from hub.services.access import NotAuthenticated, Principal
-from hub.submissions import SubmissionGateway
+from hub.streaming.submissions import SubmissionGateway
 from schemas.channels import Role
 from schemas.problems import Problem
 

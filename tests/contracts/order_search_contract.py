@@ -6,7 +6,7 @@ fixture: a callable that returns a fresh, EMPTY view each time it is called. The
 SQLite subclasses live in ``tests/unit/test_order_search.py``, the PostgreSQL one in
 ``tests/integration/test_ops_views_postgres.py``.
 
-The rows come from a real history: the embedded hub filled by ``hub.demo.seed`` and then moved
+The rows come from a real history: the embedded hub filled by ``hub.tools.demo.seed`` and then moved
 on by hand (a hold released, re-routes, shipments, a rejection, a cancellation, exceptions
 assigned and resolved, jeopardy ticks, and a few orders with awkward external ids). Every
 answer is compared with a brute-force filter written here, independently of the code under
@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.bootstrap import Hub, bootstrap
-from hub.demo import seed
 from hub.settings import Settings
+from hub.tools.demo import seed
 from projections.order_query import BadCursorError, OrderQuery
 from projections.order_rows import OrderStatusRow
 from projections.order_status import OrderStatusView

@@ -10,8 +10,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from connectors.lag import LagProbe
 from connectors.topics import ensure_topics
-from hub.stall import ConsumerState
-from hub.watchdog import ConsumerWatch
+from hub.streaming.stall import ConsumerState
+from hub.streaming.watchdog import ConsumerWatch
 
 pytestmark = pytest.mark.kafka
 

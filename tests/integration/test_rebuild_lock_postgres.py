@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hub.bootstrap import Hub
-from hub.rebuild import rebuild
+from hub.tools.rebuild import rebuild
 from projections.exceptions import ExceptionQuery
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW

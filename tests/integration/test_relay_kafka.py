@@ -13,9 +13,9 @@ from connectors.consumed import ConsumedMessage
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
 from hub.bootstrap import bootstrap
-from hub.relay_runner import build_relay
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
+from hub.streaming.relay import build_relay
 from projections.order_status import InMemoryOrderStatusView
 from schemas.submission import OrderSubmission
 from tests.support.kafka import read_topic

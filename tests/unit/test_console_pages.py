@@ -1,4 +1,4 @@
-"""The operations console, in process: an embedded hub filled by `hub.demo.seed`, the app on
+"""The operations console, in process: an embedded hub filled by `hub.tools.demo.seed`, the app on
 httpx's ASGI transport. Pages render, filters filter, forms act and come back with a message,
 bad input reads as a message (never a 500), and keys and scopes are honoured."""
 
@@ -17,9 +17,9 @@ import pytest_asyncio
 from hub.api import console
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
-from hub.demo import seed
 from hub.services.decision_records import explanation_of
 from hub.settings import Settings
+from hub.tools.demo import seed
 from projections.exceptions import ExceptionQuery
 from projections.order_query import OrderQuery
 from schemas.channels import IssueKey, Role

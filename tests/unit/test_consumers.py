@@ -11,11 +11,11 @@ from aggregates import OrderStatus, order_id_for
 from connectors.codec import envelope_to_record
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
-from hub.consumers import IntakeConsumer, ProjectionConsumer
 from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
 from hub.settings import Settings
 from hub.store import OrderStore
-from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
+from hub.streaming.handlers import IntakeConsumer, ProjectionConsumer
+from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from projections.order_status import InMemoryOrderStatusView
 from schemas.envelope import EventEnvelope
 from tests.contracts.factories import (

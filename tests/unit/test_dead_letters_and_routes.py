@@ -9,9 +9,9 @@ from aggregates.contract import to_envelope
 from aggregates.exception_case import Band, ExceptionCase
 from connectors.consumed import ConsumedMessage, dead_letter
 from hub.bootstrap import bootstrap
-from hub.edge_consumers import DeadLetterConsumer
-from hub.relay_runner import routes_for
 from hub.settings import Settings
+from hub.streaming.edge_handlers import DeadLetterConsumer
+from hub.streaming.relay import routes_for
 from projections.exceptions import ExceptionQuery
 from tests.contracts.factories import NOW, fixed_clock, placed_order
 

@@ -10,8 +10,8 @@ import pytest
 
 from connectors.codec import OutboundRecord, envelope_to_record
 from hub.bootstrap import Hub
-from hub.demo import _source
-from hub.relay_runner import routes_for
+from hub.streaming.relay import routes_for
+from hub.tools.demo import _source
 from projections.exceptions import ExceptionQuery
 from schemas.sources import StockSnapshot
 from tests.contracts.factories import NOW, submit_order
@@ -158,7 +158,7 @@ def test_the_hubs_own_consumer_applies_a_republished_event_once(hub: Hub, tmp_pa
 
     from connectors.consumed import ConsumedMessage
     from connectors.publisher import RecordingPublisher
-    from hub.consumers import ProjectionConsumer
+    from hub.streaming.handlers import ProjectionConsumer
 
     records = order_topic_records(hub)
     redelivered = at_least_once(records)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.group_commit import GroupCommit
+from hub.embedded.group_commit import GroupCommit
 from hub.services.intake import IntakeService, Outcome, PlaceResult, SubmitOrder
 from tests.contracts.factories import NOW, fixed_clock, sqlite_store, submit_order
 

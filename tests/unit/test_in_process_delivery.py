@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.delivery import STREAM, InProcessDelivery
+from hub.embedded.delivery import STREAM, InProcessDelivery
 from hub.services.intake import IntakeService, SubmitOrder
 from hub.store import OrderStore
 from projections.order_status import InMemoryOrderStatusView

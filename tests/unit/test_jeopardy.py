@@ -13,8 +13,8 @@ import pytest
 
 import hub.services.jeopardy as jeopardy_module
 from hub.bootstrap import Hub
-from hub.demo import _source
 from hub.services.jeopardy import Tick
+from hub.tools.demo import _source
 from orchestration_policies.promise import Risk, promised_by, risk
 from projections.exception_rules import ExceptionRow
 from projections.exceptions import ExceptionQuery

@@ -12,9 +12,9 @@ import pytest
 from aggregates.errors import DomainError, InvalidTransitionError, OrderError
 from aggregates.exception_case import ExceptionCaseError
 from hub.bootstrap import Hub
-from hub.demo import _source
 from hub.services.catalog import UnknownSourceError
 from hub.services.operations import UnknownExceptionError, UnknownOrderError
+from hub.tools.demo import _source
 from projections.exceptions import ExceptionQuery
 from schemas.envelope import EventEnvelope
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind

@@ -13,9 +13,9 @@ import pytest
 
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
-from hub.demo import _source
 from hub.services.intake import RejectSubmission
 from hub.settings import Settings
+from hub.tools.demo import _source
 from projections import exceptions as exceptions_module
 from projections import order_status as order_status_module
 from projections.base import NewerViewError
@@ -386,7 +386,7 @@ async def test_kpis_at_the_edge_of_the_calendar_are_not_a_server_error(hub: Hub,
 def test_a_resolution_read_before_its_refused_submission_still_resolves_it(
     hub: Hub, tmp_path: Path
 ) -> None:
-    from hub.relay_runner import routes_for
+    from hub.streaming.relay import routes_for
     from projections.exceptions import SqlExceptionQueue
     from projections.sqldb import SqlDatabase
 

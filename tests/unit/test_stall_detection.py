@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import pytest
 
 from connectors.lag import GroupLag
-from hub.stall import ConsumerState, StallDetector
-from hub.watchdog import ConsumerWatch
+from hub.streaming.stall import ConsumerState, StallDetector
+from hub.streaming.watchdog import ConsumerWatch
 
 STALL_AFTER = 60.0
 

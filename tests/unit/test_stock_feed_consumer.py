@@ -12,10 +12,10 @@ from aggregates.stock import StockItem
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
-from hub.edge_consumers import StockFeedConsumer
 from hub.services.catalog import CatalogService, StockLevel
 from hub.settings import Settings
 from hub.store import OrderStore
+from hub.streaming.edge_handlers import StockFeedConsumer
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, sqlite_store
 

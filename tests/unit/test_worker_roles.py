@@ -9,9 +9,9 @@ import pytest
 
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Hub, bootstrap
-from hub.roles import Role, role_groups, role_topics
 from hub.settings import Settings
-from hub.worker import ROLES, Agents, instance_id
+from hub.streaming.roles import Role, role_groups, role_topics
+from hub.streaming.worker import ROLES, Agents, instance_id
 from schemas.channels import ChannelDefinition, ChannelKind
 
 

@@ -5,7 +5,7 @@ import asyncio
 from fastapi import APIRouter, Request
 
 from hub.api.deps import HubDep
-from hub.watchdog import ConsumerWatch
+from hub.streaming.watchdog import ConsumerWatch
 
 router = APIRouter(tags=["health"])
 

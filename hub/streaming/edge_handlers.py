@@ -1,7 +1,7 @@
 """Consumers for what comes back from the edges: the stock feed and the sources' updates.
 
-Like hub.consumers, they never raise: refused messages are kept with their reason, bytes that
-cannot be read go to the DLQ, and an outage is waited out.
+Like hub.streaming.handlers, they never raise: refused messages are kept with their reason, bytes
+that cannot be read go to the DLQ, and an outage is waited out.
 """
 
 import asyncio
@@ -16,12 +16,12 @@ from aggregates.errors import DomainError
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage, dead_letter, rejection
 from connectors.publisher import Publisher
-from hub.retries import with_retries
 from hub.services.catalog import CatalogService
 from hub.services.fulfillment import FulfillmentService
 from hub.services.fulfillment_intake import apply_raw_update
 from hub.services.intake import IntakeService, RejectSubmission
 from hub.settings import Settings
+from hub.streaming.retries import with_retries
 from schemas.problems import field_problems
 from schemas.sources import StockDelta, StockSnapshot
 

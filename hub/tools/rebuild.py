@@ -9,7 +9,7 @@ the hub first: `orderhub rebuild` and a running `orderhub serve` would both writ
 from collections.abc import Callable
 
 from hub.bootstrap import Hub
-from hub.delivery import STREAM
+from hub.embedded.delivery import STREAM
 from projections.base import ReadModel, replay
 
 

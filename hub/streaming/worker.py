@@ -1,4 +1,4 @@
-"""The Faust worker: thin agents that hand batches to the handlers in hub.consumers.
+"""The Faust worker: thin agents that hand batches to the handlers in hub.streaming.handlers.
 
 A worker runs one role, and each role is its own Faust app and consumer group, so that read
 models never wait behind routing (one consumer feeds every agent of an app: the slowest agent
@@ -31,17 +31,21 @@ from connectors.lag import LagProbe
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics_waiting
 from hub.bootstrap import Hub, bootstrap
-from hub.consumers import (
+from hub.embedded.delivery import Follower
+from hub.settings import Settings
+from hub.streaming.edge_handlers import (
+    DeadLetterConsumer,
+    FulfillmentUpdatesConsumer,
+    StockFeedConsumer,
+)
+from hub.streaming.handlers import (
     IntakeConsumer,
     ProjectionConsumer,
     channel_parser,
 )
-from hub.delivery import Follower
-from hub.edge_consumers import DeadLetterConsumer, FulfillmentUpdatesConsumer, StockFeedConsumer
-from hub.roles import Role
-from hub.settings import Settings
-from hub.stall import ConsumerHealth
-from hub.watchdog import ConsumerWatch
+from hub.streaming.roles import Role
+from hub.streaming.stall import ConsumerHealth
+from hub.streaming.watchdog import ConsumerWatch
 
 log = logging.getLogger(__name__)
 STALL_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from connectors.lag import LagProbe
-from hub.stall import ConsumerHealth, StallDetector
+from hub.streaming.stall import ConsumerHealth, StallDetector
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from hub.roles import Role
 from hub.settings import Settings
+from hub.streaming.roles import Role
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1

@@ -23,8 +23,7 @@ from connectors.consumed import (
     positions_of,
 )
 from connectors.publisher import Publisher
-from hub.delivery import Follower
-from hub.retries import with_retries
+from hub.embedded.delivery import Follower
 from hub.services.channel_intake import translate
 from hub.services.intake import (
     IntakeService,
@@ -34,7 +33,8 @@ from hub.services.intake import (
     SubmitOrder,
 )
 from hub.settings import Settings
-from hub.submissions import ACTOR_HEADER, CORRELATION_HEADER
+from hub.streaming.retries import with_retries
+from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.channels import ChannelDefinition
 from schemas.envelope import Actor, EventEnvelope, EventKey
 from schemas.problems import field_problems

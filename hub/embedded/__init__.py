@@ -1,0 +1,1 @@
+"""Embedded mode's transport: in-process delivery and group commit, no services."""

@@ -1,0 +1,1 @@
+"""Tools around the hub, not part of it: the demo seed, the warehouse simulator, rebuilds."""
