@@ -93,27 +93,35 @@ class Session:
             i for i in ids if i not in sent.failed and (i in sent.started or i in sent.via_kafka)
         ]
 
-    async def wait_routed(self, ids: list[str], stall: float, deadline: float | None) -> bool:
-        routed = self.seen.routed
+    async def wait_decided(self, ids: list[str], stall: float, deadline: float | None) -> bool:
+        """Until every order is routed or held (a held order waits for a person, not the hub)."""
+        seen = self.seen
         return await wait_until(
-            lambda: sum(1 for i in ids if i in routed), len(ids), stall, "routed", deadline
+            lambda: sum(1 for i in ids if i in seen.routed or i in seen.held),
+            len(ids),
+            stall,
+            "decided",
+            deadline,
         )
 
     async def closed_batch(self, count: int) -> dict[str, Any]:
-        """`count` orders as fast as the hub takes them; orders/s from first sent to last routed."""
+        """`count` orders as fast as the hub takes them; orders/s from first sent to last decided
+        (routed, or held by the policy)."""
         before = len(self.sender.sent.due)
         started = time.perf_counter()
         await self.sender.closed_loop(count)
         ids = self.captured(list(self.sender.sent.due)[before:])
-        await self.wait_routed(ids, self.args.stall, None)
-        routed = [self.seen.routed[i] for i in ids if i in self.seen.routed]
-        elapsed = (max(routed) - started) if routed else math.nan
+        await self.wait_decided(ids, self.args.stall, None)
+        decided = [t for t in map(self.seen.decided_at, ids) if t is not None]
+        elapsed = (max(decided) - started) if decided else math.nan
         return {
             "orders": count,
             "captured": len(ids),
-            "routed": len(routed),
+            "routed": sum(1 for i in ids if i in self.seen.routed),
+            "held": sum(1 for i in ids if i in self.seen.held and i not in self.seen.routed),
             "seconds": elapsed,
-            "routed_per_s": len(routed) / elapsed if routed else 0.0,
+            # Orders decided (routed, or held for a person by the policy) per second.
+            "routed_per_s": len(decided) / elapsed if decided else 0.0,
         }
 
     async def probe(self) -> dict[str, Any]:
@@ -148,14 +156,15 @@ class Session:
         await self.sender.settle(deadline)
         step_ids = list(sent.due)[before:]
         captured = self.captured(step_ids)
-        await self.wait_routed(captured, args.drain, deadline)
+        await self.wait_decided(captured, args.drain, deadline)
         self.hub.check_alive()
 
         in_window = [i for i in step_ids if window[0] <= sent.due[i] < window[1]]
         latencies = [seen.routed.get(i, math.inf) - sent.due[i] for i in in_window]
+        decided = [(seen.decided_at(i) or math.inf) - sent.due[i] for i in in_window]
         rest = [i for i in in_window if i not in sent.via_kafka]
         answers = [sent.answered.get(i, math.inf) for i in rest]
-        routed_left = [i for i in captured if i not in seen.routed]
+        undecided = [i for i in captured if seen.decided_at(i) is None]
         all_captured = self.captured(list(sent.due))
         return {
             "offered_per_s": rate,
@@ -177,13 +186,15 @@ class Session:
             "requested_per_s": seen.count_between(seen.requested, *window) / seconds,
             "rest_ms": {q: _ms(percentile(answers, q / 100)) for q in (50, 99)},
             "routed_ms": {q: _ms(percentile(latencies, q / 100)) for q in (50, 95, 99)},
+            "decided_ms": {q: _ms(percentile(decided, q / 100)) for q in (50, 95, 99)},
+            "held": sum(1 for i in step_ids if i in seen.held and i not in seen.routed),
             "measured_orders": len(in_window),
             "routed_by_path": {
                 "rest": sum(1 for i in step_ids if i in seen.routed and i not in sent.via_kafka),
                 "kafka": sum(1 for i in step_ids if i in seen.routed and i in sent.via_kafka),
             },
-            "backlog_step": len(routed_left),
-            "backlog_total": sum(1 for i in all_captured if i not in seen.routed),
+            "backlog_step": len(undecided),
+            "backlog_total": sum(1 for i in all_captured if seen.decided_at(i) is None),
             "store_events_per_s": (pos1 - pos0) / seconds,
             "order_records_per_s": (rec1 - rec0) / seconds,
             "cpu": used,
@@ -313,7 +324,7 @@ def _brief(step: dict[str, Any]) -> str:
     failures = step["capture_failures"]
     return (
         f"routed {step['routed_per_s']:.1f}/s, FR {step['requested_per_s']:.1f}/s, "
-        f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, backlog {step['backlog_step']}"
+        f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, undecided {step['backlog_step']}"
         + (f", capture failures {failures}" if failures else "")
     )
 

@@ -39,6 +39,7 @@ REST_CHANNEL = "bench-web"
 KAFKA_CHANNEL = "bench-kafka"
 ROUTED = "orderhub.order.routed"
 REQUESTED = "orderhub.order.fulfillment_requested"
+HELD = "orderhub.order.held"
 
 
 BULK_ROWS = 5_000  # rows per POST /v1/stock/bulk (the API takes up to 10,000)
@@ -49,11 +50,19 @@ class Seen:
     """What the hub has published so far, by order id, in the watcher's clock (perf_counter)."""
 
     routed: dict[str, float] = field(default_factory=dict)
+    # A decision that is not a route: the policy held the order for a person (e.g. over its
+    # split limit). Counted apart so that a held order is neither "routed" nor a backlog.
+    held: dict[str, float] = field(default_factory=dict)
     requested: dict[str, float] = field(default_factory=dict)
     stock_items: set[str] = field(default_factory=set)
     routed_bytes: list[int] = field(default_factory=list)
     order_records: int = 0
     order_record_bytes: int = 0
+
+    def decided_at(self, order_id: str) -> float | None:
+        """When the first decision on the order (routed or held) was seen."""
+        times = [t for t in (self.routed.get(order_id), self.held.get(order_id)) if t is not None]
+        return min(times) if times else None
 
     def count_between(self, times: dict[str, float], start: float, end: float) -> int:
         return sum(1 for t in times.values() if start <= t < end)

@@ -62,11 +62,11 @@ def show(report: dict[str, Any]) -> None:
         "offered/s",
         "sent REST+Kafka",
         "failed/unans./unsent",
-        "routed/s",
+        "routed/s (held)",
         "FR/s",
         "REST p50/p99",
         "→Routed p50/p95/p99",
-        "backlog",
+        "undecided",
         "store ev/s (of raw)",
         "relay rec/s (of raw)",
     ):
@@ -86,7 +86,7 @@ def show(report: dict[str, Any]) -> None:
                 f"{s['sent_rest']:,}+{s['sent_kafka']:,}"
                 + (f" (shed {s['shed']})" if s["shed"] else ""),
                 f"{s['capture_failed']}/{s['unanswered_at_drain']}/{s['never_sent']}",
-                f"{s['routed_per_s']:,.1f}",
+                f"{s['routed_per_s']:,.1f} ({s.get('held', 0):,})",
                 f"{s['requested_per_s']:,.1f}",
                 "/".join(fmt_ms(s["rest_ms"][q], "unanswered") for q in (50, 99)),
                 "/".join(fmt_ms(s["routed_ms"][q]) for q in (50, 95, 99)),

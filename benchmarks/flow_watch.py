@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.flow_hub import REQUESTED, ROUTED, RunningHub, Seen, kafka_pids
+from benchmarks.flow_hub import HELD, REQUESTED, ROUTED, RunningHub, Seen, kafka_pids
 from benchmarks.procstats import CpuWindow, rss_bytes, with_roles
 from hub.settings import Settings
 from hub.store import OrderStore
@@ -55,6 +55,8 @@ class KafkaWatcher:
                             if kind == ROUTED and subject not in seen.routed:
                                 seen.routed[subject] = now
                                 seen.routed_bytes.append(len(m.value or b""))
+                            elif kind == HELD:
+                                seen.held.setdefault(subject, now)
                         elif tp.topic == requests:
                             if kind == REQUESTED:
                                 seen.requested.setdefault(subject, now)
@@ -88,6 +90,8 @@ class StoreWatcher:
                 if name == "Order.Routed" and subject not in seen.routed:
                     seen.routed[subject] = now
                     seen.routed_bytes.append(len(n.state))
+                elif name == "Order.Held":
+                    seen.held.setdefault(subject, now)
                 elif name == "Order.FulfillmentRequested":
                     seen.requested.setdefault(subject, now)
                 elif name.startswith("StockItem"):
