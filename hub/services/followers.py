@@ -34,6 +34,9 @@ STOCK_TRIGGERS = frozenset(
         "orderhub.stock_item.consumed",
     }
 )
+# New orders decided and saved together: long enough to share a commit, short enough that a
+# conflict (the whole chunk then goes one by one) or a poison order costs little.
+ROUTE_CHUNK = 50
 
 
 class OrchestrationFollower:
@@ -66,10 +69,13 @@ class OrchestrationFollower:
                 if env.type in STOCK_TRIGGERS and _may_have_freed_stock(env)
             )
         )
-        # New orders one by one: measured faster end to end than one large batch, whose long
-        # save and CPU-bound decisions held up intake in the same worker (benchmarks/README.md).
-        for order_id in dict.fromkeys(triggered):
-            self._run(order_id)
+        # New orders in chunks, each decided against one view of stock and saved in one
+        # transaction: a commit per chunk instead of per order (2-3x the orders/s of one by one
+        # on PostgreSQL, see benchmarks/README.md). Intake runs in its own worker role now, so a
+        # chunk's save no longer holds it up.
+        new = list(dict.fromkeys(triggered))
+        for start in range(0, len(new), ROUTE_CHUNK):
+            self._run_many(new[start : start + ROUTE_CHUNK])
         for sku in skus:
             waiting = [UUID(o) for o in self._backorders.waiting_for(sku, self._rank)]
             if waiting:
