@@ -8,18 +8,14 @@ the hub first: `orderhub rebuild` and a running `orderhub serve` would both writ
 
 from collections.abc import Callable
 
-from hub.bootstrap import Hub
+from hub.bootstrap import Hub, read_models
 from hub.embedded.delivery import STREAM
 from projections.base import ReadModel, replay
 
 
 def views(hub: Hub) -> dict[str, ReadModel]:
-    return {
-        "order_status": hub.order_status,
-        "exceptions": hub.exceptions,
-        "audit_trail": hub.audit,
-        "stock_levels": hub.stock_levels,
-    }
+    """The read models among the hub's followers, by name."""
+    return read_models(hub.followers)
 
 
 def rebuild(
