@@ -1,5 +1,6 @@
 """The one place that wires the hub from explicit settings. Nothing connects at import time."""
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -8,6 +9,7 @@ from typing import TypeGuard
 from hub.embedded.delivery import STREAM, Follower, InProcessDelivery, Park
 from hub.embedded.group_commit import GroupCommit
 from hub.services.access import AccessService
+from hub.services.capture import CaptureService
 from hub.services.catalog import CatalogService
 from hub.services.followers import FOLLOWER as ORCHESTRATOR
 from hub.services.followers import BillingFollower, OrchestrationFollower
@@ -32,6 +34,7 @@ from projections.sqldb import SqlDatabase
 from projections.stock_levels import SqlStockLevels
 from schemas.envelope import EventEnvelope
 
+log = logging.getLogger(__name__)
 # How long an embedded command waits for the followers (routing among them) to run after it.
 DELIVERY_WAIT = 30.0
 
@@ -92,9 +95,18 @@ class Hub:
     clock: Callable[[], datetime] = field(default=utc_now)
     # Embedded capture: concurrent requests' orders recorded in one transaction.
     group_commit: GroupCommit = field(init=False)
+    # Capture as embedded runs it; the distributed API hands new orders to Kafka instead.
+    capture: CaptureService = field(init=False)
 
     def __post_init__(self) -> None:
         self.group_commit = GroupCommit(self.intake.place_orders, self.settings.intake_batch_size)
+        self.capture = CaptureService(
+            self.intake,
+            self.access.channel,
+            self.group_commit.place,
+            self.delivered_quietly,
+            self.clock,
+        )
 
     @property
     def distributed(self) -> bool:
@@ -116,6 +128,15 @@ class Hub:
         """`deliver()` for async callers (the API): waiting for the pass holds no thread."""
         if self.delivery is not None:
             await self.delivery.delivered(wait=DELIVERY_WAIT)
+
+    async def delivered_quietly(self) -> None:
+        """`delivered()` after a command that is recorded already: a follower's failure must not
+        turn that into an error answer. What was not delivered is caught up on the next command
+        or at start-up."""
+        try:
+            await self.delivered()
+        except Exception:
+            log.exception("in-process delivery failed; it will be retried")
 
     def close(self) -> None:
         if self.delivery is not None:

@@ -42,7 +42,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         the_hub = hub or bootstrap(settings or Settings())
         app.state.hub = the_hub
-        app.state.gateway = None
+        app.state.capture = the_hub.capture
         publisher = None
         s = the_hub.settings
         if app.state.auth_throttle is None:  # a test may have given its own
@@ -54,7 +54,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             await kafka.ensure_topics(wait=False)
             publisher = kafka.publisher("api")
             await publisher.start()
-            app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
+            gateway = SubmissionGateway(publisher, s.topic("submitted"))
+            app.state.capture = the_hub.capture.handing_new_orders_to(gateway.submit)
             app.state.consumer_watch = consumer_watch(the_hub, kafka)
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
         clock_task = None
