@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
-from hub.embedded.delivery import STREAM, Follower, InProcessDelivery, Park
+from hub.embedded.delivery import STREAM, InProcessDelivery, Park
 from hub.embedded.group_commit import GroupCommit
 from hub.services.access import AccessService
 from hub.services.capture import CaptureService
 from hub.services.catalog import CatalogService
 from hub.services.followers import FOLLOWER as ORCHESTRATOR
-from hub.services.followers import BillingFollower, OrchestrationFollower
+from hub.services.followers import BillingFollower, Follower, OrchestrationFollower
 from hub.services.fulfillment import FulfillmentService
 from hub.services.intake import IntakeService, RejectSubmission
 from hub.services.jeopardy import JeopardyWatch
@@ -128,6 +128,17 @@ class Hub:
         """`deliver()` for async callers (the API): waiting for the pass holds no thread."""
         if self.delivery is not None:
             await self.delivery.delivered(wait=DELIVERY_WAIT)
+
+    def rebuild(
+        self,
+        view: ReadModel,
+        batch_size: int = 1000,
+        progress: Callable[[int], None] = lambda _: None,
+    ) -> int:
+        """Empty a read model and replay every recorded event into it, in log order, holding
+        it meanwhile (see hub.tools.rebuild). Returns the number of events replayed."""
+        with self.views_db.rebuilding(view.name):
+            return replay(self.store.read_envelopes, view, STREAM, batch_size, progress)
 
     async def delivered_quietly(self) -> None:
         """`delivered()` after a command that is recorded already: a follower's failure must not
@@ -247,8 +258,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     for view in read_models(followers).values():
         if getattr(view, "needs_rebuild", False):
             # A new release changed the view's layout; its rows come back from the event store.
-            with views_db.rebuilding(view.name):
-                replay(store.read_envelopes, view, STREAM)
+            hub.rebuild(view)
     return hub
 
 

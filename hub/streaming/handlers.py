@@ -23,8 +23,8 @@ from connectors.consumed import (
     positions_of,
 )
 from connectors.publisher import Publisher
-from hub.embedded.delivery import Follower
 from hub.services.capture import read_canonical, translate
+from hub.services.followers import Follower
 from hub.services.intake import (
     IntakeService,
     Outcome,

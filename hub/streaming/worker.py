@@ -28,7 +28,7 @@ import faust
 from connectors.consumed import ConsumedMessage, normalise_headers
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Following, Hub, bootstrap
-from hub.embedded.delivery import Follower
+from hub.services.followers import Follower
 from hub.settings import Settings
 from hub.streaming.edge_handlers import (
     DeadLetterConsumer,

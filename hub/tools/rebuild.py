@@ -9,8 +9,7 @@ the hub first: `orderhub rebuild` and a running `orderhub serve` would both writ
 from collections.abc import Callable
 
 from hub.bootstrap import Hub, read_models
-from hub.embedded.delivery import STREAM
-from projections.base import ReadModel, replay
+from projections.base import ReadModel
 
 
 def views(hub: Hub) -> dict[str, ReadModel]:
@@ -25,5 +24,4 @@ def rebuild(
     progress: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Returns the number of events replayed into the view."""
-    with hub.views_db.rebuilding(view.name):
-        return replay(hub.store.read_envelopes, view, STREAM, batch_size, progress)
+    return hub.rebuild(view, batch_size, progress)
