@@ -1,14 +1,18 @@
 """The one place that wires the hub from explicit settings. Nothing connects at import time."""
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from hub.embedded.delivery import STREAM, InProcessDelivery, Park
 from hub.embedded.group_commit import GroupCommit
 from hub.services.access import AccessService
+from hub.services.capture import CaptureService
 from hub.services.catalog import CatalogService
-from hub.services.followers import BillingFollower, OrchestrationFollower
+from hub.services.followers import FOLLOWER as ORCHESTRATOR
+from hub.services.followers import BillingFollower, Follower, OrchestrationFollower
 from hub.services.fulfillment import FulfillmentService
 from hub.services.intake import IntakeService, RejectSubmission
 from hub.services.jeopardy import JeopardyWatch
@@ -20,7 +24,7 @@ from hub.settings import Settings
 from hub.store import OrderStore
 from projections.audit_trail import SqlAuditTrail
 from projections.backorders import SqlBackorderView
-from projections.base import replay
+from projections.base import ReadModel, replay
 from projections.exceptions import SqlExceptionQueue
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
@@ -30,12 +34,37 @@ from projections.sqldb import SqlDatabase
 from projections.stock_levels import SqlStockLevels
 from schemas.envelope import EventEnvelope
 
+log = logging.getLogger(__name__)
 # How long an embedded command waits for the followers (routing among them) to run after it.
 DELIVERY_WAIT = 30.0
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Following:
+    """One follower of the recorded history, and what it needs wherever it runs.
+
+    The hub's list of them is the only one: embedded delivery feeds them all, in its order;
+    each worker role runs those named for it, fed by their topics; `rebuild` replays the read
+    models among them.
+    """
+
+    name: str  # its positions and its worker agent go by this name
+    follower: Follower
+    topics: tuple[str, ...]  # the topics (settings names) that bring it events from Kafka
+    worker_role: str = "projections"  # the worker role (hub.streaming.roles.Role) that runs it
+
+
+def is_read_model(follower: Follower) -> TypeGuard[ReadModel]:
+    """A follower that only keeps rows can be emptied and replayed from the event store."""
+    return hasattr(follower, "reset") and hasattr(follower, "name")
+
+
+def read_models(followers: Iterable[Following]) -> dict[str, ReadModel]:
+    return {f.name: f.follower for f in followers if is_read_model(f.follower)}
 
 
 @dataclass
@@ -61,13 +90,23 @@ class Hub:
     sessions: ConsoleSessions
     fulfillment: FulfillmentService
     billing: BillingFollower
+    followers: tuple[Following, ...]
     delivery: InProcessDelivery | None
     clock: Callable[[], datetime] = field(default=utc_now)
     # Embedded capture: concurrent requests' orders recorded in one transaction.
     group_commit: GroupCommit = field(init=False)
+    # Capture as embedded runs it; the distributed API hands new orders to Kafka instead.
+    capture: CaptureService = field(init=False)
 
     def __post_init__(self) -> None:
         self.group_commit = GroupCommit(self.intake.place_orders, self.settings.intake_batch_size)
+        self.capture = CaptureService(
+            self.intake,
+            self.access.channel,
+            self.group_commit.place,
+            self.delivered_quietly,
+            self.clock,
+        )
 
     @property
     def distributed(self) -> bool:
@@ -89,6 +128,26 @@ class Hub:
         """`deliver()` for async callers (the API): waiting for the pass holds no thread."""
         if self.delivery is not None:
             await self.delivery.delivered(wait=DELIVERY_WAIT)
+
+    def rebuild(
+        self,
+        view: ReadModel,
+        batch_size: int = 1000,
+        progress: Callable[[int], None] = lambda _: None,
+    ) -> int:
+        """Empty a read model and replay every recorded event into it, in log order, holding
+        it meanwhile (see hub.tools.rebuild). Returns the number of events replayed."""
+        with self.views_db.rebuilding(view.name):
+            return replay(self.store.read_envelopes, view, STREAM, batch_size, progress)
+
+    async def delivered_quietly(self) -> None:
+        """`delivered()` after a command that is recorded already: a follower's failure must not
+        turn that into an error answer. What was not delivered is caught up on the next command
+        or at start-up."""
+        try:
+            await self.delivered()
+        except Exception:
+            log.exception("in-process delivery failed; it will be retried")
 
     def close(self) -> None:
         if self.delivery is not None:
@@ -130,22 +189,30 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         idle=timedelta(minutes=settings.console_session_idle_minutes),
         lifetime=timedelta(hours=settings.console_session_max_hours),
     )
+    order_events, stock_events = (
+        ("order_events", "rejected"),
+        ("inventory_events", "catalog_events"),
+    )
+    # Read models first: the orchestrator asks the backorder view whom a stock event may free.
+    followers = (
+        Following("order_status", order_status, order_events),
+        Following("backorders", backorders, order_events),
+        Following("source_load", source_load, order_events),
+        Following("rejected_submissions", rejected, order_events),
+        Following("exceptions", exceptions, order_events),
+        Following("audit_trail", audit, order_events),
+        Following("stock_levels", stock_levels, stock_events),
+        Following(
+            ORCHESTRATOR, orchestrator, ("order_events", "inventory_events"), "orchestration"
+        ),
+        Following(billing.name, billing, order_events),
+    )
     delivery = (
         None
         if settings.distributed
         else InProcessDelivery(
             store,
-            [
-                order_status,
-                backorders,
-                source_load,
-                rejected,
-                exceptions,
-                audit,
-                stock_levels,
-                orchestrator,
-                billing,
-            ],
+            [f.follower for f in followers],
             settings.projection_batch_size,
             park=parking(intake),
         )
@@ -184,14 +251,14 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         sessions=sessions,
         fulfillment=fulfillment,
         billing=billing,
+        followers=followers,
         delivery=delivery,
         clock=clock,
     )
-    for view in (order_status, exceptions):
-        if view.needs_rebuild:
+    for view in read_models(followers).values():
+        if getattr(view, "needs_rebuild", False):
             # A new release changed the view's layout; its rows come back from the event store.
-            with views_db.rebuilding(view.name):
-                replay(store.read_envelopes, view, STREAM)
+            hub.rebuild(view)
     return hub
 
 

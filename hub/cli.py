@@ -203,16 +203,9 @@ def topics() -> None:
     """Create the hub's topics (missing ones only) with the configured partition count."""
     settings = _settings()
     _require_kafka(settings)
-    from connectors.topics import ensure_topics
+    from hub.streaming.kafka_parts import KafkaParts
 
-    assert settings.kafka_bootstrap is not None
-    created = asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap,
-            {t: settings.topic_partitions for t in settings.all_topics()},
-            settings.topic_replication,
-        )
-    )
+    created = asyncio.run(KafkaParts(settings).ensure_topics(wait=False))
     console.print(f"created: {created or 'nothing, all exist'}")
 
 

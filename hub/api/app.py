@@ -7,9 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from connectors.lag import LagProbe
-from connectors.publisher import KafkaPublisher
-from connectors.topics import ensure_topics
 from hub.api import console
 from hub.api.auth_throttle import AuthThrottle
 from hub.api.guard import RequestGuard
@@ -30,6 +27,7 @@ from hub.api.routes import (
 )
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
+from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import role_groups
 from hub.streaming.submissions import SubmissionGateway
 from hub.streaming.watchdog import ConsumerWatch
@@ -44,24 +42,21 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         the_hub = hub or bootstrap(settings or Settings())
         app.state.hub = the_hub
-        app.state.gateway = None
+        app.state.capture = the_hub.capture
         publisher = None
         s = the_hub.settings
         if app.state.auth_throttle is None:  # a test may have given its own
             app.state.auth_throttle = AuthThrottle.from_settings(s)
-        if s.kafka_bootstrap is not None:
-            await ensure_topics(
-                s.kafka_bootstrap,
-                {t: s.topic_partitions for t in s.all_topics()},
-                s.topic_replication,
-            )
-            publisher = KafkaPublisher(s.kafka_bootstrap, client_id="orderhub-api")
-            await publisher.start()
-            app.state.gateway = SubmissionGateway(publisher, s.topic("submitted"))
         app.state.consumer_watch = None
         watch_task = None
         if s.kafka_bootstrap is not None:
-            app.state.consumer_watch = consumer_watch(the_hub)
+            kafka = KafkaParts(s)
+            await kafka.ensure_topics(wait=False)
+            publisher = kafka.publisher("api")
+            await publisher.start()
+            gateway = SubmissionGateway(publisher, s.topic("submitted"))
+            app.state.capture = the_hub.capture.handing_new_orders_to(gateway.submit)
+            app.state.consumer_watch = consumer_watch(the_hub, kafka)
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
         clock_task = None
         if s.kafka_bootstrap is None:
@@ -111,17 +106,10 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     return app
 
 
-def consumer_watch(hub: Hub) -> ConsumerWatch:
+def consumer_watch(hub: Hub, kafka: KafkaParts) -> ConsumerWatch:
     """The workers' consumer groups, watched for stalls (reported by /healthz)."""
-    s = hub.settings
-    assert s.kafka_bootstrap is not None
     channels = [c.channel_id for c in hub.access.channels()]
-    return ConsumerWatch(
-        LagProbe(s.kafka_bootstrap),
-        role_groups(s, channels),
-        stall_after=s.stall_seconds,
-        interval=s.watch_interval_seconds,
-    )
+    return kafka.consumer_watch(role_groups(hub.settings, channels))
 
 
 async def jeopardy_clock(hub: Hub) -> None:

@@ -1,7 +1,9 @@
-"""Dependencies: the hub, its gateway, and who is asking (with what scopes)."""
+"""Dependencies: the hub, its capture service, the request's correlation id, and who is asking
+(with what scopes)."""
 
 from collections.abc import Callable
 from typing import Annotated
+from uuid import uuid4
 
 from fastapi import Depends, Header, Request
 
@@ -9,7 +11,7 @@ from hub.api.auth_throttle import Throttled, authenticate
 from hub.api.problems import ProblemError
 from hub.bootstrap import Hub
 from hub.services.access import NotAuthenticated, Principal
-from hub.streaming.submissions import SubmissionGateway
+from hub.services.capture import CaptureService
 from schemas.channels import Role
 from schemas.problems import Problem
 
@@ -19,13 +21,21 @@ def get_hub(request: Request) -> Hub:
     return hub
 
 
-def get_gateway(request: Request) -> SubmissionGateway | None:
-    gateway: SubmissionGateway | None = request.app.state.gateway
-    return gateway
+def get_capture(request: Request) -> CaptureService:
+    capture: CaptureService = request.app.state.capture
+    return capture
+
+
+def get_correlation_id(
+    x_correlation_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str:
+    """The caller's correlation id (X-Correlation-Id), else a new one."""
+    return x_correlation_id or str(uuid4())
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
-GatewayDep = Annotated[SubmissionGateway | None, Depends(get_gateway)]
+CaptureDep = Annotated[CaptureService, Depends(get_capture)]
+CorrelationDep = Annotated[str, Depends(get_correlation_id)]
 
 
 def get_principal(

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aggregates.errors import DomainError, PolicyVersionError, StockError
 from hub.services.access import UnknownChannelError, UnknownKeyError
+from hub.services.capture import ChannelMismatch
 from hub.services.catalog import UnknownSourceError
 from hub.services.operations import UnknownExceptionError, UnknownOrderError
 from schemas.problems import FieldProblem, Problem, field_problems
@@ -41,13 +42,17 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 
 def invalid_body(error: ValidationError) -> ProblemError:
+    return invalid_submission(field_problems(error))
+
+
+def invalid_submission(problems: list[FieldProblem]) -> ProblemError:
     return ProblemError(
         Problem(
             type="/problems/invalid-submission",
             title="The submission is not valid",
             status=422,
             detail="See errors for each field that must change; no order was recorded.",
-            errors=field_problems(error),
+            errors=problems,
         )
     )
 
@@ -110,3 +115,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def not_found(what: str) -> ProblemError:
     return ProblemError(Problem(type="/problems/not-found", title=f"No such {what}", status=404))
+
+
+def channel_mismatch(mismatch: ChannelMismatch) -> ProblemError:
+    """403: a channel's credential submits for its own channel only."""
+    return ProblemError(
+        Problem(
+            type="/problems/forbidden",
+            title="This credential submits for another channel",
+            status=403,
+            errors=[FieldProblem(field="channel", message=str(mismatch), code="channel_mismatch")],
+        )
+    )

@@ -4,10 +4,19 @@ Each API instance limits on its own, so N instances allow up to N times the rate
 limiter (gateway) in front when that matters.
 """
 
+import asyncio
 import math
 import threading
 import time
 from collections.abc import Callable
+
+from fastapi import Request
+
+from hub.api.problems import ProblemError
+from hub.bootstrap import Hub
+from hub.services.access import Principal
+from schemas.channels import Role
+from schemas.problems import Problem
 
 
 class RateLimiter:
@@ -51,3 +60,32 @@ def _bucket(per_minute: int) -> tuple[float, float]:
     """(tokens per second, capacity)."""
     rate = per_minute / 60.0
     return rate, max(1.0, rate * 10)
+
+
+async def check_rate(request: Request, hub: Hub, principal: Principal) -> None:
+    """429 with Retry-After when the channel is over its rate; call it before reading the body."""
+    if principal.role is not Role.CHANNEL or principal.channel_id is None:
+        return
+    definition = await asyncio.to_thread(hub.access.channel, principal.channel_id)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.take(principal.channel_id, definition.rate_limit_per_minute)
+    if wait is not None:
+        raise ProblemError(
+            Problem(
+                type="/problems/rate-limited",
+                title="Too many requests for this channel",
+                status=429,
+                detail=f"limit {definition.rate_limit_per_minute}/minute",
+            ),
+            headers={"Retry-After": str(int(wait))},
+        )
+
+
+async def charge_rate(request: Request, hub: Hub, principal: Principal, items: int) -> None:
+    """Charge the rest of a payload that carried `items` orders (the first paid at the door),
+    refused ones included: each costs a parse, a rejection record and an exception."""
+    if principal.role is not Role.CHANNEL or principal.channel_id is None or items <= 1:
+        return
+    definition = await asyncio.to_thread(hub.access.channel, principal.channel_id)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.charge(principal.channel_id, definition.rate_limit_per_minute, items - 1)

@@ -3,20 +3,14 @@
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
+from hub.services.followers import Follower
 from hub.store import OrderStore
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 STREAM = "notification_log"
-
-
-class Follower(Protocol):
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None: ...
-
-    def positions(self) -> dict[str, int]: ...
 
 
 # (follower name, the event it could not handle, the error) → keep it where people look.

@@ -1,7 +1,9 @@
-"""The orchestrator as a follower of events: what starts (or restarts) routing an order."""
+"""Followers of the recorded history: what one is, and the two that act on what they see —
+the orchestrator (what starts, or restarts, routing an order) and billing."""
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 from uuid import UUID
 
 from hub.services.fulfillment import FulfillmentService
@@ -12,6 +14,16 @@ from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
+
+
+class Follower(Protocol):
+    """Follows the history in order, from its own positions, whatever carries the events
+    (embedded delivery or a worker's Kafka consumer)."""
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None: ...
+
+    def positions(self) -> dict[str, int]: ...
+
 
 FOLLOWER = "orchestrator"
 # Events after which an order may be routable: new, released from hold.

@@ -1,18 +1,24 @@
 """The read side the console and the ops API share: queries over the views, as plain data."""
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from projections.exception_rules import ExceptionRow
-from projections.exceptions import ExceptionPage, ExceptionQuery, SummaryBy, SummaryRow
+from projections.exceptions import (
+    ExceptionPage,
+    ExceptionQuery,
+    SqlExceptionQueue,
+    SummaryBy,
+    SummaryRow,
+)
 from projections.kpis import DayKpis, day_range
 from projections.order_query import BadCursorError, OrderPage, OrderQuery
 from projections.order_rows import OrderStatusRow
+from projections.order_status import SqlOrderStatusView
+from projections.stock_levels import SqlStockLevels
 from projections.stock_rows import StockLevel, StockPage
-
-if TYPE_CHECKING:
-    from hub.bootstrap import Hub
 
 MAX_KPI_DAYS = 92
 SUMMARY_KEYS: dict[str, SummaryBy] = {
@@ -29,8 +35,24 @@ class QueryError(ValueError):
         self.field = field
 
 
+class Views(Protocol):
+    """What the queries read (the hub has them)."""
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def order_status(self) -> SqlOrderStatusView: ...
+
+    @property
+    def exceptions(self) -> SqlExceptionQueue: ...
+
+    @property
+    def stock_levels(self) -> SqlStockLevels: ...
+
+
 class OpsQueries:
-    def __init__(self, hub: "Hub") -> None:
+    def __init__(self, hub: Views) -> None:
         self.hub = hub
 
     def now(self) -> datetime:

@@ -18,7 +18,7 @@ from connectors.consumed import ConsumedMessage, dead_letter, rejection
 from connectors.publisher import Publisher
 from hub.services.catalog import CatalogService
 from hub.services.fulfillment import FulfillmentService
-from hub.services.fulfillment_intake import apply_raw_update
+from hub.services.fulfillment_updates import apply_raw_update
 from hub.services.intake import IntakeService, RejectSubmission
 from hub.settings import Settings
 from hub.streaming.retries import with_retries

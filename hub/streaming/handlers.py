@@ -23,8 +23,8 @@ from connectors.consumed import (
     positions_of,
 )
 from connectors.publisher import Publisher
-from hub.embedded.delivery import Follower
-from hub.services.channel_intake import translate
+from hub.services.capture import read_canonical, translate
+from hub.services.followers import Follower
 from hub.services.intake import (
     IntakeService,
     Outcome,
@@ -37,8 +37,6 @@ from hub.streaming.retries import with_retries
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.channels import ChannelDefinition
 from schemas.envelope import Actor, EventEnvelope, EventKey
-from schemas.problems import field_problems
-from schemas.submission import OrderSubmission
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,30 +57,14 @@ def parse_canonical(message: ConsumedMessage) -> list[Parsed]:
         payload = json.loads(text)
     except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError too
         raise Unparseable(str(error)) from None
-    ident = payload if isinstance(payload, dict) else {}
-    channel = str(ident.get("channel") or "unknown")
-    try:
-        submission = OrderSubmission.model_validate(payload)
-    except ValidationError as error:
-        return [
-            RejectSubmission(
-                channel=channel,
-                raw_payload=text,
-                format="canonical",
-                reason="invalid_submission",
-                problems=[p.model_dump() for p in field_problems(error)],
-                actor=_actor(message.header(ACTOR_HEADER), channel),
-                external_id=str(ident["external_id"]) if ident.get("external_id") else None,
-                details={"source": message.stream, "offset": message.offset},
-            )
-        ]
+    correlation = message.header(CORRELATION_HEADER)
     return [
-        SubmitOrder(
-            submission=submission,
-            raw_payload=text,
-            actor=_actor(message.header(ACTOR_HEADER), submission.channel),
-            correlation_id=message.header(CORRELATION_HEADER)
-            or f"{message.topic}:{message.partition}:{message.offset}",
+        read_canonical(
+            text,
+            payload,
+            lambda channel: _actor(message.header(ACTOR_HEADER), channel),
+            correlation or f"{message.topic}:{message.partition}:{message.offset}",
+            details={"source": message.stream, "offset": message.offset},
         )
     ]
 
@@ -101,7 +83,7 @@ def channel_parser(
             raise Unparseable(f"no channel for topic {message.topic}: {error}") from None
         correlation = f"{message.topic}:{message.partition}:{message.offset}"
         try:
-            return list(translate(definition, message.value, correlation, clock()).items)
+            return translate(definition, message.value, correlation, clock())
         except UnparseablePayload as error:
             raise Unparseable(str(error)) from None
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
-from connectors.topics import ensure_topics_waiting
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
+from hub.streaming.kafka_parts import KafkaParts
 from schemas.envelope import EventEnvelope
 from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
 
@@ -71,14 +71,10 @@ def build_relay(hub: Hub, publisher: KafkaPublisher) -> Relay:
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
-    assert settings.kafka_bootstrap is not None
-    await ensure_topics_waiting(
-        settings.kafka_bootstrap,
-        {t: settings.topic_partitions for t in settings.all_topics()},
-        settings.topic_replication,
-    )
+    kafka = KafkaParts(settings)
+    await kafka.ensure_topics()
     hub = bootstrap(settings)
-    publisher = KafkaPublisher(settings.kafka_bootstrap, client_id="orderhub-relay")
+    publisher = kafka.publisher("relay")
     await publisher.start()
     relay = build_relay(hub, publisher)
     log.info("relay started at position %s", hub.relay_positions().get("notification_log"))

@@ -20,18 +20,15 @@ wait for good, faust#402); what was not acknowledged is delivered again to the n
 import asyncio
 import logging
 import os
-import socket
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import faust
 
 from connectors.consumed import ConsumedMessage, normalise_headers
-from connectors.lag import LagProbe
 from connectors.publisher import KafkaPublisher
-from connectors.topics import ensure_topics_waiting
-from hub.bootstrap import Hub, bootstrap
-from hub.embedded.delivery import Follower
+from hub.bootstrap import Following, Hub, bootstrap
+from hub.services.followers import Follower
 from hub.settings import Settings
 from hub.streaming.edge_handlers import (
     DeadLetterConsumer,
@@ -43,9 +40,9 @@ from hub.streaming.handlers import (
     ProjectionConsumer,
     channel_parser,
 )
+from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import Role
 from hub.streaming.stall import ConsumerHealth
-from hub.streaming.watchdog import ConsumerWatch
 
 log = logging.getLogger(__name__)
 STALL_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker
@@ -77,6 +74,7 @@ class Agents:
         self.publisher = publisher
         self.settings = hub.settings
         self.consumed: set[str] = set()
+        self._topics: dict[tuple[str, ...], Any] = {}
 
     def topic(self, *names: str) -> Any:
         """Hub topics by their settings name."""
@@ -84,10 +82,13 @@ class Agents:
 
     def raw_topic(self, *topics: str) -> Any:
         # Raw bytes in: parsing is ours, so a poison message is parked instead of crashing Faust.
+        # Agents reading the same topics share one topic object, as when they were listed here.
         self.consumed.update(topics)
-        return self.app.topic(
-            *topics, value_type=bytes, value_serializer="raw", key_serializer="raw"
-        )
+        if topics not in self._topics:
+            self._topics[topics] = self.app.topic(
+                *topics, value_type=bytes, value_serializer="raw", key_serializer="raw"
+            )
+        return self._topics[topics]
 
     def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
         """One agent: batches of raw records to a handler that never raises."""
@@ -103,6 +104,10 @@ class Agents:
         self.add(
             topic, name, ProjectionConsumer(name, view, self.publisher, self.settings), batch_size
         )
+
+    def followers(self, role: Role) -> list[Following]:
+        """The hub's followers this role runs."""
+        return [f for f in self.hub.followers if f.worker_role == role]
 
     def every(self, seconds: float, job: Callable[[], object], what: str) -> None:
         """A timer running a blocking job in a thread; a failure waits for the next tick."""
@@ -141,12 +146,8 @@ def add_intake(a: Agents) -> None:
 
 def add_orchestration(a: Agents) -> None:
     s, hub = a.settings, a.hub
-    a.add_projection(
-        a.topic("order_events", "inventory_events"),
-        "orchestrator",
-        hub.orchestrator,
-        s.intake_batch_size,
-    )
+    for f in a.followers(Role.ORCHESTRATION):
+        a.add_projection(a.topic(*f.topics), f.name, f.follower, s.intake_batch_size)
     a.every(s.backorder_sweep_seconds, hub.orchestrator.sweep_backorders, "backorder sweep")
     a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")
 
@@ -168,21 +169,9 @@ def add_fulfillment(a: Agents) -> None:
 
 
 def add_projections(a: Agents) -> None:
-    hub, size = a.hub, a.settings.projection_batch_size
-    order_events = a.topic("order_events", "rejected")
-    views: dict[str, Follower] = {
-        "order_status": hub.order_status,
-        "backorders": hub.backorders,
-        "source_load": hub.source_load,
-        "rejected_submissions": hub.rejected,
-        "billing": hub.billing,
-        "exceptions": hub.exceptions,
-        "audit_trail": hub.audit,
-    }
-    for name, view in views.items():
-        a.add_projection(order_events, f"{name}_projection", view, size)
-    stock_events = a.topic("inventory_events", "catalog_events")
-    a.add_projection(stock_events, "stock_levels_projection", hub.stock_levels, size)
+    for f in a.followers(Role.PROJECTIONS):
+        view = f"{f.name}_projection"
+        a.add_projection(a.topic(*f.topics), view, f.follower, a.settings.projection_batch_size)
 
 
 ROLES: dict[Role, Callable[[Agents], None]] = {
@@ -193,49 +182,25 @@ ROLES: dict[Role, Callable[[Agents], None]] = {
 }
 
 
-def instance_id(settings: Settings, role: Role) -> str | None:
-    """Static membership: the same name after a restart takes the same partitions back at
-    once, instead of waiting out the session of the member that died."""
-    if not settings.static_membership:
-        return None
-    return f"{settings.worker_id or socket.gethostname()}-{role.value}"
-
-
 def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.App:
     """The Faust app of one role; nothing connects until the worker starts it."""
     s = hub.settings
-    assert s.kafka_bootstrap is not None
+    kafka = KafkaParts(s)
     datadir = s.data_dir / "faust" / role.value
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         s.group_for(role.value),
-        broker=[f"kafka://{host}" for host in s.kafka_bootstrap.split(",")],
         store="memory://",
         web_enabled=s.worker_health_port is not None,
         web_port=s.worker_health_port or 6066,
         web_bind=s.api_host,
-        producer_acks=-1,
-        topic_replication_factor=s.topic_replication,
-        topic_partitions=s.topic_partitions,
-        topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
-        consumer_group_instance_id=instance_id(s, role),
-        broker_session_timeout=s.kafka_session_timeout_seconds,
-        broker_heartbeat_interval=s.kafka_heartbeat_seconds,
-        broker_rebalance_timeout=s.kafka_rebalance_timeout_seconds,
-        broker_commit_every=s.intake_batch_size,
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
         datadir=str(datadir),
+        **kafka.consumer_settings(role),
     )
     agents = Agents(app, hub, publisher)
     ROLES[role](agents)
-    watch = ConsumerWatch(
-        LagProbe(s.kafka_bootstrap),
-        {app.conf.id: sorted(agents.consumed)},
-        stall_after=s.stall_seconds,
-        interval=s.watch_interval_seconds,
-        rebalancing=lambda: bool(app.rebalancing),
+    watch = kafka.consumer_watch(
+        {app.conf.id: sorted(agents.consumed)}, rebalancing=lambda: bool(app.rebalancing)
     )
 
     @app.task  # type: ignore[untyped-decorator]
@@ -273,19 +238,13 @@ def exit_stalled(stalled: list[ConsumerHealth]) -> None:
 
 def run_worker(settings: Settings, role: Role) -> None:
     """Create missing topics, then run one role's Faust worker until SIGTERM/SIGINT."""
-    assert settings.kafka_bootstrap is not None
-    asyncio.run(
-        ensure_topics_waiting(
-            settings.kafka_bootstrap,
-            {t: settings.topic_partitions for t in settings.all_topics()},
-            settings.topic_replication,
-        )
-    )
+    kafka = KafkaParts(settings)
+    asyncio.run(kafka.ensure_topics())
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     hub = bootstrap(settings)
     if role is Role.ORCHESTRATION:
         hub.orchestration.supply.refresh()  # the supply view rebuilt before the first order
-    publisher = KafkaPublisher(settings.kafka_bootstrap, client_id=f"orderhub-{role.value}")
+    publisher = kafka.publisher(role.value)
     app = create_worker_app(hub, publisher, role)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     try:

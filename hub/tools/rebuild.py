@@ -8,18 +8,13 @@ the hub first: `orderhub rebuild` and a running `orderhub serve` would both writ
 
 from collections.abc import Callable
 
-from hub.bootstrap import Hub
-from hub.embedded.delivery import STREAM
-from projections.base import ReadModel, replay
+from hub.bootstrap import Hub, read_models
+from projections.base import ReadModel
 
 
 def views(hub: Hub) -> dict[str, ReadModel]:
-    return {
-        "order_status": hub.order_status,
-        "exceptions": hub.exceptions,
-        "audit_trail": hub.audit,
-        "stock_levels": hub.stock_levels,
-    }
+    """The read models among the hub's followers, by name."""
+    return read_models(hub.followers)
 
 
 def rebuild(
@@ -29,5 +24,4 @@ def rebuild(
     progress: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Returns the number of events replayed into the view."""
-    with hub.views_db.rebuilding(view.name):
-        return replay(hub.store.read_envelopes, view, STREAM, batch_size, progress)
+    return hub.rebuild(view, batch_size, progress)

@@ -10,8 +10,9 @@ import pytest
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
+from hub.streaming.kafka_parts import instance_id
 from hub.streaming.roles import Role, role_groups, role_topics
-from hub.streaming.worker import ROLES, Agents, instance_id
+from hub.streaming.worker import ROLES, Agents
 from schemas.channels import ChannelDefinition, ChannelKind
 
 

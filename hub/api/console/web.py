@@ -16,7 +16,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from aggregates.errors import DomainError
 from hub.api.body import read_limited
-from hub.api.capture import deliver_quietly
 from hub.api.console import formatting
 from hub.api.problems import ProblemError
 from hub.bootstrap import Hub
@@ -286,5 +285,5 @@ async def perform(hub: Hub, action: Callable[[], object], back: str, done: str) 
     except IntegrityError:
         message = "The order changed while this was being recorded; look again and retry."
         return see_other(with_message(back, error=message))
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return see_other(with_message(back, done=done))

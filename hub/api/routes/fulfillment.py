@@ -9,12 +9,11 @@ from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from aggregates.errors import OrderError
 from hub.api.body import parse_json, read_limited
-from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, PrincipalDep, require
 from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.services.access import Principal
-from hub.services.fulfillment_intake import Parked, apply_raw_update
+from hub.services.fulfillment_updates import Parked, apply_raw_update
 from hub.services.intake import RejectSubmission
 from schemas.channels import Role
 from schemas.fulfillment import FulfillmentUpdate
@@ -63,7 +62,7 @@ async def post_update(
             )
         )
     result = await asyncio.to_thread(apply_raw_update, hub.fulfillment, hub.intake, text)
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     if isinstance(result, Parked):
         raise ProblemError(
             Problem(
@@ -108,7 +107,7 @@ async def cancel_order(
         withdrawn = await asyncio.to_thread(
             hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
         )
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
 
 
@@ -151,7 +150,7 @@ async def request_return(
     rma_id = await asyncio.to_thread(
         hub.fulfillment.request_return, order_id, lines, body.reason, principal.actor
     )
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"order_id": str(order_id), "rma_id": rma_id}
 
 
@@ -168,7 +167,7 @@ async def receive_return(
         body.source_id,
         principal.actor,
     )
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"order_id": str(order_id), "rma_id": rma_id, "disposition": body.disposition}
 
 
@@ -196,7 +195,7 @@ async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) ->
                 )
             ],
         )
-        await deliver_quietly(hub)
+        await hub.delivered_quietly()
         raise ProblemError(
             Problem(
                 type="/problems/refund-refused",
@@ -205,7 +204,7 @@ async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) ->
                 errors=[FieldProblem.model_validate(problem)],
             )
         ) from None
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"order_id": str(order_id), "refunded": str(body.amount)}
 
 
@@ -239,5 +238,5 @@ async def change_order(
     withdrawn = await asyncio.to_thread(
         hub.fulfillment.change_order, order_id, submission, text, principal.actor
     )
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}

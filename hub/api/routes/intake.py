@@ -1,29 +1,26 @@
 """Capture in each channel's native format: web-shop webhooks, marketplace feeds, POS and
 call-center entry, EDI X12 850, CSV bulk uploads (and canonical JSON)."""
 
-import asyncio
 from typing import Annotated, Any
-from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from connectors.channels import UnparseablePayload
 from hub.api.body import read_limited
-from hub.api.capture import (
-    CORRELATION_HEADER,
-    charge_rate,
-    check_may_submit_for,
-    check_rate,
-    record,
-)
-from hub.api.deps import GatewayDep, HubDep, require
+from hub.api.deps import CaptureDep, CorrelationDep, HubDep, require
 from hub.api.guard import JSON_TYPES, NATIVE_TYPES
-from hub.api.problems import ProblemError
+from hub.api.problems import ProblemError, channel_mismatch
+from hub.api.ratelimit import charge_rate, check_rate
 from hub.services.access import Principal
-from hub.services.channel_intake import translate
-from hub.services.intake import Outcome, RejectSubmission, SubmitOrder
-from schemas.channels import FORMATS, Role
+from hub.services.capture import (
+    Captured,
+    ChannelMismatch,
+    Item,
+    NoChannelNamed,
+    WrongFormat,
+)
+from hub.services.intake import RejectSubmission
 from schemas.problems import FieldProblem, Problem
 
 router = APIRouter(prefix="/v1/intake", tags=["intake"])
@@ -50,7 +47,8 @@ async def submit_native(
     format: str,
     request: Request,
     hub: HubDep,
-    gateway: GatewayDep,
+    capture: CaptureDep,
+    correlation_id: CorrelationDep,
     principal: Annotated[Principal, Depends(require("orders:submit"))],
     channel: str | None = None,
 ) -> JSONResponse:
@@ -59,26 +57,21 @@ async def submit_native(
     202 when every order was taken, 200 with per-item results otherwise; a payload with one
     order that is refused answers 422 like the canonical endpoint.
     """
-    channel_id = channel if channel is not None else principal.channel_id
-    if channel_id is None:
-        raise _problem(422, "Say which channel this is for: ?channel=<id>", "channel")
-    check_may_submit_for(principal, channel_id)
-    definition = await asyncio.to_thread(hub.access.channel, channel_id)
-    if format not in FORMATS or definition.format != format:
-        raise _problem(
-            415,
-            f"Channel {channel_id} sends {definition.format}, not {format}",
-            "format",
-        )
+    try:
+        definition = await capture.channel_for(principal, channel, format)
+    except NoChannelNamed as error:
+        raise _problem(422, str(error), "channel") from None
+    except ChannelMismatch as mismatch:
+        raise channel_mismatch(mismatch) from None
+    except WrongFormat as error:
+        raise _problem(415, str(error), "format") from None
     await check_rate(request, hub, principal)
     # CSV bulk uploads may be larger than any other body.
     bulk = format == "csv"
     limit = hub.settings.max_bulk_body_bytes if bulk else hub.settings.max_body_bytes
     raw = await read_limited(request, limit)
-    correlation = request.headers.get(CORRELATION_HEADER) or str(uuid4())
-    operator = principal.label if principal.role is not Role.CHANNEL else None
     try:
-        translated = translate(definition, raw, correlation, hub.clock(), operator)
+        items = await capture.capture_native(definition, raw, principal, correlation_id)
     except UnparseablePayload as error:
         raise ProblemError(
             Problem(
@@ -88,46 +81,36 @@ async def submit_native(
                 detail=str(error),
             )
         ) from None
-    commands = [i for i in translated.items if isinstance(i, SubmitOrder)]
-    rejections = [i for i in translated.items if isinstance(i, RejectSubmission)]
-    await charge_rate(request, hub, principal, len(translated.items))
-    results = await record(hub, gateway, commands, rejections)
-    by_command = dict(zip((id(c) for c in commands), results, strict=True))
-
-    items: list[dict[str, Any]] = []
-    for index, item in enumerate(translated.items):
-        if isinstance(item, RejectSubmission):
-            items.append(
-                {
-                    "index": index,
-                    "external_id": item.external_id,
-                    "outcome": "rejected",
-                    "problems": item.problems,
-                }
-            )
-            continue
-        result = by_command[id(item)]
-        items.append(
-            {
-                "index": index,
-                "external_id": item.submission.external_id,
-                "order_id": str(item.order_id),
-                "outcome": "submitted" if result is None else result.outcome.value,
-                "status": "submitted" if result is None else result.status,
-            }
-        )
-    if len(items) == 1 and items[0]["outcome"] == "rejected":
+    await charge_rate(request, hub, principal, len(items))
+    if len(items) == 1 and isinstance(items[0], RejectSubmission):
         raise ProblemError(
             Problem(
                 type="/problems/invalid-submission",
                 title="The submission is not valid",
                 status=422,
-                errors=[FieldProblem.model_validate(p) for p in items[0]["problems"]],
+                errors=[FieldProblem.model_validate(p) for p in items[0].problems],
             )
         )
-    taken = {"submitted", Outcome.CREATED.value}
-    status = 202 if all(i["outcome"] in taken for i in items) else 200
-    return JSONResponse({"channel": channel_id, "results": items}, status_code=status)
+    results = [_result(index, item) for index, item in enumerate(items)]
+    status = 202 if all(isinstance(i, Captured) and i.taken for i in items) else 200
+    return JSONResponse({"channel": definition.channel_id, "results": results}, status_code=status)
+
+
+def _result(index: int, item: Item) -> dict[str, Any]:
+    if isinstance(item, RejectSubmission):
+        return {
+            "index": index,
+            "external_id": item.external_id,
+            "outcome": "rejected",
+            "problems": item.problems,
+        }
+    return {
+        "index": index,
+        "external_id": item.command.submission.external_id,
+        "order_id": str(item.command.order_id),
+        "outcome": item.outcome,
+        "status": item.status,
+    }
 
 
 def _problem(status: int, title: str, field: str) -> ProblemError:

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from aggregates.order_states import OrderStatus
-from hub.api.capture import deliver_quietly
 from hub.api.deps import HubDep, require
 from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, not_found
@@ -157,7 +156,7 @@ async def resolve_exception(
     exception_id: ReferencePath, body: Resolve, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.resolve_exception, exception_id, body.note, principal.actor)
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"exception_id": exception_id, "resolved_by": principal.actor}
 
 
@@ -166,7 +165,7 @@ async def assign_exception(
     exception_id: ReferencePath, body: Assign, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.assign_exception, exception_id, body.assignee, principal.actor)
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"exception_id": exception_id, "assignee": body.assignee}
 
 
@@ -183,17 +182,17 @@ async def reroute_order(
     withdrawn = await asyncio.to_thread(
         hub.ops.reroute, order_id, body.source_id, body.reason, principal.actor
     )
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"order_id": str(order_id), "source_id": body.source_id, "withdrawn": withdrawn}
 
 
 @router.get("/v1/orders/{order_id}/audit")
-async def audit_trail(order_id: UUID, queries: Queries, principal: Reader) -> dict[str, Any]:
+async def audit_trail(order_id: UUID, hub: HubDep, principal: Reader) -> dict[str, Any]:
     """Every event of the order: time, actor, type, a one-line summary and the full data."""
-    row = await asyncio.to_thread(queries.hub.order_status.get, str(order_id))
+    row = await asyncio.to_thread(hub.order_status.get, str(order_id))
     if row is None or not principal.may_see_channel(row.channel):
         raise not_found(f"order {order_id}")
-    entries = await asyncio.to_thread(queries.hub.audit.trail, str(order_id))
+    entries = await asyncio.to_thread(hub.audit.trail, str(order_id))
     return {
         "order_id": str(order_id),
         "events": [{**asdict(e), "data": json.loads(e.data)} for e in entries],

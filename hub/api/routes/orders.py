@@ -2,29 +2,22 @@
 
 import asyncio
 import logging
-from typing import Annotated, Any
-from uuid import UUID, uuid4
+from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from hub.api.body import parse_json, read_limited
-from hub.api.capture import (
-    CORRELATION_HEADER,
-    actor_for,
-    check_may_submit_for,
-    check_rate,
-    deliver_quietly,
-    record,
-)
-from hub.api.deps import GatewayDep, HubDep, require
-from hub.api.problems import ProblemError, invalid_body, not_found
-from hub.bootstrap import Hub
+from hub.api.deps import CaptureDep, CorrelationDep, HubDep, require
+from hub.api.problems import ProblemError, channel_mismatch, invalid_submission, not_found
+from hub.api.ratelimit import check_rate
 from hub.services.access import Principal
+from hub.services.capture import SUBMITTED, ChannelMismatch, InvalidSubmission
 from hub.services.decision_records import explanation_of
 from hub.services.decisions import order_decisions
-from hub.services.intake import Outcome, PlaceResult, RejectSubmission, SubmitOrder
+from hub.services.intake import Outcome, PlaceResult
 from projections.order_status import OrderStatusRow
 from schemas.api import DecisionPublic, OrderDecisionsPublic, OrderPublic, SubmissionReceipt
 from schemas.problems import Problem
@@ -57,7 +50,8 @@ Reader = Annotated[Principal, Depends(require("orders:read"))]
 async def submit_order(
     request: Request,
     hub: HubDep,
-    gateway: GatewayDep,
+    capture: CaptureDep,
+    correlation_id: CorrelationDep,
     principal: Annotated[Principal, Depends(require("orders:submit"))],
 ) -> Response:
     """Capture an order. 202 once it is durable (event store, or Kafka with acks=all)."""
@@ -65,29 +59,21 @@ async def submit_order(
     raw = await read_limited(request, hub.settings.max_body_bytes)
     text, payload = parse_json(raw)  # not JSON at all: a 400, and nothing to keep
     try:
-        submission = OrderSubmission.model_validate(payload)
-    except ValidationError as error:
-        problem = invalid_body(error)
-        ident = payload if isinstance(payload, dict) else {}
-        await _keep_refused(hub, principal, problem, text, ident)
-        raise problem from None
-    check_may_submit_for(principal, submission.channel)
-    command = SubmitOrder(
-        submission=submission,
-        raw_payload=text,
-        actor=actor_for(principal, submission.channel),
-        correlation_id=request.headers.get(CORRELATION_HEADER) or str(uuid4()),
-    )
-    (result,) = await record(hub, gateway, [command], [])
-    if result is None:
+        captured = await capture.capture_order(text, payload, principal, correlation_id)
+    except InvalidSubmission as refused:
+        raise _invalid(refused) from None
+    except ChannelMismatch as mismatch:
+        raise channel_mismatch(mismatch) from None
+    if captured.result is None:
+        command = captured.command
         receipt = SubmissionReceipt(
             order_id=str(command.order_id),
-            outcome="submitted",
-            status="submitted",
+            outcome=SUBMITTED,
+            status=SUBMITTED,
             digest=command.digest,
         )
         return _json(receipt, 202, command.order_id)
-    return _answer(result)
+    return _answer(captured.result)
 
 
 @router.get("/{order_id}", response_model=OrderPublic, responses={404: {"description": "Unknown"}})
@@ -150,7 +136,7 @@ async def release_hold(
 ) -> dict[str, object]:
     """Release a held order (recorded with the user as actor); orchestration resumes."""
     await asyncio.to_thread(hub.ops.release_hold, order_id, body.note, principal.actor)
-    await deliver_quietly(hub)
+    await hub.delivered_quietly()
     return {"order_id": str(order_id), "released_by": principal.actor}
 
 
@@ -163,27 +149,11 @@ async def get_raw_payload(order_id: UUID, hub: HubDep, principal: Reader) -> Res
     return Response(order.raw_payload, media_type="text/plain; charset=utf-8")
 
 
-async def _keep_refused(
-    hub: Hub,
-    principal: Principal,
-    problem: ProblemError,
-    text: str,
-    ident: dict[str, Any],
-) -> None:
-    """Record the refused submission (its payload and every reason); the answer names it."""
-    channel = principal.channel_id or str(ident.get("channel") or "unknown")
-    rejection = RejectSubmission(
-        channel=channel,
-        raw_payload=text,
-        format="canonical",
-        reason="invalid_submission",
-        problems=[p.model_dump() for p in problem.problem.errors],
-        actor=actor_for(principal, channel),
-        external_id=str(ident["external_id"]) if ident.get("external_id") else None,
-    )
-    ids = await asyncio.to_thread(hub.intake.record_rejections, [rejection])
-    await deliver_quietly(hub)
-    problem.problem.extra["rejection_id"] = str(ids[0])
+def _invalid(refused: InvalidSubmission) -> ProblemError:
+    """422 naming every field's reason, and the rejected submission that keeps the payload."""
+    problem = invalid_submission(refused.problems)
+    problem.problem.extra["rejection_id"] = refused.rejection_id
+    return problem
 
 
 def _answer(result: PlaceResult) -> Response:

@@ -1,0 +1,80 @@
+"""The Kafka parts of a distributed process, built one way for the API, the worker and the relay:
+the hub's topics, an event-carrying publisher, the consumer groups' lag watch, and the consumer
+settings of a worker role.
+
+Free of Faust (the API builds its parts here too): the worker hands `consumer_settings` to its
+own `faust.App`.
+"""
+
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from connectors.lag import LagProbe
+from connectors.publisher import KafkaPublisher
+from connectors.topics import ensure_topics, ensure_topics_waiting
+from hub.settings import Settings
+from hub.streaming.roles import Role
+from hub.streaming.watchdog import ConsumerWatch
+
+
+class KafkaParts:
+    def __init__(self, settings: Settings) -> None:
+        if settings.kafka_bootstrap is None:
+            raise ValueError("Kafka parts need ORDERHUB_KAFKA_BOOTSTRAP")
+        self.settings = settings
+        self.bootstrap: str = settings.kafka_bootstrap
+
+    async def ensure_topics(self, wait: bool = True) -> list[str]:
+        """Create the hub's missing topics; returns those created. With `wait`, a broker that
+        does not answer yet is waited for (a process started while Kafka restarts)."""
+        s = self.settings
+        topics = {t: s.topic_partitions for t in s.all_topics()}
+        create = ensure_topics_waiting if wait else ensure_topics
+        return await create(self.bootstrap, topics, s.topic_replication)
+
+    def publisher(self, process: str) -> KafkaPublisher:
+        """Idempotent, acks=all: fit to carry events. `process` names it to the broker."""
+        return KafkaPublisher(self.bootstrap, client_id=f"orderhub-{process}")
+
+    def consumer_watch(
+        self,
+        groups: Mapping[str, Iterable[str]],
+        rebalancing: Callable[[], bool] | None = None,
+    ) -> ConsumerWatch:
+        """Consumer groups (and the topics each reads) watched for stalls."""
+        return ConsumerWatch(
+            LagProbe(self.bootstrap),
+            groups,
+            stall_after=self.settings.stall_seconds,
+            interval=self.settings.watch_interval_seconds,
+            rebalancing=rebalancing,
+        )
+
+    def consumer_settings(self, role: Role) -> dict[str, Any]:
+        """A worker role's Faust app settings: its broker, consumer group behaviour, commits."""
+        s = self.settings
+        return {
+            "broker": [f"kafka://{host}" for host in self.bootstrap.split(",")],
+            "producer_acks": -1,
+            "topic_replication_factor": s.topic_replication,
+            "topic_partitions": s.topic_partitions,
+            "topic_allow_declare": True,
+            "consumer_auto_offset_reset": "earliest",
+            "consumer_group_instance_id": instance_id(s, role),
+            "broker_session_timeout": s.kafka_session_timeout_seconds,
+            "broker_heartbeat_interval": s.kafka_heartbeat_seconds,
+            "broker_rebalance_timeout": s.kafka_rebalance_timeout_seconds,
+            "broker_commit_every": s.intake_batch_size,
+            "broker_commit_interval": 1.0,
+            # A rebalance does not wait for batches in flight (see hub.streaming.worker).
+            "stream_wait_empty": False,
+        }
+
+
+def instance_id(settings: Settings, role: Role) -> str | None:
+    """Static membership: the same name after a restart takes the same partitions back at
+    once, instead of waiting out the session of the member that died."""
+    if not settings.static_membership:
+        return None
+    return f"{settings.worker_id or socket.gethostname()}-{role.value}"

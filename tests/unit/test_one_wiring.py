@@ -1,0 +1,70 @@
+"""One list of followers and one Kafka builder: embedded delivery, the worker roles and
+`rebuild` read the same list; the API, the worker and the relay build their Kafka parts alike."""
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import faust
+import pytest
+
+from hub.bootstrap import Hub, bootstrap
+from hub.settings import Settings
+from hub.streaming.kafka_parts import KafkaParts
+from hub.streaming.roles import Role
+from hub.streaming.worker import create_worker_app
+from hub.tools.rebuild import views
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    the_hub = bootstrap(Settings(data_dir=tmp_path, topic_prefix="t."))
+    yield the_hub
+    the_hub.close()
+
+
+def _distributed(hub: Hub) -> Hub:
+    settings = hub.settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1,127.0.0.2:1"})
+    return dataclasses.replace(hub, settings=settings)
+
+
+def _agents(app: faust.App) -> set[str]:
+    return {agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()}
+
+
+def test_every_follower_is_run_once_by_the_worker_and_delivered_in_process(hub: Hub) -> None:
+    names = [f.name for f in hub.followers]
+    assert len(names) == len(set(names))
+    workers = _distributed(hub)
+    orchestration = _agents(
+        create_worker_app(workers, KafkaParts(workers.settings).publisher("t"), Role.ORCHESTRATION)
+    )
+    projections = _agents(
+        create_worker_app(workers, KafkaParts(workers.settings).publisher("t"), Role.PROJECTIONS)
+    )
+    assert orchestration == {"orchestrator"}
+    assert projections == {f"{n}_projection" for n in names if n != "orchestrator"}
+    assert hub.delivery is not None
+    delivered = hub.delivery._followers  # what embedded delivery was given
+    assert delivered == [f.follower for f in hub.followers]
+
+
+def test_rebuild_knows_every_read_model_and_nothing_that_records_events(hub: Hub) -> None:
+    known = views(hub)
+    assert set(known) == {"order_status", "exceptions", "audit_trail", "stock_levels"}
+    assert all(view.name == name for name, view in known.items())
+
+
+def test_a_worker_role_joins_its_own_group_on_every_broker_given(hub: Hub) -> None:
+    workers = _distributed(hub)
+    settings = KafkaParts(workers.settings).consumer_settings(Role.INTAKE)
+    assert settings["broker"] == ["kafka://127.0.0.1:1", "kafka://127.0.0.2:1"]
+    assert settings["producer_acks"] == -1
+    assert settings["stream_wait_empty"] is False
+    app = create_worker_app(workers, KafkaParts(workers.settings).publisher("t"), Role.INTAKE)
+    assert app.conf.id == workers.settings.group_for("intake")
+
+
+def test_kafka_parts_refuse_a_hub_without_kafka(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="KAFKA_BOOTSTRAP"):
+        KafkaParts(Settings(data_dir=tmp_path))
