@@ -5,10 +5,12 @@ moves on (a released hold, stock that arrived, a shipment that left). Jeopardy a
 come from the timer, assignments and manual resolutions from people, through ExceptionCase.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily, EventType
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 KIND_SEVERITY = {
@@ -332,27 +334,27 @@ def _ignore(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     return ctx
 
 
-_RULES = {
-    "orderhub.order.placed": _placed,
-    "orderhub.order.changed": _placed,
-    "orderhub.order.rejected": _intake_rejected,
-    "orderhub.order.held": _held,
-    "orderhub.order.hold_released": _hold_released,
-    "orderhub.order.routed": _routed,
-    "orderhub.order.shipment_rejected": _shipment_rejected,
-    "orderhub.order.shipment_progressed": _shipment_progressed,
-    "orderhub.order.cancellation_requested": _cancelled,
-    "orderhub.order.reroute_requested": _rerouted,
-    "orderhub.rejected_submission.recorded": _submission_recorded,
-    "orderhub.exception_case.flagged": _flagged,
-    "orderhub.exception_case.assigned": _assigned,
-    "orderhub.exception_case.resolved": _case_resolved,
+_RULES: dict[str, Callable[[Book, Context, EventEnvelope], Context]] = {
+    EventType.ORDER_PLACED: _placed,
+    EventType.ORDER_CHANGED: _placed,
+    EventType.ORDER_REJECTED: _intake_rejected,
+    EventType.ORDER_HELD: _held,
+    EventType.ORDER_HOLD_RELEASED: _hold_released,
+    EventType.ORDER_ROUTED: _routed,
+    EventType.ORDER_SHIPMENT_REJECTED: _shipment_rejected,
+    EventType.ORDER_SHIPMENT_PROGRESSED: _shipment_progressed,
+    EventType.ORDER_CANCELLATION_REQUESTED: _cancelled,
+    EventType.ORDER_REROUTE_REQUESTED: _rerouted,
+    EventType.REJECTED_SUBMISSION_RECORDED: _submission_recorded,
+    EventType.EXCEPTION_CASE_FLAGGED: _flagged,
+    EventType.EXCEPTION_CASE_ASSIGNED: _assigned,
+    EventType.EXCEPTION_CASE_RESOLVED: _case_resolved,
 }
 
 
 def order_ids_of(env: EventEnvelope) -> set[str]:
     """Orders whose exceptions an event may touch (to load them before applying it)."""
-    if env.type.startswith("orderhub.order."):
+    if env.type.startswith(EventFamily.ORDER):
         return {env.subject}
-    order_id = env.data.get("order_id") if env.type.startswith("orderhub.exception_case.") else None
+    order_id = env.data.get("order_id") if env.type.startswith(EventFamily.EXCEPTION_CASE) else None
     return {str(order_id)} if order_id else set()
