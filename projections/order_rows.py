@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from aggregates.shipments import CLOSED, ShipmentState, order_status_from
+from aggregates.shipments import CLOSED, ShipmentState, derived_status
 from orchestration_policies.promise import promised_by
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
@@ -198,9 +198,6 @@ def _fulfilled(
         status = _derived(facts)
         if status == "held":
             reasons = reasons or row.reasons  # the hold's reason, while it lasts
-        if facts.get("returned_units"):
-            full = facts["returned_units"] >= facts.get("shipped_units", 0)
-            status = "returned" if full else "partially_returned"
     # A source counts once a shipment was requested from it (not when it was merely named).
     source = env.data["source_id"] if env.type.endswith(".fulfillment_requested") else None
     return replace(
@@ -217,16 +214,17 @@ def _fulfilled(
 
 
 def _derived(facts: dict[str, Any]) -> str:
-    """The order's status exactly as the aggregate derives it."""
-    if facts.get("unroutable") and not facts.get("cancel_requested"):
-        return "unroutable"
-    if facts.get("held") and not facts.get("cancel_requested"):
-        return "held"
-    return order_status_from(
+    """The order's status by the aggregate's own rule, from the row's fulfillment facts."""
+    return derived_status(
         {sid: ShipmentState(s) for sid, s in facts["shipments"].items()},
         set(facts.get("withdrawing", [])),
         facts["waiting"],
         set(facts["invoiced"]),
+        unroutable=bool(facts.get("unroutable")),
+        held=bool(facts.get("held")),
+        cancel_requested=bool(facts.get("cancel_requested")),
+        returned_units=int(facts.get("returned_units", 0)),
+        shipped_units=int(facts.get("shipped_units", 0)),
     )
 
 
