@@ -6,7 +6,7 @@ from typing import Any
 from eventsourcing.domain import DomainEventProtocol
 
 from aggregates.ids import event_id_for
-from schemas.envelope import Actor, EventEnvelope
+from schemas.envelope import EVENT_TYPE_PREFIX, Actor, EventEnvelope
 
 SOURCE = "/orderhub"
 SCHEMA_VERSION = 1
@@ -18,9 +18,13 @@ _TIME_FIELDS = ("received_at", "accepted_at", "rejected_at", "at")
 
 
 def event_type_for(domain_event: DomainEventProtocol[Any]) -> str:
-    """e.g. Order.Placed -> orderhub.order.placed."""
-    aggregate_name, _, event_name = type(domain_event).__qualname__.rpartition(".")
-    return f"orderhub.{_snake(aggregate_name)}.{_snake(event_name)}"
+    """e.g. Order.Placed -> orderhub.order.placed (a member of schemas.event_types.EventType)."""
+    return event_type_of(type(domain_event))
+
+
+def event_type_of(event_class: type) -> str:
+    aggregate_name, _, event_name = event_class.__qualname__.rpartition(".")
+    return f"{EVENT_TYPE_PREFIX}{_snake(aggregate_name)}.{_snake(event_name)}"
 
 
 def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:

@@ -23,7 +23,7 @@ from aggregates.shipments import (
     CLOSED,
     LEFT_THE_BUILDING,
     ShipmentState,
-    order_status_from,
+    derived_status,
 )
 
 # The hold rule decide() names when lines would need more shipments than the policy allows.
@@ -346,27 +346,22 @@ class Order(Aggregate):
     def _derive_status(self) -> None:
         if not self.shipments and not self.cancel_requested:
             return
-        if self.unroutable is not None and not self.cancel_requested:
-            self.status = OrderStatus.UNROUTABLE
-            return
-        if self.hold is not None and not self.cancel_requested:
-            # Lines wait for a person while other shipments move on: the order stays held
-            # (not "backordered", which a stock sweep would route again).
-            self.status = OrderStatus.HELD
-            return
-        status = order_status_from(
+        shipped = sum(
+            line["quantity"]
+            for s in self.shipments.values()
+            for line in s.get("shipped_lines") or ()
+        )
+        status = derived_status(
             {sid: ShipmentState(s["state"]) for sid, s in self.shipments.items()},
             self.withdrawing,
             bool(self.waiting),
             self.invoices,
+            unroutable=self.unroutable is not None,
+            held=self.hold is not None,
+            cancel_requested=self.cancel_requested,
+            returned_units=sum(self.returned.values()),
+            shipped_units=shipped,
         )
-        if self.returned:
-            shipped = sum(
-                line["quantity"]
-                for s in self.shipments.values()
-                for line in s.get("shipped_lines", [])
-            )
-            status = "returned" if sum(self.returned.values()) >= shipped else "partially_returned"
         self.status = OrderStatus(status)
 
     def _sku_of(self, line_id: str) -> str:

@@ -33,13 +33,14 @@ from benchmarks.services import (
 )
 from connectors.topics import ensure_topics
 from hub.settings import Settings
+from schemas.event_types import EventType
 from tests.support.processes import HubProcess, free_port, hub_processes, wait_for_http
 
 REST_CHANNEL = "bench-web"
 KAFKA_CHANNEL = "bench-kafka"
-ROUTED = "orderhub.order.routed"
-REQUESTED = "orderhub.order.fulfillment_requested"
-HELD = "orderhub.order.held"
+ROUTED = EventType.ORDER_ROUTED
+REQUESTED = EventType.ORDER_FULFILLMENT_REQUESTED
+HELD = EventType.ORDER_HELD
 
 
 BULK_ROWS = 5_000  # rows per POST /v1/stock/bulk (the API takes up to 10,000)

@@ -13,6 +13,7 @@ from benchmarks.flow_hub import HELD, REQUESTED, ROUTED, RunningHub, Seen, kafka
 from benchmarks.procstats import CpuWindow, rss_bytes, with_roles
 from hub.settings import Settings
 from hub.store import OrderStore
+from schemas.event_types import EventFamily
 
 
 class KafkaWatcher:
@@ -60,7 +61,7 @@ class KafkaWatcher:
                         elif tp.topic == requests:
                             if kind == REQUESTED:
                                 seen.requested.setdefault(subject, now)
-                        elif kind.startswith("orderhub.stock_item."):
+                        elif kind.startswith(EventFamily.STOCK_ITEM):
                             seen.stock_items.add(subject)
         finally:
             await consumer.stop()

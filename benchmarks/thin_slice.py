@@ -28,6 +28,7 @@ from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, 
 from connectors.codec import record_to_envelope
 from connectors.topics import ensure_topics
 from hub.settings import Settings
+from schemas.event_types import EventType
 from tests.support.processes import free_port, hub_processes, wait_for_http
 
 console = Console()
@@ -83,7 +84,7 @@ async def slice_round(
             for messages in batches.values():
                 for m in messages:
                     env = record_to_envelope(m.key, m.value or b"", m.headers or [])
-                    if env.type == "orderhub.order.accepted":
+                    if env.type == EventType.ORDER_ACCEPTED:
                         accepted.setdefault(env.subject, now)
 
     watcher = asyncio.create_task(watch())

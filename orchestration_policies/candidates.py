@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from orchestration_policies.cel import BoundCondition
 from orchestration_policies.decision import CandidateExplanation, CandidateStatus
@@ -44,64 +45,34 @@ class Gathered:
         self.any_eligible = False
 
 
-def gather(
-    order: OrderToRoute,
-    candidates: Sequence[CandidateSource],
-    policy: Policy,
-    demand: dict[str, int],
-    checks: list[tuple[EligibilityRule, BoundCondition]],
-) -> Gathered:
-    """Exclusions, usable stock (after demand-class reservations), distances and options."""
-    found = Gathered()
-    options, excluded, no_stock = found.options, found.excluded, found.no_stock
-    reservations = Reservations(policy.allocation, order.demand_class)
-    has_reservations = bool(reservations)
-    kept_by_on_hand: dict[int, int] = {}
-    excluded_ids = frozenset(policy.excluded_sources)
-    here = (
-        radians_of(order.ship_to_lat, order.ship_to_lon)
-        if order.ship_to_lat is not None and order.ship_to_lon is not None
-        else None
-    )
-    wanted = tuple(demand.items())
-    units = order.units
-    if len({source.source_id for source in candidates}) != len(candidates):
-        counts = Counter(source.source_id for source in candidates)
-        raise ValueError(
-            f"duplicate candidate sources: {sorted(k for k, n in counts.items() if n > 1)}"
-        )
-    country, method, demand_class = order.country, order.delivery_method, order.demand_class
-    currency = order.currency
-    # Sources holding some of the order, with what this order may use and their distance.
-    stocked: list[CandidateSource] = []
-    usables: list[dict[str, int]] = []
-    covers: list[bool] = []
-    distances: list[float | None] = []
-    for source in candidates:
-        sid = source.source_id
-        # The common case in one expression; builtin_exclusion() names the rule otherwise.
-        if not (
-            source.active
-            and (source.ships_everywhere or country in source.ship_countries)
-            and method in source.delivery_methods
-            and (not source.demand_classes or demand_class in source.demand_classes)
-            and source.used_today < source.daily_capacity
-            and source.cost.currency == currency
-            and sid not in excluded_ids
-        ):
-            exclusion = builtin_exclusion(order, source, excluded_ids)
-            if exclusion is not None:
-                excluded.append(
-                    CandidateExplanation(sid, _EXCLUDED, exclusion.rule, exclusion.detail)
-                )
-                continue
-        # Stock before the policy's own rules: many sources hold none of a given order, and
-        # those need no (comparatively costly) condition evaluation.
+@dataclass(slots=True)
+class _Stocked:
+    """A source holding some of the order: what this order may use of it, and how far it is."""
+
+    source: CandidateSource
+    usable: dict[str, int]
+    covers_all: bool  # may ship every line alone
+    distance: float | None
+
+
+class _StockReader:
+    """What an order may use of a source's stock, after the units kept for other classes."""
+
+    __slots__ = ("_kept_by_on_hand", "_reservations", "_wanted")
+
+    def __init__(self, demand: dict[str, int], reservations: Reservations) -> None:
+        self._wanted = tuple(demand.items())
+        self._reservations = reservations if reservations else None
+        self._kept_by_on_hand: dict[int, int] = {}
+
+    def usable(self, source: CandidateSource) -> tuple[dict[str, int], bool] | None:
+        """Usable units per SKU and whether they cover every line; None if it holds none."""
         level_of = source.stock.get
+        reservations = self._reservations
         usable: dict[str, int] = {}
         any_available = False
-        covers_all = True  # may ship every line alone
-        for sku, quantity in wanted:
+        covers_all = True
+        for sku, quantity in self._wanted:
             level = level_of(sku)
             if level is None:
                 covers_all = False
@@ -112,71 +83,142 @@ def gather(
                 if available <= 0:
                     continue
             any_available = True
-            if has_reservations:
-                on_hand = level.on_hand
-                kept = kept_by_on_hand.get(on_hand)
-                if kept is None:
-                    kept = kept_by_on_hand[on_hand] = reservations.kept_for_others(on_hand)
-                available -= kept
+            if reservations is not None:
+                available -= self._kept(reservations, level.on_hand)
                 if available < quantity:
                     covers_all = False
                     if available <= 0:
                         continue
             usable[sku] = available
-        if not any_available:
-            found.any_eligible = True
-            no_stock.append(_new_explanation(CandidateExplanation, (sid, *_NO_STOCK_ROW)))
-            continue
-        stocked.append(source)
-        usables.append(usable)
-        covers.append(covers_all)
-        distances.append(None if here is None else haversine_radians(here, source.position))
+        return (usable, covers_all) if any_available else None
 
+    def _kept(self, reservations: Reservations, on_hand: int) -> int:
+        kept = self._kept_by_on_hand.get(on_hand)
+        if kept is None:
+            kept = self._kept_by_on_hand[on_hand] = reservations.kept_for_others(on_hand)
+        return kept
+
+
+def gather(
+    order: OrderToRoute,
+    candidates: Sequence[CandidateSource],
+    policy: Policy,
+    demand: dict[str, int],
+    checks: list[tuple[EligibilityRule, BoundCondition]],
+) -> Gathered:
+    """Exclusions, usable stock (after demand-class reservations), distances and options."""
+    _check_unique(candidates)
+    found = Gathered()
+    stocked = _stocked_sources(order, candidates, policy, demand, found)
     # The policy's own rules, each over every stocked source at once (memoised lookups in
     # bulk), in document order: a source is excluded by the first rule it fails.
     for rule, check in checks:
         if not stocked:
             break
-        outcomes = check.outcomes(stocked, distances)
-        passing = [i for i, outcome in enumerate(outcomes) if outcome is True]
-        for i, outcome in enumerate(outcomes):
-            if outcome is True:
-                continue
-            source = stocked[i]
-            exclusion = exclusion_for(rule, outcome)
-            excluded.append(
-                CandidateExplanation(source.source_id, _EXCLUDED, exclusion.rule, exclusion.detail)
-            )
-            if exclusion.error is not None:
-                found.errors.append(
-                    f"eligibility rule {rule.name} on {source.source_id}: {exclusion.error}"
-                )
-        if len(passing) < len(stocked):
-            stocked = [stocked[i] for i in passing]
-            usables = [usables[i] for i in passing]
-            covers = [covers[i] for i in passing]
-            distances = [distances[i] for i in passing]
-
-    for source, usable, distance, covers_all in zip(
-        stocked, usables, distances, covers, strict=True
-    ):
+        stocked = _apply_rule(rule, check, stocked, found)
+    units = order.units
+    for one in stocked:
         found.any_eligible = True
-        found.passed.append(source)
-        if not usable:
-            no_stock.append(
-                CandidateExplanation(source.source_id, _NO_STOCK, detail=_RESERVED_DETAIL)
+        found.passed.append(one.source)
+        if one.usable:
+            found.options.append(_option(one, units))
+        else:
+            found.no_stock.append(
+                CandidateExplanation(one.source.source_id, _NO_STOCK, detail=_RESERVED_DETAIL)
             )
-            continue
-        # Raw ranking criteria, in CRITERIA order (see scoring.py for what each one means).
-        raw = (
-            distance,
-            source.cost.ranking_cost(units, distance),
-            source.lead_time_days,
-            source.daily_capacity - source.used_today,
-            source.priority,
-            sum(usable.values()),
-        )
-        options.append(Option(source, usable, distance, covers_all, raw=raw))
     # Candidates may come in any order; the record must not depend on it.
     found.errors.sort()
     return found
+
+
+def _check_unique(candidates: Sequence[CandidateSource]) -> None:
+    if len({source.source_id for source in candidates}) != len(candidates):
+        counts = Counter(source.source_id for source in candidates)
+        raise ValueError(
+            f"duplicate candidate sources: {sorted(k for k, n in counts.items() if n > 1)}"
+        )
+
+
+def _stocked_sources(
+    order: OrderToRoute,
+    candidates: Sequence[CandidateSource],
+    policy: Policy,
+    demand: dict[str, int],
+    found: Gathered,
+) -> list[_Stocked]:
+    """Sources past the built-in rules that hold some of the order; the others are recorded."""
+    excluded_ids = frozenset(policy.excluded_sources)
+    reader = _StockReader(demand, Reservations(policy.allocation, order.demand_class))
+    here = (
+        radians_of(order.ship_to_lat, order.ship_to_lon)
+        if order.ship_to_lat is not None and order.ship_to_lon is not None
+        else None
+    )
+    country, method, demand_class = order.country, order.delivery_method, order.demand_class
+    currency = order.currency
+    stocked: list[_Stocked] = []
+    for source in candidates:
+        # The common case in one expression; builtin_exclusion() names the rule otherwise.
+        if not (
+            source.active
+            and (source.ships_everywhere or country in source.ship_countries)
+            and method in source.delivery_methods
+            and (not source.demand_classes or demand_class in source.demand_classes)
+            and source.used_today < source.daily_capacity
+            and source.cost.currency == currency
+            and source.source_id not in excluded_ids
+        ):
+            exclusion = builtin_exclusion(order, source, excluded_ids)
+            if exclusion is not None:
+                found.excluded.append(
+                    CandidateExplanation(
+                        source.source_id, _EXCLUDED, exclusion.rule, exclusion.detail
+                    )
+                )
+                continue
+        # Stock before the policy's own rules: many sources hold none of a given order, and
+        # those need no (comparatively costly) condition evaluation.
+        usable = reader.usable(source)
+        if usable is None:
+            found.any_eligible = True
+            found.no_stock.append(
+                _new_explanation(CandidateExplanation, (source.source_id, *_NO_STOCK_ROW))
+            )
+            continue
+        distance = None if here is None else haversine_radians(here, source.position)
+        stocked.append(_Stocked(source, usable[0], usable[1], distance))
+    return stocked
+
+
+def _apply_rule(
+    rule: EligibilityRule, check: BoundCondition, stocked: list[_Stocked], found: Gathered
+) -> list[_Stocked]:
+    """The sources that pass one policy rule; the others are recorded as excluded by it."""
+    outcomes = check.outcomes([s.source for s in stocked], [s.distance for s in stocked])
+    passing: list[_Stocked] = []
+    for one, outcome in zip(stocked, outcomes, strict=True):
+        if outcome is True:
+            passing.append(one)
+            continue
+        sid = one.source.source_id
+        exclusion = exclusion_for(rule, outcome)
+        found.excluded.append(
+            CandidateExplanation(sid, _EXCLUDED, exclusion.rule, exclusion.detail)
+        )
+        if exclusion.error is not None:
+            found.errors.append(f"eligibility rule {rule.name} on {sid}: {exclusion.error}")
+    return passing
+
+
+def _option(one: _Stocked, units: int) -> Option:
+    source, distance = one.source, one.distance
+    # Raw ranking criteria, in CRITERIA order (see scoring.py for what each one means).
+    raw = (
+        distance,
+        source.cost.ranking_cost(units, distance),
+        source.lead_time_days,
+        source.daily_capacity - source.used_today,
+        source.priority,
+        sum(one.usable.values()),
+    )
+    return Option(source, one.usable, distance, one.covers_all, raw=raw)

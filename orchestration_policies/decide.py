@@ -9,6 +9,7 @@ backorder behaviour; the decision with its explanation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 
@@ -57,18 +58,9 @@ def decide(
     facts = OrderFacts(order, now)
     weights = policy.ranking.weights.as_tuple()
     penalty = float(policy.split.split_penalty)
-
-    for hold_rule in policy.holds:
-        try:
-            hit = hold_rule.compiled.evaluate(facts)
-        except ConditionError as error:
-            # Failing safe: an order whose hold rule cannot be checked waits for a person.
-            hold = Hold(hold_rule.name, f"hold condition could not be evaluated: {error.message}")
-            return _held_before_routing(order, policy, now, weights, penalty, hold)
-        if hit:
-            return _held_before_routing(
-                order, policy, now, weights, penalty, Hold(hold_rule.name, hold_rule.reason)
-            )
+    hold = _hold_before_routing(policy, facts)
+    if hold is not None:
+        return _held_before_routing(order, policy, now, weights, penalty, hold)
 
     demand: dict[str, int] = {}
     for line in order.lines:
@@ -77,82 +69,9 @@ def decide(
     found = gather(order, candidates, policy, demand, checks)
     options = found.options
     bounds, raws = _rank(options, weights)
-    split = policy.split
-    limit = split.effective_max_shipments
-    live = order.live_shipment_sources
-    plan = plan_shipments(
-        order.lines,
-        options,
-        max_shipments=max(0, limit - len(live)),
-        ship_complete=split.ship_complete,
-        split_lines=split.lines,
-        split_penalty=penalty,
-    )
-    if live:
-        plan = plan._replace(
-            summary=f"the order already has {len(live)} live shipment(s) of the {limit} the "
-            f"policy allows; {plan.summary}"
-        )
-    missing = _shortfalls(order, policy, plan.shipments, found, demand, len(live))
-    over = [m for m in missing if m.reason in _OVER_LIMIT]
-    handling = policy.over_split_limit
-    overflow: SplitOverflow | None = None
-    if over:
-        overflow = overflow_of(handling, limit, len(live), over, plan, options, order)
-        if handling is OverSplitLimit.SHIP_REST:
-            plan = ship_rest(plan, options, order, policy, penalty)
-            missing = _shortfalls(order, policy, plan.shipments, found, demand, len(live))
-            over = []  # what the extra shipments could not take waits like any shortage
-    shortage = [m for m in missing if m not in over]
-
-    held: Hold | None = None
-    rejected: str | None = None
-    unallocated: tuple[UnallocatedLine, ...] = tuple(over)
-    backordered: tuple[UnallocatedLine, ...] = ()
-    ship = True
-    if shortage:
-        if policy.backorder is BackorderMode.ALLOW:
-            # Waiting for stock cannot help a line that no source may ship at all.
-            backordered = tuple(m for m in shortage if m.reason is not _R.NO_ELIGIBLE_SOURCE)
-            unallocated += tuple(m for m in shortage if m.reason is _R.NO_ELIGIBLE_SOURCE)
-        else:
-            unallocated = tuple(missing)
-            ship = False
-            summary = _missing_summary(shortage)
-            if policy.backorder is BackorderMode.HOLD:
-                held = Hold("backorder", f"{summary}; the policy holds orders it cannot fill")
-            else:
-                rejected = f"{summary}; the policy rejects orders it cannot fill"
-    if over and overflow is not None and rejected is None:
-        ship = False
-        summary = overflow_summary(overflow)
-        if handling is OverSplitLimit.REJECT:
-            held, rejected = None, f"{summary}; the policy rejects such orders"
-        elif held is None:
-            held = Hold(OVER_SPLIT_LIMIT, f"{summary}; a person decides")
-
-    shipments: dict[str, tuple[ShipmentLine, ...]] = {}
-    details: list[ShipmentDetail] = []
-    if ship:
-        for option, taken in sorted(plan.shipments, key=lambda s: s[0].source.source_id):
-            src = option.source
-            lines = tuple(
-                ShipmentLine(order.lines[i].line_id, order.lines[i].sku, q) for i, q in taken
-            )
-            units = sum(q for _, q in taken)
-            shipments[src.source_id] = lines
-            details.append(
-                ShipmentDetail(
-                    src.source_id,
-                    units,
-                    src.cost.shipping_cost(units, option.distance_km),
-                    src.cost.currency,
-                    option.distance_km,
-                    src.lead_time_days,
-                    option.score,
-                )
-            )
-
+    planned = _plan(order, policy, found, demand, penalty)
+    outcome = _Outcome.of(policy, planned)
+    shipments, details = _shipments(order, planned.plan) if outcome.ship else ({}, [])
     scored = [
         _new_explanation(
             CandidateExplanation,
@@ -176,8 +95,8 @@ def decide(
         bounds=bounds,
         split_penalty=penalty,
         candidates=(*scored, *sorted(found.no_stock), *sorted(found.excluded)),
-        plan=_plan_explanation(plan, order),
-        tie_breaks=plan.tie_breaks,
+        plan=_plan_explanation(planned.plan, order),
+        tie_breaks=planned.plan.tie_breaks,
         condition_errors=tuple(found.errors),
     )
     return Decision(
@@ -187,14 +106,147 @@ def decide(
         decided_at=now,
         shipments=MappingProxyType(shipments),
         shipment_details=tuple(details),
-        unallocated=unallocated,
-        backordered=backordered,
-        held=held,
-        rejected=rejected,
+        unallocated=outcome.unallocated,
+        backordered=outcome.backordered,
+        held=outcome.held,
+        rejected=outcome.rejected,
         explanation=explanation,
-        over_split_limit=overflow,
-        live_shipments=tuple(sorted(live)),
+        over_split_limit=planned.overflow,
+        live_shipments=tuple(sorted(order.live_shipment_sources)),
     )
+
+
+def _hold_before_routing(policy: Policy, facts: OrderFacts) -> Hold | None:
+    """The first hold rule the order meets (or cannot be checked against), if any."""
+    for hold_rule in policy.holds:
+        try:
+            hit = hold_rule.compiled.evaluate(facts)
+        except ConditionError as error:
+            # Failing safe: an order whose hold rule cannot be checked waits for a person.
+            return Hold(hold_rule.name, f"hold condition could not be evaluated: {error.message}")
+        if hit:
+            return Hold(hold_rule.name, hold_rule.reason)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """The shipment plan, the lines it leaves out, and those left out by the split limit."""
+
+    plan: Plan
+    missing: list[UnallocatedLine]
+    over: list[UnallocatedLine]
+    overflow: SplitOverflow | None
+
+
+def _plan(
+    order: OrderToRoute, policy: Policy, found: Gathered, demand: dict[str, int], penalty: float
+) -> _Planned:
+    options = found.options
+    split = policy.split
+    limit = split.effective_max_shipments
+    live = order.live_shipment_sources
+    plan = plan_shipments(
+        order.lines,
+        options,
+        max_shipments=max(0, limit - len(live)),
+        ship_complete=split.ship_complete,
+        split_lines=split.lines,
+        split_penalty=penalty,
+    )
+    if live:
+        plan = plan._replace(
+            summary=f"the order already has {len(live)} live shipment(s) of the {limit} the "
+            f"policy allows; {plan.summary}"
+        )
+    missing = _shortfalls(order, policy, plan.shipments, found, demand, len(live))
+    over = [m for m in missing if m.reason in _OVER_LIMIT]
+    if not over:
+        return _Planned(plan, missing, over, None)
+    handling = policy.over_split_limit
+    overflow = overflow_of(handling, limit, len(live), over, plan, options, order)
+    if handling is OverSplitLimit.SHIP_REST:
+        plan = ship_rest(plan, options, order, policy, penalty)
+        missing = _shortfalls(order, policy, plan.shipments, found, demand, len(live))
+        over = []  # what the extra shipments could not take waits like any shortage
+    return _Planned(plan, missing, over, overflow)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """Ship, hold or reject, and which lines wait (backordered) or are given up (unallocated)."""
+
+    held: Hold | None
+    rejected: str | None
+    unallocated: tuple[UnallocatedLine, ...]
+    backordered: tuple[UnallocatedLine, ...]
+    ship: bool
+
+    @classmethod
+    def of(cls, policy: Policy, planned: _Planned) -> _Outcome:
+        missing, over = planned.missing, planned.over
+        shortage = [m for m in missing if m not in over]
+        outcome = cls(None, None, tuple(over), (), ship=True)
+        if shortage:
+            outcome = outcome._with_shortage(policy.backorder, missing, shortage)
+        if over and planned.overflow is not None and outcome.rejected is None:
+            outcome = outcome._over_limit(policy.over_split_limit, planned.overflow)
+        return outcome
+
+    def _with_shortage(
+        self,
+        mode: BackorderMode,
+        missing: list[UnallocatedLine],
+        shortage: list[UnallocatedLine],
+    ) -> _Outcome:
+        if mode is BackorderMode.ALLOW:
+            # Waiting for stock cannot help a line that no source may ship at all.
+            never = tuple(m for m in shortage if m.reason is _R.NO_ELIGIBLE_SOURCE)
+            waiting = tuple(m for m in shortage if m.reason is not _R.NO_ELIGIBLE_SOURCE)
+            return replace(self, unallocated=self.unallocated + never, backordered=waiting)
+        summary = _missing_summary(shortage)
+        if mode is BackorderMode.HOLD:
+            held = Hold("backorder", f"{summary}; the policy holds orders it cannot fill")
+            return replace(self, held=held, unallocated=tuple(missing), ship=False)
+        rejected = f"{summary}; the policy rejects orders it cannot fill"
+        return replace(self, rejected=rejected, unallocated=tuple(missing), ship=False)
+
+    def _over_limit(self, handling: OverSplitLimit, overflow: SplitOverflow) -> _Outcome:
+        summary = overflow_summary(overflow)
+        if handling is OverSplitLimit.REJECT:
+            return replace(
+                self, held=None, rejected=f"{summary}; the policy rejects such orders", ship=False
+            )
+        if self.held is None:
+            return replace(
+                self, held=Hold(OVER_SPLIT_LIMIT, f"{summary}; a person decides"), ship=False
+            )
+        return replace(self, ship=False)
+
+
+def _shipments(
+    order: OrderToRoute, plan: Plan
+) -> tuple[dict[str, tuple[ShipmentLine, ...]], list[ShipmentDetail]]:
+    """The planned shipments, by source, with what each costs and how far it travels."""
+    shipments: dict[str, tuple[ShipmentLine, ...]] = {}
+    details: list[ShipmentDetail] = []
+    for option, taken in sorted(plan.shipments, key=lambda s: s[0].source.source_id):
+        src = option.source
+        lines = tuple(ShipmentLine(order.lines[i].line_id, order.lines[i].sku, q) for i, q in taken)
+        units = sum(q for _, q in taken)
+        shipments[src.source_id] = lines
+        details.append(
+            ShipmentDetail(
+                src.source_id,
+                units,
+                src.cost.shipping_cost(units, option.distance_km),
+                src.cost.currency,
+                option.distance_km,
+                src.lead_time_days,
+                option.score,
+            )
+        )
+    return shipments, details
 
 
 def _rank(

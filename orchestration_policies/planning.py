@@ -304,34 +304,12 @@ def plan_shipments(
 
     ``max_shipments`` is what is left of the policy's limit; 0 plans nothing.
     """
-    ordered = sum(line.quantity for line in lines)
     if max_shipments < 1:
         why = "no shipment is left within the policy's limit"
         return Plan((), PlanStrategy.NONE, SearchMode.NONE, 0, None, 0, (), why)
-    demand: dict[str, int] = {}
-    for line in lines:
-        demand[line.sku] = demand.get(line.sku, 0) + line.quantity
-    for o in options:
-        if o.covers_all is None:
-            o.covers_all = all(o.usable.get(s, 0) >= q for s, q in demand.items())
-    full = [o for o in options if o.covers_all]
-    if full:
-        best = full[0]
-        note = _single_source_tie_note(best, full[1]) if len(full) > 1 else None
-        everything = tuple((i, line.quantity) for i, line in enumerate(lines))
-        return Plan(
-            shipments=((best, everything),),
-            strategy=PlanStrategy.SINGLE_SOURCE,
-            search=SearchMode.SINGLE_SOURCE,
-            considered=len(full),
-            objective=best.score,
-            units=ordered,
-            tie_breaks=(note,) if note else (),
-            summary=(
-                f"{best.source.source_id} can ship all {len(lines)} line(s) in one shipment; "
-                f"best score of {len(full)} source(s) that can"
-            ),
-        )
+    single = _single_source_plan(lines, options)
+    if single is not None:
+        return single
     if ship_complete or not options:
         why = (
             "ship-complete: no single source can ship every line"
@@ -339,8 +317,48 @@ def plan_shipments(
             else "no eligible source holds any of the ordered stock"
         )
         return Plan((), PlanStrategy.NONE, SearchMode.NONE, len(options), None, 0, (), why)
+    return _split_plan(
+        _Lines(lines, split_lines), options, max_shipments, split_penalty, exact_max_subsets
+    )
 
-    prepared = _Lines(lines, split_lines)
+
+def _single_source_plan(lines: Sequence[LineToRoute], options: Sequence[Option]) -> Plan | None:
+    """The best-ranked source that can ship every line alone, if any can."""
+    demand: dict[str, int] = {}
+    for line in lines:
+        demand[line.sku] = demand.get(line.sku, 0) + line.quantity
+    for o in options:
+        if o.covers_all is None:
+            o.covers_all = all(o.usable.get(s, 0) >= q for s, q in demand.items())
+    full = [o for o in options if o.covers_all]
+    if not full:
+        return None
+    best = full[0]
+    note = _single_source_tie_note(best, full[1]) if len(full) > 1 else None
+    everything = tuple((i, line.quantity) for i, line in enumerate(lines))
+    return Plan(
+        shipments=((best, everything),),
+        strategy=PlanStrategy.SINGLE_SOURCE,
+        search=SearchMode.SINGLE_SOURCE,
+        considered=len(full),
+        objective=best.score,
+        units=sum(line.quantity for line in lines),
+        tie_breaks=(note,) if note else (),
+        summary=(
+            f"{best.source.source_id} can ship all {len(lines)} line(s) in one shipment; "
+            f"best score of {len(full)} source(s) that can"
+        ),
+    )
+
+
+def _split_plan(
+    prepared: _Lines,
+    options: Sequence[Option],
+    max_shipments: int,
+    split_penalty: float,
+    exact_max_subsets: int,
+) -> Plan:
+    """The best set of up to ``max_shipments`` sources: exact search, or over a pool."""
     if prepared.fast:
         for o in options:
             o.mask = prepared.mask_of(o.usable)
@@ -366,6 +384,7 @@ def plan_shipments(
         )
     names = ", ".join(o.source.source_id for o, _ in shipments)
     scope = "all" if mode is SearchMode.EXACT else f"a pool of {len(pool)} of the"
+    ordered = sum(prepared.qty)
     summary = (
         f"no single source can ship every line; {len(shipments)} shipment(s) from {names} "
         f"ship {units} of {ordered} unit(s); best of {considered} source set(s) of up to "

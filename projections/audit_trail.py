@@ -14,10 +14,11 @@ from projections.positions import create_positions_table, read_positions, save_p
 from projections.sqldb import SqlDatabase
 from projections.summaries import summarize
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily
 
 FOLLOWER = "audit_trail"
-ORDER_EVENTS = "orderhub.order."
-CASE_EVENTS = "orderhub.exception_case."
+ORDER_EVENTS = EventFamily.ORDER
+CASE_EVENTS = EventFamily.EXCEPTION_CASE
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 FOLLOWER = "backorders"
 _DDL = """
@@ -32,7 +33,7 @@ class SqlBackorderView:
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         with self._db.transaction() as cur:
             for env in envelopes:
-                if env.type != "orderhub.order.routed":
+                if env.type != EventType.ORDER_ROUTED:
                     continue
                 cur.execute("DELETE FROM backorder_lines WHERE order_id = ?", (env.subject,))
                 if env.data.get("unroutable_reason") is not None:

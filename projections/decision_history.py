@@ -16,6 +16,7 @@ from typing import Any
 
 from orchestration_policies.explain_record import explain_record, record_digest
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 __all__ = ["DecisionRecord", "Outcome", "Trigger", "decisions_of"]
 
@@ -37,15 +38,15 @@ class Outcome(StrEnum):
     HELD = "held"  # a person decides (hold rule, backorder hold, over the split limit)
 
 
-_TRIGGERS = {
-    "orderhub.order.accepted": Trigger.ORDER_ACCEPTED,
-    "orderhub.order.hold_released": Trigger.HOLD_RELEASED,
-    "orderhub.order.shipment_rejected": Trigger.SHIPMENT_REJECTED,
-    "orderhub.order.reroute_requested": Trigger.REROUTED_BY_PERSON,
-    "orderhub.order.changed": Trigger.ORDER_CHANGED,
+_TRIGGERS: dict[str, Trigger] = {
+    EventType.ORDER_ACCEPTED: Trigger.ORDER_ACCEPTED,
+    EventType.ORDER_HOLD_RELEASED: Trigger.HOLD_RELEASED,
+    EventType.ORDER_SHIPMENT_REJECTED: Trigger.SHIPMENT_REJECTED,
+    EventType.ORDER_REROUTE_REQUESTED: Trigger.REROUTED_BY_PERSON,
+    EventType.ORDER_CHANGED: Trigger.ORDER_CHANGED,
 }
-_ROUTED = "orderhub.order.routed"
-_HELD = "orderhub.order.held"
+_ROUTED = EventType.ORDER_ROUTED
+_HELD = EventType.ORDER_HELD
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@ moves on (a released hold, stock that arrived, a shipment that left). Jeopardy a
 come from the timer, assignments and manual resolutions from people, through ExceptionCase.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily, EventType
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 KIND_SEVERITY = {
@@ -184,41 +186,58 @@ def _routed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     waiting = env.data.get("waiting_lines") or []
     # However a hold ended (released, the order changed, re-routed), routing means it did.
     book.resolve(ctx.subject, _HOLDS, env, "routed")
-    if (env.data.get("decision") or {}).get("shipment_details") and not ctx.planned:
-        if ctx.estimated:
-            # The promise was an estimate; routing re-planned it (the clock looks again).
-            book.resolve(ctx.subject, _CLOCK, env, "promise re-planned when routed")
-        ctx = replace(ctx, planned=True)
+    ctx = _planned(book, ctx, env)
     if not unroutable and not (waiting and ctx.rejected_by):
         book.resolve(ctx.subject, _NO_ROUTE, env, "routed")
     if not waiting:
         book.resolve(ctx.subject, frozenset({"backordered"}), env, "stock allocated")
     if (unroutable or waiting) and ctx.rejected_by:
-        # A source refused the shipment and no other can take those lines now.
-        if not book.open_ids(ctx.subject, _NO_ROUTE):
-            left = unroutable or "waiting for " + ", ".join(sorted({w["sku"] for w in waiting}))
-            book.open(
-                ctx,
-                "no_source_left",
-                _ident("no_source_left", env),
-                env,
-                source_id=ctx.rejected_by,
-                reason=f"rejected by {ctx.rejected_by}; no other source can take it: {left}",
-            )
-        return replace(ctx, rejected_by="") if not waiting else ctx
+        return _no_source_left(book, ctx, env, unroutable, waiting)
     if unroutable and not book.open_ids(ctx.subject, _NO_ROUTE):
         book.open(ctx, "unroutable", _ident("unroutable", env), env, reason=unroutable)
-    if waiting and not unroutable and not book.open_ids(ctx.subject, frozenset({"backordered"})):
-        skus = tuple(sorted({w["sku"] for w in waiting}))
+    if waiting and not unroutable:
+        _backordered(book, ctx, env, waiting)
+    return replace(ctx, rejected_by="")
+
+
+def _planned(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    """The first routing that plans shipments; an estimated promise is looked at again."""
+    if not (env.data.get("decision") or {}).get("shipment_details") or ctx.planned:
+        return ctx
+    if ctx.estimated:
+        # The promise was an estimate; routing re-planned it (the clock looks again).
+        book.resolve(ctx.subject, _CLOCK, env, "promise re-planned when routed")
+    return replace(ctx, planned=True)
+
+
+def _no_source_left(
+    book: Book, ctx: Context, env: EventEnvelope, unroutable: str | None, waiting: list[Any]
+) -> Context:
+    """A source refused the shipment and no other can take those lines now."""
+    if not book.open_ids(ctx.subject, _NO_ROUTE):
+        left = unroutable or "waiting for " + ", ".join(sorted({w["sku"] for w in waiting}))
         book.open(
             ctx,
-            "backordered",
-            _ident("backordered", env),
+            "no_source_left",
+            _ident("no_source_left", env),
             env,
-            skus=skus,
-            reason="waiting for " + ", ".join(f"{w['quantity']} x {w['sku']}" for w in waiting),
+            source_id=ctx.rejected_by,
+            reason=f"rejected by {ctx.rejected_by}; no other source can take it: {left}",
         )
-    return replace(ctx, rejected_by="")
+    return replace(ctx, rejected_by="") if not waiting else ctx
+
+
+def _backordered(book: Book, ctx: Context, env: EventEnvelope, waiting: list[Any]) -> None:
+    if book.open_ids(ctx.subject, frozenset({"backordered"})):
+        return
+    book.open(
+        ctx,
+        "backordered",
+        _ident("backordered", env),
+        env,
+        skus=tuple(sorted({w["sku"] for w in waiting})),
+        reason="waiting for " + ", ".join(f"{w['quantity']} x {w['sku']}" for w in waiting),
+    )
 
 
 def _shipment_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
@@ -332,27 +351,27 @@ def _ignore(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     return ctx
 
 
-_RULES = {
-    "orderhub.order.placed": _placed,
-    "orderhub.order.changed": _placed,
-    "orderhub.order.rejected": _intake_rejected,
-    "orderhub.order.held": _held,
-    "orderhub.order.hold_released": _hold_released,
-    "orderhub.order.routed": _routed,
-    "orderhub.order.shipment_rejected": _shipment_rejected,
-    "orderhub.order.shipment_progressed": _shipment_progressed,
-    "orderhub.order.cancellation_requested": _cancelled,
-    "orderhub.order.reroute_requested": _rerouted,
-    "orderhub.rejected_submission.recorded": _submission_recorded,
-    "orderhub.exception_case.flagged": _flagged,
-    "orderhub.exception_case.assigned": _assigned,
-    "orderhub.exception_case.resolved": _case_resolved,
+_RULES: dict[str, Callable[[Book, Context, EventEnvelope], Context]] = {
+    EventType.ORDER_PLACED: _placed,
+    EventType.ORDER_CHANGED: _placed,
+    EventType.ORDER_REJECTED: _intake_rejected,
+    EventType.ORDER_HELD: _held,
+    EventType.ORDER_HOLD_RELEASED: _hold_released,
+    EventType.ORDER_ROUTED: _routed,
+    EventType.ORDER_SHIPMENT_REJECTED: _shipment_rejected,
+    EventType.ORDER_SHIPMENT_PROGRESSED: _shipment_progressed,
+    EventType.ORDER_CANCELLATION_REQUESTED: _cancelled,
+    EventType.ORDER_REROUTE_REQUESTED: _rerouted,
+    EventType.REJECTED_SUBMISSION_RECORDED: _submission_recorded,
+    EventType.EXCEPTION_CASE_FLAGGED: _flagged,
+    EventType.EXCEPTION_CASE_ASSIGNED: _assigned,
+    EventType.EXCEPTION_CASE_RESOLVED: _case_resolved,
 }
 
 
 def order_ids_of(env: EventEnvelope) -> set[str]:
     """Orders whose exceptions an event may touch (to load them before applying it)."""
-    if env.type.startswith("orderhub.order."):
+    if env.type.startswith(EventFamily.ORDER):
         return {env.subject}
-    order_id = env.data.get("order_id") if env.type.startswith("orderhub.exception_case.") else None
+    order_id = env.data.get("order_id") if env.type.startswith(EventFamily.EXCEPTION_CASE) else None
     return {str(order_id)} if order_id else set()

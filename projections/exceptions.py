@@ -29,6 +29,7 @@ from projections.exception_rules import (
 from projections.positions import read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily
 
 FOLLOWER = "exceptions"
 VERSION = 3
@@ -171,7 +172,7 @@ class SqlExceptionQueue:
         case_ids = {
             str(env.data["exception_id"])
             for env in envelopes
-            if env.type.startswith("orderhub.exception_case.") and "exception_id" in env.data
+            if env.type.startswith(EventFamily.EXCEPTION_CASE) and "exception_id" in env.data
         }
         with self._db.transaction(writing_view=FOLLOWER) as cur:
             book = Book(

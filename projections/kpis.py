@@ -63,24 +63,37 @@ def kpis(rows: Iterable[OrderStatusRow]) -> list[DayKpis]:
 
 def _day(channel: str, day: str, rows: list[OrderStatusRow]) -> DayKpis:
     """The definitions, over rows; the database sums the same `DayTotals` (order_kpis)."""
+    cycles = _cycle_hours([r for r in rows if r.shipped_at])
+    totals = _totals(channel, day, rows)
+    return from_totals(totals, _value(rows), percentile(cycles, 0.5), percentile(cycles, 0.9))
+
+
+def _value(rows: list[OrderStatusRow]) -> dict[str, Decimal]:
+    """Exact order value per currency, rejected orders left out."""
     value: dict[str, Decimal] = {}
     for row in rows:
         if row.status != "rejected":
             value[row.currency] = value.get(row.currency, Decimal(0)) + Decimal(row.total)
-    shipped = [r for r in rows if r.shipped_at]
-    cycles = [
+    return value
+
+
+def _cycle_hours(shipped: list[OrderStatusRow]) -> list[float]:
+    return [
         (
             datetime.fromisoformat(r.shipped_at) - datetime.fromisoformat(r.received_at)
         ).total_seconds()
         / 3600
         for r in shipped
     ]
+
+
+def _totals(channel: str, day: str, rows: list[OrderStatusRow]) -> "DayTotals":
     live = [r for r in rows if r.status not in NOT_FULFILLED]
     routed = [r for r in rows if r.sources]
-    promised = [r for r in shipped if r.promised_by]
+    promised = [r for r in rows if r.shipped_at and r.promised_by]
     distances = [r.distance_km for r in routed if r.distance_km is not None]
     accepted = [r for r in rows if r.status not in ("rejected", "placed")]
-    totals = DayTotals(
+    return DayTotals(
         channel=channel,
         day=day,
         orders=len(rows),
@@ -95,7 +108,6 @@ def _day(channel: str, day: str, rows: list[OrderStatusRow]) -> DayKpis:
         accepted=len(accepted),
         backordered=sum(1 for r in accepted if r.backordered),
     )
-    return from_totals(totals, value, percentile(cycles, 0.5), percentile(cycles, 0.9))
 
 
 def day_range(start: date, end: date) -> tuple[str, str]:

@@ -145,83 +145,96 @@ EXTERNAL_ID_INDEX = (
 )
 
 
+_CHILD_FILTERS = (("order_status_skus", "sku"), ("order_status_sources", "source_id"))
+
+
+class _Where:
+    """WHERE clauses with their parameters, in order."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+
 def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
     """SELECT … for one page (limit + 1 rows, to know whether there is a next page)."""
-    where: list[str] = []
-    params: list[Any] = []
+    where = _Where()
+    driving = next(((t, c, v) for t, c, v in _child_values(query) if v is not None), None)
     source = "order_status o"
-    for table, column, value in (
-        ("order_status_skus", "sku", query.sku),
-        ("order_status_sources", "source_id", query.source_id),
-    ):
-        if value is not None:
-            # Drive the scan from the child table's (key, sort, order_id) indexes.
-            source = f"{table} c JOIN order_status o ON o.order_id = c.order_id"
-            where.append(f"c.{column} = ?")
-            params.append(value)
-            break
+    if driving is not None:
+        # Drive the scan from the child table's (key, sort, order_id) indexes.
+        source = f"{driving[0]} c JOIN order_status o ON o.order_id = c.order_id"
+        where.add(f"c.{driving[1]} = ?", driving[2])
     # Filter and sort on the driving table's columns, so its indexes serve them.
-    alias = "c" if source.startswith("order_status_") else "o"
-    for table, column, value in (
-        ("order_status_skus", "sku", query.sku),
-        ("order_status_sources", "source_id", query.source_id),
-    ):
-        if value is not None and not (source.startswith(table)):
+    alias = "c" if driving is not None else "o"
+    for table, column, value in _child_values(query):
+        if value is not None and (driving is None or table != driving[0]):
             # Correlated with the driving table, so that it is probed row by row in index order.
-            where.append(
+            where.add(
                 f"EXISTS (SELECT 1 FROM {table} x WHERE x.order_id = {alias}.order_id "
-                f"AND x.{column} = ?)"
+                f"AND x.{column} = ?)",
+                value,
             )
-            params.append(value)
+    _row_filters(query, alias, where)
+    sort, ident = f"{alias}.{query.sort}", f"{alias}.order_id"
+    cursor = decode_cursor(query)
+    if cursor is not None:
+        where.add(f"({sort}, {ident}) {'<' if query.descending else '>'} (?, ?)", *cursor)
+    direction = "DESC" if query.descending else "ASC"
+    params = [*where.params, query.limit + 1]
+    selected = ", ".join("o." + c for c in columns)
+    if query.text and alias == "o":
+        return _text_page_sql(selected, where.clauses, sort, direction), params
+    sql = (
+        f"SELECT {selected} FROM {source}"
+        + (f" WHERE {' AND '.join(where.clauses)}" if where.clauses else "")
+        + f" ORDER BY {sort} {direction}, {ident} {direction} LIMIT ?"
+    )
+    return sql, params
+
+
+def _child_values(query: OrderQuery) -> list[tuple[str, str, str | None]]:
+    values = {"sku": query.sku, "source_id": query.source_id}
+    return [(table, column, values[column]) for table, column in _CHILD_FILTERS]
+
+
+def _row_filters(query: OrderQuery, alias: str, where: _Where) -> None:
+    """Status, channel, customer, placement window and external-id prefix."""
     if query.status:
-        where.append(f"{alias}.status IN ({', '.join('?' for _ in query.status)})")
-        params.extend(query.status)
+        where.add(f"{alias}.status IN ({', '.join('?' for _ in query.status)})", *query.status)
     for column, value in (("channel", query.channel), ("customer_id", query.customer_id)):
         if value is not None:
-            where.append(f"o.{column} = ?")
-            params.append(value)
+            where.add(f"o.{column} = ?", value)
     if query.placed_from is not None:
-        where.append(f"{alias}.placed_at >= ?")
-        params.append(query.placed_from)
+        where.add(f"{alias}.placed_at >= ?", query.placed_from)
     if query.placed_to is not None:
-        where.append(f"{alias}.placed_at < ?")
-        params.append(query.placed_to)
+        where.add(f"{alias}.placed_at < ?", query.placed_to)
     if query.text:
         # A range on the lower-cased copy: an index serves it on both engines, and Python's
         # lower() folds every script (SQL's lower() may only fold ASCII).
         prefix = query.text.lower()
-        where.append("o.external_key >= ?")
-        params.append(prefix)
+        where.add("o.external_key >= ?", prefix)
         bound = prefix_upper_bound(prefix)
         if bound is not None:
-            where.append("o.external_key < ?")
-            params.append(bound)
-    cursor = decode_cursor(query)
-    sort, ident = f"{alias}.{query.sort}", f"{alias}.order_id"
-    if cursor is not None:
-        where.append(f"({sort}, {ident}) {'<' if query.descending else '>'} (?, ?)")
-        params.extend(cursor)
-    direction = "DESC" if query.descending else "ASC"
-    params.append(query.limit + 1)
-    if query.text and alias == "o":
-        # External ids are numbered in time, so the matches of an older prefix lie far down
-        # the sort index, which a planner expecting them anywhere walks (most of the table).
-        # The page's ids come from the external id index instead: sorting on an expression
-        # keeps every index's order out of the plan, and only limit + 1 rows are then read.
-        page = (
-            f"SELECT o.order_id AS page_id, {sort} AS page_key FROM order_status o "
-            f"WHERE {' AND '.join(where)} "
-            f"ORDER BY {sort} || '' {direction}, o.order_id {direction} LIMIT ?"
-        )
-        sql = (
-            f"SELECT {', '.join('o.' + c for c in columns)} FROM ({page}) p "
-            "JOIN order_status o ON o.order_id = p.page_id "
-            f"ORDER BY p.page_key {direction}, p.page_id {direction}"
-        )
-        return sql, params
-    sql = (
-        f"SELECT {', '.join('o.' + c for c in columns)} FROM {source}"
-        + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f" ORDER BY {sort} {direction}, {ident} {direction} LIMIT ?"
+            where.add("o.external_key < ?", bound)
+
+
+def _text_page_sql(selected: str, clauses: list[str], sort: str, direction: str) -> str:
+    # External ids are numbered in time, so the matches of an older prefix lie far down
+    # the sort index, which a planner expecting them anywhere walks (most of the table).
+    # The page's ids come from the external id index instead: sorting on an expression
+    # keeps every index's order out of the plan, and only limit + 1 rows are then read.
+    page = (
+        f"SELECT o.order_id AS page_id, {sort} AS page_key FROM order_status o "
+        f"WHERE {' AND '.join(clauses)} "
+        f"ORDER BY {sort} || '' {direction}, o.order_id {direction} LIMIT ?"
     )
-    return sql, params
+    return (
+        f"SELECT {selected} FROM ({page}) p "
+        "JOIN order_status o ON o.order_id = p.page_id "
+        f"ORDER BY p.page_key {direction}, p.page_id {direction}"
+    )

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from aggregates.shipments import CLOSED, ShipmentState, order_status_from
+from aggregates.shipments import CLOSED, ShipmentState, derived_status
 from orchestration_policies.promise import promised_by
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 # Statuses at which the order has left the building: the promise is kept or broken by then.
 SHIPPED_STATUSES = frozenset(
@@ -197,9 +198,6 @@ def _fulfilled(
         status = _derived(facts)
         if status == "held":
             reasons = reasons or row.reasons  # the hold's reason, while it lasts
-        if facts.get("returned_units"):
-            full = facts["returned_units"] >= facts.get("shipped_units", 0)
-            status = "returned" if full else "partially_returned"
     # A source counts once a shipment was requested from it (not when it was merely named).
     source = env.data["source_id"] if env.type.endswith(".fulfillment_requested") else None
     return replace(
@@ -216,16 +214,17 @@ def _fulfilled(
 
 
 def _derived(facts: dict[str, Any]) -> str:
-    """The order's status exactly as the aggregate derives it."""
-    if facts.get("unroutable") and not facts.get("cancel_requested"):
-        return "unroutable"
-    if facts.get("held") and not facts.get("cancel_requested"):
-        return "held"
-    return order_status_from(
+    """The order's status by the aggregate's own rule, from the row's fulfillment facts."""
+    return derived_status(
         {sid: ShipmentState(s) for sid, s in facts["shipments"].items()},
         set(facts.get("withdrawing", [])),
         facts["waiting"],
         set(facts["invoiced"]),
+        unroutable=bool(facts.get("unroutable")),
+        held=bool(facts.get("held")),
+        cancel_requested=bool(facts.get("cancel_requested")),
+        returned_units=int(facts.get("returned_units", 0)),
+        shipped_units=int(facts.get("shipped_units", 0)),
     )
 
 
@@ -322,21 +321,21 @@ def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatus
 
 
 HANDLERS: dict[str, Callable[[OrderStatusRow | None, EventEnvelope], OrderStatusRow | None]] = {
-    "orderhub.order.placed": _placed,
-    "orderhub.order.accepted": _status("accepted"),
-    "orderhub.order.rejected": _status("rejected"),
-    "orderhub.order.held": _held,
-    "orderhub.order.hold_released": _hold_released,
-    "orderhub.order.routed": _routed,
-    "orderhub.order.fulfillment_requested": _set_shipment("requested"),
-    "orderhub.order.shipment_progressed": _set_shipment("state"),
-    "orderhub.order.shipment_rejected": _set_shipment("rejected"),
-    "orderhub.order.shipment_cancelled": _set_shipment("cancelled"),
-    "orderhub.order.cancellation_requested": _cancellation,
-    "orderhub.order.invoice_issued": _invoiced,
-    "orderhub.order.return_received": _return_received,
-    "orderhub.order.changed": _changed,
-    "orderhub.order.reroute_requested": _reroute,
+    EventType.ORDER_PLACED: _placed,
+    EventType.ORDER_ACCEPTED: _status("accepted"),
+    EventType.ORDER_REJECTED: _status("rejected"),
+    EventType.ORDER_HELD: _held,
+    EventType.ORDER_HOLD_RELEASED: _hold_released,
+    EventType.ORDER_ROUTED: _routed,
+    EventType.ORDER_FULFILLMENT_REQUESTED: _set_shipment("requested"),
+    EventType.ORDER_SHIPMENT_PROGRESSED: _set_shipment("state"),
+    EventType.ORDER_SHIPMENT_REJECTED: _set_shipment("rejected"),
+    EventType.ORDER_SHIPMENT_CANCELLED: _set_shipment("cancelled"),
+    EventType.ORDER_CANCELLATION_REQUESTED: _cancellation,
+    EventType.ORDER_INVOICE_ISSUED: _invoiced,
+    EventType.ORDER_RETURN_RECEIVED: _return_received,
+    EventType.ORDER_CHANGED: _changed,
+    EventType.ORDER_REROUTE_REQUESTED: _reroute,
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 FOLLOWER = "rejected_submissions"
 _DDL = """
@@ -63,7 +64,7 @@ class SqlRejectedSubmissionsView:
                 env.time.isoformat(),
             )
             for env in envelopes
-            if env.type == "orderhub.rejected_submission.recorded"
+            if env.type == EventType.REJECTED_SUBMISSION_RECORDED
         ]
         with self._db.transaction() as cur:
             if rows:

@@ -6,6 +6,7 @@ from datetime import date
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 FOLLOWER = "source_load"
 _DDL = """
@@ -30,7 +31,7 @@ class SqlSourceLoadView:
         rows = [
             (env.data["shipment_id"], env.data["source_id"], env.time.date().isoformat())
             for env in envelopes
-            if env.type == "orderhub.order.fulfillment_requested"
+            if env.type == EventType.ORDER_FULFILLMENT_REQUESTED
         ]
         with self._db.transaction() as cur:
             if rows:

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily
 
 FOLLOWER = "stock_levels"
-STOCK_EVENTS = "orderhub.stock_item."
-SOURCE_EVENTS = "orderhub.fulfillment_source."
+STOCK_EVENTS = EventFamily.STOCK_ITEM
+SOURCE_EVENTS = EventFamily.FULFILLMENT_SOURCE
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 Data = Mapping[str, Any]
 
@@ -202,107 +203,107 @@ def _case(d: Data, what: str) -> str:
 # --- the table ------------------------------------------------------------------------------
 
 _SENTENCES: dict[str, Callable[[Data], str]] = {
-    "orderhub.order.placed": _placed,
-    "orderhub.order.accepted": lambda d: "Accepted: passed the intake checks",
-    "orderhub.order.rejected": lambda d: "Rejected at intake: " + "; ".join(map(str, d["reasons"])),
-    "orderhub.order.held": lambda d: f"Held by rule {d['rule']}: {d['reason']}",
-    "orderhub.order.hold_released": lambda d: (
+    EventType.ORDER_PLACED: _placed,
+    EventType.ORDER_ACCEPTED: lambda d: "Accepted: passed the intake checks",
+    EventType.ORDER_REJECTED: lambda d: "Rejected at intake: " + "; ".join(map(str, d["reasons"])),
+    EventType.ORDER_HELD: lambda d: f"Held by rule {d['rule']}: {d['reason']}",
+    EventType.ORDER_HOLD_RELEASED: lambda d: (
         f"Hold released: {_or(d.get('note'), 'no note given')}"
     ),
-    "orderhub.order.routed": _routed,
-    "orderhub.order.fulfillment_requested": _fulfillment_requested,
-    "orderhub.order.shipment_progressed": _shipment_progressed,
-    "orderhub.order.shipment_rejected": lambda d: (
+    EventType.ORDER_ROUTED: _routed,
+    EventType.ORDER_FULFILLMENT_REQUESTED: _fulfillment_requested,
+    EventType.ORDER_SHIPMENT_PROGRESSED: _shipment_progressed,
+    EventType.ORDER_SHIPMENT_REJECTED: lambda d: (
         f"Shipment {d['shipment_id']} rejected by {d['source_id']}: "
         f"{_or(d.get('reason'), 'no reason given')}"
     ),
-    "orderhub.order.shipment_cancelled": lambda d: (
+    EventType.ORDER_SHIPMENT_CANCELLED: lambda d: (
         f"Shipment {d['shipment_id']} cancelled: {d['source_id']} confirmed the withdrawal "
         f"of {_units(d['lines'])}"
     ),
-    "orderhub.order.cancellation_requested": lambda d: (
+    EventType.ORDER_CANCELLATION_REQUESTED: lambda d: (
         f"Cancellation requested: {_or(d.get('reason'), 'no reason given')}; {_withdrawing(d)}"
     ),
-    "orderhub.order.changed": lambda d: (
+    EventType.ORDER_CHANGED: lambda d: (
         f"Changed to revision {d['revision']}: {_count(len(d['submission']['lines']), 'line')}, "
         f"{_total(d['submission'])}; {_withdrawing(d)}"
     ),
-    "orderhub.order.invoice_issued": _invoice_issued,
-    "orderhub.order.payment_captured": lambda d: (
+    EventType.ORDER_INVOICE_ISSUED: _invoice_issued,
+    EventType.ORDER_PAYMENT_CAPTURED: lambda d: (
         f"Payment of {d['amount']} {d['currency']} captured for invoice {d['invoice_id']}"
     ),
-    "orderhub.order.return_requested": _return_requested,
-    "orderhub.order.return_received": _return_received,
-    "orderhub.order.refunded": lambda d: (
+    EventType.ORDER_RETURN_REQUESTED: _return_requested,
+    EventType.ORDER_RETURN_RECEIVED: _return_received,
+    EventType.ORDER_REFUNDED: lambda d: (
         f"Refunded {d['amount']} {d['currency']}: {_or(d.get('reason'), 'no reason given')}"
     ),
-    "orderhub.order.reroute_requested": _reroute_requested,
-    "orderhub.exception_case.opened": lambda d: _case(d, "opened"),
-    "orderhub.exception_case.flagged": lambda d: (
+    EventType.ORDER_REROUTE_REQUESTED: _reroute_requested,
+    EventType.EXCEPTION_CASE_OPENED: lambda d: _case(d, "opened"),
+    EventType.EXCEPTION_CASE_FLAGGED: lambda d: (
         f"{_capital(_words(d['kind']))} raised ({d['band']}): promised by {_when(d['promised_by'])}"
     ),
-    "orderhub.exception_case.assigned": lambda d: _case(d, f"assigned to {d['assignee']}"),
-    "orderhub.exception_case.resolved": lambda d: _case(d, f"resolved: {d['note']}"),
-    "orderhub.stock_item.registered": lambda d: (
+    EventType.EXCEPTION_CASE_ASSIGNED: lambda d: _case(d, f"assigned to {d['assignee']}"),
+    EventType.EXCEPTION_CASE_RESOLVED: lambda d: _case(d, f"resolved: {d['note']}"),
+    EventType.STOCK_ITEM_REGISTERED: lambda d: (
         f"Stock of {d['sku']} at {d['source_id']} registered: {d['on_hand']} on hand, "
         f"{d['safety_stock']} kept as safety stock"
     ),
-    "orderhub.stock_item.counted": lambda d: (
+    EventType.STOCK_ITEM_COUNTED: lambda d: (
         f"Stock of {d['sku']} at {d['source_id']} counted: {d['on_hand']} on hand, "
         f"safety stock {d['safety_stock']} ({_or(d.get('reason'), 'no reason given')})"
     ),
-    "orderhub.stock_item.adjusted": lambda d: (
+    EventType.STOCK_ITEM_ADJUSTED: lambda d: (
         f"Stock of {d['sku']} at {d['source_id']} adjusted by {int(d['delta']):+d}: "
         f"{_or(d.get('reason'), 'no reason given')}"
     ),
-    "orderhub.stock_item.reserved": lambda d: (
+    EventType.STOCK_ITEM_RESERVED: lambda d: (
         f"{d['quantity']} {d['sku']} reserved at {d['source_id']} (reservation {d['order_id']})"
     ),
-    "orderhub.stock_item.released": lambda d: (
+    EventType.STOCK_ITEM_RELEASED: lambda d: (
         f"{d['quantity']} {d['sku']} released at {d['source_id']} (reservation {d['order_id']}): "
         f"{_or(d.get('reason'), 'no reason given')}"
     ),
-    "orderhub.stock_item.consumed": lambda d: (
+    EventType.STOCK_ITEM_CONSUMED: lambda d: (
         f"{d['quantity']} {d['sku']} shipped from {d['source_id']} (reservation {d['order_id']})"
         + (f"; {_count(int(d['freed']), 'unshipped unit')} freed" if d.get("freed") else "")
     ),
-    "orderhub.rejected_submission.recorded": lambda d: (
+    EventType.REJECTED_SUBMISSION_RECORDED: lambda d: (
         f"Submission from channel {d['channel']} refused "
         f"({_or(d.get('external_id'), 'no order id')}, {d['format']}): {d['reason']}"
         + (f"; {_count(len(d['problems']), 'problem')}" if d.get("problems") else "")
     ),
-    "orderhub.policy_versions.created": lambda d: f"Policy {d['policy_id']} created",
-    "orderhub.policy_versions.published": lambda d: (
+    EventType.POLICY_VERSIONS_CREATED: lambda d: f"Policy {d['policy_id']} created",
+    EventType.POLICY_VERSIONS_PUBLISHED: lambda d: (
         f"Policy version {d['version']} published and made active (digest {str(d['digest'])[:19]})"
     ),
-    "orderhub.policy_versions.rolled_back": lambda d: (
+    EventType.POLICY_VERSIONS_ROLLED_BACK: lambda d: (
         f"Policy rolled back to version {d['to_version']}"
     ),
-    "orderhub.fulfillment_source.registered": lambda d: (
+    EventType.FULFILLMENT_SOURCE_REGISTERED: lambda d: (
         f"Source {d['source_id']} registered: {d['definition']['name']} "
         f"({_words(d['definition']['kind'])} in {d['definition']['country']})"
     ),
-    "orderhub.fulfillment_source.redefined": lambda d: (
+    EventType.FULFILLMENT_SOURCE_REDEFINED: lambda d: (
         f"Source {d['definition']['source_id']} redefined"
     ),
-    "orderhub.fulfillment_source.paused": lambda d: (
+    EventType.FULFILLMENT_SOURCE_PAUSED: lambda d: (
         f"Source paused: {_or(d.get('reason'), 'no reason given')}"
     ),
-    "orderhub.fulfillment_source.resumed": lambda d: "Source resumed: it takes shipments again",
-    "orderhub.channel.registered": lambda d: (
+    EventType.FULFILLMENT_SOURCE_RESUMED: lambda d: "Source resumed: it takes shipments again",
+    EventType.CHANNEL_REGISTERED: lambda d: (
         f"Channel {d['channel_id']} registered: {d['definition']['name']} "
         f"({_words(d['definition']['kind'])}, {d['definition']['format']} format)"
     ),
-    "orderhub.channel.redefined": lambda d: f"Channel {d['definition']['channel_id']} redefined",
-    "orderhub.api_key.issued": lambda d: (
+    EventType.CHANNEL_REDEFINED: lambda d: f"Channel {d['definition']['channel_id']} redefined",
+    EventType.API_KEY_ISSUED: lambda d: (
         f"API key {d['key_id']} issued for role {d['role']}"
         + (f" of channel {d['channel_id']}" if d.get("channel_id") else "")
         + (f" of source {d['source_id']}" if d.get("source_id") else "")
         + f": {_or(d.get('label'), 'no label')}"
         + (f"; it expires at {d['expires_at']}" if d.get("expires_at") else "")
     ),
-    "orderhub.api_key.revoked": lambda d: "API key revoked: it no longer authenticates",
-    "orderhub.api_key.rotated": lambda d: (
+    EventType.API_KEY_REVOKED: lambda d: "API key revoked: it no longer authenticates",
+    EventType.API_KEY_ROTATED: lambda d: (
         "API key rotated: a new secret"
         + (
             f"; the previous one works until {d['previous_valid_until']}"
@@ -310,9 +311,9 @@ _SENTENCES: dict[str, Callable[[Data], str]] = {
             else "; the previous one no longer works"
         )
     ),
-    "orderhub.bootstrap_key.revoked": lambda d: (
+    EventType.BOOTSTRAP_KEY_REVOKED: lambda d: (
         "Bootstrap admin key (ORDERHUB_ADMIN_API_KEY) revoked: that value no longer authenticates"
     ),
-    "orderhub.directory.created": lambda d: f"Directory of {d['kind']} created",
-    "orderhub.directory.added": lambda d: f"{d['name']} added to the directory",
+    EventType.DIRECTORY_CREATED: lambda d: f"Directory of {d['kind']} created",
+    EventType.DIRECTORY_ADDED: lambda d: f"{d['name']} added to the directory",
 }

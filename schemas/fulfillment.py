@@ -5,6 +5,7 @@ from uuid import UUID
 
 from pydantic import Field, StrictInt
 
+from schemas.event_types import EventType
 from schemas.submission import Contract
 from schemas.types import MAX_QUANTITY, LineId, PlausibleTime, Slug
 
@@ -45,8 +46,8 @@ class FulfillmentUpdate(Contract):
 # Events that ask sources to withdraw open shipments (the data names them in withdrawn_from).
 WITHDRAWAL_EVENT_TYPES = frozenset(
     {
-        "orderhub.order.cancellation_requested",
-        "orderhub.order.changed",
-        "orderhub.order.reroute_requested",
+        EventType.ORDER_CANCELLATION_REQUESTED,
+        EventType.ORDER_CHANGED,
+        EventType.ORDER_REROUTE_REQUESTED,
     }
 )

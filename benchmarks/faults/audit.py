@@ -9,17 +9,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily, EventType
 
 # Events after which routing an order again is expected (something changed or was waiting).
 _ROUTE_AGAIN = {
-    "orderhub.order.shipment_rejected",
-    "orderhub.order.shipment_cancelled",
-    "orderhub.order.reroute_requested",
-    "orderhub.order.changed",
-    "orderhub.order.hold_released",
+    EventType.ORDER_SHIPMENT_REJECTED,
+    EventType.ORDER_SHIPMENT_CANCELLED,
+    EventType.ORDER_REROUTE_REQUESTED,
+    EventType.ORDER_CHANGED,
+    EventType.ORDER_HOLD_RELEASED,
 }
-_DECIDED = {"orderhub.order.routed", "orderhub.order.held", "orderhub.order.rejected"}
-_CLOSED_SHIPMENT = {"orderhub.order.shipment_rejected", "orderhub.order.shipment_cancelled"}
+_DECIDED = {EventType.ORDER_ROUTED, EventType.ORDER_HELD, EventType.ORDER_REJECTED}
+_CLOSED_SHIPMENT = {EventType.ORDER_SHIPMENT_REJECTED, EventType.ORDER_SHIPMENT_CANCELLED}
 
 
 @dataclass
@@ -68,20 +69,20 @@ class LogAudit:
         for env in envelopes:
             self._events += 1
             self._types[env.type] += 1
-            if env.type.startswith("orderhub.order."):
+            if env.type.startswith(EventFamily.ORDER):
                 self._order_event(env)
-            elif env.type.startswith("orderhub.stock_item."):
+            elif env.type.startswith(EventFamily.STOCK_ITEM):
                 self._stock_event(env)
 
     def _order_event(self, env: EventEnvelope) -> None:
         order = self._orders.setdefault(env.subject, _Order())
         data = env.data
-        if env.type == "orderhub.order.placed":
+        if env.type == EventType.ORDER_PLACED:
             lines = data.get("submission", {}).get("lines", [])
             order.lines = {str(line["line_id"]): int(line["quantity"]) for line in lines}
         if env.type in _DECIDED:
             order.decided = True
-        if env.type == "orderhub.order.routed":
+        if env.type == EventType.ORDER_ROUTED:
             order.routed += 1
             if not order.expects_routing:
                 order.duplicate_routings += 1
@@ -91,7 +92,7 @@ class LogAudit:
             )
         elif env.type in _ROUTE_AGAIN:
             order.expects_routing = True
-        if env.type == "orderhub.order.fulfillment_requested":
+        if env.type == EventType.ORDER_FULFILLMENT_REQUESTED:
             shipment = str(data["shipment_id"])
             if shipment in order.shipments:
                 order.requested_twice += 1
@@ -104,7 +105,7 @@ class LogAudit:
     def _stock_event(self, env: EventEnvelope) -> None:
         item = self._stock.setdefault(env.subject, _Stock())
         data = env.data
-        kind = env.type.removeprefix("orderhub.stock_item.")
+        kind = env.type.removeprefix(EventFamily.STOCK_ITEM)
         if kind in ("registered", "counted"):
             item.on_hand = int(data["on_hand"])
             item.safety = int(data.get("safety_stock", 0))

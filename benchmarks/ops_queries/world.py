@@ -15,6 +15,7 @@ from projections.audit_trail import AuditEntry
 from projections.exception_rules import KIND_SEVERITY, ExceptionRow
 from projections.order_rows import SHIPPED_STATUSES, OrderStatusRow, utc_text
 from projections.stock_rows import StockLevel
+from schemas.event_types import EventType
 
 GOAL_MS = 50.0
 
@@ -289,7 +290,7 @@ class World:
         channel_actor = f"channel:{row.channel}"
         steps: list[tuple[str, str, str, dict[str, Any]]] = [
             (
-                "orderhub.order.placed",
+                EventType.ORDER_PLACED,
                 channel_actor,
                 f"Placed by channel {row.channel} as {row.external_id}: "
                 f"{row.line_count} lines, {row.total} {row.currency}, "
@@ -308,15 +309,15 @@ class World:
                     "digest": row.digest,
                 },
             ),
-            ("orderhub.order.accepted", "system:hub", "Accepted: passed the intake checks", {}),
+            (EventType.ORDER_ACCEPTED, "system:hub", "Accepted: passed the intake checks", {}),
         ]
         if row.status == "held":
-            steps.append(("orderhub.order.held", "system:hub", f"Held: {row.reasons[0]}", {}))
+            steps.append((EventType.ORDER_HELD, "system:hub", f"Held: {row.reasons[0]}", {}))
         for source in row.sources:
             sid = f"shp-{rng.getrandbits(32):08x}"
             steps.append(
                 (
-                    "orderhub.order.routed",
+                    EventType.ORDER_ROUTED,
                     "system:orchestrator",
                     f"Routed with policy default v3: {source} ships {row.units_ordered} units",
                     {"policy_id": "default", "policy_version": 3, "source_id": source},
@@ -324,7 +325,7 @@ class World:
             )
             steps.append(
                 (
-                    "orderhub.order.fulfillment_requested",
+                    EventType.ORDER_FULFILLMENT_REQUESTED,
                     "system:orchestrator",
                     f"Shipment {sid} requested from {source}",
                     {"shipment_id": sid, "source_id": source},
@@ -335,7 +336,7 @@ class World:
                     break
                 steps.append(
                     (
-                        "orderhub.order.shipment_progressed",
+                        EventType.ORDER_SHIPMENT_PROGRESSED,
                         f"source:{source}",
                         f"Shipment {sid} {state} at {source}",
                         {"shipment_id": sid, "source_id": source, "state": state},

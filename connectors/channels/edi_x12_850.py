@@ -20,6 +20,7 @@ the set), ``ST*0001/N1*ST/N403``, ``ST*0001/SE01``; envelope problems (``GS*7/GE
 segments.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -124,61 +125,106 @@ def _check_trailer(tset: TransactionSet, draft: SubmissionDraft) -> None:
 
 
 def _sort(tset: TransactionSet, draft: SubmissionDraft) -> _Contents:
-    contents = _Contents()
-    party: str | None = None
+    sorter = _Sorter(tset, draft)
     for segment in tset.segments[1:-1] if tset.segments[-1].tag == "SE" else tset.segments[1:]:
-        tag = segment.tag
-        if not is_segment_tag(tag):
-            draft.refuse(
-                f"{tset.name}/segment {segment.position}",
+        sorter.take(segment)
+    _check_line_count(sorter.contents, tset, draft)
+    return sorter.contents
+
+
+class _Sorter:
+    """Reads a set's segments in order; ``party`` is the N1 loop the N2-N4 that follow are of."""
+
+    def __init__(self, tset: TransactionSet, draft: SubmissionDraft) -> None:
+        self.tset = tset
+        self.draft = draft
+        self.contents = _Contents()
+        self.party: str | None = None
+
+    def take(self, segment: Segment) -> None:
+        if not is_segment_tag(segment.tag):
+            self.draft.refuse(
+                f"{self.tset.name}/segment {segment.position}",
                 f"{segment.text[:20]!r} is not a segment",
                 ProblemCode.MALFORMED,
             )
-        elif tag == "BEG":
-            if contents.beg is not None:
-                draft.refuse(f"{tset.name}/BEG", "appears twice", ProblemCode.DUPLICATE)
-            contents.beg = contents.beg or segment
-        elif tag == "CUR":
-            contents.cur = contents.cur or segment
-        elif tag == "DTM" and segment.element(1) == "002":
-            contents.promised = contents.promised or segment
-        elif tag == "PER":
-            emails = [segment.element(n + 1) for n in (3, 5, 7) if segment.element(n) == "EM"]
-            contents.email = contents.email or next(iter(emails), None)
-        elif tag == "N1" and contents.lines:
-            party = None  # a party of the PO1 loop: only a line-level ship-to matters
+            return
+        read = _READERS.get(segment.tag)
+        if read is not None:
+            read(self, segment)
+
+    def beg(self, segment: Segment) -> None:
+        if self.contents.beg is not None:
+            self.draft.refuse(f"{self.tset.name}/BEG", "appears twice", ProblemCode.DUPLICATE)
+        self.contents.beg = self.contents.beg or segment
+
+    def cur(self, segment: Segment) -> None:
+        self.contents.cur = self.contents.cur or segment
+
+    def dtm(self, segment: Segment) -> None:
+        if segment.element(1) == "002":
+            self.contents.promised = self.contents.promised or segment
+
+    def per(self, segment: Segment) -> None:
+        emails = [segment.element(n + 1) for n in (3, 5, 7) if segment.element(n) == "EM"]
+        self.contents.email = self.contents.email or next(iter(emails), None)
+
+    def n1(self, segment: Segment) -> None:
+        contents = self.contents
+        if contents.lines:
+            self.party = None  # a party of the PO1 loop: only a line-level ship-to matters
             if segment.element(1) == "ST":
-                draft.refuse(
-                    f"{tset.name}/PO1[{len(contents.lines)}]/N1*ST",
+                self.draft.refuse(
+                    f"{self.tset.name}/PO1[{len(contents.lines)}]/N1*ST",
                     "a ship-to per line is not supported: send one order per ship-to",
                     ProblemCode.UNSUPPORTED,
                 )
-        elif tag == "N1":
-            party = segment.element(1)
-            if party == "ST" and party in contents.parties:
-                draft.refuse(
-                    f"{tset.name}/N1*ST",
-                    "appears twice: one ship-to per order",
-                    ProblemCode.DUPLICATE,
-                )
-            contents.parties.setdefault(party, {"N1": segment})
-        elif tag in ("N2", "N3", "N4") and party is not None:
-            contents.parties[party].setdefault(tag, segment)
-        elif tag == "PO1":
-            party = None
-            contents.lines.append(segment)
-        elif tag == "CTT":
-            contents.ctt = segment
-    if contents.ctt is not None:
-        stated = count(contents.ctt.element(1))
-        if stated != len(contents.lines):
-            draft.refuse(
-                f"{tset.name}/CTT01",
-                f"says {contents.ctt.element(1) or 'nothing'} line items, the set has "
-                f"{len(contents.lines)} PO1 segments",
-                ProblemCode.COUNT_MISMATCH,
+            return
+        party = self.party = segment.element(1)
+        if party == "ST" and party in contents.parties:
+            self.draft.refuse(
+                f"{self.tset.name}/N1*ST",
+                "appears twice: one ship-to per order",
+                ProblemCode.DUPLICATE,
             )
-    return contents
+        contents.parties.setdefault(party, {"N1": segment})
+
+    def party_detail(self, segment: Segment) -> None:
+        if self.party is not None:
+            self.contents.parties[self.party].setdefault(segment.tag, segment)
+
+    def po1(self, segment: Segment) -> None:
+        self.party = None
+        self.contents.lines.append(segment)
+
+    def ctt(self, segment: Segment) -> None:
+        self.contents.ctt = segment
+
+
+_READERS: dict[str, Callable[[_Sorter, Segment], None]] = {
+    "BEG": _Sorter.beg,
+    "CUR": _Sorter.cur,
+    "DTM": _Sorter.dtm,
+    "PER": _Sorter.per,
+    "N1": _Sorter.n1,
+    "N2": _Sorter.party_detail,
+    "N3": _Sorter.party_detail,
+    "N4": _Sorter.party_detail,
+    "PO1": _Sorter.po1,
+    "CTT": _Sorter.ctt,
+}
+
+
+def _check_line_count(contents: _Contents, tset: TransactionSet, draft: SubmissionDraft) -> None:
+    if contents.ctt is None:
+        return
+    if count(contents.ctt.element(1)) != len(contents.lines):
+        draft.refuse(
+            f"{tset.name}/CTT01",
+            f"says {contents.ctt.element(1) or 'nothing'} line items, the set has "
+            f"{len(contents.lines)} PO1 segments",
+            ProblemCode.COUNT_MISMATCH,
+        )
 
 
 def _map_header(

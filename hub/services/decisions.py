@@ -6,8 +6,9 @@ from uuid import UUID
 from aggregates.contract import to_envelope
 from hub.store import OrderStore
 from projections.decision_history import DecisionRecord, decisions_of
+from schemas.event_types import EventType
 
-_PLACED = "orderhub.order.placed"
+_PLACED = EventType.ORDER_PLACED
 
 
 @dataclass(frozen=True)

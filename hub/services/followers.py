@@ -12,6 +12,7 @@ from projections.backorders import SqlBackorderView
 from projections.positions import read_positions, save_positions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +30,21 @@ FOLLOWER = "orchestrator"
 # Events after which an order may be routable: new, released from hold.
 ORDER_TRIGGERS = frozenset(
     {
-        "orderhub.order.accepted",
-        "orderhub.order.hold_released",
-        "orderhub.order.shipment_rejected",
-        "orderhub.order.changed",
-        "orderhub.order.reroute_requested",
+        EventType.ORDER_ACCEPTED,
+        EventType.ORDER_HOLD_RELEASED,
+        EventType.ORDER_SHIPMENT_REJECTED,
+        EventType.ORDER_CHANGED,
+        EventType.ORDER_REROUTE_REQUESTED,
     }
 )
 # Stock events after which more may be available for the waiting orders.
 STOCK_TRIGGERS = frozenset(
     {
-        "orderhub.stock_item.registered",
-        "orderhub.stock_item.counted",
-        "orderhub.stock_item.adjusted",
-        "orderhub.stock_item.released",
-        "orderhub.stock_item.consumed",
+        EventType.STOCK_ITEM_REGISTERED,
+        EventType.STOCK_ITEM_COUNTED,
+        EventType.STOCK_ITEM_ADJUSTED,
+        EventType.STOCK_ITEM_RELEASED,
+        EventType.STOCK_ITEM_CONSUMED,
     }
 )
 # New orders decided and saved together: long enough to share a commit, short enough that a
@@ -123,9 +124,9 @@ class OrchestrationFollower:
 
 
 def _may_have_freed_stock(env: EventEnvelope) -> bool:
-    if env.type == "orderhub.stock_item.adjusted":
+    if env.type == EventType.STOCK_ITEM_ADJUSTED:
         return int(env.data.get("delta", 0)) > 0
-    if env.type == "orderhub.stock_item.consumed":
+    if env.type == EventType.STOCK_ITEM_CONSUMED:
         return int(env.data.get("freed", 0)) > 0  # shipped less than was reserved
     return True
 
@@ -145,7 +146,7 @@ class BillingFollower:
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         for env in envelopes:
-            if env.type == "orderhub.order.shipment_progressed" and env.data["state"] in LEFT:
+            if env.type == EventType.ORDER_SHIPMENT_PROGRESSED and env.data["state"] in LEFT:
                 self._fulfillment.invoice_shipment(UUID(env.subject), env.data["shipment_id"])
         with self._db.transaction() as cur:
             save_positions(cur, self.name, positions)

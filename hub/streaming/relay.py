@@ -10,6 +10,7 @@ from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily, EventType
 from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -26,33 +27,33 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
     billing = settings.topic("billing_events")
 
     def routes(env: EventEnvelope) -> list[tuple[str, str]]:
-        if env.type.startswith("orderhub.order."):
+        if env.type.startswith(EventFamily.ORDER):
             found = [(orders, env.subject)]
-            if env.type == "orderhub.order.fulfillment_requested":
+            if env.type == EventType.ORDER_FULFILLMENT_REQUESTED:
                 found.append((requests, str(env.data["source_id"])))
             elif env.type in WITHDRAWAL_EVENT_TYPES:
                 # Each source holding an open shipment is asked to withdraw it.
                 for source_id in sorted(set(env.data["withdrawn_from"].values())):
                     found.append((requests, source_id))
             elif env.type in (
-                "orderhub.order.invoice_issued",
-                "orderhub.order.payment_captured",
-                "orderhub.order.refunded",
+                EventType.ORDER_INVOICE_ISSUED,
+                EventType.ORDER_PAYMENT_CAPTURED,
+                EventType.ORDER_REFUNDED,
             ):
                 found.append((billing, env.subject))
             return found
-        if env.type.startswith("orderhub.exception_case."):
+        if env.type.startswith(EventFamily.EXCEPTION_CASE):
             # Beside the events that opened the exception, in the same partition, so that a
             # person's action is never read before the exception it acts on.
             if env.data.get("order_id"):
                 return [(orders, str(env.data["order_id"]))]
             submission = str(env.data.get("exception_id", "")).partition(":")[2]
             return [(rejected, submission or env.subject)]
-        if env.type.startswith(("orderhub.api_key.", "orderhub.bootstrap_key.")):
+        if env.type.startswith((EventFamily.API_KEY, EventFamily.BOOTSTRAP_KEY)):
             return []  # credentials stay in the event store: nothing downstream needs them
-        if env.type.startswith("orderhub.rejected_submission."):
+        if env.type.startswith(EventFamily.REJECTED_SUBMISSION):
             return [(rejected, env.subject)]
-        if env.type.startswith(("orderhub.stock_item.", "orderhub.fulfillment_source.")):
+        if env.type.startswith((EventFamily.STOCK_ITEM, EventFamily.FULFILLMENT_SOURCE)):
             return [(inventory, env.subject)]
         return [(catalog, env.subject)]
 

@@ -18,6 +18,7 @@ from connectors.codec import OutboundRecord, record_to_envelope
 from connectors.publisher import KafkaPublisher
 from hub.settings import Settings
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class WarehouseSimulator:
         return answers
 
     async def handle(self, env: EventEnvelope) -> None:
-        if env.type == "orderhub.order.fulfillment_requested":
+        if env.type == EventType.ORDER_FULFILLMENT_REQUESTED:
             if env.data["source_id"] == self._source_id:
                 shipment = str(env.data["shipment_id"])
                 steps = self.plan(env)

@@ -95,6 +95,9 @@ class Analysis:
     complete: bool  # every read of order/source/now goes through one of ``paths``
 
 
+_ROOTS = frozenset({"order", "source", "now"})
+
+
 def analyse(tree: Any) -> Analysis:
     paths: list[PathRef] = []
     bound: set[str] = set()
@@ -104,26 +107,37 @@ def analyse(tree: Any) -> Analysis:
             ref = _chain(node)
             if ref is not None:
                 paths.append(ref)
-                for sub in _walk(node):
-                    chained_idents.add(id(sub))
-        elif node.data == "member_dot_arg" and str(node.children[1]) in _MACROS:
-            args = node.children[2] if len(node.children) > 2 else None
-            if args is not None and _is_tree(args) and args.children:
-                var = _chain_of_expr(args.children[0])
-                if var is not None and not var[1]:
-                    bound.add(var[0])
+                chained_idents.update(id(sub) for sub in _walk(node))
+        elif node.data == "member_dot_arg":
+            var = _macro_variable(node)
+            if var is not None:
+                bound.add(var)
     idents = [n for n in _walk(tree) if n.data == "ident"]
     names = frozenset(str(n.children[0]) for n in idents) - bound
-    roots = {"order", "source", "now"}
-    stray_dot_refs = any(
-        n.data in ("dot_ident", "dot_ident_arg") and str(n.children[0]) in roots
+    complete = not _reads_by_dot(tree) and all(
+        id(n) in chained_idents for n in idents if str(n.children[0]) in _ROOTS
+    )
+    unique = tuple(dict.fromkeys(p for p in paths if p[0] in _ROOTS))
+    return Analysis(paths=unique, names=names, complete=complete)
+
+
+def _macro_variable(node: Any) -> str | None:
+    """The variable a macro binds (``x`` in ``order.lines.all(x, …)``), if ``node`` is one."""
+    if str(node.children[1]) not in _MACROS:
+        return None
+    args = node.children[2] if len(node.children) > 2 else None
+    if args is None or not _is_tree(args) or not args.children:
+        return None
+    var = _chain_of_expr(args.children[0])
+    return var[0] if var is not None and not var[1] else None
+
+
+def _reads_by_dot(tree: Any) -> bool:
+    """``.order`` style references to a root, which the analysis cannot follow."""
+    return any(
+        n.data in ("dot_ident", "dot_ident_arg") and str(n.children[0]) in _ROOTS
         for n in _walk(tree)
     )
-    complete = not stray_dot_refs and all(
-        id(n) in chained_idents for n in idents if str(n.children[0]) in roots
-    )
-    unique = tuple(dict.fromkeys(p for p in paths if p[0] in roots))
-    return Analysis(paths=unique, names=names, complete=complete)
 
 
 def _chain_of_expr(expr: Any) -> PathRef | None:

@@ -37,6 +37,7 @@ from projections.audit_trail import InMemoryAuditTrail, SqlAuditTrail
 from projections.base import ReadModel
 from projections.summaries import generic
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily, EventType
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW, placed_order, submission
 
@@ -130,20 +131,20 @@ def full_order(external_id: str = "WEB-1001") -> Order:
 
 
 FULL_ORDER_TYPES = [
-    "orderhub.order.placed",
-    "orderhub.order.accepted",
-    "orderhub.order.held",
-    "orderhub.order.hold_released",
-    "orderhub.order.routed",
-    "orderhub.order.fulfillment_requested",
-    "orderhub.order.shipment_progressed",
-    "orderhub.order.shipment_progressed",
-    "orderhub.order.shipment_progressed",
-    "orderhub.order.invoice_issued",
-    "orderhub.order.payment_captured",
-    "orderhub.order.return_requested",
-    "orderhub.order.return_received",
-    "orderhub.order.refunded",
+    EventType.ORDER_PLACED,
+    EventType.ORDER_ACCEPTED,
+    EventType.ORDER_HELD,
+    EventType.ORDER_HOLD_RELEASED,
+    EventType.ORDER_ROUTED,
+    EventType.ORDER_FULFILLMENT_REQUESTED,
+    EventType.ORDER_SHIPMENT_PROGRESSED,
+    EventType.ORDER_SHIPMENT_PROGRESSED,
+    EventType.ORDER_SHIPMENT_PROGRESSED,
+    EventType.ORDER_INVOICE_ISSUED,
+    EventType.ORDER_PAYMENT_CAPTURED,
+    EventType.ORDER_RETURN_REQUESTED,
+    EventType.ORDER_RETURN_RECEIVED,
+    EventType.ORDER_REFUNDED,
 ]
 FULL_ORDER_ACTOR_KINDS = [
     "channel",
@@ -437,7 +438,7 @@ class AuditTrailContract:
 
         trail = view.trail(_FULL_ID)
         assert [e.event_id for e in trail] == _EXPECTED_IDS[_FULL_ID]
-        cases = [e for e in trail if e.type.startswith("orderhub.exception_case.")]
+        cases = [e for e in trail if e.type.startswith(EventFamily.EXCEPTION_CASE)]
         assert [(e.actor, e.summary) for e in cases] == [
             ("system:jeopardy", "Jeopardy exception EXC-2001 opened"),
             ("system:jeopardy", "Jeopardy raised (medium): promised by 2026-11-21 17:00 UTC"),

@@ -39,6 +39,7 @@ from projections.exceptions import (
 )
 from projections.order_query import BadCursorError
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW, order_envelopes, placed_order, submission
 from tests.contracts.order_search_contract import search_history
@@ -228,7 +229,7 @@ def pages(view: ExceptionQueue, query: ExceptionQuery) -> Iterator[ExceptionPage
 
 def order_key(env: EventEnvelope) -> str:
     """What must stay in order: an order's events with its exception cases."""
-    if env.type.startswith("orderhub.exception_case."):
+    if env.type.startswith(EventFamily.EXCEPTION_CASE):
         return str(env.data.get("order_id") or env.subject)
     return env.subject
 

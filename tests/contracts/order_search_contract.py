@@ -36,6 +36,7 @@ from projections.order_query import BadCursorError, OrderQuery
 from projections.order_rows import OrderStatusRow
 from projections.order_status import OrderStatusView
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from tests.contracts.factories import NOW, submit_order
 
@@ -280,7 +281,7 @@ class OrderSearchContract:
     def rows(self, view: OrderStatusView) -> list[OrderStatusRow]:
         """Every row, read the slow way: one get() per order of the history."""
         ids = sorted(
-            {env.subject for env in search_history() if env.type == "orderhub.order.placed"}
+            {env.subject for env in search_history() if env.type == EventType.ORDER_PLACED}
         )
         found = [view.get(order_id) for order_id in ids]
         assert all(found)

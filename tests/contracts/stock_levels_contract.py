@@ -23,6 +23,7 @@ from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
 from projections.stock_levels import StockLevel, StockLevelsView, StockPage
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 
 STREAM = "orderhub.inventory.events:0"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -359,7 +360,7 @@ class StockLevelsContract:
         item.reserve("WEB-1:1", 2, at=T0)
         registered, reserved = events_of(item)
         stranger = reserved.model_copy(update={"type": "orderhub.stock_item.gift_wrapped"})
-        order_event = reserved.model_copy(update={"type": "orderhub.order.accepted"})
+        order_event = reserved.model_copy(update={"type": EventType.ORDER_ACCEPTED})
 
         view.apply([registered, stranger, order_event], {STREAM: 2})
 

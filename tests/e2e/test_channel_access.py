@@ -21,6 +21,7 @@ from hub.api.auth_throttle import AuthThrottle
 from hub.api.ratelimit import RateLimiter
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
+from schemas.event_types import EventFamily, EventType
 from tests.contracts.factories import NOW, fixed_clock, submission_dict
 
 PROBLEM_JSON = "application/problem+json"
@@ -430,7 +431,7 @@ async def test_a_native_payload_naming_another_channel_is_refused_and_kept_for_t
         assert len(kept_for_sender) == 2 and w.rejections["shop-a"] in kept_for_sender
         assert payload in kept_for_sender.values()
         envelopes = [env for _, env in w.hub.store.read_envelopes(None, 10_000)]
-        placed = [e for e in envelopes if e.type == "orderhub.order.placed"]
+        placed = [e for e in envelopes if e.type == EventType.ORDER_PLACED]
         assert {e.data["external_id"] for e in placed} == {"A-1001", "B-2001"}
 
 
@@ -694,11 +695,11 @@ async def test_an_api_key_is_kept_only_as_its_sha256_never_its_secret(tmp_path: 
     async with world(tmp_path) as w:
         issued = w.keys
         envelopes = [env for _, env in w.hub.store.read_envelopes(None, 10_000)]
-        key_events = [e for e in envelopes if e.type.startswith("orderhub.api_key.")]
+        key_events = [e for e in envelopes if e.type.startswith(EventFamily.API_KEY)]
         everything = "\n".join(e.model_dump_json() for e in envelopes)
         files = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
 
-        by_key_id = {e.data["key_id"]: e for e in key_events if e.type == "orderhub.api_key.issued"}
+        by_key_id = {e.data["key_id"]: e for e in key_events if e.type == EventType.API_KEY_ISSUED}
         assert set(by_key_id) == {key["key_id"] for key in issued.values()}
         for key in issued.values():
             prefix, key_id, secret = key["api_key"].split("_", 2)

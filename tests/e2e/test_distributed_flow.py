@@ -12,6 +12,7 @@ import pytest
 
 from aggregates import order_id_for
 from connectors.codec import record_to_envelope
+from schemas.event_types import EventType
 from tests.support.kafka import read_topic
 from tests.support.processes import free_port, hub_processes, wait_for_http
 
@@ -106,7 +107,7 @@ def test_post_goes_through_kafka_intake_and_relay_to_accepted_status(
         )
         mine = [record_to_envelope(r.key, r.value, r.headers) for r in events]
         mine = [e for e in mine if e.subject == order_id]
-        assert [e.type for e in mine[:2]] == ["orderhub.order.placed", "orderhub.order.accepted"]
+        assert [e.type for e in mine[:2]] == [EventType.ORDER_PLACED, EventType.ORDER_ACCEPTED]
         assert [e.sequence for e in mine[:2]] == [1, 2]
         assert mine[1].actor.id == "intake"
         assert len({r.partition for r in events if r.key == order_id.encode()}) == 1
@@ -181,7 +182,7 @@ def test_poison_and_invalid_submissions_are_parked_and_the_worker_moves_on(
         (kept,) = [env for env in rejected if env.data["reason"] == "invalid_submission"]
         (parked,) = [env for env in rejected if env.data["reason"] == "dead_lettered"]
         assert parked.data["details"]["topic"] == f"{prefix}orderhub.orders.submitted"
-        assert kept.type == "orderhub.rejected_submission.recorded"
+        assert kept.type == EventType.REJECTED_SUBMISSION_RECORDED
         assert kept.data["external_id"] == "WEB-2002"
         assert [p["field"] for p in kept.data["problems"]] == ["lines.0.quantity"]
         assert json.loads(kept.data["raw_payload"])["external_id"] == "WEB-2002"

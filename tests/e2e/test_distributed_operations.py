@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from aggregates import order_id_for
+from schemas.event_types import EventType
 from tests.e2e.test_distributed_orchestration import _order, _source
 from tests.support.processes import free_port, hub_processes, wait_for_http
 
@@ -96,13 +97,13 @@ def test_a_held_order_is_worked_from_the_queue_and_a_poison_message_is_listed(
 
         trail = _eventually(
             lambda: httpx.get(f"{base}/v1/orders/{order_id}/audit").json()["events"],
-            lambda events: any(e["type"] == "orderhub.order.routed" for e in events),
+            lambda events: any(e["type"] == EventType.ORDER_ROUTED for e in events),
             "the routing in the audit trail",
         )
-        reroute = next(e for e in trail if e["type"] == "orderhub.order.reroute_requested")
+        reroute = next(e for e in trail if e["type"] == EventType.ORDER_REROUTE_REQUESTED)
         assert reroute["actor"] == "user:bob"
         assert "wh-lille" in reroute["summary"]
-        assert any(e["type"] == "orderhub.exception_case.assigned" for e in trail)
+        assert any(e["type"] == EventType.EXCEPTION_CASE_ASSIGNED for e in trail)
 
         stock = _eventually(
             lambda: httpx.get(f"{base}/v1/ops/stock", params={"source": "wh-lille"}).json(),

@@ -11,6 +11,7 @@ import pytest
 
 from aggregates import order_id_for
 from connectors.codec import record_to_envelope
+from schemas.event_types import EventType
 from tests.support.kafka import read_topic
 from tests.support.processes import free_port, hub_processes, wait_for_http
 
@@ -104,7 +105,7 @@ def test_accepted_order_is_routed_and_its_fulfillment_request_goes_to_the_source
         )
         request = record_to_envelope(requests[0].key, requests[0].value, requests[0].headers)
         assert requests[0].key == b"wh-lyon", "keyed by source, the closest one won"
-        assert request.type == "orderhub.order.fulfillment_requested"
+        assert request.type == EventType.ORDER_FULFILLMENT_REQUESTED
         assert request.subject == order_id
         assert request.data["lines"] == [{"line_id": "1", "sku": "OAK-TABLE", "quantity": 1}]
         assert request.data["ship_to"]["city"] == "Lyon"

@@ -15,6 +15,7 @@ from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
+from schemas.event_types import EventType
 from tests.contracts.factories import NOW, fixed_clock, in_the_future, submission, submission_dict
 
 PROBLEM_JSON = "application/problem+json"
@@ -82,8 +83,8 @@ async def test_an_order_posted_is_accepted_and_readable_at_its_location(tmp_path
         assert (order["channel"], order["external_id"]) == ("web-shop", "WEB-1001")
         assert (order["total"], order["currency"], order["line_count"]) == ("44.80", "EUR", 2)
         assert _event_types(hub, ORDER_ID)[:2] == [
-            "orderhub.order.placed",
-            "orderhub.order.accepted",
+            EventType.ORDER_PLACED,
+            EventType.ORDER_ACCEPTED,
         ]
 
 
@@ -196,7 +197,7 @@ async def test_bad_input_is_a_4xx_problem_naming_the_field_and_records_no_order(
         if status == 422:
             # Kept as a rejected submission (never as an order), with its reasons and payload.
             (kept,) = recorded
-            assert kept.type == "orderhub.rejected_submission.recorded"
+            assert kept.type == EventType.REJECTED_SUBMISSION_RECORDED
             assert kept.data["raw_payload"] == body.decode()
             assert field in [p["field"] for p in kept.data["problems"]]
             assert problem["rejection_id"] == kept.subject
@@ -256,7 +257,7 @@ async def test_an_order_placed_far_in_the_future_is_recorded_and_rejected_with_t
         assert receipt["reasons"] and receipt["reasons"][0].startswith("placed_at:")
         shown = (await client.get(response.headers["location"])).json()
         assert (shown["status"], shown["reasons"]) == ("rejected", receipt["reasons"])
-        assert _event_types(hub, ORDER_ID) == ["orderhub.order.placed", "orderhub.order.rejected"]
+        assert _event_types(hub, ORDER_ID) == [EventType.ORDER_PLACED, EventType.ORDER_REJECTED]
 
 
 @pytest.mark.asyncio

@@ -23,6 +23,7 @@ from hub.settings import Settings
 from orchestration_policies import StockLevel, decide, default_policy, explain_text
 from orchestration_policies.explain_record import explain_record, record_digest
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 from tests.contracts.factories import NOW, PLACED_AT, fixed_clock, submission_dict
 
 PROBLEM_JSON = "application/problem+json"
@@ -193,7 +194,7 @@ async def test_an_authorised_order_is_routed_to_the_closest_source_and_the_decis
     lyon, lille = await stock(client, "wh-lyon"), await stock(client, "store-lille")
     assert (lyon["on_hand"], lyon["reserved"], lyon["available"]) == (10, 2, 8)
     assert lille["reserved"] == 0
-    (shipment,) = events(hub, order_id, "orderhub.order.fulfillment_requested")
+    (shipment,) = events(hub, order_id, EventType.ORDER_FULFILLMENT_REQUESTED)
     assert shipment.data["source_id"] == "wh-lyon"
     assert shipment.data["lines"] == [{"line_id": "1", "sku": SKU, "quantity": 2}]
 
@@ -251,7 +252,7 @@ async def test_a_pending_payment_order_is_held_until_a_user_releases_it(
     assert await status_of(client, order_id) == "routed"
     assert shipped_from(await decision_of(client, order_id)) == ["wh-lyon"]
     assert (await stock(client, "wh-lyon"))["reserved"] == 2
-    (release,) = events(hub, order_id, "orderhub.order.hold_released")
+    (release,) = events(hub, order_id, EventType.ORDER_HOLD_RELEASED)
     assert str(release.actor) == "user:alice"
     assert release.data["note"] == "paid by bank transfer"
 
@@ -603,7 +604,7 @@ async def test_deciding_again_from_the_recorded_inputs_gives_the_recorded_decisi
     await put_stock(client, "wh-lyon", 10)
     await put_stock(client, "store-lille", 4)
     order_id = await place(client, "WEB-2050", quantity=3)
-    (routed,) = events(hub, order_id, "orderhub.order.routed")
+    (routed,) = events(hub, order_id, EventType.ORDER_ROUTED)
     recorded = routed.data["decision"]
 
     # The decision's digest is the sha256 of its canonical JSON.

@@ -19,6 +19,7 @@ from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from schemas.channels import ChannelDefinition
+from schemas.event_types import EventType
 from tests.contracts.factories import fixed_clock
 
 SAMPLES = Path(__file__).resolve().parents[2] / "connectors" / "channels" / "samples"
@@ -238,7 +239,7 @@ def placed_external_ids(hub: Hub, channel: str) -> list[str]:
     return [
         env.data["external_id"]
         for _, env in hub.store.read_envelopes(None, 100_000)
-        if env.type == "orderhub.order.placed" and env.data["channel"] == channel
+        if env.type == EventType.ORDER_PLACED and env.data["channel"] == channel
     ]
 
 

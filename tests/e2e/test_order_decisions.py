@@ -13,6 +13,7 @@ from aggregates.ids import source_aggregate_id
 from hub.bootstrap import Hub
 from hub.services.intake import SubmitOrder
 from orchestration_policies.explain_record import record_digest
+from schemas.event_types import EventType
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import NOW, submission_dict
 from tests.e2e.test_embedded_orchestration import (
@@ -51,7 +52,7 @@ async def test_each_decision_is_listed_in_order_with_its_trigger_outcome_and_dig
     order_id = await place(client, "WEB-D1", quantity=5, payment_state="pending")
     await client.post(f"/v1/orders/{order_id}/release-hold", json={"note": "paid"})
     await adjust_stock(client, "wh-lyon", +3)  # the backorder wakes up and ships
-    (request,) = events(hub, order_id, "orderhub.order.fulfillment_requested")
+    (request,) = events(hub, order_id, EventType.ORDER_FULFILLMENT_REQUESTED)
     await put_stock(client, "store-lille", 10)
     rejected = await client.post(
         "/v1/fulfillment/updates",
@@ -78,7 +79,7 @@ async def test_each_decision_is_listed_in_order_with_its_trigger_outcome_and_dig
         {"wh-lyon": [["1", "RED-CHAIR", 5]]},
         {"store-lille": [["1", "RED-CHAIR", 5]]},
     ]
-    routed = events(hub, order_id, "orderhub.order.routed")
+    routed = events(hub, order_id, EventType.ORDER_ROUTED)
     assert [d["decision_digest"] for d in decisions[1:]] == [
         e.data["decision_digest"] for e in routed
     ]

@@ -26,6 +26,7 @@ from projections.order_status import InMemoryOrderStatusView, SqlOrderStatusView
 from projections.sqldb import SqlDatabase
 from projections.stock_levels import InMemoryStockLevels, SqlStockLevels
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 from tests.contracts.order_search_contract import Clock, embedded_hub, live_history
 from tests.harness.services import create_database, drop_database
 
@@ -42,7 +43,7 @@ class Live:
         self.log = hub.store.read_envelopes(None, 1_000_000)
         assert self.log[-1][0] == hub.store.max_position(), "the whole log was read"
         self.order_ids = sorted(
-            {env.subject for _, env in self.log if env.type == "orderhub.order.placed"}
+            {env.subject for _, env in self.log if env.type == EventType.ORDER_PLACED}
         )
 
 

@@ -21,6 +21,7 @@ from hub.bootstrap import bootstrap
 from hub.services.intake import submission_digest
 from hub.settings import Settings
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily, EventType
 from schemas.submission import OrderSubmission
 from tests.support.kafka import read_topic
 from tests.support.processes import free_port, hub_processes, wait_for_http
@@ -96,7 +97,7 @@ def store_envelopes(env: dict[str, str], data_dir: Path) -> list[EventEnvelope]:
 
 
 def placed_events(envelopes: list[EventEnvelope], order_id: str) -> list[EventEnvelope]:
-    return [e for e in envelopes if e.type == "orderhub.order.placed" and e.subject == order_id]
+    return [e for e in envelopes if e.type == EventType.ORDER_PLACED and e.subject == order_id]
 
 
 def poll_status(base: str, order_id: str) -> str:
@@ -215,7 +216,7 @@ def test_one_order_sent_through_every_door_at_once_is_recorded_once_and_a_change
             assert placed_events(envelopes, order_id)[0].data["digest"] == digest_of(order)
             # Identical copies are duplicates, never conflicts: nothing was kept as refused.
             assert [
-                e for e in envelopes if e.type.startswith("orderhub.rejected_submission.")
+                e for e in envelopes if e.type.startswith(EventFamily.REJECTED_SUBMISSION)
             ] == []
             assert len(answers) == REST_COPIES
             for answer in answers:
@@ -247,14 +248,14 @@ def test_one_order_sent_through_every_door_at_once_is_recorded_once_and_a_change
     conflicts = _kept(published)
     assert {c.data["details"]["submitted_digest"] for c in conflicts} == wanted
     for conflict in conflicts:
-        assert conflict.type == "orderhub.rejected_submission.recorded"
+        assert conflict.type == EventType.REJECTED_SUBMISSION_RECORDED
         assert (conflict.data["reason"], conflict.data["channel"]) == ("conflict", CHANNEL)
         assert conflict.data["external_id"] == "WEB-7001"
         assert conflict.data["details"]["order_id"] == order_id
         assert conflict.data["details"]["existing_digest"] == digest_of(order)
         assert json.loads(conflict.data["raw_payload"]) in list(changed.values())
     assert len(placed_events(after, order_id)) == 1
-    kept = [e for e in after if e.type.startswith("orderhub.rejected_submission.")]
+    kept = [e for e in after if e.type.startswith(EventFamily.REJECTED_SUBMISSION)]
     assert sorted(e.data["reason"] for e in kept) == ["conflict", "conflict"]
 
 

@@ -22,6 +22,7 @@ from hub.services.orchestration import OrchestrationResult, OrchestrationService
 from hub.services.supply_view import SupplyView
 from hub.settings import Settings
 from hub.store import OrderStore
+from schemas.event_types import EventType
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, submit_order
 
@@ -232,7 +233,7 @@ def test_thirty_orders_racing_for_ten_units_route_ten_and_backorder_twenty(
     shipments = [
         env
         for _, env in main.store.read_envelopes(None, 100_000)
-        if env.type == "orderhub.order.fulfillment_requested"
+        if env.type == EventType.ORDER_FULFILLMENT_REQUESTED
     ]
     assert sorted(env.subject for env in shipments) == sorted(str(o) for o in routed)
     for env in shipments:
@@ -264,7 +265,7 @@ def test_stock_added_later_goes_to_backorders_by_demand_class_then_placed_at(
     routed_now = [
         UUID(env.subject)
         for _, env in main.store.read_envelopes(position, 100_000)
-        if env.type == "orderhub.order.routed" and not env.data["waiting_lines"]
+        if env.type == EventType.ORDER_ROUTED and not env.data["waiting_lines"]
     ]
     assert routed_now == expected[:6]
     statuses = _statuses(main, order_ids)

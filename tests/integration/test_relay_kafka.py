@@ -17,6 +17,7 @@ from hub.services.intake import SubmitOrder
 from hub.settings import Settings
 from hub.streaming.relay import build_relay
 from projections.order_status import InMemoryOrderStatusView
+from schemas.event_types import EventType
 from schemas.submission import OrderSubmission
 from tests.support.kafka import read_topic
 from tests.support.processes import HubProcess
@@ -192,7 +193,7 @@ def test_event_store_on_postgres_detects_a_duplicate_submission_race(
     assert outcomes == ["created", "duplicate", "duplicate", "duplicate"]
     assert {r.order_id for r in results} == {command.order_id}  # type: ignore[attr-defined]
     stored = hubs[0].store.read_envelopes(None, 10)
-    assert [e.type for _, e in stored] == ["orderhub.order.placed", "orderhub.order.accepted"]
+    assert [e.type for _, e in stored] == [EventType.ORDER_PLACED, EventType.ORDER_ACCEPTED]
     assert stored[0][1].time <= datetime.now(UTC)
     for h in hubs:
         h.close()

@@ -1,25 +1,20 @@
 """The audit trail: one sentence per event type, and the contract run against each view."""
 
-import importlib
-import inspect
-import pkgutil
-import re
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.domain import Aggregate, DomainEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-import aggregates
 from projections.audit_trail import InMemoryAuditTrail, SqlAuditTrail
 from projections.positions import save_positions
 from projections.sqldb import SqlDatabase
 from projections.summaries import MAX_LENGTH, generic, summarize
 from schemas.envelope import Actor, EventEnvelope
+from schemas.event_types import EventType
 from tests.contracts.audit_trail_contract import (
     STREAM,
     AuditTrailContract,
@@ -29,6 +24,7 @@ from tests.contracts.audit_trail_contract import (
     full_order,
 )
 from tests.contracts.factories import NOW, named_cases, order_envelopes
+from tests.support.event_catalogue import recordable_event_types
 from tests.unit.test_layering import ROOT, violations
 
 
@@ -56,12 +52,12 @@ for _recorded in all_envelopes():
 # A hand-made event for types (or branches) the histories do not record.
 _MADE = {
     "reroute_requested": _env(
-        "orderhub.order.reroute_requested",
+        EventType.ORDER_REROUTE_REQUESTED,
         {"source_id": "wh-lyon", "reason": "source is late", "withdrawn": ["S1", "S2"]},
         "user:alice",
     ),
     "unroutable": _env(
-        "orderhub.order.routed",
+        EventType.ORDER_ROUTED,
         {
             "policy_id": "default",
             "policy_version": 3,
@@ -71,11 +67,11 @@ _MADE = {
         },
     ),
     "routed_to_nothing": _env(
-        "orderhub.order.routed",
+        EventType.ORDER_ROUTED,
         {"policy_id": "default", "policy_version": 1, "decision": None, "waiting_lines": []},
     ),
     "backordered_lines": _env(
-        "orderhub.order.routed",
+        EventType.ORDER_ROUTED,
         {
             "policy_id": "vip",
             "policy_version": 2,
@@ -87,7 +83,7 @@ _MADE = {
         },
     ),
     "delivery_failed": _env(
-        "orderhub.order.shipment_progressed",
+        EventType.ORDER_SHIPMENT_PROGRESSED,
         {
             "shipment_id": "S1",
             "source_id": "wh-lyon",
@@ -99,7 +95,7 @@ _MADE = {
         },
     ),
     "written_off": _env(
-        "orderhub.order.return_received",
+        EventType.ORDER_RETURN_RECEIVED,
         {
             "rma_id": "RMA-2",
             "disposition": "write_off",
@@ -108,7 +104,7 @@ _MADE = {
         },
     ),
     "express_promised": _env(
-        "orderhub.order.fulfillment_requested",
+        EventType.ORDER_FULFILLMENT_REQUESTED,
         {
             "shipment_id": "S9",
             "source_id": "store-lille",
@@ -118,15 +114,15 @@ _MADE = {
         },
     ),
     "nothing_to_withdraw": _env(
-        "orderhub.order.cancellation_requested",
+        EventType.ORDER_CANCELLATION_REQUESTED,
         {"reason": "", "withdrawn": [], "withdrawn_from": {}},
     ),
     "source_key": _env(
-        "orderhub.api_key.issued",
+        EventType.API_KEY_ISSUED,
         {"key_id": "key-8", "role": "source", "channel_id": None, "source_id": "wh-lyon"},
     ),
     "expiring_key": _env(
-        "orderhub.api_key.issued",
+        EventType.API_KEY_ISSUED,
         {
             "key_id": "key-9",
             "role": "ops",
@@ -136,13 +132,13 @@ _MADE = {
         },
     ),
     "rotated_with_grace": _env(
-        "orderhub.api_key.rotated",
+        EventType.API_KEY_ROTATED,
         {"secret_sha256": "ab" * 32, "previous_valid_until": "2026-11-21T09:00:00+00:00"},
     ),
     "rotated_now": _env(
-        "orderhub.api_key.rotated", {"secret_sha256": "cd" * 32, "previous_valid_until": None}
+        EventType.API_KEY_ROTATED, {"secret_sha256": "cd" * 32, "previous_valid_until": None}
     ),
-    "bootstrap_revoked": _env("orderhub.bootstrap_key.revoked", {"secret_sha256": "ef" * 32}),
+    "bootstrap_revoked": _env(EventType.BOOTSTRAP_KEY_REVOKED, {"secret_sha256": "ef" * 32}),
 }
 
 
@@ -154,7 +150,7 @@ def _placed_with(**overrides: Any) -> EventEnvelope:
 SENTENCES = [
     (
         "placed",
-        _RECORDED["orderhub.order.placed"],
+        _RECORDED[EventType.ORDER_PLACED],
         "Placed by channel web-shop as WEB-2001: 2 lines, 44.80 EUR, standard delivery to FR",
     ),
     (
@@ -163,21 +159,21 @@ SENTENCES = [
         "Placed by channel web-shop as WEB-3001: 2 lines, 44.80 EUR, express delivery to FR, "
         "promised by 2026-11-22 12:00 UTC",
     ),
-    ("accepted", _RECORDED["orderhub.order.accepted"], "Accepted: passed the intake checks"),
+    ("accepted", _RECORDED[EventType.ORDER_ACCEPTED], "Accepted: passed the intake checks"),
     (
         "rejected",
-        _RECORDED["orderhub.order.rejected"],
+        _RECORDED[EventType.ORDER_REJECTED],
         "Rejected at intake: placed_at: in the future",
     ),
-    ("held", _RECORDED["orderhub.order.held"], "Held by rule high_value: total over 1000 EUR"),
+    ("held", _RECORDED[EventType.ORDER_HELD], "Held by rule high_value: total over 1000 EUR"),
     (
         "hold_released",
-        _RECORDED["orderhub.order.hold_released"],
+        _RECORDED[EventType.ORDER_HOLD_RELEASED],
         "Hold released: customer verified by phone",
     ),
     (
         "routed",
-        _RECORDED["orderhub.order.routed"],
+        _RECORDED[EventType.ORDER_ROUTED],
         "Routed with policy default v1: wh-lyon ships 2 units; 1 line waits for BLUE-LAMP",
     ),
     (
@@ -197,7 +193,7 @@ SENTENCES = [
     ),
     (
         "fulfillment_requested",
-        _RECORDED["orderhub.order.fulfillment_requested"],
+        _RECORDED[EventType.ORDER_FULFILLMENT_REQUESTED],
         "Shipment S1 requested from wh-lyon: 2 RED-CHAIR (standard delivery)",
     ),
     (
@@ -208,7 +204,7 @@ SENTENCES = [
     ),
     (
         "shipment_progressed",
-        _RECORDED["orderhub.order.shipment_progressed"],
+        _RECORDED[EventType.ORDER_SHIPMENT_PROGRESSED],
         "Shipment S1 accepted by wh-lyon",
     ),
     (
@@ -218,17 +214,17 @@ SENTENCES = [
     ),
     (
         "shipment_rejected",
-        _RECORDED["orderhub.order.shipment_rejected"],
+        _RECORDED[EventType.ORDER_SHIPMENT_REJECTED],
         "Shipment S2 rejected by wh-paris: out of stock",
     ),
     (
         "shipment_cancelled",
-        _RECORDED["orderhub.order.shipment_cancelled"],
+        _RECORDED[EventType.ORDER_SHIPMENT_CANCELLED],
         "Shipment S3 cancelled: wh-lyon confirmed the withdrawal of 1 unit",
     ),
     (
         "cancellation_requested",
-        _RECORDED["orderhub.order.cancellation_requested"],
+        _RECORDED[EventType.ORDER_CANCELLATION_REQUESTED],
         "Cancellation requested: customer changed their mind; withdrawing S3 from wh-lyon",
     ),
     (
@@ -238,31 +234,31 @@ SENTENCES = [
     ),
     (
         "changed",
-        _RECORDED["orderhub.order.changed"],
+        _RECORDED[EventType.ORDER_CHANGED],
         "Changed to revision 2: 1 line, 59.70 EUR; withdrawing S4 from wh-lyon",
     ),
     (
         "invoice_issued",
-        _RECORDED["orderhub.order.invoice_issued"],
+        _RECORDED[EventType.ORDER_INVOICE_ISSUED],
         "Invoice INV-1 issued for shipment S1: 47.76 EUR (39.80 net + 7.96 tax at 20%)",
     ),
     (
         "payment_captured",
-        _RECORDED["orderhub.order.payment_captured"],
+        _RECORDED[EventType.ORDER_PAYMENT_CAPTURED],
         "Payment of 47.76 EUR captured for invoice INV-1",
     ),
     (
         "return_requested",
-        _RECORDED["orderhub.order.return_requested"],
+        _RECORDED[EventType.ORDER_RETURN_REQUESTED],
         "Return RMA-1 authorised for 1 unit (line 1): arrived broken",
     ),
     (
         "return_received",
-        _RECORDED["orderhub.order.return_received"],
+        _RECORDED[EventType.ORDER_RETURN_RECEIVED],
         "Return RMA-1 received: 1 unit restocked at wh-lyon",
     ),
     ("return written off", _MADE["written_off"], "Return RMA-2 received: 3 units written off"),
-    ("refunded", _RECORDED["orderhub.order.refunded"], "Refunded 19.90 EUR: arrived broken"),
+    ("refunded", _RECORDED[EventType.ORDER_REFUNDED], "Refunded 19.90 EUR: arrived broken"),
     (
         "reroute_requested",
         _MADE["reroute_requested"],
@@ -270,94 +266,94 @@ SENTENCES = [
     ),
     (
         "exception opened",
-        _RECORDED["orderhub.exception_case.opened"],
+        _RECORDED[EventType.EXCEPTION_CASE_OPENED],
         "Jeopardy exception EXC-2001 opened",
     ),
     (
         "exception flagged",
-        _RECORDED["orderhub.exception_case.flagged"],
+        _RECORDED[EventType.EXCEPTION_CASE_FLAGGED],
         "Jeopardy raised (medium): promised by 2026-11-21 17:00 UTC",
     ),
     (
         "exception assigned",
-        _RECORDED["orderhub.exception_case.assigned"],
+        _RECORDED[EventType.EXCEPTION_CASE_ASSIGNED],
         "Jeopardy exception EXC-2001 assigned to alice",
     ),
     (
         "exception resolved",
-        _RECORDED["orderhub.exception_case.resolved"],
+        _RECORDED[EventType.EXCEPTION_CASE_RESOLVED],
         "Jeopardy exception EXC-2001 resolved: carrier confirmed the delivery date",
     ),
     (
         "stock registered",
-        _RECORDED["orderhub.stock_item.registered"],
+        _RECORDED[EventType.STOCK_ITEM_REGISTERED],
         "Stock of RED-CHAIR at wh-lyon registered: 10 on hand, 1 kept as safety stock",
     ),
     (
         "stock counted",
-        _RECORDED["orderhub.stock_item.counted"],
+        _RECORDED[EventType.STOCK_ITEM_COUNTED],
         "Stock of RED-CHAIR at wh-lyon counted: 8 on hand, safety stock 1 (cycle count)",
     ),
     (
         "stock adjusted",
-        _RECORDED["orderhub.stock_item.adjusted"],
+        _RECORDED[EventType.STOCK_ITEM_ADJUSTED],
         "Stock of RED-CHAIR at wh-lyon adjusted by +5: goods received",
     ),
     (
         "stock reserved",
-        _RECORDED["orderhub.stock_item.reserved"],
+        _RECORDED[EventType.STOCK_ITEM_RESERVED],
         "2 RED-CHAIR reserved at wh-lyon (reservation order-1:S1:1)",
     ),
     (
         "stock consumed",
-        _RECORDED["orderhub.stock_item.consumed"],
+        _RECORDED[EventType.STOCK_ITEM_CONSUMED],
         "1 RED-CHAIR shipped from wh-lyon (reservation order-1:S1:1); 1 unshipped unit freed",
     ),
     (
         "stock released",
-        _RECORDED["orderhub.stock_item.released"],
+        _RECORDED[EventType.STOCK_ITEM_RELEASED],
         "1 RED-CHAIR released at wh-lyon (reservation order-2:S2:1): order cancelled",
     ),
-    ("policy created", _RECORDED["orderhub.policy_versions.created"], "Policy default created"),
+    ("policy created", _RECORDED[EventType.POLICY_VERSIONS_CREATED], "Policy default created"),
     (
         "policy published",
-        _RECORDED["orderhub.policy_versions.published"],
+        _RECORDED[EventType.POLICY_VERSIONS_PUBLISHED],
         "Policy version 1 published and made active (digest sha256:aaaa1111bbbb)",
     ),
     (
         "policy rolled back",
-        _RECORDED["orderhub.policy_versions.rolled_back"],
+        _RECORDED[EventType.POLICY_VERSIONS_ROLLED_BACK],
         "Policy rolled back to version 1",
     ),
     (
         "source registered",
-        _RECORDED["orderhub.fulfillment_source.registered"],
+        _RECORDED[EventType.FULFILLMENT_SOURCE_REGISTERED],
         "Source wh-lyon registered: Lyon warehouse (warehouse in FR)",
     ),
     (
         "source redefined",
-        _RECORDED["orderhub.fulfillment_source.redefined"],
+        _RECORDED[EventType.FULFILLMENT_SOURCE_REDEFINED],
         "Source wh-lyon redefined",
     ),
     (
         "source paused",
-        _RECORDED["orderhub.fulfillment_source.paused"],
+        _RECORDED[EventType.FULFILLMENT_SOURCE_PAUSED],
         "Source paused: stocktaking",
     ),
     (
         "source resumed",
-        _RECORDED["orderhub.fulfillment_source.resumed"],
+        _RECORDED[EventType.FULFILLMENT_SOURCE_RESUMED],
         "Source resumed: it takes shipments again",
     ),
     (
         "channel registered",
-        _RECORDED["orderhub.channel.registered"],
+        _RECORDED[EventType.CHANNEL_REGISTERED],
         "Channel web-shop registered: Web shop (web, canonical format)",
     ),
-    ("channel redefined", _RECORDED["orderhub.channel.redefined"], "Channel web-shop redefined"),
+    ("channel redefined", _RECORDED[EventType.CHANNEL_REDEFINED], "Channel web-shop redefined"),
     (
         "api key issued",
-        _RECORDED["orderhub.api_key.issued"],
+        _RECORDED[EventType.API_KEY_ISSUED],
         "API key key-7 issued for role channel of channel web-shop: web-shop production",
     ),
     (
@@ -367,7 +363,7 @@ SENTENCES = [
     ),
     (
         "api key revoked",
-        _RECORDED["orderhub.api_key.revoked"],
+        _RECORDED[EventType.API_KEY_REVOKED],
         "API key revoked: it no longer authenticates",
     ),
     (
@@ -390,40 +386,15 @@ SENTENCES = [
         _MADE["bootstrap_revoked"],
         "Bootstrap admin key (ORDERHUB_ADMIN_API_KEY) revoked: that value no longer authenticates",
     ),
-    ("directory created", _RECORDED["orderhub.directory.created"], "Directory of sources created"),
-    ("directory added", _RECORDED["orderhub.directory.added"], "wh-lyon added to the directory"),
+    ("directory created", _RECORDED[EventType.DIRECTORY_CREATED], "Directory of sources created"),
+    ("directory added", _RECORDED[EventType.DIRECTORY_ADDED], "wh-lyon added to the directory"),
     (
         "submission refused",
-        _RECORDED["orderhub.rejected_submission.recorded"],
+        _RECORDED[EventType.REJECTED_SUBMISSION_RECORDED],
         "Submission from channel web-shop refused (no order id, canonical): "
         "the payload is not valid JSON; 1 problem",
     ),
 ]
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def recordable_event_types() -> set[str]:
-    """The public type of every @event of every aggregate in aggregates/, found by looking."""
-    found = set()
-    for module_info in pkgutil.iter_modules(aggregates.__path__):
-        module = importlib.import_module(f"aggregates.{module_info.name}")
-        for aggregate in vars(module).values():
-            if not (inspect.isclass(aggregate) and issubclass(aggregate, Aggregate)):
-                continue
-            if aggregate.__module__ != module.__name__:
-                continue
-            for name, event_class in vars(aggregate).items():
-                if not (inspect.isclass(event_class) and issubclass(event_class, DomainEvent)):
-                    continue
-                # "Event" is the base class; "Created" is a default nobody records unless an
-                # @event("Created") gave it fields.
-                if name == "Event" or (name == "Created" and not event_class.__annotations__):
-                    continue
-                found.add(f"orderhub.{_snake(aggregate.__name__)}.{_snake(name)}")
-    return found
 
 
 class TestSummaries:
@@ -436,8 +407,8 @@ class TestSummaries:
     def test_the_types_are_found_by_looking_at_the_aggregates(self) -> None:
         types = recordable_event_types()
 
-        assert {"orderhub.order.placed", "orderhub.order.hold_released"} <= types
-        assert {"orderhub.exception_case.flagged", "orderhub.stock_item.consumed"} <= types
+        assert {EventType.ORDER_PLACED, EventType.ORDER_HOLD_RELEASED} <= types
+        assert {EventType.EXCEPTION_CASE_FLAGGED, EventType.STOCK_ITEM_CONSUMED} <= types
         assert "orderhub.order.created" not in types
         assert len(types) >= 40
 
@@ -518,7 +489,7 @@ class TestSummaries:
 
     def test_long_free_text_is_cut_to_one_readable_line(self) -> None:
         note = "line one\nline two\t" + "blah " * 200
-        summary = summarize(_env("orderhub.order.hold_released", {"note": note}))
+        summary = summarize(_env(EventType.ORDER_HOLD_RELEASED, {"note": note}))
 
         assert summary.startswith("Hold released: line one line two blah")
         assert len(summary) == MAX_LENGTH and summary.endswith("…")

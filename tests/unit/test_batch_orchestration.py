@@ -6,6 +6,7 @@ from typing import Any
 from hub.bootstrap import bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
+from schemas.event_types import EventType
 from schemas.sources import SourceDefinition, StockSnapshot
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import submission_dict
@@ -58,8 +59,8 @@ def test_five_orders_for_three_free_units_in_one_batch_route_three_and_backorder
     item = hub.catalog.find_stock("wh-lyon", "RED-CHAIR")
     assert item is not None and (item.reserved, item.available) == (3, 1)
     recorded = [env.type for _, env in hub.store.read_envelopes(before, 100)]
-    assert recorded.count("orderhub.order.routed") == 5
-    assert recorded.count("orderhub.stock_item.reserved") == 3
+    assert recorded.count(EventType.ORDER_ROUTED) == 5
+    assert recorded.count(EventType.STOCK_ITEM_RESERVED) == 3
     # Again, with nothing new in stock: routed ones are skipped, backordered ones unchanged,
     # and nothing is recorded (a periodic sweep must not grow the log).
     position = hub.store.max_position()

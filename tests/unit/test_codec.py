@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from connectors.codec import OutboundRecord, envelope_to_record, record_to_envelope
 from schemas.envelope import Actor, EventEnvelope
+from schemas.event_types import EventType
 from tests.contracts.factories import named_cases, order_envelopes
 
 TOPIC = "orderhub.orders.events"
@@ -103,7 +104,7 @@ def test_any_envelope_survives_the_round_trip(
     envelope = EventEnvelope(
         id=f"{subject}:{sequence}",
         source="/orderhub/orders",
-        type="orderhub.order.placed",
+        type=EventType.ORDER_PLACED,
         subject=subject,
         time=time,
         sequence=sequence,

@@ -18,6 +18,7 @@ from hub.streaming.handlers import IntakeConsumer, ProjectionConsumer
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from projections.order_status import InMemoryOrderStatusView
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 from tests.contracts.factories import (
     NOW,
     fixed_clock,
@@ -196,7 +197,7 @@ class TestIntakeConsumer:
 
         assert publisher.records == [], "a rejection is recorded (and relayed), not parked"
         (kept,) = _recorded(store)
-        assert kept.type == "orderhub.rejected_submission.recorded"
+        assert kept.type == EventType.REJECTED_SUBMISSION_RECORDED
         assert kept.data["reason"] == "invalid_submission"
         assert (kept.data["channel"], kept.data["external_id"]) == ("web-shop", "WEB-BAD")
         assert {(e["field"], e["code"]) for e in kept.data["problems"]} == {
@@ -246,7 +247,7 @@ class TestIntakeConsumer:
 
         new = [env for _, env in store.read_envelopes(position, 10)]
         (kept,) = new
-        assert kept.type == "orderhub.rejected_submission.recorded"
+        assert kept.type == EventType.REJECTED_SUBMISSION_RECORDED
         assert kept.data["reason"] == "conflict"
         assert kept.data["details"]["order_id"] == str(stored.id)
         assert kept.data["details"]["existing_digest"] == stored.digest
@@ -399,5 +400,5 @@ def _recorded(store: OrderStore) -> list[EventEnvelope]:
     return [
         env
         for _, env in store.read_envelopes(None, 100)
-        if env.type == "orderhub.rejected_submission.recorded"
+        if env.type == EventType.REJECTED_SUBMISSION_RECORDED
     ]

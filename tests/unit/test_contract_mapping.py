@@ -14,6 +14,7 @@ from aggregates.contract import SCHEMA_VERSION, event_type_for, to_envelope
 from aggregates.ids import event_id_for
 from hub.services.intake import INTAKE_ACTOR
 from schemas.envelope import Actor, ActorKind
+from schemas.event_types import EventType
 from tests.contracts.factories import NOW, placed_order, popo_store
 
 
@@ -50,9 +51,9 @@ def _decided_order(decision: str) -> list[Any]:
 @pytest.mark.parametrize(
     ("make_event", "expected"),
     [
-        (lambda: _decided_order("accepted")[0], "orderhub.order.placed"),
-        (lambda: _decided_order("accepted")[1], "orderhub.order.accepted"),
-        (lambda: _decided_order("rejected")[1], "orderhub.order.rejected"),
+        (lambda: _decided_order("accepted")[0], EventType.ORDER_PLACED),
+        (lambda: _decided_order("accepted")[1], EventType.ORDER_ACCEPTED),
+        (lambda: _decided_order("rejected")[1], EventType.ORDER_REJECTED),
         (
             lambda: ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon").collect_events()[0],
             "orderhub.parcel_locker.registered",

@@ -13,6 +13,7 @@ from hub.settings import Settings
 from hub.streaming.edge_handlers import DeadLetterConsumer
 from hub.streaming.relay import routes_for
 from projections.exceptions import ExceptionQuery
+from schemas.event_types import EventType
 from tests.contracts.factories import NOW, fixed_clock, placed_order
 
 
@@ -96,7 +97,7 @@ def test_a_reroute_asks_the_sources_holding_shipments_to_withdraw_them() -> None
     withdrawn = order.reroute("wh-paris", "closer to the customer", "user:alice", NOW)
     assert withdrawn == ["S1"]
     (env,) = map(to_envelope, order.collect_events())
-    assert env.type == "orderhub.order.reroute_requested"
+    assert env.type == EventType.ORDER_REROUTE_REQUESTED
     assert env.actor.kind.value == "user"
     assert ("orderhub.fulfillment.requests", "wh-lyon") in routes(env)
     assert ("orderhub.orders.events", str(order.id)) in routes(env)

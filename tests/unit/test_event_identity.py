@@ -13,6 +13,7 @@ from hub.bootstrap import Hub
 from hub.streaming.relay import routes_for
 from hub.tools.demo import _source
 from projections.exceptions import ExceptionQuery
+from schemas.event_types import EventType
 from schemas.sources import StockSnapshot
 from tests.contracts.factories import NOW, submit_order
 from tests.contracts.order_search_contract import LYON, Clock, embedded_hub
@@ -101,8 +102,8 @@ def test_a_consumer_that_follows_the_readme_keeps_every_event_once(hub: Hub) -> 
     for record in at_least_once(records):
         consumer.consume(record)
     assert consumer.kept == records
-    assert "orderhub.exception_case.opened" in types(consumer.kept)
-    assert "orderhub.exception_case.assigned" in types(consumer.kept)
+    assert EventType.EXCEPTION_CASE_OPENED in types(consumer.kept)
+    assert EventType.EXCEPTION_CASE_ASSIGNED in types(consumer.kept)
 
 
 def test_the_event_id_is_the_same_identity(hub: Hub) -> None:
@@ -119,7 +120,7 @@ def test_the_old_rule_key_and_sequence_would_drop_the_exception_events(hub: Hub)
     old = ConsumerFromTheDocs(("key", "ce_sequence"))
     for record in records:
         old.consume(record)
-    assert "orderhub.exception_case.opened" not in types(old.kept)
+    assert EventType.EXCEPTION_CASE_OPENED not in types(old.kept)
 
 
 def test_the_envelope_names_the_same_key_as_the_headers(hub: Hub) -> None:

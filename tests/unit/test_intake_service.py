@@ -10,6 +10,7 @@ import pytest
 from aggregates import OrderStatus, order_id_for
 from hub.services.intake import IntakeService, Outcome, submission_digest
 from hub.store import OrderStore
+from schemas.event_types import EventType
 from tests.contracts.factories import (
     NOW,
     fixed_clock,
@@ -53,8 +54,8 @@ class TestANewOrder:
         assert result.digest == submission_digest(submission())
         assert result.existing_digest is None
         assert _events(store) == [
-            (str(result.order_id), "orderhub.order.placed"),
-            (str(result.order_id), "orderhub.order.accepted"),
+            (str(result.order_id), EventType.ORDER_PLACED),
+            (str(result.order_id), EventType.ORDER_ACCEPTED),
         ]
 
     def test_keeps_the_raw_payload_and_who_sent_it(self, intake: IntakeService) -> None:
@@ -84,8 +85,8 @@ class TestANewOrder:
         order = intake.find(command.order_id)
         assert order is not None and order.status is OrderStatus.REJECTED
         assert [t for _, t in _events(store)] == [
-            "orderhub.order.placed",
-            "orderhub.order.rejected",
+            EventType.ORDER_PLACED,
+            EventType.ORDER_REJECTED,
         ]
 
 

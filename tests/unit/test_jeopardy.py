@@ -18,6 +18,7 @@ from hub.tools.demo import _source
 from orchestration_policies.promise import Risk, promised_by, risk
 from projections.exception_rules import ExceptionRow
 from projections.exceptions import ExceptionQuery
+from schemas.event_types import EventFamily
 from schemas.fulfillment import UpdateKind
 from schemas.sources import StockSnapshot
 from tests.contracts.factories import NOW, named_cases, submit_order
@@ -75,9 +76,9 @@ def tick_at(hub: Hub, clock: Clock, when: datetime) -> Tick:
 
 def case_events(hub: Hub) -> Counter[str]:
     return Counter(
-        env.type.removeprefix("orderhub.exception_case.")
+        env.type.removeprefix(EventFamily.EXCEPTION_CASE)
         for _, env in hub.store.read_envelopes(None, 100_000)
-        if env.type.startswith("orderhub.exception_case.")
+        if env.type.startswith(EventFamily.EXCEPTION_CASE)
     )
 
 

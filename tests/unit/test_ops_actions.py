@@ -17,6 +17,7 @@ from hub.services.operations import UnknownExceptionError, UnknownOrderError
 from hub.tools.demo import _source
 from projections.exceptions import ExceptionQuery
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventFamily, EventType
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from schemas.sources import StockSnapshot
 from tests.contracts.factories import NOW, submit_order
@@ -117,12 +118,12 @@ def test_a_re_route_withdraws_live_shipments_and_routes_to_the_chosen_source_onl
     assert withdrawn == [lyon]
     recorded = events_since(hub, start, order_id)
     request = recorded[0]
-    assert request.type == "orderhub.order.reroute_requested"
+    assert request.type == EventType.ORDER_REROUTE_REQUESTED
     assert str(request.actor) == ALICE
     assert request.time == clock()
     assert (request.data["source_id"], request.data["reason"]) == ("wh-paris", "wh-lyon is behind")
     assert request.data["withdrawn_from"] == {lyon: "wh-lyon"}
-    routed = next(e for e in recorded if e.type == "orderhub.order.routed")
+    routed = next(e for e in recorded if e.type == EventType.ORDER_ROUTED)
     assert set(routed.data["decision"]["shipments"]) == {"wh-paris"}
     assert live_sources(hub, order_id) == {"wh-paris"}
     assert shipments(hub, order_id)[lyon] == ("wh-lyon", "requested", True)
@@ -182,7 +183,7 @@ def test_releasing_a_hold_routes_the_order_without_hold_rules(hub: Hub) -> None:
 
     released = events_since(hub, start, order_id)[0]
     assert (released.type, str(released.actor), released.data["note"]) == (
-        "orderhub.order.hold_released",
+        EventType.ORDER_HOLD_RELEASED,
         ALICE,
         "paid by phone",
     )
@@ -338,9 +339,9 @@ def held(hub: Hub) -> str:
 
 def case_events(hub: Hub, start: int) -> list[tuple[str, str, dict[str, Any]]]:
     return [
-        (e.type.removeprefix("orderhub.exception_case."), str(e.actor), e.data)
+        (e.type.removeprefix(EventFamily.EXCEPTION_CASE), str(e.actor), e.data)
         for e in events_since(hub, start)
-        if e.type.startswith("orderhub.exception_case.")
+        if e.type.startswith(EventFamily.EXCEPTION_CASE)
     ]
 
 
@@ -374,9 +375,9 @@ def test_assigning_and_resolving_are_recorded_with_the_user_and_show_in_the_queu
         "called the bank",
     )
     assert [e.type for e in hub.audit.trail(resolved.order_id)][-3:] == [
-        "orderhub.exception_case.opened",
-        "orderhub.exception_case.assigned",
-        "orderhub.exception_case.resolved",
+        EventType.EXCEPTION_CASE_OPENED,
+        EventType.EXCEPTION_CASE_ASSIGNED,
+        EventType.EXCEPTION_CASE_RESOLVED,
     ]
 
 

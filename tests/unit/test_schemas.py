@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from hub.services.intake import submission_digest
 from schemas.envelope import Actor, ActorKind, EventEnvelope
+from schemas.event_types import EventType
 from schemas.problems import field_problems
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import named_cases, submission, submission_dict
@@ -325,7 +326,7 @@ def _envelope(**overrides: Any) -> dict[str, Any]:
     return {
         "id": "evt-1",
         "source": "/orderhub/orders",
-        "type": "orderhub.order.placed",
+        "type": EventType.ORDER_PLACED,
         "subject": "order-1",
         "time": "2026-11-20T09:00:00Z",
         "sequence": 1,

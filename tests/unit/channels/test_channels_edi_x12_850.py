@@ -281,3 +281,36 @@ class TestUnsupportedShapes:
         [result] = parse(interchange(*body), CONTEXT)
 
         assert refused(result) == {"ST*0001/PO1[1].PO107": "unknown_sku"}
+
+    def test_a_second_beg_is_refused_and_the_first_one_counts(self) -> None:
+        body = (*MINIMAL[:1], "BEG*00*SA*PO-2**20261121", *MINIMAL[1:])
+
+        [result] = parse(interchange(*body), CONTEXT)
+
+        assert refused(result) == {"ST*0001/BEG": "duplicate"}
+        assert isinstance(result, Refused) and result.external_id == "PO-1"
+
+    def test_text_that_is_no_segment_is_named_by_its_position(self) -> None:
+        body = (*MINIMAL[:2], "hello there", *MINIMAL[2:])
+
+        [result] = parse(interchange(*body), CONTEXT)
+
+        assert refused(result) == {"ST*0001/segment 6": "malformed"}
+
+    def test_the_promised_date_email_and_a_party_of_the_line_loop(self) -> None:
+        body = (
+            *MINIMAL[:1],
+            "DTM*011*20261125",  # another date qualifier: not the promised date
+            "DTM*002*20261127",
+            "PER*BD*Jo Buyer*TE*555-0100*EM*jo@example.com",
+            *MINIMAL[1:-1],
+            "N1*BT*Billing party",  # a party of the PO1 loop: its N3 is not the ship-to's
+            "N3*99 Other Rd",
+            "CTT*1",
+        )
+
+        submission = mapped(parse(interchange(*body), CONTEXT)[0]).submission
+
+        assert submission.promised_by == datetime(2026, 11, 27, 23, 59, 59, tzinfo=UTC)
+        assert submission.customer.email == "jo@example.com"
+        assert submission.ship_to.line1 == "1 Main St"
