@@ -10,6 +10,8 @@ nothing):
   server, dropped after the test.
 - ``kafka_topic_prefix`` (function): a unique prefix (``t<hex8>.``) for the test's topic and
   consumer-group names, so tests sharing a broker never see each other's records.
+- ``clock`` and ``running_hub`` (function), from ``tests/support/running_hub.py``: a clock at
+  ``NOW`` the test moves on, and the embedded app with an httpx client on it, ``(client, hub)``.
 
 Where the services come from, and the environment variables that steer it, is described in
 ``tests/harness/services.py``. A service that cannot be had skips the test locally and FAILS
@@ -31,6 +33,7 @@ from tests.harness.services import (
     under_ci,
     unique_topic_prefix,
 )
+from tests.support.running_hub import clock, running_hub  # noqa: F401 (fixtures for all tests)
 
 MARKERS = (
     "kafka: needs a real Kafka broker (fixture kafka_bootstrap)",

@@ -29,8 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.bootstrap import Hub, bootstrap
-from hub.settings import Settings
+from hub.bootstrap import Hub
 from hub.tools.demo import seed
 from projections.order_query import BadCursorError, OrderQuery
 from projections.order_rows import OrderStatusRow
@@ -38,6 +37,7 @@ from projections.order_status import OrderStatusView
 from schemas.envelope import EventEnvelope
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from tests.contracts.factories import NOW, submit_order
+from tests.support.running_hub import Clock, embedded_hub
 
 STREAM = "notification_log"
 MakeView = Callable[[], OrderStatusView]
@@ -68,24 +68,6 @@ LYON = {
 }
 # External ids that LIKE would misread unless escaped, in both cases, and sharing prefixes.
 AWKWARD_IDS = ["a_b-1", "A%B-2", "AXB-3", "aXb-4", "AB\\C-5", "ab%c-6", "a_b-10"]
-
-
-class Clock:
-    """The hub's clock, moved on by the test."""
-
-    def __init__(self, at: datetime = NOW) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
-
-
-def embedded_hub(data_dir: Path, clock: Clock, database_url: str | None = None) -> Hub:
-    settings = Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=database_url)
-    return bootstrap(settings, clock=clock)
 
 
 def _ids(hub: Hub, *statuses: str) -> list[str]:
