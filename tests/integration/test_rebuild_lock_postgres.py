@@ -15,7 +15,8 @@ from hub.tools.rebuild import rebuild
 from projections.exceptions import ExceptionQuery
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW
-from tests.integration.embedded.test_review_ops import ALICE, SOURCES, place, update
+from tests.integration.embedded.test_ops_actions import place
+from tests.integration.embedded.test_review_ops import ALICE, SOURCES, update
 from tests.support.running_hub import Clock, embedded_hub, stock_up
 
 pytestmark = pytest.mark.postgres

@@ -22,8 +22,9 @@ from projections.exceptions import ExceptionQuery
 from schemas.channels import ChannelDefinition, IssueKey, Role
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from schemas.submission import OrderSubmission
-from tests.contracts.factories import NOW, submission_dict, submit_order
+from tests.contracts.factories import NOW, submission_dict
 from tests.contracts.order_search_contract import LYON
+from tests.integration.embedded.test_ops_actions import place
 from tests.support.running_hub import Clock, asgi_client, embedded_hub, serving, stock_up
 
 ALICE = "user:alice"
@@ -38,18 +39,6 @@ def hub(tmp_path: Path, clock: Clock) -> Iterator[Hub]:
     with closing(embedded_hub(tmp_path / "hub", clock)) as hub:
         stock_up(hub, SOURCES)
         yield hub
-
-
-def place(hub: Hub, external_id: str = "WEB-1", **overrides: Any) -> UUID:
-    command = submit_order(
-        external_id=external_id,
-        correlation_id=external_id,
-        ship_to=LYON,
-        **{"payment_state": "authorized", **overrides},
-    )
-    hub.intake.place_orders([command])
-    hub.deliver()
-    return command.order_id
 
 
 def update(hub: Hub, order_id: UUID, kind: UpdateKind, **extra: Any) -> None:
