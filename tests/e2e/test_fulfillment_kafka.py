@@ -6,10 +6,6 @@ One set of processes serves every test of this module: starting them is what is 
 """
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,33 +41,13 @@ SIMULATORS = {
 ON_HAND = 5
 
 
-class SimulatorProcess:
+def start_simulator(
+    source_id: str, args: list[str], env: dict[str, str], log_dir: Path
+) -> HubProcess:
     """`orderhub simulate-warehouse --source ID ...` as a subprocess with its own log."""
-
-    def __init__(self, source_id: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.command = f"simulate-warehouse {source_id}"
-        self.log_path = log_dir / f"simulator-{source_id}.log"
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "simulate-warehouse", "--source", source_id, *args],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    return HubProcess(
+        "simulate-warehouse", env, log_dir, ["--source", source_id, *args], f"simulator-{source_id}"
+    )
 
 
 @dataclass
@@ -79,14 +55,14 @@ class RunningHub:
     base: str
     bootstrap: str
     prefix: str
-    processes: list[HubProcess | SimulatorProcess]
+    processes: list[HubProcess]
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}orderhub.{name}"
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.command} (exit {p.process.poll()}) ---\n{p.log_tail()}" for p in self.processes
+            f"--- {p.name} (exit {p.process.poll()}) ---\n{p.log_tail()}" for p in self.processes
         )
 
     def get(self, path: str) -> httpx.Response:
@@ -116,7 +92,7 @@ def hub(
         "ORDERHUB_API_PORT": str(free_port()),
     }
     base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
-    simulators: list[SimulatorProcess] = []
+    simulators: list[HubProcess] = []
     try:
         with hub_processes(["serve", "worker", "relay"], env, log_dir) as procs:
             wait_for_http(f"{base}/healthz", procs["serve"])  # topics exist from here on
@@ -126,7 +102,7 @@ def hub(
                 )
                 assert registered.status_code in (200, 201), registered.text
             simulators = [
-                SimulatorProcess(source_id, args, env, log_dir)
+                start_simulator(source_id, args, env, log_dir)
                 for source_id, args in SIMULATORS.items()
             ]
             try:
