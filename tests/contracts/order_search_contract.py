@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -84,17 +85,22 @@ def _row(hub: Hub, order_id: str) -> OrderStatusRow:
 
 
 def report_all(hub: Hub, order_id: str, kind: UpdateKind, **extra: Any) -> None:
-    """A source's update on every live shipment of the order."""
-    from uuid import UUID
+    """A source's update on every live shipment of the order, delivered to the views."""
+    record_all(hub, order_id, kind, **extra)
+    hub.deliver()
 
-    order = hub.intake.find(UUID(order_id))
+
+def record_all(hub: Hub, order_id: UUID | str, kind: UpdateKind, **extra: Any) -> None:
+    """A source's update on every live shipment of the order, recorded but NOT delivered."""
+    the_id = UUID(str(order_id))
+    order = hub.intake.find(the_id)
     assert order is not None
     for shipment_id, shipment in sorted(order.shipments.items()):
         if shipment["state"] in ("rejected", "cancelled") or shipment_id in order.withdrawing:
             continue
         hub.fulfillment.apply_update(
             FulfillmentUpdate(
-                order_id=UUID(order_id),
+                order_id=the_id,
                 shipment_id=shipment_id,
                 source_id=shipment["source_id"],
                 kind=kind,
@@ -104,13 +110,10 @@ def report_all(hub: Hub, order_id: str, kind: UpdateKind, **extra: Any) -> None:
                 **extra,
             )
         )
-    hub.deliver()
 
 
 def live_history(hub: Hub, clock: Clock) -> None:
     """The demo's 60 orders, then a working day of people and sources acting on them."""
-    from uuid import UUID
-
     from projections.exceptions import ExceptionQuery
 
     assert seed(hub) == 60

@@ -15,8 +15,9 @@ from hub.tools.rebuild import rebuild
 from projections.exceptions import ExceptionQuery
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW
+from tests.contracts.order_search_contract import record_all
 from tests.integration.embedded.test_ops_actions import place
-from tests.integration.embedded.test_review_ops import ALICE, SOURCES, update
+from tests.integration.embedded.test_review_ops import ALICE, SOURCES
 from tests.support.running_hub import Clock, embedded_hub, stock_up
 
 pytestmark = pytest.mark.postgres
@@ -67,7 +68,7 @@ def test_a_live_write_waits_for_the_rebuild_and_the_rows_equal_the_live_ones(
     order_id = place(hub, payment_state="pending")  # held: an on_hold exception
     hub.ops.release_hold(order_id, "paid by phone", ALICE)
     hub.deliver()
-    update(hub, order_id, UpdateKind.SHIPPED)
+    record_all(hub, order_id, UpdateKind.SHIPPED)
     hub.deliver()
     view = {"order_status": hub.order_status, "exceptions": hub.exceptions}[name]
 

@@ -23,7 +23,7 @@ from schemas.channels import ChannelDefinition, IssueKey, Role
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import NOW, submission_dict
-from tests.contracts.order_search_contract import LYON
+from tests.contracts.order_search_contract import LYON, record_all
 from tests.integration.embedded.test_ops_actions import place
 from tests.support.running_hub import Clock, asgi_client, embedded_hub, serving, stock_up
 
@@ -39,27 +39,6 @@ def hub(tmp_path: Path, clock: Clock) -> Iterator[Hub]:
     with closing(embedded_hub(tmp_path / "hub", clock)) as hub:
         stock_up(hub, SOURCES)
         yield hub
-
-
-def update(hub: Hub, order_id: UUID, kind: UpdateKind, **extra: Any) -> None:
-    """The source's update on every live shipment, recorded but NOT delivered to the views."""
-    order = hub.intake.find(order_id)
-    assert order is not None
-    for shipment_id, shipment in sorted(order.shipments.items()):
-        if shipment["state"] in ("rejected", "cancelled") or shipment_id in order.withdrawing:
-            continue
-        hub.fulfillment.apply_update(
-            FulfillmentUpdate(
-                order_id=order_id,
-                shipment_id=shipment_id,
-                source_id=shipment["source_id"],
-                kind=kind,
-                at=hub.clock(),
-                carrier="UPS" if kind is UpdateKind.SHIPPED else None,
-                tracking="1Z" if kind is UpdateKind.SHIPPED else None,
-                **extra,
-            )
-        )
 
 
 def open_exceptions(hub: Hub, order_id: UUID) -> list[tuple[str, str]]:
@@ -78,7 +57,7 @@ def test_a_flag_raised_from_a_stale_view_does_not_stay_open_after_the_order_ship
     # The source ships just before the promise; the views have not caught up yet (a worker's
     # lag in distributed mode, the moment between record and deliver() when embedded).
     clock.advance(hours=1, minutes=59)
-    update(hub, order_id, UpdateKind.SHIPPED)
+    record_all(hub, order_id, UpdateKind.SHIPPED)
     clock.advance(minutes=2)
     hub.jeopardy.tick()  # reads the stale row: "routed", promised 1 minute ago
     hub.deliver()
@@ -112,14 +91,18 @@ def test_a_held_order_changed_into_one_that_routes_has_no_open_hold(hub: Hub) ->
 # -- 4. a view version change in distributed mode empties the view and nothing refills it ----
 
 
+def one_order_then_stopped(data_dir: Path, clock: Clock) -> UUID:
+    """A hub stocked, one order placed and delivered, then the process gone."""
+    with closing(embedded_hub(data_dir, clock)) as hub:
+        stock_up(hub, SOURCES)
+        return place(hub)
+
+
 def test_a_view_layout_change_is_rebuilt_from_the_event_store_when_a_process_starts(
     tmp_path: Path, clock: Clock
 ) -> None:
     data_dir = tmp_path / "hub"
-    hub = embedded_hub(data_dir, clock)
-    stock_up(hub, SOURCES)
-    order_id = place(hub)
-    hub.close()
+    order_id = one_order_then_stopped(data_dir, clock)
     with sqlite3.connect(data_dir / "views.sqlite3") as views:
         for module in (order_status_module, exceptions_module):
             views.execute(
@@ -140,10 +123,7 @@ def test_an_older_process_refuses_a_view_built_by_a_newer_one_and_leaves_it_alon
     tmp_path: Path, clock: Clock
 ) -> None:
     data_dir = tmp_path / "hub"
-    hub = embedded_hub(data_dir, clock)
-    stock_up(hub, SOURCES)
-    place(hub)
-    hub.close()
+    one_order_then_stopped(data_dir, clock)
     with sqlite3.connect(data_dir / "views.sqlite3") as views:
         views.execute(
             "UPDATE orderhub_view_versions SET version = ? WHERE view = ?",
@@ -412,7 +392,7 @@ def test_the_fill_rate_leaves_out_orders_being_cancelled(hub: Hub) -> None:
     from hub.services.ops_queries import OpsQueries
 
     shipped = place(hub, "WEB-1")
-    update(hub, shipped, UpdateKind.SHIPPED)
+    record_all(hub, shipped, UpdateKind.SHIPPED)
     cancelled = place(hub, "WEB-2")
     hub.fulfillment.cancel_order(cancelled, "customer changed their mind", ALICE)
     hub.deliver()
