@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from connectors.codec import record_to_envelope
 from schemas.envelope import EventEnvelope
 from tests.harness.services import create_database, drop_database, unique_topic_prefix
 from tests.support.kafka import read_topic
-from tests.support.processes import HubProcess, free_port, hub_processes, wait_for_http
+from tests.support.processes import HubProcess, hub_env, hub_processes, wait_for_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -82,15 +81,7 @@ def hub(
     log_dir = tmp_path_factory.mktemp("fulfillment-kafka")
     database_url = create_database(postgres_server_url)
     prefix = unique_topic_prefix()
-    env = {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": "3",
-        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(log_dir / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-    }
+    env = hub_env(kafka_bootstrap, database_url, prefix, log_dir / "data")
     base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
     simulators: list[HubProcess] = []
     try:
