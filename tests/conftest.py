@@ -10,6 +10,10 @@ nothing):
   server, dropped after the test.
 - ``kafka_topic_prefix`` (function): a unique prefix (``t<hex8>.``) for the test's topic and
   consumer-group names, so tests sharing a broker never see each other's records.
+- ``distributed_env`` (function): the environment of a distributed hub's processes on those
+  services (``tests/support/processes.py``: ``hub_env``), logging at info.
+- ``clock`` and ``running_hub`` (function), from ``tests/support/running_hub.py``: a clock at
+  ``NOW`` the test moves on, and the embedded app with an httpx client on it, ``(client, hub)``.
 
 Where the services come from, and the environment variables that steer it, is described in
 ``tests/harness/services.py``. A service that cannot be had skips the test locally and FAILS
@@ -19,6 +23,7 @@ it under CI (``CI=true``): a green CI run must mean the integration tests ran.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -31,6 +36,8 @@ from tests.harness.services import (
     under_ci,
     unique_topic_prefix,
 )
+from tests.support.processes import hub_env
+from tests.support.running_hub import clock, running_hub  # noqa: F401 (fixtures for all tests)
 
 MARKERS = (
     "kafka: needs a real Kafka broker (fixture kafka_bootstrap)",
@@ -93,3 +100,16 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
 @pytest.fixture
 def kafka_topic_prefix() -> str:
     return unique_topic_prefix()
+
+
+@pytest.fixture
+def distributed_env(
+    kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
+) -> dict[str, str]:
+    return hub_env(
+        kafka_bootstrap,
+        database_url,
+        kafka_topic_prefix,
+        tmp_path / "data",
+        ORDERHUB_LOG_LEVEL="info",
+    )

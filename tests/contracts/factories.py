@@ -12,6 +12,7 @@ from aggregates.order import Order
 from hub.services.intake import INTAKE_ACTOR, SubmitOrder, submission_digest
 from hub.store import OrderStore
 from schemas.envelope import EventEnvelope
+from schemas.sources import SourceDefinition
 from schemas.submission import OrderSubmission
 
 # The hub's clock in tests: one hour after the default order was placed.
@@ -68,6 +69,29 @@ def submit_order(
         actor=actor or f"channel:{parsed.channel}",
         correlation_id=correlation_id,
     )
+
+
+def source_body(source_id: str, **changes: Any) -> dict[str, Any]:
+    """A warehouse near Lyon shipping to France (standard delivery, 100 a day, next day), as
+    the API takes it."""
+    return {
+        "source_id": source_id,
+        "name": source_id,
+        "kind": "warehouse",
+        "lat": 45.75,
+        "lon": 4.85,
+        "country": "FR",
+        "ships_to": ["FR"],
+        "delivery_methods": ["standard"],
+        "daily_capacity": 100,
+        "cost": {"base": "4.50", "per_unit": "0.50", "per_km": "0.01", "currency": "EUR"},
+        "lead_time_days": 1,
+        **changes,
+    }
+
+
+def source_definition(source_id: str, **changes: Any) -> SourceDefinition:
+    return SourceDefinition.model_validate(source_body(source_id, **changes))
 
 
 def fixed_clock(at: datetime = NOW) -> Callable[[], datetime]:

@@ -24,13 +24,13 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.bootstrap import Hub, bootstrap
-from hub.settings import Settings
+from hub.bootstrap import Hub
 from hub.tools.demo import seed
 from projections.order_query import BadCursorError, OrderQuery
 from projections.order_rows import OrderStatusRow
@@ -39,6 +39,7 @@ from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from tests.contracts.factories import NOW, submit_order
+from tests.support.running_hub import Clock, embedded_hub
 
 STREAM = "notification_log"
 MakeView = Callable[[], OrderStatusView]
@@ -71,24 +72,6 @@ LYON = {
 AWKWARD_IDS = ["a_b-1", "A%B-2", "AXB-3", "aXb-4", "AB\\C-5", "ab%c-6", "a_b-10"]
 
 
-class Clock:
-    """The hub's clock, moved on by the test."""
-
-    def __init__(self, at: datetime = NOW) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
-
-
-def embedded_hub(data_dir: Path, clock: Clock, database_url: str | None = None) -> Hub:
-    settings = Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=database_url)
-    return bootstrap(settings, clock=clock)
-
-
 def _ids(hub: Hub, *statuses: str) -> list[str]:
     page = hub.order_status.search(
         OrderQuery(status=statuses, sort="placed_at", descending=False, limit=500)
@@ -103,17 +86,22 @@ def _row(hub: Hub, order_id: str) -> OrderStatusRow:
 
 
 def report_all(hub: Hub, order_id: str, kind: UpdateKind, **extra: Any) -> None:
-    """A source's update on every live shipment of the order."""
-    from uuid import UUID
+    """A source's update on every live shipment of the order, delivered to the views."""
+    record_all(hub, order_id, kind, **extra)
+    hub.deliver()
 
-    order = hub.intake.find(UUID(order_id))
+
+def record_all(hub: Hub, order_id: UUID | str, kind: UpdateKind, **extra: Any) -> None:
+    """A source's update on every live shipment of the order, recorded but NOT delivered."""
+    the_id = UUID(str(order_id))
+    order = hub.intake.find(the_id)
     assert order is not None
     for shipment_id, shipment in sorted(order.shipments.items()):
         if shipment["state"] in ("rejected", "cancelled") or shipment_id in order.withdrawing:
             continue
         hub.fulfillment.apply_update(
             FulfillmentUpdate(
-                order_id=UUID(order_id),
+                order_id=the_id,
                 shipment_id=shipment_id,
                 source_id=shipment["source_id"],
                 kind=kind,
@@ -123,13 +111,10 @@ def report_all(hub: Hub, order_id: str, kind: UpdateKind, **extra: Any) -> None:
                 **extra,
             )
         )
-    hub.deliver()
 
 
 def live_history(hub: Hub, clock: Clock) -> None:
     """The demo's 60 orders, then a working day of people and sources acting on them."""
-    from uuid import UUID
-
     from projections.exceptions import ExceptionQuery
 
     assert seed(hub) == 60

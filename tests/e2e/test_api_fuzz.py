@@ -20,10 +20,10 @@ from schemathesis.python import asgi
 
 from hub.api.app import create_app
 from hub.bootstrap import Hub
-from hub.settings import Settings
 from schemas.channels import ChannelDefinition, IssueKey, Role
 from schemas.sources import SourceDefinition, StockSnapshot
 from tests.e2e.test_channel_access import SOURCE_LYON
+from tests.support.running_hub import embedded_settings
 
 EXAMPLES = int(os.environ.get("ORDERHUB_FUZZ_EXAMPLES", "6"))
 ADMIN_KEY = "fuzz-admin-0123456789abcdef-0123456789"
@@ -31,15 +31,7 @@ CREDENTIAL_HEADERS = {"authorization", "x-api-key", "x-actor"}
 # The app is built here, for schemathesis to read its document at collection time; its hub is
 # built (in this folder) only when the first test starts it.
 DATA_DIR = Path(tempfile.gettempdir()) / f"orderhub-fuzz-{os.getpid()}"
-APP = create_app(
-    settings=Settings(
-        data_dir=DATA_DIR,
-        kafka_bootstrap=None,
-        database_url=None,
-        auth_required=True,
-        admin_api_key=ADMIN_KEY,
-    )
-)
+APP = create_app(settings=embedded_settings(DATA_DIR, auth_required=True, admin_api_key=ADMIN_KEY))
 schema = schemathesis.openapi.from_dict(APP.openapi())
 schema.app = APP
 

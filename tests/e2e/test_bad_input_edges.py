@@ -23,9 +23,9 @@ from tests.e2e.test_channel_access import (
     json_headers,
     order_body,
     register_channel,
-    running,
     world,
 )
+from tests.support.running_hub import running
 
 SECURED = {"auth_required": True, "admin_api_key": ADMIN["X-API-Key"]}
 

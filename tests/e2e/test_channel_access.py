@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -16,13 +15,11 @@ import httpx
 import pytest
 
 from aggregates import order_id_for
-from hub.api.app import create_app
-from hub.api.auth_throttle import AuthThrottle
 from hub.api.ratelimit import RateLimiter
-from hub.bootstrap import Hub, bootstrap
-from hub.settings import Settings
+from hub.bootstrap import Hub
 from schemas.event_types import EventFamily, EventType
-from tests.contracts.factories import NOW, fixed_clock, submission_dict
+from tests.contracts.factories import submission_dict
+from tests.support.running_hub import running
 
 PROBLEM_JSON = "application/problem+json"
 # What the operator sets as ORDERHUB_ADMIN_API_KEY to issue the first keys.
@@ -77,38 +74,6 @@ def a_zero_quantity_line() -> list[dict[str, Any]]:
 
 def json_headers(headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "content-type": "application/json"}
-
-
-@asynccontextmanager
-async def running(
-    data_dir: Path,
-    limiter: RateLimiter | None = None,
-    clock: Callable[[], datetime] | None = None,
-    throttle: AuthThrottle | None = None,
-    base_url: str = "http://orderhub.test",
-    **settings: Any,
-) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    """The embedded app as `orderhub serve` runs it (lifespan included), in-process."""
-    hub = bootstrap(
-        Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=None, **settings),
-        clock=clock or fixed_clock(NOW),
-    )
-    app = create_app(hub)
-    if limiter is not None:
-        app.state.rate_limiter = limiter
-    if throttle is not None:
-        app.state.auth_throttle = throttle
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url=base_url,
-            ) as client,
-        ):
-            yield client, hub
-    finally:
-        hub.close()
 
 
 ADMIN = {"X-API-Key": BOOTSTRAP_ADMIN_KEY}

@@ -11,8 +11,8 @@ import pytest
 
 from hub.api.console.web import COOKIE
 from hub.bootstrap import Hub
-from tests.e2e.test_channel_access import ADMIN, BOOTSTRAP_ADMIN_KEY, issue_key, running
-from tests.e2e.test_key_lifecycle import MovingClock
+from tests.e2e.test_channel_access import ADMIN, BOOTSTRAP_ADMIN_KEY, issue_key
+from tests.support.running_hub import Clock, running
 
 SECURED = {"auth_required": True, "admin_api_key": BOOTSTRAP_ADMIN_KEY}
 PAGE = "/console/stock"
@@ -124,7 +124,7 @@ async def test_signing_out_ends_the_session_on_the_server_so_a_copied_cookie_is_
 
 @pytest.mark.asyncio
 async def test_a_session_ends_after_the_idle_time_and_use_keeps_it_alive(tmp_path: Path) -> None:
-    clock = MovingClock()
+    clock = Clock()
     async with running(tmp_path, clock=clock, console_session_idle_minutes=30, **SECURED) as (
         client,
         _,
@@ -141,7 +141,7 @@ async def test_a_session_ends_after_the_idle_time_and_use_keeps_it_alive(tmp_pat
 
 @pytest.mark.asyncio
 async def test_a_session_ends_at_its_lifetime_however_much_it_is_used(tmp_path: Path) -> None:
-    clock = MovingClock()
+    clock = Clock()
     async with running(
         tmp_path,
         clock=clock,
@@ -182,7 +182,7 @@ async def test_revoking_the_key_ends_its_sessions(tmp_path: Path) -> None:
 async def test_rotating_the_key_ends_the_sessions_opened_with_the_old_secret_after_its_grace(
     tmp_path: Path,
 ) -> None:
-    clock = MovingClock()
+    clock = Clock()
     async with running(tmp_path, clock=clock, **SECURED) as (client, hub):
         key = await _signed_in_as(client, hub, "ops")
         rotate = f"/v1/keys/{key['key_id']}/rotate"
@@ -218,7 +218,7 @@ async def test_revoking_the_bootstrap_key_ends_the_sessions_it_opened(tmp_path: 
 async def test_an_expired_key_cannot_sign_in_and_its_session_ends_when_it_expires(
     tmp_path: Path,
 ) -> None:
-    clock = MovingClock()
+    clock = Clock()
     async with running(tmp_path, clock=clock, **SECURED) as (client, _):
         issued = await client.post(
             "/v1/keys",

@@ -5,7 +5,6 @@ import json
 import time
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -14,7 +13,7 @@ from aggregates import order_id_for
 from connectors.codec import record_to_envelope
 from schemas.event_types import EventType
 from tests.support.kafka import read_topic
-from tests.support.processes import free_port, hub_processes, wait_for_http
+from tests.support.processes import hub_processes, wait_for_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -54,22 +53,6 @@ def _poll_json(url: str, ready: "callable", timeout: float = 60.0) -> dict[str, 
             return dict(response.json())
         time.sleep(0.1)
     raise AssertionError(f"{url} not ready within {timeout}s; last answer {last}")
-
-
-@pytest.fixture
-def distributed_env(
-    kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
-) -> dict[str, str]:
-    return {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": kafka_topic_prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": "3",
-        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(tmp_path / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-        "ORDERHUB_LOG_LEVEL": "info",
-    }
 
 
 def test_post_goes_through_kafka_intake_and_relay_to_accepted_status(

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from aggregates import order_id_for
 from schemas.event_types import EventType
 from tests.e2e.test_distributed_orchestration import _order, _source
-from tests.support.processes import free_port, hub_processes, wait_for_http
+from tests.support.processes import hub_env, hub_processes, wait_for_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -43,15 +42,7 @@ async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
 def test_a_held_order_is_worked_from_the_queue_and_a_poison_message_is_listed(
     kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
 ) -> None:
-    env = {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": kafka_topic_prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": "3",
-        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(tmp_path / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-    }
+    env = hub_env(kafka_bootstrap, database_url, kafka_topic_prefix, tmp_path / "data")
     base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
     with hub_processes(["serve", "worker", "relay"], env, tmp_path) as procs:
         wait_for_http(f"{base}/healthz", procs["serve"])

@@ -4,7 +4,6 @@
 import asyncio
 import time
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -13,7 +12,7 @@ from aggregates import order_id_for
 from connectors.codec import record_to_envelope
 from schemas.event_types import EventType
 from tests.support.kafka import read_topic
-from tests.support.processes import free_port, hub_processes, wait_for_http
+from tests.support.processes import hub_env, hub_processes, wait_for_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -70,15 +69,7 @@ def _wait_status(base: str, order_id: str, status: str, timeout: float = 60) -> 
 def test_accepted_order_is_routed_and_its_fulfillment_request_goes_to_the_source_topic(
     kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
 ) -> None:
-    env = {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": kafka_topic_prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": "3",
-        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(tmp_path / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-    }
+    env = hub_env(kafka_bootstrap, database_url, kafka_topic_prefix, tmp_path / "data")
     base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
     with hub_processes(["serve", "worker", "relay"], env, tmp_path) as procs:
         wait_for_http(f"{base}/healthz", procs["serve"])

@@ -3,13 +3,12 @@ consumes in its own group), and each worker reports its consumer's health."""
 
 import time
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
 
 from aggregates import order_id_for
-from tests.support.processes import HubProcess, free_port, wait_for_http
+from tests.support.processes import HubProcess, free_port, hub_env, wait_for_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -49,17 +48,14 @@ def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_b
     kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
 ) -> None:
     health_port = free_port()
-    env = {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": kafka_topic_prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": "3",
-        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(tmp_path / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-        "ORDERHUB_WORKER_ID": "roles-test",
-        "ORDERHUB_LOG_LEVEL": "info",
-    }
+    env = hub_env(
+        kafka_bootstrap,
+        database_url,
+        kafka_topic_prefix,
+        tmp_path / "data",
+        ORDERHUB_WORKER_ID="roles-test",
+        ORDERHUB_LOG_LEVEL="info",
+    )
     base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
     started: list[HubProcess] = []
 

@@ -1,9 +1,6 @@
 """The embedded hub end to end: HTTP in, event store, in-process projection, HTTP out."""
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,44 +8,17 @@ import httpx
 import pytest
 
 from aggregates import order_id_for
-from hub.api.app import create_app
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.services.intake import SubmitOrder
-from hub.settings import Settings
 from schemas.event_types import EventType
 from tests.contracts.factories import NOW, fixed_clock, in_the_future, submission, submission_dict
+from tests.support.running_hub import embedded_hub, running
 
 PROBLEM_JSON = "application/problem+json"
 ORDER_ID = str(order_id_for("web-shop", "WEB-1001"))
 # Embedded mode routes an accepted order in-process straight away, so by the time GET answers
 # the order may have moved on; each of these statuses is only reachable through acceptance.
 ACCEPTED_OR_LATER = {"accepted", "held", "routed", "backordered", "unroutable"}
-
-
-def _settings(data_dir: Path) -> Settings:
-    # Explicitly embedded, whatever ORDERHUB_* variables the machine running the tests has set.
-    return Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=None)
-
-
-@asynccontextmanager
-async def running(
-    data_dir: Path, clock: Callable[[], datetime] | None = None
-) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    """The app as `orderhub serve` runs it (lifespan included), on an in-process transport."""
-    hub = bootstrap(_settings(data_dir), clock=clock or fixed_clock(NOW))
-    app = create_app(hub)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                # Answer as a server would (a 500 is a response, not an exception in the test).
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url="http://orderhub.test",
-            ) as client,
-        ):
-            yield client, hub
-    finally:
-        hub.close()
 
 
 def _event_types(hub: Hub, order_id: str) -> list[str]:
@@ -284,7 +254,7 @@ async def test_events_recorded_but_not_delivered_before_a_crash_are_delivered_on
     tmp_path: Path,
 ) -> None:
     # A crash between the store's commit and the in-process delivery: the view is behind.
-    crashed = bootstrap(_settings(tmp_path), clock=fixed_clock(NOW))
+    crashed = embedded_hub(tmp_path, fixed_clock(NOW))
     crashed.intake.place_order(SubmitOrder(submission(), "{}", "channel:web-shop", "req-1"))
     assert crashed.order_status.get(ORDER_ID) is None
     crashed.close()

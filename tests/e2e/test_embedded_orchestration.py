@@ -4,9 +4,6 @@ explained, policies versioned; the event store is read to check who did what."""
 import dataclasses
 import hashlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,17 +11,15 @@ import pytest
 import pytest_asyncio
 
 from aggregates import order_id_for
-from hub.api.app import create_app
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.services.decision_records import decision_record
 from hub.services.routing_inputs import inputs_digest, order_to_route
 from hub.services.supply_view import candidate_from
-from hub.settings import Settings
 from orchestration_policies import StockLevel, decide, default_policy, explain_text
 from orchestration_policies.explain_record import explain_record, record_digest
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
-from tests.contracts.factories import NOW, PLACED_AT, fixed_clock, submission_dict
+from tests.contracts.factories import NOW, PLACED_AT, submission_dict
 
 PROBLEM_JSON = "application/problem+json"
 SKU = "RED-CHAIR"
@@ -44,35 +39,12 @@ SOURCES = {
 }
 
 
-def _settings(data_dir: Path) -> Settings:
-    # Explicitly embedded, whatever ORDERHUB_* variables the machine running the tests has set.
-    return Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=None)
-
-
-@asynccontextmanager
-async def running(data_dir: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    """The app as `orderhub serve` runs it (lifespan included), on an in-process transport."""
-    hub = bootstrap(_settings(data_dir), clock=fixed_clock(NOW))
-    app = create_app(hub)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url="http://orderhub.test",
-            ) as client,
-        ):
-            yield client, hub
-    finally:
-        hub.close()
-
-
 @pytest_asyncio.fixture
-async def hub_client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    async with running(tmp_path) as (client, hub):
-        for source_id in SOURCES:
-            await put_source(client, source_id)
-        yield client, hub
+async def hub_client(
+    running_hub: tuple[httpx.AsyncClient, Hub],
+) -> tuple[httpx.AsyncClient, Hub]:
+    await put_sources(running_hub[0])
+    return running_hub
 
 
 # --- small steps, in HTTP -------------------------------------------------------------------
@@ -91,6 +63,14 @@ async def put_source(client: httpx.AsyncClient, source_id: str) -> None:
     }
     response = await client.put(f"/v1/sources/{source_id}", json=definition)
     assert response.status_code in (200, 201), response.text
+
+
+async def put_sources(client: httpx.AsyncClient, on_hand: int | None = None) -> None:
+    """Every one of SOURCES, each holding ``on_hand`` of SKU when given."""
+    for source_id in SOURCES:
+        await put_source(client, source_id)
+        if on_hand is not None:
+            await put_stock(client, source_id, on_hand)
 
 
 async def put_stock(

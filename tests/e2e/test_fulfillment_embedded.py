@@ -2,10 +2,7 @@
 followed to delivery and invoiced, re-routed when a source rejects, cancelled before they ship;
 refused updates are parked and change nothing."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -14,25 +11,15 @@ import pytest
 import pytest_asyncio
 
 from aggregates import Order, order_id_for
-from hub.api.app import create_app
-from hub.bootstrap import Hub, bootstrap
-from hub.settings import Settings
+from hub.bootstrap import Hub
 from schemas.envelope import EventEnvelope
-from tests.contracts.factories import NOW, fixed_clock, submission_dict
+from tests.contracts.factories import NOW, submission_dict
+from tests.e2e.test_embedded_orchestration import LYON_CUSTOMER, put_sources
 
 PROBLEM_JSON = "application/problem+json"
 SKU = "RED-CHAIR"
 UNIT_PRICE = "19.99"
 AT = NOW + timedelta(hours=2)
-LYON_CUSTOMER = {
-    "name": "Ada Lovelace",
-    "line1": "3 place Bellecour",
-    "city": "Lyon",
-    "postal_code": "69002",
-    "country": "FR",
-    "lat": 45.757,
-    "lon": 4.832,
-}
 BRUSSELS_CUSTOMER = {
     "name": "Hergé Remi",
     "line1": "Rue de la Loi 16",
@@ -42,52 +29,15 @@ BRUSSELS_CUSTOMER = {
     "lat": 50.846,
     "lon": 4.352,
 }
-# wh-lyon is next to the Lyon customer; store-lille next to the Brussels one.
-SOURCES = {
-    "wh-lyon": {"name": "Lyon DC", "kind": "warehouse", "lat": 45.75, "lon": 4.85},
-    "store-lille": {"name": "Lille store", "kind": "store", "lat": 50.63, "lon": 3.06},
-}
-
-
-@asynccontextmanager
-async def running(data_dir: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    """The app as `orderhub serve` runs it embedded, on an in-process transport."""
-    settings = Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=None)
-    hub = bootstrap(settings, clock=fixed_clock(NOW))
-    app = create_app(hub)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url="http://orderhub.test",
-            ) as client,
-        ):
-            yield client, hub
-    finally:
-        hub.close()
 
 
 @pytest_asyncio.fixture
-async def hub_client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
+async def hub_client(
+    running_hub: tuple[httpx.AsyncClient, Hub],
+) -> tuple[httpx.AsyncClient, Hub]:
     """Two sources with 10 chairs each."""
-    async with running(tmp_path) as (client, hub):
-        for source_id, where in SOURCES.items():
-            definition = {
-                "source_id": source_id,
-                **where,
-                "country": "FR",
-                "ships_to": ["FR", "BE"],
-                "delivery_methods": ["standard", "express"],
-                "daily_capacity": 500,
-                "lead_time_days": 1,
-                "cost": {"base": "4.50", "per_unit": "0.40", "per_km": "0.01", "currency": "EUR"},
-            }
-            response = await client.put(f"/v1/sources/{source_id}", json=definition)
-            assert response.status_code in (200, 201), response.text
-            counted = await client.put(f"/v1/stock/{source_id}/{SKU}", json={"on_hand": 10})
-            assert counted.status_code == 200, counted.text
-        yield client, hub
+    await put_sources(running_hub[0], on_hand=10)
+    return running_hub
 
 
 # --- small steps, in HTTP -------------------------------------------------------------------

@@ -6,16 +6,11 @@ One set of processes serves every test of this module: starting them is what is 
 """
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -25,7 +20,7 @@ from connectors.codec import record_to_envelope
 from schemas.envelope import EventEnvelope
 from tests.harness.services import create_database, drop_database, unique_topic_prefix
 from tests.support.kafka import read_topic
-from tests.support.processes import HubProcess, free_port, hub_processes, wait_for_http
+from tests.support.processes import HubProcess, hub_env, hub_processes, wait_for_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -45,33 +40,13 @@ SIMULATORS = {
 ON_HAND = 5
 
 
-class SimulatorProcess:
+def start_simulator(
+    source_id: str, args: list[str], env: dict[str, str], log_dir: Path
+) -> HubProcess:
     """`orderhub simulate-warehouse --source ID ...` as a subprocess with its own log."""
-
-    def __init__(self, source_id: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.command = f"simulate-warehouse {source_id}"
-        self.log_path = log_dir / f"simulator-{source_id}.log"
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "simulate-warehouse", "--source", source_id, *args],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    return HubProcess(
+        "simulate-warehouse", env, log_dir, ["--source", source_id, *args], f"simulator-{source_id}"
+    )
 
 
 @dataclass
@@ -79,14 +54,14 @@ class RunningHub:
     base: str
     bootstrap: str
     prefix: str
-    processes: list[HubProcess | SimulatorProcess]
+    processes: list[HubProcess]
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}orderhub.{name}"
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.command} (exit {p.process.poll()}) ---\n{p.log_tail()}" for p in self.processes
+            f"--- {p.name} (exit {p.process.poll()}) ---\n{p.log_tail()}" for p in self.processes
         )
 
     def get(self, path: str) -> httpx.Response:
@@ -106,17 +81,9 @@ def hub(
     log_dir = tmp_path_factory.mktemp("fulfillment-kafka")
     database_url = create_database(postgres_server_url)
     prefix = unique_topic_prefix()
-    env = {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": "3",
-        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(log_dir / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-    }
+    env = hub_env(kafka_bootstrap, database_url, prefix, log_dir / "data")
     base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
-    simulators: list[SimulatorProcess] = []
+    simulators: list[HubProcess] = []
     try:
         with hub_processes(["serve", "worker", "relay"], env, log_dir) as procs:
             wait_for_http(f"{base}/healthz", procs["serve"])  # topics exist from here on
@@ -126,7 +93,7 @@ def hub(
                 )
                 assert registered.status_code in (200, 201), registered.text
             simulators = [
-                SimulatorProcess(source_id, args, env, log_dir)
+                start_simulator(source_id, args, env, log_dir)
                 for source_id, args in SIMULATORS.items()
             ]
             try:

@@ -28,21 +28,8 @@ from tests.e2e.test_channel_access import (
     json_headers,
     order_body,
     register_channel,
-    running,
 )
-
-
-class MovingClock:
-    """The hub's clock, moved by the test."""
-
-    def __init__(self, at: datetime = NOW) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **span: float) -> None:
-        self.now += timedelta(**span)
+from tests.support.running_hub import Clock, running
 
 
 class MonotonicClock:
@@ -77,7 +64,7 @@ def field_errors(response: httpx.Response) -> set[str]:
 async def test_a_key_with_expires_at_works_until_then_and_is_a_401_saying_it_expired_after(
     tmp_path: Path,
 ) -> None:
-    clock = MovingClock()
+    clock = Clock()
     async with running(
         tmp_path, clock=clock, auth_required=True, admin_api_key=BOOTSTRAP_ADMIN_KEY
     ) as (client, _):
@@ -216,7 +203,7 @@ async def test_rotating_gives_a_new_secret_for_the_same_key_and_the_old_one_stop
 async def test_with_a_grace_period_the_old_secret_works_until_it_ends_then_only_the_new_one(
     tmp_path: Path,
 ) -> None:
-    clock = MovingClock()
+    clock = Clock()
     async with running(
         tmp_path, clock=clock, auth_required=True, admin_api_key=BOOTSTRAP_ADMIN_KEY
     ) as (client, _):
@@ -353,7 +340,7 @@ async def test_revoking_the_bootstrap_key_when_none_is_configured_is_a_404(
 
 @pytest.mark.asyncio
 async def test_the_bootstrap_key_stops_at_its_configured_expiry(tmp_path: Path) -> None:
-    clock = MovingClock()
+    clock = Clock()
     async with running(
         tmp_path,
         clock=clock,

@@ -15,12 +15,11 @@ import pytest
 
 from aggregates import order_id_for
 from connectors.channels import ChannelContext, Mapped, Refused, adapter_for
-from hub.api.app import create_app
-from hub.bootstrap import Hub, bootstrap
-from hub.settings import Settings
+from hub.bootstrap import Hub
 from schemas.channels import ChannelDefinition
 from schemas.event_types import EventType
 from tests.contracts.factories import fixed_clock
+from tests.support.running_hub import running
 
 SAMPLES = Path(__file__).resolve().parents[2] / "connectors" / "channels" / "samples"
 PROBLEM_JSON = "application/problem+json"
@@ -212,27 +211,13 @@ async def channel_hub(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Hub, dict[str, str]]]:
     """An embedded hub (auth off: the set-up acts as trial admin) with the format's channel
     registered, and that channel's key."""
-    hub = bootstrap(
-        Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=None),
-        clock=fixed_clock(NOW),
-    )
-    app = create_app(hub)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url="http://orderhub.test",
-            ) as client,
-        ):
-            channel = channel_of(fmt)
-            registered = await client.put(f"/v1/channels/{channel}", json=definition(fmt))
-            assert registered.status_code == 201, registered.text
-            issued = await client.post("/v1/keys", json={"role": "channel", "channel_id": channel})
-            assert issued.status_code == 201, issued.text
-            yield client, hub, {"Authorization": f"Bearer {issued.json()['api_key']}"}
-    finally:
-        hub.close()
+    async with running(data_dir, fixed_clock(NOW)) as (client, hub):
+        channel = channel_of(fmt)
+        registered = await client.put(f"/v1/channels/{channel}", json=definition(fmt))
+        assert registered.status_code == 201, registered.text
+        issued = await client.post("/v1/keys", json={"role": "channel", "channel_id": channel})
+        assert issued.status_code == 201, issued.text
+        yield client, hub, {"Authorization": f"Bearer {issued.json()['api_key']}"}
 
 
 def placed_external_ids(hub: Hub, channel: str) -> list[str]:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from connectors.channels import ChannelContext, adapter_for
 from connectors.consumed import ConsumedMessage
 from schemas.channels import ChannelDefinition
 from tests.support.kafka import read_topic
-from tests.support.processes import free_port, hub_processes, wait_for_http
+from tests.support.processes import hub_processes, wait_for_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -93,22 +92,6 @@ def raw_of_each_order(fmt: str) -> list[str]:
         ChannelDefinition.model_validate(definition(fmt)), datetime.now(UTC)
     )
     return [result.raw for result in adapter_for(fmt)(sample(fmt), context)]
-
-
-@pytest.fixture
-def distributed_env(
-    kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
-) -> dict[str, str]:
-    return {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": kafka_topic_prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": "3",
-        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(tmp_path / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-        "ORDERHUB_LOG_LEVEL": "info",
-    }
 
 
 def channel_topic(prefix: str, fmt: str) -> str:

@@ -12,25 +12,8 @@ from eventsourcing.persistence import IntegrityError
 from hub.services.catalog import CatalogService
 from hub.services.conflicts import MAX_ATTEMPTS, ConcurrentChangeError
 from hub.store import OrderStore
-from schemas.sources import SourceDefinition
-from tests.e2e.test_embedded_orchestration import running
-
-
-def _definition(source_id: str, **changes: Any) -> dict[str, Any]:
-    return {
-        "source_id": source_id,
-        "name": source_id,
-        "kind": "warehouse",
-        "lat": 45.75,
-        "lon": 4.85,
-        "country": "FR",
-        "ships_to": ["FR"],
-        "delivery_methods": ["standard"],
-        "daily_capacity": 100,
-        "lead_time_days": 1,
-        "cost": {"base": "4.50", "per_unit": "0.40", "per_km": "0.01", "currency": "EUR"},
-        **changes,
-    }
+from tests.contracts.factories import source_body, source_definition
+from tests.support.running_hub import running
 
 
 @pytest.mark.asyncio
@@ -39,7 +22,7 @@ async def test_eight_sources_registered_at_once_are_all_created_and_listed(tmp_p
         ids = [f"wh-{n}" for n in range(8)]
 
         answers = await asyncio.gather(
-            *(client.put(f"/v1/sources/{sid}", json=_definition(sid)) for sid in ids)
+            *(client.put(f"/v1/sources/{sid}", json=source_body(sid)) for sid in ids)
         )
 
         assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
@@ -52,7 +35,7 @@ async def test_the_same_source_registered_twice_at_once_is_created_once(tmp_path
     async with running(tmp_path) as (client, _):
         answers = await asyncio.gather(
             *(
-                client.put("/v1/sources/wh-x", json=_definition("wh-x", daily_capacity=n))
+                client.put("/v1/sources/wh-x", json=source_body("wh-x", daily_capacity=n))
                 for n in (10, 20, 30, 40)
             )
         )
@@ -98,5 +81,5 @@ def test_a_conflict_that_outlasts_the_retries_names_the_source() -> None:
     catalog = CatalogService(store, clock=lambda: datetime.now(UTC))
 
     with pytest.raises(ConcurrentChangeError, match="source 'wh-1' could not be recorded"):
-        catalog.register_source(SourceDefinition.model_validate(_definition("wh-1")), "user:a")
+        catalog.register_source(source_definition("wh-1"), "user:a")
     assert store.saves == MAX_ATTEMPTS  # it retried before giving up

@@ -27,8 +27,9 @@ from projections.sqldb import SqlDatabase
 from projections.stock_levels import InMemoryStockLevels, SqlStockLevels
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
-from tests.contracts.order_search_contract import Clock, embedded_hub, live_history
+from tests.contracts.order_search_contract import live_history
 from tests.harness.services import create_database, drop_database
+from tests.support.running_hub import Clock, embedded_hub
 
 pytestmark = pytest.mark.e2e
 STREAM = "notification_log"  # the embedded delivery's stream name

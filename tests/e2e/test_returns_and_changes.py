@@ -11,25 +11,10 @@ from fastapi.testclient import TestClient
 
 from hub.api.app import create_app
 from hub.bootstrap import Hub
-from hub.settings import Settings
+from tests.contracts.factories import source_body
+from tests.support.running_hub import embedded_settings
 
 AT = "2026-11-21T10:00:00Z"
-
-
-def _source(source_id: str, lat: float, lon: float) -> dict[str, Any]:
-    return {
-        "source_id": source_id,
-        "name": source_id,
-        "kind": "warehouse",
-        "lat": lat,
-        "lon": lon,
-        "country": "FR",
-        "ships_to": ["FR"],
-        "delivery_methods": ["standard"],
-        "daily_capacity": 100,
-        "cost": {"base": "4.50", "per_unit": "0.50", "per_km": "0.01", "currency": "EUR"},
-        "lead_time_days": 1,
-    }
 
 
 def _order(external_id: str, quantity: int = 2, city: str = "Lyon") -> dict[str, Any]:
@@ -57,9 +42,8 @@ def _order(external_id: str, quantity: int = 2, city: str = "Lyon") -> dict[str,
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None)
-    with TestClient(create_app(settings=settings)) as c:
-        assert c.put("/v1/sources/wh-lyon", json=_source("wh-lyon", 45.75, 4.85)).status_code == 201
+    with TestClient(create_app(settings=embedded_settings(tmp_path))) as c:
+        assert c.put("/v1/sources/wh-lyon", json=source_body("wh-lyon")).status_code == 201
         assert c.put("/v1/stock/wh-lyon/RED-CHAIR", json={"on_hand": 10}).status_code == 200
         yield c
 

@@ -5,42 +5,22 @@ far cheaper than a fresh database, and the property test asks for one view per e
 """
 
 from collections.abc import Iterator
-from itertools import count
-from urllib.parse import quote
 
-import psycopg
 import pytest
 
 from projections.audit_trail import SqlAuditTrail
 from projections.positions import save_positions
 from projections.sqldb import SqlDatabase
 from tests.contracts.audit_trail_contract import STREAM, AuditTrailContract, MakeView
+from tests.support.views import postgres_views
 
 pytestmark = pytest.mark.postgres
-
-
-def _in_schema(database_url: str, schema: str) -> str:
-    """The URL of a database whose connections see only this schema."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in database_url else "?"
-    return f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
 class TestPostgresAuditTrail(AuditTrailContract):
     @pytest.fixture
     def make_view(self, database_url: str) -> Iterator[MakeView]:
-        numbers = count()
-        opened: list[SqlDatabase] = []
-
-        def make() -> SqlAuditTrail:
-            db = SqlDatabase(_in_schema(database_url, f"view_{next(numbers)}"), pool_size=1)
-            opened.append(db)
-            return SqlAuditTrail(db)
-
-        yield make
-        for db in opened:
-            db.close()
+        yield from postgres_views(database_url, SqlAuditTrail, pool_size=1)
 
     def test_views_in_other_schemas_do_not_see_each_other(self, make_view: MakeView) -> None:
         first, second = make_view(), make_view()

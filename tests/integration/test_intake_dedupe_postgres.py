@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, EventType
 from schemas.submission import OrderSubmission
 from tests.support.kafka import read_topic
-from tests.support.processes import free_port, hub_processes, wait_for_http
+from tests.support.processes import hub_processes, wait_for_http
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -65,19 +64,9 @@ def digest_of(order: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def distributed_env(
-    kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
-) -> dict[str, str]:
-    return {
-        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ORDERHUB_DATABASE_URL": database_url,
-        "ORDERHUB_TOPIC_PREFIX": kafka_topic_prefix,
-        "ORDERHUB_TOPIC_PARTITIONS": str(PARTITIONS),
-        "ORDERHUB_CONSUMER_GROUP": f"dedupe-{uuid4().hex[:8]}",
-        "ORDERHUB_DATA_DIR": str(tmp_path / "data"),
-        "ORDERHUB_API_PORT": str(free_port()),
-        "ORDERHUB_LOG_LEVEL": "info",
-    }
+def distributed_env(distributed_env: dict[str, str]) -> dict[str, str]:
+    """The shared environment (tests/conftest.py), on PARTITIONS partitions."""
+    return {**distributed_env, "ORDERHUB_TOPIC_PARTITIONS": str(PARTITIONS)}
 
 
 def store_envelopes(env: dict[str, str], data_dir: Path) -> list[EventEnvelope]:

@@ -7,11 +7,7 @@ reset and refill them.
 """
 
 from collections.abc import Iterator
-from itertools import count
-from typing import Any
-from urllib.parse import quote
 
-import psycopg
 import pytest
 
 from projections.exceptions import SqlExceptionQueue
@@ -30,6 +26,7 @@ from tests.contracts.order_search_contract import (
     search_history,
 )
 from tests.harness.services import create_database, drop_database
+from tests.support.views import postgres_views
 
 pytestmark = pytest.mark.postgres
 
@@ -43,33 +40,11 @@ def class_database(postgres_server_url: str) -> Iterator[str]:
         drop_database(postgres_server_url, url)
 
 
-def _in_schema(database_url: str, schema: str) -> str:
-    """The URL of a database whose connections see only this schema."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in database_url else "?"
-    return f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
-def _factory(database_url: str, build: Any) -> Iterator[Any]:
-    numbers = count()
-    opened: list[SqlDatabase] = []
-
-    def make() -> Any:
-        db = SqlDatabase(_in_schema(database_url, f"view_{next(numbers)}"), pool_size=1)
-        opened.append(db)
-        return build(db)
-
-    yield make
-    for db in opened:
-        db.close()
-
-
 class TestPostgresOrderSearch(OrderSearchContract):
     @pytest.fixture(scope="class")
     @classmethod
     def make_view(cls, class_database: str) -> Iterator[MakeView]:
-        yield from _factory(class_database, SqlOrderStatusView)
+        yield from postgres_views(class_database, SqlOrderStatusView, pool_size=1)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -96,7 +71,7 @@ class TestPostgresExceptionQueue(ExceptionQueueContract):
     @pytest.fixture(scope="class")
     @classmethod
     def make_view(cls, class_database: str) -> Iterator[MakeQueue]:
-        yield from _factory(class_database, SqlExceptionQueue)
+        yield from postgres_views(class_database, SqlExceptionQueue, pool_size=1)
 
     @pytest.fixture(scope="class")
     @classmethod

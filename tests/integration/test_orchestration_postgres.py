@@ -17,14 +17,14 @@ import pytest
 
 from aggregates import Order, OrderStatus
 from aggregates.stock import StockItem
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.services.orchestration import OrchestrationResult, OrchestrationService
 from hub.services.supply_view import SupplyView
-from hub.settings import Settings
 from hub.store import OrderStore
 from schemas.event_types import EventType
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, submit_order
+from tests.support.running_hub import embedded_hub
 
 pytestmark = pytest.mark.postgres
 
@@ -51,10 +51,6 @@ split:
   max_shipments: 2
 backorder: allow
 """
-
-
-def _settings(database_url: str, data_dir: Path) -> Settings:
-    return Settings(database_url=database_url, kafka_bootstrap=None, data_dir=data_dir)
 
 
 def _source(source_id: str) -> SourceDefinition:
@@ -98,9 +94,7 @@ def hubs(database_url: str, tmp_path: Path) -> Iterator[list[Hub]]:
     made: list[Hub] = []
     try:
         for n in range(WORKERS + 1):
-            made.append(
-                bootstrap(_settings(database_url, tmp_path / f"hub-{n}"), clock=fixed_clock(NOW))
-            )
+            made.append(embedded_hub(tmp_path / f"hub-{n}", fixed_clock(NOW), database_url))
         yield made
     finally:
         for hub in made:

@@ -3,6 +3,7 @@ done, so the replay never skips history the live write would have jumped ahead o
 
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,20 +15,19 @@ from hub.tools.rebuild import rebuild
 from projections.exceptions import ExceptionQuery
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW
-from tests.contracts.order_search_contract import Clock, embedded_hub
-from tests.unit.test_review_ops import ALICE, _stock_up, place, update
+from tests.contracts.order_search_contract import record_all
+from tests.integration.embedded.test_ops_actions import place
+from tests.integration.embedded.test_review_ops import ALICE, SOURCES
+from tests.support.running_hub import Clock, embedded_hub, stock_up
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def pg_hub(tmp_path: Path, database_url: str) -> Iterator[Hub]:
-    hub = embedded_hub(tmp_path / "hub", Clock(NOW), database_url=database_url)
-    _stock_up(hub)
-    try:
+    with closing(embedded_hub(tmp_path / "hub", Clock(NOW), database_url=database_url)) as hub:
+        stock_up(hub, SOURCES)
         yield hub
-    finally:
-        hub.close()
 
 
 class _LiveWorkerMeanwhile:
@@ -68,7 +68,7 @@ def test_a_live_write_waits_for_the_rebuild_and_the_rows_equal_the_live_ones(
     order_id = place(hub, payment_state="pending")  # held: an on_hold exception
     hub.ops.release_hold(order_id, "paid by phone", ALICE)
     hub.deliver()
-    update(hub, order_id, UpdateKind.SHIPPED)
+    record_all(hub, order_id, UpdateKind.SHIPPED)
     hub.deliver()
     view = {"order_status": hub.order_status, "exceptions": hub.exceptions}[name]
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_embedded_orchestration import put_source, running, stock
+from tests.e2e.test_embedded_orchestration import put_source, stock
+from tests.support.running_hub import running
 
 
 @pytest.mark.asyncio

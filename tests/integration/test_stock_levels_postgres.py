@@ -4,11 +4,8 @@ Every view gets its own schema in the test's fresh database (``search_path`` in 
 two views a property example compares never share a table.
 """
 
-from collections import deque
 from collections.abc import Iterator
-from itertools import count
 
-import psycopg
 import pytest
 
 from projections.sqldb import SqlDatabase
@@ -20,6 +17,7 @@ from tests.contracts.stock_levels_contract import (
     events_of,
     stock_item,
 )
+from tests.support.views import in_schema, postgres_views
 
 pytestmark = pytest.mark.postgres
 
@@ -28,34 +26,15 @@ pytestmark = pytest.mark.postgres
 _OPEN_VIEWS = 4
 
 
-def _in_schema(database_url: str, schema: str) -> str:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    joiner = "&" if "?" in database_url else "?"
-    return f"{database_url}{joiner}options=-csearch_path%3D{schema}"
-
-
 class TestPostgresStockLevels(StockLevelsContract):
     @pytest.fixture
     def make_view(self, database_url: str) -> Iterator[MakeView]:
-        numbers = count()
-        opened: deque[SqlDatabase] = deque()
-
-        def make() -> SqlStockLevels:
-            db = SqlDatabase(_in_schema(database_url, f"views_{next(numbers)}"))
-            opened.append(db)
-            while len(opened) > _OPEN_VIEWS:
-                opened.popleft().close()
-            return SqlStockLevels(db)
-
-        yield make
-        for db in opened:
-            db.close()
+        yield from postgres_views(database_url, SqlStockLevels, keep_open=_OPEN_VIEWS)
 
     def test_the_keys_sort_in_code_point_order_whatever_the_database_collation(
         self, database_url: str
     ) -> None:
-        db = SqlDatabase(_in_schema(database_url, "keys_order"))
+        db = SqlDatabase(in_schema(database_url, "keys_order"))
         try:
             view = SqlStockLevels(db)
             skus = ["b-1", "B-2", "a_1", "A.1", "a-1", "Z"]
@@ -80,7 +59,7 @@ class TestPostgresStockLevels(StockLevelsContract):
         ]
 
     def test_the_console_queries_use_their_indexes(self, database_url: str) -> None:
-        db = SqlDatabase(_in_schema(database_url, "plans"))
+        db = SqlDatabase(in_schema(database_url, "plans"))
         try:
             view = SqlStockLevels(db)
             items = [

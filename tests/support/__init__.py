@@ -1,1 +1,2 @@
-"""Helpers shared by integration and end-to-end tests: processes, Kafka reading."""
+"""Helpers shared by the tests: a running hub (embedded, or its processes), Kafka reading, fresh
+views for the view contracts."""

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 
@@ -17,6 +18,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def hub_env(
+    kafka_bootstrap: str,
+    database_url: str,
+    topic_prefix: str,
+    data_dir: Path,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of one distributed hub's processes (serve, worker, relay, simulators):
+    the broker, database and topic prefix the test was given, a consumer group and an API port
+    of their own. ``extra``: more ``ORDERHUB_*`` variables."""
+    return {
+        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ORDERHUB_DATABASE_URL": database_url,
+        "ORDERHUB_TOPIC_PREFIX": topic_prefix,
+        "ORDERHUB_TOPIC_PARTITIONS": "3",
+        "ORDERHUB_CONSUMER_GROUP": f"e2e-{uuid4().hex[:8]}",
+        "ORDERHUB_DATA_DIR": str(data_dir),
+        "ORDERHUB_API_PORT": str(free_port()),
+        **extra,
+    }
 
 
 class HubProcess:

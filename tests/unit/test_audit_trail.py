@@ -1,7 +1,6 @@
 """The audit trail: one sentence per event type, and the contract run against each view."""
 
 from collections.abc import Iterator
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.contracts.audit_trail_contract import (
 )
 from tests.contracts.factories import NOW, named_cases, order_envelopes
 from tests.support.event_catalogue import recordable_event_types
+from tests.support.views import sqlite_views
 from tests.unit.test_layering import ROOT, violations
 
 
@@ -509,17 +509,7 @@ class TestInMemoryAuditTrail(AuditTrailContract):
 class TestSqliteAuditTrail(AuditTrailContract):
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
-        numbers = count()
-        opened: list[SqlDatabase] = []
-
-        def make() -> SqlAuditTrail:
-            db = SqlDatabase(f"sqlite:///{tmp_path}/views-{next(numbers)}.db")
-            opened.append(db)
-            return SqlAuditTrail(db)
-
-        yield make
-        for db in opened:
-            db.close()
+        yield from sqlite_views(tmp_path, SqlAuditTrail)
 
     def test_entries_and_positions_survive_reopening_the_database(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path}/views.db"

@@ -1,8 +1,7 @@
 """Batch handlers behind the Faust agents: they never raise, they park what they cannot handle."""
 
 import json
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -23,25 +22,11 @@ from tests.contracts.factories import (
     NOW,
     fixed_clock,
     order_envelopes,
-    sqlite_store,
     submission_dict,
 )
 
 SUBMITTED = "orderhub.orders.submitted"
 EVENTS = "orderhub.orders.events"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # One attempt: the handlers' retry back-off would only slow these tests down.
-    return Settings(data_dir=tmp_path, max_handler_attempts=1, topic_prefix="")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[OrderStore]:
-    the_store = sqlite_store(tmp_path / "events.db")
-    yield the_store
-    the_store.close()
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 run in memory and on SQLite."""
 
 from collections.abc import Iterator
-from itertools import count
 from pathlib import Path
 
 import pytest
 
 from projections.exceptions import InMemoryExceptionQueue, SqlExceptionQueue
-from projections.sqldb import SqlDatabase
 from tests.contracts.exceptions_contract import ExceptionQueueContract, MakeView
+from tests.support.views import sqlite_views
 
 
 class TestInMemoryExceptionQueue(ExceptionQueueContract):
@@ -21,14 +20,4 @@ class TestInMemoryExceptionQueue(ExceptionQueueContract):
 class TestSqliteExceptionQueue(ExceptionQueueContract):
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
-        numbers = count()
-        opened: list[SqlDatabase] = []
-
-        def make() -> SqlExceptionQueue:
-            db = SqlDatabase(f"sqlite:///{tmp_path / f'views-{next(numbers)}.sqlite3'}")
-            opened.append(db)
-            return SqlExceptionQueue(db)
-
-        yield make
-        for db in opened:
-            db.close()
+        yield from sqlite_views(tmp_path, SqlExceptionQueue)

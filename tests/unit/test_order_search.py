@@ -3,7 +3,6 @@ run in memory and on SQLite."""
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,10 @@ from aggregates.contract import to_envelope
 from aggregates.order import Order
 from projections.order_rows import OrderStatusRow, fold
 from projections.order_status import InMemoryOrderStatusView, SqlOrderStatusView
-from projections.sqldb import SqlDatabase
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW, placed_order
 from tests.contracts.order_search_contract import MakeView, OrderSearchContract
+from tests.support.views import sqlite_views
 
 
 class TestInMemoryOrderSearch(OrderSearchContract):
@@ -28,17 +27,7 @@ class TestInMemoryOrderSearch(OrderSearchContract):
 class TestSqliteOrderSearch(OrderSearchContract):
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
-        numbers = count()
-        opened: list[SqlDatabase] = []
-
-        def make() -> SqlOrderStatusView:
-            db = SqlDatabase(f"sqlite:///{tmp_path / f'views-{next(numbers)}.sqlite3'}")
-            opened.append(db)
-            return SqlOrderStatusView(db)
-
-        yield make
-        for db in opened:
-            db.close()
+        yield from sqlite_views(tmp_path, SqlOrderStatusView)
 
 
 # -- the new facts of a row, folded from the real aggregate's events -----------------------------

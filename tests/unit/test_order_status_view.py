@@ -1,7 +1,6 @@
 """The order status read model: the pure fold, and one contract run against each view."""
 
 from collections.abc import Iterator
-from itertools import count
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from tests.contracts.order_status_contract import (
     OrderStatusViewContract,
     deliveries,
 )
+from tests.support.views import sqlite_views
 
 
 def _fold_all(events: list[EventEnvelope], subject: str) -> OrderStatusRow | None:
@@ -86,17 +86,7 @@ class TestInMemoryOrderStatusView(OrderStatusViewContract):
 class TestSqliteOrderStatusView(OrderStatusViewContract):
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
-        numbers = count()
-        opened: list[SqlDatabase] = []
-
-        def make() -> SqlOrderStatusView:
-            db = SqlDatabase(f"sqlite:///{tmp_path / f'views-{next(numbers)}.sqlite3'}")
-            opened.append(db)
-            return SqlOrderStatusView(db)
-
-        yield make
-        for db in opened:
-            db.close()
+        yield from sqlite_views(tmp_path, SqlOrderStatusView)
 
     def test_rows_and_positions_survive_reopening_the_database(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / 'views.sqlite3'}"

@@ -1,8 +1,7 @@
 """The outbox relay: the event store's log to Kafka, in order, at least once, resumable."""
 
 import asyncio
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
@@ -12,7 +11,7 @@ from connectors.relay import STREAM, Relay
 from hub.services.intake import IntakeService
 from hub.store import OrderStore
 from schemas.envelope import EventEnvelope
-from tests.contracts.factories import NOW, fixed_clock, in_the_future, sqlite_store, submit_order
+from tests.contracts.factories import NOW, fixed_clock, in_the_future, submit_order
 
 TOPIC = "orderhub.orders.events"
 
@@ -55,13 +54,6 @@ class FlakyPublisher(RecordingPublisher):
             self.failures -= 1
             raise ConnectionError("broker unreachable")
         await super().publish(records)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[OrderStore]:
-    the_store = sqlite_store(tmp_path / "events.db")
-    yield the_store
-    the_store.close()
 
 
 @pytest.fixture

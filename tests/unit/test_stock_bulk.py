@@ -1,7 +1,5 @@
 """Bulk stock: many counts and adjustments in one transaction, refused rows listed, none lost."""
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,28 +8,9 @@ from aggregates.errors import StockError
 from hub.services.catalog import CatalogService, StockLevel, UnknownSourceError
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
-from tests.contracts.factories import NOW, fixed_clock, sqlite_store
+from tests.contracts.factories import NOW, fixed_clock, source_body
 
-LYON = {
-    "source_id": "wh-lyon",
-    "name": "Lyon DC",
-    "kind": "warehouse",
-    "lat": 45.75,
-    "lon": 4.85,
-    "country": "FR",
-    "ships_to": ["FR"],
-    "delivery_methods": ["standard"],
-    "daily_capacity": 500,
-    "lead_time_days": 1,
-    "cost": {"base": "4.50", "per_unit": "0.40", "per_km": "0.01", "currency": "EUR"},
-}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[OrderStore]:
-    the_store = sqlite_store(tmp_path / "events.db")
-    yield the_store
-    the_store.close()
+LYON = source_body("wh-lyon", name="Lyon DC", daily_capacity=500)
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """The stock feed's handler: snapshots and deltas applied; refused ones kept with the reason."""
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,25 +15,12 @@ from hub.settings import Settings
 from hub.store import OrderStore
 from hub.streaming.edge_handlers import StockFeedConsumer
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
-from tests.contracts.factories import NOW, fixed_clock, sqlite_store
+from tests.contracts.factories import NOW, fixed_clock
 
 SNAPSHOTS = "orderhub.inventory.snapshots"
 REJECTED = "orderhub.inventory.rejected"
 DLQ = "orderhub.dlq"
 FEED_HEADERS = (("source-system", b"wms-lyon"),)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # One attempt: the handler's retry back-off would only slow these tests down.
-    return Settings(data_dir=tmp_path, max_handler_attempts=1, topic_prefix="")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[OrderStore]:
-    the_store = sqlite_store(tmp_path / "events.db")
-    yield the_store
-    the_store.close()
 
 
 @pytest.fixture

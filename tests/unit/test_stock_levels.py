@@ -2,7 +2,6 @@
 what only the SQL backend has to show (it survives reopening)."""
 
 from collections.abc import Iterator
-from itertools import count
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from tests.contracts.stock_levels_contract import (
     source,
     stock_item,
 )
+from tests.support.views import sqlite_views
 
 
 class TestInMemoryStockLevels(StockLevelsContract):
@@ -34,17 +34,7 @@ class TestInMemoryStockLevels(StockLevelsContract):
 class TestSqliteStockLevels(StockLevelsContract):
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
-        numbers = count()
-        opened: list[SqlDatabase] = []
-
-        def make() -> SqlStockLevels:
-            db = SqlDatabase(f"sqlite:///{tmp_path / f'views-{next(numbers)}.db'}")
-            opened.append(db)
-            return SqlStockLevels(db)
-
-        yield make
-        for db in opened:
-            db.close()
+        yield from sqlite_views(tmp_path, SqlStockLevels)
 
     def test_rows_and_positions_survive_reopening_the_database(self, tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path}/views.db"

@@ -10,6 +10,7 @@ from typing import Any
 from connectors.channels import ChannelContext, Mapped, Refused
 from connectors.channels.assisted import parse
 from schemas.submission import Address, DeliveryMethod, PaymentState
+from tests.unit.channels.channels_results import mapped, refused
 
 SAMPLES = Path(__file__).resolve().parents[3] / "connectors" / "channels" / "samples" / "assisted"
 RECEIVED_AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -43,16 +44,6 @@ def entry(name: str, **changes: Any) -> bytes:
 def parse_one(raw: bytes, context: ChannelContext = CONTEXT) -> Mapped | Refused:
     [result] = parse(raw, context)
     return result
-
-
-def mapped(result: object) -> Mapped:
-    assert isinstance(result, Mapped), result
-    return result
-
-
-def refused(result: object) -> dict[str, str]:
-    assert isinstance(result, Refused), result
-    return {problem.field: problem.code for problem in result.problems}
 
 
 class TestGoodSamples:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.channels import ChannelContext, Mapped, Refused, UnparseablePayload
+from connectors.channels import ChannelContext, Refused, UnparseablePayload
 from connectors.channels.canonical import parse
 from schemas.submission import DeliveryMethod, PaymentState
+from tests.unit.channels.channels_results import mapped, refused
 
 SAMPLES = Path(__file__).resolve().parents[3] / "connectors" / "channels" / "samples" / "canonical"
 CONTEXT = ChannelContext(channel_id="web-shop", received_at=datetime(2026, 11, 20, 12, tzinfo=UTC))
@@ -16,17 +17,6 @@ CONTEXT = ChannelContext(channel_id="web-shop", received_at=datetime(2026, 11, 2
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
-
-
-def mapped(result: object) -> Mapped:
-    assert isinstance(result, Mapped), result
-    return result
-
-
-def refused(result: object) -> dict[str, str]:
-    """field → code of a refusal."""
-    assert isinstance(result, Refused), result
-    return {problem.field: problem.code for problem in result.problems}
 
 
 class TestGoodSamples:

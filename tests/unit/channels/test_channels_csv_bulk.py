@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.channels import ChannelContext, Mapped, Refused, UnparseablePayload
+from connectors.channels import ChannelContext, Refused, UnparseablePayload
 from connectors.channels.csv_bulk import REQUIRED_COLUMNS, parse
 from schemas.submission import DeliveryMethod
+from tests.unit.channels.channels_results import mapped, refused
 
 SAMPLES = Path(__file__).resolve().parents[3] / "connectors" / "channels" / "samples" / "csv"
 CONTEXT = ChannelContext(
@@ -26,16 +27,6 @@ ROW = (
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
-
-
-def mapped(result: object) -> Mapped:
-    assert isinstance(result, Mapped), result
-    return result
-
-
-def refused(result: object) -> dict[str, str]:
-    assert isinstance(result, Refused), result
-    return {problem.field: problem.code for problem in result.problems}
 
 
 def lines_of(result: object) -> list[tuple[str, str, int, Decimal]]:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from connectors.channels import ChannelContext, Mapped, Refused
+from connectors.channels import ChannelContext, Refused
 from connectors.channels.marketplace import parse
 from schemas.submission import DeliveryMethod, PaymentState
+from tests.unit.channels.channels_results import mapped, refused
 
 SAMPLES = (
     Path(__file__).resolve().parents[3] / "connectors" / "channels" / "samples" / "marketplace"
@@ -25,16 +26,6 @@ CONTEXT = ChannelContext(
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
-
-
-def mapped(result: object) -> Mapped:
-    assert isinstance(result, Mapped), result
-    return result
-
-
-def refused(result: object) -> dict[str, str]:
-    assert isinstance(result, Refused), result
-    return {problem.field: problem.code for problem in result.problems}
 
 
 def feed_with(**changes: Any) -> bytes:

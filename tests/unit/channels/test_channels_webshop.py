@@ -11,6 +11,7 @@ import pytest
 from connectors.channels import ChannelContext, Mapped, Refused, UnparseablePayload
 from connectors.channels.webshop import parse
 from schemas.submission import DeliveryMethod, PaymentState
+from tests.unit.channels.channels_results import mapped, refused
 
 SAMPLES = Path(__file__).resolve().parents[3] / "connectors" / "channels" / "samples" / "webshop"
 CONTEXT = ChannelContext(
@@ -34,16 +35,6 @@ def parse_one(payload: dict[str, Any] | bytes) -> Mapped | Refused:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     [result] = parse(raw, CONTEXT)
     return result
-
-
-def mapped(result: object) -> Mapped:
-    assert isinstance(result, Mapped), result
-    return result
-
-
-def refused(result: object) -> dict[str, str]:
-    assert isinstance(result, Refused), result
-    return {problem.field: problem.code for problem in result.problems}
 
 
 class TestGoodSamples:

@@ -4,7 +4,6 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -15,14 +14,14 @@ from aggregates.order import Order, OrderStatus
 from aggregates.policy import PolicyVersions
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.services.decision_records import explanation_of
 from hub.services.orchestration import OrchestrationService
 from hub.services.supply_view import TOPICS, Holding, SupplyView
-from hub.settings import Settings
 from orchestration_policies.explain_record import explain_record
-from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
-from tests.contracts.factories import NOW, fixed_clock, submit_order
+from schemas.sources import StockDelta, StockSnapshot
+from tests.contracts.factories import NOW, fixed_clock, source_definition, submit_order
+from tests.support.running_hub import embedded_hub
 
 SKU = "RED-CHAIR"
 ADMIN = "user:admin"
@@ -38,33 +37,11 @@ backorder: allow
 """
 
 
-def _source(source_id: str, lat: float = 45.75, **changes: Any) -> SourceDefinition:
-    return SourceDefinition.model_validate(
-        {
-            "source_id": source_id,
-            "name": source_id,
-            "kind": "warehouse",
-            "lat": lat,
-            "lon": 4.85,
-            "country": "FR",
-            "ships_to": ["FR"],
-            "delivery_methods": ["standard"],
-            "daily_capacity": 100,
-            "cost": {"base": "4.50", "per_unit": "0.50", "per_km": "0.01", "currency": "EUR"},
-            "lead_time_days": 1,
-            **changes,
-        }
-    )
-
-
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
-    the_hub = bootstrap(
-        Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None),
-        clock=fixed_clock(NOW),
-    )
+    the_hub = embedded_hub(tmp_path, fixed_clock(NOW))
     for n, source_id in enumerate(["wh-lyon", "wh-paris", "store-lille"]):
-        the_hub.catalog.register_source(_source(source_id, lat=45.0 + n), actor=ADMIN)
+        the_hub.catalog.register_source(source_definition(source_id, lat=45.0 + n), actor=ADMIN)
     the_hub.policies.publish(NOTHING_KEPT_BACK, actor=ADMIN)
     yield the_hub
     the_hub.close()
@@ -105,7 +82,7 @@ def test_the_view_kept_current_equals_a_rebuild_from_the_store(hub: Hub) -> None
         StockDelta(source_id="wh-lyon", sku=SKU, delta=7, reason="receipt"), ADMIN
     )
     hub.catalog.pause_source("store-lille", "stock take", ADMIN)
-    hub.catalog.register_source(_source("wh-paris", lat=48.85), actor=ADMIN)  # redefined
+    hub.catalog.register_source(source_definition("wh-paris", lat=48.85), actor=ADMIN)  # redefined
     hub.orchestration.orchestrate(_place(hub, "WEB-V2", quantity=2))
     for source_id in ("wh-lyon", "wh-paris"):
         # One shipment leaves with less than was reserved, another is given back.

@@ -8,17 +8,18 @@ import faust
 import pytest
 
 from connectors.publisher import KafkaPublisher
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.settings import Settings
 from hub.streaming.kafka_parts import instance_id
 from hub.streaming.roles import Role, role_groups, role_topics
 from hub.streaming.worker import ROLES, Agents
 from schemas.channels import ChannelDefinition, ChannelKind
+from tests.support.running_hub import embedded_hub
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
-    the_hub = bootstrap(Settings(data_dir=tmp_path, topic_prefix="t."))
+    the_hub = embedded_hub(tmp_path, topic_prefix="t.")
     the_hub.access.register_channel(
         ChannelDefinition(
             channel_id="pos-lyon", name="POS Lyon", kind=ChannelKind.POS, format="canonical"

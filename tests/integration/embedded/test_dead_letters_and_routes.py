@@ -8,17 +8,13 @@ import pytest
 from aggregates.contract import to_envelope
 from aggregates.exception_case import Band, ExceptionCase
 from connectors.consumed import ConsumedMessage, dead_letter
-from hub.bootstrap import bootstrap
 from hub.settings import Settings
 from hub.streaming.edge_handlers import DeadLetterConsumer
 from hub.streaming.relay import routes_for
 from projections.exceptions import ExceptionQuery
 from schemas.event_types import EventType
 from tests.contracts.factories import NOW, fixed_clock, placed_order
-
-
-def _settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None)
+from tests.support.running_hub import embedded_hub
 
 
 def _parked_record(value: bytes, offset: int) -> ConsumedMessage:
@@ -45,7 +41,7 @@ def _parked_record(value: bytes, offset: int) -> ConsumedMessage:
 async def test_a_dead_letter_is_listed_once_as_a_parked_exception_with_its_origin(
     tmp_path: Path,
 ) -> None:
-    hub = bootstrap(_settings(tmp_path), clock=fixed_clock(NOW))
+    hub = embedded_hub(tmp_path, fixed_clock(NOW))
     try:
         consumer = DeadLetterConsumer(hub.intake, hub.settings)
         bad = _parked_record(b"{not json", 41)

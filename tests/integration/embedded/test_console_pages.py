@@ -5,7 +5,7 @@ bad input reads as a message (never a 500), and keys and scopes are honoured."""
 import re
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,77 +14,47 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from hub.api import console
-from hub.api.app import create_app
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.services.decision_records import explanation_of
-from hub.settings import Settings
 from hub.tools.demo import seed
 from projections.exceptions import ExceptionQuery
 from projections.order_query import OrderQuery
 from schemas.channels import IssueKey, Role
 from tests.contracts.factories import NOW, fixed_clock, submit_order
+from tests.support.running_hub import embedded_hub, running
 
 pytestmark = pytest.mark.asyncio
 ADMIN_KEY = "console-test-admin-key-0f3a9c2e7b14d58e"
 SCRIPT = "<script>alert(1)</script>"
 
 
-def _settings(data_dir: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=None, **overrides)
-
-
 @pytest.fixture(scope="module")
 def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Seeded once per module; each test works on its own copy."""
     data_dir = tmp_path_factory.mktemp("console-seed")
-    hub = bootstrap(_settings(data_dir), clock=fixed_clock(NOW))
-    assert seed(hub) == 60
-    hub.close()
+    with closing(embedded_hub(data_dir, fixed_clock(NOW))) as hub:
+        assert seed(hub) == 60
     return data_dir
 
 
-def _app(hub: Hub) -> Any:
-    app = create_app(hub)
-    mounted = any(
-        getattr(r, "original_router", None) is console.router
-        or str(getattr(r, "path", "")).startswith("/console")
-        for r in app.routes
-    )
-    if not mounted:  # until hub/api/app.py mounts it
-        app.include_router(console.router)
-    return app
-
-
 @asynccontextmanager
-async def running(
+async def on_a_copy(
     seeded: Path, data_dir: Path, **settings: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
     shutil.copytree(seeded, data_dir)
-    hub = bootstrap(_settings(data_dir, **settings), clock=fixed_clock(NOW))
-    app = _app(hub)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url="http://orderhub.test",
-            ) as client,
-        ):
-            yield client, hub
-    finally:
-        hub.close()
+    async with running(data_dir, **settings) as pair:
+        yield pair
 
 
 @pytest_asyncio.fixture
 async def env(seeded_dir: Path, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    async with running(seeded_dir, tmp_path / "hub") as pair:
+    async with on_a_copy(seeded_dir, tmp_path / "hub") as pair:
         yield pair
 
 
 @pytest_asyncio.fixture
 async def secured(seeded_dir: Path, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    async with running(
+    async with on_a_copy(
         seeded_dir, tmp_path / "hub", auth_required=True, admin_api_key=ADMIN_KEY
     ) as pair:
         yield pair

@@ -3,31 +3,12 @@
 from pathlib import Path
 from typing import Any
 
-from hub.bootstrap import bootstrap
 from hub.services.intake import SubmitOrder
-from hub.settings import Settings
 from schemas.event_types import EventType
-from schemas.sources import SourceDefinition, StockSnapshot
+from schemas.sources import StockSnapshot
 from schemas.submission import OrderSubmission
-from tests.contracts.factories import submission_dict
-
-
-def _source(source_id: str) -> SourceDefinition:
-    return SourceDefinition.model_validate(
-        {
-            "source_id": source_id,
-            "name": source_id,
-            "kind": "warehouse",
-            "lat": 45.75,
-            "lon": 4.85,
-            "country": "FR",
-            "ships_to": ["FR"],
-            "delivery_methods": ["standard"],
-            "daily_capacity": 100,
-            "cost": {"base": "4.50", "per_unit": "0.50", "per_km": "0.01", "currency": "EUR"},
-            "lead_time_days": 1,
-        }
-    )
+from tests.contracts.factories import source_definition, submission_dict
+from tests.support.running_hub import embedded_hub
 
 
 def _command(n: int) -> SubmitOrder:
@@ -43,8 +24,8 @@ def _command(n: int) -> SubmitOrder:
 def test_five_orders_for_three_free_units_in_one_batch_route_three_and_backorder_two(
     tmp_path: Path,
 ) -> None:
-    hub = bootstrap(Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None))
-    hub.catalog.register_source(_source("wh-lyon"), actor="user:admin")
+    hub = embedded_hub(tmp_path)
+    hub.catalog.register_source(source_definition("wh-lyon"), actor="user:admin")
     hub.catalog.apply_stock(
         # 4 on hand: the default policy keeps one (10 %, rounded up) for vip customers.
         StockSnapshot(source_id="wh-lyon", sku="RED-CHAIR", on_hand=4),

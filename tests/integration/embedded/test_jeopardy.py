@@ -4,6 +4,7 @@ clear when the order ships, and respect a person's resolution until the band esc
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,43 +15,33 @@ import pytest
 import hub.services.jeopardy as jeopardy_module
 from hub.bootstrap import Hub
 from hub.services.jeopardy import Tick
-from hub.tools.demo import _source
 from orchestration_policies.promise import Risk, promised_by, risk
 from projections.exception_rules import ExceptionRow
 from projections.exceptions import ExceptionQuery
 from schemas.event_types import EventFamily
 from schemas.fulfillment import UpdateKind
-from schemas.sources import StockSnapshot
 from tests.contracts.factories import NOW, named_cases, submit_order
-from tests.contracts.order_search_contract import LYON, Clock, embedded_hub, report_all
+from tests.contracts.order_search_contract import LYON, report_all
+from tests.support.running_hub import Clock, embedded_hub, stock_up
 
 MARGIN = timedelta(hours=24)  # the settings' default: thirds of 8 hours
 PROMISE = NOW + timedelta(hours=30)
 CAROL = "user:carol"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
+CHAIRS_AND_LAMPS = {"RED-CHAIR": 50, "BLUE-LAMP": 50}
 
 
 @pytest.fixture
 def hub(tmp_path: Path, clock: Clock) -> Iterator[Hub]:
-    hub = embedded_hub(tmp_path, clock)
-    assert hub.settings.jeopardy_margin_hours == 24
-    for source_id, lat, lon in (("wh-lyon", 45.75, 4.85), ("wh-paris", 48.86, 2.35)):
-        hub.catalog.register_source(
-            _source(source_id, source_id, "warehouse", lat, lon, "FR", 1), "system:test"
+    with closing(embedded_hub(tmp_path, clock)) as hub:
+        assert hub.settings.jeopardy_margin_hours == 24
+        stock_up(
+            hub,
+            {
+                "wh-lyon": (45.75, 4.85, CHAIRS_AND_LAMPS),
+                "wh-paris": (48.86, 2.35, CHAIRS_AND_LAMPS),
+            },
         )
-        for sku in ("RED-CHAIR", "BLUE-LAMP"):
-            hub.catalog.apply_stock(
-                StockSnapshot(source_id=source_id, sku=sku, on_hand=50), "system:test"
-            )
-    hub.deliver()
-    try:
         yield hub
-    finally:
-        hub.close()
 
 
 def place(hub: Hub, external_id: str, promise: datetime | None = PROMISE, **overrides: Any) -> str:

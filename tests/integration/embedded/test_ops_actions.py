@@ -3,6 +3,7 @@ hold, assign and resolve exceptions; each recorded with the user as actor, each 
 anything is recorded when it cannot be done."""
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,14 +15,14 @@ from aggregates.exception_case import ExceptionCaseError
 from hub.bootstrap import Hub
 from hub.services.catalog import UnknownSourceError
 from hub.services.operations import UnknownExceptionError, UnknownOrderError
-from hub.tools.demo import _source
 from projections.exceptions import ExceptionQuery
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, EventType
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from schemas.sources import StockSnapshot
-from tests.contracts.factories import NOW, submit_order
-from tests.contracts.order_search_contract import LYON, Clock, embedded_hub, report_all
+from tests.contracts.factories import submit_order
+from tests.contracts.order_search_contract import LYON, report_all
+from tests.support.running_hub import Clock, embedded_hub, stock_up
 
 ALICE = "user:alice"
 CAROL = "user:carol"
@@ -34,26 +35,10 @@ SOURCES = {
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-@pytest.fixture
 def hub(tmp_path: Path, clock: Clock) -> Iterator[Hub]:
-    hub = embedded_hub(tmp_path, clock)
-    for source_id, (lat, lon, stock) in SOURCES.items():
-        hub.catalog.register_source(
-            _source(source_id, source_id, "warehouse", lat, lon, "FR", 1), "system:test"
-        )
-        for sku, on_hand in stock.items():
-            hub.catalog.apply_stock(
-                StockSnapshot(source_id=source_id, sku=sku, on_hand=on_hand), "system:test"
-            )
-    hub.deliver()
-    try:
+    with closing(embedded_hub(tmp_path, clock)) as hub:
+        stock_up(hub, SOURCES)
         yield hub
-    finally:
-        hub.close()
 
 
 def place(hub: Hub, external_id: str = "WEB-1", **overrides: Any) -> UUID:

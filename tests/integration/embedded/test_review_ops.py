@@ -3,29 +3,29 @@ and is expected to fail until it is fixed."""
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import RejectSubmission
 from hub.settings import Settings
-from hub.tools.demo import _source
 from projections import exceptions as exceptions_module
 from projections import order_status as order_status_module
 from projections.base import NewerViewError
 from projections.exceptions import ExceptionQuery
 from schemas.channels import ChannelDefinition, IssueKey, Role
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
-from schemas.sources import StockSnapshot
 from schemas.submission import OrderSubmission
-from tests.contracts.factories import NOW, submission_dict, submit_order
-from tests.contracts.order_search_contract import LYON, Clock, embedded_hub
+from tests.contracts.factories import NOW, submission_dict
+from tests.contracts.order_search_contract import LYON, record_all
+from tests.integration.embedded.test_ops_actions import place
+from tests.support.running_hub import Clock, asgi_client, embedded_hub, serving, stock_up
 
 ALICE = "user:alice"
 SOURCES = {
@@ -35,63 +35,10 @@ SOURCES = {
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-def _stock_up(hub: Hub) -> None:
-    for source_id, (lat, lon, stock) in SOURCES.items():
-        hub.catalog.register_source(
-            _source(source_id, source_id, "warehouse", lat, lon, "FR", 1), "system:test"
-        )
-        for sku, on_hand in stock.items():
-            hub.catalog.apply_stock(
-                StockSnapshot(source_id=source_id, sku=sku, on_hand=on_hand), "system:test"
-            )
-    hub.deliver()
-
-
-@pytest.fixture
 def hub(tmp_path: Path, clock: Clock) -> Iterator[Hub]:
-    hub = embedded_hub(tmp_path / "hub", clock)
-    _stock_up(hub)
-    try:
+    with closing(embedded_hub(tmp_path / "hub", clock)) as hub:
+        stock_up(hub, SOURCES)
         yield hub
-    finally:
-        hub.close()
-
-
-def place(hub: Hub, external_id: str = "WEB-1", **overrides: Any) -> UUID:
-    command = submit_order(
-        external_id=external_id,
-        correlation_id=external_id,
-        ship_to=LYON,
-        **{"payment_state": "authorized", **overrides},
-    )
-    hub.intake.place_orders([command])
-    hub.deliver()
-    return command.order_id
-
-
-def update(hub: Hub, order_id: UUID, kind: UpdateKind, **extra: Any) -> None:
-    """The source's update on every live shipment, recorded but NOT delivered to the views."""
-    order = hub.intake.find(order_id)
-    assert order is not None
-    for shipment_id, shipment in sorted(order.shipments.items()):
-        if shipment["state"] in ("rejected", "cancelled") or shipment_id in order.withdrawing:
-            continue
-        hub.fulfillment.apply_update(
-            FulfillmentUpdate(
-                order_id=order_id,
-                shipment_id=shipment_id,
-                source_id=shipment["source_id"],
-                kind=kind,
-                at=hub.clock(),
-                carrier="UPS" if kind is UpdateKind.SHIPPED else None,
-                tracking="1Z" if kind is UpdateKind.SHIPPED else None,
-                **extra,
-            )
-        )
 
 
 def open_exceptions(hub: Hub, order_id: UUID) -> list[tuple[str, str]]:
@@ -110,7 +57,7 @@ def test_a_flag_raised_from_a_stale_view_does_not_stay_open_after_the_order_ship
     # The source ships just before the promise; the views have not caught up yet (a worker's
     # lag in distributed mode, the moment between record and deliver() when embedded).
     clock.advance(hours=1, minutes=59)
-    update(hub, order_id, UpdateKind.SHIPPED)
+    record_all(hub, order_id, UpdateKind.SHIPPED)
     clock.advance(minutes=2)
     hub.jeopardy.tick()  # reads the stale row: "routed", promised 1 minute ago
     hub.deliver()
@@ -144,14 +91,18 @@ def test_a_held_order_changed_into_one_that_routes_has_no_open_hold(hub: Hub) ->
 # -- 4. a view version change in distributed mode empties the view and nothing refills it ----
 
 
+def one_order_then_stopped(data_dir: Path, clock: Clock) -> UUID:
+    """A hub stocked, one order placed and delivered, then the process gone."""
+    with closing(embedded_hub(data_dir, clock)) as hub:
+        stock_up(hub, SOURCES)
+        return place(hub)
+
+
 def test_a_view_layout_change_is_rebuilt_from_the_event_store_when_a_process_starts(
     tmp_path: Path, clock: Clock
 ) -> None:
     data_dir = tmp_path / "hub"
-    hub = embedded_hub(data_dir, clock)
-    _stock_up(hub)
-    order_id = place(hub)
-    hub.close()
+    order_id = one_order_then_stopped(data_dir, clock)
     with sqlite3.connect(data_dir / "views.sqlite3") as views:
         for module in (order_status_module, exceptions_module):
             views.execute(
@@ -172,10 +123,7 @@ def test_an_older_process_refuses_a_view_built_by_a_newer_one_and_leaves_it_alon
     tmp_path: Path, clock: Clock
 ) -> None:
     data_dir = tmp_path / "hub"
-    hub = embedded_hub(data_dir, clock)
-    _stock_up(hub)
-    place(hub)
-    hub.close()
+    one_order_then_stopped(data_dir, clock)
     with sqlite3.connect(data_dir / "views.sqlite3") as views:
         views.execute(
             "UPDATE orderhub_view_versions SET version = ? WHERE view = ?",
@@ -197,16 +145,14 @@ def test_an_older_process_refuses_a_view_built_by_a_newer_one_and_leaves_it_alon
 async def test_a_channel_key_sees_only_its_own_channels_exceptions(
     tmp_path: Path, clock: Clock
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "hub",
-        kafka_bootstrap=None,
-        database_url=None,
+    hub = embedded_hub(
+        tmp_path / "hub",
+        clock,
         auth_required=True,
         admin_api_key="review-admin-key-5d0e8b3f2a7c9146e1",
     )
-    hub = bootstrap(settings, clock=clock)
     try:
-        _stock_up(hub)
+        stock_up(hub, SOURCES)
         for channel in ("web-shop", "marketplace"):
             hub.access.register_channel(
                 ChannelDefinition.model_validate(
@@ -218,13 +164,7 @@ async def test_a_channel_key_sees_only_its_own_channels_exceptions(
         key = hub.access.issue_key(
             IssueKey(role=Role.CHANNEL, channel_id="marketplace", label="mp"), "user:admin"
         ).api_key
-        app = create_app(hub)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://orderhub.test"
-            ) as client,
-        ):
+        async with serving(create_app(hub)) as client:
             headers = {"Authorization": f"Bearer {key}"}
             orders = await client.get("/v1/ops/orders", headers=headers)
             queue = await client.get("/v1/ops/exceptions", headers=headers)
@@ -371,10 +311,7 @@ def test_a_late_flag_from_the_estimate_clears_when_routing_moves_the_promise(
 )
 async def test_kpis_at_the_edge_of_the_calendar_are_not_a_server_error(hub: Hub, path: str) -> None:
     app = create_app(hub)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-        base_url="http://orderhub.test",
-    ) as client:
+    async with asgi_client(app) as client:
         app.state.hub = hub
         response = await client.get(path)
     assert response.status_code < 500
@@ -440,9 +377,7 @@ async def test_the_queue_page_reads_its_orders_in_one_query(
 
     monkeypatch.setattr(hub.order_status, "get", spy)
     app = create_app(hub)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://orderhub.test"
-    ) as client:
+    async with asgi_client(app) as client:
         app.state.hub = hub
         response = await client.get("/console/exceptions")
 
@@ -457,7 +392,7 @@ def test_the_fill_rate_leaves_out_orders_being_cancelled(hub: Hub) -> None:
     from hub.services.ops_queries import OpsQueries
 
     shipped = place(hub, "WEB-1")
-    update(hub, shipped, UpdateKind.SHIPPED)
+    record_all(hub, shipped, UpdateKind.SHIPPED)
     cancelled = place(hub, "WEB-2")
     hub.fulfillment.cancel_order(cancelled, "customer changed their mind", ALICE)
     hub.deliver()

@@ -3,6 +3,7 @@ every event on a topic, including an order's exception cases, which travel under
 key with their own sequence."""
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -11,29 +12,22 @@ import pytest
 from connectors.codec import OutboundRecord, envelope_to_record
 from hub.bootstrap import Hub
 from hub.streaming.relay import routes_for
-from hub.tools.demo import _source
 from projections.exceptions import ExceptionQuery
 from schemas.event_types import EventType
-from schemas.sources import StockSnapshot
 from tests.contracts.factories import NOW, submit_order
-from tests.contracts.order_search_contract import LYON, Clock, embedded_hub
+from tests.contracts.order_search_contract import LYON
+from tests.support.running_hub import Clock, embedded_hub, stock_up
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 # The rule as the README states it (the test below checks the README says exactly this).
 DOCUMENTED_KEY = ("ce_source", "ce_subject", "ce_sequence")
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
-    the_hub = embedded_hub(tmp_path, Clock(NOW))
-    the_hub.catalog.register_source(
-        _source("wh-lyon", "wh-lyon", "warehouse", 45.75, 4.85, "FR", 1), "system:test"
-    )
-    the_hub.catalog.apply_stock(
-        StockSnapshot(source_id="wh-lyon", sku="RED-CHAIR", on_hand=50), "system:test"
-    )
-    yield the_hub
-    the_hub.close()
+    with closing(embedded_hub(tmp_path, Clock(NOW))) as the_hub:
+        stock_up(the_hub, {"wh-lyon": (45.75, 4.85, {"RED-CHAIR": 50})})
+        yield the_hub
 
 
 def order_topic_records(hub: Hub) -> list[OutboundRecord]:

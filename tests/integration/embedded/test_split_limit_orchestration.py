@@ -15,15 +15,15 @@ import pytest
 
 from aggregates import Order
 from aggregates.order import ROUTABLE
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.services.decision_records import explanation_of
 from hub.services.intake import SubmitOrder
-from hub.settings import Settings
 from projections.exception_query import ExceptionQuery
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
-from schemas.sources import SourceDefinition, StockSnapshot
+from schemas.sources import StockSnapshot
 from schemas.submission import OrderSubmission
-from tests.contracts.factories import submission_dict
+from tests.contracts.factories import source_definition, submission_dict
+from tests.support.running_hub import embedded_hub
 
 ADMIN = "user:admin"
 SKUS = ("SKU-A", "SKU-B", "SKU-C", "SKU-D", "SKU-E")
@@ -34,24 +34,6 @@ def _policy(max_shipments: int, over_split_limit: str | None = None) -> str:
     return (
         "id: few-parcels\nversion: 1\nname: Few parcels\n"
         f"split:\n  max_shipments: {max_shipments}\n{handling}"
-    )
-
-
-def _source(source_id: str) -> SourceDefinition:
-    return SourceDefinition.model_validate(
-        {
-            "source_id": source_id,
-            "name": source_id,
-            "kind": "warehouse",
-            "lat": 45.75,
-            "lon": 4.85,
-            "country": "FR",
-            "ships_to": ["FR"],
-            "delivery_methods": ["standard"],
-            "daily_capacity": 100,
-            "cost": {"base": "4.50", "per_unit": "0.50", "per_km": "0.01", "currency": "EUR"},
-            "lead_time_days": 1,
-        }
     )
 
 
@@ -83,10 +65,10 @@ def _live(order: Order) -> list[str]:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
-    hub = bootstrap(Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None))
+    hub = embedded_hub(tmp_path)
     # wh-a, wh-b and wh-c each hold one of the first three SKUs; nobody holds D or E yet.
     for letter in "abcde":
-        hub.catalog.register_source(_source(f"wh-{letter}"), actor=ADMIN)
+        hub.catalog.register_source(source_definition(f"wh-{letter}"), actor=ADMIN)
     for letter, sku in zip("abc", SKUS, strict=False):
         _stock(hub, f"wh-{letter}", sku)
     yield hub
