@@ -13,29 +13,11 @@ from hub.services.followers import ROUTE_CHUNK
 from hub.services.intake import SubmitOrder
 from hub.services.orchestration import OrchestrationService
 from hub.settings import Settings
-from schemas.sources import SourceDefinition, StockSnapshot
+from schemas.sources import StockSnapshot
 from schemas.submission import OrderSubmission
-from tests.contracts.factories import submission_dict
+from tests.contracts.factories import source_definition, submission_dict
 
 SKU = "RED-CHAIR"
-
-
-def _source(source_id: str) -> SourceDefinition:
-    return SourceDefinition.model_validate(
-        {
-            "source_id": source_id,
-            "name": source_id,
-            "kind": "warehouse",
-            "lat": 45.75,
-            "lon": 4.85,
-            "country": "FR",
-            "ships_to": ["FR"],
-            "delivery_methods": ["standard"],
-            "daily_capacity": 10_000,
-            "cost": {"base": "4.50", "per_unit": "0.50", "per_km": "0.01", "currency": "EUR"},
-            "lead_time_days": 1,
-        }
-    )
 
 
 def _command(n: int) -> SubmitOrder:
@@ -51,7 +33,9 @@ def _command(n: int) -> SubmitOrder:
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
     hub = bootstrap(Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None))
-    hub.catalog.register_source(_source("wh-lyon"), actor="user:admin")
+    hub.catalog.register_source(
+        source_definition("wh-lyon", daily_capacity=10_000), actor="user:admin"
+    )
     hub.deliver()
     yield hub
     hub.close()
