@@ -1,9 +1,12 @@
 """The one mapper from internal domain events to the public, versioned event contract."""
 
+from dataclasses import is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from aggregates.ids import event_id_for
 from schemas.envelope import Actor, EventEnvelope
@@ -57,6 +60,9 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    if isinstance(value, BaseModel) or is_dataclass(value):
+        # Values of the order: the JSON their plain dicts had in earlier releases.
+        return to_jsonable_python(value)
     return str(value)
 
 

@@ -1,5 +1,6 @@
 """Order: invoices, payment captures, returns and refunds (bound into the Order class)."""
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -10,10 +11,9 @@ from aggregates.errors import (
     OrderError,
     ShipmentError,
 )
-from aggregates.shipments import (
-    LEFT_THE_BUILDING,
-    ShipmentState,
-)
+from aggregates.order_values import IssuedInvoice, ReturnAuthorisation, ReturnLine, ReturnState
+from aggregates.shipments import LEFT_THE_BUILDING
+from schemas.submission import PaymentState
 
 if TYPE_CHECKING:
     from aggregates.order import Order
@@ -24,7 +24,7 @@ def record_invoice(
 ) -> bool:
     """Invoice a shipped shipment once; False when it was invoiced already."""
     shipment = self.shipments[shipment_id]
-    if ShipmentState(shipment["state"]) not in LEFT_THE_BUILDING:
+    if shipment.state not in LEFT_THE_BUILDING:
         raise ShipmentError(f"shipment {shipment_id} has not shipped; nothing to invoice")
     if shipment_id in self.invoices:
         return False
@@ -53,18 +53,18 @@ def _invoice_issued(
     correlation_id: str,
     at: datetime,
 ) -> None:
-    self.invoices[shipment_id] = {"invoice_id": invoice_id, "gross_total": gross_total}
+    self.invoices[shipment_id] = IssuedInvoice(invoice_id, Decimal(gross_total))
     self._derive_status()
 
 
 def capture_payment(self: "Order", invoice_id: str, amount: str, actor: str, now: datetime) -> bool:
     """Capture what an invoice asks for, once; orders paid on account capture nothing."""
-    if self.submission.get("payment_state") == "not_required" or invoice_id in self.captures:
+    if self.submission.payment_state is PaymentState.NOT_REQUIRED or invoice_id in self.captures:
         return False
     self._payment_captured(
         invoice_id=invoice_id,
         amount=amount,
-        currency=self.submission["currency"],
+        currency=self.submission.currency,
         actor=actor,
         correlation_id=self.correlation_id,
         at=now,
@@ -89,18 +89,16 @@ def _payment_captured(
 
 
 def request_return(
-    self: "Order", rma_id: str, lines: list[dict[str, Any]], reason: str, actor: str, now: datetime
+    self: "Order", rma_id: str, lines: list[ReturnLine], reason: str, actor: str, now: datetime
 ) -> None:
     """Authorise a return of shipped units (never more than shipped and not yet returned)."""
     if rma_id in self.returns:
         raise OrderError(f"return {rma_id} exists already")
     returnable = self.returnable()
     for line in lines:
-        left = returnable.get(line["line_id"], 0)
-        if not 0 < int(line["quantity"]) <= left:
-            raise OrderError(
-                f"line {line['line_id']}: {line['quantity']} to return, {left} returnable"
-            )
+        left = returnable.get(line.line_id, 0)
+        if not 0 < line.quantity <= left:
+            raise OrderError(f"line {line.line_id}: {line.quantity} to return, {left} returnable")
     self._return_requested(
         rma_id=rma_id,
         lines=lines,
@@ -115,23 +113,23 @@ def request_return(
 def _return_requested(
     self: "Order",
     rma_id: str,
-    lines: list[dict[str, Any]],
+    lines: list[ReturnLine],
     reason: str,
     actor: str,
     correlation_id: str,
     at: datetime,
 ) -> None:
-    self.returns[rma_id] = {"lines": lines, "state": "requested"}
+    self.returns[rma_id] = ReturnAuthorisation(lines=tuple(lines))
 
 
 def receive_return(
     self: "Order", rma_id: str, disposition: str, source_id: str | None, actor: str, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[ReturnLine]:
     """The goods are back: restocked at a source, or written off. Returns the lines."""
     rma = self.returns.get(rma_id)
     if rma is None:
         raise OrderError(f"no return {rma_id} on order {self.id}")
-    if rma["state"] != "requested":
+    if rma.state is not ReturnState.REQUESTED:
         raise OrderError(f"return {rma_id} was received already")
     if disposition not in ("restock", "write_off") or (
         (disposition == "restock") != (source_id is not None)
@@ -141,12 +139,12 @@ def receive_return(
         rma_id=rma_id,
         disposition=disposition,
         source_id=source_id,
-        lines=rma["lines"],
+        lines=list(rma.lines),
         actor=actor,
         correlation_id=self.correlation_id,
         at=now,
     )
-    return list(rma["lines"])
+    return list(rma.lines)
 
 
 @event("ReturnReceived")
@@ -155,16 +153,14 @@ def _return_received(
     rma_id: str,
     disposition: str,
     source_id: str | None,
-    lines: list[dict[str, Any]],
+    lines: list[ReturnLine],
     actor: str,
     correlation_id: str,
     at: datetime,
 ) -> None:
-    self.returns[rma_id]["state"] = "received"
+    self.returns[rma_id] = replace(self.returns[rma_id], state=ReturnState.RECEIVED)
     for line in lines:
-        self.returned[line["line_id"]] = self.returned.get(line["line_id"], 0) + int(
-            line["quantity"]
-        )
+        self.returned[line.line_id] = self.returned.get(line.line_id, 0) + line.quantity
     self._derive_status()
 
 
@@ -175,7 +171,7 @@ def refund(self: "Order", amount: Decimal, reason: str, actor: str, now: datetim
         raise OrderError(f"refund of {amount} refused: {left} can still be refunded")
     self._refunded(
         amount=str(amount),
-        currency=self.submission["currency"],
+        currency=self.submission.currency,
         reason=reason,
         actor=actor,
         correlation_id=self.correlation_id,
@@ -205,9 +201,9 @@ def returnable(self: "Order") -> dict[str, int]:
     """Shipped units per line not yet returned or awaiting return."""
     shipped: dict[str, int] = {}
     for shipment in self.shipments.values():
-        for line in shipment.get("shipped_lines", []):
-            shipped[line["line_id"]] = shipped.get(line["line_id"], 0) + line["quantity"]
+        for line in shipment.shipped_lines or ():
+            shipped[line.line_id] = shipped.get(line.line_id, 0) + line.quantity
     for rma in self.returns.values():
-        for line in rma["lines"]:
-            shipped[line["line_id"]] = shipped.get(line["line_id"], 0) - int(line["quantity"])
+        for returned in rma.lines:
+            shipped[returned.line_id] = shipped.get(returned.line_id, 0) - returned.quantity
     return {lid: qty for lid, qty in shipped.items() if qty > 0}

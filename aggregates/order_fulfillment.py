@@ -1,5 +1,7 @@
 """Order: what the sources report about its shipments (bound into the Order class)."""
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -10,13 +12,14 @@ from aggregates.errors import (
     unknown_shipment,
 )
 from aggregates.order_states import OrderStatus
+from aggregates.order_values import Shipment, ShipmentLine
 from aggregates.shipments import (
     LEFT_THE_BUILDING,
     TARGET,
     ShipmentState,
     moves_forward,
 )
-from schemas.fulfillment import UpdateKind
+from schemas.fulfillment import ShippedLine, UpdateKind
 
 if TYPE_CHECKING:
     from aggregates.order import Order
@@ -31,16 +34,16 @@ def apply_update(
     at: datetime,
     carrier: str | None = None,
     tracking: str | None = None,
-    shipped_lines: list[dict[str, Any]] | None = None,
+    shipped_lines: Sequence[ShippedLine] | None = None,
     reason: str | None = None,
 ) -> bool:
     """Apply a source's update; False when it is stale or repeated (nothing recorded)."""
     shipment = self.shipments.get(shipment_id)
-    if shipment is None or shipment["source_id"] != source_id:
+    if shipment is None or shipment.source_id != source_id:
         # Another source's shipment answers exactly like one that does not exist: a source
         # learns nothing about who else fulfils an order.
         raise unknown_shipment(self.id, shipment_id, source_id)
-    if not moves_forward(ShipmentState(shipment["state"]), kind):
+    if not moves_forward(shipment.state, kind):
         return False
     common: dict[str, Any] = {
         "shipment_id": shipment_id,
@@ -52,11 +55,11 @@ def apply_update(
     if kind is UpdateKind.CANCELLATION_CONFIRMED and shipment_id not in self.withdrawing:
         raise ShipmentError(f"shipment {shipment_id} was not withdrawn; nothing to confirm")
     if kind is UpdateKind.REJECTED:
-        self._shipment_rejected(lines=shipment["lines"], reason=reason or "", **common)
+        self._shipment_rejected(lines=list(shipment.lines), reason=reason or "", **common)
     elif kind is UpdateKind.CANCELLATION_CONFIRMED:
-        self._shipment_cancelled(lines=shipment["lines"], **common)
+        self._shipment_cancelled(lines=list(shipment.lines), **common)
     else:
-        lines = shipment["lines"]
+        lines = list(shipment.lines)
         if kind is UpdateKind.SHIPPED:
             lines = self._check_shipped(shipment, carrier, tracking, shipped_lines)
         self._shipment_progressed(
@@ -78,17 +81,17 @@ def _shipment_progressed(
     state: str,
     carrier: str | None,
     tracking: str | None,
-    lines: list[dict[str, Any]],
+    lines: list[ShipmentLine],
     reason: str | None,
     actor: str,
     correlation_id: str,
     at: datetime,
 ) -> None:
-    shipment = self.shipments[shipment_id]
-    shipment["state"] = state
-    if ShipmentState(state) in LEFT_THE_BUILDING and "shipped_lines" not in shipment:
+    shipment = self.shipments[shipment_id].moved_to(ShipmentState(state))
+    if shipment.state in LEFT_THE_BUILDING and shipment.shipped_lines is None:
         # A delivery reported before the shipment itself still means the goods left.
-        shipment.update(carrier=carrier, tracking=tracking, shipped_lines=lines)
+        shipment = replace(shipment, carrier=carrier, tracking=tracking, shipped_lines=tuple(lines))
+    self.shipments[shipment_id] = shipment
     self._derive_status()
 
 
@@ -97,14 +100,14 @@ def _shipment_rejected(
     self: "Order",
     shipment_id: str,
     source_id: str,
-    lines: list[dict[str, Any]],
+    lines: list[ShipmentLine],
     reason: str,
     actor: str,
     correlation_id: str,
     at: datetime,
 ) -> None:
     """The source cannot ship: its lines go back to orchestration, without that source."""
-    self.shipments[shipment_id]["state"] = ShipmentState.REJECTED.value
+    self.shipments[shipment_id] = self.shipments[shipment_id].moved_to(ShipmentState.REJECTED)
     self.rejected_sources.append(source_id)
     if source_id == self.pinned_source:
         self.pinned_source = None  # the chosen source refused: the policy decides again
@@ -112,7 +115,7 @@ def _shipment_rejected(
         self._derive_status()  # a cancelled order's lines are not routed again
         return
     for line in lines:
-        self.waiting[line["line_id"]] = self.waiting.get(line["line_id"], 0) + line["quantity"]
+        self.waiting[line.line_id] = self.waiting.get(line.line_id, 0) + line.quantity
     self.status = OrderStatus.REROUTING
 
 
@@ -121,35 +124,35 @@ def _shipment_cancelled(
     self: "Order",
     shipment_id: str,
     source_id: str,
-    lines: list[dict[str, Any]],
+    lines: list[ShipmentLine],
     actor: str,
     correlation_id: str,
     at: datetime,
 ) -> None:
-    self.shipments[shipment_id]["state"] = ShipmentState.CANCELLED.value
+    self.shipments[shipment_id] = self.shipments[shipment_id].moved_to(ShipmentState.CANCELLED)
     self._derive_status()
 
 
 def _check_shipped(
     self: "Order",
-    shipment: dict[str, Any],
+    shipment: Shipment,
     carrier: str | None,
     tracking: str | None,
-    shipped_lines: list[dict[str, Any]] | None,
-) -> list[dict[str, Any]]:
+    shipped_lines: Sequence[ShippedLine] | None,
+) -> list[ShipmentLine]:
     if not carrier or not tracking:
         raise ShipmentError("a shipped update needs a carrier and a tracking number")
-    requested = {line["line_id"]: line for line in shipment["lines"]}
+    requested = {line.line_id: line for line in shipment.lines}
     if shipped_lines is None:
-        return list(shipment["lines"])
+        return list(shipment.lines)
     out = []
     for line in shipped_lines:
-        asked = requested.get(line["line_id"])
+        asked = requested.get(line.line_id)
         if asked is None:
-            raise ShipmentError(f"line {line['line_id']} is not in this shipment")
-        if not 0 < int(line["quantity"]) <= asked["quantity"]:
+            raise ShipmentError(f"line {line.line_id} is not in this shipment")
+        if not 0 < line.quantity <= asked.quantity:
             raise ShipmentError(
-                f"line {line['line_id']}: shipped {line['quantity']}, requested {asked['quantity']}"
+                f"line {line.line_id}: shipped {line.quantity}, requested {asked.quantity}"
             )
-        out.append({**asked, "quantity": int(line["quantity"])})
+        out.append(replace(asked, quantity=line.quantity))
     return out

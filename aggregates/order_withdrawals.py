@@ -11,11 +11,8 @@ from aggregates.errors import (
     OrderError,
 )
 from aggregates.order_states import UNREROUTABLE, OrderStatus
-from aggregates.shipments import (
-    CLOSED,
-    LEFT_THE_BUILDING,
-    ShipmentState,
-)
+from aggregates.shipments import CLOSED, LEFT_THE_BUILDING
+from schemas.submission import OrderSubmission
 
 if TYPE_CHECKING:
     from aggregates.order import Order
@@ -24,13 +21,11 @@ if TYPE_CHECKING:
 def request_cancellation(self: "Order", reason: str, actor: str, now: datetime) -> list[str]:
     """Cancel the whole order before it ships: open shipments are withdrawn (the sources
     confirm or refuse), waiting lines are dropped. Returns the shipments withdrawn."""
-    if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
+    if _any_left(self):
         raise InvalidTransitionError(self.id, self.status.value, "cancelled (it shipped)")
     if self.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
         raise InvalidTransitionError(self.id, self.status.value, "cancelled")
-    open_ids = sorted(
-        sid for sid, s in self.shipments.items() if ShipmentState(s["state"]) not in CLOSED
-    )
+    open_ids = sorted(sid for sid, s in self.shipments.items() if s.state not in CLOSED)
     self._cancellation_requested(
         reason=reason,
         **_withdrawal(self, open_ids),
@@ -43,7 +38,7 @@ def request_cancellation(self: "Order", reason: str, actor: str, now: datetime) 
 
 def _next_sequences(self: "Order", shipment_ids: list[str]) -> dict[str, int]:
     """Each message to a source about a shipment is numbered, so it can detect a gap."""
-    return {sid: int(self.shipments[sid].get("sequence", 1)) + 1 for sid in shipment_ids}
+    return {sid: self.shipments[sid].sequence + 1 for sid in shipment_ids}
 
 
 @event("CancellationRequested")
@@ -66,7 +61,7 @@ def _cancellation_requested(
 
 def change(
     self: "Order",
-    submission: dict[str, Any],
+    submission: OrderSubmission,
     digest: str,
     raw_payload: str,
     actor: str,
@@ -75,7 +70,7 @@ def change(
     """A new revision of the order before anything shipped: open shipments are withdrawn
     (their sources confirm or refuse) and the whole revised order is routed again.
     Returns the shipments withdrawn."""
-    if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
+    if _any_left(self):
         raise InvalidTransitionError(
             self.id, self.status.value, "changed (it shipped: only a return is possible)"
         )
@@ -110,7 +105,7 @@ def change(
 def _changed(
     self: "Order",
     revision: int,
-    submission: dict[str, Any],
+    submission: OrderSubmission,
     digest: str,
     raw_payload: str,
     withdrawn: list[str],
@@ -126,7 +121,7 @@ def _changed(
     self.digest = digest
     self.raw_payload = raw_payload
     self.withdrawing.update(withdrawn)
-    self.waiting = {line["line_id"]: int(line["quantity"]) for line in submission["lines"]}
+    self.waiting = {line.line_id: line.quantity for line in submission.lines}
     self.hold = None  # the revised order is decided afresh
     self.status = OrderStatus.REROUTING
 
@@ -135,7 +130,7 @@ def reroute(self: "Order", source_id: str, reason: str, actor: str, now: datetim
     """An ops user sends the order to a source of their choice, before anything shipped:
     open shipments are withdrawn (their sources confirm or refuse) and the order is routed
     again to that source alone, without hold rules. Returns the shipments withdrawn."""
-    if any(ShipmentState(s["state"]) in LEFT_THE_BUILDING for s in self.shipments.values()):
+    if _any_left(self):
         raise InvalidTransitionError(self.id, self.status.value, "re-routed (it shipped)")
     if self.status in UNREROUTABLE or self.cancel_requested:
         raise InvalidTransitionError(self.id, self.status.value, "re-routed")
@@ -167,7 +162,7 @@ def _reroute_requested(
 ) -> None:
     self._number(shipment_sequences)
     self.withdrawing.update(withdrawn)
-    self.waiting = {line["line_id"]: int(line["quantity"]) for line in self.submission["lines"]}
+    self.waiting = {line.line_id: line.quantity for line in self.submission.lines}
     self.pinned_source = source_id
     # A person chose it knowingly, even if it refused this order before.
     self.rejected_sources = [s for s in self.rejected_sources if s != source_id]
@@ -181,14 +176,18 @@ def _open_shipments(self: "Order") -> list[str]:
     return sorted(
         sid
         for sid, s in self.shipments.items()
-        if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
+        if s.state not in CLOSED and sid not in self.withdrawing
     )
+
+
+def _any_left(self: "Order") -> bool:
+    return any(s.state in LEFT_THE_BUILDING for s in self.shipments.values())
 
 
 def _withdrawal(self: "Order", shipment_ids: list[str]) -> dict[str, Any]:
     """What a withdrawing event says: the shipments, their sources, each message's number."""
     return {
         "withdrawn": shipment_ids,
-        "withdrawn_from": {sid: self.shipments[sid]["source_id"] for sid in shipment_ids},
+        "withdrawn_from": {sid: self.shipments[sid].source_id for sid in shipment_ids},
         "shipment_sequences": self._next_sequences(shipment_ids),
     }

@@ -108,13 +108,13 @@ def report_all(hub: Hub, order_id: str, kind: UpdateKind, **extra: Any) -> None:
     order = hub.intake.find(UUID(order_id))
     assert order is not None
     for shipment_id, shipment in sorted(order.shipments.items()):
-        if shipment["state"] in ("rejected", "cancelled") or shipment_id in order.withdrawing:
+        if shipment.state in ("rejected", "cancelled") or shipment_id in order.withdrawing:
             continue
         hub.fulfillment.apply_update(
             FulfillmentUpdate(
                 order_id=UUID(order_id),
                 shipment_id=shipment_id,
-                source_id=shipment["source_id"],
+                source_id=shipment.source_id,
                 kind=kind,
                 at=hub.clock(),
                 carrier="DemoPost" if kind is UpdateKind.SHIPPED else None,

@@ -17,8 +17,10 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from aggregates import Order
+from aggregates.order_values import ReturnAuthorisation, Shipment
 from hub.settings import Settings
 from hub.store import OrderStore
+from schemas.submission import OrderSubmission
 from tests.fixtures.make_release_data import envelope_digest, observed
 
 RELEASE = Path(__file__).parents[1] / "fixtures" / "release_2026_12"
@@ -72,6 +74,9 @@ def test_every_stored_aggregate_of_the_release_loads(store: OrderStore) -> None:
 def test_each_order_says_what_the_release_said(store: OrderStore, order_id: str) -> None:
     order = store.repository.get(UUID(order_id))
     assert isinstance(order, Order)
+    assert isinstance(order.submission, OrderSubmission)
+    assert all(isinstance(s, Shipment) for s in order.shipments.values())
+    assert all(isinstance(r, ReturnAuthorisation) for r in order.returns.values())
 
     assert observed(order) == EXPECTED[order_id]
 

@@ -78,13 +78,13 @@ def update(hub: Hub, order_id: UUID, kind: UpdateKind, **extra: Any) -> None:
     order = hub.intake.find(order_id)
     assert order is not None
     for shipment_id, shipment in sorted(order.shipments.items()):
-        if shipment["state"] in ("rejected", "cancelled") or shipment_id in order.withdrawing:
+        if shipment.state in ("rejected", "cancelled") or shipment_id in order.withdrawing:
             continue
         hub.fulfillment.apply_update(
             FulfillmentUpdate(
                 order_id=order_id,
                 shipment_id=shipment_id,
-                source_id=shipment["source_id"],
+                source_id=shipment.source_id,
                 kind=kind,
                 at=hub.clock(),
                 carrier="UPS" if kind is UpdateKind.SHIPPED else None,
@@ -246,7 +246,7 @@ def test_when_the_chosen_source_refuses_the_order_is_routed_elsewhere(hub: Hub) 
     hub.deliver()
     order = hub.intake.find(order_id)
     assert order is not None
-    (paris,) = [sid for sid, s in order.shipments.items() if s["source_id"] == "wh-paris"]
+    (paris,) = [sid for sid, s in order.shipments.items() if s.source_id == "wh-paris"]
 
     hub.fulfillment.apply_update(
         FulfillmentUpdate(
