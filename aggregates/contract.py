@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
@@ -22,8 +23,18 @@ _TIME_FIELDS = ("received_at", "accepted_at", "rejected_at", "at")
 
 def event_type_for(domain_event: DomainEventProtocol[Any]) -> str:
     """e.g. Order.Placed -> orderhub.order.placed."""
-    aggregate_name, _, event_name = type(domain_event).__qualname__.rpartition(".")
+    return event_type_of(type(domain_event))
+
+
+def event_type_of(event_class: type) -> str:
+    aggregate_name, _, event_name = _stored_name(event_class).rpartition(".")
     return f"orderhub.{_snake(aggregate_name)}.{_snake(event_name)}"
+
+
+def _stored_name(event_class: type) -> str:
+    """Aggregate.Event as the event is stored (an Order event defined by a topic's mixin
+    class is still Order.<Event>)."""
+    return get_topic(event_class).partition(":")[2]
 
 
 def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
@@ -38,7 +49,7 @@ def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
     data.pop("originator_topic", None)
     return EventEnvelope(
         id=str(event_id_for(aggregate_id, version)),
-        source=f"{SOURCE}/{_snake(type(domain_event).__qualname__.split('.')[0])}s",
+        source=f"{SOURCE}/{_snake(_stored_name(type(domain_event)).split('.')[0])}s",
         type=event_type_for(domain_event),
         subject=str(aggregate_id),
         time=(time or state["timestamp"]).astimezone(UTC),

@@ -1,25 +1,25 @@
 """The Order aggregate: placed by a channel, accepted or rejected at intake, routed, held.
 
-What happens to it later lives beside it, by topic: what the sources report
-(order_fulfillment), cancellation, change and manual re-routing (order_withdrawals), invoices,
-payments, returns and refunds (order_billing). Those functions are bound into the class body
-below, which is where eventsourcing's event decorator registers events: their stored topics
-stay `aggregates.order:Order.<Event>`."""
+What happens to it later is mixed in by topic, each module a class with its commands and
+@event methods: what the sources report (order_fulfillment.OrderFulfillment), cancellation,
+change and manual re-routing (order_withdrawals.OrderWithdrawals), invoices, payments,
+returns and refunds (order_billing.OrderBilling). All of them are stored as
+`aggregates.order:Order.<Event>` (see aggregates.order_state)."""
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 from pydantic import TypeAdapter
 
-from aggregates import order_billing, order_fulfillment, order_withdrawals
 from aggregates.errors import (
-    InvalidTransitionError,
     OrderError,
 )
 from aggregates.ids import order_id_for
+from aggregates.order_billing import OrderBilling
+from aggregates.order_fulfillment import OrderFulfillment
+from aggregates.order_state import adopt_events
 from aggregates.order_states import MAX_CLOCK_SKEW, ROUTABLE, UNREROUTABLE, OrderStatus
 from aggregates.order_values import (
     Hold,
@@ -29,11 +29,7 @@ from aggregates.order_values import (
     Shipment,
     ShipmentLine,
 )
-from aggregates.shipments import (
-    CLOSED,
-    LEFT_THE_BUILDING,
-    order_status_from,
-)
+from aggregates.order_withdrawals import OrderWithdrawals
 from schemas.submission import Address, OrderSubmission
 
 _TIME = TypeAdapter(datetime)
@@ -44,7 +40,7 @@ OVER_SPLIT_LIMIT = "over_split_limit"
 __all__ = ["MAX_CLOCK_SKEW", "ROUTABLE", "UNREROUTABLE", "Order", "OrderStatus", "check_actor"]
 
 
-class Order(Aggregate):
+class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
     """One customer order, identified by its channel and the channel's own order id."""
 
     @staticmethod
@@ -302,84 +298,6 @@ class Order(Aggregate):
         )
         self._derive_status()
 
-    # Commands and their events by topic, in their own modules, bound here: the event
-    # decorator registers them as events of the class whose body holds them (Order.*).
-    apply_update = order_fulfillment.apply_update
-    _shipment_progressed = order_fulfillment._shipment_progressed
-    _shipment_rejected = order_fulfillment._shipment_rejected
-    _shipment_cancelled = order_fulfillment._shipment_cancelled
-    _check_shipped = order_fulfillment._check_shipped
-    request_cancellation = order_withdrawals.request_cancellation
-    _next_sequences = order_withdrawals._next_sequences
-    _cancellation_requested = order_withdrawals._cancellation_requested
-    change = order_withdrawals.change
-    _changed = order_withdrawals._changed
-    reroute = order_withdrawals.reroute
-    _reroute_requested = order_withdrawals._reroute_requested
-    record_invoice = order_billing.record_invoice
-    _invoice_issued = order_billing._invoice_issued
-    capture_payment = order_billing.capture_payment
-    _payment_captured = order_billing._payment_captured
-    request_return = order_billing.request_return
-    _return_requested = order_billing._return_requested
-    receive_return = order_billing.receive_return
-    _return_received = order_billing._return_received
-    refund = order_billing.refund
-    _refunded = order_billing._refunded
-    refundable = order_billing.refundable
-    returnable = order_billing.returnable
-
-    def _number(self, sequences: dict[str, int] | None) -> None:
-        for sid, sequence in (sequences or {}).items():
-            self.shipments[sid] = replace(self.shipments[sid], sequence=sequence)
-
-    def live_shipment_sources(self) -> tuple[str, ...]:
-        """The source of each shipment that counts against the policy's split limit: not
-        rejected or cancelled, and not withdrawn (unless it left before the withdrawal)."""
-        return tuple(
-            sorted(
-                s.source_id
-                for sid, s in self.shipments.items()
-                if s.state not in CLOSED
-                and (sid not in self.withdrawing or s.state in LEFT_THE_BUILDING)
-            )
-        )
-
-    def _derive_status(self) -> None:
-        if not self.shipments and not self.cancel_requested:
-            return
-        if self.unroutable is not None and not self.cancel_requested:
-            self.status = OrderStatus.UNROUTABLE
-            return
-        if self.hold is not None and not self.cancel_requested:
-            # Lines wait for a person while other shipments move on: the order stays held
-            # (not "backordered", which a stock sweep would route again).
-            self.status = OrderStatus.HELD
-            return
-        status = order_status_from(
-            {sid: s.state for sid, s in self.shipments.items()},
-            self.withdrawing,
-            bool(self.waiting),
-            self.invoices,
-        )
-        if self.returned:
-            shipped = sum(
-                line.quantity for s in self.shipments.values() for line in s.shipped_lines or ()
-            )
-            status = "returned" if sum(self.returned.values()) >= shipped else "partially_returned"
-        self.status = OrderStatus(status)
-
-    def _sku_of(self, line_id: str) -> str:
-        return next(line.sku for line in self.submission.lines if line.line_id == line_id)
-
-    def check_status_in(self, allowed: frozenset[OrderStatus], command: str) -> None:
-        if self.status not in allowed:
-            raise InvalidTransitionError(self.id, self.status.value, command)
-
-    def check_status_is(self, expected: OrderStatus, command: str) -> None:
-        if self.status is not expected:
-            raise InvalidTransitionError(self.id, self.status.value, command)
-
     def take_intake_decision(self, actor: str, now: datetime) -> None:
         """Accept the order, or reject it with every reason found."""
         problems = self.intake_problems(now)
@@ -387,6 +305,10 @@ class Order(Aggregate):
             self.reject(problems, actor=actor, now=now)
         else:
             self.accept(actor=actor, now=now)
+
+
+for _topic in (OrderFulfillment, OrderWithdrawals, OrderBilling):
+    adopt_events(Order, _topic)
 
 
 def _iso(at: datetime) -> str:

@@ -3,7 +3,6 @@
 import importlib
 import inspect
 import pkgutil
-import re
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -15,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aggregates
+from aggregates.contract import event_type_of
 from projections.audit_trail import InMemoryAuditTrail, SqlAuditTrail
 from projections.positions import save_positions
 from projections.sqldb import SqlDatabase
@@ -401,10 +401,6 @@ SENTENCES = [
 ]
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 def recordable_event_types() -> set[str]:
     """The public type of every @event of every aggregate in aggregates/, found by looking."""
     found = set()
@@ -422,7 +418,7 @@ def recordable_event_types() -> set[str]:
                 # @event("Created") gave it fields.
                 if name == "Event" or (name == "Created" and not event_class.__annotations__):
                     continue
-                found.add(f"orderhub.{_snake(aggregate.__name__)}.{_snake(name)}")
+                found.add(event_type_of(event_class))
     return found
 
 
