@@ -1,9 +1,13 @@
 """The one mapper from internal domain events to the public, versioned event contract."""
 
+from dataclasses import is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.utils import get_topic
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from aggregates.ids import event_id_for
 from schemas.envelope import EVENT_TYPE_PREFIX, Actor, EventEnvelope
@@ -23,8 +27,14 @@ def event_type_for(domain_event: DomainEventProtocol[Any]) -> str:
 
 
 def event_type_of(event_class: type) -> str:
-    aggregate_name, _, event_name = event_class.__qualname__.rpartition(".")
+    aggregate_name, _, event_name = _stored_name(event_class).rpartition(".")
     return f"{EVENT_TYPE_PREFIX}{_snake(aggregate_name)}.{_snake(event_name)}"
+
+
+def _stored_name(event_class: type) -> str:
+    """Aggregate.Event as the event is stored (an Order event defined by a topic's mixin
+    class is still Order.<Event>)."""
+    return get_topic(event_class).partition(":")[2]
 
 
 def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
@@ -39,7 +49,7 @@ def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
     data.pop("originator_topic", None)
     return EventEnvelope(
         id=str(event_id_for(aggregate_id, version)),
-        source=f"{SOURCE}/{_snake(type(domain_event).__qualname__.split('.')[0])}s",
+        source=f"{SOURCE}/{_snake(_stored_name(type(domain_event)).split('.')[0])}s",
         type=event_type_for(domain_event),
         subject=str(aggregate_id),
         time=(time or state["timestamp"]).astimezone(UTC),
@@ -61,6 +71,9 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    if isinstance(value, BaseModel) or is_dataclass(value):
+        # Values of the order: the JSON their plain dicts had in earlier releases.
+        return to_jsonable_python(value)
     return str(value)
 
 

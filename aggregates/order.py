@@ -1,30 +1,38 @@
 """The Order aggregate: placed by a channel, accepted or rejected at intake, routed, held.
 
-What happens to it later lives beside it, by topic: what the sources report
-(order_fulfillment), cancellation, change and manual re-routing (order_withdrawals), invoices,
-payments, returns and refunds (order_billing). Those functions are bound into the class body
-below, which is where eventsourcing's event decorator registers events: their stored topics
-stay `aggregates.order:Order.<Event>`."""
+What happens to it later is mixed in by topic, each module a class with its commands and
+@event methods: what the sources report (order_fulfillment.OrderFulfillment), cancellation,
+change and manual re-routing (order_withdrawals.OrderWithdrawals), invoices, payments,
+returns and refunds (order_billing.OrderBilling). All of them are stored as
+`aggregates.order:Order.<Event>` (see aggregates.order_state)."""
 
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
+from pydantic import TypeAdapter
 
-from aggregates import order_billing, order_fulfillment, order_withdrawals
 from aggregates.errors import (
-    InvalidTransitionError,
     OrderError,
 )
 from aggregates.ids import order_id_for
+from aggregates.order_billing import OrderBilling
+from aggregates.order_fulfillment import OrderFulfillment
+from aggregates.order_state import adopt_events
 from aggregates.order_states import MAX_CLOCK_SKEW, ROUTABLE, UNREROUTABLE, OrderStatus
-from aggregates.shipments import (
-    CLOSED,
-    LEFT_THE_BUILDING,
-    ShipmentState,
-    derived_status,
+from aggregates.order_values import (
+    Hold,
+    IssuedInvoice,
+    RequestedShipment,
+    ReturnAuthorisation,
+    Shipment,
+    ShipmentLine,
 )
+from aggregates.order_withdrawals import OrderWithdrawals
+from schemas.submission import Address, OrderSubmission
+
+_TIME = TypeAdapter(datetime)
 
 # The hold rule decide() names when lines would need more shipments than the policy allows.
 OVER_SPLIT_LIMIT = "over_split_limit"
@@ -32,7 +40,7 @@ OVER_SPLIT_LIMIT = "over_split_limit"
 __all__ = ["MAX_CLOCK_SKEW", "ROUTABLE", "UNREROUTABLE", "Order", "OrderStatus", "check_actor"]
 
 
-class Order(Aggregate):
+class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
     """One customer order, identified by its channel and the channel's own order id."""
 
     @staticmethod
@@ -44,7 +52,7 @@ class Order(Aggregate):
         self,
         channel: str,
         external_id: str,
-        submission: dict[str, Any],
+        submission: OrderSubmission,
         digest: str,
         raw_payload: str,
         actor: str,
@@ -62,22 +70,22 @@ class Order(Aggregate):
         self.received_at = received_at
         self.status = OrderStatus.PLACED
         self.rejection_reasons: list[str] = []
-        self.hold: dict[str, str] | None = None
+        self.hold: Hold | None = None
         self.holds_released = False
         self.split_limit_released = False  # a person let it ship beyond the split limit
         self.pinned_source: str | None = None
         self.routing_attempts = 0
-        self.shipments: dict[str, dict[str, Any]] = {}
+        self.shipments: dict[str, Shipment] = {}
         self.waiting: dict[str, int] = {}
         self.decision: dict[str, Any] | None = None
         self.rejected_sources: list[str] = []
-        self.invoices: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, IssuedInvoice] = {}
         self.cancel_requested = False
         self.withdrawing: set[str] = set()
         self.unroutable: str | None = None
         self.revision = 1
         self.captures: dict[str, str] = {}
-        self.returns: dict[str, dict[str, Any]] = {}
+        self.returns: dict[str, ReturnAuthorisation] = {}
         self.returned: dict[str, int] = {}
         self.refunds: list[str] = []
         self.explanation: str | None = None
@@ -85,7 +93,7 @@ class Order(Aggregate):
     def intake_problems(self, now: datetime) -> list[str]:
         """Business rules a well-formed submission can still break; empty when acceptable."""
         problems = []
-        placed_at = datetime.fromisoformat(self.submission["placed_at"])
+        placed_at = self.submission.placed_at
         if placed_at > now + MAX_CLOCK_SKEW:
             problems.append(
                 f"placed_at: {placed_at.isoformat()} is in the future "
@@ -122,12 +130,9 @@ class Order(Aggregate):
     def lines_to_route(self) -> dict[str, tuple[str, int]]:
         """line_id → (sku, quantity) still to be sourced: all lines at first, then what waits."""
         if self.status in (OrderStatus.BACKORDERED, OrderStatus.REROUTING):
-            skus = {line["line_id"]: line["sku"] for line in self.submission["lines"]}
+            skus = {line.line_id: line.sku for line in self.submission.lines}
             return {lid: (skus[lid], qty) for lid, qty in self.waiting.items()}
-        return {
-            line["line_id"]: (line["sku"], int(line["quantity"]))
-            for line in self.submission["lines"]
-        }
+        return {line.line_id: (line.sku, line.quantity) for line in self.submission.lines}
 
     def put_on_hold(
         self,
@@ -168,7 +173,7 @@ class Order(Aggregate):
         inputs_digest: str | None = None,
     ) -> None:
         self.status = OrderStatus.HELD
-        self.hold = {"rule": rule, "reason": reason}
+        self.hold = Hold(rule=rule, reason=reason)
         if decision is not None:
             self.decision = decision
             self.explanation = explanation
@@ -184,7 +189,7 @@ class Order(Aggregate):
         self.status = (
             OrderStatus.REROUTING if self.shipments or self.waiting else OrderStatus.ACCEPTED
         )
-        if self.hold is not None and self.hold.get("rule") == OVER_SPLIT_LIMIT:
+        if self.hold is not None and self.hold.rule == OVER_SPLIT_LIMIT:
             self.split_limit_released = True
         self.hold = None
         self.holds_released = True
@@ -195,7 +200,7 @@ class Order(Aggregate):
         decision_digest: str,
         explanation: str,
         inputs_digest: str,
-        shipments: list[dict[str, Any]],
+        shipments: list[RequestedShipment],
         waiting: dict[str, int],
         unroutable_reason: str | None,
         actor: str,
@@ -208,8 +213,8 @@ class Order(Aggregate):
         """
         self.check_status_in(ROUTABLE, "routed")
         for shipment in shipments:
-            if shipment["shipment_id"] in self.shipments:
-                raise OrderError(f"shipment {shipment['shipment_id']} was requested already")
+            if shipment.shipment_id in self.shipments:
+                raise OrderError(f"shipment {shipment.shipment_id} was requested already")
         policy = decision["policy"]
         self._routed(
             policy_id=policy["id"],
@@ -219,22 +224,25 @@ class Order(Aggregate):
             explanation=explanation,
             inputs_digest=inputs_digest,
             waiting_lines=[
-                {"line_id": lid, "sku": self._sku_of(lid), "quantity": qty}
+                ShipmentLine(line_id=lid, sku=self._sku_of(lid), quantity=qty)
                 for lid, qty in sorted(waiting.items())
             ],
-            demand_class=self.submission["customer"].get("demand_class", "standard"),
-            placed_at=self.submission["placed_at"],
+            demand_class=self.submission.customer.demand_class,
+            placed_at=_iso(self.submission.placed_at),
             unroutable_reason=unroutable_reason,
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
         )
         for shipment in shipments:
+            promised_by = self.submission.promised_by
             self._fulfillment_requested(
-                **shipment,
-                ship_to=self.submission["ship_to"],
-                delivery_method=self.submission.get("delivery_method", "standard"),
-                promised_by=self.submission.get("promised_by"),
+                shipment_id=shipment.shipment_id,
+                source_id=shipment.source_id,
+                lines=list(shipment.lines),
+                ship_to=self.submission.ship_to,
+                delivery_method=self.submission.delivery_method.value,
+                promised_by=None if promised_by is None else _iso(promised_by),
                 actor=actor,
                 correlation_id=self.correlation_id,
                 at=now,
@@ -249,7 +257,7 @@ class Order(Aggregate):
         decision_digest: str,
         explanation: str,
         inputs_digest: str,
-        waiting_lines: list[dict[str, Any]],
+        waiting_lines: list[ShipmentLine],
         demand_class: str,
         placed_at: str,
         unroutable_reason: str | None,
@@ -261,7 +269,7 @@ class Order(Aggregate):
         self.hold = None  # however a hold ended (released, changed, re-routed), routing ends it
         self.decision = decision
         self.explanation = explanation
-        self.waiting = {w["line_id"]: w["quantity"] for w in waiting_lines}
+        self.waiting = {w.line_id: w.quantity for w in waiting_lines}
         # Lines no source can take are an exception, even when other lines ship.
         self.unroutable = unroutable_reason
         if unroutable_reason is not None:
@@ -276,8 +284,8 @@ class Order(Aggregate):
         self,
         shipment_id: str,
         source_id: str,
-        lines: list[dict[str, Any]],
-        ship_to: dict[str, Any],
+        lines: list[ShipmentLine],
+        ship_to: Address,
         delivery_method: str,
         promised_by: str | None,
         actor: str,
@@ -285,97 +293,10 @@ class Order(Aggregate):
         at: datetime,
         shipment_sequence: int = 1,
     ) -> None:
-        self.shipments[shipment_id] = {
-            "source_id": source_id,
-            "lines": lines,
-            "state": ShipmentState.REQUESTED.value,
-            "sequence": shipment_sequence,
-        }
+        self.shipments[shipment_id] = Shipment(
+            source_id=source_id, lines=tuple(lines), sequence=shipment_sequence
+        )
         self._derive_status()
-
-    # Commands and their events by topic, in their own modules, bound here: the event
-    # decorator registers them as events of the class whose body holds them (Order.*).
-    apply_update = order_fulfillment.apply_update
-    _shipment_progressed = order_fulfillment._shipment_progressed
-    _shipment_rejected = order_fulfillment._shipment_rejected
-    _shipment_cancelled = order_fulfillment._shipment_cancelled
-    _check_shipped = order_fulfillment._check_shipped
-    request_cancellation = order_withdrawals.request_cancellation
-    _next_sequences = order_withdrawals._next_sequences
-    _cancellation_requested = order_withdrawals._cancellation_requested
-    change = order_withdrawals.change
-    _changed = order_withdrawals._changed
-    reroute = order_withdrawals.reroute
-    _reroute_requested = order_withdrawals._reroute_requested
-    record_invoice = order_billing.record_invoice
-    _invoice_issued = order_billing._invoice_issued
-    capture_payment = order_billing.capture_payment
-    _payment_captured = order_billing._payment_captured
-    request_return = order_billing.request_return
-    _return_requested = order_billing._return_requested
-    receive_return = order_billing.receive_return
-    _return_received = order_billing._return_received
-    refund = order_billing.refund
-    _refunded = order_billing._refunded
-    refundable = order_billing.refundable
-    returnable = order_billing.returnable
-
-    def _number(self, sequences: dict[str, int] | None) -> None:
-        for sid, sequence in (sequences or {}).items():
-            self.shipments[sid]["sequence"] = sequence
-
-    def live_shipment_sources(self) -> tuple[str, ...]:
-        """The source of each shipment that counts against the policy's split limit: not
-        rejected or cancelled, and not withdrawn (unless it left before the withdrawal)."""
-        return tuple(
-            sorted(
-                s["source_id"]
-                for sid, s in self.shipments.items()
-                if ShipmentState(s["state"]) not in CLOSED
-                and (sid not in self.withdrawing or ShipmentState(s["state"]) in LEFT_THE_BUILDING)
-            )
-        )
-
-    def _live_shipments(self) -> list[dict[str, Any]]:
-        return [
-            s
-            for sid, s in self.shipments.items()
-            if ShipmentState(s["state"]) not in CLOSED and sid not in self.withdrawing
-        ]
-
-    def _derive_status(self) -> None:
-        if not self.shipments and not self.cancel_requested:
-            return
-        shipped = sum(
-            line["quantity"]
-            for s in self.shipments.values()
-            for line in s.get("shipped_lines") or ()
-        )
-        status = derived_status(
-            {sid: ShipmentState(s["state"]) for sid, s in self.shipments.items()},
-            self.withdrawing,
-            bool(self.waiting),
-            self.invoices,
-            unroutable=self.unroutable is not None,
-            held=self.hold is not None,
-            cancel_requested=self.cancel_requested,
-            returned_units=sum(self.returned.values()),
-            shipped_units=shipped,
-        )
-        self.status = OrderStatus(status)
-
-    def _sku_of(self, line_id: str) -> str:
-        return str(
-            next(line["sku"] for line in self.submission["lines"] if line["line_id"] == line_id)
-        )
-
-    def check_status_in(self, allowed: frozenset[OrderStatus], command: str) -> None:
-        if self.status not in allowed:
-            raise InvalidTransitionError(self.id, self.status.value, command)
-
-    def check_status_is(self, expected: OrderStatus, command: str) -> None:
-        if self.status is not expected:
-            raise InvalidTransitionError(self.id, self.status.value, command)
 
     def take_intake_decision(self, actor: str, now: datetime) -> None:
         """Accept the order, or reject it with every reason found."""
@@ -384,6 +305,15 @@ class Order(Aggregate):
             self.reject(problems, actor=actor, now=now)
         else:
             self.accept(actor=actor, now=now)
+
+
+for _topic in (OrderFulfillment, OrderWithdrawals, OrderBilling):
+    adopt_events(Order, _topic)
+
+
+def _iso(at: datetime) -> str:
+    """A time as the submission's JSON writes it (events of earlier releases carry it so)."""
+    return str(_TIME.dump_python(at, mode="json"))
 
 
 def check_actor(actor: str) -> None:

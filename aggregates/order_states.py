@@ -1,7 +1,11 @@
-"""The order's statuses and which commands each allows."""
+"""The order's statuses, which commands each allows, and how fulfillment decides it."""
 
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+
+from aggregates.shipments import ShipmentState, order_status_from
 
 # Channel clocks drift; an order "placed" further in the future than this is a bad timestamp.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -33,3 +37,35 @@ UNREROUTABLE = frozenset(
 )
 # Where orchestration may (re)start: just accepted, released from hold, or waiting for stock.
 ROUTABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.BACKORDERED, OrderStatus.REROUTING})
+
+
+@dataclass(frozen=True)
+class FulfillmentFacts:
+    """What an order's status follows from once it is in fulfillment: the aggregate and the
+    order view both derive the status from these, with `derived_status`."""
+
+    shipments: Mapping[str, ShipmentState]
+    withdrawing: Collection[str] = ()
+    waiting: bool = False
+    invoiced: Collection[str] = ()
+    unroutable: bool = False
+    held: bool = False
+    cancel_requested: bool = False
+    shipped_units: int = 0
+    returned_units: int = 0
+
+
+def derived_status(facts: FulfillmentFacts) -> OrderStatus:
+    """The one rule for an order's status in fulfillment."""
+    if facts.unroutable and not facts.cancel_requested:
+        return OrderStatus.UNROUTABLE
+    if facts.held and not facts.cancel_requested:
+        # Lines wait for a person while other shipments move on: the order stays held
+        # (not "backordered", which a stock sweep would route again).
+        return OrderStatus.HELD
+    if facts.returned_units:
+        full = facts.returned_units >= facts.shipped_units
+        return OrderStatus.RETURNED if full else OrderStatus.PARTIALLY_RETURNED
+    return OrderStatus(
+        order_status_from(facts.shipments, facts.withdrawing, facts.waiting, facts.invoiced)
+    )

@@ -96,28 +96,3 @@ def order_status_from(
         states[sid] not in CLOSED | LEFT_THE_BUILDING for sid in withdrawing if sid in states
     )
     return "cancelling" if status == "cancelled" and pending else status
-
-
-def derived_status(
-    states: Mapping[str, ShipmentState],
-    withdrawing: Collection[str],
-    waiting: bool,
-    invoiced: Collection[str],
-    *,
-    unroutable: bool,
-    held: bool,
-    cancel_requested: bool,
-    returned_units: int,
-    shipped_units: int,
-) -> str:
-    """The order's status once it has shipments (or a cancellation) — the one rule both the
-    Order and the order-status view derive it by."""
-    if unroutable and not cancel_requested:
-        return "unroutable"
-    if held and not cancel_requested:
-        # Lines wait for a person while other shipments move on: the order stays held
-        # (not "backordered", which a stock sweep would route again).
-        return "held"
-    if returned_units:
-        return "returned" if returned_units >= shipped_units else "partially_returned"
-    return order_status_from(states, withdrawing, waiting, invoiced)

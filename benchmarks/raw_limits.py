@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aggregates import Order
 from hub.settings import Settings
 from hub.store import OrderStore
+from schemas.submission import OrderSubmission
 
 
 async def raw_broker_rate(bootstrap: str, topic: str, count: int, size: int) -> float:
@@ -59,7 +60,7 @@ def raw_store_rate(
             order = Order(
                 channel=body["channel"],
                 external_id=body["external_id"],
-                submission=body,
+                submission=OrderSubmission.model_validate(body),
                 digest="0" * 64,
                 raw_payload=json.dumps(body),
                 actor=f"channel:{body['channel']}",

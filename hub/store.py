@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Mapper, Notification
 
 from aggregates.contract import to_envelope
+from aggregates.typed_mapper import TypedMapper
 from schemas.envelope import EventEnvelope
 
 
@@ -16,6 +17,10 @@ class OrderStore(Application[Any]):
     name = "orderhub"
     # Orders have short histories; snapshots only pay off for long streams (stock, policies).
     snapshotting_intervals = {}
+
+    def construct_mapper(self) -> Mapper[Any]:
+        # Events carry the order's values (submission, shipment lines ...) as typed objects.
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TypedMapper)
 
     def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]:
         """The next events after a notification id, as public envelopes with their positions."""

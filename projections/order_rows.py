@@ -3,12 +3,13 @@ order", with the facts that search, jeopardy clocks and KPIs need."""
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from aggregates.shipments import CLOSED, ShipmentState, derived_status
+from aggregates.order_states import FulfillmentFacts, derived_status
+from aggregates.shipments import CLOSED, ShipmentState
 from orchestration_policies.promise import promised_by
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
@@ -20,6 +21,58 @@ SHIPPED_STATUSES = frozenset(
 LEFT = frozenset({"shipped", "delivered", "delivery_failed"})
 # Statuses where nothing more will ship: no jeopardy clock runs.
 FINAL_STATUSES = SHIPPED_STATUSES | {"rejected", "cancelled", "cancelling"}
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the row's status follows from (kept with the row, as JSON text in SQL)."""
+
+    shipments: dict[str, str] = field(default_factory=dict)  # id -> shipment state
+    withdrawing: tuple[str, ...] = ()
+    waiting: bool = False
+    invoiced: tuple[str, ...] = ()
+    unroutable: str | None = None
+    held: bool = False
+    cancel_requested: bool = False
+    shipped_units: int = 0
+    returned_units: int = 0
+    counted: tuple[str, ...] = ()  # shipments whose units were counted as shipped
+    promise: str = ""  # channel | estimate | planned
+    planned: bool = False  # the first routing with shipments set the KPIs
+
+    def status(self) -> str:
+        """The order's status exactly as the aggregate derives it."""
+        return derived_status(
+            FulfillmentFacts(
+                shipments={sid: ShipmentState(s) for sid, s in self.shipments.items()},
+                withdrawing=self.withdrawing,
+                waiting=self.waiting,
+                invoiced=self.invoiced,
+                unroutable=bool(self.unroutable),
+                held=self.held,
+                cancel_requested=self.cancel_requested,
+                shipped_units=self.shipped_units,
+                returned_units=self.returned_units,
+            )
+        ).value
+
+    def withdraw(self, shipment_ids: list[str], **changes: Any) -> "OrderFacts":
+        return replace(
+            self, withdrawing=tuple(sorted({*self.withdrawing, *shipment_ids})), **changes
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "OrderFacts":
+        """Rows written by earlier releases lack some keys (their defaults apply)."""
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in json.loads(text).items() if k in known}
+        for name in ("withdrawing", "invoiced", "counted"):
+            if name in data:
+                data[name] = tuple(data[name])
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -40,8 +93,7 @@ class OrderStatusRow:
     version: int
     digest: str
     reasons: tuple[str, ...] = ()
-    # {"shipments": {id: state}, "waiting": bool, "invoiced": [id, ...]}, as JSON text
-    fulfillment: str = "{}"
+    fulfillment: OrderFacts = OrderFacts()
     delivery_method: str = "standard"
     promised_by: str = ""  # UTC ISO; the channel's promise, else computed at first routing
     skus: tuple[str, ...] = ()
@@ -89,7 +141,7 @@ def _placed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow:
             sub.get("promised_by")
             or promised_by(datetime.fromisoformat(sub["placed_at"]), delivery_method, 0)
         ),
-        fulfillment=json.dumps({"promise": "channel" if sub.get("promised_by") else "estimate"}),
+        fulfillment=OrderFacts(promise="channel" if sub.get("promised_by") else "estimate"),
         skus=tuple(sorted({line["sku"] for line in sub["lines"]})),
         units_ordered=sum(int(line["quantity"]) for line in sub["lines"]),
     )
@@ -116,11 +168,9 @@ def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | 
         row = _first_routing(row, env)
     waiting_lines = env.data.get("waiting_lines") or []
     waiting = tuple(f"{w['line_id']}: waiting for {w['sku']}" for w in waiting_lines)
-    facts = json.loads(row.fulfillment) if row is not None else {}
-    withdrawing = set(facts.get("withdrawing", []))
     has_shipments = row is not None and any(
-        ShipmentState(state) not in CLOSED and sid not in withdrawing
-        for sid, state in _shipment_states(row).items()
+        ShipmentState(state) not in CLOSED and sid not in row.fulfillment.withdrawing
+        for sid, state in row.fulfillment.shipments.items()
     )
     reason = env.data.get("unroutable_reason")
     if reason:
@@ -128,7 +178,7 @@ def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | 
         return _fulfilled(
             row,
             env,
-            lambda f: f.update(waiting=bool(waiting), unroutable=reason, held=False),
+            lambda f: replace(f, waiting=bool(waiting), unroutable=reason, held=False),
             "unroutable",
             (reason,),
         )
@@ -136,7 +186,7 @@ def _routed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | 
     return _fulfilled(
         row,
         env,
-        lambda f: f.update(waiting=bool(waiting), unroutable=None, held=False),
+        lambda f: replace(f, waiting=bool(waiting), unroutable=None, held=False),
         status,
         waiting,
     )
@@ -148,54 +198,46 @@ def _first_routing(row: OrderStatusRow, env: EventEnvelope) -> OrderStatusRow:
     replacing the estimate made at placement). Re-routing later moves neither."""
     details = (env.data.get("decision") or {}).get("shipment_details") or []
     row = replace(row, backordered=row.backordered or bool(env.data.get("waiting_lines")))
-    facts = json.loads(row.fulfillment)
-    if not details or facts.get("planned"):
+    facts = replace(row.fulfillment, planned=True)
+    if not details or row.fulfillment.planned:
         return row
-    facts["planned"] = True
-    if facts.get("promise") == "estimate":
+    if facts.promise == "estimate":
         lead = max(int(d.get("lead_time_days", 0)) for d in details)
         placed = datetime.fromisoformat(row.placed_at)
         row = replace(row, promised_by=utc_text(promised_by(placed, row.delivery_method, lead)))
-        facts["promise"] = "planned"
+        facts = replace(facts, promise="planned")
     distances = [float(d["distance_km"]) for d in details if d.get("distance_km") is not None]
     return replace(
         row,
         split=len({d["source_id"] for d in details}) > 1,
         distance_km=round(sum(distances) / len(distances), 3) if distances else None,
-        fulfillment=json.dumps(facts, sort_keys=True),
+        fulfillment=facts,
     )
 
 
 def _held(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
     # Held stays the status while live shipments move on, until routing or a person ends it.
     reasons = (f"{env.data['rule']}: {env.data['reason']}",)
-    return _fulfilled(row, env, lambda f: f.update(held=True), "held", reasons)
+    return _fulfilled(row, env, lambda f: replace(f, held=True), "held", reasons)
 
 
 def _hold_released(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    return _fulfilled(row, env, lambda f: f.update(held=False), "accepted")
-
-
-def _shipment_states(row: OrderStatusRow) -> dict[str, str]:
-    shipments: dict[str, str] = json.loads(row.fulfillment).get("shipments", {})
-    return shipments
+    return _fulfilled(row, env, lambda f: replace(f, held=False), "accepted")
 
 
 def _fulfilled(
     row: OrderStatusRow | None,
     env: EventEnvelope,
-    change: Callable[[dict[str, Any]], object],
+    change: Callable[[OrderFacts], OrderFacts],
     status: str | None = None,
     reasons: tuple[str, ...] = (),
 ) -> OrderStatusRow | None:
     """Change the row's fulfillment facts, then derive the status the way the aggregate does."""
     if row is None:
         return None
-    facts: dict[str, Any] = {"shipments": {}, "waiting": False, "invoiced": []}
-    facts.update(json.loads(row.fulfillment))
-    change(facts)
+    facts = change(row.fulfillment)
     if status is None:
-        status = _derived(facts)
+        status = facts.status()
         if status == "held":
             reasons = reasons or row.reasons  # the hold's reason, while it lasts
     # A source counts once a shipment was requested from it (not when it was merely named).
@@ -206,25 +248,10 @@ def _fulfilled(
         updated_at=env.time.isoformat(),
         version=env.sequence,
         reasons=reasons,
-        fulfillment=json.dumps(facts, sort_keys=True),
-        units_shipped=int(facts.get("shipped_units", 0)),
+        fulfillment=facts,
+        units_shipped=facts.shipped_units,
         shipped_at=row.shipped_at or (utc_text(env.time) if status in SHIPPED_STATUSES else ""),
         sources=tuple(sorted({*row.sources, source})) if source else row.sources,
-    )
-
-
-def _derived(facts: dict[str, Any]) -> str:
-    """The order's status by the aggregate's own rule, from the row's fulfillment facts."""
-    return derived_status(
-        {sid: ShipmentState(s) for sid, s in facts["shipments"].items()},
-        set(facts.get("withdrawing", [])),
-        facts["waiting"],
-        set(facts["invoiced"]),
-        unroutable=bool(facts.get("unroutable")),
-        held=bool(facts.get("held")),
-        cancel_requested=bool(facts.get("cancel_requested")),
-        returned_units=int(facts.get("returned_units", 0)),
-        shipped_units=int(facts.get("shipped_units", 0)),
     )
 
 
@@ -236,10 +263,8 @@ def _changed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow |
         (Decimal(line["unit_price"]) * line["quantity"] for line in sub["lines"]), Decimal(0)
     )
 
-    def change(f: dict[str, Any]) -> None:
-        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
-        f["waiting"] = True
-        f["held"] = False
+    def change(f: OrderFacts) -> OrderFacts:
+        return f.withdraw(env.data["withdrawn"], waiting=True, held=False)
 
     changed = _fulfilled(row, env, change, "rerouting", (f"revision {env.data['revision']}",))
     assert changed is not None
@@ -254,11 +279,8 @@ def _changed(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow |
 
 
 def _reroute(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    def change(f: dict[str, Any]) -> None:
-        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
-        f["waiting"] = True
-        f["unroutable"] = None
-        f["held"] = False
+    def change(f: OrderFacts) -> OrderFacts:
+        return f.withdraw(env.data["withdrawn"], waiting=True, unroutable=None, held=False)
 
     reason = f"re-routing to {env.data['source_id']}: {env.data['reason']}"
     return _fulfilled(row, env, change, "rerouting", (reason,))
@@ -268,54 +290,56 @@ def _set_shipment(state_key: str) -> Callable[[OrderStatusRow | None, EventEnvel
     def handle(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
         state = env.data.get(state_key, state_key)
         sid = env.data["shipment_id"]
-        if state in LEFT and sid not in json.loads(row.fulfillment if row else "{}").get(
-            "counted", []
-        ):
+        if state in LEFT and (row is None or sid not in row.fulfillment.counted):
             # The first report that the goods left (delivered or failed count too, when the
             # "shipped" report never came) counts the shipment's units once.
             units = sum(line["quantity"] for line in env.data.get("lines", []))
 
-            def shipped(f: dict[str, Any]) -> None:
-                f["shipments"][sid] = state
-                f["shipped_units"] = f.get("shipped_units", 0) + units
-                f["counted"] = sorted({*f.get("counted", []), sid})
+            def shipped(f: OrderFacts) -> OrderFacts:
+                return replace(
+                    _moved(f, sid, state),
+                    shipped_units=f.shipped_units + units,
+                    counted=tuple(sorted({*f.counted, sid})),
+                )
 
             return _fulfilled(row, env, shipped)
         if state_key == "rejected":
             reason = (f"{env.data['source_id']} rejected: {env.data.get('reason', '')}",)
-            facts = json.loads(row.fulfillment) if row is not None else {}
-            if sid in facts.get("withdrawing", []):
+            if row is not None and sid in row.fulfillment.withdrawing:
                 # Withdrawn already (cancelled or changed): its lines are not routed again.
-                return _fulfilled(row, env, lambda f: f["shipments"].__setitem__(sid, state))
+                return _fulfilled(row, env, lambda f: _moved(f, sid, state))
 
-            def rejected(f: dict[str, Any]) -> None:
-                f["shipments"][sid] = state
-                f["waiting"] = True
+            def rejected(f: OrderFacts) -> OrderFacts:
+                return replace(_moved(f, sid, state), waiting=True)
 
             return _fulfilled(row, env, rejected, "rerouting", reason)
-        return _fulfilled(row, env, lambda f: f["shipments"].__setitem__(sid, state))
+        return _fulfilled(row, env, lambda f: _moved(f, sid, state))
 
     return handle
 
 
+def _moved(facts: OrderFacts, shipment_id: str, state: str) -> OrderFacts:
+    return replace(facts, shipments={**facts.shipments, shipment_id: state})
+
+
 def _invoiced(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    return _fulfilled(row, env, lambda f: f["invoiced"].append(env.data["shipment_id"]))
+    return _fulfilled(
+        row, env, lambda f: replace(f, invoiced=(*f.invoiced, env.data["shipment_id"]))
+    )
 
 
 def _return_received(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
     units = sum(int(line["quantity"]) for line in env.data["lines"])
 
-    def returned(f: dict[str, Any]) -> None:
-        f["returned_units"] = f.get("returned_units", 0) + units
+    def returned(f: OrderFacts) -> OrderFacts:
+        return replace(f, returned_units=f.returned_units + units)
 
     return _fulfilled(row, env, returned)
 
 
 def _cancellation(row: OrderStatusRow | None, env: EventEnvelope) -> OrderStatusRow | None:
-    def cancel(f: dict[str, Any]) -> None:
-        f["withdrawing"] = sorted({*f.get("withdrawing", []), *env.data["withdrawn"]})
-        f["waiting"] = False
-        f["cancel_requested"] = True
+    def cancel(f: OrderFacts) -> OrderFacts:
+        return f.withdraw(env.data["withdrawn"], waiting=False, cancel_requested=True)
 
     return _fulfilled(row, env, cancel)
 

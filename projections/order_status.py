@@ -18,7 +18,7 @@ from projections.order_query import (
     page_of,
     search_sql,
 )
-from projections.order_rows import FINAL_STATUSES, OrderStatusRow, fold
+from projections.order_rows import FINAL_STATUSES, OrderFacts, OrderStatusRow, fold
 from projections.positions import read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
@@ -294,6 +294,7 @@ class SqlOrderStatusView:
 
 def _to_params(row: OrderStatusRow) -> list[object]:
     values: dict[str, Any] = asdict(row)
+    values["fulfillment"] = row.fulfillment.to_json()
     for name in _TUPLES:
         values[name] = json.dumps(list(getattr(row, name)))
     return [*(values[c] for c in _COLUMNS), row.external_id.lower()]
@@ -301,6 +302,7 @@ def _to_params(row: OrderStatusRow) -> list[object]:
 
 def _from_record(record: Sequence[object]) -> OrderStatusRow:
     values: dict[str, Any] = dict(zip(_COLUMNS, record, strict=True))
+    values["fulfillment"] = OrderFacts.from_json(str(values["fulfillment"]))
     for name in _TUPLES:
         values[name] = tuple(json.loads(str(values[name])))
     for name in ("line_count", "version", "units_ordered", "units_shipped"):

@@ -42,6 +42,9 @@ _DERIVED: dict[str, Callable[[Any], Any]] = {
     "is_open": lambda row: row.is_open,
 }
 
+# Values the view keeps in a column as their JSON text.
+_AS_JSON: dict[str, Callable[[Any], str]] = {"fulfillment": lambda row: row.fulfillment.to_json()}
+
 
 class Encoder:
     """A row as COPY text in the table's column order, encoded as the view's own `reference`
@@ -80,6 +83,8 @@ class Encoder:
         return values
 
     def _value(self, row: Any, column: str) -> Any:
+        if column in _AS_JSON:
+            return _AS_JSON[column](row)
         if column in self.tuples:
             return json.dumps(list(getattr(row, column)))
         if column in self.fields:

@@ -13,7 +13,7 @@ from typing import Any
 
 from projections.audit_trail import AuditEntry
 from projections.exception_rules import KIND_SEVERITY, ExceptionRow
-from projections.order_rows import SHIPPED_STATUSES, OrderStatusRow, utc_text
+from projections.order_rows import SHIPPED_STATUSES, OrderFacts, OrderStatusRow, utc_text
 from projections.stock_rows import StockLevel
 from schemas.event_types import EventType
 
@@ -160,13 +160,12 @@ class World:
             shipments = {f"shp-{i:08d}-0": "rejected"}
         shipped = status in SHIPPED_STATUSES or status == "partially_shipped"
         shipped_units = units if shipped else 0
-        facts: dict[str, Any] = {
-            "invoiced": sorted(shipments) if status == "completed" else [],
-            "shipments": shipments,
-            "waiting": status == "backordered",
-        }
-        if shipped_units:
-            facts["shipped_units"] = shipped_units
+        facts = OrderFacts(
+            invoiced=tuple(sorted(shipments)) if status == "completed" else (),
+            shipments=shipments,
+            waiting=status == "backordered",
+            shipped_units=shipped_units,
+        )
         reasons: tuple[str, ...] = ()
         if status == "held":
             reasons = (rng.choice(HOLD_RULES),)
@@ -195,7 +194,7 @@ class World:
             version=3 + len(shipments) * 3 + (1 if status == "completed" else 0),
             digest=f"{rng.getrandbits(256):064x}",
             reasons=reasons,
-            fulfillment=json.dumps(facts, sort_keys=True),
+            fulfillment=facts,
             delivery_method=delivery,
             promised_by=utc_text(promise),
             skus=skus,

@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from aggregates import Order
 from aggregates.errors import OrderError, unknown_shipment
 from aggregates.ids import stock_item_id
+from aggregates.order_values import ReturnLine
 from aggregates.stock import StockItem
 from hub.services.intake import submission_digest
 from hub.services.lookup import UnknownOrderError, find
@@ -69,9 +70,7 @@ class FulfillmentService:
                 at=update.at,
                 carrier=update.carrier,
                 tracking=update.tracking,
-                shipped_lines=[line.model_dump() for line in update.lines]
-                if update.lines
-                else None,
+                shipped_lines=update.lines or None,
                 reason=update.reason,
             )
             if not applied:
@@ -103,7 +102,7 @@ class FulfillmentService:
             if (submission.channel, submission.external_id) != (order.channel, order.external_id):
                 raise OrderError("a change keeps the order's channel and external_id")
             withdrawn = order.change(
-                submission.model_dump(mode="json"),
+                submission,
                 submission_digest(submission),
                 raw_payload,
                 actor=actor,
@@ -120,7 +119,7 @@ class FulfillmentService:
         """Cancel some units of some lines before they ship: the rest of the order is routed
         again as a new revision. Cancelling every unit cancels the order."""
         order = self._order(order_id)
-        current = OrderSubmission.model_validate(order.submission)
+        current = order.submission
         unknown = set(lines) - {line.line_id for line in current.lines}
         if unknown:
             raise OrderError(f"no line(s) {sorted(unknown)} in this order")
@@ -145,26 +144,24 @@ class FulfillmentService:
         if order is None or shipment_id in order.invoices:
             return False
         shipment = order.shipments[shipment_id]
-        prices = {
-            line["line_id"]: Decimal(line["unit_price"]) for line in order.submission["lines"]
-        }
-        rate = self._tax_rates.get(order.submission["ship_to"]["country"], Decimal(0))
-        lines = [
+        prices = {line.line_id: line.unit_price for line in order.submission.lines}
+        rate = self._tax_rates.get(order.submission.ship_to.country, Decimal(0))
+        lines: list[dict[str, Any]] = [
             {
-                "line_id": line["line_id"],
-                "sku": line["sku"],
-                "quantity": line["quantity"],
-                "unit_price": str(prices[line["line_id"]]),
-                "net": str((prices[line["line_id"]] * line["quantity"]).quantize(CENT)),
+                "line_id": line.line_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": str(prices[line.line_id]),
+                "net": str((prices[line.line_id] * line.quantity).quantize(CENT)),
             }
-            for line in shipment.get("shipped_lines", shipment["lines"])
+            for line in shipment.shipped_lines or shipment.lines
         ]
         net = sum((Decimal(line["net"]) for line in lines), Decimal(0))
         tax = (net * rate).quantize(CENT)
-        invoice = {
+        invoice: dict[str, Any] = {
             "invoice_id": str(uuid5(NAMESPACE_OID, f"invoice:{order_id}:{shipment_id}")),
             "lines": lines,
-            "currency": order.submission["currency"],
+            "currency": order.submission.currency,
             "net_total": str(net),
             "tax_rate": str(rate),
             "tax_total": str(tax),
@@ -178,7 +175,7 @@ class FulfillmentService:
         return True
 
     def request_return(
-        self, order_id: UUID, lines: list[dict[str, Any]], reason: str, actor: str
+        self, order_id: UUID, lines: list[ReturnLine], reason: str, actor: str
     ) -> str:
         """Authorise a return (RMA) of shipped units; returns its id."""
 
@@ -200,15 +197,15 @@ class FulfillmentService:
         lines = order.receive_return(rma_id, disposition, source_id, actor=actor, now=now)
         items: dict[str, StockItem] = {}
         if source_id is not None:
-            skus = {line["line_id"]: line["sku"] for line in order.submission["lines"]}
+            skus = {line.line_id: line.sku for line in order.submission.lines}
             for line in lines:
-                sku = skus[line["line_id"]]
+                sku = skus[line.line_id]
                 item = items.get(sku) or find(self._store, stock_item_id(source_id, sku), StockItem)
                 if item is None:
                     item = StockItem(
                         source_id=source_id, sku=sku, on_hand=0, safety_stock=0, at=now
                     )
-                item.adjust(int(line["quantity"]), at=now, reason=f"return {rma_id}")
+                item.adjust(line.quantity, at=now, reason=f"return {rma_id}")
                 items[sku] = item
         self._store.save(order, *items.values())
 
@@ -231,18 +228,18 @@ class FulfillmentService:
         # One copy per SKU: two lines of the same SKU move the same aggregate, saved once.
         items: dict[str, StockItem | None] = {}
         touched: dict[str, StockItem] = {}
-        for line in shipment["lines"]:
-            sku = line["sku"]
+        for line in shipment.lines:
+            sku = line.sku
             if sku not in items:
                 items[sku] = find(self._store, stock_item_id(update.source_id, sku), StockItem)
             item = items[sku]
-            key = reservation_key(order.id, update.shipment_id, line["line_id"])
+            key = reservation_key(order.id, update.shipment_id, line.line_id)
             if item is None or key not in item.reservations:
                 continue  # nothing was reserved (stock counted away meanwhile): nothing to move
             if update.kind in LEFT:
-                shipped = {s["line_id"]: s["quantity"] for s in shipment["shipped_lines"]}
-                if line["line_id"] in shipped:
-                    item.consume(key, shipped[line["line_id"]], at=update.at)
+                shipped = {s.line_id: s.quantity for s in shipment.shipped_lines or ()}
+                if line.line_id in shipped:
+                    item.consume(key, shipped[line.line_id], at=update.at)
                 else:
                     item.release(key, at=update.at, reason="not shipped")
             elif update.kind in (UpdateKind.REJECTED, UpdateKind.CANCELLATION_CONFIRMED):

@@ -199,7 +199,7 @@ class IntakeService:
         order = Order(
             channel=sub.channel,
             external_id=sub.external_id,
-            submission=sub.model_dump(mode="json"),
+            submission=sub,
             digest=command.digest,
             raw_payload=command.raw_payload,
             actor=command.actor,

@@ -24,6 +24,7 @@ from aggregates import Order
 from aggregates.errors import StockError
 from aggregates.ids import stock_item_id
 from aggregates.order import ROUTABLE, OrderStatus
+from aggregates.order_values import RequestedShipment, ShipmentLine
 from aggregates.stock import StockItem
 from hub.services.decision_records import decision_record
 from hub.services.lookup import find
@@ -196,7 +197,7 @@ class OrchestrationService:
             # Still nothing to ship: record nothing (a sweep must not grow the log).
             return OrchestrationResult(order.id, "unchanged", order.status.value, attempt)
 
-        shipments = []
+        shipments: list[RequestedShipment] = []
         for source_id, lines in sorted(decision.shipments.items()):
             shipment_id = str(
                 uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
@@ -211,11 +212,9 @@ class OrchestrationService:
                 batch.touched[(source_id, line.sku)] = item
             batch.used_today[source_id] = batch.used_today.get(source_id, 0) + 1
             shipments.append(
-                {
-                    "shipment_id": shipment_id,
-                    "source_id": source_id,
-                    "lines": [line._asdict() for line in lines],
-                }
+                RequestedShipment(
+                    shipment_id, source_id, tuple(ShipmentLine(*line) for line in lines)
+                )
             )
         order.route(
             decision=recorded,

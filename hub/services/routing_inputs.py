@@ -15,30 +15,30 @@ from decimal import Decimal
 from typing import Any
 
 from aggregates import Order
-from orchestration_policies import CandidateSource, LineToRoute, OrderToRoute
+from orchestration_policies import CandidateSource, DeliveryMethod, LineToRoute, OrderToRoute
 
 
 def order_to_route(order: Order) -> OrderToRoute:
     sub = order.submission
     pending = order.lines_to_route()
-    prices = {line["line_id"]: Decimal(line["unit_price"]) for line in sub["lines"]}
+    prices = {line.line_id: line.unit_price for line in sub.lines}
     return OrderToRoute(
         order_id=str(order.id),
-        channel=sub["channel"],
-        country=sub["ship_to"]["country"],
-        demand_class=sub["customer"].get("demand_class", "standard"),
-        delivery_method=sub.get("delivery_method", "standard"),
+        channel=sub.channel,
+        country=sub.ship_to.country,
+        demand_class=sub.customer.demand_class,
+        delivery_method=DeliveryMethod(sub.delivery_method),
         total=sum((prices[lid] * qty for lid, (_, qty) in pending.items()), Decimal(0)),
-        currency=sub["currency"],
+        currency=sub.currency,
         lines=tuple(
             LineToRoute(line_id=lid, sku=sku, quantity=qty)
             for lid, (sku, qty) in sorted(pending.items())
         ),
-        placed_at=datetime.fromisoformat(sub["placed_at"]),
-        ship_to_lat=sub["ship_to"].get("lat"),
-        ship_to_lon=sub["ship_to"].get("lon"),
-        promised_by=datetime.fromisoformat(sub["promised_by"]) if sub.get("promised_by") else None,
-        payment_state=sub.get("payment_state", "pending"),
+        placed_at=sub.placed_at,
+        ship_to_lat=sub.ship_to.lat,
+        ship_to_lon=sub.ship_to.lon,
+        promised_by=sub.promised_by,
+        payment_state=sub.payment_state.value,
         live_shipment_sources=order.live_shipment_sources(),
     )
 

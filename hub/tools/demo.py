@@ -171,7 +171,7 @@ def _progress(hub: Hub, commands: list[SubmitOrder], rng: random.Random, now: da
                     FulfillmentUpdate(
                         order_id=command.order_id,
                         shipment_id=shipment_id,
-                        source_id=shipment["source_id"],
+                        source_id=shipment.source_id,
                         kind=kind,
                         at=hub.clock(),
                         carrier="DemoPost" if kind is UpdateKind.SHIPPED else None,

@@ -28,6 +28,7 @@ from aggregates.contract import to_envelope
 from aggregates.directory import Directory
 from aggregates.exception_case import Band, ExceptionCase
 from aggregates.order import Order
+from aggregates.order_values import RequestedShipment, ReturnLine, ShipmentLine
 from aggregates.policy import PolicyVersions
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
@@ -65,9 +66,7 @@ def _route(order: Order, when: datetime, shipments: dict[str, tuple[str, list[An
         by_source.setdefault(source, []).extend([list(line) for line in lines])
     routed = {lid for _, lines in shipments.values() for lid, _, _ in lines}
     waiting = {
-        line["line_id"]: int(line["quantity"])
-        for line in order.submission["lines"]
-        if line["line_id"] not in routed
+        line.line_id: line.quantity for line in order.submission.lines if line.line_id not in routed
     }
     order.route(
         decision={"policy": {"id": "default", "version": 1}, "shipments": by_source},
@@ -75,11 +74,7 @@ def _route(order: Order, when: datetime, shipments: dict[str, tuple[str, list[An
         explanation="nearest source with stock",
         inputs_digest="sha256:inputs",
         shipments=[
-            {
-                "shipment_id": sid,
-                "source_id": source,
-                "lines": [{"line_id": lid, "sku": sku, "quantity": q} for lid, sku, q in lines],
-            }
+            RequestedShipment(sid, source, tuple(ShipmentLine(*line) for line in lines))
             for sid, (source, lines) in shipments.items()
         ],
         waiting=waiting,
@@ -124,7 +119,7 @@ def full_order(external_id: str = "WEB-1001") -> Order:
         now=at(8),
     )
     order.capture_payment("INV-1", "47.76", BILLING, now=at(8))
-    order.request_return("RMA-1", [{"line_id": "1", "quantity": 1}], "arrived broken", ALICE, at(9))
+    order.request_return("RMA-1", [ReturnLine("1", 1)], "arrived broken", ALICE, at(9))
     order.receive_return("RMA-1", "restock", "wh-lyon", "source:wh-lyon", at(10))
     order.refund(Decimal("19.90"), "arrived broken", ALICE, now=at(11))
     return order
@@ -190,7 +185,7 @@ def changed_order(external_id: str = "WEB-1003") -> Order:
     lines = [{"line_id": "1", "sku": "RED-CHAIR", "quantity": 3, "unit_price": "19.90"}]
     revised = submission(external_id=external_id, lines=lines)
     order.change(
-        revised.model_dump(mode="json"),
+        revised,
         submission_digest(revised),
         revised.model_dump_json(),
         "channel:web-shop",

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from aggregates.contract import to_envelope
 from aggregates.exception_case import Band, ExceptionCase
 from aggregates.order import Order
+from aggregates.order_values import RequestedShipment, ShipmentLine
 from aggregates.submission import RejectedSubmission
 from hub.services.intake import INTAKE_ACTOR, submission_digest
 from projections.exception_rules import KINDS, SEVERITY_RANK, ExceptionRow
@@ -110,11 +111,7 @@ class History:
             explanation="nearest source with stock",
             inputs_digest="sha256:inputs",
             shipments=[
-                {
-                    "shipment_id": sid,
-                    "source_id": source,
-                    "lines": [{"line_id": lid, "sku": sku, "quantity": q} for lid, sku, q in lines],
-                }
+                RequestedShipment(sid, source, tuple(ShipmentLine(*line) for line in lines))
                 for sid, (source, lines) in (shipments or {}).items()
             ],
             waiting=waiting or {},
@@ -127,7 +124,7 @@ class History:
     def update(
         self, order: Order, shipment: str, kind: UpdateKind, minute: float, **extra: Any
     ) -> None:
-        source = order.shipments[shipment]["source_id"]
+        source = order.shipments[shipment].source_id
         if kind is UpdateKind.SHIPPED:
             extra = {"carrier": "UPS", "tracking": "1Z999", **extra}
         order.apply_update(shipment, source, kind, f"source:{source}", at(minute), **extra)
@@ -759,9 +756,7 @@ class ExceptionQueueContract:
         revised = submission(
             lines=[{"line_id": "1", "sku": "OAK-TABLE", "quantity": 1, "unit_price": "249.00"}]
         )
-        order.change(
-            revised.model_dump(mode="json"), submission_digest(revised), "{}", ALICE, at(12)
-        )
+        order.change(revised, submission_digest(revised), "{}", ALICE, at(12))
         h.record(order)
         h.flag(order, "medium", 20)
 

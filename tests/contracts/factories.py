@@ -123,7 +123,7 @@ def placed_order(external_id: str = "WEB-1001", now: datetime = NOW, **overrides
     return Order(
         channel=sub.channel,
         external_id=sub.external_id,
-        submission=sub.model_dump(mode="json"),
+        submission=sub,
         digest=submission_digest(sub),
         raw_payload=command.raw_payload,
         actor=command.actor,

@@ -97,13 +97,13 @@ def record_all(hub: Hub, order_id: UUID | str, kind: UpdateKind, **extra: Any) -
     order = hub.intake.find(the_id)
     assert order is not None
     for shipment_id, shipment in sorted(order.shipments.items()):
-        if shipment["state"] in ("rejected", "cancelled") or shipment_id in order.withdrawing:
+        if shipment.state in ("rejected", "cancelled") or shipment_id in order.withdrawing:
             continue
         hub.fulfillment.apply_update(
             FulfillmentUpdate(
                 order_id=the_id,
                 shipment_id=shipment_id,
-                source_id=shipment["source_id"],
+                source_id=shipment.source_id,
                 kind=kind,
                 at=hub.clock(),
                 carrier="DemoPost" if kind is UpdateKind.SHIPPED else None,

@@ -67,8 +67,7 @@ def _only_shipment(client: TestClient, order_id: str, live: bool = True) -> str:
     ids = [
         sid
         for sid, s in order.shipments.items()
-        if not live
-        or (s["state"] not in ("cancelled", "rejected") and sid not in order.withdrawing)
+        if not live or (s.state not in ("cancelled", "rejected") and sid not in order.withdrawing)
     ]
     assert len(ids) == 1, order.shipments
     return ids[0]

@@ -5,6 +5,7 @@ from typing import Any
 
 from aggregates import Order
 from aggregates.contract import to_envelope
+from aggregates.order_values import Hold
 from orchestration_policies.explain_record import record_digest
 from projections.decision_history import Outcome, Trigger, decisions_of
 from schemas.envelope import EventEnvelope
@@ -119,4 +120,4 @@ def test_an_order_replays_a_held_event_stored_without_the_digests() -> None:
     for event in stored:
         replayed = event.mutate(replayed)
 
-    assert replayed.status.value == "held" and replayed.hold == {"rule": "r", "reason": "x"}
+    assert replayed.status.value == "held" and replayed.hold == Hold("r", "x")

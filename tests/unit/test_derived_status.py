@@ -2,7 +2,8 @@
 
 import pytest
 
-from aggregates.shipments import ShipmentState, derived_status
+from aggregates.order_states import FulfillmentFacts, derived_status
+from aggregates.shipments import ShipmentState
 
 S = ShipmentState
 SHIPPED = {"s1": S.SHIPPED, "s2": S.ACCEPTED}
@@ -24,15 +25,14 @@ def test_a_person_outranks_returns_and_returns_outrank_the_shipments(
     unroutable: bool, held: bool, cancel_requested: bool, returned: int, expected: str
 ) -> None:
     status = derived_status(
-        SHIPPED,
-        set(),
-        False,
-        set(),
-        unroutable=unroutable,
-        held=held,
-        cancel_requested=cancel_requested,
-        returned_units=returned,
-        shipped_units=5,
+        FulfillmentFacts(
+            shipments=SHIPPED,
+            unroutable=unroutable,
+            held=held,
+            cancel_requested=cancel_requested,
+            returned_units=returned,
+            shipped_units=5,
+        )
     )
 
     assert status == expected

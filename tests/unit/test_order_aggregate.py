@@ -41,7 +41,7 @@ class TestPlacing:
         assert (order.channel, order.external_id) == ("web-shop", "WEB-1001")
         assert order.placed_by == "channel:web-shop"
         assert order.received_at == NOW
-        assert order.submission["lines"][0]["sku"] == "RED-CHAIR"
+        assert order.submission.lines[0].sku == "RED-CHAIR"
         assert order.rejection_reasons == []
         assert [type(e).__name__ for e in order.collect_events()] == ["Placed"]
 

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aggregates import Order, OrderStatus
+from aggregates.order_values import RequestedShipment, ShipmentLine
 from schemas.fulfillment import UpdateKind
+from schemas.submission import OrderSubmission
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -15,7 +17,13 @@ def _order() -> Order:
         "external_id": "WEB-77",
         "placed_at": "2026-11-20T10:00:00+00:00",
         "customer": {"id": "C1"},
-        "ship_to": {"country": "FR"},
+        "ship_to": {
+            "name": "Ana",
+            "line1": "12 rue de la République",
+            "city": "Lyon",
+            "postal_code": "69002",
+            "country": "FR",
+        },
         "currency": "EUR",
         "lines": [
             {"line_id": "1", "sku": "RED-CHAIR", "quantity": 1, "unit_price": "10"},
@@ -25,7 +33,7 @@ def _order() -> Order:
     order = Order(
         channel="web-shop",
         external_id="WEB-77",
-        submission=submission,
+        submission=OrderSubmission.model_validate(submission),
         digest="d",
         raw_payload="{}",
         actor="channel:web-shop",
@@ -43,12 +51,7 @@ def _route(order: Order, shipments: list[tuple[str, str, str]], **kw: Any) -> No
         explanation="",
         inputs_digest="i",
         shipments=[
-            {
-                "shipment_id": sid,
-                "source_id": src,
-                "lines": [{"line_id": lid, "sku": "S", "quantity": 1}],
-            }
-            for sid, src, lid in shipments
+            RequestedShipment(sid, src, (ShipmentLine(lid, "S", 1),)) for sid, src, lid in shipments
         ],
         waiting=kw.get("waiting", {}),
         unroutable_reason=kw.get("unroutable"),
@@ -83,7 +86,7 @@ def test_a_line_no_source_can_take_is_an_exception_even_when_the_others_ship() -
 def test_a_withdrawn_shipment_does_not_hide_that_the_revision_found_no_source() -> None:
     order = _order()
     _route(order, [("s1", "wh-lyon", "1"), ("s2", "wh-lyon", "2")])
-    revised = dict(order.submission, lines=order.submission["lines"][:1])
+    revised = order.submission.model_copy(update={"lines": order.submission.lines[:1]})
     order.change(revised, "d2", "{}", actor="user:alice", now=NOW)
 
     _route(order, [], unroutable="1: no_stock")

@@ -10,6 +10,7 @@ import pytest
 
 from aggregates.contract import to_envelope
 from aggregates.order import Order
+from aggregates.order_values import RequestedShipment, ShipmentLine
 from projections.order_rows import OrderStatusRow, fold
 from projections.order_status import InMemoryOrderStatusView, SqlOrderStatusView
 from schemas.fulfillment import UpdateKind
@@ -55,11 +56,7 @@ def _route(
         explanation="",
         inputs_digest="sha256:i",
         shipments=[
-            {
-                "shipment_id": sid,
-                "source_id": source,
-                "lines": [{"line_id": lid, "sku": sku, "quantity": q} for lid, sku, q in lines],
-            }
+            RequestedShipment(sid, source, tuple(ShipmentLine(*line) for line in lines))
             for sid, (source, lines) in shipments.items()
         ],
         waiting=waiting or {},
@@ -71,7 +68,7 @@ def _route(
 
 def _ship(order: Order, sid: str, minute: int, kind: UpdateKind = UpdateKind.SHIPPED) -> None:
     extra = {"carrier": "UPS", "tracking": "1Z"} if kind is UpdateKind.SHIPPED else {}
-    source = order.shipments[sid]["source_id"]
+    source = order.shipments[sid].source_id
     order.apply_update(
         sid, source, kind, f"source:{source}", NOW + timedelta(minutes=minute), **extra
     )

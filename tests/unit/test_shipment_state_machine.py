@@ -20,6 +20,7 @@ from aggregates import Order
 from aggregates.errors import DomainError, InvalidTransitionError, ShipmentError
 from aggregates.ids import stock_item_id
 from aggregates.order import ROUTABLE, OrderStatus
+from aggregates.order_values import RequestedShipment, ShipmentLine
 from aggregates.shipments import (
     CLOSED,
     LEFT_THE_BUILDING,
@@ -35,7 +36,7 @@ from hub.services.intake import INTAKE_ACTOR
 from hub.services.orchestration import ORCHESTRATOR, reservation_key
 from hub.store import OrderStore
 from projections.order_status import InMemoryOrderStatusView
-from schemas.fulfillment import FulfillmentUpdate, UpdateKind
+from schemas.fulfillment import FulfillmentUpdate, ShippedLine, UpdateKind
 from tests.contracts.factories import NOW, fixed_clock, named_cases, placed_order, popo_store
 
 S = ShipmentState
@@ -159,11 +160,7 @@ def routed_order(
         explanation="split between Lyon and Lille",
         inputs_digest="inputs",
         shipments=[
-            {
-                "shipment_id": shipment_id,
-                "source_id": source_id,
-                "lines": [{"line_id": lid, "sku": sku, "quantity": q} for lid, sku, q in lines_],
-            }
+            RequestedShipment(shipment_id, source_id, tuple(ShipmentLine(*line) for line in lines_))
             for shipment_id, (source_id, lines_) in shipments.items()
         ],
         waiting={},
@@ -198,10 +195,10 @@ class Update:
             reason="no stock on the shelf" if self.kind is K.REJECTED else None,
         )
 
-    def shipped_lines(self) -> list[dict[str, Any]] | None:
+    def shipped_lines(self) -> list[ShippedLine] | None:
         if self.lines is None:
             return None
-        return [{"line_id": lid, "quantity": q} for lid, q in self.lines]
+        return [ShippedLine(line_id=lid, quantity=q) for lid, q in self.lines]
 
     def as_message(self, order_id: Any, at: Any = AT) -> FulfillmentUpdate:
         return FulfillmentUpdate(
@@ -212,7 +209,7 @@ class Update:
             at=at,
             carrier=self.carrier,
             tracking=self.tracking,
-            lines=self.shipped_lines(),  # type: ignore[arg-type]
+            lines=self.shipped_lines(),
             reason="no stock on the shelf" if self.kind is K.REJECTED else None,
         )
 
@@ -297,7 +294,7 @@ def state_of(order: Order) -> dict[str, Any]:
 
 
 def shipment_states(order: Order) -> dict[str, ShipmentState]:
-    return {sid: ShipmentState(s["state"]) for sid, s in order.shipments.items()}
+    return {sid: ShipmentState(s.state) for sid, s in order.shipments.items()}
 
 
 @dataclass
@@ -312,7 +309,7 @@ class Outcome:
 
     def states(self, which: str) -> dict[str, ShipmentState]:
         shipments = (self.before if which == "before" else self.after)["shipments"]
-        return {sid: ShipmentState(s["state"]) for sid, s in shipments.items()}
+        return {sid: ShipmentState(s.state) for sid, s in shipments.items()}
 
 
 def run(order: Order, store: OrderStore, script: list[Step]) -> list[Outcome]:
@@ -374,7 +371,7 @@ def test_each_shipment_progressed_event_moves_its_shipment_strictly_forward(
         assert len(outcome.events) <= 1, "one update records at most one event"
         for event in outcome.events:
             name = type(event).__name__
-            was = ShipmentState(outcome.before["shipments"][step.shipment_id]["state"])
+            was = outcome.before["shipments"][step.shipment_id].state
             assert name in ("ShipmentProgressed", "ShipmentRejected", "ShipmentCancelled")
             assert was not in CLOSED
             if name == "ShipmentProgressed":
@@ -440,10 +437,10 @@ def test_the_order_status_and_waiting_lines_agree_with_the_shipments(script: lis
         assert order.waiting == {}, "a cancelled order's lines are never routed again"
     for sid, state in states.items():
         shipment = order.shipments[sid]
-        if state in LEFT_THE_BUILDING and "shipped_lines" in shipment:
-            asked = {line["line_id"]: line["quantity"] for line in shipment["lines"]}
-            for line in shipment["shipped_lines"]:
-                assert 0 < line["quantity"] <= asked[line["line_id"]]
+        if state in LEFT_THE_BUILDING and shipment.shipped_lines is not None:
+            asked = {line.line_id: line.quantity for line in shipment.lines}
+            for line in shipment.shipped_lines:
+                assert 0 < line.quantity <= asked[line.line_id]
 
 
 def view_of(store: OrderStore, order: Order) -> str:
@@ -538,9 +535,9 @@ def stocked_store(
         for key, q in on_hand.items()
     }
     for sid, shipment in order.shipments.items():
-        for line in shipment["lines"]:
-            key = reservation_key(order.id, sid, line["line_id"])
-            items[(shipment["source_id"], line["sku"])].reserve(key, line["quantity"], at=NOW)
+        for line in shipment.lines:
+            key = reservation_key(order.id, sid, line.line_id)
+            items[(shipment.source_id, line.sku)].reserve(key, line.quantity, at=NOW)
     store.save(order, *items.values())
     return store, FulfillmentService(store, fixed_clock(AT), {"FR": Decimal("0.20")})
 
@@ -603,16 +600,16 @@ def test_shipped_lines_leave_on_hand_once_and_never_more_than_was_reserved(
         shipped = 0
         open_reservations = {}
         for sid, shipment in final.shipments.items():
-            state = ShipmentState(shipment["state"])
-            for line in shipment["lines"]:
-                if (shipment["source_id"], line["sku"]) != (source_id, sku):
+            state = ShipmentState(shipment.state)
+            for line in shipment.lines:
+                if (shipment.source_id, line.sku) != (source_id, sku):
                     continue
-                key = reservation_key(order.id, sid, line["line_id"])
+                key = reservation_key(order.id, sid, line.line_id)
                 if state not in CLOSED and state not in LEFT_THE_BUILDING:
-                    open_reservations[key] = line["quantity"]
-            for line in shipment.get("shipped_lines", []):
-                if (shipment["source_id"], line["sku"]) == (source_id, sku):
-                    shipped += line["quantity"]
+                    open_reservations[key] = line.quantity
+            for line in shipment.shipped_lines or ():
+                if (shipment.source_id, line.sku) == (source_id, sku):
+                    shipped += line.quantity
         assert item.on_hand == before - shipped, f"{source_id}/{sku}"
         assert item.reservations == open_reservations, f"{source_id}/{sku}"
         consumed = [e for e in store.events.get(item.id) if type(e).__name__ == "Consumed"]
@@ -620,10 +617,10 @@ def test_shipped_lines_leave_on_hand_once_and_never_more_than_was_reserved(
         assert len(keys) == len(set(keys)), "a shipment line was consumed twice"
         for event in consumed:
             reserved = next(
-                line["quantity"]
+                line.quantity
                 for sid, s in final.shipments.items()
-                for line in s["lines"]
-                if reservation_key(order.id, sid, line["line_id"]) == event.order_id
+                for line in s.lines
+                if reservation_key(order.id, sid, line.line_id) == event.order_id
             )
             assert 0 < event.quantity <= reserved
             assert event.quantity + event.freed == reserved
@@ -691,7 +688,7 @@ def test_a_delivery_reported_before_the_shipment_still_takes_the_units_off_the_s
 
     tables = stock_item(store, "store-lille", "OAK-TABLE")
     assert answers[0] is not None, "the delivery was taken"
-    assert ShipmentState(store.repository.get(order.id).shipments[LILLE]["state"]) is S.DELIVERED
+    assert ShipmentState(store.repository.get(order.id).shipments[LILLE].state) is S.DELIVERED
     assert (tables.on_hand, tables.reserved) == (6 - 3, 0)
 
 

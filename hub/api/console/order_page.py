@@ -54,7 +54,8 @@ class OrderView:
 
     @property
     def submission(self) -> dict[str, Any]:
-        return self.order.submission if self.order is not None else {}
+        # The page shows the submission as submitted: its JSON, as the raw view does.
+        return self.order.submission.model_dump(mode="json") if self.order is not None else {}
 
 
 def order_uuid(order_id: str) -> UUID:
@@ -114,14 +115,14 @@ def _shipments(order: Order | None) -> list[dict[str, Any]]:
     return [
         {
             "id": sid,
-            "source_id": s.get("source_id", ""),
-            "state": s.get("state", ""),
+            "source_id": s.source_id,
+            "state": s.state.value,
             "withdrawn": sid in order.withdrawing,
-            "lines": s.get("lines", []),
-            "carrier": s.get("carrier"),
-            "tracking": s.get("tracking"),
+            "lines": s.lines,
+            "carrier": s.carrier,
+            "tracking": s.tracking,
         }
-        for sid, s in sorted(order.shipments.items(), key=lambda i: i[1].get("sequence", 0))
+        for sid, s in sorted(order.shipments.items(), key=lambda i: i[1].sequence)
     ]
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from aggregates.errors import OrderError
+from aggregates.order_values import ReturnLine as Returned
 from hub.api.body import parse_json, read_limited
 from hub.api.deps import HubDep, PrincipalDep, require
 from hub.api.params import ReferencePath
@@ -146,7 +147,7 @@ async def request_return(
         raise ProblemError(
             Problem(type="/problems/forbidden", title="May not open returns", status=403)
         )
-    lines = [line.model_dump() for line in body.lines]
+    lines = [Returned(line.line_id, line.quantity) for line in body.lines]
     rma_id = await asyncio.to_thread(
         hub.fulfillment.request_return, order_id, lines, body.reason, principal.actor
     )

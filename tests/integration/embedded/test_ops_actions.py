@@ -63,8 +63,7 @@ def shipments(hub: Hub, order_id: UUID) -> dict[str, tuple[str, str, bool]]:
     order = hub.intake.find(order_id)
     assert order is not None
     return {
-        sid: (s["source_id"], s["state"], sid in order.withdrawing)
-        for sid, s in order.shipments.items()
+        sid: (s.source_id, s.state, sid in order.withdrawing) for sid, s in order.shipments.items()
     }
 
 

@@ -186,7 +186,7 @@ def test_when_the_chosen_source_refuses_the_order_is_routed_elsewhere(hub: Hub) 
     hub.deliver()
     order = hub.intake.find(order_id)
     assert order is not None
-    (paris,) = [sid for sid, s in order.shipments.items() if s["source_id"] == "wh-paris"]
+    (paris,) = [sid for sid, s in order.shipments.items() if s.source_id == "wh-paris"]
 
     hub.fulfillment.apply_update(
         FulfillmentUpdate(

@@ -94,8 +94,8 @@ def test_stock_arriving_for_a_waiting_line_does_not_add_a_fourth_shipment(hub: H
     assert _live(order) == ["wh-a", "wh-b", "wh-c"]
     assert again.outcome == "held"
     assert order.status.value == "held"
-    assert order.hold is not None and order.hold["rule"] == "over_split_limit"
-    assert "wh-d" in order.hold["reason"]  # the alternative a person can choose
+    assert order.hold is not None and order.hold.rule == "over_split_limit"
+    assert "wh-d" in order.hold.reason  # the alternative a person can choose
     assert order.decision is not None
     overflow = order.decision["over_split_limit"]
     assert overflow["limit"] == 3 and overflow["live_before"] == 3
@@ -105,7 +105,7 @@ def test_stock_arriving_for_a_waiting_line_does_not_add_a_fourth_shipment(hub: H
     assert hub.orchestration.orchestrate(order_id).outcome == "skipped"
     assert hub.store.max_position() == position
     shipment_id = next(iter(order.shipments))
-    source_id = order.shipments[shipment_id]["source_id"]
+    source_id = order.shipments[shipment_id].source_id
     hub.fulfillment.apply_update(
         FulfillmentUpdate(
             order_id=order_id,
@@ -142,7 +142,7 @@ def test_a_person_releasing_the_hold_lets_the_rest_ship_beyond_the_limit(hub: Hu
 def test_a_rejected_shipment_frees_its_place_under_the_limit(hub: Hub) -> None:
     order_id = _split_into_three_then_stock_for_d(hub)
     order = _order(hub, order_id)
-    rejected = next(sid for sid, s in order.shipments.items() if s["source_id"] == "wh-c")
+    rejected = next(sid for sid, s in order.shipments.items() if s.source_id == "wh-c")
     _stock(hub, "wh-e", "SKU-C")  # somewhere else for the rejected line
     hub.fulfillment.apply_update(
         FulfillmentUpdate(
@@ -219,7 +219,7 @@ def test_a_held_order_that_is_changed_is_routed_afresh_not_held_by_the_old_hold(
         FulfillmentUpdate(
             order_id=order_id,
             shipment_id=shipment_id,
-            source_id=order.shipments[shipment_id]["source_id"],
+            source_id=order.shipments[shipment_id].source_id,
             kind=UpdateKind.CANCELLATION_CONFIRMED,
             at=datetime.now(UTC),
         )
