@@ -76,6 +76,8 @@ class RerunService:
         self._store = store
         self._policies = policies
         self._reader = InputsReader(store)
+        # A published version never changes: compile each once.
+        self._versions: dict[PolicyRef, Policy | None] = {}
 
     def decisions(self, order_id: UUID) -> tuple[str, list[DecisionRecord]] | None:
         """The order's channel and decisions; None for an unknown order."""
@@ -90,7 +92,10 @@ class RerunService:
         recorded inputs or policy version cannot be had."""
         started = time.perf_counter()
         inputs = self.inputs_of(decision)
-        policy = policy or recorded_policy(self._policies, inputs.policy)
+        if policy is None:
+            if inputs.policy not in self._versions:
+                self._versions[inputs.policy] = recorded_policy(self._policies, inputs.policy)
+            policy = self._versions[inputs.policy]
         if policy is None:
             raise RerunError(
                 NotRerunnable.POLICY_VERSION_UNKNOWN,
@@ -98,7 +103,9 @@ class RerunService:
                 "published in this store",
             )
         again = decision_record(inputs.decide(policy), inputs.holders, inputs.sources_not_given)
-        found = differences(decision.decision, again)
+        digest = record_digest(again)
+        # Equal digests are equal records: the field-by-field walk is only for a difference.
+        found = [] if digest == decision.decision_digest else differences(decision.decision, again)
         return Rerun(
             order_id=order_id,
             n=decision.n,
@@ -106,7 +113,7 @@ class RerunService:
             policy=inputs.policy,
             inputs_digest=str(decision.inputs_digest),
             recorded_digest=decision.decision_digest,
-            rerun_digest=record_digest(again),
+            rerun_digest=digest,
             differences=found,
             seconds=time.perf_counter() - started,
         )
