@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from aggregates.decision_inputs import RecordedInputs
+from aggregates.decision_inputs import PLAIN, RecordedInputs
 from hub.bootstrap import Hub
 from hub.services.rerun import RerunService
 from orchestration_policies import default_policy
@@ -185,7 +185,7 @@ async def test_a_decision_without_recorded_inputs_says_so_and_a_tampered_record_
     assert beyond.status_code == 404
 
     # A record under that digest whose content is not what the digest names.
-    hub.store.save(RecordedInputs(digest=listed["inputs_digest"], body='{"format":1}'))
+    hub.store.save(RecordedInputs(listed["inputs_digest"], '{"format":1}', encoding=PLAIN))
     tampered = await _rerun(client, order_id, 1)
     assert tampered.status_code == 409
     assert tampered.json()["reason"] == "inputs_unreadable"
