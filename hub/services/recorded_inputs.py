@@ -37,8 +37,17 @@ from orchestration_policies.decision_inputs import (
 
 # Digests known to be stored, kept per process; forgetting one only costs a conflict later.
 KNOWN = 100_000
+# Verified source definitions kept for re-runs, by digest (shared by every reader).
+KNOWN_DEFINITIONS = 10_000
+_DEFINITIONS: dict[str, dict[str, object]] = {}
 
-__all__ = ["InputsReader", "InputsRecorder", "InputsTamperedError", "load_inputs"]
+__all__ = [
+    "InputsReader",
+    "InputsRecorder",
+    "InputsTamperedError",
+    "forget_definitions",
+    "load_inputs",
+]
 
 
 class InputsTamperedError(InputsFormatError):
@@ -98,11 +107,12 @@ class InputsRecorder:
 
 
 class InputsReader:
-    """Reads recorded inputs; source definitions (immutable) are kept once read."""
+    """Reads recorded inputs. Source definitions are kept once read and verified: named by
+    the digest of their content, they are the same in any store, so every reader shares them."""
 
     def __init__(self, store: OrderStore) -> None:
         self._store = store
-        self._definitions: dict[str, dict[str, object]] = {}
+        self._definitions = _DEFINITIONS
 
     def load(self, digest: str) -> DecisionInputs | None:
         """The inputs recorded under `digest`; None when none were (older decisions)."""
@@ -121,6 +131,8 @@ class InputsReader:
             if not isinstance(record, RecordedSource):
                 raise InputsFormatError(f"source definition {key} is not recorded")
             _check(record.definition, key, "source definition")
+            if len(self._definitions) >= KNOWN_DEFINITIONS:
+                self._definitions.clear()
             self._definitions[key] = json.loads(record.definition)
         return self._definitions[key]
 
@@ -130,6 +142,11 @@ class InputsReader:
         except AggregateNotFoundError:
             return None
         return found
+
+
+def forget_definitions() -> None:
+    """Drop the shared definitions (a benchmark measuring cold re-runs)."""
+    _DEFINITIONS.clear()
 
 
 def load_inputs(store: OrderStore, digest: str) -> DecisionInputs | None:

@@ -5,6 +5,7 @@ A decision recorded before inputs were kept (or whose record cannot be read back
 answers why it cannot be re-run; it is never re-run on anything but what it saw.
 """
 
+import functools
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -139,10 +140,21 @@ def recorded_policy(policies: PolicyService, ref: PolicyRef) -> Policy | None:
     found = policies.document(ref.policy_id, ref.version)
     if found is not None:
         try:
-            return load_policy(found[1]).model_copy(update={"version": ref.version})
+            return _compiled(found[1]).model_copy(update={"version": ref.version})
         except PolicyError:
             return None  # a stored document this release cannot read any more
-    bundled = default_policy()
+    bundled = _bundled()
     if (bundled.id, bundled.version) == (ref.policy_id, ref.version):
         return bundled
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(document: str) -> Policy:
+    """Parsing and type-checking a document's CEL takes milliseconds: once per text."""
+    return load_policy(document)
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled() -> Policy:
+    return default_policy()

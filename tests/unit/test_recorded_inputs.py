@@ -115,7 +115,7 @@ def test_a_record_that_does_not_match_its_digest_or_lacks_a_definition_is_refuse
     digest = _record(InputsRecorder(honest), honest, inputs)
     assert all(honest.repository.get(recorded_source_id(key)) for key in definitions)
     lacking = _store()  # the inputs record without the definitions it names
-    packed = honest.repository.get(recorded_inputs_id(digest))
+    packed: RecordedInputs = honest.repository.get(recorded_inputs_id(digest))
     lacking.save(RecordedInputs(digest, packed.body, encoding=packed.encoding))
     with pytest.raises(InputsFormatError, match="is not recorded"):
         InputsReader(lacking).load(digest)
