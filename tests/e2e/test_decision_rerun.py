@@ -3,6 +3,7 @@ backorders, splits, rejections and a person's re-route re-runs to the identical 
 changed policy shows a readable difference; decisions without recorded inputs say so."""
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ from uuid import UUID
 import httpx
 import pytest
 import pytest_asyncio
+from typer.testing import CliRunner
 
 from aggregates.decision_inputs import PLAIN, RecordedInputs
 from hub.bootstrap import Hub
+from hub.cli import app as cli
 from hub.services.rerun import RerunService
 from orchestration_policies import default_policy
 from tests.contracts.factories import NOW, submission_dict
@@ -206,3 +209,26 @@ async def test_auditors_and_admins_may_rerun_channels_and_ops_may_not(tmp_path: 
         for who in ("ops", "shop-a"):
             assert answers[who].status_code == 403
             assert "decisions:rerun" in answers[who].json()["detail"]
+
+
+@pytest.mark.asyncio
+async def test_the_cli_reruns_a_decision_of_the_configured_store(tmp_path: Path) -> None:
+    async with running(tmp_path) as (client, _):
+        for source_id in SOURCES:
+            await put_source(client, source_id)
+        await put_stock(client, "wh-lyon", 10)
+        order_id = await place(client, "WEB-R6", quantity=2)
+        unknown = "00000000-0000-0000-0000-000000000001"
+    env = {"ORDERHUB_DATA_DIR": str(tmp_path)}
+
+    latest = CliRunner().invoke(cli, ["decision", "rerun", order_id], env=env)
+    first = CliRunner().invoke(cli, ["decision", "rerun", order_id, "1", "--json"], env=env)
+    beyond = CliRunner().invoke(cli, ["decision", "rerun", order_id, "2"], env=env)
+    nobody = CliRunner().invoke(cli, ["decision", "rerun", unknown], env=env)
+
+    assert latest.exit_code == 0, latest.output
+    assert "identical: true" in latest.output
+    assert first.exit_code == 0, first.output
+    answer = json.loads(first.stdout)
+    assert answer["identical"] is True and answer["recorded_digest"] == answer["rerun_digest"]
+    assert (beyond.exit_code, nobody.exit_code) == (2, 2)
