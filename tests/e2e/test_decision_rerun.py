@@ -5,6 +5,7 @@ changed policy shows a readable difference; decisions without recorded inputs sa
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,6 +28,7 @@ from tests.e2e.test_embedded_orchestration import (
     adjust_stock,
     events,
     place,
+    publish,
     put_source,
     put_stock,
     running,
@@ -232,3 +234,30 @@ async def test_the_cli_reruns_a_decision_of_the_configured_store(tmp_path: Path)
     answer = json.loads(first.stdout)
     assert answer["identical"] is True and answer["recorded_digest"] == answer["rerun_digest"]
     assert (beyond.exit_code, nobody.exit_code) == (2, 2)
+
+
+def _published_policy(excluded: str) -> str:
+    """The bundled default as a published policy of its own, excluding one source."""
+    text = resources.files("orchestration_policies").joinpath("default_policy.yaml").read_text()
+    text = text.replace("id: default", "id: web-lyon", 1).replace("priority: -1000", "priority: 10")
+    return text.replace("excluded_sources: []", f"excluded_sources: [{excluded}]", 1)
+
+
+@pytest.mark.asyncio
+async def test_a_rerun_uses_the_policy_version_that_decided_not_the_active_one(
+    hub_client: tuple[httpx.AsyncClient, Hub],
+) -> None:
+    client, _ = hub_client
+    await put_stock(client, "wh-lyon", 10)
+    await put_stock(client, "store-lille", 10)
+    assert (await publish(client, _published_policy("store-lille"))).status_code == 201
+    order_id = await place(client, "WEB-R7", quantity=1)
+    assert (await publish(client, _published_policy("wh-lyon"))).status_code == 201  # version 2
+
+    (decision,) = (await client.get(f"/v1/orders/{order_id}/decisions")).json()["decisions"]
+    answer = (await _rerun(client, order_id, 1)).json()
+
+    assert decision["policy"] == {"id": "web-lyon", "version": 1}
+    assert list(decision["decision"]["shipments"]) == ["wh-lyon"]
+    assert answer["identical"] is True, answer["differences"]
+    assert answer["policy"] == {"id": "web-lyon", "version": 1}
