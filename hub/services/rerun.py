@@ -46,6 +46,9 @@ class Rerun:
     order_id: UUID
     n: int
     sequence: int
+    decided_at: str
+    trigger: str
+    outcome: str
     policy: PolicyRef
     inputs_digest: str
     recorded_digest: str
@@ -62,6 +65,9 @@ class Rerun:
             "order_id": str(self.order_id),
             "n": self.n,
             "sequence": self.sequence,
+            "decided_at": self.decided_at,
+            "trigger": self.trigger,
+            "outcome": self.outcome,
             "identical": self.identical,
             "policy": {"id": self.policy.policy_id, "version": self.policy.version},
             "inputs_digest": self.inputs_digest,
@@ -111,6 +117,9 @@ class RerunService:
             order_id=order_id,
             n=decision.n,
             sequence=decision.sequence,
+            decided_at=decision.decided_at,
+            trigger=str(decision.trigger),
+            outcome=str(decision.outcome),
             policy=inputs.policy,
             inputs_digest=str(decision.inputs_digest),
             recorded_digest=decision.decision_digest,

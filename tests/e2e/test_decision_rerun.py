@@ -116,6 +116,7 @@ async def test_every_decision_the_flows_made_reruns_to_the_identical_decision(
             assert body["differences"] == []
             assert body["recorded_digest"] == body["rerun_digest"] == d["decision_digest"]
             assert body["inputs_digest"] == d["inputs_digest"]
+            assert (body["trigger"], body["outcome"]) == (d["trigger"], d["outcome"])
             seen.append((d["trigger"], d["outcome"]))
     triggers = {t for t, _ in seen}
     outcomes = {o for _, o in seen}
