@@ -316,4 +316,10 @@ _SENTENCES: dict[str, Callable[[Data], str]] = {
     ),
     EventType.DIRECTORY_CREATED: lambda d: f"Directory of {d['kind']} created",
     EventType.DIRECTORY_ADDED: lambda d: f"{d['name']} added to the directory",
+    EventType.RECORDED_INPUTS_RECORDED: lambda d: (
+        f"Decision inputs recorded for re-runs (digest {d['digest'][:12]}...)"
+    ),
+    EventType.RECORDED_SOURCE_RECORDED: lambda d: (
+        f"Source definition recorded for re-runs (digest {d['digest'][:12]}...)"
+    ),
 }

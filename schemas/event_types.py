@@ -21,6 +21,8 @@ class EventFamily(StrEnum):
     FULFILLMENT_SOURCE = "orderhub.fulfillment_source."
     STOCK_ITEM = "orderhub.stock_item."
     REJECTED_SUBMISSION = "orderhub.rejected_submission."
+    RECORDED_INPUTS = "orderhub.recorded_inputs."
+    RECORDED_SOURCE = "orderhub.recorded_source."
 
 
 class EventType(StrEnum):
@@ -79,6 +81,9 @@ class EventType(StrEnum):
     STOCK_ITEM_CONSUMED = "orderhub.stock_item.consumed"
 
     REJECTED_SUBMISSION_RECORDED = "orderhub.rejected_submission.recorded"
+
+    RECORDED_INPUTS_RECORDED = "orderhub.recorded_inputs.recorded"
+    RECORDED_SOURCE_RECORDED = "orderhub.recorded_source.recorded"
 
     @property
     def family(self) -> EventFamily:

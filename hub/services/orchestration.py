@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import NAMESPACE_OID, UUID, uuid5
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
@@ -29,14 +30,14 @@ from aggregates.stock import StockItem
 from hub.services.decision_records import decision_record
 from hub.services.lookup import find
 from hub.services.policies import PolicyService
-from hub.services.routing_inputs import inputs_digest, order_to_route
+from hub.services.recorded_inputs import InputsRecorder
+from hub.services.routing_inputs import order_to_route
 from hub.services.supply_view import SupplyView, candidate_from
 from hub.store import OrderStore
 from orchestration_policies import (
     CandidateSource,
     Decision,
     OrderToRoute,
-    OverSplitLimit,
     Policy,
     StockLevel,
     UnallocatedReason,
@@ -44,6 +45,7 @@ from orchestration_policies import (
     default_policy,
     select_policy,
 )
+from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef, RoutingOverrides
 from orchestration_policies.explain_record import record_digest
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class OrchestrationService:
         self._policies = policies
         self._clock = clock
         self.supply = supply or SupplyView(store)
+        self.recorder = InputsRecorder(store)
         self._items: OrderedDict[tuple[str, str], StockItem] = OrderedDict()
         self._active: tuple[int, list[Policy]] | None = None
         # One decision at a time per process: the cached aggregates are shared, and concurrent
@@ -97,11 +100,12 @@ class OrchestrationService:
             batch = self._batch()
             try:
                 result = self._plan(order, batch, attempt)
-                self._store.save(order, *batch.touched.values())
+                self._save(batch, order)
                 return result
             except (IntegrityError, StockError) as conflict:
-                # Someone else reserved, counted, or routed this very order meanwhile: refresh
-                # and decide again (an order routed by the other worker is then skipped).
+                # Someone else reserved, counted, or routed this very order (or recorded the
+                # same inputs) meanwhile: refresh and decide again (an order routed by the other
+                # worker is then skipped).
                 self._forget(batch)
                 log.info("order %s: %s; deciding again (attempt %d)", order_id, conflict, attempt)
                 # Jittered backoff, so that workers racing for the same stock fall out of step.
@@ -134,7 +138,7 @@ class OrchestrationService:
                 results.append(self._plan(order, batch, 1))
                 orders.append(order)
             if orders:
-                self._store.save(*orders, *batch.touched.values())
+                self._save(batch, *orders)
             return results
         except (IntegrityError, StockError) as conflict:
             self._forget(batch)
@@ -172,6 +176,14 @@ class OrchestrationService:
             decision = self._decide(order, to_route, candidates, batch)
         recorded = decision_record(decision, holders, len(registered) - len(candidates))
         digest = record_digest(recorded)
+        inputs = DecisionInputs(
+            order=to_route,
+            candidates=tuple(candidates),
+            policy=PolicyRef(decision.policy_id, decision.policy_version),
+            now=now,
+            overrides=overrides_of(order),
+            sources_not_given=len(registered) - len(candidates),
+        )
 
         if decision.held is not None:
             order.put_on_hold(
@@ -182,7 +194,7 @@ class OrchestrationService:
                 decision=recorded,
                 explanation="",  # derived from the record when read
                 decision_digest=digest,
-                inputs_digest=inputs_digest(to_route, candidates, now),
+                inputs_digest=self.recorder.record(inputs, batch.records),
             )
             return OrchestrationResult(order.id, "held", order.status.value, attempt)
 
@@ -220,7 +232,7 @@ class OrchestrationService:
             decision=recorded,
             decision_digest=digest,
             explanation="",  # derived from the record when read (decision_records)
-            inputs_digest=inputs_digest(to_route, candidates, now),
+            inputs_digest=self.recorder.record(inputs, batch.records),
             shipments=shipments,
             waiting=waiting,
             unroutable_reason=unroutable,
@@ -239,21 +251,9 @@ class OrchestrationService:
         batch: "_Batch",
     ) -> Decision:
         policy = select_policy(to_route, batch.policies, batch.now) or default_policy()
-        if order.holds_released or order.pinned_source:
-            policy = policy.model_copy(update={"holds": ()})
-        if order.split_limit_released:
-            # A person released the order held over the split limit: the rest ships.
-            policy = policy.model_copy(update={"over_split_limit": OverSplitLimit.SHIP_REST})
-        if order.pinned_source:
-            # An ops user chose the source: every other one is out of the running.
-            others = {c.source_id for c in candidates} - {order.pinned_source}
-            excluded = sorted({*policy.excluded_sources, *others})
-            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
-        if order.rejected_sources:
-            # A source that refused this order's shipment is not asked again.
-            excluded = sorted({*policy.excluded_sources, *order.rejected_sources})
-            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
-        return decide(to_route, candidates, policy, batch.now)
+        return decide(
+            to_route, candidates, overrides_of(order).applied_to(policy, candidates), batch.now
+        )
 
     def _holders_of(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
         """The sources holding some of the order's SKUs, with their stock of them."""
@@ -307,10 +307,16 @@ class OrchestrationService:
             self._items.popitem(last=False)
         return found
 
+    def _save(self, batch: "_Batch", *orders: Order) -> None:
+        """The orders, the stock they reserved and the inputs they name: one transaction."""
+        self._store.save(*orders, *batch.touched.values(), *batch.records.values())
+        self.recorder.saved(batch.records)
+
     def _forget(self, batch: "_Batch") -> None:
         """Items changed by a save that did not happen are not what the store holds."""
         for key in batch.touched:
             self._items.pop(key, None)
+        self.recorder.settle(batch.records)
 
 
 @dataclass
@@ -322,6 +328,18 @@ class _Batch:
     policies: list[Policy]
     used_today: dict[str, int]
     touched: dict[tuple[str, str], StockItem] = field(default_factory=dict)
+    records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
+
+
+def overrides_of(order: Order) -> RoutingOverrides:
+    """What the order's own history changes in its policy: a person released a hold or the
+    split limit, or chose the source; sources that refused a shipment are not asked again."""
+    return RoutingOverrides(
+        holds_released=order.holds_released,
+        split_limit_released=order.split_limit_released,
+        pinned_source=order.pinned_source,
+        rejected_sources=tuple(order.rejected_sources),
+    )
 
 
 def reservation_key(order_id: UUID, shipment_id: str, line_id: str) -> str:

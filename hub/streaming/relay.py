@@ -51,6 +51,8 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
             return [(rejected, submission or env.subject)]
         if env.type.startswith((EventFamily.API_KEY, EventFamily.BOOTSTRAP_KEY)):
             return []  # credentials stay in the event store: nothing downstream needs them
+        if env.type.startswith((EventFamily.RECORDED_INPUTS, EventFamily.RECORDED_SOURCE)):
+            return []  # decision inputs are read from the store by re-runs, by no consumer
         if env.type.startswith(EventFamily.REJECTED_SUBMISSION):
             return [(rejected, env.subject)]
         if env.type.startswith((EventFamily.STOCK_ITEM, EventFamily.FULFILLMENT_SOURCE)):

@@ -139,6 +139,13 @@ _MADE = {
         EventType.API_KEY_ROTATED, {"secret_sha256": "cd" * 32, "previous_valid_until": None}
     ),
     "bootstrap_revoked": _env(EventType.BOOTSTRAP_KEY_REVOKED, {"secret_sha256": "ef" * 32}),
+    "inputs_recorded": _env(
+        EventType.RECORDED_INPUTS_RECORDED, {"digest": "0123456789ab" + "c" * 52, "body": "{}"}
+    ),
+    "source_recorded": _env(
+        EventType.RECORDED_SOURCE_RECORDED,
+        {"digest": "ba9876543210" + "d" * 52, "definition": "{}"},
+    ),
 }
 
 
@@ -385,6 +392,16 @@ SENTENCES = [
         "bootstrap key revoked",
         _MADE["bootstrap_revoked"],
         "Bootstrap admin key (ORDERHUB_ADMIN_API_KEY) revoked: that value no longer authenticates",
+    ),
+    (
+        "decision inputs recorded",
+        _MADE["inputs_recorded"],
+        "Decision inputs recorded for re-runs (digest 0123456789ab...)",
+    ),
+    (
+        "source definition recorded",
+        _MADE["source_recorded"],
+        "Source definition recorded for re-runs (digest ba9876543210...)",
     ),
     ("directory created", _RECORDED[EventType.DIRECTORY_CREATED], "Directory of sources created"),
     ("directory added", _RECORDED[EventType.DIRECTORY_ADDED], "wh-lyon added to the directory"),
