@@ -31,8 +31,8 @@ from tests.e2e.test_embedded_orchestration import (
     publish,
     put_source,
     put_stock,
-    running,
 )
+from tests.support.running_hub import running
 
 
 @pytest_asyncio.fixture
