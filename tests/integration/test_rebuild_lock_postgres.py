@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from hub.bootstrap import Hub
-from hub.tools.rebuild import rebuild
 from projections.exceptions import ExceptionQuery
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW
@@ -83,7 +82,8 @@ def test_a_live_write_waits_for_the_rebuild_and_the_rows_equal_the_live_ones(
     )
     store = _LiveWorkerMeanwhile(hub, view, str(order_id))
 
-    rebuild(SimpleNamespace(store=store, views_db=hub.views_db), view, batch_size=first)  # type: ignore[arg-type]
+    # The hub's rebuild with the store that lets a live worker write meanwhile.
+    Hub.rebuild(SimpleNamespace(store=store, views_db=hub.views_db), view, batch_size=first)  # type: ignore[arg-type]
 
     assert store.thread is not None
     store.thread.join(10)
