@@ -1,0 +1,408 @@
+"""What-if over recorded history: re-decide past decisions with a draft policy.
+
+Given the recorded decisions of a window in their original order, each with the inputs it saw,
+and the stock movements of the event log between them, :func:`run_what_if` decides each again
+with a draft policy against stock as it would have been *in the draft's world*:
+
+- on hand follows the feed (registrations, counts, adjustments) and what really shipped, except
+  that units the live policy shipped in the window are put back and the draft's own shipments
+  taken out instead (when the live policy shipped an order's line, the draft's promise for that
+  line ships too);
+- reservations made before the window are shared by both worlds (and end as recorded);
+- reservations the live policy made in the window are ignored, and the units it freed are not
+  the draft's to use: the draft carries its own promises forward, and gives them back only when
+  the order's line is routed again, released (cancelled, withdrawn) or shipped;
+- capacity used per source and day counts the draft's shipments, not the live policy's.
+
+Decisions without recorded inputs, and those the draft does not apply to (its ``applies_to``,
+or another channel than the one asked for), stand as recorded in both worlds: their shipments
+are the draft's promises too. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from orchestration_policies.decide import decide
+from orchestration_policies.decision import Decision
+from orchestration_policies.explain_record import explain_record
+from orchestration_policies.inputs import CandidateSource, OrderToRoute, StockLevel
+from orchestration_policies.loading import PolicyError, Problem
+from orchestration_policies.policy import OverSplitLimit, Policy
+from orchestration_policies.selection import policy_applies
+from orchestration_policies.what_if_report import (
+    ChangedDecision,
+    Shipped,
+    WhatIfReport,
+    outcome_of,
+    promise_missed,
+    record_outcome,
+    shipped_of_record,
+)
+
+__all__ = [
+    "MovementKind",
+    "RecordedDecision",
+    "StockMovement",
+    "UnknownAttributeError",
+    "attribute_references",
+    "run_what_if",
+]
+
+
+class MovementKind(StrEnum):
+    REGISTERED = "registered"  # on_hand, safety_stock
+    COUNTED = "counted"  # on_hand, safety_stock (an absolute snapshot from the source)
+    ADJUSTED = "adjusted"  # delta
+    RESERVED = "reserved"  # key, quantity
+    RELEASED = "released"  # key, quantity
+    CONSUMED = "consumed"  # key, quantity shipped, freed (the rest of the reservation)
+
+
+@dataclass(frozen=True, slots=True)
+class StockMovement:
+    """A stock event of the log, as plain values (``key``: ``order:shipment:line``)."""
+
+    kind: MovementKind
+    source_id: str
+    sku: str
+    at: datetime
+    on_hand: int = 0
+    safety_stock: int = 0
+    delta: int = 0
+    quantity: int = 0
+    freed: int = 0
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDecision:
+    """A recorded decision with what it saw; ``order`` None: its inputs were not recorded."""
+
+    order_id: str
+    n: int
+    channel: str
+    decided_at: datetime
+    record: Mapping[str, Any]  # the decision as recorded (Decision.to_dict shape)
+    order: OrderToRoute | None = None
+    candidates: tuple[CandidateSource, ...] = ()
+    # How the orchestrator adjusted the policy for this order (a person's release, rejections)
+    holds_released: bool = False
+    split_limit_released: bool = False
+    excluded_sources: tuple[str, ...] = ()
+
+
+class UnknownAttributeError(PolicyError):
+    """The draft reads order attributes no recorded decision of the window carried."""
+
+
+def attribute_references(policy: Policy) -> dict[str, list[str]]:
+    """Order attributes the policy's conditions read → the fields that read them."""
+    conditions = [
+        ("applies_to.condition", policy.applies_to.compiled),
+        *((f"holds[{i}].condition", h.compiled) for i, h in enumerate(policy.holds)),
+        *((f"eligibility[{i}].condition", e.compiled) for i, e in enumerate(policy.eligibility)),
+    ]
+    found: dict[str, list[str]] = {}
+    for path, condition in conditions:
+        if condition is None:
+            continue
+        for root, segments in condition.analysis.paths:
+            if root == "order" and len(segments) > 1 and segments[0] == "attributes":
+                found.setdefault(segments[1], []).append(path)
+    return found
+
+
+class _Item:
+    """One (source, SKU) in the draft's world."""
+
+    __slots__ = ("draft", "offset", "on_hand", "safety", "shared")
+
+    def __init__(self, on_hand: int, safety: int, shared: int = 0) -> None:
+        self.on_hand = on_hand  # as the log has it (what really happened)
+        self.safety = safety
+        self.shared = shared  # reserved before the window: promises both worlds keep
+        self.draft = 0  # the draft's own promises
+        self.offset = 0  # live shipments put back, the draft's own taken out
+
+    def level(self) -> StockLevel:
+        on_hand = max(0, self.on_hand + self.offset)
+        return StockLevel(on_hand, max(0, self.shared + self.draft), max(0, self.safety))
+
+
+Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
+
+
+@dataclass
+class _World:
+    start: datetime
+    items: dict[tuple[str, str], _Item] = field(default_factory=dict)
+    shared: dict[str, tuple[tuple[str, str], int]] = field(default_factory=dict)
+    promises: dict[tuple[str, str], Promise] = field(default_factory=dict)
+    live_day: dict[tuple[date, str], int] = field(default_factory=dict)
+    draft_day: dict[tuple[date, str], int] = field(default_factory=dict)
+
+    def move(self, m: StockMovement) -> None:
+        key = (m.source_id, m.sku)
+        kind = m.kind
+        if kind is MovementKind.REGISTERED:
+            self.items[key] = _Item(m.on_hand, m.safety_stock)
+            return
+        item = self.items.get(key)
+        if item is None:
+            return  # registered before the history given (the decision's own levels seed it)
+        if kind is MovementKind.COUNTED:
+            item.on_hand, item.safety = m.on_hand, m.safety_stock
+        elif kind is MovementKind.ADJUSTED:
+            item.on_hand += m.delta
+        elif kind is MovementKind.RESERVED:
+            if m.at < self.start:  # in the window: the live policy's, never the draft's
+                self.shared[m.key] = (key, m.quantity)
+                item.shared += m.quantity
+        elif kind is MovementKind.RELEASED:
+            if not self._end_shared(m.key):
+                self._give_back(_order_line(m.key))
+        else:  # consumed: the units really left
+            item.on_hand -= m.quantity
+            if not self._end_shared(m.key):
+                item.offset += m.quantity  # the live policy's shipment, not the draft's
+                self._ship(_order_line(m.key))
+
+    def _end_shared(self, key: str) -> bool:
+        found = self.shared.pop(key, None)
+        if found is None:
+            return False
+        self.items[found[0]].shared -= found[1]
+        return True
+
+    def _give_back(self, order_line: tuple[str, str]) -> None:
+        for source_id, sku, quantity in self.promises.pop(order_line, ()):
+            self.items[(source_id, sku)].draft -= quantity
+
+    def _ship(self, order_line: tuple[str, str]) -> None:
+        for source_id, sku, quantity in self.promises.pop(order_line, ()):
+            item = self.items[(source_id, sku)]
+            item.draft -= quantity
+            item.offset -= quantity
+
+    def promise(self, order_id: str, shipments: Iterable[tuple[str, str, str, int]]) -> None:
+        """Hold (source, line, sku, quantity) for the order in the draft's world."""
+        for source_id, line_id, sku, quantity in shipments:
+            item = self.items.get((source_id, sku))
+            if item is None:
+                item = self.items[(source_id, sku)] = _Item(0, 0)
+            item.draft += quantity
+            self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
+
+    def seen(self, decided: RecordedDecision) -> None:
+        """Seed (source, SKU) pairs the history did not register from the decision's levels."""
+        for c in decided.candidates:
+            for sku, level in c.stock.items():
+                if (c.source_id, sku) not in self.items:
+                    self.items[(c.source_id, sku)] = _Item(
+                        level.on_hand, level.safety_stock, level.reserved
+                    )
+
+    def candidates(self, decided: RecordedDecision) -> list[CandidateSource]:
+        day = decided.decided_at.date()
+        out = []
+        for c in decided.candidates:
+            sid = c.source_id
+            stock = {sku: self.items[(sid, sku)].level() for sku in c.stock}
+            used = (
+                c.used_today - self.live_day.get((day, sid), 0) + self.draft_day.get((day, sid), 0)
+            )
+            out.append(_with_stock(c, stock, max(0, used)))
+        return out
+
+    def count_shipments(
+        self, counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]
+    ) -> None:
+        day = at.date()
+        for source_id in sources:
+            counts[(day, source_id)] = counts.get((day, source_id), 0) + 1
+
+
+_CANDIDATE_FIELDS = CandidateSource.__slots__
+
+
+def _with_stock(c: CandidateSource, stock: dict[str, StockLevel], used: int) -> CandidateSource:
+    """A copy with other stock and capacity used; the derived fields stay valid (cheap)."""
+    new = object.__new__(CandidateSource)
+    for name in _CANDIDATE_FIELDS:
+        object.__setattr__(new, name, getattr(c, name))
+    object.__setattr__(new, "stock", MappingProxyType(stock))
+    object.__setattr__(new, "used_today", used)
+    return new
+
+
+def _order_line(key: str) -> tuple[str, str]:
+    parts = key.split(":", 2)
+    return (parts[0], parts[-1])
+
+
+def _recorded_shipments(record: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
+    if record.get("held") is not None:
+        return []
+    return [
+        (source_id, line_id, sku, int(quantity))
+        for source_id, lines in (record.get("shipments") or {}).items()
+        for line_id, sku, quantity in lines
+    ]
+
+
+def _drafted_shipments(decision: Decision) -> list[tuple[str, str, str, int]]:
+    return [
+        (source_id, line.line_id, line.sku, line.quantity)
+        for source_id, lines in decision.shipments.items()
+        for line in lines
+    ]
+
+
+class _Policies:
+    """The draft as the orchestrator would have adjusted it for each order (memoised)."""
+
+    def __init__(self, draft: Policy) -> None:
+        self.draft = draft
+        self._adjusted: dict[tuple[bool, bool, tuple[str, ...]], Policy] = {}
+
+    def for_(self, d: RecordedDecision) -> Policy:
+        key = (d.holds_released, d.split_limit_released, d.excluded_sources)
+        if key == (False, False, ()):
+            return self.draft
+        found = self._adjusted.get(key)
+        if found is None:
+            update: dict[str, Any] = {}
+            if d.holds_released:
+                update["holds"] = ()
+            if d.split_limit_released:
+                update["over_split_limit"] = OverSplitLimit.SHIP_REST
+            if d.excluded_sources:
+                update["excluded_sources"] = tuple(
+                    sorted({*self.draft.excluded_sources, *d.excluded_sources})
+                )
+            found = self._adjusted[key] = self.draft.model_copy(update=update)
+        return found
+
+
+def run_what_if(
+    timeline: Iterable[RecordedDecision | StockMovement],
+    draft: Policy,
+    start: datetime,
+    channel: str | None = None,
+    changes_kept: int = 100,
+    progress: Callable[[int], None] | None = None,
+) -> WhatIfReport:
+    """Re-decide the timeline's decisions (those at or after ``start``) with ``draft``.
+
+    The timeline is the log in order: stock movements from the beginning (so stock at the
+    window's start is known) and the window's decisions. ``progress`` is called with the number
+    of decisions done, every 1,000. Raises :class:`UnknownAttributeError` when the draft reads
+    an order attribute that no decision of the window carried.
+    """
+    world = _World(start)
+    policies = _Policies(draft)
+    report = WhatIfReport(draft.id, draft.version, changes_kept=changes_kept)
+    referenced = attribute_references(draft)
+    seen_attributes: set[str] = set()
+    for item in timeline:
+        if isinstance(item, StockMovement):
+            world.move(item)
+            continue
+        report.decisions += 1
+        if progress is not None and report.decisions % 1000 == 0:
+            progress(report.decisions)
+        order = item.order
+        if order is not None:
+            seen_attributes.update(order.attributes)
+        in_scope = order is not None and (channel is None or item.channel == channel)
+        if in_scope and order is not None and policy_applies(draft, order, item.decided_at):
+            _redecide(world, policies, report, item, order)
+        else:
+            # Stands as recorded in both worlds: its shipments are the draft's promises too.
+            report.skipped += order is None
+            report.out_of_scope += order is not None
+            for line_id in {line_id for _, line_id, _, _ in _recorded_shipments(item.record)}:
+                world._give_back((item.order_id, line_id))
+            shipped = _recorded_shipments(item.record)
+            world.promise(item.order_id, shipped)
+            sources = {s for s, _, _, _ in shipped}
+            world.count_shipments(world.live_day, item.decided_at, sources)
+            world.count_shipments(world.draft_day, item.decided_at, sources)
+    if progress is not None:
+        progress(report.decisions)
+    unknown = sorted(set(referenced) - seen_attributes) if report.redecided else []
+    if unknown:
+        raise UnknownAttributeError(
+            Problem(
+                path,
+                f"order.attributes.{name} is not known at the time: no recorded decision in "
+                f"the window carries it",
+            )
+            for name in unknown
+            for path in referenced[name]
+        )
+    return report
+
+
+def _redecide(
+    world: _World,
+    policies: _Policies,
+    report: WhatIfReport,
+    item: RecordedDecision,
+    order: OrderToRoute,
+) -> None:
+    report.redecided += 1
+    for line in order.lines:  # routed again: the draft's earlier promise for it is given back
+        world._give_back((item.order_id, line.line_id))
+    world.seen(item)
+    decision = decide(order, world.candidates(item), policies.for_(item), item.decided_at)
+    drafted = _drafted_shipments(decision)
+    world.promise(item.order_id, drafted)
+    live_shipped = shipped_of_record(item.record)
+    world.count_shipments(world.live_day, item.decided_at, (s.source_id for s in live_shipped))
+    world.count_shipments(world.draft_day, item.decided_at, decision.shipments)
+
+    draft_shipped = [
+        Shipped(d.source_id, d.estimated_cost, d.currency, d.distance_km, d.lead_time_days)
+        for d in decision.shipment_details
+    ]
+    live_outcome = record_outcome(item.record)
+    draft_outcome = outcome_of(
+        len(decision.shipments),
+        (b.line_id for b in decision.backordered),
+        (u.line_id for u in decision.unallocated),
+        decision.held is not None,
+        decision.rejected is not None,
+    )
+    method = str(order.delivery_method)
+    live_missed = promise_missed(item.decided_at, method, order.promised_by, live_shipped)
+    draft_missed = promise_missed(item.decided_at, method, order.promised_by, draft_shipped)
+    changed = live_outcome != draft_outcome or sorted(_recorded_shipments(item.record)) != sorted(
+        drafted
+    )
+    for comparison in (report.total, report.channel(item.channel)):
+        comparison.order_ids.add(item.order_id)
+        comparison.live.add(live_outcome, live_shipped, live_missed)
+        comparison.draft.add(draft_outcome, draft_shipped, draft_missed)
+        comparison.changed += changed
+    if changed and len(report.changes) < report.changes_kept:
+        report.changes.append(
+            ChangedDecision(
+                order_id=item.order_id,
+                n=item.n,
+                channel=item.channel,
+                decided_at=item.decided_at,
+                live_outcome=live_outcome,
+                draft_outcome=draft_outcome,
+                live_sources=tuple(sorted(s.source_id for s in live_shipped)),
+                draft_sources=tuple(sorted(decision.shipments)),
+                live_explanation=explain_record(dict(item.record)),
+                draft_explanation=explain_record(decision.to_dict()),
+            )
+        )
