@@ -35,7 +35,6 @@ from orchestration_policies import (
     CandidateSource,
     Decision,
     OrderToRoute,
-    OverSplitLimit,
     Policy,
     StockLevel,
     UnallocatedReason,
@@ -43,6 +42,7 @@ from orchestration_policies import (
     default_policy,
     select_policy,
 )
+from orchestration_policies.decision_inputs import RoutingOverrides
 from orchestration_policies.explain_record import record_digest
 
 log = logging.getLogger(__name__)
@@ -240,21 +240,9 @@ class OrchestrationService:
         batch: "_Batch",
     ) -> Decision:
         policy = select_policy(to_route, batch.policies, batch.now) or default_policy()
-        if order.holds_released or order.pinned_source:
-            policy = policy.model_copy(update={"holds": ()})
-        if order.split_limit_released:
-            # A person released the order held over the split limit: the rest ships.
-            policy = policy.model_copy(update={"over_split_limit": OverSplitLimit.SHIP_REST})
-        if order.pinned_source:
-            # An ops user chose the source: every other one is out of the running.
-            others = {c.source_id for c in candidates} - {order.pinned_source}
-            excluded = sorted({*policy.excluded_sources, *others})
-            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
-        if order.rejected_sources:
-            # A source that refused this order's shipment is not asked again.
-            excluded = sorted({*policy.excluded_sources, *order.rejected_sources})
-            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
-        return decide(to_route, candidates, policy, batch.now)
+        return decide(
+            to_route, candidates, overrides_of(order).applied_to(policy, candidates), batch.now
+        )
 
     def _holders_of(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
         """The sources holding some of the order's SKUs, with their stock of them."""
@@ -323,6 +311,17 @@ class _Batch:
     policies: list[Policy]
     used_today: dict[str, int]
     touched: dict[tuple[str, str], StockItem] = field(default_factory=dict)
+
+
+def overrides_of(order: Order) -> RoutingOverrides:
+    """What the order's own history changes in its policy: a person released a hold or the
+    split limit, or chose the source; sources that refused a shipment are not asked again."""
+    return RoutingOverrides(
+        holds_released=order.holds_released,
+        split_limit_released=order.split_limit_released,
+        pinned_source=order.pinned_source,
+        rejected_sources=tuple(order.rejected_sources),
+    )
 
 
 def reservation_key(order_id: UUID, shipment_id: str, line_id: str) -> str:

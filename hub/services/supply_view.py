@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -30,7 +29,8 @@ from aggregates.policy import PolicyVersions
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
 from hub.store import OrderStore
-from orchestration_policies import CandidateSource, CostModel, StockLevel
+from orchestration_policies import CandidateSource, StockLevel
+from orchestration_policies.decision_inputs import candidate_from as candidate_from
 
 
 def event_topic(aggregate: type, event_name: str) -> str:
@@ -227,35 +227,3 @@ TOPICS = (
     *(event_topic(PolicyVersions, name) for name in _POLICY_EVENTS),
     event_topic(Order, "FulfillmentRequested"),
 )
-
-
-def candidate_from(
-    definition: dict[str, Any],
-    active: bool,
-    stock: dict[str, StockLevel],
-    used_today: int = 0,
-) -> CandidateSource:
-    """A source's definition (as registered) as decide() takes it."""
-    cost = definition["cost"]
-    return CandidateSource(
-        source_id=definition["source_id"],
-        kind=definition["kind"],
-        lat=definition["lat"],
-        lon=definition["lon"],
-        country=definition["country"],
-        ships_to=frozenset(definition["ships_to"]),
-        delivery_methods=frozenset(definition["delivery_methods"]),
-        daily_capacity=definition["daily_capacity"],
-        used_today=used_today,
-        cost=CostModel(
-            base=Decimal(cost["base"]),
-            per_unit=Decimal(cost["per_unit"]),
-            per_km=Decimal(cost["per_km"]),
-            currency=cost["currency"],
-        ),
-        lead_time_days=definition["lead_time_days"],
-        priority=definition.get("priority", 0),
-        active=active,
-        demand_classes=frozenset(definition.get("demand_classes", [])),
-        stock=stock,
-    )

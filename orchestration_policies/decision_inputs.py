@@ -1,0 +1,328 @@
+"""What one ``decide()`` call saw, as plain values: recorded with its decision, re-run later.
+
+A :class:`DecisionInputs` holds the order to route, the candidate sources (definition, stock of
+the ordered SKUs, shipments used today), the policy that applied (id and version; documents of
+a version never change), what the order's own history changed in that policy (a released hold,
+a person's chosen source, sources that refused it), and the clock. ``decide()`` is deterministic,
+so ``inputs.decide(policy)`` with the recorded version gives the recorded decision again.
+
+Stored form (``FORMAT`` 1), content-addressed: the *body* is canonical JSON (sorted keys, no
+spaces, UTF-8) in which each candidate names its source definition by that definition's own
+digest; the definitions are stored once each (sources change rarely, stock with every order).
+``digest`` = sha256 of the body, so it covers every definition through their digests. Stock is
+``{sku: [on_hand, reserved, safety_stock]}``. Money is a decimal string, times ISO 8601.
+Encoding and decoding do no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from orchestration_policies.decide import decide
+from orchestration_policies.decision import Decision
+from orchestration_policies.inputs import (
+    CandidateSource,
+    CostModel,
+    LineToRoute,
+    OrderToRoute,
+    StockLevel,
+)
+from orchestration_policies.policy import OverSplitLimit, Policy
+
+__all__ = [
+    "FORMAT",
+    "DecisionInputs",
+    "InputsFormatError",
+    "PolicyRef",
+    "RoutingOverrides",
+    "candidate_from",
+    "canonical_json",
+    "decode",
+    "definition_digest",
+    "encode",
+    "from_body",
+    "to_body",
+]
+
+FORMAT = 1
+# What changes from one order to the next; the rest of a candidate is its source's definition.
+_PER_ORDER = ("stock", "used_today")
+_DEFINITION_FIELDS = tuple(
+    f.name for f in dataclasses.fields(CandidateSource) if f.init and f.name not in _PER_ORDER
+)
+
+
+class InputsFormatError(ValueError):
+    """A stored inputs record that cannot be read back (unknown format, missing definition)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    policy_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingOverrides:
+    """What the order's own history changes in the policy for one decision."""
+
+    holds_released: bool = False  # a person released a hold: hold rules no longer apply
+    split_limit_released: bool = False  # a person let it ship beyond the split limit
+    pinned_source: str | None = None  # a person chose the source: every other one is excluded
+    rejected_sources: tuple[str, ...] = ()  # sources that refused a shipment of this order
+
+    def applied_to(self, policy: Policy, candidates: Sequence[CandidateSource]) -> Policy:
+        """The policy as decide() is given it for this order."""
+        if self.holds_released or self.pinned_source:
+            policy = policy.model_copy(update={"holds": ()})
+        if self.split_limit_released:
+            policy = policy.model_copy(update={"over_split_limit": OverSplitLimit.SHIP_REST})
+        if self.pinned_source:
+            others = {c.source_id for c in candidates} - {self.pinned_source}
+            excluded = sorted({*policy.excluded_sources, *others})
+            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
+        if self.rejected_sources:
+            excluded = sorted({*policy.excluded_sources, *self.rejected_sources})
+            policy = policy.model_copy(update={"excluded_sources": tuple(excluded)})
+        return policy
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    order: OrderToRoute
+    candidates: tuple[CandidateSource, ...]  # in the order decide() was given them
+    policy: PolicyRef  # the policy selected for the order, before the overrides
+    now: datetime
+    overrides: RoutingOverrides = RoutingOverrides()
+    # Registered sources not given to decide() (they hold none of the ordered SKUs): the
+    # decision record counts them, so a re-run reproduces the record exactly.
+    sources_not_given: int = 0
+
+    @property
+    def holders(self) -> frozenset[str]:
+        """Candidates that hold some of the ordered SKUs (the others were added only to tell
+        "eligible but empty" from "nowhere eligible")."""
+        return frozenset(c.source_id for c in self.candidates if c.stock)
+
+    def decide(self, policy: Policy) -> Decision:
+        """Run decide() on these inputs with ``policy`` (the recorded version, or a draft)."""
+        return decide(
+            self.order,
+            self.candidates,
+            self.overrides.applied_to(policy, self.candidates),
+            self.now,
+        )
+
+    @property
+    def digest(self) -> str:
+        return _digest(canonical_json(to_body(self)[0]))
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def to_body(inputs: DecisionInputs) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The stored body, and the source definitions it names (by digest)."""
+    definitions: dict[str, dict[str, Any]] = {}
+    candidates = []
+    for candidate in inputs.candidates:
+        key, definition = _definition(_definition_values(candidate))
+        definitions[key] = definition
+        candidates.append(
+            {
+                "source_id": candidate.source_id,
+                "definition": key,
+                "stock": {
+                    sku: [level.on_hand, level.reserved, level.safety_stock]
+                    for sku, level in sorted(candidate.stock.items())
+                },
+                "used_today": candidate.used_today,
+            }
+        )
+    overrides = inputs.overrides
+    body = {
+        "format": FORMAT,
+        "now": inputs.now.isoformat(),
+        "policy": {"id": inputs.policy.policy_id, "version": inputs.policy.version},
+        "overrides": {
+            "holds_released": overrides.holds_released,
+            "split_limit_released": overrides.split_limit_released,
+            "pinned_source": overrides.pinned_source,
+            "rejected_sources": list(overrides.rejected_sources),
+        },
+        "sources_not_given": inputs.sources_not_given,
+        "order": _order_plain(inputs.order),
+        "candidates": candidates,
+    }
+    return body, definitions
+
+
+def definition_digest(definition: Mapping[str, Any]) -> str:
+    return _digest(canonical_json(definition))
+
+
+def from_body(
+    body: Mapping[str, Any], definitions: Mapping[str, Mapping[str, Any]]
+) -> DecisionInputs:
+    """Read a stored body back; ``definitions`` holds (at least) the definitions it names."""
+    if body.get("format") != FORMAT:
+        raise InputsFormatError(f"inputs format {body.get('format')!r} is not known")
+    try:
+        candidates = []
+        for row in body["candidates"]:
+            key = row["definition"]
+            if key not in definitions:
+                raise InputsFormatError(f"source definition {key} is not recorded")
+            definition = definitions[key]
+            stock = {sku: StockLevel(*level) for sku, level in row["stock"].items()}
+            candidates.append(
+                candidate_from(definition, definition["active"], stock, row["used_today"])
+            )
+        overrides = body["overrides"]
+        return DecisionInputs(
+            order=_order(body["order"]),
+            candidates=tuple(candidates),
+            policy=PolicyRef(body["policy"]["id"], int(body["policy"]["version"])),
+            now=datetime.fromisoformat(body["now"]),
+            overrides=RoutingOverrides(
+                holds_released=bool(overrides["holds_released"]),
+                split_limit_released=bool(overrides["split_limit_released"]),
+                pinned_source=overrides["pinned_source"],
+                rejected_sources=tuple(overrides["rejected_sources"]),
+            ),
+            sources_not_given=int(body["sources_not_given"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, InputsFormatError):
+            raise
+        raise InputsFormatError(f"inputs record cannot be read: {error!r}") from error
+
+
+def encode(inputs: DecisionInputs) -> bytes:
+    """Self-contained bytes (the body with its definitions beside it), e.g. for export."""
+    body, definitions = to_body(inputs)
+    return canonical_json({"body": body, "definitions": definitions})
+
+
+def decode(data: bytes) -> DecisionInputs:
+    try:
+        plain = json.loads(data)
+        return from_body(plain["body"], plain["definitions"])
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
+        raise InputsFormatError(f"inputs cannot be read: {error!r}") from error
+
+
+def _definition_values(candidate: CandidateSource) -> tuple[Any, ...]:
+    return tuple(getattr(candidate, name) for name in _DEFINITION_FIELDS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _definition(values: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    """A source's definition as plain data and its digest, once per distinct definition."""
+    plain = {name: _plain(value) for name, value in zip(_DEFINITION_FIELDS, values, strict=True)}
+    return definition_digest(plain), plain
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, CostModel):
+        return {
+            "base": str(value.base),
+            "per_unit": str(value.per_unit),
+            "per_km": str(value.per_km),
+            "currency": value.currency,
+        }
+    if isinstance(value, frozenset | set):
+        return sorted(str(v) for v in value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return str(value)  # a StrEnum member as its plain value
+    return value
+
+
+def candidate_from(
+    definition: Mapping[str, Any],
+    active: bool,
+    stock: Mapping[str, StockLevel],
+    used_today: int = 0,
+) -> CandidateSource:
+    """A source's definition (as registered, or as recorded) as decide() takes it."""
+    cost = definition["cost"]
+    return CandidateSource(
+        source_id=definition["source_id"],
+        kind=definition["kind"],
+        lat=definition["lat"],
+        lon=definition["lon"],
+        country=definition["country"],
+        ships_to=frozenset(definition["ships_to"]),
+        delivery_methods=frozenset(definition["delivery_methods"]),
+        daily_capacity=definition["daily_capacity"],
+        used_today=used_today,
+        cost=CostModel(
+            base=Decimal(cost["base"]),
+            per_unit=Decimal(cost["per_unit"]),
+            per_km=Decimal(cost["per_km"]),
+            currency=cost["currency"],
+        ),
+        lead_time_days=definition["lead_time_days"],
+        priority=definition.get("priority", 0),
+        active=active,
+        demand_classes=frozenset(definition.get("demand_classes", [])),
+        stock=stock,
+    )
+
+
+def _order_plain(order: OrderToRoute) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "channel": order.channel,
+        "country": order.country,
+        "demand_class": order.demand_class,
+        "delivery_method": str(order.delivery_method),
+        "total": str(order.total),
+        "currency": order.currency,
+        "lines": [[line.line_id, line.sku, line.quantity] for line in order.lines],
+        "placed_at": order.placed_at.isoformat(),
+        "ship_to_lat": order.ship_to_lat,
+        "ship_to_lon": order.ship_to_lon,
+        "promised_by": order.promised_by.isoformat() if order.promised_by else None,
+        "payment_state": order.payment_state,
+        "attributes": dict(order.attributes),
+        "live_shipment_sources": list(order.live_shipment_sources),
+    }
+
+
+def _order(plain: Mapping[str, Any]) -> OrderToRoute:
+    promised = plain["promised_by"]
+    return OrderToRoute(
+        order_id=plain["order_id"],
+        channel=plain["channel"],
+        country=plain["country"],
+        demand_class=plain["demand_class"],
+        delivery_method=plain["delivery_method"],
+        total=Decimal(plain["total"]),
+        currency=plain["currency"],
+        lines=tuple(LineToRoute(lid, sku, qty) for lid, sku, qty in plain["lines"]),
+        placed_at=datetime.fromisoformat(plain["placed_at"]),
+        ship_to_lat=plain["ship_to_lat"],
+        ship_to_lon=plain["ship_to_lon"],
+        promised_by=datetime.fromisoformat(promised) if promised else None,
+        payment_state=plain["payment_state"],
+        attributes=plain["attributes"],
+        live_shipment_sources=tuple(plain["live_shipment_sources"]),
+    )
