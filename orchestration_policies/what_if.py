@@ -30,10 +30,11 @@ from typing import Any
 
 from orchestration_policies.decide import decide
 from orchestration_policies.decision import Decision
+from orchestration_policies.decision_inputs import DecisionInputs
 from orchestration_policies.explain_record import explain_record
-from orchestration_policies.inputs import CandidateSource, OrderToRoute, StockLevel
+from orchestration_policies.inputs import CandidateSource, StockLevel
 from orchestration_policies.loading import PolicyError, Problem
-from orchestration_policies.policy import OverSplitLimit, Policy
+from orchestration_policies.policy import Policy
 from orchestration_policies.selection import policy_applies
 from orchestration_policies.what_if_report import (
     ChangedDecision,
@@ -82,19 +83,14 @@ class StockMovement:
 
 @dataclass(frozen=True, slots=True)
 class RecordedDecision:
-    """A recorded decision with what it saw; ``order`` None: its inputs were not recorded."""
+    """A recorded decision with what it saw; ``inputs`` None: they were not recorded."""
 
     order_id: str
-    n: int
+    n: int  # its place among the order's decisions (1-based)
     channel: str
     decided_at: datetime
     record: Mapping[str, Any]  # the decision as recorded (Decision.to_dict shape)
-    order: OrderToRoute | None = None
-    candidates: tuple[CandidateSource, ...] = ()
-    # How the orchestrator adjusted the policy for this order (a person's release, rejections)
-    holds_released: bool = False
-    split_limit_released: bool = False
-    excluded_sources: tuple[str, ...] = ()
+    inputs: DecisionInputs | None = None
 
 
 class UnknownAttributeError(PolicyError):
@@ -166,7 +162,7 @@ class _World:
                 item.shared += m.quantity
         elif kind is MovementKind.RELEASED:
             if not self._end_shared(m.key):
-                self._give_back(_order_line(m.key))
+                self.give_back(_order_line(m.key))
         else:  # consumed: the units really left
             item.on_hand -= m.quantity
             if not self._end_shared(m.key):
@@ -180,7 +176,7 @@ class _World:
         self.items[found[0]].shared -= found[1]
         return True
 
-    def _give_back(self, order_line: tuple[str, str]) -> None:
+    def give_back(self, order_line: tuple[str, str]) -> None:
         for source_id, sku, quantity in self.promises.pop(order_line, ()):
             self.items[(source_id, sku)].draft -= quantity
 
@@ -199,19 +195,20 @@ class _World:
             item.draft += quantity
             self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
 
-    def seen(self, decided: RecordedDecision) -> None:
+    def seen(self, candidates: Iterable[CandidateSource]) -> None:
         """Seed (source, SKU) pairs the history did not register from the decision's levels."""
-        for c in decided.candidates:
+        for c in candidates:
             for sku, level in c.stock.items():
                 if (c.source_id, sku) not in self.items:
                     self.items[(c.source_id, sku)] = _Item(
                         level.on_hand, level.safety_stock, level.reserved
                     )
 
-    def candidates(self, decided: RecordedDecision) -> list[CandidateSource]:
-        day = decided.decided_at.date()
+    def candidates(self, seen: Iterable[CandidateSource], now: datetime) -> list[CandidateSource]:
+        """The recorded candidates with the draft's stock and capacity used."""
+        day = now.date()
         out = []
-        for c in decided.candidates:
+        for c in seen:
             sid = c.source_id
             stock = {sku: self.items[(sid, sku)].level() for sku in c.stock}
             used = (
@@ -219,13 +216,6 @@ class _World:
             )
             out.append(_with_stock(c, stock, max(0, used)))
         return out
-
-    def count_shipments(
-        self, counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]
-    ) -> None:
-        day = at.date()
-        for source_id in sources:
-            counts[(day, source_id)] = counts.get((day, source_id), 0) + 1
 
 
 _CANDIDATE_FIELDS = CandidateSource.__slots__
@@ -239,6 +229,12 @@ def _with_stock(c: CandidateSource, stock: dict[str, StockLevel], used: int) -> 
     object.__setattr__(new, "stock", MappingProxyType(stock))
     object.__setattr__(new, "used_today", used)
     return new
+
+
+def _count(counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]) -> None:
+    day = at.date()
+    for source_id in sources:
+        counts[(day, source_id)] = counts.get((day, source_id), 0) + 1
 
 
 def _order_line(key: str) -> tuple[str, str]:
@@ -264,32 +260,6 @@ def _drafted_shipments(decision: Decision) -> list[tuple[str, str, str, int]]:
     ]
 
 
-class _Policies:
-    """The draft as the orchestrator would have adjusted it for each order (memoised)."""
-
-    def __init__(self, draft: Policy) -> None:
-        self.draft = draft
-        self._adjusted: dict[tuple[bool, bool, tuple[str, ...]], Policy] = {}
-
-    def for_(self, d: RecordedDecision) -> Policy:
-        key = (d.holds_released, d.split_limit_released, d.excluded_sources)
-        if key == (False, False, ()):
-            return self.draft
-        found = self._adjusted.get(key)
-        if found is None:
-            update: dict[str, Any] = {}
-            if d.holds_released:
-                update["holds"] = ()
-            if d.split_limit_released:
-                update["over_split_limit"] = OverSplitLimit.SHIP_REST
-            if d.excluded_sources:
-                update["excluded_sources"] = tuple(
-                    sorted({*self.draft.excluded_sources, *d.excluded_sources})
-                )
-            found = self._adjusted[key] = self.draft.model_copy(update=update)
-        return found
-
-
 def run_what_if(
     timeline: Iterable[RecordedDecision | StockMovement],
     draft: Policy,
@@ -306,7 +276,6 @@ def run_what_if(
     an order attribute that no decision of the window carried.
     """
     world = _World(start)
-    policies = _Policies(draft)
     report = WhatIfReport(draft.id, draft.version, changes_kept=changes_kept)
     referenced = attribute_references(draft)
     seen_attributes: set[str] = set()
@@ -317,23 +286,22 @@ def run_what_if(
         report.decisions += 1
         if progress is not None and report.decisions % 1000 == 0:
             progress(report.decisions)
-        order = item.order
-        if order is not None:
-            seen_attributes.update(order.attributes)
-        in_scope = order is not None and (channel is None or item.channel == channel)
-        if in_scope and order is not None and policy_applies(draft, order, item.decided_at):
-            _redecide(world, policies, report, item, order)
+        inputs = item.inputs
+        if inputs is not None:
+            seen_attributes.update(inputs.order.attributes)
+        if inputs is not None and _in_scope(draft, channel, item, inputs):
+            _redecide(world, draft, report, item, inputs)
         else:
             # Stands as recorded in both worlds: its shipments are the draft's promises too.
-            report.skipped += order is None
-            report.out_of_scope += order is not None
-            for line_id in {line_id for _, line_id, _, _ in _recorded_shipments(item.record)}:
-                world._give_back((item.order_id, line_id))
+            report.skipped += inputs is None
+            report.out_of_scope += inputs is not None
             shipped = _recorded_shipments(item.record)
+            for line_id in {line_id for _, line_id, _, _ in shipped}:
+                world.give_back((item.order_id, line_id))
             world.promise(item.order_id, shipped)
             sources = {s for s, _, _, _ in shipped}
-            world.count_shipments(world.live_day, item.decided_at, sources)
-            world.count_shipments(world.draft_day, item.decided_at, sources)
+            _count(world.live_day, item.decided_at, sources)
+            _count(world.draft_day, item.decided_at, sources)
     if progress is not None:
         progress(report.decisions)
     unknown = sorted(set(referenced) - seen_attributes) if report.redecided else []
@@ -350,23 +318,33 @@ def run_what_if(
     return report
 
 
+def _in_scope(
+    draft: Policy, channel: str | None, item: RecordedDecision, inputs: DecisionInputs
+) -> bool:
+    if channel is not None and item.channel != channel:
+        return False
+    return policy_applies(draft, inputs.order, inputs.now)
+
+
 def _redecide(
     world: _World,
-    policies: _Policies,
+    draft: Policy,
     report: WhatIfReport,
     item: RecordedDecision,
-    order: OrderToRoute,
+    inputs: DecisionInputs,
 ) -> None:
     report.redecided += 1
+    order = inputs.order
     for line in order.lines:  # routed again: the draft's earlier promise for it is given back
-        world._give_back((item.order_id, line.line_id))
-    world.seen(item)
-    decision = decide(order, world.candidates(item), policies.for_(item), item.decided_at)
+        world.give_back((item.order_id, line.line_id))
+    world.seen(inputs.candidates)
+    candidates = world.candidates(inputs.candidates, inputs.now)
+    decision = decide(order, candidates, inputs.overrides.applied_to(draft, candidates), inputs.now)
     drafted = _drafted_shipments(decision)
     world.promise(item.order_id, drafted)
     live_shipped = shipped_of_record(item.record)
-    world.count_shipments(world.live_day, item.decided_at, (s.source_id for s in live_shipped))
-    world.count_shipments(world.draft_day, item.decided_at, decision.shipments)
+    _count(world.live_day, item.decided_at, (s.source_id for s in live_shipped))
+    _count(world.draft_day, item.decided_at, decision.shipments)
 
     draft_shipped = [
         Shipped(d.source_id, d.estimated_cost, d.currency, d.distance_km, d.lead_time_days)

@@ -20,6 +20,7 @@ from orchestration_policies import (
     decide,
     load_policy,
 )
+from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef
 from orchestration_policies.geo import EARTH_RADIUS_KM
 from orchestration_policies.what_if import (
     MovementKind,
@@ -106,8 +107,7 @@ def recorded(
         channel=to_route.channel,
         decided_at=at,
         record=decision.to_dict(),
-        order=to_route,
-        candidates=tuple(candidates),
+        inputs=DecisionInputs(to_route, tuple(candidates), PolicyRef(live.id, live.version), at),
     )
 
 
