@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 from orchestration_policies.decide import decide
@@ -36,6 +35,7 @@ from orchestration_policies.inputs import CandidateSource, StockLevel
 from orchestration_policies.loading import PolicyError, Problem
 from orchestration_policies.policy import Policy
 from orchestration_policies.selection import policy_applies
+from orchestration_policies.what_if_inputs import stock_level, with_stock
 from orchestration_policies.what_if_report import (
     ChangedDecision,
     Shipped,
@@ -63,6 +63,18 @@ class MovementKind(StrEnum):
     RESERVED = "reserved"  # key, quantity
     RELEASED = "released"  # key, quantity
     CONSUMED = "consumed"  # key, quantity shipped, freed (the rest of the reservation)
+
+
+_REGISTERED, _COUNTED, _ADJUSTED = (
+    MovementKind.REGISTERED,
+    MovementKind.COUNTED,
+    MovementKind.ADJUSTED,
+)
+_RESERVED, _RELEASED, _CONSUMED = (
+    MovementKind.RESERVED,
+    MovementKind.RELEASED,
+    MovementKind.CONSUMED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +139,11 @@ class _Item:
         self.offset = 0  # live shipments put back, the draft's own taken out
 
     def level(self) -> StockLevel:
-        on_hand = max(0, self.on_hand + self.offset)
-        return StockLevel(on_hand, max(0, self.shared + self.draft), max(0, self.safety))
+        on_hand = self.on_hand + self.offset
+        reserved = self.shared + self.draft
+        return stock_level(
+            on_hand if on_hand > 0 else 0, reserved if reserved > 0 else 0, max(0, self.safety)
+        )
 
 
 Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
@@ -144,30 +159,31 @@ class _World:
     draft_day: dict[tuple[date, str], int] = field(default_factory=dict)
 
     def move(self, m: StockMovement) -> None:
-        key = (m.source_id, m.sku)
         kind = m.kind
-        if kind is MovementKind.REGISTERED:
+        if kind is _RESERVED and m.at >= self.start:
+            return  # the live policy's reservation: never the draft's
+        key = (m.source_id, m.sku)
+        if kind is _REGISTERED:
             self.items[key] = _Item(m.on_hand, m.safety_stock)
             return
         item = self.items.get(key)
         if item is None:
             return  # registered before the history given (the decision's own levels seed it)
-        if kind is MovementKind.COUNTED:
-            item.on_hand, item.safety = m.on_hand, m.safety_stock
-        elif kind is MovementKind.ADJUSTED:
-            item.on_hand += m.delta
-        elif kind is MovementKind.RESERVED:
-            if m.at < self.start:  # in the window: the live policy's, never the draft's
-                self.shared[m.key] = (key, m.quantity)
-                item.shared += m.quantity
-        elif kind is MovementKind.RELEASED:
-            if not self._end_shared(m.key):
-                self.give_back(_order_line(m.key))
-        else:  # consumed: the units really left
+        if kind is _CONSUMED:  # the units really left
             item.on_hand -= m.quantity
             if not self._end_shared(m.key):
                 item.offset += m.quantity  # the live policy's shipment, not the draft's
                 self._ship(_order_line(m.key))
+        elif kind is _RESERVED:  # before the window: a promise both worlds keep
+            self.shared[m.key] = (key, m.quantity)
+            item.shared += m.quantity
+        elif kind is _RELEASED:
+            if not self._end_shared(m.key):
+                self.give_back(_order_line(m.key))
+        elif kind is _COUNTED:
+            item.on_hand, item.safety = m.on_hand, m.safety_stock
+        else:
+            item.on_hand += m.delta
 
     def _end_shared(self, key: str) -> bool:
         found = self.shared.pop(key, None)
@@ -195,40 +211,43 @@ class _World:
             item.draft += quantity
             self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
 
-    def seen(self, candidates: Iterable[CandidateSource]) -> None:
-        """Seed (source, SKU) pairs the history did not register from the decision's levels."""
-        for c in candidates:
-            for sku, level in c.stock.items():
-                if (c.source_id, sku) not in self.items:
-                    self.items[(c.source_id, sku)] = _Item(
-                        level.on_hand, level.safety_stock, level.reserved
-                    )
-
     def candidates(self, seen: Iterable[CandidateSource], now: datetime) -> list[CandidateSource]:
-        """The recorded candidates with the draft's stock and capacity used."""
+        """The recorded candidates with the draft's stock and capacity used.
+
+        A (source, SKU) the history given did not register starts from the recorded level.
+        Where the draft's world agrees with the recorded one (most sources, when the draft
+        mostly decides as live did), the recorded candidate is used as it is.
+        """
         day = now.date()
+        items = self.items
+        by_day = bool(self.live_day or self.draft_day)
         out = []
         for c in seen:
             sid = c.source_id
-            stock = {sku: self.items[(sid, sku)].level() for sku in c.stock}
-            used = (
-                c.used_today - self.live_day.get((day, sid), 0) + self.draft_day.get((day, sid), 0)
-            )
-            out.append(_with_stock(c, stock, max(0, used)))
+            used = c.used_today
+            if by_day:
+                used += self.draft_day.get((day, sid), 0) - self.live_day.get((day, sid), 0)
+                used = used if used > 0 else 0
+            same = used == c.used_today
+            found = []
+            for sku, recorded in c.stock.items():
+                item = items.get((sid, sku))
+                if item is None:
+                    item = items[(sid, sku)] = _Item(
+                        recorded.on_hand, recorded.safety_stock, recorded.reserved
+                    )
+                found.append((sku, item))
+                same = (
+                    same
+                    and item.on_hand + item.offset == recorded.on_hand
+                    and item.shared + item.draft == recorded.reserved
+                    and item.safety == recorded.safety_stock
+                )
+            if same:
+                out.append(c)
+            else:
+                out.append(with_stock(c, {sku: item.level() for sku, item in found}, used))
         return out
-
-
-_CANDIDATE_FIELDS = CandidateSource.__slots__
-
-
-def _with_stock(c: CandidateSource, stock: dict[str, StockLevel], used: int) -> CandidateSource:
-    """A copy with other stock and capacity used; the derived fields stay valid (cheap)."""
-    new = object.__new__(CandidateSource)
-    for name in _CANDIDATE_FIELDS:
-        object.__setattr__(new, name, getattr(c, name))
-    object.__setattr__(new, "stock", MappingProxyType(stock))
-    object.__setattr__(new, "used_today", used)
-    return new
 
 
 def _count(counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]) -> None:
@@ -337,7 +356,6 @@ def _redecide(
     order = inputs.order
     for line in order.lines:  # routed again: the draft's earlier promise for it is given back
         world.give_back((item.order_id, line.line_id))
-    world.seen(inputs.candidates)
     candidates = world.candidates(inputs.candidates, inputs.now)
     decision = decide(order, candidates, inputs.overrides.applied_to(draft, candidates), inputs.now)
     drafted = _drafted_shipments(decision)
