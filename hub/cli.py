@@ -10,6 +10,7 @@ import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
+from hub.cli_decisions import decision_commands
 from hub.settings import Settings
 
 app = typer.Typer(help="OrderHub: event-sourced order orchestration hub.", no_args_is_help=True)
@@ -32,6 +33,9 @@ def _settings() -> Settings:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     return settings
+
+
+app.add_typer(decision_commands(_settings), name="decision")
 
 
 @app.command()

@@ -63,6 +63,9 @@ class DecisionRecord:
     actor: str
     explanation: str | None
     decision: dict[str, Any]
+    # Whether the inputs named by inputs_digest are in the store (the store says; None: not
+    # asked). Decisions recorded before inputs were kept cannot be re-run.
+    inputs_recorded: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +77,7 @@ class DecisionRecord:
             "policy": {"id": self.policy_id, "version": self.policy_version},
             "decision_digest": self.decision_digest,
             "inputs_digest": self.inputs_digest,
+            "inputs_recorded": self.inputs_recorded,
             "shipments": self.shipments,
             "actor": self.actor,
             "explanation": self.explanation,

@@ -62,6 +62,11 @@ class DecisionPublic(BaseModel):
     policy: PolicyRef
     decision_digest: str
     inputs_digest: str | None = Field(description="None when it was not recorded")
+    inputs_recorded: bool | None = Field(
+        default=None,
+        description="Whether the inputs are kept, so that the decision can be re-run "
+        "(POST .../decisions/{n}/rerun); false for decisions made before inputs were kept",
+    )
     shipments: int = Field(description="Shipments this decision requested")
     actor: str
     explanation: str | None
@@ -73,3 +78,30 @@ class OrderDecisionsPublic(BaseModel):
 
     order_id: str
     decisions: list[DecisionPublic]
+
+
+class DifferencePublic(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    field: str = Field(description="Dotted path in the decision, e.g. shipments.wh-lyon")
+    recorded: Any
+    rerun: Any
+
+
+class RerunPublic(BaseModel):
+    """A recorded decision decided again on its recorded inputs with its policy version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    n: int = Field(description="Which of the order's decisions (1-based)")
+    sequence: int = Field(description="The order's event version that recorded it")
+    identical: bool = Field(description="The re-run gave the recorded decision exactly")
+    policy: PolicyRef
+    inputs_digest: str
+    recorded_digest: str = Field(description="Digest of the decision as recorded")
+    rerun_digest: str = Field(description="Digest of the decision the re-run made")
+    differences: list[DifferencePublic] = Field(
+        description="Field by field where the re-run differs; empty when identical"
+    )
+    milliseconds: float = Field(description="Time to load the inputs and policy and re-decide")

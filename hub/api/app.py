@@ -18,6 +18,7 @@ from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
 from hub.api.routes import (
     channels,
+    decisions,
     fulfillment,
     health,
     intake,
@@ -99,6 +100,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(orders.router)
+    app.include_router(decisions.router)
     app.include_router(sources.router)
     app.include_router(stock.router)
     app.include_router(policies.router)

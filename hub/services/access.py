@@ -49,6 +49,7 @@ ALL_SCOPES = frozenset(
         "channels:read",
         "channels:write",
         "fulfillment:update",
+        "decisions:rerun",
     }
 )
 SCOPES: dict[Role, frozenset[str]] = {
@@ -75,6 +76,7 @@ SCOPES: dict[Role, frozenset[str]] = {
             "sources:read",
             "policies:read",
             "channels:read",
+            "decisions:rerun",  # re-running a recorded decision writes nothing
         }
     ),
     Role.ADMIN: ALL_SCOPES,

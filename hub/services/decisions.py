@@ -1,9 +1,11 @@
 """An order's routing decisions, all of them, read from its event history."""
 
+import dataclasses
 from dataclasses import dataclass
 from uuid import UUID
 
 from aggregates.contract import to_envelope
+from aggregates.decision_inputs import recorded_inputs_id
 from hub.store import OrderStore
 from projections.decision_history import DecisionRecord, decisions_of
 
@@ -18,9 +20,20 @@ class OrderDecisions:
 
 
 def order_decisions(store: OrderStore, order_id: UUID) -> OrderDecisions | None:
-    """Every decision of the order in the order it was taken; None for an unknown order."""
+    """Every decision of the order in the order it was taken, each saying whether its inputs
+    are recorded (so it can be re-run); None for an unknown order."""
     envelopes = [to_envelope(event) for event in store.events.get(order_id)]
     if not envelopes or envelopes[0].type != _PLACED:
         return None
     channel = str(envelopes[0].data.get("channel", ""))
-    return OrderDecisions(order_id, channel, decisions_of(envelopes))
+    decisions = [
+        dataclasses.replace(d, inputs_recorded=_recorded(store, d.inputs_digest))
+        for d in decisions_of(envelopes)
+    ]
+    return OrderDecisions(order_id, channel, decisions)
+
+
+def _recorded(store: OrderStore, digest: str | None) -> bool:
+    if not digest:
+        return False
+    return any(True for _ in store.events.get(recorded_inputs_id(digest), limit=1))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import NAMESPACE_OID, UUID, uuid5
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
@@ -28,7 +29,8 @@ from aggregates.stock import StockItem
 from hub.services.decision_records import decision_record
 from hub.services.lookup import find
 from hub.services.policies import PolicyService
-from hub.services.routing_inputs import inputs_digest, order_to_route
+from hub.services.recorded_inputs import InputsRecorder
+from hub.services.routing_inputs import order_to_route
 from hub.services.supply_view import SupplyView, candidate_from
 from hub.store import OrderStore
 from orchestration_policies import (
@@ -42,7 +44,7 @@ from orchestration_policies import (
     default_policy,
     select_policy,
 )
-from orchestration_policies.decision_inputs import RoutingOverrides
+from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef, RoutingOverrides
 from orchestration_policies.explain_record import record_digest
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class OrchestrationService:
         self._policies = policies
         self._clock = clock
         self.supply = supply or SupplyView(store)
+        self.recorder = InputsRecorder(store)
         self._items: OrderedDict[tuple[str, str], StockItem] = OrderedDict()
         self._active: tuple[int, list[Policy]] | None = None
         # One decision at a time per process: the cached aggregates are shared, and concurrent
@@ -96,11 +99,12 @@ class OrchestrationService:
             batch = self._batch()
             try:
                 result = self._plan(order, batch, attempt)
-                self._store.save(order, *batch.touched.values())
+                self._save(batch, order)
                 return result
             except (IntegrityError, StockError) as conflict:
-                # Someone else reserved, counted, or routed this very order meanwhile: refresh
-                # and decide again (an order routed by the other worker is then skipped).
+                # Someone else reserved, counted, or routed this very order (or recorded the
+                # same inputs) meanwhile: refresh and decide again (an order routed by the other
+                # worker is then skipped).
                 self._forget(batch)
                 log.info("order %s: %s; deciding again (attempt %d)", order_id, conflict, attempt)
                 # Jittered backoff, so that workers racing for the same stock fall out of step.
@@ -133,7 +137,7 @@ class OrchestrationService:
                 results.append(self._plan(order, batch, 1))
                 orders.append(order)
             if orders:
-                self._store.save(*orders, *batch.touched.values())
+                self._save(batch, *orders)
             return results
         except (IntegrityError, StockError) as conflict:
             self._forget(batch)
@@ -171,6 +175,14 @@ class OrchestrationService:
             decision = self._decide(order, to_route, candidates, batch)
         recorded = decision_record(decision, holders, len(registered) - len(candidates))
         digest = record_digest(recorded)
+        inputs = DecisionInputs(
+            order=to_route,
+            candidates=tuple(candidates),
+            policy=PolicyRef(decision.policy_id, decision.policy_version),
+            now=now,
+            overrides=overrides_of(order),
+            sources_not_given=len(registered) - len(candidates),
+        )
 
         if decision.held is not None:
             order.put_on_hold(
@@ -181,7 +193,7 @@ class OrchestrationService:
                 decision=recorded,
                 explanation="",  # derived from the record when read
                 decision_digest=digest,
-                inputs_digest=inputs_digest(to_route, candidates, now),
+                inputs_digest=self.recorder.record(inputs, batch.records),
             )
             return OrchestrationResult(order.id, "held", order.status.value, attempt)
 
@@ -221,7 +233,7 @@ class OrchestrationService:
             decision=recorded,
             decision_digest=digest,
             explanation="",  # derived from the record when read (decision_records)
-            inputs_digest=inputs_digest(to_route, candidates, now),
+            inputs_digest=self.recorder.record(inputs, batch.records),
             shipments=shipments,
             waiting=waiting,
             unroutable_reason=unroutable,
@@ -296,10 +308,16 @@ class OrchestrationService:
             self._items.popitem(last=False)
         return found
 
+    def _save(self, batch: "_Batch", *orders: Order) -> None:
+        """The orders, the stock they reserved and the inputs they name: one transaction."""
+        self._store.save(*orders, *batch.touched.values(), *batch.records.values())
+        self.recorder.saved(batch.records)
+
     def _forget(self, batch: "_Batch") -> None:
         """Items changed by a save that did not happen are not what the store holds."""
         for key in batch.touched:
             self._items.pop(key, None)
+        self.recorder.settle(batch.records)
 
 
 @dataclass
@@ -311,6 +329,7 @@ class _Batch:
     policies: list[Policy]
     used_today: dict[str, int]
     touched: dict[tuple[str, str], StockItem] = field(default_factory=dict)
+    records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
 
 
 def overrides_of(order: Order) -> RoutingOverrides:

@@ -50,6 +50,8 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
             return [(rejected, submission or env.subject)]
         if env.type.startswith(("orderhub.api_key.", "orderhub.bootstrap_key.")):
             return []  # credentials stay in the event store: nothing downstream needs them
+        if env.type.startswith(("orderhub.recorded_inputs.", "orderhub.recorded_source.")):
+            return []  # decision inputs are read from the store by re-runs, by no consumer
         if env.type.startswith("orderhub.rejected_submission."):
             return [(rejected, env.subject)]
         if env.type.startswith(("orderhub.stock_item.", "orderhub.fulfillment_source.")):

@@ -17,10 +17,12 @@ from aggregates import order_id_for
 from hub.api.app import create_app
 from hub.bootstrap import Hub, bootstrap
 from hub.services.decision_records import decision_record
-from hub.services.routing_inputs import inputs_digest, order_to_route
+from hub.services.recorded_inputs import load_inputs
+from hub.services.routing_inputs import order_to_route
 from hub.services.supply_view import candidate_from
 from hub.settings import Settings
 from orchestration_policies import StockLevel, decide, default_policy, explain_text
+from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef
 from orchestration_policies.explain_record import explain_record, record_digest
 from schemas.envelope import EventEnvelope
 from tests.contracts.factories import NOW, PLACED_AT, fixed_clock, submission_dict
@@ -623,7 +625,11 @@ async def test_deciding_again_from_the_recorded_inputs_gives_the_recorded_decisi
         before = item.reserved - mine
         levels = {SKU: StockLevel(item.on_hand, before, item.safety_stock)}
         candidates.append(candidate_from(source.definition, source.active, levels))
-    assert inputs_digest(to_route, candidates, NOW) == routed.data["inputs_digest"]
+    # Everything decide() saw is recorded, under the digest the event names.
+    candidates.sort(key=lambda c: c.source_id)
+    seen = DecisionInputs(to_route, tuple(candidates), PolicyRef("default", 1), NOW)
+    assert seen.digest == routed.data["inputs_digest"]
+    assert load_inputs(hub.store, seen.digest) == seen
 
     again = decide(to_route, candidates, default_policy(), NOW)
     in_reverse = decide(to_route, list(reversed(candidates)), default_policy(), NOW)

@@ -1,0 +1,48 @@
+"""Recorded decision inputs: what a routing decision saw, stored once per content digest.
+
+Both records are created once and never change; their ids derive from their digests, so two
+identical inputs (or a source definition used by many decisions) are one record in the store.
+The body is the canonical JSON text of ``orchestration_policies.decision_inputs`` (its sha256
+is the digest); it is kept as text, so what is stored is exactly what was hashed.
+"""
+
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+# Fixed forever: the ids of recorded inputs are derived from it.
+INPUTS_NAMESPACE = UUID("9d4c1b7e-2f3a-4b6c-8d5e-7f0a1b2c3d4e")
+
+
+def recorded_inputs_id(digest: str) -> UUID:
+    return uuid5(INPUTS_NAMESPACE, f"inputs:{digest}")
+
+
+def recorded_source_id(digest: str) -> UUID:
+    return uuid5(INPUTS_NAMESPACE, f"source:{digest}")
+
+
+class RecordedInputs(Aggregate):
+    """What one decide() call saw (its sources named by their definitions' digests)."""
+
+    @staticmethod
+    def create_id(digest: str) -> UUID:
+        return recorded_inputs_id(digest)
+
+    @event("Recorded")
+    def __init__(self, digest: str, body: str) -> None:
+        self.digest = digest
+        self.body = body
+
+
+class RecordedSource(Aggregate):
+    """A source's definition as decisions saw it, named by its digest."""
+
+    @staticmethod
+    def create_id(digest: str) -> UUID:
+        return recorded_source_id(digest)
+
+    @event("Recorded")
+    def __init__(self, digest: str, definition: str) -> None:
+        self.digest = digest
+        self.definition = definition

@@ -1,0 +1,72 @@
+"""Re-running recorded routing decisions (auditors, admins): reads only, writes nothing."""
+
+import asyncio
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path
+
+from hub.api.deps import HubDep, require
+from hub.api.problems import ProblemError, not_found
+from hub.services.access import Principal
+from hub.services.policies import PolicyService
+from hub.services.rerun import Rerun, RerunError, RerunService
+from hub.store import OrderStore
+from schemas.api import RerunPublic
+from schemas.problems import Problem
+
+router = APIRouter(prefix="/v1/orders", tags=["decisions"])
+
+Auditor = Annotated[Principal, Depends(require("decisions:rerun"))]
+# Far above any order's count of decisions; bounds what a path may ask for.
+MAX_N = 1_000_000
+
+
+@router.post(
+    "/{order_id}/decisions/{n}/rerun",
+    response_model=RerunPublic,
+    responses={
+        403: {"description": "The role may not re-run decisions (admin and auditor may)"},
+        404: {"description": "Unknown order, or the order has no decision n"},
+        409: {
+            "description": "The decision cannot be re-run: its inputs were not recorded "
+            "(decided before they were kept), cannot be read back, or its policy version is "
+            "unknown here; `reason` says which"
+        },
+        422: {"description": "n is not a whole number from 1"},
+    },
+)
+async def rerun_decision(
+    order_id: UUID,
+    hub: HubDep,
+    principal: Auditor,
+    n: Annotated[int, Path(ge=1, le=MAX_N, description="Which decision (1-based)")],
+) -> RerunPublic:
+    """decide() again on the decision's recorded inputs with the policy version that made it:
+    `identical: true` with both digests, or the differences field by field."""
+    result = await asyncio.to_thread(_rerun, hub.store, hub.policies, order_id, n, principal)
+    return RerunPublic.model_validate(result.to_dict())
+
+
+def _rerun(
+    store: OrderStore, policies: PolicyService, order_id: UUID, n: int, principal: Principal
+) -> Rerun:
+    service = RerunService(store, policies)
+    found = service.decisions(order_id)
+    if found is None or not principal.may_see_channel(found[0]):
+        raise not_found(f"order {order_id}")
+    decisions = found[1]
+    if n > len(decisions):
+        raise not_found(f"decision {n} of order {order_id} (it has {len(decisions)})")
+    try:
+        return service.rerun(decisions[n - 1], order_id)
+    except RerunError as error:
+        raise ProblemError(
+            Problem(
+                type=f"/problems/{error.reason.value.replace('_', '-')}",
+                title="This decision cannot be re-run",
+                status=409,
+                detail=error.detail,
+                extra={"reason": error.reason.value, "order_id": str(order_id), "n": n},
+            )
+        ) from error

@@ -1,0 +1,129 @@
+"""Recording decision inputs with the decisions, and reading them back for re-runs.
+
+The recorder adds, to the save of each decision, the inputs record it names (and any source
+definition not stored yet). It reads nothing per order: an inputs record is simply created (a
+record already stored under the same digest makes the save fail as a conflict, and the
+orchestrator then asks `settle()` which records exist before deciding again); a definition is
+looked up once per process, the first time it is seen. The reader verifies each record against
+its digest, so a tampered body is reported, never re-run.
+"""
+
+import hashlib
+import json
+from collections import OrderedDict
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from aggregates.decision_inputs import (
+    RecordedInputs,
+    RecordedSource,
+    recorded_inputs_id,
+    recorded_source_id,
+)
+from hub.store import OrderStore
+from orchestration_policies.decision_inputs import (
+    DecisionInputs,
+    InputsFormatError,
+    canonical_json,
+    from_body,
+    to_body,
+)
+
+# Digests known to be stored, kept per process; forgetting one only costs a conflict later.
+KNOWN = 100_000
+
+__all__ = ["InputsReader", "InputsRecorder", "InputsTamperedError", "load_inputs"]
+
+
+class InputsTamperedError(InputsFormatError):
+    """A stored record whose content does not hash to its digest."""
+
+
+class InputsRecorder:
+    def __init__(self, store: OrderStore) -> None:
+        self._store = store
+        self._known: OrderedDict[UUID, None] = OrderedDict()
+
+    def record(self, inputs: DecisionInputs, pending: dict[UUID, Aggregate]) -> str:
+        """Add the records `inputs` needs to `pending` (saved with the decision); its digest."""
+        body, definitions = to_body(inputs)
+        text = canonical_json(body)
+        digest = hashlib.sha256(text).hexdigest()
+        record_id = recorded_inputs_id(digest)
+        if record_id not in self._known and record_id not in pending:
+            pending[record_id] = RecordedInputs(digest=digest, body=text.decode())
+        for key, definition in definitions.items():
+            source_id = recorded_source_id(key)
+            if source_id in self._known or source_id in pending:
+                continue
+            if self._stored(source_id):
+                self._remember(source_id)
+            else:
+                plain = canonical_json(definition).decode()
+                pending[source_id] = RecordedSource(digest=key, definition=plain)
+        return digest
+
+    def saved(self, pending: dict[UUID, Aggregate]) -> None:
+        for record_id in pending:
+            self._remember(record_id)
+
+    def settle(self, pending: dict[UUID, Aggregate]) -> None:
+        """After a save failed: remember which of its records another save stored meanwhile."""
+        for record_id in pending:
+            if self._stored(record_id):
+                self._remember(record_id)
+
+    def _stored(self, record_id: UUID) -> bool:
+        return any(True for _ in self._store.events.get(record_id, limit=1))
+
+    def _remember(self, record_id: UUID) -> None:
+        self._known[record_id] = None
+        self._known.move_to_end(record_id)
+        if len(self._known) > KNOWN:
+            self._known.popitem(last=False)
+
+
+class InputsReader:
+    """Reads recorded inputs; source definitions (immutable) are kept once read."""
+
+    def __init__(self, store: OrderStore) -> None:
+        self._store = store
+        self._definitions: dict[str, dict[str, object]] = {}
+
+    def load(self, digest: str) -> DecisionInputs | None:
+        """The inputs recorded under `digest`; None when none were (older decisions)."""
+        record = self._get(recorded_inputs_id(digest))
+        if not isinstance(record, RecordedInputs):
+            return None
+        _check(record.body, digest, "inputs")
+        body = json.loads(record.body)
+        keys = {row["definition"] for row in body.get("candidates", ())}
+        return from_body(body, {key: self._definition(key) for key in keys})
+
+    def _definition(self, key: str) -> dict[str, object]:
+        if key not in self._definitions:
+            record = self._get(recorded_source_id(key))
+            if not isinstance(record, RecordedSource):
+                raise InputsFormatError(f"source definition {key} is not recorded")
+            _check(record.definition, key, "source definition")
+            self._definitions[key] = json.loads(record.definition)
+        return self._definitions[key]
+
+    def _get(self, record_id: UUID) -> Aggregate | None:
+        try:
+            found: Aggregate = self._store.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        return found
+
+
+def load_inputs(store: OrderStore, digest: str) -> DecisionInputs | None:
+    """The inputs recorded under `digest` (None: not recorded); InputsFormatError if unreadable."""
+    return InputsReader(store).load(digest)
+
+
+def _check(text: str, digest: str, what: str) -> None:
+    if hashlib.sha256(text.encode()).hexdigest() != digest:
+        raise InputsTamperedError(f"the recorded {what} does not match its digest {digest}")

@@ -1,0 +1,141 @@
+"""Re-run a recorded routing decision: decide() again on its recorded inputs, with the policy
+version that made it, and compare. Reads only; writes nothing.
+
+A decision recorded before inputs were kept (or whose record cannot be read back faithfully)
+answers why it cannot be re-run; it is never re-run on anything but what it saw.
+"""
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from hub.services.decision_records import decision_record
+from hub.services.decisions import order_decisions
+from hub.services.policies import PolicyService
+from hub.services.recorded_inputs import InputsReader
+from hub.store import OrderStore
+from orchestration_policies import Policy, PolicyError, default_policy, load_policy
+from orchestration_policies.decision_diff import Difference, differences
+from orchestration_policies.decision_inputs import DecisionInputs, InputsFormatError, PolicyRef
+from orchestration_policies.explain_record import record_digest
+from projections.decision_history import DecisionRecord
+
+__all__ = ["NotRerunnable", "Rerun", "RerunError", "RerunService", "recorded_policy"]
+
+
+class NotRerunnable(StrEnum):
+    INPUTS_NOT_RECORDED = "inputs_not_recorded"
+    INPUTS_UNREADABLE = "inputs_unreadable"
+    POLICY_VERSION_UNKNOWN = "policy_version_unknown"
+
+
+class RerunError(Exception):
+    """The decision exists but cannot be re-run; `reason` says why."""
+
+    def __init__(self, reason: NotRerunnable, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Rerun:
+    order_id: UUID
+    n: int
+    sequence: int
+    policy: PolicyRef
+    inputs_digest: str
+    recorded_digest: str
+    rerun_digest: str
+    differences: list[Difference]
+    seconds: float  # loading the inputs and policy, deciding, comparing
+
+    @property
+    def identical(self) -> bool:
+        return self.recorded_digest == self.rerun_digest and not self.differences
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": str(self.order_id),
+            "n": self.n,
+            "sequence": self.sequence,
+            "identical": self.identical,
+            "policy": {"id": self.policy.policy_id, "version": self.policy.version},
+            "inputs_digest": self.inputs_digest,
+            "recorded_digest": self.recorded_digest,
+            "rerun_digest": self.rerun_digest,
+            "differences": [d.to_dict() for d in self.differences],
+            "milliseconds": round(self.seconds * 1000, 3),
+        }
+
+
+class RerunService:
+    def __init__(self, store: OrderStore, policies: PolicyService) -> None:
+        self._store = store
+        self._policies = policies
+        self._reader = InputsReader(store)
+
+    def decisions(self, order_id: UUID) -> tuple[str, list[DecisionRecord]] | None:
+        """The order's channel and decisions; None for an unknown order."""
+        found = order_decisions(self._store, order_id)
+        return None if found is None else (found.channel, found.decisions)
+
+    def rerun(
+        self, decision: DecisionRecord, order_id: UUID, policy: Policy | None = None
+    ) -> Rerun:
+        """decide() again on what `decision` saw, with the recorded policy version (or the
+        `policy` given, to see what another one would have done); RerunError when the
+        recorded inputs or policy version cannot be had."""
+        started = time.perf_counter()
+        inputs = self.inputs_of(decision)
+        policy = policy or recorded_policy(self._policies, inputs.policy)
+        if policy is None:
+            raise RerunError(
+                NotRerunnable.POLICY_VERSION_UNKNOWN,
+                f"policy {inputs.policy.policy_id!r} version {inputs.policy.version} is not "
+                "published in this store",
+            )
+        again = decision_record(inputs.decide(policy), inputs.holders, inputs.sources_not_given)
+        found = differences(decision.decision, again)
+        return Rerun(
+            order_id=order_id,
+            n=decision.n,
+            sequence=decision.sequence,
+            policy=inputs.policy,
+            inputs_digest=str(decision.inputs_digest),
+            recorded_digest=decision.decision_digest,
+            rerun_digest=record_digest(again),
+            differences=found,
+            seconds=time.perf_counter() - started,
+        )
+
+    def inputs_of(self, decision: DecisionRecord) -> DecisionInputs:
+        digest = decision.inputs_digest
+        try:
+            inputs = self._reader.load(digest) if digest else None
+        except InputsFormatError as error:  # including a body that does not match its digest
+            raise RerunError(NotRerunnable.INPUTS_UNREADABLE, str(error)) from error
+        if inputs is None:
+            raise RerunError(
+                NotRerunnable.INPUTS_NOT_RECORDED,
+                f"decision {decision.n} was recorded before decision inputs were kept: "
+                "inputs not recorded, so it cannot be re-run",
+            )
+        return inputs
+
+
+def recorded_policy(policies: PolicyService, ref: PolicyRef) -> Policy | None:
+    """The policy as it was at `ref`'s version (published versions never change); the bundled
+    default for its own id and version when it was never published; None if unknown."""
+    found = policies.document(ref.policy_id, ref.version)
+    if found is not None:
+        try:
+            return load_policy(found[1]).model_copy(update={"version": ref.version})
+        except PolicyError:
+            return None  # a stored document this release cannot read any more
+    bundled = default_policy()
+    if (bundled.id, bundled.version) == (ref.policy_id, ref.version):
+        return bundled
+    return None
