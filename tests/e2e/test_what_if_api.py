@@ -1,6 +1,7 @@
 """What-if over recorded history through the hub (embedded, over HTTP): orders routed live by
 distance, a draft that prefers the cheaper far source, the report worked out by hand."""
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -189,3 +190,40 @@ def test_the_service_reads_the_window_only(tmp_path: Path) -> None:
         assert report.decisions == 0 and report.total.to_dict()["orders"] == 0
     finally:
         hub.close()
+
+
+@pytest.mark.asyncio
+async def test_the_cli_prints_the_draft_beside_live(
+    history: tuple[httpx.AsyncClient, Hub, list[str]], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app as cli
+
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(BY_COST)
+    env: dict[str, str | None] = {
+        "ORDERHUB_DATA_DIR": str(tmp_path),
+        "ORDERHUB_KAFKA_BOOTSTRAP": None,  # embedded, whatever the machine has set
+        "ORDERHUB_DATABASE_URL": None,
+        "COLUMNS": "200",
+    }
+    args = ["what-if", "--policy", str(draft), "--from", "2026-11-01", "--to", "2026-11-30"]
+    result = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["total"]["changed"] == 2
+    assert report["total"]["draft"]["cost"] == {
+        "EUR": str(2 * _cost("store-lille") + _cost("wh-lyon"))
+    }
+
+    table = CliRunner().invoke(cli, args, env=env)
+    assert table.exit_code == 0, table.output
+    assert "Shipping cost" in table.stdout and "2 changed" in table.stdout
+
+    refused = CliRunner().invoke(
+        cli,
+        ["what-if", "--policy", str(draft), "--from", "2026-11-30", "--to", "2026-11-01"],
+        env=env,
+    )
+    assert refused.exit_code == 2
