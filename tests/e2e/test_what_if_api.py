@@ -74,8 +74,9 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub,
 
 
 def _cost(source_id: str) -> Decimal:
-    source = SOURCES[source_id]
-    km = haversine_km(LYON_CUSTOMER["lat"], LYON_CUSTOMER["lon"], source["lat"], source["lon"])
+    source: dict[str, Any] = SOURCES[source_id]
+    customer: dict[str, Any] = LYON_CUSTOMER
+    km = haversine_km(customer["lat"], customer["lon"], source["lat"], source["lon"])
     cost = COSTS[source_id]
     model = CostModel(
         Decimal(cost["base"]), Decimal(cost["per_unit"]), Decimal(cost["per_km"]), "EUR"
