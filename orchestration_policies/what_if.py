@@ -250,6 +250,9 @@ class _World:
         return out
 
 
+_HOLD_NOT_EVALUATED = "hold condition could not be evaluated"  # decide()'s words
+
+
 def _count(counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]) -> None:
     day = at.date()
     for source_id in sources:
@@ -323,7 +326,10 @@ def run_what_if(
             _count(world.draft_day, item.decided_at, sources)
     if progress is not None:
         progress(report.decisions)
-    unknown = sorted(set(referenced) - seen_attributes) if report.redecided else []
+    # Unknown at the time and not guarded (has()): the draft's conditions failed on them, or
+    # its applies_to matched nothing.
+    failed = report.condition_failures or (not report.redecided and report.out_of_scope)
+    unknown = sorted(set(referenced) - seen_attributes) if failed else []
     if unknown:
         raise UnknownAttributeError(
             Problem(
@@ -358,6 +364,11 @@ def _redecide(
         world.give_back((item.order_id, line.line_id))
     candidates = world.candidates(inputs.candidates, inputs.now)
     decision = decide(order, candidates, inputs.overrides.applied_to(draft, candidates), inputs.now)
+    held = decision.held
+    if decision.explanation.condition_errors or (
+        held is not None and held.reason.startswith(_HOLD_NOT_EVALUATED)
+    ):
+        report.condition_failures += 1
     drafted = _drafted_shipments(decision)
     world.promise(item.order_id, drafted)
     live_shipped = shipped_of_record(item.record)

@@ -179,6 +179,7 @@ class WhatIfReport:
     redecided: int = 0
     skipped: int = 0  # inputs not recorded: they stand as recorded in both worlds
     out_of_scope: int = 0  # the draft does not apply to the order: it stands as recorded
+    condition_failures: int = 0  # draft decisions where a condition could not be evaluated
     total: Comparison = field(default_factory=Comparison)
     by_channel: dict[str, Comparison] = field(default_factory=dict)
     changes: list[ChangedDecision] = field(default_factory=list)
@@ -197,6 +198,7 @@ class WhatIfReport:
             "redecided": self.redecided,
             "skipped": self.skipped,
             "out_of_scope": self.out_of_scope,
+            "condition_failures": self.condition_failures,
             "total": self.total.to_dict(),
             "by_channel": {name: c.to_dict() for name, c in sorted(self.by_channel.items())},
             "changed": self.total.changed,

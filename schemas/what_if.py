@@ -92,6 +92,10 @@ class WhatIfReportPublic(BaseModel):
     out_of_scope: int = Field(
         description="Another channel, or the draft does not apply: they stand as recorded"
     )
+    condition_failures: int = Field(
+        description="Draft decisions where a condition could not be evaluated (held or "
+        "excluded for it, as decide() does)"
+    )
     total: WhatIfComparison
     by_channel: dict[str, WhatIfComparison]
     changed: int

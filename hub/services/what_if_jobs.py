@@ -11,12 +11,13 @@ from enum import StrEnum
 from typing import Any
 
 from hub.services.what_if import WhatIfService, Window
+from hub.store import OrderStore
 from orchestration_policies import Policy, PolicyError
 from orchestration_policies.what_if_report import WhatIfReport
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Busy", "JobState", "WhatIfJob", "WhatIfJobs"]
+__all__ = ["Busy", "JobState", "WhatIfJob", "WhatIfJobs", "jobs_on"]
 
 
 class JobState(StrEnum):
@@ -110,3 +111,12 @@ class WhatIfJobs:
         finished = [k for k, j in self._jobs.items() if j.state is not JobState.RUNNING]
         for job_id in finished[: max(0, len(self._jobs) - self._kept)]:
             del self._jobs[job_id]
+
+
+def jobs_on(state: Any, store: OrderStore) -> WhatIfJobs:
+    """The process's what-if jobs, kept on the app's state (made on first use); the API and the
+    console share them."""
+    jobs: WhatIfJobs | None = getattr(state, "what_if_jobs", None)
+    if jobs is None:
+        jobs = state.what_if_jobs = WhatIfJobs(WhatIfService(store))
+    return jobs

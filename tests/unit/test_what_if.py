@@ -264,7 +264,7 @@ def test_a_draft_reading_an_attribute_unknown_at_the_time_is_a_clear_error() -> 
         "shipping_cost: 1.0",
         """holds:
   - name: gold-review
-    condition: has(order.attributes.loyalty_tier) && order.attributes.loyalty_tier == "gold"
+    condition: order.attributes.loyalty_tier == "gold"
     reason: gold customers are checked by hand
 """,
     )
@@ -296,3 +296,24 @@ def test_reservations_made_before_the_window_are_kept_by_both_worlds() -> None:
     ]
     report = run_what_if(history, BY_COST, START)
     assert report.total.changed == 0  # the far DC has nothing free in either world
+
+
+def test_an_attribute_guarded_by_has_is_no_error_and_the_live_policy_changes_nothing() -> None:
+    guarded = policy(
+        "distance_km: 1.0",
+        """holds:
+  - name: gold-review
+    condition: has(order.attributes.loyalty_tier) && order.attributes.loyalty_tier == "gold"
+    reason: gold customers are checked by hand
+""",
+    )
+    history = [
+        registered(NEAR, 10),
+        registered(FAR, 2),
+        *(
+            recorded(order(f"o{i}", T[i]), T[i], BY_DISTANCE, seen(NEAR, 10, i), seen(FAR, 2, 0))
+            for i in range(3)
+        ),
+    ]
+    report = run_what_if(history, guarded, START)
+    assert (report.redecided, report.total.changed, report.condition_failures) == (3, 0, 0)

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from hub.api.deps import HubDep, require
 from hub.api.problems import ProblemError, not_found
 from hub.services.access import Principal
-from hub.services.what_if import WhatIfService, Window, draft_policy, window_problems
-from hub.services.what_if_jobs import Busy, JobState, WhatIfJob, WhatIfJobs
+from hub.services.what_if import Window, draft_policy, window_problems
+from hub.services.what_if_jobs import Busy, JobState, WhatIfJob, WhatIfJobs, jobs_on
 from orchestration_policies import PolicyError, Problem
 from schemas.problems import FieldProblem
 from schemas.problems import Problem as ProblemBody
@@ -24,12 +24,7 @@ WAIT_SECONDS = 3.0
 
 
 def jobs_of(request: Request, hub: HubDep) -> WhatIfJobs:
-    """The process's what-if jobs (made on first use)."""
-    state = request.app.state
-    jobs: WhatIfJobs | None = getattr(state, "what_if_jobs", None)
-    if jobs is None:
-        jobs = state.what_if_jobs = WhatIfJobs(WhatIfService(hub.store))
-    return jobs
+    return jobs_on(request.app.state, hub.store)
 
 
 Jobs = Annotated[WhatIfJobs, Depends(jobs_of)]
