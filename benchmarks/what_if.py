@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import random
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from benchmarks.network import Network, OrderMaker, generate_network
@@ -51,6 +53,7 @@ from orchestration_policies.what_if import (
 from orchestration_policies.what_if_inputs import InputsDecoder
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
+RESULTS = Path(__file__).parent / "results"
 CHANNELS = ("web", "pos", "marketplace")
 DRAFT = """
 id: default
@@ -194,11 +197,25 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=100)
     parser.add_argument("--skus", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the generated history in benchmarks/results/"
+    )
     args = parser.parse_args()
 
     began = time.perf_counter()
-    network = generate_network(args.sources, args.skus, seed=args.seed)
-    timeline, definitions = generate(network, args.decisions, args.seed)
+    cache = (
+        RESULTS / f"what_if_history_{args.decisions}_{args.sources}_{args.skus}_{args.seed}.pickle"
+    )
+    if cache.exists():  # generating is slow (every live decision is decided); reuse it
+        with cache.open("rb") as stored:
+            timeline, definitions = pickle.load(stored)
+    else:
+        network = generate_network(args.sources, args.skus, seed=args.seed)
+        timeline, definitions = generate(network, args.decisions, args.seed)
+        if args.keep:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            with cache.open("wb") as stored:
+                pickle.dump((timeline, definitions), stored, protocol=5)
     movements = sum(isinstance(item, StockMovement) for item in timeline)
     print(
         f"history: {args.decisions:,} decisions, {movements:,} stock movements, "
