@@ -187,8 +187,8 @@ def read_back(
             yield item
             continue
         order_id, n, channel, at, record, body = item
-        inputs = decoder.decode(json.loads(body))
-        yield RecordedDecision(order_id, n, channel, at, record, inputs)
+        inputs, candidates = decoder.decode_compact(json.loads(body))
+        yield RecordedDecision(order_id, n, channel, at, record, inputs, candidates)
 
 
 def main() -> None:

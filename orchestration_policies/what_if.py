@@ -21,7 +21,7 @@ are the draft's promises too. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -35,7 +35,7 @@ from orchestration_policies.inputs import CandidateSource, StockLevel
 from orchestration_policies.loading import PolicyError, Problem
 from orchestration_policies.policy import Policy
 from orchestration_policies.selection import policy_applies
-from orchestration_policies.what_if_inputs import stock_level, with_stock
+from orchestration_policies.what_if_inputs import RecordedCandidate, stock_level, with_stock
 from orchestration_policies.what_if_report import (
     ChangedDecision,
     Shipped,
@@ -103,6 +103,9 @@ class RecordedDecision:
     decided_at: datetime
     record: Mapping[str, Any]  # the decision as recorded (Decision.to_dict shape)
     inputs: DecisionInputs | None = None
+    # The recorded candidates in their compact form (InputsDecoder.decode_compact), when
+    # ``inputs`` was read without them; None: ``inputs.candidates``.
+    candidates: tuple[RecordedCandidate, ...] | None = None
 
 
 class UnknownAttributeError(PolicyError):
@@ -211,42 +214,27 @@ class _World:
             item.draft += quantity
             self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
 
-    def candidates(self, seen: Iterable[CandidateSource], now: datetime) -> list[CandidateSource]:
+    def candidates(self, seen: Sequence[RecordedCandidate], now: datetime) -> list[CandidateSource]:
         """The recorded candidates with the draft's stock and capacity used.
 
         A (source, SKU) the history given did not register starts from the recorded level.
-        Where the draft's world agrees with the recorded one (most sources, when the draft
-        mostly decides as live did), the recorded candidate is used as it is.
         """
         day = now.date()
         items = self.items
         by_day = bool(self.live_day or self.draft_day)
         out = []
-        for c in seen:
-            sid = c.source_id
-            used = c.used_today
+        for source, recorded_stock, used in seen:
+            sid = source.source_id
             if by_day:
                 used += self.draft_day.get((day, sid), 0) - self.live_day.get((day, sid), 0)
                 used = used if used > 0 else 0
-            same = used == c.used_today
-            found = []
-            for sku, recorded in c.stock.items():
+            stock = {}
+            for sku, (on_hand, reserved, safety) in recorded_stock.items():
                 item = items.get((sid, sku))
                 if item is None:
-                    item = items[(sid, sku)] = _Item(
-                        recorded.on_hand, recorded.safety_stock, recorded.reserved
-                    )
-                found.append((sku, item))
-                same = (
-                    same
-                    and item.on_hand + item.offset == recorded.on_hand
-                    and item.shared + item.draft == recorded.reserved
-                    and item.safety == recorded.safety_stock
-                )
-            if same:
-                out.append(c)
-            else:
-                out.append(with_stock(c, {sku: item.level() for sku, item in found}, used))
+                    item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
+                stock[sku] = item.level()
+            out.append(with_stock(source, stock, used))
         return out
 
 
@@ -362,7 +350,17 @@ def _redecide(
     order = inputs.order
     for line in order.lines:  # routed again: the draft's earlier promise for it is given back
         world.give_back((item.order_id, line.line_id))
-    candidates = world.candidates(inputs.candidates, inputs.now)
+    recorded = item.candidates
+    if recorded is None:
+        recorded = tuple(
+            (
+                c,
+                {sku: (v.on_hand, v.reserved, v.safety_stock) for sku, v in c.stock.items()},
+                c.used_today,
+            )
+            for c in inputs.candidates
+        )
+    candidates = world.candidates(recorded, inputs.now)
     decision = decide(order, candidates, inputs.overrides.applied_to(draft, candidates), inputs.now)
     held = decision.held
     if decision.explanation.condition_errors or (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -23,7 +23,12 @@ from orchestration_policies.decision_inputs import (
 )
 from orchestration_policies.inputs import CandidateSource, StockLevel
 
-__all__ = ["InputsDecoder", "stock_level", "with_stock"]
+__all__ = ["InputsDecoder", "RecordedCandidate", "stock_level", "with_stock"]
+
+# A recorded candidate, compact: the source (no stock), {sku: (on_hand, reserved, safety
+# stock)}, shipments used that day. What-if builds its own candidates from it, so the recorded
+# one need not be built first.
+RecordedCandidate = tuple[CandidateSource, Mapping[str, Sequence[int]], int]
 
 _SLOTS = CandidateSource.__slots__
 _values_of = operator.attrgetter(*_SLOTS)
@@ -91,9 +96,34 @@ class InputsDecoder:
             raise InputsFormatError(f"inputs record cannot be read: {error!r}") from error
         return dataclasses.replace(shell, candidates=candidates)
 
+    def decode_compact(
+        self, body: Mapping[str, Any]
+    ) -> tuple[DecisionInputs, tuple[RecordedCandidate, ...]]:
+        """The inputs without their candidates (``candidates`` empty), and the candidates in
+        their compact form; InputsFormatError when unreadable."""
+        shell = from_body({**body, "candidates": []}, {})
+        try:
+            rows = tuple(
+                (self._template(row["definition"]), _levels(row["stock"]), int(row["used_today"]))
+                for row in body["candidates"]
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, InputsFormatError):
+                raise
+            raise InputsFormatError(f"inputs record cannot be read: {error!r}") from error
+        return shell, rows
+
     def _template(self, key: str) -> CandidateSource:
         found = self._templates.get(key)
         if found is None:
             definition = self._definition_of(key)
             found = self._templates[key] = candidate_from(definition, definition["active"], {})
         return found
+
+
+def _levels(stock: Mapping[str, Sequence[int]]) -> Mapping[str, Sequence[int]]:
+    for level in stock.values():
+        on_hand, reserved, safety = level  # exactly three figures
+        if on_hand < 0 or reserved < 0 or safety < 0:
+            raise ValueError("stock figures must not be negative")
+    return stock

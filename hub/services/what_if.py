@@ -32,7 +32,7 @@ from orchestration_policies.what_if import (
     StockMovement,
     run_what_if,
 )
-from orchestration_policies.what_if_inputs import InputsDecoder
+from orchestration_policies.what_if_inputs import InputsDecoder, RecordedCandidate
 from orchestration_policies.what_if_report import WhatIfReport
 
 __all__ = ["MAX_DAYS", "WhatIfService", "Window", "draft_policy", "window_problems"]
@@ -54,6 +54,7 @@ _INPUTS = event_topic(RecordedInputs, "Recorded")
 _SOURCE = event_topic(RecordedSource, "Recorded")
 _DECISIONS = (event_topic(Order, "Routed"), event_topic(Order, "Held"))
 TOPICS = (*_STOCK, _INPUTS, _SOURCE, *_DECISIONS)
+Inputs = tuple[DecisionInputs | None, tuple[RecordedCandidate, ...] | None]
 
 
 @dataclass(frozen=True)
@@ -174,19 +175,18 @@ class _Reader:
             raise InputsFormatError(f"source definition {key} is not recorded")
         return str(record.definition)
 
-    def inputs(
-        self, decoder: InputsDecoder, digest: str | None, body: str | None
-    ) -> DecisionInputs | None:
-        """The decision's inputs; None when not recorded or not readable (it is skipped)."""
+    def inputs(self, decoder: InputsDecoder, digest: str | None, body: str | None) -> Inputs:
+        """The decision's inputs (candidates compact when read from the log); None when not
+        recorded or not readable (the decision is skipped)."""
         if not digest:
-            return None
+            return None, None
         try:
             if body is None:
-                return self._store_reader.load(digest)
+                return self._store_reader.load(digest), None
             _check(body, digest)
-            return decoder.decode(json.loads(body))
+            return decoder.decode_compact(json.loads(body))
         except (InputsFormatError, ValueError):
-            return None
+            return None, None
 
 
 def _check(text: str, digest: str) -> None:
@@ -205,6 +205,7 @@ def _movement(kind: MovementKind, e: Any) -> StockMovement:
     )
 
 
-def _decision(order_id: str, n: int, event: Any, inputs: DecisionInputs | None) -> RecordedDecision:
+def _decision(order_id: str, n: int, event: Any, found: Inputs) -> RecordedDecision:
+    inputs, candidates = found
     channel = inputs.order.channel if inputs is not None else "(inputs not recorded)"
-    return RecordedDecision(order_id, n, channel, event.at, event.decision, inputs)
+    return RecordedDecision(order_id, n, channel, event.at, event.decision, inputs, candidates)

@@ -4,7 +4,9 @@ The histories are built by hand: the live decisions are what decide() gave under
 policy with the stock the live world had, and the report's figures are worked out here.
 """
 
+import json
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -317,3 +319,26 @@ def test_an_attribute_guarded_by_has_is_no_error_and_the_live_policy_changes_not
     ]
     report = run_what_if(history, guarded, START)
     assert (report.redecided, report.total.changed, report.condition_failures) == (3, 0, 0)
+
+
+def test_inputs_read_back_compactly_give_the_same_report() -> None:
+    from orchestration_policies.decision_inputs import canonical_json, to_body
+    from orchestration_policies.what_if_inputs import InputsDecoder
+
+    live = [
+        recorded(order(f"o{i}", T[i]), T[i], BY_DISTANCE, seen(NEAR, 10, i), seen(FAR, 2, 0))
+        for i in range(3)
+    ]
+    definitions: dict[str, dict[str, object]] = {}
+    compact = []
+    for item in live:
+        assert item.inputs is not None
+        body, defs = to_body(item.inputs)
+        definitions.update(defs)
+        decoder = InputsDecoder(definitions.__getitem__)
+        inputs, rows = decoder.decode_compact(json.loads(canonical_json(body)))
+        assert decoder.decode(json.loads(canonical_json(body))) == item.inputs
+        compact.append(replace(item, inputs=inputs, candidates=rows))
+    stock = [registered(NEAR, 10), registered(FAR, 2)]
+    full = run_what_if([*stock, *live], BY_COST, START).to_dict()
+    assert run_what_if([*stock, *compact], BY_COST, START).to_dict() == full
