@@ -21,21 +21,19 @@ are the draft's promises too. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import StrEnum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from orchestration_policies.decide import decide
 from orchestration_policies.decision import Decision
 from orchestration_policies.decision_inputs import DecisionInputs
 from orchestration_policies.explain_record import explain_record
-from orchestration_policies.inputs import CandidateSource, StockLevel
 from orchestration_policies.loading import PolicyError, Problem
 from orchestration_policies.policy import Policy
 from orchestration_policies.selection import policy_applies
-from orchestration_policies.what_if_inputs import RecordedCandidate, stock_level, with_stock
+from orchestration_policies.what_if_inputs import RecordedCandidate
 from orchestration_policies.what_if_report import (
     ChangedDecision,
     Shipped,
@@ -44,6 +42,12 @@ from orchestration_policies.what_if_report import (
     promise_missed,
     record_outcome,
     shipped_of_record,
+)
+from orchestration_policies.what_if_world import (
+    MovementKind,
+    StockMovement,
+    World,
+    count_shipments,
 )
 
 __all__ = [
@@ -54,43 +58,6 @@ __all__ = [
     "attribute_references",
     "run_what_if",
 ]
-
-
-class MovementKind(StrEnum):
-    REGISTERED = "registered"  # on_hand, safety_stock
-    COUNTED = "counted"  # on_hand, safety_stock (an absolute snapshot from the source)
-    ADJUSTED = "adjusted"  # delta
-    RESERVED = "reserved"  # key, quantity
-    RELEASED = "released"  # key, quantity
-    CONSUMED = "consumed"  # key, quantity shipped, freed (the rest of the reservation)
-
-
-_REGISTERED, _COUNTED, _ADJUSTED = (
-    MovementKind.REGISTERED,
-    MovementKind.COUNTED,
-    MovementKind.ADJUSTED,
-)
-_RESERVED, _RELEASED, _CONSUMED = (
-    MovementKind.RESERVED,
-    MovementKind.RELEASED,
-    MovementKind.CONSUMED,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class StockMovement:
-    """A stock event of the log, as plain values (``key``: ``order:shipment:line``)."""
-
-    kind: MovementKind
-    source_id: str
-    sku: str
-    at: datetime
-    on_hand: int = 0
-    safety_stock: int = 0
-    delta: int = 0
-    quantity: int = 0
-    freed: int = 0
-    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,127 +96,7 @@ def attribute_references(policy: Policy) -> dict[str, list[str]]:
     return found
 
 
-class _Item:
-    """One (source, SKU) in the draft's world."""
-
-    __slots__ = ("draft", "offset", "on_hand", "safety", "shared")
-
-    def __init__(self, on_hand: int, safety: int, shared: int = 0) -> None:
-        self.on_hand = on_hand  # as the log has it (what really happened)
-        self.safety = safety
-        self.shared = shared  # reserved before the window: promises both worlds keep
-        self.draft = 0  # the draft's own promises
-        self.offset = 0  # live shipments put back, the draft's own taken out
-
-    def level(self) -> StockLevel:
-        on_hand = self.on_hand + self.offset
-        reserved = self.shared + self.draft
-        return stock_level(
-            on_hand if on_hand > 0 else 0, reserved if reserved > 0 else 0, max(0, self.safety)
-        )
-
-
-Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
-
-
-@dataclass
-class _World:
-    start: datetime
-    items: dict[tuple[str, str], _Item] = field(default_factory=dict)
-    shared: dict[str, tuple[tuple[str, str], int]] = field(default_factory=dict)
-    promises: dict[tuple[str, str], Promise] = field(default_factory=dict)
-    live_day: dict[tuple[date, str], int] = field(default_factory=dict)
-    draft_day: dict[tuple[date, str], int] = field(default_factory=dict)
-
-    def move(self, m: StockMovement) -> None:
-        kind = m.kind
-        if kind is _RESERVED and m.at >= self.start:
-            return  # the live policy's reservation: never the draft's
-        key = (m.source_id, m.sku)
-        if kind is _REGISTERED:
-            self.items[key] = _Item(m.on_hand, m.safety_stock)
-            return
-        item = self.items.get(key)
-        if item is None:
-            return  # registered before the history given (the decision's own levels seed it)
-        if kind is _CONSUMED:  # the units really left
-            item.on_hand -= m.quantity
-            if not self._end_shared(m.key):
-                item.offset += m.quantity  # the live policy's shipment, not the draft's
-                self._ship(_order_line(m.key))
-        elif kind is _RESERVED:  # before the window: a promise both worlds keep
-            self.shared[m.key] = (key, m.quantity)
-            item.shared += m.quantity
-        elif kind is _RELEASED:
-            if not self._end_shared(m.key):
-                self.give_back(_order_line(m.key))
-        elif kind is _COUNTED:
-            item.on_hand, item.safety = m.on_hand, m.safety_stock
-        else:
-            item.on_hand += m.delta
-
-    def _end_shared(self, key: str) -> bool:
-        found = self.shared.pop(key, None)
-        if found is None:
-            return False
-        self.items[found[0]].shared -= found[1]
-        return True
-
-    def give_back(self, order_line: tuple[str, str]) -> None:
-        for source_id, sku, quantity in self.promises.pop(order_line, ()):
-            self.items[(source_id, sku)].draft -= quantity
-
-    def _ship(self, order_line: tuple[str, str]) -> None:
-        for source_id, sku, quantity in self.promises.pop(order_line, ()):
-            item = self.items[(source_id, sku)]
-            item.draft -= quantity
-            item.offset -= quantity
-
-    def promise(self, order_id: str, shipments: Iterable[tuple[str, str, str, int]]) -> None:
-        """Hold (source, line, sku, quantity) for the order in the draft's world."""
-        for source_id, line_id, sku, quantity in shipments:
-            item = self.items.get((source_id, sku))
-            if item is None:
-                item = self.items[(source_id, sku)] = _Item(0, 0)
-            item.draft += quantity
-            self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
-
-    def candidates(self, seen: Sequence[RecordedCandidate], now: datetime) -> list[CandidateSource]:
-        """The recorded candidates with the draft's stock and capacity used.
-
-        A (source, SKU) the history given did not register starts from the recorded level.
-        """
-        day = now.date()
-        items = self.items
-        by_day = bool(self.live_day or self.draft_day)
-        out = []
-        for source, recorded_stock, used in seen:
-            sid = source.source_id
-            if by_day:
-                used += self.draft_day.get((day, sid), 0) - self.live_day.get((day, sid), 0)
-                used = used if used > 0 else 0
-            stock = {}
-            for sku, (on_hand, reserved, safety) in recorded_stock.items():
-                item = items.get((sid, sku))
-                if item is None:
-                    item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
-                stock[sku] = item.level()
-            out.append(with_stock(source, stock, used))
-        return out
-
-
 _HOLD_NOT_EVALUATED = "hold condition could not be evaluated"  # decide()'s words
-
-
-def _count(counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]) -> None:
-    day = at.date()
-    for source_id in sources:
-        counts[(day, source_id)] = counts.get((day, source_id), 0) + 1
-
-
-def _order_line(key: str) -> tuple[str, str]:
-    parts = key.split(":", 2)
-    return (parts[0], parts[-1])
 
 
 def _recorded_shipments(record: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
@@ -285,7 +132,7 @@ def run_what_if(
     of decisions done, every 1,000. Raises :class:`UnknownAttributeError` when the draft reads
     an order attribute that no decision of the window carried.
     """
-    world = _World(start)
+    world = World(start)
     report = WhatIfReport(draft.id, draft.version, changes_kept=changes_kept)
     referenced = attribute_references(draft)
     seen_attributes: set[str] = set()
@@ -310,8 +157,8 @@ def run_what_if(
                 world.give_back((item.order_id, line_id))
             world.promise(item.order_id, shipped)
             sources = {s for s, _, _, _ in shipped}
-            _count(world.live_day, item.decided_at, sources)
-            _count(world.draft_day, item.decided_at, sources)
+            count_shipments(world.live_day, item.decided_at, sources)
+            count_shipments(world.draft_day, item.decided_at, sources)
     if progress is not None:
         progress(report.decisions)
     # Unknown at the time and not guarded (has()): the draft's conditions failed on them, or
@@ -340,7 +187,7 @@ def _in_scope(
 
 
 def _redecide(
-    world: _World,
+    world: World,
     draft: Policy,
     report: WhatIfReport,
     item: RecordedDecision,
@@ -370,8 +217,8 @@ def _redecide(
     drafted = _drafted_shipments(decision)
     world.promise(item.order_id, drafted)
     live_shipped = shipped_of_record(item.record)
-    _count(world.live_day, item.decided_at, (s.source_id for s in live_shipped))
-    _count(world.draft_day, item.decided_at, decision.shipments)
+    count_shipments(world.live_day, item.decided_at, (s.source_id for s in live_shipped))
+    count_shipments(world.draft_day, item.decided_at, decision.shipments)
 
     draft_shipped = [
         Shipped(d.source_id, d.estimated_cost, d.currency, d.distance_km, d.lead_time_days)
