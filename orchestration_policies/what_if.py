@@ -14,6 +14,10 @@ with a draft policy against stock as it would have been *in the draft's world*:
   the order's line is routed again, released (cancelled, withdrawn) or shipped;
 - capacity used per source and day counts the draft's shipments, not the live policy's.
 
+What is re-decided is what was recorded: a later decision of an order (a backorder wake-up, a
+re-route) routes the lines it recorded, the draft's earlier promises for them given back first;
+a line only the draft backordered waits until such a decision comes.
+
 Decisions without recorded inputs, and those the draft does not apply to (its ``applies_to``,
 or another channel than the one asked for), stand as recorded in both worlds: their shipments
 are the draft's promises too. Pure: no I/O, no clock.
