@@ -2,13 +2,17 @@
 
 Both records are created once and never change; their ids derive from their digests, so two
 identical inputs (or a source definition used by many decisions) are one record in the store.
-The body is the canonical JSON text of ``orchestration_policies.decision_inputs`` (its sha256
-is the digest); it is kept as text, so what is stored is exactly what was hashed.
+The inputs body is the canonical JSON of ``orchestration_policies.decision_inputs`` (its
+sha256 is the digest), stored zlib-compressed and base64-encoded (``encoding``): a decision over
+50 sources keeps about 4 kB instead of 9. A source definition is stored once, as plain JSON.
 """
 
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+
+ZLIB_BASE64 = "zlib+base64"  # base64 of the zlib-compressed canonical JSON
+PLAIN = "json"  # the canonical JSON text itself
 
 # Fixed forever: the ids of recorded inputs are derived from it.
 INPUTS_NAMESPACE = UUID("9d4c1b7e-2f3a-4b6c-8d5e-7f0a1b2c3d4e")
@@ -30,9 +34,10 @@ class RecordedInputs(Aggregate):
         return recorded_inputs_id(digest)
 
     @event("Recorded")
-    def __init__(self, digest: str, body: str) -> None:
+    def __init__(self, digest: str, body: str, encoding: str = ZLIB_BASE64) -> None:
         self.digest = digest
         self.body = body
+        self.encoding = encoding
 
 
 class RecordedSource(Aggregate):

@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from aggregates.decision_inputs import RecordedInputs, RecordedSource
 from aggregates.order import Order
 from aggregates.stock import StockItem
 from hub.bootstrap import Hub, bootstrap
@@ -228,9 +229,9 @@ def route_concurrently(
         return Figures(count, wall, cpu, loads())
 
 
-def routed_sizes(hub: Hub) -> list[int]:
-    """Bytes of each stored `Routed` event (its serialised state, as the store keeps it)."""
-    topic = event_topic(Order, "Routed")
+def routed_sizes(hub: Hub, aggregate: type = Order, name: str = "Routed") -> list[int]:
+    """Bytes of each stored `Routed` event (or another), its serialised state as stored."""
+    topic = event_topic(aggregate, name)
     notifications = hub.store.recorder.select_notifications(
         start=None, limit=10_000_000, topics=[topic]
     )
@@ -276,13 +277,18 @@ def main() -> None:
                     hub, rng, 2_000_000, args.embedded_orders, args.skus, args.callers
                 )
                 concurrent.show(f"embedded, {args.callers} callers")
-            sizes = routed_sizes(hub)
-            if sizes:
-                mean = Decimal(sum(sizes)) / len(sizes)
-                print(
-                    f"Routed events: {len(sizes)}, bytes each: mean {mean:.0f}, "
-                    f"max {max(sizes)}, min {min(sizes)}"
-                )
+            for label, aggregate, name in (
+                ("Routed events", Order, "Routed"),
+                ("Decision inputs records", RecordedInputs, "Recorded"),
+                ("Source definitions records", RecordedSource, "Recorded"),
+            ):
+                sizes = routed_sizes(hub, aggregate, name)
+                if sizes:
+                    mean = Decimal(sum(sizes)) / len(sizes)
+                    print(
+                        f"{label}: {len(sizes)}, bytes each: mean {mean:.0f}, "
+                        f"max {max(sizes)}, min {min(sizes)}"
+                    )
         finally:
             hub.close()
 

@@ -75,7 +75,8 @@ def _rerun(settings: Settings, order_id: UUID, n: int | None, as_json: bool) -> 
 def _show(answer: dict[str, object]) -> None:
     policy = answer["policy"]
     out.print(
-        f"order {answer['order_id']} decision {answer['n']} (policy {policy}, "
+        f"order {answer['order_id']} decision {answer['n']}: {answer['trigger']} -> "
+        f"{answer['outcome']} at {answer['decided_at']} (policy {policy}; re-run in "
         f"{answer['milliseconds']} ms)"
     )
     out.print(f"identical: {str(answer['identical']).lower()}")

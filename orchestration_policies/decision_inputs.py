@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from orchestration_policies.decide import decide
@@ -186,10 +187,9 @@ def from_body(
             key = row["definition"]
             if key not in definitions:
                 raise InputsFormatError(f"source definition {key} is not recorded")
-            definition = definitions[key]
             stock = {sku: StockLevel(*level) for sku, level in row["stock"].items()}
             candidates.append(
-                candidate_from(definition, definition["active"], stock, row["used_today"])
+                _restocked(_template(key, definitions[key]), stock, row["used_today"])
             )
         overrides = body["overrides"]
         return DecisionInputs(
@@ -223,6 +223,37 @@ def decode(data: bytes) -> DecisionInputs:
         return from_body(plain["body"], plain["definitions"])
     except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise InputsFormatError(f"inputs cannot be read: {error!r}") from error
+
+
+# Candidates without stock, by definition digest: a definition is validated and converted once,
+# and each decision's candidate is a copy with its own stock (re-runs read thousands).
+_TEMPLATES: dict[str, CandidateSource] = {}
+_SLOTS = CandidateSource.__slots__
+
+
+def _template(key: str, definition: Mapping[str, Any]) -> CandidateSource:
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = candidate_from(definition, definition["active"], {})
+        if len(_TEMPLATES) >= 4096:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = template
+    return template
+
+
+def _restocked(
+    template: CandidateSource, stock: Mapping[str, StockLevel], used_today: int
+) -> CandidateSource:
+    """`dataclasses.replace(template, stock=…, used_today=…)` without validating the
+    definition again: only what changes is checked and set."""
+    if isinstance(used_today, bool) or not isinstance(used_today, int) or used_today < 0:
+        raise ValueError(f"source {template.source_id}: used_today must be >= 0")
+    candidate: CandidateSource = object.__new__(CandidateSource)
+    for name in _SLOTS:
+        object.__setattr__(candidate, name, getattr(template, name))
+    object.__setattr__(candidate, "used_today", used_today)
+    object.__setattr__(candidate, "stock", MappingProxyType(dict(stock)))
+    return candidate
 
 
 def _definition_values(candidate: CandidateSource) -> tuple[Any, ...]:

@@ -315,4 +315,10 @@ _SENTENCES: dict[str, Callable[[Data], str]] = {
     ),
     "orderhub.directory.created": lambda d: f"Directory of {d['kind']} created",
     "orderhub.directory.added": lambda d: f"{d['name']} added to the directory",
+    "orderhub.recorded_inputs.recorded": lambda d: (
+        f"Decision inputs recorded for re-runs (digest {d['digest'][:12]}...)"
+    ),
+    "orderhub.recorded_source.recorded": lambda d: (
+        f"Source definition recorded for re-runs (digest {d['digest'][:12]}...)"
+    ),
 }

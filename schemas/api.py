@@ -96,6 +96,9 @@ class RerunPublic(BaseModel):
     order_id: str
     n: int = Field(description="Which of the order's decisions (1-based)")
     sequence: int = Field(description="The order's event version that recorded it")
+    decided_at: str
+    trigger: str = Field(description="What prompted the decision (as in .../decisions)")
+    outcome: str = Field(description="routed | split | backordered | unroutable | held")
     identical: bool = Field(description="The re-run gave the recorded decision exactly")
     policy: PolicyRef
     inputs_digest: str

@@ -5,6 +5,7 @@ A decision recorded before inputs were kept (or whose record cannot be read back
 answers why it cannot be re-run; it is never re-run on anything but what it saw.
 """
 
+import functools
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,6 +46,9 @@ class Rerun:
     order_id: UUID
     n: int
     sequence: int
+    decided_at: str
+    trigger: str
+    outcome: str
     policy: PolicyRef
     inputs_digest: str
     recorded_digest: str
@@ -61,6 +65,9 @@ class Rerun:
             "order_id": str(self.order_id),
             "n": self.n,
             "sequence": self.sequence,
+            "decided_at": self.decided_at,
+            "trigger": self.trigger,
+            "outcome": self.outcome,
             "identical": self.identical,
             "policy": {"id": self.policy.policy_id, "version": self.policy.version},
             "inputs_digest": self.inputs_digest,
@@ -76,6 +83,8 @@ class RerunService:
         self._store = store
         self._policies = policies
         self._reader = InputsReader(store)
+        # A published version never changes: compile each once.
+        self._versions: dict[PolicyRef, Policy | None] = {}
 
     def decisions(self, order_id: UUID) -> tuple[str, list[DecisionRecord]] | None:
         """The order's channel and decisions; None for an unknown order."""
@@ -90,7 +99,10 @@ class RerunService:
         recorded inputs or policy version cannot be had."""
         started = time.perf_counter()
         inputs = self.inputs_of(decision)
-        policy = policy or recorded_policy(self._policies, inputs.policy)
+        if policy is None:
+            if inputs.policy not in self._versions:
+                self._versions[inputs.policy] = recorded_policy(self._policies, inputs.policy)
+            policy = self._versions[inputs.policy]
         if policy is None:
             raise RerunError(
                 NotRerunnable.POLICY_VERSION_UNKNOWN,
@@ -98,15 +110,20 @@ class RerunService:
                 "published in this store",
             )
         again = decision_record(inputs.decide(policy), inputs.holders, inputs.sources_not_given)
-        found = differences(decision.decision, again)
+        digest = record_digest(again)
+        # Equal digests are equal records: the field-by-field walk is only for a difference.
+        found = [] if digest == decision.decision_digest else differences(decision.decision, again)
         return Rerun(
             order_id=order_id,
             n=decision.n,
             sequence=decision.sequence,
+            decided_at=decision.decided_at,
+            trigger=str(decision.trigger),
+            outcome=str(decision.outcome),
             policy=inputs.policy,
             inputs_digest=str(decision.inputs_digest),
             recorded_digest=decision.decision_digest,
-            rerun_digest=record_digest(again),
+            rerun_digest=digest,
             differences=found,
             seconds=time.perf_counter() - started,
         )
@@ -132,10 +149,21 @@ def recorded_policy(policies: PolicyService, ref: PolicyRef) -> Policy | None:
     found = policies.document(ref.policy_id, ref.version)
     if found is not None:
         try:
-            return load_policy(found[1]).model_copy(update={"version": ref.version})
+            return _compiled(found[1]).model_copy(update={"version": ref.version})
         except PolicyError:
             return None  # a stored document this release cannot read any more
-    bundled = default_policy()
+    bundled = _bundled()
     if (bundled.id, bundled.version) == (ref.policy_id, ref.version):
         return bundled
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(document: str) -> Policy:
+    """Parsing and type-checking a document's CEL takes milliseconds: once per text."""
+    return load_policy(document)
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled() -> Policy:
+    return default_policy()

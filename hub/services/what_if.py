@@ -22,6 +22,7 @@ from aggregates.decision_inputs import RecordedInputs, RecordedSource, recorded_
 from aggregates.order import Order
 from aggregates.stock import StockItem
 from hub.services.recorded_inputs import InputsReader
+from hub.services.recorded_inputs import _unpacked as unpacked
 from hub.services.supply_view import event_topic
 from hub.store import OrderStore
 from orchestration_policies import Policy, Problem, load_policy
@@ -129,7 +130,7 @@ class WhatIfService:
                     if event.at < window.end:
                         yield _movement(kind, event)
                 elif topic == _INPUTS:
-                    reader.bodies[event.digest] = event.body
+                    reader.bodies[event.digest] = event
                 elif topic == _SOURCE:
                     reader.sources[event.digest] = event.definition
                 elif getattr(event, "decision", None) is not None:
@@ -149,7 +150,7 @@ class _Reader:
     record was written before the part of the log kept in memory)."""
 
     def __init__(self, store: OrderStore) -> None:
-        self.bodies: dict[str, str] = {}
+        self.bodies: dict[str, Any] = {}  # digest → its RecordedInputs.Recorded event
         self.sources: dict[str, str] = {}
         self._definitions: dict[str, dict[str, Any]] = {}
         self._store = store
@@ -175,22 +176,24 @@ class _Reader:
             raise InputsFormatError(f"source definition {key} is not recorded")
         return str(record.definition)
 
-    def inputs(self, decoder: InputsDecoder, digest: str | None, body: str | None) -> Inputs:
+    def inputs(self, decoder: InputsDecoder, digest: str | None, recorded: Any) -> Inputs:
         """The decision's inputs (candidates compact when read from the log); None when not
         recorded or not readable (the decision is skipped)."""
         if not digest:
             return None, None
         try:
-            if body is None:
+            if recorded is None:
                 return self._store_reader.load(digest), None
-            _check(body, digest)
-            return decoder.decode_compact(json.loads(body))
+            text = unpacked(recorded)  # the event carries what the record holds
+            _check(text, digest)
+            return decoder.decode_compact(json.loads(text))
         except (InputsFormatError, ValueError):
             return None, None
 
 
-def _check(text: str, digest: str) -> None:
-    if hashlib.sha256(text.encode()).hexdigest() != digest:
+def _check(text: str | bytes, digest: str) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    if hashlib.sha256(data).hexdigest() != digest:
         raise InputsFormatError(f"a recorded body does not match its digest {digest}")
 
 

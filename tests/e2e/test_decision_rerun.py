@@ -3,7 +3,9 @@ backorders, splits, rejections and a person's re-route re-runs to the identical 
 changed policy shows a readable difference; decisions without recorded inputs say so."""
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -11,9 +13,11 @@ from uuid import UUID
 import httpx
 import pytest
 import pytest_asyncio
+from typer.testing import CliRunner
 
-from aggregates.decision_inputs import RecordedInputs
+from aggregates.decision_inputs import PLAIN, RecordedInputs
 from hub.bootstrap import Hub
+from hub.cli import app as cli
 from hub.services.rerun import RerunService
 from orchestration_policies import default_policy
 from tests.contracts.factories import NOW, submission_dict
@@ -24,6 +28,7 @@ from tests.e2e.test_embedded_orchestration import (
     adjust_stock,
     events,
     place,
+    publish,
     put_source,
     put_stock,
     running,
@@ -111,6 +116,7 @@ async def test_every_decision_the_flows_made_reruns_to_the_identical_decision(
             assert body["differences"] == []
             assert body["recorded_digest"] == body["rerun_digest"] == d["decision_digest"]
             assert body["inputs_digest"] == d["inputs_digest"]
+            assert (body["trigger"], body["outcome"]) == (d["trigger"], d["outcome"])
             seen.append((d["trigger"], d["outcome"]))
     triggers = {t for t, _ in seen}
     outcomes = {o for _, o in seen}
@@ -185,7 +191,7 @@ async def test_a_decision_without_recorded_inputs_says_so_and_a_tampered_record_
     assert beyond.status_code == 404
 
     # A record under that digest whose content is not what the digest names.
-    hub.store.save(RecordedInputs(digest=listed["inputs_digest"], body='{"format":1}'))
+    hub.store.save(RecordedInputs(listed["inputs_digest"], '{"format":1}', encoding=PLAIN))
     tampered = await _rerun(client, order_id, 1)
     assert tampered.status_code == 409
     assert tampered.json()["reason"] == "inputs_unreadable"
@@ -206,3 +212,53 @@ async def test_auditors_and_admins_may_rerun_channels_and_ops_may_not(tmp_path: 
         for who in ("ops", "shop-a"):
             assert answers[who].status_code == 403
             assert "decisions:rerun" in answers[who].json()["detail"]
+
+
+@pytest.mark.asyncio
+async def test_the_cli_reruns_a_decision_of_the_configured_store(tmp_path: Path) -> None:
+    async with running(tmp_path) as (client, _):
+        for source_id in SOURCES:
+            await put_source(client, source_id)
+        await put_stock(client, "wh-lyon", 10)
+        order_id = await place(client, "WEB-R6", quantity=2)
+        unknown = "00000000-0000-0000-0000-000000000001"
+    env = {"ORDERHUB_DATA_DIR": str(tmp_path)}
+
+    latest = CliRunner().invoke(cli, ["decision", "rerun", order_id], env=env)
+    first = CliRunner().invoke(cli, ["decision", "rerun", order_id, "1", "--json"], env=env)
+    beyond = CliRunner().invoke(cli, ["decision", "rerun", order_id, "2"], env=env)
+    nobody = CliRunner().invoke(cli, ["decision", "rerun", unknown], env=env)
+
+    assert latest.exit_code == 0, latest.output
+    assert "identical: true" in latest.output
+    assert first.exit_code == 0, first.output
+    answer = json.loads(first.stdout)
+    assert answer["identical"] is True and answer["recorded_digest"] == answer["rerun_digest"]
+    assert (beyond.exit_code, nobody.exit_code) == (2, 2)
+
+
+def _published_policy(excluded: str) -> str:
+    """The bundled default as a published policy of its own, excluding one source."""
+    text = resources.files("orchestration_policies").joinpath("default_policy.yaml").read_text()
+    text = text.replace("id: default", "id: web-lyon", 1).replace("priority: -1000", "priority: 10")
+    return text.replace("excluded_sources: []", f"excluded_sources: [{excluded}]", 1)
+
+
+@pytest.mark.asyncio
+async def test_a_rerun_uses_the_policy_version_that_decided_not_the_active_one(
+    hub_client: tuple[httpx.AsyncClient, Hub],
+) -> None:
+    client, _ = hub_client
+    await put_stock(client, "wh-lyon", 10)
+    await put_stock(client, "store-lille", 10)
+    assert (await publish(client, _published_policy("store-lille"))).status_code == 201
+    order_id = await place(client, "WEB-R7", quantity=1)
+    assert (await publish(client, _published_policy("wh-lyon"))).status_code == 201  # version 2
+
+    (decision,) = (await client.get(f"/v1/orders/{order_id}/decisions")).json()["decisions"]
+    answer = (await _rerun(client, order_id, 1)).json()
+
+    assert decision["policy"] == {"id": "web-lyon", "version": 1}
+    assert list(decision["decision"]["shipments"]) == ["wh-lyon"]
+    assert answer["identical"] is True, answer["differences"]
+    assert answer["policy"] == {"id": "web-lyon", "version": 1}

@@ -143,6 +143,13 @@ _MADE = {
         "orderhub.api_key.rotated", {"secret_sha256": "cd" * 32, "previous_valid_until": None}
     ),
     "bootstrap_revoked": _env("orderhub.bootstrap_key.revoked", {"secret_sha256": "ef" * 32}),
+    "inputs_recorded": _env(
+        "orderhub.recorded_inputs.recorded", {"digest": "0123456789ab" + "c" * 52, "body": "{}"}
+    ),
+    "source_recorded": _env(
+        "orderhub.recorded_source.recorded",
+        {"digest": "ba9876543210" + "d" * 52, "definition": "{}"},
+    ),
 }
 
 
@@ -389,6 +396,16 @@ SENTENCES = [
         "bootstrap key revoked",
         _MADE["bootstrap_revoked"],
         "Bootstrap admin key (ORDERHUB_ADMIN_API_KEY) revoked: that value no longer authenticates",
+    ),
+    (
+        "decision inputs recorded",
+        _MADE["inputs_recorded"],
+        "Decision inputs recorded for re-runs (digest 0123456789ab...)",
+    ),
+    (
+        "source definition recorded",
+        _MADE["source_recorded"],
+        "Source definition recorded for re-runs (digest ba9876543210...)",
     ),
     ("directory created", _RECORDED["orderhub.directory.created"], "Directory of sources created"),
     ("directory added", _RECORDED["orderhub.directory.added"], "wh-lyon added to the directory"),

@@ -1,0 +1,123 @@
+"""Recording decision inputs in the event store: once per digest, read back verified, and a
+duplicate stored by another writer settled without losing the decision."""
+
+import dataclasses
+from uuid import UUID
+
+import pytest
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from aggregates.decision_inputs import (
+    PLAIN,
+    RecordedInputs,
+    RecordedSource,
+    recorded_inputs_id,
+    recorded_source_id,
+)
+from hub.services.recorded_inputs import (
+    InputsReader,
+    InputsRecorder,
+    InputsTamperedError,
+    forget_definitions,
+    load_inputs,
+)
+from hub.store import OrderStore
+from orchestration_policies import StockLevel
+from orchestration_policies.decision_inputs import (
+    DecisionInputs,
+    InputsFormatError,
+    PolicyRef,
+    canonical_json,
+    to_body,
+)
+from tests.unit.policies.policies_factories import LILLE, LYON, NOW, make_order, make_source
+
+
+def _store() -> OrderStore:
+    return OrderStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def _inputs(reserved: int = 0) -> DecisionInputs:
+    return DecisionInputs(
+        order=make_order(("RED-CHAIR", 2)),
+        candidates=(
+            make_source("wh-lyon", at=LYON, stock={"RED-CHAIR": StockLevel(9, reserved)}),
+            make_source("store-lille", at=LILLE),
+        ),
+        policy=PolicyRef("default", 1),
+        now=NOW,
+    )
+
+
+def _record(recorder: InputsRecorder, store: OrderStore, inputs: DecisionInputs) -> str:
+    pending: dict[UUID, Aggregate] = {}
+    digest = recorder.record(inputs, pending)
+    if pending:
+        store.save(*pending.values())
+    recorder.saved(pending)
+    return digest
+
+
+def _count(store: OrderStore, kind: type) -> int:
+    return sum(
+        1
+        for n in store.recorder.select_notifications(start=1, limit=1000)
+        if kind.__name__ in n.topic
+    )
+
+
+def test_identical_inputs_are_stored_once_and_definitions_once_for_all_decisions() -> None:
+    store = _store()
+    recorder = InputsRecorder(store)
+
+    first = _record(recorder, store, _inputs())
+    again = _record(recorder, store, _inputs())
+    other = _record(recorder, store, _inputs(reserved=3))
+
+    assert first == again == _inputs().digest != other
+    assert _count(store, RecordedInputs) == 2
+    assert _count(store, RecordedSource) == 2  # two sources, unchanged between decisions
+    assert load_inputs(store, first) == _inputs()
+    assert load_inputs(store, other) == _inputs(reserved=3)
+    assert load_inputs(store, "0" * 64) is None
+
+
+def test_a_record_stored_by_another_writer_meanwhile_is_settled_and_the_retry_saves() -> None:
+    store = _store()
+    _record(InputsRecorder(store), store, _inputs())  # another worker, same inputs
+    recorder = InputsRecorder(store)  # this worker knows the definitions only from the store
+
+    pending: dict[UUID, Aggregate] = {}
+    recorder.record(_inputs(), pending)
+    assert list(pending) == [recorded_inputs_id(_inputs().digest)]  # definitions looked up
+    with pytest.raises(IntegrityError):
+        store.save(*pending.values())
+    recorder.settle(pending)
+
+    retry: dict[UUID, Aggregate] = {}
+    assert recorder.record(_inputs(), retry) == _inputs().digest
+    assert retry == {}
+
+
+def test_a_record_that_does_not_match_its_digest_or_lacks_a_definition_is_refused() -> None:
+    store = _store()
+    inputs = _inputs()
+    definitions = to_body(inputs)[1]
+    tampered = dataclasses.replace(
+        inputs, candidates=(dataclasses.replace(inputs.candidates[0], lead_time_days=9),)
+    )
+    forged = canonical_json(to_body(tampered)[0]).decode()
+    store.save(RecordedInputs(inputs.digest, forged, encoding=PLAIN))
+    with pytest.raises(InputsTamperedError, match="does not match its digest"):
+        InputsReader(store).load(inputs.digest)
+
+    honest = _store()
+    digest = _record(InputsRecorder(honest), honest, inputs)
+    assert all(honest.repository.get(recorded_source_id(key)) for key in definitions)
+    lacking = _store()  # the inputs record without the definitions it names
+    packed: RecordedInputs = honest.repository.get(recorded_inputs_id(digest))
+    lacking.save(RecordedInputs(digest, packed.body, encoding=packed.encoding))
+    forget_definitions()  # read and verified above: readers share them, as any store holds them
+    with pytest.raises(InputsFormatError, match="is not recorded"):
+        InputsReader(lacking).load(digest)
