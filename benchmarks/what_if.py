@@ -18,11 +18,14 @@ decode and engine shares, decisions per second and the report's headline figures
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import pickle
 import random
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -181,14 +184,17 @@ def generate(
 def read_back(
     timeline: list[Stored | StockMovement], definitions: dict[str, dict[str, Any]]
 ) -> Iterator[RecordedDecision | StockMovement]:
-    """The history as the service gives it to the engine: inputs decoded from stored JSON."""
+    """The history as the service gives it to the engine: inputs unpacked and decoded from
+    their stored form (zlib + base64 of the canonical JSON, checked against the digest)."""
     decoder = InputsDecoder(definitions.__getitem__)
     for item in timeline:
         if isinstance(item, StockMovement):
             yield item
             continue
-        order_id, n, channel, at, record, body = item
-        inputs, candidates = decoder.decode_compact(json.loads(body))
+        order_id, n, channel, at, record, packed = item
+        text = zlib.decompress(base64.b64decode(packed, validate=True))
+        hashlib.sha256(text).hexdigest()  # the service checks each body against its digest
+        inputs, candidates = decoder.decode_compact(json.loads(text))
         yield RecordedDecision(order_id, n, channel, at, record, inputs, candidates)
 
 
@@ -223,6 +229,13 @@ def main() -> None:
         f"{len(definitions)} source definitions; generated in {time.perf_counter() - began:.1f} s"
     )
     draft = load_policy(DRAFT)
+    # As the hub stores them (hub/services/recorded_inputs.py): compressed, base64 (not timed).
+    timeline = [
+        item
+        if isinstance(item, StockMovement)
+        else (*item[:5], base64.b64encode(zlib.compress(item[5].encode(), 1)).decode())
+        for item in timeline
+    ]
 
     began, cpu = time.perf_counter(), time.process_time()
     for _ in read_back(timeline, definitions):
