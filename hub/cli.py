@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from hub.cli_decisions import decision_commands
+from hub.cli_what_if import what_if_command
 from hub.settings import Settings
 
 app = typer.Typer(help="OrderHub: event-sourced order orchestration hub.", no_args_is_help=True)
@@ -36,6 +37,9 @@ def _settings() -> Settings:
 
 
 app.add_typer(decision_commands(_settings), name="decision")
+
+
+app.command("what-if")(what_if_command(_settings))
 
 
 @app.command()

@@ -25,6 +25,7 @@ from hub.api.routes import (
     sources,
     stock,
     submissions,
+    what_if,
 )
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
@@ -98,6 +99,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(decisions.router)
     app.include_router(sources.router)
     app.include_router(stock.router)
+    app.include_router(what_if.router)
     app.include_router(policies.router)
     app.include_router(submissions.router)
     app.include_router(channels.router)

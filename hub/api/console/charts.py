@@ -44,7 +44,9 @@ def _x_positions(days: Sequence[str]) -> list[float]:
     return [LEFT + span * (i + 0.5) for i in range(len(days))]
 
 
-def _axes(days: Sequence[str], top: float, label: str, percent: bool) -> list[str]:
+def _axes(
+    days: Sequence[str], top: float, label: str, percent: bool, year_first: bool = True
+) -> list[str]:
     plot_h = HEIGHT - TOP - BOTTOM
     parts = []
     for i in range(5):
@@ -62,7 +64,7 @@ def _axes(days: Sequence[str], top: float, label: str, percent: bool) -> list[st
         if i % step == 0:
             parts.append(
                 f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle" '
-                f'font-size="12" fill="#4a5560">{escape(day[5:])}</text>'
+                f'font-size="12" fill="#4a5560">{escape(day[5:] if year_first else day)}</text>'
             )
     parts.append(
         f'<text x="{LEFT}" y="{HEIGHT - 6}" font-size="12" fill="#4a5560">{escape(label)}</text>'
@@ -129,3 +131,22 @@ def rate_lines(
                     f'stroke="{colour(index)}" stroke-width="2"/>'
                 )
     return _frame(f"{label} per day and channel", body)
+
+
+def paired_bars(categories: Sequence[tuple[str, int, int]], label: str) -> Markup:
+    """Two bars per category, live then draft (e.g. decisions by outcome)."""
+    top = _nice_ceiling(max((max(a, b) for _, a, b in categories), default=0))
+    plot_h = HEIGHT - TOP - BOTTOM
+    names = [name for name, _, _ in categories]
+    body = _axes(names, top, label, False, year_first=False)
+    bar_w = (WIDTH - LEFT - RIGHT) / max(len(names), 1) * 0.35
+    for (name, live, draft), x in zip(categories, _x_positions(names), strict=True):
+        for index, (side, value) in enumerate((("live", live), ("draft", draft))):
+            h = plot_h * value / top
+            left = x - bar_w if index == 0 else x
+            tip = escape(f"{name}, {side}: {value:,}")
+            body.append(
+                f'<rect x="{left:.1f}" y="{HEIGHT - BOTTOM - h:.1f}" width="{bar_w:.1f}" '
+                f'height="{h:.1f}" fill="{colour(index)}"><title>{tip}</title></rect>'
+            )
+    return _frame(label, body)

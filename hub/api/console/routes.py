@@ -6,7 +6,7 @@ its own stylesheet and script under /console/static/."""
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
-from hub.api.console import auth, order_page, pages, queue
+from hub.api.console import auth, order_page, pages, queue, what_if_page
 from hub.api.console.web import STATIC_DIR, ConsoleRoute, PageError
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
@@ -33,3 +33,4 @@ router.include_router(auth.router)
 router.include_router(queue.router)
 router.include_router(order_page.router)
 router.include_router(pages.router)
+router.include_router(what_if_page.router)

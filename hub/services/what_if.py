@@ -1,0 +1,214 @@
+"""What-if over recorded history: read a window of decisions and the stock movements before and
+between them from the event store, and let the pure engine re-decide them with a draft policy.
+
+The notification log is read once, in order, selected by topic: the stock events (from the
+beginning, so stock at the window's start is known), the recorded inputs and source definitions
+(written in the same transaction as the decision naming them, so they come just before it), and
+the orders' `Routed` and `Held` events. Reads only; writes nothing.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Notification
+
+from aggregates.decision_inputs import RecordedInputs, RecordedSource, recorded_source_id
+from aggregates.order import Order
+from aggregates.stock import StockItem
+from hub.services.recorded_inputs import InputsReader
+from hub.services.recorded_inputs import _unpacked as unpacked
+from hub.services.supply_view import event_topic
+from hub.store import OrderStore
+from orchestration_policies import Policy, Problem, load_policy
+from orchestration_policies.decision_inputs import DecisionInputs, InputsFormatError
+from orchestration_policies.what_if import (
+    MovementKind,
+    RecordedDecision,
+    StockMovement,
+    run_what_if,
+)
+from orchestration_policies.what_if_inputs import InputsDecoder, RecordedCandidate
+from orchestration_policies.what_if_report import WhatIfReport
+
+__all__ = ["MAX_DAYS", "WhatIfService", "Window", "draft_policy", "window_problems"]
+
+MAX_DAYS = 366  # a year of history at most per run
+PAGE = 5_000
+_STOCK = {
+    event_topic(StockItem, name): kind
+    for name, kind in (
+        ("Registered", MovementKind.REGISTERED),
+        ("Counted", MovementKind.COUNTED),
+        ("Adjusted", MovementKind.ADJUSTED),
+        ("Reserved", MovementKind.RESERVED),
+        ("Released", MovementKind.RELEASED),
+        ("Consumed", MovementKind.CONSUMED),
+    )
+}
+_INPUTS = event_topic(RecordedInputs, "Recorded")
+_SOURCE = event_topic(RecordedSource, "Recorded")
+_DECISIONS = (event_topic(Order, "Routed"), event_topic(Order, "Held"))
+TOPICS = (*_STOCK, _INPUTS, _SOURCE, *_DECISIONS)
+Inputs = tuple[DecisionInputs | None, tuple[RecordedCandidate, ...] | None]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Decisions taken from ``first`` to ``last`` (whole UTC days, both included)."""
+
+    first: date
+    last: date
+    channel: str | None = None
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time(), UTC)
+
+
+def window_problems(first: date, last: date) -> list[Problem]:
+    """What is wrong with a window (empty: nothing)."""
+    if last < first:
+        return [Problem("to", f"{last} is before from ({first})")]
+    if (last - first).days + 1 > MAX_DAYS:
+        return [Problem("to", f"a run covers at most {MAX_DAYS} days; ask for a shorter window")]
+    return []
+
+
+def draft_policy(text: str) -> Policy:
+    """The draft policy document; PolicyError lists every problem, field by field."""
+    return load_policy(text)
+
+
+class WhatIfService:
+    def __init__(self, store: OrderStore) -> None:
+        self._store = store
+
+    def run(
+        self,
+        draft: Policy,
+        window: Window,
+        progress: Callable[[int], None] | None = None,
+        changes_kept: int = 100,
+    ) -> WhatIfReport:
+        """Re-decide the window's decisions with ``draft``; PolicyError (UnknownAttributeError)
+        when the draft reads an order attribute no decision of the window carried."""
+        return run_what_if(
+            self.timeline(window),
+            draft,
+            window.start,
+            channel=window.channel,
+            changes_kept=changes_kept,
+            progress=progress,
+        )
+
+    def timeline(self, window: Window) -> Iterator[RecordedDecision | StockMovement]:
+        """The log as the engine reads it: stock movements and the window's decisions."""
+        store = self._store
+        reader = _Reader(store)
+        decoder = InputsDecoder(reader.definition)
+        numbers: dict[UUID, int] = {}
+        position, top = 0, store.max_position()
+        while position < top:
+            page: Sequence[Notification] = store.recorder.select_notifications(
+                start=position, limit=PAGE, stop=top, topics=TOPICS, inclusive_of_start=False
+            )
+            for notification in page:
+                topic = notification.topic
+                event: Any = store.mapper.to_domain_event(notification)
+                kind = _STOCK.get(topic)
+                if kind is not None:
+                    if event.at < window.end:
+                        yield _movement(kind, event)
+                elif topic == _INPUTS:
+                    reader.bodies[event.digest] = event
+                elif topic == _SOURCE:
+                    reader.sources[event.digest] = event.definition
+                elif getattr(event, "decision", None) is not None:
+                    order_id = event.originator_id
+                    n = numbers[order_id] = numbers.get(order_id, 0) + 1
+                    digest = getattr(event, "inputs_digest", None)
+                    body = reader.bodies.pop(digest, None) if digest else None
+                    if window.start <= event.at < window.end:
+                        yield _decision(
+                            str(order_id), n, event, reader.inputs(decoder, digest, body)
+                        )
+            position = page[-1].id if len(page) == PAGE else top
+
+
+class _Reader:
+    """Recorded inputs and source definitions, from the log as it is read (the store when a
+    record was written before the part of the log kept in memory)."""
+
+    def __init__(self, store: OrderStore) -> None:
+        self.bodies: dict[str, Any] = {}  # digest → its RecordedInputs.Recorded event
+        self.sources: dict[str, str] = {}
+        self._definitions: dict[str, dict[str, Any]] = {}
+        self._store = store
+        self._store_reader = InputsReader(store)
+
+    def definition(self, key: str) -> dict[str, Any]:
+        found = self._definitions.get(key)
+        if found is None:
+            text = self.sources.pop(key, None)
+            if text is None:
+                text = self._stored_definition(key)
+            _check(text, key)
+            found = json.loads(text)
+            self._definitions[key] = found
+        return found
+
+    def _stored_definition(self, key: str) -> str:
+        try:
+            record: Any = self._store.repository.get(recorded_source_id(key))
+        except AggregateNotFoundError:
+            raise InputsFormatError(f"source definition {key} is not recorded") from None
+        if not isinstance(record, RecordedSource):
+            raise InputsFormatError(f"source definition {key} is not recorded")
+        return str(record.definition)
+
+    def inputs(self, decoder: InputsDecoder, digest: str | None, recorded: Any) -> Inputs:
+        """The decision's inputs (candidates compact when read from the log); None when not
+        recorded or not readable (the decision is skipped)."""
+        if not digest:
+            return None, None
+        try:
+            if recorded is None:
+                return self._store_reader.load(digest), None
+            text = unpacked(recorded)  # the event carries what the record holds
+            _check(text, digest)
+            return decoder.decode_compact(json.loads(text))
+        except (InputsFormatError, ValueError):
+            return None, None
+
+
+def _check(text: str | bytes, digest: str) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise InputsFormatError(f"a recorded body does not match its digest {digest}")
+
+
+def _movement(kind: MovementKind, e: Any) -> StockMovement:
+    if kind is MovementKind.REGISTERED or kind is MovementKind.COUNTED:
+        return StockMovement(kind, e.source_id, e.sku, e.at, e.on_hand, e.safety_stock)
+    if kind is MovementKind.ADJUSTED:
+        return StockMovement(kind, e.source_id, e.sku, e.at, delta=e.delta)
+    freed = e.freed if kind is MovementKind.CONSUMED else 0
+    return StockMovement(
+        kind, e.source_id, e.sku, e.at, quantity=e.quantity, freed=freed, key=e.order_id
+    )
+
+
+def _decision(order_id: str, n: int, event: Any, found: Inputs) -> RecordedDecision:
+    inputs, candidates = found
+    channel = inputs.order.channel if inputs is not None else "(inputs not recorded)"
+    return RecordedDecision(order_id, n, channel, event.at, event.decision, inputs, candidates)

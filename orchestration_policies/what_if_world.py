@@ -1,0 +1,177 @@
+"""The draft's world of stock in a what-if run: what each (source, SKU) would hold had the
+draft policy decided, from the log's stock movements and the draft's own promises.
+
+See :mod:`orchestration_policies.what_if` for the rules; this module keeps the arithmetic.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from orchestration_policies.inputs import CandidateSource, StockLevel
+from orchestration_policies.what_if_inputs import RecordedCandidate, stock_level, with_stock
+
+__all__ = ["MovementKind", "StockMovement", "World", "count_shipments"]
+
+
+class MovementKind(StrEnum):
+    REGISTERED = "registered"  # on_hand, safety_stock
+    COUNTED = "counted"  # on_hand, safety_stock (an absolute snapshot from the source)
+    ADJUSTED = "adjusted"  # delta
+    RESERVED = "reserved"  # key, quantity
+    RELEASED = "released"  # key, quantity
+    CONSUMED = "consumed"  # key, quantity shipped, freed (the rest of the reservation)
+
+
+_REGISTERED, _COUNTED, _ADJUSTED = (
+    MovementKind.REGISTERED,
+    MovementKind.COUNTED,
+    MovementKind.ADJUSTED,
+)
+_RESERVED, _RELEASED, _CONSUMED = (
+    MovementKind.RESERVED,
+    MovementKind.RELEASED,
+    MovementKind.CONSUMED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StockMovement:
+    """A stock event of the log, as plain values (``key``: ``order:shipment:line``)."""
+
+    kind: MovementKind
+    source_id: str
+    sku: str
+    at: datetime
+    on_hand: int = 0
+    safety_stock: int = 0
+    delta: int = 0
+    quantity: int = 0
+    freed: int = 0
+    key: str = ""
+
+
+class _Item:
+    """One (source, SKU) in the draft's world."""
+
+    __slots__ = ("draft", "offset", "on_hand", "safety", "shared")
+
+    def __init__(self, on_hand: int, safety: int, shared: int = 0) -> None:
+        self.on_hand = on_hand  # as the log has it (what really happened)
+        self.safety = safety
+        self.shared = shared  # reserved before the window: promises both worlds keep
+        self.draft = 0  # the draft's own promises
+        self.offset = 0  # live shipments put back, the draft's own taken out
+
+    def level(self) -> StockLevel:
+        on_hand = self.on_hand + self.offset
+        reserved = self.shared + self.draft
+        return stock_level(
+            on_hand if on_hand > 0 else 0, reserved if reserved > 0 else 0, max(0, self.safety)
+        )
+
+
+Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
+
+
+@dataclass
+class World:
+    start: datetime
+    items: dict[tuple[str, str], _Item] = field(default_factory=dict)
+    shared: dict[str, tuple[tuple[str, str], int]] = field(default_factory=dict)
+    promises: dict[tuple[str, str], Promise] = field(default_factory=dict)
+    live_day: dict[tuple[date, str], int] = field(default_factory=dict)
+    draft_day: dict[tuple[date, str], int] = field(default_factory=dict)
+
+    def move(self, m: StockMovement) -> None:
+        kind = m.kind
+        if kind is _RESERVED and m.at >= self.start:
+            return  # the live policy's reservation: never the draft's
+        key = (m.source_id, m.sku)
+        if kind is _REGISTERED:
+            self.items[key] = _Item(m.on_hand, m.safety_stock)
+            return
+        item = self.items.get(key)
+        if item is None:
+            return  # registered before the history given (the decision's own levels seed it)
+        if kind is _CONSUMED:  # the units really left
+            item.on_hand -= m.quantity
+            if not self._end_shared(m.key):
+                item.offset += m.quantity  # the live policy's shipment, not the draft's
+                self._ship(_order_line(m.key))
+        elif kind is _RESERVED:  # before the window: a promise both worlds keep
+            self.shared[m.key] = (key, m.quantity)
+            item.shared += m.quantity
+        elif kind is _RELEASED:
+            if not self._end_shared(m.key):
+                self.give_back(_order_line(m.key))
+        elif kind is _COUNTED:
+            item.on_hand, item.safety = m.on_hand, m.safety_stock
+        else:
+            item.on_hand += m.delta
+
+    def _end_shared(self, key: str) -> bool:
+        found = self.shared.pop(key, None)
+        if found is None:
+            return False
+        self.items[found[0]].shared -= found[1]
+        return True
+
+    def give_back(self, order_line: tuple[str, str]) -> None:
+        for source_id, sku, quantity in self.promises.pop(order_line, ()):
+            self.items[(source_id, sku)].draft -= quantity
+
+    def _ship(self, order_line: tuple[str, str]) -> None:
+        for source_id, sku, quantity in self.promises.pop(order_line, ()):
+            item = self.items[(source_id, sku)]
+            item.draft -= quantity
+            item.offset -= quantity
+
+    def promise(self, order_id: str, shipments: Iterable[tuple[str, str, str, int]]) -> None:
+        """Hold (source, line, sku, quantity) for the order in the draft's world."""
+        for source_id, line_id, sku, quantity in shipments:
+            item = self.items.get((source_id, sku))
+            if item is None:
+                item = self.items[(source_id, sku)] = _Item(0, 0)
+            item.draft += quantity
+            self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
+
+    def candidates(self, seen: Sequence[RecordedCandidate], now: datetime) -> list[CandidateSource]:
+        """The recorded candidates with the draft's stock and capacity used.
+
+        A (source, SKU) the history given did not register starts from the recorded level.
+        """
+        day = now.date()
+        items = self.items
+        by_day = bool(self.live_day or self.draft_day)
+        out = []
+        for source, recorded_stock, used in seen:
+            sid = source.source_id
+            if by_day:
+                used += self.draft_day.get((day, sid), 0) - self.live_day.get((day, sid), 0)
+                used = used if used > 0 else 0
+            stock = {}
+            for sku, (on_hand, reserved, safety) in recorded_stock.items():
+                item = items.get((sid, sku))
+                if item is None:
+                    item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
+                stock[sku] = item.level()
+            out.append(with_stock(source, stock, used))
+        return out
+
+
+def count_shipments(
+    counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]
+) -> None:
+    day = at.date()
+    for source_id in sources:
+        counts[(day, source_id)] = counts.get((day, source_id), 0) + 1
+
+
+def _order_line(key: str) -> tuple[str, str]:
+    parts = key.split(":", 2)
+    return (parts[0], parts[-1])
