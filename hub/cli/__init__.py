@@ -10,8 +10,8 @@ import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
-from hub.cli_decisions import decision_commands
-from hub.cli_what_if import what_if_command
+from hub.cli.decisions import decision_commands
+from hub.cli.what_if import what_if_command
 from hub.settings import Settings
 
 app = typer.Typer(help="OrderHub: event-sourced order orchestration hub.", no_args_is_help=True)
@@ -225,6 +225,3 @@ def _require_kafka(settings: Settings) -> None:
         console.print("[red]Distributed mode needs ORDERHUB_DATABASE_URL=postgresql://…[/red]")
         raise typer.Exit(2)
 
-
-if __name__ == "__main__":
-    app()

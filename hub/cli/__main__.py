@@ -1,0 +1,5 @@
+"""`python -m hub.cli`: the same commands as `orderhub`."""
+
+from hub.cli import app
+
+app()
