@@ -29,6 +29,19 @@ __all__ = [
 ]
 
 OUTCOMES = ("routed", "split", "backordered", "held", "unroutable")
+# The report's measures as people read them, in the order the CLI and the console show them.
+MEASURES = (
+    ("Routed (one shipment)", "routed"),
+    ("Split", "split"),
+    ("Backordered", "backordered"),
+    ("Held", "held"),
+    ("Unroutable", "unroutable"),
+    ("Shipments", "shipments"),
+    ("Shipments per order", "shipments_per_order"),
+    ("Mean distance (km)", "mean_distance_km"),
+    ("Shipping cost", "cost"),
+    ("Promised-date misses", "promise_misses"),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,4 +224,3 @@ def _require_kafka(settings: Settings) -> None:
     if settings.database_url is None:
         console.print("[red]Distributed mode needs ORDERHUB_DATABASE_URL=postgresql://…[/red]")
         raise typer.Exit(2)
-

@@ -11,22 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.settings import Settings
+from orchestration_policies.what_if_report import MEASURES
 
 out = Console()
 err = Console(stderr=True)
-ROWS = (
-    ("Decisions re-decided", "decisions"),
-    ("Routed (one shipment)", "routed"),
-    ("Split", "split"),
-    ("Backordered", "backordered"),
-    ("Held", "held"),
-    ("Unroutable", "unroutable"),
-    ("Shipments", "shipments"),
-    ("Shipments per order", "shipments_per_order"),
-    ("Mean distance (km)", "mean_distance_km"),
-    ("Shipping cost", "cost"),
-    ("Promised-date misses", "promise_misses"),
-)
+ROWS = (("Decisions re-decided", "decisions"), *MEASURES)
 
 
 def what_if_command(settings: Callable[[], Settings]) -> Callable[..., None]:

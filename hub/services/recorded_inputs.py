@@ -119,7 +119,7 @@ class InputsReader:
         record = self._get(recorded_inputs_id(digest))
         if not isinstance(record, RecordedInputs):
             return None
-        text = _unpacked(record)
+        text = unpacked(record)
         _check(text, digest, "inputs")
         body = json.loads(text)
         keys = {row["definition"] for row in body.get("candidates", ())}
@@ -154,7 +154,7 @@ def load_inputs(store: OrderStore, digest: str) -> DecisionInputs | None:
     return InputsReader(store).load(digest)
 
 
-def _unpacked(record: RecordedInputs) -> bytes:
+def unpacked(record: RecordedInputs) -> bytes:
     if record.encoding == PLAIN:
         return record.body.encode()
     if record.encoding != ZLIB_BASE64:

@@ -21,8 +21,7 @@ from eventsourcing.persistence import Notification
 from aggregates.decision_inputs import RecordedInputs, RecordedSource, recorded_source_id
 from aggregates.order import Order
 from aggregates.stock import StockItem
-from hub.services.recorded_inputs import InputsReader
-from hub.services.recorded_inputs import _unpacked as unpacked
+from hub.services.recorded_inputs import InputsReader, unpacked
 from hub.services.supply_view import event_topic
 from hub.store import OrderStore
 from orchestration_policies import Policy, Problem, load_policy

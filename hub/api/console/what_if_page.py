@@ -16,23 +16,11 @@ from hub.services.access import Principal
 from hub.services.what_if import Window, draft_policy, window_problems
 from hub.services.what_if_jobs import Busy, JobState, jobs_on
 from orchestration_policies import PolicyError
-from orchestration_policies.what_if_report import OUTCOMES
+from orchestration_policies.what_if_report import MEASURES, OUTCOMES
 
 router = APIRouter(route_class=ConsoleRoute)
 Auditor = Annotated[Principal, Depends(need("decisions:rerun"))]
 WAIT_SECONDS = 3.0
-ROWS = (
-    ("Routed (one shipment)", "routed"),
-    ("Split", "split"),
-    ("Backordered", "backordered"),
-    ("Held", "held"),
-    ("Unroutable", "unroutable"),
-    ("Shipments", "shipments"),
-    ("Shipments per order", "shipments_per_order"),
-    ("Mean distance (km)", "mean_distance_km"),
-    ("Shipping cost", "cost"),
-    ("Promised-date misses", "promise_misses"),
-)
 
 
 @router.get("/what-if")
@@ -114,6 +102,6 @@ def _page(
         job=job,
         report=report,
         chart=chart,
-        rows=ROWS,
+        rows=MEASURES,
         refresh=job is not None and job["state"] == JobState.RUNNING.value,
     )
