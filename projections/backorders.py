@@ -67,14 +67,20 @@ class SqlBackorderView:
         rows.sort(key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
         return [r[0] for r in rows]
 
-    def all_waiting(self, class_rank: dict[str, int]) -> list[str]:
-        """Every order with a waiting line, in the order they should be served."""
+    def all_waiting(self, class_rank: dict[str, int]) -> list[tuple[str, frozenset[str]]]:
+        """Every order with a waiting line and the SKUs it waits for, in the order they should
+        be served."""
         with self._db.transaction() as cur:
-            cur.execute("SELECT DISTINCT order_id, demand_class, placed_at FROM backorder_lines")
+            cur.execute("SELECT order_id, sku, demand_class, placed_at FROM backorder_lines")
             rows = cur.fetchall()
+        skus: dict[str, set[str]] = {}
+        first: dict[str, tuple[int, str]] = {}
         worst = len(class_rank)
-        rows.sort(key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
-        return [r[0] for r in rows]
+        for order_id, sku, demand_class, placed_at in rows:
+            skus.setdefault(order_id, set()).add(sku)
+            first[order_id] = (class_rank.get(demand_class, worst), placed_at)
+        ordered = sorted(skus, key=lambda o: (*first[o], o))
+        return [(o, frozenset(skus[o])) for o in ordered]
 
     def positions(self) -> dict[str, int]:
         with self._db.transaction() as cur:

@@ -101,12 +101,22 @@ class OrchestrationFollower:
             return read_positions(cur, FOLLOWER)
 
     def sweep_backorders(self) -> int:
-        """Try every waiting order again. Across processes the backorder view can lag the stock
-        event that should have woken an order; a periodic sweep bounds how long it waits."""
-        waiting = self._backorders.all_waiting(self._rank)
-        for order_id in waiting:
-            self._run(UUID(order_id))
-        return len(waiting)
+        """Try the waiting orders again that could now move. Across processes the backorder
+        view can lag the stock event that should have woken an order; a periodic sweep bounds
+        how long it waits. An order whose every waiting SKU has no free unit anywhere (by the
+        supply view, brought up to date first) cannot move and is left alone, so a sweep costs
+        what can change, not every waiting order."""
+        supply = self._orchestration.supply
+        supply.refresh()
+        free: dict[str, bool] = {}
+        movable = [
+            UUID(order_id)
+            for order_id, skus in self._backorders.all_waiting(self._rank)
+            if any(free.setdefault(sku, supply.any_free(sku)) for sku in skus)
+        ]
+        for start in range(0, len(movable), ROUTE_CHUNK):
+            self._run_many(movable[start : start + ROUTE_CHUNK])
+        return len(movable)
 
     def _run_many(self, order_ids: list[UUID]) -> None:
         for result in self._orchestration.orchestrate_many(order_ids):

@@ -141,6 +141,15 @@ class SupplyView:
         with self._lock:
             return {sku: sorted(self._holders.get(sku, ())) for sku in skus}
 
+    def any_free(self, sku: str) -> bool:
+        """Whether some source holds a unit of the SKU that nobody has reserved."""
+        with self._lock:
+            for source_id in self._holders.get(sku, ()):
+                held = self._stock.get((source_id, sku))
+                if held is not None and held.on_hand > held.reserved:
+                    return True
+            return False
+
     def holding(self, source_id: str, sku: str) -> Holding | None:
         with self._lock:
             return self._stock.get((source_id, sku))

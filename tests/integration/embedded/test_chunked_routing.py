@@ -158,3 +158,40 @@ def test_a_failed_chunk_save_records_nothing_and_the_next_pass_routes_each_once(
     events = list(hub.store.events.get(item.id))
     assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
     assert sum(1 for e in events if type(e).__name__ == "Reserved") == 10
+
+
+def _order_of(n: int, sku: str) -> SubmitOrder:
+    body: dict[str, Any] = submission_dict(
+        external_id=f"WEB-S{n}",
+        payment_state="authorized",
+        lines=[{"line_id": "1", "sku": sku, "quantity": 1, "unit_price": "19.90"}],
+    )
+    submission = OrderSubmission.model_validate(body)
+    return SubmitOrder(submission, submission.model_dump_json(), "channel:web-shop", f"s{n}")
+
+
+def test_the_sweep_retries_only_orders_whose_stock_could_now_move(hub: Hub) -> None:
+    for sku in ("BLUE-LAMP", "GREEN-SOFA"):
+        hub.catalog.apply_stock(
+            StockSnapshot(source_id="wh-lyon", sku=sku, on_hand=0), actor="user:a"
+        )
+    lamp, sofa = hub.intake.place_orders([_order_of(1, "BLUE-LAMP"), _order_of(2, "GREEN-SOFA")])
+    hub.deliver()
+    assert _outcomes(hub, [lamp, sofa]) == {"backordered": 2}
+    # Lamps arrive, but the wake-up is missed (not delivered): only the sweep can see them.
+    hub.catalog.apply_stock(
+        StockSnapshot(source_id="wh-lyon", sku="BLUE-LAMP", on_hand=5), actor="user:a"
+    )
+    tried: list[Any] = []
+    many = hub.orchestration.orchestrate_many
+
+    def counting(order_ids: list[Any]) -> Any:
+        tried.extend(order_ids)
+        return many(order_ids)
+
+    hub.orchestration.orchestrate_many = counting  # type: ignore[method-assign]
+
+    assert hub.orchestrator.sweep_backorders() == 1
+    assert tried == [lamp.order_id]  # the sofa order waits for stock nobody has: left alone
+    assert hub.store.repository.get(lamp.order_id).status.value == "routed"
+    assert hub.store.repository.get(sofa.order_id).status.value == "backordered"
