@@ -44,6 +44,7 @@ from schemas.event_types import EventFamily
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW, order_envelopes, placed_order, submission
 from tests.contracts.order_search_contract import search_history
+from tests.support.examples import examples
 
 STREAM = "notification_log"
 ORCHESTRATOR = "system:orchestrator"
@@ -798,7 +799,7 @@ class ExceptionQueueContract:
 
         assert all_rows(live) == before
 
-    @settings(max_examples=12, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(12), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(data=st.data())
     def test_any_interleaving_of_orders_with_redeliveries_gives_the_same_queue(
         self, make_view: MakeView, data: st.DataObject
