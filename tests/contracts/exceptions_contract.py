@@ -55,6 +55,13 @@ PROMISE = "2026-11-21T09:00:00.000000Z"
 _PER_BACKEND = [HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
 
 
+def deliver_live(view: Any) -> None:
+    """The live history, delivered in batches: what the ``live`` fixture holds."""
+    history = search_history()
+    for start in range(0, len(history), 113):
+        view.apply(list(history[start : start + 113]), {STREAM: start + 113})
+
+
 class ExceptionQueue(Protocol):
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None: ...
     def positions(self) -> dict[str, int]: ...
@@ -247,11 +254,8 @@ class ExceptionQueueContract:
 
     @pytest.fixture
     def live(self, make_view: MakeView) -> ExceptionQueue:
-        """The live history's queue, delivered in batches."""
         view = make_view()
-        history = search_history()
-        for start in range(0, len(history), 113):
-            view.apply(list(history[start : start + 113]), {STREAM: start + 113})
+        deliver_live(view)
         return view
 
     def fold(self, make_view: MakeView, log: Sequence[EventEnvelope]) -> ExceptionQueue:

@@ -197,6 +197,11 @@ def apply_in_batches(
         view.apply(batch, {STREAM: start + offset + len(batch)})
 
 
+def fill(view: Any) -> None:
+    """The whole history, delivered in batches: what the ``view`` fixture holds."""
+    apply_in_batches(view, search_history(), 97)
+
+
 # -- the specification, independently written ---------------------------------------------------
 
 
@@ -260,7 +265,7 @@ class OrderSearchContract:
     @pytest.fixture
     def view(self, make_view: MakeView) -> OrderStatusView:
         view = make_view()
-        apply_in_batches(view, search_history(), 97)
+        fill(view)
         return view
 
     @pytest.fixture

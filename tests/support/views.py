@@ -4,10 +4,16 @@ SQLite file, or a PostgreSQL schema), all closed when the test ends.
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
         yield from sqlite_views(tmp_path, SqlOrderStatusView)
+
+A contract whose tests read one long history (``filled``) fills a view once per class and gives
+each test a copy of it (``sqlite_copy``, ``copy.deepcopy`` in memory): still a view of its own
+per test, without applying the whole history again for each.
 """
 
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from itertools import count
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +53,30 @@ def sqlite_views(
     folder: Path, build: Callable[[SqlDatabase], View]
 ) -> Iterator[Callable[[], View]]:
     yield from fresh_views(lambda n: f"sqlite:///{folder / f'views-{n}.sqlite3'}", build)
+
+
+def sqlite_filled(
+    folder: Path, build: Callable[[SqlDatabase], View], fill: Callable[[View], None]
+) -> Path:
+    """The file of a SQLite view filled once by ``fill``, for ``sqlite_copy`` to copy."""
+    db = SqlDatabase(f"sqlite:///{folder / 'filled.sqlite3'}")
+    try:
+        fill(build(db))
+    finally:
+        db.close()
+    return folder / "filled.sqlite3"
+
+
+def sqlite_copy(filled: Path, folder: Path, build: Callable[[SqlDatabase], View]) -> Iterator[View]:
+    """A view on a copy of ``filled`` (SQLite's backup: a consistent copy, WAL included)."""
+    copy = folder / "copy.sqlite3"
+    with closing(sqlite3.connect(filled)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    db = SqlDatabase(f"sqlite:///{copy}")
+    try:
+        yield build(db)
+    finally:
+        db.close()
 
 
 def in_schema(database_url: str, schema: str) -> str:
