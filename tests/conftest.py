@@ -15,6 +15,11 @@ nothing):
 - ``clock`` and ``running_hub`` (function), from ``tests/support/running_hub.py``: a clock at
   ``NOW`` the test moves on, and the embedded app with an httpx client on it, ``(client, hub)``.
 
+Property tests run under a hypothesis profile loaded here, before any test module is
+imported: ``dev`` (a tenth of the examples) by default, ``ci`` (the full count) under
+``CI=true``, or the one ``HYPOTHESIS_PROFILE`` names; a test scales its own count with
+``tests/support/examples.py``: ``examples``.
+
 Where the services come from, and the environment variables that steer it, is described in
 ``tests/harness/services.py``. A service that cannot be had skips the test locally and FAILS
 it under CI (``CI=true``): a green CI run must mean the integration tests ran.
@@ -36,8 +41,11 @@ from tests.harness.services import (
     under_ci,
     unique_topic_prefix,
 )
+from tests.support.examples import load_profile
 from tests.support.processes import hub_env
 from tests.support.running_hub import clock, running_hub  # noqa: F401 (fixtures for all tests)
+
+load_profile()
 
 MARKERS = (
     "kafka: needs a real Kafka broker (fixture kafka_bootstrap)",

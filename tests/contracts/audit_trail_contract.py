@@ -41,6 +41,7 @@ from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, EventType
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW, placed_order, submission
+from tests.support.examples import examples
 
 STREAM = "orderhub.orders.events:0"
 ORCHESTRATOR = "system:orchestrator"
@@ -545,7 +546,7 @@ class AuditTrailContract:
 
     # -- properties ----------------------------------------------------------------------------
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(25), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(batches=deliveries())
     def test_any_delivery_ends_in_each_orders_full_trail_once(
         self, make_view: MakeView, batches: list[list[EventEnvelope]]

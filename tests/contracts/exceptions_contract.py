@@ -44,6 +44,7 @@ from schemas.event_types import EventFamily
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW, order_envelopes, placed_order, submission
 from tests.contracts.order_search_contract import search_history
+from tests.support.examples import examples
 
 STREAM = "notification_log"
 ORCHESTRATOR = "system:orchestrator"
@@ -52,6 +53,13 @@ ALICE = "user:alice"
 CAROL = "user:carol"
 PROMISE = "2026-11-21T09:00:00.000000Z"
 _PER_BACKEND = [HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
+
+
+def deliver_live(view: Any) -> None:
+    """The live history, delivered in batches: what the ``live`` fixture holds."""
+    history = search_history()
+    for start in range(0, len(history), 113):
+        view.apply(list(history[start : start + 113]), {STREAM: start + 113})
 
 
 class ExceptionQueue(Protocol):
@@ -246,11 +254,8 @@ class ExceptionQueueContract:
 
     @pytest.fixture
     def live(self, make_view: MakeView) -> ExceptionQueue:
-        """The live history's queue, delivered in batches."""
         view = make_view()
-        history = search_history()
-        for start in range(0, len(history), 113):
-            view.apply(list(history[start : start + 113]), {STREAM: start + 113})
+        deliver_live(view)
         return view
 
     def fold(self, make_view: MakeView, log: Sequence[EventEnvelope]) -> ExceptionQueue:
@@ -798,7 +803,7 @@ class ExceptionQueueContract:
 
         assert all_rows(live) == before
 
-    @settings(max_examples=12, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(12), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(data=st.data())
     def test_any_interleaving_of_orders_with_redeliveries_gives_the_same_queue(
         self, make_view: MakeView, data: st.DataObject

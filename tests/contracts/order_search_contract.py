@@ -39,6 +39,7 @@ from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from tests.contracts.factories import NOW, submit_order
+from tests.support.examples import examples
 from tests.support.running_hub import Clock, embedded_hub
 
 STREAM = "notification_log"
@@ -196,6 +197,11 @@ def apply_in_batches(
         view.apply(batch, {STREAM: start + offset + len(batch)})
 
 
+def fill(view: Any) -> None:
+    """The whole history, delivered in batches: what the ``view`` fixture holds."""
+    apply_in_batches(view, search_history(), 97)
+
+
 # -- the specification, independently written ---------------------------------------------------
 
 
@@ -259,7 +265,7 @@ class OrderSearchContract:
     @pytest.fixture
     def view(self, make_view: MakeView) -> OrderStatusView:
         view = make_view()
-        apply_in_batches(view, search_history(), 97)
+        fill(view)
         return view
 
     @pytest.fixture
@@ -359,7 +365,7 @@ class OrderSearchContract:
                     q = replace(query, sort=sort, descending=descending, limit=1000)
                     assert view.search(q).rows == wanted(rows, q), q
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(60), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(data=st.data())
     def test_any_query_pages_through_the_brute_force_answer_exactly_once(
         self, view: OrderStatusView, rows: list[OrderStatusRow], data: st.DataObject
@@ -453,7 +459,7 @@ class OrderSearchContract:
         with pytest.raises(BadCursorError):
             view.search(OrderQuery(after=cursor))
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(40), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(cursor=st.text(min_size=1, max_size=40))
     def test_any_garbage_is_refused_as_a_bad_cursor_never_crashes(
         self, view: OrderStatusView, cursor: str

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from projections.order_status import OrderStatusView
 from schemas.envelope import EventEnvelope
 from tests.contracts.factories import DEFAULT_TOTAL, NOW, PLACED_AT, order_envelopes
+from tests.support.examples import examples
 
 STREAM = "orderhub.orders.events:0"
 
@@ -204,7 +205,7 @@ class OrderStatusViewContract:
 
     # -- properties ----------------------------------------------------------------------------
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(25), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(events=deliveries())
     def test_applying_a_batch_in_one_go_equals_applying_it_event_by_event(
         self, make_view: MakeView, events: list[EventEnvelope]
@@ -218,7 +219,7 @@ class OrderStatusViewContract:
         assert _rows(one_by_one, events) == _rows(at_once, events)
         assert one_by_one.positions() == at_once.positions() == {STREAM: len(events)}
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(25), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(events=deliveries())
     def test_every_order_ends_in_the_status_of_its_last_event(
         self, make_view: MakeView, events: list[EventEnvelope]

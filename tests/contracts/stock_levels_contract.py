@@ -24,6 +24,7 @@ from aggregates.stock import StockItem
 from projections.stock_levels import StockLevel, StockLevelsView, StockPage
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
+from tests.support.examples import examples
 
 STREAM = "orderhub.inventory.events:0"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -615,7 +616,7 @@ class StockLevelsContract:
 
     # -- properties ----------------------------------------------------------------------------
 
-    @settings(max_examples=30, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(30), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(case=delivered_histories(), cuts=st.lists(st.integers(0, 200), max_size=4))
     def test_every_row_equals_its_aggregate_after_any_commands_and_deliveries(
         self,
@@ -637,7 +638,7 @@ class StockLevelsContract:
             last = history.events[key][-1]
             assert row.updated_at == utc(last.time)
 
-    @settings(max_examples=20, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(20), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(case=delivered_histories())
     def test_applying_a_batch_in_one_go_equals_applying_it_event_by_event(
         self, make_view: MakeView, case: tuple[Histories, list[EventEnvelope]]
@@ -652,7 +653,7 @@ class StockLevelsContract:
         assert all_rows(one_by_one) == all_rows(at_once)
         assert one_by_one.positions() == at_once.positions() == {STREAM: len(events)}
 
-    @settings(max_examples=30, deadline=None, suppress_health_check=_PER_BACKEND)
+    @settings(max_examples=examples(30), deadline=None, suppress_health_check=_PER_BACKEND)
     @given(
         history=histories(),
         source_id=st.one_of(st.none(), st.sampled_from(SOURCES)),

@@ -4,8 +4,13 @@ SQLite file, or a PostgreSQL schema), all closed when the test ends.
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
         yield from sqlite_views(tmp_path, SqlOrderStatusView)
+
+A contract whose tests read one long history can fill a view once per module (``sqlite_filled``)
+and give each test a copy of it (``sqlite_copy``; ``copy.deepcopy`` in memory): still a view of
+its own per test, without applying the whole history again for each.
 """
 
+import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import count
@@ -47,6 +52,32 @@ def sqlite_views(
     folder: Path, build: Callable[[SqlDatabase], View]
 ) -> Iterator[Callable[[], View]]:
     yield from fresh_views(lambda n: f"sqlite:///{folder / f'views-{n}.sqlite3'}", build)
+
+
+def sqlite_filled(
+    folder: Path, build: Callable[[SqlDatabase], View], fill: Callable[[View], None]
+) -> Path:
+    """The file of a SQLite view filled once by ``fill``, for ``sqlite_copy`` to copy."""
+    db = SqlDatabase(f"sqlite:///{folder / 'filled.sqlite3'}")
+    try:
+        fill(build(db))
+    finally:
+        db.close()
+    # Closing the last connection checkpoints the write-ahead log into the file and removes
+    # it: the file alone is the whole view, and copies of it are consistent.
+    assert not (folder / "filled.sqlite3-wal").exists()
+    return folder / "filled.sqlite3"
+
+
+def sqlite_copy(filled: Path, folder: Path, build: Callable[[SqlDatabase], View]) -> Iterator[View]:
+    """A view on a copy of ``filled``: a plain file copy (SQLite's backup API would fsync)."""
+    copy = folder / "copy.sqlite3"
+    shutil.copyfile(filled, copy)
+    db = SqlDatabase(f"sqlite:///{copy}")
+    try:
+        yield build(db)
+    finally:
+        db.close()
 
 
 def in_schema(database_url: str, schema: str) -> str:

@@ -1,6 +1,7 @@
 """Order search (filters, keyset pages, the jeopardy clock's and the KPIs' reads): the contract
 run in memory and on SQLite."""
 
+import copy
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,22 @@ from projections.order_rows import OrderStatusRow, fold
 from projections.order_status import InMemoryOrderStatusView, SqlOrderStatusView
 from schemas.fulfillment import UpdateKind
 from tests.contracts.factories import NOW, placed_order
-from tests.contracts.order_search_contract import MakeView, OrderSearchContract
-from tests.support.views import sqlite_views
+from tests.contracts.order_search_contract import MakeView, OrderSearchContract, fill
+from tests.support.views import sqlite_copy, sqlite_filled, sqlite_views
+
+# The history is applied once per module; each test's view is a copy of that filled one.
+
+
+@pytest.fixture(scope="module")
+def filled_in_memory() -> InMemoryOrderStatusView:
+    view = InMemoryOrderStatusView()
+    fill(view)
+    return view
+
+
+@pytest.fixture(scope="module")
+def filled_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sqlite_filled(tmp_path_factory.mktemp("filled"), SqlOrderStatusView, fill)
 
 
 class TestInMemoryOrderSearch(OrderSearchContract):
@@ -24,11 +39,19 @@ class TestInMemoryOrderSearch(OrderSearchContract):
     def make_view(self) -> MakeView:
         return InMemoryOrderStatusView
 
+    @pytest.fixture
+    def view(self, filled_in_memory: InMemoryOrderStatusView) -> InMemoryOrderStatusView:
+        return copy.deepcopy(filled_in_memory)
+
 
 class TestSqliteOrderSearch(OrderSearchContract):
     @pytest.fixture
     def make_view(self, tmp_path: Path) -> Iterator[MakeView]:
         yield from sqlite_views(tmp_path, SqlOrderStatusView)
+
+    @pytest.fixture
+    def view(self, filled_sqlite: Path, tmp_path: Path) -> Iterator[SqlOrderStatusView]:
+        yield from sqlite_copy(filled_sqlite, tmp_path, SqlOrderStatusView)
 
 
 # -- the new facts of a row, folded from the real aggregate's events -----------------------------

@@ -38,6 +38,7 @@ from hub.store import OrderStore
 from projections.order_status import InMemoryOrderStatusView
 from schemas.fulfillment import FulfillmentUpdate, ShippedLine, UpdateKind
 from tests.contracts.factories import NOW, fixed_clock, named_cases, placed_order, popo_store
+from tests.support.examples import examples
 
 S = ShipmentState
 K = UpdateKind
@@ -336,7 +337,7 @@ def saved_routed_order() -> tuple[Order, OrderStore]:
     return order, store
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(script=steps)
 def test_a_shipment_never_moves_backwards_and_a_closed_one_stays_closed(
     script: list[Step],
@@ -358,7 +359,7 @@ def test_a_shipment_never_moves_backwards_and_a_closed_one_stays_closed(
             assert outcome.after == outcome.before
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(script=steps)
 def test_each_shipment_progressed_event_moves_its_shipment_strictly_forward(
     script: list[Step],
@@ -380,7 +381,7 @@ def test_each_shipment_progressed_event_moves_its_shipment_strictly_forward(
                 assert event.actor == f"source:{step.source_id}"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(script=steps)
 def test_applying_the_same_updates_again_records_nothing(script: list[Step]) -> None:
     order, store = saved_routed_order()
@@ -400,7 +401,7 @@ def test_applying_the_same_updates_again_records_nothing(script: list[Step]) -> 
     assert state_of(order) == settled
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(script=steps)
 def test_the_order_read_back_from_its_events_is_the_order_the_updates_left(
     script: list[Step],
@@ -414,7 +415,7 @@ def test_the_order_read_back_from_its_events_is_the_order_the_updates_left(
     assert state_of(replayed) == state_of(order)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(script=steps)
 def test_the_order_status_and_waiting_lines_agree_with_the_shipments(script: list[Step]) -> None:
     order, store = saved_routed_order()
@@ -452,7 +453,7 @@ def view_of(store: OrderStore, order: Order) -> str:
     return row.status
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(script=steps)
 def test_the_order_view_shows_the_status_the_order_has_when_no_source_rejected(
     script: list[Step],
@@ -465,7 +466,7 @@ def test_the_order_view_shows_the_status_the_order_has_when_no_source_rejected(
     assert view_of(store, order) == order.status.value
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(script=steps)
 def test_the_order_view_shows_the_status_the_order_has_whatever_the_sources_sent(
     script: list[Step],
@@ -580,7 +581,7 @@ def shipped_before_delivered(script: list[Update]) -> list[Update]:
 stock_scripts = st.lists(updates(), max_size=14).map(shipped_before_delivered)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(script=stock_scripts)
 def test_shipped_lines_leave_on_hand_once_and_never_more_than_was_reserved(
     script: list[Update],
@@ -626,7 +627,7 @@ def test_shipped_lines_leave_on_hand_once_and_never_more_than_was_reserved(
             assert event.quantity + event.freed == reserved
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(script=stock_scripts)
 def test_a_refused_update_saves_neither_the_order_nor_the_stock(script: list[Update]) -> None:
     order = routed_order()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from aggregates.errors import InsufficientStockError, StockError
 from aggregates.stock import StockItem
 from hub.store import OrderStore
+from tests.support.examples import examples
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -309,7 +310,7 @@ def _available(state: tuple[Any, ...]) -> int:
     return int(on_hand - sum(reservations.values()) - safety_stock)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(on_hand=st.integers(0, 20), safety_stock=st.integers(0, 4), script=commands)
 def test_no_reservation_ever_takes_more_than_was_available_when_it_was_made(
     on_hand: int, safety_stock: int, script: list[tuple[Any, ...]]
@@ -329,7 +330,7 @@ def test_no_reservation_ever_takes_more_than_was_available_when_it_was_made(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(on_hand=st.integers(0, 20), safety_stock=st.integers(0, 4), script=commands)
 def test_replaying_the_events_gives_the_same_state(
     on_hand: int, safety_stock: int, script: list[tuple[Any, ...]]
@@ -342,7 +343,7 @@ def test_replaying_the_events_gives_the_same_state(
     assert state_of(replayed(events)) == state_of(item)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(on_hand=st.integers(0, 20), script=commands)
 def test_the_state_read_back_from_the_event_store_is_the_state_that_was_saved(
     on_hand: int, script: list[tuple[Any, ...]]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from connectors.channels import ADAPTERS, ChannelContext, Mapped, Refused, UnparseablePayload
 from schemas.submission import Address
+from tests.support.examples import examples
 
 SAMPLES = Path(__file__).resolve().parents[3] / "connectors" / "channels" / "samples"
 CONTEXT = ChannelContext(
@@ -30,7 +31,9 @@ CONTEXT = ChannelContext(
     },
 )  # fmt: skip
 JSON_FORMATS = ("canonical", "webshop", "marketplace", "assisted")
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def samples(fmt: str) -> list[bytes]:

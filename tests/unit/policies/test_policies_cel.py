@@ -20,6 +20,7 @@ from orchestration_policies.cel import (
     compile_condition,
 )
 from orchestration_policies.cel.values import source_plain, to_cel
+from tests.support.examples import examples
 
 
 def _fresh(
@@ -48,7 +49,7 @@ ATTRIBUTE_VALUES = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.dictionaries(st.sampled_from(["gift", "tier"]), ATTRIBUTE_VALUES, max_size=2))
 def test_memoised_results_equal_fresh_evaluation_whatever_the_attribute_types(
     attributes: dict[str, Any],

@@ -26,12 +26,13 @@ from orchestration_policies import (
     StockLevel,
     decide,
 )
+from tests.support.examples import examples
 
 SKUS = ["RED-CHAIR", "BLUE-LAMP", "GREEN-RUG", "GOLD-CLOCK"]
 CLASSES = ["standard", "vip", "b2b"]
 
 PROPERTY_SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
