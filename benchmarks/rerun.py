@@ -39,6 +39,7 @@ from orchestration_policies import (
     default_policy,
 )
 from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef
+from orchestration_policies.decision_record import DecisionRecord as RoutingDecision
 from orchestration_policies.explain_record import record_digest
 from projections.decision_history import DecisionRecord, Outcome, Trigger
 
@@ -177,7 +178,7 @@ def _body_rows(inputs: DecisionInputs) -> list[dict[str, object]]:
     return list(to_body(inputs)[0]["candidates"])
 
 
-def _history_row(n: int, recorded: dict[str, object], digest: str) -> DecisionRecord:
+def _history_row(n: int, recorded: RoutingDecision, digest: str) -> DecisionRecord:
     return DecisionRecord(
         n=n + 1,
         sequence=n + 3,

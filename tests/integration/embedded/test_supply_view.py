@@ -18,6 +18,7 @@ from hub.bootstrap import Hub
 from hub.services.decision_records import explanation_of
 from hub.services.orchestration import OrchestrationService
 from hub.services.supply_view import TOPICS, Holding, SupplyView
+from orchestration_policies.decision_record import DecisionRecord
 from orchestration_policies.explain_record import explain_record
 from schemas.sources import StockDelta, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, source_definition, submit_order
@@ -288,7 +289,7 @@ def test_a_routed_event_of_an_earlier_release_keeps_its_stored_text(hub: Hub) ->
         },
     }
     order.route(
-        decision=old_decision,
+        decision=DecisionRecord.model_validate(old_decision),
         decision_digest="sha256:old",
         explanation=OLD_TEXT,
         inputs_digest="sha256:inputs",
