@@ -23,6 +23,7 @@ from orchestration_policies import (
     load_policy,
 )
 from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef
+from orchestration_policies.decision_record import DecisionRecord
 from orchestration_policies.geo import EARTH_RADIUS_KM
 from orchestration_policies.what_if import (
     MovementKind,
@@ -108,7 +109,7 @@ def recorded(
         n=1,
         channel=to_route.channel,
         decided_at=at,
-        record=decision.to_dict(),
+        record=DecisionRecord.model_validate(decision.to_dict()),
         inputs=DecisionInputs(to_route, tuple(candidates), PolicyRef(live.id, live.version), at),
     )
 
