@@ -34,7 +34,7 @@ def explain_record(record: DecisionRecord) -> str:
         f"{policy.id} version {policy.version}."
     ]
     out += _outcome(record)
-    if e is None:  # not recorded by the earliest releases
+    if e is None:  # a record without its explanation says only what was decided
         return "\n".join(out)
     out.append(f"Why: {e.plan.summary}.")
     out += [f"Tie-break: {note}." for note in e.tie_breaks]
@@ -59,7 +59,8 @@ def _outcome(record: DecisionRecord) -> list[str]:
         for detail in record.shipment_details:
             source_id = detail.source_id
             items = ", ".join(
-                f"{q} x {sku} (line {lid})" for lid, sku, q in record.shipments[source_id]
+                f"{line.quantity} x {line.sku} (line {line.line_id})"
+                for line in record.shipments[source_id]
             )
             km = detail.distance_km
             distance = "" if km is None else f", {km:.1f} km away"
