@@ -20,7 +20,6 @@ from aggregates.shipments import CLOSED, LEFT_THE_BUILDING
 
 if TYPE_CHECKING:
     from aggregates.order_values import Hold, IssuedInvoice, ReturnAuthorisation, Shipment
-    from schemas.decision_record import DecisionRecord
     from schemas.submission import OrderSubmission
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -61,7 +60,7 @@ class OrderState(Aggregate):
         routing_attempts: int
         shipments: dict[str, Shipment]
         waiting: dict[str, int]
-        decision: DecisionRecord | None
+        decision: dict[str, Any] | None
         rejected_sources: list[str]
         invoices: dict[str, IssuedInvoice]
         cancel_requested: bool

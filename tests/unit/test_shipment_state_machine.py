@@ -37,14 +37,7 @@ from hub.services.orchestration import ORCHESTRATOR, reservation_key
 from hub.store import OrderStore
 from projections.order_status import InMemoryOrderStatusView
 from schemas.fulfillment import FulfillmentUpdate, ShippedLine, UpdateKind
-from tests.contracts.factories import (
-    NOW,
-    fixed_clock,
-    named_cases,
-    placed_order,
-    popo_store,
-    recorded_decision,
-)
+from tests.contracts.factories import NOW, fixed_clock, named_cases, placed_order, popo_store
 from tests.support.examples import examples
 
 S = ShipmentState
@@ -163,7 +156,7 @@ def routed_order(
     order = placed_order("WEB-3001", lines=lines)
     order.accept(actor=INTAKE_ACTOR, now=NOW)
     order.route(
-        decision=recorded_decision(),
+        decision={"policy": {"id": "default", "version": 1}},
         decision_digest="digest",
         explanation="split between Lyon and Lille",
         inputs_digest="inputs",
