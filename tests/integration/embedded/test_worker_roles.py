@@ -54,3 +54,18 @@ def test_static_membership_names_the_worker_and_its_role(tmp_path: Path) -> None
     assert instance_id(settings, Role.PROJECTIONS) == "w2-projections"
     dynamic = settings.model_copy(update={"static_membership": False})
     assert instance_id(dynamic, Role.INTAKE) is None
+
+
+def test_the_jeopardy_clock_runs_in_fulfillment_and_the_sweep_beside_routing(hub: Hub) -> None:
+    timers = {}
+    for role in Role:
+        app = faust.App(f"t-{role.value}", broker="kafka://127.0.0.1:1")
+        agents = Agents(app, hub, KafkaPublisher("127.0.0.1:1"))
+        ROLES[role](agents)
+        timers[role] = agents.timers
+    assert timers == {
+        Role.INTAKE: [],
+        Role.ORCHESTRATION: ["backorder sweep"],
+        Role.FULFILLMENT: ["jeopardy clock"],
+        Role.PROJECTIONS: [],
+    }
