@@ -25,7 +25,6 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,7 @@ from benchmarks.flow_hub import (
     wait_until,
 )
 from benchmarks.flow_load import PLACED_AT, Sender
-from benchmarks.flow_report import console, fmt_ms, show
+from benchmarks.flow_report import brief, console, ms, percentile, show
 from benchmarks.flow_watch import (
     KafkaWatcher,
     StorePosition,
@@ -63,14 +62,6 @@ RESULTS = Path(__file__).parent / "results"
 
 def ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile; math.inf stands for 'not yet' (unrouted, unanswered)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass
@@ -184,9 +175,9 @@ class Session:
             ),
             "routed_per_s": seen.count_between(seen.routed, *window) / seconds,
             "requested_per_s": seen.count_between(seen.requested, *window) / seconds,
-            "rest_ms": {q: _ms(percentile(answers, q / 100)) for q in (50, 99)},
-            "routed_ms": {q: _ms(percentile(latencies, q / 100)) for q in (50, 95, 99)},
-            "decided_ms": {q: _ms(percentile(decided, q / 100)) for q in (50, 95, 99)},
+            "rest_ms": {q: ms(percentile(answers, q / 100)) for q in (50, 99)},
+            "routed_ms": {q: ms(percentile(latencies, q / 100)) for q in (50, 95, 99)},
+            "decided_ms": {q: ms(percentile(decided, q / 100)) for q in (50, 95, 99)},
             "held": sum(1 for i in step_ids if i in seen.held and i not in seen.routed),
             "measured_orders": len(in_window),
             "routed_by_path": {
@@ -199,10 +190,6 @@ class Session:
             "order_records_per_s": (rec1 - rec0) / seconds,
             "cpu": used,
         }
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000
 
 
 async def raw_limits(
@@ -289,7 +276,7 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
             for rate in args.rates if not args.orders else []:
                 console.print(f"  step: {rate} orders/s for {args.warmup}+{args.seconds} s")
                 steps.append(await s.step(rate, args.warmup, args.seconds))
-                console.print(f"    {_brief(steps[-1])}")
+                console.print(f"    {brief(steps[-1])}")
             if args.orders:
                 rate = args.rates[0]
                 seconds = args.orders / rate
@@ -318,15 +305,6 @@ async def history(s: Session, args: argparse.Namespace) -> dict[str, Any]:
     after = await s.closed_batch(args.history_window)
     console.print(f"    after the history: {after['routed_per_s']:.1f} orders/s")
     return {"preloaded": args.history, "first": first, "after": after}
-
-
-def _brief(step: dict[str, Any]) -> str:
-    failures = step["capture_failures"]
-    return (
-        f"routed {step['routed_per_s']:.1f}/s, FR {step['requested_per_s']:.1f}/s, "
-        f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, undecided {step['backlog_step']}"
-        + (f", capture failures {failures}" if failures else "")
-    )
 
 
 def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]:

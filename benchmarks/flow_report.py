@@ -1,6 +1,7 @@
 """The flow benchmark's tables: setup and raw limits, the open-loop steps, CPU and RSS."""
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -164,3 +165,24 @@ def _show_series(r: dict[str, Any]) -> None:
             *(f"{sample[n] / 2**20:,.0f}" if n in sample else "—" for n in names),
         )
     console.print(table)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile; math.inf stands for 'not yet' (unrouted, unanswered)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def brief(step: dict[str, Any]) -> str:
+    failures = step["capture_failures"]
+    return (
+        f"routed {step['routed_per_s']:.1f}/s, FR {step['requested_per_s']:.1f}/s, "
+        f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, undecided {step['backlog_step']}"
+        + (f", capture failures {failures}" if failures else "")
+    )

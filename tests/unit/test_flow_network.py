@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.flow import percentile
+from benchmarks.flow_report import percentile
 from benchmarks.network import OrderMaker, generate_network
 from schemas.sources import SourceDefinition
 from schemas.submission import OrderSubmission
