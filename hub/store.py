@@ -1,26 +1,60 @@
 """The event store application: the eventsourcing library's own recorders, SQLite or PostgreSQL."""
 
+import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Mapper, Notification
 
 from aggregates.contract import to_envelope
+from aggregates.stock import StockItem
 from aggregates.typed_mapper import TypedMapper
 from schemas.envelope import EventEnvelope
+
+log = logging.getLogger(__name__)
+# A stock item takes an event per reservation, release and shipment of its SKU at its source:
+# its history grows with the business (thousands of events a week for a popular SKU at a DC),
+# and a load replays all of it (~0.1 ms an event). A snapshot every this many events bounds a
+# load to the snapshot and fewer events than this.
+STOCK_SNAPSHOT_EVERY = 50
 
 
 class OrderStore(Application[Any]):
     """Holds every aggregate's history; the notification log orders all events of all aggregates."""
 
     name = "orderhub"
-    # Orders have short histories; snapshots only pay off for long streams (stock, policies).
-    snapshotting_intervals = {}
+    # Orders, cases and policies have short histories; stock items do not.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: STOCK_SNAPSHOT_EVERY}
 
     def construct_mapper(self) -> Mapper[Any]:
         # Events carry the order's values (submission, shipment lines ...) as typed objects.
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TypedMapper)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[Any]) -> None:
+        """Snapshots of the aggregates a save has just recorded that crossed their interval.
+
+        Taken from the saved aggregates themselves (their state is what was recorded) and
+        written together, where the library would load each one again and write it alone.
+        The events are committed already and a snapshot is only a shortcut for loading, so a
+        snapshot that cannot be written is logged and the next interval tries again."""
+        if self.snapshots is None:
+            return
+        due: dict[Any, Any] = {}
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval and event.originator_version % interval == 0:
+                due[event.originator_id] = aggregate
+        if not due:
+            return
+        try:
+            self.snapshots.put([Snapshot.take(aggregate) for aggregate in due.values()])
+        except Exception:
+            log.exception(
+                "could not write %d snapshots (loads replay more till the next)", len(due)
+            )
 
     def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]:
         """The next events after a notification id, as public envelopes with their positions."""
