@@ -42,7 +42,7 @@ from benchmarks.flow_hub import (
     wait_until,
 )
 from benchmarks.flow_load import PLACED_AT, Sender
-from benchmarks.flow_report import brief, console, ms, percentile, show
+from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
 from benchmarks.flow_watch import (
     KafkaWatcher,
     StorePosition,
@@ -320,6 +320,8 @@ def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]
         if hub.distributed:
             hub.start_worker()
         result = asyncio.run(session(hub, network, args))
+        result["stop"] = hub.stop_on_sigterm()
+        console.print(f"  stopped on SIGTERM: {stop_text(result['stop'])}")
     # The logs stay for a look afterwards; the embedded stores can be gigabytes after a soak.
     for scratch in ("data", "raw-store"):
         shutil.rmtree(tmp / scratch, ignore_errors=True)

@@ -10,6 +10,8 @@ event store's notification log, read from another process).
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -111,10 +113,33 @@ class RunningHub:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def stop_on_sigterm(self) -> dict[str, Any]:
+        """SIGTERM to every hub process at once, as a deployment's stop does, after the steps
+        (with whatever backlog they left): seconds until each exited (None: killed after
+        STOP_WAIT), and the consumer-commit warnings Faust logged in the worker's log."""
+        started = time.monotonic()
+        for proc in self.processes.values():
+            if proc.process.poll() is None:
+                os.killpg(proc.process.pid, signal.SIGTERM)
+        seconds: dict[str, float | None] = {}
+        for name, proc in self.processes.items():
+            try:
+                proc.process.wait(timeout=max(0.0, started + STOP_WAIT - time.monotonic()))
+                seconds[name] = time.monotonic() - started
+            except subprocess.TimeoutExpired:
+                seconds[name] = None
+            proc.stop()  # kills what is left, closes the log
+        worker = self.processes.get("worker")
+        log = worker.log_path.read_text(errors="replace") if worker else ""
+        return {"seconds": seconds, "commit_warnings": log.count("not committed")}
+
     def check_alive(self) -> None:
         for proc in self.processes.values():
             if proc.process.poll() is not None:
                 raise RuntimeError(f"{proc.command} exited:\n{proc.log_tail()}")
+
+
+STOP_WAIT = 30.0  # the issue asks for 10 s; waiting longer shows how far off a slow stop is
 
 
 def kafka_pids() -> list[int]:

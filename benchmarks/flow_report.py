@@ -34,6 +34,7 @@ def show(report: dict[str, Any]) -> None:
         "Routed bytes",
         "raw store append",
         "raw broker produce",
+        "stop on SIGTERM",
     ):
         setup.add_column(column)
     for r in runs:
@@ -53,6 +54,7 @@ def show(report: dict[str, Any]) -> None:
             f"{r.get('routed_bytes_mean', 0):,.0f}",
             f"{raw.get('store_orders_per_s', 0):,.0f} orders/s (batch {raw.get('store_batch')})",
             broker,
+            stop_text(r["stop"]) if "stop" in r else "—",
         )
     console.print(setup)
 
@@ -165,6 +167,14 @@ def _show_series(r: dict[str, Any]) -> None:
             *(f"{sample[n] / 2**20:,.0f}" if n in sample else "—" for n in names),
         )
     console.print(table)
+
+
+def stop_text(stop: dict[str, Any]) -> str:
+    """Seconds each process took to exit on SIGTERM, and the worker's commit warnings."""
+    times = ", ".join(
+        f"{name} {'killed' if s is None else f'{s:.1f} s'}" for name, s in stop["seconds"].items()
+    )
+    return f"{times}; commit warnings {stop['commit_warnings']}"
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
