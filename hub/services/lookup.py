@@ -19,7 +19,7 @@ class UnknownOrderError(DomainError):
 
 def find(store: OrderStore, aggregate_id: UUID, kind: type[T]) -> T | None:
     try:
-        found: Any = store.repository.get(aggregate_id)
+        found: Any = store.repository_for(kind).get(aggregate_id)
     except AggregateNotFoundError:
         return None
     if not isinstance(found, kind):

@@ -54,13 +54,29 @@ def test_a_long_history_loads_from_its_last_snapshot_and_equals_a_full_replay(
     assert store.snapshots is not None
 
     snapshots = list(store.snapshots.get(item.id, desc=True, limit=1))
-    loaded: StockItem = store.repository.get(item.id)
+    read_after: list[int | None] = []
+    read = store.events.get
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        read_after.append(kwargs.get("gt"))
+        return read(*args, **kwargs)
+
+    store.events.get = reading  # type: ignore[method-assign]
+    loaded: StockItem = store.repository_for(StockItem).get(item.id)
     replaying = ReplayingStore(env=env(tmp_path / "events.sqlite3"))
     replayed: StockItem = replaying.repository.get(item.id)
 
     assert snapshots, "a history past the interval has a snapshot"
     assert item.version - snapshots[0].originator_version < 2 * STOCK_SNAPSHOT_EVERY
+    assert read_after == [snapshots[0].originator_version], "only the events after it are read"
     assert state(loaded) == state(replayed) == state(item)
+
+
+def test_orders_load_without_asking_for_a_snapshot(tmp_path: Path) -> None:
+    store = OrderStore(env=env(tmp_path / "events.sqlite3"))
+
+    assert store.repository.snapshot_store is None
+    assert store.repository_for(StockItem).snapshot_store is store.snapshots
 
 
 def test_snapshots_stay_out_of_the_log_that_consumers_follow(tmp_path: Path) -> None:
@@ -87,4 +103,3 @@ def test_a_snapshot_that_cannot_be_written_loses_no_event_and_is_logged(
 
     assert store.repository.get(item.id).version == item.version
     assert "could not write" in caplog.text
-
