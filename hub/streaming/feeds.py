@@ -21,7 +21,7 @@ skip events, and is never silent.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from connectors.codec import record_to_envelope
 from connectors.consumed import ConsumedMessage, dead_letter, positions_of
 from connectors.publisher import Publisher
+from hub.bootstrap import Following
 from hub.services.followers import Follower
 from hub.settings import Settings
 from hub.streaming.retries import with_retries
@@ -48,6 +49,13 @@ class Feed:
     name: str  # signs what it parks, in logs and in the DLQ's headers
     follower: Follower
     topics: frozenset[str]
+
+
+def feeds_of(settings: Settings, followers: Iterable[Following]) -> list[Feed]:
+    """The hub's followers (Hub.followers) with the Kafka topics their settings name."""
+    return [
+        Feed(f.name, f.follower, frozenset(settings.topic(t) for t in f.topics)) for f in followers
+    ]
 
 
 @dataclass

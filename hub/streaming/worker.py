@@ -37,7 +37,7 @@ from hub.streaming.edge_handlers import (
     FulfillmentUpdatesConsumer,
     StockFeedConsumer,
 )
-from hub.streaming.feeds import Feed, FeedsConsumer
+from hub.streaming.feeds import FeedsConsumer, feeds_of
 from hub.streaming.handlers import IntakeConsumer, channel_parser
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import Role
@@ -103,10 +103,7 @@ class Agents:
     def add_followers(self, name: str, followers: list[Following], batch_size: int) -> None:
         """One agent for these followers, reading the union of their topics: each record is
         decoded once and handed to every follower of its topic (hub.streaming.feeds)."""
-        feeds = [
-            Feed(f.name, f.follower, frozenset(self.settings.topic(t) for t in f.topics))
-            for f in followers
-        ]
+        feeds = feeds_of(self.settings, followers)
         topics = sorted(set().union(*(feed.topics for feed in feeds)))
         consumer = FeedsConsumer(name, feeds, self.publisher, self.settings)
         self.add(self.raw_topic(*topics), name, consumer, batch_size)
