@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC
 
-from projections.base import advance
+from projections.base import SqlView, advance
 from projections.positions import create_positions_table, read_positions, save_positions
-from projections.sqldb import SqlDatabase
+from projections.sqldb import Cursor, SqlDatabase
 from projections.summaries import summarize
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily
@@ -121,10 +121,11 @@ _INSERT = (
 )
 
 
-class SqlAuditTrail:
+class SqlAuditTrail(SqlView):
     """SQLite or PostgreSQL; a batch's lines and positions are written in one transaction."""
 
     name = FOLLOWER
+    rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
@@ -132,12 +133,13 @@ class SqlAuditTrail:
             cur.execute(_DDL)
             create_positions_table(cur)
 
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
         entries = [e for e in map(entry_for, envelopes) if e is not None]
-        with self._db.transaction(writing_view=FOLLOWER) as cur:
-            if entries:
-                cur.executemany(_INSERT, [astuple(e) for e in entries])
-            save_positions(cur, FOLLOWER, positions)
+        if entries:
+            cur.executemany(_INSERT, [astuple(e) for e in entries])
+        save_positions(cur, FOLLOWER, positions)
 
     def trail(self, order_id: str) -> list[AuditEntry]:
         with self._db.transaction() as cur:

@@ -2,8 +2,9 @@
 
 from collections.abc import Sequence
 
+from projections.base import SqlView
 from projections.positions import create_positions_table, read_positions, save_positions
-from projections.sqldb import SqlDatabase
+from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 
@@ -20,7 +21,7 @@ CREATE TABLE IF NOT EXISTS backorder_lines (
 )"""
 
 
-class SqlBackorderView:
+class SqlBackorderView(SqlView):
     """Filled from `Routed` events: each routing replaces the order's waiting lines."""
 
     def __init__(self, db: SqlDatabase) -> None:
@@ -30,29 +31,30 @@ class SqlBackorderView:
             cur.execute("CREATE INDEX IF NOT EXISTS backorder_lines_sku ON backorder_lines (sku)")
             create_positions_table(cur)
 
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
-        with self._db.transaction() as cur:
-            for env in envelopes:
-                if env.type != EventType.ORDER_ROUTED:
-                    continue
-                cur.execute("DELETE FROM backorder_lines WHERE order_id = ?", (env.subject,))
-                if env.data.get("unroutable_reason") is not None:
-                    continue
-                cur.executemany(
-                    "INSERT INTO backorder_lines VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            env.subject,
-                            w["line_id"],
-                            w["sku"],
-                            w["quantity"],
-                            env.data["demand_class"],
-                            env.data["placed_at"],
-                        )
-                        for w in env.data.get("waiting_lines", [])
-                    ],
-                )
-            save_positions(cur, FOLLOWER, positions)
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
+        for env in envelopes:
+            if env.type != EventType.ORDER_ROUTED:
+                continue
+            cur.execute("DELETE FROM backorder_lines WHERE order_id = ?", (env.subject,))
+            if env.data.get("unroutable_reason") is not None:
+                continue
+            cur.executemany(
+                "INSERT INTO backorder_lines VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        env.subject,
+                        w["line_id"],
+                        w["sku"],
+                        w["quantity"],
+                        env.data["demand_class"],
+                        env.data["placed_at"],
+                    )
+                    for w in env.data.get("waiting_lines", [])
+                ],
+            )
+        save_positions(cur, FOLLOWER, positions)
 
     def waiting_for(self, sku: str, class_rank: dict[str, int]) -> list[str]:
         """Order ids waiting for this SKU: higher demand classes first, then oldest first."""

@@ -1,10 +1,11 @@
 """What every read model offers, whatever stores its rows (in memory, SQLite, PostgreSQL)."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from projections.positions import create_positions_table
-from projections.sqldb import Cursor
+from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
 
@@ -23,6 +24,32 @@ class ReadModel(Protocol):
 
     def reset(self) -> None:
         """Forget every row and position: the next delivery rebuilds from the start."""
+
+
+class SqlView(ABC):
+    """A view in SQL whose batch can be written inside a transaction it shares with the other
+    views of the same database: a projections consumer then commits once per batch for all of
+    them instead of once per view (hub.streaming.view_feed). Alone, `apply` is that write in a
+    transaction of its own, as embedded delivery and rebuilds use it."""
+
+    _db: SqlDatabase
+    # The name a rebuild holds the view under (SqlDatabase.rebuilding): its writers wait for
+    # the rebuild. None for a view that is never rebuilt.
+    rebuilt_as: ClassVar[str | None] = None
+
+    @property
+    def database(self) -> SqlDatabase:
+        return self._db
+
+    @abstractmethod
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
+        """Apply a batch and record the positions it reached, in the caller's transaction."""
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        with self._db.transaction(writing_view=self.rebuilt_as) as cur:
+            self.write(cur, envelopes, positions)
 
 
 def advance(current: dict[str, int], reached: dict[str, int]) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
-from projections.base import advance, ensure_version, forget
+from projections.base import SqlView, advance, ensure_version, forget
 from projections.exception_query import (
     ExceptionPage,
     ExceptionQuery,
@@ -151,12 +151,13 @@ _DDL = [
 _TABLES = ["exception_queue", "exception_skus", "exception_context"]
 
 
-class SqlExceptionQueue:
+class SqlExceptionQueue(SqlView):
     """The batch's orders and their exceptions are loaded, the rules run on them in memory
     (the same code as the in-memory backend), and what changed is written back with the
     positions in one transaction."""
 
     name = FOLLOWER
+    rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
@@ -166,7 +167,9 @@ class SqlExceptionQueue:
             for statement in _DDL:
                 cur.execute(db.ddl(statement))
 
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
         subjects = {env.subject for env in envelopes}
         orders = set().union(*(order_ids_of(env) for env in envelopes)) if envelopes else set()
         case_ids = {
@@ -174,15 +177,14 @@ class SqlExceptionQueue:
             for env in envelopes
             if env.type.startswith(EventFamily.EXCEPTION_CASE) and "exception_id" in env.data
         }
-        with self._db.transaction(writing_view=FOLLOWER) as cur:
-            book = Book(
-                self._contexts(cur, sorted(subjects | orders)),
-                self._rows_of(cur, sorted(orders), sorted(case_ids)),
-            )
-            for env in envelopes:
-                book.apply(env)
-            self._save(cur, book)
-            save_positions(cur, FOLLOWER, positions)
+        book = Book(
+            self._contexts(cur, sorted(subjects | orders)),
+            self._rows_of(cur, sorted(orders), sorted(case_ids)),
+        )
+        for env in envelopes:
+            book.apply(env)
+        self._save(cur, book)
+        save_positions(cur, FOLLOWER, positions)
 
     def _contexts(self, cur: Cursor, subjects: list[str]) -> dict[str, Context]:
         found: dict[str, Context] = {}

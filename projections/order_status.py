@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from projections.base import advance, ensure_version, forget
+from projections.base import SqlView, advance, ensure_version, forget
 from projections.kpis import DayKpis, kpis
 from projections.order_kpis import kpi_days
 from projections.order_query import (
@@ -171,10 +171,11 @@ CREATE TABLE IF NOT EXISTS {table} (
 _TABLES = ["order_status", *CHILD_TABLES]
 
 
-class SqlOrderStatusView:
+class SqlOrderStatusView(SqlView):
     """SQLite or PostgreSQL; rows and positions are written in one transaction per batch."""
 
     name = FOLLOWER
+    rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
@@ -187,18 +188,19 @@ class SqlOrderStatusView:
             for statement in [*SEARCH_INDEXES, EXTERNAL_ID_INDEX]:
                 cur.execute(statement)
 
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
         ids = sorted({env.subject for env in envelopes})
-        with self._db.transaction(writing_view=FOLLOWER) as cur:
-            rows = self._load(cur, ids)
-            changed: dict[str, OrderStatusRow] = {}
-            for env in envelopes:
-                new = fold(rows.get(env.subject), env)
-                if new is not None and new is not rows.get(env.subject):
-                    rows[env.subject] = changed[env.subject] = new
-            if changed:
-                self._save(cur, list(changed.values()))
-            save_positions(cur, FOLLOWER, positions)
+        rows = self._load(cur, ids)
+        changed: dict[str, OrderStatusRow] = {}
+        for env in envelopes:
+            new = fold(rows.get(env.subject), env)
+            if new is not None and new is not rows.get(env.subject):
+                rows[env.subject] = changed[env.subject] = new
+        if changed:
+            self._save(cur, list(changed.values()))
+        save_positions(cur, FOLLOWER, positions)
 
     def _save(self, cur: Cursor, rows: list[OrderStatusRow]) -> None:
         stored = [*_COLUMNS, "external_key"]

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from projections.base import SqlView
 from projections.positions import create_positions_table, read_positions, save_positions
-from projections.sqldb import SqlDatabase
+from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 
@@ -39,7 +40,7 @@ class RejectedRow:
     recorded_at: str
 
 
-class SqlRejectedSubmissionsView:
+class SqlRejectedSubmissionsView(SqlView):
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:
@@ -50,7 +51,9 @@ class SqlRejectedSubmissionsView:
             )
             create_positions_table(cur)
 
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
         rows = [
             (
                 env.subject,
@@ -66,14 +69,13 @@ class SqlRejectedSubmissionsView:
             for env in envelopes
             if env.type == EventType.REJECTED_SUBMISSION_RECORDED
         ]
-        with self._db.transaction() as cur:
-            if rows:
-                cur.executemany(
-                    "INSERT INTO rejected_submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    rows,
-                )
-            save_positions(cur, FOLLOWER, positions)
+        if rows:
+            cur.executemany(
+                "INSERT INTO rejected_submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                rows,
+            )
+        save_positions(cur, FOLLOWER, positions)
 
     def search(
         self,

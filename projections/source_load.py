@@ -3,8 +3,9 @@
 from collections.abc import Sequence
 from datetime import date
 
+from projections.base import SqlView
 from projections.positions import create_positions_table, read_positions, save_positions
-from projections.sqldb import SqlDatabase
+from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 
@@ -17,7 +18,7 @@ CREATE TABLE IF NOT EXISTS source_shipments (
 )"""
 
 
-class SqlSourceLoadView:
+class SqlSourceLoadView(SqlView):
     """One row per shipment, so a re-delivered event counts once."""
 
     def __init__(self, db: SqlDatabase) -> None:
@@ -27,20 +28,21 @@ class SqlSourceLoadView:
             cur.execute("CREATE INDEX IF NOT EXISTS source_shipments_day ON source_shipments (day)")
             create_positions_table(cur)
 
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
         rows = [
             (env.data["shipment_id"], env.data["source_id"], env.time.date().isoformat())
             for env in envelopes
             if env.type == EventType.ORDER_FULFILLMENT_REQUESTED
         ]
-        with self._db.transaction() as cur:
-            if rows:
-                cur.executemany(
-                    "INSERT INTO source_shipments (shipment_id, source_id, day) VALUES (?, ?, ?) "
-                    "ON CONFLICT (shipment_id) DO NOTHING",
-                    rows,
-                )
-            save_positions(cur, FOLLOWER, positions)
+        if rows:
+            cur.executemany(
+                "INSERT INTO source_shipments (shipment_id, source_id, day) VALUES (?, ?, ?) "
+                "ON CONFLICT (shipment_id) DO NOTHING",
+                rows,
+            )
+        save_positions(cur, FOLLOWER, positions)
 
     def shipments_on(self, day: date) -> dict[str, int]:
         with self._db.transaction() as cur:

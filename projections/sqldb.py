@@ -4,7 +4,7 @@ import hashlib
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -62,12 +62,15 @@ class SqlDatabase:
         return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
 
     @contextmanager
-    def transaction(self, writing_view: str | None = None) -> Iterator[Cursor]:
+    def transaction(
+        self, writing_view: str | None = None, writing_views: Collection[str] = ()
+    ) -> Iterator[Cursor]:
         """One atomic unit: rows and the position they were computed from commit together.
 
-        A view's writes (``writing_view``) wait while that view is being rebuilt by another
-        process or thread (see ``rebuilding``): a live event applied in the middle of a replay
-        would move the row's version past the history still to be replayed."""
+        A view's writes (``writing_view``, or several views' in one transaction:
+        ``writing_views``) wait while that view is being rebuilt by another process or thread
+        (see ``rebuilding``): a live event applied in the middle of a replay would move the
+        row's version past the history still to be replayed."""
         if self.dialect == "sqlite":
             with self._lock:
                 cur = self._sqlite.cursor()
@@ -80,8 +83,10 @@ class SqlDatabase:
                 cur.execute("COMMIT")
             return
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as pg_cur:
-            if writing_view is not None and writing_view not in self._held.views:
-                key = _view_key(writing_view)
+            writing = {*writing_views, *([writing_view] if writing_view else [])}
+            # Shared locks, taken in one order: writers never wait for each other, only for
+            # a rebuild, which holds one view's lock alone.
+            for key in sorted(_view_key(v) for v in writing - self._held.views):
                 pg_cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (key,))
             yield _Translating(pg_cur, self)
 

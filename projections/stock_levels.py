@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
 from typing import Any, Protocol
 
-from projections.base import ReadModel, advance, prefix_upper_bound
+from projections.base import ReadModel, SqlView, advance, prefix_upper_bound
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
 from projections.stock_rows import (
@@ -172,10 +172,11 @@ _INDEXES = (
 _CHUNK = 400  # keys per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
-class SqlStockLevels:
+class SqlStockLevels(SqlView):
     """SQLite or PostgreSQL; rows and positions are written in one transaction per batch."""
 
     name = FOLLOWER
+    rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
@@ -187,34 +188,35 @@ class SqlStockLevels:
                 cur.execute(statement)
             create_positions_table(cur)
 
-    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+    def write(
+        self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
+    ) -> None:
         keys = sorted({stock_key(e) for e in envelopes if e.type.startswith(STOCK_EVENTS)})
         subjects = sorted({e.subject for e in envelopes if e.type.startswith(SOURCE_EVENTS)})
-        with self._db.transaction(writing_view=FOLLOWER) as cur:
-            rows = _load_rows(cur, keys)
-            sources = _load_sources(cur, subjects)
-            changed_rows, changed_sources = fold_batch(envelopes, rows, sources)
-            if changed_rows:
-                placeholders = ", ".join("?" for _ in _STORED)
-                updates = ", ".join(f"{c} = excluded.{c}" for c in _STORED[2:])
-                cur.executemany(
-                    f"INSERT INTO stock_levels ({', '.join(_STORED)}) VALUES ({placeholders}) "
-                    f"ON CONFLICT (source_id, sku) DO UPDATE SET {updates} "
-                    "WHERE excluded.version > stock_levels.version",
-                    [_to_params(row) for _, row in sorted(changed_rows.items())],
-                )
-            if changed_sources:
-                cur.executemany(
-                    "INSERT INTO stock_level_sources (source_id, subject, name, version) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (source_id) DO UPDATE SET "
-                    "subject = excluded.subject, name = excluded.name, version = excluded.version "
-                    "WHERE excluded.version > stock_level_sources.version",
-                    [
-                        (s.source_id, s.subject, s.name, s.version)
-                        for _, s in sorted(changed_sources.items())
-                    ],
-                )
-            save_positions(cur, FOLLOWER, positions)
+        rows = _load_rows(cur, keys)
+        sources = _load_sources(cur, subjects)
+        changed_rows, changed_sources = fold_batch(envelopes, rows, sources)
+        if changed_rows:
+            placeholders = ", ".join("?" for _ in _STORED)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in _STORED[2:])
+            cur.executemany(
+                f"INSERT INTO stock_levels ({', '.join(_STORED)}) VALUES ({placeholders}) "
+                f"ON CONFLICT (source_id, sku) DO UPDATE SET {updates} "
+                "WHERE excluded.version > stock_levels.version",
+                [_to_params(row) for _, row in sorted(changed_rows.items())],
+            )
+        if changed_sources:
+            cur.executemany(
+                "INSERT INTO stock_level_sources (source_id, subject, name, version) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (source_id) DO UPDATE SET "
+                "subject = excluded.subject, name = excluded.name, version = excluded.version "
+                "WHERE excluded.version > stock_level_sources.version",
+                [
+                    (s.source_id, s.subject, s.name, s.version)
+                    for _, s in sorted(changed_sources.items())
+                ],
+            )
+        save_positions(cur, FOLLOWER, positions)
 
     def positions(self) -> dict[str, int]:
         with self._db.transaction() as cur:

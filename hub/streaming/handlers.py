@@ -12,19 +12,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from pydantic import ValidationError
-
 from aggregates.errors import DomainError
 from connectors.channels import UnparseablePayload
-from connectors.codec import OutboundRecord, record_to_envelope
+from connectors.codec import OutboundRecord
 from connectors.consumed import (
     ConsumedMessage,
     dead_letter,
-    positions_of,
 )
 from connectors.publisher import Publisher
 from hub.services.capture import read_canonical, translate
-from hub.services.followers import Follower
 from hub.services.intake import (
     IntakeService,
     Outcome,
@@ -36,7 +32,7 @@ from hub.settings import Settings
 from hub.streaming.retries import with_retries
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.channels import ChannelDefinition
-from schemas.envelope import Actor, EventEnvelope, EventKey
+from schemas.envelope import Actor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -199,73 +195,6 @@ def _conflict(command: SubmitOrder, result: PlaceResult) -> RejectSubmission:
             "submitted_digest": result.digest,
         },
     )
-
-
-class ProjectionConsumer:
-    """Events → a follower (read model, orchestrator); a view saves rows and Kafka positions
-    in one transaction."""
-
-    def __init__(self, name: str, view: Follower, publisher: Publisher, settings: Settings) -> None:
-        self.name = name
-        self._view = view
-        self._publisher = publisher
-        self._settings = settings
-
-    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
-        envelopes: list[EventEnvelope] = []
-        parked: list[OutboundRecord] = []
-        seen: set[EventKey] = set()
-        for message in messages:
-            try:
-                envelope = record_to_envelope(message.key, message.value, message.headers)
-            except (ValueError, ValidationError) as error:
-                parked.append(
-                    dead_letter(self._settings.topic("dlq"), message, str(error), self.name)
-                )
-                continue
-            # A relay that crashed after publishing publishes again: the copies are one event
-            # (the documented identity); the view's per-subject sequence drops later copies.
-            if envelope.dedup_key not in seen:
-                seen.add(envelope.dedup_key)
-                envelopes.append(envelope)
-        if parked:
-            await with_retries(
-                lambda: self._publisher.publish(parked),
-                self._settings.max_handler_attempts,
-                "parking undecodable events",
-            )
-        try:
-            await self._apply(envelopes, positions_of(messages))
-        except Exception:
-            log.exception("projection %s: batch failed; isolating the event at fault", self.name)
-            await self._apply_one_by_one(messages)
-
-    async def _apply(self, envelopes: list[EventEnvelope], positions: dict[str, int]) -> None:
-        await with_retries(
-            lambda: asyncio.to_thread(self._view.apply, envelopes, positions),
-            self._settings.max_handler_attempts,
-            f"projection {self.name}",
-        )
-
-    async def _apply_one_by_one(self, messages: Sequence[ConsumedMessage]) -> None:
-        parked = []
-        for message in messages:
-            try:
-                envelope = record_to_envelope(message.key, message.value, message.headers)
-            except (ValueError, ValidationError):
-                continue  # parked already
-            try:
-                await self._apply([envelope], positions_of([message]))
-            except Exception as error:
-                parked.append(
-                    dead_letter(self._settings.topic("dlq"), message, repr(error), self.name)
-                )
-        if parked:
-            await with_retries(
-                lambda: self._publisher.publish(parked),
-                self._settings.max_handler_attempts,
-                "parking events the projection could not apply",
-            )
 
 
 def _actor(header: str | None, channel: str) -> str:

@@ -9,7 +9,8 @@ holds up all the others) and a rebalance in one role does not stop the rest:
 - fulfillment: the sources' updates and the stock feed coming back from the edges; the jeopardy
   clock (orders not shipped near their promise: fulfillment's question, and kept off routing's
   process, where it took a third of the time under load);
-- projections: every read model.
+- projections: every read model (and billing), fed by one consumer that decodes each record
+  once.
 
 Concurrency stays 1 per agent: faust-streaming commits offsets past messages still in flight
 when an agent runs concurrently (faust-streaming#606). Scale out by partitions and workers.
@@ -30,18 +31,14 @@ import faust
 from connectors.consumed import ConsumedMessage, normalise_headers
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Following, Hub, bootstrap
-from hub.services.followers import Follower
 from hub.settings import Settings
 from hub.streaming.edge_handlers import (
     DeadLetterConsumer,
     FulfillmentUpdatesConsumer,
     StockFeedConsumer,
 )
-from hub.streaming.handlers import (
-    IntakeConsumer,
-    ProjectionConsumer,
-    channel_parser,
-)
+from hub.streaming.feeds import FeedsConsumer, feeds_of
+from hub.streaming.handlers import IntakeConsumer, channel_parser
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import Role
 from hub.streaming.stall import ConsumerHealth
@@ -103,10 +100,13 @@ class Agents:
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
 
-    def add_projection(self, topic: Any, name: str, view: Follower, batch_size: int) -> None:
-        self.add(
-            topic, name, ProjectionConsumer(name, view, self.publisher, self.settings), batch_size
-        )
+    def add_followers(self, name: str, followers: list[Following], batch_size: int) -> None:
+        """One agent for these followers, reading the union of their topics: each record is
+        decoded once and handed to every follower of its topic (hub.streaming.feeds)."""
+        feeds = feeds_of(self.settings, followers)
+        topics = sorted(set().union(*(feed.topics for feed in feeds)))
+        consumer = FeedsConsumer(name, feeds, self.publisher, self.settings)
+        self.add(self.raw_topic(*topics), name, consumer, batch_size)
 
     def followers(self, role: Role) -> list[Following]:
         """The hub's followers this role runs."""
@@ -150,8 +150,7 @@ def add_intake(a: Agents) -> None:
 
 def add_orchestration(a: Agents) -> None:
     s, hub = a.settings, a.hub
-    for f in a.followers(Role.ORCHESTRATION):
-        a.add_projection(a.topic(*f.topics), f.name, f.follower, s.intake_batch_size)
+    a.add_followers("orchestrator", a.followers(Role.ORCHESTRATION), s.intake_batch_size)
     a.every(s.backorder_sweep_seconds, hub.orchestrator.sweep_backorders, "backorder sweep")
 
 
@@ -173,9 +172,11 @@ def add_fulfillment(a: Agents) -> None:
 
 
 def add_projections(a: Agents) -> None:
-    for f in a.followers(Role.PROJECTIONS):
-        view = f"{f.name}_projection"
-        a.add_projection(a.topic(*f.topics), view, f.follower, a.settings.projection_batch_size)
+    # One consumer for every view, not one each: the group and its topics are the same, so the
+    # offsets committed before (the slowest view's, faust acks a record once every agent did)
+    # are where it resumes; views that were ahead see those events again, idempotently.
+    views = a.followers(Role.PROJECTIONS)
+    a.add_followers("projections", views, a.settings.projection_batch_size)
 
 
 ROLES: dict[Role, Callable[[Agents], None]] = {

@@ -13,7 +13,8 @@ from connectors.publisher import RecordingPublisher
 from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
 from hub.settings import Settings
 from hub.store import OrderStore
-from hub.streaming.handlers import IntakeConsumer, ProjectionConsumer
+from hub.streaming.feeds import Feed, FeedsConsumer
+from hub.streaming.handlers import IntakeConsumer
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from projections.order_status import InMemoryOrderStatusView
 from schemas.envelope import EventEnvelope
@@ -299,7 +300,7 @@ def _status(view: InMemoryOrderStatusView, env: EventEnvelope) -> str | None:
     return None if row is None else row.status
 
 
-class TestProjectionConsumer:
+class TestFeedsConsumer:
     @pytest.fixture
     def view(self) -> InMemoryOrderStatusView:
         return InMemoryOrderStatusView()
@@ -307,12 +308,13 @@ class TestProjectionConsumer:
     @pytest.fixture
     def projection(
         self, view: InMemoryOrderStatusView, publisher: RecordingPublisher, settings: Settings
-    ) -> ProjectionConsumer:
-        return ProjectionConsumer("order_status", view, publisher, settings)
+    ) -> FeedsConsumer:
+        feed = Feed("order_status", view, frozenset({EVENTS}))
+        return FeedsConsumer("projections", [feed], publisher, settings)
 
     @pytest.mark.asyncio
     async def test_events_are_applied_with_their_kafka_positions(
-        self, projection: ProjectionConsumer, view: InMemoryOrderStatusView
+        self, projection: FeedsConsumer, view: InMemoryOrderStatusView
     ) -> None:
         history = order_envelopes("WEB-1001", "accepted")
 
@@ -325,7 +327,7 @@ class TestProjectionConsumer:
     @pytest.mark.asyncio
     async def test_a_junk_record_goes_to_the_dlq_and_the_good_events_are_still_applied(
         self,
-        projection: ProjectionConsumer,
+        projection: FeedsConsumer,
         view: InMemoryOrderStatusView,
         publisher: RecordingPublisher,
         settings: Settings,
@@ -341,7 +343,7 @@ class TestProjectionConsumer:
         assert parked.topic == settings.topic("dlq")
         assert (parked.key, parked.value) == (b"junk-key", b"\x00not a cloud event")
         assert parked.headers[0] == ("x", b"1")
-        assert dict(parked.headers)["dlq-consumer"] == b"order_status"
+        assert dict(parked.headers)["dlq-consumer"] == b"projections"
         assert dict(parked.headers)["dlq-error"]
         assert _status(view, accepted[0]) == "accepted"
         assert _status(view, rejected[0]) == "rejected"
@@ -350,7 +352,7 @@ class TestProjectionConsumer:
     @pytest.mark.asyncio
     async def test_an_event_the_view_cannot_apply_is_parked_and_the_rest_applied_one_by_one(
         self,
-        projection: ProjectionConsumer,
+        projection: FeedsConsumer,
         view: InMemoryOrderStatusView,
         publisher: RecordingPublisher,
     ) -> None:
@@ -369,7 +371,7 @@ class TestProjectionConsumer:
 
     @pytest.mark.asyncio
     async def test_a_redelivered_batch_leaves_the_view_as_it_was(
-        self, projection: ProjectionConsumer, view: InMemoryOrderStatusView
+        self, projection: FeedsConsumer, view: InMemoryOrderStatusView
     ) -> None:
         messages = _event_records(order_envelopes("WEB-1001", "rejected"))
         await projection.handle(messages)

@@ -153,7 +153,7 @@ def test_the_hubs_own_consumer_applies_a_republished_event_once(hub: Hub, tmp_pa
 
     from connectors.consumed import ConsumedMessage
     from connectors.publisher import RecordingPublisher
-    from hub.streaming.handlers import ProjectionConsumer
+    from hub.streaming.feeds import Feed, FeedsConsumer
 
     records = order_topic_records(hub)
     redelivered = at_least_once(records)
@@ -162,6 +162,7 @@ def test_the_hubs_own_consumer_applies_a_republished_event_once(hub: Hub, tmp_pa
         for offset, r in enumerate(redelivered)
     ]
     follower = RecordingFollower()
-    consumer = ProjectionConsumer("recording", follower, RecordingPublisher(), hub.settings)
+    feed = Feed("recording", follower, frozenset(r.topic for r in records))
+    consumer = FeedsConsumer("recording", [feed], RecordingPublisher(), hub.settings)
     asyncio.run(consumer.handle(messages))
     assert len(follower.applied) == len(records) == len(set(follower.applied))

@@ -1,0 +1,146 @@
+"""The projections role's consumer on PostgreSQL read models: one consumer per view (each
+decoding every record of its topics, one transaction per view and batch, as the role ran until
+December) against one consumer for all (each record decoded once, one transaction per batch).
+
+Run:  python -m benchmarks.projections_batch [--orders 1000] [--rounds 3] [--batch 500]
+
+A realistic history (benchmarks.projection_events: 100 sources, 10,000 SKUs, orders of 1-7
+lines routed, a fifth shipped) is recorded once in a PostgreSQL database; the network's events
+are applied to its views there, unmeasured. Each round copies that database (CREATE DATABASE …
+TEMPLATE) and feeds the orders' records to the role's followers (`Hub.followers`, billing
+among them) as consumed batches, through the role's handler; the two ways alternate round by
+round. Printed: records/s and CPU ms per order (this process: decoding, folding, the client's
+side of the SQL), medians of the rounds.
+"""
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from benchmarks.projection_events import batches, projection_records, record_history
+from benchmarks.route_profile import NOW
+from benchmarks.services import drop_database, fresh_database, postgres_server
+from connectors.consumed import ConsumedMessage
+from connectors.publisher import RecordingPublisher
+from hub.bootstrap import Hub, bootstrap
+from hub.settings import Settings
+from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
+from hub.streaming.roles import Role
+from schemas.event_types import EventType
+
+# Distributed settings build no in-process delivery; nothing connects to this broker.
+NO_BROKER = "127.0.0.1:1"
+
+
+def role_feeds(hub: Hub) -> list[Feed]:
+    """The projections role's followers, as the worker feeds them (hub.streaming.worker)."""
+    return feeds_of(hub.settings, (f for f in hub.followers if f.worker_role == Role.PROJECTIONS))
+
+
+async def decode_once(hub: Hub, records: Sequence[ConsumedMessage], size: int) -> None:
+    consumer = FeedsConsumer("projections", role_feeds(hub), RecordingPublisher(), hub.settings)
+    for batch in batches(records, size):
+        await consumer.handle(batch)
+
+
+async def per_view(hub: Hub, records: Sequence[ConsumedMessage], size: int) -> None:
+    """An agent per view, each reading batches of its own topics, all running at once."""
+
+    async def run(feed: Feed) -> None:
+        consumer = FeedsConsumer(feed.name, [feed], RecordingPublisher(), hub.settings)
+        for batch in batches([r for r in records if r.topic in feed.topics], size):
+            await consumer.handle(batch)
+
+    await asyncio.gather(*(run(feed) for feed in role_feeds(hub)))
+
+
+WAYS = {"one consumer per view": per_view, "decode once, one transaction": decode_once}
+
+
+def copy_database(server: str, template: str) -> str:
+    name = f"orderhub_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template.rsplit("/", 1)[1])
+            )
+        )
+    return template.rsplit("/", 1)[0] + f"/{name}"
+
+
+def hub_on(url: str, tmp: Path) -> Hub:
+    settings = Settings(data_dir=tmp, database_url=url, kafka_bootstrap=NO_BROKER)
+    return bootstrap(settings, clock=lambda: NOW)
+
+
+def prepare(server: str, orders: int, tmp: Path) -> tuple[str, list[ConsumedMessage], int]:
+    """The template database (history recorded, the network applied to the views) and the
+    orders' records to measure."""
+    template = fresh_database(server)
+    hub = hub_on(template, tmp)
+    try:
+        record_history(hub, orders)
+        records = projection_records(hub)
+        first = next(
+            i for i, r in enumerate(records) if r.header("ce_type") == EventType.ORDER_PLACED
+        )
+        asyncio.run(decode_once(hub, records[:first], 2000))
+    finally:
+        hub.close()
+    return template, records[first:], orders
+
+
+def measure(
+    server: str, template: str, way: str, records: list[ConsumedMessage], size: int, tmp: Path
+) -> tuple[float, float]:
+    url = copy_database(server, template)
+    hub = hub_on(url, tmp)
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        asyncio.run(WAYS[way](hub, records, size))
+        return time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        hub.close()
+        drop_database(server, url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=500, help="records per consumed batch")
+    args = parser.parse_args()
+    server = postgres_server()
+    with tempfile.TemporaryDirectory(prefix="orderhub-projections-") as tmp:
+        template, records, orders = prepare(server, args.orders, Path(tmp))
+        try:
+            figures: dict[str, list[tuple[float, float]]] = {way: [] for way in WAYS}
+            for _ in range(args.rounds):
+                for way in WAYS:
+                    figures[way].append(
+                        measure(server, template, way, records, args.batch, Path(tmp))
+                    )
+        finally:
+            drop_database(server, template)
+    print(f"{orders} orders, {len(records)} records, batches of {args.batch}, PostgreSQL views:")
+    for way, runs in figures.items():
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        print(
+            f"  {way:>30}: {len(records) / wall:7.0f} records/s, {orders / wall:6.0f} orders/s, "
+            f"{cpu / orders * 1000:5.2f} ms CPU/order  (rounds: "
+            + ", ".join(f"{len(records) / w:.0f}/s" for w, _ in runs)
+            + ")"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Kafka records to the hub's followers: each record decoded once, however many follow its topic.
+
+One consumer feeds every follower a worker role runs (the projections role: all the read models
+and billing). Decoding a CloudEvent is a good part of a view's cost (py-spy: a fifth of the
+projections role's samples when each view had its own consumer and decoded every record again),
+so a batch is decoded once and each follower is handed the events of the topics it follows, in
+the order they were read (per-partition order is kept).
+
+The SQL views of one database write a batch together, in one transaction with their positions:
+one commit per batch instead of one per view. Other followers (billing, the orchestrator) record
+events in the event store and are applied after, each on its own.
+
+The guarantees of one consumer per follower are kept. The handler returns only once every
+follower's writes are committed, so the batch's offsets are committed after them (at least once;
+every view is idempotent, so a redelivered batch changes nothing). An undecodable record is
+parked once, with its original bytes. When the shared transaction fails for a reason that is not
+an outage, each follower is given the batch on its own, and one that still fails takes it event
+by event, parking only the events it cannot apply: a follower's failure never makes the others
+skip events, and is never silent.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from pydantic import ValidationError
+
+from connectors.codec import record_to_envelope
+from connectors.consumed import ConsumedMessage, dead_letter, positions_of
+from connectors.publisher import Publisher
+from hub.bootstrap import Following
+from hub.services.followers import Follower
+from hub.settings import Settings
+from hub.streaming.retries import with_retries
+from projections.base import SqlView
+from schemas.envelope import EventEnvelope, EventKey
+
+log = logging.getLogger(__name__)
+
+Event = tuple[ConsumedMessage, EventEnvelope]
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A follower and the Kafka topics that bring it events."""
+
+    name: str  # signs what it parks, in logs and in the DLQ's headers
+    follower: Follower
+    topics: frozenset[str]
+
+
+def feeds_of(settings: Settings, followers: Iterable[Following]) -> list[Feed]:
+    """The hub's followers (Hub.followers) with the Kafka topics their settings name."""
+    return [
+        Feed(f.name, f.follower, frozenset(settings.topic(t) for t in f.topics)) for f in followers
+    ]
+
+
+@dataclass
+class Share:
+    """A feed's share of one batch: its events (one copy of each) and the positions reached."""
+
+    feed: Feed
+    events: list[Event] = field(default_factory=list)
+    positions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def envelopes(self) -> list[EventEnvelope]:
+        return [env for _, env in self.events]
+
+
+@dataclass
+class Decoded:
+    events: list[Event]
+    undecodable: list[tuple[ConsumedMessage, str]]
+
+
+def decode(messages: Sequence[ConsumedMessage]) -> Decoded:
+    """Every record decoded once; what is not a CloudEvent is kept aside with the reason."""
+    decoded = Decoded([], [])
+    for message in messages:
+        try:
+            envelope = record_to_envelope(message.key, message.value, message.headers)
+        except (ValueError, ValidationError) as error:
+            decoded.undecodable.append((message, str(error)))
+            continue
+        decoded.events.append((message, envelope))
+    return decoded
+
+
+def shares(
+    feeds: Sequence[Feed], messages: Sequence[ConsumedMessage], decoded: Decoded
+) -> list[Share]:
+    """Each feed's share of a batch; feeds with no record in it are left out, as an agent of
+    their own would not have been called."""
+    found = []
+    for feed in feeds:
+        positions = positions_of(m for m in messages if m.topic in feed.topics)
+        if not positions:
+            continue
+        share = Share(feed, positions=positions)
+        seen: set[EventKey] = set()
+        for message, envelope in decoded.events:
+            # A relay that crashed after publishing publishes again: the copies are one event
+            # (the documented identity); the view's per-subject sequence drops later copies.
+            if message.topic in feed.topics and envelope.dedup_key not in seen:
+                seen.add(envelope.dedup_key)
+                share.events.append((message, envelope))
+        found.append(share)
+    return found
+
+
+class FeedsConsumer:
+    """Batches of records → every feed's follower; the handler never raises for bad data."""
+
+    def __init__(
+        self, name: str, feeds: Sequence[Feed], publisher: Publisher, settings: Settings
+    ) -> None:
+        self.name = name
+        self.feeds = list(feeds)
+        self._publisher = publisher
+        self._settings = settings
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        decoded = decode(messages)
+        await self._park([(m, error, self.name) for m, error in decoded.undecodable])
+        together: dict[int, list[tuple[SqlView, Share]]] = {}
+        alone: list[Share] = []
+        for share in shares(self.feeds, messages, decoded):
+            view = share.feed.follower
+            if isinstance(view, SqlView):
+                together.setdefault(id(view.database), []).append((view, share))
+            else:
+                alone.append(share)
+        for group in together.values():
+            try:
+                await self._retried(partial(asyncio.to_thread, write_together, group), "views")
+            except Exception:
+                log.exception("%s: the views' shared write failed; each on its own", self.name)
+                alone[:0] = [share for _, share in group]
+        for share in alone:
+            await self._apply(share)
+
+    async def _apply(self, share: Share) -> None:
+        apply = share.feed.follower.apply
+        try:
+            await self._retried(
+                partial(asyncio.to_thread, apply, share.envelopes, share.positions),
+                share.feed.name,
+            )
+        except Exception:
+            log.exception("%s: batch failed; isolating the event at fault", share.feed.name)
+            await self._one_by_one(share)
+
+    async def _one_by_one(self, share: Share) -> None:
+        apply, name = share.feed.follower.apply, share.feed.name
+        parked = []
+        for message, envelope in share.events:
+            try:
+                await self._retried(
+                    partial(asyncio.to_thread, apply, [envelope], positions_of([message])), name
+                )
+            except Exception as error:
+                parked.append((message, repr(error), name))
+        await self._park(parked)
+        try:  # past the parked events and the batch's duplicates, as the whole batch would be
+            await self._retried(partial(asyncio.to_thread, apply, [], share.positions), name)
+        except Exception:
+            log.exception("%s: positions not recorded; the next batch moves them", name)
+
+    async def _park(self, parked: list[tuple[ConsumedMessage, str, str]]) -> None:
+        if not parked:
+            return
+        dlq = self._settings.topic("dlq")
+        records = [dead_letter(dlq, message, error, by) for message, error, by in parked]
+        await self._retried(partial(self._publisher.publish, records), "parking events")
+
+    async def _retried(self, call: Callable[[], Awaitable[object]], what: str) -> None:
+        await with_retries(call, self._settings.max_handler_attempts, f"{self.name}: {what}")
+
+
+def write_together(group: Sequence[tuple[SqlView, Share]]) -> None:
+    """The views' writes of one batch in one transaction of their (shared) database."""
+    db = group[0][0].database
+    locks = [view.rebuilt_as for view, _ in group if view.rebuilt_as]
+    with db.transaction(writing_views=locks) as cur:
+        for view, share in group:
+            view.write(cur, share.envelopes, share.positions)
