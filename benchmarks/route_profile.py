@@ -160,9 +160,10 @@ def order_command(rng: random.Random, n: int, skus: int) -> SubmitOrder:
 
 @contextmanager
 def counting_loads(hub: Hub) -> Iterator[Callable[[], int]]:
-    """Counts aggregate loads from the event store (each one is a read of an event stream)."""
-    repository = hub.store.repository
-    original = repository.get
+    """Counts reads of aggregates from the event store: one per aggregate read alone
+    (`repository.get`), one per read of many together (`get_many`: one query)."""
+    repository, store = hub.store.repository, hub.store
+    original, original_many = repository.get, store.get_many
     count = 0
 
     def get(*args: Any, **kwargs: Any) -> Any:
@@ -170,11 +171,19 @@ def counting_loads(hub: Hub) -> Iterator[Callable[[], int]]:
         count += 1
         return original(*args, **kwargs)
 
+    def get_many(ids: Any) -> Any:
+        nonlocal count
+        wanted = list(ids)
+        count += 1 if wanted else 0
+        return original_many(wanted)
+
     repository.get = get  # type: ignore[method-assign]
+    store.get_many = get_many  # type: ignore[method-assign]
     try:
         yield lambda: count
     finally:
         repository.get = original  # type: ignore[method-assign]
+        vars(store).pop("get_many", None)
 
 
 def route_directly(hub: Hub, rng: random.Random, first: int, count: int, skus: int) -> Figures:
