@@ -66,7 +66,7 @@ class Figures:
         print(
             f"{label:<28} {self.orders:>6} orders  {self.orders / self.seconds:>8.1f} orders/s  "
             f"{1000 * self.cpu_seconds / n:>8.2f} CPU ms/order  "
-            f"{self.loads / n:>8.1f} store loads/order"
+            f"{self.loads / n:>8.2f} store loads/order"
         )
 
 
