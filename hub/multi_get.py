@@ -36,10 +36,8 @@ def get_many(repository: Repository[Any], ids: Iterable[UUID]) -> dict[UUID, Any
     store, snapshot_store = repository.event_store, repository.snapshot_store
     snapshots: dict[UUID, StoredEvent] = {}
     if snapshot_store is not None:
-        for originator_id, stored in select_events_of_many(
-            snapshot_store.recorder, dict.fromkeys(wanted, 0)
-        ).items():
-            snapshots[originator_id] = stored[-1]
+        latest = select_events_of_many(snapshot_store.recorder, dict.fromkeys(wanted, 0), True)
+        snapshots = {originator_id: stored[-1] for originator_id, stored in latest.items()}
     after = {i: snapshots[i].originator_version if i in snapshots else 0 for i in wanted}
     events = select_events_of_many(store.recorder, after)
     found: dict[UUID, Any] = {}
@@ -54,24 +52,31 @@ def get_many(repository: Repository[Any], ids: Iterable[UUID]) -> dict[UUID, Any
 
 
 def select_events_of_many(
-    recorder: AggregateRecorder, after: Mapping[UUID, int]
+    recorder: AggregateRecorder, after: Mapping[UUID, int], latest: bool = False
 ) -> dict[UUID, list[StoredEvent]]:
     """The stored events of each originator with a version above the one given for it, in
-    version order; originators with none are left out."""
+    version order (only the last of them if `latest`: a snapshot recorder keeps every
+    snapshot); originators with none are left out."""
     if not after:
         return {}
     if isinstance(recorder, PostgresAggregateRecorder) and _uuid_ids(recorder):
-        rows = _select_postgres(recorder, after)
+        rows = _select_postgres(recorder, after, latest)
     elif isinstance(recorder, SQLiteAggregateRecorder) and _uuid_ids(recorder):
         items = list(after.items())
         rows = [
             row
             for start in range(0, len(items), SQLITE_IDS_PER_QUERY)
-            for row in _select_sqlite(recorder, items[start : start + SQLITE_IDS_PER_QUERY])
+            for row in _select_sqlite(recorder, items[start : start + SQLITE_IDS_PER_QUERY], latest)
         ]
     else:
         # The in-memory recorder (tests, no round trips) or text ids: the library's own select.
-        rows = [e for i, gt in after.items() for e in recorder.select_events(i, gt=gt or None)]
+        rows = [
+            e
+            for i, gt in after.items()
+            for e in recorder.select_events(
+                i, gt=gt or None, desc=latest, limit=1 if latest else None
+            )
+        ]
     grouped: dict[UUID, list[StoredEvent]] = {}
     for event in rows:
         grouped.setdefault(UUID(str(event.originator_id)), []).append(event)
@@ -84,14 +89,16 @@ def _uuid_ids(recorder: PostgresAggregateRecorder | SQLiteAggregateRecorder) -> 
 
 @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's selects
 def _select_postgres(
-    recorder: PostgresAggregateRecorder, after: Mapping[UUID, int]
+    recorder: PostgresAggregateRecorder, after: Mapping[UUID, int], latest: bool
 ) -> list[StoredEvent]:
     statement = SQL(
-        "SELECT e.* FROM {schema}.{table} AS e"
+        "SELECT {distinct} e.* FROM {schema}.{table} AS e"
         " JOIN unnest(%s::uuid[], %s::bigint[]) AS wanted(originator_id, gt)"
         " ON e.originator_id = wanted.originator_id AND e.originator_version > wanted.gt"
-        " ORDER BY e.originator_id, e.originator_version"
+        " ORDER BY e.originator_id, e.originator_version {direction}"
     ).format(
+        distinct=SQL("DISTINCT ON (e.originator_id)" if latest else ""),
+        direction=SQL("DESC" if latest else "ASC"),
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name),
     )
@@ -109,15 +116,22 @@ def _select_postgres(
 
 
 def _select_sqlite(
-    recorder: SQLiteAggregateRecorder, after: Sequence[tuple[UUID, int]]
+    recorder: SQLiteAggregateRecorder, after: Sequence[tuple[UUID, int]], latest: bool
 ) -> list[StoredEvent]:
     # `after` is a keyword in SQLite: the floor version is called gt.
     values = ", ".join(["(?, ?)"] * len(after))
+    table = recorder.events_table_name
+    last = (
+        f"AND e.originator_version = (SELECT MAX(originator_version) FROM {table} AS l "
+        "WHERE l.originator_id = wanted.originator_id) "
+        if latest
+        else ""
+    )
     statement = (
         f"WITH wanted(originator_id, gt) AS (VALUES {values}) "
-        f"SELECT e.* FROM {recorder.events_table_name} AS e JOIN wanted "
+        f"SELECT e.* FROM {table} AS e JOIN wanted "
         "ON e.originator_id = wanted.originator_id AND e.originator_version > wanted.gt "
-        "ORDER BY e.originator_id, e.originator_version"
+        f"{last}ORDER BY e.originator_id, e.originator_version"
     )
     params = [p for originator_id, gt in after for p in (originator_id.hex, gt)]
     with recorder.datastore.transaction(commit=False) as c:

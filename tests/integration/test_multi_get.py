@@ -105,10 +105,15 @@ def test_long_histories_and_many_ids_in_chunks(
 ) -> None:
     store = open_store()
     busy = StockItem("wh-1", "LONG", 10_000, 0, NOW)
-    for n in range(300):
-        busy.reserve(f"o{n}", 1, at=NOW)
     quiet = [StockItem("wh-1", f"SKU-{n}", n, 0, NOW) for n in range(30)]
-    store.save(busy, *quiet)
+    store.save(*quiet)
+    # Saved in steps, so that the store snapshots the item more than once on the way.
+    for step in range(3):
+        for n in range(100):
+            busy.reserve(f"o{step}-{n}", 1, at=NOW)
+        store.save(busy)
+    assert store.snapshots is not None
+    assert len(list(store.snapshots.get(busy.id))) >= 2
     ids = [busy.id, *(q.id for q in quiet)]
     # SQLite's statements take a bounded number of ids: more ids are several queries.
     monkeypatch.setattr(hub.multi_get, "SQLITE_IDS_PER_QUERY", 7)
@@ -117,6 +122,13 @@ def test_long_histories_and_many_ids_in_chunks(
 
     assert many[busy.id].version == 301 and many[busy.id].reserved == 300
     _same(many, store, ids)
+    # Of the snapshots, only each item's last is read.
+    snapshots = list(store.snapshots.get(busy.id))
+    latest = hub.multi_get.select_events_of_many(
+        store.snapshots.recorder, {busy.id: 0, quiet[0].id: 0}, latest=True
+    )
+    assert [s.originator_version for s in latest[busy.id]] == [snapshots[-1].originator_version]
+    assert quiet[0].id not in latest
 
 
 def test_events_of_an_earlier_class_version_are_upcast(open_store: Opener) -> None:
@@ -164,9 +176,9 @@ def test_from_snapshots_when_snapshotting_is_on(
     asked: list[dict[UUID, int]] = []
     select = hub.multi_get.select_events_of_many
 
-    def spy(recorder: Any, after: Mapping[UUID, int]) -> Any:
+    def spy(recorder: Any, after: Mapping[UUID, int], latest: bool = False) -> Any:
         asked.append(dict(after))
-        return select(recorder, after)
+        return select(recorder, after, latest)
 
     monkeypatch.setattr(hub.multi_get, "select_events_of_many", spy)
 
