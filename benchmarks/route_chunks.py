@@ -3,7 +3,10 @@ issue's network, in SQLite or PostgreSQL: orders/s and the router's own CPU per 
 
 Run:  python -m benchmarks.route_chunks [--postgres] [--chunk 50] [--orders 200] [--rounds 3]
 
-Rounds alternate the two ways on fresh orders, so a busy machine affects both alike.
+Each way runs twice: reading the orders and stock items of a chunk (or of one order) together
+in one query (`OrderStore.get_many`, what the hub does), and one aggregate per query (the
+library's `repository.get`, as before). Rounds alternate the ways on fresh orders, so a busy
+machine affects all alike.
 """
 
 import argparse
@@ -11,18 +14,57 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
 
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
+from hub.store import OrderStore
+
+BEFORE = "one query per aggregate"
 
 
-def _route(hub: Hub, rng: random.Random, first: int, count: int, chunk: int) -> tuple[float, float]:
+@contextmanager
+def one_query_per_aggregate(store: OrderStore, on: bool) -> Iterator[None]:
+    """While on, `get_many` reads each aggregate by its own query, as the code did before."""
+
+    def one_by_one(ids: Any, kind: Any = None) -> dict[UUID, Any]:
+        repository = store.repository if kind is None else store.repository_for(kind)
+        found: dict[UUID, Any] = {}
+        for aggregate_id in dict.fromkeys(ids):
+            try:
+                found[aggregate_id] = repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                continue
+        return found
+
+    if on:
+        store.get_many = one_by_one  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        vars(store).pop("get_many", None)
+
+
+def _route(
+    hub: Hub, rng: random.Random, first: int, count: int, chunk: int, separate: bool
+) -> tuple[float, float]:
     commands = [order_command(rng, first + i, 10_000) for i in range(count)]
     hub.intake.place_orders(commands)
     ids = [c.order_id for c in commands]
+    with one_query_per_aggregate(hub.store, separate):
+        return _timed(hub, ids, chunk)
+
+
+def _timed(hub: Hub, ids: list[UUID], chunk: int) -> tuple[float, float]:
+    count = len(ids)
     wall, cpu = time.perf_counter(), time.process_time()
     if chunk == 1:
         for order_id in ids:
@@ -51,12 +93,17 @@ def main() -> None:
             rng = random.Random(7)
             build_network(hub, rng, args.sources, 10_000)
             hub.deliver()
-            ways = {"one by one": 1, f"chunks of {args.chunk}": args.chunk}
-            figures: dict[str, list[tuple[float, float]]] = {way: [] for way in ways}
-            first = 0
+            ways = [
+                (f"{name}, {reads}", chunk, reads == BEFORE)
+                for name, chunk in (("one by one", 1), (f"chunks of {args.chunk}", args.chunk))
+                for reads in (BEFORE, "multi-get")
+            ]
+            figures: dict[str, list[tuple[float, float]]] = {way: [] for way, _, _ in ways}
+            _route(hub, rng, 0, 20, args.chunk, False)  # warm-up: imports, compiled policy
+            first = 1_000
             for _ in range(args.rounds):
-                for way, chunk in ways.items():
-                    figures[way].append(_route(hub, rng, first, args.orders, chunk))
+                for way, chunk, separate in ways:
+                    figures[way].append(_route(hub, rng, first, args.orders, chunk, separate))
                     first += args.orders
             hub.close()
         store = "PostgreSQL" if url else "SQLite"
@@ -64,7 +111,7 @@ def main() -> None:
         for way, runs in figures.items():
             rate = statistics.median(r for r, _ in runs)
             cpu = statistics.median(c for _, c in runs)
-            print(f"  {way:>14}: median {rate:6.0f} orders/s, {cpu:5.2f} ms CPU/order (router)")
+            print(f"  {way:>44}: median {rate:6.0f} orders/s, {cpu:5.2f} ms CPU/order (router)")
     finally:
         if server and url:
             drop_database(server, url)

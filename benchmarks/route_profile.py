@@ -66,7 +66,7 @@ class Figures:
         print(
             f"{label:<28} {self.orders:>6} orders  {self.orders / self.seconds:>8.1f} orders/s  "
             f"{1000 * self.cpu_seconds / n:>8.2f} CPU ms/order  "
-            f"{self.loads / n:>8.1f} store loads/order"
+            f"{self.loads / n:>8.2f} store loads/order"
         )
 
 
@@ -160,21 +160,37 @@ def order_command(rng: random.Random, n: int, skus: int) -> SubmitOrder:
 
 @contextmanager
 def counting_loads(hub: Hub) -> Iterator[Callable[[], int]]:
-    """Counts aggregate loads from the event store (each one is a read of an event stream)."""
-    repository = hub.store.repository
-    original = repository.get
+    """Counts reads of aggregates from the event store: one per aggregate read alone
+    (`repository.get`), one per read of many together (`get_many`: one query)."""
+    store = hub.store
+    # Stock items load through the repository that reads their snapshots.
+    repositories = [store.repository, store.repository_for(StockItem)]
+    originals, original_many = [r.get for r in repositories], store.get_many
     count = 0
 
-    def get(*args: Any, **kwargs: Any) -> Any:
-        nonlocal count
-        count += 1
-        return original(*args, **kwargs)
+    def counted(original: Callable[..., Any]) -> Callable[..., Any]:
+        def get(*args: Any, **kwargs: Any) -> Any:
+            nonlocal count
+            count += 1
+            return original(*args, **kwargs)
 
-    repository.get = get  # type: ignore[method-assign]
+        return get
+
+    def get_many(ids: Any, kind: Any = None) -> Any:
+        nonlocal count
+        wanted = list(ids)
+        count += 1 if wanted else 0
+        return original_many(wanted, kind)
+
+    for repository, original in zip(repositories, originals, strict=True):
+        repository.get = counted(original)  # type: ignore[method-assign]
+    store.get_many = get_many  # type: ignore[method-assign]
     try:
         yield lambda: count
     finally:
-        repository.get = original  # type: ignore[method-assign]
+        for repository, original in zip(repositories, originals, strict=True):
+            repository.get = original  # type: ignore[method-assign]
+        vars(store).pop("get_many", None)
 
 
 def route_directly(hub: Hub, rng: random.Random, first: int, count: int, skus: int) -> Figures:

@@ -12,7 +12,7 @@ from aggregates.ids import source_aggregate_id, stock_item_id
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
 from hub.services.conflicts import retried
-from hub.services.lookup import find
+from hub.services.lookup import find, find_many
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 
@@ -141,19 +141,24 @@ class CatalogService:
         self, messages: Sequence[StockSnapshot | StockDelta], actor: str
     ) -> list[StockLevel | DomainError]:
         now = self._clock()
-        known: dict[str, bool] = {}
-        items: dict[tuple[str, str], StockItem | None] = {}
+        # The batch's sources in one query, and the items of the known ones in another.
+        source_ids = {
+            source_aggregate_id(s): s for s in dict.fromkeys(m.source_id for m in messages)
+        }
+        sources = find_many(self._store, source_ids, FulfillmentSource)
+        known = {source_ids[i] for i in sources}
+        keys = {stock_item_id(m.source_id, m.sku): (m.source_id, m.sku) for m in messages}
+        found = find_many(
+            self._store, [i for i, (source_id, _) in keys.items() if source_id in known], StockItem
+        )
+        items: dict[tuple[str, str], StockItem | None] = {k: found.get(i) for i, k in keys.items()}
         touched: dict[tuple[str, str], StockItem] = {}
         results: list[StockLevel | DomainError] = []
         for message in messages:
             if message.source_id not in known:
-                known[message.source_id] = self.find_source(message.source_id) is not None
-            if not known[message.source_id]:
                 results.append(UnknownSourceError(message.source_id))
                 continue
             key = (message.source_id, message.sku)
-            if key not in items:
-                items[key] = self.find_stock(*key)
             try:
                 item = _applied(message, items[key], actor, now)
             except DomainError as refused:

@@ -1,5 +1,6 @@
 """Loading an aggregate by id, with "not there" as None rather than an exception."""
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -24,4 +25,14 @@ def find(store: OrderStore, aggregate_id: UUID, kind: type[T]) -> T | None:
         return None
     if not isinstance(found, kind):
         raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not a {kind.__name__}")
+    return found
+
+
+def find_many(store: OrderStore, aggregate_ids: Iterable[UUID], kind: type[T]) -> dict[UUID, T]:
+    """The stored ones of many aggregates, from one query (`find` reads one per query)."""
+    found: dict[UUID, Any] = store.get_many(aggregate_ids, kind)
+    for aggregate_id, aggregate in found.items():
+        if not isinstance(aggregate, kind):
+            name = type(aggregate).__name__
+            raise TypeError(f"{aggregate_id} is a {name}, not a {kind.__name__}")
     return found

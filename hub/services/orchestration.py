@@ -2,17 +2,17 @@
 
 Candidates come from the in-memory supply view (hub.services.supply_view): only the sources
 holding some of the order's SKUs, so an order costs what its lines and their holders cost.
-Stock is reserved on the few StockItem aggregates chosen, in the same event-store transaction
-that records the order's `Routed`. The view may be stale; the aggregates are the arbiter: two
-orders that pick the same item conflict on its version (or find it short), and the loser
-refreshes the view and decides again, so the last unit is never taken twice.
+Stock is reserved on the few StockItem aggregates chosen (hub.services.stock_reservations), in
+the same event-store transaction that records the order's `Routed`. The view may be stale; the
+aggregates are the arbiter: two orders that pick the same item conflict on its version (or find
+it short), and the loser refreshes the view and decides again, so the last unit is never taken
+twice.
 """
 
 import logging
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,15 +23,15 @@ from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
 from aggregates.errors import StockError
-from aggregates.ids import stock_item_id
 from aggregates.order import ROUTABLE, OrderStatus
 from aggregates.order_values import RequestedShipment, ShipmentLine
 from aggregates.stock import StockItem
 from hub.services.decision_records import decision_record
-from hub.services.lookup import find
+from hub.services.lookup import find, find_many
 from hub.services.policies import PolicyService
 from hub.services.recorded_inputs import InputsRecorder
 from hub.services.routing_inputs import order_to_route
+from hub.services.stock_reservations import Key, Reservation, StockItems
 from hub.services.supply_view import SupplyView, candidate_from
 from hub.store import OrderStore
 from orchestration_policies import (
@@ -51,9 +51,6 @@ from orchestration_policies.explain_record import record_digest
 log = logging.getLogger(__name__)
 ORCHESTRATOR = "system:orchestrator"
 MAX_ATTEMPTS = 20
-# StockItem aggregates kept between orders (validated by version before use): a hot item's
-# history grows with every reservation, and replaying it for every order would grow with it.
-CACHED_ITEMS = 20_000
 
 __all__ = ["OrchestrationResult", "OrchestrationService", "candidate_from", "order_to_route"]
 
@@ -80,7 +77,7 @@ class OrchestrationService:
         self._clock = clock
         self.supply = supply or SupplyView(store)
         self.recorder = InputsRecorder(store)
-        self._items: OrderedDict[tuple[str, str], StockItem] = OrderedDict()
+        self._items = StockItems(store, self.supply)
         self._active: tuple[int, list[Policy]] | None = None
         # One decision at a time per process: the cached aggregates are shared, and concurrent
         # deciders in one process would only conflict with each other in the store.
@@ -117,7 +114,8 @@ class OrchestrationService:
 
         Orders are decided one after the other against the same in-memory stock, so each sees
         what the ones before it reserved. If the save conflicts with another writer, each order
-        is orchestrated on its own instead (re-reading everything).
+        is orchestrated on its own instead (re-reading everything). The orders are read in one
+        query, and the stock items their decisions reserve on in another.
         """
         with self._lock:
             return self._orchestrate_many(order_ids)
@@ -129,8 +127,9 @@ class OrchestrationService:
         batch = self._batch()
         orders, results = [], []
         try:
+            found = find_many(self._store, unique, Order)
             for order_id in unique:
-                order = find(self._store, order_id, Order)
+                order = found.get(order_id)
                 if order is None or order.status not in ROUTABLE:
                     status = order.status.value if order is not None else "unknown"
                     results.append(OrchestrationResult(order_id, "skipped", status, 1))
@@ -215,13 +214,12 @@ class OrchestrationService:
                 uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
             )
             for line in lines:
-                item = self._item(batch, source_id, line.sku)
-                # A stale view offered stock the item no longer has: InsufficientStockError,
-                # and the order is decided again on a refreshed view.
-                item.reserve(
-                    reservation_key(order.id, shipment_id, line.line_id), line.quantity, at=now
-                )
-                batch.touched[(source_id, line.sku)] = item
+                # Made on the items when the batch is saved (see _save); later orders of the
+                # batch see these units as reserved already.
+                key = reservation_key(order.id, shipment_id, line.line_id)
+                batch.reservations.append(Reservation(source_id, line.sku, key, line.quantity))
+                pending = batch.pending.get((source_id, line.sku), 0)
+                batch.pending[(source_id, line.sku)] = pending + line.quantity
             batch.used_today[source_id] = batch.used_today.get(source_id, 0) + 1
             shipments.append(
                 RequestedShipment(
@@ -279,55 +277,40 @@ class OrchestrationService:
         ]
 
     def _level(self, batch: "_Batch", source_id: str, sku: str) -> StockLevel:
-        """Stock as this batch leaves it (after its own reservations), else as the view has it."""
-        item = batch.touched.get((source_id, sku))
-        if item is not None:
-            return StockLevel(item.on_hand, item.reserved, item.safety_stock)
+        """Stock as the view has it, less what this batch's decisions have reserved of it."""
         holding = self.supply.holding(source_id, sku)
         assert holding is not None, "a holder has a holding"
-        return holding.level
-
-    def _item(self, batch: "_Batch", source_id: str, sku: str) -> StockItem:
-        """The StockItem to reserve on: this batch's, a cached one at the view's version, or
-        loaded from the store (whose version the save then checks)."""
-        key = (source_id, sku)
-        item = batch.touched.get(key)
-        if item is not None:
-            return item
-        holding = self.supply.holding(source_id, sku)
-        cached = self._items.get(key)
-        if cached is not None and holding is not None and cached.version == holding.version:
-            self._items.move_to_end(key)
-            return cached
-        found = find(self._store, stock_item_id(source_id, sku), StockItem)
-        if found is None:
-            raise StockError(f"{source_id}/{sku}: no stock item (the view is ahead of the store)")
-        self._items[key] = found
-        if len(self._items) > CACHED_ITEMS:
-            self._items.popitem(last=False)
-        return found
+        pending = batch.pending.get((source_id, sku), 0)
+        if not pending:
+            return holding.level
+        level = holding.level
+        return StockLevel(level.on_hand, level.reserved + pending, level.safety_stock)
 
     def _save(self, batch: "_Batch", *orders: Order) -> None:
-        """The orders, the stock they reserved and the inputs they name: one transaction."""
+        """The reservations made on the items (a stale view offered stock an item no longer
+        has: InsufficientStockError, and the orders are decided again on a refreshed view),
+        then the orders, the items and the inputs they name: one transaction."""
+        self._items.reserve(batch.reservations, batch.touched, batch.now)
         self._store.save(*orders, *batch.touched.values(), *batch.records.values())
         self.recorder.saved(batch.records)
 
     def _forget(self, batch: "_Batch") -> None:
         """Items changed by a save that did not happen are not what the store holds."""
-        for key in batch.touched:
-            self._items.pop(key, None)
+        self._items.forget(list(batch.touched))
         self.recorder.settle(batch.records)
 
 
 @dataclass
 class _Batch:
-    """What a batch of decisions shares: one refresh of the view, and stock as it is being
-    reserved, so the second order of a batch sees what the first one took."""
+    """What a batch of decisions shares: one refresh of the view, and the reservations being
+    made, so that the second order of a batch sees what the first one took."""
 
     now: datetime
     policies: list[Policy]
     used_today: dict[str, int]
-    touched: dict[tuple[str, str], StockItem] = field(default_factory=dict)
+    reservations: list[Reservation] = field(default_factory=list)
+    pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
+    touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
     records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
 
 

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from aggregates.errors import StockError
+from aggregates.stock import StockItem
 from hub.services.catalog import CatalogService, StockLevel, UnknownSourceError
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
@@ -78,13 +79,17 @@ class RacingCatalog(CatalogService):
         super().__init__(store, fixed_clock(NOW))
         self._other = other
         self.raced = False
+        read = store.get_many
 
-    def find_stock(self, source_id: str, sku: str) -> Any:
-        found = super().find_stock(source_id, sku)
-        if not self.raced and sku == "A":
-            self.raced = True
-            self._other.apply_stock(change("A", +100), "system:other")
-        return found
+        def read_then_race(ids: Any, kind: Any = None) -> Any:
+            # The batch reads its items together (get_many); the other writer comes right after.
+            found = read(ids, kind)
+            if not self.raced and any(getattr(a, "sku", "") == "A" for a in found.values()):
+                self.raced = True
+                self._other.apply_stock(change("A", +100), "system:other")
+            return found
+
+        store.get_many = read_then_race  # type: ignore[method-assign]
 
 
 def test_a_conflict_applies_the_batch_again_and_no_delta_twice(
@@ -98,3 +103,38 @@ def test_a_conflict_applies_the_batch_again_and_no_delta_twice(
     assert racing.raced
     assert all(isinstance(r, StockLevel) for r in results)
     assert (on_hand(catalog, "A"), on_hand(catalog, "B")) == (115, 1)
+
+
+def test_a_batch_reads_its_sources_in_one_query_and_their_items_in_another(
+    catalog: CatalogService, store: OrderStore
+) -> None:
+    catalog.apply_stock_many([count(f"S{n}", 1) for n in range(5)], "system:bulk")
+    many_reads: list[list[str]] = []
+    single_reads: list[Any] = []
+    get_many = store.get_many
+
+    def many(ids: Any, kind: Any = None) -> Any:
+        found = get_many(ids, kind)
+        many_reads.append(sorted(type(a).__name__ for a in found.values()))
+        return found
+
+    def spy(repository: Any) -> None:
+        get = repository.get
+
+        def one(aggregate_id: Any, **kwargs: Any) -> Any:
+            single_reads.append(aggregate_id)
+            return get(aggregate_id, **kwargs)
+
+        repository.get = one
+
+    store.get_many = many  # type: ignore[method-assign]
+    spy(store.repository)
+    spy(store.repository_for(StockItem))  # stock items load through their snapshots
+    rows = [count(f"S{n}", 2) for n in range(5)] + [count("NEW", 3), count("X", 1, "wh-nowhere")]
+
+    results = catalog.apply_stock_many(rows, "system:bulk")
+
+    assert [type(r).__name__ for r in results] == ["StockLevel"] * 6 + ["UnknownSourceError"]
+    assert many_reads == [["FulfillmentSource"], ["StockItem"] * 5]
+    assert single_reads == []
+    assert on_hand(catalog, "S3") == 2 and on_hand(catalog, "NEW") == 3
