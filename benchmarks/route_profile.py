@@ -96,8 +96,9 @@ def source_definition(rng: random.Random, n: int) -> SourceDefinition:
     )
 
 
-def build_network(hub: Hub, rng: random.Random, sources: int, skus: int) -> int:
-    """Sources through the catalog service; stock saved in large batches (setup, not measured)."""
+def build_network(hub: Hub, rng: random.Random, sources: int, skus: int, depth: int = 1) -> int:
+    """Sources through the catalog service; stock saved in large batches (setup, not measured).
+    `depth` multiplies the on-hand of the rows that are not scarce."""
     for n in range(sources):
         hub.catalog.register_source(source_definition(rng, n), actor="system:bench")
     ids = [f"src-{n:03d}" for n in range(sources)]
@@ -106,7 +107,7 @@ def build_network(hub: Hub, rng: random.Random, sources: int, skus: int) -> int:
     for s in range(skus):
         scarce = s % 10 == 0
         for source_id in rng.sample(ids, rng.randint(2, min(6, sources))):
-            on_hand = rng.randint(0, 3) if scarce else rng.randint(20, 500)
+            on_hand = rng.randint(0, 3) if scarce else rng.randint(20, 500) * depth
             batch.append(StockItem(source_id, sku_name(s), on_hand, 0, NOW))
             rows += 1
         if len(batch) >= 2000:
