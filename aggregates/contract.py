@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from aggregates.ids import event_id_for
+from aggregates.typed_mapper import ReadsItself
 from schemas.envelope import EVENT_TYPE_PREFIX, Actor, EventEnvelope
 
 SOURCE = "/orderhub"
@@ -71,6 +72,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    if isinstance(value, ReadsItself):  # a copy: consumers get data of their own, as before
+        return _jsonable(value.plain())
     if isinstance(value, BaseModel) or is_dataclass(value):
         # Values of the order: the JSON their plain dicts had in earlier releases.
         return to_jsonable_python(value)

@@ -197,7 +197,7 @@ def read_back(
         hashlib.sha256(text).hexdigest()  # the service checks each body against its digest
         inputs, candidates = decoder.decode_compact(json.loads(text))
         # as the store's mapper gives it to the service: read into the typed record
-        decision = DecisionRecord.model_validate(record)
+        decision = DecisionRecord.from_plain(record)
         yield RecordedDecision(order_id, n, channel, at, decision, inputs, candidates)
 
 

@@ -30,7 +30,7 @@ def explain_record(record: DecisionRecord) -> str:
     e = record.explanation
     policy = record.policy
     out = [
-        f"Order {record.order_id} was decided at {record.decided_at} by policy "
+        f"Order {record.order_id} was decided at {record.decided_at.isoformat()} by policy "
         f"{policy.id} version {policy.version}."
     ]
     out += _outcome(record)

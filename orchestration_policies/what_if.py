@@ -259,6 +259,6 @@ def _redecide(
                 live_sources=tuple(sorted(s.source_id for s in live_shipped)),
                 draft_sources=tuple(sorted(decision.shipments)),
                 live_explanation=explain_record(item.record),
-                draft_explanation=explain_record(DecisionRecord.model_validate(decision.to_dict())),
+                draft_explanation=explain_record(DecisionRecord.from_plain(decision.to_dict())),
             )
         )

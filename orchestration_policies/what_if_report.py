@@ -225,7 +225,7 @@ def shipped_of_record(record: DecisionRecord) -> list[Shipped]:
     if record.held is not None:
         return []
     return [
-        Shipped(d.source_id, Decimal(d.estimated_cost), d.currency, d.distance_km, d.lead_time_days)
+        Shipped(d.source_id, d.estimated_cost, d.currency, d.distance_km, d.lead_time_days)
         for d in record.shipment_details
     ]
 

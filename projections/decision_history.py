@@ -100,7 +100,7 @@ def decisions_of(events: Iterable[EventEnvelope]) -> list[DecisionRecord]:
         recorded = env.data.get("decision")
         if not isinstance(recorded, dict):
             continue  # a hold without a routing decision behind it
-        decision = RoutingDecision.model_validate(recorded)
+        decision = RoutingDecision.from_plain(recorded)
         out.append(_record(len(out) + 1, env, decision, trigger or Trigger.BACKORDER_WAKEUP))
         trigger = None
     return out
@@ -123,7 +123,7 @@ def _record(
     return DecisionRecord(
         n=n,
         sequence=env.sequence,
-        decided_at=decision.decided_at or env.time.isoformat(),
+        decided_at=decision.decided_at.isoformat(),
         trigger=trigger,
         outcome=outcome,
         policy_id=data.get("policy_id") or decision.policy.id,

@@ -35,7 +35,7 @@ def decision_record(decision: Decision, holders: Collection[str], others: int) -
     omitted[HOLDS_NONE] += others
     explanation["candidates"] = listed
     explanation["omitted"] = {reason: n for reason, n in sorted(omitted.items()) if n}
-    return DecisionRecord.model_validate(record)
+    return DecisionRecord.from_plain(record)
 
 
 def explanation_of(order: Order) -> str | None:

@@ -103,7 +103,7 @@ def recorded_decision(**fields: Any) -> DecisionRecord:
         "decided_at": NOW.isoformat(),
         "shipments": {},
     }
-    return DecisionRecord.model_validate(base | fields)
+    return DecisionRecord.from_plain(base | fields)
 
 
 def fixed_clock(at: datetime = NOW) -> Callable[[], datetime]:

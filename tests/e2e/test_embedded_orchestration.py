@@ -624,5 +624,5 @@ async def test_deciding_again_from_the_recorded_inputs_gives_the_recorded_decisi
     assert recorded["explanation"]["omitted"] == {}
     # The text is not stored any more: it is derived from the record, and reads as the live one.
     assert routed.data["explanation"] == ""
-    assert explain_record(DecisionRecord.model_validate(recorded)) == explain_text(again)
+    assert explain_record(DecisionRecord.from_plain(recorded)) == explain_text(again)
     assert (await decision_of(client, order_id))["explanation"] == explain_text(again)

@@ -87,7 +87,7 @@ async def test_each_decision_is_listed_in_order_with_its_trigger_outcome_and_dig
     assert [d["inputs_digest"] for d in decisions[1:]] == [e.data["inputs_digest"] for e in routed]
     for d in decisions:
         assert d["policy"] == {"id": "default", "version": 1}
-        recorded = DecisionRecord.model_validate(d["decision"])
+        recorded = DecisionRecord.from_plain(d["decision"])
         assert d["decision_digest"] == record_digest(recorded)
         assert isinstance(d["inputs_digest"], str) and len(d["inputs_digest"]) == 64
         assert d["explanation"] and d["actor"] == "system:orchestrator"

@@ -1,13 +1,18 @@
 """The typed decision record writes exactly the JSON the plain dict did, for every shape."""
 
 import json
+import pickle
+from dataclasses import FrozenInstanceError
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from hub.services.decision_records import decision_record
 from orchestration_policies import Decision, decide, default_policy
-from orchestration_policies.explain_record import record_digest
+from orchestration_policies.explain import explain_text
+from orchestration_policies.explain_record import explain_record, record_digest
 from schemas.decision_record import DecisionRecord
 from tests.unit.policies.policies_factories import (
     LILLE,
@@ -60,14 +65,14 @@ DECISIONS = _decisions()
 def test_a_decision_reads_into_the_record_and_writes_back_the_same_json(name: str) -> None:
     plain = DECISIONS[name].to_dict()
 
-    record = DecisionRecord.model_validate(json.loads(json.dumps(plain)))
+    record = DecisionRecord.from_plain(json.loads(json.dumps(plain)))
 
     assert json.dumps(record.plain()) == json.dumps(plain)  # same keys, order, values, types
     assert record_digest(record) == DECISIONS[name].digest()
 
 
 def test_the_shapes_cover_the_optional_parts() -> None:
-    records = {n: DecisionRecord.model_validate(d.to_dict()) for n, d in DECISIONS.items()}
+    records = {n: DecisionRecord.from_plain(d.to_dict()) for n, d in DECISIONS.items()}
 
     overflow = records["held_over_split_limit"].over_split_limit
     assert overflow is not None and overflow.alternatives == {"L3": ("wh-lyon", "wh-marseille")}
@@ -83,7 +88,7 @@ def test_the_hub_record_counts_the_omitted_sources_and_keeps_its_digest() -> Non
     decision = DECISIONS["routed"]
     record = decision_record(decision, {"wh-paris", "wh-lille", "wh-lyon"}, others=7)
 
-    again = DecisionRecord.model_validate(json.loads(json.dumps(record.plain())))
+    again = DecisionRecord.from_plain(json.loads(json.dumps(record.plain())))
 
     assert json.dumps(again.plain()) == json.dumps(record.plain())
     assert record_digest(again) == record_digest(record)
@@ -150,7 +155,7 @@ FIRST_RELEASE: dict[str, Any] = {
 
 
 def test_a_record_of_an_earlier_shape_writes_back_unchanged() -> None:
-    record = DecisionRecord.model_validate(FIRST_RELEASE)
+    record = DecisionRecord.from_plain(FIRST_RELEASE)
 
     assert json.dumps(record.plain()) == json.dumps(FIRST_RELEASE)  # key order of the time too
     assert record.explanation is not None
@@ -159,7 +164,87 @@ def test_a_record_of_an_earlier_shape_writes_back_unchanged() -> None:
 
 
 def test_a_record_is_a_frozen_value() -> None:
-    record = DecisionRecord.model_validate(FIRST_RELEASE)
+    record = DecisionRecord.from_plain(FIRST_RELEASE)
 
-    with pytest.raises(ValueError, match="frozen"):
-        record.order_id = "other"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        record.order_id = "other"
+    with pytest.raises(FrozenInstanceError):
+        record.policy.version = 2  # type: ignore[misc]
+
+
+def _every_part(record: DecisionRecord) -> list[object]:
+    return [
+        record.order_id,
+        record.policy,
+        record.decided_at,
+        record.shipments,
+        record.shipment_details,
+        record.unallocated,
+        record.backordered,
+        record.held,
+        record.rejected,
+        record.explanation,
+        record.live_shipments,
+        record.over_split_limit,
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(DECISIONS))
+def test_reading_the_parts_leaves_the_json_as_it_was(name: str) -> None:
+    plain = DECISIONS[name].to_dict()
+    stored = json.dumps(plain)
+    record = DecisionRecord.from_plain(json.loads(stored))
+
+    first = _every_part(record)
+
+    assert _every_part(record) == first  # read once, then kept
+    assert json.dumps(record.plain()) == stored
+    assert explain_record(record) == explain_text(DECISIONS[name])
+
+
+def test_money_is_decimal_with_its_currency_and_the_time_utc() -> None:
+    record = DecisionRecord.from_plain(DECISIONS["routed"].to_dict())
+
+    assert record.decided_at == NOW and record.decided_at.tzinfo is UTC
+    detail = record.shipment_details[0]
+    assert isinstance(detail.estimated_cost, Decimal) and detail.currency == "EUR"
+    decided = DECISIONS["routed"].shipment_details[0]
+    assert (detail.source_id, detail.estimated_cost) == (decided.source_id, decided.estimated_cost)
+
+
+def test_a_time_recorded_with_another_offset_reads_as_the_same_instant_in_utc() -> None:
+    record = DecisionRecord.from_plain(FIRST_RELEASE | {"decided_at": "2026-11-20T10:00:00+01:00"})
+
+    assert record.decided_at == datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    assert record.decided_at.tzinfo is UTC
+
+
+def test_the_first_releases_candidates_read_as_arrays_and_explain() -> None:
+    record = DecisionRecord.from_plain(FIRST_RELEASE)
+
+    assert record.explanation is not None
+    candidate = record.explanation.candidates[0]
+    assert (candidate.raw, candidate.normalised, candidate.contribution) == ((2.1,), (0.0,), (0.0,))
+    assert "#1 wh-lyon: score 0.0000 (distance 2.1 km → 0.000)" in explain_record(record)
+
+
+@pytest.mark.parametrize(
+    ("plain", "reason"),
+    [
+        ({k: v for k, v in FIRST_RELEASE.items() if k != "policy"}, "lacks policy"),
+        ([FIRST_RELEASE], "JSON object, not list"),
+    ],
+)
+def test_a_record_without_what_every_release_wrote_is_refused(plain: Any, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        DecisionRecord.from_plain(plain)
+
+
+def test_records_are_equal_by_their_json_and_survive_pickling() -> None:
+    record = DecisionRecord.from_plain(json.loads(json.dumps(FIRST_RELEASE)))
+    record.explanation  # noqa: B018  (a part read does not make it another record)
+
+    again = pickle.loads(pickle.dumps(record))
+
+    assert again == record == DecisionRecord.from_plain(FIRST_RELEASE)
+    assert again != DecisionRecord.from_plain(FIRST_RELEASE | {"rejected": "no"})

@@ -109,7 +109,7 @@ def recorded(
         n=1,
         channel=to_route.channel,
         decided_at=at,
-        record=DecisionRecord.model_validate(decision.to_dict()),
+        record=DecisionRecord.from_plain(decision.to_dict()),
         inputs=DecisionInputs(to_route, tuple(candidates), PolicyRef(live.id, live.version), at),
     )
 

@@ -290,7 +290,7 @@ def test_a_routed_event_of_an_earlier_release_keeps_its_stored_text(hub: Hub) ->
         },
     }
     order.route(
-        decision=DecisionRecord.model_validate(old_decision),
+        decision=DecisionRecord.from_plain(old_decision),
         decision_digest="sha256:old",
         explanation=OLD_TEXT,
         inputs_digest="sha256:inputs",
