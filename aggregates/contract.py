@@ -72,11 +72,11 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
-    if isinstance(value, ReadsItself):  # a copy: consumers get data of their own, as before
-        return _jsonable(value.plain())
     if isinstance(value, BaseModel) or is_dataclass(value):
         # Values of the order: the JSON their plain dicts had in earlier releases.
         return to_jsonable_python(value)
+    if isinstance(value, ReadsItself):  # a copy: consumers get data of their own, as before
+        return _jsonable(value.plain())
     return str(value)
 
 

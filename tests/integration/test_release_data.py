@@ -9,6 +9,8 @@ as the same public envelope.
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import UTC
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,7 +22,7 @@ from aggregates import Order
 from aggregates.order_values import ReturnAuthorisation, Shipment
 from hub.settings import Settings
 from hub.store import OrderStore
-from orchestration_policies.explain_record import record_digest
+from orchestration_policies.explain_record import explain_record, record_digest
 from schemas.decision_record import DecisionRecord
 from schemas.submission import OrderSubmission
 from tests.fixtures.make_release_data import envelope_digest, observed
@@ -106,7 +108,12 @@ def test_each_recorded_decision_reads_typed_and_is_written_back_byte_for_byte(
         if event.decision is None:
             continue  # a hold with no routing decision behind it
         decisions += 1
-        assert isinstance(event.decision, DecisionRecord)
-        assert record_digest(event.decision) == event.decision_digest  # the digest still verifies
+        record = event.decision
+        assert isinstance(record, DecisionRecord)
+        # every part reads typed: the time in UTC, money as Decimal with its currency
+        assert record.decided_at.tzinfo is UTC and record.policy.version >= 1
+        assert all(isinstance(d.estimated_cost, Decimal) for d in record.shipment_details)
+        assert record.explanation is not None and explain_record(record)
+        assert record_digest(record) == event.decision_digest  # the digest still verifies
         assert store.mapper.to_stored_event(event).state == stored.state
     assert decisions >= 10  # routed, split, backordered, held over a rule ...
