@@ -1,5 +1,6 @@
 """The one mapper from internal domain events to the public, versioned event contract."""
 
+import functools
 from dataclasses import is_dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -75,9 +76,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel) or is_dataclass(value):
         # Values of the order: the JSON their plain dicts had in earlier releases.
         return to_jsonable_python(value)
-    if isinstance(value, ReadsItself):  # a copy: consumers get data of their own, as before
+    if _reads_itself(type(value)):  # a copy: consumers get data of their own, as before
         return _jsonable(value.plain())
     return str(value)
+
+
+@functools.cache
+def _reads_itself(value_type: type) -> bool:
+    return issubclass(value_type, ReadsItself)  # a protocol check is slow: once per type
 
 
 def _snake(name: str) -> str:
