@@ -76,7 +76,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel) or is_dataclass(value):
         # Values of the order: the JSON their plain dicts had in earlier releases.
         return to_jsonable_python(value)
-    if _reads_itself(type(value)):  # a copy: consumers get data of their own, as before
+    value_type: type = type(value)
+    if _reads_itself(value_type):  # a copy: consumers get data of their own, as before
         return _jsonable(value.plain())
     return str(value)
 
