@@ -1,5 +1,6 @@
 """The one mapper from internal domain events to the public, versioned event contract."""
 
+import functools
 from dataclasses import is_dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from aggregates.ids import event_id_for
+from aggregates.typed_mapper import ReadsItself
 from schemas.envelope import EVENT_TYPE_PREFIX, Actor, EventEnvelope
 
 SOURCE = "/orderhub"
@@ -74,7 +76,15 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel) or is_dataclass(value):
         # Values of the order: the JSON their plain dicts had in earlier releases.
         return to_jsonable_python(value)
+    value_type: type = type(value)
+    if _reads_itself(value_type):  # a copy: consumers get data of their own, as before
+        return _jsonable(value.plain())
     return str(value)
+
+
+@functools.cache
+def _reads_itself(value_type: type) -> bool:
+    return issubclass(value_type, ReadsItself)  # a protocol check is slow: once per type
 
 
 def _snake(name: str) -> str:

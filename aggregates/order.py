@@ -7,7 +7,6 @@ returns and refunds (order_billing.OrderBilling). All of them are stored as
 `aggregates.order:Order.<Event>` (see aggregates.order_state)."""
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -30,6 +29,7 @@ from aggregates.order_values import (
     ShipmentLine,
 )
 from aggregates.order_withdrawals import OrderWithdrawals
+from schemas.decision_record import DecisionRecord
 from schemas.submission import Address, OrderSubmission
 
 _TIME = TypeAdapter(datetime)
@@ -77,7 +77,7 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         self.routing_attempts = 0
         self.shipments: dict[str, Shipment] = {}
         self.waiting: dict[str, int] = {}
-        self.decision: dict[str, Any] | None = None
+        self.decision: DecisionRecord | None = None
         self.rejected_sources: list[str] = []
         self.invoices: dict[str, IssuedInvoice] = {}
         self.cancel_requested = False
@@ -140,7 +140,7 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         reason: str,
         actor: str,
         now: datetime,
-        decision: dict[str, Any] | None = None,
+        decision: DecisionRecord | None = None,
         explanation: str | None = None,
         decision_digest: str | None = None,
         inputs_digest: str | None = None,
@@ -163,7 +163,7 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         self,
         rule: str,
         reason: str,
-        decision: dict[str, Any] | None,
+        decision: DecisionRecord | None,
         explanation: str | None,
         actor: str,
         correlation_id: str,
@@ -196,7 +196,7 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
 
     def route(
         self,
-        decision: dict[str, Any],
+        decision: DecisionRecord,
         decision_digest: str,
         explanation: str,
         inputs_digest: str,
@@ -215,10 +215,9 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         for shipment in shipments:
             if shipment.shipment_id in self.shipments:
                 raise OrderError(f"shipment {shipment.shipment_id} was requested already")
-        policy = decision["policy"]
         self._routed(
-            policy_id=policy["id"],
-            policy_version=policy["version"],
+            policy_id=decision.policy.id,
+            policy_version=decision.policy.version,
             decision=decision,
             decision_digest=decision_digest,
             explanation=explanation,
@@ -253,7 +252,7 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         self,
         policy_id: str,
         policy_version: int,
-        decision: dict[str, Any],
+        decision: DecisionRecord,
         decision_digest: str,
         explanation: str,
         inputs_digest: str,

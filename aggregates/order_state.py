@@ -20,6 +20,7 @@ from aggregates.shipments import CLOSED, LEFT_THE_BUILDING
 
 if TYPE_CHECKING:
     from aggregates.order_values import Hold, IssuedInvoice, ReturnAuthorisation, Shipment
+    from schemas.decision_record import DecisionRecord
     from schemas.submission import OrderSubmission
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -60,7 +61,7 @@ class OrderState(Aggregate):
         routing_attempts: int
         shipments: dict[str, Shipment]
         waiting: dict[str, int]
-        decision: dict[str, Any] | None
+        decision: DecisionRecord | None
         rejected_sources: list[str]
         invoices: dict[str, IssuedInvoice]
         cancel_requested: bool

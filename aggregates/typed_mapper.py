@@ -3,14 +3,18 @@
 An event's fields are typed by its method's signature (the event decorator copies them). A
 field whose type holds a value object (a pydantic model or a frozen dataclass) is written as
 the value's JSON, which is what earlier releases stored as a plain dict, and read back by
-pydantic as the value: stored events of those releases load unchanged, with no upcaster. The
-other fields go through the library's transcoder as before.
+pydantic as the value: stored events of those releases load unchanged, with no upcaster. A
+value class that reads itself from its JSON values (``from_plain``) and gives them back
+(``plain()``) does so instead of pydantic: the decision record, read with every Routed and Held
+event, costs too much to validate as a model. The other fields go through the library's
+transcoder as before.
 """
 
 import dataclasses
 import functools
 import typing
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -23,9 +27,9 @@ class TypedMapper(Mapper[UUID]):
         values = value_fields(type(domain_event))
         if values:
             state = dict(vars(domain_event))
-            for name, adapter in values.items():
-                if name in state:
-                    state[name] = adapter.dump_python(state[name], mode="json")
+            for name, codec in values.items():
+                if state.get(name) is not None:
+                    state[name] = codec.dump(state[name])
             plain = object.__new__(type(domain_event))
             object.__setattr__(plain, "__dict__", state)
             domain_event = plain
@@ -34,20 +38,58 @@ class TypedMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         domain_event = super().to_domain_event(stored_event)
         state = vars(domain_event)
-        for name, adapter in value_fields(type(domain_event)).items():
+        for name, codec in value_fields(type(domain_event)).items():
             if state.get(name) is not None:
-                state[name] = adapter.validate_python(state[name])
+                state[name] = codec.load(state[name])
         return domain_event
 
 
+@runtime_checkable
+class ReadsItself(Protocol):
+    """A value written as its own JSON values (``plain()``) and read from them (``from_plain``)."""
+
+    @classmethod
+    def from_plain(cls, plain: Any) -> Self: ...
+
+    def plain(self) -> Any: ...
+
+
+class Codec(NamedTuple):
+    """How one field's value is written as JSON values (``dump``) and read back (``load``)."""
+
+    dump: Callable[[Any], Any]
+    load: Callable[[Any], Any]
+
+
 @functools.cache
-def value_fields(event_class: type) -> dict[str, TypeAdapter[Any]]:
-    """The fields of an event class whose type holds a value object, each with its adapter."""
+def value_fields(event_class: type) -> dict[str, Codec]:
+    """The fields of an event class whose type holds a value object, each with its codec."""
     try:
         hints = typing.get_type_hints(event_class)
     except (NameError, TypeError):
         hints = dict(getattr(event_class, "__annotations__", {}))
-    return {name: TypeAdapter(hint) for name, hint in hints.items() if _holds_value(hint)}
+    codecs = {name: _codec(hint) for name, hint in hints.items()}
+    return {name: codec for name, codec in codecs.items() if codec is not None}
+
+
+def _codec(hint: Any) -> Codec | None:
+    reads_itself = _reads_itself(hint)
+    if reads_itself is not None:
+        return Codec(dump=lambda value: value.plain(), load=reads_itself.from_plain)
+    if not _holds_value(hint):
+        return None
+    adapter: TypeAdapter[Any] = TypeAdapter(hint)
+    return Codec(
+        dump=functools.partial(adapter.dump_python, mode="json"), load=adapter.validate_python
+    )
+
+
+def _reads_itself(hint: Any) -> type[ReadsItself] | None:
+    """The class in ``hint`` (``X`` or ``X | None``) that reads and writes its own JSON values."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if isinstance(candidate, type) and issubclass(candidate, ReadsItself):
+            return candidate
+    return None
 
 
 def _holds_value(hint: Any) -> bool:

@@ -41,6 +41,7 @@ from orchestration_policies import (
 from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef
 from orchestration_policies.explain_record import record_digest
 from projections.decision_history import DecisionRecord, Outcome, Trigger
+from schemas.decision_record import DecisionRecord as RoutingDecision
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SKUS = [f"SKU-{i:03d}" for i in range(20)]
@@ -177,7 +178,7 @@ def _body_rows(inputs: DecisionInputs) -> list[dict[str, object]]:
     return list(to_body(inputs)[0]["candidates"])
 
 
-def _history_row(n: int, recorded: dict[str, object], digest: str) -> DecisionRecord:
+def _history_row(n: int, recorded: RoutingDecision, digest: str) -> DecisionRecord:
     return DecisionRecord(
         n=n + 1,
         sequence=n + 3,

@@ -55,6 +55,7 @@ from orchestration_policies.what_if import (
     run_what_if,
 )
 from orchestration_policies.what_if_inputs import InputsDecoder
+from schemas.decision_record import DecisionRecord
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 RESULTS = Path(__file__).parent / "results"
@@ -195,7 +196,9 @@ def read_back(
         text = zlib.decompress(base64.b64decode(packed, validate=True))
         hashlib.sha256(text).hexdigest()  # the service checks each body against its digest
         inputs, candidates = decoder.decode_compact(json.loads(text))
-        yield RecordedDecision(order_id, n, channel, at, record, inputs, candidates)
+        # as the store's mapper gives it to the service: read into the typed record
+        decision = DecisionRecord.from_plain(record)
+        yield RecordedDecision(order_id, n, channel, at, decision, inputs, candidates)
 
 
 def main() -> None:

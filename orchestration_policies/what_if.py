@@ -25,10 +25,9 @@ are the draft's promises too. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from orchestration_policies.decide import decide
 from orchestration_policies.decision import Decision
@@ -53,6 +52,7 @@ from orchestration_policies.what_if_world import (
     World,
     count_shipments,
 )
+from schemas.decision_record import DecisionRecord
 
 __all__ = [
     "MovementKind",
@@ -72,7 +72,7 @@ class RecordedDecision:
     n: int  # its place among the order's decisions (1-based)
     channel: str
     decided_at: datetime
-    record: Mapping[str, Any]  # the decision as recorded (Decision.to_dict shape)
+    record: DecisionRecord  # the decision as recorded
     inputs: DecisionInputs | None = None
     # The recorded candidates in their compact form (InputsDecoder.decode_compact), when
     # ``inputs`` was read without them; None: ``inputs.candidates``.
@@ -103,13 +103,13 @@ def attribute_references(policy: Policy) -> dict[str, list[str]]:
 _HOLD_NOT_EVALUATED = "hold condition could not be evaluated"  # decide()'s words
 
 
-def _recorded_shipments(record: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
-    if record.get("held") is not None:
+def _recorded_shipments(record: DecisionRecord) -> list[tuple[str, str, str, int]]:
+    if record.held is not None:
         return []
     return [
-        (source_id, line_id, sku, int(quantity))
-        for source_id, lines in (record.get("shipments") or {}).items()
-        for line_id, sku, quantity in lines
+        (source_id, line.line_id, line.sku, line.quantity)
+        for source_id, lines in record.shipments.items()
+        for line in lines
     ]
 
 
@@ -258,7 +258,7 @@ def _redecide(
                 draft_outcome=draft_outcome,
                 live_sources=tuple(sorted(s.source_id for s in live_shipped)),
                 draft_sources=tuple(sorted(decision.shipments)),
-                live_explanation=explain_record(dict(item.record)),
-                draft_explanation=explain_record(decision.to_dict()),
+                live_explanation=explain_record(item.record),
+                draft_explanation=explain_record(DecisionRecord.from_plain(decision.to_dict())),
             )
         )

@@ -7,13 +7,14 @@ routed (one shipment, nothing waits), split, backordered, held, unroutable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from orchestration_policies.promise import TRANSIT_DAYS
+from schemas.decision_record import DecisionRecord
 
 __all__ = [
     "OUTCOMES",
@@ -219,27 +220,21 @@ class WhatIfReport:
         }
 
 
-def shipped_of_record(record: Mapping[str, Any]) -> list[Shipped]:
+def shipped_of_record(record: DecisionRecord) -> list[Shipped]:
     """A recorded decision's shipments (none when it held the order)."""
-    if record.get("held") is not None:
+    if record.held is not None:
         return []
     return [
-        Shipped(
-            d["source_id"],
-            Decimal(d["estimated_cost"]),
-            d["currency"],
-            d["distance_km"],
-            d["lead_time_days"],
-        )
-        for d in record.get("shipment_details", ())
+        Shipped(d.source_id, d.estimated_cost, d.currency, d.distance_km, d.lead_time_days)
+        for d in record.shipment_details
     ]
 
 
-def record_outcome(record: Mapping[str, Any]) -> str:
+def record_outcome(record: DecisionRecord) -> str:
     return outcome_of(
-        0 if record.get("held") is not None else len(record.get("shipments") or {}),
-        (b["line_id"] for b in record.get("backordered", ())),
-        (u["line_id"] for u in record.get("unallocated", ())),
-        record.get("held") is not None,
-        bool(record.get("rejected")),
+        0 if record.held is not None else len(record.shipments),
+        (b.line_id for b in record.backordered),
+        (u.line_id for u in record.unallocated),
+        record.held is not None,
+        bool(record.rejected),
     )

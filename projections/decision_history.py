@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from orchestration_policies.explain_record import explain_record, record_digest
+from schemas.decision_record import DecisionRecord as RoutingDecision
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 
@@ -63,7 +64,7 @@ class DecisionRecord:
     shipments: int  # shipments this decision requested
     actor: str
     explanation: str | None
-    decision: dict[str, Any]
+    decision: RoutingDecision
     # Whether the inputs named by inputs_digest are in the store (the store says; None: not
     # asked). Decisions recorded before inputs were kept cannot be re-run.
     inputs_recorded: bool | None = None
@@ -82,7 +83,7 @@ class DecisionRecord:
             "shipments": self.shipments,
             "actor": self.actor,
             "explanation": self.explanation,
-            "decision": self.decision,
+            "decision": self.decision.plain(),
         }
 
 
@@ -96,20 +97,20 @@ def decisions_of(events: Iterable[EventEnvelope]) -> list[DecisionRecord]:
             continue
         if env.type not in (_ROUTED, _HELD):
             continue
-        decision = env.data.get("decision")
-        if not isinstance(decision, dict):
+        recorded = env.data.get("decision")
+        if not isinstance(recorded, dict):
             continue  # a hold without a routing decision behind it
+        decision = RoutingDecision.from_plain(recorded)
         out.append(_record(len(out) + 1, env, decision, trigger or Trigger.BACKORDER_WAKEUP))
         trigger = None
     return out
 
 
 def _record(
-    n: int, env: EventEnvelope, decision: dict[str, Any], trigger: Trigger
+    n: int, env: EventEnvelope, decision: RoutingDecision, trigger: Trigger
 ) -> DecisionRecord:
     data = env.data
-    policy = decision.get("policy") or {}
-    shipments = decision.get("shipments") or {}
+    shipments = decision.shipments
     if env.type == _HELD:
         outcome = Outcome.HELD
         shipments = {}  # a held decision requests nothing
@@ -122,11 +123,11 @@ def _record(
     return DecisionRecord(
         n=n,
         sequence=env.sequence,
-        decided_at=str(decision.get("decided_at") or env.time.isoformat()),
+        decided_at=decision.decided_at.isoformat(),
         trigger=trigger,
         outcome=outcome,
-        policy_id=data.get("policy_id") or policy.get("id"),
-        policy_version=data.get("policy_version") or policy.get("version"),
+        policy_id=data.get("policy_id") or decision.policy.id,
+        policy_version=data.get("policy_version") or decision.policy.version,
         decision_digest=data.get("decision_digest") or record_digest(decision),
         inputs_digest=data.get("inputs_digest"),
         shipments=len(shipments),
@@ -136,8 +137,8 @@ def _record(
     )
 
 
-def _explanation(stored: str | None, decision: dict[str, Any]) -> str | None:
+def _explanation(stored: str | None, decision: RoutingDecision) -> str | None:
     """Stored by earlier releases; written from the record when read since then."""
     if stored:
         return stored
-    return explain_record(decision) if "explanation" in decision else None
+    return None if decision.explanation is None else explain_record(decision)

@@ -9,14 +9,14 @@ Orders routed by earlier releases stored their text, and keep showing it.
 
 from collections import Counter
 from collections.abc import Collection
-from typing import Any
 
 from aggregates.order import Order
 from orchestration_policies import Decision
 from orchestration_policies.explain_record import HOLDS_NONE, explain_record
+from schemas.decision_record import DecisionRecord
 
 
-def decision_record(decision: Decision, holders: Collection[str], others: int) -> dict[str, Any]:
+def decision_record(decision: Decision, holders: Collection[str], others: int) -> DecisionRecord:
     """The decision as recorded: candidates among `holders` listed, the rest counted by reason.
 
     `others` is the number of registered sources that were not given to decide() at all
@@ -35,7 +35,7 @@ def decision_record(decision: Decision, holders: Collection[str], others: int) -
     omitted[HOLDS_NONE] += others
     explanation["candidates"] = listed
     explanation["omitted"] = {reason: n for reason, n in sorted(omitted.items()) if n}
-    return record
+    return DecisionRecord.from_plain(record)
 
 
 def explanation_of(order: Order) -> str | None:

@@ -112,7 +112,11 @@ class RerunService:
         again = decision_record(inputs.decide(policy), inputs.holders, inputs.sources_not_given)
         digest = record_digest(again)
         # Equal digests are equal records: the field-by-field walk is only for a difference.
-        found = [] if digest == decision.decision_digest else differences(decision.decision, again)
+        found = (
+            []
+            if digest == decision.decision_digest
+            else differences(decision.decision.plain(), again.plain())
+        )
         return Rerun(
             order_id=order_id,
             n=decision.n,

@@ -40,7 +40,7 @@ from projections.summaries import generic
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, EventType
 from schemas.fulfillment import UpdateKind
-from tests.contracts.factories import NOW, placed_order, submission
+from tests.contracts.factories import NOW, placed_order, recorded_decision, submission
 from tests.support.examples import examples
 
 STREAM = "orderhub.orders.events:0"
@@ -70,7 +70,7 @@ def _route(order: Order, when: datetime, shipments: dict[str, tuple[str, list[An
         line.line_id: line.quantity for line in order.submission.lines if line.line_id not in routed
     }
     order.route(
-        decision={"policy": {"id": "default", "version": 1}, "shipments": by_source},
+        decision=recorded_decision(shipments=by_source),
         decision_digest="sha256:decision",
         explanation="nearest source with stock",
         inputs_digest="sha256:inputs",

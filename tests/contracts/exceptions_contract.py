@@ -42,7 +42,13 @@ from projections.order_query import BadCursorError
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily
 from schemas.fulfillment import UpdateKind
-from tests.contracts.factories import NOW, order_envelopes, placed_order, submission
+from tests.contracts.factories import (
+    NOW,
+    order_envelopes,
+    placed_order,
+    recorded_decision,
+    submission,
+)
 from tests.contracts.order_search_contract import search_history
 from tests.support.examples import examples
 
@@ -114,7 +120,7 @@ class History:
     ) -> None:
         """shipment id -> (source, [(line_id, sku, quantity)])"""
         order.route(
-            decision={"policy": {"id": "default", "version": 1}},
+            decision=recorded_decision(),
             decision_digest="sha256:decision",
             explanation="nearest source with stock",
             inputs_digest="sha256:inputs",

@@ -11,6 +11,7 @@ from aggregates.contract import to_envelope
 from aggregates.order import Order
 from hub.services.intake import INTAKE_ACTOR, SubmitOrder, submission_digest
 from hub.store import OrderStore
+from schemas.decision_record import DecisionRecord
 from schemas.envelope import EventEnvelope
 from schemas.sources import SourceDefinition
 from schemas.submission import OrderSubmission
@@ -92,6 +93,17 @@ def source_body(source_id: str, **changes: Any) -> dict[str, Any]:
 
 def source_definition(source_id: str, **changes: Any) -> SourceDefinition:
     return SourceDefinition.model_validate(source_body(source_id, **changes))
+
+
+def recorded_decision(**fields: Any) -> DecisionRecord:
+    """A routing decision as recorded: policy default v1, nothing shipped; `fields` replace."""
+    base = {
+        "order_id": "o",
+        "policy": {"id": "default", "version": 1},
+        "decided_at": NOW.isoformat(),
+        "shipments": {},
+    }
+    return DecisionRecord.from_plain(base | fields)
 
 
 def fixed_clock(at: datetime = NOW) -> Callable[[], datetime]:

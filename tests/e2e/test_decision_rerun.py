@@ -147,7 +147,7 @@ async def test_a_rerun_writes_nothing_and_a_changed_policy_differs_field_by_fiel
     channel_and_decisions = service.decisions(UUID(order_id))
     assert channel_and_decisions is not None
     (decision,) = channel_and_decisions[1]
-    chosen = next(iter(decision.decision["shipments"]))
+    chosen = next(iter(decision.decision.shipments))
     draft = default_policy().model_copy(update={"excluded_sources": (chosen,)})
     result = service.rerun(decision, UUID(order_id), policy=draft)
 

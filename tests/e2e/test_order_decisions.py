@@ -13,6 +13,7 @@ from aggregates.ids import source_aggregate_id
 from hub.bootstrap import Hub
 from hub.services.intake import SubmitOrder
 from orchestration_policies.explain_record import record_digest
+from schemas.decision_record import DecisionRecord
 from schemas.event_types import EventType
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import NOW, submission_dict
@@ -86,7 +87,8 @@ async def test_each_decision_is_listed_in_order_with_its_trigger_outcome_and_dig
     assert [d["inputs_digest"] for d in decisions[1:]] == [e.data["inputs_digest"] for e in routed]
     for d in decisions:
         assert d["policy"] == {"id": "default", "version": 1}
-        assert d["decision_digest"] == record_digest(d["decision"])  # type: ignore[arg-type]
+        recorded = DecisionRecord.from_plain(d["decision"])
+        assert d["decision_digest"] == record_digest(recorded)
         assert isinstance(d["inputs_digest"], str) and len(d["inputs_digest"]) == 64
         assert d["explanation"] and d["actor"] == "system:orchestrator"
     assert [d["sequence"] for d in decisions] == sorted(d["sequence"] for d in decisions)  # type: ignore[type-var]

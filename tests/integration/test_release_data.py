@@ -9,6 +9,8 @@ as the same public envelope.
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import UTC
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,6 +22,8 @@ from aggregates import Order
 from aggregates.order_values import ReturnAuthorisation, Shipment
 from hub.settings import Settings
 from hub.store import OrderStore
+from orchestration_policies.explain_record import explain_record, record_digest
+from schemas.decision_record import DecisionRecord
 from schemas.submission import OrderSubmission
 from tests.fixtures.make_release_data import envelope_digest, observed
 
@@ -88,3 +92,28 @@ def test_each_event_reaches_consumers_as_the_same_envelope(store: OrderStore) ->
     }
 
     assert sent == ENVELOPES
+
+
+def test_each_recorded_decision_reads_typed_and_is_written_back_byte_for_byte(
+    store: OrderStore,
+) -> None:
+    decided = [
+        n
+        for n in store.recorder.select_notifications(start=None, limit=100_000)
+        if n.topic.endswith(("Order.Routed", "Order.Held"))
+    ]
+    decisions = 0
+    for stored in decided:
+        event: Any = store.mapper.to_domain_event(stored)
+        if event.decision is None:
+            continue  # a hold with no routing decision behind it
+        decisions += 1
+        record = event.decision
+        assert isinstance(record, DecisionRecord)
+        # every part reads typed: the time in UTC, money as Decimal with its currency
+        assert record.decided_at.tzinfo is UTC and record.policy.version >= 1
+        assert all(isinstance(d.estimated_cost, Decimal) for d in record.shipment_details)
+        assert record.explanation is not None and explain_record(record)
+        assert record_digest(record) == event.decision_digest  # the digest still verifies
+        assert store.mapper.to_stored_event(event).state == stored.state
+    assert decisions >= 10  # routed, split, backordered, held over a rule ...

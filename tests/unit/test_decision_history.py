@@ -9,7 +9,7 @@ from aggregates.order_values import Hold
 from orchestration_policies.explain_record import record_digest
 from projections.decision_history import Outcome, Trigger, decisions_of
 from schemas.envelope import EventEnvelope
-from tests.contracts.factories import NOW, placed_order
+from tests.contracts.factories import NOW, placed_order, recorded_decision
 
 BOT = "system:orchestrator"
 # A decision as recorded before the split limit had its own case: the line over the limit was
@@ -28,13 +28,17 @@ OLD_SPLIT_DECISION: dict[str, Any] = {
 }
 
 
+# The record of a hold rule's decision (nothing shipped).
+HELD = recorded_decision(held={"rule": "payment-not-authorized", "reason": "pending"})
+
+
 def at(minutes: int) -> Any:
     return NOW + timedelta(minutes=minutes)
 
 
 def _route(order: Order, minute: int, **changes: Any) -> None:
     args: dict[str, Any] = {
-        "decision": OLD_SPLIT_DECISION,
+        "decision": recorded_decision(**OLD_SPLIT_DECISION),
         "decision_digest": "d" * 64,
         "explanation": "split in two, one line waits",
         "inputs_digest": "i" * 64,
@@ -54,13 +58,15 @@ def _envelopes(order: Order) -> list[EventEnvelope]:
 def test_triggers_follow_what_made_the_order_routable_again() -> None:
     order = placed_order()
     order.accept(BOT, at(0))
-    order.put_on_hold("payment-not-authorized", "pending", BOT, at(1), decision={"held": {}})
+    order.put_on_hold("payment-not-authorized", "pending", BOT, at(1), decision=HELD)
     order.release_hold("paid", "user:alice", at(2))
     _route(order, 3)
     _route(order, 4)  # nothing in between: the backorder woke up
     order.reroute("wh-b", "customer asked", "user:alice", at(5))
     two = {"wh-a": [["1", "RED-CHAIR", 2]], "wh-b": [["2", "BLUE-LAMP", 1]]}
-    _route(order, 6, waiting={}, decision=OLD_SPLIT_DECISION | {"shipments": two})
+    _route(
+        order, 6, waiting={}, decision=recorded_decision(**OLD_SPLIT_DECISION | {"shipments": two})
+    )
 
     records = decisions_of(_envelopes(order))
 
@@ -81,14 +87,14 @@ def test_an_old_decision_that_backordered_over_the_split_limit_still_lists() -> 
     (record,) = decisions_of(_envelopes(order))
 
     assert record.outcome is Outcome.BACKORDERED
-    assert record.decision["backordered"][0]["reason"] == "max_shipments_reached"
+    assert record.decision.backordered[0].reason == "max_shipments_reached"
     assert record.to_dict()["policy"] == {"id": "default", "version": 3}
 
 
 def test_a_hold_recorded_before_holds_had_digests_gets_its_decision_digest_derived() -> None:
     order = placed_order()
     order.accept(BOT, at(0))
-    decision = {"policy": {"id": "default", "version": 1}, "held": {"rule": "r", "reason": "x"}}
+    decision = recorded_decision(held={"rule": "r", "reason": "x"})
     order.put_on_hold("r", "x", BOT, at(1), decision=decision)
     envelopes = _envelopes(order)
     old = envelopes[-1].model_copy(
@@ -110,7 +116,7 @@ def test_a_hold_recorded_before_holds_had_digests_gets_its_decision_digest_deriv
 def test_an_order_replays_a_held_event_stored_without_the_digests() -> None:
     order = placed_order()
     order.accept(BOT, at(0))
-    order.put_on_hold("r", "x", BOT, at(1), decision={"held": {}})
+    order.put_on_hold("r", "x", BOT, at(1), decision=HELD)
     stored = order.collect_events()
     for event in stored:
         event.__dict__.pop("decision_digest", None)

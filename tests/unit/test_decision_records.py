@@ -7,6 +7,7 @@ import pytest
 from hub.services.decision_records import decision_record
 from orchestration_policies import decide, default_policy, explain_text
 from orchestration_policies.explain_record import explain_record, record_digest
+from schemas.decision_record import DecisionRecord
 from tests.unit.policies.policies_factories import (
     LILLE,
     LYON,
@@ -36,7 +37,8 @@ def test_the_text_derived_from_a_record_reads_as_the_live_explanation(policy: ob
     record = decision_record(decision, holders, others=0)
 
     assert explain_record(record) == explain_text(decision)
-    stored = json.loads(json.dumps(record))  # as it comes back from the event store
+    # as it comes back from the event store
+    stored = DecisionRecord.from_plain(json.loads(json.dumps(record.plain())))
     assert explain_record(stored) == explain_text(decision)
     assert record_digest(stored) == record_digest(record)
 
@@ -51,9 +53,10 @@ def test_sources_holding_none_of_the_order_are_counted_by_reason_not_listed() ->
 
     record = decision_record(decision, holders, others=95)
 
-    listed = [c["source_id"] for c in record["explanation"]["candidates"]]
+    assert record.explanation is not None
+    listed = [c.source_id for c in record.explanation.candidates]
     assert sorted(listed) == sorted(holders)
-    assert record["explanation"]["omitted"] == {"excluded:inactive": 1, "holds_none": 96}
+    assert record.explanation.omitted == {"excluded:inactive": 1, "holds_none": 96}
     text = explain_record(record)
     assert (
         "Not listed: 1 source(s) excluded by 'inactive', "

@@ -7,6 +7,7 @@ from aggregates import Order, OrderStatus
 from aggregates.order_values import RequestedShipment, ShipmentLine
 from schemas.fulfillment import UpdateKind
 from schemas.submission import OrderSubmission
+from tests.contracts.factories import recorded_decision
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -46,7 +47,7 @@ def _order() -> Order:
 
 def _route(order: Order, shipments: list[tuple[str, str, str]], **kw: Any) -> None:
     order.route(
-        decision={"policy": {"id": "default", "version": 1}},
+        decision=recorded_decision(),
         decision_digest="x",
         explanation="",
         inputs_digest="i",

@@ -15,7 +15,7 @@ from aggregates.order_values import RequestedShipment, ShipmentLine
 from projections.order_rows import OrderStatusRow, fold
 from projections.order_status import InMemoryOrderStatusView, SqlOrderStatusView
 from schemas.fulfillment import UpdateKind
-from tests.contracts.factories import NOW, placed_order
+from tests.contracts.factories import NOW, placed_order, recorded_decision
 from tests.contracts.order_search_contract import MakeView, OrderSearchContract, fill
 from tests.support.views import sqlite_copy, sqlite_filled, sqlite_views
 
@@ -68,13 +68,16 @@ def _route(
     details = [
         {
             "source_id": source,
+            "units": 1,
+            "estimated_cost": "5.00",
+            "currency": "EUR",
             "distance_km": (distances or {}).get(source),
             "lead_time_days": 2 if source == "dropship-berlin" else 1,
         }
         for source in sorted({source for source, _ in shipments.values()})
     ]
     order.route(
-        decision={"policy": {"id": "default", "version": 1}, "shipment_details": details},
+        decision=recorded_decision(shipment_details=details),
         decision_digest="sha256:d",
         explanation="",
         inputs_digest="sha256:i",

@@ -37,7 +37,14 @@ from hub.services.orchestration import ORCHESTRATOR, reservation_key
 from hub.store import OrderStore
 from projections.order_status import InMemoryOrderStatusView
 from schemas.fulfillment import FulfillmentUpdate, ShippedLine, UpdateKind
-from tests.contracts.factories import NOW, fixed_clock, named_cases, placed_order, popo_store
+from tests.contracts.factories import (
+    NOW,
+    fixed_clock,
+    named_cases,
+    placed_order,
+    popo_store,
+    recorded_decision,
+)
 from tests.support.examples import examples
 
 S = ShipmentState
@@ -156,7 +163,7 @@ def routed_order(
     order = placed_order("WEB-3001", lines=lines)
     order.accept(actor=INTAKE_ACTOR, now=NOW)
     order.route(
-        decision={"policy": {"id": "default", "version": 1}},
+        decision=recorded_decision(),
         decision_digest="digest",
         explanation="split between Lyon and Lille",
         inputs_digest="inputs",

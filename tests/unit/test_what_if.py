@@ -31,6 +31,7 @@ from orchestration_policies.what_if import (
     UnknownAttributeError,
     run_what_if,
 )
+from schemas.decision_record import DecisionRecord
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 T = [START + timedelta(hours=h) for h in range(1, 10)]
@@ -108,7 +109,7 @@ def recorded(
         n=1,
         channel=to_route.channel,
         decided_at=at,
-        record=decision.to_dict(),
+        record=DecisionRecord.from_plain(decision.to_dict()),
         inputs=DecisionInputs(to_route, tuple(candidates), PolicyRef(live.id, live.version), at),
     )
 

@@ -102,7 +102,7 @@ async def get_decision(order_id: UUID, hub: HubDep, principal: Reader) -> dict[s
         "order_id": str(order_id),
         "status": order.status.value,
         "explanation": explanation_of(order),
-        "decision": order.decision,
+        "decision": order.decision.plain(),
     }
 
 

@@ -97,9 +97,9 @@ def test_stock_arriving_for_a_waiting_line_does_not_add_a_fourth_shipment(hub: H
     assert order.hold is not None and order.hold.rule == "over_split_limit"
     assert "wh-d" in order.hold.reason  # the alternative a person can choose
     assert order.decision is not None
-    overflow = order.decision["over_split_limit"]
-    assert overflow["limit"] == 3 and overflow["live_before"] == 3
-    assert overflow["alternatives"] == {"4": ["wh-d"]}
+    overflow = order.decision.over_split_limit
+    assert overflow is not None and overflow.limit == 3 and overflow.live_before == 3
+    assert overflow.alternatives == {"4": ("wh-d",)}
     # The sweep does not touch a held order, and a live shipment moving on keeps it held.
     position = hub.store.max_position()
     assert hub.orchestration.orchestrate(order_id).outcome == "skipped"
@@ -161,10 +161,12 @@ def test_a_rejected_shipment_frees_its_place_under_the_limit(hub: Hub) -> None:
     # does not, so the order waits for a person (nothing new ships meanwhile).
     order = _order(hub, order_id)
     assert _live(order) == ["wh-a", "wh-b"]
-    assert order.decision is not None
-    assert order.decision["over_split_limit"]["live_before"] == 2
-    assert len(order.decision["explanation"]["plan"]["proposed_sources"]) == 1
-    assert len(order.decision["over_split_limit"]["lines"]) == 1
+    decision = order.decision
+    assert decision is not None and decision.over_split_limit is not None
+    assert decision.explanation is not None
+    assert decision.over_split_limit.live_before == 2
+    assert len(decision.explanation.plan.proposed_sources) == 1
+    assert len(decision.over_split_limit.lines) == 1
 
 
 @pytest.mark.parametrize(
@@ -184,8 +186,8 @@ def test_the_policy_chooses_what_happens_over_the_limit(
     order = _order(hub, order_id)
     assert result.outcome == outcome
     assert _live(order) == live
-    assert order.decision is not None
-    assert order.decision["over_split_limit"]["handling"] == handling
+    assert order.decision is not None and order.decision.over_split_limit is not None
+    assert order.decision.over_split_limit.handling == handling
     text = explanation_of(order)
     assert text is not None and f"'{handling}'" in text
 

@@ -19,6 +19,7 @@ from hub.services.decision_records import explanation_of
 from hub.services.orchestration import OrchestrationService
 from hub.services.supply_view import TOPICS, Holding, SupplyView
 from orchestration_policies.explain_record import explain_record
+from schemas.decision_record import DecisionRecord
 from schemas.sources import StockDelta, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, source_definition, submit_order
 from tests.support.running_hub import embedded_hub
@@ -153,9 +154,10 @@ def test_only_sources_holding_the_order_are_candidates_and_the_rest_are_counted(
 
     assert result.outcome == "routed"
     order = _order(hub, order_id)
-    explanation = order.decision["explanation"]
-    assert [c["source_id"] for c in explanation["candidates"]] == ["wh-lyon"]
-    assert explanation["omitted"] == {"holds_none": 2}
+    assert order.decision is not None and order.decision.explanation is not None
+    explanation = order.decision.explanation
+    assert [c.source_id for c in explanation.candidates] == ["wh-lyon"]
+    assert explanation.omitted == {"holds_none": 2}
     text = explanation_of(order)
     assert text is not None and "Not listed: 2 source(s) holding none of the ordered SKUs." in text
 
@@ -168,9 +170,10 @@ def test_an_order_for_a_sku_held_nowhere_waits_for_stock_as_before(hub: Hub) -> 
     # Sources that may ship it exist, they just hold none: the line waits (not unroutable).
     assert result.outcome == "backordered"
     order = _order(hub, order_id)
-    assert [b["reason"] for b in order.decision["backordered"]] == ["no_stock"]
-    assert order.decision["explanation"]["candidates"] == []
-    assert order.decision["explanation"]["omitted"] == {"holds_none": 3}
+    assert order.decision is not None and order.decision.explanation is not None
+    assert [b.reason for b in order.decision.backordered] == ["no_stock"]
+    assert order.decision.explanation.candidates == ()
+    assert order.decision.explanation.omitted == {"holds_none": 3}
 
 
 def test_an_order_no_source_may_ship_is_unroutable_and_says_why(hub: Hub) -> None:
@@ -183,12 +186,11 @@ def test_an_order_no_source_may_ship_is_unroutable_and_says_why(hub: Hub) -> Non
 
     assert result.outcome == "unroutable"
     order = _order(hub, order_id)
-    assert [u["reason"] for u in order.decision["unallocated"]] == ["no_eligible_source"]
-    explanation = order.decision["explanation"]
-    assert [(c["source_id"], c["rule"]) for c in explanation["candidates"]] == [
-        ("wh-lyon", "inactive")
-    ]
-    assert explanation["omitted"] == {"excluded:inactive": 2}
+    assert order.decision is not None and order.decision.explanation is not None
+    assert [u.reason for u in order.decision.unallocated] == ["no_eligible_source"]
+    explanation = order.decision.explanation
+    assert [(c.source_id, c.rule) for c in explanation.candidates] == [("wh-lyon", "inactive")]
+    assert explanation.omitted == {"excluded:inactive": 2}
 
 
 class LateView(SupplyView):
@@ -288,7 +290,7 @@ def test_a_routed_event_of_an_earlier_release_keeps_its_stored_text(hub: Hub) ->
         },
     }
     order.route(
-        decision=old_decision,
+        decision=DecisionRecord.from_plain(old_decision),
         decision_digest="sha256:old",
         explanation=OLD_TEXT,
         inputs_digest="sha256:inputs",
