@@ -15,11 +15,13 @@ positions, VIP and B2B orders, live shipments, paused or full sources and routin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from benchmarks.network import OrderMaker, generate_network
 from benchmarks.what_if import DRAFT, _order
@@ -111,7 +113,7 @@ def fingerprints(decisions: int, seed: int) -> list[str]:
         plain = maker.order(("web", "pos", "marketplace")[i % 3], order_id, at.isoformat())
         order = _order(plain, order_id, at)
         roll = rng.random()
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         if roll < 0.05:
             changes.update(ship_to_lat=None, ship_to_lon=None)
         elif roll < 0.08:
@@ -125,7 +127,7 @@ def fingerprints(decisions: int, seed: int) -> list[str]:
         elif roll < 0.28:
             changes["delivery_method"] = "click_and_collect"
         if changes:
-            order = _replace(order, **changes)
+            order = dataclasses.replace(order, **changes)
         skus = {line.sku for line in order.lines}
         given = sorted({h for sku in skus for h in holders.get(sku, ())})
         given += rng.sample([s for s in ids if s not in given], rng.randint(0, 4))
@@ -196,12 +198,6 @@ def _kind(decision: Decision) -> str:
     extra += " +unallocated" if decision.unallocated else ""
     extra += " +ties" if e.tie_breaks else ""
     return f"{decision.policy_id:9} {outcome:11} {e.plan.strategy}/{e.plan.search}{extra}"
-
-
-def _replace(order, **changes):  # type: ignore[no-untyped-def]
-    import dataclasses
-
-    return dataclasses.replace(order, **changes)
 
 
 def _sha(text: str) -> str:

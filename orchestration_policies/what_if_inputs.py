@@ -127,4 +127,3 @@ class InputsDecoder:
             definition = self._definition_of(key)
             found = self._templates[key] = candidate_from(definition, definition["active"], {})
         return found
-
