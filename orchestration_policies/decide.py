@@ -234,30 +234,15 @@ def _shipments(
     details: list[ShipmentDetail] = []
     ordered = order.lines
     for option, taken in sorted(plan.shipments, key=_by_source_id):
-        src = option.source
-        lines = []
-        units = 0
-        for i, q in taken:
-            line = ordered[i]
-            lines.append(_new_tuple(ShipmentLine, (line.line_id, line.sku, q)))
-            units += q
+        src, distance = option.source, option.distance_km
+        lines = [
+            _new_tuple(ShipmentLine, (ordered[i].line_id, ordered[i].sku, q)) for i, q in taken
+        ]
+        units = sum(q for _, q in taken)
         shipments[src.source_id] = tuple(lines)
-        cost = src.cost
-        distance = option.distance_km
-        details.append(
-            _new_tuple(
-                ShipmentDetail,
-                (
-                    src.source_id,
-                    units,
-                    cost.shipping_cost(units, distance),
-                    cost.currency,
-                    distance,
-                    src.lead_time_days,
-                    option.score,
-                ),
-            )
-        )
+        cost = src.cost.shipping_cost(units, distance)
+        detail = (src.source_id, units, cost, src.cost.currency, distance, src.lead_time_days)
+        details.append(_new_tuple(ShipmentDetail, (*detail, option.score)))
     return shipments, details
 
 
