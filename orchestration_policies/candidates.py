@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from orchestration_policies.cel import BoundCondition
 from orchestration_policies.decision import CandidateExplanation, CandidateStatus
@@ -45,16 +44,6 @@ class Gathered:
         self.any_eligible = False
 
 
-@dataclass(slots=True)
-class _Stocked:
-    """A source holding some of the order: what this order may use of it, and how far it is."""
-
-    source: CandidateSource
-    usable: dict[str, int]
-    covers_all: bool  # may ship every line alone
-    distance: float | None
-
-
 class _StockReader:
     """What an order may use of a source's stock, after the units kept for other classes."""
 
@@ -84,7 +73,11 @@ class _StockReader:
                     continue
             any_available = True
             if reservations is not None:
-                available -= self._kept(reservations, level.on_hand)
+                on_hand = level.on_hand
+                kept = self._kept_by_on_hand.get(on_hand)
+                if kept is None:
+                    kept = self._kept(reservations, on_hand)
+                available -= kept
                 if available < quantity:
                     covers_all = False
                     if available <= 0:
@@ -121,7 +114,8 @@ def gather(
         found.any_eligible = True
         found.passed.append(one.source)
         if one.usable:
-            found.options.append(_option(one, units))
+            _rank_criteria(one, units)
+            found.options.append(one)
         else:
             found.no_stock.append(
                 CandidateExplanation(one.source.source_id, _NO_STOCK, detail=_RESERVED_DETAIL)
@@ -145,7 +139,7 @@ def _stocked_sources(
     policy: Policy,
     demand: dict[str, int],
     found: Gathered,
-) -> list[_Stocked]:
+) -> list[Option]:
     """Sources past the built-in rules that hold some of the order; the others are recorded."""
     excluded_ids = frozenset(policy.excluded_sources)
     reader = _StockReader(demand, Reservations(policy.allocation, order.demand_class))
@@ -156,7 +150,7 @@ def _stocked_sources(
     )
     country, method, demand_class = order.country, order.delivery_method, order.demand_class
     currency = order.currency
-    stocked: list[_Stocked] = []
+    stocked: list[Option] = []
     for source in candidates:
         # The common case in one expression; builtin_exclusion() names the rule otherwise.
         if not (
@@ -186,16 +180,16 @@ def _stocked_sources(
             )
             continue
         distance = None if here is None else haversine_radians(here, source.position)
-        stocked.append(_Stocked(source, usable[0], usable[1], distance))
+        stocked.append(Option(source, usable[0], distance, usable[1]))
     return stocked
 
 
 def _apply_rule(
-    rule: EligibilityRule, check: BoundCondition, stocked: list[_Stocked], found: Gathered
-) -> list[_Stocked]:
+    rule: EligibilityRule, check: BoundCondition, stocked: list[Option], found: Gathered
+) -> list[Option]:
     """The sources that pass one policy rule; the others are recorded as excluded by it."""
-    outcomes = check.outcomes([s.source for s in stocked], [s.distance for s in stocked])
-    passing: list[_Stocked] = []
+    outcomes = check.outcomes([s.source for s in stocked], [s.distance_km for s in stocked])
+    passing: list[Option] = []
     for one, outcome in zip(stocked, outcomes, strict=True):
         if outcome is True:
             passing.append(one)
@@ -210,15 +204,16 @@ def _apply_rule(
     return passing
 
 
-def _option(one: _Stocked, units: int) -> Option:
-    source, distance = one.source, one.distance
+def _rank_criteria(one: Option, units: int) -> None:
+    source, distance = one.source, one.distance_km
     # Raw ranking criteria, in CRITERIA order (see scoring.py for what each one means).
-    raw = (
+    cost = source.cost
+    one.raw = (
         distance,
-        source.cost.ranking_cost(units, distance),
+        # CostModel.ranking_cost(units, distance), inline: the same arithmetic, bit for bit
+        cost.base_f + cost.per_unit_f * units + cost.per_km_f * (distance or 0.0),
         source.lead_time_days,
         source.daily_capacity - source.used_today,
         source.priority,
         sum(one.usable.values()),
     )
-    return Option(source, one.usable, distance, one.covers_all, raw=raw)

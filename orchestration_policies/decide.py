@@ -43,7 +43,8 @@ _R = UnallocatedReason
 _OVER_LIMIT = frozenset({_R.SPLIT_NOT_ALLOWED, _R.MAX_SHIPMENTS_REACHED})
 OVER_SPLIT_LIMIT = "over_split_limit"  # the hold rule named when a person must decide
 _SCORED = CandidateStatus.SCORED
-_new_explanation = tuple.__new__  # CandidateExplanation without its Python-level __new__
+# NamedTuples made without their Python-level __new__ (many per call)
+_new_tuple = _new_explanation = tuple.__new__
 
 
 def decide(
@@ -55,17 +56,18 @@ def decide(
     """Route ``order`` over ``candidates`` under ``policy``; deterministic for equal inputs."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    facts = OrderFacts(order, now)
     weights = policy.ranking.weights.as_tuple()
     penalty = float(policy.split.split_penalty)
-    hold = _hold_before_routing(policy, facts)
+    # What conditions see of the order, built only for a policy that has conditions.
+    facts = OrderFacts(order, now) if policy.holds or policy.eligibility else None
+    hold = _hold_before_routing(policy, facts) if facts is not None else None
     if hold is not None:
         return _held_before_routing(order, policy, now, weights, penalty, hold)
 
     demand: dict[str, int] = {}
     for line in order.lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity
-    checks = [(rule, rule.compiled.bind(facts)) for rule in policy.eligibility]
+    checks = [] if facts is None else [(r, r.compiled.bind(facts)) for r in policy.eligibility]
     found = gather(order, candidates, policy, demand, checks)
     options = found.options
     bounds, raws = _rank(options, weights)
@@ -230,23 +232,22 @@ def _shipments(
     """The planned shipments, by source, with what each costs and how far it travels."""
     shipments: dict[str, tuple[ShipmentLine, ...]] = {}
     details: list[ShipmentDetail] = []
-    for option, taken in sorted(plan.shipments, key=lambda s: s[0].source.source_id):
-        src = option.source
-        lines = tuple(ShipmentLine(order.lines[i].line_id, order.lines[i].sku, q) for i, q in taken)
+    ordered = order.lines
+    for option, taken in sorted(plan.shipments, key=_by_source_id):
+        src, distance = option.source, option.distance_km
+        lines = [
+            _new_tuple(ShipmentLine, (ordered[i].line_id, ordered[i].sku, q)) for i, q in taken
+        ]
         units = sum(q for _, q in taken)
-        shipments[src.source_id] = lines
-        details.append(
-            ShipmentDetail(
-                src.source_id,
-                units,
-                src.cost.shipping_cost(units, option.distance_km),
-                src.cost.currency,
-                option.distance_km,
-                src.lead_time_days,
-                option.score,
-            )
-        )
+        shipments[src.source_id] = tuple(lines)
+        cost = src.cost.shipping_cost(units, distance)
+        detail = (src.source_id, units, cost, src.cost.currency, distance, src.lead_time_days)
+        details.append(_new_tuple(ShipmentDetail, (*detail, option.score)))
     return shipments, details
+
+
+def _by_source_id(shipment: tuple[Option, tuple[tuple[int, int], ...]]) -> str:
+    return shipment[0].source.source_id
 
 
 def _rank(

@@ -200,10 +200,17 @@ class OrderToRoute:
     live_shipment_sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_country(self.country, f"order {self.order_id}: country")
-        _check_currency(self.currency, f"order {self.order_id}: currency")
-        _check_money(self.total, f"order {self.order_id}: total")
-        object.__setattr__(self, "delivery_method", DeliveryMethod(self.delivery_method))
+        # The messages are formatted only when a check fails (orders are read back by the
+        # hundred thousand in a what-if run).
+        if not _COUNTRY.match(self.country):
+            _check_country(self.country, f"order {self.order_id}: country")
+        if not _CURRENCY.match(self.currency):
+            _check_currency(self.currency, f"order {self.order_id}: currency")
+        if not isinstance(self.total, Decimal) or not self.total.is_finite():
+            _check_money(self.total, f"order {self.order_id}: total")
+        method = self.delivery_method
+        if method.__class__ is not DeliveryMethod:
+            object.__setattr__(self, "delivery_method", DeliveryMethod(method))
         object.__setattr__(self, "lines", tuple(self.lines))
         if not self.lines:
             raise ValueError(f"order {self.order_id}: at least one line is required")

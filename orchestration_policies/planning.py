@@ -15,6 +15,7 @@ best sources for each line, then the best-ranked) and enumerates sets within the
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -65,6 +66,7 @@ class Plan(NamedTuple):
     summary: str
 
 
+@functools.lru_cache(maxsize=1024)  # a few (sources, shipments) pairs recur in every call
 def subset_count(n: int, k_max: int) -> int:
     return sum(math.comb(n, k) for k in range(1, min(n, k_max) + 1))
 
@@ -81,7 +83,7 @@ class _Lines:
         self.fast = not split_lines and len(set(self.skus)) == len(self.skus)
         # Largest lines first: first-fit decreasing when several lines share a SKU.
         self.fit_order = sorted(range(len(lines)), key=lambda i: (-self.qty[i], i))
-        self._units_by_mask: dict[int, int] = {}
+        self.units_by_mask: dict[int, int] = {}
 
     def mask_of(self, usable: dict[str, int]) -> int:
         mask = 0
@@ -91,10 +93,10 @@ class _Lines:
         return mask
 
     def units_of_mask(self, mask: int) -> int:
-        units = self._units_by_mask.get(mask)
+        units = self.units_by_mask.get(mask)
         if units is None:
             units = sum(q for i, q in enumerate(self.qty) if mask >> i & 1)
-            self._units_by_mask[mask] = units
+            self.units_by_mask[mask] = units
         return units
 
     def assign(self, members: Sequence[Option]) -> tuple[int, list[list[tuple[int, int]]]]:
@@ -258,6 +260,7 @@ def _search_masks(
         ceiling |= m
     most_units = lines.units_of_mask(ceiling)
     units_of = lines.units_of_mask
+    known_units = lines.units_by_mask
     best_units = -1
     best_cost = 0.0
     best_members: tuple[int, ...] = ()
@@ -274,7 +277,9 @@ def _search_masks(
             considered += 1
             members = (*chosen, j)
             covered = mask | masks[j]
-            units = units_of(covered)
+            units = known_units.get(covered)
+            if units is None:
+                units = units_of(covered)
             if units > best_units or (units == best_units and total < best_cost):
                 best_units, best_cost, best_members, ties = units, total, members, 0
             elif units == best_units and total == best_cost:

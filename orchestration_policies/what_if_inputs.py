@@ -102,16 +102,24 @@ class InputsDecoder:
         """The inputs without their candidates (``candidates`` empty), and the candidates in
         their compact form; InputsFormatError when unreadable."""
         shell = from_body({**body, "candidates": []}, {})
+        templates = self._templates
+        rows = []
         try:
-            rows = tuple(
-                (self._template(row["definition"]), _levels(row["stock"]), int(row["used_today"]))
-                for row in body["candidates"]
-            )
+            for row in body["candidates"]:
+                key = row["definition"]
+                template = templates.get(key)
+                if template is None:
+                    template = self._template(key)
+                stock = row["stock"]
+                for on_hand, reserved, safety in stock.values():  # exactly three figures
+                    if on_hand < 0 or reserved < 0 or safety < 0:
+                        raise ValueError("stock figures must not be negative")
+                rows.append((template, stock, int(row["used_today"])))
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, InputsFormatError):
                 raise
             raise InputsFormatError(f"inputs record cannot be read: {error!r}") from error
-        return shell, rows
+        return shell, tuple(rows)
 
     def _template(self, key: str) -> CandidateSource:
         found = self._templates.get(key)
@@ -119,11 +127,3 @@ class InputsDecoder:
             definition = self._definition_of(key)
             found = self._templates[key] = candidate_from(definition, definition["active"], {})
         return found
-
-
-def _levels(stock: Mapping[str, Sequence[int]]) -> Mapping[str, Sequence[int]]:
-    for level in stock.values():
-        on_hand, reserved, safety = level  # exactly three figures
-        if on_hand < 0 or reserved < 0 or safety < 0:
-            raise ValueError("stock figures must not be negative")
-    return stock

@@ -56,9 +56,13 @@ class StockMovement:
 
 
 class _Item:
-    """One (source, SKU) in the draft's world."""
+    """One (source, SKU) in the draft's world.
 
-    __slots__ = ("draft", "offset", "on_hand", "safety", "shared")
+    Every change sets ``cached`` to None: decisions read far more levels than movements change
+    them, so a level is built only when it changed since it was last read.
+    """
+
+    __slots__ = ("cached", "draft", "offset", "on_hand", "safety", "shared")
 
     def __init__(self, on_hand: int, safety: int, shared: int = 0) -> None:
         self.on_hand = on_hand  # as the log has it (what really happened)
@@ -66,16 +70,24 @@ class _Item:
         self.shared = shared  # reserved before the window: promises both worlds keep
         self.draft = 0  # the draft's own promises
         self.offset = 0  # live shipments put back, the draft's own taken out
+        self.cached: StockLevel | None = None
 
     def level(self) -> StockLevel:
-        on_hand = self.on_hand + self.offset
-        reserved = self.shared + self.draft
-        return stock_level(
-            on_hand if on_hand > 0 else 0, reserved if reserved > 0 else 0, max(0, self.safety)
-        )
+        level = self.cached
+        if level is None:
+            on_hand = self.on_hand + self.offset
+            reserved = self.shared + self.draft
+            level = self.cached = stock_level(
+                on_hand if on_hand > 0 else 0, reserved if reserved > 0 else 0, max(0, self.safety)
+            )
+        return level
 
 
 Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
+_NONE: dict[str, int] = {}  # no shipments that day (never written)
+# The slots' own descriptors: a frozen dataclass's __setattr__ refuses, these do not.
+_set_stock = CandidateSource.__dict__["stock"].__set__
+_set_used = CandidateSource.__dict__["used_today"].__set__
 
 
 @dataclass
@@ -84,8 +96,13 @@ class World:
     items: dict[tuple[str, str], _Item] = field(default_factory=dict)
     shared: dict[str, tuple[tuple[str, str], int]] = field(default_factory=dict)
     promises: dict[tuple[str, str], Promise] = field(default_factory=dict)
-    live_day: dict[tuple[date, str], int] = field(default_factory=dict)
-    draft_day: dict[tuple[date, str], int] = field(default_factory=dict)
+    # Shipments per day and source, in each world (day → source_id → shipments).
+    live_day: dict[date, dict[str, int]] = field(default_factory=dict)
+    draft_day: dict[date, dict[str, int]] = field(default_factory=dict)
+    # source_id → (the recorded source, the candidate given to decide() for it)
+    _reused: dict[str, tuple[CandidateSource, CandidateSource]] = field(
+        default_factory=dict, repr=False
+    )
 
     def move(self, m: StockMovement) -> None:
         kind = m.kind
@@ -98,6 +115,7 @@ class World:
         item = self.items.get(key)
         if item is None:
             return  # registered before the history given (the decision's own levels seed it)
+        item.cached = None
         if kind is _CONSUMED:  # the units really left
             item.on_hand -= m.quantity
             if not self._end_shared(m.key):
@@ -118,18 +136,23 @@ class World:
         found = self.shared.pop(key, None)
         if found is None:
             return False
-        self.items[found[0]].shared -= found[1]
+        item = self.items[found[0]]
+        item.shared -= found[1]
+        item.cached = None
         return True
 
     def give_back(self, order_line: tuple[str, str]) -> None:
         for source_id, sku, quantity in self.promises.pop(order_line, ()):
-            self.items[(source_id, sku)].draft -= quantity
+            item = self.items[(source_id, sku)]
+            item.draft -= quantity
+            item.cached = None
 
     def _ship(self, order_line: tuple[str, str]) -> None:
         for source_id, sku, quantity in self.promises.pop(order_line, ()):
             item = self.items[(source_id, sku)]
             item.draft -= quantity
             item.offset -= quantity
+            item.cached = None
 
     def promise(self, order_id: str, shipments: Iterable[tuple[str, str, str, int]]) -> None:
         """Hold (source, line, sku, quantity) for the order in the draft's world."""
@@ -138,38 +161,55 @@ class World:
             if item is None:
                 item = self.items[(source_id, sku)] = _Item(0, 0)
             item.draft += quantity
+            item.cached = None
             self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
 
     def candidates(self, seen: Sequence[RecordedCandidate], now: datetime) -> list[CandidateSource]:
         """The recorded candidates with the draft's stock and capacity used.
 
         A (source, SKU) the history given did not register starts from the recorded level.
+        The list is valid until the next call: each source has one candidate object that is
+        given new stock and capacity used at every call (a copy per candidate per decision was
+        a fifth of a what-if run); decide() keeps no reference to the candidates it is given.
         """
         day = now.date()
         items = self.items
+        reused = self._reused
         by_day = bool(self.live_day or self.draft_day)
+        drafted = self.draft_day.get(day, _NONE)
+        lived = self.live_day.get(day, _NONE)
         out = []
         for source, recorded_stock, used in seen:
             sid = source.source_id
             if by_day:
-                used += self.draft_day.get((day, sid), 0) - self.live_day.get((day, sid), 0)
+                used += drafted.get(sid, 0) - lived.get(sid, 0)
                 used = used if used > 0 else 0
             stock = {}
             for sku, (on_hand, reserved, safety) in recorded_stock.items():
                 item = items.get((sid, sku))
                 if item is None:
                     item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
-                stock[sku] = item.level()
-            out.append(with_stock(source, stock, used))
+                level = item.cached
+                stock[sku] = item.level() if level is None else level
+            kept = reused.get(sid)
+            if kept is None or kept[0] is not source:
+                kept = reused[sid] = (source, with_stock(source, {}, 0))
+            candidate = kept[1]
+            _set_stock(candidate, stock)  # a fresh dict no one else holds: no read-only view
+            _set_used(candidate, used)
+            out.append(candidate)
         return out
 
 
 def count_shipments(
-    counts: dict[tuple[date, str], int], at: datetime, sources: Iterable[str]
+    counts: dict[date, dict[str, int]], at: datetime, sources: Iterable[str]
 ) -> None:
     day = at.date()
     for source_id in sources:
-        counts[(day, source_id)] = counts.get((day, source_id), 0) + 1
+        on_day = counts.get(day)
+        if on_day is None:
+            on_day = counts[day] = {}
+        on_day[source_id] = on_day.get(source_id, 0) + 1
 
 
 def _order_line(key: str) -> tuple[str, str]:
