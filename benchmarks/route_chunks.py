@@ -17,10 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from uuid import UUID
-
-from eventsourcing.application import AggregateNotFoundError
 
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
@@ -35,18 +32,8 @@ BEFORE = "one query per aggregate"
 def one_query_per_aggregate(store: OrderStore, on: bool) -> Iterator[None]:
     """While on, `get_many` reads each aggregate by its own query, as the code did before."""
 
-    def one_by_one(ids: Any, kind: Any = None) -> dict[UUID, Any]:
-        repository = store.repository if kind is None else store.repository_for(kind)
-        found: dict[UUID, Any] = {}
-        for aggregate_id in dict.fromkeys(ids):
-            try:
-                found[aggregate_id] = repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                continue
-        return found
-
     if on:
-        store.get_many = one_by_one  # type: ignore[method-assign]
+        store.get_many = store.get_each  # type: ignore[method-assign]
     try:
         yield
     finally:

@@ -58,6 +58,11 @@ class OrderStore(Application[Any]):
         repository = self.repository if kind is None else self.repository_for(kind)
         if repository.cache is None:
             return get_many(repository, ids)
+        return self.get_each(ids, kind)
+
+    def get_each(self, ids: Iterable[UUID], kind: type[Any] | None = None) -> dict[UUID, Any]:
+        """The same as `get_many`, one query (or two) per aggregate: the library's own path."""
+        repository = self.repository if kind is None else self.repository_for(kind)
         found: dict[UUID, Any] = {}
         for aggregate_id in dict.fromkeys(ids):
             try:
