@@ -11,13 +11,14 @@ from eventsourcing.application import (
     ProcessingEvent,
     Repository,
 )
-from eventsourcing.domain import Snapshot
+from eventsourcing.domain import BaseAggregate, Snapshot
 from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.utils import strtobool
 
 from aggregates.contract import to_envelope
 from aggregates.stock import StockItem
 from aggregates.typed_mapper import TypedMapper
-from hub.multi_get import get_many
+from hub.multi_get import get_many, project_events
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,19 @@ class OrderStore(Application[Any]):
 
     def construct_repository(self) -> Repository[Any]:
         """Loads without looking for a snapshot: only stock items have them (`repository_for`),
-        and asking the snapshot table first was one more round trip on every load of an order."""
-        repository = super().construct_repository()
-        self._snapshotting = Repository(event_store=self.events, snapshot_store=self.snapshots)
-        repository.snapshot_store = None
+        and asking the snapshot table first was one more round trip on every load of an order.
+        Both project events without the library's per-event runtime protocol check."""
+        env = self.env
+        cache_maxsize = env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        repository = _Repository(
+            event_store=self.events,
+            snapshot_store=None,
+            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            fastforward=strtobool(env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
+            deepcopy_from_cache=strtobool(env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
+        self._snapshotting = _Repository(event_store=self.events, snapshot_store=self.snapshots)
         return repository
 
     def repository_for(self, kind: type[Any]) -> Repository[Any]:
@@ -70,6 +80,17 @@ class OrderStore(Application[Any]):
             except AggregateNotFoundError:
                 continue
         return found
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's `save`, collecting the aggregates' events without its runtime protocol
+        checks (two per saved object; on Python 3.11 they were a fifth of a stock load's CPU)."""
+        processing_event = _Processing()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[Any]) -> None:
         """Snapshots of the aggregates a save has just recorded that crossed their interval.
@@ -104,3 +125,25 @@ class OrderStore(Application[Any]):
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+
+class _Repository(Repository[Any]):
+    """The library's repository, projecting with `project_events` unless told otherwise."""
+
+    def get(
+        self, aggregate_id: UUID, *, projector_func: Any = project_events, **options: Any
+    ) -> Any:
+        return super().get(aggregate_id, projector_func=projector_func, **options)
+
+
+class _Processing(ProcessingEvent[Any]):
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        """The library's, with a plain class check first: `isinstance` against its runtime
+        protocols walks each protocol's members on every call on Python 3.11."""
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            elif obj is not None:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)

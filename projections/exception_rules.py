@@ -79,10 +79,15 @@ class Book:
         self.changed_rows: set[str] = set()
 
     def apply(self, env: EventEnvelope) -> None:
+        rule = _RULES.get(env.type)
+        if rule is None:
+            # No rule reads it: nothing to remember (a context per stock item and source,
+            # written for every count, was a fifth of embedded delivery's cost on a stock load).
+            return
         ctx = self.contexts.get(env.subject) or Context(env.subject)
         if env.sequence <= ctx.version:
             return  # seen already
-        ctx = _RULES.get(env.type, _ignore)(self, replace(ctx, version=env.sequence), env)
+        ctx = rule(self, replace(ctx, version=env.sequence), env)
         self.contexts[env.subject] = ctx
         self.changed_contexts.add(env.subject)
 
@@ -347,10 +352,6 @@ def _case_resolved(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     return ctx
 
 
-def _ignore(book: Book, ctx: Context, env: EventEnvelope) -> Context:
-    return ctx
-
-
 _RULES: dict[str, Callable[[Book, Context, EventEnvelope], Context]] = {
     EventType.ORDER_PLACED: _placed,
     EventType.ORDER_CHANGED: _placed,
@@ -367,6 +368,11 @@ _RULES: dict[str, Callable[[Book, Context, EventEnvelope], Context]] = {
     EventType.EXCEPTION_CASE_ASSIGNED: _assigned,
     EventType.EXCEPTION_CASE_RESOLVED: _case_resolved,
 }
+
+
+def has_rule(env: EventEnvelope) -> bool:
+    """Whether any exception rule reads this event (the others change nothing here)."""
+    return env.type in _RULES
 
 
 def order_ids_of(env: EventEnvelope) -> set[str]:

@@ -24,6 +24,7 @@ from projections.exception_rules import (
     Book,
     Context,
     ExceptionRow,
+    has_rule,
     order_ids_of,
 )
 from projections.positions import read_positions, save_positions
@@ -170,8 +171,12 @@ class SqlExceptionQueue(SqlView):
     def write(
         self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
     ) -> None:
+        envelopes = [env for env in envelopes if has_rule(env)]
+        if not envelopes:
+            save_positions(cur, FOLLOWER, positions)
+            return
         subjects = {env.subject for env in envelopes}
-        orders = set().union(*(order_ids_of(env) for env in envelopes)) if envelopes else set()
+        orders = set().union(*(order_ids_of(env) for env in envelopes))
         case_ids = {
             str(env.data["exception_id"])
             for env in envelopes
