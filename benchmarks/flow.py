@@ -41,7 +41,7 @@ from benchmarks.flow_hub import (
     running_hub,
     wait_until,
 )
-from benchmarks.flow_load import PLACED_AT, Sender
+from benchmarks.flow_load import Sender, placed_now
 from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
 from benchmarks.flow_watch import (
     KafkaWatcher,
@@ -200,7 +200,7 @@ async def raw_limits(
     records the relay publishes."""
 
     def order(run: str, n: int) -> dict[str, Any]:
-        return maker.order(REST_CHANNEL, f"raw-{run}-{n}", PLACED_AT)
+        return maker.order(REST_CHANNEL, f"raw-{run}-{n}", placed_now())
 
     def store_rate() -> float:
         if hub.server is not None:

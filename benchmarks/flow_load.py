@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,12 @@ from aggregates.ids import order_id_for
 from benchmarks.flow_hub import KAFKA_CHANNEL, REST_CHANNEL
 from benchmarks.network import OrderMaker
 
-PLACED_AT = "2026-11-20T08:00:00Z"
+
+def placed_now() -> str:
+    """Orders are placed as they are sent, as a channel places them: with a fixed day in the
+    past every order's promise had passed at birth, and the jeopardy clock flagged each one
+    (an exception case, its events and rows per order that a real day does not have)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -95,7 +101,7 @@ class Sender:
         kafka = bool(self._kafka_every) and self._n % self._kafka_every == 0
         channel = KAFKA_CHANNEL if kafka else REST_CHANNEL
         external_id = f"{self._run}-{self._n:08d}"
-        body = json.dumps(self._maker.order(channel, external_id, PLACED_AT)).encode()
+        body = json.dumps(self._maker.order(channel, external_id, placed_now())).encode()
         return str(order_id_for(channel, external_id)), kafka, body
 
     def offer(self, order_id: str, kafka: bool, body: bytes, due: float, max_waiting: int) -> None:

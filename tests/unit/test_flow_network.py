@@ -2,9 +2,11 @@
 
 import statistics
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from benchmarks.flow_load import placed_now
 from benchmarks.flow_report import percentile
 from benchmarks.network import OrderMaker, generate_network
 from schemas.sources import SourceDefinition
@@ -80,3 +82,9 @@ def test_percentile_counts_what_never_arrived_as_slowest() -> None:
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([1.0] * 98 + [float("inf")] * 2, 0.99) == float("inf")
     assert percentile([1.0] * 99 + [float("inf")], 0.99) == 1.0
+
+
+def test_flow_orders_are_placed_now_so_their_promise_is_ahead() -> None:
+    placed = datetime.fromisoformat(placed_now())
+    assert placed.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - placed) < timedelta(seconds=5)
