@@ -38,7 +38,7 @@ from hub.streaming.edge_handlers import (
     StockFeedConsumer,
 )
 from hub.streaming.feeds import FeedsConsumer, feeds_of
-from hub.streaming.handlers import IntakeConsumer, channel_parser
+from hub.streaming.handlers import IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import Role
 from hub.streaming.stall import ConsumerHealth
@@ -139,11 +139,11 @@ def add_intake(a: Agents) -> None:
     if channel_ids:
         # faust-streaming cannot subscribe by pattern: a channel registered later is picked up
         # when workers restart (the topic exists from registration, so nothing is lost).
-        parse = channel_parser(hub.access.channel, s, hub.clock)
+        parsers = channel_parsers(hub.access.channel, s, hub.clock)
         a.add(
             a.raw_topic(*(s.channel_topic(c) for c in channel_ids)),
             "channel_intake",
-            IntakeConsumer(hub.intake, a.publisher, s, parse=parse, name="channel_intake"),
+            IntakeConsumer(hub.intake, a.publisher, s, parsers=parsers, name="channel_intake"),
             s.intake_batch_size,
         )
 
