@@ -134,7 +134,7 @@ def profile_table(path: Path, top: int) -> list[str]:
 
 def summarise(out: Path, top: int) -> None:
     lines = cpu_table(out / "flow.json") if (out / "flow.json").exists() else []
-    for path in sorted(out.glob("*.txt")):
+    for path in sorted(p for p in out.glob("*.txt") if p.name != "summary.txt"):
         lines += profile_table(path, top)
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
