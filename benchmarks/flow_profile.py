@@ -6,10 +6,12 @@ Run:  python -m benchmarks.flow_profile [--rate 20 --seconds 40 --warmup 10] [--
 Runs one distributed step of `benchmarks.flow` at the given rate and, once its warm-up is over,
 records each hub process (`serve`, `relay`, one per worker role) with py-spy (`-f raw`, 100 Hz)
 for the measured seconds. Printed: CPU ms per routed order of every process (the flow's own CPU
-window, PostgreSQL and the broker included), then per hub process the functions with the most
-busy samples, by self and by cumulative count. Samples whose innermost frame is a wait (a
-selector or uvloop's C loop, a lock, a queue, a database round trip) are idle and left out:
-py-spy counts a thread as active while it waits on some of them. py-spy must be on the PATH.
+window, PostgreSQL and the broker included) and per unit of each process's own work (captured
+order, routed order, store event, record on the order events topic), then per hub process the
+functions with the most busy samples, by self and by cumulative count. Samples whose innermost
+frame is a wait (a selector or uvloop's C loop, a lock, a queue, a database round trip) are idle
+and left out: py-spy counts a thread as active while it waits on some of them. py-spy must be
+on the PATH.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from benchmarks.procstats import children
 
@@ -87,7 +90,9 @@ def run(args: argparse.Namespace) -> None:
 def cpu_table(flow_json: Path) -> list[str]:
     report = json.loads(flow_json.read_text())
     lines = []
+    warmup = float(report["args"]["warmup"])
     for step in report["runs"][0]["steps"]:
+        step = {**step, "warmup": warmup}
         decided = step["routed_per_s"]
         cpu = {k: v for k, v in step["cpu"].items() if k != "load generator" and v > 0.001}
         total = sum(cpu.values())
@@ -99,6 +104,37 @@ def cpu_table(flow_json: Path) -> list[str]:
         for name, share in sorted(cpu.items(), key=lambda kv: -kv[1]):
             lines.append(f"  {name:24s} {share:5.2f} core  {1000 * share / decided:6.1f} ms/order")
         lines.append(f"  {'all':24s} {total:5.2f} core  {1000 * total / decided:6.1f} ms/order")
+        lines += per_unit(step)
+    return lines
+
+
+# Each process's own unit of work: robust when the hub falls behind (then intake, the API and
+# the relay work for more orders than are routed).
+_UNITS = {
+    "serve": "captured",
+    "worker intake": "captured",
+    "worker orchestration": "routed",
+    "worker fulfillment": "routed",
+    "worker projections": "order record",
+    "relay": "store event",
+    "postgres (this db)": "store event",
+    "kafka broker": "order record",
+}
+
+
+def per_unit(step: dict[str, Any]) -> list[str]:
+    offered = (step["sent_rest"] + step["sent_kafka"]) / (step["seconds"] + step["warmup"])
+    rates = {
+        "captured": offered,
+        "routed": step["routed_per_s"],
+        "store event": step["store_events_per_s"],
+        "order record": step["order_records_per_s"],  # records on orderhub.orders.events
+    }
+    lines = ["  per unit of each process's own work:"]
+    for name, unit in _UNITS.items():
+        if rates[unit] and name in step["cpu"]:
+            ms = 1000 * step["cpu"][name] / rates[unit]
+            lines.append(f"    {name:24s} {ms:6.2f} ms per {unit}")
     return lines
 
 
