@@ -41,13 +41,6 @@ def _source_of(event_class: type) -> str:
     return f"{SOURCE}/{_snake(_stored_name(event_class).split('.')[0])}s"
 
 
-@functools.lru_cache(maxsize=4096)
-def _actor(text: str) -> Actor:
-    # Few actors act (channels, the hub's services, people): each is parsed once. Actor is
-    # frozen, so envelopes may share one.
-    return Actor.parse(text)
-
-
 def _stored_name(event_class: type) -> str:
     """Aggregate.Event as the event is stored (an Order event defined by a topic's mixin
     class is still Order.<Event>)."""
@@ -73,7 +66,7 @@ def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
         sequence=version,
         correlationid=correlation,
         causationid=causation,
-        actor=_actor(str(state.get("actor") or "system:orderhub")),
+        actor=Actor.parse(str(state.get("actor") or "system:orderhub")),
         schemaversion=SCHEMA_VERSION,
         data=data,
     )
