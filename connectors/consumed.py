@@ -31,10 +31,18 @@ class ConsumedMessage:
 def normalise_headers(
     headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None,
 ) -> tuple[tuple[str, bytes], ...]:
+    """Headers as (str, bytes) pairs, whatever the client gave: a mapping, pairs, values of
+    None. Pairs that are (str, bytes) already, as aiokafka gives them, are kept as they are:
+    converting every header of every record was 6 % of the projections role's CPU (py-spy)."""
     if headers is None:
         return ()
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in items)
+    return tuple(
+        pair
+        if type(pair[0]) is str and type(pair[1]) is bytes
+        else (str(pair[0]), bytes(pair[1]) if pair[1] is not None else b"")
+        for pair in items
+    )
 
 
 def dead_letter(

@@ -9,6 +9,7 @@ from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 
 FOLLOWER = "backorders"
+_CHUNK = 500  # order ids per IN (...) list: well under both databases' parameter limits
 _DDL = """
 CREATE TABLE IF NOT EXISTS backorder_lines (
     order_id TEXT NOT NULL,
@@ -34,26 +35,35 @@ class SqlBackorderView(SqlView):
     def write(
         self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
     ) -> None:
+        # An order's last routing in the batch decides its waiting lines (each routing
+        # replaces the lines of the one before): one DELETE and one INSERT per batch, where a
+        # statement each per Routed event was a sixth of the projections role's CPU (py-spy).
+        last: dict[str, EventEnvelope] = {}
         for env in envelopes:
-            if env.type != EventType.ORDER_ROUTED:
-                continue
-            cur.execute("DELETE FROM backorder_lines WHERE order_id = ?", (env.subject,))
-            if env.data.get("unroutable_reason") is not None:
-                continue
-            cur.executemany(
-                "INSERT INTO backorder_lines VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        env.subject,
-                        w["line_id"],
-                        w["sku"],
-                        w["quantity"],
-                        env.data["demand_class"],
-                        env.data["placed_at"],
-                    )
-                    for w in env.data.get("waiting_lines", [])
-                ],
+            if env.type == EventType.ORDER_ROUTED:
+                last[env.subject] = env
+        order_ids = list(last)
+        for start in range(0, len(order_ids), _CHUNK):
+            chunk = order_ids[start : start + _CHUNK]
+            cur.execute(
+                f"DELETE FROM backorder_lines WHERE order_id IN ({', '.join('?' for _ in chunk)})",
+                chunk,
             )
+        rows = [
+            (
+                env.subject,
+                w["line_id"],
+                w["sku"],
+                w["quantity"],
+                env.data["demand_class"],
+                env.data["placed_at"],
+            )
+            for env in last.values()
+            if env.data.get("unroutable_reason") is None
+            for w in env.data.get("waiting_lines", [])
+        ]
+        if rows:
+            cur.executemany("INSERT INTO backorder_lines VALUES (?, ?, ?, ?, ?, ?)", rows)
         save_positions(cur, FOLLOWER, positions)
 
     def waiting_for(self, sku: str, class_rank: dict[str, int]) -> list[str]:

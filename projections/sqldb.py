@@ -156,6 +156,10 @@ class _Translating:
         return self._cursor.execute(self._db.sql(sql), tuple(params))
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
+        if not params:
+            # Nothing to write; psycopg would still open a pipeline and wait for the server's
+            # answer to it: a round trip per empty call (py-spy, projections role).
+            return None
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
 
     def fetchall(self) -> list[Any]:

@@ -1,5 +1,6 @@
 """The envelope every event on Kafka travels in: CloudEvents 1.0 attributes plus our extensions."""
 
+import functools
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -29,8 +30,16 @@ class Actor(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> "Actor":
-        kind, _, ident = text.partition(":")
-        return cls(kind=ActorKind(kind), id=ident)
+        """`kind:id`. Parsed once per text: few actors act (channels, the hub's services,
+        people) and every event names one, read back on every consumed record; an Actor is
+        frozen, so the same one may be shared. Text that is not an actor raises each time."""
+        return _parse_actor(cls, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_actor(cls: type[Actor], text: str) -> Actor:
+    kind, _, ident = text.partition(":")
+    return cls(kind=ActorKind(kind), id=ident)
 
 
 EventKey = tuple[str, str, int]

@@ -10,13 +10,15 @@ from aggregates import OrderStatus, order_id_for
 from connectors.codec import envelope_to_record
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
+from hub.services.access import UnknownChannelError
 from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.streaming.feeds import Feed, FeedsConsumer
-from hub.streaming.handlers import IntakeConsumer
+from hub.streaming.handlers import IntakeConsumer, channel_parsers
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from projections.order_status import InMemoryOrderStatusView
+from schemas.channels import ChannelDefinition
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 from tests.contracts.factories import (
@@ -389,3 +391,79 @@ def _recorded(store: OrderStore) -> list[EventEnvelope]:
         for _, env in store.read_envelopes(None, 100)
         if env.type == EventType.REJECTED_SUBMISSION_RECORDED
     ]
+
+
+class TestChannelIntake:
+    """orderhub.channel.<id>.orders through the channel parser: each channel's definition is
+    read once per batch, and a record of an unknown channel is parked."""
+
+    TOPIC = "orderhub.channel.marketplace-1.orders"
+
+    @pytest.fixture
+    def lookups(self) -> list[str]:
+        return []
+
+    @pytest.fixture
+    def channel_consumer(
+        self,
+        intake: IntakeService,
+        publisher: RecordingPublisher,
+        settings: Settings,
+        lookups: list[str],
+    ) -> IntakeConsumer:
+        def lookup(channel_id: str) -> ChannelDefinition:
+            lookups.append(channel_id)
+            if channel_id != "marketplace-1":
+                raise UnknownChannelError(channel_id)
+            return ChannelDefinition(
+                channel_id="marketplace-1", name="A marketplace", kind="marketplace",
+                format="canonical",
+            )  # fmt: skip
+
+        parsers = channel_parsers(lookup, settings, fixed_clock(NOW))
+        return IntakeConsumer(intake, publisher, settings, parsers=parsers, name="channel_intake")
+
+    def _records(self, topic: str, start: int, count: int) -> list[ConsumedMessage]:
+        return [
+            ConsumedMessage(
+                topic=topic,
+                partition=0,
+                offset=n,
+                key=None,
+                value=json.dumps(
+                    submission_dict(channel="marketplace-1", external_id=f"MP-{n}")
+                ).encode(),
+            )
+            for n in range(start, start + count)
+        ]
+
+    @pytest.mark.asyncio
+    async def test_the_channel_is_read_once_per_batch_and_its_orders_recorded(
+        self, channel_consumer: IntakeConsumer, store: OrderStore, lookups: list[str]
+    ) -> None:
+        await channel_consumer.handle(self._records(self.TOPIC, 0, 3))
+        await channel_consumer.handle(self._records(self.TOPIC, 3, 2))
+
+        assert lookups == ["marketplace-1", "marketplace-1"]
+        for n in range(5):
+            order = store.repository.get(order_id_for("marketplace-1", f"MP-{n}"))
+            assert order.status is OrderStatus.ACCEPTED
+
+    @pytest.mark.asyncio
+    async def test_records_of_an_unknown_channel_are_parked_and_the_others_recorded(
+        self,
+        channel_consumer: IntakeConsumer,
+        publisher: RecordingPublisher,
+        store: OrderStore,
+        lookups: list[str],
+    ) -> None:
+        unknown = self._records("orderhub.channel.gone.orders", 10, 2)
+
+        await channel_consumer.handle([*unknown, *self._records(self.TOPIC, 0, 1)])
+
+        assert sorted(lookups) == ["gone", "marketplace-1"]
+        parked = [r for r in publisher.records if r.topic == "orderhub.dlq"]
+        assert [r.value for r in parked] == [m.value for m in unknown]
+        assert all(b"no channel for topic" in dict(r.headers)["dlq-error"] for r in parked)
+        order = store.repository.get(order_id_for("marketplace-1", "MP-0"))
+        assert order.status is OrderStatus.ACCEPTED

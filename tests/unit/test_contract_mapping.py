@@ -203,3 +203,29 @@ class TestAnyAggregate:
 
         assert env.data["received_at"] == "2026-11-20T10:00:00+00:00"
         assert env.time == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def test_events_of_several_aggregates_and_actors_in_a_row_keep_their_own_names() -> None:
+    """The names (type, source) are kept per event class and actors per text: a mix of
+    aggregates and actors, mapped in turn and again, gives each its own."""
+    placed, accepted = _decided_order("accepted")
+    locker = ParcelLocker(locker="LYON-PART-DIEU", source="store-lyon").collect_events()[0]
+
+    for _ in range(2):
+        envs = [to_envelope(e) for e in (placed, locker, accepted)]
+
+        assert [e.type for e in envs] == [
+            "orderhub.order.placed",
+            "orderhub.parcel_locker.registered",
+            "orderhub.order.accepted",
+        ]
+        assert [e.source for e in envs] == [
+            "/orderhub/orders",
+            "/orderhub/parcel_lockers",
+            "/orderhub/orders",
+        ]
+        assert [str(e.actor) for e in envs] == [
+            "channel:web-shop",
+            "system:orderhub",
+            str(INTAKE_ACTOR),
+        ]

@@ -2,6 +2,7 @@
 `rebuild` read the same list; the API, the worker and the relay build their Kafka parts alike."""
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import Role
-from hub.streaming.worker import create_worker_app
+from hub.streaming.worker import create_worker_app, faust_worker
 from hub.tools.rebuild import views
 
 
@@ -69,3 +70,19 @@ def test_a_worker_role_joins_its_own_group_on_every_broker_given(hub: Hub) -> No
 def test_kafka_parts_refuse_a_hub_without_kafka(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="KAFKA_BOOTSTRAP"):
         KafkaParts(Settings(data_dir=tmp_path))
+
+
+@pytest.mark.parametrize("level", ["warning", "error", "info"])
+def test_the_worker_leaves_the_root_logger_at_the_level_asked(
+    hub: Hub, level: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust's spinner set the root logger to DEBUG at WARNING and above."""
+    settings = hub.settings.model_copy(update={"log_level": level})
+    root = logging.getLogger(f"orderhub-test-root-{level}")  # stands in for the root logger
+    monkeypatch.setattr(root, "handlers", [logging.NullHandler()])
+    app = faust.App("t-logging", broker="kafka://127.0.0.1:1")
+
+    # What the worker does when it configures logging (mode.Worker._setup_logging).
+    faust_worker(app, settings).on_setup_root_logger(root, logging.getLevelName(level.upper()))
+
+    assert root.level == logging.NOTSET  # not DEBUG: debug calls stay a cheap level check

@@ -348,6 +348,17 @@ def test_an_actor_reads_back_from_its_text(text: str) -> None:
 def test_an_actor_text_without_a_known_kind_and_an_id_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         Actor.parse(text)
+    with pytest.raises(ValueError):  # refused again: a refusal is not remembered as an actor
+        Actor.parse(text)
+
+
+def test_an_actor_parsed_again_is_the_same_frozen_actor() -> None:
+    first, again = Actor.parse("channel:web-shop"), Actor.parse("channel:web-shop")
+
+    assert again == first == Actor(kind=ActorKind.CHANNEL, id="web-shop")
+    assert Actor.parse("channel:pos-lyon") != first
+    with pytest.raises(ValidationError):
+        first.id = "other"  # type: ignore[misc]  # frozen: sharing one is safe
 
 
 def test_an_envelope_keeps_its_time_in_utc() -> None:

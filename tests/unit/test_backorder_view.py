@@ -1,0 +1,146 @@
+"""The backorder view: an order's last routing decides its waiting lines, however the events of a
+batch are grouped (each batch is written with one DELETE and one INSERT)."""
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from projections.backorders import SqlBackorderView
+from projections.sqldb import SqlDatabase
+from schemas.envelope import Actor, EventEnvelope
+from schemas.event_types import EventType
+
+RANK = {"vip": 0, "standard": 1}
+
+
+def routed(
+    order: str,
+    sequence: int,
+    waiting: Sequence[tuple[str, str, int]],
+    unroutable: str | None = None,
+    demand_class: str = "standard",
+    placed_at: str = "2026-11-20T08:00:00Z",
+) -> EventEnvelope:
+    data: dict[str, Any] = {
+        "demand_class": demand_class,
+        "placed_at": placed_at,
+        "waiting_lines": [{"line_id": i, "sku": s, "quantity": q} for i, s, q in waiting],
+        "unroutable_reason": unroutable,
+    }
+    return _envelope(order, sequence, EventType.ORDER_ROUTED, data)
+
+
+def _envelope(order: str, sequence: int, kind: str, data: dict[str, Any]) -> EventEnvelope:
+    return EventEnvelope(
+        id=f"{order}:{sequence}",
+        source="/orderhub/orders",
+        type=kind,
+        subject=order,
+        time=datetime(2026, 11, 20, 9, tzinfo=UTC),
+        sequence=sequence,
+        correlationid=order,
+        causationid=order,
+        actor=Actor.parse("system:orchestrator"),
+        schemaversion=1,
+        data=data,
+    )
+
+
+@pytest.fixture
+def view(tmp_path: Path) -> Iterator[SqlBackorderView]:
+    db = SqlDatabase(f"sqlite:///{tmp_path / 'views.sqlite3'}")
+    yield SqlBackorderView(db)
+    db.close()
+
+
+def test_the_last_routing_of_an_order_in_a_batch_decides_its_waiting_lines(
+    view: SqlBackorderView,
+) -> None:
+    view.apply(
+        [
+            routed("o1", 3, [("1", "SKU-A", 2), ("2", "SKU-B", 1)]),
+            routed("o2", 3, [("1", "SKU-A", 1)], demand_class="vip"),
+            routed("o1", 5, [("2", "SKU-B", 1)]),
+        ],
+        {"orders:0": 10},
+    )
+
+    assert view.waiting_for("SKU-A", RANK) == ["o2"]
+    assert view.waiting_for("SKU-B", RANK) == ["o1"]
+    assert view.positions() == {"orders:0": 10}
+
+
+def test_a_routing_with_nothing_waiting_or_unroutable_clears_the_order(
+    view: SqlBackorderView,
+) -> None:
+    view.apply([routed("o1", 3, [("1", "SKU-A", 2)]), routed("o2", 3, [("1", "SKU-A", 1)])], {})
+
+    view.apply(
+        [
+            routed("o1", 5, []),
+            _envelope("o3", 2, EventType.ORDER_ACCEPTED, {}),
+            routed("o2", 5, [("1", "SKU-A", 1)], unroutable="no source ships to AQ"),
+        ],
+        {"orders:0": 20},
+    )
+
+    assert view.waiting_for("SKU-A", RANK) == []
+    assert view.all_waiting(RANK) == []
+    assert view.positions() == {"orders:0": 20}
+
+
+def test_a_batch_of_more_orders_than_one_statement_takes_is_written_whole(
+    view: SqlBackorderView,
+) -> None:
+    orders = [f"o{n:04d}" for n in range(1_203)]
+    view.apply([routed(o, 3, [("1", "SKU-A", 1)]) for o in orders], {})
+
+    view.apply([routed(o, 5, [("1", "SKU-B", 1)]) for o in orders], {})
+
+    assert view.waiting_for("SKU-A", RANK) == []
+    assert sorted(view.waiting_for("SKU-B", RANK)) == orders
+
+
+routings = st.lists(
+    st.tuples(
+        st.sampled_from(["o1", "o2", "o3"]),
+        st.lists(
+            st.tuples(st.sampled_from(["1", "2", "3"]), st.sampled_from(["SKU-A", "SKU-B"])),
+            max_size=3,
+            unique_by=lambda line: line[0],
+        ),
+        st.booleans(),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(routings=routings, cut=st.integers(min_value=0, max_value=12))
+def test_any_grouping_into_batches_gives_the_same_view_as_one_event_at_a_time(
+    tmp_path_factory: pytest.TempPathFactory,
+    routings: list[tuple[str, list[tuple[str, str]], bool]],
+    cut: int,
+) -> None:
+    events = [
+        routed(order, n + 1, [(i, sku, 1) for i, sku in lines], "none" if unroutable else None)
+        for n, (order, lines, unroutable) in enumerate(routings)
+    ]
+    folder = tmp_path_factory.mktemp("backorders")
+    one_db, batched_db = (SqlDatabase(f"sqlite:///{folder / n}.sqlite3") for n in ("a", "b"))
+    one, batched = SqlBackorderView(one_db), SqlBackorderView(batched_db)
+    try:
+        for env in events:
+            one.apply([env], {})
+        batched.apply(events[:cut], {})
+        batched.apply(events[cut:], {})
+
+        assert batched.all_waiting(RANK) == one.all_waiting(RANK)
+    finally:
+        one_db.close()
+        batched_db.close()
