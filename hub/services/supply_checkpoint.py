@@ -20,11 +20,13 @@ EVERY_SECONDS have passed (a quiet hub still gets one); and at a clean stop. Rou
 only while the view's state is copied (`SupplyView.export`, about a millisecond).
 """
 
+import gc
 import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -63,12 +65,29 @@ class CheckpointUnreadable(Exception):
     """Bytes that are not a checkpoint of this format."""
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Tens of thousands of objects made at once set off the cyclic collector over and over
+    (it scans the whole young heap each time): without it a restore is about twice as fast.
+    None of these objects can form a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def encode(state: SupplyState) -> bytes:
+    with _collector_paused():
+        return _encode(state)
+
+
+def _encode(state: SupplyState) -> bytes:
     by_source: dict[str, list[tuple[str, int, int, int, int]]] = {}
     for (source_id, sku), h in state.stock.items():
-        by_source.setdefault(source_id, []).append(
-            (sku, h.on_hand, h.reserved, h.safety_stock, h.version)
-        )
+        by_source.setdefault(source_id, []).append((sku, *h))
     document = {
         "format": FORMAT,
         "position": state.position,
@@ -81,6 +100,11 @@ def encode(state: SupplyState) -> bytes:
 
 
 def decode(blob: bytes) -> SupplyState:
+    with _collector_paused():
+        return _decode(blob)
+
+
+def _decode(blob: bytes) -> SupplyState:
     try:
         stored = _Checkpoint.model_validate_json(zlib.decompress(blob))
     except (zlib.error, ValidationError) as exc:
@@ -90,9 +114,9 @@ def decode(blob: bytes) -> SupplyState:
         policy_generation=stored.policy_generation,
         sources=stored.sources,
         stock={
-            (source_id, sku): Holding(on_hand, reserved, safety, version)
+            (source_id, row[0]): Holding._make(row[1:])
             for source_id, rows in stored.stock.items()
-            for sku, on_hand, reserved, safety, version in rows
+            for row in rows
         },
         shipments={day: dict(counts) for day, counts in stored.shipments},
     )
@@ -136,7 +160,8 @@ class SupplyCheckpoints:
         started = time.perf_counter()
         state = self._newest()
         if state is not None:
-            self.view.restore(state)
+            with _collector_paused():
+                self.view.restore(state)
             self._written_position, self._applied_mark = state.position, 0
         read = self.view.refresh()
         report = StartReport(state.position if state else None, read, time.perf_counter() - started)
