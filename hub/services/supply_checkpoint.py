@@ -22,6 +22,7 @@ only while the view's state is copied (`SupplyView.export`, about a millisecond)
 
 import gc
 import logging
+import math
 import threading
 import time
 import zlib
@@ -163,6 +164,8 @@ class SupplyCheckpoints:
             with _collector_paused():
                 self.view.restore(state)
             self._written_position, self._applied_mark = state.position, 0
+        else:
+            self._written_at = -math.inf  # rebuilt: worth a checkpoint at the first look
         read = self.view.refresh()
         report = StartReport(state.position if state else None, read, time.perf_counter() - started)
         log.info(
