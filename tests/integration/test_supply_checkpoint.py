@@ -183,8 +183,10 @@ def test_a_view_from_a_checkpoint_and_the_log_after_it_equals_a_full_rebuild(
     report = checkpoints.start_view()
 
     assert report.checkpoint == position
-    assert view.export() == rebuilt(hub.store)  # every source in order, stock, shipments, ...
+    assert view.export() == rebuilt(hub.store)  # every source, stock, shipments, ...
     assert view.position == hub.store.max_position()
+    # Sources in the order routing has always listed them: as they were registered.
+    assert [s.source_id for s in view.sources()] == SOURCES
 
 
 def test_a_state_survives_its_encoding_whole(hub: Hub, clock: Clock) -> None:
