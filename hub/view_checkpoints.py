@@ -38,6 +38,7 @@ _UPSERT = (
 )
 _DROP_OLDER = "DELETE FROM {t} WHERE view_name = {p} AND format_version < {p}"
 _READ = f"SELECT {_COLUMNS} FROM {{t}} WHERE view_name = {{p}}"
+_CLEAR = "DELETE FROM {t} WHERE view_name = {p}"
 _POSITION = "SELECT log_position FROM {t} WHERE view_name = {p} AND format_version = {p}"
 
 
@@ -60,6 +61,9 @@ class CheckpointTable(Protocol):
 
     def position(self, view: str, format: int) -> int | None:
         """The position of the stored checkpoint of this format, without reading its bytes."""
+
+    def clear(self, view: str) -> None:
+        """Drop a view's checkpoints: its next start rebuilds it from the log."""
 
 
 def checkpoint_table(recorder: Recorder) -> CheckpointTable | None:
@@ -108,6 +112,10 @@ class SQLiteCheckpoints:
             row = c.fetchone()
             return None if row is None else int(row["log_position"])
 
+    def clear(self, view: str) -> None:
+        with self._datastore.transaction(commit=True) as c:
+            c.execute(_sqlite(_CLEAR), (view,))
+
 
 def _sqlite(statement: str, **types: str) -> str:
     return statement.format(t=TABLE, p="?", **types)
@@ -141,6 +149,10 @@ class PostgresCheckpoints:
             curs.execute(self._sql(_POSITION), (view, format))
             row = curs.fetchone()
             return None if row is None else int(row["log_position"])
+
+    def clear(self, view: str) -> None:
+        with self._datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql(_CLEAR), (view,))
 
     def _sql(self, statement: str, **types: Composable) -> Composed:
         # The statements are this module's constants: only names and placeholders go in.

@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 VIEW = "supply"
 FORMAT = 1
-EVERY_EVENTS = 20_000
-EVERY_SECONDS = 300.0
+EVERY_EVENTS = 50_000
+EVERY_SECONDS = 60.0
 CHECK_SECONDS = 5.0
 
 
