@@ -8,6 +8,12 @@ then, with the log position it covers (hub.view_checkpoints), and a start restor
 one and catches up from that position. The view is a function of the log up to its position,
 so any process's checkpoint serves every process.
 
+The position is the view's own, with the live view's meaning: the last notification id it has
+applied or passed. PostgreSQL may leave gaps in the ids (a rolled-back insert), but never fills
+one later: the library's recorder assigns ids and commits under a table lock, so nothing can
+appear at or below a position once the view has passed it. Catching up from a checkpoint is
+the same `refresh()` the live view runs after every batch.
+
 Format (FORMAT = 1): zlib-compressed JSON (orjson writes it; pydantic, strict, reads it back),
 stock grouped by source: ~7 bytes per stock row compressed. zlib's checksum and the strict
 read make a damaged checkpoint an error, and an error, a missing checkpoint, a checkpoint of
