@@ -15,7 +15,7 @@ appear at or below a position once the view has passed it. Catching up from a ch
 the same `refresh()` the live view runs after every batch.
 
 Format (FORMAT = 1): zlib-compressed JSON (orjson writes it; pydantic, strict, reads it back),
-stock grouped by source: ~7 bytes per stock row compressed. zlib's checksum and the strict
+stock as columns: ~8 bytes per stock row compressed. zlib's checksum and the strict
 read make a damaged checkpoint an error, and an error, a missing checkpoint, a checkpoint of
 another format or one past the end of the log is a full rebuild, logged: never a wrong view.
 A change to what the view keeps or how it is written takes a new FORMAT.
@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import chain, starmap
 from typing import Any, Literal
 
 import orjson
@@ -57,14 +58,16 @@ CHECK_SECONDS = 5.0
 class _Checkpoint(BaseModel):
     """The stored shape, read strictly: a wrong type anywhere is an unreadable checkpoint."""
 
-    model_config = ConfigDict(strict=True, frozen=True)
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
     format: Literal[1]
     position: NonNegativeInt
     policy_generation: NonNegativeInt
     sources: list[tuple[str, dict[str, Any], bool]]
-    # source id -> [sku, on hand, reserved, safety stock, version]
-    stock: dict[str, list[tuple[str, int, int, int, int]]]
+    # Columns, so that both ways run in C: the (source id, SKU) of each stock row, and
+    # on hand, reserved, safety stock and version of each, in that order, flat.
+    stock_keys: list[tuple[str, str]]
+    stock_levels: list[int]
     shipments: list[tuple[date, list[tuple[str, int]]]]
 
 
@@ -92,15 +95,13 @@ def encode(state: SupplyState) -> bytes:
 
 
 def _encode(state: SupplyState) -> bytes:
-    by_source: dict[str, list[tuple[str, int, int, int, int]]] = {}
-    for (source_id, sku), h in state.stock.items():
-        by_source.setdefault(source_id, []).append((sku, *h))
     document = {
         "format": FORMAT,
         "position": state.position,
         "policy_generation": state.policy_generation,
         "sources": state.sources,
-        "stock": by_source,
+        "stock_keys": list(state.stock),
+        "stock_levels": list(chain.from_iterable(state.stock.values())),
         "shipments": [(day, list(counts.items())) for day, counts in state.shipments.items()],
     }
     return zlib.compress(orjson.dumps(document), 1)
@@ -116,15 +117,17 @@ def _decode(blob: bytes) -> SupplyState:
         stored = _Checkpoint.model_validate_json(zlib.decompress(blob))
     except (zlib.error, ValidationError) as exc:
         raise CheckpointUnreadable(str(exc).splitlines()[0]) from exc
+    levels = iter(stored.stock_levels)
+    holdings = list(starmap(Holding, zip(levels, levels, levels, levels, strict=False)))
+    if len(holdings) != len(stored.stock_keys) or len(stored.stock_levels) % 4:
+        raise CheckpointUnreadable(
+            f"{len(stored.stock_keys)} stock rows but {len(stored.stock_levels)} levels"
+        )
     return SupplyState(
         position=stored.position,
         policy_generation=stored.policy_generation,
         sources=stored.sources,
-        stock={
-            (source_id, row[0]): Holding._make(row[1:])
-            for source_id, rows in stored.stock.items()
-            for row in rows
-        },
+        stock=dict(zip(stored.stock_keys, holdings, strict=True)),
         shipments={day: dict(counts) for day, counts in stored.shipments},
     )
 
