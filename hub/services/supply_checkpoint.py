@@ -71,6 +71,9 @@ class _Checkpoint(BaseModel):
     shipments: list[tuple[date, list[tuple[str, int]]]]
 
 
+EMPTY = SupplyState(position=0, policy_generation=0, sources=[], stock={}, shipments={})
+
+
 class CheckpointUnreadable(Exception):
     """Bytes that are not a checkpoint of this format."""
 
@@ -169,9 +172,9 @@ class SupplyCheckpoints:
         """Restore the newest readable checkpoint (or rebuild), then catch up to the log's end."""
         started = time.perf_counter()
         state = self._newest()
+        if state is not None and not self._restored(state):
+            state = None
         if state is not None:
-            with _collector_paused():
-                self.view.restore(state)
             self._written_position, self._applied_mark = state.position, 0
         else:
             self._written_at = -math.inf  # rebuilt: worth a checkpoint at the first look
@@ -184,6 +187,17 @@ class SupplyCheckpoints:
             report.seconds,
         )
         return report
+
+    def _restored(self, state: SupplyState) -> bool:
+        """Whether the view took the state; a source definition it cannot read leaves it empty."""
+        try:
+            with _collector_paused():
+                self.view.restore(state)
+        except Exception:
+            log.warning("supply view checkpoint not usable: rebuilding from the log", exc_info=True)
+            self.view.restore(EMPTY)
+            return False
+        return True
 
     def _newest(self) -> SupplyState | None:
         if self._table is None:

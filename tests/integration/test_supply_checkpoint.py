@@ -151,6 +151,8 @@ def _changed(good: bytes, **fields: Any) -> bytes:
         (lambda good: _changed(good, stock_levels=[5, 0, 0]), "unreadable"),  # rows cut off
         (lambda good: _changed(good, stock={}), "unreadable"),  # another writer's field
         (lambda good: _changed(good, format=2), "unreadable"),
+        # Well-formed, but a source definition routing cannot read.
+        (lambda good: _changed(good, sources=[["wh-x", {"bogus": 1}, True]]), "not usable"),
         (
             # A checkpoint of a log that is not this one (a restored database?): past its end.
             lambda good: _changed(good, position=10**9),
@@ -349,7 +351,8 @@ def _table(store: OrderStore) -> CheckpointTable:
 
 
 def _replace(table: CheckpointTable, good: StoredCheckpoint, state: bytes) -> None:
-    """Store other bytes as the checkpoint (a write only moves forward: one position on)."""
-    table.write(StoredCheckpoint(VIEW, FORMAT, good.position + 1, NOW, state))
+    """Store other bytes as the checkpoint, at its position."""
+    table.clear(VIEW)
+    table.write(StoredCheckpoint(VIEW, FORMAT, good.position, NOW, state))
     (stored,) = table.read(VIEW)
     assert stored.state == state
