@@ -20,6 +20,7 @@ from hub.services.operations import OperationsService
 from hub.services.orchestration import OrchestrationService
 from hub.services.policies import PolicyService
 from hub.services.sessions import ConsoleSessions
+from hub.services.supply_checkpoint import StartReport, SupplyCheckpoints
 from hub.settings import Settings
 from hub.store import OrderStore
 from projections.audit_trail import SqlAuditTrail
@@ -97,6 +98,8 @@ class Hub:
     group_commit: GroupCommit = field(init=False)
     # Capture as embedded runs it; the distributed API hands new orders to Kafka instead.
     capture: CaptureService = field(init=False)
+    # The routing process's supply view checkpoints (start_supply), none elsewhere.
+    supply_checkpoints: SupplyCheckpoints | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.group_commit = GroupCommit(self.intake.place_orders, self.settings.intake_batch_size)
@@ -149,7 +152,23 @@ class Hub:
         except Exception:
             log.exception("in-process delivery failed; it will be retried")
 
+    def start_supply(self) -> StartReport:
+        """In the process that routes: the supply view from its newest checkpoint and the log
+        after it (a full rebuild without one), then checkpoints written in the background."""
+        self.stop_supply()
+        self.supply_checkpoints = SupplyCheckpoints(self.orchestration.supply, self.store)
+        report = self.supply_checkpoints.start_view()
+        self.supply_checkpoints.start()
+        return report
+
+    def stop_supply(self) -> None:
+        """Stop writing checkpoints (a last one first, if the view moved)."""
+        if self.supply_checkpoints is not None:
+            self.supply_checkpoints.stop()
+            self.supply_checkpoints = None
+
     def close(self) -> None:
+        self.stop_supply()
         if self.delivery is not None:
             self.delivery.stop()
         self.store.close()

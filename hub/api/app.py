@@ -62,7 +62,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
         clock_task = None
         if s.kafka_bootstrap is None:
-            the_hub.orchestration.supply.refresh()  # rebuilt before the first order comes
+            the_hub.start_supply()  # ready before the first order comes
             the_hub.deliver()  # a crash may have left events undelivered
             if the_hub.delivery is not None:
                 # From now on one thread delivers; requests share its passes (hub.delivered).
@@ -77,6 +77,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
                     task.cancel()
             if the_hub.delivery is not None:
                 the_hub.delivery.stop()
+            the_hub.stop_supply()
             if publisher is not None:
                 await publisher.stop()
             if hub is None:

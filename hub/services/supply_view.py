@@ -3,10 +3,11 @@
 Oracle's Global Order Promising answers from an in-memory picture of supply; so does the hub.
 The view follows the event store's notification log — only the catalog, stock, policy and
 shipment-request events, selected by topic in the store — and is rebuilt from it at start
-(the first refresh reads the log from the beginning). Routing reads sources, the stock of the
-few sources holding an order's SKUs (an index SKU → sources), and the shipments requested per
-source today from here, so an order's cost grows with its lines and their holders, never with
-the size of the network or of the history.
+(the first refresh reads the log from the beginning), or restored from a checkpoint of its
+state at a log position and caught up from there (hub.services.supply_checkpoint). Routing
+reads sources, the stock of the few sources holding an order's SKUs (an index SKU → sources),
+and the shipments requested per source today from here, so an order's cost grows with its
+lines and their holders, never with the size of the network or of the history.
 
 The view may be stale (another worker reserved a moment ago): it only proposes. Reservations are
 made on the StockItem aggregates, whose versions the event store checks, so a stale view shows
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -58,9 +59,10 @@ _POLICY_EVENTS = ("Created", "Published", "RolledBack")
 PAGE = 5_000
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """What one source holds of one SKU, at a version of its StockItem."""
+class Holding(NamedTuple):
+    """What one source holds of one SKU, at a version of its StockItem. A named tuple: one is
+    made per stock event and per row restored from a checkpoint, ten times cheaper than a
+    frozen dataclass."""
 
     on_hand: int
     reserved: int
@@ -70,6 +72,18 @@ class Holding:
     @property
     def level(self) -> StockLevel:
         return StockLevel(self.on_hand, self.reserved, self.safety_stock)
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyState:
+    """All a view holds at a log position (what a checkpoint records): its own copies, in the
+    view's order (sources in registration order: routing lists them so)."""
+
+    position: int
+    policy_generation: int
+    sources: list[tuple[str, dict[str, Any], bool]]  # source id, definition, active
+    stock: dict[tuple[str, str], Holding]
+    shipments: dict[date, dict[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,7 @@ class SupplyView:
         self._holders: dict[str, set[str]] = {}
         self._shipments: dict[date, dict[str, int]] = {}
         self.policy_generation = 0  # bumped by every policy event: cached policies are stale
+        self.applied = 0  # events applied since this view was made or restored
 
     @property
     def position(self) -> int:
@@ -125,6 +140,7 @@ class SupplyView:
                     event = self._store.mapper.to_domain_event(notification)
                     self._apply(notification.topic, event)
                 applied += len(page)
+                self.applied += len(page)
                 self._position = page[-1].id if len(page) == PAGE else top
             return applied
 
@@ -173,6 +189,34 @@ class SupplyView:
                 "shipments": {d: dict(sorted(v.items())) for d, v in self._shipments.items()},
                 "policy_generation": self.policy_generation,
             }
+
+    def export(self) -> SupplyState:
+        """The view's state and the position it covers, taken together. Only copies are made
+        under the lock (holdings are immutable): routing waits about a millisecond at most."""
+        with self._lock:
+            return SupplyState(
+                position=self._position,
+                policy_generation=self.policy_generation,
+                sources=[(k, s.definition, s.active) for k, s in self._sources.items()],
+                stock=dict(self._stock),
+                shipments={d: dict(v) for d, v in self._shipments.items()},
+            )
+
+    def restore(self, state: SupplyState) -> None:
+        """Replace everything by a state exported at a position; `refresh()` goes on from it."""
+        with self._lock:
+            self._sources.clear()
+            self._source_ids.clear()
+            for source_id, definition, active in state.sources:
+                self._set_source(source_id, definition, active)
+            self._stock = dict(state.stock)
+            self._holders = {}
+            for source_id, sku in self._stock:
+                self._holders.setdefault(sku, set()).add(source_id)
+            self._shipments = {d: dict(v) for d, v in state.shipments.items()}
+            self.policy_generation = state.policy_generation
+            self._position = state.position
+            self.applied = 0
 
     def _apply(self, topic: str, event: Any) -> None:
         kind, _, name = topic.rpartition(".")

@@ -258,7 +258,7 @@ def run_worker(settings: Settings, role: Role) -> None:
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     hub = bootstrap(settings)
     if role is Role.ORCHESTRATION:
-        hub.orchestration.supply.refresh()  # the supply view rebuilt before the first order
+        hub.start_supply()  # the supply view ready before the first order
     publisher = kafka.publisher(role.value)
     app = create_worker_app(hub, publisher, role)
     worker = faust_worker(app, settings)
