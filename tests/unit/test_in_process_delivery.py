@@ -51,7 +51,7 @@ def test_an_event_a_follower_cannot_handle_is_parked_and_the_rest_are_delivered(
     follower = Choosy(refuses=bad)
     parked: list[tuple[str, str]] = []
     delivery = InProcessDelivery(
-        store, [follower], batch_size=100, park=lambda name, env, _: parked.append((name, env.id))
+        store, [follower], [], batch_size=100, park=lambda name, env, _: parked.append((name, env.id))
     )
 
     delivery.catch_up()
@@ -72,7 +72,7 @@ def _sqlite_store(tmp_path: Path) -> OrderStore:
 def test_callers_of_the_delivery_thread_each_see_what_they_recorded(tmp_path: Path) -> None:
     store = _sqlite_store(tmp_path)
     follower = InMemoryOrderStatusView()
-    delivery = InProcessDelivery(store, [follower], batch_size=3)
+    delivery = InProcessDelivery(store, [follower], [], batch_size=3)
     delivery.start()
     seen: dict[str, bool] = {}
 
@@ -112,7 +112,7 @@ def test_a_failed_pass_is_reported_to_its_caller_and_the_next_one_delivers(
     store = _sqlite_store(tmp_path)
     (order_id,) = _orders(store, "WEB-F1")
     follower = Unreadable(times=1)
-    delivery = InProcessDelivery(store, [follower], batch_size=100)
+    delivery = InProcessDelivery(store, [follower], [], batch_size=100)
     delivery.start()
     try:
         with pytest.raises(RuntimeError, match="database is locked"):
@@ -155,7 +155,7 @@ async def test_requests_waiting_for_a_pass_leave_the_worker_threads_to_record_or
     # record the orders, or under load each pass serves only as many orders as threads.
     store = _sqlite_store(tmp_path)
     follower = Gated()
-    delivery = InProcessDelivery(store, [follower], batch_size=100)
+    delivery = InProcessDelivery(store, [follower], [], batch_size=100)
     pool = ThreadPoolExecutor(max_workers=2)
     asyncio.get_running_loop().set_default_executor(pool)
     delivery.start()
@@ -196,7 +196,7 @@ async def test_an_async_caller_gets_its_pass_error_and_a_caller_that_stops_waiti
     store = _sqlite_store(tmp_path)
     (order_id,) = _orders(store, "WEB-E1")
     unreadable = Unreadable(times=1)
-    delivery = InProcessDelivery(store, [unreadable], batch_size=100)
+    delivery = InProcessDelivery(store, [unreadable], [], batch_size=100)
     delivery.start()
     try:
         with pytest.raises(RuntimeError, match="database is locked"):
@@ -207,7 +207,7 @@ async def test_an_async_caller_gets_its_pass_error_and_a_caller_that_stops_waiti
         delivery.stop()
 
     gated = Gated()
-    delivery = InProcessDelivery(store, [gated], batch_size=100)
+    delivery = InProcessDelivery(store, [gated], [], batch_size=100)
     delivery.start()
     try:
         await delivery.delivered(wait=0.2)  # answered; the pass goes on in the background
