@@ -12,7 +12,7 @@ from hub.bootstrap import Hub
 from hub.services.intake import SubmitOrder
 from schemas.event_types import EventType
 from tests.contracts.factories import NOW, fixed_clock, in_the_future, submission, submission_dict
-from tests.support.running_hub import embedded_hub, running
+from tests.support.running_hub import decided, embedded_hub, running
 
 PROBLEM_JSON = "application/problem+json"
 ORDER_ID = str(order_id_for("web-shop", "WEB-1001"))
@@ -236,7 +236,7 @@ async def test_after_a_restart_orders_are_still_readable_and_duplicates_still_re
 ) -> None:
     async with running(tmp_path) as (client, _):
         assert (await _post(client, _body(submission_dict()))).status_code == 202
-        before_restart = (await client.get(f"/v1/orders/{ORDER_ID}")).json()
+        before_restart = await decided(client, ORDER_ID)
 
     async with running(tmp_path) as (client, hub):
         position = hub.store.max_position()
