@@ -52,7 +52,11 @@ def test_an_event_a_follower_cannot_handle_is_parked_and_the_rest_are_delivered(
     follower = Choosy(refuses=bad)
     parked: list[tuple[str, str]] = []
     delivery = InProcessDelivery(
-        store, [follower], [], batch_size=100, park=lambda name, env, _: parked.append((name, env.id))
+        store,
+        [follower],
+        [],
+        batch_size=100,
+        park=lambda name, env, _: parked.append((name, env.id)),
     )
 
     delivery.catch_up()
@@ -301,9 +305,7 @@ def test_what_the_work_lane_records_reaches_the_views_when_everything_is_deliver
 
 
 @pytest.mark.parametrize("poisoned", ["views", "work"])
-def test_a_parked_event_in_one_lane_does_not_stop_the_other(
-    tmp_path: Path, poisoned: str
-) -> None:
+def test_a_parked_event_in_one_lane_does_not_stop_the_other(tmp_path: Path, poisoned: str) -> None:
     store = _sqlite_store(tmp_path)
     good, bad, later = _orders(store, "WEB-X1", "WEB-X2", "WEB-X3")
     choosy, healthy = Choosy(refuses=bad), InMemoryOrderStatusView()
