@@ -64,6 +64,7 @@ async def test_the_same_order_resent_in_another_spelling_is_answered_200_with_th
 ) -> None:
     async with running(tmp_path) as (client, hub):
         first = await _post(client, _body(submission_dict()))
+        await hub.delivered()  # its routing too, which runs after the answer
         position = hub.store.max_position()
         respelled = json.dumps(
             dict(reversed(list(submission_dict(currency="eur").items()))), indent=3
@@ -84,6 +85,7 @@ async def test_the_same_key_with_other_content_is_a_409_naming_both_digests(
 ) -> None:
     async with running(tmp_path) as (client, hub):
         first = await _post(client, _body(submission_dict()))
+        await hub.delivered()  # its routing too, which runs after the answer
         position = hub.store.max_position()
         lines = [{"line_id": "1", "sku": "RED-CHAIR", "quantity": 9, "unit_price": "19.90"}]
 
@@ -151,6 +153,7 @@ async def test_bad_input_is_a_4xx_problem_naming_the_field_and_records_no_order(
 ) -> None:
     async with running(tmp_path) as (client, hub):
         await _post(client, _body(submission_dict(external_id="WEB-0999")))  # not an empty store
+        await hub.delivered()  # its routing too, which runs after the answer
         position = hub.store.max_position()
 
         response = await _post(client, body)
@@ -270,6 +273,7 @@ async def test_events_recorded_but_not_delivered_before_a_crash_are_delivered_on
 async def test_health_reports_embedded_mode_and_the_store_position(tmp_path: Path) -> None:
     async with running(tmp_path) as (client, hub):
         await _post(client, _body(submission_dict()))
+        await hub.delivered()  # its routing too, which runs after the answer
 
         health = (await client.get("/healthz")).json()
 
