@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
-from hub.embedded.delivery import STREAM, InProcessDelivery, Park
+from hub.embedded.delivery import STREAM, VIEWS, WORK, InProcessDelivery, Park
 from hub.embedded.group_commit import GroupCommit
 from hub.services.access import AccessService
 from hub.services.capture import CaptureService
@@ -57,6 +57,9 @@ class Following:
     follower: Follower
     topics: tuple[str, ...]  # the topics (settings names) that bring it events from Kafka
     worker_role: str = "projections"  # the worker role (hub.streaming.roles.Role) that runs it
+    # Embedded, the delivery lane that runs it: VIEWS (captures wait for it) or WORK (routing
+    # and what acts on events, run in the background; hub.embedded.delivery).
+    lane: str = VIEWS
 
 
 def is_read_model(follower: Follower) -> TypeGuard[ReadModel]:
@@ -107,7 +110,7 @@ class Hub:
             self.intake,
             self.access.channel,
             self.group_commit.place,
-            self.delivered_quietly,
+            self.seen_by_views,
             self.clock,
         )
 
@@ -119,18 +122,30 @@ class Hub:
         return SqlPositionStore(self.views_db, follower="relay")
 
     def deliver(self) -> None:
-        """Embedded: the followers run up to now, so a caller sees the effects of its command.
+        """Embedded: every follower (routing included) run up to now and on what that led to,
+        so a caller sees every effect of its command.
 
-        With the delivery thread started (the embedded API), concurrent callers share its
-        passes; a caller waits at most DELIVERY_WAIT seconds, the pass goes on regardless.
+        With the delivery threads started (the embedded API), concurrent callers share their
+        batches; a caller waits at most DELIVERY_WAIT seconds, delivery goes on regardless.
         """
         if self.delivery is not None:
             self.delivery.deliver(wait=DELIVERY_WAIT)
 
     async def delivered(self) -> None:
-        """`deliver()` for async callers (the API): waiting for the pass holds no thread."""
+        """`deliver()` for async callers (the API): waiting holds no thread."""
         if self.delivery is not None:
             await self.delivery.delivered(wait=DELIVERY_WAIT)
+
+    async def seen_by_views(self) -> None:
+        """Embedded: the read models up to now (routing runs on in the background and is not
+        waited for), so a read right after a capture finds the order. A failure is logged: what
+        is recorded stays recorded, and the views lane takes it up again on the next call."""
+        if self.delivery is None:
+            return
+        try:
+            await self.delivery.seen_by_views(wait=DELIVERY_WAIT)
+        except Exception:
+            log.exception("in-process delivery to the views failed; it will be retried")
 
     def rebuild(
         self,
@@ -212,26 +227,32 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         ("order_events", "rejected"),
         ("inventory_events", "catalog_events"),
     )
-    # Read models first: the orchestrator asks the backorder view whom a stock event may free.
     followers = (
         Following("order_status", order_status, order_events),
-        Following("backorders", backorders, order_events),
+        # Before the orchestrator, in its lane: it asks the backorder view whom a stock event
+        # may free, so the view must have seen every event the orchestrator has.
+        Following("backorders", backorders, order_events, lane=WORK),
         Following("source_load", source_load, order_events),
         Following("rejected_submissions", rejected, order_events),
         Following("exceptions", exceptions, order_events),
         Following("audit_trail", audit, order_events),
         Following("stock_levels", stock_levels, stock_events),
         Following(
-            ORCHESTRATOR, orchestrator, ("order_events", "inventory_events"), "orchestration"
+            ORCHESTRATOR,
+            orchestrator,
+            ("order_events", "inventory_events"),
+            "orchestration",
+            lane=WORK,
         ),
-        Following(billing.name, billing, order_events),
+        Following(billing.name, billing, order_events, lane=WORK),
     )
     delivery = (
         None
         if settings.distributed
         else InProcessDelivery(
             store,
-            [f.follower for f in followers],
+            [f.follower for f in followers if f.lane == VIEWS],
+            [f.follower for f in followers if f.lane == WORK],
             settings.projection_batch_size,
             park=parking(intake),
         )

@@ -63,9 +63,10 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         clock_task = None
         if s.kafka_bootstrap is None:
             the_hub.start_supply()  # ready before the first order comes
-            the_hub.deliver()  # a crash may have left events undelivered
+            the_hub.deliver()  # a crash may have left events undelivered, in either lane
             if the_hub.delivery is not None:
-                # From now on one thread delivers; requests share its passes (hub.delivered).
+                # From now on two threads deliver, the read models' lane and routing's lane;
+                # requests share their batches (hub.seen_by_views, hub.delivered).
                 the_hub.delivery.start()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))

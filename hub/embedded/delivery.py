@@ -1,215 +1,145 @@
-"""Embedded mode's transport: from the store's log to the followers, in-process."""
+"""Embedded mode's transport: from the store's log to the followers, in-process, in two lanes."""
 
 import asyncio
-import logging
 import threading
-from collections.abc import Callable
+import time
 
+from hub.embedded.lane import STREAM, Lane, Park
 from hub.services.followers import Follower
 from hub.store import OrderStore
-from schemas.envelope import EventEnvelope
 
-log = logging.getLogger(__name__)
-STREAM = "notification_log"
+__all__ = ["STREAM", "VIEWS", "WORK", "InProcessDelivery", "Park"]
 
-
-# (follower name, the event it could not handle, the error) → keep it where people look.
-Park = Callable[[str, EventEnvelope, Exception], None]
-# Told, from the delivery thread, that the pass a caller waits for is done (and its error).
-Served = Callable[[Exception | None], None]
+VIEWS = "views"  # the read models callers read next: captures wait for this lane
+WORK = "work"  # the followers that act and record events (routing): nobody queues behind it
 
 
 class InProcessDelivery:
-    """Follows the notification log like a Kafka consumer would, with the same handlers.
+    """Two lanes over the same log, each on its own thread, each follower from its own position.
 
-    Each follower keeps its own position in the log, saved with its rows, so a restart resumes
-    and a crash between a save and its delivery is caught up by the next call. Each batch of
-    the log is read and decoded once and handed to every follower that has not seen it yet.
-    Followers that record new events (the orchestrator) are followed round again until
-    nothing is new. An event a follower cannot handle is parked and passed, so it never blocks
-    what follows.
+    - The views lane keeps the read models (order status, exceptions, audit trail, stock
+      levels ...). A capture waits for it only, so an acknowledged order is visible to a read
+      at once, however far behind routing is.
+    - The work lane runs the followers that act on what they see and record more events: the
+      orchestrator (with the backorder view it consults, kept in step with it in the same
+      lane) and billing. It runs whenever something new is recorded; what it records is handed
+      to the views lane after each of its batches.
 
-    Once `start()`ed, one background thread runs the passes; `deliver()` (`delivered()` from
-    async code) asks for a pass and waits for it, so that concurrent requests share passes
-    instead of queueing for one each.
+    Waiting holds no thread on the event loop (`delivered`, `seen_by_views`): requests waiting
+    in worker threads once filled asyncio's small default pool under load, so the orders they
+    were to record queued behind them. Without started threads, a caller delivers both lanes
+    itself (tools, tests, start-up).
     """
 
     def __init__(
         self,
         store: OrderStore,
-        followers: list[Follower],
+        views: list[Follower],
+        work: list[Follower],
         batch_size: int,
         park: Park | None = None,
     ) -> None:
-        self._store = store
-        self._followers = followers
-        self._batch_size = batch_size
-        self._park = park
-        self._lock = threading.Lock()
-        self._passes = _Passes()
-        self._thread: threading.Thread | None = None
+        self.views = Lane(VIEWS, store, views, batch_size, park)
+        self.work = Lane(WORK, store, work, batch_size, park, after_batch=self.views.nudge)
+
+    @property
+    def followers(self) -> list[Follower]:
+        return self.views.followers + self.work.followers
 
     def catch_up(self) -> int:
-        """Deliver everything recorded so far; returns the number of deliveries made."""
-        with self._lock:
-            delivered = 0
-            # Read once per pass; only this delivery moves the positions while it runs.
-            positions = [follower.positions().get(STREAM) for follower in self._followers]
-            while True:
-                known = [p for p in positions if p is not None]
-                after = min(known) if len(known) == len(positions) else None
-                batch = self._store.read_envelopes(after, self._batch_size)
-                if not batch:
-                    return delivered
-                for i, follower in enumerate(self._followers):
-                    seen = positions[i]
-                    unseen = batch if seen is None else [b for b in batch if b[0] > seen]
-                    if unseen:
-                        self._apply(follower, unseen)
-                        positions[i] = unseen[-1][0]
-                        delivered += len(unseen)
+        """Deliver everything recorded so far to both lanes, and what that led to; returns the
+        number of deliveries made."""
+        total = 0
+        while delivered := self.work.catch_up() + self.views.catch_up():
+            total += delivered
+        return total
 
     def start(self) -> None:
-        """Run delivery passes on a background thread from now on (embedded API)."""
-        if self._thread is None:
-            self._passes = _Passes()  # a delivery stopped before may be started again
-            self._thread = threading.Thread(target=self._run, name="orderhub-delivery", daemon=True)
-            self._thread.start()
+        """Run both lanes on background threads from now on (embedded API)."""
+        self.views.start()
+        self.work.start()
 
     def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._passes.stop()
-            thread.join()
+        self.work.stop()
+        self.views.stop()
 
     def deliver(self, wait: float) -> None:
-        """Everything recorded before this call delivered (and what it led to), or `wait` s
-        passed: then the pass goes on in the background. Without a thread, delivers here."""
-        if self._thread is None:
+        """Everything recorded before this call delivered in both lanes (and what it led to), or
+        `wait` s passed: then delivery goes on in the background."""
+        if not self.work.running:
             self.catch_up()
             return
-        served = threading.Event()
-        outcome: list[Exception | None] = []
-
-        def on_served(error: Exception | None) -> None:
-            outcome.append(error)
-            served.set()
-
-        self._passes.request(on_served)
-        if served.wait(wait) and outcome[0] is not None:
-            raise outcome[0]
+        deadline = time.monotonic() + wait
+        while True:
+            work_at = _waited(self.work, deadline)
+            views_at = None if work_at is None else _waited(self.views, deadline)
+            if views_at is None or work_at is None or views_at <= work_at:
+                return  # nothing was recorded while the work lane caught up: all settled
 
     async def delivered(self, wait: float) -> None:
-        """`deliver()` for the event loop: the wait holds no thread. Requests waiting in worker
-        threads filled asyncio's small default pool under load, so the orders they were to
-        record queued behind them and each pass served a handful: throughput collapsed."""
-        if self._thread is None:
+        """`deliver()` for the event loop."""
+        if not self.work.running:
             await asyncio.to_thread(self.catch_up)
             return
-        loop = asyncio.get_running_loop()
-        served: asyncio.Future[None] = loop.create_future()
+        deadline = time.monotonic() + wait
+        while True:
+            work_at = await _awaited(self.work, deadline)
+            views_at = None if work_at is None else await _awaited(self.views, deadline)
+            if views_at is None or work_at is None or views_at <= work_at:
+                return
 
-        def on_served(error: Exception | None) -> None:
-            try:
-                loop.call_soon_threadsafe(_settle, served, error)
-            except RuntimeError:  # the loop closed while the pass ran: nobody waits any more
-                pass
-
-        self._passes.request(on_served)
-        try:
-            async with asyncio.timeout(wait):
-                await served
-        except TimeoutError:
+    async def seen_by_views(self, wait: float) -> None:
+        """Everything recorded before this call is in the read models, or `wait` s passed; the
+        work lane is woken for it and not waited for."""
+        if not self.work.running:
+            await asyncio.to_thread(self.catch_up)
             return
+        self.work.nudge()
+        await _awaited(self.views, time.monotonic() + wait)
 
-    def _run(self) -> None:
-        while self._passes.next_pass():
-            error: Exception | None = None
-            try:
-                self.catch_up()
-            except Exception as failed:  # reported to the callers; the next pass retries
-                log.exception("in-process delivery failed")
-                error = failed
-            self._passes.done(error)
 
-    def _apply(self, follower: Follower, batch: list[tuple[int, EventEnvelope]]) -> None:
+def _waited(lane: Lane, deadline: float) -> int | None:
+    """Wait for a lane to deliver what is recorded now: the position it waited for, or None
+    when the deadline passed first. Raises the error of the lane's pass."""
+    served = threading.Event()
+    outcome: list[tuple[int, Exception | None]] = []
+
+    def on_served(position: int, error: Exception | None) -> None:
+        outcome.append((position, error))
+        served.set()
+
+    lane.request(on_served)
+    if not served.wait(max(0.0, deadline - time.monotonic())):
+        return None
+    position, error = outcome[0]
+    if error is not None:
+        raise error
+    return position
+
+
+async def _awaited(lane: Lane, deadline: float) -> int | None:
+    """`_waited()` for the event loop: the wait holds no thread."""
+    loop = asyncio.get_running_loop()
+    served: asyncio.Future[int] = loop.create_future()
+
+    def on_served(position: int, error: Exception | None) -> None:
         try:
-            follower.apply([env for _, env in batch], {STREAM: batch[-1][0]})
-        except Exception:
-            log.exception("%s failed on a batch; delivering one by one", _name(follower))
-            self._one_by_one(follower, batch)
+            loop.call_soon_threadsafe(_settle, served, position, error)
+        except RuntimeError:  # the loop closed meanwhile: nobody waits any more
+            pass
 
-    def _one_by_one(self, follower: Follower, batch: list[tuple[int, EventEnvelope]]) -> None:
-        for position, env in batch:
-            try:
-                follower.apply([env], {STREAM: position})
-            except Exception as error:
-                log.exception("%s cannot handle %s; parking it", _name(follower), env.id)
-                if self._park is not None:
-                    self._park(_name(follower), env, error)
-                follower.apply([], {STREAM: position})  # move past it
+    lane.request(on_served)
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            return await served
+    except TimeoutError:
+        return None
 
 
-class _Passes:
-    """Requests for delivery passes, numbered: a pass that starts after a request serves it,
-    and every request made while a pass runs is served by the next one. A request is told
-    it was served (with the pass's error, if any) by its callback, from the delivery thread."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._requested = 0
-        self._started = 0
-        self._waiting: list[tuple[int, Served]] = []
-        self._stopping = False
-
-    def request(self, on_served: Served) -> None:
-        with self._changed:
-            if self._stopping:
-                serve = True
-            else:
-                serve = False
-                self._requested += 1
-                self._waiting.append((self._requested, on_served))
-                self._changed.notify_all()
-        if serve:
-            on_served(None)
-
-    def next_pass(self) -> bool:
-        """Wait for a request; False when stopping."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._requested > self._started or self._stopping)
-            if self._stopping:
-                return False
-            self._started = self._requested
-            return True
-
-    def done(self, error: Exception | None) -> None:
-        with self._changed:
-            finished = self._started
-            served = [s for ticket, s in self._waiting if ticket <= finished]
-            self._waiting = [(t, s) for t, s in self._waiting if t > finished]
-        for on_served in served:
-            on_served(error)
-
-    def stop(self) -> None:
-        """No pass will come: every waiting request is let go (without an error)."""
-        with self._changed:
-            self._stopping = True
-            served = [s for _, s in self._waiting]
-            self._waiting = []
-            self._changed.notify_all()
-        for on_served in served:
-            on_served(None)
-
-
-def _settle(served: asyncio.Future[None], error: Exception | None) -> None:
+def _settle(served: asyncio.Future[int], position: int, error: Exception | None) -> None:
     if served.done():  # its caller stopped waiting
         return
     if error is None:
-        served.set_result(None)
+        served.set_result(position)
     else:
         served.set_exception(error)
-
-
-def _name(follower: Follower) -> str:
-    return str(getattr(follower, "name", type(follower).__name__))

@@ -27,7 +27,8 @@ from schemas.submission import OrderSubmission
 Place = Callable[[Sequence[SubmitOrder]], Awaitable[Sequence[PlaceResult]]]
 # Hands a new order to the intake workers (distributed: the submitted topic).
 Submit = Callable[[SubmitOrder], Awaitable[None]]
-# Waits for the followers to have seen what was recorded, without failing the capture.
+# Waits for the read models to have seen what was recorded (embedded: not for routing,
+# which runs on in the background), without failing the capture.
 Settle = Callable[[], Awaitable[None]]
 
 SUBMITTED = "submitted"  # handed to the intake workers; its outcome comes later

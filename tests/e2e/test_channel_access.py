@@ -19,7 +19,7 @@ from hub.api.ratelimit import RateLimiter
 from hub.bootstrap import Hub
 from schemas.event_types import EventFamily, EventType
 from tests.contracts.factories import submission_dict
-from tests.support.running_hub import running
+from tests.support.running_hub import decided, running
 
 PROBLEM_JSON = "application/problem+json"
 # What the operator sets as ORDERHUB_ADMIN_API_KEY to issue the first keys.
@@ -133,6 +133,7 @@ async def world(data_dir: Path, **settings: Any) -> AsyncIterator[World]:
             )
             assert placed.status_code == 202, placed.text
             orders[channel] = placed.json()["order_id"]
+            await decided(client, orders[channel], headers=ADMIN)  # routing runs after it
             refused = await client.post(
                 "/v1/orders",
                 content=order_body(channel, f"{external_id}-X", lines=a_zero_quantity_line()),

@@ -12,7 +12,7 @@ from hub.bootstrap import Hub
 from hub.services.intake import SubmitOrder
 from schemas.event_types import EventType
 from tests.contracts.factories import NOW, fixed_clock, in_the_future, submission, submission_dict
-from tests.support.running_hub import embedded_hub, running
+from tests.support.running_hub import decided, embedded_hub, running
 
 PROBLEM_JSON = "application/problem+json"
 ORDER_ID = str(order_id_for("web-shop", "WEB-1001"))
@@ -64,6 +64,7 @@ async def test_the_same_order_resent_in_another_spelling_is_answered_200_with_th
 ) -> None:
     async with running(tmp_path) as (client, hub):
         first = await _post(client, _body(submission_dict()))
+        await hub.delivered()  # its routing too, which runs after the answer
         position = hub.store.max_position()
         respelled = json.dumps(
             dict(reversed(list(submission_dict(currency="eur").items()))), indent=3
@@ -84,6 +85,7 @@ async def test_the_same_key_with_other_content_is_a_409_naming_both_digests(
 ) -> None:
     async with running(tmp_path) as (client, hub):
         first = await _post(client, _body(submission_dict()))
+        await hub.delivered()  # its routing too, which runs after the answer
         position = hub.store.max_position()
         lines = [{"line_id": "1", "sku": "RED-CHAIR", "quantity": 9, "unit_price": "19.90"}]
 
@@ -151,6 +153,7 @@ async def test_bad_input_is_a_4xx_problem_naming_the_field_and_records_no_order(
 ) -> None:
     async with running(tmp_path) as (client, hub):
         await _post(client, _body(submission_dict(external_id="WEB-0999")))  # not an empty store
+        await hub.delivered()  # its routing too, which runs after the answer
         position = hub.store.max_position()
 
         response = await _post(client, body)
@@ -236,7 +239,7 @@ async def test_after_a_restart_orders_are_still_readable_and_duplicates_still_re
 ) -> None:
     async with running(tmp_path) as (client, _):
         assert (await _post(client, _body(submission_dict()))).status_code == 202
-        before_restart = (await client.get(f"/v1/orders/{ORDER_ID}")).json()
+        before_restart = await decided(client, ORDER_ID)
 
     async with running(tmp_path) as (client, hub):
         position = hub.store.max_position()
@@ -270,6 +273,7 @@ async def test_events_recorded_but_not_delivered_before_a_crash_are_delivered_on
 async def test_health_reports_embedded_mode_and_the_store_position(tmp_path: Path) -> None:
     async with running(tmp_path) as (client, hub):
         await _post(client, _body(submission_dict()))
+        await hub.delivered()  # its routing too, which runs after the answer
 
         health = (await client.get("/healthz")).json()
 

@@ -23,6 +23,7 @@ from schemas.decision_record import DecisionRecord
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 from tests.contracts.factories import NOW, PLACED_AT, submission_dict
+from tests.support.running_hub import decided
 
 PROBLEM_JSON = "application/problem+json"
 SKU = "RED-CHAIR"
@@ -121,6 +122,7 @@ async def place(
     assert response.status_code == 202, response.text
     order_id = response.json()["order_id"]
     assert order_id == str(order_id_for(channel, external_id))
+    await decided(client, order_id)  # routing runs after the answer
     return str(order_id)
 
 
@@ -512,7 +514,7 @@ async def test_the_rest_of_a_partly_shipped_line_ships_from_the_same_source_when
             payment_state="authorized",
         ),
     )
-    assert await status_of(client, unrelated.json()["order_id"]) == "routed"
+    assert (await decided(client, unrelated.json()["order_id"]))["status"] == "routed"
 
 
 # --- stock over HTTP ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from hub.bootstrap import Hub
 from schemas.envelope import EventEnvelope
 from tests.contracts.factories import NOW, submission_dict
 from tests.e2e.test_embedded_orchestration import LYON_CUSTOMER, put_sources
+from tests.support.running_hub import decided
 
 PROBLEM_JSON = "application/problem+json"
 SKU = "RED-CHAIR"
@@ -58,7 +59,9 @@ async def place(
     )
     response = await client.post("/v1/orders", json=payload)
     assert response.status_code == 202, response.text
-    return str(order_id_for("web-shop", external_id))
+    order_id = str(order_id_for("web-shop", external_id))
+    await decided(client, order_id)  # routing runs after the answer
+    return order_id
 
 
 def update(

@@ -285,6 +285,7 @@ async def test_a_good_sample_sent_twice_is_answered_duplicate_with_the_same_orde
     async with channel_hub(tmp_path, fmt) as (client, hub, key):
         first = await client.post(f"/v1/intake/{fmt}", content=body, headers=key)
         assert first.status_code == 202, first.text
+        await hub.delivered()  # their routing too, which runs after the answer
         position = hub.store.max_position()
 
         again = await client.post(f"/v1/intake/{fmt}", content=body, headers=key)

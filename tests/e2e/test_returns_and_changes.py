@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from hub.api.app import create_app
 from hub.bootstrap import Hub
 from tests.contracts.factories import source_body
-from tests.support.running_hub import embedded_settings
+from tests.support.running_hub import decided_sync, embedded_settings
 
 AT = "2026-11-21T10:00:00Z"
 
@@ -57,7 +57,7 @@ def _place(client: TestClient, external_id: str, quantity: int = 2) -> str:
     response = client.post("/v1/orders", json=_order(external_id, quantity))
     assert response.status_code == 202, response.text
     order_id: str = response.json()["order_id"]
-    assert client.get(f"/v1/orders/{order_id}").json()["status"] == "routed"
+    assert decided_sync(client.get, order_id)["status"] == "routed"
     return order_id
 
 

@@ -9,12 +9,18 @@ same way everywhere (explicitly embedded, whatever ``ORDERHUB_*`` variables the 
   (lifespan included) with an httpx client on its ASGI transport; yields ``(client, hub)``.
 - ``serving(app)``: the lifespan and a client around an app the test built itself.
 - ``stock_up(hub, sources)``: warehouses in France holding the given stock.
+- ``decided(client, order_id)`` (``decided_sync`` for a ``TestClient``): the order as read once
+  routing has decided it. Embedded, a capture answers once the order is in the read models;
+  routing runs on in the background (hub.embedded.delivery), so a test that goes on to what
+  routing did waits for it, with a deadline.
 
 Fixtures (``tests/conftest.py`` loads this module as a plugin): ``clock``, a ``Clock`` at
 ``NOW`` the test moves on; ``running_hub``, ``running(tmp_path, clock)``.
 """
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,6 +87,41 @@ def stock_up(hub: Hub, sources: Stock) -> None:
                 StockSnapshot(source_id=source_id, sku=sku, on_hand=on_hand), TEST_ACTOR
             )
     hub.deliver()
+
+
+UNDECIDED = frozenset({"accepted"})  # recorded and valid; routing has not decided it yet
+
+
+def _decided(answer: httpx.Response) -> bool:
+    return answer.status_code == 200 and answer.json()["status"] not in UNDECIDED
+
+
+async def decided(
+    client: httpx.AsyncClient,
+    order_id: str,
+    headers: Mapping[str, str] | None = None,
+    within: float = 30.0,
+) -> dict[str, Any]:
+    """The order (GET /v1/orders/{id}) once routing has decided it: routed, held, backordered,
+    unroutable ... Fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not _decided(answer := await client.get(f"/v1/orders/{order_id}", headers=headers)):
+        assert time.monotonic() < deadline, f"{order_id} undecided after {within} s: {answer.text}"
+        await asyncio.sleep(0.01)
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def decided_sync(
+    get: Callable[[str], httpx.Response], order_id: str, within: float = 30.0
+) -> dict[str, Any]:
+    """`decided()` with a synchronous client's `get` (starlette's TestClient)."""
+    deadline = time.monotonic() + within
+    while not _decided(answer := get(f"/v1/orders/{order_id}")):
+        assert time.monotonic() < deadline, f"{order_id} undecided after {within} s: {answer.text}"
+        time.sleep(0.01)
+    found: dict[str, Any] = answer.json()
+    return found
 
 
 def asgi_client(app: FastAPI, base_url: str = BASE_URL) -> httpx.AsyncClient:

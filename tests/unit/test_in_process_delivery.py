@@ -13,6 +13,7 @@ from hub.services.intake import IntakeService, SubmitOrder
 from hub.store import OrderStore
 from projections.order_status import InMemoryOrderStatusView
 from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import fixed_clock, submission_dict
 
@@ -51,7 +52,11 @@ def test_an_event_a_follower_cannot_handle_is_parked_and_the_rest_are_delivered(
     follower = Choosy(refuses=bad)
     parked: list[tuple[str, str]] = []
     delivery = InProcessDelivery(
-        store, [follower], batch_size=100, park=lambda name, env, _: parked.append((name, env.id))
+        store,
+        [follower],
+        [],
+        batch_size=100,
+        park=lambda name, env, _: parked.append((name, env.id)),
     )
 
     delivery.catch_up()
@@ -72,7 +77,7 @@ def _sqlite_store(tmp_path: Path) -> OrderStore:
 def test_callers_of_the_delivery_thread_each_see_what_they_recorded(tmp_path: Path) -> None:
     store = _sqlite_store(tmp_path)
     follower = InMemoryOrderStatusView()
-    delivery = InProcessDelivery(store, [follower], batch_size=3)
+    delivery = InProcessDelivery(store, [follower], [], batch_size=3)
     delivery.start()
     seen: dict[str, bool] = {}
 
@@ -112,7 +117,7 @@ def test_a_failed_pass_is_reported_to_its_caller_and_the_next_one_delivers(
     store = _sqlite_store(tmp_path)
     (order_id,) = _orders(store, "WEB-F1")
     follower = Unreadable(times=1)
-    delivery = InProcessDelivery(store, [follower], batch_size=100)
+    delivery = InProcessDelivery(store, [follower], [], batch_size=100)
     delivery.start()
     try:
         with pytest.raises(RuntimeError, match="database is locked"):
@@ -155,7 +160,7 @@ async def test_requests_waiting_for_a_pass_leave_the_worker_threads_to_record_or
     # record the orders, or under load each pass serves only as many orders as threads.
     store = _sqlite_store(tmp_path)
     follower = Gated()
-    delivery = InProcessDelivery(store, [follower], batch_size=100)
+    delivery = InProcessDelivery(store, [follower], [], batch_size=100)
     pool = ThreadPoolExecutor(max_workers=2)
     asyncio.get_running_loop().set_default_executor(pool)
     delivery.start()
@@ -196,7 +201,7 @@ async def test_an_async_caller_gets_its_pass_error_and_a_caller_that_stops_waiti
     store = _sqlite_store(tmp_path)
     (order_id,) = _orders(store, "WEB-E1")
     unreadable = Unreadable(times=1)
-    delivery = InProcessDelivery(store, [unreadable], batch_size=100)
+    delivery = InProcessDelivery(store, [unreadable], [], batch_size=100)
     delivery.start()
     try:
         with pytest.raises(RuntimeError, match="database is locked"):
@@ -207,7 +212,7 @@ async def test_an_async_caller_gets_its_pass_error_and_a_caller_that_stops_waiti
         delivery.stop()
 
     gated = Gated()
-    delivery = InProcessDelivery(store, [gated], batch_size=100)
+    delivery = InProcessDelivery(store, [gated], [], batch_size=100)
     delivery.start()
     try:
         await delivery.delivered(wait=0.2)  # answered; the pass goes on in the background
@@ -218,3 +223,104 @@ async def test_an_async_caller_gets_its_pass_error_and_a_caller_that_stops_waiti
     finally:
         gated.gate.set()
         delivery.stop()
+
+
+# -- two lanes -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_caller_waiting_for_the_views_is_not_held_by_a_blocked_work_lane(
+    tmp_path: Path,
+) -> None:
+    store = _sqlite_store(tmp_path)
+    view, routing = InMemoryOrderStatusView(), Gated()
+    delivery = InProcessDelivery(store, [view], [routing], batch_size=100)
+    delivery.start()
+    try:
+        (order_id,) = await asyncio.to_thread(_orders, store, "WEB-L1")
+
+        await delivery.seen_by_views(wait=30)
+
+        assert view.get(order_id) is not None, "the read model has it"
+        assert await asyncio.to_thread(routing.entered.wait, 10), "the work lane was woken"
+        assert routing.get(order_id) is None, "and is still held"
+        await delivery.delivered(wait=0.2)  # everything: answered when the wait is over
+        assert routing.get(order_id) is None
+        routing.gate.set()
+        await delivery.delivered(wait=30)
+        assert routing.get(order_id) is not None
+    finally:
+        routing.gate.set()
+        delivery.stop()
+
+
+def test_each_lane_keeps_its_own_positions(tmp_path: Path) -> None:
+    store = _sqlite_store(tmp_path)
+    view, routing = InMemoryOrderStatusView(), InMemoryOrderStatusView()
+    delivery = InProcessDelivery(store, [view], [routing], batch_size=2)
+    _orders(store, "WEB-P1", "WEB-P2")
+
+    assert delivery.views.catch_up() == store.max_position()
+
+    assert view.positions()[STREAM] == store.max_position()
+    assert routing.positions() == {}, "the work lane has not moved"
+    assert delivery.catch_up() == store.max_position(), "it starts from its own position"
+    assert routing.positions()[STREAM] == store.max_position()
+    assert delivery.catch_up() == 0
+
+
+class Recording(InMemoryOrderStatusView):
+    """A follower that records an order for each order it sees accepted (as routing records
+    a decision), but not for the ones it recorded itself."""
+
+    def __init__(self, store: OrderStore) -> None:
+        super().__init__()
+        self.store = store
+        self.recorded: set[str] = set()
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        for env in envelopes:
+            if env.type == EventType.ORDER_ACCEPTED and env.subject not in self.recorded:
+                self.recorded.update(_orders(self.store, f"R-{len(self.recorded)}"))
+        super().apply(envelopes, positions)
+
+
+def test_what_the_work_lane_records_reaches_the_views_when_everything_is_delivered(
+    tmp_path: Path,
+) -> None:
+    store = _sqlite_store(tmp_path)
+    view, recording = InMemoryOrderStatusView(), Recording(store)
+    delivery = InProcessDelivery(store, [view], [recording], batch_size=100)
+    delivery.start()
+    try:
+        (order_id,) = _orders(store, "WEB-R1")
+        delivery.deliver(wait=30)
+
+        assert view.get(order_id) is not None
+        (led_to,) = recording.recorded
+        assert view.get(led_to) is not None, "and what it led to"
+        assert view.positions()[STREAM] == store.max_position()
+    finally:
+        delivery.stop()
+
+
+@pytest.mark.parametrize("poisoned", ["views", "work"])
+def test_a_parked_event_in_one_lane_does_not_stop_the_other(tmp_path: Path, poisoned: str) -> None:
+    store = _sqlite_store(tmp_path)
+    good, bad, later = _orders(store, "WEB-X1", "WEB-X2", "WEB-X3")
+    choosy, healthy = Choosy(refuses=bad), InMemoryOrderStatusView()
+    lanes = ([choosy], [healthy]) if poisoned == "views" else ([healthy], [choosy])
+    parked: list[str] = []
+    delivery = InProcessDelivery(
+        store, *lanes, batch_size=100, park=lambda name, env, _: parked.append(env.subject)
+    )
+    delivery.start()
+    try:
+        delivery.deliver(wait=30)
+    finally:
+        delivery.stop()
+
+    assert parked == [bad, bad]
+    assert all(healthy.get(o) is not None for o in (good, bad, later))
+    assert choosy.get(good) is not None and choosy.get(later) is not None
+    assert choosy.positions()[STREAM] == healthy.positions()[STREAM] == store.max_position()

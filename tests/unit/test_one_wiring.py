@@ -10,6 +10,7 @@ import faust
 import pytest
 
 from hub.bootstrap import Hub, bootstrap
+from hub.embedded.delivery import VIEWS, WORK
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import Role
@@ -47,8 +48,13 @@ def test_every_follower_is_run_once_by_the_worker_and_delivered_in_process(hub: 
     # One consumer for all the views: each record decoded once (hub.streaming.feeds).
     assert projections == {"projections"}
     assert hub.delivery is not None
-    delivered = hub.delivery._followers  # what embedded delivery was given
-    assert delivered == [f.follower for f in hub.followers]
+    # Embedded delivery was given every one, each in its lane, in the list's order.
+    assert hub.delivery.views.followers == [f.follower for f in hub.followers if f.lane == VIEWS]
+    assert hub.delivery.work.followers == [f.follower for f in hub.followers if f.lane == WORK]
+    assert len(hub.delivery.followers) == len(hub.followers)
+    # Routing, what it consults and what records events run behind, never ahead of a capture.
+    work = [f.name for f in hub.followers if f.lane == WORK]
+    assert work == ["backorders", "orchestrator", "billing"]
 
 
 def test_rebuild_knows_every_read_model_and_nothing_that_records_events(hub: Hub) -> None:
