@@ -139,7 +139,7 @@ def measure(hub: Hub, candidates: int, decisions: int, seed: int) -> dict[str, f
         pending: dict[UUID, object] = {}
         digest = recorder.record(inputs, pending)  # type: ignore[arg-type]
         record_seconds.append(time.process_time() - started)
-        hub.store.save(*pending.values())  # type: ignore[arg-type]
+        hub.store.save(*pending.values())
         recorder.saved(pending)  # type: ignore[arg-type]
         records.append((inputs, _history_row(n, recorded, digest)))
     per_decision = [
