@@ -85,7 +85,7 @@ def shipment_id(order_id: UUID, source_id: str) -> str:
     return str(uuid5(NAMESPACE_OID, f"{order_id}:0:{source_id}"))
 
 
-class _Writer:
+class Writer:
     """Writes the history as stored events, many saves' worth per insert."""
 
     def __init__(self, store: OrderStore, maker: OrderMaker) -> None:
@@ -228,7 +228,7 @@ def write_store(
     timeline: History, definitions: dict[str, dict[str, Any]],
 ) -> None:  # fmt: skip
     began = time.perf_counter()
-    writer = _Writer(store, maker)
+    writer = Writer(store, maker)
     writer.write(timeline, definitions)
     took = time.perf_counter() - began
     (data_dir / f"{name}.{kind}.written").write_text(f"{writer.written} events in {took:.0f} s\n")
