@@ -41,7 +41,8 @@ def loads(text: str | bytes) -> Any:
 def _orjson(data: bytes) -> Any:
     """orjson's reading, or _REFUSED where it would differ from the standard parser's: it reads
     an integer beyond 64 bits as a float (so a number of 19 digits or more, or what looks like
-    one inside a string, goes to the standard parser) and refuses NaN, Infinity and lone surrogates."""
+    one inside a string, goes to the standard parser) and refuses NaN, Infinity and lone
+    surrogates."""
     if _LONG_NUMBER.search(data) is not None:
         return _REFUSED
     try:
