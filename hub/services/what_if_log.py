@@ -13,7 +13,6 @@ would read otherwise, such as integers beyond 64 bits) is read through the mappe
 """
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
@@ -28,7 +27,10 @@ from hub.store import OrderStore
 __all__ = ["LogReader", "loads", "pages"]
 
 _TAG = b'"_type_"'
-_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{19}")  # a number of 19 digits or more
+# Digits as "0", all else as ".": a run of 19 zeros is a run of 19 digits (two passes in C, a
+# fifth of what a regular expression costs).
+_DIGITS = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
+_LONG_RUN = b"0" * 19
 _REFUSED = object()
 
 
@@ -40,10 +42,9 @@ def loads(text: str | bytes) -> Any:
 
 def _orjson(data: bytes) -> Any:
     """orjson's reading, or _REFUSED where it would differ from the standard parser's: it reads
-    an integer beyond 64 bits as a float (so a number of 19 digits or more, or what looks like
-    one inside a string, goes to the standard parser) and refuses NaN, Infinity and lone
-    surrogates."""
-    if _LONG_NUMBER.search(data) is not None:
+    an integer beyond 64 bits as a float (so JSON with a run of 19 digits or more, in a number or
+    in a string, goes to the standard parser) and refuses NaN, Infinity and lone surrogates."""
+    if _LONG_RUN in data.translate(_DIGITS):
         return _REFUSED
     try:
         return orjson.loads(data)

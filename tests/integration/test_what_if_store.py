@@ -88,15 +88,17 @@ def _fields_both_ways(store: OrderStore, notification: Notification) -> tuple[An
     return [direct.get(k) for k in keys], [mapped.get(k) for k in keys]
 
 
-def _read_fields(store: OrderStore) -> int:
-    read = 0
+def _read_fields(store: OrderStore) -> tuple[int, int]:
+    """Events of what-if's topics read both ways; how many, and how many from their JSON."""
+    read = direct = 0
     for notification in store.recorder.select_notifications(start=None, limit=100_000):
         if notification.topic in _STOCK or notification.topic in _DECISIONS:
-            assert LogReader(store).direct(notification, ("decision",)) is not None
-            direct, mapped = _fields_both_ways(store, notification)
-            assert direct == mapped
+            # (not from their JSON: the few whose digests hold a run of 19 digits)
+            direct += LogReader(store).direct(notification, ("decision",)) is not None
+            from_json, mapped = _fields_both_ways(store, notification)
+            assert from_json == mapped
             read += 1
-    return read
+    return read, direct
 
 
 def test_events_of_an_earlier_release_read_as_the_mapper_reads_them(tmp_path: Path) -> None:
@@ -104,7 +106,7 @@ def test_events_of_an_earlier_release_read_as_the_mapper_reads_them(tmp_path: Pa
     settings = Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None)
     store = OrderStore(env=settings.eventsourcing_env())
     try:
-        assert _read_fields(store) == 22 + 15  # stock events; Routed and Held
+        assert _read_fields(store) == (22 + 15, 22 + 15)  # stock events; Routed and Held
     finally:
         store.close()
 
@@ -114,7 +116,8 @@ def test_events_of_this_release_read_as_the_mapper_reads_them(
 ) -> None:
     timeline, definitions = history
     Writer(store, OrderMaker(NETWORK, seed=SEED)).write(timeline[:2_000], definitions)
-    assert _read_fields(store) > 1_000
+    read, direct = _read_fields(store)
+    assert read > 1_000 and direct > 0.99 * read
 
 
 def test_what_orjson_or_the_top_level_cannot_read_is_read_through_the_mapper(
