@@ -54,7 +54,9 @@ from schemas.submission import OrderSubmission
 
 Stored = tuple[str, int, str, datetime, dict[str, Any], str]
 History = list[Stored | StockMovement]
-WRITE_EVERY = 20_000  # events per insert (one transaction)
+# Events per insert (one transaction), a few routing saves' worth: 20,000 larger events in one
+# insert stalled the PostgreSQL recorder's pipeline (both ends waiting to read).
+WRITE_EVERY = 2_000
 ACTOR = "system:orchestrator"
 
 
