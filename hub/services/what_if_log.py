@@ -14,6 +14,7 @@ would read otherwise, such as integers beyond 64 bits) is read through the mappe
 
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -106,13 +107,26 @@ def _plain_class(topic: str) -> bool:
     return getattr(resolve_topic(topic), "class_version", 1) == 1
 
 
-def pages(store: OrderStore, topics: Sequence[str], size: int) -> Iterator[Sequence[Notification]]:
-    """The log's notifications of ``topics`` up to its present end, a page at a time."""
-    position, top = 0, store.max_position()
-    while position < top:
-        page: Sequence[Notification] = store.recorder.select_notifications(
+def pages(
+    store: OrderStore, topics: Sequence[str], size: int
+) -> Iterator[Sequence[Notification]]:
+    """The log's notifications of ``topics`` up to its present end, a page at a time; the next
+    page is fetched by a second thread while this one is read (the database's own work and
+    its waits release the interpreter's lock)."""
+    top = store.max_position()
+
+    def after(position: int) -> Sequence[Notification]:
+        return store.recorder.select_notifications(
             start=position, limit=size, stop=top, topics=topics, inclusive_of_start=False
         )
-        if page:
-            yield page
-        position = page[-1].id if len(page) == size else top
+
+    if not top:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="what-if-pages") as fetcher:
+        coming: Future[Sequence[Notification]] | None = fetcher.submit(after, 0)
+        while coming is not None:
+            page = coming.result()
+            position = page[-1].id if len(page) == size else top
+            coming = fetcher.submit(after, position) if position < top else None
+            if page:
+                yield page
