@@ -107,9 +107,7 @@ def _plain_class(topic: str) -> bool:
     return getattr(resolve_topic(topic), "class_version", 1) == 1
 
 
-def pages(
-    store: OrderStore, topics: Sequence[str], size: int
-) -> Iterator[Sequence[Notification]]:
+def pages(store: OrderStore, topics: Sequence[str], size: int) -> Iterator[Sequence[Notification]]:
     """The log's notifications of ``topics`` up to its present end, a page at a time; the next
     page is fetched by a second thread while this one is read (the database's own work and
     its waits release the interpreter's lock)."""
