@@ -3,8 +3,9 @@ between them from the event store, and let the pure engine re-decide them with a
 
 The notification log is read once, in order, selected by topic: the stock events (from the
 beginning, so stock at the window's start is known), the recorded inputs and source definitions
-(written in the same transaction as the decision naming them, so they come just before it), and
-the orders' `Routed` and `Held` events. Reads only; writes nothing.
+(written in the same transaction as the decision naming them, just after it and its stock
+items: they are taken in a page ahead), and the orders' `Routed` and `Held` events, each read
+from its stored JSON (`what_if_log`). Reads only; writes nothing.
 """
 
 import hashlib

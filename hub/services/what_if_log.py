@@ -4,7 +4,7 @@ event's fields read straight from the stored JSON.
 What-if reads every stock event of the history (eight or so per decision) and every decision,
 but only a few fields of each. Building each domain event through the store's mapper (the
 library's JSON decoder with its object hook, then every value field, e.g. a Routed event's
-waiting lines validated by pydantic) cost more than the engine itself. Here the stored JSON is
+waiting lines validated by pydantic) cost about as much as the engine. Here the stored JSON is
 parsed with orjson, the top level's tagged values (the event's times) are decoded by the
 store's own transcodings and only the fields asked for are read as the mapper reads them. An
 event this cannot read exactly as the mapper would (a cipher or compressor configured, another
