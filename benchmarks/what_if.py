@@ -202,6 +202,35 @@ def read_back(
         yield RecordedDecision(order_id, n, channel, at, decision, inputs, candidates)
 
 
+def history(
+    decisions: int, sources: int, skus: int, seed: int, keep: bool
+) -> tuple[list[Stored | StockMovement], dict[str, dict[str, Any]]]:
+    """The generated history, from benchmarks/results/ when it was kept."""
+    cache = RESULTS / f"what_if_history_{decisions}_{sources}_{skus}_{seed}.pickle"
+    if cache.exists():  # generating is slow (every live decision is decided); reuse it
+        with cache.open("rb") as stored:
+            found: tuple[list[Stored | StockMovement], dict[str, dict[str, Any]]]
+            found = pickle.load(stored)
+            return found
+    network = generate_network(sources, skus, seed=seed)
+    timeline, definitions = generate(network, decisions, seed)
+    if keep:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        with cache.open("wb") as stored:
+            pickle.dump((timeline, definitions), stored, protocol=5)
+    return timeline, definitions
+
+
+def packed(timeline: list[Stored | StockMovement]) -> list[Stored | StockMovement]:
+    """As the hub stores inputs (hub/services/recorded_inputs.py): compressed, base64."""
+    return [
+        item
+        if isinstance(item, StockMovement)
+        else (*item[:5], base64.b64encode(zlib.compress(item[5].encode(), 1)).decode())
+        for item in timeline
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--decisions", type=int, default=100_000)
@@ -214,32 +243,14 @@ def main() -> None:
     args = parser.parse_args()
 
     began = time.perf_counter()
-    cache = (
-        RESULTS / f"what_if_history_{args.decisions}_{args.sources}_{args.skus}_{args.seed}.pickle"
-    )
-    if cache.exists():  # generating is slow (every live decision is decided); reuse it
-        with cache.open("rb") as stored:
-            timeline, definitions = pickle.load(stored)
-    else:
-        network = generate_network(args.sources, args.skus, seed=args.seed)
-        timeline, definitions = generate(network, args.decisions, args.seed)
-        if args.keep:
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            with cache.open("wb") as stored:
-                pickle.dump((timeline, definitions), stored, protocol=5)
+    timeline, definitions = history(args.decisions, args.sources, args.skus, args.seed, args.keep)
     movements = sum(isinstance(item, StockMovement) for item in timeline)
     print(
         f"history: {args.decisions:,} decisions, {movements:,} stock movements, "
         f"{len(definitions)} source definitions; generated in {time.perf_counter() - began:.1f} s"
     )
     draft = load_policy(DRAFT)
-    # As the hub stores them (hub/services/recorded_inputs.py): compressed, base64 (not timed).
-    timeline = [
-        item
-        if isinstance(item, StockMovement)
-        else (*item[:5], base64.b64encode(zlib.compress(item[5].encode(), 1)).decode())
-        for item in timeline
-    ]
+    timeline = packed(timeline)  # not timed
 
     # The whole history is held in memory here (the service streams it from the store, a page
     # at a time): keep the collector from walking its millions of objects again and again.

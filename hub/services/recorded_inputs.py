@@ -155,12 +155,17 @@ def load_inputs(store: OrderStore, digest: str) -> DecisionInputs | None:
 
 
 def unpacked(record: RecordedInputs) -> bytes:
-    if record.encoding == PLAIN:
-        return record.body.encode()
-    if record.encoding != ZLIB_BASE64:
-        raise InputsFormatError(f"inputs record encoding {record.encoding!r} is not known")
+    return unpack(record.body, record.encoding)
+
+
+def unpack(body: str, encoding: str) -> bytes:
+    """The canonical JSON an inputs record holds, from its stored body and encoding."""
+    if encoding == PLAIN:
+        return body.encode()
+    if encoding != ZLIB_BASE64:
+        raise InputsFormatError(f"inputs record encoding {encoding!r} is not known")
     try:
-        return zlib.decompress(base64.b64decode(record.body, validate=True))
+        return zlib.decompress(base64.b64decode(body, validate=True))
     except (ValueError, zlib.error) as error:
         raise InputsTamperedError(f"the recorded inputs cannot be unpacked: {error}") from error
 

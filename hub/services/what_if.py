@@ -3,8 +3,9 @@ between them from the event store, and let the pure engine re-decide them with a
 
 The notification log is read once, in order, selected by topic: the stock events (from the
 beginning, so stock at the window's start is known), the recorded inputs and source definitions
-(written in the same transaction as the decision naming them, so they come just before it), and
-the orders' `Routed` and `Held` events. Reads only; writes nothing.
+(written in the same transaction as the decision naming them, just after it and its stock
+items: they are taken in a page ahead), and the orders' `Routed` and `Held` events, each read
+from its stored JSON (`what_if_log`). Reads only; writes nothing.
 """
 
 import hashlib
@@ -13,7 +14,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Notification
@@ -21,8 +21,9 @@ from eventsourcing.persistence import Notification
 from aggregates.decision_inputs import RecordedInputs, RecordedSource, recorded_source_id
 from aggregates.order import Order
 from aggregates.stock import StockItem
-from hub.services.recorded_inputs import InputsReader, unpacked
+from hub.services.recorded_inputs import InputsReader, unpack
 from hub.services.supply_view import event_topic
+from hub.services.what_if_log import LogReader, loads, pages
 from hub.store import OrderStore
 from orchestration_policies import Policy, Problem, load_policy
 from orchestration_policies.decision_inputs import DecisionInputs, InputsFormatError
@@ -111,49 +112,82 @@ class WhatIfService:
         )
 
     def timeline(self, window: Window) -> Iterator[RecordedDecision | StockMovement]:
-        """The log as the engine reads it: stock movements and the window's decisions."""
-        store = self._store
-        reader = _Reader(store)
+        """The log as the engine reads it: stock movements and the window's decisions.
+
+        Orchestration saves a decision's records after the order and its stock items (one
+        transaction), so the records of a page and of the next are taken in before the page's
+        decisions are read: each decision finds its inputs in the log, not by a lookup."""
+        reader = _Reader(self._store)
+        log = LogReader(self._store)
         decoder = InputsDecoder(reader.definition)
-        numbers: dict[UUID, int] = {}
-        position, top = 0, store.max_position()
-        while position < top:
-            page: Sequence[Notification] = store.recorder.select_notifications(
-                start=position, limit=PAGE, stop=top, topics=TOPICS, inclusive_of_start=False
-            )
-            for notification in page:
-                topic = notification.topic
-                event: Any = store.mapper.to_domain_event(notification)
-                kind = _STOCK.get(topic)
-                if kind is not None:
-                    if event.at < window.end:
-                        yield _movement(kind, event)
-                elif topic == _INPUTS:
-                    reader.bodies[event.digest] = event
-                elif topic == _SOURCE:
-                    reader.sources[event.digest] = event.definition
-                elif getattr(event, "decision", None) is not None:
-                    order_id = event.originator_id
-                    n = numbers[order_id] = numbers.get(order_id, 0) + 1
-                    digest = getattr(event, "inputs_digest", None)
-                    body = reader.bodies.pop(digest, None) if digest else None
-                    if window.start <= event.at < window.end:
-                        yield _decision(
-                            str(order_id), n, event, reader.inputs(decoder, digest, body)
-                        )
-            position = page[-1].id if len(page) == PAGE else top
+        numbers: dict[str, int] = {}
+        earlier: Sequence[Notification] = ()
+        for number, page in enumerate(pages(self._store, TOPICS, PAGE)):
+            reader.take_records(log, page, number)
+            yield from _read(log, reader, decoder, numbers, window, earlier)
+            reader.forget_records(before=number - 1)
+            earlier = page
+        yield from _read(log, reader, decoder, numbers, window, earlier)
+
+
+def _read(
+    log: LogReader,
+    reader: "_Reader",
+    decoder: InputsDecoder,
+    numbers: dict[str, int],
+    window: Window,
+    page: Sequence[Notification],
+) -> Iterator[RecordedDecision | StockMovement]:
+    end = window.end
+    for notification in page:
+        topic = notification.topic
+        kind = _STOCK.get(topic)
+        if kind is not None:
+            e = log.fields(notification)
+            if e["at"] < end:
+                yield _movement(kind, e)
+        elif topic in _DECISIONS:
+            e = log.fields(notification, "decision")
+            if e.get("decision") is None:
+                continue
+            order_id = str(notification.originator_id)
+            n = numbers[order_id] = numbers.get(order_id, 0) + 1
+            digest = e.get("inputs_digest")
+            body = reader.bodies.pop(digest, None) if digest else None
+            if window.start <= e["at"] < end:
+                yield _decision(order_id, n, e, reader.inputs(decoder, digest, body))
 
 
 class _Reader:
     """Recorded inputs and source definitions, from the log as it is read (the store when a
-    record was written before the part of the log kept in memory)."""
+    record is not in the part of the log kept in memory)."""
 
     def __init__(self, store: OrderStore) -> None:
-        self.bodies: dict[str, Any] = {}  # digest → its RecordedInputs.Recorded event
+        self.bodies: dict[str, tuple[str, str]] = {}  # digest → (body, encoding)
         self.sources: dict[str, str] = {}
+        self._page_of: dict[str, int] = {}  # digest → the page its record was read on
         self._definitions: dict[str, dict[str, Any]] = {}
         self._store = store
         self._store_reader = InputsReader(store)
+
+    def take_records(self, log: LogReader, page: Sequence[Notification], number: int) -> None:
+        for notification in page:
+            topic = notification.topic
+            if topic == _INPUTS:
+                e = log.fields(notification)
+                self.bodies[e["digest"]] = (e["body"], e["encoding"])
+                self._page_of[e["digest"]] = number
+            elif topic == _SOURCE:
+                e = log.fields(notification)
+                self.sources[e["digest"]] = e["definition"]
+
+    def forget_records(self, before: int) -> None:
+        """Records no decision claimed within a page of them (bounded memory); a decision
+        that names one later reads it from the store."""
+        stale = [digest for digest, number in self._page_of.items() if number < before]
+        for digest in stale:
+            del self._page_of[digest]
+            self.bodies.pop(digest, None)
 
     def definition(self, key: str) -> dict[str, Any]:
         found = self._definitions.get(key)
@@ -175,7 +209,9 @@ class _Reader:
             raise InputsFormatError(f"source definition {key} is not recorded")
         return str(record.definition)
 
-    def inputs(self, decoder: InputsDecoder, digest: str | None, recorded: Any) -> Inputs:
+    def inputs(
+        self, decoder: InputsDecoder, digest: str | None, recorded: tuple[str, str] | None
+    ) -> Inputs:
         """The decision's inputs (candidates compact when read from the log); None when not
         recorded or not readable (the decision is skipped)."""
         if not digest:
@@ -183,9 +219,9 @@ class _Reader:
         try:
             if recorded is None:
                 return self._store_reader.load(digest), None
-            text = unpacked(recorded)  # the event carries what the record holds
+            text = unpack(*recorded)  # the event carries what the record holds
             _check(text, digest)
-            return decoder.decode_compact(json.loads(text))
+            return decoder.decode_compact(loads(text))
         except (InputsFormatError, ValueError):
             return None, None
 
@@ -196,18 +232,27 @@ def _check(text: str | bytes, digest: str) -> None:
         raise InputsFormatError(f"a recorded body does not match its digest {digest}")
 
 
-def _movement(kind: MovementKind, e: Any) -> StockMovement:
+def _movement(kind: MovementKind, e: dict[str, Any]) -> StockMovement:
+    """The stock event's fields (``LogReader.fields``) as the engine reads them."""
     if kind is MovementKind.REGISTERED or kind is MovementKind.COUNTED:
-        return StockMovement(kind, e.source_id, e.sku, e.at, e.on_hand, e.safety_stock)
+        return StockMovement(
+            kind, e["source_id"], e["sku"], e["at"], e["on_hand"], e["safety_stock"]
+        )
     if kind is MovementKind.ADJUSTED:
-        return StockMovement(kind, e.source_id, e.sku, e.at, delta=e.delta)
-    freed = e.freed if kind is MovementKind.CONSUMED else 0
+        return StockMovement(kind, e["source_id"], e["sku"], e["at"], delta=e["delta"])
+    freed = e["freed"] if kind is MovementKind.CONSUMED else 0
     return StockMovement(
-        kind, e.source_id, e.sku, e.at, quantity=e.quantity, freed=freed, key=e.order_id
+        kind,
+        e["source_id"],
+        e["sku"],
+        e["at"],
+        quantity=e["quantity"],
+        freed=freed,
+        key=e["order_id"],
     )
 
 
-def _decision(order_id: str, n: int, event: Any, found: Inputs) -> RecordedDecision:
+def _decision(order_id: str, n: int, e: dict[str, Any], found: Inputs) -> RecordedDecision:
     inputs, candidates = found
     channel = inputs.order.channel if inputs is not None else "(inputs not recorded)"
-    return RecordedDecision(order_id, n, channel, event.at, event.decision, inputs, candidates)
+    return RecordedDecision(order_id, n, channel, e["at"], e["decision"], inputs, candidates)
