@@ -171,7 +171,12 @@ class Hub:
         """In the process that routes: the supply view from its newest checkpoint and the log
         after it (a full rebuild without one), then checkpoints written in the background."""
         self.stop_supply()
-        self.supply_checkpoints = SupplyCheckpoints(self.orchestration.supply, self.store)
+        self.supply_checkpoints = SupplyCheckpoints(
+            self.orchestration.supply,
+            self.store,
+            every_events=self.settings.supply_checkpoint_events,
+            every_seconds=self.settings.supply_checkpoint_seconds,
+        )
         report = self.supply_checkpoints.start_view()
         self.supply_checkpoints.start()
         return report

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=0.05, gt=0)
     projection_batch_size: int = Field(default=500, ge=1)
+    supply_checkpoint_events: int = Field(
+        default=50_000,
+        ge=1,
+        description="The routing process checkpoints its supply view after this many supply "
+        "events (a start then reads only the log after the newest checkpoint)",
+    )
+    supply_checkpoint_seconds: float = Field(
+        default=60.0, gt=0, description="... or after this long, when anything was applied"
+    )
     batch_window_seconds: float = Field(default=0.05, gt=0)
     max_handler_attempts: int = Field(default=3, ge=1)
     backorder_sweep_seconds: float = Field(

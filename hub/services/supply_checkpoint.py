@@ -22,7 +22,8 @@ A change to what the view keeps or how it is written takes a new FORMAT.
 
 Written off the routing call, by a thread that looks every CHECK_SECONDS and writes when the
 view has applied EVERY_EVENTS events since the last checkpoint, or anything at all and
-EVERY_SECONDS have passed (a quiet hub still gets one); and at a clean stop. Routing waits
+EVERY_SECONDS have passed (a quiet hub still gets one); and at a clean stop. Both thresholds are
+settings (`ORDERHUB_SUPPLY_CHECKPOINT_EVENTS`, `ORDERHUB_SUPPLY_CHECKPOINT_SECONDS`). Routing waits
 only while the view's state is copied (`SupplyView.export`, about a millisecond).
 """
 
@@ -271,7 +272,8 @@ class SupplyCheckpoints:
             self._write_logged()
 
     def _run(self) -> None:
-        while not self._stop.wait(CHECK_SECONDS):
+        # A hub told to checkpoint more often than CHECK_SECONDS looks as often as it is told.
+        while not self._stop.wait(min(CHECK_SECONDS, self._every_seconds)):
             if self.due():
                 self._write_logged()
 

@@ -341,6 +341,30 @@ def test_the_hub_writes_a_checkpoint_when_it_closes_and_starts_from_it(
         second.close()
 
 
+def test_the_hub_checkpoints_as_often_as_its_settings_say(
+    tmp_path: Path, clock: Clock, database: str | None
+) -> None:
+    hub = embedded_hub(tmp_path, clock, database, supply_checkpoint_events=3)
+    try:
+        hub.catalog.register_source(source_definition("wh-lyon"), actor=ADMIN)
+        hub.start_supply()
+        checkpoints = hub.supply_checkpoints
+        assert checkpoints is not None
+        assert checkpoints.due()  # rebuilt at the start: worth one at once
+        assert checkpoints.write()
+        view, start = hub.orchestration.supply, hub.orchestration.supply.applied
+        seen = []
+        for sku in range(3):
+            History(hub, clock).run([("stock", 0, sku, 5)])
+            view.refresh()
+            seen.append((view.applied - start >= 3, checkpoints.due()))
+        assert seen[0] == (False, False)  # a few events, but fewer than three: not yet
+        assert seen[-1] == (True, True)
+        assert all(enough == due for enough, due in seen)
+    finally:
+        hub.close()
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
