@@ -26,6 +26,7 @@ from aggregates.decision_inputs import (
     recorded_inputs_id,
     recorded_source_id,
 )
+from hub.multi_get import get_many
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import (
     DecisionInputs,
@@ -123,17 +124,30 @@ class InputsReader:
         _check(text, digest, "inputs")
         body = json.loads(text)
         keys = {row["definition"] for row in body.get("candidates", ())}
+        missing = keys - self._definitions.keys()
+        if missing and len(self._definitions) + len(missing) > KNOWN_DEFINITIONS:
+            self._definitions.clear()
+            missing = keys
+        self._read_definitions(missing)
         return from_body(body, {key: self._definition(key) for key in keys})
+
+    def _read_definitions(self, keys: set[str]) -> None:
+        """The definitions not read yet, in one query (a cold re-run over 50 candidates made
+        50 round trips); each verified against its digest before it is kept."""
+        if not keys:
+            return
+        found = get_many(self._store.repository, map(recorded_source_id, keys))
+        for key in keys:
+            record = found.get(recorded_source_id(key))
+            if isinstance(record, RecordedSource):
+                _check(record.definition, key, "source definition")
+                self._definitions[key] = json.loads(record.definition)
 
     def _definition(self, key: str) -> dict[str, object]:
         if key not in self._definitions:
-            record = self._get(recorded_source_id(key))
-            if not isinstance(record, RecordedSource):
-                raise InputsFormatError(f"source definition {key} is not recorded")
-            _check(record.definition, key, "source definition")
-            if len(self._definitions) >= KNOWN_DEFINITIONS:
-                self._definitions.clear()
-            self._definitions[key] = json.loads(record.definition)
+            self._read_definitions({key})
+        if key not in self._definitions:
+            raise InputsFormatError(f"source definition {key} is not recorded")
         return self._definitions[key]
 
     def _get(self, record_id: UUID) -> Aggregate | None:

@@ -2,6 +2,9 @@
 duplicate stored by another writer settled without losing the decision."""
 
 import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -15,6 +18,8 @@ from aggregates.decision_inputs import (
     recorded_inputs_id,
     recorded_source_id,
 )
+from hub import multi_get
+from hub.services import recorded_inputs
 from hub.services.recorded_inputs import (
     InputsReader,
     InputsRecorder,
@@ -121,3 +126,45 @@ def test_a_record_that_does_not_match_its_digest_or_lacks_a_definition_is_refuse
     forget_definitions()  # read and verified above: readers share them, as any store holds them
     with pytest.raises(InputsFormatError, match="is not recorded"):
         InputsReader(lacking).load(digest)
+
+
+def test_a_cold_read_takes_every_definition_it_lacks_in_one_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = OrderStore(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s")}
+    )
+    inputs = dataclasses.replace(
+        _inputs(), candidates=tuple(make_source(f"wh-{n}", at=LYON) for n in range(30))
+    )
+    digest = _record(InputsRecorder(store), store, inputs)
+    forget_definitions()
+    reads: list[int] = []
+    real = multi_get.get_many
+
+    def counted(repository: Any, ids: Iterable[UUID]) -> dict[UUID, Any]:
+        wanted = list(ids)
+        reads.append(len(wanted))
+        return real(repository, wanted)
+
+    monkeypatch.setattr(recorded_inputs, "get_many", counted)
+
+    assert InputsReader(store).load(digest) == inputs
+    assert reads == [30]  # one query for the thirty definitions
+    assert InputsReader(store).load(digest) == inputs
+    assert reads == [30]  # read and verified once: kept
+
+
+def test_a_definition_that_does_not_match_its_digest_is_refused_on_a_cold_read() -> None:
+    honest = _store()
+    inputs = _inputs()
+    digest = _record(InputsRecorder(honest), honest, inputs)
+    forged = _store()
+    packed: RecordedInputs = honest.repository.get(recorded_inputs_id(digest))
+    forged.save(RecordedInputs(digest, packed.body, encoding=packed.encoding))
+    for key, definition in to_body(inputs)[1].items():
+        changed = {**definition, "lead_time_days": 9}
+        forged.save(RecordedSource(digest=key, definition=canonical_json(changed).decode()))
+    forget_definitions()
+    with pytest.raises(InputsTamperedError, match="source definition does not match"):
+        InputsReader(forged).load(digest)
