@@ -1,5 +1,6 @@
 """Worker roles on real Kafka and PostgreSQL: read models do not wait for routing (each role
-consumes in its own group), and each worker reports its consumer's health."""
+consumes in its own group), each worker reports its consumer's health, and the orchestration
+worker's supply view starts from the checkpoint its last clean stop wrote."""
 
 import time
 from pathlib import Path
@@ -42,6 +43,13 @@ def _status(base: str, order_id: str, wanted: set[str], timeout: float = 90.0) -
             return str(response.json()["status"])
         time.sleep(0.2)
     raise AssertionError(f"order {order_id} not in {wanted} within {timeout}s; last {last}")
+
+
+def _wait_for_log(proc: HubProcess, text: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in proc.log_tail(400):
+        assert time.monotonic() < deadline, f"{text!r} not logged: {proc.log_tail()}"
+        time.sleep(0.2)
 
 
 def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_back(
@@ -104,8 +112,14 @@ def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_b
         assert waiting["state"] == "lagging"
 
         # Orchestration comes up: the same order moves on (held: its payment is pending).
-        start("worker", "--role", "orchestration", name="orchestration")
+        first = start("worker", "--role", "orchestration", name="orchestration")
         assert _status(base, order_id, {"held"}) == "held"
+        assert "supply view started from a full rebuild" in first.log_tail(400)
+
+        # A clean stop leaves a checkpoint of its supply view; the next start begins there.
+        first.stop()
+        second = start("worker", "--role", "orchestration", name="orchestration-again")
+        _wait_for_log(second, "supply view started from the checkpoint at")
     finally:
         for proc in reversed(started):
             proc.stop()
