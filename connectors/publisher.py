@@ -26,7 +26,7 @@ def cached_partitioner(key: bytes | None, all_partitions: list[int], available: 
     with each key's hash remembered."""
     if key is None:
         return int(DefaultPartitioner()(key, all_partitions, available))
-    return all_partitions[(_hash(key) & 0x7FFFFFFF) % len(all_partitions)]
+    return all_partitions[(int(_hash(key)) & 0x7FFFFFFF) % len(all_partitions)]
 
 
 class KafkaPublisher:

@@ -52,9 +52,7 @@ def with_junk_data(message: ConsumedMessage) -> ConsumedMessage:
 
 def consumer(settings: Settings, *followers: Recording) -> tuple[FeedsConsumer, RecordingPublisher]:
     publisher = RecordingPublisher()
-    feeds = [
-        Feed(f"f{i}", f, frozenset({EVENTS}), f.event_types) for i, f in enumerate(followers)
-    ]
+    feeds = [Feed(f"f{i}", f, frozenset({EVENTS}), f.event_types) for i, f in enumerate(followers)]
     return FeedsConsumer("role", feeds, publisher, settings), publisher
 
 
