@@ -24,9 +24,15 @@ from mode.utils.aiter import aiter
 from mode.utils.futures import notify
 
 
-async def take_batches(
-    stream: Any, max_: int, within: float
-) -> AsyncGenerator[Sequence[Any], None]:
+def take_batches(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequence[Any], None]:
+    """The stream's events in batches, registered with the stream as Faust registers
+    `take_events` (so that stopping the stream closes the generator)."""
+    batches = _batches(stream, max_, within)
+    stream._active_agens.add(batches)
+    return batches
+
+
+async def _batches(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequence[Any], None]:
     events: list[Any] = []
     started = asyncio.Event()  # the buffer holds an event
     full = asyncio.Event()
@@ -82,10 +88,3 @@ async def take_batches(
     finally:
         stream.enable_acks = enable_acks
         stream._processors.remove(add_to_buffer)
-
-
-def tracked(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequence[Any], None]:
-    """`take_batches`, registered with the stream as Faust registers `take_events`."""
-    batches = take_batches(stream, max_, within)
-    stream._active_agens.add(batches)
-    return batches

@@ -104,8 +104,17 @@ def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_b
         assert waiting["state"] == "lagging"
 
         # Orchestration comes up: the same order moves on (held: its payment is pending).
-        start("worker", "--role", "orchestration", name="orchestration")
+        routing = start("worker", "--role", "orchestration", name="orchestration")
         assert _status(base, order_id, {"held"}) == "held"
+
+        # Told to stop, each worker and the relay (idle, waiting for events or notices) is gone
+        # within 10 s, having stopped cleanly rather than being killed.
+        for proc in (routing, started[1], started[2]):
+            began = time.monotonic()
+            proc.stop()
+            took = time.monotonic() - began
+            assert took < 10 and proc.process.returncode is not None, (proc.name, took)
+            assert proc.process.returncode >= 0, (proc.name, proc.process.returncode)
     finally:
         for proc in reversed(started):
             proc.stop()

@@ -9,7 +9,7 @@ from typing import Any
 import faust
 import pytest
 
-from hub.streaming.batches import tracked
+from hub.streaming.batches import take_batches
 
 pytestmark = pytest.mark.asyncio
 
@@ -35,7 +35,7 @@ async def _agent(run: Run, size: int, within: float) -> AsyncIterator[Any]:
             return bool(await waits(*args, **kwargs))
 
         stream.wait_for_stopped = counted
-        async for batch in tracked(stream, size, within):
+        async for batch in take_batches(stream, size, within):
             run.times.append(time.monotonic())
             run.acked_while_handling.extend(e.message.acked for e in batch)
             if run.hold is not None:
