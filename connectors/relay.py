@@ -18,6 +18,13 @@ class EventSource(Protocol):
     def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]: ...
 
 
+class Wakeups(Protocol):
+    """Tells the relay that events were committed (connectors.store_notices)."""
+
+    woken: asyncio.Event
+    listening: bool
+
+
 class PositionStore(Protocol):
     def get(self, stream: str) -> int | None: ...
 
@@ -39,6 +46,8 @@ class Relay:
         routes_for: Callable[[EventEnvelope], list[tuple[str, str]]],
         batch_size: int = 500,
         poll_seconds: float = 0.05,
+        wakeups: Wakeups | None = None,
+        fallback_seconds: float = 1.0,
     ) -> None:
         self._source = source
         self._publisher = publisher
@@ -46,6 +55,10 @@ class Relay:
         self._routes_for = routes_for
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        # Woken by the store, the relay reads on each notice and, without one, every
+        # `fallback_seconds` (a lost notice delays, never drops); not listening, it polls.
+        self._wakeups = wakeups
+        self._fallback_seconds = fallback_seconds
         self._position: int | None = None
         self._loaded = False
         self.published = 0
@@ -77,16 +90,30 @@ class Relay:
         """Publish until told to stop; errors are logged and retried with backoff, never skipped."""
         backoff = self._poll_seconds
         while not stop.is_set():
+            if self._wakeups is not None:
+                self._wakeups.woken.clear()  # before the read: a notice during it wakes the next
             try:
                 sent = await self.publish_next_batch()
                 backoff = self._poll_seconds
+                failed = False
             except Exception:
                 log.exception("relay batch failed; retrying from position %s", self._position)
                 self._loaded = False  # re-read the saved position: it is the truth
                 sent = 0
                 backoff = min(backoff * 2 if backoff else 0.1, 5.0)
+                failed = True
             if sent == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
+                await self._idle(stop, backoff, failed)
+
+    async def _idle(self, stop: asyncio.Event, backoff: float, failed: bool) -> None:
+        waits = [stop.wait()]
+        timeout = backoff
+        if self._wakeups is not None and self._wakeups.listening and not failed:
+            waits.append(self._wakeups.woken.wait())
+            timeout = self._fallback_seconds
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     intake_batch_size: int = Field(default=500, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_seconds: float = Field(default=0.05, gt=0)
+    # PostgreSQL wakes the relay on each commit (LISTEN/NOTIFY); it still reads this often
+    # without a notice. SQLite has no notices: the relay polls every relay_poll_seconds.
+    relay_fallback_seconds: float = Field(default=1.0, gt=0)
     projection_batch_size: int = Field(default=500, ge=1)
     supply_checkpoint_events: int = Field(
         default=50_000,

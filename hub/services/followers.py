@@ -58,6 +58,9 @@ class OrchestrationFollower:
     Re-delivery is harmless: orchestrating an order that is no longer routable is a no-op.
     """
 
+    # The only events it acts on: a worker's consumer does not decode the others for it.
+    event_types: frozenset[str] = ORDER_TRIGGERS | STOCK_TRIGGERS
+
     def __init__(
         self,
         orchestration: OrchestrationService,

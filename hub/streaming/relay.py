@@ -4,8 +4,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from psycopg.conninfo import make_conninfo
+
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
+from connectors.store_notices import StoreNotices, install_trigger
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
@@ -62,7 +65,7 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
     return routes
 
 
-def build_relay(hub: Hub, publisher: KafkaPublisher) -> Relay:
+def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | None = None) -> Relay:
     return Relay(
         source=hub.store,
         publisher=publisher,
@@ -70,7 +73,35 @@ def build_relay(hub: Hub, publisher: KafkaPublisher) -> Relay:
         routes_for=routes_for(hub.settings),
         batch_size=hub.settings.relay_batch_size,
         poll_seconds=hub.settings.relay_poll_seconds,
+        wakeups=wakeups,
+        fallback_seconds=hub.settings.relay_fallback_seconds,
     )
+
+
+def store_notices(hub: Hub) -> StoreNotices | None:
+    """On PostgreSQL, the trigger that notifies commits, and a listener; None on SQLite (or if
+    the trigger cannot be installed: the relay then polls, as it did)."""
+    if not hub.settings.uses_postgres:
+        return None
+    env = hub.settings.eventsourcing_env()
+    conninfo = make_conninfo(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+    )
+    recorder = hub.store.recorder
+    try:
+        install_trigger(
+            conninfo,
+            recorder.events_table_name,  # type: ignore[attr-defined]
+            recorder.datastore.schema,  # type: ignore[attr-defined]
+        )
+    except Exception:
+        log.exception("could not install the commit notices; the relay polls instead")
+        return None
+    return StoreNotices(conninfo)
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
@@ -79,11 +110,15 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     hub = bootstrap(settings)
     publisher = kafka.publisher("relay")
     await publisher.start()
-    relay = build_relay(hub, publisher)
+    notices = await asyncio.to_thread(store_notices, hub)
+    listening = asyncio.create_task(notices.run(stop)) if notices is not None else None
+    relay = build_relay(hub, publisher, notices)
     log.info("relay started at position %s", hub.relay_positions().get("notification_log"))
     try:
         await relay.run(stop)
     finally:
+        if listening is not None:
+            listening.cancel()
         await publisher.stop()
         hub.close()
         log.info("relay stopped after publishing %d events", relay.published)

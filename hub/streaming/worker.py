@@ -32,6 +32,7 @@ from connectors.consumed import ConsumedMessage, normalise_headers
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Following, Hub, bootstrap
 from hub.settings import Settings
+from hub.streaming.batches import take_batches
 from hub.streaming.edge_handlers import (
     DeadLetterConsumer,
     FulfillmentUpdatesConsumer,
@@ -91,11 +92,12 @@ class Agents:
         return self._topics[topics]
 
     def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
-        """One agent: batches of raw records to a handler that never raises."""
+        """One agent: batches of raw records to a handler that never raises. A batch goes when
+        full or `batch_window_seconds` after its first record; an idle agent sleeps."""
         window = self.settings.batch_window_seconds
 
         async def agent(stream: Any) -> None:
-            async for batch in stream.take_events(batch_size, within=window):
+            async for batch in take_batches(stream, batch_size, window):
                 await handler.handle([to_consumed(e) for e in batch])
 
         self.app.agent(topic, concurrency=1, name=name)(agent)

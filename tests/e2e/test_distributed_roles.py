@@ -112,14 +112,25 @@ def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_b
         assert waiting["state"] == "lagging"
 
         # Orchestration comes up: the same order moves on (held: its payment is pending).
-        first = start("worker", "--role", "orchestration", name="orchestration")
+        routing = start("worker", "--role", "orchestration", name="orchestration")
         assert _status(base, order_id, {"held"}) == "held"
-        assert "supply view started from a full rebuild" in first.log_tail(400)
+        assert "supply view started from a full rebuild" in routing.log_tail(400)
 
-        # A clean stop leaves a checkpoint of its supply view; the next start begins there.
-        first.stop()
-        second = start("worker", "--role", "orchestration", name="orchestration-again")
-        _wait_for_log(second, "supply view started from the checkpoint at")
+        # Told to stop, each worker and the relay (idle, waiting for events or notices) is gone
+        # within 10 s, having stopped cleanly rather than being killed.
+        def stopped_cleanly(proc: HubProcess) -> None:
+            began = time.monotonic()
+            proc.stop()
+            took = time.monotonic() - began
+            assert took < 10 and proc.process.returncode is not None, (proc.name, took)
+            assert proc.process.returncode >= 0, (proc.name, proc.process.returncode)
+
+        stopped_cleanly(routing)
+        # Its clean stop left a checkpoint of its supply view; the next start begins there.
+        again = start("worker", "--role", "orchestration", name="orchestration-again")
+        _wait_for_log(again, "supply view started from the checkpoint at")
+        for proc in (again, started[1], started[2]):
+            stopped_cleanly(proc)
     finally:
         for proc in reversed(started):
             proc.stop()

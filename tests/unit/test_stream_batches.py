@@ -1,0 +1,84 @@
+"""take_batches on a real Faust agent (Faust's test context): batches as take_events gives them,
+acked only after the handler returned, and no wake-up while nothing arrives."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+import pytest
+
+from hub.streaming.batches import take_batches
+
+pytestmark = pytest.mark.asyncio
+
+
+class Run:
+    def __init__(self) -> None:
+        self.batches: list[list[bytes]] = []
+        self.times: list[float] = []
+        self.hold: asyncio.Event | None = None
+        self.acked_while_handling: list[bool] = []
+        self.waits = 0
+
+
+async def _agent(run: Run, size: int, within: float) -> AsyncIterator[Any]:
+    app = faust.App(f"t-batches-{time.monotonic_ns()}", broker="kafka://127.0.0.1:1")
+    topic = app.topic("x", value_type=bytes, value_serializer="raw")
+
+    async def handle(stream: Any) -> None:
+        waits = stream.wait_for_stopped
+
+        async def counted(*args: Any, **kwargs: Any) -> bool:
+            run.waits += 1
+            return bool(await waits(*args, **kwargs))
+
+        stream.wait_for_stopped = counted
+        async for batch in take_batches(stream, size, within):
+            run.times.append(time.monotonic())
+            run.acked_while_handling.extend(e.message.acked for e in batch)
+            if run.hold is not None:
+                await run.hold.wait()
+            run.batches.append([e.value for e in batch])
+
+    agent = app.agent(topic, name="batches")(handle)
+    return agent.test_context()
+
+
+async def test_full_batches_go_at_once_and_the_rest_after_the_window() -> None:
+    run = Run()
+    async with await _agent(run, 3, 0.05) as ctx:
+        start = time.monotonic()
+        for n in range(7):
+            await ctx.put(str(n).encode())
+        await asyncio.sleep(0.3)
+
+    assert run.batches == [[b"0", b"1", b"2"], [b"3", b"4", b"5"], [b"6"]]
+    assert run.times[1] - start < 0.04 <= run.times[2] - start
+    assert not any(run.acked_while_handling)
+
+
+async def test_events_are_acked_only_after_the_handler_returned() -> None:
+    run = Run()
+    run.hold = asyncio.Event()
+    async with await _agent(run, 10, 0.01) as ctx:
+        placed = [await ctx.put(b"a"), await ctx.put(b"b")]
+        await asyncio.sleep(0.1)
+        assert run.batches == [] and not any(e.message.acked for e in placed)
+        run.hold.set()
+        await asyncio.sleep(0.05)
+        assert run.batches == [[b"a", b"b"]]
+        assert all(e.message.acked for e in placed)
+
+
+async def test_an_idle_agent_does_not_wake() -> None:
+    run = Run()
+    async with await _agent(run, 10, 0.01) as ctx:
+        await asyncio.sleep(0.1)
+        idle_waits = run.waits
+        await asyncio.sleep(0.5)  # take_events would wake 50 times
+        assert run.waits == idle_waits <= 1
+        await ctx.put(b"late")
+        await asyncio.sleep(0.1)
+    assert run.batches == [[b"late"]]
