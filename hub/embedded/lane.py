@@ -4,8 +4,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from hub.embedded.decoded_log import Log
 from hub.services.followers import Follower
-from hub.store import OrderStore
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Lane:
     def __init__(
         self,
         name: str,
-        store: OrderStore,
+        store: Log,
         followers: list[Follower],
         batch_size: int,
         park: Park | None = None,
