@@ -6,12 +6,15 @@ from collections.abc import Callable
 
 from hub.embedded.decoded_log import Log
 from hub.services.followers import Follower
+from projections.base import SqlView, write_together
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 STREAM = "notification_log"
 
 
+# A follower and the part of a batch it has not seen, with the events' positions.
+Share = tuple[Follower, list[tuple[int, EventEnvelope]]]
 # (follower name, the event it could not handle, the error) → keep it where people look.
 Park = Callable[[str, EventEnvelope, Exception], None]
 # Told, from the lane's thread, that what a caller waits for is delivered: the log position it
@@ -80,13 +83,16 @@ class Lane:
                 if not batch:
                     self._serve(None, None)
                     return delivered
+                shares = []
                 for i, follower in enumerate(self.followers):
                     seen = positions[i]
                     unseen = batch if seen is None else [b for b in batch if b[0] > seen]
                     if unseen:
-                        self._apply(follower, unseen)
+                        shares.append((follower, unseen))
                         positions[i] = unseen[-1][0]
                         delivered += len(unseen)
+                for group in _together(shares):
+                    self._apply_group(group)
                 self._serve(batch[-1][0], None)
                 self._after_batch()
             return delivered
@@ -167,9 +173,26 @@ class Lane:
         for position, on_served in served:
             on_served(position, error)
 
+    def _apply_group(self, group: list[Share]) -> None:
+        """Views of one database write their shares in one transaction (one commit per batch
+        instead of one per view); if that fails, each is given its share on its own."""
+        views = [
+            (view, envelopes_of(share), {STREAM: share[-1][0]})
+            for view, share in group
+            if isinstance(view, SqlView)
+        ]
+        if len(views) > 1 and len(views) == len(group):
+            try:
+                write_together(views)
+                return
+            except Exception:
+                log.exception("views failed on a batch together; delivering view by view")
+        for follower, share in group:
+            self._apply(follower, share)
+
     def _apply(self, follower: Follower, batch: list[tuple[int, EventEnvelope]]) -> None:
         try:
-            follower.apply([env for _, env in batch], {STREAM: batch[-1][0]})
+            follower.apply(envelopes_of(batch), {STREAM: batch[-1][0]})
         except Exception:
             log.exception("%s failed on a batch; delivering one by one", follower_name(follower))
             self._one_by_one(follower, batch)
@@ -183,6 +206,27 @@ class Lane:
                 if self._park is not None:
                     self._park(follower_name(follower), env, error)
                 follower.apply([], {STREAM: position})  # move past it
+
+
+def envelopes_of(batch: list[tuple[int, EventEnvelope]]) -> list[EventEnvelope]:
+    return [env for _, env in batch]
+
+
+def _together(shares: list[Share]) -> list[list[Share]]:
+    """The shares in the followers' order, the SQL views of one database next to each other
+    grouped (a follower that must see a batch before the next one does keeps its turn)."""
+    groups: list[list[Share]] = []
+    for follower, share in shares:
+        last = groups[-1][-1][0] if groups else None
+        if (
+            isinstance(follower, SqlView)
+            and isinstance(last, SqlView)
+            and last.database is follower.database
+        ):
+            groups[-1].append((follower, share))
+        else:
+            groups.append([(follower, share)])
+    return groups
 
 
 def follower_name(follower: Follower) -> str:
