@@ -1,19 +1,40 @@
-"""The store's log as the embedded lanes read it: each event decoded once for both lanes."""
+"""The store's log as the embedded lanes read it: each event decoded once for both lanes, and
+only the events a lane's followers read at all."""
 
 import threading
 from collections import deque
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
+from eventsourcing.utils import resolve_topic
+
+from aggregates.contract import event_type_of, to_envelope
 from hub.store import OrderStore
 from schemas.envelope import EventEnvelope
 
 Entry = tuple[int, EventEnvelope]
 
 
+@dataclass(frozen=True)
+class Read:
+    """The envelopes of a read (those of the types asked for), and the position of the last
+    event read, whatever its type (None: nothing new)."""
+
+    entries: list[Entry]
+    last: int | None
+
+    def since(self, seen: int | None) -> list[Entry]:
+        return self.entries if seen is None else [e for e in self.entries if e[0] > seen]
+
+
 class Log(Protocol):
     """What a lane reads: the store's notification log as envelopes, and its end."""
 
-    def read_envelopes(self, after: int | None, limit: int) -> list[Entry]: ...
+    def read(self, after: int | None, limit: int, types: Collection[str] | None = None) -> Read:
+        """Up to `limit` events after a position; with `types`, only those are decoded and
+        returned (None: all)."""
+        ...
 
     def max_position(self) -> int: ...
 
@@ -43,22 +64,52 @@ class DecodedLog:
         self.reads = 0  # round trips to the store, for tests and benchmarks
         self.decoded = 0  # events decoded
         self.hits = 0  # reads answered from the kept run
+        self._types: dict[str, str] = {}  # stored topic -> event type
 
     def max_position(self) -> int:
         return self._store.max_position()
 
     def read_envelopes(self, after: int | None, limit: int) -> list[Entry]:
+        return self.read(after, limit).entries
+
+    def read(self, after: int | None, limit: int, types: Collection[str] | None = None) -> Read:
         since = after or 0  # from the start (None) is after 0: the log's first position is 1
         with self._lock:
             kept = self._from_kept(since, limit)
         if kept:
-            return kept
+            wanted = kept if types is None else [e for e in kept if e[1].type in types]
+            return Read(wanted, kept[-1][0])
+        if types is not None:
+            return self._read_only(after, limit, types)
         batch = self._store.read_envelopes(after, limit)
         with self._lock:
             self.reads += 1
             self.decoded += len(batch)
             self._keep_read(since, batch)
-        return batch
+        return Read(batch, batch[-1][0] if batch else None)
+
+    def _read_only(self, after: int | None, limit: int, types: Collection[str]) -> Read:
+        """Decodes the events of `types` only (an event's type follows from its stored topic).
+        Such a read has holes, so it is not kept for the other lane."""
+        store = self._store
+        notifications = store.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=after is None
+        )
+        entries = [
+            (n.id, to_envelope(store.mapper.to_domain_event(n)))
+            for n in notifications
+            if self._type_of(n.topic) in types
+        ]
+        with self._lock:
+            self.reads += 1
+            self.decoded += len(entries)
+        return Read(entries, notifications[-1].id if notifications else None)
+
+    def _type_of(self, topic: str) -> str:
+        found = self._types.get(topic)
+        if found is None:
+            found = self._types[topic] = event_type_of(resolve_topic(topic))
+        return found
 
     def _from_kept(self, after: int, limit: int) -> list[Entry]:
         if self._start is None or not self._kept or after < self._start:

@@ -58,6 +58,9 @@ class OrchestrationFollower:
     Re-delivery is harmless: orchestrating an order that is no longer routable is a no-op.
     """
 
+    # The only events it reads: embedded delivery decodes no others for it.
+    event_types = ORDER_TRIGGERS | STOCK_TRIGGERS
+
     def __init__(
         self,
         orchestration: OrchestrationService,
@@ -149,6 +152,7 @@ class BillingFollower:
     """Invoices each shipment once it has shipped (the ERP reads them on the billing topic)."""
 
     name = "billing"
+    event_types = frozenset({EventType.ORDER_SHIPMENT_PROGRESSED})  # the only ones it reads
 
     def __init__(self, fulfillment: FulfillmentService, db: SqlDatabase) -> None:
         self._fulfillment = fulfillment

@@ -1,14 +1,18 @@
-"""The embedded lanes' shared log: each event decoded once, and never a read that differs from
-the store's."""
+"""The embedded lanes' shared log: each event decoded once, only for the lanes that read its
+type, and never a read that differs from the store's."""
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from hub.embedded.decoded_log import DecodedLog
 from hub.embedded.delivery import STREAM, InProcessDelivery
+from hub.embedded.lane import types_read_by
 from hub.services.intake import IntakeService, SubmitOrder
 from hub.store import OrderStore
 from projections.order_status import InMemoryOrderStatusView
+from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import fixed_clock, submission_dict
 
@@ -90,3 +94,60 @@ def test_both_lanes_decode_each_batch_once(tmp_path: Path) -> None:
     assert view.positions()[STREAM] == routing.positions()[STREAM] == store.max_position()
     assert delivery.log.decoded == store.max_position(), "each event decoded once"
     assert delivery.log.hits >= store.max_position() // 4, "the lane behind read it kept"
+
+
+class Accepting:
+    """A follower that reads accepted orders only, and says so."""
+
+    event_types = frozenset({EventType.ORDER_ACCEPTED})
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.at: dict[str, int] = {}
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        self.seen += [env.type for env in envelopes]
+        self.at.update(positions)
+
+    def positions(self) -> dict[str, int]:
+        return dict(self.at)
+
+
+def test_a_lane_decodes_only_the_types_its_followers_read_and_moves_past_the_rest(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    _place(store, "WEB-1", "WEB-2", "WEB-3")
+    follower = Accepting()
+    delivery = InProcessDelivery(store, [], [follower], batch_size=2)
+
+    delivery.catch_up()
+
+    assert follower.seen == [EventType.ORDER_ACCEPTED] * 3
+    assert follower.positions()[STREAM] == store.max_position() > 3, "past the others too"
+    assert delivery.log.decoded == 3, "the other events were not decoded"
+    _place(store, "WEB-4")
+    delivery.catch_up()
+    assert follower.seen == [EventType.ORDER_ACCEPTED] * 4
+    assert follower.positions()[STREAM] == store.max_position()
+
+
+def test_a_typed_read_of_what_the_other_lane_kept_is_answered_from_it(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _place(store, "WEB-1", "WEB-2")
+    log = DecodedLog(store, keep=100)
+    everything = log.read(None, 100)
+
+    accepted = log.read(None, 100, frozenset({EventType.ORDER_ACCEPTED}))
+
+    assert [e for e in everything.entries if e[1].type == EventType.ORDER_ACCEPTED] == (
+        accepted.entries
+    )
+    assert accepted.last == everything.last == store.max_position()
+    assert (log.reads, log.hits) == (1, 1)
+
+
+def test_a_lane_decodes_everything_when_one_follower_does_not_say_what_it_reads() -> None:
+    assert types_read_by([Accepting(), InMemoryOrderStatusView()]) is None
+    assert types_read_by([]) is None
+    assert types_read_by([Accepting()]) == {EventType.ORDER_ACCEPTED}
