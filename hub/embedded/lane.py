@@ -28,8 +28,10 @@ class Lane:
 
     Each follower keeps its own position in the log, saved with its rows, so a restart resumes
     and a crash between a save and its delivery is caught up by the next call. Each batch of
-    the log is read and decoded once per lane and handed to every follower of the lane that has
-    not seen it yet. Followers that record new events (the orchestrator) are followed round
+    the log is read once per lane and handed to every follower of the lane that has not seen it
+    yet; the events are decoded once for both lanes (`DecodedLog`), and only those of the types
+    the lane's followers read when they all say which (`event_types`). The SQL views of one
+    database write a batch in one transaction. Followers that record new events (the orchestrator) are followed round
     again until nothing is new. An event a follower cannot handle is parked and passed, so it
     never blocks what follows.
 
