@@ -8,8 +8,9 @@ that may read the store (an API key not in the cache) still goes to the pool.
 """
 
 from collections.abc import Awaitable, Callable
+from random import getrandbits
 from typing import Annotated
-from uuid import uuid4
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
@@ -36,8 +37,10 @@ async def get_capture(request: Request) -> CaptureService:
 async def get_correlation_id(
     x_correlation_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str:
-    """The caller's correlation id (X-Correlation-Id), else a new one."""
-    return x_correlation_id or str(uuid4())
+    """The caller's correlation id (X-Correlation-Id), else a new one: a random UUID, from the
+    process's generator rather than the OS (`uuid4()` reads os.urandom: 2.7 % of the embedded
+    process's busy samples under load); it tells requests apart, it guards nothing."""
+    return x_correlation_id or str(UUID(int=getrandbits(128), version=4))
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
