@@ -1,4 +1,4 @@
-"""Where the distributed flow's CPU goes: `benchmarks.flow` with py-spy on every hub process.
+"""Where the flow's CPU goes: `benchmarks.flow` with py-spy on every hub process.
 
 Run:  python -m benchmarks.flow_profile [--mode embedded] [--rate 20 --seconds 40 --warmup 10]
           [--out DIR]
@@ -77,8 +77,16 @@ def run(args: argparse.Namespace) -> None:
         seconds = str(max(5, int(args.seconds) - 3))
         spies = [
             subprocess.Popen(
-                [*_PY_SPY, *(["--threads"] if args.mode == "embedded" else []),
-                 "-p", str(pid), "-o", str(out / f"{name}.txt"), "-d", seconds],
+                [
+                    *_PY_SPY,
+                    *(["--threads"] if args.mode == "embedded" else []),
+                    "-p",
+                    str(pid),
+                    "-o",
+                    str(out / f"{name}.txt"),
+                    "-d",
+                    seconds,
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -31,9 +31,9 @@ class Lane:
     the log is read once per lane and handed to every follower of the lane that has not seen it
     yet; the events are decoded once for both lanes (`DecodedLog`), and only those of the types
     the lane's followers read when they all say which (`event_types`). The SQL views of one
-    database write a batch in one transaction. Followers that record new events (the orchestrator) are followed round
-    again until nothing is new. An event a follower cannot handle is parked and passed, so it
-    never blocks what follows.
+    database write a batch in one transaction. Followers that record new events (the
+    orchestrator) are followed round again until nothing is new. An event a follower cannot
+    handle is parked and passed, so it never blocks what follows.
 
     Once `start()`ed, the lane's thread delivers whenever it is `nudge()`d or asked to
     (`request()`); a request is served as soon as the lane has delivered everything recorded
