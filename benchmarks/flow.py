@@ -99,12 +99,18 @@ class Session:
         """`count` orders as fast as the hub takes them; orders/s from first sent to last decided
         (routed, or held by the policy)."""
         before = len(self.sender.sent.due)
+        cpu = CpuWindow(self.hub.pids())
         started = time.perf_counter()
+        cpu.start(started)
         await self.sender.closed_loop(count)
         ids = self.captured(list(self.sender.sent.due)[before:])
         await self.wait_decided(ids, self.args.stall, None)
         decided = [t for t in map(self.seen.decided_at, ids) if t is not None]
         elapsed = (max(decided) - started) if decided else math.nan
+        # CPU seconds of each hub process from the first order sent until all were decided.
+        used = {
+            k: v * (time.perf_counter() - started) for k, v in cpu.stop(time.perf_counter()).items()
+        }
         return {
             "orders": count,
             "captured": len(ids),
@@ -113,6 +119,7 @@ class Session:
             "seconds": elapsed,
             # Orders decided (routed, or held for a person by the policy) per second.
             "routed_per_s": len(decided) / elapsed if decided else 0.0,
+            "cpu_ms_per_decided": {k: 1000 * v / max(1, len(decided)) for k, v in used.items()},
         }
 
     async def probe(self) -> dict[str, Any]:
@@ -269,6 +276,9 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
             )
             result["raw"] = await raw_limits(hub, maker, args, size)
             console.print(f"  raw limits: {result['raw']}")
+            if args.closed:
+                result["closed"] = await s.closed_batch(args.closed)
+                console.print(f"  closed loop: {result['closed']}")
             if args.history:
                 result["history"] = await history(s, args)
             rss.clear()  # growth is measured over the steps, not the start-up and the load
@@ -356,6 +366,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--history", type=int, default=0, help="orders preloaded between the "
                         "two history windows (0: no history comparison)")  # fmt: skip
     parser.add_argument("--history-window", type=int, default=10_000)
+    parser.add_argument("--closed", type=int, default=0, help="before the steps, this many "
+                        "orders closed loop: hub CPU ms per decided order")  # fmt: skip
     parser.add_argument("--orders", type=int, default=0, help="soak: this many orders at the "
                         "first rate instead of the steps, RSS sampled")  # fmt: skip
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")

@@ -1,10 +1,12 @@
-"""Where the distributed flow's CPU goes: `benchmarks.flow` with py-spy on every hub process.
+"""Where the flow's CPU goes: `benchmarks.flow` with py-spy on every hub process.
 
-Run:  python -m benchmarks.flow_profile [--rate 20 --seconds 40 --warmup 10] [--out DIR]
+Run:  python -m benchmarks.flow_profile [--mode embedded] [--rate 20 --seconds 40 --warmup 10]
+          [--out DIR]
       python -m benchmarks.flow_profile --summarise DIR      # the tables again, from the files
 
-Runs one distributed step of `benchmarks.flow` at the given rate and, once its warm-up is over,
-records each hub process (`serve`, `relay`, one per worker role) with py-spy (`-f raw`, 100 Hz)
+Runs one step of `benchmarks.flow` (distributed by default) at the given rate and, once its
+warm-up is over, records each hub process (`serve`, `relay`, one per worker role; embedded: the
+one `serve`, its threads' ids kept: `--threads`) with py-spy (`-f raw`, 100 Hz)
 for the measured seconds. Printed: CPU ms per routed order of every process (the flow's own CPU
 window, PostgreSQL and the broker included) and per unit of each process's own work (captured
 order, routed order, store event, record on the order events topic), then per hub process the
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
     log_path = out / "flow.log"
     with log_path.open("w") as log:
         flow = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.flow", "--mode", "distributed",
+            [sys.executable, "-m", "benchmarks.flow", "--mode", args.mode,
              "--rates", str(args.rate), "--seconds", str(args.seconds),
              "--warmup", str(args.warmup), "--json", str(out / "flow.json")],
             stdout=log, stderr=subprocess.STDOUT,
@@ -75,7 +77,16 @@ def run(args: argparse.Namespace) -> None:
         seconds = str(max(5, int(args.seconds) - 3))
         spies = [
             subprocess.Popen(
-                [*_PY_SPY, "-p", str(pid), "-o", str(out / f"{name}.txt"), "-d", seconds],
+                [
+                    *_PY_SPY,
+                    *(["--threads"] if args.mode == "embedded" else []),
+                    "-p",
+                    str(pid),
+                    "-o",
+                    str(out / f"{name}.txt"),
+                    "-d",
+                    seconds,
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -181,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--mode", choices=["distributed", "embedded"], default="distributed")
     parser.add_argument("--rate", type=int, default=20, help="offered orders/s")
     parser.add_argument("--seconds", type=float, default=40, help="measured (and sampled) seconds")
     parser.add_argument("--warmup", type=float, default=10)

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS backorder_lines (
 class SqlBackorderView(SqlView):
     """Filled from `Routed` events: each routing replaces the order's waiting lines."""
 
+    event_types = frozenset({EventType.ORDER_ROUTED})  # the only ones it reads
+
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:

@@ -52,6 +52,18 @@ class SqlView(ABC):
             self.write(cur, envelopes, positions)
 
 
+def write_together(
+    group: Sequence[tuple[SqlView, Sequence[EventEnvelope], dict[str, int]]],
+) -> None:
+    """Several views' batches in one transaction of their (shared) database, with their
+    positions: one commit for all of them."""
+    db = group[0][0].database
+    locks = [view.rebuilt_as for view, _, _ in group if view.rebuilt_as]
+    with db.transaction(writing_views=locks) as cur:
+        for view, envelopes, positions in group:
+            view.write(cur, envelopes, positions)
+
+
 def advance(current: dict[str, int], reached: dict[str, int]) -> None:
     """Positions only move forward, as in the SQL backends."""
     for stream, position in reached.items():

@@ -362,7 +362,7 @@ def _where(query: ExceptionQuery) -> tuple[list[str], list[Any]]:
 
 
 def _params(row: ExceptionRow) -> list[Any]:
-    values: dict[str, Any] = asdict(row)
+    values: dict[str, Any] = {c: getattr(row, c) for c in _COLUMNS}  # flat: no asdict() copy
     values["skus"] = json.dumps(list(row.skus))
     return [*(values[c] for c in _COLUMNS), SEVERITY_RANK[row.severity], row.is_open]
 

@@ -2,7 +2,6 @@
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any, Protocol
 
 from projections.base import SqlView, advance, ensure_version, forget
@@ -295,7 +294,8 @@ class SqlOrderStatusView(SqlView):
 
 
 def _to_params(row: OrderStatusRow) -> list[object]:
-    values: dict[str, Any] = asdict(row)
+    # Not asdict(): it deep-copies every field, and the row's are flat but for `fulfillment`.
+    values: dict[str, Any] = {c: getattr(row, c) for c in _COLUMNS}
     values["fulfillment"] = row.fulfillment.to_json()
     for name in _TUPLES:
         values[name] = json.dumps(list(getattr(row, name)))

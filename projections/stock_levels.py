@@ -16,7 +16,7 @@ each event of the item; it holds only the item's open reservations, which stay s
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from projections.base import ReadModel, SqlView, advance, prefix_upper_bound
@@ -319,8 +319,7 @@ def _load_sources(cur: Cursor, subjects: Sequence[str]) -> dict[str, SourceName]
 
 
 def _to_params(row: StockLevel) -> list[Any]:
-    values = asdict(row)
-    return [values[c] for c in _STORED]
+    return [getattr(row, c) for c in _STORED]  # flat columns: no asdict() copy
 
 
 def _from_record(record: Sequence[Any]) -> StockLevel:

@@ -1,11 +1,19 @@
 """Dependencies: the hub, its capture service, the request's correlation id, and who is asking
-(with what scopes)."""
+(with what scopes).
 
-from collections.abc import Callable
+They are coroutines: FastAPI runs a plain function dependency in its thread pool, a hop through
+the pool's limiter and a worker thread for each of them on every request (about 7 % of the
+embedded process's busy time under load, with the GIL shared with the delivery lanes). The one
+that may read the store (an API key not in the cache) still goes to the pool.
+"""
+
+from collections.abc import Awaitable, Callable
+from random import getrandbits
 from typing import Annotated
-from uuid import uuid4
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth_throttle import Throttled, authenticate
 from hub.api.problems import ProblemError
@@ -16,21 +24,23 @@ from schemas.channels import Role
 from schemas.problems import Problem
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     hub: Hub = request.app.state.hub
     return hub
 
 
-def get_capture(request: Request) -> CaptureService:
+async def get_capture(request: Request) -> CaptureService:
     capture: CaptureService = request.app.state.capture
     return capture
 
 
-def get_correlation_id(
+async def get_correlation_id(
     x_correlation_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str:
-    """The caller's correlation id (X-Correlation-Id), else a new one."""
-    return x_correlation_id or str(uuid4())
+    """The caller's correlation id (X-Correlation-Id), else a new one: a random UUID, from the
+    process's generator rather than the OS (`uuid4()` reads os.urandom: 2.7 % of the embedded
+    process's busy samples under load); it tells requests apart, it guards nothing."""
+    return x_correlation_id or str(UUID(int=getrandbits(128), version=4))
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
@@ -38,7 +48,7 @@ CaptureDep = Annotated[CaptureService, Depends(get_capture)]
 CorrelationDep = Annotated[str, Depends(get_correlation_id)]
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     hub: HubDep,
     authorization: Annotated[str | None, Header()] = None,
@@ -51,7 +61,7 @@ def get_principal(
         presented = authorization[7:].strip()
     if presented:
         try:
-            return authenticate(request, hub.access, presented)[0]
+            return (await run_in_threadpool(authenticate, request, hub.access, presented))[0]
         except NotAuthenticated as refused:
             raise _unauthorized(str(refused)) from None
         except Throttled as held:
@@ -65,8 +75,8 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require(scope: str) -> Callable[[Principal], Principal]:
-    def check(principal: PrincipalDep) -> Principal:
+def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: PrincipalDep) -> Principal:
         if scope not in principal.scopes:
             raise ProblemError(
                 Problem(
@@ -81,7 +91,7 @@ def require(scope: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def get_actor(principal: PrincipalDep) -> str:
+async def get_actor(principal: PrincipalDep) -> str:
     return principal.actor
 
 

@@ -8,7 +8,6 @@ buffered and bounded, handed to the route. Every answer carries `X-Content-Type-
 nosniff`, so a browser never guesses a stored payload is HTML.
 """
 
-import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,8 +115,7 @@ async def _authenticate(hub: Hub, scope: Scope, headers: Headers) -> None:
     # The same check the routes' dependency makes (it runs again there, from a warm cache):
     # here it runs before the body is read, which FastAPI's own order would not do. A failure
     # answered here is counted by the failed-auth throttle once, like one answered by a route.
-    await asyncio.to_thread(
-        get_principal,
+    await get_principal(
         Request(scope),
         hub,
         authorization=headers.get("authorization"),

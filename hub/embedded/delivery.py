@@ -4,6 +4,7 @@ import asyncio
 import threading
 import time
 
+from hub.embedded.decoded_log import DecodedLog
 from hub.embedded.lane import STREAM, Lane, Park
 from hub.services.followers import Follower
 from hub.store import OrderStore
@@ -12,6 +13,7 @@ __all__ = ["STREAM", "VIEWS", "WORK", "InProcessDelivery", "Park"]
 
 VIEWS = "views"  # the read models callers read next: captures wait for this lane
 WORK = "work"  # the followers that act and record events (routing): nobody queues behind it
+KEPT_BATCHES = 4  # decoded events kept for the lane behind, in batches of the lanes' size
 
 
 class InProcessDelivery:
@@ -39,8 +41,10 @@ class InProcessDelivery:
         batch_size: int,
         park: Park | None = None,
     ) -> None:
-        self.views = Lane(VIEWS, store, views, batch_size, park)
-        self.work = Lane(WORK, store, work, batch_size, park, after_batch=self.views.nudge)
+        # Both lanes read the same events a moment apart: decoded once, for both.
+        self.log = DecodedLog(store, keep=KEPT_BATCHES * batch_size)
+        self.views = Lane(VIEWS, self.log, views, batch_size, park)
+        self.work = Lane(WORK, self.log, work, batch_size, park, after_batch=self.views.nudge)
 
     @property
     def followers(self) -> list[Follower]:

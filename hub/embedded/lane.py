@@ -4,14 +4,18 @@ import logging
 import threading
 from collections.abc import Callable
 
+from hub.embedded.decoded_log import Entry, Log
 from hub.services.followers import Follower
-from hub.store import OrderStore
+from projections.base import SqlView, write_together
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 STREAM = "notification_log"
 
 
+# A follower, the events of a read it has not seen (with their positions), and the position
+# it reaches with them (the read's last, which may be an event of a type it does not read).
+Share = tuple[Follower, list[Entry], int]
 # (follower name, the event it could not handle, the error) → keep it where people look.
 Park = Callable[[str, EventEnvelope, Exception], None]
 # Told, from the lane's thread, that what a caller waits for is delivered: the log position it
@@ -24,10 +28,12 @@ class Lane:
 
     Each follower keeps its own position in the log, saved with its rows, so a restart resumes
     and a crash between a save and its delivery is caught up by the next call. Each batch of
-    the log is read and decoded once per lane and handed to every follower of the lane that has
-    not seen it yet. Followers that record new events (the orchestrator) are followed round
-    again until nothing is new. An event a follower cannot handle is parked and passed, so it
-    never blocks what follows.
+    the log is read once per lane and handed to every follower of the lane that has not seen it
+    yet; the events are decoded once for both lanes (`DecodedLog`), and only those of the types
+    the lane's followers read when they all say which (`event_types`). The SQL views of one
+    database write a batch in one transaction. Followers that record new events (the
+    orchestrator) are followed round again until nothing is new. An event a follower cannot
+    handle is parked and passed, so it never blocks what follows.
 
     Once `start()`ed, the lane's thread delivers whenever it is `nudge()`d or asked to
     (`request()`); a request is served as soon as the lane has delivered everything recorded
@@ -38,7 +44,7 @@ class Lane:
     def __init__(
         self,
         name: str,
-        store: OrderStore,
+        store: Log,
         followers: list[Follower],
         batch_size: int,
         park: Park | None = None,
@@ -50,6 +56,7 @@ class Lane:
         self._batch_size = batch_size
         self._park = park
         self._after_batch = after_batch  # e.g. wake another lane: there is something new
+        self._types = types_read_by(followers)
         self._delivering = threading.Lock()  # one catch-up at a time, thread or caller
         self._state = threading.Condition()
         self._nudged = False
@@ -76,18 +83,21 @@ class Lane:
                 self._take_up_requests()
                 known = [p for p in positions if p is not None]
                 after = min(known) if known and len(known) == len(positions) else None
-                batch = self._store.read_envelopes(after, self._batch_size) if positions else []
-                if not batch:
+                read = self._store.read(after, self._batch_size, self._types) if positions else None
+                if read is None or read.last is None:
                     self._serve(None, None)
                     return delivered
+                shares = []
                 for i, follower in enumerate(self.followers):
                     seen = positions[i]
-                    unseen = batch if seen is None else [b for b in batch if b[0] > seen]
-                    if unseen:
-                        self._apply(follower, unseen)
-                        positions[i] = unseen[-1][0]
-                        delivered += len(unseen)
-                self._serve(batch[-1][0], None)
+                    if seen is None or seen < read.last:
+                        unseen = read.since(seen)  # may be none of its types: it moves on
+                        shares.append((follower, unseen, read.last))
+                        positions[i] = read.last
+                        delivered += max(1, len(unseen))
+                for group in _together(shares):
+                    self._apply_group(group)
+                self._serve(read.last, None)
                 self._after_batch()
             return delivered
 
@@ -167,14 +177,31 @@ class Lane:
         for position, on_served in served:
             on_served(position, error)
 
-    def _apply(self, follower: Follower, batch: list[tuple[int, EventEnvelope]]) -> None:
+    def _apply_group(self, group: list[Share]) -> None:
+        """Views of one database write their shares in one transaction (one commit per batch
+        instead of one per view); if that fails, each is given its share on its own."""
+        views = [
+            (view, envelopes_of(share), {STREAM: last})
+            for view, share, last in group
+            if isinstance(view, SqlView)
+        ]
+        if len(views) > 1 and len(views) == len(group):
+            try:
+                write_together(views)
+                return
+            except Exception:
+                log.exception("views failed on a batch together; delivering view by view")
+        for follower, share, last in group:
+            self._apply(follower, share, last)
+
+    def _apply(self, follower: Follower, batch: list[Entry], last: int) -> None:
         try:
-            follower.apply([env for _, env in batch], {STREAM: batch[-1][0]})
+            follower.apply(envelopes_of(batch), {STREAM: last})
         except Exception:
             log.exception("%s failed on a batch; delivering one by one", follower_name(follower))
-            self._one_by_one(follower, batch)
+            self._one_by_one(follower, batch, last)
 
-    def _one_by_one(self, follower: Follower, batch: list[tuple[int, EventEnvelope]]) -> None:
+    def _one_by_one(self, follower: Follower, batch: list[Entry], last: int) -> None:
         for position, env in batch:
             try:
                 follower.apply([env], {STREAM: position})
@@ -183,6 +210,41 @@ class Lane:
                 if self._park is not None:
                     self._park(follower_name(follower), env, error)
                 follower.apply([], {STREAM: position})  # move past it
+        if not batch or batch[-1][0] < last:
+            follower.apply([], {STREAM: last})  # past the events of other types read with them
+
+
+def envelopes_of(batch: list[Entry]) -> list[EventEnvelope]:
+    return [env for _, env in batch]
+
+
+def _together(shares: list[Share]) -> list[list[Share]]:
+    """The shares in the followers' order, the SQL views of one database next to each other
+    grouped (a follower that must see a batch before the next one does keeps its turn)."""
+    groups: list[list[Share]] = []
+    for share in shares:
+        follower, before = share[0], groups[-1][-1][0] if groups else None
+        if (
+            isinstance(follower, SqlView)
+            and isinstance(before, SqlView)
+            and before.database is follower.database
+        ):
+            groups[-1].append(share)
+        else:
+            groups.append([share])
+    return groups
+
+
+def types_read_by(followers: list[Follower]) -> frozenset[str] | None:
+    """The event types the followers read, when each of them says (`event_types`): the lane
+    decodes those only. None (every event) when one of them does not say."""
+    read: set[str] = set()
+    for follower in followers:
+        declared: frozenset[str] | None = getattr(follower, "event_types", None)
+        if declared is None:
+            return None
+        read.update(declared)
+    return frozenset(read) if followers else None
 
 
 def follower_name(follower: Follower) -> str:

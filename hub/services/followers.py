@@ -58,7 +58,8 @@ class OrchestrationFollower:
     Re-delivery is harmless: orchestrating an order that is no longer routable is a no-op.
     """
 
-    # The only events it acts on: a worker's consumer does not decode the others for it.
+    # The only events it acts on: neither a worker's consumer nor embedded delivery decodes
+    # the others for it.
     event_types: frozenset[str] = ORDER_TRIGGERS | STOCK_TRIGGERS
 
     def __init__(
@@ -152,6 +153,7 @@ class BillingFollower:
     """Invoices each shipment once it has shipped (the ERP reads them on the billing topic)."""
 
     name = "billing"
+    event_types = frozenset({EventType.ORDER_SHIPMENT_PROGRESSED})  # the only ones it reads
 
     def __init__(self, fulfillment: FulfillmentService, db: SqlDatabase) -> None:
         self._fulfillment = fulfillment

@@ -1,0 +1,136 @@
+"""The store's log as the embedded lanes read it: each event decoded once for both lanes, and
+only the events a lane's followers read at all."""
+
+import threading
+from collections import deque
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from eventsourcing.utils import resolve_topic
+
+from aggregates.contract import event_type_of, to_envelope
+from hub.store import OrderStore
+from schemas.envelope import EventEnvelope
+
+Entry = tuple[int, EventEnvelope]
+
+
+@dataclass(frozen=True)
+class Read:
+    """The envelopes of a read (those of the types asked for), and the position of the last
+    event read, whatever its type (None: nothing new)."""
+
+    entries: list[Entry]
+    last: int | None
+
+    def since(self, seen: int | None) -> list[Entry]:
+        return self.entries if seen is None else [e for e in self.entries if e[0] > seen]
+
+
+class Log(Protocol):
+    """What a lane reads: the store's notification log as envelopes, and its end."""
+
+    def read(self, after: int | None, limit: int, types: Collection[str] | None = None) -> Read:
+        """Up to `limit` events after a position; with `types`, only those are decoded and
+        returned (None: all)."""
+        ...
+
+    def max_position(self) -> int: ...
+
+
+class DecodedLog:
+    """The store's log with the events read last kept decoded, shared by the lanes.
+
+    Both lanes follow the same log a moment apart: decoding a stored event into its envelope
+    (the typed mapper and the public data) was a quarter of the embedded process's busy time
+    under load, done once per lane. Here the envelopes of the last reads are kept, in log order,
+    as one run with no hole: every event between `_start` (exclusive) and the last kept position
+    was returned by the store in order, so a read that starts inside the run is answered from it
+    without a round trip. A read that starts at the run's end extends it, one past its end
+    starts a new run, and one before its start (a lane that lags, e.g. routing under overload)
+    goes to the store and leaves the run to the lane ahead. The store hands out positions in
+    commit order (SQLite has one writer; the library's PostgreSQL recorder takes a table lock),
+    so nothing can appear later inside a run. The envelopes are frozen models, shared between
+    the lanes' threads as they are.
+    """
+
+    def __init__(self, store: OrderStore, keep: int) -> None:
+        self._store = store
+        self._keep = max(1, keep)
+        self._lock = threading.Lock()
+        self._start: int | None = None  # the position the kept run follows (None: no run)
+        self._kept: deque[Entry] = deque()
+        self.reads = 0  # round trips to the store, for tests and benchmarks
+        self.decoded = 0  # events decoded
+        self.hits = 0  # reads answered from the kept run
+        self._types: dict[str, str] = {}  # stored topic -> event type
+
+    def max_position(self) -> int:
+        return self._store.max_position()
+
+    def read_envelopes(self, after: int | None, limit: int) -> list[Entry]:
+        return self.read(after, limit).entries
+
+    def read(self, after: int | None, limit: int, types: Collection[str] | None = None) -> Read:
+        since = after or 0  # from the start (None) is after 0: the log's first position is 1
+        with self._lock:
+            kept = self._from_kept(since, limit)
+        if kept:
+            wanted = kept if types is None else [e for e in kept if e[1].type in types]
+            return Read(wanted, kept[-1][0])
+        if types is not None:
+            return self._read_only(after, limit, types)
+        batch = self._store.read_envelopes(after, limit)
+        with self._lock:
+            self.reads += 1
+            self.decoded += len(batch)
+            self._keep_read(since, batch)
+        return Read(batch, batch[-1][0] if batch else None)
+
+    def _read_only(self, after: int | None, limit: int, types: Collection[str]) -> Read:
+        """Decodes the events of `types` only (an event's type follows from its stored topic).
+        Such a read has holes, so it is not kept for the other lane."""
+        store = self._store
+        notifications = store.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=after is None
+        )
+        entries = [
+            (n.id, to_envelope(store.mapper.to_domain_event(n)))
+            for n in notifications
+            if self._type_of(n.topic) in types
+        ]
+        with self._lock:
+            self.reads += 1
+            self.decoded += len(entries)
+        return Read(entries, notifications[-1].id if notifications else None)
+
+    def _type_of(self, topic: str) -> str:
+        found = self._types.get(topic)
+        if found is None:
+            found = self._types[topic] = event_type_of(resolve_topic(topic))
+        return found
+
+    def _from_kept(self, after: int, limit: int) -> list[Entry]:
+        if self._start is None or not self._kept or after < self._start:
+            return []
+        if after >= self._kept[-1][0]:
+            return []  # past the run: only the store knows what came next
+        found = [entry for entry in self._kept if entry[0] > after]
+        self.hits += 1
+        return found[:limit]
+
+    def _keep_read(self, after: int, batch: list[Entry]) -> None:
+        if not batch:
+            return
+        end = self._kept[-1][0] if self._kept else None
+        if end is not None and self._start is not None and after < self._start:
+            return  # a reader behind the run: the other lane has gone on, keep its run
+        if end is not None and after <= end:
+            fresh = [entry for entry in batch if entry[0] > end]
+        else:  # no run yet, or the reader is past its end: a new run from here
+            self._kept.clear()
+            self._start, fresh = after, batch
+        self._kept.extend(fresh)
+        while len(self._kept) > self._keep:
+            self._start = self._kept.popleft()[0]

@@ -1,0 +1,153 @@
+"""The embedded lanes' shared log: each event decoded once, only for the lanes that read its
+type, and never a read that differs from the store's."""
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from hub.embedded.decoded_log import DecodedLog
+from hub.embedded.delivery import STREAM, InProcessDelivery
+from hub.embedded.lane import types_read_by
+from hub.services.intake import IntakeService, SubmitOrder
+from hub.store import OrderStore
+from projections.order_status import InMemoryOrderStatusView
+from schemas.envelope import EventEnvelope
+from schemas.event_types import EventType
+from schemas.submission import OrderSubmission
+from tests.contracts.factories import fixed_clock, submission_dict
+
+
+def _store(tmp_path: Path) -> OrderStore:
+    return OrderStore(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "e")}
+    )
+
+
+def _place(store: OrderStore, *external_ids: str) -> None:
+    commands = []
+    for external_id in external_ids:
+        submission = OrderSubmission.model_validate(submission_dict(external_id=external_id))
+        commands.append(SubmitOrder(submission, submission.model_dump_json(), "channel:web", "c"))
+    IntakeService(store, fixed_clock()).place_orders(commands)
+
+
+def test_any_reads_while_the_log_grows_answer_what_the_store_answers(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    log = DecodedLog(store, keep=7)
+    rng = random.Random(3)
+    positions = [0, 0]  # two readers, as the lanes, each moving at its own pace
+    for step in range(120):
+        if rng.random() < 0.3:
+            _place(store, f"WEB-{step}")
+        reader = rng.randrange(2)
+        after = positions[reader] if rng.random() < 0.8 else rng.randrange(positions[reader] + 1)
+        limit = rng.randint(1, 9)
+        got = log.read_envelopes(after, limit)
+        expected = store.read_envelopes(after, limit)
+        assert [p for p, _ in got] == [p for p, _ in expected][: len(got)], (step, after, limit)
+        assert [e for _, e in got] == [e for _, e in expected][: len(got)]
+        assert got or not expected, "never empty while the store has more"
+        if got:
+            positions[reader] = max(positions[reader], got[-1][0])
+    assert log.hits > 0 and log.reads > 0
+
+
+def test_a_reader_close_behind_is_answered_without_a_round_trip(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _place(store, "WEB-1", "WEB-2", "WEB-3")
+    end = store.max_position()
+    log = DecodedLog(store, keep=100)
+
+    first = log.read_envelopes(0, 100)
+    second = log.read_envelopes(0, 100)
+
+    assert [p for p, _ in first] == list(range(1, end + 1))
+    assert second == first and second[0][1] is first[0][1], "the same envelopes, decoded once"
+    assert (log.reads, log.hits) == (1, 1)
+    assert log.read_envelopes(end, 100) == [] and log.reads == 2, "past the end: the store"
+
+
+def test_a_reader_far_behind_does_not_take_the_run_from_the_one_ahead(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _place(store, *(f"WEB-{i}" for i in range(6)))
+    log = DecodedLog(store, keep=4)
+    head = store.max_position() - 4
+    log.read_envelopes(head, 4)  # the lane ahead
+
+    behind = log.read_envelopes(0, 3)  # the lane behind: from the store
+    again = log.read_envelopes(head, 4)  # the lane ahead again: still kept
+
+    assert [p for p, _ in behind] == [1, 2, 3]
+    assert [p for p, _ in again] == list(range(head + 1, head + 5))
+    assert (log.reads, log.hits) == (2, 1)
+
+
+def test_both_lanes_decode_each_batch_once(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    view, routing = InMemoryOrderStatusView(), InMemoryOrderStatusView()
+    delivery = InProcessDelivery(store, [view], [routing], batch_size=4)
+    delivery.catch_up()  # both lanes at the log's (empty) start, as after start-up
+    _place(store, *(f"WEB-{i}" for i in range(5)))
+
+    delivery.catch_up()
+
+    assert view.positions()[STREAM] == routing.positions()[STREAM] == store.max_position()
+    assert delivery.log.decoded == store.max_position(), "each event decoded once"
+    assert delivery.log.hits >= store.max_position() // 4, "the lane behind read it kept"
+
+
+class Accepting:
+    """A follower that reads accepted orders only, and says so."""
+
+    event_types = frozenset({EventType.ORDER_ACCEPTED})
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.at: dict[str, int] = {}
+
+    def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        self.seen += [env.type for env in envelopes]
+        self.at.update(positions)
+
+    def positions(self) -> dict[str, int]:
+        return dict(self.at)
+
+
+def test_a_lane_decodes_only_the_types_its_followers_read_and_moves_past_the_rest(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    _place(store, "WEB-1", "WEB-2", "WEB-3")
+    follower = Accepting()
+    delivery = InProcessDelivery(store, [], [follower], batch_size=2)
+
+    delivery.catch_up()
+
+    assert follower.seen == [EventType.ORDER_ACCEPTED] * 3
+    assert follower.positions()[STREAM] == store.max_position() > 3, "past the others too"
+    assert delivery.log.decoded == 3, "the other events were not decoded"
+    _place(store, "WEB-4")
+    delivery.catch_up()
+    assert follower.seen == [EventType.ORDER_ACCEPTED] * 4
+    assert follower.positions()[STREAM] == store.max_position()
+
+
+def test_a_typed_read_of_what_the_other_lane_kept_is_answered_from_it(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _place(store, "WEB-1", "WEB-2")
+    log = DecodedLog(store, keep=100)
+    everything = log.read(None, 100)
+
+    accepted = log.read(None, 100, frozenset({EventType.ORDER_ACCEPTED}))
+
+    assert [e for e in everything.entries if e[1].type == EventType.ORDER_ACCEPTED] == (
+        accepted.entries
+    )
+    assert accepted.last == everything.last == store.max_position()
+    assert (log.reads, log.hits) == (1, 1)
+
+
+def test_a_lane_decodes_everything_when_one_follower_does_not_say_what_it_reads() -> None:
+    assert types_read_by([Accepting(), InMemoryOrderStatusView()]) is None
+    assert types_read_by([]) is None
+    assert types_read_by([Accepting()]) == {EventType.ORDER_ACCEPTED}
