@@ -186,7 +186,7 @@ def test_the_pages_waiting_between_the_processes_are_bounded(
         def __getattr__(self, name: str) -> Any:
             return getattr(spawn, name)
 
-        def Queue(self, maxsize: int) -> Any:  # noqa: N802  # the context's own name
+        def Queue(self, maxsize: int) -> Any:  # the context's own name
             queues.append(spawn.Queue(maxsize))
             return queues[-1]
 
