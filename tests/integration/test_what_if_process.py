@@ -190,7 +190,7 @@ def test_the_pages_waiting_between_the_processes_are_bounded(
             queues.append(spawn.Queue(maxsize))
             return queues[-1]
 
-    monkeypatch.setattr(what_if_process.multiprocessing, "get_context", lambda _: Context())
+    monkeypatch.setattr(multiprocessing, "get_context", lambda _: Context())
     timeline = WhatIfService(store, second_process=True).timeline(window)
     next(timeline)
     time.sleep(2)  # the reader goes on until the queue is full, then waits
