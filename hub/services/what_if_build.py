@@ -42,36 +42,35 @@ class TimelineBuilder:
     def timeline(
         self, pages: Iterable[list[Item]]
     ) -> Generator[RecordedDecision | StockMovement, None, None]:
+        """Each item built as the engine asks for it: built a page at a time, they outlived
+        enough allocations to reach the collector's oldest generation, which then ran over the
+        engine's world again and again (a fifth of this process's CPU)."""
+        kinds, movement, sources = KINDS, StockMovement, self._sources
         try:
             for page in pages:
-                yield from self.build(page)
+                for item in page:
+                    tag = item[0]
+                    if tag < SOURCE:
+                        _, source_id, sku, at, on_hand, safety, delta, quantity, freed, key = item
+                        yield movement(
+                            kinds[tag], source_id, sku, at, on_hand, safety, delta, quantity,
+                            freed, key,
+                        )  # fmt: skip
+                    elif tag == SOURCE:
+                        sources[item[1]] = item[2]
+                    else:
+                        yield self._decision(item)
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
                 close()  # a second process reading the pages ends with them
 
-    def build(self, page: list[Item]) -> list[RecordedDecision | StockMovement]:
-        out: list[RecordedDecision | StockMovement] = []
-        append = out.append
-        kinds, movement = KINDS, StockMovement
-        for item in page:
-            tag = item[0]
-            if tag < SOURCE:
-                _, source_id, sku, at, on_hand, safety, delta, quantity, freed, key = item
-                append(
-                    movement(
-                        kinds[tag], source_id, sku, at, on_hand, safety, delta, quantity, freed, key
-                    )
-                )
-            elif tag == SOURCE:
-                self._sources[item[1]] = item[2]
-            else:
-                _, order_id, n, at, plain, late, digest, body = item
-                inputs, candidates = self._inputs(digest, body)
-                channel = inputs.order.channel if inputs is not None else _NOT_RECORDED
-                record = _from_plain(plain) if late is None else _LateExplanation(plain, late)
-                append(RecordedDecision(order_id, n, channel, at, record, inputs, candidates))
-        return out
+    def _decision(self, item: Item) -> RecordedDecision:
+        _, order_id, n, at, plain, late, digest, body = item
+        inputs, candidates = self._inputs(digest, body)
+        channel = inputs.order.channel if inputs is not None else _NOT_RECORDED
+        record = _from_plain(plain) if late is None else _LateExplanation(plain, late)
+        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates)
 
     def _inputs(self, digest: str | None, body: bytes | None) -> Inputs:
         """The decision's inputs (candidates compact when read from the log); None when not
