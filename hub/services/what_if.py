@@ -5,7 +5,9 @@ The notification log is read once, in order, selected by topic: the stock events
 beginning, so stock at the window's start is known), the recorded inputs and source definitions
 (written in the same transaction as the decision naming them, just after it and its stock
 items: they are taken in a page ahead), and the orders' `Routed` and `Held` events, each read
-from its stored JSON (`what_if_log`). Reads only; writes nothing.
+from its stored JSON (`what_if_log`) into compact values (`what_if_pages`), which the engine's
+side builds into its own (`what_if_build`). A long log is read by a second process while the
+engine re-decides what was read before (`what_if_process`). Reads only; writes nothing.
 """
 
 import threading
