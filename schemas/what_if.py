@@ -104,7 +104,7 @@ class WhatIfReportPublic(BaseModel):
 
 class WhatIfJobPublic(BaseModel):
     job_id: str
-    state: Literal["running", "done", "failed"]
+    state: Literal["running", "done", "failed", "cancelled"]
     decisions_done: int
     window: dict[str, str | None]
     report: WhatIfReportPublic | None = None

@@ -1,5 +1,7 @@
 """What-if runs as jobs: each runs in its own thread; a caller waits a little for a small run and
 polls for a long one. Bounded: a few runs at once, the latest finished ones kept (per process).
+A job can be cancelled (``cancel``; ``stop`` cancels them all, e.g. at shutdown): its run ends
+within a page of the log, and with it the process reading the log, if there is one.
 """
 
 import logging
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hub.services.what_if import WhatIfService, Window
+from hub.services.what_if import WhatIfCancelled, WhatIfService, Window
 from hub.store import OrderStore
 from orchestration_policies import Policy, PolicyError
 from orchestration_policies.what_if_report import WhatIfReport
@@ -24,6 +26,7 @@ class JobState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Busy(Exception):
@@ -40,6 +43,7 @@ class WhatIfJob:
     error: PolicyError | None = None  # the draft cannot be run over this window
     detail: str | None = None
     finished: threading.Event = field(default_factory=threading.Event)
+    cancelled: threading.Event = field(default_factory=threading.Event)  # asked to stop
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,13 +94,35 @@ class WhatIfJobs:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def cancel(self, job_id: str) -> WhatIfJob | None:
+        """Ask a running job to stop (it ends as CANCELLED); None: no such job."""
+        job = self.get(job_id)
+        if job is not None:
+            job.cancelled.set()
+        return job
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Cancel every running job and wait for them to end; False: some did not in time."""
+        with self._lock:
+            running = [j for j in self._jobs.values() if j.state is JobState.RUNNING]
+        for job in running:
+            job.cancelled.set()
+        return all(job.finished.wait(timeout) for job in running)
+
     def _run(self, job: WhatIfJob, draft: Policy, changes_kept: int) -> None:
         def progress(done: int) -> None:
             job.decisions_done = done
+            if job.cancelled.is_set():
+                raise WhatIfCancelled("the what-if run was cancelled")
 
         try:
-            job.report = self._service.run(draft, job.window, progress, changes_kept)
+            job.report = self._service.run(
+                draft, job.window, progress, changes_kept, cancel=job.cancelled
+            )
             job.state = JobState.DONE
+        except WhatIfCancelled:
+            job.detail = "the run was cancelled"
+            job.state = JobState.CANCELLED
         except PolicyError as error:
             job.error, job.detail = error, "the draft cannot be run over this window"
             job.state = JobState.FAILED

@@ -1,0 +1,144 @@
+"""The engine's side of reading the log for what-if: the compact items of ``what_if_pages``
+turned into the stock movements and recorded decisions ``run_what_if`` reads.
+
+Each decision's inputs are decoded here from the canonical JSON its record holds (already
+checked against the digest), candidates in their compact form, each source definition built
+once. A record or definition not found in the log is looked up in the store, as a re-run does.
+"""
+
+import json
+from collections.abc import Generator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from aggregates.decision_inputs import RecordedSource, recorded_source_id
+from hub.services.recorded_inputs import InputsReader
+from hub.services.what_if_log import loads
+from hub.services.what_if_pages import KINDS, SOURCE, Item, check
+from hub.store import OrderStore
+from orchestration_policies.decision_inputs import DecisionInputs, InputsFormatError
+from orchestration_policies.what_if import RecordedDecision, StockMovement
+from orchestration_policies.what_if_inputs import InputsDecoder, RecordedCandidate
+from schemas.decision_record import DecisionRecord
+
+__all__ = ["TimelineBuilder"]
+
+Inputs = tuple[DecisionInputs | None, tuple[RecordedCandidate, ...] | None]
+_NOT_RECORDED = "(inputs not recorded)"
+_from_plain = DecisionRecord.from_plain
+
+
+class TimelineBuilder:
+    """Builds the engine's timeline from compact pages, in their order."""
+
+    def __init__(self, store: OrderStore) -> None:
+        self._store = store
+        self._sources: dict[str, str] = {}  # definitions read from the log, not built yet
+        self._definitions: dict[str, dict[str, Any]] = {}
+        self._store_reader = InputsReader(store)
+        self._decoder = InputsDecoder(self.definition)
+
+    def timeline(
+        self, pages: Iterable[list[Item]]
+    ) -> Generator[RecordedDecision | StockMovement, None, None]:
+        """Each item built as the engine asks for it: built a page at a time, they outlived
+        enough allocations to reach the collector's oldest generation, which then ran over the
+        engine's world again and again (a fifth of this process's CPU)."""
+        kinds, movement, sources = KINDS, StockMovement, self._sources
+        try:
+            for page in pages:
+                for item in page:
+                    tag = item[0]
+                    if tag < SOURCE:
+                        _, source_id, sku, at, on_hand, safety, delta, quantity, freed, key = item
+                        yield movement(
+                            kinds[tag], source_id, sku, at, on_hand, safety, delta, quantity,
+                            freed, key,
+                        )  # fmt: skip
+                    elif tag == SOURCE:
+                        sources[item[1]] = item[2]
+                    else:
+                        yield self._decision(item)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()  # a second process reading the pages ends with them
+
+    def _decision(self, item: Item) -> RecordedDecision:
+        _, order_id, n, at, plain, late, digest, body = item
+        inputs, candidates = self._inputs(digest, body)
+        channel = inputs.order.channel if inputs is not None else _NOT_RECORDED
+        record = _from_plain(plain) if late is None else _LateExplanation(plain, late)
+        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates)
+
+    def _inputs(self, digest: str | None, body: bytes | None) -> Inputs:
+        """The decision's inputs (candidates compact when read from the log); None when not
+        recorded or not readable (the decision is skipped)."""
+        if not digest:
+            return None, None
+        try:
+            if body is None:
+                return self._store_reader.load(digest), None
+            return self._decoder.decode_compact(loads(body))
+        except (InputsFormatError, ValueError):
+            return None, None
+
+    def definition(self, key: str) -> dict[str, Any]:
+        found = self._definitions.get(key)
+        if found is None:
+            text = self._sources.pop(key, None)
+            if text is None:
+                text = self._stored_definition(key)
+            check(text, key)
+            found = json.loads(text)
+            self._definitions[key] = found
+        return found
+
+    def _stored_definition(self, key: str) -> str:
+        try:
+            record: Any = self._store.repository.get(recorded_source_id(key))
+        except AggregateNotFoundError:
+            raise InputsFormatError(f"source definition {key} is not recorded") from None
+        if not isinstance(record, RecordedSource):
+            raise InputsFormatError(f"source definition {key} is not recorded")
+        return str(record.definition)
+
+
+class _LateExplanation(DecisionRecord):
+    """A recorded decision whose explanation is read from its JSON text when first asked for:
+    what-if reads the outcome of every decision and the explanation of the few a report shows.
+    Otherwise the record it was read from (its parts, ``plain()``, equality)."""
+
+    __slots__ = ("_late",)
+
+    _late: bytes | None
+
+    def __init__(self, plain: dict[str, Any], explanation: bytes) -> None:
+        super().__init__(plain)  # ``plain["explanation"]`` is None until read
+        object.__setattr__(self, "_late", explanation)
+
+    def _read_explanation(self) -> None:
+        late = self._late
+        if late is not None:
+            self._plain["explanation"] = loads(late)
+            object.__setattr__(self, "_late", None)
+
+    def plain(self) -> dict[str, Any]:
+        self._read_explanation()
+        return super().plain()
+
+    def __eq__(self, other: object) -> bool:
+        self._read_explanation()
+        if isinstance(other, _LateExplanation):
+            other._read_explanation()
+        return super().__eq__(other)
+
+    __hash__ = None
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "explanation":
+                self._read_explanation()
+            return super().__getattr__(name)

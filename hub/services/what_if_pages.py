@@ -1,0 +1,195 @@
+"""The log as what-if reads it, in compact values: one list of tuples per page of the log.
+
+This side reads: it fetches the pages, parses each event's stored JSON (``what_if_log``), keeps
+the stock movements and decisions of the window, numbers each order's decisions, and unpacks
+and checks the inputs record each decision names. What it gives is builtins only (tuples of str,
+int, datetime, bytes and the stored JSON values of a decision record), so it runs in the
+caller's process or in a second one (``what_if_process``), whose pages cost little to send: the
+objects the engine reads (``StockMovement``, ``RecordedDecision`` with its ``DecisionInputs``)
+are built on the other side (``what_if_build``). Reads only.
+
+An item is one of:
+- a stock movement: ``(k, source_id, sku, at, on_hand, safety_stock, delta, quantity, freed,
+  key)``, ``k`` the index of its kind in ``KINDS``;
+- a source definition read from the log: ``(SOURCE, digest, definition)``, given before the
+  decisions that may name it;
+- a decision of the window: ``(DECISION, order_id, n, at, record, explanation, inputs_digest,
+  body)``: ``record`` the decision record's stored JSON values, its explanation (four fifths of
+  it, read for the few decisions a report shows) as JSON text when it was taken out (None in
+  ``record``); ``body`` the inputs record's canonical JSON, checked against its digest (``b""``:
+  it could not be unpacked or did not match; None: it was not in the part of the log kept in
+  memory, and is looked up in the store).
+"""
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Notification
+
+from aggregates.decision_inputs import RecordedInputs, RecordedSource
+from aggregates.order import Order
+from aggregates.stock import StockItem
+from hub.services.recorded_inputs import unpack
+from hub.services.supply_view import event_topic
+from hub.services.what_if_log import LogReader, pages
+from hub.store import OrderStore
+from orchestration_policies.decision_inputs import InputsFormatError
+from orchestration_policies.what_if import MovementKind
+from schemas.decision_record import DecisionRecord
+
+__all__ = [
+    "DECISION",
+    "KINDS",
+    "SOURCE",
+    "STOCK",
+    "TOPICS",
+    "Item",
+    "check",
+    "compact_pages",
+    "stock_values",
+]
+
+_STOCK_EVENTS = (
+    ("Registered", MovementKind.REGISTERED),
+    ("Counted", MovementKind.COUNTED),
+    ("Adjusted", MovementKind.ADJUSTED),
+    ("Reserved", MovementKind.RESERVED),
+    ("Released", MovementKind.RELEASED),
+    ("Consumed", MovementKind.CONSUMED),
+)
+KINDS = tuple(kind for _, kind in _STOCK_EVENTS)
+STOCK = {event_topic(StockItem, name): kind for name, kind in _STOCK_EVENTS}
+_STOCK_TAG = {event_topic(StockItem, name): tag for tag, (name, _) in enumerate(_STOCK_EVENTS)}
+SOURCE, DECISION = len(KINDS), len(KINDS) + 1
+_INPUTS = event_topic(RecordedInputs, "Recorded")
+_SOURCE = event_topic(RecordedSource, "Recorded")
+DECISIONS = (event_topic(Order, "Routed"), event_topic(Order, "Held"))
+TOPICS = (*STOCK, _INPUTS, _SOURCE, *DECISIONS)
+Item = tuple[Any, ...]
+_REGISTERED, _COUNTED, _ADJUSTED, _CONSUMED = (
+    MovementKind.REGISTERED,
+    MovementKind.COUNTED,
+    MovementKind.ADJUSTED,
+    MovementKind.CONSUMED,
+)
+
+
+def stock_values(tag: int, e: dict[str, Any]) -> Item:
+    """A stock event's fields (``LogReader.fields``) as a compact stock movement."""
+    kind = KINDS[tag]
+    source_id, sku, at = e["source_id"], e["sku"], e["at"]
+    if kind is _REGISTERED or kind is _COUNTED:
+        return (tag, source_id, sku, at, e["on_hand"], e["safety_stock"], 0, 0, 0, "")
+    if kind is _ADJUSTED:
+        return (tag, source_id, sku, at, 0, 0, e["delta"], 0, 0, "")
+    freed = e["freed"] if kind is _CONSUMED else 0
+    return (tag, source_id, sku, at, 0, 0, 0, e["quantity"], freed, e["order_id"])
+
+
+def compact_pages(
+    store: OrderStore, start: datetime, end: datetime, size: int
+) -> Iterator[list[Item]]:
+    """The log's stock movements (from the beginning, before ``end``) and the decisions taken
+    from ``start`` to ``end``, a list of items per page of ``size`` notifications.
+
+    Orchestration saves a decision's records after the order and its stock items (one
+    transaction), so the records of a page and of the next are taken in before the page's
+    decisions are read: each decision finds its inputs in the log, not by a lookup."""
+    log = LogReader(store)
+    records = _Records()
+    numbers: dict[str, int] = {}
+    earlier: Sequence[Notification] = ()
+    for number, page in enumerate(pages(store, TOPICS, size)):
+        items = records.take(log, page, number)
+        items.extend(_read(log, records, numbers, start, end, earlier))
+        yield items
+        records.forget(before=number - 1)
+        earlier = page
+    yield _read(log, records, numbers, start, end, earlier)
+
+
+def _read(
+    log: LogReader,
+    records: "_Records",
+    numbers: dict[str, int],
+    start: datetime,
+    end: datetime,
+    page: Sequence[Notification],
+) -> list[Item]:
+    items: list[Item] = []
+    for notification in page:
+        topic = notification.topic
+        tag = _STOCK_TAG.get(topic)
+        if tag is not None:
+            e = log.fields(notification)
+            if e["at"] < end:
+                items.append(stock_values(tag, e))
+        elif topic in DECISIONS:
+            e = log.fields(notification)
+            record = e.get("decision")
+            if record is None:
+                continue
+            order_id = str(notification.originator_id)
+            n = numbers[order_id] = numbers.get(order_id, 0) + 1
+            digest = e.get("inputs_digest")
+            body = records.bodies.pop(digest, None) if digest else None
+            at = e["at"]
+            if start <= at < end:
+                late = None
+                if isinstance(record, DecisionRecord):  # read through the mapper
+                    record = record.plain()
+                elif record.get("explanation") is not None:  # read by orjson: written back alike
+                    late = orjson.dumps(record["explanation"])
+                    record["explanation"] = None
+                text = None if body is None else _checked(body, str(digest))
+                items.append((DECISION, order_id, n, at, record, late, digest, text))
+    return items
+
+
+class _Records:
+    """The inputs records read from the log and not claimed yet (bounded: a page's worth)."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, tuple[str, str]] = {}  # digest → (body, encoding)
+        self._page_of: dict[str, int] = {}  # digest → the page its record was read on
+
+    def take(self, log: LogReader, page: Sequence[Notification], number: int) -> list[Item]:
+        """Take in the page's inputs records; its source definitions, as items."""
+        definitions: list[Item] = []
+        for notification in page:
+            topic = notification.topic
+            if topic == _INPUTS:
+                e = log.fields(notification)
+                self.bodies[e["digest"]] = (e["body"], e["encoding"])
+                self._page_of[e["digest"]] = number
+            elif topic == _SOURCE:
+                e = log.fields(notification)
+                definitions.append((SOURCE, e["digest"], e["definition"]))
+        return definitions
+
+    def forget(self, before: int) -> None:
+        """Records no decision claimed within a page of them (bounded memory); a decision
+        that names one later reads it from the store."""
+        stale = [digest for digest, number in self._page_of.items() if number < before]
+        for digest in stale:
+            del self._page_of[digest]
+            self.bodies.pop(digest, None)
+
+
+def _checked(recorded: tuple[str, str], digest: str) -> bytes:
+    """The record's canonical JSON; b"" when it cannot be unpacked or does not match."""
+    try:
+        text = unpack(*recorded)  # the event carries what the record holds
+        check(text, digest)
+    except (InputsFormatError, ValueError):
+        return b""
+    return text
+
+
+def check(text: str | bytes, digest: str) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise InputsFormatError(f"a recorded body does not match its digest {digest}")
