@@ -19,6 +19,7 @@ from orchestration_policies.geo import haversine_radians, radians_of
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.planning import Option
 from orchestration_policies.policy import EligibilityRule, Policy
+from orchestration_policies.policy_constants import constants_of
 
 __all__ = ["Gathered", "gather"]
 
@@ -52,7 +53,7 @@ class _StockReader:
     def __init__(self, demand: dict[str, int], reservations: Reservations) -> None:
         self._wanted = tuple(demand.items())
         self._reservations = reservations if reservations else None
-        self._kept_by_on_hand: dict[int, int] = {}
+        self._kept_by_on_hand = reservations.kept_by_on_hand
 
     def usable(self, source: CandidateSource) -> tuple[dict[str, int], bool] | None:
         """Usable units per SKU and whether they cover every line; None if it holds none."""
@@ -76,7 +77,7 @@ class _StockReader:
                 on_hand = level.on_hand
                 kept = self._kept_by_on_hand.get(on_hand)
                 if kept is None:
-                    kept = self._kept(reservations, on_hand)
+                    kept = reservations.kept_for_others(on_hand)
                 available -= kept
                 if available < quantity:
                     covers_all = False
@@ -84,12 +85,6 @@ class _StockReader:
                         continue
             usable[sku] = available
         return (usable, covers_all) if any_available else None
-
-    def _kept(self, reservations: Reservations, on_hand: int) -> int:
-        kept = self._kept_by_on_hand.get(on_hand)
-        if kept is None:
-            kept = self._kept_by_on_hand[on_hand] = reservations.kept_for_others(on_hand)
-        return kept
 
 
 def gather(
@@ -141,8 +136,9 @@ def _stocked_sources(
     found: Gathered,
 ) -> list[Option]:
     """Sources past the built-in rules that hold some of the order; the others are recorded."""
-    excluded_ids = frozenset(policy.excluded_sources)
-    reader = _StockReader(demand, Reservations(policy.allocation, order.demand_class))
+    constants = constants_of(policy)
+    excluded_ids = constants.excluded
+    reader = _StockReader(demand, constants.reservations(order.demand_class))
     here = (
         radians_of(order.ship_to_lat, order.ship_to_lon)
         if order.ship_to_lat is not None and order.ship_to_lon is not None

@@ -33,6 +33,7 @@ from orchestration_policies.decision import (
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.planning import Option, Plan, plan_shipments
 from orchestration_policies.policy import CRITERIA, BackorderMode, OverSplitLimit, Policy
+from orchestration_policies.policy_constants import constants_of
 from orchestration_policies.scoring import Bounds, bounds_of, weighted_totals
 from orchestration_policies.split_limit import overflow_of, overflow_summary, ship_rest
 
@@ -56,8 +57,8 @@ def decide(
     """Route ``order`` over ``candidates`` under ``policy``; deterministic for equal inputs."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    weights = policy.ranking.weights.as_tuple()
-    penalty = float(policy.split.split_penalty)
+    constants = constants_of(policy)
+    weights, penalty = constants.weights, constants.penalty
     # What conditions see of the order, built only for a policy that has conditions.
     facts = OrderFacts(order, now) if policy.holds or policy.eligibility else None
     hold = _hold_before_routing(policy, facts) if facts is not None else None

@@ -211,7 +211,7 @@ def _redecide(
             )
             for c in inputs.candidates
         )
-    candidates = world.candidates(recorded, inputs.now)
+    candidates = world.candidates(recorded, inputs.now, order)
     decision = decide(order, candidates, inputs.overrides.applied_to(draft, candidates), inputs.now)
     held = decision.held
     if decision.explanation.condition_errors or (

@@ -7,12 +7,14 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
 
-from orchestration_policies.inputs import CandidateSource, StockLevel
+from orchestration_policies.inputs import CandidateSource, OrderToRoute, StockLevel
 from orchestration_policies.what_if_inputs import RecordedCandidate, stock_level, with_stock
 
 __all__ = ["MovementKind", "StockMovement", "World", "count_shipments"]
@@ -85,6 +87,7 @@ class _Item:
 
 Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
 _NONE: dict[str, int] = {}  # no shipments that day (never written)
+_NO_STOCK: Mapping[str, Any] = MappingProxyType({})
 # The slots' own descriptors: a frozen dataclass's __setattr__ refuses, these do not.
 _set_stock = CandidateSource.__dict__["stock"].__set__
 _set_used = CandidateSource.__dict__["used_today"].__set__
@@ -164,14 +167,23 @@ class World:
             item.cached = None
             self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
 
-    def candidates(self, seen: Sequence[RecordedCandidate], now: datetime) -> list[CandidateSource]:
+    def candidates(
+        self, seen: Sequence[RecordedCandidate], now: datetime, order: OrderToRoute | None = None
+    ) -> list[CandidateSource]:
         """The recorded candidates with the draft's stock and capacity used.
 
         A (source, SKU) the history given did not register starts from the recorded level.
         The list is valid until the next call: each source has one candidate object that is
         given new stock and capacity used at every call (a copy per candidate per decision was
         a fifth of a what-if run); decide() keeps no reference to the candidates it is given.
+
+        Given the ``order``, a source that does not ship to its country or by its delivery
+        method is given no stock: decide() excludes it by those built-in rules, whatever the
+        policy, before it reads any stock (most of a decision's candidates on a real network).
         """
+        country = method = None
+        if order is not None:
+            country, method = order.country, order.delivery_method
         day = now.date()
         items = self.items
         reused = self._reused
@@ -184,13 +196,17 @@ class World:
             if by_day:
                 used += drafted.get(sid, 0) - lived.get(sid, 0)
                 used = used if used > 0 else 0
-            stock = {}
-            for sku, (on_hand, reserved, safety) in recorded_stock.items():
-                item = items.get((sid, sku))
-                if item is None:
-                    item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
-                level = item.cached
-                stock[sku] = item.level() if level is None else level
+            stock: Mapping[str, StockLevel]
+            if method is not None and (
+                method not in source.delivery_methods
+                or not (source.ships_everywhere or country in source.ship_countries)
+            ):
+                stock = _NO_STOCK
+                for sku, (on_hand, reserved, safety) in recorded_stock.items():
+                    if (sid, sku) not in items:  # seeded by the first decision that saw it
+                        items[(sid, sku)] = _Item(on_hand, safety, reserved)
+            else:
+                stock = self._levels(sid, recorded_stock)
             kept = reused.get(sid)
             if kept is None or kept[0] is not source:
                 kept = reused[sid] = (source, with_stock(source, {}, 0))
@@ -199,6 +215,17 @@ class World:
             _set_used(candidate, used)
             out.append(candidate)
         return out
+
+    def _levels(self, sid: str, recorded: Mapping[str, Sequence[int]]) -> dict[str, StockLevel]:
+        items = self.items
+        stock = {}
+        for sku, (on_hand, reserved, safety) in recorded.items():
+            item = items.get((sid, sku))
+            if item is None:
+                item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
+            level = item.cached
+            stock[sku] = item.level() if level is None else level
+        return stock
 
 
 def count_shipments(
