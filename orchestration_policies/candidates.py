@@ -93,11 +93,15 @@ def gather(
     policy: Policy,
     demand: dict[str, int],
     checks: list[tuple[EligibilityRule, BoundCondition]],
+    explain: bool = True,
 ) -> Gathered:
-    """Exclusions, usable stock (after demand-class reservations), distances and options."""
+    """Exclusions, usable stock (after demand-class reservations), distances and options.
+
+    ``explain`` False: sources the built-in rules exclude are not recorded in ``excluded``.
+    """
     _check_unique(candidates)
     found = Gathered()
-    stocked = _stocked_sources(order, candidates, policy, demand, found)
+    stocked = _stocked_sources(order, candidates, policy, demand, found, explain)
     # The policy's own rules, each over every stocked source at once (memoised lookups in
     # bulk), in document order: a source is excluded by the first rule it fails.
     for rule, check in checks:
@@ -134,8 +138,10 @@ def _stocked_sources(
     policy: Policy,
     demand: dict[str, int],
     found: Gathered,
+    explain: bool,
 ) -> list[Option]:
-    """Sources past the built-in rules that hold some of the order; the others are recorded."""
+    """Sources past the built-in rules that hold some of the order; the others are recorded
+    (those the built-in rules exclude only when ``explain``)."""
     constants = constants_of(policy)
     excluded_ids = constants.excluded
     reader = _StockReader(demand, constants.reservations(order.demand_class))
@@ -158,6 +164,8 @@ def _stocked_sources(
             and source.cost.currency == currency
             and source.source_id not in excluded_ids
         ):
+            if not explain:
+                continue  # builtin_exclusion() would name the rule the expression failed
             exclusion = builtin_exclusion(order, source, excluded_ids)
             if exclusion is not None:
                 found.excluded.append(

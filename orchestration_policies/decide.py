@@ -53,8 +53,13 @@ def decide(
     candidates: Sequence[CandidateSource],
     policy: Policy,
     now: datetime,
+    *,
+    explain: bool = True,
 ) -> Decision:
-    """Route ``order`` over ``candidates`` under ``policy``; deterministic for equal inputs."""
+    """Route ``order`` over ``candidates`` under ``policy``; deterministic for equal inputs.
+
+    ``explain`` False: the same decision, its explanation without candidates (for what-if).
+    """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     constants = constants_of(policy)
@@ -69,35 +74,18 @@ def decide(
     for line in order.lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity
     checks = [] if facts is None else [(r, r.compiled.bind(facts)) for r in policy.eligibility]
-    found = gather(order, candidates, policy, demand, checks)
+    found = gather(order, candidates, policy, demand, checks, explain)
     options = found.options
     bounds, raws = _rank(options, weights)
     planned = _plan(order, policy, found, demand, penalty)
     outcome = _Outcome.of(policy, planned)
     shipments, details = _shipments(order, planned.plan) if outcome.ship else ({}, [])
-    scored = [
-        _new_explanation(
-            CandidateExplanation,
-            (
-                o.source.source_id,
-                _SCORED,
-                None,
-                None,
-                raw,
-                o.score,
-                o.rank + 1,
-                tuple(o.usable.items()),  # in order-line order: stable across runs
-            ),
-        )
-        for o, raw in zip(options, raws, strict=True)
-    ]
-    # Explanation tuples start with source_id (unique), so their natural order is by id.
     explanation = Explanation(
         criteria=CRITERIA,
         weights=weights,
         bounds=bounds,
         split_penalty=penalty,
-        candidates=(*scored, *sorted(found.no_stock), *sorted(found.excluded)),
+        candidates=_candidate_rows(options, raws, found) if explain else (),
         plan=_plan_explanation(planned.plan, order),
         tie_breaks=planned.plan.tie_breaks,
         condition_errors=tuple(found.errors),
@@ -117,6 +105,29 @@ def decide(
         over_split_limit=planned.overflow,
         live_shipments=tuple(sorted(order.live_shipment_sources)),
     )
+
+
+def _candidate_rows(
+    options: list[Option], raws: list[tuple[float | None, ...]], found: Gathered
+) -> tuple[CandidateExplanation, ...]:
+    scored = [
+        _new_explanation(
+            CandidateExplanation,
+            (
+                o.source.source_id,
+                _SCORED,
+                None,
+                None,
+                raw,
+                o.score,
+                o.rank + 1,
+                tuple(o.usable.items()),  # in order-line order: stable across runs
+            ),
+        )
+        for o, raw in zip(options, raws, strict=True)
+    ]
+    # Explanation tuples start with source_id (unique), so their natural order is by id.
+    return (*scored, *sorted(found.no_stock), *sorted(found.excluded))
 
 
 def _hold_before_routing(policy: Policy, facts: OrderFacts) -> Hold | None:
