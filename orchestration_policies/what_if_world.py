@@ -96,8 +96,8 @@ _set_used = CandidateSource.__dict__["used_today"].__set__
 @dataclass
 class World:
     start: datetime
-    items: dict[tuple[str, str], _Item] = field(default_factory=dict)
-    shared: dict[str, tuple[tuple[str, str], int]] = field(default_factory=dict)
+    items: dict[str, dict[str, _Item]] = field(default_factory=dict)  # source → SKU → item
+    shared: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     promises: dict[tuple[str, str], Promise] = field(default_factory=dict)
     # Shipments per day and source, in each world (day → source_id → shipments).
     live_day: dict[date, dict[str, int]] = field(default_factory=dict)
@@ -111,11 +111,13 @@ class World:
         kind = m.kind
         if kind is _RESERVED and m.at >= self.start:
             return  # the live policy's reservation: never the draft's
-        key = (m.source_id, m.sku)
+        by_sku = self.items.get(m.source_id)
         if kind is _REGISTERED:
-            self.items[key] = _Item(m.on_hand, m.safety_stock)
+            if by_sku is None:
+                by_sku = self.items[m.source_id] = {}
+            by_sku[m.sku] = _Item(m.on_hand, m.safety_stock)
             return
-        item = self.items.get(key)
+        item = None if by_sku is None else by_sku.get(m.sku)
         if item is None:
             return  # registered before the history given (the decision's own levels seed it)
         item.cached = None
@@ -125,7 +127,7 @@ class World:
                 item.offset += m.quantity  # the live policy's shipment, not the draft's
                 self._ship(_order_line(m.key))
         elif kind is _RESERVED:  # before the window: a promise both worlds keep
-            self.shared[m.key] = (key, m.quantity)
+            self.shared[m.key] = (m.source_id, m.sku, m.quantity)
             item.shared += m.quantity
         elif kind is _RELEASED:
             if not self._end_shared(m.key):
@@ -139,20 +141,21 @@ class World:
         found = self.shared.pop(key, None)
         if found is None:
             return False
-        item = self.items[found[0]]
-        item.shared -= found[1]
+        source_id, sku, quantity = found
+        item = self.items[source_id][sku]
+        item.shared -= quantity
         item.cached = None
         return True
 
     def give_back(self, order_line: tuple[str, str]) -> None:
         for source_id, sku, quantity in self.promises.pop(order_line, ()):
-            item = self.items[(source_id, sku)]
+            item = self.items[source_id][sku]
             item.draft -= quantity
             item.cached = None
 
     def _ship(self, order_line: tuple[str, str]) -> None:
         for source_id, sku, quantity in self.promises.pop(order_line, ()):
-            item = self.items[(source_id, sku)]
+            item = self.items[source_id][sku]
             item.draft -= quantity
             item.offset -= quantity
             item.cached = None
@@ -160,9 +163,12 @@ class World:
     def promise(self, order_id: str, shipments: Iterable[tuple[str, str, str, int]]) -> None:
         """Hold (source, line, sku, quantity) for the order in the draft's world."""
         for source_id, line_id, sku, quantity in shipments:
-            item = self.items.get((source_id, sku))
+            by_sku = self.items.get(source_id)
+            if by_sku is None:
+                by_sku = self.items[source_id] = {}
+            item = by_sku.get(sku)
             if item is None:
-                item = self.items[(source_id, sku)] = _Item(0, 0)
+                item = by_sku[sku] = _Item(0, 0)
             item.draft += quantity
             item.cached = None
             self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
@@ -202,9 +208,9 @@ class World:
                 or not (source.ships_everywhere or country in source.ship_countries)
             ):
                 stock = _NO_STOCK
-                for sku, (on_hand, reserved, safety) in recorded_stock.items():
-                    if (sid, sku) not in items:  # seeded by the first decision that saw it
-                        items[(sid, sku)] = _Item(on_hand, safety, reserved)
+                by_sku = items.get(sid)
+                if by_sku is None or not by_sku.keys() >= recorded_stock.keys():
+                    self._levels(sid, recorded_stock)  # seeded by the first decision that saw it
             else:
                 stock = self._levels(sid, recorded_stock)
             kept = reused.get(sid)
@@ -217,12 +223,14 @@ class World:
         return out
 
     def _levels(self, sid: str, recorded: Mapping[str, Sequence[int]]) -> dict[str, StockLevel]:
-        items = self.items
+        items = self.items.get(sid)
+        if items is None:
+            items = self.items[sid] = {}
         stock = {}
         for sku, (on_hand, reserved, safety) in recorded.items():
-            item = items.get((sid, sku))
+            item = items.get(sku)
             if item is None:
-                item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
+                item = items[sku] = _Item(on_hand, safety, reserved)
             level = item.cached
             stock[sku] = item.level() if level is None else level
         return stock
