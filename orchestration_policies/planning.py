@@ -83,19 +83,25 @@ class _Lines:
         self.fast = not split_lines and len(set(self.skus)) == len(self.skus)
         # Largest lines first: first-fit decreasing when several lines share a SKU.
         self.fit_order = sorted(range(len(lines)), key=lambda i: (-self.qty[i], i))
-        self.units_by_mask: dict[int, int] = {}
+        self.units_by_mask: dict[int, int] = {0: 0}
+        self._bits = [
+            (sku, qty, 1 << i) for i, (sku, qty) in enumerate(zip(self.skus, self.qty, strict=True))
+        ]
 
     def mask_of(self, usable: dict[str, int]) -> int:
         mask = 0
-        for i, (sku, qty) in enumerate(zip(self.skus, self.qty, strict=True)):
+        for sku, qty, bit in self._bits:
             if usable.get(sku, 0) >= qty:
-                mask |= 1 << i
+                mask |= bit
         return mask
 
     def units_of_mask(self, mask: int) -> int:
         units = self.units_by_mask.get(mask)
         if units is None:
-            units = sum(q for i, q in enumerate(self.qty) if mask >> i & 1)
+            units = 0
+            for _, qty, bit in self._bits:
+                if mask & bit:
+                    units += qty
             self.units_by_mask[mask] = units
         return units
 
