@@ -93,9 +93,11 @@ def gather(
     policy: Policy,
     demand: dict[str, int],
     checks: list[tuple[EligibilityRule, BoundCondition]],
+    units: int,
     explain: bool = True,
 ) -> Gathered:
-    """Exclusions, usable stock (after demand-class reservations), distances and options.
+    """Exclusions, usable stock (after demand-class reservations), distances and options
+    (``units``: the order's, for the ranking cost).
 
     ``explain`` False: sources the built-in rules exclude are not recorded in ``excluded``.
     """
@@ -108,7 +110,6 @@ def gather(
         if not stocked:
             break
         stocked = _apply_rule(rule, check, stocked, found)
-    units = order.units
     for one in stocked:
         found.any_eligible = True
         found.passed.append(one.source)

@@ -44,8 +44,7 @@ _R = UnallocatedReason
 _OVER_LIMIT = frozenset({_R.SPLIT_NOT_ALLOWED, _R.MAX_SHIPMENTS_REACHED})
 OVER_SPLIT_LIMIT = "over_split_limit"  # the hold rule named when a person must decide
 _SCORED = CandidateStatus.SCORED
-# NamedTuples made without their Python-level __new__ (many per call)
-_new_tuple = _new_explanation = tuple.__new__
+_new_tuple = _new_explanation = tuple.__new__  # NamedTuples without their Python __new__
 
 
 def decide(
@@ -74,7 +73,8 @@ def decide(
     for line in order.lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity
     checks = [] if facts is None else [(r, r.compiled.bind(facts)) for r in policy.eligibility]
-    found = gather(order, candidates, policy, demand, checks, explain)
+    units = sum(demand.values())
+    found = gather(order, candidates, policy, demand, checks, units, explain)
     options = found.options
     bounds, raws = _rank(options, weights)
     planned = _plan(order, policy, found, demand, penalty)
@@ -86,7 +86,7 @@ def decide(
         bounds=bounds,
         split_penalty=penalty,
         candidates=_candidate_rows(options, raws, found) if explain else (),
-        plan=_plan_explanation(planned.plan, order),
+        plan=_plan_explanation(planned.plan, units),
         tie_breaks=planned.plan.tie_breaks,
         condition_errors=tuple(found.errors),
     )
@@ -354,7 +354,7 @@ def _missing_summary(missing: Sequence[UnallocatedLine]) -> str:
     return f"{len(missing)} line(s) cannot be allocated now ({', '.join(reasons)})"
 
 
-def _plan_explanation(plan: Plan, order: OrderToRoute) -> PlanExplanation:
+def _plan_explanation(plan: Plan, units_ordered: int) -> PlanExplanation:
     return PlanExplanation(
         strategy=plan.strategy,
         search=plan.search,
@@ -362,7 +362,7 @@ def _plan_explanation(plan: Plan, order: OrderToRoute) -> PlanExplanation:
         alternatives_considered=plan.considered,
         objective=plan.objective,
         units_planned=plan.units,
-        units_ordered=order.units,
+        units_ordered=units_ordered,
         proposed_sources=tuple(sorted(o.source.source_id for o, _ in plan.shipments)),
     )
 

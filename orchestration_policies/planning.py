@@ -335,11 +335,13 @@ def plan_shipments(
 
 def _single_source_plan(lines: Sequence[LineToRoute], options: Sequence[Option]) -> Plan | None:
     """The best-ranked source that can ship every line alone, if any can."""
-    demand: dict[str, int] = {}
-    for line in lines:
-        demand[line.sku] = demand.get(line.sku, 0) + line.quantity
+    demand: dict[str, int] | None = None  # only for options not yet known (gather() knows)
     for o in options:
         if o.covers_all is None:
+            if demand is None:
+                demand = {}
+                for line in lines:
+                    demand[line.sku] = demand.get(line.sku, 0) + line.quantity
             o.covers_all = all(o.usable.get(s, 0) >= q for s, q in demand.items())
     full = [o for o in options if o.covers_all]
     if not full:
