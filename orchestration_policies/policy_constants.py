@@ -9,6 +9,7 @@ when the policy is.
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 from orchestration_policies.eligibility import Reservations
@@ -46,11 +47,11 @@ def constants_of(policy: Policy) -> PolicyConstants:
     if found is not None and found[0]() is policy:
         return found[1]
     constants = PolicyConstants(policy)
-    _KNOWN[key] = (weakref.ref(policy, lambda _, key=key: _forget(key)), constants)
+    _KNOWN[key] = (weakref.ref(policy, functools.partial(_forget, key)), constants)
     return constants
 
 
-def _forget(key: int) -> None:
+def _forget(key: int, _: weakref.ref[Policy]) -> None:
     found = _KNOWN.get(key)
     if found is not None and found[0]() is None:  # not a newer policy's entry under that id
         del _KNOWN[key]
