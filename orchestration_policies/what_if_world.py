@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
 
 from orchestration_policies.inputs import CandidateSource, OrderToRoute, StockLevel
 from orchestration_policies.what_if_inputs import RecordedCandidate, stock_level, with_stock
@@ -87,7 +86,7 @@ class _Item:
 
 Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
 _NONE: dict[str, int] = {}  # no shipments that day (never written)
-_NO_STOCK: Mapping[str, Any] = MappingProxyType({})
+_NO_STOCK: Mapping[str, StockLevel] = MappingProxyType({})  # the stock of a source cut early
 # The slots' own descriptors: a frozen dataclass's __setattr__ refuses, these do not.
 _set_stock = CandidateSource.__dict__["stock"].__set__
 _set_used = CandidateSource.__dict__["used_today"].__set__
