@@ -274,7 +274,7 @@ def _rank(
         return (None,) * len(CRITERIA), []
     raws = [o.raw for o in options]
     columns: list[Sequence[float | None]] = list(zip(*raws, strict=True))
-    bounds = tuple(bounds_of(column) for column in columns)
+    bounds = tuple(map(bounds_of, columns))
     totals = weighted_totals(columns, bounds, weights)
     priority = columns[CRITERIA.index("source_priority")]
     # Exact float comparison: equal inputs give bit-identical totals, so real ties are caught.
