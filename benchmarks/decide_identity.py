@@ -25,7 +25,14 @@ from typing import Any
 
 from benchmarks.network import OrderMaker, generate_network
 from benchmarks.what_if import DRAFT, _order
-from orchestration_policies import StockLevel, default_policy, explain_text, load_policy
+from orchestration_policies import (
+    Policy,
+    StockLevel,
+    decide,
+    default_policy,
+    explain_text,
+    load_policy,
+)
 from orchestration_policies.decision import Decision
 from orchestration_policies.decision_inputs import (
     DecisionInputs,
@@ -157,6 +164,7 @@ def fingerprints(decisions: int, seed: int) -> list[str]:
             order, tuple(candidates), PolicyRef(policy.id, policy.version), at, overrides
         )
         decision = inputs.decide(policy)
+        _check_lean(inputs, policy, decision)
         out.append(
             " ".join(
                 (
@@ -180,6 +188,16 @@ def fingerprints(decisions: int, seed: int) -> list[str]:
     for kind, n in sorted(seen.items()):
         print(f"{n:6} {kind}")
     return out
+
+
+def _check_lean(inputs: DecisionInputs, policy: Policy, decision: Decision) -> None:
+    """decide(explain=False), as what-if calls it, decides the same (candidates unexplained)."""
+    drafted = inputs.overrides.applied_to(policy, inputs.candidates)
+    lean = decide(inputs.order, inputs.candidates, drafted, inputs.now, explain=False)
+    if lean != dataclasses.replace(
+        decision, explanation=dataclasses.replace(decision.explanation, candidates=())
+    ):
+        raise SystemExit(f"decide(explain=False) differs for {inputs.order.order_id}")
 
 
 def _kind(decision: Decision) -> str:

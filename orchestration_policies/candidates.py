@@ -19,6 +19,7 @@ from orchestration_policies.geo import haversine_radians, radians_of
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.planning import Option
 from orchestration_policies.policy import EligibilityRule, Policy
+from orchestration_policies.policy_constants import constants_of
 
 __all__ = ["Gathered", "gather"]
 
@@ -52,7 +53,7 @@ class _StockReader:
     def __init__(self, demand: dict[str, int], reservations: Reservations) -> None:
         self._wanted = tuple(demand.items())
         self._reservations = reservations if reservations else None
-        self._kept_by_on_hand: dict[int, int] = {}
+        self._kept_by_on_hand = reservations.kept_by_on_hand
 
     def usable(self, source: CandidateSource) -> tuple[dict[str, int], bool] | None:
         """Usable units per SKU and whether they cover every line; None if it holds none."""
@@ -76,7 +77,7 @@ class _StockReader:
                 on_hand = level.on_hand
                 kept = self._kept_by_on_hand.get(on_hand)
                 if kept is None:
-                    kept = self._kept(reservations, on_hand)
+                    kept = reservations.kept_for_others(on_hand)
                 available -= kept
                 if available < quantity:
                     covers_all = False
@@ -85,12 +86,6 @@ class _StockReader:
             usable[sku] = available
         return (usable, covers_all) if any_available else None
 
-    def _kept(self, reservations: Reservations, on_hand: int) -> int:
-        kept = self._kept_by_on_hand.get(on_hand)
-        if kept is None:
-            kept = self._kept_by_on_hand[on_hand] = reservations.kept_for_others(on_hand)
-        return kept
-
 
 def gather(
     order: OrderToRoute,
@@ -98,18 +93,23 @@ def gather(
     policy: Policy,
     demand: dict[str, int],
     checks: list[tuple[EligibilityRule, BoundCondition]],
+    units: int,
+    explain: bool = True,
 ) -> Gathered:
-    """Exclusions, usable stock (after demand-class reservations), distances and options."""
+    """Exclusions, usable stock (after demand-class reservations), distances and options
+    (``units``: the order's, for the ranking cost).
+
+    ``explain`` False: sources the built-in rules exclude are not recorded in ``excluded``.
+    """
     _check_unique(candidates)
     found = Gathered()
-    stocked = _stocked_sources(order, candidates, policy, demand, found)
+    stocked = _stocked_sources(order, candidates, policy, demand, found, explain)
     # The policy's own rules, each over every stocked source at once (memoised lookups in
     # bulk), in document order: a source is excluded by the first rule it fails.
     for rule, check in checks:
         if not stocked:
             break
         stocked = _apply_rule(rule, check, stocked, found)
-    units = order.units
     for one in stocked:
         found.any_eligible = True
         found.passed.append(one.source)
@@ -139,10 +139,13 @@ def _stocked_sources(
     policy: Policy,
     demand: dict[str, int],
     found: Gathered,
+    explain: bool,
 ) -> list[Option]:
-    """Sources past the built-in rules that hold some of the order; the others are recorded."""
-    excluded_ids = frozenset(policy.excluded_sources)
-    reader = _StockReader(demand, Reservations(policy.allocation, order.demand_class))
+    """Sources past the built-in rules that hold some of the order; the others are recorded
+    (those the built-in rules exclude only when ``explain``)."""
+    constants = constants_of(policy)
+    excluded_ids = constants.excluded
+    reader = _StockReader(demand, constants.reservations(order.demand_class))
     here = (
         radians_of(order.ship_to_lat, order.ship_to_lon)
         if order.ship_to_lat is not None and order.ship_to_lon is not None
@@ -162,6 +165,8 @@ def _stocked_sources(
             and source.cost.currency == currency
             and source.source_id not in excluded_ids
         ):
+            if not explain:
+                continue  # builtin_exclusion() would name the rule the expression failed
             exclusion = builtin_exclusion(order, source, excluded_ids)
             if exclusion is not None:
                 found.excluded.append(

@@ -33,6 +33,7 @@ from orchestration_policies.decision import (
 from orchestration_policies.inputs import CandidateSource, OrderToRoute
 from orchestration_policies.planning import Option, Plan, plan_shipments
 from orchestration_policies.policy import CRITERIA, BackorderMode, OverSplitLimit, Policy
+from orchestration_policies.policy_constants import constants_of
 from orchestration_policies.scoring import Bounds, bounds_of, weighted_totals
 from orchestration_policies.split_limit import overflow_of, overflow_summary, ship_rest
 
@@ -43,8 +44,7 @@ _R = UnallocatedReason
 _OVER_LIMIT = frozenset({_R.SPLIT_NOT_ALLOWED, _R.MAX_SHIPMENTS_REACHED})
 OVER_SPLIT_LIMIT = "over_split_limit"  # the hold rule named when a person must decide
 _SCORED = CandidateStatus.SCORED
-# NamedTuples made without their Python-level __new__ (many per call)
-_new_tuple = _new_explanation = tuple.__new__
+_new_tuple = _new_explanation = tuple.__new__  # NamedTuples without their Python __new__
 
 
 def decide(
@@ -52,12 +52,17 @@ def decide(
     candidates: Sequence[CandidateSource],
     policy: Policy,
     now: datetime,
+    *,
+    explain: bool = True,
 ) -> Decision:
-    """Route ``order`` over ``candidates`` under ``policy``; deterministic for equal inputs."""
+    """Route ``order`` over ``candidates`` under ``policy``; deterministic for equal inputs.
+
+    ``explain`` False: the same decision, its explanation without candidates (for what-if).
+    """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    weights = policy.ranking.weights.as_tuple()
-    penalty = float(policy.split.split_penalty)
+    constants = constants_of(policy)
+    weights, penalty = constants.weights, constants.penalty
     # What conditions see of the order, built only for a policy that has conditions.
     facts = OrderFacts(order, now) if policy.holds or policy.eligibility else None
     hold = _hold_before_routing(policy, facts) if facts is not None else None
@@ -68,36 +73,20 @@ def decide(
     for line in order.lines:
         demand[line.sku] = demand.get(line.sku, 0) + line.quantity
     checks = [] if facts is None else [(r, r.compiled.bind(facts)) for r in policy.eligibility]
-    found = gather(order, candidates, policy, demand, checks)
+    units = sum(demand.values())
+    found = gather(order, candidates, policy, demand, checks, units, explain)
     options = found.options
     bounds, raws = _rank(options, weights)
     planned = _plan(order, policy, found, demand, penalty)
     outcome = _Outcome.of(policy, planned)
     shipments, details = _shipments(order, planned.plan) if outcome.ship else ({}, [])
-    scored = [
-        _new_explanation(
-            CandidateExplanation,
-            (
-                o.source.source_id,
-                _SCORED,
-                None,
-                None,
-                raw,
-                o.score,
-                o.rank + 1,
-                tuple(o.usable.items()),  # in order-line order: stable across runs
-            ),
-        )
-        for o, raw in zip(options, raws, strict=True)
-    ]
-    # Explanation tuples start with source_id (unique), so their natural order is by id.
     explanation = Explanation(
         criteria=CRITERIA,
         weights=weights,
         bounds=bounds,
         split_penalty=penalty,
-        candidates=(*scored, *sorted(found.no_stock), *sorted(found.excluded)),
-        plan=_plan_explanation(planned.plan, order),
+        candidates=_candidate_rows(options, raws, found) if explain else (),
+        plan=_plan_explanation(planned.plan, units),
         tie_breaks=planned.plan.tie_breaks,
         condition_errors=tuple(found.errors),
     )
@@ -116,6 +105,29 @@ def decide(
         over_split_limit=planned.overflow,
         live_shipments=tuple(sorted(order.live_shipment_sources)),
     )
+
+
+def _candidate_rows(
+    options: list[Option], raws: list[tuple[float | None, ...]], found: Gathered
+) -> tuple[CandidateExplanation, ...]:
+    scored = [
+        _new_explanation(
+            CandidateExplanation,
+            (
+                o.source.source_id,
+                _SCORED,
+                None,
+                None,
+                raw,
+                o.score,
+                o.rank + 1,
+                tuple(o.usable.items()),  # in order-line order: stable across runs
+            ),
+        )
+        for o, raw in zip(options, raws, strict=True)
+    ]
+    # Explanation tuples start with source_id (unique), so their natural order is by id.
+    return (*scored, *sorted(found.no_stock), *sorted(found.excluded))
 
 
 def _hold_before_routing(policy: Policy, facts: OrderFacts) -> Hold | None:
@@ -262,7 +274,7 @@ def _rank(
         return (None,) * len(CRITERIA), []
     raws = [o.raw for o in options]
     columns: list[Sequence[float | None]] = list(zip(*raws, strict=True))
-    bounds = tuple(bounds_of(column) for column in columns)
+    bounds = tuple(map(bounds_of, columns))
     totals = weighted_totals(columns, bounds, weights)
     priority = columns[CRITERIA.index("source_priority")]
     # Exact float comparison: equal inputs give bit-identical totals, so real ties are caught.
@@ -342,7 +354,7 @@ def _missing_summary(missing: Sequence[UnallocatedLine]) -> str:
     return f"{len(missing)} line(s) cannot be allocated now ({', '.join(reasons)})"
 
 
-def _plan_explanation(plan: Plan, order: OrderToRoute) -> PlanExplanation:
+def _plan_explanation(plan: Plan, units_ordered: int) -> PlanExplanation:
     return PlanExplanation(
         strategy=plan.strategy,
         search=plan.search,
@@ -350,7 +362,7 @@ def _plan_explanation(plan: Plan, order: OrderToRoute) -> PlanExplanation:
         alternatives_considered=plan.considered,
         objective=plan.objective,
         units_planned=plan.units,
-        units_ordered=order.units,
+        units_ordered=units_ordered,
         proposed_sources=tuple(sorted(o.source.source_id for o, _ in plan.shipments)),
     )
 

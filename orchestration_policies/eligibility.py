@@ -65,9 +65,11 @@ def exclusion_for(rule: EligibilityRule, outcome: object) -> Exclusion:
 class Reservations:
     """Units kept for other demand classes, per SKU at a source (integer arithmetic only)."""
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_rules", "kept_by_on_hand")
 
     def __init__(self, allocation: Iterable[AllocationRule], demand_class: str) -> None:
+        # kept_for_others() results already worked out, by on hand (read inline by the hot path)
+        self.kept_by_on_hand: dict[int, int] = {}
         rules: list[tuple[int, int, int]] = []
         for rule in allocation:
             if rule.demand_class == demand_class:
@@ -80,7 +82,10 @@ class Reservations:
         return bool(self._rules)
 
     def kept_for_others(self, on_hand: int) -> int:
-        kept = 0
-        for units, numerator, denominator in self._rules:
-            kept += max(units, -(-numerator * on_hand // denominator))
+        kept = self.kept_by_on_hand.get(on_hand)
+        if kept is None:
+            kept = 0
+            for units, numerator, denominator in self._rules:
+                kept += max(units, -(-numerator * on_hand // denominator))
+            self.kept_by_on_hand[on_hand] = kept
         return kept

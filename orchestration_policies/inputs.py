@@ -33,6 +33,7 @@ AttributeValue = str | int | bool | float
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CENT = Decimal("0.01")
 
 
 class DeliveryMethod(StrEnum):
@@ -119,7 +120,7 @@ class CostModel:
         cost = self.base + self.per_unit * units
         if distance_km is not None:
             cost += self.per_km * Decimal(repr(round(distance_km, 3)))
-        return cost.quantize(Decimal("0.01"))
+        return cost.quantize(_CENT)
 
     def ranking_cost(self, units: int, distance_km: float | None) -> float:
         return self.base_f + self.per_unit_f * units + self.per_km_f * (distance_km or 0.0)

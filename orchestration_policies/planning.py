@@ -83,19 +83,25 @@ class _Lines:
         self.fast = not split_lines and len(set(self.skus)) == len(self.skus)
         # Largest lines first: first-fit decreasing when several lines share a SKU.
         self.fit_order = sorted(range(len(lines)), key=lambda i: (-self.qty[i], i))
-        self.units_by_mask: dict[int, int] = {}
+        self.units_by_mask: dict[int, int] = {0: 0}
+        self._bits = [
+            (sku, qty, 1 << i) for i, (sku, qty) in enumerate(zip(self.skus, self.qty, strict=True))
+        ]
 
     def mask_of(self, usable: dict[str, int]) -> int:
         mask = 0
-        for i, (sku, qty) in enumerate(zip(self.skus, self.qty, strict=True)):
+        for sku, qty, bit in self._bits:
             if usable.get(sku, 0) >= qty:
-                mask |= 1 << i
+                mask |= bit
         return mask
 
     def units_of_mask(self, mask: int) -> int:
         units = self.units_by_mask.get(mask)
         if units is None:
-            units = sum(q for i, q in enumerate(self.qty) if mask >> i & 1)
+            units = 0
+            for _, qty, bit in self._bits:
+                if mask & bit:
+                    units += qty
             self.units_by_mask[mask] = units
         return units
 
@@ -329,11 +335,13 @@ def plan_shipments(
 
 def _single_source_plan(lines: Sequence[LineToRoute], options: Sequence[Option]) -> Plan | None:
     """The best-ranked source that can ship every line alone, if any can."""
-    demand: dict[str, int] = {}
-    for line in lines:
-        demand[line.sku] = demand.get(line.sku, 0) + line.quantity
+    demand: dict[str, int] | None = None  # only for options not yet known (gather() knows)
     for o in options:
         if o.covers_all is None:
+            if demand is None:
+                demand = {}
+                for line in lines:
+                    demand[line.sku] = demand.get(line.sku, 0) + line.quantity
             o.covers_all = all(o.usable.get(s, 0) >= q for s, q in demand.items())
     full = [o for o in options if o.covers_all]
     if not full:

@@ -211,8 +211,11 @@ def _redecide(
             )
             for c in inputs.candidates
         )
-    candidates = world.candidates(recorded, inputs.now)
-    decision = decide(order, candidates, inputs.overrides.applied_to(draft, candidates), inputs.now)
+    candidates = world.candidates(recorded, inputs.now, order)
+    policy = inputs.overrides.applied_to(draft, candidates)
+    # Without the candidates' part of the explanation: a decision kept as a change is decided
+    # again with it (below), before the candidates change.
+    decision = decide(order, candidates, policy, inputs.now, explain=False)
     held = decision.held
     if decision.explanation.condition_errors or (
         held is not None and held.reason.startswith(_HOLD_NOT_EVALUATED)
@@ -259,6 +262,10 @@ def _redecide(
                 live_sources=tuple(sorted(s.source_id for s in live_shipped)),
                 draft_sources=tuple(sorted(decision.shipments)),
                 live_explanation=explain_record(item.record),
-                draft_explanation=explain_record(DecisionRecord.from_plain(decision.to_dict())),
+                draft_explanation=explain_record(
+                    DecisionRecord.from_plain(
+                        decide(order, candidates, policy, inputs.now).to_dict()
+                    )
+                ),
             )
         )

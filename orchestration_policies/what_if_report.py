@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestration_policies.promise import TRANSIT_DAYS
 from schemas.decision_record import DecisionRecord
@@ -45,9 +45,8 @@ MEASURES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Shipped:
-    """One shipment of a decision, as the report counts it."""
+class Shipped(NamedTuple):
+    """One shipment of a decision, as the report counts it (a tuple: several per decision)."""
 
     source_id: str
     cost: Decimal

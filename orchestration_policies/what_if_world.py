@@ -7,12 +7,13 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from types import MappingProxyType
 
-from orchestration_policies.inputs import CandidateSource, StockLevel
+from orchestration_policies.inputs import CandidateSource, OrderToRoute, StockLevel
 from orchestration_policies.what_if_inputs import RecordedCandidate, stock_level, with_stock
 
 __all__ = ["MovementKind", "StockMovement", "World", "count_shipments"]
@@ -85,6 +86,7 @@ class _Item:
 
 Promise = list[tuple[str, str, int]]  # (source_id, sku, quantity)
 _NONE: dict[str, int] = {}  # no shipments that day (never written)
+_NO_STOCK: Mapping[str, StockLevel] = MappingProxyType({})  # the stock of a source cut early
 # The slots' own descriptors: a frozen dataclass's __setattr__ refuses, these do not.
 _set_stock = CandidateSource.__dict__["stock"].__set__
 _set_used = CandidateSource.__dict__["used_today"].__set__
@@ -93,8 +95,8 @@ _set_used = CandidateSource.__dict__["used_today"].__set__
 @dataclass
 class World:
     start: datetime
-    items: dict[tuple[str, str], _Item] = field(default_factory=dict)
-    shared: dict[str, tuple[tuple[str, str], int]] = field(default_factory=dict)
+    items: dict[str, dict[str, _Item]] = field(default_factory=dict)  # source → SKU → item
+    shared: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     promises: dict[tuple[str, str], Promise] = field(default_factory=dict)
     # Shipments per day and source, in each world (day → source_id → shipments).
     live_day: dict[date, dict[str, int]] = field(default_factory=dict)
@@ -108,11 +110,13 @@ class World:
         kind = m.kind
         if kind is _RESERVED and m.at >= self.start:
             return  # the live policy's reservation: never the draft's
-        key = (m.source_id, m.sku)
+        by_sku = self.items.get(m.source_id)
         if kind is _REGISTERED:
-            self.items[key] = _Item(m.on_hand, m.safety_stock)
+            if by_sku is None:
+                by_sku = self.items[m.source_id] = {}
+            by_sku[m.sku] = _Item(m.on_hand, m.safety_stock)
             return
-        item = self.items.get(key)
+        item = None if by_sku is None else by_sku.get(m.sku)
         if item is None:
             return  # registered before the history given (the decision's own levels seed it)
         item.cached = None
@@ -122,7 +126,7 @@ class World:
                 item.offset += m.quantity  # the live policy's shipment, not the draft's
                 self._ship(_order_line(m.key))
         elif kind is _RESERVED:  # before the window: a promise both worlds keep
-            self.shared[m.key] = (key, m.quantity)
+            self.shared[m.key] = (m.source_id, m.sku, m.quantity)
             item.shared += m.quantity
         elif kind is _RELEASED:
             if not self._end_shared(m.key):
@@ -136,20 +140,21 @@ class World:
         found = self.shared.pop(key, None)
         if found is None:
             return False
-        item = self.items[found[0]]
-        item.shared -= found[1]
+        source_id, sku, quantity = found
+        item = self.items[source_id][sku]
+        item.shared -= quantity
         item.cached = None
         return True
 
     def give_back(self, order_line: tuple[str, str]) -> None:
         for source_id, sku, quantity in self.promises.pop(order_line, ()):
-            item = self.items[(source_id, sku)]
+            item = self.items[source_id][sku]
             item.draft -= quantity
             item.cached = None
 
     def _ship(self, order_line: tuple[str, str]) -> None:
         for source_id, sku, quantity in self.promises.pop(order_line, ()):
-            item = self.items[(source_id, sku)]
+            item = self.items[source_id][sku]
             item.draft -= quantity
             item.offset -= quantity
             item.cached = None
@@ -157,21 +162,33 @@ class World:
     def promise(self, order_id: str, shipments: Iterable[tuple[str, str, str, int]]) -> None:
         """Hold (source, line, sku, quantity) for the order in the draft's world."""
         for source_id, line_id, sku, quantity in shipments:
-            item = self.items.get((source_id, sku))
+            by_sku = self.items.get(source_id)
+            if by_sku is None:
+                by_sku = self.items[source_id] = {}
+            item = by_sku.get(sku)
             if item is None:
-                item = self.items[(source_id, sku)] = _Item(0, 0)
+                item = by_sku[sku] = _Item(0, 0)
             item.draft += quantity
             item.cached = None
             self.promises.setdefault((order_id, line_id), []).append((source_id, sku, quantity))
 
-    def candidates(self, seen: Sequence[RecordedCandidate], now: datetime) -> list[CandidateSource]:
+    def candidates(
+        self, seen: Sequence[RecordedCandidate], now: datetime, order: OrderToRoute | None = None
+    ) -> list[CandidateSource]:
         """The recorded candidates with the draft's stock and capacity used.
 
         A (source, SKU) the history given did not register starts from the recorded level.
         The list is valid until the next call: each source has one candidate object that is
         given new stock and capacity used at every call (a copy per candidate per decision was
         a fifth of a what-if run); decide() keeps no reference to the candidates it is given.
+
+        Given the ``order``, a source that does not ship to its country or by its delivery
+        method is given no stock: decide() excludes it by those built-in rules, whatever the
+        policy, before it reads any stock (most of a decision's candidates on a real network).
         """
+        country = method = None
+        if order is not None:
+            country, method = order.country, order.delivery_method
         day = now.date()
         items = self.items
         reused = self._reused
@@ -184,13 +201,17 @@ class World:
             if by_day:
                 used += drafted.get(sid, 0) - lived.get(sid, 0)
                 used = used if used > 0 else 0
-            stock = {}
-            for sku, (on_hand, reserved, safety) in recorded_stock.items():
-                item = items.get((sid, sku))
-                if item is None:
-                    item = items[(sid, sku)] = _Item(on_hand, safety, reserved)
-                level = item.cached
-                stock[sku] = item.level() if level is None else level
+            stock: Mapping[str, StockLevel]
+            if method is not None and (
+                method not in source.delivery_methods
+                or not (source.ships_everywhere or country in source.ship_countries)
+            ):
+                stock = _NO_STOCK
+                by_sku = items.get(sid)
+                if by_sku is None or not by_sku.keys() >= recorded_stock.keys():
+                    self._levels(sid, recorded_stock)  # seeded by the first decision that saw it
+            else:
+                stock = self._levels(sid, recorded_stock)
             kept = reused.get(sid)
             if kept is None or kept[0] is not source:
                 kept = reused[sid] = (source, with_stock(source, {}, 0))
@@ -199,6 +220,19 @@ class World:
             _set_used(candidate, used)
             out.append(candidate)
         return out
+
+    def _levels(self, sid: str, recorded: Mapping[str, Sequence[int]]) -> dict[str, StockLevel]:
+        items = self.items.get(sid)
+        if items is None:
+            items = self.items[sid] = {}
+        stock = {}
+        for sku, (on_hand, reserved, safety) in recorded.items():
+            item = items.get(sku)
+            if item is None:
+                item = items[sku] = _Item(on_hand, safety, reserved)
+            level = item.cached
+            stock[sku] = item.level() if level is None else level
+        return stock
 
 
 def count_shipments(

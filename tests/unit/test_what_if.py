@@ -343,3 +343,21 @@ def test_inputs_read_back_compactly_give_the_same_report() -> None:
     stock = [registered(NEAR, 10), registered(FAR, 2)]
     full = run_what_if([*stock, *live], BY_COST, START).to_dict()
     assert run_what_if([*stock, *compact], BY_COST, START).to_dict() == full
+
+
+def test_stock_unknown_to_the_history_starts_from_the_first_decision_that_saw_it() -> None:
+    # The Belgian DC's chairs were registered before the history given. o1 (to France) saw one
+    # there, though that DC cannot ship it; o2 (to Belgium) saw five (a receipt the history
+    # lacks). The draft's world starts from the first sight: one chair, not enough for o2.
+    belgian = replace(FAR, source_id="dc-be", country="BE", ships_to=frozenset({"BE"}))
+    to_belgium = replace(order("o2", T[2]), country="BE", lines=(LineToRoute("L1", "CHAIR", 2),))
+    history = [
+        registered(NEAR, 10),
+        recorded(order("o1", T[1]), T[1], BY_DISTANCE, seen(NEAR, 10, 0), seen(belgian, 1, 0)),
+        recorded(to_belgium, T[2], BY_DISTANCE, seen(belgian, 5, 0)),
+    ]
+    report = run_what_if(history, BY_COST, START)
+    assert report.total.live.outcomes["routed"] == 2
+    assert report.total.draft.outcomes["routed"] == 1
+    assert report.total.draft.outcomes["backordered"] == 1
+    assert [c.order_id for c in report.changes] == ["o2"]

@@ -250,3 +250,16 @@ def test_an_order_of_another_class_never_dips_into_reserved_stock(
                 share = rule.share if rule.share is not None else Decimal(0)
                 kept = max(rule.units or 0, math.ceil(share * level.on_hand))
                 assert level.available - taken >= min(kept, level.available)
+
+
+@PROPERTY_SETTINGS
+@given(orders(), sources(), policies())
+def test_deciding_without_the_candidates_explained_decides_the_same(
+    order: OrderToRoute, candidates: list[CandidateSource], policy: Policy
+) -> None:
+    full = decide(order, candidates, policy, NOW)
+    lean = decide(order, candidates, policy, NOW, explain=False)
+    assert lean.explanation.candidates == ()
+    assert lean == dataclasses.replace(
+        full, explanation=dataclasses.replace(full.explanation, candidates=())
+    )
