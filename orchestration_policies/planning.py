@@ -19,11 +19,11 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from orchestration_policies.decision import PlanStrategy, SearchMode
-from orchestration_policies.inputs import CandidateSource, LineToRoute
+from orchestration_policies.inputs import LineToRoute
+from orchestration_policies.plan_lines import Lines, Option
 
 __all__ = [
     "EXACT_MAX_SUBSETS",
@@ -39,20 +39,6 @@ EXACT_MAX_SUBSETS = 500
 # The heuristic's pool is as large as this budget allows (10 sources when max_shipments = 3).
 HEURISTIC_MAX_SUBSETS = 175
 _PER_LINE_IN_POOL = 2
-
-
-@dataclass(slots=True)
-class Option:
-    """An eligible source holding some of the order; ``rank`` 0 is the best-scored."""
-
-    source: CandidateSource
-    usable: dict[str, int]  # units of each ordered SKU this order may take here
-    distance_km: float | None
-    covers_all: bool | None = None  # can ship every line alone (None: not yet known)
-    raw: tuple[float | None, ...] = ()  # ranking criteria, in CRITERIA order
-    rank: int = -1
-    score: float = 0.0
-    mask: int = field(default=0)
 
 
 class Plan(NamedTuple):
@@ -71,76 +57,6 @@ def subset_count(n: int, k_max: int) -> int:
     return sum(math.comb(n, k) for k in range(1, min(n, k_max) + 1))
 
 
-class _Lines:
-    """The order's lines prepared for fast evaluation of candidate source sets."""
-
-    def __init__(self, lines: Sequence[LineToRoute], split_lines: bool) -> None:
-        self.skus = [line.sku for line in lines]
-        self.qty = [line.quantity for line in lines]
-        self.split_lines = split_lines
-        # With distinct SKUs and whole lines, each line is shipped by a set iff one member can
-        # ship it alone, so a set's units follow from OR-ing per-source bit masks.
-        self.fast = not split_lines and len(set(self.skus)) == len(self.skus)
-        # Largest lines first: first-fit decreasing when several lines share a SKU.
-        self.fit_order = sorted(range(len(lines)), key=lambda i: (-self.qty[i], i))
-        self.units_by_mask: dict[int, int] = {0: 0}
-        self._bits = [
-            (sku, qty, 1 << i) for i, (sku, qty) in enumerate(zip(self.skus, self.qty, strict=True))
-        ]
-
-    def mask_of(self, usable: dict[str, int]) -> int:
-        mask = 0
-        for sku, qty, bit in self._bits:
-            if usable.get(sku, 0) >= qty:
-                mask |= bit
-        return mask
-
-    def units_of_mask(self, mask: int) -> int:
-        units = self.units_by_mask.get(mask)
-        if units is None:
-            units = 0
-            for _, qty, bit in self._bits:
-                if mask & bit:
-                    units += qty
-            self.units_by_mask[mask] = units
-        return units
-
-    def assign(self, members: Sequence[Option]) -> tuple[int, list[list[tuple[int, int]]]]:
-        """Deterministic allocation of lines to ``members`` (best-ranked first)."""
-        remaining = [dict(o.usable) for o in members]
-        taken: list[list[tuple[int, int]]] = [[] for _ in members]
-        units = 0
-        if self.split_lines:
-            for i, (sku, need) in enumerate(zip(self.skus, self.qty, strict=True)):
-                for j, rem in enumerate(remaining):
-                    if need == 0:
-                        break
-                    take = min(need, rem.get(sku, 0))
-                    if take:
-                        rem[sku] -= take
-                        taken[j].append((i, take))
-                        need -= take
-                        units += take
-        else:
-            for i in self.fit_order:
-                sku, qty = self.skus[i], self.qty[i]
-                for j, rem in enumerate(remaining):
-                    if rem.get(sku, 0) >= qty:
-                        rem[sku] -= qty
-                        taken[j].append((i, qty))
-                        units += qty
-                        break
-        return units, taken
-
-    def units_of(self, members: Sequence[Option]) -> int:
-        if self.fast:
-            mask = 0
-            for o in members:
-                mask |= o.mask
-            return self.units_of_mask(mask)
-        return self.assign(members)[0]
-
-
 def _single_source_tie_note(best: Option, runner_up: Option) -> str | None:
     if runner_up.score != best.score:
         return None
@@ -155,7 +71,7 @@ def _single_source_tie_note(best: Option, runner_up: Option) -> str | None:
     )
 
 
-def _heuristic_pool(lines: _Lines, options: Sequence[Option], k_max: int) -> list[Option]:
+def _heuristic_pool(lines: Lines, options: Sequence[Option], k_max: int) -> list[Option]:
     size = k_max
     while subset_count(size + 1, k_max) <= HEURISTIC_MAX_SUBSETS and size + 1 <= len(options):
         size += 1
@@ -186,7 +102,7 @@ def _first_two(item: tuple[int, int, Option]) -> tuple[int, int]:
     return item[0], item[1]
 
 
-def _greedy_cover(lines: _Lines, options: Sequence[Option], k_max: int) -> list[Option]:
+def _greedy_cover(lines: Lines, options: Sequence[Option], k_max: int) -> list[Option]:
     chosen: list[Option] = []
     if lines.fast:
         covered = 0
@@ -221,7 +137,7 @@ def _greedy_cover(lines: _Lines, options: Sequence[Option], k_max: int) -> list[
 
 
 def _search(
-    lines: _Lines, pool: Sequence[Option], k_max: int, penalty: float
+    lines: Lines, pool: Sequence[Option], k_max: int, penalty: float
 ) -> tuple[tuple[Option, ...], int, int, float, int]:
     """Best set in ``pool``: (members, units, sets considered, cost, plans tied with it).
 
@@ -250,7 +166,7 @@ def _search(
 
 
 def _search_masks(
-    lines: _Lines, pool: Sequence[Option], k_max: int, penalty: float
+    lines: Lines, pool: Sequence[Option], k_max: int, penalty: float
 ) -> tuple[tuple[Option, ...], int, int, float, int]:
     """:func:`_search` for whole lines with distinct SKUs: depth-first over bit masks.
 
@@ -329,7 +245,7 @@ def plan_shipments(
         )
         return Plan((), PlanStrategy.NONE, SearchMode.NONE, len(options), None, 0, (), why)
     return _split_plan(
-        _Lines(lines, split_lines), options, max_shipments, split_penalty, exact_max_subsets
+        Lines(lines, split_lines), options, max_shipments, split_penalty, exact_max_subsets
     )
 
 
@@ -365,7 +281,7 @@ def _single_source_plan(lines: Sequence[LineToRoute], options: Sequence[Option])
 
 
 def _split_plan(
-    prepared: _Lines,
+    prepared: Lines,
     options: Sequence[Option],
     max_shipments: int,
     split_penalty: float,
