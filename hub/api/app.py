@@ -76,6 +76,9 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             for task in (clock_task, watch_task):
                 if task is not None:
                     task.cancel()
+            jobs = getattr(app.state, "what_if_jobs", None)
+            if jobs is not None:
+                await asyncio.to_thread(jobs.stop)  # each run's reading process ends with it
             if the_hub.delivery is not None:
                 the_hub.delivery.stop()
             the_hub.stop_supply()

@@ -2,6 +2,7 @@
 distance, a draft that prefers the cheaper far source, the report worked out by hand."""
 
 import json
+import threading
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest_asyncio
 
 from hub.bootstrap import Hub
 from hub.services.what_if import WhatIfService, Window
+from hub.services.what_if_jobs import WhatIfJobs
 from orchestration_policies import CostModel, haversine_km, load_policy
 from tests.e2e.test_embedded_orchestration import (
     LYON_CUSTOMER,
@@ -132,6 +134,42 @@ async def test_a_long_run_is_a_job_to_poll(
     assert (await client.get("/v1/policies/what-if/nope")).status_code == 404
 
 
+class _UntilCancelled:
+    """A run that goes on until it is told to stop (the job runner's own cancelling is used)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
+    def run(self, draft: Any, window: Window, progress: Any, kept: int, cancel: Any) -> None:
+        self.started.set()
+        cancel.wait(30)
+        progress(0)  # the runner's progress raises once the job is cancelled
+
+
+@pytest.mark.asyncio
+async def test_a_running_job_can_be_cancelled_and_a_finished_one_is_left_as_it_is(
+    history: tuple[httpx.AsyncClient, Hub, list[str]],
+) -> None:
+    client, _, _ = history
+    client_app: Any = client._transport.app  # type: ignore[attr-defined]
+    client_app.state.what_if_wait_seconds = 0
+    endless = _UntilCancelled()
+    client_app.state.what_if_jobs = WhatIfJobs(endless)  # type: ignore[arg-type]
+    answer = await client.post("/v1/policies/what-if", json={"policy": BY_COST, **MONTH})
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["job_id"]
+    assert endless.started.wait(10)
+    assert (await client.get(f"/v1/policies/what-if/{job_id}")).json()["state"] == "running"
+
+    client_app.state.what_if_wait_seconds = 10
+    cancelled = await client.delete(f"/v1/policies/what-if/{job_id}")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    again = await client.delete(f"/v1/policies/what-if/{job_id}")
+    assert (again.status_code, again.json()["state"]) == (200, "cancelled")
+    assert (await client.delete("/v1/policies/what-if/nope")).status_code == 404
+
+
 @pytest.mark.asyncio
 async def test_bad_drafts_and_windows_are_refused_field_by_field(
     history: tuple[httpx.AsyncClient, Hub, list[str]],
@@ -174,6 +212,11 @@ async def test_only_admins_and_auditors_may_run_what_if(
         )
         assert (answer.status_code == 200) is allowed, (role, answer.text)
         assert answer.status_code in (200, 403)
+        if allowed:
+            job_id = answer.json()["job_id"]
+    ops = hub.access.issue_key(IssueKey(role=Role.OPS, label="o"), "system:test").api_key
+    refused = await client.delete(f"/v1/policies/what-if/{job_id}", headers={"X-API-Key": ops})
+    assert refused.status_code == 403, refused.text
 
 
 def test_the_service_reads_the_window_only(tmp_path: Path) -> None:

@@ -92,6 +92,31 @@ async def what_if_job(
     return _public(job)
 
 
+@router.delete(
+    "/{job_id}",
+    response_model=WhatIfJobPublic,
+    responses={
+        202: {"model": WhatIfJobPublic, "description": "Asked to stop; still stopping: poll it"},
+        403: {"description": "The role may not run what-if (admin and auditor may)"},
+        404: {"description": "No such job (finished jobs are kept for a while, per process)"},
+    },
+)
+async def cancel_what_if_job(
+    job_id: Annotated[str, Path(min_length=1, max_length=64)],
+    request: Request,
+    jobs: Jobs,
+    _: Auditor,
+) -> JSONResponse:
+    """Cancel a running what-if run (it ends as `cancelled`, its reader with it); a finished one
+    is answered as it is."""
+    job = jobs.cancel(job_id)
+    if job is None:
+        raise not_found(f"what-if job {job_id!r}")
+    wait = getattr(request.app.state, "what_if_wait_seconds", WAIT_SECONDS)
+    await asyncio.to_thread(job.finished.wait, wait)
+    return JSONResponse(_public(job), status_code=202 if job.state is JobState.RUNNING else 200)
+
+
 def _public(job: WhatIfJob) -> dict[str, Any]:
     return WhatIfJobPublic.model_validate(job.to_dict()).model_dump(mode="json")
 
