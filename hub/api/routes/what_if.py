@@ -28,6 +28,12 @@ def jobs_of(request: Request, hub: HubDep) -> WhatIfJobs:
 
 
 Jobs = Annotated[WhatIfJobs, Depends(jobs_of)]
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The role may not run what-if (admin and auditor may)"}
+}
+NO_SUCH_JOB: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such job (finished jobs are kept for a while, per process)"}
+}
 
 
 @router.post(
@@ -35,7 +41,7 @@ Jobs = Annotated[WhatIfJobs, Depends(jobs_of)]
     response_model=WhatIfJobPublic,
     responses={
         202: {"model": WhatIfJobPublic, "description": "A long run: poll the job (Location)"},
-        403: {"description": "The role may not run what-if (admin and auditor may)"},
+        **FORBIDDEN,
         422: {
             "description": "The draft policy is not valid (field by field), reads an order "
             "attribute no decision of the window carried, or the window is not valid"
@@ -77,8 +83,8 @@ async def run_what_if(body: WhatIfRun, request: Request, jobs: Jobs, _: Auditor)
     "/{job_id}",
     response_model=WhatIfJobPublic,
     responses={
-        403: {"description": "The role may not run what-if (admin and auditor may)"},
-        404: {"description": "No such job (finished jobs are kept for a while, per process)"},
+        **FORBIDDEN,
+        **NO_SUCH_JOB,
     },
 )
 async def what_if_job(
@@ -97,8 +103,8 @@ async def what_if_job(
     response_model=WhatIfJobPublic,
     responses={
         202: {"model": WhatIfJobPublic, "description": "Asked to stop; still stopping: poll it"},
-        403: {"description": "The role may not run what-if (admin and auditor may)"},
-        404: {"description": "No such job (finished jobs are kept for a while, per process)"},
+        **FORBIDDEN,
+        **NO_SUCH_JOB,
     },
 )
 async def cancel_what_if_job(
