@@ -34,7 +34,7 @@ from hub.bootstrap import Following
 from hub.services.followers import Follower
 from hub.settings import Settings
 from hub.streaming.retries import with_retries
-from projections.base import SqlView
+from projections.base import SqlView, write_together
 from schemas.envelope import EventEnvelope, EventKey
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class FeedsConsumer:
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         decoded = decode(messages, self._wanted)
         await self._park([(m, error, self.name) for m, error in decoded.undecodable])
-        together: dict[int, list[tuple[SqlView, Share]]] = {}
+        together: dict[int, list[tuple[SqlView, Share]]] = {}  # by database
         alone: list[Share] = []
         for share in shares(self.feeds, messages, decoded):
             view = share.feed.follower
@@ -175,8 +175,9 @@ class FeedsConsumer:
             else:
                 alone.append(share)
         for group in together.values():
+            writes = [(view, share.envelopes, share.positions) for view, share in group]
             try:
-                await self._retried(partial(asyncio.to_thread, write_together, group), "views")
+                await self._retried(partial(asyncio.to_thread, write_together, writes), "views")
             except Exception:
                 log.exception("%s: the views' shared write failed; each on its own", self.name)
                 alone[:0] = [share for _, share in group]
@@ -219,12 +220,3 @@ class FeedsConsumer:
 
     async def _retried(self, call: Callable[[], Awaitable[object]], what: str) -> None:
         await with_retries(call, self._settings.max_handler_attempts, f"{self.name}: {what}")
-
-
-def write_together(group: Sequence[tuple[SqlView, Share]]) -> None:
-    """The views' writes of one batch in one transaction of their (shared) database."""
-    db = group[0][0].database
-    locks = [view.rebuilt_as for view, _ in group if view.rebuilt_as]
-    with db.transaction(writing_views=locks) as cur:
-        for view, share in group:
-            view.write(cur, share.envelopes, share.positions)
