@@ -2,7 +2,6 @@
 distance, a draft that prefers the cheaper far source, the report worked out by hand."""
 
 import json
-import threading
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.e2e.test_embedded_orchestration import (
     publish,
     put_stock,
 )
+from tests.support.endless_what_if import UntilCancelled
 from tests.support.running_hub import running
 
 # Live: by distance only. Lyon's DC is 2 km from the customer, Lille's store about 560 km.
@@ -134,18 +134,6 @@ async def test_a_long_run_is_a_job_to_poll(
     assert (await client.get("/v1/policies/what-if/nope")).status_code == 404
 
 
-class _UntilCancelled:
-    """A run that goes on until it is told to stop (the job runner's own cancelling is used)."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-
-    def run(self, draft: Any, window: Window, progress: Any, kept: int, cancel: Any) -> None:
-        self.started.set()
-        cancel.wait(30)
-        progress(0)  # the runner's progress raises once the job is cancelled
-
-
 @pytest.mark.asyncio
 async def test_a_running_job_can_be_cancelled_and_a_finished_one_is_left_as_it_is(
     history: tuple[httpx.AsyncClient, Hub, list[str]],
@@ -153,7 +141,7 @@ async def test_a_running_job_can_be_cancelled_and_a_finished_one_is_left_as_it_i
     client, _, _ = history
     client_app: Any = client._transport.app  # type: ignore[attr-defined]
     client_app.state.what_if_wait_seconds = 0
-    endless = _UntilCancelled()
+    endless = UntilCancelled()
     client_app.state.what_if_jobs = WhatIfJobs(endless)  # type: ignore[arg-type]
     answer = await client.post("/v1/policies/what-if", json={"policy": BY_COST, **MONTH})
     assert answer.status_code == 202, answer.text

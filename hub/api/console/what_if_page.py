@@ -4,8 +4,9 @@ admins). The run is the API's job (shared per process); the page shows it when i
 import asyncio
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hub.api.console import charts
@@ -65,8 +66,26 @@ async def start_what_if(request: Request, _: Auditor) -> Response:
         )
     except Busy as busy:
         return _page(request, form, [str(busy)], None, code=429)
-    await asyncio.to_thread(job.finished.wait, WAIT_SECONDS)
+    await asyncio.to_thread(job.finished.wait, _wait(request))
     return see_other(f"/console/what-if?job={job.job_id}")
+
+
+@router.post("/what-if/{job_id}/cancel")
+async def cancel_what_if(
+    job_id: Annotated[str, Path(min_length=1, max_length=64)], request: Request, _: Auditor
+) -> Response:
+    """Stop a run that takes too long (its reader with it); a finished run stays as it is."""
+    await read_form(request)  # a form from this site only
+    hub = hub_of(request)
+    job = jobs_on(request.app.state, hub.store).cancel(job_id)
+    if job is not None:
+        await asyncio.to_thread(job.finished.wait, _wait(request))
+    return see_other(f"/console/what-if?job={quote(job_id, safe='')}")
+
+
+def _wait(request: Request) -> float:
+    """How long a form waits for a run to end before it shows the page (tests shorten it)."""
+    return float(getattr(request.app.state, "what_if_wait_seconds", WAIT_SECONDS))
 
 
 def _day(value: str, label: str, notes: list[str]) -> date | None:

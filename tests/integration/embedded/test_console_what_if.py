@@ -3,14 +3,17 @@ decisions and shows the comparison (tables and a chart); bad input reads as a me
 admins and auditors may use it."""
 
 import re
+from typing import Any
 
 import httpx
 import pytest
 
 from hub.bootstrap import Hub
+from hub.services.what_if_jobs import WhatIfJobs
 from orchestration_policies import default_policy
 from schemas.channels import Role
 from tests.integration.embedded.test_console_pages import env, issue, secured, seeded_dir
+from tests.support.endless_what_if import UntilCancelled
 
 __all__ = ["env", "secured", "seeded_dir"]  # fixtures, shared with the other console pages
 pytestmark = pytest.mark.asyncio
@@ -84,3 +87,35 @@ async def test_only_admins_and_auditors_may_use_it(
     auditor = issue(hub, Role.AUDITOR, "auditor")
     allowed = await client.get("/console/what-if", headers={"X-API-Key": auditor})
     assert allowed.status_code == 200
+
+
+async def test_a_running_draft_can_be_cancelled_from_the_page(
+    env: tuple[httpx.AsyncClient, Hub],
+) -> None:
+    client, _ = env
+    app: Any = client._transport.app  # type: ignore[attr-defined]
+    endless = UntilCancelled()
+    app.state.what_if_jobs = WhatIfJobs(endless)  # type: ignore[arg-type]
+    app.state.what_if_wait_seconds = 0
+    started = await client.post("/console/what-if", data={"policy": COST_FIRST, **NOVEMBER})
+    assert started.status_code == 303, started.text
+    job_id = started.headers["location"].split("job=")[1]
+    assert endless.started.wait(10)
+    running = await client.get(started.headers["location"])
+    assert "Re-deciding" in running.text
+    assert f'action="/console/what-if/{job_id}/cancel"' in running.text
+
+    app.state.what_if_wait_seconds = 10
+    cancelled = await client.post(f"/console/what-if/{job_id}/cancel")
+    assert cancelled.status_code == 303
+    page = await client.get(cancelled.headers["location"])
+    assert "The run was cancelled" in page.text
+    assert "/cancel" not in page.text  # nothing left to cancel
+    assert app.state.what_if_jobs.get(job_id).state.value == "cancelled"
+    # Another site's form is refused, and an unknown run reads as gone, not as an error.
+    foreign = await client.post(
+        f"/console/what-if/{job_id}/cancel", headers={"Origin": "https://elsewhere.example"}
+    )
+    assert foreign.status_code == 403
+    gone = await client.post("/console/what-if/nope/cancel")
+    assert "not kept any more" in (await client.get(gone.headers["location"])).text
