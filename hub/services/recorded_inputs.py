@@ -31,6 +31,7 @@ from hub.store import OrderStore
 from orchestration_policies.decision_inputs import (
     DecisionInputs,
     InputsFormatError,
+    body_json,
     canonical_json,
     from_body,
     to_body,
@@ -64,7 +65,7 @@ class InputsRecorder:
     def record(self, inputs: DecisionInputs, pending: dict[UUID, Aggregate]) -> str:
         """Add the records `inputs` needs to `pending` (saved with the decision); its digest."""
         body, definitions = to_body(inputs)
-        text = canonical_json(body)
+        text = body_json(body)
         digest = hashlib.sha256(text).hexdigest()
         record_id = recorded_inputs_id(digest)
         if record_id not in self._known and record_id not in pending:
