@@ -4,10 +4,11 @@ The digests of recorded decisions and inputs are sha256 of canonical JSON as ``j
 writes it (keys sorted, no spaces, UTF-8, ``ensure_ascii=False``); a stored digest must verify
 and a re-run must find the same digest, so these bytes never change. orjson writes the same
 bytes for every value a record holds but one kind: a float below 1e-4 in magnitude (``1e-05``
-is written ``0.00001``, ``1e-06`` as ``1e-6``), and such a number always leaves ``0.0000`` or a
-digit followed by ``e-`` in orjson's text. When either appears (a digit string in a text can
-trigger it too: only a cost), or orjson refuses the value (an integer beyond 64 bits, a key
-that is not a string, a value it cannot write), the standard library writes it instead.
+is written ``0.00001``, ``1e-06`` as ``1e-6``), and such a number always holds ``0.0000`` or
+``e-``. Those numbers (outside texts) are written again as json.dumps writes them; when a text
+holds an escape (so that quotes alone do not tell where texts end), or orjson refuses the
+value (an integer beyond 64 bits, a key that is not a string, a value it cannot write), the
+standard library writes the whole instead.
 
 orjson writes NaN and infinities as ``null``, where the standard library writes ``NaN`` or
 refuses them: callers give values without them (decision records and inputs are checked where
@@ -22,8 +23,9 @@ import orjson
 
 __all__ = ["canonical_json", "finite", "rounded"]
 
-_DIGITS = frozenset(b"0123456789")
-_NUMBER_START = frozenset(b":,[")  # what precedes a number in a JSON text (but at its start)
+_NUMBER = frozenset(b"0123456789.eE+-")  # what a JSON number is written with
+_BEFORE = frozenset(b":,[")  # what stands before a value in a JSON text (but at its start)
+_AFTER = frozenset(b",]}")  # and after it (but at its end)
 
 
 def canonical_json(value: Any, *, allow_nan: bool = True) -> bytes:
@@ -32,10 +34,27 @@ def canonical_json(value: Any, *, allow_nan: bool = True) -> bytes:
     try:
         data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
-        pass  # the standard library writes it, or says why it cannot
-    else:
-        if not _may_differ(data):
-            return data
+        return _standard(value, allow_nan)  # which writes it, or says why it cannot
+    spots = _spots(data)
+    if not spots:
+        return data
+    if b"\\" in data:  # an escape in a text: where texts end is not told by quotes alone
+        return _standard(value, allow_nan)
+    # Each such number written as json.dumps writes it (the repr of the float orjson wrote:
+    # both write the shortest digits that read back as the same float).
+    out, last, counted, quotes = [], 0, 0, 0
+    for begin, end in spots:
+        quotes += data.count(b'"', counted, begin)
+        counted = begin
+        if quotes % 2:  # inside a text: not a number
+            continue
+        out += (data[last:begin], repr(float(data[begin:end])).encode())
+        last = end
+    out.append(data[last:])
+    return b"".join(out)
+
+
+def _standard(value: Any, allow_nan: bool) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan
     ).encode()
@@ -65,21 +84,24 @@ def rounded(value: float) -> float:
     return round(finite(value), 6)
 
 
-def _may_differ(data: bytes) -> bool:
-    """Whether orjson may have written a float differently: ``0.0000`` anywhere, or a number
-    with a negative exponent (found as ``e-`` between digits, in a number: ids and words hold
-    ``e-`` too, and a regular expression scanning for it costs more than orjson's writing)."""
-    if b"0.0000" in data:
-        return True
-    at = data.find(b"e-")
-    while at > 0:
-        if data[at - 1] in _DIGITS and data[at + 2 : at + 3].isdigit():
-            start = at - 1
-            while start and (data[start - 1] in _DIGITS or data[start - 1] == 46):  # "."
-                start -= 1
-            if start and data[start - 1] == 45:  # "-": a negative number
-                start -= 1
-            if not start or data[start - 1] in _NUMBER_START:
-                return True
-        at = data.find(b"e-", at + 2)
-    return False
+def _spots(data: bytes) -> list[tuple[int, int]]:
+    """Where orjson may have written a float otherwise than json.dumps, in order: each number
+    holding ``0.0000`` or ``e-`` (ids and words hold them too: only what stands where a JSON
+    number stands counts; a regular expression scanning for them costs more than orjson's
+    writing)."""
+    found: dict[int, int] = {}
+    for mark in (b"0.0000", b"e-"):
+        at = data.find(mark)
+        while at >= 0:
+            begin = at
+            while begin and data[begin - 1] in _NUMBER:
+                begin -= 1
+            end = at + len(mark)
+            while end < len(data) and data[end] in _NUMBER:
+                end += 1
+            before = data[begin - 1] if begin else 44  # ","
+            after = data[end] if end < len(data) else 44
+            if before in _BEFORE and after in _AFTER and data[begin:end].strip(b"-")[:1].isdigit():
+                found[begin] = end
+            at = data.find(mark, end)
+    return sorted(found.items())

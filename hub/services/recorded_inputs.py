@@ -13,7 +13,10 @@ import hashlib
 import json
 import zlib
 from collections import OrderedDict
+from typing import Any
 from uuid import UUID
+
+import orjson
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
@@ -123,7 +126,7 @@ class InputsReader:
             return None
         text = unpacked(record)
         _check(text, digest, "inputs")
-        body = json.loads(text)
+        body = _loads(text)
         keys = {row["definition"] for row in body.get("candidates", ())}
         missing = keys - self._definitions.keys()
         if missing and len(self._definitions) + len(missing) > KNOWN_DEFINITIONS:
@@ -137,12 +140,13 @@ class InputsReader:
         50 round trips); each verified against its digest before it is kept."""
         if not keys:
             return
-        found = get_many(self._store.repository, map(recorded_source_id, keys))
-        for key in keys:
-            record = found.get(recorded_source_id(key))
+        ids = {recorded_source_id(key): key for key in keys}
+        found = get_many(self._store.repository, ids)
+        for record_id, key in ids.items():
+            record = found.get(record_id)
             if isinstance(record, RecordedSource):
                 _check(record.definition, key, "source definition")
-                self._definitions[key] = json.loads(record.definition)
+                self._definitions[key] = _loads(record.definition)
 
     def _definition(self, key: str) -> dict[str, object]:
         if key not in self._definitions:
@@ -183,6 +187,15 @@ def unpack(body: str, encoding: str) -> bytes:
         return zlib.decompress(base64.b64decode(body, validate=True))
     except (ValueError, zlib.error) as error:
         raise InputsTamperedError(f"the recorded inputs cannot be unpacked: {error}") from error
+
+
+def _loads(text: str | bytes) -> Any:
+    """json.loads' values, by orjson (several times faster); json.loads reads what orjson
+    refuses (NaN, integers beyond 64 bits, lone surrogates), as it did when it was written."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _check(text: str | bytes, digest: str, what: str) -> None:

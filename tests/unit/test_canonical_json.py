@@ -18,17 +18,24 @@ def _standard(value: object, allow_nan: bool = True) -> bytes:
 
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 small_floats = st.integers(-(10**9), 10**9).map(lambda n: n / 10**12)  # 1e-4 and below
-words = st.text(alphabet="0123456789.e-:,[ abcé\u2028\x01\"\\", max_size=12)
+words = st.text(alphabet="0123456789.eE+-:,[]{} abcé\u2028\x01\"\\", max_size=12)
 leaves = st.none() | st.booleans() | st.integers() | finite_floats | small_floats | words
 documents = st.recursive(
     leaves,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(words, inner, max_size=5),
     max_leaves=30,
 )
+# Texts without escapes: the small floats are then written again in place, not the whole.
+plain_words = st.text(alphabet="0123456789.eE+-:,[]{} abcé\u2028", max_size=12)
+plain_documents = st.recursive(
+    st.none() | st.integers() | finite_floats | small_floats | plain_words,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(plain_words, inner, max_size=5),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=800, deadline=None)
-@given(documents)
+@given(documents | plain_documents)
 def test_writes_what_json_dumps_writes(value: object) -> None:
     assert canonical_json(value) == _standard(value)
 
@@ -40,6 +47,8 @@ def test_writes_what_json_dumps_writes(value: object) -> None:
         -5e-05,
         {"a": [1e-06, "584e-1636", 0.00012]},
         {"id": "7076afa3-2bdd-584e-b636", "x": [-1.5e-07]},
+        {"text": ":1e-5,", "x": [5e-05, 0.00012, 10.00005], ":2e-7,": -3e-6},
+        [{"a": "b\\"}, 1e-05],  # an escape in a text: written by json.dumps
         {"a": "0.00001", "b": 2**70},  # a text that looks like a float; an integer orjson refuses
         {1: "a key that is not a string"},
         {"é": 1, "z": 2, "\U0001f600": 3, "\uffff": 4, "a": 5},
