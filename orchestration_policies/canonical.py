@@ -42,7 +42,8 @@ def canonical_json(value: Any, *, allow_nan: bool = True) -> bytes:
         return _standard(value, allow_nan)
     # Each such number written as json.dumps writes it (the repr of the float orjson wrote:
     # both write the shortest digits that read back as the same float).
-    out, last, counted, quotes = [], 0, 0, 0
+    out: list[bytes] = []
+    last = counted = quotes = 0
     for begin, end in spots:
         quotes += data.count(b'"', counted, begin)
         counted = begin

@@ -35,6 +35,7 @@ __all__ = [
     "UnallocatedReason",
 ]
 
+
 class UnallocatedReason(StrEnum):
     NO_ELIGIBLE_SOURCE = "no_eligible_source"
     NO_STOCK = "no_stock"
@@ -225,7 +226,7 @@ class _Figures:
     __slots__ = ("_columns",)
 
     def __init__(self, explanation: Explanation) -> None:
-        self._columns = [
+        self._columns: list[tuple[Bounds, bool, float, dict[float | None, _Recorded]]] = [
             (bounds, higher, weight, {})
             for bounds, higher, weight in zip(
                 explanation.bounds, HIGHER_IS_BETTER, explanation.weights, strict=True

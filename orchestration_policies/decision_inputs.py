@@ -35,11 +35,11 @@ from orchestration_policies.decision import Decision
 from orchestration_policies.inputs import (
     CandidateSource,
     CostModel,
-    LineToRoute,
     OrderToRoute,
     StockLevel,
 )
 from orchestration_policies.policy import OverSplitLimit, Policy
+from orchestration_policies.recorded_order import order_from_plain, order_plain
 
 __all__ = [
     "FORMAT",
@@ -47,8 +47,8 @@ __all__ = [
     "InputsFormatError",
     "PolicyRef",
     "RoutingOverrides",
-    "candidate_from",
     "body_json",
+    "candidate_from",
     "canonical_json",
     "decode",
     "definition_digest",
@@ -184,7 +184,7 @@ def to_body(inputs: DecisionInputs) -> tuple[dict[str, Any], dict[str, dict[str,
             "rejected_sources": list(overrides.rejected_sources),
         },
         "sources_not_given": inputs.sources_not_given,
-        "order": _order_plain(inputs.order),
+        "order": order_plain(inputs.order),
         "candidates": candidates,
     }
     return body, definitions
@@ -206,13 +206,13 @@ def from_body(
             key = row["definition"]
             if key not in definitions:
                 raise InputsFormatError(f"source definition {key} is not recorded")
-            stock = {sku: StockLevel(*level) for sku, level in row["stock"].items()}
+            stock = {sku: _level(*level) for sku, level in row["stock"].items()}
             candidates.append(
                 _restocked(_template(key, definitions[key]), stock, row["used_today"])
             )
         overrides = body["overrides"]
         return DecisionInputs(
-            order=_order(body["order"]),
+            order=order_from_plain(body["order"]),
             candidates=tuple(candidates),
             policy=PolicyRef(body["policy"]["id"], int(body["policy"]["version"])),
             now=datetime.fromisoformat(body["now"]),
@@ -261,18 +261,37 @@ def _template(key: str, definition: Mapping[str, Any]) -> CandidateSource:
 
 
 def _restocked(
-    template: CandidateSource, stock: Mapping[str, StockLevel], used_today: int
+    template: CandidateSource, stock: dict[str, StockLevel], used_today: int
 ) -> CandidateSource:
     """`dataclasses.replace(template, stock=…, used_today=…)` without validating the
-    definition again: only what changes is checked and set."""
+    definition again: only what changes is checked and set (``stock`` is the copy's own)."""
     if isinstance(used_today, bool) or not isinstance(used_today, int) or used_today < 0:
         raise ValueError(f"source {template.source_id}: used_today must be >= 0")
     candidate: CandidateSource = object.__new__(CandidateSource)
-    for name in _SLOTS:
-        object.__setattr__(candidate, name, getattr(template, name))
-    object.__setattr__(candidate, "used_today", used_today)
-    object.__setattr__(candidate, "stock", MappingProxyType(dict(stock)))
+    setter = object.__setattr__
+    for name, value in zip(_SLOTS, _slot_values(template), strict=True):
+        setter(candidate, name, value)
+    setter(candidate, "used_today", used_today)
+    setter(candidate, "stock", MappingProxyType(stock))
     return candidate
+
+
+_slot_values = operator.attrgetter(*_SLOTS)
+# Stock figures recur across candidates and decisions: a level (immutable) is made once per
+# distinct figures. Integers only: 3.0 equals 3 but would decide (and be recorded) otherwise.
+_LEVELS: dict[tuple[int, int, int], StockLevel] = {}
+
+
+def _level(on_hand: int, reserved: int, safety_stock: int) -> StockLevel:
+    if on_hand.__class__ is int and reserved.__class__ is int and safety_stock.__class__ is int:
+        figures = (on_hand, reserved, safety_stock)
+        level = _LEVELS.get(figures)
+        if level is None:
+            if len(_LEVELS) >= 65_536:
+                _LEVELS.clear()
+            level = _LEVELS[figures] = StockLevel(on_hand, reserved, safety_stock)
+        return level
+    return StockLevel(on_hand, reserved, safety_stock)
 
 
 _definition_values: Callable[[CandidateSource], tuple[Any, ...]] = operator.attrgetter(
@@ -335,45 +354,4 @@ def candidate_from(
         active=active,
         demand_classes=frozenset(definition.get("demand_classes", [])),
         stock=stock,
-    )
-
-
-def _order_plain(order: OrderToRoute) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "channel": order.channel,
-        "country": order.country,
-        "demand_class": order.demand_class,
-        "delivery_method": str(order.delivery_method),
-        "total": str(order.total),
-        "currency": order.currency,
-        "lines": [[line.line_id, line.sku, line.quantity] for line in order.lines],
-        "placed_at": order.placed_at.isoformat(),
-        "ship_to_lat": order.ship_to_lat,
-        "ship_to_lon": order.ship_to_lon,
-        "promised_by": order.promised_by.isoformat() if order.promised_by else None,
-        "payment_state": order.payment_state,
-        "attributes": dict(order.attributes),
-        "live_shipment_sources": list(order.live_shipment_sources),
-    }
-
-
-def _order(plain: Mapping[str, Any]) -> OrderToRoute:
-    promised = plain["promised_by"]
-    return OrderToRoute(
-        order_id=plain["order_id"],
-        channel=plain["channel"],
-        country=plain["country"],
-        demand_class=plain["demand_class"],
-        delivery_method=plain["delivery_method"],
-        total=Decimal(plain["total"]),
-        currency=plain["currency"],
-        lines=tuple(LineToRoute(lid, sku, qty) for lid, sku, qty in plain["lines"]),
-        placed_at=datetime.fromisoformat(plain["placed_at"]),
-        ship_to_lat=plain["ship_to_lat"],
-        ship_to_lon=plain["ship_to_lon"],
-        promised_by=datetime.fromisoformat(promised) if promised else None,
-        payment_state=plain["payment_state"],
-        attributes=plain["attributes"],
-        live_shipment_sources=tuple(plain["live_shipment_sources"]),
     )

@@ -17,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 

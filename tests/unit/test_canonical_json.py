@@ -18,7 +18,7 @@ def _standard(value: object, allow_nan: bool = True) -> bytes:
 
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 small_floats = st.integers(-(10**9), 10**9).map(lambda n: n / 10**12)  # 1e-4 and below
-words = st.text(alphabet="0123456789.eE+-:,[]{} abcé\u2028\x01\"\\", max_size=12)
+words = st.text(alphabet='0123456789.eE+-:,[]{} abcé\u2028\x01"\\', max_size=12)
 leaves = st.none() | st.booleans() | st.integers() | finite_floats | small_floats | words
 documents = st.recursive(
     leaves,
