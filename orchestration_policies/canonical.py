@@ -69,7 +69,7 @@ def finite(value: float) -> float:
 
 
 def rounded(value: float) -> float:
-    """``round(value, 6)``, exactly, in a third of its time; a finite number only.
+    """``round(value, 6) + 0.0`` (never "-0.0"), exactly, in a third of its time; finite only.
 
     ``round`` converts to a decimal string and back. Below 1e12, value x 1e6 is within 2**-13
     of the exact product, so unless it lies within 0.001 of a half its nearest integer m is
@@ -81,8 +81,8 @@ def rounded(value: float) -> float:
     if -1e12 < scaled < 1e12:
         whole = round(scaled)
         if -0.499 < scaled - whole < 0.499:
-            return whole / 1e6
-    return round(finite(value), 6)
+            return whole / 1e6  # an int over a float: never -0.0
+    return round(finite(value), 6) + 0.0
 
 
 def _spots(data: bytes) -> list[tuple[int, int]]:

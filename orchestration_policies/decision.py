@@ -173,8 +173,7 @@ def _num(value: float | None) -> float | None:
     """Every number in the record as a float rounded to 6 decimals (ints too, for one form)."""
     if value is None:
         return None
-    number = rounded(float(value))
-    return 0.0 if number == 0 else number  # no "-0.0" in the record
+    return rounded(float(value))
 
 
 def _plain(value: object) -> Any:
@@ -221,39 +220,38 @@ _Recorded = tuple[float | None, float, float]  # one criterion: raw, normalised,
 class _Figures:
     """A scored candidate's figures as recorded, rounded to 6 decimals. Candidates share most
     raw values (lead times, priorities, capacities ...): each criterion's figures are worked
-    out once per distinct raw value."""
+    out once per distinct raw value. Normalised as :func:`normalised_value` does (the same
+    arithmetic, written out: it runs for every figure of every recorded decision)."""
 
     __slots__ = ("_columns",)
 
     def __init__(self, explanation: Explanation) -> None:
-        self._columns: list[tuple[Bounds, bool, float, dict[float | None, _Recorded]]] = [
-            (bounds, higher, weight, {})
-            for bounds, higher, weight in zip(
-                explanation.bounds, HIGHER_IS_BETTER, explanation.weights, strict=True
-            )
-        ]
+        self._columns: list[tuple[float, float, float, bool, float, dict[Any, _Recorded]]] = []
+        for bounds, higher, weight in zip(
+            explanation.bounds, HIGHER_IS_BETTER, explanation.weights, strict=True
+        ):
+            low, high = bounds if bounds is not None else (0.0, 0.0)
+            self._columns.append((low, high, high - low, higher, weight, {}))
 
     def of(
         self, raw: tuple[float | None, ...]
     ) -> tuple[list[float | None], list[float], list[float]]:
         found: list[_Recorded] = []
-        for value, (bounds, higher, weight, seen) in zip(raw, self._columns, strict=True):
+        for value, (low, high, span, higher, weight, seen) in zip(raw, self._columns, strict=True):
             figures: _Recorded | None = seen.get(value)
             if figures is None:
-                norm = normalised_value(value, bounds, higher)
+                if value is None or span <= 0.0:
+                    norm = 0.0
+                else:
+                    norm = (high - value) / span if higher else (value - low) / span
                 figures = (
-                    None if value is None else _six(float(value)),
-                    _six(norm),
-                    _six(weight * norm) if weight else 0.0,
+                    None if value is None else rounded(float(value)),
+                    rounded(norm),
+                    rounded(weight * norm) if weight else 0.0,
                 )
                 seen[value] = figures
             found.append(figures)
         return [f[0] for f in found], [f[1] for f in found], [f[2] for f in found]
-
-
-def _six(value: float) -> float:
-    """``round(value, 6) + 0.0`` (no "-0.0"): whole numbers, most of them, are their own."""
-    return value + 0.0 if value.is_integer() else rounded(value) + 0.0
 
 
 @dataclass(frozen=True, slots=True)
