@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
 from orchestration_policies.canonical import canonical_json as fast_canonical_json
@@ -247,7 +246,6 @@ def decode(data: bytes) -> DecisionInputs:
 # Candidates without stock, by definition digest: a definition is validated and converted once,
 # and each decision's candidate is a copy with its own stock (re-runs read thousands).
 _TEMPLATES: dict[str, CandidateSource] = {}
-_SLOTS = CandidateSource.__slots__
 
 
 def _template(key: str, definition: Mapping[str, Any]) -> CandidateSource:
@@ -264,19 +262,12 @@ def _restocked(
     template: CandidateSource, stock: dict[str, StockLevel], used_today: int
 ) -> CandidateSource:
     """`dataclasses.replace(template, stock=…, used_today=…)` without validating the
-    definition again: only what changes is checked and set (``stock`` is the copy's own)."""
+    definition again: only what changes is checked (``stock`` is the copy's own)."""
     if isinstance(used_today, bool) or not isinstance(used_today, int) or used_today < 0:
         raise ValueError(f"source {template.source_id}: used_today must be >= 0")
-    candidate: CandidateSource = object.__new__(CandidateSource)
-    setter = object.__setattr__
-    for name, value in zip(_SLOTS, _slot_values(template), strict=True):
-        setter(candidate, name, value)
-    setter(candidate, "used_today", used_today)
-    setter(candidate, "stock", MappingProxyType(stock))
-    return candidate
+    return template.restocked(stock, used_today)
 
 
-_slot_values = operator.attrgetter(*_SLOTS)
 # Stock figures recur across candidates and decisions: a level (immutable) is made once per
 # distinct figures. Integers only: 3.0 equals 3 but would decide (and be recorded) otherwise.
 _LEVELS: dict[tuple[int, int, int], StockLevel] = {}
