@@ -28,7 +28,7 @@ from aggregates.decision_inputs import (
     recorded_inputs_id,
     recorded_source_id,
 )
-from hub.multi_get import get_many
+from hub.multi_get import select_events_of_many
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import (
     DecisionInputs,
@@ -139,13 +139,17 @@ class InputsReader:
         50 round trips); each verified against its digest before it is kept."""
         if not keys:
             return
+        # A definition is one event, never changed: that event is read (through the store's
+        # mapper), no aggregate rebuilt from it; a fifth less of a cold re-run's reading.
         ids = {recorded_source_id(key): key for key in keys}
-        found = get_many(self._store.repository, ids)
-        for record_id, key in ids.items():
-            record = found.get(record_id)
-            if isinstance(record, RecordedSource):
-                _check(record.definition, key, "source definition")
-                self._definitions[key] = _loads(record.definition)
+        events = self._store.events
+        stored = select_events_of_many(events.recorder, dict.fromkeys(ids, 0))
+        for record_id, (first, *_) in stored.items():
+            definition = getattr(events.mapper.to_domain_event(first), "definition", None)
+            key = ids.get(record_id)
+            if key is not None and isinstance(definition, str):
+                _check(definition, key, "source definition")
+                self._definitions[key] = _loads(definition)
 
     def _definition(self, key: str) -> dict[str, object]:
         if key not in self._definitions:
