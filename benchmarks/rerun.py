@@ -9,7 +9,8 @@ same service the API uses (load the inputs record and source definitions, load t
 version, decide, compare). Prints bytes per decision (the stored inputs record; the source
 definitions are stored once and shown apart) and re-run milliseconds, cold (a new reader:
 definitions read from the store and decoded, as in a new process) and warm (definitions
-already read), and the CPU of each part of a warm re-run (reading and decoding the inputs,
+already read), wall and CPU (this process's: what a busy machine inflates least), and the
+CPU of each part of a warm re-run (reading and decoding the inputs,
 decide(), the decision record, its digest).
 """
 
@@ -154,16 +155,18 @@ def measure(hub: Hub, candidates: int, decisions: int, seed: int) -> dict[str, f
     definitions = sum(_stored_bytes(hub, recorded_source_id(k)) for k in keys)
 
     service = RerunService(hub.store, hub.policies)
-    cold, warm = [], []
+    cold, warm, cold_cpu, warm_cpu = [], [], [], []
     for _, row in records:
         _forget()  # cold: definitions read from the store and decoded again
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = service.rerun(row, UUID(int=0))
         cold.append(time.perf_counter() - started)
+        cold_cpu.append(time.process_time() - cpu)
         assert result.identical, result.differences
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         service.rerun(row, UUID(int=0))
         warm.append(time.perf_counter() - started)
+        warm_cpu.append(time.process_time() - cpu)
     parts = _warm_parts(service, [row for _, row in records], policy)
     return {
         "candidates": candidates,
@@ -175,6 +178,8 @@ def measure(hub: Hub, candidates: int, decisions: int, seed: int) -> dict[str, f
         "rerun_cold_ms_p95": _p95(cold) * 1000,
         "rerun_warm_ms_p50": statistics.median(warm) * 1000,
         "rerun_warm_ms_p95": _p95(warm) * 1000,
+        "rerun_cold_cpu_ms_p50": statistics.median(cold_cpu) * 1000,
+        "rerun_warm_cpu_ms_p50": statistics.median(warm_cpu) * 1000,
         **parts,
     }
 
