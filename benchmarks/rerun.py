@@ -8,7 +8,10 @@ as the orchestrator does (one save per decision), then re-runs each decision thr
 same service the API uses (load the inputs record and source definitions, load the policy
 version, decide, compare). Prints bytes per decision (the stored inputs record; the source
 definitions are stored once and shown apart) and re-run milliseconds, cold (a new reader:
-definitions read from the store) and warm (definitions already read).
+definitions read from the store and decoded, as in a new process) and warm (definitions
+already read), wall and CPU (this process's: what a busy machine inflates least), and the
+CPU of each part of a warm re-run (reading and decoding the inputs,
+decide(), the decision record, its digest).
 """
 
 import argparse
@@ -16,6 +19,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,8 +38,10 @@ from orchestration_policies import (
     DeliveryMethod,
     LineToRoute,
     OrderToRoute,
+    Policy,
     SourceKind,
     StockLevel,
+    decision_inputs,
     default_policy,
 )
 from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef
@@ -149,16 +155,19 @@ def measure(hub: Hub, candidates: int, decisions: int, seed: int) -> dict[str, f
     definitions = sum(_stored_bytes(hub, recorded_source_id(k)) for k in keys)
 
     service = RerunService(hub.store, hub.policies)
-    cold, warm = [], []
+    cold, warm, cold_cpu, warm_cpu = [], [], [], []
     for _, row in records:
-        recorded_inputs.forget_definitions()  # cold: definitions read from the store again
-        started = time.perf_counter()
+        _forget()  # cold: definitions read from the store and decoded again
+        started, cpu = time.perf_counter(), time.process_time()
         result = service.rerun(row, UUID(int=0))
         cold.append(time.perf_counter() - started)
+        cold_cpu.append(time.process_time() - cpu)
         assert result.identical, result.differences
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         service.rerun(row, UUID(int=0))
         warm.append(time.perf_counter() - started)
+        warm_cpu.append(time.process_time() - cpu)
+    parts = _warm_parts(service, [row for _, row in records], policy)
     return {
         "candidates": candidates,
         "bytes_per_decision": statistics.mean(per_decision),
@@ -169,7 +178,46 @@ def measure(hub: Hub, candidates: int, decisions: int, seed: int) -> dict[str, f
         "rerun_cold_ms_p95": _p95(cold) * 1000,
         "rerun_warm_ms_p50": statistics.median(warm) * 1000,
         "rerun_warm_ms_p95": _p95(warm) * 1000,
+        "rerun_cold_cpu_ms_p50": statistics.median(cold_cpu) * 1000,
+        "rerun_warm_cpu_ms_p50": statistics.median(warm_cpu) * 1000,
+        **parts,
     }
+
+
+def _forget() -> None:
+    """As in a new process: no definition read or decoded yet (what a cold re-run meets)."""
+    recorded_inputs.forget_definitions()
+    decision_inputs._TEMPLATES.clear()
+
+
+def _warm_parts(
+    service: RerunService, rows: list[DecisionRecord], policy: Policy
+) -> dict[str, float]:
+    """CPU ms of each part of a warm re-run, each part over all decisions (median of 3)."""
+    inputs = [service.inputs_of(row) for row in rows]
+    decisions = [i.decide(policy) for i in inputs]
+    records = [
+        decision_record(d, i.holders, i.sources_not_given)
+        for d, i in zip(decisions, inputs, strict=True)
+    ]
+    parts: dict[str, Callable[[int], object]] = {
+        "load_ms": lambda n: service.inputs_of(rows[n]),
+        "decide_ms": lambda n: inputs[n].decide(policy),
+        "record_ms": lambda n: decision_record(
+            decisions[n], inputs[n].holders, inputs[n].sources_not_given
+        ),
+        "digest_ms": lambda n: record_digest(records[n]),
+    }
+    out = {}
+    for name, part in parts.items():
+        rounds = []
+        for _ in range(3):
+            started = time.process_time()
+            for n in range(len(rows)):
+                part(n)
+            rounds.append((time.process_time() - started) / len(rows))
+        out[f"warm_{name}"] = statistics.median(rounds) * 1000
+    return out
 
 
 def _body_rows(inputs: DecisionInputs) -> list[dict[str, object]]:

@@ -10,7 +10,9 @@ countries, each SKU stocked at 2-6 of them, a few SKUs scarce), then:
 2. runs the embedded path (intake, then in-process delivery to every follower, the orchestrator
    among them) for another set of orders: orders/s and CPU ms per order end to end; with
    `--callers N`, also N concurrent callers sharing the delivery thread, as the API under load;
-3. measures the stored `Routed` events: bytes per event (the stored JSON of the event).
+3. measures the stored `Routed` events: bytes per event (the stored JSON of the event);
+4. times each part of taking and recording the decisions of step 1 again, in CPU per
+   decision (`benchmarks.record_costs`).
 
 No broker and no database server: this isolates the hot path's own cost. The open-loop
 benchmark of the whole path on Kafka and PostgreSQL is `benchmarks.flow`.
@@ -32,6 +34,7 @@ from typing import Any
 from aggregates.decision_inputs import RecordedInputs, RecordedSource
 from aggregates.order import Order
 from aggregates.stock import StockItem
+from benchmarks.record_costs import recorded_inputs, show_record_costs
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.services.supply_view import event_topic
@@ -281,13 +284,15 @@ def main() -> None:
             )
             route_directly(hub, rng, 0, 20, args.skus)  # warm-up: imports, compiled policy
             hub.deliver()
-            direct = route_directly(hub, rng, 1_000, args.orders, args.skus)
+            with recorded_inputs(hub) as seen:
+                direct = route_directly(hub, rng, 1_000, args.orders, args.skus)
             hub.deliver()  # the followers catch up before the embedded round
             embedded = route_embedded(
                 hub, rng, 1_000_000, args.embedded_orders, args.skus, args.per_call
             )
             direct.show("orchestrate() directly")
             embedded.show(f"embedded, {args.per_call}/delivery")
+            show_record_costs(hub, seen)
             if args.callers:
                 hub.deliver()
                 concurrent = route_concurrently(

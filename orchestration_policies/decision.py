@@ -8,7 +8,6 @@ inputs give byte-identical JSON, so :meth:`Decision.digest` can prove a replay m
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from orchestration_policies.canonical import canonical_json, rounded
 from orchestration_policies.scoring import HIGHER_IS_BETTER, Bounds, normalised_value
 
 __all__ = [
@@ -34,8 +34,6 @@ __all__ = [
     "UnallocatedLine",
     "UnallocatedReason",
 ]
-
-SCORE_DECIMALS = 6
 
 
 class UnallocatedReason(StrEnum):
@@ -175,8 +173,7 @@ def _num(value: float | None) -> float | None:
     """Every number in the record as a float rounded to 6 decimals (ints too, for one form)."""
     if value is None:
         return None
-    rounded = round(float(value), SCORE_DECIMALS)
-    return 0.0 if rounded == 0 else rounded  # no "-0.0" in the record
+    return rounded(float(value))
 
 
 def _plain(value: object) -> Any:
@@ -198,9 +195,7 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
     figures are arrays (raw, normalised, contribution) rather than a mapping per criterion; the
     criterion names and weights are given once in the explanation.
     """
-    bounds = explanation.bounds
-    weights = explanation.weights
-    columns = range(len(explanation.criteria))
+    figures = _Figures(explanation)
     out: list[dict[str, Any]] = []
     for c in explanation.candidates:
         row: dict[str, Any] = {"source_id": c.source_id, "status": str(c.status)}
@@ -211,19 +206,52 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
             row["detail"] = c.detail
             row["usable"] = dict(c.usable)
         else:
-            norms = [normalised_value(c.raw[i], bounds[i], HIGHER_IS_BETTER[i]) for i in columns]
             row["rank"] = c.rank
             row["total"] = _num(c.total)
-            row["raw"] = [
-                None if v is None else round(float(v), SCORE_DECIMALS) + 0.0 for v in c.raw
-            ]
-            row["normalised"] = [round(v, SCORE_DECIMALS) + 0.0 for v in norms]
-            row["contribution"] = [
-                round(w * v, SCORE_DECIMALS) + 0.0 for w, v in zip(weights, norms, strict=True)
-            ]
+            row["raw"], row["normalised"], row["contribution"] = figures.of(c.raw)
             row["usable"] = dict(c.usable)
         out.append(row)
     return out
+
+
+_Recorded = tuple[float | None, float, float]  # one criterion: raw, normalised, contribution
+
+
+class _Figures:
+    """A scored candidate's figures as recorded, rounded to 6 decimals. Candidates share most
+    raw values (lead times, priorities, capacities ...): each criterion's figures are worked
+    out once per distinct raw value. Normalised as :func:`normalised_value` does (the same
+    arithmetic, written out: it runs for every figure of every recorded decision)."""
+
+    __slots__ = ("_columns",)
+
+    def __init__(self, explanation: Explanation) -> None:
+        self._columns: list[tuple[float, float, float, bool, float, dict[Any, _Recorded]]] = []
+        for bounds, higher, weight in zip(
+            explanation.bounds, HIGHER_IS_BETTER, explanation.weights, strict=True
+        ):
+            low, high = bounds if bounds is not None else (0.0, 0.0)
+            self._columns.append((low, high, high - low, higher, weight, {}))
+
+    def of(
+        self, raw: tuple[float | None, ...]
+    ) -> tuple[list[float | None], list[float], list[float]]:
+        found: list[_Recorded] = []
+        for value, (low, high, span, higher, weight, seen) in zip(raw, self._columns, strict=True):
+            figures: _Recorded | None = seen.get(value)
+            if figures is None:
+                if value is None or span <= 0.0:
+                    norm = 0.0
+                else:
+                    norm = (high - value) / span if higher else (value - low) / span
+                figures = (
+                    None if value is None else rounded(float(value)),
+                    rounded(norm),
+                    rounded(weight * norm) if weight else 0.0,
+                )
+                seen[value] = figures
+            found.append(figures)
+        return [f[0] for f in found], [f[1] for f in found], [f[2] for f in found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,14 +343,8 @@ class Decision:
 
     def to_json(self) -> str:
         """Canonical JSON: byte-identical for identical inputs."""
-        return json.dumps(
-            self.to_dict(),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        return canonical_json(self.to_dict(), allow_nan=False).decode()
 
     def digest(self) -> str:
         """sha256 (hex) of :meth:`to_json`."""
-        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical_json(self.to_dict(), allow_nan=False)).hexdigest()

@@ -20,23 +20,25 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
+from orchestration_policies.canonical import canonical_json as fast_canonical_json
 from orchestration_policies.decide import decide
 from orchestration_policies.decision import Decision
 from orchestration_policies.inputs import (
     CandidateSource,
     CostModel,
-    LineToRoute,
     OrderToRoute,
     StockLevel,
 )
 from orchestration_policies.policy import OverSplitLimit, Policy
+from orchestration_policies.recorded_order import order_from_plain, order_plain
 
 __all__ = [
     "FORMAT",
@@ -44,6 +46,7 @@ __all__ = [
     "InputsFormatError",
     "PolicyRef",
     "RoutingOverrides",
+    "body_json",
     "candidate_from",
     "canonical_json",
     "decode",
@@ -124,11 +127,26 @@ class DecisionInputs:
 
     @property
     def digest(self) -> str:
-        return _digest(canonical_json(to_body(self)[0]))
+        return _digest(body_json(to_body(self)[0]))
 
 
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def body_json(body: Mapping[str, Any]) -> bytes:
+    """``canonical_json(body)`` of a body from :func:`to_body`, byte for byte, written by orjson
+    where it writes the same (``orchestration_policies.canonical``): when every number is
+    finite. The order's few floats are looked at; a NaN or infinity in the stock figures or a
+    day's shipments (integers, unchecked) would be written ``null`` in an array or as
+    ``used_today``, where no ``null`` is otherwise."""
+    order = body["order"]
+    numbers = (order["ship_to_lat"], order["ship_to_lon"], *order["attributes"].values())
+    if all(math.isfinite(n) for n in numbers if isinstance(n, float)):
+        data = fast_canonical_json(body)
+        if b"[null" not in data and b",null" not in data and b'"used_today":null' not in data:
+            return data
+    return canonical_json(body)
 
 
 def _digest(body: bytes) -> str:
@@ -165,7 +183,7 @@ def to_body(inputs: DecisionInputs) -> tuple[dict[str, Any], dict[str, dict[str,
             "rejected_sources": list(overrides.rejected_sources),
         },
         "sources_not_given": inputs.sources_not_given,
-        "order": _order_plain(inputs.order),
+        "order": order_plain(inputs.order),
         "candidates": candidates,
     }
     return body, definitions
@@ -187,13 +205,13 @@ def from_body(
             key = row["definition"]
             if key not in definitions:
                 raise InputsFormatError(f"source definition {key} is not recorded")
-            stock = {sku: StockLevel(*level) for sku, level in row["stock"].items()}
+            stock = {sku: _level(*level) for sku, level in row["stock"].items()}
             candidates.append(
                 _restocked(_template(key, definitions[key]), stock, row["used_today"])
             )
         overrides = body["overrides"]
         return DecisionInputs(
-            order=_order(body["order"]),
+            order=order_from_plain(body["order"]),
             candidates=tuple(candidates),
             policy=PolicyRef(body["policy"]["id"], int(body["policy"]["version"])),
             now=datetime.fromisoformat(body["now"]),
@@ -228,7 +246,6 @@ def decode(data: bytes) -> DecisionInputs:
 # Candidates without stock, by definition digest: a definition is validated and converted once,
 # and each decision's candidate is a copy with its own stock (re-runs read thousands).
 _TEMPLATES: dict[str, CandidateSource] = {}
-_SLOTS = CandidateSource.__slots__
 
 
 def _template(key: str, definition: Mapping[str, Any]) -> CandidateSource:
@@ -242,22 +259,35 @@ def _template(key: str, definition: Mapping[str, Any]) -> CandidateSource:
 
 
 def _restocked(
-    template: CandidateSource, stock: Mapping[str, StockLevel], used_today: int
+    template: CandidateSource, stock: dict[str, StockLevel], used_today: int
 ) -> CandidateSource:
     """`dataclasses.replace(template, stock=…, used_today=…)` without validating the
-    definition again: only what changes is checked and set."""
+    definition again: only what changes is checked (``stock`` is the copy's own)."""
     if isinstance(used_today, bool) or not isinstance(used_today, int) or used_today < 0:
         raise ValueError(f"source {template.source_id}: used_today must be >= 0")
-    candidate: CandidateSource = object.__new__(CandidateSource)
-    for name in _SLOTS:
-        object.__setattr__(candidate, name, getattr(template, name))
-    object.__setattr__(candidate, "used_today", used_today)
-    object.__setattr__(candidate, "stock", MappingProxyType(dict(stock)))
-    return candidate
+    return template.restocked(stock, used_today)
 
 
-def _definition_values(candidate: CandidateSource) -> tuple[Any, ...]:
-    return tuple(getattr(candidate, name) for name in _DEFINITION_FIELDS)
+# Stock figures recur across candidates and decisions: a level (immutable) is made once per
+# distinct figures. Integers only: 3.0 equals 3 but would decide (and be recorded) otherwise.
+_LEVELS: dict[tuple[int, int, int], StockLevel] = {}
+
+
+def _level(on_hand: int, reserved: int, safety_stock: int) -> StockLevel:
+    if on_hand.__class__ is int and reserved.__class__ is int and safety_stock.__class__ is int:
+        figures = (on_hand, reserved, safety_stock)
+        level = _LEVELS.get(figures)
+        if level is None:
+            if len(_LEVELS) >= 65_536:
+                _LEVELS.clear()
+            level = _LEVELS[figures] = StockLevel(on_hand, reserved, safety_stock)
+        return level
+    return StockLevel(on_hand, reserved, safety_stock)
+
+
+_definition_values: Callable[[CandidateSource], tuple[Any, ...]] = operator.attrgetter(
+    *_DEFINITION_FIELDS
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -315,45 +345,4 @@ def candidate_from(
         active=active,
         demand_classes=frozenset(definition.get("demand_classes", [])),
         stock=stock,
-    )
-
-
-def _order_plain(order: OrderToRoute) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "channel": order.channel,
-        "country": order.country,
-        "demand_class": order.demand_class,
-        "delivery_method": str(order.delivery_method),
-        "total": str(order.total),
-        "currency": order.currency,
-        "lines": [[line.line_id, line.sku, line.quantity] for line in order.lines],
-        "placed_at": order.placed_at.isoformat(),
-        "ship_to_lat": order.ship_to_lat,
-        "ship_to_lon": order.ship_to_lon,
-        "promised_by": order.promised_by.isoformat() if order.promised_by else None,
-        "payment_state": order.payment_state,
-        "attributes": dict(order.attributes),
-        "live_shipment_sources": list(order.live_shipment_sources),
-    }
-
-
-def _order(plain: Mapping[str, Any]) -> OrderToRoute:
-    promised = plain["promised_by"]
-    return OrderToRoute(
-        order_id=plain["order_id"],
-        channel=plain["channel"],
-        country=plain["country"],
-        demand_class=plain["demand_class"],
-        delivery_method=plain["delivery_method"],
-        total=Decimal(plain["total"]),
-        currency=plain["currency"],
-        lines=tuple(LineToRoute(lid, sku, qty) for lid, sku, qty in plain["lines"]),
-        placed_at=datetime.fromisoformat(plain["placed_at"]),
-        ship_to_lat=plain["ship_to_lat"],
-        ship_to_lon=plain["ship_to_lon"],
-        promised_by=datetime.fromisoformat(promised) if promised else None,
-        payment_state=plain["payment_state"],
-        attributes=plain["attributes"],
-        live_shipment_sources=tuple(plain["live_shipment_sources"]),
     )

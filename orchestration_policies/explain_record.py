@@ -5,8 +5,8 @@ of the order only counted); their text is written from that record when it is re
 """
 
 import hashlib
-import json
 
+from orchestration_policies.canonical import canonical_json
 from orchestration_policies.explain import LABELS, raw_value
 from schemas.decision_record import DecisionRecord, ExplanationRecord
 
@@ -15,10 +15,7 @@ HOLDS_NONE = "holds_none"  # holds none of the ordered SKUs (not considered, or 
 
 def record_digest(record: DecisionRecord) -> str:
     """sha256 (hex) of a recorded decision's canonical JSON (as `Decision.digest` is of its own)."""
-    canonical = json.dumps(
-        record.plain(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(record.plain(), allow_nan=False)).hexdigest()
 
 
 def explain_record(record: DecisionRecord) -> str:

@@ -7,6 +7,7 @@ the arithmetic (quantities positive, money in ``Decimal``, times timezone-aware)
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -171,6 +172,18 @@ class CandidateSource:
         object.__setattr__(self, "stock", MappingProxyType(dict(self.stock)))
         object.__setattr__(self, "position", radians_of(self.lat, self.lon))
 
+    def restocked(self, stock: Mapping[str, StockLevel], used_today: int) -> CandidateSource:
+        """A copy with other stock (a read-only view of ``stock``, which the copy then owns) and
+        shipments used today, not validated again (what is derived depends on neither): decoded
+        inputs make one per candidate per decision."""
+        values = list(_candidate_values(self))
+        values[_STOCK] = MappingProxyType(stock)
+        values[_USED_TODAY] = used_today
+        copy = object.__new__(CandidateSource)
+        for setter, value in zip(_CANDIDATE_SETTERS, values, strict=True):
+            setter(copy, value)
+        return copy
+
     def ships_to_country(self, country: str) -> bool:
         return self.ships_everywhere or country in self.ship_countries
 
@@ -178,6 +191,13 @@ class CandidateSource:
     def capacity_left(self) -> int:
         """Shipments this source can still take today (capacity counts shipments, not units)."""
         return max(0, self.daily_capacity - self.used_today)
+
+
+_SLOTS: tuple[str, ...] = CandidateSource.__slots__
+_candidate_values = operator.attrgetter(*_SLOTS)
+# Set through the slots' own descriptors: the frozen class's __setattr__ refuses.
+_CANDIDATE_SETTERS = tuple(CandidateSource.__dict__[name].__set__ for name in _SLOTS)
+_STOCK, _USED_TODAY = _SLOTS.index("stock"), _SLOTS.index("used_today")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,10 @@ import hashlib
 import json
 import zlib
 from collections import OrderedDict
+from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
@@ -26,11 +28,12 @@ from aggregates.decision_inputs import (
     recorded_inputs_id,
     recorded_source_id,
 )
-from hub.multi_get import get_many
+from hub.multi_get import select_events_of_many
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import (
     DecisionInputs,
     InputsFormatError,
+    body_json,
     canonical_json,
     from_body,
     to_body,
@@ -64,7 +67,7 @@ class InputsRecorder:
     def record(self, inputs: DecisionInputs, pending: dict[UUID, Aggregate]) -> str:
         """Add the records `inputs` needs to `pending` (saved with the decision); its digest."""
         body, definitions = to_body(inputs)
-        text = canonical_json(body)
+        text = body_json(body)
         digest = hashlib.sha256(text).hexdigest()
         record_id = recorded_inputs_id(digest)
         if record_id not in self._known and record_id not in pending:
@@ -122,7 +125,7 @@ class InputsReader:
             return None
         text = unpacked(record)
         _check(text, digest, "inputs")
-        body = json.loads(text)
+        body = _loads(text)
         keys = {row["definition"] for row in body.get("candidates", ())}
         missing = keys - self._definitions.keys()
         if missing and len(self._definitions) + len(missing) > KNOWN_DEFINITIONS:
@@ -136,12 +139,17 @@ class InputsReader:
         50 round trips); each verified against its digest before it is kept."""
         if not keys:
             return
-        found = get_many(self._store.repository, map(recorded_source_id, keys))
-        for key in keys:
-            record = found.get(recorded_source_id(key))
-            if isinstance(record, RecordedSource):
-                _check(record.definition, key, "source definition")
-                self._definitions[key] = json.loads(record.definition)
+        # A definition is one event, never changed: that event is read (through the store's
+        # mapper), no aggregate rebuilt from it; a fifth less of a cold re-run's reading.
+        ids = {recorded_source_id(key): key for key in keys}
+        events = self._store.events
+        stored = select_events_of_many(events.recorder, dict.fromkeys(ids, 0))
+        for record_id, (first, *_) in stored.items():
+            definition = getattr(events.mapper.to_domain_event(first), "definition", None)
+            key = ids.get(record_id)
+            if key is not None and isinstance(definition, str):
+                _check(definition, key, "source definition")
+                self._definitions[key] = _loads(definition)
 
     def _definition(self, key: str) -> dict[str, object]:
         if key not in self._definitions:
@@ -182,6 +190,15 @@ def unpack(body: str, encoding: str) -> bytes:
         return zlib.decompress(base64.b64decode(body, validate=True))
     except (ValueError, zlib.error) as error:
         raise InputsTamperedError(f"the recorded inputs cannot be unpacked: {error}") from error
+
+
+def _loads(text: str | bytes) -> Any:
+    """json.loads' values, by orjson (several times faster); json.loads reads what orjson
+    refuses (NaN, integers beyond 64 bits, lone surrogates), as it did when it was written."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _check(text: str | bytes, digest: str, what: str) -> None:

@@ -2,7 +2,7 @@
 duplicate stored by another writer settled without losing the decision."""
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -140,14 +140,13 @@ def test_a_cold_read_takes_every_definition_it_lacks_in_one_query(
     digest = _record(InputsRecorder(store), store, inputs)
     forget_definitions()
     reads: list[int] = []
-    real = multi_get.get_many
+    real = multi_get.select_events_of_many
 
-    def counted(repository: Any, ids: Iterable[UUID]) -> dict[UUID, Any]:
-        wanted = list(ids)
-        reads.append(len(wanted))
-        return real(repository, wanted)
+    def counted(recorder: Any, after: Mapping[UUID, int]) -> dict[UUID, Any]:
+        reads.append(len(after))
+        return real(recorder, after)
 
-    monkeypatch.setattr(recorded_inputs, "get_many", counted)
+    monkeypatch.setattr(recorded_inputs, "select_events_of_many", counted)
 
     assert InputsReader(store).load(digest) == inputs
     assert reads == [30]  # one query for the thirty definitions

@@ -146,17 +146,19 @@ def test_policy_selection_by_channel_country_and_priority() -> None:
 
 
 # schemas: the pure contracts below every package (the named shipping regions live there).
+# orjson: writes the canonical JSON that decisions and inputs are digested from (no I/O).
 ALLOWED_TOP_LEVEL = {
     "pydantic",
     "pydantic_core",
     "yaml",
     "celpy",
+    "orjson",
     "orchestration_policies",
     "schemas",
 }
 
 
-def test_the_package_imports_only_the_standard_library_pydantic_yaml_and_celpy() -> None:
+def test_the_package_imports_only_the_standard_library_and_pure_libraries() -> None:
     package_dir = Path(orchestration_policies.__file__).parent
     for module in sorted(package_dir.glob("*.py")):
         tree = ast.parse(module.read_text(encoding="utf-8"))
