@@ -48,6 +48,7 @@ from orchestration_policies.what_if_report import (
 )
 from orchestration_policies.what_if_world import (
     MovementKind,
+    MovementRows,
     StockMovement,
     World,
     count_shipments,
@@ -56,6 +57,7 @@ from schemas.decision_record import DecisionRecord
 
 __all__ = [
     "MovementKind",
+    "MovementRows",
     "RecordedDecision",
     "StockMovement",
     "UnknownAttributeError",
@@ -122,7 +124,7 @@ def _drafted_shipments(decision: Decision) -> list[tuple[str, str, str, int]]:
 
 
 def run_what_if(
-    timeline: Iterable[RecordedDecision | StockMovement],
+    timeline: Iterable[RecordedDecision | StockMovement | MovementRows],
     draft: Policy,
     start: datetime,
     channel: str | None = None,
@@ -131,10 +133,11 @@ def run_what_if(
 ) -> WhatIfReport:
     """Re-decide the timeline's decisions (those at or after ``start``) with ``draft``.
 
-    The timeline is the log in order: stock movements from the beginning (so stock at the
-    window's start is known) and the window's decisions. ``progress`` is called with the number
-    of decisions done, every 1,000. Raises :class:`UnknownAttributeError` when the draft reads
-    an order attribute that no decision of the window carried.
+    The timeline is the log in order: stock movements (one by one, or in rows) from the
+    beginning (so stock at the window's start is known) and the window's decisions.
+    ``progress`` is called with the number of decisions done, every 1,000. Raises
+    :class:`UnknownAttributeError` when the draft reads an order attribute that no decision of
+    the window carried.
     """
     world = World(start)
     report = WhatIfReport(draft.id, draft.version, changes_kept=changes_kept)
@@ -143,6 +146,9 @@ def run_what_if(
     for item in timeline:
         if isinstance(item, StockMovement):
             world.move(item)
+            continue
+        if isinstance(item, MovementRows):
+            world.move_rows(item.rows)
             continue
         report.decisions += 1
         if progress is not None and report.decisions % 1000 == 0:

@@ -1,5 +1,5 @@
 """The engine's side of reading the log for what-if: the compact items of ``what_if_pages``
-turned into the stock movements and recorded decisions ``run_what_if`` reads.
+turned into the stock movements (in rows) and recorded decisions ``run_what_if`` reads.
 
 Each decision's inputs are decoded here from the canonical JSON its record holds (already
 checked against the digest), candidates in their compact form, each source definition built
@@ -15,10 +15,10 @@ from eventsourcing.application import AggregateNotFoundError
 from aggregates.decision_inputs import RecordedSource, recorded_source_id
 from hub.services.recorded_inputs import InputsReader
 from hub.services.what_if_log import loads
-from hub.services.what_if_pages import KINDS, SOURCE, Item, check
+from hub.services.what_if_pages import SOURCE, Entry, Item, check
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import DecisionInputs, InputsFormatError
-from orchestration_policies.what_if import RecordedDecision, StockMovement
+from orchestration_policies.what_if import MovementRows, RecordedDecision
 from orchestration_policies.what_if_inputs import InputsDecoder, RecordedCandidate
 from schemas.decision_record import DecisionRecord
 
@@ -40,23 +40,18 @@ class TimelineBuilder:
         self._decoder = InputsDecoder(self.definition)
 
     def timeline(
-        self, pages: Iterable[list[Item]]
-    ) -> Generator[RecordedDecision | StockMovement, None, None]:
+        self, pages: Iterable[list[Entry]]
+    ) -> Generator[RecordedDecision | MovementRows, None, None]:
         """Each item built as the engine asks for it: built a page at a time, they outlived
         enough allocations to reach the collector's oldest generation, which then ran over the
         engine's world again and again (a fifth of this process's CPU)."""
-        kinds, movement, sources = KINDS, StockMovement, self._sources
+        sources = self._sources
         try:
             for page in pages:
                 for item in page:
-                    tag = item[0]
-                    if tag < SOURCE:
-                        _, source_id, sku, at, on_hand, safety, delta, quantity, freed, key = item
-                        yield movement(
-                            kinds[tag], source_id, sku, at, on_hand, safety, delta, quantity,
-                            freed, key,
-                        )  # fmt: skip
-                    elif tag == SOURCE:
+                    if isinstance(item, list):  # consecutive stock movements, as rows
+                        yield MovementRows(item)
+                    elif item[0] == SOURCE:
                         sources[item[1]] = item[2]
                     else:
                         yield self._decision(item)
