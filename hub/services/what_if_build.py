@@ -61,11 +61,11 @@ class TimelineBuilder:
                 close()  # a second process reading the pages ends with them
 
     def _decision(self, item: Item) -> RecordedDecision:
-        _, order_id, n, at, plain, late, digest, body = item
+        _, order_id, n, at, recorded, live, digest, body = item
         inputs, candidates = self._inputs(digest, body)
         channel = inputs.order.channel if inputs is not None else _NOT_RECORDED
-        record = _from_plain(plain) if late is None else _LateExplanation(plain, late)
-        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates)
+        record = _LazyRecord(recorded) if type(recorded) is bytes else _from_plain(recorded)
+        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates, live)
 
     def _inputs(self, digest: str | None, body: bytes | None) -> Inputs:
         """The decision's inputs (candidates compact when read from the log); None when not
@@ -100,40 +100,24 @@ class TimelineBuilder:
         return str(record.definition)
 
 
-class _LateExplanation(DecisionRecord):
-    """A recorded decision whose explanation is read from its JSON text when first asked for:
-    what-if reads the outcome of every decision and the explanation of the few a report shows.
-    Otherwise the record it was read from (its parts, ``plain()``, equality)."""
+class _LazyRecord(DecisionRecord):
+    """A recorded decision read from its JSON text when first asked for: what-if reads what the
+    reader worked out of every record (``LiveFacts``) and the record itself only for the few
+    decisions a report shows. Otherwise the record it was read from (its parts, ``plain()``,
+    equality)."""
 
-    __slots__ = ("_late",)
+    __slots__ = ("_text",)
 
-    _late: bytes | None
+    _text: bytes
 
-    def __init__(self, plain: dict[str, Any], explanation: bytes) -> None:
-        super().__init__(plain)  # ``plain["explanation"]`` is None until read
-        object.__setattr__(self, "_late", explanation)
-
-    def _read_explanation(self) -> None:
-        late = self._late
-        if late is not None:
-            self._plain["explanation"] = loads(late)
-            object.__setattr__(self, "_late", None)
-
-    def plain(self) -> dict[str, Any]:
-        self._read_explanation()
-        return super().plain()
-
-    def __eq__(self, other: object) -> bool:
-        self._read_explanation()
-        if isinstance(other, _LateExplanation):
-            other._read_explanation()
-        return super().__eq__(other)
-
-    __hash__ = None
+    def __init__(self, text: bytes) -> None:  # the reader has read it once already
+        object.__setattr__(self, "_text", text)
 
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            if name == "explanation":
-                self._read_explanation()
+            if name == "_plain":
+                plain = loads(self._text)
+                super().__init__(plain)
+                return plain
             return super().__getattr__(name)

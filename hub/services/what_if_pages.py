@@ -14,10 +14,11 @@ An item is one of:
   came), not one object per movement;
 - a source definition read from the log: ``(SOURCE, digest, definition)``, given before the
   decisions that may name it;
-- a decision of the window: ``(DECISION, order_id, n, at, record, explanation, inputs_digest,
-  body)``: ``record`` the decision record's stored JSON values, its explanation (four fifths of
-  it, read for the few decisions a report shows) as JSON text when it was taken out (None in
-  ``record``); ``body`` the inputs record's canonical JSON, checked against its digest (``b""``:
+- a decision of the window: ``(DECISION, order_id, n, at, record, live, inputs_digest, body)``:
+  ``record`` the decision record's JSON text (or its JSON values), ``live`` what the engine
+  reads of it (``LiveFacts``: the engine's side reads the record itself only for the few
+  decisions a report shows); ``body`` the inputs record's canonical JSON, checked against its
+  digest (``b""``:
   it could not be unpacked or did not match; None: it was not in the part of the log kept in
   memory, and is looked up in the store).
 """
@@ -39,6 +40,7 @@ from hub.services.what_if_log import LogReader, pages
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import InputsFormatError
 from orchestration_policies.what_if import MovementKind
+from orchestration_policies.what_if_report import LiveFacts, live_facts
 from orchestration_policies.what_if_world import MOVED, order_line
 from schemas.decision_record import DecisionRecord
 
@@ -187,14 +189,21 @@ class _Reader:
         at = e["at"]
         if not self.start <= at < self.end:
             return None
-        late = None
-        if isinstance(record, DecisionRecord):  # read through the mapper
-            record = record.plain()
-        elif record.get("explanation") is not None:  # read by orjson: written back alike
-            late = orjson.dumps(record["explanation"])
-            record["explanation"] = None
         text = None if body is None else _checked(body, str(digest))
-        return (DECISION, order_id, n, at, record, late, digest, text)
+        return (DECISION, order_id, n, at, *_recorded(record), digest, text)
+
+
+def _recorded(record: Any) -> tuple[Any, LiveFacts | None]:
+    """The decision record to send, and what the engine reads of it (``live_facts``; None:
+    it cannot be read, and the engine's side fails on it as it would have). Read by orjson, the
+    record is sent as its JSON text (read again only for the few decisions a report shows);
+    read through the mapper, as its values (orjson could write some of them otherwise)."""
+    try:
+        if isinstance(record, DecisionRecord):
+            return record.plain(), live_facts(record)
+        return orjson.dumps(record), live_facts(DecisionRecord(record))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return record, None
 
 
 class _Records:
