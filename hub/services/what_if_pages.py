@@ -138,7 +138,7 @@ class _Reader:
             topic = notification.topic
             tag = _STOCK_TAG.get(topic)
             if tag is not None:
-                e = log.fields(notification)
+                e = log.fields(notification, ids=False)
                 if e["at"] < end:
                     row = self._row(tag, e, same)
                     if row is not None:
@@ -147,7 +147,7 @@ class _Reader:
                             items.append(rows)
                         rows.append(row)
             elif topic in DECISIONS:
-                e = log.fields(notification)
+                e = log.fields(notification, ids=False)
                 decision = self._decision(notification, e)
                 if decision is not None:
                     items.append(decision)
@@ -219,11 +219,11 @@ class _Records:
         for notification in page:
             topic = notification.topic
             if topic == _INPUTS:
-                e = log.fields(notification)
+                e = log.fields(notification, ids=False)
                 self.bodies[e["digest"]] = (e["body"], e["encoding"])
                 self._page_of[e["digest"]] = number
             elif topic == _SOURCE:
-                e = log.fields(notification)
+                e = log.fields(notification, ids=False)
                 definitions.append((SOURCE, e["digest"], e["definition"]))
         return definitions
 

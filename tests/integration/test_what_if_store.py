@@ -142,3 +142,24 @@ def test_inputs_json_beyond_orjson_is_read_by_the_standard_parser() -> None:
         "n": 2**70,
         "x": [1.5, "a"],
     }
+
+
+def test_the_pages_hold_the_notifications_the_recorder_selects(
+    store: OrderStore, history: tuple[History, dict[str, dict[str, Any]]]
+) -> None:
+    from hub.services.what_if_log import pages
+    from hub.services.what_if_pages import TOPICS
+
+    timeline, definitions = history
+    Writer(store, OrderMaker(NETWORK, seed=SEED)).write(timeline[:600], definitions)
+    selected = store.recorder.select_notifications(start=None, limit=100_000, topics=TOPICS)
+    assert len(selected) > 100
+    for size in (7, 5_000):
+        read = [n for page in pages(store, TOPICS, size) for n in page]
+        fields = ("id", "originator_id", "originator_version", "topic", "state")
+        assert [tuple(getattr(n, f) for f in fields) for n in read] == [
+            tuple(getattr(n, f) for f in fields) for n in selected
+        ]
+        assert [vars(store.mapper.to_domain_event(n)) for n in read[:50]] == [
+            vars(store.mapper.to_domain_event(n)) for n in selected[:50]
+        ]

@@ -79,7 +79,7 @@ def _state(world: World) -> Any:
 
 
 def _rows(history: list[StockMovement], page_size: int) -> list[MovementRows]:
-    log = SimpleNamespace(fields=lambda n: n.fields)
+    log = SimpleNamespace(fields=lambda n, ids: n.fields)
     reader = _Reader(log, START, END)  # type: ignore[arg-type]
     found: list[MovementRows] = []
     for first in range(0, len(history), page_size):
