@@ -61,13 +61,13 @@ class TimelineBuilder:
                 close()  # a second process reading the pages ends with them
 
     def _decision(self, item: Item) -> RecordedDecision:
-        _, order_id, n, at, recorded, live, digest, body = item
-        inputs, candidates = self._inputs(digest, body)
+        _, order_id, n, at, recorded, live, digest, body, plain = item
+        inputs, candidates = self._inputs(digest, body, plain)
         channel = inputs.order.channel if inputs is not None else _NOT_RECORDED
         record = _LazyRecord(recorded) if type(recorded) is bytes else _from_plain(recorded)
         return RecordedDecision(order_id, n, channel, at, record, inputs, candidates, live)
 
-    def _inputs(self, digest: str | None, body: bytes | None) -> Inputs:
+    def _inputs(self, digest: str | None, body: bytes | None, plain: bool) -> Inputs:
         """The decision's inputs (candidates compact when read from the log); None when not
         recorded or not readable (the decision is skipped)."""
         if not digest:
@@ -75,7 +75,7 @@ class TimelineBuilder:
         try:
             if body is None:
                 return self._store_reader.load(digest), None
-            return self._decoder.decode_compact(loads(body))
+            return self._decoder.decode_compact(loads(body, plain))
         except (InputsFormatError, ValueError):
             return None, None
 

@@ -26,7 +26,7 @@ from eventsourcing.utils import resolve_topic
 from aggregates.typed_mapper import value_fields
 from hub.store import OrderStore
 
-__all__ = ["LogReader", "loads", "pages"]
+__all__ = ["LogReader", "loads", "no_long_numbers", "pages"]
 
 _TAG = b'"_type_"'
 # Digits as "0", all else as ".": a run of 19 zeros is a run of 19 digits (two passes in C, a
@@ -36,17 +36,25 @@ _LONG_RUN = b"0" * 19
 _REFUSED = object()
 
 
-def loads(text: str | bytes) -> Any:
-    """JSON values as ``json.loads`` gives them, parsed by orjson where it gives the same."""
-    found = _orjson(text.encode() if isinstance(text, str) else text)
+def loads(text: str | bytes, digits_checked: bool = False) -> Any:
+    """JSON values as ``json.loads`` gives them, parsed by orjson where it gives the same;
+    ``digits_checked``: ``no_long_numbers(text)`` is known to be true (a second process
+    looked)."""
+    data = text.encode() if isinstance(text, str) else text
+    found = _orjson(data, digits_checked)
     return json.loads(text) if found is _REFUSED else found
 
 
-def _orjson(data: bytes) -> Any:
+def no_long_numbers(data: bytes) -> bool:
+    """No run of 19 digits or more (orjson reads an integer beyond 64 bits as a float)."""
+    return _LONG_RUN not in data.translate(_DIGITS)
+
+
+def _orjson(data: bytes, digits_checked: bool = False) -> Any:
     """orjson's reading, or _REFUSED where it would differ from the standard parser's: it reads
     an integer beyond 64 bits as a float (so JSON with a run of 19 digits or more, in a number or
     in a string, goes to the standard parser) and refuses NaN, Infinity and lone surrogates."""
-    if _LONG_RUN in data.translate(_DIGITS):
+    if not digits_checked and _LONG_RUN in data.translate(_DIGITS):
         return _REFUSED
     try:
         return orjson.loads(data)

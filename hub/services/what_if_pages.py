@@ -14,13 +14,14 @@ An item is one of:
   came), not one object per movement;
 - a source definition read from the log: ``(SOURCE, digest, definition)``, given before the
   decisions that may name it;
-- a decision of the window: ``(DECISION, order_id, n, at, record, live, inputs_digest, body)``:
+- a decision of the window: ``(DECISION, order_id, n, at, record, live, inputs_digest, body,
+  plain)``:
   ``record`` the decision record's JSON text (or its JSON values), ``live`` what the engine
   reads of it (``LiveFacts``: the engine's side reads the record itself only for the few
   decisions a report shows); ``body`` the inputs record's canonical JSON, checked against its
-  digest (``b""``:
-  it could not be unpacked or did not match; None: it was not in the part of the log kept in
-  memory, and is looked up in the store).
+  digest (``b""``: it could not be unpacked or did not match; None: it was not in the part of
+  the log kept in memory, and is looked up in the store); ``plain``: the body holds no number
+  orjson would read otherwise (``no_long_numbers``).
 """
 
 import hashlib
@@ -36,7 +37,7 @@ from aggregates.order import Order
 from aggregates.stock import StockItem
 from hub.services.recorded_inputs import unpack
 from hub.services.supply_view import event_topic
-from hub.services.what_if_log import LogReader, pages
+from hub.services.what_if_log import LogReader, no_long_numbers, pages
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import InputsFormatError
 from orchestration_policies.what_if import MovementKind
@@ -190,7 +191,8 @@ class _Reader:
         if not self.start <= at < self.end:
             return None
         text = None if body is None else _checked(body, str(digest))
-        return (DECISION, order_id, n, at, *_recorded(record), digest, text)
+        plain = text is not None and no_long_numbers(text)  # orjson reads it (the other side)
+        return (DECISION, order_id, n, at, *_recorded(record), digest, text, plain)
 
 
 def _recorded(record: Any) -> tuple[Any, LiveFacts | None]:
