@@ -294,6 +294,13 @@ def main() -> None:
     parser.add_argument(
         "--compare", action="store_true", help="also run in memory and check the reports match"
     )
+    parser.add_argument(
+        "--changes-kept",
+        type=int,
+        default=None,
+        help="changed decisions listed with both explanations (default: every one, for "
+        "--compare; the service's own default is 100)",
+    )
     args = parser.parse_args()
     name = f"what_if_store_{args.decisions}_{args.sources}_{args.skus}_{args.seed}"
     timeline, definitions = history(args.decisions, args.sources, args.skus, args.seed, True)
@@ -309,7 +316,8 @@ def main() -> None:
     last = max(item[3] for item in stored_history(timeline))
     window = Window(START.date(), last.date())
     draft = load_policy(DRAFT)
-    kept = args.decisions  # every changed decision: the comparison covers them all
+    # Every changed decision by default: the comparison covers them all.
+    kept = args.decisions if args.changes_kept is None else args.changes_kept
     # This process holds the whole generated history (millions of objects, for writing the
     # store and --compare); a hub's process does not: keep the collector from walking it on
     # every full pass of the timed runs, as benchmarks.what_if does.
@@ -333,7 +341,8 @@ def main() -> None:
     report = next(iter(reports.values()))
     total = report["total"]
     print(
-        f"  changed decisions: {total['changed']:,}; live {total['live']}; draft {total['draft']}"
+        f"  changed decisions: {total['changed']:,} ({len(report['changes']):,} listed with "
+        f"their explanations); live {total['live']}; draft {total['draft']}"
     )
     if len(reports) == 2:
         print(f"reports equal, one process and two: {reports['one'] == reports['two']}")

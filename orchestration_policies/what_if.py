@@ -39,15 +39,16 @@ from orchestration_policies.selection import policy_applies
 from orchestration_policies.what_if_inputs import RecordedCandidate
 from orchestration_policies.what_if_report import (
     ChangedDecision,
+    LiveFacts,
     Shipped,
     WhatIfReport,
+    live_facts,
     outcome_of,
     promise_missed,
-    record_outcome,
-    shipped_of_record,
 )
 from orchestration_policies.what_if_world import (
     MovementKind,
+    MovementRows,
     StockMovement,
     World,
     count_shipments,
@@ -56,6 +57,7 @@ from schemas.decision_record import DecisionRecord
 
 __all__ = [
     "MovementKind",
+    "MovementRows",
     "RecordedDecision",
     "StockMovement",
     "UnknownAttributeError",
@@ -77,6 +79,11 @@ class RecordedDecision:
     # The recorded candidates in their compact form (InputsDecoder.decode_compact), when
     # ``inputs`` was read without them; None: ``inputs.candidates``.
     candidates: tuple[RecordedCandidate, ...] | None = None
+    live: LiveFacts | None = None  # ``live_facts(record)``, when worked out beforehand
+
+    def facts(self) -> LiveFacts:
+        live = self.live
+        return live_facts(self.record) if live is None else live
 
 
 class UnknownAttributeError(PolicyError):
@@ -103,16 +110,6 @@ def attribute_references(policy: Policy) -> dict[str, list[str]]:
 _HOLD_NOT_EVALUATED = "hold condition could not be evaluated"  # decide()'s words
 
 
-def _recorded_shipments(record: DecisionRecord) -> list[tuple[str, str, str, int]]:
-    if record.held is not None:
-        return []
-    return [
-        (source_id, line.line_id, line.sku, line.quantity)
-        for source_id, lines in record.shipments.items()
-        for line in lines
-    ]
-
-
 def _drafted_shipments(decision: Decision) -> list[tuple[str, str, str, int]]:
     return [
         (source_id, line.line_id, line.sku, line.quantity)
@@ -122,7 +119,7 @@ def _drafted_shipments(decision: Decision) -> list[tuple[str, str, str, int]]:
 
 
 def run_what_if(
-    timeline: Iterable[RecordedDecision | StockMovement],
+    timeline: Iterable[RecordedDecision | StockMovement | MovementRows],
     draft: Policy,
     start: datetime,
     channel: str | None = None,
@@ -131,10 +128,11 @@ def run_what_if(
 ) -> WhatIfReport:
     """Re-decide the timeline's decisions (those at or after ``start``) with ``draft``.
 
-    The timeline is the log in order: stock movements from the beginning (so stock at the
-    window's start is known) and the window's decisions. ``progress`` is called with the number
-    of decisions done, every 1,000. Raises :class:`UnknownAttributeError` when the draft reads
-    an order attribute that no decision of the window carried.
+    The timeline is the log in order: stock movements (one by one, or in rows) from the
+    beginning (so stock at the window's start is known) and the window's decisions.
+    ``progress`` is called with the number of decisions done, every 1,000. Raises
+    :class:`UnknownAttributeError` when the draft reads an order attribute that no decision of
+    the window carried.
     """
     world = World(start)
     report = WhatIfReport(draft.id, draft.version, changes_kept=changes_kept)
@@ -143,6 +141,9 @@ def run_what_if(
     for item in timeline:
         if isinstance(item, StockMovement):
             world.move(item)
+            continue
+        if isinstance(item, MovementRows):
+            world.move_rows(item.rows)
             continue
         report.decisions += 1
         if progress is not None and report.decisions % 1000 == 0:
@@ -156,7 +157,7 @@ def run_what_if(
             # Stands as recorded in both worlds: its shipments are the draft's promises too.
             report.skipped += inputs is None
             report.out_of_scope += inputs is not None
-            shipped = _recorded_shipments(item.record)
+            shipped = item.facts().shipments
             for line_id in {line_id for _, line_id, _, _ in shipped}:
                 world.give_back((item.order_id, line_id))
             world.promise(item.order_id, shipped)
@@ -223,7 +224,8 @@ def _redecide(
         report.condition_failures += 1
     drafted = _drafted_shipments(decision)
     world.promise(item.order_id, drafted)
-    live_shipped = shipped_of_record(item.record)
+    live = item.facts()
+    live_shipped = live.shipped
     count_shipments(world.live_day, item.decided_at, (s.source_id for s in live_shipped))
     count_shipments(world.draft_day, item.decided_at, decision.shipments)
 
@@ -231,7 +233,7 @@ def _redecide(
         Shipped(d.source_id, d.estimated_cost, d.currency, d.distance_km, d.lead_time_days)
         for d in decision.shipment_details
     ]
-    live_outcome = record_outcome(item.record)
+    live_outcome = live.outcome
     draft_outcome = outcome_of(
         len(decision.shipments),
         (b.line_id for b in decision.backordered),
@@ -242,9 +244,7 @@ def _redecide(
     method = str(order.delivery_method)
     live_missed = promise_missed(item.decided_at, method, order.promised_by, live_shipped)
     draft_missed = promise_missed(item.decided_at, method, order.promised_by, draft_shipped)
-    changed = live_outcome != draft_outcome or sorted(_recorded_shipments(item.record)) != sorted(
-        drafted
-    )
+    changed = live_outcome != draft_outcome or sorted(live.shipments) != sorted(drafted)
     for comparison in (report.total, report.channel(item.channel)):
         comparison.order_ids.add(item.order_id)
         comparison.live.add(live_outcome, live_shipped, live_missed)

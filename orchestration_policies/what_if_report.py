@@ -20,12 +20,15 @@ __all__ = [
     "OUTCOMES",
     "ChangedDecision",
     "Comparison",
+    "LiveFacts",
     "Shipped",
     "SideTotals",
     "WhatIfReport",
+    "live_facts",
     "outcome_of",
     "promise_missed",
     "record_outcome",
+    "recorded_shipments",
     "shipped_of_record",
 ]
 
@@ -226,6 +229,30 @@ def shipped_of_record(record: DecisionRecord) -> list[Shipped]:
     return [
         Shipped(d.source_id, d.estimated_cost, d.currency, d.distance_km, d.lead_time_days)
         for d in record.shipment_details
+    ]
+
+
+class LiveFacts(NamedTuple):
+    """What a what-if run reads of a recorded (live) decision, whatever the draft decides: a
+    reader of a long log works them out beside the engine (``live_facts``)."""
+
+    outcome: str
+    shipped: list[Shipped]
+    shipments: list[tuple[str, str, str, int]]  # (source_id, line_id, sku, quantity)
+
+
+def live_facts(record: DecisionRecord) -> LiveFacts:
+    return LiveFacts(record_outcome(record), shipped_of_record(record), recorded_shipments(record))
+
+
+def recorded_shipments(record: DecisionRecord) -> list[tuple[str, str, str, int]]:
+    """(source_id, line_id, sku, quantity) of each line the recorded decision shipped."""
+    if record.held is not None:
+        return []
+    return [
+        (source_id, line.line_id, line.sku, line.quantity)
+        for source_id, lines in record.shipments.items()
+        for line in lines
     ]
 
 

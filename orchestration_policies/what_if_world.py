@@ -12,11 +12,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from orchestration_policies.inputs import CandidateSource, OrderToRoute, StockLevel
 from orchestration_policies.what_if_inputs import RecordedCandidate, stock_level, with_stock
 
-__all__ = ["MovementKind", "StockMovement", "World", "count_shipments"]
+__all__ = [
+    "MOVED",
+    "MovementKind",
+    "MovementRows",
+    "StockMovement",
+    "World",
+    "count_shipments",
+    "order_line",
+]
 
 
 class MovementKind(StrEnum):
@@ -54,6 +63,33 @@ class StockMovement:
     quantity: int = 0
     freed: int = 0
     key: str = ""
+
+
+# Tags of the compact rows of ``MovementRows``, in ``MovementKind``'s order.
+MOVED = tuple(MovementKind)
+_ROW_REGISTERED, _ROW_COUNTED, _ROW_ADJUSTED, _ROW_RESERVED, _ROW_RELEASED, _ROW_CONSUMED = (
+    MOVED.index(kind)
+    for kind in (_REGISTERED, _COUNTED, _ADJUSTED, _RESERVED, _RELEASED, _CONSUMED)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MovementRows:
+    """Consecutive stock movements of the log, compact (a reader of a long log gives these
+    rather than one object per movement), each row as ``World.move`` reads its movement:
+
+    - registered, counted: ``(tag, source_id, sku, on_hand, safety_stock)``;
+    - adjusted: ``(tag, source_id, sku, delta)``;
+    - reserved: ``(tag, source_id, sku, quantity, key)``, only reservations made before the
+      window (``World.move`` ignores the others, so the reader leaves them out);
+    - released: ``(tag, source_id, sku, key, order_id, line_id)``, consumed: ``(tag,
+      source_id, sku, quantity, key, order_id, line_id)``: ``key`` None when no reservation
+      made before the window has it (a key names one source and SKU), the order and line
+      those of the key.
+
+    ``tag``: the kind's index in ``MOVED``."""
+
+    rows: list[tuple[Any, ...]]
 
 
 class _Item:
@@ -124,17 +160,50 @@ class World:
             item.on_hand -= m.quantity
             if not self._end_shared(m.key):
                 item.offset += m.quantity  # the live policy's shipment, not the draft's
-                self._ship(_order_line(m.key))
+                self._ship(order_line(m.key))
         elif kind is _RESERVED:  # before the window: a promise both worlds keep
             self.shared[m.key] = (m.source_id, m.sku, m.quantity)
             item.shared += m.quantity
         elif kind is _RELEASED:
             if not self._end_shared(m.key):
-                self.give_back(_order_line(m.key))
+                self.give_back(order_line(m.key))
         elif kind is _COUNTED:
             item.on_hand, item.safety = m.on_hand, m.safety_stock
         else:
             item.on_hand += m.delta
+
+    def move_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """``move`` for each row of ``MovementRows``, in their order."""
+        items = self.items
+        for row in rows:
+            tag = row[0]
+            by_sku = items.get(row[1])
+            if tag == _ROW_REGISTERED:
+                if by_sku is None:
+                    by_sku = items[row[1]] = {}
+                by_sku[row[2]] = _Item(row[3], row[4])
+                continue
+            item = None if by_sku is None else by_sku.get(row[2])
+            if item is None:
+                continue  # as in move()
+            item.cached = None
+            if tag == _ROW_CONSUMED:
+                _, _, _, quantity, key, order_id, line_id = row
+                item.on_hand -= quantity
+                if key is None or not self._end_shared(key):
+                    item.offset += quantity
+                    self._ship((order_id, line_id))
+            elif tag == _ROW_RESERVED:
+                self.shared[row[4]] = (row[1], row[2], row[3])
+                item.shared += row[3]
+            elif tag == _ROW_RELEASED:
+                _, _, _, key, order_id, line_id = row
+                if key is None or not self._end_shared(key):
+                    self.give_back((order_id, line_id))
+            elif tag == _ROW_COUNTED:
+                item.on_hand, item.safety = row[3], row[4]
+            else:
+                item.on_hand += row[3]
 
     def _end_shared(self, key: str) -> bool:
         found = self.shared.pop(key, None)
@@ -246,6 +315,7 @@ def count_shipments(
         on_day[source_id] = on_day.get(source_id, 0) + 1
 
 
-def _order_line(key: str) -> tuple[str, str]:
+def order_line(key: str) -> tuple[str, str]:
+    """The (order, line) a reservation key (``order:shipment:line``) names."""
     parts = key.split(":", 2)
     return (parts[0], parts[-1])

@@ -23,6 +23,7 @@ from hub.store import OrderStore
 from orchestration_policies import Policy, Problem, load_policy
 from orchestration_policies.what_if import (
     MovementKind,
+    MovementRows,
     RecordedDecision,
     StockMovement,
     run_what_if,
@@ -109,8 +110,9 @@ class WhatIfService:
 
     def timeline(
         self, window: Window, cancel: threading.Event | None = None
-    ) -> Generator[RecordedDecision | StockMovement, None, None]:
-        """The log as the engine reads it: stock movements and the window's decisions."""
+    ) -> Generator[RecordedDecision | MovementRows, None, None]:
+        """The log as the engine reads it: stock movements (in rows) and the window's
+        decisions."""
         store = self._store
         second = self._second_process
         if second is None:

@@ -1,5 +1,5 @@
 """The engine's side of reading the log for what-if: the compact items of ``what_if_pages``
-turned into the stock movements and recorded decisions ``run_what_if`` reads.
+turned into the stock movements (in rows) and recorded decisions ``run_what_if`` reads.
 
 Each decision's inputs are decoded here from the canonical JSON its record holds (already
 checked against the digest), candidates in their compact form, each source definition built
@@ -15,10 +15,10 @@ from eventsourcing.application import AggregateNotFoundError
 from aggregates.decision_inputs import RecordedSource, recorded_source_id
 from hub.services.recorded_inputs import InputsReader
 from hub.services.what_if_log import loads
-from hub.services.what_if_pages import KINDS, SOURCE, Item, check
+from hub.services.what_if_pages import SOURCE, Entry, Item, check
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import DecisionInputs, InputsFormatError
-from orchestration_policies.what_if import RecordedDecision, StockMovement
+from orchestration_policies.what_if import MovementRows, RecordedDecision
 from orchestration_policies.what_if_inputs import InputsDecoder, RecordedCandidate
 from schemas.decision_record import DecisionRecord
 
@@ -40,23 +40,18 @@ class TimelineBuilder:
         self._decoder = InputsDecoder(self.definition)
 
     def timeline(
-        self, pages: Iterable[list[Item]]
-    ) -> Generator[RecordedDecision | StockMovement, None, None]:
+        self, pages: Iterable[list[Entry]]
+    ) -> Generator[RecordedDecision | MovementRows, None, None]:
         """Each item built as the engine asks for it: built a page at a time, they outlived
         enough allocations to reach the collector's oldest generation, which then ran over the
         engine's world again and again (a fifth of this process's CPU)."""
-        kinds, movement, sources = KINDS, StockMovement, self._sources
+        sources = self._sources
         try:
             for page in pages:
                 for item in page:
-                    tag = item[0]
-                    if tag < SOURCE:
-                        _, source_id, sku, at, on_hand, safety, delta, quantity, freed, key = item
-                        yield movement(
-                            kinds[tag], source_id, sku, at, on_hand, safety, delta, quantity,
-                            freed, key,
-                        )  # fmt: skip
-                    elif tag == SOURCE:
+                    if isinstance(item, list):  # consecutive stock movements, as rows
+                        yield MovementRows(item)
+                    elif item[0] == SOURCE:
                         sources[item[1]] = item[2]
                     else:
                         yield self._decision(item)
@@ -66,13 +61,13 @@ class TimelineBuilder:
                 close()  # a second process reading the pages ends with them
 
     def _decision(self, item: Item) -> RecordedDecision:
-        _, order_id, n, at, plain, late, digest, body = item
-        inputs, candidates = self._inputs(digest, body)
+        _, order_id, n, at, recorded, live, digest, body, plain = item
+        inputs, candidates = self._inputs(digest, body, plain)
         channel = inputs.order.channel if inputs is not None else _NOT_RECORDED
-        record = _from_plain(plain) if late is None else _LateExplanation(plain, late)
-        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates)
+        record = _LazyRecord(recorded) if type(recorded) is bytes else _from_plain(recorded)
+        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates, live)
 
-    def _inputs(self, digest: str | None, body: bytes | None) -> Inputs:
+    def _inputs(self, digest: str | None, body: bytes | None, plain: bool) -> Inputs:
         """The decision's inputs (candidates compact when read from the log); None when not
         recorded or not readable (the decision is skipped)."""
         if not digest:
@@ -80,7 +75,7 @@ class TimelineBuilder:
         try:
             if body is None:
                 return self._store_reader.load(digest), None
-            return self._decoder.decode_compact(loads(body))
+            return self._decoder.decode_compact(loads(body, plain))
         except (InputsFormatError, ValueError):
             return None, None
 
@@ -105,40 +100,24 @@ class TimelineBuilder:
         return str(record.definition)
 
 
-class _LateExplanation(DecisionRecord):
-    """A recorded decision whose explanation is read from its JSON text when first asked for:
-    what-if reads the outcome of every decision and the explanation of the few a report shows.
-    Otherwise the record it was read from (its parts, ``plain()``, equality)."""
+class _LazyRecord(DecisionRecord):
+    """A recorded decision read from its JSON text when first asked for: what-if reads what the
+    reader worked out of every record (``LiveFacts``) and the record itself only for the few
+    decisions a report shows. Otherwise the record it was read from (its parts, ``plain()``,
+    equality)."""
 
-    __slots__ = ("_late",)
+    __slots__ = ("_text",)
 
-    _late: bytes | None
+    _text: bytes
 
-    def __init__(self, plain: dict[str, Any], explanation: bytes) -> None:
-        super().__init__(plain)  # ``plain["explanation"]`` is None until read
-        object.__setattr__(self, "_late", explanation)
-
-    def _read_explanation(self) -> None:
-        late = self._late
-        if late is not None:
-            self._plain["explanation"] = loads(late)
-            object.__setattr__(self, "_late", None)
-
-    def plain(self) -> dict[str, Any]:
-        self._read_explanation()
-        return super().plain()
-
-    def __eq__(self, other: object) -> bool:
-        self._read_explanation()
-        if isinstance(other, _LateExplanation):
-            other._read_explanation()
-        return super().__eq__(other)
-
-    __hash__ = None
+    def __init__(self, text: bytes) -> None:  # the reader has read it once already
+        object.__setattr__(self, "_text", text)
 
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            if name == "explanation":
-                self._read_explanation()
+            if name == "_plain":
+                plain = loads(self._text)
+                super().__init__(plain)
+                return plain
             return super().__getattr__(name)

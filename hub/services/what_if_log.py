@@ -13,19 +13,20 @@ would read otherwise, such as integers beyond 64 bits) is read through the mappe
 """
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder, Mapper, Notification, Transcoding
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
 
 from aggregates.typed_mapper import value_fields
 from hub.store import OrderStore
 
-__all__ = ["LogReader", "loads", "pages"]
+__all__ = ["LogReader", "loads", "no_long_numbers", "pages"]
 
 _TAG = b'"_type_"'
 # Digits as "0", all else as ".": a run of 19 zeros is a run of 19 digits (two passes in C, a
@@ -35,17 +36,25 @@ _LONG_RUN = b"0" * 19
 _REFUSED = object()
 
 
-def loads(text: str | bytes) -> Any:
-    """JSON values as ``json.loads`` gives them, parsed by orjson where it gives the same."""
-    found = _orjson(text.encode() if isinstance(text, str) else text)
+def loads(text: str | bytes, digits_checked: bool = False) -> Any:
+    """JSON values as ``json.loads`` gives them, parsed by orjson where it gives the same;
+    ``digits_checked``: ``no_long_numbers(text)`` is known to be true (a second process
+    looked)."""
+    data = text.encode() if isinstance(text, str) else text
+    found = _orjson(data, digits_checked)
     return json.loads(text) if found is _REFUSED else found
 
 
-def _orjson(data: bytes) -> Any:
+def no_long_numbers(data: bytes) -> bool:
+    """No run of 19 digits or more (orjson reads an integer beyond 64 bits as a float)."""
+    return _LONG_RUN not in data.translate(_DIGITS)
+
+
+def _orjson(data: bytes, digits_checked: bool = False) -> Any:
     """orjson's reading, or _REFUSED where it would differ from the standard parser's: it reads
     an integer beyond 64 bits as a float (so JSON with a run of 19 digits or more, in a number or
     in a string, goes to the standard parser) and refuses NaN, Infinity and lone surrogates."""
-    if _LONG_RUN in data.translate(_DIGITS):
+    if not digits_checked and _LONG_RUN in data.translate(_DIGITS):
         return _REFUSED
     try:
         return orjson.loads(data)
@@ -64,15 +73,18 @@ class LogReader:
         if isinstance(transcoder, JSONTranscoder) and not (mapper.cipher or mapper.compressor):
             self._names = transcoder.names
 
-    def fields(self, notification: Notification, *loaded: str) -> dict[str, Any]:
+    def fields(self, notification: Notification, *loaded: str, ids: bool = True) -> dict[str, Any]:
         """The event's fields; those named in ``loaded`` read into their values (the decision
-        record of a Routed event ...) as the mapper reads them."""
-        state = self.direct(notification, loaded)
+        record of a Routed event ...) as the mapper reads them. ``ids`` False: the originator's
+        id and version may be left out (the notification has them)."""
+        state = self.direct(notification, loaded, ids)
         if state is None:
             return vars(self._mapper.to_domain_event(notification))
         return state
 
-    def direct(self, notification: Notification, loaded: Sequence[str]) -> dict[str, Any] | None:
+    def direct(
+        self, notification: Notification, loaded: Sequence[str], ids: bool = True
+    ) -> dict[str, Any] | None:
         names = self._names
         if names is None or not _plain_class(notification.topic):
             return None
@@ -96,8 +108,9 @@ class LogReader:
                 value = state.get(name)
                 if value is not None and name in codecs:
                     state[name] = codecs[name].load(value)
-        state["originator_id"] = notification.originator_id
-        state["originator_version"] = notification.originator_version
+        if ids:
+            state["originator_id"] = notification.originator_id
+            state["originator_version"] = notification.originator_version
         return state
 
 
@@ -112,19 +125,60 @@ def pages(store: OrderStore, topics: Sequence[str], size: int) -> Iterator[Seque
     page is fetched by a second thread while this one is read (the database's own work and
     its waits release the interpreter's lock)."""
     top = store.max_position()
+    recorder = store.recorder
+    select: Callable[[int], Sequence[Notification]]
+    if type(recorder) is SQLiteApplicationRecorder:
+        select = _sqlite_select(recorder, topics, size, top)
+    else:
 
-    def after(position: int) -> Sequence[Notification]:
-        return store.recorder.select_notifications(
-            start=position, limit=size, stop=top, topics=topics, inclusive_of_start=False
-        )
+        def select(position: int) -> Sequence[Notification]:
+            return recorder.select_notifications(
+                start=position, limit=size, stop=top, topics=topics, inclusive_of_start=False
+            )
 
     if not top:
         return
     with ThreadPoolExecutor(1, thread_name_prefix="what-if-pages") as fetcher:
-        coming: Future[Sequence[Notification]] | None = fetcher.submit(after, 0)
+        coming: Future[Sequence[Notification]] | None = fetcher.submit(select, 0)
         while coming is not None:
             page = coming.result()
             position = page[-1].id if len(page) == size else top
-            coming = fetcher.submit(after, position) if position < top else None
+            coming = fetcher.submit(select, position) if position < top else None
             if page:
                 yield page
+
+
+class _Row:
+    """A notification as the SQLite recorder's table holds it, its originator's id converted
+    only when asked for: what-if reads it for decisions, not for the ten stock events around
+    each (a ``Notification`` and a UUID per row were a seventh of reading the log)."""
+
+    __slots__ = ("_convert", "_id", "id", "originator_version", "state", "topic")
+
+    def __init__(self, row: Sequence[Any], convert: Callable[[str], Any]) -> None:
+        self.id, self._id, self.originator_version, self.topic, self.state = row
+        self._convert = convert
+
+    @property
+    def originator_id(self) -> Any:
+        return self._convert(self._id)
+
+
+def _sqlite_select(
+    recorder: SQLiteApplicationRecorder, topics: Sequence[str], size: int, top: int
+) -> Callable[[int], Sequence[Notification]]:
+    """``select_notifications(position, size, top, topics, inclusive_of_start=False)``, its
+    rows as ``_Row``: the same statement, the same rows."""
+    statement = (
+        f"SELECT rowid, originator_id, originator_version, topic, state "
+        f"FROM {recorder.events_table_name} WHERE rowid>? AND rowid<=? "
+        f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?"
+    )
+    convert = recorder.convert_originator_id
+
+    def select(position: int) -> Sequence[Notification]:
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(statement, [position, top, *topics, size])
+            return cast(Sequence[Notification], [_Row(row, convert) for row in c.fetchall()])
+
+    return select

@@ -9,16 +9,19 @@ objects the engine reads (``StockMovement``, ``RecordedDecision`` with its ``Dec
 are built on the other side (``what_if_build``). Reads only.
 
 An item is one of:
-- a stock movement: ``(k, source_id, sku, at, on_hand, safety_stock, delta, quantity, freed,
-  key)``, ``k`` the index of its kind in ``KINDS``;
+- consecutive stock movements: a list of the rows of ``MovementRows`` (no time: the window's
+  own reservations, which the engine ignores, are left out; the others count whenever they
+  came), not one object per movement;
 - a source definition read from the log: ``(SOURCE, digest, definition)``, given before the
   decisions that may name it;
-- a decision of the window: ``(DECISION, order_id, n, at, record, explanation, inputs_digest,
-  body)``: ``record`` the decision record's stored JSON values, its explanation (four fifths of
-  it, read for the few decisions a report shows) as JSON text when it was taken out (None in
-  ``record``); ``body`` the inputs record's canonical JSON, checked against its digest (``b""``:
-  it could not be unpacked or did not match; None: it was not in the part of the log kept in
-  memory, and is looked up in the store).
+- a decision of the window: ``(DECISION, order_id, n, at, record, live, inputs_digest, body,
+  plain)``:
+  ``record`` the decision record's JSON text (or its JSON values), ``live`` what the engine
+  reads of it (``LiveFacts``: the engine's side reads the record itself only for the few
+  decisions a report shows); ``body`` the inputs record's canonical JSON, checked against its
+  digest (``b""``: it could not be unpacked or did not match; None: it was not in the part of
+  the log kept in memory, and is looked up in the store); ``plain``: the body holds no number
+  orjson would read otherwise (``no_long_numbers``).
 """
 
 import hashlib
@@ -34,10 +37,12 @@ from aggregates.order import Order
 from aggregates.stock import StockItem
 from hub.services.recorded_inputs import unpack
 from hub.services.supply_view import event_topic
-from hub.services.what_if_log import LogReader, pages
+from hub.services.what_if_log import LogReader, no_long_numbers, pages
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import InputsFormatError
 from orchestration_policies.what_if import MovementKind
+from orchestration_policies.what_if_report import LiveFacts, live_facts
+from orchestration_policies.what_if_world import MOVED, order_line
 from schemas.decision_record import DecisionRecord
 
 __all__ = [
@@ -46,6 +51,7 @@ __all__ = [
     "SOURCE",
     "STOCK",
     "TOPICS",
+    "Entry",
     "Item",
     "check",
     "compact_pages",
@@ -60,19 +66,21 @@ _STOCK_EVENTS = (
     ("Released", MovementKind.RELEASED),
     ("Consumed", MovementKind.CONSUMED),
 )
-KINDS = tuple(kind for _, kind in _STOCK_EVENTS)
+KINDS = MOVED  # a movement's tag: the index of its kind (MovementRows' rows)
 STOCK = {event_topic(StockItem, name): kind for name, kind in _STOCK_EVENTS}
-_STOCK_TAG = {event_topic(StockItem, name): tag for tag, (name, _) in enumerate(_STOCK_EVENTS)}
+_STOCK_TAG = {event_topic(StockItem, name): KINDS.index(kind) for name, kind in _STOCK_EVENTS}
 SOURCE, DECISION = len(KINDS), len(KINDS) + 1
 _INPUTS = event_topic(RecordedInputs, "Recorded")
 _SOURCE = event_topic(RecordedSource, "Recorded")
 DECISIONS = (event_topic(Order, "Routed"), event_topic(Order, "Held"))
 TOPICS = (*STOCK, _INPUTS, _SOURCE, *DECISIONS)
 Item = tuple[Any, ...]
-_REGISTERED, _COUNTED, _ADJUSTED, _CONSUMED = (
+Entry = Item | list[Item]  # an item, or consecutive movements as rows
+_REGISTERED, _COUNTED, _ADJUSTED, _RESERVED, _CONSUMED = (
     MovementKind.REGISTERED,
     MovementKind.COUNTED,
     MovementKind.ADJUSTED,
+    MovementKind.RESERVED,
     MovementKind.CONSUMED,
 )
 
@@ -91,62 +99,113 @@ def stock_values(tag: int, e: dict[str, Any]) -> Item:
 
 def compact_pages(
     store: OrderStore, start: datetime, end: datetime, size: int
-) -> Iterator[list[Item]]:
+) -> Iterator[list[Entry]]:
     """The log's stock movements (from the beginning, before ``end``) and the decisions taken
     from ``start`` to ``end``, a list of items per page of ``size`` notifications.
 
     Orchestration saves a decision's records after the order and its stock items (one
     transaction), so the records of a page and of the next are taken in before the page's
     decisions are read: each decision finds its inputs in the log, not by a lookup."""
-    log = LogReader(store)
-    records = _Records()
-    numbers: dict[str, int] = {}
+    reader = _Reader(LogReader(store), start, end)
+    records = reader.records
     earlier: Sequence[Notification] = ()
     for number, page in enumerate(pages(store, TOPICS, size)):
-        items = records.take(log, page, number)
-        items.extend(_read(log, records, numbers, start, end, earlier))
+        items = records.take(reader.log, page, number)
+        items.extend(reader.read(earlier))
         yield items
         records.forget(before=number - 1)
         earlier = page
-    yield _read(log, records, numbers, start, end, earlier)
+    yield reader.read(earlier)
 
 
-def _read(
-    log: LogReader,
-    records: "_Records",
-    numbers: dict[str, int],
-    start: datetime,
-    end: datetime,
-    page: Sequence[Notification],
-) -> list[Item]:
-    items: list[Item] = []
-    for notification in page:
-        topic = notification.topic
-        tag = _STOCK_TAG.get(topic)
-        if tag is not None:
-            e = log.fields(notification)
-            if e["at"] < end:
-                items.append(stock_values(tag, e))
-        elif topic in DECISIONS:
-            e = log.fields(notification)
-            record = e.get("decision")
-            if record is None:
-                continue
-            order_id = str(notification.originator_id)
-            n = numbers[order_id] = numbers.get(order_id, 0) + 1
-            digest = e.get("inputs_digest")
-            body = records.bodies.pop(digest, None) if digest else None
-            at = e["at"]
-            if start <= at < end:
-                late = None
-                if isinstance(record, DecisionRecord):  # read through the mapper
-                    record = record.plain()
-                elif record.get("explanation") is not None:  # read by orjson: written back alike
-                    late = orjson.dumps(record["explanation"])
-                    record["explanation"] = None
-                text = None if body is None else _checked(body, str(digest))
-                items.append((DECISION, order_id, n, at, record, late, digest, text))
-    return items
+class _Reader:
+    """Reads pages into items, in the log's order (it numbers each order's decisions)."""
+
+    def __init__(self, log: LogReader, start: datetime, end: datetime) -> None:
+        self.log = log
+        self.records = _Records()
+        self.start, self.end = start, end
+        self._numbers: dict[str, int] = {}
+        # Keys of reservations made before the window and not ended (the world's shared ones
+        # are among them): a release or consumption of another key needs no look-up there.
+        self._shared: set[str] = set()
+
+    def read(self, page: Sequence[Notification]) -> list[Entry]:
+        log, end = self.log, self.end
+        items: list[Entry] = []
+        rows: list[Item] | None = None
+        same: dict[str, str] = {}  # equal strings as one object: sent once, hashed once
+        for notification in page:
+            topic = notification.topic
+            tag = _STOCK_TAG.get(topic)
+            if tag is not None:
+                e = log.fields(notification, ids=False)
+                if e["at"] < end:
+                    row = self._row(tag, e, same)
+                    if row is not None:
+                        if rows is None:
+                            rows = []
+                            items.append(rows)
+                        rows.append(row)
+            elif topic in DECISIONS:
+                e = log.fields(notification, ids=False)
+                decision = self._decision(notification, e)
+                if decision is not None:
+                    items.append(decision)
+                    rows = None
+        return items
+
+    def _row(self, tag: int, e: dict[str, Any], same: dict[str, str]) -> Item | None:
+        """The movement as a row of ``MovementRows``; None: the world would ignore it."""
+        source_id, sku = e["source_id"], e["sku"]
+        source_id = same.setdefault(source_id, source_id)
+        sku = same.setdefault(sku, sku)
+        kind = KINDS[tag]
+        if kind is _REGISTERED or kind is _COUNTED:
+            return (tag, source_id, sku, e["on_hand"], e["safety_stock"])
+        if kind is _ADJUSTED:
+            return (tag, source_id, sku, e["delta"])
+        key = e["order_id"]
+        if kind is _RESERVED:
+            if e["at"] >= self.start:
+                return None  # the live policy's reservation: never the draft's
+            self._shared.add(key)
+            return (tag, source_id, sku, e["quantity"], key)
+        shared = key if key in self._shared else None
+        self._shared.discard(key)
+        order_id, line_id = order_line(key)
+        line = (same.setdefault(order_id, order_id), same.setdefault(line_id, line_id))
+        if kind is _CONSUMED:
+            return (tag, source_id, sku, e["quantity"], shared, *line)
+        return (tag, source_id, sku, shared, *line)
+
+    def _decision(self, notification: Notification, e: dict[str, Any]) -> Item | None:
+        record = e.get("decision")
+        if record is None:
+            return None
+        order_id = str(notification.originator_id)
+        n = self._numbers[order_id] = self._numbers.get(order_id, 0) + 1
+        digest = e.get("inputs_digest")
+        body = self.records.bodies.pop(digest, None) if digest else None
+        at = e["at"]
+        if not self.start <= at < self.end:
+            return None
+        text = None if body is None else _checked(body, str(digest))
+        plain = text is not None and no_long_numbers(text)  # orjson reads it (the other side)
+        return (DECISION, order_id, n, at, *_recorded(record), digest, text, plain)
+
+
+def _recorded(record: Any) -> tuple[Any, LiveFacts | None]:
+    """The decision record to send, and what the engine reads of it (``live_facts``; None:
+    it cannot be read, and the engine's side fails on it as it would have). Read by orjson, the
+    record is sent as its JSON text (read again only for the few decisions a report shows);
+    read through the mapper, as its values (orjson could write some of them otherwise)."""
+    try:
+        if isinstance(record, DecisionRecord):
+            return record.plain(), live_facts(record)
+        return orjson.dumps(record), live_facts(DecisionRecord(record))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return record, None
 
 
 class _Records:
@@ -156,17 +215,17 @@ class _Records:
         self.bodies: dict[str, tuple[str, str]] = {}  # digest → (body, encoding)
         self._page_of: dict[str, int] = {}  # digest → the page its record was read on
 
-    def take(self, log: LogReader, page: Sequence[Notification], number: int) -> list[Item]:
+    def take(self, log: LogReader, page: Sequence[Notification], number: int) -> list[Entry]:
         """Take in the page's inputs records; its source definitions, as items."""
-        definitions: list[Item] = []
+        definitions: list[Entry] = []
         for notification in page:
             topic = notification.topic
             if topic == _INPUTS:
-                e = log.fields(notification)
+                e = log.fields(notification, ids=False)
                 self.bodies[e["digest"]] = (e["body"], e["encoding"])
                 self._page_of[e["digest"]] = number
             elif topic == _SOURCE:
-                e = log.fields(notification)
+                e = log.fields(notification, ids=False)
                 definitions.append((SOURCE, e["digest"], e["definition"]))
         return definitions
 

@@ -28,7 +28,7 @@ from typing import Any
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from hub.services.what_if_pages import Item, compact_pages
+from hub.services.what_if_pages import Entry, compact_pages
 from hub.store import OrderStore
 
 __all__ = [
@@ -75,7 +75,7 @@ def remote_pages(
     end: datetime,
     size: int,
     cancel: threading.Event | None = None,
-) -> Iterator[list[Item]]:
+) -> Iterator[list[Entry]]:
     """``compact_pages(store, start, end, size)``, read by a child process."""
     context = multiprocessing.get_context("spawn")
     pages: Any = context.Queue(maxsize=QUEUED)

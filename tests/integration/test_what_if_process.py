@@ -24,7 +24,7 @@ from hub.services.what_if_process import LogReaderError, reads_in_second_process
 from hub.settings import Settings
 from hub.store import OrderStore
 from orchestration_policies import load_policy
-from orchestration_policies.what_if import StockMovement, run_what_if
+from orchestration_policies.what_if import MovementRows, StockMovement, run_what_if
 
 NETWORK = generate_network(8, 120, seed=3)
 SEED = 3
@@ -101,7 +101,7 @@ def test_the_timeline_is_read_by_a_child_process_that_ends_with_it(
     store, window = written
     timeline = WhatIfService(store, second_process=True).timeline(window)
     first = next(timeline)
-    assert isinstance(first, StockMovement)
+    assert isinstance(first, MovementRows)  # the registrations, in rows
     (reader,) = _readers()
     pid = reader.pid
     assert pid != os.getpid()

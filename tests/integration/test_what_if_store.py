@@ -17,7 +17,7 @@ from benchmarks.what_if import DRAFT, START, generate, packed, read_back
 from benchmarks.what_if_store import History, Writer, relabel
 from hub.services import what_if
 from hub.services.what_if import _DECISIONS, _STOCK, WhatIfService, Window, _movement
-from hub.services.what_if_log import LogReader, loads
+from hub.services.what_if_log import LogReader, loads, no_long_numbers
 from hub.settings import Settings
 from hub.store import OrderStore
 from orchestration_policies import load_policy
@@ -138,7 +138,28 @@ def test_what_orjson_or_the_top_level_cannot_read_is_read_through_the_mapper(
 
 
 def test_inputs_json_beyond_orjson_is_read_by_the_standard_parser() -> None:
-    assert loads(b'{"n": 1180591620717411303424, "x": [1.5, "a"]}') == {
-        "n": 2**70,
-        "x": [1.5, "a"],
-    }
+    long = b'{"n": 1180591620717411303424, "x": [1.5, "a"]}'
+    assert loads(long) == {"n": 2**70, "x": [1.5, "a"]}
+    assert not no_long_numbers(long) and no_long_numbers(b'{"n": 118059162071741130}')
+    assert loads(b'{"x": NaN}', digits_checked=True)["x"] != 0  # what orjson refuses, too
+
+
+def test_the_pages_hold_the_notifications_the_recorder_selects(
+    store: OrderStore, history: tuple[History, dict[str, dict[str, Any]]]
+) -> None:
+    from hub.services.what_if_log import pages
+    from hub.services.what_if_pages import TOPICS
+
+    timeline, definitions = history
+    Writer(store, OrderMaker(NETWORK, seed=SEED)).write(timeline[:600], definitions)
+    selected = store.recorder.select_notifications(start=None, limit=100_000, topics=TOPICS)
+    assert len(selected) > 100
+    for size in (7, 5_000):
+        read = [n for page in pages(store, TOPICS, size) for n in page]
+        fields = ("id", "originator_id", "originator_version", "topic", "state")
+        assert [tuple(getattr(n, f) for f in fields) for n in read] == [
+            tuple(getattr(n, f) for f in fields) for n in selected
+        ]
+        assert [vars(store.mapper.to_domain_event(n)) for n in read[:50]] == [
+            vars(store.mapper.to_domain_event(n)) for n in selected[:50]
+        ]
