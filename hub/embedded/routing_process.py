@@ -123,6 +123,7 @@ class RoutingProcess:
                 log.error("the routing process did not stop in %.0f s; killing it", STOP_WAIT)
                 child.kill()
                 child.join()
+            log.info("routing process %s stopped (exit code %s)", child.pid, child.exitcode)
         watcher.join()
         self._threads = []
         with self._state:
