@@ -64,6 +64,7 @@ class Lane:
         self._waiting: list[tuple[int, Served]] = []  # (position waited for, callback)
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._known: list[int | None] | None = None  # the positions the last pass left
 
     @property
     def running(self) -> bool:
@@ -76,8 +77,13 @@ class Lane:
     def _catch_up(self, background: bool) -> int:
         with self._delivering:
             delivered = 0
-            # Read once per pass; only this lane moves its followers' positions while it runs.
-            positions = [follower.positions().get(STREAM) for follower in self.followers]
+            # Only this lane moves its followers' positions while it runs: they are read from
+            # their stores on the first pass and after one that failed, then kept. (Each read is
+            # a transaction: with routing in another process, one more turn at SQLite's lock.)
+            positions = self._known
+            if positions is None or len(positions) != len(self.followers):
+                positions = [follower.positions().get(STREAM) for follower in self.followers]
+            self._known = None  # until this pass ends well
             while not (background and self._stopping):  # a stop does not wait for a backlog
                 # Taken up before the read: an empty read then means they are all delivered.
                 self._take_up_requests()
@@ -85,6 +91,7 @@ class Lane:
                 after = min(known) if known and len(known) == len(positions) else None
                 read = self._store.read(after, self._batch_size, self._types) if positions else None
                 if read is None or read.last is None:
+                    self._known = positions
                     self._serve(None, None)
                     return delivered
                 shares = []
@@ -99,7 +106,13 @@ class Lane:
                     self._apply_group(group)
                 self._serve(read.last, None)
                 self._after_batch()
+            self._known = positions
             return delivered
+
+    def forget_positions(self) -> None:
+        """Another process moved the followers (e.g. the routing process): read them again."""
+        with self._delivering:
+            self._known = None
 
     def start(self) -> None:
         """Deliver on a background thread from now on (embedded API)."""

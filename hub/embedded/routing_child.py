@@ -12,8 +12,9 @@ its views lane reads what routing recorded. It speaks with its parent over one p
   token, position, error)`` for an ask (``error``: the text of the pass's failure, or None).
 
 It also looks at the log every ``POLL`` seconds without being woken (events other processes
-recorded). A closed pipe (the parent died) or SIGTERM stops it after the batch in hand;
-Ctrl-C goes to the parent, which stops it.
+recorded). Its life is its parent's: it ignores SIGINT and SIGTERM (Ctrl-C, or a service
+manager signalling the whole group, reach the parent, which stops it after its shutdown), and
+a closed pipe (the parent died) stops it after the batch in hand.
 """
 
 import logging
@@ -66,14 +67,14 @@ def wall_clock() -> datetime:
 
 
 def run(build: Build, settings: Settings, conn: Connection, now: datetime | None) -> None:
-    """The child's main: route until told to stop, the parent is gone, or SIGTERM."""
+    """The child's main: route until told to stop, or the parent is gone."""
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s routing[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for ignored in (signal.SIGINT, signal.SIGTERM):  # the parent stops it (STOP)
+        signal.signal(ignored, signal.SIG_IGN)
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     relayed = None if now is None else RelayedClock(now)
     hub = build(settings.model_copy(update={"routing_process": "off"}), relayed or wall_clock)
     sending = threading.Lock()

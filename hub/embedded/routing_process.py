@@ -109,11 +109,11 @@ class RoutingProcess:
             self._stopping = True
             self._state.notify_all()
         sender, watcher = self._threads
-        sender.join()  # the pipe is ours alone from here
+        sender.join(STOP_WAIT)  # then the pipe is ours alone, unless the child stopped reading
         with self._spawning:  # no child is being started, and none will be
             conn, child = self._conn, self._child
         try:
-            if conn is not None:
+            if conn is not None and not sender.is_alive():
                 conn.send((STOP,))
         except OSError:
             pass  # already gone
@@ -133,6 +133,7 @@ class RoutingProcess:
             self._conn, self._child = None, None
         for served in let_go:  # no answer will come: nobody waits for it
             served(0, None)
+        self._here.forget_positions()  # the child moved them
 
     def nudge(self) -> None:
         with self._state:

@@ -1,6 +1,7 @@
 """`orderhub serve` embedded, as a user runs it, with routing in a second process: a killed
-router is started again and nothing is lost; SIGTERM stops both processes cleanly; a router
-whose API process died ends itself."""
+router is started again and nothing is lost; SIGTERM to the process group stops both cleanly
+(the router by its parent, after the API's shutdown); a router whose API process died ends
+itself."""
 
 import os
 import signal
@@ -106,13 +107,14 @@ def test_a_killed_router_is_started_again_and_sigterm_stops_both(serve: Any) -> 
     lamps = api.get("/v1/stock/wh-lyon/BLUE-LAMP").json()
     assert lamps["reserved"] == 30, "each order reserved once"
 
-    os.kill(proc.process.pid, signal.SIGTERM)  # the API's process only, as a supervisor would
+    os.killpg(proc.process.pid, signal.SIGTERM)  # the whole group, as a service manager does
     # uvicorn ends by raising the signal it caught again, once shut down.
     assert proc.process.wait(timeout=25) in (0, -signal.SIGTERM), proc.log_tail()
     assert _gone(again["pid"])
     log = proc.log_path.read_text(errors="replace")
     assert f"routing process {again['pid']} stopped (exit code 0)" in log, proc.log_tail()
     assert "Application shutdown complete" in log
+    assert log.count("starting another") == 1, "only the killed one was started again"
     assert "database is locked" not in log and "Traceback" not in log, proc.log_tail(80)
 
 

@@ -82,11 +82,20 @@ async def test_a_child_process_routes_and_the_api_reads_what_it_decided(
         assert health["routing_process"] == {"pid": routing.pid, "routing": True, "restarts": 0}
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The store both processes open: a SQLite file, or PostgreSQL."""
+    return request.getfixturevalue("database_url") if request.param == "postgres" else None
+
+
 @pytest.mark.asyncio
 async def test_a_killed_routing_process_is_started_again_and_routes_each_order_once(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, store_url: str | None
 ) -> None:
-    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+    async with running(tmp_path, clock, routing_process="on", database_url=store_url) as (
+        client,
+        hub,
+    ):
         await asyncio.to_thread(stock_up, hub, SOURCES)
         routing = _routing(hub)
         await asyncio.to_thread(routing.ready.wait, 30)
