@@ -77,10 +77,11 @@ class Lane:
     def _catch_up(self, background: bool) -> int:
         with self._delivering:
             delivered = 0
-            # Only this lane moves its followers' positions while it runs: they are read from
-            # their stores on the first pass and after one that failed, then kept. (Each read is
-            # a transaction: with routing in another process, one more turn at SQLite's lock.)
-            positions = self._known
+            # Only this lane moves its followers' positions while its thread runs: they are
+            # read from their stores on its first pass and after one that failed, then kept.
+            # (Each read is a transaction: with routing in another process, one more turn at
+            # SQLite's lock.) A caller's own catch-up reads them (a tool may have reset a view).
+            positions = self._known if background else None
             if positions is None or len(positions) != len(self.followers):
                 positions = [follower.positions().get(STREAM) for follower in self.followers]
             self._known = None  # until this pass ends well
@@ -117,6 +118,7 @@ class Lane:
     def start(self) -> None:
         """Deliver on a background thread from now on (embedded API)."""
         if self._thread is None:
+            self.forget_positions()
             with self._state:
                 self._stopping = False  # a lane stopped before may be started again
             self._thread = threading.Thread(
