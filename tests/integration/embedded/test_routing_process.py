@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from hub.bootstrap import Hub
 from hub.embedded.routing_process import RoutingProcess
 from schemas.event_types import EventType
-from tests.contracts.factories import submission_dict
+from tests.contracts.factories import NOW, submission_dict
 from tests.contracts.order_search_contract import LYON
 from tests.support.running_hub import Clock, decided, running, stock_up
 
@@ -119,6 +120,27 @@ async def test_a_killed_routing_process_is_started_again_and_routes_each_order_o
         assert set(routed) == set(before + after) and set(routed.values()) == {1}
         chairs, lamps = (hub.catalog.stock_levels("wh-lyon", [sku])[0] for sku in SOURCES_SKUS)
         assert (chairs.reserved, lamps.reserved) == (2 * 420, 420), "each order reserved once"
+
+
+@pytest.mark.asyncio
+async def test_the_routing_process_decides_on_the_hubs_own_clock(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A hub run on a clock of its own (tests, simulations) sends the child its readings."""
+    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        [first] = await _capture(client, ["WEB-C1"])
+        await decided(client, first)
+        clock.advance(hours=3)
+        [later] = await _capture(client, ["WEB-C2"])
+        await decided(client, later)
+
+        routed_at = {
+            env.subject: env.time
+            for _, env in hub.store.read_envelopes(None, 1_000_000)
+            if env.type == EventType.ORDER_ROUTED
+        }
+        assert routed_at == {first: NOW, later: NOW + timedelta(hours=3)}
 
 
 @pytest.mark.asyncio
