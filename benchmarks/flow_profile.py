@@ -50,6 +50,9 @@ def hub_processes(root: int) -> dict[str, int]:
                 args = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
             except OSError:
                 continue
+            if any("spawn_main" in a for a in args):  # embedded: the routing process
+                found["serve-routing"] = pid
+                continue
             if "hub.cli" not in args or args.index("hub.cli") + 1 >= len(args):
                 continue
             name = args[args.index("hub.cli") + 1]

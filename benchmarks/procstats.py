@@ -50,6 +50,9 @@ def role_of(pid: int) -> str | None:
         return None
     if b"--role" in args and args.index(b"--role") + 1 < len(args):
         return args[args.index(b"--role") + 1].decode()
+    if any(b"spawn_main" in arg for arg in args):
+        # A spawned child of `serve`: embedded, the routing process (hub.embedded.routing_process).
+        return "routing"
     return None
 
 

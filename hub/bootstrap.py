@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
-from hub.embedded.delivery import STREAM, VIEWS, WORK, InProcessDelivery, Park
+from hub.embedded.delivery import STREAM, VIEWS, WORK, InProcessDelivery, Park, WorkLane
 from hub.embedded.group_commit import GroupCommit
+from hub.embedded.lane import Lane
+from hub.embedded.routing_process import RoutingProcess
 from hub.services.access import AccessService
 from hub.services.capture import CaptureService
 from hub.services.catalog import CatalogService
@@ -167,6 +169,25 @@ class Hub:
         except Exception:
             log.exception("in-process delivery failed; it will be retried")
 
+    def start_delivery(self) -> None:
+        """Embedded API start: deliver on background threads from now on, after what a crash
+        left undelivered. With routing in a second process (Settings.routing_process) the
+        read models are caught up here first and the child catches up routing itself, so the
+        API answers from the start however long that takes."""
+        if self.delivery is None:
+            return
+        if isinstance(self.delivery.work, RoutingProcess):
+            self.delivery.views.catch_up()
+        else:
+            self.start_supply()  # ready before the first order comes
+            self.deliver()
+        self.delivery.start()
+
+    def stop_delivery(self) -> None:
+        if self.delivery is not None:
+            self.delivery.stop()
+        self.stop_supply()
+
     def start_supply(self) -> StartReport:
         """In the process that routes: the supply view from its newest checkpoint and the log
         after it (a full rebuild without one), then checkpoints written in the background."""
@@ -260,6 +281,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
             [f.follower for f in followers if f.lane == WORK],
             settings.projection_batch_size,
             park=parking(intake),
+            elsewhere=routing_elsewhere(settings, clock),
         )
     )
     hub = Hub(
@@ -305,6 +327,21 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
             # A new release changed the view's layout; its rows come back from the event store.
             hub.rebuild(view)
     return hub
+
+
+def routing_elsewhere(
+    settings: Settings, clock: Callable[[], datetime]
+) -> Callable[[Lane, Callable[[], None]], WorkLane] | None:
+    """Embedded routing in a second process, which builds its hub here too (by `bootstrap`,
+    passed by reference); a hub on a clock of its own sends the child its readings."""
+    if not settings.routes_in_second_process:
+        return None
+    relayed = None if clock is utc_now else clock
+
+    def elsewhere(here: Lane, wake_views: Callable[[], None]) -> WorkLane:
+        return RoutingProcess(here, wake_views, bootstrap, settings, relayed)
+
+    return elsewhere
 
 
 def parking(intake: IntakeService) -> Park:

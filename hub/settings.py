@@ -1,7 +1,9 @@
 """One Settings object; the eventsourcing env, Kafka and Faust settings all derive from it."""
 
+import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AwareDatetime, Field, field_validator
@@ -88,6 +90,13 @@ class Settings(BaseSettings):
     # without a notice. SQLite has no notices: the relay polls every relay_poll_seconds.
     relay_fallback_seconds: float = Field(default=1.0, gt=0)
     projection_batch_size: int = Field(default=500, ge=1)
+    routing_process: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Embedded: run routing (the orchestrator, the backorder view it reads, "
+        "billing) in a second process, so the API and the read models have a core of their "
+        "own (both open the same store, a file or a database server). auto = on when the "
+        "machine has more than one core; off = one process (routing on a thread of the API's)",
+    )
     supply_checkpoint_events: int = Field(
         default=50_000,
         ge=1,
@@ -188,6 +197,13 @@ class Settings(BaseSettings):
     @property
     def distributed(self) -> bool:
         return self.kafka_bootstrap is not None
+
+    @property
+    def routes_in_second_process(self) -> bool:
+        """Embedded, and routing not kept in the API's process (see routing_process)."""
+        if self.distributed or self.routing_process == "off":
+            return False
+        return self.routing_process == "on" or (os.cpu_count() or 1) > 1
 
     @property
     def uses_postgres(self) -> bool:

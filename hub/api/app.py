@@ -62,12 +62,10 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
         clock_task = None
         if s.kafka_bootstrap is None:
-            the_hub.start_supply()  # ready before the first order comes
-            the_hub.deliver()  # a crash may have left events undelivered, in either lane
-            if the_hub.delivery is not None:
-                # From now on two threads deliver, the read models' lane and routing's lane;
-                # requests share their batches (hub.seen_by_views, hub.delivered).
-                the_hub.delivery.start()
+            # From now on the read models' lane and routing's lane deliver in the background
+            # (routing in a second process: Settings.routing_process); requests share their
+            # batches (hub.seen_by_views, hub.delivered).
+            the_hub.start_delivery()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))
         try:
@@ -79,9 +77,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             jobs = getattr(app.state, "what_if_jobs", None)
             if jobs is not None:
                 await asyncio.to_thread(jobs.stop)  # each run's reading process ends with it
-            if the_hub.delivery is not None:
-                the_hub.delivery.stop()
-            the_hub.stop_supply()
+            the_hub.stop_delivery()
             if publisher is not None:
                 await publisher.stop()
             if hub is None:

@@ -3,9 +3,11 @@
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from hub.embedded.decoded_log import DecodedLog
-from hub.embedded.lane import STREAM, Lane, Park
+from hub.embedded.lane import STREAM, Lane, Park, Served
 from hub.services.followers import Follower
 from hub.store import OrderStore
 
@@ -14,6 +16,26 @@ __all__ = ["STREAM", "VIEWS", "WORK", "InProcessDelivery", "Park"]
 VIEWS = "views"  # the read models callers read next: captures wait for this lane
 WORK = "work"  # the followers that act and record events (routing): nobody queues behind it
 KEPT_BATCHES = 4  # decoded events kept for the lane behind, in batches of the lanes' size
+
+
+class WorkLane(Protocol):
+    """The work lane as delivery drives it: a `Lane` on a thread of this process, or run by a
+    second process (hub.embedded.routing_process)."""
+
+    followers: list[Follower]
+
+    @property
+    def running(self) -> bool: ...
+
+    def catch_up(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def nudge(self) -> None: ...
+
+    def request(self, on_served: Served) -> None: ...
 
 
 class InProcessDelivery:
@@ -40,11 +62,16 @@ class InProcessDelivery:
         work: list[Follower],
         batch_size: int,
         park: Park | None = None,
+        elsewhere: Callable[[Lane, Callable[[], None]], WorkLane] | None = None,
     ) -> None:
         # Both lanes read the same events a moment apart: decoded once, for both.
         self.log = DecodedLog(store, keep=KEPT_BATCHES * batch_size)
+        self.park = park
         self.views = Lane(VIEWS, self.log, views, batch_size, park)
-        self.work = Lane(WORK, self.log, work, batch_size, park, after_batch=self.views.nudge)
+        here = Lane(WORK, self.log, work, batch_size, park, after_batch=self.views.nudge)
+        # `elsewhere`: once started, the work lane runs in another process, which wakes the
+        # views lane after its batches; until then (tools, tests, start-up) it runs here.
+        self.work: WorkLane = here if elsewhere is None else elsewhere(here, self.views.nudge)
 
     @property
     def followers(self) -> list[Follower]:
@@ -102,7 +129,7 @@ class InProcessDelivery:
         await _awaited(self.views, time.monotonic() + wait)
 
 
-def _waited(lane: Lane, deadline: float) -> int | None:
+def _waited(lane: WorkLane, deadline: float) -> int | None:
     """Wait for a lane to deliver what is recorded now: the position it waited for, or None
     when the deadline passed first. Raises the error of the lane's pass."""
     served = threading.Event()
@@ -121,7 +148,7 @@ def _waited(lane: Lane, deadline: float) -> int | None:
     return position
 
 
-async def _awaited(lane: Lane, deadline: float) -> int | None:
+async def _awaited(lane: WorkLane, deadline: float) -> int | None:
     """`_waited()` for the event loop: the wait holds no thread."""
     loop = asyncio.get_running_loop()
     served: asyncio.Future[int] = loop.create_future()

@@ -64,6 +64,7 @@ class Lane:
         self._waiting: list[tuple[int, Served]] = []  # (position waited for, callback)
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._known: list[int | None] | None = None  # the positions the last pass left
 
     @property
     def running(self) -> bool:
@@ -76,8 +77,14 @@ class Lane:
     def _catch_up(self, background: bool) -> int:
         with self._delivering:
             delivered = 0
-            # Read once per pass; only this lane moves its followers' positions while it runs.
-            positions = [follower.positions().get(STREAM) for follower in self.followers]
+            # Only this lane moves its followers' positions while its thread runs: they are
+            # read from their stores on its first pass and after one that failed, then kept.
+            # (Each read is a transaction: with routing in another process, one more turn at
+            # SQLite's lock.) A caller's own catch-up reads them (a tool may have reset a view).
+            positions = self._known if background else None
+            if positions is None or len(positions) != len(self.followers):
+                positions = [follower.positions().get(STREAM) for follower in self.followers]
+            self._known = None  # until this pass ends well
             while not (background and self._stopping):  # a stop does not wait for a backlog
                 # Taken up before the read: an empty read then means they are all delivered.
                 self._take_up_requests()
@@ -85,6 +92,7 @@ class Lane:
                 after = min(known) if known and len(known) == len(positions) else None
                 read = self._store.read(after, self._batch_size, self._types) if positions else None
                 if read is None or read.last is None:
+                    self._known = positions
                     self._serve(None, None)
                     return delivered
                 shares = []
@@ -99,11 +107,18 @@ class Lane:
                     self._apply_group(group)
                 self._serve(read.last, None)
                 self._after_batch()
+            self._known = positions
             return delivered
+
+    def forget_positions(self) -> None:
+        """Another process moved the followers (e.g. the routing process): read them again."""
+        with self._delivering:
+            self._known = None
 
     def start(self) -> None:
         """Deliver on a background thread from now on (embedded API)."""
         if self._thread is None:
+            self.forget_positions()
             with self._state:
                 self._stopping = False  # a lane stopped before may be started again
             self._thread = threading.Thread(

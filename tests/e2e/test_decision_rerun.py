@@ -43,6 +43,16 @@ async def hub_client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, H
         yield client, hub
 
 
+@pytest_asyncio.fixture
+async def hub_routing_here(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
+    """`hub_client` for a test that changes routing's parts in this process: routing stays
+    in it (ORDERHUB_ROUTING_PROCESS=off)."""
+    async with running(tmp_path, routing_process="off") as (client, hub):
+        for source_id in SOURCES:
+            await put_source(client, source_id)
+        yield client, hub
+
+
 async def _reject(client: httpx.AsyncClient, hub: Hub, order_id: str, source_id: str) -> None:
     request = [
         e
@@ -173,9 +183,9 @@ class _OldRelease:
 
 @pytest.mark.asyncio
 async def test_a_decision_without_recorded_inputs_says_so_and_a_tampered_record_is_refused(
-    hub_client: tuple[httpx.AsyncClient, Hub],
+    hub_routing_here: tuple[httpx.AsyncClient, Hub],
 ) -> None:
-    client, hub = hub_client
+    client, hub = hub_routing_here
     await put_stock(client, "wh-lyon", 10)
     hub.orchestration.recorder = _OldRelease()  # type: ignore[assignment]
     order_id = await place(client, "WEB-R5", quantity=1)

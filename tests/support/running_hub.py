@@ -14,6 +14,12 @@ same way everywhere (explicitly embedded, whatever ``ORDERHUB_*`` variables the 
   routing runs on in the background (hub.embedded.delivery), so a test that goes on to what
   routing did waits for it, with a deadline.
 
+While the app runs, routing runs in a second process as ``orderhub serve`` runs it
+(``ORDERHUB_ROUTING_PROCESS``, auto: on with more than one core): a test that changes routing's
+parts in this process (a follower slipped in, a service swapped) passes
+``routing_process="off"``; ``ORDERHUB_ROUTING_PROCESS=off pytest ...`` runs the others so too.
+Before the app starts and after it stops, ``hub.deliver()`` routes in this process.
+
 Fixtures (``tests/conftest.py`` loads this module as a plugin): ``clock``, a ``Clock`` at
 ``NOW`` the test moves on; ``running_hub``, ``running(tmp_path, clock)``.
 """

@@ -5,6 +5,7 @@ import asyncio
 from fastapi import APIRouter, Request
 
 from hub.api.deps import HubDep
+from hub.embedded.routing_process import RoutingProcess
 from hub.streaming.watchdog import ConsumerWatch
 
 router = APIRouter(tags=["health"])
@@ -14,13 +15,19 @@ router = APIRouter(tags=["health"])
 async def healthz(hub: HubDep, request: Request) -> dict[str, object]:
     """The mode, how far the event store has got, and (distributed) whether the workers'
     consumer groups keep up: `degraded` when one has records waiting and has not committed
-    for ORDERHUB_STALL_SECONDS. Fails if the store cannot be read."""
+    for ORDERHUB_STALL_SECONDS; embedded, the routing process (`degraded` while it starts, or
+    starts again after it died). Fails if the store cannot be read."""
     position = await asyncio.to_thread(hub.store.max_position)
     body: dict[str, object] = {
         "status": "ok",
         "mode": "distributed" if hub.distributed else "embedded",
         "event_store_position": position,
     }
+    routing = None if hub.delivery is None else hub.delivery.work
+    if isinstance(routing, RoutingProcess) and routing.running:
+        body["routing_process"] = routing.health()
+        if not routing.ready.is_set():  # starting, or started again after it died
+            body["status"] = "degraded"
     watch: ConsumerWatch | None = getattr(request.app.state, "consumer_watch", None)
     if watch is not None:
         groups = watch.health()

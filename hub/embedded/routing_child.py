@@ -1,0 +1,143 @@
+"""The routing process's side: the work lane run in a child of the API's process.
+
+The child builds the hub from the same settings (the same store and views database), runs the
+work lane's followers from their saved positions, and tells the parent after each batch, so
+its views lane reads what routing recorded. It speaks with its parent over one pipe:
+
+- parent → child: ``(WAKE, now)`` something new was recorded; ``(ASK, token, now)`` answer
+  once everything recorded before it was taken up is delivered; ``(STOP,)``. ``now`` is the
+  parent's clock reading when the hub runs on a clock of its own (tests, simulations), else
+  None (the child reads the wall clock itself);
+- child → parent: ``(READY,)`` once started, ``(RECORDED,)`` after a batch, ``(SERVED,
+  token, position, error)`` for an ask (``error``: the text of the pass's failure, or None).
+
+It also looks at the log every ``POLL`` seconds without being woken (events other processes
+recorded). Its life is its parent's: it ignores SIGINT and SIGTERM (Ctrl-C, or a service
+manager signalling the whole group, reach the parent, which stops it after its shutdown), and
+a closed pipe (the parent died) stops it after the batch in hand.
+"""
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from hub.embedded.decoded_log import DecodedLog
+from hub.embedded.delivery import KEPT_BATCHES, WORK, InProcessDelivery
+from hub.embedded.lane import Lane, Served
+from hub.settings import Settings
+from hub.store import OrderStore
+
+log = logging.getLogger(__name__)
+
+WAKE, ASK, STOP = "wake", "ask", "stop"
+READY, RECORDED, SERVED = "ready", "recorded", "served"
+POLL = 1.0  # seconds between looks at the log when nobody wakes the child
+
+
+class Routing(Protocol):
+    """What the child needs of the hub it builds (hub.bootstrap.Hub)."""
+
+    store: OrderStore
+    delivery: InProcessDelivery | None
+
+    def start_supply(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+Build = Callable[[Settings, Callable[[], datetime]], Routing]
+
+
+class RelayedClock:
+    """The parent's clock, as of its last message (a hub run on a clock of its own)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(build: Build, settings: Settings, conn: Connection, now: datetime | None) -> None:
+    """The child's main: route until told to stop, or the parent is gone."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s routing[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
+    for ignored in (signal.SIGINT, signal.SIGTERM):  # the parent stops it (STOP)
+        signal.signal(ignored, signal.SIG_IGN)
+    stopping = threading.Event()
+    relayed = None if now is None else RelayedClock(now)
+    hub = build(settings.model_copy(update={"routing_process": "off"}), relayed or wall_clock)
+    sending = threading.Lock()
+
+    def send(*message: Any) -> None:
+        with sending:
+            try:
+                conn.send(message)
+            except OSError:  # the parent is gone: the loop below ends at the closed pipe
+                stopping.set()
+
+    try:
+        hub.start_supply()
+        delivery = hub.delivery
+        assert delivery is not None, "the routing process runs embedded delivery"
+        lane = Lane(
+            WORK,
+            DecodedLog(hub.store, keep=KEPT_BATCHES * settings.projection_batch_size),
+            delivery.work.followers,
+            settings.projection_batch_size,
+            delivery.park,
+            after_batch=lambda: send(RECORDED),
+        )
+        lane.start()
+        lane.nudge()  # what a crash (of either process) left undelivered
+        send(READY)
+        try:
+            _serve(conn, lane, relayed, send, stopping)
+        finally:
+            lane.stop()
+    finally:
+        hub.close()
+
+
+def _serve(
+    conn: Connection,
+    lane: Lane,
+    clock: RelayedClock | None,
+    send: Callable[..., None],
+    stopping: threading.Event,
+) -> None:
+    while not stopping.is_set():
+        try:
+            if not conn.poll(POLL):
+                lane.nudge()
+                continue
+            message = conn.recv()
+        except (EOFError, OSError):
+            log.warning("the API process is gone; routing stops")
+            return
+        kind = message[0]
+        if kind == STOP:
+            return
+        if clock is not None and message[-1] is not None:
+            clock.at = message[-1]
+        if kind == WAKE:
+            lane.nudge()
+        elif kind == ASK:
+            lane.request(_answer(send, message[1]))
+
+
+def _answer(send: Callable[..., None], token: int) -> Served:
+    def served(position: int, error: Exception | None) -> None:
+        send(SERVED, token, position, None if error is None else repr(error))
+
+    return served

@@ -1,0 +1,251 @@
+"""Embedded routing in a second process: the work lane, run by a child of the API's process.
+
+On one interpreter the API, the read models and routing shared a core through the GIL: under
+overload routing took the core and acknowledgements waited behind it. Run by a child
+(``spawn``: a fresh interpreter, none of the parent's threads or connections), routing has a
+core of its own, and the API's process keeps the views lane (``hub.embedded.routing_child``
+says what the child does and what the two say to each other over their pipe).
+
+- Nothing is lost or done twice: the followers' positions are the store's (saved with what
+  they did), so a new child resumes where the last one stopped, and re-delivery is harmless.
+- A child that dies (kill -9, a crash) is started again, after a pause that grows while it
+  keeps dying (up to ``LONGEST_PAUSE``); the asks it had not answered go to the next one. The
+  API keeps answering meanwhile: captures wait for the views lane only.
+- `stop()` asks the child to finish its batch and end (``STOP_WAIT`` s, then it is killed).
+- Until `start()` (tools, tests, the start-up) and after `stop()`, the lane runs here.
+- No API thread writes to the pipe: one sender thread does, merging wake-ups, so a child that
+  reads slowly (starting, or routing a backlog) never holds up a request.
+"""
+
+import itertools
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from hub.embedded.lane import Lane, Served
+from hub.embedded.routing_child import ASK, READY, RECORDED, SERVED, STOP, WAKE, Build, run
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_WAIT = 20.0  # seconds a stopping child has to finish its batch
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 30.0  # before starting a dead child again
+STEADY = 60.0  # a child that ran this long died of something new: the pause starts over
+
+
+class RoutingProcess:
+    """The work lane (`hub.embedded.delivery.WorkLane`) run by a child process once started."""
+
+    def __init__(
+        self,
+        here: Lane,
+        wake_views: Callable[[], None],
+        build: Build,
+        settings: Settings,
+        clock: Callable[[], datetime] | None,
+    ) -> None:
+        self.followers = here.followers
+        self._here = here
+        self._wake_views = wake_views
+        self._build = build
+        self._settings = settings
+        self._clock = clock  # None: the child reads the wall clock itself
+        self._context = multiprocessing.get_context("spawn")
+        self._state = threading.Condition()
+        self._spawning = threading.Lock()
+        self._conn: Connection | None = None
+        self._child: BaseProcess | None = None
+        self._pending: dict[int, Served] = {}  # asks not answered yet, by token
+        self._to_ask: list[int] = []  # tokens the sender has not sent yet
+        self._woken = False
+        self._stopping = False
+        self._tokens = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self.restarts = 0  # children started again after one died
+        self.ready = threading.Event()  # the current child is routing
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads)
+
+    @property
+    def pid(self) -> int | None:
+        child = self._child
+        return None if child is None else child.pid
+
+    def health(self) -> dict[str, object]:
+        """For /healthz: the child's pid, whether it routes now, how often it was restarted."""
+        return {"pid": self.pid, "routing": self.ready.is_set(), "restarts": self.restarts}
+
+    def catch_up(self) -> int:
+        """Here when not started; else wait for the child (nothing is delivered here)."""
+        if not self.running:
+            return self._here.catch_up()
+        answered = threading.Event()
+        self.request(lambda *_: answered.set())
+        answered.wait(STOP_WAIT)
+        return 0
+
+    def start(self) -> None:
+        if self.running:
+            return
+        with self._state:
+            self._stopping = False
+        self._spawn()
+        for name, target in (("send", self._send), ("watch", self._watch)):
+            thread = threading.Thread(target=target, name=f"orderhub-routing-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        if not self.running:
+            return
+        with self._state:
+            self._stopping = True
+            self._state.notify_all()
+        sender, watcher = self._threads
+        sender.join(STOP_WAIT)  # then the pipe is ours alone, unless the child stopped reading
+        with self._spawning:  # no child is being started, and none will be
+            conn, child = self._conn, self._child
+        try:
+            if conn is not None and not sender.is_alive():
+                conn.send((STOP,))
+        except OSError:
+            pass  # already gone
+        if child is not None:
+            child.join(STOP_WAIT)
+            if child.is_alive():
+                log.error("the routing process did not stop in %.0f s; killing it", STOP_WAIT)
+                child.kill()
+                child.join()
+            log.info("routing process %s stopped (exit code %s)", child.pid, child.exitcode)
+        watcher.join()
+        self._threads = []
+        with self._state:
+            let_go, self._pending, self._to_ask = list(self._pending.values()), {}, []
+            if self._conn is not None:
+                self._conn.close()
+            self._conn, self._child = None, None
+        for served in let_go:  # no answer will come: nobody waits for it
+            served(0, None)
+        self._here.forget_positions()  # the child moved them
+
+    def nudge(self) -> None:
+        with self._state:
+            self._woken = True
+            self._state.notify_all()
+
+    def request(self, on_served: Served) -> None:
+        with self._state:
+            now = not self._threads or self._stopping
+            if not now:
+                token = next(self._tokens)
+                self._pending[token] = on_served
+                self._to_ask.append(token)
+                self._state.notify_all()
+        if now:
+            on_served(0, None)
+
+    def _now(self) -> datetime | None:
+        return None if self._clock is None else self._clock()
+
+    def _spawn(self) -> None:
+        with self._spawning:
+            if not self._stopping:
+                self._spawn_one()
+
+    def _spawn_one(self) -> None:
+        ours, theirs = self._context.Pipe()
+        child = self._context.Process(
+            target=run,
+            args=(self._build, self._settings, theirs, self._now()),
+            name="orderhub-routing",
+            daemon=True,  # ends with the API's process, whatever happens to it
+        )
+        child.start()
+        theirs.close()  # the child's end is the child's alone: its death closes the pipe
+        log.info("routing runs in process %s", child.pid)
+        with self._state:
+            old, self._conn, self._child = self._conn, ours, child
+            self._to_ask = list(self._pending)  # what the last child had not answered
+            self._woken = True
+            self._state.notify_all()
+        if old is not None:
+            old.close()
+
+    def _send(self) -> None:
+        while True:
+            with self._state:
+                self._state.wait_for(lambda: self._woken or self._to_ask or self._stopping)
+                if self._stopping:
+                    return
+                conn, asks, woken = self._conn, self._to_ask, self._woken
+                self._to_ask, self._woken = [], False
+            now = self._now()
+            try:
+                assert conn is not None
+                for token in asks:
+                    conn.send((ASK, token, now))
+                if woken:
+                    conn.send((WAKE, now))
+            except OSError:
+                pass  # the child died: the watcher starts another and asks again
+
+    def _watch(self) -> None:
+        pause = FIRST_PAUSE
+        while True:
+            with self._state:
+                conn, child = self._conn, self._child
+            assert conn is not None and child is not None
+            started = time.monotonic()
+            self._listen(conn)
+            self.ready.clear()
+            child.join()
+            with self._state:
+                if self._stopping:
+                    return
+            if time.monotonic() - started > STEADY:
+                pause = FIRST_PAUSE
+            log.error(
+                "the routing process %s ended (exit code %s); starting another in %.1f s",
+                child.pid,
+                child.exitcode,
+                pause,
+            )
+            with self._state:
+                if self._state.wait_for(lambda: self._stopping, pause):
+                    return
+            pause = min(pause * 2, LONGEST_PAUSE)
+            self.restarts += 1
+            try:
+                self._spawn()
+            except Exception:  # the next round pauses longer and tries again
+                log.exception("the routing process could not be started")
+
+    def _listen(self, conn: Connection) -> None:
+        """Hear the child until its end of the pipe closes."""
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            kind = message[0]
+            if kind == RECORDED:
+                self._wake_views()
+            elif kind == SERVED:
+                _, token, position, error = message
+                with self._state:
+                    served = self._pending.pop(token, None)
+                if served is not None:
+                    served(position, None if error is None else RoutingError(error))
+            elif kind == READY:
+                self.ready.set()
+
+
+class RoutingError(RuntimeError):
+    """A pass of the routing process failed (its text, as the child reported it)."""

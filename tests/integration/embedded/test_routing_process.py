@@ -1,0 +1,175 @@
+"""Embedded routing in a second process (hub.embedded.routing_process): the API's process keeps
+the read models, a child routes; a killed child is started again and resumes from the store's
+positions, nothing lost or done twice; stopping the hub stops the child cleanly."""
+
+import asyncio
+import os
+import signal
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.bootstrap import Hub
+from hub.embedded.routing_process import RoutingProcess
+from schemas.event_types import EventType
+from tests.contracts.factories import NOW, submission_dict
+from tests.contracts.order_search_contract import LYON
+from tests.support.running_hub import Clock, decided, running, stock_up
+
+SOURCES = {"wh-lyon": (45.75, 4.85, {"RED-CHAIR": 10_000, "BLUE-LAMP": 10_000})}
+SOURCES_SKUS = ("RED-CHAIR", "BLUE-LAMP")
+
+
+def _routing(hub: Hub) -> RoutingProcess:
+    assert hub.delivery is not None
+    work = hub.delivery.work
+    assert isinstance(work, RoutingProcess), "routing runs in a second process"
+    return work
+
+
+async def _capture(client: httpx.AsyncClient, external_ids: list[str]) -> list[str]:
+    """Orders of 2 RED-CHAIR and 1 BLUE-LAMP each, sent together."""
+
+    async def one(external_id: str) -> str:
+        body: dict[str, Any] = submission_dict(
+            external_id=external_id, ship_to=LYON, payment_state="authorized"
+        )
+        answer = await client.post("/v1/orders", json=body)
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["order_id"])
+
+    return list(await asyncio.gather(*(one(e) for e in external_ids)))
+
+
+def _routed_per_order(hub: Hub) -> Counter[str]:
+    return Counter(
+        env.subject
+        for _, env in hub.store.read_envelopes(None, 1_000_000)
+        if env.type == EventType.ORDER_ROUTED
+    )
+
+
+def _first_routed(hub: Hub) -> int:
+    """Wait for routing's first decisions on the log; how many there are then."""
+    after, routed, deadline = hub.store.max_position(), 0, time.monotonic() + 30
+    while not routed:
+        assert time.monotonic() < deadline, "nothing routed in 30 s"
+        time.sleep(0.005)
+        for position, env in hub.store.read_envelopes(after, 1000):
+            after, routed = position, routed + (env.type == EventType.ORDER_ROUTED)
+    return routed
+
+
+@pytest.mark.asyncio
+async def test_a_child_process_routes_and_the_api_reads_what_it_decided(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        routing = _routing(hub)
+
+        [order_id] = await _capture(client, ["WEB-P1"])
+        found = await decided(client, order_id)
+
+        assert found["status"] == "routed"
+        assert routing.pid is not None and routing.pid != os.getpid()
+        assert hub.orchestrator.results == [], "this process routed nothing"
+        health = (await client.get("/healthz")).json()
+        assert health["routing_process"] == {"pid": routing.pid, "routing": True, "restarts": 0}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The store both processes open: a SQLite file, or PostgreSQL."""
+    return request.getfixturevalue("database_url") if request.param == "postgres" else None
+
+
+@pytest.mark.asyncio
+async def test_a_killed_routing_process_is_started_again_and_routes_each_order_once(
+    tmp_path: Path, clock: Clock, store_url: str | None
+) -> None:
+    async with running(tmp_path, clock, routing_process="on", database_url=store_url) as (
+        client,
+        hub,
+    ):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        routing = _routing(hub)
+        await asyncio.to_thread(routing.ready.wait, 30)
+        first = routing.pid
+        assert first is not None
+
+        before = await _capture(client, [f"WEB-K{i}" for i in range(400)])
+        routed_then = await asyncio.to_thread(_first_routed, hub)  # it is routing them now
+        os.kill(first, signal.SIGKILL)  # a crash in the middle of its work
+        assert 0 < routed_then < len(before)
+        after = await _capture(client, [f"WEB-A{i}" for i in range(20)])
+        for order_id in before + after:  # every order acknowledged is readable at once
+            assert (await client.get(f"/v1/orders/{order_id}")).status_code == 200
+
+        for order_id in before + after:
+            assert (await decided(client, order_id, within=60))["status"] == "routed"
+        await hub.delivered()
+
+        assert routing.restarts == 1 and routing.pid not in (None, first)
+        routed = _routed_per_order(hub)
+        assert set(routed) == set(before + after) and set(routed.values()) == {1}
+        chairs, lamps = (hub.catalog.stock_levels("wh-lyon", [sku])[0] for sku in SOURCES_SKUS)
+        assert (chairs.reserved, lamps.reserved) == (2 * 420, 420), "each order reserved once"
+
+
+@pytest.mark.asyncio
+async def test_the_routing_process_decides_on_the_hubs_own_clock(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A hub run on a clock of its own (tests, simulations) sends the child its readings."""
+    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        [first] = await _capture(client, ["WEB-C1"])
+        await decided(client, first)
+        clock.advance(hours=3)
+        [later] = await _capture(client, ["WEB-C2"])
+        await decided(client, later)
+
+        routed_at = {
+            env.subject: env.time
+            for _, env in hub.store.read_envelopes(None, 1_000_000)
+            if env.type == EventType.ORDER_ROUTED
+        }
+        assert routed_at == {first: NOW, later: NOW + timedelta(hours=3)}
+
+
+@pytest.mark.asyncio
+async def test_stopping_the_hub_stops_its_routing_process_cleanly(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        routing = _routing(hub)
+        child = routing._child
+        assert child is not None
+        [order_id] = await _capture(client, ["WEB-S1"])
+        await decided(client, order_id)
+        stopped = time.monotonic()
+
+    assert not child.is_alive()
+    assert child.exitcode == 0, "it finished its batch and ended, it was not killed"
+    assert time.monotonic() - stopped < 10
+    assert not routing.running
+
+
+@pytest.mark.asyncio
+async def test_routing_off_keeps_it_in_the_api_process(tmp_path: Path, clock: Clock) -> None:
+    async with running(tmp_path, clock, routing_process="off") as (client, hub):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        assert hub.delivery is not None and not isinstance(hub.delivery.work, RoutingProcess)
+
+        [order_id] = await _capture(client, ["WEB-O1"])
+
+        assert (await decided(client, order_id))["status"] == "routed"
+        assert [str(r.order_id) for r in hub.orchestrator.results] == [order_id]
+        assert "routing_process" not in (await client.get("/healthz")).json()
