@@ -69,14 +69,15 @@ def envelope_of(
     actor, correlation and times as the domain event holds them), `data` its public data.
 
     Not validated again: every attribute is made here, of the type the model declares."""
-    correlation = str(state.get("correlation_id") or aggregate_id)
-    causation = event_id_text(aggregate_id, version - 1) if version > 1 else correlation
+    subject = str(aggregate_id)
+    correlation = str(state.get("correlation_id") or subject)
+    causation = event_id_text(subject, version - 1) if version > 1 else correlation
     time = next((state[f] for f in _TIME_FIELDS if isinstance(state.get(f), datetime)), None)
     return EventEnvelope.trusted(
-        id=event_id_text(aggregate_id, version),
+        id=event_id_text(subject, version),
         source=_source_of(event_class),
         type=event_type_of(event_class),
-        subject=str(aggregate_id),
+        subject=subject,
         time=(time or state["timestamp"]).astimezone(UTC),
         sequence=version,
         correlationid=correlation,
