@@ -362,7 +362,7 @@ def _where(query: ExceptionQuery) -> tuple[list[str], list[Any]]:
 
 
 def _context_params(context: Context) -> list[Any]:
-    # Not asdict(replace(...)): two copies of a flat row, a third of the view's save.
+    # Not asdict(replace(...)): two deep copies of a flat row were most of the view's save.
     values = [getattr(context, c) for c in _CONTEXT_COLUMNS]
     values[_CONTEXT_COLUMNS.index("skus")] = json.dumps(list(context.skus))
     return values
