@@ -10,7 +10,7 @@ from eventsourcing.utils import get_topic
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from aggregates.ids import event_id_for
+from aggregates.ids import event_id_text
 from aggregates.typed_mapper import ReadsItself
 from schemas.envelope import EVENT_TYPE_PREFIX, Actor, EventEnvelope
 
@@ -19,6 +19,8 @@ SCHEMA_VERSION = 1
 
 # Attributes that travel in the envelope itself, not in its data.
 _ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "correlation_id"}
+# The stored fields that are not the event's public data.
+NOT_DATA = frozenset({*_ENVELOPE_FIELDS, "originator_topic"})
 # Business time of each event, when the command supplied one (replay never asks the clock).
 _TIME_FIELDS = ("received_at", "accepted_at", "rejected_at", "at")
 
@@ -50,18 +52,32 @@ def _stored_name(event_class: type) -> str:
 def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
     """Map a stored domain event to what every consumer sees on Kafka or in-process."""
     state: dict[str, Any] = dict(domain_event.__dict__)
-    aggregate_id = domain_event.originator_id
-    version = int(domain_event.originator_version)
-    correlation = str(state.get("correlation_id") or aggregate_id)
-    causation = str(event_id_for(aggregate_id, version - 1)) if version > 1 else correlation
+    data = {k: _jsonable(v) for k, v in state.items() if k not in NOT_DATA}
+    return envelope_of(
+        type(domain_event),
+        domain_event.originator_id,
+        int(domain_event.originator_version),
+        state,
+        data,
+    )
+
+
+def envelope_of(
+    event_class: type, aggregate_id: Any, version: int, state: dict[str, Any], data: dict[str, Any]
+) -> EventEnvelope:
+    """The envelope of an event of `event_class`: its attributes from the event's `state` (the
+    actor, correlation and times as the domain event holds them), `data` its public data.
+
+    Not validated again: every attribute is made here, of the type the model declares."""
+    subject = str(aggregate_id)
+    correlation = str(state.get("correlation_id") or subject)
+    causation = event_id_text(subject, version - 1) if version > 1 else correlation
     time = next((state[f] for f in _TIME_FIELDS if isinstance(state.get(f), datetime)), None)
-    data = {k: _jsonable(v) for k, v in state.items() if k not in _ENVELOPE_FIELDS}
-    data.pop("originator_topic", None)
-    return EventEnvelope(
-        id=str(event_id_for(aggregate_id, version)),
-        source=_source_of(type(domain_event)),
-        type=event_type_for(domain_event),
-        subject=str(aggregate_id),
+    return EventEnvelope.trusted(
+        id=event_id_text(subject, version),
+        source=_source_of(event_class),
+        type=event_type_of(event_class),
+        subject=subject,
         time=(time or state["timestamp"]).astimezone(UTC),
         sequence=version,
         correlationid=correlation,
@@ -70,6 +86,11 @@ def to_envelope(domain_event: DomainEventProtocol[Any]) -> EventEnvelope:
         schemaversion=SCHEMA_VERSION,
         data=data,
     )
+
+
+def public_value(value: Any) -> Any:
+    """A stored field's value as the public data carries it (JSON values)."""
+    return _jsonable(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -85,13 +106,13 @@ def _jsonable(value: Any) -> Any:
         # Values of the order: the JSON their plain dicts had in earlier releases.
         return to_jsonable_python(value)
     value_type: type = type(value)
-    if _reads_itself(value_type):  # a copy: consumers get data of their own, as before
+    if reads_itself(value_type):  # a copy: consumers get data of their own, as before
         return _jsonable(value.plain())
     return str(value)
 
 
 @functools.cache
-def _reads_itself(value_type: type) -> bool:
+def reads_itself(value_type: type) -> bool:
     return issubclass(value_type, ReadsItself)  # a protocol check is slow: once per type
 
 

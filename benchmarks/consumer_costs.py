@@ -16,19 +16,14 @@ Printed: process CPU µs per record, best and median of the rounds.
 
 import argparse
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from benchmarks.projection_events import projection_records, record_history
-from benchmarks.route_profile import NOW
+from benchmarks.projection_events import history_hub, projection_records
 from connectors.publisher import _hash, cached_partitioner
-from hub.bootstrap import bootstrap
 from hub.services.followers import OrchestrationFollower
-from hub.settings import Settings
 from hub.streaming.feeds import Feed, decode, wanted_types
 from schemas.event_types import EventType
 
@@ -46,14 +41,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        hub = bootstrap(Settings(data_dir=Path(tmp)), clock=lambda: NOW)
-        try:
-            record_history(hub, args.orders)
-            topics = frozenset(hub.settings.topic(t) for t in ("order_events", "inventory_events"))
-            everything = [r for r in projection_records(hub) if r.topic in topics]
-        finally:
-            hub.close()
+    with history_hub(args.orders) as hub:
+        topics = frozenset(hub.settings.topic(t) for t in ("order_events", "inventory_events"))
+        everything = [r for r in projection_records(hub) if r.topic in topics]
     # The orders' records, not the network's set-up before them.
     first = next(
         i for i, r in enumerate(everything) if r.header("ce_type") == EventType.ORDER_PLACED

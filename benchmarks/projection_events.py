@@ -9,16 +9,20 @@ Used by `benchmarks.projections_batch` and by the tests of the projections consu
 """
 
 import random
+import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from uuid import UUID
 
 from benchmarks.route_profile import NOW, build_network, order_command
 from connectors.codec import envelope_to_record
 from connectors.consumed import ConsumedMessage
-from hub.bootstrap import Hub
+from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import RejectSubmission
+from hub.settings import Settings
 from hub.streaming.relay import routes_for
 from hub.streaming.roles import Role, role_topics
 from schemas.envelope import EventEnvelope
@@ -71,6 +75,18 @@ def record_history(
             for n in range(max(1, orders // 50))
         ]
     )
+
+
+@contextmanager
+def history_hub(orders: int) -> Iterator[Hub]:
+    """An embedded hub in a scratch directory with `record_history(hub, orders)` recorded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = bootstrap(Settings(data_dir=Path(tmp)), clock=lambda: NOW)
+        try:
+            record_history(hub, orders)
+            yield hub
+        finally:
+            hub.close()
 
 
 def envelopes(hub: Hub) -> Iterator[EventEnvelope]:

@@ -1,5 +1,6 @@
 """The event store application: the eventsourcing library's own recorders, SQLite or PostgreSQL."""
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -15,10 +16,10 @@ from eventsourcing.domain import BaseAggregate, Snapshot
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import strtobool
 
-from aggregates.contract import to_envelope
 from aggregates.stock import StockItem
 from aggregates.typed_mapper import TypedMapper
 from hub.multi_get import get_many, project_events
+from hub.stored_envelopes import EnvelopeReader
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,13 @@ class OrderStore(Application[Any]):
         notifications: Sequence[Notification] = self.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=after is None
         )
-        return [(n.id, to_envelope(self.mapper.to_domain_event(n))) for n in notifications]
+        envelope = self.envelope_reader.envelope
+        return [(n.id, envelope(n)) for n in notifications]
+
+    @functools.cached_property
+    def envelope_reader(self) -> EnvelopeReader:
+        """Stored events to their public envelopes, from the stored JSON where it can."""
+        return EnvelopeReader(self.mapper)
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0

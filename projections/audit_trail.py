@@ -6,7 +6,7 @@ one history per order. Each line is written once per event id, however often it 
 
 import json
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -151,7 +151,7 @@ class SqlAuditTrail(SqlView):
     ) -> None:
         entries = [e for e in map(entry_for, envelopes) if e is not None]
         if entries:
-            cur.executemany(_INSERT, [astuple(e) for e in entries])
+            cur.executemany(_INSERT, [_params(e) for e in entries])
         save_positions(cur, FOLLOWER, positions)
 
     def trail(self, order_id: str) -> list[AuditEntry]:
@@ -175,6 +175,11 @@ class SqlAuditTrail(SqlView):
             else:
                 cur.execute("DELETE FROM audit_trail")
             cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (FOLLOWER,))
+
+
+def _params(entry: AuditEntry) -> tuple[object, ...]:
+    # Not astuple(): it deep-copies every field (flat strings and an int here).
+    return tuple(getattr(entry, c) for c in _COLUMNS)
 
 
 def _entry(record: Sequence[object]) -> AuditEntry:

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from projections.base import SqlView, advance, ensure_version, forget
@@ -230,7 +230,7 @@ class SqlExceptionQueue(SqlView):
             "SET "
             + ", ".join(f"{c} = excluded.{c}" for c in _CONTEXT_COLUMNS[1:])
             + " WHERE excluded.version > exception_context.version",
-            [[*asdict(replace(c, skus=json.dumps(list(c.skus)))).values()] for c in contexts],  # type: ignore[arg-type]
+            [_context_params(c) for c in contexts],
         )
         rows = [book.rows[i] for i in sorted(book.changed_rows)]
         names = [*_COLUMNS, "severity_rank", "is_open"]
@@ -359,6 +359,13 @@ def _where(query: ExceptionQuery) -> tuple[list[str], list[Any]]:
         )
         params.append(query.sku)
     return where, params
+
+
+def _context_params(context: Context) -> list[Any]:
+    # Not asdict(replace(...)): two deep copies of a flat row were most of the view's save.
+    values = [getattr(context, c) for c in _CONTEXT_COLUMNS]
+    values[_CONTEXT_COLUMNS.index("skus")] = json.dumps(list(context.skus))
+    return values
 
 
 def _params(row: ExceptionRow) -> list[Any]:

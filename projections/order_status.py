@@ -192,16 +192,19 @@ class SqlOrderStatusView(SqlView):
     ) -> None:
         ids = sorted({env.subject for env in envelopes})
         rows = self._load(cur, ids)
+        before = dict(rows)
         changed: dict[str, OrderStatusRow] = {}
         for env in envelopes:
             new = fold(rows.get(env.subject), env)
             if new is not None and new is not rows.get(env.subject):
                 rows[env.subject] = changed[env.subject] = new
         if changed:
-            self._save(cur, list(changed.values()))
+            self._save(cur, list(changed.values()), before)
         save_positions(cur, FOLLOWER, positions)
 
-    def _save(self, cur: Cursor, rows: list[OrderStatusRow]) -> None:
+    def _save(
+        self, cur: Cursor, rows: list[OrderStatusRow], before: dict[str, OrderStatusRow]
+    ) -> None:
         stored = [*_COLUMNS, "external_key"]
         placeholders = ", ".join("?" for _ in stored)
         updates = ", ".join(f"{c} = excluded.{c}" for c in stored if c != "order_id")
@@ -211,21 +214,8 @@ class SqlOrderStatusView(SqlView):
             "WHERE excluded.version > order_status.version",
             [_to_params(row) for row in rows],
         )
-        for table, attribute in (
-            ("order_status_skus", "skus"),
-            ("order_status_sources", "sources"),
-        ):
-            cur.executemany(
-                f"DELETE FROM {table} WHERE order_id = ?", [(row.order_id,) for row in rows]
-            )
-            cur.executemany(
-                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)",
-                [
-                    (key, row.placed_at, row.order_id, row.updated_at, row.status)
-                    for row in rows
-                    for key in getattr(row, attribute)
-                ],
-            )
+        for table, column in CHILD_TABLES.items():
+            _save_children(cur, table, column, rows, before)
 
     def get(self, order_id: str) -> OrderStatusRow | None:
         return self.get_many([order_id]).get(order_id)
@@ -291,6 +281,55 @@ class SqlOrderStatusView(SqlView):
             list(ids),
         )
         return {r[0]: _from_record(r) for r in cur.fetchall()}
+
+
+def _save_children(
+    cur: Cursor,
+    table: str,
+    column: str,
+    rows: list[OrderStatusRow],
+    before: dict[str, OrderStatusRow],
+) -> None:
+    """A child table's rows (one per SKU, or per source, of each order, with the order's
+    placement, update time and status) brought in line with the orders' new rows.
+
+    Only what differs is written: a key the order no longer has is deleted, a new one
+    inserted, and a kept one updated in the columns that changed. Deleting and inserting every
+    key of every changed order was most of the view's SQL (a child row is in five B-trees,
+    and most events change an order's status and time, not its SKUs or sources)."""
+    attribute = _CHILD_ATTRIBUTES[column]
+    gone: list[tuple[str, str]] = []
+    added: list[tuple[str, str, str, str, str]] = []
+    moved: dict[tuple[str, ...], list[list[str]]] = {}  # changed columns -> their rows
+    for row in rows:
+        old = before.get(row.order_id)
+        keys = getattr(row, attribute)
+        kept = set(getattr(old, attribute)) if old is not None else set()
+        gone.extend((key, row.order_id) for key in kept - set(keys))
+        added.extend(
+            (key, row.placed_at, row.order_id, row.updated_at, row.status)
+            for key in keys
+            if key not in kept
+        )
+        names = tuple(c for c in _CHILD_COLUMNS if old and getattr(row, c) != getattr(old, c))
+        if names:
+            values = [getattr(row, c) for c in names]
+            moved.setdefault(names, []).extend(
+                [*values, key, row.order_id] for key in keys if key in kept
+            )
+    cur.executemany(f"DELETE FROM {table} WHERE {column} = ? AND order_id = ?", gone)
+    for names, params in moved.items():
+        cur.executemany(
+            f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in names)} "
+            f"WHERE {column} = ? AND order_id = ?",
+            params,
+        )
+    cur.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", added)
+
+
+# The order's columns a child row repeats (beside its key and the order id).
+_CHILD_COLUMNS = ("placed_at", "updated_at", "status")
+_CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
 
 
 def _to_params(row: OrderStatusRow) -> list[object]:

@@ -292,16 +292,21 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def _load_rows(cur: Cursor, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StockLevel]:
+    """The rows of these keys, looked up by SKU (the rows of the SKUs' other sources are read
+    and left): SQLite scanned the whole table for `(source_id, sku) IN (VALUES ...)`, 20 ms
+    a batch on a network of 40,000 stock rows; `sku IN (...)` is an index search on both
+    engines."""
+    wanted = set(keys)
     rows: dict[tuple[str, str], StockLevel] = {}
-    for chunk in _chunks(keys):
-        values = ", ".join("(?, ?)" for _ in chunk)
+    for chunk in _chunks(sorted({sku for _, sku in keys})):
         cur.execute(
-            f"SELECT {_SELECT} FROM {_FROM} WHERE (l.source_id, l.sku) IN (VALUES {values})",
-            [part for key in chunk for part in key],
+            f"SELECT {_SELECT} FROM {_FROM} WHERE l.sku IN ({', '.join('?' for _ in chunk)})",
+            chunk,
         )
         for record in cur.fetchall():
-            row = _from_record(record)
-            rows[(row.source_id, row.sku)] = row
+            if (record[0], record[1]) in wanted:
+                row = _from_record(record)
+                rows[(row.source_id, row.sku)] = row
     return rows
 
 

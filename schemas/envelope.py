@@ -1,6 +1,7 @@
 """The envelope every event on Kafka travels in: CloudEvents 1.0 attributes plus our extensions."""
 
 import functools
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -87,6 +88,51 @@ class EventEnvelope(BaseModel):
         "schemaversion",
     )
 
+    @classmethod
+    def trusted(
+        cls,
+        *,
+        id: str,
+        source: str,
+        type: str,
+        subject: str,
+        time: datetime,
+        sequence: int,
+        correlationid: str,
+        causationid: str,
+        actor: Actor,
+        schemaversion: int,
+        data: dict[str, Any],
+    ) -> "EventEnvelope":
+        """An envelope of attributes the hub made itself, each of the type its field declares
+        and `time` in UTC (`aggregates.contract.envelope_of`), not validated again: the model
+        validation makes of them (fields in the same order, the same fields set) for a fifth
+        of the cost; `data` becomes the envelope's own."""
+        envelope = _new(cls)
+        _set(
+            envelope,
+            "__dict__",
+            {
+                "specversion": SPEC_VERSION,
+                "id": id,
+                "source": source,
+                "type": type,
+                "subject": subject,
+                "time": time,
+                "datacontenttype": "application/json",
+                "sequence": sequence,
+                "correlationid": correlationid,
+                "causationid": causationid,
+                "actor": actor,
+                "schemaversion": schemaversion,
+                "data": data,
+            },
+        )
+        _set(envelope, "__pydantic_fields_set__", set(_PASSED))
+        _set(envelope, "__pydantic_extra__", None)
+        _set(envelope, "__pydantic_private__", None)
+        return envelope
+
     @property
     def aggregate_id(self) -> str:
         return self.subject
@@ -95,3 +141,9 @@ class EventEnvelope(BaseModel):
     def dedup_key(self) -> EventKey:
         """Equal for two copies of one event, different for any two events."""
         return (self.source, self.subject, self.sequence)
+
+
+_new = object.__new__
+_set = object.__setattr__
+# What `trusted` is given (the fields but the defaulted ones), as validation would record them.
+_PASSED = frozenset(EventEnvelope.model_fields) - {"specversion", "datacontenttype"}

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from eventsourcing.utils import resolve_topic
 
-from aggregates.contract import event_type_of, to_envelope
+from aggregates.contract import event_type_of
 from hub.store import OrderStore
 from schemas.envelope import EventEnvelope
 
@@ -95,11 +95,8 @@ class DecodedLog:
         notifications = store.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=after is None
         )
-        entries = [
-            (n.id, to_envelope(store.mapper.to_domain_event(n)))
-            for n in notifications
-            if self._type_of(n.topic) in types
-        ]
+        envelope = store.envelope_reader.envelope
+        entries = [(n.id, envelope(n)) for n in notifications if self._type_of(n.topic) in types]
         with self._lock:
             self.reads += 1
             self.decoded += len(entries)

@@ -1,6 +1,7 @@
 """The one mapper from internal domain events to the public EventEnvelope."""
 
 import json
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -9,11 +10,12 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.domain import Aggregate, event
+from pydantic import ValidationError
 
 from aggregates.contract import SCHEMA_VERSION, event_type_for, to_envelope
-from aggregates.ids import event_id_for
+from aggregates.ids import event_id_for, event_id_text
 from hub.services.intake import INTAKE_ACTOR
-from schemas.envelope import Actor, ActorKind
+from schemas.envelope import Actor, ActorKind, EventEnvelope
 from schemas.event_types import EventType
 from tests.contracts.factories import NOW, placed_order, popo_store
 
@@ -229,3 +231,42 @@ def test_events_of_several_aggregates_and_actors_in_a_row_keep_their_own_names()
             "system:orderhub",
             str(INTAKE_ACTOR),
         ]
+
+
+def test_event_ids_as_text_are_the_uuid5_of_the_aggregate_and_version() -> None:
+    rng = random.Random(5)
+    for _ in range(2000):
+        aggregate_id = UUID(int=rng.getrandbits(128), version=4)
+        version = rng.randint(1, 10_000)
+        expected = str(event_id_for(aggregate_id, version))
+        assert event_id_text(aggregate_id, version) == expected
+        assert event_id_text(str(aggregate_id), version) == expected
+
+
+def test_a_trusted_envelope_is_the_model_validation_makes_of_the_same_fields() -> None:
+    fields: dict[str, Any] = {
+        "id": str(event_id_for(UUID(int=7), 2)),
+        "source": "/orderhub/orders",
+        "type": EventType.ORDER_ACCEPTED,
+        "subject": str(UUID(int=7)),
+        "time": NOW,
+        "sequence": 2,
+        "correlationid": "corr-1",
+        "causationid": "cause-1",
+        "actor": Actor.parse("system:orderhub"),
+        "schemaversion": SCHEMA_VERSION,
+        "data": {"accepted_at": "2026-11-20T09:00:00+00:00", "lines": [1, 2]},
+    }
+
+    trusted = EventEnvelope.trusted(**fields)
+    validated = EventEnvelope(**fields)
+
+    assert trusted == validated
+    assert list(trusted.__dict__) == list(validated.__dict__) == list(EventEnvelope.model_fields)
+    assert trusted.model_fields_set == validated.model_fields_set
+    assert trusted.model_dump_json() == validated.model_dump_json()
+    assert trusted.model_dump_json(exclude_unset=True) == validated.model_dump_json(
+        exclude_unset=True
+    )
+    with pytest.raises(ValidationError):
+        trusted.sequence = 3  # type: ignore[misc]  # frozen, as validated ones
