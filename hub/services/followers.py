@@ -2,7 +2,7 @@
 the orchestrator (what starts, or restarts, routing an order) and billing."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -74,6 +74,9 @@ class OrchestrationFollower:
         self._db = db
         self._rank = {name: i for i, name in enumerate(demand_classes)}
         self.results: list[OrchestrationResult] = []
+        # Told before each chunk: a sign of life in a long pass, for whoever watches the pass
+        # for hangs (the embedded routing process's parent, hub.embedded.routing_process).
+        self.progress: Callable[[], None] = _unwatched
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         # New orders first, in arrival order; then the orders waiting for any SKU whose stock
@@ -123,6 +126,7 @@ class OrchestrationFollower:
         return len(movable)
 
     def _run_many(self, order_ids: list[UUID]) -> None:
+        self.progress()
         for result in self._orchestration.orchestrate_many(order_ids):
             if result.outcome not in ("skipped", "unchanged"):
                 log.info("order %s: %s", result.order_id, result.outcome)
@@ -135,6 +139,10 @@ class OrchestrationFollower:
             log.info("order %s: %s (attempt %d)", order_id, result.outcome, result.attempts)
         self.results.append(result)
         del self.results[:-100]
+
+
+def _unwatched() -> None:
+    pass
 
 
 def _may_have_freed_stock(env: EventEnvelope) -> bool:
