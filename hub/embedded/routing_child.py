@@ -139,6 +139,7 @@ def run(
         )
         lane.start()
         lane.nudge()  # what a crash (of either process) left undelivered
+        alive()  # watched from now on: its start took as long as it took
         send(READY)
         try:
             _serve(conn, lane, relayed, send, stopping)

@@ -197,7 +197,7 @@ class RoutingProcess:
         log.info("routing runs in process %s", child.pid)
         with self._state:
             old, self._conn, self._child, self._beat = self._conn, ours, child, beat
-            self._to_ask = list(self._pending)  # what the last child had not answered
+            self._to_ask = list(self._pending)  # none: they were answered when it went down
             self._woken = True
             self._state.notify_all()
         if old is not None:
@@ -219,7 +219,7 @@ class RoutingProcess:
                 if woken:
                     conn.send((WAKE, now))
             except OSError:
-                pass  # the child died: the watcher starts another and asks again
+                pass  # the child died: the watcher answers the asks and starts another
 
     def _watch(self) -> None:
         pause = FIRST_PAUSE
@@ -265,9 +265,9 @@ class RoutingProcess:
     def _listen(self, conn: Connection, child: BaseProcess) -> None:
         """Hear the child until its end of the pipe closes; kill it if it falls silent."""
         while True:
+            self._look_for_silence(child)
             try:
                 if not conn.poll(self._stall / LOOKS_PER_STALL):
-                    self._look_for_silence(child)
                     continue
                 message = conn.recv()
             except (EOFError, OSError):

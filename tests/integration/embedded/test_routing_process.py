@@ -209,7 +209,9 @@ async def test_commands_while_routing_starts_again_are_answered_at_once(
         [waiting] = await _capture(client, ["WEB-W1"])
         assert (await decided(client, waiting))["status"] == "backordered"
 
-        os.kill(routing.pid or 0, signal.SIGKILL)
+        pid = routing.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while (await _routing_state(client))[1]["routing"]:
             assert time.monotonic() < deadline, "the parent did not see its routing process end"
