@@ -93,13 +93,11 @@ class OrchestrationFollower:
         # transaction: a commit per chunk instead of per order (2-3x the orders/s of one by one
         # on PostgreSQL, see benchmarks/README.md). Intake runs in its own worker role now, so a
         # chunk's save no longer holds it up.
-        new = list(dict.fromkeys(triggered))
-        for start in range(0, len(new), ROUTE_CHUNK):
-            self._run_many(new[start : start + ROUTE_CHUNK])
+        self._run_chunked(list(dict.fromkeys(triggered)))
         for sku in skus:
-            waiting = [UUID(o) for o in self._backorders.waiting_for(sku, self._rank)]
-            if waiting:
-                self._run_many(waiting)
+            # Chunked too, best demand class first (each chunk sees what the ones before it
+            # reserved): thousands waiting for one SKU are no single endless pass.
+            self._run_chunked([UUID(o) for o in self._backorders.waiting_for(sku, self._rank)])
         with self._db.transaction() as cur:
             save_positions(cur, FOLLOWER, positions)
 
@@ -121,9 +119,12 @@ class OrchestrationFollower:
             for order_id, skus in self._backorders.all_waiting(self._rank)
             if any(free.setdefault(sku, supply.any_free(sku)) for sku in skus)
         ]
-        for start in range(0, len(movable), ROUTE_CHUNK):
-            self._run_many(movable[start : start + ROUTE_CHUNK])
+        self._run_chunked(movable)
         return len(movable)
+
+    def _run_chunked(self, order_ids: list[UUID]) -> None:
+        for start in range(0, len(order_ids), ROUTE_CHUNK):
+            self._run_many(order_ids[start : start + ROUTE_CHUNK])
 
     def _run_many(self, order_ids: list[UUID]) -> None:
         self.progress()

@@ -73,3 +73,30 @@ def test_each_look_at_the_log_is_a_sign_of_life_given_before_it() -> None:
     assert watched.max_position() == 7
 
     assert seen == ["alive", "read after 3", "alive", "end"]
+
+
+class Backorders:
+    def __init__(self, waiting: list[str]) -> None:
+        self.waiting = waiting
+
+    def waiting_for(self, sku: str, rank: Any) -> list[str]:
+        return self.waiting if sku == "RED-CHAIR" else []
+
+
+def test_orders_waiting_for_stock_that_came_are_routed_in_chunks_too() -> None:
+    seen: list[str] = []
+    waiting = [str(uuid4()) for _ in range(ROUTE_CHUNK + 1)]
+    follower = OrchestrationFollower(
+        cast(Any, Orchestration(seen)),
+        cast(Any, Backorders(waiting)),
+        cast(Any, Positions()),
+        ["standard"],
+    )
+    follower.progress = lambda: seen.append("alive")
+    counted = SimpleNamespace(
+        type=EventType.STOCK_ITEM_COUNTED, subject="wh-lyon:RED-CHAIR", data={"sku": "RED-CHAIR"}
+    )
+
+    follower.apply(cast(Any, [counted]), {"notification_log": 4})
+
+    assert seen == ["alive", f"chunk of {ROUTE_CHUNK}", "alive", "chunk of 1"]
