@@ -145,6 +145,7 @@ def test_a_stopped_router_is_taken_for_hung_and_replaced(serve: Any) -> None:
     log = proc.log_path.read_text(errors="replace")
     assert log.count("taking it for hung") == 1, proc.log_tail()
     assert log.count("starting another") == 1, proc.log_tail()
+    assert "Traceback" not in log, proc.log_tail(80)
 
 
 def test_a_router_whose_api_process_died_ends_itself(serve: Any) -> None:
