@@ -123,20 +123,26 @@ class Hub:
     def relay_positions(self) -> SqlPositionStore:
         return SqlPositionStore(self.views_db, follower="relay")
 
-    def deliver(self) -> None:
+    def deliver(self) -> bool:
         """Embedded: every follower (routing included) run up to now and on what that led to,
-        so a caller sees every effect of its command.
+        so a caller sees every effect of its command. Returns whether it is all settled (always,
+        distributed: nothing is delivered here).
 
         With the delivery threads started (the embedded API), concurrent callers share their
-        batches; a caller waits at most DELIVERY_WAIT seconds, delivery goes on regardless.
+        batches; a caller waits at most DELIVERY_WAIT seconds, delivery goes on regardless. While
+        the routing process starts again (hub.embedded.routing_process) nobody waits for it:
+        the read models are brought up to date and this returns False at once; routing takes
+        what was recorded up when it is back.
         """
-        if self.delivery is not None:
-            self.delivery.deliver(wait=DELIVERY_WAIT)
+        if self.delivery is None:
+            return True
+        return self.delivery.deliver(wait=DELIVERY_WAIT)
 
-    async def delivered(self) -> None:
+    async def delivered(self) -> bool:
         """`deliver()` for async callers (the API): waiting holds no thread."""
-        if self.delivery is not None:
-            await self.delivery.delivered(wait=DELIVERY_WAIT)
+        if self.delivery is None:
+            return True
+        return await self.delivery.delivered(wait=DELIVERY_WAIT)
 
     async def seen_by_views(self) -> None:
         """Embedded: the read models up to now (routing runs on in the background and is not
@@ -160,14 +166,15 @@ class Hub:
         with self.views_db.rebuilding(view.name):
             return replay(self.store.read_envelopes, view, STREAM, batch_size, progress)
 
-    async def delivered_quietly(self) -> None:
+    async def delivered_quietly(self) -> bool:
         """`delivered()` after a command that is recorded already: a follower's failure must not
-        turn that into an error answer. What was not delivered is caught up on the next command
-        or at start-up."""
+        turn that into an error answer (it answers False: not settled). What was not delivered
+        is caught up on the next command or at start-up."""
         try:
-            await self.delivered()
+            return await self.delivered()
         except Exception:
             log.exception("in-process delivery failed; it will be retried")
+            return False
 
     def start_delivery(self) -> None:
         """Embedded API start: deliver on background threads from now on, after what a crash

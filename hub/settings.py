@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         "own (both open the same store, a file or a database server). auto = on when the "
         "machine has more than one core; off = one process (routing on a thread of the API's)",
     )
+    routing_stall_seconds: float = Field(
+        default=20.0,
+        ge=2.0,
+        description="Embedded, routing in a second process: a routing process silent this long "
+        "(no sign of life from its work: a look at the log, a chunk of orders) is taken for hung, "
+        "killed and started again. Above the store's lock wait (SQLite 10 s), so a routing "
+        "process waiting its turn at the store is not taken for hung",
+    )
     supply_checkpoint_events: int = Field(
         default=50_000,
         ge=1,

@@ -27,6 +27,7 @@ from hub.api.routes import (
     submissions,
     what_if,
 )
+from hub.api.settling import RoutingPendingHeader
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
@@ -93,6 +94,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     # Made here when the hub is given (a test may replace it), else at start-up from settings.
     app.state.auth_throttle = AuthThrottle.from_settings(hub.settings) if hub is not None else None
     app.add_middleware(RequestGuard)
+    app.add_middleware(RoutingPendingHeader)  # says when routing did not take a command up
     install_openapi(app)
     install_problem_handlers(app)
     app.include_router(health.router)

@@ -142,6 +142,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run the Faust agents. Needs ORDERHUB_KAFKA_BOOTSTRAP and ORDERHUB_DATABASE_URL."""
+    _leave_cleanly_if_stopped_while_starting()
     settings = _settings()
     _require_kafka(settings)
     from hub.streaming.roles import Role
@@ -159,6 +160,22 @@ def worker(
         from hub.streaming.supervisor import Supervisor
 
         raise typer.Exit(Supervisor(settings, roles).run())
+
+
+def _leave_cleanly_if_stopped_while_starting() -> None:
+    """A worker told to stop (SIGTERM, SIGINT) while it starts (importing Faust, creating
+    topics, building its supply view), before Faust handles signals itself, leaves with exit
+    code 0 as a stopped worker should, not ended by the signal (-15): nothing was consumed yet.
+    Faust (or the supervisor) puts its own handlers in place of this one once it runs."""
+
+    def leave(signum: int, frame: object) -> None:
+        logging.getLogger("hub.cli").warning(
+            "%s while the worker was starting: stopping", signal.Signals(signum).name
+        )
+        raise SystemExit(0)
+
+    for stopping in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stopping, leave)
 
 
 @app.command()

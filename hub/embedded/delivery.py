@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from hub.embedded.decoded_log import DecodedLog
-from hub.embedded.lane import STREAM, Lane, Park, Served
+from hub.embedded.lane import STREAM, Lane, Park, Served, Unavailable
 from hub.services.followers import Follower
 from hub.store import OrderStore
 
@@ -94,30 +94,44 @@ class InProcessDelivery:
         self.work.stop()
         self.views.stop()
 
-    def deliver(self, wait: float) -> None:
-        """Everything recorded before this call delivered in both lanes (and what it led to), or
-        `wait` s passed: then delivery goes on in the background."""
+    def deliver(self, wait: float) -> bool:
+        """Everything recorded before this call delivered in both lanes (and what it led to):
+        True. False when the work lane could not take it up: it is starting again (told at
+        once, `Unavailable`; the read models are then brought up to date with what is
+        recorded), or `wait` s passed. Either way delivery goes on in the background."""
         if not self.work.running:
             self.catch_up()
-            return
+            return True
         deadline = time.monotonic() + wait
         while True:
-            work_at = _waited(self.work, deadline)
+            try:
+                work_at = _waited(self.work, deadline)
+            except Unavailable:
+                _waited(self.views, deadline)
+                return False
             views_at = None if work_at is None else _waited(self.views, deadline)
-            if views_at is None or work_at is None or views_at <= work_at:
-                return  # nothing was recorded while the work lane caught up: all settled
+            if views_at is None or work_at is None:
+                return False
+            if views_at <= work_at:
+                return True  # nothing was recorded while the work lane caught up: all settled
 
-    async def delivered(self, wait: float) -> None:
+    async def delivered(self, wait: float) -> bool:
         """`deliver()` for the event loop."""
         if not self.work.running:
             await asyncio.to_thread(self.catch_up)
-            return
+            return True
         deadline = time.monotonic() + wait
         while True:
-            work_at = await _awaited(self.work, deadline)
+            try:
+                work_at = await _awaited(self.work, deadline)
+            except Unavailable:
+                await _awaited(self.views, deadline)
+                return False
             views_at = None if work_at is None else await _awaited(self.views, deadline)
-            if views_at is None or work_at is None or views_at <= work_at:
-                return
+            if views_at is None or work_at is None:
+                return False
+            if views_at <= work_at:
+                return True
 
     async def seen_by_views(self, wait: float) -> None:
         """Everything recorded before this call is in the read models, or `wait` s passed; the

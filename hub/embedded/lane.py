@@ -23,6 +23,11 @@ Park = Callable[[str, EventEnvelope, Exception], None]
 Served = Callable[[int, Exception | None], None]
 
 
+class Unavailable(RuntimeError):
+    """Served with this, a caller is told the lane cannot deliver now (the routing process is
+    starting again): what it asked for is delivered once the lane is back, not waited for."""
+
+
 class Lane:
     """Follows the notification log like a Kafka consumer would, for its own followers.
 

@@ -12,22 +12,30 @@ its views lane reads what routing recorded. It speaks with its parent over one p
   token, position, error)`` for an ask (``error``: the text of the pass's failure, or None).
 
 It also looks at the log every ``POLL`` seconds without being woken (events other processes
-recorded). Its life is its parent's: it ignores SIGINT and SIGTERM (Ctrl-C, or a service
-manager signalling the whole group, reach the parent, which stops it after its shutdown), and
-a closed pipe (the parent died) stops it after the batch in hand.
+recorded). Its signs of life are in a value shared with the parent (``Beat``: the time of the
+last one): written by the lane's thread at each look at the log (each batch, and each idle
+look) and by the orchestrator before each chunk of orders, never by a thread of its own, so a
+child that is alive but not working (stopped, deadlocked, stuck in a store call) falls silent
+and its parent replaces it (``hub.embedded.routing_process``).
+
+Its life is its parent's: it ignores SIGINT and SIGTERM (Ctrl-C, or a service manager
+signalling the whole group, reach the parent, which stops it after its shutdown), and a closed
+pipe (the parent died) stops it after the batch in hand.
 """
 
 import logging
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from hub.embedded.decoded_log import DecodedLog
+from hub.embedded.decoded_log import DecodedLog, Log, Read
 from hub.embedded.delivery import KEPT_BATCHES, WORK, InProcessDelivery
 from hub.embedded.lane import Lane, Served
+from hub.services.followers import OrchestrationFollower
 from hub.settings import Settings
 from hub.store import OrderStore
 
@@ -43,6 +51,7 @@ class Routing(Protocol):
 
     store: OrderStore
     delivery: InProcessDelivery | None
+    orchestrator: OrchestrationFollower
 
     def start_supply(self) -> Any: ...
 
@@ -50,6 +59,29 @@ class Routing(Protocol):
 
 
 Build = Callable[[Settings, Callable[[], datetime]], Routing]
+
+
+class Beat(Protocol):
+    """The time (time.monotonic(), one clock for every process of the machine) of the child's
+    last sign of life: a ``multiprocessing`` shared double."""
+
+    value: float
+
+
+class Watched:
+    """The lane's log, each look at it a sign of life (before it: a look that hangs is silence)."""
+
+    def __init__(self, log: Log, beat: Callable[[], None]) -> None:
+        self._log = log
+        self._beat = beat
+
+    def read(self, after: int | None, limit: int, types: Collection[str] | None = None) -> Read:
+        self._beat()
+        return self._log.read(after, limit, types)
+
+    def max_position(self) -> int:
+        self._beat()
+        return self._log.max_position()
 
 
 class RelayedClock:
@@ -66,7 +98,9 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def run(build: Build, settings: Settings, conn: Connection, now: datetime | None) -> None:
+def run(
+    build: Build, settings: Settings, conn: Connection, now: datetime | None, beat: Beat
+) -> None:
     """The child's main: route until told to stop, or the parent is gone."""
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -79,6 +113,9 @@ def run(build: Build, settings: Settings, conn: Connection, now: datetime | None
     hub = build(settings.model_copy(update={"routing_process": "off"}), relayed or wall_clock)
     sending = threading.Lock()
 
+    def alive() -> None:
+        beat.value = time.monotonic()
+
     def send(*message: Any) -> None:
         with sending:
             try:
@@ -90,9 +127,11 @@ def run(build: Build, settings: Settings, conn: Connection, now: datetime | None
         hub.start_supply()
         delivery = hub.delivery
         assert delivery is not None, "the routing process runs embedded delivery"
+        hub.orchestrator.progress = alive
+        decoded = DecodedLog(hub.store, keep=KEPT_BATCHES * settings.projection_batch_size)
         lane = Lane(
             WORK,
-            DecodedLog(hub.store, keep=KEPT_BATCHES * settings.projection_batch_size),
+            Watched(decoded, alive),
             delivery.work.followers,
             settings.projection_batch_size,
             delivery.park,
@@ -100,6 +139,7 @@ def run(build: Build, settings: Settings, conn: Connection, now: datetime | None
         )
         lane.start()
         lane.nudge()  # what a crash (of either process) left undelivered
+        alive()  # watched from now on: its start took as long as it took
         send(READY)
         try:
             _serve(conn, lane, relayed, send, stopping)

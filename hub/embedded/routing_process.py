@@ -9,8 +9,15 @@ says what the child does and what the two say to each other over their pipe).
 - Nothing is lost or done twice: the followers' positions are the store's (saved with what
   they did), so a new child resumes where the last one stopped, and re-delivery is harmless.
 - A child that dies (kill -9, a crash) is started again, after a pause that grows while it
-  keeps dying (up to ``LONGEST_PAUSE``); the asks it had not answered go to the next one. The
-  API keeps answering meanwhile: captures wait for the views lane only.
+  keeps dying (up to ``LONGEST_PAUSE``). The API keeps answering meanwhile: captures wait for
+  the views lane only, and callers waiting for routing (`request()`) are answered at once with
+  `Unavailable`, then and until the next child is routing (it catches up what they recorded
+  from the saved positions), so nobody waits for a restart.
+- A child alive but not working (stopped, deadlocked, stuck in a store call) is found by its
+  silence: it marks each look at the log and each chunk of orders in a shared value
+  (``routing_child.Beat``); once routing, a child silent for ``Settings.routing_stall_seconds``
+  is logged, killed (SIGKILL) and replaced the same way. Its start (building the hub, the
+  supply view) is not watched: it cannot be told from a long one.
 - `stop()` asks the child to finish its batch and end (``STOP_WAIT`` s, then it is killed).
 - Until `start()` (tools, tests, the start-up) and after `stop()`, the lane runs here.
 - No API thread writes to the pipe: one sender thread does, merging wake-ups, so a child that
@@ -27,8 +34,8 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from hub.embedded.lane import Lane, Served
-from hub.embedded.routing_child import ASK, READY, RECORDED, SERVED, STOP, WAKE, Build, run
+from hub.embedded.lane import Lane, Served, Unavailable
+from hub.embedded.routing_child import ASK, READY, RECORDED, SERVED, STOP, WAKE, Beat, Build, run
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 STOP_WAIT = 20.0  # seconds a stopping child has to finish its batch
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 30.0  # before starting a dead child again
 STEADY = 60.0  # a child that ran this long died of something new: the pause starts over
+LOOKS_PER_STALL = 4  # how often the parent looks for silence within one stall deadline
 
 
 class RoutingProcess:
@@ -64,9 +72,13 @@ class RoutingProcess:
         self._to_ask: list[int] = []  # tokens the sender has not sent yet
         self._woken = False
         self._stopping = False
+        self._down = False  # a child ended and the next one is not routing yet
+        self._beat: Beat | None = None  # the current child's last sign of life
+        self._stall = settings.routing_stall_seconds
         self._tokens = itertools.count()
         self._threads: list[threading.Thread] = []
         self.restarts = 0  # children started again after one died
+        self.hangs = 0  # children killed for their silence
         self.ready = threading.Event()  # the current child is routing
 
     @property
@@ -79,8 +91,17 @@ class RoutingProcess:
         return None if child is None else child.pid
 
     def health(self) -> dict[str, object]:
-        """For /healthz: the child's pid, whether it routes now, how often it was restarted."""
-        return {"pid": self.pid, "routing": self.ready.is_set(), "restarts": self.restarts}
+        """For /healthz: the child's pid, whether it routes now, how often it was restarted
+        (and of those, how often it was killed as hung), how long since its last sign of life."""
+        beat = self._beat
+        silent = None if beat is None else max(0.0, time.monotonic() - beat.value)
+        return {
+            "pid": self.pid,
+            "routing": self.ready.is_set(),
+            "restarts": self.restarts,
+            "hangs": self.hangs,
+            "silent_seconds": None if silent is None else round(silent, 1),
+        }
 
     def catch_up(self) -> int:
         """Here when not started; else wait for the child (nothing is delivered here)."""
@@ -95,7 +116,7 @@ class RoutingProcess:
         if self.running:
             return
         with self._state:
-            self._stopping = False
+            self._stopping = self._down = False
         self._spawn()
         for name, target in (("send", self._send), ("watch", self._watch)):
             thread = threading.Thread(target=target, name=f"orderhub-routing-{name}", daemon=True)
@@ -143,12 +164,15 @@ class RoutingProcess:
     def request(self, on_served: Served) -> None:
         with self._state:
             now = not self._threads or self._stopping
-            if not now:
+            down = not now and self._down
+            if not (now or down):
                 token = next(self._tokens)
                 self._pending[token] = on_served
                 self._to_ask.append(token)
                 self._state.notify_all()
-        if now:
+        if down:
+            on_served(0, Unavailable("the routing process is starting again"))
+        elif now:
             on_served(0, None)
 
     def _now(self) -> datetime | None:
@@ -161,9 +185,10 @@ class RoutingProcess:
 
     def _spawn_one(self) -> None:
         ours, theirs = self._context.Pipe()
+        beat = self._context.RawValue("d", time.monotonic())
         child = self._context.Process(
             target=run,
-            args=(self._build, self._settings, theirs, self._now()),
+            args=(self._build, self._settings, theirs, self._now(), beat),
             name="orderhub-routing",
             daemon=True,  # ends with the API's process, whatever happens to it
         )
@@ -171,8 +196,8 @@ class RoutingProcess:
         theirs.close()  # the child's end is the child's alone: its death closes the pipe
         log.info("routing runs in process %s", child.pid)
         with self._state:
-            old, self._conn, self._child = self._conn, ours, child
-            self._to_ask = list(self._pending)  # what the last child had not answered
+            old, self._conn, self._child, self._beat = self._conn, ours, child, beat
+            self._to_ask = list(self._pending)  # none: they were answered when it went down
             self._woken = True
             self._state.notify_all()
         if old is not None:
@@ -194,7 +219,7 @@ class RoutingProcess:
                 if woken:
                     conn.send((WAKE, now))
             except OSError:
-                pass  # the child died: the watcher starts another and asks again
+                pass  # the child died: the watcher answers the asks and starts another
 
     def _watch(self) -> None:
         pause = FIRST_PAUSE
@@ -203,8 +228,8 @@ class RoutingProcess:
                 conn, child = self._conn, self._child
             assert conn is not None and child is not None
             started = time.monotonic()
-            self._listen(conn)
-            self.ready.clear()
+            self._listen(conn, child)
+            self._went_down()
             child.join()
             with self._state:
                 if self._stopping:
@@ -227,10 +252,23 @@ class RoutingProcess:
             except Exception:  # the next round pauses longer and tries again
                 log.exception("the routing process could not be started")
 
-    def _listen(self, conn: Connection) -> None:
-        """Hear the child until its end of the pipe closes."""
+    def _went_down(self) -> None:
+        """The child ended, or is to: whoever waits for it is told at once (`Unavailable`), and
+        so is whoever asks until the next one is routing."""
+        with self._state:
+            self.ready.clear()
+            self._down = True
+            let_go, self._pending, self._to_ask = list(self._pending.values()), {}, []
+        for served in let_go:
+            served(0, Unavailable("the routing process ended; another is being started"))
+
+    def _listen(self, conn: Connection, child: BaseProcess) -> None:
+        """Hear the child until its end of the pipe closes; kill it if it falls silent."""
         while True:
+            self._look_for_silence(child)
             try:
+                if not conn.poll(self._stall / LOOKS_PER_STALL):
+                    continue
                 message = conn.recv()
             except (EOFError, OSError):
                 return
@@ -244,7 +282,28 @@ class RoutingProcess:
                 if served is not None:
                     served(position, None if error is None else RoutingError(error))
             elif kind == READY:
-                self.ready.set()
+                with self._state:
+                    self._down = False
+                    self.ready.set()
+
+    def _look_for_silence(self, child: BaseProcess) -> None:
+        """A routing child silent past the deadline is hung: kill it (its pipe then closes)."""
+        beat = self._beat
+        if beat is None or not self.ready.is_set():
+            return  # starting: not watched
+        silent = time.monotonic() - beat.value
+        if silent <= self._stall:
+            return
+        log.error(
+            "the routing process %s has shown no sign of life for %.1f s (more than "
+            "ORDERHUB_ROUTING_STALL_SECONDS=%.0f): taking it for hung, killing it",
+            child.pid,
+            silent,
+            self._stall,
+        )
+        self.hangs += 1
+        self._went_down()
+        child.kill()
 
 
 class RoutingError(RuntimeError):

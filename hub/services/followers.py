@@ -2,7 +2,7 @@
 the orchestrator (what starts, or restarts, routing an order) and billing."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -74,6 +74,9 @@ class OrchestrationFollower:
         self._db = db
         self._rank = {name: i for i, name in enumerate(demand_classes)}
         self.results: list[OrchestrationResult] = []
+        # Told before each chunk: a sign of life in a long pass, for whoever watches the pass
+        # for hangs (the embedded routing process's parent, hub.embedded.routing_process).
+        self.progress: Callable[[], None] = _unwatched
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         # New orders first, in arrival order; then the orders waiting for any SKU whose stock
@@ -90,13 +93,11 @@ class OrchestrationFollower:
         # transaction: a commit per chunk instead of per order (2-3x the orders/s of one by one
         # on PostgreSQL, see benchmarks/README.md). Intake runs in its own worker role now, so a
         # chunk's save no longer holds it up.
-        new = list(dict.fromkeys(triggered))
-        for start in range(0, len(new), ROUTE_CHUNK):
-            self._run_many(new[start : start + ROUTE_CHUNK])
+        self._run_chunked(list(dict.fromkeys(triggered)))
         for sku in skus:
-            waiting = [UUID(o) for o in self._backorders.waiting_for(sku, self._rank)]
-            if waiting:
-                self._run_many(waiting)
+            # Chunked too, best demand class first (each chunk sees what the ones before it
+            # reserved): thousands waiting for one SKU are no single endless pass.
+            self._run_chunked([UUID(o) for o in self._backorders.waiting_for(sku, self._rank)])
         with self._db.transaction() as cur:
             save_positions(cur, FOLLOWER, positions)
 
@@ -118,11 +119,15 @@ class OrchestrationFollower:
             for order_id, skus in self._backorders.all_waiting(self._rank)
             if any(free.setdefault(sku, supply.any_free(sku)) for sku in skus)
         ]
-        for start in range(0, len(movable), ROUTE_CHUNK):
-            self._run_many(movable[start : start + ROUTE_CHUNK])
+        self._run_chunked(movable)
         return len(movable)
 
+    def _run_chunked(self, order_ids: list[UUID]) -> None:
+        for start in range(0, len(order_ids), ROUTE_CHUNK):
+            self._run_many(order_ids[start : start + ROUTE_CHUNK])
+
     def _run_many(self, order_ids: list[UUID]) -> None:
+        self.progress()
         for result in self._orchestration.orchestrate_many(order_ids):
             if result.outcome not in ("skipped", "unchanged"):
                 log.info("order %s: %s", result.order_id, result.outcome)
@@ -135,6 +140,10 @@ class OrchestrationFollower:
             log.info("order %s: %s (attempt %d)", order_id, result.outcome, result.attempts)
         self.results.append(result)
         del self.results[:-100]
+
+
+def _unwatched() -> None:
+    pass
 
 
 def _may_have_freed_stock(env: EventEnvelope) -> bool:

@@ -254,17 +254,18 @@ def exit_stalled(stalled: list[ConsumerHealth]) -> None:
 
 
 def run_worker(settings: Settings, role: Role) -> None:
-    """Create missing topics, then run one role's Faust worker until SIGTERM/SIGINT."""
+    """Create missing topics, then run one role's Faust worker until SIGTERM/SIGINT (one before
+    Faust runs ends the start-up by SystemExit(0): hub.cli.worker)."""
     kafka = KafkaParts(settings)
     asyncio.run(kafka.ensure_topics())
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     hub = bootstrap(settings)
-    if role is Role.ORCHESTRATION:
-        hub.start_supply()  # the supply view ready before the first order
-    publisher = kafka.publisher(role.value)
-    app = create_worker_app(hub, publisher, role)
-    worker = faust_worker(app, settings)
     try:
+        if role is Role.ORCHESTRATION:
+            hub.start_supply()  # the supply view ready before the first order
+        publisher = kafka.publisher(role.value)
+        app = create_worker_app(hub, publisher, role)
+        worker = faust_worker(app, settings)
         worker.execute_from_commandline()
     finally:
         hub.close()

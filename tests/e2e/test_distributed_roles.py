@@ -129,8 +129,8 @@ def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_b
         # Its clean stop left a checkpoint of its supply view; the next start begins there.
         again = start("worker", "--role", "orchestration", name="orchestration-again")
         _wait_for_log(again, "supply view started from the checkpoint at")
-        # Stopped once running (a SIGTERM before Faust's start ends the process by the signal:
-        # nothing was consumed yet, nothing to lose).
+        # Stopped once running (one stopped while starting leaves cleanly too:
+        # tests/e2e/test_worker_stopped_while_starting.py).
         _wait_for_log(again, "[^Worker]: Ready")
         for proc in (again, started[1], started[2]):
             stopped_cleanly(proc)

@@ -1,7 +1,7 @@
 """`orderhub serve` embedded, as a user runs it, with routing in a second process: a killed
-router is started again and nothing is lost; SIGTERM to the process group stops both cleanly
-(the router by its parent, after the API's shutdown); a router whose API process died ends
-itself."""
+router is started again and nothing is lost; a stopped (hung) router is found by its silence,
+killed and replaced, and nothing is lost; SIGTERM to the process group stops both cleanly (the
+router by its parent, after the API's shutdown); a router whose API process died ends itself."""
 
 import os
 import signal
@@ -79,8 +79,8 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     }
     started: list[HubProcess] = []
 
-    def start() -> tuple[HubProcess, httpx.Client]:
-        proc = HubProcess("serve", env, tmp_path, name=f"serve-{len(started)}")
+    def start(**extra: str) -> tuple[HubProcess, httpx.Client]:
+        proc = HubProcess("serve", env | extra, tmp_path, name=f"serve-{len(started)}")
         started.append(proc)
         wait_for_http(f"http://127.0.0.1:{port}/healthz", proc)
         return proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -116,6 +116,36 @@ def test_a_killed_router_is_started_again_and_sigterm_stops_both(serve: Any) -> 
     assert "Application shutdown complete" in log
     assert log.count("starting another") == 1, "only the killed one was started again"
     assert "database is locked" not in log and "Traceback" not in log, proc.log_tail(80)
+
+
+def test_a_stopped_router_is_taken_for_hung_and_replaced(serve: Any) -> None:
+    stall = 3.0
+    proc, api = serve(ORDERHUB_ROUTING_STALL_SECONDS=str(stall))
+    first = _until(lambda: _router(api), 30, "routing process up")["pid"]
+    assert api.put("/v1/sources/wh-lyon", json=SOURCE).status_code in (200, 201)
+    for sku in ("RED-CHAIR", "BLUE-LAMP"):
+        assert api.put(f"/v1/stock/wh-lyon/{sku}", json={"on_hand": 1000}).status_code == 200
+    before = _capture(api, "WEB-B", 20)
+    _until(lambda: _all_routed(api, before), 30, "orders routed")
+
+    os.kill(first, signal.SIGSTOP)  # alive, but working no more
+    try:
+        # Killed within the deadline (and the parent's look every stall / 4 s), then replaced.
+        _until(lambda: _gone(first), stall + 2, "the hung routing process killed")
+        again = _until(lambda: (r := _router(api)) and r["pid"] != first and r, 30, "replaced")
+    finally:
+        if not _gone(first):
+            os.kill(first, signal.SIGKILL)
+    after = _capture(api, "WEB-A", 10)
+    _until(lambda: _all_routed(api, before + after), 60, "orders routed after the restart")
+
+    assert (again["restarts"], again["hangs"]) == (1, 1)
+    lamps = api.get("/v1/stock/wh-lyon/BLUE-LAMP").json()
+    assert lamps["reserved"] == 30, "each order reserved once"
+    log = proc.log_path.read_text(errors="replace")
+    assert log.count("taking it for hung") == 1, proc.log_tail()
+    assert log.count("starting another") == 1, proc.log_tail()
+    assert "Traceback" not in log, proc.log_tail(80)
 
 
 def test_a_router_whose_api_process_died_ends_itself(serve: Any) -> None:

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from aggregates.errors import DomainError
+from hub.api import settling
 from hub.api.body import read_limited
 from hub.api.console import formatting
 from hub.api.problems import ProblemError
@@ -285,5 +286,5 @@ async def perform(hub: Hub, action: Callable[[], object], back: str, done: str) 
     except IntegrityError:
         message = "The order changed while this was being recorded; look again and retry."
         return see_other(with_message(back, error=message))
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return see_other(with_message(back, done=done))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from aggregates.errors import OrderError
 from aggregates.order_values import ReturnLine as Returned
+from hub.api import settling
 from hub.api.body import parse_json, read_limited
 from hub.api.deps import HubDep, PrincipalDep, require
 from hub.api.params import ReferencePath
@@ -63,7 +64,7 @@ async def post_update(
             )
         )
     result = await asyncio.to_thread(apply_raw_update, hub.fulfillment, hub.intake, text)
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     if isinstance(result, Parked):
         raise ProblemError(
             Problem(
@@ -108,7 +109,7 @@ async def cancel_order(
         withdrawn = await asyncio.to_thread(
             hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
         )
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
 
 
@@ -151,7 +152,7 @@ async def request_return(
     rma_id = await asyncio.to_thread(
         hub.fulfillment.request_return, order_id, lines, body.reason, principal.actor
     )
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "rma_id": rma_id}
 
 
@@ -168,7 +169,7 @@ async def receive_return(
         body.source_id,
         principal.actor,
     )
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "rma_id": rma_id, "disposition": body.disposition}
 
 
@@ -196,7 +197,7 @@ async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) ->
                 )
             ],
         )
-        await hub.delivered_quietly()
+        await settling.delivered_quietly(hub)
         raise ProblemError(
             Problem(
                 type="/problems/refund-refused",
@@ -205,7 +206,7 @@ async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) ->
                 errors=[FieldProblem.model_validate(problem)],
             )
         ) from None
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "refunded": str(body.amount)}
 
 
@@ -239,5 +240,5 @@ async def change_order(
     withdrawn = await asyncio.to_thread(
         hub.fulfillment.change_order, order_id, submission, text, principal.actor
     )
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from aggregates.order_states import OrderStatus
+from hub.api import settling
 from hub.api.deps import HubDep, require
 from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, not_found
@@ -156,7 +157,7 @@ async def resolve_exception(
     exception_id: ReferencePath, body: Resolve, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.resolve_exception, exception_id, body.note, principal.actor)
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"exception_id": exception_id, "resolved_by": principal.actor}
 
 
@@ -165,7 +166,7 @@ async def assign_exception(
     exception_id: ReferencePath, body: Assign, hub: HubDep, principal: Actor
 ) -> dict[str, str]:
     await asyncio.to_thread(hub.ops.assign_exception, exception_id, body.assignee, principal.actor)
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"exception_id": exception_id, "assignee": body.assignee}
 
 
@@ -182,7 +183,7 @@ async def reroute_order(
     withdrawn = await asyncio.to_thread(
         hub.ops.reroute, order_id, body.source_id, body.reason, principal.actor
     )
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "source_id": body.source_id, "withdrawn": withdrawn}
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from hub.api import settling
 from hub.api.body import parse_json, read_limited
 from hub.api.deps import CaptureDep, CorrelationDep, HubDep, require
 from hub.api.problems import ProblemError, channel_mismatch, invalid_submission, not_found
@@ -136,7 +137,7 @@ async def release_hold(
 ) -> dict[str, object]:
     """Release a held order (recorded with the user as actor); orchestration resumes."""
     await asyncio.to_thread(hub.ops.release_hold, order_id, body.note, principal.actor)
-    await hub.delivered_quietly()
+    await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "released_by": principal.actor}
 
 

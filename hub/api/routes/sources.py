@@ -4,6 +4,7 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Response
 
+from hub.api import settling
 from hub.api.deps import ActorDep, HubDep, require
 from hub.api.params import SourceIdPath
 from hub.api.problems import ProblemError, not_found
@@ -38,7 +39,7 @@ async def put_source(
             )
         )
     created, _ = await asyncio.to_thread(hub.catalog.register_source, definition, actor)
-    await hub.delivered()
+    await settling.delivered(hub)
     response.status_code = 201 if created else 200
     return await get_source(source_id, hub)
 
@@ -82,7 +83,7 @@ async def pause_source(
 ) -> SourcePublic:
     """A paused source is not chosen by orchestration until it is resumed."""
     await asyncio.to_thread(hub.catalog.pause_source, source_id, body.reason, actor)
-    await hub.delivered()
+    await settling.delivered(hub)
     return await get_source(source_id, hub)
 
 
@@ -93,5 +94,5 @@ async def pause_source(
 )
 async def resume_source(source_id: SourceIdPath, hub: HubDep, actor: ActorDep) -> SourcePublic:
     await asyncio.to_thread(hub.catalog.resume_source, source_id, actor)
-    await hub.delivered()
+    await settling.delivered(hub)
     return await get_source(source_id, hub)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from aggregates.errors import DomainError
+from hub.api import settling
 from hub.api.deps import ActorDep, HubDep, require
 from hub.api.params import SkuPath, SourceIdPath
 from hub.api.problems import not_found
@@ -36,7 +37,7 @@ async def put_stock(
     """Set on-hand (and optionally safety stock) for a source and SKU."""
     snapshot = StockSnapshot(source_id=source_id, sku=sku, **count.model_dump())
     level = await asyncio.to_thread(hub.catalog.apply_stock, snapshot, actor)
-    await hub.delivered()
+    await settling.delivered(hub)
     return await get_stock(level.source_id, level.sku, hub)
 
 
@@ -46,7 +47,7 @@ async def put_stock(
 async def adjust_stock(delta: StockDelta, hub: HubDep, actor: ActorDep) -> StockLevelPublic:
     """Add or remove units (receipts, damages); on-hand can never go below zero."""
     level = await asyncio.to_thread(hub.catalog.apply_stock, delta, actor)
-    await hub.delivered()
+    await settling.delivered(hub)
     return await get_stock(level.source_id, level.sku, hub)
 
 
@@ -77,7 +78,7 @@ async def bulk_stock(body: StockBulk, hub: HubDep, actor: ActorDep) -> StockBulk
     field path); a row the domain refuses (unknown source, on-hand below zero) is listed in
     `refused` and changes nothing while the other rows apply - resend only those."""
     results = await asyncio.to_thread(hub.catalog.apply_stock_many, body.rows, actor)
-    await hub.delivered()
+    await settling.delivered(hub)
     refused = [
         RefusedRow(row=index, source_id=row.source_id, sku=row.sku, reason=str(result))
         for index, (row, result) in enumerate(zip(body.rows, results, strict=True))

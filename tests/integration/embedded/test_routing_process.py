@@ -1,6 +1,8 @@
 """Embedded routing in a second process (hub.embedded.routing_process): the API's process keeps
 the read models, a child routes; a killed child is started again and resumes from the store's
-positions, nothing lost or done twice; stopping the hub stops the child cleanly."""
+positions, nothing lost or done twice; a hung child (stopped) is found by its silence, killed
+and replaced the same way; commands are not held up by a restart; stopping the hub stops the
+child cleanly."""
 
 import asyncio
 import os
@@ -15,6 +17,7 @@ import httpx
 import pytest
 
 from hub.bootstrap import Hub
+from hub.embedded import routing_process
 from hub.embedded.routing_process import RoutingProcess
 from schemas.event_types import EventType
 from tests.contracts.factories import NOW, submission_dict
@@ -80,7 +83,15 @@ async def test_a_child_process_routes_and_the_api_reads_what_it_decided(
         assert routing.pid is not None and routing.pid != os.getpid()
         assert hub.orchestrator.results == [], "this process routed nothing"
         health = (await client.get("/healthz")).json()
-        assert health["routing_process"] == {"pid": routing.pid, "routing": True, "restarts": 0}
+        assert health["status"] == "ok"
+        assert health["routing_process"] | {"silent_seconds": 0} == {
+            "pid": routing.pid,
+            "routing": True,
+            "restarts": 0,
+            "hangs": 0,
+            "silent_seconds": 0,
+        }
+        assert 0 <= health["routing_process"]["silent_seconds"] < 5, "it shows signs of life"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -120,6 +131,110 @@ async def test_a_killed_routing_process_is_started_again_and_routes_each_order_o
         assert set(routed) == set(before + after) and set(routed.values()) == {1}
         chairs, lamps = (hub.catalog.stock_levels("wh-lyon", [sku])[0] for sku in SOURCES_SKUS)
         assert (chairs.reserved, lamps.reserved) == (2 * 420, 420), "each order reserved once"
+
+
+STALL = 3.0  # seconds of silence after which the test's routing process is taken for hung
+
+
+async def _routing_state(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    health = (await client.get("/healthz")).json()
+    return health["status"], health["routing_process"]
+
+
+@pytest.mark.asyncio
+async def test_a_hung_routing_process_is_killed_and_replaced_and_routes_each_order_once(
+    tmp_path: Path, clock: Clock, store_url: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(
+        tmp_path,
+        clock,
+        routing_process="on",
+        routing_stall_seconds=STALL,
+        database_url=store_url,
+    ) as (client, hub):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        routing = _routing(hub)
+        await asyncio.to_thread(routing.ready.wait, 30)
+        first, hung = routing.pid, routing._child
+        assert first is not None and hung is not None
+
+        before = await _capture(client, [f"WEB-H{i}" for i in range(400)])
+        routed_then = await asyncio.to_thread(_first_routed, hub)  # it is routing them now
+        os.kill(first, signal.SIGSTOP)  # alive, but working no more (as if deadlocked)
+        stopped = time.monotonic()
+        try:
+            assert 0 < routed_then < len(before)
+            # A command waiting for routing is answered once the hang is found, as usual,
+            # saying routing has not taken it up.
+            receipt = {"source_id": "wh-lyon", "sku": "RED-CHAIR", "delta": 5, "reason": "found"}
+            answer = await client.post("/v1/stock/adjustments", json=receipt)
+            answered = time.monotonic() - stopped
+            status, state = await _routing_state(client)
+
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["OrderHub-Routing"] == "pending"
+            assert answered < STALL + 3, f"answered {answered:.1f} s after the hang began"
+            await asyncio.to_thread(hung.join, 5)
+            assert hung.exitcode == -signal.SIGKILL, "the hung process was killed"
+            assert (status, state["hangs"], state["routing"]) == ("degraded", 1, False)
+        finally:
+            if hung.is_alive():
+                os.kill(first, signal.SIGKILL)
+
+        after = await _capture(client, [f"WEB-R{i}" for i in range(20)])
+        for order_id in before + after:
+            assert (await decided(client, order_id, within=60))["status"] == "routed"
+        await hub.delivered()
+
+        assert (routing.restarts, routing.hangs) == (1, 1)
+        assert routing.pid not in (None, first) and routing.ready.is_set()
+        assert (await _routing_state(client))[0] == "ok"
+        routed = _routed_per_order(hub)
+        assert set(routed) == set(before + after) and set(routed.values()) == {1}
+        chairs, lamps = (hub.catalog.stock_levels("wh-lyon", [sku])[0] for sku in SOURCES_SKUS)
+        assert (chairs.reserved, lamps.reserved) == (2 * 420, 420), "each order reserved once"
+    assert any("taking it for hung" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_commands_while_routing_starts_again_are_answered_at_once(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routing_process, "FIRST_PAUSE", 5.0)  # a restart that takes a while
+    empty = {"wh-lyon": (45.75, 4.85, {"RED-CHAIR": 0, "BLUE-LAMP": 0})}
+    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+        await asyncio.to_thread(stock_up, hub, empty)
+        routing = _routing(hub)
+        await asyncio.to_thread(routing.ready.wait, 30)
+        [waiting] = await _capture(client, ["WEB-W1"])
+        assert (await decided(client, waiting))["status"] == "backordered"
+
+        pid = routing.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while (await _routing_state(client))[1]["routing"]:
+            assert time.monotonic() < deadline, "the parent did not see its routing process end"
+            await asyncio.sleep(0.01)
+        began = time.monotonic()
+        answers = [
+            await client.put(f"/v1/stock/wh-lyon/{sku}", json={"on_hand": 10})
+            for sku in SOURCES_SKUS
+        ]
+        took = time.monotonic() - began
+
+        assert [a.status_code for a in answers] == [200, 200]
+        assert [a.json()["on_hand"] for a in answers] == [10, 10], "recorded, and in the views"
+        assert [a.headers.get("OrderHub-Routing") for a in answers] == ["pending", "pending"]
+        assert took < 3, f"two commands took {took:.1f} s while routing was starting again"
+        assert (await _routing_state(client))[0] == "degraded"
+        # Once back, routing takes up what was recorded meanwhile: the order can ship now.
+        deadline = time.monotonic() + 60
+        while (await client.get(f"/v1/orders/{waiting}")).json()["status"] != "routed":
+            assert time.monotonic() < deadline, "the waiting order was not routed after restart"
+            await asyncio.sleep(0.05)
+        answer = await client.put("/v1/stock/wh-lyon/RED-CHAIR", json={"on_hand": 12})
+        assert "OrderHub-Routing" not in answer.headers, "settled once routing is back"
 
 
 @pytest.mark.asyncio
