@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from hub.collector import collector_paused
 from hub.services.decision_records import decision_record
 from hub.services.decisions import order_decisions
 from hub.services.policies import PolicyService
@@ -97,6 +98,10 @@ class RerunService:
         """decide() again on what `decision` saw, with the recorded policy version (or the
         `policy` given, to see what another one would have done); RerunError when the
         recorded inputs or policy version cannot be had."""
+        with collector_paused():  # its objects die with it: see hub.collector
+            return self._rerun(decision, order_id, policy)
+
+    def _rerun(self, decision: DecisionRecord, order_id: UUID, policy: Policy | None) -> Rerun:
         started = time.perf_counter()
         inputs = self.inputs_of(decision)
         if policy is None:
