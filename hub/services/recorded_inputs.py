@@ -171,7 +171,8 @@ class InputsReader:
 # event's state is plain JSON: read by orjson, it costs a fifth of the mapper's decoding (whose
 # JSON hook runs per object) and no event object. Every value read is then checked against
 # its digest, as before.
-_INPUTS, _SOURCE = RecordedInputs.Recorded, RecordedSource.Recorded
+_INPUTS: type = RecordedInputs.Recorded  # type: ignore[attr-defined]  # made by @event
+_SOURCE: type = RecordedSource.Recorded  # type: ignore[attr-defined]
 _PLAIN_TOPICS = {
     get_topic(kind): kind for kind in (_INPUTS, _SOURCE) if getattr(kind, "class_version", 1) == 1
 }
