@@ -158,7 +158,7 @@ def recorded_policy(policies: PolicyService, ref: PolicyRef) -> Policy | None:
     found = policies.document(ref.policy_id, ref.version)
     if found is not None:
         try:
-            return _compiled(found[1]).model_copy(update={"version": ref.version})
+            return _compiled(found[1], ref.version)
         except PolicyError:
             return None  # a stored document this release cannot read any more
     bundled = _bundled()
@@ -168,9 +168,11 @@ def recorded_policy(policies: PolicyService, ref: PolicyRef) -> Policy | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(document: str) -> Policy:
-    """Parsing and type-checking a document's CEL takes milliseconds: once per text."""
-    return load_policy(document)
+def _compiled(document: str, version: int) -> Policy:
+    """Parsing and type-checking a document's CEL takes milliseconds: once per text. The same
+    (frozen) policy for each re-run of a version, as the API makes a service per request:
+    decide() works out a policy's constants once per policy object."""
+    return load_policy(document).model_copy(update={"version": version})
 
 
 @functools.lru_cache(maxsize=1)
