@@ -89,7 +89,9 @@ def select_events_of_many(
         ]
     grouped: dict[UUID, list[StoredEvent]] = {}
     for event in rows:
-        grouped.setdefault(UUID(str(event.originator_id)), []).append(event)
+        originator_id = event.originator_id  # a UUID from both recorders here: kept as it is
+        key = originator_id if originator_id.__class__ is UUID else UUID(str(originator_id))
+        grouped.setdefault(key, []).append(event)
     return grouped
 
 

@@ -316,6 +316,23 @@ def _plain(value: object) -> Any:
     return value
 
 
+# Sources share their cost models (a carrier's tariff): one made and validated per distinct
+# figures, as written ("4.50" and "4.5" are two: they are recorded and shown as written).
+_COSTS: dict[tuple[str, str, str, str], CostModel] = {}
+
+
+def _cost(base: Any, per_unit: Any, per_km: Any, currency: Any) -> CostModel:
+    key = (base, per_unit, per_km, currency)
+    if not all(part.__class__ is str for part in key):  # a Decimal given: not shared
+        return CostModel(Decimal(base), Decimal(per_unit), Decimal(per_km), currency)
+    model = _COSTS.get(key)
+    if model is None:
+        if len(_COSTS) >= 4096:
+            _COSTS.clear()
+        model = _COSTS[key] = CostModel(Decimal(base), Decimal(per_unit), Decimal(per_km), currency)
+    return model
+
+
 def candidate_from(
     definition: Mapping[str, Any],
     active: bool,
@@ -334,12 +351,7 @@ def candidate_from(
         delivery_methods=frozenset(definition["delivery_methods"]),
         daily_capacity=definition["daily_capacity"],
         used_today=used_today,
-        cost=CostModel(
-            base=Decimal(cost["base"]),
-            per_unit=Decimal(cost["per_unit"]),
-            per_km=Decimal(cost["per_km"]),
-            currency=cost["currency"],
-        ),
+        cost=_cost(cost["base"], cost["per_unit"], cost["per_km"], cost["currency"]),
         lead_time_days=definition["lead_time_days"],
         priority=definition.get("priority", 0),
         active=active,

@@ -7,6 +7,7 @@ the arithmetic (quantities positive, money in ``Decimal``, times timezone-aware)
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Mapping
@@ -161,12 +162,11 @@ class CandidateSource:
             raise ValueError(f"source {self.source_id}: capacity and lead time must be >= 0")
         object.__setattr__(self, "kind", SourceKind(self.kind))
         object.__setattr__(self, "ships_to", frozenset(self.ships_to))
-        everywhere, countries = expand(self.ships_to)
+        everywhere, countries = _expanded(self.ships_to)
         object.__setattr__(self, "ships_everywhere", everywhere)
         object.__setattr__(self, "ship_countries", countries)
-        object.__setattr__(
-            self, "delivery_methods", frozenset(DeliveryMethod(m) for m in self.delivery_methods)
-        )
+        methods = _methods(frozenset(self.delivery_methods))
+        object.__setattr__(self, "delivery_methods", methods)
         object.__setattr__(self, "demand_classes", frozenset(self.demand_classes))
         # A read-only copy: the caller's dict may change after the values were gathered.
         object.__setattr__(self, "stock", MappingProxyType(dict(self.stock)))
@@ -191,6 +191,16 @@ class CandidateSource:
     def capacity_left(self) -> int:
         """Shipments this source can still take today (capacity counts shipments, not units)."""
         return max(0, self.daily_capacity - self.used_today)
+
+
+# Sources share a few shipping areas and method sets: each distinct one resolved once (re-runs
+# and what-if build a candidate per recorded definition).
+_expanded = functools.lru_cache(maxsize=1024)(expand)
+
+
+@functools.lru_cache(maxsize=256)
+def _methods(methods: frozenset[str]) -> frozenset[DeliveryMethod]:
+    return frozenset(DeliveryMethod(m) for m in methods)
 
 
 _SLOTS: tuple[str, ...] = CandidateSource.__slots__

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from hub.collector import collector_paused
 from hub.services.decision_records import decision_record
 from hub.services.decisions import order_decisions
 from hub.services.policies import PolicyService
@@ -97,6 +98,10 @@ class RerunService:
         """decide() again on what `decision` saw, with the recorded policy version (or the
         `policy` given, to see what another one would have done); RerunError when the
         recorded inputs or policy version cannot be had."""
+        with collector_paused():  # its objects die with it: see hub.collector
+            return self._rerun(decision, order_id, policy)
+
+    def _rerun(self, decision: DecisionRecord, order_id: UUID, policy: Policy | None) -> Rerun:
         started = time.perf_counter()
         inputs = self.inputs_of(decision)
         if policy is None:
@@ -153,7 +158,7 @@ def recorded_policy(policies: PolicyService, ref: PolicyRef) -> Policy | None:
     found = policies.document(ref.policy_id, ref.version)
     if found is not None:
         try:
-            return _compiled(found[1]).model_copy(update={"version": ref.version})
+            return _compiled(found[1], ref.version)
         except PolicyError:
             return None  # a stored document this release cannot read any more
     bundled = _bundled()
@@ -163,9 +168,11 @@ def recorded_policy(policies: PolicyService, ref: PolicyRef) -> Policy | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(document: str) -> Policy:
-    """Parsing and type-checking a document's CEL takes milliseconds: once per text."""
-    return load_policy(document)
+def _compiled(document: str, version: int) -> Policy:
+    """Parsing and type-checking a document's CEL takes milliseconds: once per text. The same
+    (frozen) policy for each re-run of a version, as the API makes a service per request:
+    decide() works out a policy's constants once per policy object."""
+    return load_policy(document).model_copy(update={"version": version})
 
 
 @functools.lru_cache(maxsize=1)

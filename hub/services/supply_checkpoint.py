@@ -27,14 +27,12 @@ settings (`ORDERHUB_SUPPLY_CHECKPOINT_EVENTS`, `ORDERHUB_SUPPLY_CHECKPOINT_SECON
 only while the view's state is copied (`SupplyView.export`, about a millisecond).
 """
 
-import gc
 import logging
 import math
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import chain, starmap
@@ -43,6 +41,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
+from hub.collector import collector_paused
 from hub.services.supply_view import Holding, SupplyState, SupplyView
 from hub.store import OrderStore
 from hub.view_checkpoints import CheckpointTable, StoredCheckpoint, checkpoint_table
@@ -79,22 +78,8 @@ class CheckpointUnreadable(Exception):
     """Bytes that are not a checkpoint of this format."""
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Tens of thousands of objects made at once set off the cyclic collector over and over
-    (it scans the whole young heap each time): without it a restore is about twice as fast.
-    None of these objects can form a cycle."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def encode(state: SupplyState) -> bytes:
-    with _collector_paused():
+    with collector_paused():
         return _encode(state)
 
 
@@ -112,7 +97,7 @@ def _encode(state: SupplyState) -> bytes:
 
 
 def decode(blob: bytes) -> SupplyState:
-    with _collector_paused():
+    with collector_paused():
         return _decode(blob)
 
 
@@ -192,7 +177,7 @@ class SupplyCheckpoints:
     def _restored(self, state: SupplyState) -> bool:
         """Whether the view took the state; a source definition it cannot read leaves it empty."""
         try:
-            with _collector_paused():
+            with collector_paused():
                 self.view.restore(state)
         except Exception:
             log.warning("supply view checkpoint not usable: rebuilding from the log", exc_info=True)
