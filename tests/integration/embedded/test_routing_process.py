@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -57,15 +58,24 @@ def _routed_per_order(hub: Hub) -> Counter[str]:
     )
 
 
-def _first_routed(hub: Hub) -> int:
-    """Wait for routing's first decisions on the log; how many there are then."""
-    after, routed, deadline = hub.store.max_position(), 0, time.monotonic() + 30
-    while not routed:
-        assert time.monotonic() < deadline, "nothing routed in 30 s"
-        time.sleep(0.005)
-        for position, env in hub.store.read_envelopes(after, 1000):
-            after, routed = position, routed + (env.type == EventType.ORDER_ROUTED)
-    return routed
+def _at_first_routed(hub: Hub, act: Callable[[], None]) -> asyncio.Future[int]:
+    """Watch the log from now on; at routing's first decisions, `act` (a kill, a stop) at once
+    and answer how many orders were routed then. Started before the orders are sent, so the act
+    lands while routing works: on a quiet machine routing can finish a batch of orders before a
+    look begun after their capture sees any decision."""
+    start = hub.store.max_position()
+
+    def watch() -> int:
+        after, routed, deadline = start, 0, time.monotonic() + 30
+        while not routed:
+            assert time.monotonic() < deadline, "nothing routed in 30 s"
+            time.sleep(0.002)
+            for position, env in hub.store.read_envelopes(after, 1000):
+                after, routed = position, routed + (env.type == EventType.ORDER_ROUTED)
+        act()
+        return routed
+
+    return asyncio.ensure_future(asyncio.to_thread(watch))
 
 
 @pytest.mark.asyncio
@@ -114,9 +124,10 @@ async def test_a_killed_routing_process_is_started_again_and_routes_each_order_o
         first = routing.pid
         assert first is not None
 
+        # a crash in the middle of its work
+        killed = _at_first_routed(hub, lambda: os.kill(first, signal.SIGKILL))
         before = await _capture(client, [f"WEB-K{i}" for i in range(400)])
-        routed_then = await asyncio.to_thread(_first_routed, hub)  # it is routing them now
-        os.kill(first, signal.SIGKILL)  # a crash in the middle of its work
+        routed_then = await killed
         assert 0 < routed_then < len(before)
         after = await _capture(client, [f"WEB-A{i}" for i in range(20)])
         for order_id in before + after:  # every order acknowledged is readable at once
@@ -143,8 +154,15 @@ async def _routing_state(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]
 
 @pytest.mark.asyncio
 async def test_a_hung_routing_process_is_killed_and_replaced_and_routes_each_order_once(
-    tmp_path: Path, clock: Clock, store_url: str | None, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    clock: Clock,
+    store_url: str | None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The replacement starts 5 s after the hang is found: the test sees the hub degraded then,
+    # however long the orders' capture went on after the stop.
+    monkeypatch.setattr(routing_process, "FIRST_PAUSE", 5.0)
     async with running(
         tmp_path,
         clock,
@@ -158,17 +176,25 @@ async def test_a_hung_routing_process_is_killed_and_replaced_and_routes_each_ord
         first, hung = routing.pid, routing._child
         assert first is not None and hung is not None
 
+        stops: list[float] = []
+
+        def stop() -> None:  # alive, but working no more (as if deadlocked)
+            os.kill(first, signal.SIGSTOP)
+            stops.append(time.monotonic())
+
+        stopped_at_first = _at_first_routed(hub, stop)
         before = await _capture(client, [f"WEB-H{i}" for i in range(400)])
-        routed_then = await asyncio.to_thread(_first_routed, hub)  # it is routing them now
-        os.kill(first, signal.SIGSTOP)  # alive, but working no more (as if deadlocked)
-        stopped = time.monotonic()
+        routed_then = await stopped_at_first
+        captured = time.monotonic()
+        [stopped] = stops
         try:
             assert 0 < routed_then < len(before)
             # A command waiting for routing is answered once the hang is found, as usual,
             # saying routing has not taken it up.
             receipt = {"source_id": "wh-lyon", "sku": "RED-CHAIR", "delta": 5, "reason": "found"}
             answer = await client.post("/v1/stock/adjustments", json=receipt)
-            answered = time.monotonic() - stopped
+            # from the stop, or from the capture's end if the hang was found while it went on
+            answered = time.monotonic() - max(stopped, captured - STALL)
             status, state = await _routing_state(client)
 
             assert answer.status_code == 200, answer.text
