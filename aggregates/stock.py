@@ -22,7 +22,14 @@ class StockItem(Aggregate):
 
     @event("Registered")
     def __init__(
-        self, source_id: str, sku: str, on_hand: int, safety_stock: int, at: datetime
+        self,
+        source_id: str,
+        sku: str,
+        on_hand: int,
+        safety_stock: int,
+        at: datetime,
+        feed: str | None = None,
+        offset: int | None = None,
     ) -> None:
         check_not_negative("on_hand", on_hand)
         check_not_negative("safety_stock", safety_stock)
@@ -32,6 +39,9 @@ class StockItem(Aggregate):
         self.safety_stock = safety_stock
         self.reservations: dict[str, int] = {}
         self.counted_at = at
+        # The last offset applied from each stock-feed partition ("topic/partition"): a feed
+        # message delivered again (at-least-once) is recognised and changes nothing twice.
+        self.fed: dict[str, int] = {feed: offset} if feed is not None and offset is not None else {}
 
     @property
     def reserved(self) -> int:
@@ -41,8 +51,22 @@ class StockItem(Aggregate):
     def available(self) -> int:
         return max(0, self.on_hand - self.reserved - self.safety_stock)
 
-    def count(self, on_hand: int, safety_stock: int | None, at: datetime, reason: str) -> None:
-        """An absolute snapshot from the source's own system."""
+    def already_fed(self, feed: str, offset: int) -> bool:
+        """Whether the feed's message at this offset (or a later one) was applied already."""
+        # Snapshots taken before feeds were tracked carry no `fed`.
+        last = getattr(self, "fed", {}).get(feed)
+        return last is not None and offset <= last
+
+    def count(
+        self,
+        on_hand: int,
+        safety_stock: int | None,
+        at: datetime,
+        reason: str,
+        feed: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        """An absolute snapshot from the source's own system (from `offset` of a `feed`)."""
         check_not_negative("on_hand", on_hand)
         if safety_stock is not None:
             check_not_negative("safety_stock", safety_stock)
@@ -55,8 +79,11 @@ class StockItem(Aggregate):
             safety_stock=self.safety_stock if safety_stock is None else safety_stock,
             at=at,
             reason=reason,
+            feed=feed,
+            offset=offset,
         )
 
+    # `feed` and `offset` are absent from events recorded before feeds were tracked.
     @event("Counted")
     def _counted(
         self,
@@ -66,25 +93,55 @@ class StockItem(Aggregate):
         safety_stock: int,
         at: datetime,
         reason: str,
+        feed: str | None = None,
+        offset: int | None = None,
     ) -> None:
         self.on_hand = on_hand
         self.safety_stock = safety_stock
         self.counted_at = at
+        self._note_fed(feed, offset)
 
-    def adjust(self, delta: int, at: datetime, reason: str) -> None:
-        """A relative change (receipt, damage, found units)."""
+    def _note_fed(self, feed: str | None, offset: int | None) -> None:
+        if feed is not None and offset is not None:
+            self.fed = {**getattr(self, "fed", {}), feed: offset}
+
+    def adjust(
+        self,
+        delta: int,
+        at: datetime,
+        reason: str,
+        feed: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        """A relative change (receipt, damage, found units), from `offset` of a `feed`."""
         if self.on_hand + delta < 0:
             raise StockError(
                 f"{self.source_id}/{self.sku}: on-hand {self.on_hand} cannot go down by {-delta}"
             )
         if delta:
             self._adjusted(
-                source_id=self.source_id, sku=self.sku, delta=delta, at=at, reason=reason
+                source_id=self.source_id,
+                sku=self.sku,
+                delta=delta,
+                at=at,
+                reason=reason,
+                feed=feed,
+                offset=offset,
             )
 
     @event("Adjusted")
-    def _adjusted(self, source_id: str, sku: str, delta: int, at: datetime, reason: str) -> None:
+    def _adjusted(
+        self,
+        source_id: str,
+        sku: str,
+        delta: int,
+        at: datetime,
+        reason: str,
+        feed: str | None = None,
+        offset: int | None = None,
+    ) -> None:
         self.on_hand += delta
+        self._note_fed(feed, offset)
 
     def reserve(self, order_id: str, quantity: int, at: datetime) -> None:
         if quantity <= 0:

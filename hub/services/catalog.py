@@ -18,6 +18,9 @@ from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 
 SOURCES = "sources"
 T = TypeVar("T")
+# Where a stock-feed message was read: ("topic/partition", offset). A message applied once is
+# recognised by its item when delivered again (hub.streaming: at-least-once).
+FeedPosition = tuple[str, int]
 
 
 class UnknownSourceError(DomainError):
@@ -102,27 +105,39 @@ class CatalogService:
         found = [self.find_source(name) for name in names]
         return [s for s in found if s is not None]
 
-    def apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
+    def apply_stock(
+        self,
+        message: StockSnapshot | StockDelta,
+        actor: str,
+        position: FeedPosition | None = None,
+    ) -> StockLevel:
         """Apply one stock-feed message; unknown sources and impossible counts are refused.
 
         A conflict (the item reserved or counted meanwhile) is retried on the fresh item: a
-        failed save recorded nothing, so a delta is still applied exactly once.
+        failed save recorded nothing, so a delta is still applied exactly once. A message read
+        from a feed `position` that its item has applied already changes nothing.
         """
         return retried(
             f"stock of {message.sku!r} at {message.source_id!r}",
-            lambda: self._apply_stock(message, actor),
+            lambda: self._apply_stock(message, actor, position),
         )
 
-    def _apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
+    def _apply_stock(
+        self, message: StockSnapshot | StockDelta, actor: str, position: FeedPosition | None
+    ) -> StockLevel:
         self.get_source(message.source_id)
-        item = _applied(
-            message, self.find_stock(message.source_id, message.sku), actor, self._clock()
-        )
+        found = self.find_stock(message.source_id, message.sku)
+        if found is not None and position is not None and found.already_fed(*position):
+            return level_of(found)
+        item = _applied(message, found, actor, self._clock(), position)
         self._store.save(item)
         return level_of(item)
 
     def apply_stock_many(
-        self, messages: Sequence[StockSnapshot | StockDelta], actor: str
+        self,
+        messages: Sequence[StockSnapshot | StockDelta],
+        actor: str,
+        positions: Sequence[FeedPosition | None] | None = None,
     ) -> list[StockLevel | DomainError]:
         """Apply many stock-feed messages in one event-store transaction (bulk loads, feeds).
 
@@ -130,15 +145,21 @@ class CatalogService:
         refused it (unknown source, on-hand below zero) - a refused row changes nothing and the
         others still apply. Rows for the same source and SKU apply one after the other. If a
         reservation lands on one of the items meanwhile, nothing was written and the whole batch
-        is applied again on fresh items (a delta is never applied twice).
+        is applied again on fresh items (a delta is never applied twice). With `positions` (one
+        per message, from a feed), a message its item has applied already changes nothing: a
+        batch delivered again is applied once.
         """
+        where = positions if positions is not None else [None] * len(messages)
         return retried(
             f"a batch of {len(messages)} stock rows",
-            lambda: self._apply_stock_batch(messages, actor),
+            lambda: self._apply_stock_batch(messages, actor, where),
         )
 
     def _apply_stock_batch(
-        self, messages: Sequence[StockSnapshot | StockDelta], actor: str
+        self,
+        messages: Sequence[StockSnapshot | StockDelta],
+        actor: str,
+        positions: Sequence[FeedPosition | None],
     ) -> list[StockLevel | DomainError]:
         now = self._clock()
         # The batch's sources in one query, and the items of the known ones in another.
@@ -154,13 +175,17 @@ class CatalogService:
         items: dict[tuple[str, str], StockItem | None] = {k: found.get(i) for i, k in keys.items()}
         touched: dict[tuple[str, str], StockItem] = {}
         results: list[StockLevel | DomainError] = []
-        for message in messages:
+        for message, position in zip(messages, positions, strict=True):
             if message.source_id not in known:
                 results.append(UnknownSourceError(message.source_id))
                 continue
             key = (message.source_id, message.sku)
+            current = items[key]
+            if current is not None and position is not None and current.already_fed(*position):
+                results.append(level_of(current))  # delivered again: applied before
+                continue
             try:
-                item = _applied(message, items[key], actor, now)
+                item = _applied(message, current, actor, now, position)
             except DomainError as refused:
                 results.append(refused)
                 continue
@@ -185,9 +210,14 @@ class CatalogService:
 
 
 def _applied(
-    message: StockSnapshot | StockDelta, item: StockItem | None, actor: str, now: datetime
+    message: StockSnapshot | StockDelta,
+    item: StockItem | None,
+    actor: str,
+    now: datetime,
+    position: FeedPosition | None = None,
 ) -> StockItem:
     """The item with the message applied (a new one when the source had no record of the SKU)."""
+    feed, offset = position if position is not None else (None, None)
     if isinstance(message, StockSnapshot):
         if item is None:
             return StockItem(
@@ -196,9 +226,16 @@ def _applied(
                 on_hand=message.on_hand,
                 safety_stock=message.safety_stock or 0,
                 at=message.counted_at or now,
+                feed=feed,
+                offset=offset,
             )
         item.count(
-            message.on_hand, message.safety_stock, at=message.counted_at or now, reason=actor
+            message.on_hand,
+            message.safety_stock,
+            at=message.counted_at or now,
+            reason=actor,
+            feed=feed,
+            offset=offset,
         )
         return item
     if item is None:
@@ -209,7 +246,7 @@ def _applied(
         item = StockItem(
             source_id=message.source_id, sku=message.sku, on_hand=0, safety_stock=0, at=now
         )
-    item.adjust(message.delta, at=now, reason=message.reason)
+    item.adjust(message.delta, at=now, reason=message.reason, feed=feed, offset=offset)
     return item
 
 

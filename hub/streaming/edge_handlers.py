@@ -16,7 +16,7 @@ from aggregates.errors import DomainError
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage, dead_letter, rejection
 from connectors.publisher import Publisher
-from hub.services.catalog import CatalogService
+from hub.services.catalog import CatalogService, FeedPosition
 from hub.services.fulfillment import FulfillmentService
 from hub.services.fulfillment_updates import apply_raw_update
 from hub.services.intake import IntakeService, RejectSubmission
@@ -71,9 +71,10 @@ class StockFeedConsumer:
     ) -> dict[int, OutboundRecord]:
         actor = f"system:{self.name}"
         rows = list(readable.values())
+        positions = [feed_position(messages[index]) for index in readable]
         try:
             results = await with_retries(
-                lambda: asyncio.to_thread(self._catalog.apply_stock_many, rows, actor),
+                lambda: asyncio.to_thread(self._catalog.apply_stock_many, rows, actor, positions),
                 self._settings.max_handler_attempts,
                 "stock updates",
             )
@@ -92,7 +93,9 @@ class StockFeedConsumer:
     ) -> OutboundRecord | None:
         try:
             await with_retries(
-                lambda: asyncio.to_thread(self._catalog.apply_stock, stock, f"system:{self.name}"),
+                lambda: asyncio.to_thread(
+                    self._catalog.apply_stock, stock, f"system:{self.name}", feed_position(message)
+                ),
                 self._settings.max_handler_attempts,
                 "stock update",
             )
@@ -105,6 +108,11 @@ class StockFeedConsumer:
     def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
         topic = self._settings.topic("inventory_rejected")
         return rejection(topic, message, reason, {"errors": errors})
+
+
+def feed_position(message: ConsumedMessage) -> FeedPosition:
+    """Where the message was read: its item remembers it, so a redelivery changes nothing."""
+    return (f"{message.topic}/{message.partition}", message.offset)
 
 
 def parse_stock_message(payload: object) -> StockSnapshot | StockDelta:

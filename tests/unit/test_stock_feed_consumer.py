@@ -10,7 +10,7 @@ from aggregates.stock import StockItem
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
-from hub.services.catalog import CatalogService, StockLevel
+from hub.services.catalog import CatalogService, FeedPosition, StockLevel
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.streaming.edge_handlers import StockFeedConsumer
@@ -268,17 +268,22 @@ class FailingCatalog:
         self._real = real
         self._failing_sku = failing_sku
 
-    def apply_stock(self, message: StockSnapshot | StockDelta, actor: str) -> StockLevel:
+    def apply_stock(
+        self, message: StockSnapshot | StockDelta, actor: str, position: FeedPosition | None
+    ) -> StockLevel:
         if message.sku == self._failing_sku:
             raise OSError("disk full")
-        return self._real.apply_stock(message, actor)
+        return self._real.apply_stock(message, actor, position)
 
     def apply_stock_many(
-        self, messages: list[StockSnapshot | StockDelta], actor: str
+        self,
+        messages: list[StockSnapshot | StockDelta],
+        actor: str,
+        positions: list[FeedPosition | None],
     ) -> list[StockLevel | DomainError]:
         if any(message.sku == self._failing_sku for message in messages):
             raise OSError("disk full")
-        return self._real.apply_stock_many(messages, actor)
+        return self._real.apply_stock_many(messages, actor, positions)
 
     def find_stock(self, source_id: str, sku: str) -> StockItem | None:
         return self._real.find_stock(source_id, sku)
@@ -312,3 +317,68 @@ async def test_the_actor_of_a_feed_update_is_the_stock_feed(
     assert item is not None
     counted: Any = list(store.events.get(item.id))[-1]
     assert (type(counted).__name__, counted.reason) == ("Counted", "system:stock_feed")
+
+
+@pytest.mark.asyncio
+async def test_a_batch_delivered_again_changes_nothing_twice(
+    consumer: StockFeedConsumer, catalog: CatalogService, store: OrderStore
+) -> None:
+    batch = [feed(snapshot(on_hand=10), 4), feed(delta(5), 5), feed(delta(-2), 6)]
+    await consumer.handle(batch)
+    events = store.max_position()
+
+    await consumer.handle(batch)  # at-least-once: the offsets were not committed
+
+    after = level(catalog)
+    assert after is not None and after.on_hand == 13
+    assert store.max_position() == events  # nothing recorded the second time
+
+
+@pytest.mark.asyncio
+async def test_a_redelivered_tail_is_skipped_and_the_new_messages_after_it_apply(
+    consumer: StockFeedConsumer, catalog: CatalogService
+) -> None:
+    await consumer.handle([feed(snapshot(on_hand=10), 4), feed(delta(5), 5)])
+
+    # A new owner of the partition starts again from 5: 5 is known, 6 is new.
+    await consumer.handle([feed(delta(5), 5), feed(delta(1), 6)])
+
+    after = level(catalog)
+    assert after is not None and after.on_hand == 16
+
+
+@pytest.mark.asyncio
+async def test_the_same_offset_of_another_partition_is_another_message(
+    consumer: StockFeedConsumer, catalog: CatalogService
+) -> None:
+    await consumer.handle([feed(snapshot(on_hand=10), 4)])
+    other = feed(delta(3), 4)
+    other = ConsumedMessage(
+        topic=other.topic,
+        partition=2,
+        offset=other.offset,
+        key=other.key,
+        value=other.value,
+        headers=other.headers,
+    )
+
+    await consumer.handle([other])
+
+    after = level(catalog)
+    assert after is not None and after.on_hand == 13
+
+
+@pytest.mark.asyncio
+async def test_one_by_one_after_a_failed_batch_skips_what_was_applied(
+    catalog: CatalogService, publisher: RecordingPublisher, settings: Settings
+) -> None:
+    consumer = StockFeedConsumer(catalog, publisher, settings)
+    await consumer.handle([feed(snapshot(on_hand=10), 4), feed(delta(5), 5)])
+    failing = FailingCatalog(catalog, failing_sku="BLUE-LAMP")
+    retrying = StockFeedConsumer(failing, publisher, settings)  # type: ignore[arg-type]
+
+    # The batch fails on BLUE-LAMP, so each message goes on its own: 5 again changes nothing.
+    await retrying.handle([feed(delta(5), 5), feed(snapshot(on_hand=1, sku="BLUE-LAMP"), 6)])
+
+    after = level(catalog)
+    assert after is not None and after.on_hand == 15
