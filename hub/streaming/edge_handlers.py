@@ -33,10 +33,18 @@ class StockFeedConsumer:
 
     name = "stock_feed"
 
-    def __init__(self, catalog: CatalogService, publisher: Publisher, settings: Settings) -> None:
+    def __init__(
+        self,
+        catalog: CatalogService,
+        publisher: Publisher,
+        settings: Settings,
+        intake: IntakeService | None = None,
+    ) -> None:
         self._catalog = catalog
         self._publisher = publisher
         self._settings = settings
+        # Where refused rows are also kept as rejected submissions (seen without Kafka tools).
+        self._intake = intake
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         """The readable messages of a batch are applied in one transaction; if that fails for
@@ -59,12 +67,33 @@ class StockFeedConsumer:
         if readable:
             parked |= await self._apply(messages, readable)
         if parked:
+            await self._keep_refused(messages, parked)
             records = [parked[index] for index in sorted(parked)]
             await with_retries(
                 lambda: self._publisher.publish(records),
                 self._settings.max_handler_attempts,
                 "parking refused stock messages",
             )
+
+    async def _keep_refused(
+        self, messages: Sequence[ConsumedMessage], parked: dict[int, OutboundRecord]
+    ) -> None:
+        """What goes to the rejected topic, kept as rejected submissions too. Ids come from the
+        message's position and bytes: a batch delivered again keeps each one once."""
+        topic = self._settings.topic("inventory_rejected")
+        refused = [
+            refused_row(messages[index], record)
+            for index, record in sorted(parked.items())
+            if record.topic == topic
+        ]
+        if self._intake is None or not refused:
+            return
+        intake = self._intake
+        await with_retries(
+            lambda: asyncio.to_thread(intake.record_rejections, refused),
+            self._settings.max_handler_attempts,
+            "keeping refused stock messages",
+        )
 
     async def _apply(
         self, messages: Sequence[ConsumedMessage], readable: dict[int, StockSnapshot | StockDelta]
@@ -108,6 +137,26 @@ class StockFeedConsumer:
     def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
         topic = self._settings.topic("inventory_rejected")
         return rejection(topic, message, reason, {"errors": errors})
+
+
+def refused_row(message: ConsumedMessage, record: OutboundRecord) -> RejectSubmission:
+    """A refused stock-feed message as a rejected submission: the reason and the problems of
+    its rejection record, the raw bytes behind where it was read."""
+    body = json.loads(record.value)
+    problems = [
+        error if isinstance(error, dict) else {"field": "(message)", "message": str(error)}
+        for error in body.get("errors", [])
+    ]
+    where = f"{message.topic}/{message.partition}@{message.offset}"
+    return RejectSubmission(
+        channel=f"topic:{message.topic}"[:128],
+        raw_payload=f"{where}\n" + message.value.decode("utf-8", errors="replace"),
+        format="kafka-record",
+        reason=str(body.get("reason", "refused")),
+        problems=[{"code": body.get("reason", "refused"), **p} for p in problems],
+        actor="system:stock_feed",
+        details={"topic": message.topic, "partition": message.partition, "offset": message.offset},
+    )
 
 
 def feed_position(message: ConsumedMessage) -> FeedPosition:

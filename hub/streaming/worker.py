@@ -167,7 +167,7 @@ def add_fulfillment(a: Agents) -> None:
     a.add(
         a.topic("inventory_snapshots"),
         "stock_feed",
-        StockFeedConsumer(hub.catalog, a.publisher, s),
+        StockFeedConsumer(hub.catalog, a.publisher, s, hub.intake),
         s.intake_batch_size,
     )
     a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")
