@@ -1,6 +1,6 @@
 """Sources and stock: register, redefine, pause and resume sources; count and adjust stock."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -44,6 +44,9 @@ class CatalogService:
     def __init__(self, store: OrderStore, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock
+        # Sources seen registered: a source is never removed (only paused), so a batch of
+        # stock rows need not load them again (a stock load read ~100 every batch).
+        self._known_sources: set[str] = set()
 
     def register_source(self, definition: SourceDefinition, actor: str) -> tuple[bool, int]:
         """Create the source, or redefine it when it exists; returns (created, version).
@@ -162,12 +165,7 @@ class CatalogService:
         positions: Sequence[FeedPosition | None],
     ) -> list[StockLevel | DomainError]:
         now = self._clock()
-        # The batch's sources in one query, and the items of the known ones in another.
-        source_ids = {
-            source_aggregate_id(s): s for s in dict.fromkeys(m.source_id for m in messages)
-        }
-        sources = find_many(self._store, source_ids, FulfillmentSource)
-        known = {source_ids[i] for i in sources}
+        known = self._known(m.source_id for m in messages)
         keys = {stock_item_id(m.source_id, m.sku): (m.source_id, m.sku) for m in messages}
         found = find_many(
             self._store, [i for i, (source_id, _) in keys.items() if source_id in known], StockItem
@@ -194,6 +192,16 @@ class CatalogService:
         if touched:
             self._store.save(*touched.values())
         return results
+
+    def _known(self, source_ids: Iterable[str]) -> set[str]:
+        """Which of these sources are registered; those not seen registered before are read
+        in one query (an unknown source is asked again: it may be registered since)."""
+        wanted = dict.fromkeys(source_ids)
+        unseen = {source_aggregate_id(s): s for s in wanted if s not in self._known_sources}
+        if unseen:
+            found = find_many(self._store, unseen, FulfillmentSource)
+            self._known_sources.update(unseen[i] for i in found)
+        return {s for s in wanted if s in self._known_sources}
 
     def find_stock(self, source_id: str, sku: str) -> StockItem | None:
         return self._find(stock_item_id(source_id, sku), StockItem)

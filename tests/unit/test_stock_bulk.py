@@ -135,6 +135,20 @@ def test_a_batch_reads_its_sources_in_one_query_and_their_items_in_another(
     results = catalog.apply_stock_many(rows, "system:bulk")
 
     assert [type(r).__name__ for r in results] == ["StockLevel"] * 6 + ["UnknownSourceError"]
-    assert many_reads == [["FulfillmentSource"], ["StockItem"] * 5]
+    # The source read by the first batch is known; only the unknown one is asked for.
+    assert many_reads == [[], ["StockItem"] * 5]
     assert single_reads == []
     assert on_hand(catalog, "S3") == 2 and on_hand(catalog, "NEW") == 3
+
+
+def test_a_source_registered_after_a_batch_refused_its_rows_is_found_by_the_next(
+    catalog: CatalogService,
+) -> None:
+    (refused,) = catalog.apply_stock_many([count("A", 1, "wh-later")], "system:bulk")
+    assert isinstance(refused, UnknownSourceError)
+    later = source_body("wh-later", name="Later DC", daily_capacity=10)
+    catalog.register_source(SourceDefinition.model_validate(later), actor="user:alice")
+
+    (applied,) = catalog.apply_stock_many([count("A", 1, "wh-later")], "system:bulk")
+
+    assert isinstance(applied, StockLevel) and applied.on_hand == 1
