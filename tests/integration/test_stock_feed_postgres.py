@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from aggregates.submission import RejectedSubmission, rejected_submission_id
-from connectors.consumed import ConsumedMessage, normalise_headers
+from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub
@@ -28,30 +28,13 @@ from hub.services.catalog import CatalogService
 from hub.services.lookup import find
 from hub.streaming.edge_handlers import StockFeedConsumer
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
-from tests.contracts.factories import NOW, fixed_clock
+from tests.contracts.factories import NOW, fixed_clock, source_body
+from tests.support.kafka import consumed_message
 from tests.support.running_hub import embedded_hub
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 SOURCE = "wh-lyon"
-
-
-def _source() -> SourceDefinition:
-    return SourceDefinition.model_validate(
-        {
-            "source_id": SOURCE,
-            "name": "Lyon DC",
-            "kind": "warehouse",
-            "lat": 45.75,
-            "lon": 4.85,
-            "country": "FR",
-            "ships_to": ["FR"],
-            "delivery_methods": ["standard"],
-            "daily_capacity": 500,
-            "lead_time_days": 1,
-            "cost": {"base": "4.50", "per_unit": "0.40", "per_km": "0.01", "currency": "EUR"},
-        }
-    )
 
 
 @pytest.fixture
@@ -70,7 +53,9 @@ def hubs(tmp_path: Path, database_url: str) -> Iterator[Callable[[], Hub]]:
         return hub
 
     first = make()
-    first.catalog.register_source(_source(), actor="user:alice")
+    first.catalog.register_source(
+        SourceDefinition.model_validate(source_body(SOURCE)), actor="user:alice"
+    )
     yield make
     for hub in made:
         hub.close()
@@ -131,24 +116,13 @@ class Feed:
             async with asyncio.timeout(60):
                 while len(batch) < count:
                     for records in (await kafka.getmany(timeout_ms=500)).values():
-                        batch += [consumed(r) for r in records]
+                        batch += [consumed_message(r) for r in records]
             await consumer.handle(batch)
             partition = TopicPartition(self.topic, 0)
             await kafka.commit({partition: batch[-1].offset + 1})
             return batch
         finally:
             await kafka.stop()
-
-
-def consumed(record: Any) -> ConsumedMessage:
-    return ConsumedMessage(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        headers=normalise_headers(record.headers),
-    )
 
 
 def stock_feed(hub: Hub, publisher: RecordingPublisher) -> StockFeedConsumer:

@@ -3,10 +3,23 @@
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from connectors.consumed import ConsumedMessage, normalise_headers
+
+
+def consumed_message(record: Any) -> ConsumedMessage:
+    """An aiokafka record as the hub's handlers take it."""
+    return ConsumedMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+        headers=normalise_headers(record.headers),
+    )
 
 
 async def read_topic(
@@ -33,18 +46,8 @@ async def read_topic(
                     f"{topic}: condition not met within {timeout}s; got {len(records)} records"
                 )
             batches = await consumer.getmany(timeout_ms=500)
-            for tp, messages in batches.items():
-                for m in messages:
-                    records.append(
-                        ConsumedMessage(
-                            topic=tp.topic,
-                            partition=tp.partition,
-                            offset=m.offset,
-                            key=m.key,
-                            value=m.value or b"",
-                            headers=normalise_headers(m.headers),
-                        )
-                    )
+            for messages in batches.values():
+                records += [consumed_message(m) for m in messages]
             await asyncio.sleep(0)
     finally:
         await consumer.stop()

@@ -59,11 +59,11 @@ def consumer(
     return StockFeedConsumer(catalog, publisher, settings)
 
 
-def feed(value: bytes | dict[str, Any], offset: int = 0) -> ConsumedMessage:
+def feed(value: bytes | dict[str, Any], offset: int = 0, partition: int = 1) -> ConsumedMessage:
     raw = value if isinstance(value, bytes) else json.dumps(value).encode()
     return ConsumedMessage(
         topic=SNAPSHOTS,
-        partition=1,
+        partition=partition,
         offset=offset,
         key=b"wh-lyon:RED-CHAIR",
         value=raw,
@@ -352,15 +352,7 @@ async def test_the_same_offset_of_another_partition_is_another_message(
     consumer: StockFeedConsumer, catalog: CatalogService
 ) -> None:
     await consumer.handle([feed(snapshot(on_hand=10), 4)])
-    other = feed(delta(3), 4)
-    other = ConsumedMessage(
-        topic=other.topic,
-        partition=2,
-        offset=other.offset,
-        key=other.key,
-        value=other.value,
-        headers=other.headers,
-    )
+    other = feed(delta(3), 4, partition=2)
 
     await consumer.handle([other])
 
