@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from aggregates.stock import StockItem
 from hub.multi_get import project_events
-from hub.store import OrderStore
+from hub.store import STOCK_SNAPSHOT_EVERY, OrderStore
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 FEED = "orderhub.inventory.snapshots/0"
@@ -55,3 +55,18 @@ def test_a_snapshot_taken_before_feed_offsets_still_answers() -> None:
     assert not item.already_fed(FEED, 0)
     item.adjust(1, at=AT, reason="receipt", feed=FEED, offset=4)
     assert item.already_fed(FEED, 4)
+
+
+def test_the_offsets_survive_a_snapshot_of_the_item(store: OrderStore) -> None:
+    item = StockItem(source_id="wh", sku="A", on_hand=0, safety_stock=0, at=AT, feed=FEED, offset=0)
+    for offset in range(1, STOCK_SNAPSHOT_EVERY + 5):
+        item.adjust(1, at=AT, reason="receipt", feed=FEED, offset=offset)
+        store.save(item)
+
+    loaded = store.repository_for(StockItem).get(item.id)
+
+    assert store.snapshots is not None
+    assert list(store.snapshots.get(item.id))  # loaded from a snapshot and what came after
+    assert loaded.on_hand == STOCK_SNAPSHOT_EVERY + 4
+    assert loaded.already_fed(FEED, STOCK_SNAPSHOT_EVERY + 4)
+    assert not loaded.already_fed(FEED, STOCK_SNAPSHOT_EVERY + 5)
