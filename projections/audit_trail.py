@@ -17,7 +17,7 @@ from projections.positions import create_positions_table, read_positions, save_p
 from projections.sqldb import Cursor, SqlDatabase
 from projections.summaries import summarize
 from schemas.envelope import EventEnvelope
-from schemas.event_types import EventFamily
+from schemas.event_types import EventFamily, types_of
 
 FOLLOWER = "audit_trail"
 ORDER_EVENTS = EventFamily.ORDER
@@ -138,6 +138,7 @@ class SqlAuditTrail(SqlView):
     """SQLite or PostgreSQL; a batch's lines and positions are written in one transaction."""
 
     name = FOLLOWER
+    event_types = types_of(ORDER_EVENTS, CASE_EVENTS)  # the trail's; the lane decodes those only
     rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:

@@ -370,6 +370,10 @@ _RULES: dict[str, Callable[[Book, Context, EventEnvelope], Context]] = {
 }
 
 
+# The event types some rule reads (the view's `event_types`).
+RULE_TYPES = frozenset(_RULES)
+
+
 def has_rule(env: EventEnvelope) -> bool:
     """Whether any exception rule reads this event (the others change nothing here)."""
     return env.type in _RULES

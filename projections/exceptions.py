@@ -20,6 +20,7 @@ from projections.exception_query import (
 )
 from projections.exception_rules import (
     KINDS,
+    RULE_TYPES,
     SEVERITY_RANK,
     Book,
     Context,
@@ -158,6 +159,7 @@ class SqlExceptionQueue(SqlView):
     positions in one transaction."""
 
     name = FOLLOWER
+    event_types = RULE_TYPES  # the lane decodes and hands it those only
     rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:

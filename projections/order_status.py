@@ -17,7 +17,7 @@ from projections.order_query import (
     page_of,
     search_sql,
 )
-from projections.order_rows import FINAL_STATUSES, OrderFacts, OrderStatusRow, fold
+from projections.order_rows import FINAL_STATUSES, HANDLERS, OrderFacts, OrderStatusRow, fold
 from projections.positions import read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
@@ -174,6 +174,9 @@ class SqlOrderStatusView(SqlView):
     """SQLite or PostgreSQL; rows and positions are written in one transaction per batch."""
 
     name = FOLLOWER
+    # What its fold reads: the lane decodes and hands it those only (an order's stock
+    # reservations and decision inputs, most of the log, are none of its business).
+    event_types = frozenset(HANDLERS)
     rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:

@@ -41,6 +41,8 @@ class RejectedRow:
 
 
 class SqlRejectedSubmissionsView(SqlView):
+    event_types = frozenset({EventType.REJECTED_SUBMISSION_RECORDED})  # the only ones it reads
+
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:

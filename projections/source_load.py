@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS source_shipments (
 class SqlSourceLoadView(SqlView):
     """One row per shipment, so a re-delivered event counts once."""
 
+    event_types = frozenset({EventType.ORDER_FULFILLMENT_REQUESTED})  # the only ones it reads
+
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:

@@ -36,6 +36,7 @@ from projections.stock_rows import (
     stock_key,
 )
 from schemas.envelope import EventEnvelope
+from schemas.event_types import types_of
 
 
 class StockLevelsView(ReadModel, Protocol):
@@ -176,6 +177,7 @@ class SqlStockLevels(SqlView):
     """SQLite or PostgreSQL; rows and positions are written in one transaction per batch."""
 
     name = FOLLOWER
+    event_types = types_of(STOCK_EVENTS, SOURCE_EVENTS)  # the lane decodes those only
     rebuilt_as = FOLLOWER
 
     def __init__(self, db: SqlDatabase) -> None:

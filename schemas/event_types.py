@@ -88,3 +88,8 @@ class EventType(StrEnum):
     @property
     def family(self) -> EventFamily:
         return EventFamily(self.value.rpartition(".")[0] + ".")
+
+
+def types_of(*families: EventFamily) -> frozenset[str]:
+    """Every event type of these families (a follower's `event_types` when it reads them all)."""
+    return frozenset(t.value for t in EventType if t.family in families)

@@ -43,6 +43,38 @@ async def get_correlation_id(
     return x_correlation_id or str(UUID(int=getrandbits(128), version=4))
 
 
+async def caller_of(request: Request, scope: str) -> tuple[Hub, str, Principal]:
+    """What `HubDep`, `CorrelationDep` and `Depends(require(scope))` give a route, read by the
+    route itself: for the capture route, the hottest one. FastAPI's solving of those
+    dependencies (four header parameters validated one by one, five dependencies walked) was
+    15 % of the embedded API process's busy samples under load, twice the route's own work.
+    Same checks, same order, same answers; the route documents the headers (`CALLER_HEADERS`)."""
+    headers = request.headers
+    hub: Hub = request.app.state.hub
+    correlation_id = await get_correlation_id(headers.get("x-correlation-id"))
+    principal = await get_principal(
+        request,
+        hub,
+        authorization=headers.get("authorization"),
+        x_api_key=headers.get("x-api-key"),
+        x_actor=headers.get("x-actor"),
+    )
+    return hub, correlation_id, _in_scope(principal, scope)
+
+
+def _header_doc(name: str, title: str) -> dict[str, object]:
+    schema = {"anyOf": [{"type": "string"}, {"type": "null"}], "title": title}
+    return {"name": name, "in": "header", "required": False, "schema": schema}
+
+
+# The headers `get_principal` reads, as FastAPI documents them for a route that depends on it.
+CALLER_HEADERS = [
+    _header_doc("authorization", "Authorization"),
+    _header_doc("x-api-key", "X-Api-Key"),
+    _header_doc("x-actor", "X-Actor"),
+]
+
+
 HubDep = Annotated[Hub, Depends(get_hub)]
 CaptureDep = Annotated[CaptureService, Depends(get_capture)]
 CorrelationDep = Annotated[str, Depends(get_correlation_id)]
@@ -77,18 +109,22 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: PrincipalDep) -> Principal:
-        if scope not in principal.scopes:
-            raise ProblemError(
-                Problem(
-                    type="/problems/forbidden",
-                    title=f"This credential may not {scope.replace(':', ' ')}",
-                    status=403,
-                    detail=f"role {principal.role.value} lacks the scope {scope}",
-                )
-            )
-        return principal
+        return _in_scope(principal, scope)
 
     return check
+
+
+def _in_scope(principal: Principal, scope: str) -> Principal:
+    if scope not in principal.scopes:
+        raise ProblemError(
+            Problem(
+                type="/problems/forbidden",
+                title=f"This credential may not {scope.replace(':', ' ')}",
+                status=403,
+                detail=f"role {principal.role.value} lacks the scope {scope}",
+            )
+        )
+    return principal
 
 
 async def get_actor(principal: PrincipalDep) -> str:

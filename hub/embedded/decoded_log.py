@@ -24,8 +24,12 @@ class Read:
     entries: list[Entry]
     last: int | None
 
-    def since(self, seen: int | None) -> list[Entry]:
-        return self.entries if seen is None else [e for e in self.entries if e[0] > seen]
+    def since(self, seen: int | None, types: Collection[str] | None = None) -> list[Entry]:
+        """The entries after `seen`; with `types`, those of these types only."""
+        if types is None:
+            return self.entries if seen is None else [e for e in self.entries if e[0] > seen]
+        after = -1 if seen is None else seen
+        return [e for e in self.entries if e[0] > after and e[1].type in types]
 
 
 class Log(Protocol):
@@ -52,7 +56,10 @@ class DecodedLog:
     goes to the store and leaves the run to the lane ahead. The store hands out positions in
     commit order (SQLite has one writer; the library's PostgreSQL recorder takes a table lock),
     so nothing can appear later inside a run. The envelopes are frozen models, shared between
-    the lanes' threads as they are.
+    the lanes' threads as they are. With `decodes` set (the types some lane reads) the run
+    holds the events of those types only, the others read past and never decoded (decision
+    inputs, a tenth of the log, were decoded for the views lane that reads none of them); its
+    end is then kept apart, since the last position read may be of a type not kept.
     """
 
     def __init__(self, store: OrderStore, keep: int) -> None:
@@ -60,7 +67,11 @@ class DecodedLog:
         self._keep = max(1, keep)
         self._lock = threading.Lock()
         self._start: int | None = None  # the position the kept run follows (None: no run)
+        self._end: int | None = None  # the last position the run covers (read, kept or not)
         self._kept: deque[Entry] = deque()
+        # The types the run keeps decoded: every lane's (set by the delivery); None: all.
+        # The events of other types are read past, never decoded: no lane reads them.
+        self.decodes: frozenset[str] | None = None
         self.reads = 0  # round trips to the store, for tests and benchmarks
         self.decoded = 0  # events decoded
         self.hits = 0  # reads answered from the kept run
@@ -74,33 +85,43 @@ class DecodedLog:
 
     def read(self, after: int | None, limit: int, types: Collection[str] | None = None) -> Read:
         since = after or 0  # from the start (None) is after 0: the log's first position is 1
+        decodes = self.decodes
+        if decodes is not None and (types is None or not decodes.issuperset(types)):
+            return self._read_store(after, limit, types)  # more than the run keeps: not kept
         with self._lock:
             kept = self._from_kept(since, limit)
-        if kept:
-            wanted = kept if types is None else [e for e in kept if e[1].type in types]
-            return Read(wanted, kept[-1][0])
-        if types is not None:
-            return self._read_only(after, limit, types)
-        batch = self._store.read_envelopes(after, limit)
-        with self._lock:
-            self.reads += 1
-            self.decoded += len(batch)
-            self._keep_read(since, batch)
-        return Read(batch, batch[-1][0] if batch else None)
+        if kept is not None:
+            read = kept
+        elif decodes is None and types is not None:
+            return self._read_store(after, limit, types)  # a read with holes: not kept
+        else:
+            read = self._read_store(after, limit, decodes)
+            with self._lock:
+                self._keep_read(since, read)
+        if types is None:
+            return read
+        return Read([e for e in read.entries if e[1].type in types], read.last)
 
-    def _read_only(self, after: int | None, limit: int, types: Collection[str]) -> Read:
-        """Decodes the events of `types` only (an event's type follows from its stored topic).
-        Such a read has holes, so it is not kept for the other lane."""
+    def _read_store(self, after: int | None, limit: int, types: Collection[str] | None) -> Read:
+        """Up to `limit` events from the store, those of `types` only decoded (None: all; an
+        event's type follows from its stored topic)."""
         store = self._store
-        notifications = store.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=after is None
-        )
-        envelope = store.envelope_reader.envelope
-        entries = [(n.id, envelope(n)) for n in notifications if self._type_of(n.topic) in types]
+        if types is None:
+            entries = store.read_envelopes(after, limit)
+            last = entries[-1][0] if entries else None
+        else:
+            notifications = store.recorder.select_notifications(
+                start=after, limit=limit, inclusive_of_start=after is None
+            )
+            envelope = store.envelope_reader.envelope
+            entries = [
+                (n.id, envelope(n)) for n in notifications if self._type_of(n.topic) in types
+            ]
+            last = notifications[-1].id if notifications else None
         with self._lock:
             self.reads += 1
             self.decoded += len(entries)
-        return Read(entries, notifications[-1].id if notifications else None)
+        return Read(entries, last)
 
     def _type_of(self, topic: str) -> str:
         found = self._types.get(topic)
@@ -108,26 +129,28 @@ class DecodedLog:
             found = self._types[topic] = event_type_of(resolve_topic(topic))
         return found
 
-    def _from_kept(self, after: int, limit: int) -> list[Entry]:
-        if self._start is None or not self._kept or after < self._start:
-            return []
-        if after >= self._kept[-1][0]:
-            return []  # past the run: only the store knows what came next
+    def _from_kept(self, after: int, limit: int) -> Read | None:
+        if self._start is None or self._end is None or after < self._start:
+            return None
+        if after >= self._end:
+            return None  # past the run: only the store knows what came next
         found = [entry for entry in self._kept if entry[0] > after]
         self.hits += 1
-        return found[:limit]
+        if len(found) > limit:  # the run has no hole: all up to the last one handed is seen
+            return Read(found[:limit], found[limit - 1][0])
+        return Read(found, self._end)
 
-    def _keep_read(self, after: int, batch: list[Entry]) -> None:
-        if not batch:
+    def _keep_read(self, after: int, read: Read) -> None:
+        if read.last is None:
             return
-        end = self._kept[-1][0] if self._kept else None
-        if end is not None and self._start is not None and after < self._start:
+        if self._end is not None and self._start is not None and after < self._start:
             return  # a reader behind the run: the other lane has gone on, keep its run
-        if end is not None and after <= end:
-            fresh = [entry for entry in batch if entry[0] > end]
+        if self._end is not None and after <= self._end:
+            fresh = [entry for entry in read.entries if entry[0] > self._end]
+            self._end = max(self._end, read.last)
         else:  # no run yet, or the reader is past its end: a new run from here
             self._kept.clear()
-            self._start, fresh = after, batch
+            self._start, self._end, fresh = after, read.last, read.entries
         self._kept.extend(fresh)
         while len(self._kept) > self._keep:
             self._start = self._kept.popleft()[0]

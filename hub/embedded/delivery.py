@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from hub.embedded.decoded_log import DecodedLog
-from hub.embedded.lane import STREAM, Lane, Park, Served, Unavailable
+from hub.embedded.lane import STREAM, Lane, Park, Served, Unavailable, types_read_by
 from hub.services.followers import Follower
 from hub.store import OrderStore
 
@@ -72,6 +72,8 @@ class InProcessDelivery:
         # `elsewhere`: once started, the work lane runs in another process, which wakes the
         # views lane after its batches; until then (tools, tests, start-up) it runs here.
         self.work: WorkLane = here if elsewhere is None else elsewhere(here, self.views.nudge)
+        # The run kept for both lanes holds the events some lane reads, only those decoded.
+        self.log.decodes = types_read_by(views + work)
 
     @property
     def followers(self) -> list[Follower]:

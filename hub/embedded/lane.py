@@ -104,7 +104,8 @@ class Lane:
                 for i, follower in enumerate(self.followers):
                     seen = positions[i]
                     if seen is None or seen < read.last:
-                        unseen = read.since(seen)  # may be none of its types: it moves on
+                        # Of its own types only, when it says which; may be none: it moves on.
+                        unseen = read.since(seen, getattr(follower, "event_types", None))
                         shares.append((follower, unseen, read.last))
                         positions[i] = read.last
                         delivered += max(1, len(unseen))

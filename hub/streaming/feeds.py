@@ -104,8 +104,9 @@ def decode(messages: Sequence[ConsumedMessage], wanted: Wanted | None = None) ->
     A record whose `ce_type` header names a type that no feed of its topic acts on is not
     decoded at all (its offset still moves the positions): the orchestration role acts on one
     or two of an order's ten-odd events, and decoding the rest was a tenth of its CPU (py-spy).
-    Such a record is not checked either: the projections role, which takes every event, parks
-    it if it is malformed. A record without the header is decoded, and parked as undecodable."""
+    Such a record is not checked either: no feed would act on it, malformed or not (the views
+    say which types they read, so the projections role passes the others too). A record
+    without the header is decoded, and parked as undecodable."""
     decoded = Decoded([], [])
     for message in messages:
         types = wanted.get(message.topic) if wanted else None

@@ -151,3 +151,73 @@ def test_a_lane_decodes_everything_when_one_follower_does_not_say_what_it_reads(
     assert types_read_by([Accepting(), InMemoryOrderStatusView()]) is None
     assert types_read_by([]) is None
     assert types_read_by([Accepting()]) == {EventType.ORDER_ACCEPTED}
+
+
+class Placing(Accepting):
+    """A follower that reads placed orders only."""
+
+    event_types = frozenset({EventType.ORDER_PLACED})
+
+
+def test_each_follower_of_a_lane_is_handed_the_events_of_its_own_types_only(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    _place(store, "WEB-1", "WEB-2", "WEB-3")
+    accepting, placing = Accepting(), Placing()
+    delivery = InProcessDelivery(store, [accepting, placing], [], batch_size=4)
+
+    delivery.catch_up()
+
+    assert accepting.seen == [EventType.ORDER_ACCEPTED] * 3
+    assert placing.seen == [EventType.ORDER_PLACED] * 3
+    assert accepting.at[STREAM] == placing.at[STREAM] == store.max_position()
+
+
+def test_both_lanes_share_one_run_that_decodes_only_the_types_some_lane_reads(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    view, routing = Placing(), Placing()
+    delivery = InProcessDelivery(store, [view], [routing], batch_size=4)
+    delivery.catch_up()
+    _place(store, *(f"WEB-{i}" for i in range(6)))
+    events = store.max_position()
+
+    delivery.catch_up()
+
+    assert view.seen == routing.seen == [EventType.ORDER_PLACED] * 6
+    assert view.at[STREAM] == routing.at[STREAM] == events == 12
+    assert delivery.log.decoded == 6, "each placed once, no accepted at all"
+    assert delivery.log.hits >= 1, "the lane behind read the run"
+
+
+def test_a_kept_run_with_skipped_types_answers_any_start_and_limit_like_the_store(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    _place(store, *(f"WEB-{i}" for i in range(6)))
+    wanted = frozenset({EventType.ORDER_PLACED, EventType.ORDER_ACCEPTED})
+    log = DecodedLog(store, keep=1_000)
+    log.decodes = wanted
+    assert log.read(None, 1_000, wanted).last == store.max_position()  # the run
+    everything = store.read_envelopes(None, 1_000)
+
+    for after in range(0, store.max_position() + 1):
+        for limit in (1, 2, 3, 5, 1_000):
+            read = log.read(after, limit, frozenset({EventType.ORDER_ACCEPTED}))
+            reached = read.last if read.last is not None else after
+            expected = [
+                (p, e)
+                for p, e in everything
+                if after < p <= reached and e.type == EventType.ORDER_ACCEPTED
+            ]
+            assert read.entries == expected
+            assert len(read.entries) <= limit
+            if after < store.max_position():
+                assert reached > after, "a read inside the run moves on"
+    # All from the run but the five at the log's end: only the store knows what follows.
+    assert log.reads == 1 + 5
+    # A read of a type the run does not keep goes to the store, and is answered right.
+    other = log.read(None, 1_000)
+    assert [p for p, _ in other.entries] == [p for p, _ in everything]

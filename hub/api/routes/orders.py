@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 
 from hub.api import settling
 from hub.api.body import parse_json, read_limited
-from hub.api.deps import CaptureDep, CorrelationDep, HubDep, require
+from hub.api.deps import CALLER_HEADERS, HubDep, caller_of, require
 from hub.api.problems import ProblemError, channel_mismatch, invalid_submission, not_found
 from hub.api.ratelimit import check_rate
 from hub.services.access import Principal
-from hub.services.capture import SUBMITTED, ChannelMismatch, InvalidSubmission
+from hub.services.capture import SUBMITTED, CaptureService, ChannelMismatch, InvalidSubmission
 from hub.services.decision_records import explanation_of
 from hub.services.decisions import order_decisions
 from hub.services.intake import Outcome, PlaceResult
@@ -35,10 +35,11 @@ Reader = Annotated[Principal, Depends(require("orders:read"))]
     status_code=202,
     response_model=SubmissionReceipt,
     openapi_extra={
+        "parameters": CALLER_HEADERS,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": OrderSubmission.model_json_schema()}},
-        }
+        },
     },
     responses={
         200: {"description": "The same order was submitted before; nothing new recorded"},
@@ -48,14 +49,11 @@ Reader = Annotated[Principal, Depends(require("orders:read"))]
         422: {"description": "Invalid submission, field by field"},
     },
 )
-async def submit_order(
-    request: Request,
-    hub: HubDep,
-    capture: CaptureDep,
-    correlation_id: CorrelationDep,
-    principal: Annotated[Principal, Depends(require("orders:submit"))],
-) -> Response:
+async def submit_order(request: Request) -> Response:
     """Capture an order. 202 once it is durable (event store, or Kafka with acks=all)."""
+    # Its caller read here, not as dependencies: the hot route (see `caller_of`).
+    hub, correlation_id, principal = await caller_of(request, "orders:submit")
+    capture: CaptureService = request.app.state.capture
     await check_rate(request, hub, principal)
     raw = await read_limited(request, hub.settings.max_body_bytes)
     text, payload = parse_json(raw)  # not JSON at all: a 400, and nothing to keep
