@@ -20,17 +20,23 @@ class OrderDecisions:
     decisions: list[DecisionRecord]
 
 
-def order_decisions(store: OrderStore, order_id: UUID) -> OrderDecisions | None:
+def order_decisions(
+    store: OrderStore, order_id: UUID, inputs_recorded: bool = True
+) -> OrderDecisions | None:
     """Every decision of the order in the order it was taken, each saying whether its inputs
-    are recorded (so it can be re-run); None for an unknown order."""
+    are recorded (so it can be re-run; not looked up, one query per decision, when
+    `inputs_recorded` is False: a re-run finds out by reading them); None for an unknown
+    order."""
     envelopes = [to_envelope(event) for event in store.events.get(order_id)]
     if not envelopes or envelopes[0].type != _PLACED:
         return None
     channel = str(envelopes[0].data.get("channel", ""))
-    decisions = [
-        dataclasses.replace(d, inputs_recorded=_recorded(store, d.inputs_digest))
-        for d in decisions_of(envelopes)
-    ]
+    decisions = decisions_of(envelopes)
+    if inputs_recorded:
+        decisions = [
+            dataclasses.replace(d, inputs_recorded=_recorded(store, d.inputs_digest))
+            for d in decisions
+        ]
     return OrderDecisions(order_id, channel, decisions)
 
 

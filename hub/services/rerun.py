@@ -87,9 +87,12 @@ class RerunService:
         # A published version never changes: compile each once.
         self._versions: dict[PolicyRef, Policy | None] = {}
 
-    def decisions(self, order_id: UUID) -> tuple[str, list[DecisionRecord]] | None:
-        """The order's channel and decisions; None for an unknown order."""
-        found = order_decisions(self._store, order_id)
+    def decisions(
+        self, order_id: UUID, inputs_recorded: bool = True
+    ) -> tuple[str, list[DecisionRecord]] | None:
+        """The order's channel and decisions (whether each one's inputs are recorded is not
+        looked up when `inputs_recorded` is False); None for an unknown order."""
+        found = order_decisions(self._store, order_id, inputs_recorded)
         return None if found is None else (found.channel, found.decisions)
 
     def rerun(

@@ -4,6 +4,7 @@ by the digest its state names and verified against it; the records' ids worked o
 import dataclasses
 import sqlite3
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
@@ -26,8 +27,20 @@ from hub.services.recorded_inputs import (
     forget_definitions,
 )
 from hub.store import OrderStore
-from orchestration_policies import StockLevel, default_policy
-from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef, to_body
+from orchestration_policies import (
+    CandidateSource,
+    CostModel,
+    DeliveryMethod,
+    SourceKind,
+    StockLevel,
+    default_policy,
+)
+from orchestration_policies.decision_inputs import (
+    DecisionInputs,
+    PolicyRef,
+    candidate_from,
+    to_body,
+)
 from tests.unit.policies.policies_factories import LYON, NOW, make_order, make_source
 
 
@@ -169,3 +182,57 @@ def test_inputs_read_cold_decide_as_the_recorded_ones(tmp_path: Path) -> None:
     assert read is not None
     policy = default_policy()
     assert read.decide(policy).to_json() == inputs.decide(policy).to_json()
+
+
+def test_a_definition_becomes_the_candidate_its_fields_name() -> None:
+    # Every field a value of its own (the ints above all): a field given in another's place
+    # (the candidate is made positionally) would show.
+    definition = {
+        "source_id": "store-lyon",
+        "kind": "store",
+        "lat": 45.75,
+        "lon": 4.85,
+        "country": "FR",
+        "ships_to": ["FR", "BE"],
+        "delivery_methods": ["standard", "click_and_collect"],
+        "daily_capacity": 40,
+        "cost": {"base": "4.50", "per_unit": "0.4", "per_km": "0.012", "currency": "EUR"},
+        "lead_time_days": 2,
+        "priority": 3,
+        "active": False,
+        "demand_classes": ["vip"],
+    }
+    stock = {"RED-CHAIR": StockLevel(5, 1)}
+
+    made = candidate_from(definition, False, stock, used_today=7)
+
+    assert made == CandidateSource(
+        source_id="store-lyon",
+        kind=SourceKind.STORE,
+        lat=45.75,
+        lon=4.85,
+        country="FR",
+        ships_to=frozenset({"FR", "BE"}),
+        delivery_methods=frozenset({DeliveryMethod.STANDARD, DeliveryMethod.CLICK_AND_COLLECT}),
+        daily_capacity=40,
+        used_today=7,
+        cost=CostModel(Decimal("4.50"), Decimal("0.4"), Decimal("0.012"), "EUR"),
+        lead_time_days=2,
+        priority=3,
+        active=False,
+        demand_classes=frozenset({"vip"}),
+        stock=stock,
+    )
+    assert made.kind is SourceKind.STORE and str(made.cost.base) == "4.50"
+    assert candidate_from(definition, False, {}).cost is made.cost  # written alike: one model
+
+
+@pytest.mark.parametrize("kind", ["shop", "", "WAREHOUSE"])
+def test_an_unknown_kind_of_source_is_refused(kind: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid SourceKind"):
+        make_source("wh-lyon", kind=kind)  # type: ignore[arg-type]
+
+
+def test_a_country_not_in_upper_case_is_refused_naming_the_source() -> None:
+    with pytest.raises(ValueError, match="source wh-lyon: country must be an ISO 3166"):
+        make_source("wh-lyon", country="fr")
