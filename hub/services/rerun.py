@@ -92,7 +92,7 @@ class RerunService:
     ) -> tuple[str, list[DecisionRecord]] | None:
         """The order's channel and decisions (whether each one's inputs are recorded is not
         looked up when `inputs_recorded` is False); None for an unknown order."""
-        found = order_decisions(self._store, order_id, inputs_recorded)
+        found = order_decisions(self._store, order_id, inputs_recorded, for_rerun=True)
         return None if found is None else (found.channel, found.decisions)
 
     def rerun(
