@@ -26,9 +26,10 @@ from benchmarks.rerun import _forget, _p95
 from benchmarks.route_profile import NOW, order_command, sku_name, source_definition
 from hub.api.routes.decisions import _rerun as api_rerun
 from hub.bootstrap import Hub, bootstrap
-from hub.services.access import Principal, Role
+from hub.services.access import Principal
 from hub.services.rerun import RerunService
 from hub.settings import Settings
+from schemas.channels import Role
 
 SKUS = 20
 
