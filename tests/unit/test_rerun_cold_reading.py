@@ -4,6 +4,7 @@ by the digest its state names and verified against it; the records' ids worked o
 import dataclasses
 import sqlite3
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
@@ -132,13 +133,22 @@ def test_the_in_memory_recorder_is_read_the_mappers_way() -> None:
     assert InputsReader(store).load(digest) == inputs
 
 
-def test_a_changed_definition_read_as_stored_json_is_refused(tmp_path: Path) -> None:
+def _first_definition_changed(
+    tmp_path: Path, inputs: DecisionInputs, change: Callable[[str], tuple[str, str]]
+) -> tuple[OrderStore, str]:
+    """The store and inputs digest, once the stored JSON of the first definition (by digest)
+    had `change(its digest)` (old, new) made to it; nothing kept in this process."""
     store = _sqlite(tmp_path)
-    inputs = _inputs(4)
     digest = _record(store, inputs)
     key = sorted(to_body(inputs)[1])[0]
-    _rewrite_state(tmp_path, key, '\\"lead_time_days\\":1', '\\"lead_time_days\\":9')
+    _rewrite_state(tmp_path, key, *change(key))
     forget_definitions()
+    return store, digest
+
+
+def test_a_changed_definition_read_as_stored_json_is_refused(tmp_path: Path) -> None:
+    lead_time = ('\\"lead_time_days\\":1', '\\"lead_time_days\\":9')
+    store, digest = _first_definition_changed(tmp_path, _inputs(4), lambda _: lead_time)
 
     with pytest.raises(InputsTamperedError, match="source definition does not match"):
         InputsReader(store).load(digest)
@@ -147,12 +157,10 @@ def test_a_changed_definition_read_as_stored_json_is_refused(tmp_path: Path) -> 
 def test_an_event_naming_another_digest_is_read_by_its_id_and_verified_as_before(
     tmp_path: Path,
 ) -> None:
-    store = _sqlite(tmp_path)
     inputs = _inputs(4)
-    digest = _record(store, inputs)
-    key = sorted(to_body(inputs)[1])[0]
-    _rewrite_state(tmp_path, key, f'"digest":"{key}"', f'"digest":"{"0" * 64}"')
-    forget_definitions()
+    store, digest = _first_definition_changed(
+        tmp_path, inputs, lambda key: (f'"digest":"{key}"', f'"digest":"{"0" * 64}"')
+    )
 
     # The text still hashes to the digest it is stored under: read, as it was before.
     assert InputsReader(store).load(digest) == inputs
