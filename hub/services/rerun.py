@@ -90,8 +90,10 @@ class RerunService:
     def decisions(
         self, order_id: UUID, inputs_recorded: bool = True
     ) -> tuple[str, list[DecisionRecord]] | None:
-        """The order's channel and decisions (whether each one's inputs are recorded is not
-        looked up when `inputs_recorded` is False); None for an unknown order."""
+        """The order's channel and decisions as a re-run reads them: without their text
+        explanation (`order_decisions(..., for_rerun=True)`; the decision history lists them
+        with it), and whether each one's inputs are recorded not looked up when
+        `inputs_recorded` is False; None for an unknown order."""
         found = order_decisions(self._store, order_id, inputs_recorded, for_rerun=True)
         return None if found is None else (found.channel, found.decisions)
 
