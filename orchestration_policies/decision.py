@@ -195,63 +195,101 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
     figures are arrays (raw, normalised, contribution) rather than a mapping per criterion; the
     criterion names and weights are given once in the explanation.
     """
-    figures = _Figures(explanation)
+    candidates = explanation.candidates
+    scored = [c.raw for c in candidates if c.status is not _EXCLUDED and c.status is not _NO_STOCK]
+    figures = iter(_Figures(explanation).rows(scored))
     out: list[dict[str, Any]] = []
-    for c in explanation.candidates:
-        row: dict[str, Any] = {"source_id": c.source_id, "status": str(c.status)}
-        if c.status is CandidateStatus.EXCLUDED:
-            row["rule"] = c.rule
-            row["detail"] = c.detail
-        elif c.status is CandidateStatus.NO_STOCK:
-            row["detail"] = c.detail
-            row["usable"] = dict(c.usable)
+    for c in candidates:
+        if c.status is not _EXCLUDED and c.status is not _NO_STOCK:
+            raw, normalised, contribution = next(figures)
+            row = {
+                "source_id": c.source_id,
+                "status": str(c.status),
+                "rank": c.rank,
+                "total": _num(c.total),
+                "raw": raw,
+                "normalised": normalised,
+                "contribution": contribution,
+                "usable": dict(c.usable),
+            }
+        elif c.status is _EXCLUDED:
+            row = {
+                "source_id": c.source_id,
+                "status": str(c.status),
+                "rule": c.rule,
+                "detail": c.detail,
+            }
         else:
-            row["rank"] = c.rank
-            row["total"] = _num(c.total)
-            row["raw"], row["normalised"], row["contribution"] = figures.of(c.raw)
-            row["usable"] = dict(c.usable)
+            row = {
+                "source_id": c.source_id,
+                "status": str(c.status),
+                "detail": c.detail,
+                "usable": dict(c.usable),
+            }
         out.append(row)
     return out
 
 
+_EXCLUDED, _NO_STOCK = CandidateStatus.EXCLUDED, CandidateStatus.NO_STOCK
 _Recorded = tuple[float | None, float, float]  # one criterion: raw, normalised, contribution
 
 
 class _Figures:
-    """A scored candidate's figures as recorded, rounded to 6 decimals. Candidates share most
-    raw values (lead times, priorities, capacities ...): each criterion's figures are worked
-    out once per distinct raw value. Normalised as :func:`normalised_value` does (the same
-    arithmetic, written out: it runs for every figure of every recorded decision)."""
+    """The scored candidates' figures as recorded, rounded to 6 decimals. Candidates share
+    most raw values (lead times, priorities, capacities ...): each criterion's figures are
+    worked out once per distinct raw value, and spread over the candidates column by column
+    (built-in loops: a re-run records 200 candidates). Normalised as :func:`normalised_value`
+    does (the same arithmetic, written out: it runs for every figure of every decision)."""
 
     __slots__ = ("_columns",)
 
     def __init__(self, explanation: Explanation) -> None:
-        self._columns: list[tuple[float, float, float, bool, float, dict[Any, _Recorded]]] = []
+        self._columns: list[tuple[float, float, float, bool, float]] = []
         for bounds, higher, weight in zip(
             explanation.bounds, HIGHER_IS_BETTER, explanation.weights, strict=True
         ):
             low, high = bounds if bounds is not None else (0.0, 0.0)
-            self._columns.append((low, high, high - low, higher, weight, {}))
+            self._columns.append((low, high, high - low, higher, weight))
 
-    def of(
-        self, raw: tuple[float | None, ...]
-    ) -> tuple[list[float | None], list[float], list[float]]:
-        found: list[_Recorded] = []
-        for value, (low, high, span, higher, weight, seen) in zip(raw, self._columns, strict=True):
-            figures: _Recorded | None = seen.get(value)
-            if figures is None:
-                if value is None or span <= 0.0:
-                    norm = 0.0
-                else:
-                    norm = (high - value) / span if higher else (value - low) / span
-                figures = (
-                    None if value is None else rounded(float(value)),
-                    rounded(norm),
-                    rounded(weight * norm) if weight else 0.0,
-                )
-                seen[value] = figures
-            found.append(figures)
-        return [f[0] for f in found], [f[1] for f in found], [f[2] for f in found]
+    def rows(
+        self, raws: list[tuple[float | None, ...]]
+    ) -> list[tuple[list[float | None], list[float], list[float]]]:
+        """Per candidate (of ``raws``, in order): its raw, normalised and contribution lists."""
+        if not raws:
+            return []
+        if {len(raw) for raw in raws} != {len(self._columns)}:
+            raise ValueError("each scored candidate needs one raw value per criterion")
+        per_raw, per_norm, per_contribution = [], [], []
+        for values, column in zip(zip(*raws, strict=True), self._columns, strict=True):
+            # Keyed by value, as a dict tells values apart (1 and 1.0 are one key: both
+            # give the same figures).
+            seen = {value: _recorded(value, *column) for value in set(values)}
+            raw, norm, contribution = zip(*map(seen.__getitem__, values), strict=True)
+            per_raw.append(raw)
+            per_norm.append(norm)
+            per_contribution.append(contribution)
+        return list(
+            zip(
+                map(list, zip(*per_raw, strict=True)),
+                map(list, zip(*per_norm, strict=True)),
+                map(list, zip(*per_contribution, strict=True)),
+                strict=True,
+            )
+        )
+
+
+def _recorded(
+    value: float | None, low: float, high: float, span: float, higher: bool, weight: float
+) -> _Recorded:
+    if value is None or span <= 0.0:
+        norm = 0.0
+    else:
+        norm = (high - value) / span if higher else (value - low) / span
+    return (
+        None if value is None else rounded(float(value)),
+        rounded(norm),
+        rounded(weight * norm) if weight else 0.0,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -323,13 +323,14 @@ _COSTS: dict[tuple[str, str, str, str], CostModel] = {}
 
 def _cost(base: Any, per_unit: Any, per_km: Any, currency: Any) -> CostModel:
     key = (base, per_unit, per_km, currency)
+    model = _COSTS.get(key)  # only figures written as text are kept (a Decimal equals none)
+    if model is not None:
+        return model
     if not all(part.__class__ is str for part in key):  # a Decimal given: not shared
         return CostModel(Decimal(base), Decimal(per_unit), Decimal(per_km), currency)
-    model = _COSTS.get(key)
-    if model is None:
-        if len(_COSTS) >= 4096:
-            _COSTS.clear()
-        model = _COSTS[key] = CostModel(Decimal(base), Decimal(per_unit), Decimal(per_km), currency)
+    if len(_COSTS) >= 4096:
+        _COSTS.clear()
+    model = _COSTS[key] = CostModel(Decimal(base), Decimal(per_unit), Decimal(per_km), currency)
     return model
 
 
@@ -341,20 +342,22 @@ def candidate_from(
 ) -> CandidateSource:
     """A source's definition (as registered, or as recorded) as decide() takes it."""
     cost = definition["cost"]
+    # In the order of CandidateSource's fields: a tenth less than by keywords (a cold re-run
+    # makes one per recorded definition).
     return CandidateSource(
-        source_id=definition["source_id"],
-        kind=definition["kind"],
-        lat=definition["lat"],
-        lon=definition["lon"],
-        country=definition["country"],
-        ships_to=frozenset(definition["ships_to"]),
-        delivery_methods=frozenset(definition["delivery_methods"]),
-        daily_capacity=definition["daily_capacity"],
-        used_today=used_today,
-        cost=_cost(cost["base"], cost["per_unit"], cost["per_km"], cost["currency"]),
-        lead_time_days=definition["lead_time_days"],
-        priority=definition.get("priority", 0),
-        active=active,
-        demand_classes=frozenset(definition.get("demand_classes", [])),
-        stock=stock,
+        definition["source_id"],
+        definition["kind"],
+        definition["lat"],
+        definition["lon"],
+        definition["country"],
+        frozenset(definition["ships_to"]),
+        frozenset(definition["delivery_methods"]),
+        definition["daily_capacity"],
+        used_today,
+        _cost(cost["base"], cost["per_unit"], cost["per_km"], cost["currency"]),
+        definition["lead_time_days"],
+        definition.get("priority", 0),
+        active,
+        frozenset(definition.get("demand_classes", [])),
+        stock,
     )

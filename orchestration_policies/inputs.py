@@ -51,6 +51,9 @@ class SourceKind(StrEnum):
     DROPSHIP = "dropship"
 
 
+_KINDS = {kind.value: kind for kind in SourceKind}  # SourceKind(text), without the enum's call
+
+
 def _check_country(value: str, what: str) -> None:
     if not _COUNTRY.match(value):
         raise ValueError(f"{what} must be an ISO 3166 alpha-2 code in upper case, got {value!r}")
@@ -155,12 +158,18 @@ class CandidateSource:
     def __post_init__(self) -> None:
         if not self.source_id:
             raise ValueError("source_id must not be empty")
-        _check_country(self.country, f"source {self.source_id}: country")
+        # The messages are formatted only when a check fails: a cold re-run makes a candidate
+        # per recorded definition (hundreds), and routing copies one per order.
+        if not _COUNTRY.match(self.country):
+            _check_country(self.country, f"source {self.source_id}: country")
         if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
             raise ValueError(f"source {self.source_id}: lat/lon out of range")
         if self.daily_capacity < 0 or self.used_today < 0 or self.lead_time_days < 0:
             raise ValueError(f"source {self.source_id}: capacity and lead time must be >= 0")
-        object.__setattr__(self, "kind", SourceKind(self.kind))
+        kind = self.kind
+        if kind.__class__ is not SourceKind:
+            found = _KINDS.get(kind) if kind.__class__ is str else None
+            object.__setattr__(self, "kind", SourceKind(kind) if found is None else found)
         object.__setattr__(self, "ships_to", frozenset(self.ships_to))
         everywhere, countries = _expanded(self.ships_to)
         object.__setattr__(self, "ships_everywhere", everywhere)

@@ -87,8 +87,9 @@ class DecisionRecord:
         }
 
 
-def decisions_of(events: Iterable[EventEnvelope]) -> list[DecisionRecord]:
-    """The decisions in one order's history (its events in sequence order)."""
+def decisions_of(events: Iterable[EventEnvelope], explained: bool = True) -> list[DecisionRecord]:
+    """The decisions in one order's history (its events in sequence order); their text
+    explanation not written when not `explained` (a re-run does not show it)."""
     out: list[DecisionRecord] = []
     trigger: Trigger | None = None
     for env in events:
@@ -101,13 +102,16 @@ def decisions_of(events: Iterable[EventEnvelope]) -> list[DecisionRecord]:
         if not isinstance(recorded, dict):
             continue  # a hold without a routing decision behind it
         decision = RoutingDecision.from_plain(recorded)
-        out.append(_record(len(out) + 1, env, decision, trigger or Trigger.BACKORDER_WAKEUP))
+        record = _record(
+            len(out) + 1, env, decision, trigger or Trigger.BACKORDER_WAKEUP, explained
+        )
+        out.append(record)
         trigger = None
     return out
 
 
 def _record(
-    n: int, env: EventEnvelope, decision: RoutingDecision, trigger: Trigger
+    n: int, env: EventEnvelope, decision: RoutingDecision, trigger: Trigger, explained: bool
 ) -> DecisionRecord:
     data = env.data
     shipments = decision.shipments
@@ -132,7 +136,7 @@ def _record(
         inputs_digest=data.get("inputs_digest"),
         shipments=len(shipments),
         actor=str(env.actor),
-        explanation=_explanation(data.get("explanation"), decision),
+        explanation=_explanation(data.get("explanation"), decision) if explained else None,
         decision=decision,
     )
 

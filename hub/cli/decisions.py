@@ -47,7 +47,7 @@ def _rerun(settings: Settings, order_id: UUID, n: int | None, as_json: bool) -> 
     hub = bootstrap(settings)
     try:
         service = RerunService(hub.store, hub.policies)
-        found = service.decisions(order_id)
+        found = service.decisions(order_id, inputs_recorded=False)  # the re-run tells
         if found is None:
             err.print(f"[red]no order {order_id}[/red]")
             raise typer.Exit(2)

@@ -27,9 +27,10 @@ from aggregates.decision_inputs import (
     RecordedInputs,
     RecordedSource,
     recorded_inputs_id,
+    recorded_source_hex,
     recorded_source_id,
 )
-from hub.multi_get import select_events_of_many
+from hub.multi_get import select_events_of_many, select_first_events
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import (
     DecisionInputs,
@@ -143,6 +144,7 @@ class InputsReader:
     def _read_definitions(self, keys: set[str]) -> None:
         """The definitions not read yet, in one query (a cold re-run over 50 candidates made
         50 round trips); each verified against its digest before it is kept."""
+        keys = self._read_plain(keys)
         if not keys:
             return
         # A definition is one event, never changed: that event is read (through the store's
@@ -157,6 +159,27 @@ class InputsReader:
             if key is not None and isinstance(definition, str):
                 _check(definition, key, "source definition")
                 self._definitions[key] = _loads(definition)
+
+    def _read_plain(self, keys: set[str]) -> set[str]:
+        """Read as their stored JSON (see `_recorded`), the definitions of `keys` that can be;
+        those left. Each event says which definition it holds (its digest), which its text
+        must hash to: no id is turned back into a UUID, none is mapped back to its digest."""
+        events = self._store.events
+        if not keys or not _plain_mapper(events.mapper):
+            return keys
+        found = select_first_events(events.recorder, [recorded_source_hex(k) for k in keys])
+        if found is None:
+            return keys
+        left = set(keys)
+        for topic, state in found:
+            values = _plain_state(topic, state, _SOURCE)
+            key = None if values is None else values.get("digest")
+            definition = None if values is None else values.get("definition")
+            if isinstance(key, str) and key in left and isinstance(definition, str):
+                _check(definition, key, "source definition")
+                self._definitions[key] = _loads(definition)
+                left.discard(key)
+        return left  # unread here (none stored, or not plain): the mapper's way tells
 
     def _definition(self, key: str) -> dict[str, object]:
         if key not in self._definitions:
@@ -181,20 +204,34 @@ _PLAIN_TOPICS = {
 def _recorded(mapper: Mapper[UUID], stored: StoredEvent, kind: type) -> dict[str, Any] | None:
     """The values of a stored `kind` event (`RecordedInputs` or `RecordedSource` created);
     None if the event is of another kind."""
-    if (
-        _PLAIN_TOPICS.get(stored.topic) is kind
-        and type(mapper.transcoder) is JSONTranscoder
-        and mapper.cipher is None
-        and mapper.compressor is None
-    ):
-        try:
-            state = orjson.loads(stored.state)
-        except orjson.JSONDecodeError:
-            state = None  # what orjson refuses (a lone surrogate ...): the mapper reads it
-        if isinstance(state, dict) and "class_version" not in state:
+    if _plain_mapper(mapper):
+        state = _plain_state(stored.topic, stored.state, kind)
+        if state is not None:
             return state
     event = mapper.to_domain_event(stored)
     return vars(event) if isinstance(event, kind) else None
+
+
+def _plain_mapper(mapper: Mapper[UUID]) -> bool:
+    return (
+        type(mapper.transcoder) is JSONTranscoder
+        and mapper.cipher is None
+        and mapper.compressor is None
+    )
+
+
+def _plain_state(topic: str, state: bytes, kind: type) -> dict[str, Any] | None:
+    """A `kind` event's values read by orjson from its state, written by a plain mapper; None
+    when it is of another kind or orjson cannot tell (the mapper then reads it)."""
+    if _PLAIN_TOPICS.get(topic) is not kind:
+        return None
+    try:
+        values = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return None  # what orjson refuses (a lone surrogate ...): the mapper reads it
+    if isinstance(values, dict) and "class_version" not in values:
+        return values
+    return None
 
 
 def forget_definitions() -> None:

@@ -87,9 +87,14 @@ class RerunService:
         # A published version never changes: compile each once.
         self._versions: dict[PolicyRef, Policy | None] = {}
 
-    def decisions(self, order_id: UUID) -> tuple[str, list[DecisionRecord]] | None:
-        """The order's channel and decisions; None for an unknown order."""
-        found = order_decisions(self._store, order_id)
+    def decisions(
+        self, order_id: UUID, inputs_recorded: bool = True
+    ) -> tuple[str, list[DecisionRecord]] | None:
+        """The order's channel and decisions as a re-run reads them: without their text
+        explanation (`order_decisions(..., for_rerun=True)`; the decision history lists them
+        with it), and whether each one's inputs are recorded not looked up when
+        `inputs_recorded` is False; None for an unknown order."""
+        found = order_decisions(self._store, order_id, inputs_recorded, for_rerun=True)
         return None if found is None else (found.channel, found.decisions)
 
     def rerun(

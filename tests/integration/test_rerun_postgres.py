@@ -5,6 +5,7 @@ again), and every decision of the race re-runs to the identical decision."""
 import pytest
 
 from hub.bootstrap import Hub
+from hub.services.recorded_inputs import forget_definitions
 from hub.services.rerun import RerunService
 from schemas.event_types import EventType
 from tests.integration.test_orchestration_postgres import SOURCES, _race, _set_up, hubs
@@ -20,6 +21,7 @@ def test_every_decision_of_five_racing_workers_reruns_identical(hubs: list[Hub])
 
     _race(workers, order_ids)
 
+    forget_definitions()  # read back from PostgreSQL (all in one query), not from this process
     service = RerunService(main.store, main.policies)
     reruns = []
     for order_id in order_ids:

@@ -1,11 +1,14 @@
 """An order's decisions from its events: triggers, outcomes, digests; older event shapes load."""
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 from aggregates import Order
 from aggregates.contract import to_envelope
 from aggregates.order_values import Hold
+from hub.services.decisions import order_decisions
+from hub.store import OrderStore
 from orchestration_policies.explain_record import record_digest
 from projections.decision_history import Outcome, Trigger, decisions_of
 from schemas.envelope import EventEnvelope
@@ -127,3 +130,29 @@ def test_an_order_replays_a_held_event_stored_without_the_digests() -> None:
         replayed = event.mutate(replayed)
 
     assert replayed.status.value == "held" and replayed.hold == Hold("r", "x")
+
+
+def test_a_rerun_reads_the_same_decisions_from_the_store_without_their_text() -> None:
+    store = OrderStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    order = placed_order()
+    order.accept(BOT, at(0))
+    order.put_on_hold("payment-not-authorized", "pending", BOT, at(1), decision=HELD)
+    order.release_hold("paid", "user:alice", at(2))
+    _route(order, 3, explanation=None, decision=recorded_decision())
+    _route(order, 4)
+    store.save(order)
+
+    listed = order_decisions(store, order.id)
+    rerun = order_decisions(store, order.id, inputs_recorded=False, for_rerun=True)
+
+    assert listed is not None and rerun is not None
+    assert rerun.channel == listed.channel and len(rerun.decisions) == 3
+    assert listed.decisions[2].explanation == "split in two, one line waits"
+    for shown, read in zip(listed.decisions, rerun.decisions, strict=True):
+        assert read.explanation is None and read.inputs_recorded is None
+        assert shown.inputs_recorded is False  # looked up: none recorded in this store
+        assert read.decision.plain() == shown.decision.plain()
+        assert read.decision_digest == shown.decision_digest
+        assert dataclasses.replace(read, explanation=None, inputs_recorded=None) == (
+            dataclasses.replace(shown, explanation=None, inputs_recorded=None)
+        )

@@ -2,7 +2,7 @@
 duplicate stored by another writer settled without losing the decision."""
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -139,19 +139,25 @@ def test_a_cold_read_takes_every_definition_it_lacks_in_one_query(
     )
     digest = _record(InputsRecorder(store), store, inputs)
     forget_definitions()
-    reads: list[int] = []
-    real = multi_get.select_events_of_many
+    reads: list[tuple[str, int]] = []
+    real_first, real_many = multi_get.select_first_events, multi_get.select_events_of_many
 
-    def counted(recorder: Any, after: Mapping[UUID, int]) -> dict[UUID, Any]:
-        reads.append(len(after))
-        return real(recorder, after)
+    def first(recorder: Any, ids: Sequence[str]) -> list[tuple[str, bytes]] | None:
+        reads.append(("first", len(ids)))
+        return real_first(recorder, ids)
 
-    monkeypatch.setattr(recorded_inputs, "select_events_of_many", counted)
+    def many(recorder: Any, after: Mapping[UUID, int]) -> dict[UUID, Any]:
+        reads.append(("many", len(after)))
+        return real_many(recorder, after)
+
+    monkeypatch.setattr(recorded_inputs, "select_first_events", first)
+    monkeypatch.setattr(recorded_inputs, "select_events_of_many", many)
 
     assert InputsReader(store).load(digest) == inputs
-    assert reads == [30]  # one query for the thirty definitions
+    # One query for the thirty definitions, read as their stored JSON (no second way needed).
+    assert reads == [("first", 30)]
     assert InputsReader(store).load(digest) == inputs
-    assert reads == [30]  # read and verified once: kept
+    assert reads == [("first", 30)]  # read and verified once: kept
 
 
 def test_a_definition_that_does_not_match_its_digest_is_refused_on_a_cold_read() -> None:

@@ -52,7 +52,8 @@ def _rerun(
     store: OrderStore, policies: PolicyService, order_id: UUID, n: int, principal: Principal
 ) -> Rerun:
     service = RerunService(store, policies)
-    found = service.decisions(order_id)
+    # Only the decision re-run matters here: whether its inputs are recorded, it tells.
+    found = service.decisions(order_id, inputs_recorded=False)
     if found is None or not principal.may_see_channel(found[0]):
         raise not_found(f"order {order_id}")
     decisions = found[1]
