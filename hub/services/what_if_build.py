@@ -15,14 +15,15 @@ from eventsourcing.application import AggregateNotFoundError
 from aggregates.decision_inputs import RecordedSource, recorded_source_id
 from hub.services.recorded_inputs import InputsReader
 from hub.services.what_if_log import loads
-from hub.services.what_if_pages import SOURCE, Entry, Item, check
+from hub.services.what_if_pages import SOURCE, Entry, Item, SentFacts, check
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import DecisionInputs, InputsFormatError
 from orchestration_policies.what_if import MovementRows, RecordedDecision
 from orchestration_policies.what_if_inputs import InputsDecoder, RecordedCandidate
+from orchestration_policies.what_if_report import LiveFacts, Shipped
 from schemas.decision_record import DecisionRecord
 
-__all__ = ["TimelineBuilder"]
+__all__ = ["TimelineBuilder", "received_facts"]
 
 Inputs = tuple[DecisionInputs | None, tuple[RecordedCandidate, ...] | None]
 _NOT_RECORDED = "(inputs not recorded)"
@@ -65,7 +66,8 @@ class TimelineBuilder:
         inputs, candidates = self._inputs(digest, body, plain)
         channel = inputs.order.channel if inputs is not None else _NOT_RECORDED
         record = _LazyRecord(recorded) if type(recorded) is bytes else _from_plain(recorded)
-        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates, live)
+        facts = None if live is None else received_facts(live)
+        return RecordedDecision(order_id, n, channel, at, record, inputs, candidates, facts)
 
     def _inputs(self, digest: str | None, body: bytes | None, plain: bool) -> Inputs:
         """The decision's inputs (candidates compact when read from the log); None when not
@@ -100,11 +102,21 @@ class TimelineBuilder:
         return str(record.definition)
 
 
+_tuple_new = tuple.__new__
+
+
+def received_facts(sent: SentFacts) -> LiveFacts:
+    """``LiveFacts`` from the plain tuples the reader sent (``sent_facts``), built without the
+    NamedTuples' Python-level constructors."""
+    outcome, shipped, shipments = sent
+    return _tuple_new(LiveFacts, (outcome, [_tuple_new(Shipped, s) for s in shipped], shipments))
+
+
 class _LazyRecord(DecisionRecord):
-    """A recorded decision read from its JSON text when first asked for: what-if reads what the
-    reader worked out of every record (``LiveFacts``) and the record itself only for the few
-    decisions a report shows. Otherwise the record it was read from (its parts, ``plain()``,
-    equality)."""
+    """A recorded decision read from JSON text when first asked for (the text of an object
+    whose ``"decision"`` it is: the stored event): what-if reads what the reader worked out of
+    every record (``LiveFacts``) and the record itself only for the few decisions a report
+    shows. Otherwise the record it was read from (its parts, ``plain()``, equality)."""
 
     __slots__ = ("_text",)
 
@@ -117,7 +129,7 @@ class _LazyRecord(DecisionRecord):
 
         def __getattr__(self, name: str) -> Any:
             if name == "_plain":
-                plain = loads(self._text)
+                plain = loads(self._text)["decision"]
                 super().__init__(plain)
                 return plain
             return super().__getattr__(name)

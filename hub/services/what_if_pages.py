@@ -16,8 +16,9 @@ An item is one of:
   decisions that may name it;
 - a decision of the window: ``(DECISION, order_id, n, at, record, live, inputs_digest, body,
   plain)``:
-  ``record`` the decision record's JSON text (or its JSON values), ``live`` what the engine
-  reads of it (``LiveFacts``: the engine's side reads the record itself only for the few
+  ``record`` the JSON text of an object whose ``"decision"`` is the decision record (the stored
+  event; or the record's JSON values), ``live`` what the engine reads of it (``LiveFacts`` as
+  plain tuples, ``sent_facts``: the engine's side reads the record itself only for the few
   decisions a report shows); ``body`` the inputs record's canonical JSON, checked against its
   digest (``b""``: it could not be unpacked or did not match; None: it was not in the part of
   the log kept in memory, and is looked up in the store); ``plain``: the body holds no number
@@ -27,6 +28,7 @@ An item is one of:
 import hashlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -41,7 +43,7 @@ from hub.services.what_if_log import LogReader, no_long_numbers, pages
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import InputsFormatError
 from orchestration_policies.what_if import MovementKind
-from orchestration_policies.what_if_report import LiveFacts, live_facts
+from orchestration_policies.what_if_report import LiveFacts, live_facts, outcome_of
 from orchestration_policies.what_if_world import MOVED, order_line
 from schemas.decision_record import DecisionRecord
 
@@ -53,8 +55,11 @@ __all__ = [
     "TOPICS",
     "Entry",
     "Item",
+    "SentFacts",
     "check",
     "compact_pages",
+    "plain_facts",
+    "sent_facts",
     "stock_values",
 ]
 
@@ -76,6 +81,8 @@ DECISIONS = (event_topic(Order, "Routed"), event_topic(Order, "Held"))
 TOPICS = (*STOCK, _INPUTS, _SOURCE, *DECISIONS)
 Item = tuple[Any, ...]
 Entry = Item | list[Item]  # an item, or consecutive movements as rows
+# LiveFacts as plain tuples: (outcome, shipped as tuples, shipments)
+SentFacts = tuple[str, list[tuple[Any, ...]], list[tuple[str, str, str, int]]]
 _REGISTERED, _COUNTED, _ADJUSTED, _RESERVED, _CONSUMED = (
     MovementKind.REGISTERED,
     MovementKind.COUNTED,
@@ -148,8 +155,10 @@ class _Reader:
                             items.append(rows)
                         rows.append(row)
             elif topic in DECISIONS:
-                e = log.fields(notification, ids=False)
-                decision = self._decision(notification, e)
+                direct = log.direct(notification, (), ids=False)
+                stored = None if direct is None else bytes(notification.state)  # read as stored
+                e = log.fields(notification, ids=False) if direct is None else direct
+                decision = self._decision(notification, e, stored)
                 if decision is not None:
                     items.append(decision)
                     rows = None
@@ -179,7 +188,9 @@ class _Reader:
             return (tag, source_id, sku, e["quantity"], shared, *line)
         return (tag, source_id, sku, shared, *line)
 
-    def _decision(self, notification: Notification, e: dict[str, Any]) -> Item | None:
+    def _decision(
+        self, notification: Notification, e: dict[str, Any], stored: bytes | None
+    ) -> Item | None:
         record = e.get("decision")
         if record is None:
             return None
@@ -192,20 +203,75 @@ class _Reader:
             return None
         text = None if body is None else _checked(body, str(digest))
         plain = text is not None and no_long_numbers(text)  # orjson reads it (the other side)
-        return (DECISION, order_id, n, at, *_recorded(record), digest, text, plain)
+        return (DECISION, order_id, n, at, *_recorded(record, stored), digest, text, plain)
 
 
-def _recorded(record: Any) -> tuple[Any, LiveFacts | None]:
-    """The decision record to send, and what the engine reads of it (``live_facts``; None:
-    it cannot be read, and the engine's side fails on it as it would have). Read by orjson, the
-    record is sent as its JSON text (read again only for the few decisions a report shows);
-    read through the mapper, as its values (orjson could write some of them otherwise)."""
+def _recorded(record: Any, stored: bytes | None = None) -> tuple[Any, SentFacts | None]:
+    """The decision record to send, and what the engine reads of it (``live_facts``, as
+    builtins; None: it cannot be read, and the engine's side fails on it as it would have).
+
+    Read by orjson, the record is sent as JSON text, that of an object whose ``"decision"`` it
+    is (read again only for the few decisions a report shows): the stored event itself when it
+    was read as stored (``stored``; writing the record out again cost about 5 % of the
+    reading), else the record written out. Read through the mapper, as its values (orjson
+    could write some of them otherwise)."""
     try:
         if isinstance(record, DecisionRecord):
-            return record.plain(), live_facts(record)
-        return orjson.dumps(record), live_facts(DecisionRecord(record))
+            return record.plain(), sent_facts(live_facts(record))
+        facts = plain_facts(record)
+        return (orjson.dumps({"decision": record}) if stored is None else stored), facts
     except (ValueError, TypeError, KeyError, AttributeError):
         return record, None
+
+
+def sent_facts(facts: LiveFacts) -> SentFacts:
+    """``LiveFacts`` as plain tuples: pickling a NamedTuple runs Python code per tuple (and so
+    does reading it back), a plain tuple's does not (``what_if_build.received_facts``)."""
+    return (facts.outcome, [tuple(s) for s in facts.shipped], facts.shipments)
+
+
+_READ_ERRORS = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError)
+
+
+def plain_facts(record: dict[str, Any]) -> SentFacts:
+    """``sent_facts(live_facts(DecisionRecord(record)))``, read straight from the JSON values
+    (the typed record's parts, NamedTuples and read-only mappings, were a tenth of the
+    reading): the same keys read, the same conversions. A held decision, or a record this
+    cannot read, goes the typed way (the same result, or the same error)."""
+    DecisionRecord(record)  # what it checks (a JSON object with the required keys)
+    if record.get("held") is None:
+        try:
+            return _outcome_facts(record)
+        except _READ_ERRORS:
+            pass
+    return sent_facts(live_facts(DecisionRecord(record)))
+
+
+def _outcome_facts(record: dict[str, Any]) -> SentFacts:
+    shipments = []
+    by_source = record["shipments"]
+    for source_id, lines in by_source.items():
+        for line_id, sku, quantity in lines:
+            shipments.append((source_id, line_id, sku, quantity))
+    shipped = []
+    for d in record.get("shipment_details", ()):
+        source_id, _units, cost = d["source_id"], d["units"], Decimal(d["estimated_cost"])
+        currency, distance, lead_time = d["currency"], d["distance_km"], d["lead_time_days"]
+        d.get("score")  # as the typed record reads it
+        shipped.append((source_id, cost, currency, distance, lead_time))
+    waiting = [d["line_id"] for d in _line_rows(record.get("backordered", ()))]
+    unallocated = [d["line_id"] for d in _line_rows(record.get("unallocated", ()))]
+    rejected = bool(record.get("rejected"))
+    return (outcome_of(len(by_source), waiting, unallocated, False, rejected), shipped, shipments)
+
+
+def _line_rows(rows: Any) -> Any:
+    """The rows of lines left out, each with the fields the typed record reads."""
+    if not rows:
+        return ()
+    for d in rows:
+        d["line_id"], d["sku"], d["quantity"], d["reason"]
+    return rows
 
 
 class _Records:
