@@ -139,11 +139,14 @@ class RoutingProcess:
         except OSError:
             pass  # already gone
         if child is not None:
-            child.join(STOP_WAIT)
-            if child.is_alive():
+            # The watcher reaps the child (it joins it, sees `_stopping` and returns). Joining
+            # here too would race it for the exit status: multiprocessing reads a child the
+            # other thread reaped as still alive, and this one would be "killed" after its end.
+            watcher.join(STOP_WAIT)
+            if watcher.is_alive():
                 log.error("the routing process did not stop in %.0f s; killing it", STOP_WAIT)
                 child.kill()
-                child.join()
+            watcher.join()
             log.info("routing process %s stopped (exit code %s)", child.pid, child.exitcode)
         watcher.join()
         self._threads = []

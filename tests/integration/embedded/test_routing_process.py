@@ -5,8 +5,10 @@ and replaced the same way; commands are not held up by a restart; stopping the h
 child cleanly."""
 
 import asyncio
+import logging
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -301,6 +303,42 @@ async def test_stopping_the_hub_stops_its_routing_process_cleanly(
     assert child.exitcode == 0, "it finished its batch and ended, it was not killed"
     assert time.monotonic() - stopped < 10
     assert not routing.running
+
+
+@pytest.mark.asyncio
+async def test_a_stop_leaves_the_child_to_the_thread_that_reaps_it(
+    tmp_path: Path,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watcher joins the ended child. A join from the stopping thread too, between the
+    watcher's reaping and its noting the exit status, found no child, took it for alive, logged
+    that it did not stop and killed it (seen in CI as "exit code None"). Here the watcher reaps
+    first and notes the status late, so a second join always meets that window."""
+    caplog.set_level(logging.INFO, logger=routing_process.__name__)
+    waitpid = os.waitpid
+
+    def slow_to_note(pid: int, options: int) -> tuple[int, int]:
+        watcher = threading.current_thread().name == "orderhub-routing-watch"
+        if not watcher:
+            time.sleep(0.1)  # the watcher reaps first
+        reaped = waitpid(pid, options)
+        if watcher and reaped[0]:
+            time.sleep(0.5)
+        return reaped
+
+    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+        await asyncio.to_thread(stock_up, hub, SOURCES)
+        child = _routing(hub)._child
+        assert child is not None
+        [order_id] = await _capture(client, ["WEB-S2"])
+        await decided(client, order_id)
+        monkeypatch.setattr(os, "waitpid", slow_to_note)
+
+    assert child.exitcode == 0, "it finished its batch and ended, it was not killed"
+    assert "did not stop" not in caplog.text
+    assert f"routing process {child.pid} stopped (exit code 0)" in caplog.text
 
 
 @pytest.mark.asyncio
