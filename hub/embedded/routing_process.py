@@ -147,6 +147,11 @@ class RoutingProcess:
                 log.error("the routing process did not stop in %.0f s; killing it", STOP_WAIT)
                 child.kill()
             watcher.join()
+            child.join(STOP_WAIT)  # only if the watcher ended before its child (it raised)
+            if child.is_alive():
+                log.error("the routing process outlived its watcher; killing it")
+                child.kill()
+                child.join()
             log.info("routing process %s stopped (exit code %s)", child.pid, child.exitcode)
         watcher.join()
         self._threads = []
