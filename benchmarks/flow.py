@@ -12,8 +12,8 @@ network loaded through the hub's public API (sources over REST; stock on the sto
 or over REST), a short probe, the raw limits of the same infrastructure, then one open-loop step
 per offered rate. What the hub published is timed by an independent consumer of its topics
 (embedded: a reader of its event store). Each step sends for warm-up + seconds, measures the
-last `seconds`, then waits at most `--drain` seconds and reports what is left: a hub that cannot
-keep up makes the run no longer than that.
+last `seconds`, then waits at most `--drain` seconds and reports what is left (a hub that cannot
+keep up makes the run no longer than that).
 """
 
 import argparse
@@ -280,7 +280,7 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
                 result["closed"] = await s.closed_batch(args.closed)
                 console.print(f"  closed loop: {result['closed']}")
             if args.history:
-                result["history"] = await history(s, args)
+                result["history"] = await history(s, args, rss)
             rss.clear()  # growth is measured over the steps, not the start-up and the load
             steps = []
             for rate in args.rates if not args.orders else []:
@@ -305,16 +305,17 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
     return result
 
 
-async def history(s: Session, args: argparse.Namespace) -> dict[str, Any]:
+async def history(s: Session, args: argparse.Namespace, rss: list[Any]) -> dict[str, Any]:
     console.print(f"  history: first {args.history_window:,} orders, closed loop …")
     first = await s.closed_batch(args.history_window)
     console.print(f"    {first['routed_per_s']:.1f} orders/s; preloading {args.history:,} …")
+    rss.clear()  # memory followed from here to the end of the second window: a soak of its own
     for done in range(0, args.history, 10_000):
         await s.closed_batch(min(10_000, args.history - done))
         console.print(f"    preloaded {min(done + 10_000, args.history):,}")
     after = await s.closed_batch(args.history_window)
     console.print(f"    after the history: {after['routed_per_s']:.1f} orders/s")
-    return {"preloaded": args.history, "first": first, "after": after}
+    return {"preloaded": args.history, "first": first, "after": after, "rss": list(rss)}
 
 
 def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]:

@@ -112,7 +112,14 @@ def show(report: dict[str, Any]) -> None:
     with_history = [r for r in runs if "history" in r]
     if with_history:
         table = Table(title="Cost vs history (closed loop, orders/s first sent → last routed)")
-        for column in ("mode", "src", "first window", "preloaded", "after the history"):
+        for column in (
+            "mode",
+            "src",
+            "first window",
+            "preloaded",
+            "after the history",
+            "CPU ms / decided (processes measured), first → after",
+        ):
             table.add_column(column, justify="right")
         for r in with_history:
             h = r["history"]
@@ -122,9 +129,20 @@ def show(report: dict[str, Any]) -> None:
                 f"{h['first']['routed_per_s']:,.1f} ({h['first']['orders']:,} orders)",
                 f"{h['preloaded']:,}",
                 f"{h['after']['routed_per_s']:,.1f}",
+                f"{_hub_cpu(h['first']):.2f} → {_hub_cpu(h['after']):.2f}",
             )
         console.print(table)
     show_rss(runs)
+    for r in with_history:
+        if len(r["history"].get("rss", [])) > 2:
+            _show_series(
+                r["history"]["rss"],
+                f"RSS (MB) over the history, {r['mode']}, {r['sources']} sources",
+            )
+
+
+def _hub_cpu(window: dict[str, Any]) -> float:
+    return float(sum(window["cpu_ms_per_decided"].values()))
 
 
 def show_rss(runs: list[dict[str, Any]]) -> None:
@@ -148,13 +166,12 @@ def show_rss(runs: list[dict[str, Any]]) -> None:
     console.print(table)
     for r in runs:
         if r.get("steps") and len(r.get("rss", [])) > 2 and r["steps"][-1]["seconds"] > 120:
-            _show_series(r)
+            _show_series(r["rss"], f"RSS series (MB), {r['mode']}, {r['sources']} sources")
 
 
-def _show_series(r: dict[str, Any]) -> None:
-    series = r["rss"]
+def _show_series(series: list[dict[str, Any]], title: str) -> None:
     names = sorted({k for sample in series for k in sample if k != "t"})
-    table = Table(title=f"RSS series (MB), {r['mode']}, {r['sources']} sources")
+    table = Table(title=title)
     for column in ("t (s)", *names):
         table.add_column(column, justify="right")
     every = max(1, len(series) // 20)
