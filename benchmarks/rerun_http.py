@@ -1,0 +1,124 @@
+"""A re-run as its user meets it: `POST /v1/orders/{id}/decisions/{n}/rerun` over HTTP.
+
+    python -m benchmarks.rerun_http [--candidates 200] [--orders 30] [--starts 4]
+
+Builds the store of `benchmarks.rerun_api` (that many sources, each holding every one of 20
+SKUs, so each decision sees them all; orders of 1-7 lines routed) in a temporary directory,
+then starts `orderhub serve` on it (a process of its own, embedded mode as configured by
+default, auth off) `--starts` times, and times each request with httpx from this process
+(wall, connection kept alive: request, routing, re-run, answer, its JSON read). Per start:
+
+- `first`: the server's first re-run since it started (nothing read or decoded yet: the
+  policy version, the 200 source definitions, their candidates and cost models);
+- `cold`: the first re-run of each other order's decision in that process (its inputs record
+  read, unpacked and decoded from the store; the definitions it shares with the decisions
+  re-run before it are those the process already holds);
+- `warm`: the same decision again, right after.
+
+Prints p50 / p95 / max of each, in ms, over all starts, and each answer is checked
+`identical`.
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+
+from benchmarks.rerun import _p95
+from benchmarks.rerun_api import routed_orders
+from hub.bootstrap import bootstrap
+from hub.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ORDERHUB_DATA_DIR": str(data_dir), "ORDERHUB_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+
+
+def _ready(client: httpx.Client, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not answer /healthz")
+
+
+def _rerun(client: httpx.Client, order_id: UUID) -> float:
+    started = time.perf_counter()
+    answer = client.post(f"/v1/orders/{order_id}/decisions/1/rerun")
+    body = answer.json()
+    seconds = time.perf_counter() - started
+    assert answer.status_code == 200 and body["identical"] is True, (answer.status_code, body)
+    return seconds
+
+
+def one_start(data_dir: Path, orders: list[UUID], settle: float) -> dict[str, list[float]]:
+    """One server process: its first re-run, then each other decision cold and warm."""
+    port = _free_port()
+    server = _serve(data_dir, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            _ready(client, time.monotonic() + 60)
+            time.sleep(settle)  # the start's own work (a routing process catching up) ends
+            times: dict[str, list[float]] = {"first": [_rerun(client, orders[0])]}
+            for order_id in orders[1:]:
+                times.setdefault("cold", []).append(_rerun(client, order_id))
+                times.setdefault("warm", []).append(_rerun(client, order_id))
+            return times
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--orders", type=int, default=30)
+    parser.add_argument("--starts", type=int, default=4)
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds after /healthz")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        hub = bootstrap(Settings(data_dir=data_dir, kafka_bootstrap=None, database_url=None))
+        try:
+            orders = routed_orders(hub, args.candidates, args.orders, args.seed)
+        finally:
+            hub.close()
+        times: dict[str, list[float]] = {}
+        for start in range(args.starts):
+            # Each start begins with another order, so that no start re-runs the same first.
+            turn = start % len(orders)
+            for key, found in one_start(
+                data_dir, orders[turn:] + orders[:turn], args.settle
+            ).items():
+                times.setdefault(key, []).extend(found)
+    print(f"candidates: {args.candidates}\norders: {args.orders}\nstarts: {args.starts}")
+    for key, found in times.items():
+        ms = [t * 1000 for t in found]
+        print(
+            f"http_{key}_ms p50 / p95 / max: {statistics.median(ms):.2f} / {_p95(ms):.2f} / "
+            f"{max(ms):.2f} (n={len(ms)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
