@@ -13,7 +13,9 @@ default, auth off) `--starts` times, and times each request with httpx from this
 - `cold`: the first re-run of each other order's decision in that process (its inputs record
   read, unpacked and decoded from the store; the definitions it shares with the decisions
   re-run before it are those the process already holds);
-- `warm`: the same decision again, right after.
+- `warm`: the same decision again, right after;
+- `server_cpu_per_request`: the server process's CPU (all its threads, from /proc) over all
+  of a start's requests but the first, per request.
 
 Prints p50 / p95 / max of each, in ms, over all starts, and each answer is checked
 `identical`.
@@ -61,6 +63,12 @@ def _ready(client: httpx.Client, deadline: float) -> None:
     raise RuntimeError("the server did not answer /healthz")
 
 
+def _cpu(pid: int) -> float:
+    """The server process's CPU seconds so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rerun(client: httpx.Client, order_id: UUID) -> float:
     started = time.perf_counter()
     answer = client.post(f"/v1/orders/{order_id}/decisions/1/rerun")
@@ -79,9 +87,12 @@ def one_start(data_dir: Path, orders: list[UUID], settle: float) -> dict[str, li
             _ready(client, time.monotonic() + 60)
             time.sleep(settle)  # the start's own work (a routing process catching up) ends
             times: dict[str, list[float]] = {"first": [_rerun(client, orders[0])]}
+            cpu = _cpu(server.pid)
             for order_id in orders[1:]:
                 times.setdefault("cold", []).append(_rerun(client, order_id))
                 times.setdefault("warm", []).append(_rerun(client, order_id))
+            # The server's CPU (clock ticks: per request only as a mean) after the first.
+            times["server_cpu_per_request"] = [(_cpu(server.pid) - cpu) / (2 * len(orders) - 2)]
             return times
     finally:
         server.terminate()

@@ -87,7 +87,9 @@ def test_only_the_fields_read_give_the_outcomes_of_the_whole_source(text: str) -
 
 
 def test_the_fields_given_are_those_named_and_all_when_not_seen_through() -> None:
-    named = compile_condition('source.kind == "store" && source.stock["X"].on_hand > 0', Scope.SOURCE)
+    named = compile_condition(
+        'source.kind == "store" && source.stock["X"].on_hand > 0', Scope.SOURCE
+    )
     assert named._source_fields == frozenset({"kind", "stock"})
     assert compile_condition("size(source) > 3", Scope.SOURCE)._source_fields is None
     assert compile_condition('.source.kind == "x"', Scope.SOURCE)._source_fields is None
