@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 import celpy
 from celpy import celtypes
@@ -26,6 +26,7 @@ from orchestration_policies.cel.analysis import (
     check_references,
     literals_compared_with,
 )
+from orchestration_policies.cel.direct import Undecided, direct
 from orchestration_policies.cel.errors import CelError, ConditionError, Scope
 from orchestration_policies.cel.values import (
     MISSING,
@@ -154,6 +155,7 @@ class Condition:
     """A compiled CEL condition: :meth:`evaluate` once, or :meth:`bind` to an order first."""
 
     __slots__ = (
+        "_direct",
         "_fast_key",
         "_memo",
         "_memo_size",
@@ -173,6 +175,8 @@ class Condition:
         source_paths = [segs for root, segs in analysis.paths if root == "source"]
         self._fast_key, self._source_key = _source_key_fns(source_paths)
         self._source_fields = _fields_read(analysis, source_paths)
+        # Evaluated in Python where it answers as cel-python does (see `cel.direct`).
+        self._direct = direct(runner.ast) if analysis.complete else None
         # Two levels: the order's part of the key is computed once per decide() call, then
         # each source only adds the few values of its own that the expression names.
         self._memo: dict[object, dict[object, object]] = {}
@@ -251,12 +255,21 @@ class Condition:
     def _evaluate_now(
         self, facts: OrderFacts, source: CandidateSource | None, distance_km: float | None
     ) -> bool | str:
+        plain: dict[str, Any] | None = None
+        if source is not None:
+            plain = cast(
+                dict[str, Any], source_plain(source, distance_km, facts.skus, self._source_fields)
+            )
+        if self._direct is not None:
+            try:
+                return bool(self._direct(facts.plain, plain))
+            except Undecided:
+                pass  # values it does not answer for: cel-python does
         activation: dict[str, Any] = {
             "order": facts.cel_order(),
             "now": celtypes.TimestampType(facts.now),
         }
-        if source is not None:
-            plain = source_plain(source, distance_km, facts.skus, self._source_fields)
+        if plain is not None:
             activation["source"] = to_cel(plain)
         return self.run(activation)
 
