@@ -3,16 +3,13 @@ again they are the same values without a read; a store that does not hold a reco
 it tampered, still says so."""
 
 from typing import Any
-from uuid import UUID
 
 import pytest
-from eventsourcing.domain import Aggregate
 
 from aggregates.decision_inputs import PLAIN, RecordedInputs
 from hub.services import recorded_inputs
 from hub.services.recorded_inputs import (
     InputsReader,
-    InputsRecorder,
     InputsTamperedError,
     forget_definitions,
 )
@@ -20,6 +17,7 @@ from hub.store import OrderStore
 from orchestration_policies import StockLevel, default_policy
 from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef
 from tests.unit.policies.policies_factories import LILLE, LYON, NOW, make_order, make_source
+from tests.unit.test_rerun_cold_reading import _record
 
 _POLICY = default_policy()
 
@@ -38,13 +36,6 @@ def _inputs(units: int = 9) -> DecisionInputs:
         policy=PolicyRef(_POLICY.id, _POLICY.version),
         now=NOW,
     )
-
-
-def _record(store: OrderStore, inputs: DecisionInputs) -> str:
-    pending: dict[UUID, Aggregate] = {}
-    digest = InputsRecorder(store).record(inputs, pending)
-    store.save(*pending.values())
-    return digest
 
 
 def _reads(store: OrderStore, monkeypatch: pytest.MonkeyPatch) -> list[object]:
