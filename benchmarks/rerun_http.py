@@ -139,6 +139,10 @@ def main() -> None:
     print(f"candidates: {args.candidates}\norders: {args.orders}\nstarts: {args.starts}")
     for key, found in times.items():
         ms = [t * 1000 for t in found]
+        if len(ms) < 20:  # one a start: no percentile to speak of
+            shown = " / ".join(f"{m:.2f}" for m in ms)
+            print(f"http_{key}_ms each start: {shown} (mean {statistics.mean(ms):.2f})")
+            continue
         print(
             f"http_{key}_ms p50 / p95 / max: {statistics.median(ms):.2f} / {_p95(ms):.2f} / "
             f"{max(ms):.2f} (n={len(ms)})"

@@ -1,18 +1,28 @@
 """The re-run's answer written by orjson is the JSON of `RerunPublic`, and the route still
 documents that model."""
 
+import gc
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from hub.api.app import create_app
+from hub.api.problems import ProblemError
+from hub.api.routes.decisions import _rerun as route_rerun
 from hub.api.routes.decisions import answer
+from hub.bootstrap import bootstrap
+from hub.services import rerun
+from hub.services.access import Principal
+from hub.services.decisions import order_decisions
 from hub.services.rerun import Rerun
+from hub.settings import Settings
 from orchestration_policies.decision_diff import Difference
 from orchestration_policies.decision_inputs import PolicyRef
 from schemas.api import RerunPublic
+from schemas.channels import Role
 
 
 def _rerun(*differences: Difference) -> dict[str, Any]:
@@ -59,3 +69,26 @@ def test_the_route_still_documents_the_answers_model() -> None:
     assert ok["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/RerunPublic"
     }
+
+
+def test_the_route_reads_the_order_with_the_collector_paused_and_restores_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = bootstrap(Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None))
+    seen: list[bool] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return order_decisions(*args, **kwargs)
+
+    monkeypatch.setattr(rerun, "order_decisions", watched)
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with pytest.raises(ProblemError) as unknown:
+            route_rerun(hub.store, hub.policies, uuid.uuid4(), 1, Principal(Role.AUDITOR, "a"))
+        assert unknown.value.problem.status == 404
+        assert seen == [False] and gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+        hub.close()

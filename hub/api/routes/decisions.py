@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from hub.api.deps import HubDep, require
 from hub.api.problems import ProblemError, not_found
+from hub.collector import collector_paused
 from hub.services.access import Principal
 from hub.services.policies import PolicyService
 from hub.services.rerun import Rerun, RerunError, RerunService
@@ -62,6 +63,13 @@ def answer(body: dict[str, Any]) -> Response:
 
 
 def _rerun(
+    store: OrderStore, policies: PolicyService, order_id: UUID, n: int, principal: Principal
+) -> Rerun:
+    with collector_paused():  # the order's records read are as short-lived as the re-run's
+        return _rerun_paused(store, policies, order_id, n, principal)
+
+
+def _rerun_paused(
     store: OrderStore, policies: PolicyService, order_id: UUID, n: int, principal: Principal
 ) -> Rerun:
     service = RerunService(store, policies)
