@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import repeat
-from typing import Any, cast
+from typing import Any
 
 import celpy
 from celpy import celtypes
@@ -25,6 +25,7 @@ from orchestration_policies.cel.analysis import (
     analyse,
     check_references,
     literals_compared_with,
+    source_fields_read,
 )
 from orchestration_policies.cel.direct import Undecided, direct
 from orchestration_policies.cel.errors import CelError, ConditionError, Scope
@@ -136,15 +137,6 @@ def _source_key_fns(
     return None, lambda s, d, k: (get(s), *[p(s, d, k) for p in parts])
 
 
-def _fields_read(analysis: Analysis, paths: list[tuple[str, ...]]) -> frozenset[str] | None:
-    """The source's fields an expression can read, when the analysis sees every read (its
-    activation then holds only those: converting a whole source, its stock map and attributes,
-    to CEL values was 40 % of an evaluation); None: all of them."""
-    if not analysis.complete or any(not segs for segs in paths):
-        return None
-    return frozenset(segs[0] for segs in paths)
-
-
 def _outcome(text: str, result: object) -> bool:
     if isinstance(result, bool):
         return result
@@ -174,7 +166,8 @@ class Condition:
         self._order_paths = tuple(p for p in analysis.paths if p[0] != "source")
         source_paths = [segs for root, segs in analysis.paths if root == "source"]
         self._fast_key, self._source_key = _source_key_fns(source_paths)
-        self._source_fields = _fields_read(analysis, source_paths)
+        # Only those the activation needs: converting a whole source was 40 % of an evaluation.
+        self._source_fields = source_fields_read(analysis)
         # Evaluated in Python where it answers as cel-python does (see `cel.direct`).
         self._direct = direct(runner.ast) if analysis.complete else None
         # Two levels: the order's part of the key is computed once per decide() call, then
@@ -255,11 +248,9 @@ class Condition:
     def _evaluate_now(
         self, facts: OrderFacts, source: CandidateSource | None, distance_km: float | None
     ) -> bool | str:
-        plain: dict[str, Any] | None = None
+        plain = None
         if source is not None:
-            plain = cast(
-                dict[str, Any], source_plain(source, distance_km, facts.skus, self._source_fields)
-            )
+            plain = source_plain(source, distance_km, facts.skus, self._source_fields)
         if self._direct is not None:
             try:
                 return bool(self._direct(facts.plain, plain))
@@ -396,9 +387,8 @@ class BoundCondition:
             key_of, skus = condition._source_key, facts.skus
             keys = [key_of(s, d, skus) for s, d in pairs]
         results = list(map(condition._memo_for(self._order_key).get, keys, repeat(MISSING)))
-        # Sources sharing a key are evaluated once: an earlier miss of this call may have
-        # filled the memo (a first order of a kind met 200 misses of two or three keys: 200
-        # evaluations, 0.5 ms each, where a re-run's whole decide() is 1 ms).
+        # Sources sharing a key are evaluated once (a first order of a kind met 200 misses of
+        # a few keys: 200 evaluations of 0.5 ms, where a re-run's whole decide() is 1 ms).
         done: dict[object, object] = {}
         for i in [i for i, result in enumerate(results) if result is MISSING]:
             result = done.get(keys[i], MISSING)

@@ -23,7 +23,7 @@ from typing import Any
 __all__ = ["Direct", "Undecided", "direct"]
 
 # (order's plain values, source's plain values or None) -> value
-Direct = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Any]
+Direct = Callable[[Mapping[str, Any], Any], Any]
 
 
 class Undecided(Exception):
