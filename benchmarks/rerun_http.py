@@ -15,6 +15,8 @@ JSON read). Per start:
   read, unpacked and decoded from the store; the definitions it shares with the decisions
   re-run before it are those the process already holds);
 - `warm`: the same decision again, right after;
+- `..._server_cpu`: each request's time on a CPU in the server, all its threads (from
+  /proc/PID/task/*/schedstat): what it cost whatever the load made it wait;
 - `server_cpu_per_request`: the server process's CPU (all its threads, from /proc) over all
   of a start's requests but the first, per request.
 
@@ -81,13 +83,29 @@ def _quiet(pid: int, deadline: float) -> None:
             return
 
 
-def _rerun(client: httpx.Client, order_id: UUID) -> float:
+def _on_cpu(pid: int) -> float:
+    """Seconds the server's threads have run (/proc/PID/task/*/schedstat, nanoseconds): per
+    request, what it cost the server whatever the machine's load made it wait."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
+
+
+def _rerun(
+    client: httpx.Client, order_id: UUID, pid: int, times: dict[str, list[float]], key: str
+) -> None:
+    on_cpu = _on_cpu(pid)
     started = time.perf_counter()
     answer = client.post(f"/v1/orders/{order_id}/decisions/1/rerun")
     body = answer.json()
     seconds = time.perf_counter() - started
+    times.setdefault(key, []).append(seconds)
+    times.setdefault(f"{key}_server_cpu", []).append(_on_cpu(pid) - on_cpu)
     assert answer.status_code == 200 and body["identical"] is True, (answer.status_code, body)
-    return seconds
 
 
 def one_start(data_dir: Path, orders: list[UUID], settle: float) -> dict[str, list[float]]:
@@ -98,11 +116,12 @@ def one_start(data_dir: Path, orders: list[UUID], settle: float) -> dict[str, li
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             _ready(client, time.monotonic() + 60)
             _quiet(server.pid, time.monotonic() + settle)
-            times: dict[str, list[float]] = {"first": [_rerun(client, orders[0])]}
+            times: dict[str, list[float]] = {}
+            _rerun(client, orders[0], server.pid, times, "first")
             cpu = _cpu(server.pid)
             for order_id in orders[1:]:
-                times.setdefault("cold", []).append(_rerun(client, order_id))
-                times.setdefault("warm", []).append(_rerun(client, order_id))
+                _rerun(client, order_id, server.pid, times, "cold")
+                _rerun(client, order_id, server.pid, times, "warm")
             # The server's CPU (clock ticks: per request only as a mean) after the first.
             times["server_cpu_per_request"] = [(_cpu(server.pid) - cpu) / (2 * len(orders) - 2)]
             return times
