@@ -54,16 +54,21 @@ def _timed(run: Callable[[], object], cold: bool) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def measure(hub: Hub, candidates: int, orders: int, seed: int) -> dict[str, float]:
+def routed_orders(hub: Hub, candidates: int, orders: int, seed: int) -> list[UUID]:
+    """The benchmark's network and orders, routed as the embedded API routes them: the ids."""
     rng = random.Random(seed)
     _network(hub, rng, candidates)
     commands = [order_command(rng, n, SKUS) for n in range(orders)]
     hub.intake.place_orders(commands)
     for command in commands:
         hub.orchestration.orchestrate(command.order_id)
+    return [command.order_id for command in commands]
+
+
+def measure(hub: Hub, candidates: int, orders: int, seed: int) -> dict[str, float]:
+    order_ids = routed_orders(hub, candidates, orders, seed)
     auditor = Principal(Role.AUDITOR, "bench")
     service = RerunService(hub.store, hub.policies)
-    order_ids: list[UUID] = [command.order_id for command in commands]
     figures: dict[str, list[tuple[float, float]]] = {}
     for order_id in order_ids:
         found = service.decisions(order_id)

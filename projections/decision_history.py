@@ -19,7 +19,7 @@ from schemas.decision_record import DecisionRecord as RoutingDecision
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 
-__all__ = ["DecisionRecord", "Outcome", "Trigger", "decisions_of"]
+__all__ = ["DECISION_EVENT_TYPES", "DecisionRecord", "Outcome", "Trigger", "decisions_of"]
 
 
 class Trigger(StrEnum):
@@ -48,6 +48,8 @@ _TRIGGERS: dict[str, Trigger] = {
 }
 _ROUTED = EventType.ORDER_ROUTED
 _HELD = EventType.ORDER_HELD
+# The only events `decisions_of` looks at: the others of an order may be left out.
+DECISION_EVENT_TYPES = frozenset({*_TRIGGERS, _ROUTED, _HELD})
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,14 @@ from orchestration_policies.cel.values import (
     STOCK_FIELDS,
 )
 
-__all__ = ["Analysis", "PathRef", "analyse", "check_references", "literals_compared_with"]
+__all__ = [
+    "Analysis",
+    "PathRef",
+    "analyse",
+    "check_references",
+    "literals_compared_with",
+    "source_fields_read",
+]
 
 PathRef: TypeAlias = tuple[str, tuple[str, ...]]
 
@@ -204,3 +211,12 @@ def literals_compared_with(tree: Any, root: str, field: str) -> tuple[str, ...]:
             if path == (root, (field,)) and other is not None:
                 out.extend(_string_literals(other))
     return tuple(dict.fromkeys(out))
+
+
+def source_fields_read(analysis: Analysis) -> frozenset[str] | None:
+    """The source's fields an expression can read, when the analysis sees every read; None:
+    any of them (the whole source is read, or a read is not seen through)."""
+    paths = [segs for root, segs in analysis.paths if root == "source"]
+    if not analysis.complete or any(not segs for segs in paths):
+        return None
+    return frozenset(segs[0] for segs in paths)

@@ -27,7 +27,7 @@ with a decimal point: cel-python rejects ``int > double`` comparisons.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -156,9 +156,17 @@ COST_FIELDS = frozenset({"base", "per_unit", "per_km", "currency"})
 STOCK_FIELDS = frozenset({"on_hand", "reserved", "safety_stock", "available"})
 
 
-def source_plain(source: CandidateSource, distance: float | None, skus: tuple[str, ...]) -> Plain:
+def source_plain(
+    source: CandidateSource,
+    distance: float | None,
+    skus: tuple[str, ...],
+    fields: Collection[str] | None = None,
+) -> Plain:
+    """The source as a condition sees it: every field, or only `fields` (those it reads)."""
     out: dict[str, Plain] = {}
     for name, get in SOURCE_GETTERS.items():
+        if fields is not None and name not in fields:
+            continue
         value = get(source, distance, skus)
         if value is not None:
             out[name] = value

@@ -2,7 +2,10 @@
 
 import dataclasses
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from aggregates import Order
 from aggregates.contract import to_envelope
@@ -156,3 +159,32 @@ def test_a_rerun_reads_the_same_decisions_from_the_store_without_their_text() ->
         assert dataclasses.replace(read, explanation=None, inputs_recorded=None) == (
             dataclasses.replace(shown, explanation=None, inputs_recorded=None)
         )
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_the_decisions_are_read_from_the_stored_json_as_the_mapper_reads_them(
+    tmp_path: Path, compressed: bool
+) -> None:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "e.db")}
+    if compressed:  # not plain JSON: read through the mapper, to the same decisions
+        env["COMPRESSOR_TOPIC"] = "eventsourcing.compressor:ZlibCompressor"
+    store = OrderStore(env=env)
+    order = placed_order()
+    order.accept(BOT, at(0))
+    order.put_on_hold("payment-not-authorized", "pending", BOT, at(1), decision=HELD)
+    order.release_hold("paid", "user:alice", at(2))
+    _route(order, 3, decision=recorded_decision())
+    _route(order, 4)
+    store.save(order)
+
+    read = order_decisions(store, order.id, inputs_recorded=False, for_rerun=True)
+    mapped = decisions_of([to_envelope(e) for e in store.events.get(order.id)], explained=False)
+
+    assert read is not None and read.decisions == mapped and len(mapped) == 3
+    assert [d.trigger for d in mapped] == [
+        Trigger.ORDER_ACCEPTED,
+        Trigger.HOLD_RELEASED,
+        Trigger.BACKORDER_WAKEUP,
+    ]
+    events = len(list(store.events.get(order.id)))
+    assert store.envelope_reader.through_mapper == (events if compressed else 0)
