@@ -23,6 +23,16 @@ _TOPICS: dict[Role, tuple[str, ...]] = {
 }
 
 
+# Topics a role reads with a plain aiokafka consumer, each in a group of its own
+# (hub.streaming.plain_batches), rather than through the role's Faust app.
+_PLAIN: dict[Role, tuple[str, ...]] = {Role.FULFILLMENT: ("inventory_snapshots",)}
+
+
+def plain_group(settings: Settings, role: Role, name: str) -> str:
+    """The consumer group of a role's plain consumer of the topic named `name` in settings."""
+    return settings.group_for(f"{role.value}-{name.replace('_', '-')}")
+
+
 def role_topics(settings: Settings, role: Role, channel_ids: list[str] | None = None) -> list[str]:
     """The topics a role's worker reads; intake also reads each registered channel's topic."""
     topics = [settings.topic(name) for name in _TOPICS[role]]
@@ -32,5 +42,13 @@ def role_topics(settings: Settings, role: Role, channel_ids: list[str] | None = 
 
 
 def role_groups(settings: Settings, channel_ids: list[str]) -> dict[str, list[str]]:
-    """Every role's consumer group and its topics, for a lag watch over the whole hub."""
-    return {settings.group_for(r.value): role_topics(settings, r, channel_ids) for r in Role}
+    """Every consumer group of the roles and its topics, for a lag watch over the whole hub."""
+    groups: dict[str, list[str]] = {}
+    for role in Role:
+        plain = {
+            settings.topic(name): plain_group(settings, role, name) for name in _PLAIN.get(role, ())
+        }
+        topics = role_topics(settings, role, channel_ids)
+        groups[settings.group_for(role.value)] = [t for t in topics if t not in plain]
+        groups |= {group: [topic] for topic, group in plain.items()}
+    return groups

@@ -35,12 +35,18 @@ def test_each_role_reads_the_topics_its_consumer_group_is_watched_on(hub: Hub, r
     app = faust.App(f"test-{role.value}", broker="kafka://127.0.0.1:1")
     agents = Agents(app, hub, KafkaPublisher("127.0.0.1:1"))
     ROLES[role](agents)
-    assert sorted(agents.consumed) == role_topics(hub.settings, role, ["pos-lyon"])
+    plain = [topic for topics in agents.plain.values() for topic in topics]
+    assert sorted([*agents.consumed, *plain]) == role_topics(hub.settings, role, ["pos-lyon"])
+    assert not agents.consumed & set(plain)  # a topic is read in one group only
+    groups = role_groups(hub.settings, ["pos-lyon"])
+    assert groups[hub.settings.group_for(role.value)] == sorted(agents.consumed)
+    for group, topics in agents.plain.items():
+        assert groups[group] == topics
 
 
 def test_read_models_and_routing_never_share_a_consumer_group(hub: Hub) -> None:
     groups = role_groups(hub.settings, ["pos-lyon"])
-    assert len(groups) == len(Role)
+    assert len(groups) == len(Role) + 1  # the stock feed's plain consumer has its own
     projections = groups[hub.settings.group_for("projections")]
     orchestration = groups[hub.settings.group_for("orchestration")]
     # Both read the order events, each at its own pace.
