@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from connectors.consumed import ConsumedMessage
+from connectors.consumed import ConsumedMessage, normalise_headers
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,14 @@ class BatchHandler(Protocol):
 
 
 def consumed(record: Any) -> ConsumedMessage:
-    """An aiokafka record as the handlers take it (aiokafka gives (str, bytes) header pairs)."""
+    """An aiokafka record as the hub's handlers take it."""
     return ConsumedMessage(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key,
-        value=record.value if record.value is not None else b"",
-        headers=tuple(record.headers or ()),
+        value=record.value or b"",
+        headers=normalise_headers(record.headers),
     )
 
 
