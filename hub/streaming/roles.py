@@ -23,14 +23,23 @@ _TOPICS: dict[Role, tuple[str, ...]] = {
 }
 
 
-# Topics a role reads with a plain aiokafka consumer, each in a group of its own
-# (hub.streaming.plain_batches), rather than through the role's Faust app.
-_PLAIN: dict[Role, tuple[str, ...]] = {Role.FULFILLMENT: ("inventory_snapshots",)}
+# Topics a role reads with plain aiokafka consumers (hub.streaming.plain_batches), by the name
+# of each consumer, in a group of its own, rather than through the role's Faust app: the stock
+# feed, and the stock events the stock levels view follows (per-record Faust cost, py-spy).
+_PLAIN: dict[Role, dict[str, tuple[str, ...]]] = {
+    Role.FULFILLMENT: {"stock-feed": ("inventory_snapshots",)},
+    Role.PROJECTIONS: {"stock-levels": ("inventory_events", "catalog_events")},
+}
+
+
+def plain_consumers(role: Role) -> dict[str, tuple[str, ...]]:
+    """A role's plain consumers: each one's name and the settings names of its topics."""
+    return dict(_PLAIN.get(role, {}))
 
 
 def plain_group(settings: Settings, role: Role, name: str) -> str:
-    """The consumer group of a role's plain consumer of the topic named `name` in settings."""
-    return settings.group_for(f"{role.value}-{name.replace('_', '-')}")
+    """The consumer group of a role's plain consumer called `name`."""
+    return settings.group_for(f"{role.value}-{name}")
 
 
 def role_topics(settings: Settings, role: Role, channel_ids: list[str] | None = None) -> list[str]:
@@ -46,9 +55,11 @@ def role_groups(settings: Settings, channel_ids: list[str]) -> dict[str, list[st
     groups: dict[str, list[str]] = {}
     for role in Role:
         plain = {
-            settings.topic(name): plain_group(settings, role, name) for name in _PLAIN.get(role, ())
+            plain_group(settings, role, name): sorted(settings.topic(t) for t in topics)
+            for name, topics in plain_consumers(role).items()
         }
+        apart = {topic for topics in plain.values() for topic in topics}
         topics = role_topics(settings, role, channel_ids)
-        groups[settings.group_for(role.value)] = [t for t in topics if t not in plain]
-        groups |= {group: [topic] for topic, group in plain.items()}
+        groups[settings.group_for(role.value)] = [t for t in topics if t not in apart]
+        groups |= plain
     return groups

@@ -42,7 +42,7 @@ from hub.streaming.feeds import FeedsConsumer, feeds_of
 from hub.streaming.handlers import IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
 from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer
-from hub.streaming.roles import Role, plain_group
+from hub.streaming.roles import Role, plain_consumers, plain_group
 from hub.streaming.stall import ConsumerHealth
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,11 @@ class Agents:
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
 
-    def add_plain(self, name: str, handler: BatchHandler, role: Role) -> None:
-        """A topic read by an aiokafka consumer of its own group, in a task of the app."""
+    def add_plain(self, role: Role, name: str, handler: BatchHandler) -> None:
+        """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
+        own group, in a task of the app, taking over where the app's group had committed."""
         s = self.settings
-        topics = [s.topic(name)]
+        topics = [s.topic(t) for t in plain_consumers(role)[name]]
         group = plain_group(s, role, name)
         instance = instance_id(s, role)
         reader = PlainBatchConsumer(
@@ -116,12 +117,12 @@ class Agents:
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
         )
-        self.plain[group] = topics
+        self.plain[group] = sorted(topics)
 
         async def read() -> None:
             await reader.run()
 
-        read.__name__ = name
+        read.__name__ = name.replace("-", "_")
         self.app.task(read)
 
     def add_followers(self, name: str, followers: list[Following], batch_size: int) -> None:
@@ -189,7 +190,7 @@ def add_fulfillment(a: Agents) -> None:
     # Rows of a few hundred bytes, 500 a batch: Faust's per-record machinery was the larger
     # part of the role's CPU, so the feed is read by a plain consumer (its own group).
     stock_feed = StockFeedConsumer(hub.catalog, a.publisher, s, hub.intake)
-    a.add_plain("inventory_snapshots", stock_feed, Role.FULFILLMENT)
+    a.add_plain(Role.FULFILLMENT, "stock-feed", stock_feed)
     a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")
 
 
@@ -198,7 +199,14 @@ def add_projections(a: Agents) -> None:
     # offsets committed before (the slowest view's, faust acks a record once every agent did)
     # are where it resumes; views that were ahead see those events again, idempotently.
     views = a.followers(Role.PROJECTIONS)
-    a.add_followers("projections", views, a.settings.projection_batch_size)
+    # The views of stock events alone (stock levels) read them with a plain consumer: a stock
+    # load brings one event per row, and Faust's per-record machinery was most of their cost.
+    stock_topics = set(plain_consumers(Role.PROJECTIONS)["stock-levels"])
+    stock = [f for f in views if set(f.topics) <= stock_topics]
+    others = [f for f in views if f not in stock]
+    a.add_followers("projections", others, a.settings.projection_batch_size)
+    feeds = FeedsConsumer("stock_levels", feeds_of(a.settings, stock), a.publisher, a.settings)
+    a.add_plain(Role.PROJECTIONS, "stock-levels", feeds)
 
 
 ROLES: dict[Role, Callable[[Agents], None]] = {

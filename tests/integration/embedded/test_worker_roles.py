@@ -46,7 +46,7 @@ def test_each_role_reads_the_topics_its_consumer_group_is_watched_on(hub: Hub, r
 
 def test_read_models_and_routing_never_share_a_consumer_group(hub: Hub) -> None:
     groups = role_groups(hub.settings, ["pos-lyon"])
-    assert len(groups) == len(Role) + 1  # the stock feed's plain consumer has its own
+    assert len(groups) == len(Role) + 2  # the stock feed and stock levels have their own
     projections = groups[hub.settings.group_for("projections")]
     orchestration = groups[hub.settings.group_for("orchestration")]
     # Both read the order events, each at its own pace.
