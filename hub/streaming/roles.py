@@ -25,10 +25,11 @@ _TOPICS: dict[Role, tuple[str, ...]] = {
 
 # Topics a role reads with plain aiokafka consumers (hub.streaming.plain_batches), by the name
 # of each consumer, in a group of its own, rather than through the role's Faust app: the stock
-# feed, and the stock events the stock levels view follows (per-record Faust cost, py-spy).
+# feed, and the stock events (per-record Faust cost, py-spy: one record per stock row).
 _PLAIN: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.FULFILLMENT: {"stock-feed": ("inventory_snapshots",)},
-    Role.PROJECTIONS: {"stock-levels": ("inventory_events", "catalog_events")},
+    Role.ORCHESTRATION: {"stock-events": ("inventory_events",)},
+    Role.PROJECTIONS: {"stock-events": ("inventory_events", "catalog_events")},
 }
 
 

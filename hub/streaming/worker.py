@@ -23,7 +23,8 @@ wait for good, faust#402); what was not acknowledged is delivered again to the n
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -38,7 +39,7 @@ from hub.streaming.edge_handlers import (
     FulfillmentUpdatesConsumer,
     StockFeedConsumer,
 )
-from hub.streaming.feeds import FeedsConsumer, feeds_of
+from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
 from hub.streaming.handlers import IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
 from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer
@@ -60,6 +61,24 @@ def to_consumed(event: Any) -> ConsumedMessage:
         value=value,
         headers=normalise_headers(message.headers),
     )
+
+
+class OneAtATime:
+    """A handler that waits for the other handlers of its lock: a follower fed by two
+    consumers (a Faust agent and a plain consumer) is applied by one batch at a time."""
+
+    def __init__(self, handler: BatchHandler, lock: asyncio.Lock) -> None:
+        self._handler = handler
+        self._lock = lock
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        async with self._lock:
+            await self._handler.handle(messages)
+
+
+def restricted(feeds: list[Feed], topics: set[str]) -> list[Feed]:
+    """The feeds of these topics, each with only those of its topics."""
+    return [replace(f, topics=f.topics & topics) for f in feeds if f.topics & topics]
 
 
 class Agents:
@@ -125,13 +144,34 @@ class Agents:
         read.__name__ = name.replace("-", "_")
         self.app.task(read)
 
-    def add_followers(self, name: str, followers: list[Following], batch_size: int) -> None:
+    def add_followers(
+        self, role: Role, name: str, followers: list[Following], batch_size: int
+    ) -> None:
         """One agent for these followers, reading the union of their topics: each record is
-        decoded once and handed to every follower of its topic (hub.streaming.feeds)."""
+        decoded once and handed to every follower of its topic (hub.streaming.feeds). Topics
+        the role reads with a plain consumer (hub.streaming.roles) go to it instead, with the
+        followers' share of them; a follower fed by both is applied one batch at a time."""
         feeds = feeds_of(self.settings, followers)
-        topics = sorted(set().union(*(feed.topics for feed in feeds)))
-        consumer = FeedsConsumer(name, feeds, self.publisher, self.settings)
-        self.add(self.raw_topic(*topics), name, consumer, batch_size)
+        rest: set[str] = set().union(*(feed.topics for feed in feeds))
+        parts: list[tuple[str, list[Feed]]] = []
+        for plain, names in plain_consumers(role).items():
+            topics = {self.settings.topic(n) for n in names}
+            parts.append((plain, restricted(feeds, topics)))
+            rest -= topics
+        parts.append(("", restricted(feeds, rest)))
+        fed = [feed.follower for _, part in parts for feed in part]
+        shared = len({id(f) for f in fed}) < len(fed)
+        lock = asyncio.Lock() if shared else None
+        for plain, part in parts:
+            if not part:
+                continue
+            called = f"{name}-{plain}" if plain else name
+            consumer = FeedsConsumer(called, part, self.publisher, self.settings)
+            handler = consumer if lock is None else OneAtATime(consumer, lock)
+            if plain:
+                self.add_plain(role, plain, handler)
+            else:
+                self.add(self.raw_topic(*sorted(rest)), name, handler, batch_size)
 
     def followers(self, role: Role) -> list[Following]:
         """The hub's followers this role runs."""
@@ -175,7 +215,8 @@ def add_intake(a: Agents) -> None:
 
 def add_orchestration(a: Agents) -> None:
     s, hub = a.settings, a.hub
-    a.add_followers("orchestrator", a.followers(Role.ORCHESTRATION), s.intake_batch_size)
+    followers = a.followers(Role.ORCHESTRATION)
+    a.add_followers(Role.ORCHESTRATION, "orchestrator", followers, s.intake_batch_size)
     a.every(s.backorder_sweep_seconds, hub.orchestrator.sweep_backorders, "backorder sweep")
 
 
@@ -199,14 +240,7 @@ def add_projections(a: Agents) -> None:
     # offsets committed before (the slowest view's, faust acks a record once every agent did)
     # are where it resumes; views that were ahead see those events again, idempotently.
     views = a.followers(Role.PROJECTIONS)
-    # The views of stock events alone (stock levels) read them with a plain consumer: a stock
-    # load brings one event per row, and Faust's per-record machinery was most of their cost.
-    stock_topics = set(plain_consumers(Role.PROJECTIONS)["stock-levels"])
-    stock = [f for f in views if set(f.topics) <= stock_topics]
-    others = [f for f in views if f not in stock]
-    a.add_followers("projections", others, a.settings.projection_batch_size)
-    feeds = FeedsConsumer("stock_levels", feeds_of(a.settings, stock), a.publisher, a.settings)
-    a.add_plain(Role.PROJECTIONS, "stock-levels", feeds)
+    a.add_followers(Role.PROJECTIONS, "projections", views, a.settings.projection_batch_size)
 
 
 ROLES: dict[Role, Callable[[Agents], None]] = {

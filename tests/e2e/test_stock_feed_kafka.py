@@ -14,10 +14,11 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from aggregates import order_id_for
 from connectors.lag import LagProbe
 from hub.settings import Settings
 from hub.streaming.roles import Role, plain_consumers, plain_group
-from tests.contracts.factories import source_body
+from tests.contracts.factories import source_body, submission_dict
 from tests.support.kafka import read_topic
 from tests.support.processes import hub_env, hub_processes, wait_for_http
 
@@ -111,3 +112,49 @@ def test_stock_rows_reach_the_items_and_the_stock_view_and_refused_rows_are_park
         while any(asyncio.run(lag_of(settings, groups)).values()):
             assert time.monotonic() < deadline, asyncio.run(lag_of(settings, groups))
             time.sleep(0.5)
+
+
+def wait_status(base: str, order_id: str, status: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{base}/v1/orders/{order_id}", timeout=5)
+        last = response.text
+        if response.status_code == 200 and response.json()["status"] == status:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"order {order_id} never became {status}; last: {last}")
+
+
+def test_a_backordered_order_is_routed_when_its_stock_comes_on_the_feed(
+    kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
+) -> None:
+    # No sweep during the test: only the stock event, read by the orchestration role's stock
+    # consumer, can wake the order.
+    env = hub_env(
+        kafka_bootstrap,
+        database_url,
+        kafka_topic_prefix,
+        tmp_path / "data",
+        ORDERHUB_BACKORDER_SWEEP_SECONDS="3600",
+    )
+    base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
+    topic = f"{kafka_topic_prefix}orderhub.inventory.snapshots"
+    lines = [{"line_id": "1", "sku": "RED-CHAIR", "quantity": 2, "unit_price": "19.90"}]
+    with hub_processes(["serve", "worker", "relay"], env, tmp_path) as procs:
+        wait_for_http(f"{base}/healthz", procs["serve"])
+        put = httpx.put(f"{base}/v1/sources/{SOURCE}", json=source_body(SOURCE), timeout=30)
+        assert put.status_code in (200, 201), put.text
+        zero = httpx.put(f"{base}/v1/stock/{SOURCE}/RED-CHAIR", json={"on_hand": 0}, timeout=30)
+        assert zero.status_code == 200, zero.text
+        body = submission_dict(external_id="WEB-8001", lines=lines, payment_state="authorized")
+        posted = httpx.post(f"{base}/v1/orders", json=body, timeout=30)
+        assert posted.status_code == 202, posted.text
+        order_id = str(order_id_for(body["channel"], "WEB-8001"))
+        wait_status(base, order_id, "backordered")
+
+        asyncio.run(send(kafka_bootstrap, topic, [row("RED-CHAIR", kind="snapshot", on_hand=5)]))
+
+        wait_status(base, order_id, "routed")
+        stock = httpx.get(f"{base}/v1/stock/{SOURCE}/RED-CHAIR").json()
+        assert (stock["on_hand"], stock["reserved"]) == (5, 2)
