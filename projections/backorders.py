@@ -70,16 +70,33 @@ class SqlBackorderView(SqlView):
 
     def waiting_for(self, sku: str, class_rank: dict[str, int]) -> list[str]:
         """Order ids waiting for this SKU: higher demand classes first, then oldest first."""
+        return self.waiting_for_many([sku], class_rank).get(sku, [])
+
+    def waiting_for_many(
+        self, skus: Sequence[str], class_rank: dict[str, int]
+    ) -> dict[str, list[str]]:
+        """`waiting_for` of each of these SKUs that has waiting orders, from one transaction:
+        a stock load's batch names hundreds of SKUs, and a transaction each was a sixth of the
+        orchestration role's CPU (py-spy, benchmarks/README.md)."""
+        found: dict[str, set[tuple[str, str, str]]] = {}
+        wanted = sorted(set(skus))
         with self._db.transaction() as cur:
-            cur.execute(
-                "SELECT DISTINCT order_id, demand_class, placed_at FROM backorder_lines "
-                "WHERE sku = ?",
-                (sku,),
-            )
-            rows = cur.fetchall()
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                cur.execute(
+                    "SELECT sku, order_id, demand_class, placed_at FROM backorder_lines "
+                    f"WHERE sku IN ({', '.join('?' for _ in chunk)})",
+                    chunk,
+                )
+                for sku, order_id, demand_class, placed_at in cur.fetchall():
+                    found.setdefault(sku, set()).add((order_id, demand_class, placed_at))
         worst = len(class_rank)
-        rows.sort(key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
-        return [r[0] for r in rows]
+        return {
+            sku: [
+                r[0] for r in sorted(rows, key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
+            ]
+            for sku, rows in found.items()
+        }
 
     def all_waiting(self, class_rank: dict[str, int]) -> list[tuple[str, frozenset[str]]]:
         """Every order with a waiting line and the SKUs it waits for, in the order they should

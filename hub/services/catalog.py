@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from aggregates.directory import Directory, directory_id
 from aggregates.errors import DomainError, StockError
 from aggregates.ids import source_aggregate_id, stock_item_id
@@ -21,6 +23,9 @@ T = TypeVar("T")
 # Where a stock-feed message was read: ("topic/partition", offset). A message applied once is
 # recognised by its item when delivered again (hub.streaming: at-least-once).
 FeedPosition = tuple[str, int]
+# What to record with a batch about the rows it refused (their index in the batch and why): the
+# stock feed keeps each refused row as a rejected submission in the batch's own transaction.
+KeepRefused = Callable[[list[tuple[int, DomainError]]], Sequence[Aggregate]]
 
 
 class UnknownSourceError(DomainError):
@@ -141,6 +146,7 @@ class CatalogService:
         messages: Sequence[StockSnapshot | StockDelta],
         actor: str,
         positions: Sequence[FeedPosition | None] | None = None,
+        keep_refused: KeepRefused | None = None,
     ) -> list[StockLevel | DomainError]:
         """Apply many stock-feed messages in one event-store transaction (bulk loads, feeds).
 
@@ -150,12 +156,15 @@ class CatalogService:
         reservation lands on one of the items meanwhile, nothing was written and the whole batch
         is applied again on fresh items (a delta is never applied twice). With `positions` (one
         per message, from a feed), a message its item has applied already changes nothing: a
-        batch delivered again is applied once.
+        batch delivered again is applied once. `keep_refused` gives what to save with the
+        batch, in its transaction, about the refused rows: a record of a refusal cannot be lost
+        while a later row of the same item, saved, moved the item's offset past the refused one
+        (a redelivery would then skip the row, and never refuse it again).
         """
         where = positions if positions is not None else [None] * len(messages)
         return retried(
             f"a batch of {len(messages)} stock rows",
-            lambda: self._apply_stock_batch(messages, actor, where),
+            lambda: self._apply_stock_batch(messages, actor, where, keep_refused),
         )
 
     def _apply_stock_batch(
@@ -163,6 +172,7 @@ class CatalogService:
         messages: Sequence[StockSnapshot | StockDelta],
         actor: str,
         positions: Sequence[FeedPosition | None],
+        keep_refused: KeepRefused | None = None,
     ) -> list[StockLevel | DomainError]:
         now = self._clock()
         known = self._known(m.source_id for m in messages)
@@ -189,8 +199,13 @@ class CatalogService:
                 continue
             items[key] = touched[key] = item
             results.append(level_of(item))
-        if touched:
-            self._store.save(*touched.values())
+        kept: Sequence[Aggregate] = ()
+        if keep_refused is not None:
+            kept = keep_refused(
+                [(i, r) for i, r in enumerate(results) if isinstance(r, DomainError)]
+            )
+        if touched or kept:
+            self._store.save(*touched.values(), *kept)
         return results
 
     def _known(self, source_ids: Iterable[str]) -> set[str]:

@@ -94,10 +94,12 @@ class OrchestrationFollower:
         # on PostgreSQL, see benchmarks/README.md). Intake runs in its own worker role now, so a
         # chunk's save no longer holds it up.
         self._run_chunked(list(dict.fromkeys(triggered)))
+        # Who waits for each SKU, read at once (the view does not change during the pass).
+        waiting = self._backorders.waiting_for_many(skus, self._rank) if skus else {}
         for sku in skus:
             # Chunked too, best demand class first (each chunk sees what the ones before it
             # reserved): thousands waiting for one SKU are no single endless pass.
-            self._run_chunked([UUID(o) for o in self._backorders.waiting_for(sku, self._rank)])
+            self._run_chunked([UUID(o) for o in waiting.get(sku, [])])
         with self._db.transaction() as cur:
             save_positions(cur, FOLLOWER, positions)
 

@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order, order_id_for
 from aggregates.submission import RejectedSubmission, rejected_submission_id
-from hub.services.lookup import find
+from hub.services.lookup import find, find_many
 from hub.store import OrderStore
 from schemas.submission import OrderSubmission
 
@@ -92,6 +92,20 @@ def _storable_rejection(r: RejectSubmission) -> RejectSubmission:
     )
 
 
+def _rejected(r: RejectSubmission, now: datetime) -> RejectedSubmission:
+    return RejectedSubmission(
+        channel=r.channel,
+        raw_payload=r.raw_payload,
+        format=r.format,
+        reason=r.reason,
+        problems=r.problems,
+        external_id=r.external_id,
+        details=r.details,
+        actor=r.actor,
+        at=now,
+    )
+
+
 def submission_digest(submission: OrderSubmission) -> str:
     """sha256 of the canonical JSON: the same order re-sent with other spacing is the same order."""
     canonical = json.dumps(
@@ -144,32 +158,30 @@ class IntakeService:
     def record_rejections(self, rejections: Sequence[RejectSubmission]) -> list[UUID]:
         """Keep refused submissions (one record per channel and payload); returns their ids."""
         now = self._clock()
-
-        def build(r: RejectSubmission) -> RejectedSubmission:
-            return RejectedSubmission(
-                channel=r.channel,
-                raw_payload=r.raw_payload,
-                format=r.format,
-                reason=r.reason,
-                problems=r.problems,
-                external_id=r.external_id,
-                details=r.details,
-                actor=r.actor,
-                at=now,
-            )
-
         kept = [_storable_rejection(r) for r in rejections]
         unique = {rejected_submission_id(r.channel, r.raw_payload): r for r in kept}
         try:
-            self._store.save(*(build(r) for r in unique.values()))
+            self._store.save(*(_rejected(r, now) for r in unique.values()))
         except IntegrityError:
             # Some were kept before (a re-sent payload): save one by one, skipping those.
             for r in unique.values():
                 try:
-                    self._store.save(build(r))
+                    self._store.save(_rejected(r, now))
                 except IntegrityError:
                     pass
         return list(unique)
+
+    def unkept_rejections(self, rejections: Sequence[RejectSubmission]) -> list[RejectedSubmission]:
+        """Records of these refusals not kept yet (one read), for a caller to save with its own
+        changes in one transaction. A record saved by someone else meanwhile makes that save
+        conflict; run again, this leaves it out."""
+        if not rejections:
+            return []
+        now = self._clock()
+        kept = [_storable_rejection(r) for r in rejections]
+        unique = {rejected_submission_id(r.channel, r.raw_payload): r for r in kept}
+        stored = find_many(self._store, list(unique), RejectedSubmission)
+        return [_rejected(r, now) for i, r in unique.items() if i not in stored]
 
     def find(self, order_id: UUID) -> Order | None:
         return find(self._store, order_id, Order)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from aggregates.errors import DomainError
+from aggregates.submission import RejectedSubmission
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage, dead_letter, rejection
 from connectors.publisher import Publisher
@@ -47,9 +48,10 @@ class StockFeedConsumer:
         self._intake = intake
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
-        """The readable messages of a batch are applied in one transaction; if that fails for
-        a reason other than an outage, each is applied on its own so that one poison message
-        goes to the DLQ and the rest still apply. Refused messages are parked in batch order."""
+        """The readable messages of a batch are applied in one transaction, with the records
+        of the rows refused; if that fails for a reason other than an outage, each is applied
+        on its own so that one poison message goes to the DLQ and the rest still apply.
+        Refused messages are parked in batch order."""
         parked: dict[int, OutboundRecord] = {}
         readable: dict[int, StockSnapshot | StockDelta] = {}
         for index, message in enumerate(messages):
@@ -64,10 +66,12 @@ class StockFeedConsumer:
             except ValidationError as error:
                 errors = [p.model_dump() for p in field_problems(error)]
                 parked[index] = self._rejected(message, "invalid_stock_message", errors)
+        kept: set[int] = set()  # whose records were saved already
         if readable:
-            parked |= await self._apply(messages, readable)
+            refused, kept = await self._apply(messages, readable, parked)
+            parked |= refused
         if parked:
-            await self._keep_refused(messages, parked)
+            await self._keep_refused(messages, {i: r for i, r in parked.items() if i not in kept})
             records = [parked[index] for index in sorted(parked)]
             await with_retries(
                 lambda: self._publisher.publish(records),
@@ -75,17 +79,23 @@ class StockFeedConsumer:
                 "parking refused stock messages",
             )
 
-    async def _keep_refused(
+    def _refused_rows(
         self, messages: Sequence[ConsumedMessage], parked: dict[int, OutboundRecord]
-    ) -> None:
-        """What goes to the rejected topic, kept as rejected submissions too. Ids come from the
+    ) -> list[RejectSubmission]:
+        """What goes to the rejected topic, as rejected submissions. Ids come from the
         message's position and bytes: a batch delivered again keeps each one once."""
         topic = self._settings.topic("inventory_rejected")
-        refused = [
+        return [
             refused_row(messages[index], record)
             for index, record in sorted(parked.items())
             if record.topic == topic
         ]
+
+    async def _keep_refused(
+        self, messages: Sequence[ConsumedMessage], parked: dict[int, OutboundRecord]
+    ) -> None:
+        """Refused rows kept as rejected submissions too (seen without Kafka tools)."""
+        refused = self._refused_rows(messages, parked)
         if self._intake is None or not refused:
             return
         intake = self._intake
@@ -96,26 +106,57 @@ class StockFeedConsumer:
         )
 
     async def _apply(
-        self, messages: Sequence[ConsumedMessage], readable: dict[int, StockSnapshot | StockDelta]
-    ) -> dict[int, OutboundRecord]:
+        self,
+        messages: Sequence[ConsumedMessage],
+        readable: dict[int, StockSnapshot | StockDelta],
+        unreadable: dict[int, OutboundRecord],
+    ) -> tuple[dict[int, OutboundRecord], set[int]]:
+        """The rows refused, and the batch indexes whose refusals are kept already: in one
+        batch, the records of every refused row are saved with it (hub.services.catalog)."""
         actor = f"system:{self.name}"
-        rows = list(readable.values())
+        indexes, rows = list(readable), list(readable.values())
         positions = [feed_position(messages[index]) for index in readable]
+
+        def refusal(index: int, error: DomainError) -> OutboundRecord:
+            return self._rejected(messages[index], type(error).__name__, [str(error)])
+
+        def keep(refusals: list[tuple[int, DomainError]]) -> list[RejectedSubmission]:
+            if self._intake is None:
+                return []
+            refused = {indexes[row]: refusal(indexes[row], error) for row, error in refusals}
+            return self._intake.unkept_rejections(
+                self._refused_rows(messages, unreadable | refused)
+            )
+
         try:
             results = await with_retries(
-                lambda: asyncio.to_thread(self._catalog.apply_stock_many, rows, actor, positions),
+                lambda: asyncio.to_thread(
+                    self._catalog.apply_stock_many, rows, actor, positions, keep
+                ),
                 self._settings.max_handler_attempts,
                 "stock updates",
             )
         except Exception as error:
             log.warning("batch of %d stock updates failed (%r); one by one", len(rows), error)
-            one_by_one = {i: await self._apply_one(messages[i], row) for i, row in readable.items()}
-            return {i: record for i, record in one_by_one.items() if record is not None}
-        return {
-            index: self._rejected(messages[index], type(result).__name__, [str(result)])
-            for index, result in zip(readable, results, strict=True)
+            return await self._one_by_one(messages, readable)
+        refused = {
+            index: refusal(index, result)
+            for index, result in zip(indexes, results, strict=True)
             if isinstance(result, DomainError)
         }
+        return refused, set(unreadable) | set(refused) if self._intake is not None else set()
+
+    async def _one_by_one(
+        self, messages: Sequence[ConsumedMessage], readable: dict[int, StockSnapshot | StockDelta]
+    ) -> tuple[dict[int, OutboundRecord], set[int]]:
+        refused: dict[int, OutboundRecord] = {}
+        for index, row in readable.items():
+            record = await self._apply_one(messages[index], row)
+            if record is not None:
+                refused[index] = record
+                # Kept at once: a later row of its item would move the item's offset past it.
+                await self._keep_refused(messages, {index: record})
+        return refused, set(refused)
 
     async def _apply_one(
         self, message: ConsumedMessage, stock: StockSnapshot | StockDelta

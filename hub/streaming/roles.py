@@ -23,6 +23,26 @@ _TOPICS: dict[Role, tuple[str, ...]] = {
 }
 
 
+# Topics a role reads with plain aiokafka consumers (hub.streaming.plain_batches), by the name
+# of each consumer, in a group of its own, rather than through the role's Faust app: the stock
+# feed, and the stock events (per-record Faust cost, py-spy: one record per stock row).
+_PLAIN: dict[Role, dict[str, tuple[str, ...]]] = {
+    Role.FULFILLMENT: {"stock-feed": ("inventory_snapshots",)},
+    Role.ORCHESTRATION: {"stock-events": ("inventory_events",)},
+    Role.PROJECTIONS: {"stock-events": ("inventory_events", "catalog_events")},
+}
+
+
+def plain_consumers(role: Role) -> dict[str, tuple[str, ...]]:
+    """A role's plain consumers: each one's name and the settings names of its topics."""
+    return dict(_PLAIN.get(role, {}))
+
+
+def plain_group(settings: Settings, role: Role, name: str) -> str:
+    """The consumer group of a role's plain consumer called `name`."""
+    return settings.group_for(f"{role.value}-{name}")
+
+
 def role_topics(settings: Settings, role: Role, channel_ids: list[str] | None = None) -> list[str]:
     """The topics a role's worker reads; intake also reads each registered channel's topic."""
     topics = [settings.topic(name) for name in _TOPICS[role]]
@@ -32,5 +52,15 @@ def role_topics(settings: Settings, role: Role, channel_ids: list[str] | None = 
 
 
 def role_groups(settings: Settings, channel_ids: list[str]) -> dict[str, list[str]]:
-    """Every role's consumer group and its topics, for a lag watch over the whole hub."""
-    return {settings.group_for(r.value): role_topics(settings, r, channel_ids) for r in Role}
+    """Every consumer group of the roles and its topics, for a lag watch over the whole hub."""
+    groups: dict[str, list[str]] = {}
+    for role in Role:
+        plain = {
+            plain_group(settings, role, name): sorted(settings.topic(t) for t in topics)
+            for name, topics in plain_consumers(role).items()
+        }
+        apart = {topic for topics in plain.values() for topic in topics}
+        topics = role_topics(settings, role, channel_ids)
+        groups[settings.group_for(role.value)] = [t for t in topics if t not in apart]
+        groups |= plain
+    return groups

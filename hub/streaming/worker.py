@@ -24,7 +24,8 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import faust
 
@@ -38,10 +39,11 @@ from hub.streaming.edge_handlers import (
     FulfillmentUpdatesConsumer,
     StockFeedConsumer,
 )
-from hub.streaming.feeds import FeedsConsumer, feeds_of
+from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
 from hub.streaming.handlers import IntakeConsumer, channel_parsers
-from hub.streaming.kafka_parts import KafkaParts
-from hub.streaming.roles import Role
+from hub.streaming.kafka_parts import KafkaParts, instance_id
+from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer
+from hub.streaming.roles import Role, plain_consumers, plain_group
 from hub.streaming.stall import ConsumerHealth
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,22 @@ def to_consumed(event: Any) -> ConsumedMessage:
     )
 
 
-class BatchHandler(Protocol):
-    async def handle(self, messages: Sequence[ConsumedMessage]) -> None: ...
+class OneAtATime:
+    """A handler that waits for the other handlers of its lock: a follower fed by two
+    consumers (a Faust agent and a plain consumer) is applied by one batch at a time."""
+
+    def __init__(self, handler: BatchHandler, lock: asyncio.Lock) -> None:
+        self._handler = handler
+        self._lock = lock
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        async with self._lock:
+            await self._handler.handle(messages)
+
+
+def restricted(feeds: list[Feed], topics: set[str]) -> list[Feed]:
+    """The feeds of these topics, each with only those of its topics."""
+    return [replace(f, topics=f.topics & topics) for f in feeds if f.topics & topics]
 
 
 class Agents:
@@ -74,6 +90,8 @@ class Agents:
         self.publisher = publisher
         self.settings = hub.settings
         self.consumed: set[str] = set()
+        # Groups of plain consumers (hub.streaming.plain_batches) and the topics each reads.
+        self.plain: dict[str, list[str]] = {}
         self.timers: list[str] = []
         self._topics: dict[tuple[str, ...], Any] = {}
 
@@ -102,13 +120,58 @@ class Agents:
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
 
-    def add_followers(self, name: str, followers: list[Following], batch_size: int) -> None:
+    def add_plain(self, role: Role, name: str, handler: BatchHandler) -> None:
+        """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
+        own group, in a task of the app, taking over where the app's group had committed."""
+        s = self.settings
+        topics = [s.topic(t) for t in plain_consumers(role)[name]]
+        group = plain_group(s, role, name)
+        instance = instance_id(s, role)
+        reader = PlainBatchConsumer(
+            s,
+            topics,
+            group,
+            handler,
+            s.intake_batch_size,
+            instance_id=None if instance is None else f"{instance}-{name}",
+            resume_from=self.app.conf.id,
+        )
+        self.plain[group] = sorted(topics)
+
+        async def read() -> None:
+            await reader.run()
+
+        read.__name__ = name.replace("-", "_")
+        self.app.task(read)
+
+    def add_followers(
+        self, role: Role, name: str, followers: list[Following], batch_size: int
+    ) -> None:
         """One agent for these followers, reading the union of their topics: each record is
-        decoded once and handed to every follower of its topic (hub.streaming.feeds)."""
+        decoded once and handed to every follower of its topic (hub.streaming.feeds). Topics
+        the role reads with a plain consumer (hub.streaming.roles) go to it instead, with the
+        followers' share of them; a follower fed by both is applied one batch at a time."""
         feeds = feeds_of(self.settings, followers)
-        topics = sorted(set().union(*(feed.topics for feed in feeds)))
-        consumer = FeedsConsumer(name, feeds, self.publisher, self.settings)
-        self.add(self.raw_topic(*topics), name, consumer, batch_size)
+        rest: set[str] = set().union(*(feed.topics for feed in feeds))
+        parts: list[tuple[str, list[Feed]]] = []
+        for plain, names in plain_consumers(role).items():
+            topics = {self.settings.topic(n) for n in names}
+            parts.append((plain, restricted(feeds, topics)))
+            rest -= topics
+        parts.append(("", restricted(feeds, rest)))
+        fed = [feed.follower for _, part in parts for feed in part]
+        shared = len({id(f) for f in fed}) < len(fed)
+        lock = asyncio.Lock() if shared else None
+        for plain, part in parts:
+            if not part:
+                continue
+            called = f"{name}-{plain}" if plain else name
+            consumer = FeedsConsumer(called, part, self.publisher, self.settings)
+            handler = consumer if lock is None else OneAtATime(consumer, lock)
+            if plain:
+                self.add_plain(role, plain, handler)
+            else:
+                self.add(self.raw_topic(*sorted(rest)), name, handler, batch_size)
 
     def followers(self, role: Role) -> list[Following]:
         """The hub's followers this role runs."""
@@ -152,7 +215,8 @@ def add_intake(a: Agents) -> None:
 
 def add_orchestration(a: Agents) -> None:
     s, hub = a.settings, a.hub
-    a.add_followers("orchestrator", a.followers(Role.ORCHESTRATION), s.intake_batch_size)
+    followers = a.followers(Role.ORCHESTRATION)
+    a.add_followers(Role.ORCHESTRATION, "orchestrator", followers, s.intake_batch_size)
     a.every(s.backorder_sweep_seconds, hub.orchestrator.sweep_backorders, "backorder sweep")
 
 
@@ -164,12 +228,10 @@ def add_fulfillment(a: Agents) -> None:
         FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, a.publisher, s),
         s.intake_batch_size,
     )
-    a.add(
-        a.topic("inventory_snapshots"),
-        "stock_feed",
-        StockFeedConsumer(hub.catalog, a.publisher, s, hub.intake),
-        s.intake_batch_size,
-    )
+    # Rows of a few hundred bytes, 500 a batch: Faust's per-record machinery was the larger
+    # part of the role's CPU, so the feed is read by a plain consumer (its own group).
+    stock_feed = StockFeedConsumer(hub.catalog, a.publisher, s, hub.intake)
+    a.add_plain(Role.FULFILLMENT, "stock-feed", stock_feed)
     a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")
 
 
@@ -178,7 +240,7 @@ def add_projections(a: Agents) -> None:
     # offsets committed before (the slowest view's, faust acks a record once every agent did)
     # are where it resumes; views that were ahead see those events again, idempotently.
     views = a.followers(Role.PROJECTIONS)
-    a.add_followers("projections", views, a.settings.projection_batch_size)
+    a.add_followers(Role.PROJECTIONS, "projections", views, a.settings.projection_batch_size)
 
 
 ROLES: dict[Role, Callable[[Agents], None]] = {
@@ -206,9 +268,8 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
     )
     agents = Agents(app, hub, publisher)
     ROLES[role](agents)
-    watch = kafka.consumer_watch(
-        {app.conf.id: sorted(agents.consumed)}, rebalancing=lambda: bool(app.rebalancing)
-    )
+    groups = {app.conf.id: sorted(agents.consumed)} | agents.plain
+    watch = kafka.consumer_watch(groups, rebalancing=lambda: bool(app.rebalancing))
 
     @app.task  # type: ignore[untyped-decorator]
     async def watchdog() -> None:

@@ -173,7 +173,12 @@ async def test_a_batch_delivered_again_by_kafka_is_applied_once(
     hubs: Callable[[], Hub], kafka_bootstrap: str
 ) -> None:
     hub, feed = hubs(), Feed(kafka_bootstrap)
-    values = [snap("RED-CHAIR", 10), delta("RED-CHAIR", 5), delta("RED-CHAIR", -2)]
+    values = [
+        snap("RED-CHAIR", 10),
+        delta("RED-CHAIR", 5),
+        delta("RED-CHAIR", -2),
+        delta("RED-CHAIR", -100),  # refused; its record saved with the batch
+    ]
     await feed.send(values)
     publisher = RecordingPublisher()
     consumer = stock_feed(hub, publisher)
@@ -190,10 +195,54 @@ async def test_a_batch_delivered_again_by_kafka_is_applied_once(
         await feed.deliver(consumer, len(values))
     position = hub.store.max_position()
 
-    await feed.deliver(stock_feed(hubs(), publisher), len(values))  # the new owner
+    again = RecordingPublisher()
+    await feed.deliver(stock_feed(hubs(), again), len(values))  # the new owner
 
     assert on_hand(hub.catalog, "RED-CHAIR") == 13
-    assert hub.store.max_position() == position
+    assert hub.store.max_position() == position  # the refusal's record too was kept once
+    # The refused row's record, already there, did not fail the batch into one by one.
+    assert [json.loads(r.value)["reason"] for r in again.records] == ["StockError"]
+
+
+@pytest.mark.asyncio
+async def test_a_refused_row_is_kept_with_its_batch_when_a_later_row_of_its_item_moved_past_it(
+    hubs: Callable[[], Hub], kafka_bootstrap: str
+) -> None:
+    hub, feed = hubs(), Feed(kafka_bootstrap)
+    values = [snap("RED-CHAIR", 1), delta("RED-CHAIR", -5), delta("RED-CHAIR", 2)]
+    await feed.send(values)
+    dying = hubs()
+
+    class Crash(BaseException):
+        """The process dying after the batch's save, before anything else it would do."""
+
+    def die(*args: Any, **kwargs: Any) -> Any:
+        raise Crash
+
+    # Before, the refusals were kept by a second save after the batch's: dying in between
+    # lost the refusal for good, since the item's offset had moved past the refused row.
+    dying.intake.record_rejections = die  # type: ignore[method-assign]
+    dying.catalog._store.save = save_then(dying.catalog._store.save, die)  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await feed.deliver(stock_feed(dying, RecordingPublisher()), len(values))
+    assert on_hand(hub.catalog, "RED-CHAIR") == 3  # the batch's save was committed
+
+    publisher = RecordingPublisher()
+    batch = await feed.deliver(stock_feed(hubs(), publisher), len(values))  # after a restart
+
+    assert on_hand(hub.catalog, "RED-CHAIR") == 3  # applied once
+    message = batch[1]
+    raw = f"{message.topic}/0@{message.offset}\n" + message.value.decode()
+    kept = find(hub.store, rejected_submission_id(f"topic:{feed.topic}", raw), RejectedSubmission)
+    assert kept is not None and kept.reason == "StockError"
+
+
+def save_then(save: Callable[..., Any], then: Callable[..., Any]) -> Callable[..., Any]:
+    def saved(*objs: Any, **kwargs: Any) -> Any:
+        save(*objs, **kwargs)
+        return then()
+
+    return saved
 
 
 def test_a_stock_batch_racing_a_reservation_of_the_last_unit_keeps_the_reservation(

@@ -3,23 +3,11 @@
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from connectors.consumed import ConsumedMessage, normalise_headers
-
-
-def consumed_message(record: Any) -> ConsumedMessage:
-    """An aiokafka record as the hub's handlers take it."""
-    return ConsumedMessage(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value or b"",
-        headers=normalise_headers(record.headers),
-    )
+from connectors.consumed import ConsumedMessage
+from hub.streaming.plain_batches import consumed as consumed_message
 
 
 async def read_topic(

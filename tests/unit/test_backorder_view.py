@@ -106,6 +106,25 @@ def test_a_batch_of_more_orders_than_one_statement_takes_is_written_whole(
     assert sorted(view.waiting_for("SKU-B", RANK)) == orders
 
 
+def test_who_waits_for_many_skus_is_read_at_once_each_sku_in_serving_order(
+    view: SqlBackorderView,
+) -> None:
+    skus = [f"SKU-{n:04d}" for n in range(1_203)]  # more than one statement takes
+    view.apply(
+        [
+            routed("o1", 3, [("1", "SKU-0000", 2), ("2", "SKU-0000", 1), ("3", "SKU-1202", 1)]),
+            routed("o2", 3, [("1", "SKU-0000", 1)], placed_at="2026-11-19T08:00:00Z"),
+            routed("o3", 3, [("1", "SKU-0000", 1)], demand_class="vip"),
+        ],
+        {},
+    )
+
+    waiting = view.waiting_for_many([*skus, "SKU-0000"], RANK)
+
+    assert waiting == {"SKU-0000": ["o3", "o2", "o1"], "SKU-1202": ["o1"]}
+    assert all(waiting[sku] == view.waiting_for(sku, RANK) for sku in waiting)
+
+
 routings = st.lists(
     st.tuples(
         st.sampled_from(["o1", "o2", "o3"]),

@@ -79,8 +79,8 @@ class Backorders:
     def __init__(self, waiting: list[str]) -> None:
         self.waiting = waiting
 
-    def waiting_for(self, sku: str, rank: Any) -> list[str]:
-        return self.waiting if sku == "RED-CHAIR" else []
+    def waiting_for_many(self, skus: list[str], rank: Any) -> dict[str, list[str]]:
+        return {"RED-CHAIR": self.waiting} if "RED-CHAIR" in skus else {}
 
 
 def test_orders_waiting_for_stock_that_came_are_routed_in_chunks_too() -> None:

@@ -1,18 +1,20 @@
 """Worker roles: each reads its own topics in its own consumer group, and the lag watch of the
 API looks at exactly the topics the workers read."""
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import faust
 import pytest
 
+from connectors.consumed import ConsumedMessage
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Hub
 from hub.settings import Settings
 from hub.streaming.kafka_parts import instance_id
 from hub.streaming.roles import Role, role_groups, role_topics
-from hub.streaming.worker import ROLES, Agents
+from hub.streaming.worker import ROLES, Agents, OneAtATime
 from schemas.channels import ChannelDefinition, ChannelKind
 from tests.support.running_hub import embedded_hub
 
@@ -35,12 +37,18 @@ def test_each_role_reads_the_topics_its_consumer_group_is_watched_on(hub: Hub, r
     app = faust.App(f"test-{role.value}", broker="kafka://127.0.0.1:1")
     agents = Agents(app, hub, KafkaPublisher("127.0.0.1:1"))
     ROLES[role](agents)
-    assert sorted(agents.consumed) == role_topics(hub.settings, role, ["pos-lyon"])
+    plain = [topic for topics in agents.plain.values() for topic in topics]
+    assert sorted([*agents.consumed, *plain]) == role_topics(hub.settings, role, ["pos-lyon"])
+    assert not agents.consumed & set(plain)  # a topic is read in one group only
+    groups = role_groups(hub.settings, ["pos-lyon"])
+    assert groups[hub.settings.group_for(role.value)] == sorted(agents.consumed)
+    for group, topics in agents.plain.items():
+        assert groups[group] == topics
 
 
 def test_read_models_and_routing_never_share_a_consumer_group(hub: Hub) -> None:
     groups = role_groups(hub.settings, ["pos-lyon"])
-    assert len(groups) == len(Role)
+    assert len(groups) == len(Role) + 3  # the stock feed and the stock events have their own
     projections = groups[hub.settings.group_for("projections")]
     orchestration = groups[hub.settings.group_for("orchestration")]
     # Both read the order events, each at its own pace.
@@ -69,3 +77,34 @@ def test_the_jeopardy_clock_runs_in_fulfillment_and_the_sweep_beside_routing(hub
         Role.FULFILLMENT: ["jeopardy clock"],
         Role.PROJECTIONS: [],
     }
+
+
+@pytest.mark.asyncio
+async def test_a_follower_fed_by_two_consumers_is_applied_one_batch_at_a_time() -> None:
+    seen: list[str] = []
+
+    class Slow:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+            seen.append(f"{self.name} in")
+            await asyncio.sleep(0.05)
+            seen.append(f"{self.name} out")
+
+    lock = asyncio.Lock()
+    orders, stock = OneAtATime(Slow("orders"), lock), OneAtATime(Slow("stock"), lock)
+
+    await asyncio.gather(orders.handle([]), stock.handle([]), orders.handle([]))
+
+    assert seen == ["orders in", "orders out", "stock in", "stock out", "orders in", "orders out"]
+
+
+def test_the_orchestration_role_reads_stock_events_apart_from_order_events(
+    hub: Hub,
+) -> None:
+    app = faust.App("t-orchestration", broker="kafka://127.0.0.1:1")
+    agents = Agents(app, hub, KafkaPublisher("127.0.0.1:1"))
+    ROLES[Role.ORCHESTRATION](agents)
+    assert agents.consumed == {"t.orderhub.orders.events"}
+    assert list(agents.plain.values()) == [["t.orderhub.inventory.events"]]

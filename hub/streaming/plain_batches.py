@@ -1,0 +1,183 @@
+"""Batches of one topic read with aiokafka alone, for a feed whose records Faust made costly.
+
+faust-streaming hands each record through its own machinery: the fetcher awaits two new tasks
+per record (`wait_first(callback(message), suspend_flow.wait())`), the record becomes an Event
+in a channel, and `take_batches` acks it one by one. For the stock feed, rows of a few hundred
+bytes that are applied 500 at a time, that was some 40 % of the fulfillment role's CPU (py-spy,
+benchmarks/README.md). Here a consumer of its own group takes what `getmany` returns (up to a
+batch), hands it to the handler, and commits the batch's offsets only once the handler returned.
+
+The guarantees of the Faust agents are kept: at least once (a crash or a rebalance during the
+handler leaves the batch uncommitted, so its new owner reads it again; the stock feed's items
+remember the offsets they applied, so a batch read again is applied once), concurrency 1, and a
+handler that raised has its batch read again from the committed offsets after a pause, never
+skipped. Its group is watched for stalls as the Faust groups are (hub.streaming.worker).
+
+A group new to this consumer starts where `resume_from` (the Faust group that read the topic
+before) had committed, so that an upgrade does not read the whole feed again.
+"""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from connectors.consumed import ConsumedMessage, normalise_headers
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+RETRY_PAUSE_SECONDS = 1.0
+
+
+class BatchHandler(Protocol):
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None: ...
+
+
+def consumed(record: Any) -> ConsumedMessage:
+    """An aiokafka record as the hub's handlers take it."""
+    return ConsumedMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+        headers=normalise_headers(record.headers),
+    )
+
+
+class PlainBatchConsumer:
+    """One group's batches to one handler, committed after the handler returned."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Sequence[str],
+        group: str,
+        handler: BatchHandler,
+        batch_size: int,
+        instance_id: str | None = None,
+        resume_from: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = list(topics)
+        self.group = group
+        self.handler = handler
+        self.batch_size = batch_size
+        self.instance_id = instance_id
+        self.resume_from = resume_from
+        self.batches = 0  # handed over and committed (tests and logs)
+
+    def consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        if s.kafka_bootstrap is None:
+            raise ValueError("a plain consumer needs ORDERHUB_KAFKA_BOOTSTRAP")
+        return AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=self.group,
+            group_instance_id=self.instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.batch_size,
+            session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(s.kafka_heartbeat_seconds * 1000),
+            rebalance_timeout_ms=int(s.kafka_rebalance_timeout_seconds * 1000),
+        )
+
+    async def run(self) -> None:
+        """Until cancelled (the worker stopping). A consumer that failed (the broker gone past
+        aiokafka's own retries) is made again; what was not committed is read again."""
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: consumer failed; starting it again", self.group)
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+    async def run_once(self) -> None:
+        if self.resume_from is not None:
+            await seed_offsets(self.settings, self.group, self.resume_from, self.topics)
+        kafka = self.consumer()
+        kafka.subscribe(self.topics)
+        await kafka.start()
+        try:
+            while True:
+                fetched = await kafka.getmany(timeout_ms=1000, max_records=self.batch_size)
+                if fetched:
+                    await self._handle(kafka, fetched)
+        finally:
+            await kafka.stop()
+
+    async def _handle(self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, Any]) -> None:
+        # Partition by partition, each in its order: one item's rows are on one partition.
+        messages = [consumed(r) for records in fetched.values() for r in records]
+        try:
+            await self.handler.handle(messages)
+        except Exception:
+            # Handlers park what they cannot apply; one that raised met something else (an
+            # outage past its retries): read the batch again rather than skip it.
+            log.exception("%s: batch of %d failed; reading it again", self.group, len(messages))
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            for tp, records in fetched.items():
+                # Back to the batch's first record (what a commit of its own would move past;
+                # `seek_to_committed` leaves a partition never committed where it is).
+                try:
+                    kafka.seek(tp, records[0].offset)
+                except KafkaError:
+                    pass  # taken by a rebalance: its new owner reads it from the committed offset
+            return
+        ends = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        try:
+            await kafka.commit(ends)
+        except KafkaError as error:
+            # A rebalance took the partitions meanwhile: their new owner reads the batch again,
+            # and applies what this one applied once (the items know the offsets they applied).
+            log.warning("%s: commit after a batch failed (%r)", self.group, error)
+            return
+        self.batches += 1
+
+
+async def seed_offsets(settings: Settings, group: str, before: str, topics: Sequence[str]) -> None:
+    """A group that never committed starts where `before` had committed on these topics.
+
+    Done before the group's consumer joins: a seek from the rebalance listener raced the
+    consumer's own reset of partitions without a committed offset. When several workers start
+    at once, each commits the same offsets; once the group has members, a stray commit of this
+    kind is refused and the group's own offsets stand."""
+    if await committed_offsets(settings, group):
+        return
+    offsets = {tp: o for tp, o in (await committed_offsets(settings, before)).items()
+               if tp.topic in topics}  # fmt: skip
+    if not offsets:
+        return
+    seeder = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    seeder.assign(list(offsets))
+    try:
+        await seeder.start()
+        await seeder.commit(offsets)
+        log.info("%s starts where %s was: %s", group, before, offsets)
+    except KafkaError as error:
+        log.warning("%s: offsets of %s not taken over (%r)", group, before, error)
+    finally:
+        await seeder.stop()
+
+
+async def committed_offsets(settings: Settings, group: str) -> dict[TopicPartition, int]:
+    """What `group` has committed (nothing when it never did, or cannot be asked)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        await admin.start()
+        found = await admin.list_consumer_group_offsets(group)
+    except KafkaError as error:
+        log.warning("offsets of %s not read (%r): starting from the earliest", group, error)
+        return {}
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
