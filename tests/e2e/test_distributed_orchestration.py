@@ -2,7 +2,6 @@
 `FulfillmentRequested` out on their Kafka topics, with the explanation."""
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ from aggregates import order_id_for
 from connectors.codec import record_to_envelope
 from schemas.event_types import EventType
 from tests.support.kafka import read_topic
-from tests.support.processes import hub_env, hub_processes, wait_for_http
+from tests.support.processes import hub_env, hub_processes, wait_for_http, wait_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -54,18 +53,6 @@ def _order(external_id: str) -> dict[str, object]:
     }
 
 
-def _wait_status(base: str, order_id: str, status: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{base}/v1/orders/{order_id}", timeout=5)
-        last = response.text
-        if response.status_code == 200 and response.json()["status"] == status:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"order {order_id} never became {status}; last: {last}")
-
-
 def test_accepted_order_is_routed_and_its_fulfillment_request_goes_to_the_source_topic(
     kafka_bootstrap: str, database_url: str, kafka_topic_prefix: str, tmp_path: Path
 ) -> None:
@@ -85,7 +72,7 @@ def test_accepted_order_is_routed_and_its_fulfillment_request_goes_to_the_source
         response = httpx.post(f"{base}/v1/orders", json=_order("WEB-7001"), timeout=30)
         assert response.status_code == 202, response.text
         order_id = str(order_id_for("web", "WEB-7001"))
-        _wait_status(base, order_id, "routed")
+        wait_status(base, order_id, "routed")
 
         requests = asyncio.run(
             read_topic(

@@ -20,7 +20,7 @@ from hub.settings import Settings
 from hub.streaming.roles import Role, plain_consumers, plain_group
 from tests.contracts.factories import source_body, submission_dict
 from tests.support.kafka import read_topic
-from tests.support.processes import hub_env, hub_processes, wait_for_http
+from tests.support.processes import hub_env, hub_processes, wait_for_http, wait_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 SOURCE = "wh-lyon"
@@ -112,18 +112,6 @@ def test_stock_rows_reach_the_items_and_the_stock_view_and_refused_rows_are_park
         while any(asyncio.run(lag_of(settings, groups)).values()):
             assert time.monotonic() < deadline, asyncio.run(lag_of(settings, groups))
             time.sleep(0.5)
-
-
-def wait_status(base: str, order_id: str, status: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{base}/v1/orders/{order_id}", timeout=5)
-        last = response.text
-        if response.status_code == 200 and response.json()["status"] == status:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"order {order_id} never became {status}; last: {last}")
 
 
 def test_a_backordered_order_is_routed_when_its_stock_comes_on_the_feed(

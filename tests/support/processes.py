@@ -116,3 +116,16 @@ def wait_for_http(url: str, proc: HubProcess, timeout: float = 60.0) -> None:
     raise AssertionError(
         f"{url} did not answer within {timeout}s (last: {last})\n{proc.log_tail()}"
     )
+
+
+def wait_status(base: str, order_id: str, status: str, timeout: float = 60) -> None:
+    """Until `GET /v1/orders/{id}` says `status`; the last answer in the failure otherwise."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{base}/v1/orders/{order_id}", timeout=5)
+        last = response.text
+        if response.status_code == 200 and response.json()["status"] == status:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"order {order_id} never became {status}; last: {last}")
