@@ -33,6 +33,7 @@ from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Following, Hub, bootstrap
 from hub.settings import Settings
 from hub.streaming.batches import take_batches
+from hub.streaming.drain import FastDeliveryConsumer
 from hub.streaming.edge_handlers import (
     DeadLetterConsumer,
     FulfillmentUpdatesConsumer,
@@ -204,6 +205,8 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
         datadir=str(datadir),
         **kafka.consumer_settings(role),
     )
+    # Each record into the streams without four tasks of its own (hub.streaming.drain).
+    app.transport.Consumer = FastDeliveryConsumer  # type: ignore[misc]
     agents = Agents(app, hub, publisher)
     ROLES[role](agents)
     watch = kafka.consumer_watch(
