@@ -47,6 +47,11 @@ from hub.streaming.stall import ConsumerHealth
 
 log = logging.getLogger(__name__)
 STALL_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker
+RAW_TOPIC: dict[str, Any] = {
+    "value_type": bytes,
+    "value_serializer": "raw",
+    "key_serializer": "raw",
+}
 
 
 def to_consumed(event: Any) -> ConsumedMessage:
@@ -87,9 +92,7 @@ class Agents:
         # Agents reading the same topics share one topic object, as when they were listed here.
         self.consumed.update(topics)
         if topics not in self._topics:
-            self._topics[topics] = self.app.topic(
-                *topics, value_type=bytes, value_serializer="raw", key_serializer="raw"
-            )
+            self._topics[topics] = self.app.topic(*topics, **RAW_TOPIC)
         return self._topics[topics]
 
     def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
