@@ -121,11 +121,13 @@ def main() -> None:
     for _ in range(args.rounds):
         for name in figures:
             figures[name].append(one_round(bootstrap, args.records, name == "worker"))
-    for name, values in figures.items():
-        print(
-            f"{name:>7} consumer: {min(values):6.1f} µs CPU per record best, "
-            f"{statistics.median(values):6.1f} median ({', '.join(f'{v:.1f}' for v in values)})"
-        )
+    print("\n".join(_line(name, values) for name, values in figures.items()))
+
+
+def _line(name: str, values: list[float]) -> str:
+    rounds = ", ".join(f"{v:.1f}" for v in values)
+    best, median = min(values), statistics.median(values)
+    return f"{name:>7} consumer: {best:6.1f} µs CPU per record best, {median:6.1f} median, {rounds}"
 
 
 if __name__ == "__main__":
