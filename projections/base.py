@@ -4,7 +4,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
-from projections.positions import create_positions_table
+from projections.positions import PositionsLater, create_positions_table
 from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
@@ -60,8 +60,10 @@ def write_together(
     db = group[0][0].database
     locks = [view.rebuilt_as for view, _, _ in group if view.rebuilt_as]
     with db.transaction(writing_views=locks) as cur:
+        later = PositionsLater(cur)
         for view, envelopes, positions in group:
-            view.write(cur, envelopes, positions)
+            view.write(later, envelopes, positions)
+        later.flush()
 
 
 def advance(current: dict[str, int], reached: dict[str, int]) -> None:

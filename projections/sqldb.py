@@ -86,8 +86,12 @@ class SqlDatabase:
             writing = {*writing_views, *([writing_view] if writing_view else [])}
             # Shared locks, taken in one order: writers never wait for each other, only for
             # a rebuild, which holds one view's lock alone.
-            for key in sorted(_view_key(v) for v in writing - self._held.views):
-                pg_cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (key,))
+            # All in one statement: a round trip per view was a good part of a small batch.
+            keys = sorted(_view_key(v) for v in writing - self._held.views)
+            if keys:
+                pg_cur.execute(
+                    "SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k", (keys,)
+                )
             yield _Translating(pg_cur, self)
 
     @contextmanager

@@ -34,6 +34,7 @@ from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Following, Hub, bootstrap
 from hub.settings import Settings
 from hub.streaming.batches import take_batches
+from hub.streaming.drain import FastDeliveryConsumer
 from hub.streaming.edge_handlers import (
     DeadLetterConsumer,
     FulfillmentUpdatesConsumer,
@@ -48,6 +49,11 @@ from hub.streaming.stall import ConsumerHealth
 
 log = logging.getLogger(__name__)
 STALL_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker
+RAW_TOPIC: dict[str, Any] = {
+    "value_type": bytes,
+    "value_serializer": "raw",
+    "key_serializer": "raw",
+}
 
 
 def to_consumed(event: Any) -> ConsumedMessage:
@@ -104,9 +110,7 @@ class Agents:
         # Agents reading the same topics share one topic object, as when they were listed here.
         self.consumed.update(topics)
         if topics not in self._topics:
-            self._topics[topics] = self.app.topic(
-                *topics, value_type=bytes, value_serializer="raw", key_serializer="raw"
-            )
+            self._topics[topics] = self.app.topic(*topics, **RAW_TOPIC)
         return self._topics[topics]
 
     def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
@@ -266,6 +270,8 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
         datadir=str(datadir),
         **kafka.consumer_settings(role),
     )
+    # Each record into the streams without four tasks of its own (hub.streaming.drain).
+    app.transport.Consumer = FastDeliveryConsumer  # type: ignore[misc]
     agents = Agents(app, hub, publisher)
     ROLES[role](agents)
     groups = {app.conf.id: sorted(agents.consumed)} | agents.plain
