@@ -27,6 +27,7 @@ from uuid import UUID, uuid5
 
 from aggregates.decision_inputs import recorded_inputs_id, recorded_source_id
 from hub.bootstrap import Hub, bootstrap
+from hub.services import decisions as order_decisions_module
 from hub.services import recorded_inputs
 from hub.services.decision_records import decision_record
 from hub.services.recorded_inputs import InputsRecorder
@@ -192,6 +193,7 @@ def _forget() -> None:
     cost model, shipping area or method set resolved (those a release lacks are skipped, so
     that the same file measures both sides of an A/B)."""
     recorded_inputs.forget_definitions()
+    getattr(order_decisions_module, "forget_orders", lambda: None)()  # the orders read
     decision_inputs._TEMPLATES.clear()
     getattr(decision_inputs, "_COSTS", {}).clear()
     for cached in ("_expanded", "_methods"):

@@ -29,6 +29,7 @@ from hub.api.routes import (
 )
 from hub.api.settling import RoutingPendingHeader
 from hub.bootstrap import Hub, bootstrap
+from hub.services.rerun import warm_in_background
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import role_groups
@@ -69,6 +70,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             the_hub.start_delivery()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))
+        # What the first re-run (or what-if) would pay, paid now in the background.
+        warm_in_background()
         try:
             yield
         finally:

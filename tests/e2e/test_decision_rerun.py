@@ -222,6 +222,20 @@ async def test_auditors_and_admins_may_rerun_channels_and_ops_may_not(tmp_path: 
         for who in ("ops", "shop-a"):
             assert answers[who].status_code == 403
             assert "decisions:rerun" in answers[who].json()["detail"]
+        # The route reads its caller itself (`caller_of`): no key, or a wrong one, is a 401.
+        bare = await w.client.post(f"/v1/orders/{order_id}/decisions/1/rerun")
+        wrong = await w.client.post(
+            f"/v1/orders/{order_id}/decisions/1/rerun", headers={"X-API-Key": "not-a-key"}
+        )
+        assert (bare.status_code, wrong.status_code) == (401, 401)
+        assert bare.headers["www-authenticate"] == "Bearer"
+        document = (await w.client.get("/openapi.json")).json()
+        rerun = document["paths"]["/v1/orders/{order_id}/decisions/{n}/rerun"]["post"]
+        status = document["paths"]["/v1/orders/{order_id}"]["get"]["parameters"]
+        assert [p for p in rerun["parameters"] if p["in"] == "header"] == [
+            p for p in status if p["in"] == "header"
+        ]
+        assert [p["name"] for p in rerun["parameters"] if p["in"] == "path"] == ["order_id", "n"]
 
 
 @pytest.mark.asyncio
