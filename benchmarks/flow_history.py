@@ -20,9 +20,11 @@ import orjson
 from benchmarks.flow_hub import RunningHub, post_all
 from benchmarks.flow_report import console
 from benchmarks.flow_watch import wait_idle
+from hub.settings import Settings
 from hub.store import OrderStore
 
 REQUESTED_TOPIC = "aggregates.order:Order.FulfillmentRequested"
+UPDATES = "/v1/fulfillment/updates"
 PAGE = 5_000
 
 
@@ -37,16 +39,14 @@ class Batches(Protocol):
 class Shipper:
     """Reports a share of the requested shipments shipped, the rest never."""
 
-    def __init__(self, hub: RunningHub, share: float, seed: int, concurrency: int) -> None:
-        self._hub = hub
-        self._store = OrderStore(env=hub.settings.eventsourcing_env())
+    def __init__(self, settings: Settings, share: float, seed: int) -> None:
+        self._store = OrderStore(env=settings.eventsourcing_env())
         self._share = share
         self._rng = random.Random(seed)
-        self._concurrency = concurrency
         self._position = 0
         self.requested = self.shipped = self.failed = 0
 
-    def _new_shipments(self) -> list[tuple[str, str, str]]:
+    def new_shipments(self) -> list[tuple[str, str, str]]:
         """(order id, shipment id, source id) of the shipments requested since the last call."""
         found = []
         while True:
@@ -64,28 +64,29 @@ class Shipper:
             if len(page) < PAGE:
                 return found
 
-    async def ship(self) -> None:
-        shipments = await asyncio.to_thread(self._new_shipments)
-        self.requested += len(shipments)
-        at = datetime.now(UTC).isoformat()
-        chosen = [s for s in shipments if self._rng.random() < self._share]
-        requests = [
-            (
-                "/v1/fulfillment/updates",
-                {
-                    "order_id": o,
-                    "shipment_id": s,
-                    "source_id": src,
-                    "kind": "shipped",
-                    "at": at,
-                    "carrier": "bench-post",
-                    "tracking": f"T-{s}",
-                },
-            )
-            for o, s, src in chosen
+    def updates(self, shipments: list[tuple[str, str, str]], at: datetime) -> list[dict[str, Any]]:
+        """`shipped` updates (every line as requested) for the share of `shipments` chosen."""
+        return [
+            {
+                "order_id": order_id,
+                "shipment_id": shipment_id,
+                "source_id": source_id,
+                "kind": "shipped",
+                "at": at.isoformat(),
+                "carrier": "bench-post",
+                "tracking": f"T-{shipment_id}",
+            }
+            for order_id, shipment_id, source_id in shipments
+            if self._rng.random() < self._share
         ]
-        failed, _ = await post_all(self._hub.base, requests, self._concurrency)
-        self.shipped += len(chosen) - failed
+
+    async def ship(self, base: str, concurrency: int) -> None:
+        """Ships the share of what was requested since the last call, over REST."""
+        shipments = await asyncio.to_thread(self.new_shipments)
+        self.requested += len(shipments)
+        bodies = self.updates(shipments, datetime.now(UTC))
+        failed, _ = await post_all(base, [(UPDATES, b) for b in bodies], concurrency)
+        self.shipped += len(bodies) - failed
         self.failed += failed
 
     def close(self) -> None:
@@ -97,13 +98,13 @@ async def history(s: Batches, args: Any, rss: list[Any]) -> dict[str, Any]:
     first = await s.closed_batch(args.history_window)
     console.print(f"    {first['routed_per_s']:.1f} orders/s; preloading {args.history:,} …")
     rss.clear()  # memory followed from here to the end of the second window: a soak of its own
-    shipper = Shipper(s.hub, args.ship, args.seed + 2, args.concurrency) if args.ship else None
+    shipper = Shipper(s.hub.settings, args.ship, args.seed + 2) if args.ship else None
     try:
         for done in range(0, args.history, 10_000):
             await s.closed_batch(min(10_000, args.history - done))
             shipped = ""
             if shipper is not None:
-                await shipper.ship()
+                await shipper.ship(s.hub.base, args.concurrency)
                 await wait_idle(s.hub, args.stall)  # the updates' effects stay out of the windows
                 shipped = f"; shipments shipped {shipper.shipped:,} of {shipper.requested:,}"
             console.print(f"    preloaded {min(done + 10_000, args.history):,}{shipped}")
