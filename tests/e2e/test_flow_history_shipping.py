@@ -12,22 +12,17 @@ from benchmarks.flow_history import UPDATES, Shipper
 from hub.bootstrap import Hub
 from hub.services.lookup import find
 from tests.contracts.factories import NOW
-from tests.e2e.test_embedded_orchestration import SOURCES, put_sources
-from tests.e2e.test_fulfillment_embedded import SKU, place
+from tests.e2e.test_embedded_orchestration import SOURCES
+from tests.e2e.test_fulfillment_embedded import SKU, hub_client, place
 
-
-def item(hub: Hub, source_id: str) -> StockItem:
-    found = find(hub.store, stock_item_id(source_id, SKU), StockItem)
-    assert found is not None
-    return found
+__all__ = ["hub_client"]  # the fixture: two sources holding 10 of SKU each
 
 
 @pytest.mark.asyncio
 async def test_shipped_updates_close_the_reservations(
-    running_hub: tuple[httpx.AsyncClient, Hub],
+    hub_client: tuple[httpx.AsyncClient, Hub],
 ) -> None:
-    client, hub = running_hub
-    await put_sources(client, on_hand=10)
+    client, hub = hub_client
     orders = {await place(client, "ship-1", quantity=3), await place(client, "ship-2", quantity=2)}
     assert sum(item(hub, s).reserved for s in SOURCES) == 5
 
@@ -50,9 +45,8 @@ async def test_shipped_updates_close_the_reservations(
 
 
 @pytest.mark.asyncio
-async def test_a_share_of_zero_ships_nothing(running_hub: tuple[httpx.AsyncClient, Hub]) -> None:
-    client, hub = running_hub
-    await put_sources(client, on_hand=10)
+async def test_a_share_of_zero_ships_nothing(hub_client: tuple[httpx.AsyncClient, Hub]) -> None:
+    client, hub = hub_client
     await place(client, "kept-1", quantity=1)
     shipper = Shipper(hub.settings, share=0.0, seed=1)
     try:
@@ -61,3 +55,9 @@ async def test_a_share_of_zero_ships_nothing(running_hub: tuple[httpx.AsyncClien
         assert shipper.updates(shipments, NOW) == []
     finally:
         shipper.close()
+
+
+def item(hub: Hub, source_id: str) -> StockItem:
+    found = find(hub.store, stock_item_id(source_id, SKU), StockItem)
+    assert found is not None
+    return found
