@@ -62,6 +62,7 @@ class Shipper:
             if page:
                 self._position = page[-1].id
             if len(page) < PAGE:
+                self.requested += len(found)
                 return found
 
     def updates(self, shipments: list[tuple[str, str, str]], at: datetime) -> list[dict[str, Any]]:
@@ -83,7 +84,6 @@ class Shipper:
     async def ship(self, base: str, concurrency: int) -> None:
         """Ships the share of what was requested since the last call, over REST."""
         shipments = await asyncio.to_thread(self.new_shipments)
-        self.requested += len(shipments)
         bodies = self.updates(shipments, datetime.now(UTC))
         failed, _ = await post_all(base, [(UPDATES, b) for b in bodies], concurrency)
         self.shipped += len(bodies) - failed
