@@ -4,6 +4,7 @@ Run:  python -m benchmarks.flow [--mode distributed,embedded] [--rates 20,50] [-
       python -m benchmarks.flow --rates 100,250,500,1000,1500 --seconds 60 --warmup 10
       python -m benchmarks.flow --sources 20,100,500          # cost vs the network's size
       python -m benchmarks.flow --history 200000              # cost vs the history's length
+      python -m benchmarks.flow --history 200000 --ship 0.95  # ... with orders shipped
       python -m benchmarks.flow --orders 1000000 --rates 500  # soak: RSS of every process
 
 For each mode and network size: a fresh hub (distributed: API, worker and relay processes on the
@@ -32,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.flow_history import history
 from benchmarks.flow_hub import (
     REST_CHANNEL,
     RunningHub,
@@ -305,19 +307,6 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
     return result
 
 
-async def history(s: Session, args: argparse.Namespace, rss: list[Any]) -> dict[str, Any]:
-    console.print(f"  history: first {args.history_window:,} orders, closed loop …")
-    first = await s.closed_batch(args.history_window)
-    console.print(f"    {first['routed_per_s']:.1f} orders/s; preloading {args.history:,} …")
-    rss.clear()  # memory followed from here to the end of the second window: a soak of its own
-    for done in range(0, args.history, 10_000):
-        await s.closed_batch(min(10_000, args.history - done))
-        console.print(f"    preloaded {min(done + 10_000, args.history):,}")
-    after = await s.closed_batch(args.history_window)
-    console.print(f"    after the history: {after['routed_per_s']:.1f} orders/s")
-    return {"preloaded": args.history, "first": first, "after": after, "rss": list(rss)}
-
-
 def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]:
     network = generate_network(sources, args.skus, seed=args.seed)
     console.print(
@@ -367,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--history", type=int, default=0, help="orders preloaded between the "
                         "two history windows (0: no history comparison)")  # fmt: skip
     parser.add_argument("--history-window", type=int, default=10_000)
+    parser.add_argument("--ship", type=float, default=0.0, help="with --history: this share "
+                        "of the shipments reported shipped as it goes")  # fmt: skip
     parser.add_argument("--closed", type=int, default=0, help="before the steps, this many "
                         "orders closed loop: hub CPU ms per decided order")  # fmt: skip
     parser.add_argument("--orders", type=int, default=0, help="soak: this many orders at the "

@@ -127,7 +127,7 @@ def show(report: dict[str, Any]) -> None:
                 r["mode"],
                 str(r["sources"]),
                 f"{h['first']['routed_per_s']:,.1f} ({h['first']['orders']:,} orders)",
-                f"{h['preloaded']:,}",
+                f"{h['preloaded']:,}{_shipped(h.get('shipping'))}",
                 f"{h['after']['routed_per_s']:,.1f}",
                 f"{_hub_cpu(h['first']):.2f} → {_hub_cpu(h['after']):.2f}",
             )
@@ -213,3 +213,10 @@ def brief(step: dict[str, Any]) -> str:
         f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, undecided {step['backlog_step']}"
         + (f", capture failures {failures}" if failures else "")
     )
+
+
+def _shipped(shipping: dict[str, Any] | None) -> str:
+    """How many of the history's shipments were reported shipped (`--ship`), if any were."""
+    if not shipping:
+        return " (none shipped)"
+    return f" ({shipping['shipped']:,} of {shipping['requested']:,} shipments shipped)"
