@@ -44,7 +44,7 @@ from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
 from hub.streaming.handlers import IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
 from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer
-from hub.streaming.roles import Role, plain_consumers, plain_group
+from hub.streaming.roles import ORDER_EVENTS, Role, plain_consumers, plain_group
 from hub.streaming.stall import ConsumerHealth
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class Agents:
         self.consumed: set[str] = set()
         # Groups of plain consumers (hub.streaming.plain_batches) and the topics each reads.
         self.plain: dict[str, list[str]] = {}
+        self.readers: list[PlainBatchConsumer] = []
         self.timers: list[str] = []
         self._topics: dict[tuple[str, ...], Any] = {}
 
@@ -124,7 +125,7 @@ class Agents:
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
 
-    def add_plain(self, role: Role, name: str, handler: BatchHandler) -> None:
+    def add_plain(self, role: Role, name: str, handler: BatchHandler, batch_size: int) -> None:
         """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
         own group, in a task of the app, taking over where the app's group had committed."""
         s = self.settings
@@ -136,11 +137,13 @@ class Agents:
             topics,
             group,
             handler,
-            s.intake_batch_size,
+            batch_size,
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
+            window=s.batch_window_seconds,
         )
         self.plain[group] = sorted(topics)
+        self.readers.append(reader)
 
         async def read() -> None:
             await reader.run()
@@ -169,11 +172,12 @@ class Agents:
         for plain, part in parts:
             if not part:
                 continue
-            called = f"{name}-{plain}" if plain else name
+            # The order events' consumer signs what it parks as the role's agent did.
+            called = f"{name}-{plain}" if plain not in ("", ORDER_EVENTS) else name
             consumer = FeedsConsumer(called, part, self.publisher, self.settings)
             handler = consumer if lock is None else OneAtATime(consumer, lock)
             if plain:
-                self.add_plain(role, plain, handler)
+                self.add_plain(role, plain, handler, batch_size)
             else:
                 self.add(self.raw_topic(*sorted(rest)), name, handler, batch_size)
 
@@ -235,7 +239,7 @@ def add_fulfillment(a: Agents) -> None:
     # Rows of a few hundred bytes, 500 a batch: Faust's per-record machinery was the larger
     # part of the role's CPU, so the feed is read by a plain consumer (its own group).
     stock_feed = StockFeedConsumer(hub.catalog, a.publisher, s, hub.intake)
-    a.add_plain(Role.FULFILLMENT, "stock-feed", stock_feed)
+    a.add_plain(Role.FULFILLMENT, "stock-feed", stock_feed, s.intake_batch_size)
     a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")
 
 
@@ -274,12 +278,20 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
     app.transport.Consumer = FastDeliveryConsumer  # type: ignore[misc]
     agents = Agents(app, hub, publisher)
     ROLES[role](agents)
-    groups = {app.conf.id: sorted(agents.consumed)} | agents.plain
+    if not agents.consumed:
+        # Every topic of the role is read by plain consumers: the app runs them, the timers and
+        # the health page, without a Faust consumer (it would subscribe to nothing and fail).
+        app.boot_strategy = app.BootStrategy(app, enable_kafka_consumer=False)
+    groups = ({app.conf.id: sorted(agents.consumed)} if agents.consumed else {}) | agents.plain
     watch = kafka.consumer_watch(groups, rebalancing=lambda: bool(app.rebalancing))
 
     @app.task  # type: ignore[untyped-decorator]
     async def watchdog() -> None:
         await watch.run(on_stall=exit_stalled)
+
+    def assigned() -> int:
+        held = sum(reader.assigned() for reader in agents.readers)
+        return held + (len(app.consumer.assignment()) if agents.consumed else 0)
 
     if s.worker_health_port is not None:
 
@@ -290,7 +302,7 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
                 "status": "stalled" if any(h.stalled for h in groups) else "ok",
                 "role": role.value,
                 "rebalancing": bool(app.rebalancing),
-                "assigned_partitions": len(app.consumer.assignment()),
+                "assigned_partitions": assigned(),
                 "consumers": [h.as_dict() for h in groups],
             }
             return web.json(body, status=503 if body["status"] == "stalled" else 200)
