@@ -140,8 +140,13 @@ class PlainBatchConsumer:
                 timeout_ms=max(1, int(left * 1000)), max_records=self.batch_size - count
             )
             for tp, records in more.items():
-                # Fetched after the records already held: each partition stays in its order.
-                fetched.setdefault(tp, []).extend(records)
+                held = fetched.setdefault(tp, [])
+                if held and records[0].offset <= held[-1].offset:
+                    # Taken back by a rebalance within the window, the partition was read again
+                    # from its committed offset: only the new read, in order, goes on.
+                    count -= len(held)
+                    held.clear()
+                held.extend(records)
                 count += len(records)
         return fetched
 
