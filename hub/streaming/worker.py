@@ -99,6 +99,7 @@ class Agents:
         # Groups of plain consumers (hub.streaming.plain_batches) and the topics each reads.
         self.plain: dict[str, list[str]] = {}
         self.readers: list[PlainBatchConsumer] = []
+        self._reading: set[asyncio.Task[None]] = set()
         self.timers: list[str] = []
         self._topics: dict[tuple[str, ...], Any] = {}
 
@@ -146,10 +147,25 @@ class Agents:
         self.readers.append(reader)
 
         async def read() -> None:
-            await reader.run()
+            task = asyncio.current_task()
+            assert task is not None
+            self._reading.add(task)
+            try:
+                await reader.run()
+            finally:
+                self._reading.discard(task)
 
         read.__name__ = name.replace("-", "_")
         self.app.task(read)
+
+    async def stop_reading(self) -> None:
+        """Stop the plain consumers, as Faust stops its consumer first when the app stops: its
+        tasks are cancelled last, after every service of the app, and until then each read and
+        handled batches of a backlog (a worker under load took 7-8 s to stop, not 5)."""
+        tasks = list(self._reading)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def add_followers(
         self, role: Role, name: str, followers: list[Following], batch_size: int
@@ -309,6 +325,7 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:
+        await agents.stop_reading()  # what they park goes through the publisher
         await publisher.stop()
 
     return app
