@@ -159,9 +159,9 @@ class Agents:
         self.app.task(read)
 
     async def stop_reading(self) -> None:
-        """Stop the plain consumers, as Faust stops its consumer first when the app stops: its
-        tasks are cancelled last, after every service of the app, and until then each read and
-        handled batches of a backlog (a worker under load took 7-8 s to stop, not 5)."""
+        """Stop the plain consumers, as Faust stops its consumer first when the app stops: the
+        app's tasks are cancelled last, after all of its services have stopped, and until then
+        each consumer went on reading and handling batches of a backlog."""
         tasks = list(self._reading)
         for task in tasks:
             task.cancel()
