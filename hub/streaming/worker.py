@@ -12,6 +12,10 @@ holds up all the others) and a rebalance in one role does not stop the rest:
 - projections: every read model (and billing), fed by one consumer that decodes each record
   once.
 
+Topics listed in hub.streaming.roles are read by plain aiokafka consumers instead (batch in,
+handler, commit: hub.streaming.plain_batches), run as tasks of the role's app; the orchestration
+and projections roles read all of theirs so, and their apps have no Faust consumer.
+
 Concurrency stays 1 per agent: faust-streaming commits offsets past messages still in flight
 when an agent runs concurrently (faust-streaming#606). Scale out by partitions and workers.
 Delivery is at-least-once (not faust's exactly_once, which has open duplicate bugs): a batch is
