@@ -1,14 +1,17 @@
 """What a worker role pays per consumed record before its handler sees it: Faust's consumer, the
 stream, `take_batches` and `to_consumed`, with a handler that does nothing.
 
-Run:  python -m benchmarks.consume_path [--records 20000] [--rounds 3]
+Run:  python -m benchmarks.consume_path [--records 20000] [--rounds 3] [--window 0.05]
 
 Records of a flow's size (about 1 KB, ten CloudEvents-like headers) are produced to a fresh
 topic of 3 partitions; then a Faust app built as a worker role builds its own (one agent, the
 role's batch size and window) reads them all, in a process of its own, once with Faust's own
 consumer ("faust") and once with the worker's (`hub.streaming.drain.FastDeliveryConsumer`,
-"worker"), alternating round by round. Printed: process CPU µs per record (all its threads,
-from its first batch to its last), best and median of the rounds.
+"worker"), and once with the plain aiokafka consumer the roles read their order events with now
+(`hub.streaming.plain_batches.PlainBatchConsumer`, "plain": `getmany`, the handler, a commit per
+batch), alternating round by round. Printed: process CPU µs per record (all its threads, from
+its first batch to its last), best and median of the rounds. `--batch 1` hands records over one
+by one, as at a low rate where each arrives alone.
 """
 
 import argparse
@@ -20,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -49,7 +53,46 @@ async def produce(bootstrap: str, topic: str, records: int) -> None:
         await producer.stop()
 
 
-def consume(bootstrap: str, topic: str, records: int, worker: bool) -> None:
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Counting:
+    """Counts what it is handed; prints the CPU per record once `records` were (then exits)."""
+
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.n = self.first = 0
+        self.cpu = 0.0
+
+    def add(self, count: int) -> None:
+        if not self.n:  # from the end of the first batch: start-up left out
+            self.cpu, self.first = cpu(), count
+        self.n += count
+        if self.n >= self.records:
+            counted = self.records - self.first
+            print(json.dumps({"us": 1e6 * (cpu() - self.cpu) / counted}), flush=True)
+            os._exit(0)
+
+    async def handle(self, messages: Sequence[object]) -> None:
+        self.add(len(messages))
+
+
+def consume_plain(bootstrap: str, topic: str, records: int, batch: int, window: float) -> None:
+    """In a process of its own: read the topic as the roles' plain consumers do."""
+    from hub.settings import Settings
+    from hub.streaming.plain_batches import PlainBatchConsumer
+
+    settings = Settings(kafka_bootstrap=bootstrap)
+    group = f"consume-path-{uuid.uuid4().hex[:8]}"
+    reader = PlainBatchConsumer(settings, [topic], group, Counting(records), batch, window=window)
+    asyncio.run(reader.run())
+
+
+def consume(
+    bootstrap: str, topic: str, records: int, worker: bool, batch: int, window: float
+) -> None:
     """In a process of its own: read the topic as a worker role's agent does; print the CPU."""
     import faust
 
@@ -69,22 +112,11 @@ def consume(bootstrap: str, topic: str, records: int, worker: bool) -> None:
     )
     if worker:
         app.transport.Consumer = FastDeliveryConsumer  # type: ignore[misc]
-    seen = {"n": 0, "first": 0, "cpu": 0.0}
-
-    def cpu() -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
+    counting = Counting(records)
 
     async def agent(stream: object) -> None:
-        async for batch in take_batches(stream, 500, 0.05):
-            consumed = [to_consumed(e) for e in batch]
-            if not seen["n"]:  # from the end of the first batch: start-up left out
-                seen["cpu"], seen["first"] = cpu(), len(consumed)
-            seen["n"] += len(consumed)
-            if seen["n"] >= records:
-                counted = records - seen["first"]
-                print(json.dumps({"us": 1e6 * (cpu() - seen["cpu"]) / counted}), flush=True)
-                os._exit(0)
+        async for taken in take_batches(stream, batch, window):
+            counting.add(len([to_consumed(e) for e in taken]))
 
     app.agent(app.topic(topic, **RAW_TOPIC), concurrency=1)(agent)
     worker_ = faust.Worker(app, loglevel="WARNING", quiet=True)
@@ -92,12 +124,12 @@ def consume(bootstrap: str, topic: str, records: int, worker: bool) -> None:
     worker_.execute_from_commandline()
 
 
-def one_round(bootstrap: str, records: int, worker: bool) -> float:
+def one_round(bootstrap: str, records: int, path: str, batch: int, window: float) -> float:
     topic = f"consume-path-{uuid.uuid4().hex[:8]}"
     asyncio.run(produce(bootstrap, topic, records))
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.consume_path", "--child", topic,
-         "--records", str(records), *(["--worker"] if worker else [])],
+        [sys.executable, "-m", "benchmarks.consume_path", "--child", topic, "--path", path,
+         "--records", str(records), "--batch", str(batch), "--window", str(window)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "BOOTSTRAP": bootstrap},
     )  # fmt: skip
     for line in (out.stdout + out.stderr).splitlines():  # Faust's worker logs what is printed
@@ -110,17 +142,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=500, help="records per batch at most")
+    parser.add_argument("--window", type=float, default=0.05, help="a batch's wait to fill")
+    parser.add_argument("--paths", default="faust,worker,plain")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        consume(os.environ["BOOTSTRAP"], args.child, args.records, args.worker)
+        bootstrap = os.environ["BOOTSTRAP"]
+        if args.path == "plain":
+            consume_plain(bootstrap, args.child, args.records, args.batch, args.window)
+        else:
+            worker = args.path == "worker"
+            consume(bootstrap, args.child, args.records, worker, args.batch, args.window)
         return
     bootstrap = kafka_bootstrap()
-    figures: dict[str, list[float]] = {"faust": [], "worker": []}
+    figures: dict[str, list[float]] = {name: [] for name in args.paths.split(",")}
     for _ in range(args.rounds):
         for name in figures:
-            figures[name].append(one_round(bootstrap, args.records, name == "worker"))
+            figures[name].append(one_round(bootstrap, args.records, name, args.batch, args.window))
     print("\n".join(_line(name, values) for name, values in figures.items()))
 
 

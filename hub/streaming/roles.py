@@ -24,12 +24,23 @@ _TOPICS: dict[Role, tuple[str, ...]] = {
 
 
 # Topics a role reads with plain aiokafka consumers (hub.streaming.plain_batches), by the name
-# of each consumer, in a group of its own, rather than through the role's Faust app: the stock
-# feed, and the stock events (per-record Faust cost, py-spy: one record per stock row).
+# of each consumer, in a group of its own, rather than through the role's Faust app: Faust's
+# per-record machinery was about half of the projections role's CPU and ~1.5 of the
+# orchestration role's ~4.7 ms per routed order (py-spy, benchmarks/README.md). The stock
+# records have a consumer apart from the order events, so that a bulk load does not hold up the
+# read models (nor routing). The orchestration and projections roles are left with no Faust
+# agent: their apps only run timers and tasks (hub.streaming.worker).
+ORDER_EVENTS = "order-events"
 _PLAIN: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.FULFILLMENT: {"stock-feed": ("inventory_snapshots",)},
-    Role.ORCHESTRATION: {"stock-events": ("inventory_events",)},
-    Role.PROJECTIONS: {"stock-events": ("inventory_events", "catalog_events")},
+    Role.ORCHESTRATION: {
+        ORDER_EVENTS: ("order_events",),
+        "stock-events": ("inventory_events",),
+    },
+    Role.PROJECTIONS: {
+        ORDER_EVENTS: ("order_events", "rejected"),
+        "stock-events": ("inventory_events", "catalog_events"),
+    },
 }
 
 
@@ -52,7 +63,8 @@ def role_topics(settings: Settings, role: Role, channel_ids: list[str] | None = 
 
 
 def role_groups(settings: Settings, channel_ids: list[str]) -> dict[str, list[str]]:
-    """Every consumer group of the roles and its topics, for a lag watch over the whole hub."""
+    """Every consumer group of the roles and its topics, for a lag watch over the whole hub; a
+    role's Faust group is left out when plain consumers read all of its topics."""
     groups: dict[str, list[str]] = {}
     for role in Role:
         plain = {
@@ -61,6 +73,8 @@ def role_groups(settings: Settings, channel_ids: list[str]) -> dict[str, list[st
         }
         apart = {topic for topics in plain.values() for topic in topics}
         topics = role_topics(settings, role, channel_ids)
-        groups[settings.group_for(role.value)] = [t for t in topics if t not in apart]
+        faust = [t for t in topics if t not in apart]
+        if faust:
+            groups[settings.group_for(role.value)] = faust
         groups |= plain
     return groups

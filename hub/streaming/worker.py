@@ -12,6 +12,10 @@ holds up all the others) and a rebalance in one role does not stop the rest:
 - projections: every read model (and billing), fed by one consumer that decodes each record
   once.
 
+Topics listed in hub.streaming.roles are read by plain aiokafka consumers instead (batch in,
+handler, commit: hub.streaming.plain_batches), run as tasks of the role's app; the orchestration
+and projections roles read all of theirs so, and their apps have no Faust consumer.
+
 Concurrency stays 1 per agent: faust-streaming commits offsets past messages still in flight
 when an agent runs concurrently (faust-streaming#606). Scale out by partitions and workers.
 Delivery is at-least-once (not faust's exactly_once, which has open duplicate bugs): a batch is
@@ -44,7 +48,7 @@ from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
 from hub.streaming.handlers import IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
 from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer
-from hub.streaming.roles import Role, plain_consumers, plain_group
+from hub.streaming.roles import ORDER_EVENTS, Role, plain_consumers, plain_group
 from hub.streaming.stall import ConsumerHealth
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,8 @@ class Agents:
         self.consumed: set[str] = set()
         # Groups of plain consumers (hub.streaming.plain_batches) and the topics each reads.
         self.plain: dict[str, list[str]] = {}
+        self.readers: list[PlainBatchConsumer] = []
+        self._reading: set[asyncio.Task[None]] = set()
         self.timers: list[str] = []
         self._topics: dict[tuple[str, ...], Any] = {}
 
@@ -124,7 +130,7 @@ class Agents:
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
 
-    def add_plain(self, role: Role, name: str, handler: BatchHandler) -> None:
+    def add_plain(self, role: Role, name: str, handler: BatchHandler, batch_size: int) -> None:
         """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
         own group, in a task of the app, taking over where the app's group had committed."""
         s = self.settings
@@ -136,17 +142,34 @@ class Agents:
             topics,
             group,
             handler,
-            s.intake_batch_size,
+            batch_size,
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
+            window=s.batch_window_seconds,
         )
         self.plain[group] = sorted(topics)
+        self.readers.append(reader)
 
         async def read() -> None:
-            await reader.run()
+            task = asyncio.current_task()
+            assert task is not None
+            self._reading.add(task)
+            try:
+                await reader.run()
+            finally:
+                self._reading.discard(task)
 
         read.__name__ = name.replace("-", "_")
         self.app.task(read)
+
+    async def stop_reading(self) -> None:
+        """Stop the plain consumers, as Faust stops its consumer first when the app stops: the
+        app's tasks are cancelled last, after all of its services have stopped, and until then
+        each consumer went on reading and handling batches of a backlog."""
+        tasks = list(self._reading)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def add_followers(
         self, role: Role, name: str, followers: list[Following], batch_size: int
@@ -169,11 +192,12 @@ class Agents:
         for plain, part in parts:
             if not part:
                 continue
-            called = f"{name}-{plain}" if plain else name
+            # The order events' consumer signs what it parks as the role's agent did.
+            called = f"{name}-{plain}" if plain not in ("", ORDER_EVENTS) else name
             consumer = FeedsConsumer(called, part, self.publisher, self.settings)
             handler = consumer if lock is None else OneAtATime(consumer, lock)
             if plain:
-                self.add_plain(role, plain, handler)
+                self.add_plain(role, plain, handler, batch_size)
             else:
                 self.add(self.raw_topic(*sorted(rest)), name, handler, batch_size)
 
@@ -235,7 +259,7 @@ def add_fulfillment(a: Agents) -> None:
     # Rows of a few hundred bytes, 500 a batch: Faust's per-record machinery was the larger
     # part of the role's CPU, so the feed is read by a plain consumer (its own group).
     stock_feed = StockFeedConsumer(hub.catalog, a.publisher, s, hub.intake)
-    a.add_plain(Role.FULFILLMENT, "stock-feed", stock_feed)
+    a.add_plain(Role.FULFILLMENT, "stock-feed", stock_feed, s.intake_batch_size)
     a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")
 
 
@@ -274,12 +298,20 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
     app.transport.Consumer = FastDeliveryConsumer  # type: ignore[misc]
     agents = Agents(app, hub, publisher)
     ROLES[role](agents)
-    groups = {app.conf.id: sorted(agents.consumed)} | agents.plain
+    if not agents.consumed:
+        # Every topic of the role is read by plain consumers: the app runs them, the timers and
+        # the health page, without a Faust consumer (it would subscribe to nothing and fail).
+        app.boot_strategy = app.BootStrategy(app, enable_kafka_consumer=False)
+    groups = ({app.conf.id: sorted(agents.consumed)} if agents.consumed else {}) | agents.plain
     watch = kafka.consumer_watch(groups, rebalancing=lambda: bool(app.rebalancing))
 
     @app.task  # type: ignore[untyped-decorator]
     async def watchdog() -> None:
         await watch.run(on_stall=exit_stalled)
+
+    def assigned() -> int:
+        held = sum(reader.assigned() for reader in agents.readers)
+        return held + (len(app.consumer.assignment()) if agents.consumed else 0)
 
     if s.worker_health_port is not None:
 
@@ -290,13 +322,14 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
                 "status": "stalled" if any(h.stalled for h in groups) else "ok",
                 "role": role.value,
                 "rebalancing": bool(app.rebalancing),
-                "assigned_partitions": len(app.consumer.assignment()),
+                "assigned_partitions": assigned(),
                 "consumers": [h.as_dict() for h in groups],
             }
             return web.json(body, status=503 if body["status"] == "stalled" else 200)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_publisher(app: faust.App, **kwargs: Any) -> None:
+        await agents.stop_reading()  # what they park goes through the publisher
         await publisher.stop()
 
     return app

@@ -97,9 +97,10 @@ def test_an_order_is_visible_while_orchestration_is_down_and_routed_once_it_is_b
         assert worker_health["role"] == "projections"
         assert worker_health["status"] == "ok"
 
-        # The API sees the order events waiting for the orchestration group (nobody consumes
-        # them): lag, but not yet a stall (no commit expected for ORDERHUB_STALL_SECONDS).
-        orchestration = f"{env['ORDERHUB_CONSUMER_GROUP']}-orchestration"
+        # The API sees the order events waiting for the orchestration role's group of them
+        # (nobody consumes them): lag, but not yet a stall (no commit expected for
+        # ORDERHUB_STALL_SECONDS).
+        orchestration = f"{env['ORDERHUB_CONSUMER_GROUP']}-orchestration-order-events"
         deadline = time.monotonic() + 60
         waiting: dict[str, object] = {}
         while time.monotonic() < deadline:

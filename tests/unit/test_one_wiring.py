@@ -38,15 +38,19 @@ def test_every_follower_is_run_once_by_the_worker_and_delivered_in_process(hub: 
     names = [f.name for f in hub.followers]
     assert len(names) == len(set(names))
     workers = _distributed(hub)
-    orchestration = _agents(
-        create_worker_app(workers, KafkaParts(workers.settings).publisher("t"), Role.ORCHESTRATION)
-    )
-    projections = _agents(
-        create_worker_app(workers, KafkaParts(workers.settings).publisher("t"), Role.PROJECTIONS)
-    )
-    assert orchestration == {"orchestrator"}
-    # One consumer for all the views: each record decoded once (hub.streaming.feeds).
-    assert projections == {"projections"}
+    publisher = KafkaParts(workers.settings).publisher("t")
+    orchestration = create_worker_app(workers, publisher, Role.ORCHESTRATION)
+    projections = create_worker_app(workers, publisher, Role.PROJECTIONS)
+    # Both read every topic with plain consumers (hub.streaming.roles; one for all the views:
+    # each record decoded once, hub.streaming.feeds): no Faust agent, and no Faust consumer
+    # subscribing to nothing; their apps still run the consumers' tasks and the timers.
+    for app in (orchestration, projections):
+        assert _agents(app) == set()
+        assert not app.boot_strategy._should_enable_kafka_consumer()
+        assert [s for s in app.boot_strategy.server() if s is app.consumer] == []
+    assert {t.__name__ for t in projections._app_tasks} >= {"order_events", "stock_events"}
+    intake = create_worker_app(workers, publisher, Role.INTAKE)
+    assert intake.boot_strategy._should_enable_kafka_consumer()
     assert hub.delivery is not None
     # Embedded delivery was given every one, each in its lane, in the list's order.
     assert hub.delivery.views.followers == [f.follower for f in hub.followers if f.lane == VIEWS]

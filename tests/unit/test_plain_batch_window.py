@@ -1,0 +1,83 @@
+"""A plain consumer's batch window (hub.streaming.plain_batches): topped up with what arrives
+within it, each partition kept in its order, even when a rebalance within the window has the
+partition read again from its committed offset."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from connectors.consumed import ConsumedMessage
+from hub.settings import Settings
+from hub.streaming.plain_batches import PlainBatchConsumer
+
+TP = TopicPartition("t.orderhub.orders.events", 0)
+OTHER = TopicPartition("t.orderhub.orders.events", 1)
+
+
+@dataclass
+class Record:
+    offset: int
+
+
+class Scripted:
+    """A consumer whose `getmany` answers what it was given, then nothing."""
+
+    def __init__(self, *answers: dict[TopicPartition, list[Record]]) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
+        self.calls += 1
+        return self.answers.pop(0) if self.answers else {}
+
+
+class Nothing:
+    async def handle(self, messages: list[ConsumedMessage]) -> None:
+        pass
+
+
+def reader(tmp_path: Path, batch_size: int, window: float) -> PlainBatchConsumer:
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")
+    return PlainBatchConsumer(settings, [TP.topic], "g", Nothing(), batch_size, window=window)
+
+
+def offsets(fetched: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[int]]:
+    return {tp: [r.offset for r in records] for tp, records in fetched.items()}
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_topped_up_within_its_window_partition_by_partition_in_order(
+    tmp_path: Path,
+) -> None:
+    kafka = Scripted({TP: [Record(2)], OTHER: [Record(7)]}, {TP: [Record(3), Record(4)]})
+    first = {TP: [Record(0), Record(1)]}
+
+    filled = await reader(tmp_path, 6, 0.5)._filled(kafka, first)  # type: ignore[arg-type]
+
+    assert offsets(filled) == {TP: [0, 1, 2, 3, 4], OTHER: [7]}
+
+
+@pytest.mark.asyncio
+async def test_a_partition_read_again_within_the_window_goes_on_from_the_new_read_only(
+    tmp_path: Path,
+) -> None:
+    # Offsets 10 and 11 were not committed; a rebalance gave the partition back, read again
+    # from its committed offset 8: handing over 10, 11, 8, 9, ... would apply 8 after 11.
+    kafka = Scripted({TP: [Record(8), Record(9), Record(10)]}, {TP: [Record(11)]})
+    first = {TP: [Record(10), Record(11)]}
+
+    filled = await reader(tmp_path, 4, 0.5)._filled(kafka, first)  # type: ignore[arg-type]
+
+    assert offsets(filled) == {TP: [8, 9, 10, 11]}
+
+
+@pytest.mark.asyncio
+async def test_without_a_window_a_batch_is_what_one_fetch_returned(tmp_path: Path) -> None:
+    kafka = Scripted({TP: [Record(1)]})
+
+    filled = await reader(tmp_path, 500, 0.0)._filled(kafka, {TP: [Record(0)]})  # type: ignore[arg-type]
+
+    assert offsets(filled) == {TP: [0]} and kafka.calls == 0
