@@ -69,6 +69,7 @@ def show(report: dict[str, Any]) -> None:
         "FR/s",
         "REST p50/p99",
         "→Routed p50/p95/p99",
+        "→decided p50/p95/p99",
         "undecided",
         "store ev/s (of raw)",
         "relay rec/s (of raw)",
@@ -93,6 +94,11 @@ def show(report: dict[str, Any]) -> None:
                 f"{s['requested_per_s']:,.1f}",
                 "/".join(fmt_ms(s["rest_ms"][q], "unanswered") for q in (50, 99)),
                 "/".join(fmt_ms(s["routed_ms"][q]) for q in (50, 95, 99)),
+                # Routed or Held: a held order is decided but never routed, so the Routed
+                # percentiles read "unrouted" as soon as the policy holds 1 % of the orders.
+                "/".join(fmt_ms(s["decided_ms"][q], "undecided") for q in (50, 95, 99))
+                if "decided_ms" in s
+                else "—",
                 f"{s['backlog_step']:,} (all {s['backlog_total']:,})",
                 f"{s['store_events_per_s']:,.0f}" + _pct(s["store_events_per_s"], raw_events),
                 f"{s['order_records_per_s']:,.0f}"
