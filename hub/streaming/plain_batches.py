@@ -1,15 +1,18 @@
-"""Batches of one topic read with aiokafka alone, for a feed whose records Faust made costly.
+"""Batches of a group's topics read with aiokafka alone, for records Faust's machinery made costly.
 
 faust-streaming hands each record through its own machinery: the fetcher awaits two new tasks
 per record (`wait_first(callback(message), suspend_flow.wait())`), the record becomes an Event
-in a channel, and `take_batches` acks it one by one. For the stock feed, rows of a few hundred
-bytes that are applied 500 at a time, that was some 40 % of the fulfillment role's CPU (py-spy,
-benchmarks/README.md). Here a consumer of its own group takes what `getmany` returns (up to a
-batch), hands it to the handler, and commits the batch's offsets only once the handler returned.
+in a channel, and `take_batches` acks it one by one. For the stock feed (rows of a few hundred
+bytes, applied 500 at a time) that was some 40 % of the fulfillment role's CPU, and about half of
+the projections role's for the order events (py-spy, benchmarks/README.md); hub.streaming.roles
+lists the topics read this way. Here a consumer of its own group takes what `getmany` returns
+(up to a batch), hands it to the handler, and commits the batch's offsets only once the handler
+returned.
 
 The guarantees of the Faust agents are kept: at least once (a crash or a rebalance during the
 handler leaves the batch uncommitted, so its new owner reads it again; the stock feed's items
-remember the offsets they applied, so a batch read again is applied once), concurrency 1, and a
+remember the offsets they applied and the followers their positions, so a batch read again is
+applied once), concurrency 1, and a
 handler that raised has its batch read again from the committed offsets after a pause, never
 skipped. Its group is watched for stalls as the Faust groups are (hub.streaming.worker).
 
