@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from hub.cli.decisions import decision_commands
+from hub.cli.groups import groups_command
 from hub.cli.what_if import what_if_command
 from hub.settings import Settings
 
@@ -40,6 +41,7 @@ app.add_typer(decision_commands(_settings), name="decision")
 
 
 app.command("what-if")(what_if_command(_settings))
+app.command("groups")(groups_command(_settings))
 
 
 @app.command()

@@ -1,0 +1,103 @@
+"""`orderhub groups` on the real broker: the roles' groups an upgrade left behind are told apart
+from those in use, and deleting them removes only those without members."""
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from typer.testing import CliRunner
+
+from connectors.topics import ensure_topics
+from hub.cli import app
+from hub.settings import Settings
+from hub.streaming.left_groups import delete_groups, hub_groups, left_behind
+from hub.streaming.roles import Role, plain_group
+
+pytestmark = [pytest.mark.kafka]
+
+
+def settings_for(tmp_path: Path, bootstrap: str) -> Settings:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path,
+        kafka_bootstrap=bootstrap,
+        topic_prefix=prefix,
+        consumer_group=f"{prefix}hub",
+    )
+
+
+async def committed_group(bootstrap: str, group: str, topic: str) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    consumer.assign([TopicPartition(topic, 0)])
+    await consumer.start()
+    try:
+        await consumer.commit({TopicPartition(topic, 0): 0})
+    finally:
+        await consumer.stop()
+
+
+def test_only_the_roles_faust_groups_read_by_plain_consumers_are_left_behind(
+    tmp_path: Path,
+) -> None:
+    s = Settings(_env_file=None, data_dir=tmp_path, consumer_group="hub")  # type: ignore[call-arg]
+    assert left_behind(s) == {"hub-orchestration", "hub-projections"}
+
+
+@pytest.mark.asyncio
+async def test_left_behind_groups_are_listed_and_deleted_unless_a_member_is_in(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    s = settings_for(tmp_path, kafka_bootstrap)
+    topic = s.topic("order_events")
+    await ensure_topics(kafka_bootstrap, {topic: 1})
+    old_orchestration = s.group_for(Role.ORCHESTRATION.value)
+    old_projections = s.group_for(Role.PROJECTIONS.value)
+    in_use = plain_group(s, Role.ORCHESTRATION, "order-events")
+    for group in (old_orchestration, old_projections, in_use):
+        await committed_group(kafka_bootstrap, group, topic)
+    # A worker of the earlier release still reading as the old projections group.
+    member = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=old_projections)
+    await member.start()
+    try:
+        async with asyncio.timeout(30):
+            while not member.assignment():
+                await asyncio.sleep(0.1)
+        listed = {g.group: g for g in await hub_groups(s)}
+        assert set(listed) == {old_orchestration, old_projections, in_use}
+        assert listed[old_orchestration].left_behind and listed[old_projections].left_behind
+        assert not listed[in_use].left_behind
+        assert listed[old_orchestration].partitions == 1
+
+        outcome = await delete_groups(s, [old_orchestration, old_projections])
+        assert outcome[old_orchestration] is None
+        assert outcome[old_projections] == "it has members: a worker still reads with it"
+    finally:
+        await member.stop()
+    remaining = {g.group for g in await hub_groups(s)}
+    assert remaining == {old_projections, in_use}
+
+
+def test_the_command_lists_and_deletes(tmp_path: Path, kafka_bootstrap: str) -> None:
+    s = settings_for(tmp_path, kafka_bootstrap)
+    topic = s.topic("order_events")
+    asyncio.run(ensure_topics(kafka_bootstrap, {topic: 1}))
+    old = s.group_for(Role.ORCHESTRATION.value)
+    asyncio.run(committed_group(kafka_bootstrap, old, topic))
+    env = {
+        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ORDERHUB_CONSUMER_GROUP": s.consumer_group,
+        "ORDERHUB_DATA_DIR": str(tmp_path),
+    }
+    runner = CliRunner()
+    listed = runner.invoke(app, ["groups"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert old in listed.output and "1 left behind" in listed.output
+    deleted = runner.invoke(app, ["groups", "--delete"], env=env)
+    assert deleted.exit_code == 0, deleted.output
+    assert f"{old}: deleted" in deleted.output
+    assert asyncio.run(hub_groups(s)) == []
