@@ -216,3 +216,48 @@ async def test_run_retries_a_failed_batch_and_stops_when_told(
 
     assert _ids(publisher.records) == [env.id for env in placed]
     assert publisher.failures == 0
+
+
+class OneUnencodable:
+    """The store's log, with the data of its `bad`-th event made unencodable (a value orjson
+    refuses), as a corrupt or future event would be."""
+
+    def __init__(self, store: OrderStore, bad: int) -> None:
+        self._store = store
+        self._bad = bad
+
+    def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]:
+        found = self._store.read_envelopes(after, limit)
+        return [
+            (n, env.model_copy(update={"data": {"x": object()}}) if n == self._bad else env)
+            for n, env in found
+        ]
+
+
+@pytest.mark.asyncio
+async def test_an_event_it_cannot_encode_holds_its_batch_back_and_is_never_skipped(
+    store: OrderStore, placed: list[EventEnvelope]
+) -> None:
+    publisher, positions = RecordingPublisher(), InMemoryPositions()
+    relay = Relay(
+        source=OneUnencodable(store, bad=5),
+        publisher=publisher,
+        positions=positions,
+        routes_for=lambda env: [(TOPIC, env.subject)],
+        batch_size=4,
+        poll_seconds=0.001,
+    )
+    assert await relay.publish_next_batch() == 4  # the batch before it goes out
+
+    with pytest.raises(TypeError):
+        await relay.publish_next_batch()
+    assert len(publisher.records) == 4, "nothing of the batch holding it is published"
+    assert positions.saved == {STREAM: 4}
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    await asyncio.sleep(0.3)  # retried with backoff, never past it
+    stop.set()
+    await asyncio.wait_for(running, timeout=10)
+    assert len(publisher.records) == 4
+    assert positions.saved == {STREAM: 4}
