@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from connectors.codec import OutboundRecord
 
@@ -30,11 +32,19 @@ def cached_partitioner(key: bytes | None, all_partitions: list[int], available: 
 
 
 class KafkaPublisher:
-    """aiokafka defaults to acks=1 without idempotence; events need both set explicitly."""
+    """aiokafka defaults to acks=1 without idempotence; events need both set explicitly.
 
-    def __init__(self, bootstrap: str, client_id: str = "orderhub") -> None:
+    `whole_batches`: `publish` hands its records to the producer as closed record batches (see
+    `_publish_batches`), for a caller that publishes many records at a time and waits for them,
+    one call after the other (the relay). Otherwise record by record, lingering `linger_ms`,
+    so that the single records of concurrent callers (the API's requests) share a batch."""
+
+    def __init__(
+        self, bootstrap: str, client_id: str = "orderhub", *, whole_batches: bool = False
+    ) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
+        self._whole_batches = whole_batches
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
 
@@ -66,6 +76,9 @@ class KafkaPublisher:
             await self.start()
         producer = self._producer
         assert producer is not None
+        if self._whole_batches:
+            await _publish_batches(producer, records)
+            return
         # send() only enqueues; the idempotent producer keeps per-partition order across retries,
         # so sending all before awaiting any keeps order and batches on the wire.
         futures = [
@@ -73,6 +86,47 @@ class KafkaPublisher:
             for r in records
         ]
         await asyncio.gather(*futures)
+
+
+async def _publish_batches(producer: AIOKafkaProducer, records: Sequence[OutboundRecord]) -> None:
+    """The records in one record batch per partition (more when one is full), handed to the
+    producer together: one produce request, one future per batch. `send()` per record made a
+    future and went through the accumulator for each (py-spy: a fifth of the relay's CPU).
+
+    Order holds as with `send()`: a partition's records keep their order in its batches, its
+    batches are queued in that order, and the idempotent producer keeps a partition's batches
+    in order across retries. Each batch is closed, so it goes out at once instead of lingering
+    `linger_ms` for records that no one else adds."""
+    ready: list[tuple[str, int, BatchBuilder]] = []  # full batches, in the order they filled
+    filling: dict[tuple[str, int], BatchBuilder] = {}
+    partitions: dict[str, tuple[list[int], list[int]]] = {}
+    for r in records:
+        found = partitions.get(r.topic)
+        if found is None:
+            found = partitions[r.topic] = await _partitions(producer, r.topic)
+        tp = (r.topic, cached_partitioner(r.key, *found))
+        headers = list(r.headers)  # the record batch builder takes a list only
+        batch = filling.get(tp)
+        if batch is None:
+            batch = filling[tp] = producer.create_batch()
+        if batch.append(key=r.key, value=r.value, timestamp=None, headers=headers) is None:
+            ready.append((*tp, batch))
+            batch = filling[tp] = producer.create_batch()
+            if batch.append(key=r.key, value=r.value, timestamp=None, headers=headers) is None:
+                raise MessageSizeTooLargeError(f"a record of {len(r.value)} bytes for {r.topic}")
+    ready += [(*tp, batch) for tp, batch in filling.items()]
+    futures = []
+    for topic, partition, batch in ready:
+        batch.close()
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*futures)
+
+
+async def _partitions(producer: AIOKafkaProducer, topic: str) -> tuple[list[int], list[int]]:
+    """A topic's partitions, all and available, as `send()` hands them to the partitioner (so a
+    key goes to the partition it went to before)."""
+    everything = list(await producer.partitions_for(topic))
+    return everything, list(producer.client.cluster.available_partitions_for_topic(topic))
 
 
 class RecordingPublisher:

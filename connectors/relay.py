@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from connectors.codec import envelope_to_record
@@ -61,33 +61,64 @@ class Relay:
         self._fallback_seconds = fallback_seconds
         self._position: int | None = None
         self._loaded = False
+        # The batch after `position`, being read while the one before it is acknowledged.
+        self._read_ahead: tuple[int, asyncio.Future[list[tuple[int, EventEnvelope]]]] | None = None
         self.published = 0
 
     async def publish_next_batch(self) -> int:
         """Publish the next batch after the saved position; returns how many events went out."""
         if not self._loaded:
+            self._drop_read_ahead()
             self._position = await asyncio.to_thread(self._positions.get, STREAM)
             self._loaded = True
-        batch = await asyncio.to_thread(
-            self._source.read_envelopes, self._position, self._batch_size
-        )
+        batch = await self._read(self._position)
         if not batch:
             return 0
-        await self._publisher.publish(
-            [
-                envelope_to_record(topic, env, key)
-                for _, env in batch
-                for topic, key in self._routes_for(env)
-            ]
-        )
+        records = [
+            envelope_to_record(topic, env, key)
+            for _, env in batch
+            for topic, key in self._routes_for(env)
+        ]
         last = batch[-1][0]
+        if len(batch) == self._batch_size:
+            # A backlog: the next batch is read while the broker acknowledges this one. It is
+            # published only after this one was acknowledged and its position saved, so a
+            # failure here never lets a later event of a key reach Kafka before an earlier one.
+            self._read_ahead = (last, asyncio.ensure_future(self._read_thread(last)))
+        try:
+            await self._publisher.publish(records)
+        except BaseException:
+            self._drop_read_ahead()
+            raise
         await asyncio.to_thread(self._positions.set, STREAM, last)
         self._position = last
         self.published += len(batch)
         return len(batch)
 
+    async def _read(self, after: int | None) -> list[tuple[int, EventEnvelope]]:
+        ahead, self._read_ahead = self._read_ahead, None
+        if ahead is not None and ahead[0] == after:
+            return await ahead[1]
+        if ahead is not None:
+            ahead[1].cancel()
+        return await self._read_thread(after)
+
+    def _read_thread(self, after: int | None) -> Awaitable[list[tuple[int, EventEnvelope]]]:
+        return asyncio.to_thread(self._source.read_envelopes, after, self._batch_size)
+
+    def _drop_read_ahead(self) -> None:
+        if self._read_ahead is not None:
+            self._read_ahead[1].cancel()
+            self._read_ahead = None
+
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until told to stop; errors are logged and retried with backoff, never skipped."""
+        try:
+            await self._publish_until(stop)
+        finally:
+            self._drop_read_ahead()
+
+    async def _publish_until(self, stop: asyncio.Event) -> None:
         backoff = self._poll_seconds
         while not stop.is_set():
             if self._wakeups is not None:

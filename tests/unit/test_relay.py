@@ -216,3 +216,112 @@ async def test_run_retries_a_failed_batch_and_stops_when_told(
 
     assert _ids(publisher.records) == [env.id for env in placed]
     assert publisher.failures == 0
+
+
+class OneUnencodable:
+    """The store's log, with the data of its `bad`-th event made unencodable (a value orjson
+    refuses), as a corrupt or future event would be."""
+
+    def __init__(self, store: OrderStore, bad: int) -> None:
+        self._store = store
+        self._bad = bad
+
+    def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]:
+        found = self._store.read_envelopes(after, limit)
+        return [
+            (n, env.model_copy(update={"data": {"x": object()}}) if n == self._bad else env)
+            for n, env in found
+        ]
+
+
+@pytest.mark.asyncio
+async def test_an_event_it_cannot_encode_holds_its_batch_back_and_is_never_skipped(
+    store: OrderStore, placed: list[EventEnvelope]
+) -> None:
+    publisher, positions = RecordingPublisher(), InMemoryPositions()
+    relay = Relay(
+        source=OneUnencodable(store, bad=5),
+        publisher=publisher,
+        positions=positions,
+        routes_for=lambda env: [(TOPIC, env.subject)],
+        batch_size=4,
+        poll_seconds=0.001,
+    )
+    assert await relay.publish_next_batch() == 4  # the batch before it goes out
+
+    with pytest.raises(TypeError):
+        await relay.publish_next_batch()
+    assert len(publisher.records) == 4, "nothing of the batch holding it is published"
+    assert positions.saved == {STREAM: 4}
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    await asyncio.sleep(0.3)  # retried with backoff, never past it
+    stop.set()
+    await asyncio.wait_for(running, timeout=10)
+    assert len(publisher.records) == 4
+    assert positions.saved == {STREAM: 4}
+
+
+class SlowAcks(RecordingPublisher):
+    """Acknowledges each call after the test lets it; notes what the log had been asked for
+    by then, and fails the calls numbered in `fail`."""
+
+    def __init__(self, reads: list[int | None], fail: set[int]) -> None:
+        super().__init__()
+        self.reads = reads
+        self.fail = fail
+        self.calls = 0
+        self.reads_when_acked: list[list[int | None]] = []
+
+    async def publish(self, records: Sequence[OutboundRecord]) -> None:
+        self.calls += 1
+        await asyncio.sleep(0.05)  # the broker's round trip: the next read goes on meanwhile
+        self.reads_when_acked.append(list(self.reads))
+        if self.calls in self.fail:
+            raise ConnectionError("broker unreachable")
+        await super().publish(records)
+
+
+class CountedReads:
+    def __init__(self, store: OrderStore, reads: list[int | None]) -> None:
+        self._store = store
+        self.reads = reads
+
+    def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]:
+        self.reads.append(after)
+        return self._store.read_envelopes(after, limit)
+
+
+@pytest.mark.asyncio
+async def test_a_backlog_is_read_ahead_but_published_in_order_after_each_acknowledgement(
+    store: OrderStore, placed: list[EventEnvelope]
+) -> None:
+    reads: list[int | None] = []
+    publisher, positions = SlowAcks(reads, fail={2}), InMemoryPositions()
+    relay = Relay(
+        source=CountedReads(store, reads),
+        publisher=publisher,
+        positions=positions,
+        routes_for=lambda env: [(TOPIC, env.subject)],
+        batch_size=2,
+        poll_seconds=0.001,
+    )
+    assert await relay.publish_next_batch() == 2
+    assert publisher.reads_when_acked[0] == [None, 2], "the next batch read during the ack"
+    assert positions.saved == {STREAM: 2}
+
+    with pytest.raises(ConnectionError):  # the second batch fails: its read-ahead is dropped
+        await relay.publish_next_batch()
+    assert positions.saved == {STREAM: 2}
+
+    stop = asyncio.Event()
+
+    async def stop_once_all_published() -> None:
+        while positions.saved.get(STREAM) != store.max_position():
+            await asyncio.sleep(0.01)
+        stop.set()
+
+    await asyncio.wait_for(asyncio.gather(relay.run(stop), stop_once_all_published()), timeout=10)
+    assert _ids(publisher.records) == [env.id for env in placed], "each once, in log order"
+    assert reads[3] == 2, "after the failure, read again from the saved position"
