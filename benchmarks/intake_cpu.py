@@ -1,7 +1,7 @@
 """The intake role's CPU per captured order, the role alone: submissions straight onto its topics.
 
 Run:  python -m benchmarks.intake_cpu [--rate 100] [--seconds 20] [--kafka-share 0.1] [--runs 1]
-          [--json out.json]
+          [--json out.json] [--profile samples.txt]
 
 Per run: a fresh distributed hub (`benchmarks.flow_hub.running_hub`: `serve` and `relay` on the
 real broker and a fresh PostgreSQL database, topics under a prefix of their own), the flow's
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from tests.support.processes import HubProcess
 
 PLACED = "Order.Placed"
+PY_SPY = os.environ.get("PY_SPY", "py-spy")
 WARM = 20  # orders sent first, unmeasured: the consumer has joined and read once
 
 
@@ -116,12 +118,15 @@ async def measure(
         if not await until_stored(url, WARM, 120):
             raise RuntimeError("the intake role did not store the first orders within 120 s")
         count = int(args.rate * args.seconds)
+        spy = profiler(pid, args.profile, args.seconds)
         cpu0, t0 = cpu_seconds(pid), time.perf_counter()
         await producer.open_loop(args.rate, count)
         sent = time.perf_counter() - t0
         if not await until_stored(url, WARM + count, 300):
             raise RuntimeError("the intake role did not store every order within 300 s")
         cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        if spy is not None:
+            spy.wait()
     finally:
         await producer.stop()
     assert cpu0 is not None and cpu1 is not None
@@ -133,6 +138,14 @@ async def measure(
         "intake_ms_per_order": 1000 * (cpu1 - cpu0) / count,
         "load": os.getloadavg(),
     }
+
+
+def profiler(pid: int, out: Path | None, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy on the intake process for the measured seconds (`-f raw`, 200 Hz), if asked."""
+    if out is None:
+        return None
+    command = [PY_SPY, "record", "-r", "200", "-f", "raw", "-d", str(int(seconds))]
+    return subprocess.Popen([*command, "-o", str(out), "--pid", str(pid)])
 
 
 def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
@@ -160,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skus", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path, help="py-spy's raw samples of the intake role")
     args = parser.parse_args(argv)
     results = []
     for run in range(args.runs):
