@@ -175,20 +175,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, help="py-spy's raw samples of the intake role")
     args = parser.parse_args(argv)
-    results = []
-    for run in range(args.runs):
-        result = one_run(args, run)
-        results.append(result)
+    runs = [one_run(args, run) for run in range(args.runs)]
+    for n, run in enumerate(runs, start=1):
         print(
-            f"run {run + 1}: {result['orders']} orders at {args.rate:g}/s in "
-            f"{result['send_seconds']:.1f} s, all stored after "
-            f"{result['stored_after_seconds']:.1f} s; "
-            f"intake {result['intake_ms_per_order']:.3f} CPU ms/order; load {result['load'][0]:.1f}"
+            f"run {n}: {run['orders']} orders at {args.rate:g}/s, sent in "
+            f"{run['send_seconds']:.1f} s, stored by {run['stored_after_seconds']:.1f} s: "
+            f"intake {run['intake_ms_per_order']:.3f} CPU ms/order (load {run['load'][0]:.1f})"
         )
     if args.json:
-        args.json.write_text(
-            json.dumps({"args": vars(args) | {"json": str(args.json)}, "runs": results}, indent=2)
-        )
+        report = {"args": {**vars(args), "json": str(args.json), "profile": str(args.profile)}}
+        args.json.write_text(json.dumps({**report, "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ way from the next one."""
 
 import dataclasses
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,12 @@ from hub.streaming.roles import Role
 from hub.streaming.worker import ROLES, Agents
 from schemas.channels import ChannelDefinition
 from tests.contracts.factories import submission_dict
-from tests.integration.test_plain_roles_kafka import commit_as, produce, run_until_committed
+from tests.integration.test_plain_roles_kafka import (
+    commit_as,
+    produce,
+    run_until_committed,
+    settings_for,
+)
 from tests.support.running_hub import embedded_hub
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -32,15 +36,7 @@ CHANNEL = "marketplace-1"
 
 
 def _settings(tmp_path: Path, bootstrap: str, database_url: str) -> Settings:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        data_dir=tmp_path,
-        kafka_bootstrap=bootstrap,
-        database_url=database_url,
-        topic_prefix=prefix,
-        consumer_group=f"{prefix}hub",
-    )
+    return settings_for(tmp_path, bootstrap).model_copy(update={"database_url": database_url})
 
 
 def _body(channel: str, external_id: str, **changes: Any) -> bytes:
