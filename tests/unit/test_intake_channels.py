@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import psycopg
 import pytest
 
 from aggregates import Order, OrderStatus, order_id_for
@@ -22,6 +23,7 @@ from tests.contracts.factories import NOW, fixed_clock, submission_dict
 CHANNEL = "marketplace-1"
 TOPIC = f"orderhub.channel.{CHANNEL}.orders"
 SUBMITTED = "orderhub.orders.submitted"
+NOW_ = fixed_clock(NOW)
 
 
 def _definition(**changes: Any) -> ChannelDefinition:
@@ -199,3 +201,45 @@ async def test_the_dead_letters_of_a_batch_go_to_the_exception_queue(
     assert store.repository.get(order_id_for("web-shop", "WEB-9")).status is OrderStatus.ACCEPTED
     topics = [n.topic for n in store.recorder.select_notifications(start=None, limit=100)]
     assert any("RejectedSubmission" in t for t in topics)
+
+
+@pytest.mark.asyncio
+async def test_a_store_outage_while_reading_the_channels_is_waited_out_not_parked(
+    store: OrderStore, settings: Settings, publisher: RecordingPublisher, access: AccessService
+) -> None:
+    access.register_channel(_definition(), "user:admin")
+    definitions = ChannelDefinitions(store)
+    calls: list[int] = []
+
+    def flaky(channel_ids: Iterable[str]) -> dict[str, ChannelDefinition | None]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise psycopg.OperationalError("the server closed the connection")
+        return definitions.current(channel_ids)
+
+    intake = IntakeService(store, fixed_clock(NOW))
+    consumer = IntakeConsumer(intake, publisher, settings, channel_parsers(flaky, settings, NOW_))
+
+    await consumer.handle([_record(TOPIC, "MP-1", 0)])
+
+    assert len(calls) == 2 and publisher.records == []
+    assert store.repository.get(order_id_for(CHANNEL, "MP-1")).status is OrderStatus.ACCEPTED
+
+
+@pytest.mark.asyncio
+async def test_channels_that_cannot_be_read_park_their_records_and_the_rest_is_saved(
+    store: OrderStore, settings: Settings, publisher: RecordingPublisher
+) -> None:
+    def broken(channel_ids: Iterable[str]) -> dict[str, ChannelDefinition | None]:
+        raise TypeError("a Directory stored under a channel's id")
+
+    intake = IntakeService(store, fixed_clock(NOW))
+    parsers = channel_parsers(broken, settings, NOW_)
+    consumer = IntakeConsumer(intake, publisher, settings, parsers, channel_name="channel_intake")
+
+    await consumer.handle([_record(TOPIC, "MP-1", 0), _record(SUBMITTED, "WEB-1", 0, "web-shop")])
+
+    (parked,) = publisher.records
+    assert dict(parked.headers)["dlq-consumer"] == b"channel_intake"
+    assert b"the channel could not be read" in dict(parked.headers)["dlq-error"]
+    assert store.repository.get(order_id_for("web-shop", "WEB-1")).status is OrderStatus.ACCEPTED
