@@ -8,11 +8,10 @@ leaves the batch unacknowledged, so Kafka redelivers it; idempotence makes that 
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from aggregates.errors import DomainError
 from connectors.channels import UnparseablePayload
 from connectors.codec import OutboundRecord
 from connectors.consumed import (
@@ -29,7 +28,8 @@ from hub.services.intake import (
     SubmitOrder,
 )
 from hub.settings import Settings
-from hub.streaming.retries import with_retries
+from hub.streaming.plain_batches import BatchHandler
+from hub.streaming.retries import is_outage, with_retries
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
 from schemas.channels import ChannelDefinition
 from schemas.envelope import Actor
@@ -65,31 +65,46 @@ def parse_canonical(message: ConsumedMessage) -> list[Parsed]:
     ]
 
 
+ChannelLookup = Callable[[Iterable[str]], Mapping[str, ChannelDefinition | None]]
+Parsers = Callable[[Sequence[ConsumedMessage]], Parser]  # a parser for one batch
+
+
 def channel_parsers(
-    lookup: Callable[[str], ChannelDefinition], settings: Settings, clock: Callable[[], datetime]
-) -> Callable[[], Parser]:
-    """orderhub.channel.<id>.orders: each record in that channel's own format. A parser per
-    batch, which reads each channel's definition once for the batch: it was read from the event
-    store for every record (py-spy: a third of the intake role's parsing, in its event loop)."""
+    lookup: ChannelLookup, settings: Settings, clock: Callable[[], datetime]
+) -> Parsers:
+    """orderhub.channel.<id>.orders: each record in that channel's own format, with the channel's
+    definition as it is when the batch is parsed: `lookup` answers for every channel of the
+    batch at once (hub.services.channel_definitions: one query, definitions kept between
+    batches while they do not change). Records of the hub's submissions topic are canonical."""
     prefix = f"{settings.topic_prefix}orderhub.channel."
+    submitted = settings.topic("submitted")
 
-    def for_batch() -> Parser:
-        known: dict[str, ChannelDefinition | str] = {}  # a definition, or why there is none
+    def channel_of(topic: str) -> str:
+        return topic.removeprefix(prefix).removesuffix(".orders")
 
-        def definition(topic: str) -> ChannelDefinition:
-            channel_id = topic.removeprefix(prefix).removesuffix(".orders")
-            if channel_id not in known:
-                try:
-                    known[channel_id] = lookup(channel_id)
-                except DomainError as error:
-                    known[channel_id] = f"no channel for topic {topic}: {error}"
-            found = known[channel_id]
-            if isinstance(found, str):
-                raise Unparseable(found)
-            return found
+    def for_batch(messages: Sequence[ConsumedMessage]) -> Parser:
+        topics = {m.topic for m in messages if m.topic != submitted}
+        known: Mapping[str, ChannelDefinition | None] = {}
+        failed: Exception | None = None
+        try:
+            known = lookup({channel_of(t) for t in topics}) if topics else {}
+        except Exception as error:
+            if is_outage(error):
+                raise  # waited out by the consumer: its records are not parked for it
+            log.exception("the channels of a batch could not be read")
+            failed = error
 
         def parse(message: ConsumedMessage) -> list[Parsed]:
-            channel = definition(message.topic)
+            if message.topic == submitted:
+                return parse_canonical(message)
+            if failed is not None:
+                raise RuntimeError(f"the channel could not be read: {failed!r}")
+            channel = known.get(channel_of(message.topic))
+            if channel is None:
+                name = channel_of(message.topic)
+                raise Unparseable(
+                    f"no channel for topic {message.topic}: {name!r} is not registered"
+                )
             correlation = f"{message.topic}:{message.partition}:{message.offset}"
             try:
                 return translate(channel, message.value, correlation, clock())
@@ -102,27 +117,38 @@ def channel_parsers(
 
 
 class IntakeConsumer:
-    """Channel records → orders in the event store; refused ones recorded, unparseable parked."""
+    """Submissions → orders in the event store; refused ones recorded, unparseable parked.
+
+    One batch may hold the canonical submissions topic and channel topics together (the intake
+    role reads them with one consumer): their orders are saved in one transaction. What is
+    parked is signed `name`, and records of channel topics `channel_name` (when given)."""
 
     def __init__(
         self,
         intake: IntakeService,
         publisher: Publisher,
         settings: Settings,
-        parsers: Callable[[], Parser] = lambda: parse_canonical,
+        parsers: Parsers = lambda _: parse_canonical,
         name: str = "intake",
+        channel_name: str | None = None,
     ) -> None:
         self._intake = intake
         self._publisher = publisher
         self._settings = settings
         self._parsers = parsers  # a parser for each batch
         self.name = name
+        self._channel_name = channel_name
+        self._submitted = settings.topic("submitted")
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         parked: list[OutboundRecord] = []
         commands: list[tuple[ConsumedMessage, SubmitOrder]] = []
         rejections: list[RejectSubmission] = []
-        parse = self._parsers()
+
+        async def parser() -> Parser:
+            return self._parsers(messages)  # reads the batch's channels: an outage waits
+
+        parse = await with_retries(parser, self._settings.max_handler_attempts, "channels")
         for message in messages:
             try:
                 parsed = parse(message)
@@ -186,7 +212,10 @@ class IntakeConsumer:
         return placed
 
     def _dead(self, message: ConsumedMessage, error: str) -> OutboundRecord:
-        return dead_letter(self._settings.topic("dlq"), message, error, self.name)
+        by = self.name
+        if self._channel_name is not None and message.topic != self._submitted:
+            by = self._channel_name
+        return dead_letter(self._settings.topic("dlq"), message, error, by)
 
 
 def _conflict(command: SubmitOrder, result: PlaceResult) -> RejectSubmission:
@@ -221,3 +250,25 @@ def _actor(header: str | None, channel: str) -> str:
         except ValueError:
             log.warning("ignoring malformed actor header %r", header)
     return f"channel:{channel}"
+
+
+class ByTopic:
+    """One consumer's batches shared out by topic: each handler is given its topics' records,
+    in the order read; the others go to `rest`."""
+
+    def __init__(self, handlers: Mapping[str, BatchHandler], rest: BatchHandler) -> None:
+        self._handlers = dict(handlers)
+        self._rest = rest
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        shares: dict[str, list[ConsumedMessage]] = {}
+        rest: list[ConsumedMessage] = []
+        for message in messages:
+            if message.topic in self._handlers:
+                shares.setdefault(message.topic, []).append(message)
+            else:
+                rest.append(message)
+        if rest:
+            await self._rest.handle(rest)
+        for topic, share in shares.items():
+            await self._handlers[topic].handle(share)

@@ -36,6 +36,7 @@ import faust
 from connectors.consumed import ConsumedMessage, normalise_headers
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Following, Hub, bootstrap
+from hub.services.channel_definitions import ChannelDefinitions
 from hub.settings import Settings
 from hub.streaming.batches import take_batches
 from hub.streaming.drain import FastDeliveryConsumer
@@ -45,10 +46,17 @@ from hub.streaming.edge_handlers import (
     StockFeedConsumer,
 )
 from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
-from hub.streaming.handlers import IntakeConsumer, channel_parsers
+from hub.streaming.handlers import ByTopic, IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
 from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer
-from hub.streaming.roles import ORDER_EVENTS, Role, plain_consumers, plain_group
+from hub.streaming.roles import (
+    ORDER_EVENTS,
+    SUBMISSIONS,
+    Role,
+    plain_consumers,
+    plain_group,
+    plain_topics,
+)
 from hub.streaming.stall import ConsumerHealth
 
 log = logging.getLogger(__name__)
@@ -130,11 +138,18 @@ class Agents:
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
 
-    def add_plain(self, role: Role, name: str, handler: BatchHandler, batch_size: int) -> None:
+    def add_plain(
+        self,
+        role: Role,
+        name: str,
+        handler: BatchHandler,
+        batch_size: int,
+        channel_ids: list[str] | None = None,
+    ) -> None:
         """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
         own group, in a task of the app, taking over where the app's group had committed."""
         s = self.settings
-        topics = [s.topic(t) for t in plain_consumers(role)[name]]
+        topics = plain_topics(s, role, name, channel_ids)
         group = plain_group(s, role, name)
         instance = instance_id(s, role)
         reader = PlainBatchConsumer(
@@ -221,24 +236,15 @@ class Agents:
 
 def add_intake(a: Agents) -> None:
     s, hub = a.settings, a.hub
-    a.add(
-        a.topic("submitted"),
-        "intake",
-        IntakeConsumer(hub.intake, a.publisher, s),
-        s.intake_batch_size,
-    )
-    a.add(a.topic("dlq"), "dead_letters", DeadLetterConsumer(hub.intake, s), s.intake_batch_size)
+    # One plain consumer: the submissions and the channels' records into orders, saved together
+    # (channel definitions kept between batches, checked at each), and the DLQ's into the
+    # exception queue. It reads the channels registered now; a later one after a restart (its
+    # topic exists from its registration, so nothing is lost).
     channel_ids = [c.channel_id for c in hub.access.channels()]
-    if channel_ids:
-        # faust-streaming cannot subscribe by pattern: a channel registered later is picked up
-        # when workers restart (the topic exists from registration, so nothing is lost).
-        parsers = channel_parsers(hub.access.channel, s, hub.clock)
-        a.add(
-            a.raw_topic(*(s.channel_topic(c) for c in channel_ids)),
-            "channel_intake",
-            IntakeConsumer(hub.intake, a.publisher, s, parsers=parsers, name="channel_intake"),
-            s.intake_batch_size,
-        )
+    parsers = channel_parsers(ChannelDefinitions(hub.store).current, s, hub.clock)
+    intake = IntakeConsumer(hub.intake, a.publisher, s, parsers, channel_name="channel_intake")
+    handler = ByTopic({s.topic("dlq"): DeadLetterConsumer(hub.intake, s)}, intake)
+    a.add_plain(Role.INTAKE, SUBMISSIONS, handler, s.intake_batch_size, channel_ids)
 
 
 def add_orchestration(a: Agents) -> None:

@@ -176,7 +176,8 @@ def test_one_order_sent_through_every_door_at_once_is_recorded_once_and_a_change
     base = f"http://127.0.0.1:{env['ORDERHUB_API_PORT']}"
     bootstrap = env["ORDERHUB_KAFKA_BOOTSTRAP"]
     prefix = env["ORDERHUB_TOPIC_PREFIX"]
-    group = f"{env['ORDERHUB_CONSUMER_GROUP']}-intake"  # the intake role's consumer group
+    # The intake role's plain consumer's group (hub.streaming.roles).
+    group = f"{env['ORDERHUB_CONSUMER_GROUP']}-intake-submissions"
     topics = {
         "channel": f"{prefix}orderhub.channel.{CHANNEL}.orders",
         "submitted": f"{prefix}orderhub.orders.submitted",

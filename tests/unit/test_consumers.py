@@ -1,7 +1,7 @@
 """Batch handlers behind the Faust agents: they never raise, they park what they cannot handle."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -10,7 +10,6 @@ from aggregates import OrderStatus, order_id_for
 from connectors.codec import envelope_to_record
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
-from hub.services.access import UnknownChannelError
 from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
 from hub.settings import Settings
 from hub.store import OrderStore
@@ -411,14 +410,13 @@ class TestChannelIntake:
         settings: Settings,
         lookups: list[str],
     ) -> IntakeConsumer:
-        def lookup(channel_id: str) -> ChannelDefinition:
-            lookups.append(channel_id)
-            if channel_id != "marketplace-1":
-                raise UnknownChannelError(channel_id)
-            return ChannelDefinition(
+        def lookup(channel_ids: Iterable[str]) -> dict[str, ChannelDefinition | None]:
+            lookups.extend(channel_ids)
+            marketplace = ChannelDefinition(
                 channel_id="marketplace-1", name="A marketplace", kind="marketplace",
                 format="canonical",
             )  # fmt: skip
+            return {c: marketplace if c == "marketplace-1" else None for c in channel_ids}
 
         parsers = channel_parsers(lookup, settings, fixed_clock(NOW))
         return IntakeConsumer(intake, publisher, settings, parsers=parsers, name="channel_intake")

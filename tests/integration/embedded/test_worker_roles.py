@@ -49,15 +49,21 @@ def test_each_role_reads_the_topics_its_consumer_group_is_watched_on(hub: Hub, r
 
 def test_read_models_and_routing_never_share_a_consumer_group(hub: Hub) -> None:
     groups = role_groups(hub.settings, ["pos-lyon"])
-    # Faust groups: intake and fulfillment; plain ones: the stock feed, and the order events
-    # and the stock events of both routing and the read models.
+    # Faust group: fulfillment; plain ones: intake's, the stock feed, and the order events and
+    # the stock events of both routing and the read models.
     assert len(groups) == 7
     projections = groups[hub.settings.group_for("projections-order-events")]
     orchestration = groups[hub.settings.group_for("orchestration-order-events")]
     # Both read the order events, each at its own pace.
     assert projections == ["t.orderhub.orders.events", "t.orderhub.orders.rejected"]
     assert orchestration == ["t.orderhub.orders.events"]
-    assert "t.orderhub.channel.pos-lyon.orders" in groups[hub.settings.group_for("intake")]
+    # Intake: one plain consumer for the submissions, the channels' topics and the DLQ.
+    assert groups[hub.settings.group_for("intake-submissions")] == [
+        "t.orderhub.channel.pos-lyon.orders",
+        "t.orderhub.dlq",
+        "t.orderhub.orders.submitted",
+    ]
+    assert hub.settings.group_for("intake") not in groups
 
 
 def test_static_membership_names_the_worker_and_its_role(tmp_path: Path) -> None:
