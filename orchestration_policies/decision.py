@@ -7,7 +7,6 @@ inputs give byte-identical JSON, so :meth:`Decision.digest` can prove a replay m
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -233,7 +232,6 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
 
 _EXCLUDED, _NO_STOCK = CandidateStatus.EXCLUDED, CandidateStatus.NO_STOCK
 _Recorded = tuple[float | None, float, float]  # one criterion: raw, normalised, contribution
-_Column = tuple[float, float, float, bool, float]  # low, high, span, higher-is-better, weight
 
 
 class _Figures:
@@ -246,7 +244,7 @@ class _Figures:
     __slots__ = ("_columns",)
 
     def __init__(self, explanation: Explanation) -> None:
-        self._columns: list[_Column] = []
+        self._columns: list[tuple[float, float, float, bool, float]] = []
         for bounds, higher, weight in zip(
             explanation.bounds, HIGHER_IS_BETTER, explanation.weights, strict=True
         ):
@@ -263,8 +261,9 @@ class _Figures:
             raise ValueError("each scored candidate needs one raw value per criterion")
         per_raw, per_norm, per_contribution = [], [], []
         for values, column in zip(zip(*raws, strict=True), self._columns, strict=True):
-            # Keyed by value, as a dict tells values apart (1 and 1.0: the same figures).
-            seen = {value: _recorded_once(value, *column) for value in set(values)}
+            # Keyed by value, as a dict tells values apart (1 and 1.0 are one key: both
+            # give the same figures).
+            seen = {value: _recorded(value, *column) for value in set(values)}
             raw, norm, contribution = zip(*map(seen.__getitem__, values), strict=True)
             per_raw.append(raw)
             per_norm.append(norm)
@@ -291,11 +290,6 @@ def _recorded(
         rounded(norm),
         rounded(weight * norm) if weight else 0.0,
     )
-
-
-# A pure function of its arguments, whose columns recur between decisions (lead times,
-# capacities ... of the same sources) and wholly in a re-run: worked out once (same keys).
-_recorded_once = functools.lru_cache(maxsize=16_384)(_recorded)
 
 
 @dataclass(frozen=True, slots=True)
