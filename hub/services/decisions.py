@@ -61,15 +61,17 @@ def order_decisions(
 
 def _kept(store: OrderStore, order_id: UUID) -> OrderDecisions | None:
     """The order's decisions without their text: those kept if the order has no event since
-    they were read, else read (and kept)."""
-    last = store.events.recorder.select_events(order_id, desc=True, limit=1)
-    if not last:
-        return None  # no such order (nor anything else by that id)
+    they were read, else read (and kept). Only a kept order's last event is asked for: an
+    order not kept is read at once (that query tells an unknown order too)."""
     with _KEPT_LOCK:
         kept = _KEPT.setdefault(store, OrderedDict())
         found = kept.get(order_id)
-        if found is not None and found[0] == last[0].originator_version:
-            kept.move_to_end(order_id)
+    if found is not None:
+        last = store.events.recorder.select_events(order_id, desc=True, limit=1)
+        if last and found[0] == last[0].originator_version:
+            with _KEPT_LOCK:
+                if order_id in kept:
+                    kept.move_to_end(order_id)
             return found[1]
     version, read = _read(store, order_id, explained=False)
     if read is not None:

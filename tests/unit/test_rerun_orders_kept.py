@@ -95,5 +95,21 @@ def test_kept_per_store_unknown_orders_not_kept_and_bounded(
         _rerun_read(store, one.id)
     asked = _reads(store, monkeypatch)
     _rerun_read(store, later[0].id)  # kept: the two last read
-    _rerun_read(store, order.id)  # dropped, the least recently read: read again
-    assert asked == [(later[0].id, True), (order.id, True), (order.id, False)]
+    _rerun_read(store, order.id)  # dropped, the least recently read: read again, at once
+    assert asked == [(later[0].id, True), (order.id, False)]
+
+
+def test_an_order_not_kept_is_read_in_one_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first re-run of an order asks for its events once (not for its last one first); the
+    next one only for its last event."""
+    forget_orders()
+    store = _store()
+    order = _routed(store, routes=2)
+    asked = _reads(store, monkeypatch)
+
+    first = _rerun_read(store, order.id)
+    again = _rerun_read(store, order.id)
+
+    assert first is not None and again == first and len(first.decisions) == 2
+    assert asked == [(order.id, False), (order.id, True)]
+    assert _rerun_read(store, uuid4()) is None  # an unknown order: one query says so
