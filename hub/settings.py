@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     )
     batch_window_seconds: float = Field(default=0.05, gt=0)
     max_handler_attempts: int = Field(default=3, ge=1)
+    batch_close_early: bool = Field(
+        default=True,
+        description="A worker's batch goes as soon as nothing more has arrived, instead of "
+        "waiting out batch_window_seconds (a lone order is handled at once; a backlog still "
+        "fills its batches)",
+    )
     backorder_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often a worker tries all backordered orders again"
     )

@@ -121,11 +121,12 @@ class Agents:
 
     def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
         """One agent: batches of raw records to a handler that never raises. A batch goes when
-        full or `batch_window_seconds` after its first record; an idle agent sleeps."""
-        window = self.settings.batch_window_seconds
+        full, `batch_window_seconds` after its first record, or (`batch_close_early`) when
+        nothing more has arrived; an idle agent sleeps."""
+        window, early = self.settings.batch_window_seconds, self.settings.batch_close_early
 
         async def agent(stream: Any) -> None:
-            async for batch in take_batches(stream, batch_size, window):
+            async for batch in take_batches(stream, batch_size, window, early):
                 await handler.handle([to_consumed(e) for e in batch])
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
@@ -146,6 +147,7 @@ class Agents:
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
             window=s.batch_window_seconds,
+            early=s.batch_close_early,
         )
         self.plain[group] = sorted(topics)
         self.readers.append(reader)
