@@ -32,9 +32,10 @@ def cached_partitioner(key: bytes | None, all_partitions: list[int], available: 
 class KafkaPublisher:
     """aiokafka defaults to acks=1 without idempotence; events need both set explicitly."""
 
-    def __init__(self, bootstrap: str, client_id: str = "orderhub") -> None:
+    def __init__(self, bootstrap: str, client_id: str = "orderhub", linger_ms: int = 5) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
+        self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
 
@@ -48,7 +49,7 @@ class KafkaPublisher:
                 client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,
-                linger_ms=5,
+                linger_ms=self._linger_ms,
                 partitioner=cached_partitioner,
                 max_batch_size=1_048_576,
                 request_timeout_ms=30_000,

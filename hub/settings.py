@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="Serve the worker's /healthz on this port (the n-th role of `orderhub "
         "worker` on port + n); unset: no health endpoint",
     )
+    kafka_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        description="How long the hub's producers (API, relay, workers) hold a record for "
+        "others to join its batch; each lone record waits this long before it is sent",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
