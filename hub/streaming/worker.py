@@ -60,6 +60,13 @@ RAW_TOPIC: dict[str, Any] = {
 }
 
 
+# Batches close early (Settings.batch_close_early) only on an order's way to its decision: the
+# submissions into intake and the order events into routing. Each batch costs its handler a
+# commit of positions and of offsets; elsewhere (read models, stock, dead letters) 50 ms more
+# is no harm, and a batch per record would multiply those commits (and, with the orchestration
+# role's stock events, hold its order events' handler behind them: they share its lock).
+
+
 def to_consumed(event: Any) -> ConsumedMessage:
     message = event.message
     value = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
@@ -105,6 +112,7 @@ class Agents:
         self.readers: list[PlainBatchConsumer] = []
         self._reading: set[asyncio.Task[None]] = set()
         self.timers: list[str] = []
+        self.closing_early: list[str] = []  # agents and plain groups whose batches close early
         self._topics: dict[tuple[str, ...], Any] = {}
 
     def topic(self, *names: str) -> Any:
@@ -119,11 +127,16 @@ class Agents:
             self._topics[topics] = self.app.topic(*topics, **RAW_TOPIC)
         return self._topics[topics]
 
-    def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
+    def add(
+        self, topic: Any, name: str, handler: BatchHandler, batch_size: int, early: bool = False
+    ) -> None:
         """One agent: batches of raw records to a handler that never raises. A batch goes when
-        full, `batch_window_seconds` after its first record, or (`batch_close_early`) when
-        nothing more has arrived; an idle agent sleeps."""
-        window, early = self.settings.batch_window_seconds, self.settings.batch_close_early
+        full, `batch_window_seconds` after its first record, or (`early`, on an order's way to
+        its decision: see above) when nothing more has arrived; an idle agent sleeps."""
+        window = self.settings.batch_window_seconds
+        early = early and self.settings.batch_close_early
+        if early:
+            self.closing_early.append(name)
 
         async def agent(stream: Any) -> None:
             async for batch in take_batches(stream, batch_size, window, early):
@@ -131,7 +144,9 @@ class Agents:
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
 
-    def add_plain(self, role: Role, name: str, handler: BatchHandler, batch_size: int) -> None:
+    def add_plain(
+        self, role: Role, name: str, handler: BatchHandler, batch_size: int, early: bool = False
+    ) -> None:
         """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
         own group, in a task of the app, taking over where the app's group had committed."""
         s = self.settings
@@ -147,9 +162,11 @@ class Agents:
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
             window=s.batch_window_seconds,
-            early=s.batch_close_early,
+            early=early and s.batch_close_early,
         )
         self.plain[group] = sorted(topics)
+        if reader.early:
+            self.closing_early.append(group)
         self.readers.append(reader)
 
         async def read() -> None:
@@ -199,7 +216,8 @@ class Agents:
             consumer = FeedsConsumer(called, part, self.publisher, self.settings)
             handler = consumer if lock is None else OneAtATime(consumer, lock)
             if plain:
-                self.add_plain(role, plain, handler, batch_size)
+                early = (role, plain) == (Role.ORCHESTRATION, ORDER_EVENTS)
+                self.add_plain(role, plain, handler, batch_size, early=early)
             else:
                 self.add(self.raw_topic(*sorted(rest)), name, handler, batch_size)
 
@@ -228,6 +246,7 @@ def add_intake(a: Agents) -> None:
         "intake",
         IntakeConsumer(hub.intake, a.publisher, s),
         s.intake_batch_size,
+        early=True,
     )
     a.add(a.topic("dlq"), "dead_letters", DeadLetterConsumer(hub.intake, s), s.intake_batch_size)
     channel_ids = [c.channel_id for c in hub.access.channels()]
@@ -240,6 +259,7 @@ def add_intake(a: Agents) -> None:
             "channel_intake",
             IntakeConsumer(hub.intake, a.publisher, s, parsers=parsers, name="channel_intake"),
             s.intake_batch_size,
+            early=True,
         )
 
 
