@@ -123,10 +123,11 @@ class Settings(BaseSettings):
     batch_window_seconds: float = Field(default=0.05, gt=0)
     max_handler_attempts: int = Field(default=3, ge=1)
     batch_close_early: bool = Field(
-        default=True,
-        description="A worker's batch goes as soon as nothing more has arrived, instead of "
-        "waiting out batch_window_seconds (a lone order is handled at once; a backlog still "
-        "fills its batches)",
+        default=False,
+        description="On an order's way to its decision (intake, routing's order events), a "
+        "batch goes as soon as nothing more has arrived instead of waiting out "
+        "batch_window_seconds: decided sooner at a low rate, but more CPU per order from 20/s "
+        "up and less headroom at 100/s (benchmarks/README.md, h-latency)",
     )
     backorder_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often a worker tries all backordered orders again"
