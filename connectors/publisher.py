@@ -40,10 +40,16 @@ class KafkaPublisher:
     so that the single records of concurrent callers (the API's requests) share a batch."""
 
     def __init__(
-        self, bootstrap: str, client_id: str = "orderhub", *, whole_batches: bool = False
+        self,
+        bootstrap: str,
+        client_id: str = "orderhub",
+        linger_ms: int = 5,
+        *,
+        whole_batches: bool = False,
     ) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
+        self._linger_ms = linger_ms
         self._whole_batches = whole_batches
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
@@ -58,7 +64,7 @@ class KafkaPublisher:
                 client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,
-                linger_ms=5,
+                linger_ms=self._linger_ms,
                 partitioner=cached_partitioner,
                 max_batch_size=1_048_576,
                 request_timeout_ms=30_000,

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         description="Serve the worker's /healthz on this port (the n-th role of `orderhub "
         "worker` on port + n); unset: no health endpoint",
     )
+    kafka_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        description="How long the hub's producers (API, workers) hold a record for others to "
+        "join its batch; each lone record waits this long before it is sent (the relay sends "
+        "closed batches at once)",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -116,6 +123,13 @@ class Settings(BaseSettings):
     )
     batch_window_seconds: float = Field(default=0.05, gt=0)
     max_handler_attempts: int = Field(default=3, ge=1)
+    batch_close_early: bool = Field(
+        default=False,
+        description="On an order's way to its decision (intake, routing's order events), a "
+        "batch goes as soon as nothing more has arrived instead of waiting out "
+        "batch_window_seconds: decided sooner at a low rate, but more CPU per order from 20/s "
+        "up and less headroom at 100/s (benchmarks/README.md, h-latency)",
+    )
     backorder_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often a worker tries all backordered orders again"
     )

@@ -6,7 +6,12 @@ nothing to do cost 10-15 ms of CPU a second, and a hub's seven agents, most of t
 moment (dead letters, channel intake, the fulfillment role in a quiet hour), some 0.1 core
 (py-spy, benchmarks/README.md). `take_batches` is that method with one change: an empty buffer
 waits for its first event, with no timeout; from the first event, the batch is handed over
-when it is full or `within` seconds later, as before.
+when it is full or `within` seconds later, as before, or (with `early`) as soon as the stream's
+channel holds nothing more: the consumer delivers a whole fetch into the channel before the
+stream takes the first of it, so an empty channel means nothing more has arrived. A lone
+order then goes at once instead of waiting out the window (up to 50 ms on each hop of its way
+to a decision), while a backlog still fills its batches: the channel refills faster than a batch
+is handled.
 
 Everything else is Faust's own: the stream is drained passively into the buffer by a processor,
 acks are off while buffering, and each batch's events are acked after the handler returned
@@ -24,18 +29,26 @@ from mode.utils.aiter import aiter
 from mode.utils.futures import notify
 
 
-def take_batches(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequence[Any], None]:
+def take_batches(
+    stream: Any, max_: int, within: float, early: bool = False
+) -> AsyncGenerator[Sequence[Any], None]:
     """The stream's events in batches, registered with the stream as Faust registers
-    `take_events` (so that stopping the stream closes the generator)."""
-    batches = _batches(stream, max_, within)
+    `take_events` (so that stopping the stream closes the generator). With `early`, a batch
+    also goes when nothing more waits in the stream's channel."""
+    batches = _batches(stream, max_, within, early)
     stream._active_agens.add(batches)
     return batches
 
 
-async def _batches(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequence[Any], None]:
+async def _batches(
+    stream: Any, max_: int, within: float, early: bool
+) -> AsyncGenerator[Sequence[Any], None]:
     events: list[Any] = []
     started = asyncio.Event()  # the buffer holds an event
     full = asyncio.Event()
+    ready = asyncio.Event()  # full, or (early) nothing more waiting in the channel
+    # A channel that is not a queue (an iterator) cannot say it is empty: the window alone.
+    channel_empty = getattr(stream.channel, "empty", None) if early else None
     consumed = asyncio.Event()
     consuming: asyncio.Future[Any] | None = None
 
@@ -52,7 +65,10 @@ async def _batches(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequ
                 raise RuntimeError("take buffer found current_event is None")
             events.append(event)
             started.set()
+            if channel_empty is not None and channel_empty():
+                ready.set()
             if len(events) >= max_:
+                ready.set()
                 full.set()
                 consumed.clear()
                 await stream.wait(consumed)
@@ -71,7 +87,7 @@ async def _batches(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequ
         while not stream.should_stop:
             if not events and await stream.wait_for_stopped(started):
                 break
-            await stream.wait_for_stopped(full, timeout=within)
+            await stream.wait_for_stopped(ready, timeout=within)
             if not events:
                 continue
             consuming = stream.loop.create_future()
@@ -84,6 +100,7 @@ async def _batches(stream: Any, max_: int, within: float) -> AsyncGenerator[Sequ
                 started.clear()
                 notify(consuming)
                 full.clear()
+                ready.clear()
                 consumed.set()
     finally:
         stream.enable_acks = enable_acks

@@ -35,7 +35,9 @@ class KafkaParts:
 
     def publisher(self, process: str) -> KafkaPublisher:
         """Idempotent, acks=all: fit to carry events. `process` names it to the broker."""
-        return KafkaPublisher(self.bootstrap, client_id=f"orderhub-{process}")
+        return KafkaPublisher(
+            self.bootstrap, client_id=f"orderhub-{process}", linger_ms=self.settings.kafka_linger_ms
+        )
 
     def consumer_watch(
         self,

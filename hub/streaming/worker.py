@@ -68,6 +68,13 @@ RAW_TOPIC: dict[str, Any] = {
 }
 
 
+# Batches close early (Settings.batch_close_early) only on an order's way to its decision: the
+# submissions into intake and the order events into routing. Each batch costs its handler a
+# commit of positions and of offsets; elsewhere (read models, stock, dead letters) 50 ms more
+# is no harm, and a batch per record would multiply those commits (and, with the orchestration
+# role's stock events, hold its order events' handler behind them: they share its lock).
+
+
 def to_consumed(event: Any) -> ConsumedMessage:
     message = event.message
     value = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
@@ -113,6 +120,7 @@ class Agents:
         self.readers: list[PlainBatchConsumer] = []
         self._reading: set[asyncio.Task[None]] = set()
         self.timers: list[str] = []
+        self.closing_early: list[str] = []  # agents and plain groups whose batches close early
         self._topics: dict[tuple[str, ...], Any] = {}
 
     def topic(self, *names: str) -> Any:
@@ -127,13 +135,19 @@ class Agents:
             self._topics[topics] = self.app.topic(*topics, **RAW_TOPIC)
         return self._topics[topics]
 
-    def add(self, topic: Any, name: str, handler: BatchHandler, batch_size: int) -> None:
+    def add(
+        self, topic: Any, name: str, handler: BatchHandler, batch_size: int, early: bool = False
+    ) -> None:
         """One agent: batches of raw records to a handler that never raises. A batch goes when
-        full or `batch_window_seconds` after its first record; an idle agent sleeps."""
+        full, `batch_window_seconds` after its first record, or (`early`, on an order's way to
+        its decision: see above) when nothing more has arrived; an idle agent sleeps."""
         window = self.settings.batch_window_seconds
+        early = early and self.settings.batch_close_early
+        if early:
+            self.closing_early.append(name)
 
         async def agent(stream: Any) -> None:
-            async for batch in take_batches(stream, batch_size, window):
+            async for batch in take_batches(stream, batch_size, window, early):
                 await handler.handle([to_consumed(e) for e in batch])
 
         self.app.agent(topic, concurrency=1, name=name)(agent)
@@ -145,6 +159,7 @@ class Agents:
         handler: BatchHandler,
         batch_size: int,
         channel_ids: list[str] | None = None,
+        early: bool = False,
     ) -> None:
         """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
         own group, in a task of the app, taking over where the app's group had committed."""
@@ -161,8 +176,11 @@ class Agents:
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
             window=s.batch_window_seconds,
+            early=early and s.batch_close_early,
         )
         self.plain[group] = sorted(topics)
+        if reader.early:
+            self.closing_early.append(group)
         self.readers.append(reader)
 
         async def read() -> None:
@@ -212,7 +230,8 @@ class Agents:
             consumer = FeedsConsumer(called, part, self.publisher, self.settings)
             handler = consumer if lock is None else OneAtATime(consumer, lock)
             if plain:
-                self.add_plain(role, plain, handler, batch_size)
+                early = (role, plain) == (Role.ORCHESTRATION, ORDER_EVENTS)
+                self.add_plain(role, plain, handler, batch_size, early=early)
             else:
                 self.add(self.raw_topic(*sorted(rest)), name, handler, batch_size)
 
@@ -244,7 +263,7 @@ def add_intake(a: Agents) -> None:
     parsers = channel_parsers(ChannelDefinitions(hub.store).current, s, hub.clock)
     intake = IntakeConsumer(hub.intake, a.publisher, s, parsers, channel_name="channel_intake")
     handler = ByTopic({s.topic("dlq"): DeadLetterConsumer(hub.intake, s)}, intake)
-    a.add_plain(Role.INTAKE, SUBMISSIONS, handler, s.intake_batch_size, channel_ids)
+    a.add_plain(Role.INTAKE, SUBMISSIONS, handler, s.intake_batch_size, channel_ids, early=True)
 
 
 def add_orchestration(a: Agents) -> None:

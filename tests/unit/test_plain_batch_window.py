@@ -2,6 +2,7 @@
 within it, each partition kept in its order, even when a rebalance within the window has the
 partition read again from its committed offset."""
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,76 @@ async def test_without_a_window_a_batch_is_what_one_fetch_returned(tmp_path: Pat
     filled = await reader(tmp_path, 500, 0.0)._filled(kafka, {TP: [Record(0)]})  # type: ignore[arg-type]
 
     assert offsets(filled) == {TP: [0]} and kafka.calls == 0
+
+
+def early_reader(tmp_path: Path, batch_size: int, window: float) -> PlainBatchConsumer:
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")
+    return PlainBatchConsumer(
+        settings, [TP.topic], "g", Nothing(), batch_size, window=window, early=True
+    )
+
+
+@pytest.mark.asyncio
+async def test_closing_early_a_short_fetch_is_handed_over_at_once(tmp_path: Path) -> None:
+    # A fetch short of the batch took all the fetcher held: waiting out the window (here 10 s)
+    # would only delay the lone record.
+    kafka = Scripted({TP: [Record(1)]})
+
+    filled = await early_reader(tmp_path, 500, 10.0)._filled(kafka, {TP: [Record(0)]})  # type: ignore[arg-type]
+
+    assert offsets(filled) == {TP: [0]} and kafka.calls == 0
+
+
+class Backlog:
+    """A partition with `records` waiting: each `getmany` answers up to `max_records` of them."""
+
+    def __init__(self, records: int) -> None:
+        self.next = 0
+        self.end = records
+        self.calls = 0
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
+        self.calls += 1
+        taken = range(self.next, min(self.end, self.next + max_records))
+        self.next = taken.stop
+        return {TP: [Record(o) for o in taken]} if taken else {}
+
+
+@pytest.mark.asyncio
+async def test_closing_early_a_backlog_still_comes_in_full_batches(tmp_path: Path) -> None:
+    kafka = Backlog(1_250)
+    consumer = early_reader(tmp_path, 500, 10.0)
+    batches = []
+    while fetched := await kafka.getmany(timeout_ms=1000, max_records=consumer.batch_size):
+        batches.append(await consumer._filled(kafka, fetched))  # type: ignore[arg-type]
+
+    assert [len(b[TP]) for b in batches] == [500, 500, 250]
+    assert [b[TP][0].offset for b in batches] == [0, 500, 1000]
+
+
+class Trickle:
+    """One record every `every` seconds, for ever."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.next = 1
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
+        await asyncio.sleep(min(self.every, timeout_ms / 1000))
+        if timeout_ms / 1000 < self.every:
+            return {}
+        self.next += 1
+        return {TP: [Record(self.next - 1)]}
+
+
+@pytest.mark.asyncio
+async def test_without_closing_early_the_window_still_bounds_the_wait(tmp_path: Path) -> None:
+    kafka = Trickle(0.01)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    filled = await reader(tmp_path, 500, 0.1)._filled(kafka, {TP: [Record(0)]})  # type: ignore[arg-type]
+
+    waited = loop.time() - start
+    assert 0.09 <= waited < 0.3
+    assert 5 <= len(filled[TP]) <= 11

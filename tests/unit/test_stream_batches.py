@@ -23,7 +23,9 @@ class Run:
         self.waits = 0
 
 
-async def _agent(run: Run, size: int, within: float) -> AsyncIterator[Any]:
+async def _agent(
+    run: Run, size: int, within: float, early: bool = False, never_empty: bool = False
+) -> AsyncIterator[Any]:
     app = faust.App(f"t-batches-{time.monotonic_ns()}", broker="kafka://127.0.0.1:1")
     topic = app.topic("x", value_type=bytes, value_serializer="raw")
 
@@ -35,7 +37,9 @@ async def _agent(run: Run, size: int, within: float) -> AsyncIterator[Any]:
             return bool(await waits(*args, **kwargs))
 
         stream.wait_for_stopped = counted
-        async for batch in take_batches(stream, size, within):
+        if never_empty:  # as if more were always arriving
+            stream.channel.empty = lambda: False
+        async for batch in take_batches(stream, size, within, early):
             run.times.append(time.monotonic())
             run.acked_while_handling.extend(e.message.acked for e in batch)
             if run.hold is not None:
@@ -82,3 +86,45 @@ async def test_an_idle_agent_does_not_wake() -> None:
         await ctx.put(b"late")
         await asyncio.sleep(0.1)
     assert run.batches == [[b"late"]]
+
+
+async def test_closing_early_a_lone_event_goes_at_once() -> None:
+    run = Run()
+    async with await _agent(run, 10, 1.0, early=True) as ctx:
+        start = time.monotonic()
+        await ctx.put(b"lone")
+        await asyncio.sleep(0.2)
+        assert run.batches == [[b"lone"]]
+        assert run.times[0] - start < 0.1  # not the window's 1 s
+        await ctx.put(b"next")
+        await asyncio.sleep(0.2)
+    assert run.batches == [[b"lone"], [b"next"]]
+
+
+async def test_closing_early_a_backlog_still_comes_in_full_batches() -> None:
+    run = Run()
+    run.hold = asyncio.Event()
+    async with await _agent(run, 3, 1.0, early=True) as ctx:
+        await ctx.put(b"first")
+        await asyncio.sleep(0.05)  # handed over alone; the handler holds while a backlog forms
+        for n in range(7):  # into the channel; the agent is still handling "first"
+            await ctx.put(str(n).encode(), wait=False)
+        start = time.monotonic()
+        run.hold.set()
+        await asyncio.sleep(0.2)
+
+    assert run.batches == [[b"first"], [b"0", b"1", b"2"], [b"3", b"4", b"5"], [b"6"]]
+    assert run.times[-1] - start < 0.1  # the last one short, but nothing more: not the window
+
+
+async def test_closing_early_the_window_still_bounds_the_wait() -> None:
+    run = Run()
+    async with await _agent(run, 10, 0.1, early=True, never_empty=True) as ctx:
+        start = time.monotonic()
+        await ctx.put(b"a")
+        await asyncio.sleep(0.03)
+        await ctx.put(b"b")
+        await asyncio.sleep(0.3)
+
+    assert run.batches == [[b"a", b"b"]]
+    assert 0.09 <= run.times[0] - start < 0.2

@@ -120,3 +120,19 @@ def test_the_orchestration_role_reads_stock_events_apart_from_order_events(
         hub.settings.group_for("orchestration-order-events"): ["t.orderhub.orders.events"],
         hub.settings.group_for("orchestration-stock-events"): ["t.orderhub.inventory.events"],
     }
+
+
+@pytest.mark.parametrize("close_early", [True, False])
+def test_only_the_consumers_on_an_orders_way_to_its_decision_close_their_batches_early(
+    hub: Hub, close_early: bool
+) -> None:
+    hub.settings = hub.settings.model_copy(update={"batch_close_early": close_early})
+    early = []
+    for role in Role:
+        agents = Agents(faust.App(f"e-{role.value}", broker="kafka://127.0.0.1:1"), hub,
+                        KafkaPublisher("127.0.0.1:1"))  # fmt: skip
+        ROLES[role](agents)
+        early += agents.closing_early
+    group = hub.settings.group_for
+    assert early == ([group("intake-submissions"), group("orchestration-order-events")]
+                     if close_early else [])  # fmt: skip
