@@ -2,7 +2,6 @@
 from those in use, and deleting them removes only those without members."""
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,9 @@ from hub.cli import app
 from hub.settings import Settings
 from hub.streaming.left_groups import delete_groups, hub_groups, left_behind
 from hub.streaming.roles import Role, plain_group
+from tests.integration.test_plain_roles_kafka import settings_for
 
 pytestmark = [pytest.mark.kafka]
-
-
-def settings_for(tmp_path: Path, bootstrap: str) -> Settings:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        data_dir=tmp_path,
-        kafka_bootstrap=bootstrap,
-        topic_prefix=prefix,
-        consumer_group=f"{prefix}hub",
-    )
 
 
 async def committed_group(bootstrap: str, group: str, topic: str) -> None:
