@@ -13,21 +13,9 @@ from hub.cli import app
 from hub.settings import Settings
 from hub.streaming.left_groups import delete_groups, hub_groups, left_behind
 from hub.streaming.roles import Role, plain_group
-from tests.integration.test_plain_roles_kafka import settings_for
+from tests.integration.test_plain_roles_kafka import commit_as, settings_for
 
 pytestmark = [pytest.mark.kafka]
-
-
-async def committed_group(bootstrap: str, group: str, topic: str) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    consumer.assign([TopicPartition(topic, 0)])
-    await consumer.start()
-    try:
-        await consumer.commit({TopicPartition(topic, 0): 0})
-    finally:
-        await consumer.stop()
 
 
 def test_only_the_roles_faust_groups_read_by_plain_consumers_are_left_behind(
@@ -48,7 +36,7 @@ async def test_left_behind_groups_are_listed_and_deleted_unless_a_member_is_in(
     old_projections = s.group_for(Role.PROJECTIONS.value)
     in_use = plain_group(s, Role.ORCHESTRATION, "order-events")
     for group in (old_orchestration, old_projections, in_use):
-        await committed_group(kafka_bootstrap, group, topic)
+        await commit_as(kafka_bootstrap, group, {TopicPartition(topic, 0): 0})
     # A worker of the earlier release still reading as the old projections group.
     member = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=old_projections)
     await member.start()
@@ -76,7 +64,7 @@ def test_the_command_lists_and_deletes(tmp_path: Path, kafka_bootstrap: str) -> 
     topic = s.topic("order_events")
     asyncio.run(ensure_topics(kafka_bootstrap, {topic: 1}))
     old = s.group_for(Role.ORCHESTRATION.value)
-    asyncio.run(committed_group(kafka_bootstrap, old, topic))
+    asyncio.run(commit_as(kafka_bootstrap, old, {TopicPartition(topic, 0): 0}))
     env = {
         "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "ORDERHUB_CONSUMER_GROUP": s.consumer_group,
