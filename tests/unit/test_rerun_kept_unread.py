@@ -74,3 +74,14 @@ def test_a_served_process_freezes_what_it_loaded_at_its_start() -> None:
 def test_only_the_served_app_asks_for_the_freeze() -> None:
     assert api_app.app_from_environment().state.freeze_at_start is True
     assert getattr(api_app.create_app().state, "freeze_at_start", False) is False
+
+
+def test_what_is_kept_does_not_hold_its_store() -> None:
+    forget_orders()
+    store = _store()
+    order = _routed(store)
+    order_decisions(store, order.id, inputs_recorded=False, for_rerun=True)
+    assert len(decisions._KEPT) == 1
+    del store
+    gc.collect()
+    assert len(decisions._KEPT) == 0  # per store, weakly: dropped with it
