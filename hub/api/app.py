@@ -70,8 +70,9 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             the_hub.start_delivery()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))
-        # What the first re-run (or what-if) would pay, paid now in the background.
-        warm_in_background()
+        # What the first re-run (or what-if) would pay, paid now in the background; a served
+        # process then freezes what it has loaded (hub.collector.freeze_what_is_loaded).
+        warm_in_background(freeze=getattr(app.state, "freeze_at_start", False))
         try:
             yield
         finally:
@@ -134,4 +135,6 @@ async def jeopardy_clock(hub: Hub) -> None:
 
 def app_from_environment() -> FastAPI:
     """The app as `orderhub serve` runs it (uvicorn's factory, once per worker process)."""
-    return create_app(settings=Settings())
+    app = create_app(settings=Settings())
+    app.state.freeze_at_start = True  # one server per process: see hub.collector
+    return app

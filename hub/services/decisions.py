@@ -5,15 +5,20 @@ import functools
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import TopicError, resolve_topic
 
 from aggregates.contract import event_type_of
 from aggregates.decision_inputs import recorded_inputs_id
 from hub.store import OrderStore
 from projections.decision_history import DECISION_EVENT_TYPES, DecisionRecord, decisions_of
+from schemas.decision_record import DecisionRecord as RoutingDecision
+from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 
 _PLACED = EventType.ORDER_PLACED
@@ -24,7 +29,7 @@ _NEEDED = DECISION_EVENT_TYPES | {None}
 # changed: while its last version is the same, so are its decisions, and a re-run of a
 # decision again (or of another of the order's) asks only for that version instead of reading
 # and decoding its events (each `Routed` event at 200 candidates is 53 kB of JSON: ~0.8 ms).
-# Few: one order's decisions at 200 candidates hold ~0.3 MB.
+# Few. Each kept decision holds its stored event, not its decoded record (`_Unread`).
 KNOWN_ORDERS = 16
 _KEPT: "weakref.WeakKeyDictionary[OrderStore, OrderedDict[UUID, tuple[int, OrderDecisions]]]" = (
     weakref.WeakKeyDictionary()
@@ -47,7 +52,7 @@ def order_decisions(
     `inputs_recorded` is False: a re-run finds out by reading them); None for an unknown
     order. `for_rerun`: the decisions as a re-run reads them, without their text (not
     written: at 200 candidates, more than the re-run itself), kept for the next re-run."""
-    found = _kept(store, order_id) if for_rerun else _read(store, order_id, explained=True)[1]
+    found = _kept(store, order_id) if for_rerun else _read(store, order_id, explained=True)[2]
     if found is None:
         return None
     decisions = list(found.decisions)  # the caller's own list: what is kept stays as read
@@ -73,18 +78,21 @@ def _kept(store: OrderStore, order_id: UUID) -> OrderDecisions | None:
                 if order_id in kept:
                     kept.move_to_end(order_id)
             return found[1]
-    version, read = _read(store, order_id, explained=False)
+    version, stored, read = _read(store, order_id, explained=False)
     if read is not None:
+        unread = _unread(read, stored, store.envelope_reader.envelope)
         with _KEPT_LOCK:
-            kept[order_id] = (version, read)  # the version of the last event read
+            kept[order_id] = (version, unread)  # the version of the last event read
             kept.move_to_end(order_id)
             while len(kept) > KNOWN_ORDERS:
                 kept.popitem(last=False)
     return read
 
 
-def _read(store: OrderStore, order_id: UUID, explained: bool) -> tuple[int, OrderDecisions | None]:
-    """The version of the order's last event, and its decisions read from its events."""
+def _read(
+    store: OrderStore, order_id: UUID, explained: bool
+) -> tuple[int, Sequence[StoredEvent], OrderDecisions | None]:
+    """The version of the order's last event, its stored events, its decisions read from them."""
     # Read from the stored JSON (`hub.stored_envelopes`: the envelopes `to_envelope` makes):
     # through the mapper, each Routed event's record of 200 candidates was decoded by the
     # library's JSON hook, 2-2.5 ms of a re-run's 6-8. Only the events the decisions are made
@@ -93,10 +101,50 @@ def _read(store: OrderStore, order_id: UUID, explained: bool) -> tuple[int, Orde
     stored = store.events.recorder.select_events(order_id)
     envelopes = [read(e) for i, e in enumerate(stored) if i == 0 or _type_of(e.topic) in _NEEDED]
     if not envelopes or envelopes[0].type != _PLACED:
-        return 0, None
+        return 0, stored, None
     channel = str(envelopes[0].data.get("channel", ""))
     decisions = decisions_of(envelopes, explained=explained)
-    return stored[-1].originator_version, OrderDecisions(order_id, channel, decisions)
+    return stored[-1].originator_version, stored, OrderDecisions(order_id, channel, decisions)
+
+
+def _unread(
+    read: OrderDecisions,
+    stored: Sequence[StoredEvent],
+    envelope: Callable[[StoredEvent], EventEnvelope],
+) -> OrderDecisions:
+    """The decisions to keep: each one's record left in its stored event (`_Unread`)."""
+    by_version = {e.originator_version: e for e in stored}
+    decisions = [
+        d
+        if d.sequence not in by_version
+        else dataclasses.replace(d, decision=_Unread(by_version[d.sequence], envelope))
+        for d in read.decisions
+    ]
+    return OrderDecisions(read.order_id, read.channel, decisions)
+
+
+class _Unread(RoutingDecision):
+    """A kept decision's record, decoded again from its stored event (as it was the first
+    time) only when read: a re-run reads it only for a difference, the digest telling the
+    rest. Decoded, a record of 200 candidates is ~860 lists and dicts; kept so, each first
+    re-run of an order left them to the cyclic collector, whose passes then scanned them."""
+
+    __slots__ = ("_envelope", "_stored")
+
+    def __init__(
+        self, stored: StoredEvent, envelope: Callable[[StoredEvent], EventEnvelope]
+    ) -> None:
+        object.__setattr__(self, "_stored", stored)
+        object.__setattr__(self, "_envelope", envelope)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            if name != "_plain":
+                return super().__getattr__(name)
+            plain = self._envelope(self._stored).data["decision"]
+            object.__setattr__(self, "_plain", plain)
+            return plain
 
 
 @functools.lru_cache(maxsize=256)

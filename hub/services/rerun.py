@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from aggregates.ids import policy_aggregate_id
-from hub.collector import collector_paused
+from hub.collector import collector_paused, freeze_what_is_loaded
 from hub.services.decision_records import decision_record
 from hub.services.decisions import order_decisions
 from hub.services.policies import PolicyService
@@ -225,12 +225,21 @@ def _bundled() -> Policy:
     return default_policy()
 
 
-def warm_in_background() -> threading.Thread:
+def warm_in_background(freeze: bool = False) -> threading.Thread:
     """Compile the bundled policy now, in a thread of its own, rather than in the first re-run
     after a start: with it cel-python builds its grammar (a parser table: 0.15-0.3 s of CPU,
     most of that first re-run's 180-260 ms), which every policy's conditions share. Once per
     process (both are kept); the thread ends when done. At the process's own priority: at a
-    lower one, on a busy machine, the first re-run came before it and compiled it again."""
-    thread = threading.Thread(target=_bundled, name="orderhub-warm-rerun", daemon=True)
+    lower one, on a busy machine, the first re-run came before it and compiled it again.
+
+    With `freeze` (a server's start), what the process has loaded by then, the grammar
+    included, is then left out of the collector's passes (`hub.collector`)."""
+    thread = threading.Thread(target=_warm, args=(freeze,), name="orderhub-warm-rerun", daemon=True)
     thread.start()
     return thread
+
+
+def _warm(freeze: bool) -> None:
+    _bundled()
+    if freeze:
+        freeze_what_is_loaded()
