@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from projections import multirow
+
 # Any fixed number: every OrderHub process that creates tables takes this lock first.
 _SCHEMA_LOCK = 0x0D_E7_4B_0B
 
@@ -146,6 +148,35 @@ class _Held(threading.local):
     views: frozenset[str] = frozenset()
 
 
+def compress_with_lz4(cur: Any, columns: Sequence[tuple[str, str]], p: str = "?") -> list[str]:
+    """PostgreSQL: large values of these (table, column)s compressed with lz4 instead of the
+    default pglz, where the server has lz4 (PostgreSQL >= 14 built with it). pglz was the first
+    symbol of the read models' and the event store's backends under load (perf, a third of the
+    CPU of writing an order's audit entry or its `Routed`); lz4 takes a third of that for ~10 %
+    more bytes. Values written before stay as they are and read as before (the method is kept
+    per value). Only alters a column not yet set (one catalog read per column otherwise); `cur`
+    is a cursor with `p` as its placeholder. Returns the columns altered."""
+    cur.execute(
+        "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
+        "AND 'lz4' = ANY(enumvals)"
+    )
+    if cur.fetchone() is None:
+        return []
+    altered = []
+    for table, column in columns:
+        cur.execute(
+            f"SELECT attcompression FROM pg_attribute WHERE attrelid = to_regclass({p}) "
+            f"AND attname = {p}",
+            (table, column),
+        )
+        row = cur.fetchone()
+        if row is not None and row[0] != "l":
+            quoted = ".".join(f'"{part}"' for part in table.split("."))
+            cur.execute(f'ALTER TABLE {quoted} ALTER COLUMN "{column}" SET COMPRESSION lz4')
+            altered.append(f"{table}.{column}")
+    return altered
+
+
 def _view_key(view: str) -> int:
     # A stable 63-bit key per view name for PostgreSQL's advisory locks.
     return int.from_bytes(hashlib.sha256(f"orderhub-view:{view}".encode()).digest()[:8]) >> 1
@@ -164,6 +195,13 @@ class _Translating:
             # Nothing to write; psycopg would still open a pipeline and wait for the server's
             # answer to it: a round trip per empty call (py-spy, projections role).
             return None
+        if self._db.dialect == "postgres":
+            together = multirow.statements(sql, params)
+            if together is not None:
+                # The rows in one statement (or a few), in the caller's transaction as before.
+                for statement, flat in together:
+                    self._cursor.execute(self._db.sql(statement), flat)
+                return None
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
 
     def fetchall(self) -> list[Any]:
