@@ -184,7 +184,7 @@ def main() -> None:
         return result
 
     flow.Session.step = measured  # type: ignore[method-assign]
-    flow.CpuWindow = _PgCpuWindow  # type: ignore[misc]
+    flow.CpuWindow = _PgCpuWindow  # type: ignore[attr-defined]
     flow.main(["--mode", "distributed", *flow_args])
     for row in found:
         show(row["rate"], row, args.top)
