@@ -122,8 +122,14 @@ class _PgCpuWindow(CpuWindow):
 def per_order(step: dict[str, Any], costs: dict[str, Any]) -> dict[str, Any]:
     routed = max(step["routed_per_s"] * step["seconds"], 1.0)
     statements = costs["statements"]
+    offered = max(step.get("measured_orders", 0), 1)
     return {
         "routed": routed,
+        # A saturated hub routes fewer orders in the window than it takes in: per order offered
+        # in the window too, to compare runs that kept up with runs that did not.
+        "offered": offered,
+        "statements_per_offered": sum(s["calls"] for s in statements) / offered,
+        "cpu_ms_per_offered": sum(costs["cpu_seconds"].values()) * 1000 / offered,
         "statements": sum(s["calls"] for s in statements) / routed,
         "commits": costs["commits"] / routed,
         "rollbacks": costs["rollbacks"] / routed,
@@ -152,6 +158,11 @@ def show(rate: int, row: dict[str, Any], top: int) -> None:
         f"({row['rollbacks']:.2f} rollbacks), {row['rows_inserted']:.1f} rows inserted, "
         f"{row['rows_updated']:.1f} updated, WAL {row['wal_bytes_cluster']:,.0f} B (cluster) / "
         f"{row['wal_bytes_statements']:,.0f} B (statements), backend CPU {row['cpu_ms']:.2f} ms"
+    )
+    console.print(
+        f"  per order offered in the window ({row['offered']:,}): "
+        f"{row['statements_per_offered']:.1f} statements, "
+        f"backend CPU {row['cpu_ms_per_offered']:.2f} ms"
     )
     console.print(
         "  backend CPU ms by role: "
