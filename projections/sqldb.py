@@ -199,8 +199,10 @@ class _Translating:
             together = multirow.statements(sql, params)
             if together is not None:
                 # The rows in one statement (or a few), in the caller's transaction as before.
+                # Not prepared: each row count is another text, and psycopg would keep up to
+                # 100 of them (plans of thousands of parameters) per connection.
                 for statement, flat in together:
-                    self._cursor.execute(self._db.sql(statement), flat)
+                    self._cursor.execute(self._db.sql(statement), flat, prepare=False)
                 return None
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
 
