@@ -14,7 +14,7 @@ import orjson
 
 from projections.base import SqlView, advance
 from projections.positions import create_positions_table, read_positions, save_positions
-from projections.sqldb import Cursor, SqlDatabase, compress_with_lz4
+from projections.sqldb import Cursor, SqlDatabase
 from projections.summaries import summarize
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, types_of
@@ -146,9 +146,8 @@ class SqlAuditTrail(SqlView):
         with db.schema_transaction() as cur:
             cur.execute(_DDL)
             create_positions_table(cur)
-            if db.dialect == "postgres":
-                # The entries of Placed and Routed carry their event's data (2-5 kB).
-                compress_with_lz4(cur, [("audit_trail", "data")])
+        # The entries of Placed and Routed carry their event's data (2-5 kB).
+        db.prefer_lz4([("audit_trail", "data")])
 
     def write(
         self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]

@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from hub.pg_recorder import HubRecorder
 from hub.settings import Settings
 from hub.store import OrderStore
+from projections.sqldb import SqlDatabase
 
 pytestmark = pytest.mark.postgres
 
@@ -74,3 +75,23 @@ def test_a_save_with_a_conflicting_event_writes_nothing(database_url: str, tmp_p
         assert later is not None and len(later) == 2 and min(later) > 3
     finally:
         store.close()
+
+
+def test_a_column_that_cannot_take_lz4_is_logged_and_left(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = SqlDatabase(database_url)
+    try:
+        with db.transaction() as cur:
+            cur.execute("CREATE TABLE t (i INTEGER, d TEXT)")
+        db.prefer_lz4([("t", "i")])  # an integer is never compressed: PostgreSQL refuses
+        assert "kept their compression" in caplog.text
+        db.prefer_lz4([("t", "d")])
+        with db.transaction() as cur:
+            cur.execute(
+                "SELECT attname, attcompression FROM pg_attribute "
+                "WHERE attrelid = 't'::regclass AND attname IN ('i', 'd') ORDER BY attname"
+            )
+            assert cur.fetchall() == [("d", "l"), ("i", "")]
+    finally:
+        db.close()
