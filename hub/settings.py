@@ -273,6 +273,8 @@ class Settings(BaseSettings):
             # drops the broken connections it hands back (python -m benchmarks.pg_restart).
             "POSTGRES_PRE_PING": "n",
             "CREATE_TABLE": "y",
+            # The library's recorder with a save's events sent in binary (hub/pg_recorder.py).
+            "APPLICATION_RECORDER_TOPIC": "hub.pg_recorder:HubRecorder",
         }
 
     def views_url(self) -> str:

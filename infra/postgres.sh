@@ -21,7 +21,10 @@
 #
 # Environment: ORDERHUB_PG_CLUSTER (cluster name to use or create, default: the first cluster of
 #              the newest installed version, else "main"),
-#              ORDERHUB_SERVICES_DIR (where the start lock lives; default <repo>/.services)
+#              ORDERHUB_SERVICES_DIR (where the start lock lives; default <repo>/.services),
+#              ORDERHUB_PG_STAT_STATEMENTS=1 (load pg_stat_statements when `start` starts a stopped
+#              cluster: per-statement calls, rows and WAL for benchmarks.pg_costs; a running
+#              cluster is not restarted for it)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -163,6 +166,11 @@ start() {
   c="$(cluster_or_die)"
   read -r ver name port status <<<"$c"
   if [[ "$status" != online* ]]; then
+    if [[ "${ORDERHUB_PG_STAT_STATEMENTS:-}" == 1 ]]; then
+      log "loading pg_stat_statements in $ver/$name"
+      as_root pg_conftool "$ver" "$name" set shared_preload_libraries pg_stat_statements >&2 9>&-
+      as_root pg_conftool "$ver" "$name" set pg_stat_statements.track all >&2 9>&-
+    fi
     log "starting cluster $ver/$name on port $port"
     # 9>&-: the server must not inherit the lock, or it would hold it for its whole life.
     as_root pg_ctlcluster "$ver" "$name" start >&2 9>&-

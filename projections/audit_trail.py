@@ -146,6 +146,8 @@ class SqlAuditTrail(SqlView):
         with db.schema_transaction() as cur:
             cur.execute(_DDL)
             create_positions_table(cur)
+        # The entries of Placed and Routed carry their event's data (2-5 kB).
+        db.prefer_lz4([("audit_trail", "data")])
 
     def write(
         self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]

@@ -297,37 +297,33 @@ def _save_children(
     placement, update time and status) brought in line with the orders' new rows.
 
     Only what differs is written: a key the order no longer has is deleted, a new one
-    inserted, and a kept one updated in the columns that changed. Deleting and inserting every
-    key of every changed order was most of the view's SQL (a child row is in five B-trees,
-    and most events change an order's status and time, not its SKUs or sources)."""
+    inserted, and a kept one rewritten when the columns it repeats changed. Deleting and
+    inserting every key of every changed order was most of the view's SQL (a child row is in
+    five B-trees, and most events change an order's status and time, not its SKUs or sources).
+    New and changed rows are one upsert, so that PostgreSQL takes them as one statement
+    (projections.multirow), not an UPDATE a row; a column rewritten with its own value changes
+    no index entry."""
     attribute = _CHILD_ATTRIBUTES[column]
     gone: list[tuple[str, str]] = []
-    added: list[tuple[str, str, str, str, str]] = []
-    moved: dict[tuple[str, ...], list[list[str]]] = {}  # changed columns -> their rows
+    written: list[tuple[str, str, str, str, str]] = []
     for row in rows:
         old = before.get(row.order_id)
         keys = getattr(row, attribute)
         kept = set(getattr(old, attribute)) if old is not None else set()
         gone.extend((key, row.order_id) for key in kept - set(keys))
-        added.extend(
+        moved = old is not None and any(getattr(row, c) != getattr(old, c) for c in _CHILD_COLUMNS)
+        written.extend(
             (key, row.placed_at, row.order_id, row.updated_at, row.status)
             for key in keys
-            if key not in kept
+            if moved or key not in kept
         )
-        names = tuple(c for c in _CHILD_COLUMNS if old and getattr(row, c) != getattr(old, c))
-        if names:
-            values = [getattr(row, c) for c in names]
-            moved.setdefault(names, []).extend(
-                [*values, key, row.order_id] for key in keys if key in kept
-            )
     cur.executemany(f"DELETE FROM {table} WHERE {column} = ? AND order_id = ?", gone)
-    for names, params in moved.items():
-        cur.executemany(
-            f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in names)} "
-            f"WHERE {column} = ? AND order_id = ?",
-            params,
-        )
-    cur.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", added)
+    cur.executemany(
+        f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
+        f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({column}, order_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _CHILD_COLUMNS),
+        written,
+    )
 
 
 # The order's columns a child row repeats (beside its key and the order id).

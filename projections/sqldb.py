@@ -1,6 +1,7 @@
 """A small DB-API wrapper so one SQL view serves SQLite (embedded) and PostgreSQL (distributed)."""
 
 import hashlib
+import logging
 import re
 import sqlite3
 import threading
@@ -12,6 +13,9 @@ from typing import Any, Literal, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from projections import multirow
+
+_log = logging.getLogger(__name__)
 # Any fixed number: every OrderHub process that creates tables takes this lock first.
 _SCHEMA_LOCK = 0x0D_E7_4B_0B
 
@@ -133,6 +137,17 @@ class SqlDatabase:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
+    def prefer_lz4(self, columns: Sequence[tuple[str, str]]) -> None:
+        """`compress_with_lz4` in a transaction of its own, PostgreSQL only. Only a saving: a
+        role that may not alter the table (not its owner) is logged and the hub runs on."""
+        if self.dialect != "postgres":
+            return
+        try:
+            with self.transaction() as cur:
+                compress_with_lz4(cur, columns)
+        except psycopg.Error as error:
+            _log.warning("%s kept their compression (%s)", columns, error)
+
     def close(self) -> None:
         if self.dialect == "sqlite":
             self._sqlite.close()
@@ -144,6 +159,35 @@ class _Held(threading.local):
     """The views this thread is rebuilding (it may write them; everyone else waits)."""
 
     views: frozenset[str] = frozenset()
+
+
+def compress_with_lz4(cur: Any, columns: Sequence[tuple[str, str]], p: str = "?") -> list[str]:
+    """PostgreSQL: large values of these (table, column)s compressed with lz4 instead of the
+    default pglz, where the server has lz4 (PostgreSQL >= 14 built with it). pglz was the first
+    symbol of the read models' and the event store's backends under load (perf, a third of the
+    CPU of writing an order's audit entry or its `Routed`); lz4 takes a third of that for ~10 %
+    more bytes. Values written before stay as they are and read as before (the method is kept
+    per value). Only alters a column not yet set (one catalog read per column otherwise); `cur`
+    is a cursor with `p` as its placeholder. Returns the columns altered."""
+    cur.execute(
+        "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
+        "AND 'lz4' = ANY(enumvals)"
+    )
+    if cur.fetchone() is None:
+        return []
+    altered = []
+    for table, column in columns:
+        cur.execute(
+            f"SELECT attcompression FROM pg_attribute WHERE attrelid = to_regclass({p}) "
+            f"AND attname = {p}",
+            (table, column),
+        )
+        row = cur.fetchone()
+        if row is not None and row[0] != "l":
+            quoted = ".".join(f'"{part}"' for part in table.split("."))
+            cur.execute(f'ALTER TABLE {quoted} ALTER COLUMN "{column}" SET COMPRESSION lz4')
+            altered.append(f"{table}.{column}")
+    return altered
 
 
 def _view_key(view: str) -> int:
@@ -164,6 +208,15 @@ class _Translating:
             # Nothing to write; psycopg would still open a pipeline and wait for the server's
             # answer to it: a round trip per empty call (py-spy, projections role).
             return None
+        if self._db.dialect == "postgres":
+            together = multirow.statements(sql, params)
+            if together is not None:
+                # The rows in one statement (or a few), in the caller's transaction as before.
+                # Not prepared: each row count is another text, and psycopg would keep up to
+                # 100 of them (plans of thousands of parameters) per connection.
+                for statement, flat in together:
+                    self._cursor.execute(self._db.sql(statement), flat, prepare=False)
+                return None
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
 
     def fetchall(self) -> list[Any]:

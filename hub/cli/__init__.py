@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Annotated
 
@@ -37,6 +38,13 @@ def _settings() -> Settings:
     return settings
 
 
+def _name_connections(name: str) -> None:
+    """PostgreSQL shows this process's connections as `orderhub-<name>` (libpq reads
+    PGAPPNAME): pg_stat_activity and pg_stat_statements tell the roles apart. A name given by
+    the operator is kept."""
+    os.environ.setdefault("PGAPPNAME", f"orderhub-{name}")
+
+
 app.add_typer(decision_commands(_settings), name="decision")
 
 
@@ -58,6 +66,7 @@ def serve(
     """Run the API and the console. With no configuration: embedded mode, SQLite in
     ./orderhub-data."""
     settings = _settings()
+    _name_connections("api")
     if demo:
         _seed_demo(settings)
     mode = "distributed" if settings.distributed else "embedded"
@@ -157,6 +166,7 @@ def worker(
     if len(roles) == 1:
         from hub.streaming.worker import run_worker
 
+        _name_connections(roles[0].value)
         run_worker(settings, roles[0])
     else:
         from hub.streaming.supervisor import Supervisor
@@ -185,6 +195,7 @@ def relay() -> None:
     """Publish the event store's log to Kafka, in order, from the saved position."""
     settings = _settings()
     _require_kafka(settings)
+    _name_connections("relay")
     from hub.streaming.relay import run_relay
 
     stop = asyncio.Event()
