@@ -14,7 +14,12 @@ from hub.services.access import AccessService
 from hub.services.capture import CaptureService
 from hub.services.catalog import CatalogService
 from hub.services.followers import FOLLOWER as ORCHESTRATOR
-from hub.services.followers import BillingFollower, Follower, OrchestrationFollower
+from hub.services.followers import (
+    WORKER_POSITIONS_SECONDS,
+    BillingFollower,
+    Follower,
+    OrchestrationFollower,
+)
 from hub.services.fulfillment import FulfillmentService
 from hub.services.intake import IntakeService, RejectSubmission
 from hub.services.jeopardy import JeopardyWatch
@@ -245,7 +250,12 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     audit = SqlAuditTrail(views_db)
     stock_levels = SqlStockLevels(views_db)
     orchestrator = OrchestrationFollower(
-        orchestration, backorders, views_db, settings.demand_classes
+        orchestration,
+        backorders,
+        views_db,
+        settings.demand_classes,
+        # On a worker the Kafka offsets are where it resumes, not these positions.
+        positions_every=WORKER_POSITIONS_SECONDS if settings.distributed else 0.0,
     )
     intake = IntakeService(store, clock)
     fulfillment = FulfillmentService(store, clock, settings.tax_rates)

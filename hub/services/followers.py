@@ -2,6 +2,7 @@
 the orchestrator (what starts, or restarts, routing an order) and billing."""
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
@@ -50,6 +51,8 @@ STOCK_TRIGGERS = frozenset(
 # New orders decided and saved together: long enough to share a commit, short enough that a
 # conflict (the whole chunk then goes one by one) or a poison order costs little.
 ROUTE_CHUNK = 50
+# How often a worker's orchestrator writes its positions (OrchestrationFollower._save_positions).
+WORKER_POSITIONS_SECONDS = 1.0
 
 
 class OrchestrationFollower:
@@ -68,11 +71,17 @@ class OrchestrationFollower:
         backorders: SqlBackorderView,
         db: SqlDatabase,
         demand_classes: Sequence[str],
+        positions_every: float = 0.0,
     ) -> None:
         self._orchestration = orchestration
         self._backorders = backorders
         self._db = db
         self._rank = {name: i for i, name in enumerate(demand_classes)}
+        # Positions are written at most this often (seconds; 0: with every batch), those of the
+        # batches in between kept here and written with the next: see `_save_positions`.
+        self._positions_every = positions_every
+        self._unsaved: dict[str, int] = {}
+        self._saved_at = float("-inf")
         self.results: list[OrchestrationResult] = []
         # Told before each chunk: a sign of life in a long pass, for whoever watches the pass
         # for hangs (the embedded routing process's parent, hub.embedded.routing_process).
@@ -100,12 +109,31 @@ class OrchestrationFollower:
             # Chunked too, best demand class first (each chunk sees what the ones before it
             # reserved): thousands waiting for one SKU are no single endless pass.
             self._run_chunked([UUID(o) for o in waiting.get(sku, [])])
-        with self._db.transaction() as cur:
-            save_positions(cur, FOLLOWER, positions)
+        self._save_positions(positions)
 
     def positions(self) -> dict[str, int]:
         with self._db.transaction() as cur:
-            return read_positions(cur, FOLLOWER)
+            saved = read_positions(cur, FOLLOWER)
+        return {s: max(p, self._unsaved.get(s, p)) for s, p in saved.items()} | {
+            s: p for s, p in self._unsaved.items() if s not in saved
+        }
+
+    def _save_positions(self, positions: dict[str, int]) -> None:
+        """A transaction of their own, so at most every `positions_every` seconds: on a worker
+        nothing resumes from them (the Kafka offsets committed after each batch are where its
+        group resumes; they only tell how far the orchestrator got), and a batch of one or two
+        orders (a batch closed early) or of stock reservations (which wake nobody) paid this
+        commit, a round trip and PostgreSQL's work for each (benchmarks.route_batches). A
+        crash loses at most those seconds of them, which nothing needs. Embedded delivery
+        resumes from them: there every batch writes them (the default, 0)."""
+        for stream, position in positions.items():
+            self._unsaved[stream] = max(position, self._unsaved.get(stream, position))
+        now = time.monotonic()
+        if not self._unsaved or now - self._saved_at < self._positions_every:
+            return
+        with self._db.transaction() as cur:
+            save_positions(cur, FOLLOWER, self._unsaved)
+        self._unsaved, self._saved_at = {}, now
 
     def sweep_backorders(self) -> int:
         """Try the waiting orders again that could now move. Across processes the backorder

@@ -119,6 +119,50 @@ def test_the_view_kept_current_equals_a_rebuild_from_the_store(hub: Hub) -> None
     assert sum(view.shipments_on(NOW.date()).values()) == 2
 
 
+def test_stock_events_read_from_their_json_make_the_view_the_mapper_makes(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stock(hub, "wh-lyon", 5)
+    _stock(hub, "wh-paris", 2)
+    hub.orchestration.orchestrate(_place(hub, "WEB-J1", quantity=3))
+    hub.orchestration.orchestrate(_place(hub, "WEB-J2", quantity=2))
+    hub.catalog.apply_stock(
+        StockDelta(source_id="wh-lyon", sku=SKU, delta=-1, reason="damaged"), ADMIN
+    )
+    _stock(hub, "wh-paris", 4)  # counted again
+    for source_id in ("wh-lyon", "wh-paris"):
+        item = hub.catalog.find_stock(source_id, SKU)
+        assert item is not None
+        keys = sorted(item.reservations)
+        if keys:
+            item.consume(keys[0], 1, at=NOW)  # reserved more than shipped: the rest freed
+        if len(keys) > 1:
+            item.release(keys[1], at=NOW, reason="cancelled")
+        hub.store.save(item)
+    decoded: list[str] = []
+    mapper = hub.store.mapper
+    to_domain_event = mapper.to_domain_event
+
+    def counted(stored: object) -> object:
+        decoded.append(stored.topic)  # type: ignore[attr-defined]
+        return to_domain_event(stored)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mapper, "to_domain_event", counted)
+    from_json = SupplyView(hub.store)
+    from_json.refresh()
+    stock_topic = get_topic(StockItem)
+    names = {t.rpartition(".")[2] for t in TOPICS if t.startswith(stock_topic + ".")}
+    assert names == {"Registered", "Counted", "Adjusted", "Reserved", "Released", "Consumed"}
+    assert not [t for t in decoded if t.startswith(stock_topic + ".")]  # none by the mapper
+
+    monkeypatch.setattr("hub.services.supply_view._plain_mapper", lambda mapper: False)
+    by_mapper = SupplyView(hub.store)
+    by_mapper.refresh()
+    assert {t.rpartition(".")[2] for t in decoded if t.startswith(stock_topic + ".")} == names
+    assert from_json.snapshot() == by_mapper.snapshot()
+    assert from_json.position == by_mapper.position == hub.store.max_position()
+
+
 @pytest.mark.parametrize("aggregate", [StockItem, FulfillmentSource, PolicyVersions])
 def test_the_view_follows_every_event_of_stock_sources_and_policies(aggregate: type) -> None:
     names = {

@@ -1,0 +1,167 @@
+"""The orchestration role's batch path alone, on PostgreSQL: CPU per order by batch size.
+
+Run:  python -m benchmarks.route_batches [--sizes 1,5,20,50] [--orders 200] [--rounds 3]
+                                         [--idle 200] [--json out.json] [--digests FILE]
+
+What the worker's consumer hands the orchestrator, without Kafka: the `OrderAccepted` events of
+new orders (decoded envelopes, as the plain consumer's feed gives them) in batches of each size,
+each batch one `OrchestrationFollower.apply` with its positions (decide, reserve, record, save,
+positions). Measured per size: the router's own CPU (process time) and the CPU of this run's
+PostgreSQL backends (read from /proc), per routed order. Cost per order against 1/size is a
+line: its slope is what each batch costs whatever it holds (commits, reads per chunk,
+positions), its intercept what each order costs. `--idle N` batches without a trigger (a batch
+of the stock events the role reads: reservations, which wake nobody) give that fixed cost
+alone. Sizes and idle batches alternate within each round, on fresh orders, so a busy machine
+affects all alike; medians over the rounds. The network is `benchmarks.route_profile`'s
+(100 sources, 10,000 SKUs). Orders, network and clock are seeded and fixed: `--digests FILE`
+writes each decision's order, type, decision digest and inputs digest, in the log's order, to
+compare (`cmp`) the decisions of two versions of the code.
+"""
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from benchmarks.procstats import cpu_seconds
+from benchmarks.route_profile import NOW, build_network, order_command
+from benchmarks.services import drop_database, fresh_database, postgres_server
+from hub.bootstrap import Hub, bootstrap
+from hub.settings import Settings
+from schemas.event_types import EventType
+
+STREAM = "bench.orders:0"
+
+
+class Backends:
+    """CPU of the PostgreSQL backends connected to one database (this run's)."""
+
+    def __init__(self, server: str, database: str) -> None:
+        self._server, self._database = server, database
+
+    def cpu(self) -> float:
+        with psycopg.connect(self._server, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._database,)
+            ).fetchall()
+        return sum(cpu_seconds(pid) or 0.0 for (pid,) in rows)
+
+
+class Router:
+    def __init__(self, hub: Hub, backends: Backends) -> None:
+        self.hub, self.backends = hub, backends
+        self.rng = random.Random(7)
+        self.next_order = 0
+        self.offset = 0
+
+    def accepted(self, count: int) -> list[Any]:
+        """`count` new orders placed; their OrderAccepted envelopes."""
+        start = self.hub.store.max_position()
+        commands = [order_command(self.rng, self.next_order + i, 10_000) for i in range(count)]
+        self.next_order += count
+        self.hub.intake.place_orders(commands)
+        found = self.hub.store.read_envelopes(start, 100 * count)
+        return [env for _, env in found if env.type == EventType.ORDER_ACCEPTED]
+
+    def positions(self) -> dict[str, int]:
+        self.offset += 10
+        return {STREAM: self.offset}
+
+    def timed(self, batches: list[list[Any]]) -> tuple[float, float]:
+        """Router CPU and backend CPU (seconds) of applying these batches."""
+        apply = self.hub.orchestrator.apply
+        positions = [self.positions() for _ in batches]
+        backend, cpu = self.backends.cpu(), time.process_time()
+        for batch, moved in zip(batches, positions, strict=True):
+            apply(batch, moved)
+        return time.process_time() - cpu, self.backends.cpu() - backend
+
+
+def _digests(hub: Hub) -> list[str]:
+    kinds = (EventType.ORDER_ROUTED, EventType.ORDER_HELD)
+    lines, after = [], None
+    while batch := hub.store.read_envelopes(after, 5_000):
+        after = batch[-1][0]
+        for _, env in batch:
+            if env.type in kinds:
+                data = env.data
+                digests = f"{data.get('decision_digest')} {data.get('inputs_digest')}"
+                lines.append(f"{env.subject} {env.type} {digests}\n")
+    return lines
+
+
+def _as_on_a_worker(hub: Hub) -> None:
+    """The orchestrator as a worker runs it (this hub has no broker, so `bootstrap` made it as
+    embedded delivery does): its positions written as often as a worker writes them."""
+    try:
+        from hub.services.followers import WORKER_POSITIONS_SECONDS
+    except ImportError:  # code from before they were written less often: every batch
+        return
+    hub.orchestrator._positions_every = WORKER_POSITIONS_SECONDS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,5,20,50")
+    parser.add_argument("--orders", type=int, default=200, help="orders per size and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle", type=int, default=200, help="batches without a trigger")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--digests", type=Path)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    server = postgres_server()
+    url = fresh_database(server)
+    figures: dict[str, list[tuple[float, float]]] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="orderhub-batches-") as tmp:
+            settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
+            hub = bootstrap(settings, clock=lambda: NOW)
+            _as_on_a_worker(hub)
+            build_network(hub, random.Random(7), 100, 10_000)
+            hub.deliver()
+            router = Router(hub, Backends(server, url.rsplit("/", 1)[1]))
+            warm = router.accepted(40)
+            router.timed([warm[:20], warm[20:]])  # imports, the compiled policy, the caches
+            for _ in range(args.rounds):
+                for size in sizes:
+                    accepted = router.accepted(args.orders)
+                    batches = [accepted[i : i + size] for i in range(0, len(accepted), size)]
+                    cpu, backend = router.timed(batches)
+                    count = len(accepted)
+                    figures.setdefault(f"batches of {size}", []).append(
+                        (1000 * cpu / count, 1000 * backend / count)
+                    )
+                if args.idle:
+                    cpu, backend = router.timed([[] for _ in range(args.idle)])
+                    figures.setdefault("batch without a trigger", []).append(
+                        (1000 * cpu / args.idle, 1000 * backend / args.idle)
+                    )
+            if args.digests:
+                args.digests.write_text("".join(_digests(hub)))
+            hub.close()
+    finally:
+        drop_database(server, url)
+    print(f"PostgreSQL, 100 sources, {args.orders} orders x {args.rounds} rounds; medians:")
+    summary = {}
+    for way, runs in figures.items():
+        router_ms = statistics.median(r for r, _ in runs)
+        backend_ms = statistics.median(b for _, b in runs)
+        unit = "batch" if "without" in way else "order"
+        summary[way] = {"router_ms": router_ms, "postgres_ms": backend_ms, "per": unit}
+        print(
+            f"  {way:>24}: router {router_ms:6.3f} ms CPU/{unit}, "
+            f"PostgreSQL {backend_ms:6.3f} ms CPU/{unit}, both {router_ms + backend_ms:6.3f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args), "figures": summary}, default=str))
+
+
+if __name__ == "__main__":
+    main()
