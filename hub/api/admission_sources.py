@@ -1,0 +1,71 @@
+"""Where admission control reads how far routing is behind (`hub.api.admission` says why)."""
+
+import asyncio
+from collections.abc import Sequence
+
+from connectors.lag import GroupLag, LagProbe
+from hub.api.admission import Admission, Queue, Sampler
+from hub.bootstrap import Hub
+from hub.embedded.delivery import STREAM
+from hub.streaming.roles import ORDER_EVENTS, SUBMISSIONS, Role, plain_group, plain_topics
+
+
+def embedded_sampler(hub: Hub) -> Sampler:
+    """The event store's head against the orchestrator's saved position (wherever it runs: the
+    API's process or the routing process; both save to the same store)."""
+
+    def look() -> Queue:
+        # The position first: read after the head, it could pass it and hide a backlog.
+        position = hub.orchestrator.positions().get(STREAM)
+        head = hub.store.max_position()
+        return Queue({STREAM: head}, {STREAM: position if position is not None else None})
+
+    async def sample() -> Sequence[Queue]:
+        return [await asyncio.to_thread(look)]
+
+    return sample
+
+
+def distributed_sampler(hub: Hub, probe: LagProbe, channel_ids: list[str]) -> Sampler:
+    """The intake role's consumer (submissions and the channels' topics), then the orchestration
+    role's order-events consumer: each partition's end against the group's committed offset."""
+    s = hub.settings
+    intake = (
+        plain_group(s, Role.INTAKE, SUBMISSIONS),
+        plain_topics(s, Role.INTAKE, SUBMISSIONS, channel_ids),
+    )
+    routing = (
+        plain_group(s, Role.ORCHESTRATION, ORDER_EVENTS),
+        plain_topics(s, Role.ORCHESTRATION, ORDER_EVENTS),
+    )
+
+    async def sample() -> Sequence[Queue]:
+        return [_queue(await probe.group_lag(g, topics)) for g, topics in (intake, routing)]
+
+    return sample
+
+
+def _queue(lag: GroupLag) -> Queue:
+    heads = {f"{tp.topic}:{tp.partition}": end for tp, end in lag.ends.items()}
+    positions = {
+        f"{tp.topic}:{tp.partition}": (offset if offset >= 0 else None)
+        for tp, offset in lag.committed.items()
+    }
+    return Queue(heads, positions)
+
+
+def admission_for(hub: Hub, probe: LagProbe | None, channel_ids: list[str]) -> Admission:
+    """Admission control as the settings ask (off: `ORDERHUB_ADMISSION_MAX_LAG_SECONDS=0`)."""
+    s = hub.settings
+    sample: Sampler | None = None
+    if s.admission_max_lag_seconds > 0:
+        if probe is not None:
+            sample = distributed_sampler(hub, probe, channel_ids)
+        elif hub.delivery is not None:
+            sample = embedded_sampler(hub)
+    return Admission(
+        sample,
+        s.admission_max_lag_seconds,
+        s.admission_sample_seconds,
+        s.admission_max_retry_seconds,
+    )
