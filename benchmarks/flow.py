@@ -184,7 +184,8 @@ class Session:
             "unanswered_at_drain": sum(
                 1
                 for i in step_ids
-                if i in sent.started and i not in sent.answered and i not in sent.failed
+                if i in sent.started
+                and not (i in sent.answered or i in sent.failed or i in sent.shed)
             ),
             "never_sent": sum(
                 1 for i in step_ids if i not in sent.via_kafka and i not in sent.started
