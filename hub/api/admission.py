@@ -16,9 +16,9 @@ a background task samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS` (0.2 s)
 - embedded: the event store's head (its newest notification id) against the routing lane's
   followers' saved positions (orchestrator, backorder view, billing: the slowest one);
 - distributed: each partition's end offset against the committed offset of the intake role's
-  consumer (submissions, channel topics) and of the orchestration role's order-events consumer;
-  an order waits in both stages in turn, so their ages add up. (The relay between the store and
-  the order events is not counted: it is far from the bottleneck.)
+  consumer (submissions, channel topics), the event store's head against the relay's saved
+  position, and the orchestration role's order-events consumer's offsets; an order waits in
+  each stage in turn, so their ages add up (`/healthz` shows each).
 
 From positions alone the age is known to within one sample: each sample notes when a head
 moved; the oldest waiting entry arrived at the first noted head past the stage's position. A
@@ -114,11 +114,13 @@ class Verdict:
     lag_seconds: float
     waiting: int
     retry_after: int  # whole seconds, when shedding
+    stages: tuple[float, ...] = ()  # each stage's age
 
     def as_dict(self) -> dict[str, object]:
         return {
             "shedding": self.shed,
             "routing_lag_seconds": round(self.lag_seconds, 2),
+            "stage_lag_seconds": [round(age, 2) for age in self.stages],
             "waiting": self.waiting,
         }
 
@@ -131,11 +133,12 @@ def judge(lags: Sequence[Lag], max_lag: float, max_retry: int) -> Verdict:
     the backlog, drained at its measured rate, is back under the limit."""
     lag = sum(stage.age for stage in lags)  # an order waits at each stage in turn
     waiting = sum(stage.waiting for stage in lags)
+    stages = tuple(stage.age for stage in lags)
     if max_lag <= 0 or lag <= max_lag:
-        return Verdict(False, lag, waiting, 0)
+        return Verdict(False, lag, waiting, 0, stages)
     drain = sum(stage.drain_seconds for stage in lags)
     retry = max_retry if math.isinf(drain) else min(max_retry, max(1, math.ceil(drain - max_lag)))
-    return Verdict(True, lag, waiting, retry)
+    return Verdict(True, lag, waiting, retry, stages)
 
 
 Sampler = Callable[[], Awaitable[Sequence[Queue]]]

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Sequence
 
 from connectors.lag import GroupLag, LagProbe
+from connectors.relay import STREAM as RELAY_STREAM
 from hub.api.admission import Admission, Queue, Sampler
 from hub.bootstrap import Hub
 from hub.embedded.delivery import STREAM
@@ -27,8 +28,9 @@ def embedded_sampler(hub: Hub) -> Sampler:
 
 
 def distributed_sampler(hub: Hub, probe: LagProbe, channel_ids: list[str]) -> Sampler:
-    """The intake role's consumer (submissions and the channels' topics), then the orchestration
-    role's order-events consumer: each partition's end against the group's committed offset."""
+    """The intake role's consumer (submissions and the channels' topics), the relay (the event
+    store's head against its saved position), then the orchestration role's order-events
+    consumer: each partition's end against the group's committed offset."""
     s = hub.settings
     intake = (
         plain_group(s, Role.INTAKE, SUBMISSIONS),
@@ -39,8 +41,15 @@ def distributed_sampler(hub: Hub, probe: LagProbe, channel_ids: list[str]) -> Sa
         plain_topics(s, Role.ORCHESTRATION, ORDER_EVENTS),
     )
 
+    relay = hub.relay_positions()
+
+    def relayed() -> Queue:
+        position = relay.get(RELAY_STREAM)  # before the head, as embedded_sampler says
+        return Queue({RELAY_STREAM: hub.store.max_position()}, {RELAY_STREAM: position})
+
     async def sample() -> Sequence[Queue]:
-        return [_queue(await probe.group_lag(g, topics)) for g, topics in (intake, routing)]
+        queues = [_queue(await probe.group_lag(g, topics)) for g, topics in (intake, routing)]
+        return [queues[0], await asyncio.to_thread(relayed), queues[1]]
 
     return sample
 
