@@ -48,13 +48,14 @@ def distributed_sampler(hub: Hub, probe: LagProbe, channel_ids: list[str]) -> Sa
         return Queue({RELAY_STREAM: hub.store.max_position()}, {RELAY_STREAM: position})
 
     async def sample() -> Sequence[Queue]:
-        queues = [_queue(await probe.group_lag(g, topics)) for g, topics in (intake, routing)]
+        queues = [queue_of(await probe.group_lag(g, topics)) for g, topics in (intake, routing)]
         return [queues[0], await asyncio.to_thread(relayed), queues[1]]
 
     return sample
 
 
-def _queue(lag: GroupLag) -> Queue:
+def queue_of(lag: GroupLag) -> Queue:
+    """A group's partitions: end offsets against committed ones (never committed: unknown)."""
     heads = {f"{tp.topic}:{tp.partition}": end for tp, end in lag.ends.items()}
     positions = {
         f"{tp.topic}:{tp.partition}": (offset if offset >= 0 else None)
