@@ -1,30 +1,56 @@
 """Where admission control reads how far routing is behind (`hub.api.admission` says why)."""
 
 import asyncio
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 
 from connectors.lag import GroupLag, LagProbe
 from connectors.relay import STREAM as RELAY_STREAM
 from hub.api.admission import Admission, Queue, Sampler
 from hub.bootstrap import Hub
 from hub.embedded.delivery import STREAM
+from hub.services.followers import FOLLOWER as ORCHESTRATOR
 from hub.streaming.roles import ORDER_EVENTS, SUBMISSIONS, Role, plain_group, plain_topics
 
 
 def embedded_sampler(hub: Hub) -> Sampler:
     """The event store's head against the orchestrator's saved position (wherever it runs: the
     API's process or the routing process; both save to the same store)."""
+    position_of = _orchestrator_position(hub)
 
     def look() -> Queue:
         # The position first: read after the head, it could pass it and hide a backlog.
-        position = hub.orchestrator.positions().get(STREAM)
+        position = position_of()
         head = hub.store.max_position()
-        return Queue({STREAM: head}, {STREAM: position if position is not None else None})
+        return Queue({STREAM: head}, {STREAM: position})
 
     async def sample() -> Sequence[Queue]:
         return [await asyncio.to_thread(look)]
 
     return sample
+
+
+_POSITION = "SELECT position FROM orderhub_positions WHERE follower = ? AND stream = ?"
+
+
+def _orchestrator_position(hub: Hub) -> Callable[[], int | None]:
+    """SQLite: read on a read-only connection of its own, not in a view transaction, which
+    takes the database's write lock (BEGIN IMMEDIATE) and this process's lock of the views:
+    five looks a second would queue behind the views and the routing process, and they behind
+    them."""
+    db = hub.views_db
+    if db.dialect != "sqlite":
+        return lambda: hub.orchestrator.positions().get(STREAM)
+    path = db.url.removeprefix("sqlite:///")
+    reader = sqlite3.connect(
+        f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+    )
+
+    def read() -> int | None:
+        row = reader.execute(_POSITION, (ORCHESTRATOR, STREAM)).fetchone()
+        return None if row is None else int(row[0])
+
+    return read
 
 
 def distributed_sampler(hub: Hub, probe: LagProbe, channel_ids: list[str]) -> Sampler:
