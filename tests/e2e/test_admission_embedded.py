@@ -11,11 +11,10 @@ import httpx
 from tests.contracts.factories import submission_dict
 from tests.contracts.order_search_contract import LYON
 from tests.e2e.test_embedded_routing_process import (
-    SOURCE,
     _all_routed,
     _capture,
-    _router,
     _until,
+    routing_with_stock,
     serve,  # noqa: F401 (the fixture)
 )
 
@@ -38,10 +37,7 @@ def test_capture_sheds_while_routing_is_behind_and_the_retry_is_a_new_order(serv
         ORDERHUB_ADMISSION_SAMPLE_SECONDS="0.1",
         ORDERHUB_ROUTING_STALL_SECONDS="120",  # a stopped router is not replaced meanwhile
     )
-    router = _until(lambda: _router(api), 30, "routing process up")["pid"]
-    assert api.put("/v1/sources/wh-lyon", json=SOURCE).status_code in (200, 201)
-    for sku in ("RED-CHAIR", "BLUE-LAMP"):
-        assert api.put(f"/v1/stock/wh-lyon/{sku}", json={"on_hand": 1000}).status_code == 200
+    router = routing_with_stock(api)
     before = _capture(api, "WEB-B", 5)
     _until(lambda: _all_routed(api, before), 30, "orders routed")
     assert _admission(api)["shedding"] is False
