@@ -54,7 +54,7 @@ def test_capture_sheds_while_routing_is_behind_and_the_retry_is_a_new_order(serv
         assert 1 <= int(refused.headers["retry-after"]) <= 30
         problem = refused.json()
         assert problem["type"] == "/problems/overloaded"
-        assert problem["routing_lag_seconds"] > 1
+        assert problem["routing_lag_seconds"] >= 1  # past the limit (rounded to 0.01 s)
         assert _shed_count(api) == shed_before + 1
     finally:
         os.kill(router, signal.SIGCONT)
