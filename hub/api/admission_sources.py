@@ -3,6 +3,7 @@
 import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import closing
 
 from connectors.lag import GroupLag, LagProbe
 from connectors.relay import STREAM as RELAY_STREAM
@@ -41,13 +42,12 @@ def _orchestrator_position(hub: Hub) -> Callable[[], int | None]:
     db = hub.views_db
     if db.dialect != "sqlite":
         return lambda: hub.orchestrator.positions().get(STREAM)
-    path = db.url.removeprefix("sqlite:///")
-    reader = sqlite3.connect(
-        f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
-    )
+    uri = f"file:{db.url.removeprefix('sqlite:///')}?mode=ro"
 
     def read() -> int | None:
-        row = reader.execute(_POSITION, (ORCHESTRATOR, STREAM)).fetchone()
+        # A connection per look (~0.1 ms): nothing is left open when the app stops.
+        with closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as reader:
+            row = reader.execute(_POSITION, (ORCHESTRATOR, STREAM)).fetchone()
         return None if row is None else int(row[0])
 
     return read

@@ -74,9 +74,11 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             the_hub.start_delivery()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))
-        if app.state.admission is None:  # a test may have given its own
+        # Built again at each start (it reads this start's hub), unless a test gave its own.
+        if app.state.admission is None or app.state.admission_built:
             channels = [c.channel_id for c in the_hub.access.channels()] if probe else []
             app.state.admission = admission_for(the_hub, probe, channels)
+            app.state.admission_built = True
         admission_task = None
         if app.state.admission.enabled:
             admission_task = asyncio.create_task(app.state.admission.run())
@@ -107,6 +109,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     )
     app.state.rate_limiter = RateLimiter()
     app.state.admission = None  # made at start-up from the hub's settings (hub.api.admission)
+    app.state.admission_built = False
     # Made here when the hub is given (a test may replace it), else at start-up from settings.
     app.state.auth_throttle = AuthThrottle.from_settings(hub.settings) if hub is not None else None
     app.add_middleware(RequestGuard)
