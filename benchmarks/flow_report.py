@@ -97,7 +97,7 @@ def show(report: dict[str, Any]) -> None:
                 f"{s.get('shed_per_s', 0):,.1f}",
                 f"{s['requested_per_s']:,.1f}",
                 "/".join(fmt_ms(s["rest_ms"][q], "unanswered") for q in (50, 99)),
-                "/".join(fmt_ms(s["shed_ms"][q]) for q in (50, 99)) if s.get("shed") else "—",
+                "/".join(fmt_ms(s["shed_ms"][q]) for q in (50, 99)) if "shed_ms" in s else "—",
                 "/".join(fmt_ms(s["routed_ms"][q]) for q in (50, 95, 99)),
                 # Routed or Held: a held order is decided but never routed, so the Routed
                 # percentiles read "unrouted" as soon as the policy holds 1 % of the orders.
