@@ -83,7 +83,11 @@ class Session:
         not refused (answered 2xx, or not answered yet)."""
         sent = self.sender.sent
         return [
-            i for i in ids if i not in sent.failed and (i in sent.started or i in sent.via_kafka)
+            i
+            for i in ids
+            if i not in sent.failed
+            and i not in sent.shed
+            and (i in sent.started or i in sent.via_kafka)
         ]
 
     async def wait_decided(self, ids: list[str], stall: float, deadline: float | None) -> bool:
@@ -139,7 +143,7 @@ class Session:
     async def step(self, rate: int, warmup: float, seconds: float) -> dict[str, Any]:
         args, seen, sent = self.args, self.seen, self.sender.sent
         cpu = CpuWindow(self.hub.pids() | {"load generator": [os.getpid()]})
-        before = len(sent.due)
+        before, dropped = len(sent.due), sent.dropped
         start = time.perf_counter() + 0.05
         window = (start + warmup, start + warmup + seconds)
         sending = asyncio.create_task(
@@ -160,6 +164,9 @@ class Session:
         self.hub.check_alive()
 
         in_window = [i for i in step_ids if window[0] <= sent.due[i] < window[1]]
+        shed = sent.shed_stats(step_ids, in_window, seconds, sent.dropped - dropped)
+        # Latencies are of the orders the hub took: a shed one is answered, never routed.
+        in_window = [i for i in in_window if i not in sent.shed]
         latencies = [seen.routed.get(i, math.inf) - sent.due[i] for i in in_window]
         decided = [(seen.decided_at(i) or math.inf) - sent.due[i] for i in in_window]
         rest = [i for i in in_window if i not in sent.via_kafka]
@@ -171,13 +178,14 @@ class Session:
             "seconds": seconds,
             "sent_rest": sum(1 for i in step_ids if i not in sent.via_kafka),
             "sent_kafka": sum(1 for i in step_ids if i in sent.via_kafka),
-            "shed": sent.shed,
+            **shed,
             "capture_failed": sum(1 for i in step_ids if i in sent.failed),
             "capture_failures": dict(Counter(sent.failed[i] for i in step_ids if i in sent.failed)),
             "unanswered_at_drain": sum(
                 1
                 for i in step_ids
-                if i in sent.started and i not in sent.answered and i not in sent.failed
+                if i in sent.started
+                and not (i in sent.answered or i in sent.failed or i in sent.shed)
             ),
             "never_sent": sum(
                 1 for i in step_ids if i not in sent.via_kafka and i not in sent.started

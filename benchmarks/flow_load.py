@@ -4,7 +4,10 @@ Open loop: order i of a step is due at start + i / rate whatever the hub answere
 hub that falls behind shows it as latency and backlog, not as a lower offered rate. Its capture
 time is when it was due: time spent waiting for a free connection counts against the hub (no
 coordinated omission). REST requests in flight are bounded; when too many orders wait for a
-connection the generator sheds new ones and counts them, so a run stays bounded.
+connection the generator drops new ones and counts them, so a run stays bounded. An order the
+hub sheds (429: routing too far behind, `hub.api.admission`) is counted as shed, with the time
+its answer took, and not sent again: the load stays open, what a client would retry later is
+not offered twice.
 """
 
 import asyncio
@@ -21,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from aggregates.ids import order_id_for
 from benchmarks.flow_hub import KAFKA_CHANNEL, REST_CHANNEL
+from benchmarks.flow_report import ms, percentile
 from benchmarks.network import OrderMaker
 
 
@@ -40,7 +44,21 @@ class Sent:
     started: set[str] = field(default_factory=set)  # REST: the request went out
     answered: dict[str, float] = field(default_factory=dict)  # REST: seconds from due to 2xx
     failed: dict[str, str] = field(default_factory=dict)  # REST non-2xx / errors; Kafka errors
-    shed: int = 0
+    shed: dict[str, float] = field(default_factory=dict)  # REST 429: seconds from due to answer
+    dropped: int = 0  # by the generator: too many orders waited for a connection
+
+    def shed_stats(
+        self, step: list[str], window: list[str], seconds: float, dropped: int
+    ) -> dict[str, Any]:
+        """A step's orders shed by the hub (429), per second of those due in the measured window,
+        and how long their answers took (ms); the orders the generator dropped."""
+        shed = [self.shed[i] for i in window if i in self.shed]
+        return {
+            "dropped": dropped,
+            "shed": sum(1 for i in step if i in self.shed),
+            "shed_per_s": len(shed) / seconds,
+            "shed_ms": {q: ms(percentile(shed, q / 100)) for q in (50, 99)},
+        }
 
 
 class Sender:
@@ -107,7 +125,7 @@ class Sender:
     def offer(self, order_id: str, kafka: bool, body: bytes, due: float, max_waiting: int) -> None:
         """Start sending one order now; it was due at `due` (perf_counter)."""
         if not kafka and self._waiting >= max_waiting:
-            self.sent.shed += 1
+            self.sent.dropped += 1
             return
         self.sent.due[order_id] = due
         if kafka:
@@ -132,6 +150,8 @@ class Sender:
                     await response.read()
                     if 200 <= response.status < 300:
                         self.sent.answered[order_id] = time.perf_counter() - due
+                    elif response.status == 429:  # shed by the hub: nothing was recorded
+                        self.sent.shed[order_id] = time.perf_counter() - due
                     else:
                         self.sent.failed[order_id] = f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -66,8 +66,10 @@ def show(report: dict[str, Any]) -> None:
         "sent REST+Kafka",
         "failed/unans./unsent",
         "routed/s (held)",
+        "shed/s",
         "FR/s",
         "REST p50/p99",
+        "shed p50/p99",
         "→Routed p50/p95/p99",
         "→decided p50/p95/p99",
         "undecided",
@@ -88,11 +90,14 @@ def show(report: dict[str, Any]) -> None:
                 str(r["sources"]),
                 str(s["offered_per_s"]),
                 f"{s['sent_rest']:,}+{s['sent_kafka']:,}"
-                + (f" (shed {s['shed']})" if s["shed"] else ""),
+                + (f" (dropped {s['dropped']})" if s.get("dropped") else ""),
                 f"{s['capture_failed']}/{s['unanswered_at_drain']}/{s['never_sent']}",
                 f"{s['routed_per_s']:,.1f} ({s.get('held', 0):,})",
+                # 429s: shed by the hub's admission control, not failures (not sent again).
+                f"{s.get('shed_per_s', 0):,.1f}",
                 f"{s['requested_per_s']:,.1f}",
                 "/".join(fmt_ms(s["rest_ms"][q], "unanswered") for q in (50, 99)),
+                "/".join(fmt_ms(s["shed_ms"][q]) for q in (50, 99)) if "shed_ms" in s else "—",
                 "/".join(fmt_ms(s["routed_ms"][q]) for q in (50, 95, 99)),
                 # Routed or Held: a held order is decided but never routed, so the Routed
                 # percentiles read "unrouted" as soon as the policy holds 1 % of the orders.
@@ -215,7 +220,8 @@ def ms(seconds: float | None) -> float | None:
 def brief(step: dict[str, Any]) -> str:
     failures = step["capture_failures"]
     return (
-        f"routed {step['routed_per_s']:.1f}/s, FR {step['requested_per_s']:.1f}/s, "
+        f"routed {step['routed_per_s']:.1f}/s, shed {step.get('shed_per_s', 0):.1f}/s, "
+        f"FR {step['requested_per_s']:.1f}/s, "
         f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, undecided {step['backlog_step']}"
         + (f", capture failures {failures}" if failures else "")
     )

@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     max_bulk_body_bytes: int = Field(
         default=10_000_000, ge=1024, description="Largest native intake payload (CSV bulk, feeds)"
     )
+    admission_max_lag_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Capture answers 429 (Retry-After) while the oldest order waiting for "
+        "routing has waited longer than this; 0 turns admission control off",
+    )
+    admission_sample_seconds: float = Field(
+        default=0.2, gt=0, le=5, description="How often the routing backlog is looked at"
+    )
+    admission_max_retry_seconds: int = Field(
+        default=30, ge=1, description="Longest Retry-After a shed capture is given"
+    )
 
     intake_batch_size: int = Field(default=500, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)

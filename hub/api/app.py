@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from connectors.lag import LagProbe
 from hub.api import console
+from hub.api.admission_sources import admission_for
 from hub.api.auth_throttle import AuthThrottle
 from hub.api.guard import RequestGuard
 from hub.api.openapi import install_openapi
@@ -53,6 +55,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             app.state.auth_throttle = AuthThrottle.from_settings(s)
         app.state.consumer_watch = None
         watch_task = None
+        probe = None
         if s.kafka_bootstrap is not None:
             kafka = KafkaParts(s)
             await kafka.ensure_topics(wait=False)
@@ -62,6 +65,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             app.state.capture = the_hub.capture.handing_new_orders_to(gateway.submit)
             app.state.consumer_watch = consumer_watch(the_hub, kafka)
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
+            probe = LagProbe(s.kafka_bootstrap)
         clock_task = None
         if s.kafka_bootstrap is None:
             # From now on the read models' lane and routing's lane deliver in the background
@@ -70,15 +74,25 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             the_hub.start_delivery()
             # Embedded: this process is the only one; it runs the jeopardy clock too.
             clock_task = asyncio.create_task(jeopardy_clock(the_hub))
+        # Built again at each start (it reads this start's hub), unless a test gave its own.
+        if app.state.admission is None or app.state.admission_built:
+            channels = [c.channel_id for c in the_hub.access.channels()] if probe else []
+            app.state.admission = admission_for(the_hub, probe, channels)
+            app.state.admission_built = True
+        admission_task = None
+        if app.state.admission.enabled:
+            admission_task = asyncio.create_task(app.state.admission.run())
         # What the first re-run (or what-if) would pay, paid now in the background; a served
         # process then freezes what it has loaded (hub.collector.freeze_what_is_loaded).
         warm_in_background(freeze=getattr(app.state, "freeze_at_start", False))
         try:
             yield
         finally:
-            for task in (clock_task, watch_task):
+            for task in (clock_task, watch_task, admission_task):
                 if task is not None:
                     task.cancel()
+            if probe is not None:
+                await probe.stop()
             jobs = getattr(app.state, "what_if_jobs", None)
             if jobs is not None:
                 await asyncio.to_thread(jobs.stop)  # each run's reading process ends with it
@@ -95,6 +109,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         lifespan=lifespan,
     )
     app.state.rate_limiter = RateLimiter()
+    app.state.admission = None  # made at start-up from the hub's settings (hub.api.admission)
+    app.state.admission_built = False
     # Made here when the hub is given (a test may replace it), else at start-up from settings.
     app.state.auth_throttle = AuthThrottle.from_settings(hub.settings) if hub is not None else None
     app.add_middleware(RequestGuard)

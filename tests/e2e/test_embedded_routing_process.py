@@ -63,6 +63,15 @@ def _capture(api: httpx.Client, prefix: str, count: int) -> list[str]:
     return ids
 
 
+def routing_with_stock(api: httpx.Client) -> int:
+    """Once the routing process is up: a source with stock of both SKUs; the router's pid."""
+    pid: int = _until(lambda: _router(api), 30, "routing process up")["pid"]
+    assert api.put("/v1/sources/wh-lyon", json=SOURCE).status_code in (200, 201)
+    for sku in ("RED-CHAIR", "BLUE-LAMP"):
+        assert api.put(f"/v1/stock/wh-lyon/{sku}", json={"on_hand": 1000}).status_code == 200
+    return pid
+
+
 def _all_routed(api: httpx.Client, ids: list[str]) -> bool:
     return all(api.get(f"/v1/orders/{i}").json()["status"] == "routed" for i in ids)
 
@@ -92,10 +101,7 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_a_killed_router_is_started_again_and_sigterm_stops_both(serve: Any) -> None:
     proc, api = serve()
-    first = _until(lambda: _router(api), 30, "routing process up")["pid"]
-    assert api.put("/v1/sources/wh-lyon", json=SOURCE).status_code in (200, 201)
-    for sku in ("RED-CHAIR", "BLUE-LAMP"):
-        assert api.put(f"/v1/stock/wh-lyon/{sku}", json={"on_hand": 1000}).status_code == 200
+    first = routing_with_stock(api)
 
     before = _capture(api, "WEB-B", 20)
     _until(lambda: _all_routed(api, before), 30, "orders routed")
@@ -121,10 +127,7 @@ def test_a_killed_router_is_started_again_and_sigterm_stops_both(serve: Any) -> 
 def test_a_stopped_router_is_taken_for_hung_and_replaced(serve: Any) -> None:
     stall = 3.0
     proc, api = serve(ORDERHUB_ROUTING_STALL_SECONDS=str(stall))
-    first = _until(lambda: _router(api), 30, "routing process up")["pid"]
-    assert api.put("/v1/sources/wh-lyon", json=SOURCE).status_code in (200, 201)
-    for sku in ("RED-CHAIR", "BLUE-LAMP"):
-        assert api.put(f"/v1/stock/wh-lyon/{sku}", json={"on_hand": 1000}).status_code == 200
+    first = routing_with_stock(api)
     before = _capture(api, "WEB-B", 20)
     _until(lambda: _all_routed(api, before), 30, "orders routed")
 

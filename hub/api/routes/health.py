@@ -2,8 +2,10 @@
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hub.api.admission import Admission
 from hub.api.deps import HubDep
 from hub.embedded.routing_process import RoutingProcess
 from hub.streaming.watchdog import ConsumerWatch
@@ -17,7 +19,8 @@ async def healthz(hub: HubDep, request: Request) -> dict[str, object]:
     consumer groups keep up: `degraded` when one has records waiting and has not committed
     for ORDERHUB_STALL_SECONDS; embedded, the routing process (`degraded` while it starts, or
     starts again after it died or was killed as hung: `hangs`; `silent_seconds` since its last
-    sign of life). Fails if the store cannot be read."""
+    sign of life); `admission`: whether capture sheds (429) because routing is too far behind,
+    and how far (hub.api.admission). Fails if the store cannot be read."""
     position = await asyncio.to_thread(hub.store.max_position)
     body: dict[str, object] = {
         "status": "ok",
@@ -35,4 +38,13 @@ async def healthz(hub: HubDep, request: Request) -> dict[str, object]:
         body["consumers"] = [h.as_dict() for h in groups]
         if any(h.stalled for h in groups):
             body["status"] = "degraded"
+    admission: Admission | None = getattr(request.app.state, "admission", None)
+    if admission is not None and admission.enabled:
+        body["admission"] = admission.verdict.as_dict()
     return body
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus counters of this API process (e.g. `orderhub_admission_shed_total`)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -65,6 +65,8 @@ async def submit_native(
         raise channel_mismatch(mismatch) from None
     except WrongFormat as error:
         raise _problem(415, str(error), "format") from None
+    # Its orders go where the canonical route's go: shed the same way (hub.api.admission).
+    request.app.state.admission.check("intake")
     await check_rate(request, hub, principal)
     # CSV bulk uploads may be larger than any other body.
     bulk = format == "csv"

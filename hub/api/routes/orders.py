@@ -54,6 +54,8 @@ async def submit_order(request: Request) -> Response:
     # Its caller read here, not as dependencies: the hot route (see `caller_of`).
     hub, correlation_id, principal = await caller_of(request, "orders:submit")
     capture: CaptureService = request.app.state.capture
+    # Before the rate (a shed order costs its channel nothing) and before the body is read.
+    request.app.state.admission.check("orders")
     await check_rate(request, hub, principal)
     raw = await read_limited(request, hub.settings.max_body_bytes)
     text, payload = parse_json(raw)  # not JSON at all: a 400, and nothing to keep
