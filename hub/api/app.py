@@ -84,7 +84,9 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             admission_task = asyncio.create_task(app.state.admission.run())
         # What the first re-run (or what-if) would pay, paid now in the background; a served
         # process then freezes what it has loaded (hub.collector.freeze_what_is_loaded).
-        warm_in_background(freeze=getattr(app.state, "freeze_at_start", False))
+        warm_in_background(
+            getattr(app.state, "freeze_at_start", False), the_hub.store, the_hub.policies
+        )
         try:
             yield
         finally:

@@ -6,6 +6,7 @@ answers why it cannot be re-run; it is never re-run on anything but what it saw.
 """
 
 import functools
+import logging
 import threading
 import time
 import weakref
@@ -19,7 +20,7 @@ from hub.collector import collector_paused, freeze_what_is_loaded
 from hub.services.decision_records import decision_record
 from hub.services.decisions import order_decisions
 from hub.services.policies import PolicyService
-from hub.services.recorded_inputs import InputsReader
+from hub.services.recorded_inputs import InputsReader, latest_inputs_digest
 from hub.store import OrderStore
 from orchestration_policies import Policy, PolicyError, default_policy, load_policy
 from orchestration_policies.decision_diff import Difference, differences
@@ -35,6 +36,9 @@ __all__ = [
     "recorded_policy",
     "warm_in_background",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 class NotRerunnable(StrEnum):
@@ -169,6 +173,21 @@ class RerunService:
             self._versions[ref] = found  # a published document: never changes
         return found
 
+    def warm(self) -> bool:
+        """Read the newest recorded inputs and decide them again, answer unused: the source
+        definitions they name (which the next decisions share), their candidates' templates
+        and the recorded policy version are then held, so the first re-run after a start costs
+        what any other order's first one does (it read and decoded ~200 definitions: 22-35 ms
+        over HTTP, benchmarks/README.md "Tonight's merges"). False when there is nothing."""
+        digest = latest_inputs_digest(self._store)
+        inputs = None if digest is None else self._reader.load(digest)
+        if inputs is None:
+            return False
+        policy = self._recorded_policy(inputs.policy)
+        if policy is not None:
+            decision_record(inputs.decide(policy), inputs.holders, inputs.sources_not_given)
+        return True
+
     def inputs_of(self, decision: DecisionRecord) -> DecisionInputs:
         digest = decision.inputs_digest
         try:
@@ -225,21 +244,31 @@ def _bundled() -> Policy:
     return default_policy()
 
 
-def warm_in_background(freeze: bool = False) -> threading.Thread:
+def warm_in_background(
+    freeze: bool = False, store: OrderStore | None = None, policies: PolicyService | None = None
+) -> threading.Thread:
     """Compile the bundled policy now, in a thread of its own, rather than in the first re-run
     after a start: with it cel-python builds its grammar (a parser table: 0.15-0.3 s of CPU,
     most of that first re-run's 180-260 ms), which every policy's conditions share. Once per
     process (both are kept); the thread ends when done. At the process's own priority: at a
     lower one, on a busy machine, the first re-run came before it and compiled it again.
 
-    With `freeze` (a server's start), what the process has loaded by then, the grammar
-    included, is then left out of the collector's passes (`hub.collector`)."""
-    thread = threading.Thread(target=_warm, args=(freeze,), name="orderhub-warm-rerun", daemon=True)
+    Given the store and its policies, the newest recorded decision is then warmed too
+    (`RerunService.warm`). With `freeze` (a server's start), what the process has loaded by
+    then, the grammar included, is then left out of the collector's passes (`hub.collector`)."""
+    thread = threading.Thread(
+        target=_warm, args=(freeze, store, policies), name="orderhub-warm-rerun", daemon=True
+    )
     thread.start()
     return thread
 
 
-def _warm(freeze: bool) -> None:
+def _warm(freeze: bool, store: OrderStore | None, policies: PolicyService | None) -> None:
     _bundled()
+    if store is not None and policies is not None:
+        try:
+            RerunService(store, policies).warm()
+        except Exception:  # a head start only: whatever fails here, a re-run meets and says
+            log.warning("warming the newest recorded decision failed", exc_info=True)
     if freeze:
         freeze_what_is_loaded()
