@@ -80,6 +80,8 @@ class _Shape(NamedTuple):
 
 @lru_cache(maxsize=256)
 def _shape(sql: str) -> _Shape | None:
+    if "%" in sql or "$" in sql:
+        return None  # a text the `?` and the `$n` ways would not send alike
     insert = _INSERT.match(sql)
     if insert is not None:
         return _insert_shape(insert)

@@ -62,6 +62,8 @@ def test_a_delete_by_key_is_one_statement() -> None:
         "INSERT INTO t (a) VALUES (?) ON CONFLICT (b) DO UPDATE SET a = excluded.a",
         "DELETE FROM t WHERE a = ? OR b = ?",
         "DELETE FROM t WHERE a > ?",
+        "INSERT INTO t (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET b = '100%'",
+        "INSERT INTO t (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET b = $$x$$",
     ],
 )
 def test_other_shapes_are_left_to_executemany(sql: str) -> None:
