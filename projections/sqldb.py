@@ -199,6 +199,7 @@ class _Translating:
     def __init__(self, cursor: Any, db: SqlDatabase) -> None:
         self._cursor = cursor
         self._db = db
+        self._raw: psycopg.RawCursor[Any] | None = None  # on the cursor's connection, PostgreSQL
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(self._db.sql(sql), tuple(params))
@@ -209,13 +210,16 @@ class _Translating:
             # answer to it: a round trip per empty call (py-spy, projections role).
             return None
         if self._db.dialect == "postgres":
-            together = multirow.statements(sql, params)
+            together = multirow.statements(sql, params, numbered=True)
             if together is not None:
-                # The rows in one statement (or a few), in the caller's transaction as before.
+                # The rows in one statement (or a few), in the caller's transaction as before,
+                # written with `$n`: a raw cursor sends it without parsing it (multirow).
                 # Not prepared: each row count is another text, and psycopg would keep up to
                 # 100 of them (plans of thousands of parameters) per connection.
+                if self._raw is None:
+                    self._raw = psycopg.RawCursor(self._cursor.connection)
                 for statement, flat in together:
-                    self._cursor.execute(self._db.sql(statement), flat, prepare=False)
+                    self._raw.execute(statement, flat, prepare=False)
                 return None
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
 

@@ -94,3 +94,18 @@ def test_a_delete_by_keys_removes_the_same_rows(database_url: str) -> None:
             assert cur.fetchall() == [("a", 1), ("b", 1), ("b", 2), ("c", 2)]
     finally:
         db.close()
+
+
+def test_values_that_look_like_placeholders_are_written_as_they_are(database_url: str) -> None:
+    """The rows go as parameters of a `$n` text sent unparsed (a raw cursor): a value holding
+    `%s`, `$1` or `?` is data, in the view as given."""
+    db = SqlDatabase(database_url)
+    try:
+        with db.transaction() as cur:
+            cur.execute(_TABLE.format(t="odd"))
+            rows = [("%s", 1, 1), ("$1", 2, 2), ("?", 3, 3), ("%s", 1, 4)]
+            cur.executemany(_UPSERT.format(t="odd"), rows)
+            cur.execute("SELECT k, j, v, n FROM odd ORDER BY j")
+            assert cur.fetchall() == [("%s", 1, 4, 1), ("$1", 2, 2, 0), ("?", 3, 3, 0)]
+    finally:
+        db.close()

@@ -62,6 +62,8 @@ def test_a_delete_by_key_is_one_statement() -> None:
         "INSERT INTO t (a) VALUES (?) ON CONFLICT (b) DO UPDATE SET a = excluded.a",
         "DELETE FROM t WHERE a = ? OR b = ?",
         "DELETE FROM t WHERE a > ?",
+        "INSERT INTO t (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET b = '100%'",
+        "INSERT INTO t (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET b = $$x$$",
     ],
 )
 def test_other_shapes_are_left_to_executemany(sql: str) -> None:
@@ -71,3 +73,27 @@ def test_other_shapes_are_left_to_executemany(sql: str) -> None:
 
 def test_nothing_to_write_is_no_statement() -> None:
     assert multirow.statements("INSERT INTO t (a) VALUES (?)", []) == []
+
+
+def test_numbered_statements_are_the_same_with_postgresql_placeholders() -> None:
+    rows = [("a", 1, 5), ("b", 1, 6), ("a", 1, 8)]
+    got = multirow.statements(UPSERT, rows, numbered=True)
+    assert got == [
+        (
+            "INSERT INTO t (k, j, v) VALUES ($1, $2, $3), ($4, $5, $6) "
+            "ON CONFLICT (k, j) DO UPDATE SET v = excluded.v WHERE excluded.v > t.v",
+            ["a", 1, 5, "b", 1, 6],
+        ),
+        (
+            "INSERT INTO t (k, j, v) VALUES ($1, $2, $3) "
+            "ON CONFLICT (k, j) DO UPDATE SET v = excluded.v WHERE excluded.v > t.v",
+            ["a", 1, 8],
+        ),
+    ]
+    assert multirow.statements("DELETE FROM t WHERE a = ?", [(1,), (2,)], numbered=True) == [
+        ("DELETE FROM t WHERE a IN ($1, $2)", [1, 2])
+    ]
+    # The `?` texts of the same shape and row counts, kept beside the numbered ones, unchanged.
+    plain = multirow.statements(UPSERT, rows)
+    assert plain is not None and [p for _, p in plain] == [p for _, p in got]
+    assert plain[0][0].count("(?, ?, ?)") == 2
