@@ -120,7 +120,8 @@ def _delete_shape(match: re.Match[str]) -> _Shape:
     )
 
 
-@lru_cache(maxsize=1024)
+# Texts of large batches run to ~100 kB each: 256 of them bound what is kept to tens of MB.
+@lru_cache(maxsize=256)
 def _text(shape: _Shape, count: int, numbered: bool) -> str:
     """The text for `count` rows (a batch's row counts repeat: kept, not rebuilt)."""
     marks = [f"${i}" for i in range(1, shape.width * count + 1)] if numbered else None
