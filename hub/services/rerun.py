@@ -176,9 +176,9 @@ class RerunService:
     def warm(self) -> bool:
         """Read the newest recorded inputs and decide them again, answer unused: the source
         definitions they name (which the next decisions share), their candidates' templates
-        and the recorded policy version are then held, so the first re-run after a start costs
-        what any other order's first one does (it read and decoded ~200 definitions: 22-35 ms
-        over HTTP, benchmarks/README.md "Tonight's merges"). False when there is nothing."""
+        and the recorded policy version are then held, and the first re-run after a start
+        does not read them (over HTTP it went from 27-31 to 19-24 ms; benchmarks/README.md
+        "Tonight's merges"). False when there is nothing to warm."""
         digest = latest_inputs_digest(self._store)
         inputs = None if digest is None else self._reader.load(digest)
         if inputs is None:
