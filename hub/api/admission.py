@@ -48,11 +48,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
 
 from hub.api.problems import ProblemError
 from schemas.problems import Problem
+
+if TYPE_CHECKING:
+    from hub.api.admission_inflight import CaptureCount
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +205,12 @@ class Admission:
         interval: float,
         max_retry: int,
         clock: Callable[[], float] = time.monotonic,
+        captures: "CaptureCount | None" = None,
     ) -> None:
         self._sample = sample
+        # This process's captures in flight, the first stage an order waits in (counted by
+        # hub.api.admission_inflight.CountCaptures; None: not counted).
+        self.captures = captures
         self._max_lag = max_lag
         self._interval = interval
         self._max_retry = max_retry
@@ -227,6 +235,8 @@ class Admission:
         while len(self._stages) < len(queues):
             self._stages.append(StageLag())
         lags = [stage.observe(now, q) for stage, q in zip(self._stages, queues, strict=False)]
+        if self.captures is not None:
+            lags.insert(0, self.captures.stage())
         self.verdict = judge(lags, self._max_lag, self._max_retry)
         LAG.set(self.verdict.lag_seconds)
         EXPECTED.set(self.verdict.expected_seconds)
