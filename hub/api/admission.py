@@ -21,8 +21,10 @@ samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS`, 0.2 s):
 - **the age of the oldest order waiting for routing** past the limit: whatever the cause
   (routing slow, starved of CPU, stopped), and before any rate is known.
 
-Where the positions come from:
+Where the positions come from (each a stage an order waits in, in turn):
 
+- first, this API process's own captures in flight (hub.api.admission_inflight): embedded, the
+  capture itself was the bottleneck while routing kept up;
 - embedded: the event store's head (its newest notification id) against the routing lane's
   followers' saved positions (orchestrator, backorder view, billing: the slowest one);
 - distributed: each partition's end offset against the committed offset of the intake role's
