@@ -106,10 +106,7 @@ class StageLag:
     def __init__(self) -> None:
         self._moves: dict[str, deque[tuple[float, int]]] = {}
         self._positions: dict[str, int] = {}
-        self._last_at: float | None = None
-        self._had_work = False
-        # (when, entries done since the previous look, seconds of it the stage had work)
-        self._work: deque[tuple[float, int, float]] = deque()
+        self._rate = BusyRate()
 
     def observe(self, now: float, queue: Queue) -> Lag:
         age, waiting, done = 0.0, 0, 0
@@ -132,11 +129,22 @@ class StageLag:
             done += max(0, position - self._positions.get(part, position))
             positions[part] = position
         self._positions = positions
-        return Lag(age, waiting, self._drain_seconds(now, done, waiting))
+        return Lag(age, waiting, self._rate.drain_seconds(now, done, waiting))
 
-    def _drain_seconds(self, now: float, done: int, waiting: int) -> float:
+
+class BusyRate:
+    """The rate a stage works at, measured over its last `DRAIN_WINDOW` seconds with work."""
+
+    def __init__(self) -> None:
+        self._last_at: float | None = None
+        self._had_work = False
+        # (when, entries done since the previous look, seconds of it the stage had work)
+        self._work: deque[tuple[float, int, float]] = deque()
+
+    def drain_seconds(self, now: float, done: int, waiting: int) -> float:
         """`waiting` over the rate measured while the stage had work: idle seconds in the window
-        (before a step of load, between bursts) would make a busy stage look slow."""
+        (before a step of load, between bursts) would make a busy stage look slow. `done`: work
+        done since the previous look."""
         if self._last_at is not None and (self._had_work or done):
             self._work.append((now, done, now - self._last_at))
         self._last_at, self._had_work = now, waiting > 0

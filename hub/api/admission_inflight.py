@@ -11,13 +11,11 @@ rate: they take ~2 ms and would make a capture look fast. The count's `Lag` join
 stages' in `Admission` (an order waits here, then for routing).
 """
 
-import math
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from hub.api.admission import DRAIN_WINDOW, STOPPED_SHARE, Lag
+from hub.api.admission import BusyRate, Lag
 
 CAPTURE_PATHS = ("/v1/orders", "/v1/intake/")  # POST: the routes that call Admission.check()
 
@@ -39,10 +37,8 @@ class CaptureCount:
         self._next = 0
         self._open: dict[int, float] = {}  # token -> when it began; insertion order: oldest first
         self._answered = 0  # captures taken (answered < 400) since the start
-        self._last_at: float | None = None
         self._last_answered = 0
-        self._had_work = False
-        self._work: deque[tuple[float, int, float]] = deque()  # as StageLag's
+        self._rate = BusyRate()
 
     def begin(self) -> int:
         self._next += 1
@@ -58,21 +54,8 @@ class CaptureCount:
         now = self._clock()
         waiting = len(self._open)
         age = now - next(iter(self._open.values())) if waiting else 0.0
-        done = self._answered - self._last_answered
-        if self._last_at is not None and (self._had_work or done):
-            self._work.append((now, done, now - self._last_at))
-        self._last_at, self._last_answered, self._had_work = now, self._answered, waiting > 0
-        while self._work and now - self._work[0][0] > DRAIN_WINDOW:
-            self._work.popleft()
-        busy = sum(seconds for _, _, seconds in self._work)
-        moved = sum(count for _, count, _ in self._work)
-        if waiting == 0:
-            drain = 0.0
-        elif moved:
-            drain = waiting * busy / moved
-        else:
-            drain = math.inf if busy >= STOPPED_SHARE * DRAIN_WINDOW else 0.0
-        return Lag(age, waiting, drain)
+        done, self._last_answered = self._answered - self._last_answered, self._answered
+        return Lag(age, waiting, self._rate.drain_seconds(now, done, waiting))
 
 
 class CountCaptures:

@@ -15,21 +15,13 @@ from hub.api.admission_inflight import CaptureCount, CountCaptures
 from hub.api.problems import ProblemError
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_waiting_captures_over_the_rate_they_are_taken() -> None:
-    clock = Clock()
-    count = CaptureCount(clock)
+    now = {"t": 0.0}
+    count = CaptureCount(lambda: now["t"])
     tokens = [count.begin() for _ in range(200)]  # 200 arrive at t=0
     assert count.stage().waiting == 200
     for step in range(1, 11):  # 0.2 s apart: 10 taken, 10 refused (not counted as work)
-        clock.t = step * 0.2
+        now["t"] = step * 0.2
         for token in tokens[:10]:
             count.end(token, captured=True)
         for token in tokens[10:20]:
@@ -38,35 +30,35 @@ def test_waiting_captures_over_the_rate_they_are_taken() -> None:
         lag = count.stage()
     assert lag.waiting == 0 and lag.drain_seconds == 0.0
     tokens = [count.begin() for _ in range(100)]
-    clock.t = 2.2
+    now["t"] = 2.2
     lag = count.stage()
     assert lag.waiting == 100
     assert lag.drain_seconds == pytest.approx(2.0)  # taken at 50/s, refusals left out
-    clock.t = 3.0
+    now["t"] = 3.0
     assert count.stage().age == pytest.approx(1.0)  # the oldest began at t=2.0
 
 
 def test_captures_that_stopped_moving_cannot_drain() -> None:
-    clock = Clock()
-    count = CaptureCount(clock)
+    now = {"t": 0.0}
+    count = CaptureCount(lambda: now["t"])
     count.begin()
     count.stage()
-    clock.t = 6.0
+    now["t"] = 6.0
     assert math.isinf(count.stage().drain_seconds)
 
 
 def test_a_capture_backlog_sheds_though_routing_is_idle() -> None:
-    clock = Clock()
-    count = CaptureCount(clock)
+    now = {"t": 0.0}
+    count = CaptureCount(lambda: now["t"])
 
     async def idle_routing() -> Sequence[Queue]:
         return [Queue({"p0": 10}, {"p0": 10})]
 
-    gate = Admission(idle_routing, 5.0, 0.2, 30, clock=clock, captures=count)
+    gate = Admission(idle_routing, 5.0, 0.2, 30, clock=lambda: now["t"], captures=count)
     open_ = [count.begin() for _ in range(300)]
     asyncio.run(gate.sample_once())
     for step in range(1, 6):  # taken at 50/s, 300 waiting: 6 s expected
-        clock.t = step * 0.2
+        now["t"] = step * 0.2
         for token in open_[:10]:
             count.end(token, captured=True)
         del open_[:10]
