@@ -12,6 +12,7 @@ not offered twice.
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -48,16 +49,33 @@ class Sent:
     dropped: int = 0  # by the generator: too many orders waited for a connection
 
     def shed_stats(
-        self, step: list[str], window: list[str], seconds: float, dropped: int
+        self,
+        step: list[str],
+        window: list[str],
+        seconds: float,
+        dropped_before: int,
+        decided_at: Callable[[str], float | None],
     ) -> dict[str, Any]:
         """A step's orders shed by the hub (429), per second of those due in the measured window,
-        and how long their answers took (ms); the orders the generator dropped."""
+        and how long their answers took (ms); the orders the generator dropped; due → decided
+        (ms) of the window's orders taken, by path: admission control can refuse REST orders,
+        not those on the channel's topic, so the REST ones show how well it bounds a wait."""
         shed = [self.shed[i] for i in window if i in self.shed]
+        taken = [i for i in window if i not in self.shed]
+        by_path: dict[str, list[float]] = {"rest": [], "kafka": []}
+        for i in taken:
+            decided = decided_at(i)
+            wait = math.inf if decided is None else decided - self.due[i]
+            by_path["kafka" if i in self.via_kafka else "rest"].append(wait)
         return {
-            "dropped": dropped,
+            "dropped": self.dropped - dropped_before,
             "shed": sum(1 for i in step if i in self.shed),
             "shed_per_s": len(shed) / seconds,
             "shed_ms": {q: ms(percentile(shed, q / 100)) for q in (50, 99)},
+            "decided_by_path_ms": {
+                path: {q: ms(percentile(waits, q / 100)) for q in (50, 99)}
+                for path, waits in by_path.items()
+            },
         }
 
 

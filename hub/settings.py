@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     admission_max_lag_seconds: float = Field(
         default=5.0,
         ge=0,
-        description="Capture answers 429 (Retry-After) while the oldest order waiting for "
-        "routing has waited longer than this; 0 turns admission control off",
+        description="Capture answers 429 (Retry-After) while a new order could expect to wait "
+        "more than half of this for routing (the backlog at each stage's drain rate), or the "
+        "oldest order waiting has waited longer than this; 0 turns admission control off",
     )
     admission_sample_seconds: float = Field(
         default=0.2, gt=0, le=5, description="How often the routing backlog is looked at"

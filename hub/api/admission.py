@@ -7,12 +7,24 @@ backlog is over `ORDERHUB_ADMISSION_MAX_LAG_SECONDS` it answers 429 with `Retry-
 read and stored nothing (the client sends the same order again later, under the same channel
 and external id: that retry is a first capture, not a duplicate).
 
-The signal is **the age of the oldest order waiting for routing**, in seconds: what a newly
-accepted order would wait before its decision, whatever the cause (routing slow, starved of
-CPU, stopped). A count of waiting orders would need a rate to mean anything, and the rate is
-what falls under overload. It is read from positions the hub keeps anyway, never per request:
-a background task samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS` (0.2 s)
+Two signals, read from positions the hub keeps anyway, never per request (a background task
+samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS`, 0.2 s):
 
+- **the wait a new order can expect**: at each stage, what waits over the rate that stage
+  works at (measured over its last seconds *with work*, so that a stage idle before a step of
+  load does not look slow), summed over the stages an order goes through. It sheds once that
+  passes half the limit (`WAIT_SHARE`): an accepted order also waits for its own batches and
+  the commits that show them. This is what bounds an accepted order's wait: with the age
+  alone, a step of overload was all admitted until its first orders had waited the limit (a
+  backlog of the limit times the offered rate), then drained at routing's rate: accepted
+  orders waited 2-3 times the limit;
+- **the age of the oldest order waiting for routing** past the limit: whatever the cause
+  (routing slow, starved of CPU, stopped), and before any rate is known.
+
+Where the positions come from (each a stage an order waits in, in turn):
+
+- first, this API process's own captures in flight (hub.api.admission_inflight): embedded, the
+  capture itself was the bottleneck while routing kept up;
 - embedded: the event store's head (its newest notification id) against the routing lane's
   followers' saved positions (orchestrator, backorder view, billing: the slowest one);
 - distributed: each partition's end offset against the committed offset of the intake role's
@@ -26,9 +38,9 @@ partition whose group never committed is left out (unknown is not behind), and a
 fails admits everything until the next one succeeds: admission control must not become an
 outage of its own.
 
-Retry-After is the time the backlog needs to drain below the limit at the drain rate measured
-over the last few seconds (the positions' progress), at least 1 s and at most
-`ORDERHUB_ADMISSION_MAX_RETRY_SECONDS`.
+Retry-After is the time the expected wait needs to come back under its share of the limit at
+the measured rates, at least 1 s and at most `ORDERHUB_ADMISSION_MAX_RETRY_SECONDS` (that
+longest one while a stage has stood still).
 """
 
 import asyncio
@@ -38,11 +50,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
 
 from hub.api.problems import ProblemError
 from schemas.problems import Problem
+
+if TYPE_CHECKING:
+    from hub.api.admission_inflight import CaptureCount
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +68,18 @@ SHED = Counter(
     ["route"],
 )
 LAG = Gauge("orderhub_admission_lag_seconds", "Age of the oldest order waiting for routing")
-DRAIN_WINDOW = 5.0  # seconds of positions the drain rate is measured over
+EXPECTED = Gauge(
+    "orderhub_admission_expected_wait_seconds",
+    "What a new order can expect to wait for routing: the backlog at each stage's drain rate",
+)
+# Seconds of positions the drain rate is measured over: several of a loaded stage's batches
+# (the orchestration role commits after each, 1-3 s apart under load), so one does not swing it.
+DRAIN_WINDOW = 10.0
+STOPPED_SHARE = 0.5  # of the window with work and nothing done: the stage has stopped
+# A new order is admitted while the wait it can expect is under this share of the limit: its
+# own batches, the relay and the commit that shows it add to that wait, and the expectation,
+# read at commit granularity, is late by a batch.
+WAIT_SHARE = 0.5
 KEPT_MOVES = 10_000  # head moves remembered per partition (~30 min of samples at 0.2 s)
 
 
@@ -73,14 +100,17 @@ class Lag:
 
 
 class StageLag:
-    """One stage's queue over successive samples: the age of its oldest waiting entry."""
+    """One stage's queue over successive samples: the age of its oldest waiting entry, and how
+    long what waits would take at the rate the stage works when it has work."""
 
     def __init__(self) -> None:
         self._moves: dict[str, deque[tuple[float, int]]] = {}
-        self._progress: deque[tuple[float, int]] = deque()
+        self._positions: dict[str, int] = {}
+        self._rate = BusyRate()
 
     def observe(self, now: float, queue: Queue) -> Lag:
         age, waiting, done = 0.0, 0, 0
+        positions: dict[str, int] = {}
         for part, head in queue.heads.items():
             position = queue.positions.get(part)
             if position is None:
@@ -94,18 +124,41 @@ class StageLag:
             if head > position:
                 waiting += head - position
                 age = max(age, now - moves[0][0] if moves else 0.0)
-            done += position
-        return Lag(age, waiting, self._drain_seconds(now, done, waiting))
+            # A partition's first known position is where it stands, not progress (its first
+            # commit would otherwise look like a burst of work done).
+            done += max(0, position - self._positions.get(part, position))
+            positions[part] = position
+        self._positions = positions
+        return Lag(age, waiting, self._rate.drain_seconds(now, done, waiting))
 
-    def _drain_seconds(self, now: float, done: int, waiting: int) -> float:
-        self._progress.append((now, done))
-        while len(self._progress) > 2 and now - self._progress[1][0] >= DRAIN_WINDOW:
-            self._progress.popleft()
+
+class BusyRate:
+    """The rate a stage works at, measured over its last `DRAIN_WINDOW` seconds with work."""
+
+    def __init__(self) -> None:
+        self._last_at: float | None = None
+        self._had_work = False
+        # (when, entries done since the previous look, seconds of it the stage had work)
+        self._work: deque[tuple[float, int, float]] = deque()
+
+    def drain_seconds(self, now: float, done: int, waiting: int) -> float:
+        """`waiting` over the rate measured while the stage had work: idle seconds in the window
+        (before a step of load, between bursts) would make a busy stage look slow. `done`: work
+        done since the previous look."""
+        if self._last_at is not None and (self._had_work or done):
+            self._work.append((now, done, now - self._last_at))
+        self._last_at, self._had_work = now, waiting > 0
+        while self._work and now - self._work[0][0] > DRAIN_WINDOW:
+            self._work.popleft()
         if waiting == 0:
             return 0.0
-        then, done_then = self._progress[0]
-        rate = (done - done_then) / (now - then) if now > then else 0.0
-        return waiting / rate if rate > 0 else math.inf
+        busy = sum(seconds for _, _, seconds in self._work)
+        moved = sum(count for _, count, _ in self._work)
+        if moved:
+            return waiting * busy / moved
+        # Nothing done yet: stopped if it had work most of the window, else not known yet (a
+        # stage that commits after each batch shows nothing until its first batch ends).
+        return math.inf if busy >= STOPPED_SHARE * DRAIN_WINDOW else 0.0
 
 
 @dataclass(frozen=True)
@@ -115,12 +168,15 @@ class Verdict:
     waiting: int
     retry_after: int  # whole seconds, when shedding
     stages: tuple[float, ...] = ()  # each stage's age
+    expected_seconds: float = 0.0  # what a new order can expect to wait (inf: a stage stopped)
 
     def as_dict(self) -> dict[str, object]:
+        expected = self.expected_seconds
         return {
             "shedding": self.shed,
             "routing_lag_seconds": round(self.lag_seconds, 2),
             "stage_lag_seconds": [round(age, 2) for age in self.stages],
+            "expected_wait_seconds": None if math.isinf(expected) else round(expected, 2),
             "waiting": self.waiting,
         }
 
@@ -129,16 +185,21 @@ OPEN = Verdict(shed=False, lag_seconds=0.0, waiting=0, retry_after=0)
 
 
 def judge(lags: Sequence[Lag], max_lag: float, max_retry: int) -> Verdict:
-    """Shed while an order would wait longer than `max_lag` (0: never); the retry comes when
-    the backlog, drained at its measured rate, is back under the limit."""
+    """Shed (`max_lag` 0: never) while a new order could expect to wait more than
+    `WAIT_SHARE` of `max_lag` (what waits, drained at the rate each stage works), or while the
+    oldest waiting order has waited more than `max_lag`. The first alone let a step of overload
+    in for `max_lag` seconds before it showed, and those orders then waited their backlog out.
+    The retry comes when the expected wait is back under its share."""
     lag = sum(stage.age for stage in lags)  # an order waits at each stage in turn
     waiting = sum(stage.waiting for stage in lags)
     stages = tuple(stage.age for stage in lags)
-    if max_lag <= 0 or lag <= max_lag:
-        return Verdict(False, lag, waiting, 0, stages)
-    drain = sum(stage.drain_seconds for stage in lags)
-    retry = max_retry if math.isinf(drain) else min(max_retry, max(1, math.ceil(drain - max_lag)))
-    return Verdict(True, lag, waiting, retry, stages)
+    expected = sum(stage.drain_seconds for stage in lags)
+    budget = max_lag * WAIT_SHARE
+    if max_lag <= 0 or (lag <= max_lag and expected <= budget):
+        return Verdict(False, lag, waiting, 0, stages, expected)
+    over = expected - budget
+    retry = max_retry if math.isinf(over) else min(max_retry, max(1, math.ceil(over)))
+    return Verdict(True, lag, waiting, retry, stages, expected)
 
 
 Sampler = Callable[[], Awaitable[Sequence[Queue]]]
@@ -154,8 +215,12 @@ class Admission:
         interval: float,
         max_retry: int,
         clock: Callable[[], float] = time.monotonic,
+        captures: "CaptureCount | None" = None,
     ) -> None:
         self._sample = sample
+        # This process's captures in flight, the first stage an order waits in (counted by
+        # hub.api.admission_inflight.CountCaptures; None: not counted).
+        self.captures = captures
         self._max_lag = max_lag
         self._interval = interval
         self._max_retry = max_retry
@@ -180,8 +245,11 @@ class Admission:
         while len(self._stages) < len(queues):
             self._stages.append(StageLag())
         lags = [stage.observe(now, q) for stage, q in zip(self._stages, queues, strict=False)]
+        if self.captures is not None:
+            lags.insert(0, self.captures.stage())
         self.verdict = judge(lags, self._max_lag, self._max_retry)
         LAG.set(self.verdict.lag_seconds)
+        EXPECTED.set(self.verdict.expected_seconds)
         return self.verdict
 
     async def run(self) -> None:
@@ -202,8 +270,9 @@ class Admission:
                 title="Routing is behind; try again later",
                 status=429,
                 detail=(
-                    f"orders wait {verdict.lag_seconds:.1f} s for routing (limit "
-                    f"{self._max_lag:g} s); nothing was recorded: send the same order again "
+                    f"a new order would wait {verdict.expected_seconds:.1f} s for routing, the "
+                    f"oldest waits {verdict.lag_seconds:.1f} s (limit {self._max_lag:g} s); "
+                    "nothing was recorded: send the same order again "
                     f"after {verdict.retry_after} s"
                 ),
                 extra={"routing_lag_seconds": round(verdict.lag_seconds, 2)},

@@ -8,6 +8,7 @@ from contextlib import closing
 from connectors.lag import GroupLag, LagProbe
 from connectors.relay import STREAM as RELAY_STREAM
 from hub.api.admission import Admission, Queue, Sampler
+from hub.api.admission_inflight import CaptureCount
 from hub.bootstrap import Hub
 from hub.embedded.delivery import STREAM
 from hub.services.followers import FOLLOWER as ORCHESTRATOR
@@ -104,4 +105,5 @@ def admission_for(hub: Hub, probe: LagProbe | None, channel_ids: list[str]) -> A
         s.admission_max_lag_seconds,
         s.admission_sample_seconds,
         s.admission_max_retry_seconds,
+        captures=None if sample is None else CaptureCount(),
     )

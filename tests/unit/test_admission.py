@@ -60,15 +60,15 @@ def test_a_partition_never_committed_is_not_counted_as_behind() -> None:
 def test_sheds_when_the_stages_ages_add_up_past_the_limit(
     ages: Sequence[float], max_lag: float, shed: bool
 ) -> None:
-    lags = [Lag(age=a, waiting=10, drain_seconds=a) for a in ages]
+    lags = [Lag(age=a, waiting=10, drain_seconds=0.0) for a in ages]  # no rate known yet
     assert judge(lags, max_lag, 30).shed is shed
 
 
 @pytest.mark.parametrize(
     ("drain", "retry"),
-    [(12.4, 8), (5.2, 1), (1000.0, 30), (math.inf, 30)],
+    [(12.4, 10), (2.6, 1), (0.0, 1), (1000.0, 30), (math.inf, 30)],
 )
-def test_retry_after_is_the_drain_below_the_limit_bounded(drain: float, retry: int) -> None:
+def test_retry_after_is_the_wait_back_under_its_share_bounded(drain: float, retry: int) -> None:
     verdict = judge([Lag(age=9.0, waiting=900, drain_seconds=drain)], 5.0, 30)
     assert verdict.shed
     assert verdict.retry_after == retry
