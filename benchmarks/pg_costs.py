@@ -101,6 +101,7 @@ class _Windows:
     """Hooks into benchmarks.flow: a snapshot where a step's CPU window starts and stops."""
 
     hub: Any = None
+    checkpoint = False
     first: dict[str, Any] | None = None
     last: dict[str, Any] | None = None
 
@@ -114,6 +115,12 @@ class _Windows:
 
 class _PgCpuWindow(CpuWindow):
     def start(self, now: float) -> None:
+        hub = _Windows.hub
+        if _Windows.checkpoint and hub is not None and hub.server is not None:
+            # Every page's first change after a checkpoint is logged whole (a full-page image):
+            # a window that starts with one shows what the WAL costs right after each.
+            with psycopg.connect(hub.server, autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
         _Windows.first = _Windows.take()
         super().start(now)
 
@@ -187,7 +194,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--top", type=int, default=25, help="statements shown per step")
     parser.add_argument("--out", type=Path, help="also write the figures here (JSON)")
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="a CHECKPOINT where each window starts (superuser or pg_checkpoint): the WAL's "
+        "full-page images at their most",
+    )
     args, flow_args = parser.parse_known_args()
+    _Windows.checkpoint = args.checkpoint
     found: list[dict[str, Any]] = []
     step = flow.Session.step
 
