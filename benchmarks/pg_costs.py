@@ -10,6 +10,7 @@ it: `ORDERHUB_PG_STAT_STATEMENTS=1 infra/postgres.sh start` on a cluster of its 
 `ORDERHUB_PG_CLUSTER=...`, and the extension created in the server's database and template1),
 `pg_stat_database` (commits, rollbacks), the cluster's WAL position, and the CPU of each backend
 connected to the run's database from /proc, grouped by `application_name` (`orderhub-<role>`).
+With pg_walinspect (see benchmarks.pg_wal), the window's WAL by resource manager and relation.
 Everything is divided by the orders routed in the window. Statement and WAL counts do not
 depend on the machine's load; CPU does. Without the extension the statements are left out.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks import flow
+from benchmarks import flow, pg_wal
 from benchmarks.flow_report import console
 from benchmarks.procstats import CpuWindow, cpu_seconds
 
@@ -54,7 +55,9 @@ def snapshot(server: str, database: str) -> dict[str, Any]:
         except psycopg.Error:
             statements = {}
         db = conn.execute(_DATABASE + "WHERE datname = %s", (database,)).fetchone()
-        lsn = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+        lsn = conn.execute(
+            "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, pg_current_wal_lsn()::text"
+        ).fetchone()
         backends = {int(p): name or "?" for p, name in conn.execute(_BACKENDS, (database,))}
     return {
         "at": time.perf_counter(),
@@ -64,6 +67,7 @@ def snapshot(server: str, database: str) -> dict[str, Any]:
         "inserted": db[2] if db else 0,
         "updated": db[3] if db else 0,
         "wal_lsn": int(lsn[0]) if lsn else 0,
+        "wal_lsn_text": lsn[1] if lsn else "0/0",
         "backends": backends,
         "cpu": {pid: cpu_seconds(pid) for pid in backends},
     }
@@ -97,6 +101,7 @@ class _Windows:
     """Hooks into benchmarks.flow: a snapshot where a step's CPU window starts and stops."""
 
     hub: Any = None
+    checkpoint = False
     first: dict[str, Any] | None = None
     last: dict[str, Any] | None = None
 
@@ -110,6 +115,12 @@ class _Windows:
 
 class _PgCpuWindow(CpuWindow):
     def start(self, now: float) -> None:
+        hub = _Windows.hub
+        if _Windows.checkpoint and hub is not None and hub.server is not None:
+            # Every page's first change after a checkpoint is logged whole (a full-page image):
+            # a window that starts with one shows what the WAL costs right after each.
+            with psycopg.connect(hub.server, autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
         _Windows.first = _Windows.take()
         super().start(now)
 
@@ -183,15 +194,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--top", type=int, default=25, help="statements shown per step")
     parser.add_argument("--out", type=Path, help="also write the figures here (JSON)")
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="a CHECKPOINT where each window starts (superuser or pg_checkpoint): the WAL's "
+        "full-page images at their most",
+    )
     args, flow_args = parser.parse_known_args()
+    _Windows.checkpoint = args.checkpoint
     found: list[dict[str, Any]] = []
     step = flow.Session.step
 
     async def measured(self: Any, rate: int, warmup: float, seconds: float) -> dict[str, Any]:
         _Windows.hub = self.hub
         result: dict[str, Any] = await step(self, rate, warmup, seconds)
-        if _Windows.first is not None and _Windows.last is not None:
-            found.append({"rate": rate} | per_order(result, delta(_Windows.first, _Windows.last)))
+        first, last, hub = _Windows.first, _Windows.last, self.hub
+        if first is not None and last is not None:
+            row = {"rate": rate} | per_order(result, delta(first, last))
+            row["wal"] = pg_wal.breakdown(
+                hub.server, hub.settings.database_url, first["wal_lsn_text"], last["wal_lsn_text"]
+            )
+            row["unscanned_indexes"] = pg_wal.unscanned_indexes(hub.settings.database_url)
+            found.append(row)
         return result
 
     flow.Session.step = measured  # type: ignore[method-assign]
@@ -199,6 +223,8 @@ def main() -> None:
     flow.main(["--mode", "distributed", *flow_args])
     for row in found:
         show(row["rate"], row, args.top)
+        pg_wal.show(row["wal"], row["routed"], args.top, console)
+        console.print("  indexes never scanned: " + ", ".join(row["unscanned_indexes"]))
     if args.out:
         args.out.write_text(json.dumps(found, indent=2, default=str))
 

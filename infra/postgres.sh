@@ -24,7 +24,9 @@
 #              ORDERHUB_SERVICES_DIR (where the start lock lives; default <repo>/.services),
 #              ORDERHUB_PG_STAT_STATEMENTS=1 (load pg_stat_statements when `start` starts a stopped
 #              cluster: per-statement calls, rows and WAL for benchmarks.pg_costs; a running
-#              cluster is not restarted for it)
+#              cluster is not restarted for it),
+#              ORDERHUB_PG_WAL_TUNING=0 (do not set the WAL settings of tune_wal below when
+#              `start` starts a stopped cluster)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -147,6 +149,25 @@ ensure_tcp_password_auth() {
   done
 }
 
+# Server settings for the hub's write load, set when this script starts a stopped cluster (a
+# running one is left as it is; ORDERHUB_PG_WAL_TUNING=0 leaves them all to the operator).
+# Durability is untouched: fsync, synchronous_commit and full_page_writes stay on.
+# - Every page's first change after a checkpoint is logged whole (a full-page image, 8 kB): right
+#   after one, the flow's WAL per order was several times its steady size (benchmarks/README.md,
+#   h-pgwal). Checkpoints further apart (15 min, or 4 GB of WAL: the default 1 GB is reached in
+#   ~4 min at 100 orders/s) make those images rarer, for a longer crash recovery (the WAL since
+#   the last checkpoint is replayed) and up to ~4 GB more disk in pg_wal.
+# - wal_compression=lz4 compresses those images (only them), for little CPU.
+tune_wal() {
+  [[ "${ORDERHUB_PG_WAL_TUNING:-1}" != 0 ]] || return 0
+  local ver=$1 name=$2 setting
+  log "WAL settings for $ver/$name: checkpoint_timeout 15min, max_wal_size 4GB, wal_compression lz4"
+  for setting in "checkpoint_timeout 15min" "max_wal_size 4GB" "wal_compression lz4"; do
+    # shellcheck disable=SC2086 # name and value as two words
+    as_root pg_conftool "$ver" "$name" set $setting >&2 9>&-
+  done
+}
+
 start() {
   mkdir -p "$state"
   # Test sessions (pytest-xdist workers, several engineers) may call start at the same time.
@@ -171,6 +192,7 @@ start() {
       as_root pg_conftool "$ver" "$name" set shared_preload_libraries pg_stat_statements >&2 9>&-
       as_root pg_conftool "$ver" "$name" set pg_stat_statements.track all >&2 9>&-
     fi
+    tune_wal "$ver" "$name"
     log "starting cluster $ver/$name on port $port"
     # 9>&-: the server must not inherit the lock, or it would hold it for its whole life.
     as_root pg_ctlcluster "$ver" "$name" start >&2 9>&-

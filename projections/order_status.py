@@ -10,6 +10,7 @@ from projections.order_kpis import kpi_days
 from projections.order_query import (
     CHILD_TABLES,
     EXTERNAL_ID_INDEX,
+    RETIRED_INDEXES,
     SEARCH_INDEXES,
     OrderPage,
     OrderQuery,
@@ -187,7 +188,7 @@ class SqlOrderStatusView(SqlView):
             cur.execute(db.ddl(_DDL))
             for table, column in CHILD_TABLES.items():
                 cur.execute(db.ddl(_CHILD_DDL.format(table=table, column=column)))
-            for statement in [*SEARCH_INDEXES, EXTERNAL_ID_INDEX]:
+            for statement in [*SEARCH_INDEXES, EXTERNAL_ID_INDEX, *RETIRED_INDEXES]:
                 cur.execute(statement)
 
     def write(

@@ -2,6 +2,7 @@
 PostgreSQL: the exception queue, ops actions recorded as the user, the audit trail, stock
 levels, and a poison message listed as a parked exception."""
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,9 @@ def test_a_held_order_is_worked_from_the_queue_and_a_poison_message_is_listed(
             lambda events: any(e["type"] == EventType.ORDER_ROUTED for e in events),
             "the routing in the audit trail",
         )
+        # The lines' data is read from the event store: the re-route's decision is in it.
+        routed = [e["data"] for e in trail if e["type"] == EventType.ORDER_ROUTED]
+        assert any("wh-lille" in json.dumps(data) for data in routed)
         reroute = next(e for e in trail if e["type"] == EventType.ORDER_REROUTE_REQUESTED)
         assert reroute["actor"] == "user:bob"
         assert "wh-lille" in reroute["summary"]

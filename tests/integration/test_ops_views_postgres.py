@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from projections.exceptions import SqlExceptionQueue
+from projections.order_query import OrderQuery
 from projections.order_status import OrderStatusView, SqlOrderStatusView
 from projections.sqldb import SqlDatabase
 from tests.contracts.exceptions_contract import (
@@ -65,6 +66,30 @@ class TestPostgresOrderSearch(OrderSearchContract):
             )
             plan = " ".join(row[0] for row in cur.fetchall())
         assert "order_status_by_customer" in plan
+
+    def test_a_view_started_on_an_earlier_layout_drops_the_order_id_indexes_and_reads_its_rows(
+        self, make_view: MakeView
+    ) -> None:
+        view = make_view()
+        apply_in_batches(view, search_history(), 97)
+        db: SqlDatabase = view._db  # type: ignore[attr-defined]
+        sku = next(r.skus[0] for r in view.search(OrderQuery(limit=500)).rows if r.skus)
+        expected = view.search(OrderQuery(sku=sku))
+        with db.transaction() as cur:  # what releases before 2026-12-05 created
+            for table in ("order_status_skus", "order_status_sources"):
+                cur.execute(f"CREATE INDEX {table}_order ON {table} (order_id)")
+
+        restarted = SqlOrderStatusView(db)
+
+        with db.transaction() as cur:
+            cur.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND indexname IN (?, ?)",
+                ("order_status_skus_order", "order_status_sources_order"),
+            )
+            assert cur.fetchall() == []
+        assert restarted.search(OrderQuery(sku=sku)) == expected
+        assert expected.rows
 
 
 class TestPostgresExceptionQueue(ExceptionQueueContract):
