@@ -7,7 +7,9 @@ Run:  python -m benchmarks.api_capture [--rate 150 --seconds 20 --warmup 5 --run
 Only the API runs (no intake worker, relay or followers): what is measured is the capture
 itself (the front door, validation, the duplicate check in the store, the produce to the
 submitted topic with acks=all, the 202). CPU is the server process's own (utime + stime from
-/proc, every thread) over the measured window, divided by the orders answered in it. Each run
+/proc, every thread) over the measured window, divided by the orders answered in it; the
+database's backends' CPU and its transactions (pg_stat_database, committed and rolled back) are
+given per order too. Each run
 posts new orders (the flow's generated network and order mix, one channel, no key: the trial
 caller). `--code DIR` runs the server from another checkout (an A/B against a base worktree);
 `--profile OUT` records the server with py-spy (raw, 200 Hz) during the last run.
@@ -29,6 +31,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import psycopg
 
 from benchmarks.network import OrderMaker, generate_network
 from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, postgres_server
@@ -44,6 +47,32 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of the process (all its threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def database_work(database: str) -> tuple[float, int]:
+    """(CPU seconds of the database's backends, transactions ended in it so far)."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        pids = [p for (p,) in conn.execute(_BACKENDS).fetchall()]
+        row = conn.execute(_COMMITS).fetchone()
+    cpu = 0.0
+    for pid in pids:
+        try:
+            cpu += cpu_seconds(pid)
+        except OSError:  # a backend that ended meanwhile
+            continue
+    return cpu, int(row[0]) if row else 0
+
+
+_BACKENDS = (
+    "SELECT pid FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+# An idle backend sends its counts to pg_stat_database within 10 s (PostgreSQL 15).
+_STATS_FLUSH_SECONDS = 11
+# Reads end in a rollback (the event store's read transactions), writes in a commit.
+_COMMITS = (
+    "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+)
 
 
 async def offer(base: str, bodies: list[bytes], rate: float, concurrency: int) -> list[float]:
@@ -153,9 +182,12 @@ def main() -> None:
                      str(args.profile), "--pid", str(pid), "-d", str(int(args.seconds))],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-            before = cpu_seconds(pid)
+            time.sleep(_STATS_FLUSH_SECONDS)
+            before, db_before = cpu_seconds(pid), database_work(database)
             times = asyncio.run(offer(base, measured, args.rate, args.concurrency))
             used = cpu_seconds(pid) - before
+            time.sleep(_STATS_FLUSH_SECONDS)
+            db_after = database_work(database)
             if spy is not None:
                 spy.wait()
             times.sort()
@@ -165,7 +197,9 @@ def main() -> None:
             p99 = 1000 * times[int(len(times) * 0.99)]
             print(
                 f"run {run + 1}: {len(times)}/{len(measured)} answered, CPU {ms:.3f} ms/order, "
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; PostgreSQL backends "
+                f"{1000 * (db_after[0] - db_before[0]) / max(1, len(times)):.3f} ms/order, "
+                f"{(db_after[1] - db_before[1] - 1) / max(1, len(times)):.3f} transactions/order",
                 flush=True,
             )
         print(f"median CPU ms/order: {statistics.median(per_order):.3f}  (runs: {per_order})")

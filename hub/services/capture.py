@@ -168,59 +168,6 @@ def translate(
     return items
 
 
-class ExistingChecks:
-    """Distributed capture's duplicate check (is this order in the store already?), made for
-    the requests waiting at the same time in one read of the store and one hop to a thread.
-
-    While a read runs, the requests that arrive wait for the next one, which takes them all: at
-    a few orders per second each request has its own read, as before, and under load the reads
-    (and PostgreSQL's work for them) grow slower than the orders. One read per request, each
-    in a pool thread, was the largest part of the API process's CPU per captured order."""
-
-    def __init__(self, intake: IntakeService) -> None:
-        self._intake = intake
-        self._waiting: list[tuple[SubmitOrder, asyncio.Future[PlaceResult | None]]] = []
-        self._reading: asyncio.Task[None] | None = None
-
-    async def check(self, command: SubmitOrder) -> PlaceResult | None:
-        """The answer to a re-submission, or None when the order is new."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[PlaceResult | None] = loop.create_future()
-        if self._reading is not None and self._reading.get_loop() is not loop:
-            self._reading, self._waiting = None, []  # an earlier event loop's (a test's), gone
-        self._waiting.append((command, answer))
-        if self._reading is None:
-            # A task of its own: a request that goes away does not cancel the others' read.
-            self._reading = loop.create_task(self._read_while_waiting())
-        return await answer
-
-    async def _read_while_waiting(self) -> None:
-        batch: list[tuple[SubmitOrder, asyncio.Future[PlaceResult | None]]] = []
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    found = await asyncio.to_thread(
-                        self._intake.check_existing_many, [command for command, _ in batch]
-                    )
-                except Exception as error:  # each request answers with it, as its own read did
-                    for _, answer in batch:
-                        if not answer.done():
-                            answer.set_exception(error)
-                    continue
-                for (_, answer), existing in zip(batch, found, strict=True):
-                    if not answer.done():
-                        answer.set_result(existing)
-        except asyncio.CancelledError:  # shutting down: nobody waits for ever
-            for _, answer in [*batch, *self._waiting]:
-                answer.cancel()
-            self._waiting = []
-            raise
-        finally:
-            if self._reading is asyncio.current_task():
-                self._reading = None
-
-
 class CaptureService:
     def __init__(
         self,
@@ -237,7 +184,6 @@ class CaptureService:
         self._settle = settle
         self._clock = clock
         self._submit = submit
-        self._existing = ExistingChecks(intake)
 
     def handing_new_orders_to(self, submit: Submit) -> "CaptureService":
         """The same capture, distributed: new orders go to the intake workers through `submit`."""
@@ -304,8 +250,11 @@ class CaptureService:
             await asyncio.to_thread(self._intake.record_rejections, rejections)
         results: list[PlaceResult | None] = []
         if self._submit is not None:
-            # Checked together (one read for a payload of many), then handed over in order.
-            results = list(await asyncio.gather(*map(self._existing.check, commands)))
+            # A payload of many orders is checked in one read of the store, not one per order.
+            if len(commands) == 1:
+                results = [await asyncio.to_thread(self._intake.check_existing, commands[0])]
+            elif commands:
+                results = await asyncio.to_thread(self._intake.check_existing_many, commands)
             for command, existing in zip(commands, results, strict=True):
                 if existing is None:
                     await self._submit(command)
