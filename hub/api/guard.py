@@ -95,6 +95,8 @@ BodyRules = list[tuple[re.Pattern[str], str, BodyRule]]
 
 def check_json_depth(body: bytes, limit: int) -> None:
     """400 when arrays and objects nest deeper than `limit` (counted outside strings)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return  # no deeper than the count of opening brackets, strings' own included
     brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
     if brackets.count(b"[") + brackets.count(b"{") <= limit:
         return

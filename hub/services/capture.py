@@ -250,11 +250,14 @@ class CaptureService:
             await asyncio.to_thread(self._intake.record_rejections, rejections)
         results: list[PlaceResult | None] = []
         if self._submit is not None:
-            for command in commands:
-                existing = await asyncio.to_thread(self._intake.check_existing, command)
+            # A payload of many orders is checked in one read of the store, not one per order.
+            if len(commands) == 1:
+                results = [await asyncio.to_thread(self._intake.check_existing, commands[0])]
+            elif commands:
+                results = await asyncio.to_thread(self._intake.check_existing_many, commands)
+            for command, existing in zip(commands, results, strict=True):
                 if existing is None:
                     await self._submit(command)
-                results.append(existing)
         elif commands:
             results = list(await self._place(commands))
         await self._settle()

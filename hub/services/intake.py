@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -29,11 +30,12 @@ class SubmitOrder:
     actor: str
     correlation_id: str
 
-    @property
+    # Cached: a capture reads both several times (uuid5 and a sha256 of the canonical JSON).
+    @cached_property
     def order_id(self) -> UUID:
         return order_id_for(self.submission.channel, self.submission.external_id)
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return submission_digest(self.submission)
 
@@ -192,6 +194,16 @@ class IntakeService:
         if order is None:
             return None
         return _compare(command, order.status.value, order.digest, tuple(order.rejection_reasons))
+
+    def check_existing_many(self, commands: Sequence[SubmitOrder]) -> list[PlaceResult | None]:
+        """`check_existing` of each command, from one read of the store."""
+        stored = find_many(self._store, [c.order_id for c in commands], Order)
+        return [
+            None
+            if (order := stored.get(c.order_id)) is None
+            else _compare(c, order.status.value, order.digest, tuple(order.rejection_reasons))
+            for c in commands
+        ]
 
     def _place_alone(self, command: SubmitOrder, now: datetime) -> PlaceResult:
         order = self._new_order(command, now)

@@ -21,7 +21,7 @@ from hub.services.capture import (
 from hub.services.intake import IntakeService, Outcome, PlaceResult, RejectSubmission, SubmitOrder
 from hub.store import OrderStore
 from schemas.channels import ChannelDefinition, ChannelKind, Role
-from tests.contracts.factories import NOW, fixed_clock, popo_store, submission_dict
+from tests.contracts.factories import NOW, fixed_clock, popo_store, submission, submission_dict
 
 STAFF = Principal(role=Role.OPS, key_id="k-ops", label="ann")
 WEB_SHOP = Principal(role=Role.CHANNEL, key_id="k-web", channel_id="web-shop")
@@ -157,3 +157,36 @@ def test_a_native_payload_answers_each_order_in_payload_order(hub: Hub) -> None:
         "corr#2",
     ]
     assert hub.types().count("orderhub.rejected_submission.recorded") == 1
+
+
+class CountingIntake(IntakeService):
+    """The store's intake, counting the orders of each read of the duplicate check."""
+
+    def __init__(self, store: OrderStore) -> None:
+        super().__init__(store, fixed_clock(NOW))
+        self.reads: list[int] = []
+
+    def check_existing_many(self, commands: Sequence[SubmitOrder]) -> list[PlaceResult | None]:
+        self.reads.append(len(commands))
+        return super().check_existing_many(commands)
+
+
+def _distributed(hub: Hub, intake: IntakeService) -> CaptureService:
+    return CaptureService(
+        intake, CHANNELS.__getitem__, hub.place, hub.settle, fixed_clock(NOW), hub.submit
+    )
+
+
+def test_distributed_a_native_payload_of_many_orders_is_checked_in_one_read(hub: Hub) -> None:
+    intake = CountingIntake(hub.store)
+    intake.place_orders([SubmitOrder(submission(external_id="WEB-2"), "{}", "user:ann", "c")])
+    raw = json.dumps([submission_dict(external_id=f"WEB-{n}") for n in range(5)]).encode()
+
+    items = asyncio.run(
+        _distributed(hub, intake).capture_native(CHANNELS["web-shop"], raw, STAFF, "corr")
+    )
+
+    assert intake.reads == [5]
+    outcomes = [i.outcome for i in items if isinstance(i, Captured)]
+    assert outcomes == ["submitted", "submitted", "duplicate", "submitted", "submitted"]
+    assert [c.submission.external_id for c in hub.submitted] == ["WEB-0", "WEB-1", "WEB-3", "WEB-4"]

@@ -6,7 +6,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from hub.api import settling
@@ -183,11 +182,13 @@ def _answer(result: PlaceResult) -> Response:
     return _json(receipt, 202 if result.outcome is Outcome.CREATED else 200, result.order_id)
 
 
-def _json(receipt: SubmissionReceipt, status: int, order_id: UUID) -> JSONResponse:
-    return JSONResponse(
-        receipt.model_dump(mode="json"),
+def _json(receipt: SubmissionReceipt, status: int, order_id: UUID) -> Response:
+    # The bytes JSONResponse would write (compact, UTF-8), serialised by pydantic in one step.
+    return Response(
+        receipt.model_dump_json(),
         status_code=status,
         headers={"Location": f"/v1/orders/{order_id}"},
+        media_type="application/json",
     )
 
 

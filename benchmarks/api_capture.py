@@ -1,0 +1,212 @@
+"""The API process's CPU per captured order, distributed: `orderhub serve` alone on the real
+broker and a fresh PostgreSQL database, `POST /v1/orders` at a fixed offered rate.
+
+Run:  python -m benchmarks.api_capture [--rate 150 --seconds 20 --warmup 5 --runs 3]
+          [--code DIR] [--profile OUT]
+
+Only the API runs (no intake worker, relay or followers): what is measured is the capture
+itself (the front door, validation, the duplicate check in the store, the produce to the
+submitted topic with acks=all, the 202). CPU is the server process's own (utime + stime from
+/proc, every thread) over the measured window, divided by the orders answered in it; the
+database's backends' CPU and its transactions (pg_stat_database, committed and rolled back) are
+given per order too. Each run
+posts new orders (the flow's generated network and order mix, one channel, no key: the trial
+caller). `--code DIR` runs the server from another checkout (an A/B against a base worktree);
+`--profile OUT` records the server with py-spy (raw, 200 Hz) during the last run.
+
+On a loaded machine the open loop's figure moves with the load (a starved server answers
+requests in bigger bunches, which costs less per order); `--rate 0 --concurrency N` keeps N
+requests in flight whatever the speed, which holds the bunching at N.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import psycopg
+
+from benchmarks.network import OrderMaker, generate_network
+from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, postgres_server
+from connectors.topics import ensure_topics
+from hub.settings import Settings
+from tests.support.processes import HubProcess, free_port, wait_for_http
+
+CHANNEL = "bench-web"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def database_work(database: str) -> tuple[float, int]:
+    """(CPU seconds of the database's backends, transactions ended in it so far)."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        pids = [p for (p,) in conn.execute(_BACKENDS).fetchall()]
+        row = conn.execute(_COMMITS).fetchone()
+    cpu = 0.0
+    for pid in pids:
+        try:
+            cpu += cpu_seconds(pid)
+        except OSError:  # a backend that ended meanwhile
+            continue
+    return cpu, int(row[0]) if row else 0
+
+
+_BACKENDS = (
+    "SELECT pid FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+# An idle backend sends its counts to pg_stat_database within 10 s (PostgreSQL 15).
+_STATS_FLUSH_SECONDS = 11
+# Reads end in a rollback (the event store's read transactions), writes in a commit.
+_COMMITS = (
+    "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+)
+
+
+async def offer(base: str, bodies: list[bytes], rate: float, concurrency: int) -> list[float]:
+    """POST each body at `rate`/s (open loop; closed, `concurrency` at a time as fast as they
+    are answered, when `rate` is 0); the answer times (s) of the 2xx ones."""
+    times: list[float] = []
+    slots = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(
+        base, connector=aiohttp.TCPConnector(limit=concurrency)
+    ) as client:
+
+        async def post(body: bytes, due: float) -> None:
+            async with (
+                slots,
+                client.post(
+                    "/v1/orders", data=body, headers={"content-type": "application/json"}
+                ) as response,
+            ):
+                await response.read()
+                if 200 <= response.status < 300:
+                    times.append(time.perf_counter() - due)
+                else:
+                    print(f"HTTP {response.status}: {(await response.text())[:200]}")
+
+        if rate <= 0:
+            todo = iter(bodies)
+
+            async def client_loop() -> None:
+                for body in todo:
+                    await post(body, time.perf_counter())
+
+            await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+            return times
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i, body in enumerate(bodies):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(body, due)))
+        await asyncio.gather(*tasks)
+    return times
+
+
+def bodies(maker: OrderMaker, run: str, n: int) -> list[bytes]:
+    placed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return [json.dumps(maker.order(CHANNEL, f"{run}-{i:07d}", placed)).encode() for i in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=150, help="0: closed loop")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle", type=float, default=10, help="seconds of idle CPU measured")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--code", type=Path, default=None, help="run the server from this tree")
+    parser.add_argument("--profile", type=Path, default=None)
+    args = parser.parse_args()
+    server = postgres_server()
+    database = fresh_database(server)
+    tmp = Path(tempfile.mkdtemp(prefix="api-capture-"))
+    prefix = f"apicap{uuid.uuid4().hex[:6]}."
+    port = free_port()
+    env = {
+        "ORDERHUB_DATA_DIR": str(tmp / "data"),
+        "ORDERHUB_API_PORT": str(port),
+        "ORDERHUB_LOG_LEVEL": "warning",
+        "ORDERHUB_KAFKA_BOOTSTRAP": kafka_bootstrap(),
+        "ORDERHUB_DATABASE_URL": database,
+        "ORDERHUB_TOPIC_PREFIX": prefix,
+        "ORDERHUB_CONSUMER_GROUP": f"bench-{prefix}",
+    }
+    if args.code is not None:
+        env["PYTHONPATH"] = str(args.code.resolve())
+    settings = Settings(_env_file=None, topic_prefix=prefix)  # type: ignore[call-arg]
+    asyncio.run(
+        ensure_topics(
+            env["ORDERHUB_KAFKA_BOOTSTRAP"],
+            {t: settings.topic_partitions for t in settings.all_topics()},
+        )
+    )
+    maker = OrderMaker(generate_network())
+    serve = HubProcess("serve", env, tmp)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base}/healthz", serve)
+        pid = serve.process.pid
+        time.sleep(2)
+        before = cpu_seconds(pid)
+        time.sleep(args.idle)
+        idle_ms = 1000 * (cpu_seconds(pid) - before) / args.idle
+        print(f"idle: {idle_ms:.1f} ms CPU per second", flush=True)
+        per_order: list[float] = []
+        for run in range(args.runs):
+            tag = uuid.uuid4().hex[:6]
+            per_second = args.rate or 200  # closed loop: as many orders as at 200/s
+            warm = bodies(maker, f"w{tag}", int(per_second * args.warmup))
+            measured = bodies(maker, f"m{tag}", int(per_second * args.seconds))
+            asyncio.run(offer(base, warm, args.rate, args.concurrency))
+            spy = None
+            if args.profile is not None and run == args.runs - 1:
+                spy = subprocess.Popen(
+                    ["/tmp/prof/bin/py-spy", "record", "-r", "200", "-f", "raw", "-o",
+                     str(args.profile), "--pid", str(pid), "-d", str(int(args.seconds))],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+            time.sleep(_STATS_FLUSH_SECONDS)
+            before, db_before = cpu_seconds(pid), database_work(database)
+            times = asyncio.run(offer(base, measured, args.rate, args.concurrency))
+            used = cpu_seconds(pid) - before
+            time.sleep(_STATS_FLUSH_SECONDS)
+            db_after = database_work(database)
+            if spy is not None:
+                spy.wait()
+            times.sort()
+            ms = 1000 * used / max(1, len(times))
+            per_order.append(ms)
+            p50 = 1000 * times[len(times) // 2]
+            p99 = 1000 * times[int(len(times) * 0.99)]
+            print(
+                f"run {run + 1}: {len(times)}/{len(measured)} answered, CPU {ms:.3f} ms/order, "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; PostgreSQL backends "
+                f"{1000 * (db_after[0] - db_before[0]) / max(1, len(times)):.3f} ms/order, "
+                f"{(db_after[1] - db_before[1] - 1) / max(1, len(times)):.3f} transactions/order",
+                flush=True,
+            )
+        print(f"median CPU ms/order: {statistics.median(per_order):.3f}  (runs: {per_order})")
+    finally:
+        serve.stop()
+        drop_database(server, database)
+
+
+if __name__ == "__main__":
+    main()
