@@ -77,6 +77,7 @@ def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | Non
         poll_seconds=hub.settings.relay_poll_seconds,
         wakeups=wakeups,
         fallback_seconds=hub.settings.relay_fallback_seconds,
+        save_every=hub.settings.relay_save_seconds,
     )
 
 
