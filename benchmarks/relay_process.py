@@ -10,7 +10,8 @@ against fresh topics on the real broker. Its CPU (all threads, from /proc) is co
 "relay started" log line, once it has bootstrapped, until its saved position reaches the end of
 the log: reading the log, encoding, producing (acks=all) and saving positions, as it runs in
 the hub, with the process's own heap and event loop. Printed: CPU µs per store event per round,
-and the medians.
+and the medians; with `--base`, whether the two trees' last rounds put the same records on
+Kafka (per topic and partition, in order: key, value and headers byte for byte).
 """
 
 import argparse
@@ -25,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from benchmarks.projection_events import record_history
 from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, postgres_server
 from connectors.relay import STREAM
@@ -33,6 +36,15 @@ from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 
 HERE = Path(__file__).resolve().parent.parent
+# The topics the relay writes (hub.streaming.relay.routes_for), by their settings' names.
+TOPICS = (
+    "order_events",
+    "fulfillment_requests",
+    "inventory_events",
+    "catalog_events",
+    "billing_events",
+    "rejected",
+)
 
 
 def _cpu(pid: int) -> float:
@@ -74,6 +86,34 @@ def _one(tree: Path, env: dict[str, str], positions: object, end: int) -> float:
         process.wait(30)
 
 
+async def _records(
+    bootstrap: str, topics: list[str], partitions: int
+) -> dict[str, list[tuple[object, ...]]]:
+    """Every record of `topics` (named without their prefix), per partition in offset order."""
+    found: dict[str, list[tuple[object, ...]]] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        for topic in topics:
+            parts = [TopicPartition(topic, p) for p in range(partitions)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            rows: list[tuple[object, ...]] = []
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
+                    rows += [(tp.partition, r.offset, r.key, r.value, r.headers) for r in batch]
+            found[topic.split(".", 1)[1]] = sorted(rows, key=lambda r: (r[0], r[1]))
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _topics(settings: Settings, prefix: str) -> tuple[list[str], int]:
+    prefixed = settings.model_copy(update={"topic_prefix": prefix})
+    return [prefixed.topic(name) for name in TOPICS], prefixed.topic_partitions
+
+
 def _rewind(hub: Hub, start: int) -> None:
     """The relay's position back to `start` (a saved position only ever moves forward)."""
     with hub.views_db.transaction() as cur:
@@ -92,6 +132,7 @@ def main() -> None:
     server = postgres_server()
     database = fresh_database(server)
     results: dict[str, list[float]] = {name: [] for name in trees}
+    prefixes: dict[str, str] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(
@@ -111,7 +152,7 @@ def main() -> None:
                 positions = hub.relay_positions()
                 for _ in range(args.rounds):
                     for name, tree in trees.items():
-                        prefix = f"rproc{uuid.uuid4().hex[:6]}."
+                        prefix = prefixes[name] = f"rproc{uuid.uuid4().hex[:6]}."
                         topics = settings.model_copy(update={"topic_prefix": prefix})
                         asyncio.run(
                             ensure_topics(
@@ -130,6 +171,13 @@ def main() -> None:
                         cpu = _one(tree, env, positions, end)
                         results[name].append(cpu / (end - start) * 1e6)
                         print(f"  {name}: {results[name][-1]:.1f} µs per store event", flush=True)
+                if args.base:
+                    same = [
+                        asyncio.run(_records(bootstrap_address, *_topics(settings, prefixes[n])))
+                        for n in trees
+                    ]
+                    count = sum(len(rows) for rows in same[0].values())
+                    print(f"  the same records on Kafka: {same[0] == same[1]} ({count} records)")
             finally:
                 hub.close()
     finally:

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="... or after this long, when anything was applied"
     )
     batch_window_seconds: float = Field(default=0.05, gt=0)
+    batch_window_at_broker: bool = Field(
+        default=True,
+        description="The worker's plain consumers with a window (not closing early) ask the "
+        "broker to hold each fetch for batch_window_seconds, and take a fetch as their batch; "
+        "off, a batch is topped up fetch by fetch within the window",
+    )
     consumer_commit_seconds: float = Field(
         default=0.2,
         ge=0,

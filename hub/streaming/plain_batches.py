@@ -45,6 +45,9 @@ from hub.settings import Settings
 log = logging.getLogger(__name__)
 RETRY_PAUSE_SECONDS = 1.0
 COMMIT_ON_STOP_SECONDS = 2.0
+# With the window kept by the broker, a fetch is answered once this much has come (or the window
+# passed): more than a batch of the hub's records, so the window is what answers at our rates.
+BROKER_WINDOW_MIN_BYTES = 1_048_576
 
 
 class BatchHandler(Protocol):
@@ -78,6 +81,7 @@ class PlainBatchConsumer:
         window: float = 0.0,
         early: bool = False,
         commit_every: float | None = None,
+        window_at_broker: bool | None = None,
     ) -> None:
         self.settings = settings
         self.topics = list(topics)
@@ -93,6 +97,9 @@ class PlainBatchConsumer:
         self.commit_every = (
             settings.consumer_commit_seconds if commit_every is None else commit_every
         )
+        if window_at_broker is None:
+            window_at_broker = settings.batch_window_at_broker
+        self.window_at_broker = window_at_broker and window > 0 and not early
         self.batches = 0  # handled (tests and logs)
         self._kafka: AIOKafkaConsumer | None = None
         self._handled: dict[TopicPartition, int] = {}  # offsets to commit: the next to read
@@ -106,6 +113,15 @@ class PlainBatchConsumer:
         s = self.settings
         if s.kafka_bootstrap is None:
             raise ValueError("a plain consumer needs ORDERHUB_KAFKA_BOOTSTRAP")
+        fetching: dict[str, int] = {}
+        if self.window_at_broker:
+            # The broker holds each fetch for the window: one fetch (its request, its answer
+            # decoded, in the consumer and in the broker) per window, not one per record that
+            # arrived within it, as topping the batch up here made at a steady rate.
+            fetching = {
+                "fetch_max_wait_ms": max(1, int(self.window * 1000)),
+                "fetch_min_bytes": BROKER_WINDOW_MIN_BYTES,
+            }
         return AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap,
             group_id=self.group,
@@ -116,6 +132,7 @@ class PlainBatchConsumer:
             session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(s.kafka_heartbeat_seconds * 1000),
             rebalance_timeout_ms=int(s.kafka_rebalance_timeout_seconds * 1000),
+            **fetching,
         )
 
     async def run(self) -> None:
@@ -162,8 +179,9 @@ class PlainBatchConsumer:
         self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
     ) -> dict[TopicPartition, list[Any]]:
         """The batch topped up with what arrives within the window, until full; `early`, the
-        first fetch as it came (full, or short: nothing more had arrived)."""
-        if self.early:
+        first fetch as it came (full, or short: nothing more had arrived); with the window kept
+        by the broker, the first fetch too (it waited out the window there)."""
+        if self.early or self.window_at_broker:
             return fetched
         count = sum(len(records) for records in fetched.values())
         deadline = asyncio.get_running_loop().time() + self.window
