@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # PostgreSQL wakes the relay on each commit (LISTEN/NOTIFY); it still reads this often
     # without a notice. SQLite has no notices: the relay polls every relay_poll_seconds.
     relay_fallback_seconds: float = Field(default=1.0, gt=0)
+    relay_save_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        description="The relay saves its position once for the batches the broker acknowledged "
+        "within this long (0: after each batch); a crash re-publishes up to this much",
+    )
     projection_batch_size: int = Field(default=500, ge=1)
     routing_process: Literal["auto", "on", "off"] = Field(
         default="auto",
@@ -135,6 +141,19 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="... or after this long, when anything was applied"
     )
     batch_window_seconds: float = Field(default=0.05, gt=0)
+    batch_window_at_broker: bool = Field(
+        default=True,
+        description="The worker's plain consumers with a window (not closing early) ask the "
+        "broker to hold each fetch for batch_window_seconds, and take a fetch as their batch; "
+        "off, a batch is topped up fetch by fetch within the window",
+    )
+    consumer_commit_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        description="The worker's plain consumers commit the offsets of the batches they "
+        "handled together, at most this long after handling the first of them (0: after each "
+        "batch). A crash reads up to this much again; every consumer applies a record once",
+    )
     max_handler_attempts: int = Field(default=3, ge=1)
     batch_close_early: bool = Field(
         default=False,

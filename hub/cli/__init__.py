@@ -164,9 +164,11 @@ def worker(
         console.print(f"[red]{error}; roles: {', '.join(r.value for r in Role)}[/red]")
         raise typer.Exit(2) from None
     if len(roles) == 1:
+        from hub.collector import freeze_what_is_loaded
         from hub.streaming.worker import run_worker
 
         _name_connections(roles[0].value)
+        freeze_what_is_loaded()  # after Faust's, aiokafka's and the hub's imports
         run_worker(settings, roles[0])
     else:
         from hub.streaming.supervisor import Supervisor
@@ -196,17 +198,16 @@ def relay() -> None:
     settings = _settings()
     _require_kafka(settings)
     _name_connections("relay")
-    from hub.streaming.relay import run_relay
-
-    stop = asyncio.Event()
+    from hub.streaming.relay import run_in_loop, run_relay
 
     async def main() -> None:
+        stop = asyncio.Event()  # made in the loop it is waited in
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await run_relay(settings, stop)
 
-    asyncio.run(main())
+    run_in_loop(main())
 
 
 @app.command("simulate-warehouse")

@@ -7,7 +7,8 @@ bytes, applied 500 at a time) that was some 40 % of the fulfillment role's CPU, 
 the projections role's for the order events (py-spy, benchmarks/README.md); hub.streaming.roles
 lists the topics read this way. Here a consumer of its own group takes what `getmany` returns
 (up to a batch), hands it to the handler, and commits the batch's offsets only once the handler
-returned.
+returned: with those of the batches handled after it within `consumer_commit_seconds`, in one
+commit request (and on a stop).
 
 The guarantees of the Faust agents are kept: at least once (a crash or a rebalance during the
 handler leaves the batch uncommitted, so its new owner reads it again; the stock feed's items
@@ -43,6 +44,10 @@ from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_SECONDS = 1.0
+COMMIT_ON_STOP_SECONDS = 2.0
+# With the window kept by the broker, a fetch is answered once this much has come (or the window
+# passed): more than a batch of the hub's records, so the window is what answers at our rates.
+BROKER_WINDOW_MIN_BYTES = 1_048_576
 
 
 class BatchHandler(Protocol):
@@ -75,6 +80,8 @@ class PlainBatchConsumer:
         resume_from: str | None = None,
         window: float = 0.0,
         early: bool = False,
+        commit_every: float | None = None,
+        window_at_broker: bool | None = None,
     ) -> None:
         self.settings = settings
         self.topics = list(topics)
@@ -85,8 +92,18 @@ class PlainBatchConsumer:
         self.resume_from = resume_from
         self.window = window
         self.early = early
-        self.batches = 0  # handed over and committed (tests and logs)
+        # Handled batches' offsets are committed together, at most this long after the first
+        # of them (0: after each batch).
+        self.commit_every = (
+            settings.consumer_commit_seconds if commit_every is None else commit_every
+        )
+        if window_at_broker is None:
+            window_at_broker = settings.batch_window_at_broker
+        self.window_at_broker = window_at_broker and window > 0 and not early
+        self.batches = 0  # handled (tests and logs)
         self._kafka: AIOKafkaConsumer | None = None
+        self._handled: dict[TopicPartition, int] = {}  # offsets to commit: the next to read
+        self._commit_at = 0.0
 
     def assigned(self) -> int:
         """Partitions this consumer holds now (the worker's health page)."""
@@ -96,6 +113,15 @@ class PlainBatchConsumer:
         s = self.settings
         if s.kafka_bootstrap is None:
             raise ValueError("a plain consumer needs ORDERHUB_KAFKA_BOOTSTRAP")
+        fetching: dict[str, int] = {}
+        if self.window_at_broker:
+            # The broker holds each fetch for the window: one fetch (its request, its answer
+            # decoded, in the consumer and in the broker) per window, not one per record that
+            # arrived within it, as topping the batch up here made at a steady rate.
+            fetching = {
+                "fetch_max_wait_ms": max(1, int(self.window * 1000)),
+                "fetch_min_bytes": BROKER_WINDOW_MIN_BYTES,
+            }
         return AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap,
             group_id=self.group,
@@ -106,6 +132,7 @@ class PlainBatchConsumer:
             session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(s.kafka_heartbeat_seconds * 1000),
             rebalance_timeout_ms=int(s.kafka_rebalance_timeout_seconds * 1000),
+            **fetching,
         )
 
     async def run(self) -> None:
@@ -127,21 +154,34 @@ class PlainBatchConsumer:
         kafka.subscribe(self.topics)
         await kafka.start()
         self._kafka = kafka
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                fetched = await kafka.getmany(timeout_ms=1000, max_records=self.batch_size)
+                wait = self._commit_at - loop.time() if self._handled else 1.0
+                fetched = await kafka.getmany(
+                    timeout_ms=max(1, int(min(wait, 1.0) * 1000)), max_records=self.batch_size
+                )
                 if fetched:
                     await self._handle(kafka, await self._filled(kafka, fetched))
+                if self._handled and loop.time() >= self._commit_at:
+                    await self._commit(kafka)
         finally:
             self._kafka = None
+            try:
+                # What was handled is committed before leaving (a stop, a failure), so that a
+                # clean stop reads nothing twice; a crash reads it again, as at least once does.
+                await asyncio.wait_for(asyncio.shield(self._commit(kafka)), COMMIT_ON_STOP_SECONDS)
+            except (TimeoutError, asyncio.CancelledError, KafkaError):
+                pass
             await kafka.stop()
 
     async def _filled(
         self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
     ) -> dict[TopicPartition, list[Any]]:
         """The batch topped up with what arrives within the window, until full; `early`, the
-        first fetch as it came (full, or short: nothing more had arrived)."""
-        if self.early:
+        first fetch as it came (full, or short: nothing more had arrived); with the window kept
+        by the broker, the first fetch too (it waited out the window there)."""
+        if self.early or self.window_at_broker:
             return fetched
         count = sum(len(records) for records in fetched.values())
         deadline = asyncio.get_running_loop().time() + self.window
@@ -181,15 +221,33 @@ class PlainBatchConsumer:
                 except KafkaError:
                     pass  # taken by a rebalance: its new owner reads it from the committed offset
             return
-        ends = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        if not self._handled:
+            self._commit_at = asyncio.get_running_loop().time() + self.commit_every
+        self._handled.update((tp, records[-1].offset + 1) for tp, records in fetched.items())
+        self.batches += 1
+        if self.commit_every <= 0:
+            await self._commit(kafka)
+
+    async def _commit(self, kafka: AIOKafkaConsumer) -> None:
+        """Commit the handled batches' offsets (those of the partitions still held).
+
+        Committing each batch as it was handled cost a commit request (and its answer) per
+        batch, in the consumer and in the broker: at a steady rate of small batches, 15 % of
+        the intake role's busy samples (py-spy, benchmarks/README.md). Held back a little,
+        several batches share one; at least once holds, as an offset is committed only after
+        its batch was handled."""
+        handled, self._handled = self._handled, {}
+        held = kafka.assignment()
+        ends = {tp: offset for tp, offset in handled.items() if tp in held}
+        if not ends:
+            return
         try:
             await kafka.commit(ends)
         except KafkaError as error:
-            # A rebalance took the partitions meanwhile: their new owner reads the batch again,
-            # and applies what this one applied once (the items know the offsets they applied).
+            # A rebalance took the partitions meanwhile: their new owner reads the batches
+            # again, and applies what this one applied once (the items know the offsets they
+            # applied).
             log.warning("%s: commit after a batch failed (%r)", self.group, error)
-            return
-        self.batches += 1
 
 
 async def seed_offsets(settings: Settings, group: str, before: str, topics: Sequence[str]) -> None:

@@ -2,7 +2,8 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
@@ -10,6 +11,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
 from connectors.store_notices import StoreNotices, install_trigger
 from hub.bootstrap import Hub, bootstrap
+from hub.collector import freeze_what_is_loaded
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
 from schemas.envelope import EventEnvelope
@@ -75,6 +77,7 @@ def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | Non
         poll_seconds=hub.settings.relay_poll_seconds,
         wakeups=wakeups,
         fallback_seconds=hub.settings.relay_fallback_seconds,
+        save_every=hub.settings.relay_save_seconds,
     )
 
 
@@ -115,6 +118,7 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     notices = await asyncio.to_thread(store_notices, hub)
     listening = asyncio.create_task(notices.run(stop)) if notices is not None else None
     relay = build_relay(hub, publisher, notices)
+    freeze_what_is_loaded()  # what a start loads, out of every later full collection
     log.info("relay started at position %s", hub.relay_positions().get("notification_log"))
     try:
         await relay.run(stop)
@@ -124,3 +128,17 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
         await publisher.stop()
         hub.close()
         log.info("relay stopped after publishing %d events", relay.published)
+
+
+def run_in_loop(main: Coroutine[Any, Any, None]) -> None:
+    """`main` in uvloop's event loop where it is installed (it comes with uvicorn[standard]),
+    else in asyncio's. The relay is a loop of small steps (a notice, a read handed to a thread
+    and back, a produce request, its answer): asyncio's selector loop, in Python, was a tenth of
+    its busy samples (py-spy, benchmarks/README.md). aiokafka and psycopg's async connection run
+    on either."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is installed wherever uvicorn[standard] is
+        asyncio.run(main)
+        return
+    uvloop.run(main)

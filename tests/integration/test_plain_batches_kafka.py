@@ -107,3 +107,43 @@ async def test_a_new_group_starts_where_the_group_before_it_committed(
     await read_until(reader, lambda: 4 in handler.offsets())
 
     assert handler.offsets() == [3, 4]
+
+
+@pytest.mark.asyncio
+async def test_handled_batches_are_committed_together_soon_after_and_on_stop(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    settings = settings_for(tmp_path, kafka_bootstrap)
+    # Held back for a minute: nothing is committed while it runs; a stop commits what was handled.
+    held = await topic_with(kafka_bootstrap, [b"a", b"b", b"c"])
+    handler = Recording()
+    reader = PlainBatchConsumer(
+        settings, [held], f"{held}.group", handler, batch_size=500, commit_every=60.0
+    )
+    task = asyncio.create_task(reader.run())
+    try:
+        async with asyncio.timeout(60):
+            while handler.offsets() != [0, 1, 2]:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert await committed_offsets(settings, f"{held}.group") == {}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await committed_offsets(settings, f"{held}.group") == {TopicPartition(held, 0): 3}
+
+    # The setting's default: committed within a fraction of a second while it runs on.
+    soon = await topic_with(kafka_bootstrap, [b"d", b"e"])
+    reader = PlainBatchConsumer(settings, [soon], f"{soon}.group", Recording(), batch_size=500)
+    assert 0 < reader.commit_every < 1
+    task = asyncio.create_task(reader.run())
+    try:
+        async with asyncio.timeout(60):
+            while await committed_offsets(settings, f"{soon}.group") != {
+                TopicPartition(soon, 0): 2
+            }:
+                await asyncio.sleep(0.1)
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -86,6 +86,7 @@ async def test_the_relay_on_whole_batches_saves_only_what_was_acknowledged(
         topic_partitions=3,
         data_dir=tmp_path / "data",
         relay_batch_size=35,
+        relay_save_seconds=0.0,  # saved after each batch, to see each acknowledgement's
     )
     orders, inventory = settings.topic("order_events"), settings.topic("inventory_events")
     await ensure_topics(kafka_bootstrap, {orders: 3, inventory: 3})

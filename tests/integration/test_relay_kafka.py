@@ -79,6 +79,7 @@ async def test_relay_publishes_each_order_in_sequence_keyed_by_order_with_cloude
         relay = build_relay(hub, publisher)
         while await relay.publish_next_batch():
             pass
+        await relay.save_position()  # saved once for the batches of `relay_save_seconds`
     finally:
         await publisher.stop()
 

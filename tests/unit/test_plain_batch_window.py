@@ -42,7 +42,9 @@ class Nothing:
 
 def reader(tmp_path: Path, batch_size: int, window: float) -> PlainBatchConsumer:
     settings = Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")
-    return PlainBatchConsumer(settings, [TP.topic], "g", Nothing(), batch_size, window=window)
+    return PlainBatchConsumer(
+        settings, [TP.topic], "g", Nothing(), batch_size, window=window, window_at_broker=False
+    )
 
 
 def offsets(fetched: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[int]]:
@@ -155,3 +157,24 @@ async def test_without_closing_early_the_window_still_bounds_the_wait(tmp_path: 
     waited = loop.time() - start
     assert 0.09 <= waited < 0.3
     assert 5 <= len(filled[TP]) <= 11
+
+
+@pytest.mark.asyncio
+async def test_with_the_window_at_the_broker_a_fetch_is_the_batch_and_the_broker_holds_it(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")
+    window = PlainBatchConsumer(settings, [TP.topic], "g", Nothing(), 500, window=0.05)
+    assert window.window_at_broker  # the setting's default
+    first = {TP: [Record(0), Record(1)]}
+    more = Scripted({TP: [Record(2)]})
+
+    assert offsets(await window._filled(more, first)) == {TP: [0, 1]}  # type: ignore[arg-type]
+    assert more.calls == 0  # not topped up: the broker waited out the window
+
+    kafka = window.consumer()
+    assert (kafka._fetch_max_wait_ms, kafka._fetch_min_bytes) == (50, 1_048_576)
+    # Closing early, the broker answers at once, as before.
+    early = PlainBatchConsumer(settings, [TP.topic], "g", Nothing(), 500, window=0.05, early=True)
+    assert not early.window_at_broker
+    assert early.consumer()._fetch_min_bytes == 1

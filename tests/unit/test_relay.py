@@ -70,7 +70,12 @@ def placed(store: OrderStore) -> list[EventEnvelope]:
 
 
 def _relay(
-    store: OrderStore, publisher: object, positions: InMemoryPositions, batch_size: int = 500
+    store: OrderStore,
+    publisher: object,
+    positions: InMemoryPositions,
+    batch_size: int = 500,
+    poll_seconds: float = 0.001,
+    save_every: float = 0.0,
 ) -> Relay:
     return Relay(
         source=store,
@@ -78,7 +83,8 @@ def _relay(
         positions=positions,
         routes_for=lambda env: [(TOPIC, env.subject)],
         batch_size=batch_size,
-        poll_seconds=0.001,
+        poll_seconds=poll_seconds,
+        save_every=save_every,
     )
 
 
@@ -325,3 +331,66 @@ async def test_a_backlog_is_read_ahead_but_published_in_order_after_each_acknowl
     await asyncio.wait_for(asyncio.gather(relay.run(stop), stop_once_all_published()), timeout=10)
     assert _ids(publisher.records) == [env.id for env in placed], "each once, in log order"
     assert reads[3] == 2, "after the failure, read again from the saved position"
+
+
+@pytest.mark.asyncio
+async def test_with_save_every_the_position_is_saved_once_for_several_batches_and_on_stop(
+    store: OrderStore, placed: list[EventEnvelope]
+) -> None:
+    publisher, positions = RecordingPublisher(), InMemoryPositions()
+    relay = _relay(store, publisher, positions, batch_size=2, poll_seconds=0.001, save_every=60.0)
+
+    for _ in range(3):
+        assert await relay.publish_next_batch() == 2
+    # All six acknowledged; not due yet: nothing saved (a crash would publish them again).
+    assert len(publisher.records) == 6
+    assert positions.writes == 0
+
+    stop = asyncio.Event()
+    stop.set()
+    await relay.run(stop)  # a stop saves what was acknowledged, once
+    assert positions.saved == {STREAM: store.max_position()}
+    assert positions.writes == 1
+
+
+@pytest.mark.asyncio
+async def test_an_unsaved_position_is_saved_when_due_while_idle(
+    store: OrderStore, placed: list[EventEnvelope]
+) -> None:
+    stop, positions = asyncio.Event(), InMemoryPositions()
+    # Idle far longer (poll_seconds) than the save is due.
+    relay = _relay(store, RecordingPublisher(), positions, poll_seconds=5.0, save_every=0.05)
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        async with asyncio.timeout(2):
+            while positions.saved.get(STREAM) != store.max_position():
+                await asyncio.sleep(0.01)
+        assert positions.writes == 1
+    finally:
+        stop.set()
+        await running
+
+
+@pytest.mark.asyncio
+async def test_a_failed_batch_after_unsaved_ones_publishes_them_again_from_the_saved_position(
+    store: OrderStore, placed: list[EventEnvelope]
+) -> None:
+    publisher, positions = FlakyPublisher(failures=0), InMemoryPositions()
+    relay = _relay(store, publisher, positions, batch_size=2, poll_seconds=0.001, save_every=60.0)
+    assert await relay.publish_next_batch() == 2
+    publisher.failures = 1
+    stop = asyncio.Event()
+
+    async def stop_once_all_published() -> None:
+        while positions.saved.get(STREAM) != store.max_position():
+            await asyncio.sleep(0)
+            if len(publisher.records) >= 8:
+                stop.set()
+
+    await asyncio.wait_for(asyncio.gather(relay.run(stop), stop_once_all_published()), timeout=10)
+    # At least once: the first batch, acknowledged but never saved, went again after the
+    # failure; every event in order after it, and the position saved at the end.
+    ids = _ids(publisher.records)
+    assert ids[:2] == ids[2:4] == [env.id for env in placed[:2]]
+    assert ids[2:] == [env.id for env in placed]
+    assert positions.saved == {STREAM: store.max_position()}
