@@ -5,6 +5,7 @@ Warming writes nothing, does not hold back readiness, and leaves every decision 
 its own digests."""
 
 import contextlib
+import inspect
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,8 @@ def test_the_newest_decided_order_is_found_across_windows_and_within_the_look_ba
 
 
 def _contexts_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """From now on: each route whose state FastAPI builds (at its first request, lazily)."""
+    """From now on: each route whose state FastAPI builds (at its first request, lazily), and
+    each endpoint whose source lines it reads (at its first request, for error messages)."""
     built: list[str] = []
     real = routing._EffectiveRouteContext.from_api_route.__func__  # type: ignore[attr-defined]
 
@@ -110,7 +112,15 @@ def _contexts_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         built.append(kwargs["original_route"].path)
         return real(cls, **kwargs)
 
+    real_lines = inspect.getsourcelines
+
+    def lines(thing: Any) -> Any:
+        built.append(f"source of {thing.__name__}")
+        return real_lines(thing)
+
     monkeypatch.setattr(routing._EffectiveRouteContext, "from_api_route", classmethod(counted))
+    monkeypatch.setattr(inspect, "getsourcelines", lines)
+    routing._endpoint_context_cache.clear()  # as in a new process
     return built
 
 
@@ -136,9 +146,10 @@ async def test_a_started_app_has_built_its_routes_before_the_first_rerun(
         assert answer.status_code == 200 and answer.json()["identical"] is True
     by_request = built[at_start:]
     if warmed:
-        assert at_start > 20 and by_request == []
+        assert at_start > 20 and "source of rerun_decision" in built and by_request == []
     else:
         assert at_start == 0 and "/v1/orders/{order_id}/decisions/{n}/rerun" in by_request
+        assert "source of rerun_decision" in by_request
 
 
 @pytest.mark.asyncio
