@@ -196,8 +196,9 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
     criterion names and weights are given once in the explanation.
     """
     candidates = explanation.candidates
-    scored = [c.raw for c in candidates if c.status is not _EXCLUDED and c.status is not _NO_STOCK]
-    figures = iter(_Figures(explanation).rows(scored))
+    ranked = [c for c in candidates if c.status is not _EXCLUDED and c.status is not _NO_STOCK]
+    figures = iter(_Figures(explanation).rows([c.raw for c in ranked]))
+    totals = iter(rounded_all([float(c.total) for c in ranked if c.total is not None]))
     out: list[dict[str, Any]] = []
     for c in candidates:
         if c.status is not _EXCLUDED and c.status is not _NO_STOCK:
@@ -206,7 +207,7 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
                 "source_id": c.source_id,
                 "status": str(c.status),
                 "rank": c.rank,
-                "total": _num(c.total),
+                "total": None if c.total is None else next(totals),
                 "raw": raw,
                 "normalised": normalised,
                 "contribution": contribution,
