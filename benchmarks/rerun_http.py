@@ -9,8 +9,10 @@ default, auth off) `--starts` times, waits till it is idle, and times each reque
 httpx from this process (wall, connection kept alive: request, routing, re-run, answer, its
 JSON read). Per start:
 
-- `first`: the server's first re-run since it started (nothing read or decoded yet: the
-  policy version, the 200 source definitions, their candidates and cost models);
+- `first`: the server's first re-run since it started, once the start's warming is done (the
+  route table built, the newest recorded decision re-run: `hub.services.rerun.warm_in_background`);
+  it reads its own order and inputs, as a cold one does, and meets whatever else is used for
+  the first time in the process;
 - `cold`: the first re-run of each other order's decision in that process (its inputs record
   read, unpacked and decoded from the store; the definitions it shares with the decisions
   re-run before it are those the process already holds);

@@ -17,11 +17,12 @@ they are built: ``orchestration_policies.decision``, ``decision_inputs``).
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-__all__ = ["canonical_json", "finite", "rounded"]
+__all__ = ["canonical_json", "finite", "rounded", "rounded_all"]
 
 _NUMBER = frozenset(b"0123456789.eE+-")  # what a JSON number is written with
 _BEFORE = frozenset(b":,[")  # what stands before a value in a JSON text (but at its start)
@@ -83,6 +84,22 @@ def rounded(value: float) -> float:
         if -0.499 < scaled - whole < 0.499:
             return whole / 1e6  # an int over a float: never -0.0
     return round(finite(value), 6) + 0.0
+
+
+def rounded_all(values: Iterable[float]) -> list[float]:
+    """``[rounded(v) for v in values]``, its common case written inline: a decision record of
+    200 candidates rounds some 1,500 figures, and a call per figure was a third of that."""
+    out: list[float] = []
+    append = out.append
+    for value in values:
+        scaled = value * 1e6
+        if -1e12 < scaled < 1e12:
+            whole = round(scaled)
+            if -0.499 < scaled - whole < 0.499:
+                append(whole / 1e6)
+                continue
+        append(round(finite(value), 6) + 0.0)
+    return out
 
 
 def _spots(data: bytes) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ from hub.api.guard import RequestGuard
 from hub.api.openapi import install_openapi
 from hub.api.problems import install_problem_handlers
 from hub.api.ratelimit import RateLimiter
+from hub.api.route_table import build_route_table
 from hub.api.routes import (
     channels,
     decisions,
@@ -86,7 +87,10 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         # What the first re-run (or what-if) would pay, paid now in the background; a served
         # process then freezes what it has loaded (hub.collector.freeze_what_is_loaded).
         warm_in_background(
-            getattr(app.state, "freeze_at_start", False), the_hub.store, the_hub.policies
+            getattr(app.state, "freeze_at_start", False),
+            the_hub.store,
+            the_hub.policies,
+            first=lambda: build_route_table(app),  # FastAPI builds routes at first use
         )
         try:
             yield

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import TopicError, resolve_topic
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.utils import TopicError, get_topic, resolve_topic
 
 from aggregates.contract import event_type_of
 from aggregates.decision_inputs import recorded_inputs_id
+from aggregates.order import Order
 from hub.store import OrderStore
 from projections.decision_history import DECISION_EVENT_TYPES, DecisionRecord, decisions_of
 from schemas.decision_record import DecisionRecord as RoutingDecision
@@ -154,6 +155,33 @@ def _type_of(topic: str) -> str | None:
         return event_type_of(resolve_topic(topic))
     except TopicError:
         return None
+
+
+# The events that record a decision (what `latest_decided_order` looks for).
+_DECIDED_TOPICS = [get_topic(Order.Routed), get_topic(Order.Held)]  # type: ignore[attr-defined]
+
+
+def latest_decided_order(
+    store: OrderStore, look_back: int = 2_000, window: int = 64
+) -> UUID | None:
+    """The order of the newest decision among the store's last `look_back` notifications;
+    None if there is none. Read backwards `window` notifications at a time: each `Routed`
+    event is tens of kB at 200 candidates, so only a few are read, not thousands."""
+    recorder = store.events.recorder
+    if not isinstance(recorder, ApplicationRecorder):
+        return None
+    stop = recorder.max_notification_id() or 0
+    floor = max(1, stop - look_back + 1)
+    while stop >= floor:
+        start = max(floor, stop - window + 1)
+        found = recorder.select_notifications(
+            start=start, limit=window, stop=stop, topics=_DECIDED_TOPICS
+        )
+        if found:
+            newest = found[-1].originator_id
+            return newest if isinstance(newest, UUID) else UUID(newest)
+        stop = start - 1
+    return None
 
 
 def _recorded(store: OrderStore, digest: str | None) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration_policies.canonical import canonical_json, rounded
+from orchestration_policies.canonical import canonical_json, rounded, rounded_all
 
 
 def _standard(value: object, allow_nan: bool = True) -> bytes:
@@ -79,3 +79,17 @@ def test_rounded_refuses_what_a_record_cannot_hold() -> None:
     for value in (math.nan, math.inf, -math.inf):
         with pytest.raises(ValueError):
             rounded(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(finite_floats | small_floats | st.integers(-(10**9), 10**9).map(lambda n: n / 128)))
+def test_rounded_all_is_rounded_of_each(values: list[float]) -> None:
+    assert [repr(v) for v in rounded_all(values)] == [repr(rounded(v)) for v in values]
+
+
+def test_rounded_all_refuses_what_rounded_refuses() -> None:
+    ties = [0.0078125, -0.0078125, -0.0, 1e12, 2.5e-6]
+    assert [repr(v) for v in rounded_all(ties)] == [repr(round(v, 6) + 0.0) for v in ties]
+    for value in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError):
+            rounded_all([1.0, value])
