@@ -50,15 +50,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import Counter, Gauge
 
 from hub.api.problems import ProblemError
 from schemas.problems import Problem
-
-if TYPE_CHECKING:
-    from hub.api.admission_inflight import CaptureCount
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +158,12 @@ class BusyRate:
         return math.inf if busy >= STOPPED_SHARE * DRAIN_WINDOW else 0.0
 
 
+class StageLook(Protocol):
+    """A stage looked at on demand (hub.api.admission_inflight.CaptureCount)."""
+
+    def stage(self) -> Lag: ...
+
+
 @dataclass(frozen=True)
 class Verdict:
     shed: bool
@@ -215,7 +218,7 @@ class Admission:
         interval: float,
         max_retry: int,
         clock: Callable[[], float] = time.monotonic,
-        captures: "CaptureCount | None" = None,
+        captures: "StageLook | None" = None,
     ) -> None:
         self._sample = sample
         # This process's captures in flight, the first stage an order waits in (counted by
