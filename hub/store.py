@@ -2,7 +2,7 @@
 
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -176,6 +176,22 @@ class OrderStore(Application[Any]):
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+    def newest_notifications(
+        self, topics: Sequence[str], look_back: int = 2_000, window: int = 64
+    ) -> Iterator[Notification]:
+        """The notifications of `topics` among the last `look_back`, newest first, read
+        backwards `window` at a time: a caller after the newest reads a few, not thousands
+        (a `Routed` event is tens of kB at 200 candidates)."""
+        stop = self.max_position()
+        floor = max(1, stop - look_back + 1)
+        while stop >= floor:
+            start = max(floor, stop - window + 1)
+            found = self.recorder.select_notifications(
+                start=start, limit=window, stop=stop, topics=topics
+            )
+            yield from reversed(found)
+            stop = start - 1
 
 
 class _Repository(Repository[Any]):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import TopicError, get_topic, resolve_topic
 
 from aggregates.contract import event_type_of
@@ -164,23 +164,11 @@ _DECIDED_TOPICS = [get_topic(Order.Routed), get_topic(Order.Held)]  # type: igno
 def latest_decided_order(
     store: OrderStore, look_back: int = 2_000, window: int = 64
 ) -> UUID | None:
-    """The order of the newest decision among the store's last `look_back` notifications;
-    None if there is none. Read backwards `window` notifications at a time: each `Routed`
-    event is tens of kB at 200 candidates, so only a few are read, not thousands."""
-    recorder = store.events.recorder
-    if not isinstance(recorder, ApplicationRecorder):
-        return None
-    stop = recorder.max_notification_id() or 0
-    floor = max(1, stop - look_back + 1)
-    while stop >= floor:
-        start = max(floor, stop - window + 1)
-        found = recorder.select_notifications(
-            start=start, limit=window, stop=stop, topics=_DECIDED_TOPICS
-        )
-        if found:
-            newest = found[-1].originator_id
-            return newest if isinstance(newest, UUID) else UUID(newest)
-        stop = start - 1
+    """The order of the newest decision among the store's last `look_back` notifications
+    (read back `window` at a time); None if there is none."""
+    for newest in store.newest_notifications(_DECIDED_TOPICS, look_back, window):
+        found = newest.originator_id
+        return found if isinstance(found, UUID) else UUID(found)
     return None
 
 

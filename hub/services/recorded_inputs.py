@@ -20,7 +20,7 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from aggregates.decision_inputs import (
@@ -234,17 +234,8 @@ _PLAIN_TOPICS = {
 
 def latest_inputs_digest(store: OrderStore, look_back: int = 2_000) -> str | None:
     """The digest of the newest inputs record among the store's last `look_back`
-    notifications (a bounded read by notification id); None if there is none."""
-    recorder = store.events.recorder
-    if not isinstance(recorder, ApplicationRecorder):
-        return None
-    head = recorder.max_notification_id()
-    if not head:
-        return None
-    found = recorder.select_notifications(
-        start=max(1, head - look_back + 1), limit=look_back, topics=[get_topic(_INPUTS)]
-    )
-    for notification in reversed(found):
+    notifications; None if there is none."""
+    for notification in store.newest_notifications([get_topic(_INPUTS)], look_back):
         record = _recorded(store.events.mapper, notification, _INPUTS)
         digest = None if record is None else record.get("digest")
         if isinstance(digest, str):
