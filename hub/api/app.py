@@ -86,7 +86,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             admission_task = asyncio.create_task(app.state.admission.run())
         # What the first re-run (or what-if) would pay, paid now in the background; a served
         # process then freezes what it has loaded (hub.collector.freeze_what_is_loaded).
-        warm_in_background(
+        warming = warm_in_background(
             getattr(app.state, "freeze_at_start", False),
             the_hub.store,
             the_hub.policies,
@@ -100,6 +100,9 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
                     task.cancel()
             if probe is not None:
                 await probe.stop()
+            # The warming reads the store: it ends before the hub (and its SQLite connection)
+            # can be closed under it (a read on a closed connection crashed the process).
+            await asyncio.to_thread(warming.join, 30)
             jobs = getattr(app.state, "what_if_jobs", None)
             if jobs is not None:
                 await asyncio.to_thread(jobs.stop)  # each run's reading process ends with it
