@@ -1,6 +1,7 @@
 """The `orderhub relay` process alone over a backlog: its CPU per store event, A/B between trees.
 
 Run:  python -m benchmarks.relay_process [--orders 1000] [--rounds 3] [--base /path/to/other/tree]
+      [--profile PREFIX]
 
 A realistic history (benchmarks.projection_events: 100 sources, 10,000 SKUs, orders of 1-7
 lines routed, a fifth shipped) is recorded once in a fresh PostgreSQL database. Then, per round
@@ -10,13 +11,20 @@ against fresh topics on the real broker. Its CPU (all threads, from /proc) is co
 "relay started" log line, once it has bootstrapped, until its saved position reaches the end of
 the log: reading the log, encoding, producing (acks=all) and saving positions, as it runs in
 the hub, with the process's own heap and event loop. Printed: CPU µs per store event per round,
-and the medians; with `--base`, whether the two trees' last rounds put the same records on
-Kafka (per topic and partition, in order: key, value and headers byte for byte).
+the drain rate (store events/s over the same window: it ends when the saved position reaches
+the end, up to `relay_save_seconds` after the last acknowledgement) and, per round, the raw
+produce rate of the same broker (`raw_limits.raw_broker_rate`: one idempotent acks=all
+producer, 20,000 records of the relay's mean record size, 6 partitions) with that producer's
+CPU per record; the medians, and the drain rate in records/s as a share of the raw rate. With
+`--base`, whether the two trees' last rounds put the same records on Kafka (per topic and
+partition, in order: key, value and headers byte for byte). `--profile PREFIX`: py-spy (raw
+format) on each relay over its window, one file per tree and round (its sampling slows it).
 """
 
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,13 +37,17 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.projection_events import record_history
+from benchmarks.raw_limits import raw_broker_rate
 from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, postgres_server
+from connectors.codec import envelope_to_record
 from connectors.relay import STREAM
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
+from hub.streaming.relay import routes_for
 
 HERE = Path(__file__).resolve().parent.parent
+PY_SPY = os.environ.get("PY_SPY", "/tmp/prof/bin/py-spy")
 # The topics the relay writes (hub.streaming.relay.routes_for), by their settings' names.
 TOPICS = (
     "order_events",
@@ -53,8 +65,11 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _one(tree: Path, env: dict[str, str], positions: object, end: int) -> float:
-    """CPU seconds the relay of `tree` spent publishing the backlog."""
+def _one(
+    tree: Path, env: dict[str, str], positions: object, end: int, profile: str = ""
+) -> tuple[float, float]:
+    """CPU and wall seconds the relay of `tree` spent publishing the backlog (the wall time
+    ends when its saved position reaches the end: up to `relay_save_seconds` late)."""
     started = threading.Event()
     process = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "relay"],
@@ -75,12 +90,24 @@ def _one(tree: Path, env: dict[str, str], positions: object, end: int) -> float:
     try:
         if not started.wait(120):
             raise RuntimeError("the relay did not start")
-        first = _cpu(process.pid)
+        spy = None
+        if profile:  # py-spy on the relay from its start-up line to the end of the backlog
+            spy = subprocess.Popen(
+                [PY_SPY, "record", "-r", "250", "-f", "raw", "-o", profile, "-p", str(process.pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)
+        first, wall = _cpu(process.pid), time.perf_counter()
         while (positions.get(STREAM) or 0) < end:  # type: ignore[attr-defined]
             if process.poll() is not None:
                 raise RuntimeError(f"the relay exited with {process.returncode}")
             time.sleep(0.02)
-        return _cpu(process.pid) - first
+        spent = _cpu(process.pid) - first, time.perf_counter() - wall
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+        return spent
     finally:
         process.terminate()
         process.wait(30)
@@ -121,17 +148,53 @@ def _rewind(hub: Hub, start: int) -> None:
     hub.relay_positions().set(STREAM, start)
 
 
+def _backlog(hub: Hub, start: int) -> tuple[int, int]:
+    """How many records the relay puts on Kafka for the events after `start`, and their mean
+    value size (for a raw produce of records of that size)."""
+    routes = routes_for(hub.settings)
+    sizes = [
+        len(envelope_to_record(topic, env, key).value)
+        for _, env in hub.store.read_envelopes(start, 10**8)
+        for topic, key in routes(env)
+    ]
+    return len(sizes), int(statistics.mean(sizes))
+
+
+def _raw(bootstrap_address: str, size: int) -> tuple[float, float]:
+    """The broker's raw produce rate in records/s, acks=all and idempotent (raw_limits), and
+    that producer's CPU µs per record (this process's, nothing else runs in it meanwhile)."""
+    topic = f"rproc-raw{uuid.uuid4().hex[:6]}"
+    asyncio.run(ensure_topics(bootstrap_address, {topic: 6}))
+    cpu = time.process_time()
+    rate = asyncio.run(raw_broker_rate(bootstrap_address, topic, 20_000, size))
+    return rate, (time.process_time() - cpu) / 20_000 * 1e6
+
+
+def _env(tmp: str, database: str, bootstrap_address: str, prefix: str) -> dict[str, str]:
+    return {
+        "ORDERHUB_DATA_DIR": tmp,
+        "ORDERHUB_DATABASE_URL": database,
+        "ORDERHUB_KAFKA_BOOTSTRAP": bootstrap_address,
+        "ORDERHUB_TOPIC_PREFIX": prefix,
+        "ORDERHUB_LOG_LEVEL": "info",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base", type=Path, help="another tree to run the same way (A/B)")
+    parser.add_argument(
+        "--profile", default="", help="py-spy raw output of this tree's relay, per round (prefix)"
+    )
     args = parser.parse_args()
     trees = {"this": HERE} | ({"base": args.base.resolve()} if args.base else {})
     bootstrap_address = kafka_bootstrap()
     server = postgres_server()
     database = fresh_database(server)
-    results: dict[str, list[float]] = {name: [] for name in trees}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    raw: list[tuple[float, float]] = []
     prefixes: dict[str, str] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -149,6 +212,7 @@ def main() -> None:
                     if n.topic.endswith("Order.Placed")
                 )
                 end = hub.store.max_position()
+                records, size = _backlog(hub, start)
                 positions = hub.relay_positions()
                 for _ in range(args.rounds):
                     for name, tree in trees.items():
@@ -161,16 +225,21 @@ def main() -> None:
                             )
                         )
                         _rewind(hub, start)
-                        env = {
-                            "ORDERHUB_DATA_DIR": tmp,
-                            "ORDERHUB_DATABASE_URL": database,
-                            "ORDERHUB_KAFKA_BOOTSTRAP": bootstrap_address,
-                            "ORDERHUB_TOPIC_PREFIX": prefix,
-                            "ORDERHUB_LOG_LEVEL": "info",
-                        }
-                        cpu = _one(tree, env, positions, end)
-                        results[name].append(cpu / (end - start) * 1e6)
-                        print(f"  {name}: {results[name][-1]:.1f} µs per store event", flush=True)
+                        env = _env(tmp, database, bootstrap_address, prefix)
+                        profile = f"{args.profile}-{name}-{len(raw)}.txt" if args.profile else ""
+                        cpu, wall = _one(tree, env, positions, end, profile)
+                        results[name].append((cpu / (end - start) * 1e6, (end - start) / wall))
+                        print(
+                            f"  {name}: {results[name][-1][0]:.1f} µs per store event,"
+                            f" {results[name][-1][1]:,.0f} events/s",
+                            flush=True,
+                        )
+                    raw.append(_raw(bootstrap_address, size))
+                    print(
+                        f"  raw produce: {raw[-1][0]:,.0f} records/s,"
+                        f" {raw[-1][1]:.1f} µs CPU per record",
+                        flush=True,
+                    )
                 if args.base:
                     same = [
                         asyncio.run(_records(bootstrap_address, *_topics(settings, prefixes[n])))
@@ -182,16 +251,23 @@ def main() -> None:
                 hub.close()
     finally:
         drop_database(server, database)
+    med = statistics.median
+    per_event = records / (end - start)
+    raw_rate = med([r[0] for r in raw])
     print(
-        f"{args.orders} orders, {end - start} store events; {args.rounds} rounds;"
-        f" load average {os.getloadavg()[0]:.1f}"
+        f"{args.orders} orders, {end - start} store events, {records} records of {size} B mean;"
+        f" {args.rounds} rounds; load average {os.getloadavg()[0]:.1f}; raw produce"
+        f" {raw_rate:,.0f} records/s (median of {', '.join(f'{r[0]:,.0f}' for r in raw)}),"
+        f" {med([r[1] for r in raw]):.1f} µs CPU per record"
     )
-    lines = [
-        f"  {name:>5} ({trees[name]}): relay CPU {statistics.median(runs):.1f} µs per store"
-        f" event, median of {', '.join(f'{r:.1f}' for r in runs)}"
-        for name, runs in results.items()
-    ]
-    print("\n".join(lines))
+    for name, runs in results.items():
+        cpus, rates = [r[0] for r in runs], [r[1] for r in runs]
+        print(
+            f"  {name:>5} ({trees[name]}): relay CPU {med(cpus):.1f} µs per store event"
+            f" ({', '.join(f'{c:.1f}' for c in cpus)}); drained {med(rates):,.0f} events/s"
+            f" ({', '.join(f'{r:,.0f}' for r in rates)}) = {med(rates) * per_event:,.0f}"
+            f" records/s, {med(rates) * per_event / raw_rate:.0%} of raw"
+        )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ _TAG = b'"_type_"'
 # Digits as "0", all else as ".": a run of 19 zeros is a number orjson may read as a float.
 _DIGITS = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
 _LONG_RUN = b"0" * 19
+# JSON values as orjson reads them (a tuple: isinstance of a union type is slower).
+_JSON = (str, int, float, dict, list)
 # The transcodings whose decoding this module knows to be the library's own.
 _LIBRARY = {"uuid_hex": UUIDAsHex, "decimal_str": DecimalAsStr, "datetime_iso": DatetimeAsISO}
 
@@ -95,44 +97,51 @@ class EnvelopeReader:
             return None
         if not isinstance(state, dict):
             return None
-        tags = raw.count(_TAG)
-        if tags:
-            tags -= self._decode_tags(state)
-            if tags:  # tagged values below the top level (or "_type_" in other places)
-                return None
-        if state.pop("class_version", 1) != 1:
+        if state.get("class_version", 1) != 1:
             return None
-        data: dict[str, Any] = {}
-        values = kind.values
-        for name, value in state.items():
-            if name in NOT_DATA:
-                continue
-            public = values.get(name)
-            if public is not None and value is not None:
-                data[name] = public(value)
-            elif isinstance(value, str | int | float | dict | list) or value is None:
-                data[name] = value  # JSON values with no tag in them: public as they are
-            else:
-                data[name] = public_value(value)  # an id, an amount or a time
+        data = self._data(state, kind.values, raw.count(_TAG))
+        if data is None:
+            return None
+        state.pop("class_version", None)
         event_class = kind.event_class
         id_type = cast(Hashable, type(stored.originator_id))
         aggregate_id = find_id_convertor(event_class, id_type)(stored.originator_id)
         return envelope_of(event_class, aggregate_id, int(stored.originator_version), state, data)
 
-    def _decode_tags(self, state: dict[str, Any]) -> int:
-        """Decode the top level's tagged values in place, as the transcoder's object hook does;
-        returns how many there were."""
+    def _data(
+        self, state: dict[str, Any], values: dict[str, Public], tags: int
+    ) -> dict[str, Any] | None:
+        """The public data, in one pass over the top level: its tagged values decoded in place
+        on the way (as the transcoder's object hook does: `envelope_of` reads the times and ids
+        from `state`). None if any of the `tags` "_type_" in the JSON is not such a value."""
         names = self._names
         assert names is not None
-        found = 0
+        data: dict[str, Any] = {}
         for name, value in state.items():
-            if type(value) is dict and len(value) == 2 and "_type_" in value and "_data_" in value:
+            if (
+                tags
+                and type(value) is dict
+                and len(value) == 2
+                and "_type_" in value
+                and "_data_" in value
+            ):
                 transcoding = names.get(value["_type_"])
                 if transcoding is None:
-                    return -1  # the mapper raises the library's error for it
-                state[name] = transcoding.decode(value["_data_"])
-                found += 1
-        return found
+                    return None  # the mapper raises the library's error for it
+                value = state[name] = transcoding.decode(value["_data_"])
+                tags -= 1
+            if name in NOT_DATA or name == "class_version":
+                continue
+            public = values.get(name)
+            if public is not None and value is not None:
+                data[name] = public(value)
+            elif isinstance(value, _JSON) or value is None:
+                data[name] = value  # JSON values with no tag in them: public as they are
+            else:
+                data[name] = public_value(value)  # an id, an amount or a time
+        if tags:  # tagged values below the top level (or "_type_" in other places)
+            return None
+        return data
 
 
 _UNKNOWN: Any = object()

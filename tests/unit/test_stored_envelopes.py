@@ -172,6 +172,28 @@ def test_tagged_values_below_the_top_level_go_through_the_mapper(
     assert reader.through_mapper == 1
 
 
+@pytest.mark.parametrize(
+    ("labels", "through_mapper"),
+    [
+        ({"_type_": "uuid_hex", "size": "L"}, 1),  # a tag's name without its data: not a tag
+        ({"_type_": "uuid_hex", "_data_": ORDER_ID.hex}, 0),  # read as the tag it looks like
+    ],
+)
+def test_dicts_that_look_like_tags_read_as_through_the_mapper(
+    store: OrderStore, labels: dict[str, Any], through_mapper: int
+) -> None:
+    """The one pass over the top level decodes a value only where the transcoder's object hook
+    would: a dict of exactly `_type_` and `_data_` (the mapper reads this `labels` as an id)."""
+    locker = ParcelLocker("L", datetime(2026, 11, 20, tzinfo=UTC))
+    locker.tag(labels, note="n")
+    locker.reserve(Decimal("1"), ORDER_ID, ("1",), actor="user:ada")
+    store.save(locker)
+
+    reader = _assert_same(store, _all(store))
+
+    assert reader.through_mapper == through_mapper
+
+
 def test_numbers_orjson_would_read_otherwise_go_through_the_mapper(store: OrderStore) -> None:
     locker = ParcelLocker("L", datetime(2026, 11, 20, tzinfo=UTC))
     locker.measure(2**70)  # an integer past 64 bits: orjson would read a float
