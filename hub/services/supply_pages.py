@@ -11,11 +11,13 @@ reads them as before.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier, Literal
 
 from hub.store import OrderStore
 
@@ -26,11 +28,13 @@ SELECT e.top, n.notification_id, n.originator_id, n.originator_version, n.topic,
 FROM (SELECT max(notification_id) AS top FROM {table}) AS e
 LEFT JOIN LATERAL (
     SELECT notification_id, originator_id, originator_version, topic, state FROM {table}
-    WHERE notification_id > %s AND notification_id <= e.top AND topic = ANY(%s)
+    WHERE notification_id > %s AND notification_id <= e.top AND topic IN ({topics})
     ORDER BY notification_id LIMIT %s
 ) AS n ON true
 ORDER BY n.notification_id
 """
+
+_COMPOSED: dict[tuple[str, str, tuple[str, ...]], bytes] = {}
 
 
 def first_page(
@@ -47,28 +51,43 @@ def first_page(
             start=start, limit=limit, stop=top, topics=topics, inclusive_of_start=False
         )
         return top, page
-    found: tuple[int, Sequence[Notification]] = _postgres_page(recorder, start, list(topics), limit)
+    found: tuple[int, Sequence[Notification]] = _postgres_page(
+        recorder, start, tuple(topics), limit
+    )
     return found
+
+
+def _statement(recorder: PostgresApplicationRecorder, topics: tuple[str, ...], conn: Any) -> bytes:
+    """The statement for this recorder's table and these topics, composed once, the topics
+    written in it: composing it, and sending the topics as a parameter with every refresh,
+    cost more than running it when nothing was new."""
+    key = (recorder.datastore.schema, recorder.events_table_name, topics)
+    statement = _COMPOSED.get(key)
+    if statement is None:
+        composed = SQL(_STATEMENT).format(
+            table=Identifier(*key[:2]), topics=SQL(", ").join(Literal(t) for t in topics)
+        )
+        statement = _COMPOSED[key] = composed.as_bytes(conn)
+    return statement
 
 
 @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 def _postgres_page(
-    recorder: PostgresApplicationRecorder, start: int, topics: list[str], limit: int
+    recorder: PostgresApplicationRecorder, start: int, topics: tuple[str, ...], limit: int
 ) -> tuple[int, Sequence[Notification]]:
-    table = Identifier(recorder.datastore.schema, recorder.events_table_name)
-    statement = SQL(_STATEMENT).format(table=table)
-    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, (start, topics, limit), prepare=True)
+    # Rows as tuples: a dict per row was a third of reading a batch's 160 supply events.
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        curs.execute(_statement(recorder, topics, conn), (start, limit), prepare=True)
         rows = curs.fetchall()
-    top = (rows[0]["top"] if rows else None) or 0
+    top = (rows[0][0] if rows else None) or 0
     return top, [
         Notification(
-            id=row["notification_id"],
-            originator_id=row["originator_id"],
-            originator_version=row["originator_version"],
-            topic=row["topic"],
-            state=bytes(row["state"]),
+            id=notification_id,
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=bytes(state),
         )
-        for row in rows
-        if row["notification_id"] is not None
+        for _, notification_id, originator_id, originator_version, topic, state in rows
+        if notification_id is not None
     ]
