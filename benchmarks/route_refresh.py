@@ -49,9 +49,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
+    states: list[dict[str, Any]] = []  # the decision events' states, as the mapper wrote them
     server = postgres_server()
     url = fresh_database(server)
-    states: list[dict[str, Any]] = []
     keep = stored_json
 
     def kept(transcoder: Any, state: dict[str, Any], plain: Any = ()) -> bytes:
