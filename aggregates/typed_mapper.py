@@ -19,21 +19,36 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel, TypeAdapter
+
+from aggregates.stored_json import stored_json
 
 
 class TypedMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        # The library's `Mapper.to_stored_event`, its state written by `stored_json`.
+        state = dict(vars(domain_event))
         values = value_fields(type(domain_event))
-        if values:
-            state = dict(vars(domain_event))
-            for name, codec in values.items():
-                if state.get(name) is not None:
-                    state[name] = codec.dump(state[name])
-            plain = object.__new__(type(domain_event))
-            object.__setattr__(plain, "__dict__", state)
-            domain_event = plain
-        return super().to_stored_event(domain_event)
+        for name, codec in values.items():
+            if state.get(name) is not None:
+                state[name] = codec.dump(state[name])
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        stored = stored_json(self.transcoder, state, _plain_fields(type(domain_event)))
+        if self.compressor:
+            stored = self.compressor.compress(stored)
+        if self.cipher:
+            stored = self.cipher.encrypt(stored)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=stored,
+        )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         domain_event = super().to_domain_event(stored_event)
@@ -59,6 +74,7 @@ class Codec(NamedTuple):
 
     dump: Callable[[Any], Any]
     load: Callable[[Any], Any]
+    plain: bool = False  # ``dump`` gives plain JSON values only (a value that reads itself)
 
 
 @functools.cache
@@ -72,10 +88,15 @@ def value_fields(event_class: type) -> dict[str, Codec]:
     return {name: codec for name, codec in codecs.items() if codec is not None}
 
 
+@functools.cache
+def _plain_fields(event_class: type) -> frozenset[str]:
+    return frozenset(name for name, codec in value_fields(event_class).items() if codec.plain)
+
+
 def _codec(hint: Any) -> Codec | None:
     reads_itself = _reads_itself(hint)
     if reads_itself is not None:
-        return Codec(dump=lambda value: value.plain(), load=reads_itself.from_plain)
+        return Codec(dump=lambda value: value.plain(), load=reads_itself.from_plain, plain=True)
     if not _holds_value(hint):
         return None
     adapter: TypeAdapter[Any] = TypeAdapter(hint)

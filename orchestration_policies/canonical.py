@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["canonical_json", "finite", "rounded", "rounded_all"]
+__all__ = ["as_standard", "canonical_json", "finite", "rounded", "rounded_all"]
 
 _NUMBER = frozenset(b"0123456789.eE+-")  # what a JSON number is written with
 _BEFORE = frozenset(b":,[")  # what stands before a value in a JSON text (but at its start)
@@ -36,11 +36,19 @@ def canonical_json(value: Any, *, allow_nan: bool = True) -> bytes:
         data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
         return _standard(value, allow_nan)  # which writes it, or says why it cannot
+    fixed = as_standard(data)
+    return fixed if fixed is not None else _standard(value, allow_nan)
+
+
+def as_standard(data: bytes) -> bytes | None:
+    """orjson's text `data` as the standard library writes the same value: each float below
+    1e-4 in magnitude written again as json.dumps writes it; None when a text holding an escape
+    keeps quotes from telling where texts end (the caller then writes it the standard way)."""
     spots = _spots(data)
     if not spots:
         return data
     if b"\\" in data:  # an escape in a text: where texts end is not told by quotes alone
-        return _standard(value, allow_nan)
+        return None
     # Each such number written as json.dumps writes it (the repr of the float orjson wrote:
     # both write the shortest digits that read back as the same float).
     out: list[bytes] = []

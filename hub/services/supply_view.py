@@ -15,7 +15,7 @@ up as a conflict and the order is decided again after a refresh.
 """
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date
 from types import SimpleNamespace
@@ -30,6 +30,7 @@ from aggregates.order import Order
 from aggregates.policy import PolicyVersions
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
+from hub.services.supply_pages import first_page
 from hub.store import OrderStore
 from orchestration_policies import CandidateSource, StockLevel
 from orchestration_policies.decision_inputs import candidate_from as candidate_from
@@ -132,21 +133,23 @@ class SupplyView:
     def refresh(self) -> int:
         """Apply what was recorded since the last refresh; returns the events applied."""
         with self._lock:
-            top = self._store.max_position()
+            # The end and the first page in one statement (hub.services.supply_pages).
+            top, page = first_page(self._store, self._position, TOPICS, PAGE)
             applied = 0
             while self._position < top:
-                page: Sequence[Notification] = self._store.recorder.select_notifications(
-                    start=self._position,
-                    limit=PAGE,
-                    stop=top,
-                    topics=TOPICS,
-                    inclusive_of_start=False,
-                )
                 for notification in page:
                     self._apply(notification.topic, self._event(notification))
                 applied += len(page)
                 self.applied += len(page)
                 self._position = page[-1].id if len(page) == PAGE else top
+                if self._position < top:  # a full page: more may follow, up to the same end
+                    page = self._store.recorder.select_notifications(
+                        start=self._position,
+                        limit=PAGE,
+                        stop=top,
+                        topics=TOPICS,
+                        inclusive_of_start=False,
+                    )
             return applied
 
     def _event(self, notification: Notification) -> Any:

@@ -1,0 +1,118 @@
+"""Events' stored JSON by orjson: the very bytes the library's transcoder writes, for every
+kind of value an event may hold; what orjson would write otherwise goes the standard way."""
+
+import enum
+import random
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    UUIDAsHex,
+)
+
+from aggregates.stored_json import stored_json
+from aggregates.typed_mapper import TypedMapper
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Name(str):
+    pass
+
+
+class _Subclass(JSONTranscoder):
+    pass
+
+
+def _transcoder(kind: type[JSONTranscoder] = JSONTranscoder) -> JSONTranscoder:
+    transcoder = kind()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return transcoder
+
+
+AT = datetime(2026, 12, 5, 2, 30, 1, 123456, tzinfo=UTC)
+AWKWARD: list[Any] = [
+    UUID("12345678-1234-5678-1234-567812345678"),  # orjson would write a bare text
+    Colour.RED,  # orjson would write its value; the transcoder refuses it
+    Name("a text of a subclass"),
+    float("nan"),
+    float("inf"),
+    2**70,  # beyond orjson's integers
+    {1: "an integer key"},
+    "\ud800",  # a lone surrogate
+    # floats orjson writes as 0.00001, and an escape in a text beside them
+    [1e-05, 2.5e-07, -3e-06, "1e-05", 'a "quoted" \\ text', 1e-05],
+    {"tiny": 1.234e-07, "text": "tab\there"},
+]
+PLAIN: list[Any] = [
+    "Lyon é 😀 \u2028",
+    0,
+    -17,
+    True,
+    None,
+    0.1,
+    -0.0,
+    1e16,
+    123.456789,
+    1e-4,
+    [1, [2.5, {"a": None}]],
+    (1, "two"),
+    {"nested": {"at": AT, "day": date(2026, 12, 5), "price": Decimal("19.90")}},
+    AT,
+    Decimal("0.10"),
+]
+
+
+@pytest.mark.parametrize("value", PLAIN + AWKWARD, ids=repr)
+def test_every_value_is_written_as_the_transcoder_writes_it(value: Any) -> None:
+    transcoder = _transcoder()
+    state = {"value": value, "timestamp": AT, "other": [value, {"again": value}]}
+    try:
+        expected = transcoder.encode(state)
+    except Exception as refused:  # the transcoder refuses it: so does the fast way
+        with pytest.raises(type(refused)):
+            stored_json(transcoder, state)
+        return
+    assert stored_json(transcoder, state) == expected
+
+
+def test_plain_fields_are_written_unwalked_and_still_the_same() -> None:
+    rng = random.Random(3)
+    transcoder = _transcoder()
+    for _ in range(200):
+        figures = [round(rng.uniform(-1, 1) * 10 ** rng.randint(-7, 6), 6) for _ in range(40)]
+        record = {"candidates": [{"source_id": f"s{i}", "raw": [f]} for i, f in enumerate(figures)]}
+        state = {"decision": record, "at": AT, "actor": "system:orchestrator"}
+        assert stored_json(transcoder, state, {"decision"}) == transcoder.encode(state)
+
+
+def test_a_transcoder_of_its_own_writes_its_own_way() -> None:
+    class Loud(JSONTranscoder):
+        def encode(self, obj: Any) -> bytes:
+            return b"LOUD" + super().encode(obj)
+
+    assert stored_json(_transcoder(Loud), {"a": 1}) == b'LOUD{"a":1}'
+    assert stored_json(_transcoder(_Subclass), {"a": 1}) == b'{"a":1}'
+
+
+def test_the_mapper_stores_what_the_library_mapper_stores() -> None:
+    from eventsourcing.persistence import Mapper
+
+    from aggregates.stock import StockItem
+
+    item = StockItem("wh-lyon", "RED-CHAIR", 5, 1, at=AT)
+    item.reserve("order:shipment:1", 2, at=AT)
+    transcoder = _transcoder()
+    for event in item.collect_events():
+        assert TypedMapper(transcoder).to_stored_event(event) == Mapper(transcoder).to_stored_event(
+            event
+        )
