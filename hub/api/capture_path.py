@@ -10,7 +10,8 @@ the same endpoint, `routes.orders.submit_order`, with the same request, inside t
 exception handlers the app installed (`hub.api.problems`): every status, header and problem
 body is the route's own. The FastAPI route stays registered: it documents the operation in
 OpenAPI, the front door's body rules come from that document, and a request this path does
-not take (another method, a trailing slash, a root path) goes on to the router as before.
+not take (another method, a trailing slash, a root path, FastAPI's telemetry on) goes on to the
+router as before.
 """
 
 from typing import Any
@@ -36,6 +37,9 @@ class CaptureFastPath:
             or scope["method"] != "POST"
             or scope["path"] != PATH
             or scope.get("root_path")
+            # FastAPI's own telemetry, when configured, names the route from the router's match
+            # (`http.route`) and spans the endpoint: such a request takes the router's way.
+            or scope.get("fastapi.telemetry") is not None
         ):
             await self.app(scope, receive, send)
             return

@@ -159,3 +159,21 @@ async def test_what_the_fast_path_does_not_take_goes_on_to_the_router(tmp_path: 
     assert slash.status_code in (307, 404, 405)  # the router's answer, not a capture
     assert put.status_code == 405
     assert "post" in document["paths"]["/v1/orders"]  # the FastAPI route still documents it
+
+
+@pytest.mark.asyncio
+async def test_a_request_fastapis_telemetry_follows_goes_the_routers_way() -> None:
+    reached: list[str] = []
+
+    async def router(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    async def nothing() -> Any:
+        raise AssertionError("the body is not read on the way to the router")
+
+    async def no_send(message: Any) -> None:
+        raise AssertionError("nothing is answered on the way to the router")
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/orders", "root_path": ""}
+    await CaptureFastPath(router)({**scope, "fastapi.telemetry": object()}, nothing, no_send)
+    assert reached == ["/v1/orders"]
