@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -133,6 +134,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--code", type=Path, default=None, help="run the server from this tree")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--gil", action="store_true", help="profile only the thread holding the GIL (py-spy)"
+    )
     args = parser.parse_args()
     server = postgres_server()
     database = fresh_database(server)
@@ -158,7 +162,14 @@ def main() -> None:
         )
     )
     maker = OrderMaker(generate_network())
-    serve = HubProcess("serve", env, tmp)
+    # `python -m` puts the working directory first on the path, ahead of PYTHONPATH: the
+    # server starts in the tree it is to run, or it would run this one whatever --code says.
+    here = Path.cwd()
+    os.chdir(args.code or here)
+    try:
+        serve = HubProcess("serve", env, tmp)
+    finally:
+        os.chdir(here)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/healthz", serve)
@@ -175,17 +186,22 @@ def main() -> None:
             warm = bodies(maker, f"w{tag}", int(per_second * args.warmup))
             measured = bodies(maker, f"m{tag}", int(per_second * args.seconds))
             asyncio.run(offer(base, warm, args.rate, args.concurrency))
+            time.sleep(_STATS_FLUSH_SECONDS)
             spy = None
             if args.profile is not None and run == args.runs - 1:
+                # Started after the statistics' flush and stopped (SIGINT: it writes what it
+                # has) when the last order is answered: the profile holds the measured window.
                 spy = subprocess.Popen(
                     ["/tmp/prof/bin/py-spy", "record", "-r", "200", "-f", "raw", "-o",
-                     str(args.profile), "--pid", str(pid), "-d", str(int(args.seconds))],
+                     str(args.profile), "--pid", str(pid), *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-            time.sleep(_STATS_FLUSH_SECONDS)
+                time.sleep(1)  # py-spy attached
             before, db_before = cpu_seconds(pid), database_work(database)
             times = asyncio.run(offer(base, measured, args.rate, args.concurrency))
             used = cpu_seconds(pid) - before
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
             time.sleep(_STATS_FLUSH_SECONDS)
             db_after = database_work(database)
             if spy is not None:

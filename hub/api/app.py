@@ -12,6 +12,7 @@ from hub.api import console
 from hub.api.admission_inflight import CountCaptures
 from hub.api.admission_sources import admission_for
 from hub.api.auth_throttle import AuthThrottle
+from hub.api.capture_path import CaptureFastPath
 from hub.api.guard import RequestGuard
 from hub.api.openapi import install_openapi
 from hub.api.problems import install_problem_handlers
@@ -123,6 +124,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.state.admission_built = False
     # Made here when the hub is given (a test may replace it), else at start-up from settings.
     app.state.auth_throttle = AuthThrottle.from_settings(hub.settings) if hub is not None else None
+    app.add_middleware(CaptureFastPath)  # innermost: POST /v1/orders without the router
     app.add_middleware(CountCaptures)  # inside the guard: a 401 is not a capture (admission)
     app.add_middleware(RequestGuard)
     app.add_middleware(RoutingPendingHeader)  # says when routing did not take a command up

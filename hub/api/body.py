@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import Request
 
 from hub.api.problems import ProblemError
+from hub.services.what_if_log import loads
 from schemas.problems import FieldProblem, Problem
 
 
@@ -36,7 +37,7 @@ def parse_json(raw: bytes) -> tuple[str, Any]:
             )
         ) from None
     try:
-        return text, json.loads(text)
+        return text, loads(text)  # orjson where it reads as json.loads would, else json.loads
     except json.JSONDecodeError as error:
         raise malformed(f"{error.msg} at line {error.lineno}, column {error.colno}") from None
     except (ValueError, RecursionError) as error:

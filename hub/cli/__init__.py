@@ -88,7 +88,14 @@ def serve(
         port=port or settings.api_port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # Above info the access log prints nothing, yet uvicorn formats each request's line
+        # arguments (client, quoted path) before the logger drops it.
+        access_log=_logs_info(settings.log_level),
     )
+
+
+def _logs_info(level: str) -> bool:
+    return level.lower() in ("trace", "debug", "info")
 
 
 def _seed_demo(settings: Settings) -> None:
