@@ -144,8 +144,9 @@ class Settings(BaseSettings):
     batch_window_at_broker: bool = Field(
         default=True,
         description="The worker's plain consumers with a window (not closing early) ask the "
-        "broker to hold each fetch for batch_window_seconds, and take a fetch as their batch; "
-        "off, a batch is topped up fetch by fetch within the window",
+        "broker to hold each fetch for batch_window_seconds, and take a fetch as their batch "
+        "(idle, they ask for a fetch answered at the first record, which then waits out its "
+        "window); off, a batch is topped up fetch by fetch within the window",
     )
     consumer_commit_seconds: float = Field(
         default=0.2,

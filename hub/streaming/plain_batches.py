@@ -28,6 +28,11 @@ a short answer means nothing more has arrived. A lone order then goes at once in
 waiting out the window (up to 50 ms on each hop of its way to a decision); a backlog still comes
 in full batches, and at a steady rate the batch grows with what arrived while the one before
 was being handled.
+
+With the window kept by the broker (`window_at_broker`), each fetch is held there for the window
+while records come, and taken as the batch; an idle consumer asks for a fetch answered at its
+first record instead, which then waits out its window in one more fetch held by the broker
+(hub.streaming.broker_hold: an idle hub paid for a fetch every window in every consumer).
 """
 
 import asyncio
@@ -41,13 +46,11 @@ from aiokafka.errors import KafkaError
 
 from connectors.consumed import ConsumedMessage, normalise_headers
 from hub.settings import Settings
+from hub.streaming.broker_hold import BROKER_WINDOW_MIN_BYTES, HOLD_MARGIN_SECONDS, BrokerHold
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_SECONDS = 1.0
 COMMIT_ON_STOP_SECONDS = 2.0
-# With the window kept by the broker, a fetch is answered once this much has come (or the window
-# passed): more than a batch of the hub's records, so the window is what answers at our rates.
-BROKER_WINDOW_MIN_BYTES = 1_048_576
 
 
 class BatchHandler(Protocol):
@@ -102,6 +105,7 @@ class PlainBatchConsumer:
         self.window_at_broker = window_at_broker and window > 0 and not early
         self.batches = 0  # handled (tests and logs)
         self._kafka: AIOKafkaConsumer | None = None
+        self.hold: BrokerHold | None = None  # the fetch asked for next (window at the broker)
         self._handled: dict[TopicPartition, int] = {}  # offsets to commit: the next to read
         self._commit_at = 0.0
 
@@ -155,14 +159,24 @@ class PlainBatchConsumer:
         await kafka.start()
         self._kafka = kafka
         loop = asyncio.get_running_loop()
+        hold = BrokerHold(kafka, self.window, loop.time()) if self.window_at_broker else None
+        self.hold = hold
         try:
             while True:
                 wait = self._commit_at - loop.time() if self._handled else 1.0
+                if hold is not None:
+                    wait = min(wait, hold.wait_for(loop.time()))
                 fetched = await kafka.getmany(
                     timeout_ms=max(1, int(min(wait, 1.0) * 1000)), max_records=self.batch_size
                 )
+                if fetched and hold is not None and hold.records_came(loop.time()):
+                    fetched = await self._held(kafka, fetched)
                 if fetched:
                     await self._handle(kafka, await self._filled(kafka, fetched))
+                    if hold is not None:
+                        hold.handled(loop.time())
+                elif hold is not None:
+                    hold.check_idle(loop.time())
                 if self._handled and loop.time() >= self._commit_at:
                     await self._commit(kafka)
         finally:
@@ -192,15 +206,22 @@ class PlainBatchConsumer:
             more = await kafka.getmany(
                 timeout_ms=max(1, int(left * 1000)), max_records=self.batch_size - count
             )
-            for tp, records in more.items():
-                held = fetched.setdefault(tp, [])
-                if held and records[0].offset <= held[-1].offset:
-                    # Taken back by a rebalance within the window, the partition was read again
-                    # from its committed offset: only the new read, in order, goes on.
-                    count -= len(held)
-                    held.clear()
-                held.extend(records)
-                count += len(records)
+            count = topped_up(fetched, more, count)
+        return fetched
+
+    async def _held(
+        self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
+    ) -> dict[TopicPartition, list[Any]]:
+        """The first records of an idle period (answered at once) with what the broker held for
+        the rest of their window: the fetch after them, sent as they were taken."""
+        count = sum(len(records) for records in fetched.values())
+        if count >= self.batch_size:
+            return fetched
+        more = await kafka.getmany(
+            timeout_ms=int((self.window + HOLD_MARGIN_SECONDS) * 1000),
+            max_records=self.batch_size - count,
+        )
+        topped_up(fetched, more, count)
         return fetched
 
     async def _handle(self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, Any]) -> None:
@@ -248,6 +269,22 @@ class PlainBatchConsumer:
             # again, and applies what this one applied once (the items know the offsets they
             # applied).
             log.warning("%s: commit after a batch failed (%r)", self.group, error)
+
+
+def topped_up(
+    fetched: dict[TopicPartition, list[Any]], more: dict[TopicPartition, list[Any]], count: int
+) -> int:
+    """`more` added to the batch `fetched`, partition by partition in order; the batch's count."""
+    for tp, records in more.items():
+        held = fetched.setdefault(tp, [])
+        if held and records[0].offset <= held[-1].offset:
+            # Taken back by a rebalance within the window, the partition was read again from
+            # its committed offset: only the new read, in order, goes on.
+            count -= len(held)
+            held.clear()
+        held.extend(records)
+        count += len(records)
+    return count
 
 
 async def seed_offsets(settings: Settings, group: str, before: str, topics: Sequence[str]) -> None:
