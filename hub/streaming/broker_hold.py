@@ -5,10 +5,10 @@ is held there for the window: one fetch per window while records come, instead o
 that arrived within it. An idle consumer does not need that: its fetches, answered empty every
 window, cost it and the broker a request 20 times a second (an idle distributed hub went from
 87-130 to 151-194 ms of CPU a second, benchmarks/README.md). Once no record came for two windows,
-it asks for a fetch answered at the first record (aiokafka's default: held 500 ms at most); that
-first record then waits out its window in one more fetch held by the broker, so that what
-follows it within the window comes in the same batch, and the consumer keeps the window's
-fetches while records keep coming.
+it asks for a fetch answered at the first record (aiokafka's default: held 500 ms at most) and
+hands that record over at once: a lone order after a quiet spell waits for no window (a batch
+of one costs more per order, but only while the hub has little to do); the consumer then goes
+back to the window's fetches, so that what follows comes in batches while records keep coming.
 
 aiokafka fixes these two settings per consumer; its fetcher reads them anew for each request it
 builds, so they are changed there (`fetch_settings` checks they are where this aiokafka keeps
@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 BROKER_WINDOW_MIN_BYTES = 1_048_576
 # An idle consumer's fetch: answered at its first byte, else after this long (aiokafka's default).
 IDLE_FETCH_WAIT_MS = 500
-# A fetch held for the window is answered about `window` after it was sent; its answer is waited
-# for this much longer (a late one is the next batch's).
-HOLD_MARGIN_SECONDS = 0.015
 
 
 def fetch_settings(kafka: AIOKafkaConsumer) -> Any | None:
@@ -60,18 +57,13 @@ class BrokerHold:
                       "keeps fetching every window")  # fmt: skip
         self.busy = True  # the consumer was made asking for the window's fetches
         self.last_records = now  # when records last came (or the consumer started)
-        self.idle_at = now
 
-    def records_came(self, now: float) -> bool:
-        """Records came at `now`: whether they are the first of an idle period, to be held for
-        the rest of their window. Records from a fetch sent before the switch to idle (held for
-        the window already) are not held twice."""
+    def records_came(self, now: float) -> None:
+        """Records came at `now`: the fetches after them are held for the window again."""
         self.last_records = now
-        if self.busy:
-            return False
-        self._ask(self.window_ms, BROKER_WINDOW_MIN_BYTES)
-        self.busy = True
-        return now - self.idle_at >= self.window + HOLD_MARGIN_SECONDS
+        if not self.busy:
+            self._ask(self.window_ms, BROKER_WINDOW_MIN_BYTES)
+            self.busy = True
 
     def handled(self, now: float) -> None:
         """A batch was handled: the two windows without records count from now (records that
@@ -89,7 +81,6 @@ class BrokerHold:
         if self.busy and self.fetcher is not None and now - self.last_records >= 2 * self.window:
             self._ask(IDLE_FETCH_WAIT_MS, 1)
             self.busy = False
-            self.idle_at = now
 
     def _ask(self, max_wait_ms: int, min_bytes: int) -> None:
         # Read by the fetcher when it builds its next request: the one after the records just

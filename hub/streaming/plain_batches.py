@@ -31,8 +31,8 @@ was being handled.
 
 With the window kept by the broker (`window_at_broker`), each fetch is held there for the window
 while records come, and taken as the batch; an idle consumer asks for a fetch answered at its
-first record instead, which then waits out its window in one more fetch held by the broker
-(hub.streaming.broker_hold: an idle hub paid for a fetch every window in every consumer).
+first record instead, and hands that record over at once (hub.streaming.broker_hold: an idle
+hub paid for a fetch every window in every consumer).
 """
 
 import asyncio
@@ -46,7 +46,7 @@ from aiokafka.errors import KafkaError
 
 from connectors.consumed import ConsumedMessage, normalise_headers
 from hub.settings import Settings
-from hub.streaming.broker_hold import BROKER_WINDOW_MIN_BYTES, HOLD_MARGIN_SECONDS, BrokerHold
+from hub.streaming.broker_hold import BROKER_WINDOW_MIN_BYTES, BrokerHold
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_SECONDS = 1.0
@@ -169,8 +169,8 @@ class PlainBatchConsumer:
                 fetched = await kafka.getmany(
                     timeout_ms=max(1, int(min(wait, 1.0) * 1000)), max_records=self.batch_size
                 )
-                if fetched and hold is not None and hold.records_came(loop.time()):
-                    fetched = await self._held(kafka, fetched)
+                if fetched and hold is not None:
+                    hold.records_came(loop.time())
                 if fetched:
                     await self._handle(kafka, await self._filled(kafka, fetched))
                     if hold is not None:
@@ -207,21 +207,6 @@ class PlainBatchConsumer:
                 timeout_ms=max(1, int(left * 1000)), max_records=self.batch_size - count
             )
             count = topped_up(fetched, more, count)
-        return fetched
-
-    async def _held(
-        self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
-    ) -> dict[TopicPartition, list[Any]]:
-        """The first records of an idle period (answered at once) with what the broker held for
-        the rest of their window: the fetch after them, sent as they were taken."""
-        count = sum(len(records) for records in fetched.values())
-        if count >= self.batch_size:
-            return fetched
-        more = await kafka.getmany(
-            timeout_ms=int((self.window + HOLD_MARGIN_SECONDS) * 1000),
-            max_records=self.batch_size - count,
-        )
-        topped_up(fetched, more, count)
         return fetched
 
     async def _handle(self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, Any]) -> None:

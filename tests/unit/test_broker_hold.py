@@ -49,7 +49,7 @@ def test_a_fetcher_without_the_settings_given_leaves_the_window_as_it_was() -> N
     assert hold.wait_for(10.0) == float("inf")  # and no busy loop checking for it
 
 
-def test_idle_after_two_windows_without_records_then_the_first_record_holds_its_window() -> None:
+def test_idle_after_two_windows_without_records_then_the_first_record_asks_for_windows() -> None:
     hold = BrokerHold(consumer(), WINDOW, now=0.0)
     assert hold.busy and asked(hold) == (50, BROKER_WINDOW_MIN_BYTES)
     assert abs(hold.wait_for(0.03) - 0.07) < 1e-9
@@ -59,18 +59,13 @@ def test_idle_after_two_windows_without_records_then_the_first_record_holds_its_
     assert not hold.busy and asked(hold) == (IDLE_FETCH_WAIT_MS, 1)
     assert hold.wait_for(0.2) == float("inf")
 
-    # The first record of the idle spell: held for its window, the window's fetches asked again.
-    assert hold.records_came(5.0)
+    # The first record of the idle spell (handed over at once): the window's fetches again.
+    hold.records_came(5.0)
     assert hold.busy and asked(hold) == (50, BROKER_WINDOW_MIN_BYTES)
-    # While records come (a batch handled resets the count too), no second hold.
-    assert not hold.records_came(5.06)
+    # While records come (a batch handled resets the count too), it stays busy.
+    hold.records_came(5.06)
     hold.handled(5.2)
     hold.check_idle(5.29)
     assert hold.busy
-
-
-def test_records_of_the_fetch_sent_before_going_idle_are_not_held_twice() -> None:
-    hold = BrokerHold(consumer(), WINDOW, now=0.0)
-    hold.check_idle(1.0)
-    assert not hold.records_came(1.03)  # the window's fetch in flight at the switch held them
-    assert hold.busy and asked(hold) == (50, BROKER_WINDOW_MIN_BYTES)
+    hold.check_idle(5.31)
+    assert not hold.busy
