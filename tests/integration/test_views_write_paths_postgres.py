@@ -19,7 +19,12 @@ from projections.stock_levels import InMemoryStockLevels, SqlStockLevels
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 from tests.support.views import in_schema
-from tests.unit.test_views_write_paths import _batches, _contents, history  # noqa: F401
+from tests.unit.test_views_write_paths import (  # noqa: F401
+    _batches,
+    _contents,
+    apply_both,
+    history,
+)
 
 EXCEPTION_TABLES = ("exception_queue", "exception_skus", "exception_context")
 
@@ -41,10 +46,7 @@ def _compare_exceptions(
     old_db: SqlDatabase,
     size: int,
 ) -> dict[str, list[tuple[object, ...]]]:
-    new, old = SqlExceptionQueue(new_db), DeleteAndInsertExceptions(old_db)
-    for envelopes, positions in _batches(events, size):
-        new.apply(envelopes, positions)
-        old.apply(envelopes, positions)
+    apply_both(events, size, SqlExceptionQueue(new_db), DeleteAndInsertExceptions(old_db))
     contents = _contents(new_db, EXCEPTION_TABLES)
     assert contents == _contents(old_db, EXCEPTION_TABLES)
     assert len(contents["exception_skus"]) >= 3
