@@ -9,16 +9,21 @@ histories: the release fixture's and a generated one whose orders change SKUs):
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
+from projections.base import write_together
 from projections.exception_rules import Book, ExceptionRow
 from projections.exceptions import SqlExceptionQueue
+from projections.positions import save_positions
 from projections.sqldb import Cursor, SqlDatabase
 from projections.stock_levels import InMemoryStockLevels, SqlStockLevels
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
 from tests.support.views import in_schema
+from tests.unit.test_positions_later import Rows
 from tests.unit.test_views_write_paths import (  # noqa: F401
     _batches,
     _contents,
@@ -101,5 +106,38 @@ def test_stock_rows_read_by_their_keys_are_the_pure_folds(
             memory.apply(envelopes, positions)
         everything = memory.search(limit=1_000_000).rows
         assert everything and sql.search(limit=1_000_000).rows == everything
+    finally:
+        db.close()
+
+
+class Refusing(Rows):
+    """A view whose rows the server refuses when `refuse` is set (NULL in a NOT NULL column),
+    after it wrote its positions: in pipeline mode the error comes back only at a later sync."""
+
+    refuse = False
+
+    def write(self, cur: Cursor, envelopes: Sequence[Any], positions: dict[str, int]) -> None:
+        save_positions(cur, self.name, positions)
+        cur.executemany(
+            f"INSERT INTO {self.name} (subject) VALUES (?)",
+            [(None if self.refuse else s,) for s in envelopes],
+        )
+
+
+@pytest.mark.postgres
+def test_pipelined_views_refused_by_the_server_mid_batch_leave_nothing(database_url: str) -> None:
+    db = SqlDatabase(in_schema(database_url, "pipelined"))
+    try:
+        a, b, c = Rows(db, "view_a"), Refusing(db, "view_b"), Rows(db, "view_c")
+        b.refuse = True
+        batch = [(a, ["o1"], {"t:0": 1}), (b, ["o2", "o3"], {"t:0": 1}), (c, ["o4"], {"t:0": 1})]
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            write_together(batch)  # type: ignore[arg-type]
+        assert [v.rows() for v in (a, b, c)] == [[], [], []]
+        assert [v.positions() for v in (a, b, c)] == [{}, {}, {}]
+        b.refuse = False
+        write_together(batch)  # type: ignore[arg-type]
+        assert [v.rows() for v in (a, b, c)] == [["o1"], ["o2", "o3"], ["o4"]]
+        assert [v.positions() for v in (a, b, c)] == [{"t:0": 1}] * 3
     finally:
         db.close()
