@@ -59,7 +59,7 @@ def write_together(
     positions: one commit for all of them."""
     db = group[0][0].database
     locks = [view.rebuilt_as for view, _, _ in group if view.rebuilt_as]
-    with db.transaction(writing_views=locks) as cur:
+    with db.transaction(writing_views=locks, pipelined=True) as cur:
         later = PositionsLater(cur)
         for view, envelopes, positions in group:
             view.write(later, envelopes, positions)

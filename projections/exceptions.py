@@ -184,13 +184,12 @@ class SqlExceptionQueue(SqlView):
             for env in envelopes
             if env.type.startswith(EventFamily.EXCEPTION_CASE) and "exception_id" in env.data
         }
-        book = Book(
-            self._contexts(cur, sorted(subjects | orders)),
-            self._rows_of(cur, sorted(orders), sorted(case_ids)),
-        )
+        loaded = self._rows_of(cur, sorted(orders), sorted(case_ids))
+        before = dict(loaded)  # the book replaces its rows: what the table holds now
+        book = Book(self._contexts(cur, sorted(subjects | orders)), loaded)
         for env in envelopes:
             book.apply(env)
-        self._save(cur, book)
+        self._save(cur, book, before)
         save_positions(cur, FOLLOWER, positions)
 
     def _contexts(self, cur: Cursor, subjects: list[str]) -> dict[str, Context]:
@@ -224,7 +223,7 @@ class SqlExceptionQueue(SqlView):
                 found.update((r.exception_id, r) for r in map(_row, cur.fetchall()))
         return found
 
-    def _save(self, cur: Cursor, book: Book) -> None:
+    def _save(self, cur: Cursor, book: Book, before: dict[str, ExceptionRow]) -> None:
         contexts = [book.contexts[s] for s in sorted(book.changed_contexts)]
         cur.executemany(
             f"INSERT INTO exception_context ({', '.join(_CONTEXT_COLUMNS)}) "
@@ -242,18 +241,13 @@ class SqlExceptionQueue(SqlView):
             "SET " + ", ".join(f"{c} = excluded.{c}" for c in names[1:]),
             [_params(r) for r in rows],
         )
-        # A reopened exception may name other SKUs than before (the order was changed).
-        cur.executemany(
-            "DELETE FROM exception_skus WHERE exception_id = ?", [(r.exception_id,) for r in rows]
-        )
+        gone, written = _sku_changes(rows, before)
+        cur.executemany("DELETE FROM exception_skus WHERE sku = ? AND exception_id = ?", gone)
         cur.executemany(
             "INSERT INTO exception_skus (sku, exception_id, is_open, severity, opened_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [
-                (sku, r.exception_id, r.is_open, r.severity, r.opened_at)
-                for r in rows
-                for sku in r.skus
-            ],
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sku, exception_id) DO UPDATE SET is_open = "
+            "excluded.is_open, severity = excluded.severity, opened_at = excluded.opened_at",
+            written,
         )
 
     def positions(self) -> dict[str, int]:
@@ -380,6 +374,25 @@ def _row(record: Sequence[Any]) -> ExceptionRow:
     values = dict(zip(_COLUMNS, record, strict=True))
     values["skus"] = tuple(json.loads(values["skus"]))
     return ExceptionRow(**values)
+
+
+def _sku_changes(
+    rows: list[ExceptionRow], before: dict[str, ExceptionRow]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool, str, str]]]:
+    """SKU rows by difference with the table's (`before`): keys gone (a reopened exception may
+    name other SKUs), rows new or moved. A DELETE by exception id had no index (the key is
+    (sku, exception_id)): each batch scanned the whole table, a cost growing with history."""
+    gone: list[tuple[str, str]] = []
+    written: list[tuple[str, str, bool, str, str]] = []
+    for r in rows:
+        old = before.get(r.exception_id)
+        kept = set(old.skus) if old is not None else set()
+        gone.extend((sku, r.exception_id) for sku in sorted(kept - set(r.skus)))
+        state = (r.is_open, r.severity, r.opened_at)
+        same = old is not None and (old.is_open, old.severity, old.opened_at) == state
+        fresh = dict.fromkeys(sku for sku in r.skus if not (same and sku in kept))
+        written.extend((sku, r.exception_id, *state) for sku in fresh)
+    return gone, written
 
 
 def _chunks(keys: list[str], size: int = 500) -> Iterable[list[str]]:

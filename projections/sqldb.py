@@ -6,7 +6,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -67,14 +67,24 @@ class SqlDatabase:
 
     @contextmanager
     def transaction(
-        self, writing_view: str | None = None, writing_views: Collection[str] = ()
+        self,
+        writing_view: str | None = None,
+        writing_views: Collection[str] = (),
+        pipelined: bool = False,
     ) -> Iterator[Cursor]:
         """One atomic unit: rows and the position they were computed from commit together.
 
         A view's writes (``writing_view``, or several views' in one transaction:
         ``writing_views``) wait while that view is being rebuilt by another process or thread
         (see ``rebuilding``): a live event applied in the middle of a replay would move the
-        row's version past the history still to be replayed."""
+        row's version past the history still to be replayed.
+
+        ``pipelined`` (PostgreSQL): the statements go in psycopg's pipeline mode, so a write
+        does not wait for the server's answer before the next is sent; a read waits for what
+        was sent before it. A batch's views made ~20 round trips, each a wake-up of both
+        processes (benchmarks/README.md "The projections role's and PostgreSQL's statements
+        per batch"). A statement the server refuses raises at the next read or at the end, in
+        the transaction, which is then rolled back whole as before."""
         if self.dialect == "sqlite":
             with self._lock:
                 cur = self._sqlite.cursor()
@@ -86,7 +96,12 @@ class SqlDatabase:
                     raise
                 cur.execute("COMMIT")
             return
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as pg_cur:
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.pipeline() if pipelined else nullcontext(),
+            conn.cursor() as pg_cur,
+        ):
             writing = {*writing_views, *([writing_view] if writing_view else [])}
             # Shared locks, taken in one order: writers never wait for each other, only for
             # a rebuild, which holds one view's lock alone.

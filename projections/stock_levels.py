@@ -195,7 +195,7 @@ class SqlStockLevels(SqlView):
     ) -> None:
         keys = sorted({stock_key(e) for e in envelopes if e.type.startswith(STOCK_EVENTS)})
         subjects = sorted({e.subject for e in envelopes if e.type.startswith(SOURCE_EVENTS)})
-        rows = _load_rows(cur, keys)
+        rows = _load_rows(cur, keys, self._db.dialect)
         sources = _load_sources(cur, subjects)
         changed_rows, changed_sources = fold_batch(envelopes, rows, sources)
         if changed_rows:
@@ -293,13 +293,37 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
-def _load_rows(cur: Cursor, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StockLevel]:
-    """The rows of these keys, looked up by SKU (the rows of the SKUs' other sources are read
-    and left): SQLite scanned the whole table for `(source_id, sku) IN (VALUES ...)`, 20 ms
-    a batch on a network of 40,000 stock rows; `sku IN (...)` is an index search on both
-    engines."""
-    wanted = set(keys)
+def _load_rows(
+    cur: Cursor, keys: Sequence[tuple[str, str]], dialect: str
+) -> dict[tuple[str, str], StockLevel]:
+    """The rows of these keys.
+
+    PostgreSQL: by the primary key, the keys sent as two arrays joined to the table, in one
+    fixed text (psycopg prepares it after a few batches; an IN list was another text, parsed
+    and planned, for each batch's count of SKUs). Looked up by `sku IN (...)`, a batch's
+    hundred-odd SKUs were planned as a sequential scan of the whole table (40,000 rows on the
+    benchmark's network; 12 of a run's 70 batches), each row tested against the hashed list:
+    the projections backends' first user of CPU (benchmarks/README.md "The projections
+    role's and PostgreSQL's statements per batch").
+
+    SQLite: by SKU (the rows of the SKUs' other sources are read and left): it scanned the
+    whole table for `(source_id, sku) IN (VALUES ...)`, 20 ms a batch on a network of 40,000
+    stock rows; `sku IN (...)` is an index search there."""
     rows: dict[tuple[str, str], StockLevel] = {}
+    if not keys:
+        return rows
+    if dialect == "postgres":
+        cur.execute(
+            f"SELECT {_SELECT} FROM unnest(?::text[], ?::text[]) AS k(source_id, sku) "
+            "JOIN stock_levels l ON l.source_id = k.source_id AND l.sku = k.sku "
+            "LEFT JOIN stock_level_sources s ON s.source_id = l.source_id",
+            [[source for source, _ in keys], [sku for _, sku in keys]],
+        )
+        for record in cur.fetchall():
+            row = _from_record(record)
+            rows[(row.source_id, row.sku)] = row
+        return rows
+    wanted = set(keys)
     for chunk in _chunks(sorted({sku for _, sku in keys})):
         cur.execute(
             f"SELECT {_SELECT} FROM {_FROM} WHERE l.sku IN ({', '.join('?' for _ in chunk)})",

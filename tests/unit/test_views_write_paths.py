@@ -16,6 +16,7 @@ from hub.bootstrap import bootstrap
 from hub.services.intake import submission_digest
 from hub.settings import Settings
 from hub.store import OrderStore
+from projections.base import SqlView
 from projections.order_query import CHILD_TABLES
 from projections.order_status import _COLUMNS, OrderStatusRow, SqlOrderStatusView
 from projections.order_status import _to_params as status_params
@@ -115,6 +116,13 @@ def _batches(
         yield [env for _, env in batch], {"notification_log": batch[-1][0]}
 
 
+def apply_both(history: Sequence[tuple[int, EventEnvelope]], size: int, *views: SqlView) -> None:
+    """The same batches to each view, in turn."""
+    for envelopes, positions in _batches(history, size):
+        for view in views:
+            view.apply(envelopes, positions)
+
+
 def _contents(db: SqlDatabase, tables: Sequence[str]) -> dict[str, list[tuple[object, ...]]]:
     with db.transaction() as cur:
         found = {}
@@ -130,11 +138,7 @@ def test_the_order_status_tables_hold_what_the_old_write_wrote(
 ) -> None:
     new_db = SqlDatabase(f"sqlite:///{tmp_path}/new")
     old_db = SqlDatabase(f"sqlite:///{tmp_path}/old")
-    new, old = SqlOrderStatusView(new_db), DeleteAndInsertOrderStatus(old_db)
-    for envelopes, positions in _batches(history, size):
-        new.apply(envelopes, positions)
-        old.apply(envelopes, positions)
-
+    apply_both(history, size, SqlOrderStatusView(new_db), DeleteAndInsertOrderStatus(old_db))
     contents = _contents(new_db, TABLES)
     assert contents == _contents(old_db, TABLES)
     assert len(contents["order_status"]) >= 10
