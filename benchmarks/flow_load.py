@@ -28,6 +28,12 @@ from benchmarks.flow_hub import KAFKA_CHANNEL, REST_CHANNEL
 from benchmarks.flow_report import ms, percentile
 from benchmarks.network import OrderMaker
 
+# An acknowledged order is read back until its view answers 200 (issue 10: within 1 s at
+# 500/s), one in `read_every` (50) REST orders, every READ_BACK_PAUSE: ~10 reads a second per
+# 100 orders/s offered, a few per cent of the API's work.
+READ_BACK_LIMIT = 10.0
+READ_BACK_PAUSE = 0.05
+
 
 def placed_now() -> str:
     """Orders are placed as they are sent, as a channel places them: with a fixed day in the
@@ -47,6 +53,9 @@ class Sent:
     failed: dict[str, str] = field(default_factory=dict)  # REST non-2xx / errors; Kafka errors
     shed: dict[str, float] = field(default_factory=dict)  # REST 429: seconds from due to answer
     dropped: int = 0  # by the generator: too many orders waited for a connection
+    # REST, one order in `read_every` answered 2xx: seconds from its answer to the first 200 of
+    # `GET /v1/orders/{id}` (math.inf: not readable within READ_BACK_LIMIT seconds).
+    readable: dict[str, float] = field(default_factory=dict)
 
     def shed_stats(
         self,
@@ -67,7 +76,10 @@ class Sent:
             decided = decided_at(i)
             wait = math.inf if decided is None else decided - self.due[i]
             by_path["kafka" if i in self.via_kafka else "rest"].append(wait)
+        readable = [self.readable[i] for i in window if i in self.readable]
         return {
+            "readable_ms": {q: ms(percentile(readable, q / 100)) for q in (50, 99, 100)},
+            "readable_probed": len(readable),
             "dropped": self.dropped - dropped_before,
             "shed": sum(1 for i in step if i in self.shed),
             "shed_per_s": len(shed) / seconds,
@@ -91,6 +103,7 @@ class Sender:
         kafka_bootstrap: str | None,
         channel_topic: str | None,
         timeout: float = 30.0,
+        read_every: int = 50,
     ) -> None:
         self._base = base
         self._maker = maker
@@ -99,6 +112,8 @@ class Sender:
         self._bootstrap = kafka_bootstrap
         self._topic = channel_topic
         self._timeout = timeout
+        self._read_every = read_every
+        self._answered = 0
         self._run = uuid.uuid4().hex[:8]
         self._n = 0
         self.sent = Sent()
@@ -110,6 +125,12 @@ class Sender:
         self._client = aiohttp.ClientSession(
             self._base,
             connector=aiohttp.TCPConnector(limit=self._concurrency),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+        )
+        # Read-backs on connections of their own: they must not take the captures' slots.
+        self._reader = aiohttp.ClientSession(
+            self._base,
+            connector=aiohttp.TCPConnector(limit=8),
             timeout=aiohttp.ClientTimeout(total=self._timeout),
         )
         self._producer: AIOKafkaProducer | None = None
@@ -128,6 +149,7 @@ class Sender:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._client.close()
+        await self._reader.close()
         if self._producer is not None:
             await self._producer.stop()
 
@@ -148,12 +170,10 @@ class Sender:
         self.sent.due[order_id] = due
         if kafka:
             self.sent.via_kafka.add(order_id)
-            task = asyncio.create_task(self._produce(order_id, body))
+            self._spawn(self._produce(order_id, body))
         else:
             self._waiting += 1
-            task = asyncio.create_task(self._post(order_id, body, due))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._spawn(self._post(order_id, body, due))
 
     async def _post(self, order_id: str, body: bytes, due: float) -> None:
         waiting = True
@@ -168,6 +188,9 @@ class Sender:
                     await response.read()
                     if 200 <= response.status < 300:
                         self.sent.answered[order_id] = time.perf_counter() - due
+                        self._answered += 1
+                        if self._read_every and self._answered % self._read_every == 0:
+                            self._spawn(self._read_back(order_id))
                     elif response.status == 429:  # shed by the hub: nothing was recorded
                         self.sent.shed[order_id] = time.perf_counter() - due
                     else:
@@ -177,6 +200,26 @@ class Sender:
         finally:
             if waiting:  # cancelled before a connection was free
                 self._waiting -= 1
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_back(self, order_id: str) -> None:
+        """How soon an acknowledged order is readable: its read model, not its capture."""
+        answered = time.perf_counter()
+        while time.perf_counter() - answered < READ_BACK_LIMIT:
+            try:
+                async with self._reader.get(f"/v1/orders/{order_id}") as response:
+                    await response.read()
+                    if response.status == 200:
+                        self.sent.readable[order_id] = time.perf_counter() - answered
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(READ_BACK_PAUSE)
+        self.sent.readable[order_id] = math.inf
 
     async def _produce(self, order_id: str, body: bytes) -> None:
         assert self._producer is not None and self._topic is not None

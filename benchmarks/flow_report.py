@@ -72,6 +72,7 @@ def show(report: dict[str, Any]) -> None:
         "shed p50/p99",
         "→Routed p50/p95/p99",
         "→decided p50/p95/p99",
+        "ack→readable p50/p99/max (n)",
         "undecided",
         "store ev/s (of raw)",
         "relay rec/s (of raw)",
@@ -103,6 +104,10 @@ def show(report: dict[str, Any]) -> None:
                 # percentiles read "unrouted" as soon as the policy holds 1 % of the orders.
                 "/".join(fmt_ms(s["decided_ms"][q], "undecided") for q in (50, 95, 99))
                 if "decided_ms" in s
+                else "—",
+                "/".join(fmt_ms(s["readable_ms"][q], "unread") for q in (50, 99, 100))
+                + f" ({s['readable_probed']})"
+                if s.get("readable_probed")
                 else "—",
                 f"{s['backlog_step']:,} (all {s['backlog_total']:,})",
                 f"{s['store_events_per_s']:,.0f}" + _pct(s["store_events_per_s"], raw_events),
