@@ -78,11 +78,6 @@ STOPPED_SHARE = 0.5  # of the window with work and nothing done: the stage has s
 # read at commit granularity, is late by a batch.
 WAIT_SHARE = 0.5
 KEPT_MOVES = 10_000  # head moves remembered per partition (~30 min of samples at 0.2 s)
-# Nothing waiting and no capture here since the last look: the next look this much later, or at
-# this process's next capture. Each look asks the broker four questions (distributed): five a
-# second were ~20 ms of CPU a second of an idle hub, API and broker (benchmarks/README.md).
-# Orders reaching the hub otherwise (channel topics, other API processes) show within this.
-IDLE_SAMPLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -261,19 +256,10 @@ class Admission:
         return self.verdict
 
     async def run(self) -> None:
-        """Sample until cancelled: every `interval`, or `IDLE_SAMPLE_SECONDS` while idle."""
-        arrived = getattr(self.captures, "arrived", None)
+        """Sample until cancelled."""
         while True:
-            if arrived is not None:
-                arrived.clear()  # before the look: a capture during it is not missed
-            verdict = await self.sample_once()
-            if arrived is None or verdict.waiting or arrived.is_set():
-                await asyncio.sleep(self._interval)
-                continue
-            try:
-                await asyncio.wait_for(arrived.wait(), IDLE_SAMPLE_SECONDS)
-            except TimeoutError:
-                pass
+            await self.sample_once()
+            await asyncio.sleep(self._interval)
 
     def check(self, route: str) -> None:
         """Raise a 429 problem while shedding; call it before the body is read."""
