@@ -199,9 +199,12 @@ class BillingFollower:
         self._db = db
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
-        for env in envelopes:
-            if env.type == EventType.ORDER_SHIPMENT_PROGRESSED and env.data["state"] in LEFT:
-                self._fulfillment.invoice_shipment(UUID(env.subject), env.data["shipment_id"])
+        # The batch's shipments together: their orders read in one query, saved in one commit.
+        self._fulfillment.invoice_shipments(
+            (UUID(env.subject), env.data["shipment_id"])
+            for env in envelopes
+            if env.type == EventType.ORDER_SHIPMENT_PROGRESSED and env.data["state"] in LEFT
+        )
         with self._db.transaction() as cur:
             save_positions(cur, self.name, positions)
 

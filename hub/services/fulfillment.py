@@ -1,7 +1,7 @@
 """Fulfillment: apply what sources report, with the stock effects, in one event-store save;
 cancel before shipment; invoice what shipped."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +16,7 @@ from aggregates.ids import stock_item_id
 from aggregates.order_values import ReturnLine
 from aggregates.stock import StockItem
 from hub.services.intake import submission_digest
-from hub.services.lookup import UnknownOrderError, find
+from hub.services.lookup import UnknownOrderError, find, find_many
 from hub.services.orchestration import reservation_key
 from hub.store import OrderStore
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
@@ -139,27 +139,66 @@ class FulfillmentService:
         """Issue the invoice of a shipped shipment (once): lines, tax by country, totals."""
         return retry_on_conflict(lambda: self._invoice_shipment(order_id, shipment_id))
 
+    def invoice_shipments(self, shipments: Iterable[tuple[UUID, str]]) -> int:
+        """Invoice many shipped shipments (each once), as `invoice_shipment` does one: their
+        orders read in one query and saved in one transaction (billing's follower read and
+        committed once per shipment, a round trip each way and a commit). Returns how many
+        invoices were issued by this call.
+
+        A shipment already invoiced (a redelivered batch, or the delivery after the shipment)
+        is skipped as before. If another writer saved one of the orders meanwhile (a source's
+        update), the save fails whole and each shipment is invoiced again on its own, from
+        fresh state; none is invoiced twice."""
+        wanted = list(dict.fromkeys(shipments))
+        orders = find_many(self._store, (order_id for order_id, _ in wanted), Order)
+        changed: dict[UUID, Order] = {}
+        issued = 0
+        for order_id, shipment_id in wanted:
+            order = orders.get(order_id)
+            if order is not None and self._invoice(order, shipment_id):
+                changed[order_id] = order
+                issued += 1
+        if not changed:
+            return 0
+        try:
+            self._store.save(*changed.values())
+        except IntegrityError:
+            return sum(self.invoice_shipment(order_id, s) for order_id, s in wanted)
+        return issued
+
     def _invoice_shipment(self, order_id: UUID, shipment_id: str) -> bool:
         order = find(self._store, order_id, Order)
-        if order is None or shipment_id in order.invoices:
+        if order is None or not self._invoice(order, shipment_id):
+            return False
+        self._store.save(order)
+        return True
+
+    def _invoice(self, order: Order, shipment_id: str) -> bool:
+        """Record the shipment's invoice (and the payment it captures) on the order, unsaved;
+        False when it was invoiced already."""
+        if shipment_id in order.invoices:
             return False
         shipment = order.shipments[shipment_id]
         prices = {line.line_id: line.unit_price for line in order.submission.lines}
         rate = self._tax_rates.get(order.submission.ship_to.country, Decimal(0))
-        lines: list[dict[str, Any]] = [
-            {
-                "line_id": line.line_id,
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unit_price": str(prices[line.line_id]),
-                "net": str((prices[line.line_id] * line.quantity).quantize(CENT)),
-            }
-            for line in shipment.shipped_lines or shipment.lines
-        ]
-        net = sum((Decimal(line["net"]) for line in lines), Decimal(0))
+        lines: list[dict[str, Any]] = []
+        net = Decimal(0)
+        for line in shipment.shipped_lines or shipment.lines:
+            price = prices[line.line_id]
+            amount = (price * line.quantity).quantize(CENT)
+            net += amount
+            lines.append(
+                {
+                    "line_id": line.line_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": str(price),
+                    "net": str(amount),
+                }
+            )
         tax = (net * rate).quantize(CENT)
         invoice: dict[str, Any] = {
-            "invoice_id": str(uuid5(NAMESPACE_OID, f"invoice:{order_id}:{shipment_id}")),
+            "invoice_id": str(uuid5(NAMESPACE_OID, f"invoice:{order.id}:{shipment_id}")),
             "lines": lines,
             "currency": order.submission.currency,
             "net_total": str(net),
@@ -171,7 +210,6 @@ class FulfillmentService:
         if not order.record_invoice(shipment_id, invoice, actor=BILLING, now=now):
             return False
         order.capture_payment(invoice["invoice_id"], invoice["gross_total"], BILLING, now)
-        self._store.save(order)
         return True
 
     def request_return(
