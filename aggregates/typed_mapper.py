@@ -7,7 +7,8 @@ pydantic as the value: stored events of those releases load unchanged, with no u
 value class that reads itself from its JSON values (``from_plain``) and gives them back
 (``plain()``) does so instead of pydantic: the decision record, read with every Routed and Held
 event, costs too much to validate as a model. The other fields go through the library's
-transcoder as before.
+transcoder as before, the state written by orjson (`stored_json`) and read by it
+(`stored_state`) where it writes and reads what the transcoder does.
 """
 
 import dataclasses
