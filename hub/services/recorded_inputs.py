@@ -89,7 +89,10 @@ class InputsRecorder:
         if record_id not in self._known and record_id not in pending:
             # Level 1: most of the gain (candidates repeat their keys) at a fraction of the CPU.
             packed = base64.b64encode(zlib.compress(text, 1)).decode()
-            pending[record_id] = RecordedInputs(digest=digest, body=packed, encoding=ZLIB_BASE64)
+            # Created with the id worked out above (the class would work it out again).
+            pending[record_id] = RecordedInputs._create(
+                _INPUTS, id=record_id, digest=digest, body=packed, encoding=ZLIB_BASE64
+            )
         for key, definition in definitions.items():
             if key in self._sources:
                 continue
