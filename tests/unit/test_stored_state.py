@@ -20,6 +20,8 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 from eventsourcing.utils import register_topic
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregates import Order
 from aggregates.stored_state import stored_state
@@ -212,3 +214,26 @@ def _error(mapper: Mapper[UUID], stored: StoredEvent) -> Exception:
     except Exception as error:
         return error
     raise AssertionError("the library's mapper read it")
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-(2**63), 2**63 - 1),
+            st.text(),
+        ),
+        max_size=20,
+    )
+)
+def test_numbers_and_texts_read_back_to_the_very_values(values: list[Any]) -> None:
+    transcoder = _transcoder()
+    tricky = [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.1, 1 / 3, 2.0**53 + 2]
+    raw = transcoder.encode({"values": values, "tricky": tricky, "at": AT})
+
+    read = stored_state(transcoder, raw)
+
+    expected = transcoder.decode(raw)
+    assert read == expected
+    assert [repr(v) for v in read["values"]] == [repr(v) for v in expected["values"]]
+    assert [repr(v) for v in read["tricky"]] == [repr(v) for v in tricky]
