@@ -106,8 +106,8 @@ def _select_postgres(
     recorder: PostgresAggregateRecorder, after: Mapping[UUID, int], latest: bool
 ) -> list[StoredEvent]:
     statement = _events_of_many(recorder.datastore.schema, recorder.events_table_name, latest)
-    # Rows as tuples: a dict per row (the connection's row factory) was most of reading a
-    # chunk's orders and stock items once the statement had run.
+    # Rows as tuples: no dict made per row (the connection's row factory) for every event of
+    # a chunk's orders and stock items.
     with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
         curs.execute(statement, [list(after), list(after.values())], prepare=True)
         return [
