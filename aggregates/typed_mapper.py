@@ -7,24 +7,22 @@ pydantic as the value: stored events of those releases load unchanged, with no u
 value class that reads itself from its JSON values (``from_plain``) and gives them back
 (``plain()``) does so instead of pydantic: the decision record, read with every Routed and Held
 event, costs too much to validate as a model. The other fields go through the library's
-transcoder as before, the state written by orjson (`stored_json`) and read by it
-(`stored_state`) where it writes and reads what the transcoder does.
+transcoder as before.
 """
 
 import dataclasses
 import functools
 import typing
-from collections.abc import Callable, Hashable
-from typing import Any, NamedTuple, Protocol, Self, cast, runtime_checkable
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, find_id_convertor
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel, TypeAdapter
 
 from aggregates.stored_json import stored_json
-from aggregates.stored_state import stored_state
 
 
 class TypedMapper(Mapper[UUID]):
@@ -53,36 +51,12 @@ class TypedMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        domain_event = self._domain_event(stored_event)
+        domain_event = super().to_domain_event(stored_event)
         state = vars(domain_event)
         for name, codec in value_fields(type(domain_event)).items():
             if state.get(name) is not None:
                 state[name] = codec.load(state[name])
         return domain_event
-
-    def _domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        """The library's `Mapper.to_domain_event`, the state read by `stored_state` (orjson
-        where it reads what the transcoder reads) when neither a cipher nor a compressor is
-        set; the library's own otherwise (and for a state that cannot be read, whose error it
-        words)."""
-        if self.cipher or self.compressor:
-            return super().to_domain_event(stored_event)
-        cls = resolve_topic(stored_event.topic)
-        try:
-            state = stored_state(self.transcoder, stored_event.state)
-        except Exception:
-            return super().to_domain_event(stored_event)
-        id_type = cast(Hashable, type(stored_event.originator_id))
-        state["originator_id"] = find_id_convertor(cls, id_type)(stored_event.originator_id)
-        state["originator_version"] = stored_event.originator_version
-        class_version = getattr(cls, "class_version", 1)
-        from_version = state.pop("class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
-        domain_event = object.__new__(cls)
-        object.__setattr__(domain_event, "__dict__", state)
-        return cast(DomainEventProtocol[UUID], domain_event)
 
 
 @runtime_checkable
