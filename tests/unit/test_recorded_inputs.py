@@ -189,3 +189,19 @@ def test_the_recorder_makes_the_record_the_class_makes() -> None:
     assert [{**vars(e), "timestamp": None} for e in ours] == [
         {**vars(e), "timestamp": None} for e in theirs
     ]
+
+
+def test_a_small_body_is_stored_as_its_text_and_a_large_one_compressed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _store()
+    small = _record(InputsRecorder(store), store, _inputs())
+    monkeypatch.setattr(recorded_inputs, "PLAIN_UP_TO", 10)
+    large = _record(InputsRecorder(store), store, _inputs(reserved=4))
+
+    records = store.get_many([recorded_inputs_id(small), recorded_inputs_id(large)])
+    assert records[recorded_inputs_id(small)].encoding == PLAIN
+    assert records[recorded_inputs_id(large)].encoding == "zlib+base64"
+    forget_definitions()
+    assert load_inputs(store, small) == _inputs()
+    assert load_inputs(store, large) == _inputs(reserved=4)
