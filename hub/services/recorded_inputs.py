@@ -93,14 +93,15 @@ class InputsRecorder:
         record_id = recorded_inputs_id(digest)
         if record_id not in self._known and record_id not in pending:
             if len(text) <= PLAIN_UP_TO:
-                body, encoding = text.decode(), PLAIN
+                stored, encoding = text.decode(), PLAIN
             else:
                 # Level 1: most of the gain (candidates repeat their keys) at a fraction of the
                 # CPU.
-                body, encoding = base64.b64encode(zlib.compress(text, 1)).decode(), ZLIB_BASE64
+                stored = base64.b64encode(zlib.compress(text, 1)).decode()
+                encoding = ZLIB_BASE64
             # Created with the id worked out above (the class would work it out again).
             pending[record_id] = RecordedInputs._create(
-                _INPUTS, id=record_id, digest=digest, body=body, encoding=encoding
+                _INPUTS, id=record_id, digest=digest, body=stored, encoding=encoding
             )
         for key, definition in definitions.items():
             if key in self._sources:
