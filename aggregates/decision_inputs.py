@@ -3,8 +3,9 @@
 Both records are created once and never change; their ids derive from their digests, so two
 identical inputs (or a source definition used by many decisions) are one record in the store.
 The inputs body is the canonical JSON of ``orchestration_policies.decision_inputs`` (its
-sha256 is the digest), stored zlib-compressed and base64-encoded (``encoding``): a decision over
-50 sources keeps about 4 kB instead of 9. A source definition is stored once, as plain JSON.
+sha256 is the digest), stored as its text when small (``PLAIN``: the event store compresses it)
+or zlib-compressed and base64-encoded (``encoding``): a decision over 50 sources keeps about
+4 kB instead of 9. A source definition is stored once, as plain JSON.
 """
 
 import hashlib

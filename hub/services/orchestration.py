@@ -9,6 +9,7 @@ it short), and the loser refreshes the view and decides again, so the last unit 
 twice.
 """
 
+import hashlib
 import logging
 import random
 import threading
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from uuid import NAMESPACE_OID, UUID, uuid5
+from uuid import NAMESPACE_OID, UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
@@ -167,12 +168,13 @@ class OrchestrationService:
         candidates = self._holders_of(to_route, batch)
         holders = {c.source_id for c in candidates}
         registered = self.supply.source_ids()
-        decision = self._decide(order, to_route, candidates, batch)
+        overrides = overrides_of(order)
+        decision = self._decide(overrides, to_route, candidates, batch)
         if _nowhere_eligible(decision) and len(candidates) < len(registered):
             # No holder may ship: whether some other source could (it is eligible but empty,
             # so the lines wait for stock) or none at all (unroutable) takes them all.
             candidates = self._with_every_source(candidates, batch)
-            decision = self._decide(order, to_route, candidates, batch)
+            decision = self._decide(overrides, to_route, candidates, batch)
         recorded = decision_record(decision, holders, len(registered) - len(candidates))
         digest = record_digest(recorded)
         inputs = DecisionInputs(
@@ -180,7 +182,7 @@ class OrchestrationService:
             candidates=tuple(candidates),
             policy=PolicyRef(decision.policy_id, decision.policy_version),
             now=now,
-            overrides=overrides_of(order),
+            overrides=overrides,
             sources_not_given=len(registered) - len(candidates),
         )
 
@@ -209,10 +211,9 @@ class OrchestrationService:
             return OrchestrationResult(order.id, "unchanged", order.status.value, attempt)
 
         shipments: list[RequestedShipment] = []
+        named = f"{order.id}:{order.routing_attempts}:"
         for source_id, lines in sorted(decision.shipments.items()):
-            shipment_id = str(
-                uuid5(NAMESPACE_OID, f"{order.id}:{order.routing_attempts}:{source_id}")
-            )
+            shipment_id = shipment_uuid(named + source_id)
             for line in lines:
                 # Made on the items when the batch is saved (see _save); later orders of the
                 # batch see these units as reserved already.
@@ -243,15 +244,13 @@ class OrchestrationService:
 
     def _decide(
         self,
-        order: Order,
+        overrides: RoutingOverrides,
         to_route: OrderToRoute,
         candidates: list[CandidateSource],
         batch: "_Batch",
     ) -> Decision:
         policy = select_policy(to_route, batch.policies, batch.now) or default_policy()
-        return decide(
-            to_route, candidates, overrides_of(order).applied_to(policy, candidates), batch.now
-        )
+        return decide(to_route, candidates, overrides.applied_to(policy, candidates), batch.now)
 
     def _holders_of(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
         """The sources holding some of the order's SKUs, with their stock of them."""
@@ -323,6 +322,19 @@ def overrides_of(order: Order) -> RoutingOverrides:
         pinned_source=order.pinned_source,
         rejected_sources=tuple(order.rejected_sources),
     )
+
+
+def shipment_uuid(name: str) -> str:
+    """``str(uuid5(NAMESPACE_OID, name))`` without the UUID object: the sha1 of the namespace
+    and the name in hex, its version digit 5 and its variant bits 10 set (RFC 4122), written
+    8-4-4-4-12 (uuid5 and UUID.__str__ were 1 % of routing an order)."""
+    h = hashlib.sha1(_OID + name.encode(), usedforsecurity=False).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_OID = NAMESPACE_OID.bytes
+# The 17th hex digit with its two high bits set to 10 (the RFC 4122 variant).
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def reservation_key(order_id: UUID, shipment_id: str, line_id: str) -> str:

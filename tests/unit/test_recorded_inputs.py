@@ -173,3 +173,35 @@ def test_a_definition_that_does_not_match_its_digest_is_refused_on_a_cold_read()
     forget_definitions()
     with pytest.raises(InputsTamperedError, match="source definition does not match"):
         InputsReader(forged).load(digest)
+
+
+def test_the_recorder_makes_the_record_the_class_makes() -> None:
+    pending: dict[UUID, Aggregate] = {}
+    digest = InputsRecorder(_store()).record(_inputs(), pending)
+    made = pending[recorded_inputs_id(digest)]
+    assert isinstance(made, RecordedInputs)
+
+    by_class = RecordedInputs(digest=digest, body=made.body, encoding=made.encoding)
+
+    ours, theirs = made.collect_events(), by_class.collect_events()
+    assert made.id == by_class.id and made.version == by_class.version == 1
+    assert [type(e) for e in ours] == [type(e) for e in theirs]
+    assert [{**vars(e), "timestamp": None} for e in ours] == [
+        {**vars(e), "timestamp": None} for e in theirs
+    ]
+
+
+def test_a_small_body_is_stored_as_its_text_and_a_large_one_compressed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _store()
+    small = _record(InputsRecorder(store), store, _inputs())
+    monkeypatch.setattr(recorded_inputs, "PLAIN_UP_TO", 10)
+    large = _record(InputsRecorder(store), store, _inputs(reserved=4))
+
+    records = store.get_many([recorded_inputs_id(small), recorded_inputs_id(large)])
+    assert records[recorded_inputs_id(small)].encoding == PLAIN
+    assert records[recorded_inputs_id(large)].encoding == "zlib+base64"
+    forget_definitions()
+    assert load_inputs(store, small) == _inputs()
+    assert load_inputs(store, large) == _inputs(reserved=4)

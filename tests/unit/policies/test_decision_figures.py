@@ -22,7 +22,8 @@ from orchestration_policies.scoring import bounds_of
 
 _PLAN = PlanExplanation(PlanStrategy.NONE, SearchMode.NONE, "", 0, None, 0, 0, ())
 _VALUE = st.one_of(
-    st.sampled_from([0, 1, 1.0, 2, 2.5, -0.0, 0.0, 1e-7, 3.0000005]),
+    # Halves at the 6th decimal, and beyond the fast rounding's range (|x| x 1e6 >= 1e12).
+    st.sampled_from([0, 1, 1.0, 2, 2.5, -0.0, 0.0, 1e-7, 3.0000005, 5e-7, 1.2345675, 2e6, -3e6]),
     st.floats(-1e6, 1e6, allow_nan=False),
     st.integers(-1000, 1000),
 )
