@@ -45,11 +45,11 @@ MONEY_JSON_SCHEMA: dict[str, Any] = {
 
 class _MoneyChecks:
     """The checks of an amount, in pydantic-core: non-negative, then at most 18 digits of which
-    4 decimals. Two decimal steps, because one checks digits before the sign and a negative
-    over-precise amount must keep being refused as negative. Written as `Field` constraints
-    after a validator (as before), pydantic checked them in Python: 40 % of a submission's
-    validation. pydantic-core also refuses NaN and infinities (`finite_number`) before either
-    check, and writes a Decimal in JSON as `str()` does."""
+    4 decimals. Two decimal steps, because one step checks the digits before the sign, and a
+    negative over-precise amount was refused as negative. Written as `Field` constraints after
+    a validator (as they were), pydantic checks them in Python: 40 % of a submission's
+    validation. pydantic-core refuses NaN and infinities (`finite_number`) before either check
+    and writes a Decimal in JSON as `str()` does (tests/unit/test_schema_types_table.py)."""
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
