@@ -14,7 +14,8 @@ process CPU µs per order, what the hub's processes do with one:
 
 Every process also prints a digest of what it wrote and read back: the trees must agree.
 `--child` runs one tree's process (used by the parent; `--repeat 0` runs no pass, so that an
-instruction count under valgrind minus that of `--repeat 0` is the passes' own).
+instruction count under valgrind minus that of `--repeat 0` is the passes' own; `--workloads
+read` runs one of them).
 """
 
 import argparse
@@ -43,7 +44,7 @@ def _orders(count: int) -> list[bytes]:
     ]
 
 
-def child(count: int, repeat: int) -> dict[str, Any]:
+def child(count: int, repeat: int, workloads: tuple[str, ...] = WORKLOADS) -> dict[str, Any]:
     from pydantic import TypeAdapter
     from pydantic_core import to_jsonable_python
 
@@ -69,7 +70,7 @@ def child(count: int, repeat: int) -> dict[str, Any]:
 
     passes: dict[str, Callable[[], None]] = {"capture": capture, "write": write, "read": read}
     us: dict[str, float] = {}
-    for name in WORKLOADS:
+    for name in workloads:
         start = time.process_time()
         for _ in range(repeat):
             passes[name]()
@@ -103,9 +104,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=4, help="passes over the orders per run")
     parser.add_argument("--child", action="store_true")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="the child's, e.g. read")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.orders, args.repeat)))
+        print(json.dumps(child(args.orders, args.repeat, tuple(args.workloads.split(",")))))
         return
     if not args.base:
         parser.error("--base is required (or --child)")
