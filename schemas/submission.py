@@ -80,8 +80,8 @@ class OrderSubmission(Contract):
     @model_validator(mode="after")
     def _check_consistency(self) -> "OrderSubmission":
         line_ids = [line.line_id for line in self.lines]
-        duplicates = sorted({i for i in line_ids if line_ids.count(i) > 1})
-        if duplicates:
+        if len(set(line_ids)) != len(line_ids):  # counted only when some are repeated
+            duplicates = sorted({i for i in line_ids if line_ids.count(i) > 1})
             raise ValueError(f"line_id must be unique within an order; repeated: {duplicates}")
         if self.promised_by is not None and self.promised_by <= self.placed_at:
             raise ValueError("promised_by must be after placed_at")
