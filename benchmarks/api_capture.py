@@ -2,7 +2,7 @@
 broker and a fresh PostgreSQL database, `POST /v1/orders` at a fixed offered rate.
 
 Run:  python -m benchmarks.api_capture [--rate 150 --seconds 20 --warmup 5 --runs 3]
-          [--code DIR] [--profile OUT]
+          [--code DIR] [--profile OUT [--gil]] [--linger MS]
 
 Only the API runs (no intake worker, relay or followers): what is measured is the capture
 itself (the front door, validation, the duplicate check in the store, the produce to the
@@ -135,6 +135,9 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=None, help="run the server from this tree")
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument(
+        "--linger", type=int, default=None, help="the server's producer linger_ms (its default)"
+    )
+    parser.add_argument(
         "--gil", action="store_true", help="profile only the thread holding the GIL (py-spy)"
     )
     args = parser.parse_args()
@@ -152,6 +155,8 @@ def main() -> None:
         "ORDERHUB_TOPIC_PREFIX": prefix,
         "ORDERHUB_CONSUMER_GROUP": f"bench-{prefix}",
     }
+    if args.linger is not None:
+        env["ORDERHUB_KAFKA_LINGER_MS"] = str(args.linger)
     if args.code is not None:
         env["PYTHONPATH"] = str(args.code.resolve())
     settings = Settings(_env_file=None, topic_prefix=prefix)  # type: ignore[call-arg]
