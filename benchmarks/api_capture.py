@@ -2,16 +2,17 @@
 broker and a fresh PostgreSQL database, `POST /v1/orders` at a fixed offered rate.
 
 Run:  python -m benchmarks.api_capture [--rate 150 --seconds 20 --warmup 5 --runs 3]
-          [--code DIR] [--profile OUT]
+          [--code DIR] [--profile OUT [--gil]] [--linger MS] [--key]
 
 Only the API runs (no intake worker, relay or followers): what is measured is the capture
 itself (the front door, validation, the duplicate check in the store, the produce to the
 submitted topic with acks=all, the 202). CPU is the server process's own (utime + stime from
 /proc, every thread) over the measured window, divided by the orders answered in it; the
 database's backends' CPU and its transactions (pg_stat_database, committed and rolled back) are
-given per order too. Each run
-posts new orders (the flow's generated network and order mix, one channel, no key: the trial
-caller). `--code DIR` runs the server from another checkout (an A/B against a base worktree);
+given per order too. Each run posts new orders (the flow's generated network and order mix,
+one channel, no key: the trial caller; `--key`: a channel key of that channel, as a channel
+integration posts). `--code DIR` runs the server from another checkout (an A/B against a base
+worktree); `--linger MS` sets its producer's `linger_ms`;
 `--profile OUT` records the server with py-spy (raw, 200 Hz) during the last run.
 
 On a loaded machine the open loop's figure moves with the load (a starved server answers
@@ -76,9 +77,36 @@ _COMMITS = (
 )
 
 
-async def offer(base: str, bodies: list[bytes], rate: float, concurrency: int) -> list[float]:
+async def channel_key(base: str) -> dict[str, str]:
+    """The headers of a channel key for CHANNEL (registered with a limit it will not reach),
+    issued by the trial caller: what a channel integration sends."""
+    definition = {
+        "channel_id": CHANNEL,
+        "name": "Bench web shop",
+        "kind": "web",
+        "format": "canonical",
+        "rate_limit_per_minute": 1_000_000,
+    }
+    issue = {"role": "channel", "channel_id": CHANNEL, "label": "bench"}
+    async with aiohttp.ClientSession(base) as client:
+        async with client.put(f"/v1/channels/{CHANNEL}", json=definition) as response:
+            assert response.status in (200, 201), await response.text()
+        async with client.post("/v1/keys", json=issue) as response:
+            assert response.status == 201, await response.text()
+            key = (await response.json())["api_key"]
+    return {"authorization": f"Bearer {key}"}
+
+
+async def offer(
+    base: str,
+    bodies: list[bytes],
+    rate: float,
+    concurrency: int,
+    headers: dict[str, str] | None = None,
+) -> list[float]:
     """POST each body at `rate`/s (open loop; closed, `concurrency` at a time as fast as they
     are answered, when `rate` is 0); the answer times (s) of the 2xx ones."""
+    sent = {"content-type": "application/json", **(headers or {})}
     times: list[float] = []
     slots = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession(
@@ -88,9 +116,7 @@ async def offer(base: str, bodies: list[bytes], rate: float, concurrency: int) -
         async def post(body: bytes, due: float) -> None:
             async with (
                 slots,
-                client.post(
-                    "/v1/orders", data=body, headers={"content-type": "application/json"}
-                ) as response,
+                client.post("/v1/orders", data=body, headers=sent) as response,
             ):
                 await response.read()
                 if 200 <= response.status < 300:
@@ -135,6 +161,12 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=None, help="run the server from this tree")
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument(
+        "--key", action="store_true", help="post with a channel key (default: the trial caller)"
+    )
+    parser.add_argument(
+        "--linger", type=int, default=None, help="the server's producer linger_ms (its default)"
+    )
+    parser.add_argument(
         "--gil", action="store_true", help="profile only the thread holding the GIL (py-spy)"
     )
     args = parser.parse_args()
@@ -152,6 +184,8 @@ def main() -> None:
         "ORDERHUB_TOPIC_PREFIX": prefix,
         "ORDERHUB_CONSUMER_GROUP": f"bench-{prefix}",
     }
+    if args.linger is not None:
+        env["ORDERHUB_KAFKA_LINGER_MS"] = str(args.linger)
     if args.code is not None:
         env["PYTHONPATH"] = str(args.code.resolve())
     settings = Settings(_env_file=None, topic_prefix=prefix)  # type: ignore[call-arg]
@@ -174,6 +208,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/healthz", serve)
         pid = serve.process.pid
+        headers = asyncio.run(channel_key(base)) if args.key else None
         time.sleep(2)
         before = cpu_seconds(pid)
         time.sleep(args.idle)
@@ -185,7 +220,7 @@ def main() -> None:
             per_second = args.rate or 200  # closed loop: as many orders as at 200/s
             warm = bodies(maker, f"w{tag}", int(per_second * args.warmup))
             measured = bodies(maker, f"m{tag}", int(per_second * args.seconds))
-            asyncio.run(offer(base, warm, args.rate, args.concurrency))
+            asyncio.run(offer(base, warm, args.rate, args.concurrency, headers))
             time.sleep(_STATS_FLUSH_SECONDS)
             spy = None
             if args.profile is not None and run == args.runs - 1:
@@ -198,7 +233,7 @@ def main() -> None:
                 )  # fmt: skip
                 time.sleep(1)  # py-spy attached
             before, db_before = cpu_seconds(pid), database_work(database)
-            times = asyncio.run(offer(base, measured, args.rate, args.concurrency))
+            times = asyncio.run(offer(base, measured, args.rate, args.concurrency, headers))
             used = cpu_seconds(pid) - before
             if spy is not None:
                 spy.send_signal(signal.SIGINT)

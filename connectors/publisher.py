@@ -85,6 +85,11 @@ class KafkaPublisher:
         if self._whole_batches:
             await _publish_batches(producer, records)
             return
+        if len(records) == 1:  # an API request's one record: its future, without a gather
+            r = records[0]
+            headers = list(r.headers) or None
+            await (await producer.send(r.topic, value=r.value, key=r.key, headers=headers))
+            return
         # send() only enqueues; the idempotent producer keeps per-partition order across retries,
         # so sending all before awaiting any keeps order and batches on the wire.
         futures = [

@@ -4,7 +4,8 @@
 They are coroutines: FastAPI runs a plain function dependency in its thread pool, a hop through
 the pool's limiter and a worker thread for each of them on every request (about 7 % of the
 embedded process's busy time under load, with the GIL shared with the delivery lanes). The one
-that may read the store (an API key not in the cache) still goes to the pool.
+that may read the store (an API key not in the cache) still goes to the pool; a key read of late
+is checked on the loop.
 """
 
 from collections.abc import Awaitable, Callable
@@ -93,6 +94,8 @@ async def get_principal(
         presented = authorization[7:].strip()
     if presented:
         try:
+            if hub.access.answers_from_memory(presented):  # no store read: no pool thread
+                return authenticate(request, hub.access, presented)[0]
             return (await run_in_threadpool(authenticate, request, hub.access, presented))[0]
         except NotAuthenticated as refused:
             raise _unauthorized(str(refused)) from None

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from connectors.channels import ADAPTERS, ChannelContext, Mapped, Refused
 from hub.services.access import Principal
+from hub.services.existing_checks import ExistingChecks
 from hub.services.intake import IntakeService, Outcome, PlaceResult, RejectSubmission, SubmitOrder
 from schemas.channels import FORMATS, ChannelDefinition, Role
 from schemas.problems import FieldProblem, field_problems
@@ -184,6 +185,8 @@ class CaptureService:
         self._settle = settle
         self._clock = clock
         self._submit = submit
+        # Distributed: the single orders' duplicate checks, batched in a thread of their own.
+        self._checks = ExistingChecks(intake.check_existing_many) if submit is not None else None
 
     def handing_new_orders_to(self, submit: Submit) -> "CaptureService":
         """The same capture, distributed: new orders go to the intake workers through `submit`."""
@@ -251,8 +254,8 @@ class CaptureService:
         results: list[PlaceResult | None] = []
         if self._submit is not None:
             # A payload of many orders is checked in one read of the store, not one per order.
-            if len(commands) == 1:
-                results = [await asyncio.to_thread(self._intake.check_existing, commands[0])]
+            if len(commands) == 1 and self._checks is not None:
+                results = [await self._checks.check(commands[0])]
             elif commands:
                 results = await asyncio.to_thread(self._intake.check_existing_many, commands)
             for command, existing in zip(commands, results, strict=True):

@@ -1,7 +1,6 @@
 """Intake: record submitted orders, detect duplicates through the store itself, accept or reject."""
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -14,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order, order_id_for
 from aggregates.submission import RejectedSubmission, rejected_submission_id
+from hub.services.canonical_json import canonical_ascii_json
 from hub.services.lookup import find, find_many
 from hub.store import OrderStore
 from schemas.submission import OrderSubmission
@@ -110,10 +110,8 @@ def _rejected(r: RejectSubmission, now: datetime) -> RejectedSubmission:
 
 def submission_digest(submission: OrderSubmission) -> str:
     """sha256 of the canonical JSON: the same order re-sent with other spacing is the same order."""
-    canonical = json.dumps(
-        submission.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # The bytes json.dumps(sort_keys=True, separators=(",", ":")) writes, made faster.
+    return hashlib.sha256(canonical_ascii_json(submission.model_dump(mode="json"))).hexdigest()
 
 
 class IntakeService:

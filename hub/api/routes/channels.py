@@ -42,6 +42,7 @@ async def put_channel(
             )
         )
     created = await asyncio.to_thread(hub.access.register_channel, definition, actor)
+    request.app.state.rate_limiter.forget_limit(channel_id)  # its new limit, from now on
     settings = hub.settings
     if settings.kafka_bootstrap is not None:
         await ensure_topics(
