@@ -150,6 +150,8 @@ class FulfillmentService:
         update), the save fails whole and each shipment is invoiced again on its own, from
         fresh state; none is invoiced twice."""
         wanted = list(dict.fromkeys(shipments))
+        if not wanted:  # most batches ship nothing: no read
+            return 0
         orders = find_many(self._store, (order_id for order_id, _ in wanted), Order)
         changed: dict[UUID, Order] = {}
         issued = 0
