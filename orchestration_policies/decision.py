@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from orchestration_policies.canonical import canonical_json, rounded, rounded_all
+from orchestration_policies.decision_figures import Figures
 from orchestration_policies.scoring import HIGHER_IS_BETTER, Bounds, normalised_value
 
 __all__ = [
@@ -197,7 +198,7 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
     """
     candidates = explanation.candidates
     ranked = [c for c in candidates if c.status is not _EXCLUDED and c.status is not _NO_STOCK]
-    figures = iter(_Figures(explanation).rows([c.raw for c in ranked]))
+    figures = iter(Figures(explanation.bounds, explanation.weights).rows([c.raw for c in ranked]))
     totals = iter(rounded_all([float(c.total) for c in ranked if c.total is not None]))
     out: list[dict[str, Any]] = []
     for c in candidates:
@@ -232,81 +233,6 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
 
 
 _EXCLUDED, _NO_STOCK = CandidateStatus.EXCLUDED, CandidateStatus.NO_STOCK
-_Recorded = tuple[float | None, float, float]  # one criterion: raw, normalised, contribution
-
-
-class _Figures:
-    """The scored candidates' figures as recorded, rounded to 6 decimals. Candidates share
-    most raw values (lead times, priorities, capacities ...): each criterion's figures are
-    worked out once per distinct raw value, and spread over the candidates column by column
-    (built-in loops: a re-run records 200 candidates). Normalised as :func:`normalised_value`
-    does (the same arithmetic, written out: it runs for every figure of every decision)."""
-
-    __slots__ = ("_columns",)
-
-    def __init__(self, explanation: Explanation) -> None:
-        self._columns: list[tuple[float, float, float, bool, float]] = []
-        for bounds, higher, weight in zip(
-            explanation.bounds, HIGHER_IS_BETTER, explanation.weights, strict=True
-        ):
-            low, high = bounds if bounds is not None else (0.0, 0.0)
-            self._columns.append((low, high, high - low, higher, weight))
-
-    def rows(
-        self, raws: list[tuple[float | None, ...]]
-    ) -> list[tuple[list[float | None], list[float], list[float]]]:
-        """Per candidate (of ``raws``, in order): its raw, normalised and contribution lists."""
-        if not raws:
-            return []
-        if {len(raw) for raw in raws} != {len(self._columns)}:
-            raise ValueError("each scored candidate needs one raw value per criterion")
-        per_raw, per_norm, per_contribution = [], [], []
-        for values, column in zip(zip(*raws, strict=True), self._columns, strict=True):
-            # Keyed by value, as a dict tells values apart (1 and 1.0 are one key: both
-            # give the same figures).
-            seen = _recorded(set(values), *column)
-            raw, norm, contribution = zip(*map(seen.__getitem__, values), strict=True)
-            per_raw.append(raw)
-            per_norm.append(norm)
-            per_contribution.append(contribution)
-        return list(
-            zip(
-                map(list, zip(*per_raw, strict=True)),
-                map(list, zip(*per_norm, strict=True)),
-                map(list, zip(*per_contribution, strict=True)),
-                strict=True,
-            )
-        )
-
-
-def _recorded(
-    values: set[float | None], low: float, high: float, span: float, higher: bool, weight: float
-) -> dict[float | None, _Recorded]:
-    """Each distinct raw value's (raw, normalised, contribution), rounded as `rounded` rounds,
-    its common case written inline in one loop (a call per figure was a third of a
-    200-candidate record's writing; a list and a pass per kind of figure, most of a
-    15-candidate one's). Anything off the common case goes through `rounded` itself."""
-    out: dict[float | None, _Recorded] = {}
-    for value in values:
-        if value is None:  # unknown (distance without a ship-to position): scores 0
-            out[value] = (None, 0.0, rounded(weight * 0.0) if weight else 0.0)
-            continue
-        norm = 0.0 if span <= 0.0 else (high - value) / span if higher else (value - low) / span
-        scaled = float(value) * 1e6
-        whole = round(scaled) if -1e12 < scaled < 1e12 else 0
-        raw = whole / 1e6 if -0.499 < scaled - whole < 0.499 else rounded(float(value))
-        scaled = norm * 1e6
-        whole = round(scaled) if -1e12 < scaled < 1e12 else 0
-        norm_r = whole / 1e6 if -0.499 < scaled - whole < 0.499 else rounded(norm)
-        if weight:
-            scaled = weight * norm * 1e6
-            whole = round(scaled) if -1e12 < scaled < 1e12 else 0
-            part = weight * norm
-            contribution = whole / 1e6 if -0.499 < scaled - whole < 0.499 else rounded(part)
-        else:
-            contribution = 0.0
-        out[value] = (raw, norm_r, contribution)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
