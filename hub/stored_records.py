@@ -95,7 +95,7 @@ class RecordReader:
         )
         value = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
         return [
-            OutboundRecord(topic=t, key=key.encode(), value=value, headers=headers)
+            OutboundRecord(topic=t, key=(key or subject).encode(), value=value, headers=headers)
             for t, key in self._route(topic.type, subject, data)
         ]
 

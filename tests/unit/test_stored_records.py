@@ -122,6 +122,19 @@ def test_lines_of_other_shapes_are_made_public_by_pydantic(
     assert orjson.loads(got[0].value)["lines"] == [{"line_id": "1", "sku": "S", "quantity": 2}]
 
 
+def test_a_route_without_a_key_keys_by_the_subject_as_the_envelope_path(
+    history: OrderStore,
+) -> None:
+    requested = next(n for n in _all(history) if n.topic.endswith("FulfillmentRequested"))
+    stored = _rewritten(requested, {"source_id": ""})
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+
+    got = reader.records(stored)
+
+    assert got == _by_envelope(history, stored, mapper=True)
+    assert got[1].key == str(stored.originator_id).encode()
+
+
 def test_events_never_published_are_not_read(history: OrderStore) -> None:
     recorded = next(n for n in _all(history) if n.topic.endswith("RecordedInputs.Recorded"))
     unreadable = Notification(
