@@ -2,9 +2,10 @@
 (`EnvelopeReader.envelope`, then `envelope_to_record` for each route: the relay until now) and
 straight from the stored events (`hub.stored_records.RecordReader`).
 
-Run:  python -m benchmarks.relay_records [--orders 300] [--rounds 5]
-      python -m benchmarks.relay_records --way records --repeat 2   (one way only, e.g. under
-      `valgrind --tool=callgrind`; minus a `--repeat 0` run, per event)
+Run:  python -m benchmarks.relay_records [--orders 300] [--rounds 5] [--save FILE]
+      python -m benchmarks.relay_records --load FILE --way records --repeat 2   (one way only,
+      over the events `--save` kept, e.g. under `valgrind --tool=callgrind`: minus a
+      `--repeat 0` run, per event)
 
 A realistic history (benchmarks.projection_events) in a SQLite event store; the events from the
 first `Order.Placed` on (what `benchmarks.relay_process` drains) are read once, and each way
@@ -14,10 +15,13 @@ store event, median of the rounds, per way, and per event type for the records w
 """
 
 import argparse
+import pickle
 import statistics
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aggregates.ids import event_id_text
@@ -57,20 +61,36 @@ def _events(store: OrderStore) -> list[Any]:
     return list(found[first:])
 
 
+def _one_way(saved: Path, way: str, repeat: int) -> None:
+    """`repeat` passes of one way over saved events, in an empty store of their own."""
+    events = pickle.loads(saved.read_bytes())
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=None)
+        store = OrderStore(env=settings.eventsourcing_env())
+        try:
+            for _ in range(repeat):
+                cpu_us(ways(store, settings)[way], events)
+        finally:
+            store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--way", choices=["envelopes", "records"], help="this way only")
     parser.add_argument("--repeat", type=int, default=1, help="with --way: passes")
+    parser.add_argument("--save", type=Path, help="keep the history's events in this file")
+    parser.add_argument("--load", type=Path, help="with --way: the events of a --save")
     args = parser.parse_args()
+    if args.load and args.way:
+        _one_way(args.load, args.way, args.repeat)
+        return
     with history_hub(args.orders) as hub:
         events = _events(hub.store)
         both = ways(hub.store, hub.settings)
-        if args.way:
-            for _ in range(args.repeat):
-                cpu_us(both[args.way], events)
-            return
+        if args.save:
+            args.save.write_bytes(pickle.dumps(events))
         for n in events:
             assert both["envelopes"](n) == both["records"](n), (n.topic, n.id)
         results: dict[str, list[float]] = {name: [] for name in both}

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectors.codec import OutboundRecord, envelope_to_record
 from connectors.publisher import Publisher
@@ -12,8 +12,8 @@ from schemas.envelope import EventEnvelope
 log = logging.getLogger(__name__)
 
 STREAM = "notification_log"
-# Events after a position, up to a limit: each with its position and its records, in log order.
-Batch = list[tuple[int, Sequence[OutboundRecord]]]
+# Events after a position, up to a limit: each with its position and what it was read as.
+Batch = list[tuple[int, Any]]
 
 
 class EventSource(Protocol):
@@ -56,16 +56,19 @@ class Relay:
         wakeups: Wakeups | None = None,
         fallback_seconds: float = 1.0,
         save_every: float = 0.0,
-        read_records: Callable[[int | None, int], Batch] | None = None,
+        read: Callable[[int | None, int], Batch] | None = None,
+        encode: Callable[[Any], Sequence[OutboundRecord]] | None = None,
     ) -> None:
         self._source = source
         self._publisher = publisher
         self._positions = positions
         self._routes_for = routes_for
-        # The records of the events after a position; by default the source's envelopes, each
-        # encoded for every route `routes_for` chooses (the hub's relay builds them from the
-        # stored events: hub.stored_records).
-        self._read_records = read_records or self._records_of_envelopes
+        # The events after a position (read in a thread) and each one's records (encoded on
+        # the loop); by default the source's envelopes, each encoded for every route
+        # `routes_for` chooses (the hub's relay reads and encodes the stored events without
+        # envelopes: hub.stored_records).
+        self._read_events = read or self._source.read_envelopes
+        self._encode = encode or self._records_of_envelope
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         # Woken by the store, the relay reads on each notice and, without one, every
@@ -90,7 +93,8 @@ class Relay:
         batch = await self._read(self._position)
         if not batch:
             return 0
-        records = [record for _, found in batch for record in found]
+        encode = self._encode
+        records = [record for _, event in batch for record in encode(event)]
         last = batch[-1][0]
         if len(batch) == self._batch_size:
             # A backlog: the next batch is read while the broker acknowledges this one. It is
@@ -128,14 +132,10 @@ class Relay:
         return await self._read_thread(after)
 
     def _read_thread(self, after: int | None) -> Awaitable[Batch]:
-        return asyncio.to_thread(self._read_records, after, self._batch_size)
+        return asyncio.to_thread(self._read_events, after, self._batch_size)
 
-    def _records_of_envelopes(self, after: int | None, limit: int) -> Batch:
-        routes = self._routes_for
-        return [
-            (position, [envelope_to_record(topic, env, key) for topic, key in routes(env)])
-            for position, env in self._source.read_envelopes(after, limit)
-        ]
+    def _records_of_envelope(self, env: EventEnvelope) -> list[OutboundRecord]:
+        return [envelope_to_record(topic, env, key) for topic, key in self._routes_for(env)]
 
     def _drop_read_ahead(self) -> None:
         if self._read_ahead is not None:

@@ -24,9 +24,9 @@ from eventsourcing.utils import resolve_topic
 from aggregates.contract import SCHEMA_VERSION, attributes_of, event_type_of, source_of
 from aggregates.ids import event_id_text
 from connectors.codec import OutboundRecord, ce_headers, envelope_to_record
-from connectors.relay import Batch
 from hub.store import OrderStore
-from schemas.envelope import Actor
+from hub.stored_envelopes import Decoded
+from schemas.envelope import Actor, EventEnvelope
 
 __all__ = ["RecordReader"]
 
@@ -44,6 +44,10 @@ class _Topic:
     published: bool
 
 
+# A stored event read, to be encoded: decoded, through the mapper, or never published (None).
+Entry = tuple[_Topic, Decoded] | EventEnvelope | None
+
+
 class RecordReader:
     """The store's log after a position as the relay's records, event by event."""
 
@@ -56,27 +60,42 @@ class RecordReader:
         self._actors: dict[str, bytes] = {}
         self.from_envelopes = 0  # events published through their envelopes (tests, benchmarks)
 
-    def read_records(self, after: int | None, limit: int) -> Batch:
-        """Up to `limit` events after `after`, each with its position and its records."""
+    def read(self, after: int | None, limit: int) -> list[tuple[int, Entry]]:
+        """Up to `limit` events after `after`, each with its position, read (`entry`) but not
+        encoded: the relay reads the next batch in a thread while its event loop publishes
+        the one before, and encodes on the loop, as it did envelopes."""
         notifications = self._store.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=after is None
         )
-        records = self.records
-        return [(n.id, records(n)) for n in notifications]
+        entry = self.entry
+        return [(n.id, entry(n)) for n in notifications]
 
     def records(self, stored: StoredEvent) -> list[OutboundRecord]:
         """The records the relay publishes for one stored event, in their order."""
+        return self.encode(self.entry(stored))
+
+    def entry(self, stored: StoredEvent) -> Entry:
+        """A stored event read for `encode`: decoded from its JSON, else its envelope through
+        the mapper; None for an event never published (not decoded at all)."""
         topic = self._topics.get(stored.topic)
         if topic is None:
             topic = self._topics[stored.topic] = self._topic(stored.topic)
         if not topic.published:
-            return []
+            return None
         found = self._envelopes.decoded(stored)
         if found is None:
             self.from_envelopes += 1
-            env = self._envelopes.mapper_envelope(stored)
-            return [envelope_to_record(t, env, key) for t, key in self._route_of(env)]
-        _, aggregate_id, version, state, data = found
+            return self._envelopes.mapper_envelope(stored)
+        return topic, found
+
+    def encode(self, entry: Entry) -> list[OutboundRecord]:
+        """An entry's records: for one decoded, the headers as `envelope_of` works out the
+        envelope's attributes, the value the sorted orjson of its data (`envelope_to_record`)."""
+        if entry is None:
+            return []
+        if isinstance(entry, EventEnvelope):
+            return [envelope_to_record(t, entry, key) for t, key in self._route_of(entry)]
+        topic, (_, aggregate_id, version, state, data) = entry
         subject = str(aggregate_id)
         correlation, causation, time, actor = attributes_of(subject, version, state)
         source, type_ = topic.headers

@@ -96,7 +96,8 @@ def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | Non
         wakeups=wakeups,
         fallback_seconds=hub.settings.relay_fallback_seconds,
         save_every=hub.settings.relay_save_seconds,
-        read_records=records.read_records,
+        read=records.read,
+        encode=records.encode,
     )
 
 

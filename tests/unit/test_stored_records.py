@@ -33,7 +33,7 @@ SETTINGS = Settings(kafka_bootstrap="127.0.0.1:9092", database_url="postgresql:/
 
 
 def _all(store: OrderStore) -> list[Notification]:
-    return store.recorder.select_notifications(start=None, limit=1_000_000)
+    return list(store.recorder.select_notifications(start=None, limit=1_000_000))
 
 
 def _by_envelope(store: OrderStore, stored: Notification, mapper: bool) -> list[OutboundRecord]:
@@ -53,7 +53,7 @@ def _assert_same(store: OrderStore) -> RecordReader:
         got = reader.records(stored)
         assert got == _by_envelope(store, stored, mapper=False), stored.topic
         assert got == _by_envelope(store, stored, mapper=True), stored.topic
-    assert [p for p, _ in reader.read_records(None, 10**6)] == [n.id for n in notifications]
+    assert [p for p, _ in reader.read(None, 10**6)] == [n.id for n in notifications]
     return reader
 
 
@@ -173,7 +173,7 @@ def test_the_relay_publishes_the_same_records_either_way(history: OrderStore) ->
         return publisher.records
 
     reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
-    direct = published(read_records=reader.read_records)
+    direct = published(read=reader.read, encode=reader.encode)
     assert direct == published()
     assert len(direct) > len(_all(history)) // 2
 
