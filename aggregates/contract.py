@@ -32,14 +32,15 @@ def event_type_for(domain_event: DomainEventProtocol[Any]) -> str:
 
 @functools.cache
 def event_type_of(event_class: type) -> str:
-    # Cached, as `_source_of`: names were spelt out again for every event the relay published
+    # Cached, as `source_of`: names were spelt out again for every event the relay published
     # (a seventh of `to_envelope`'s time).
     aggregate_name, _, event_name = _stored_name(event_class).rpartition(".")
     return f"{EVENT_TYPE_PREFIX}{_snake(aggregate_name)}.{_snake(event_name)}"
 
 
 @functools.cache
-def _source_of(event_class: type) -> str:
+def source_of(event_class: type) -> str:
+    """The envelope's source of an event class's events, e.g. /orderhub/orders."""
     return f"{SOURCE}/{_snake(_stored_name(event_class).split('.')[0])}s"
 
 
@@ -70,22 +71,32 @@ def envelope_of(
 
     Not validated again: every attribute is made here, of the type the model declares."""
     subject = str(aggregate_id)
-    correlation = str(state.get("correlation_id") or subject)
-    causation = event_id_text(subject, version - 1) if version > 1 else correlation
-    time = next((state[f] for f in _TIME_FIELDS if isinstance(state.get(f), datetime)), None)
+    correlation, causation, time, actor = attributes_of(subject, version, state)
     return EventEnvelope.trusted(
         id=event_id_text(subject, version),
-        source=_source_of(event_class),
+        source=source_of(event_class),
         type=event_type_of(event_class),
         subject=subject,
-        time=(time or state["timestamp"]).astimezone(UTC),
+        time=time,
         sequence=version,
         correlationid=correlation,
         causationid=causation,
-        actor=Actor.parse(str(state.get("actor") or "system:orderhub")),
+        actor=Actor.parse(actor),
         schemaversion=SCHEMA_VERSION,
         data=data,
     )
+
+
+def attributes_of(
+    subject: str, version: int, state: dict[str, Any]
+) -> tuple[str, str, datetime, str]:
+    """An event's correlation, causation, time (UTC) and actor (as text), from its `state`
+    (also for the relay's records made without an envelope: hub.stored_records)."""
+    correlation = str(state.get("correlation_id") or subject)
+    causation = event_id_text(subject, version - 1) if version > 1 else correlation
+    time = next((state[f] for f in _TIME_FIELDS if isinstance(state.get(f), datetime)), None)
+    actor = str(state.get("actor") or "system:orderhub")
+    return correlation, causation, (time or state["timestamp"]).astimezone(UTC), actor
 
 
 def public_value(value: Any) -> Any:

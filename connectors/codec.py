@@ -39,25 +39,58 @@ def envelope_to_record(
     the SDK also encoded the data with the standard json module, to be thrown away for the
     canonical orjson bytes below, and validated attributes the envelope's model already has
     (py-spy: a third of the relay's CPU)."""
-    headers = (
-        ("ce_id", envelope.id.encode()),
-        ("ce_source", envelope.source.encode()),
-        ("ce_type", envelope.type.encode()),
-        ("ce_subject", envelope.subject.encode()),
-        ("ce_time", _header_time(envelope.time)),
-        ("content-type", envelope.datacontenttype.encode()),
-        ("ce_sequence", str(envelope.sequence).encode()),
-        ("ce_correlationid", envelope.correlationid.encode()),
-        ("ce_causationid", envelope.causationid.encode()),
-        ("ce_actor", str(envelope.actor).encode()),
-        ("ce_schemaversion", str(envelope.schemaversion).encode()),
-        ("ce_specversion", SPEC_VERSION.encode()),
+    headers = ce_headers(
+        envelope.id.encode(),
+        envelope.source.encode(),
+        envelope.type.encode(),
+        envelope.subject.encode(),
+        envelope.time,
+        envelope.datacontenttype.encode(),
+        str(envelope.sequence).encode(),
+        envelope.correlationid.encode(),
+        envelope.causationid.encode(),
+        str(envelope.actor).encode(),
+        str(envelope.schemaversion).encode(),
     )
     # orjson is canonical for our data (sorted keys), so a re-published event is byte-identical.
     value = orjson.dumps(envelope.data, option=orjson.OPT_SORT_KEYS)
     return OutboundRecord(
         topic=topic, key=(key or envelope.subject).encode(), value=value, headers=headers
     )
+
+
+def ce_headers(
+    id: bytes,
+    source: bytes,
+    type: bytes,
+    subject: bytes,
+    time: datetime,
+    content_type: bytes,
+    sequence: bytes,
+    correlation: bytes,
+    causation: bytes,
+    actor: bytes,
+    schemaversion: bytes,
+) -> tuple[tuple[str, bytes], ...]:
+    """An event's headers, in the SDK's order (also for the relay's records built straight from
+    the stored JSON, hub.stored_records)."""
+    return (
+        ("ce_id", id),
+        ("ce_source", source),
+        ("ce_type", type),
+        ("ce_subject", subject),
+        ("ce_time", _header_time(time)),
+        ("content-type", content_type),
+        ("ce_sequence", sequence),
+        ("ce_correlationid", correlation),
+        ("ce_causationid", causation),
+        ("ce_actor", actor),
+        ("ce_schemaversion", schemaversion),
+        ("ce_specversion", _SPEC_VERSION),
+    )
+
+
+_SPEC_VERSION = SPEC_VERSION.encode()
 
 
 def _header_time(time: datetime) -> bytes:

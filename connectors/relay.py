@@ -2,16 +2,18 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
-from connectors.codec import envelope_to_record
+from connectors.codec import OutboundRecord, envelope_to_record
 from connectors.publisher import Publisher
 from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 
 STREAM = "notification_log"
+# Events after a position, up to a limit: each with its position and what it was read as.
+Batch = list[tuple[int, Any]]
 
 
 class EventSource(Protocol):
@@ -54,11 +56,19 @@ class Relay:
         wakeups: Wakeups | None = None,
         fallback_seconds: float = 1.0,
         save_every: float = 0.0,
+        read: Callable[[int | None, int], Batch] | None = None,
+        encode: Callable[[Any], Sequence[OutboundRecord]] | None = None,
     ) -> None:
         self._source = source
         self._publisher = publisher
         self._positions = positions
         self._routes_for = routes_for
+        # The events after a position (read in a thread) and each one's records (encoded on
+        # the loop); by default the source's envelopes, each encoded for every route
+        # `routes_for` chooses (the hub's relay reads and encodes the stored events without
+        # envelopes: hub.stored_records).
+        self._read_events = read or self._source.read_envelopes
+        self._encode = encode or self._records_of_envelope
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         # Woken by the store, the relay reads on each notice and, without one, every
@@ -70,7 +80,7 @@ class Relay:
         self._save_every = save_every
         self._save_at: float | None = None  # when the acknowledged, unsaved position is due
         # The batch after `position`, being read while the one before it is acknowledged.
-        self._read_ahead: tuple[int, asyncio.Future[list[tuple[int, EventEnvelope]]]] | None = None
+        self._read_ahead: tuple[int, asyncio.Future[Batch]] | None = None
         self.published = 0
 
     async def publish_next_batch(self) -> int:
@@ -83,11 +93,8 @@ class Relay:
         batch = await self._read(self._position)
         if not batch:
             return 0
-        records = [
-            envelope_to_record(topic, env, key)
-            for _, env in batch
-            for topic, key in self._routes_for(env)
-        ]
+        encode = self._encode
+        records = [record for _, event in batch for record in encode(event)]
         last = batch[-1][0]
         if len(batch) == self._batch_size:
             # A backlog: the next batch is read while the broker acknowledges this one. It is
@@ -116,7 +123,7 @@ class Relay:
         await asyncio.to_thread(self._positions.set, STREAM, self._position)
         self._save_at = None
 
-    async def _read(self, after: int | None) -> list[tuple[int, EventEnvelope]]:
+    async def _read(self, after: int | None) -> Batch:
         ahead, self._read_ahead = self._read_ahead, None
         if ahead is not None and ahead[0] == after:
             return await ahead[1]
@@ -124,8 +131,11 @@ class Relay:
             ahead[1].cancel()
         return await self._read_thread(after)
 
-    def _read_thread(self, after: int | None) -> Awaitable[list[tuple[int, EventEnvelope]]]:
-        return asyncio.to_thread(self._source.read_envelopes, after, self._batch_size)
+    def _read_thread(self, after: int | None) -> Awaitable[Batch]:
+        return asyncio.to_thread(self._read_events, after, self._batch_size)
+
+    def _records_of_envelope(self, env: EventEnvelope) -> list[OutboundRecord]:
+        return [envelope_to_record(topic, env, key) for topic, key in self._routes_for(env)]
 
     def _drop_read_ahead(self) -> None:
         if self._read_ahead is not None:

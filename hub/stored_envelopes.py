@@ -16,9 +16,11 @@ values below the top level, JSON that orjson reads otherwise than the standard p
 of 19 digits or more, NaN, lone surrogates).
 """
 
+import dataclasses
+import typing
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from eventsourcing.persistence import (
@@ -37,7 +39,7 @@ from aggregates.contract import NOT_DATA, envelope_of, public_value, reads_itsel
 from aggregates.typed_mapper import value_fields
 from schemas.envelope import EventEnvelope
 
-__all__ = ["EnvelopeReader"]
+__all__ = ["Decoded", "EnvelopeReader"]
 
 _TAG = b'"_type_"'
 # Digits as "0", all else as ".": a run of 19 zeros is a number orjson may read as a float.
@@ -59,6 +61,16 @@ class _Kind:
     values: dict[str, Public]  # value fields: the stored JSON values -> the public ones
 
 
+class Decoded(NamedTuple):
+    """A stored event read from its JSON: what `envelope_of` makes its envelope of."""
+
+    event_class: type
+    aggregate_id: Any
+    version: int
+    state: dict[str, Any]  # the stored fields, the top level's tagged values decoded
+    data: dict[str, Any]  # the public data
+
+
 class EnvelopeReader:
     """Stored events (or notifications) to the envelopes `to_envelope` makes of them."""
 
@@ -76,13 +88,21 @@ class EnvelopeReader:
         self.through_mapper = 0  # events read through the mapper (tests, benchmarks)
 
     def envelope(self, stored: StoredEvent) -> EventEnvelope:
-        found = self._direct(stored) if self._names is not None else None
+        found = self.decoded(stored) if self._names is not None else None
         if found is None:
-            self.through_mapper += 1
-            found = to_envelope(self._mapper.to_domain_event(stored))
-        return found
+            return self.mapper_envelope(stored)
+        return envelope_of(*found)
 
-    def _direct(self, stored: StoredEvent) -> EventEnvelope | None:
+    def mapper_envelope(self, stored: StoredEvent) -> EventEnvelope:
+        """The envelope through the mapper (the events `decoded` cannot read)."""
+        self.through_mapper += 1
+        return to_envelope(self._mapper.to_domain_event(stored))
+
+    def decoded(self, stored: StoredEvent) -> Decoded | None:
+        """The event read straight from its stored JSON, or None where only the mapper reads
+        it exactly."""
+        if self._names is None:
+            return None
         kind = self._kinds.get(stored.topic, _UNKNOWN)
         if kind is _UNKNOWN:
             kind = self._kinds[stored.topic] = _kind_of(stored.topic)
@@ -106,7 +126,7 @@ class EnvelopeReader:
         event_class = kind.event_class
         id_type = cast(Hashable, type(stored.originator_id))
         aggregate_id = find_id_convertor(event_class, id_type)(stored.originator_id)
-        return envelope_of(event_class, aggregate_id, int(stored.originator_version), state, data)
+        return Decoded(event_class, aggregate_id, int(stored.originator_version), state, data)
 
     def _data(
         self, state: dict[str, Any], values: dict[str, Public], tags: int
@@ -151,19 +171,67 @@ def _kind_of(topic: str) -> _Kind | None:
     event_class = resolve_topic(topic)
     if getattr(event_class, "class_version", 1) != 1:
         return None  # upcast by the mapper
-    values = {name: _public(codec.load) for name, codec in value_fields(event_class).items()}
+    try:
+        hints = typing.get_type_hints(event_class)
+    except (NameError, TypeError):
+        hints = {}
+    values = {
+        name: _public(codec.load, _as_stored(hints.get(name)))
+        for name, codec in value_fields(event_class).items()
+    }
     return _Kind(event_class, values)
 
 
-def _public(load: Callable[[Any], Any]) -> Public:
+def _public(load: Callable[[Any], Any], as_stored: Callable[[Any], bool] | None) -> Public:
     """A value field's stored JSON values to its public ones: read into the value as the
     mapper reads it, then made public as `to_envelope` makes it, unless the value gives back
-    the very JSON values it was read from (those are public as they are)."""
+    the very JSON values it was read from (those are public as they are), or `as_stored` says
+    that reading and making public again would give the same JSON values."""
 
     def public(stored: Any) -> Any:
+        if as_stored is not None and as_stored(stored):
+            return stored
         value = load(stored)
         if reads_itself(cast(type, type(value))) and value.plain() is stored:
             return stored
         return public_value(value)
 
     return public
+
+
+def _as_stored(hint: Any) -> Callable[[Any], bool] | None:
+    """For a list (or a tuple) of plain dataclasses whose fields are texts and integers (an
+    order's shipment and return lines): a test that stored JSON values are public as they are.
+
+    pydantic reads a dict of exactly the dataclass's fields, each a `str` or an `int` of exactly
+    the field's type, into the dataclass with those very values (no coercion, no default, no
+    key dropped), and `to_jsonable_python` writes it back as a dict of the same keys and
+    values: the same JSON once sorted. Anything else (a missing or extra key, a float, a bool,
+    a text number) goes through pydantic as before."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple and args[1:] == (Ellipsis,):
+        args = args[:1]
+    if origin not in (list, tuple) or len(args) != 1:
+        return None
+    item = args[0]
+    if not (isinstance(item, type) and dataclasses.is_dataclass(item)):
+        return None
+    if hasattr(item, "__pydantic_validator__") or hasattr(item, "__post_init__"):
+        return None  # a pydantic dataclass or one that changes its values: not plain
+    fields = typing.get_type_hints(item)
+    if set(fields) != {f.name for f in dataclasses.fields(item)}:
+        return None  # class variables or init-only fields
+    if not all(kind is str or kind is int for kind in fields.values()):
+        return None
+    names = fields.keys()
+    checks = tuple(fields.items())
+
+    def as_stored(stored: Any) -> bool:
+        return type(stored) is list and all(
+            type(line) is dict
+            and line.keys() == names
+            and all(type(line[name]) is kind for name, kind in checks)
+            for line in stored
+        )
+
+    return as_stored

@@ -13,6 +13,7 @@ from connectors.store_notices import StoreNotices, install_trigger
 from hub.bootstrap import Hub, bootstrap
 from hub.collector import freeze_what_is_loaded
 from hub.settings import Settings
+from hub.stored_records import RecordReader
 from hub.streaming.kafka_parts import KafkaParts
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, EventType
@@ -21,9 +22,27 @@ from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
 log = logging.getLogger(__name__)
 
 
+Route = Callable[[str, str, dict[str, Any]], list[tuple[str, str]]]
+# Event families that stay in the event store: credentials (nothing downstream needs them) and
+# decision inputs (read from the store by re-runs, by no consumer).
+UNPUBLISHED = (
+    EventFamily.API_KEY,
+    EventFamily.BOOTSTRAP_KEY,
+    EventFamily.RECORDED_INPUTS,
+    EventFamily.RECORDED_SOURCE,
+)
+
+
 def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, str]]]:
-    """Which topics (and keys) an event goes to: orders, inventory, catalog; fulfillment
-    requests also go to the sources' topic, keyed by source so a warehouse reads its own."""
+    """Which topics (and keys) an envelope goes to (`route_for`)."""
+    route = route_for(settings)
+    return lambda env: route(env.type, env.subject, env.data)
+
+
+def route_for(settings: Settings) -> Route:
+    """Which topics (and keys) an event goes to, by its type, subject and public data: orders,
+    inventory, catalog; fulfillment requests also go to the sources' topic, keyed by source so
+    a warehouse reads its own."""
     orders = settings.topic("order_events")
     inventory = settings.topic("inventory_events")
     catalog = settings.topic("catalog_events")
@@ -31,43 +50,42 @@ def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, 
     rejected = settings.topic("rejected")
     billing = settings.topic("billing_events")
 
-    def routes(env: EventEnvelope) -> list[tuple[str, str]]:
-        if env.type.startswith(EventFamily.ORDER):
-            found = [(orders, env.subject)]
-            if env.type == EventType.ORDER_FULFILLMENT_REQUESTED:
-                found.append((requests, str(env.data["source_id"])))
-            elif env.type in WITHDRAWAL_EVENT_TYPES:
+    def route(type: str, subject: str, data: dict[str, Any]) -> list[tuple[str, str]]:
+        if type.startswith(EventFamily.ORDER):
+            found = [(orders, subject)]
+            if type == EventType.ORDER_FULFILLMENT_REQUESTED:
+                found.append((requests, str(data["source_id"])))
+            elif type in WITHDRAWAL_EVENT_TYPES:
                 # Each source holding an open shipment is asked to withdraw it.
-                for source_id in sorted(set(env.data["withdrawn_from"].values())):
+                for source_id in sorted(set(data["withdrawn_from"].values())):
                     found.append((requests, source_id))
-            elif env.type in (
+            elif type in (
                 EventType.ORDER_INVOICE_ISSUED,
                 EventType.ORDER_PAYMENT_CAPTURED,
                 EventType.ORDER_REFUNDED,
             ):
-                found.append((billing, env.subject))
+                found.append((billing, subject))
             return found
-        if env.type.startswith(EventFamily.EXCEPTION_CASE):
+        if type.startswith(EventFamily.EXCEPTION_CASE):
             # Beside the events that opened the exception, in the same partition, so that a
             # person's action is never read before the exception it acts on.
-            if env.data.get("order_id"):
-                return [(orders, str(env.data["order_id"]))]
-            submission = str(env.data.get("exception_id", "")).partition(":")[2]
-            return [(rejected, submission or env.subject)]
-        if env.type.startswith((EventFamily.API_KEY, EventFamily.BOOTSTRAP_KEY)):
-            return []  # credentials stay in the event store: nothing downstream needs them
-        if env.type.startswith((EventFamily.RECORDED_INPUTS, EventFamily.RECORDED_SOURCE)):
-            return []  # decision inputs are read from the store by re-runs, by no consumer
-        if env.type.startswith(EventFamily.REJECTED_SUBMISSION):
-            return [(rejected, env.subject)]
-        if env.type.startswith((EventFamily.STOCK_ITEM, EventFamily.FULFILLMENT_SOURCE)):
-            return [(inventory, env.subject)]
-        return [(catalog, env.subject)]
+            if data.get("order_id"):
+                return [(orders, str(data["order_id"]))]
+            submission = str(data.get("exception_id", "")).partition(":")[2]
+            return [(rejected, submission or subject)]
+        if type.startswith(UNPUBLISHED):
+            return []
+        if type.startswith(EventFamily.REJECTED_SUBMISSION):
+            return [(rejected, subject)]
+        if type.startswith((EventFamily.STOCK_ITEM, EventFamily.FULFILLMENT_SOURCE)):
+            return [(inventory, subject)]
+        return [(catalog, subject)]
 
-    return routes
+    return route
 
 
 def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | None = None) -> Relay:
+    records = RecordReader(hub.store, route_for(hub.settings), UNPUBLISHED)
     return Relay(
         source=hub.store,
         publisher=publisher,
@@ -78,6 +96,8 @@ def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | Non
         wakeups=wakeups,
         fallback_seconds=hub.settings.relay_fallback_seconds,
         save_every=hub.settings.relay_save_seconds,
+        read=records.read,
+        encode=records.encode,
     )
 
 

@@ -1,0 +1,196 @@
+"""The relay's records built straight from the stored events are, byte for byte, those of the
+envelope path (`read_envelopes`, then `envelope_to_record` for each route): over a generated
+history and the stored events of the earlier release (every kind of order event); an event of
+a shape the direct path does not know goes through its envelope."""
+
+import asyncio
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+from eventsourcing.persistence import Notification
+
+from aggregates.contract import to_envelope
+from aggregates.order_values import ShipmentLine
+from benchmarks.projection_events import record_history
+from benchmarks.route_profile import NOW
+from connectors.codec import OutboundRecord, envelope_to_record
+from connectors.publisher import RecordingPublisher
+from connectors.relay import Relay
+from hub.bootstrap import bootstrap
+from hub.settings import Settings
+from hub.store import OrderStore
+from hub.stored_envelopes import _as_stored
+from hub.stored_records import RecordReader
+from hub.streaming.relay import UNPUBLISHED, route_for, routes_for
+from schemas.submission import Address
+from tests.unit.test_relay import InMemoryPositions
+
+RELEASE = Path(__file__).parents[1] / "fixtures" / "release_2026_12"
+SETTINGS = Settings(kafka_bootstrap="127.0.0.1:9092", database_url="postgresql://x")
+
+
+def _all(store: OrderStore) -> list[Notification]:
+    return list(store.recorder.select_notifications(start=None, limit=1_000_000))
+
+
+def _by_envelope(store: OrderStore, stored: Notification, mapper: bool) -> list[OutboundRecord]:
+    """The records of the envelope path: the store's reader's envelope (the relay's until now),
+    or the mapper's (`to_envelope` of the domain event)."""
+    if mapper:
+        env = to_envelope(store.mapper.to_domain_event(stored))
+    else:
+        env = store.envelope_reader.envelope(stored)
+    return [envelope_to_record(t, env, key) for t, key in routes_for(SETTINGS)(env)]
+
+
+def _assert_same(store: OrderStore) -> RecordReader:
+    reader = RecordReader(store, route_for(SETTINGS), UNPUBLISHED)
+    notifications = _all(store)
+    for stored in notifications:
+        got = reader.records(stored)
+        assert got == _by_envelope(store, stored, mapper=False), stored.topic
+        assert got == _by_envelope(store, stored, mapper=True), stored.topic
+    assert [p for p, _ in reader.read(None, 10**6)] == [n.id for n in notifications]
+    return reader
+
+
+def _kinds(store: OrderStore) -> set[str]:
+    return {n.topic.rpartition(".")[2] for n in _all(store)}
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[OrderStore]:
+    hub = bootstrap(Settings(data_dir=tmp_path), clock=lambda: NOW)
+    record_history(hub, orders=40, sources=12, skus=150)
+    yield hub.store
+    hub.close()
+
+
+def test_a_generated_history_gives_the_records_of_the_envelope_path(history: OrderStore) -> None:
+    reader = _assert_same(history)
+
+    assert {"Placed", "Routed", "FulfillmentRequested", "ShipmentProgressed"} <= _kinds(history)
+    # Only events with a run of 19 digits (a digest may have one) take the envelope path.
+    assert reader.from_envelopes < 3
+
+
+def test_stored_events_of_the_earlier_release_give_the_same_records(tmp_path: Path) -> None:
+    shutil.copy(RELEASE / "events.sqlite3", tmp_path / "events.sqlite3")
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None)
+    store = OrderStore(env=settings.eventsourcing_env())
+    try:
+        reader = _assert_same(store)
+        assert reader.from_envelopes == 0
+    finally:
+        store.close()
+
+
+def _rewritten(stored: Notification, change: dict[str, object]) -> Notification:
+    state = orjson.loads(stored.state) | change
+    return Notification(
+        id=stored.id,
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=orjson.dumps(state),
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"line_id": "1", "sku": "S", "quantity": "2"},  # a text quantity, read as 2
+        {"line_id": "1", "sku": "S", "quantity": 2.0},  # a float one
+        {"line_id": "1", "sku": "S", "quantity": 2, "note": "x"},  # a key no longer read
+    ],
+)
+def test_lines_of_other_shapes_are_made_public_by_pydantic(
+    history: OrderStore, line: dict[str, object]
+) -> None:
+    """Lines whose public JSON is not the stored JSON (an earlier shape) are read into their
+    values and written again, as the envelope path does."""
+    requested = next(n for n in _all(history) if n.topic.endswith("FulfillmentRequested"))
+    stored = _rewritten(requested, {"lines": [line]})
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+
+    got = reader.records(stored)
+
+    assert got == _by_envelope(history, stored, mapper=True)
+    assert orjson.loads(got[0].value)["lines"] == [{"line_id": "1", "sku": "S", "quantity": 2}]
+
+
+def test_a_route_without_a_key_keys_by_the_subject_as_the_envelope_path(
+    history: OrderStore,
+) -> None:
+    requested = next(n for n in _all(history) if n.topic.endswith("FulfillmentRequested"))
+    stored = _rewritten(requested, {"source_id": ""})
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+
+    got = reader.records(stored)
+
+    assert got == _by_envelope(history, stored, mapper=True)
+    assert got[1].key == str(stored.originator_id).encode()
+
+
+def test_events_never_published_are_not_read(history: OrderStore) -> None:
+    recorded = next(n for n in _all(history) if n.topic.endswith("RecordedInputs.Recorded"))
+    unreadable = Notification(
+        id=recorded.id,
+        originator_id=recorded.originator_id,
+        originator_version=recorded.originator_version,
+        topic=recorded.topic,
+        state=b"not JSON",
+    )
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+
+    assert reader.records(recorded) == reader.records(unreadable) == []
+    assert _by_envelope(history, recorded, mapper=True) == []
+
+
+def test_the_relay_publishes_the_same_records_either_way(history: OrderStore) -> None:
+    """The relay over the whole history, in batches: from its envelopes (the default) and from
+    the stored events."""
+
+    def published(**options: object) -> Sequence[OutboundRecord]:
+        publisher = RecordingPublisher()
+        relay = Relay(
+            source=history,
+            publisher=publisher,
+            positions=InMemoryPositions(),
+            routes_for=routes_for(SETTINGS),
+            batch_size=97,
+            **options,  # type: ignore[arg-type]
+        )
+
+        async def drain() -> None:
+            while await relay.publish_next_batch():
+                pass
+
+        asyncio.run(drain())
+        return publisher.records
+
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+    direct = published(read=reader.read, encode=reader.encode)
+    assert direct == published()
+    assert len(direct) > len(_all(history)) // 2
+
+
+@pytest.mark.parametrize(
+    ("line", "as_stored"),
+    [
+        ({"line_id": "1", "sku": "S", "quantity": 2}, True),
+        ({"line_id": "1", "sku": "S", "quantity": True}, False),  # a bool is read as 1
+        ({"line_id": 1, "sku": "S", "quantity": 2}, False),
+        ({"line_id": "1", "quantity": 2}, False),
+    ],
+)
+def test_lines_public_as_stored_are_those_of_exactly_the_fields_and_types(
+    line: dict[str, object], as_stored: bool
+) -> None:
+    check = _as_stored(list[ShipmentLine])
+    assert check is not None
+    assert check([line]) is as_stored
+    assert _as_stored(list[Address]) is None  # a pydantic model: validated as before
