@@ -134,20 +134,32 @@ def shares(
     feeds: Sequence[Feed], messages: Sequence[ConsumedMessage], decoded: Decoded
 ) -> list[Share]:
     """Each feed's share of a batch; feeds with no record in it are left out, as an agent of
-    their own would not have been called."""
+    their own would not have been called.
+
+    The batch's positions are worked out once per topic and its events' keys once, and each
+    feed takes those of its topics (worked out again for each feed, eight in the projections
+    role, they were 7 % of the role's CPU samples in py-spy)."""
+    streams: dict[str, tuple[str, int]] = {}  # the highest offset per topic-partition
+    for m in messages:
+        stream = f"{m.topic}:{m.partition}"
+        reached = streams.get(stream)
+        if reached is None or m.offset > reached[1]:
+            streams[stream] = (m.topic, max(m.offset, -1))
+    keyed = [(m.topic, env.dedup_key, (m, env)) for m, env in decoded.events]
     found = []
     for feed in feeds:
-        positions = positions_of(m for m in messages if m.topic in feed.topics)
+        topics = feed.topics
+        positions = {s: offset for s, (topic, offset) in streams.items() if topic in topics}
         if not positions:
             continue
         share = Share(feed, positions=positions)
         seen: set[EventKey] = set()
-        for message, envelope in decoded.events:
+        for topic, key, event in keyed:
             # A relay that crashed after publishing publishes again: the copies are one event
             # (the documented identity); the view's per-subject sequence drops later copies.
-            if message.topic in feed.topics and envelope.dedup_key not in seen:
-                seen.add(envelope.dedup_key)
-                share.events.append((message, envelope))
+            if topic in topics and key not in seen:
+                seen.add(key)
+                share.events.append(event)
         found.append(share)
     return found
 
