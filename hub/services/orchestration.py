@@ -95,7 +95,8 @@ class OrchestrationService:
             if order is None or order.status not in ROUTABLE:
                 status = order.status.value if order is not None else "unknown"
                 return OrchestrationResult(order_id, "skipped", status, attempt)
-            batch = self._batch()
+            # After a conflict, the items are loaded: the store's own, whatever the view knows.
+            batch = self._batch(by_totals=attempt == 1)
             try:
                 result = self._plan(order, batch, attempt)
                 self._save(batch, order)
@@ -145,13 +146,14 @@ class OrchestrationService:
             log.info("batch of %d orders: %s; one by one instead", len(unique), conflict)
             return [self._orchestrate(order_id) for order_id in unique]
 
-    def _batch(self) -> "_Batch":
+    def _batch(self, by_totals: bool = True) -> "_Batch":
         self.supply.refresh()
         now = self._clock()
         return _Batch(
             now=now,
             policies=self._active_policies(),
             used_today=self.supply.shipments_on(now.astimezone(UTC).date()),
+            by_totals=by_totals,
         )
 
     def _active_policies(self) -> list[Policy]:
@@ -289,7 +291,7 @@ class OrchestrationService:
         """The reservations made on the items (a stale view offered stock an item no longer
         has: InsufficientStockError, and the orders are decided again on a refreshed view),
         then the orders, the items and the inputs they name: one transaction."""
-        self._items.reserve(batch.reservations, batch.touched, batch.now)
+        self._items.reserve(batch.reservations, batch.touched, batch.now, batch.by_totals)
         self._store.save(*orders, *batch.touched.values(), *batch.records.values())
         self.recorder.saved(batch.records)
 
@@ -307,6 +309,7 @@ class _Batch:
     now: datetime
     policies: list[Policy]
     used_today: dict[str, int]
+    by_totals: bool = True  # items may be known by the view's totals (stock_reservations)
     reservations: list[Reservation] = field(default_factory=list)
     pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
     touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
