@@ -48,6 +48,7 @@ from orchestration_policies import (
 )
 from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef, RoutingOverrides
 from orchestration_policies.explain_record import record_digest
+from orchestration_policies.what_if_inputs import stock_level
 
 log = logging.getLogger(__name__)
 ORCHESTRATOR = "system:orchestrator"
@@ -255,16 +256,22 @@ class OrchestrationService:
         return decide(to_route, candidates, overrides.applied_to(policy, candidates), batch.now)
 
     def _holders_of(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
-        """The sources holding some of the order's SKUs, with their stock of them."""
-        stock: dict[str, dict[str, StockLevel]] = {}
-        for sku, sources in self.supply.holders({line.sku for line in order.lines}).items():
-            for source_id in sources:
-                stock.setdefault(source_id, {})[sku] = self._level(batch, source_id, sku)
+        """The sources holding some of the order's SKUs, with their stock of them: as the view
+        has it, less what this batch's decisions have reserved of it."""
+        pending = batch.pending
         candidates = []
-        for source_id, levels in sorted(stock.items()):
+        skus = {line.sku for line in order.lines}
+        for source_id, held in sorted(self.supply.stock_of(skus).items()):
             source = self.supply.source(source_id)
-            if source is not None:
-                candidates.append(source.candidate(levels, batch.used_today.get(source_id, 0)))
+            if source is None:
+                continue
+            levels = {
+                sku: _level(
+                    h.on_hand, h.reserved + pending.get((source_id, sku), 0), h.safety_stock
+                )
+                for sku, h in held.items()
+            }
+            candidates.append(source.candidate(levels, batch.used_today.get(source_id, 0)))
         return candidates
 
     def _with_every_source(
@@ -276,16 +283,6 @@ class OrchestrationService:
             for source in self.supply.sources()
             if source.source_id not in known
         ]
-
-    def _level(self, batch: "_Batch", source_id: str, sku: str) -> StockLevel:
-        """Stock as the view has it, less what this batch's decisions have reserved of it."""
-        holding = self.supply.holding(source_id, sku)
-        assert holding is not None, "a holder has a holding"
-        pending = batch.pending.get((source_id, sku), 0)
-        if not pending:
-            return holding.level
-        level = holding.level
-        return StockLevel(level.on_hand, level.reserved + pending, level.safety_stock)
 
     def _save(self, batch: "_Batch", *orders: Order) -> None:
         """The reservations made on the items (a stale view offered stock an item no longer
@@ -314,6 +311,21 @@ class _Batch:
     pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
     touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
     records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
+
+
+def _level(on_hand: int, reserved: int, safety_stock: int) -> StockLevel:
+    """A stock level (immutable) made once per distinct figures, as decoded inputs make theirs:
+    every candidate of every order takes one per SKU, most of them the same figures."""
+    figures = (on_hand, reserved, safety_stock)
+    level = _LEVELS.get(figures)
+    if level is None:
+        if len(_LEVELS) >= 65_536:
+            _LEVELS.clear()
+        level = _LEVELS[figures] = stock_level(on_hand, reserved, safety_stock)
+    return level
+
+
+_LEVELS: dict[tuple[int, int, int], StockLevel] = {}
 
 
 def overrides_of(order: Order) -> RoutingOverrides:

@@ -190,6 +190,17 @@ class SupplyView:
         with self._lock:
             return {sku: sorted(self._holders.get(sku, ())) for sku in skus}
 
+    def stock_of(self, skus: Iterable[str]) -> dict[str, dict[str, Holding]]:
+        """For each source holding some of the SKUs, what it holds of each (in the order the
+        SKUs are given): routing's look at an order's holders, under the lock once."""
+        with self._lock:
+            stock: dict[str, dict[str, Holding]] = {}
+            held = self._stock
+            for sku in skus:
+                for source_id in self._holders.get(sku, ()):
+                    stock.setdefault(source_id, {})[sku] = held[(source_id, sku)]
+            return stock
+
     def any_free(self, sku: str) -> bool:
         """Whether some source holds a unit of the SKU that nobody has reserved."""
         with self._lock:
