@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
@@ -253,7 +253,7 @@ def inputs_record(record_id: UUID, digest: str, body: str, encoding: str) -> Rec
         originator_topic=_INPUTS_OWNER,
         originator_id=record_id,
         originator_version=1,
-        timestamp=_INPUTS.create_timestamp(),
+        timestamp=DomainEvent.create_timestamp(),  # as the event class makes its own
         digest=digest,
         body=body,
         encoding=encoding,
