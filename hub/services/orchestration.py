@@ -40,15 +40,18 @@ from orchestration_policies import (
     Decision,
     OrderToRoute,
     Policy,
-    StockLevel,
     UnallocatedReason,
     decide,
     default_policy,
     select_policy,
 )
-from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef, RoutingOverrides
+from orchestration_policies.decision_inputs import (
+    DecisionInputs,
+    PolicyRef,
+    RoutingOverrides,
+    level_of,
+)
 from orchestration_policies.explain_record import record_digest
-from orchestration_policies.what_if_inputs import stock_level
 
 log = logging.getLogger(__name__)
 ORCHESTRATOR = "system:orchestrator"
@@ -266,7 +269,7 @@ class OrchestrationService:
             if source is None:
                 continue
             levels = {
-                sku: _level(
+                sku: level_of(
                     h.on_hand, h.reserved + pending.get((source_id, sku), 0), h.safety_stock
                 )
                 for sku, h in held.items()
@@ -311,21 +314,6 @@ class _Batch:
     pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
     touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
     records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
-
-
-def _level(on_hand: int, reserved: int, safety_stock: int) -> StockLevel:
-    """A stock level (immutable) made once per distinct figures, as decoded inputs make theirs:
-    every candidate of every order takes one per SKU, most of them the same figures."""
-    figures = (on_hand, reserved, safety_stock)
-    level = _LEVELS.get(figures)
-    if level is None:
-        if len(_LEVELS) >= 65_536:
-            _LEVELS.clear()
-        level = _LEVELS[figures] = stock_level(on_hand, reserved, safety_stock)
-    return level
-
-
-_LEVELS: dict[tuple[int, int, int], StockLevel] = {}
 
 
 def overrides_of(order: Order) -> RoutingOverrides:
