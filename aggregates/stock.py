@@ -44,6 +44,38 @@ class StockItem(Aggregate):
         # message delivered again (at-least-once) is recognised and changes nothing twice.
         self.fed: dict[str, int] = {feed: offset} if feed is not None and offset is not None else {}
 
+    @classmethod
+    def by_totals(
+        cls,
+        source_id: str,
+        sku: str,
+        totals: tuple[int, int, int],
+        version: int,
+        at: datetime,
+    ) -> "StockItem":
+        """The item at `version` known by its totals (on hand, reserved, safety stock) alone,
+        as a follower of its events folds them: what `reserve` checks, and a new reservation
+        is the event after that version, which the event store accepts only if the item is
+        still at it. Its reservations are not listed (a key already taken cannot be told
+        here: the caller's keys must be new by construction), so such an item is saved only
+        for the events it takes and is never snapshotted or kept."""
+        on_hand, reserved, safety_stock = totals
+        item = object.__new__(cls)
+        item.__dict__.update(
+            _id=stock_item_id(source_id, sku),
+            _version=version,
+            _created_on=at,
+            _modified_on=at,
+            _pending_events=[],
+            source_id=source_id,
+            sku=sku,
+            on_hand=on_hand,
+            safety_stock=safety_stock,
+            reservations={},
+            reserved_units=reserved,
+        )
+        return item
+
     @property
     def reserved(self) -> int:
         # Kept by the event methods rather than summed: an item sold to orders that have not

@@ -276,7 +276,7 @@ _LEVELS: dict[tuple[int, int, int], StockLevel] = {}
 
 def _stock(figures: Mapping[str, Any]) -> dict[str, StockLevel]:
     """A candidate's stock from its recorded ``{sku: [on_hand, reserved, safety_stock]}``:
-    :func:`_level` of each, its common case written inline (a cold re-run at 200 candidates
+    :func:`level_of` of each, its common case written inline (a cold re-run at 200 candidates
     reads some 900 levels)."""
     levels = _LEVELS
     stock: dict[str, StockLevel] = {}
@@ -286,11 +286,13 @@ def _stock(figures: Mapping[str, Any]) -> dict[str, StockLevel]:
             on_hand, reserved, safety_stock = row
             if on_hand.__class__ is reserved.__class__ is safety_stock.__class__ is int:
                 level = levels.get((on_hand, reserved, safety_stock))
-        stock[sku] = _level(*row) if level is None else level
+        stock[sku] = level_of(*row) if level is None else level
     return stock
 
 
-def _level(on_hand: int, reserved: int, safety_stock: int) -> StockLevel:
+def level_of(on_hand: int, reserved: int, safety_stock: int) -> StockLevel:
+    """A stock level made once per distinct figures (immutable, so shared): decoded inputs and
+    routing's candidates take one per candidate and SKU, most of them the same figures."""
     if on_hand.__class__ is int and reserved.__class__ is int and safety_stock.__class__ is int:
         figures = (on_hand, reserved, safety_stock)
         level = _LEVELS.get(figures)

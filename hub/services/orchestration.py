@@ -40,13 +40,17 @@ from orchestration_policies import (
     Decision,
     OrderToRoute,
     Policy,
-    StockLevel,
     UnallocatedReason,
     decide,
     default_policy,
     select_policy,
 )
-from orchestration_policies.decision_inputs import DecisionInputs, PolicyRef, RoutingOverrides
+from orchestration_policies.decision_inputs import (
+    DecisionInputs,
+    PolicyRef,
+    RoutingOverrides,
+    level_of,
+)
 from orchestration_policies.explain_record import record_digest
 
 log = logging.getLogger(__name__)
@@ -95,7 +99,8 @@ class OrchestrationService:
             if order is None or order.status not in ROUTABLE:
                 status = order.status.value if order is not None else "unknown"
                 return OrchestrationResult(order_id, "skipped", status, attempt)
-            batch = self._batch()
+            # After a conflict, the items are loaded: the store's own, whatever the view knows.
+            batch = self._batch(by_totals=attempt == 1)
             try:
                 result = self._plan(order, batch, attempt)
                 self._save(batch, order)
@@ -145,13 +150,14 @@ class OrchestrationService:
             log.info("batch of %d orders: %s; one by one instead", len(unique), conflict)
             return [self._orchestrate(order_id) for order_id in unique]
 
-    def _batch(self) -> "_Batch":
+    def _batch(self, by_totals: bool = True) -> "_Batch":
         self.supply.refresh()
         now = self._clock()
         return _Batch(
             now=now,
             policies=self._active_policies(),
             used_today=self.supply.shipments_on(now.astimezone(UTC).date()),
+            by_totals=by_totals,
         )
 
     def _active_policies(self) -> list[Policy]:
@@ -253,16 +259,22 @@ class OrchestrationService:
         return decide(to_route, candidates, overrides.applied_to(policy, candidates), batch.now)
 
     def _holders_of(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
-        """The sources holding some of the order's SKUs, with their stock of them."""
-        stock: dict[str, dict[str, StockLevel]] = {}
-        for sku, sources in self.supply.holders({line.sku for line in order.lines}).items():
-            for source_id in sources:
-                stock.setdefault(source_id, {})[sku] = self._level(batch, source_id, sku)
+        """The sources holding some of the order's SKUs, with their stock of them: as the view
+        has it, less what this batch's decisions have reserved of it."""
+        pending = batch.pending
         candidates = []
-        for source_id, levels in sorted(stock.items()):
+        skus = {line.sku for line in order.lines}
+        for source_id, held in sorted(self.supply.stock_of(skus).items()):
             source = self.supply.source(source_id)
-            if source is not None:
-                candidates.append(source.candidate(levels, batch.used_today.get(source_id, 0)))
+            if source is None:
+                continue
+            levels = {
+                sku: level_of(
+                    h.on_hand, h.reserved + pending.get((source_id, sku), 0), h.safety_stock
+                )
+                for sku, h in held.items()
+            }
+            candidates.append(source.candidate(levels, batch.used_today.get(source_id, 0)))
         return candidates
 
     def _with_every_source(
@@ -275,21 +287,11 @@ class OrchestrationService:
             if source.source_id not in known
         ]
 
-    def _level(self, batch: "_Batch", source_id: str, sku: str) -> StockLevel:
-        """Stock as the view has it, less what this batch's decisions have reserved of it."""
-        holding = self.supply.holding(source_id, sku)
-        assert holding is not None, "a holder has a holding"
-        pending = batch.pending.get((source_id, sku), 0)
-        if not pending:
-            return holding.level
-        level = holding.level
-        return StockLevel(level.on_hand, level.reserved + pending, level.safety_stock)
-
     def _save(self, batch: "_Batch", *orders: Order) -> None:
         """The reservations made on the items (a stale view offered stock an item no longer
         has: InsufficientStockError, and the orders are decided again on a refreshed view),
         then the orders, the items and the inputs they name: one transaction."""
-        self._items.reserve(batch.reservations, batch.touched, batch.now)
+        self._items.reserve(batch.reservations, batch.touched, batch.now, batch.by_totals)
         self._store.save(*orders, *batch.touched.values(), *batch.records.values())
         self.recorder.saved(batch.records)
 
@@ -307,6 +309,7 @@ class _Batch:
     now: datetime
     policies: list[Policy]
     used_today: dict[str, int]
+    by_totals: bool = True  # items may be known by the view's totals (stock_reservations)
     reservations: list[Reservation] = field(default_factory=list)
     pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
     touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved

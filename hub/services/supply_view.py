@@ -17,7 +17,7 @@ up as a conflict and the order is decided again after a refresh.
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -153,11 +153,13 @@ class SupplyView:
             return applied
 
     def _event(self, notification: Notification) -> Any:
-        """The event's values: a stock event's from its stored JSON by orjson, what routing's
-        own reservations are (four of every routed order's events come back to its view here,
-        and the mapper's decoding, a hook per JSON object and an event object, was most of a
-        refresh); the mapper's event for the others, and for whatever orjson cannot tell."""
-        if notification.topic in _PLAIN_STOCK and _plain_mapper(self._store.mapper):
+        """The event's values: a stock event's or a shipment request's from its stored JSON by
+        orjson, what routing's own reservations and requests are (every routed order's events
+        come back to its view here, and the mapper's decoding, a hook per JSON object and an
+        event object, was most of a refresh; a request's address and lines validated by
+        pydantic, for the view to read its source and time); the mapper's event for the others,
+        and for whatever orjson cannot tell."""
+        if notification.topic in _PLAIN and _plain_mapper(self._store.mapper):
             try:
                 values = orjson.loads(notification.state)
             except orjson.JSONDecodeError:
@@ -165,9 +167,14 @@ class SupplyView:
             if (
                 isinstance(values, dict)
                 and "class_version" not in values  # one an upcaster would change
-                and _PLAIN_STOCK[notification.topic] <= values.keys()
+                and _PLAIN[notification.topic] <= values.keys()
             ):
-                return _StockValues(values, notification.originator_version)
+                if notification.topic != _REQUESTED:
+                    return _StockValues(values, notification.originator_version)
+                at = values["at"]
+                # A datetime as the library's transcoder writes it (its `DatetimeAsISO`).
+                if isinstance(at, dict) and at.get("_type_") == "datetime_iso":
+                    return _Requested(values["source_id"], datetime.fromisoformat(at["_data_"]))
         return self._store.mapper.to_domain_event(notification)
 
     def sources(self) -> list[Source]:
@@ -182,6 +189,17 @@ class SupplyView:
         """For each SKU, the sources that hold a stock item of it (any quantity)."""
         with self._lock:
             return {sku: sorted(self._holders.get(sku, ())) for sku in skus}
+
+    def stock_of(self, skus: Iterable[str]) -> dict[str, dict[str, Holding]]:
+        """For each source holding some of the SKUs, what it holds of each (in the order the
+        SKUs are given): routing's look at an order's holders, under the lock once."""
+        with self._lock:
+            stock: dict[str, dict[str, Holding]] = {}
+            held = self._stock
+            for sku in skus:
+                for source_id in self._holders.get(sku, ()):
+                    stock.setdefault(source_id, {})[sku] = held[(source_id, sku)]
+            return stock
 
     def any_free(self, sku: str) -> bool:
         """Whether some source holds a unit of the SKU that nobody has reserved."""
@@ -296,6 +314,13 @@ class SupplyView:
             del self._shipments[old]  # capacity counts today's shipments; keep a day of margin
 
 
+class _Requested(NamedTuple):
+    """A shipment request read from its stored JSON: what the view takes from it."""
+
+    source_id: str
+    at: datetime
+
+
 class _StockValues(SimpleNamespace):
     """A stock event read from its stored JSON: its values as attributes, as the event's."""
 
@@ -326,6 +351,8 @@ _PLAIN_STOCK = {
     event_topic(StockItem, "Released"): _KEYS | {"quantity"},
     event_topic(StockItem, "Consumed"): _KEYS | {"quantity", "freed"},
 }
+_REQUESTED = event_topic(Order, "FulfillmentRequested")
+_PLAIN = {**_PLAIN_STOCK, _REQUESTED: frozenset({"source_id", "at"})}
 TOPICS = (
     event_topic(StockItem, "Registered"),
     *(event_topic(StockItem, name) for name in _STOCK_CHANGES),

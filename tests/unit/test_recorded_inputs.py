@@ -183,6 +183,10 @@ def test_the_recorder_makes_the_record_the_class_makes() -> None:
 
     by_class = RecordedInputs(digest=digest, body=made.body, encoding=made.encoding)
 
+    times = {"_created_on": None, "_modified_on": None, "_pending_events": None}
+    assert list(vars(made)) == list(vars(by_class))
+    assert {**vars(made), **times} == {**vars(by_class), **times}
+    assert made.created_on == made.modified_on == made.pending_events[0].timestamp
     ours, theirs = made.collect_events(), by_class.collect_events()
     assert made.id == by_class.id and made.version == by_class.version == 1
     assert [type(e) for e in ours] == [type(e) for e in theirs]

@@ -55,7 +55,7 @@ def test_the_copy_lists_every_slot_of_the_class() -> None:
     [[3, 0, 0], [3.0, 0, 0], [3, 0.0, 0], [3, 0, True], [True, 0, 0], [7, 2, 1]],
 )
 def test_stock_levels_read_inline_are_those_read_one_by_one(row: list[object]) -> None:
-    decision_inputs._level(3, 0, 0)  # an integer level kept: what 3.0 or True must not hit
+    decision_inputs.level_of(3, 0, 0)  # an integer level kept: what 3.0 or True must not hit
     found = decision_inputs._stock({"A": row})["A"]
     expected = StockLevel(*row)  # type: ignore[arg-type]
 
