@@ -1,8 +1,11 @@
 """Admission control sheds on evidence that orders wait, not on a rate guessed from a few looks
-(hub.api.admission.BusyRate). A lone client's captures once drew a 429 ("a new order would wait
-4.4 s", the oldest 0.0 s) right after the embedded routing process was killed, while nothing had
-waited (tests/e2e/test_embedded_routing_process.py): a stretch between two looks was counted as
-the stage's work whenever the stage had anything at one end of it."""
+(hub.api.admission.BusyRate). A lone client's captures drew 429s ("a new order would wait
+4.4 s", the oldest 0.0 s) in tests/e2e/test_embedded_routing_process.py while nothing had
+waited: reproduced there (5 runs of 10 on a079da9 with admission on), each time from a look
+during the 20 captures made as the routing process had just started, its first pass slow: a
+rate from the 2-3 events done before (the source and stock just set, in a stretch begun idle,
+or its first order). The other cases: a stretch between two looks counted as the stage's work
+though the stage had kept up."""
 
 import asyncio
 from collections.abc import Sequence
@@ -14,6 +17,25 @@ from hub.api.admission_inflight import CaptureCount
 
 LOOK = 0.2  # the sampler's interval
 TICK = 0.01
+
+
+def test_a_fresh_routing_process_first_order_is_no_rate() -> None:
+    """The looks of a run of that test that failed (base a079da9, instrumented): the routing
+    process just started, its first pass slow (its first order routed after ~0.4 s) while the
+    lone client captured its 20 orders (44 events). The window then held two stretches: 0 done
+    in 0.209 s, 2 done in 0.201 s, so 0.205 s an event and 44 waiting were 9.0 s: shed, the
+    oldest 0.41 s. The next look found all 20 routed in one batch 60 ms later."""
+    now = {"t": 0.0}
+    looks = iter([(0.0, 110, 100), (0.209, 130, 100), (0.41, 146, 102), (0.61, 146, 146)])
+
+    async def sample() -> Sequence[Queue]:
+        now["t"], head, position = next(looks)
+        return [Queue({"log": head}, {"log": position})]
+
+    gate = Admission(sample, 5.0, LOOK, 30, clock=lambda: now["t"], captures=CaptureCount())
+    verdicts = [asyncio.run(gate.sample_once()) for _ in range(4)]
+    assert verdicts[2].waiting == 44 and verdicts[2].lag_seconds < 0.5
+    assert not any(v.shed for v in verdicts), [v.expected_seconds for v in verdicts]
 
 
 def test_a_look_held_up_by_a_slow_capture_is_no_queue() -> None:
