@@ -8,7 +8,8 @@ read and stored nothing (the client sends the same order again later, under the 
 and external id: that retry is a first capture, not a duplicate).
 
 Two signals, read from positions the hub keeps anyway, never per request (a background task
-samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS`, 0.2 s):
+samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS`, 0.2 s; once a second while nothing waits
+and no capture comes):
 
 - **the wait a new order can expect**: at each stage, what waits over the rate that stage
   works at (measured over its last seconds *with work*, so that a stage idle before a step of
@@ -83,6 +84,13 @@ MIN_DONE = 20
 # read at commit granularity, is late by a batch.
 WAIT_SHARE = 0.5
 KEPT_MOVES = 10_000  # head moves remembered per partition (~30 min of samples at 0.2 s)
+# Nothing waiting and no capture here since the last look: the next look this much later, or at
+# this process's next capture. Each look asks the broker four questions (distributed): five a
+# second were ~20 ms of CPU a second of an idle hub, API and broker (benchmarks/README.md).
+# Orders reaching the hub otherwise (channel topics, other API processes) show within this.
+# The longer stretch is no measure of a stage's rate (it began with nothing waiting: BusyRate);
+# counted as work, it made a lone client's first orders look like seconds of wait (a03dc40).
+IDLE_SAMPLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -284,10 +292,19 @@ class Admission:
         return self.verdict
 
     async def run(self) -> None:
-        """Sample until cancelled."""
+        """Sample until cancelled: every `interval`, or `IDLE_SAMPLE_SECONDS` while idle."""
+        arrived = getattr(self.captures, "arrived", None)
         while True:
-            await self.sample_once()
-            await asyncio.sleep(self._interval)
+            if arrived is not None:
+                arrived.clear()  # before the look: a capture during it is not missed
+            verdict = await self.sample_once()
+            if arrived is None or verdict.waiting or arrived.is_set():
+                await asyncio.sleep(self._interval)
+                continue
+            try:
+                await asyncio.wait_for(arrived.wait(), IDLE_SAMPLE_SECONDS)
+            except TimeoutError:
+                pass
 
     def check(self, route: str) -> None:
         """Raise a 429 problem while shedding; call it before the body is read."""

@@ -11,6 +11,7 @@ rate: they take ~2 ms and would make a capture look fast. The count's `Lag` join
 stages' in `Admission` (an order waits here, then for routing).
 """
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,8 +41,10 @@ class CaptureCount:
         self._last_answered = 0
         self._last_begun = 0  # the newest token at the previous look
         self._rate = BusyRate()
+        self.arrived = asyncio.Event()  # set at each capture: wakes an idle admission's look
 
     def begin(self) -> int:
+        self.arrived.set()
         self._next += 1
         self._open[self._next] = self._clock()
         return self._next
