@@ -8,11 +8,14 @@ read and stored nothing (the client sends the same order again later, under the 
 and external id: that retry is a first capture, not a duplicate).
 
 Two signals, read from positions the hub keeps anyway, never per request (a background task
-samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS`, 0.2 s):
+samples every `ORDERHUB_ADMISSION_SAMPLE_SECONDS`, 0.2 s; once a second while nothing waits
+and no capture comes):
 
 - **the wait a new order can expect**: at each stage, what waits over the rate that stage
   works at (measured over its last seconds *with work*, so that a stage idle before a step of
-  load does not look slow), summed over the stages an order goes through. It sheds once that
+  load does not look slow; and only while a backlog lasts from look to look, `BusyRate`: a
+  lone client's orders, each done as it came, are no measure of a stage's rate), summed over
+  the stages an order goes through. It sheds once that
   passes half the limit (`WAIT_SHARE`): an accepted order also waits for its own batches and
   the commits that show them. This is what bounds an accepted order's wait: with the age
   alone, a step of overload was all admitted until its first orders had waited the limit (a
@@ -73,11 +76,21 @@ EXPECTED = Gauge(
 # (the orchestration role commits after each, 1-3 s apart under load), so one does not swing it.
 DRAIN_WINDOW = 10.0
 STOPPED_SHARE = 0.5  # of the window with work and nothing done: the stage has stopped
+# Entries done in the stretches that measure a stage's rate before that rate is taken as known:
+# fewer are a few entries' latency, not a rate; overloaded, a stage does this many in a look.
+MIN_DONE = 20
 # A new order is admitted while the wait it can expect is under this share of the limit: its
 # own batches, the relay and the commit that shows it add to that wait, and the expectation,
 # read at commit granularity, is late by a batch.
 WAIT_SHARE = 0.5
 KEPT_MOVES = 10_000  # head moves remembered per partition (~30 min of samples at 0.2 s)
+# Nothing waiting and no capture here since the last look: the next look this much later, or at
+# this process's next capture. Each look asks the broker four questions (distributed): five a
+# second were ~20 ms of CPU a second of an idle hub, API and broker (benchmarks/README.md).
+# Orders reaching the hub otherwise (channel topics, other API processes) show within this.
+# The longer stretch is no measure of a stage's rate (it began with nothing waiting: BusyRate);
+# counted as work, it made a lone client's first orders look like seconds of wait (a03dc40).
+IDLE_SAMPLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -103,11 +116,14 @@ class StageLag:
     def __init__(self) -> None:
         self._moves: dict[str, deque[tuple[float, int]]] = {}
         self._positions: dict[str, int] = {}
+        self._heads: dict[str, int] = {}  # at the previous look
         self._rate = BusyRate()
 
     def observe(self, now: float, queue: Queue) -> Lag:
         age, waiting, done = 0.0, 0, 0
         positions: dict[str, int] = {}
+        heads: dict[str, int] = {}
+        kept = False  # an entry waiting at the previous look waits still
         for part, head in queue.heads.items():
             position = queue.positions.get(part)
             if position is None:
@@ -124,38 +140,58 @@ class StageLag:
             # A partition's first known position is where it stands, not progress (its first
             # commit would otherwise look like a burst of work done).
             done += max(0, position - self._positions.get(part, position))
-            positions[part] = position
-        self._positions = positions
-        return Lag(age, waiting, self._rate.drain_seconds(now, done, waiting))
+            kept = kept or position < self._heads.get(part, position)
+            positions[part], heads[part] = position, head
+        self._positions, self._heads = positions, heads
+        return Lag(age, waiting, self._rate.drain_seconds(now, done, waiting, kept))
 
 
 class BusyRate:
-    """The rate a stage works at, measured over its last `DRAIN_WINDOW` seconds with work."""
+    """The rate a stage works at, measured over its last `DRAIN_WINDOW` seconds with work.
+
+    Only what the looks show is evidence of it. A stretch between two looks measures the rate
+    when some entry waiting at its start still waits at its end: the stage had work throughout.
+    One in which the stage took all it had seen waiting only says it kept up: a lone client's
+    order, waiting at one look and routed a few ms later, counted as a look's 0.2 s of work,
+    made routing's rate the client's; killed then, routing's backlog of that client's orders
+    was judged a long wait within 2 s, while nothing had waited. The stretches with nothing done
+    are a stall: part of the work once it ends in progress (a batch), a stop once it lasts
+    `STOPPED_SHARE` of the window. And a rate from fewer than `MIN_DONE` entries is their
+    latency, not a throughput."""
 
     def __init__(self) -> None:
         self._last_at: float | None = None
         self._had_work = False
-        # (when, entries done since the previous look, seconds of it the stage had work)
-        self._work: deque[tuple[float, int, float]] = deque()
+        # (when, entries done since the previous look, its seconds, whether it measures the
+        # rate): the stretches that began with work.
+        self._work: deque[tuple[float, int, float, bool]] = deque()
 
-    def drain_seconds(self, now: float, done: int, waiting: int) -> float:
-        """`waiting` over the rate measured while the stage had work: idle seconds in the window
-        (before a step of load, between bursts) would make a busy stage look slow. `done`: work
-        done since the previous look."""
-        if self._last_at is not None and (self._had_work or done):
-            self._work.append((now, done, now - self._last_at))
+    def drain_seconds(self, now: float, done: int, waiting: int, kept: bool) -> float:
+        """`waiting` over the rate measured while the stage had work; 0 while that rate is not
+        known, inf once the stage has stopped. `done`: entries done since the previous look;
+        `kept`: some entry waiting then waits still."""
+        if self._last_at is not None and self._had_work:
+            self._work.append((now, done, now - self._last_at, kept))
         self._last_at, self._had_work = now, waiting > 0
         while self._work and now - self._work[0][0] > DRAIN_WINDOW:
             self._work.popleft()
         if waiting == 0:
             return 0.0
-        busy = sum(seconds for _, _, seconds in self._work)
-        moved = sum(count for _, count, _ in self._work)
-        if moved:
-            return waiting * busy / moved
-        # Nothing done yet: stopped if it had work most of the window, else not known yet (a
-        # stage that commits after each batch shows nothing until its first batch ends).
-        return math.inf if busy >= STOPPED_SHARE * DRAIN_WINDOW else 0.0
+        busy = stalled = 0.0
+        moved = 0
+        for _, count, seconds, measures in self._work:
+            if not count:
+                stalled += seconds
+                continue
+            if measures:  # the stall before it was its batch
+                busy += stalled + seconds
+                moved += count
+            stalled = 0.0
+        if stalled >= STOPPED_SHARE * DRAIN_WINDOW:
+            return math.inf
+        # Not known yet: a stage that commits after each batch shows nothing until its first
+        # batch ends; meanwhile the age is the signal.
+        return waiting * (busy + stalled) / moved if moved >= MIN_DONE else 0.0
 
 
 class StageLook(Protocol):
@@ -256,10 +292,19 @@ class Admission:
         return self.verdict
 
     async def run(self) -> None:
-        """Sample until cancelled."""
+        """Sample until cancelled: every `interval`, or `IDLE_SAMPLE_SECONDS` while idle."""
+        arrived = getattr(self.captures, "arrived", None)
         while True:
-            await self.sample_once()
-            await asyncio.sleep(self._interval)
+            if arrived is not None:
+                arrived.clear()  # before the look: a capture during it is not missed
+            verdict = await self.sample_once()
+            if arrived is None or verdict.waiting or arrived.is_set():
+                await asyncio.sleep(self._interval)
+                continue
+            try:
+                await asyncio.wait_for(arrived.wait(), IDLE_SAMPLE_SECONDS)
+            except TimeoutError:
+                pass
 
     def check(self, route: str) -> None:
         """Raise a 429 problem while shedding; call it before the body is read."""

@@ -11,6 +11,7 @@ rate: they take ~2 ms and would make a capture look fast. The count's `Lag` join
 stages' in `Admission` (an order waits here, then for routing).
 """
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,9 +39,12 @@ class CaptureCount:
         self._open: dict[int, float] = {}  # token -> when it began; insertion order: oldest first
         self._answered = 0  # captures taken (answered < 400) since the start
         self._last_answered = 0
+        self._last_begun = 0  # the newest token at the previous look
         self._rate = BusyRate()
+        self.arrived = asyncio.Event()  # set at each capture: wakes an idle admission's look
 
     def begin(self) -> int:
+        self.arrived.set()
         self._next += 1
         self._open[self._next] = self._clock()
         return self._next
@@ -55,7 +59,10 @@ class CaptureCount:
         waiting = len(self._open)
         age = now - next(iter(self._open.values())) if waiting else 0.0
         done, self._last_answered = self._answered - self._last_answered, self._answered
-        return Lag(age, waiting, self._rate.drain_seconds(now, done, waiting))
+        # A capture in flight at the previous look is still (tokens grow; the oldest first).
+        kept = waiting > 0 and next(iter(self._open)) <= self._last_begun
+        self._last_begun = self._next
+        return Lag(age, waiting, self._rate.drain_seconds(now, done, waiting, kept))
 
 
 class CountCaptures:

@@ -99,14 +99,8 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         proc.stop()
 
 
-# Admission off where orders are captured while routing is down: a killed router's backlog,
-# drained at the rate measured before the kill, can be judged too long a wait on a loaded
-# machine and shed (429), which is admission's job, not what these tests are about.
-NO_ADMISSION = {"ORDERHUB_ADMISSION_MAX_LAG_SECONDS": "0"}
-
-
 def test_a_killed_router_is_started_again_and_sigterm_stops_both(serve: Any) -> None:
-    proc, api = serve(**NO_ADMISSION)
+    proc, api = serve()  # admission on: a lone client's captures are never shed
     first = routing_with_stock(api)
 
     before = _capture(api, "WEB-B", 20)
@@ -132,7 +126,7 @@ def test_a_killed_router_is_started_again_and_sigterm_stops_both(serve: Any) -> 
 
 def test_a_stopped_router_is_taken_for_hung_and_replaced(serve: Any) -> None:
     stall = 3.0
-    proc, api = serve(ORDERHUB_ROUTING_STALL_SECONDS=str(stall), **NO_ADMISSION)
+    proc, api = serve(ORDERHUB_ROUTING_STALL_SECONDS=str(stall))
     first = routing_with_stock(api)
     before = _capture(api, "WEB-B", 20)
     _until(lambda: _all_routed(api, before), 30, "orders routed")

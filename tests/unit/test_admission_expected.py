@@ -89,11 +89,11 @@ def test_idle_seconds_do_not_make_a_busy_stage_look_slow() -> None:
 
 def test_a_partitions_first_known_position_is_not_work_done() -> None:
     stage = StageLag()
-    stage.observe(0.0, Queue({"a": 50_000, "b": 100}, {"a": None, "b": 0}))
-    stage.observe(1.0, Queue({"a": 50_000, "b": 200}, {"a": 49_000, "b": 100}))
-    lag = stage.observe(2.0, Queue({"a": 50_100, "b": 300}, {"a": 49_100, "b": 200}))
-    # 1,000 + 100 waiting; 100 done a second on b, then 100 + 100: not the 49,000 of a's commit.
-    assert lag.drain_seconds == pytest.approx(1100 / 150)
+    stage.observe(0.0, Queue({"a": 50_000, "b": 150}, {"a": None, "b": 0}))
+    stage.observe(1.0, Queue({"a": 50_000, "b": 300}, {"a": 49_000, "b": 100}))
+    lag = stage.observe(2.0, Queue({"a": 50_100, "b": 400}, {"a": 49_100, "b": 200}))
+    # 1,000 + 200 waiting; 100 done a second on b, then 100 + 100: not the 49,000 of a's commit.
+    assert lag.drain_seconds == pytest.approx(1200 / 150)
 
 
 def test_no_work_done_yet_is_not_known_until_it_lasts() -> None:
