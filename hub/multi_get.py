@@ -107,15 +107,19 @@ def _select_postgres(
 ) -> list[StoredEvent]:
     statement = _events_of_many(recorder.datastore.schema, recorder.events_table_name, latest)
     # Rows as tuples: no dict made per row (the connection's row factory) for every event of
-    # a chunk's orders and stock items.
-    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+    # a chunk's orders and stock items. Results in binary: each state as its bytes, not as hex
+    # (twice the size, encoded by the server and decoded here).
+    with (
+        recorder.datastore.get_connection() as conn,
+        conn.cursor(row_factory=tuple_row, binary=True) as curs,
+    ):
         curs.execute(statement, [list(after), list(after.values())], prepare=True)
         return [
             StoredEvent(
                 originator_id=originator_id,
                 originator_version=originator_version,
                 topic=topic,
-                state=state if state.__class__ is bytes else bytes(state),
+                state=state,
             )
             for originator_id, originator_version, topic, state in curs.fetchall()
         ]
@@ -201,9 +205,12 @@ def _first_postgres(recorder: PostgresAggregateRecorder, ids: list[str]) -> list
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name),
     )
-    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+    with (
+        recorder.datastore.get_connection() as conn,
+        conn.cursor(row_factory=tuple_row, binary=True) as curs,
+    ):
         curs.execute(statement, [ids], prepare=True)
-        return [(row["topic"], bytes(row["state"])) for row in curs.fetchall()]
+        return curs.fetchall()
 
 
 def _first_sqlite(recorder: SQLiteAggregateRecorder, ids: Sequence[str]) -> list[tuple[str, bytes]]:
