@@ -22,7 +22,7 @@ from eventsourcing.persistence import (
     OperationalError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
@@ -106,23 +106,21 @@ def _select_postgres(
     recorder: PostgresAggregateRecorder, after: Mapping[UUID, int], latest: bool
 ) -> list[StoredEvent]:
     statement = _events_of_many(recorder.datastore.schema, recorder.events_table_name, latest)
-    # Rows as tuples: no dict made per row (the connection's row factory) for every event of
-    # a chunk's orders and stock items. Results in binary: each state as its bytes, not as hex
-    # (twice the size, encoded by the server and decoded here).
+    rows = binary_rows(recorder.datastore, statement, [list(after), list(after.values())])
+    return [StoredEvent(*row) for row in rows]  # the columns in the fields' order
+
+
+def binary_rows(datastore: PostgresDatastore, statement: Composed, params: Any) -> list[Any]:
+    """The rows of a prepared statement, as tuples (no dict made per row, the connection's row
+    factory, for every event of a chunk's orders and stock items) of values sent in binary: a
+    state comes as its bytes, where text results sent it as hex, twice its size, encoded by the
+    server (`byteaout`) and decoded by psycopg."""
     with (
-        recorder.datastore.get_connection() as conn,
+        datastore.get_connection() as conn,
         conn.cursor(row_factory=tuple_row, binary=True) as curs,
     ):
-        curs.execute(statement, [list(after), list(after.values())], prepare=True)
-        return [
-            StoredEvent(
-                originator_id=originator_id,
-                originator_version=originator_version,
-                topic=topic,
-                state=state,
-            )
-            for originator_id, originator_version, topic, state in curs.fetchall()
-        ]
+        curs.execute(statement, params, prepare=True)
+        return curs.fetchall()
 
 
 @functools.cache
@@ -205,12 +203,7 @@ def _first_postgres(recorder: PostgresAggregateRecorder, ids: list[str]) -> list
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name),
     )
-    with (
-        recorder.datastore.get_connection() as conn,
-        conn.cursor(row_factory=tuple_row, binary=True) as curs,
-    ):
-        curs.execute(statement, [ids], prepare=True)
-        return curs.fetchall()
+    return binary_rows(recorder.datastore, statement, [ids])
 
 
 def _first_sqlite(recorder: SQLiteAggregateRecorder, ids: Sequence[str]) -> list[tuple[str, bytes]]:

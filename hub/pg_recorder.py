@@ -44,6 +44,8 @@ from psycopg.errors import UndefinedFunction
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from hub.multi_get import binary_rows
+
 log = logging.getLogger(__name__)
 
 _COLUMNS = "originator_id, originator_version, topic, state"
@@ -150,20 +152,8 @@ class HubRecorder(PostgresApplicationRecorder):
             if value is not None:
                 params.append(value)
         statement = self._events_statement(gt is not None, lte is not None, desc, limit is not None)
-        with (
-            self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row, binary=True) as curs,
-        ):
-            curs.execute(statement, params, prepare=True)
-            return [
-                StoredEvent(
-                    originator_id=originator_id,
-                    originator_version=originator_version,
-                    topic=topic,
-                    state=state,
-                )
-                for originator_id, originator_version, topic, state in curs.fetchall()
-            ]
+        # The columns in the fields' order.
+        return [StoredEvent(*row) for row in binary_rows(self.datastore, statement, params)]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
     def select_notifications(
@@ -190,23 +180,8 @@ class HubRecorder(PostgresApplicationRecorder):
         statement = self._notifications_statement(
             None if start is None else inclusive_of_start, stop is not None, bool(topics)
         )
-        with (
-            self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row, binary=True) as curs,
-        ):
-            curs.execute(statement, params, prepare=True)
-            return [
-                Notification(
-                    id=notification_id,
-                    originator_id=originator_id,
-                    originator_version=originator_version,
-                    topic=topic,
-                    state=state,
-                )
-                for originator_id, originator_version, topic, state, notification_id in (
-                    curs.fetchall()
-                )
-            ]
+        # The columns in the fields' order (a Notification's id last).
+        return [Notification(*row) for row in binary_rows(self.datastore, statement, params)]
 
     def _events_statement(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Composed:
         key = (gt, lte, desc, limit)  # 16 statements at most, composed once each
