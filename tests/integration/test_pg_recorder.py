@@ -13,6 +13,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from hub.multi_get import _events_of_many
 from hub.pg_recorder import HubRecorder
 from hub.settings import Settings
 from hub.store import OrderStore
@@ -245,5 +246,33 @@ def test_the_store_s_connections_keep_one_plan_per_prepared_statement(
         assert ids is not None
         for _ in range(7):  # past the five custom plans PostgreSQL would otherwise make
             assert len(store.recorder.select_notifications(start=ids[1], limit=5)) == 2
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("latest", [False, True])
+def test_a_multi_get_looks_each_id_up_by_the_key_whatever_the_table_s_size(
+    database_url: str, tmp_path: Path, latest: bool
+) -> None:
+    """The plan kept for the multi-get (one per prepared statement, planned blind to the number
+    of ids) probes the primary key per id, on a young table too (a guard of the plan's shape:
+    the join it replaced was planned by its estimate of the array's length)."""
+    store = OrderStore(env=_env(database_url, tmp_path))
+    try:
+        recorder = store.recorder
+        assert isinstance(recorder, HubRecorder)
+        recorder.insert_events(_events(2_000, 10))  # some 20 pages: young, not tiny
+        statement = _events_of_many("public", recorder.events_table_name, latest)
+        with recorder.datastore.get_connection() as conn:
+            conn.execute("ANALYZE orderhub_events")
+            text = statement.as_string(conn).replace("%s", "$1", 1).replace("%s", "$2", 1)
+            conn.execute(f"PREPARE many(uuid[], bigint[]) AS {text}")
+            plan = "\n".join(
+                row["QUERY PLAN"]
+                for row in conn.execute(
+                    f"EXPLAIN (COSTS OFF) EXECUTE many('{{{uuid4()},{uuid4()}}}', '{{0,0}}')"
+                )
+            )
+        assert "using orderhub_events_pkey" in plan and "Seq Scan" not in plan, plan
     finally:
         store.close()
