@@ -42,7 +42,7 @@ from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.errors import UndefinedFunction
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from hub.multi_get import binary_rows
 
@@ -68,6 +68,16 @@ class HubRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(**names)
+        # Processes that start together create the table, its row type and the functions
+        # at once: `CREATE OR REPLACE FUNCTION` run by two transactions at a time fails one of
+        # them ("tuple concurrently updated"), so the create transaction takes a lock of its
+        # own first and they run one after the other.
+        self.sql_create_statements.insert(
+            0,
+            SQL("SELECT pg_advisory_xact_lock(hashtext({name}))").format(
+                name=Literal(f"orderhub create {datastore.schema}.{events_table_name}")
+            ),
+        )
         # Created with the table (in the library's create transaction). Its parameters are
         # positional: a column of the same name would be ambiguous in plpgsql.
         self.sql_create_statements.append(

@@ -276,3 +276,17 @@ def test_a_multi_get_looks_each_id_up_by_the_key_whatever_the_table_s_size(
         assert "using orderhub_events_pkey" in plan and "Seq Scan" not in plan, plan
     finally:
         store.close()
+
+
+def test_stores_started_together_on_a_new_database_all_start(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The hub's processes start together: their creates of the table and functions take turns
+    (two `CREATE OR REPLACE FUNCTION` at once failed one with "tuple concurrently updated")."""
+
+    def start(_: int) -> None:
+        OrderStore(env=_env(database_url, tmp_path)).close()
+
+    for _ in range(3):  # the first on the new database, then with the tables there
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(start, range(8)))
