@@ -25,8 +25,8 @@
 #              ORDERHUB_PG_STAT_STATEMENTS=1 (load pg_stat_statements when `start` starts a stopped
 #              cluster: per-statement calls, rows and WAL for benchmarks.pg_costs; a running
 #              cluster is not restarted for it),
-#              ORDERHUB_PG_WAL_TUNING=0 (do not set the WAL settings of tune_wal below when
-#              `start` starts a stopped cluster)
+#              ORDERHUB_PG_WAL_TUNING=0 (do not set the settings of tune_wal below, WAL and
+#              ssl, when `start` starts a stopped cluster)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -158,6 +158,13 @@ ensure_tcp_password_auth() {
 #   ~4 min at 100 orders/s) make those images rarer, for a longer crash recovery (the WAL since
 #   the last checkpoint is replayed) and up to ~4 GB more disk in pg_wal.
 # - wal_compression=lz4 compresses those images (only them), for little CPU.
+# - ssl off while the cluster listens on loopback only (listen_addresses unset, the default
+#   `localhost`, or only 127.0.0.1 / ::1): Debian's clusters come with ssl=on and a snakeoil
+#   certificate, so every connection of the hub (libpq's sslmode=prefer) encrypted each message
+#   both ways, where nothing leaves the machine. In the flow at 100 orders/s that was ~15 % of
+#   PostgreSQL's backend CPU (libssl/libcrypto and their reads; benchmarks/README.md, pg
+#   2026-12-05), and as much again in the hub's processes. A cluster that listens on any other
+#   address keeps its ssl setting.
 tune_wal() {
   [[ "${ORDERHUB_PG_WAL_TUNING:-1}" != 0 ]] || return 0
   local ver=$1 name=$2 setting
@@ -165,6 +172,24 @@ tune_wal() {
   for setting in "checkpoint_timeout 15min" "max_wal_size 4GB" "wal_compression lz4"; do
     # shellcheck disable=SC2086 # name and value as two words
     as_root pg_conftool "$ver" "$name" set $setting >&2 9>&-
+  done
+  if loopback_only "$ver" "$name"; then
+    log "ssl off for $ver/$name (it listens on loopback only)"
+    as_root pg_conftool "$ver" "$name" set ssl off >&2 9>&-
+  fi
+}
+
+loopback_only() {
+  local listen address addresses
+  listen="$(pg_conftool -s "$1" "$2" show listen_addresses 2>/dev/null || true)"
+  listen="${listen//[\' ]/}"
+  [[ -n "$listen" ]] || return 0 # unset: PostgreSQL's default, localhost
+  IFS=, read -ra addresses <<<"$listen"
+  for address in "${addresses[@]}"; do
+    case "$address" in
+      localhost | 127.0.0.1 | ::1) ;;
+      *) return 1 ;;
+    esac
   done
 }
 
