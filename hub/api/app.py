@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connectors.lag import LagProbe
+from connectors.publisher import KafkaPublisher
 from hub.api import console
 from hub.api.admission_inflight import CountCaptures
 from hub.api.admission_sources import admission_for
@@ -62,9 +63,12 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         if s.kafka_bootstrap is not None:
             kafka = KafkaParts(s)
             await kafka.ensure_topics(wait=False)
-            publisher = kafka.publisher("api")
+            # Closed batches, sent at once: the gateway gathers the requests' records itself.
+            publisher = KafkaPublisher(
+                s.kafka_bootstrap, client_id="orderhub-api", whole_batches=True
+            )
             await publisher.start()
-            gateway = SubmissionGateway(publisher, s.topic("submitted"))
+            gateway = SubmissionGateway(publisher, s.topic("submitted"), s.kafka_linger_ms)
             app.state.capture = the_hub.capture.handing_new_orders_to(gateway.submit)
             app.state.consumer_watch = consumer_watch(the_hub, kafka)
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
