@@ -68,8 +68,13 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
                 s.kafka_bootstrap, client_id="orderhub-api", whole_batches=True
             )
             await publisher.start()
-            gateway = SubmissionGateway(publisher, s.topic("submitted"), s.kafka_linger_ms)
-            app.state.capture = the_hub.capture.handing_new_orders_to(gateway.submit)
+            # The producer's linger spent before the duplicate checks, not after: a round of
+            # checks waits it for others, and its new orders go out together, without waiting
+            # again (hub.services.existing_checks).
+            gateway = SubmissionGateway(publisher, s.topic("submitted"))
+            app.state.capture = the_hub.capture.handing_new_orders_to(
+                gateway.submit, gather_seconds=s.kafka_linger_ms / 1000
+            )
             app.state.consumer_watch = consumer_watch(the_hub, kafka)
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
             probe = LagProbe(s.kafka_bootstrap)

@@ -2,13 +2,14 @@
 
 The API's requests each hand one record to the submitted topic. Sent one by one (aiokafka's
 `send`, lingering for others to join), each record paid the producer's per-record work (its
-future, its partition's batch lingering, a wake-up of the sender's loop for each new batch:
-py-spy, ~15 % of the API's CPU). `SubmissionGateway` gathers the records of concurrent
-requests itself, for as long as the producer would have held the first (`linger_ms`), and
-hands them over as closed record batches (`KafkaPublisher(whole_batches=True)`): one produce
-request, the records of a partition in the order they came. Each request is answered when its
-record's batch is acknowledged, or with the error that batch met. While one round is being
-published the next gathers (the producer keeps one request in flight per broker anyway).
+future, its partition's batch lingering, a wake-up of the sender's loop for each new batch).
+`SubmissionGateway` gathers the records of concurrent requests itself and hands them over as
+closed record batches (`KafkaPublisher(whole_batches=True)`): one produce request, the records
+of a partition in the order they came. Each request is answered when its record's batch is
+acknowledged, or with the error that batch met. While one round is being published the next
+gathers (the producer keeps one request in flight per broker anyway); `linger_ms` holds a
+round's first record that long for others. The API waits before its duplicate checks instead
+(`hub.services.existing_checks`): the orders of a round of checks come here together.
 """
 
 import asyncio
