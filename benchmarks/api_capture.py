@@ -2,7 +2,7 @@
 broker and a fresh PostgreSQL database, `POST /v1/orders` at a fixed offered rate.
 
 Run:  python -m benchmarks.api_capture [--rate 150 --seconds 20 --warmup 5 --runs 3]
-          [--code DIR] [--profile OUT [--gil]] [--linger MS] [--key]
+          [--code DIR] [--profile OUT [--gil] [--native]] [--linger MS] [--key]
 
 Only the API runs (no intake worker, relay or followers): what is measured is the capture
 itself (the front door, validation, the duplicate check in the store, the produce to the
@@ -191,6 +191,9 @@ def main() -> None:
     parser.add_argument(
         "--gil", action="store_true", help="profile only the thread holding the GIL (py-spy)"
     )
+    parser.add_argument(
+        "--native", action="store_true", help="profile C frames too (py-spy): the collector's"
+    )
     args = parser.parse_args()
     server = postgres_server()
     database = fresh_database(server)
@@ -250,7 +253,8 @@ def main() -> None:
                 # has) when the last order is answered: the profile holds the measured window.
                 spy = subprocess.Popen(
                     ["/tmp/prof/bin/py-spy", "record", "-r", "200", "-f", "raw", "-o",
-                     str(args.profile), "--pid", str(pid), *(["--gil"] if args.gil else [])],
+                     str(args.profile), "--pid", str(pid), *(["--gil"] if args.gil else []),
+                     *(["--native"] if args.native else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
                 time.sleep(1)  # py-spy attached
