@@ -2,7 +2,7 @@
 broker and a fresh PostgreSQL database, `POST /v1/orders` at a fixed offered rate.
 
 Run:  python -m benchmarks.api_capture [--rate 150 --seconds 20 --warmup 5 --runs 3]
-          [--code DIR] [--profile OUT [--gil]] [--linger MS] [--key]
+          [--code DIR] [--profile OUT [--gil] [--native]] [--linger MS] [--key]
 
 Only the API runs (no intake worker, relay or followers): what is measured is the capture
 itself (the front door, validation, the duplicate check in the store, the produce to the
@@ -47,8 +47,30 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the process (all its threads), in seconds."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the process (all its threads), in seconds: Python and the libraries'
+    own work, and the kernel's on its behalf (system calls: on the loopback a socket write
+    carries the receiver's side of the segment too)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
+
+
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of all the process's threads so far (a
+    thread that waits, then is woken: the loop's and the pool threads' hand-overs)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        for line in text.splitlines():
+            if "ctxt_switches:" in line:
+                total += int(line.split(":")[1])
+    return total
 
 
 def database_work(database: str) -> tuple[float, int]:
@@ -169,6 +191,9 @@ def main() -> None:
     parser.add_argument(
         "--gil", action="store_true", help="profile only the thread holding the GIL (py-spy)"
     )
+    parser.add_argument(
+        "--native", action="store_true", help="profile C frames too (py-spy): the collector's"
+    )
     args = parser.parse_args()
     server = postgres_server()
     database = fresh_database(server)
@@ -228,13 +253,18 @@ def main() -> None:
                 # has) when the last order is answered: the profile holds the measured window.
                 spy = subprocess.Popen(
                     ["/tmp/prof/bin/py-spy", "record", "-r", "200", "-f", "raw", "-o",
-                     str(args.profile), "--pid", str(pid), *(["--gil"] if args.gil else [])],
+                     str(args.profile), "--pid", str(pid), *(["--gil"] if args.gil else []),
+                     *(["--native"] if args.native else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
                 time.sleep(1)  # py-spy attached
-            before, db_before = cpu_seconds(pid), database_work(database)
+            start, db_before = cpu_split(pid), database_work(database)
+            switches = context_switches(pid)
             times = asyncio.run(offer(base, measured, args.rate, args.concurrency, headers))
-            used = cpu_seconds(pid) - before
+            after = cpu_split(pid)
+            switches = context_switches(pid) - switches
+            user, system = after[0] - start[0], after[1] - start[1]
+            used = user + system
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
             time.sleep(_STATS_FLUSH_SECONDS)
@@ -242,13 +272,16 @@ def main() -> None:
             if spy is not None:
                 spy.wait()
             times.sort()
-            ms = 1000 * used / max(1, len(times))
+            answered = max(1, len(times))
+            ms = 1000 * used / answered
             per_order.append(ms)
             p50 = 1000 * times[len(times) // 2]
             p99 = 1000 * times[int(len(times) * 0.99)]
             print(
                 f"run {run + 1}: {len(times)}/{len(measured)} answered, CPU {ms:.3f} ms/order, "
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; PostgreSQL backends "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; user/system "
+                f"{1000 * user / answered:.3f}/{1000 * system / answered:.3f} ms, "
+                f"{switches / answered:.1f} context switches per order; PostgreSQL backends "
                 f"{1000 * (db_after[0] - db_before[0]) / max(1, len(times)):.3f} ms/order, "
                 f"{(db_after[1] - db_before[1] - 1) / max(1, len(times)):.3f} transactions/order",
                 flush=True,

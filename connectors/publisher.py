@@ -7,10 +7,11 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from connectors.codec import OutboundRecord
+from connectors.murmur2 import murmur2
 
 
 class Publisher(Protocol):
@@ -19,7 +20,8 @@ class Publisher(Protocol):
 
 
 # aiokafka's murmur2 is pure Python (py-spy: 9 % of the relay's CPU), and an order's ten-odd
-# events, like a source's fulfillment requests, share their key: each key is hashed once.
+# events, like a source's fulfillment requests, share their key: each key is hashed once, by
+# the same hash a word at a time (connectors.murmur2: every new key, e.g. each captured order's).
 _hash = functools.lru_cache(maxsize=65_536)(murmur2)
 
 

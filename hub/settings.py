@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the hub's producers (API, workers) hold a record for others to "
         "join its batch; each lone record waits this long before it is sent (the relay sends "
-        "closed batches at once)",
+        "closed batches at once; the API waits it before a round of duplicate checks, then "
+        "sends the round's new orders at once)",
     )
 
     api_host: str = "127.0.0.1"

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connectors.lag import LagProbe
+from connectors.publisher import KafkaPublisher
 from hub.api import console
 from hub.api.admission_inflight import CountCaptures
 from hub.api.admission_sources import admission_for
@@ -62,10 +63,18 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         if s.kafka_bootstrap is not None:
             kafka = KafkaParts(s)
             await kafka.ensure_topics(wait=False)
-            publisher = kafka.publisher("api")
+            # Closed batches, sent at once: the gateway gathers the requests' records itself.
+            publisher = KafkaPublisher(
+                s.kafka_bootstrap, client_id="orderhub-api", whole_batches=True
+            )
             await publisher.start()
+            # The producer's linger spent before the duplicate checks, not after: a round of
+            # checks waits it for others, and its new orders go out together, without waiting
+            # again (hub.services.existing_checks).
             gateway = SubmissionGateway(publisher, s.topic("submitted"))
-            app.state.capture = the_hub.capture.handing_new_orders_to(gateway.submit)
+            app.state.capture = the_hub.capture.handing_new_orders_to(
+                gateway.submit, gather_seconds=s.kafka_linger_ms / 1000
+            )
             app.state.consumer_watch = consumer_watch(the_hub, kafka)
             watch_task = asyncio.create_task(app.state.consumer_watch.run())
             probe = LagProbe(s.kafka_bootstrap)

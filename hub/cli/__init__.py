@@ -11,6 +11,7 @@ import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
+from hub.api.http_protocol import OneWriteProtocol
 from hub.cli.decisions import decision_commands
 from hub.cli.groups import groups_command
 from hub.cli.what_if import what_if_command
@@ -91,6 +92,8 @@ def serve(
         # Above info the access log prints nothing, yet uvicorn formats each request's line
         # arguments (client, quoted path) before the logger drops it.
         access_log=_logs_info(settings.log_level),
+        # httptools, each answer written to the socket once (head and body), not twice.
+        http=OneWriteProtocol,
     )
 
 

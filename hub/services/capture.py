@@ -178,6 +178,7 @@ class CaptureService:
         settle: Settle,
         clock: Callable[[], datetime],
         submit: Submit | None = None,
+        gather_seconds: float = 0.0,
     ) -> None:
         self._intake = intake
         self._channels = channels
@@ -185,13 +186,27 @@ class CaptureService:
         self._settle = settle
         self._clock = clock
         self._submit = submit
-        # Distributed: the single orders' duplicate checks, batched in a thread of their own.
-        self._checks = ExistingChecks(intake.check_existing_many) if submit is not None else None
+        # Distributed: the single orders' duplicate checks, batched in a thread of their own,
+        # a round waiting `gather_seconds` for others (`ExistingChecks`).
+        self._checks = (
+            ExistingChecks(intake.check_existing_many, gather_seconds=gather_seconds)
+            if submit is not None
+            else None
+        )
 
-    def handing_new_orders_to(self, submit: Submit) -> "CaptureService":
-        """The same capture, distributed: new orders go to the intake workers through `submit`."""
+    def handing_new_orders_to(
+        self, submit: Submit, gather_seconds: float = 0.0
+    ) -> "CaptureService":
+        """The same capture, distributed: new orders go to the intake workers through `submit`;
+        single orders' duplicate checks gathered `gather_seconds` (see `ExistingChecks`)."""
         return CaptureService(
-            self._intake, self._channels, self._place, self._settle, self._clock, submit
+            self._intake,
+            self._channels,
+            self._place,
+            self._settle,
+            self._clock,
+            submit,
+            gather_seconds,
         )
 
     async def capture_order(

@@ -6,8 +6,13 @@ executor's work item and futures, the context copy, the wake-up of the loop from
 thread: ~7 % of the API's Python CPU against ~3 % for the read). Here one thread of its own
 takes the checks queued since its last round and answers them from one read of the store
 (`IntakeService.check_existing_many`, which answers each as `check_existing` would), with one
-wake-up of the loop per round. Nothing waits to fill a round: a check queued while the thread
-is idle is read at once, and what queues during a read goes in the next one.
+wake-up of the loop per round. What queues during a read goes in the next one.
+
+`gather_seconds`: a round waits that long after its first check for others to join it. When
+requests come one at a time (an open loop of a few hundred a second, the flow's), a round held
+one check and each order paid a read, a thread's wake-up and the loop's alone. The capture then
+hands the round's new orders to the submitted topic together (`SubmissionGateway`, which need
+not wait again): the wait is the one the producer's linger made each order pay after its check.
 
 The thread ends after `idle_seconds` without a check and starts again with the next one.
 """
@@ -15,6 +20,7 @@ The thread ends after `idle_seconds` without a check and starts again with the n
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from hub.services.intake import PlaceResult, SubmitOrder
@@ -24,9 +30,12 @@ _Waiting = tuple[SubmitOrder, asyncio.AbstractEventLoop, "asyncio.Future[PlaceRe
 
 
 class ExistingChecks:
-    def __init__(self, check_many: CheckMany, idle_seconds: float = 5.0) -> None:
+    def __init__(
+        self, check_many: CheckMany, idle_seconds: float = 5.0, gather_seconds: float = 0.0
+    ) -> None:
         self._check_many = check_many
         self._idle_seconds = idle_seconds
+        self._gather_seconds = gather_seconds
         self._queue: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
@@ -52,6 +61,8 @@ class ExistingChecks:
                         self._running = False
                         return
                 continue
+            if self._gather_seconds > 0:
+                time.sleep(self._gather_seconds)  # for others to join this round
             waiting = [first]
             while True:
                 try:

@@ -126,3 +126,28 @@ def test_the_thread_ends_when_idle_and_starts_again() -> None:
         time.sleep(0.01)
     assert threads() == before
     assert asyncio.run(checks.check(submit_order(external_id="WEB-9"))) is None
+
+
+def test_a_round_waits_its_gather_time_for_others_to_join() -> None:
+    calls: list[list[str]] = []
+
+    def read(commands: Sequence[SubmitOrder]) -> list[PlaceResult | None]:
+        calls.append([c.submission.external_id for c in commands])
+        return [None] * len(commands)
+
+    async def one_then_two(checks: ExistingChecks) -> float:
+        started = time.monotonic()
+        first = asyncio.ensure_future(checks.check(submit_order(external_id="A")))
+        await asyncio.sleep(0.02)  # inside the first's round when it gathers 0.2 s
+        rest = [checks.check(submit_order(external_id=n)) for n in "BC"]
+        assert await asyncio.gather(first, *rest) == [None] * 3
+        return time.monotonic() - started
+
+    waited = asyncio.run(one_then_two(ExistingChecks(read, gather_seconds=0.2)))
+    assert calls == [["A", "B", "C"]]
+    assert waited >= 0.2
+
+    calls.clear()
+    asyncio.run(one_then_two(ExistingChecks(read)))  # nothing gathered: the first read alone
+    assert calls[0] == ["A"]
+    assert [n for call in calls[1:] for n in call] == ["B", "C"]
