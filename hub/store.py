@@ -13,9 +13,16 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import BaseAggregate, Snapshot
-from eventsourcing.persistence import Mapper, Notification, PersistenceError
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    Notification,
+    PersistenceError,
+    ProgrammingError,
+)
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import strtobool
+from psycopg.errors import DuplicateObject
 from psycopg.rows import tuple_row
 
 from aggregates.stock import StockItem
@@ -31,6 +38,7 @@ log = logging.getLogger(__name__)
 # and a load replays all of it (~0.1 ms an event). A snapshot every this many events bounds a
 # load to the snapshot and fewer events than this.
 STOCK_SNAPSHOT_EVERY = 50
+_CREATE_TRIES = 3
 
 
 class OrderStore(Application[Any]):
@@ -41,7 +49,25 @@ class OrderStore(Application[Any]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: STOCK_SNAPSHOT_EVERY}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        for tries_left in reversed(range(_CREATE_TRIES)):
+            try:
+                super().__init__(*args, **kwargs)
+                break
+            except (IntegrityError, ProgrammingError) as error:
+                # The hub's processes start together: on a new PostgreSQL database two of them
+                # creating a table or row type at once fail the later one once the first has
+                # committed, with a unique violation on `pg_type` or "type ... already exists"
+                # (the library passes `DuplicateObject` only for its own `CREATE TYPE`).
+                # Started again, it finds them there.
+                if isinstance(error, ProgrammingError) and not isinstance(
+                    error.__cause__, DuplicateObject
+                ):
+                    raise
+                factory = getattr(self, "factory", None)
+                if factory is not None:
+                    factory.close()
+                if not tries_left:
+                    raise
         self._compress_with_lz4()
 
     def _compress_with_lz4(self) -> None:
