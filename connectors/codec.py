@@ -142,7 +142,6 @@ _WRITTEN = frozenset(
         "ce_specversion",
     }
 )
-_SPEC_VERSION = SPEC_VERSION.encode()
 
 
 def _as_written(value: bytes, header_map: dict[str, bytes]) -> EventEnvelope | None:
