@@ -1,0 +1,174 @@
+"""The hub's event writes against the event store's raw batched append, measured in the same run.
+
+Run:  python -m benchmarks.intake_drain [--backlog 20000] [--runs 2] [--batch 500]
+          [--sources 100 --skus 10000] [--json out.json]
+
+Issue 10 asks that event writes reach half of the raw batched append rate. In the whole flow
+the store is never the limit (routing feeds it ~3 % of raw), so the write path is measured where
+it is: the intake role (the hub's first writer, two events per order: placed and accepted,
+written a consumed batch per transaction) draining a backlog. Per run: a fresh distributed hub
+(`benchmarks.flow_hub.running_hub`, real broker and a fresh PostgreSQL database), the flow's
+channels registered, the relay stopped (its reads would compete for the same CPU and backend;
+the figure is the writer's own), `--backlog` generated orders put on the submissions and
+channel topics first, then the intake role started alone. The stored orders are counted every
+0.1 s; the drain rate is taken between 10 % and 90 % of the backlog (the start and the tail
+left out). Beside it, `raw_limits.raw_store_rate`: the library's recorder alone appending the
+same two events per order at `--batch` orders per transaction to a scratch database of the same
+server, before and after the drain. Also printed: the intake process's and the database's CPU
+per order during the drain.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from benchmarks.flow_hub import REST_CHANNEL, RunningHub, register, running_hub
+from benchmarks.flow_load import placed_now
+from benchmarks.intake_cpu import PLACED, Producer, profiler
+from benchmarks.network import OrderMaker, generate_network
+from benchmarks.procstats import cpu_seconds
+from benchmarks.raw_limits import raw_store_rate
+from benchmarks.services import drop_database, fresh_database
+from hub.settings import Settings
+from tests.support.processes import HubProcess
+
+
+def counts(url: str) -> tuple[int, int]:
+    """Stored placed orders and stored events of every kind."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE topic LIKE %s), count(*) FROM orderhub_events",
+            (f"%{PLACED}",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def raw_rate(hub: RunningHub, maker: OrderMaker, batch: int) -> float:
+    assert hub.server is not None
+    database = fresh_database(hub.server)
+    try:
+
+        def order(run: str, n: int) -> dict[str, Any]:
+            return maker.order(REST_CHANNEL, f"raw-{run}-{n}", placed_now())
+
+        return raw_store_rate(Settings(database_url=database), 5_000, batch, order)
+    finally:
+        drop_database(hub.server, database)
+
+
+def cpu_of(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) or 0.0 for pid in pids)
+
+
+async def drain(hub: RunningHub, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    url = hub.settings.database_url
+    assert url is not None
+    maker = OrderMaker(generate_network(args.sources, args.skus, args.seed), seed=args.seed + 1)
+    producer = Producer(hub, maker, args.kafka_share)
+    await producer.start()
+    try:
+        for _ in range(args.backlog):
+            await producer.send()
+        await producer.flush()
+    finally:
+        await producer.stop()
+    base_orders, base_events = counts(url)
+    worker = HubProcess("worker", hub._env, tmp, args=["--role", "intake"], name="intake")
+    spy = None
+    try:
+        samples: list[tuple[float, int]] = []
+        started = time.perf_counter()
+        marks: dict[str, tuple[float, float]] = {}
+        backends: list[int] = []
+        low, high = args.backlog // 10, args.backlog * 9 // 10
+        while True:
+            stored = counts(url)[0] - base_orders
+            now = time.perf_counter()
+            samples.append((now, stored))
+            for name, level in (("low", low), ("high", high)):
+                if name not in marks and stored >= level:
+                    # The same backends at both marks: the intake's pool is open by the first.
+                    backends = backends or hub.postgres_backends()
+                    marks[name] = (now, cpu_of([worker.process.pid]))
+                    marks[name + "_db"] = (now, cpu_of(backends))
+                    if name == "low":  # the start (imports, joining the group) left out
+                        spy = profiler(worker.process.pid, args.profile, args.profile_seconds)
+            if stored >= args.backlog:
+                break
+            if now - started > args.timeout:
+                raise RuntimeError(f"only {stored} of {args.backlog} orders stored in time")
+            await asyncio.sleep(0.1)
+        orders, events = counts(url)
+    finally:
+        if spy is not None:
+            spy.wait()
+        worker.stop()
+    (t_low, cpu_low), (t_high, cpu_high) = marks["low"], marks["high"]
+    seconds = t_high - t_low
+    drained = high - low
+    per_order = (events - base_events) / (orders - base_orders)
+    return {
+        "orders_per_s": drained / seconds,
+        "events_per_order": per_order,
+        "events_per_s": drained * per_order / seconds,
+        "intake_ms_per_order": 1000 * (cpu_high - cpu_low) / drained,
+        "db_ms_per_order": 1000 * (marks["high_db"][1] - marks["low_db"][1]) / drained,
+        "first_stored_after_s": next(t for t, n in samples if n > 0) - started,
+        "load": os.getloadavg(),
+    }
+
+
+def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
+    network = generate_network(args.sources, args.skus, args.seed)
+    maker = OrderMaker(network, seed=args.seed + 2)
+    tmp = Path(f"/tmp/orderhub-intakedrain-{os.getpid()}-{run}")
+    with running_hub("distributed", tmp, args.batch) as hub:
+        register(hub, network)
+        hub.processes.pop("relay").stop()
+        before = raw_rate(hub, maker, args.batch)
+        result = asyncio.run(drain(hub, tmp, args))
+        after = raw_rate(hub, maker, args.batch)
+    raw = (before + after) / 2
+    return {**result, "raw_orders_per_s": [before, after], "ratio": result["orders_per_s"] / raw}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backlog", type=int, default=20_000, help="orders put on Kafka first")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=500, help="the hub's batch sizes")
+    parser.add_argument("--kafka-share", type=float, default=0.1, help="orders on a channel topic")
+    parser.add_argument("--sources", type=int, default=100)
+    parser.add_argument("--skus", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path, help="py-spy's raw samples of the intake role")
+    parser.add_argument("--profile-seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    runs = [one_run(args, run) for run in range(args.runs)]
+    for n, r in enumerate(runs, start=1):
+        raw = "/".join(f"{x:,.0f}" for x in r["raw_orders_per_s"])
+        print(
+            f"run {n}: intake drained {r['orders_per_s']:,.0f} orders/s "
+            f"({r['events_per_s']:,.0f} events/s, {r['events_per_order']:.2f} per order) against "
+            f"raw {raw} orders/s before/after: {100 * r['ratio']:.0f} % of raw; CPU ms/order "
+            f"intake {r['intake_ms_per_order']:.3f}, database {r['db_ms_per_order']:.3f} "
+            f"(load {r['load'][0]:.1f})"
+        )
+    if args.json:
+        report = {"args": {**vars(args), "json": str(args.json), "profile": str(args.profile)}}
+        args.json.write_text(json.dumps({**report, "runs": runs}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
