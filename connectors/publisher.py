@@ -38,8 +38,9 @@ class KafkaPublisher:
 
     `whole_batches`: `publish` hands its records to the producer as closed record batches (see
     `_hand_batches`), for a caller that publishes many records at a time and waits for them,
-    one call after the other (the relay). Otherwise record by record, lingering `linger_ms`,
-    so that the single records of concurrent callers (the API's requests) share a batch."""
+    one call after the other (the API's submissions), or hands the next ones before that with
+    `enqueue` (the relay). Otherwise record by record, lingering `linger_ms`, so that the
+    single records of concurrent callers (the API's requests) share a batch."""
 
     def __init__(
         self,
