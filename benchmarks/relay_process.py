@@ -254,30 +254,53 @@ def main() -> None:
                 hub.close()
     finally:
         drop_database(server, database)
+    _summary(args, trees, results, raw, end - start, records, size)
+
+
+def _summary(
+    args: argparse.Namespace,
+    trees: dict[str, Path],
+    results: dict[str, list[tuple[float, float]]],
+    raw: list[tuple[float, float]],
+    events: int,
+    records: int,
+    size: int,
+) -> None:
     med = statistics.median
-    per_event = records / (end - start)
+    per_event = records / events
     raw_rate = med([r[0] for r in raw])
     print(
-        f"{args.orders} orders, {end - start} store events, {records} records of {size} B mean;"
+        f"{args.orders} orders, {events} store events, {records} records of {size} B mean;"
         f" {args.rounds} rounds; load average {os.getloadavg()[0]:.1f}; raw produce"
         f" {raw_rate:,.0f} records/s (median of {', '.join(f'{r[0]:,.0f}' for r in raw)}),"
         f" {med([r[1] for r in raw]):.1f} µs CPU per record"
     )
     for name, runs in results.items():
-        cpus, rates = [r[0] for r in runs], [r[1] for r in runs]
-        # Per round, against the raw rate of the same round (the load swings between rounds),
-        # and the two CPU costs per record: the share of raw the relay reaches where both are
-        # held to the same share of the cores, as on a busy machine.
-        shares = [rate * per_event / r[0] for rate, r in zip(rates, raw, strict=True)]
-        cpu_shares = [r[1] / (cpu / per_event) for cpu, r in zip(cpus, raw, strict=True)]
-        print(
-            f"  {name:>5} ({trees[name]}): relay CPU {med(cpus):.1f} µs per store event"
-            f" ({', '.join(f'{c:.1f}' for c in cpus)}); drained {med(rates):,.0f} events/s"
-            f" ({', '.join(f'{r:,.0f}' for r in rates)}) = {med(rates) * per_event:,.0f}"
-            f" records/s, {med(rates) * per_event / raw_rate:.0%} of raw; per round"
-            f" {med(shares):.0%} of that round's raw ({', '.join(f'{x:.0%}' for x in shares)});"
-            f" raw's CPU per record / the relay's {med(cpu_shares):.0%}"
-        )
+        print(f"  {name:>5} ({trees[name]}): {_tree_line(runs, raw, per_event, raw_rate)}")
+
+
+def _tree_line(
+    runs: list[tuple[float, float]],
+    raw: list[tuple[float, float]],
+    per_event: float,
+    raw_rate: float,
+) -> str:
+    """One tree's rounds: CPU per event, drain rate, its share of raw (of the medians, and per
+    round against the raw rate of the same round: the load swings between rounds), and the raw
+    producer's CPU per record over the relay's: the share of raw the relay reaches where both
+    are held to the same share of the cores, as on a busy machine."""
+    med = statistics.median
+    cpus, rates = [r[0] for r in runs], [r[1] for r in runs]
+    shares = [rate * per_event / r[0] for rate, r in zip(rates, raw, strict=True)]
+    cpu_shares = [r[1] / (cpu / per_event) for cpu, r in zip(cpus, raw, strict=True)]
+    return (
+        f"relay CPU {med(cpus):.1f} µs per store event"
+        f" ({', '.join(f'{c:.1f}' for c in cpus)}); drained {med(rates):,.0f} events/s"
+        f" ({', '.join(f'{r:,.0f}' for r in rates)}) = {med(rates) * per_event:,.0f}"
+        f" records/s, {med(rates) * per_event / raw_rate:.0%} of raw; per round"
+        f" {med(shares):.0%} of that round's raw ({', '.join(f'{x:.0%}' for x in shares)});"
+        f" raw's CPU per record / the relay's {med(cpu_shares):.0%}"
+    )
 
 
 if __name__ == "__main__":
