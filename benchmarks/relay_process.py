@@ -15,7 +15,10 @@ the drain rate (store events/s over the same window: it ends when the saved posi
 the end, up to `relay_save_seconds` after the last acknowledgement) and, per round, the raw
 produce rate of the same broker (`raw_limits.raw_broker_rate`: one idempotent acks=all
 producer, 20,000 records of the relay's mean record size, 6 partitions) with that producer's
-CPU per record; the medians, and the drain rate in records/s as a share of the raw rate. With
+CPU per record; the medians, the drain rate in records/s as a share of the raw rate (of the
+medians, and per round against that round's raw rate), and the raw producer's CPU per record
+over the relay's (the share of raw the relay reaches where both get the same share of the
+cores: on a busy machine the drain follows CPU per record). With
 `--base`, whether the two trees' last rounds put the same records on Kafka (per topic and
 partition, in order: key, value and headers byte for byte). `--profile PREFIX`: py-spy (raw
 format) on each relay over its window, one file per tree and round (its sampling slows it).
@@ -251,23 +254,53 @@ def main() -> None:
                 hub.close()
     finally:
         drop_database(server, database)
+    _summary(args, trees, results, raw, end - start, records, size)
+
+
+def _summary(
+    args: argparse.Namespace,
+    trees: dict[str, Path],
+    results: dict[str, list[tuple[float, float]]],
+    raw: list[tuple[float, float]],
+    events: int,
+    records: int,
+    size: int,
+) -> None:
     med = statistics.median
-    per_event = records / (end - start)
+    per_event = records / events
     raw_rate = med([r[0] for r in raw])
     print(
-        f"{args.orders} orders, {end - start} store events, {records} records of {size} B mean;"
+        f"{args.orders} orders, {events} store events, {records} records of {size} B mean;"
         f" {args.rounds} rounds; load average {os.getloadavg()[0]:.1f}; raw produce"
         f" {raw_rate:,.0f} records/s (median of {', '.join(f'{r[0]:,.0f}' for r in raw)}),"
         f" {med([r[1] for r in raw]):.1f} µs CPU per record"
     )
     for name, runs in results.items():
-        cpus, rates = [r[0] for r in runs], [r[1] for r in runs]
-        print(
-            f"  {name:>5} ({trees[name]}): relay CPU {med(cpus):.1f} µs per store event"
-            f" ({', '.join(f'{c:.1f}' for c in cpus)}); drained {med(rates):,.0f} events/s"
-            f" ({', '.join(f'{r:,.0f}' for r in rates)}) = {med(rates) * per_event:,.0f}"
-            f" records/s, {med(rates) * per_event / raw_rate:.0%} of raw"
-        )
+        print(f"  {name:>5} ({trees[name]}): {_tree_line(runs, raw, per_event, raw_rate)}")
+
+
+def _tree_line(
+    runs: list[tuple[float, float]],
+    raw: list[tuple[float, float]],
+    per_event: float,
+    raw_rate: float,
+) -> str:
+    """One tree's rounds: CPU per event, drain rate, its share of raw (of the medians, and per
+    round against the raw rate of the same round: the load swings between rounds), and the raw
+    producer's CPU per record over the relay's: the share of raw the relay reaches where both
+    are held to the same share of the cores, as on a busy machine."""
+    med = statistics.median
+    cpus, rates = [r[0] for r in runs], [r[1] for r in runs]
+    shares = [rate * per_event / r[0] for rate, r in zip(rates, raw, strict=True)]
+    cpu_shares = [r[1] / (cpu / per_event) for cpu, r in zip(cpus, raw, strict=True)]
+    return (
+        f"relay CPU {med(cpus):.1f} µs per store event"
+        f" ({', '.join(f'{c:.1f}' for c in cpus)}); drained {med(rates):,.0f} events/s"
+        f" ({', '.join(f'{r:,.0f}' for r in rates)}) = {med(rates) * per_event:,.0f}"
+        f" records/s, {med(rates) * per_event / raw_rate:.0%} of raw; per round"
+        f" {med(shares):.0%} of that round's raw ({', '.join(f'{x:.0%}' for x in shares)});"
+        f" raw's CPU per record / the relay's {med(cpu_shares):.0%}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import asyncio
 import functools
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
@@ -37,9 +37,10 @@ class KafkaPublisher:
     """aiokafka defaults to acks=1 without idempotence; events need both set explicitly.
 
     `whole_batches`: `publish` hands its records to the producer as closed record batches (see
-    `_publish_batches`), for a caller that publishes many records at a time and waits for them,
-    one call after the other (the relay). Otherwise record by record, lingering `linger_ms`,
-    so that the single records of concurrent callers (the API's requests) share a batch."""
+    `_hand_batches`), for a caller that publishes many records at a time and waits for them,
+    one call after the other (the API's submissions), or hands the next ones before that with
+    `enqueue` (the relay). Otherwise record by record, lingering `linger_ms`, so that the
+    single records of concurrent callers (the API's requests) share a batch."""
 
     def __init__(
         self,
@@ -79,14 +80,33 @@ class KafkaPublisher:
             await self._producer.stop()
             self._producer = None
 
-    async def publish(self, records: Sequence[OutboundRecord]) -> None:
+    async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
             await self.start()
-        producer = self._producer
-        assert producer is not None
+        assert self._producer is not None
+        return self._producer
+
+    async def enqueue(self, records: Sequence[OutboundRecord]) -> "asyncio.Future[Any]":
+        """Hand the records to the producer as closed record batches (`_hand_batches`) and
+        return once they are handed, with a future done when the broker has acknowledged them
+        all (or failed with the first error). A caller may hand the next records before that:
+        a partition's batches are sent one request at a time, in the order handed, and the
+        idempotent producer numbers them, so the broker appends a partition's records in that
+        order, and after a batch it refused appends none of the partition's later ones (each
+        is refused as out of sequence) until `reset`."""
+        return asyncio.gather(*await _hand_batches(await self._started(), records))
+
+    async def reset(self) -> None:
+        """A new producer for the next records: after a refused batch, the old one's sequence
+        numbers run ahead of the broker's, which would refuse its every later batch of that
+        partition. Stopping it waits for what it holds (delivered, or refused in turn)."""
+        await self.stop()
+
+    async def publish(self, records: Sequence[OutboundRecord]) -> None:
         if self._whole_batches:
-            await _publish_batches(producer, records)
+            await (await self.enqueue(records))
             return
+        producer = await self._started()
         if len(records) == 1:  # an API request's one record: its future, without a gather
             r = records[0]
             headers = list(r.headers) or None
@@ -101,7 +121,9 @@ class KafkaPublisher:
         await asyncio.gather(*futures)
 
 
-async def _publish_batches(producer: AIOKafkaProducer, records: Sequence[OutboundRecord]) -> None:
+async def _hand_batches(
+    producer: AIOKafkaProducer, records: Sequence[OutboundRecord]
+) -> list["asyncio.Future[Any]"]:
     """The records in one record batch per partition (more when one is full), handed to the
     producer together: one produce request, one future per batch. `send()` per record made a
     future and went through the accumulator for each (py-spy: a fifth of the relay's CPU).
@@ -132,7 +154,7 @@ async def _publish_batches(producer: AIOKafkaProducer, records: Sequence[Outboun
     for topic, partition, batch in ready:
         batch.close()
         futures.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*futures)
+    return futures
 
 
 async def _partitions(producer: AIOKafkaProducer, topic: str) -> tuple[list[int], list[int]]:

@@ -2,8 +2,9 @@
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from connectors.codec import OutboundRecord, envelope_to_record
 from connectors.publisher import Publisher
@@ -18,6 +19,16 @@ Batch = list[tuple[int, Any]]
 
 class EventSource(Protocol):
     def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]: ...
+
+
+class Pipelined(Protocol):
+    """A publisher that takes the next records before the broker acknowledged the last ones
+    (connectors.publisher.KafkaPublisher): `enqueue` returns once they are handed, with a
+    future done when they are acknowledged; `reset` gives the next records a new producer."""
+
+    async def enqueue(self, records: Sequence[OutboundRecord]) -> "asyncio.Future[Any]": ...
+
+    async def reset(self) -> None: ...
 
 
 class Wakeups(Protocol):
@@ -43,6 +54,16 @@ class Relay:
     saved once, at the end of them (and on a stop): a crash then re-publishes up to that much.
     Saved after each batch, a steady flow of small batches cost a transaction (a commit, its
     WAL flush) per batch in the database, and a round trip through a thread in the relay.
+
+    With a `Pipelined` publisher and `ahead` > 0, a backlog's next batches (up to `ahead`) are
+    handed to it before the broker acknowledged the one before, so that the broker works on
+    one while the relay reads and encodes the next, as a producer fed without pause does;
+    waiting for each acknowledgement left the relay idle, and the broker idle while it
+    encoded. The position still moves only over acknowledged batches, in order. A failure
+    resets the publisher (a new producer) once what it held has settled: the broker appended
+    of each partition a prefix of what was handed (the idempotent producer's sequence numbers
+    refuse a later batch after a refused one), so publishing again from the saved position
+    repeats events in order, never puts a later event of a key before an earlier one.
     """
 
     def __init__(
@@ -58,6 +79,7 @@ class Relay:
         save_every: float = 0.0,
         read: Callable[[int | None, int], Batch] | None = None,
         encode: Callable[[Any], Sequence[OutboundRecord]] | None = None,
+        ahead: int = 1,
     ) -> None:
         self._source = source
         self._publisher = publisher
@@ -81,37 +103,87 @@ class Relay:
         self._save_at: float | None = None  # when the acknowledged, unsaved position is due
         # The batch after `position`, being read while the one before it is acknowledged.
         self._read_ahead: tuple[int, asyncio.Future[Batch]] | None = None
+        pipelined = hasattr(publisher, "enqueue") and hasattr(publisher, "reset")
+        self._pipelined = cast(Pipelined, publisher) if pipelined and ahead > 0 else None
+        self._ahead = ahead if self._pipelined is not None else 0
+        # Batches handed to the publisher, oldest first: last position, events, acknowledged.
+        self._pending: deque[tuple[int, int, asyncio.Future[Any]]] = deque()
+        self._handed: int | None = None  # the position of the last event handed
         self.published = 0
 
     async def publish_next_batch(self) -> int:
-        """Publish the next batch after the saved position; returns how many events went out."""
+        """Publish the next batch after the saved position; returns how many events went out
+        (were acknowledged)."""
         if not self._loaded:
             self._drop_read_ahead()
             self._save_at = None  # re-read from the saved position: what came after goes again
             self._position = await asyncio.to_thread(self._positions.get, STREAM)
+            self._handed = self._position
             self._loaded = True
-        batch = await self._read(self._position)
-        if not batch:
-            return 0
-        encode = self._encode
-        records = [record for _, event in batch for record in encode(event)]
-        last = batch[-1][0]
-        if len(batch) == self._batch_size:
-            # A backlog: the next batch is read while the broker acknowledges this one. It is
-            # published only after this one was acknowledged and its position saved, so a
-            # failure here never lets a later event of a key reach Kafka before an earlier one.
-            self._read_ahead = (last, asyncio.ensure_future(self._read_thread(last)))
         try:
-            await self._publisher.publish(records)
+            await self._hand_over()
+            if not self._pending:
+                return 0
+            await self._pending[0][2]
         except BaseException:
-            self._drop_read_ahead()
+            await self._abandon()
             raise
+        count = self._acknowledged()
+        await self.save_position(due_only=True)
+        return count
+
+    def _acknowledged(self) -> int:
+        """The oldest handed batch is acknowledged: the position moves over it."""
+        last, count, _ = self._pending.popleft()
         self._position = last
-        self.published += len(batch)
+        self.published += count
         if self._save_at is None:
             self._save_at = asyncio.get_running_loop().time() + self._save_every
-        await self.save_position(due_only=True)
-        return len(batch)
+        return count
+
+    async def _hand_over(self) -> None:
+        """Hand the publisher the batches after the last one handed, while fewer than
+        `ahead` + 1 are unacknowledged and the last one read was full (a backlog)."""
+        while len(self._pending) <= self._ahead:
+            batch = await self._read(self._handed)
+            if not batch:
+                return
+            encode = self._encode
+            records = [record for _, event in batch for record in encode(event)]
+            last = batch[-1][0]
+            full = len(batch) == self._batch_size
+            if full:
+                # A backlog: the next batch is read while this one is handed and acknowledged.
+                self._read_ahead = (last, asyncio.ensure_future(self._read_thread(last)))
+            acknowledged = await self._enqueue(records)
+            self._pending.append((last, len(batch), acknowledged))
+            self._handed = last
+            if not full:
+                return
+
+    async def _enqueue(self, records: list[OutboundRecord]) -> "asyncio.Future[Any]":
+        if self._pipelined is not None:
+            return await self._pipelined.enqueue(records)
+        # Acknowledged before anything else is handed: `publish` returns only then.
+        done = asyncio.get_running_loop().create_future()
+        await self._publisher.publish(records)
+        done.set_result(None)
+        return done
+
+    async def _abandon(self) -> None:
+        """After a failure: what was read ahead or handed is dropped (the relay reads again
+        from the saved position), the publisher's new producer waiting for what the old one
+        held to settle, delivered or refused."""
+        self._drop_read_ahead()
+        self._loaded = False
+        pending, self._pending = self._pending, deque()
+        if self._pipelined is not None:
+            await self._pipelined.reset()
+        for _, _, acknowledged in pending:
+            if acknowledged.done() and not acknowledged.cancelled():
+                acknowledged.exception()  # retrieved: the first failure is the one raised
+            else:
+                acknowledged.cancel()
 
     async def save_position(self, due_only: bool = False) -> None:
         """Save the position of what the broker acknowledged, if not saved yet (`due_only`:
@@ -137,6 +209,19 @@ class Relay:
     def _records_of_envelope(self, env: EventEnvelope) -> list[OutboundRecord]:
         return [envelope_to_record(topic, env, key) for topic, key in self._routes_for(env)]
 
+    async def _settle(self, seconds: float = 5.0) -> None:
+        """On a stop: the batches handed and not yet acknowledged are waited for (a while),
+        so that their position is saved and a restart does not publish them again."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while self._pending:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._pending[0][2]), max(left, 0.0))
+            except Exception:
+                await self._abandon()
+                return
+            self._acknowledged()
+
     def _drop_read_ahead(self) -> None:
         if self._read_ahead is not None:
             self._read_ahead[1].cancel()
@@ -149,6 +234,7 @@ class Relay:
         finally:
             self._drop_read_ahead()
             try:
+                await self._settle()
                 await self.save_position()
             except Exception:
                 log.exception("relay position %s not saved on stop", self._position)
