@@ -14,6 +14,10 @@ one channel, no key: the trial caller; `--key`: a channel key of that channel, a
 integration posts). `--code DIR` runs the server from another checkout (an A/B against a base
 worktree); `--linger MS` sets its producer's `linger_ms`;
 `--profile OUT` records the server with py-spy (raw, 200 Hz) during the last run.
+`--shed` measures admission's 429 instead: the intake role's group is committed at the
+submitted topic's start and never moves, so once the warm-up's orders have waited past the
+admission limit every capture is shed (answered 429, nothing recorded), as in the flow
+offered more than the hub routes.
 
 On a loaded machine the open loop's figure moves with the load (a starved server answers
 requests in bigger bunches, which costs less per order); `--rate 0 --concurrency N` keeps N
@@ -34,11 +38,13 @@ from pathlib import Path
 
 import aiohttp
 import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.network import OrderMaker, generate_network
 from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, postgres_server
 from connectors.topics import ensure_topics
 from hub.settings import Settings
+from hub.streaming.roles import SUBMISSIONS, Role, plain_group
 from tests.support.processes import HubProcess, free_port, wait_for_http
 
 CHANNEL = "bench-web"
@@ -125,9 +131,11 @@ async def offer(
     rate: float,
     concurrency: int,
     headers: dict[str, str] | None = None,
+    expected: int = 2,
 ) -> list[float]:
     """POST each body at `rate`/s (open loop; closed, `concurrency` at a time as fast as they
-    are answered, when `rate` is 0); the answer times (s) of the 2xx ones."""
+    are answered, when `rate` is 0); the answer times (s) of the 2xx ones (`expected` 4: of
+    the 429 ones, the rest printed)."""
     sent = {"content-type": "application/json", **(headers or {})}
     times: list[float] = []
     slots = asyncio.Semaphore(concurrency)
@@ -141,9 +149,10 @@ async def offer(
                 client.post("/v1/orders", data=body, headers=sent) as response,
             ):
                 await response.read()
-                if 200 <= response.status < 300:
+                wanted = response.status == 429 if expected == 4 else response.status // 100 == 2
+                if wanted:
                     times.append(time.perf_counter() - due)
-                else:
+                elif expected == 2 or response.status // 100 != 2:
                     print(f"HTTP {response.status}: {(await response.text())[:200]}")
 
         if rate <= 0:
@@ -167,6 +176,24 @@ async def offer(
     return times
 
 
+async def hold_intake(bootstrap: str, settings: Settings) -> None:
+    """The intake role's group committed at the start of the submitted topic, never moving:
+    admission sees every later submission wait (`--shed`)."""
+    topic = settings.topic("submitted")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=plain_group(settings, Role.INTAKE, SUBMISSIONS),
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        consumer.assign(parts)
+        await consumer.commit({tp: 0 for tp in parts})
+    finally:
+        await consumer.stop()
+
+
 def bodies(maker: OrderMaker, run: str, n: int) -> list[bytes]:
     placed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return [json.dumps(maker.order(CHANNEL, f"{run}-{i:07d}", placed)).encode() for i in range(n)]
@@ -187,6 +214,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--linger", type=int, default=None, help="the server's producer linger_ms (its default)"
+    )
+    parser.add_argument(
+        "--shed", action="store_true", help="measure admission's 429 answers (see the module)"
     )
     parser.add_argument(
         "--gil", action="store_true", help="profile only the thread holding the GIL (py-spy)"
@@ -213,7 +243,9 @@ def main() -> None:
         env["ORDERHUB_KAFKA_LINGER_MS"] = str(args.linger)
     if args.code is not None:
         env["PYTHONPATH"] = str(args.code.resolve())
-    settings = Settings(_env_file=None, topic_prefix=prefix)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, topic_prefix=prefix, consumer_group=env["ORDERHUB_CONSUMER_GROUP"]
+    )
     asyncio.run(
         ensure_topics(
             env["ORDERHUB_KAFKA_BOOTSTRAP"],
@@ -234,6 +266,9 @@ def main() -> None:
         wait_for_http(f"{base}/healthz", serve)
         pid = serve.process.pid
         headers = asyncio.run(channel_key(base)) if args.key else None
+        if args.shed:
+            asyncio.run(hold_intake(env["ORDERHUB_KAFKA_BOOTSTRAP"], settings))
+        expected = 4 if args.shed else 2
         time.sleep(2)
         before = cpu_seconds(pid)
         time.sleep(args.idle)
@@ -245,7 +280,7 @@ def main() -> None:
             per_second = args.rate or 200  # closed loop: as many orders as at 200/s
             warm = bodies(maker, f"w{tag}", int(per_second * args.warmup))
             measured = bodies(maker, f"m{tag}", int(per_second * args.seconds))
-            asyncio.run(offer(base, warm, args.rate, args.concurrency, headers))
+            asyncio.run(offer(base, warm, args.rate, args.concurrency, headers, expected))
             time.sleep(_STATS_FLUSH_SECONDS)
             spy = None
             if args.profile is not None and run == args.runs - 1:
@@ -260,7 +295,9 @@ def main() -> None:
                 time.sleep(1)  # py-spy attached
             start, db_before = cpu_split(pid), database_work(database)
             switches = context_switches(pid)
-            times = asyncio.run(offer(base, measured, args.rate, args.concurrency, headers))
+            times = asyncio.run(
+                offer(base, measured, args.rate, args.concurrency, headers, expected)
+            )
             after = cpu_split(pid)
             switches = context_switches(pid) - switches
             user, system = after[0] - start[0], after[1] - start[1]

@@ -57,7 +57,7 @@ from typing import Protocol
 
 from prometheus_client import Counter, Gauge
 
-from hub.api.problems import ProblemError
+from hub.api.problems import ProblemError, problem_response
 from schemas.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,7 @@ class Admission:
         self._clock = clock
         self._stages: list[StageLag] = []
         self.verdict = OPEN
+        self._shed_answer: tuple[Verdict, Problem, dict[str, str], bytes] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -312,8 +313,15 @@ class Admission:
         if not verdict.shed:
             return
         SHED.labels(route=route).inc()
-        raise ProblemError(
-            Problem(
+        raise self._shed_error(verdict)
+
+    def _shed_error(self, verdict: Verdict) -> ProblemError:
+        """The 429 of `verdict`, its body rendered once: every request shed between two looks
+        gets the same answer (rendering it per request was a tenth of a shed request's CPU,
+        and the hub offered more than it routes sheds more requests than it accepts)."""
+        made = self._shed_answer
+        if made is None or made[0] is not verdict:
+            problem = Problem(
                 type="/problems/overloaded",
                 title="Routing is behind; try again later",
                 status=429,
@@ -324,6 +332,8 @@ class Admission:
                     f"after {verdict.retry_after} s"
                 ),
                 extra={"routing_lag_seconds": round(verdict.lag_seconds, 2)},
-            ),
-            headers={"Retry-After": str(verdict.retry_after)},
-        )
+            )
+            headers = {"Retry-After": str(verdict.retry_after)}
+            body = bytes(problem_response(problem, headers).body)
+            made = self._shed_answer = (verdict, problem, headers, body)
+        return ProblemError(made[1], dict(made[2]), body=made[3])

@@ -137,10 +137,31 @@ def _rules(api: FastAPI, hub: Hub) -> BodyRules:
 
 def _rule(api: FastAPI, hub: Hub, scope: Scope) -> BodyRule:
     path, method = scope["path"], scope["method"]
+    literal = _literal_rules(api, hub).get((method, path))
+    if literal is not None:
+        return literal
     for pattern, rule_method, rule in _rules(api, hub):
         if rule_method == method and pattern.match(path):
             return rule
     return BodyRule(hub.settings.max_body_bytes, ())
+
+
+def _literal_rules(api: FastAPI, hub: Hub) -> dict[tuple[str, str], BodyRule]:
+    """The rules of the operations whose path has no parameter, by method and path: what the
+    walk over every operation's pattern finds first for such a path (literal paths come first
+    there), without the walk (~6 µs of every capture and every 429)."""
+    literal: dict[tuple[str, str], BodyRule] | None = getattr(api.state, "literal_rules", None)
+    if literal is None:
+        literal = {}
+        for pattern, method, rule in _rules(api, hub):
+            path = _ESCAPED.sub(r"\1", pattern.pattern[1:-1])
+            if "[^/]+" not in pattern.pattern and pattern.fullmatch(path):
+                literal.setdefault((method, path), rule)
+        api.state.literal_rules = literal
+    return literal
+
+
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def _methods(rules: BodyRules, path: str) -> list[str]:

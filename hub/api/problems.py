@@ -5,7 +5,7 @@ import logging
 from eventsourcing.persistence import IntegrityError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,10 +23,15 @@ PROBLEM_JSON = "application/problem+json"
 class ProblemError(Exception):
     """Raise from a route to answer with a problem body."""
 
-    def __init__(self, problem: Problem, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, problem: Problem, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> None:
         super().__init__(problem.title)
         self.problem = problem
         self.headers = headers or {}
+        # `problem_response(problem, headers).body`, when the raiser made it already (one
+        # problem raised for many requests: admission's 429 between two looks).
+        self.body = body
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -59,7 +64,10 @@ def invalid_submission(problems: list[FieldProblem]) -> ProblemError:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
-    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+    async def _problem(_: Request, exc: ProblemError) -> Response:
+        if exc.body is not None:  # the same bytes, headers and status, made once before
+            status = exc.problem.status
+            return Response(exc.body, status, exc.headers, media_type=PROBLEM_JSON)
         return problem_response(exc.problem, exc.headers)
 
     @app.exception_handler(DomainError)

@@ -5,9 +5,10 @@ import math
 from collections.abc import Sequence
 
 import pytest
+from fastapi import FastAPI
 
-from hub.api.admission import Admission, Lag, Queue, StageLag, judge
-from hub.api.problems import ProblemError
+from hub.api.admission import Admission, Lag, Queue, StageLag, Verdict, judge
+from hub.api.problems import ProblemError, install_problem_handlers, problem_response
 
 
 def one(head: int, position: int | None) -> Queue:
@@ -119,3 +120,25 @@ def test_a_failed_sample_admits() -> None:
     state["fail"] = True
     asyncio.run(admission.sample_once())
     admission.check("orders")
+
+
+def test_a_shed_answer_is_the_problem_as_rendered_and_follows_each_verdict() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    handler = app.exception_handlers[ProblemError]
+    admission = Admission(None, max_lag=5.0, interval=0.2, max_retry=30)
+    answers = []
+    for lag, retry in ((6.25, 3), (6.25, 3), (9.5, 30)):
+        admission.verdict = Verdict(True, lag, 100, retry, (lag,), 2.0 * lag)
+        for _ in range(2):
+            with pytest.raises(ProblemError) as refused:
+                admission.check("orders")
+            error = refused.value
+            fresh = problem_response(error.problem, error.headers)  # rendered now
+            answer = asyncio.run(handler(None, error))
+            assert (answer.status_code, answer.body) == (429, fresh.body)
+            assert answer.raw_headers == fresh.raw_headers
+            answers.append(answer.body)
+    assert answers[0] == answers[1] == answers[2] == answers[3]  # equal verdicts, equal bodies
+    assert b'"routing_lag_seconds":9.5' in answers[4] and answers[4] == answers[5]
+    assert b"after 30 s" in answers[4] and b"after 3 s" in answers[0]

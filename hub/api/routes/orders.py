@@ -65,14 +65,7 @@ async def submit_order(request: Request) -> Response:
     except ChannelMismatch as mismatch:
         raise channel_mismatch(mismatch) from None
     if captured.result is None:
-        command = captured.command
-        receipt = SubmissionReceipt(
-            order_id=str(command.order_id),
-            outcome=SUBMITTED,
-            status=SUBMITTED,
-            digest=command.digest,
-        )
-        return _json(receipt, 202, command.order_id)
+        return submitted_answer(captured.command.order_id, captured.command.digest)
     return _answer(captured.result)
 
 
@@ -190,6 +183,23 @@ def _json(receipt: SubmissionReceipt, status: int, order_id: UUID) -> Response:
         headers={"Location": f"/v1/orders/{order_id}"},
         media_type="application/json",
     )
+
+
+def submitted_answer(order_id: UUID, digest: str) -> Response:
+    """The 202 of an order handed to the intake workers: the bytes `_json` writes for its
+    receipt, made without the model. Building `SubmissionReceipt` and its JSON was most of the
+    answer's ~20 µs; an order id (a UUID) and a digest (hex) need no escaping in JSON."""
+    oid = str(order_id)
+    body = b"".join((_SUBMITTED_HEAD, oid.encode(), _SUBMITTED_MIDDLE, digest.encode(), _TAIL))
+    return Response(
+        body, status_code=202, headers={"Location": f"/v1/orders/{oid}"}, media_type=_JSON_TYPE
+    )
+
+
+_SUBMITTED_HEAD = b'{"order_id":"'
+_SUBMITTED_MIDDLE = f'","outcome":"{SUBMITTED}","status":"{SUBMITTED}","digest":"'.encode()
+_TAIL = b'","reasons":[]}'
+_JSON_TYPE = "application/json"
 
 
 def _public(row: OrderStatusRow) -> OrderPublic:
