@@ -128,6 +128,10 @@ def _as_on_a_worker(hub: Hub) -> None:
     hub.orchestrator._positions_every = WORKER_POSITIONS_SECONDS
 
 
+Figures = dict[str, list[tuple[float, float]]]
+Collected = dict[int, list[tuple[float, int]]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,5,20,50")
@@ -137,44 +141,53 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--digests", type=Path)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
     server = postgres_server()
     url = fresh_database(server)
-    figures: dict[str, list[tuple[float, float]]] = {}
-    collected: dict[int, list[tuple[float, int]]] = {}
-    collector = Collector()
     try:
-        with tempfile.TemporaryDirectory(prefix="orderhub-batches-") as tmp:
-            settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
-            hub = bootstrap(settings, clock=lambda: NOW)
-            _as_on_a_worker(hub)
-            build_network(hub, random.Random(7), 100, 10_000)
-            hub.deliver()
-            router = Router(hub, Backends(server, url.rsplit("/", 1)[1]))
-            warm = router.accepted(40)
-            router.timed([warm[:20], warm[20:]])  # imports, the compiled policy, the caches
-            for _ in range(args.rounds):
-                for size in sizes:
-                    accepted = router.accepted(args.orders)
-                    batches = [accepted[i : i + size] for i in range(0, len(accepted), size)]
-                    seconds, full = collector.taken()
-                    cpu, backend = router.timed(batches)
-                    count = len(accepted)
-                    seconds, full = collector.taken()[0] - seconds, collector.taken()[1] - full
-                    collected.setdefault(size, []).append((1000 * seconds / count, full))
-                    figures.setdefault(f"batches of {size}", []).append(
-                        (1000 * cpu / count, 1000 * backend / count)
-                    )
-                if args.idle:
-                    cpu, backend = router.timed([[] for _ in range(args.idle)])
-                    figures.setdefault("batch without a trigger", []).append(
-                        (1000 * cpu / args.idle, 1000 * backend / args.idle)
-                    )
-            if args.digests:
-                args.digests.write_text("".join(_digests(hub)))
-            hub.close()
+        figures, collected = _measure(args, server, url)
     finally:
         drop_database(server, url)
+    _report(args, figures, collected)
+
+
+def _measure(args: argparse.Namespace, server: str, url: str) -> tuple[Figures, Collected]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    figures: Figures = {}
+    collected: Collected = {}
+    collector = Collector()
+    with tempfile.TemporaryDirectory(prefix="orderhub-batches-") as tmp:
+        settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
+        hub = bootstrap(settings, clock=lambda: NOW)
+        _as_on_a_worker(hub)
+        build_network(hub, random.Random(7), 100, 10_000)
+        hub.deliver()
+        router = Router(hub, Backends(server, url.rsplit("/", 1)[1]))
+        warm = router.accepted(40)
+        router.timed([warm[:20], warm[20:]])  # imports, the compiled policy, the caches
+        for _ in range(args.rounds):
+            for size in sizes:
+                accepted = router.accepted(args.orders)
+                batches = [accepted[i : i + size] for i in range(0, len(accepted), size)]
+                seconds, full = collector.taken()
+                cpu, backend = router.timed(batches)
+                count = len(accepted)
+                seconds, full = collector.taken()[0] - seconds, collector.taken()[1] - full
+                collected.setdefault(size, []).append((1000 * seconds / count, full))
+                figures.setdefault(f"batches of {size}", []).append(
+                    (1000 * cpu / count, 1000 * backend / count)
+                )
+            if args.idle:
+                cpu, backend = router.timed([[] for _ in range(args.idle)])
+                figures.setdefault("batch without a trigger", []).append(
+                    (1000 * cpu / args.idle, 1000 * backend / args.idle)
+                )
+        if args.digests:
+            args.digests.write_text("".join(_digests(hub)))
+        hub.close()
+    return figures, collected
+
+
+def _report(args: argparse.Namespace, figures: Figures, collected: Collected) -> None:
     print(f"PostgreSQL, 100 sources, {args.orders} orders x {args.rounds} rounds; medians:")
     summary = {}
     for way, runs in figures.items():
