@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
+from hub.collector import collector_paused
 from hub.services.fulfillment import FulfillmentService
 from hub.services.orchestration import OrchestrationResult, OrchestrationService
 from projections.backorders import SqlBackorderView
@@ -158,7 +159,14 @@ class OrchestrationFollower:
 
     def _run_many(self, order_ids: list[UUID]) -> None:
         self.progress()
-        for result in self._orchestration.orchestrate_many(order_ids):
+        # A chunk's objects (orders read, candidates, decisions, records, events) live until
+        # its save and die with it: collections during a chunk scanned them and promoted them
+        # to the older generations, whose growth then set off full collections walking the
+        # whole heap (the supply view: ~100 ms each on 100 sources x 10,000 SKUs). Paused, a
+        # chunk (at most ROUTE_CHUNK orders) is collected once, after it (hub.collector).
+        with collector_paused():
+            results = self._orchestration.orchestrate_many(order_ids)
+        for result in results:
             if result.outcome not in ("skipped", "unchanged"):
                 log.info("order %s: %s", result.order_id, result.outcome)
             self.results.append(result)

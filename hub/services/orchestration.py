@@ -33,7 +33,7 @@ from hub.services.policies import PolicyService
 from hub.services.recorded_inputs import InputsRecorder
 from hub.services.routing_inputs import order_to_route
 from hub.services.stock_reservations import Key, Reservation, StockItems
-from hub.services.supply_view import SupplyView, candidate_from
+from hub.services.supply_view import Source, SupplyView, candidate_from
 from hub.store import OrderStore
 from orchestration_policies import (
     CandidateSource,
@@ -282,7 +282,7 @@ class OrchestrationService:
     ) -> list[CandidateSource]:
         known = {c.source_id for c in holders}
         return holders + [
-            source.candidate({}, batch.used_today.get(source.source_id, 0))
+            _stockless(source, batch)
             for source in self.supply.sources()
             if source.source_id not in known
         ]
@@ -314,6 +314,20 @@ class _Batch:
     pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
     touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
     records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
+    # Sources as candidates without stock, with the shipments used today they were made with.
+    stockless: dict[str, tuple[int, CandidateSource]] = field(default_factory=dict)
+
+
+def _stockless(source: Source, batch: "_Batch") -> CandidateSource:
+    """The source as a candidate holding none of the order: one per source and shipments used
+    today in a batch, shared by its orders (candidates are frozen). A backorder sweep decides
+    each waiting order against every source, and copying ~100 candidates per order was most of
+    the sweep's CPU (py-spy, benchmarks/README.md, orch4)."""
+    used = batch.used_today.get(source.source_id, 0)
+    known = batch.stockless.get(source.source_id)
+    if known is None or known[0] != used:
+        known = batch.stockless[source.source_id] = (used, source.candidate({}, used))
+    return known[1]
 
 
 def overrides_of(order: Order) -> RoutingOverrides:
