@@ -1,7 +1,7 @@
 """Where the flow's CPU goes: `benchmarks.flow` with py-spy on every hub process.
 
 Run:  python -m benchmarks.flow_profile [--mode embedded] [--rate 20 --seconds 40 --warmup 10]
-          [--out DIR]
+          [--skus 10000] [--out DIR]
       python -m benchmarks.flow_profile --summarise DIR      # the tables again, from the files
 
 Runs one step of `benchmarks.flow` (distributed by default) at the given rate and, once its
@@ -31,7 +31,8 @@ from benchmarks.procstats import children
 RESULTS = Path(__file__).parent / "results"
 # Innermost frames that are waiting, not working.
 _IDLE = re.compile(
-    r"^(Condition\.wait|EpollSelector\.select|Connection\.wait|Thread\._wait_for_tstate_lock|"
+    r"^(Condition\.wait|EpollSelector\.select|_PollLikeSelector\.select|Connection\.wait|"
+    r"Thread\._wait_for_tstate_lock|"
     r"Event\.wait|select|poll|_worker|Queue\.get|sleep|Lock\.acquire|wait|Runner\.run) "
 )
 _PY_SPY = ("py-spy", "record", "-r", "100", "-f", "raw")
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> None:
         flow = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.flow", "--mode", args.mode,
              "--rates", str(args.rate), "--seconds", str(args.seconds),
-             "--warmup", str(args.warmup), "--json", str(out / "flow.json")],
+             "--warmup", str(args.warmup), "--skus", str(args.skus),
+             "--json", str(out / "flow.json")],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         while flow.poll() is None and "step:" not in log_path.read_text():
@@ -199,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=20, help="offered orders/s")
     parser.add_argument("--seconds", type=float, default=40, help="measured (and sampled) seconds")
     parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--skus", type=int, default=2_000, help="10000: the issue's network")
     parser.add_argument("--top", type=int, default=25, help="functions per table")
     parser.add_argument("--out", type=Path, help="folder for the samples (default: results/)")
     parser.add_argument("--summarise", type=Path, help="only print the tables of a folder")

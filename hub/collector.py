@@ -16,7 +16,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["collector_paused", "freeze_what_is_loaded"]
+__all__ = ["collect_young_after", "collector_paused", "freeze_what_is_loaded"]
 
 
 @contextmanager
@@ -44,3 +44,13 @@ def freeze_what_is_loaded() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def collect_young_after(containers: int) -> None:
+    """Collect the youngest generation after this many net new containers (Python's default:
+    700), the older generations as they were. A process that works in batches (an embedded
+    lane) keeps a batch's objects alive until the batch ends, and they die by reference
+    counting then; collected every 700 they were scanned alive again and again and promoted,
+    and each full pass walked them. Cyclic garbage is still collected, a little later."""
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(max(containers, 1), middle, old)

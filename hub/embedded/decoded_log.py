@@ -3,13 +3,16 @@ only the events a lane's followers read at all."""
 
 import threading
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from eventsourcing.persistence import Notification
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
 
 from aggregates.contract import event_type_of
+from hub.embedded.sqlite_log import read_leaving_out
 from hub.store import OrderStore
 from schemas.envelope import EventEnvelope
 
@@ -110,18 +113,30 @@ class DecodedLog:
             entries = store.read_envelopes(after, limit)
             last = entries[-1][0] if entries else None
         else:
-            notifications = store.recorder.select_notifications(
-                start=after, limit=limit, inclusive_of_start=after is None
-            )
+            notifications, last = self._select(after, limit, types)
             envelope = store.envelope_reader.envelope
             entries = [
                 (n.id, envelope(n)) for n in notifications if self._type_of(n.topic) in types
             ]
-            last = notifications[-1].id if notifications else None
         with self._lock:
             self.reads += 1
             self.decoded += len(entries)
         return Read(entries, last)
+
+    def _select(
+        self, after: int | None, limit: int, types: Collection[str]
+    ) -> tuple[Sequence[Notification], int | None]:
+        """The notifications of a read and the last position it covers; SQLite leaves out the
+        rows of the topics seen to be of other types (`hub.embedded.sqlite_log`)."""
+        recorder = self._store.recorder
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            left_out = [t for t, kind in list(self._types.items()) if kind not in types]
+            read = read_leaving_out(recorder, after or 0, limit, left_out)
+            return read.notifications, read.last
+        notifications = recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=after is None
+        )
+        return notifications, notifications[-1].id if notifications else None
 
     def _type_of(self, topic: str) -> str:
         found = self._types.get(topic)

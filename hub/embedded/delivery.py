@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from hub.collector import collect_young_after
 from hub.embedded.decoded_log import DecodedLog
 from hub.embedded.lane import STREAM, Lane, Park, Served, Unavailable, types_read_by
 from hub.services.followers import Follower
@@ -16,6 +17,7 @@ __all__ = ["STREAM", "VIEWS", "WORK", "InProcessDelivery", "Park"]
 VIEWS = "views"  # the read models callers read next: captures wait for this lane
 WORK = "work"  # the followers that act and record events (routing): nobody queues behind it
 KEPT_BATCHES = 4  # decoded events kept for the lane behind, in batches of the lanes' size
+VIEWS_YOUNG_COLLECTED_AFTER = 10_000  # net new containers between young collections, serve
 
 
 class WorkLane(Protocol):
@@ -89,6 +91,11 @@ class InProcessDelivery:
 
     def start(self) -> None:
         """Run both lanes on background threads from now on (embedded API)."""
+        # The views lane works in batches as the routing process does (hub.embedded.
+        # routing_child.collect_for_batches); the API's requests, between them, make objects
+        # that die with the request. A smaller setting than routing's: a collection of the
+        # youngest generation pauses whichever thread runs it, a request's among them.
+        collect_young_after(VIEWS_YOUNG_COLLECTED_AFTER)
         self.views.start()
         self.work.start()
 
