@@ -1,7 +1,6 @@
 """Wiring for `orderhub relay`: the event store's log to the order events topic."""
 
 import asyncio
-import gc
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -12,7 +11,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
 from connectors.store_notices import StoreNotices, install_trigger
 from hub.bootstrap import Hub, bootstrap
-from hub.collector import freeze_what_is_loaded
+from hub.collector import collect_young_after, freeze_what_is_loaded
 from hub.settings import Settings
 from hub.stored_records import RecordReader
 from hub.streaming.kafka_parts import KafkaParts
@@ -40,7 +39,7 @@ UNPUBLISHED = (
 # ran ~20 times a batch, scanning them each time and promoting them into the older generations'
 # passes, ~15 % of the relay's CPU per event (benchmarks/README.md, h-relay3). Cycles (asyncio's
 # and aiokafka's futures, exceptions) are still collected, a few times a second in a backlog.
-RELAY_GC_THRESHOLDS = (50_000, 10, 10)
+RELAY_YOUNG_COLLECTED_AFTER = 50_000
 
 
 def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, str]]]:
@@ -177,7 +176,7 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     listening = asyncio.create_task(notices.run(stop)) if notices is not None else None
     relay = build_relay(hub, publisher, notices)
     freeze_what_is_loaded()  # what a start loads, out of every later full collection
-    gc.set_threshold(*RELAY_GC_THRESHOLDS)
+    collect_young_after(RELAY_YOUNG_COLLECTED_AFTER)
     log.info("relay started at position %s", hub.relay_positions().get("notification_log"))
     try:
         await relay.run(stop)
