@@ -15,6 +15,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import aiohttp
 import orjson
 
 from benchmarks.flow_hub import RunningHub, post_all
@@ -144,7 +145,10 @@ async def soak(s: Batches, args: Any, rate: int, seconds: float) -> dict[str, An
             try:
                 await asyncio.wait_for(stop.wait(), SOAK_SHIP_EVERY)
             except TimeoutError:
-                await shipper.ship(s.hub.base, SOAK_SHIP_CONCURRENCY)
+                try:
+                    await shipper.ship(s.hub.base, SOAK_SHIP_CONCURRENCY)
+                except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
+                    shipper.failed += 1
 
     task = asyncio.create_task(shipping())
     try:
