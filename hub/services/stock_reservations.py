@@ -111,9 +111,9 @@ class StockItems:
         item moved on without this copy (a reservation made by the view's totals, a shipment
         or a count saved by another process), and as versions only rise it can never be
         current again; kept, it would hold its reservations as they were until the cache's
-        least recently used end reached it (a soak's orchestration role filled the cache with
-        such copies: benchmarks/README.md, h-soak). One ahead of the view (saved here, not yet
-        seen by the view) is kept for when the view catches up."""
+        least recently used end reached it (nearly every cached item was such a copy in a
+        soak whose orders ship: benchmarks/README.md, h-soak). One ahead of the view (saved
+        here, not yet seen by the view) is kept for when the view catches up."""
         cached = self._cache.get(key)
         if cached is None or holding is None:
             return None
