@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.flow_history import history
+from benchmarks.flow_history import history, soak
 from benchmarks.flow_hub import (
     REST_CHANNEL,
     RunningHub,
@@ -301,7 +301,7 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
                 rate = args.rates[0]
                 seconds = args.orders / rate
                 console.print(f"  soak: {args.orders:,} orders at {rate}/s ({seconds:,.0f} s)")
-                steps.append(await s.step(rate, 0.0, seconds))
+                steps.append(await soak(s, args, rate, seconds))
             result["steps"] = steps
         if hub.seen.routed_bytes:
             sizes = hub.seen.routed_bytes
@@ -364,8 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--history", type=int, default=0, help="orders preloaded between the "
                         "two history windows (0: no history comparison)")  # fmt: skip
     parser.add_argument("--history-window", type=int, default=10_000)
-    parser.add_argument("--ship", type=float, default=0.0, help="with --history: this share "
-                        "of the shipments reported shipped as it goes")  # fmt: skip
+    parser.add_argument("--ship", type=float, default=0.0, help="with --history or --orders: "
+                        "this share of the shipments reported shipped as it goes")  # fmt: skip
     parser.add_argument("--closed", type=int, default=0, help="before the steps, this many "
                         "orders closed loop: hub CPU ms per decided order")  # fmt: skip
     parser.add_argument("--orders", type=int, default=0, help="soak: this many orders at the "

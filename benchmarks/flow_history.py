@@ -15,6 +15,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import aiohttp
 import orjson
 
 from benchmarks.flow_hub import RunningHub, post_all
@@ -24,6 +25,10 @@ from hub.settings import Settings
 from hub.store import OrderStore
 
 REQUESTED_TOPIC = "aggregates.order:Order.FulfillmentRequested"
+# A soak with `--ship` reports what was requested this often, with few updates in flight: the
+# orders' captures are what it measures, the updates only close what they reserved.
+SOAK_SHIP_EVERY = 20.0
+SOAK_SHIP_CONCURRENCY = 8
 UPDATES = "/v1/fulfillment/updates"
 PAGE = 5_000
 
@@ -34,6 +39,8 @@ class Batches(Protocol):
     hub: RunningHub
 
     async def closed_batch(self, count: int) -> dict[str, Any]: ...
+
+    async def step(self, rate: int, warmup: float, seconds: float) -> dict[str, Any]: ...
 
 
 class Shipper:
@@ -122,3 +129,34 @@ async def history(s: Batches, args: Any, rss: list[Any]) -> dict[str, Any]:
             "failed": shipper.failed,
         }
     return result
+
+
+async def soak(s: Batches, args: Any, rate: int, seconds: float) -> dict[str, Any]:
+    """`benchmarks.flow --orders N`: one open-loop step of N orders; with `--ship SHARE`, that
+    share of the shipments requested so far reported shipped every `SOAK_SHIP_EVERY` seconds
+    while it runs, so that the hub's state is what a network whose orders ship holds."""
+    if not args.ship:
+        return await s.step(rate, 0.0, seconds)
+    shipper = Shipper(s.hub.settings, args.ship, args.seed + 2)
+    stop = asyncio.Event()
+
+    async def shipping() -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), SOAK_SHIP_EVERY)
+            except TimeoutError:
+                try:
+                    await shipper.ship(s.hub.base, SOAK_SHIP_CONCURRENCY)
+                except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
+                    shipper.failed += 1
+
+    task = asyncio.create_task(shipping())
+    try:
+        step = await s.step(rate, 0.0, seconds)
+    finally:
+        stop.set()
+        await task
+        shipper.close()
+    console.print(f"    shipments shipped {shipper.shipped:,} of {shipper.requested:,}")
+    shipped = {"share": args.ship, "requested": shipper.requested, "shipped": shipper.shipped}
+    return step | {"shipping": shipped | {"failed": shipper.failed}}

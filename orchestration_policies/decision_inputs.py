@@ -271,6 +271,11 @@ def _restocked(
 
 # Stock figures recur across candidates and decisions: a level (immutable) is made once per
 # distinct figures. Integers only: 3.0 equals 3 but would decide (and be recorded) otherwise.
+# Emptied when full: about 250 bytes a level, so 8,192 are ~2 MB. Routing asks one per
+# candidate and SKU and every reservation makes new figures: 65,536 were ~16 MB of the
+# orchestration role's memory, filled over its first ~100,000 orders (benchmarks/README.md,
+# h-soak), for the hits that recurring figures (untouched stock) find in far fewer.
+KEPT_LEVELS = 8_192
 _LEVELS: dict[tuple[int, int, int], StockLevel] = {}
 
 
@@ -297,7 +302,7 @@ def level_of(on_hand: int, reserved: int, safety_stock: int) -> StockLevel:
         figures = (on_hand, reserved, safety_stock)
         level = _LEVELS.get(figures)
         if level is None:
-            if len(_LEVELS) >= 65_536:
+            if len(_LEVELS) >= KEPT_LEVELS:
                 _LEVELS.clear()
             level = _LEVELS[figures] = StockLevel(on_hand, reserved, safety_stock)
         return level
