@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{run['send_seconds']:.1f} s, stored by {run['stored_after_seconds']:.1f} s: "
             f"intake {run['intake_ms_per_order']:.3f} CPU ms/order (load {run['load'][0]:.1f})"
         )
+    write_report(args, runs)
+
+
+def write_report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
+    """The arguments and the runs as JSON, if `--json` asked for them."""
     if args.json:
         report = {"args": {**vars(args), "json": str(args.json), "profile": str(args.profile)}}
         args.json.write_text(json.dumps({**report, "runs": runs}, indent=2))

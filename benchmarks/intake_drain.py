@@ -20,9 +20,10 @@ per order during the drain.
 
 import argparse
 import asyncio
-import json
 import os
+import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import psycopg
 
 from benchmarks.flow_hub import REST_CHANNEL, RunningHub, register, running_hub
 from benchmarks.flow_load import placed_now
-from benchmarks.intake_cpu import PLACED, Producer, profiler
+from benchmarks.intake_cpu import PLACED, Producer, profiler, write_report
 from benchmarks.network import OrderMaker, generate_network
 from benchmarks.procstats import cpu_seconds
 from benchmarks.raw_limits import raw_store_rate
@@ -67,9 +68,7 @@ def cpu_of(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) or 0.0 for pid in pids)
 
 
-async def drain(hub: RunningHub, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
-    url = hub.settings.database_url
-    assert url is not None
+async def put_backlog(hub: RunningHub, args: argparse.Namespace) -> None:
     maker = OrderMaker(generate_network(args.sources, args.skus, args.seed), seed=args.seed + 1)
     producer = Producer(hub, maker, args.kafka_share)
     await producer.start()
@@ -79,48 +78,71 @@ async def drain(hub: RunningHub, tmp: Path, args: argparse.Namespace) -> dict[st
         await producer.flush()
     finally:
         await producer.stop()
+
+
+@dataclass
+class Marks:
+    """The time and the CPU (the intake's, its database backends') when the stored orders first
+    reached 10 % and 90 % of the backlog; py-spy started at the first (the start left out)."""
+
+    hub: RunningHub
+    worker: HubProcess
+    args: argparse.Namespace
+    at: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    backends: list[int] = field(default_factory=list)
+    spy: subprocess.Popen[bytes] | None = None
+
+    def look(self, stored: int, now: float) -> None:
+        levels = {"low": self.args.backlog // 10, "high": self.args.backlog * 9 // 10}
+        for name, level in levels.items():
+            if name in self.at or stored < level:
+                continue
+            # The same backends at both marks: the intake's pool is open by the first.
+            self.backends = self.backends or self.hub.postgres_backends()
+            pid = self.worker.process.pid
+            self.at[name] = (now, cpu_of([pid]), cpu_of(self.backends))
+            if name == "low":
+                self.spy = profiler(pid, self.args.profile, self.args.profile_seconds)
+
+    def figures(self, per_order: float) -> dict[str, float]:
+        (t0, cpu0, db0), (t1, cpu1, db1) = self.at["low"], self.at["high"]
+        drained = self.args.backlog * 9 // 10 - self.args.backlog // 10
+        return {
+            "orders_per_s": drained / (t1 - t0),
+            "events_per_order": per_order,
+            "events_per_s": drained * per_order / (t1 - t0),
+            "intake_ms_per_order": 1000 * (cpu1 - cpu0) / drained,
+            "db_ms_per_order": 1000 * (db1 - db0) / drained,
+        }
+
+
+async def drain(hub: RunningHub, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    url = hub.settings.database_url
+    assert url is not None
+    await put_backlog(hub, args)
     base_orders, base_events = counts(url)
     worker = HubProcess("worker", hub._env, tmp, args=["--role", "intake"], name="intake")
-    spy = None
+    marks = Marks(hub, worker, args)
+    started = time.perf_counter()
+    first = None
     try:
-        samples: list[tuple[float, int]] = []
-        started = time.perf_counter()
-        marks: dict[str, tuple[float, float]] = {}
-        backends: list[int] = []
-        low, high = args.backlog // 10, args.backlog * 9 // 10
-        while True:
-            stored = counts(url)[0] - base_orders
+        while (stored := counts(url)[0] - base_orders) < args.backlog:
             now = time.perf_counter()
-            samples.append((now, stored))
-            for name, level in (("low", low), ("high", high)):
-                if name not in marks and stored >= level:
-                    # The same backends at both marks: the intake's pool is open by the first.
-                    backends = backends or hub.postgres_backends()
-                    marks[name] = (now, cpu_of([worker.process.pid]))
-                    marks[name + "_db"] = (now, cpu_of(backends))
-                    if name == "low":  # the start (imports, joining the group) left out
-                        spy = profiler(worker.process.pid, args.profile, args.profile_seconds)
-            if stored >= args.backlog:
-                break
+            first = first or (now if stored else None)
+            marks.look(stored, now)
             if now - started > args.timeout:
                 raise RuntimeError(f"only {stored} of {args.backlog} orders stored in time")
             await asyncio.sleep(0.1)
+        marks.look(stored, time.perf_counter())
         orders, events = counts(url)
     finally:
-        if spy is not None:
-            spy.wait()
+        if marks.spy is not None:
+            marks.spy.wait()
         worker.stop()
-    (t_low, cpu_low), (t_high, cpu_high) = marks["low"], marks["high"]
-    seconds = t_high - t_low
-    drained = high - low
     per_order = (events - base_events) / (orders - base_orders)
     return {
-        "orders_per_s": drained / seconds,
-        "events_per_order": per_order,
-        "events_per_s": drained * per_order / seconds,
-        "intake_ms_per_order": 1000 * (cpu_high - cpu_low) / drained,
-        "db_ms_per_order": 1000 * (marks["high_db"][1] - marks["low_db"][1]) / drained,
-        "first_stored_after_s": next(t for t, n in samples if n > 0) - started,
+        **marks.figures(per_order),
+        "first_stored_after_s": (first or started) - started,
         "load": os.getloadavg(),
     }
 
@@ -159,15 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     for n, r in enumerate(runs, start=1):
         raw = "/".join(f"{x:,.0f}" for x in r["raw_orders_per_s"])
         print(
-            f"run {n}: intake drained {r['orders_per_s']:,.0f} orders/s "
+            f"run {n} of {len(runs)}: the intake drained {r['orders_per_s']:,.0f} orders/s "
             f"({r['events_per_s']:,.0f} events/s, {r['events_per_order']:.2f} per order) against "
             f"raw {raw} orders/s before/after: {100 * r['ratio']:.0f} % of raw; CPU ms/order "
             f"intake {r['intake_ms_per_order']:.3f}, database {r['db_ms_per_order']:.3f} "
             f"(load {r['load'][0]:.1f})"
         )
-    if args.json:
-        report = {"args": {**vars(args), "json": str(args.json), "profile": str(args.profile)}}
-        args.json.write_text(json.dumps({**report, "runs": runs}, indent=2))
+    write_report(args, runs)
 
 
 if __name__ == "__main__":
