@@ -34,6 +34,8 @@ class SqlDatabase:
         self.url = url
         self.dialect: Literal["sqlite", "postgres"]
         self._lock = threading.RLock()
+        # Tables' columns and types, for writing rows as arrays (PostgreSQL; `_Translating`).
+        self.columns: dict[str, multirow.Columns] = {}
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
             path = Path(url.removeprefix("sqlite:///"))
@@ -224,19 +226,46 @@ class _Translating:
             # Nothing to write; psycopg would still open a pipeline and wait for the server's
             # answer to it: a round trip per empty call (py-spy, projections role).
             return None
-        if self._db.dialect == "postgres":
-            together = multirow.statements(sql, params, numbered=True)
-            if together is not None:
-                # The rows in one statement (or a few), in the caller's transaction as before,
-                # written with `$n`: a raw cursor sends it without parsing it (multirow).
-                # Not prepared: each row count is another text, and psycopg would keep up to
-                # 100 of them (plans of thousands of parameters) per connection.
-                if self._raw is None:
-                    self._raw = psycopg.RawCursor(self._cursor.connection)
-                for statement, flat in together:
-                    self._raw.execute(statement, flat, prepare=False)
-                return None
+        if self._db.dialect == "postgres" and self._together(sql, params):
+            return None
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
+
+    def _together(self, sql: str, params: Sequence[Sequence[Any]]) -> bool:
+        """The rows in one statement (or a few), in the caller's transaction as before, written
+        with `$n`: a raw cursor sends it without parsing it (multirow). Best, a column's values
+        as an array: one text whatever the row count, prepared (planned once per connection).
+        Else a multi-row VALUES text, not prepared: each row count is another text, and psycopg
+        would keep up to 100 of them (plans of thousands of parameters) per connection."""
+        if self._raw is None:
+            self._raw = psycopg.RawCursor(self._cursor.connection)
+        arrays = multirow.arrays(sql, params, self._columns)
+        if arrays is not None:
+            for statement, columns in arrays:
+                self._raw.execute(statement, columns, prepare=True)
+            return True
+        together = multirow.statements(sql, params, numbered=True)
+        if together is None:
+            return False
+        for statement, flat in together:
+            self._raw.execute(statement, flat, prepare=False)
+        return True
+
+    def _columns(self, table: str) -> multirow.Columns | None:
+        """A table's columns and their types, read once per database object (the views' tables
+        do not change while the hub runs); None for a table not (yet) there."""
+        known = self._db.columns.get(table)
+        if known is None:
+            with self._cursor.connection.cursor() as cur:
+                cur.execute(
+                    "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
+                    "ORDER BY attnum",
+                    (table,),
+                )
+                known = [(str(name), str(kind)) for name, kind in cur.fetchall()]
+            if known:
+                self._db.columns[table] = known
+        return known or None
 
     def fetchall(self) -> list[Any]:
         return list(self._cursor.fetchall())
