@@ -100,7 +100,7 @@ def arrays(
     for chunk in _chunks(rows, MAX_ARRAY_ROWS, shape.key):
         literals = []
         for values, kind in zip(zip(*chunk, strict=True), types, strict=True):
-            literal = _literal(values, kind)
+            literal = array_literal(values, kind)
             if literal is None:
                 return None  # a value not written here as the server would read it as a parameter
             literals.append(literal)
@@ -108,7 +108,7 @@ def arrays(
     return written
 
 
-def _literal(values: Sequence[Any], kind: str) -> str | None:
+def array_literal(values: Sequence[Any], kind: str) -> str | None:
     """An array's text (`{"a","b",NULL}`), read by the server with the column type's own input
     function, as a parameter's text would be; None if a value's text could read otherwise than
     the parameter would (a bool but into BOOLEAN, a float but into DOUBLE PRECISION…).

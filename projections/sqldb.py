@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -219,6 +220,8 @@ class _Translating:
         self._raw: psycopg.RawCursor[Any] | None = None  # on the cursor's connection, PostgreSQL
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._db.dialect == "postgres":
+            sql, params = _as_array(sql, params)
         return self._cursor.execute(self._db.sql(sql), tuple(params))
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
@@ -283,3 +286,34 @@ def _psycopg_conninfo(url: str) -> str:
 
 
 __all__ = ["Cursor", "SqlDatabase", "psycopg"]
+
+
+# `column IN (?, ?, …)`, not `NOT IN`, not a row value's.
+_IN_LIST = re.compile(r"\b(?!NOT\b)([\w.]+)\s+IN\s*\(\s*\?(?:\s*,\s*\?)+\s*\)", re.IGNORECASE)
+
+
+def _as_array(sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+    """A statement's one list of text keys, `column IN (?, ?, …)`, as `column = ANY(?::text[])`
+    with the keys as one array (its literal: psycopg's list dumper is slow): one text whatever
+    the keys' count, which psycopg prepares after a few calls, where each count was a text of
+    its own, parsed and planned on every call (a batch's reads of the views' rows). The same
+    rows: `x = ANY(array)` is `x IN (list)`, NULLs included. Anything else is left as it is."""
+    form = _any_form(sql)
+    if form is None:
+        return sql, params
+    text, first, count = form
+    keys = params[first : first + count]
+    if len(keys) != count or not all(type(key) is str for key in keys):
+        return sql, params
+    literal = multirow.array_literal(keys, "text")
+    return text, [*params[:first], literal, *params[first + count :]]
+
+
+@lru_cache(maxsize=512)
+def _any_form(sql: str) -> tuple[str, int, int] | None:
+    found = list(_IN_LIST.finditer(sql))
+    if len(found) != 1 or "%" in sql or "$" in sql:
+        return None
+    match = found[0]
+    text = f"{sql[: match.start()]}{match[1]} = ANY(?::text[]){sql[match.end() :]}"
+    return text, sql.count("?", 0, match.start()), match[0].count("?")
