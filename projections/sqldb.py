@@ -213,6 +213,10 @@ def _view_key(view: str) -> int:
     return int.from_bytes(hashlib.sha256(f"orderhub-view:{view}".encode()).digest()[:8]) >> 1
 
 
+def statement_is_delete(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "DELETE"
+
+
 class _Translating:
     def __init__(self, cursor: Any, db: SqlDatabase) -> None:
         self._cursor = cursor
@@ -221,7 +225,11 @@ class _Translating:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._db.dialect == "postgres":
-            sql, params = _as_array(sql, params)
+            text, params = _as_array(sql, params)
+            if text is not sql:
+                # Never prepared: a plan kept from when the table was small (a scan) would
+                # outlive its growth; planned per call, it is an index search.
+                return self._cursor.execute(self._db.sql(text), tuple(params), prepare=False)
         return self._cursor.execute(self._db.sql(sql), tuple(params))
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
@@ -243,8 +251,11 @@ class _Translating:
             self._raw = psycopg.RawCursor(self._cursor.connection)
         arrays = multirow.arrays(sql, params, self._columns)
         if arrays is not None:
+            # An INSERT's plan has no choice to go stale (its conflicts are found by the key's
+            # index); a DELETE's join could keep a scan made on a small table: planned per call.
+            prepare = not statement_is_delete(sql)
             for statement, columns in arrays:
-                self._raw.execute(statement, columns, prepare=True)
+                self._raw.execute(statement, columns, prepare=prepare)
             return True
         together = multirow.statements(sql, params, numbered=True)
         if together is None:

@@ -218,3 +218,22 @@ def test_only_one_list_of_text_keys_is_read_as_an_array(database_url: str) -> No
         assert _read(db, "SELECT k FROM n WHERE s IN (?, ?, ?)", ["x", None, "q"]) == [(1,)]
     finally:
         db.close()
+
+
+def test_key_lists_and_deletes_are_planned_per_call(database_url: str) -> None:
+    """Only the INSERTs are prepared: a read or DELETE whose plan was made while its table was
+    small (a scan) would keep it as the table grows (in a flow run such reads took ~4 ms a call)."""
+    db = SqlDatabase(database_url)
+    try:
+        with db.transaction() as cur:
+            cur.execute(_TABLE.format(t="q"))
+            for count in range(2, 10):
+                rows = [(f"k{i}", 0, None, None, None, "v") for i in range(count)]
+                cur.executemany(_UPSERT.format(t="q"), rows)
+                cur.execute("SELECT k FROM q WHERE k IN (?, ?)", ["k0", "k1"])
+                cur.executemany("DELETE FROM q WHERE k = ? AND j = ?", [("k0", 0), ("k1", 0)])
+            cur.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [statement for (statement,) in cur.fetchall()]
+        assert len(prepared) == 1 and prepared[0].startswith("INSERT INTO q")
+    finally:
+        db.close()
