@@ -28,7 +28,8 @@ rows.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -36,6 +37,8 @@ from typing import Any, NamedTuple
 # text (parsed on every call: its length varies) small.
 MAX_PARAMS = 30_000
 MAX_ROWS = 1_000
+# An array statement's text does not grow with its rows; this only bounds one statement's work.
+MAX_ARRAY_ROWS = 20_000
 
 _INSERT = re.compile(
     r"^\s*INSERT\s+INTO\s+(?P<table>[\w.\"]+)\s*(?:\((?P<cols>[^()]*)\))?\s*"
@@ -63,8 +66,91 @@ def statements(sql: str, rows: Rows, numbered: bool = False) -> list[tuple[str, 
         return None
     return [
         (_text(shape, len(chunk), numbered), _flat(chunk))
-        for chunk in _chunks(rows, shape.width, shape.key)
+        for chunk in _chunks(rows, max(1, min(MAX_ROWS, MAX_PARAMS // shape.width)), shape.key)
     ]
+
+
+Columns = Sequence[tuple[str, str]]  # a table's columns in order: name, SQL type
+
+
+def arrays(
+    sql: str, rows: Rows, columns_of: Callable[[str], Columns | None]
+) -> list[tuple[str, list[str]]] | None:
+    """The statements that do what `executemany(sql, rows)` does, as `statements` would split
+    them, each one fixed text whatever its row count: a column's values as one array parameter,
+    `unnest`ed (PostgreSQL, `$n` placeholders). `columns_of(table)` gives a table's columns and
+    their types (the arrays are cast to them). None if `sql` is not a shape known here or its
+    table's columns are not known.
+
+    One text a shape can be prepared, so the server parses and plans it once per connection;
+    a multi-row VALUES text differs with each row count and was parsed and planned on every
+    call (benchmarks/README.md "The projections role's multi-row writes prepared", ~20 % of the
+    server's CPU per row)."""
+    if not rows:
+        return []
+    shape = _shape(sql)
+    if shape is None or any(len(row) != shape.width for row in rows):
+        return None
+    columns = columns_of(shape.table)
+    found = _array_text(shape, tuple(columns)) if columns else None
+    if found is None:
+        return None
+    text, types = found
+    written: list[tuple[str, list[str]]] = []
+    for chunk in _chunks(rows, MAX_ARRAY_ROWS, shape.key):
+        literals = []
+        for values, kind in zip(zip(*chunk, strict=True), types, strict=True):
+            literal = array_literal(values, kind)
+            if literal is None:
+                return None  # a value not written here as the server would read it as a parameter
+            literals.append(literal)
+        written.append((text, literals))
+    return written
+
+
+def array_literal(values: Sequence[Any], kind: str) -> str | None:
+    """An array's text (`{"a","b",NULL}`), read by the server with the column type's own input
+    function, as a parameter's text would be; None if a value's text could read otherwise than
+    the parameter would (a bool but into BOOLEAN, a float but into DOUBLE PRECISION…).
+    Built here because psycopg's list dumper, in Python, cost ~3.5 µs a value: more than the
+    server saved."""
+    parts = [_element(value, kind) for value in values]
+    return None if None in parts else "{" + ",".join(parts) + "}"  # type: ignore[arg-type]
+
+
+def _element(value: Any, kind: str) -> str | None:
+    if value is None:
+        return "NULL"
+    if type(value) is str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    writes = _ELEMENTS.get(type(value))
+    return writes(value, kind) if writes is not None else None
+
+
+# Other types than str, each written only into the column types whose input reads its text as
+# the parameter would be read (a bool into TEXT would be `true`, here `t`: refused).
+_ELEMENTS: dict[type, Callable[[Any, str], str | None]] = {
+    int: lambda value, kind: str(value) if kind != "boolean" else None,
+    bool: lambda value, kind: ("t" if value else "f") if kind == "boolean" else None,
+    float: lambda value, kind: repr(value) if kind == "double precision" else None,
+    Decimal: lambda value, kind: str(value) if kind == "numeric" else None,
+}
+
+
+@lru_cache(maxsize=256)
+def _array_text(
+    shape: "_Shape", columns: tuple[tuple[str, str], ...]
+) -> tuple[str, tuple[str, ...]] | None:
+    """The statement's text and its arrays' element types, in the order of its values."""
+    types = dict(columns)
+    names = shape.columns if shape.columns is not None else tuple(name for name, _ in columns)
+    if len(names) != shape.width or any(name not in types for name in names):
+        return None
+    kinds = tuple(types[name] for name in names)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(kinds, 1))
+    if shape.head.startswith("DELETE"):
+        return f"{shape.head}SELECT * FROM unnest({arrays}))", kinds
+    return f"{shape.head.removesuffix('VALUES ')}SELECT * FROM unnest({arrays}){shape.tail}", kinds
 
 
 class _Shape(NamedTuple):
@@ -76,6 +162,8 @@ class _Shape(NamedTuple):
     width: int
     key: tuple[int, ...] | None
     parenthesised: bool  # a row's values in parentheses (not a DELETE's single key)
+    table: str
+    columns: tuple[str, ...] | None  # an INSERT's named columns, a DELETE's key columns
 
 
 @lru_cache(maxsize=256)
@@ -107,7 +195,13 @@ def _insert_shape(match: re.Match[str]) -> _Shape | None:
             return None
         key = tuple(cols.index(name) for name in target)
     head = f"INSERT INTO {match['table']}" + (f" ({match['cols']})" if match["cols"] else "")
-    return _Shape(f"{head} VALUES ", f" {tail}".rstrip(), width, key, True)
+    return _Shape(
+        f"{head} VALUES ", f" {tail}".rstrip(), width, key, True, match["table"], _named(match)
+    )
+
+
+def _named(match: re.Match[str]) -> tuple[str, ...] | None:
+    return tuple(_names(match["cols"])) if match["cols"] else None
 
 
 def _delete_shape(match: re.Match[str]) -> _Shape:
@@ -116,7 +210,13 @@ def _delete_shape(match: re.Match[str]) -> _Shape:
     ]
     lhs = f"({', '.join(cols)})" if len(cols) > 1 else cols[0]
     return _Shape(
-        f"DELETE FROM {match['table']} WHERE {lhs} IN (", ")", len(cols), None, len(cols) > 1
+        f"DELETE FROM {match['table']} WHERE {lhs} IN (",
+        ")",
+        len(cols),
+        None,
+        len(cols) > 1,
+        match["table"],
+        tuple(_names(", ".join(cols))),
     )
 
 
@@ -138,10 +238,9 @@ def _names(text: str) -> list[str]:
     return [name.strip().strip('"').lower() for name in text.split(",") if name.strip()]
 
 
-def _chunks(rows: Rows, width: int, key: tuple[int, ...] | None) -> list[Rows]:
-    """Consecutive runs of rows, each within the size limits and, with a key, holding each key
-    once (a repeated key starts the next run, so it is applied after the first)."""
-    limit = max(1, min(MAX_ROWS, MAX_PARAMS // width))
+def _chunks(rows: Rows, limit: int, key: tuple[int, ...] | None) -> list[Rows]:
+    """Consecutive runs of at most `limit` rows, each, with a key, holding each key once (a
+    repeated key starts the next run, so it is applied after the first)."""
     found: list[Rows] = []
     start = 0
     seen: set[tuple[Any, ...]] = set()

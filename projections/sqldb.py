@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -34,6 +35,8 @@ class SqlDatabase:
         self.url = url
         self.dialect: Literal["sqlite", "postgres"]
         self._lock = threading.RLock()
+        # Tables' columns and types, for writing rows as arrays (PostgreSQL; `_Translating`).
+        self.columns: dict[str, multirow.Columns] = {}
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
             path = Path(url.removeprefix("sqlite:///"))
@@ -210,6 +213,10 @@ def _view_key(view: str) -> int:
     return int.from_bytes(hashlib.sha256(f"orderhub-view:{view}".encode()).digest()[:8]) >> 1
 
 
+def statement_is_delete(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "DELETE"
+
+
 class _Translating:
     def __init__(self, cursor: Any, db: SqlDatabase) -> None:
         self._cursor = cursor
@@ -217,6 +224,12 @@ class _Translating:
         self._raw: psycopg.RawCursor[Any] | None = None  # on the cursor's connection, PostgreSQL
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._db.dialect == "postgres":
+            text, params = _as_array(sql, params)
+            if text is not sql:
+                # Never prepared: a plan kept from when the table was small (a scan) would
+                # outlive its growth; planned per call, it is an index search.
+                return self._cursor.execute(self._db.sql(text), tuple(params), prepare=False)
         return self._cursor.execute(self._db.sql(sql), tuple(params))
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
@@ -224,19 +237,49 @@ class _Translating:
             # Nothing to write; psycopg would still open a pipeline and wait for the server's
             # answer to it: a round trip per empty call (py-spy, projections role).
             return None
-        if self._db.dialect == "postgres":
-            together = multirow.statements(sql, params, numbered=True)
-            if together is not None:
-                # The rows in one statement (or a few), in the caller's transaction as before,
-                # written with `$n`: a raw cursor sends it without parsing it (multirow).
-                # Not prepared: each row count is another text, and psycopg would keep up to
-                # 100 of them (plans of thousands of parameters) per connection.
-                if self._raw is None:
-                    self._raw = psycopg.RawCursor(self._cursor.connection)
-                for statement, flat in together:
-                    self._raw.execute(statement, flat, prepare=False)
-                return None
+        if self._db.dialect == "postgres" and self._together(sql, params):
+            return None
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
+
+    def _together(self, sql: str, params: Sequence[Sequence[Any]]) -> bool:
+        """The rows in one statement (or a few), in the caller's transaction as before, written
+        with `$n`: a raw cursor sends it without parsing it (multirow). Best, a column's values
+        as an array: one text whatever the row count, prepared (planned once per connection).
+        Else a multi-row VALUES text, not prepared: each row count is another text, and psycopg
+        would keep up to 100 of them (plans of thousands of parameters) per connection."""
+        if self._raw is None:
+            self._raw = psycopg.RawCursor(self._cursor.connection)
+        arrays = multirow.arrays(sql, params, self._columns)
+        if arrays is not None:
+            # An INSERT's plan has no choice to go stale (its conflicts are found by the key's
+            # index); a DELETE's join could keep a scan made on a small table: planned per call.
+            prepare = not statement_is_delete(sql)
+            for statement, columns in arrays:
+                self._raw.execute(statement, columns, prepare=prepare)
+            return True
+        together = multirow.statements(sql, params, numbered=True)
+        if together is None:
+            return False
+        for statement, flat in together:
+            self._raw.execute(statement, flat, prepare=False)
+        return True
+
+    def _columns(self, table: str) -> multirow.Columns | None:
+        """A table's columns and their types, read once per database object (the views' tables
+        do not change while the hub runs); None for a table not (yet) there."""
+        known = self._db.columns.get(table)
+        if known is None:
+            with self._cursor.connection.cursor() as cur:
+                cur.execute(
+                    "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
+                    "ORDER BY attnum",
+                    (table,),
+                )
+                known = [(str(name), str(kind)) for name, kind in cur.fetchall()]
+            if known:
+                self._db.columns[table] = known
+        return known or None
 
     def fetchall(self) -> list[Any]:
         return list(self._cursor.fetchall())
@@ -254,3 +297,34 @@ def _psycopg_conninfo(url: str) -> str:
 
 
 __all__ = ["Cursor", "SqlDatabase", "psycopg"]
+
+
+# `column IN (?, ?, …)`, not `NOT IN`, not a row value's.
+_IN_LIST = re.compile(r"\b(?!NOT\b)([\w.]+)\s+IN\s*\(\s*\?(?:\s*,\s*\?)+\s*\)", re.IGNORECASE)
+
+
+def _as_array(sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+    """A statement's one list of text keys, `column IN (?, ?, …)`, as `column = ANY(?::text[])`
+    with the keys as one array (its literal: psycopg's list dumper is slow): one text whatever
+    the keys' count, which psycopg prepares after a few calls, where each count was a text of
+    its own, parsed and planned on every call (a batch's reads of the views' rows). The same
+    rows: `x = ANY(array)` is `x IN (list)`, NULLs included. Anything else is left as it is."""
+    form = _any_form(sql)
+    if form is None:
+        return sql, params
+    text, first, count = form
+    keys = params[first : first + count]
+    if len(keys) != count or not all(type(key) is str for key in keys):
+        return sql, params
+    literal = multirow.array_literal(keys, "text")
+    return text, [*params[:first], literal, *params[first + count :]]
+
+
+@lru_cache(maxsize=512)
+def _any_form(sql: str) -> tuple[str, int, int] | None:
+    found = list(_IN_LIST.finditer(sql))
+    if len(found) != 1 or "%" in sql or "$" in sql:
+        return None
+    match = found[0]
+    text = f"{sql[: match.start()]}{match[1]} = ANY(?::text[]){sql[match.end() :]}"
+    return text, sql.count("?", 0, match.start()), match[0].count("?")
