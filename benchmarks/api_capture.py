@@ -48,6 +48,7 @@ from hub.streaming.roles import SUBMISSIONS, Role, plain_group
 from tests.support.processes import HubProcess, free_port, wait_for_http
 
 CHANNEL = "bench-web"
+PY_SPY = os.environ.get("PY_SPY", "py-spy")  # e.g. a virtual environment's own
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -287,7 +288,7 @@ def main() -> None:
                 # Started after the statistics' flush and stopped (SIGINT: it writes what it
                 # has) when the last order is answered: the profile holds the measured window.
                 spy = subprocess.Popen(
-                    ["/tmp/prof/bin/py-spy", "record", "-r", "200", "-f", "raw", "-o",
+                    [PY_SPY, "record", "-r", "200", "-f", "raw", "-o",
                      str(args.profile), "--pid", str(pid), *(["--gil"] if args.gil else []),
                      *(["--native"] if args.native else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -50,7 +50,7 @@ from hub.settings import Settings
 from hub.streaming.relay import routes_for
 
 HERE = Path(__file__).resolve().parent.parent
-PY_SPY = os.environ.get("PY_SPY", "/tmp/prof/bin/py-spy")
+PY_SPY = os.environ.get("PY_SPY", "py-spy")
 # The topics the relay writes (hub.streaming.relay.routes_for), by their settings' names.
 TOPICS = (
     "order_events",
