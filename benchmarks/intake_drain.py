@@ -88,7 +88,7 @@ class Marks:
     hub: RunningHub
     worker: HubProcess
     args: argparse.Namespace
-    at: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    at: dict[str, tuple[float, int, float, float]] = field(default_factory=dict)
     backends: list[int] = field(default_factory=list)
     spy: subprocess.Popen[bytes] | None = None
 
@@ -100,13 +100,15 @@ class Marks:
             # The same backends at both marks: the intake's pool is open by the first.
             self.backends = self.backends or self.hub.postgres_backends()
             pid = self.worker.process.pid
-            self.at[name] = (now, cpu_of([pid]), cpu_of(self.backends))
+            self.at[name] = (now, stored, cpu_of([pid]), cpu_of(self.backends))
             if name == "low":
                 self.spy = profiler(pid, self.args.profile, self.args.profile_seconds)
 
     def figures(self, per_order: float) -> dict[str, float]:
-        (t0, cpu0, db0), (t1, cpu1, db1) = self.at["low"], self.at["high"]
-        drained = self.args.backlog * 9 // 10 - self.args.backlog // 10
+        # The counts as polled (every 0.1 s), not the levels: a poll passes a level by up to
+        # 0.1 s of draining.
+        (t0, n0, cpu0, db0), (t1, n1, cpu1, db1) = self.at["low"], self.at["high"]
+        drained = n1 - n0
         return {
             "orders_per_s": drained / (t1 - t0),
             "events_per_order": per_order,
