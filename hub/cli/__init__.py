@@ -19,7 +19,6 @@ from hub.settings import Settings
 
 app = typer.Typer(help="OrderHub: event-sourced order orchestration hub.", no_args_is_help=True)
 console = Console(stderr=True)
-WORKER_YOUNG_COLLECTED_AFTER = 50_000
 
 
 def _settings() -> Settings:
@@ -175,14 +174,11 @@ def worker(
         console.print(f"[red]{error}; roles: {', '.join(r.value for r in Role)}[/red]")
         raise typer.Exit(2) from None
     if len(roles) == 1:
-        from hub.collector import collect_young_after, freeze_what_is_loaded
+        from hub.collector import collect_for_batches
         from hub.streaming.worker import run_worker
 
         _name_connections(roles[0].value)
-        freeze_what_is_loaded()  # after Faust's, aiokafka's and the hub's imports
-        # A role works in consumed batches whose objects die together when the batch is done,
-        # as the relay's do (hub.streaming.relay, RELAY_YOUNG_COLLECTED_AFTER says why).
-        collect_young_after(WORKER_YOUNG_COLLECTED_AFTER)
+        collect_for_batches()  # after Faust's, aiokafka's and the hub's imports
         run_worker(settings, roles[0])
     else:
         from hub.streaming.supervisor import Supervisor

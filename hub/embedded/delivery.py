@@ -92,7 +92,7 @@ class InProcessDelivery:
     def start(self) -> None:
         """Run both lanes on background threads from now on (embedded API)."""
         # The views lane works in batches as the routing process does (hub.embedded.
-        # routing_child.collect_for_batches); the API's requests, between them, make objects
+        # hub.collector.collect_for_batches); the API's requests, between them, make objects
         # that die with the request. A smaller setting than routing's: a collection of the
         # youngest generation pauses whichever thread runs it, a request's among them.
         collect_young_after(VIEWS_YOUNG_COLLECTED_AFTER)

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from hub.collector import collect_young_after, freeze_what_is_loaded
+from hub.collector import collect_for_batches
 from hub.embedded.decoded_log import DecodedLog, Log, Read
 from hub.embedded.delivery import KEPT_BATCHES, WORK, InProcessDelivery
 from hub.embedded.lane import Lane, Served
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 WAKE, ASK, STOP = "wake", "ask", "stop"
 READY, RECORDED, SERVED = "ready", "recorded", "served"
 POLL = 1.0  # seconds between looks at the log when nobody wakes the child
-YOUNG_COLLECTED_AFTER = 50_000  # net new containers between collections of the youngest
 
 
 class Routing(Protocol):
@@ -98,21 +97,6 @@ class RelayedClock:
 
 def wall_clock() -> datetime:
     return datetime.now(UTC)
-
-
-def collect_for_batches() -> None:
-    """The collector set for a process that works in batches (py-spy: it was a sixth of the
-    routing thread's time, benchmarks/README.md "Embedded: the routing child's collector").
-
-    - What the start loaded (the supply view, modules) frozen out of every full pass
-      (`hub.collector.freeze_what_is_loaded` says why that is safe).
-    - The youngest generation collected after `YOUNG_COLLECTED_AFTER` net new containers, not
-      700 (`hub.collector.collect_young_after`): a batch's objects (envelopes, decisions,
-      rows) were promoted and each full pass walked them with every stock row loaded since
-      the start. Nothing here answers a request: a longer pause (~40 ms) is no one's wait.
-    """
-    freeze_what_is_loaded()
-    collect_young_after(YOUNG_COLLECTED_AFTER)
 
 
 def run(

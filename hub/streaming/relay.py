@@ -11,7 +11,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
 from connectors.store_notices import StoreNotices, install_trigger
 from hub.bootstrap import Hub, bootstrap
-from hub.collector import collect_young_after, freeze_what_is_loaded
+from hub.collector import collect_for_batches
 from hub.settings import Settings
 from hub.stored_records import RecordReader
 from hub.streaming.kafka_parts import KafkaParts
@@ -31,15 +31,6 @@ UNPUBLISHED = (
     EventFamily.RECORDED_INPUTS,
     EventFamily.RECORDED_SOURCE,
 )
-
-
-# The cyclic collector's first generation collected after 50,000 new objects, not 700. A batch
-# of 500 events is decoded into some 15,000 dicts, lists and texts that live until the batch is
-# published and then die by reference counting (no cycles among them): at 700 the collector
-# ran ~20 times a batch, scanning them each time and promoting them into the older generations'
-# passes, ~15 % of the relay's CPU per event (benchmarks/README.md, h-relay3). Cycles (asyncio's
-# and aiokafka's futures, exceptions) are still collected, a few times a second in a backlog.
-RELAY_YOUNG_COLLECTED_AFTER = 50_000
 
 
 def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, str]]]:
@@ -175,8 +166,7 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     notices = await asyncio.to_thread(store_notices, hub)
     listening = asyncio.create_task(notices.run(stop)) if notices is not None else None
     relay = build_relay(hub, publisher, notices)
-    freeze_what_is_loaded()  # what a start loads, out of every later full collection
-    collect_young_after(RELAY_YOUNG_COLLECTED_AFTER)
+    collect_for_batches()
     log.info("relay started at position %s", hub.relay_positions().get("notification_log"))
     try:
         await relay.run(stop)

@@ -7,14 +7,16 @@ import json
 import subprocess
 import sys
 
+from hub.collector import BATCH_YOUNG_COLLECTED_AFTER as YOUNG_COLLECTED_AFTER
 from hub.embedded.delivery import VIEWS_YOUNG_COLLECTED_AFTER
-from hub.embedded.routing_child import YOUNG_COLLECTED_AFTER
 
 _CHILD = """
 import gc, json
-from hub.embedded.routing_child import collect_for_batches
+from hub.collector import collect_for_batches
 
-loaded = [{"row": i} for i in range(10_000)]  # what a start loads: the supply view's rows
+# What a start loads: the supply view's rows, as containers the collector tracks (a dict of
+# only numbers is untracked, and would not count as frozen).
+loaded = [{"row": [i]} for i in range(10_000)]
 before = gc.get_threshold()
 collect_for_batches()
 frozen = gc.get_freeze_count()
