@@ -83,11 +83,14 @@ class RecordReader:
         return [(n.id, self.entry(n)) for n in notifications]
 
     def read_records(self, after: int | None, limit: int) -> list[tuple[int, Any]]:
-        """`read`, each event encoded at once, in the same thread: its decoded state and data
-        are freed while still in the processor's cache, not as a whole batch of them on the
-        event loop (py-spy: freeing a read batch's dicts on the loop was ~8 % of the relay's
-        CPU), and the loop only hands the records over. An event that cannot be encoded
-        fails the whole read, as it failed the batch on the loop (retried, never skipped)."""
+        """`read`, each event encoded at once, in the same thread: the event loop only hands
+        the records over, and a read batch's decoded states and data are freed event by event
+        in the thread rather than kept until the batch is encoded and freed on the loop
+        (py-spy: freeing them was ~10 % of the relay's busy samples on the loop, and is ~11 %
+        in the thread: not cheaper; the relay's CPU per event against encoding on the loop,
+        three A/B pairs: -2 %, 0, -8 %, benchmarks/README.md). An event that cannot be
+        encoded fails the whole read, as it failed the batch on the loop (retried, never
+        skipped)."""
         encode = self.encode
         return [(position, encode(entry)) for position, entry in self.read(after, limit)]
 
