@@ -94,9 +94,15 @@ def attributes_of(
     (also for the relay's records made without an envelope: hub.stored_records)."""
     correlation = str(state.get("correlation_id") or subject)
     causation = event_id_text(subject, version - 1) if version > 1 else correlation
-    time = next((state[f] for f in _TIME_FIELDS if isinstance(state.get(f), datetime)), None)
+    # A loop, not next() over a generator: a generator's frame was a third of this function.
+    for name in _TIME_FIELDS:
+        time = state.get(name)
+        if isinstance(time, datetime):
+            break
+    else:
+        time = state["timestamp"]
     actor = str(state.get("actor") or "system:orderhub")
-    return correlation, causation, (time or state["timestamp"]).astimezone(UTC), actor
+    return correlation, causation, time.astimezone(UTC), actor
 
 
 def public_value(value: Any) -> Any:

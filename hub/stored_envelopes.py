@@ -101,14 +101,25 @@ class EnvelopeReader:
     def decoded(self, stored: StoredEvent) -> Decoded | None:
         """The event read straight from its stored JSON, or None where only the mapper reads
         it exactly."""
+        found = self.parts(stored.topic, stored.state)
+        if found is None:
+            return None
+        event_class, state, data = found
+        id_type = cast(Hashable, type(stored.originator_id))
+        aggregate_id = find_id_convertor(event_class, id_type)(stored.originator_id)
+        return Decoded(event_class, aggregate_id, int(stored.originator_version), state, data)
+
+    def parts(self, topic: str, raw: bytes) -> tuple[type, dict[str, Any], dict[str, Any]] | None:
+        """A stored event's class, its state (the top level's tagged values decoded) and its
+        public data, read from its topic and stored JSON alone (no id, no row object: the
+        relay reads its rows as plain tuples); None where only the mapper reads it exactly."""
         if self._names is None:
             return None
-        kind = self._kinds.get(stored.topic, _UNKNOWN)
+        kind = self._kinds.get(topic, _UNKNOWN)
         if kind is _UNKNOWN:
-            kind = self._kinds[stored.topic] = _kind_of(stored.topic)
+            kind = self._kinds[topic] = _kind_of(topic)
         if kind is None:
             return None
-        raw = stored.state
         if _LONG_RUN in raw.translate(_DIGITS):
             return None
         try:
@@ -123,10 +134,7 @@ class EnvelopeReader:
         if data is None:
             return None
         state.pop("class_version", None)
-        event_class = kind.event_class
-        id_type = cast(Hashable, type(stored.originator_id))
-        aggregate_id = find_id_convertor(event_class, id_type)(stored.originator_id)
-        return Decoded(event_class, aggregate_id, int(stored.originator_version), state, data)
+        return kind.event_class, state, data
 
     def _data(
         self, state: dict[str, Any], values: dict[str, Public], tags: int

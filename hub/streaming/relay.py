@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
+from connectors.codec import OutboundRecord
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
 from connectors.store_notices import StoreNotices, install_trigger
@@ -124,9 +125,14 @@ def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | Non
         wakeups=wakeups,
         fallback_seconds=hub.settings.relay_fallback_seconds,
         save_every=hub.settings.relay_save_seconds,
-        read=records.read,
-        encode=records.encode,
+        read=records.read_records,
+        encode=_as_read,
     )
+
+
+def _as_read(records: list[OutboundRecord]) -> list[OutboundRecord]:
+    """An event's records, encoded as they were read (`RecordReader.read_records`)."""
+    return records
 
 
 def store_notices(hub: Hub) -> StoreNotices | None:

@@ -24,7 +24,7 @@ from hub.settings import Settings
 from hub.store import OrderStore
 from hub.stored_envelopes import _as_stored
 from hub.stored_records import RecordReader
-from hub.streaming.relay import UNPUBLISHED, route_for, routes_for
+from hub.streaming.relay import UNPUBLISHED, _as_read, route_for, routes_for
 from schemas.submission import Address
 from tests.unit.test_relay import InMemoryPositions
 
@@ -176,6 +176,26 @@ def test_the_relay_publishes_the_same_records_either_way(history: OrderStore) ->
     direct = published(read=reader.read, encode=reader.encode)
     assert direct == published()
     assert len(direct) > len(_all(history)) // 2
+    # Encoded in the read's thread, as `orderhub relay` does: the same records.
+    assert published(read=reader.read_records, encode=_as_read) == direct
+
+
+def test_an_event_that_cannot_be_encoded_in_the_read_fails_its_whole_batch(
+    history: OrderStore,
+) -> None:
+    """Encoded as read, an event that cannot be encoded (an actor `Actor` refuses) fails the
+    read of its batch, so nothing of it is published and the relay retries it, as it did
+    when the batch failed on the loop."""
+    events = _all(history)
+    accepted = next(i for i, n in enumerate(events) if n.topic.endswith("Order.Accepted"))
+    bad = _rewritten(events[accepted], {"actor": "no kind"})
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+    reader.read = lambda after, limit: [  # type: ignore[method-assign]
+        (n.id, reader.entry(bad if n.id == bad.id else n)) for n in events
+    ]
+
+    with pytest.raises(ValueError):
+        reader.read_records(None, len(events))
 
 
 @pytest.mark.parametrize(

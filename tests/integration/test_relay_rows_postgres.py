@@ -1,0 +1,89 @@
+"""The relay's rows read from PostgreSQL as plain tuples (the aggregate id as the text of its
+`uuid` column, no `Notification`, no `UUID`) give, byte for byte, the records of the envelope
+path over the library's `Notification`s: the earlier release's stored events, a generated
+history, and events the direct reader leaves to the mapper."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from benchmarks.projection_events import record_history
+from benchmarks.route_profile import NOW
+from hub.bootstrap import bootstrap
+from hub.settings import Settings
+from hub.store import OrderStore
+from hub.stored_records import RecordReader
+from hub.streaming.relay import UNPUBLISHED, route_for
+from tests.integration.test_release_data import _postgres_store
+from tests.unit.test_stored_records import SETTINGS, _all, _by_envelope
+
+pytestmark = pytest.mark.postgres
+
+
+def _same_as_envelopes(store: OrderStore, batch: int) -> RecordReader:
+    """The reader's batches (tuples) against each notification's records by its envelope."""
+    reader = RecordReader(store, route_for(SETTINGS), UNPUBLISHED)
+    assert reader._rows is not None  # the tuples' path, not the library's select
+    notifications = _all(store)
+    read, after = [], None
+    while found := reader.read(after, batch):
+        read += found
+        after = found[-1][0]
+    assert [position for position, _ in read] == [n.id for n in notifications]
+    for (_, entry), stored in zip(read, notifications, strict=True):
+        expected = _by_envelope(store, stored, mapper=True)
+        assert reader.encode(entry) == expected, stored.topic
+        assert reader.records(stored) == expected
+    return reader
+
+
+def test_the_earlier_release_read_as_rows_gives_the_records_of_its_envelopes(
+    tmp_path: Path, database_url: str
+) -> None:
+    store = _postgres_store(tmp_path, database_url)
+    try:
+        reader = _same_as_envelopes(store, batch=7)
+        assert reader.from_envelopes == 0
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def history(tmp_path: Path, database_url: str) -> Iterator[OrderStore]:
+    settings = Settings(data_dir=tmp_path, database_url=database_url, kafka_bootstrap=None)
+    hub = bootstrap(settings, clock=lambda: NOW)
+    record_history(hub, orders=30, sources=12, skus=150)
+    yield hub.store
+    hub.close()
+
+
+def test_a_generated_history_read_as_rows_gives_the_records_of_its_envelopes(
+    history: OrderStore,
+) -> None:
+    _same_as_envelopes(history, batch=50)
+
+
+def test_an_event_left_to_the_mapper_is_read_with_its_uuid(history: OrderStore) -> None:
+    """A row the direct reader cannot read exactly (a run of 19 digits) goes through the
+    mapper, as a stored event whose id is the `UUID` the library would have read."""
+    accepted = next(n for n in _all(history) if n.topic.endswith("Order.Accepted"))
+    state = orjson.loads(accepted.state) | {"note": "1234567890123456789012"}
+    changed = StoredEvent(
+        accepted.originator_id,
+        accepted.originator_version + 1000,
+        accepted.topic,
+        orjson.dumps(state),
+    )
+    history.recorder.insert_events([changed])
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+
+    (position, entry), *_ = reader.read(_all(history)[-1].id - 1, 10)
+
+    assert reader.from_envelopes == 1
+    stored = _all(history)[-1]
+    assert position == stored.id
+    assert reader.encode(entry) == _by_envelope(history, stored, mapper=True)
+    assert b"1234567890123456789012" in reader.encode(entry)[0].value
