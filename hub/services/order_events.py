@@ -54,6 +54,7 @@ class AcceptedOrderEvents:
         self._transcoder = mapper.transcoder
         self._intake_actor = intake_actor
         self._timestamp = timestamp
+        self._at: tuple[datetime, Any] | None = None  # the last `now` and its transcoding
         # Each condition under which the mapper would write other bytes than `stored_json`.
         self.usable = (
             type(mapper.transcoder) is JSONTranscoder
@@ -69,6 +70,7 @@ class AcceptedOrderEvents:
         if not self.usable or intake_problems(command.submission, now):
             return None
         check_actor(command.actor)  # as the `Placed` event's constructor does
+        at = self._encoded(now)
         placed = {
             "timestamp": self._timestamp(),
             "originator_topic": _ORDER_TOPIC,
@@ -79,16 +81,23 @@ class AcceptedOrderEvents:
             "raw_payload": command.raw_payload,
             "actor": command.actor,
             "correlation_id": command.correlation_id,
-            "received_at": now,
+            "received_at": at,
         }
         accepted = {
             "timestamp": self._timestamp(),
             "actor": self._intake_actor,
             "correlation_id": command.correlation_id,
-            "accepted_at": now,
+            "accepted_at": at,
         }
         order_id = command.order_id
         return [
             StoredEvent(order_id, 1, _PLACED_TOPIC, stored_json(self._transcoder, placed, _PLAIN)),
             StoredEvent(order_id, 2, _ACCEPTED_TOPIC, stored_json(self._transcoder, accepted)),
         ]
+
+    def _encoded(self, now: datetime) -> Any:
+        """`now` as the transcoder writes it (what orjson's `default` makes of it), made once
+        for a batch's orders, which share it."""
+        if self._at is None or self._at[0] is not now:
+            self._at = (now, self._transcoder._encode_obj(now))  # type: ignore[attr-defined]
+        return self._at[1]
