@@ -51,7 +51,7 @@ class AcceptedOrderEvents:
         intake_actor: str,
         timestamp: Callable[[], datetime] = _PLACED.create_timestamp,
     ) -> None:
-        self._transcoder = mapper.transcoder
+        self._transcoder: Any = mapper.transcoder  # `_encode_obj` is the JSON transcoder's
         self._intake_actor = intake_actor
         self._timestamp = timestamp
         self._at: tuple[datetime, Any] | None = None  # the last `now` and its transcoding
@@ -98,6 +98,8 @@ class AcceptedOrderEvents:
     def _encoded(self, now: datetime) -> Any:
         """`now` as the transcoder writes it (what orjson's `default` makes of it), made once
         for a batch's orders, which share it."""
-        if self._at is None or self._at[0] is not now:
-            self._at = (now, self._transcoder._encode_obj(now))  # type: ignore[attr-defined]
-        return self._at[1]
+        held = self._at  # read once: callers may be threads of their own
+        if held is None or held[0] is not now:
+            held = (now, self._transcoder._encode_obj(now))
+            self._at = held
+        return held[1]

@@ -75,7 +75,7 @@ def test_an_order_stored_this_way_loads_as_the_aggregate(store: OrderStore) -> N
 
     (result,) = intake.place_orders([command])
 
-    order = store.repository.get(result.order_id)
+    order: object = store.repository.get(result.order_id)
     assert isinstance(order, Order)
     assert (order.status, order.version) == (OrderStatus.ACCEPTED, 2)
     assert (order.submission, order.digest) == (command.submission, command.digest)
@@ -113,3 +113,15 @@ def test_a_store_that_compresses_is_left_to_the_mapper(tmp_path: Path) -> None:
     assert events.events_of(submit_order(), NOW) is None
     (result,) = IntakeService(store, fixed_clock(NOW)).place_orders([submit_order()])
     assert store.repository.get(result.order_id).status is OrderStatus.ACCEPTED
+
+
+def test_each_batch_time_is_written_as_its_own(store: OrderStore) -> None:
+    events = AcceptedOrderEvents(store.mapper, INTAKE_ACTOR)
+    later = NOW.replace(minute=5)
+
+    for at in (NOW, later, NOW):
+        placed, accepted = events.events_of(submit_order(), at) or []
+
+        stored_at = at.isoformat().encode()
+        assert b'"received_at":{"_type_":"datetime_iso","_data_":"' + stored_at in placed.state
+        assert b'"accepted_at":{"_type_":"datetime_iso","_data_":"' + stored_at in accepted.state
