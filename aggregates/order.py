@@ -37,7 +37,15 @@ _TIME = TypeAdapter(datetime)
 # The hold rule decide() names when lines would need more shipments than the policy allows.
 OVER_SPLIT_LIMIT = "over_split_limit"
 
-__all__ = ["MAX_CLOCK_SKEW", "ROUTABLE", "UNREROUTABLE", "Order", "OrderStatus", "check_actor"]
+__all__ = [
+    "MAX_CLOCK_SKEW",
+    "ROUTABLE",
+    "UNREROUTABLE",
+    "Order",
+    "OrderStatus",
+    "check_actor",
+    "intake_problems",
+]
 
 
 class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
@@ -92,14 +100,7 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
 
     def intake_problems(self, now: datetime) -> list[str]:
         """Business rules a well-formed submission can still break; empty when acceptable."""
-        problems = []
-        placed_at = self.submission.placed_at
-        if placed_at > now + MAX_CLOCK_SKEW:
-            problems.append(
-                f"placed_at: {placed_at.isoformat()} is in the future "
-                f"(more than {int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes ahead)"
-            )
-        return problems
+        return intake_problems(self.submission, now)
 
     def accept(self, actor: str, now: datetime) -> None:
         self.check_status_is(OrderStatus.PLACED, "accepted")
@@ -308,6 +309,19 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
 
 for _topic in (OrderFulfillment, OrderWithdrawals, OrderBilling):
     adopt_events(Order, _topic)
+
+
+def intake_problems(submission: OrderSubmission, now: datetime) -> list[str]:
+    """What `Order.intake_problems` finds, from the submission alone (a writer that builds the
+    order's first events itself asks before it does)."""
+    problems = []
+    placed_at = submission.placed_at
+    if placed_at > now + MAX_CLOCK_SKEW:
+        problems.append(
+            f"placed_at: {placed_at.isoformat()} is in the future "
+            f"(more than {int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes ahead)"
+        )
+    return problems
 
 
 def _iso(at: datetime) -> str:

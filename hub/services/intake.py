@@ -9,12 +9,14 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from aggregates import Order, order_id_for
+from aggregates.order_states import OrderStatus
 from aggregates.submission import RejectedSubmission, rejected_submission_id
 from hub.services.canonical_json import canonical_ascii_json
 from hub.services.lookup import find, find_many
+from hub.services.order_events import AcceptedOrderEvents
 from hub.store import OrderStore
 from schemas.submission import OrderSubmission
 
@@ -36,8 +38,13 @@ class SubmitOrder:
         return order_id_for(self.submission.channel, self.submission.external_id)
 
     @cached_property
+    def submission_json(self) -> dict[str, Any]:
+        """The submission's JSON values: digested, and stored in its order's `Placed` event."""
+        return self.submission.model_dump(mode="json")
+
+    @cached_property
     def digest(self) -> str:
-        return submission_digest(self.submission)
+        return json_digest(self.submission_json)
 
 
 @dataclass(frozen=True)
@@ -110,14 +117,19 @@ def _rejected(r: RejectSubmission, now: datetime) -> RejectedSubmission:
 
 def submission_digest(submission: OrderSubmission) -> str:
     """sha256 of the canonical JSON: the same order re-sent with other spacing is the same order."""
+    return json_digest(submission.model_dump(mode="json"))
+
+
+def json_digest(values: Any) -> str:
     # The bytes json.dumps(sort_keys=True, separators=(",", ":")) writes, made faster.
-    return hashlib.sha256(canonical_ascii_json(submission.model_dump(mode="json"))).hexdigest()
+    return hashlib.sha256(canonical_ascii_json(values)).hexdigest()
 
 
 class IntakeService:
     def __init__(self, store: OrderStore, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock
+        self._accepted_events = AcceptedOrderEvents(store.mapper, INTAKE_ACTOR)
 
     def place_order(self, command: SubmitOrder) -> PlaceResult:
         """Record one submission; see place_orders."""
@@ -134,11 +146,8 @@ class IntakeService:
         first_by_id: dict[UUID, SubmitOrder] = {}
         for command in commands:
             first_by_id.setdefault(command.order_id, command)
-        fresh = {oid: self._new_order(cmd, now) for oid, cmd in first_by_id.items()}
         try:
-            if fresh:
-                self._store.save(*fresh.values())
-            created = {oid: _created(order) for oid, order in fresh.items()}
+            created = self._save_new(list(first_by_id.values()), now)
         except IntegrityError:
             created = {oid: self._place_alone(cmd, now) for oid, cmd in first_by_id.items()}
 
@@ -154,6 +163,27 @@ class IntakeService:
                     )
                 )
         return results
+
+    def _save_new(self, commands: list[SubmitOrder], now: datetime) -> dict[UUID, PlaceResult]:
+        """New orders in one transaction: an accepted one's events written straight to their
+        stored form (hub.services.order_events), any other's through its aggregate."""
+        stored: list[StoredEvent] = []
+        created: dict[UUID, PlaceResult] = {}
+        for command in commands:
+            events = self._accepted_events.events_of(command, now)
+            if events is None:
+                order = self._new_order(command, now)
+                stored += map(self._store.mapper.to_stored_event, order.collect_events())
+                created[command.order_id] = _created(order)
+            else:
+                stored += events
+                created[command.order_id] = PlaceResult(
+                    command.order_id, Outcome.CREATED, OrderStatus.ACCEPTED.value, command.digest
+                )
+        if stored:
+            # What `store.save` does with these events (no snapshots nor cache for orders).
+            self._store.recorder.insert_events(stored)
+        return created
 
     def record_rejections(self, rejections: Sequence[RejectSubmission]) -> list[UUID]:
         """Keep refused submissions (one record per channel and payload); returns their ids."""

@@ -1,0 +1,105 @@
+"""A new order's first two events (`Placed`, `Accepted`) written straight to their stored form.
+
+The intake records each order as an `Order` aggregate: the library builds the `Placed` event
+from the constructor's arguments, makes an aggregate by replaying it (filtering the event's
+fields for `__base_init__` and `__init__` by their signatures), triggers `Accepted` through its
+command-method machinery, and the mapper then copies each event's fields, dumps the submission
+through pydantic a second time (the digest had dumped it already) and walks every value before
+orjson writes it. For an order nobody reads back in the same process, that was about half of
+the intake role's Python per order (py-spy, benchmarks/README.md, h-intake3). Here the stored
+events are written from the command: the same fields in the same order, the submission's JSON
+values taken from the digest's dump, the same `stored_json` writer; so the stored bytes are
+those the aggregate and the mapper write (tests/unit/test_order_events.py compares them), and
+an order stored either way loads as the same `Order`.
+
+Only what that path would write for certain goes this way: an order the intake accepts (one
+it rejects takes the aggregate's path), through the library's JSON transcoder with no
+compression or encryption configured. `events_of` answers None otherwise.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from aggregates.order import Order, check_actor, intake_problems
+from aggregates.stored_json import stored_json
+
+if TYPE_CHECKING:
+    from hub.services.intake import SubmitOrder
+
+# The event classes the library made for `@event("Placed")` and `@event("Accepted")`.
+_PLACED: Any = vars(Order)["Placed"]
+_ACCEPTED: Any = vars(Order)["Accepted"]
+_ORDER_TOPIC = get_topic(Order)
+_PLACED_TOPIC = get_topic(_PLACED)
+_ACCEPTED_TOPIC = get_topic(_ACCEPTED)
+# The submission's JSON values come from pydantic's JSON-mode dump (texts, numbers, booleans,
+# None, lists, dicts under text keys): `stored_json` need not walk them to know orjson writes
+# them as the standard encoder does.
+_PLAIN = frozenset({"submission"})
+
+
+class AcceptedOrderEvents:
+    """Writes the stored `Placed` and `Accepted` of orders the intake accepts, for one mapper."""
+
+    def __init__(
+        self,
+        mapper: Mapper[Any],
+        intake_actor: str,
+        timestamp: Callable[[], datetime] = _PLACED.create_timestamp,
+    ) -> None:
+        self._transcoder: Any = mapper.transcoder  # `_encode_obj` is the JSON transcoder's
+        self._intake_actor = intake_actor
+        self._timestamp = timestamp
+        self._at: tuple[datetime, Any] | None = None  # the last `now` and its transcoding
+        # Each condition under which the mapper would write other bytes than `stored_json`.
+        self.usable = (
+            type(mapper.transcoder) is JSONTranscoder
+            and not mapper.compressor
+            and not mapper.cipher
+            and getattr(_PLACED, "class_version", 1) == 1
+            and getattr(_ACCEPTED, "class_version", 1) == 1
+        )
+
+    def events_of(self, command: "SubmitOrder", now: datetime) -> list[StoredEvent] | None:
+        """The two stored events of `command`'s order accepted at `now`; None when the intake
+        would not accept it (its aggregate's path then writes what it does)."""
+        if not self.usable or intake_problems(command.submission, now):
+            return None
+        check_actor(command.actor)  # as the `Placed` event's constructor does
+        at = self._encoded(now)
+        placed = {
+            "timestamp": self._timestamp(),
+            "originator_topic": _ORDER_TOPIC,
+            "channel": command.submission.channel,
+            "external_id": command.submission.external_id,
+            "submission": command.submission_json,
+            "digest": command.digest,
+            "raw_payload": command.raw_payload,
+            "actor": command.actor,
+            "correlation_id": command.correlation_id,
+            "received_at": at,
+        }
+        accepted = {
+            "timestamp": self._timestamp(),
+            "actor": self._intake_actor,
+            "correlation_id": command.correlation_id,
+            "accepted_at": at,
+        }
+        order_id = command.order_id
+        return [
+            StoredEvent(order_id, 1, _PLACED_TOPIC, stored_json(self._transcoder, placed, _PLAIN)),
+            StoredEvent(order_id, 2, _ACCEPTED_TOPIC, stored_json(self._transcoder, accepted)),
+        ]
+
+    def _encoded(self, now: datetime) -> Any:
+        """`now` as the transcoder writes it (what orjson's `default` makes of it), made once
+        for a batch's orders, which share it."""
+        held = self._at  # read once: callers may be threads of their own
+        if held is None or held[0] is not now:
+            held = (now, self._transcoder._encode_obj(now))
+            self._at = held
+        return held[1]
