@@ -165,6 +165,7 @@ class Session:
 
         in_window = [i for i in step_ids if window[0] <= sent.due[i] < window[1]]
         shed = sent.shed_stats(step_ids, in_window, seconds, dropped, seen.decided_at)
+        shed |= sent.placed_stats(in_window, seen.placed)
         # Latencies are of the orders the hub took: a shed one is answered, never routed.
         in_window = [i for i in in_window if i not in sent.shed]
         latencies = [seen.routed.get(i, math.inf) - sent.due[i] for i in in_window]

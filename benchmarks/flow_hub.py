@@ -43,6 +43,7 @@ KAFKA_CHANNEL = "bench-kafka"
 ROUTED = EventType.ORDER_ROUTED
 REQUESTED = EventType.ORDER_FULFILLMENT_REQUESTED
 HELD = EventType.ORDER_HELD
+PLACED = EventType.ORDER_PLACED
 
 
 BULK_ROWS = 5_000  # rows per POST /v1/stock/bulk (the API takes up to 10,000)
@@ -57,6 +58,9 @@ class Seen:
     # split limit). Counted apart so that a held order is neither "routed" nor a backlog.
     held: dict[str, float] = field(default_factory=dict)
     requested: dict[str, float] = field(default_factory=dict)
+    # The order's `Placed` on Kafka (what the read models start from): ack → readable split
+    # into the way to Kafka (intake, store, relay) and the projections role's part.
+    placed: dict[str, float] = field(default_factory=dict)
     stock_items: set[str] = field(default_factory=set)
     routed_bytes: list[int] = field(default_factory=list)
     order_records: int = 0

@@ -57,6 +57,21 @@ class Sent:
     # `GET /v1/orders/{id}` (math.inf: not readable within READ_BACK_LIMIT seconds).
     readable: dict[str, float] = field(default_factory=dict)
 
+    def placed_stats(self, window: list[str], placed: dict[str, float]) -> dict[str, Any]:
+        """The read-back orders' way to readable split at their `Placed` on Kafka (ms): ack →
+        `Placed` on the order events topic (intake, store, relay), and `Placed` → readable (the
+        projections role: its fetch, its batch, its commit; and the poll's own pause)."""
+        to_kafka, to_view = [], []
+        for i in window:
+            if i in self.readable and i in placed and i in self.answered:
+                acked = self.due[i] + self.answered[i]
+                to_kafka.append(placed[i] - acked)
+                to_view.append(acked + self.readable[i] - placed[i])
+        return {
+            "placed_ms": {q: ms(percentile(to_kafka, q / 100)) for q in (50, 100)},
+            "placed_to_readable_ms": {q: ms(percentile(to_view, q / 100)) for q in (50, 100)},
+        }
+
     def shed_stats(
         self,
         step: list[str],

@@ -73,6 +73,7 @@ def show(report: dict[str, Any]) -> None:
         "→Routed p50/p95/p99",
         "→decided p50/p95/p99",
         "ack→readable p50/p99/max (n)",
+        "ack→Placed, →readable p50/max",
         "undecided",
         "store ev/s (of raw)",
         "relay rec/s (of raw)",
@@ -108,6 +109,12 @@ def show(report: dict[str, Any]) -> None:
                 "/".join(fmt_ms(s["readable_ms"][q], "unread") for q in (50, 99, 100))
                 + f" ({s['readable_probed']})"
                 if s.get("readable_probed")
+                else "—",
+                ", ".join(
+                    "/".join(fmt_ms(s[key][q]) for q in (50, 100))
+                    for key in ("placed_ms", "placed_to_readable_ms")
+                )
+                if "placed_ms" in s
                 else "—",
                 f"{s['backlog_step']:,} (all {s['backlog_total']:,})",
                 f"{s['store_events_per_s']:,.0f}" + _pct(s["store_events_per_s"], raw_events),

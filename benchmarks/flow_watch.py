@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.flow_hub import HELD, REQUESTED, ROUTED, RunningHub, Seen, kafka_pids
+from benchmarks.flow_hub import HELD, PLACED, REQUESTED, ROUTED, RunningHub, Seen, kafka_pids
 from benchmarks.procstats import CpuWindow, rss_bytes, with_roles
 from hub.settings import Settings
 from hub.store import OrderStore
@@ -58,6 +58,8 @@ class KafkaWatcher:
                                 seen.routed_bytes.append(len(m.value or b""))
                             elif kind == HELD:
                                 seen.held.setdefault(subject, now)
+                            elif kind == PLACED:
+                                seen.placed.setdefault(subject, now)
                         elif tp.topic == requests:
                             if kind == REQUESTED:
                                 seen.requested.setdefault(subject, now)

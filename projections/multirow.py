@@ -114,8 +114,23 @@ def array_literal(values: Sequence[Any], kind: str) -> str | None:
     the parameter would (a bool but into BOOLEAN, a float but into DOUBLE PRECISION…).
     Built here because psycopg's list dumper, in Python, cost ~3.5 µs a value: more than the
     server saved."""
+    if _plain_texts(values):
+        # Texts with nothing to escape (ids, SKUs, times: nearly every column), joined at once
+        # rather than quoted one by one (40 → 2 µs for 60 values; the literals were ~6 % of
+        # the projections role's busy samples in py-spy).
+        return '{"' + '","'.join(values) + '"}' if values else "{}"
     parts = [_element(value, kind) for value in values]
     return None if None in parts else "{" + ",".join(parts) + "}"  # type: ignore[arg-type]
+
+
+def _plain_texts(values: Sequence[Any]) -> bool:
+    """Every value a `str` (not a subclass, as `_element` takes them) with no quote nor
+    backslash in it: its element is the text between double quotes, as `_element` writes it.
+    Checked on the values joined (two scans in C, not a Python loop over them)."""
+    if set(map(type, values)) - {str}:
+        return False
+    whole = "".join(values)
+    return '"' not in whole and "\\" not in whole
 
 
 def _element(value: Any, kind: str) -> str | None:

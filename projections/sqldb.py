@@ -226,9 +226,11 @@ class _Translating:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._db.dialect == "postgres":
             text, params = _as_array(sql, params)
-            if text is not sql:
-                # Never prepared: a plan kept from when the table was small (a scan) would
-                # outlive its growth; planned per call, it is an index search.
+            if text is not sql or _ARRAY_PARAMETER.search(sql):
+                # Never prepared: a generic plan cannot know the arrays' lengths, and one kept
+                # from when the table was small (a scan) outlives its growth until the next
+                # ANALYZE (the stock rows' read by key: a hash join over a sequential scan of
+                # every stock row). Planned per call, it is an index search.
                 return self._cursor.execute(self._db.sql(text), tuple(params), prepare=False)
         return self._cursor.execute(self._db.sql(sql), tuple(params))
 
@@ -299,6 +301,8 @@ def _psycopg_conninfo(url: str) -> str:
 __all__ = ["Cursor", "SqlDatabase", "psycopg"]
 
 
+# A parameter cast to an array (`?::text[]`): its statement is planned per call.
+_ARRAY_PARAMETER = re.compile(r"\?::\w+(\s+\w+)*\[\]")
 # `column IN (?, ?, …)`, not `NOT IN`, not a row value's.
 _IN_LIST = re.compile(r"\b(?!NOT\b)([\w.]+)\s+IN\s*\(\s*\?(?:\s*,\s*\?)+\s*\)", re.IGNORECASE)
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from projections import multirow
 from projections.base import ReadModel, SqlView, advance, prefix_upper_bound
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
@@ -299,8 +300,9 @@ def _load_rows(
     """The rows of these keys.
 
     PostgreSQL: by the primary key, the keys sent as two arrays joined to the table, in one
-    fixed text (psycopg prepares it after a few batches; an IN list was another text, parsed
-    and planned, for each batch's count of SKUs). Looked up by `sku IN (...)`, a batch's
+    fixed text (an IN list was another text for each batch's count of SKUs), planned per call:
+    a generic plan made while the table was small joins by a scan of the whole table until the
+    next ANALYZE (projections.sqldb). Looked up by `sku IN (...)`, a batch's
     hundred-odd SKUs were planned as a sequential scan of the whole table (40,000 rows on the
     benchmark's network; 12 of a run's 70 batches), each row tested against the hashed list:
     the projections backends' first user of CPU (benchmarks/README.md "The projections
@@ -317,7 +319,11 @@ def _load_rows(
             f"SELECT {_SELECT} FROM unnest(?::text[], ?::text[]) AS k(source_id, sku) "
             "JOIN stock_levels l ON l.source_id = k.source_id AND l.sku = k.sku "
             "LEFT JOIN stock_level_sources s ON s.source_id = l.source_id",
-            [[source for source, _ in keys], [sku for _, sku in keys]],
+            # As array literals: psycopg's list dumper (Python) cost ~3.5 µs a value.
+            [
+                multirow.array_literal([source for source, _ in keys], "text"),
+                multirow.array_literal([sku for _, sku in keys], "text"),
+            ],
         )
         for record in cur.fetchall():
             row = _from_record(record)

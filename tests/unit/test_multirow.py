@@ -1,6 +1,10 @@
 """The rewriting of an `executemany` into multi-row statements (projections/multirow.py)."""
 
+from typing import Any
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from projections import multirow
 
@@ -97,3 +101,37 @@ def test_numbered_statements_are_the_same_with_postgresql_placeholders() -> None
     plain = multirow.statements(UPSERT, rows)
     assert plain is not None and [p for _, p in plain] == [p for _, p in got]
     assert plain[0][0].count("(?, ?, ?)") == 2
+
+
+class _Text(str):
+    """A str subclass: `_element` does not take it, so neither may the joined path."""
+
+
+_ODD_TEXT = st.sampled_from(['"', "\\", 'a\\"b', "a,b", "{x}", "NULL", "", " "])
+
+
+@example(["a", "\\"], "text")
+@example(['"', "b"], "text")
+@example([_Text("a")], "text")
+@given(
+    st.one_of(
+        st.lists(st.one_of(st.text(), _ODD_TEXT), max_size=8),  # texts only: the joined way
+        st.lists(
+            st.one_of(
+                st.text(),
+                _ODD_TEXT,
+                st.none(),
+                st.integers(),
+                st.builds(_Text, st.text(max_size=3)),
+            ),
+            max_size=8,
+        ),
+    ),
+    st.sampled_from(["text", "integer", "boolean"]),
+)
+def test_an_array_literal_is_its_elements_quoted_one_by_one(values: list[Any], kind: str) -> None:
+    """The texts joined at once (no quote nor backslash in them) give the literal that quoting
+    each value gives, and anything else takes the element-by-element way."""
+    parts = [multirow._element(value, kind) for value in values]
+    expected = None if None in parts else "{" + ",".join(parts) + "}"  # type: ignore[arg-type]
+    assert multirow.array_literal(values, kind) == expected
