@@ -35,8 +35,10 @@ from hub.api.admission import BusyRate, Lag
 RATE_WINDOW = 3.0
 RATE_MIN_TAKEN = 20  # captures taken in the window before the rate is a rate, not a latency
 # Let in whatever the rate: a rate measured while capped low grows back (more in flight, more
-# taken a second) as long as `answer_within` exceeds a lone capture's latency.
-MIN_CAP = 8
+# taken a second) as long as `answer_within` exceeds a lone capture's latency. It may not (a
+# starved process: 8 let in, a capture answered in ~180 ms, 40/s): the captures in flight are
+# taken in batches (group commit, the views lane's passes), so a few more cost them little.
+MIN_CAP = 16
 
 CAPTURE_PATHS = ("/v1/orders", "/v1/intake/")  # POST: the routes that call Admission.check()
 

@@ -53,7 +53,7 @@ def test_a_low_rate_keeps_a_floor_and_idle_drops_the_cap() -> None:
         now["t"] += 0.05
         count.end(token, captured=True)
         count.stage()
-    assert count.cap == MIN_CAP  # 20/s x 0.1 s is 2: let 8 in whatever the rate
+    assert count.cap == MIN_CAP  # 20/s x 0.1 s is 2: let 16 in whatever the rate
     now["t"] += 10.0  # idle
     count.stage()
     assert count.cap is None
