@@ -276,11 +276,14 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         # Before the orchestrator, in its lane: it asks the backorder view whom a stock event
         # may free, so the view must have seen every event the orchestrator has.
         Following("backorders", backorders, order_events, lane=WORK),
+        # In the work lane too, beside the backorder view (one transaction): the reservations
+        # it folds are routing's, and no capture waits for it. In the views lane it was a
+        # tenth of the API's process, the embedded limit (benchmarks/README.md, embed2).
+        Following("stock_levels", stock_levels, stock_events, lane=WORK),
         Following("source_load", source_load, order_events),
         Following("rejected_submissions", rejected, order_events),
         Following("exceptions", exceptions, order_events),
         Following("audit_trail", audit, order_events),
-        Following("stock_levels", stock_levels, stock_events),
         Following(
             ORCHESTRATOR,
             orchestrator,

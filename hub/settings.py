@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     admission_max_retry_seconds: int = Field(
         default=30, ge=1, description="Longest Retry-After a shed capture is given"
     )
+    admission_capture_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        description="Embedded: the captures let in at once are capped at the rate the API "
+        "takes them times this (an accepted one then waits about this long for its answer); "
+        "one beyond the cap is answered 429 at once; 0 turns the cap off",
+    )
 
     intake_batch_size: int = Field(default=500, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)

@@ -197,7 +197,11 @@ class BusyRate:
 class StageLook(Protocol):
     """A stage looked at on demand (hub.api.admission_inflight.CaptureCount)."""
 
+    cap: int | None
+
     def stage(self) -> Lag: ...
+
+    def full(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,7 @@ class Admission:
         self._stages: list[StageLag] = []
         self.verdict = OPEN
         self._shed_answer: tuple[Verdict, Problem, dict[str, str], bytes] | None = None
+        self._full_answer: tuple[int, Problem, dict[str, str], bytes] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -308,12 +313,34 @@ class Admission:
                 pass
 
     def check(self, route: str) -> None:
-        """Raise a 429 problem while shedding; call it before the body is read."""
+        """Raise a 429 problem while shedding, or while this process takes as many captures
+        as it can answer in time (`CaptureCount.full`); call it before the body is read."""
         verdict = self.verdict
-        if not verdict.shed:
-            return
-        SHED.labels(route=route).inc()
-        raise self._shed_error(verdict)
+        if verdict.shed:
+            SHED.labels(route=route).inc()
+            raise self._shed_error(verdict)
+        captures = self.captures
+        if captures is not None and captures.full():
+            SHED.labels(route=route).inc()
+            raise self._full_error(captures.cap or 0)
+
+    def _full_error(self, cap: int) -> ProblemError:
+        """The 429 of a capture beyond the cap, its body rendered once per cap (as a shed's)."""
+        made = self._full_answer
+        if made is None or made[0] != cap:
+            problem = Problem(
+                type="/problems/overloaded",
+                title="The hub takes all the orders it can answer in time; try again shortly",
+                status=429,
+                detail=(
+                    f"{cap} orders are being taken; one more would wait past the bound on an "
+                    "answer; nothing was recorded: send the same order again after 1 s"
+                ),
+            )
+            headers = {"Retry-After": "1"}
+            body = bytes(problem_response(problem, headers).body)
+            made = self._full_answer = (cap, problem, headers, body)
+        return ProblemError(made[1], dict(made[2]), body=made[3])
 
     def _shed_error(self, verdict: Verdict) -> ProblemError:
         """The 429 of `verdict`, its body rendered once: every request shed between two looks

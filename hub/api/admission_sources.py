@@ -95,15 +95,17 @@ def admission_for(hub: Hub, probe: LagProbe | None, channel_ids: list[str]) -> A
     """Admission control as the settings ask (off: `ORDERHUB_ADMISSION_MAX_LAG_SECONDS=0`)."""
     s = hub.settings
     sample: Sampler | None = None
+    answer_within = 0.0  # distributed: a capture is a publish, its API not the bottleneck
     if s.admission_max_lag_seconds > 0:
         if probe is not None:
             sample = distributed_sampler(hub, probe, channel_ids)
         elif hub.delivery is not None:
             sample = embedded_sampler(hub)
+            answer_within = s.admission_capture_seconds
     return Admission(
         sample,
         s.admission_max_lag_seconds,
         s.admission_sample_seconds,
         s.admission_max_retry_seconds,
-        captures=None if sample is None else CaptureCount(),
+        captures=None if sample is None else CaptureCount(answer_within=answer_within),
     )

@@ -116,10 +116,14 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
 async def test_a_killed_routing_process_is_started_again_and_routes_each_order_once(
     tmp_path: Path, clock: Clock, store_url: str | None
 ) -> None:
-    async with running(tmp_path, clock, routing_process="on", database_url=store_url) as (
-        client,
-        hub,
-    ):
+    # 400 captures at once: the capture cap (admission) would answer most of them 429.
+    async with running(
+        tmp_path,
+        clock,
+        routing_process="on",
+        database_url=store_url,
+        admission_capture_seconds=0,
+    ) as (client, hub):
         await asyncio.to_thread(stock_up, hub, SOURCES)
         routing = _routing(hub)
         await asyncio.to_thread(routing.ready.wait, 30)
@@ -171,6 +175,7 @@ async def test_a_hung_routing_process_is_killed_and_replaced_and_routes_each_ord
         routing_process="on",
         routing_stall_seconds=STALL,
         database_url=store_url,
+        admission_capture_seconds=0,  # 400 captures at once, as above
     ) as (client, hub):
         await asyncio.to_thread(stock_up, hub, SOURCES)
         routing = _routing(hub)
