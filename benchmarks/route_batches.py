@@ -128,6 +128,17 @@ def _as_on_a_worker(hub: Hub) -> None:
     hub.orchestrator._positions_every = WORKER_POSITIONS_SECONDS
 
 
+def network_router(server: str, url: str, tmp: str) -> Router:
+    """A hub on the database at `url` (files in `tmp`) holding the network, its orchestrator
+    as a worker runs it, and the router that hands it orders."""
+    settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
+    hub = bootstrap(settings, clock=lambda: NOW)
+    _as_on_a_worker(hub)
+    build_network(hub, random.Random(7), 100, 10_000)
+    hub.deliver()
+    return Router(hub, Backends(server, url.rsplit("/", 1)[1]))
+
+
 Figures = dict[str, list[tuple[float, float]]]
 Collected = dict[int, list[tuple[float, int]]]
 
@@ -156,12 +167,8 @@ def _measure(args: argparse.Namespace, server: str, url: str) -> tuple[Figures, 
     collected: Collected = {}
     collector = Collector()
     with tempfile.TemporaryDirectory(prefix="orderhub-batches-") as tmp:
-        settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
-        hub = bootstrap(settings, clock=lambda: NOW)
-        _as_on_a_worker(hub)
-        build_network(hub, random.Random(7), 100, 10_000)
-        hub.deliver()
-        router = Router(hub, Backends(server, url.rsplit("/", 1)[1]))
+        router = network_router(server, url, tmp)
+        hub = router.hub
         warm = router.accepted(40)
         router.timed([warm[:20], warm[20:]])  # imports, the compiled policy, the caches
         for _ in range(args.rounds):

@@ -140,16 +140,22 @@ class OrchestrationFollower:
         """Try the waiting orders again that could now move. Across processes the backorder
         view can lag the stock event that should have woken an order; a periodic sweep bounds
         how long it waits. An order whose every waiting SKU has no free unit anywhere (by the
-        supply view, brought up to date first) cannot move and is left alone, so a sweep costs
-        what can change, not every waiting order."""
-        supply = self._orchestration.supply
+        supply view, brought up to date first) cannot move and is left alone, and so is one
+        this process decided on a view since which nothing it is decided on changed
+        (hub.services.waiting_orders): a sweep costs what can change, not every waiting
+        order."""
+        orchestration = self._orchestration
+        supply, waiting = orchestration.supply, orchestration.waiting
         supply.refresh()
         free: dict[str, bool] = {}
-        movable = [
-            UUID(order_id)
-            for order_id, skus in self._backorders.all_waiting(self._rank)
-            if any(free.setdefault(sku, supply.any_free(sku)) for sku in skus)
-        ]
+        movable: list[UUID] = []
+        known: list[UUID] = []
+        for waiting_id, skus in self._backorders.all_waiting(self._rank):
+            known.append(order_id := UUID(waiting_id))
+            may_move = any(free.setdefault(sku, supply.any_free(sku)) for sku in skus)
+            if may_move and not waiting.unchanged(order_id, skus):
+                movable.append(order_id)
+        waiting.keep(known)
         self._run_chunked(movable)
         return len(movable)
 

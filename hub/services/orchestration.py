@@ -15,25 +15,26 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import NAMESPACE_OID, UUID
 
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
 from aggregates.errors import StockError
 from aggregates.order import ROUTABLE, OrderStatus
 from aggregates.order_values import RequestedShipment, ShipmentLine
-from aggregates.stock import StockItem
 from hub.services.decision_records import decision_record
 from hub.services.lookup import find, find_many
 from hub.services.policies import PolicyService
 from hub.services.recorded_inputs import InputsRecorder
+from hub.services.routing_batch import RoutingBatch as _Batch
+from hub.services.routing_batch import stockless as _stockless
 from hub.services.routing_inputs import order_to_route
-from hub.services.stock_reservations import Key, Reservation, StockItems
-from hub.services.supply_view import Source, SupplyView, candidate_from
+from hub.services.stock_reservations import Reservation, StockItems
+from hub.services.supply_view import SupplyView, candidate_from
+from hub.services.waiting_orders import WaitingOrders, reads_clock
 from hub.store import OrderStore
 from orchestration_policies import (
     CandidateSource,
@@ -83,7 +84,9 @@ class OrchestrationService:
         self.supply = supply or SupplyView(store)
         self.recorder = InputsRecorder(store)
         self._items = StockItems(store, self.supply)
-        self._active: tuple[int, list[Policy]] | None = None
+        self.waiting = WaitingOrders(self.supply, clock)  # what the backorder sweep may skip
+        # The policies in force at a policy generation, and whether one of them reads the clock.
+        self._active: tuple[int, list[Policy], bool] | None = None
         # One decision at a time per process: the cached aggregates are shared, and concurrent
         # deciders in one process would only conflict with each other in the store.
         self._lock = threading.RLock()
@@ -98,12 +101,14 @@ class OrchestrationService:
             order = find(self._store, order_id, Order)
             if order is None or order.status not in ROUTABLE:
                 status = order.status.value if order is not None else "unknown"
+                self.waiting.decided(order_id, None)
                 return OrchestrationResult(order_id, "skipped", status, attempt)
             # After a conflict, the items are loaded: the store's own, whatever the view knows.
             batch = self._batch(by_totals=attempt == 1)
             try:
                 result = self._plan(order, batch, attempt)
                 self._save(batch, order)
+                self._saved(batch)
                 return result
             except (IntegrityError, StockError) as conflict:
                 # Someone else reserved, counted, or routed this very order (or recorded the
@@ -139,35 +144,45 @@ class OrchestrationService:
                 if order is None or order.status not in ROUTABLE:
                     status = order.status.value if order is not None else "unknown"
                     results.append(OrchestrationResult(order_id, "skipped", status, 1))
+                    batch.waits[order_id] = None
                     continue
                 results.append(self._plan(order, batch, 1))
                 orders.append(order)
             if orders:
                 self._save(batch, *orders)
+            self._saved(batch)
             return results
         except (IntegrityError, StockError) as conflict:
             self._forget(batch)
             log.info("batch of %d orders: %s; one by one instead", len(unique), conflict)
             return [self._orchestrate(order_id) for order_id in unique]
 
-    def _batch(self, by_totals: bool = True) -> "_Batch":
-        self.supply.refresh()
+    def _batch(self, by_totals: bool = True) -> _Batch:
+        supply = self.supply
+        supply.refresh()
         now = self._clock()
+        policies, timeless = self._active_policies()
         return _Batch(
             now=now,
-            policies=self._active_policies(),
-            used_today=self.supply.shipments_on(now.astimezone(UTC).date()),
+            policies=policies,
+            used_today=supply.shipments_on(now.astimezone(UTC).date()),
             by_totals=by_totals,
+            # What the view was when the batch's orders were decided: if none of their SKUs
+            # gains units after it, a waiting order need not be decided again (waiting_orders).
+            seen=(supply.position, supply.generation) if timeless else None,
         )
 
-    def _active_policies(self) -> list[Policy]:
-        """Read from the store again only after the view saw a policy event."""
+    def _active_policies(self) -> tuple[list[Policy], bool]:
+        """Read from the store again only after the view saw a policy event; and whether no
+        condition of theirs (nor of the default policy) reads the clock."""
         generation = self.supply.policy_generation
         if self._active is None or self._active[0] != generation:
-            self._active = (generation, self._policies.active_policies())
-        return self._active[1]
+            active = self._policies.active_policies()
+            timeless = not reads_clock([*active, default_policy()])
+            self._active = (generation, active, timeless)
+        return self._active[1], self._active[2]
 
-    def _plan(self, order: Order, batch: "_Batch", attempt: int) -> OrchestrationResult:
+    def _plan(self, order: Order, batch: _Batch, attempt: int) -> OrchestrationResult:
         """Decide and apply the decision to the order and the batch's stock; no save."""
         now = batch.now
         to_route = order_to_route(order)
@@ -203,6 +218,7 @@ class OrchestrationService:
                 decision_digest=digest,
                 inputs_digest=self.recorder.record(inputs, batch.records),
             )
+            batch.waits[order.id] = None
             return OrchestrationResult(order.id, "held", order.status.value, attempt)
 
         waiting = {line.line_id: line.quantity for line in decision.backordered}
@@ -214,6 +230,7 @@ class OrchestrationService:
             and unroutable is None
         ):
             # Still nothing to ship: record nothing (a sweep must not grow the log).
+            batch.waits[order.id] = batch.waited(to_route, decision, order.status)
             return OrchestrationResult(order.id, "unchanged", order.status.value, attempt)
 
         shipments: list[RequestedShipment] = []
@@ -244,6 +261,7 @@ class OrchestrationService:
             actor=ORCHESTRATOR,
             now=now,
         )
+        batch.waits[order.id] = batch.waited(to_route, decision, order.status)
         return OrchestrationResult(
             order.id, order.status.value, order.status.value, attempt, digest
         )
@@ -253,12 +271,12 @@ class OrchestrationService:
         overrides: RoutingOverrides,
         to_route: OrderToRoute,
         candidates: list[CandidateSource],
-        batch: "_Batch",
+        batch: _Batch,
     ) -> Decision:
         policy = select_policy(to_route, batch.policies, batch.now) or default_policy()
         return decide(to_route, candidates, overrides.applied_to(policy, candidates), batch.now)
 
-    def _holders_of(self, order: OrderToRoute, batch: "_Batch") -> list[CandidateSource]:
+    def _holders_of(self, order: OrderToRoute, batch: _Batch) -> list[CandidateSource]:
         """The sources holding some of the order's SKUs, with their stock of them: as the view
         has it, less what this batch's decisions have reserved of it."""
         pending = batch.pending
@@ -278,7 +296,7 @@ class OrchestrationService:
         return candidates
 
     def _with_every_source(
-        self, holders: list[CandidateSource], batch: "_Batch"
+        self, holders: list[CandidateSource], batch: _Batch
     ) -> list[CandidateSource]:
         known = {c.source_id for c in holders}
         return holders + [
@@ -287,7 +305,7 @@ class OrchestrationService:
             if source.source_id not in known
         ]
 
-    def _save(self, batch: "_Batch", *orders: Order) -> None:
+    def _save(self, batch: _Batch, *orders: Order) -> None:
         """The reservations made on the items (a stale view offered stock an item no longer
         has: InsufficientStockError, and the orders are decided again on a refreshed view),
         then the orders, the items and the inputs they name: one transaction."""
@@ -295,39 +313,15 @@ class OrchestrationService:
         self._store.save(*orders, *batch.touched.values(), *batch.records.values())
         self.recorder.saved(batch.records)
 
-    def _forget(self, batch: "_Batch") -> None:
+    def _saved(self, batch: _Batch) -> None:
+        """The batch's orders as saved: which of them wait, and on what view."""
+        for order_id, waited in batch.waits.items():
+            self.waiting.decided(order_id, waited)
+
+    def _forget(self, batch: _Batch) -> None:
         """Items changed by a save that did not happen are not what the store holds."""
         self._items.forget(list(batch.touched))
         self.recorder.settle(batch.records)
-
-
-@dataclass
-class _Batch:
-    """What a batch of decisions shares: one refresh of the view, and the reservations being
-    made, so that the second order of a batch sees what the first one took."""
-
-    now: datetime
-    policies: list[Policy]
-    used_today: dict[str, int]
-    by_totals: bool = True  # items may be known by the view's totals (stock_reservations)
-    reservations: list[Reservation] = field(default_factory=list)
-    pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
-    touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
-    records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
-    # Sources as candidates without stock, with the shipments used today they were made with.
-    stockless: dict[str, tuple[int, CandidateSource]] = field(default_factory=dict)
-
-
-def _stockless(source: Source, batch: "_Batch") -> CandidateSource:
-    """The source as a candidate holding none of the order: one per source and shipments used
-    today in a batch, shared by its orders (candidates are frozen). A backorder sweep decides
-    each waiting order against every source, and copying ~100 candidates per order was most of
-    the sweep's CPU (py-spy, benchmarks/README.md, orch4)."""
-    used = batch.used_today.get(source.source_id, 0)
-    known = batch.stockless.get(source.source_id)
-    if known is None or known[0] != used:
-        known = batch.stockless[source.source_id] = (used, source.candidate({}, used))
-    return known[1]
 
 
 def overrides_of(order: Order) -> RoutingOverrides:

@@ -123,6 +123,12 @@ class SupplyView:
         self._holders: dict[str, set[str]] = {}
         self._shipments: dict[date, dict[str, int]] = {}
         self.policy_generation = 0  # bumped by every policy event: cached policies are stale
+        # Bumped by every source and policy event and by a restore: what decide() is given
+        # besides stock changed (hub.services.waiting_orders).
+        self.generation = 0
+        # SKU → the log position of its last event that may have freed units of it (hub.services
+        # .waiting_orders: a waiting order none of whose SKUs was raised is not decided again).
+        self._raised: dict[str, int] = {}
         self.applied = 0  # events applied since this view was made or restored
 
     @property
@@ -138,7 +144,8 @@ class SupplyView:
             applied = 0
             while self._position < top:
                 for notification in page:
-                    self._apply(notification.topic, self._event(notification))
+                    event = self._event(notification)
+                    self._apply(notification.topic, event, notification.id)
                 applied += len(page)
                 self.applied += len(page)
                 self._position = page[-1].id if len(page) == PAGE else top
@@ -201,6 +208,13 @@ class SupplyView:
                     stock.setdefault(source_id, {})[sku] = held[(source_id, sku)]
             return stock
 
+    def raised_since(self, skus: Iterable[str], position: int) -> bool:
+        """Whether an event after `position` may have freed units of one of the SKUs: stock
+        registered or counted, adjusted up, released, or a reservation ended unshipped."""
+        with self._lock:
+            raised = self._raised
+            return any(raised.get(sku, 0) > position for sku in skus)
+
     def any_free(self, sku: str) -> bool:
         """Whether some source holds a unit of the SKU that nobody has reserved."""
         with self._lock:
@@ -260,18 +274,23 @@ class SupplyView:
             self._shipments = {d: dict(v) for d, v in state.shipments.items()}
             self.policy_generation = state.policy_generation
             self._position = state.position
+            self._raised = {}  # not in a checkpoint: whoever remembered positions starts over
+            self.generation += 1
             self.applied = 0
 
-    def _apply(self, topic: str, event: Any) -> None:
+    def _apply(self, topic: str, event: Any, position: int) -> None:
         kind, _, name = topic.rpartition(".")
         if kind == _STOCK_TOPIC:
             if name == "Registered":
                 self._stock_registered(event)
-            else:
-                self._stock_changed(event, _STOCK_CHANGES[name])
+                self._raised[event.sku] = position
+            elif self._stock_changed(event, _STOCK_CHANGES[name]):
+                self._raised[event.sku] = position
         elif kind == _SOURCE_TOPIC:
+            self.generation += 1
             self._source_event(name, event)
         elif kind == _POLICY_TOPIC:
+            self.generation += 1
             self.policy_generation += 1  # cached policies are stale
         else:
             self._shipment_requested(event)
@@ -282,12 +301,16 @@ class SupplyView:
         )
         self._holders.setdefault(e.sku, set()).add(e.source_id)
 
-    def _stock_changed(self, e: Any, change: Change) -> None:
+    def _stock_changed(self, e: Any, change: Change) -> bool:
+        """Applies the change; whether it may have freed units (more on hand, less reserved or
+        kept as safety stock: allocation rules keep a share of on hand)."""
         key = (e.source_id, e.sku)
         held = self._stock.get(key)
         if held is None or e.originator_version <= held.version:
-            return  # seen already (the log is read in order, so never "registered later")
-        self._stock[key] = Holding(*change(held, e), version=e.originator_version)
+            return False  # seen already (the log is read in order, so never "registered later")
+        on_hand, reserved, safety = change(held, e)
+        self._stock[key] = Holding(on_hand, reserved, safety, e.originator_version)
+        return on_hand > held.on_hand or reserved < held.reserved or safety < held.safety_stock
 
     def _source_event(self, name: str, e: Any) -> None:
         if name == "Registered":

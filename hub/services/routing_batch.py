@@ -1,0 +1,57 @@
+"""What a batch of decisions shares while it is decided: one view of supply and the stock it
+has reserved so far, the inputs records, and what its waiting orders saw (orchestration)."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from aggregates.order import OrderStatus
+from aggregates.stock import StockItem
+from hub.services.stock_reservations import Key, Reservation
+from hub.services.supply_view import Source
+from hub.services.waiting_orders import Waited
+from orchestration_policies import CandidateSource, Decision, OrderToRoute, Policy
+
+
+@dataclass
+class RoutingBatch:
+    """What a batch of decisions shares: one refresh of the view, and the reservations being
+    made, so that the second order of a batch sees what the first one took."""
+
+    now: datetime
+    policies: list[Policy]
+    used_today: dict[str, int]
+    by_totals: bool = True  # items may be known by the view's totals (stock_reservations)
+    reservations: list[Reservation] = field(default_factory=list)
+    pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
+    touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
+    records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
+    # Sources as candidates without stock, with the shipments used today they were made with.
+    stockless: dict[str, tuple[int, CandidateSource]] = field(default_factory=dict)
+    # The view's position and generation the orders are decided on; None if a policy reads
+    # the clock (then no waiting order is skipped by the sweep).
+    seen: tuple[int, int] | None = None
+    waits: dict[UUID, Waited | None] = field(default_factory=dict)  # known once saved
+
+    def waited(self, order: OrderToRoute, decision: Decision, status: OrderStatus) -> Waited | None:
+        """What the sweep may skip the order on, if it waits (None: decide it again)."""
+        if self.seen is None or status is not OrderStatus.BACKORDERED:
+            return None
+        skus = frozenset(line.sku for line in order.lines)
+        waiting = frozenset(line.sku for line in decision.backordered)
+        day = self.now.astimezone(UTC).date()
+        return Waited(self.seen[0], self.seen[1], day, skus, waiting)
+
+
+def stockless(source: Source, batch: RoutingBatch) -> CandidateSource:
+    """The source as a candidate holding none of the order: one per source and shipments used
+    today in a batch, shared by its orders (candidates are frozen). A backorder sweep decides
+    each waiting order against every source, and copying ~100 candidates per order was most of
+    the sweep's CPU (py-spy, benchmarks/README.md, orch4)."""
+    used = batch.used_today.get(source.source_id, 0)
+    known = batch.stockless.get(source.source_id)
+    if known is None or known[0] != used:
+        known = batch.stockless[source.source_id] = (used, source.candidate({}, used))
+    return known[1]
