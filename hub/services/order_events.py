@@ -19,16 +19,15 @@ compression or encryption configured. `events_of` answers None otherwise.
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from aggregates.order import Order, check_actor, intake_problems
 from aggregates.stored_json import stored_json
-
-if TYPE_CHECKING:
-    from hub.services.intake import SubmitOrder
+from schemas.submission import OrderSubmission
 
 # The event classes the library made for `@event("Placed")` and `@event("Accepted")`.
 _PLACED: Any = vars(Order)["Placed"]
@@ -40,6 +39,26 @@ _ACCEPTED_TOPIC = get_topic(_ACCEPTED)
 # None, lists, dicts under text keys): `stored_json` need not walk them to know orjson writes
 # them as the standard encoder does.
 _PLAIN = frozenset({"submission"})
+
+
+class Submitted(Protocol):
+    """What the events are written from: the intake's `SubmitOrder` (named here, not imported,
+    so that the intake depends on this module and not the other way round)."""
+
+    @property
+    def submission(self) -> OrderSubmission: ...
+    @property
+    def submission_json(self) -> dict[str, Any]: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def raw_payload(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def order_id(self) -> UUID: ...
 
 
 class AcceptedOrderEvents:
@@ -64,7 +83,7 @@ class AcceptedOrderEvents:
             and getattr(_ACCEPTED, "class_version", 1) == 1
         )
 
-    def events_of(self, command: "SubmitOrder", now: datetime) -> list[StoredEvent] | None:
+    def events_of(self, command: Submitted, now: datetime) -> list[StoredEvent] | None:
         """The two stored events of `command`'s order accepted at `now`; None when the intake
         would not accept it (its aggregate's path then writes what it does)."""
         if not self.usable or intake_problems(command.submission, now):
