@@ -62,6 +62,14 @@ def exclusion_for(rule: EligibilityRule, outcome: object) -> Exclusion:
     return Exclusion(rule.name, "condition could not be evaluated", str(outcome))
 
 
+# kept_for_others() figures memoised per demand class, at most this many on-hand figures (the
+# memo emptied in place when full). One per on-hand figure ever met otherwise: every shipment
+# leaves a new one, and a soak of the distributed hub held ~16,000 per demand class after 43,000
+# orders, ~4.5 MB in all and still rising (benchmarks/README.md, soak2). A miss is a few integer
+# operations.
+KEPT_FIGURES = 4_096
+
+
 class Reservations:
     """Units kept for other demand classes, per SKU at a source (integer arithmetic only)."""
 
@@ -87,5 +95,7 @@ class Reservations:
             kept = 0
             for units, numerator, denominator in self._rules:
                 kept += max(units, -(-numerator * on_hand // denominator))
+            if len(self.kept_by_on_hand) >= KEPT_FIGURES:
+                self.kept_by_on_hand.clear()  # in place: the hot path holds this very dict
             self.kept_by_on_hand[on_hand] = kept
         return kept

@@ -46,8 +46,10 @@ from orchestration_policies.decision_inputs import (
 # Digests known to be stored, kept per process; forgetting one only costs a conflict later.
 # About 240 bytes each (key, UUID, link): 100,000 were 24 MB of the routing process's memory
 # filled over its first 100,000 orders, for a hit only when an order is decided again with the
-# very same inputs, which happens soon after the first decision if at all.
-KNOWN = 20_000
+# very same inputs, which happens soon after the first decision if at all (its trigger read
+# again: a batch whose offsets were not committed, a handful of batches at most). 20,000 were
+# still ~3.5 MB of the orchestration role's growth over a soak's first 20,000 orders.
+KNOWN = 4_096
 # Inputs bodies up to this size are stored as their text (`PLAIN`), not zlib'd and base64'd:
 # compressing a typical order's (15 candidates, ~3 kB) was ~45 us of the ~140 us of recording
 # its inputs, and PostgreSQL compresses a stored event over ~2 kB itself (lz4, at a fraction

@@ -209,3 +209,29 @@ def test_a_small_body_is_stored_as_its_text_and_a_large_one_compressed(
     forget_definitions()
     assert load_inputs(store, small) == _inputs()
     assert load_inputs(store, large) == _inputs(reserved=4)
+
+
+def test_digests_known_are_bounded_and_a_forgotten_one_costs_a_settled_conflict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the last KNOWN digests are kept (one per decision otherwise, for good); a decision
+    made again with inputs forgotten adds the record, the store refuses it as stored already,
+    and the retry settles it, as with another writer's record."""
+    monkeypatch.setattr(recorded_inputs, "KNOWN", 2)
+    store = _store()
+    recorder = InputsRecorder(store)
+    for reserved in (0, 1, 2):
+        _record(recorder, store, _inputs(reserved=reserved))
+
+    recent: dict[UUID, Aggregate] = {}
+    recorder.record(_inputs(reserved=2), recent)
+    assert recent == {}  # kept: no record, no look-up
+    forgotten: dict[UUID, Aggregate] = {}
+    recorder.record(_inputs(), forgotten)
+    assert list(forgotten) == [recorded_inputs_id(_inputs().digest)]
+    with pytest.raises(IntegrityError):
+        store.save(*forgotten.values())
+    recorder.settle(forgotten)
+    retry: dict[UUID, Aggregate] = {}
+    assert recorder.record(_inputs(), retry) == _inputs().digest and retry == {}
+    assert load_inputs(store, _inputs().digest) == _inputs()
