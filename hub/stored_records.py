@@ -67,8 +67,8 @@ class RecordReader:
 
     def read(self, after: int | None, limit: int) -> list[tuple[int, Entry]]:
         """Up to `limit` events after `after`, each with its position, read (`entry`) but not
-        encoded: the relay reads the next batch in a thread while its event loop publishes
-        the one before, and encodes on the loop, as it did envelopes.
+        encoded (`encode` makes their records; the relay reads and encodes at once, in its
+        reading thread: `read_records`).
 
         On PostgreSQL the rows come as plain tuples with the aggregate id as its text (the
         relay's subject), not as the library's `Notification`s with a `UUID` each: a row
