@@ -62,7 +62,7 @@ class RecordReader:
         self._envelopes = store.envelope_reader
         self._topics: dict[str, _Topic] = {}
         self._actors: dict[str, bytes] = {}
-        self._rows = _RowSelect.of(store.recorder)
+        self._rows = _RowSelect.of(store.recorder, lambda topic: self._topic(topic).published)
         self.from_envelopes = 0  # events published through their envelopes (tests, benchmarks)
 
     def read(self, after: int | None, limit: int) -> list[tuple[int, Entry]]:
@@ -186,34 +186,57 @@ class RecordReader:
 class _RowSelect:
     """The notification log after a position as plain tuples (position, aggregate id as text,
     version, topic, state), in binary: the library's `select_notifications` statement with
-    the id cast to text."""
+    the id cast to text.
 
-    def __init__(self, recorder: PostgresApplicationRecorder) -> None:
+    The state of an event never published (decision inputs, credentials) comes as NULL once
+    its topic has been seen: the relay drops those events unread, and their states are among
+    the largest (a decision's inputs ~3.4 kB an order, ~a quarter of the bytes the relay
+    read, stored out of line): the server no longer fetches them from TOAST, decompresses
+    and sends them, nor psycopg copies them (benchmarks/README.md, pgstore)."""
+
+    def __init__(
+        self, recorder: PostgresApplicationRecorder, published: Callable[[str], bool]
+    ) -> None:
         self._datastore = recorder.datastore
+        self._published = published
+        self._seen: set[str] = set()
+        self._unsent: list[str] = []  # stored topics never published, as seen
         table = SQL("{schema}.{table}").format(
             schema=Identifier(recorder.datastore.schema),
             table=Identifier(recorder.events_table_name),
         )
         head = SQL(
-            "SELECT notification_id, originator_id::text, originator_version, topic, state"
-            " FROM {table}"
+            "SELECT notification_id, originator_id::text, originator_version, topic,"
+            " CASE WHEN topic = ANY(%s::text[]) THEN NULL ELSE state END FROM {table}"
         ).format(table=table)
         order = SQL(" ORDER BY notification_id LIMIT %s")
         self._first = Composed([head, order])
         self._after = Composed([head, SQL(" WHERE notification_id>%s"), order])
 
     @classmethod
-    def of(cls, recorder: Any) -> "_RowSelect | None":
+    def of(cls, recorder: Any, published: Callable[[str], bool]) -> "_RowSelect | None":
         """For a PostgreSQL store whose ids are `uuid`s (their text is `str()` of the UUID the
         library reads); None otherwise (the relay reads `Notification`s)."""
         if not isinstance(recorder, PostgresApplicationRecorder):
             return None
         if recorder.datastore.originator_id_type != "uuid":
             return None
-        return cls(recorder)
+        return cls(recorder, published)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
     def after(self, after: int | None, limit: int) -> list[tuple[int, str, int, str, bytes]]:
+        """The rows after `after`; a never-published topic's state None once seen."""
         if after is None:
-            return binary_rows(self._datastore, self._first, [limit])
-        return binary_rows(self._datastore, self._after, [after, limit])
+            rows = binary_rows(self._datastore, self._first, [self._unsent, limit])
+        else:
+            rows = binary_rows(self._datastore, self._after, [self._unsent, after, limit])
+        seen = self._seen
+        for row in rows:
+            if row[3] not in seen:
+                self._learn(row[3])
+        return rows
+
+    def _learn(self, topic: str) -> None:
+        self._seen.add(topic)
+        if not self._published(topic):
+            self._unsent = [*self._unsent, topic]

@@ -87,3 +87,25 @@ def test_an_event_left_to_the_mapper_is_read_with_its_uuid(history: OrderStore) 
     assert position == stored.id
     assert reader.encode(entry) == _by_envelope(history, stored, mapper=True)
     assert b"1234567890123456789012" in reader.encode(entry)[0].value
+
+
+def test_the_states_of_events_never_published_are_not_read_once_their_topic_is_known(
+    history: OrderStore,
+) -> None:
+    """The relay drops the events of families never published (decision inputs, credentials)
+    unread: once a read has seen such a topic, later reads get the row without its state
+    (NULL), and the records published are the same."""
+    stored = _all(history)
+    first = _same_as_envelopes(history, batch=50)
+    unpublished = {n.topic for n in stored if not first._topic(n.topic).published}
+    assert any(topic.endswith("RecordedInputs.Recorded") for topic in unpublished)
+    assert first._rows is not None
+
+    again = first._rows.after(None, len(stored) + 1)
+
+    assert [row[0] for row in again] == [n.id for n in stored]
+    for row, event in zip(again, stored, strict=True):
+        assert row[4] == (None if event.topic in unpublished else event.state), event.topic
+    assert [entry for _, entry in first.read(None, len(stored) + 1)] == [
+        first.entry(event) for event in stored
+    ]
