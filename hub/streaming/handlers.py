@@ -20,12 +20,13 @@ from connectors.consumed import (
 from connectors.publisher import Publisher
 from hub.services.capture import read_canonical, translate
 from hub.services.intake import (
+    Command,
     IntakeService,
     Outcome,
     PlaceResult,
     RejectSubmission,
-    SubmitOrder,
 )
+from hub.services.vouched import SubmissionProof, proof_for, vouched_order
 from hub.services.what_if_log import loads
 from hub.settings import Settings
 from hub.streaming.plain_batches import BatchHandler
@@ -42,27 +43,44 @@ class Unparseable(Exception):
     """The bytes are not even the channel's format: they go to the DLQ as they are."""
 
 
-Parsed = SubmitOrder | RejectSubmission
-Parser = Callable[[ConsumedMessage], list[Parsed]]
+Parsed = Command | RejectSubmission
+Parser = Callable[[ConsumedMessage], Sequence[Parsed]]
 
 
-def parse_canonical(message: ConsumedMessage) -> list[Parsed]:
-    """orderhub.orders.submitted: one canonical OrderSubmission (JSON) per record."""
+def parse_canonical(message: ConsumedMessage, proof: SubmissionProof | None = None) -> list[Parsed]:
+    """orderhub.orders.submitted: one canonical OrderSubmission (JSON) per record; taken as the
+    API validated it when the record's proof holds under `proof` (hub.services.vouched)."""
+    correlation = message.header(CORRELATION_HEADER)
+    correlation = correlation or f"{message.topic}:{message.partition}:{message.offset}"
+
+    def actor_of(channel: str) -> str:
+        return _actor(message.header(ACTOR_HEADER), channel)
+
+    if proof is not None:
+        headers = dict(message.headers)
+        vouched = vouched_order(proof, message.value, headers, actor_of, correlation)
+        if vouched is not None:
+            return [vouched]
     try:
         text = message.value.decode("utf-8")
         payload = loads(text)  # orjson where it reads as json.loads would (the API's reading)
     except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError too
         raise Unparseable(str(error)) from None
-    correlation = message.header(CORRELATION_HEADER)
     return [
         read_canonical(
             text,
             payload,
-            lambda channel: _actor(message.header(ACTOR_HEADER), channel),
-            correlation or f"{message.topic}:{message.partition}:{message.offset}",
+            actor_of,
+            correlation,
             details={"source": message.stream, "offset": message.offset},
         )
     ]
+
+
+def canonical_parser(settings: Settings) -> Parser:
+    """`parse_canonical` trusting the records the API proved under `settings`' key."""
+    proof = proof_for(settings)
+    return lambda message: parse_canonical(message, proof)
 
 
 ChannelLookup = Callable[[Iterable[str]], Mapping[str, ChannelDefinition | None]]
@@ -78,6 +96,7 @@ def channel_parsers(
     batches while they do not change). Records of the hub's submissions topic are canonical."""
     prefix = f"{settings.topic_prefix}orderhub.channel."
     submitted = settings.topic("submitted")
+    canonical = canonical_parser(settings)
 
     def channel_of(topic: str) -> str:
         return topic.removeprefix(prefix).removesuffix(".orders")
@@ -94,9 +113,9 @@ def channel_parsers(
             log.exception("the channels of a batch could not be read")
             failed = error
 
-        def parse(message: ConsumedMessage) -> list[Parsed]:
+        def parse(message: ConsumedMessage) -> Sequence[Parsed]:
             if message.topic == submitted:
-                return parse_canonical(message)
+                return canonical(message)
             if failed is not None:
                 raise RuntimeError(f"the channel could not be read: {failed!r}")
             channel = known.get(channel_of(message.topic))
@@ -128,13 +147,16 @@ class IntakeConsumer:
         intake: IntakeService,
         publisher: Publisher,
         settings: Settings,
-        parsers: Parsers = lambda _: parse_canonical,
+        parsers: Parsers | None = None,
         name: str = "intake",
         channel_name: str | None = None,
     ) -> None:
         self._intake = intake
         self._publisher = publisher
         self._settings = settings
+        if parsers is None:
+            canonical = canonical_parser(settings)
+            parsers = lambda _: canonical  # noqa: E731
         self._parsers = parsers  # a parser for each batch
         self.name = name
         self._channel_name = channel_name
@@ -142,7 +164,7 @@ class IntakeConsumer:
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         parked: list[OutboundRecord] = []
-        commands: list[tuple[ConsumedMessage, SubmitOrder]] = []
+        commands: list[tuple[ConsumedMessage, Command]] = []
         rejections: list[RejectSubmission] = []
 
         async def parser() -> Parser:
@@ -182,9 +204,9 @@ class IntakeConsumer:
 
     async def _place(
         self,
-        commands: list[tuple[ConsumedMessage, SubmitOrder]],
+        commands: list[tuple[ConsumedMessage, Command]],
         parked: list[OutboundRecord],
-    ) -> list[tuple[tuple[ConsumedMessage, SubmitOrder], PlaceResult]]:
+    ) -> list[tuple[tuple[ConsumedMessage, Command], PlaceResult]]:
         if not commands:
             return []
         attempts = self._settings.max_handler_attempts
@@ -218,7 +240,7 @@ class IntakeConsumer:
         return dead_letter(self._settings.topic("dlq"), message, error, by)
 
 
-def _conflict(command: SubmitOrder, result: PlaceResult) -> RejectSubmission:
+def _conflict(command: Command, result: PlaceResult) -> RejectSubmission:
     channel = command.submission.channel
     return RejectSubmission(
         channel=channel,
