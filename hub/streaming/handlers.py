@@ -29,6 +29,7 @@ from hub.services.intake import (
 from hub.services.vouched import SubmissionProof, proof_for, vouched_order
 from hub.services.what_if_log import loads
 from hub.settings import Settings
+from hub.streaming.overlap import Finish
 from hub.streaming.plain_batches import BatchHandler
 from hub.streaming.retries import is_outage, with_retries
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
@@ -163,6 +164,11 @@ class IntakeConsumer:
         self._submitted = settings.topic("submitted")
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        await (await self.prepare(messages))()
+
+    async def prepare(self, messages: Sequence[ConsumedMessage]) -> Finish:
+        """The batch parsed; what records it, to call once (hub.streaming.overlap: the next
+        batch is parsed while this one is saved)."""
         parked: list[OutboundRecord] = []
         commands: list[tuple[ConsumedMessage, Command]] = []
         rejections: list[RejectSubmission] = []
@@ -186,6 +192,14 @@ class IntakeConsumer:
                     rejections.append(item)
                 else:
                     commands.append((message, item))
+        return lambda: self._record(commands, rejections, parked)
+
+    async def _record(
+        self,
+        commands: list[tuple[ConsumedMessage, Command]],
+        rejections: list[RejectSubmission],
+        parked: list[OutboundRecord],
+    ) -> None:
         for (_, command), result in await self._place(commands, parked):
             if result.outcome is Outcome.CONFLICT:
                 rejections.append(_conflict(command, result))
@@ -283,6 +297,10 @@ class ByTopic:
         self._rest = rest
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        await (await self.prepare(messages))()
+
+    async def prepare(self, messages: Sequence[ConsumedMessage]) -> Finish:
+        """`rest`'s share prepared (when it prepares its batches); the rest done in the call."""
         shares: dict[str, list[ConsumedMessage]] = {}
         rest: list[ConsumedMessage] = []
         for message in messages:
@@ -290,7 +308,15 @@ class ByTopic:
                 shares.setdefault(message.topic, []).append(message)
             else:
                 rest.append(message)
+        prepare = getattr(self._rest, "prepare", None)
+        rest_done: Finish | None = None
         if rest:
-            await self._rest.handle(rest)
-        for topic, share in shares.items():
-            await self._handlers[topic].handle(share)
+            rest_done = await prepare(rest) if prepare else lambda: self._rest.handle(rest)
+
+        async def finish() -> None:
+            if rest_done is not None:
+                await rest_done()
+            for topic, share in shares.items():
+                await self._handlers[topic].handle(share)
+
+        return finish
