@@ -34,10 +34,25 @@ _ACCEPTED: Any = vars(Order)["Accepted"]
 _ORDER_TOPIC = get_topic(Order)
 _PLACED_TOPIC = get_topic(_PLACED)
 _ACCEPTED_TOPIC = get_topic(_ACCEPTED)
-# The submission's JSON values come from pydantic's JSON-mode dump (texts, numbers, booleans,
-# None, lists, dicts under text keys): `stored_json` need not walk them to know orjson writes
-# them as the standard encoder does.
-_PLAIN = frozenset({"submission"})
+# Fields `stored_json` need not walk to know orjson writes them as the standard encoder does:
+# texts, the batch's time as the transcoder wrote it (a dict of two texts), and the
+# submission's JSON values (pydantic's JSON-mode dump: texts, finite numbers, booleans, None,
+# lists, dicts under text keys). Only the event's own timestamp (a datetime) is looked at; a
+# text of an unusual kind (a subclass) goes to the transcoder by orjson's passthrough anyway.
+_PLAIN_PLACED = frozenset(
+    {
+        "originator_topic",
+        "channel",
+        "external_id",
+        "submission",
+        "digest",
+        "raw_payload",
+        "actor",
+        "correlation_id",
+        "received_at",
+    }
+)
+_PLAIN_ACCEPTED = frozenset({"actor", "correlation_id", "accepted_at"})
 
 
 class Submitted(Protocol):
@@ -116,17 +131,22 @@ class AcceptedOrderEvents:
         order_id = command.order_id
         return [
             StoredEvent(order_id, 1, _PLACED_TOPIC, self._placed_json(placed, command)),
-            StoredEvent(order_id, 2, _ACCEPTED_TOPIC, stored_json(self._transcoder, accepted)),
+            StoredEvent(
+                order_id,
+                2,
+                _ACCEPTED_TOPIC,
+                stored_json(self._transcoder, accepted, _PLAIN_ACCEPTED),
+            ),
         ]
 
     def _placed_json(self, placed: dict[str, Any], command: Submitted) -> bytes:
         try:
-            return stored_json(self._transcoder, placed, _PLAIN)
+            return stored_json(self._transcoder, placed, _PLAIN_PLACED)
         except TypeError:
             # The values as they came (`orjson.Fragment`) met the standard encoder, which
             # `stored_json` leaves some texts to: it is given the values themselves.
             placed["submission"] = command.submission_json
-            return stored_json(self._transcoder, placed, _PLAIN)
+            return stored_json(self._transcoder, placed, _PLAIN_PLACED)
 
     def _encoded(self, now: datetime) -> Any:
         """`now` as the transcoder writes it (what orjson's `default` makes of it), made once
