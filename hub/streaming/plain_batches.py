@@ -52,6 +52,7 @@ from hub.streaming.overlap import Overlap, read_again
 log = logging.getLogger(__name__)
 RETRY_PAUSE_SECONDS = 1.0
 COMMIT_ON_STOP_SECONDS = 2.0
+FINISHING_LOOK_SECONDS = 0.01
 
 
 class BatchHandler(Protocol):
@@ -172,9 +173,7 @@ class PlainBatchConsumer:
         self.hold = hold
         try:
             while True:
-                wait = self._commit_at - loop.time() if self._handled else 1.0
-                if hold is not None:
-                    wait = min(wait, hold.wait_for(loop.time()))
+                wait = self._fetch_wait(loop.time(), hold)
                 fetched = await kafka.getmany(
                     timeout_ms=max(1, int(min(wait, 1.0) * 1000)), max_records=self.batch_size
                 )
@@ -236,6 +235,17 @@ class PlainBatchConsumer:
             read_again(kafka, [fetched])
             return
         await self._done(fetched)
+
+    def _fetch_wait(self, now: float, hold: BrokerHold | None) -> float:
+        """How long the next fetch may wait: until the handled batches' commit is due, the
+        broker's window, and while a batch is being finished (overlap) a short while only, so
+        that it is marked handled (and committed) soon after it finished, not a second later."""
+        wait = self._commit_at - now if self._handled else 1.0
+        if hold is not None:
+            wait = min(wait, hold.wait_for(now))
+        if self.overlap is not None and not self.overlap.finished:
+            wait = min(wait, FINISHING_LOOK_SECONDS)
+        return wait
 
     async def _settle_overlap(self, kafka: AIOKafkaConsumer, fetched: bool) -> None:
         """The batch being finished marked handled once it finished; idle, waited for."""

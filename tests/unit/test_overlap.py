@@ -4,13 +4,16 @@ failed batch and the one prepared after it read again from their first records."
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 
 from connectors.consumed import ConsumedMessage
+from hub.settings import Settings
 from hub.streaming.overlap import Finish, Overlap
+from hub.streaming.plain_batches import PlainBatchConsumer
 from tests.unit.test_plain_batch_window import OTHER, TP, Record
 
 
@@ -146,3 +149,21 @@ async def test_a_stop_gives_the_batch_being_finished_a_while_to_finish_and_be_ma
     await o.stop(kafka, 0.5)  # type: ignore[arg-type]
 
     assert handled == marked and o.finished
+
+
+@pytest.mark.asyncio
+async def test_a_consumer_finishing_a_batch_looks_again_soon_to_mark_it(tmp_path: Path) -> None:
+    steps = Steps()
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")
+    reader = PlainBatchConsumer(settings, [TP.topic], "g", steps, 500, early=True, overlap=True)
+    assert reader.overlap is not None
+    idle = reader._fetch_wait(0.0, None)
+
+    await reader.overlap.take(Seeks(), *batch(0))  # type: ignore[arg-type]
+
+    # Idle, a fetch waits up to a second; while a batch is finishing, a hundredth.
+    assert idle == 1.0
+    assert reader._fetch_wait(0.0, None) <= 0.01
+    steps.release[0].set()
+    await asyncio.sleep(0)
+    assert reader._fetch_wait(0.0, None) == 1.0

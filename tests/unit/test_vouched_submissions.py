@@ -233,3 +233,15 @@ def test_the_proof_binds_where_each_part_ends() -> None:
     signed = PROOF.sign(b"ab", b"c", b"d")
 
     assert not PROOF.holds(b"a", b"bc", b"d", signed)
+
+
+@pytest.mark.parametrize(
+    "placed_at",
+    ["2026-11-20T08:00:00.1+01:00", "2026-11-20T08:00:00.000001Z", "2026-11-20T07:59:59.9-05:30"],
+)
+def test_the_time_read_from_the_values_is_the_validated_one(placed_at: str) -> None:
+    checked = submit_order(submission_dict(placed_at=placed_at))
+
+    vouched = _one(_as_the_api_sends(checked))
+
+    assert vouched.placed_at == checked.submission.placed_at
