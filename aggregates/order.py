@@ -45,6 +45,7 @@ __all__ = [
     "OrderStatus",
     "check_actor",
     "intake_problems",
+    "placed_at_problems",
 ]
 
 
@@ -314,8 +315,12 @@ for _topic in (OrderFulfillment, OrderWithdrawals, OrderBilling):
 def intake_problems(submission: OrderSubmission, now: datetime) -> list[str]:
     """What `Order.intake_problems` finds, from the submission alone (a writer that builds the
     order's first events itself asks before it does)."""
+    return placed_at_problems(submission.placed_at, now)
+
+
+def placed_at_problems(placed_at: datetime, now: datetime) -> list[str]:
+    """`intake_problems` of a submission placed at `placed_at`."""
     problems = []
-    placed_at = submission.placed_at
     if placed_at > now + MAX_CLOCK_SKEW:
         problems.append(
             f"placed_at: {placed_at.isoformat()} is in the future "

@@ -9,7 +9,8 @@ Kafka channel registered over REST, then only the intake role's worker (`worker 
 intake`). Once it reads, an open loop of `rate` orders/s for `seconds` (the flow's generated
 orders): a share (`--kafka-share`, the flow's default 0.1) as raw canonical JSON on the
 channel's topic, the rest on `orderhub.orders.submitted` as the API publishes them (payload,
-actor and correlation headers), then a wait until the event store holds every order. Printed:
+actor and correlation headers, what its validation found and the proof of it under the hub's
+key: hub.services.vouched), then a wait until the event store holds every order. Printed:
 the intake process's CPU (all threads) from the first send to the last order stored, per
 order, and the load average. With no other role running, the figure is the role's own (the
 flow's per-process CPU mixes in how far behind the other roles leave it).
@@ -32,7 +33,12 @@ from benchmarks.flow_hub import KAFKA_CHANNEL, REST_CHANNEL, RunningHub, registe
 from benchmarks.flow_load import placed_now
 from benchmarks.network import Network, OrderMaker, generate_network
 from benchmarks.procstats import cpu_seconds
-from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
+from connectors.codec import OutboundRecord
+from hub.services.capture import read_canonical
+from hub.services.intake import SubmitOrder
+from hub.services.vouched import proof_for
+from hub.services.what_if_log import loads
+from hub.streaming.submissions import submission_record
 from tests.support.processes import HubProcess
 
 PLACED = "Order.Placed"
@@ -63,6 +69,7 @@ class Producer:
         assert s.kafka_bootstrap is not None
         self._kafka = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5)
         self._submitted = s.topic("submitted")
+        self._proof = proof_for(s)
         self._channel = s.channel_topic(KAFKA_CHANNEL)
         self._every = round(1 / kafka_share) if kafka_share > 0 else 0
         self._maker = maker
@@ -79,11 +86,15 @@ class Producer:
         if kafka:
             await self._kafka.send(self._channel, body, key=key)
         else:
-            headers = [
-                (ACTOR_HEADER, f"channel:{channel}".encode()),
-                (CORRELATION_HEADER, f"bench-{external_id}".encode()),
-            ]
-            await self._kafka.send(self._submitted, body, key=key, headers=headers)
+            record = self._as_the_api_sends(body, channel, f"bench-{external_id}")
+            await self._kafka.send(self._submitted, body, key=key, headers=list(record.headers))
+
+    def _as_the_api_sends(self, body: bytes, channel: str, correlation: str) -> OutboundRecord:
+        """The record the API publishes for this payload: validated, digested, proved."""
+        text = body.decode()
+        command = read_canonical(text, loads(text), lambda _: f"channel:{channel}", correlation)
+        assert isinstance(command, SubmitOrder), command
+        return submission_record(self._submitted, command, self._proof)
 
     async def start(self) -> None:
         await self._kafka.start()

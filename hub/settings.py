@@ -242,16 +242,23 @@ class Settings(BaseSettings):
         ge=100,
         description="At most this many addresses and key ids are remembered (least recent go)",
     )
+    submission_proof_key: str | None = Field(
+        default=None,
+        description="The key of the proofs the API gives the intake with the submissions it "
+        f"validated (at least {MIN_ADMIN_KEY_LENGTH} characters, the same in every API and "
+        "worker process; set it in production). Unset: derived from the database URL "
+        "(hub.services.vouched)",
+    )
     log_level: str = "info"
 
-    @field_validator("admin_api_key")
+    @field_validator("admin_api_key", "submission_proof_key")
     @classmethod
     def _long_enough(cls, value: str | None) -> str | None:
         if value == "":
             return None  # an empty variable (as compose files write it) means none
         if value is not None and len(value) < MIN_ADMIN_KEY_LENGTH:
             raise ValueError(
-                f"the bootstrap admin key must be at least {MIN_ADMIN_KEY_LENGTH} characters "
+                f"the key must be at least {MIN_ADMIN_KEY_LENGTH} characters "
                 f"(it has {len(value)}); make one with: "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )

@@ -36,6 +36,7 @@ from hub.api.routes import (
 from hub.api.settling import RoutingPendingHeader
 from hub.bootstrap import Hub, bootstrap
 from hub.services.rerun import warm_in_background
+from hub.services.vouched import proof_for
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import role_groups
@@ -71,7 +72,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             # The producer's linger spent before the duplicate checks, not after: a round of
             # checks waits it for others, and its new orders go out together, without waiting
             # again (hub.services.existing_checks).
-            gateway = SubmissionGateway(publisher, s.topic("submitted"))
+            gateway = SubmissionGateway(publisher, s.topic("submitted"), proof=proof_for(s))
             app.state.capture = the_hub.capture.handing_new_orders_to(
                 gateway.submit, gather_seconds=s.kafka_linger_ms / 1000
             )

@@ -17,6 +17,7 @@ from aggregates.submission import RejectedSubmission, rejected_submission_id
 from hub.services.canonical_json import canonical_ascii_json
 from hub.services.lookup import find, find_many
 from hub.services.order_events import AcceptedOrderEvents
+from hub.services.vouched import VouchedOrder
 from hub.store import OrderStore
 from schemas.submission import OrderSubmission
 
@@ -45,6 +46,27 @@ class SubmitOrder:
     @cached_property
     def digest(self) -> str:
         return json_digest(self.submission_json)
+
+    @property
+    def channel(self) -> str:
+        return self.submission.channel
+
+    @property
+    def external_id(self) -> str:
+        return self.submission.external_id
+
+    @property
+    def placed_at(self) -> datetime:
+        return self.submission.placed_at
+
+    @property
+    def stored_submission(self) -> Any:
+        """The values as the order's `Placed` event stores them."""
+        return self.submission_json
+
+
+# What the intake records: a submission as parsed here, or one the API validated (its proof held).
+Command = SubmitOrder | VouchedOrder
 
 
 @dataclass(frozen=True)
@@ -131,11 +153,11 @@ class IntakeService:
         self._clock = clock
         self._accepted_events = AcceptedOrderEvents(store.mapper, INTAKE_ACTOR)
 
-    def place_order(self, command: SubmitOrder) -> PlaceResult:
+    def place_order(self, command: Command) -> PlaceResult:
         """Record one submission; see place_orders."""
         return self.place_orders([command])[0]
 
-    def place_orders(self, commands: Sequence[SubmitOrder]) -> list[PlaceResult]:
+    def place_orders(self, commands: Sequence[Command]) -> list[PlaceResult]:
         """Record many submissions in one event-store transaction; duplicates answered, not stored.
 
         The batch is saved optimistically. If the store refuses it because an id exists (a
@@ -143,7 +165,7 @@ class IntakeService:
         duplicate never costs the others their place.
         """
         now = self._clock()
-        first_by_id: dict[UUID, SubmitOrder] = {}
+        first_by_id: dict[UUID, Command] = {}
         for command in commands:
             first_by_id.setdefault(command.order_id, command)
         try:
@@ -164,7 +186,7 @@ class IntakeService:
                 )
         return results
 
-    def _save_new(self, commands: list[SubmitOrder], now: datetime) -> dict[UUID, PlaceResult]:
+    def _save_new(self, commands: list[Command], now: datetime) -> dict[UUID, PlaceResult]:
         """New orders in one transaction: an accepted one's events written straight to their
         stored form (hub.services.order_events), any other's through its aggregate."""
         stored: list[StoredEvent] = []
@@ -233,7 +255,7 @@ class IntakeService:
             for c in commands
         ]
 
-    def _place_alone(self, command: SubmitOrder, now: datetime) -> PlaceResult:
+    def _place_alone(self, command: Command, now: datetime) -> PlaceResult:
         order = self._new_order(command, now)
         try:
             self._store.save(order)
@@ -246,7 +268,7 @@ class IntakeService:
         return _created(order)
 
     @staticmethod
-    def _new_order(command: SubmitOrder, now: datetime) -> Order:
+    def _new_order(command: Command, now: datetime) -> Order:
         sub = command.submission
         order = Order(
             channel=sub.channel,
@@ -273,7 +295,7 @@ def _created(order: Order) -> PlaceResult:
 
 
 def _compare(
-    command: SubmitOrder, status: str, existing_digest: str, reasons: tuple[str, ...]
+    command: Command, status: str, existing_digest: str, reasons: tuple[str, ...]
 ) -> PlaceResult:
     same = command.digest == existing_digest
     return PlaceResult(

@@ -25,9 +25,8 @@ from uuid import UUID
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from aggregates.order import Order, check_actor, intake_problems
+from aggregates.order import Order, check_actor, placed_at_problems
 from aggregates.stored_json import stored_json
-from schemas.submission import OrderSubmission
 
 # The event classes the library made for `@event("Placed")` and `@event("Accepted")`.
 _PLACED: Any = vars(Order)["Placed"]
@@ -35,20 +34,41 @@ _ACCEPTED: Any = vars(Order)["Accepted"]
 _ORDER_TOPIC = get_topic(Order)
 _PLACED_TOPIC = get_topic(_PLACED)
 _ACCEPTED_TOPIC = get_topic(_ACCEPTED)
-# The submission's JSON values come from pydantic's JSON-mode dump (texts, numbers, booleans,
-# None, lists, dicts under text keys): `stored_json` need not walk them to know orjson writes
-# them as the standard encoder does.
-_PLAIN = frozenset({"submission"})
+# Fields `stored_json` need not walk to know orjson writes them as the standard encoder does:
+# texts, the batch's time as the transcoder wrote it (a dict of two texts), and the
+# submission's JSON values (pydantic's JSON-mode dump: texts, finite numbers, booleans, None,
+# lists, dicts under text keys). Only the event's own timestamp (a datetime) is looked at; a
+# text of an unusual kind (a subclass) goes to the transcoder by orjson's passthrough anyway.
+_PLAIN_PLACED = frozenset(
+    {
+        "originator_topic",
+        "channel",
+        "external_id",
+        "submission",
+        "digest",
+        "raw_payload",
+        "actor",
+        "correlation_id",
+        "received_at",
+    }
+)
+_PLAIN_ACCEPTED = frozenset({"actor", "correlation_id", "accepted_at"})
 
 
 class Submitted(Protocol):
-    """What the events are written from: the intake's `SubmitOrder` (named here, not imported,
-    so that the intake depends on this module and not the other way round)."""
+    """What the events are written from: the intake's `SubmitOrder` or a `VouchedOrder` (named
+    here, not imported, so that the intake depends on this module and not the other way round)."""
 
     @property
-    def submission(self) -> OrderSubmission: ...
+    def channel(self) -> str: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def placed_at(self) -> datetime: ...
     @property
     def submission_json(self) -> dict[str, Any]: ...
+    @property
+    def stored_submission(self) -> Any: ...
     @property
     def digest(self) -> str: ...
     @property
@@ -86,16 +106,16 @@ class AcceptedOrderEvents:
     def events_of(self, command: Submitted, now: datetime) -> list[StoredEvent] | None:
         """The two stored events of `command`'s order accepted at `now`; None when the intake
         would not accept it (its aggregate's path then writes what it does)."""
-        if not self.usable or intake_problems(command.submission, now):
+        if not self.usable or placed_at_problems(command.placed_at, now):
             return None
         check_actor(command.actor)  # as the `Placed` event's constructor does
         at = self._encoded(now)
         placed = {
             "timestamp": self._timestamp(),
             "originator_topic": _ORDER_TOPIC,
-            "channel": command.submission.channel,
-            "external_id": command.submission.external_id,
-            "submission": command.submission_json,
+            "channel": command.channel,
+            "external_id": command.external_id,
+            "submission": command.stored_submission,
             "digest": command.digest,
             "raw_payload": command.raw_payload,
             "actor": command.actor,
@@ -110,9 +130,23 @@ class AcceptedOrderEvents:
         }
         order_id = command.order_id
         return [
-            StoredEvent(order_id, 1, _PLACED_TOPIC, stored_json(self._transcoder, placed, _PLAIN)),
-            StoredEvent(order_id, 2, _ACCEPTED_TOPIC, stored_json(self._transcoder, accepted)),
+            StoredEvent(order_id, 1, _PLACED_TOPIC, self._placed_json(placed, command)),
+            StoredEvent(
+                order_id,
+                2,
+                _ACCEPTED_TOPIC,
+                stored_json(self._transcoder, accepted, _PLAIN_ACCEPTED),
+            ),
         ]
+
+    def _placed_json(self, placed: dict[str, Any], command: Submitted) -> bytes:
+        try:
+            return stored_json(self._transcoder, placed, _PLAIN_PLACED)
+        except TypeError:
+            # The values as they came (`orjson.Fragment`) met the standard encoder, which
+            # `stored_json` leaves some texts to: it is given the values themselves.
+            placed["submission"] = command.submission_json
+            return stored_json(self._transcoder, placed, _PLAIN_PLACED)
 
     def _encoded(self, now: datetime) -> Any:
         """`now` as the transcoder writes it (what orjson's `default` makes of it), made once

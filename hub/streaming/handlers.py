@@ -20,14 +20,16 @@ from connectors.consumed import (
 from connectors.publisher import Publisher
 from hub.services.capture import read_canonical, translate
 from hub.services.intake import (
+    Command,
     IntakeService,
     Outcome,
     PlaceResult,
     RejectSubmission,
-    SubmitOrder,
 )
+from hub.services.vouched import SubmissionProof, proof_for, vouched_order
 from hub.services.what_if_log import loads
 from hub.settings import Settings
+from hub.streaming.overlap import Finish
 from hub.streaming.plain_batches import BatchHandler
 from hub.streaming.retries import is_outage, with_retries
 from hub.streaming.submissions import ACTOR_HEADER, CORRELATION_HEADER
@@ -42,27 +44,44 @@ class Unparseable(Exception):
     """The bytes are not even the channel's format: they go to the DLQ as they are."""
 
 
-Parsed = SubmitOrder | RejectSubmission
-Parser = Callable[[ConsumedMessage], list[Parsed]]
+Parsed = Command | RejectSubmission
+Parser = Callable[[ConsumedMessage], Sequence[Parsed]]
 
 
-def parse_canonical(message: ConsumedMessage) -> list[Parsed]:
-    """orderhub.orders.submitted: one canonical OrderSubmission (JSON) per record."""
+def parse_canonical(message: ConsumedMessage, proof: SubmissionProof | None = None) -> list[Parsed]:
+    """orderhub.orders.submitted: one canonical OrderSubmission (JSON) per record; taken as the
+    API validated it when the record's proof holds under `proof` (hub.services.vouched)."""
+    correlation = message.header(CORRELATION_HEADER)
+    correlation = correlation or f"{message.topic}:{message.partition}:{message.offset}"
+
+    def actor_of(channel: str) -> str:
+        return _actor(message.header(ACTOR_HEADER), channel)
+
+    if proof is not None:
+        headers = dict(message.headers)
+        vouched = vouched_order(proof, message.value, headers, actor_of, correlation)
+        if vouched is not None:
+            return [vouched]
     try:
         text = message.value.decode("utf-8")
         payload = loads(text)  # orjson where it reads as json.loads would (the API's reading)
     except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError too
         raise Unparseable(str(error)) from None
-    correlation = message.header(CORRELATION_HEADER)
     return [
         read_canonical(
             text,
             payload,
-            lambda channel: _actor(message.header(ACTOR_HEADER), channel),
-            correlation or f"{message.topic}:{message.partition}:{message.offset}",
+            actor_of,
+            correlation,
             details={"source": message.stream, "offset": message.offset},
         )
     ]
+
+
+def canonical_parser(settings: Settings) -> Parser:
+    """`parse_canonical` trusting the records the API proved under `settings`' key."""
+    proof = proof_for(settings)
+    return lambda message: parse_canonical(message, proof)
 
 
 ChannelLookup = Callable[[Iterable[str]], Mapping[str, ChannelDefinition | None]]
@@ -78,6 +97,7 @@ def channel_parsers(
     batches while they do not change). Records of the hub's submissions topic are canonical."""
     prefix = f"{settings.topic_prefix}orderhub.channel."
     submitted = settings.topic("submitted")
+    canonical = canonical_parser(settings)
 
     def channel_of(topic: str) -> str:
         return topic.removeprefix(prefix).removesuffix(".orders")
@@ -94,9 +114,9 @@ def channel_parsers(
             log.exception("the channels of a batch could not be read")
             failed = error
 
-        def parse(message: ConsumedMessage) -> list[Parsed]:
+        def parse(message: ConsumedMessage) -> Sequence[Parsed]:
             if message.topic == submitted:
-                return parse_canonical(message)
+                return canonical(message)
             if failed is not None:
                 raise RuntimeError(f"the channel could not be read: {failed!r}")
             channel = known.get(channel_of(message.topic))
@@ -128,21 +148,29 @@ class IntakeConsumer:
         intake: IntakeService,
         publisher: Publisher,
         settings: Settings,
-        parsers: Parsers = lambda _: parse_canonical,
+        parsers: Parsers | None = None,
         name: str = "intake",
         channel_name: str | None = None,
     ) -> None:
         self._intake = intake
         self._publisher = publisher
         self._settings = settings
+        if parsers is None:
+            canonical = canonical_parser(settings)
+            parsers = lambda _: canonical  # noqa: E731
         self._parsers = parsers  # a parser for each batch
         self.name = name
         self._channel_name = channel_name
         self._submitted = settings.topic("submitted")
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        await (await self.prepare(messages))()
+
+    async def prepare(self, messages: Sequence[ConsumedMessage]) -> Finish:
+        """The batch parsed; what records it, to call once (hub.streaming.overlap: the next
+        batch is parsed while this one is saved)."""
         parked: list[OutboundRecord] = []
-        commands: list[tuple[ConsumedMessage, SubmitOrder]] = []
+        commands: list[tuple[ConsumedMessage, Command]] = []
         rejections: list[RejectSubmission] = []
 
         async def parser() -> Parser:
@@ -164,6 +192,14 @@ class IntakeConsumer:
                     rejections.append(item)
                 else:
                     commands.append((message, item))
+        return lambda: self._record(commands, rejections, parked)
+
+    async def _record(
+        self,
+        commands: list[tuple[ConsumedMessage, Command]],
+        rejections: list[RejectSubmission],
+        parked: list[OutboundRecord],
+    ) -> None:
         for (_, command), result in await self._place(commands, parked):
             if result.outcome is Outcome.CONFLICT:
                 rejections.append(_conflict(command, result))
@@ -182,9 +218,9 @@ class IntakeConsumer:
 
     async def _place(
         self,
-        commands: list[tuple[ConsumedMessage, SubmitOrder]],
+        commands: list[tuple[ConsumedMessage, Command]],
         parked: list[OutboundRecord],
-    ) -> list[tuple[tuple[ConsumedMessage, SubmitOrder], PlaceResult]]:
+    ) -> list[tuple[tuple[ConsumedMessage, Command], PlaceResult]]:
         if not commands:
             return []
         attempts = self._settings.max_handler_attempts
@@ -218,7 +254,7 @@ class IntakeConsumer:
         return dead_letter(self._settings.topic("dlq"), message, error, by)
 
 
-def _conflict(command: SubmitOrder, result: PlaceResult) -> RejectSubmission:
+def _conflict(command: Command, result: PlaceResult) -> RejectSubmission:
     channel = command.submission.channel
     return RejectSubmission(
         channel=channel,
@@ -261,6 +297,10 @@ class ByTopic:
         self._rest = rest
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
+        await (await self.prepare(messages))()
+
+    async def prepare(self, messages: Sequence[ConsumedMessage]) -> Finish:
+        """`rest`'s share prepared (when it prepares its batches); the rest done in the call."""
         shares: dict[str, list[ConsumedMessage]] = {}
         rest: list[ConsumedMessage] = []
         for message in messages:
@@ -268,7 +308,15 @@ class ByTopic:
                 shares.setdefault(message.topic, []).append(message)
             else:
                 rest.append(message)
+        prepare = getattr(self._rest, "prepare", None)
+        rest_done: Finish | None = None
         if rest:
-            await self._rest.handle(rest)
-        for topic, share in shares.items():
-            await self._handlers[topic].handle(share)
+            rest_done = await prepare(rest) if prepare else lambda: self._rest.handle(rest)
+
+        async def finish() -> None:
+            if rest_done is not None:
+                await rest_done()
+            for topic, share in shares.items():
+                await self._handlers[topic].handle(share)
+
+        return finish

@@ -47,10 +47,12 @@ from aiokafka.errors import KafkaError
 from connectors.consumed import ConsumedMessage, normalise_headers
 from hub.settings import Settings
 from hub.streaming.broker_hold import BROKER_WINDOW_MIN_BYTES, BrokerHold
+from hub.streaming.overlap import Overlap, read_again
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_SECONDS = 1.0
 COMMIT_ON_STOP_SECONDS = 2.0
+FINISHING_LOOK_SECONDS = 0.01
 
 
 class BatchHandler(Protocol):
@@ -85,6 +87,7 @@ class PlainBatchConsumer:
         early: bool = False,
         commit_every: float | None = None,
         window_at_broker: bool | None = None,
+        overlap: bool = False,
     ) -> None:
         self.settings = settings
         self.topics = list(topics)
@@ -103,6 +106,13 @@ class PlainBatchConsumer:
         if window_at_broker is None:
             window_at_broker = settings.batch_window_at_broker
         self.window_at_broker = window_at_broker and window > 0 and not early
+        # A handler that prepares its batches has the next one prepared while the one before
+        # it finishes (hub.streaming.overlap).
+        self.overlap = (
+            Overlap(handler, group, self._done, self._pause)  # type: ignore[arg-type]
+            if overlap and hasattr(handler, "prepare")
+            else None
+        )
         self.batches = 0  # handled (tests and logs)
         self._kafka: AIOKafkaConsumer | None = None
         self.hold: BrokerHold | None = None  # the fetch asked for next (window at the broker)
@@ -163,9 +173,7 @@ class PlainBatchConsumer:
         self.hold = hold
         try:
             while True:
-                wait = self._commit_at - loop.time() if self._handled else 1.0
-                if hold is not None:
-                    wait = min(wait, hold.wait_for(loop.time()))
+                wait = self._fetch_wait(loop.time(), hold)
                 fetched = await kafka.getmany(
                     timeout_ms=max(1, int(min(wait, 1.0) * 1000)), max_records=self.batch_size
                 )
@@ -177,10 +185,12 @@ class PlainBatchConsumer:
                         hold.handled(loop.time())
                 elif hold is not None:
                     hold.check_idle(loop.time())
+                await self._settle_overlap(kafka, bool(fetched))
                 if self._handled and loop.time() >= self._commit_at:
                     await self._commit(kafka)
         finally:
             self._kafka = None
+            await self._stop_overlap(kafka)
             try:
                 # What was handled is committed before leaving (a stop, a failure), so that a
                 # clean stop reads nothing twice; a crash reads it again, as at least once does.
@@ -212,27 +222,51 @@ class PlainBatchConsumer:
     async def _handle(self, kafka: AIOKafkaConsumer, fetched: dict[TopicPartition, Any]) -> None:
         # Partition by partition, each in its order: one item's rows are on one partition.
         messages = [consumed(r) for records in fetched.values() for r in records]
+        if self.overlap is not None:
+            await self.overlap.take(kafka, fetched, messages)
+            return
         try:
             await self.handler.handle(messages)
         except Exception:
             # Handlers park what they cannot apply; one that raised met something else (an
             # outage past its retries): read the batch again rather than skip it.
             log.exception("%s: batch of %d failed; reading it again", self.group, len(messages))
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            for tp, records in fetched.items():
-                # Back to the batch's first record (what a commit of its own would move past;
-                # `seek_to_committed` leaves a partition never committed where it is).
-                try:
-                    kafka.seek(tp, records[0].offset)
-                except KafkaError:
-                    pass  # taken by a rebalance: its new owner reads it from the committed offset
+            await self._pause()
+            read_again(kafka, [fetched])
             return
+        await self._done(fetched)
+
+    def _fetch_wait(self, now: float, hold: BrokerHold | None) -> float:
+        """How long the next fetch may wait: until the handled batches' commit is due, the
+        broker's window, and while a batch is being finished (overlap) a short while only, so
+        that it is marked handled (and committed) soon after it finished, not a second later."""
+        wait = self._commit_at - now if self._handled else 1.0
+        if hold is not None:
+            wait = min(wait, hold.wait_for(now))
+        if self.overlap is not None and not self.overlap.finished:
+            wait = min(wait, FINISHING_LOOK_SECONDS)
+        return wait
+
+    async def _settle_overlap(self, kafka: AIOKafkaConsumer, fetched: bool) -> None:
+        """The batch being finished marked handled once it finished; idle, waited for."""
+        if self.overlap is not None and (not fetched or self.overlap.finished):
+            await self.overlap.settle(kafka)
+
+    async def _stop_overlap(self, kafka: AIOKafkaConsumer) -> None:
+        if self.overlap is not None:
+            await self.overlap.stop(kafka, COMMIT_ON_STOP_SECONDS)
+
+    async def _pause(self) -> None:
+        await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+    async def _done(self, fetched: dict[TopicPartition, Any]) -> None:
+        """A batch handled: its offsets are committed with the next commit."""
         if not self._handled:
             self._commit_at = asyncio.get_running_loop().time() + self.commit_every
         self._handled.update((tp, records[-1].offset + 1) for tp, records in fetched.items())
         self.batches += 1
-        if self.commit_every <= 0:
-            await self._commit(kafka)
+        if self.commit_every <= 0 and self._kafka is not None:
+            await self._commit(self._kafka)
 
     async def _commit(self, kafka: AIOKafkaConsumer) -> None:
         """Commit the handled batches' offsets (those of the partitions still held).

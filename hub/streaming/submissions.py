@@ -21,6 +21,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from connectors.codec import OutboundRecord
 from connectors.publisher import Publisher
 from hub.services.intake import SubmitOrder
+from hub.services.vouched import SubmissionProof, submission_headers
 
 ACTOR_HEADER = "orderhub-actor"
 CORRELATION_HEADER = "orderhub-correlation-id"
@@ -28,25 +29,36 @@ CORRELATION_HEADER = "orderhub-correlation-id"
 _Waiting = tuple[OutboundRecord, "asyncio.Future[None]"]
 
 
-def submission_record(topic: str, command: SubmitOrder) -> OutboundRecord:
-    """The submitted topic carries the payload as received; who sent it travels in headers."""
+def submission_record(
+    topic: str, command: SubmitOrder, proof: SubmissionProof | None = None
+) -> OutboundRecord:
+    """The submitted topic carries the payload as received; who sent it travels in headers,
+    and with a `proof`, what the API's validation found (hub.services.vouched)."""
+    raw = command.raw_payload.encode()
+    headers: tuple[tuple[str, bytes], ...] = (
+        (ACTOR_HEADER, command.actor.encode()),
+        (CORRELATION_HEADER, command.correlation_id.encode()),
+    )
+    if proof is not None:
+        headers += submission_headers(proof, raw, command.submission_json, command.digest)
     return OutboundRecord(
-        topic=topic,
-        key=str(command.order_id).encode(),
-        value=command.raw_payload.encode(),
-        headers=(
-            (ACTOR_HEADER, command.actor.encode()),
-            (CORRELATION_HEADER, command.correlation_id.encode()),
-        ),
+        topic=topic, key=str(command.order_id).encode(), value=raw, headers=headers
     )
 
 
 class SubmissionGateway:
     """`publisher` publishes its records as closed batches, at once (see the module)."""
 
-    def __init__(self, publisher: Publisher, topic: str, linger_ms: float = 0) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        topic: str,
+        linger_ms: float = 0,
+        proof: SubmissionProof | None = None,
+    ) -> None:
         self._publisher = publisher
         self._topic = topic
+        self._proof = proof
         self._linger = linger_ms / 1000
         self._waiting: list[_Waiting] = []
         self._first_at = 0.0  # when the first of `_waiting` came
@@ -58,7 +70,7 @@ class SubmissionGateway:
         acknowledged: asyncio.Future[None] = loop.create_future()
         if not self._waiting:
             self._first_at = time.monotonic()
-        self._waiting.append((submission_record(self._topic, command), acknowledged))
+        self._waiting.append((submission_record(self._topic, command, self._proof), acknowledged))
         if self._rounds is None:
             self._rounds = loop.create_task(self._publish_rounds())
         await acknowledged

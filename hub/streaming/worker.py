@@ -160,6 +160,7 @@ class Agents:
         batch_size: int,
         channel_ids: list[str] | None = None,
         early: bool = False,
+        overlap: bool = False,
     ) -> None:
         """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
         own group, in a task of the app, taking over where the app's group had committed."""
@@ -177,6 +178,7 @@ class Agents:
             resume_from=self.app.conf.id,
             window=s.batch_window_seconds,
             early=early and s.batch_close_early,
+            overlap=overlap,
         )
         self.plain[group] = sorted(topics)
         if reader.early:
@@ -263,7 +265,16 @@ def add_intake(a: Agents) -> None:
     parsers = channel_parsers(ChannelDefinitions(hub.store).current, s, hub.clock)
     intake = IntakeConsumer(hub.intake, a.publisher, s, parsers, channel_name="channel_intake")
     handler = ByTopic({s.topic("dlq"): DeadLetterConsumer(hub.intake, s)}, intake)
-    a.add_plain(Role.INTAKE, SUBMISSIONS, handler, s.intake_batch_size, channel_ids, early=True)
+    # A batch is parsed while the one before it is saved (hub.streaming.overlap).
+    a.add_plain(
+        Role.INTAKE,
+        SUBMISSIONS,
+        handler,
+        s.intake_batch_size,
+        channel_ids,
+        early=True,
+        overlap=True,
+    )
 
 
 def add_orchestration(a: Agents) -> None:
