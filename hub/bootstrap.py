@@ -37,7 +37,6 @@ from projections.exceptions import SqlExceptionQueue
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
 from projections.rejected_submissions import SqlRejectedSubmissionsView
-from projections.source_load import SqlSourceLoadView
 from projections.sqldb import SqlDatabase
 from projections.stock_levels import SqlStockLevels
 from schemas.envelope import EventEnvelope
@@ -89,7 +88,6 @@ class Hub:
     views_db: SqlDatabase
     order_status: SqlOrderStatusView
     backorders: SqlBackorderView
-    source_load: SqlSourceLoadView
     rejected: SqlRejectedSubmissionsView
     exceptions: SqlExceptionQueue
     audit: SqlAuditTrail
@@ -241,7 +239,6 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         known_sources=lambda: [s.source_id for s in catalog.list_sources()],
         demand_classes=settings.demand_classes,
     )
-    source_load = SqlSourceLoadView(views_db)
     rejected = SqlRejectedSubmissionsView(views_db)
     orchestration = OrchestrationService(store, policies, clock)
     order_status = SqlOrderStatusView(views_db)
@@ -280,7 +277,6 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         # it folds are routing's, and no capture waits for it. In the views lane it was a
         # tenth of the API's process, the embedded limit (benchmarks/README.md, embed2).
         Following("stock_levels", stock_levels, stock_events, lane=WORK),
-        Following("source_load", source_load, order_events),
         Following("rejected_submissions", rejected, order_events),
         Following("exceptions", exceptions, order_events),
         Following("audit_trail", audit, order_events),
@@ -315,7 +311,6 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         views_db=views_db,
         order_status=order_status,
         backorders=backorders,
-        source_load=source_load,
         rejected=rejected,
         exceptions=exceptions,
         audit=audit,
