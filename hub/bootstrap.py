@@ -257,7 +257,11 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     )
     intake = IntakeService(store, clock)
     fulfillment = FulfillmentService(store, clock, settings.tax_rates)
-    billing = BillingFollower(fulfillment, views_db)
+    billing = BillingFollower(
+        fulfillment,
+        views_db,
+        positions_every=WORKER_POSITIONS_SECONDS if settings.distributed else 0.0,
+    )
     sessions = ConsoleSessions(
         views_db,
         clock,
