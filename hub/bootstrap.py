@@ -244,8 +244,8 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     order_status = SqlOrderStatusView(views_db)
     backorders = SqlBackorderView(views_db)
     exceptions = SqlExceptionQueue(views_db)
-    # Its lines of order events read the events' data from the store, not from a copy.
-    audit = SqlAuditTrail(views_db, stored_data=store.event_data)
+    # An order's own events are read from the store; the view keeps the exception cases'.
+    audit = SqlAuditTrail(views_db, stored_events=store.events_of)
     stock_levels = SqlStockLevels(views_db)
     orchestrator = OrchestrationFollower(
         orchestration,
