@@ -125,7 +125,11 @@ def _as_on_a_worker(hub: Hub) -> None:
         from hub.services.followers import WORKER_POSITIONS_SECONDS
     except ImportError:  # code from before they were written less often: every batch
         return
-    hub.orchestrator._positions_every = WORKER_POSITIONS_SECONDS
+    sparse = getattr(hub.orchestrator, "_positions", None)
+    if sparse is not None:  # projections.positions.SparsePositions
+        sparse.every = WORKER_POSITIONS_SECONDS
+    else:
+        hub.orchestrator._positions_every = WORKER_POSITIONS_SECONDS  # type: ignore[attr-defined]
 
 
 def network_router(server: str, url: str, tmp: str) -> Router:

@@ -37,7 +37,6 @@ from projections.exceptions import SqlExceptionQueue
 from projections.order_status import SqlOrderStatusView
 from projections.positions import SqlPositionStore
 from projections.rejected_submissions import SqlRejectedSubmissionsView
-from projections.source_load import SqlSourceLoadView
 from projections.sqldb import SqlDatabase
 from projections.stock_levels import SqlStockLevels
 from schemas.envelope import EventEnvelope
@@ -89,7 +88,6 @@ class Hub:
     views_db: SqlDatabase
     order_status: SqlOrderStatusView
     backorders: SqlBackorderView
-    source_load: SqlSourceLoadView
     rejected: SqlRejectedSubmissionsView
     exceptions: SqlExceptionQueue
     audit: SqlAuditTrail
@@ -241,14 +239,13 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         known_sources=lambda: [s.source_id for s in catalog.list_sources()],
         demand_classes=settings.demand_classes,
     )
-    source_load = SqlSourceLoadView(views_db)
     rejected = SqlRejectedSubmissionsView(views_db)
     orchestration = OrchestrationService(store, policies, clock)
     order_status = SqlOrderStatusView(views_db)
     backorders = SqlBackorderView(views_db)
     exceptions = SqlExceptionQueue(views_db)
-    # Its lines of order events read the events' data from the store, not from a copy.
-    audit = SqlAuditTrail(views_db, stored_data=store.event_data)
+    # An order's own events are read from the store; the view keeps the exception cases'.
+    audit = SqlAuditTrail(views_db, stored_events=store.events_of)
     stock_levels = SqlStockLevels(views_db)
     orchestrator = OrchestrationFollower(
         orchestration,
@@ -260,7 +257,11 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     )
     intake = IntakeService(store, clock)
     fulfillment = FulfillmentService(store, clock, settings.tax_rates)
-    billing = BillingFollower(fulfillment, views_db)
+    billing = BillingFollower(
+        fulfillment,
+        views_db,
+        positions_every=WORKER_POSITIONS_SECONDS if settings.distributed else 0.0,
+    )
     sessions = ConsoleSessions(
         views_db,
         clock,
@@ -280,7 +281,6 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         # it folds are routing's, and no capture waits for it. In the views lane it was a
         # tenth of the API's process, the embedded limit (benchmarks/README.md, embed2).
         Following("stock_levels", stock_levels, stock_events, lane=WORK),
-        Following("source_load", source_load, order_events),
         Following("rejected_submissions", rejected, order_events),
         Following("exceptions", exceptions, order_events),
         Following("audit_trail", audit, order_events),
@@ -315,7 +315,6 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         views_db=views_db,
         order_status=order_status,
         backorders=backorders,
-        source_load=source_load,
         rejected=rejected,
         exceptions=exceptions,
         audit=audit,

@@ -187,18 +187,15 @@ class OrderStore(Application[Any]):
         """Stored events to their public envelopes, from the stored JSON where it can."""
         return EnvelopeReader(self.mapper)
 
-    def event_data(self, aggregate_id: str) -> dict[int, dict[str, Any]]:
-        """The data of one aggregate's stored events by version, as their envelopes carry it
-        (for the audit trail's lines that keep no copy of it); {} for an unknown id."""
+    def events_of(self, aggregate_id: str) -> list[EventEnvelope]:
+        """One aggregate's stored events as their public envelopes, in version order (an
+        order's audit trail reads its own events here); [] for an unknown id."""
         try:
             ident = UUID(aggregate_id)
         except ValueError:
-            return {}
+            return []
         envelope = self.envelope_reader.envelope
-        return {
-            int(stored.originator_version): envelope(stored).data
-            for stored in self.recorder.select_events(ident)
-        }
+        return [envelope(stored) for stored in self.recorder.select_events(ident)]
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -1,13 +1,12 @@
 """The audit trail: every event of one order, as a readable line with who did it and when.
 
-It keeps the order's own events and the exception cases raised about it, so an auditor sees
+It shows the order's own events and the exception cases raised about it, so an auditor sees
 one history per order. Each line is written once per event id, however often it is delivered.
 """
 
 import json
-import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -20,12 +19,10 @@ from projections.summaries import summarize
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, types_of
 
-_log = logging.getLogger(__name__)
 FOLLOWER = "audit_trail"
 ORDER_EVENTS = EventFamily.ORDER
 CASE_EVENTS = EventFamily.EXCEPTION_CASE
-# What a line keeps for data it does not copy: never a copy, data_text writes at least "{}".
-NOT_COPIED = ""
+FAMILIES = (ORDER_EVENTS, CASE_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -41,16 +38,12 @@ class AuditEntry:
     data: str
 
 
-def entry_for(env: EventEnvelope, copy_order_data: bool = True) -> AuditEntry | None:
-    """The trail line of an event, or None when it belongs to no order's trail. Without
-    `copy_order_data`, a line of an order's own event keeps no copy of its data (NOT_COPIED:
-    the event store holds it), and the data is not encoded at all (`Routed` carries kB)."""
+def entry_for(env: EventEnvelope) -> AuditEntry | None:
+    """The trail line of an event, or None when it belongs to no order's trail."""
     if env.type.startswith(ORDER_EVENTS):
         order_id = env.subject
-        copied = copy_order_data
     elif env.type.startswith(CASE_EVENTS) and env.data.get("order_id"):
         order_id = str(env.data["order_id"])
-        copied = True
     else:
         return None
     return AuditEntry(
@@ -63,12 +56,12 @@ def entry_for(env: EventEnvelope, copy_order_data: bool = True) -> AuditEntry | 
         actor_kind=env.actor.kind.value,
         type=env.type,
         summary=summarize(env),
-        data=data_text(env.data) if copied else NOT_COPIED,
+        data=data_text(env.data),
     )
 
 
-# An order's events' data by version (sequence), read from the event store that holds them.
-StoredData = Callable[[str], dict[int, dict[str, Any]]]
+# One order's own events as the event store holds them, in version order.
+StoredEvents = Callable[[str], Sequence[EventEnvelope]]
 
 
 def data_text(data: dict[str, Any]) -> str:
@@ -149,32 +142,42 @@ _INSERT = (
 class SqlAuditTrail(SqlView):
     """SQLite or PostgreSQL; a batch's lines and positions are written in one transaction.
 
-    Given `stored_data`, a line of an order's own event keeps no copy of the event's data: the
-    event store holds it under (order id, sequence), and trail() reads it from there. The
-    copies were ~12 % of the distributed flow's WAL per order (`Placed` and `Routed` carry
-    2-5 kB) and the projections role encoded each one. Lines written with a copy (earlier
-    releases, exception cases, a view built without the store) read as they were."""
+    Given `stored_events`, the view keeps no line of an order's own events: trail() makes
+    them from the order's events in the event store, which holds every one of them before
+    any view sees it, and the table keeps the exception cases' lines only. Those lines were
+    the most rows the projections role wrote (about five per routed order, each an index
+    entry), for a read that loaded the order's stored events anyway (their data was not
+    copied). Order lines written by earlier releases are left out when reading (the store's
+    stand for them); without the store they are written and read as before."""
 
     name = FOLLOWER
-    event_types = types_of(ORDER_EVENTS, CASE_EVENTS)  # the trail's; the lane decodes those only
     rebuilt_as = FOLLOWER
+    # The types whose lines it writes (the lane decodes those only for it); with the store,
+    # the exception cases' only.
+    event_types: frozenset[str] = types_of(*FAMILIES)
 
-    def __init__(self, db: SqlDatabase, stored_data: StoredData | None = None) -> None:
+    def __init__(self, db: SqlDatabase, stored_events: StoredEvents | None = None) -> None:
         self._db = db
-        self._stored_data = stored_data
+        self._stored_events = stored_events
+        if stored_events is not None:
+            self.event_types = types_of(CASE_EVENTS)
         with db.schema_transaction() as cur:
             cur.execute(_DDL)
             create_positions_table(cur)
-        # The entries of Placed and Routed carry their event's data (2-5 kB).
+        # Lines of exception cases, and of order events written by earlier releases, carry
+        # their event's data (2-5 kB for Placed and Routed).
         db.prefer_lz4([("audit_trail", "data")])
 
     def write(
         self, cur: Cursor, envelopes: Sequence[EventEnvelope], positions: dict[str, int]
     ) -> None:
-        # Lines of order events keep no copy of the data when the store holds it: not encoded
-        # only to be dropped (its sorted JSON was most of a line's cost for Placed and Routed).
-        copy = self._stored_data is None
-        entries = [e for e in (entry_for(env, copy) for env in envelopes) if e is not None]
+        # With the store, an order's own events are its to show (of whatever type).
+        skipped = ORDER_EVENTS if self._stored_events is not None else None
+        entries = [
+            e
+            for e in (entry_for(env) for env in envelopes if not _of(env, skipped))
+            if e is not None
+        ]
         if entries:
             cur.executemany(_INSERT, [_params(e) for e in entries])
         save_positions(cur, FOLLOWER, positions)
@@ -184,23 +187,14 @@ class SqlAuditTrail(SqlView):
             cur.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM audit_trail WHERE order_id = ?", (order_id,)
             )
-            records = cur.fetchall()
-        entries = self._with_data(order_id, [_entry(record) for record in records])
+            entries = [_entry(record) for record in cur.fetchall()]
+        if self._stored_events is not None:
+            entries = [e for e in entries if not e.type.startswith(ORDER_EVENTS)]
+            for env in self._stored_events(order_id):
+                entry = entry_for(env)
+                if entry is not None and env.type.startswith(ORDER_EVENTS):
+                    entries.append(entry)
         return sorted(entries, key=trail_order)
-
-    def _with_data(self, order_id: str, entries: list[AuditEntry]) -> list[AuditEntry]:
-        """The lines that keep no copy, with their event's data from the event store."""
-        if not any(e.data == NOT_COPIED for e in entries):
-            return entries
-        stored = self._stored_data(order_id) if self._stored_data is not None else {}
-        missing = [e.sequence for e in entries if e.data == NOT_COPIED and e.sequence not in stored]
-        if missing:
-            # Not expected (the store is the trail's source): an empty object, not a failure.
-            _log.warning("audit trail of %s: no stored event at %s", order_id, missing)
-        return [
-            replace(e, data=data_text(stored.get(e.sequence, {}))) if e.data == NOT_COPIED else e
-            for e in entries
-        ]
 
     def positions(self) -> dict[str, int]:
         with self._db.transaction() as cur:
@@ -214,6 +208,10 @@ class SqlAuditTrail(SqlView):
             else:
                 cur.execute("DELETE FROM audit_trail")
             cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (FOLLOWER,))
+
+
+def _of(env: EventEnvelope, family: str | None) -> bool:
+    return family is not None and env.type.startswith(family)
 
 
 def _params(entry: AuditEntry) -> tuple[object, ...]:

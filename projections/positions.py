@@ -1,5 +1,6 @@
 """Tracked positions: how far a follower (relay, projection) has got in a stream."""
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,3 +87,40 @@ class SqlPositionStore:
     def set(self, stream: str, position: int) -> None:
         with self._db.transaction() as cur:
             save_positions(cur, self._follower, {stream: position})
+
+
+class SparsePositions:
+    """A follower's positions written in a transaction of their own at most every `every`
+    seconds (0: at each call), those of the calls in between kept here and written with the
+    next. For followers whose positions nothing resumes from on a worker: there the Kafka
+    offsets committed after each batch are where its group resumes, and the positions only
+    tell how far it got. A batch with nothing to act on (most of billing's; a batch of one or
+    two orders closed early) then pays no commit, round trip nor PostgreSQL work for them,
+    and a crash loses at most those seconds of them, which nothing needs. Embedded delivery
+    resumes from them: there every batch writes them (every = 0)."""
+
+    def __init__(self, db: SqlDatabase, follower: str, every: float = 0.0) -> None:
+        self._db = db
+        self._follower = follower
+        self.every = every
+        self._unsaved: dict[str, int] = {}
+        self._saved_at = float("-inf")
+
+    def save(self, positions: dict[str, int]) -> None:
+        for stream, position in positions.items():
+            self._unsaved[stream] = max(position, self._unsaved.get(stream, position))
+        now = time.monotonic()
+        if not self._unsaved or now - self._saved_at < self.every:
+            return
+        with self._db.transaction() as cur:
+            save_positions(cur, self._follower, self._unsaved)
+        self._unsaved, self._saved_at = {}, now
+
+    def read(self) -> dict[str, int]:
+        """The saved positions, with those not written yet."""
+        with self._db.transaction() as cur:
+            saved = read_positions(cur, self._follower)
+        unsaved = self._unsaved
+        return {s: max(p, unsaved.get(s, p)) for s, p in saved.items()} | {
+            s: p for s, p in unsaved.items() if s not in saved
+        }

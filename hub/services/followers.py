@@ -2,7 +2,6 @@
 the orchestrator (what starts, or restarts, routing an order) and billing."""
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
@@ -11,7 +10,7 @@ from hub.collector import collector_paused
 from hub.services.fulfillment import FulfillmentService
 from hub.services.orchestration import OrchestrationResult, OrchestrationService
 from projections.backorders import SqlBackorderView
-from projections.positions import read_positions, save_positions
+from projections.positions import SparsePositions
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
@@ -52,7 +51,7 @@ STOCK_TRIGGERS = frozenset(
 # New orders decided and saved together: long enough to share a commit, short enough that a
 # conflict (the whole chunk then goes one by one) or a poison order costs little.
 ROUTE_CHUNK = 50
-# How often a worker's orchestrator writes its positions (OrchestrationFollower._save_positions).
+# How often a worker's orchestrator and billing write their positions (SparsePositions).
 WORKER_POSITIONS_SECONDS = 1.0
 
 
@@ -76,13 +75,9 @@ class OrchestrationFollower:
     ) -> None:
         self._orchestration = orchestration
         self._backorders = backorders
-        self._db = db
         self._rank = {name: i for i, name in enumerate(demand_classes)}
-        # Positions are written at most this often (seconds; 0: with every batch), those of the
-        # batches in between kept here and written with the next: see `_save_positions`.
-        self._positions_every = positions_every
-        self._unsaved: dict[str, int] = {}
-        self._saved_at = float("-inf")
+        # Written at most every `positions_every` seconds (0: with every batch).
+        self._positions = SparsePositions(db, FOLLOWER, positions_every)
         self.results: list[OrchestrationResult] = []
         # Told before each chunk: a sign of life in a long pass, for whoever watches the pass
         # for hangs (the embedded routing process's parent, hub.embedded.routing_process).
@@ -110,31 +105,10 @@ class OrchestrationFollower:
             # Chunked too, best demand class first (each chunk sees what the ones before it
             # reserved): thousands waiting for one SKU are no single endless pass.
             self._run_chunked([UUID(o) for o in waiting.get(sku, [])])
-        self._save_positions(positions)
+        self._positions.save(positions)
 
     def positions(self) -> dict[str, int]:
-        with self._db.transaction() as cur:
-            saved = read_positions(cur, FOLLOWER)
-        return {s: max(p, self._unsaved.get(s, p)) for s, p in saved.items()} | {
-            s: p for s, p in self._unsaved.items() if s not in saved
-        }
-
-    def _save_positions(self, positions: dict[str, int]) -> None:
-        """A transaction of their own, so at most every `positions_every` seconds: on a worker
-        nothing resumes from them (the Kafka offsets committed after each batch are where its
-        group resumes; they only tell how far the orchestrator got), and a batch of one or two
-        orders (a batch closed early) or of stock reservations (which wake nobody) paid this
-        commit, a round trip and PostgreSQL's work for each (benchmarks.route_batches). A
-        crash loses at most those seconds of them, which nothing needs. Embedded delivery
-        resumes from them: there every batch writes them (the default, 0)."""
-        for stream, position in positions.items():
-            self._unsaved[stream] = max(position, self._unsaved.get(stream, position))
-        now = time.monotonic()
-        if not self._unsaved or now - self._saved_at < self._positions_every:
-            return
-        with self._db.transaction() as cur:
-            save_positions(cur, FOLLOWER, self._unsaved)
-        self._unsaved, self._saved_at = {}, now
+        return self._positions.read()
 
     def sweep_backorders(self) -> int:
         """Try the waiting orders again that could now move. Across processes the backorder
@@ -208,9 +182,13 @@ class BillingFollower:
     name = "billing"
     event_types = frozenset({EventType.ORDER_SHIPMENT_PROGRESSED})  # the only ones it reads
 
-    def __init__(self, fulfillment: FulfillmentService, db: SqlDatabase) -> None:
+    def __init__(
+        self, fulfillment: FulfillmentService, db: SqlDatabase, positions_every: float = 0.0
+    ) -> None:
         self._fulfillment = fulfillment
-        self._db = db
+        # On a worker at most every `positions_every` seconds: a batch with no shipment to
+        # invoice (nearly every one) committed a transaction for them alone.
+        self._positions = SparsePositions(db, self.name, positions_every)
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         # The batch's shipments together: their orders read in one query, saved in one commit.
@@ -219,9 +197,7 @@ class BillingFollower:
             for env in envelopes
             if env.type == EventType.ORDER_SHIPMENT_PROGRESSED and env.data["state"] in LEFT
         )
-        with self._db.transaction() as cur:
-            save_positions(cur, self.name, positions)
+        self._positions.save(positions)
 
     def positions(self) -> dict[str, int]:
-        with self._db.transaction() as cur:
-            return read_positions(cur, self.name)
+        return self._positions.read()

@@ -142,7 +142,7 @@ class FeedsContract:
         feed_all(consumer(hub), records)
         assert dump(hub) == reference
         assert reference["order_status"] and reference["stock_levels"]
-        assert reference["rejected_submissions"] and reference["audit_trail"]
+        assert reference["rejected_submissions"] and reference["exception_context"]
         assert invoices(hub), "billing followed the shipped orders"
 
     def test_a_redelivered_batch_changes_nothing(
@@ -184,21 +184,23 @@ class FeedsContract:
         routed = _order_event(records, EventType.ORDER_ROUTED, 3)
         event_id = str(routed.header("ce_id"))
         feeds = role_feeds(hub)
-        i = next(n for n, f in enumerate(feeds) if f.name == "audit_trail")
+        i = next(n for n, f in enumerate(feeds) if f.name == "order_status")
         failing = Breaking(feeds[i].follower, event_id, ValueError("cannot apply"))  # type: ignore[arg-type]
-        feeds[i] = Feed("audit_trail", failing, feeds[i].topics)
+        feeds[i] = Feed("order_status", failing, feeds[i].topics)
         target = consumer(hub, feeds)
         publisher: RecordingPublisher = target._publisher  # type: ignore[assignment]
         feed_all(target, records)
         (parked,) = publisher.records
         assert parked.value == routed.value
-        assert dict(parked.headers)["dlq-consumer"] == b"audit_trail"
+        assert dict(parked.headers)["dlq-consumer"] == b"order_status"
         found = dump(hub)
-        assert {t: rows for t, rows in found.items() if t != "audit_trail"} == {
-            t: rows for t, rows in reference.items() if t != "audit_trail"
+        assert {t: rows for t, rows in found.items() if not t.startswith("order_status")} == {
+            t: rows for t, rows in reference.items() if not t.startswith("order_status")
         }
-        missing = set(reference["audit_trail"]) - set(found["audit_trail"])
-        assert [row[1] for row in missing] == [event_id]
+        # Only the order whose Routed was parked differs: its row missed that event's facts.
+        order_id = str(routed.header("ce_subject"))
+        differs = set(reference["order_status"]) ^ set(found["order_status"])
+        assert differs and {row[0] for row in differs} == {order_id}
 
     def test_a_crash_in_the_middle_of_a_batchs_writes_loses_and_doubles_nothing(
         self,

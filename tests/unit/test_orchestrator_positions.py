@@ -1,6 +1,7 @@
-"""How often the orchestrator writes its positions: with every batch when embedded delivery
-resumes from them, at most every few seconds on a worker (its Kafka offsets are where it
-resumes), never going back and never losing a stream's highest position in between."""
+"""How often the orchestrator and billing write their positions: with every batch when
+embedded delivery resumes from them, at most every few seconds on a worker (its Kafka offsets
+are where it resumes), never going back and never losing a stream's highest position in
+between."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,13 +10,22 @@ from uuid import UUID
 
 import pytest
 
-from hub.services import followers
-from hub.services.followers import OrchestrationFollower
+from hub.services.followers import BillingFollower, OrchestrationFollower
+from projections import positions
 
 
 class Orchestration:
     def orchestrate_many(self, order_ids: list[UUID]) -> list[Any]:
         return []
+
+
+class Fulfillment:
+    def __init__(self) -> None:
+        self.asked: list[tuple[UUID, str]] = []
+
+    def invoice_shipments(self, shipments: Iterator[tuple[UUID, str]]) -> int:
+        self.asked += list(shipments)
+        return 0
 
 
 class Database:
@@ -55,19 +65,28 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     the_clock = Clock()
-    monkeypatch.setattr(followers.time, "monotonic", the_clock)
+    monkeypatch.setattr(positions.time, "monotonic", the_clock)
     return the_clock
 
 
-def _follower(db: Database, every: float) -> OrchestrationFollower:
-    return OrchestrationFollower(
-        cast(Any, Orchestration()), cast(Any, None), cast(Any, db), ["standard"], every
-    )
+Follower = OrchestrationFollower | BillingFollower
 
 
-def test_embedded_every_batch_writes_its_positions(clock: Clock) -> None:
+@pytest.fixture(params=["orchestrator", "billing"])
+def make(request: pytest.FixtureRequest) -> Any:
+    def follower(db: Database, every: float) -> Follower:
+        if request.param == "billing":
+            return BillingFollower(cast(Any, Fulfillment()), cast(Any, db), every)
+        return OrchestrationFollower(
+            cast(Any, Orchestration()), cast(Any, None), cast(Any, db), ["standard"], every
+        )
+
+    return follower
+
+
+def test_embedded_every_batch_writes_its_positions(clock: Clock, make: Any) -> None:
     db = Database()
-    follower = _follower(db, 0.0)
+    follower = make(db, 0.0)
 
     follower.apply([], {"log": 3})
     follower.apply([], {"log": 5})
@@ -76,9 +95,11 @@ def test_embedded_every_batch_writes_its_positions(clock: Clock) -> None:
     assert follower.positions() == {"log": 5}
 
 
-def test_on_a_worker_the_batches_between_two_writes_go_with_the_next(clock: Clock) -> None:
+def test_on_a_worker_the_batches_between_two_writes_go_with_the_next(
+    clock: Clock, make: Any
+) -> None:
     db = Database()
-    follower = _follower(db, 1.0)
+    follower = make(db, 1.0)
 
     follower.apply([], {"orders:0": 10})
     clock.now += 0.4
@@ -97,9 +118,11 @@ def test_on_a_worker_the_batches_between_two_writes_go_with_the_next(clock: Cloc
     assert db.rows == {"orders:0": 12, "orders:1": 5, "stock:0": 7}
 
 
-def test_positions_a_failed_write_did_not_store_go_with_the_next_one(clock: Clock) -> None:
+def test_positions_a_failed_write_did_not_store_go_with_the_next_one(
+    clock: Clock, make: Any
+) -> None:
     db = Database()
-    follower = _follower(db, 1.0)
+    follower = make(db, 1.0)
     db.failing = True
 
     with pytest.raises(OSError):

@@ -11,7 +11,6 @@ from projections.base import SqlView
 from projections.exceptions import SqlExceptionQueue
 from projections.order_status import SqlOrderStatusView
 from projections.rejected_submissions import SqlRejectedSubmissionsView
-from projections.source_load import SqlSourceLoadView
 from projections.sqldb import SqlDatabase
 from projections.stock_levels import SqlStockLevels
 from schemas.envelope import EventEnvelope
@@ -20,7 +19,6 @@ from tests.unit.test_views_write_paths import _batches, _history
 
 VIEWS: dict[str, Callable[[SqlDatabase], SqlView]] = {
     "order_status": SqlOrderStatusView,
-    "source_load": SqlSourceLoadView,
     "rejected_submissions": SqlRejectedSubmissionsView,
     "exceptions": SqlExceptionQueue,
     "audit_trail": SqlAuditTrail,

@@ -1,5 +1,5 @@
-"""The hub's audit trail reads its order lines' data from the event store (SQLite and
-PostgreSQL): the same lines as the events' own envelopes give, with no copy kept in the view."""
+"""The hub's audit trail reads its order lines from the event store (SQLite and PostgreSQL):
+the same lines as the events' own envelopes give, none of them kept in the view."""
 
 from collections.abc import Iterator
 from contextlib import closing
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hub.bootstrap import Hub
-from projections.audit_trail import NOT_COPIED, data_text
-from schemas.event_types import EventFamily, EventType
+from projections.audit_trail import data_text
+from schemas.event_types import EventType
 from tests.contracts.factories import submit_order
 from tests.contracts.order_search_contract import LYON
 from tests.support.running_hub import Clock, embedded_hub, stock_up
@@ -28,12 +28,11 @@ def routed_order_trail(hub: Hub) -> None:
     lines = hub.audit.trail(order_id)
 
     assert EventType.ORDER_ROUTED in {e.type for e in events}
-    assert {(e.event_id, e.data) for e in lines} == {(e.id, data_text(e.data)) for e in events}
+    assert [(e.event_id, e.data) for e in lines] == [(e.id, data_text(e.data)) for e in events]
     with hub.views_db.transaction() as cur:
-        cur.execute("SELECT type, data FROM audit_trail WHERE order_id = ?", (order_id,))
-        kept = cur.fetchall()
-    assert len(kept) == len(events)
-    assert all(data == NOT_COPIED for t, data in kept if str(t).startswith(EventFamily.ORDER))
+        cur.execute("SELECT COUNT(*) FROM audit_trail WHERE order_id = ?", (order_id,))
+        kept = cur.fetchone()
+    assert kept is not None and int(kept[0]) == 0
 
 
 def test_sqlite(tmp_path: Path, clock: Clock) -> None:
