@@ -119,6 +119,17 @@ class OrchestrationFollower:
             s: p for s, p in self._unsaved.items() if s not in saved
         }
 
+    def noted(self, positions: dict[str, int]) -> bool:
+        """`apply` of a batch with no event for it, when that would only keep its positions for
+        a later write (a worker's): kept here, and True; False when they are due to be written
+        (then `apply` it). Cheap enough for the worker's event loop, which so hands no thread
+        the batches of order events and stock reservations that wake nobody."""
+        if self._positions_every <= 0 or time.monotonic() - self._saved_at >= self._positions_every:
+            return False
+        for stream, position in positions.items():
+            self._unsaved[stream] = max(position, self._unsaved.get(stream, position))
+        return True
+
     def _save_positions(self, positions: dict[str, int]) -> None:
         """A transaction of their own, so at most every `positions_every` seconds: on a worker
         nothing resumes from them (the Kafka offsets committed after each batch are where its
