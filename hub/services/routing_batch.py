@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
 
 from aggregates.order import OrderStatus
 from aggregates.stock import StockItem
@@ -28,6 +29,8 @@ class RoutingBatch:
     pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
     touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
     records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
+    # Orders' routings written straight to their stored form (routed_events), by order.
+    stored: dict[UUID, list[StoredEvent]] = field(default_factory=dict)
     # Sources as candidates without stock, with the shipments used today they were made with.
     stockless: dict[str, tuple[int, CandidateSource]] = field(default_factory=dict)
     # The view's position and generation the orders are decided on; None if a policy reads
