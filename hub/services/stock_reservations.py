@@ -24,6 +24,7 @@ from aggregates.errors import StockError
 from aggregates.ids import stock_item_id
 from aggregates.stock import StockItem
 from hub.services.lookup import find_many
+from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.supply_view import Holding, SupplyView
 from hub.store import OrderStore
 
@@ -49,11 +50,12 @@ class StockItems:
         self._cache: OrderedDict[Key, StockItem] = OrderedDict()
         # Versions at which the store snapshots a stock item (none: it never does).
         self._snapshot_every = store.snapshotting_intervals.get(StockItem, 0)
+        self._reserved = ReservedEvents(store)
 
     def reserve(
         self,
         reservations: list[Reservation],
-        touched: dict[Key, StockItem],
+        touched: dict[Key, "StockItem | TotalsItem"],
         at: datetime,
         by_totals: bool = True,
     ) -> None:
@@ -79,10 +81,13 @@ class StockItems:
         for key in keys:
             self._cache.pop(key, None)
 
-    def _items(self, wanted: Counter[Key], at: datetime, by_totals: bool) -> dict[Key, StockItem]:
+    def _items(
+        self, wanted: Counter[Key], at: datetime, by_totals: bool
+    ) -> dict[Key, "StockItem | TotalsItem"]:
         """Each wanted item (with the number of reservations to make on it), taken as the
         module's docstring says."""
-        items, missing = {}, []
+        items: dict[Key, StockItem | TotalsItem] = {}
+        missing = []
         for key in sorted(wanted):
             holding = self._supply.holding(*key)
             cached = self._current(key, holding)
@@ -90,7 +95,10 @@ class StockItems:
                 items[key] = cached
             elif by_totals and holding is not None and not self._snapshot_due(holding, wanted[key]):
                 totals = (holding.on_hand, holding.reserved, holding.safety_stock)
-                items[key] = StockItem.by_totals(*key, totals, holding.version, at)
+                if self._reserved.usable:
+                    items[key] = TotalsItem(*key, totals, holding.version, self._reserved)
+                else:
+                    items[key] = StockItem.by_totals(*key, totals, holding.version, at)
             else:
                 missing.append(key)
         if not missing:

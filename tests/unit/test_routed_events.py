@@ -1,5 +1,7 @@
-"""An order's first routing written straight to its stored form (hub.services.routed_events) is
-what `Order.route` and the mapper store, byte for byte, and loads as the same order."""
+"""An order's first routing and its reservations on items known by their totals, written
+straight to their stored form (hub.services.routed_events, reserved_events), are what
+`Order.route`, `StockItem.reserve` and the mapper store, byte for byte, and load as the same
+orders; a reservation is refused as the aggregate refuses it."""
 
 import random
 from datetime import datetime
@@ -14,6 +16,7 @@ from aggregates.stock import StockItem
 from benchmarks.route_profile import NOW, build_network, order_command, sku_name
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
+from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.routed_events import RoutedOrderEvents
 from hub.settings import Settings
 from hub.store import OrderStore
@@ -46,6 +49,8 @@ def _hub(tmp_path: Path, direct: bool) -> Hub:
     hub = bootstrap(settings, clock=lambda: NOW)
     orchestration = hub.orchestrator._orchestration
     orchestration._routed.usable = orchestration._routed.usable and direct
+    reserved = orchestration._items._reserved
+    reserved.usable = reserved.usable and direct
     build_network(hub, random.Random(7), 12, SKUS)
     hub.deliver()
     return hub
@@ -102,6 +107,7 @@ def test_routings_stored_straight_are_the_aggregates_byte_for_byte(
     assert log == expected_log
     topics = [entry[2] for entry in log]
     assert sum(t.endswith("Order.Routed") for t in topics) > 60  # some routed twice
+    assert sum(t.endswith("StockItem.Reserved") for t in topics) > 100
     for order, expected in zip(orders, expected_orders, strict=True):
         assert isinstance(order, Order)
         assert (order.version, order.status, order.waiting) == (
@@ -123,3 +129,33 @@ def test_a_store_that_compresses_is_left_to_the_aggregate() -> None:
         }
     )
     assert not RoutedOrderEvents(store).usable
+
+
+@pytest.mark.parametrize(
+    ("reservations", "quantity"),
+    [((), 0), ((), -1), ((), 4), (("a",), 2), ((), 3), (("b",), 1)],
+)
+def test_a_reservation_is_refused_or_taken_as_by_the_aggregate(
+    reservations: tuple[str, ...], quantity: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On hand 10, reserved 4, safety stock 3: 3 available; then the key "a" again."""
+    monkeypatch.setattr(CanCreateTimestamp, "create_timestamp", staticmethod(lambda: STAMP))
+    store = OrderStore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    totals = (10, 4, 3)
+    item = StockItem.by_totals("dc-1", "SKU-1", totals, 7, NOW)
+    known = TotalsItem("dc-1", "SKU-1", totals, 7, ReservedEvents(store, lambda: STAMP))
+
+    def outcome(target: Any) -> str:
+        try:
+            for key in reservations:
+                target.reserve(key, 1, at=NOW)
+            target.reserve("a", quantity, at=NOW)
+        except Exception as error:
+            return f"{type(error).__name__}: {error}"
+        return f"taken: {target.available} available"
+
+    result = outcome(known)
+    assert result == outcome(item)
+    events = [store.mapper.to_stored_event(e) for e in item.collect_events()]
+    assert known.stored == events
+    assert len(events) == len(reservations) + result.startswith("taken")
