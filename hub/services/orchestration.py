@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import NAMESPACE_OID, UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -254,25 +255,31 @@ class OrchestrationService:
                 )
             )
         digests = (digest, self.recorder.record(inputs, batch.records))
-        args = (recorded, digests, shipments, waiting, unroutable, ORCHESTRATOR, now)
-        direct = self._routed.events_of(order, *args)
-        if direct is None:
-            order.route(
-                decision=recorded,
-                decision_digest=digest,
-                explanation="",  # derived from the record when read (decision_records)
-                inputs_digest=digests[1],
-                shipments=shipments,
-                waiting=waiting,
-                unroutable_reason=unroutable,
-                actor=ORCHESTRATOR,
-                now=now,
-            )
-            status = order.status
-        else:  # its stored events written straight (routed_events), saved with the batch
-            batch.stored[order.id], status = direct
+        status = self._route(order, batch, (recorded, digests, shipments, waiting, unroutable))
         batch.waits[order.id] = batch.waited(to_route, decision, status)
         return OrchestrationResult(order.id, status.value, status.value, attempt, digest)
+
+    def _route(self, order: Order, batch: _Batch, routing: tuple[Any, ...]) -> OrderStatus:
+        """The routing recorded: its stored events written straight (routed_events), saved
+        with the batch, where they may be; else by the aggregate. The order's new status."""
+        recorded, digests, shipments, waiting, unroutable = routing
+        args = (recorded, digests, shipments, waiting, unroutable, ORCHESTRATOR, batch.now)
+        direct = self._routed.events_of(order, *args)
+        if direct is not None:
+            batch.stored[order.id], status = direct
+            return status
+        order.route(
+            decision=recorded,
+            decision_digest=digests[0],
+            explanation="",  # derived from the record when read (decision_records)
+            inputs_digest=digests[1],
+            shipments=shipments,
+            waiting=waiting,
+            unroutable_reason=unroutable,
+            actor=ORCHESTRATOR,
+            now=batch.now,
+        )
+        return order.status
 
     def _decide(
         self,

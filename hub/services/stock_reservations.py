@@ -94,11 +94,7 @@ class StockItems:
             if cached is not None:
                 items[key] = cached
             elif by_totals and holding is not None and not self._snapshot_due(holding, wanted[key]):
-                totals = (holding.on_hand, holding.reserved, holding.safety_stock)
-                if self._reserved.usable:
-                    items[key] = TotalsItem(*key, totals, holding.version, self._reserved)
-                else:
-                    items[key] = StockItem.by_totals(*key, totals, holding.version, at)
+                items[key] = self._by_totals(key, holding, at)
             else:
                 missing.append(key)
         if not missing:
@@ -113,6 +109,14 @@ class StockItems:
             if len(self._cache) > CACHED_ITEMS:
                 self._cache.popitem(last=False)
         return items
+
+    def _by_totals(self, key: Key, holding: Holding, at: datetime) -> "StockItem | TotalsItem":
+        """The item known by the view's totals: its reservations written straight to their
+        stored form (hub.services.reserved_events) where the store allows, else an aggregate."""
+        totals = (holding.on_hand, holding.reserved, holding.safety_stock)
+        if self._reserved.usable:
+            return TotalsItem(*key, totals, holding.version, self._reserved)
+        return StockItem.by_totals(*key, totals, holding.version, at)
 
     def _current(self, key: Key, holding: Holding | None) -> StockItem | None:
         """The cached item if it is at the holding's version. One behind it is dropped: the
