@@ -21,9 +21,8 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic
 
-from aggregates.errors import InsufficientStockError, StockError
 from aggregates.ids import stock_item_id
-from aggregates.stock import StockItem
+from aggregates.stock import StockItem, check_reservation
 from aggregates.stored_json import stored_json
 from hub.store import OrderStore
 
@@ -31,21 +30,32 @@ _RESERVED: Any = vars(StockItem)["Reserved"]
 _TOPIC = get_topic(_RESERVED)
 
 
+def stored_straight(store: OrderStore, *events: Any) -> bool:
+    """Whether the store writes these event classes as `stored_json` writes them: the
+    library's JSON transcoder, no compression, encryption or aggregate cache, class version 1."""
+    mapper = store.mapper
+    return (
+        type(mapper.transcoder) is JSONTranscoder
+        and not mapper.compressor
+        and not mapper.cipher
+        and store.repository.cache is None
+        and all(getattr(event, "class_version", 1) == 1 for event in events)
+    )
+
+
+def event_clock(event: Any, given: Callable[[], datetime] | None) -> Callable[[], datetime]:
+    """The clock of an event class's timestamps, looked up at each call as the library's events
+    do (unless one is given)."""
+    return given or (lambda: event.create_timestamp())
+
+
 class ReservedEvents:
     """The store's writer of `Reserved` events, and whether it may be used."""
 
     def __init__(self, store: OrderStore, timestamp: Callable[[], datetime] | None = None) -> None:
-        mapper = store.mapper
-        self.transcoder: Any = mapper.transcoder
-        # The events' own clock, looked up at each call as the library's events do.
-        self.timestamp = timestamp or (lambda: _RESERVED.create_timestamp())
-        self.usable = (
-            type(mapper.transcoder) is JSONTranscoder
-            and not mapper.compressor
-            and not mapper.cipher
-            and store.repository.cache is None
-            and getattr(_RESERVED, "class_version", 1) == 1
-        )
+        self.transcoder: Any = store.mapper.transcoder
+        self.timestamp = event_clock(_RESERVED, timestamp)
+        self.usable = stored_straight(store, _RESERVED)
 
 
 class TotalsItem:
@@ -74,12 +84,7 @@ class TotalsItem:
 
     def reserve(self, order_id: str, quantity: int, at: datetime) -> None:
         """`StockItem.reserve`'s checks, then its event in stored form."""
-        if quantity <= 0:
-            raise StockError(f"a reservation needs a positive quantity, got {quantity}")
-        if order_id in self._keys:
-            raise StockError(f"{self.source_id}/{self.sku}: order {order_id} already reserved")
-        if quantity > self.available:
-            raise InsufficientStockError(self.source_id, self.sku, quantity, self.available)
+        check_reservation(self, self._keys, order_id, quantity)
         events = self._events
         state = {
             "timestamp": events.timestamp(),

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import JSONTranscoder, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from aggregates.order import Order
@@ -33,6 +33,7 @@ from aggregates.order_values import RequestedShipment, ShipmentLine
 from aggregates.shipments import ShipmentState
 from aggregates.stored_json import stored_json
 from aggregates.typed_mapper import value_fields
+from hub.services.reserved_events import event_clock, stored_straight
 from hub.store import OrderStore
 from schemas.decision_record import DecisionRecord
 
@@ -52,18 +53,9 @@ class RoutedOrderEvents:
     """Writes the stored events of an accepted order's first routing, for one store."""
 
     def __init__(self, store: OrderStore, timestamp: Callable[[], datetime] | None = None) -> None:
-        mapper = store.mapper
-        self._transcoder: Any = mapper.transcoder
-        # The events' own clock, looked up at each call as the library's events do.
-        self._timestamp = timestamp or (lambda: _ROUTED.create_timestamp())
-        self.usable = (
-            type(mapper.transcoder) is JSONTranscoder
-            and not mapper.compressor
-            and not mapper.cipher
-            and store.repository.cache is None
-            and getattr(_ROUTED, "class_version", 1) == 1
-            and getattr(_REQUESTED, "class_version", 1) == 1
-        )
+        self._transcoder: Any = store.mapper.transcoder
+        self._timestamp = event_clock(_ROUTED, timestamp)
+        self.usable = stored_straight(store, _ROUTED, _REQUESTED)
 
     def events_of(
         self,
