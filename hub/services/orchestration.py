@@ -30,7 +30,6 @@ from hub.services.decision_records import decision_record
 from hub.services.lookup import find, find_many
 from hub.services.policies import PolicyService
 from hub.services.recorded_inputs import InputsRecorder
-from hub.services.reserved_events import TotalsItem
 from hub.services.routed_events import RoutedOrderEvents
 from hub.services.routing_batch import RoutingBatch as _Batch
 from hub.services.routing_batch import stockless as _stockless
@@ -325,11 +324,10 @@ class OrchestrationService:
         has: InsufficientStockError, and the orders are decided again on a refreshed view),
         then the orders, the items and the inputs they name: one transaction."""
         self._items.reserve(batch.reservations, batch.touched, batch.now, batch.by_totals)
-        # An order routed straight is followed by its stored events, and an item known by its
-        # totals is its stored events (OrderStore.save takes them among the aggregates).
+        # An order routed straight is followed by its stored events (OrderStore.save takes
+        # them among the aggregates, as it takes an item known by its totals).
         routed = [part for o in orders for part in (o, batch.stored.get(o.id)) if part is not None]
-        items = [i.stored if isinstance(i, TotalsItem) else i for i in batch.touched.values()]
-        self._store.save(*routed, *items, *batch.records.values())
+        self._store.save(*routed, *batch.touched.values(), *batch.records.values())
         self.recorder.saved(batch.records)
 
     def _saved(self, batch: _Batch) -> None:

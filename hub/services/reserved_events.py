@@ -60,7 +60,8 @@ class ReservedEvents:
 
 class TotalsItem:
     """A stock item at a version, known by its totals: takes reservations as `StockItem` does
-    and keeps their stored events (`stored`) for the batch's save."""
+    and keeps their stored events (`stored_events`: `OrderStore.save` takes such an object
+    among aggregates, and writes them)."""
 
     def __init__(
         self,
@@ -74,7 +75,7 @@ class TotalsItem:
         self.on_hand, self.reserved, self.safety_stock = totals
         self.id = stock_item_id(source_id, sku)
         self.version = version
-        self.stored: list[StoredEvent] = []
+        self.stored_events: list[StoredEvent] = []
         self._keys: set[str] = set()
         self._events = events
 
@@ -95,7 +96,7 @@ class TotalsItem:
             "at": at,
         }
         self.version += 1
-        self.stored.append(
+        self.stored_events.append(
             StoredEvent(self.id, self.version, _TOPIC, stored_json(events.transcoder, state))
         )
         self.reserved += quantity

@@ -157,5 +157,5 @@ def test_a_reservation_is_refused_or_taken_as_by_the_aggregate(
     result = outcome(known)
     assert result == outcome(item)
     events = [store.mapper.to_stored_event(e) for e in item.collect_events()]
-    assert known.stored == events
+    assert known.stored_events == events
     assert len(events) == len(reservations) + result.startswith("taken")
