@@ -6,7 +6,7 @@ version (`StockItem.by_totals`, hub.services.stock_reservations): an aggregate m
 then copied and written by the mapper, and the aggregate dropped. Here an item known by its
 totals checks a reservation as `StockItem.reserve` does and writes its `Reserved` event as the
 mapper would (the same fields in the same order, the same `stored_json` writer): the bytes are
-the aggregate's (tests/unit/test_reserved_events.py compares them). The version is the arbiter
+the aggregate's (tests/unit/test_routed_events.py compares them). The version is the arbiter
 as before: the event is the item's next version, which the event store accepts only if nobody
 wrote that version first.
 
