@@ -1,6 +1,8 @@
 """StockItem: what one source holds of one SKU, and what is promised to orders from it."""
 
+from collections.abc import Container
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -182,12 +184,7 @@ class StockItem(Aggregate):
         self._note_fed(feed, offset)
 
     def reserve(self, order_id: str, quantity: int, at: datetime) -> None:
-        if quantity <= 0:
-            raise StockError(f"a reservation needs a positive quantity, got {quantity}")
-        if order_id in self.reservations:
-            raise StockError(f"{self.source_id}/{self.sku}: order {order_id} already reserved")
-        if quantity > self.available:
-            raise InsufficientStockError(self.source_id, self.sku, quantity, self.available)
+        check_reservation(self, self.reservations, order_id, quantity)
         self._reserved(
             source_id=self.source_id, sku=self.sku, order_id=order_id, quantity=quantity, at=at
         )
@@ -241,6 +238,28 @@ class StockItem(Aggregate):
     ) -> None:
         self.reserved_units = self.reserved - self.reservations.pop(order_id)
         self.on_hand -= quantity
+
+
+class Reservable(Protocol):
+    source_id: str
+    sku: str
+
+    @property
+    def available(self) -> int: ...
+
+
+def check_reservation(
+    item: Reservable, taken: Container[str], order_id: str, quantity: int
+) -> None:
+    """Whether `item` may reserve `quantity` under the key `order_id` (keys in `taken` are
+    reserved already): the checks of `StockItem.reserve`, shared with what reserves on an item
+    known by its totals (hub.services.reserved_events)."""
+    if quantity <= 0:
+        raise StockError(f"a reservation needs a positive quantity, got {quantity}")
+    if order_id in taken:
+        raise StockError(f"{item.source_id}/{item.sku}: order {order_id} already reserved")
+    if quantity > item.available:
+        raise InsufficientStockError(item.source_id, item.sku, quantity, item.available)
 
 
 def check_not_negative(name: str, value: int) -> None:

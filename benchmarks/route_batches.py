@@ -2,6 +2,7 @@
 
 Run:  python -m benchmarks.route_batches [--sizes 1,5,20,50] [--orders 200] [--rounds 3]
                                          [--idle 200] [--json out.json] [--digests FILE]
+                                         [--stored-forms]
 
 What the worker's consumer hands the orchestrator, without Kafka: the `OrderAccepted` events of
 new orders (decoded envelopes, as the plain consumer's feed gives them) in batches of each size,
@@ -15,7 +16,10 @@ alone. Sizes and idle batches alternate within each round, on fresh orders, so a
 affects all alike; medians over the rounds. The network is `benchmarks.route_profile`'s
 (100 sources, 10,000 SKUs). Orders, network and clock are seeded and fixed: `--digests FILE`
 writes each decision's order, type, decision digest and inputs digest, in the log's order, to
-compare (`cmp`) the decisions of two versions of the code.
+compare (`cmp`) the decisions of two versions of the code. `--stored-forms` routes each size
+twice a round, the orchestrator's events written straight to their stored form and through
+their aggregates, in turns, in one process: what those writers save, apart from the machine's
+drift between runs.
 """
 
 import argparse
@@ -155,6 +159,13 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=200, help="batches without a trigger")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--digests", type=Path)
+    parser.add_argument(
+        "--stored-forms",
+        action="store_true",
+        help="each size twice a round: events written straight to their stored form, and "
+        "through their aggregates (hub.services.routed_events, reserved_events), alternated "
+        "(this benchmark's store writes plain JSON, so both ways are open to it)",
+    )
     args = parser.parse_args()
     server = postgres_server()
     url = fresh_database(server)
@@ -175,18 +186,20 @@ def _measure(args: argparse.Namespace, server: str, url: str) -> tuple[Figures, 
         hub = router.hub
         warm = router.accepted(40)
         router.timed([warm[:20], warm[20:]])  # imports, the compiled policy, the caches
-        for _ in range(args.rounds):
+        for n in range(args.rounds):
             for size in sizes:
-                accepted = router.accepted(args.orders)
-                batches = [accepted[i : i + size] for i in range(0, len(accepted), size)]
-                seconds, full = collector.taken()
-                cpu, backend = router.timed(batches)
-                count = len(accepted)
-                seconds, full = collector.taken()[0] - seconds, collector.taken()[1] - full
-                collected.setdefault(size, []).append((1000 * seconds / count, full))
-                figures.setdefault(f"batches of {size}", []).append(
-                    (1000 * cpu / count, 1000 * backend / count)
-                )
+                for way in _ways(args.stored_forms, n):
+                    _stored_forms(hub, way)
+                    accepted = router.accepted(args.orders)
+                    batches = [accepted[i : i + size] for i in range(0, len(accepted), size)]
+                    seconds, full = collector.taken()
+                    cpu, backend = router.timed(batches)
+                    count = len(accepted)
+                    seconds, full = collector.taken()[0] - seconds, collector.taken()[1] - full
+                    collected.setdefault(size, []).append((1000 * seconds / count, full))
+                    figures.setdefault(f"batches of {size}{way}", []).append(
+                        (1000 * cpu / count, 1000 * backend / count)
+                    )
             if args.idle:
                 cpu, backend = router.timed([[] for _ in range(args.idle)])
                 figures.setdefault("batch without a trigger", []).append(
@@ -196,6 +209,25 @@ def _measure(args: argparse.Namespace, server: str, url: str) -> tuple[Figures, 
             args.digests.write_text("".join(_digests(hub)))
         hub.close()
     return figures, collected
+
+
+def _ways(both: bool, round_number: int) -> list[str]:
+    """The ways a size is routed in a round: as the code does, or both, in turns first."""
+    if not both:
+        return [""]
+    ways = [", stored straight", ", aggregates"]
+    return ways if round_number % 2 == 0 else ways[::-1]
+
+
+def _stored_forms(hub: Hub, way: str) -> None:
+    """Routings and reservations written straight to their stored form, or not (code before
+    those writers has neither, and is left as it is)."""
+    orchestration = hub.orchestrator._orchestration
+    writers = [getattr(orchestration, "_routed", None)]
+    writers.append(getattr(getattr(orchestration, "_items", None), "_reserved", None))
+    for writer in writers:
+        if writer is not None and way:
+            writer.usable = way == ", stored straight"
 
 
 def _report(args: argparse.Namespace, figures: Figures, collected: Collected) -> None:

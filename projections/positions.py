@@ -106,15 +106,26 @@ class SparsePositions:
         self._unsaved: dict[str, int] = {}
         self._saved_at = float("-inf")
 
+    def note(self, positions: dict[str, int]) -> bool:
+        """Keeps `positions` for a later write and says True, unless a write is due (then
+        False, and nothing kept: call `save`). Cheap: no database, no thread."""
+        if self.every <= 0 or time.monotonic() - self._saved_at >= self.every:
+            return False
+        self._keep(positions)
+        return True
+
     def save(self, positions: dict[str, int]) -> None:
-        for stream, position in positions.items():
-            self._unsaved[stream] = max(position, self._unsaved.get(stream, position))
+        self._keep(positions)
         now = time.monotonic()
         if not self._unsaved or now - self._saved_at < self.every:
             return
         with self._db.transaction() as cur:
             save_positions(cur, self._follower, self._unsaved)
         self._unsaved, self._saved_at = {}, now
+
+    def _keep(self, positions: dict[str, int]) -> None:
+        for stream, position in positions.items():
+            self._unsaved[stream] = max(position, self._unsaved.get(stream, position))
 
     def read(self) -> dict[str, int]:
         """The saved positions, with those not written yet."""

@@ -110,6 +110,13 @@ class OrchestrationFollower:
     def positions(self) -> dict[str, int]:
         return self._positions.read()
 
+    def noted(self, positions: dict[str, int]) -> bool:
+        """`apply` of a batch with no event for it, when that would only keep its positions for
+        a later write (a worker's): kept, and True; False when they are due to be written
+        (then `apply` it). Cheap enough for the worker's event loop, which so hands no thread
+        the batches of order events and stock reservations that wake nobody."""
+        return self._positions.note(positions)
+
     def sweep_backorders(self) -> int:
         """Try the waiting orders again that could now move. Across processes the backorder
         view can lag the stock event that should have woken an order; a periodic sweep bounds

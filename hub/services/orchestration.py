@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import NAMESPACE_OID, UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -29,6 +30,7 @@ from hub.services.decision_records import decision_record
 from hub.services.lookup import find, find_many
 from hub.services.policies import PolicyService
 from hub.services.recorded_inputs import InputsRecorder
+from hub.services.routed_events import RoutedOrderEvents
 from hub.services.routing_batch import RoutingBatch as _Batch
 from hub.services.routing_batch import stockless as _stockless
 from hub.services.routing_inputs import order_to_route
@@ -84,6 +86,7 @@ class OrchestrationService:
         self.supply = supply or SupplyView(store)
         self.recorder = InputsRecorder(store)
         self._items = StockItems(store, self.supply)
+        self._routed = RoutedOrderEvents(store)
         self.waiting = WaitingOrders(self.supply, clock)  # what the backorder sweep may skip
         # The policies in force at a policy generation, and whether one of them reads the clock.
         self._active: tuple[int, list[Policy], bool] | None = None
@@ -250,21 +253,32 @@ class OrchestrationService:
                     shipment_id, source_id, tuple(ShipmentLine(*line) for line in lines)
                 )
             )
+        digests = (digest, self.recorder.record(inputs, batch.records))
+        status = self._route(order, batch, (recorded, digests, shipments, waiting, unroutable))
+        batch.waits[order.id] = batch.waited(to_route, decision, status)
+        return OrchestrationResult(order.id, status.value, status.value, attempt, digest)
+
+    def _route(self, order: Order, batch: _Batch, routing: tuple[Any, ...]) -> OrderStatus:
+        """The routing recorded: its stored events written straight (routed_events), saved
+        with the batch, where they may be; else by the aggregate. The order's new status."""
+        recorded, digests, shipments, waiting, unroutable = routing
+        args = (recorded, digests, shipments, waiting, unroutable, ORCHESTRATOR, batch.now)
+        direct = self._routed.events_of(order, *args)
+        if direct is not None:
+            batch.stored[order.id], status = direct
+            return status
         order.route(
             decision=recorded,
-            decision_digest=digest,
+            decision_digest=digests[0],
             explanation="",  # derived from the record when read (decision_records)
-            inputs_digest=self.recorder.record(inputs, batch.records),
+            inputs_digest=digests[1],
             shipments=shipments,
             waiting=waiting,
             unroutable_reason=unroutable,
             actor=ORCHESTRATOR,
-            now=now,
+            now=batch.now,
         )
-        batch.waits[order.id] = batch.waited(to_route, decision, order.status)
-        return OrchestrationResult(
-            order.id, order.status.value, order.status.value, attempt, digest
-        )
+        return order.status
 
     def _decide(
         self,
@@ -310,7 +324,10 @@ class OrchestrationService:
         has: InsufficientStockError, and the orders are decided again on a refreshed view),
         then the orders, the items and the inputs they name: one transaction."""
         self._items.reserve(batch.reservations, batch.touched, batch.now, batch.by_totals)
-        self._store.save(*orders, *batch.touched.values(), *batch.records.values())
+        # An order routed straight is followed by its stored events (OrderStore.save takes
+        # them among the aggregates, as it takes an item known by its totals).
+        routed = [part for o in orders for part in (o, batch.stored.get(o.id)) if part is not None]
+        self._store.save(*routed, *batch.touched.values(), *batch.records.values())
         self.recorder.saved(batch.records)
 
     def _saved(self, batch: _Batch) -> None:

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
 
 from aggregates.order import OrderStatus
 from aggregates.stock import StockItem
+from hub.services.reserved_events import TotalsItem
 from hub.services.stock_reservations import Key, Reservation
 from hub.services.supply_view import Source
 from hub.services.waiting_orders import Waited
@@ -26,8 +28,11 @@ class RoutingBatch:
     by_totals: bool = True  # items may be known by the view's totals (stock_reservations)
     reservations: list[Reservation] = field(default_factory=list)
     pending: dict[Key, int] = field(default_factory=dict)  # units reserved by the batch so far
-    touched: dict[Key, StockItem] = field(default_factory=dict)  # items reserved on, once saved
+    # Items reserved on, once saved (known by totals: their events in stored form).
+    touched: dict[Key, StockItem | TotalsItem] = field(default_factory=dict)
     records: dict[UUID, Aggregate] = field(default_factory=dict)  # inputs the decisions name
+    # Orders' routings written straight to their stored form (routed_events), by order.
+    stored: dict[UUID, list[StoredEvent]] = field(default_factory=dict)
     # Sources as candidates without stock, with the shipments used today they were made with.
     stockless: dict[str, tuple[int, CandidateSource]] = field(default_factory=dict)
     # The view's position and generation the orders are decided on; None if a policy reads

@@ -24,6 +24,7 @@ from aggregates.errors import StockError
 from aggregates.ids import stock_item_id
 from aggregates.stock import StockItem
 from hub.services.lookup import find_many
+from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.supply_view import Holding, SupplyView
 from hub.store import OrderStore
 
@@ -49,11 +50,12 @@ class StockItems:
         self._cache: OrderedDict[Key, StockItem] = OrderedDict()
         # Versions at which the store snapshots a stock item (none: it never does).
         self._snapshot_every = store.snapshotting_intervals.get(StockItem, 0)
+        self._reserved = ReservedEvents(store)
 
     def reserve(
         self,
         reservations: list[Reservation],
-        touched: dict[Key, StockItem],
+        touched: dict[Key, "StockItem | TotalsItem"],
         at: datetime,
         by_totals: bool = True,
     ) -> None:
@@ -79,18 +81,20 @@ class StockItems:
         for key in keys:
             self._cache.pop(key, None)
 
-    def _items(self, wanted: Counter[Key], at: datetime, by_totals: bool) -> dict[Key, StockItem]:
+    def _items(
+        self, wanted: Counter[Key], at: datetime, by_totals: bool
+    ) -> dict[Key, "StockItem | TotalsItem"]:
         """Each wanted item (with the number of reservations to make on it), taken as the
         module's docstring says."""
-        items, missing = {}, []
+        items: dict[Key, StockItem | TotalsItem] = {}
+        missing = []
         for key in sorted(wanted):
             holding = self._supply.holding(*key)
             cached = self._current(key, holding)
             if cached is not None:
                 items[key] = cached
             elif by_totals and holding is not None and not self._snapshot_due(holding, wanted[key]):
-                totals = (holding.on_hand, holding.reserved, holding.safety_stock)
-                items[key] = StockItem.by_totals(*key, totals, holding.version, at)
+                items[key] = self._by_totals(key, holding, at)
             else:
                 missing.append(key)
         if not missing:
@@ -105,6 +109,14 @@ class StockItems:
             if len(self._cache) > CACHED_ITEMS:
                 self._cache.popitem(last=False)
         return items
+
+    def _by_totals(self, key: Key, holding: Holding, at: datetime) -> "StockItem | TotalsItem":
+        """The item known by the view's totals: its reservations written straight to their
+        stored form (hub.services.reserved_events) where the store allows, else an aggregate."""
+        totals = (holding.on_hand, holding.reserved, holding.safety_stock)
+        if self._reserved.usable:
+            return TotalsItem(*key, totals, holding.version, self._reserved)
+        return StockItem.by_totals(*key, totals, holding.version, at)
 
     def _current(self, key: Key, holding: Holding | None) -> StockItem | None:
         """The cached item if it is at the holding's version. One behind it is dropped: the

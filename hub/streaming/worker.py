@@ -48,7 +48,7 @@ from hub.streaming.edge_handlers import (
 from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
 from hub.streaming.handlers import ByTopic, IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
-from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer
+from hub.streaming.plain_batches import BatchHandler, PlainBatchConsumer, Wanted
 from hub.streaming.roles import (
     ORDER_EVENTS,
     SUBMISSIONS,
@@ -161,9 +161,11 @@ class Agents:
         channel_ids: list[str] | None = None,
         early: bool = False,
         overlap: bool = False,
+        wanted: Wanted | None = None,
     ) -> None:
         """The role's plain consumer `name` (hub.streaming.roles): an aiokafka consumer of its
-        own group, in a task of the app, taking over where the app's group had committed."""
+        own group, in a task of the app, taking over where the app's group had committed;
+        `wanted`: per topic, the only types handed over to `handler` (plain_batches)."""
         s = self.settings
         topics = plain_topics(s, role, name, channel_ids)
         group = plain_group(s, role, name)
@@ -179,6 +181,7 @@ class Agents:
             window=s.batch_window_seconds,
             early=early and s.batch_close_early,
             overlap=overlap,
+            wanted=wanted,
         )
         self.plain[group] = sorted(topics)
         if reader.early:
@@ -233,7 +236,8 @@ class Agents:
             handler = consumer if lock is None else OneAtATime(consumer, lock)
             if plain:
                 early = (role, plain) == (Role.ORCHESTRATION, ORDER_EVENTS)
-                self.add_plain(role, plain, handler, batch_size, early=early)
+                wanted = consumer.wanted if role is Role.ORCHESTRATION else None
+                self.add_plain(role, plain, handler, batch_size, early=early, wanted=wanted)
             else:
                 self.add(self.raw_topic(*sorted(rest)), name, handler, batch_size)
 

@@ -131,3 +131,27 @@ def test_positions_a_failed_write_did_not_store_go_with_the_next_one(
     follower.apply([], {"stock:0": 2})
 
     assert db.writes == [{"orders:0": 10, "stock:0": 2}]
+
+
+def test_a_batch_without_events_is_noted_on_the_loop_until_a_write_is_due(clock: Clock) -> None:
+    db = Database()
+    follower = _follower(db, 1.0)
+
+    assert not follower.noted({"orders:0": 3})  # never written yet: `apply` it
+    follower.apply([], {"orders:0": 3})
+    clock.now += 0.5
+    assert follower.noted({"orders:0": 9, "stock:0": 2})
+    assert follower.noted({"orders:0": 8})  # never back
+    assert db.writes == [{"orders:0": 3}]
+    assert follower.positions() == {"orders:0": 9, "stock:0": 2}
+
+    clock.now += 0.5
+    assert not follower.noted({"stock:0": 4})  # due: `apply` writes what was noted with it
+    follower.apply([], {"stock:0": 4})
+    assert db.writes == [{"orders:0": 3}, {"orders:0": 9, "stock:0": 4}]
+
+
+def test_embedded_nothing_is_noted(clock: Clock) -> None:
+    follower = _follower(Database(), 0.0)
+    follower.apply([], {"log": 3})
+    assert not follower.noted({"log": 4})
