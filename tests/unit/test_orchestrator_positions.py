@@ -77,11 +77,15 @@ def make(request: pytest.FixtureRequest) -> Any:
     def follower(db: Database, every: float) -> Follower:
         if request.param == "billing":
             return BillingFollower(cast(Any, Fulfillment()), cast(Any, db), every)
-        return OrchestrationFollower(
-            cast(Any, Orchestration()), cast(Any, None), cast(Any, db), ["standard"], every
-        )
+        return _follower(db, every)
 
     return follower
+
+
+def _follower(db: Database, every: float) -> OrchestrationFollower:
+    return OrchestrationFollower(
+        cast(Any, Orchestration()), cast(Any, None), cast(Any, db), ["standard"], every
+    )
 
 
 def test_embedded_every_batch_writes_its_positions(clock: Clock, make: Any) -> None:
