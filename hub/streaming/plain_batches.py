@@ -119,16 +119,7 @@ class PlainBatchConsumer:
             if overlap and hasattr(handler, "prepare")
             else None
         )
-        # The wanted types as the headers carry them (bytes), compared before a record is made
-        # a ConsumedMessage (see `handed_over`).
-        self.wanted = (
-            None
-            if wanted is None
-            else {
-                topic: None if types is None else frozenset(t.encode() for t in types)
-                for topic, types in wanted.items()
-            }
-        )
+        self.wanted = as_header_values(wanted)
         self.batches = 0  # handled (tests and logs)
         self._kafka: AIOKafkaConsumer | None = None
         self.hold: BrokerHold | None = None  # the fetch asked for next (window at the broker)
@@ -304,6 +295,17 @@ class PlainBatchConsumer:
             # again, and applies what this one applied once (the items know the offsets they
             # applied).
             log.warning("%s: commit after a batch failed (%r)", self.group, error)
+
+
+def as_header_values(wanted: Wanted | None) -> dict[str, frozenset[bytes] | None] | None:
+    """The wanted types as the headers carry them (bytes), compared before a record is made a
+    ConsumedMessage (see `handed_over`)."""
+    if wanted is None:
+        return None
+    return {
+        topic: None if types is None else frozenset(t.encode() for t in types)
+        for topic, types in wanted.items()
+    }
 
 
 def handed_over(fetched: dict[TopicPartition, list[Any]], wanted: Any) -> list[ConsumedMessage]:
