@@ -96,9 +96,10 @@ def consume(
     """In a process of its own: read the topic as a worker role's agent does; print the CPU."""
     import faust
 
+    from connectors.consumed import to_consumed
     from hub.streaming.batches import take_batches
     from hub.streaming.drain import FastDeliveryConsumer
-    from hub.streaming.worker import RAW_TOPIC, to_consumed
+    from hub.streaming.worker import RAW_TOPIC
 
     app = faust.App(
         f"consume-path-{uuid.uuid4().hex[:8]}",

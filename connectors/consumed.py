@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from connectors.codec import OutboundRecord
 
@@ -42,6 +43,20 @@ def normalise_headers(
         if type(pair[0]) is str and type(pair[1]) is bytes
         else (str(pair[0]), bytes(pair[1]) if pair[1] is not None else b"")
         for pair in items
+    )
+
+
+def to_consumed(event: Any) -> ConsumedMessage:
+    """A Faust event's record as the handlers take it."""
+    message = event.message
+    value = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+    return ConsumedMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=value,
+        headers=normalise_headers(message.headers),
     )
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import faust
 
-from connectors.consumed import ConsumedMessage, normalise_headers
+from connectors.consumed import ConsumedMessage, to_consumed
 from connectors.publisher import KafkaPublisher
 from hub.bootstrap import Following, Hub, bootstrap
 from hub.services.channel_definitions import ChannelDefinitions
@@ -73,19 +73,6 @@ RAW_TOPIC: dict[str, Any] = {
 # commit of positions and of offsets; elsewhere (read models, stock, dead letters) 50 ms more
 # is no harm, and a batch per record would multiply those commits (and, with the orchestration
 # role's stock events, hold its order events' handler behind them: they share its lock).
-
-
-def to_consumed(event: Any) -> ConsumedMessage:
-    message = event.message
-    value = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
-    return ConsumedMessage(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=value,
-        headers=normalise_headers(message.headers),
-    )
 
 
 class OneAtATime:
