@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procstats import children
+from benchmarks.procstats import children, role_of
 
 RESULTS = Path(__file__).parent / "results"
 # Innermost frames that are waiting, not working.
@@ -51,8 +51,8 @@ def hub_processes(root: int) -> dict[str, int]:
                 args = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
             except OSError:
                 continue
-            if any("spawn_main" in a for a in args):  # embedded: the routing process
-                found["serve-routing"] = pid
+            if any("spawn_main" in a for a in args):  # embedded: a lane's process
+                found[f"serve-{role_of(pid)}"] = pid
                 continue
             if "hub.cli" not in args or args.index("hub.cli") + 1 >= len(args):
                 continue
