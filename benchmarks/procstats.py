@@ -52,7 +52,7 @@ def role_of(pid: int) -> str | None:
         return args[args.index(b"--role") + 1].decode()
     if any(b"spawn_main" in arg for arg in args):
         # A spawned child of `serve`: embedded, a lane's process (hub.embedded.routing_process),
-        # named by the child itself ("orderhub-views"); the routing one before it named itself.
+        # named by the child itself ("hub-views"); the routing one before it named itself.
         return _spawned_name(pid) or "routing"
     return None
 
@@ -62,7 +62,7 @@ def _spawned_name(pid: int) -> str | None:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    return comm.removeprefix("orderhub-") if comm.startswith("orderhub-") else None
+    return comm.removeprefix("hub-") if comm.startswith("hub-") else None
 
 
 def with_roles(name: str, pid: int) -> dict[str, list[int]]:

@@ -115,7 +115,7 @@ def run(
         level=settings.log_level.upper(),
         format=f"%(asctime)s {role}[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
-    _name_process(f"orderhub-{role}")
+    _name_process(f"hub-{role}")
     for ignored in (signal.SIGINT, signal.SIGTERM):  # the parent stops it (STOP)
         signal.signal(ignored, signal.SIG_IGN)
     stopping = threading.Event()
@@ -171,7 +171,8 @@ def _followers(hub: Routing, lane_name: str, alive: Callable[[], None]) -> list[
 
 
 def _name_process(name: str) -> None:
-    """The name `ps` and /proc show (the benchmarks tell the children apart by it)."""
+    """The name `ps` and /proc show (the benchmarks tell the children apart by it; Linux keeps
+    its first 15 bytes)."""
     try:
         with open("/proc/self/comm", "w") as comm:
             comm.write(name[:15])

@@ -66,6 +66,8 @@ async def test_a_child_process_keeps_the_read_models_and_a_capture_is_readable_a
     routing = None if hub.delivery is None else hub.delivery.work
     assert isinstance(routing, RoutingProcess)
     assert views.pid not in (None, os.getpid(), routing.pid)
+    names = [Path(f"/proc/{pid}/comm").read_text().strip() for pid in (views.pid, routing.pid)]
+    assert names == ["hub-views", "hub-routing"], "named for ps and the benchmarks' tables"
     health = (await client.get("/healthz")).json()
     assert health["status"] == "ok"
     assert (health["views_process"]["pid"], health["views_process"]["routing"]) == (views.pid, True)
