@@ -51,9 +51,18 @@ def role_of(pid: int) -> str | None:
     if b"--role" in args and args.index(b"--role") + 1 < len(args):
         return args[args.index(b"--role") + 1].decode()
     if any(b"spawn_main" in arg for arg in args):
-        # A spawned child of `serve`: embedded, the routing process (hub.embedded.routing_process).
-        return "routing"
+        # A spawned child of `serve`: embedded, a lane's process (hub.embedded.routing_process),
+        # named by the child itself ("hub-views"); the routing one before it named itself.
+        return _spawned_name(pid) or "routing"
     return None
+
+
+def _spawned_name(pid: int) -> str | None:
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return comm.removeprefix("hub-") if comm.startswith("hub-") else None
 
 
 def with_roles(name: str, pid: int) -> dict[str, list[int]]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
-from hub.embedded.delivery import STREAM, VIEWS, WORK, InProcessDelivery, Park, WorkLane
+from hub.embedded.delivery import STREAM, VIEWS, WORK, Elsewhere, InProcessDelivery, Park, WorkLane
 from hub.embedded.group_commit import GroupCommit
 from hub.embedded.lane import Lane
 from hub.embedded.routing_process import RoutingProcess
@@ -302,7 +302,8 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
             [f.follower for f in followers if f.lane == WORK],
             settings.projection_batch_size,
             park=parking(intake),
-            elsewhere=routing_elsewhere(settings, clock),
+            elsewhere=lane_elsewhere(settings.routes_in_second_process, settings, clock),
+            views_elsewhere=lane_elsewhere(settings.views_in_second_process, settings, clock),
         )
     )
     hub = Hub(
@@ -349,12 +350,13 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
     return hub
 
 
-def routing_elsewhere(
-    settings: Settings, clock: Callable[[], datetime]
-) -> Callable[[Lane, Callable[[], None]], WorkLane] | None:
-    """Embedded routing in a second process, which builds its hub here too (by `bootstrap`,
-    passed by reference); a hub on a clock of its own sends the child its readings."""
-    if not settings.routes_in_second_process:
+def lane_elsewhere(
+    wanted: bool, settings: Settings, clock: Callable[[], datetime]
+) -> Elsewhere | None:
+    """An embedded lane (routing, or the read models) in a process of its own, which builds its
+    hub here too (by `bootstrap`, passed by reference); a hub on a clock of its own sends the
+    child its readings."""
+    if not wanted:
         return None
     relayed = None if clock is utc_now else clock
 

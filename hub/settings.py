@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         "own (both open the same store, a file or a database server). auto = on when the "
         "machine has more than one core; off = one process (routing on a thread of the API's)",
     )
+    views_process: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Embedded: keep the read models (the views lane) in a process of their own "
+        "too, so the API's process keeps HTTP and the event store's writes; a capture still "
+        "answers once its order is readable. auto = on when the machine has more than one core",
+    )
     routing_stall_seconds: float = Field(
         default=20.0,
         ge=2.0,
@@ -274,6 +280,13 @@ class Settings(BaseSettings):
         if self.distributed or self.routing_process == "off":
             return False
         return self.routing_process == "on" or (os.cpu_count() or 1) > 1
+
+    @property
+    def views_in_second_process(self) -> bool:
+        """Embedded, and the read models not kept in the API's process (see views_process)."""
+        if self.distributed or self.views_process == "off":
+            return False
+        return self.views_process == "on" or (os.cpu_count() or 1) > 1
 
     @property
     def uses_postgres(self) -> bool:

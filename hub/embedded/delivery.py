@@ -21,8 +21,8 @@ VIEWS_YOUNG_COLLECTED_AFTER = 10_000  # net new containers between young collect
 
 
 class WorkLane(Protocol):
-    """The work lane as delivery drives it: a `Lane` on a thread of this process, or run by a
-    second process (hub.embedded.routing_process)."""
+    """A lane as delivery drives it: a `Lane` on a thread of this process, or run by a second
+    process (hub.embedded.routing_process)."""
 
     followers: list[Follower]
 
@@ -38,6 +38,11 @@ class WorkLane(Protocol):
     def nudge(self) -> None: ...
 
     def request(self, on_served: Served) -> None: ...
+
+
+# A lane run by another process once started: made from the lane it replaces (run here until
+# then) and what to call after each of its batches.
+Elsewhere = Callable[[Lane, Callable[[], None]], WorkLane]
 
 
 class InProcessDelivery:
@@ -64,12 +69,18 @@ class InProcessDelivery:
         work: list[Follower],
         batch_size: int,
         park: Park | None = None,
-        elsewhere: Callable[[Lane, Callable[[], None]], WorkLane] | None = None,
+        elsewhere: Elsewhere | None = None,
+        views_elsewhere: Elsewhere | None = None,
     ) -> None:
         # Both lanes read the same events a moment apart: decoded once, for both.
         self.log = DecodedLog(store, keep=KEPT_BATCHES * batch_size)
         self.park = park
-        self.views = Lane(VIEWS, self.log, views, batch_size, park)
+        views_here = Lane(VIEWS, self.log, views, batch_size, park)
+        # `views_elsewhere`: once started, the read models are kept by another process too,
+        # and a capture waits for that process's answer (hub.embedded.routing_process).
+        self.views: WorkLane = (
+            views_here if views_elsewhere is None else views_elsewhere(views_here, _nothing)
+        )
         here = Lane(WORK, self.log, work, batch_size, park, after_batch=self.views.nudge)
         # `elsewhere`: once started, the work lane runs in another process, which wakes the
         # views lane after its batches; until then (tools, tests, start-up) it runs here.
@@ -116,9 +127,9 @@ class InProcessDelivery:
             try:
                 work_at = _waited(self.work, deadline)
             except Unavailable:
-                _waited(self.views, deadline)
+                _views_waited(self.views, deadline)
                 return False
-            views_at = None if work_at is None else _waited(self.views, deadline)
+            views_at = None if work_at is None else _views_waited(self.views, deadline)
             if views_at is None or work_at is None:
                 return False
             if views_at <= work_at:
@@ -134,9 +145,9 @@ class InProcessDelivery:
             try:
                 work_at = await _awaited(self.work, deadline)
             except Unavailable:
-                await _awaited(self.views, deadline)
+                await _views_awaited(self.views, deadline)
                 return False
-            views_at = None if work_at is None else await _awaited(self.views, deadline)
+            views_at = None if work_at is None else await _views_awaited(self.views, deadline)
             if views_at is None or work_at is None:
                 return False
             if views_at <= work_at:
@@ -149,7 +160,28 @@ class InProcessDelivery:
             await asyncio.to_thread(self.catch_up)
             return
         self.work.nudge()
-        await _awaited(self.views, time.monotonic() + wait)
+        await _views_awaited(self.views, time.monotonic() + wait)
+
+
+def _nothing() -> None:
+    """Nothing waits for the views lane's batches."""
+
+
+def _views_waited(views: WorkLane, deadline: float) -> int | None:
+    """`_waited()` for the views lane: None (not settled) while its process starts again; the
+    read models catch up from their saved positions once it is back."""
+    try:
+        return _waited(views, deadline)
+    except Unavailable:
+        return None
+
+
+async def _views_awaited(views: WorkLane, deadline: float) -> int | None:
+    """`_views_waited()` for the event loop."""
+    try:
+        return await _awaited(views, deadline)
+    except Unavailable:
+        return None
 
 
 def _waited(lane: WorkLane, deadline: float) -> int | None:

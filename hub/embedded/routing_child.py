@@ -1,15 +1,16 @@
-"""The routing process's side: the work lane run in a child of the API's process.
+"""A lane's process, the child's side: the work lane (routing) or the views lane (the read
+models) run in a child of the API's process.
 
 The child builds the hub from the same settings (the same store and views database), runs the
-work lane's followers from their saved positions, and tells the parent after each batch, so
-its views lane reads what routing recorded. It speaks with its parent over one pipe:
+lane's followers from their saved positions, and (routing) tells the parent after each batch,
+so the views lane reads what routing recorded. It speaks with its parent over one pipe:
 
-- parent → child: ``(WAKE, now)`` something new was recorded; ``(ASK, token, now)`` answer
+- parent → child: ``(WAKE, now)`` something new was recorded; ``(ASK, tokens, now)`` answer
   once everything recorded before it was taken up is delivered; ``(STOP,)``. ``now`` is the
   parent's clock reading when the hub runs on a clock of its own (tests, simulations), else
   None (the child reads the wall clock itself);
 - child → parent: ``(READY,)`` once started, ``(RECORDED,)`` after a batch, ``(SERVED,
-  token, position, error)`` for an ask (``error``: the text of the pass's failure, or None).
+  tokens, position, error)`` for an ask (``error``: the text of the pass's failure, or None).
 
 It also looks at the log every ``POLL`` seconds without being woken (events other processes
 recorded). Its signs of life are in a value shared with the parent (``Beat``: the time of the
@@ -36,7 +37,7 @@ from hub.collector import collect_for_batches
 from hub.embedded.decoded_log import DecodedLog, Log, Read
 from hub.embedded.delivery import KEPT_BATCHES, WORK, InProcessDelivery
 from hub.embedded.lane import Lane, Served
-from hub.services.followers import OrchestrationFollower
+from hub.services.followers import Follower, OrchestrationFollower
 from hub.settings import Settings
 from hub.store import OrderStore
 
@@ -100,18 +101,27 @@ def wall_clock() -> datetime:
 
 
 def run(
-    build: Build, settings: Settings, conn: Connection, now: datetime | None, beat: Beat
+    build: Build,
+    settings: Settings,
+    conn: Connection,
+    now: datetime | None,
+    beat: Beat,
+    lane_name: str = WORK,
 ) -> None:
-    """The child's main: route until told to stop, or the parent is gone."""
+    """The child's main: run its lane (WORK: routing; VIEWS: the read models) until told to
+    stop, or the parent is gone."""
+    role = "routing" if lane_name == WORK else lane_name
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s routing[%(process)d] %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s {role}[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
+    _name_process(f"hub-{role}")
     for ignored in (signal.SIGINT, signal.SIGTERM):  # the parent stops it (STOP)
         signal.signal(ignored, signal.SIG_IGN)
     stopping = threading.Event()
     relayed = None if now is None else RelayedClock(now)
-    hub = build(settings.model_copy(update={"routing_process": "off"}), relayed or wall_clock)
+    alone = {"routing_process": "off", "views_process": "off"}  # no grandchildren
+    hub = build(settings.model_copy(update=alone), relayed or wall_clock)
     sending = threading.Lock()
 
     def alive() -> None:
@@ -125,19 +135,17 @@ def run(
                 stopping.set()
 
     try:
-        hub.start_supply()
+        followers = _followers(hub, lane_name, alive)
         collect_for_batches()
-        delivery = hub.delivery
-        assert delivery is not None, "the routing process runs embedded delivery"
-        hub.orchestrator.progress = alive
         decoded = DecodedLog(hub.store, keep=KEPT_BATCHES * settings.projection_batch_size)
         lane = Lane(
-            WORK,
+            lane_name,
             Watched(decoded, alive),
-            delivery.work.followers,
+            followers,
             settings.projection_batch_size,
-            delivery.park,
-            after_batch=lambda: send(RECORDED),
+            hub.delivery.park if hub.delivery is not None else None,
+            # Routing's batches wake the views lane; nothing waits for the views' batches.
+            after_batch=(lambda: send(RECORDED)) if lane_name == WORK else lambda: None,
         )
         lane.start()
         lane.nudge()  # what a crash (of either process) left undelivered
@@ -149,6 +157,27 @@ def run(
             lane.stop()
     finally:
         hub.close()
+
+
+def _followers(hub: Routing, lane_name: str, alive: Callable[[], None]) -> list[Follower]:
+    """The lane's followers in the hub the child built; routing's supply view started first."""
+    delivery = hub.delivery
+    assert delivery is not None, "the child runs embedded delivery"
+    if lane_name != WORK:
+        return delivery.views.followers
+    hub.start_supply()
+    hub.orchestrator.progress = alive
+    return delivery.work.followers
+
+
+def _name_process(name: str) -> None:
+    """The name `ps` and /proc show (the benchmarks tell the children apart by it; Linux keeps
+    its first 15 bytes)."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(name[:15])
+    except OSError:
+        pass  # not Linux: only the name is missing
 
 
 def _serve(
@@ -178,8 +207,11 @@ def _serve(
             lane.request(_answer(send, message[1]))
 
 
-def _answer(send: Callable[..., None], token: int) -> Served:
+def _answer(send: Callable[..., None], tokens: list[int]) -> Served:
+    """One answer for the asks the parent sent together (one pipe message each way per batch
+    of captures, not per capture)."""
+
     def served(position: int, error: Exception | None) -> None:
-        send(SERVED, token, position, None if error is None else repr(error))
+        send(SERVED, tokens, position, None if error is None else repr(error))
 
     return served

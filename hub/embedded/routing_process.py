@@ -34,6 +34,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from hub.embedded.delivery import WORK
 from hub.embedded.lane import Lane, Served, Unavailable
 from hub.embedded.routing_child import ASK, READY, RECORDED, SERVED, STOP, WAKE, Beat, Build, run
 from hub.settings import Settings
@@ -47,7 +48,8 @@ LOOKS_PER_STALL = 4  # how often the parent looks for silence within one stall d
 
 
 class RoutingProcess:
-    """The work lane (`hub.embedded.delivery.WorkLane`) run by a child process once started."""
+    """A lane (`hub.embedded.delivery.WorkLane`) run by a child process once started: the work
+    lane (routing) or, `lane_name` VIEWS, the read models."""
 
     def __init__(
         self,
@@ -58,6 +60,8 @@ class RoutingProcess:
         clock: Callable[[], datetime] | None,
     ) -> None:
         self.followers = here.followers
+        self.lane_name = here.name
+        self._what = "routing process" if here.name == WORK else f"{here.name} process"
         self._here = here
         self._wake_views = wake_views
         self._build = build
@@ -119,7 +123,9 @@ class RoutingProcess:
             self._stopping = self._down = False
         self._spawn()
         for name, target in (("send", self._send), ("watch", self._watch)):
-            thread = threading.Thread(target=target, name=f"orderhub-routing-{name}", daemon=True)
+            thread = threading.Thread(
+                target=target, name=f"orderhub-{self._what.split()[0]}-{name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -144,15 +150,15 @@ class RoutingProcess:
             # other thread reaped as still alive, and this one would be "killed" after its end.
             watcher.join(STOP_WAIT)
             if watcher.is_alive():
-                log.error("the routing process did not stop in %.0f s; killing it", STOP_WAIT)
+                log.error("the %s did not stop in %.0f s; killing it", self._what, STOP_WAIT)
                 child.kill()
             watcher.join()
             child.join(STOP_WAIT)  # only if the watcher ended before its child (it raised)
             if child.is_alive():
-                log.error("the routing process outlived its watcher; killing it")
+                log.error("the %s outlived its watcher; killing it", self._what)
                 child.kill()
                 child.join()
-            log.info("routing process %s stopped (exit code %s)", child.pid, child.exitcode)
+            log.info("%s %s stopped (exit code %s)", self._what, child.pid, child.exitcode)
         watcher.join()
         self._threads = []
         with self._state:
@@ -179,7 +185,7 @@ class RoutingProcess:
                 self._to_ask.append(token)
                 self._state.notify_all()
         if down:
-            on_served(0, Unavailable("the routing process is starting again"))
+            on_served(0, Unavailable(f"the {self._what} is starting again"))
         elif now:
             on_served(0, None)
 
@@ -196,13 +202,13 @@ class RoutingProcess:
         beat = self._context.RawValue("d", time.monotonic())
         child = self._context.Process(
             target=run,
-            args=(self._build, self._settings, theirs, self._now(), beat),
-            name="orderhub-routing",
+            args=(self._build, self._settings, theirs, self._now(), beat, self.lane_name),
+            name=f"orderhub-{self.lane_name}",
             daemon=True,  # ends with the API's process, whatever happens to it
         )
         child.start()
         theirs.close()  # the child's end is the child's alone: its death closes the pipe
-        log.info("routing runs in process %s", child.pid)
+        log.info("the %s lane runs in process %s", self.lane_name, child.pid)
         with self._state:
             old, self._conn, self._child, self._beat = self._conn, ours, child, beat
             self._to_ask = list(self._pending)  # none: they were answered when it went down
@@ -222,8 +228,8 @@ class RoutingProcess:
             now = self._now()
             try:
                 assert conn is not None
-                for token in asks:
-                    conn.send((ASK, token, now))
+                if asks:  # the captures of a moment asked together: one message
+                    conn.send((ASK, asks, now))
                 if woken:
                     conn.send((WAKE, now))
             except OSError:
@@ -245,7 +251,8 @@ class RoutingProcess:
             if time.monotonic() - started > STEADY:
                 pause = FIRST_PAUSE
             log.error(
-                "the routing process %s ended (exit code %s); starting another in %.1f s",
+                "the %s %s ended (exit code %s); starting another in %.1f s",
+                self._what,
                 child.pid,
                 child.exitcode,
                 pause,
@@ -258,7 +265,7 @@ class RoutingProcess:
             try:
                 self._spawn()
             except Exception:  # the next round pauses longer and tries again
-                log.exception("the routing process could not be started")
+                log.exception("the %s could not be started", self._what)
 
     def _went_down(self) -> None:
         """The child ended, or is to: whoever waits for it is told at once (`Unavailable`), and
@@ -268,7 +275,7 @@ class RoutingProcess:
             self._down = True
             let_go, self._pending, self._to_ask = list(self._pending.values()), {}, []
         for served in let_go:
-            served(0, Unavailable("the routing process ended; another is being started"))
+            served(0, Unavailable(f"the {self._what} ended; another is being started"))
 
     def _listen(self, conn: Connection, child: BaseProcess) -> None:
         """Hear the child until its end of the pipe closes; kill it if it falls silent."""
@@ -284,15 +291,19 @@ class RoutingProcess:
             if kind == RECORDED:
                 self._wake_views()
             elif kind == SERVED:
-                _, token, position, error = message
-                with self._state:
-                    served = self._pending.pop(token, None)
-                if served is not None:
-                    served(position, None if error is None else RoutingError(error))
+                self._served(*message[1:])
             elif kind == READY:
                 with self._state:
                     self._down = False
                     self.ready.set()
+
+    def _served(self, tokens: list[int], position: int, error: str | None) -> None:
+        with self._state:
+            answered = [self._pending.pop(token, None) for token in tokens]
+        failed = None if error is None else RoutingError(error)
+        for served in answered:
+            if served is not None:
+                served(position, failed)
 
     def _look_for_silence(self, child: BaseProcess) -> None:
         """A routing child silent past the deadline is hung: kill it (its pipe then closes)."""
@@ -303,8 +314,9 @@ class RoutingProcess:
         if silent <= self._stall:
             return
         log.error(
-            "the routing process %s has shown no sign of life for %.1f s (more than "
+            "the %s %s has shown no sign of life for %.1f s (more than "
             "ORDERHUB_ROUTING_STALL_SECONDS=%.0f): taking it for hung, killing it",
+            self._what,
             child.pid,
             silent,
             self._stall,

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub.api.admission import Admission
 from hub.api.deps import HubDep
+from hub.bootstrap import Hub
 from hub.embedded.routing_process import RoutingProcess
 from hub.streaming.watchdog import ConsumerWatch
 
@@ -19,19 +20,16 @@ async def healthz(hub: HubDep, request: Request) -> dict[str, object]:
     consumer groups keep up: `degraded` when one has records waiting and has not committed
     for ORDERHUB_STALL_SECONDS; embedded, the routing process (`degraded` while it starts, or
     starts again after it died or was killed as hung: `hangs`; `silent_seconds` since its last
-    sign of life); `admission`: whether capture sheds (429) because routing is too far behind,
-    and how far (hub.api.admission). Fails if the store cannot be read."""
+    sign of life; `views_process` likewise for the read models' process); `admission`:
+    whether capture sheds (429) because routing is too far behind, and how far
+    (hub.api.admission). Fails if the store cannot be read."""
     position = await asyncio.to_thread(hub.store.max_position)
     body: dict[str, object] = {
         "status": "ok",
         "mode": "distributed" if hub.distributed else "embedded",
         "event_store_position": position,
     }
-    routing = None if hub.delivery is None else hub.delivery.work
-    if isinstance(routing, RoutingProcess) and routing.running:
-        body["routing_process"] = routing.health()
-        if not routing.ready.is_set():  # starting, or started again after it died or hung
-            body["status"] = "degraded"
+    _lane_processes(hub, body)
     watch: ConsumerWatch | None = getattr(request.app.state, "consumer_watch", None)
     if watch is not None:
         groups = watch.health()
@@ -42,6 +40,18 @@ async def healthz(hub: HubDep, request: Request) -> dict[str, object]:
     if admission is not None and admission.enabled:
         body["admission"] = admission.verdict.as_dict()
     return body
+
+
+def _lane_processes(hub: Hub, body: dict[str, object]) -> None:
+    """Embedded: the routing and views processes, each `degraded` while it starts, or starts
+    again after it died or hung."""
+    d = hub.delivery
+    lanes = [] if d is None else [("routing_process", d.work), ("views_process", d.views)]
+    for name, lane in lanes:
+        if isinstance(lane, RoutingProcess) and lane.running:
+            body[name] = lane.health()
+            if not lane.ready.is_set():
+                body["status"] = "degraded"
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -298,22 +298,26 @@ async def test_the_routing_process_decides_on_the_hubs_own_clock(
 
 
 @pytest.mark.asyncio
-async def test_stopping_the_hub_stops_its_routing_process_cleanly(
+async def test_stopping_the_hub_stops_its_routing_and_views_processes_cleanly(
     tmp_path: Path, clock: Clock
 ) -> None:
-    async with running(tmp_path, clock, routing_process="on") as (client, hub):
+    async with running(tmp_path, clock, routing_process="on", views_process="on") as (
+        client,
+        hub,
+    ):
         await asyncio.to_thread(stock_up, hub, SOURCES)
-        routing = _routing(hub)
-        child = routing._child
-        assert child is not None
+        assert hub.delivery is not None and isinstance(hub.delivery.views, RoutingProcess)
+        lanes = [_routing(hub), hub.delivery.views]
+        children = [lane._child for lane in lanes]
         [order_id] = await _capture(client, ["WEB-S1"])
         await decided(client, order_id)
         stopped = time.monotonic()
 
-    assert not child.is_alive()
-    assert child.exitcode == 0, "it finished its batch and ended, it was not killed"
+    for child in children:
+        assert child is not None and not child.is_alive()
+        assert child.exitcode == 0, "it finished its batch and ended, it was not killed"
     assert time.monotonic() - stopped < 10
-    assert not routing.running
+    assert not any(lane.running for lane in lanes)
 
 
 @pytest.mark.asyncio
@@ -353,13 +357,21 @@ async def test_a_stop_leaves_the_child_to_the_thread_that_reaps_it(
 
 
 @pytest.mark.asyncio
-async def test_routing_off_keeps_it_in_the_api_process(tmp_path: Path, clock: Clock) -> None:
-    async with running(tmp_path, clock, routing_process="off") as (client, hub):
+async def test_routing_and_views_off_keep_them_in_the_api_process(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with running(tmp_path, clock, routing_process="off", views_process="off") as (
+        client,
+        hub,
+    ):
         await asyncio.to_thread(stock_up, hub, SOURCES)
-        assert hub.delivery is not None and not isinstance(hub.delivery.work, RoutingProcess)
+        assert hub.delivery is not None
+        assert not isinstance(hub.delivery.work, RoutingProcess)
+        assert not isinstance(hub.delivery.views, RoutingProcess)
 
         [order_id] = await _capture(client, ["WEB-O1"])
 
         assert (await decided(client, order_id))["status"] == "routed"
         assert [str(r.order_id) for r in hub.orchestrator.results] == [order_id]
-        assert "routing_process" not in (await client.get("/healthz")).json()
+        health = (await client.get("/healthz")).json()
+        assert "routing_process" not in health and "views_process" not in health
