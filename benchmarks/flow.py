@@ -44,8 +44,8 @@ from benchmarks.flow_hub import (
     wait_until,
 )
 from benchmarks.flow_load import Sender, placed_now
-from benchmarks.flow_soak import soak
 from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
+from benchmarks.flow_soak import add_soak_arguments, soak
 from benchmarks.flow_watch import (
     KafkaWatcher,
     StorePosition,
@@ -366,19 +366,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--history", type=int, default=0, help="orders preloaded between the "
                         "two history windows (0: no history comparison)")  # fmt: skip
     parser.add_argument("--history-window", type=int, default=10_000)
-    parser.add_argument("--ship", type=float, default=0.0, help="with --history or --orders: "
-                        "this share of the shipments reported shipped as it goes")  # fmt: skip
     parser.add_argument("--closed", type=int, default=0, help="before the steps, this many "
                         "orders closed loop: hub CPU ms per decided order")  # fmt: skip
-    parser.add_argument("--orders", type=int, default=0, help="soak: this many orders at the "
-                        "first rate instead of the steps, RSS sampled")  # fmt: skip
-    parser.add_argument("--restock", type=float, default=0.0, help="soak with --ship: count "
-                        "the rows shipped from back up every this many s")  # fmt: skip
-    parser.add_argument("--soak-behind", type=int, default=0, help="soak: offer nothing while "
-                        "more than this many sent orders are undecided")  # fmt: skip
-    parser.add_argument("--updates-via", choices=["kafka", "rest"], default="rest")
-    parser.add_argument("--series", type=Path, help="soak: JSON lines of RSS and CPU")
-    parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")
+    add_soak_arguments(parser)
     parser.add_argument("--stall", type=float, default=120, help="give up a wait after this "
                         "many seconds without progress")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")

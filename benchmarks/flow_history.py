@@ -15,7 +15,6 @@ import random
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from benchmarks.flow_hub import RunningHub, post_all
@@ -74,7 +73,9 @@ class Shipper:
                 self.requested += len(found)
                 return found
 
-    def updates(self, shipments: list[tuple[str, str, str, list[str]]], at: datetime) -> list[dict[str, Any]]:
+    def updates(
+        self, shipments: list[tuple[str, str, str, list[str]]], at: datetime
+    ) -> list[dict[str, Any]]:
         """`shipped` updates (every line as requested) for the share of `shipments` chosen."""
         return [
             {

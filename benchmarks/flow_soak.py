@@ -12,8 +12,10 @@ benchmarks/README.md). Updates and counts go over the hub's topics when `--updat
 REST (`POST /v1/fulfillment/updates`).
 """
 
+import argparse
 import asyncio
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,9 +42,29 @@ class Soaking(Protocol):
     async def step(self, rate: int, warmup: float, seconds: float) -> dict[str, Any]: ...
 
 
+def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a soak (and of `--history`'s shipping)."""
+    parser.add_argument("--ship", type=float, default=0.0, help="with --history or --orders: "
+                        "this share of the shipments reported shipped as it goes")  # fmt: skip
+    parser.add_argument("--orders", type=int, default=0, help="soak: this many orders at the "
+                        "first rate instead of the steps, RSS sampled")  # fmt: skip
+    parser.add_argument("--restock", type=float, default=0.0, help="soak with --ship: count "
+                        "the rows shipped from back up every this many s")  # fmt: skip
+    parser.add_argument("--soak-behind", type=int, default=0, help="soak: offer nothing while "
+                        "more than this many sent orders are undecided")  # fmt: skip
+    parser.add_argument("--updates-via", choices=["kafka", "rest"], default="rest",
+                        help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
+    parser.add_argument("--series", type=Path, help="soak: JSON lines of RSS and CPU as it runs")
+    parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")
+
+
 def undecided(sender: Sender, seen: Seen) -> int:
     """Orders sent that have no decision seen yet (routed or held), near enough."""
     return len(sender.sent.due) - len(seen.routed) - len(seen.held)
+
+
+def count(source: str, sku: str, on_hand: int) -> dict[str, Any]:
+    return {"kind": "snapshot", "source_id": source, "sku": sku, "on_hand": on_hand}
 
 
 class Connector:
@@ -101,8 +123,7 @@ class Connector:
         rows, self._shipped_rows = self._shipped_rows, set()
         self._last_restock = time.perf_counter()
         counts = [
-            (f"{source}/{sku}", {"kind": "snapshot", "source_id": source, "sku": sku,
-                                 "on_hand": self._first[(source, sku)]})  # fmt: skip
+            (f"{source}/{sku}", count(source, sku, self._first[(source, sku)]))
             for source, sku in sorted(rows)
             if (source, sku) in self._first
         ]
@@ -123,11 +144,13 @@ async def write_series(s: Soaking, every: float, path: Path) -> None:
     seen, sent = s.hub.seen, s.sender.sent
     with path.open("a") as out:
         while True:
-            line: dict[str, Any] = {"t": round(time.perf_counter() - started, 1), "wall": time.time()}
+            line: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
+            line["wall"] = time.time()
             line["sent"] = len(sent.due)
             line["routed"], line["held"] = len(seen.routed), len(seen.held)
             line["requested"] = len(seen.requested)
-            for name, pids in (await asyncio.to_thread(s.hub.pids)).items():
+            groups = await asyncio.to_thread(s.hub.pids)
+            for name, pids in (groups | {"load generator": [os.getpid()]}).items():
                 line[name] = {
                     "rss": sum(rss_bytes(p) or 0 for p in pids),
                     "cpu": sum(cpu_seconds(p) or 0.0 for p in pids),
@@ -177,6 +200,7 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
     if net is None:
         return step
     sh = net.shipper
-    console.print(f"    shipments shipped {sh.shipped:,} of {sh.requested:,}; rows restocked {net.restocked:,}")
+    console.print(f"    shipments shipped {sh.shipped:,} of {sh.requested:,}")
+    console.print(f"    rows restocked {net.restocked:,}")
     shipped = {"share": args.ship, "requested": sh.requested, "shipped": sh.shipped}
     return step | {"shipping": shipped | {"failed": sh.failed, "restocked": net.restocked}}
