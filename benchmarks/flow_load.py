@@ -135,6 +135,7 @@ class Sender:
         # A soak's pace (benchmarks.flow_soak): while it answers True no order is offered, and
         # the schedule moves on by the pause, so due times stay when an order really went out.
         self.hold: Callable[[], bool] | None = None
+        self.stop_at: float | None = None  # a soak's end (perf_counter): offer nothing after it
 
     async def __aenter__(self) -> "Sender":
         self._slots = asyncio.Semaphore(self._concurrency)
@@ -250,6 +251,8 @@ class Sender:
         """Offer `rate` orders/s for `seconds` from `start` (perf_counter)."""
         total = int(rate * seconds)
         for i in range(total):
+            if self.stop_at is not None and time.perf_counter() >= self.stop_at:
+                return
             if self.hold is not None and self.hold():
                 paused = time.perf_counter()
                 while self.hold():

@@ -17,7 +17,7 @@ import asyncio
 import json
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,8 @@ from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
 from benchmarks.network import Network
 from benchmarks.procstats import cpu_seconds, rss_bytes
+
+CANCEL_PAGE = 500  # oldest waiting orders looked at per round
 
 
 class Soaking(Protocol):
@@ -54,6 +56,10 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         "more than this many sent orders are undecided")  # fmt: skip
     parser.add_argument("--updates-via", choices=["kafka", "rest"], default="rest",
                         help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
+    parser.add_argument("--cancel-after", type=float, default=0.0, help="soak with --ship: "
+                        "cancel orders backordered or held this many s after placed")  # fmt: skip
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="soak: stop offering "
+                        "after this many minutes, whatever was sent")  # fmt: skip
     parser.add_argument("--series", type=Path, help="soak: JSON lines of RSS and CPU as it runs")
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")
 
@@ -78,7 +84,8 @@ class Connector:
         self._shipped_rows: set[tuple[str, str]] = set()
         self._last_restock = time.perf_counter()
         self.shipper = Shipper(hub.settings, args.ship, args.seed + 2)
-        self.restocked = 0
+        self.restocked = self.cancelled = 0
+        self._cancel_after = args.cancel_after
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -117,6 +124,31 @@ class Connector:
             self.shipper.failed += failed
         if self._restock and time.perf_counter() - self._last_restock >= self._restock:
             await self.restock()
+        if self._cancel_after:
+            await self.cancel_waiting()
+
+    async def cancel_waiting(self) -> None:
+        """What a service desk does with orders that cannot be served: the oldest backordered or
+        held ones, placed more than `--cancel-after` s ago, cancelled over REST (a line no
+        eligible source will ever hold, e.g. same-day where no source near has it, waits for
+        ever otherwise, and the waiting orders grow with the history)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._cancel_after)
+        search = "/v1/ops/orders?status=backordered&status=held&sort=placed_at&order=asc"
+        async with (
+            aiohttp.ClientSession(self._hub.base) as client,
+            client.get(f"{search}&limit={CANCEL_PAGE}") as response,
+        ):
+            rows = (await response.json())["orders"]
+        old = [
+            r["order_id"]
+            for r in rows
+            if datetime.fromisoformat(r["placed_at"].replace("Z", "+00:00")) < cutoff
+            and not r["units_shipped"]  # one that shipped in part cannot be cancelled whole
+        ]
+        reason = {"reason": "soak: not served in time"}
+        cancels = [(f"/v1/orders/{order_id}/cancel", reason) for order_id in old]
+        failed, _ = await post_all(self._hub.base, cancels, SOAK_SHIP_CONCURRENCY)
+        self.cancelled += len(old) - failed
 
     async def restock(self) -> None:
         """Every row shipped from since the last restock counted back up to its first count."""
@@ -163,6 +195,8 @@ async def write_series(s: Soaking, every: float, path: Path) -> None:
 
 async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, Any]:
     """One open-loop step of `--orders` orders at up to `rate`/s, with the network's rounds."""
+    if args.soak_minutes:
+        s.sender.stop_at = time.perf_counter() + 60 * args.soak_minutes
     if args.soak_behind:
         s.sender.hold = lambda: undecided(s.sender, s.hub.seen) > args.soak_behind
     series = (
@@ -201,6 +235,7 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
         return step
     sh = net.shipper
     console.print(f"    shipments shipped {sh.shipped:,} of {sh.requested:,}")
-    console.print(f"    rows restocked {net.restocked:,}")
+    console.print(f"    rows restocked {net.restocked:,}; orders cancelled {net.cancelled:,}")
     shipped = {"share": args.ship, "requested": sh.requested, "shipped": sh.shipped}
-    return step | {"shipping": shipped | {"failed": sh.failed, "restocked": net.restocked}}
+    done = {"failed": sh.failed, "restocked": net.restocked, "cancelled": net.cancelled}
+    return step | {"shipping": shipped | done}
