@@ -134,17 +134,26 @@ class Connector:
         ever otherwise, and the waiting orders grow with the history)."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self._cancel_after)
         search = "/v1/ops/orders?status=backordered&status=held&sort=placed_at&order=asc"
-        async with (
-            aiohttp.ClientSession(self._hub.base) as client,
-            client.get(f"{search}&limit={CANCEL_PAGE}") as response,
-        ):
-            rows = (await response.json())["orders"]
-        old = [
-            r["order_id"]
-            for r in rows
-            if datetime.fromisoformat(r["placed_at"].replace("Z", "+00:00")) < cutoff
-            and not r["units_shipped"]  # one that shipped in part cannot be cancelled whole
-        ]
+        old: list[str] = []
+        after = ""
+        async with aiohttp.ClientSession(self._hub.base) as client:
+            # Page by page: the oldest waiting orders include ones that shipped in part (never
+            # cancelled whole), which would fill a single page for good.
+            while True:
+                async with client.get(f"{search}&limit={CANCEL_PAGE}{after}") as response:
+                    page = await response.json()
+                rows = page["orders"]
+                placed = [
+                    datetime.fromisoformat(r["placed_at"].replace("Z", "+00:00")) for r in rows
+                ]
+                old += [
+                    r["order_id"]
+                    for r, at in zip(rows, placed, strict=True)
+                    if at < cutoff and not r["units_shipped"]
+                ]
+                if not page.get("next") or not rows or placed[-1] >= cutoff:
+                    break
+                after = f"&after={page['next']}"
         reason = {"reason": "soak: not served in time"}
         cancels = [(f"/v1/orders/{order_id}/cancel", reason) for order_id in old]
         failed, _ = await post_all(self._hub.base, cancels, SOAK_SHIP_CONCURRENCY)
