@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.flow_history import history, soak
+from benchmarks.flow_history import history
 from benchmarks.flow_hub import (
     REST_CHANNEL,
     RunningHub,
@@ -45,6 +45,7 @@ from benchmarks.flow_hub import (
 )
 from benchmarks.flow_load import Sender, placed_now
 from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
+from benchmarks.flow_soak import add_soak_arguments, soak
 from benchmarks.flow_watch import (
     KafkaWatcher,
     StorePosition,
@@ -365,13 +366,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--history", type=int, default=0, help="orders preloaded between the "
                         "two history windows (0: no history comparison)")  # fmt: skip
     parser.add_argument("--history-window", type=int, default=10_000)
-    parser.add_argument("--ship", type=float, default=0.0, help="with --history or --orders: "
-                        "this share of the shipments reported shipped as it goes")  # fmt: skip
     parser.add_argument("--closed", type=int, default=0, help="before the steps, this many "
                         "orders closed loop: hub CPU ms per decided order")  # fmt: skip
-    parser.add_argument("--orders", type=int, default=0, help="soak: this many orders at the "
-                        "first rate instead of the steps, RSS sampled")  # fmt: skip
-    parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")
+    add_soak_arguments(parser)
     parser.add_argument("--stall", type=float, default=120, help="give up a wait after this "
                         "many seconds without progress")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -15,7 +15,6 @@ import random
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from benchmarks.flow_hub import RunningHub, post_all
@@ -53,8 +52,9 @@ class Shipper:
         self._position = 0
         self.requested = self.shipped = self.failed = 0
 
-    def new_shipments(self) -> list[tuple[str, str, str]]:
-        """(order id, shipment id, source id) of the shipments requested since the last call."""
+    def new_shipments(self) -> list[tuple[str, str, str, list[str]]]:
+        """(order id, shipment id, source id, SKUs) of the shipments requested since the last
+        call."""
         found = []
         while True:
             page = self._store.recorder.select_notifications(
@@ -65,14 +65,17 @@ class Shipper:
             )
             for n in page:
                 state = orjson.loads(n.state)
-                found.append((str(n.originator_id), state["shipment_id"], state["source_id"]))
+                skus = [line["sku"] for line in state["lines"]]
+                found.append((str(n.originator_id), state["shipment_id"], state["source_id"], skus))
             if page:
                 self._position = page[-1].id
             if len(page) < PAGE:
                 self.requested += len(found)
                 return found
 
-    def updates(self, shipments: list[tuple[str, str, str]], at: datetime) -> list[dict[str, Any]]:
+    def updates(
+        self, shipments: list[tuple[str, str, str, list[str]]], at: datetime
+    ) -> list[dict[str, Any]]:
         """`shipped` updates (every line as requested) for the share of `shipments` chosen."""
         return [
             {
@@ -84,7 +87,7 @@ class Shipper:
                 "carrier": "bench-post",
                 "tracking": f"T-{shipment_id}",
             }
-            for order_id, shipment_id, source_id in shipments
+            for order_id, shipment_id, source_id, _ in shipments
             if self._rng.random() < self._share
         ]
 
@@ -129,34 +132,3 @@ async def history(s: Batches, args: Any, rss: list[Any]) -> dict[str, Any]:
             "failed": shipper.failed,
         }
     return result
-
-
-async def soak(s: Batches, args: Any, rate: int, seconds: float) -> dict[str, Any]:
-    """`benchmarks.flow --orders N`: one open-loop step of N orders; with `--ship SHARE`, that
-    share of the shipments requested so far reported shipped every `SOAK_SHIP_EVERY` seconds
-    while it runs, so that the hub's state is what a network whose orders ship holds."""
-    if not args.ship:
-        return await s.step(rate, 0.0, seconds)
-    shipper = Shipper(s.hub.settings, args.ship, args.seed + 2)
-    stop = asyncio.Event()
-
-    async def shipping() -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), SOAK_SHIP_EVERY)
-            except TimeoutError:
-                try:
-                    await shipper.ship(s.hub.base, SOAK_SHIP_CONCURRENCY)
-                except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
-                    shipper.failed += 1
-
-    task = asyncio.create_task(shipping())
-    try:
-        step = await s.step(rate, 0.0, seconds)
-    finally:
-        stop.set()
-        await task
-        shipper.close()
-    console.print(f"    shipments shipped {shipper.shipped:,} of {shipper.requested:,}")
-    shipped = {"share": args.ship, "requested": shipper.requested, "shipped": shipper.shipped}
-    return step | {"shipping": shipped | {"failed": shipper.failed}}

@@ -132,6 +132,10 @@ class Sender:
         self._run = uuid.uuid4().hex[:8]
         self._n = 0
         self.sent = Sent()
+        # A soak's pace (benchmarks.flow_soak): while it answers True no order is offered, and
+        # the schedule moves on by the pause, so due times stay when an order really went out.
+        self.hold: Callable[[], bool] | None = None
+        self.stop_at: float | None = None  # a soak's end (perf_counter): offer nothing after it
 
     async def __aenter__(self) -> "Sender":
         self._slots = asyncio.Semaphore(self._concurrency)
@@ -247,6 +251,13 @@ class Sender:
         """Offer `rate` orders/s for `seconds` from `start` (perf_counter)."""
         total = int(rate * seconds)
         for i in range(total):
+            if self.stop_at is not None and time.perf_counter() >= self.stop_at:
+                return
+            if self.hold is not None and self.hold():
+                paused = time.perf_counter()
+                while self.hold():
+                    await asyncio.sleep(0.05)
+                start += time.perf_counter() - paused
             due = start + i / rate
             delay = due - time.perf_counter()
             if delay > 0.001:

@@ -1,0 +1,250 @@
+"""`benchmarks.flow --orders N`: a soak, one long step of N orders, with what a network does
+meanwhile: `--ship SHARE` reports that share of the requested shipments shipped, `--restock`
+counts the shipped stock rows back up to their first count, `--soak-behind K` offers no new
+order while more than K sent are undecided (the highest rate the hub sustains, not a backlog
+that grows for hours), and `--series FILE` writes every process's RSS and CPU with the orders
+sent and decided as JSON lines while it runs (a soak cut short still leaves its series).
+
+Without restocking the scarce SKUs run out for good and their orders wait for ever: a pile that
+grows with the history, which a network whose stock is counted up does not have (soak2,
+benchmarks/README.md). Updates and counts go over the hub's topics when `--updates-via kafka`
+(the fulfillment updates and stock-feed topics, what a source's connector uses), else over
+REST (`POST /v1/fulfillment/updates`).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+
+from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY, SOAK_SHIP_EVERY, UPDATES, Shipper
+from benchmarks.flow_hub import RunningHub, Seen, post_all
+from benchmarks.flow_load import Sender
+from benchmarks.flow_report import console
+from benchmarks.network import Network
+from benchmarks.procstats import cpu_seconds, rss_bytes
+
+CANCEL_PAGE = 500  # oldest waiting orders looked at per round
+
+
+class Soaking(Protocol):
+    """What the soak needs of the benchmark's session (benchmarks.flow.Session)."""
+
+    hub: RunningHub
+    network: Network
+    sender: Sender
+
+    async def step(self, rate: int, warmup: float, seconds: float) -> dict[str, Any]: ...
+
+
+def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a soak (and of `--history`'s shipping)."""
+    parser.add_argument("--ship", type=float, default=0.0, help="with --history or --orders: "
+                        "this share of the shipments reported shipped as it goes")  # fmt: skip
+    parser.add_argument("--orders", type=int, default=0, help="soak: this many orders at the "
+                        "first rate instead of the steps, RSS sampled")  # fmt: skip
+    parser.add_argument("--restock", type=float, default=0.0, help="soak with --ship: count "
+                        "the rows shipped from back up every this many s")  # fmt: skip
+    parser.add_argument("--soak-behind", type=int, default=0, help="soak: offer nothing while "
+                        "more than this many sent orders are undecided")  # fmt: skip
+    parser.add_argument("--updates-via", choices=["kafka", "rest"], default="rest",
+                        help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
+    parser.add_argument("--cancel-after", type=float, default=0.0, help="soak with --ship: "
+                        "cancel orders backordered or held this many s after placed")  # fmt: skip
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="soak: stop offering "
+                        "after this many minutes, whatever was sent")  # fmt: skip
+    parser.add_argument("--series", type=Path, help="soak: JSON lines of RSS and CPU as it runs")
+    parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")
+
+
+def undecided(sender: Sender, seen: Seen) -> int:
+    """Orders sent that have no decision seen yet (routed or held), near enough."""
+    return len(sender.sent.due) - len(seen.routed) - len(seen.held)
+
+
+def count(source: str, sku: str, on_hand: int) -> dict[str, Any]:
+    return {"kind": "snapshot", "source_id": source, "sku": sku, "on_hand": on_hand}
+
+
+class Connector:
+    """What a source's connector sends: shipped updates, and stock counted back up."""
+
+    def __init__(self, hub: RunningHub, network: Network, args: Any) -> None:
+        self._hub = hub
+        self._via_kafka = args.updates_via == "kafka"
+        self._restock = args.restock
+        self._first = {(r.source_id, r.sku): r.on_hand for r in network.stock}
+        self._shipped_rows: set[tuple[str, str]] = set()
+        self._last_restock = time.perf_counter()
+        self.shipper = Shipper(hub.settings, args.ship, args.seed + 2)
+        self.restocked = self.cancelled = 0
+        self._cancel_after = args.cancel_after
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self._via_kafka or self._restock:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self._hub.settings.kafka_bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+            )
+            await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        self.shipper.close()
+
+    async def round(self) -> None:
+        """Ships what was requested since the last round; restocks every `--restock` s."""
+        shipments = await asyncio.to_thread(self.shipper.new_shipments)
+        bodies = self.shipper.updates(shipments, datetime.now(UTC))
+        chosen = {b["shipment_id"] for b in bodies}
+        for _, shipment_id, source_id, lines in shipments:
+            if shipment_id in chosen:
+                self._shipped_rows.update((source_id, sku) for sku in lines)
+        if self._via_kafka:
+            await self._send(
+                self._hub.settings.topic("fulfillment_updates"),
+                [(b["order_id"], b) for b in bodies],
+            )
+            self.shipper.shipped += len(bodies)
+        else:
+            updates = [(UPDATES, b) for b in bodies]
+            failed, _ = await post_all(self._hub.base, updates, SOAK_SHIP_CONCURRENCY)
+            self.shipper.shipped += len(bodies) - failed
+            self.shipper.failed += failed
+        if self._restock and time.perf_counter() - self._last_restock >= self._restock:
+            await self.restock()
+        if self._cancel_after:
+            await self.cancel_waiting()
+
+    async def cancel_waiting(self) -> None:
+        """What a service desk does with orders that cannot be served: the oldest backordered or
+        held ones, placed more than `--cancel-after` s ago, cancelled over REST (a line no
+        eligible source will ever hold, e.g. same-day where no source near has it, waits for
+        ever otherwise, and the waiting orders grow with the history)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._cancel_after)
+        search = "/v1/ops/orders?status=backordered&status=held&sort=placed_at&order=asc"
+        old: list[str] = []
+        after = ""
+        async with aiohttp.ClientSession(self._hub.base) as client:
+            # Page by page: the oldest waiting orders include ones that shipped in part (never
+            # cancelled whole), which would fill a single page for good.
+            while True:
+                async with client.get(f"{search}&limit={CANCEL_PAGE}{after}") as response:
+                    page = await response.json()
+                rows = page["orders"]
+                placed = [
+                    datetime.fromisoformat(r["placed_at"].replace("Z", "+00:00")) for r in rows
+                ]
+                old += [
+                    r["order_id"]
+                    for r, at in zip(rows, placed, strict=True)
+                    if at < cutoff and not r["units_shipped"]
+                ]
+                if not page.get("next") or not rows or placed[-1] >= cutoff:
+                    break
+                after = f"&after={page['next']}"
+        reason = {"reason": "soak: not served in time"}
+        cancels = [(f"/v1/orders/{order_id}/cancel", reason) for order_id in old]
+        failed, _ = await post_all(self._hub.base, cancels, SOAK_SHIP_CONCURRENCY)
+        self.cancelled += len(old) - failed
+
+    async def restock(self) -> None:
+        """Every row shipped from since the last restock counted back up to its first count."""
+        rows, self._shipped_rows = self._shipped_rows, set()
+        self._last_restock = time.perf_counter()
+        counts = [
+            (f"{source}/{sku}", count(source, sku, self._first[(source, sku)]))
+            for source, sku in sorted(rows)
+            if (source, sku) in self._first
+        ]
+        await self._send(self._hub.settings.topic("inventory_snapshots"), counts)
+        self.restocked += len(counts)
+
+    async def _send(self, topic: str, keyed: list[tuple[str, dict[str, Any]]]) -> None:
+        assert self._producer is not None
+        for key, body in keyed:
+            await self._producer.send(topic, json.dumps(body).encode(), key=key.encode())
+        await self._producer.flush()
+
+
+async def write_series(s: Soaking, every: float, path: Path) -> None:
+    """Every `every` s one JSON line: per process group RSS (bytes) and CPU (s, cumulative over
+    the group's current processes), the orders sent, decided and shipment requests seen."""
+    started = time.perf_counter()
+    seen, sent = s.hub.seen, s.sender.sent
+    with path.open("a") as out:
+        while True:
+            line: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
+            line["wall"] = time.time()
+            line["sent"] = len(sent.due)
+            line["routed"], line["held"] = len(seen.routed), len(seen.held)
+            line["requested"] = len(seen.requested)
+            groups = await asyncio.to_thread(s.hub.pids)
+            for name, pids in (groups | {"load generator": [os.getpid()]}).items():
+                line[name] = {
+                    "rss": sum(rss_bytes(p) or 0 for p in pids),
+                    "cpu": sum(cpu_seconds(p) or 0.0 for p in pids),
+                    "n": len(pids),
+                }
+            out.write(json.dumps(line) + "\n")
+            out.flush()
+            await asyncio.sleep(every)
+
+
+async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, Any]:
+    """One open-loop step of `--orders` orders at up to `rate`/s, with the network's rounds."""
+    if args.soak_minutes:
+        s.sender.stop_at = time.perf_counter() + 60 * args.soak_minutes
+    if args.soak_behind:
+        s.sender.hold = lambda: undecided(s.sender, s.hub.seen) > args.soak_behind
+    series = (
+        asyncio.create_task(write_series(s, args.sample_seconds, args.series))
+        if args.series
+        else None
+    )
+    net = Connector(s.hub, s.network, args) if args.ship else None
+    stop = asyncio.Event()
+
+    async def rounds() -> None:
+        assert net is not None
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), SOAK_SHIP_EVERY)
+            except TimeoutError:
+                try:
+                    await net.round()
+                except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
+                    net.shipper.failed += 1
+
+    if net is not None:
+        await net.start()
+    task = asyncio.create_task(rounds()) if net is not None else None
+    try:
+        step = await s.step(rate, 0.0, seconds)
+    finally:
+        stop.set()
+        for t in (task, series):
+            if t is not None:
+                t.cancel()
+        await asyncio.gather(*(t for t in (task, series) if t), return_exceptions=True)
+        if net is not None:
+            await net.stop()
+    if net is None:
+        return step
+    sh = net.shipper
+    console.print(f"    shipments shipped {sh.shipped:,} of {sh.requested:,}")
+    console.print(f"    rows restocked {net.restocked:,}; orders cancelled {net.cancelled:,}")
+    shipped = {"share": args.ship, "requested": sh.requested, "shipped": sh.shipped}
+    done = {"failed": sh.failed, "restocked": net.restocked, "cancelled": net.cancelled}
+    return step | {"shipping": shipped | done}
