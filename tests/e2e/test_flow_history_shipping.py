@@ -29,7 +29,8 @@ async def test_shipped_updates_close_the_reservations(
     shipper = Shipper(hub.settings, share=1.0, seed=1)
     try:
         shipments = shipper.new_shipments()
-        assert {order_id for order_id, _, _ in shipments} == orders
+        assert {order_id for order_id, _, _, _ in shipments} == orders
+        assert all(skus == [SKU] for _, _, _, skus in shipments)  # what restocking counts up
         assert shipper.new_shipments() == []  # each requested shipment is read once
         for body in shipper.updates(shipments, NOW + timedelta(hours=1)):
             response = await client.post(UPDATES, json=body)
