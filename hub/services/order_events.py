@@ -81,6 +81,17 @@ class Submitted(Protocol):
     def order_id(self) -> UUID: ...
 
 
+def writes_stored_json(mapper: Mapper[Any], *events: Any) -> bool:
+    """Whether `mapper` writes these event classes as `stored_json` writes them: the library's
+    JSON transcoder, no compression or encryption, class version 1."""
+    return (
+        type(mapper.transcoder) is JSONTranscoder
+        and not mapper.compressor
+        and not mapper.cipher
+        and all(getattr(event, "class_version", 1) == 1 for event in events)
+    )
+
+
 class AcceptedOrderEvents:
     """Writes the stored `Placed` and `Accepted` of orders the intake accepts, for one mapper."""
 
@@ -95,13 +106,7 @@ class AcceptedOrderEvents:
         self._timestamp = timestamp
         self._at: tuple[datetime, Any] | None = None  # the last `now` and its transcoding
         # Each condition under which the mapper would write other bytes than `stored_json`.
-        self.usable = (
-            type(mapper.transcoder) is JSONTranscoder
-            and not mapper.compressor
-            and not mapper.cipher
-            and getattr(_PLACED, "class_version", 1) == 1
-            and getattr(_ACCEPTED, "class_version", 1) == 1
-        )
+        self.usable = writes_stored_json(mapper, _PLACED, _ACCEPTED)
 
     def events_of(self, command: Submitted, now: datetime) -> list[StoredEvent] | None:
         """The two stored events of `command`'s order accepted at `now`; None when the intake

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import JSONTranscoder, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from aggregates.ids import stock_item_id
 from aggregates.stock import StockItem, check_reservation
 from aggregates.stored_json import stored_json
+from hub.services.order_events import writes_stored_json
 from hub.store import OrderStore
 
 _RESERVED: Any = vars(StockItem)["Reserved"]
@@ -33,14 +34,7 @@ _TOPIC = get_topic(_RESERVED)
 def stored_straight(store: OrderStore, *events: Any) -> bool:
     """Whether the store writes these event classes as `stored_json` writes them: the
     library's JSON transcoder, no compression, encryption or aggregate cache, class version 1."""
-    mapper = store.mapper
-    return (
-        type(mapper.transcoder) is JSONTranscoder
-        and not mapper.compressor
-        and not mapper.cipher
-        and store.repository.cache is None
-        and all(getattr(event, "class_version", 1) == 1 for event in events)
-    )
+    return store.repository.cache is None and writes_stored_json(store.mapper, *events)
 
 
 def event_clock(event: Any, given: Callable[[], datetime] | None) -> Callable[[], datetime]:
