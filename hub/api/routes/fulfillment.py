@@ -85,7 +85,9 @@ async def post_update(
 class CancelOrder(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
     lines: dict[LineId, Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY)]] | None = Field(
-        default=None, description="line_id → units to cancel; the whole order when left out"
+        default=None,
+        description="line_id → units to cancel; the whole order (what has not shipped) when "
+        "left out. Once part of the order shipped, the units of every line not shipped",
     )
 
 
