@@ -30,6 +30,7 @@ LINES = [
     {"line_id": "3", "sku": "BLUE-LAMP", "quantity": 1, "unit_price": "5.00"},
 ]
 RANK = {"standard": 0}
+LILLE = "store-lille"
 
 
 @pytest_asyncio.fixture
@@ -72,6 +73,12 @@ async def shipped_in_part(
     return client, hub, order_id
 
 
+async def key(client: httpx.AsyncClient, **body: str) -> dict[str, str]:
+    issued = await client.post("/v1/keys", json=body)
+    assert issued.status_code == 201, issued.text
+    return {"Authorization": f"Bearer {issued.json()['api_key']}"}
+
+
 async def level(client: httpx.AsyncClient, source_id: str, sku: str) -> tuple[int, int]:
     body: dict[str, Any] = (await client.get(f"/v1/stock/{source_id}/{sku}")).json()
     return body["on_hand"], body["reserved"]
@@ -84,13 +91,17 @@ async def test_the_rest_of_an_order_shipped_in_part_is_cancelled_and_the_order_c
     client, hub, order_id = shipped_in_part
     table = dict((source, sid) for sid, source in requested_shipments(hub, order_id))["store-lille"]
 
-    cancelled = await client.post(
-        f"/v1/orders/{order_id}/cancel", json={"reason": "the customer will not wait"}
-    )
+    desk, lille = await key(client, role="ops"), await key(client, role="source", source_id=LILLE)
+    body = {"reason": "the customer will not wait"}
+    by_lille = await client.post(f"/v1/orders/{order_id}/cancel", json=body, headers=lille)
+    assert by_lille.status_code == 403, "a source cannot cancel the order it ships"
+
+    cancelled = await client.post(f"/v1/orders/{order_id}/cancel", json=body, headers=desk)
 
     assert cancelled.status_code == 202, cancelled.text
     assert cancelled.json() == {"order_id": order_id, "withdrawn_shipments": [table]}
     (requested,) = events(hub, order_id, "cancellation_requested")
+    assert requested.actor.kind == "user", "the service desk's key"
     assert requested.data["cancelled_lines"] == [
         {"line_id": "2", "sku": "OAK-TABLE", "quantity": 1},
         {"line_id": "3", "sku": "BLUE-LAMP", "quantity": 1},
