@@ -24,8 +24,7 @@ KIND_SEVERITY = {
     "jeopardy": "low",  # the timer's band replaces it
     "backordered": "low",
     "rejected_submission": "low",
-    # A cancelled order's shipment whose source has not answered the withdrawal (the clock).
-    "withdrawal_unconfirmed": "medium",
+    "withdrawal_unconfirmed": "medium",  # a cancelled order's source silent for long (the clock)
 }
 KINDS = tuple(KIND_SEVERITY)
 UNANSWERED = "withdrawal_unconfirmed"
@@ -249,8 +248,7 @@ def _backordered(book: Book, ctx: Context, env: EventEnvelope, waiting: list[Any
 
 
 def _shipment_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
-    ctx = _answered(book, ctx, env)
-    return replace(ctx, rejected_by=str(env.data.get("source_id", "")))
+    return replace(_answered(book, ctx, env), rejected_by=str(env.data.get("source_id", "")))
 
 
 def _shipment_progressed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
@@ -288,10 +286,8 @@ def _rerouted(book: Book, ctx: Context, env: EventEnvelope) -> Context:
 
 
 def _cancelled(book: Book, ctx: Context, env: EventEnvelope) -> Context:
-    kinds = frozenset(KINDS)
-    if env.data.get("cancelled_lines"):
-        # Only the rest of an order that shipped in part: what shipped may still fail delivery.
-        kinds -= {"delivery_failed"}
+    # Only the rest of an order shipped in part (cancelled_lines): what shipped may fail yet.
+    kinds = frozenset(KINDS) - ({"delivery_failed"} if env.data.get("cancelled_lines") else set())
     book.resolve(ctx.subject, kinds, env, f"order cancelled: {env.data.get('reason')}")
     return replace(ctx, closed=True)
 
@@ -321,8 +317,7 @@ def _flagged(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     data = env.data
     ident, order_id = str(data["exception_id"]), str(data.get("order_id") or "")
     order = book.contexts.get(order_id) or Context(order_id)
-    unanswered = data["kind"] == UNANSWERED
-    if order.closed and not unanswered:
+    if order.closed and data["kind"] != UNANSWERED:
         return ctx  # raised from a view that lagged behind the shipment or the cancellation
     existing = book.rows.get(ident)
     severity = "high" if data["kind"] == "late" else str(data["band"])
@@ -337,15 +332,13 @@ def _flagged(book: Book, ctx: Context, env: EventEnvelope) -> Context:
 
 
 def _flag_reason(data: dict[str, Any]) -> str:
-    if data["kind"] == "late":
-        return f"promised by {data['promised_by']}, not shipped"
-    if data["kind"] == UNANSWERED:
+    if data["kind"] == UNANSWERED:  # its promised_by is the time the order became cancelling
         return f"cancelled: a shipment's withdrawal is unanswered since {data['promised_by']}"
-    return f"{data['band']} risk: promised by {data['promised_by']}, not shipped yet"
+    risk = "" if data["kind"] == "late" else f"{data['band']} risk: "
+    return f"{risk}promised by {data['promised_by']}, not shipped" + (" yet" if risk else "")
 
 
 def _answered(book: Book, ctx: Context, env: EventEnvelope) -> Context:
-    """A source answered about a shipment: a withdrawal it had left unanswered is answered."""
     book.resolve(ctx.subject, frozenset({UNANSWERED}), env, "the source answered")
     return ctx
 
