@@ -17,6 +17,17 @@ class InvalidTransitionError(OrderError):
         self.command = command
 
 
+class CancelLinesError(OrderError):
+    """A line of a cancel that cannot be: unknown or more than ordered (422, the request is
+    wrong), or shipped (409, the order's state forbids it). Named by its line."""
+
+    def __init__(self, line_id: str, message: str, code: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.line_id = line_id
+        self.code = code
+        self.status = status
+
+
 class StockError(DomainError):
     pass
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from aggregates.shipments import ShipmentState, order_status_from
+from aggregates.shipments import ShipmentState, order_status_from, withdrawal_pending
 
 # Channel clocks drift; an order "placed" further in the future than this is a bad timestamp.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -66,6 +66,10 @@ def derived_status(facts: FulfillmentFacts) -> OrderStatus:
     if facts.returned_units:
         full = facts.returned_units >= facts.shipped_units
         return OrderStatus.RETURNED if full else OrderStatus.PARTIALLY_RETURNED
-    return OrderStatus(
+    status = OrderStatus(
         order_status_from(facts.shipments, facts.withdrawing, facts.waiting, facts.invoiced)
     )
+    if facts.cancel_requested and withdrawal_pending(facts.shipments, facts.withdrawing):
+        # The rest of an order that shipped in part is not closed until its sources answer.
+        return OrderStatus.CANCELLING
+    return status

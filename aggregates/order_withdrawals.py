@@ -1,17 +1,23 @@
 """Order: cancellation, change and manual re-routing before shipment, each withdrawing
-the open shipments from their sources (mixed into the Order class)."""
+the open shipments from their sources, and cancelling the rest of an order that shipped in
+part (mixed into the Order class)."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from aggregates.errors import (
+    CancelLinesError,
     InvalidTransitionError,
     OrderError,
 )
 from aggregates.order_state import OrderState, order_event
 from aggregates.order_states import UNREROUTABLE, OrderStatus
+from aggregates.order_values import ShipmentLine
 from aggregates.shipments import CLOSED, LEFT_THE_BUILDING
 from schemas.submission import OrderSubmission
+
+SHIPPED_ONLY_RETURN = "cancelled (it shipped: only a return is possible)"
 
 
 class OrderWithdrawals(OrderState):
@@ -19,9 +25,11 @@ class OrderWithdrawals(OrderState):
 
     def request_cancellation(self, reason: str, actor: str, now: datetime) -> list[str]:
         """Cancel the whole order before it ships: open shipments are withdrawn (the sources
-        confirm or refuse), waiting lines are dropped. Returns the shipments withdrawn."""
+        confirm or refuse), waiting lines are dropped. Returns the shipments withdrawn.
+
+        Once something shipped, what has not is cancelled (`cancel_rest`)."""
         if self._any_left():
-            raise InvalidTransitionError(self.id, self.status.value, "cancelled (it shipped)")
+            return self.cancel_rest(reason, actor, now)
         if self.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
             raise InvalidTransitionError(self.id, self.status.value, "cancelled")
         open_ids = sorted(sid for sid, s in self.shipments.items() if s.state not in CLOSED)
@@ -33,6 +41,72 @@ class OrderWithdrawals(OrderState):
             at=now,
         )
         return open_ids
+
+    def cancel_rest(
+        self,
+        reason: str,
+        actor: str,
+        now: datetime,
+        lines: Mapping[str, int] | None = None,
+    ) -> list[str]:
+        """Cancel what has not shipped of an order that shipped in part: the open shipments
+        are withdrawn (their sources confirm or refuse), the lines not at any source
+        (backordered, held, unroutable) dropped; the order ends as what shipped. `lines`
+        (line id → units), when given, must name that whole rest. Returns the shipments
+        withdrawn; asked again once the rest is cancelled, nothing is recorded and none is
+        withdrawn."""
+        open_ids = self._open_shipments()
+        rest = self._not_shipped()
+        if lines is not None:
+            self._check_cancel_lines(lines, rest)
+        if self.cancel_requested and not open_ids and not self.waiting:
+            return []  # the same request again: its rest is being (or was) cancelled
+        if not rest:
+            raise InvalidTransitionError(self.id, self.status.value, SHIPPED_ONLY_RETURN)
+        self._cancellation_requested(
+            reason=reason,
+            **self._withdrawal(open_ids),
+            cancelled_lines=[
+                ShipmentLine(line_id=lid, sku=self._sku_of(lid), quantity=qty)
+                for lid, qty in sorted(rest.items())
+            ],
+            actor=actor,
+            correlation_id=self.correlation_id,
+            at=now,
+        )
+        return open_ids
+
+    def _not_shipped(self) -> dict[str, int]:
+        """Units per line that have not left the building: in open shipments, waiting, held,
+        unroutable, or short of what a shipment was asked to ship."""
+        shipped = self.shipped_units()
+        left = {
+            line.line_id: line.quantity - shipped.get(line.line_id, 0)
+            for line in self.submission.lines
+        }
+        return {lid: qty for lid, qty in left.items() if qty > 0}
+
+    def _check_cancel_lines(self, lines: Mapping[str, int], rest: Mapping[str, int]) -> None:
+        """Lines named for a cancel after shipment: known, not more than ordered (422 per
+        line), not shipped in full, and the whole rest (409: what cannot be done)."""
+        check_line_quantities(self, lines)
+        for lid, qty in sorted(lines.items()):
+            if lid not in rest:
+                raise CancelLinesError(
+                    lid, f"line {lid} shipped in full: only a return is possible", "shipped"
+                )
+            if qty > rest[lid]:
+                raise CancelLinesError(
+                    lid, f"line {lid}: {rest[lid]} units have not shipped, {qty} asked", "shipped"
+                )
+        if dict(lines) != rest:
+            left = ", ".join(f"{lid}: {qty}" for lid, qty in sorted(rest.items()))
+            raise InvalidTransitionError(
+                self.id,
+                self.status.value,
+                f"cancelled in part after it shipped in part: name the whole rest ({left}) "
+                "or leave out lines",
+            )
 
     def _next_sequences(self, shipment_ids: list[str]) -> dict[str, int]:
         """Each message to a source about a shipment is numbered, so it can detect a gap."""
@@ -48,6 +122,10 @@ class OrderWithdrawals(OrderState):
         correlation_id: str,
         at: datetime,
         shipment_sequences: dict[str, int] | None = None,
+        # Units of each line cancelled when the rest of an order that shipped in part is
+        # cancelled (what waited and what the withdrawn shipments held); earlier releases
+        # cancelled whole orders only and lack it.
+        cancelled_lines: list[ShipmentLine] | None = None,
     ) -> None:
         self._number(shipment_sequences)
         self.cancel_requested = True
@@ -164,11 +242,12 @@ class OrderWithdrawals(OrderState):
         self.status = OrderStatus.REROUTING
 
     def _open_shipments(self) -> list[str]:
-        """Shipments a source still holds and has not been asked to withdraw."""
+        """Shipments a source still holds, has not shipped, and has not been asked to
+        withdraw."""
         return sorted(
             sid
             for sid, s in self.shipments.items()
-            if s.state not in CLOSED and sid not in self.withdrawing
+            if s.state not in CLOSED | LEFT_THE_BUILDING and sid not in self.withdrawing
         )
 
     def _any_left(self) -> bool:
@@ -181,3 +260,15 @@ class OrderWithdrawals(OrderState):
             "withdrawn_from": {sid: self.shipments[sid].source_id for sid in shipment_ids},
             "shipment_sequences": self._next_sequences(shipment_ids),
         }
+
+
+def check_line_quantities(order: OrderState, lines: Mapping[str, int]) -> None:
+    """Each line named in a cancel is one of the order's, for at most the units ordered."""
+    ordered = {line.line_id: line.quantity for line in order.submission.lines}
+    for lid, qty in sorted(lines.items()):
+        if lid not in ordered:
+            raise CancelLinesError(lid, f"no line {lid} in this order", "unknown_line", status=422)
+        if qty > ordered[lid]:
+            raise CancelLinesError(
+                lid, f"line {lid}: {qty} units asked, {ordered[lid]} ordered", "too_many", 422
+            )

@@ -92,7 +92,14 @@ def order_status_from(
     }
     all_invoiced = all(sid in invoiced for sid, st in kept.items() if st not in CLOSED)
     status = fulfillment_status(list(kept.values()), waiting, all_invoiced)
-    pending = any(
+    if status == "cancelled" and withdrawal_pending(states, withdrawing):
+        return "cancelling"
+    return status
+
+
+def withdrawal_pending(states: Mapping[str, ShipmentState], withdrawing: Collection[str]) -> bool:
+    """Whether a withdrawn shipment's source has neither confirmed, refused by shipping, nor
+    rejected it yet."""
+    return any(
         states[sid] not in CLOSED | LEFT_THE_BUILDING for sid in withdrawing if sid in states
     )
-    return "cancelling" if status == "cancelled" and pending else status

@@ -326,6 +326,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
             exceptions.get_many,
             clock,
             timedelta(hours=settings.jeopardy_margin_hours),
+            timedelta(minutes=settings.withdrawal_patience_minutes),
         ),
         orchestrator=orchestrator,
         ops=OperationsService(store, clock, catalog, exceptions.get),

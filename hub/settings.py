@@ -188,6 +188,12 @@ class Settings(BaseSettings):
     jeopardy_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often the jeopardy clock looks at open promises"
     )
+    withdrawal_patience_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="An order `cancelling` this long (a source has not answered a withdrawal) "
+        "is flagged to the exception queue (withdrawal_unconfirmed)",
+    )
     demand_classes: list[str] = Field(
         default=["vip", "b2b", "standard", "staff"],
         description="Known demand classes, highest priority first (backorders are served so)",

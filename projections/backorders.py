@@ -23,9 +23,12 @@ CREATE TABLE IF NOT EXISTS backorder_lines (
 
 
 class SqlBackorderView(SqlView):
-    """Filled from `Routed` events: each routing replaces the order's waiting lines."""
+    """Filled from `Routed` events: each routing replaces the order's waiting lines; a
+    cancellation drops them (an order whose rest was cancelled after it shipped in part
+    waits no more, and no `Routed` follows to say so)."""
 
-    event_types = frozenset({EventType.ORDER_ROUTED})  # the only ones it reads
+    # The only ones it reads.
+    event_types = frozenset({EventType.ORDER_ROUTED, EventType.ORDER_CANCELLATION_REQUESTED})
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
@@ -42,7 +45,7 @@ class SqlBackorderView(SqlView):
         # statement each per Routed event was a sixth of the projections role's CPU (py-spy).
         last: dict[str, EventEnvelope] = {}
         for env in envelopes:
-            if env.type == EventType.ORDER_ROUTED:
+            if env.type in self.event_types:
                 last[env.subject] = env
         order_ids = list(last)
         for start in range(0, len(order_ids), _CHUNK):
@@ -61,7 +64,7 @@ class SqlBackorderView(SqlView):
                 env.data["placed_at"],
             )
             for env in last.values()
-            if env.data.get("unroutable_reason") is None
+            if env.type == EventType.ORDER_ROUTED and env.data.get("unroutable_reason") is None
             for w in env.data.get("waiting_lines", [])
         ]
         if rows:

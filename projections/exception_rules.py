@@ -24,8 +24,10 @@ KIND_SEVERITY = {
     "jeopardy": "low",  # the timer's band replaces it
     "backordered": "low",
     "rejected_submission": "low",
+    "withdrawal_unconfirmed": "medium",  # a cancelled order's source silent for long (the clock)
 }
 KINDS = tuple(KIND_SEVERITY)
+UNANSWERED = "withdrawal_unconfirmed"
 # Reasons a follower or consumer gave up on a message; everything else was refused input.
 PARKED_REASONS = frozenset({"follower_failed", "dead_lettered"})
 SHIPPED_STATES = frozenset({"shipped", "delivered", "delivery_failed"})  # the goods left
@@ -246,7 +248,7 @@ def _backordered(book: Book, ctx: Context, env: EventEnvelope, waiting: list[Any
 
 
 def _shipment_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
-    return replace(ctx, rejected_by=str(env.data.get("source_id", "")))
+    return replace(_answered(book, ctx, env), rejected_by=str(env.data.get("source_id", "")))
 
 
 def _shipment_progressed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
@@ -262,7 +264,7 @@ def _shipment_progressed(book: Book, ctx: Context, env: EventEnvelope) -> Contex
             reason=f"shipment {shipment}: {env.data.get('reason') or 'delivery failed'}",
         )
     if state in SHIPPED_STATES:
-        book.resolve(ctx.subject, _CLOCK, env, f"shipment {state}")
+        book.resolve(ctx.subject, _CLOCK | {UNANSWERED}, env, f"shipment {state}")
         ctx = replace(ctx, closed=True)
     if state == "delivered":
         for ident in book.open_ids(ctx.subject, frozenset({"delivery_failed"})):
@@ -284,7 +286,9 @@ def _rerouted(book: Book, ctx: Context, env: EventEnvelope) -> Context:
 
 
 def _cancelled(book: Book, ctx: Context, env: EventEnvelope) -> Context:
-    book.resolve(ctx.subject, frozenset(KINDS), env, f"order cancelled: {env.data.get('reason')}")
+    # Only the rest of an order shipped in part (cancelled_lines): what shipped may fail yet.
+    kinds = frozenset(KINDS) - ({"delivery_failed"} if env.data.get("cancelled_lines") else set())
+    book.resolve(ctx.subject, kinds, env, f"order cancelled: {env.data.get('reason')}")
     return replace(ctx, closed=True)
 
 
@@ -313,21 +317,29 @@ def _flagged(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     data = env.data
     ident, order_id = str(data["exception_id"]), str(data.get("order_id") or "")
     order = book.contexts.get(order_id) or Context(order_id)
-    if order.closed:
+    if order.closed and data["kind"] != UNANSWERED:
         return ctx  # raised from a view that lagged behind the shipment or the cancellation
     existing = book.rows.get(ident)
     severity = "high" if data["kind"] == "late" else str(data["band"])
-    reason = (
-        f"promised by {data['promised_by']}, not shipped"
-        if data["kind"] == "late"
-        else f"{data['band']} risk: promised by {data['promised_by']}, not shipped yet"
-    )
+    reason = _flag_reason(data)
     if existing is not None and existing.is_open:
         book._put(replace(existing, severity=severity, reason=reason))
     else:
         book.open(order, str(data["kind"]), ident, env, severity=severity, reason=reason)
     if data["kind"] == "late":
         book.resolve(order_id, frozenset({"jeopardy"}), env, "late now")
+    return ctx
+
+
+def _flag_reason(data: dict[str, Any]) -> str:
+    if data["kind"] == UNANSWERED:  # its promised_by is the time the order became cancelling
+        return f"cancelled: a shipment's withdrawal is unanswered since {data['promised_by']}"
+    risk = "" if data["kind"] == "late" else f"{data['band']} risk: "
+    return f"{risk}promised by {data['promised_by']}, not shipped" + (" yet" if risk else "")
+
+
+def _answered(book: Book, ctx: Context, env: EventEnvelope) -> Context:
+    book.resolve(ctx.subject, frozenset({UNANSWERED}), env, "the source answered")
     return ctx
 
 
@@ -362,6 +374,7 @@ _RULES: dict[str, Callable[[Book, Context, EventEnvelope], Context]] = {
     EventType.ORDER_SHIPMENT_REJECTED: _shipment_rejected,
     EventType.ORDER_SHIPMENT_PROGRESSED: _shipment_progressed,
     EventType.ORDER_CANCELLATION_REQUESTED: _cancelled,
+    EventType.ORDER_SHIPMENT_CANCELLED: _answered,
     EventType.ORDER_REROUTE_REQUESTED: _rerouted,
     EventType.REJECTED_SUBMISSION_RECORDED: _submission_recorded,
     EventType.EXCEPTION_CASE_FLAGGED: _flagged,

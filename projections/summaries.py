@@ -193,6 +193,13 @@ def _reroute_requested(d: Data) -> str:
     )
 
 
+def _cancellation_requested(d: Data) -> str:
+    reason = _or(d.get("reason"), "no reason given")
+    rest = d.get("cancelled_lines")  # set when the order had shipped in part
+    what = f" of what did not ship ({_units(rest)})" if rest else ""
+    return f"Cancellation requested{what}: {reason}; {_withdrawing(d)}"
+
+
 # --- ExceptionCase --------------------------------------------------------------------------
 
 
@@ -221,9 +228,7 @@ _SENTENCES: dict[str, Callable[[Data], str]] = {
         f"Shipment {d['shipment_id']} cancelled: {d['source_id']} confirmed the withdrawal "
         f"of {_units(d['lines'])}"
     ),
-    EventType.ORDER_CANCELLATION_REQUESTED: lambda d: (
-        f"Cancellation requested: {_or(d.get('reason'), 'no reason given')}; {_withdrawing(d)}"
-    ),
+    EventType.ORDER_CANCELLATION_REQUESTED: _cancellation_requested,
     EventType.ORDER_CHANGED: lambda d: (
         f"Changed to revision {d['revision']}: {_count(len(d['submission']['lines']), 'line')}, "
         f"{_total(d['submission'])}; {_withdrawing(d)}"

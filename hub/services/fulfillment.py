@@ -14,6 +14,7 @@ from aggregates import Order
 from aggregates.errors import OrderError, unknown_shipment
 from aggregates.ids import stock_item_id
 from aggregates.order_values import ReturnLine
+from aggregates.order_withdrawals import check_line_quantities
 from aggregates.stock import StockItem
 from hub.services.intake import submission_digest
 from hub.services.lookup import UnknownOrderError, find, find_many
@@ -87,7 +88,8 @@ class FulfillmentService:
         def cancel() -> list[str]:
             order = self._order(order_id)
             withdrawn = order.request_cancellation(reason, actor=actor, now=self._clock())
-            self._store.save(order)
+            if order.pending_events:  # nothing when the rest was cancelled already
+                self._store.save(order)
             return withdrawn
 
         return retry_on_conflict(cancel)
@@ -117,23 +119,30 @@ class FulfillmentService:
         self, order_id: UUID, lines: Mapping[str, int], reason: str, actor: str
     ) -> list[str]:
         """Cancel some units of some lines before they ship: the rest of the order is routed
-        again as a new revision. Cancelling every unit cancels the order."""
+        again as a new revision. Cancelling every unit cancels the order. Once part of the
+        order shipped, the lines must name its whole unshipped rest (`Order.cancel_rest`)."""
         order = self._order(order_id)
-        current = order.submission
-        unknown = set(lines) - {line.line_id for line in current.lines}
-        if unknown:
-            raise OrderError(f"no line(s) {sorted(unknown)} in this order")
+        check_line_quantities(order, lines)
+        if order.shipped_units():
+            return retry_on_conflict(lambda: self._cancel_rest(order_id, lines, reason, actor))
         kept = []
-        for line in current.lines:
+        for line in order.submission.lines:
             left = line.quantity - lines.get(line.line_id, 0)
-            if left < 0:
-                raise OrderError(f"line {line.line_id}: cannot cancel more than ordered")
             if left:
                 kept.append(line.model_copy(update={"quantity": left}))
         if not kept:
             return self.cancel_order(order_id, reason, actor)
-        revised = current.model_copy(update={"lines": kept})
+        revised = order.submission.model_copy(update={"lines": kept})
         return self.change_order(order_id, revised, revised.model_dump_json(), actor)
+
+    def _cancel_rest(
+        self, order_id: UUID, lines: Mapping[str, int], reason: str, actor: str
+    ) -> list[str]:
+        order = self._order(order_id)
+        withdrawn = order.cancel_rest(reason, actor=actor, now=self._clock(), lines=lines)
+        if order.pending_events:
+            self._store.save(order)
+        return withdrawn
 
     def invoice_shipment(self, order_id: UUID, shipment_id: str) -> bool:
         """Issue the invoice of a shipped shipment (once): lines, tax by country, totals."""

@@ -94,6 +94,27 @@ def test_a_routing_with_nothing_waiting_or_unroutable_clears_the_order(
     assert view.positions() == {"orders:0": 20}
 
 
+def test_a_cancellation_takes_the_order_out_of_the_waiting_pile_in_its_batch_or_a_later_one(
+    view: SqlBackorderView,
+) -> None:
+    # o1 shipped in part and waits for the rest; its rest is cancelled: no Routed follows.
+    cancelled = {"reason": "gave up", "withdrawn": [], "withdrawn_from": {}}
+    view.apply([routed("o1", 3, [("2", "SKU-A", 2)]), routed("o2", 3, [("1", "SKU-A", 1)])], {})
+    view.apply(
+        [
+            routed("o3", 3, [("1", "SKU-B", 1)]),
+            _envelope("o3", 4, EventType.ORDER_CANCELLATION_REQUESTED, cancelled),
+        ],
+        {},
+    )
+    assert view.waiting_for("SKU-B", RANK) == []
+
+    view.apply([_envelope("o1", 6, EventType.ORDER_CANCELLATION_REQUESTED, cancelled)], {})
+
+    assert view.waiting_for("SKU-A", RANK) == ["o2"]
+    assert view.all_waiting(RANK) == [("o2", frozenset({"SKU-A"}))]
+
+
 def test_a_batch_of_more_orders_than_one_statement_takes_is_written_whole(
     view: SqlBackorderView,
 ) -> None:

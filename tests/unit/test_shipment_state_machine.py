@@ -29,6 +29,7 @@ from aggregates.shipments import (
     fulfillment_status,
     moves_forward,
     order_status_from,
+    withdrawal_pending,
 )
 from aggregates.stock import StockItem
 from hub.services.fulfillment import FulfillmentService
@@ -159,6 +160,8 @@ AT = NOW + timedelta(hours=1)
 def routed_order(
     shipments: dict[str, tuple[str, list[tuple[str, str, int]]]] = SHIPMENTS,
     lines: list[dict[str, Any]] = ORDER_LINES,
+    waiting: dict[str, int] | None = None,
+    unroutable: str | None = None,
 ) -> Order:
     order = placed_order("WEB-3001", lines=lines)
     order.accept(actor=INTAKE_ACTOR, now=NOW)
@@ -171,8 +174,8 @@ def routed_order(
             RequestedShipment(shipment_id, source_id, tuple(ShipmentLine(*line) for line in lines_))
             for shipment_id, (source_id, lines_) in shipments.items()
         ],
-        waiting={},
-        unroutable_reason=None,
+        waiting=waiting or {},
+        unroutable_reason=unroutable,
         actor=ORCHESTRATOR,
         now=NOW,
     )
@@ -236,7 +239,8 @@ class Update:
 
 @dataclass(frozen=True)
 class CancelRequest:
-    """The customer asks to cancel the whole order (refused once anything shipped)."""
+    """The customer asks to cancel the whole order (once something shipped, its rest; refused
+    when nothing is left to cancel)."""
 
     def apply_to(self, order: Order, at: Any = AT) -> bool:
         order.request_cancellation("changed my mind", actor="channel:web-shop", now=at)
@@ -437,6 +441,8 @@ def test_the_order_status_and_waiting_lines_agree_with_the_shipments(script: lis
         assert order.status is OrderStatus.REROUTING
     else:
         expected = order_status_from(states, order.withdrawing, bool(order.waiting), order.invoices)
+        if order.cancel_requested and withdrawal_pending(states, order.withdrawing):
+            expected = "cancelling"  # what did not ship is withdrawn, unanswered yet
         assert order.status.value == expected
     if not order.cancel_requested:
         waiting = {lid: q for sid in rejected for lid, _, q in SHIPMENTS[sid][1]}
@@ -715,13 +721,21 @@ def test_two_lines_of_the_same_sku_in_one_shipment_ship_together() -> None:
     assert (chairs.on_hand, chairs.reserved) == (7, 0)
 
 
-def test_cancelling_after_a_shipment_left_is_refused_and_records_nothing() -> None:
+def test_cancelling_after_a_shipment_left_withdraws_the_rest_and_after_all_left_is_refused() -> (
+    None
+):
     order = routed_order()
     store, service = stocked_store(order)
     send(service, order.id, [Update(LYON, K.SHIPPED, "wh-lyon", "DHL", "JD0146")])
+
+    assert service.cancel_order(order.id, "the rest", actor="channel:web-shop") == [LILLE]
+    send(service, order.id, [Update(LILLE, K.SHIPPED, "store-lille", "DHL", "JD0147")])
     position = store.max_position()
 
-    with pytest.raises(InvalidTransitionError, match="it shipped"):
-        service.cancel_order(order.id, "too late", actor="channel:web-shop")
-
+    other = routed_order(lines=ORDER_LINES[:2], shipments={LYON: SHIPMENTS[LYON]})
+    _, other_service = stocked_store(other)
+    send(other_service, other.id, [Update(LYON, K.SHIPPED, "wh-lyon", "DHL", "JD0146")])
+    with pytest.raises(InvalidTransitionError, match="it shipped: only a return is possible"):
+        other_service.cancel_order(other.id, "too late", actor="channel:web-shop")
+    assert service.cancel_order(order.id, "again", actor="channel:web-shop") == []
     assert store.max_position() == position

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
-from aggregates.errors import OrderError
+from aggregates.errors import CancelLinesError, OrderError
 from aggregates.order_values import ReturnLine as Returned
 from hub.api import settling
 from hub.api.body import parse_json, read_limited
@@ -85,7 +85,9 @@ async def post_update(
 class CancelOrder(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
     lines: dict[LineId, Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY)]] | None = Field(
-        default=None, description="line_id → units to cancel; the whole order when left out"
+        default=None,
+        description="line_id → units to cancel; the whole order (what has not shipped) when "
+        "left out. Once part of the order shipped, the units of every line not shipped",
     )
 
 
@@ -93,7 +95,13 @@ class CancelOrder(BaseModel):
 async def cancel_order(
     order_id: UUID, body: CancelOrder, hub: HubDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    """Cancel before shipment: open shipments are withdrawn (their sources confirm or refuse)."""
+    """Cancel what has not shipped: open shipments are withdrawn (their sources confirm or
+    refuse; the order is `cancelling` until they do), waiting lines dropped, their stock
+    released. Before anything shipped, `lines` cancels some units and the rest is routed
+    again. Once part of the order shipped, the rest is cancelled and the order ends as what
+    shipped (invoiced for that alone); `lines` must then name that whole rest. Asked again,
+    nothing more is recorded. 409 when everything shipped (only a return is possible) or a
+    line shipped in full; 422 for a line the order lacks or more units than ordered."""
     order = await asyncio.to_thread(hub.intake.find, order_id)
     if order is None or not principal.may_see_channel(order.channel):
         raise not_found(f"order {order_id}")
@@ -101,14 +109,28 @@ async def cancel_order(
         raise ProblemError(
             Problem(type="/problems/forbidden", title="May not cancel orders", status=403)
         )
-    if body.lines:
-        withdrawn = await asyncio.to_thread(
-            hub.fulfillment.cancel_lines, order_id, body.lines, body.reason, principal.actor
-        )
-    else:
-        withdrawn = await asyncio.to_thread(
-            hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
-        )
+    try:
+        if body.lines:
+            withdrawn = await asyncio.to_thread(
+                hub.fulfillment.cancel_lines, order_id, body.lines, body.reason, principal.actor
+            )
+        else:
+            withdrawn = await asyncio.to_thread(
+                hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
+            )
+    except CancelLinesError as error:
+        raise ProblemError(
+            Problem(
+                type="/problems/cancel-refused",
+                title=str(error),
+                status=error.status,
+                errors=[
+                    FieldProblem(
+                        field=f"lines.{error.line_id}", message=str(error), code=error.code
+                    )
+                ],
+            )
+        ) from None
     await settling.delivered_quietly(hub)
     return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
 

@@ -19,7 +19,7 @@ from orchestration_policies.promise import Risk, promised_by, risk
 from projections.exception_rules import ExceptionRow
 from projections.exceptions import ExceptionQuery
 from schemas.event_types import EventFamily
-from schemas.fulfillment import UpdateKind
+from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 from tests.contracts.factories import NOW, named_cases, submit_order
 from tests.contracts.order_search_contract import LYON, report_all
 from tests.support.running_hub import Clock, embedded_hub, stock_up
@@ -327,3 +327,72 @@ def test_promised_by(
     case: str, method: str, lead: int, channel: datetime | None, expected: datetime
 ) -> None:
     assert promised_by(NOW, method, lead, channel) == expected
+
+
+# -- withdrawals nobody answers -------------------------------------------------------------------
+
+
+def unanswered(hub: Hub) -> list[ExceptionRow]:
+    return hub.exceptions.queue(ExceptionQuery(kinds=("withdrawal_unconfirmed",))).rows
+
+
+def confirm_withdrawals(hub: Hub, order_id: str, deliver: bool = True) -> None:
+    """The sources confirm the withdrawal of every shipment of the order."""
+    order = hub.intake.find(UUID(order_id))
+    assert order is not None
+    for shipment_id in sorted(order.withdrawing):
+        hub.fulfillment.apply_update(
+            FulfillmentUpdate(
+                order_id=UUID(order_id),
+                shipment_id=shipment_id,
+                source_id=order.shipments[shipment_id].source_id,
+                kind=UpdateKind.CANCELLATION_CONFIRMED,
+                at=hub.clock(),
+            )
+        )
+    if deliver:
+        hub.deliver()
+
+
+def cancelled(hub: Hub, clock: Clock) -> tuple[str, datetime]:
+    """An order promised far ahead, cancelled: its shipment's withdrawal is not answered."""
+    order_id = place(hub, "WEB-1", promise=NOW + timedelta(days=30))
+    hub.fulfillment.cancel_order(UUID(order_id), "customer changed their mind", CAROL)
+    hub.deliver()
+    return order_id, clock()
+
+
+def test_a_withdrawal_nobody_answers_is_flagged_after_the_patience_until_the_source_answers(
+    hub: Hub, clock: Clock
+) -> None:
+    order_id, cancelled_at = cancelled(hub, clock)
+
+    assert tick_at(hub, clock, cancelled_at + timedelta(minutes=59)).unanswered == 0
+    assert tick_at(hub, clock, cancelled_at + timedelta(minutes=61)).unanswered == 1
+    assert tick_at(hub, clock, cancelled_at + timedelta(hours=5)).unanswered == 0, "once"
+
+    (flag,) = unanswered(hub)
+    assert (flag.order_id, flag.severity, flag.is_open) == (order_id, "medium", True)
+    assert "withdrawal is unanswered since" in flag.reason
+    assert open_flags(hub) == [], "not late: it is being cancelled"
+
+    confirm_withdrawals(hub, order_id)
+
+    assert unanswered(hub) == []
+    row = hub.exceptions.get(flag.exception_id)
+    assert row is not None and row.resolution == "the source answered"
+    assert tick_at(hub, clock, cancelled_at + timedelta(hours=6)).unanswered == 0
+
+
+def test_a_cancelled_order_whose_withdrawal_was_answered_is_not_flagged_from_a_lagging_view(
+    hub: Hub, clock: Clock
+) -> None:
+    order_id, cancelled_at = cancelled(hub, clock)
+    confirm_withdrawals(hub, order_id, deliver=False)  # answered, not in the views yet
+    row = hub.order_status.get(order_id)
+    assert row is not None and row.status == "cancelling", "the view lags"
+
+    clock.at = cancelled_at + timedelta(hours=2)
+    assert hub.jeopardy.tick().unanswered == 0
+    hub.deliver()
+    assert unanswered(hub) == []
