@@ -59,8 +59,10 @@ class Sent:
 
     def placed_stats(self, window: list[str], placed: dict[str, float]) -> dict[str, Any]:
         """The read-back orders' way to readable split at their `Placed` on Kafka (ms): ack →
-        `Placed` on the order events topic (intake, store, relay), and `Placed` → readable (the
-        projections role: its fetch, its batch, its commit; and the poll's own pause)."""
+        `Placed` on the order events topic (intake, store, relay), and `Placed` → readable: the
+        poll's own pause, and before the GET read a miss in the view from the order's stored
+        events (read7), the projections role's fetch, batch and commit; now the GET can answer
+        before the relay has published, and this part is then negative."""
         to_kafka, to_view = [], []
         for i in window:
             if i in self.readable and i in placed and i in self.answered:

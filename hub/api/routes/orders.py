@@ -18,6 +18,7 @@ from hub.services.capture import SUBMITTED, CaptureService, ChannelMismatch, Inv
 from hub.services.decision_records import explanation_of
 from hub.services.decisions import order_decisions
 from hub.services.intake import Outcome, PlaceResult
+from hub.services.order_reads import order_row
 from projections.order_status import OrderStatusRow
 from schemas.api import DecisionPublic, OrderDecisionsPublic, OrderPublic, SubmissionReceipt
 from schemas.problems import Problem
@@ -71,8 +72,11 @@ async def submit_order(request: Request) -> Response:
 
 @router.get("/{order_id}", response_model=OrderPublic, responses={404: {"description": "Unknown"}})
 async def get_order(order_id: UUID, hub: HubDep, principal: Reader) -> OrderPublic:
-    """The order's current status from the read model."""
-    row = await asyncio.to_thread(hub.order_status.get, str(order_id))
+    """The order's current status from the read model, else from its stored events (an order
+    acknowledged a moment ago may not be in the view yet: `hub.services.order_reads`)."""
+    row = await asyncio.to_thread(
+        order_row, hub.order_status.get, hub.store.events_of, str(order_id)
+    )
     if row is None or not principal.may_see_channel(row.channel):
         raise ProblemError(
             Problem(
