@@ -23,6 +23,7 @@ from hub.services.fulfillment_batch import (
     stock_effects,
 )
 from hub.services.intake import submission_digest
+from hub.services.kept_stock import KeptStock
 from hub.services.lookup import UnknownOrderError, find, find_many
 from hub.store import OrderStore
 from schemas.fulfillment import FulfillmentUpdate
@@ -46,11 +47,18 @@ def retry_on_conflict(command: Callable[[], T]) -> T:
 
 class FulfillmentService:
     def __init__(
-        self, store: OrderStore, clock: Callable[[], datetime], tax_rates: Mapping[str, Decimal]
+        self,
+        store: OrderStore,
+        clock: Callable[[], datetime],
+        tax_rates: Mapping[str, Decimal],
+        stock: KeptStock | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._tax_rates = tax_rates
+        # Stock items kept between batches of updates (the catalog's: the rows counted are
+        # those shipped from).
+        self._stock = stock if stock is not None else KeptStock(store)
 
     def apply_update(self, update: FulfillmentUpdate) -> UpdateResult:
         """Apply idempotently: a stale or repeated update changes nothing and is no error."""
@@ -73,7 +81,7 @@ class FulfillmentService:
     ) -> list[UpdateResult | DomainError]:
         """Many updates as one batch, as `apply_update` each in order (hub.services.
         fulfillment_batch); refused ones answered with their domain error."""
-        return apply_updates(self._store, updates, keep_refused)
+        return apply_updates(self._store, self._stock, updates, keep_refused)
 
     def _stock_finder(self) -> StockFinder:
         """Stock items by id, each read once (two lines of one SKU move one aggregate)."""

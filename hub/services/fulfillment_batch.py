@@ -28,6 +28,7 @@ from aggregates.errors import DomainError, unknown_shipment
 from aggregates.ids import stock_item_id
 from aggregates.stock import StockItem
 from hub.services.conflicts import retried
+from hub.services.kept_stock import KeptStock
 from hub.services.lookup import find_many
 from hub.services.orchestration import reservation_key
 from hub.store import OrderStore
@@ -52,30 +53,33 @@ class UpdateResult:
 
 def apply_updates(
     store: OrderStore,
+    stock: KeptStock,
     updates: Sequence[FulfillmentUpdate],
     keep_refused: KeepRefused | None = None,
 ) -> list[UpdateResult | DomainError]:
     """One entry per update, in order: its result, or the domain error that refused it."""
     return retried(
         f"a batch of {len(updates)} fulfillment updates",
-        lambda: _apply(store, updates, keep_refused),
+        lambda: _apply(store, stock, updates, keep_refused),
         BATCH_ATTEMPTS,
     )
 
 
 def _apply(
     store: OrderStore,
+    stock: KeptStock,
     updates: Sequence[FulfillmentUpdate],
     keep_refused: KeepRefused | None,
 ) -> list[UpdateResult | DomainError]:
     orders = find_many(store, (u.order_id for u in updates), Order)
-    batch = _Batch(orders, find_many(store, _stock_ids(orders, updates), StockItem))
+    batch = _Batch(orders, stock.load(_stock_ids(orders, updates)))
     results = [batch.apply(update) for update in updates]
     kept: Sequence[Aggregate] = ()
     if keep_refused is not None:
         kept = keep_refused([(i, r) for i, r in enumerate(results) if isinstance(r, DomainError)])
     if batch.changed or batch.touched or kept:
         store.save(*batch.changed.values(), *batch.touched.values(), *kept)
+        stock.keep(batch.touched.values())
     return results
 
 
