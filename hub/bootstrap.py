@@ -256,7 +256,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         positions_every=WORKER_POSITIONS_SECONDS if settings.distributed else 0.0,
     )
     intake = IntakeService(store, clock)
-    fulfillment = FulfillmentService(store, clock, settings.tax_rates)
+    fulfillment = FulfillmentService(store, clock, settings.tax_rates, catalog.stock)
     billing = BillingFollower(
         fulfillment,
         views_db,

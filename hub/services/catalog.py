@@ -14,6 +14,7 @@ from aggregates.ids import source_aggregate_id, stock_item_id
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
 from hub.services.conflicts import retried
+from hub.services.kept_stock import KeptStock
 from hub.services.lookup import find, find_many
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
@@ -49,6 +50,8 @@ class CatalogService:
     def __init__(self, store: OrderStore, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._clock = clock
+        # Stock items read by the batches of stock rows (and shipments: hub.bootstrap), kept.
+        self.stock = KeptStock(store)
         # Sources seen registered: a source is never removed (only paused), so a batch of
         # stock rows need not load them again (a stock load read ~100 every batch).
         self._known_sources: set[str] = set()
@@ -177,9 +180,7 @@ class CatalogService:
         now = self._clock()
         known = self._known(m.source_id for m in messages)
         keys = {stock_item_id(m.source_id, m.sku): (m.source_id, m.sku) for m in messages}
-        found = find_many(
-            self._store, [i for i, (source_id, _) in keys.items() if source_id in known], StockItem
-        )
+        found = self.stock.load(i for i, (source_id, _) in keys.items() if source_id in known)
         items: dict[tuple[str, str], StockItem | None] = {k: found.get(i) for i, k in keys.items()}
         touched: dict[tuple[str, str], StockItem] = {}
         results: list[StockLevel | DomainError] = []
@@ -206,6 +207,7 @@ class CatalogService:
             )
         if touched or kept:
             self._store.save(*touched.values(), *kept)
+            self.stock.keep(touched.values())
         return results
 
     def _known(self, source_ids: Iterable[str]) -> set[str]:

@@ -1,8 +1,7 @@
 """Fulfillment: apply what sources report, with the stock effects, in one event-store save;
 cancel before shipment; invoice what shipped."""
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -11,32 +10,30 @@ from uuid import NAMESPACE_OID, UUID, uuid5
 from eventsourcing.persistence import IntegrityError
 
 from aggregates import Order
-from aggregates.errors import OrderError, unknown_shipment
+from aggregates.errors import DomainError, OrderError, unknown_shipment
 from aggregates.ids import stock_item_id
 from aggregates.order_values import ReturnLine
 from aggregates.order_withdrawals import check_line_quantities
 from aggregates.stock import StockItem
+from hub.services.fulfillment_batch import (
+    KeepRefused,
+    StockFinder,
+    UpdateResult,
+    apply_to_order,
+    apply_updates,
+    stock_effects,
+)
 from hub.services.intake import submission_digest
+from hub.services.kept_stock import KeptStock
 from hub.services.lookup import UnknownOrderError, find, find_many
-from hub.services.orchestration import reservation_key
 from hub.store import OrderStore
-from schemas.fulfillment import FulfillmentUpdate, UpdateKind
+from schemas.fulfillment import FulfillmentUpdate
 from schemas.submission import OrderSubmission
 
 MAX_ATTEMPTS = 5
 T = TypeVar("T")
-# Updates that mean the goods left the building (a delivery may be reported before shipping).
-LEFT = frozenset({UpdateKind.SHIPPED, UpdateKind.DELIVERED, UpdateKind.DELIVERY_FAILED})
 BILLING = "system:billing"
 CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    order_id: UUID
-    shipment_id: str
-    applied: bool
-    order_status: str
 
 
 def retry_on_conflict(command: Callable[[], T]) -> T:
@@ -51,11 +48,18 @@ def retry_on_conflict(command: Callable[[], T]) -> T:
 
 class FulfillmentService:
     def __init__(
-        self, store: OrderStore, clock: Callable[[], datetime], tax_rates: Mapping[str, Decimal]
+        self,
+        store: OrderStore,
+        clock: Callable[[], datetime],
+        tax_rates: Mapping[str, Decimal],
+        stock: KeptStock | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._tax_rates = tax_rates
+        # Stock items kept between batches of updates (the catalog's: the rows counted are
+        # those shipped from).
+        self._stock = stock if stock is not None else KeptStock(store)
 
     def apply_update(self, update: FulfillmentUpdate) -> UpdateResult:
         """Apply idempotently: a stale or repeated update changes nothing and is no error."""
@@ -63,26 +67,33 @@ class FulfillmentService:
             order = find(self._store, update.order_id, Order)
             if order is None:
                 raise unknown_shipment(update.order_id, update.shipment_id, update.source_id)
-            applied = order.apply_update(
-                update.shipment_id,
-                update.source_id,
-                update.kind,
-                actor=f"source:{update.source_id}",
-                at=update.at,
-                carrier=update.carrier,
-                tracking=update.tracking,
-                shipped_lines=update.lines or None,
-                reason=update.reason,
-            )
-            if not applied:
+            if not apply_to_order(order, update):
                 return UpdateResult(order.id, update.shipment_id, False, order.status.value)
-            items = self._stock_effects(order, update)
+            items = stock_effects(order, update, self._stock_finder())
             try:
                 self._store.save(order, *items)
             except IntegrityError:
                 continue  # the order or its stock moved meanwhile: apply to the fresh state
             return UpdateResult(order.id, update.shipment_id, True, order.status.value)
         raise RuntimeError(f"shipment {update.shipment_id}: kept conflicting; try again")
+
+    def apply_updates(
+        self, updates: Sequence[FulfillmentUpdate], keep_refused: KeepRefused | None = None
+    ) -> list[UpdateResult | DomainError]:
+        """Many updates as one batch, as `apply_update` each in order (hub.services.
+        fulfillment_batch); refused ones answered with their domain error."""
+        return apply_updates(self._store, self._stock, updates, keep_refused)
+
+    def _stock_finder(self) -> StockFinder:
+        """Stock items by id, each read once (two lines of one SKU move one aggregate)."""
+        found: dict[UUID, StockItem | None] = {}
+
+        def item_of(item_id: UUID) -> StockItem | None:
+            if item_id not in found:
+                found[item_id] = find(self._store, item_id, StockItem)
+            return found[item_id]
+
+        return item_of
 
     def cancel_order(self, order_id: UUID, reason: str, actor: str) -> list[str]:
         def cancel() -> list[str]:
@@ -271,29 +282,3 @@ class FulfillmentService:
         if order is None:
             raise UnknownOrderError(order_id)
         return order
-
-    def _stock_effects(self, order: Order, update: FulfillmentUpdate) -> list[StockItem]:
-        shipment = order.shipments[update.shipment_id]
-        # One copy per SKU: two lines of the same SKU move the same aggregate, saved once.
-        items: dict[str, StockItem | None] = {}
-        touched: dict[str, StockItem] = {}
-        for line in shipment.lines:
-            sku = line.sku
-            if sku not in items:
-                items[sku] = find(self._store, stock_item_id(update.source_id, sku), StockItem)
-            item = items[sku]
-            key = reservation_key(order.id, update.shipment_id, line.line_id)
-            if item is None or key not in item.reservations:
-                continue  # nothing was reserved (stock counted away meanwhile): nothing to move
-            if update.kind in LEFT:
-                shipped = {s.line_id: s.quantity for s in shipment.shipped_lines or ()}
-                if line.line_id in shipped:
-                    item.consume(key, shipped[line.line_id], at=update.at)
-                else:
-                    item.release(key, at=update.at, reason="not shipped")
-            elif update.kind in (UpdateKind.REJECTED, UpdateKind.CANCELLATION_CONFIRMED):
-                item.release(key, at=update.at, reason=update.kind.value)
-            else:
-                continue
-            touched[sku] = item
-        return list(touched.values())

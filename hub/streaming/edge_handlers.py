@@ -19,7 +19,7 @@ from connectors.consumed import ConsumedMessage, dead_letter, rejection
 from connectors.publisher import Publisher
 from hub.services.catalog import CatalogService, FeedPosition
 from hub.services.fulfillment import FulfillmentService
-from hub.services.fulfillment_updates import apply_raw_update
+from hub.services.fulfillment_updates import apply_raw_update, apply_raw_updates
 from hub.services.intake import IntakeService, RejectSubmission
 from hub.settings import Settings
 from hub.streaming.retries import with_retries
@@ -230,12 +230,49 @@ class FulfillmentUpdatesConsumer:
         self._settings = settings
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
-        parked: list[OutboundRecord] = []
+        """The batch's updates applied together (hub.services.fulfillment_batch); if that
+        fails for a reason other than an outage, one at a time, so that a poison message goes
+        to the DLQ and the rest still apply. Updates to one shipment arrive on one partition,
+        in order, and are applied in batch order either way."""
         dlq = self._settings.topic("dlq")
-        # One at a time and in order: updates to one shipment arrive on one partition.
-        for message in messages:
+        parked: dict[int, OutboundRecord] = {}
+        texts: dict[int, str] = {}
+        for index, message in enumerate(messages):
             try:
-                text = message.value.decode("utf-8")
+                texts[index] = message.value.decode("utf-8")
+            except UnicodeDecodeError as error:
+                parked[index] = dead_letter(dlq, message, f"unparseable: {error}", self.name)
+        try:
+            results = await with_retries(
+                lambda: asyncio.to_thread(
+                    apply_raw_updates, self._fulfillment, self._intake, list(texts.values())
+                ),
+                self._settings.max_handler_attempts,
+                "fulfillment updates",
+            )
+        except Exception as error:
+            log.warning("batch of %d updates failed (%r); one by one", len(texts), error)
+            parked |= await self._one_by_one(messages, texts)
+        else:
+            for index, result in zip(texts, results, strict=True):
+                if isinstance(result, ValueError):
+                    parked[index] = dead_letter(dlq, messages[index], str(result), self.name)
+        if parked:
+            records = [parked[index] for index in sorted(parked)]
+            await with_retries(
+                lambda: self._publisher.publish(records),
+                self._settings.max_handler_attempts,
+                "parking fulfillment updates",
+            )
+
+    async def _one_by_one(
+        self, messages: Sequence[ConsumedMessage], texts: dict[int, str]
+    ) -> dict[int, OutboundRecord]:
+        parked: dict[int, OutboundRecord] = {}
+        dlq = self._settings.topic("dlq")
+        for index, text in texts.items():
+            message = messages[index]
+            try:
                 await with_retries(
                     lambda t=text: asyncio.to_thread(  # type: ignore[misc]
                         apply_raw_update, self._fulfillment, self._intake, t
@@ -243,19 +280,12 @@ class FulfillmentUpdatesConsumer:
                     self._settings.max_handler_attempts,
                     "fulfillment update",
                 )
-            except UnicodeDecodeError as error:
-                parked.append(dead_letter(dlq, message, f"unparseable: {error}", self.name))
             except ValueError as error:
-                parked.append(dead_letter(dlq, message, str(error), self.name))
+                parked[index] = dead_letter(dlq, message, str(error), self.name)
             except Exception as error:
                 log.exception("%s: update failed at %s", self.name, message.stream)
-                parked.append(dead_letter(dlq, message, repr(error), self.name))
-        if parked:
-            await with_retries(
-                lambda: self._publisher.publish(parked),
-                self._settings.max_handler_attempts,
-                "parking fulfillment updates",
-            )
+                parked[index] = dead_letter(dlq, message, repr(error), self.name)
+        return parked
 
 
 class DeadLetterConsumer:

@@ -162,8 +162,9 @@ def routed_order(
     lines: list[dict[str, Any]] = ORDER_LINES,
     waiting: dict[str, int] | None = None,
     unroutable: str | None = None,
+    external_id: str = "WEB-3001",
 ) -> Order:
-    order = placed_order("WEB-3001", lines=lines)
+    order = placed_order(external_id, lines=lines)
     order.accept(actor=INTAKE_ACTOR, now=NOW)
     order.route(
         decision=recorded_decision(),
@@ -539,20 +540,21 @@ def test_a_rejection_that_crosses_a_cancellation_does_not_send_the_order_back_to
 
 
 def stocked_store(
-    order: Order, on_hand: dict[tuple[str, str], int] = ON_HAND
+    order: Order, on_hand: dict[tuple[str, str], int] = ON_HAND, *others: Order
 ) -> tuple[OrderStore, FulfillmentService]:
-    """The routed order and its reservations, one per shipment line, saved as orchestration
-    saves them; the service on a fixed clock."""
+    """The routed orders and their reservations, one per shipment line, saved as
+    orchestration saves them; the service on a fixed clock."""
     store = popo_store()
     items = {
         key: StockItem(source_id=key[0], sku=key[1], on_hand=q, safety_stock=0, at=NOW)
         for key, q in on_hand.items()
     }
-    for sid, shipment in order.shipments.items():
-        for line in shipment.lines:
-            key = reservation_key(order.id, sid, line.line_id)
-            items[(shipment.source_id, line.sku)].reserve(key, line.quantity, at=NOW)
-    store.save(order, *items.values())
+    for routed in (order, *others):
+        for sid, shipment in routed.shipments.items():
+            for line in shipment.lines:
+                key = reservation_key(routed.id, sid, line.line_id)
+                items[(shipment.source_id, line.sku)].reserve(key, line.quantity, at=NOW)
+    store.save(order, *others, *items.values())
     return store, FulfillmentService(store, fixed_clock(AT), {"FR": Decimal("0.20")})
 
 

@@ -1,0 +1,219 @@
+"""The fulfillment role's consumers alone on PostgreSQL: shipped updates and stock counts.
+
+Run:  python -m benchmarks.fulfillment_batch [--orders 1000 --rounds 2 --skus 2000 --batch 500]
+                                             [--json out.json]
+
+What the worker's fulfillment role does with a backlog, without Kafka: per round, `--orders`
+new orders are routed by the orchestrator (setup, not measured: a network of 100 sources and
+`--skus` SKUs at 2-6 of them, `benchmarks.route_profile`'s), then every shipment they were
+given is reported shipped (carrier, tracking) on messages as the updates topic carries them,
+handed to the role's `FulfillmentUpdatesConsumer.handle` in batches of `--batch` (what a
+consumer that lags is given), and then every stock row those shipments moved is counted back to
+what it held before the round (snapshots as the stock feed carries them, through
+`StockFeedConsumer.handle`, the same batches). Measured for each: this process's CPU, the CPU
+of this run's PostgreSQL backends (from /proc), per update or count, and the wall time of the
+drain (updates/s). Fewer SKUs give the stock items longer histories (the soak's 10,000 SKUs
+saw each row counted every minute). The file runs unchanged on code before the batched
+updates (the consumers' interface is the same), so two worktrees' runs make the pairs.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from aggregates import Order
+from aggregates.stock import StockItem
+from benchmarks.route_batches import Backends, Router, _as_on_a_worker
+from benchmarks.route_profile import NOW, build_network, order_command
+from benchmarks.services import drop_database, fresh_database, postgres_server
+from connectors.consumed import ConsumedMessage
+from connectors.publisher import RecordingPublisher
+from hub.bootstrap import Hub, bootstrap
+from hub.services.lookup import find_many
+from hub.settings import Settings
+from hub.streaming.edge_handlers import FulfillmentUpdatesConsumer, StockFeedConsumer
+from schemas.event_types import EventType
+
+UPDATES = "orderhub.fulfillment.updates"
+FEED = "orderhub.inventory.snapshots"
+Figures = dict[str, list[tuple[float, float, float]]]
+
+
+def consumed(topic: str, offset: int, value: dict[str, Any]) -> ConsumedMessage:
+    return ConsumedMessage(
+        topic=topic, partition=0, offset=offset, key=None, value=json.dumps(value).encode()
+    )
+
+
+class Orders(Router):
+    """The route benchmark's router, its orders' lines drawn from the network's SKUs."""
+
+    def __init__(self, hub: Hub, backends: Backends, skus: int) -> None:
+        super().__init__(hub, backends)
+        self.skus = skus
+
+    def accepted(self, count: int) -> list[Any]:
+        start = self.hub.store.max_position()
+        commands = [order_command(self.rng, self.next_order + i, self.skus) for i in range(count)]
+        self.next_order += count
+        self.hub.intake.place_orders(commands)
+        found = self.hub.store.read_envelopes(start, 100 * count)
+        return [env for _, env in found if env.type == EventType.ORDER_ACCEPTED]
+
+
+class Role:
+    """The fulfillment role's two consumers on one hub, and what they were handed so far."""
+
+    def __init__(self, hub: Hub, backends: Backends) -> None:
+        self.hub, self.backends = hub, backends
+        settings, publisher = hub.settings, RecordingPublisher()
+        self.updates = FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, publisher, settings)
+        self.feed = StockFeedConsumer(hub.catalog, publisher, settings, hub.intake)
+        self.offsets = {UPDATES: 0, FEED: 0}
+
+    def messages(self, topic: str, values: list[dict[str, Any]]) -> list[ConsumedMessage]:
+        start = self.offsets[topic]
+        self.offsets[topic] += len(values)
+        return [consumed(topic, start + n, v) for n, v in enumerate(values)]
+
+    def timed(self, handle: Callable[[Sequence[ConsumedMessage]], Any], batches: list[Any]) -> Any:
+        """This process's CPU, the backends' CPU and the wall time (s) of handling these."""
+
+        async def drain() -> None:
+            for batch in batches:
+                await handle(batch)
+
+        backend, cpu, wall = self.backends.cpu(), time.process_time(), time.perf_counter()
+        asyncio.run(drain())
+        return (
+            time.process_time() - cpu,
+            self.backends.cpu() - backend,
+            time.perf_counter() - wall,
+        )
+
+
+def shipped(orders: dict[UUID, Order]) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
+    """A shipped update for every shipment of these orders, and the stock rows they move."""
+    updates: list[dict[str, Any]] = []
+    rows: set[tuple[str, str]] = set()
+    for order in orders.values():
+        for shipment_id, shipment in order.shipments.items():
+            updates.append(
+                {
+                    "order_id": str(order.id),
+                    "shipment_id": shipment_id,
+                    "source_id": shipment.source_id,
+                    "kind": "shipped",
+                    "at": "2026-11-20T12:00:00Z",
+                    "carrier": "DHL",
+                    "tracking": f"JD{len(updates):08d}",
+                }
+            )
+            rows.update((shipment.source_id, line.sku) for line in shipment.lines)
+    return updates, rows
+
+
+def counts(rows: set[tuple[str, str]], before: dict[str, int]) -> list[dict[str, Any]]:
+    """Each row counted back up to what it held before the round."""
+    return [
+        {
+            "kind": "snapshot",
+            "source_id": source_id,
+            "sku": sku,
+            "on_hand": before[f"{source_id}/{sku}"],
+            "counted_at": "2026-11-20T13:00:00Z",
+        }
+        for source_id, sku in sorted(rows)
+    ]
+
+
+def on_hand(hub: Hub, rows: set[tuple[str, str]]) -> dict[str, int]:
+    items = [hub.catalog.find_stock(s, k) for s, k in rows]
+    return {f"{i.source_id}/{i.sku}": i.on_hand for i in items if isinstance(i, StockItem)}
+
+
+def one_round(router: Orders, role: Role, args: argparse.Namespace, figures: Figures) -> None:
+    accepted = router.accepted(args.orders)
+    router.timed([accepted[i : i + 50] for i in range(0, len(accepted), 50)])
+    ids = [UUID(str(env.subject).rsplit(":", 1)[-1]) for env in accepted]
+    orders = find_many(router.hub.store, ids, Order)
+    updates, rows = shipped(orders)
+    before = on_hand(router.hub, rows)
+    size = args.batch
+    messages = role.messages(UPDATES, updates)
+    cpu, backend, wall = role.timed(
+        role.updates.handle, [messages[i : i + size] for i in range(0, len(messages), size)]
+    )
+    figures.setdefault("shipped updates", []).append(
+        (1000 * cpu / len(updates), 1000 * backend / len(updates), len(updates) / wall)
+    )
+    snapshots = role.messages(FEED, counts(rows, before))
+    cpu, backend, wall = role.timed(
+        role.feed.handle, [snapshots[i : i + size] for i in range(0, len(snapshots), size)]
+    )
+    figures.setdefault("stock counts", []).append(
+        (1000 * cpu / len(snapshots), 1000 * backend / len(snapshots), len(snapshots) / wall)
+    )
+    after = find_many(router.hub.store, ids, Order)
+    left = sum(s.state != "shipped" for o in after.values() for s in o.shipments.values())
+    assert not left, f"{left} shipped updates not applied"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000, help="orders per round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skus", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    server = postgres_server()
+    url = fresh_database(server)
+    figures: Figures = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="orderhub-fulfil-") as tmp:
+            settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
+            hub = bootstrap(settings, clock=lambda: NOW)
+            _as_on_a_worker(hub)
+            build_network(hub, random.Random(7), 100, args.skus)
+            hub.deliver()
+            backends = Backends(server, url.rsplit("/", 1)[1])
+            router, role = Orders(hub, backends, args.skus), Role(hub, backends)
+            for _ in range(args.rounds):
+                one_round(router, role, args, figures)
+            hub.close()
+    finally:
+        drop_database(server, url)
+    report(args, figures)
+
+
+def report(args: argparse.Namespace, figures: Figures) -> None:
+    print(
+        f"PostgreSQL, 100 sources, {args.skus} SKUs, {args.orders} orders x {args.rounds} "
+        f"rounds, batches of {args.batch}; medians:"
+    )
+    summary = {}
+    for what, runs in figures.items():
+        cpu = statistics.median(r[0] for r in runs)
+        backend = statistics.median(r[1] for r in runs)
+        rate = statistics.median(r[2] for r in runs)
+        summary[what] = {"role_ms": cpu, "postgres_ms": backend, "per_second": rate}
+        print(
+            f"  {what:>16}: role {cpu:6.3f} ms CPU each, PostgreSQL {backend:6.3f}, "
+            f"both {cpu + backend:6.3f}; drained at {rate:8.0f}/s "
+            f"(rounds: {' '.join(f'{r[0] + r[1]:.3f}' for r in runs)} ms)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args), "figures": summary}, default=str))
+
+
+if __name__ == "__main__":
+    main()
