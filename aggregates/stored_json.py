@@ -46,8 +46,8 @@ def stored_json(
     transcoder: Any, state: dict[str, Any], plain_fields: Collection[str] = ()
 ) -> bytes:
     """`transcoder.encode(state)`, by orjson where it writes the same bytes."""
-    if type(transcoder) is JSONTranscoder and all(
-        name in plain_fields or _writable(value, transcoder.types) for name, value in state.items()
+    if type(transcoder) is JSONTranscoder and _writable_state(
+        state, plain_fields, transcoder.types
     ):
         try:
             data = orjson.dumps(state, default=transcoder._encode_obj, option=_OPTIONS)
@@ -59,6 +59,17 @@ def stored_json(
                 return fixed
     encoded: bytes = transcoder.encode(state)
     return encoded
+
+
+def _writable_state(
+    state: dict[str, Any], plain_fields: Collection[str], registered: Collection[type]
+) -> bool:
+    # Every field plain (the intake's two events): told by one set operation, not field by field.
+    if isinstance(plain_fields, frozenset) and plain_fields.issuperset(state):
+        return True
+    return all(
+        name in plain_fields or _writable(value, registered) for name, value in state.items()
+    )
 
 
 def _writable(value: Any, registered: Collection[type]) -> bool:

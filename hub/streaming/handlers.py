@@ -6,6 +6,7 @@ leaves the batch unacknowledged, so Kafka redelivers it; idempotence makes that 
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -282,10 +283,17 @@ def _actor(header: str | None, channel: str) -> str:
     """The actor header if it is well-formed (kind:id); otherwise the submitting channel."""
     if header:
         try:
-            return str(Actor.parse(header))
+            return _actor_text(header)
         except ValueError:
             log.warning("ignoring malformed actor header %r", header)
     return f"channel:{channel}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _actor_text(header: str) -> str:
+    """The actor as the events name it; kept per header (a few actors send every record),
+    not made again for each. A malformed header raises each time (not kept), and is logged."""
+    return str(Actor.parse(header))
 
 
 class ByTopic:
