@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import JSONTranscoder
 
-from orchestration_policies.canonical import as_standard
+from orchestration_policies.canonical import as_standard, may_differ
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 # Written by the transcoder's registered transcodings (orjson hands them to `default`).
@@ -43,9 +43,15 @@ _OPTIONS = (
 
 
 def stored_json(
-    transcoder: Any, state: dict[str, Any], plain_fields: Collection[str] = ()
+    transcoder: Any,
+    state: dict[str, Any],
+    plain_fields: Collection[str] = (),
+    numbers_in: bytes | None = None,
 ) -> bytes:
-    """`transcoder.encode(state)`, by orjson where it writes the same bytes."""
+    """`transcoder.encode(state)`, by orjson where it writes the same bytes. `numbers_in`, when
+    given: the only JSON of the state where a number may stand (every other value a text or
+    texts), looked at for floats to write again instead of the whole (the intake's `Placed`:
+    its submission's values, a third of it; scanning the whole was ~6-9 µs an order)."""
     if type(transcoder) is JSONTranscoder and _writable_state(
         state, plain_fields, transcoder.types
     ):
@@ -54,6 +60,8 @@ def stored_json(
         except (orjson.JSONEncodeError, TypeError):
             data = None
         if data is not None:
+            if numbers_in is not None and not may_differ(numbers_in):
+                return data
             fixed = as_standard(data)
             if fixed is not None:
                 return fixed

@@ -64,6 +64,11 @@ class SubmitOrder:
         """The values as the order's `Placed` event stores them."""
         return self.submission_json
 
+    @property
+    def stored_submission_json(self) -> bytes | None:
+        """Not written yet (the values are, with the event)."""
+        return None
+
 
 # What the intake records: a submission as parsed here, or one the API validated (its proof held).
 Command = SubmitOrder | VouchedOrder

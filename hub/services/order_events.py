@@ -72,6 +72,8 @@ class Submitted(Protocol):
     @property
     def stored_submission(self) -> Any: ...
     @property
+    def stored_submission_json(self) -> bytes | None: ...
+    @property
     def digest(self) -> str: ...
     @property
     def raw_payload(self) -> str: ...
@@ -142,13 +144,16 @@ class AcceptedOrderEvents:
                 order_id,
                 2,
                 _ACCEPTED_TOPIC,
-                stored_json(self._transcoder, accepted, _PLAIN_ACCEPTED),
+                # Texts only: no number in it for `stored_json` to look at.
+                stored_json(self._transcoder, accepted, _PLAIN_ACCEPTED, numbers_in=b""),
             ),
         ]
 
     def _placed_json(self, placed: dict[str, Any], command: Submitted) -> bytes:
         try:
-            return stored_json(self._transcoder, placed, _PLAIN_PLACED)
+            # Its numbers are in the submission's values: the other fields are texts.
+            numbers = command.stored_submission_json
+            return stored_json(self._transcoder, placed, _PLAIN_PLACED, numbers_in=numbers)
         except TypeError:
             # The values as they came (`orjson.Fragment`) met the standard encoder, which
             # `stored_json` leaves some texts to: it is given the values themselves.

@@ -138,6 +138,11 @@ class VouchedOrder:
         """The values as `Placed` stores them: written as they came."""
         return orjson.Fragment(self.submission_bytes)
 
+    @property
+    def stored_submission_json(self) -> bytes | None:
+        """`stored_submission`'s JSON: the values' bytes, as they came."""
+        return self.submission_bytes
+
 
 def vouched_order(
     proof: SubmissionProof,

@@ -270,12 +270,9 @@ class TestIntakeConsumer:
 
     @pytest.mark.asyncio
     async def test_a_save_whose_answer_was_lost_after_its_commit_is_not_stored_twice(
-        self,
-        consumer: IntakeConsumer,
-        intake: IntakeService,
-        store: OrderStore,
-        publisher: RecordingPublisher,
+        self, store: OrderStore, intake: IntakeService, publisher: RecordingPublisher
     ) -> None:
+        consumer = IntakeConsumer(intake, publisher, Settings(max_handler_attempts=2))
         # The batch's events are made before the save (while the batch before is saved);
         # saved, the connection fails before the answer: the retry saves the same events
         # again, the store refuses their ids, and each order is answered as the duplicate it is.
