@@ -37,13 +37,20 @@ def normalise_headers(
     converting every header of every record was 6 % of the projections role's CPU (py-spy)."""
     if headers is None:
         return ()
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return tuple(
-        pair
-        if type(pair[0]) is str and type(pair[1]) is bytes
-        else (str(pair[0]), bytes(pair[1]) if pair[1] is not None else b"")
-        for pair in items
-    )
+    pairs = tuple(headers.items() if isinstance(headers, Mapping) else headers)
+    # Looked at in a plain loop and given back as they came when all are (str, bytes): a
+    # generator making each pair again cost the intake ~0.8 µs a record, of five headers.
+    for key, value in pairs:
+        if type(key) is not str or type(value) is not bytes:
+            return tuple(_normal(pair) for pair in pairs)
+    return pairs
+
+
+def _normal(pair: tuple[Any, Any]) -> tuple[str, bytes]:
+    key, value = pair
+    if type(key) is str and type(value) is bytes:
+        return pair
+    return (str(key), bytes(value) if value is not None else b"")
 
 
 def to_consumed(event: Any) -> ConsumedMessage:

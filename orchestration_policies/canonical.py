@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["as_standard", "canonical_json", "finite", "rounded", "rounded_all"]
+__all__ = ["as_standard", "canonical_json", "finite", "may_differ", "rounded", "rounded_all"]
 
 _NUMBER = frozenset(b"0123456789.eE+-")  # what a JSON number is written with
 _BEFORE = frozenset(b":,[")  # what stands before a value in a JSON text (but at its start)
@@ -108,6 +108,12 @@ def rounded_all(values: Iterable[float]) -> list[float]:
                 continue
         append(round(finite(value), 6) + 0.0)
     return out
+
+
+def may_differ(data: bytes) -> bool:
+    """Whether orjson's text `data` may hold a float json.dumps writes otherwise (False: it
+    holds none, and `as_standard` would give it back as it is)."""
+    return bool(_spots(data))
 
 
 def _spots(data: bytes) -> list[tuple[int, int]]:

@@ -51,9 +51,17 @@ def load_json(raw: bytes) -> object:
         raise UnparseablePayload("JSON nested too deeply") from None
     except ValueError as error:
         raise UnparseablePayload(f"not JSON: {error}") from None
-    if _depth(value) > MAX_DEPTH:
+    if _may_be_deep(text) and _depth(value) > MAX_DEPTH:
         raise UnparseablePayload(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def _may_be_deep(text: str) -> bool:
+    """Whether the decoded value may be nested deeper than MAX_DEPTH: each level below the top
+    is an object or array opened by a bracket, so a text of fewer brackets (counted in C,
+    inside strings too, which only makes the count larger) cannot be. Walking the value was
+    more than half of a channel order's JSON reading, most of it for orders of a few levels."""
+    return text.count("{") + text.count("[") >= MAX_DEPTH
 
 
 def _depth(value: object) -> int:

@@ -64,6 +64,11 @@ class SubmitOrder:
         """The values as the order's `Placed` event stores them."""
         return self.submission_json
 
+    @property
+    def stored_submission_json(self) -> bytes | None:
+        """Not written yet (the values are, with the event)."""
+        return None
+
 
 # What the intake records: a submission as parsed here, or one the API validated (its proof held).
 Command = SubmitOrder | VouchedOrder
@@ -81,6 +86,18 @@ class RejectSubmission:
     actor: str
     external_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreparedOrders:
+    """A batch of commands with its new orders' stored events made, to be saved
+    (`IntakeService.prepare_orders`, `save_prepared`)."""
+
+    commands: Sequence[Command]
+    now: datetime
+    first_by_id: dict[UUID, Command]  # each order's first command in the batch
+    stored: list[StoredEvent]
+    created: dict[UUID, "PlaceResult"]  # each new order's answer once saved
 
 
 class Outcome(StrEnum):
@@ -164,17 +181,33 @@ class IntakeService:
         duplicate, or a race with another writer), each order is retried on its own so that one
         duplicate never costs the others their place.
         """
+        return self.save_prepared(self.prepare_orders(commands))
+
+    def prepare_orders(self, commands: Sequence[Command]) -> PreparedOrders:
+        """`place_orders` up to the save: the batch's new orders and their stored events, made
+        without the store (the intake role makes them while the batch before is being saved)."""
         now = self._clock()
         first_by_id: dict[UUID, Command] = {}
         for command in commands:
             first_by_id.setdefault(command.order_id, command)
+        stored, created = self._new_events(list(first_by_id.values()), now)
+        return PreparedOrders(commands, now, first_by_id, stored, created)
+
+    def save_prepared(self, prepared: PreparedOrders) -> list[PlaceResult]:
+        """The rest of `place_orders`: the prepared events saved in one transaction (again, if
+        called again: nothing of a save that failed was written, and one that was is answered
+        as duplicates), or each order on its own when the store refuses an id."""
+        first_by_id, now = prepared.first_by_id, prepared.now
         try:
-            created = self._save_new(list(first_by_id.values()), now)
+            if prepared.stored:
+                # What `store.save` does with these events (no snapshots nor cache for orders).
+                self._store.recorder.insert_events(prepared.stored)
+            created = prepared.created
         except IntegrityError:
             created = {oid: self._place_alone(cmd, now) for oid, cmd in first_by_id.items()}
 
         results = []
-        for command in commands:
+        for command in prepared.commands:
             first = created[command.order_id]
             if first_by_id[command.order_id] is command:
                 results.append(first)
@@ -186,9 +219,11 @@ class IntakeService:
                 )
         return results
 
-    def _save_new(self, commands: list[Command], now: datetime) -> dict[UUID, PlaceResult]:
-        """New orders in one transaction: an accepted one's events written straight to their
-        stored form (hub.services.order_events), any other's through its aggregate."""
+    def _new_events(
+        self, commands: list[Command], now: datetime
+    ) -> tuple[list[StoredEvent], dict[UUID, PlaceResult]]:
+        """New orders' stored events: an accepted one's written straight to their stored form
+        (hub.services.order_events), any other's through its aggregate."""
         stored: list[StoredEvent] = []
         created: dict[UUID, PlaceResult] = {}
         for command in commands:
@@ -202,10 +237,7 @@ class IntakeService:
                 created[command.order_id] = PlaceResult(
                     command.order_id, Outcome.CREATED, OrderStatus.ACCEPTED.value, command.digest
                 )
-        if stored:
-            # What `store.save` does with these events (no snapshots nor cache for orders).
-            self._store.recorder.insert_events(stored)
-        return created
+        return stored, created
 
     def record_rejections(self, rejections: Sequence[RejectSubmission]) -> list[UUID]:
         """Keep refused submissions (one record per channel and payload); returns their ids."""

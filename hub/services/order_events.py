@@ -37,10 +37,12 @@ _ACCEPTED_TOPIC = get_topic(_ACCEPTED)
 # Fields `stored_json` need not walk to know orjson writes them as the standard encoder does:
 # texts, the batch's time as the transcoder wrote it (a dict of two texts), and the
 # submission's JSON values (pydantic's JSON-mode dump: texts, finite numbers, booleans, None,
-# lists, dicts under text keys). Only the event's own timestamp (a datetime) is looked at; a
-# text of an unusual kind (a subclass) goes to the transcoder by orjson's passthrough anyway.
+# lists, dicts under text keys), and the events' own timestamps, each written here as the
+# transcoder writes it (as the batch's time is). A text of an unusual kind (a subclass) goes to
+# the transcoder by orjson's passthrough anyway.
 _PLAIN_PLACED = frozenset(
     {
+        "timestamp",
         "originator_topic",
         "channel",
         "external_id",
@@ -52,7 +54,7 @@ _PLAIN_PLACED = frozenset(
         "received_at",
     }
 )
-_PLAIN_ACCEPTED = frozenset({"actor", "correlation_id", "accepted_at"})
+_PLAIN_ACCEPTED = frozenset({"timestamp", "actor", "correlation_id", "accepted_at"})
 
 
 class Submitted(Protocol):
@@ -69,6 +71,8 @@ class Submitted(Protocol):
     def submission_json(self) -> dict[str, Any]: ...
     @property
     def stored_submission(self) -> Any: ...
+    @property
+    def stored_submission_json(self) -> bytes | None: ...
     @property
     def digest(self) -> str: ...
     @property
@@ -116,7 +120,7 @@ class AcceptedOrderEvents:
         check_actor(command.actor)  # as the `Placed` event's constructor does
         at = self._encoded(now)
         placed = {
-            "timestamp": self._timestamp(),
+            "timestamp": self._written(self._timestamp()),
             "originator_topic": _ORDER_TOPIC,
             "channel": command.channel,
             "external_id": command.external_id,
@@ -128,7 +132,7 @@ class AcceptedOrderEvents:
             "received_at": at,
         }
         accepted = {
-            "timestamp": self._timestamp(),
+            "timestamp": self._written(self._timestamp()),
             "actor": self._intake_actor,
             "correlation_id": command.correlation_id,
             "accepted_at": at,
@@ -140,18 +144,26 @@ class AcceptedOrderEvents:
                 order_id,
                 2,
                 _ACCEPTED_TOPIC,
-                stored_json(self._transcoder, accepted, _PLAIN_ACCEPTED),
+                # Texts only: no number in it for `stored_json` to look at.
+                stored_json(self._transcoder, accepted, _PLAIN_ACCEPTED, numbers_in=b""),
             ),
         ]
 
     def _placed_json(self, placed: dict[str, Any], command: Submitted) -> bytes:
         try:
-            return stored_json(self._transcoder, placed, _PLAIN_PLACED)
+            # Its numbers are in the submission's values: the other fields are texts.
+            numbers = command.stored_submission_json
+            return stored_json(self._transcoder, placed, _PLAIN_PLACED, numbers_in=numbers)
         except TypeError:
             # The values as they came (`orjson.Fragment`) met the standard encoder, which
             # `stored_json` leaves some texts to: it is given the values themselves.
             placed["submission"] = command.submission_json
             return stored_json(self._transcoder, placed, _PLAIN_PLACED)
+
+    def _written(self, timestamp: datetime) -> Any:
+        """An event's timestamp as the transcoder writes it, made here rather than by orjson
+        calling back for it (its `default`): one call from Python instead of one from C."""
+        return self._transcoder._encode_obj(timestamp)
 
     def _encoded(self, now: datetime) -> Any:
         """`now` as the transcoder writes it (what orjson's `default` makes of it), made once

@@ -6,6 +6,7 @@ leaves the batch unacknowledged, so Kafka redelivers it; idempotence makes that 
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -24,6 +25,7 @@ from hub.services.intake import (
     IntakeService,
     Outcome,
     PlaceResult,
+    PreparedOrders,
     RejectSubmission,
 )
 from hub.services.vouched import SubmissionProof, proof_for, vouched_order
@@ -192,15 +194,29 @@ class IntakeConsumer:
                     rejections.append(item)
                 else:
                     commands.append((message, item))
-        return lambda: self._record(commands, rejections, parked)
+        prepared = self._prepared([c for _, c in commands])
+        return lambda: self._record(commands, rejections, parked, prepared)
+
+    def _prepared(self, batch: list[Command]) -> PreparedOrders | None:
+        """The batch's stored events made here, while the batch before is being saved: the
+        save's thread then only inserts (made in it, they held the interpreter while this
+        batch was parsed, and lengthened the save by half). None if that failed: the save
+        then goes the whole way and meets what failed where it isolates the record at fault."""
+        if not batch:
+            return None
+        try:
+            return self._intake.prepare_orders(batch)
+        except Exception:
+            return None
 
     async def _record(
         self,
         commands: list[tuple[ConsumedMessage, Command]],
         rejections: list[RejectSubmission],
         parked: list[OutboundRecord],
+        prepared: PreparedOrders | None = None,
     ) -> None:
-        for (_, command), result in await self._place(commands, parked):
+        for (_, command), result in await self._place(commands, parked, prepared):
             if result.outcome is Outcome.CONFLICT:
                 rejections.append(_conflict(command, result))
         if rejections:
@@ -220,14 +236,21 @@ class IntakeConsumer:
         self,
         commands: list[tuple[ConsumedMessage, Command]],
         parked: list[OutboundRecord],
+        prepared: PreparedOrders | None,
     ) -> list[tuple[tuple[ConsumedMessage, Command], PlaceResult]]:
         if not commands:
             return []
         attempts = self._settings.max_handler_attempts
         batch = [c for _, c in commands]
+
+        def place() -> list[PlaceResult]:
+            if prepared is not None:
+                return self._intake.save_prepared(prepared)
+            return self._intake.place_orders(batch)
+
         try:
             results = await with_retries(
-                lambda: asyncio.to_thread(self._intake.place_orders, batch),
+                lambda: asyncio.to_thread(place),
                 attempts,
                 "intake batch",
             )
@@ -282,10 +305,17 @@ def _actor(header: str | None, channel: str) -> str:
     """The actor header if it is well-formed (kind:id); otherwise the submitting channel."""
     if header:
         try:
-            return str(Actor.parse(header))
+            return _actor_text(header)
         except ValueError:
             log.warning("ignoring malformed actor header %r", header)
     return f"channel:{channel}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _actor_text(header: str) -> str:
+    """The actor as the events name it; kept per header (a few actors send every record),
+    not made again for each. A malformed header raises each time (not kept), and is logged."""
+    return str(Actor.parse(header))
 
 
 class ByTopic:

@@ -10,7 +10,7 @@ from aggregates import OrderStatus, order_id_for
 from connectors.codec import envelope_to_record
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
-from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
+from hub.services.intake import IntakeService, PlaceResult, PreparedOrders, SubmitOrder
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.streaming.feeds import Feed, FeedsConsumer
@@ -88,6 +88,13 @@ class RefusingIntake:
     def place_order(self, command: SubmitOrder) -> PlaceResult:
         self._check([command])
         return self._real.place_order(command)
+
+    def prepare_orders(self, commands: Sequence[SubmitOrder]) -> PreparedOrders:
+        return self._real.prepare_orders(commands)
+
+    def save_prepared(self, prepared: PreparedOrders) -> list[PlaceResult]:
+        self._check(prepared.commands)  # type: ignore[arg-type]
+        return self._real.save_prepared(prepared)
 
 
 class TestIntakeConsumer:
@@ -260,6 +267,35 @@ class TestIntakeConsumer:
         assert intake.find(order_id_for("web-shop", "WEB-0")) is not None
         assert intake.find(order_id_for("web-shop", "WEB-1")) is None
         assert intake.find(order_id_for("web-shop", "WEB-2")) is not None
+
+    @pytest.mark.asyncio
+    async def test_a_save_whose_answer_was_lost_after_its_commit_is_not_stored_twice(
+        self, store: OrderStore, intake: IntakeService, publisher: RecordingPublisher
+    ) -> None:
+        consumer = IntakeConsumer(intake, publisher, Settings(max_handler_attempts=2))
+        # The batch's events are made before the save (while the batch before is saved);
+        # saved, the connection fails before the answer: the retry saves the same events
+        # again, the store refuses their ids, and each order is answered as the duplicate it is.
+        insert = store.recorder.insert_events
+        saves: list[int] = []
+
+        def commit_then_lose_the_answer(events: Any, **kwargs: Any) -> Any:
+            saves.append(len(events))
+            ids = insert(events, **kwargs)
+            if len(saves) == 1:
+                raise ConnectionError("the answer to the commit was lost")
+            return ids
+
+        store.recorder.insert_events = commit_then_lose_the_answer  # type: ignore[method-assign]
+
+        await consumer.handle(_good_batch(3))
+
+        assert saves[:2] == [6, 6]  # two events an order, saved, then saved again (refused)
+        assert publisher.records == []  # nothing parked, nothing refused
+        for n in range(3):
+            order = intake.find(order_id_for("web-shop", f"WEB-{n}"))
+            assert order is not None
+            assert (order.status, order.version) == (OrderStatus.ACCEPTED, 2)
 
     @pytest.mark.parametrize(
         "poison",

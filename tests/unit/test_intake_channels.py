@@ -12,7 +12,7 @@ from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
 from hub.services.access import AccessService
 from hub.services.channel_definitions import ChannelDefinitions
-from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
+from hub.services.intake import IntakeService, PlaceResult, PreparedOrders
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.streaming.edge_handlers import DeadLetterConsumer
@@ -148,13 +148,13 @@ async def test_a_batch_of_both_topics_is_saved_in_one_transaction_and_signed_by_
 ) -> None:
     access.register_channel(_definition(), "user:admin")
     saves: list[int] = []
-    real = IntakeService.place_orders
+    real = IntakeService.save_prepared
 
-    def place_orders(self: IntakeService, commands: list[SubmitOrder]) -> list[PlaceResult]:
-        saves.append(len(commands))
-        return real(self, commands)
+    def save_prepared(self: IntakeService, prepared: PreparedOrders) -> list[PlaceResult]:
+        saves.append(len(prepared.commands))
+        return real(self, prepared)
 
-    monkeypatch.setattr(IntakeService, "place_orders", place_orders)
+    monkeypatch.setattr(IntakeService, "save_prepared", save_prepared)
     batch = [
         _record(SUBMITTED, "WEB-1", 0, channel="web-shop"),
         _record(TOPIC, "MP-1", 0),

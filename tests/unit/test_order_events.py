@@ -35,6 +35,9 @@ SHAPES: list[dict[str, Any]] = [
     {"ship_to": {**submission_dict()["ship_to"], "lat": -1e-7, "lon": 179.99999}},
     {"promised_by": "2026-11-23T18:00:00+02:00", "delivery_method": "express"},
     {"payment_state": "captured", "currency": "JPY"},
+    # Texts that hold what such a float is written with, with no float, then with one.
+    {"external_id": "9a1e-00000001", "customer": {"id": "C-0.00001", "name": "store-1e-5"}},
+    {"external_id": "9a1e-00000002", "ship_to": {**submission_dict()["ship_to"], "lat": 2e-5}},
     {
         "lines": [
             {"line_id": str(n), "sku": f"SKU-{n}", "quantity": n, "unit_price": f"{n}.05"}

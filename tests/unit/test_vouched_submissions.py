@@ -1,6 +1,7 @@
 """Submissions the API validated, taken by the intake on the proof in their record: the same
 stored bytes as validating them again; anything without a proof that holds validated as before."""
 
+import hmac
 import json
 from datetime import datetime
 from typing import Any
@@ -233,6 +234,22 @@ def test_the_proof_binds_where_each_part_ends() -> None:
     signed = PROOF.sign(b"ab", b"c", b"d")
 
     assert not PROOF.holds(b"a", b"bc", b"d", signed)
+
+
+def test_the_proof_is_the_documented_hmac_so_records_of_the_earlier_release_hold() -> None:
+    # What the first release of the proof wrote (hmac.digest over the joined message): a record
+    # signed by an API of that release, waiting on the topic through an upgrade, still holds.
+    key = b"k" * 32
+    raw, values, digest = b'{"a":1}', b'{"channel":"web"}', b"0f" * 32
+    lengths = b"".join(len(part).to_bytes(8, "big") for part in (raw, values, digest))
+    message = b"orderhub submission proof 1\n" + lengths + raw + values + digest
+    earlier = hmac.digest(key, message, "sha256").hex().encode()
+    proof = SubmissionProof(key)
+
+    assert proof.sign(raw, values, digest) == earlier
+    assert proof.sign(raw, values, digest) == earlier  # the kept state is copied, not spent
+    assert proof.holds(raw, values, digest, earlier)
+    assert not proof.holds(raw, values, digest[:-1] + b"e", earlier)
 
 
 @pytest.mark.parametrize(
