@@ -32,6 +32,8 @@ from benchmarks.network import Network
 from benchmarks.procstats import cpu_seconds, rss_bytes
 
 CANCEL_PAGE = 500  # oldest waiting orders looked at per round
+SPREAD_CHUNK = 50  # messages sent between two pauses with --spread
+TRACE_SITE = Path(__file__).parent / "soak_trace"
 
 
 class Soaking(Protocol):
@@ -58,9 +60,16 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
     parser.add_argument("--cancel-after", type=float, default=0.0, help="soak with --ship: "
                         "cancel orders backordered or held this many s after placed")  # fmt: skip
+    parser.add_argument("--spread", action="store_true", help="soak: the network's rounds "
+                        "on a fixed schedule, each round's messages paced over it")  # fmt: skip
     parser.add_argument("--soak-minutes", type=float, default=0.0, help="soak: stop offering "
                         "after this many minutes, whatever was sent")  # fmt: skip
     parser.add_argument("--series", type=Path, help="soak: JSON lines of RSS and CPU as it runs")
+    parser.add_argument("--trace-memory", default="", help="soak: tracemalloc snapshots of "
+                        "these hub processes, e.g. projections,orchestration")  # fmt: skip
+    parser.add_argument("--trace-dir", type=Path, help="soak: where the snapshots go")
+    parser.add_argument("--trace-every", type=float, default=300.0, help="seconds between "
+                        "snapshots (the first after 60 s)")  # fmt: skip
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")
 
 
@@ -87,6 +96,9 @@ class Connector:
         self.restocked = self.cancelled = 0
         self._cancel_after = args.cancel_after
         self._producer: AIOKafkaProducer | None = None
+        # With `--spread` a round's messages go out paced over a third of the round each (updates, counts), not at once:
+        # a burst of counts every minute made the hub's pace (and the cost per order) swing.
+        self._pace = 0.35 * SOAK_SHIP_EVERY if args.spread else 0.0
 
     async def start(self) -> None:
         if self._via_kafka or self._restock:
@@ -173,8 +185,11 @@ class Connector:
 
     async def _send(self, topic: str, keyed: list[tuple[str, dict[str, Any]]]) -> None:
         assert self._producer is not None
-        for key, body in keyed:
+        pause = self._pace * SPREAD_CHUNK / len(keyed) if keyed else 0.0
+        for n, (key, body) in enumerate(keyed, 1):
             await self._producer.send(topic, json.dumps(body).encode(), key=key.encode())
+            if pause and n % SPREAD_CHUNK == 0:
+                await asyncio.sleep(pause)
         await self._producer.flush()
 
 
@@ -202,10 +217,33 @@ async def write_series(s: Soaking, every: float, path: Path) -> None:
             await asyncio.sleep(every)
 
 
+def trace_memory_env(args: Any) -> dict[str, str]:
+    """What the hub's processes need in their environment for `--trace-memory`: the tracing
+    `sitecustomize` first on their path (benchmarks/soak_trace)."""
+    if not args.trace_memory:
+        return {}
+    path = [str(TRACE_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
+    folder = args.trace_dir or Path(f"/tmp/orderhub-trace-{os.getpid()}")
+    return {
+        "PYTHONPATH": os.pathsep.join(path),
+        "ORDERHUB_TRACE_DIR": str(folder),
+        "ORDERHUB_TRACE_ROLES": args.trace_memory,
+        "ORDERHUB_TRACE_EVERY": str(args.trace_every),
+    }
+
+
+def soak_seconds(args: Any, rate: int) -> float:
+    """How long the soak offers orders: `--orders` at `rate`/s, cut at `--soak-minutes`. The
+    step waits this long whatever was sent, so a soak cut by minutes must be short of it too
+    (it waited for the whole of `--orders` / rate, 42 min for 1 M at 400/s, past 25 asked)."""
+    seconds = args.orders / rate
+    return min(seconds, 60 * args.soak_minutes) if args.soak_minutes else seconds
+
+
 async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, Any]:
     """One open-loop step of `--orders` orders at up to `rate`/s, with the network's rounds."""
     if args.soak_minutes:
-        s.sender.stop_at = time.perf_counter() + 60 * args.soak_minutes
+        s.sender.stop_at = time.perf_counter() + seconds
     if args.soak_behind:
         s.sender.hold = lambda: undecided(s.sender, s.hub.seen) > args.soak_behind
     series = (
@@ -218,9 +256,12 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
 
     async def rounds() -> None:
         assert net is not None
+        due = time.perf_counter()
         while not stop.is_set():
+            # Every SOAK_SHIP_EVERY s from the start (a round's own time not added to it).
+            due += SOAK_SHIP_EVERY
             try:
-                await asyncio.wait_for(stop.wait(), SOAK_SHIP_EVERY)
+                await asyncio.wait_for(stop.wait(), max(0.0, due - time.perf_counter()))
             except TimeoutError:
                 try:
                     await net.round()

@@ -1,0 +1,53 @@
+"""Memory of the hub's processes traced over a soak (`benchmarks.flow --trace-memory ROLES`):
+this directory is put first on PYTHONPATH, so every process the benchmark starts imports it.
+
+In the processes named by ORDERHUB_TRACE_ROLES (a worker's `--role`, or `serve`, `relay`),
+after ORDERHUB_TRACE_START s: tracemalloc with ORDERHUB_TRACE_FRAMES frames, and every
+ORDERHUB_TRACE_EVERY s one JSON line in ORDERHUB_TRACE_DIR/<name>-<pid>.jsonl (RSS, what
+tracemalloc traces, glibc's mallinfo2: what malloc holds from the system, in use and free)
+and a tracemalloc snapshot beside it (`benchmarks.soak_trace_report` diffs them). What Python
+allocates shows in the snapshots; what C libraries allocate with malloc directly (libpq, the
+broker client's buffers) shows only as mallinfo2's in-use bytes growing with tracemalloc flat;
+free memory malloc keeps (fragmentation) as its free bytes.
+"""
+
+import os
+import sys
+
+
+def _role() -> str | None:
+    # The command line as started (sys.argv is not set yet while `site` runs).
+    with open("/proc/self/cmdline", "rb") as cmdline:
+        argv = [a.decode() for a in cmdline.read().split(b"\0") if a]
+    if "--role" in argv and argv.index("--role") + 1 < len(argv):
+        return argv[argv.index("--role") + 1]
+    for name in ("serve", "relay"):
+        if name in argv:
+            return name
+    return None
+
+
+def _start() -> None:
+    out = os.environ.get("ORDERHUB_TRACE_DIR")
+    wanted = os.environ.get("ORDERHUB_TRACE_ROLES", "")
+    role = _role() if out else None
+    if out is None or role is None or role not in wanted.split(","):
+        return
+    import threading
+
+    from soak_tracer import trace_while
+
+    settings = {
+        "out": out,
+        "name": f"{role}-{os.getpid()}",
+        "start": float(os.environ.get("ORDERHUB_TRACE_START", "60")),
+        "every": float(os.environ.get("ORDERHUB_TRACE_EVERY", "300")),
+        "frames": int(os.environ.get("ORDERHUB_TRACE_FRAMES", "8")),
+    }
+    threading.Thread(target=trace_while, kwargs=settings, name="trace", daemon=True).start()
+
+
+try:
+    _start()
+except Exception as error:  # a benchmark's aid: never worth the process
+    print(f"soak_trace: not tracing: {error!r}", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""The tracing thread `sitecustomize` starts in a traced hub process (see there)."""
+
+import ctypes
+import ctypes.util
+import gc
+import json
+import os
+import time
+import tracemalloc
+from pathlib import Path
+
+_MALLINFO2 = (
+    "arena", "ordblks", "smblks", "hblks", "hblkhd",
+    "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+)  # fmt: skip
+
+
+class _Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2]
+
+
+def _mallinfo() -> dict[str, int]:
+    """glibc's view: `arena` + `hblkhd` bytes taken from the system, `uordblks` in use,
+    `fordblks` free; {} elsewhere."""
+    try:
+        call = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    call.restype = _Info
+    info = call()
+    return {name: int(getattr(info, name)) for name in _MALLINFO2}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def trace_while(out: str, name: str, start: float, every: float, frames: int) -> None:
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    time.sleep(start)
+    tracemalloc.start(frames)
+    n = 0
+    with (folder / f"{name}.jsonl").open("a") as log:
+        while True:
+            time.sleep(every if n else 1.0)  # a first snapshot right away: the baseline
+            snapshot = tracemalloc.take_snapshot()
+            traced, peak = tracemalloc.get_traced_memory()
+            line = {
+                "n": n,
+                "wall": time.time(),
+                "rss": _rss(),
+                "traced": traced,
+                "traced_peak": peak,
+                "tracing_overhead": tracemalloc.get_tracemalloc_memory(),
+                "gc_objects": len(gc.get_objects()),
+                "malloc": _mallinfo(),
+            }
+            snapshot.dump(str(folder / f"{name}-{n:03d}.snap"))
+            del snapshot
+            log.write(json.dumps(line) + "\n")
+            log.flush()
+            n += 1
