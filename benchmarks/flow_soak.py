@@ -67,6 +67,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--series", type=Path, help="soak: JSON lines of RSS and CPU as it runs")
     parser.add_argument("--trace-memory", default="", help="soak: tracemalloc snapshots of "
                         "these hub processes, e.g. projections,orchestration")  # fmt: skip
+    parser.add_argument("--census-memory", default="", help="soak: objects by type and "
+                        "malloc's figures of these hub processes (no tracemalloc)")  # fmt: skip
     parser.add_argument("--trace-dir", type=Path, help="soak: where the snapshots go")
     parser.add_argument("--trace-every", type=float, default=300.0, help="seconds between "
                         "snapshots (the first after 60 s)")  # fmt: skip
@@ -96,8 +98,8 @@ class Connector:
         self.restocked = self.cancelled = 0
         self._cancel_after = args.cancel_after
         self._producer: AIOKafkaProducer | None = None
-        # With `--spread` a round's messages go out paced over a third of the round each (updates, counts), not at once:
-        # a burst of counts every minute made the hub's pace (and the cost per order) swing.
+        # With `--spread` a round's updates, then its counts, go out each paced over a third of
+        # the round, not at once: a burst of counts every minute made the hub's pace swing.
         self._pace = 0.35 * SOAK_SHIP_EVERY if args.spread else 0.0
 
     async def start(self) -> None:
@@ -220,7 +222,7 @@ async def write_series(s: Soaking, every: float, path: Path) -> None:
 def trace_memory_env(args: Any) -> dict[str, str]:
     """What the hub's processes need in their environment for `--trace-memory`: the tracing
     `sitecustomize` first on their path (benchmarks/soak_trace)."""
-    if not args.trace_memory:
+    if not (args.trace_memory or args.census_memory):
         return {}
     path = [str(TRACE_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
     folder = args.trace_dir or Path(f"/tmp/orderhub-trace-{os.getpid()}")
@@ -228,6 +230,7 @@ def trace_memory_env(args: Any) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(path),
         "ORDERHUB_TRACE_DIR": str(folder),
         "ORDERHUB_TRACE_ROLES": args.trace_memory,
+        "ORDERHUB_CENSUS_ROLES": args.census_memory,
         "ORDERHUB_TRACE_EVERY": str(args.trace_every),
     }
 
@@ -236,8 +239,8 @@ def soak_seconds(args: Any, rate: int) -> float:
     """How long the soak offers orders: `--orders` at `rate`/s, cut at `--soak-minutes`. The
     step waits this long whatever was sent, so a soak cut by minutes must be short of it too
     (it waited for the whole of `--orders` / rate, 42 min for 1 M at 400/s, past 25 asked)."""
-    seconds = args.orders / rate
-    return min(seconds, 60 * args.soak_minutes) if args.soak_minutes else seconds
+    seconds = float(args.orders / rate)
+    return min(seconds, 60.0 * args.soak_minutes) if args.soak_minutes else seconds
 
 
 async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, Any]:

@@ -25,8 +25,8 @@ def figures(line: dict[str, Any]) -> dict[str, float]:
     malloc = line.get("malloc") or {}
     return {
         "rss": line["rss"] / MB,
-        "traced": line["traced"] / MB,
-        "tracing": line["tracing_overhead"] / MB,
+        "traced": line.get("traced", 0) / MB,
+        "tracing": line.get("tracing_overhead", 0) / MB,
         "malloc": (malloc.get("arena", 0) + malloc.get("hblkhd", 0)) / MB,
         "in_use": (malloc.get("uordblks", 0) + malloc.get("hblkhd", 0)) / MB,
         "free": malloc.get("fordblks", 0) / MB,
@@ -70,8 +70,8 @@ def show_process(log: Path, first: int, last: int, top: int, frames: int) -> Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--first", type=int, default=1, help="snapshot diffed from (0: the "
-                        "baseline taken as tracing started, before the bounded caches fill)")  # fmt: skip
+    parser.add_argument("--first", type=int, default=1, help="snapshot diffed from (0: "
+                        "taken as tracing started, before the bounded caches fill)")  # fmt: skip
     parser.add_argument("--last", type=int, default=-1)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--frames", type=int, default=4)

@@ -7,6 +7,7 @@ import json
 import os
 import time
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 
 _MALLINFO2 = (
@@ -40,25 +41,26 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     time.sleep(start)
-    tracemalloc.start(frames)
+    if frames:
+        tracemalloc.start(frames)
     n = 0
     with (folder / f"{name}.jsonl").open("a") as log:
         while True:
             time.sleep(every if n else 1.0)  # a first snapshot right away: the baseline
-            snapshot = tracemalloc.take_snapshot()
-            traced, peak = tracemalloc.get_traced_memory()
-            line = {
-                "n": n,
-                "wall": time.time(),
-                "rss": _rss(),
-                "traced": traced,
-                "traced_peak": peak,
-                "tracing_overhead": tracemalloc.get_tracemalloc_memory(),
-                "gc_objects": len(gc.get_objects()),
-                "malloc": _mallinfo(),
-            }
-            snapshot.dump(str(folder / f"{name}-{n:03d}.snap"))
-            del snapshot
+            line = {"n": n, "wall": time.time(), "rss": _rss(), "malloc": _mallinfo()}
+            if frames:
+                snapshot = tracemalloc.take_snapshot()
+                line["traced"], line["traced_peak"] = tracemalloc.get_traced_memory()
+                line["tracing_overhead"] = tracemalloc.get_tracemalloc_memory()
+                snapshot.dump(str(folder / f"{name}-{n:03d}.snap"))
+                del snapshot
+            line["types"] = _census()
             log.write(json.dumps(line) + "\n")
             log.flush()
             n += 1
+
+
+def _census() -> dict[str, int]:
+    """The objects the collector tracks, by type (the 60 most numerous)."""
+    counts = Counter(type(o).__qualname__ for o in gc.get_objects())
+    return dict(counts.most_common(60))

@@ -38,7 +38,9 @@ async def test_a_held_sender_stops_at_the_soaks_end() -> None:
 
 
 def test_traced_processes_write_snapshots_and_malloc_figures(tmp_path: Path) -> None:
-    args = Namespace(trace_memory="projections", trace_dir=tmp_path, trace_every=0.5)
+    args = Namespace(
+        trace_memory="projections", census_memory="", trace_dir=tmp_path, trace_every=0.5
+    )
     env = os.environ | trace_memory_env(args) | {"ORDERHUB_TRACE_START": "0"}
     script = "import time; kept = [bytes(1000) for _ in range(2000)]; time.sleep(4)"
     for role in ("projections", "relay"):  # relay is not asked for: never traced
