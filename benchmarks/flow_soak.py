@@ -28,6 +28,7 @@ from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY, SOAK_SHIP_EVERY, UPDA
 from benchmarks.flow_hub import RunningHub, Seen, post_all
 from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
+from benchmarks.flow_rest import at_rest, show_rest
 from benchmarks.network import Network
 from benchmarks.procstats import cpu_seconds, rss_bytes
 
@@ -69,6 +70,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         "these hub processes, e.g. projections,orchestration")  # fmt: skip
     parser.add_argument("--census-memory", default="", help="soak: objects by type and "
                         "malloc's figures of these hub processes (no tracemalloc)")  # fmt: skip
+    parser.add_argument("--soak-rest", type=float, default=0.0, help="soak: before and "
+                        "after it, each process's RSS floor over this many s, idle")  # fmt: skip
     parser.add_argument("--trace-dir", type=Path, help="soak: where the snapshots go")
     parser.add_argument("--trace-every", type=float, default=300.0, help="seconds between "
                         "snapshots (the first after 60 s)")  # fmt: skip
@@ -225,7 +228,7 @@ def trace_memory_env(args: Any) -> dict[str, str]:
     if not (args.trace_memory or args.census_memory):
         return {}
     path = [str(TRACE_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
-    folder = args.trace_dir or Path(f"/tmp/orderhub-trace-{os.getpid()}")
+    folder = trace_folder(args)
     return {
         "PYTHONPATH": os.pathsep.join(path),
         "ORDERHUB_TRACE_DIR": str(folder),
@@ -233,6 +236,10 @@ def trace_memory_env(args: Any) -> dict[str, str]:
         "ORDERHUB_CENSUS_ROLES": args.census_memory,
         "ORDERHUB_TRACE_EVERY": str(args.trace_every),
     }
+
+
+def trace_folder(args: Any) -> Path:
+    return Path(args.trace_dir or f"/tmp/orderhub-trace-{os.getpid()}")
 
 
 def soak_seconds(args: Any, rate: int) -> float:
@@ -271,6 +278,8 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
                 except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
                     net.shipper.failed += 1
 
+    snapshots = trace_folder(args) if args.trace_memory or args.census_memory else None
+    rest = await at_rest(s.hub, args.soak_rest, snapshots) if args.soak_rest else None
     if net is not None:
         await net.start()
     task = asyncio.create_task(rounds()) if net is not None else None
@@ -284,6 +293,11 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
         await asyncio.gather(*(t for t in (task, series) if t), return_exceptions=True)
         if net is not None:
             await net.stop()
+    if rest is not None:  # the network's rounds stopped too: the hub catches up, then rests
+        after = await at_rest(s.hub, args.soak_rest, snapshots)
+        decided = len(s.hub.seen.routed) + len(s.hub.seen.held)
+        step["at_rest"] = {"before": rest, "after": after, "decided": decided}
+        step["at_rest"]["growth"] = show_rest(rest, after, decided)
     if net is None:
         return step
     sh = net.shipper

@@ -15,6 +15,7 @@ lines with the objects the collector tracks, counted by type.
 
 import os
 import sys
+from typing import Any
 
 
 def _role() -> str | None:
@@ -40,7 +41,7 @@ def _start() -> None:
 
     from soak_tracer import trace_while
 
-    settings = {
+    settings: dict[str, Any] = {
         "out": out,
         "name": f"{role}-{os.getpid()}",
         "start": float(os.environ.get("ORDERHUB_TRACE_START", "60")),

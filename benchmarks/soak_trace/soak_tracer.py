@@ -9,6 +9,7 @@ import time
 import tracemalloc
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 _MALLINFO2 = (
     "arena", "ordblks", "smblks", "hblks", "hblkhd",
@@ -37,6 +38,25 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+ASKED = "asked"  # a file in the folder: touched, every traced process takes a snapshot
+
+
+def _asked_or_after(folder: Path, seconds: float, seen: float) -> tuple[bool, float]:
+    """Waits `seconds`, or less when the ASKED file is touched (not a signal: the worker's
+    `mode` enters pdb on SIGUSR2, and SIGUSR1 dumps its stacks); (asked, its mtime)."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            touched = (folder / ASKED).stat().st_mtime
+        except FileNotFoundError:
+            touched = seen
+        if touched > seen:
+            return True, touched
+        if time.monotonic() >= end:
+            return False, seen
+        time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+
+
 def trace_while(out: str, name: str, start: float, every: float, frames: int) -> None:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,10 +64,13 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
     if frames:
         tracemalloc.start(frames)
     n = 0
+    seen = time.time()
     with (folder / f"{name}.jsonl").open("a") as log:
         while True:
-            time.sleep(every if n else 1.0)  # a first snapshot right away: the baseline
-            line = {"n": n, "wall": time.time(), "rss": _rss(), "malloc": _mallinfo()}
+            # A first snapshot right away (the baseline), then every `every` s or when asked.
+            at_rest, seen = _asked_or_after(folder, every if n else 1.0, seen)
+            line: dict[str, Any] = {"n": n, "wall": time.time(), "asked": at_rest, "rss": _rss()}
+            line["malloc"] = _mallinfo()
             if frames:
                 snapshot = tracemalloc.take_snapshot()
                 line["traced"], line["traced_peak"] = tracemalloc.get_traced_memory()

@@ -8,10 +8,12 @@ import sys
 import time
 from argparse import Namespace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchmarks.flow_load import Sender
+from benchmarks.flow_rest import ask_snapshots, show_rest
 from benchmarks.flow_soak import soak_seconds, trace_memory_env
 
 
@@ -37,19 +39,50 @@ async def test_a_held_sender_stops_at_the_soaks_end() -> None:
     assert not sender.sent.due
 
 
-def test_traced_processes_write_snapshots_and_malloc_figures(tmp_path: Path) -> None:
+def _traced(tmp_path: Path, role: str, census: str = "", seconds: float = 4.0) -> subprocess.Popen:
     args = Namespace(
-        trace_memory="projections", census_memory="", trace_dir=tmp_path, trace_every=0.5
+        trace_memory="projections", census_memory=census, trace_dir=tmp_path, trace_every=60
     )
     env = os.environ | trace_memory_env(args) | {"ORDERHUB_TRACE_START": "0"}
-    script = "import time; kept = [bytes(1000) for _ in range(2000)]; time.sleep(4)"
-    for role in ("projections", "relay"):  # relay is not asked for: never traced
-        subprocess.run([sys.executable, "-c", script, "--role", role], env=env, check=True)
+    script = f"import time; kept = [bytes(1000) for _ in range(2000)]; time.sleep({seconds})"
+    return subprocess.Popen([sys.executable, "-c", script, "--role", role], env=env)
+
+
+def _lines(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_traced_processes_snapshot_at_start_and_when_asked(tmp_path: Path) -> None:
+    traced = _traced(tmp_path, "projections")
+    untraced = _traced(tmp_path, "relay")  # not asked for: never traced
+    time.sleep(2.5)
+    ask_snapshots(tmp_path)  # what the soak does at rest: a snapshot within a second
+    assert traced.wait(10) == 0 and untraced.wait(10) == 0
     logs = list(tmp_path.glob("*.jsonl"))
     assert [p.name.split("-")[0] for p in logs] == ["projections"]
-    lines = [json.loads(line) for line in logs[0].read_text().splitlines()]
-    assert len(lines) >= 2
+    lines = _lines(logs[0])
+    assert [line["asked"] for line in lines] == [False, True]
     assert lines[0]["traced"] > 0 and lines[0]["rss"] > lines[0]["traced"]
     assert lines[0]["malloc"]["uordblks"] > 0
-    # the last snapshot may be written without its line when the process ends
-    assert len(list(tmp_path.glob("projections-*.snap"))) - len(lines) in (0, 1)
+    assert sorted(p.name for p in tmp_path.glob("*.snap")) == [
+        f"{logs[0].stem}-000.snap",
+        f"{logs[0].stem}-001.snap",
+    ]
+
+
+def test_a_census_counts_objects_by_type_without_tracemalloc(tmp_path: Path) -> None:
+    counted = _traced(tmp_path, "orchestration", census="orchestration", seconds=2.5)
+    assert counted.wait(10) == 0
+    (log,) = tmp_path.glob("orchestration-*.jsonl")
+    line = _lines(log)[0]
+    assert "traced" not in line and line["types"]["function"] > 0
+    assert not list(tmp_path.glob("*.snap"))
+
+
+def test_growth_at_rest_is_given_per_100k_orders() -> None:
+    before = {"floor_mb": {"worker projections": 100.0, "relay": 90.0}}
+    after = {"floor_mb": {"worker projections": 105.0, "relay": 89.0, "worker new": 50.0}}
+    growth = show_rest(before, after, 50_000)
+    assert growth["worker projections"]["per_100k_orders"] == 10.0
+    assert growth["relay"]["per_100k_orders"] == -2.0
+    assert "worker new" not in growth  # no floor before: nothing to compare
