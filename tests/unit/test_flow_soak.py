@@ -15,6 +15,9 @@ import pytest
 from benchmarks.flow_load import Sender
 from benchmarks.flow_rest import ask_snapshots, show_rest
 from benchmarks.flow_soak import soak_seconds, trace_memory_env
+from benchmarks.projections_memory import split_at_order
+from connectors.consumed import ConsumedMessage
+from schemas.event_types import EventType
 
 
 class _NoOrders:
@@ -86,3 +89,13 @@ def test_growth_at_rest_is_given_per_100k_orders() -> None:
     assert growth["worker projections"]["per_100k_orders"] == 10.0
     assert growth["relay"]["per_100k_orders"] == -2.0
     assert "worker new" not in growth  # no floor before: nothing to compare
+
+
+def test_the_projections_memory_probe_splits_at_the_first_order_after_the_warm_up() -> None:
+    def record(n: int, kind: str) -> ConsumedMessage:
+        return ConsumedMessage("t", 0, n, None, b"{}", (("ce_type", kind.encode()),))
+
+    placed, other = EventType.ORDER_PLACED.value, EventType.ORDER_ROUTED.value
+    records = [record(n, k) for n, k in enumerate([placed, other, placed, other, placed])]
+    assert split_at_order(records, 1) == 2  # the second order's first record
+    assert split_at_order(records, 3) == len(records)  # fewer orders: nothing after
