@@ -69,3 +69,13 @@ def show_rest(before: dict[str, Any], after: dict[str, Any], orders: int) -> dic
             f"({(mb - first) / first:+.1%}; {per:+,.1f} MB per 100,000 orders)"
         )
     return growth
+
+
+async def rest_after(
+    hub: RunningHub, seconds: float, snapshots: Path | None, before: dict[str, Any]
+) -> dict[str, Any]:
+    """The rest after the soak, beside `before`: the floors and their growth per order."""
+    after = await at_rest(hub, seconds, snapshots)
+    decided = len(hub.seen.routed) + len(hub.seen.held)
+    growth = show_rest(before, after, decided)
+    return {"before": before, "after": after, "decided": decided, "growth": growth}

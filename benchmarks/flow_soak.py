@@ -28,7 +28,7 @@ from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY, SOAK_SHIP_EVERY, UPDA
 from benchmarks.flow_hub import RunningHub, Seen, post_all
 from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
-from benchmarks.flow_rest import at_rest, show_rest
+from benchmarks.flow_rest import at_rest, rest_after
 from benchmarks.network import Network
 from benchmarks.procstats import cpu_seconds, rss_bytes
 
@@ -250,6 +250,36 @@ def soak_seconds(args: Any, rate: int) -> float:
     return min(seconds, 60.0 * args.soak_minutes) if args.soak_minutes else seconds
 
 
+async def rounds(net: Connector, stop: asyncio.Event) -> None:
+    """The network's rounds until `stop`: every SOAK_SHIP_EVERY s from the start (a round's
+    own time not added to it)."""
+    due = time.perf_counter()
+    while not stop.is_set():
+        due += SOAK_SHIP_EVERY
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.0, due - time.perf_counter()))
+        except TimeoutError:
+            try:
+                await net.round()
+            except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
+                net.shipper.failed += 1
+
+
+async def wind_down(stop: asyncio.Event, tasks: list[asyncio.Task[None]], net: Any) -> None:
+    """The network's rounds and the series stopped, the connector's producer closed."""
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if net is not None:
+        await net.stop()
+
+
+def snapshots_folder(args: Any) -> Path | None:
+    """Where the traced processes are asked for snapshots at rest, if any are traced."""
+    return trace_folder(args) if args.trace_memory or args.census_memory else None
+
+
 async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, Any]:
     """One open-loop step of `--orders` orders at up to `rate`/s, with the network's rounds."""
     if args.soak_minutes:
@@ -263,41 +293,17 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
     )
     net = Connector(s.hub, s.network, args) if args.ship else None
     stop = asyncio.Event()
-
-    async def rounds() -> None:
-        assert net is not None
-        due = time.perf_counter()
-        while not stop.is_set():
-            # Every SOAK_SHIP_EVERY s from the start (a round's own time not added to it).
-            due += SOAK_SHIP_EVERY
-            try:
-                await asyncio.wait_for(stop.wait(), max(0.0, due - time.perf_counter()))
-            except TimeoutError:
-                try:
-                    await net.round()
-                except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
-                    net.shipper.failed += 1
-
-    snapshots = trace_folder(args) if args.trace_memory or args.census_memory else None
+    snapshots = snapshots_folder(args)
     rest = await at_rest(s.hub, args.soak_rest, snapshots) if args.soak_rest else None
     if net is not None:
         await net.start()
-    task = asyncio.create_task(rounds()) if net is not None else None
+    task = asyncio.create_task(rounds(net, stop)) if net is not None else None
     try:
         step = await s.step(rate, 0.0, seconds)
     finally:
-        stop.set()
-        for t in (task, series):
-            if t is not None:
-                t.cancel()
-        await asyncio.gather(*(t for t in (task, series) if t), return_exceptions=True)
-        if net is not None:
-            await net.stop()
+        await wind_down(stop, [t for t in (task, series) if t is not None], net)
     if rest is not None:  # the network's rounds stopped too: the hub catches up, then rests
-        after = await at_rest(s.hub, args.soak_rest, snapshots)
-        decided = len(s.hub.seen.routed) + len(s.hub.seen.held)
-        step["at_rest"] = {"before": rest, "after": after, "decided": decided}
-        step["at_rest"]["growth"] = show_rest(rest, after, decided)
+        step["at_rest"] = await rest_after(s.hub, args.soak_rest, snapshots, rest)
     if net is None:
         return step
     sh = net.shipper
