@@ -16,7 +16,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hub.free_memory import RELEASED_EVERY, limit_malloc_arenas, release_free_memory_every
+from hub.free_memory import RELEASED_EVERY, release_free_memory_every
 
 __all__ = [
     "BATCH_YOUNG_COLLECTED_AFTER",
@@ -84,10 +84,8 @@ def collect_for_batches() -> None:
       few times a second under load; a longer pause (~40 ms) is no request's wait here.
     - The C library's free memory given back every `RELEASED_EVERY` seconds
       (`hub.free_memory`): what a batch's large objects leave free in malloc's arenas stays
-      resident otherwise, and looked like growth per order in a soak; and no more than
-      `MALLOC_ARENAS` arenas, each keeping such free memory (`limit_malloc_arenas`).
+      resident otherwise, and looked like growth per order in a soak.
     """
     freeze_what_is_loaded()
     collect_young_after(BATCH_YOUNG_COLLECTED_AFTER)
-    limit_malloc_arenas()
     release_free_memory_every(RELEASED_EVERY)

@@ -19,26 +19,15 @@ Elsewhere than glibc (no `malloc_trim`) nothing is done.
 import ctypes
 import ctypes.util
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "MALLOC_ARENAS",
-    "RELEASED_EVERY",
-    "arenas_in_use",
-    "limit_malloc_arenas",
-    "release_free_memory",
-    "release_free_memory_every",
-]
+__all__ = ["RELEASED_EVERY", "release_free_memory", "release_free_memory_every"]
 
 RELEASED_EVERY = 30.0  # seconds
-# A batch process's arenas: its loop's thread and the batch's, a few at most at once.
-MALLOC_ARENAS = 2
-_M_ARENA_MAX = -8  # mallopt's parameter (glibc's malloc.h)
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -52,49 +41,6 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 _TRIM = _malloc_trim()
-
-
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """No more than `arenas` malloc arenas from now on (as MALLOC_ARENA_MAX would from the
-    start); whether glibc took it (not where MALLOC_ARENA_MAX is set: that one holds). glibc
-    gives each thread that allocates while another does an arena of its own, up to 8 per
-    core: a worker role's batches run in the default executor's threads, each in whichever
-    arena it was given, and each arena keeps the free memory its peaks left between objects
-    that outlive them, where `malloc_trim` cannot give whole pages back. Call it before the
-    threads start: an arena made already stays."""
-    if os.environ.get("MALLOC_ARENA_MAX"):  # the operator's, taken by glibc at the start
-        return False
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, arenas))
-
-
-def arenas_in_use() -> int | None:
-    """How many arenas malloc has made (glibc's `malloc_info`), None elsewhere."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "malloc_info") or not hasattr(libc, "open_memstream"):
-        return None
-    buffer, size = ctypes.c_char_p(), ctypes.c_size_t()
-    libc.open_memstream.restype = ctypes.c_void_p
-    stream = libc.open_memstream(ctypes.byref(buffer), ctypes.byref(size))
-    libc.malloc_info(0, ctypes.c_void_p(stream))
-    libc.fclose(ctypes.c_void_p(stream))
-    text = ctypes.string_at(buffer, size.value).decode()
-    libc.free(buffer)
-    return text.count("<heap nr=")
-
-
 _running = threading.Event()  # set once the thread is started
 
 

@@ -1,9 +1,6 @@
 """Free memory that glibc's malloc keeps resident in a thread's arena is given back by
 `release_free_memory`, and a batch process does so every RELEASED_EVERY seconds."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -70,39 +67,3 @@ def test_without_malloc_trim_nothing_is_done(monkeypatch: pytest.MonkeyPatch) ->
     assert free_memory.release_free_memory() is False
     free_memory.release_free_memory_every(0.01)
     assert not free_memory._running.is_set()
-
-
-_THREADS_ALLOCATING = """
-import sys, threading
-from hub import free_memory
-if sys.argv[1] == "limited":
-    assert free_memory.limit_malloc_arenas(2)
-def work(meet):
-    meet.wait()
-    held = [bytearray(2000) for _ in range(2000)]  # malloc's, each thread at once
-    meet.wait()
-meet = threading.Barrier(6)
-threads = [threading.Thread(target=work, args=(meet,)) for _ in range(6)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print(free_memory.arenas_in_use())
-"""
-
-
-@glibc
-@pytest.mark.parametrize(("mode", "most"), [("limited", 2), ("as glibc does", 16)])
-def test_threads_allocating_at_once_share_the_arenas_allowed(mode: str, most: int) -> None:
-    """Six threads allocating at once get an arena each (the batch threads of a worker role),
-    unless the arenas are limited (in a process of its own: the limit is for its lifetime)."""
-    command = [sys.executable, "-c", _THREADS_ALLOCATING, mode]
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    ran = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-    arenas = int(ran.stdout)
-    assert (arenas == 2) if mode == "limited" else (2 < arenas <= most)
-
-
-def test_an_operators_malloc_arena_max_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
-    assert not free_memory.limit_malloc_arenas(2)
