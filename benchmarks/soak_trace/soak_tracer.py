@@ -78,9 +78,33 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
                 snapshot.dump(str(folder / f"{name}-{n:03d}.snap"))
                 del snapshot
             line["types"] = _census()
+            line["owners"] = {t: _owners(t) for t in OWNED if t}
             log.write(json.dumps(line) + "\n")
             log.flush()
             n += 1
+
+
+OWNED = os.environ.get("ORDERHUB_TRACE_OWNERS", "").split(",")  # type names, e.g. Lines
+
+
+def _owners(type_name: str, depth: int = 8) -> list[str]:
+    """What holds the first live object of that type: each referrer's type up the chain (the
+    first that is not a frame of this thread), to tell who keeps what a census counts."""
+    found = next((o for o in gc.get_objects() if type(o).__qualname__ == type_name), None)
+    chain: list[str] = []
+    seen = {id(found)}
+    here = found
+    for _ in range(depth if found is not None else 0):
+        holders = [r for r in gc.get_referrers(here) if id(r) not in seen and r is not chain]
+        holders = [r for r in holders if type(r).__name__ != "frame"]
+        if not holders:
+            break
+        here = holders[0]
+        seen.add(id(here))
+        name = getattr(here, "__qualname__", "") if callable(here) else ""
+        keys = list(here)[:3] if isinstance(here, dict) else ""
+        chain.append(f"{type(here).__qualname__} {name or keys}".strip())
+    return chain
 
 
 def _census() -> dict[str, int]:
