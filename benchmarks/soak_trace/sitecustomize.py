@@ -10,7 +10,8 @@ allocates shows in the snapshots; what C libraries allocate with malloc directly
 broker client's buffers) shows only as mallinfo2's in-use bytes growing with tracemalloc flat;
 free memory malloc keeps (fragmentation) as its free bytes. In those named by
 ORDERHUB_CENSUS_ROLES, no tracemalloc (it costs the process several times its CPU): the same
-lines with the objects the collector tracks, counted by type.
+lines with the objects the collector tracks, counted by type. ORDERHUB_TRACE_OWNERS (type
+names, e.g. `Lines,cell`): each line names, too, what holds the first live object of each.
 """
 
 import os
