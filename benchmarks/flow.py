@@ -45,7 +45,7 @@ from benchmarks.flow_hub import (
 )
 from benchmarks.flow_load import Sender, placed_now
 from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
-from benchmarks.flow_soak import add_soak_arguments, soak
+from benchmarks.flow_soak import add_soak_arguments, soak, soak_seconds, trace_memory_env
 from benchmarks.flow_watch import (
     KafkaWatcher,
     StorePosition,
@@ -301,7 +301,7 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
                 console.print(f"    {brief(steps[-1])}")
             if args.orders:
                 rate = args.rates[0]
-                seconds = args.orders / rate
+                seconds = soak_seconds(args, rate)
                 console.print(f"  soak: {args.orders:,} orders at {rate}/s ({seconds:,.0f} s)")
                 steps.append(await soak(s, args, rate, seconds))
             result["steps"] = steps
@@ -380,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     for mode in modes:
         if mode not in ("distributed", "embedded"):
             parser.error(f"unknown mode {mode!r}")
+    os.environ |= trace_memory_env(args)  # inherited by the hub's processes, not this one
     runs = [run_one(mode, n, args) for mode in modes for n in args.sources]
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -258,6 +258,8 @@ class Sender:
             if self.hold is not None and self.hold():
                 paused = time.perf_counter()
                 while self.hold():
+                    if self.stop_at is not None and time.perf_counter() >= self.stop_at:
+                        return  # a hub that stopped deciding does not keep the soak going
                     await asyncio.sleep(0.05)
                 start += time.perf_counter() - paused
             due = start + i / rate

@@ -28,10 +28,13 @@ from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY, SOAK_SHIP_EVERY, UPDA
 from benchmarks.flow_hub import RunningHub, Seen, post_all
 from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
+from benchmarks.flow_rest import at_rest, rest_after
 from benchmarks.network import Network
 from benchmarks.procstats import cpu_seconds, rss_bytes
 
 CANCEL_PAGE = 500  # oldest waiting orders looked at per round
+SPREAD_CHUNK = 50  # messages sent between two pauses with --spread
+TRACE_SITE = Path(__file__).parent / "soak_trace"
 
 
 class Soaking(Protocol):
@@ -58,9 +61,20 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
     parser.add_argument("--cancel-after", type=float, default=0.0, help="soak with --ship: "
                         "cancel orders backordered or held this many s after placed")  # fmt: skip
+    parser.add_argument("--spread", action="store_true", help="soak: the network's rounds "
+                        "on a fixed schedule, each round's messages paced over it")  # fmt: skip
     parser.add_argument("--soak-minutes", type=float, default=0.0, help="soak: stop offering "
                         "after this many minutes, whatever was sent")  # fmt: skip
     parser.add_argument("--series", type=Path, help="soak: JSON lines of RSS and CPU as it runs")
+    parser.add_argument("--trace-memory", default="", help="soak: tracemalloc snapshots of "
+                        "these hub processes, e.g. projections,orchestration")  # fmt: skip
+    parser.add_argument("--census-memory", default="", help="soak: objects by type and "
+                        "malloc's figures of these hub processes (no tracemalloc)")  # fmt: skip
+    parser.add_argument("--soak-rest", type=float, default=0.0, help="soak: before and "
+                        "after it, each process's RSS floor over this many s, idle")  # fmt: skip
+    parser.add_argument("--trace-dir", type=Path, help="soak: where the snapshots go")
+    parser.add_argument("--trace-every", type=float, default=300.0, help="seconds between "
+                        "snapshots (the first after 60 s)")  # fmt: skip
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sampling period")
 
 
@@ -87,6 +101,9 @@ class Connector:
         self.restocked = self.cancelled = 0
         self._cancel_after = args.cancel_after
         self._producer: AIOKafkaProducer | None = None
+        # With `--spread` a round's updates, then its counts, go out each paced over a third of
+        # the round, not at once: a burst of counts every minute made the hub's pace swing.
+        self._pace = 0.35 * SOAK_SHIP_EVERY if args.spread else 0.0
 
     async def start(self) -> None:
         if self._via_kafka or self._restock:
@@ -173,8 +190,11 @@ class Connector:
 
     async def _send(self, topic: str, keyed: list[tuple[str, dict[str, Any]]]) -> None:
         assert self._producer is not None
-        for key, body in keyed:
+        pause = self._pace * SPREAD_CHUNK / len(keyed) if keyed else 0.0
+        for n, (key, body) in enumerate(keyed, 1):
             await self._producer.send(topic, json.dumps(body).encode(), key=key.encode())
+            if pause and n % SPREAD_CHUNK == 0:
+                await asyncio.sleep(pause)
         await self._producer.flush()
 
 
@@ -202,10 +222,68 @@ async def write_series(s: Soaking, every: float, path: Path) -> None:
             await asyncio.sleep(every)
 
 
+def trace_memory_env(args: Any) -> dict[str, str]:
+    """What the hub's processes need in their environment for `--trace-memory`: the tracing
+    `sitecustomize` first on their path (benchmarks/soak_trace)."""
+    if not (args.trace_memory or args.census_memory):
+        return {}
+    path = [str(TRACE_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
+    folder = trace_folder(args)
+    return {
+        "PYTHONPATH": os.pathsep.join(path),
+        "ORDERHUB_TRACE_DIR": str(folder),
+        "ORDERHUB_TRACE_ROLES": args.trace_memory,
+        "ORDERHUB_CENSUS_ROLES": args.census_memory,
+        "ORDERHUB_TRACE_EVERY": str(args.trace_every),
+    }
+
+
+def trace_folder(args: Any) -> Path:
+    return Path(args.trace_dir or f"/tmp/orderhub-trace-{os.getpid()}")
+
+
+def soak_seconds(args: Any, rate: int) -> float:
+    """How long the soak offers orders: `--orders` at `rate`/s, cut at `--soak-minutes`. The
+    step waits this long whatever was sent, so a soak cut by minutes must be short of it too
+    (it waited for the whole of `--orders` / rate, 42 min for 1 M at 400/s, past 25 asked)."""
+    seconds = float(args.orders / rate)
+    return min(seconds, 60.0 * args.soak_minutes) if args.soak_minutes else seconds
+
+
+async def rounds(net: Connector, stop: asyncio.Event) -> None:
+    """The network's rounds until `stop`: every SOAK_SHIP_EVERY s from the start (a round's
+    own time not added to it)."""
+    due = time.perf_counter()
+    while not stop.is_set():
+        due += SOAK_SHIP_EVERY
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.0, due - time.perf_counter()))
+        except TimeoutError:
+            try:
+                await net.round()
+            except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
+                net.shipper.failed += 1
+
+
+async def wind_down(stop: asyncio.Event, tasks: list[asyncio.Task[None]], net: Any) -> None:
+    """The network's rounds and the series stopped, the connector's producer closed."""
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if net is not None:
+        await net.stop()
+
+
+def snapshots_folder(args: Any) -> Path | None:
+    """Where the traced processes are asked for snapshots at rest, if any are traced."""
+    return trace_folder(args) if args.trace_memory or args.census_memory else None
+
+
 async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, Any]:
     """One open-loop step of `--orders` orders at up to `rate`/s, with the network's rounds."""
     if args.soak_minutes:
-        s.sender.stop_at = time.perf_counter() + 60 * args.soak_minutes
+        s.sender.stop_at = time.perf_counter() + seconds
     if args.soak_behind:
         s.sender.hold = lambda: undecided(s.sender, s.hub.seen) > args.soak_behind
     series = (
@@ -215,31 +293,17 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
     )
     net = Connector(s.hub, s.network, args) if args.ship else None
     stop = asyncio.Event()
-
-    async def rounds() -> None:
-        assert net is not None
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), SOAK_SHIP_EVERY)
-            except TimeoutError:
-                try:
-                    await net.round()
-                except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
-                    net.shipper.failed += 1
-
+    snapshots = snapshots_folder(args)
+    rest = await at_rest(s.hub, args.soak_rest, snapshots) if args.soak_rest else None
     if net is not None:
         await net.start()
-    task = asyncio.create_task(rounds()) if net is not None else None
+    task = asyncio.create_task(rounds(net, stop)) if net is not None else None
     try:
         step = await s.step(rate, 0.0, seconds)
     finally:
-        stop.set()
-        for t in (task, series):
-            if t is not None:
-                t.cancel()
-        await asyncio.gather(*(t for t in (task, series) if t), return_exceptions=True)
-        if net is not None:
-            await net.stop()
+        await wind_down(stop, [t for t in (task, series) if t is not None], net)
+    if rest is not None:  # the network's rounds stopped too: the hub catches up, then rests
+        step["at_rest"] = await rest_after(s.hub, args.soak_rest, snapshots, rest)
     if net is None:
         return step
     sh = net.shipper

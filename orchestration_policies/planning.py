@@ -209,9 +209,14 @@ def _search_masks(
                 if (len(members), members) < (len(best_members), best_members):
                     best_members = members
             if len(members) < k_max:
-                visit(j + 1, members, covered, total)
+                visit(j + 1, members, covered, total)  # noqa: F821 (ruff: the del below)
 
     visit(0, (), 0, 0.0)
+    # `visit` calls itself through its closure's cell: a cycle (function, cell, the order's
+    # Lines, the search's lists) that only the collector frees, which the batch roles run
+    # seldom (hub.collector): ~1,000 orders' searches were held by the orchestration role at
+    # rest (benchmarks/README.md, memory7). Emptied, the cell lets reference counting free it.
+    del visit
     if best_units <= 0:
         return (), 0, considered, 0.0, 0
     return tuple(pool[i] for i in best_members), best_units, considered, best_cost, ties

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import statistics
@@ -17,6 +18,7 @@ from orchestration_policies import (
     SearchMode,
     SourceKind,
 )
+from orchestration_policies.plan_lines import Lines
 from orchestration_policies.planning import EXACT_MAX_SUBSETS, Option, plan_shipments, subset_count
 
 
@@ -147,3 +149,23 @@ def test_heuristic_gap_against_exact_search_is_small() -> None:
     assert lost_units / cases <= 0.05
     assert optimal / cases >= 0.85
     assert statistics.fmean(gaps) < 0.03
+
+
+def test_an_exact_search_leaves_no_cycle_for_the_collector() -> None:
+    """What the search made is freed as soon as it returns (by reference counting), not left
+    in a cycle of its recursive closure until the collector runs."""
+    rnd = random.Random(3)
+    lines, options = _instance(rnd, sources=7, lines=4)
+    gc.collect()
+    gc.disable()
+    try:
+        before = sum(1 for o in gc.get_objects() if isinstance(o, Lines))
+        for _ in range(20):
+            plan = plan_shipments(
+                lines, options, max_shipments=3, ship_complete=False, split_lines=False,
+                split_penalty=0.3,
+            )  # fmt: skip
+        assert plan.search is not SearchMode.SINGLE_SOURCE
+        assert sum(1 for o in gc.get_objects() if isinstance(o, Lines)) == before
+    finally:
+        gc.enable()

@@ -1,0 +1,59 @@
+"""Memory of the hub's processes traced over a soak (`benchmarks.flow --trace-memory ROLES`):
+this directory is put first on PYTHONPATH, so every process the benchmark starts imports it.
+
+In the processes named by ORDERHUB_TRACE_ROLES (a worker's `--role`, or `serve`, `relay`),
+after ORDERHUB_TRACE_START s: tracemalloc with ORDERHUB_TRACE_FRAMES frames, and every
+ORDERHUB_TRACE_EVERY s one JSON line in ORDERHUB_TRACE_DIR/<name>-<pid>.jsonl (RSS, what
+tracemalloc traces, glibc's mallinfo2: what malloc holds from the system, in use and free)
+and a tracemalloc snapshot beside it (`benchmarks.soak_trace_report` diffs them). What Python
+allocates shows in the snapshots; what C libraries allocate with malloc directly (libpq, the
+broker client's buffers) shows only as mallinfo2's in-use bytes growing with tracemalloc flat;
+free memory malloc keeps (fragmentation) as its free bytes. In those named by
+ORDERHUB_CENSUS_ROLES, no tracemalloc (it costs the process several times its CPU): the same
+lines with the objects the collector tracks, counted by type. ORDERHUB_TRACE_OWNERS (type
+names, e.g. `Lines,cell`): each line names, too, what holds the first live object of each.
+"""
+
+import os
+import sys
+from typing import Any
+
+
+def _role() -> str | None:
+    # The command line as started (sys.argv is not set yet while `site` runs).
+    with open("/proc/self/cmdline", "rb") as cmdline:
+        argv = [a.decode() for a in cmdline.read().split(b"\0") if a]
+    if "--role" in argv and argv.index("--role") + 1 < len(argv):
+        return argv[argv.index("--role") + 1]
+    for name in ("serve", "relay"):
+        if name in argv:
+            return name
+    return None
+
+
+def _start() -> None:
+    out = os.environ.get("ORDERHUB_TRACE_DIR")
+    traced = os.environ.get("ORDERHUB_TRACE_ROLES", "").split(",")
+    counted = os.environ.get("ORDERHUB_CENSUS_ROLES", "").split(",")
+    role = _role() if out else None
+    if out is None or role is None or role not in traced + counted:
+        return
+    import threading
+
+    from soak_tracer import trace_while
+
+    settings: dict[str, Any] = {
+        "out": out,
+        "name": f"{role}-{os.getpid()}",
+        "start": float(os.environ.get("ORDERHUB_TRACE_START", "60")),
+        "every": float(os.environ.get("ORDERHUB_TRACE_EVERY", "300")),
+        # tracemalloc made the orchestration role several times slower: there only a census.
+        "frames": int(os.environ.get("ORDERHUB_TRACE_FRAMES", "2")) if role in traced else 0,
+    }
+    threading.Thread(target=trace_while, kwargs=settings, name="trace", daemon=True).start()
+
+
+try:
+    _start()
+except Exception as error:  # a benchmark's aid: never worth the process
+    print(f"soak_trace: not tracing: {error!r}", file=sys.stderr)

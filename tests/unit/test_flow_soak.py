@@ -1,0 +1,101 @@
+"""benchmarks.flow_soak: a soak ends when asked, and its memory tracing in the hub's processes."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.flow_load import Sender
+from benchmarks.flow_rest import ask_snapshots, show_rest
+from benchmarks.flow_soak import soak_seconds, trace_memory_env
+from benchmarks.projections_memory import split_at_order
+from connectors.consumed import ConsumedMessage
+from schemas.event_types import EventType
+
+
+class _NoOrders:
+    def order(self, *args: object) -> dict[str, object]:
+        raise AssertionError("no order is offered while held")
+
+
+def test_a_soak_cut_by_minutes_lasts_those_minutes_not_all_its_orders() -> None:
+    # 1 M orders at 400/s are 2,500 s: `--soak-minutes 25` makes the step 1,500 s long.
+    assert soak_seconds(Namespace(orders=1_000_000, soak_minutes=25), 400) == 1_500
+    assert soak_seconds(Namespace(orders=1_000_000, soak_minutes=0), 400) == 2_500
+    assert soak_seconds(Namespace(orders=6_000, soak_minutes=25), 400) == 15
+
+
+@pytest.mark.asyncio
+async def test_a_held_sender_stops_at_the_soaks_end() -> None:
+    # A hub that stopped deciding holds the sender; the soak's end still ends the offering.
+    sender = Sender("http://127.0.0.1:9", _NoOrders(), 4, 0.0, None, None)  # type: ignore[arg-type]
+    sender.hold = lambda: True
+    sender.stop_at = time.perf_counter() + 0.2
+    await asyncio.wait_for(sender.open_loop(100, 60, 64, time.perf_counter()), 5)
+    assert not sender.sent.due
+
+
+def _traced(tmp_path: Path, role: str, census: str = "", seconds: float = 4.0) -> subprocess.Popen:
+    args = Namespace(
+        trace_memory="projections", census_memory=census, trace_dir=tmp_path, trace_every=60
+    )
+    env = os.environ | trace_memory_env(args) | {"ORDERHUB_TRACE_START": "0"}
+    script = f"import time; kept = [bytes(1000) for _ in range(2000)]; time.sleep({seconds})"
+    return subprocess.Popen([sys.executable, "-c", script, "--role", role], env=env)
+
+
+def _lines(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_traced_processes_snapshot_at_start_and_when_asked(tmp_path: Path) -> None:
+    traced = _traced(tmp_path, "projections")
+    untraced = _traced(tmp_path, "relay")  # not asked for: never traced
+    time.sleep(2.5)
+    ask_snapshots(tmp_path)  # what the soak does at rest: a snapshot within a second
+    assert traced.wait(10) == 0 and untraced.wait(10) == 0
+    logs = list(tmp_path.glob("*.jsonl"))
+    assert [p.name.split("-")[0] for p in logs] == ["projections"]
+    lines = _lines(logs[0])
+    assert [line["asked"] for line in lines] == [False, True]
+    assert lines[0]["traced"] > 0 and lines[0]["rss"] > lines[0]["traced"]
+    assert lines[0]["malloc"]["uordblks"] > 0
+    assert sorted(p.name for p in tmp_path.glob("*.snap")) == [
+        f"{logs[0].stem}-000.snap",
+        f"{logs[0].stem}-001.snap",
+    ]
+
+
+def test_a_census_counts_objects_by_type_without_tracemalloc(tmp_path: Path) -> None:
+    counted = _traced(tmp_path, "orchestration", census="orchestration", seconds=2.5)
+    assert counted.wait(10) == 0
+    (log,) = tmp_path.glob("orchestration-*.jsonl")
+    line = _lines(log)[0]
+    assert "traced" not in line and line["types"]["function"] > 0
+    assert not list(tmp_path.glob("*.snap"))
+
+
+def test_growth_at_rest_is_given_per_100k_orders() -> None:
+    before = {"floor_mb": {"worker projections": 100.0, "relay": 90.0}}
+    after = {"floor_mb": {"worker projections": 105.0, "relay": 89.0, "worker new": 50.0}}
+    growth = show_rest(before, after, 50_000)
+    assert growth["worker projections"]["per_100k_orders"] == 10.0
+    assert growth["relay"]["per_100k_orders"] == -2.0
+    assert "worker new" not in growth  # no floor before: nothing to compare
+
+
+def test_the_projections_memory_probe_splits_at_the_first_order_after_the_warm_up() -> None:
+    def record(n: int, kind: str) -> ConsumedMessage:
+        return ConsumedMessage("t", 0, n, None, b"{}", (("ce_type", kind.encode()),))
+
+    placed, other = EventType.ORDER_PLACED.value, EventType.ORDER_ROUTED.value
+    records = [record(n, k) for n, k in enumerate([placed, other, placed, other, placed])]
+    assert split_at_order(records, 1) == 2  # the second order's first record
+    assert split_at_order(records, 3) == len(records)  # fewer orders: nothing after
