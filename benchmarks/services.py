@@ -3,6 +3,8 @@
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -47,3 +49,14 @@ def drop_database(server_url: str, url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database() -> Iterator[tuple[str, str]]:
+    """The server's URL and a fresh database's on it, dropped afterwards."""
+    server = postgres_server()
+    url = fresh_database(server)
+    try:
+        yield server, url
+    finally:
+        drop_database(server, url)

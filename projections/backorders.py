@@ -81,22 +81,37 @@ class SqlBackorderView(SqlView):
         """`waiting_for` of each of these SKUs that has waiting orders, from one transaction:
         a stock load's batch names hundreds of SKUs, and a transaction each was a sixth of the
         orchestration role's CPU (py-spy, benchmarks/README.md)."""
+        return {
+            sku: [order_id for order_id, _ in waiters]
+            for sku, waiters in self.waiters_of(skus, class_rank).items()
+        }
+
+    def waiters_of(
+        self, skus: Sequence[str], class_rank: dict[str, int]
+    ) -> dict[str, list[tuple[str, frozenset[str]]]]:
+        """`waiting_for_many`, each order with every SKU it waits for (as `all_waiting` gives
+        them): what tells a waiting order that nothing changed for it (hub.services
+        .waiting_orders), read in the same statement."""
         found: dict[str, set[tuple[str, str, str]]] = {}
+        waits: dict[str, set[str]] = {}
         wanted = sorted(set(skus))
         with self._db.transaction() as cur:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 cur.execute(
-                    "SELECT sku, order_id, demand_class, placed_at FROM backorder_lines "
-                    f"WHERE sku IN ({', '.join('?' for _ in chunk)})",
+                    "SELECT b.sku, b.order_id, b.demand_class, b.placed_at, o.sku "
+                    "FROM backorder_lines b JOIN backorder_lines o ON o.order_id = b.order_id "
+                    f"WHERE b.sku IN ({', '.join('?' for _ in chunk)})",
                     chunk,
                 )
-                for sku, order_id, demand_class, placed_at in cur.fetchall():
+                for sku, order_id, demand_class, placed_at, other in cur.fetchall():
                     found.setdefault(sku, set()).add((order_id, demand_class, placed_at))
+                    waits.setdefault(order_id, set()).add(other)
         worst = len(class_rank)
         return {
             sku: [
-                r[0] for r in sorted(rows, key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
+                (r[0], frozenset(waits[r[0]]))
+                for r in sorted(rows, key=lambda r: (class_rank.get(r[1], worst), r[2], r[0]))
             ]
             for sku, rows in found.items()
         }

@@ -99,13 +99,33 @@ class OrchestrationFollower:
         # on PostgreSQL, see benchmarks/README.md). Intake runs in its own worker role now, so a
         # chunk's save no longer holds it up.
         self._run_chunked(list(dict.fromkeys(triggered)))
+        if skus:
+            self._wake(skus)
+        self._positions.save(positions)
+
+    def _wake(self, skus: list[str]) -> int:
+        """Decide again the orders waiting for these SKUs that the raise may move: not those
+        whose last decision here saw nothing since that could change it (waiting_orders: the
+        raise was at a source a rule excludes for it, or it was seen already). Returns how many
+        were decided."""
         # Who waits for each SKU, read at once (the view does not change during the pass).
-        waiting = self._backorders.waiting_for_many(skus, self._rank) if skus else {}
+        waiting = self._backorders.waiters_of(skus, self._rank)
+        if not waiting:
+            return 0
+        self._orchestration.supply.refresh()  # raised_since must see the raise
+        unchanged = self._orchestration.waiting.unchanged
+        done: set[str] = set()  # decided on a view that has every raise of the batch
         for sku in skus:
             # Chunked too, best demand class first (each chunk sees what the ones before it
             # reserved): thousands waiting for one SKU are no single endless pass.
-            self._run_chunked([UUID(o) for o in waiting.get(sku, [])])
-        self._positions.save(positions)
+            movable = [
+                o
+                for o, waits in waiting.get(sku, [])
+                if o not in done and not unchanged(UUID(o), waits)
+            ]
+            done.update(movable)
+            self._run_chunked([UUID(o) for o in movable])
+        return len(done)
 
     def positions(self) -> dict[str, int]:
         return self._positions.read()

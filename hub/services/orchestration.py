@@ -36,7 +36,7 @@ from hub.services.routing_batch import stockless as _stockless
 from hub.services.routing_inputs import order_to_route
 from hub.services.stock_reservations import Reservation, StockItems
 from hub.services.supply_view import SupplyView, candidate_from
-from hub.services.waiting_orders import WaitingOrders, reads_clock
+from hub.services.waiting_orders import WaitingOrders, moving_rules, reads_clock
 from hub.store import OrderStore
 from orchestration_policies import (
     CandidateSource,
@@ -89,7 +89,7 @@ class OrchestrationService:
         self._routed = RoutedOrderEvents(store)
         self.waiting = WaitingOrders(self.supply, clock)  # what the backorder sweep may skip
         # The policies in force at a policy generation, and whether one of them reads the clock.
-        self._active: tuple[int, list[Policy], bool] | None = None
+        self._active: tuple[int, list[Policy], bool, frozenset[str]] | None = None
         # One decision at a time per process: the cached aggregates are shared, and concurrent
         # deciders in one process would only conflict with each other in the store.
         self._lock = threading.RLock()
@@ -164,7 +164,7 @@ class OrchestrationService:
         supply = self.supply
         supply.refresh()
         now = self._clock()
-        policies, timeless = self._active_policies()
+        policies, timeless, moving = self._active_policies()
         return _Batch(
             now=now,
             policies=policies,
@@ -173,17 +173,19 @@ class OrchestrationService:
             # What the view was when the batch's orders were decided: if none of their SKUs
             # gains units after it, a waiting order need not be decided again (waiting_orders).
             seen=(supply.position, supply.generation) if timeless else None,
+            moving=moving,
         )
 
-    def _active_policies(self) -> tuple[list[Policy], bool]:
-        """Read from the store again only after the view saw a policy event; and whether no
-        condition of theirs (nor of the default policy) reads the clock."""
+    def _active_policies(self) -> tuple[list[Policy], bool, frozenset[str]]:
+        """Read from the store again only after the view saw a policy event; whether no
+        condition of theirs (nor of the default policy) reads the clock, and which of their
+        rules may change their verdict on a source with its stock (waiting_orders)."""
         generation = self.supply.policy_generation
         if self._active is None or self._active[0] != generation:
             active = self._policies.active_policies()
-            timeless = not reads_clock([*active, default_policy()])
-            self._active = (generation, active, timeless)
-        return self._active[1], self._active[2]
+            every = [*active, default_policy()]
+            self._active = (generation, active, not reads_clock(every), moving_rules(every))
+        return self._active[1:]
 
     def _plan(self, order: Order, batch: _Batch, attempt: int) -> OrchestrationResult:
         """Decide and apply the decision to the order and the batch's stock; no save."""

@@ -13,7 +13,7 @@ from aggregates.stock import StockItem
 from hub.services.reserved_events import TotalsItem
 from hub.services.stock_reservations import Key, Reservation
 from hub.services.supply_view import Source
-from hub.services.waiting_orders import Waited
+from hub.services.waiting_orders import Waited, fixed_exclusions, sku_tuple
 from orchestration_policies import CandidateSource, Decision, OrderToRoute, Policy
 
 
@@ -38,16 +38,20 @@ class RoutingBatch:
     # The view's position and generation the orders are decided on; None if a policy reads
     # the clock (then no waiting order is skipped by the sweep).
     seen: tuple[int, int] | None = None
+    # The policies' rules whose verdict on a source stock may change (waiting_orders).
+    moving: frozenset[str] = frozenset()
     waits: dict[UUID, Waited | None] = field(default_factory=dict)  # known once saved
 
     def waited(self, order: OrderToRoute, decision: Decision, status: OrderStatus) -> Waited | None:
-        """What the sweep may skip the order on, if it waits (None: decide it again)."""
+        """What the sweep and the wake-ups may skip the order on, if it waits (None: decide
+        it again)."""
         if self.seen is None or status is not OrderStatus.BACKORDERED:
             return None
-        skus = frozenset(line.sku for line in order.lines)
-        waiting = frozenset(line.sku for line in decision.backordered)
+        skus = sku_tuple(line.sku for line in order.lines)
+        waiting = sku_tuple(line.sku for line in decision.backordered)
         day = self.now.astimezone(UTC).date()
-        return Waited(self.seen[0], self.seen[1], day, skus, waiting)
+        excluded = fixed_exclusions(decision, self.moving)
+        return Waited(self.seen[0], self.seen[1], day, skus, waiting, excluded)
 
 
 def stockless(source: Source, batch: RoutingBatch) -> CandidateSource:

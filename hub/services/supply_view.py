@@ -15,7 +15,7 @@ up as a conflict and the order is decided again after a refresh.
 """
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
@@ -126,9 +126,10 @@ class SupplyView:
         # Bumped by every source and policy event and by a restore: what decide() is given
         # besides stock changed (hub.services.waiting_orders).
         self.generation = 0
-        # SKU → the log position of its last event that may have freed units of it (hub.services
-        # .waiting_orders: a waiting order none of whose SKUs was raised is not decided again).
-        self._raised: dict[str, int] = {}
+        # SKU → source → the log position of its last event there that may have freed units
+        # (hub.services.waiting_orders: a waiting order none of whose SKUs was raised at a
+        # source it may use is not decided again). At most one entry per stock row.
+        self._raised: dict[str, dict[str, int]] = {}
         self.applied = 0  # events applied since this view was made or restored
 
     @property
@@ -208,12 +209,19 @@ class SupplyView:
                     stock.setdefault(source_id, {})[sku] = held[(source_id, sku)]
             return stock
 
-    def raised_since(self, skus: Iterable[str], position: int) -> bool:
-        """Whether an event after `position` may have freed units of one of the SKUs: stock
-        registered or counted, adjusted up, released, or a reservation ended unshipped."""
+    def raised_since(
+        self, skus: Iterable[str], position: int, excluded: Collection[str] = ()
+    ) -> bool:
+        """Whether an event after `position` may have freed units of one of the SKUs at a
+        source not in `excluded`: stock registered or counted, adjusted up, released, or a
+        reservation ended unshipped."""
         with self._lock:
             raised = self._raised
-            return any(raised.get(sku, 0) > position for sku in skus)
+            for sku in skus:
+                for source_id, at in raised.get(sku, {}).items():
+                    if at > position and source_id not in excluded:
+                        return True
+            return False
 
     def any_free(self, sku: str) -> bool:
         """Whether some source holds a unit of the SKU that nobody has reserved."""
@@ -283,9 +291,9 @@ class SupplyView:
         if kind == _STOCK_TOPIC:
             if name == "Registered":
                 self._stock_registered(event)
-                self._raised[event.sku] = position
-            elif self._stock_changed(event, _STOCK_CHANGES[name]):
-                self._raised[event.sku] = position
+            elif not self._stock_changed(event, _STOCK_CHANGES[name]):
+                return
+            self._raised.setdefault(event.sku, {})[event.source_id] = position
         elif kind == _SOURCE_TOPIC:
             self.generation += 1
             self._source_event(name, event)

@@ -1,11 +1,17 @@
-"""Waiting orders whose last decision nothing has changed since: the backorder sweep skips them.
+"""Waiting orders whose last decision nothing has changed since: the sweep and the wake-ups
+skip them.
 
 The sweep (hub.services.followers) decides every waiting order again that could move (some
 unit of a SKU it waits for is free somewhere), every 30 s by default, as a net for wake-ups the
 backorder view missed. An order waiting for more than any one source holds, or for units only
 an excluded source has, passes that test every time and was decided again every sweep, its
 decision recording nothing (`unchanged`): the sweep's cost grew with the waiting orders, not
-with what changed.
+with what changed. The same test filters the wake path: a stock event that may have freed
+units of a SKU wakes only the orders waiting for it that the test does not skip. Restocking
+counts rows back up at sources many of the waiting orders may not use (soak3 in
+benchmarks/README.md: a third of the orchestration role decided waiting orders again, and
+~10 % of the orders wait on SKUs every holder of which a rule excludes: same-day, or a
+country no holder ships to).
 
 What decide() is given for such an order: its lines, its SKUs' holders and their stock, the
 sources, the policies, the capacity used today, and the time. An order is skipped only while
@@ -13,7 +19,8 @@ none of them can have let it move since its last decision, made against the supp
 log position:
 - no event after that position may have freed units of its SKUs (`SupplyView.raised_since`:
   stock registered or counted, adjusted up, released, a reservation ended unshipped: the events
-  that wake a waiting order when delivered); reservations and shipments only take;
+  that wake a waiting order when delivered) at a source its decision did not exclude by a rule
+  whose verdict stock cannot change (below); reservations and shipments only take;
 - no source or policy event, and no restore of the view (`SupplyView.generation`);
 - the same UTC day (capacity counts today's shipments);
 - no policy in force reads the time (`now` in a condition): such a decision may change with the
@@ -21,27 +28,45 @@ log position:
 - the backorder view still shows it waiting for the SKUs it waited for (an order changed since,
   by whatever process, is decided again).
 An order another worker decided is unknown here and is decided again, as before.
+
+A rule's verdict on a source stays while the source, the policies, the order and the day do:
+the built-in rules read the source's definition and the capacity used today, which only grows
+within a day; a policy's own rule too, unless it reads the source's stock or capacity used (or
+what it reads cannot be told: `moving_rules`). Sources a decision did not look at (holding none
+of the order's SKUs) or whose rules it did not evaluate (holding none it may use) are never
+excluded: stock registered or counted up there wakes the order.
 """
 
+import sys
 import threading
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from uuid import UUID
 
 from hub.services.supply_view import SupplyView
-from orchestration_policies import Policy
+from orchestration_policies import CandidateStatus, Decision, Policy
 
 
 @dataclass(frozen=True, slots=True)
 class Waited:
-    """What an order's last decision saw: the view's position and generation, and the day."""
+    """What an order's last decision saw: the view's position and generation, and the day.
+    Kept for every waiting order this process decided, so small: SKUs as sorted tuples (a
+    frozenset of four is three times the size), the excluded sources one set shared by the
+    orders that have the same (`WaitingOrders.decided`)."""
 
     position: int
     generation: int
     day: date
-    skus: frozenset[str]  # the SKUs of the lines it decided: their holders were its candidates
-    waiting: frozenset[str]  # the SKUs it was left waiting for
+    skus: tuple[str, ...]  # the SKUs of the lines it decided: their holders were its candidates
+    waiting: tuple[str, ...]  # the SKUs it was left waiting for
+    excluded: frozenset[str] = frozenset()  # sources excluded by a verdict stock cannot change
+
+
+def sku_tuple(skus: Iterable[str]) -> tuple[str, ...]:
+    """SKUs as `Waited` keeps them: once each, sorted, interned (each order's strings are its
+    own, read with it; interned, the orders waiting for a SKU share one)."""
+    return tuple(sorted({sys.intern(sku) for sku in skus}))
 
 
 class WaitingOrders:
@@ -52,14 +77,20 @@ class WaitingOrders:
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[UUID, Waited] = {}
+        # One copy of each set of excluded sources: the orders of a country or a delivery
+        # method share theirs (rebuilt by `keep`, so bounded by the orders waiting).
+        self._shared: dict[frozenset[str], frozenset[str]] = {}
 
     def decided(self, order_id: UUID, seen: Waited | None) -> None:
         """After a save: the order waits as `seen` says, or (None) it is not known to wait."""
         with self._lock:
             if seen is None:
                 self._seen.pop(order_id, None)
-            else:
-                self._seen[order_id] = seen
+                return
+            excluded = self._shared.setdefault(seen.excluded, seen.excluded)
+            if excluded is not seen.excluded:
+                seen = replace(seen, excluded=excluded)
+            self._seen[order_id] = seen
 
     def unchanged(self, order_id: UUID, waiting: Collection[str]) -> bool:
         """Whether deciding the order again could give nothing new (see the module's text)."""
@@ -70,8 +101,8 @@ class WaitingOrders:
             seen is not None
             and seen.generation == supply.generation
             and seen.day == self._clock().astimezone(UTC).date()
-            and seen.waiting == frozenset(waiting)
-            and not supply.raised_since(seen.skus, seen.position)
+            and seen.waiting == sku_tuple(waiting)
+            and not supply.raised_since(seen.skus, seen.position, seen.excluded)
         )
 
     def keep(self, order_ids: Iterable[UUID]) -> None:
@@ -79,6 +110,7 @@ class WaitingOrders:
         kept = set(order_ids)
         with self._lock:
             self._seen = {k: v for k, v in self._seen.items() if k in kept}
+            self._shared = {w.excluded: w.excluded for w in self._seen.values()}
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -98,3 +130,31 @@ def reads_clock(policies: Iterable[Policy]) -> bool:
             ):
                 return True
     return False
+
+
+# What a policy's rule may read of a source that changes without a source event.
+_MOVING = frozenset({"stock", "used_today", "capacity_left"})
+
+
+def moving_rules(policies: Iterable[Policy]) -> frozenset[str]:
+    """The eligibility rules (by name) whose verdict on a source may change with its stock or
+    the capacity it used: those that read them, the whole source, or what cannot be told."""
+    names = set()
+    for policy in policies:
+        for rule in policy.eligibility:
+            analysis = rule.compiled.analysis
+            if not analysis.complete or any(
+                root == "source" and (not path or path[0] in _MOVING)
+                for root, path in analysis.paths
+            ):
+                names.add(rule.name)
+    return frozenset(names)
+
+
+def fixed_exclusions(decision: Decision, moving: frozenset[str]) -> frozenset[str]:
+    """The sources the decision excluded by a verdict stock cannot change."""
+    return frozenset(
+        c.source_id
+        for c in decision.explanation.candidates
+        if c.status is CandidateStatus.EXCLUDED and c.rule not in moving
+    )

@@ -144,6 +144,11 @@ def test_who_waits_for_many_skus_is_read_at_once_each_sku_in_serving_order(
 
     assert waiting == {"SKU-0000": ["o3", "o2", "o1"], "SKU-1202": ["o1"]}
     assert all(waiting[sku] == view.waiting_for(sku, RANK) for sku in waiting)
+    # With each order every SKU it waits for, as the whole view gives them.
+    both = frozenset({"SKU-0000", "SKU-1202"})
+    assert view.waiters_of(["SKU-1202"], RANK) == {"SKU-1202": [("o1", both)]}
+    whole = dict(view.all_waiting(RANK))
+    assert view.waiters_of(skus, RANK)["SKU-0000"] == [(o, whole[o]) for o in ["o3", "o2", "o1"]]
 
 
 routings = st.lists(

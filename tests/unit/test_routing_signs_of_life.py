@@ -17,6 +17,9 @@ from schemas.event_types import EventType
 class Orchestration:
     def __init__(self, seen: list[str]) -> None:
         self.seen = seen
+        # Nothing is known of the waiting orders: every one woken is decided again.
+        self.supply = SimpleNamespace(refresh=lambda: 0)
+        self.waiting = SimpleNamespace(unchanged=lambda order_id, waits: False)
 
     def orchestrate_many(self, order_ids: list[UUID]) -> list[Any]:
         self.seen.append(f"chunk of {len(order_ids)}")
@@ -79,8 +82,9 @@ class Backorders:
     def __init__(self, waiting: list[str]) -> None:
         self.waiting = waiting
 
-    def waiting_for_many(self, skus: list[str], rank: Any) -> dict[str, list[str]]:
-        return {"RED-CHAIR": self.waiting} if "RED-CHAIR" in skus else {}
+    def waiters_of(self, skus: list[str], rank: Any) -> dict[str, list[tuple[str, Any]]]:
+        waiters = [(o, frozenset({"RED-CHAIR"})) for o in self.waiting]
+        return {"RED-CHAIR": waiters} if "RED-CHAIR" in skus else {}
 
 
 def test_orders_waiting_for_stock_that_came_are_routed_in_chunks_too() -> None:

@@ -1,0 +1,122 @@
+"""What a waiting order's last decision is remembered by (hub.services.waiting_orders): raises
+told apart by source, the rules whose verdict stock can change, the sources a decision excluded
+for good, and the memory each waiting order costs."""
+
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from uuid import uuid4
+
+from aggregates.stock import StockItem
+from hub.services.supply_view import SupplyView
+from hub.services.waiting_orders import (
+    Waited,
+    WaitingOrders,
+    fixed_exclusions,
+    moving_rules,
+    sku_tuple,
+)
+from hub.store import OrderStore
+from orchestration_policies import StockLevel, decide, default_policy, load_policy
+from orchestration_policies.decision_inputs import candidate_from
+from orchestration_policies.inputs import CandidateSource, DeliveryMethod, LineToRoute, OrderToRoute
+from tests.contracts.factories import source_body
+from tests.unit.test_stock_by_totals import env
+
+T1 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+
+def test_a_raise_is_known_by_its_source(tmp_path: Path) -> None:
+    store = OrderStore(env=env(tmp_path / "events.sqlite3"))
+    lyon = StockItem(source_id="lyon", sku="A", on_hand=1, safety_stock=0, at=T1)
+    berlin = StockItem(source_id="berlin", sku="A", on_hand=1, safety_stock=0, at=T1)
+    store.save(lyon, berlin)
+    view = SupplyView(store)
+    view.refresh()
+    seen = view.position
+    assert not view.raised_since(["A"], seen)
+    berlin.count(5, None, T1, "count")
+    store.save(berlin)
+    view.refresh()
+    assert view.raised_since(["A"], seen)
+    assert not view.raised_since(["A"], seen, excluded={"berlin"})
+    assert not view.raised_since(["B"], seen)
+    lyon.count(0, None, T1, "count")  # down: frees nothing
+    store.save(lyon)
+    view.refresh()
+    assert not view.raised_since(["A"], seen, excluded={"berlin"})
+    lyon.adjust(2, T1, "found")
+    store.save(lyon)
+    view.refresh()
+    assert view.raised_since(["A"], seen, excluded={"berlin"})
+
+
+RULES = """id: rules
+version: 1
+name: Rules
+eligibility:
+  - name: by-kind
+    condition: source.kind != "store" || source.country == order.country
+  - name: deep
+    condition: has(source.stock["A"]) && source.stock["A"].available > 3
+  - name: room
+    condition: source.capacity_left > 10
+"""
+
+
+def test_rules_reading_stock_or_capacity_used_are_moving() -> None:
+    policy = load_policy(RULES)
+    assert moving_rules([policy, default_policy()]) == {"deep", "room"}
+
+
+def _candidate(source_id: str, ships_to: list[str], on_hand: int) -> CandidateSource:
+    body = source_body(source_id, ships_to=ships_to)
+    return candidate_from(body, True, {"A": StockLevel(on_hand)} if on_hand else {})
+
+
+def test_a_decision_excludes_for_good_only_by_rules_stock_cannot_change() -> None:
+    order = OrderToRoute(
+        order_id="o",
+        channel="web",
+        country="FR",
+        demand_class="standard",
+        delivery_method=DeliveryMethod.STANDARD,
+        total=Decimal(10),
+        currency="EUR",
+        lines=(LineToRoute("1", "A", 5),),
+        placed_at=T1,
+    )
+    candidates = [
+        _candidate("berlin", ["DE"], 9),  # does not ship to France: for good
+        _candidate("lyon", ["FR"], 2),  # fewer than the rule wants: until it has more
+        _candidate("paris", ["FR"], 0),  # holds none: its rules were not evaluated
+    ]
+    policy = load_policy(RULES)
+    decision = decide(order, candidates, policy, T1)
+    moving = moving_rules([policy])
+    assert {c.source_id for c in decision.explanation.candidates} == {"berlin", "lyon", "paris"}
+    assert fixed_exclusions(decision, moving) == {"berlin"}
+    assert fixed_exclusions(decision, frozenset()) == {"berlin", "lyon"}
+
+
+def test_a_waiting_order_is_kept_small_and_its_excluded_sources_shared(tmp_path: Path) -> None:
+    view = SupplyView(OrderStore(env=env(tmp_path / "events.sqlite3")))
+    waiting = WaitingOrders(view, lambda: T1)
+    skus = sku_tuple(["SKU-0003", "SKU-0001", "SKU-0002", "SKU-0001"])
+    assert skus == ("SKU-0001", "SKU-0002", "SKU-0003")
+    ids = [uuid4() for _ in range(3)]
+    for order_id in ids:
+        excluded = frozenset({"berlin", "munich"})  # a new set each time, as decisions make
+        waiting.decided(order_id, Waited(1, 0, T1.date(), skus, skus[:1], excluded))
+    kept = [waiting._seen[order_id] for order_id in ids]
+    assert kept[0].excluded is kept[1].excluded is kept[2].excluded
+    # A tuple of SKUs is a fraction of a frozenset of the same.
+    assert sys.getsizeof(skus) * 2 < sys.getsizeof(frozenset(skus))
+    assert waiting.unchanged(ids[0], ["SKU-0001"])
+    assert not waiting.unchanged(ids[0], ["SKU-0001", "SKU-0002"])  # waits for more since
+    waiting.keep(ids[:1])
+    assert len(waiting) == 1
+    assert list(waiting._shared) == [frozenset({"berlin", "munich"})]
+    waiting.keep([])
+    assert len(waiting) == 0 and not waiting._shared
