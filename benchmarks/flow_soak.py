@@ -148,14 +148,15 @@ class Connector:
         """What a service desk does with orders that cannot be served: the oldest backordered or
         held ones, placed more than `--cancel-after` s ago, cancelled over REST (a line no
         eligible source will ever hold, e.g. same-day where no source near has it, waits for
-        ever otherwise, and the waiting orders grow with the history)."""
+        ever otherwise, and the waiting orders grow with the history); an order that shipped in
+        part has its rest cancelled."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self._cancel_after)
         search = "/v1/ops/orders?status=backordered&status=held&sort=placed_at&order=asc"
         old: list[str] = []
         after = ""
         async with aiohttp.ClientSession(self._hub.base) as client:
-            # Page by page: the oldest waiting orders include ones that shipped in part (never
-            # cancelled whole), which would fill a single page for good.
+            # Page by page, as a service desk would work the list; a cursor met twice ends it.
+            seen: set[str] = set()
             while True:
                 async with client.get(f"{search}&limit={CANCEL_PAGE}{after}") as response:
                     page = await response.json()
@@ -163,14 +164,12 @@ class Connector:
                 placed = [
                     datetime.fromisoformat(r["placed_at"].replace("Z", "+00:00")) for r in rows
                 ]
-                old += [
-                    r["order_id"]
-                    for r, at in zip(rows, placed, strict=True)
-                    if at < cutoff and not r["units_shipped"]
-                ]
-                if not page.get("next") or not rows or placed[-1] >= cutoff:
+                old += [r["order_id"] for r, at in zip(rows, placed, strict=True) if at < cutoff]
+                cursor = page.get("next")
+                if not cursor or cursor in seen or not rows or placed[-1] >= cutoff:
                     break
-                after = f"&after={page['next']}"
+                seen.add(cursor)
+                after = f"&after={cursor}"
         reason = {"reason": "soak: not served in time"}
         cancels = [(f"/v1/orders/{order_id}/cancel", reason) for order_id in old]
         failed, _ = await post_all(self._hub.base, cancels, SOAK_SHIP_CONCURRENCY)
