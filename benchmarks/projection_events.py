@@ -47,20 +47,8 @@ def record_history(
     shipped = {c.order_id for c in commands[::5]}
     for env in envelopes(hub):
         if env.type == EventType.ORDER_FULFILLMENT_REQUESTED and UUID(env.subject) in shipped:
-            for kind in (UpdateKind.ACCEPTED, UpdateKind.SHIPPED):
-                hub.fulfillment.apply_update(
-                    FulfillmentUpdate(
-                        order_id=UUID(env.subject),
-                        shipment_id=env.data["shipment_id"],
-                        source_id=env.data["source_id"],
-                        kind=kind,
-                        at=NOW + timedelta(hours=2),
-                        carrier="bench-post" if kind == UpdateKind.SHIPPED else None,
-                        tracking=f"T-{env.data['shipment_id']}"
-                        if kind == UpdateKind.SHIPPED
-                        else None,
-                    )
-                )
+            for update in shipped_updates(env):
+                hub.fulfillment.apply_update(update)
     hub.intake.record_rejections(
         [
             RejectSubmission(
@@ -77,6 +65,22 @@ def record_history(
     )
 
 
+def shipped_updates(requested: EventEnvelope) -> list[FulfillmentUpdate]:
+    """A source's updates for a requested shipment: accepted, then shipped (all its lines)."""
+    return [
+        FulfillmentUpdate(
+            order_id=UUID(requested.subject),
+            shipment_id=requested.data["shipment_id"],
+            source_id=requested.data["source_id"],
+            kind=kind,
+            at=NOW + timedelta(hours=2),
+            carrier="bench-post" if kind == UpdateKind.SHIPPED else None,
+            tracking=f"T-{requested.data['shipment_id']}" if kind == UpdateKind.SHIPPED else None,
+        )
+        for kind in (UpdateKind.ACCEPTED, UpdateKind.SHIPPED)
+    ]
+
+
 @contextmanager
 def history_hub(orders: int) -> Iterator[Hub]:
     """An embedded hub in a scratch directory with `record_history(hub, orders)` recorded."""
@@ -89,21 +93,25 @@ def history_hub(orders: int) -> Iterator[Hub]:
             hub.close()
 
 
-def envelopes(hub: Hub) -> Iterator[EventEnvelope]:
-    after: int | None = None
+def envelopes(hub: Hub, after: int | None = None) -> Iterator[EventEnvelope]:
+    """The stored events after notification id `after` (all by default), in log order."""
     while batch := hub.store.read_envelopes(after, 1000):
         after = batch[-1][0]
         yield from (env for _, env in batch)
 
 
-def projection_records(hub: Hub) -> list[ConsumedMessage]:
-    """Every recorded event on the projections role's topics, as consumed records in log order
-    (per partition in offset order, partitions interleaved as a consumer reads them)."""
+def projection_records(
+    hub: Hub, after: int | None = None, offsets: dict[tuple[str, int], int] | None = None
+) -> list[ConsumedMessage]:
+    """Every recorded event on the projections role's topics (after notification id `after`),
+    as consumed records in log order (per partition in offset order, partitions interleaved as a
+    consumer reads them); `offsets` (the next offset per topic and partition, updated) carries
+    the numbering on from an earlier call."""
     wanted = set(role_topics(hub.settings, Role.PROJECTIONS))
     routes = routes_for(hub.settings)
-    offsets: dict[tuple[str, int], int] = {}
+    offsets = {} if offsets is None else offsets
     records = []
-    for env in envelopes(hub):
+    for env in envelopes(hub, after):
         for topic, key in routes(env):
             if topic not in wanted:
                 continue
