@@ -16,12 +16,13 @@ drain (updates/s). Fewer SKUs give the stock items longer histories (the soak's 
 saw each row counted every minute). The file runs unchanged on code before the batched
 updates (the consumers' interface is the same), so two worktrees' runs make the pairs.
 
-With `--history H1,H2,...` the rounds are measured at each history in turn: before them every
-stock row's history is grown to what H orders that ship leave it (benchmarks.fulfillment_history:
-written straight to the items, so that 200,000 orders' worth takes minutes, not the hours routing
-them would), and the role's kept stock items are refilled as a soak's would be by then (every
-row read once, the kept ones the last read); printed per history: the figures, this process's
-RSS and the bytes the kept items hold.
+With `--history H1,H2,...` the rounds are measured at each history in turn: a history's
+rounds are routed first, the stock rows they ship from are grown to what H orders that ship
+leave them (benchmarks.fulfillment_history: written straight to the items, so that 200,000
+orders' worth takes minutes, not the hours routing them would), and the role's kept stock items
+are refilled as a soak's would be by then (every row read once, the kept ones the last read);
+printed per history: the figures, this process's RSS (the orchestrator's included) and the bytes
+a kept item holds.
 """
 
 import argparse
