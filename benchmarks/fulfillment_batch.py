@@ -1,7 +1,7 @@
 """The fulfillment role's consumers alone on PostgreSQL: shipped updates and stock counts.
 
 Run:  python -m benchmarks.fulfillment_batch [--orders 1000 --rounds 2 --skus 2000 --batch 500]
-                                             [--json out.json]
+                                             [--history 10000,200000] [--json out.json]
 
 What the worker's fulfillment role does with a backlog, without Kafka: per round, `--orders`
 new orders are routed by the orchestrator (setup, not measured: a network of 100 sources and
@@ -15,6 +15,14 @@ of this run's PostgreSQL backends (from /proc), per update or count, and the wal
 drain (updates/s). Fewer SKUs give the stock items longer histories (the soak's 10,000 SKUs
 saw each row counted every minute). The file runs unchanged on code before the batched
 updates (the consumers' interface is the same), so two worktrees' runs make the pairs.
+
+With `--history H1,H2,...` the rounds are measured at each history in turn: a history's
+rounds are routed first, the stock rows they ship from are grown to what H orders that ship
+leave them (benchmarks.fulfillment_history: written straight to the items, so that 200,000
+orders' worth takes minutes, not the hours routing them would), and the role's kept stock items
+are refilled as a soak's would be by then (every row read once, the kept ones the last read);
+printed per history: the figures, this process's RSS (the orchestrator's included) and the bytes
+a kept item holds.
 """
 
 import argparse
@@ -31,6 +39,7 @@ from uuid import UUID
 
 from aggregates import Order
 from aggregates.stock import StockItem
+from benchmarks.fulfillment_history import History
 from benchmarks.route_batches import Backends, Router, _as_on_a_worker
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
@@ -140,12 +149,27 @@ def on_hand(hub: Hub, rows: set[tuple[str, str]]) -> dict[str, int]:
     return {f"{i.source_id}/{i.sku}": i.on_hand for i in items if isinstance(i, StockItem)}
 
 
-def one_round(router: Orders, role: Role, args: argparse.Namespace, figures: Figures) -> None:
-    accepted = router.accepted(args.orders)
+Routed = tuple[list[UUID], list[dict[str, Any]], set[tuple[str, str]]]
+
+
+def routed(router: Orders, count: int) -> Routed:
+    """`count` new orders routed (setup): their ids, a shipped update for each of their
+    shipments, and the stock rows those move."""
+    accepted = router.accepted(count)
     router.timed([accepted[i : i + 50] for i in range(0, len(accepted), 50)])
     ids = [UUID(str(env.subject).rsplit(":", 1)[-1]) for env in accepted]
-    orders = find_many(router.hub.store, ids, Order)
-    updates, rows = shipped(orders)
+    return (ids, *shipped(find_many(router.hub.store, ids, Order)))
+
+
+def one_round(router: Orders, role: Role, args: argparse.Namespace, figures: Figures) -> None:
+    measured(router, role, args, figures, routed(router, args.orders))
+
+
+def measured(
+    router: Orders, role: Role, args: argparse.Namespace, figures: Figures, round_: Routed
+) -> None:
+    """The round's shipped updates, then its rows counted back up, each timed."""
+    ids, updates, rows = round_
     before = on_hand(router.hub, rows)
     size = args.batch
     messages = role.messages(UPDATES, updates)
@@ -167,12 +191,32 @@ def one_round(router: Orders, role: Role, args: argparse.Namespace, figures: Fig
     assert not left, f"{left} shipped updates not applied"
 
 
+def at_histories(router: Orders, role: Role, args: argparse.Namespace, figures: Figures) -> None:
+    """The rounds measured at each history of `--history`: all of a history's rounds routed,
+    the rows they ship from grown to that history, the kept items refilled, then each round
+    measured."""
+    history = History(router.hub)
+    for orders in sorted(int(h) for h in args.history.split(",")):
+        rounds = [routed(router, args.orders) for _ in range(args.rounds)]
+        history.grow({row for _, _, rows in rounds for row in rows}, orders)
+        at: Figures = {}
+        for round_ in rounds:
+            measured(router, role, args, at, round_)
+        figures |= {f"{what} @{orders:,}": runs for what, runs in at.items()}
+        figures[f"memory @{orders:,}"] = [history.memory()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000, help="orders per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skus", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--history",
+        default="",
+        help="comma-separated orders of history (e.g. 10000,200000): the rounds measured at each",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     server = postgres_server()
@@ -187,7 +231,9 @@ def main() -> None:
             hub.deliver()
             backends = Backends(server, url.rsplit("/", 1)[1])
             router, role = Orders(hub, backends, args.skus), Role(hub, backends)
-            for _ in range(args.rounds):
+            if args.history:
+                at_histories(router, role, args, figures)
+            for _ in range(0 if args.history else args.rounds):
                 one_round(router, role, args, figures)
             hub.close()
     finally:
@@ -200,8 +246,14 @@ def report(args: argparse.Namespace, figures: Figures) -> None:
         f"PostgreSQL, 100 sources, {args.skus} SKUs, {args.orders} orders x {args.rounds} "
         f"rounds, batches of {args.batch}; medians:"
     )
-    summary = {}
+    summary: dict[str, Any] = {}
     for what, runs in figures.items():
+        if what.startswith("memory"):
+            rss, kept, per_item = runs[0]
+            summary[what] = {"rss_mb": rss, "kept": kept, "bytes_per_kept": per_item}
+            print(f"  {what}: RSS {rss:.1f} MB, {kept:,.0f} stock items kept, "
+                  f"{per_item:,.0f} bytes each")  # fmt: skip
+            continue
         cpu = statistics.median(r[0] for r in runs)
         backend = statistics.median(r[1] for r in runs)
         rate = statistics.median(r[2] for r in runs)

@@ -277,14 +277,11 @@ def add_orchestration(a: Agents) -> None:
 
 def add_fulfillment(a: Agents) -> None:
     s, hub = a.settings, a.hub
-    a.add(
-        a.topic("fulfillment_updates"),
-        "fulfillment_updates",
-        FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, a.publisher, s),
-        s.intake_batch_size,
-    )
-    # Rows of a few hundred bytes, 500 a batch: Faust's per-record machinery was the larger
-    # part of the role's CPU, so the feed is read by a plain consumer (its own group).
+    # Both topics are read by plain consumers (their own groups, starting where the role's
+    # Faust group had committed): rows of a few hundred bytes and updates, 500 a batch, where
+    # Faust's per-record machinery was the larger part of the role's CPU for the feed.
+    updates = FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, a.publisher, s)
+    a.add_plain(Role.FULFILLMENT, "updates", updates, s.intake_batch_size)
     stock_feed = StockFeedConsumer(hub.catalog, a.publisher, s, hub.intake)
     a.add_plain(Role.FULFILLMENT, "stock-feed", stock_feed, s.intake_batch_size)
     a.every(s.jeopardy_interval_seconds, hub.jeopardy.tick, "jeopardy clock")

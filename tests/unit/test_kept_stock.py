@@ -1,13 +1,16 @@
 """Stock items kept between batches: what a load gives is what the store holds, whoever saved
 the item since it was kept; a change not saved never reaches the kept copy."""
 
+import gc
+import pickle
+import tracemalloc
 from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregates.stock import StockItem
-from hub.services.kept_stock import KeptStock
+from hub.services.kept_stock import ITEM_BYTES, KeptStock
 from hub.store import OrderStore
 from tests.contracts.factories import NOW, popo_store
 from tests.support.examples import examples
@@ -114,3 +117,72 @@ def test_an_item_not_stored_is_left_out_and_not_kept() -> None:
 
     assert kept.load([item.id]) == {}
     assert len(kept) == 0
+
+
+def test_kept_items_are_bounded_by_what_they_weigh() -> None:
+    """An item's open reservations are most of what it weighs: a bound in bytes keeps fewer
+    of the heavy ones, least recently used dropped first."""
+    store = popo_store()
+    light = [
+        StockItem(source_id="wh-lyon", sku=f"SKU-{n}", on_hand=9, safety_stock=0, at=NOW)
+        for n in range(3)
+    ]
+    heavy = StockItem(source_id="wh-lyon", sku="BUSY", on_hand=90, safety_stock=0, at=NOW)
+    for n in range(40):
+        heavy.reserve(f"order-{n}", 1, at=NOW)
+    store.save(*light, heavy)
+    kept = KeptStock(store, max_bytes=3 * ITEM_BYTES)
+
+    kept.load([i.id for i in light])
+    assert (len(kept), kept.weight()) == (3, 3 * ITEM_BYTES)
+    kept.load([heavy.id])  # heavier than the bound alone: every other item goes, then it
+
+    assert (len(kept), kept.weight()) == (0, 0)
+    kept.load([light[0].id])
+    assert (len(kept), kept.weight()) == (1, ITEM_BYTES)
+
+
+def test_an_item_from_an_earlier_releases_snapshot_keeps_its_missing_fields_missing() -> None:
+    """Snapshots taken before feeds or the reserved total were tracked carry neither: the item
+    handed out is the one the store would give, other fields (a later release's) kept too."""
+    store = popo_store()
+    item = StockItem(source_id="wh-lyon", sku="RED-CHAIR", on_hand=4, safety_stock=0, at=NOW)
+    item.reserve("order-1", 3, at=NOW)
+    store.save(item)
+    for name in ("fed", "reserved_units"):
+        del item.__dict__[name]
+    item.__dict__["later"] = {"a": 1}
+    kept = KeptStock(store)
+
+    kept.keep([item])
+    again = kept.load([item.id])[item.id]
+
+    assert state(again) == state(item)
+    assert (again.reserved, again.available, again.already_fed("feed/0", 1)) == (3, 1, False)
+    again.__dict__["later"]["a"] = 2  # a change to the item handed out
+    assert kept.load([item.id])[item.id].__dict__["later"] == {"a": 1}
+
+
+def test_what_is_kept_of_an_item_weighs_under_half_of_the_item() -> None:
+    rows = [(f"src-{n % 100}", f"SKU-{n // 4}") for n in range(1000)]
+    items = [
+        # each with strings of its own, as loaded
+        pickle.loads(pickle.dumps(StockItem(source, sku, on_hand=300, safety_stock=0, at=NOW)))
+        for source, sku in rows
+    ]
+    store = popo_store()
+    kept = KeptStock(store)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        copies = [pickle.loads(pickle.dumps(item)) for item in items]
+        whole = tracemalloc.get_traced_memory()[0] - start
+        del copies
+        start = tracemalloc.get_traced_memory()[0]
+        kept.keep(pickle.loads(pickle.dumps(item)) for item in items)
+        gc.collect()
+        compact = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == 1000
+    assert compact < whole / 2

@@ -49,13 +49,16 @@ def test_every_follower_is_run_once_by_the_worker_and_delivered_in_process(hub: 
         assert not app.boot_strategy._should_enable_kafka_consumer()
         assert [s for s in app.boot_strategy.server() if s is app.consumer] == []
     assert {t.__name__ for t in projections._app_tasks} >= {"order_events", "stock_events"}
-    # Intake reads its topics with one plain consumer too; fulfillment keeps a Faust agent.
+    # Intake reads its topics with one plain consumer too; fulfillment with two (the sources'
+    # updates and the stock feed), its app left with the jeopardy clock.
     intake = create_worker_app(workers, publisher, Role.INTAKE)
     assert _agents(intake) == set()
     assert not intake.boot_strategy._should_enable_kafka_consumer()
     assert {t.__name__ for t in intake._app_tasks} >= {"submissions"}
     fulfillment = create_worker_app(workers, publisher, Role.FULFILLMENT)
-    assert fulfillment.boot_strategy._should_enable_kafka_consumer()
+    assert _agents(fulfillment) == set()
+    assert not fulfillment.boot_strategy._should_enable_kafka_consumer()
+    assert {t.__name__ for t in fulfillment._app_tasks} >= {"updates", "stock_feed"}
     assert hub.delivery is not None
     # Embedded delivery was given every one, each in its lane, in the list's order.
     assert hub.delivery.views.followers == [f.follower for f in hub.followers if f.lane == VIEWS]

@@ -49,9 +49,13 @@ def test_each_role_reads_the_topics_its_consumer_group_is_watched_on(hub: Hub, r
 
 def test_read_models_and_routing_never_share_a_consumer_group(hub: Hub) -> None:
     groups = role_groups(hub.settings, ["pos-lyon"])
-    # Faust group: fulfillment; plain ones: intake's, the stock feed, and the order events and
-    # the stock events of both routing and the read models.
+    # No Faust group: plain ones for intake's, the sources' updates, the stock feed, and the
+    # order events and the stock events of both routing and the read models.
     assert len(groups) == 7
+    assert groups[hub.settings.group_for("fulfillment-updates")] == [
+        "t.orderhub.fulfillment.updates"
+    ]
+    assert hub.settings.group_for("fulfillment") not in groups
     projections = groups[hub.settings.group_for("projections-order-events")]
     orchestration = groups[hub.settings.group_for("orchestration-order-events")]
     # Both read the order events, each at its own pace.
