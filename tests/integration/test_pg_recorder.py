@@ -180,8 +180,8 @@ def test_reads_answer_as_the_library_s(database_url: str, tmp_path: Path) -> Non
 def test_a_waiting_save_takes_the_ids_after_the_one_holding_the_lock(
     database_url: str, tmp_path: Path
 ) -> None:
-    """The notification log stays in commit order: a save waits for the table lock of a save
-    not yet committed, and its ids come after that one's."""
+    """The notification log stays in commit order: a save waits for the lock saves take turns
+    by, held by a save not yet committed, and its ids come after that one's."""
     store = OrderStore(env=_env(database_url, tmp_path))
     try:
         recorder = store.recorder
@@ -189,16 +189,7 @@ def test_a_waiting_save_takes_the_ids_after_the_one_holding_the_lock(
         recorder.insert_events(_events(1, 10))
         first, second = _events(2, 10), _events(2, 10)
         with psycopg.connect(database_url) as holder:  # a transaction left open
-            held = holder.execute(
-                f"SELECT * FROM {recorder.insert_function_name}"
-                "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], '5s')",
-                [
-                    [e.originator_id for e in first],
-                    [e.originator_version for e in first],
-                    [e.topic for e in first],
-                    [e.state for e in first],
-                ],
-            ).fetchall()
+            held = _call(holder, recorder, first)
             with ThreadPoolExecutor(1) as pool:
                 waiting = pool.submit(recorder.insert_events, second)
                 time.sleep(0.5)
