@@ -236,6 +236,19 @@ def brief(step: dict[str, Any]) -> str:
         f"FR {step['requested_per_s']:.1f}/s, "
         f"capture→Routed p50 {fmt_ms(step['routed_ms'][50])}, undecided {step['backlog_step']}"
         + (f", capture failures {failures}" if failures else "")
+        + _to_placed(step)
+    )
+
+
+def _to_placed(step: dict[str, Any]) -> str:
+    """Every acknowledged REST order's ack → `Placed` on Kafka, where the step has it."""
+    waits = step.get("ack_to_placed_ms")
+    if not waits or waits.get(50) is None:
+        return ""
+    over = step["ack_to_placed_over_500"]
+    return (
+        f", ack→Placed p99/p99.9/max {'/'.join(fmt_ms(waits[q]) for q in (99, 99.9, 100))}"
+        f" ({over} of {step['ack_to_placed_n']} over 500 ms)"
     )
 
 

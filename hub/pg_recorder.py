@@ -10,12 +10,21 @@ four arrays in binary (uuid, bigint, text, bytea), copied as they are.
 A save is one call of a function this recorder creates with the table (`<table>_insert`), in
 autocommit: the library's pipeline of five statements (`BEGIN`, `SET LOCAL lock_timeout`,
 `LOCK TABLE`, the insert, `COMMIT`) in two round trips becomes one statement in one round trip,
-doing the same inside the statement's own transaction. Kept from the library: the `EXCLUSIVE`
-table lock that keeps the notification log gapless (ids given in commit order), its
+doing the same inside the statement's own transaction. Kept from the library: saves one at a
+time, which keeps the notification log gapless (ids given in commit order), its
 `lock_timeout`, the one transaction, the ids returned in order, the errors raised (a conflicting
 version is an IntegrityError, and nothing of the save is written). A database without the
 function (tables created by an earlier release with `CREATE_TABLE=n`) is saved to by the
 pipeline as before.
+
+Saves take turns by a transaction's advisory lock of their own, not the library's `LOCK TABLE
+... IN EXCLUSIVE MODE`: that mode also conflicts with what (auto)vacuum and ANALYZE hold on the
+table (SHARE UPDATE EXCLUSIVE), so whenever autovacuum visited the growing events table every
+save queued behind it until PostgreSQL's deadlock check cancelled it, a `deadlock_timeout` (1 s)
+later: ~1 s from acknowledged to stored for the orders of that moment, once a minute on a long
+run (the server's log: "canceling autovacuum task"; benchmarks/README.md, outlier8). A save
+still waits for a save of an earlier release's pipeline (its `EXCLUSIVE` lock and the insert's
+ROW EXCLUSIVE conflict, taken before its ids and held to its commit), and that one for it.
 
 Reads (the notification log, one aggregate's events) ask for binary results: a state comes as
 its bytes, where text results sent it as hex, twice its size, encoded by the server
@@ -86,12 +95,12 @@ class HubRecorder(PostgresApplicationRecorder):
                 "{id_type}[], bigint[], text[], bytea[], text) "
                 "RETURNS SETOF bigint LANGUAGE plpgsql AS $body$ BEGIN "
                 "PERFORM set_config('lock_timeout', $5, true); "
-                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "PERFORM pg_advisory_xact_lock({save_lock}); "
                 "RETURN QUERY INSERT INTO {schema}.{table} "
                 "(originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest($1, $2, $3, $4) RETURNING notification_id; "
                 "END $body$"
-            ).format(**names)
+            ).format(**names, save_lock=save_lock(datastore.schema, events_table_name))
         )
         self._call_insert = SQL(
             "SELECT * FROM {schema}.{function}("
@@ -232,6 +241,11 @@ class HubRecorder(PostgresApplicationRecorder):
         return Composed(
             [self._select_notifications_from, SQL(where + " ORDER BY notification_id LIMIT %s")]
         )
+
+
+def save_lock(schema: str, table: str) -> Composed:
+    """The key of the advisory lock saves to `schema.table` take turns by (an expression)."""
+    return SQL("hashtext({name})").format(name=Literal(f"orderhub save {schema}.{table}"))
 
 
 def generic_plans(datastore: PostgresDatastore) -> None:

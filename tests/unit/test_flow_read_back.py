@@ -68,3 +68,22 @@ def test_a_step_gives_the_read_backs_of_its_window_only() -> None:
     assert stats["readable_probed"] == 3
     assert stats["readable_ms"][50] == pytest.approx(200.0)
     assert stats["readable_ms"][100] == pytest.approx(300.0)
+
+
+def test_every_acknowledged_order_s_way_to_kafka_not_only_the_read_backs() -> None:
+    """A stall of a second shows in the tail of every order's ack → `Placed`, which the one
+    order in 50 read back can miss."""
+    sent = Sent()
+    placed: dict[str, float] = {}
+    for n in range(1000):
+        sent.due[f"o{n}"] = float(n)
+        sent.answered[f"o{n}"] = 0.01
+        placed[f"o{n}"] = n + 0.01 + (1.1 if 500 <= n < 502 else 0.05)
+    sent.readable["o0"] = 0.06  # the one read back did not meet the stall
+    stats = sent.placed_stats([f"o{n}" for n in range(1000)] + ["unplaced"], placed)
+    assert stats["placed_ms"][100] == pytest.approx(50.0)
+    assert stats["ack_to_placed_n"] == 1000
+    assert stats["ack_to_placed_over_500"] == 2
+    assert stats["ack_to_placed_ms"][50] == pytest.approx(50.0)
+    assert stats["ack_to_placed_ms"][99.9] == pytest.approx(1100.0)
+    assert stats["ack_to_placed_ms"][100] == pytest.approx(1100.0)
