@@ -10,7 +10,8 @@ so any process's checkpoint serves every process.
 
 The position is the view's own, with the live view's meaning: the last notification id it has
 applied or passed. PostgreSQL may leave gaps in the ids (a rolled-back insert), but never fills
-one later: the library's recorder assigns ids and commits under a table lock, so nothing can
+one later: the store's saves take turns (hub/pg_recorder.py), each assigning its ids and
+committing before the next begins, so nothing can
 appear at or below a position once the view has passed it. Catching up from a checkpoint is
 the same `refresh()` the live view runs after every batch.
 
