@@ -174,19 +174,28 @@ def load_prepared(path: Path) -> Prepared:
     return found
 
 
-def statements(server: str, url: str) -> dict[str, tuple[int, float]]:
-    """pg_stat_statements of one database: calls and total ms by statement text."""
+Stat = tuple[int, float, int, int]  # calls, total ms, shared blocks read (not in the buffers), hit
+
+
+def statements(server: str, url: str) -> dict[str, Stat]:
+    """pg_stat_statements of one database by statement text."""
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(server, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT query, calls, total_exec_time FROM pg_stat_statements s "
+            "SELECT query, calls, total_exec_time, shared_blks_read, shared_blks_hit "
+            "FROM pg_stat_statements s "
             "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s",
             (name,),
         ).fetchall()
-    found: dict[str, tuple[int, float]] = {}
-    for query, calls, total in rows:
-        n, ms = found.get(query, (0, 0.0))
-        found[query] = (n + int(calls), ms + float(total))
+    found: dict[str, Stat] = {}
+    for query, *figures in rows:
+        was = found.get(query, (0, 0.0, 0, 0))
+        found[query] = (
+            was[0] + int(figures[0]),
+            was[1] + float(figures[1]),
+            was[2] + int(figures[2]),
+            was[3] + int(figures[3]),
+        )
     return found
 
 
@@ -195,7 +204,7 @@ class Round:
     role_ms: float  # per order
     backends_ms: float
     wall_s: float
-    statements: dict[str, tuple[int, float]]
+    statements: dict[str, Stat]
 
 
 def measure(server: str, template: str, prepared: Prepared, size: int, tmp: Path) -> Round:
@@ -233,24 +242,27 @@ def report(rounds: dict[str, list[Round]], prepared: Prepared, top: int) -> None
 
 def _statement_report(rounds: dict[str, list[Round]], orders: int, top: int) -> None:
     totals: dict[str, dict[str, float]] = {}
-    calls: dict[str, dict[str, int]] = {}
+    reads: dict[str, dict[str, tuple[int, int]]] = {}  # blocks read and hit per round
     for side, runs in rounds.items():
         for r in runs:
-            for query, (n, ms) in r.statements.items():
+            for query, (_, ms, read, hit) in r.statements.items():
                 totals.setdefault(query, {}).setdefault(side, 0.0)
                 totals[query][side] += ms / len(runs) * 1000 / orders
-                calls.setdefault(query, {}).setdefault(side, 0)
-                calls[query][side] += n // len(runs)
+                was = reads.setdefault(query, {}).get(side, (0, 0))
+                reads[query][side] = (was[0] + read // len(runs), was[1] + hit // len(runs))
     ranked = sorted(
         totals.items(), key=lambda q: abs(q[1].get("long", 0) - q[1].get("short", 0)), reverse=True
     )
-    print("  statements, µs per order short → long (calls per round), by difference:")
+    print(
+        "  statements, µs of execution per order short → long (blocks read from outside the "
+        "buffers / hit per round, short → long), by difference:"
+    )
     for query, by in ranked[:top]:
-        text = " ".join(query.split())[:110]
-        made = calls[query]
+        text = " ".join(query.split())[:100]
+        short, long = reads[query].get("short", (0, 0)), reads[query].get("long", (0, 0))
         print(
             f"    {by.get('short', 0):7.1f} → {by.get('long', 0):7.1f}  "
-            f"({made.get('short', 0)} / {made.get('long', 0)})  {text}"
+            f"({short[0]:,} / {short[1]:,} → {long[0]:,} / {long[1]:,})  {text}"
         )
 
 

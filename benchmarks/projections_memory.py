@@ -19,7 +19,9 @@ then N orders more fed in one event loop, copies of the recorded orders with the
 renamed (`benchmarks.projections_history.clone`), in batches of 20 to `--batch` records
 (a consumer's batches vary with its lag); every `--every` orders the process's RSS and
 glibc's `mallinfo2` (taken from the system, in use, free; mmapped apart). The malloc settings
-of the hub's processes (`hub.free_memory.tune_malloc`) apply unless `--no-tune`.
+of a process can be set with `--mallopt`. `--billing`: billing in the consumer too, handed
+the recorded orders' shipments again with every copy (it loads those orders from the event
+store and finds them invoiced: the copies' orders are not in the store).
 """
 
 import argparse
@@ -133,8 +135,13 @@ async def series(consumer: FeedsConsumer, records: list[ConsumedMessage], args: 
     print(f"{'orders':>9} {heads[0]:>7} " + " ".join(f"{h:>8}" for h in heads[1:]))
     print(memory_line(0, started), flush=True)
     done = 0
+    # The copies' orders are not in the event store, so billing finds none of them: each copy
+    # hands it the recorded orders' shipments again, which it loads (and finds invoiced).
+    shipped = [r for r in records if r.header("ce_type") == EventType.ORDER_SHIPMENT_PROGRESSED]
     for copy in range(1, args.series // per_copy + 1):
         placed = offsets.place(clone(records, copy, topics))
+        if args.billing:
+            placed += offsets.place(iter(shipped))
         start = 0
         while start < len(placed):
             size = rng.randint(20, args.batch)
@@ -150,7 +157,11 @@ def run_series(server: str, template: str, records: list[ConsumedMessage],
     url = copy_database(server, template)
     hub = hub_on(url, tmp)
     try:
-        consumer = history_consumer(hub)
+        consumer = (
+            FeedsConsumer("projections", role_feeds(hub), RecordingPublisher(), hub.settings)
+            if args.billing
+            else history_consumer(hub)
+        )
         topics = frozenset(hub.settings.topic(t) for t in ("order_events", "rejected"))
         collect_for_batches()
         asyncio.run(series(consumer, records, args, topics))
@@ -163,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=0, help="orders fed, memory by orders")
     parser.add_argument("--every", type=int, default=10_000)
+    parser.add_argument("--billing", action="store_true", help="billing too, as said above")
     parser.add_argument("--mallopt", default="", help="e.g. mmap=1048576,arenas=2")
     parser.add_argument(
         "--load",
