@@ -36,7 +36,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from benchmarks import projections_batch as batch
 from benchmarks.procstats import rss_bytes
@@ -119,16 +118,7 @@ def fill(url: str, records: Sequence[ConsumedMessage], copies: range, offsets: O
 
 
 def copy_database(server: str, template: str) -> str:
-    """As projections_batch's, by file copy: the default (WAL_LOG) writes a large template
-    into the WAL again."""
-    name = f"orderhub_bench_{time.time_ns() % 10**10:010d}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                sql.Identifier(name), sql.Identifier(template.rsplit("/", 1)[1])
-            )
-        )
-    return template.rsplit("/", 1)[0] + f"/{name}"
+    return batch.copy_database(server, template, file_copy=True)
 
 
 def vacuum(url: str) -> None:
