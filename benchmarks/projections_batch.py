@@ -65,12 +65,15 @@ async def per_view(hub: Hub, records: Sequence[ConsumedMessage], size: int) -> N
 WAYS = {"one consumer per view": per_view, "decode once, one transaction": decode_once}
 
 
-def copy_database(server: str, template: str) -> str:
+def copy_database(server: str, template: str, file_copy: bool = False) -> str:
+    """`file_copy`: by copying the files (PostgreSQL >= 15; its default, WAL_LOG, writes a
+    large template into the WAL again)."""
     name = f"orderhub_bench_{uuid.uuid4().hex[:8]}"
+    strategy = sql.SQL(" STRATEGY FILE_COPY" if file_copy else "")
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template.rsplit("/", 1)[1])
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}{}").format(
+                sql.Identifier(name), sql.Identifier(template.rsplit("/", 1)[1]), strategy
             )
         )
     return template.rsplit("/", 1)[0] + f"/{name}"
