@@ -28,7 +28,7 @@ from rich.table import Table
 from benchmarks.soak_lag import ROLES, LagBound
 
 MB = 1024 * 1024
-COUNTS = {"t", "wall", "sent", "routed", "held", "requested", "lag", "consumed"}
+COUNTS = {"t", "wall", "sent", "routed", "held", "requested", "lag", "consumed", "groups"}
 
 
 def load(path: Path) -> list[dict[str, Any]]:

@@ -47,9 +47,10 @@ class Behind:
 
     lag: dict[str, int]
     consumed: dict[str, int]
+    groups: dict[str, int] = field(default_factory=dict)  # records behind by consumer group
 
     def as_json(self) -> dict[str, Any]:
-        return {"lag": self.lag, "consumed": self.consumed}
+        return {"lag": self.lag, "consumed": self.consumed, "groups": self.groups}
 
 
 def role_of(settings: Settings, group: str) -> str:
@@ -64,7 +65,7 @@ def by_role(lags: list[tuple[str, GroupLag]]) -> Behind:
     for role, group in lags:
         lag[role] = lag.get(role, 0) + group.lag
         consumed[role] = consumed.get(role, 0) + group.committed_total
-    return Behind(lag, consumed)
+    return Behind(lag, consumed, {group.group: group.lag for _, group in lags})
 
 
 class LagWatch:

@@ -24,6 +24,7 @@ def test_a_roles_lag_and_consumed_records_sum_its_groups() -> None:
     found = by_role([("orchestration", events), ("orchestration", stock), ("intake", stock)])
     assert found.lag == {"orchestration": 15, "intake": 0}
     assert found.consumed == {"orchestration": 130, "intake": 40}
+    assert found.groups == {"g1": 15, "g2": 0}  # which of a role's consumers is behind
 
 
 def test_a_role_lags_only_once_over_its_bound_for_the_whole_while() -> None:
