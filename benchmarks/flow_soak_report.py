@@ -19,6 +19,7 @@ Run:  python -m benchmarks.flow_soak_report FILE [--window 10000] [--skip 0]
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,10 @@ def process_of(role: str, names: list[str]) -> str | None:
     return next((n for n in (f"worker {role}", role) if n in names), None)
 
 
+def seconds_text(seconds: float) -> str:
+    return "∞ (none consumed)" if math.isinf(seconds) else f"{seconds:,.0f} s"
+
+
 def lag_rows(cut: list[list[dict[str, Any]]], bound: LagBound) -> list[dict[str, Any]]:
     """Per window: each role's records behind at its end, the role furthest behind in seconds
     of its own work, and the roles `bound` found lagging in it (one bound over the whole
@@ -128,10 +133,10 @@ def lag_rows(cut: list[list[dict[str, Any]]], bound: LagBound) -> list[dict[str,
             lag = last.get("lag", {}).get(role)
             done = last.get("consumed", {}).get(role, 0) - first.get("consumed", {}).get(role, 0)
             row[role] = lag
-            if lag:
-                behind[role] = lag / max(done / seconds, 1e-9)
+            if lag:  # none consumed in the window: behind without end
+                behind[role] = lag * seconds / done if done > 0 else math.inf
         worst = max(behind, key=lambda r: behind[r], default=None)
-        row["furthest"] = "—" if worst is None else f"{worst} {min(behind[worst], 1e6):,.0f} s"
+        row["furthest"] = "—" if worst is None else f"{worst} {seconds_text(behind[worst])}"
         row["lagging"] = ", ".join(sorted(lagging)) or "—"
         rows.append(row)
     return rows

@@ -68,6 +68,8 @@ def test_a_role_over_its_bound_for_the_while_marks_the_window_and_is_named() -> 
     # 8,000 behind at 10 records/s in the window: 800 s of its own work behind.
     assert rows[-1]["furthest"] == "fulfillment 800 s"
     assert rows[-1]["fulfillment"] == 8000 and rows[-1]["relay"] == 5
+    stuck = [series[0], lagged(30, 1000, {"relay": 10}, {"relay": 0})]
+    assert lag_rows([stuck], LagBound(2000, 30))[0]["furthest"] == "relay ∞ (none consumed)"
 
 
 def test_cpu_by_work_counts_a_lagging_roles_cost_per_record_it_consumed() -> None:
