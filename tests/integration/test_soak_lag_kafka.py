@@ -5,8 +5,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from benchmarks.soak_lag import RELAY, LagWatch
 from connectors.relay import STREAM
@@ -15,6 +14,7 @@ from hub.settings import Settings
 from hub.streaming.roles import ORDER_EVENTS, Role, plain_group
 from projections.positions import SqlPositionStore
 from projections.sqldb import SqlDatabase
+from tests.integration.test_lag_probe_kafka import _commit
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -27,18 +27,6 @@ async def _produce(bootstrap: str, topic: str, count: int) -> None:
             await producer.send_and_wait(topic, b"x", partition=0)
     finally:
         await producer.stop()
-
-
-async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
-    finally:
-        await consumer.stop()
 
 
 def test_each_roles_lag_is_read_from_its_groups_and_the_relays_position(
