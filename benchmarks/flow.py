@@ -45,7 +45,7 @@ from benchmarks.flow_hub import (
 )
 from benchmarks.flow_load import Sender, placed_now
 from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
-from benchmarks.flow_soak import add_soak_arguments, soak, soak_seconds, trace_memory_env
+from benchmarks.flow_soak import add_soak_arguments, before_run, soak, soak_seconds
 from benchmarks.flow_watch import (
     KafkaWatcher,
     StorePosition,
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     for mode in modes:
         if mode not in ("distributed", "embedded"):
             parser.error(f"unknown mode {mode!r}")
-    os.environ |= trace_memory_env(args)  # inherited by the hub's processes, not this one
+    before_run(args)
     runs = [run_one(mode, n, args) for mode in modes for n in args.sources]
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -194,6 +194,7 @@ def running_hub(mode: str, tmp: Path, batch: int) -> Iterator[RunningHub]:
             kafka_bootstrap=env.get("ORDERHUB_KAFKA_BOOTSTRAP"),
             database_url=env.get("ORDERHUB_DATABASE_URL"),
             topic_prefix=env.get("ORDERHUB_TOPIC_PREFIX", ""),
+            consumer_group=env.get("ORDERHUB_CONSUMER_GROUP", "orderhub"),  # the groups' lag
             intake_batch_size=batch,
         )
         if settings.kafka_bootstrap is not None:

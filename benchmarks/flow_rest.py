@@ -7,6 +7,10 @@ malloc's arenas) with what it keeps for good: a role that lags more as the soak 
 a floor that grows, whatever the history. At rest (offering stopped, the hub idle) what is left
 is what it keeps; the traced processes (`--trace-memory`) are asked for a tracemalloc snapshot
 then, so the first and the last snapshots at rest diff what was kept.
+
+Distributed, the rest first waits for every role's lag to reach 0 (`soak_lag.catch_up`) and
+says which role took how long: the quiet soak of the seventh wave waited on a hub busy 6
+minutes after sending stopped without knowing which role was behind.
 """
 
 import asyncio
@@ -18,6 +22,7 @@ from benchmarks.flow_hub import RunningHub
 from benchmarks.flow_report import console
 from benchmarks.flow_watch import wait_idle
 from benchmarks.procstats import rss_bytes, with_roles
+from benchmarks.soak_lag import LagWatch, catch_up
 from benchmarks.soak_trace.soak_tracer import ASKED
 
 MB = 1024 * 1024
@@ -37,9 +42,27 @@ def ask_snapshots(folder: Path) -> None:
     (folder / ASKED).touch()
 
 
-async def at_rest(hub: RunningHub, seconds: float, snapshots: Path | None) -> dict[str, Any]:
-    """Once the hub is idle: each process's lowest RSS over `seconds` (MB), sampled every s
-    (the batch roles give malloc's free pages back every 30 s: `seconds` should pass two)."""
+def show_catch_up(caught: dict[str, Any]) -> None:
+    """Each role: how far behind it was when the wait began, and when it reached 0."""
+    parts = [
+        f"{role} {'not' if r['seconds'] is None else format(r['seconds'], ',.0f') + ' s'}"
+        f" ({r['behind']:,} behind)"
+        for role, r in sorted(caught["roles"].items(), key=lambda kv: -(kv[1]["seconds"] or 1e9))
+    ]
+    left = f"; still behind: {caught['left']}" if caught["left"] else ""
+    console.print(f"    caught up after {caught['seconds']:,.0f} s: {', '.join(parts)}{left}")
+
+
+async def at_rest(
+    hub: RunningHub, seconds: float, snapshots: Path | None, watch: LagWatch | None = None
+) -> dict[str, Any]:
+    """Once every role has caught up and the hub is idle: each process's lowest RSS over
+    `seconds` (MB), sampled every s (the batch roles give malloc's free pages back every 30 s:
+    `seconds` should pass two)."""
+    caught = None
+    if watch is not None:
+        caught = await catch_up(watch, REST_LIMIT, time.perf_counter)
+        show_catch_up(caught)
     busy = await wait_idle(hub, REST_LIMIT)
     pids = hub_pids(hub)
     if snapshots is not None:
@@ -52,7 +75,7 @@ async def at_rest(hub: RunningHub, seconds: float, snapshots: Path | None) -> di
             if rss:
                 floors[name] = min(rss, floors.get(name, rss))
         await asyncio.sleep(1.0)
-    return {"busy_seconds": busy, "seconds": seconds, "floor_mb": floors}
+    return {"caught_up": caught, "busy_seconds": busy, "seconds": seconds, "floor_mb": floors}
 
 
 def show_rest(before: dict[str, Any], after: dict[str, Any], orders: int) -> dict[str, Any]:
@@ -72,10 +95,14 @@ def show_rest(before: dict[str, Any], after: dict[str, Any], orders: int) -> dic
 
 
 async def rest_after(
-    hub: RunningHub, seconds: float, snapshots: Path | None, before: dict[str, Any]
+    hub: RunningHub,
+    seconds: float,
+    snapshots: Path | None,
+    before: dict[str, Any],
+    watch: LagWatch | None = None,
 ) -> dict[str, Any]:
     """The rest after the soak, beside `before`: the floors and their growth per order."""
-    after = await at_rest(hub, seconds, snapshots)
+    after = await at_rest(hub, seconds, snapshots, watch)
     decided = len(hub.seen.routed) + len(hub.seen.held)
     growth = show_rest(before, after, decided)
     return {"before": before, "after": after, "decided": decided, "growth": growth}

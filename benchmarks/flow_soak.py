@@ -3,7 +3,11 @@ meanwhile: `--ship SHARE` reports that share of the requested shipments shipped,
 counts the shipped stock rows back up to their first count, `--soak-behind K` offers no new
 order while more than K sent are undecided (the highest rate the hub sustains, not a backlog
 that grows for hours), and `--series FILE` writes every process's RSS and CPU with the orders
-sent and decided as JSON lines while it runs (a soak cut short still leaves its series).
+sent and decided as JSON lines while it runs (a soak cut short still leaves its series), with
+every role's lag (`benchmarks.soak_lag`; distributed). `--soak-lag N` holds the offering too
+while a role has been more than N records behind for `--soak-lag-seconds`: the pace is then one
+the hub keeps up with, every role included. With `--soak-rest` the end waits for every role to
+catch up, and says which took how long.
 
 Without restocking the scarce SKUs run out for good and their orders wait for ever: a pile that
 grows with the history, which a network whose stock is counted up does not have (soak2,
@@ -16,7 +20,9 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,12 +31,13 @@ import aiohttp
 from aiokafka import AIOKafkaProducer
 
 from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY, SOAK_SHIP_EVERY, UPDATES, Shipper
-from benchmarks.flow_hub import RunningHub, Seen, post_all
+from benchmarks.flow_hub import KAFKA_CHANNEL, RunningHub, Seen, post_all
 from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
 from benchmarks.flow_rest import at_rest, rest_after
 from benchmarks.network import Network
 from benchmarks.procstats import cpu_seconds, rss_bytes
+from benchmarks.soak_lag import LagBound, LagWatch, watch_lag
 
 CANCEL_PAGE = 500  # oldest waiting orders looked at per round
 SPREAD_CHUNK = 50  # messages sent between two pauses with --spread
@@ -57,6 +64,9 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         "the rows shipped from back up every this many s")  # fmt: skip
     parser.add_argument("--soak-behind", type=int, default=0, help="soak: offer nothing while "
                         "more than this many sent orders are undecided")  # fmt: skip
+    parser.add_argument("--soak-lag", type=int, default=0, help="soak: offer nothing while a "
+                        "role has been more than this many records behind for a while")  # fmt: skip
+    parser.add_argument("--soak-lag-seconds", type=float, default=30.0, help="soak: that while")
     parser.add_argument("--updates-via", choices=["kafka", "rest"], default="rest",
                         help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
     parser.add_argument("--cancel-after", type=float, default=0.0, help="soak with --ship: "
@@ -81,6 +91,35 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
 def undecided(sender: Sender, seen: Seen) -> int:
     """Orders sent that have no decision seen yet (routed or held), near enough."""
     return len(sender.sent.due) - len(seen.routed) - len(seen.held)
+
+
+def pacing(s: "Soaking", behind: int, bound: LagBound | None) -> Callable[[], bool] | None:
+    """What holds the offering: more than `behind` sent orders undecided, or a role lagging."""
+    if not behind and bound is None:
+        return None
+
+    def hold() -> bool:
+        if behind and undecided(s.sender, s.hub.seen) > behind:
+            return True
+        return bound is not None and bool(bound.lagging())
+
+    return hold
+
+
+def interruptible() -> None:
+    """SIGINT (Ctrl-C) ends a run cleanly (asyncio.run cancels it, the hub is stopped): a run
+    started in the background by a non-interactive shell (`cmd &`, nohup) inherits SIGINT
+    ignored, and Python leaves an ignored SIGINT ignored, so asyncio never took it (memory7:
+    a soak did not end on SIGINT within 45 s)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def before_run(args: Any) -> None:
+    """Before the hubs start: the tracing environment, which their processes inherit (not this
+    one), and SIGINT taken."""
+    os.environ |= trace_memory_env(args)
+    interruptible()
 
 
 def count(source: str, sku: str, on_hand: int) -> dict[str, Any]:
@@ -197,9 +236,10 @@ class Connector:
         await self._producer.flush()
 
 
-async def write_series(s: Soaking, every: float, path: Path) -> None:
+async def write_series(s: Soaking, every: float, path: Path, watch: LagWatch | None) -> None:
     """Every `every` s one JSON line: per process group RSS (bytes) and CPU (s, cumulative over
-    the group's current processes), the orders sent, decided and shipment requests seen."""
+    the group's current processes), the orders sent, decided and shipment requests seen, and
+    each role's records behind and consumed so far (`lag`, `consumed`)."""
     started = time.perf_counter()
     seen, sent = s.hub.seen, s.sender.sent
     with path.open("a") as out:
@@ -209,6 +249,8 @@ async def write_series(s: Soaking, every: float, path: Path) -> None:
             line["sent"] = len(sent.due)
             line["routed"], line["held"] = len(seen.routed), len(seen.held)
             line["requested"] = len(seen.requested)
+            behind = await watch.look() if watch is not None else None
+            line |= behind.as_json() if behind is not None else {}
             groups = await asyncio.to_thread(s.hub.pids)
             for name, pids in (groups | {"load generator": [os.getpid()]}).items():
                 line[name] = {
@@ -279,30 +321,66 @@ def snapshots_folder(args: Any) -> Path | None:
     return trace_folder(args) if args.trace_memory or args.census_memory else None
 
 
+def lag_watch(s: Soaking) -> LagWatch | None:
+    """Distributed: every role's lag; the benchmark's Kafka channel is the one it registers."""
+    return LagWatch(s.hub.settings, [KAFKA_CHANNEL]) if s.hub.distributed else None
+
+
 async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, Any]:
     """One open-loop step of `--orders` orders at up to `rate`/s, with the network's rounds."""
+    watch = lag_watch(s)
+    bound = LagBound(args.soak_lag, args.soak_lag_seconds) if args.soak_lag and watch else None
     if args.soak_minutes:
         s.sender.stop_at = time.perf_counter() + seconds
-    if args.soak_behind:
-        s.sender.hold = lambda: undecided(s.sender, s.hub.seen) > args.soak_behind
-    series = (
-        asyncio.create_task(write_series(s, args.sample_seconds, args.series))
-        if args.series
-        else None
-    )
+    s.sender.hold = pacing(s, args.soak_behind, bound)
+    watching = [asyncio.create_task(watch_lag(watch, bound, time.perf_counter))] if watch else []
+    if args.series:
+        watching.append(
+            asyncio.create_task(write_series(s, args.sample_seconds, args.series, watch))
+        )
+    try:
+        return await soak_watched(s, args, rate, seconds, watch, bound)
+    finally:  # the series goes on through the rest after: its last lines are the caught-up hub
+        await wind_down(asyncio.Event(), watching, None)
+        if watch is not None:
+            await watch.close()
+
+
+def lag_figures(watch: LagWatch | None, bound: LagBound | None) -> dict[str, Any]:
+    """Each role's lag when sending stopped and, paced on lag, how long each one held it."""
+    if watch is None:
+        return {}
+    at_end = watch.last.lag if watch.last is not None else {}
+    console.print(f"    records behind when sending stopped: {at_end}")
+    held = {} if bound is None else {r: round(t, 1) for r, t in bound.held.items()}
+    if bound is not None:
+        console.print(f"    the offering held by a lagging role (s): {held or 'never'}")
+    return {"lag": {"at_end": at_end, "held_seconds": held, "looks_failed": watch.failed}}
+
+
+async def soak_watched(
+    s: Soaking,
+    args: Any,
+    rate: int,
+    seconds: float,
+    watch: LagWatch | None,
+    bound: LagBound | None,
+) -> dict[str, Any]:
+    """The soak between the rests, the network's rounds beside it."""
     net = Connector(s.hub, s.network, args) if args.ship else None
     stop = asyncio.Event()
     snapshots = snapshots_folder(args)
-    rest = await at_rest(s.hub, args.soak_rest, snapshots) if args.soak_rest else None
+    rest = await at_rest(s.hub, args.soak_rest, snapshots, watch) if args.soak_rest else None
     if net is not None:
         await net.start()
     task = asyncio.create_task(rounds(net, stop)) if net is not None else None
     try:
         step = await s.step(rate, 0.0, seconds)
     finally:
-        await wind_down(stop, [t for t in (task, series) if t is not None], net)
+        await wind_down(stop, [task] if task is not None else [], net)
+    step |= lag_figures(watch, bound)
     if rest is not None:  # the network's rounds stopped too: the hub catches up, then rests
-        step["at_rest"] = await rest_after(s.hub, args.soak_rest, snapshots, rest)
+        step["at_rest"] = await rest_after(s.hub, args.soak_rest, snapshots, rest, watch)
     if net is None:
         return step
     sh = net.shipper

@@ -4,19 +4,32 @@ process's RSS at its floor (the lowest sample in the window: the hub's batch pro
 malloc's free memory back every 30 s, so the floor is what they hold, the rest is where in that
 cycle a sample fell).
 
+Series with each role's lag (`lag`, `consumed`: benchmarks.soak_lag) give two tables more: the
+records each role was behind by window, the role furthest behind (its lag over the records it
+consumed per second: seconds of its own work) and the windows where a role stayed more than
+`--lag-bound` records behind for `--lag-seconds` (the rule `--soak-lag` paces on): their pace
+was not one the hub sustained; and each role's CPU per record it consumed in the window, and per
+order's worth of its records (its records per decided order over the whole series, which ends
+caught up with `--soak-rest`), so that a lagging role's cost is counted by the work it did, not
+spread over orders decided while it fell behind.
+
 Run:  python -m benchmarks.flow_soak_report FILE [--window 10000] [--skip 0]
+          [--lag-bound 10000 --lag-seconds 30]
 """
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.soak_lag import ROLES, LagBound
+
 MB = 1024 * 1024
-COUNTS = {"t", "wall", "sent", "routed", "held", "requested"}
+COUNTS = {"t", "wall", "sent", "routed", "held", "requested", "lag", "consumed", "groups"}
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -76,15 +89,133 @@ def floors(window: list[dict[str, Any]], names: list[str]) -> dict[str, float | 
     return found
 
 
+def cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else format(value, fmt)
+
+
 def table(title: str, rows: list[dict[str, Any]], names: list[str], fmt: str) -> Table:
     t = Table(title=title)
     for column in ("orders", *names):
         t.add_column(column, justify="right")
     for row in rows:
         cells = [f"{row['from']:,}-{row['to']:,}"]
-        cells += ["—" if row.get(n) is None else format(row[n], fmt) for n in names]
+        cells += [cell(row.get(n), fmt) for n in names]
         t.add_row(*cells)
     return t
+
+
+def process_of(role: str, names: list[str]) -> str | None:
+    """The series' process group doing a role's work: `worker <role>`, or the relay."""
+    return next((n for n in (f"worker {role}", role) if n in names), None)
+
+
+def seconds_text(seconds: float) -> str:
+    return "∞ (none consumed)" if math.isinf(seconds) else f"{seconds:,.0f} s"
+
+
+def lag_rows(cut: list[list[dict[str, Any]]], bound: LagBound) -> list[dict[str, Any]]:
+    """Per window: each role's records behind at its end, the role furthest behind in seconds
+    of its own work, and the roles `bound` found lagging in it (one bound over the whole
+    series: a role over it since the window before counts from then)."""
+    rows = []
+    for window in cut:
+        first, last = window[0], window[-1]
+        lagging: set[str] = set()
+        for sample in window[1:]:
+            bound.observe(sample["t"], sample.get("lag", {}))
+            lagging.update(bound.lagging())
+        row: dict[str, Any] = {"from": decided(first), "to": decided(last)}
+        seconds = max(1e-9, last["t"] - first["t"])
+        behind: dict[str, float] = {}
+        for role in ROLES:
+            lag = last.get("lag", {}).get(role)
+            done = last.get("consumed", {}).get(role, 0) - first.get("consumed", {}).get(role, 0)
+            row[role] = lag
+            if lag:  # none consumed in the window: behind without end
+                behind[role] = lag * seconds / done if done > 0 else math.inf
+        worst = max(behind, key=lambda r: behind[r], default=None)
+        row["furthest"] = "—" if worst is None else f"{worst} {seconds_text(behind[worst])}"
+        row["lagging"] = ", ".join(sorted(lagging)) or "—"
+        rows.append(row)
+    return rows
+
+
+def per_order(series: list[dict[str, Any]]) -> dict[str, float]:
+    """Each role's records per decided order over the whole series."""
+    first, last = series[0], series[-1]
+    orders = max(1, decided(last) - decided(first))
+    return {
+        role: (last["consumed"].get(role, 0) - first["consumed"].get(role, 0)) / orders
+        for role in ROLES
+        if role in last.get("consumed", {}) and role in first.get("consumed", {})
+    }
+
+
+def cpu_per_record(window: list[dict[str, Any]], role: str, name: str | None) -> float | None:
+    """The role's process's CPU µs per record it consumed over the window (None: none
+    consumed, or the process restarted)."""
+    first, last = window[0], window[-1]
+    done: int = last.get("consumed", {}).get(role, 0) - first.get("consumed", {}).get(role, 0)
+    a, b = first.get(name or ""), last.get(name or "")
+    if a is None or b is None or b["cpu"] < a["cpu"] or done <= 0:
+        return None
+    used: float = b["cpu"] - a["cpu"]
+    return 1e6 * used / done
+
+
+def work_rows(
+    cut: list[list[dict[str, Any]]], names: list[str], records: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Per window and role: CPU µs per record it consumed, and ms per order's worth of its
+    records (`records`: per decided order); `by work`: those summed with the other processes'
+    CPU per decided order (the load generator apart)."""
+    rows = []
+    for window in cut:
+        first, last = window[0], window[-1]
+        row: dict[str, Any] = {"from": decided(first), "to": decided(last)}
+        per_decided = cost(window, names)
+        total = sum(per_decided[n] or 0.0 for n in names if n != "load generator")
+        for role in ROLES:
+            name = process_of(role, names)
+            per_record = cpu_per_record(window, role, name)
+            if name is None or per_record is None:
+                continue
+            row[f"{role} µs/rec"] = per_record
+            if records.get(role):
+                row[role] = per_record * records[role] / 1000
+                total += row[role] - (per_decided[name] or 0.0)
+        row["by work"] = total
+        rows.append(row)
+    return rows
+
+
+def show_lag(
+    console: Console, series: list[dict[str, Any]], cut: list[list[dict[str, Any]]], args: Any
+) -> None:
+    names = [n for n in processes(series) if n != "load generator"] + ["load generator"]
+    bound = LagBound(args.lag_bound, args.lag_seconds)
+    lags = lag_rows(cut, bound)
+    title = (
+        f"Records behind by role at the window's end; lagging: over {args.lag_bound:,} records "
+        f"for {args.lag_seconds:,.0f} s in the window (a pace not sustained)"
+    )
+    console.print(table(title, lags, [*ROLES, "furthest", "lagging"], ","))
+    records = per_order([s for s in series if "consumed" in s])
+    console.print(
+        f"records per decided order, whole series: { {r: round(n, 2) for r, n in records.items()} }"
+    )
+    columns = [c for r in ROLES for c in (f"{r} µs/rec", r)] + ["by work"]
+    work = work_rows(cut, names, records)
+    console.print(
+        table(
+            "CPU by the work done: µs per record consumed, ms per order's worth",
+            work,
+            columns,
+            ".2f",
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("series", type=Path)
     parser.add_argument("--window", type=int, default=10_000, help="decided orders a row")
     parser.add_argument("--skip", type=int, default=0, help="decided orders left out first")
+    parser.add_argument("--lag-bound", type=int, default=10_000, help="records behind a role")
+    parser.add_argument("--lag-seconds", type=float, default=30.0, help="... for this long")
     args = parser.parse_args(argv)
     series = load(args.series)
     names = [n for n in processes(series) if n != "load generator"] + ["load generator"]
@@ -101,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
     console.print(table("CPU ms per decided order", costs, ["per_s", "all", *names], ".2f"))
     rss = [{"from": decided(w[0]), "to": decided(w[-1])} | floors(w, names) for w in cut]
     console.print(table("RSS floor (MB): the lowest sample of the window", rss, names, ".1f"))
+    if any("lag" in sample for sample in series):
+        show_lag(console, series, cut, args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""benchmarks.flow_soak: a soak ends when asked, and its memory tracing in the hub's processes."""
+"""benchmarks.flow_soak: a soak ends when asked, its pace, and its memory tracing in the hub's
+processes."""
 
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from benchmarks.flow_hub import Seen
 from benchmarks.flow_load import Sender
 from benchmarks.flow_rest import ask_snapshots, show_rest
-from benchmarks.flow_soak import soak_seconds, trace_memory_env
+from benchmarks.flow_soak import pacing, soak_seconds, trace_memory_env
 from benchmarks.projections_memory import split_at_order
+from benchmarks.soak_lag import LagBound
 from connectors.consumed import ConsumedMessage
 from schemas.event_types import EventType
 
@@ -99,3 +103,51 @@ def test_the_projections_memory_probe_splits_at_the_first_order_after_the_warm_u
     records = [record(n, k) for n, k in enumerate([placed, other, placed, other, placed])]
     assert split_at_order(records, 1) == 2  # the second order's first record
     assert split_at_order(records, 3) == len(records)  # fewer orders: nothing after
+
+
+def _soaking(sent: int, decided: int) -> Any:
+    sender = Sender("http://127.0.0.1:9", _NoOrders(), 4, 0.0, None, None)  # type: ignore[arg-type]
+    sender.sent.due = {f"o{n}": 0.0 for n in range(sent)}
+    seen = Seen(routed={f"o{n}": 0.0 for n in range(decided)})
+    return Namespace(sender=sender, hub=Namespace(seen=seen))
+
+
+def test_the_pace_holds_on_a_lagging_role_though_orders_are_decided() -> None:
+    # soak7's pace: every order decided, the fulfillment role minutes behind, nothing held.
+    s = _soaking(sent=1000, decided=990)
+    bound = LagBound(records=5000, seconds=30)
+    hold = pacing(s, 1500, bound)
+    assert hold is not None
+    bound.observe(0, {"orchestration": 0, "fulfillment": 40_000})
+    assert not hold()  # not for 30 s yet
+    bound.observe(31, {"orchestration": 0, "fulfillment": 45_000})
+    assert hold()
+    bound.observe(60, {"orchestration": 0, "fulfillment": 4_000})
+    assert not hold()
+    assert hold is not None and not pacing(_soaking(100, 100), 0, None)
+    assert pacing(_soaking(3000, 1000), 1500, None)() is True  # type: ignore[misc]
+
+
+def test_sigint_ends_a_run_started_with_sigint_ignored() -> None:
+    # What `cmd &` in a non-interactive shell hands a soak: SIGINT ignored, which Python keeps.
+    script = (
+        "import asyncio, time; from benchmarks.flow_soak import interruptible; interruptible()\n"
+        "async def main():\n"
+        "    print('ready', flush=True)\n"
+        "    try:\n"
+        "        await asyncio.sleep(30)\n"
+        "    finally:\n"
+        "        print('cleaned', flush=True)\n"
+        "asyncio.run(main())\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert run.stdout is not None and run.stdout.readline() == "ready\n"
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=10)
+    assert out == "cleaned\n" and "KeyboardInterrupt" in err

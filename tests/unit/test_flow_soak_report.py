@@ -1,8 +1,10 @@
-"""benchmarks.flow_soak_report: a soak's series cut by decided orders, CPU per order, floors."""
+"""benchmarks.flow_soak_report: a soak's series cut by decided orders, CPU per order, floors,
+each role's lag, and CPU by the work each role did."""
 
 from typing import Any
 
-from benchmarks.flow_soak_report import MB, cost, floors, windows
+from benchmarks.flow_soak_report import MB, cost, floors, lag_rows, per_order, windows, work_rows
+from benchmarks.soak_lag import LagBound
 
 
 def sample(t: float, decided: int, cpu: float, rss_mb: float) -> dict[str, Any]:
@@ -42,3 +44,49 @@ def test_floor_is_the_lowest_sample() -> None:
         "worker orchestration": 95.5,
         "gone": None,
     }
+
+
+def lagged(t: float, decided: int, lag: dict[str, int], consumed: dict[str, int]) -> dict[str, Any]:
+    """A sample with the roles' lag; each role's process used 1 ms of CPU per record consumed."""
+    line = sample(t, decided, 0.0, 100) | {"lag": lag, "consumed": consumed}
+    line.pop("worker orchestration")
+    for role, done in consumed.items():
+        name = "relay" if role == "relay" else f"worker {role}"
+        line[name] = {"rss": 100 * MB, "cpu": done / 1000, "n": 1}
+    return line
+
+
+def test_a_role_over_its_bound_for_the_while_marks_the_window_and_is_named() -> None:
+    series = [
+        lagged(0, 0, {"relay": 0, "fulfillment": 0}, {"relay": 0, "fulfillment": 0}),
+        lagged(30, 1000, {"relay": 10, "fulfillment": 3000}, {"relay": 3000, "fulfillment": 300}),
+        lagged(60, 2000, {"relay": 10, "fulfillment": 6000}, {"relay": 6000, "fulfillment": 600}),
+        lagged(90, 3000, {"relay": 5, "fulfillment": 8000}, {"relay": 9000, "fulfillment": 900}),
+    ]
+    rows = lag_rows(windows(series, 1000, skip=0), LagBound(records=2000, seconds=30))
+    assert [r["lagging"] for r in rows] == ["—", "fulfillment", "fulfillment"]
+    # 8,000 behind at 10 records/s in the window: 800 s of its own work behind.
+    assert rows[-1]["furthest"] == "fulfillment 800 s"
+    assert rows[-1]["fulfillment"] == 8000 and rows[-1]["relay"] == 5
+    stuck = [series[0], lagged(30, 1000, {"relay": 10}, {"relay": 0})]
+    assert lag_rows([stuck], LagBound(2000, 30))[0]["furthest"] == "relay ∞ (none consumed)"
+
+
+def test_cpu_by_work_counts_a_lagging_roles_cost_per_record_it_consumed() -> None:
+    # The role consumed 1 record per decided order in the first window, then fell behind
+    # (0.25 per order), then caught up (1.75): its CPU per decided order swings 1 → 0.25 →
+    # 1.75 ms, its CPU per record and per order's worth stay 1,000 µs and 1 ms.
+    series = [
+        lagged(0, 0, {"fulfillment": 0}, {"fulfillment": 0}),
+        lagged(10, 1000, {"fulfillment": 0}, {"fulfillment": 1000}),
+        lagged(20, 2000, {"fulfillment": 750}, {"fulfillment": 1250}),
+        lagged(30, 3000, {"fulfillment": 0}, {"fulfillment": 3000}),
+    ]
+    cut = windows(series, 1000, skip=0)
+    records = per_order(series)
+    assert records == {"fulfillment": 1.0}
+    names = ["worker fulfillment"]
+    assert [cost(w, names)["worker fulfillment"] for w in cut] == [1.0, 0.25, 1.75]
+    rows = work_rows(cut, names, records)
+    assert [round(r["fulfillment µs/rec"]) for r in rows] == [1000, 1000, 1000]
+    assert [round(r["by work"], 6) for r in rows] == [1.0, 1.0, 1.0]
