@@ -9,7 +9,7 @@ ends, `connectors.lag`), and the relay as the event store's head against its sav
 
 - intake: the submissions and the channels' topics;
 - orchestration, projections: the order events and the stock events;
-- fulfillment: the sources' updates (its Faust group) and the stock feed;
+- fulfillment: the sources' updates and the stock feed (plain groups of their own);
 - relay: events stored and not yet published.
 
 `LagBound` is the rule shared by the pacing (`--soak-lag`) and the report (`flow_soak_report`):
