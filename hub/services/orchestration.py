@@ -147,7 +147,7 @@ class OrchestrationService:
                 if order is None or order.status not in ROUTABLE:
                     status = order.status.value if order is not None else "unknown"
                     results.append(OrchestrationResult(order_id, "skipped", status, 1))
-                    batch.waits[order_id] = None
+                    batch.waits[order_id] = batch.parked(order)
                     continue
                 results.append(self._plan(order, batch, 1))
                 orders.append(order)

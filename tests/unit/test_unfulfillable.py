@@ -4,6 +4,7 @@ stores them, and `Routed` events stored before the field still load."""
 
 import copy
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -13,12 +14,15 @@ from aggregates import Order
 from aggregates.order import OrderStatus
 from hub.services.intake import INTAKE_ACTOR
 from hub.services.routed_events import RoutedOrderEvents
-from hub.services.waiting_orders import moving_rules, unfulfillable
+from hub.services.routing_batch import RoutingBatch
+from hub.services.supply_view import SupplyView
+from hub.services.waiting_orders import Waited, WaitingOrders, moving_rules, unfulfillable
 from hub.store import OrderStore
 from orchestration_policies import StockLevel, decide, default_policy
 from orchestration_policies.decision_inputs import candidate_from
 from orchestration_policies.inputs import LineToRoute, OrderToRoute
 from tests.contracts.factories import NOW, placed_order, recorded_decision, source_body
+from tests.unit.test_stock_by_totals import env
 from tests.unit.test_waiting_orders import order_to_france
 
 T1 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -121,3 +125,22 @@ def test_a_routed_event_stored_before_the_field_still_loads() -> None:
         {"2": 1},
         {},
     )
+
+
+def test_an_order_held_with_waiting_lines_is_parked_not_woken_by_stock(tmp_path: Path) -> None:
+    order = _accepted()
+    _route(order, None)  # line 2 (BLUE-LAMP) waits
+    order.put_on_hold("over_split_limit", "too many shipments", "system:orchestrator", NOW)
+    assert order.status is OrderStatus.HELD
+    batch = RoutingBatch(now=T1, policies=[], used_today={}, seen=(5, 0))
+
+    parked = batch.parked(order)
+
+    # Only an order event (a release) can make it routable: no SKU of it is watched for raises.
+    assert parked == Waited(5, 0, T1.date(), (), ("BLUE-LAMP",))
+    waiting = WaitingOrders(SupplyView(OrderStore(env=env(tmp_path / "s.db"))), lambda: T1)
+    waiting.decided(order.id, parked)
+    assert waiting.unchanged(order.id, {"BLUE-LAMP"})
+    assert not waiting.unchanged(order.id, {"BLUE-LAMP", "RED-CHAIR"})  # the view changed
+    # A policy reads the clock: nothing is skipped, as for waiting orders.
+    assert RoutingBatch(now=T1, policies=[], used_today={}, seen=None).parked(order) is None
