@@ -59,8 +59,19 @@ class Meter:
         self.cpu = 0.0
         self.decided = 0
         self.outcomes: dict[UUID, str] = {}  # the last outcome of each order still waiting
+        # Orders decided again, by what decided them (a wake-up, the sweep) and the outcome.
+        self.again: Counter[str] = Counter()
+        self._phase = "new"
         follower, service = hub.orchestrator, hub.orchestration
         apply, sweep, many = follower.apply, follower.sweep_backorders, service.orchestrate_many
+        wake = follower._wake
+
+        def phased_wake(skus: list[str]) -> int:
+            self._phase = "wake"
+            try:
+                return wake(skus)
+            finally:
+                self._phase = "new"
 
         def timed_apply(*args: Any) -> None:
             started = time.process_time()
@@ -70,15 +81,18 @@ class Meter:
                 self.cpu += time.process_time() - started
 
         def timed_sweep() -> int:
-            started = time.process_time()
+            started, self._phase = time.process_time(), "sweep"
             try:
                 return sweep()
             finally:
                 self.cpu += time.process_time() - started
+                self._phase = "new"
 
         def counted(order_ids: list[UUID]) -> list[Any]:
             results = many(order_ids)
             self.decided += len(results)
+            if self._phase != "new":
+                self.again.update(f"{self._phase}:{_outcome(r)}" for r in results)
             for r in results:
                 if r.outcome in WAITS or (r.outcome == "unchanged" and r.status in WAITS):
                     self.outcomes.setdefault(r.order_id, r.status)
@@ -89,6 +103,12 @@ class Meter:
         setattr(follower, "apply", timed_apply)  # noqa: B010 (an instance's own, for a while)
         setattr(follower, "sweep_backorders", timed_sweep)  # noqa: B010
         setattr(service, "orchestrate_many", counted)  # noqa: B010
+        setattr(follower, "_wake", phased_wake)  # noqa: B010
+
+
+def _outcome(result: Any) -> str:
+    """An outcome, with the status that made a decision skip the order."""
+    return f"skipped ({result.status})" if result.outcome == "skipped" else str(result.outcome)
 
 
 def main() -> None:
@@ -140,7 +160,7 @@ def _run(args: argparse.Namespace, hub: Hub, settings: Settings, backends: Backe
     placed: dict[UUID, int] = {}
     shipped_rows: set[tuple[str, str]] = set()
     census: list[Counter[str]] = []
-    window = _Window(meter, backends)
+    window = _Window(meter, backends, args.window)
     print(_Window.HEADER)
     for block in range(args.orders // args.block):
         placed.update(_place(hub, maker, block, args.block))
@@ -155,6 +175,7 @@ def _run(args: argparse.Namespace, hub: Hub, settings: Settings, backends: Backe
             hub.orchestrator.sweep_backorders()
         if ((block + 1) * args.block) % args.window == 0:
             print(window.line((block + 1) * args.block, hub), flush=True)
+            print("    decided again per 1,000 new orders:", window.again(), flush=True)
             if args.census:
                 census.append(_census())
                 if len(census) > 1:  # so far, for a run stopped before its end
@@ -207,9 +228,16 @@ class _Window:
         "inputs known | raised rows | RSS MB"
     )
 
-    def __init__(self, meter: Meter, backends: Backends) -> None:
-        self._meter, self._backends = meter, backends
+    def __init__(self, meter: Meter, backends: Backends, window: int) -> None:
+        self._meter, self._backends, self._window = meter, backends, window
+        self._again: Counter[str] = Counter()
         self._at = (0, meter.cpu, meter.decided, backends.cpu())
+
+    def again(self) -> str:
+        """The window's decisions of waiting orders by what made them and their outcome."""
+        counts, self._again = self._meter.again - self._again, Counter(self._meter.again)
+        per = 1000 / self._window
+        return ", ".join(f"{k} {v * per:.1f}" for k, v in sorted(counts.items()))
 
     def line(self, orders: int, hub: Hub) -> str:
         meter, backend = self._meter, self._backends.cpu()
