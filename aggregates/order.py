@@ -86,6 +86,8 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         self.routing_attempts = 0
         self.shipments: dict[str, Shipment] = {}
         self.waiting: dict[str, int] = {}
+        # Waiting lines no holder of their SKU may ship (line id → why): not a wait for stock.
+        self.unfulfillable: dict[str, str] = {}
         self.decision: DecisionRecord | None = None
         self.rejected_sources: list[str] = []
         self.invoices: dict[str, IssuedInvoice] = {}
@@ -207,11 +209,13 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         unroutable_reason: str | None,
         actor: str,
         now: datetime,
+        unfulfillable: dict[str, str] | None = None,
     ) -> None:
         """Record a routing decision and one FulfillmentRequested per shipment.
 
         `waiting` (line id → quantity) are the backordered lines; the event names their SKUs,
         demand class and placed-at so that a backorder queue can be kept from events alone.
+        `unfulfillable`: those of them no holder of their SKU may ship (line id → why).
         """
         self.check_status_in(ROUTABLE, "routed")
         for shipment in shipments:
@@ -234,6 +238,7 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
+            unfulfillable=unfulfillable or None,
         )
         for shipment in shipments:
             promised_by = self.submission.promised_by
@@ -265,12 +270,14 @@ class Order(OrderFulfillment, OrderWithdrawals, OrderBilling):
         actor: str,
         correlation_id: str,
         at: datetime,
+        unfulfillable: dict[str, str] | None = None,  # absent from events before 2026-12-05
     ) -> None:
         self.routing_attempts += 1
         self.hold = None  # however a hold ended (released, changed, re-routed), routing ends it
         self.decision = decision
         self.explanation = explanation
         self.waiting = {w.line_id: w.quantity for w in waiting_lines}
+        self.unfulfillable = dict(unfulfillable or {})
         # Lines no source can take are an exception, even when other lines ship.
         self.unroutable = unroutable_reason
         if unroutable_reason is not None:

@@ -23,11 +23,13 @@ KIND_SEVERITY = {
     "over_split_limit": "medium",  # held: stock is there, but only in too many shipments
     "jeopardy": "low",  # the timer's band replaces it
     "backordered": "low",
+    "unfulfillable": "medium",  # waiting lines no holder of their SKU may ship: people must act
     "rejected_submission": "low",
     "withdrawal_unconfirmed": "medium",  # a cancelled order's source silent for long (the clock)
 }
 KINDS = tuple(KIND_SEVERITY)
 UNANSWERED = "withdrawal_unconfirmed"
+UNFULFILLABLE = "unfulfillable"
 # Reasons a follower or consumer gave up on a message; everything else was refused input.
 PARKED_REASONS = frozenset({"follower_failed", "dead_lettered"})
 SHIPPED_STATES = frozenset({"shipped", "delivered", "delivery_failed"})  # the goods left
@@ -185,6 +187,7 @@ def _hold_released(book: Book, ctx: Context, env: EventEnvelope) -> Context:
 
 
 _NO_ROUTE = frozenset({"unroutable", "no_source_left"})
+_WAITS = frozenset({"backordered", UNFULFILLABLE})
 _CLOCK = frozenset({"jeopardy", "late"})
 
 
@@ -197,7 +200,7 @@ def _routed(book: Book, ctx: Context, env: EventEnvelope) -> Context:
     if not unroutable and not (waiting and ctx.rejected_by):
         book.resolve(ctx.subject, _NO_ROUTE, env, "routed")
     if not waiting:
-        book.resolve(ctx.subject, frozenset({"backordered"}), env, "stock allocated")
+        book.resolve(ctx.subject, _WAITS, env, "stock allocated")
     if (unroutable or waiting) and ctx.rejected_by:
         return _no_source_left(book, ctx, env, unroutable, waiting)
     if unroutable and not book.open_ids(ctx.subject, _NO_ROUTE):
@@ -223,28 +226,30 @@ def _no_source_left(
     """A source refused the shipment and no other can take those lines now."""
     if not book.open_ids(ctx.subject, _NO_ROUTE):
         left = unroutable or "waiting for " + ", ".join(sorted({w["sku"] for w in waiting}))
-        book.open(
-            ctx,
-            "no_source_left",
-            _ident("no_source_left", env),
-            env,
-            source_id=ctx.rejected_by,
-            reason=f"rejected by {ctx.rejected_by}; no other source can take it: {left}",
-        )
+        reason = f"rejected by {ctx.rejected_by}; no other source can take it: {left}"
+        ident = _ident("no_source_left", env)
+        book.open(ctx, "no_source_left", ident, env, source_id=ctx.rejected_by, reason=reason)
     return replace(ctx, rejected_by="") if not waiting else ctx
 
 
 def _backordered(book: Book, ctx: Context, env: EventEnvelope, waiting: list[Any]) -> None:
-    if book.open_ids(ctx.subject, frozenset({"backordered"})):
-        return
-    book.open(
-        ctx,
-        "backordered",
-        _ident("backordered", env),
-        env,
-        skus=tuple(sorted({w["sku"] for w in waiting})),
-        reason="waiting for " + ", ".join(f"{w['quantity']} x {w['sku']}" for w in waiting),
-    )
+    """Lines waiting for stock are a backorder; those no holder of their SKU may ship (line
+    id → why, from 2026-12-05) are `unfulfillable`: restocking cannot move them, people can."""
+    stuck = env.data.get("unfulfillable") or {}
+    lines = [w for w in waiting if w["line_id"] not in stuck]
+    reason = "waiting for " + ", ".join(f"{w['quantity']} x {w['sku']}" for w in lines)
+    _waits(book, ctx, env, "backordered", lines, reason)
+    lines = [w for w in waiting if w["line_id"] in stuck]
+    reason = "; ".join(f"{w['line_id']}: {stuck[w['line_id']]}" for w in lines)
+    _waits(book, ctx, env, UNFULFILLABLE, lines, reason)
+
+
+def _waits(book: Book, ctx: Context, env: EventEnvelope, kind: str, lines: Any, why: str) -> None:
+    if not lines:
+        book.resolve(ctx.subject, frozenset({kind}), env, "routed: no such line waits")
+    elif not book.open_ids(ctx.subject, frozenset({kind})):
+        skus = tuple(sorted({w["sku"] for w in lines}))
+        book.open(ctx, kind, _ident(kind, env), env, skus=skus, reason=why)
 
 
 def _shipment_rejected(book: Book, ctx: Context, env: EventEnvelope) -> Context:
@@ -255,14 +260,9 @@ def _shipment_progressed(book: Book, ctx: Context, env: EventEnvelope) -> Contex
     state = env.data.get("state")
     shipment = str(env.data.get("shipment_id", ""))
     if state == "delivery_failed":
-        book.open(
-            ctx,
-            "delivery_failed",
-            _ident("delivery_failed", env, shipment),
-            env,
-            source_id=str(env.data.get("source_id", "")),
-            reason=f"shipment {shipment}: {env.data.get('reason') or 'delivery failed'}",
-        )
+        ident, source = _ident("delivery_failed", env, shipment), str(env.data.get("source_id", ""))
+        reason = f"shipment {shipment}: {env.data.get('reason') or 'delivery failed'}"
+        book.open(ctx, "delivery_failed", ident, env, source_id=source, reason=reason)
     if state in SHIPPED_STATES:
         book.resolve(ctx.subject, _CLOCK | {UNANSWERED}, env, f"shipment {state}")
         ctx = replace(ctx, closed=True)

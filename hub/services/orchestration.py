@@ -36,7 +36,7 @@ from hub.services.routing_batch import stockless as _stockless
 from hub.services.routing_inputs import order_to_route
 from hub.services.stock_reservations import Reservation, StockItems
 from hub.services.supply_view import SupplyView, candidate_from
-from hub.services.waiting_orders import WaitingOrders, moving_rules, reads_clock
+from hub.services.waiting_orders import WaitingOrders, moving_rules, reads_clock, unfulfillable
 from hub.store import OrderStore
 from orchestration_policies import (
     CandidateSource,
@@ -147,7 +147,7 @@ class OrchestrationService:
                 if order is None or order.status not in ROUTABLE:
                     status = order.status.value if order is not None else "unknown"
                     results.append(OrchestrationResult(order_id, "skipped", status, 1))
-                    batch.waits[order_id] = None
+                    batch.waits[order_id] = batch.parked(order)
                     continue
                 results.append(self._plan(order, batch, 1))
                 orders.append(order)
@@ -228,11 +228,13 @@ class OrchestrationService:
 
         waiting = {line.line_id: line.quantity for line in decision.backordered}
         unroutable = _unroutable_reason(decision)
+        stuck = unfulfillable(to_route, decision, candidates, batch.moving)
         if (
             order.status is OrderStatus.BACKORDERED
             and not decision.shipments
             and waiting == order.waiting
             and unroutable is None
+            and stuck == order.unfulfillable
         ):
             # Still nothing to ship: record nothing (a sweep must not grow the log).
             batch.waits[order.id] = batch.waited(to_route, decision, order.status)
@@ -256,16 +258,17 @@ class OrchestrationService:
                 )
             )
         digests = (digest, self.recorder.record(inputs, batch.records))
-        status = self._route(order, batch, (recorded, digests, shipments, waiting, unroutable))
+        routing = (recorded, digests, shipments, waiting, unroutable, stuck)
+        status = self._route(order, batch, routing)
         batch.waits[order.id] = batch.waited(to_route, decision, status)
         return OrchestrationResult(order.id, status.value, status.value, attempt, digest)
 
     def _route(self, order: Order, batch: _Batch, routing: tuple[Any, ...]) -> OrderStatus:
         """The routing recorded: its stored events written straight (routed_events), saved
         with the batch, where they may be; else by the aggregate. The order's new status."""
-        recorded, digests, shipments, waiting, unroutable = routing
+        recorded, digests, shipments, waiting, unroutable, stuck = routing
         args = (recorded, digests, shipments, waiting, unroutable, ORCHESTRATOR, batch.now)
-        direct = self._routed.events_of(order, *args)
+        direct = self._routed.events_of(order, *args, stuck)
         if direct is not None:
             batch.stored[order.id], status = direct
             return status
@@ -279,6 +282,7 @@ class OrchestrationService:
             unroutable_reason=unroutable,
             actor=ORCHESTRATOR,
             now=batch.now,
+            unfulfillable=stuck,
         )
         return order.status
 

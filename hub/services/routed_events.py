@@ -67,6 +67,7 @@ class RoutedOrderEvents:
         unroutable_reason: str | None,
         actor: str,
         now: datetime,
+        unfulfillable: dict[str, str] | None = None,
     ) -> tuple[list[StoredEvent], OrderStatus] | None:
         """What `order.route(...)` with these arguments would store, and the status it would
         reach; None where the aggregate's path must be taken (see the module's docstring)."""
@@ -78,7 +79,7 @@ class RoutedOrderEvents:
         stored = [
             StoredEvent(
                 order.id, version + 1, _ROUTED_TOPIC, self._routed(order, decision, digests,
-                waiting_lines, unroutable_reason, actor, now)
+                waiting_lines, unroutable_reason, actor, now, unfulfillable or None)
             )
         ]  # fmt: skip
         requested = self._requested(order, actor, now)
@@ -95,6 +96,7 @@ class RoutedOrderEvents:
         unroutable_reason: str | None,
         actor: str,
         now: datetime,
+        unfulfillable: dict[str, str] | None,
     ) -> bytes:
         dump = _ROUTED_CODECS
         state = {
@@ -112,6 +114,7 @@ class RoutedOrderEvents:
             "actor": actor,
             "correlation_id": order.correlation_id,
             "at": now,
+            "unfulfillable": unfulfillable,
         }
         return stored_json(self._transcoder, state, _ROUTED_PLAIN)
 

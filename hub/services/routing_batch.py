@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
-from aggregates.order import OrderStatus
+from aggregates.order import Order, OrderStatus
 from aggregates.stock import StockItem
 from hub.services.reserved_events import TotalsItem
 from hub.services.stock_reservations import Key, Reservation
@@ -52,6 +52,21 @@ class RoutingBatch:
         day = self.now.astimezone(UTC).date()
         excluded = fixed_exclusions(decision, self.moving)
         return Waited(self.seen[0], self.seen[1], day, skus, waiting, excluded)
+
+    def parked(self, order: Order | None) -> Waited | None:
+        """An order not routable now (held, shipped, cancelled) that the backorder view may still
+        list as waiting (a hold keeps the lines an earlier routing left waiting): no raise can
+        make it routable, only an order event (a release, a change, a rejection), which is
+        decided without asking `WaitingOrders`. So the wake-ups and the sweep skip it while
+        the SKUs it waits for, the sources, the policies and the day stay (None: decide it
+        again). Each was read from the store and skipped at every restock of its SKUs and every
+        sweep (benchmarks/README.md, orchhist8)."""
+        if self.seen is None or order is None:
+            return None
+        skus = {line.line_id: line.sku for line in order.submission.lines}
+        waiting = sku_tuple(skus[line] for line in order.waiting if line in skus)
+        day = self.now.astimezone(UTC).date()
+        return Waited(self.seen[0], self.seen[1], day, (), waiting)
 
 
 def stockless(source: Source, batch: RoutingBatch) -> CandidateSource:

@@ -45,7 +45,7 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 from hub.services.supply_view import SupplyView
-from orchestration_policies import CandidateStatus, Decision, Policy
+from orchestration_policies import CandidateSource, CandidateStatus, Decision, OrderToRoute, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +158,45 @@ def fixed_exclusions(decision: Decision, moving: frozenset[str]) -> frozenset[st
         for c in decision.explanation.candidates
         if c.status is CandidateStatus.EXCLUDED and c.rule not in moving
     )
+
+
+def unfulfillable(
+    order: OrderToRoute,
+    decision: Decision,
+    candidates: Iterable[CandidateSource],
+    moving: frozenset[str],
+) -> dict[str, str]:
+    """The waiting lines no source holding their SKU may ship, by a verdict stock cannot
+    change (as `fixed_exclusions`): line id → why, naming each holder and its rule. Restocking
+    cannot move them; a source or policy change, or stock registered at a source that may ship
+    them, can. Operations see them as their own exception (`unfulfillable`), not as a wait."""
+    waiting = {line.line_id for line in decision.backordered}
+    if not waiting:
+        return {}
+    verdicts = _fixed_verdicts(decision, moving)
+    holders = _holders(candidates)
+    stuck = {}
+    for line in order.lines:
+        held = holders.get(line.sku, []) if line.line_id in waiting else []
+        if held and verdicts.keys() >= set(held):
+            named = ", ".join(f"{s} ({verdicts[s]})" for s in sorted(held))
+            stuck[line.line_id] = f"{line.sku}: held only at {named}"
+    return stuck
+
+
+def _fixed_verdicts(decision: Decision, moving: frozenset[str]) -> dict[str, str]:
+    """The sources the decision excluded by a verdict stock cannot change, with the rule."""
+    return {
+        c.source_id: c.rule or "excluded"
+        for c in decision.explanation.candidates
+        if c.status is CandidateStatus.EXCLUDED and c.rule not in moving
+    }
+
+
+def _holders(candidates: Iterable[CandidateSource]) -> dict[str, list[str]]:
+    """SKU → the candidates holding a stock item of it (a candidate without stock holds none)."""
+    holders: dict[str, list[str]] = {}
+    for candidate in candidates:
+        for sku in candidate.stock:
+            holders.setdefault(sku, []).append(candidate.source_id)
+    return holders

@@ -117,6 +117,7 @@ class History:
         shipments: dict[str, tuple[str, list[tuple[str, str, int]]]] | None = None,
         waiting: dict[str, int] | None = None,
         unroutable: str | None = None,
+        unfulfillable: dict[str, str] | None = None,
     ) -> None:
         """shipment id -> (source, [(line_id, sku, quantity)])"""
         order.route(
@@ -132,6 +133,7 @@ class History:
             unroutable_reason=unroutable,
             actor=ORCHESTRATOR,
             now=at(minute),
+            unfulfillable=unfulfillable,
         )
         self.record(order)
 
@@ -478,6 +480,38 @@ class ExceptionQueueContract:
 
         assert row is not None
         assert (row.resolved_at, row.resolution) == (when(3), "stock allocated")
+
+    def test_waiting_lines_no_holder_may_ship_are_unfulfillable_with_the_reason_per_line(
+        self, make_view: MakeView
+    ) -> None:
+        h = History()
+        order = h.order()
+        why = "BLUE-LAMP: held only at st-de-0001 (does_not_ship_to_country)"
+        h.route(order, 1, waiting={"1": 2, "2": 1}, unfulfillable={"2": why})
+        # A source may ship it now (registered, redefined): it waits for stock like the other.
+        h.route(order, 2, waiting={"1": 2, "2": 1})
+        view = self.fold(make_view, h.log)
+        rows = {r.kind: r for r in view.queue(ExceptionQuery(state="all")).rows}
+        assert set(rows) == {"backordered", "unfulfillable"}
+        stuck, waits = rows["unfulfillable"], rows["backordered"]
+        assert (stuck.severity, stuck.skus, stuck.reason) == ("medium", ("BLUE-LAMP",), f"2: {why}")
+        assert (stuck.opened_at, stuck.resolved_at) == (when(1), when(2))
+        assert (waits.reason, waits.is_open) == ("waiting for 2 x RED-CHAIR", True)
+
+    def test_a_routed_event_from_before_unfulfillable_lines_is_a_backorder(
+        self, make_view: MakeView
+    ) -> None:
+        h = History()
+        order = h.order()
+        h.route(order, 1, waiting={"2": 1})
+        (routed,) = [e for e in h.log if e.type == "orderhub.order.routed"]
+        assert "unfulfillable" in routed.data
+        old = routed.model_copy(
+            update={"data": {k: v for k, v in routed.data.items() if k != "unfulfillable"}}
+        )
+        view = self.fold(make_view, [old if e is routed else e for e in h.log])
+        (row,) = view.queue(ExceptionQuery(state="all")).rows
+        assert (row.kind, row.reason) == ("backordered", "waiting for 1 x BLUE-LAMP")
 
     # -- deliveries -----------------------------------------------------------------------------
 

@@ -75,8 +75,8 @@ def _candidate(source_id: str, ships_to: list[str], on_hand: int) -> CandidateSo
     return candidate_from(body, True, {"A": StockLevel(on_hand)} if on_hand else {})
 
 
-def test_a_decision_excludes_for_good_only_by_rules_stock_cannot_change() -> None:
-    order = OrderToRoute(
+def order_to_france(*lines: LineToRoute) -> OrderToRoute:
+    return OrderToRoute(
         order_id="o",
         channel="web",
         country="FR",
@@ -84,9 +84,13 @@ def test_a_decision_excludes_for_good_only_by_rules_stock_cannot_change() -> Non
         delivery_method=DeliveryMethod.STANDARD,
         total=Decimal(10),
         currency="EUR",
-        lines=(LineToRoute("1", "A", 5),),
+        lines=lines,
         placed_at=T1,
     )
+
+
+def test_a_decision_excludes_for_good_only_by_rules_stock_cannot_change() -> None:
+    order = order_to_france(LineToRoute("1", "A", 5))
     candidates = [
         _candidate("berlin", ["DE"], 9),  # does not ship to France: for good
         _candidate("lyon", ["FR"], 2),  # fewer than the rule wants: until it has more

@@ -17,6 +17,7 @@ KIND_LABELS = {
     "over_split_limit": "Over split limit",
     "jeopardy": "In jeopardy",
     "backordered": "Backordered",
+    "unfulfillable": "Unfulfillable",
     "rejected_submission": "Refused submission",
 }
 STATUS_TONES = {

@@ -14,6 +14,8 @@ import pytest
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
+from projections.exception_query import ExceptionQuery
+from projections.exception_rules import ExceptionRow
 from schemas.sources import StockSnapshot
 from schemas.submission import OrderSubmission
 from tests.contracts.factories import source_definition, submission_dict
@@ -93,6 +95,13 @@ def test_an_order_no_holder_may_ship_waits_cheaply_until_one_may(hub: Hub) -> No
     _count(hub, "wh-berlin", 10, sku="BLUE-LAMP")
     hub.deliver()
     order_id = _waiting(hub, quantity=1, sku="BLUE-LAMP")
+    # Operations see it as an order to act on, with the reason, not as a wait for stock.
+    (row,) = _exceptions(hub, order_id)
+    assert (row.kind, row.severity, row.reason) == (
+        "unfulfillable",
+        "medium",
+        "1: BLUE-LAMP: held only at wh-berlin (does_not_ship_to_country)",
+    )
     before = _decisions(hub, order_id)
     for on_hand in (20, 30, 40):  # Berlin restocked again and again
         _count(hub, "wh-berlin", on_hand, sku="BLUE-LAMP")
@@ -102,6 +111,16 @@ def test_an_order_no_holder_may_ship_waits_cheaply_until_one_may(hub: Hub) -> No
     _count(hub, "wh-lyon", 5, sku="BLUE-LAMP")
     hub.deliver()
     assert _status(hub, order_id) == "routed"
+    assert _exceptions(hub, order_id) == []
+
+
+def test_a_wait_for_stock_is_a_backorder_not_unfulfillable(hub: Hub) -> None:
+    order_id = _waiting(hub)  # Lyon, which may ship it, has too few
+    assert [r.kind for r in _exceptions(hub, order_id)] == ["backordered"]
+
+
+def _exceptions(hub: Hub, order_id: UUID) -> list[ExceptionRow]:
+    return hub.exceptions.queue(ExceptionQuery(order_id=str(order_id))).rows
 
 
 def test_a_source_or_policy_change_a_restore_or_a_new_day_wakes_it(hub: Hub, clock: Clock) -> None:
