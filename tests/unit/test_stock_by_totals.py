@@ -123,10 +123,15 @@ def test_items_are_loaded_only_where_a_snapshot_is_due_and_loads_stay_exact(
 
     # Loaded for the batches that reached a snapshot's version, and for those alone.
     assert loads == crossed
+    snapshotted_as_replayed(store, tmp_path)
+
+
+def snapshotted_as_replayed(store: OrderStore, tmp_path: Path) -> list[Any]:
+    """The item's snapshots: one at each of the three intervals crossed, taken of the whole
+    item as its save left it (a load equal to a full replay). Returns them, newest first."""
     assert store.snapshots is not None
     saved_id = StockItem.create_id(*KEY)
     snapshots = list(store.snapshots.get(saved_id, desc=True))
-    # One at each interval crossed, taken of the whole item as the batch left it.
     assert [s.originator_version // STOCK_SNAPSHOT_EVERY for s in snapshots] == [3, 2, 1]
     loaded = store.repository_for(StockItem).get(saved_id)
     replaying = ReplayingStore(env=env(tmp_path / "events.sqlite3"))
@@ -135,6 +140,7 @@ def test_items_are_loaded_only_where_a_snapshot_is_due_and_loads_stay_exact(
         k: v for k, v in vars(replayed).items() if k != "_pending_events"
     }
     assert loaded.reserved == sum(loaded.reservations.values())
+    return snapshots
 
 
 def test_after_a_conflict_items_are_loaded_whatever_the_view_knows(tmp_path: Path) -> None:
@@ -162,8 +168,8 @@ def test_reservations_written_in_stored_form_across_an_interval_take_the_snapsho
     reserved = ReservedEvents(store)
     assert reserved.usable
     view.refresh()
-    n = 0
-    while (holding := view.holding(*KEY)) is not None and holding.version < 3 * 50:
+    n, end = 0, 3 * STOCK_SNAPSHOT_EVERY
+    while (holding := view.holding(*KEY)) is not None and holding.version < end:
         totals = (holding.on_hand, holding.reserved, holding.safety_stock)
         item = TotalsItem(*KEY, totals, holding.version, reserved)
         for _ in range(7):
@@ -172,17 +178,8 @@ def test_reservations_written_in_stored_form_across_an_interval_take_the_snapsho
         store.save(item)
         view.refresh()
 
-    assert store.snapshots is not None
-    saved_id = StockItem.create_id(*KEY)
-    snapshots = list(store.snapshots.get(saved_id, desc=True))
-    assert [s.originator_version // STOCK_SNAPSHOT_EVERY for s in snapshots] == [3, 2, 1]
+    snapshots = snapshotted_as_replayed(store, tmp_path)
     # A load reads the last snapshot and the events after it, not the whole history.
-    after = store.recorder.select_events(saved_id, gt=snapshots[0].originator_version)
+    newest = snapshots[0].originator_version
+    after = store.recorder.select_events(StockItem.create_id(*KEY), gt=newest)
     assert len(after) < STOCK_SNAPSHOT_EVERY
-    loaded = store.repository_for(StockItem).get(saved_id)
-    replaying = ReplayingStore(env=env(tmp_path / "events.sqlite3"))
-    replayed = replaying.repository.get(saved_id)
-    assert {k: v for k, v in vars(loaded).items() if k != "_pending_events"} == {
-        k: v for k, v in vars(replayed).items() if k != "_pending_events"
-    }
-    assert loaded.reserved == sum(loaded.reservations.values())
