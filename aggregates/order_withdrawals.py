@@ -27,9 +27,13 @@ class OrderWithdrawals(OrderState):
         """Cancel the whole order before it ships: open shipments are withdrawn (the sources
         confirm or refuse), waiting lines are dropped. Returns the shipments withdrawn.
 
-        Once something shipped, what has not is cancelled (`cancel_rest`)."""
+        Once something shipped, what has not is cancelled (`cancel_rest`). Asked again while
+        the cancellation is under way or once it is done, nothing is recorded and none is
+        withdrawn (a client retrying after a timeout is answered, not refused)."""
         if self._any_left():
             return self.cancel_rest(reason, actor, now)
+        if self.cancel_requested and not self._open_shipments() and not self.waiting:
+            return []  # the same request again: its shipments are being (or were) withdrawn
         if self.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
             raise InvalidTransitionError(self.id, self.status.value, "cancelled")
         open_ids = sorted(sid for sid, s in self.shipments.items() if s.state not in CLOSED)

@@ -22,7 +22,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresAggregateRecorder
-from eventsourcing.utils import strtobool
+from eventsourcing.utils import TopicError, resolve_topic, strtobool
 from psycopg.errors import DuplicateObject
 from psycopg.rows import tuple_row
 
@@ -172,15 +172,50 @@ class OrderStore(Application[Any]):
         if self.repository.cache and not self.repository.fastforward:
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
-        self._take_snapshots(processing_event)
+        self._take_snapshots(processing_event, self._crossed(stored, processing_event))
         return []
 
-    def _take_snapshots(self, processing_event: ProcessingEvent[Any]) -> None:
+    def _crossed(
+        self, stored: list[StoredEvent], processing_event: ProcessingEvent[Any]
+    ) -> list[Any]:
+        """Ids of the aggregates of a snapshotted kind whose events were given in their stored
+        form (no aggregate saved) and reached a version the store snapshots: such an item
+        took no snapshot, and its loads replayed every event since its last one (a shortcut
+        lost for good on an item only stored-form writers touch). Read per topic once."""
+        if self.snapshots is None:
+            return []
+        intervals, due = self._topic_intervals, []
+        for event in stored:
+            interval = intervals.get(event.topic)
+            if interval is None:
+                interval = intervals[event.topic] = self._interval_of(event.topic)
+            if interval and not event.originator_version % interval:
+                due.append(event.originator_id)
+        return [i for i in dict.fromkeys(due) if i not in processing_event.aggregates]
+
+    @functools.cached_property
+    def _topic_intervals(self) -> dict[str, int]:
+        return {}
+
+    def _interval_of(self, topic: str) -> int:
+        """The snapshot interval of the aggregate an event topic belongs to (0: none)."""
+        module, _, qualname = topic.partition(":")
+        owner = qualname.rpartition(".")[0]
+        try:
+            kind = resolve_topic(f"{module}:{owner}") if owner else None
+        except TopicError:
+            return 0
+        return self.snapshotting_intervals.get(kind, 0) if kind is not None else 0
+
+    def _take_snapshots(
+        self, processing_event: ProcessingEvent[Any], loaded: Iterable[Any] = ()
+    ) -> None:
         """Snapshots of the aggregates a save has just recorded that crossed their interval.
 
         Taken from the saved aggregates themselves (their state is what was recorded) and
-        written together, where the library would load each one again and write it alone.
-        The events are committed already and a snapshot is only a shortcut for loading, so a
+        written together, where the library would load each one again and write it alone;
+        those whose events were given in stored form (`loaded`) are read back for it. The
+        events are committed already and a snapshot is only a shortcut for loading, so a
         snapshot that cannot be written is logged and the next interval tries again."""
         if self.snapshots is None:
             return
@@ -190,9 +225,10 @@ class OrderStore(Application[Any]):
             interval = self.snapshotting_intervals.get(type(aggregate))
             if interval and event.originator_version % interval == 0:
                 due[event.originator_id] = aggregate
-        if not due:
+        if not due and not loaded:
             return
         try:
+            due |= {i: self._snapshotting.get(i) for i in loaded}
             self.snapshots.put([Snapshot.take(aggregate) for aggregate in due.values()])
         except Exception:
             log.exception(

@@ -1,6 +1,13 @@
-"""Orders waiting for stock, by SKU, in the order they should be served when stock arrives."""
+"""Orders waiting for stock, by SKU, in the order they should be served when stock arrives.
+
+Each line says what it waits for: stock (`held` 0, `unfulfillable` NULL); a person, the order
+being held (`held` 1: only a release moves it, no restock); or a source at all
+(`unfulfillable`: why no holder of its SKU may ship it, as the order's `Routed` says; stock
+registered at a new holder may still move it). Operations read the table as the backlog.
+"""
 
 from collections.abc import Sequence
+from typing import Any
 
 from projections.base import SqlView
 from projections.positions import create_positions_table, read_positions, save_positions
@@ -18,22 +25,30 @@ CREATE TABLE IF NOT EXISTS backorder_lines (
     quantity INTEGER NOT NULL,
     demand_class TEXT NOT NULL,
     placed_at TEXT NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    unfulfillable TEXT,
     PRIMARY KEY (order_id, line_id)
 )"""
+# Added to a table made by a release before them (`_migrate`).
+_ADDED = {"held": "INTEGER NOT NULL DEFAULT 0", "unfulfillable": "TEXT"}
+_REPLACING = frozenset({EventType.ORDER_ROUTED, EventType.ORDER_CANCELLATION_REQUESTED})
+_HOLDS: dict[str, int] = {EventType.ORDER_HELD: 1, EventType.ORDER_HOLD_RELEASED: 0}
 
 
 class SqlBackorderView(SqlView):
     """Filled from `Routed` events: each routing replaces the order's waiting lines; a
     cancellation drops them (an order whose rest was cancelled after it shipped in part
-    waits no more, and no `Routed` follows to say so)."""
+    waits no more, and no `Routed` follows to say so). A hold marks them held, its release
+    waiting again."""
 
     # The only ones it reads.
-    event_types = frozenset({EventType.ORDER_ROUTED, EventType.ORDER_CANCELLATION_REQUESTED})
+    event_types = frozenset({*_REPLACING, *_HOLDS})
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:
             cur.execute(_DDL)
+            _migrate(cur, db.dialect)
             cur.execute("CREATE INDEX IF NOT EXISTS backorder_lines_sku ON backorder_lines (sku)")
             create_positions_table(cur)
 
@@ -43,10 +58,8 @@ class SqlBackorderView(SqlView):
         # An order's last routing in the batch decides its waiting lines (each routing
         # replaces the lines of the one before): one DELETE and one INSERT per batch, where a
         # statement each per Routed event was a sixth of the projections role's CPU (py-spy).
-        last: dict[str, EventEnvelope] = {}
-        for env in envelopes:
-            if env.type in self.event_types:
-                last[env.subject] = env
+        # A hold or release after it sets the lines' `held`.
+        last, held = _last_of(envelopes)
         order_ids = list(last)
         for start in range(0, len(order_ids), _CHUNK):
             chunk = order_ids[start : start + _CHUNK]
@@ -54,21 +67,16 @@ class SqlBackorderView(SqlView):
                 f"DELETE FROM backorder_lines WHERE order_id IN ({', '.join('?' for _ in chunk)})",
                 chunk,
             )
-        rows = [
-            (
-                env.subject,
-                w["line_id"],
-                w["sku"],
-                w["quantity"],
-                env.data["demand_class"],
-                env.data["placed_at"],
-            )
-            for env in last.values()
-            if env.type == EventType.ORDER_ROUTED and env.data.get("unroutable_reason") is None
-            for w in env.data.get("waiting_lines", [])
-        ]
+        rows = [row for env in last.values() for row in _rows(env, held.get(env.subject, 0))]
         if rows:
-            cur.executemany("INSERT INTO backorder_lines VALUES (?, ?, ?, ?, ?, ?)", rows)
+            cur.executemany(
+                "INSERT INTO backorder_lines (order_id, line_id, sku, quantity, demand_class, "
+                "placed_at, held, unfulfillable) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        changed = [(flag, order_id) for order_id, flag in held.items() if order_id not in last]
+        if changed:
+            cur.executemany("UPDATE backorder_lines SET held = ? WHERE order_id = ?", changed)
         save_positions(cur, FOLLOWER, positions)
 
     def waiting_for(self, sku: str, class_rank: dict[str, int]) -> list[str]:
@@ -101,7 +109,7 @@ class SqlBackorderView(SqlView):
                 cur.execute(
                     "SELECT b.sku, b.order_id, b.demand_class, b.placed_at, o.sku "
                     "FROM backorder_lines b JOIN backorder_lines o ON o.order_id = b.order_id "
-                    f"WHERE b.sku IN ({', '.join('?' for _ in chunk)})",
+                    f"WHERE b.sku IN ({', '.join('?' for _ in chunk)}) AND b.held = 0",
                     chunk,
                 )
                 for sku, order_id, demand_class, placed_at, other in cur.fetchall():
@@ -118,9 +126,11 @@ class SqlBackorderView(SqlView):
 
     def all_waiting(self, class_rank: dict[str, int]) -> list[tuple[str, frozenset[str]]]:
         """Every order with a waiting line and the SKUs it waits for, in the order they should
-        be served."""
+        be served; not held orders (a release, not stock, moves them)."""
         with self._db.transaction() as cur:
-            cur.execute("SELECT order_id, sku, demand_class, placed_at FROM backorder_lines")
+            cur.execute(
+                "SELECT order_id, sku, demand_class, placed_at FROM backorder_lines WHERE held = 0"
+            )
             rows = cur.fetchall()
         skus: dict[str, set[str]] = {}
         first: dict[str, tuple[int, str]] = {}
@@ -131,6 +141,85 @@ class SqlBackorderView(SqlView):
         ordered = sorted(skus, key=lambda o: (*first[o], o))
         return [(o, frozenset(skus[o])) for o in ordered]
 
+    def lines_of(self, order_id: str) -> list[tuple[str, str, int, bool, str | None]]:
+        """An order's lines in the view: line id, SKU, units, held, why no source may ship it."""
+        with self._db.transaction() as cur:
+            cur.execute(
+                "SELECT line_id, sku, quantity, held, unfulfillable FROM backorder_lines "
+                "WHERE order_id = ? ORDER BY line_id",
+                (order_id,),
+            )
+            return [(r[0], r[1], int(r[2]), bool(r[3]), r[4]) for r in cur.fetchall()]
+
     def positions(self) -> dict[str, int]:
         with self._db.transaction() as cur:
             return read_positions(cur, FOLLOWER)
+
+
+def _last_of(
+    envelopes: Sequence[EventEnvelope],
+) -> tuple[dict[str, EventEnvelope], dict[str, int]]:
+    """Each order's last routing or cancellation in the batch, and whether a hold (1) or a
+    release (0) came after it."""
+    last: dict[str, EventEnvelope] = {}
+    held: dict[str, int] = {}
+    for env in envelopes:
+        if env.type in _REPLACING:
+            last[env.subject] = env
+            held.pop(env.subject, None)
+        elif env.type in _HOLDS:
+            held[env.subject] = _HOLDS[env.type]
+    return last, held
+
+
+def _rows(env: EventEnvelope, held: int) -> list[tuple[Any, ...]]:
+    """A `Routed` event's waiting lines as rows (none for a cancellation or an unroutable
+    order); `unfulfillable` absent before 2026-12-05."""
+    data = env.data
+    if env.type != EventType.ORDER_ROUTED or data.get("unroutable_reason") is not None:
+        return []
+    stuck = data.get("unfulfillable") or {}
+    return [
+        (
+            env.subject,
+            w["line_id"],
+            w["sku"],
+            w["quantity"],
+            data["demand_class"],
+            data["placed_at"],
+            held,
+            stuck.get(w["line_id"]),
+        )
+        for w in data.get("waiting_lines", [])
+    ]
+
+
+def _migrate(cur: Cursor, dialect: str) -> None:
+    """A table made by an earlier release gains the columns, its rows kept (waiting for stock
+    until their order's next event; those of orders held now are marked so, where the order
+    view shares the database, as it does in both modes)."""
+    if dialect == "sqlite":
+        cur.execute("SELECT name FROM pragma_table_info('backorder_lines')")
+    else:
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'backorder_lines'"
+        )
+    present = {r[0] for r in cur.fetchall()}
+    missing = [c for c in _ADDED if c not in present]
+    for column in missing:
+        cur.execute(f"ALTER TABLE backorder_lines ADD COLUMN {column} {_ADDED[column]}")
+    if "held" in missing and _has_table(cur, dialect, "order_status"):
+        cur.execute(
+            "UPDATE backorder_lines SET held = 1 WHERE order_id IN "
+            "(SELECT order_id FROM order_status WHERE status = 'held')"
+        )
+
+
+def _has_table(cur: Cursor, dialect: str, table: str) -> bool:
+    if dialect == "sqlite":
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+    else:
+        cur.execute("SELECT to_regclass(?) IS NOT NULL", (table,))
+        return bool(cur.fetchone()[0])
+    return cur.fetchone() is not None

@@ -114,7 +114,7 @@ class SqlDatabase:
                 pg_cur.execute(
                     "SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k", (keys,)
                 )
-            yield _Translating(pg_cur, self)
+            yield _Translating(pg_cur, self, pipelined)
 
     @contextmanager
     def rebuilding(self, view: str) -> Iterator[None]:
@@ -218,12 +218,24 @@ def statement_is_delete(sql: str) -> bool:
 
 
 class _Translating:
-    def __init__(self, cursor: Any, db: SqlDatabase) -> None:
+    def __init__(self, cursor: Any, db: SqlDatabase, pipelined: bool = False) -> None:
         self._cursor = cursor
         self._db = db
         self._raw: psycopg.RawCursor[Any] | None = None  # on the cursor's connection, PostgreSQL
+        # In pipeline mode psycopg hands each answer to the cursor that sent the statement,
+        # whenever it arrives, even after that cursor has sent another: a server answering
+        # early (its send buffer full, this thread late) gave a read on the one shared cursor
+        # the rows of the views' lock, or an earlier write's status, for its own. So writes
+        # (whose answers nobody reads) go on one cursor, reads on another, made afresh when
+        # the one before still owes an answer.
+        self._pipelined = pipelined
+        self._writer = cursor
+        self._reader: Any = None
+        self._unread = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._pipelined:
+            self._cursor = self._cursor_for(sql)
         if self._db.dialect == "postgres":
             text, params = _as_array(sql, params)
             if text is not sql or _ARRAY_PARAMETER.search(sql):
@@ -241,7 +253,18 @@ class _Translating:
             return None
         if self._db.dialect == "postgres" and self._together(sql, params):
             return None
+        if self._pipelined:
+            self._cursor = self._writer
         return self._cursor.executemany(self._db.sql(sql), [tuple(p) for p in params])
+
+    def _cursor_for(self, sql: str) -> Any:
+        """The cursor a statement goes on in a pipeline (see `__init__`)."""
+        if _writes_only(sql):
+            return self._writer
+        if self._reader is None or self._unread:
+            self._reader = self._writer.connection.cursor()
+        self._unread = True
+        return self._reader
 
     def _together(self, sql: str, params: Sequence[Sequence[Any]]) -> bool:
         """The rows in one statement (or a few), in the caller's transaction as before, written
@@ -284,10 +307,14 @@ class _Translating:
         return known or None
 
     def fetchall(self) -> list[Any]:
-        return list(self._cursor.fetchall())
+        found = list(self._cursor.fetchall())
+        self._unread = False
+        return found
 
     def fetchone(self) -> Any:
-        return self._cursor.fetchone()
+        found = self._cursor.fetchone()
+        self._unread = False
+        return found
 
 
 def _psycopg_conninfo(url: str) -> str:
@@ -301,6 +328,7 @@ def _psycopg_conninfo(url: str) -> str:
 __all__ = ["Cursor", "SqlDatabase", "psycopg"]
 
 
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 # A parameter cast to an array (`?::text[]`): its statement is planned per call.
 _ARRAY_PARAMETER = re.compile(r"\?::\w+(\s+\w+)*\[\]")
 # `column IN (?, ?, …)`, not `NOT IN`, not a row value's.
@@ -322,6 +350,13 @@ def _as_array(sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]]:
         return sql, params
     literal = multirow.array_literal(keys, "text")
     return text, [*params[:first], literal, *params[first + count :]]
+
+
+@lru_cache(maxsize=512)
+def _writes_only(sql: str) -> bool:
+    """A statement whose answer is only its status: nobody fetches it."""
+    head = sql.lstrip()[:6].upper()
+    return head in ("INSERT", "UPDATE", "DELETE") and not _RETURNING.search(sql)
 
 
 @lru_cache(maxsize=512)

@@ -136,6 +136,9 @@ class FulfillmentService:
         check_line_quantities(order, lines)
         if order.shipped_units():
             return retry_on_conflict(lambda: self._cancel_rest(order_id, lines, reason, actor))
+        if order.cancel_requested:
+            # Every unit is being (or was) cancelled already: asked again, as the whole order.
+            return self.cancel_order(order_id, reason, actor)
         kept = []
         for line in order.submission.lines:
             left = line.quantity - lines.get(line.line_id, 0)

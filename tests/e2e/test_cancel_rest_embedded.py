@@ -99,7 +99,11 @@ async def test_the_rest_of_an_order_shipped_in_part_is_cancelled_and_the_order_c
     cancelled = await client.post(f"/v1/orders/{order_id}/cancel", json=body, headers=desk)
 
     assert cancelled.status_code == 202, cancelled.text
-    assert cancelled.json() == {"order_id": order_id, "withdrawn_shipments": [table]}
+    assert cancelled.json() == {
+        "order_id": order_id,
+        "withdrawn_shipments": [table],
+        "status": "cancelling",
+    }
     (requested,) = events(hub, order_id, "cancellation_requested")
     assert requested.actor.kind == "user", "the service desk's key"
     assert requested.data["cancelled_lines"] == [

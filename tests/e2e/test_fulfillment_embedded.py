@@ -383,7 +383,11 @@ async def test_an_order_cancelled_before_it_ships_is_cancelled_when_the_source_c
     )
 
     assert cancelled.status_code == 202, cancelled.text
-    assert cancelled.json() == {"order_id": order_id, "withdrawn_shipments": [shipment]}
+    assert cancelled.json() == {
+        "order_id": order_id,
+        "withdrawn_shipments": [shipment],
+        "status": "cancelling",
+    }
     (requested,) = events(hub, order_id, "cancellation_requested")
     assert requested.data["withdrawn_from"] == {shipment: "wh-lyon"}
     assert requested.data["reason"] == "customer changed her mind"
@@ -402,6 +406,34 @@ async def test_an_order_cancelled_before_it_ships_is_cancelled_when_the_source_c
     late = await applied(client, update(order_id, shipment, "wh-lyon", "shipped", 2, **SHIPPED))
     assert late["applied"] is False
     assert await stock(client, "wh-lyon") == (10, 0)
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_asked_again_is_answered_as_the_first_and_records_nothing(
+    hub_client: tuple[httpx.AsyncClient, Hub],
+) -> None:
+    # A client retrying after a timeout, while the source has not answered and after.
+    client, hub = hub_client
+    order_id, shipment = await routed_to(client, hub, "WEB-4010")
+    body = {"reason": "customer changed her mind"}
+    first = await client.post(f"/v1/orders/{order_id}/cancel", json=body)
+    assert first.status_code == 202, first.text
+    position = hub.store.max_position()
+
+    again = await client.post(f"/v1/orders/{order_id}/cancel", json=body)
+
+    assert again.status_code == 202, again.text
+    assert again.json() == {"order_id": order_id, "withdrawn_shipments": [], "status": "cancelling"}
+    assert hub.store.max_position() == position, "nothing recorded, nothing sent to the source"
+    await applied(client, update(order_id, shipment, "wh-lyon", "cancellation_confirmed", 1))
+    position = hub.store.max_position()
+
+    late = await client.post(f"/v1/orders/{order_id}/cancel", json={"reason": "once more"})
+
+    assert late.status_code == 202, late.text
+    assert late.json() == {"order_id": order_id, "withdrawn_shipments": [], "status": "cancelled"}
+    assert hub.store.max_position() == position
+    assert len(events(hub, order_id, "cancellation_requested")) == 1
 
 
 @pytest.mark.asyncio

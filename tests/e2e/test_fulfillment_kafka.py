@@ -310,6 +310,10 @@ def test_a_cancellation_that_reaches_the_hub_before_the_shipment_is_confirmed(
     )
     cancel = hub.post(f"/v1/orders/{order_id}/cancel", {"reason": "ordered twice"})
     assert cancel.status_code == 202, cancel.text
+    # The channel retries after a timeout: answered, nothing more recorded (one request below).
+    again = hub.post(f"/v1/orders/{order_id}/cancel", {"reason": "ordered twice"})
+    assert again.status_code == 202, again.text
+    assert again.json()["withdrawn_shipments"] == []
     final = wait_for(
         hub, f"order {order_id} settled", status_in(hub, order_id, {"cancelled", "completed"})
     )

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.backorders import SqlBackorderView
+from projections import backorders
+from projections.backorders import _ADDED, SqlBackorderView
 from projections.sqldb import SqlDatabase
 from schemas.envelope import Actor, EventEnvelope
 from schemas.event_types import EventType
@@ -189,3 +190,99 @@ def test_any_grouping_into_batches_gives_the_same_view_as_one_event_at_a_time(
     finally:
         one_db.close()
         batched_db.close()
+
+
+def hold(order: str, sequence: int, released: bool = False) -> EventEnvelope:
+    kind = EventType.ORDER_HOLD_RELEASED if released else EventType.ORDER_HELD
+    return _envelope(order, sequence, kind, {"rule": "manual_review", "reason": "odd address"})
+
+
+HELD_HISTORY = [
+    routed("o1", 3, [("1", "A", 2), ("2", "B", 1)]),
+    routed("o2", 3, [("1", "A", 1)]),
+    hold("o1", 4),  # a rule held it at its next routing: its lines wait for a person
+    hold("o2", 4),
+    hold("o2", 5, released=True),
+    routed("o3", 3, [("1", "B", 1)]),
+    hold("o3", 4),
+    routed("o3", 6, [("1", "B", 1)]),  # released and routed again in the same batch
+]
+
+
+@pytest.mark.parametrize("cut", range(len(HELD_HISTORY) + 1))
+def test_a_held_order_is_listed_as_held_not_as_waiting_for_stock(tmp_path: Path, cut: int) -> None:
+    db = SqlDatabase(f"sqlite:///{tmp_path / 'views.sqlite3'}")
+    view = SqlBackorderView(db)
+    try:
+        view.apply(HELD_HISTORY[:cut], {})
+        view.apply(HELD_HISTORY[cut:], {})
+
+        assert view.lines_of("o1") == [("1", "A", 2, True, None), ("2", "B", 1, True, None)]
+        assert view.lines_of("o2") == [("1", "A", 1, False, None)]
+        assert view.lines_of("o3") == [("1", "B", 1, False, None)]
+        # Only a release moves a held order: a restock or a sweep does not read it.
+        assert [o for o, _ in view.all_waiting(RANK)] == ["o2", "o3"]
+        assert view.waiting_for_many(["A", "B"], RANK) == {"A": ["o2"], "B": ["o3"]}
+        view.apply([hold("o1", 5, released=True)], {})
+        assert view.waiting_for_many(["A"], RANK) == {"A": ["o1", "o2"]}
+    finally:
+        db.close()
+
+
+def test_a_line_no_holder_may_ship_says_why_and_is_still_woken_by_stock(
+    view: SqlBackorderView,
+) -> None:
+    stuck = routed("o1", 3, [("1", "A", 2), ("2", "B", 1)])
+    stuck.data["unfulfillable"] = {"2": "every holder of B: no same-day shipping"}
+    view.apply([stuck], {})
+
+    assert view.lines_of("o1") == [
+        ("1", "A", 2, False, None),
+        ("2", "B", 1, False, "every holder of B: no same-day shipping"),
+    ]
+    # Stock registered at a new holder may let it ship: still among who waits for B.
+    assert view.waiting_for_many(["B"], RANK) == {"B": ["o1"]}
+
+
+# The table as releases before `held` and `unfulfillable` made it.
+OLD_DDL = "\n".join(
+    line for line in backorders._DDL.splitlines() if not line.lstrip().startswith(tuple(_ADDED))
+)
+
+
+def made_by_an_earlier_release(db: SqlDatabase) -> None:
+    """The table as a release before `held` and `unfulfillable` made it, an order held."""
+    with db.transaction() as cur:
+        cur.execute(OLD_DDL)
+        cur.executemany(
+            "INSERT INTO backorder_lines VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                ("o1", "1", "A", 2, "standard", "2026-11-20T08:00:00Z"),
+                ("o2", "1", "A", 1, "vip", "2026-11-20T09:00:00Z"),
+            ],
+        )
+        cur.execute("CREATE TABLE order_status (order_id TEXT PRIMARY KEY, status TEXT NOT NULL)")
+        cur.executemany(
+            "INSERT INTO order_status VALUES (?, ?)", [("o1", "held"), ("o2", "backordered")]
+        )
+
+
+def check_migrated(db: SqlDatabase) -> None:
+    view = SqlBackorderView(db)
+    assert view.lines_of("o1") == [("1", "A", 2, True, None)]
+    assert view.lines_of("o2") == [("1", "A", 1, False, None)]
+    assert view.waiting_for_many(["A"], RANK) == {"A": ["o2"]}
+    view.apply([routed("o3", 3, [("1", "A", 1)])], {})
+    assert view.waiting_for_many(["A"], RANK) == {"A": ["o2", "o3"]}
+    assert SqlBackorderView(db).lines_of("o1") == [("1", "A", 2, True, None)], "once"
+
+
+def test_a_table_made_by_an_earlier_release_gains_the_columns_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    db = SqlDatabase(f"sqlite:///{tmp_path / 'views.sqlite3'}")
+    try:
+        made_by_an_earlier_release(db)
+        check_migrated(db)
+    finally:
+        db.close()

@@ -19,7 +19,7 @@ from hub.services.fulfillment import FulfillmentService
 from hub.services.orchestration import ORCHESTRATOR
 from hub.store import OrderStore
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
-from tests.contracts.factories import popo_store
+from tests.contracts.factories import placed_order, popo_store
 from tests.unit.test_shipment_state_machine import (
     AT,
     routed_order,
@@ -277,3 +277,38 @@ def test_a_cancellation_stored_by_an_earlier_release_still_loads() -> None:
     assert loaded.cancel_requested and loaded.waiting == {}
     assert loaded.status is OrderStatus.CANCELLING
     assert "cancelled_lines" not in earlier.events_of(str(order.id))[-1].data
+
+
+def test_a_whole_order_cancel_asked_again_records_nothing_while_under_way_and_once_done() -> None:
+    # Nothing shipped: the whole order is cancelled. A client retrying after a timeout, or the
+    # service desk asking twice, is answered without a second withdrawal or an error.
+    order = backordered_order()
+    store, service = stocked_store(order)
+    assert service.cancel_order(order.id, "the customer will not wait", DESK) == [LILLE, LYON]
+    position = store.max_position()
+
+    assert service.cancel_order(order.id, "the customer will not wait", DESK) == []
+    assert service.cancel_order(order.id, "asked by phone too", DESK) == []
+    assert service.cancel_lines(order.id, {"1": 1}, "one chair less", DESK) == []
+    assert store.max_position() == position
+    assert load(store, order).status is OrderStatus.CANCELLING
+
+    for shipment in (LYON, LILLE):
+        service.apply_update(update(order, shipment, K.CANCELLATION_CONFIRMED))
+    assert load(store, order).status is OrderStatus.CANCELLED
+    position = store.max_position()
+
+    assert service.cancel_order(order.id, "the customer will not wait", DESK) == []
+    assert store.max_position() == position
+    (requested,) = [e for e in store.events_of(str(order.id)) if "ancellation" in e.type]
+    assert requested.data["withdrawn"] == [LILLE, LYON]
+
+
+def test_a_rejected_order_still_cannot_be_cancelled() -> None:
+    order = placed_order("WEB-3002", lines=LINES)
+    order.reject(["ship_to.country: not served"], actor="system:intake", now=AT)
+    order.collect_events()
+
+    with pytest.raises(InvalidTransitionError, match="rejected; it cannot be cancelled"):
+        order.request_cancellation("never mind", DESK, AT)
+    assert not order.pending_events

@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError
 from aggregates.errors import InsufficientStockError
 from aggregates.stock import StockItem
 from hub.services import stock_reservations
+from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.stock_reservations import Reservation, StockItems
 from hub.services.supply_view import SupplyView
 from hub.store import STOCK_SNAPSHOT_EVERY, OrderStore
@@ -122,10 +123,15 @@ def test_items_are_loaded_only_where_a_snapshot_is_due_and_loads_stay_exact(
 
     # Loaded for the batches that reached a snapshot's version, and for those alone.
     assert loads == crossed
+    snapshotted_as_replayed(store, tmp_path)
+
+
+def snapshotted_as_replayed(store: OrderStore, tmp_path: Path) -> list[Any]:
+    """The item's snapshots: one at each of the three intervals crossed, taken of the whole
+    item as its save left it (a load equal to a full replay). Returns them, newest first."""
     assert store.snapshots is not None
     saved_id = StockItem.create_id(*KEY)
     snapshots = list(store.snapshots.get(saved_id, desc=True))
-    # One at each interval crossed, taken of the whole item as the batch left it.
     assert [s.originator_version // STOCK_SNAPSHOT_EVERY for s in snapshots] == [3, 2, 1]
     loaded = store.repository_for(StockItem).get(saved_id)
     replaying = ReplayingStore(env=env(tmp_path / "events.sqlite3"))
@@ -134,6 +140,7 @@ def test_items_are_loaded_only_where_a_snapshot_is_due_and_loads_stay_exact(
         k: v for k, v in vars(replayed).items() if k != "_pending_events"
     }
     assert loaded.reserved == sum(loaded.reservations.values())
+    return snapshots
 
 
 def test_after_a_conflict_items_are_loaded_whatever_the_view_knows(tmp_path: Path) -> None:
@@ -147,3 +154,32 @@ def test_after_a_conflict_items_are_loaded_whatever_the_view_knows(tmp_path: Pat
 
     assert touched[KEY].reservations.keys() >= {"o:s:1"}
     assert len(touched[KEY].reservations) > 1, "the whole item, with the reservations it held"
+
+
+def test_reservations_written_in_stored_form_across_an_interval_take_the_snapshot(
+    tmp_path: Path,
+) -> None:
+    # Written straight to their stored form (TotalsItem), the events reach versions the
+    # store snapshots with no aggregate saved: the store reads the item back for it. Without,
+    # no snapshot was taken and each load replayed the whole history.
+    store = OrderStore(env=env(tmp_path / "events.sqlite3"))
+    busy(store, 8, steps=10)
+    view = SupplyView(store)
+    reserved = ReservedEvents(store)
+    assert reserved.usable
+    view.refresh()
+    n, end = 0, 3 * STOCK_SNAPSHOT_EVERY
+    while (holding := view.holding(*KEY)) is not None and holding.version < end:
+        totals = (holding.on_hand, holding.reserved, holding.safety_stock)
+        item = TotalsItem(*KEY, totals, holding.version, reserved)
+        for _ in range(7):
+            item.reserve(f"order-{n}:s:1", 1, T1)
+            n += 1
+        store.save(item)
+        view.refresh()
+
+    snapshots = snapshotted_as_replayed(store, tmp_path)
+    # A load reads the last snapshot and the events after it, not the whole history.
+    newest = snapshots[0].originator_version
+    after = store.recorder.select_events(StockItem.create_id(*KEY), gt=newest)
+    assert len(after) < STOCK_SNAPSHOT_EVERY

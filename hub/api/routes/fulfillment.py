@@ -99,9 +99,11 @@ async def cancel_order(
     refuse; the order is `cancelling` until they do), waiting lines dropped, their stock
     released. Before anything shipped, `lines` cancels some units and the rest is routed
     again. Once part of the order shipped, the rest is cancelled and the order ends as what
-    shipped (invoiced for that alone); `lines` must then name that whole rest. Asked again,
-    nothing more is recorded. 409 when everything shipped (only a return is possible) or a
-    line shipped in full; 422 for a line the order lacks or more units than ordered."""
+    shipped (invoiced for that alone); `lines` must then name that whole rest. Asked again
+    (a client retrying after a timeout), nothing more is recorded and the answer is the same
+    202 with no shipment withdrawn; `status` is the order's after the request. 409 when
+    everything shipped (only a return is possible) or a line shipped in full; 422 for a line
+    the order lacks or more units than ordered."""
     order = await asyncio.to_thread(hub.intake.find, order_id)
     if order is None or not principal.may_see_channel(order.channel):
         raise not_found(f"order {order_id}")
@@ -132,7 +134,9 @@ async def cancel_order(
             )
         ) from None
     await settling.delivered_quietly(hub)
-    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
+    after = await asyncio.to_thread(hub.intake.find, order_id)
+    status = (after or order).status.value
+    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn, "status": status}
 
 
 class ReturnLine(BaseModel):
@@ -263,4 +267,6 @@ async def change_order(
         hub.fulfillment.change_order, order_id, submission, text, principal.actor
     )
     await settling.delivered_quietly(hub)
-    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn}
+    after = await asyncio.to_thread(hub.intake.find, order_id)
+    status = (after or order).status.value
+    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn, "status": status}
