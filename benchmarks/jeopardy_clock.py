@@ -142,7 +142,7 @@ def main() -> None:
             f"{r['tick_role_ms']:.1f}, PostgreSQL {r['tick_postgres_ms']:.1f}), flagging {flagged}"
         )
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args), "results": results}))
+        args.json.write_text(json.dumps({"args": vars(args), "results": results}, default=str))
 
 
 if __name__ == "__main__":
