@@ -132,17 +132,21 @@ def main() -> None:
     args = parser.parse_args()
     server = postgres_server()
     results = [measured(server, int(n), args) for n in args.open.split(",")]
-    for r in results:
-        first = r["first_tick"]
-        flagged = [t["flagged"] for t in r["ticks"]]
-        print(
-            f"{r['open']:>7,} open: first tick {first['flagged']:,} flagged, "
-            f"{r['flag_ms']:.3f} ms CPU a flag (role {first['role_s']:.2f} s, PostgreSQL "
-            f"{first['postgres_s']:.2f} s); then a tick {r['tick_ms']:.1f} ms (role "
-            f"{r['tick_role_ms']:.1f}, PostgreSQL {r['tick_postgres_ms']:.1f}), flagging {flagged}"
-        )
+    print("\n".join(map(described, results)))
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args), "results": results}, default=str))
+        kept = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}
+        args.json.write_text(json.dumps(kept))
+
+
+def described(r: dict[str, Any]) -> str:
+    first = r["first_tick"]
+    flagged = [t["flagged"] for t in r["ticks"]]
+    return (
+        f"{r['open']:>7,} open: first tick {first['flagged']:,} flagged, "
+        f"{r['flag_ms']:.3f} ms CPU a flag (role {first['role_s']:.2f} s, PostgreSQL "
+        f"{first['postgres_s']:.2f} s); then a tick {r['tick_ms']:.1f} ms (role "
+        f"{r['tick_role_ms']:.1f}, PostgreSQL {r['tick_postgres_ms']:.1f}), flagging {flagged}"
+    )
 
 
 if __name__ == "__main__":
