@@ -30,6 +30,8 @@ import asyncio
 import json
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -87,6 +89,7 @@ class Role:
         self.updates = FulfillmentUpdatesConsumer(hub.fulfillment, hub.intake, publisher, settings)
         self.feed = StockFeedConsumer(hub.catalog, publisher, settings, hub.intake)
         self.offsets = {UPDATES: 0, FEED: 0}
+        self.contended: Path | None = None  # the rows file of `--contention`'s writer
 
     def messages(self, topic: str, values: list[dict[str, Any]]) -> list[ConsumedMessage]:
         start = self.offsets[topic]
@@ -171,6 +174,9 @@ def measured(
     """The round's shipped updates, then its rows counted back up, each timed."""
     ids, updates, rows = round_
     before = on_hand(router.hub, rows)
+    if role.contended is not None:  # the writer meanwhile moves to this round's rows
+        role.contended.write_text(json.dumps(sorted(rows)))
+        time.sleep(1.2)
     size = args.batch
     messages = role.messages(UPDATES, updates)
     cpu, backend, wall = role.timed(
@@ -217,6 +223,14 @@ def main() -> None:
         default="",
         help="comma-separated orders of history (e.g. 10000,200000): the rounds measured at each",
     )
+    parser.add_argument(
+        "--contention",
+        type=float,
+        default=0.0,
+        help="rows/s another process saves meanwhile among the round's rows, as orchestration's "
+        "reservations do (benchmarks.fulfillment_contention; its backend's CPU is in "
+        "PostgreSQL's figure)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     server = postgres_server()
@@ -231,14 +245,30 @@ def main() -> None:
             hub.deliver()
             backends = Backends(server, url.rsplit("/", 1)[1])
             router, role = Orders(hub, backends, args.skus), Role(hub, backends)
-            if args.history:
-                at_histories(router, role, args, figures)
-            for _ in range(0 if args.history else args.rounds):
-                one_round(router, role, args, figures)
+            writer = contending(role, url, Path(tmp), args.contention)
+            try:
+                if args.history:
+                    at_histories(router, role, args, figures)
+                for _ in range(0 if args.history else args.rounds):
+                    one_round(router, role, args, figures)
+            finally:
+                if writer is not None:
+                    writer.terminate()
+                    writer.wait()
             hub.close()
     finally:
         drop_database(server, url)
     report(args, figures)
+
+
+def contending(role: Role, url: str, tmp: Path, rate: float) -> "subprocess.Popen[bytes] | None":
+    """`--contention`'s writer, started in a process of its own (its CPU is not this one's)."""
+    if rate <= 0:
+        return None
+    role.contended = tmp / "contended-rows.json"
+    role.contended.write_text("[]")
+    command = [sys.executable, "-m", "benchmarks.fulfillment_contention", url]
+    return subprocess.Popen([*command, str(role.contended), str(rate)])
 
 
 def report(args: argparse.Namespace, figures: Figures) -> None:

@@ -155,6 +155,13 @@ class OrderStore(Application[Any]):
         self.notify(processing_event.events)
         return recordings
 
+    def written(self, *aggregates: Any) -> list[StoredEvent]:
+        """The aggregates' new events, taken from them, in their stored form: a list `save`
+        takes, that can be saved again if a save of it fails (a failed save has taken them)."""
+        processing_event = _Processing()
+        processing_event.collect_events(*aggregates)
+        return list(map(self.mapper.to_stored_event, processing_event.events))
+
     def _save_stored(self, parts: tuple[Any, ...]) -> list[Any]:
         """`save` of aggregates and of events written already in their stored form (lists of
         `StoredEvent`, hub.services.routed_events), in the order given, in one transaction."""

@@ -61,6 +61,12 @@ class OrderStatusView(Protocol):
         """Orders not shipped (nor cancelled or rejected) promised at or before `moment`, by
         promise then id, after the (promised_by, order_id) of a previous page."""
 
+    def open_promises(
+        self, moment: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """`promised_before`'s orders as (promised_by, order_id) only: what the jeopardy
+        clock reads of every open promise at each tick."""
+
     def placed_between(self, start: str, end: str, channel: str | None) -> list[OrderStatusRow]:
         """Orders placed in [start, end)."""
 
@@ -111,6 +117,11 @@ class InMemoryOrderStatusView:
             and (after is None or (r.promised_by, r.order_id) > after)
         ]
         return sorted(due, key=lambda r: (r.promised_by, r.order_id))[:limit]
+
+    def open_promises(
+        self, moment: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        return [(r.promised_by, r.order_id) for r in self.promised_before(moment, limit, after)]
 
     def kpi_days(self, start: str, end: str, channel: str | None) -> list[DayKpis]:
         return kpis(self.placed_between(start, end, channel))
@@ -246,17 +257,28 @@ class SqlOrderStatusView(SqlView):
     def promised_before(
         self, moment: str, limit: int, after: tuple[str, str] | None = None
     ) -> list[OrderStatusRow]:
+        return [_from_record(r) for r in self._promised(_COLUMNS, moment, limit, after)]
+
+    def open_promises(
+        self, moment: str, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        rows = self._promised(["promised_by", "order_id"], moment, limit, after)
+        return [(str(promised_by), str(order_id)) for promised_by, order_id in rows]
+
+    def _promised(
+        self, columns: list[str], moment: str, limit: int, after: tuple[str, str] | None
+    ) -> list[Any]:
         # Literals, not parameters: SQLite uses the partial index only when it can match them.
         final = ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
         page = " AND (promised_by, order_id) > (?, ?)" if after else ""
         with self._db.transaction() as cur:
             cur.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM order_status "
+                f"SELECT {', '.join(columns)} FROM order_status "
                 f"WHERE promised_by <> '' AND status NOT IN ({final}) AND promised_by <= ?"
                 f"{page} ORDER BY promised_by, order_id LIMIT ?",
                 [moment, *(after or ()), limit],
             )
-            return [_from_record(r) for r in cur.fetchall()]
+            return list(cur.fetchall())
 
     def placed_between(self, start: str, end: str, channel: str | None) -> list[OrderStatusRow]:
         where, params = "placed_at >= ? AND placed_at < ?", [start, end]

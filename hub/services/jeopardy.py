@@ -15,6 +15,7 @@ queue resolves it when the source answers (confirms, rejects, or ships it).
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -22,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from aggregates import Order
 from aggregates.exception_case import BAND_RANK, Band, ExceptionCase
 from aggregates.order_states import OrderStatus
-from hub.services.lookup import find
+from hub.services.lookup import find, find_many
 from hub.store import OrderStore
 from orchestration_policies.promise import Risk, risk
 from projections.exception_rules import SEVERITY_RANK, UNANSWERED, ExceptionRow
@@ -32,6 +33,8 @@ from projections.order_status import OrderStatusView
 
 ACTOR = "system:jeopardy"
 PAGE = 500
+# Open promises read a page at a time (two short texts each).
+SCAN_PAGE = 5000
 # Every this many ticks the clock looks at every open promise again (see `tick`).
 FULL_SCAN_EVERY = 30
 AFTER_EVERY_ID = "\U0010ffff"  # sorts after any order id: starts a page after a whole time
@@ -46,7 +49,18 @@ class Tick:
     unanswered: int = 0  # withdrawals flagged as unanswered by this tick
 
 
-def flag_id(kind: str, row: OrderStatusRow) -> str:
+class Promise(NamedTuple):
+    """An open promise as the clock reads it (the view's `open_promises`)."""
+
+    promised_by: str
+    order_id: str
+
+
+# A flag to raise: its kind, the promise and the band.
+Flag = tuple[str, Promise, Band]
+
+
+def flag_id(kind: str, row: Promise | OrderStatusRow) -> str:
     """One case per order and promise: when routing re-plans the promise, the clock starts
     afresh for the new one (the old flags were resolved by the routing)."""
     return f"{kind}:{row.order_id}:{row.promised_by}"
@@ -70,28 +84,95 @@ class JeopardyWatch:
         self._patience = withdrawal_patience
         self._late_until: str | None = None
         self._ticks = 0
+        # Each open promise read at the last tick, with the band it was flagged at then (or
+        # found flagged at or above): a tick looks up and flags only the promises whose band
+        # rose since, or which it did not read then (new, or re-planned).
+        self._banded: dict[tuple[str, str], Risk] = {}
 
     def tick(self) -> Tick:
         """Late is the last band: orders promised before the previous tick's time were flagged
         late then, so a tick starts after them. Every FULL_SCAN_EVERY ticks (and at start) it
-        looks at all open promises again, for orders that reached the view late."""
+        looks at all open promises again, for orders that reached the view late.
+
+        Every open promise in the range is read at each tick, as its order id and promise only
+        (an order's row was read whole, and its two flags looked up, at every tick: ~45 us an
+        open order a minute, benchmarks.jeopardy_clock); a promise is looked at further only
+        when its band rose since the tick before."""
         now = self._clock()
         horizon = utc_text(now + self._margin)
         looked_at = flagged = 0
         full = self._late_until is None or self._ticks % FULL_SCAN_EVERY == 0
         self._ticks += 1
         after = None if full else (self._late_until or "", AFTER_EVERY_ID)
+        # Late promises are read again only by a full look: their band cannot rise.
+        banded: dict[tuple[str, str], Risk] = (
+            {} if full else {k: b for k, b in self._banded.items() if b is Risk.LATE}
+        )
         while True:
-            rows = self._orders.promised_before(horizon, PAGE, after)
-            # One lookup per page of the flags raised already, not one per order.
-            seen = self._exceptions([flag_id(k, row) for row in rows for k in ("jeopardy", "late")])
-            for row in rows:
-                looked_at += 1
-                flagged += self._flag(row, now, seen)
-            if len(rows) < PAGE:
+            page = self._orders.open_promises(horizon, SCAN_PAGE, after)
+            looked_at += len(page)
+            flagged += self._flag_page(self._rose(page, now, banded), now)
+            if len(page) < SCAN_PAGE:
                 self._late_until = utc_text(now)
+                self._banded = banded
                 return Tick(looked_at, flagged, self._unanswered(now))
-            after = (rows[-1].promised_by, rows[-1].order_id)
+            after = page[-1]
+
+    def _rose(
+        self, page: list[tuple[str, str]], now: datetime, banded: dict[tuple[str, str], Risk]
+    ) -> dict[Promise, Risk]:
+        """The page's promises whose band rose since the last tick read them (each one's band
+        now noted in `banded`)."""
+        rose: dict[Promise, Risk] = {}
+        for key in page:
+            level = banded[key] = risk(now, datetime.fromisoformat(key[0]), self._margin)
+            if level is not Risk.NONE and self._banded.get(key) is not level:
+                rose[Promise(*key)] = level
+        return rose
+
+    def _flag_page(self, rose: dict[Promise, Risk], now: datetime) -> int:
+        """Flag each promise at its band, those of a page together: one lookup of the flags
+        raised already, one read of the cases to raise, one save (each on its own if another
+        worker saved one of them meanwhile)."""
+        raising, seen = self._unraised(rose)
+        if not raising:
+            return 0
+        cases = find_many(self._store, (ExceptionCase.create_id(i) for i in raising), ExceptionCase)
+        changed = []
+        for ident, (kind, row, band) in raising.items():
+            case = cases.get(ExceptionCase.create_id(ident)) or ExceptionCase(
+                exception_id=ident, kind=kind, order_id=row.order_id, actor=ACTOR, at=now
+            )
+            if case.flag(band, row.promised_by, ACTOR, now):
+                changed.append(case)
+        if not changed:
+            return 0
+        try:
+            self._store.save(*changed)
+        except IntegrityError:  # another worker flagged one of them meanwhile
+            return sum(
+                self._raise(i, kind, row.order_id, band, row.promised_by, seen, now)
+                for i, (kind, row, band) in raising.items()
+            )
+        return len(changed)
+
+    def _unraised(
+        self, rose: dict[Promise, Risk]
+    ) -> tuple[dict[str, Flag], dict[str, ExceptionRow]]:
+        """The flags to raise (by case id), and the queue's rows of those raised already: a
+        flag raised at its band or above (open, or resolved by a person) is not raised again."""
+        wanted: dict[str, Flag] = {}
+        for row, level in rose.items():
+            kind = "late" if level is Risk.LATE else "jeopardy"
+            band = Band.HIGH if level is Risk.LATE else Band(level.value)
+            wanted[flag_id(kind, row)] = (kind, row, band)
+        seen = self._exceptions(list(wanted)) if wanted else {}
+        raising = {
+            ident: flag
+            for ident, flag in wanted.items()
+            if ident not in seen or SEVERITY_RANK[seen[ident].severity] < BAND_RANK[flag[2]]
+        }
+        return raising, seen
 
     def _unanswered(self, now: datetime) -> int:
         """Flag the orders `cancelling` with no news for longer than the patience, oldest first
@@ -107,7 +188,7 @@ class JeopardyWatch:
                 ident = f"{UNANSWERED}:{row.order_id}:{row.updated_at}"
                 if ident not in seen and self._still_cancelling(row.order_id):
                     flagged += self._raise(
-                        ident, UNANSWERED, row, Band.MEDIUM, row.updated_at, seen, now
+                        ident, UNANSWERED, row.order_id, Band.MEDIUM, row.updated_at, seen, now
                     )
             if len(due) < len(page.rows) or page.next_cursor is None:
                 return flagged
@@ -119,19 +200,11 @@ class JeopardyWatch:
         order = find(self._store, UUID(order_id), Order)
         return order is not None and order.status is OrderStatus.CANCELLING
 
-    def _flag(self, row: OrderStatusRow, now: datetime, seen: dict[str, ExceptionRow]) -> int:
-        level = risk(now, datetime.fromisoformat(row.promised_by), self._margin)
-        if level is Risk.NONE:
-            return 0
-        kind = "late" if level is Risk.LATE else "jeopardy"
-        band = Band.HIGH if level is Risk.LATE else Band(level.value)
-        return self._raise(flag_id(kind, row), kind, row, band, row.promised_by, seen, now)
-
     def _raise(
         self,
         exception_id: str,
         kind: str,
-        row: OrderStatusRow,
+        order_id: str,
         band: Band,
         since: str,
         seen: dict[str, ExceptionRow],
@@ -144,7 +217,7 @@ class JeopardyWatch:
         case = find(self._store, ExceptionCase.create_id(exception_id), ExceptionCase)
         if case is None:
             case = ExceptionCase(
-                exception_id=exception_id, kind=kind, order_id=row.order_id, actor=ACTOR, at=now
+                exception_id=exception_id, kind=kind, order_id=order_id, actor=ACTOR, at=now
             )
         if not case.flag(band, since, ACTOR, now):
             return 0

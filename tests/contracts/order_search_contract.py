@@ -508,6 +508,17 @@ class OrderSearchContract:
 
         assert got == expected
 
+    @pytest.mark.parametrize("hours", [-48, 12, 72])
+    @pytest.mark.parametrize("limit", [1, 4, 500])
+    def test_open_promises_are_promised_before_as_promise_and_id(
+        self, view: OrderStatusView, hours: int, limit: int
+    ) -> None:
+        moment = (NOW + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for after in (None, ("", ""), ("2026-11-20T12:00:00.000000Z", "~")):
+            rows = view.promised_before(moment, limit, after)
+            expected = [(r.promised_by, r.order_id) for r in rows]
+            assert view.open_promises(moment, limit, after) == expected
+
     def test_promised_before_includes_a_promise_at_the_moment_itself(
         self, view: OrderStatusView, rows: list[OrderStatusRow]
     ) -> None:

@@ -166,7 +166,7 @@ def test_a_crash_during_the_batched_save_records_nothing_and_the_batch_read_agai
         patched.setattr(store, "save", crash)
         with pytest.raises(RuntimeError):
             service.apply_updates(sent)
-    assert saves == [2 + 3], "one save for the batch: its two orders and three stock items"
+    assert saves == [1 + 3], "one save for the batch: its orders' events and three stock items"
     assert (store.max_position(), snapshot(store, orders)) == (position, before)
 
     results = service.apply_updates(sent)

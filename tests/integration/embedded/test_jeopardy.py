@@ -164,7 +164,7 @@ def test_ticking_again_records_nothing_new(hub: Hub, clock: Clock, deliver_betwe
 def test_every_due_order_is_looked_at_across_pages(
     hub: Hub, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jeopardy_module, "PAGE", 2)
+    monkeypatch.setattr(jeopardy_module, "SCAN_PAGE", 2)
     ids = [place(hub, f"WEB-{n}", PROMISE + timedelta(minutes=n)) for n in range(5)]
 
     tick = tick_at(hub, clock, PROMISE - timedelta(hours=2))
