@@ -70,12 +70,18 @@ async def step_stages(hub: Any, ids: list[str], sent: Any) -> dict[str, Any] | N
         decided = seen.decided_at(order_id)
         if decided is not None:
             times["decided seen"] = decided + to_epoch
-    saved = commit_times(hub.settings.database_url, found)
-    path = SAVED if saved else UNSAVED
+    return {"orders": len(ids)} | stage_table(found, commit_times(hub.settings.database_url, found))
+
+
+def stage_table(
+    found: dict[str, dict[str, float]], saved: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    """Each stage's percentiles over the orders that have both of its ends; with the saves'
+    commit times (`saved`, by order) the relay's hops are split from the saves."""
     for order_id, (placed, decided) in saved.items():
         found[order_id]["stored"], found[order_id]["decided stored"] = placed, decided
+    path = SAVED if saved else UNSAVED
     return {
-        "orders": len(ids),
         "commit_times": bool(saved),
         "stages": [_stage(found, first, then) for first, then in path + BESIDE],
     }
