@@ -110,21 +110,10 @@ def commit_times(
     if database_url is None or not keys:
         return {}
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            table, id_type = _events_table(conn)
-            rows = conn.execute(
-                sql.SQL(
-                    "SELECT e.originator_id::text, e.originator_version, "
-                    "extract(epoch FROM pg_xact_commit_timestamp(e.xmin))::float8 "
-                    "FROM {table} e JOIN unnest(%s::{id_type}[], %s::bigint[]) AS k(id, v) "
-                    "ON e.originator_id = k.id AND e.originator_version = k.v"
-                ).format(table=sql.Identifier(table), id_type=sql.SQL(id_type)),
-                ([k[0] for k in keys], [k[1] for k in keys]),
-            ).fetchall()
+        at = _committed_at(database_url, keys)
     except psycopg.Error as error:
         log.warning("no commit times (%s): stages without the saves", error)
         return {}
-    at = {(str(i), int(v)): float(t) for i, v, t in rows if t is not None}
     saved = {}
     for order_id, t in found.items():
         placed = at.get((order_id, int(t.get("placed version", -1))))
@@ -132,6 +121,22 @@ def commit_times(
         if placed is not None and decided is not None:
             saved[order_id] = (placed, decided)
     return saved
+
+
+def _committed_at(database_url: str, keys: list[tuple[str, int]]) -> dict[tuple[str, int], float]:
+    """The commit time of each (aggregate id, version)'s row that has one."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        table, id_type = _events_table(conn)
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT e.originator_id::text, e.originator_version, "
+                "extract(epoch FROM pg_xact_commit_timestamp(e.xmin))::float8 "
+                "FROM {table} e JOIN unnest(%s::{id_type}[], %s::bigint[]) AS k(id, v) "
+                "ON e.originator_id = k.id AND e.originator_version = k.v"
+            ).format(table=sql.Identifier(table), id_type=sql.SQL(id_type)),
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        ).fetchall()
+    return {(str(i), int(v)): float(t) for i, v, t in rows if t is not None}
 
 
 def _events_table(conn: psycopg.Connection[Any]) -> tuple[str, str]:
