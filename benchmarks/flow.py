@@ -46,6 +46,7 @@ from benchmarks.flow_hub import (
 from benchmarks.flow_load import Sender, placed_now
 from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
 from benchmarks.flow_soak import add_soak_arguments, before_run, soak, soak_seconds
+from benchmarks.flow_trace import show_stages, step_stages
 from benchmarks.flow_watch import (
     KafkaWatcher,
     StorePosition,
@@ -208,6 +209,7 @@ class Session:
             "store_events_per_s": (pos1 - pos0) / seconds,
             "order_records_per_s": (rec1 - rec0) / seconds,
             "cpu": used,
+            "stages": await step_stages(self.hub, in_window, sent),
         }
 
 
@@ -377,9 +379,8 @@ def main(argv: list[str] | None = None) -> None:
         console.width = 200  # the tables are wide; a log file is read with a wide pager
 
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
-    for mode in modes:
-        if mode not in ("distributed", "embedded"):
-            parser.error(f"unknown mode {mode!r}")
+    if unknown := set(modes) - {"distributed", "embedded"}:
+        parser.error(f"unknown mode {unknown}")
     before_run(args)
     runs = [run_one(mode, n, args) for mode in modes for n in args.sources]
     report = {
@@ -388,6 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": runs,
     }
     show(report)
+    show_stages(runs)
     RESULTS.mkdir(exist_ok=True)
     out = args.json or RESULTS / f"flow-{report['when']}.json"
     out.write_text(json.dumps(report, indent=2, default=str))

@@ -18,6 +18,7 @@ Times are the hub processes' clocks on one machine, so differences are meaningfu
 
 import argparse
 import asyncio
+from collections.abc import Collection
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -51,13 +52,16 @@ def ce_seconds(headers: dict[str, bytes]) -> float:
     return datetime.fromisoformat(headers["ce_time"].decode().replace("Z", "+00:00")).timestamp()
 
 
-async def stages(bootstrap: str, prefix: str) -> dict[str, dict[str, float]]:
-    """Each order's stage times (epoch seconds), by order id."""
+async def stages(
+    bootstrap: str, prefix: str, only: Collection[str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Each order's stage times (epoch seconds), by order id (`only`: of these orders); with
+    the versions of its `Placed` and of its decision (`placed version`, `decided version`)."""
     found: dict[str, dict[str, float]] = {}
     channel = f"{prefix}orderhub.channel.bench-kafka.orders"
     for topic in (f"{prefix}orderhub.orders.submitted", channel):
         for r in await read_topic(bootstrap, topic):
-            if r.key is not None:
+            if r.key is not None and (only is None or r.key.decode() in only):
                 found.setdefault(r.key.decode(), {})["submitted"] = r.timestamp / 1000
     for r in await read_topic(bootstrap, f"{prefix}orderhub.orders.events"):
         headers = {k: v for k, v in r.headers or []}
@@ -67,9 +71,11 @@ async def stages(bootstrap: str, prefix: str) -> dict[str, dict[str, float]]:
             continue
         if "placed" not in times:
             times["placed"], times["placed out"] = ce_seconds(headers), r.timestamp / 1000
+            times["placed version"] = int(headers.get("ce_sequence", b"0"))
         kind = headers.get("ce_type", b"").decode()
         if kind in (ROUTED, HELD) and "decided" not in times:
             times["decided"], times["decided out"] = ce_seconds(headers), r.timestamp / 1000
+            times["decided version"] = int(headers.get("ce_sequence", b"0"))
     return found
 
 

@@ -109,6 +109,7 @@ class Relay:
         # Batches handed to the publisher, oldest first: last position, events, acknowledged.
         self._pending: deque[tuple[int, int, asyncio.Future[Any]]] = deque()
         self._handed: int | None = None  # the position of the last event handed
+        self._caught_up = False  # the last read came back short: it took all there was
         self.published = 0
 
     async def publish_next_batch(self) -> int:
@@ -146,6 +147,7 @@ class Relay:
         `ahead` + 1 are unacknowledged and the last one read was full (a backlog)."""
         while len(self._pending) <= self._ahead:
             batch = await self._read(self._handed)
+            self._caught_up = len(batch) < self._batch_size
             if not batch:
                 return
             encode = self._encode
@@ -255,8 +257,22 @@ class Relay:
                 sent = 0
                 backoff = min(backoff * 2 if backoff else 0.1, 5.0)
                 failed = True
-            if sent == 0:
+            if sent == 0 or self._quiet():
                 await self._idle(stop, backoff, failed)
+
+    def _quiet(self) -> bool:
+        """Caught up, all of it acknowledged, and no notice since the read began: a read now
+        would come back empty, so the relay waits for the next notice (or its fallback) at
+        once. Reading again first cost a query and a trip through a thread per notice, about
+        as many as the relay's reads that found something while the hub is not saturated."""
+        wakeups = self._wakeups
+        return (
+            wakeups is not None
+            and wakeups.listening
+            and not wakeups.woken.is_set()
+            and self._caught_up
+            and not self._pending
+        )
 
     async def _idle(self, stop: asyncio.Event, backoff: float, failed: bool) -> None:
         waits = [stop.wait()]

@@ -155,6 +155,13 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="... or after this long, when anything was applied"
     )
     batch_window_seconds: float = Field(default=0.05, gt=0)
+    order_window_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="On an order's way to its decision (the intake's submissions, the "
+        "orchestration role's order events) the batch window instead of batch_window_seconds "
+        "(unset: that one); each of the two hops waits up to it (benchmarks/README.md, latency9)",
+    )
     batch_window_at_broker: bool = Field(
         default=True,
         description="The worker's plain consumers with a window (not closing early) ask the "

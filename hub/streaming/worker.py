@@ -165,7 +165,7 @@ class Agents:
             batch_size,
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
-            window=s.batch_window_seconds,
+            window=(early and s.order_window_seconds) or s.batch_window_seconds,
             early=early and s.batch_close_early,
             overlap=overlap,
             wanted=wanted,

@@ -140,3 +140,20 @@ def test_only_the_consumers_on_an_orders_way_to_its_decision_close_their_batches
     group = hub.settings.group_for
     assert early == ([group("intake-submissions"), group("orchestration-order-events")]
                      if close_early else [])  # fmt: skip
+
+
+def test_the_consumers_on_an_orders_way_to_its_decision_take_the_order_window(hub: Hub) -> None:
+    hub.settings = hub.settings.model_copy(
+        update={"batch_window_seconds": 0.05, "order_window_seconds": 0.02}
+    )
+    windows = {}
+    for role in Role:
+        agents = Agents(faust.App(f"w-{role.value}", broker="kafka://127.0.0.1:1"), hub,
+                        KafkaPublisher("127.0.0.1:1"))  # fmt: skip
+        ROLES[role](agents)
+        windows |= {reader.group: reader.window for reader in agents.readers}
+    group = hub.settings.group_for
+    order_path = {group("intake-submissions"), group("orchestration-order-events")}
+    assert {g for g, w in windows.items() if w == 0.02} == order_path
+    assert all(w == 0.05 for g, w in windows.items() if g not in order_path)
+    assert len(windows) > len(order_path)  # read models, stock, updates keep their window
