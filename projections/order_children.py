@@ -1,0 +1,136 @@
+"""The order status view's child tables (a row per SKU, or per source, of each order): their
+layout, how a batch's rows are written, and the upgrade of an earlier release's tables.
+
+A child row carries the order's placement, update time and status, so that a search by SKU or
+source is read in index order whatever its sort or status filter (projections.order_query).
+Its primary key is (key, placed_at, order_id): it serves the upsert, the delete, the probe of a
+search's other child table and the search by key sorted by placement, which until layout 6
+needed an index of its own beside a key of (key, order_id). Every child row is in each of
+the table's B-trees, written again whenever the order's status or update time moves; keyed by
+SKU, they touch pages all over the indexes, which at 200,000 orders of history no longer stay
+in the buffers (benchmarks/README.md, projhist8): one B-tree fewer is a quarter of that.
+An order's placement never changes, so the key names the same rows as (key, order_id) did."""
+
+from projections.order_rows import OrderStatusRow
+from projections.sqldb import Cursor, SqlDatabase
+
+CHILD_TABLES = {
+    "order_status_skus": "sku",
+    "order_status_sources": "source_id",
+}
+CHILD_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    {column} TEXT NOT NULL,
+    placed_at TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY ({column}, placed_at, order_id)
+)"""
+# The view's layout whose child tables were keyed by (key, order_id), with a (key, placed_at,
+# order_id) index beside the key; upgraded in place (see upgrade_children), not rebuilt.
+KEYED_BY_ORDER = 5
+# The order's columns a child row repeats (beside its key and the order id).
+_CHILD_COLUMNS = ("placed_at", "updated_at", "status")
+_MOVING = ("updated_at", "status")  # placed_at is in the key and never changes
+_CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
+
+
+def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str, version: int) -> bool:
+    """An earlier release's child tables (layout `KEYED_BY_ORDER`) given the new key in place,
+    their rows kept, and the view's recorded layout moved to `version`: the view goes on from
+    its positions, where a new layout would drop it and rebuild it from the event store (hours
+    at a million orders). True if it upgraded. An older process started beside it afterwards
+    is refused by the version (projections.base.ensure_version), before it writes with the old
+    key."""
+    cur.execute("SELECT version FROM orderhub_view_versions WHERE view = ?", (follower,))
+    found = cur.fetchone()
+    if found is None or int(found[0]) != KEYED_BY_ORDER:
+        return False
+    for table, column in CHILD_TABLES.items():
+        if db.dialect == "postgres":
+            # The key's index is built from the table's rows, sorted once; the old key's
+            # constraint and the index the new key replaces are dropped.
+            cur.execute(
+                f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, "
+                f"ADD PRIMARY KEY ({column}, placed_at, order_id)"
+            )
+            cur.execute(f"DROP INDEX IF EXISTS {table}_lookup")
+        else:
+            # SQLite cannot change a table's key: the rows go to a new table (its indexes,
+            # dropped with the old one, are made again by the view's constructor).
+            cur.execute(f"ALTER TABLE {table} RENAME TO {table}_upgraded")
+            cur.execute(db.ddl(CHILD_DDL.format(table=table, column=column)))
+            cur.execute(
+                f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
+                f"SELECT {column}, placed_at, order_id, updated_at, status FROM {table}_upgraded"
+            )
+            cur.execute(f"DROP TABLE {table}_upgraded")
+    cur.execute("UPDATE orderhub_view_versions SET version = ? WHERE view = ?", (version, follower))
+    return True
+
+
+def save_children(
+    cur: Cursor, rows: list[OrderStatusRow], before: dict[str, OrderStatusRow]
+) -> None:
+    """Every child table brought in line with the orders' new rows (`before`: as stored)."""
+    for table, column in CHILD_TABLES.items():
+        _save_children(cur, table, column, rows, before)
+
+
+def _save_children(
+    cur: Cursor,
+    table: str,
+    column: str,
+    rows: list[OrderStatusRow],
+    before: dict[str, OrderStatusRow],
+) -> None:
+    """A child table's rows (one per SKU, or per source, of each order, with the order's
+    placement, update time and status) brought in line with the orders' new rows.
+
+    Only what differs is written: a key the order no longer has is deleted, a new one
+    inserted, and a kept one rewritten when the columns it repeats changed. Deleting and
+    inserting every key of every changed order was most of the view's SQL (a child row is in
+    every B-tree of its table, and most events change an order's status and time, not its
+    SKUs or sources). New and changed rows are one upsert, so that PostgreSQL takes them as
+    one statement (projections.multirow), not an UPDATE a row; a column rewritten with its
+    own value changes no index entry."""
+    attribute = _CHILD_ATTRIBUTES[column]
+    gone: list[tuple[str, str, str]] = []
+    written: list[tuple[str, str, str, str, str]] = []
+    for row in rows:
+        _differences(row, before.get(row.order_id), attribute, gone, written)
+    cur.executemany(
+        f"DELETE FROM {table} WHERE {column} = ? AND placed_at = ? AND order_id = ?", gone
+    )
+    cur.executemany(
+        f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
+        f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({column}, placed_at, order_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _MOVING),
+        written,
+    )
+
+
+def _differences(
+    row: OrderStatusRow,
+    old: OrderStatusRow | None,
+    attribute: str,
+    gone: list[tuple[str, str, str]],
+    written: list[tuple[str, str, str, str, str]],
+) -> None:
+    """One order's child keys to delete (`gone`) and rows to upsert (`written`)."""
+    keys = getattr(row, attribute)
+    kept = set(getattr(old, attribute)) if old is not None else set()
+    if old is not None:
+        if old.placed_at != row.placed_at:
+            # No event moves it today; the key holds the placement, so its rows go anew.
+            kept, dropped = set(), kept
+        else:
+            dropped = kept - set(keys)
+        gone.extend((key, old.placed_at, row.order_id) for key in dropped)
+    moved = old is not None and any(getattr(row, c) != getattr(old, c) for c in _CHILD_COLUMNS)
+    written.extend(
+        (key, row.placed_at, row.order_id, row.updated_at, row.status)
+        for key in keys
+        if moved or key not in kept
+    )
