@@ -48,6 +48,8 @@ def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str, version: int) 
     if found is None or int(found[0]) != KEYED_BY_ORDER:
         return False
     for table, column in CHILD_TABLES.items():
+        if not _exists(cur, db, table):
+            continue  # made anew by the view's constructor
         if db.dialect == "postgres":
             # The key's index is built from the table's rows, sorted once; the old key's
             # constraint and the index the new key replaces are dropped.
@@ -68,6 +70,17 @@ def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str, version: int) 
             cur.execute(f"DROP TABLE {table}_upgraded")
     cur.execute("UPDATE orderhub_view_versions SET version = ? WHERE view = ?", (version, follower))
     return True
+
+
+def _exists(cur: Cursor, db: SqlDatabase, table: str) -> bool:
+    if db.dialect == "postgres":
+        cur.execute("SELECT to_regclass(?) IS NOT NULL", (table,))
+    else:
+        cur.execute(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        )
+    found = cur.fetchone()
+    return found is not None and bool(found[0])
 
 
 def save_children(
