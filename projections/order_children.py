@@ -3,13 +3,12 @@ layout, how a batch's rows are written, and the upgrade of an earlier release's 
 
 A child row carries the order's placement, update time and status, so that a search by SKU or
 source is read in index order whatever its sort or status filter (projections.order_query).
-Its primary key is (key, placed_at, order_id): it serves the upsert, the delete and the search
-by key sorted by placement, which until layout 6 needed an index of its own beside a key of
-(key, order_id) (a search by both a SKU and a source now looks for the second in the order's
-row). Every child row is in each of the table's B-trees, written again whenever the order's
-status or update time moves; keyed by SKU, they touch pages all over the indexes, which at
-200,000 orders of history no longer stay in the buffers (benchmarks/README.md, projhist8): one
-B-tree fewer is a quarter of that.
+Its primary key is (key, placed_at, order_id): it serves the upsert, the delete, the probe of a
+search's other child table and the search by key sorted by placement, which until layout 6
+needed an index of its own beside a key of (key, order_id). Every child row is in each of
+the table's B-trees, written again whenever the order's status or update time moves; keyed by
+SKU, they touch pages all over the indexes, which at 200,000 orders of history no longer stay
+in the buffers (benchmarks/README.md, projhist8): one B-tree fewer is a quarter of that.
 An order's placement never changes, so the key names the same rows as (key, order_id) did."""
 
 from projections.order_rows import OrderStatusRow
@@ -34,7 +33,7 @@ KEYED_BY_ORDER = 5
 # The order's columns a child row repeats (beside its key and the order id).
 _CHILD_COLUMNS = ("placed_at", "updated_at", "status")
 _MOVING = ("updated_at", "status")  # placed_at is in the key and never changes
-CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
+_CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
 
 
 def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str, version: int) -> bool:
@@ -109,7 +108,7 @@ def _save_children(
     SKUs or sources). New and changed rows are one upsert, so that PostgreSQL takes them as
     one statement (projections.multirow), not an UPDATE a row; a column rewritten with its
     own value changes no index entry."""
-    attribute = CHILD_ATTRIBUTES[column]
+    attribute = _CHILD_ATTRIBUTES[column]
     gone: list[tuple[str, str, str]] = []
     written: list[tuple[str, str, str, str, str]] = []
     for row in rows:

@@ -237,7 +237,7 @@ class SqlOrderStatusView(SqlView):
             forget(cur, FOLLOWER, _TABLES)
 
     def search(self, query: OrderQuery) -> OrderPage:
-        sql, params = search_sql(query, _COLUMNS, self._db.dialect)
+        sql, params = search_sql(query, _COLUMNS)
         with self._db.transaction() as cur:
             cur.execute(sql, params)
             rows = [_from_record(r) for r in cur.fetchall()]
