@@ -3,13 +3,17 @@ layout, how a batch's rows are written, and the upgrade of an earlier release's 
 
 A child row carries the order's placement, update time and status, so that a search by SKU or
 source is read in index order whatever its sort or status filter (projections.order_query).
-Its primary key is (key, placed_at, order_id): it serves the upsert, the delete, the probe of a
-search's other child table and the search by key sorted by placement, which until layout 6
-needed an index of its own beside a key of (key, order_id). Every child row is in each of
-the table's B-trees, written again whenever the order's status or update time moves; keyed by
-SKU, they touch pages all over the indexes, which at 200,000 orders of history no longer stay
-in the buffers (benchmarks/README.md, projhist8): one B-tree fewer is a quarter of that.
-An order's placement never changes, so the key names the same rows as (key, order_id) did."""
+Every child row is in each of its table's B-trees, written again whenever the order's status or
+update time moves. Keyed by SKU (10,000 of them), a batch's rows touch pages all over the SKU
+table's indexes, which at 200,000 orders of history no longer stay in the buffers
+(benchmarks/README.md, projhist8: most of PostgreSQL's growth per order). Since layout 6 that
+table's primary key is (sku, placed_at, order_id): it serves the upsert, the delete and the
+search by SKU sorted by placement, which needed an index of its own beside a key of (sku,
+order_id); an order's placement never changes, so it names the same rows. The sources' table
+keeps (source_id, order_id): a search by SKU and source probes it by order id, which the planner
+estimates well only on that key (with the placement in the probe it expected one match and
+read every match of both keys: 0.4-0.8 s on 1 M orders); its rows, a source's newest last, are
+cheap to index anyway."""
 
 from projections.order_rows import OrderStatusRow
 from projections.sqldb import Cursor, SqlDatabase
@@ -18,6 +22,12 @@ CHILD_TABLES = {
     "order_status_skus": "sku",
     "order_status_sources": "source_id",
 }
+CHILD_KEYS = {
+    "order_status_skus": ("sku", "placed_at", "order_id"),
+    "order_status_sources": ("source_id", "order_id"),
+}
+# Re-keyed in layout 6: its (key, placed_at, order_id) index became the key.
+REKEYED = "order_status_skus"
 CHILD_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     {column} TEXT NOT NULL,
@@ -25,14 +35,13 @@ CREATE TABLE IF NOT EXISTS {table} (
     order_id TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     status TEXT NOT NULL,
-    PRIMARY KEY ({column}, placed_at, order_id)
+    PRIMARY KEY ({key})
 )"""
-# The view's layout whose child tables were keyed by (key, order_id), with a (key, placed_at,
-# order_id) index beside the key; upgraded in place (see upgrade_children), not rebuilt.
+# The view's layout whose child tables were both keyed by (key, order_id), with a (key,
+# placed_at, order_id) index beside the key; upgraded in place (see upgrade_children).
 KEYED_BY_ORDER = 5
 # The order's columns a child row repeats (beside its key and the order id).
 _CHILD_COLUMNS = ("placed_at", "updated_at", "status")
-_MOVING = ("updated_at", "status")  # placed_at is in the key and never changes
 _CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
 
 
@@ -47,29 +56,32 @@ def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str, version: int) 
     found = cur.fetchone()
     if found is None or int(found[0]) != KEYED_BY_ORDER:
         return False
-    for table, column in CHILD_TABLES.items():
-        if not _exists(cur, db, table):
-            continue  # made anew by the view's constructor
-        if db.dialect == "postgres":
-            # The key's index is built from the table's rows, sorted once; the old key's
-            # constraint and the index the new key replaces are dropped.
-            cur.execute(
-                f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, "
-                f"ADD PRIMARY KEY ({column}, placed_at, order_id)"
-            )
-            cur.execute(f"DROP INDEX IF EXISTS {table}_lookup")
-        else:
-            # SQLite cannot change a table's key: the rows go to a new table (its indexes,
-            # dropped with the old one, are made again by the view's constructor).
-            cur.execute(f"ALTER TABLE {table} RENAME TO {table}_upgraded")
-            cur.execute(db.ddl(CHILD_DDL.format(table=table, column=column)))
-            cur.execute(
-                f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
-                f"SELECT {column}, placed_at, order_id, updated_at, status FROM {table}_upgraded"
-            )
-            cur.execute(f"DROP TABLE {table}_upgraded")
+    table, column = REKEYED, CHILD_TABLES[REKEYED]
+    key = ", ".join(CHILD_KEYS[table])
+    if not _exists(cur, db, table):
+        pass  # made anew by the view's constructor
+    elif db.dialect == "postgres":
+        # The key's index is built from the table's rows, sorted once; the old key's
+        # constraint and the index the new key replaces are dropped.
+        cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({key})")
+        cur.execute(f"DROP INDEX IF EXISTS {table}_lookup")
+    else:
+        # SQLite cannot change a table's key: the rows go to a new table (its indexes,
+        # dropped with the old one, are made again by the view's constructor).
+        cur.execute(f"ALTER TABLE {table} RENAME TO {table}_upgraded")
+        cur.execute(db.ddl(child_ddl(table)))
+        cur.execute(
+            f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
+            f"SELECT {column}, placed_at, order_id, updated_at, status FROM {table}_upgraded"
+        )
+        cur.execute(f"DROP TABLE {table}_upgraded")
     cur.execute("UPDATE orderhub_view_versions SET version = ? WHERE view = ?", (version, follower))
     return True
+
+
+def child_ddl(table: str) -> str:
+    key = ", ".join(CHILD_KEYS[table])
+    return CHILD_DDL.format(table=table, column=CHILD_TABLES[table], key=key)
 
 
 def _exists(cur: Cursor, db: SqlDatabase, table: str) -> bool:
@@ -113,13 +125,16 @@ def _save_children(
     written: list[tuple[str, str, str, str, str]] = []
     for row in rows:
         _differences(row, before.get(row.order_id), attribute, gone, written)
+    key = CHILD_KEYS[table]
+    by_placement = "placed_at" in key
     cur.executemany(
-        f"DELETE FROM {table} WHERE {column} = ? AND placed_at = ? AND order_id = ?", gone
+        f"DELETE FROM {table} WHERE " + " AND ".join(f"{c} = ?" for c in key),
+        gone if by_placement else [(k, order_id) for k, _, order_id in gone],
     )
     cur.executemany(
         f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
-        f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({column}, placed_at, order_id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in _MOVING),
+        f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _CHILD_COLUMNS if c not in key),
         written,
     )
 

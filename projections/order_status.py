@@ -7,9 +7,9 @@ from typing import Any, Protocol
 from projections.base import SqlView, advance, create_versions_table, ensure_version, forget
 from projections.kpis import DayKpis, kpis
 from projections.order_children import (
-    CHILD_DDL,
     CHILD_TABLES,
     KEYED_BY_ORDER,
+    child_ddl,
     save_children,
     upgrade_children,
 )
@@ -31,7 +31,7 @@ from schemas.envelope import EventEnvelope
 
 FOLLOWER = "order_status"
 # Bump when the rows' shape or meaning changes: the view is then rebuilt from the log (6:
-# the child tables' new key, upgraded in place from 5 by projections.order_children).
+# the SKU rows' new key, upgraded in place from 5 by projections.order_children).
 VERSION = 6
 assert VERSION == KEYED_BY_ORDER + 1
 
@@ -187,8 +187,8 @@ class SqlOrderStatusView(SqlView):
             # Its layout changed: the hub rebuilds it from the event store when it starts.
             self.needs_rebuild = ensure_version(cur, FOLLOWER, VERSION, _TABLES)
             cur.execute(db.ddl(_DDL))
-            for table, column in CHILD_TABLES.items():
-                cur.execute(db.ddl(CHILD_DDL.format(table=table, column=column)))
+            for table in CHILD_TABLES:
+                cur.execute(db.ddl(child_ddl(table)))
             for statement in [*SEARCH_INDEXES, EXTERNAL_ID_INDEX, *RETIRED_INDEXES]:
                 cur.execute(statement)
 
