@@ -40,14 +40,15 @@ CREATE TABLE IF NOT EXISTS {table} (
 # The view's layout whose child tables were both keyed by (key, order_id), with a (key,
 # placed_at, order_id) index beside the key; upgraded in place (see upgrade_children).
 KEYED_BY_ORDER = 5
+REKEYED_LAYOUT = 6  # the layout the upgrade leaves (a later one rebuilds from it as usual)
 # The order's columns a child row repeats (beside its key and the order id).
 _CHILD_COLUMNS = ("placed_at", "updated_at", "status")
 _CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
 
 
-def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str, version: int) -> bool:
+def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str) -> bool:
     """An earlier release's child tables (layout `KEYED_BY_ORDER`) given the new key in place,
-    their rows kept, and the view's recorded layout moved to `version`: the view goes on from
+    their rows kept, and the view's recorded layout moved to `REKEYED_LAYOUT`: the view goes on from
     its positions, where a new layout would drop it and rebuild it from the event store (hours
     at a million orders). True if it upgraded. An older process started beside it afterwards
     is refused by the version (projections.base.ensure_version), before it writes with the old
@@ -75,7 +76,9 @@ def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str, version: int) 
             f"SELECT {column}, placed_at, order_id, updated_at, status FROM {table}_upgraded"
         )
         cur.execute(f"DROP TABLE {table}_upgraded")
-    cur.execute("UPDATE orderhub_view_versions SET version = ? WHERE view = ?", (version, follower))
+    cur.execute(
+        "UPDATE orderhub_view_versions SET version = ? WHERE view = ?", (REKEYED_LAYOUT, follower)
+    )
     return True
 
 

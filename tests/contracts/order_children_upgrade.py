@@ -7,22 +7,15 @@ new release opens it: rows, positions and answers kept, no rebuild, the new key 
 from collections import Counter
 from collections.abc import Callable
 
-from projections.order_children import CHILD_TABLES, KEYED_BY_ORDER
+from projections.order_children import CHILD_DDL, CHILD_TABLES, KEYED_BY_ORDER
 from projections.order_query import OrderQuery
-from projections.order_status import InMemoryOrderStatusView, SqlOrderStatusView
+from projections.order_status import VERSION, InMemoryOrderStatusView, SqlOrderStatusView
 from projections.sqldb import SqlDatabase
 from tests.contracts.order_search_contract import STREAM, apply_in_batches, search_history
 
-# What releases up to layout 5 created, as they wrote it.
-EARLIER_CHILD_DDL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    {column} TEXT NOT NULL,
-    placed_at TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    PRIMARY KEY ({column}, order_id)
-)"""
+# What releases up to layout 5 created: the same columns, keyed by (key, order_id), and a
+# (key, placed_at, order_id) index beside the key.
+EARLIER_KEY = "{column}, order_id"
 EARLIER_INDEXES = (
     "CREATE INDEX {table}_lookup ON {table} ({column}, placed_at, order_id)",
     "CREATE INDEX {table}_by_status ON {table} ({column}, status, placed_at, order_id)",
@@ -37,7 +30,8 @@ def to_earlier_layout(db: SqlDatabase) -> None:
         for table, column in CHILD_TABLES.items():
             cur.execute(f"CREATE TABLE {table}_kept AS SELECT {column}, {COLUMNS} FROM {table}")
             cur.execute(f"DROP TABLE {table}")
-            cur.execute(db.ddl(EARLIER_CHILD_DDL.format(table=table, column=column)))
+            key = EARLIER_KEY.format(column=column)
+            cur.execute(db.ddl(CHILD_DDL.format(table=table, column=column, key=key)))
             cur.execute(f"INSERT INTO {table} SELECT {column}, {COLUMNS} FROM {table}_kept")
             cur.execute(f"DROP TABLE {table}_kept")
             for index in EARLIER_INDEXES:
@@ -105,5 +99,5 @@ def check_upgrade(
         assert upgraded.search(q) == whole.search(q), q
     with db.transaction() as cur:
         cur.execute("SELECT version FROM orderhub_view_versions WHERE view = 'order_status'")
-        assert cur.fetchone()[0] == KEYED_BY_ORDER + 1
+        assert cur.fetchone()[0] == VERSION
     assert not SqlOrderStatusView(db).needs_rebuild  # and a second start leaves it be
