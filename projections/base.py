@@ -88,8 +88,7 @@ def ensure_version(cur: Cursor, follower: str, version: int, tables: Sequence[st
     rows computed by older code would otherwise sit beside new ones. True when it was reset
     (the caller must rebuild it). A view built by newer code is left alone and refused, so an
     older process started beside newer ones during a rolling deploy cannot wipe it."""
-    cur.execute(VERSIONS_DDL)
-    create_positions_table(cur)
+    create_versions_table(cur)
     cur.execute("SELECT version FROM orderhub_view_versions WHERE view = ?", (follower,))
     found = cur.fetchone()
     if found is not None and int(found[0]) == version:
@@ -108,6 +107,12 @@ def ensure_version(cur: Cursor, follower: str, version: int, tables: Sequence[st
         (follower, version),
     )
     return True
+
+
+def create_versions_table(cur: Cursor) -> None:
+    """The views' layout versions, and their positions, where they are not yet."""
+    cur.execute(VERSIONS_DDL)
+    create_positions_table(cur)
 
 
 def forget(cur: Cursor, follower: str, tables: Sequence[str]) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from projections.base import prefix_upper_bound
+from projections.order_children import CHILD_TABLES, REKEYED
 from projections.order_rows import FINAL_STATUSES, OrderStatusRow
 
 Sort = Literal["placed_at", "updated_at"]
@@ -100,13 +101,10 @@ def page_of(query: OrderQuery, rows: list[OrderStatusRow]) -> OrderPage:
     return OrderPage(rows, encode_cursor(query, rows[-1]) if more and rows else None)
 
 
-# Child tables make SKU and source filters index lookups; they carry both sort keys and the
-# status too (they are rewritten with the order's row), so a filtered page is read in index
-# order whatever the sort, and a status filter needs no visit to the orders' rows.
-CHILD_TABLES = {
-    "order_status_skus": "sku",
-    "order_status_sources": "source_id",
-}
+# Child tables (projections.order_children) make SKU and source filters index lookups; they
+# carry both sort keys and the status too (they are rewritten with the order's row), so a
+# filtered page is read in index order whatever the sort, and a status filter needs no visit
+# to the orders' rows.
 SEARCH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS order_status_by_placed ON order_status (placed_at, order_id)",
     "CREATE INDEX IF NOT EXISTS order_status_by_updated ON order_status (updated_at, order_id)",
@@ -121,9 +119,11 @@ SEARCH_INDEXES = [
     "WHERE promised_by <> '' AND status NOT IN ("
     + ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
     + ")",
+    # The SKU rows' key is this index's columns (projections.order_children).
     *(
         f"CREATE INDEX IF NOT EXISTS {table}_lookup ON {table} ({column}, placed_at, order_id)"
         for table, column in CHILD_TABLES.items()
+        if table != REKEYED
     ),
     *(
         f"CREATE INDEX IF NOT EXISTS {table}_by_status "
@@ -140,7 +140,11 @@ SEARCH_INDEXES = [
 # child table's (order_id) served the DELETE of an order's rows by order id, which became a
 # DELETE by the primary key (key, order_id); the correlated filter of search_sql names both
 # too. Each was written on every child row's insert and update (~3 % of the flow's WAL).
-RETIRED_INDEXES = [f"DROP INDEX IF EXISTS {table}_order" for table in CHILD_TABLES]
+# The SKU rows' (sku, placed_at, order_id) became their primary key (layout 6).
+RETIRED_INDEXES = [
+    *(f"DROP INDEX IF EXISTS {table}_order" for table in CHILD_TABLES),
+    f"DROP INDEX IF EXISTS {REKEYED}_lookup",
+]
 
 # With the sort keys: a text search picks its page from this index alone (see search_sql).
 EXTERNAL_ID_INDEX = (
@@ -177,7 +181,9 @@ def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
     alias = "c" if driving is not None else "o"
     for table, column, value in _child_values(query):
         if value is not None and (driving is None or table != driving[0]):
-            # Correlated with the driving table, so that it is probed row by row in index order.
+            # Correlated with the driving table, so that it is probed row by row in index order
+            # by its primary key (key, order_id): only the sources' table is probed (a SKU,
+            # when given, drives), and it keeps that key (projections.order_children).
             where.add(
                 f"EXISTS (SELECT 1 FROM {table} x WHERE x.order_id = {alias}.order_id "
                 f"AND x.{column} = ?)",

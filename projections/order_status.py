@@ -4,11 +4,16 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from projections.base import SqlView, advance, ensure_version, forget
+from projections.base import SqlView, advance, create_versions_table, ensure_version, forget
 from projections.kpis import DayKpis, kpis
+from projections.order_children import (
+    CHILD_TABLES,
+    child_ddl,
+    save_children,
+    upgrade_children,
+)
 from projections.order_kpis import kpi_days
 from projections.order_query import (
-    CHILD_TABLES,
     EXTERNAL_ID_INDEX,
     RETIRED_INDEXES,
     SEARCH_INDEXES,
@@ -24,8 +29,9 @@ from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
 FOLLOWER = "order_status"
-# Bump when the rows' shape or meaning changes: the view is then rebuilt from the log.
-VERSION = 5
+# Bump when the rows' shape or meaning changes: the view is then rebuilt from the log (6:
+# the SKU rows' new key, upgraded in place from 5 by projections.order_children).
+VERSION = 6
 
 __all__ = [
     "FOLLOWER",
@@ -170,15 +176,6 @@ CREATE TABLE IF NOT EXISTS order_status (
     backordered BOOLEAN NOT NULL,
     external_key TEXT NOT NULL
 )"""
-_CHILD_DDL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    {column} TEXT NOT NULL,
-    placed_at TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    PRIMARY KEY ({column}, order_id)
-)"""
 _TABLES = ["order_status", *CHILD_TABLES]
 
 
@@ -194,11 +191,13 @@ class SqlOrderStatusView(SqlView):
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         with db.schema_transaction() as cur:
+            create_versions_table(cur)
+            upgrade_children(cur, db, FOLLOWER)
             # Its layout changed: the hub rebuilds it from the event store when it starts.
             self.needs_rebuild = ensure_version(cur, FOLLOWER, VERSION, _TABLES)
             cur.execute(db.ddl(_DDL))
-            for table, column in CHILD_TABLES.items():
-                cur.execute(db.ddl(_CHILD_DDL.format(table=table, column=column)))
+            for table in CHILD_TABLES:
+                cur.execute(db.ddl(child_ddl(table)))
             for statement in [*SEARCH_INDEXES, EXTERNAL_ID_INDEX, *RETIRED_INDEXES]:
                 cur.execute(statement)
 
@@ -229,8 +228,7 @@ class SqlOrderStatusView(SqlView):
             "WHERE excluded.version > order_status.version",
             [_to_params(row) for row in rows],
         )
-        for table, column in CHILD_TABLES.items():
-            _save_children(cur, table, column, rows, before)
+        save_children(cur, rows, before)
 
     def get(self, order_id: str) -> OrderStatusRow | None:
         return self.get_many([order_id]).get(order_id)
@@ -307,51 +305,6 @@ class SqlOrderStatusView(SqlView):
             list(ids),
         )
         return {r[0]: _from_record(r) for r in cur.fetchall()}
-
-
-def _save_children(
-    cur: Cursor,
-    table: str,
-    column: str,
-    rows: list[OrderStatusRow],
-    before: dict[str, OrderStatusRow],
-) -> None:
-    """A child table's rows (one per SKU, or per source, of each order, with the order's
-    placement, update time and status) brought in line with the orders' new rows.
-
-    Only what differs is written: a key the order no longer has is deleted, a new one
-    inserted, and a kept one rewritten when the columns it repeats changed. Deleting and
-    inserting every key of every changed order was most of the view's SQL (a child row is in
-    five B-trees, and most events change an order's status and time, not its SKUs or sources).
-    New and changed rows are one upsert, so that PostgreSQL takes them as one statement
-    (projections.multirow), not an UPDATE a row; a column rewritten with its own value changes
-    no index entry."""
-    attribute = _CHILD_ATTRIBUTES[column]
-    gone: list[tuple[str, str]] = []
-    written: list[tuple[str, str, str, str, str]] = []
-    for row in rows:
-        old = before.get(row.order_id)
-        keys = getattr(row, attribute)
-        kept = set(getattr(old, attribute)) if old is not None else set()
-        gone.extend((key, row.order_id) for key in kept - set(keys))
-        moved = old is not None and any(getattr(row, c) != getattr(old, c) for c in _CHILD_COLUMNS)
-        written.extend(
-            (key, row.placed_at, row.order_id, row.updated_at, row.status)
-            for key in keys
-            if moved or key not in kept
-        )
-    cur.executemany(f"DELETE FROM {table} WHERE {column} = ? AND order_id = ?", gone)
-    cur.executemany(
-        f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
-        f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({column}, order_id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in _CHILD_COLUMNS),
-        written,
-    )
-
-
-# The order's columns a child row repeats (beside its key and the order id).
-_CHILD_COLUMNS = ("placed_at", "updated_at", "status")
-_CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
 
 
 def _to_params(row: OrderStatusRow) -> list[object]:

@@ -20,6 +20,7 @@ from tests.contracts.exceptions_contract import (
     ExceptionQueueContract,
 )
 from tests.contracts.exceptions_contract import MakeView as MakeQueue
+from tests.contracts.order_children_upgrade import check_upgrade
 from tests.contracts.order_search_contract import (
     MakeView,
     OrderSearchContract,
@@ -90,6 +91,23 @@ class TestPostgresOrderSearch(OrderSearchContract):
             assert cur.fetchall() == []
         assert restarted.search(OrderQuery(sku=sku)) == expected
         assert expected.rows
+
+    def test_an_earlier_release_s_child_tables_are_upgraded_in_place(
+        self, make_view: MakeView
+    ) -> None:
+        check_upgrade(make_view, _primary_key)  # type: ignore[arg-type]
+
+
+def _primary_key(db: SqlDatabase, table: str) -> list[str]:
+    with db.transaction() as cur:
+        cur.execute(
+            "SELECT a.attname FROM pg_index i "
+            "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE i.indrelid = to_regclass(?) AND i.indisprimary ORDER BY k.n",
+            (table,),
+        )
+        return [str(r[0]) for r in cur.fetchall()]
 
 
 class TestPostgresExceptionQueue(ExceptionQueueContract):
