@@ -86,26 +86,26 @@ async def test_a_stop_waits_for_the_commit_in_flight_then_commits_the_rest() -> 
     assert broker.sent == [{TP: 3}, {TP: 9}] and broker.committed == {TP: 9}
 
 
+async def answered_with(failure: BaseException) -> tuple[Commits, Broker]:
+    """A commit of offset 3 sent and answered with `failure`."""
+    commits, broker = Commits("g", 0.0), Broker(fail=failure)
+    commits.handled({TP: 3}, now=0.0)
+    commits.send_if_due(broker, now=0.0)  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    broker.answer()
+    await asyncio.sleep(0)
+    return commits, broker
+
+
 @pytest.mark.asyncio
 async def test_a_commit_refused_by_a_rebalance_is_dropped_any_other_failure_fails_the_loop() -> (
     None
 ):
-    refused = Commits("g", 0.0)
-    broker = Broker(fail=CommitFailedError("rebalanced"))
-    refused.handled({TP: 3}, now=0.0)
-    refused.send_if_due(broker, now=0.0)  # type: ignore[arg-type]
-    await asyncio.sleep(0)
-    broker.answer()
+    refused, broker = await answered_with(CommitFailedError("rebalanced"))
     await refused.flush(broker)  # type: ignore[arg-type]
     assert broker.committed == {}  # the batches are read again by the partition's new owner
 
-    failing = Commits("g", 0.0)
-    broken = Broker(fail=RuntimeError("client bug"))
-    failing.handled({TP: 3}, now=0.0)
-    failing.send_if_due(broken, now=0.0)  # type: ignore[arg-type]
-    await asyncio.sleep(0)
-    broken.answer()
-    await asyncio.sleep(0)
+    failing, broken = await answered_with(RuntimeError("client bug"))
     failing.handled({TP: 6}, now=1.0)
     with pytest.raises(RuntimeError, match="client bug"):
         failing.send_if_due(broken, now=1.0)  # type: ignore[arg-type]
