@@ -205,6 +205,9 @@ class PlainBatchConsumer:
                 )
             except (TimeoutError, asyncio.CancelledError, KafkaError):
                 self.commits.cancel()
+            except Exception:  # a commit sent before failed: the consumer still stops
+                log.exception("%s: commit on leaving failed", self.group)
+                self.commits.cancel()
             await kafka.stop()
 
     async def _filled(
