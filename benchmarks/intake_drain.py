@@ -15,11 +15,15 @@ channel topics first, then the intake role started alone. The stored orders are 
 left out). Beside it, `raw_limits.raw_store_rate`: the library's recorder alone appending the
 same two events per order at `--batch` orders per transaction to a scratch database of the same
 server, before and after the drain. Also printed: the intake process's and the database's CPU
-per order during the drain.
+per order during the drain. With `--timings FILE`, the intake's steps timed per batch
+(benchmarks/drain_timing: fetch, prepare, the wait for the batch before, its save, the
+offsets' commit), written to FILE-<run> and summed over the same 10-90 % window: where the
+drain's wall time goes.
 """
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import time
@@ -62,6 +66,38 @@ def raw_rate(hub: RunningHub, maker: OrderMaker, batch: int) -> float:
         return raw_store_rate(Settings(database_url=database), 5_000, batch, order)
     finally:
         drop_database(hub.server, database)
+
+
+TIMING = Path(__file__).resolve().parent / "drain_timing"
+
+
+def worker_env(hub: RunningHub, timings: Path | None) -> dict[str, str]:
+    """The intake worker's environment; with `timings`, its steps timed into that file."""
+    if timings is None:
+        return dict(hub._env)
+    timings.unlink(missing_ok=True)
+    path = os.pathsep.join(p for p in (str(TIMING), os.environ.get("PYTHONPATH")) if p)
+    return {**hub._env, "PYTHONPATH": path, "ORDERHUB_DRAIN_TIMINGS": str(timings)}
+
+
+def timed_steps(timings: Path, start: float, end: float) -> dict[str, dict[str, float]]:
+    """Per step, the calls that began and ended within [start, end] (the drain's 10-90 %
+    window, on the same monotonic clock): how many, their share of the window's wall time,
+    their mean; the records fetched; the save thread's CPU."""
+    steps: dict[str, dict[str, float]] = {}
+    for line in timings.read_text().splitlines():
+        step, began, ended, _, extra = json.loads(line)
+        if began < start or ended > end:
+            continue
+        s = steps.setdefault(step, {"calls": 0, "seconds": 0.0, "records": 0, "cpu": 0.0})
+        s["calls"] += 1
+        s["seconds"] += ended - began
+        s["records"] += extra.get("n", 0)
+        s["cpu"] += extra.get("cpu", 0.0)
+    for s in steps.values():
+        s["share"] = s["seconds"] / (end - start)
+        s["mean_ms"] = 1000 * s["seconds"] / s["calls"]
+    return steps
 
 
 def cpu_of(pids: list[int]) -> float:
@@ -123,7 +159,9 @@ async def drain(hub: RunningHub, tmp: Path, args: argparse.Namespace) -> dict[st
     assert url is not None
     await put_backlog(hub, args)
     base_orders, base_events = counts(url)
-    worker = HubProcess("worker", hub._env, tmp, args=["--role", "intake"], name="intake")
+    timings = None if args.timings is None else Path(f"{args.timings}-{tmp.name[-1]}")
+    env = worker_env(hub, timings)
+    worker = HubProcess("worker", env, tmp, args=["--role", "intake"], name="intake")
     marks = Marks(hub, worker, args)
     started = time.perf_counter()
     first = None
@@ -142,8 +180,12 @@ async def drain(hub: RunningHub, tmp: Path, args: argparse.Namespace) -> dict[st
             marks.spy.wait()
         worker.stop()
     per_order = (events - base_events) / (orders - base_orders)
+    steps = {}
+    if timings is not None:
+        steps = timed_steps(timings, marks.at["low"][0], marks.at["high"][0])
     return {
         **marks.figures(per_order),
+        "steps": steps,
         "first_stored_after_s": (first or started) - started,
         "load": os.getloadavg(),
     }
@@ -178,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, help="py-spy's raw samples of the intake role")
     parser.add_argument("--profile-seconds", type=float, default=10.0)
+    parser.add_argument("--timings", type=Path, help="the intake's steps timed per batch")
     args = parser.parse_args(argv)
     runs = [one_run(args, run) for run in range(args.runs)]
     for n, r in enumerate(runs, start=1):
@@ -189,6 +232,13 @@ def main(argv: list[str] | None = None) -> None:
             f"intake {r['intake_ms_per_order']:.3f}, database {r['db_ms_per_order']:.3f} "
             f"(load {r['load'][0]:.1f})"
         )
+        for step, s in sorted(r["steps"].items()):
+            print(
+                f"  {step:8s} {s['calls']:4.0f} calls, {100 * s['share']:3.0f} % of the wall "
+                f"time, {s['mean_ms']:6.1f} ms each"
+                + (f", {s['records'] / s['calls']:.0f} records" if s["records"] else "")
+                + (f", thread CPU {1000 * s['cpu'] / s['calls']:.1f} ms" if s["cpu"] else "")
+            )
     write_report(args, runs)
 
 

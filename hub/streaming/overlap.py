@@ -71,6 +71,12 @@ class Overlap:
             return
         if await self.settle(kafka, also=fetched):
             self._pending = (asyncio.create_task(finish()), fetched)
+            # The task only starts when this loop next waits. A backlog's fetch comes from
+            # aiokafka's buffer without waiting and the next batch's preparation does not wait
+            # either, so the save was handed to its thread only once that preparation was done:
+            # one after the other, not overlapped (timed per batch: benchmarks/README.md,
+            # intake9). Yielding once lets it run to its first wait, the save in its thread.
+            await asyncio.sleep(0)
 
     async def settle(self, kafka: AIOKafkaConsumer, also: Fetched | None = None) -> bool:
         """Wait for the batch being finished and mark it handled. If it failed, it is read

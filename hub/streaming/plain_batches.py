@@ -47,6 +47,7 @@ from aiokafka.errors import KafkaError
 from connectors.consumed import ConsumedMessage, normalise_headers
 from hub.settings import Settings
 from hub.streaming.broker_hold import BROKER_WINDOW_MIN_BYTES, BrokerHold
+from hub.streaming.commits import Commits
 from hub.streaming.overlap import Overlap, read_again
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,11 @@ class PlainBatchConsumer:
         self.window = window
         self.early = early
         # Handled batches' offsets are committed together, at most this long after the first
-        # of them (0: after each batch).
+        # of them (0: after each batch), off the loop (hub.streaming.commits).
         self.commit_every = (
             settings.consumer_commit_seconds if commit_every is None else commit_every
         )
+        self.commits = Commits(group, self.commit_every)
         if window_at_broker is None:
             window_at_broker = settings.batch_window_at_broker
         self.window_at_broker = window_at_broker and window > 0 and not early
@@ -123,8 +125,6 @@ class PlainBatchConsumer:
         self.batches = 0  # handled (tests and logs)
         self._kafka: AIOKafkaConsumer | None = None
         self.hold: BrokerHold | None = None  # the fetch asked for next (window at the broker)
-        self._handled: dict[TopicPartition, int] = {}  # offsets to commit: the next to read
-        self._commit_at = 0.0
 
     def assigned(self) -> int:
         """Partitions this consumer holds now (the worker's health page)."""
@@ -193,17 +193,21 @@ class PlainBatchConsumer:
                 elif hold is not None:
                     hold.check_idle(loop.time())
                 await self._settle_overlap(kafka, bool(fetched))
-                if self._handled and loop.time() >= self._commit_at:
-                    await self._commit(kafka)
+                self.commits.send_if_due(kafka, loop.time())
         finally:
             self._kafka = None
             await self._stop_overlap(kafka)
             try:
                 # What was handled is committed before leaving (a stop, a failure), so that a
                 # clean stop reads nothing twice; a crash reads it again, as at least once does.
-                await asyncio.wait_for(asyncio.shield(self._commit(kafka)), COMMIT_ON_STOP_SECONDS)
+                await asyncio.wait_for(
+                    asyncio.shield(self.commits.flush(kafka)), COMMIT_ON_STOP_SECONDS
+                )
             except (TimeoutError, asyncio.CancelledError, KafkaError):
-                pass
+                self.commits.cancel()
+            except Exception:  # a commit sent before failed: the consumer still stops
+                log.exception("%s: commit on leaving failed", self.group)
+                self.commits.cancel()
             await kafka.stop()
 
     async def _filled(
@@ -247,7 +251,7 @@ class PlainBatchConsumer:
         """How long the next fetch may wait: until the handled batches' commit is due, the
         broker's window, and while a batch is being finished (overlap) a short while only, so
         that it is marked handled (and committed) soon after it finished, not a second later."""
-        wait = self._commit_at - now if self._handled else 1.0
+        wait = self.commits.wait(now)
         if hold is not None:
             wait = min(wait, hold.wait_for(now))
         if self.overlap is not None and not self.overlap.finished:
@@ -268,33 +272,11 @@ class PlainBatchConsumer:
 
     async def _done(self, fetched: dict[TopicPartition, Any]) -> None:
         """A batch handled: its offsets are committed with the next commit."""
-        if not self._handled:
-            self._commit_at = asyncio.get_running_loop().time() + self.commit_every
-        self._handled.update((tp, records[-1].offset + 1) for tp, records in fetched.items())
+        ends = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        self.commits.handled(ends, asyncio.get_running_loop().time())
         self.batches += 1
         if self.commit_every <= 0 and self._kafka is not None:
-            await self._commit(self._kafka)
-
-    async def _commit(self, kafka: AIOKafkaConsumer) -> None:
-        """Commit the handled batches' offsets (those of the partitions still held).
-
-        Committing each batch as it was handled cost a commit request (and its answer) per
-        batch, in the consumer and in the broker: at a steady rate of small batches, 15 % of
-        the intake role's busy samples (py-spy, benchmarks/README.md). Held back a little,
-        several batches share one; at least once holds, as an offset is committed only after
-        its batch was handled."""
-        handled, self._handled = self._handled, {}
-        held = kafka.assignment()
-        ends = {tp: offset for tp, offset in handled.items() if tp in held}
-        if not ends:
-            return
-        try:
-            await kafka.commit(ends)
-        except KafkaError as error:
-            # A rebalance took the partitions meanwhile: their new owner reads the batches
-            # again, and applies what this one applied once (the items know the offsets they
-            # applied).
-            log.warning("%s: commit after a batch failed (%r)", self.group, error)
+            await self.commits.flush(self._kafka)
 
 
 def as_header_values(wanted: Wanted | None) -> dict[str, frozenset[bytes] | None] | None:

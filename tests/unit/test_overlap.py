@@ -104,6 +104,22 @@ async def test_the_next_batch_is_prepared_while_the_one_before_finishes_in_order
     assert kafka.seeks == {} and paused == []
 
 
+@pytest.mark.asyncio
+async def test_a_batch_starts_finishing_before_take_returns() -> None:
+    # Draining a backlog, nothing between two takes waits (the fetch comes from the consumer's
+    # buffer, the preparation does not wait): a finish started only at the loop's next wait
+    # ran after the next batch's preparation, not beside it.
+    steps, handled, paused, kafka = Steps(), [], [], Seeks()
+    o = overlap(steps, handled, paused)
+
+    await o.take(kafka, *batch(0))  # type: ignore[arg-type]
+
+    assert steps.log == ["prepare 0", "finish 0"]
+    steps.release[0].set()
+    await o.settle(kafka)  # type: ignore[arg-type]
+    assert handled == [0, 1]
+
+
 async def two_batches(steps: Steps, first: Any, second: Any) -> tuple[list[int], list[bool], Seeks]:
     """The first batch taken and let finish, then the second taken."""
     handled: list[int] = []
