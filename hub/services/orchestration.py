@@ -80,9 +80,7 @@ class OrchestrationService:
         clock: Callable[[], datetime],
         supply: SupplyView | None = None,
     ) -> None:
-        self._store = store
-        self._policies = policies
-        self._clock = clock
+        self._store, self._policies, self._clock = store, policies, clock
         self.supply = supply or SupplyView(store)
         self.recorder = InputsRecorder(store)
         self._items = StockItems(store, self.supply)
@@ -91,6 +89,7 @@ class OrchestrationService:
         # The policies in force at a policy generation, and whether one of them reads the clock.
         self._active: tuple[int, list[Policy], bool, frozenset[str]] | None = None
         self._definitions_seen = -1  # the view's generation whose definitions were looked up
+        self._stockless: dict[str, Any] = {}  # sources as candidates without stock (_stockless)
         # One decision at a time per process: the cached aggregates are shared, and concurrent
         # deciders in one process would only conflict with each other in the store.
         self._lock = threading.RLock()
@@ -178,6 +177,7 @@ class OrchestrationService:
             # gains units after it, a waiting order need not be decided again (waiting_orders).
             seen=(supply.position, supply.generation) if timeless else None,
             moving=moving,
+            stockless=self._stockless,
         )
 
     def _active_policies(self) -> tuple[list[Policy], bool, frozenset[str]]:
