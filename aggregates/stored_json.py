@@ -22,7 +22,7 @@ fast way is taken only where it is known to write the same:
 """
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -60,23 +60,34 @@ def stored_json(
     plain fields (not walked) hold no float json.dumps writes otherwise (the decision record
     whose canonical JSON needed no fixing: the same figures; hub.services.routed_events)."""
     if type(transcoder) is JSONTranscoder:
-        floats = _floats_in(state, plain_fields, transcoder.types)
-        if floats is not None:
-            try:
-                data = orjson.dumps(state, default=transcoder._encode_obj, option=_OPTIONS)
-            except (orjson.JSONEncodeError, TypeError):
-                data = None
-            if data is not None:
-                if numbers_in is not None:
-                    if not may_differ(numbers_in):
-                        return data
-                elif not floats and not (plain_floats and _any_in(plain_fields, state)):
-                    return data  # no float anywhere in it: nothing to write again
-                fixed = as_standard(data)
-                if fixed is not None:
-                    return fixed
+        data = _by_orjson(transcoder, state, plain_fields, numbers_in, plain_floats)
+        if data is not None:
+            return data
     encoded: bytes = transcoder.encode(state)
     return encoded
+
+
+def _by_orjson(
+    transcoder: JSONTranscoder,
+    state: dict[str, Any],
+    plain_fields: Collection[str],
+    numbers_in: bytes | None,
+    plain_floats: bool,
+) -> bytes | None:
+    """The state written by orjson, its floats written again where json.dumps writes them
+    otherwise; None where the standard way must write it."""
+    floats = _floats_in(state, plain_fields, transcoder.types)
+    if floats is None:
+        return None
+    try:
+        data = orjson.dumps(state, default=transcoder._encode_obj, option=_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    if numbers_in is not None:
+        scan = may_differ(numbers_in)
+    else:  # no float anywhere in it: nothing to write again
+        scan = floats or (plain_floats and _any_in(plain_fields, state))
+    return as_standard(data) if scan else data
 
 
 def _any_in(fields: Collection[str], state: dict[str, Any]) -> bool:
@@ -118,13 +129,19 @@ def _written(value: Any, registered: Collection[type]) -> int:
     if kind is float:
         return _FLOAT if math.isfinite(value) else _NO
     if kind is list or kind is tuple:
-        items: Any = value
-    elif kind is dict:
-        if not all(type(key) is str for key in value):
-            return _NO
-        items = value.values()
-    else:
-        return _NO_FLOAT if kind in _TRANSCODED and kind in registered else _NO
+        return _items_written(value, registered)
+    if kind is dict:
+        return _dict_written(value, registered)
+    return _NO_FLOAT if kind in _TRANSCODED and kind in registered else _NO
+
+
+def _dict_written(value: dict[Any, Any], registered: Collection[type]) -> int:
+    if not all(type(key) is str for key in value):
+        return _NO
+    return _items_written(value.values(), registered)
+
+
+def _items_written(items: Iterable[Any], registered: Collection[type]) -> int:
     found = _NO_FLOAT
     for item in items:
         written = _written(item, registered)
