@@ -22,7 +22,7 @@ fast way is taken only where it is known to write the same:
 """
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,48 +47,105 @@ def stored_json(
     state: dict[str, Any],
     plain_fields: Collection[str] = (),
     numbers_in: bytes | None = None,
+    plain_floats: bool = True,
 ) -> bytes:
     """`transcoder.encode(state)`, by orjson where it writes the same bytes. `numbers_in`, when
     given: the only JSON of the state where a number may stand (every other value a text or
     texts), looked at for floats to write again instead of the whole (the intake's `Placed`:
-    its submission's values, a third of it; scanning the whole was ~6-9 µs an order)."""
-    if type(transcoder) is JSONTranscoder and _writable_state(
-        state, plain_fields, transcoder.types
-    ):
-        try:
-            data = orjson.dumps(state, default=transcoder._encode_obj, option=_OPTIONS)
-        except (orjson.JSONEncodeError, TypeError):
-            data = None
+    its submission's values, a third of it; scanning the whole was ~6-9 µs an order).
+
+    Only a float can be written otherwise (integers, texts, and the transcoder's datetimes,
+    dates and Decimals as texts are not), so a state holding none is not scanned: the walk that
+    tells whether orjson may write it says so too. `plain_floats=False`: the caller knows its
+    plain fields (not walked) hold no float json.dumps writes otherwise (the decision record
+    whose canonical JSON needed no fixing: the same figures; hub.services.routed_events)."""
+    if type(transcoder) is JSONTranscoder:
+        data = _by_orjson(transcoder, state, plain_fields, numbers_in, plain_floats)
         if data is not None:
-            if numbers_in is not None and not may_differ(numbers_in):
-                return data
-            fixed = as_standard(data)
-            if fixed is not None:
-                return fixed
+            return data
     encoded: bytes = transcoder.encode(state)
     return encoded
 
 
-def _writable_state(
+def _by_orjson(
+    transcoder: JSONTranscoder,
+    state: dict[str, Any],
+    plain_fields: Collection[str],
+    numbers_in: bytes | None,
+    plain_floats: bool,
+) -> bytes | None:
+    """The state written by orjson, its floats written again where json.dumps writes them
+    otherwise; None where the standard way must write it."""
+    floats = _floats_in(state, plain_fields, transcoder.types)
+    if floats is None:
+        return None
+    try:
+        data = orjson.dumps(state, default=transcoder._encode_obj, option=_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    if numbers_in is not None:
+        scan = may_differ(numbers_in)
+    else:  # no float anywhere in it: nothing to write again
+        scan = floats or (plain_floats and _any_in(plain_fields, state))
+    return as_standard(data) if scan else data
+
+
+def _any_in(fields: Collection[str], state: dict[str, Any]) -> bool:
+    if isinstance(fields, frozenset | set):
+        return not fields.isdisjoint(state)
+    return any(name in state for name in fields)
+
+
+# What a value walked holds, for `_floats_in`: not writable by orjson as the standard encoder
+# writes it; writable, with no float; writable, holding a float.
+_NO, _NO_FLOAT, _FLOAT = 0, 1, 2
+
+
+def _floats_in(
     state: dict[str, Any], plain_fields: Collection[str], registered: Collection[type]
-) -> bool:
+) -> bool | None:
+    """None if orjson may write the state otherwise than the standard encoder (then it is not
+    asked), else whether a field outside `plain_fields` holds a float."""
     # Every field plain (the intake's two events): told by one set operation, not field by field.
     if isinstance(plain_fields, frozenset) and plain_fields.issuperset(state):
-        return True
-    return all(
-        name in plain_fields or _writable(value, registered) for name, value in state.items()
-    )
+        return False
+    found = _NO_FLOAT
+    for name, value in state.items():
+        if name in plain_fields:
+            continue
+        kind = _written(value, registered)
+        if kind == _NO:
+            return None
+        found |= kind
+    return found == _FLOAT | _NO_FLOAT
 
 
-def _writable(value: Any, registered: Collection[type]) -> bool:
-    """Whether orjson writes `value` as the standard encoder with these transcodings does."""
+def _written(value: Any, registered: Collection[type]) -> int:
+    """Whether orjson writes `value` as the standard encoder with these transcodings does
+    (`_NO` if not), and whether it holds a float."""
     kind = type(value)
     if kind in _SCALARS:
-        return True
+        return _NO_FLOAT
     if kind is float:
-        return math.isfinite(value)
+        return _FLOAT if math.isfinite(value) else _NO
     if kind is list or kind is tuple:
-        return all(_writable(item, registered) for item in value)
+        return _items_written(value, registered)
     if kind is dict:
-        return all(type(key) is str and _writable(item, registered) for key, item in value.items())
-    return kind in _TRANSCODED and kind in registered
+        return _dict_written(value, registered)
+    return _NO_FLOAT if kind in _TRANSCODED and kind in registered else _NO
+
+
+def _dict_written(value: dict[Any, Any], registered: Collection[type]) -> int:
+    if not all(type(key) is str for key in value):
+        return _NO
+    return _items_written(value.values(), registered)
+
+
+def _items_written(items: Iterable[Any], registered: Collection[type]) -> int:
+    found = _NO_FLOAT
+    for item in items:
+        written = _written(item, registered)
+        if written == _NO:
+            return _NO
+        found |= written
+    return found

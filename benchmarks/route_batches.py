@@ -2,7 +2,7 @@
 
 Run:  python -m benchmarks.route_batches [--sizes 1,5,20,50] [--orders 200] [--rounds 3]
                                          [--idle 200] [--json out.json] [--digests FILE]
-                                         [--stored-forms]
+                                         [--stored-forms] [--network 20,100,500]
 
 What the worker's consumer hands the orchestrator, without Kafka: the `OrderAccepted` events of
 new orders (decoded envelopes, as the plain consumer's feed gives them) in batches of each size,
@@ -19,7 +19,10 @@ writes each decision's order, type, decision digest and inputs digest, in the lo
 compare (`cmp`) the decisions of two versions of the code. `--stored-forms` routes each size
 twice a round, the orchestrator's events written straight to their stored form and through
 their aggregates, in turns, in one process: what those writers save, apart from the machine's
-drift between runs.
+drift between runs. `--network N,...` routes on the flow benchmark's network instead
+(benchmarks.network: N sources in seven countries, stores serving their own country, same-day
+orders; the same seeds as `benchmarks.route_aging`), one network after the other: what routing
+costs per order as the network grows (issue 10: cost must not grow with the network's size).
 """
 
 import argparse
@@ -29,17 +32,21 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from benchmarks.network import OrderMaker, generate_network
 from benchmarks.procstats import cpu_seconds
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
 from hub.bootstrap import Hub, bootstrap
+from hub.services.intake import SubmitOrder
 from hub.settings import Settings
 from schemas.event_types import EventType
+from schemas.submission import OrderSubmission
 
 STREAM = "bench.orders:0"
 
@@ -80,16 +87,19 @@ class Collector:
 
 
 class Router:
-    def __init__(self, hub: Hub, backends: Backends) -> None:
+    def __init__(
+        self, hub: Hub, backends: Backends, make: Callable[[int], SubmitOrder] | None = None
+    ) -> None:
         self.hub, self.backends = hub, backends
         self.rng = random.Random(7)
+        self.make = make or (lambda n: order_command(self.rng, n, 10_000))
         self.next_order = 0
         self.offset = 0
 
     def accepted(self, count: int) -> list[Any]:
         """`count` new orders placed; their OrderAccepted envelopes."""
         start = self.hub.store.max_position()
-        commands = [order_command(self.rng, self.next_order + i, 10_000) for i in range(count)]
+        commands = [self.make(self.next_order + i) for i in range(count)]
         self.next_order += count
         self.hub.intake.place_orders(commands)
         found = self.hub.store.read_envelopes(start, 100 * count)
@@ -136,15 +146,30 @@ def _as_on_a_worker(hub: Hub) -> None:
         hub.orchestrator._positions_every = WORKER_POSITIONS_SECONDS  # type: ignore[attr-defined]
 
 
-def network_router(server: str, url: str, tmp: str) -> Router:
+def network_router(server: str, url: str, tmp: str, sources: int = 0) -> Router:
     """A hub on the database at `url` (files in `tmp`) holding the network, its orchestrator
-    as a worker runs it, and the router that hands it orders."""
+    as a worker runs it, and the router that hands it orders. `sources`: the flow benchmark's
+    network of that many sources and its orders, else route_profile's of 100."""
     settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
     hub = bootstrap(settings, clock=lambda: NOW)
     _as_on_a_worker(hub)
-    build_network(hub, random.Random(7), 100, 10_000)
-    hub.deliver()
-    return Router(hub, Backends(server, url.rsplit("/", 1)[1]))
+    backends = Backends(server, url.rsplit("/", 1)[1])
+    if not sources:
+        build_network(hub, random.Random(7), 100, 10_000)
+        hub.deliver()
+        return Router(hub, backends)
+    from benchmarks.route_wake import _load  # it imports this module
+
+    network = generate_network(sources, 10_000, seed=7)
+    _load(hub, network)
+    maker = OrderMaker(network, seed=11)
+
+    def make(n: int) -> SubmitOrder:
+        body = maker.order("web-shop", f"NET-{n:08d}", "2026-11-20T08:00:00Z")
+        submission = OrderSubmission.model_validate(body)
+        return SubmitOrder(submission, "{}", "channel:web-shop", f"net-{n}")
+
+    return Router(hub, backends, make)
 
 
 Figures = dict[str, list[tuple[float, float]]]
@@ -166,23 +191,38 @@ def main() -> None:
         "through their aggregates (hub.services.routed_events, reserved_events), alternated "
         "(this benchmark's store writes plain JSON, so both ways are open to it)",
     )
+    parser.add_argument(
+        "--network",
+        default="",
+        help="sources of the flow benchmark's network, e.g. 20,100,500 (one after the other); "
+        "default: route_profile's network of 100",
+    )
     args = parser.parse_args()
     server = postgres_server()
-    url = fresh_database(server)
-    try:
-        figures, collected = _measure(args, server, url)
-    finally:
-        drop_database(server, url)
-    _report(args, figures, collected)
+    digests, out = args.digests, args.json
+    for sources in [int(n) for n in args.network.split(",")] if args.network else [0]:
+        url = fresh_database(server)
+        if args.network:  # a file per network: FILE.20, FILE.100, ...
+            args.digests = digests and digests.with_name(f"{digests.name}.{sources}")
+            args.json = out and out.with_name(f"{out.name}.{sources}")
+        try:
+            figures, collected = _measure(args, server, url, sources)
+        finally:
+            drop_database(server, url)
+        if sources:
+            print(f"The flow benchmark's network of {sources} sources:")
+        _report(args, figures, collected)
 
 
-def _measure(args: argparse.Namespace, server: str, url: str) -> tuple[Figures, Collected]:
+def _measure(
+    args: argparse.Namespace, server: str, url: str, sources: int = 0
+) -> tuple[Figures, Collected]:
     sizes = [int(s) for s in args.sizes.split(",")]
     figures: Figures = {}
     collected: Collected = {}
     collector = Collector()
     with tempfile.TemporaryDirectory(prefix="orderhub-batches-") as tmp:
-        router = network_router(server, url, tmp)
+        router = network_router(server, url, tmp, sources)
         hub = router.hub
         warm = router.accepted(40)
         router.timed([warm[:20], warm[20:]])  # imports, the compiled policy, the caches
@@ -231,7 +271,7 @@ def _stored_forms(hub: Hub, way: str) -> None:
 
 
 def _report(args: argparse.Namespace, figures: Figures, collected: Collected) -> None:
-    print(f"PostgreSQL, 100 sources, {args.orders} orders x {args.rounds} rounds; medians:")
+    print(f"PostgreSQL, {args.orders} orders x {args.rounds} rounds; medians:")
     summary = {}
     for way, runs in figures.items():
         router_ms = statistics.median(r for r, _ in runs)

@@ -51,6 +51,7 @@ __all__ = [
     "canonical_json",
     "decode",
     "definition_digest",
+    "definition_key",
     "encode",
     "from_body",
     "to_body",
@@ -191,6 +192,11 @@ def to_body(inputs: DecisionInputs) -> tuple[dict[str, Any], dict[str, dict[str,
 
 def definition_digest(definition: Mapping[str, Any]) -> str:
     return _digest(canonical_json(definition))
+
+
+def definition_key(candidate: CandidateSource) -> str:
+    """The digest its source's definition is recorded under (what `to_body` names it by)."""
+    return _definition(_definition_values(candidate))[0]
 
 
 def from_body(

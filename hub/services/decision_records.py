@@ -7,12 +7,16 @@ order. The text explanation is not stored: it is written from the record when it
 Orders routed by earlier releases stored their text, and keep showing it.
 """
 
+import hashlib
 from collections import Counter
 from collections.abc import Collection
 
+import orjson
+
 from aggregates.order import Order
 from orchestration_policies import Decision
-from orchestration_policies.explain_record import HOLDS_NONE, explain_record
+from orchestration_policies.canonical import as_standard
+from orchestration_policies.explain_record import HOLDS_NONE, explain_record, record_digest
 from schemas.decision_record import DecisionRecord
 
 
@@ -36,6 +40,20 @@ def decision_record(decision: Decision, holders: Collection[str], others: int) -
     explanation["candidates"] = listed
     explanation["omitted"] = {reason: n for reason, n in sorted(omitted.items()) if n}
     return DecisionRecord.from_plain(record)
+
+
+def digest_of(record: DecisionRecord) -> tuple[str, bool]:
+    """`record_digest(record)`, and whether orjson wrote every figure of the record as json.dumps
+    does (True: no float to write again, which the record's other writer, the `Routed` event,
+    then need not look for; its canonical JSON holds the same figures)."""
+    try:
+        data = orjson.dumps(record.plain(), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return record_digest(record), False
+    fixed = as_standard(data)
+    if fixed is None:
+        return record_digest(record), False
+    return hashlib.sha256(fixed).hexdigest(), fixed is data
 
 
 def explanation_of(order: Order) -> str | None:

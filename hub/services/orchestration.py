@@ -26,7 +26,7 @@ from aggregates import Order
 from aggregates.errors import StockError
 from aggregates.order import ROUTABLE, OrderStatus
 from aggregates.order_values import RequestedShipment, ShipmentLine
-from hub.services.decision_records import decision_record
+from hub.services.decision_records import decision_record, digest_of
 from hub.services.lookup import find, find_many
 from hub.services.policies import PolicyService
 from hub.services.recorded_inputs import InputsRecorder
@@ -52,9 +52,9 @@ from orchestration_policies.decision_inputs import (
     DecisionInputs,
     PolicyRef,
     RoutingOverrides,
+    definition_key,
     level_of,
 )
-from orchestration_policies.explain_record import record_digest
 
 log = logging.getLogger(__name__)
 ORCHESTRATOR = "system:orchestrator"
@@ -80,9 +80,7 @@ class OrchestrationService:
         clock: Callable[[], datetime],
         supply: SupplyView | None = None,
     ) -> None:
-        self._store = store
-        self._policies = policies
-        self._clock = clock
+        self._store, self._policies, self._clock = store, policies, clock
         self.supply = supply or SupplyView(store)
         self.recorder = InputsRecorder(store)
         self._items = StockItems(store, self.supply)
@@ -90,6 +88,8 @@ class OrchestrationService:
         self.waiting = WaitingOrders(self.supply, clock)  # what the backorder sweep may skip
         # The policies in force at a policy generation, and whether one of them reads the clock.
         self._active: tuple[int, list[Policy], bool, frozenset[str]] | None = None
+        self._definitions_seen = -1  # the view's generation whose definitions were looked up
+        self._stockless: dict[str, Any] = {}  # sources as candidates without stock (_stockless)
         # One decision at a time per process: the cached aggregates are shared, and concurrent
         # deciders in one process would only conflict with each other in the store.
         self._lock = threading.RLock()
@@ -163,6 +163,9 @@ class OrchestrationService:
     def _batch(self, by_totals: bool = True) -> _Batch:
         supply = self.supply
         supply.refresh()
+        if self._definitions_seen != supply.generation:  # a source event, a restore
+            self._definitions_seen = supply.generation
+            self.recorder.look_up(definition_key(s.template) for s in supply.sources())
         now = self._clock()
         policies, timeless, moving = self._active_policies()
         return _Batch(
@@ -174,6 +177,7 @@ class OrchestrationService:
             # gains units after it, a waiting order need not be decided again (waiting_orders).
             seen=(supply.position, supply.generation) if timeless else None,
             moving=moving,
+            stockless=self._stockless,
         )
 
     def _active_policies(self) -> tuple[list[Policy], bool, frozenset[str]]:
@@ -193,23 +197,23 @@ class OrchestrationService:
         to_route = order_to_route(order)
         candidates = self._holders_of(to_route, batch)
         holders = {c.source_id for c in candidates}
-        registered = self.supply.source_ids()
+        registered = self.supply.source_count()
         overrides = overrides_of(order)
         decision = self._decide(overrides, to_route, candidates, batch)
-        if _nowhere_eligible(decision) and len(candidates) < len(registered):
+        if _nowhere_eligible(decision) and len(candidates) < registered:
             # No holder may ship: whether some other source could (it is eligible but empty,
             # so the lines wait for stock) or none at all (unroutable) takes them all.
             candidates = self._with_every_source(candidates, batch)
             decision = self._decide(overrides, to_route, candidates, batch)
-        recorded = decision_record(decision, holders, len(registered) - len(candidates))
-        digest = record_digest(recorded)
+        recorded = decision_record(decision, holders, registered - len(candidates))
+        digest, clean = digest_of(recorded)
         inputs = DecisionInputs(
             order=to_route,
             candidates=tuple(candidates),
             policy=PolicyRef(decision.policy_id, decision.policy_version),
             now=now,
             overrides=overrides,
-            sources_not_given=len(registered) - len(candidates),
+            sources_not_given=registered - len(candidates),
         )
 
         if decision.held is not None:
@@ -258,7 +262,7 @@ class OrchestrationService:
                 )
             )
         digests = (digest, self.recorder.record(inputs, batch.records))
-        routing = (recorded, digests, shipments, waiting, unroutable, stuck)
+        routing = (recorded, digests, shipments, waiting, unroutable, stuck, clean)
         status = self._route(order, batch, routing)
         batch.waits[order.id] = batch.waited(to_route, decision, status)
         return OrchestrationResult(order.id, status.value, status.value, attempt, digest)
@@ -266,9 +270,9 @@ class OrchestrationService:
     def _route(self, order: Order, batch: _Batch, routing: tuple[Any, ...]) -> OrderStatus:
         """The routing recorded: its stored events written straight (routed_events), saved
         with the batch, where they may be; else by the aggregate. The order's new status."""
-        recorded, digests, shipments, waiting, unroutable, stuck = routing
+        recorded, digests, shipments, waiting, unroutable, stuck, clean = routing
         args = (recorded, digests, shipments, waiting, unroutable, ORCHESTRATOR, batch.now)
-        direct = self._routed.events_of(order, *args, stuck)
+        direct = self._routed.events_of(order, *args, stuck, clean)
         if direct is not None:
             batch.stored[order.id], status = direct
             return status
@@ -378,8 +382,7 @@ def reservation_key(order_id: UUID, shipment_id: str, line_id: str) -> str:
 
 def _nowhere_eligible(decision: Decision) -> bool:
     """decide() found no source that may ship any of the order (stock aside)."""
-    reason = UnallocatedReason.NO_ELIGIBLE_SOURCE
-    return any(line.reason is reason for line in decision.unallocated)
+    return any(u.reason is UnallocatedReason.NO_ELIGIBLE_SOURCE for u in decision.unallocated)
 
 
 def _unroutable_reason(decision: Decision) -> str | None:

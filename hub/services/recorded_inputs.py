@@ -15,6 +15,7 @@ import threading
 import weakref
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -86,6 +87,7 @@ class InputsRecorder:
         self._store = store
         self._known: OrderedDict[UUID, None] = OrderedDict()  # inputs records stored
         self._sources: set[str] = set()  # definition digests stored (few: sources change rarely)
+        self._absent: set[str] = set()  # definition digests looked up and not stored then
 
     def record(self, inputs: DecisionInputs, pending: dict[UUID, Aggregate]) -> str:
         """Add the records `inputs` needs to `pending` (saved with the decision); its digest."""
@@ -108,12 +110,29 @@ class InputsRecorder:
             source_id = recorded_source_id(key)
             if source_id in pending:
                 continue
-            if self._stored(source_id):
+            if key not in self._absent and self._stored(source_id):
                 self._sources.add(key)  # read once per process, the first time it is seen
             else:
                 plain = canonical_json(definition).decode()
                 pending[source_id] = RecordedSource(digest=key, definition=plain)
         return digest
+
+    def look_up(self, keys: Iterable[str]) -> None:
+        """Which of these source definitions are stored, in one query, so that `record` asks
+        nothing per source: it asked once per source the first time each was seen, one
+        statement for each of a network's sources after every start (500 on 500 sources).
+        One stored by another process after this is found by the save's conflict, as an
+        inputs record is (`settle`)."""
+        unknown = {
+            recorded_source_id(key): key
+            for key in keys
+            if key not in self._sources and key not in self._absent
+        }
+        if not unknown:
+            return
+        found = select_events_of_many(self._store.events.recorder, dict.fromkeys(unknown, 0))
+        for record_id, key in unknown.items():
+            (self._sources if record_id in found else self._absent).add(key)
 
     def saved(self, pending: dict[UUID, Aggregate]) -> None:
         for record_id, record in pending.items():
@@ -131,6 +150,7 @@ class InputsRecorder:
     def _remember(self, record_id: UUID, record: Aggregate) -> None:
         if isinstance(record, RecordedSource):
             self._sources.add(record.digest)
+            self._absent.discard(record.digest)
             return
         self._known[record_id] = None
         self._known.move_to_end(record_id)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
@@ -35,6 +36,7 @@ from aggregates.stored_json import stored_json
 from aggregates.typed_mapper import value_fields
 from hub.services.reserved_events import event_clock, stored_straight
 from hub.store import OrderStore
+from orchestration_policies.canonical import may_differ
 from schemas.decision_record import DecisionRecord
 
 _ROUTED: Any = vars(Order)["Routed"]
@@ -68,9 +70,13 @@ class RoutedOrderEvents:
         actor: str,
         now: datetime,
         unfulfillable: dict[str, str] | None = None,
+        clean: bool = False,
     ) -> tuple[list[StoredEvent], OrderStatus] | None:
         """What `order.route(...)` with these arguments would store, and the status it would
-        reach; None where the aggregate's path must be taken (see the module's docstring)."""
+        reach; None where the aggregate's path must be taken (see the module's docstring).
+        `clean`: orjson writes every figure of the decision as json.dumps does (its digest's
+        canonical JSON needed nothing written again: decision_records.digest_of), so the
+        event's JSON is not scanned for such figures again."""
         if not self.usable or not _first_routing(order):
             return None
         skus = {line.line_id: line.sku for line in order.submission.lines}
@@ -79,7 +85,7 @@ class RoutedOrderEvents:
         stored = [
             StoredEvent(
                 order.id, version + 1, _ROUTED_TOPIC, self._routed(order, decision, digests,
-                waiting_lines, unroutable_reason, actor, now, unfulfillable or None)
+                waiting_lines, unroutable_reason, actor, now, unfulfillable or None, clean)
             )
         ]  # fmt: skip
         requested = self._requested(order, actor, now)
@@ -97,6 +103,7 @@ class RoutedOrderEvents:
         actor: str,
         now: datetime,
         unfulfillable: dict[str, str] | None,
+        clean: bool,
     ) -> bytes:
         dump = _ROUTED_CODECS
         state = {
@@ -116,7 +123,7 @@ class RoutedOrderEvents:
             "at": now,
             "unfulfillable": unfulfillable,
         }
-        return stored_json(self._transcoder, state, _ROUTED_PLAIN)
+        return stored_json(self._transcoder, state, _ROUTED_PLAIN, plain_floats=not clean)
 
     def _requested(
         self, order: Order, actor: str, now: datetime
@@ -128,6 +135,8 @@ class RoutedOrderEvents:
         promised = submission.promised_by
         promised_by = None if promised is None else iso_time(promised)
         correlation_id = order.correlation_id
+        # The address holds the event's only floats: looked at once for the order's shipments.
+        numbers = _figures_as_standard(ship_to)
 
         def write(shipment: RequestedShipment) -> bytes:
             state = {
@@ -143,9 +152,18 @@ class RoutedOrderEvents:
                 "at": now,
                 "shipment_sequence": 1,
             }
-            return stored_json(self._transcoder, state, _REQUESTED_PLAIN)
+            return stored_json(self._transcoder, state, _REQUESTED_PLAIN, numbers_in=numbers)
 
         return write
+
+
+def _figures_as_standard(values: Any) -> bytes | None:
+    """b"" (`stored_json`'s `numbers_in`: no number to write again) when orjson writes every
+    float of these JSON values as json.dumps does; None (look at the whole) otherwise."""
+    try:
+        return None if may_differ(orjson.dumps(values)) else b""
+    except (orjson.JSONEncodeError, TypeError):
+        return None
 
 
 def _first_routing(order: Order) -> bool:

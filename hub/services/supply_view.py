@@ -193,6 +193,11 @@ class SupplyView:
         with self._lock:
             return list(self._sources)
 
+    def source_count(self) -> int:
+        """How many sources are registered (routing counts those it did not give decide():
+        a copy of their ids per order grew with the network)."""
+        return len(self._sources)
+
     def holders(self, skus: Iterable[str]) -> dict[str, list[str]]:
         """For each SKU, the sources that hold a stock item of it (any quantity)."""
         with self._lock:

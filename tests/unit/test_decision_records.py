@@ -63,3 +63,18 @@ def test_sources_holding_none_of_the_order_are_counted_by_reason_not_listed() ->
         "96 source(s) holding none of the ordered SKUs." in text
     )
     assert "store-empty" not in text and "store-paused" not in text
+
+
+def test_the_digest_and_whether_the_record_needs_its_figures_written_again() -> None:
+    from hub.services.decision_records import digest_of
+
+    decision = decide(ORDER, CANDIDATES, default_policy(), NOW)
+    record = decision_record(decision, {c.source_id for c in CANDIDATES}, others=0)
+    assert digest_of(record) == (record_digest(record), True)
+
+    tiny = DecisionRecord.from_plain({**record.plain(), "score_floor": 1e-05})
+    nan_free_text = DecisionRecord.from_plain({**record.plain(), "note": 'a "quoted" \\ 1e-05'})
+    assert digest_of(tiny) == (record_digest(tiny), False)
+    assert digest_of(nan_free_text) == (record_digest(nan_free_text), True)
+    tiny_and_escape = DecisionRecord.from_plain({**tiny.plain(), "note": "tab\there"})
+    assert digest_of(tiny_and_escape) == (record_digest(tiny_and_escape), False)

@@ -235,3 +235,34 @@ def test_digests_known_are_bounded_and_a_forgotten_one_costs_a_settled_conflict(
     retry: dict[UUID, Aggregate] = {}
     assert recorder.record(_inputs(), retry) == _inputs().digest and retry == {}
     assert load_inputs(store, _inputs().digest) == _inputs()
+
+
+def test_definitions_looked_up_at_once_are_not_read_again_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Routing looks its sources' definitions up in one query when its view changes; then
+    recording asks nothing per source: the stored ones are known, the others recorded."""
+    from orchestration_policies.decision_inputs import definition_key
+
+    store = _store()
+    stored_already = dataclasses.replace(_inputs(), candidates=_inputs().candidates[:1])
+    _record(InputsRecorder(store), store, stored_already)  # wh-lyon's definition stored
+    recorder = InputsRecorder(store)
+
+    recorder.look_up(definition_key(c) for c in _inputs().candidates)
+
+    def no_read(record_id: UUID) -> bool:
+        raise AssertionError("a definition read one by one")
+
+    monkeypatch.setattr(recorder, "_stored", no_read)
+    pending: dict[UUID, Aggregate] = {}
+    recorder.record(_inputs(), pending)
+    lille = definition_key(_inputs().candidates[1])
+    assert set(pending) == {recorded_inputs_id(_inputs().digest), recorded_source_id(lille)}
+    store.save(*pending.values())  # no conflict: wh-lyon's was not written again
+    recorder.saved(pending)
+    assert _count(store, RecordedSource) == 2
+    # known once saved: the next decision records nothing new
+    again: dict[UUID, Aggregate] = {}
+    recorder.record(dataclasses.replace(_inputs(), now=NOW.replace(hour=1)), again)
+    assert [type(r) for r in again.values()] == [RecordedInputs]

@@ -116,3 +116,48 @@ def test_the_mapper_stores_what_the_library_mapper_stores() -> None:
         assert TypedMapper(transcoder).to_stored_event(event) == Mapper(transcoder).to_stored_event(
             event
         )
+
+
+def test_a_state_without_a_float_is_not_scanned_and_still_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a float can be written otherwise: texts that look like numbers (an id holding
+    "e-", "0.0000" in words) stay as they are, and the scan is skipped."""
+    from aggregates import stored_json as module
+
+    transcoder = _transcoder()
+    state = {
+        "timestamp": AT,
+        "source_id": "st-de-0012",
+        "order_id": "1e-05:3e-4a:0.00001",
+        "quantity": 3,
+        "lines": [{"sku": "SKU-1e-05", "quantity": 2}],
+        "price": Decimal("0.00001"),
+    }
+    looked: list[bytes] = []
+    original = module.as_standard
+    monkeypatch.setattr(module, "as_standard", lambda data: looked.append(data) or original(data))
+
+    assert stored_json(transcoder, state) == transcoder.encode(state)
+    assert looked == []
+    # a float anywhere, or a plain field not walked, and it is looked at again
+    for more in ({"tiny": 1e-05}, {"nested": [{"tiny": 1e-05}]}):
+        floated = {**state, **more}
+        assert stored_json(transcoder, floated) == transcoder.encode(floated)
+    record = {**state, "decision": {"score": 2.5e-07}}
+    assert stored_json(transcoder, record, frozenset({"decision"})) == transcoder.encode(record)
+    assert len(looked) == 3
+
+
+def test_plain_fields_said_to_hold_no_such_float_are_not_scanned() -> None:
+    transcoder = _transcoder()
+    state = {"decision": {"score": 0.25, "figures": [1.5, 2]}, "at": AT}
+    fast = stored_json(transcoder, state, frozenset({"decision"}), plain_floats=False)
+    assert fast == transcoder.encode(state)
+    # the caller's word is taken: a float json.dumps writes otherwise is then left as orjson
+    # wrote it, which is why routing gives it only for records whose canonical JSON needed none
+    tiny = {"decision": {"score": 1e-05}, "at": AT}
+    assert stored_json(transcoder, tiny, frozenset({"decision"})) == transcoder.encode(tiny)
+    assert stored_json(transcoder, tiny, frozenset({"decision"}), plain_floats=False) != (
+        transcoder.encode(tiny)
+    )
