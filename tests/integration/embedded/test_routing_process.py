@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,16 @@ async def _routing_state(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]
     return health["status"], health["routing_process"]
 
 
+async def _exit_code(child: BaseProcess, within: float = 5.0) -> int | None:
+    """The child's exit code once it is known. The hub's watcher thread reaps the child too
+    (its own `join`): when it reaps first, this thread's `join` returns with the code not yet
+    set until the watcher's thread runs again, so the code is waited for, not read at once."""
+    deadline = time.monotonic() + within
+    while child.exitcode is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return child.exitcode
+
+
 @pytest.mark.asyncio
 async def test_a_hung_routing_process_is_killed_and_replaced_and_routes_each_order_once(
     tmp_path: Path,
@@ -212,7 +223,7 @@ async def test_a_hung_routing_process_is_killed_and_replaced_and_routes_each_ord
             # The answer may come before the watcher's next look (the command's own wait): it
             # kills within a stall of it.
             await asyncio.to_thread(hung.join, STALL + 5)
-            assert hung.exitcode == -signal.SIGKILL, "the hung process was killed"
+            assert await _exit_code(hung) == -signal.SIGKILL, "the hung process was killed"
             assert (status, state["hangs"], state["routing"]) == ("degraded", 1, False)
         finally:
             if hung.is_alive():
