@@ -104,7 +104,7 @@ class RecordReader:
         topic = self._topic(stored.topic)
         if not topic.published:
             return None
-        found = self._envelopes.decoded(stored)
+        found = self._envelopes.decoded(stored, spliced=True)
         if found is None:
             self.from_envelopes += 1
             return self._envelopes.mapper_envelope(stored)
@@ -118,7 +118,7 @@ class RecordReader:
         topic = self._topic(topic_name)
         if not topic.published:
             return None
-        found = self._envelopes.parts(topic_name, raw)
+        found = self._envelopes.spliced_parts(topic_name, raw)
         if found is None:
             self.from_envelopes += 1
             stored = StoredEvent(UUID(subject), version, topic_name, raw)
