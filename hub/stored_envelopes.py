@@ -257,8 +257,9 @@ def _splice_of(event_class: type, plain: list[str]) -> _Splice | None:
 # Fields the mapper keeps out of the stored JSON (the row's columns).
 _NOT_STORED = frozenset({"originator_id", "originator_version"})
 # In a value left unparsed: what the parse would refuse or read otherwise (NaN, infinities, an
-# escape that may be a lone surrogate), or a tagged value (the mapper decodes it).
-_UNSPLICED = (_TAG, b"\\u", b"NaN", b"Infinity")
+# escape, which may be a lone surrogate: any escape, one byte is found fastest), or a tagged
+# value (the mapper decodes it).
+_UNSPLICED = (b"\\", _TAG, b"NaN", b"Infinity")
 
 
 def _cut(raw: bytes, splice: _Splice) -> tuple[bytes, bytes] | None:
