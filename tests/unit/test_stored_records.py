@@ -247,3 +247,87 @@ def test_lines_public_as_stored_are_those_of_exactly_the_fields_and_types(
     assert check is not None
     assert check([line]) is as_stored
     assert _as_stored(list[Address]) is None  # a pydantic model: validated as before
+
+
+def _routed(store: OrderStore) -> Notification:
+    return next(n for n in _all(store) if n.topic.endswith("Order.Routed"))
+
+
+def _with_state(stored: Notification, state: bytes) -> Notification:
+    return Notification(
+        id=stored.id,
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=state,
+    )
+
+
+def test_a_decision_record_is_spliced_in_as_stored(history: OrderStore) -> None:
+    """The decision's bytes in the value are the stored ones (keys in their stored order, not
+    sorted), the rest of the value as before, and the whole the envelope path's JSON; a key
+    named as the field after it, inside the record, does not end the cut."""
+    routed = _routed(history)
+    state = orjson.loads(routed.state)
+    state["decision"]["decision_digest"] = "inner"  # a key the cut's end looks for
+    stored = _with_state(routed, orjson.dumps(state))
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+    before = history.envelope_reader.spliced
+
+    got = reader.records(stored)
+
+    assert history.envelope_reader.spliced == before + 1
+    assert_same_records(got, _by_envelope(history, stored, mapper=True))
+    decision = orjson.dumps(state["decision"])
+    assert decision != orjson.dumps(state["decision"], option=orjson.OPT_SORT_KEYS)
+    assert b'"decision":' + decision + b',"decision_digest":' in got[0].value
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"note": 'a "quoted" text'},  # an escape in the record
+        {"at": {"_type_": "datetime_iso", "_data_": "2026-01-01T00:00:00+00:00"}},  # a tag
+        {"figure": "NaN"},  # what may be a NaN (here in a text: the whole way all the same)
+    ],
+)
+def test_a_decision_record_the_parse_may_read_otherwise_goes_the_whole_way(
+    history: OrderStore, change: dict[str, object]
+) -> None:
+    """What the cut cannot vouch for (an escape, a tagged value, NaN or an infinity) leaves
+    the record to the whole parse: the value byte for byte the envelope path's."""
+    routed = _routed(history)
+    state = orjson.loads(routed.state)
+    state["decision"] |= change
+    stored = _with_state(routed, orjson.dumps(state))
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+    before = history.envelope_reader.spliced
+
+    got = reader.records(stored)
+
+    assert history.envelope_reader.spliced == before
+    if "at" in change:  # a tag below the top level: the mapper's path
+        assert reader.from_envelopes == 1
+    assert got == _by_envelope(history, stored, mapper=True)
+
+
+def test_fields_out_of_the_class_order_are_parsed_whole(history: OrderStore) -> None:
+    """A stored event whose decision does not stand before the field the class writes after
+    it (or stands between two keys it might swallow) is parsed whole: the same records."""
+    routed = _routed(history)
+    state = orjson.loads(routed.state)
+    decision = state.pop("decision")
+    moved = _with_state(routed, orjson.dumps(state | {"decision": decision}))  # last
+    # The class's fields between the decision and its digest, the last an object: cut out
+    # with the record, they are missing from what is parsed.
+    head = {"timestamp": state.pop("timestamp"), "at": state.pop("at"), "decision": decision}
+    digest = state.pop("decision_digest")
+    state["unfulfillable"] = {"1": "no source holds it"}
+    swallowing = _with_state(routed, orjson.dumps(head | state | {"decision_digest": digest}))
+    reader = RecordReader(history, route_for(SETTINGS), UNPUBLISHED)
+    before = history.envelope_reader.spliced
+
+    for stored in (moved, swallowing):
+        assert reader.records(stored) == _by_envelope(history, stored, mapper=True)
+
+    assert history.envelope_reader.spliced == before
