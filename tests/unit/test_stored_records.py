@@ -122,13 +122,16 @@ def _spliced(store: OrderStore) -> int:
 
 
 def _rewritten(stored: Notification, change: dict[str, object]) -> Notification:
-    state = orjson.loads(stored.state) | change
+    return _with_state(stored, orjson.dumps(orjson.loads(stored.state) | change))
+
+
+def _with_state(stored: Notification, state: bytes) -> Notification:
     return Notification(
         id=stored.id,
         originator_id=stored.originator_id,
         originator_version=stored.originator_version,
         topic=stored.topic,
-        state=orjson.dumps(state),
+        state=state,
     )
 
 
@@ -251,16 +254,6 @@ def test_lines_public_as_stored_are_those_of_exactly_the_fields_and_types(
 
 def _routed(store: OrderStore) -> Notification:
     return next(n for n in _all(store) if n.topic.endswith("Order.Routed"))
-
-
-def _with_state(stored: Notification, state: bytes) -> Notification:
-    return Notification(
-        id=stored.id,
-        originator_id=stored.originator_id,
-        originator_version=stored.originator_version,
-        topic=stored.topic,
-        state=state,
-    )
 
 
 def test_a_decision_record_is_spliced_in_as_stored(history: OrderStore) -> None:
