@@ -6,10 +6,13 @@ times a raw producer's per record: benchmarks/README.md). Here an event read fro
 JSON (`EnvelopeReader.decoded`: the same public data the envelope would carry) goes to its
 records directly: the headers worked out as `aggregates.contract.envelope_of` works out the
 envelope's attributes, written as `envelope_to_record` writes them (`ce_headers`), the value
-the same sorted orjson of the data. An event the reader leaves to the mapper is published from
+the same sorted orjson of the data, but a `Routed`'s or `Held`'s decision record, which is
+spliced in as its stored bytes, unparsed (`EnvelopeReader.spliced_parts`: the same JSON, the
+record's keys in their stored order). An event the reader leaves to the mapper is published from
 its envelope as before, and an event of a family that is never published (decision inputs,
 credentials: `unpublished`) is not decoded at all. tests/unit/test_stored_records.py holds the
-records to those of the envelope path, byte for byte, over a generated history and the stored
+records to those of the envelope path (topic, key and headers byte for byte, the value the
+same JSON, byte for byte where no record was spliced) over a generated history and the stored
 events of the earlier release.
 """
 
