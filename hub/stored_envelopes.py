@@ -17,10 +17,13 @@ of 19 digits or more, NaN, lone surrogates).
 """
 
 import dataclasses
+import types
 import typing
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, cast
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import (
@@ -241,10 +244,9 @@ def _splice_of(event_class: type, plain: list[str]) -> _Splice | None:
     stored form keep it: hub.services.routed_events)."""
     if len(plain) != 1 or not dataclasses.is_dataclass(event_class):
         return None
-    fields = dataclasses.fields(event_class)
-    names = [f.name for f in fields]
+    names = [f.name for f in dataclasses.fields(event_class)]
     at = names.index(plain[0]) if plain[0] in names else len(names)
-    if at + 1 >= len(names):
+    if at + 1 >= len(names) or not _all_scalar(event_class, names[:at]):
         return None
     # The fields before it and the next: every release wrote them (later ones may be absent
     # from older events, which the class's fields do not tell).
@@ -254,6 +256,23 @@ def _splice_of(event_class: type, plain: list[str]) -> _Splice | None:
     )
 
 
+def _all_scalar(event_class: type, names: list[str]) -> bool:
+    """Whether the fields are all written as texts, figures or tagged times: none can hold the
+    spliced field's key, so the first such key is the top level's (`_cut`)."""
+    try:
+        hints = typing.get_type_hints(event_class)
+    except (NameError, TypeError):
+        return False
+    return all(_scalar(hints.get(name)) for name in names if name not in _NOT_STORED)
+
+
+def _scalar(hint: Any) -> bool:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return all(arg in _SCALARS for arg in typing.get_args(hint))
+    return hint in _SCALARS
+
+
+_SCALARS = (str, int, float, bool, datetime, UUID, type(None))
 # Fields the mapper keeps out of the stored JSON (the row's columns).
 _NOT_STORED = frozenset({"originator_id", "originator_version"})
 # In a value left unparsed: what the parse would refuse or read otherwise (NaN, infinities, an
@@ -268,13 +287,13 @@ def _cut(raw: bytes, splice: _Splice) -> tuple[bytes, bytes] | None:
 
     `,"name":` with its quotes bare stands only where a key does (a quote inside a text is
     escaped), so both cuts are at keys, outside any text. The rest parses only if both are at
-    the same depth: the field's key is the first such (the fields before it are figures, texts
-    and tagged times), the next field's the last (the record itself may hold a key of that
-    name, as a `Held`'s decision holds `explanation`), and where either stands deeper the rest
-    closes more than it opened. Between them the writers write no other field (the class's
-    order), and a field of the class cut out with them would be missing from what is parsed
-    (the caller's `required`). The value must be an object (the record; None and anything else
-    go the whole way)."""
+    the same depth: the field's key is the first such (the fields before it are texts, figures
+    and tagged times: `_splice_of`), the next field's the last (the record itself may hold a
+    key of that name, as a `Held`'s decision holds `explanation`), and where either stands
+    deeper the rest closes more than it opened. Between them the writers write no other field
+    (the class's order), and a field of the class cut out with them would be missing from
+    what is parsed (the caller's `required`). The value must be an object (the record; None
+    and anything else go the whole way)."""
     key, end = splice.key, splice.end
     start = raw.find(key)
     stop = raw.rfind(end)

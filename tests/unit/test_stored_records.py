@@ -6,9 +6,11 @@ earlier release (every kind of order event); an event of a shape the direct path
 goes through its envelope."""
 
 import asyncio
+import dataclasses
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from uuid import UUID
 
 import orjson
 import pytest
@@ -25,9 +27,10 @@ from connectors.relay import Relay
 from hub.bootstrap import bootstrap
 from hub.settings import Settings
 from hub.store import OrderStore
-from hub.stored_envelopes import _as_stored
+from hub.stored_envelopes import _as_stored, _splice_of
 from hub.stored_records import RecordReader
 from hub.streaming.relay import UNPUBLISHED, _as_read, route_for, routes_for
+from schemas.decision_record import DecisionRecord
 from schemas.submission import Address
 from tests.unit.test_relay import InMemoryPositions
 
@@ -324,3 +327,32 @@ def test_fields_out_of_the_class_order_are_parsed_whole(history: OrderStore) -> 
         assert reader.records(stored) == _by_envelope(history, stored, mapper=True)
 
     assert history.envelope_reader.spliced == before
+
+
+@dataclasses.dataclass
+class _ObjectFirst:
+    originator_id: UUID
+    originator_version: int
+    lines: dict[str, int]  # may hold a key named as the record
+    decision: DecisionRecord
+    after: str
+
+
+@dataclasses.dataclass
+class _ScalarsFirst:
+    originator_id: UUID
+    originator_version: int
+    note: str | None
+    decision: DecisionRecord
+    after: str
+
+
+def test_a_record_is_spliced_only_behind_fields_that_cannot_hold_its_key() -> None:
+    """Where a field before the record may hold an object (so a key of the record's name),
+    the first such key need not be the top level's: no splice; behind texts, figures and
+    times, the splice ends at the field the class writes next."""
+    assert _splice_of(_ObjectFirst, ["decision"]) is None
+    splice = _splice_of(_ScalarsFirst, ["decision"])
+    assert splice is not None
+    assert (splice.key, splice.end) == (b',"decision":', b',"after":')
+    assert splice.required == {"note", "after"}
