@@ -36,13 +36,15 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.projection_events import record_history
 from benchmarks.raw_limits import raw_broker_rate
 from benchmarks.services import drop_database, fresh_database, kafka_bootstrap, postgres_server
-from connectors.codec import envelope_to_record
+from connectors.codec import OutboundRecord, envelope_to_record
 from connectors.relay import STREAM
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
@@ -143,6 +145,33 @@ async def _records(
     finally:
         await consumer.stop()
     return found
+
+
+def _as_json(found: dict[str, list[tuple[object, ...]]]) -> dict[str, list[tuple[object, ...]]]:
+    """The records with each value read as JSON, its scalars' types beside them: a decision
+    record spliced in as stored keeps its stored key order (hub.stored_envelopes)."""
+    return {
+        topic: [(*row[:3], typed(orjson.loads(cast(bytes, row[3]))), row[4]) for row in rows]
+        for topic, rows in found.items()
+    }
+
+
+def same_records(mine: list[OutboundRecord], theirs: list[OutboundRecord]) -> bool:
+    """The same records: topic, key and headers byte for byte, the values the same JSON."""
+    return len(mine) == len(theirs) and all(
+        (a.topic, a.key, a.headers) == (b.topic, b.key, b.headers)
+        and typed(orjson.loads(a.value)) == typed(orjson.loads(b.value))
+        for a, b in zip(mine, theirs, strict=True)
+    )
+
+
+def typed(value: object) -> object:
+    """JSON values with each scalar's type beside it (1 and 1.0, True and 1 told apart)."""
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return (type(value), value)
 
 
 def _topics(settings: Settings, prefix: str) -> tuple[list[str], int]:
@@ -255,7 +284,10 @@ def main() -> None:
                         for n in trees
                     ]
                     count = sum(len(rows) for rows in same[0].values())
-                    print(f"  the same records on Kafka: {same[0] == same[1]} ({count} records)")
+                    print(
+                        f"  the same records on Kafka: {same[0] == same[1]}, the same JSON:"
+                        f" {_as_json(same[0]) == _as_json(same[1])} ({count} records)"
+                    )
             finally:
                 hub.close()
     finally:

@@ -17,10 +17,13 @@ of 19 digits or more, NaN, lone surrogates).
 """
 
 import dataclasses
+import types
 import typing
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, cast
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import (
@@ -54,11 +57,23 @@ Public = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
+class _Splice:
+    """Where a topic's one value field that is public as stored (the decision record) stands
+    in its stored JSON: the bytes of its key and of the key the class writes after it."""
+
+    name: str
+    key: bytes  # b',"decision":'
+    end: bytes  # b',"decision_digest":' (the field after it, in the class's order)
+    required: frozenset[str]  # the other fields every stored event of the class holds
+
+
+@dataclass(frozen=True)
 class _Kind:
     """What reading one stored topic's events needs, worked out once per topic."""
 
     event_class: type
     values: dict[str, Public]  # value fields: the stored JSON values -> the public ones
+    splice: _Splice | None = None
 
 
 class Decoded(NamedTuple):
@@ -86,6 +101,7 @@ class EnvelopeReader:
             self._names = transcoder.names
         self._kinds: dict[str, _Kind | None] = {}
         self.through_mapper = 0  # events read through the mapper (tests, benchmarks)
+        self.spliced = 0  # events whose decision record was left unparsed (tests, benchmarks)
 
     def envelope(self, stored: StoredEvent) -> EventEnvelope:
         found = self.decoded(stored) if self._names is not None else None
@@ -98,10 +114,11 @@ class EnvelopeReader:
         self.through_mapper += 1
         return to_envelope(self._mapper.to_domain_event(stored))
 
-    def decoded(self, stored: StoredEvent) -> Decoded | None:
+    def decoded(self, stored: StoredEvent, spliced: bool = False) -> Decoded | None:
         """The event read straight from its stored JSON, or None where only the mapper reads
-        it exactly."""
-        found = self.parts(stored.topic, stored.state)
+        it exactly (`spliced`: its data by `spliced_parts`, for orjson to write only)."""
+        read = self.spliced_parts if spliced else self.parts
+        found = read(stored.topic, stored.state)
         if found is None:
             return None
         event_class, state, data = found
@@ -113,13 +130,44 @@ class EnvelopeReader:
         """A stored event's class, its state (the top level's tagged values decoded) and its
         public data, read from its topic and stored JSON alone (no id, no row object: the
         relay reads its rows as plain tuples); None where only the mapper reads it exactly."""
+        kind = self._kind(topic)
+        return None if kind is None else self._parts(kind, raw)
+
+    def spliced_parts(
+        self, topic: str, raw: bytes
+    ) -> tuple[type, dict[str, Any], dict[str, Any]] | None:
+        """`parts`, but the value field public as stored (a `Routed`'s or `Held`'s decision
+        record, most of their bytes) left unparsed: its stored bytes cut out of the JSON before
+        the rest is parsed, and put in the data as an `orjson.Fragment`, which orjson writes as
+        it is. The data is then only for writing by orjson (the relay's value): the same JSON
+        as `parts` gives, but the record's keys in their stored order, not sorted, and its
+        figures as stored (`1e-05`, not orjson's `1e-5`). Where the cut is not certain to be
+        that one value (see `_cut`), or the rest not every field the class always writes, it
+        is `parts`."""
+        kind = self._kind(topic)
+        if kind is None:
+            return None
+        splice = kind.splice
+        cut = None if splice is None else _cut(raw, splice)
+        if cut is None:
+            return self._parts(kind, raw)
+        found = self._parts(kind, cut[0])
+        assert splice is not None
+        if found is None or not splice.required <= found[1].keys():
+            return self._parts(kind, raw)
+        found[2][splice.name] = orjson.Fragment(cut[1])
+        self.spliced += 1
+        return found
+
+    def _kind(self, topic: str) -> _Kind | None:
         if self._names is None:
             return None
         kind = self._kinds.get(topic, _UNKNOWN)
         if kind is _UNKNOWN:
             kind = self._kinds[topic] = _kind_of(topic)
-        if kind is None:
-            return None
+        return cast(_Kind | None, kind)
+
+    def _parts(self, kind: _Kind, raw: bytes) -> tuple[type, dict[str, Any], dict[str, Any]] | None:
         if _LONG_RUN in raw.translate(_DIGITS):
             return None
         try:
@@ -183,11 +231,81 @@ def _kind_of(topic: str) -> _Kind | None:
         hints = typing.get_type_hints(event_class)
     except (NameError, TypeError):
         hints = {}
-    values = {
-        name: _public(codec.load, _as_stored(hints.get(name)))
-        for name, codec in value_fields(event_class).items()
-    }
-    return _Kind(event_class, values)
+    codecs = value_fields(event_class)
+    values = {name: _public(c.load, _as_stored(hints.get(name))) for name, c in codecs.items()}
+    plain = [name for name, c in codecs.items() if c.plain]
+    return _Kind(event_class, values, _splice_of(event_class, plain))
+
+
+def _splice_of(event_class: type, plain: list[str]) -> _Splice | None:
+    """The splice of a class with one value field public as stored (`ReadsItself`: its
+    stored JSON values are its public data) and a field after it in the class's order, which
+    its writers follow (the mapper writes an event's fields in that order; the writers of the
+    stored form keep it: hub.services.routed_events)."""
+    if len(plain) != 1 or not dataclasses.is_dataclass(event_class):
+        return None
+    names = [f.name for f in dataclasses.fields(event_class)]
+    at = names.index(plain[0]) if plain[0] in names else len(names)
+    if at + 1 >= len(names) or not _all_scalar(event_class, names[:at]):
+        return None
+    # The fields before it and the next: every release wrote them (later ones may be absent
+    # from older events, which the class's fields do not tell).
+    required = frozenset(names[: at + 2]) - _NOT_STORED - {plain[0]}
+    return _Splice(
+        plain[0], b',"%s":' % plain[0].encode(), b',"%s":' % names[at + 1].encode(), required
+    )
+
+
+def _all_scalar(event_class: type, names: list[str]) -> bool:
+    """Whether the fields are all written as texts, figures or tagged times: none can hold the
+    spliced field's key, so the first such key is the top level's (`_cut`)."""
+    try:
+        hints = typing.get_type_hints(event_class)
+    except (NameError, TypeError):
+        return False
+    return all(_scalar(hints.get(name)) for name in names if name not in _NOT_STORED)
+
+
+def _scalar(hint: Any) -> bool:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return all(arg in _SCALARS for arg in typing.get_args(hint))
+    return hint in _SCALARS
+
+
+_SCALARS = (str, int, float, bool, datetime, UUID, type(None))
+# Fields the mapper keeps out of the stored JSON (the row's columns).
+_NOT_STORED = frozenset({"originator_id", "originator_version"})
+# In a value left unparsed: what the parse would refuse or read otherwise (NaN, infinities, an
+# escape, which may be a lone surrogate: any escape, one byte is found fastest), or a tagged
+# value (the mapper decodes it).
+_UNSPLICED = (b"\\", _TAG, b"NaN", b"Infinity")
+
+
+def _cut(raw: bytes, splice: _Splice) -> tuple[bytes, bytes] | None:
+    """The stored JSON without the field, and the field's value, where that is certain once
+    the rest parses (the caller parses it, and falls back to the whole where it does not).
+
+    `,"name":` with its quotes bare stands only where a key does (a quote inside a text is
+    escaped), so both cuts are at keys, outside any text. The rest parses only if both are at
+    the same depth: the field's key is the first such (the fields before it are texts, figures
+    and tagged times: `_splice_of`), the next field's the last (the record itself may hold a
+    key of that name, as a `Held`'s decision holds `explanation`), and where either stands
+    deeper the rest closes more than it opened. Between them the writers write no other field
+    (the class's order), and a field of the class cut out with them would be missing from
+    what is parsed (the caller's `required`). The value must be an object (the record; None
+    and anything else go the whole way)."""
+    key, end = splice.key, splice.end
+    start = raw.find(key)
+    stop = raw.rfind(end)
+    if start < 0 or stop <= start:
+        return None
+    value = raw[start + len(key) : stop]
+    if value[:1] != b"{" or value[-1:] != b"}":
+        return None
+    for mark in _UNSPLICED:
+        if mark in value:
+            return None
+    return raw[:start] + raw[stop:], value
 
 
 def _public(load: Callable[[Any], Any], as_stored: Callable[[Any], bool] | None) -> Public:

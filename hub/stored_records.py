@@ -6,10 +6,13 @@ times a raw producer's per record: benchmarks/README.md). Here an event read fro
 JSON (`EnvelopeReader.decoded`: the same public data the envelope would carry) goes to its
 records directly: the headers worked out as `aggregates.contract.envelope_of` works out the
 envelope's attributes, written as `envelope_to_record` writes them (`ce_headers`), the value
-the same sorted orjson of the data. An event the reader leaves to the mapper is published from
+the same sorted orjson of the data, but a `Routed`'s or `Held`'s decision record, which is
+spliced in as its stored bytes, unparsed (`EnvelopeReader.spliced_parts`: the same JSON, the
+record's keys in their stored order). An event the reader leaves to the mapper is published from
 its envelope as before, and an event of a family that is never published (decision inputs,
 credentials: `unpublished`) is not decoded at all. tests/unit/test_stored_records.py holds the
-records to those of the envelope path, byte for byte, over a generated history and the stored
+records to those of the envelope path (topic, key and headers byte for byte, the value the
+same JSON, byte for byte where no record was spliced) over a generated history and the stored
 events of the earlier release.
 """
 
@@ -104,7 +107,7 @@ class RecordReader:
         topic = self._topic(stored.topic)
         if not topic.published:
             return None
-        found = self._envelopes.decoded(stored)
+        found = self._envelopes.decoded(stored, spliced=True)
         if found is None:
             self.from_envelopes += 1
             return self._envelopes.mapper_envelope(stored)
@@ -118,7 +121,7 @@ class RecordReader:
         topic = self._topic(topic_name)
         if not topic.published:
             return None
-        found = self._envelopes.parts(topic_name, raw)
+        found = self._envelopes.spliced_parts(topic_name, raw)
         if found is None:
             self.from_envelopes += 1
             stored = StoredEvent(UUID(subject), version, topic_name, raw)
