@@ -25,6 +25,7 @@ import orjson
 __all__ = ["as_standard", "canonical_json", "finite", "may_differ", "rounded", "rounded_all"]
 
 _NUMBER = frozenset(b"0123456789.eE+-")  # what a JSON number is written with
+_DIGITS = frozenset(b"0123456789")
 _BEFORE = frozenset(b":,[")  # what stands before a value in a JSON text (but at its start)
 _AFTER = frozenset(b",]}")  # and after it (but at its end)
 
@@ -125,6 +126,11 @@ def _spots(data: bytes) -> list[tuple[int, int]]:
     for mark in (b"0.0000", b"e-"):
         at = data.find(mark)
         while at >= 0:
+            if mark == b"e-" and data[at - 1] not in _DIGITS:
+                # A number's exponent follows a digit; ids such as "wa-de-0001" (a decision
+                # record names each source several times) do not: passed over at once.
+                at = data.find(mark, at + 2)
+                continue
             begin = at
             while begin and data[begin - 1] in _NUMBER:
                 begin -= 1

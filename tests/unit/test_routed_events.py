@@ -22,6 +22,8 @@ from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.routed_events import RoutedOrderEvents
 from hub.settings import Settings
 from hub.store import OrderStore
+from orchestration_policies.explain_record import record_digest
+from schemas.decision_record import DecisionRecord
 from schemas.submission import OrderSubmission
 
 STAMP = datetime(2026, 11, 20, 9, 0, 1, 234567, tzinfo=NOW.tzinfo)
@@ -136,6 +138,38 @@ def test_routings_stored_straight_are_the_aggregates_byte_for_byte(
         assert order.decision == expected.decision
     direct.close()
     through.close()
+
+
+def test_a_decision_stored_as_its_canonical_json_loads_verifies_and_is_written_back(
+    tmp_path: Path,
+) -> None:
+    """A first routing stores the decision's canonical JSON (keys sorted, the digest's bytes):
+    it loads as a typed record whose digest verifies, and the mapper writes the loaded event
+    back byte for byte, as it does a decision stored by an earlier release in its own key
+    order (tests/integration/test_release_data.py)."""
+    hub = _hub(tmp_path, direct=True)
+    rng = random.Random(5)
+    commands = [_shaped(order_command(rng, n, SKUS), n) for n in range(20)]
+    hub.intake.place_orders(commands)
+    start = hub.store.max_position()
+    hub.orchestrator._orchestration.orchestrate_many([c.order_id for c in commands])
+    routed = [
+        n
+        for n in hub.store.recorder.select_notifications(start, 1_000, inclusive_of_start=False)
+        if n.topic.endswith("Order.Routed")
+    ]
+    assert len(routed) == 20
+    for stored in routed:
+        event: Any = hub.store.mapper.to_domain_event(stored)
+        record = event.decision
+        assert isinstance(record, DecisionRecord) and record.explanation is not None
+        canonical = json.dumps(record.plain(), sort_keys=True, separators=(",", ":"))
+        assert json.dumps(json.loads(stored.state)["decision"], separators=(",", ":")) == (
+            canonical  # stored with its keys sorted
+        )
+        assert record_digest(record) == event.decision_digest
+        assert hub.store.mapper.to_stored_event(event).state == stored.state
+    hub.close()
 
 
 def test_a_store_that_compresses_is_left_to_the_aggregate() -> None:
