@@ -131,15 +131,22 @@ def _spots(data: bytes) -> list[tuple[int, int]]:
                 # record names each source several times) do not: passed over at once.
                 at = data.find(mark, at + 2)
                 continue
-            begin = at
-            while begin and data[begin - 1] in _NUMBER:
-                begin -= 1
-            end = at + len(mark)
-            while end < len(data) and data[end] in _NUMBER:
-                end += 1
-            before = data[begin - 1] if begin else 44  # ","
-            after = data[end] if end < len(data) else 44
-            if before in _BEFORE and after in _AFTER and data[begin:end].strip(b"-")[:1].isdigit():
+            begin, end = _around(data, at, at + len(mark))
+            if begin >= 0:
                 found[begin] = end
             at = data.find(mark, end)
     return sorted(found.items())
+
+
+def _around(data: bytes, begin: int, end: int) -> tuple[int, int]:
+    """The run of number characters around ``data[begin:end]``: its bounds, begin -1 when it
+    does not stand where a JSON number stands."""
+    while begin and data[begin - 1] in _NUMBER:
+        begin -= 1
+    while end < len(data) and data[end] in _NUMBER:
+        end += 1
+    before = data[begin - 1] if begin else 44  # ","
+    after = data[end] if end < len(data) else 44
+    if before in _BEFORE and after in _AFTER and data[begin:end].strip(b"-")[:1].isdigit():
+        return begin, end
+    return -1, end
