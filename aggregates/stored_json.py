@@ -22,7 +22,7 @@ fast way is taken only where it is known to write the same:
 """
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,6 +48,7 @@ def stored_json(
     plain_fields: Collection[str] = (),
     numbers_in: bytes | None = None,
     plain_floats: bool = True,
+    written: Mapping[str, bytes] | None = None,
 ) -> bytes:
     """`transcoder.encode(state)`, by orjson where it writes the same bytes. `numbers_in`, when
     given: the only JSON of the state where a number may stand (every other value a text or
@@ -58,9 +59,12 @@ def stored_json(
     dates and Decimals as texts are not), so a state holding none is not scanned: the walk that
     tells whether orjson may write it says so too. `plain_floats=False`: the caller knows its
     plain fields (not walked) hold no float json.dumps writes otherwise (the decision record
-    whose canonical JSON needed no fixing: the same figures; hub.services.routed_events)."""
+    whose canonical JSON needed no fixing: the same figures; hub.services.routed_events).
+    `written`: plain fields whose JSON the caller wrote already as json.dumps writes their
+    values (their keys may be in another order), put in as they are where orjson writes the
+    state; the state's own values where the standard way must."""
     if type(transcoder) is JSONTranscoder:
-        data = _by_orjson(transcoder, state, plain_fields, numbers_in, plain_floats)
+        data = _by_orjson(transcoder, state, plain_fields, numbers_in, plain_floats, written)
         if data is not None:
             return data
     encoded: bytes = transcoder.encode(state)
@@ -73,12 +77,15 @@ def _by_orjson(
     plain_fields: Collection[str],
     numbers_in: bytes | None,
     plain_floats: bool,
+    written: Mapping[str, bytes] | None = None,
 ) -> bytes | None:
     """The state written by orjson, its floats written again where json.dumps writes them
     otherwise; None where the standard way must write it."""
     floats = _floats_in(state, plain_fields, transcoder.types)
     if floats is None:
         return None
+    if written:
+        state = state | {name: orjson.Fragment(text) for name, text in written.items()}
     try:
         data = orjson.dumps(state, default=transcoder._encode_obj, option=_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):

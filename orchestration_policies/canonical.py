@@ -25,6 +25,7 @@ import orjson
 __all__ = ["as_standard", "canonical_json", "finite", "may_differ", "rounded", "rounded_all"]
 
 _NUMBER = frozenset(b"0123456789.eE+-")  # what a JSON number is written with
+_DIGITS = frozenset(b"0123456789")
 _BEFORE = frozenset(b":,[")  # what stands before a value in a JSON text (but at its start)
 _AFTER = frozenset(b",]}")  # and after it (but at its end)
 
@@ -125,15 +126,27 @@ def _spots(data: bytes) -> list[tuple[int, int]]:
     for mark in (b"0.0000", b"e-"):
         at = data.find(mark)
         while at >= 0:
-            begin = at
-            while begin and data[begin - 1] in _NUMBER:
-                begin -= 1
-            end = at + len(mark)
-            while end < len(data) and data[end] in _NUMBER:
-                end += 1
-            before = data[begin - 1] if begin else 44  # ","
-            after = data[end] if end < len(data) else 44
-            if before in _BEFORE and after in _AFTER and data[begin:end].strip(b"-")[:1].isdigit():
+            if mark == b"e-" and data[at - 1] not in _DIGITS:
+                # A number's exponent follows a digit; ids such as "wa-de-0001" (a decision
+                # record names each source several times) do not: passed over at once.
+                at = data.find(mark, at + 2)
+                continue
+            begin, end = _around(data, at, at + len(mark))
+            if begin >= 0:
                 found[begin] = end
             at = data.find(mark, end)
     return sorted(found.items())
+
+
+def _around(data: bytes, begin: int, end: int) -> tuple[int, int]:
+    """The run of number characters around ``data[begin:end]``: its bounds, begin -1 when it
+    does not stand where a JSON number stands."""
+    while begin and data[begin - 1] in _NUMBER:
+        begin -= 1
+    while end < len(data) and data[end] in _NUMBER:
+        end += 1
+    before = data[begin - 1] if begin else 44  # ","
+    after = data[end] if end < len(data) else 44
+    if before in _BEFORE and after in _AFTER and data[begin:end].strip(b"-")[:1].isdigit():
+        return begin, end
+    return -1, end

@@ -42,18 +42,19 @@ def decision_record(decision: Decision, holders: Collection[str], others: int) -
     return DecisionRecord.from_plain(record)
 
 
-def digest_of(record: DecisionRecord) -> tuple[str, bool]:
-    """`record_digest(record)`, and whether orjson wrote every figure of the record as json.dumps
-    does (True: no float to write again, which the record's other writer, the `Routed` event,
-    then need not look for; its canonical JSON holds the same figures)."""
+def digest_of(record: DecisionRecord) -> tuple[str, bytes | None]:
+    """`record_digest(record)`, and the canonical JSON it is the digest of where orjson wrote it
+    (None where the standard library had to: an escape beside a tiny float, a value orjson
+    refuses). The `Routed` event stores those bytes as its decision (routed_events): the record
+    is written once, not once for its digest and again, in its own key order, for the event."""
     try:
         data = orjson.dumps(record.plain(), option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
-        return record_digest(record), False
+        return record_digest(record), None
     fixed = as_standard(data)
     if fixed is None:
-        return record_digest(record), False
-    return hashlib.sha256(fixed).hexdigest(), fixed is data
+        return record_digest(record), None
+    return hashlib.sha256(fixed).hexdigest(), fixed
 
 
 def explanation_of(order: Order) -> str | None:

@@ -206,7 +206,7 @@ class OrchestrationService:
             candidates = self._with_every_source(candidates, batch)
             decision = self._decide(overrides, to_route, candidates, batch)
         recorded = decision_record(decision, holders, registered - len(candidates))
-        digest, clean = digest_of(recorded)
+        digest, canonical = digest_of(recorded)
         inputs = DecisionInputs(
             order=to_route,
             candidates=tuple(candidates),
@@ -262,7 +262,7 @@ class OrchestrationService:
                 )
             )
         digests = (digest, self.recorder.record(inputs, batch.records))
-        routing = (recorded, digests, shipments, waiting, unroutable, stuck, clean)
+        routing = (recorded, digests, shipments, waiting, unroutable, stuck, canonical)
         status = self._route(order, batch, routing)
         batch.waits[order.id] = batch.waited(to_route, decision, status)
         return OrchestrationResult(order.id, status.value, status.value, attempt, digest)
@@ -270,9 +270,9 @@ class OrchestrationService:
     def _route(self, order: Order, batch: _Batch, routing: tuple[Any, ...]) -> OrderStatus:
         """The routing recorded: its stored events written straight (routed_events), saved
         with the batch, where they may be; else by the aggregate. The order's new status."""
-        recorded, digests, shipments, waiting, unroutable, stuck, clean = routing
+        recorded, digests, shipments, waiting, unroutable, stuck, canonical = routing
         args = (recorded, digests, shipments, waiting, unroutable, ORCHESTRATOR, batch.now)
-        direct = self._routed.events_of(order, *args, stuck, clean)
+        direct = self._routed.events_of(order, *args, stuck, canonical)
         if direct is not None:
             batch.stored[order.id], status = direct
             return status

@@ -70,13 +70,14 @@ class RoutedOrderEvents:
         actor: str,
         now: datetime,
         unfulfillable: dict[str, str] | None = None,
-        clean: bool = False,
+        canonical: bytes | None = None,
     ) -> tuple[list[StoredEvent], OrderStatus] | None:
         """What `order.route(...)` with these arguments would store, and the status it would
         reach; None where the aggregate's path must be taken (see the module's docstring).
-        `clean`: orjson writes every figure of the decision as json.dumps does (its digest's
-        canonical JSON needed nothing written again: decision_records.digest_of), so the
-        event's JSON is not scanned for such figures again."""
+        `canonical`: the decision's canonical JSON, made for its digest
+        (decision_records.digest_of): stored as the event's decision, keys sorted, instead of
+        writing the record a second time in its own key order (the same values: a reader
+        cannot tell but by the keys' order)."""
         if not self.usable or not _first_routing(order):
             return None
         skus = {line.line_id: line.sku for line in order.submission.lines}
@@ -85,7 +86,7 @@ class RoutedOrderEvents:
         stored = [
             StoredEvent(
                 order.id, version + 1, _ROUTED_TOPIC, self._routed(order, decision, digests,
-                waiting_lines, unroutable_reason, actor, now, unfulfillable or None, clean)
+                waiting_lines, unroutable_reason, actor, now, unfulfillable or None, canonical)
             )
         ]  # fmt: skip
         requested = self._requested(order, actor, now)
@@ -103,7 +104,7 @@ class RoutedOrderEvents:
         actor: str,
         now: datetime,
         unfulfillable: dict[str, str] | None,
-        clean: bool,
+        canonical: bytes | None,
     ) -> bytes:
         dump = _ROUTED_CODECS
         state = {
@@ -123,7 +124,13 @@ class RoutedOrderEvents:
             "at": now,
             "unfulfillable": unfulfillable,
         }
-        return stored_json(self._transcoder, state, _ROUTED_PLAIN, plain_floats=not clean)
+        if canonical is None:
+            return stored_json(self._transcoder, state, _ROUTED_PLAIN)
+        # Its figures written as json.dumps writes them already: nothing to scan for.
+        written = {"decision": canonical}
+        return stored_json(
+            self._transcoder, state, _ROUTED_PLAIN, plain_floats=False, written=written
+        )
 
     def _requested(
         self, order: Order, actor: str, now: datetime

@@ -1,5 +1,6 @@
 """Decision records: holders listed, the rest counted; the text derived from the record."""
 
+import hashlib
 import json
 
 import pytest
@@ -65,16 +66,22 @@ def test_sources_holding_none_of_the_order_are_counted_by_reason_not_listed() ->
     assert "store-empty" not in text and "store-paused" not in text
 
 
-def test_the_digest_and_whether_the_record_needs_its_figures_written_again() -> None:
+def test_the_digest_and_the_canonical_json_it_is_of() -> None:
     from hub.services.decision_records import digest_of
 
     decision = decide(ORDER, CANDIDATES, default_policy(), NOW)
     record = decision_record(decision, {c.source_id for c in CANDIDATES}, others=0)
-    assert digest_of(record) == (record_digest(record), True)
+    standard = json.dumps(record.plain(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert digest_of(record) == (record_digest(record), standard.encode())
 
+    # A tiny figure written again as json.dumps writes it, and the digest is of those bytes.
     tiny = DecisionRecord.from_plain({**record.plain(), "score_floor": 1e-05})
+    digest, text = digest_of(tiny)
+    assert digest == record_digest(tiny) == hashlib.sha256(text or b"").hexdigest()
+    assert text is not None and b'"score_floor":1e-05' in text
     nan_free_text = DecisionRecord.from_plain({**record.plain(), "note": 'a "quoted" \\ 1e-05'})
-    assert digest_of(tiny) == (record_digest(tiny), False)
-    assert digest_of(nan_free_text) == (record_digest(nan_free_text), True)
+    digest, text = digest_of(nan_free_text)
+    assert digest == record_digest(nan_free_text) and text is not None
+    # An escape beside a tiny figure: the standard library writes it, and no bytes are given.
     tiny_and_escape = DecisionRecord.from_plain({**tiny.plain(), "note": "tab\there"})
-    assert digest_of(tiny_and_escape) == (record_digest(tiny_and_escape), False)
+    assert digest_of(tiny_and_escape) == (record_digest(tiny_and_escape), None)

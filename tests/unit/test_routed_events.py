@@ -1,8 +1,10 @@
 """An order's first routing and its reservations on items known by their totals, written
 straight to their stored form (hub.services.routed_events, reserved_events), are what
-`Order.route`, `StockItem.reserve` and the mapper store, byte for byte, and load as the same
+`Order.route`, `StockItem.reserve` and the mapper store, byte for byte (but the first
+routing's decision, stored as its digest's canonical JSON: keys sorted), and load as the same
 orders; a reservation is refused as the aggregate refuses it."""
 
+import json
 import random
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +22,8 @@ from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.routed_events import RoutedOrderEvents
 from hub.settings import Settings
 from hub.store import OrderStore
+from orchestration_policies.explain_record import record_digest
+from schemas.decision_record import DecisionRecord
 from schemas.submission import OrderSubmission
 
 STAMP = datetime(2026, 11, 20, 9, 0, 1, 234567, tzinfo=NOW.tzinfo)
@@ -89,6 +93,14 @@ def _route(hub: Hub) -> tuple[list[tuple[Any, ...]], list[str], list[Any]]:
     return log, [f"{r.order_id} {r.outcome} {r.status}" for r in results], orders
 
 
+def _decision_keys_sorted(state: bytes) -> bytes:
+    """The aggregate's stored `Routed` with its decision's keys sorted, as the transcoder (the
+    standard library) writes it: what the straight writer stores."""
+    values = json.loads(state)
+    values["decision"] = json.loads(json.dumps(values["decision"], sort_keys=True))
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def test_routings_stored_straight_are_the_aggregates_byte_for_byte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,7 +116,14 @@ def test_routings_stored_straight_are_the_aggregates_byte_for_byte(
     assert results == expected_results
     outcomes = {r.split()[1] for r in results}
     assert {"routed", "backordered", "skipped"} <= outcomes  # first routings and re-routings
-    assert log == expected_log
+    assert len(log) == len(expected_log)
+    sorted_decisions = 0
+    for got, wanted in zip(log, expected_log, strict=True):
+        if got != wanted:  # a first routing's decision stored as its digest's canonical JSON
+            assert got[:3] == wanted[:3] and got[2].endswith("Order.Routed")
+            assert got[3] == _decision_keys_sorted(wanted[3])
+            sorted_decisions += 1
+    assert sorted_decisions >= 50
     topics = [entry[2] for entry in log]
     assert sum(t.endswith("Order.Routed") for t in topics) > 60  # some routed twice
     assert sum(t.endswith("StockItem.Reserved") for t in topics) > 100
@@ -119,6 +138,38 @@ def test_routings_stored_straight_are_the_aggregates_byte_for_byte(
         assert order.decision == expected.decision
     direct.close()
     through.close()
+
+
+def test_a_decision_stored_as_its_canonical_json_loads_verifies_and_is_written_back(
+    tmp_path: Path,
+) -> None:
+    """A first routing stores the decision's canonical JSON (keys sorted, the digest's bytes):
+    it loads as a typed record whose digest verifies, and the mapper writes the loaded event
+    back byte for byte, as it does a decision stored by an earlier release in its own key
+    order (tests/integration/test_release_data.py)."""
+    hub = _hub(tmp_path, direct=True)
+    rng = random.Random(5)
+    commands = [_shaped(order_command(rng, n, SKUS), n) for n in range(20)]
+    hub.intake.place_orders(commands)
+    start = hub.store.max_position()
+    hub.orchestrator._orchestration.orchestrate_many([c.order_id for c in commands])
+    routed = [
+        n
+        for n in hub.store.recorder.select_notifications(start, 1_000, inclusive_of_start=False)
+        if n.topic.endswith("Order.Routed")
+    ]
+    assert len(routed) == 20
+    for stored in routed:
+        event: Any = hub.store.mapper.to_domain_event(stored)
+        record = event.decision
+        assert isinstance(record, DecisionRecord) and record.explanation is not None
+        canonical = json.dumps(record.plain(), sort_keys=True, separators=(",", ":"))
+        assert json.dumps(json.loads(stored.state)["decision"], separators=(",", ":")) == (
+            canonical  # stored with its keys sorted
+        )
+        assert record_digest(record) == event.decision_digest
+        assert hub.store.mapper.to_stored_event(event).state == stored.state
+    hub.close()
 
 
 def test_a_store_that_compresses_is_left_to_the_aggregate() -> None:

@@ -161,3 +161,27 @@ def test_plain_fields_said_to_hold_no_such_float_are_not_scanned() -> None:
     assert stored_json(transcoder, tiny, frozenset({"decision"}), plain_floats=False) != (
         transcoder.encode(tiny)
     )
+
+
+def test_a_field_written_already_is_put_in_as_given_and_the_standard_way_writes_its_value() -> None:
+    transcoder = _transcoder()
+    record = {"z": 1, "a": [0.5, 1e-05], "m": {"y": "é", "b": None}}
+    sorted_text = b'{"a":[0.5,1e-05],"m":{"b":null,"y":"\xc3\xa9"},"z":1}'
+    state = {"at": datetime(2026, 1, 2, tzinfo=UTC), "decision": record, "n": 3}
+    written = {"decision": sorted_text}
+
+    by_orjson = stored_json(transcoder, state, ("decision",), plain_floats=False, written=written)
+    assert by_orjson == transcoder.encode({**state, "decision": _sorted(record)})
+    assert state["decision"] is record  # the caller's state is not changed
+
+    # A value orjson would write otherwise (a UUID): the state goes the standard way, whole,
+    # with the field's own value (its key order).
+    odd = {**state, "id": UUID(int=7)}
+    standard = stored_json(transcoder, odd, ("decision",), plain_floats=False, written=written)
+    assert standard == transcoder.encode(odd)
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    return value
