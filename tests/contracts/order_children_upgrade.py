@@ -1,14 +1,16 @@
 """An order status view whose child tables an earlier release made (layout 5: keyed by
 (key, order_id), a (key, placed_at, order_id) index beside the key) is upgraded in place when a
-new release opens it: rows, positions and answers kept, no rebuild, the new key in use.
+new release opens it: rows, positions and answers kept, no rebuild, the new key in use; and
+one whose child tables index every row by status has that index replaced by the partial one.
 
-`check_upgrade(make_view)` runs it on a backend's fresh views (SQLite, PostgreSQL)."""
+`check_upgrade(make_view)` and `check_status_index_upgrade` run it on a backend's fresh views
+(SQLite, PostgreSQL)."""
 
 from collections import Counter
 from collections.abc import Callable
 
 from projections.order_children import CHILD_DDL, CHILD_TABLES, KEYED_BY_ORDER
-from projections.order_query import OrderQuery
+from projections.order_query import DENSE_STATUSES, OrderQuery, search_sql
 from projections.order_status import VERSION, InMemoryOrderStatusView, SqlOrderStatusView
 from projections.sqldb import SqlDatabase
 from tests.contracts.order_search_contract import STREAM, apply_in_batches, search_history
@@ -22,6 +24,7 @@ EARLIER_INDEXES = (
     "CREATE INDEX {table}_by_updated ON {table} ({column}, updated_at, order_id)",
 )
 COLUMNS = "placed_at, order_id, updated_at, status"
+DENSE = frozenset(DENSE_STATUSES)
 
 
 def to_earlier_layout(db: SqlDatabase) -> None:
@@ -101,3 +104,61 @@ def check_upgrade(
         cur.execute("SELECT version FROM orderhub_view_versions WHERE view = 'order_status'")
         assert cur.fetchone()[0] == VERSION
     assert not SqlOrderStatusView(db).needs_rebuild  # and a second start leaves it be
+
+
+# What releases up to 2026-12-06 made beside the key: every child row by status.
+FULL_STATUS_INDEX = EARLIER_INDEXES[1]
+
+
+def _status_queries(view: SqlOrderStatusView) -> list[OrderQuery]:
+    """Searches driven by each child table for a rare status (the partial index's), a dense
+    one (the other indexes') and both, in both sorts."""
+    rows = view.search(OrderQuery(limit=1000)).rows
+    rare = tuple(s for s, _ in Counter(r.status for r in rows).most_common() if s not in DENSE)
+    assert rare
+    waiting = [r for r in rows if r.status == rare[0]]
+    sku = Counter(s for r in waiting for s in r.skus).most_common(1)[0][0]
+    source = Counter(s for r in waiting for s in r.sources).most_common(1)[0][0]
+    return [
+        OrderQuery(status=status, sort=sort, limit=500, **driving)  # type: ignore[arg-type]
+        for driving in ({"sku": sku}, {"source_id": source})
+        for status in (rare[:1], rare, ("shipped",), ("shipped", rare[0]))
+        for sort in ("placed_at", "updated_at")
+    ]
+
+
+def check_status_index_upgrade(
+    make_view: Callable[[], SqlOrderStatusView],
+    indexes_of: Callable[[SqlDatabase, str], set[str]],
+    plan_of: Callable[[SqlDatabase, str, list[object]], str],
+) -> None:
+    """A view whose child tables have an earlier release's full status index, opened by this
+    release: that index replaced by the partial one of rare statuses, the answers kept, the
+    rare statuses' searches reading the partial index (`plan_of(db, sql, params)`: the
+    engine's plan as text)."""
+    history = search_history()
+    half = len(history) // 2
+    view = make_view()
+    apply_in_batches(view, history[:half], 97)
+    db = view.database
+    queries = _status_queries(view)
+    expected = [view.search(q) for q in queries]
+    with db.transaction() as cur:
+        for table, column in CHILD_TABLES.items():
+            cur.execute(f"DROP INDEX {table}_rare_status")
+            cur.execute(FULL_STATUS_INDEX.format(table=table, column=column))
+
+    upgraded = SqlOrderStatusView(db)
+
+    for table in CHILD_TABLES:
+        found = indexes_of(db, table)
+        assert f"{table}_rare_status" in found and f"{table}_by_status" not in found, found
+    assert [upgraded.search(q) for q in queries] == expected
+    assert expected[0].rows and expected[8].rows  # the SKU's and the source's rare ones
+    sql, params = search_sql(queries[0], ["order_id"])
+    assert "order_status_skus_rare_status" in plan_of(db, sql, params)
+    apply_in_batches(upgraded, history[half:], 97, start=half)
+    whole = InMemoryOrderStatusView()
+    whole.apply(list(history), {STREAM: len(history)})
+    for q in queries:
+        assert upgraded.search(q) == whole.search(q), q
