@@ -1,7 +1,7 @@
 """An order status view whose child tables an earlier release made (layout 5: keyed by
 (key, order_id), a (key, placed_at, order_id) index beside the key) is upgraded in place when a
 new release opens it: rows, positions and answers kept, no rebuild, the new key in use; and
-one whose child tables index every row by status has that index replaced by the partial one.
+one whose SKU rows are all in a status index has that index replaced by the partial one.
 
 `check_upgrade(make_view)` and `check_status_index_upgrade` run it on a backend's fresh views
 (SQLite, PostgreSQL)."""
@@ -132,10 +132,10 @@ def check_status_index_upgrade(
     indexes_of: Callable[[SqlDatabase, str], set[str]],
     plan_of: Callable[[SqlDatabase, str, list[object]], str],
 ) -> None:
-    """A view whose child tables have an earlier release's full status index, opened by this
-    release: that index replaced by the partial one of rare statuses, the answers kept, the
-    rare statuses' searches reading the partial index (`plan_of(db, sql, params)`: the
-    engine's plan as text)."""
+    """A view whose SKU rows have an earlier release's full status index, opened by this
+    release: that index replaced by the partial one of rare statuses (the sources' rows keep
+    theirs), the answers kept, the rare statuses' searches by SKU reading the partial index
+    (`plan_of(db, sql, params)`: the engine's plan as text)."""
     history = search_history()
     half = len(history) // 2
     view = make_view()
@@ -144,15 +144,15 @@ def check_status_index_upgrade(
     queries = _status_queries(view)
     expected = [view.search(q) for q in queries]
     with db.transaction() as cur:
-        for table, column in CHILD_TABLES.items():
-            cur.execute(f"DROP INDEX {table}_rare_status")
-            cur.execute(FULL_STATUS_INDEX.format(table=table, column=column))
+        cur.execute("DROP INDEX order_status_skus_rare_status")
+        cur.execute(FULL_STATUS_INDEX.format(table="order_status_skus", column="sku"))
 
     upgraded = SqlOrderStatusView(db)
 
-    for table in CHILD_TABLES:
-        found = indexes_of(db, table)
-        assert f"{table}_rare_status" in found and f"{table}_by_status" not in found, found
+    found = indexes_of(db, "order_status_skus")
+    assert "order_status_skus_rare_status" in found, found
+    assert "order_status_skus_by_status" not in found, found
+    assert "order_status_sources_by_status" in indexes_of(db, "order_status_sources")
     assert [upgraded.search(q) for q in queries] == expected
     assert expected[0].rows and expected[8].rows  # the SKU's and the source's rare ones
     sql, params = search_sql(queries[0], ["order_id"])
