@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Callable
 
 from projections.order_children import CHILD_DDL, CHILD_TABLES, KEYED_BY_ORDER
-from projections.order_query import DENSE_STATUSES, OrderQuery, search_sql
+from projections.order_query import DENSE_STATUSES, OrderPage, OrderQuery, search_sql
 from projections.order_status import VERSION, InMemoryOrderStatusView, SqlOrderStatusView
 from projections.sqldb import SqlDatabase
+from schemas.envelope import EventEnvelope
 from tests.contracts.order_search_contract import STREAM, apply_in_batches, search_history
 
 # What releases up to layout 5 created: the same columns, keyed by (key, order_id), and a
@@ -74,13 +75,7 @@ def check_upgrade(
     make_view: Callable[[], SqlOrderStatusView], key_of: Callable[[SqlDatabase, str], list[str]]
 ) -> None:
     """`key_of(db, table)`: the columns of the table's primary key, in order."""
-    history = search_history()
-    half = len(history) // 2
-    view = make_view()
-    apply_in_batches(view, history[:half], 97)
-    db = view.database
-    queries = _queries(view)
-    expected = [view.search(q) for q in queries]
+    history, half, db, queries, expected = _half_applied(make_view, _queries)
     rows = child_rows(db)
     to_earlier_layout(db)
     assert key_of(db, "order_status_skus") == ["sku", "order_id"]
@@ -94,12 +89,7 @@ def check_upgrade(
     assert child_rows(db) == rows
     assert [upgraded.search(q) for q in queries] == expected
     assert any(page.rows for page in expected)
-    # It goes on from its positions, and ends as the whole history folded in memory.
-    apply_in_batches(upgraded, history[half:], 97, start=half)
-    whole = InMemoryOrderStatusView()
-    whole.apply(list(history), {STREAM: len(history)})
-    for q in queries:
-        assert upgraded.search(q) == whole.search(q), q
+    _rest_applied(upgraded, history, half, queries)
     with db.transaction() as cur:
         cur.execute("SELECT version FROM orderhub_view_versions WHERE view = 'order_status'")
         assert cur.fetchone()[0] == VERSION
@@ -136,13 +126,7 @@ def check_status_index_upgrade(
     release: that index replaced by the partial one of rare statuses (the sources' rows keep
     theirs), the answers kept, the rare statuses' searches by SKU reading the partial index
     (`plan_of(db, sql, params)`: the engine's plan as text)."""
-    history = search_history()
-    half = len(history) // 2
-    view = make_view()
-    apply_in_batches(view, history[:half], 97)
-    db = view.database
-    queries = _status_queries(view)
-    expected = [view.search(q) for q in queries]
+    history, half, db, queries, expected = _half_applied(make_view, _status_queries)
     with db.transaction() as cur:
         cur.execute("DROP INDEX order_status_skus_rare_status")
         cur.execute(FULL_STATUS_INDEX.format(table="order_status_skus", column="sku"))
@@ -157,6 +141,29 @@ def check_status_index_upgrade(
     assert expected[0].rows and expected[8].rows  # the SKU's and the source's rare ones
     sql, params = search_sql(queries[0], ["order_id"])
     assert "order_status_skus_rare_status" in plan_of(db, sql, params)
+    _rest_applied(upgraded, history, half, queries)
+
+
+def _half_applied(
+    make_view: Callable[[], SqlOrderStatusView],
+    queries_of: Callable[[SqlOrderStatusView], list[OrderQuery]],
+) -> tuple[tuple[EventEnvelope, ...], int, SqlDatabase, list[OrderQuery], list[OrderPage]]:
+    """A view given the first half of the history, its queries and their answers."""
+    history = search_history()
+    half = len(history) // 2
+    view = make_view()
+    apply_in_batches(view, history[:half], 97)
+    queries = queries_of(view)
+    return history, half, view.database, queries, [view.search(q) for q in queries]
+
+
+def _rest_applied(
+    upgraded: SqlOrderStatusView,
+    history: tuple[EventEnvelope, ...],
+    half: int,
+    queries: list[OrderQuery],
+) -> None:
+    """It goes on from its positions, and ends as the whole history folded in memory."""
     apply_in_batches(upgraded, history[half:], 97, start=half)
     whole = InMemoryOrderStatusView()
     whole.apply(list(history), {STREAM: len(history)})
