@@ -101,6 +101,21 @@ def page_of(query: OrderQuery, rows: list[OrderStatusRow]) -> OrderPage:
     return OrderPage(rows, encode_cursor(query, rows[-1]) if more and rows else None)
 
 
+# Where most of a long history's orders end. The SKU rows' status index leaves them out: its
+# B-tree, keyed by SKU first, then holds the open orders and the rarely ended ones (returned,
+# rejected), not every row ever written, so its pages stay in the buffers; at 200,000 orders
+# none of the SKU rows' B-trees did (benchmarks/README.md, pghist10). A search by SKU for one
+# of these statuses reads the SKU's rows in its placement or update order (the other indexes)
+# and keeps those in the status: many of them in a long history, never more than the SKU's
+# rows. The sources' rows keep a full status index: a source holds hundreds of times a SKU's
+# rows, too many to walk for a status it has few of, and its index, 100 sources' right ends,
+# stays in the buffers anyway.
+DENSE_STATUSES = ("cancelled", "completed", "delivered", "shipped")
+# The index's predicate, repeated word for word by a search that can use it: SQLite takes a
+# partial index only for a query holding its terms, PostgreSQL proves it from parameters no
+# better (a prepared statement's generic plan does not know their values).
+RARE_STATUS = "{a}status NOT IN (" + ", ".join(f"'{s}'" for s in DENSE_STATUSES) + ")"
+
 # Child tables (projections.order_children) make SKU and source filters index lookups; they
 # carry both sort keys and the status too (they are rewritten with the order's row), so a
 # filtered page is read in index order whatever the sort, and a status filter needs no visit
@@ -125,10 +140,13 @@ SEARCH_INDEXES = [
         for table, column in CHILD_TABLES.items()
         if table != REKEYED
     ),
+    f"CREATE INDEX IF NOT EXISTS {REKEYED}_rare_status "
+    f"ON {REKEYED} (sku, status, placed_at, order_id) WHERE {RARE_STATUS.format(a='')}",
     *(
         f"CREATE INDEX IF NOT EXISTS {table}_by_status "
         f"ON {table} ({column}, status, placed_at, order_id)"
         for table, column in CHILD_TABLES.items()
+        if table != REKEYED
     ),
     *(
         f"CREATE INDEX IF NOT EXISTS {table}_by_updated ON {table} ({column}, updated_at, order_id)"
@@ -143,6 +161,8 @@ SEARCH_INDEXES = [
 # The SKU rows' (sku, placed_at, order_id) became their primary key (layout 6).
 RETIRED_INDEXES = [
     *(f"DROP INDEX IF EXISTS {table}_order" for table in CHILD_TABLES),
+    # Every SKU row by status, the dense ones too: became _rare_status (see RARE_STATUS).
+    f"DROP INDEX IF EXISTS {REKEYED}_by_status",
     f"DROP INDEX IF EXISTS {REKEYED}_lookup",
 ]
 
@@ -189,7 +209,7 @@ def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
                 f"AND x.{column} = ?)",
                 value,
             )
-    _row_filters(query, alias, where)
+    _row_filters(query, alias, where, driving)
     sort, ident = f"{alias}.{query.sort}", f"{alias}.order_id"
     cursor = decode_cursor(query)
     if cursor is not None:
@@ -212,10 +232,11 @@ def _child_values(query: OrderQuery) -> list[tuple[str, str, str | None]]:
     return [(table, column, values[column]) for table, column in _CHILD_FILTERS]
 
 
-def _row_filters(query: OrderQuery, alias: str, where: _Where) -> None:
+def _row_filters(
+    query: OrderQuery, alias: str, where: _Where, driving: tuple[str, str, str] | None
+) -> None:
     """Status, channel, customer, placement window and external-id prefix."""
-    if query.status:
-        where.add(f"{alias}.status IN ({', '.join('?' for _ in query.status)})", *query.status)
+    _status_filter(query.status, alias, where, driving is not None and driving[0] == REKEYED)
     for column, value in (("channel", query.channel), ("customer_id", query.customer_id)):
         if value is not None:
             where.add(f"o.{column} = ?", value)
@@ -231,6 +252,14 @@ def _row_filters(query: OrderQuery, alias: str, where: _Where) -> None:
         bound = prefix_upper_bound(prefix)
         if bound is not None:
             where.add("o.external_key < ?", bound)
+
+
+def _status_filter(status: tuple[str, ...], alias: str, where: _Where, by_sku: bool) -> None:
+    if status:
+        where.add(f"{alias}.status IN ({', '.join('?' for _ in status)})", *status)
+        if by_sku and not set(status) & set(DENSE_STATUSES):
+            # Only then may the SKU rows' partial index of rare statuses serve it.
+            where.add(RARE_STATUS.format(a="c."))
 
 
 def _text_page_sql(selected: str, clauses: list[str], sort: str, direction: str) -> str:

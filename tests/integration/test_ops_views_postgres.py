@@ -20,7 +20,7 @@ from tests.contracts.exceptions_contract import (
     ExceptionQueueContract,
 )
 from tests.contracts.exceptions_contract import MakeView as MakeQueue
-from tests.contracts.order_children_upgrade import check_upgrade
+from tests.contracts.order_children_upgrade import check_status_index_upgrade, check_upgrade
 from tests.contracts.order_search_contract import (
     MakeView,
     OrderSearchContract,
@@ -96,6 +96,29 @@ class TestPostgresOrderSearch(OrderSearchContract):
         self, make_view: MakeView
     ) -> None:
         check_upgrade(make_view, _primary_key)  # type: ignore[arg-type]
+
+    def test_the_full_status_index_of_child_rows_becomes_the_rare_statuses_one(
+        self, make_view: MakeView
+    ) -> None:
+        check_status_index_upgrade(make_view, _indexes, _plan)  # type: ignore[arg-type]
+
+
+def _indexes(db: SqlDatabase, table: str) -> set[str]:
+    with db.transaction() as cur:
+        cur.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = ?",
+            (table,),
+        )
+        return {str(r[0]) for r in cur.fetchall()}
+
+
+def _plan(db: SqlDatabase, sql: str, params: list[object]) -> str:
+    # The test's tables are small: without this a scan of the table is as cheap.
+    with db.transaction() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("EXPLAIN " + sql, params)
+        return " ".join(str(r[0]) for r in cur.fetchall())
 
 
 def _primary_key(db: SqlDatabase, table: str) -> list[str]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from projections.order_status import SqlOrderStatusView
 from projections.sqldb import SqlDatabase
-from tests.contracts.order_children_upgrade import check_upgrade
+from tests.contracts.order_children_upgrade import check_status_index_upgrade, check_upgrade
 
 
 def _key(db: SqlDatabase, table: str) -> list[str]:
@@ -18,5 +18,29 @@ def test_an_earlier_release_s_child_tables_are_upgraded_in_place(tmp_path: Path)
     db = SqlDatabase(f"sqlite:///{tmp_path / 'views.sqlite3'}")
     try:
         check_upgrade(lambda: SqlOrderStatusView(db), _key)
+    finally:
+        db.close()
+
+
+def _indexes(db: SqlDatabase, table: str) -> set[str]:
+    with db.transaction() as cur:
+        cur.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
+        )
+        return {str(r[0]) for r in cur.fetchall()}
+
+
+def _plan(db: SqlDatabase, sql: str, params: list[object]) -> str:
+    with db.transaction() as cur:
+        cur.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return " ".join(str(r[-1]) for r in cur.fetchall())
+
+
+def test_the_full_status_index_of_child_rows_becomes_the_rare_statuses_one(
+    tmp_path: Path,
+) -> None:
+    db = SqlDatabase(f"sqlite:///{tmp_path / 'views.sqlite3'}")
+    try:
+        check_status_index_upgrade(lambda: SqlOrderStatusView(db), _indexes, _plan)
     finally:
         db.close()
