@@ -136,10 +136,10 @@ class HubRecorder(PostgresApplicationRecorder):
         came as ~14 KB of rows, which the server sent row by row and the save's thread read in
         two turns (two waits for the socket, each needing the interpreter back from the parse
         beside it: benchmarks/README.md, intake10) and made into a thousand tuples."""
-        if stored_events and self._insert_by_call:
-            if self._insert_in_one_call(stored_events, self._call_insert_counted) is not None:
-                return
-        if stored_events:
+        if not stored_events:
+            return
+        counted = self._call_insert_counted
+        if not self._insert_by_call or self._insert_in_one_call(stored_events, counted) is None:
             super().insert_events(stored_events)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
