@@ -16,6 +16,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from hub.pg_recorder import HubRecorder
 from hub.settings import Settings
 from hub.store import OrderStore
+from tests.support.pg_saves import save_on
 
 pytestmark = pytest.mark.postgres
 
@@ -104,7 +105,7 @@ def test_an_append_waits_its_turn_behind_an_uncommitted_save(
     store, recorder = _store(database_url, tmp_path)
     try:
         with psycopg.connect(database_url) as holder, ThreadPoolExecutor(1) as pool:
-            held = _call(holder, recorder, _events(2))
+            held = save_on(holder, recorder, _events(2), "30s")
             second = _events(2)
             waiting = pool.submit(recorder.append_events, second)
             _wait_for(lambda: len(_lock_waiters(database_url)) == 1)
@@ -130,7 +131,7 @@ def test_an_append_whose_connection_dies_in_its_transaction_is_saved_once_when_m
     try:
         events = _events(500)
         with psycopg.connect(database_url) as holder, ThreadPoolExecutor(1) as pool:
-            _call(holder, recorder, _events(1))
+            save_on(holder, recorder, _events(1), "30s")
             saving = pool.submit(recorder.append_events, events)
             _wait_for(lambda: len(_lock_waiters(database_url)) == 1)
             (dying,) = _lock_waiters(database_url)
@@ -165,19 +166,6 @@ def test_without_the_function_an_append_goes_as_before(database_url: str, tmp_pa
 
 def _refused(*_: Any, **__: Any) -> None:
     raise AssertionError("the library's pipeline was used")
-
-
-def _call(conn: psycopg.Connection[Any], recorder: HubRecorder, events: list[StoredEvent]) -> Any:
-    return conn.execute(
-        f"SELECT * FROM {recorder.insert_function_name}"
-        "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], '30s')",
-        [
-            [e.originator_id for e in events],
-            [e.originator_version for e in events],
-            [e.topic for e in events],
-            [e.state for e in events],
-        ],
-    ).fetchall()
 
 
 def _lock_waiters(database_url: str) -> list[int]:
