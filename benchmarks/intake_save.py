@@ -17,7 +17,6 @@ CPU. Alternating the ways batch by batch puts them at the same moment of a busy 
 """
 
 import argparse
-import json
 import statistics
 import sys
 import threading
@@ -30,14 +29,13 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from aggregates import Order
 from benchmarks.flow_hub import REST_CHANNEL
 from benchmarks.flow_load import placed_now
 from benchmarks.network import OrderMaker, generate_network
+from benchmarks.raw_limits import accepted_order_events
 from benchmarks.services import drop_database, fresh_database, postgres_server
 from hub.settings import Settings
 from hub.store import OrderStore
-from schemas.submission import OrderSubmission
 
 
 def batch(store: OrderStore, maker: OrderMaker, tag: str, orders: int) -> list[StoredEvent]:
@@ -45,18 +43,7 @@ def batch(store: OrderStore, maker: OrderMaker, tag: str, orders: int) -> list[S
     stored: list[StoredEvent] = []
     for n in range(orders):
         body = maker.order(REST_CHANNEL, f"{tag}-{n}", placed_now())
-        order = Order(
-            channel=body["channel"],
-            external_id=body["external_id"],
-            submission=OrderSubmission.model_validate(body),
-            digest="0" * 64,
-            raw_payload=json.dumps(body),
-            actor=f"channel:{body['channel']}",
-            correlation_id=tag,
-            received_at=now,
-        )
-        order.accept(actor="system:intake", now=now)
-        stored += [store.mapper.to_stored_event(e) for e in order.collect_events()]
+        stored += accepted_order_events(store, body, tag, now)
     return stored
 
 
