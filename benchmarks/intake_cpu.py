@@ -199,8 +199,9 @@ def main(argv: list[str] | None = None) -> None:
 def write_report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
     """The arguments and the runs as JSON, if `--json` asked for them."""
     if args.json:
-        report = {"args": {**vars(args), "json": str(args.json), "profile": str(args.profile)}}
-        args.json.write_text(json.dumps({**report, "runs": runs}, indent=2))
+        # Paths (`--json`, `--profile`, the drain's `--timings`) written as texts.
+        report = {"args": vars(args), "runs": runs}
+        args.json.write_text(json.dumps(report, indent=2, default=str))
 
 
 if __name__ == "__main__":

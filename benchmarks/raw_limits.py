@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from eventsourcing.persistence import StoredEvent
 
 from aggregates import Order
 from hub.settings import Settings
@@ -41,6 +42,25 @@ async def raw_broker_rate(bootstrap: str, topic: str, count: int, size: int) -> 
         await producer.stop()
 
 
+def accepted_order_events(
+    store: OrderStore, body: dict[str, Any], correlation_id: str, now: datetime
+) -> list[StoredEvent]:
+    """An accepted order's two stored events (placed, accepted), made by the aggregate and the
+    mapper: what the intake writes for it."""
+    order = Order(
+        channel=body["channel"],
+        external_id=body["external_id"],
+        submission=OrderSubmission.model_validate(body),
+        digest="0" * 64,
+        raw_payload=json.dumps(body),
+        actor=f"channel:{body['channel']}",
+        correlation_id=correlation_id,
+        received_at=now,
+    )
+    order.accept(actor="system:intake", now=now)
+    return [store.mapper.to_stored_event(e) for e in order.collect_events()]
+
+
 def raw_store_rate(
     settings: Settings,
     orders: int,
@@ -54,21 +74,9 @@ def raw_store_rate(
     now = datetime.now(UTC)
     batches = []
     for start in range(0, orders, batch):
-        stored = []
+        stored: list[StoredEvent] = []
         for n in range(start, min(start + batch, orders)):
-            body = submission(run, n)
-            order = Order(
-                channel=body["channel"],
-                external_id=body["external_id"],
-                submission=OrderSubmission.model_validate(body),
-                digest="0" * 64,
-                raw_payload=json.dumps(body),
-                actor=f"channel:{body['channel']}",
-                correlation_id=run,
-                received_at=now,
-            )
-            order.accept(actor="system:intake", now=now)
-            stored += [store.mapper.to_stored_event(e) for e in order.collect_events()]
+            stored += accepted_order_events(store, submission(run, n), run, now)
         batches.append(stored)
     started = time.perf_counter()
     for stored in batches:

@@ -200,8 +200,10 @@ class IntakeService:
         first_by_id, now = prepared.first_by_id, prepared.now
         try:
             if prepared.stored:
-                # What `store.save` does with these events (no snapshots nor cache for orders).
-                self._store.recorder.insert_events(prepared.stored)
+                # What `store.save` does with these events (no snapshots nor cache for orders),
+                # without reading their notification ids back where the recorder can.
+                recorder = self._store.recorder
+                getattr(recorder, "append_events", recorder.insert_events)(prepared.stored)
             created = prepared.created
         except IntegrityError:
             created = {oid: self._place_alone(cmd, now) for oid, cmd in first_by_id.items()}

@@ -18,6 +18,7 @@ from hub.pg_recorder import HubRecorder
 from hub.settings import Settings
 from hub.store import OrderStore
 from projections.sqldb import SqlDatabase
+from tests.support.pg_saves import save_on
 
 pytestmark = pytest.mark.postgres
 
@@ -189,7 +190,7 @@ def test_a_waiting_save_takes_the_ids_after_the_one_holding_the_lock(
         recorder.insert_events(_events(1, 10))
         first, second = _events(2, 10), _events(2, 10)
         with psycopg.connect(database_url) as holder:  # a transaction left open
-            held = _call(holder, recorder, first)
+            held = save_on(holder, recorder, first)
             with ThreadPoolExecutor(1) as pool:
                 waiting = pool.submit(recorder.insert_events, second)
                 time.sleep(0.5)
@@ -283,21 +284,6 @@ def test_stores_started_together_on_a_new_database_all_start(
             list(pool.map(start, range(8)))
 
 
-def _call(
-    conn: psycopg.Connection[Any], recorder: HubRecorder, events: list[StoredEvent]
-) -> list[Any]:
-    return conn.execute(
-        f"SELECT * FROM {recorder.insert_function_name}"
-        "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], '5s')",
-        [
-            [e.originator_id for e in events],
-            [e.originator_version for e in events],
-            [e.topic for e in events],
-            [e.state for e in events],
-        ],
-    ).fetchall()
-
-
 def test_a_save_does_not_wait_for_vacuum_or_analyze(database_url: str, tmp_path: Path) -> None:
     """(Auto)vacuum and ANALYZE hold SHARE UPDATE EXCLUSIVE on the table: a save goes on beside
     them. Behind the library's EXCLUSIVE table lock every save queued for autovacuum until
@@ -348,7 +334,7 @@ def test_saves_take_turns_with_an_earlier_release_s_pipeline(
                     ],
                 )
             else:
-                _call(holder, recorder, held)
+                save_on(holder, recorder, held)
             waiting = pool.submit(waiter, second)
             time.sleep(0.5)
             assert not waiting.done()  # behind the save not yet committed

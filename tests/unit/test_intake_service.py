@@ -241,3 +241,25 @@ class TestLookingUp:
         assert result is not None
         assert (result.outcome, result.existing_digest) == (outcome, stored.digest)
         assert store.max_position() == position
+
+
+def test_a_batch_is_saved_by_the_recorder_s_append_where_it_has_one(
+    store: OrderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake does not read the notification ids back: a recorder that can save without
+    answering them (hub.pg_recorder's `append_events`) is asked to; a refused id still sends
+    each order on its own."""
+    appended: list[int] = []
+
+    def append_events(stored: Any) -> None:
+        appended.append(len(stored))
+        store.recorder.insert_events(stored)
+
+    monkeypatch.setattr(store.recorder, "append_events", append_events, raising=False)
+    intake = IntakeService(store, fixed_clock(NOW))
+    first = intake.place_orders([submit_order(external_id="A-1"), submit_order(external_id="A-2")])
+    assert appended == [4]
+    again = intake.place_orders([submit_order(external_id="A-3"), submit_order(external_id="A-1")])
+    assert appended == [4, 4]  # refused whole (A-1 is stored): each then on its own
+    assert [r.outcome for r in first + again] == [Outcome.CREATED] * 3 + [Outcome.DUPLICATE]
+    assert len(_events(store)) == 6
