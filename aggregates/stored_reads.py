@@ -11,7 +11,6 @@ way, as is any holding a run of 19 digits (orjson reads an integer beyond 64 bit
 or given with a transcoder that is not the library's own.
 """
 
-import re
 from typing import Any
 
 import orjson
@@ -19,13 +18,15 @@ from eventsourcing.persistence import JSONTranscoder
 
 _MARK = b'"_type_"'
 # orjson reads an integer beyond 64 bits as a float: 19 digits in a row (in a number or a
-# text, which costs only the standard read) send the text the standard way.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# text, which costs only the standard read) send the text the standard way. Found by mapping
+# every digit to "0" and anything else to " " (a regular expression took longer than the read).
+_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def read_state(transcoder: Any, data: bytes) -> Any:
     """`transcoder.decode(data)`, by orjson where it reads the same."""
-    if type(transcoder) is not JSONTranscoder or _LONG_DIGITS.search(data):
+    if type(transcoder) is not JSONTranscoder or _LONG_RUN in data.translate(_DIGITS_AS_ZERO):
         return transcoder.decode(data)
     try:
         state = orjson.loads(data)
