@@ -55,13 +55,8 @@ def key_fields(request: RequestKey | None) -> dict[str, Any]:
 
 
 def with_answer(
-    answers: Mapping[str, Mapping[str, Any]],
-    key: str | None,
-    digest: str | None,
-    withdrawn: list[str],
-) -> Mapping[str, Mapping[str, Any]]:
-    """The answers with this event's key added (a new mapping: the one before may be the
-    class's empty default)."""
-    if key is None or digest is None:
-        return answers
+    answers: Mapping[str, Mapping[str, Any]], key: str, digest: str, withdrawn: list[str]
+) -> dict[str, Mapping[str, Any]]:
+    """The answers with this event's key added, as a new dict: the one before may be the
+    class's empty default (a mapping proxy, which the library's aggregate cache cannot copy)."""
     return {**answers, key: {"digest": digest, "withdrawn": list(withdrawn)}}

@@ -35,6 +35,11 @@ class OrderWithdrawals(OrderState):
         """What the first request under this key withdrew, when it is asked again."""
         return earlier_answer(self.request_keys, request)
 
+    def _remember(self, key: str | None, digest: str | None, withdrawn: list[str]) -> None:
+        # Set on the order only with a key: the class's default is not the order's to copy.
+        if key is not None and digest is not None:
+            self.request_keys = with_answer(self.request_keys, key, digest, withdrawn)
+
     def request_cancellation(
         self, reason: str, actor: str, now: datetime, request: RequestKey | None = None
     ) -> list[str]:
@@ -152,7 +157,7 @@ class OrderWithdrawals(OrderState):
         request_digest: str | None = None,
     ) -> None:
         self._number(shipment_sequences)
-        self.request_keys = with_answer(self.request_keys, request_key, request_digest, withdrawn)
+        self._remember(request_key, request_digest, withdrawn)
         self.cancel_requested = True
         self.withdrawing.update(withdrawn)
         self.waiting = {}
@@ -218,7 +223,7 @@ class OrderWithdrawals(OrderState):
         request_digest: str | None = None,
     ) -> None:
         self._number(shipment_sequences)
-        self.request_keys = with_answer(self.request_keys, request_key, request_digest, withdrawn)
+        self._remember(request_key, request_digest, withdrawn)
         self.revision = revision
         self.submission = submission
         self.digest = digest

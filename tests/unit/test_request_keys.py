@@ -5,6 +5,7 @@ stored by an earlier release (no key in their events) load as before.
 
 The order: Lyon holds lines 1 and 2, Lille line 3 (tests.unit.test_shipment_state_machine)."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -143,3 +144,13 @@ def test_cancels_and_changes_stored_by_an_earlier_release_still_load_with_no_key
     assert loaded.cancel_requested and chairs(loaded) == 1
     assert dict(loaded.request_keys) == {}
     assert loaded.earlier_answer(RequestKey("any", "thing")) is None
+
+
+def test_an_order_cancelled_with_or_without_a_key_copies_as_the_aggregate_cache_copies_it() -> None:
+    # The library's cache hands out deep copies: the class's empty default is no order's own.
+    unkeyed, keyed = routed_order(), routed_order(external_id="WEB-3002")
+    unkeyed.request_cancellation("gone", DESK, AT)
+    keyed.request_cancellation("gone", DESK, AT, RequestKey("k", "d"))
+
+    assert "request_keys" not in vars(copy.deepcopy(unkeyed))
+    assert copy.deepcopy(keyed).earlier_answer(RequestKey("k", "d")) == [LILLE, LYON]
