@@ -4,6 +4,7 @@ part (mixed into the Order class)."""
 
 from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from aggregates.errors import (
@@ -11,6 +12,7 @@ from aggregates.errors import (
     InvalidTransitionError,
     OrderError,
 )
+from aggregates.order_request_keys import RequestKey, earlier_answer, key_fields, with_answer
 from aggregates.order_state import OrderState, order_event
 from aggregates.order_states import UNREROUTABLE, OrderStatus
 from aggregates.order_values import ShipmentLine
@@ -18,12 +20,29 @@ from aggregates.shipments import CLOSED, LEFT_THE_BUILDING
 from schemas.submission import OrderSubmission
 
 SHIPPED_ONLY_RETURN = "cancelled (it shipped: only a return is possible)"
+NO_KEYS: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 
 
 class OrderWithdrawals(OrderState):
     """Cancellation, change and manual re-routing before shipment."""
 
-    def request_cancellation(self, reason: str, actor: str, now: datetime) -> list[str]:
+    # What each client's key on a cancel or change answered (aggregates.order_request_keys);
+    # an order of an earlier release, or never asked so, has none. Not annotated here: the
+    # aggregate is a dataclass, and this is no field of its creation.
+    request_keys = NO_KEYS
+
+    def earlier_answer(self, request: RequestKey | None) -> list[str] | None:
+        """What the first request under this key withdrew, when it is asked again."""
+        return earlier_answer(self.request_keys, request)
+
+    def _remember(self, key: str | None, digest: str | None, withdrawn: list[str]) -> None:
+        # Set on the order only with a key: the class's default is not the order's to copy.
+        if key is not None and digest is not None:
+            self.request_keys = with_answer(self.request_keys, key, digest, withdrawn)
+
+    def request_cancellation(
+        self, reason: str, actor: str, now: datetime, request: RequestKey | None = None
+    ) -> list[str]:
         """Cancel the whole order before it ships: open shipments are withdrawn (the sources
         confirm or refuse), waiting lines are dropped. Returns the shipments withdrawn.
 
@@ -31,7 +50,7 @@ class OrderWithdrawals(OrderState):
         the cancellation is under way or once it is done, nothing is recorded and none is
         withdrawn (a client retrying after a timeout is answered, not refused)."""
         if self._any_left():
-            return self.cancel_rest(reason, actor, now)
+            return self.cancel_rest(reason, actor, now, request=request)
         if self.cancel_requested and not self._open_shipments() and not self.waiting:
             return []  # the same request again: its shipments are being (or were) withdrawn
         if self.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
@@ -40,6 +59,7 @@ class OrderWithdrawals(OrderState):
         self._cancellation_requested(
             reason=reason,
             **self._withdrawal(open_ids),
+            **key_fields(request),
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
@@ -52,6 +72,7 @@ class OrderWithdrawals(OrderState):
         actor: str,
         now: datetime,
         lines: Mapping[str, int] | None = None,
+        request: RequestKey | None = None,
     ) -> list[str]:
         """Cancel what has not shipped of an order that shipped in part: the open shipments
         are withdrawn (their sources confirm or refuse), the lines not at any source
@@ -74,6 +95,7 @@ class OrderWithdrawals(OrderState):
                 ShipmentLine(line_id=lid, sku=self._sku_of(lid), quantity=qty)
                 for lid, qty in sorted(rest.items())
             ],
+            **key_fields(request),
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
@@ -130,8 +152,12 @@ class OrderWithdrawals(OrderState):
         # cancelled (what waited and what the withdrawn shipments held); earlier releases
         # cancelled whole orders only and lack it.
         cancelled_lines: list[ShipmentLine] | None = None,
+        # The client's Idempotency-Key and its request's digest; earlier releases lack them.
+        request_key: str | None = None,
+        request_digest: str | None = None,
     ) -> None:
         self._number(shipment_sequences)
+        self._remember(request_key, request_digest, withdrawn)
         self.cancel_requested = True
         self.withdrawing.update(withdrawn)
         self.waiting = {}
@@ -144,6 +170,7 @@ class OrderWithdrawals(OrderState):
         raw_payload: str,
         actor: str,
         now: datetime,
+        request: RequestKey | None = None,
     ) -> list[str]:
         """A new revision of the order before anything shipped: open shipments are withdrawn
         (their sources confirm or refuse) and the whole revised order is routed again.
@@ -172,6 +199,7 @@ class OrderWithdrawals(OrderState):
             digest=digest,
             raw_payload=raw_payload,
             **self._withdrawal(open_ids),
+            **key_fields(request),
             actor=actor,
             correlation_id=self.correlation_id,
             at=now,
@@ -191,8 +219,11 @@ class OrderWithdrawals(OrderState):
         correlation_id: str,
         at: datetime,
         shipment_sequences: dict[str, int] | None = None,
+        request_key: str | None = None,  # as CancellationRequested's
+        request_digest: str | None = None,
     ) -> None:
         self._number(shipment_sequences)
+        self._remember(request_key, request_digest, withdrawn)
         self.revision = revision
         self.submission = submission
         self.digest = digest

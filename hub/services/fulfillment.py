@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError
 from aggregates import Order
 from aggregates.errors import DomainError, OrderError, unknown_shipment
 from aggregates.ids import stock_item_id
+from aggregates.order_request_keys import RequestKey
 from aggregates.order_values import ReturnLine
 from aggregates.order_withdrawals import check_line_quantities
 from aggregates.stock import StockItem
@@ -95,10 +96,15 @@ class FulfillmentService:
 
         return item_of
 
-    def cancel_order(self, order_id: UUID, reason: str, actor: str) -> list[str]:
+    def cancel_order(
+        self, order_id: UUID, reason: str, actor: str, request: RequestKey | None = None
+    ) -> list[str]:
         def cancel() -> list[str]:
             order = self._order(order_id)
-            withdrawn = order.request_cancellation(reason, actor=actor, now=self._clock())
+            earlier = order.earlier_answer(request)
+            if earlier is not None:
+                return earlier
+            withdrawn = order.request_cancellation(reason, actor, self._clock(), request)
             if order.pending_events:  # nothing when the rest was cancelled already
                 self._store.save(order)
             return withdrawn
@@ -106,54 +112,77 @@ class FulfillmentService:
         return retry_on_conflict(cancel)
 
     def change_order(
-        self, order_id: UUID, submission: OrderSubmission, raw_payload: str, actor: str
+        self,
+        order_id: UUID,
+        submission: OrderSubmission,
+        raw_payload: str,
+        actor: str,
+        request: RequestKey | None = None,
     ) -> list[str]:
         """Revise an order before it ships; returns the shipments withdrawn for re-routing."""
 
         def change() -> list[str]:
             order = self._order(order_id)
+            earlier = order.earlier_answer(request)
+            if earlier is not None:
+                return earlier
             if (submission.channel, submission.external_id) != (order.channel, order.external_id):
                 raise OrderError("a change keeps the order's channel and external_id")
-            withdrawn = order.change(
-                submission,
-                submission_digest(submission),
-                raw_payload,
-                actor=actor,
-                now=self._clock(),
-            )
+            digest = submission_digest(submission)
+            withdrawn = order.change(submission, digest, raw_payload, actor, self._clock(), request)
             self._store.save(order)
             return withdrawn
 
         return retry_on_conflict(change)
 
     def cancel_lines(
-        self, order_id: UUID, lines: Mapping[str, int], reason: str, actor: str
+        self,
+        order_id: UUID,
+        lines: Mapping[str, int],
+        reason: str,
+        actor: str,
+        request: RequestKey | None = None,
     ) -> list[str]:
         """Cancel some units of some lines before they ship: the rest of the order is routed
         again as a new revision. Cancelling every unit cancels the order. Once part of the
-        order shipped, the lines must name its whole unshipped rest (`Order.cancel_rest`)."""
+        order shipped, the lines must name its whole unshipped rest (`Order.cancel_rest`).
+        Asked again under the same key, the first answer (before the lines are checked: the
+        order has fewer units now)."""
         order = self._order(order_id)
+        earlier = order.earlier_answer(request)
+        if earlier is not None:
+            return earlier
         check_line_quantities(order, lines)
         if order.shipped_units():
-            return retry_on_conflict(lambda: self._cancel_rest(order_id, lines, reason, actor))
+            return retry_on_conflict(
+                lambda: self._cancel_rest(order_id, lines, reason, actor, request)
+            )
         if order.cancel_requested:
             # Every unit is being (or was) cancelled already: asked again, as the whole order.
-            return self.cancel_order(order_id, reason, actor)
+            return self.cancel_order(order_id, reason, actor, request)
         kept = []
         for line in order.submission.lines:
             left = line.quantity - lines.get(line.line_id, 0)
             if left:
                 kept.append(line.model_copy(update={"quantity": left}))
         if not kept:
-            return self.cancel_order(order_id, reason, actor)
+            return self.cancel_order(order_id, reason, actor, request)
         revised = order.submission.model_copy(update={"lines": kept})
-        return self.change_order(order_id, revised, revised.model_dump_json(), actor)
+        return self.change_order(order_id, revised, revised.model_dump_json(), actor, request)
 
     def _cancel_rest(
-        self, order_id: UUID, lines: Mapping[str, int], reason: str, actor: str
+        self,
+        order_id: UUID,
+        lines: Mapping[str, int],
+        reason: str,
+        actor: str,
+        request: RequestKey | None,
     ) -> list[str]:
         order = self._order(order_id)
-        withdrawn = order.cancel_rest(reason, actor=actor, now=self._clock(), lines=lines)
+        earlier = order.earlier_answer(request)
+        if earlier is not None:
+            return earlier
+        withdrawn = order.cancel_rest(reason, actor, self._clock(), lines, request)
         if order.pending_events:
             self._store.save(order)
         return withdrawn

@@ -293,3 +293,80 @@ def test_a_confirmation_nobody_asked_for_is_refused_and_parked(client: TestClien
     assert response.status_code == 422
     assert client.get(f"/v1/orders/{order_id}").json()["status"] == "routed"
     assert client.get("/v1/stock/wh-lyon/RED-CHAIR").json()["reserved"] == 2
+
+
+def _cancel(client: TestClient, order_id: str, lines: dict[str, int], key: str) -> Any:
+    return client.post(
+        f"/v1/orders/{order_id}/cancel",
+        json={"reason": "one too many", "lines": lines},
+        headers={"Idempotency-Key": key},
+    )
+
+
+def test_a_partial_cancel_sent_again_under_its_key_is_the_first_answer_even_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    with TestClient(create_app(settings=embedded_settings(tmp_path))) as client:
+        assert client.put("/v1/sources/wh-lyon", json=source_body("wh-lyon")).status_code == 201
+        assert client.put("/v1/stock/wh-lyon/RED-CHAIR", json={"on_hand": 10}).status_code == 200
+        order_id = _place(client, "WEB-K1", quantity=3)
+        shipment = _only_shipment(client, order_id)
+
+        first = _cancel(client, order_id, {"1": 1}, "retry-1")
+        again = _cancel(client, order_id, {"1": 1}, "retry-1")
+
+        assert first.status_code == again.status_code == 202, again.text
+        assert first.json()["withdrawn_shipments"] == [shipment]
+        assert again.json()["withdrawn_shipments"] == [shipment]  # the first answer, not "none"
+        (changed,) = _events(client, order_id, "changed")
+        assert changed.data["submission"]["lines"][0]["quantity"] == 2
+    # The hub stopped; a new one on the same data directory (its event store).
+    with TestClient(create_app(settings=embedded_settings(tmp_path))) as restarted:
+        after = _cancel(restarted, order_id, {"1": 1}, "retry-1")
+
+        assert after.status_code == 202, after.text
+        assert after.json()["withdrawn_shipments"] == [shipment]
+        assert len(_events(restarted, order_id, "changed")) == 1
+        assert _cancel(restarted, order_id, {"1": 1}, "retry-2").status_code == 202
+        assert len(_events(restarted, order_id, "changed")) == 2  # another key: cancelled again
+
+
+def test_a_key_sent_again_with_another_request_is_a_422_naming_it(client: TestClient) -> None:
+    order_id = _place(client, "WEB-K2", quantity=3)
+    assert _cancel(client, order_id, {"1": 1}, "k").status_code == 202
+
+    other = _cancel(client, order_id, {"1": 2}, "k")
+    change = client.put(
+        f"/v1/orders/{order_id}", json=_order("WEB-K2", 1), headers={"Idempotency-Key": "k"}
+    )
+
+    for refused in (other, change):
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert problem["type"] == "/problems/idempotency-key-reused"
+        assert problem["errors"][0]["field"] == "Idempotency-Key"
+    assert len(_events(client, order_id, "changed")) == 1
+
+
+def test_a_change_sent_again_under_its_key_is_the_first_answer(client: TestClient) -> None:
+    order_id = _place(client, "WEB-K3", quantity=2)
+    first_shipment = _only_shipment(client, order_id)
+    revised = _order("WEB-K3", quantity=1, city="Villeurbanne")
+    key = {"Idempotency-Key": "change-1"}
+
+    first = client.put(f"/v1/orders/{order_id}", json=revised, headers=key)
+    again = client.put(f"/v1/orders/{order_id}", json=revised, headers=key)
+
+    assert first.status_code == again.status_code == 202
+    assert first.json()["withdrawn_shipments"] == again.json()["withdrawn_shipments"]
+    assert again.json()["withdrawn_shipments"] == [first_shipment]
+    assert len(_events(client, order_id, "changed")) == 1
+    assert again.json()["status"] == "routed"
+
+
+def test_an_empty_or_overlong_key_is_refused(client: TestClient) -> None:
+    order_id = _place(client, "WEB-K4", quantity=2)
+
+    for key in ("", "k" * 256):
+        assert _cancel(client, order_id, {"1": 1}, key).status_code == 422
+    assert _events(client, order_id, "changed") == []

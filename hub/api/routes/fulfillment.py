@@ -4,19 +4,22 @@ import asyncio
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
+from aggregates import Order
 from aggregates.errors import CancelLinesError, OrderError
+from aggregates.order_request_keys import RequestKey, RequestKeyReusedError
 from aggregates.order_values import ReturnLine as Returned
 from hub.api import settling
 from hub.api.body import parse_json, read_limited
 from hub.api.deps import HubDep, PrincipalDep, require
 from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, invalid_body, not_found
+from hub.bootstrap import Hub
 from hub.services.access import Principal
 from hub.services.fulfillment_updates import Parked, apply_raw_update
-from hub.services.intake import RejectSubmission
+from hub.services.intake import RejectSubmission, json_digest, submission_digest
 from schemas.channels import Role
 from schemas.fulfillment import FulfillmentUpdate
 from schemas.problems import FieldProblem, Problem
@@ -91,34 +94,54 @@ class CancelOrder(BaseModel):
     )
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="The client's key for this request: sent again with the same request "
+        "(a retry after a timeout), the first answer and nothing recorded; with another "
+        "request to the same order, 422. Kept with the order's events.",
+    ),
+]
+
+
 @router.post("/v1/orders/{order_id}/cancel", status_code=202)
 async def cancel_order(
-    order_id: UUID, body: CancelOrder, hub: HubDep, principal: PrincipalDep
+    order_id: UUID,
+    body: CancelOrder,
+    hub: HubDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Cancel what has not shipped: open shipments are withdrawn (their sources confirm or
     refuse; the order is `cancelling` until they do), waiting lines dropped, their stock
     released. Before anything shipped, `lines` cancels some units and the rest is routed
     again. Once part of the order shipped, the rest is cancelled and the order ends as what
-    shipped (invoiced for that alone); `lines` must then name that whole rest. Asked again
-    (a client retrying after a timeout), nothing more is recorded and the answer is the same
-    202 with no shipment withdrawn; `status` is the order's after the request. 409 when
-    everything shipped (only a return is possible) or a line shipped in full; 422 for a line
-    the order lacks or more units than ordered."""
-    order = await asyncio.to_thread(hub.intake.find, order_id)
-    if order is None or not principal.may_see_channel(order.channel):
-        raise not_found(f"order {order_id}")
-    if principal.role is not Role.CHANNEL and "orders:act" not in principal.scopes:
-        raise ProblemError(
-            Problem(type="/problems/forbidden", title="May not cancel orders", status=403)
-        )
+    shipped (invoiced for that alone); `lines` must then name that whole rest. A whole-order
+    cancel asked again is answered 202 with nothing recorded and no shipment withdrawn; a
+    cancel of some `lines` asked again is a new cancel unless it carries the same
+    `Idempotency-Key` (then the first answer's `withdrawn_shipments`, nothing recorded).
+    `status` is the order's after the request. 409 when everything shipped (only a return is
+    possible) or a line shipped in full; 422 for a line the order lacks, more units than
+    ordered, or a key sent before with another request."""
+    order = await _order_to_act_on(hub, principal, order_id, "cancel")
+    digest = json_digest({"command": "cancel", "reason": body.reason, "lines": body.lines})
+    request = _keyed(idempotency_key, digest)
     try:
         if body.lines:
             withdrawn = await asyncio.to_thread(
-                hub.fulfillment.cancel_lines, order_id, body.lines, body.reason, principal.actor
+                hub.fulfillment.cancel_lines,
+                order_id,
+                body.lines,
+                body.reason,
+                principal.actor,
+                request,
             )
         else:
             withdrawn = await asyncio.to_thread(
-                hub.fulfillment.cancel_order, order_id, body.reason, principal.actor
+                hub.fulfillment.cancel_order, order_id, body.reason, principal.actor, request
             )
     except CancelLinesError as error:
         raise ProblemError(
@@ -133,10 +156,47 @@ async def cancel_order(
                 ],
             )
         ) from None
+    except RequestKeyReusedError as error:
+        raise _key_reused(error) from None
+    return await _withdrawn_answer(hub, order, withdrawn)
+
+
+async def _order_to_act_on(hub: Hub, principal: Principal, order_id: UUID, verb: str) -> Order:
+    """The order a channel (its own) or a user with `orders:act` cancels or changes."""
+    order = await asyncio.to_thread(hub.intake.find, order_id)
+    if order is None or not principal.may_see_channel(order.channel):
+        raise not_found(f"order {order_id}")
+    if principal.role is not Role.CHANNEL and "orders:act" not in principal.scopes:
+        raise ProblemError(
+            Problem(type="/problems/forbidden", title=f"May not {verb} orders", status=403)
+        )
+    return order
+
+
+def _keyed(key: str | None, digest: str) -> RequestKey | None:
+    return None if key is None else RequestKey(key, digest)
+
+
+def _key_reused(error: RequestKeyReusedError) -> ProblemError:
+    # 422 as the IETF draft on the Idempotency-Key header answers a key sent with another
+    # request: the request cannot be processed as sent.
+    return ProblemError(
+        Problem(
+            type="/problems/idempotency-key-reused",
+            title=str(error),
+            status=422,
+            errors=[FieldProblem(field="Idempotency-Key", message=str(error), code="key_reused")],
+        )
+    )
+
+
+async def _withdrawn_answer(hub: Hub, order: Order, withdrawn: list[str]) -> dict[str, Any]:
+    """The answer of a cancel or change: the shipments withdrawn and the order's status once
+    what it recorded was delivered (read again: the status before it is not the answer)."""
     await settling.delivered_quietly(hub)
-    after = await asyncio.to_thread(hub.intake.find, order_id)
+    after = await asyncio.to_thread(hub.intake.find, order.id)
     status = (after or order).status.value
-    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn, "status": status}
+    return {"order_id": str(order.id), "withdrawn_shipments": withdrawn, "status": status}
 
 
 class ReturnLine(BaseModel):
@@ -247,26 +307,32 @@ async def refund(order_id: UUID, body: Refund, hub: HubDep, principal: Actor) ->
     },
 )
 async def change_order(
-    order_id: UUID, request: Request, hub: HubDep, principal: PrincipalDep
+    order_id: UUID,
+    request: Request,
+    hub: HubDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """A new revision (address, quantities, lines) before shipment: open shipments are
-    withdrawn and the revised order is routed again. After shipment only a return is possible."""
-    order = await asyncio.to_thread(hub.intake.find, order_id)
-    if order is None or not principal.may_see_channel(order.channel):
-        raise not_found(f"order {order_id}")
-    if principal.role is not Role.CHANNEL and "orders:act" not in principal.scopes:
-        raise ProblemError(
-            Problem(type="/problems/forbidden", title="May not change orders", status=403)
-        )
+    withdrawn and the revised order is routed again. After shipment only a return is possible.
+    With an `Idempotency-Key` sent before with the same revision, the first answer and nothing
+    recorded; with another request to the same order, 422."""
+    order = await _order_to_act_on(hub, principal, order_id, "change")
     text, payload = parse_json(await read_limited(request, hub.settings.max_body_bytes))
     try:
         submission = OrderSubmission.model_validate(payload)
     except ValidationError as error:
         raise invalid_body(error) from None
-    withdrawn = await asyncio.to_thread(
-        hub.fulfillment.change_order, order_id, submission, text, principal.actor
-    )
-    await settling.delivered_quietly(hub)
-    after = await asyncio.to_thread(hub.intake.find, order_id)
-    status = (after or order).status.value
-    return {"order_id": str(order_id), "withdrawn_shipments": withdrawn, "status": status}
+    digest = json_digest({"command": "change", "submission": submission_digest(submission)})
+    try:
+        withdrawn = await asyncio.to_thread(
+            hub.fulfillment.change_order,
+            order_id,
+            submission,
+            text,
+            principal.actor,
+            _keyed(idempotency_key, digest),
+        )
+    except RequestKeyReusedError as error:
+        raise _key_reused(error) from None
+    return await _withdrawn_answer(hub, order, withdrawn)
