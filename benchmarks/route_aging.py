@@ -38,9 +38,8 @@ from aggregates.errors import DomainError
 from benchmarks.flow_history import Shipper
 from benchmarks.network import OrderMaker, generate_network
 from benchmarks.procstats import rss_bytes
-from benchmarks.route_batches import Backends
+from benchmarks.route_batches import Backends, load_network
 from benchmarks.route_profile import NOW
-from benchmarks.route_wake import _load
 from benchmarks.services import scratch_database
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
@@ -153,7 +152,7 @@ def _no_commit_wait(server: str, database: str) -> None:
 
 def _run(args: argparse.Namespace, hub: Hub, settings: Settings, backends: Backends) -> None:
     network = generate_network(100, 10_000, seed=7)
-    _load(hub, network)
+    load_network(hub, network)
     first = {(r.source_id, r.sku): r.on_hand for r in network.stock}
     maker, meter = OrderMaker(network, seed=11), Meter(hub)
     shipper = Shipper(settings, args.ship, seed=3)

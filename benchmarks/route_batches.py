@@ -38,7 +38,8 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.network import OrderMaker, generate_network
+from aggregates.stock import StockItem
+from benchmarks.network import Network, OrderMaker, generate_network
 from benchmarks.procstats import cpu_seconds
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
@@ -46,6 +47,7 @@ from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
 from schemas.event_types import EventType
+from schemas.sources import SourceDefinition
 from schemas.submission import OrderSubmission
 
 STREAM = "bench.orders:0"
@@ -132,6 +134,16 @@ def _digests(hub: Hub) -> list[str]:
     return lines
 
 
+def load_network(hub: Hub, network: Network) -> None:
+    """Sources through the catalog; stock saved in large batches (setup, not measured)."""
+    for source in network.sources:
+        hub.catalog.register_source(SourceDefinition.model_validate(source), "system:bench")
+    items = [StockItem(r.source_id, r.sku, r.on_hand, 0, NOW) for r in network.stock]
+    for start in range(0, len(items), 2000):
+        hub.store.save(*items[start : start + 2000])
+    hub.deliver()
+
+
 def _as_on_a_worker(hub: Hub) -> None:
     """The orchestrator as a worker runs it (this hub has no broker, so `bootstrap` made it as
     embedded delivery does): its positions written as often as a worker writes them."""
@@ -158,10 +170,8 @@ def network_router(server: str, url: str, tmp: str, sources: int = 0) -> Router:
         build_network(hub, random.Random(7), 100, 10_000)
         hub.deliver()
         return Router(hub, backends)
-    from benchmarks.route_wake import _load  # it imports this module
-
     network = generate_network(sources, 10_000, seed=7)
-    _load(hub, network)
+    load_network(hub, network)
     maker = OrderMaker(network, seed=11)
 
     def make(n: int) -> SubmitOrder:

@@ -27,16 +27,15 @@ from typing import Any
 from uuid import UUID
 
 from aggregates.order import Order
-from aggregates.stock import StockItem
 from benchmarks.network import Network, OrderMaker, generate_network
-from benchmarks.route_batches import Backends, _as_on_a_worker
+from benchmarks.route_batches import Backends, _as_on_a_worker, load_network
 from benchmarks.route_profile import NOW
 from benchmarks.services import scratch_database
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
 from schemas.event_types import EventType
-from schemas.sources import SourceDefinition, StockSnapshot
+from schemas.sources import StockSnapshot
 from schemas.submission import OrderSubmission
 
 KINDS = ("excluded", "eligible", "any")
@@ -74,7 +73,7 @@ def _measure(args: argparse.Namespace, server: str, url: str) -> tuple[int, dict
         settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
         hub = bootstrap(settings, clock=lambda: NOW)
         _as_on_a_worker(hub)
-        _load(hub, network)
+        load_network(hub, network)
         backends = Backends(server, url.rsplit("/", 1)[1])
         _route(hub, OrderMaker(network, seed=11), args.orders)
         hub.deliver()  # the backorder view (and every other follower) up to date
@@ -89,16 +88,6 @@ def _measure(args: argparse.Namespace, server: str, url: str) -> tuple[int, dict
         waiting = len(hub.backorders.all_waiting({}))
         hub.close()
     return waiting, figures
-
-
-def _load(hub: Hub, network: Network) -> None:
-    """Sources through the catalog; stock saved in large batches (setup, not measured)."""
-    for source in network.sources:
-        hub.catalog.register_source(SourceDefinition.model_validate(source), "system:bench")
-    items = [StockItem(r.source_id, r.sku, r.on_hand, 0, NOW) for r in network.stock]
-    for start in range(0, len(items), 2000):
-        hub.store.save(*items[start : start + 2000])
-    hub.deliver()
 
 
 def _route(hub: Hub, maker: OrderMaker, count: int) -> None:
