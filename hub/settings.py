@@ -327,8 +327,6 @@ class Settings(BaseSettings):
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / "events.sqlite3"),
                 "SQLITE_LOCK_TIMEOUT": "10",
-                # The library's recorder reading through a memory map (hub/sqlite_recorder.py).
-                "APPLICATION_RECORDER_TOPIC": "hub.sqlite_recorder:HubSQLiteRecorder",
             }
         parts = urlsplit(self.database_url)
         if parts.scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
