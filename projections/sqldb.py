@@ -19,14 +19,6 @@ from projections import multirow
 _log = logging.getLogger(__name__)
 # Any fixed number: every OrderHub process that creates tables takes this lock first.
 _SCHEMA_LOCK = 0x0D_E7_4B_0B
-# SQLite (embedded): three processes write the views file (the API's, the routing and the
-# views children). Every 1,000 pages of log (SQLite's default) a commit copied the log back
-# into the file and synced both, though most of those pages were the same few (the tables'
-# last pages, the indexes' upper levels) written batch after batch: checkpointed every 10,000
-# (~40 MB of log) each is copied once for ten times as many batches (a writer beside another
-# process's commits: -36 to -40 % of its CPU per batch, `benchmarks.sqlite_views_file`).
-# Durability is as before: the views file is rebuildable, its positions saved with its rows.
-SQLITE_CHECKPOINT_PAGES = 10_000
 
 
 class Cursor(Protocol):
@@ -53,7 +45,6 @@ class SqlDatabase:
             self._sqlite.execute("PRAGMA journal_mode=WAL")
             self._sqlite.execute("PRAGMA busy_timeout=10000")
             self._sqlite.execute("PRAGMA synchronous=NORMAL")
-            self._sqlite.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
         else:
             self.dialect = "postgres"
             self._held = _Held()
