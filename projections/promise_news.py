@@ -28,8 +28,10 @@ class PromiseNews(NamedTuple):
 
 
 def news_ddl(dialect: str) -> str:
+    # Numbers never reused (SQLite's AUTOINCREMENT): the clock deletes the numbers it read, and
+    # a view reset meanwhile (a rebuild) must not have given them to new rows.
     seq = (
-        "INTEGER PRIMARY KEY"
+        "INTEGER PRIMARY KEY AUTOINCREMENT"
         if dialect == "sqlite"
         else "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     )

@@ -79,7 +79,9 @@ def dump(hub: Hub) -> dict[str, list[tuple[str, ...]]]:
 
 def _tables(cur: Cursor, db: SqlDatabase) -> list[str]:
     if db.dialect == "sqlite":
-        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        cur.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
     else:
         cur.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
