@@ -1,10 +1,11 @@
 """The jeopardy clock: orders not shipped close to (or past) their promise are flagged.
 
-Each tick reads the open promises due within the margin from the order-status view, and
-raises or escalates a flag on the order's ExceptionCase ("jeopardy:<order>" with a band,
-"late:<order>"). A flag at or below the band already raised records nothing, so ticks from
-several workers, or repeated ticks, are harmless. The flag clears itself when the order
-ships (the exception queue resolves it from the shipment's event).
+Each tick reads from the order-status view the open promises whose band rose since the tick
+before, and those new or changed since (see `tick`), and raises or escalates a flag on the
+order's ExceptionCase ("jeopardy:<order>" with a band, "late:<order>"). A flag at or below
+the band already raised records nothing, so ticks from several workers, or repeated ticks,
+are harmless. The flag clears itself when the order ships (the exception queue resolves it
+from the shipment's event).
 
 It also flags an order left `cancelling` longer than the withdrawal patience
 ("withdrawal_unconfirmed:<order>:<since>"): a source that never answers a withdrawal would
