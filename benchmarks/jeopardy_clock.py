@@ -14,7 +14,8 @@ the clock, so that every one of them is in jeopardy; then the clock as a worker 
 Between ticks the exception queue is brought up to date (`hub.deliver()`, not measured), as
 the projections role does in the hub. `--news N` (code with the view's promise news only) also
 writes N new open orders before each measured tick, promised within the margin, with their
-news rows as the view writes them: what the clock's read and forgetting of the news costs.
+news rows as the view writes them: what the clock's read and forgetting of the news costs
+(`--news-beyond`: promised beyond the margin, so that the news cost no flags).
 CPU is this process's plus the database backends' (from /proc). The file runs unchanged on
 code before this benchmark (the clock's interface is the same), so two worktrees' runs make
 the pairs.
@@ -108,7 +109,8 @@ def measured(server: str, count: int, args: argparse.Namespace) -> dict[str, Any
             for n in range(args.ticks + 1):
                 moment[0] = NOW + timedelta(minutes=n)
                 if n and args.news:
-                    news = open_rows(args.news, margin, count + n * args.news, moment[0])
+                    start = moment[0] + (margin if args.news_beyond else timedelta(0))
+                    news = open_rows(args.news, margin, count + n * args.news, start)
                     fill(url, news, news=True)
                 backend, cpu = backends.cpu(), time.process_time()
                 tick = hub.jeopardy.tick()
@@ -144,6 +146,9 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=5)
     parser.add_argument("--margin-hours", type=float, default=24.0)
     parser.add_argument("--news", type=int, default=0, help="new open orders before a tick")
+    parser.add_argument(
+        "--news-beyond", action="store_true", help="promised beyond the margin (none flagged)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     server = postgres_server()
