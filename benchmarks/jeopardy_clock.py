@@ -12,9 +12,13 @@ the clock, so that every one of them is in jeopardy; then the clock as a worker 
 - the next `--ticks` ticks, each a minute later, flag only the orders whose band rose in
   that minute (a few per thousand): CPU per tick, what watching the open orders costs.
 Between ticks the exception queue is brought up to date (`hub.deliver()`, not measured), as
-the projections role does in the hub. CPU is this process's plus the database backends'
-(from /proc). The file runs unchanged on code before this benchmark (the clock's interface
-is the same), so two worktrees' runs make the pairs.
+the projections role does in the hub. `--news N` (code with the view's promise news only) also
+writes N new open orders before each measured tick, promised within the margin, with their
+news rows as the view writes them: what the clock's read and forgetting of the news costs
+(`--news-beyond`: promised beyond the margin, so that the news cost no flags).
+CPU is this process's plus the database backends' (from /proc). The file runs unchanged on
+code before this benchmark (the clock's interface is the same), so two worktrees' runs make
+the pairs.
 """
 
 import argparse
@@ -23,7 +27,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +43,16 @@ from projections.order_rows import OrderStatusRow, utc_text
 SKIPPED = {"fulfillment", "reasons", "skus", "sources", "distance_km"}
 
 
-def open_rows(count: int, margin: timedelta) -> list[tuple[Any, ...]]:
-    """`count` routed orders, promised evenly over the margin ahead of NOW."""
-    placed = utc_text(NOW - timedelta(hours=1))
+def open_rows(
+    count: int, margin: timedelta, first: int = 0, at: datetime = NOW
+) -> list[tuple[Any, ...]]:
+    """`count` routed orders, promised evenly over the margin ahead of `at` (ids from
+    `first`)."""
+    placed = utc_text(at - timedelta(hours=1))
     step = margin / (count + 1)
     rows = []
-    for n in range(count):
+    for k in range(count):
+        n = first + k
         row = OrderStatusRow(
             order_id=f"00000000-0000-4000-8000-{n:012d}",
             channel="web",
@@ -61,20 +69,25 @@ def open_rows(count: int, margin: timedelta) -> list[tuple[Any, ...]]:
             updated_at=placed,
             version=4,
             digest="d",
-            promised_by=utc_text(NOW + step * (n + 1)),
+            promised_by=utc_text(at + step * (k + 1)),
         )
         rows.append(tuple(getattr(row, f.name) for f in fields(row) if f.name not in SKIPPED))
     return rows
 
 
-def fill(url: str, rows: list[tuple[Any, ...]]) -> None:
+def fill(url: str, rows: list[tuple[Any, ...]], news: bool = False) -> None:
     columns = [f.name for f in fields(OrderStatusRow) if f.name not in SKIPPED]
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         copy = f"COPY order_status ({', '.join(columns)}, reasons, skus, sources, external_key)"
         with cur.copy(f"{copy} FROM STDIN") as out:
             for row in rows:
                 out.write_row((*row, "[]", "[]", "[]", row[2].lower()))
-        cur.execute("ANALYZE order_status")
+        if news:
+            with cur.copy("COPY order_promise_news (order_id) FROM STDIN") as out:
+                for row in rows:
+                    out.write_row((row[0],))
+        else:
+            cur.execute("ANALYZE order_status")
 
 
 def measured(server: str, count: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -95,6 +108,10 @@ def measured(server: str, count: int, args: argparse.Namespace) -> dict[str, Any
             ticks = []
             for n in range(args.ticks + 1):
                 moment[0] = NOW + timedelta(minutes=n)
+                if n and args.news:
+                    start = moment[0] + (margin if args.news_beyond else timedelta(0))
+                    news = open_rows(args.news, margin, count + n * args.news, start)
+                    fill(url, news, news=True)
                 backend, cpu = backends.cpu(), time.process_time()
                 tick = hub.jeopardy.tick()
                 ticks.append(
@@ -128,6 +145,10 @@ def main() -> None:
     parser.add_argument("--open", default="1000,50000", help="comma-separated open orders")
     parser.add_argument("--ticks", type=int, default=5)
     parser.add_argument("--margin-hours", type=float, default=24.0)
+    parser.add_argument("--news", type=int, default=0, help="new open orders before a tick")
+    parser.add_argument(
+        "--news-beyond", action="store_true", help="promised beyond the margin (none flagged)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     server = postgres_server()

@@ -10,7 +10,7 @@ are applied to its views there, unmeasured. Each round copies that database (CRE
 TEMPLATE) and feeds the orders' records to the role's followers (`Hub.followers`, billing
 among them) as consumed batches, through the role's handler; the two ways alternate round by
 round. Printed: records/s and CPU ms per order (this process: decoding, folding, the client's
-side of the SQL), medians of the rounds.
+side of the SQL; and the database backends', from /proc), medians of the rounds.
 """
 
 import argparse
@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.projection_events import batches, projection_records, record_history
+from benchmarks.route_batches import Backends
 from benchmarks.route_profile import NOW
 from benchmarks.services import drop_database, fresh_database, postgres_server
 from connectors.consumed import ConsumedMessage
@@ -103,13 +104,18 @@ def prepare(server: str, orders: int, tmp: Path) -> tuple[str, list[ConsumedMess
 
 def measure(
     server: str, template: str, way: str, records: list[ConsumedMessage], size: int, tmp: Path
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
+    """Wall seconds, this process's CPU seconds and the database backends' (the views' writes
+    are mostly theirs)."""
     url = copy_database(server, template)
     hub = hub_on(url, tmp)
+    backends = Backends(server, url.rsplit("/", 1)[1])
     try:
+        pg = backends.cpu()
         wall, cpu = time.perf_counter(), time.process_time()
         asyncio.run(WAYS[way](hub, records, size))
-        return time.perf_counter() - wall, time.process_time() - cpu
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return wall, cpu, backends.cpu() - pg
     finally:
         hub.close()
         drop_database(server, url)
@@ -125,7 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="orderhub-projections-") as tmp:
         template, records, orders = prepare(server, args.orders, Path(tmp))
         try:
-            figures: dict[str, list[tuple[float, float]]] = {way: [] for way in WAYS}
+            figures: dict[str, list[tuple[float, float, float]]] = {way: [] for way in WAYS}
             for _ in range(args.rounds):
                 for way in WAYS:
                     figures[way].append(
@@ -135,13 +141,13 @@ def main() -> None:
             drop_database(server, template)
     print(f"{orders} orders, {len(records)} records, batches of {args.batch}, PostgreSQL views:")
     for way, runs in figures.items():
-        wall = statistics.median(w for w, _ in runs)
-        cpu = statistics.median(c for _, c in runs)
+        wall = statistics.median(w for w, _, _ in runs)
+        cpu = statistics.median(c for _, c, _ in runs)
+        pg = statistics.median(p for _, _, p in runs)
         print(
             f"  {way:>30}: {len(records) / wall:7.0f} records/s, {orders / wall:6.0f} orders/s, "
-            f"{cpu / orders * 1000:5.2f} ms CPU/order  (rounds: "
-            + ", ".join(f"{len(records) / w:.0f}/s" for w, _ in runs)
-            + ")"
+            f"{cpu / orders * 1000:5.2f} ms CPU/order, PostgreSQL {pg / orders * 1000:5.2f}  "
+            "(rounds: " + ", ".join(f"{len(records) / w:.0f}/s" for w, _, _ in runs) + ")"
         )
 
 

@@ -25,6 +25,16 @@ from projections.order_query import (
 )
 from projections.order_rows import FINAL_STATUSES, HANDLERS, OrderFacts, OrderStatusRow, fold
 from projections.positions import read_positions, save_positions
+from projections.promise_news import TABLE as NEWS_TABLE
+from projections.promise_news import (
+    PromiseNews,
+    forget_news,
+    news_ddl,
+    news_of,
+    open_promise,
+    read_news,
+    record_news,
+)
 from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
@@ -73,6 +83,12 @@ class OrderStatusView(Protocol):
         """`promised_before`'s orders as (promised_by, order_id) only: what the jeopardy
         clock reads of every open promise at each tick."""
 
+    def promise_news(self, after: int, limit: int) -> list[PromiseNews]:
+        """The open promises new or changed since they were last forgotten, by number after
+        `after` (projections.promise_news)."""
+
+    def forget_news(self, seqs: Sequence[int]) -> None: ...
+
     def placed_between(self, start: str, end: str, channel: str | None) -> list[OrderStatusRow]:
         """Orders placed in [start, end)."""
 
@@ -86,6 +102,8 @@ class InMemoryOrderStatusView:
     def __init__(self) -> None:
         self._rows: dict[str, OrderStatusRow] = {}
         self._positions: dict[str, int] = {}
+        self._news: dict[int, str] = {}
+        self._seq = 0
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         rows = dict(self._rows)
@@ -93,6 +111,10 @@ class InMemoryOrderStatusView:
             new = fold(rows.get(env.subject), env)
             if new is not None:
                 rows[env.subject] = new
+        changed = {env.subject: rows[env.subject] for env in envelopes if env.subject in rows}
+        for order_id in news_of(changed.values(), self._rows):
+            self._seq += 1
+            self._news[self._seq] = order_id
         self._rows = rows
         advance(self._positions, positions)
 
@@ -128,6 +150,14 @@ class InMemoryOrderStatusView:
         self, moment: str, limit: int, after: tuple[str, str] | None = None
     ) -> list[tuple[str, str]]:
         return [(r.promised_by, r.order_id) for r in self.promised_before(moment, limit, after)]
+
+    def promise_news(self, after: int, limit: int) -> list[PromiseNews]:
+        news = sorted((s, o) for s, o in self._news.items() if s > after)[:limit]
+        return [PromiseNews(s, open_promise(self._rows.get(o)), o) for s, o in news]
+
+    def forget_news(self, seqs: Sequence[int]) -> None:
+        for seq in seqs:
+            self._news.pop(seq, None)
 
     def kpi_days(self, start: str, end: str, channel: str | None) -> list[DayKpis]:
         return kpis(self.placed_between(start, end, channel))
@@ -176,7 +206,7 @@ CREATE TABLE IF NOT EXISTS order_status (
     backordered BOOLEAN NOT NULL,
     external_key TEXT NOT NULL
 )"""
-_TABLES = ["order_status", *CHILD_TABLES]
+_TABLES = ["order_status", *CHILD_TABLES, NEWS_TABLE]
 
 
 class SqlOrderStatusView(SqlView):
@@ -198,6 +228,9 @@ class SqlOrderStatusView(SqlView):
             cur.execute(db.ddl(_DDL))
             for table in CHILD_TABLES:
                 cur.execute(db.ddl(child_ddl(table)))
+            # New in place (an earlier layout's view is kept): the clock's first tick after a
+            # start looks at every open promise, so the promises noted nowhere are seen.
+            cur.execute(db.ddl(news_ddl(db.dialect)))
             for statement in [*SEARCH_INDEXES, EXTERNAL_ID_INDEX, *RETIRED_INDEXES]:
                 cur.execute(statement)
 
@@ -229,6 +262,7 @@ class SqlOrderStatusView(SqlView):
             [_to_params(row) for row in rows],
         )
         save_children(cur, rows, before)
+        record_news(cur, rows, before)
 
     def get(self, order_id: str) -> OrderStatusRow | None:
         return self.get_many([order_id]).get(order_id)
@@ -262,6 +296,14 @@ class SqlOrderStatusView(SqlView):
     ) -> list[tuple[str, str]]:
         rows = self._promised(["promised_by", "order_id"], moment, limit, after)
         return [(str(promised_by), str(order_id)) for promised_by, order_id in rows]
+
+    def promise_news(self, after: int, limit: int) -> list[PromiseNews]:
+        with self._db.transaction() as cur:
+            return read_news(cur, after, limit)
+
+    def forget_news(self, seqs: Sequence[int]) -> None:
+        with self._db.transaction() as cur:
+            forget_news(cur, seqs)
 
     def _promised(
         self, columns: list[str], moment: str, limit: int, after: tuple[str, str] | None

@@ -1,10 +1,11 @@
 """The jeopardy clock: orders not shipped close to (or past) their promise are flagged.
 
-Each tick reads the open promises due within the margin from the order-status view, and
-raises or escalates a flag on the order's ExceptionCase ("jeopardy:<order>" with a band,
-"late:<order>"). A flag at or below the band already raised records nothing, so ticks from
-several workers, or repeated ticks, are harmless. The flag clears itself when the order
-ships (the exception queue resolves it from the shipment's event).
+Each tick reads from the order-status view the open promises whose band rose since the tick
+before, and those new or changed since (see `tick`), and raises or escalates a flag on the
+order's ExceptionCase ("jeopardy:<order>" with a band, "late:<order>"). A flag at or below
+the band already raised records nothing, so ticks from several workers, or repeated ticks,
+are harmless. The flag clears itself when the order ships (the exception queue resolves it
+from the shipment's event).
 
 It also flags an order left `cancelling` longer than the withdrawal patience
 ("withdrawal_unconfirmed:<order>:<since>"): a source that never answers a withdrawal would
@@ -30,13 +31,12 @@ from projections.exception_rules import SEVERITY_RANK, UNANSWERED, ExceptionRow
 from projections.order_query import OrderQuery
 from projections.order_rows import OrderStatusRow, utc_text
 from projections.order_status import OrderStatusView
+from projections.promise_news import PromiseNews
 
 ACTOR = "system:jeopardy"
 PAGE = 500
-# Open promises read a page at a time (two short texts each).
+# Promises read a page at a time (two short texts each).
 SCAN_PAGE = 5000
-# Every this many ticks the clock looks at every open promise again (see `tick`).
-FULL_SCAN_EVERY = 30
 AFTER_EVERY_ID = "\U0010ffff"  # sorts after any order id: starts a page after a whole time
 # How long an order may stay `cancelling` before the desk is told (Settings overrides it).
 WITHDRAWAL_PATIENCE = timedelta(hours=1)
@@ -66,6 +66,28 @@ def flag_id(kind: str, row: Promise | OrderStatusRow) -> str:
     return f"{kind}:{row.order_id}:{row.promised_by}"
 
 
+def risen_ranges(since: datetime, now: datetime, margin: timedelta) -> list[tuple[str, str]]:
+    """The ranges (low, high] of `promised_by` whose band rose between the two moments: a
+    promise's band rises when `now` reaches it less the margin, less 2/3 and 1/3 of it, and
+    the promise itself (`risk`'s edges, computed as it computes them). Overlapping ranges
+    (ticks further apart than a third of the margin) are merged."""
+    if now <= since:
+        return []
+    edges = (
+        sorted({margin, margin * 2 / 3, margin / 3, timedelta(0)})
+        if margin > timedelta(0)
+        else [timedelta(0)]
+    )
+    merged: list[list[datetime]] = []
+    for edge in edges:
+        low, high = since + edge, now + edge
+        if merged and low <= merged[-1][1]:
+            merged[-1][1] = high
+        else:
+            merged.append([low, high])
+    return [(utc_text(low), utc_text(high)) for low, high in merged]
+
+
 class JeopardyWatch:
     def __init__(
         self,
@@ -82,53 +104,67 @@ class JeopardyWatch:
         self._clock = clock
         self._margin = margin
         self._patience = withdrawal_patience
-        self._late_until: str | None = None
-        self._ticks = 0
-        # Each open promise read at the last tick, with the band it was flagged at then (or
-        # found flagged at or above): a tick looks up and flags only the promises whose band
-        # rose since, or which it did not read then (new, or re-planned).
-        self._banded: dict[tuple[str, str], Risk] = {}
+        self._last: datetime | None = None  # the last tick's time (None: none since the start)
 
     def tick(self) -> Tick:
-        """Late is the last band: orders promised before the previous tick's time were flagged
-        late then, so a tick starts after them. Every FULL_SCAN_EVERY ticks (and at start) it
-        looks at all open promises again, for orders that reached the view late.
-
-        Every open promise in the range is read at each tick, as its order id and promise only
-        (an order's row was read whole, and its two flags looked up, at every tick: ~45 us an
-        open order a minute, benchmarks.jeopardy_clock); a promise is looked at further only
-        when its band rose since the tick before."""
+        """The first tick after a start looks at every open promise inside the margin; each
+        later one reads only the promises whose band rose since the tick before (the ranges of
+        `risen_ranges`, on the view's index of open promises) and those new or changed since
+        (the view's promise news, `projections.promise_news`): its cost follows what is due,
+        not the open orders (a full read was ~4 us an open promise, benchmarks.jeopardy_clock).
+        The news read are forgotten only once flagged: a tick that fails leaves them, and its
+        ranges, to the next."""
         now = self._clock()
+        news = self._news()
         horizon = utc_text(now + self._margin)
-        looked_at = flagged = 0
-        full = self._late_until is None or self._ticks % FULL_SCAN_EVERY == 0
-        self._ticks += 1
-        after = None if full else (self._late_until or "", AFTER_EVERY_ID)
-        # Late promises are read again only by a full look: their band cannot rise.
-        banded: dict[tuple[str, str], Risk] = (
-            {} if full else {k: b for k, b in self._banded.items() if b is Risk.LATE}
-        )
+        ranges: list[tuple[str | None, str]] = [(None, horizon)]
+        if self._last is not None:
+            ranges = list(risen_ranges(self._last, now, self._margin))
+        seen: set[tuple[str, str]] = set()
+        flagged = sum(self._flag_range(low, high, now, seen) for low, high in ranges)
+        # A promise beyond the margin is read by a range when its band first rises.
+        fresh = [(p.promised_by, p.order_id) for p in news if "" < p.promised_by <= horizon]
+        flagged += self._flag_keys([k for k in dict.fromkeys(fresh) if k not in seen], now, seen)
+        self._orders.forget_news([p.seq for p in news])
+        self._last = now if self._last is None else max(now, self._last)
+        return Tick(len(seen), flagged, self._unanswered(now))
+
+    def _news(self) -> list[PromiseNews]:
+        news: list[PromiseNews] = []
         while True:
-            page = self._orders.open_promises(horizon, SCAN_PAGE, after)
-            looked_at += len(page)
-            flagged += self._flag_page(self._rose(page, now, banded), now)
+            page = self._orders.promise_news(news[-1].seq if news else 0, SCAN_PAGE)
+            news += page
             if len(page) < SCAN_PAGE:
-                self._late_until = utc_text(now)
-                self._banded = banded
-                return Tick(looked_at, flagged, self._unanswered(now))
+                return news
+
+    def _flag_range(
+        self, low: str | None, high: str, now: datetime, seen: set[tuple[str, str]]
+    ) -> int:
+        """Flag the open promises in (low, high] (all up to `high` without `low`)."""
+        after = None if low is None else (low, AFTER_EVERY_ID)
+        flagged = 0
+        while True:
+            page = self._orders.open_promises(high, SCAN_PAGE, after)
+            flagged += self._flag_keys([k for k in page if k not in seen], now, seen)
+            if len(page) < SCAN_PAGE:
+                return flagged
             after = page[-1]
 
-    def _rose(
-        self, page: list[tuple[str, str]], now: datetime, banded: dict[tuple[str, str], Risk]
-    ) -> dict[Promise, Risk]:
-        """The page's promises whose band rose since the last tick read them (each one's band
-        now noted in `banded`)."""
-        rose: dict[Promise, Risk] = {}
-        for key in page:
-            level = banded[key] = risk(now, datetime.fromisoformat(key[0]), self._margin)
-            if level is not Risk.NONE and self._banded.get(key) is not level:
-                rose[Promise(*key)] = level
-        return rose
+    def _flag_keys(
+        self, keys: list[tuple[str, str]], now: datetime, seen: set[tuple[str, str]]
+    ) -> int:
+        """Flag each promise at its band now (those beyond the margin are not due)."""
+        seen.update(keys)
+        due: dict[Promise, Risk] = {}
+        for key in keys:
+            level = risk(now, datetime.fromisoformat(key[0]), self._margin)
+            if level is not Risk.NONE:
+                due[Promise(*key)] = level
+        items = list(due.items())
+        return sum(
+            self._flag_page(dict(items[n : n + SCAN_PAGE]), now)
+            for n in range(0, len(items), SCAN_PAGE)
+        )
 
     def _flag_page(self, rose: dict[Promise, Risk], now: datetime) -> int:
         """Flag each promise at its band, those of a page together: one lookup of the flags
