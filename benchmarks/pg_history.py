@@ -148,8 +148,9 @@ _COPIED = {
     "WHEN {0} IN ('routed', 'accepted') THEN 'shipped' ELSE {0} END",
     "is_open": "false",
 }
-# Cancelled orders wait for nothing.
-_NOT_COPIED = ("backorder_lines",)
+# Cancelled orders wait for nothing; ended orders have no open promise for the jeopardy clock
+# to hear of (and the clock deletes its news within a tick: a long history holds none).
+_NOT_COPIED = ("backorder_lines", "order_promise_news")
 
 
 def grow(url: str, seed: int, history: int) -> None:
