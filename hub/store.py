@@ -23,7 +23,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.utils import TopicError, resolve_topic, strtobool
-from psycopg.errors import DuplicateObject
+from psycopg.errors import DuplicateObject, DuplicateTable
 from psycopg.rows import tuple_row
 
 from aggregates.stock import StockItem
@@ -57,11 +57,12 @@ class OrderStore(Application[Any]):
             except (IntegrityError, ProgrammingError) as error:
                 # The hub's processes start together: on a new PostgreSQL database two of them
                 # creating a table or row type at once fail the later one once the first has
-                # committed, with a unique violation on `pg_type` or "type ... already exists"
-                # (the library passes `DuplicateObject` only for its own `CREATE TYPE`).
+                # committed, with a unique violation on `pg_type`, "type ... already exists" or
+                # "relation ... already exists" (`CREATE TABLE IF NOT EXISTS` is not atomic; the
+                # library passes `DuplicateObject` only for its own `CREATE TYPE`).
                 # Started again, it finds them there.
                 if isinstance(error, ProgrammingError) and not isinstance(
-                    error.__cause__, DuplicateObject
+                    error.__cause__, (DuplicateObject, DuplicateTable)
                 ):
                     raise
                 factory = getattr(self, "factory", None)
