@@ -6,14 +6,17 @@ source is read in index order whatever its sort or status filter (projections.or
 Every child row is in each of its table's B-trees, written again whenever the order's status or
 update time moves. Keyed by SKU (10,000 of them), a batch's rows touch pages all over the SKU
 table's indexes, which at 200,000 orders of history no longer stay in the buffers
-(benchmarks/README.md, projhist8: most of PostgreSQL's growth per order). Since layout 6 that
-table's primary key is (sku, placed_at, order_id): it serves the upsert, the delete and the
-search by SKU sorted by placement, which needed an index of its own beside a key of (sku,
-order_id); an order's placement never changes, so it names the same rows. The sources' table
-keeps (source_id, order_id): a search by SKU and source probes it by order id, which the planner
-estimates well only on that key (with the placement in the probe it expected one match and
-read every match of both keys: 0.4-0.8 s on 1 M orders); its rows, a source's newest last, are
-cheap to index anyway."""
+(benchmarks/README.md, projhist8: most of PostgreSQL's growth per order). Since layout 6 the SKU
+rows' primary key is (sku, placed_at, order_id), since layout 7 the sources' rows' (source_id,
+placed_at, order_id): it serves the upsert, the delete and the search by key sorted by
+placement, which needed an index of its own beside a key of (key, order_id); an order's
+placement never changes, so it names the same rows. The sources' old key also took each new
+order's rows at a random place in its source's range (order ids are random), a page read from
+outside the buffers per row on a long history (benchmarks/README.md, pg11); the new one takes
+them at the source's newest end. A search by SKU and source probes the sources' key with the
+placement and the order id (projections.order_query), as a subquery PostgreSQL may not turn
+into a join: as a join its planner took the two equalities as independent, expected one match
+and hashed every match of both keys (0.4-0.8 s on 1 M orders, views9)."""
 
 from projections.order_rows import OrderStatusRow
 from projections.sqldb import Cursor, SqlDatabase
@@ -24,10 +27,9 @@ CHILD_TABLES = {
 }
 CHILD_KEYS = {
     "order_status_skus": ("sku", "placed_at", "order_id"),
-    "order_status_sources": ("source_id", "order_id"),
+    "order_status_sources": ("source_id", "placed_at", "order_id"),
 }
-# Re-keyed in layout 6: its (key, placed_at, order_id) index became the key.
-REKEYED = "order_status_skus"
+SKU_ROWS = "order_status_skus"
 CHILD_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     {column} TEXT NOT NULL,
@@ -37,31 +39,42 @@ CREATE TABLE IF NOT EXISTS {table} (
     status TEXT NOT NULL,
     PRIMARY KEY ({key})
 )"""
-# The view's layout whose child tables were both keyed by (key, order_id), with a (key,
-# placed_at, order_id) index beside the key; upgraded in place (see upgrade_children).
+# The view's layouts whose child tables were keyed by (key, order_id), with a (key, placed_at,
+# order_id) index beside the key: both tables in 5, the sources' in 6. Upgraded in place (see
+# upgrade_children), each table whose key lacks the placement.
 KEYED_BY_ORDER = 5
-REKEYED_LAYOUT = 6  # the layout the upgrade leaves (a later one rebuilds from it as usual)
+SKUS_REKEYED = 6
+REKEYED_LAYOUT = 7  # the layout the upgrade leaves (a later one rebuilds from it as usual)
+_KEYED_BY_ORDER = {KEYED_BY_ORDER: tuple(CHILD_TABLES), SKUS_REKEYED: ("order_status_sources",)}
 # The order's columns a child row repeats (beside its key and the order id).
 _CHILD_COLUMNS = ("placed_at", "updated_at", "status")
 _CHILD_ATTRIBUTES = {"sku": "skus", "source_id": "sources"}
 
 
 def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str) -> bool:
-    """An earlier release's child tables (layout `KEYED_BY_ORDER`) given the new key in place,
-    their rows kept, and the view's recorded layout moved to `REKEYED_LAYOUT`: the view goes on from
-    its positions, where a new layout would drop it and rebuild it from the event store (hours
-    at a million orders). True if it upgraded. An older process started beside it afterwards
-    is refused by the version (projections.base.ensure_version), before it writes with the old
-    key."""
+    """An earlier release's child tables (layouts `KEYED_BY_ORDER`, `SKUS_REKEYED`) given the
+    new key in place, their rows kept, and the view's recorded layout moved to
+    `REKEYED_LAYOUT`: the view goes on from its positions, where a new layout would drop it and
+    rebuild it from the event store (hours at a million orders). True if it upgraded. An older
+    process started beside it afterwards is refused by the version
+    (projections.base.ensure_version), before it writes with the old key."""
     cur.execute("SELECT version FROM orderhub_view_versions WHERE view = ?", (follower,))
     found = cur.fetchone()
-    if found is None or int(found[0]) != KEYED_BY_ORDER:
+    tables = _KEYED_BY_ORDER.get(int(found[0])) if found is not None else None
+    if tables is None:
         return False
-    table, column = REKEYED, CHILD_TABLES[REKEYED]
-    key = ", ".join(CHILD_KEYS[table])
-    if not _exists(cur, db, table):
-        pass  # made anew by the view's constructor
-    elif db.dialect == "postgres":
+    for table in tables:
+        if _exists(cur, db, table):  # else made anew by the view's constructor
+            _rekey(cur, db, table)
+    cur.execute(
+        "UPDATE orderhub_view_versions SET version = ? WHERE view = ?", (REKEYED_LAYOUT, follower)
+    )
+    return True
+
+
+def _rekey(cur: Cursor, db: SqlDatabase, table: str) -> None:
+    column, key = CHILD_TABLES[table], ", ".join(CHILD_KEYS[table])
+    if db.dialect == "postgres":
         # The key's index is built from the table's rows, sorted once; the old key's
         # constraint and the index the new key replaces are dropped.
         cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({key})")
@@ -76,10 +89,6 @@ def upgrade_children(cur: Cursor, db: SqlDatabase, follower: str) -> bool:
             f"SELECT {column}, placed_at, order_id, updated_at, status FROM {table}_upgraded"
         )
         cur.execute(f"DROP TABLE {table}_upgraded")
-    cur.execute(
-        "UPDATE orderhub_view_versions SET version = ? WHERE view = ?", (REKEYED_LAYOUT, follower)
-    )
-    return True
 
 
 def child_ddl(table: str) -> str:
@@ -129,11 +138,7 @@ def _save_children(
     for row in rows:
         _differences(row, before.get(row.order_id), attribute, gone, written)
     key = CHILD_KEYS[table]
-    by_placement = "placed_at" in key
-    cur.executemany(
-        f"DELETE FROM {table} WHERE " + " AND ".join(f"{c} = ?" for c in key),
-        gone if by_placement else [(k, order_id) for k, _, order_id in gone],
-    )
+    cur.executemany(f"DELETE FROM {table} WHERE " + " AND ".join(f"{c} = ?" for c in key), gone)
     cur.executemany(
         f"INSERT INTO {table} ({column}, placed_at, order_id, updated_at, status) "
         f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({', '.join(key)}) DO UPDATE SET "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from projections.base import prefix_upper_bound
-from projections.order_children import CHILD_TABLES, REKEYED
+from projections.order_children import CHILD_TABLES, SKU_ROWS
 from projections.order_rows import FINAL_STATUSES, OrderStatusRow
 
 Sort = Literal["placed_at", "updated_at"]
@@ -134,19 +134,13 @@ SEARCH_INDEXES = [
     "WHERE promised_by <> '' AND status NOT IN ("
     + ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
     + ")",
-    # The SKU rows' key is this index's columns (projections.order_children).
-    *(
-        f"CREATE INDEX IF NOT EXISTS {table}_lookup ON {table} ({column}, placed_at, order_id)"
-        for table, column in CHILD_TABLES.items()
-        if table != REKEYED
-    ),
-    f"CREATE INDEX IF NOT EXISTS {REKEYED}_rare_status "
-    f"ON {REKEYED} (sku, status, placed_at, order_id) WHERE {RARE_STATUS.format(a='')}",
+    f"CREATE INDEX IF NOT EXISTS {SKU_ROWS}_rare_status "
+    f"ON {SKU_ROWS} (sku, status, placed_at, order_id) WHERE {RARE_STATUS.format(a='')}",
     *(
         f"CREATE INDEX IF NOT EXISTS {table}_by_status "
         f"ON {table} ({column}, status, placed_at, order_id)"
         for table, column in CHILD_TABLES.items()
-        if table != REKEYED
+        if table != SKU_ROWS
     ),
     *(
         f"CREATE INDEX IF NOT EXISTS {table}_by_updated ON {table} ({column}, updated_at, order_id)"
@@ -158,12 +152,12 @@ SEARCH_INDEXES = [
 # child table's (order_id) served the DELETE of an order's rows by order id, which became a
 # DELETE by the primary key (key, order_id); the correlated filter of search_sql names both
 # too. Each was written on every child row's insert and update (~3 % of the flow's WAL).
-# The SKU rows' (sku, placed_at, order_id) became their primary key (layout 6).
+# Each child table's (key, placed_at, order_id) became its primary key (layouts 6 and 7).
 RETIRED_INDEXES = [
     *(f"DROP INDEX IF EXISTS {table}_order" for table in CHILD_TABLES),
     # Every SKU row by status, the dense ones too: became _rare_status (see RARE_STATUS).
-    f"DROP INDEX IF EXISTS {REKEYED}_by_status",
-    f"DROP INDEX IF EXISTS {REKEYED}_lookup",
+    f"DROP INDEX IF EXISTS {SKU_ROWS}_by_status",
+    *(f"DROP INDEX IF EXISTS {table}_lookup" for table in CHILD_TABLES),
 ]
 
 # With the sort keys: a text search picks its page from this index alone (see search_sql).
@@ -202,11 +196,13 @@ def search_sql(query: OrderQuery, columns: list[str]) -> tuple[str, list[Any]]:
     for table, column, value in _child_values(query):
         if value is not None and (driving is None or table != driving[0]):
             # Correlated with the driving table, so that it is probed row by row in index order
-            # by its primary key (key, order_id): only the sources' table is probed (a SKU,
-            # when given, drives), and it keeps that key (projections.order_children).
+            # by its primary key (key, placed_at, order_id): only the sources' table is probed
+            # (a SKU, when given, drives). OFFSET 0 keeps PostgreSQL from making the probe a
+            # join, whose estimate of the two equalities is wrong (projections.order_children).
             where.add(
-                f"EXISTS (SELECT 1 FROM {table} x WHERE x.order_id = {alias}.order_id "
-                f"AND x.{column} = ?)",
+                f"EXISTS (SELECT 1 FROM {table} x WHERE x.{column} = ? "
+                f"AND x.placed_at = {alias}.placed_at AND x.order_id = {alias}.order_id "
+                "LIMIT 1 OFFSET 0)",
                 value,
             )
     _row_filters(query, alias, where, driving)
@@ -236,7 +232,7 @@ def _row_filters(
     query: OrderQuery, alias: str, where: _Where, driving: tuple[str, str, str] | None
 ) -> None:
     """Status, channel, customer, placement window and external-id prefix."""
-    _status_filter(query.status, alias, where, driving is not None and driving[0] == REKEYED)
+    _status_filter(query.status, alias, where, driving is not None and driving[0] == SKU_ROWS)
     for column, value in (("channel", query.channel), ("customer_id", query.customer_id)):
         if value is not None:
             where.add(f"o.{column} = ?", value)

@@ -39,9 +39,10 @@ from projections.sqldb import Cursor, SqlDatabase
 from schemas.envelope import EventEnvelope
 
 FOLLOWER = "order_status"
-# Bump when the rows' shape or meaning changes: the view is then rebuilt from the log (6:
-# the SKU rows' new key, upgraded in place from 5 by projections.order_children).
-VERSION = 6
+# Bump when the rows' shape or meaning changes: the view is then rebuilt from the log (6 and
+# 7: the SKU rows' and the sources' rows' new keys, upgraded in place from 5 and 6 by
+# projections.order_children).
+VERSION = 7
 
 __all__ = [
     "FOLLOWER",

@@ -1,7 +1,8 @@
-"""An order status view whose child tables an earlier release made (layout 5: keyed by
-(key, order_id), a (key, placed_at, order_id) index beside the key) is upgraded in place when a
-new release opens it: rows, positions and answers kept, no rebuild, the new key in use; and
-one whose SKU rows are all in a status index has that index replaced by the partial one.
+"""An order status view whose child tables an earlier release made (layout 5: both keyed by
+(key, order_id), a (key, placed_at, order_id) index beside the key; layout 6: the sources' rows
+still so) is upgraded in place when a new release opens it: rows, positions and answers kept,
+no rebuild, the new keys in use; and one whose SKU rows are all in a status index has that
+index replaced by the partial one.
 
 `check_upgrade(make_view)` and `check_status_index_upgrade` run it on a backend's fresh views
 (SQLite, PostgreSQL)."""
@@ -9,7 +10,7 @@ one whose SKU rows are all in a status index has that index replaced by the part
 from collections import Counter
 from collections.abc import Callable
 
-from projections.order_children import CHILD_DDL, CHILD_TABLES, KEYED_BY_ORDER
+from projections.order_children import CHILD_DDL, CHILD_TABLES, KEYED_BY_ORDER, SKUS_REKEYED
 from projections.order_query import DENSE_STATUSES, OrderPage, OrderQuery, search_sql
 from projections.order_status import VERSION, InMemoryOrderStatusView, SqlOrderStatusView
 from projections.sqldb import SqlDatabase
@@ -28,10 +29,15 @@ COLUMNS = "placed_at, order_id, updated_at, status"
 DENSE = frozenset(DENSE_STATUSES)
 
 
-def to_earlier_layout(db: SqlDatabase) -> None:
-    """The view's child tables remade as layout 5 had them, their rows kept."""
+# The tables each earlier layout keyed by (key, order_id).
+KEYED_BY_ORDER_IN = {KEYED_BY_ORDER: tuple(CHILD_TABLES), SKUS_REKEYED: ("order_status_sources",)}
+
+
+def to_earlier_layout(db: SqlDatabase, layout: int) -> None:
+    """The view's child tables remade as `layout` had them, their rows kept."""
     with db.transaction() as cur:
-        for table, column in CHILD_TABLES.items():
+        for table in KEYED_BY_ORDER_IN[layout]:
+            column = CHILD_TABLES[table]
             cur.execute(f"CREATE TABLE {table}_kept AS SELECT {column}, {COLUMNS} FROM {table}")
             cur.execute(f"DROP TABLE {table}")
             key = EARLIER_KEY.format(column=column)
@@ -42,7 +48,7 @@ def to_earlier_layout(db: SqlDatabase) -> None:
                 cur.execute(index.format(table=table, column=column))
         cur.execute(
             "UPDATE orderhub_view_versions SET version = ? WHERE view = 'order_status'",
-            (KEYED_BY_ORDER,),
+            (layout,),
         )
 
 
@@ -72,20 +78,25 @@ def _queries(view: SqlOrderStatusView) -> list[OrderQuery]:
 
 
 def check_upgrade(
-    make_view: Callable[[], SqlOrderStatusView], key_of: Callable[[SqlDatabase, str], list[str]]
+    make_view: Callable[[], SqlOrderStatusView],
+    key_of: Callable[[SqlDatabase, str], list[str]],
+    indexes_of: Callable[[SqlDatabase, str], set[str]],
+    layout: int = KEYED_BY_ORDER,
 ) -> None:
-    """`key_of(db, table)`: the columns of the table's primary key, in order."""
+    """`key_of(db, table)`: the columns of the table's primary key, in order; `indexes_of(db,
+    table)`: the names of its indexes; `layout`: the earlier layout made."""
     history, half, db, queries, expected = _half_applied(make_view, _queries)
     rows = child_rows(db)
-    to_earlier_layout(db)
-    assert key_of(db, "order_status_skus") == ["sku", "order_id"]
+    to_earlier_layout(db, layout)
+    assert key_of(db, "order_status_sources") == ["source_id", "order_id"]
 
     upgraded = SqlOrderStatusView(db)
 
     assert not upgraded.needs_rebuild
     assert upgraded.positions() == {STREAM: half}
-    assert key_of(db, "order_status_skus") == ["sku", "placed_at", "order_id"]
-    assert key_of(db, "order_status_sources") == ["source_id", "order_id"]
+    for table, column in CHILD_TABLES.items():
+        assert key_of(db, table) == [column, "placed_at", "order_id"]
+        assert f"{table}_lookup" not in indexes_of(db, table)
     assert child_rows(db) == rows
     assert [upgraded.search(q) for q in queries] == expected
     assert any(page.rows for page in expected)

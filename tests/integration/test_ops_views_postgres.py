@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from projections.exceptions import SqlExceptionQueue
+from projections.order_children import SKUS_REKEYED
 from projections.order_query import OrderQuery
 from projections.order_status import OrderStatusView, SqlOrderStatusView
 from projections.sqldb import SqlDatabase
@@ -95,7 +96,12 @@ class TestPostgresOrderSearch(OrderSearchContract):
     def test_an_earlier_release_s_child_tables_are_upgraded_in_place(
         self, make_view: MakeView
     ) -> None:
-        check_upgrade(make_view, _primary_key)  # type: ignore[arg-type]
+        check_upgrade(make_view, _primary_key, _indexes)  # type: ignore[arg-type]
+
+    def test_a_view_whose_sources_rows_are_keyed_by_order_is_upgraded_in_place(
+        self, make_view: MakeView
+    ) -> None:
+        check_upgrade(make_view, _primary_key, _indexes, SKUS_REKEYED)  # type: ignore[arg-type]
 
     def test_the_full_status_index_of_child_rows_becomes_the_rare_statuses_one(
         self, make_view: MakeView

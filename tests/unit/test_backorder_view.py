@@ -128,6 +128,21 @@ def test_a_batch_of_more_orders_than_one_statement_takes_is_written_whole(
     assert sorted(view.waiting_for("SKU-B", RANK)) == orders
 
 
+def test_holds_and_releases_of_more_orders_than_one_statement_takes_are_all_applied(
+    view: SqlBackorderView,
+) -> None:
+    orders = [f"o{n:04d}" for n in range(1_203)]
+    view.apply([routed(o, 3, [("1", "SKU-A", 1)]) for o in orders], {})
+    view.apply([hold(o, 4) for o in orders], {})
+    assert view.waiting_for("SKU-A", RANK) == []
+
+    # Every other order released, the rest held again (already so): one batch.
+    view.apply([hold(o, 5, released=n % 2 == 0) for n, o in enumerate(orders)], {})
+
+    assert sorted(view.waiting_for("SKU-A", RANK)) == orders[::2]
+    assert {view.lines_of(o)[0][3] for o in orders[1::2]} == {True}
+
+
 def test_who_waits_for_many_skus_is_read_at_once_each_sku_in_serving_order(
     view: SqlBackorderView,
 ) -> None:

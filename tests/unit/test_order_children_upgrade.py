@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from projections.order_children import SKUS_REKEYED
 from projections.order_status import SqlOrderStatusView
 from projections.sqldb import SqlDatabase
 from tests.contracts.order_children_upgrade import check_status_index_upgrade, check_upgrade
@@ -17,7 +18,17 @@ def _key(db: SqlDatabase, table: str) -> list[str]:
 def test_an_earlier_release_s_child_tables_are_upgraded_in_place(tmp_path: Path) -> None:
     db = SqlDatabase(f"sqlite:///{tmp_path / 'views.sqlite3'}")
     try:
-        check_upgrade(lambda: SqlOrderStatusView(db), _key)
+        check_upgrade(lambda: SqlOrderStatusView(db), _key, _indexes)
+    finally:
+        db.close()
+
+
+def test_a_view_whose_sources_rows_are_keyed_by_order_is_upgraded_in_place(
+    tmp_path: Path,
+) -> None:
+    db = SqlDatabase(f"sqlite:///{tmp_path / 'views.sqlite3'}")
+    try:
+        check_upgrade(lambda: SqlOrderStatusView(db), _key, _indexes, SKUS_REKEYED)
     finally:
         db.close()
 
