@@ -6,29 +6,23 @@ the value's JSON, which is what earlier releases stored as a plain dict, and rea
 pydantic as the value: stored events of those releases load unchanged, with no upcaster. A
 value class that reads itself from its JSON values (``from_plain``) and gives them back
 (``plain()``) does so instead of pydantic: the decision record, read with every Routed and Held
-event, costs too much to validate as a model. The other fields go through the library's
-transcoder as before.
+event, costs too much to validate as a model. The other fields go through the store's
+transcoder (the library's JSON, read by orjson: `aggregates.stored_reads`).
 """
 
 import dataclasses
 import functools
 import typing
-from collections.abc import Callable, Hashable
-from typing import Any, NamedTuple, Protocol, Self, cast, runtime_checkable
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import (
-    Mapper,
-    MapperDeserialisationError,
-    StoredEvent,
-    find_id_convertor,
-)
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel, TypeAdapter
 
 from aggregates.stored_json import stored_json
-from aggregates.stored_reads import read_state
 
 
 class TypedMapper(Mapper[UUID]):
@@ -57,38 +51,21 @@ class TypedMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        if self.cipher or self.compressor:
-            domain_event = super().to_domain_event(stored_event)
-        else:
-            domain_event = self._read(stored_event)
+        # The library's (its transcoder reads by orjson: aggregates.stored_reads), then the
+        # value fields read into their values; one that does not read names its event.
+        domain_event = super().to_domain_event(stored_event)
         state = vars(domain_event)
         for name, codec in value_fields(type(domain_event)).items():
-            if state.get(name) is not None:
-                state[name] = codec.load(state[name])
-        return domain_event
-
-    def _read(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        """The library's `Mapper.to_domain_event` (no cipher, no compressor), its state read
-        by `read_state` (the standard decoder was most of an order's read)."""
-        cls = resolve_topic(stored_event.topic)
-        try:
-            state: dict[str, Any] = read_state(self.transcoder, stored_event.state)
-        except Exception as error:
-            raise MapperDeserialisationError(
-                f"Failed to deserialise state of stored event with topic "
-                f"'{stored_event.topic}', originator_id '{stored_event.originator_id}' and "
-                f"originator_version {stored_event.originator_version}: {error}"
-            ) from error
-        convert = find_id_convertor(cls, cast(Hashable, type(stored_event.originator_id)))
-        state["originator_id"] = convert(stored_event.originator_id)
-        state["originator_version"] = stored_event.originator_version
-        class_version = getattr(cls, "class_version", 1)
-        from_version = state.pop("class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
-        domain_event: DomainEventProtocol[UUID] = object.__new__(cls)
-        object.__setattr__(domain_event, "__dict__", state)
+            value = state.get(name)
+            if value is not None:
+                try:
+                    state[name] = codec.load(value)
+                except Exception as error:
+                    raise MapperDeserialisationError(
+                        f"Failed to read the value {name!r} of stored event with topic "
+                        f"'{stored_event.topic}', originator_id '{stored_event.originator_id}' "
+                        f"and originator_version {stored_event.originator_version}: {error}"
+                    ) from error
         return domain_event
 
 

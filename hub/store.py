@@ -22,11 +22,12 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresAggregateRecorder
-from eventsourcing.utils import TopicError, resolve_topic, strtobool
+from eventsourcing.utils import TopicError, get_topic, resolve_topic, strtobool
 from psycopg.errors import DuplicateObject, DuplicateTable
 from psycopg.rows import tuple_row
 
 from aggregates.stock import StockItem
+from aggregates.stored_reads import OrjsonReadingTranscoder
 from aggregates.typed_mapper import TypedMapper
 from hub.multi_get import get_many, project_events
 from hub.stored_envelopes import EnvelopeReader
@@ -46,6 +47,9 @@ class OrderStore(Application[Any]):
     """Holds every aggregate's history; the notification log orders all events of all aggregates."""
 
     name = "orderhub"
+    # The library's JSON, read by orjson (aggregates.stored_reads): the library's own way to
+    # choose a transcoder, so a `TRANSCODER_TOPIC` given to the store still has the last word.
+    env: ClassVar[dict[str, str]] = {"TRANSCODER_TOPIC": get_topic(OrjsonReadingTranscoder)}
     # Orders, cases and policies have short histories; stock items do not.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: STOCK_SNAPSHOT_EVERY}
 

@@ -22,11 +22,12 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from aggregates.order import Order, check_actor, placed_at_problems
 from aggregates.stored_json import stored_json
+from aggregates.stored_reads import library_json
 
 # The event classes the library made for `@event("Placed")` and `@event("Accepted")`.
 _PLACED: Any = vars(Order)["Placed"]
@@ -89,7 +90,7 @@ def writes_stored_json(mapper: Mapper[Any], *events: Any) -> bool:
     """Whether `mapper` writes these event classes as `stored_json` writes them: the library's
     JSON transcoder, no compression or encryption, class version 1."""
     return (
-        type(mapper.transcoder) is JSONTranscoder
+        library_json(mapper.transcoder)
         and not mapper.compressor
         and not mapper.cipher
         and all(getattr(event, "class_version", 1) == 1 for event in events)

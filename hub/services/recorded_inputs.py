@@ -21,7 +21,7 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import Aggregate, DomainEvent
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from aggregates.decision_inputs import (
@@ -33,6 +33,7 @@ from aggregates.decision_inputs import (
     recorded_source_hex,
     recorded_source_id,
 )
+from aggregates.stored_reads import library_json
 from hub.multi_get import select_events_of_many, select_first_events
 from hub.store import OrderStore
 from orchestration_policies.decision_inputs import (
@@ -320,11 +321,7 @@ def _recorded(mapper: Mapper[UUID], stored: StoredEvent, kind: type) -> dict[str
 
 
 def _plain_mapper(mapper: Mapper[UUID]) -> bool:
-    return (
-        type(mapper.transcoder) is JSONTranscoder
-        and mapper.cipher is None
-        and mapper.compressor is None
-    )
+    return library_json(mapper.transcoder) and mapper.cipher is None and mapper.compressor is None
 
 
 def _plain_state(topic: str, state: bytes, kind: type) -> dict[str, Any] | None:

@@ -23,13 +23,14 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder, Notification
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from aggregates.order import Order
 from aggregates.policy import PolicyVersions
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
+from aggregates.stored_reads import library_json
 from hub.services.supply_pages import first_page
 from hub.store import OrderStore
 from orchestration_policies import CandidateSource, StockLevel
@@ -367,11 +368,7 @@ class _StockValues(SimpleNamespace):
 
 def _plain_mapper(mapper: Any) -> bool:
     """A mapper that stores events as the library's JSON, neither ciphered nor compressed."""
-    return (
-        type(mapper.transcoder) is JSONTranscoder
-        and mapper.cipher is None
-        and mapper.compressor is None
-    )
+    return library_json(mapper.transcoder) and mapper.cipher is None and mapper.compressor is None
 
 
 _STOCK_TOPIC = get_topic(StockItem)
