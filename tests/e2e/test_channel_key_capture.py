@@ -108,3 +108,36 @@ async def test_a_key_read_of_late_is_checked_without_a_pool_thread_and_a_revocat
         assert revoked.status_code == 204
         assert await post("K-9", bearer(key)) == 401
         assert hops == ["authenticate", "authenticate"]
+
+
+@pytest.mark.asyncio
+async def test_a_channel_keys_capture_checks_its_key_once_and_a_wrong_channel_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The front door authenticates a capture before reading its body; the route takes that
+    # caller (`deps.AUTHENTICATED`) instead of checking the key a second time.
+    async with world(tmp_path) as w:
+        await register_channel(w.client, "shop-once")
+        key = await issue_key(w.client, "channel", "shop-once")
+        checks: list[str] = []
+        check = w.hub.access.check
+
+        def counted(presented: str) -> Any:
+            checks.append(presented)
+            return check(presented)
+
+        monkeypatch.setattr(w.hub.access, "check", counted)
+        own = await w.client.post(
+            "/v1/orders",
+            content=order_body("shop-once", "K-1"),
+            headers=json_headers(bearer(key)),
+        )
+        other = await w.client.post(
+            "/v1/orders",
+            content=order_body("shop-a", "K-2"),
+            headers=json_headers(bearer(key)),
+        )
+
+        assert own.status_code == 202, own.text
+        assert other.status_code == 403, other.text  # its own channel only, as before
+        assert checks == [key["api_key"]] * 2  # one check per request
