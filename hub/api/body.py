@@ -9,9 +9,17 @@ from hub.api.problems import ProblemError
 from hub.services.what_if_log import loads
 from schemas.problems import FieldProblem, Problem
 
+# The scope's key for the body the front door read whole and bounded (`hub.api.guard`).
+GUARDED_BODY = "orderhub.body"
+
 
 async def read_limited(request: Request, max_bytes: int) -> bytes:
     """The whole body, or 413 as soon as it passes max_bytes (never read to the end first)."""
+    guarded: bytes | None = request.scope.get(GUARDED_BODY)
+    if guarded is not None:  # read by the front door: the same bytes, not read again
+        if len(guarded) > max_bytes:
+            raise too_large(max_bytes)
+        return guarded
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(max_bytes)

@@ -17,10 +17,11 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.api.body import malformed, too_large
-from hub.api.deps import get_principal
+from hub.api.body import GUARDED_BODY, malformed, too_large
+from hub.api.deps import AUTHENTICATED, get_principal
 from hub.api.problems import ProblemError, problem_response
 from hub.bootstrap import Hub
+from hub.services.access import Principal
 from schemas.problems import FieldProblem, Problem
 
 MAX_JSON_DEPTH = 32
@@ -63,7 +64,8 @@ class RequestGuard:
             return
         try:
             if scope["path"].startswith("/v1/"):
-                await _authenticate(hub, scope, headers)
+                # The route reads its caller from here (`deps.caller_of`) instead of asking again.
+                scope[AUTHENTICATED] = await _authenticate(hub, scope, headers)
             rule = _rule(api, hub, scope)
             media_type = _check_media_type(headers, rule)
             body = await _read_bounded(receive, headers, rule.max_bytes)
@@ -72,6 +74,7 @@ class RequestGuard:
         except ProblemError as error:
             await problem_response(error.problem, error.headers)(scope, receive, send)
             return
+        scope[GUARDED_BODY] = body  # the whole body, read once (`body.read_limited`)
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -113,11 +116,12 @@ def _has_body(headers: Headers) -> bool:
     return "transfer-encoding" in headers or (length is not None and length.strip() != "0")
 
 
-async def _authenticate(hub: Hub, scope: Scope, headers: Headers) -> None:
-    # The same check the routes' dependency makes (it runs again there, from a warm cache):
-    # here it runs before the body is read, which FastAPI's own order would not do. A failure
-    # answered here is counted by the failed-auth throttle once, like one answered by a route.
-    await get_principal(
+async def _authenticate(hub: Hub, scope: Scope, headers: Headers) -> Principal:
+    # The same check the routes' dependency makes (it runs again there for a route that reads
+    # its caller by FastAPI's dependencies, from a warm cache): here it runs before the body is
+    # read, which FastAPI's own order would not do. A failure answered here is counted by the
+    # failed-auth throttle once, like one answered by a route.
+    return await get_principal(
         Request(scope),
         hub,
         authorization=headers.get("authorization"),

@@ -21,6 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.bootstrap import Hub
 
 HEADER = (b"orderhub-routing", b"pending")
+# The capture (`POST /v1/orders`, the hottest route) answers once its order is recorded and
+# never waits for routing: nothing on its way marks it, so its answer is not watched.
+_NEVER_MARKED = ("POST", "/v1/orders")
 _unsettled: ContextVar[list[bool] | None] = ContextVar("orderhub_unsettled", default=None)
 
 
@@ -47,7 +50,7 @@ class RoutingPendingHeader:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"], scope["path"]) == _NEVER_MARKED:
             await self.app(scope, receive, send)
             return
         box = [False]

@@ -22,6 +22,19 @@ from tests.e2e.test_channel_access import (
 )
 
 
+def counted_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[str]:
+    """The argument of every call of `owner.name` from now on (the call still made)."""
+    calls: list[str] = []
+    call = getattr(owner, name)
+
+    def counted(argument: str) -> Any:
+        calls.append(argument)
+        return call(argument)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
 @pytest.mark.asyncio
 async def test_a_limit_is_read_once_and_a_redefinition_applies_to_the_next_capture(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -30,14 +43,7 @@ async def test_a_limit_is_read_once_and_a_redefinition_applies_to_the_next_captu
     async with world(tmp_path, limiter=RateLimiter(clock=clock)) as w:
         await register_channel(w.client, "shop-slow", rate_limit_per_minute=6)
         slow = await issue_key(w.client, "channel", "shop-slow")
-        reads: list[str] = []
-        read = w.hub.access.channel
-
-        def counted(channel_id: str) -> Any:
-            reads.append(channel_id)
-            return read(channel_id)
-
-        monkeypatch.setattr(w.hub.access, "channel", counted)
+        reads = counted_calls(monkeypatch, w.hub.access, "channel")
 
         async def post(external_id: str) -> int:
             body = order_body("shop-slow", external_id)
@@ -108,3 +114,29 @@ async def test_a_key_read_of_late_is_checked_without_a_pool_thread_and_a_revocat
         assert revoked.status_code == 204
         assert await post("K-9", bearer(key)) == 401
         assert hops == ["authenticate", "authenticate"]
+
+
+@pytest.mark.asyncio
+async def test_a_channel_keys_capture_checks_its_key_once_and_a_wrong_channel_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The front door authenticates a capture before reading its body; the route takes that
+    # caller (`deps.AUTHENTICATED`) instead of checking the key a second time.
+    async with world(tmp_path) as w:
+        await register_channel(w.client, "shop-once")
+        key = await issue_key(w.client, "channel", "shop-once")
+        checks = counted_calls(monkeypatch, w.hub.access, "check")
+        own = await w.client.post(
+            "/v1/orders",
+            content=order_body("shop-once", "K-1"),
+            headers=json_headers(bearer(key)),
+        )
+        other = await w.client.post(
+            "/v1/orders",
+            content=order_body("shop-a", "K-2"),
+            headers=json_headers(bearer(key)),
+        )
+
+        assert own.status_code == 202, own.text
+        assert other.status_code == 403, other.text  # its own channel only, as before
+        assert checks == [key["api_key"]] * 2  # one check per request
