@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from orchestration_policies.canonical import canonical_json, rounded, rounded_all
 from orchestration_policies.decision_figures import Figures
@@ -182,7 +182,7 @@ def _plain(value: object) -> Any:
     if kind is str or kind is int or value is None:  # most of a record's values: as they are
         return value
     if kind is float:
-        return rounded(value)
+        return rounded(cast(float, value))
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, float):
@@ -278,16 +278,16 @@ def _normalisation(
         if b is None:
             out[name] = {"min": None, "max": None, "better": better}
         else:
-            low, high = b
-            # Counts (most criteria) as floats straight: below 1e6 their rounding is themselves.
-            low = float(low) if low.__class__ is int and -1_000_000 < low < 1_000_000 else _num(low)
-            high = (
-                float(high)
-                if high.__class__ is int and -1_000_000 < high < 1_000_000
-                else _num(high)
-            )
-            out[name] = {"min": low, "max": high, "better": better}
+            out[name] = {"min": _bound(b[0]), "max": _bound(b[1]), "better": better}
     return out
+
+
+def _bound(value: float) -> float:
+    """`_num(value)`: counts (most criteria) as floats straight, as below 1e6 their rounding
+    is themselves."""
+    if value.__class__ is int and -1_000_000 < value < 1_000_000:
+        return float(value)
+    return rounded(float(value))
 
 
 _BETTER = tuple("higher" if higher else "lower" for higher in HIGHER_IS_BETTER)
