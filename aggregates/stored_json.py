@@ -144,6 +144,14 @@ def _written(value: Any, registered: Collection[type]) -> int:
     return _NO_FLOAT if kind in _TRANSCODED and kind in registered else _NO
 
 
+def writes_plainly(value: Any, registered: Collection[type]) -> bool:
+    """Whether orjson writes `value` as the standard encoder with these transcodings does, or
+    refuses it (an integer beyond 64 bits: the whole state then goes the standard way): a
+    value shared by several events (an order's address in each of its shipment requests) may
+    be told once, and then named among their `plain_fields`."""
+    return _written(value, registered) != _NO
+
+
 def _dict_written(value: dict[Any, Any], registered: Collection[type]) -> int:
     if not all(type(key) is str for key in value):
         return _NO

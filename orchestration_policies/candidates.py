@@ -29,6 +29,7 @@ _NO_STOCK_DETAIL = "holds none of the ordered SKUs (policy rules not evaluated)"
 _RESERVED_DETAIL = "its stock of the ordered SKUs is kept for other demand classes"
 _new_explanation = tuple.__new__  # CandidateExplanation without its Python-level __new__
 _NO_STOCK_ROW = (_NO_STOCK, None, _NO_STOCK_DETAIL, (), None, None, ())
+_NO_FIGURES = ((), None, None, ())  # an excluded candidate's raw, total, rank and usable
 
 
 class Gathered:
@@ -169,11 +170,8 @@ def _stocked_sources(
                 continue  # builtin_exclusion() would name the rule the expression failed
             exclusion = builtin_exclusion(order, source, excluded_ids)
             if exclusion is not None:
-                found.excluded.append(
-                    CandidateExplanation(
-                        source.source_id, _EXCLUDED, exclusion.rule, exclusion.detail
-                    )
-                )
+                row = (source.source_id, _EXCLUDED, exclusion.rule, exclusion.detail, *_NO_FIGURES)
+                found.excluded.append(_new_explanation(CandidateExplanation, row))
                 continue
         # Stock before the policy's own rules: many sources hold none of a given order, and
         # those need no (comparatively costly) condition evaluation.

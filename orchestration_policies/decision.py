@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from orchestration_policies.canonical import canonical_json, rounded, rounded_all
 from orchestration_policies.decision_figures import Figures
@@ -178,6 +178,11 @@ def _num(value: float | None) -> float | None:
 
 
 def _plain(value: object) -> Any:
+    kind = value.__class__
+    if kind is str or kind is int or value is None:  # most of a record's values: as they are
+        return value
+    if kind is float:
+        return rounded(cast(float, value))
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, float):
@@ -233,6 +238,59 @@ def _candidate_dicts(explanation: Explanation) -> list[dict[str, Any]]:
 
 
 _EXCLUDED, _NO_STOCK = CandidateStatus.EXCLUDED, CandidateStatus.NO_STOCK
+_PLAN_FIELDS = PlanExplanation._fields[:-1]  # the proposed sources: a list of texts, as they are
+
+
+def _rows(rows: tuple[ShipmentDetail, ...] | tuple[UnallocatedLine, ...]) -> list[dict[str, Any]]:
+    """NamedTuples as recorded: a mapping of their fields' plain values each (`_asdict`
+    built a dict to be copied again)."""
+    if not rows:  # most decisions leave no line behind
+        return []
+    return [dict(zip(row._fields, map(_plain, row), strict=True)) for row in rows]
+
+
+def _plan(plan: PlanExplanation) -> dict[str, Any]:
+    out = dict(zip(_PLAN_FIELDS, map(_plain, plan[:-1]), strict=True))
+    out["proposed_sources"] = list(plan.proposed_sources)
+    return out
+
+
+# A policy's weights as recorded, by its criteria and weights: the same for every decision it
+# takes (copied for each record, whose values are its own).
+_WEIGHTS: dict[tuple[tuple[str, ...], tuple[float, ...]], dict[str, float | None]] = {}
+
+
+def _weights(criteria: tuple[str, ...], weights: tuple[float, ...]) -> dict[str, float | None]:
+    key = (criteria, weights)
+    found = _WEIGHTS.get(key)
+    if found is None:
+        if len(_WEIGHTS) >= 256:
+            _WEIGHTS.clear()
+        found = _WEIGHTS[key] = {n: _num(w) for n, w in zip(criteria, weights, strict=True)}
+    return dict(found)
+
+
+def _normalisation(
+    criteria: tuple[str, ...], bounds: tuple[Bounds, ...]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, b, better in zip(criteria, bounds, _BETTER, strict=True):
+        if b is None:
+            out[name] = {"min": None, "max": None, "better": better}
+        else:
+            out[name] = {"min": _bound(b[0]), "max": _bound(b[1]), "better": better}
+    return out
+
+
+def _bound(value: float) -> float:
+    """`_num(value)`: counts (most criteria) as floats straight, as below 1e6 their rounding
+    is themselves."""
+    if value.__class__ is int and -1_000_000 < value < 1_000_000:
+        return float(value)
+    return rounded(float(value))
+
+
+_BETTER = tuple("higher" if higher else "lower" for higher in HIGHER_IS_BETTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,32 +349,18 @@ class Decision:
                 source_id: [list(line) for line in lines]
                 for source_id, lines in self.shipments.items()
             },
-            "shipment_details": [
-                {k: _plain(v) for k, v in d._asdict().items()} for d in self.shipment_details
-            ],
-            "unallocated": [
-                {k: _plain(v) for k, v in u._asdict().items()} for u in self.unallocated
-            ],
-            "backordered": [
-                {k: _plain(v) for k, v in b._asdict().items()} for b in self.backordered
-            ],
+            "shipment_details": _rows(self.shipment_details),
+            "unallocated": _rows(self.unallocated),
+            "backordered": _rows(self.backordered),
             "held": None if self.held is None else self.held._asdict(),
             "rejected": self.rejected,
             "explanation": {
                 "criteria": list(e.criteria),
-                "weights": {n: _num(w) for n, w in zip(e.criteria, e.weights, strict=True)},
-                "normalisation": {
-                    name: {
-                        "min": None if b is None else _num(b[0]),
-                        "max": None if b is None else _num(b[1]),
-                        "better": "higher" if higher else "lower",
-                    }
-                    for name, b, higher in zip(e.criteria, e.bounds, HIGHER_IS_BETTER, strict=True)
-                },
+                "weights": _weights(e.criteria, e.weights),
+                "normalisation": _normalisation(e.criteria, e.bounds),
                 "split_penalty": _num(e.split_penalty),
                 "candidates": _candidate_dicts(e),
-                "plan": {k: _plain(v) for k, v in e.plan._asdict().items()}
-                | {"proposed_sources": list(e.plan.proposed_sources)},
+                "plan": _plan(e.plan),
                 "tie_breaks": list(e.tie_breaks),
                 "condition_errors": list(e.condition_errors),
             },

@@ -67,9 +67,14 @@ def recorded(
             out[value] = (None, 0.0, rounded(weight * 0.0) if weight else 0.0)
             continue
         norm = 0.0 if span <= 0.0 else (high - value) / span if higher else (value - low) / span
-        scaled = float(value) * 1e6
-        whole = round(scaled) if -1e12 < scaled < 1e12 else 0
-        raw = whole / 1e6 if -0.499 < scaled - whole < 0.499 else rounded(float(value))
+        if value.__class__ is int and -1_000_000 < value < 1_000_000:
+            # Most criteria are counts (lead time, capacity, priority, depth): an int below
+            # 1e6 times 1e6 is exact, and so its rounding back: the float itself.
+            raw = float(value)
+        else:
+            scaled = float(value) * 1e6
+            whole = round(scaled) if -1e12 < scaled < 1e12 else 0
+            raw = whole / 1e6 if -0.499 < scaled - whole < 0.499 else rounded(float(value))
         scaled = norm * 1e6
         whole = round(scaled) if -1e12 < scaled < 1e12 else 0
         norm_r = whole / 1e6 if -0.499 < scaled - whole < 0.499 else rounded(norm)

@@ -165,9 +165,10 @@ def to_body(inputs: DecisionInputs) -> tuple[dict[str, Any], dict[str, dict[str,
             {
                 "source_id": candidate.source_id,
                 "definition": key,
+                # In the candidate's order: the body is only ever written keys sorted.
                 "stock": {
                     sku: [level.on_hand, level.reserved, level.safety_stock]
-                    for sku, level in sorted(candidate.stock.items())
+                    for sku, level in candidate.stock.items()
                 },
                 "used_today": candidate.used_today,
             }

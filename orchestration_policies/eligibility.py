@@ -30,12 +30,12 @@ def builtin_exclusion(
         return Exclusion("inactive", "source is inactive or paused")
     if source.source_id in excluded_sources:
         return Exclusion("excluded_by_policy", "listed in the policy's excluded_sources")
-    if not source.ships_to_country(order.country):
-        return Exclusion("does_not_ship_to_country", f"does not ship to {order.country}")
+    if not (source.ships_everywhere or order.country in source.ship_countries):
+        return _said("does_not_ship_to_country", "does not ship to", order.country)
     if order.delivery_method not in source.delivery_methods:
-        return Exclusion("delivery_method_not_supported", f"does not offer {order.delivery_method}")
+        return _said("delivery_method_not_supported", "does not offer", order.delivery_method)
     if source.demand_classes and order.demand_class not in source.demand_classes:
-        return Exclusion("demand_class_not_served", f"does not serve {order.demand_class}")
+        return _said("demand_class_not_served", "does not serve", order.demand_class)
     if source.used_today >= source.daily_capacity:
         return Exclusion(
             "no_capacity_left",
@@ -49,6 +49,22 @@ def builtin_exclusion(
             f"cost model in {source.cost.currency}, order in {order.currency}",
         )
     return None
+
+
+# The exclusions that name only what the order asks (its country, delivery method, demand
+# class), made once each: on a network whose SKUs are held in several countries most of an
+# order's holders are excluded by one of them, and each was a new text and tuple.
+_SAID: dict[tuple[str, str, str], Exclusion] = {}
+
+
+def _said(rule: str, verb: str, asked: str) -> Exclusion:
+    key = (rule, verb, asked)
+    found = _SAID.get(key)
+    if found is None:
+        if len(_SAID) >= 1024:
+            _SAID.clear()
+        found = _SAID[key] = Exclusion(rule, f"{verb} {asked}")
+    return found
 
 
 def exclusion_for(rule: EligibilityRule, outcome: object) -> Exclusion:

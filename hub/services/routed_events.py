@@ -32,7 +32,7 @@ from aggregates.order import _iso as iso_time
 from aggregates.order_states import FulfillmentFacts, OrderStatus, derived_status
 from aggregates.order_values import RequestedShipment, ShipmentLine
 from aggregates.shipments import ShipmentState
-from aggregates.stored_json import stored_json
+from aggregates.stored_json import stored_json, writes_plainly
 from aggregates.typed_mapper import value_fields
 from hub.services.reserved_events import event_clock, stored_straight
 from hub.store import OrderStore
@@ -144,6 +144,10 @@ class RoutedOrderEvents:
         correlation_id = order.correlation_id
         # The address holds the event's only floats: looked at once for the order's shipments.
         numbers = _figures_as_standard(ship_to)
+        # And walked once (whether orjson writes it as the transcoder does), not per shipment.
+        plain = _REQUESTED_PLAIN
+        if numbers == b"" and writes_plainly(ship_to, self._transcoder.types):
+            plain = _REQUESTED_PLAIN | {"ship_to"}
 
         def write(shipment: RequestedShipment) -> bytes:
             state = {
@@ -159,7 +163,7 @@ class RoutedOrderEvents:
                 "at": now,
                 "shipment_sequence": 1,
             }
-            return stored_json(self._transcoder, state, _REQUESTED_PLAIN, numbers_in=numbers)
+            return stored_json(self._transcoder, state, plain, numbers_in=numbers)
 
         return write
 

@@ -16,7 +16,7 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from aggregates.stored_json import stored_json
+from aggregates.stored_json import stored_json, writes_plainly
 from aggregates.typed_mapper import TypedMapper
 
 
@@ -185,3 +185,33 @@ def _sorted(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _sorted(value[key]) for key in sorted(value)}
     return value
+
+
+@pytest.mark.parametrize(
+    ("value", "plainly"),
+    [
+        ({"city": "Lyon é", "lat": 45.76, "lon": 4.83, "line": ["1", 2], "at": AT}, True),
+        ({"price": Decimal("19.90"), "n": None, "ok": True, "tiny": 1e-05}, True),
+        ({"id": UUID("12345678-1234-5678-1234-567812345678")}, False),  # orjson: a bare text
+        ({"colour": Colour.RED}, False),
+        ({"name": Name("a subclass")}, False),
+        ({"day": date(2026, 12, 5)}, False),  # no transcoding registered for it here
+        ({1: "an integer key"}, False),
+        ([2**70], True),  # orjson refuses it whole: the standard way writes the state
+        ({"nan": float("nan")}, False),
+    ],
+    ids=repr,
+)
+def test_a_value_told_once_to_be_written_plainly_is_written_as_the_transcoder_writes_it(
+    value: Any, plainly: bool
+) -> None:
+    """`writes_plainly` (an order's address told once for all its shipment requests): True
+    only where orjson writes the value as the transcoder does, or refuses it; named among the
+    plain fields then, the state's bytes are the transcoder's."""
+    transcoder = _transcoder()
+
+    assert writes_plainly(value, transcoder.types) is plainly
+    if plainly:
+        state = {"timestamp": AT, "address": value, "n": 1}
+        written = stored_json(transcoder, state, frozenset({"address"}))
+        assert written == transcoder.encode(state)

@@ -177,3 +177,21 @@ def test_an_unknown_format_or_a_missing_definition_is_a_clear_error() -> None:
 def test_canonical_json_is_sorted_compact_utf8() -> None:
     assert canonical_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
     assert _inputs().now.tzinfo is UTC
+
+
+def test_a_candidates_stock_in_any_order_is_recorded_alike() -> None:
+    """The body keeps a candidate's stock in the order it was given (routing's order lines);
+    it is only ever written keys sorted, so its digest and bytes do not depend on that order."""
+    levels = {"RED-CHAIR": StockLevel(5, 2, 1), "BLUE-LAMP": StockLevel(4, 0, 0), "A-1": 3}
+    one = _inputs(candidates=(make_source("wh-lyon", at=LYON, stock=levels),))
+    other = _inputs(
+        candidates=(make_source("wh-lyon", at=LYON, stock=dict(reversed(levels.items()))),)
+    )
+
+    assert one.digest == other.digest
+    assert encode(one) == encode(other)
+    assert list(json.loads(encode(one))["body"]["candidates"][0]["stock"]) == [
+        "A-1",
+        "BLUE-LAMP",
+        "RED-CHAIR",
+    ]
