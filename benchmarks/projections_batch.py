@@ -143,6 +143,25 @@ def spy_on_self(out: Path) -> subprocess.Popen[bytes]:
     return spy
 
 
+Figures = dict[str, list[tuple[float, float, float]]]
+
+
+def rounds(
+    server: str,
+    template: str,
+    ways: list[str],
+    records: list[ConsumedMessage],
+    args: argparse.Namespace,
+    tmp: Path,
+) -> Figures:
+    """Each way measured once a round, alternating."""
+    figures: Figures = {way: [] for way in ways}
+    for _ in range(args.rounds):
+        for way in ways:
+            figures[way].append(measure(server, template, way, records, args.batch, tmp))
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
@@ -161,12 +180,7 @@ def main() -> None:
         collect_for_batches()
         spy = spy_on_self(args.spy) if args.spy else None
         try:
-            figures: dict[str, list[tuple[float, float, float]]] = {way: [] for way in ways}
-            for _ in range(args.rounds):
-                for way in ways:
-                    figures[way].append(
-                        measure(server, template, way, records, args.batch, Path(tmp))
-                    )
+            figures = rounds(server, template, ways, records, args, Path(tmp))
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its samples on an interrupt

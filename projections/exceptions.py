@@ -1,10 +1,9 @@
 """The exception queue: what needs a person, oldest and most severe first, in memory or SQL."""
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
-
-import orjson
 
 from projections.base import SqlView, advance, ensure_version, forget
 from projections.exception_query import (
@@ -203,7 +202,7 @@ class SqlExceptionQueue(SqlView):
             )
             for record in cur.fetchall():
                 values = dict(zip(_CONTEXT_COLUMNS, record, strict=True))
-                values["skus"] = tuple(orjson.loads(values["skus"]))
+                values["skus"] = tuple(json.loads(values["skus"]))
                 values["version"] = int(values["version"])
                 for flag in ("closed", "estimated", "planned"):
                     values[flag] = bool(values[flag])
@@ -361,20 +360,19 @@ def _where(query: ExceptionQuery) -> tuple[list[str], list[Any]]:
 def _context_params(context: Context) -> list[Any]:
     # Not asdict(replace(...)): two deep copies of a flat row were most of the view's save.
     values = [getattr(context, c) for c in _CONTEXT_COLUMNS]
-    # The SKU lists by orjson (compact; read by either decoder): cheaper than the stdlib's.
-    values[_CONTEXT_COLUMNS.index("skus")] = orjson.dumps(context.skus).decode()
+    values[_CONTEXT_COLUMNS.index("skus")] = json.dumps(list(context.skus))
     return values
 
 
 def _params(row: ExceptionRow) -> list[Any]:
     values: dict[str, Any] = {c: getattr(row, c) for c in _COLUMNS}  # flat: no asdict() copy
-    values["skus"] = orjson.dumps(row.skus).decode()
+    values["skus"] = json.dumps(list(row.skus))
     return [*(values[c] for c in _COLUMNS), SEVERITY_RANK[row.severity], row.is_open]
 
 
 def _row(record: Sequence[Any]) -> ExceptionRow:
     values = dict(zip(_COLUMNS, record, strict=True))
-    values["skus"] = tuple(orjson.loads(values["skus"]))
+    values["skus"] = tuple(json.loads(values["skus"]))
     return ExceptionRow(**values)
 
 
