@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
+import orjson
+
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily
 
@@ -34,7 +36,7 @@ class StockLevel:
             object.__setattr__(self, "source_name", self.source_id)
 
     def reservations_by_order(self) -> dict[str, int]:
-        held: dict[str, int] = json.loads(self.reservations)
+        held: dict[str, int] = orjson.loads(self.reservations)
         return held
 
 
@@ -78,7 +80,9 @@ def _level(
         available=max(0, on_hand - reserved - safety_stock),
         updated_at=utc_text(env),
         version=env.sequence,
-        reservations=json.dumps(reservations, sort_keys=True, separators=(",", ":")),
+        # The stdlib's compact sorted text, byte for byte (the keys are order ids), by orjson:
+        # the stdlib's encoder and decoder were most of a stock event's fold.
+        reservations=orjson.dumps(reservations, option=orjson.OPT_SORT_KEYS).decode(),
     )
 
 

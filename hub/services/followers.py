@@ -228,3 +228,9 @@ class BillingFollower:
 
     def positions(self) -> dict[str, int]:
         return self._positions.read()
+
+    def noted(self, positions: dict[str, int]) -> bool:
+        """`apply` of a batch with no shipment event, when that would only keep its positions
+        for a later write (a worker's): kept, and True (the orchestrator's `noted`). Nearly
+        every batch of the projections role is such; each was handed a thread for nothing."""
+        return self._positions.note(positions)

@@ -138,26 +138,30 @@ def shares(
 
     The batch's positions are worked out once per topic and its events' keys once, and each
     feed takes those of its topics (worked out again for each feed, eight in the projections
-    role, they were 7 % of the role's CPU samples in py-spy)."""
+    role, they were 7 % of the role's CPU samples in py-spy). A feed is handed only the events
+    of the types it acts on (`Feed.types`, the follower's `event_types`): each follower passed
+    the others over itself, and billing, handed every order event, was given a thread for each
+    batch of the projections role although nearly none holds a shipment for it; with none for
+    it, its batch is only noted (`FeedsConsumer._apply`)."""
     streams: dict[str, tuple[str, int]] = {}  # the highest offset per topic-partition
     for m in messages:
         stream = f"{m.topic}:{m.partition}"
         reached = streams.get(stream)
         if reached is None or m.offset > reached[1]:
             streams[stream] = (m.topic, max(m.offset, -1))
-    keyed = [(m.topic, env.dedup_key, (m, env)) for m, env in decoded.events]
+    keyed = [(m.topic, env.type, env.dedup_key, (m, env)) for m, env in decoded.events]
     found = []
     for feed in feeds:
-        topics = feed.topics
+        topics, types = feed.topics, feed.types
         positions = {s: offset for s, (topic, offset) in streams.items() if topic in topics}
         if not positions:
             continue
         share = Share(feed, positions=positions)
         seen: set[EventKey] = set()
-        for topic, key, event in keyed:
+        for topic, kind, key, event in keyed:
             # A relay that crashed after publishing publishes again: the copies are one event
             # (the documented identity); the view's per-subject sequence drops later copies.
-            if topic in topics and key not in seen:
+            if topic in topics and (types is None or kind in types) and key not in seen:
                 seen.add(key)
                 share.events.append(event)
         found.append(share)
