@@ -13,18 +13,18 @@ order, the policy, the clock) is written by `body_json` as before. A figure that
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from orchestration_policies.decision_inputs import (
-    FORMAT,
     DecisionInputs,
     _definition,
     _definition_values,
+    body_but_candidates,
     body_json,
     to_body,
 )
-from orchestration_policies.inputs import CandidateSource
-from orchestration_policies.recorded_order import order_plain
+from orchestration_policies.inputs import CandidateSource, StockLevel
 
 __all__ = ["candidate_definition", "record_body"]
 
@@ -46,22 +46,8 @@ def record_body(inputs: DecisionInputs) -> tuple[bytes, dict[str, dict[str, Any]
             body, definitions = to_body(inputs)
             return body_json(body), definitions
         rows.append(row)
-    overrides = inputs.overrides
-    rest = {
-        "format": FORMAT,
-        "now": inputs.now.isoformat(),
-        "policy": {"id": inputs.policy.policy_id, "version": inputs.policy.version},
-        "overrides": {
-            "holds_released": overrides.holds_released,
-            "split_limit_released": overrides.split_limit_released,
-            "pinned_source": overrides.pinned_source,
-            "rejected_sources": list(overrides.rejected_sources),
-        },
-        "sources_not_given": inputs.sources_not_given,
-        "order": order_plain(inputs.order),
-    }
     # "candidates" sorts before every other key of the body: its rows come first.
-    text = body_json(rest)
+    text = body_json(body_but_candidates(inputs))
     return b'{"candidates":[' + ",".join(rows).encode() + b"]," + text[1:], definitions
 
 
@@ -82,15 +68,25 @@ _set_recorded = CandidateSource.__dict__["recorded_definition"].__set__
 
 def _row(candidate: CandidateSource, key: str) -> str | None:
     """A candidate's row as canonical JSON (keys sorted: definition, source_id, stock,
-    used_today; the SKUs sorted); None when a value is not a text or an int where it should
-    be (the generic writer then says what such a value becomes)."""
+    used_today); None when a value is not a text or an int where it should be (the generic
+    writer then says what such a value becomes)."""
     used = candidate.used_today
     source_id = candidate.source_id
     if used.__class__ is not int or source_id.__class__ is not str:
         return None
+    stock = _stock(candidate.stock)
+    if stock is None:
+        return None
+    return (
+        f'{{"definition":"{key}","source_id":{_TEXTS.get(source_id) or _text(source_id)},'
+        f'"stock":{{{stock}}},"used_today":{used}}}'
+    )
+
+
+def _stock(stock: Mapping[str, StockLevel]) -> str | None:
+    """`{sku: [on_hand, reserved, safety_stock]}`'s inside, the SKUs sorted; None as above."""
     texts = _TEXTS
     figures = []
-    stock = candidate.stock
     for sku in sorted(stock) if len(stock) > 1 else stock:
         level = stock[sku]
         on_hand, reserved, safety = level.on_hand, level.reserved, level.safety_stock
@@ -102,10 +98,7 @@ def _row(candidate: CandidateSource, key: str) -> str | None:
         ):
             return None
         figures.append(f"{texts.get(sku) or _text(sku)}:[{on_hand},{reserved},{safety}]")
-    return (
-        f'{{"definition":"{key}","source_id":{texts.get(source_id) or _text(source_id)},'
-        f'"stock":{{{",".join(figures)}}},"used_today":{used}}}'
-    )
+    return ",".join(figures)
 
 
 def _text(value: str) -> str:
