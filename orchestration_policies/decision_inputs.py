@@ -46,6 +46,7 @@ __all__ = [
     "InputsFormatError",
     "PolicyRef",
     "RoutingOverrides",
+    "body_but_candidates",
     "body_json",
     "candidate_from",
     "canonical_json",
@@ -173,8 +174,13 @@ def to_body(inputs: DecisionInputs) -> tuple[dict[str, Any], dict[str, dict[str,
                 "used_today": candidate.used_today,
             }
         )
+    return {**body_but_candidates(inputs), "candidates": candidates}, definitions
+
+
+def body_but_candidates(inputs: DecisionInputs) -> dict[str, Any]:
+    """The stored body's other parts: the order, the policy, the overrides, the clock."""
     overrides = inputs.overrides
-    body = {
+    return {
         "format": FORMAT,
         "now": inputs.now.isoformat(),
         "policy": {"id": inputs.policy.policy_id, "version": inputs.policy.version},
@@ -186,9 +192,7 @@ def to_body(inputs: DecisionInputs) -> tuple[dict[str, Any], dict[str, dict[str,
         },
         "sources_not_given": inputs.sources_not_given,
         "order": order_plain(inputs.order),
-        "candidates": candidates,
     }
-    return body, definitions
 
 
 def definition_digest(definition: Mapping[str, Any]) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from orchestration_policies.geo import Radians, radians_of
 from schemas.regions import expand
@@ -153,6 +154,12 @@ class CandidateSource:
     # ships_to resolved once: decide() checks every candidate against the order's country.
     ships_everywhere: bool = field(init=False, repr=False, compare=False)
     ship_countries: frozenset[str] = field(init=False, repr=False, compare=False)
+    # Its definition as an inputs record holds it, and that definition's digest: worked out
+    # the first time it is recorded (orchestration_policies.decision_inputs) and carried by
+    # its restocked copies, whose definition is the same (a copy per candidate per order).
+    recorded_definition: tuple[str, dict[str, Any]] | None = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.source_id:
@@ -179,6 +186,7 @@ class CandidateSource:
         # A read-only copy: the caller's dict may change after the values were gathered.
         object.__setattr__(self, "stock", MappingProxyType(dict(self.stock)))
         object.__setattr__(self, "position", radians_of(self.lat, self.lon))
+        object.__setattr__(self, "recorded_definition", None)
 
     def restocked(self, stock: Mapping[str, StockLevel], used_today: int) -> CandidateSource:
         """A copy with other stock (a read-only view of ``stock``, which the copy then owns) and
@@ -226,6 +234,7 @@ _COPIED = (
     "position",
     "ships_everywhere",
     "ship_countries",
+    "recorded_definition",
 )
 if CandidateSource.__slots__ != _COPIED:
     raise TypeError(f"CandidateSource's slots changed: {CandidateSource.__slots__}")
@@ -249,6 +258,7 @@ if CandidateSource.__slots__ != _COPIED:
     _set_position,
     _set_ships_everywhere,
     _set_ship_countries,
+    _set_recorded_definition,
 ) = (CandidateSource.__dict__[name].__set__ for name in _COPIED)
 
 
@@ -277,6 +287,7 @@ def _restocked_copy(
     _set_position(copy, source.position)
     _set_ships_everywhere(copy, source.ships_everywhere)
     _set_ship_countries(copy, source.ship_countries)
+    _set_recorded_definition(copy, source.recorded_definition)
     return copy
 
 

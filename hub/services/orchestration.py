@@ -306,10 +306,8 @@ class OrchestrationService:
         pending = batch.pending
         candidates = []
         skus = {line.sku for line in order.lines}
-        for source_id, held in sorted(self.supply.stock_of(skus).items()):
-            source = self.supply.source(source_id)
-            if source is None:
-                continue
+        for source, held in self.supply.held_by(skus):
+            source_id = source.source_id
             levels = {
                 sku: level_of(
                     h.on_hand, h.reserved + pending.get((source_id, sku), 0), h.safety_stock

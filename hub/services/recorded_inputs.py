@@ -39,11 +39,10 @@ from hub.store import OrderStore
 from orchestration_policies.decision_inputs import (
     DecisionInputs,
     InputsFormatError,
-    body_json,
     canonical_json,
     from_body,
-    to_body,
 )
+from orchestration_policies.inputs_text import record_body
 
 # Digests known to be stored, kept per process; forgetting one only costs a conflict later.
 # About 240 bytes each (key, UUID, link): 100,000 were 24 MB of the routing process's memory
@@ -92,8 +91,7 @@ class InputsRecorder:
 
     def record(self, inputs: DecisionInputs, pending: dict[UUID, Aggregate]) -> str:
         """Add the records `inputs` needs to `pending` (saved with the decision); its digest."""
-        body, definitions = to_body(inputs)
-        text = body_json(body)
+        text, definitions = record_body(inputs)  # written straight from the candidates
         digest = hashlib.sha256(text).hexdigest()
         record_id = recorded_inputs_id(digest)
         if record_id not in self._known and record_id not in pending:

@@ -35,6 +35,7 @@ from hub.services.supply_pages import first_page
 from hub.store import OrderStore
 from orchestration_policies import CandidateSource, StockLevel
 from orchestration_policies.decision_inputs import candidate_from as candidate_from
+from orchestration_policies.inputs_text import candidate_definition
 
 
 def event_topic(aggregate: type, event_name: str) -> str:
@@ -204,16 +205,18 @@ class SupplyView:
         with self._lock:
             return {sku: sorted(self._holders.get(sku, ())) for sku in skus}
 
-    def stock_of(self, skus: Iterable[str]) -> dict[str, dict[str, Holding]]:
-        """For each source holding some of the SKUs, what it holds of each (in the order the
-        SKUs are given): routing's look at an order's holders, under the lock once."""
+    def held_by(self, skus: Iterable[str]) -> list[tuple[Source, dict[str, Holding]]]:
+        """Each registered source holding some of the SKUs (by source id), with what it holds
+        of each (in the order the SKUs are given): routing's look at an order's holders, under
+        the lock once (each holder's source was looked up again after, a lock a candidate)."""
         with self._lock:
             stock: dict[str, dict[str, Holding]] = {}
             held = self._stock
             for sku in skus:
                 for source_id in self._holders.get(sku, ()):
                     stock.setdefault(source_id, {})[sku] = held[(source_id, sku)]
-            return stock
+            sources = self._sources
+            return [(sources[k], stock[k]) for k in sorted(stock) if k in sources]
 
     def raised_since(
         self, skus: Iterable[str], position: int, excluded: Collection[str] = ()
@@ -340,6 +343,7 @@ class SupplyView:
 
     def _set_source(self, source_id: str, definition: dict[str, Any], active: bool) -> None:
         template = candidate_from(definition, active, {})
+        candidate_definition(template)  # worked out once: each order's copies carry it
         self._sources[source_id] = Source(source_id, definition, active, template)
         self._source_ids[FulfillmentSource.create_id(source_id)] = source_id
 
