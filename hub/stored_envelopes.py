@@ -2,21 +2,19 @@
 
 The embedded views lane, the relay and every reader of the log turn each stored event into its
 public envelope. Through the store's mapper that is the library's JSON decoder with its object
-hook, the event's typed values built (the decision record, the order's lines ...), and then
-every value walked back into JSON values (`aggregates.contract.to_envelope`). Here the stored
-JSON is parsed with orjson; the top level's tagged values (ids, amounts, times) are decoded by
-the store's own transcodings and made public as `to_envelope` makes them; a value field is
-read into its value and made public by the same functions, but for a value that keeps the JSON
-values it was read from (the decision record, ``plain()``): those are its public data as they
-are. So the envelope is the mapper's, built from what the mapper would have built.
-
-An event this cannot read exactly as the mapper would goes through the mapper: a cipher or a
-compressor, another transcoder or other transcodings, an event class that upcasts, tagged
-values below the top level, JSON that orjson reads otherwise than the standard parser (a run
-of 19 digits or more, NaN, lone surrogates).
+hook, the event's typed values built, then every value walked back into JSON values
+(`aggregates.contract.to_envelope`). Here the stored JSON is parsed with orjson; the top
+level's tagged values (ids, amounts, times) are decoded by the store's own transcodings and
+made public as `to_envelope` makes them (a UTC time: its stored text); a value field likewise,
+but where its stored JSON values are provably its public data (the decision record's
+``plain()``, plain line lists, a submission in its dumped form): those are kept as they are.
+So the envelope is the mapper's. What this cannot read exactly as the mapper goes through it:
+a cipher or compressor, other transcodings, a class that upcasts, tagged values below the top
+level, JSON orjson reads otherwise (19 digits or more in a run, NaN, lone surrogates).
 """
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable, Hashable
@@ -40,7 +38,9 @@ from eventsourcing.utils import resolve_topic
 
 from aggregates.contract import NOT_DATA, envelope_of, public_value, reads_itself, to_envelope
 from aggregates.typed_mapper import value_fields
+from hub import stored_submission
 from schemas.envelope import EventEnvelope
+from schemas.submission import OrderSubmission
 
 __all__ = ["Decoded", "EnvelopeReader"]
 
@@ -190,8 +190,6 @@ class EnvelopeReader:
         """The public data, in one pass over the top level: its tagged values decoded in place
         on the way (as the transcoder's object hook does: `envelope_of` reads the times and ids
         from `state`). None if any of the `tags` "_type_" in the JSON is not such a value."""
-        names = self._names
-        assert names is not None
         data: dict[str, Any] = {}
         for name, value in state.items():
             if (
@@ -201,11 +199,14 @@ class EnvelopeReader:
                 and "_type_" in value
                 and "_data_" in value
             ):
-                transcoding = names.get(value["_type_"])
-                if transcoding is None:
+                found = self._untagged(name, value, values)
+                if found is None:
                     return None  # the mapper raises the library's error for it
-                value = state[name] = transcoding.decode(value["_data_"])
+                value = state[name] = found[0]
                 tags -= 1
+                if found[1] is not None:
+                    data[name] = found[1]
+                    continue
             if name in NOT_DATA or name == "class_version":
                 continue
             public = values.get(name)
@@ -219,8 +220,35 @@ class EnvelopeReader:
             return None
         return data
 
+    def _untagged(
+        self, name: str, tagged: dict[str, Any], values: dict[str, Public]
+    ) -> tuple[Any, str | None] | None:
+        """A tagged value decoded, with its public text where that is provably the stored
+        one (`_utc_text`); None for a transcoding the store lacks."""
+        names = self._names
+        assert names is not None
+        transcoding = names.get(tagged["_type_"])
+        if transcoding is None:
+            return None
+        text = tagged["_data_"]
+        if transcoding.name != "datetime_iso" or type(text) is not str:
+            return transcoding.decode(text), None
+        # The library's decode (`DatetimeAsISO`: the reader takes no other), without its call.
+        decoded = datetime.fromisoformat(text)
+        if name in values or name in NOT_DATA or not _utc_text(text):
+            return decoded, None
+        return decoded, text
+
 
 _UNKNOWN: Any = object()
+# A UTC time as `isoformat()` writes it (ASCII digits, six of fraction only when not zero):
+# `fromisoformat` reads it back with the UTC zone, so its public text (`astimezone(UTC)
+# .isoformat()`) is this very text. Anything else is made public by `public_value`.
+_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?\+00:00")
+
+
+def _utc_text(text: str) -> bool:
+    return _UTC.fullmatch(text) is not None and not text.endswith(".000000+00:00")
 
 
 def _kind_of(topic: str) -> _Kind | None:
@@ -232,7 +260,7 @@ def _kind_of(topic: str) -> _Kind | None:
     except (NameError, TypeError):
         hints = {}
     codecs = value_fields(event_class)
-    values = {name: _public(c.load, _as_stored(hints.get(name))) for name, c in codecs.items()}
+    values = {name: _public(c.load, _test_of(hints.get(name))) for name, c in codecs.items()}
     plain = [name for name, c in codecs.items() if c.plain]
     return _Kind(event_class, values, _splice_of(event_class, plain))
 
@@ -323,6 +351,14 @@ def _public(load: Callable[[Any], Any], as_stored: Callable[[Any], bool] | None)
         return public_value(value)
 
     return public
+
+
+def _test_of(hint: Any) -> Callable[[Any], bool] | None:
+    """The test that a field's stored JSON values are public as they are, if it has one: an
+    order's submission has its own (`hub.stored_submission`), plain line lists `_as_stored`."""
+    if hint is OrderSubmission or hint == OrderSubmission | None:
+        return stored_submission.as_stored
+    return _as_stored(hint)
 
 
 def _as_stored(hint: Any) -> Callable[[Any], bool] | None:

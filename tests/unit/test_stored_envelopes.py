@@ -22,7 +22,7 @@ from connectors.codec import envelope_to_record
 from hub.bootstrap import bootstrap
 from hub.settings import Settings
 from hub.store import OrderStore
-from hub.stored_envelopes import EnvelopeReader
+from hub.stored_envelopes import EnvelopeReader, _utc_text
 from schemas.envelope import EventEnvelope
 
 RELEASE = Path(__file__).parents[1] / "fixtures" / "release_2026_12"
@@ -235,3 +235,35 @@ def test_the_store_reads_its_log_through_the_reader(store: OrderStore) -> None:
     ((position, env),) = store.read_envelopes(None, 10)
 
     assert position == 1 and env == _mapper_envelope(store, _all(store)[0])
+
+
+def test_a_utc_time_is_public_as_its_stored_text_only_where_that_is_its_public_text() -> None:
+    """`_utc_text` accepts a stored time only where `to_envelope`'s text of the decoded time
+    (`astimezone(UTC).isoformat()`) is that very text; what `DatetimeAsISO` writes for UTC
+    times is accepted."""
+    written = [
+        datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 9, 0, 0, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    assert all(_utc_text(time.isoformat()) for time in written)
+    texts = [
+        "2026-11-20T09:00:00.000000+00:00",  # fromisoformat reads it; isoformat drops the zeros
+        "2026-11-20T09:00:00.123+00:00",
+        "2026-11-20 09:00:00+00:00",
+        "2026-11-20T09:00+00:00",
+        "2026-11-20T09:00:00+01:00",
+        "2026-11-20T09:00:00-00:00",
+        "2026-11-20T09:00:00Z",
+        "20261120T090000+00:00",
+        "2026-W47-5T09:00:00+00:00",
+        "2026-11-20T09:00:00",
+        "\uff12026-11-20T09:00:00+00:00",  # a full-width digit
+    ]
+    for text in texts:
+        try:
+            public = datetime.fromisoformat(text).astimezone(UTC).isoformat()
+        except ValueError:
+            public = None
+        assert _utc_text(text) is (public == text), text
