@@ -201,3 +201,35 @@ def test_the_earlier_releases_stored_submissions_are_accepted_and_unchanged(
         store.close()
     assert len(submissions) > 10  # Placed and Changed, accented addresses among them
     assert all(_accepted_means_unchanged(submission) for submission in submissions)
+
+
+def test_the_check_follows_the_models_fields_and_their_limits() -> None:
+    """The check is written beside the models: a field added, moved or given another limit
+    must change it too, or this fails (the fallback would keep the envelope right, but the
+    check would accept a form the model no longer writes)."""
+    from annotated_types import MaxLen, MinLen
+
+    from hub import stored_submission as check
+    from schemas.submission import Address, Customer, OrderLine
+
+    for model, keys in (
+        (OrderSubmission, check._TOP),
+        (Customer, check._CUSTOMER),
+        (Address, check._ADDRESS),
+        (OrderLine, check._LINE),
+    ):
+        assert list(model.model_fields) == keys, model
+    # Every text with a maximum length: at it, kept; one character past it, refused by both.
+    for model, key in ((Customer, "customer"), (Address, "ship_to")):
+        for name, field in model.model_fields.items():
+            limits = [m.max_length for m in field.metadata if isinstance(m, MaxLen)]
+            lows = [m.min_length for m in field.metadata if isinstance(m, MinLen)]
+            if not limits or lows == limits or field.annotation not in (str, str | None):
+                continue  # not a text of a length, or a code of one length (its own validator)
+            too_long = _submission()
+            value = "a" * (limits[0] - 2) + "@b" if name == "email" else "a" * limits[0]
+            too_long[key][name] = value
+            assert _accepted_means_unchanged(too_long), (model, name)
+            too_long[key][name] = "a" + value
+            assert _round_trip(too_long) is None, (model, name)
+            assert not as_stored(too_long), (model, name)
