@@ -351,6 +351,11 @@ class SqlOrderStatusView(SqlView):
         return {r[0]: _from_record(r) for r in cur.fetchall()}
 
 
+def list_json(values: Sequence[object]) -> str:
+    """A row's list column as stored (its JSON, without the standard library's spaces)."""
+    return orjson.dumps(values).decode()
+
+
 def _to_params(row: OrderStatusRow) -> list[object]:
     # Not asdict(): it deep-copies every field, and the row's are flat but for `fulfillment`.
     # The lists by orjson, as the facts (OrderFacts.to_json): the stdlib's encoder, four
@@ -358,7 +363,7 @@ def _to_params(row: OrderStatusRow) -> list[object]:
     values: dict[str, Any] = dict(row.__dict__)
     values["fulfillment"] = row.fulfillment.to_json()
     for name in _TUPLES:
-        values[name] = orjson.dumps(values[name]).decode()
+        values[name] = list_json(values[name])
     return [*(values[c] for c in _COLUMNS), row.external_id.lower()]
 
 

@@ -51,9 +51,9 @@ class Encoder:
     (its INSERT parameters) encodes it.
 
     The reference is a deep `asdict` per row, most of the load's time on a million rows, so
-    rows are encoded by column name (JSON text for tuples, `_DERIVED` for stored extras) and
-    every 997th row, the first ten included, is checked against the reference: the encoding
-    cannot drift from the view's. A column this cannot name makes it use the reference alone.
+    rows are encoded by column name (JSON text for tuples, as the view writes its lists:
+    `list_json`; `_DERIVED` for stored extras) and every 997th row, the first ten included,
+    is checked against the reference: the encoding cannot drift from the view's. A column this cannot name makes it use the reference alone.
     """
 
     def __init__(
@@ -62,8 +62,10 @@ class Encoder:
         columns: Sequence[str],
         fields: Sequence[str],
         tuples: Sequence[str] = (),
+        list_json: Callable[[Sequence[Any]], str] = lambda values: json.dumps(list(values)),
     ) -> None:
         self.reference = reference
+        self.list_json = list_json
         self.columns = list(columns)
         self.tuples = frozenset(tuples)
         self.fields = frozenset(fields)
@@ -86,7 +88,7 @@ class Encoder:
         if column in _AS_JSON:
             return _AS_JSON[column](row)
         if column in self.tuples:
-            return json.dumps(list(getattr(row, column)))
+            return self.list_json(getattr(row, column))
         if column in self.fields:
             return getattr(row, column)
         return _DERIVED[column](row)
@@ -198,7 +200,11 @@ def _load_orders(url: str, world: World, sample: Sample, orders: int, audit_orde
         columns = {table: _columns(conn, table) for table in _BENCH_TABLES}
     order_fields = list(OrderStatusRow.__dataclass_fields__)
     encode_order = Encoder(
-        order_module._to_params, columns["order_status"], order_fields, order_module._TUPLES
+        order_module._to_params,
+        columns["order_status"],
+        order_fields,
+        order_module._TUPLES,
+        order_module.list_json,
     )
     encode_audit = Encoder(astuple, columns["audit_trail"], list(AuditEntry.__dataclass_fields__))
     sku_columns, source_columns = columns["order_status_skus"], columns["order_status_sources"]
