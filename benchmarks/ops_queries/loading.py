@@ -53,7 +53,8 @@ class Encoder:
     The reference is a deep `asdict` per row, most of the load's time on a million rows, so
     rows are encoded by column name (JSON text for tuples, as the view writes its lists:
     `list_json`; `_DERIVED` for stored extras) and every 997th row, the first ten included,
-    is checked against the reference: the encoding cannot drift from the view's. A column this cannot name makes it use the reference alone.
+    is checked against the reference: the encoding cannot drift from the view's. A column
+    this cannot name makes it use the reference alone.
     """
 
     def __init__(
