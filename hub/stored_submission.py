@@ -22,37 +22,24 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from schemas.submission import DeliveryMethod, PaymentState
+from schemas.submission import (
+    Address,
+    Customer,
+    DeliveryMethod,
+    OrderLine,
+    OrderSubmission,
+    PaymentState,
+)
 from schemas.types import EARLIEST_TIME, LATEST_TIME, CountryCode, CurrencyCode
 
 __all__ = ["as_stored"]
 
-# Lists: each object's keys are compared as `list(value) == _KEYS`, in the model's order.
-_TOP = [
-    "channel",
-    "external_id",
-    "placed_at",
-    "customer",
-    "ship_to",
-    "lines",
-    "currency",
-    "delivery_method",
-    "promised_by",
-    "payment_state",
-]
-_CUSTOMER = ["id", "name", "email", "demand_class"]
-_ADDRESS = [
-    "name",
-    "line1",
-    "line2",
-    "city",
-    "postal_code",
-    "region",
-    "country",
-    "lat",
-    "lon",
-]
-_LINE = ["line_id", "sku", "quantity", "unit_price"]
+# Each object's keys are compared as `list(value) == keys`: the dump writes every field, in
+# the model's order.
+_TOP = list(OrderSubmission.model_fields)
+_CUSTOMER = list(Customer.model_fields)
+_ADDRESS = list(Address.model_fields)
+_LINE = list(OrderLine.model_fields)
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 _MONEY = re.compile(r"(?:0|[1-9][0-9]{0,13})(?:\.[0-9]{1,4})?")
