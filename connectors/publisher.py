@@ -139,11 +139,11 @@ async def _hand_batches(
     `linger_ms` for records that no one else adds."""
     ready: list[tuple[str, int, BatchBuilder]] = []  # full batches, in the order they filled
     filling: dict[tuple[str, int], BatchBuilder] = {}
-    # Per topic: its partitions as `send()` hands them to the partitioner, and how many; and
-    # per topic and key the batch filling for them: a read's events of one order (ten-odd)
-    # share their key, so its partition is worked out once a call (the relay: ~1 µs a record
-    # of hashing, tuples and look-ups before, py-spy).
-    partitions: dict[str, tuple[list[int], int]] = {}
+    # Per topic: its partitions as `send()` hands them to the partitioner; and per topic and
+    # key the batch filling for them: a read's events of one order (ten-odd) share their key,
+    # so its partition is worked out once a call (the relay: ~1 µs a record of hashing, tuples
+    # and look-ups before, py-spy).
+    partitions: dict[str, list[int]] = {}
     where: dict[tuple[str, bytes], tuple[str, int]] = {}
     create = producer.create_batch
     for r in records:
@@ -169,18 +169,19 @@ async def _hand_batches(
 
 
 async def _partition_of(
-    producer: AIOKafkaProducer, partitions: dict[str, tuple[list[int], int]], r: OutboundRecord
+    producer: AIOKafkaProducer, partitions: dict[str, list[int]], r: OutboundRecord
 ) -> int:
-    """The record's partition, as `cached_partitioner` chooses it (so a key goes to the
-    partition it went to before); the topic's partitions asked for once per call."""
-    found = partitions.get(r.topic)
-    if found is None:
-        everything = list(await producer.partitions_for(r.topic))
-        found = partitions[r.topic] = (everything, len(everything))
-    if r.key is None:
-        available = list(producer.client.cluster.available_partitions_for_topic(r.topic))
-        return cached_partitioner(None, found[0], available)
-    return found[0][(_hash(r.key) & 0x7FFFFFFF) % found[1]]
+    """The record's partition, as `send()` would choose it (`cached_partitioner`: a key goes
+    to the partition it went to before); the topic's partitions asked for once per call."""
+    everything = partitions.get(r.topic)
+    if everything is None:
+        everything = partitions[r.topic] = list(await producer.partitions_for(r.topic))
+    available = (
+        list(producer.client.cluster.available_partitions_for_topic(r.topic))
+        if r.key is None
+        else everything  # not read for a key
+    )
+    return cached_partitioner(r.key, everything, available)
 
 
 class RecordingPublisher:
