@@ -14,7 +14,9 @@ years, amounts as `str()` of their Decimal, quantities and coordinates of exactl
 and range, unique line ids, `promised_by` after `placed_at`. The codes (country, currency) are
 checked by the model's own validators, once per distinct text. Whatever it does not accept
 goes through pydantic as before (tests/unit/test_stored_submission.py holds every accepted
-form to the round trip, and the refused neighbours of each rule)."""
+form to the round trip, and the refused neighbours of each rule; it binds the copies here to
+the models: their fields in order, each text's limit, every character of a slug or SKU, and the
+numeric limits read from the models)."""
 
 import re
 from datetime import datetime

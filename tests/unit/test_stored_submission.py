@@ -233,3 +233,78 @@ def test_the_check_follows_the_models_fields_and_their_limits() -> None:
             too_long[key][name] = "a" + value
             assert _round_trip(too_long) is None, (model, name)
             assert not as_stored(too_long), (model, name)
+
+
+def _kept(stored: dict[str, Any]) -> bool:
+    """The round trip gives the very same JSON back."""
+    return _json(_round_trip(stored)) == _json(stored)
+
+
+# Every ASCII character and a few beyond (Latin-1, a no-break space, a line separator, a
+# full-width letter, an accented capital): the slugs and SKUs the check knows by its own copy
+# of the models' patterns.
+_CHARACTERS = [chr(c) for c in range(128)] + ["é", "\u00a0", "\u2028", "\uff21", "Ä", "ß"]
+
+
+@pytest.mark.parametrize("path", [("channel",), ("customer", "demand_class"), ("lines", 0, "sku")])
+def test_the_check_takes_a_slug_or_sku_exactly_where_the_model_keeps_it(
+    path: tuple[Any, ...],
+) -> None:
+    """The check's patterns are copies of the models' (`SLUG_PATTERN`, `SKU_PATTERN` and the
+    SKU's length): each character first, inside and last, and the longest text and one past
+    it, accepted exactly where the round trip keeps the value. A pattern made stricter in the
+    model (the check would then accept a form the model refuses), or looser, fails here."""
+    stored = _submission()
+    values = [v for c in _CHARACTERS for v in (c + "a1", "a" + c + "1", "a1" + c)]
+    values += ["a" * 63, "a" * 64, "a" * 65, "0" * 64, "0" * 65]
+    disagree = []
+    for value in values:
+        _set(stored, path, value)
+        if as_stored(stored) != _kept(stored):
+            disagree.append(value)
+    assert not disagree, (path, disagree)
+
+
+def test_the_check_takes_numbers_at_the_models_limits_exactly_where_the_model_does() -> None:
+    """The check's ranges are copies of the models' (`Field(gt=..., le=...)` of a quantity and
+    a coordinate, the number of lines): read from the models here, each limit and its
+    neighbours accepted exactly where the round trip keeps them."""
+    import math
+
+    from annotated_types import Ge, Gt, Le, MaxLen, MinLen
+
+    from schemas.submission import Address, OrderLine
+
+    def bounds(field: Any) -> tuple[Any, Any]:
+        low = high = None
+        for m in field.metadata:
+            low = m.gt if isinstance(m, Gt) else m.ge if isinstance(m, Ge) else low
+            high = m.le if isinstance(m, Le) else high
+        assert low is not None and high is not None, field
+        return low, high
+
+    low, high = bounds(OrderLine.model_fields["quantity"])
+    cases: list[tuple[tuple[Any, ...], Any]] = [
+        (("lines", 0, "quantity"), q) for q in (low - 1, low, low + 1, high - 1, high, high + 1)
+    ]
+    for name in ("lat", "lon"):
+        low, high = bounds(Address.model_fields[name])
+        for edge in (float(low), float(high)):
+            for value in (edge, math.nextafter(edge, 0.0), math.nextafter(edge, -2 * edge)):
+                cases.append((("ship_to", name), value))
+    disagree = []
+    for path, value in cases:
+        stored = _submission()
+        _set(stored, path, value)
+        if as_stored(stored) != _kept(stored):
+            disagree.append((path, value))
+    assert not disagree, disagree
+
+    lines = OrderSubmission.model_fields["lines"].metadata
+    fewest = next(m.min_length for m in lines if isinstance(m, MinLen))
+    most = next(m.max_length for m in lines if isinstance(m, MaxLen))
+    for count in (fewest, most, most + 1):
+        stored = _submission(lines=min(count, most))
+        if count > most:
+            stored["lines"].append({**stored["lines"][0], "line_id": "extra"})
+        assert as_stored(stored) == _kept(stored) == (count <= most), count
