@@ -54,7 +54,7 @@ from benchmarks.flow_watch import (
     sample_rss,
     wait_idle,
 )
-from benchmarks.network import Network, OrderMaker, generate_network
+from benchmarks.network import Network, OrderMaker, generate_network, with_stock_scaled
 from benchmarks.procstats import CpuWindow
 from benchmarks.raw_limits import raw_broker_rate, raw_store_rate
 from benchmarks.services import drop_database, fresh_database
@@ -320,7 +320,7 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
 
 
 def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]:
-    network = generate_network(sources, args.skus, seed=args.seed)
+    network = with_stock_scaled(generate_network(sources, args.skus, args.seed), args.stock_scale)
     console.print(
         f"[bold]{mode}[/bold], {sources} sources, {len(network.skus):,} SKUs, "
         f"{len(network.stock):,} stock rows"
@@ -361,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skus", type=int, default=2_000, help="10000: the issue's network")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--stock-via", choices=["kafka", "rest"], default="kafka")
+    parser.add_argument("--stock-scale", type=float, default=1.0, help="each row but the "
+                        "scarce SKUs' this many times its count (a soak, no --ship)")  # fmt: skip
     parser.add_argument("--kafka-share", type=float, default=0.1, help="orders on a channel topic")
     parser.add_argument("--concurrency", type=int, default=64, help="REST requests in flight")
     parser.add_argument("--batch", type=int, default=500, help="the hub's batch sizes")

@@ -69,8 +69,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soak-lag-seconds", type=float, default=30.0, help="soak: that while")
     parser.add_argument("--updates-via", choices=["kafka", "rest"], default="rest",
                         help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
-    parser.add_argument("--cancel-after", type=float, default=0.0, help="soak with --ship: "
-                        "cancel orders backordered or held this many s after placed")  # fmt: skip
+    parser.add_argument("--cancel-after", type=float, default=0.0, help="soak: cancel "
+                        "orders backordered or held this many s after placed")  # fmt: skip
     parser.add_argument("--spread", action="store_true", help="soak: the network's rounds "
                         "on a fixed schedule, each round's messages paced over it")  # fmt: skip
     parser.add_argument("--soak-minutes", type=float, default=0.0, help="soak: stop offering "
@@ -367,7 +367,8 @@ async def soak_watched(
     bound: LagBound | None,
 ) -> dict[str, Any]:
     """The soak between the rests, the network's rounds beside it."""
-    net = Connector(s.hub, s.network, args) if args.ship else None
+    # Without shipping, the rounds still cancel what waits too long (`--cancel-after`).
+    net = Connector(s.hub, s.network, args) if args.ship or args.cancel_after else None
     stop = asyncio.Event()
     snapshots = snapshots_folder(args)
     rest = await at_rest(s.hub, args.soak_rest, snapshots, watch) if args.soak_rest else None

@@ -10,7 +10,7 @@ a seed. Pure: no I/O.
 import itertools
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # (country, weight of demand and of sources, cities with coordinates)
@@ -141,6 +141,19 @@ def generate_network(sources: int = 100, skus: int = 10_000, seed: int = 7) -> N
                 on_hand = rng.randint(1_000, 20_000)
             stock.append(StockRow(source_id, sku, on_hand))
     return Network(sources=made, stock=stock, skus=sku_ids, scarce=scarce)
+
+
+def with_stock_scaled(network: Network, factor: float) -> Network:
+    """The same network, every row but the scarce SKUs' holding `factor` times its count: a
+    soak that reports nothing shipped (`benchmarks.flow --stock-scale`) runs out of stock
+    otherwise, and routes its orders ever further, then backorders them."""
+    if factor == 1:
+        return network
+    stock = [
+        row if row.sku in network.scarce else replace(row, on_hand=round(row.on_hand * factor))
+        for row in network.stock
+    ]
+    return replace(network, stock=stock)
 
 
 class OrderMaker:
