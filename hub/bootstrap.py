@@ -226,12 +226,19 @@ class Hub:
         self.views_db.close()
 
 
-def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = utc_now) -> Hub:
-    """Build the hub. Embedded (no Kafka): events are delivered in-process to the followers."""
-    settings = settings or Settings()
+def open_store(settings: Settings) -> tuple[SqlDatabase, OrderStore]:
+    """The views' database and the event store, its tables made under the views' schema lock
+    (processes starting together on a new database do not race to make them)."""
     views_db = SqlDatabase(settings.views_url())
     with views_db.schema_lock():
         store = OrderStore(env=settings.eventsourcing_env())
+    return views_db, store
+
+
+def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = utc_now) -> Hub:
+    """Build the hub. Embedded (no Kafka): events are delivered in-process to the followers."""
+    settings = settings or Settings()
+    views_db, store = open_store(settings)
     catalog = CatalogService(store, clock)
     policies = PolicyService(
         store,

@@ -3,7 +3,8 @@
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from psycopg.conninfo import make_conninfo
 
@@ -11,11 +12,14 @@ from connectors.codec import OutboundRecord
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
 from connectors.store_notices import StoreNotices, install_trigger
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import open_store
 from hub.collector import collect_for_batches
 from hub.settings import Settings
+from hub.store import OrderStore
 from hub.stored_records import RecordReader
 from hub.streaming.kafka_parts import KafkaParts
+from projections.positions import SqlPositionStore
+from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily, EventType
 from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
@@ -113,7 +117,43 @@ def _order_plan(settings: Settings, type: str) -> Plan:
     return lambda subject, data: [(orders, subject)]
 
 
-def build_relay(hub: Hub, publisher: KafkaPublisher, wakeups: StoreNotices | None = None) -> Relay:
+class RelaySide(Protocol):
+    """What the relay needs of a hub: the event store, its settings, its own position (a
+    whole `hub.bootstrap.Hub` has them)."""
+
+    settings: Settings
+    store: OrderStore
+
+    def relay_positions(self) -> SqlPositionStore: ...
+
+
+@dataclass
+class RelayParts:
+    """The relay's side of a hub, without the views. `orderhub relay` reads no view, so it
+    does not open them: a relay then starts beside views of another layout (a newer release's,
+    which `bootstrap` refuses), and does not rebuild a view whose layout changed, which is the
+    work of the processes that read them."""
+
+    settings: Settings
+    store: OrderStore
+    views_db: SqlDatabase  # where the relay's position is kept
+
+    def relay_positions(self) -> SqlPositionStore:
+        return SqlPositionStore(self.views_db, follower="relay")
+
+    def close(self) -> None:
+        self.store.close()
+        self.views_db.close()
+
+
+def relay_parts(settings: Settings) -> RelayParts:
+    views_db, store = open_store(settings)
+    return RelayParts(settings, store, views_db)
+
+
+def build_relay(
+    hub: RelaySide, publisher: KafkaPublisher, wakeups: StoreNotices | None = None
+) -> Relay:
     records = RecordReader(hub.store, route_for(hub.settings), UNPUBLISHED)
     return Relay(
         source=hub.store,
@@ -135,7 +175,7 @@ def _as_read(records: list[OutboundRecord]) -> list[OutboundRecord]:
     return records
 
 
-def store_notices(hub: Hub) -> StoreNotices | None:
+def store_notices(hub: RelaySide) -> StoreNotices | None:
     """On PostgreSQL, the trigger that notifies commits, and a listener; None on SQLite (or if
     the trigger cannot be installed: the relay then polls, as it did)."""
     if not hub.settings.uses_postgres:
@@ -164,7 +204,7 @@ def store_notices(hub: Hub) -> StoreNotices | None:
 async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     kafka = KafkaParts(settings)
     await kafka.ensure_topics()
-    hub = bootstrap(settings)
+    hub = relay_parts(settings)
     # The relay publishes up to a batch of events at a time and waits for them: as closed
     # record batches, one per partition, not record by record (connectors.publisher).
     publisher = KafkaPublisher(kafka.bootstrap, client_id="orderhub-relay", whole_batches=True)
