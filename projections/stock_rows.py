@@ -4,11 +4,9 @@ helpers both backends share. See projections/stock_levels.py for the why of the 
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC
-
-import orjson
 
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventFamily
@@ -28,16 +26,48 @@ class StockLevel:
     available: int
     updated_at: str  # UTC ISO of the last event's business time, e.g. 2026-11-20T09:00:00.000000Z
     version: int  # the stock item's event sequence this row was computed up to
-    reservations: str = "{}"  # {order_id: quantity} of the open reservations, as JSON text
     source_name: str = ""  # the source's display name; its id while no name is known
 
     def __post_init__(self) -> None:
         if not self.source_name:
             object.__setattr__(self, "source_name", self.source_id)
 
-    def reservations_by_order(self) -> dict[str, int]:
-        held: dict[str, int] = orjson.loads(self.reservations)
-        return held
+
+ReservationKey = tuple[str, str, str]  # source id, SKU, the reservation's order key
+
+
+@dataclass
+class Reservations:
+    """The open reservations that a batch's events name, as loaded before its fold (`held`:
+    a part of the view's, never all of it), and the keys the fold changed. A row's `reserved`
+    is kept by arithmetic on these: each event costs the same however many reservations its
+    item holds (the map of them all, rewritten on each event of the item, grew with them)."""
+
+    held: dict[ReservationKey, int] = field(default_factory=dict)
+    changed: set[ReservationKey] = field(default_factory=set)
+
+    def take(self, key: ReservationKey, quantity: int) -> int:
+        """A reservation made (or made again with another quantity); the units it adds."""
+        before = self.held.get(key, 0)
+        self.held[key] = quantity
+        self.changed.add(key)
+        return quantity - before
+
+    def drop(self, key: ReservationKey) -> int:
+        """An order's reservation gone (released, or consumed by a shipment); the units it
+        held, none if it held nothing (the aggregate's rule: drop this order's reservation)."""
+        self.changed.add(key)
+        return self.held.pop(key, 0)
+
+
+def reservation_keys(envelopes: Iterable[EventEnvelope]) -> list[ReservationKey]:
+    """The reservations a batch's stock events name: what its fold needs loaded."""
+    keys = {
+        (str(e.data["source_id"]), str(e.data["sku"]), str(e.data["order_id"]))
+        for e in envelopes
+        if e.type.startswith(STOCK_EVENTS) and "order_id" in e.data
+    }
+    return sorted(keys)
 
 
 @dataclass(frozen=True)
@@ -67,10 +97,9 @@ def _level(
     sku: str,
     on_hand: int,
     safety_stock: int,
-    reservations: dict[str, int],
+    reserved: int,
     env: EventEnvelope,
 ) -> StockLevel:
-    reserved = sum(reservations.values())
     return StockLevel(
         source_id=source_id,
         sku=sku,
@@ -80,38 +109,38 @@ def _level(
         available=max(0, on_hand - reserved - safety_stock),
         updated_at=utc_text(env),
         version=env.sequence,
-        # The stdlib's compact sorted text, byte for byte (the keys are order ids), by orjson:
-        # the stdlib's encoder and decoder were most of a stock event's fold.
-        reservations=orjson.dumps(reservations, option=orjson.OPT_SORT_KEYS).decode(),
     )
 
 
-def fold(row: StockLevel | None, env: EventEnvelope) -> StockLevel | None:
-    """Apply one stock item event; one at or below the row's version was seen already."""
+def fold(
+    row: StockLevel | None, env: EventEnvelope, reservations: Reservations
+) -> StockLevel | None:
+    """Apply one stock item event; one at or below the row's version was seen already.
+    `reservations` holds the open reservation of each order the event names, if any."""
     if row is not None and env.sequence <= row.version:
         return row
     kind = env.type.removeprefix(STOCK_EVENTS)
     data = env.data
     if kind == "registered":
         return _level(
-            data["source_id"], data["sku"], int(data["on_hand"]), int(data["safety_stock"]), {}, env
+            data["source_id"], data["sku"], int(data["on_hand"]), int(data["safety_stock"]), 0, env
         )
     if row is None or kind not in ("counted", "adjusted", "reserved", "released", "consumed"):
         return row  # history starts before this view's retention, or a type it does not know
-    on_hand, safety_stock = row.on_hand, row.safety_stock
-    held = row.reservations_by_order()
+    on_hand, safety_stock, reserved = row.on_hand, row.safety_stock, row.reserved
     if kind == "counted":
         on_hand, safety_stock = int(data["on_hand"]), int(data["safety_stock"])
     elif kind == "adjusted":
         on_hand += int(data["delta"])
-    elif kind == "reserved":
-        held[str(data["order_id"])] = int(data["quantity"])
-    elif kind == "released":
-        held.pop(str(data["order_id"]), None)
-    else:  # consumed: the shipped units leave on-hand, the rest of the reservation is freed
-        held.pop(str(data["order_id"]), None)
-        on_hand -= int(data["quantity"])
-    return _level(row.source_id, row.sku, on_hand, safety_stock, held, env)
+    else:
+        key = (row.source_id, row.sku, str(data["order_id"]))
+        if kind == "reserved":
+            reserved += reservations.take(key, int(data["quantity"]))
+        else:  # released, or consumed: the shipped units leave on-hand, the rest is freed
+            reserved -= reservations.drop(key)
+            if kind == "consumed":
+                on_hand -= int(data["quantity"])
+    return _level(row.source_id, row.sku, on_hand, safety_stock, reserved, env)
 
 
 def fold_source(current: SourceName | None, env: EventEnvelope) -> SourceName | None:
@@ -140,15 +169,17 @@ def fold_batch(
     envelopes: Sequence[EventEnvelope],
     rows: dict[tuple[str, str], StockLevel],
     sources: dict[str, SourceName],
+    reservations: Reservations,
 ) -> tuple[dict[tuple[str, str], StockLevel], dict[str, SourceName]]:
-    """Fold a batch into the given rows and sources (changed in place); return what changed."""
+    """Fold a batch into the given rows, sources and reservations (changed in place); return
+    the rows and sources that changed (`reservations.changed` says which reservations)."""
     changed_rows: dict[tuple[str, str], StockLevel] = {}
     changed_sources: dict[str, SourceName] = {}
     for env in envelopes:
         if env.type.startswith(STOCK_EVENTS):
             key = stock_key(env)
             old = rows.get(key)
-            new = fold(old, env)
+            new = fold(old, env, reservations)
             if new is not None and new is not old:
                 rows[key] = changed_rows[key] = new
         elif env.type.startswith(SOURCE_EVENTS):
@@ -176,6 +207,13 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
         raise ValueError(f"not a stock levels cursor: {cursor!r}")
     return value[0], value[1]
+
+
+def page_of(found: list[StockLevel], limit: int) -> StockPage:
+    """`found` holds up to limit + 1 rows: one more than the page says another page follows."""
+    rows = found[:limit]
+    more = len(found) > limit
+    return StockPage(rows, encode_cursor(rows[-1].source_id, rows[-1].sku) if more else None)
 
 
 def check_limit(limit: int) -> None:

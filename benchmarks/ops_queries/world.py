@@ -378,7 +378,6 @@ class World:
             available=max(0, on_hand - reserved - safety),
             updated_at=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             version=rng.randrange(1, 60),
-            reservations=json.dumps(held, sort_keys=True, separators=(",", ":")),
         )
 
 

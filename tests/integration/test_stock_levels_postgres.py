@@ -17,6 +17,7 @@ from tests.contracts.stock_levels_contract import (
     events_of,
     stock_item,
 )
+from tests.support.stock_layout_1 import upgraded_in_place
 from tests.support.views import in_schema, postgres_views
 
 pytestmark = pytest.mark.postgres
@@ -96,3 +97,11 @@ class TestPostgresStockLevels(StockLevelsContract):
         assert "stock_levels_short" in plans["short"]
         assert "stock_levels_sku" in plans["prefix"]
         assert "stock_levels_pkey" in plans["page"]
+
+
+def test_a_layout_1_view_is_upgraded_in_place(database_url: str) -> None:
+    db = SqlDatabase(in_schema(database_url, "layout_1"))
+    try:
+        upgraded_in_place(db)
+    finally:
+        db.close()

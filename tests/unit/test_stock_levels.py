@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from projections.base import prefix_upper_bound
 from projections.sqldb import SqlDatabase
-from projections.stock_levels import (
-    InMemoryStockLevels,
-    SqlStockLevels,
-    decode_cursor,
-    encode_cursor,
-    prefix_upper_bound,
-)
+from projections.stock_levels import InMemoryStockLevels, SqlStockLevels
+from projections.stock_rows import decode_cursor, encode_cursor
 from tests.contracts.stock_levels_contract import (
     STREAM,
     MakeView,
@@ -22,6 +18,7 @@ from tests.contracts.stock_levels_contract import (
     source,
     stock_item,
 )
+from tests.support.stock_layout_1 import upgraded_in_place
 from tests.support.views import sqlite_views
 
 
@@ -75,6 +72,14 @@ class TestSqliteStockLevels(StockLevelsContract):
             db.close()
         assert "stock_levels_short" in short_plan
         assert "stock_levels_sku" in prefix_plan
+
+
+def test_a_layout_1_view_is_upgraded_in_place(tmp_path: Path) -> None:
+    db = SqlDatabase(f"sqlite:///{tmp_path}/views.db")
+    try:
+        upgraded_in_place(db)
+    finally:
+        db.close()
 
 
 class TestHelpers:

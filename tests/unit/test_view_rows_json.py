@@ -5,7 +5,6 @@ import json
 
 from projections.order_rows import OrderFacts, OrderStatusRow, fold
 from projections.order_status import _COLUMNS, _from_record, _to_params
-from projections.stock_rows import StockLevel, _level
 from tests.contracts.factories import order_envelopes
 
 
@@ -38,12 +37,3 @@ def test_an_order_row_written_by_the_stdlib_reads_the_same() -> None:
     assert " " in str(earlier["fulfillment"]) and "\\u00e9" in str(earlier["reasons"])
 
     assert _from_record([earlier[c] for c in _COLUMNS]) == row
-
-
-def test_stock_reservations_are_the_stdlib_compact_sorted_text() -> None:
-    held = {"b7c1-order": 3, "a0f2-order": 1, "c9-order": 12}
-    level = _level("S-1", "SKU-1", 40, 2, held, order_envelopes("WEB-1", "accepted")[0])
-
-    assert level.reservations == json.dumps(held, sort_keys=True, separators=(",", ":"))
-    assert level.reservations_by_order() == held
-    assert StockLevel("S", "K", 1, 0, 0, 1, "t", 1).reservations_by_order() == {}
