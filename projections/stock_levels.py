@@ -6,15 +6,12 @@ The source's display name comes from the `orderhub.fulfillment_source.*` events,
 because both kinds arrive on the inventory topic in no particular order relative to each other
 (they are keyed by their own aggregate), and joined in when rows are read.
 
-The per-order reservations are kept in a table of their own, one row per open reservation
-(`stock_level_reservations`), and a row's `reserved` by arithmetic on them: the aggregate's rule
-is "drop this order's reservation" (a release of an order that holds nothing frees nothing), so
-the view reads the reservations a batch's events name, folds, and writes back those it changed.
-Each event then costs the same however many reservations its item holds. Layouts before 2 kept
-them IN the row as JSON text, rewritten on every event of the item: a soak whose orders did not
-ship (every reservation stays open) took PostgreSQL's CPU per order from 1.2 to 4 ms in its
-first 100,000 orders, the view's table to 792 MB for 39,632 rows (benchmarks/README.md, "The
-stock view's reservations"). A view of that layout is upgraded in place when a process starts.
+A row's `reserved` is kept by arithmetic on the events' quantities (`stock_rows.fold`), as the
+aggregate keeps its `reserved_units` and the supply view its holdings. Layout 1 also kept the
+map of the open reservations in the row, as JSON text, rewritten on each event of the item: a
+soak whose orders did not ship (every reservation stays open) took the PostgreSQL CPU per order
+from 1.1 to 3.4 ms and the table to 510 MB for 39,632 rows in 100,000 orders
+(benchmarks/README.md, "The stock view's reservations"). Its rows are upgraded in place.
 """
 
 from collections.abc import Iterable, Sequence
@@ -29,12 +26,6 @@ from projections.base import (
 )
 from projections.positions import create_positions_table, read_positions, save_positions
 from projections.sqldb import Cursor, SqlDatabase
-from projections.stock_level_reservations import (
-    RESERVATIONS_DDL,
-    load_reservations,
-    upgrade_from_1,
-    write_reservations,
-)
 from projections.stock_levels_memory import InMemoryStockLevels, StockLevelsView
 from projections.stock_rows import (
     FOLLOWER,
@@ -47,7 +38,6 @@ from projections.stock_rows import (
     decode_cursor,
     fold_batch,
     page_of,
-    reservation_keys,
     stock_key,
 )
 from schemas.envelope import EventEnvelope
@@ -76,9 +66,10 @@ CREATE TABLE IF NOT EXISTS stock_levels (
     version BIGINT NOT NULL,
     PRIMARY KEY (source_id, sku)
 )"""
-# 2: the open reservations in a table of their own, not as JSON text in the item's row.
+# 2: no list of the open reservations in the item's row (layout 1's JSON text), `reserved` by
+# arithmetic alone.
 VERSION = 2
-_TABLES = ["stock_levels", "stock_level_sources", "stock_level_reservations"]
+_TABLES = ["stock_levels", "stock_level_sources"]
 _SOURCES_DDL = """
 CREATE TABLE IF NOT EXISTS stock_level_sources (
     source_id TEXT{collate} PRIMARY KEY,
@@ -111,11 +102,9 @@ class SqlStockLevels(SqlView):
         collate = ' COLLATE "C"' if db.dialect == "postgres" else ""
         with db.schema_transaction() as cur:
             create_versions_table(cur)
-            cur.execute(RESERVATIONS_DDL.format(collate=collate))
-            upgrade_from_1(cur, db.dialect, VERSION)
+            _upgrade_from_1(cur, db.dialect)
             # Its layout changed: the hub rebuilds it from the event store when it starts.
             self.needs_rebuild = ensure_version(cur, FOLLOWER, VERSION, _TABLES)
-            cur.execute(RESERVATIONS_DDL.format(collate=collate))
             cur.execute(_DDL.format(collate=collate))
             cur.execute(_SOURCES_DDL.format(collate=collate))
             for statement in _INDEXES:
@@ -129,9 +118,7 @@ class SqlStockLevels(SqlView):
         subjects = sorted({e.subject for e in envelopes if e.type.startswith(SOURCE_EVENTS)})
         rows = _load_rows(cur, keys, self._db.dialect)
         sources = _load_sources(cur, subjects)
-        reservations = load_reservations(cur, reservation_keys(envelopes), self._db.dialect)
-        changed_rows, changed_sources = fold_batch(envelopes, rows, sources, reservations)
-        write_reservations(cur, reservations)
+        changed_rows, changed_sources = fold_batch(envelopes, rows, sources)
         if changed_rows:
             placeholders = ", ".join("?" for _ in _STORED)
             updates = ", ".join(f"{c} = excluded.{c}" for c in _STORED[2:])
@@ -162,7 +149,6 @@ class SqlStockLevels(SqlView):
         with self._db.transaction(writing_view=FOLLOWER) as cur:
             cur.execute("DELETE FROM stock_levels")
             cur.execute("DELETE FROM stock_level_sources")
-            cur.execute("DELETE FROM stock_level_reservations")
             cur.execute("DELETE FROM orderhub_positions WHERE follower = ?", (FOLLOWER,))
 
     def get(self, source_id: str, sku: str) -> StockLevel | None:
@@ -208,15 +194,6 @@ class SqlStockLevels(SqlView):
             )
             found = [_from_record(r) for r in cur.fetchall()]
         return page_of(found, limit)
-
-    def reservations(self, source_id: str, sku: str) -> dict[str, int]:
-        with self._db.transaction() as cur:
-            cur.execute(
-                "SELECT order_id, quantity FROM stock_level_reservations "
-                "WHERE source_id = ? AND sku = ? ORDER BY order_id",
-                (source_id, sku),
-            )
-            return {str(order): int(units) for order, units in cur.fetchall()}
 
     def totals_by_sku(self, skus: list[str]) -> dict[str, tuple[int, int]]:
         totals: dict[str, tuple[int, int]] = {}
@@ -283,6 +260,31 @@ def _load_rows(
                 row = _from_record(record)
                 rows[(row.source_id, row.sku)] = row
     return rows
+
+
+def _upgrade_from_1(cur: Cursor, dialect: str) -> None:
+    """A view of layout 1 (no version recorded, the open reservations as JSON text in a column
+    of the item's row) upgraded in place: its figures are right as they are, so the column is
+    dropped and the version recorded. Nothing to do for another layout or a new database."""
+    cur.execute("SELECT version FROM orderhub_view_versions WHERE view = ?", (FOLLOWER,))
+    if cur.fetchone() is not None or "reservations" not in _columns(cur, dialect):
+        return
+    cur.execute("ALTER TABLE stock_levels DROP COLUMN reservations")
+    cur.execute(
+        "INSERT INTO orderhub_view_versions (view, version) VALUES (?, ?)", (FOLLOWER, VERSION)
+    )
+
+
+def _columns(cur: Cursor, dialect: str) -> set[str]:
+    """The columns of the stock_levels table; none when there is no such table."""
+    if dialect == "postgres":
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'stock_levels'"
+        )
+    else:
+        cur.execute("SELECT name FROM pragma_table_info('stock_levels')")
+    return {str(name) for (name,) in cur.fetchall()}
 
 
 def _load_sources(cur: Cursor, subjects: Sequence[str]) -> dict[str, SourceName]:

@@ -8,8 +8,6 @@ from typing import Protocol
 from projections.base import ReadModel, advance
 from projections.stock_rows import (
     FOLLOWER,
-    ReservationKey,
-    Reservations,
     SourceName,
     StockLevel,
     StockPage,
@@ -38,9 +36,6 @@ class StockLevelsView(ReadModel, Protocol):
     def totals_by_sku(self, skus: list[str]) -> dict[str, tuple[int, int]]:
         """(on_hand, available) summed over every source, for each given SKU that has a row."""
 
-    def reservations(self, source_id: str, sku: str) -> dict[str, int]:
-        """The item's open reservations: order key -> units."""
-
 
 # -- in memory -----------------------------------------------------------------------------------
 
@@ -53,13 +48,11 @@ class InMemoryStockLevels:
         self._sources: dict[str, SourceName] = {}
         self._names: dict[str, str] = {}
         self._positions: dict[str, int] = {}
-        self._held: dict[ReservationKey, int] = {}
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         rows, sources = dict(self._rows), dict(self._sources)
-        reservations = Reservations(dict(self._held))
-        fold_batch(envelopes, rows, sources, reservations)  # raises before anything is kept
-        self._rows, self._sources, self._held = rows, sources, reservations.held
+        fold_batch(envelopes, rows, sources)  # raises before anything is kept
+        self._rows, self._sources = rows, sources
         self._names = {s.source_id: s.name for s in sources.values()}
         advance(self._positions, positions)
 
@@ -68,14 +61,6 @@ class InMemoryStockLevels:
 
     def reset(self) -> None:
         self._rows, self._sources, self._names, self._positions = {}, {}, {}, {}
-        self._held = {}
-
-    def reservations(self, source_id: str, sku: str) -> dict[str, int]:
-        return {
-            order: units
-            for (source, item, order), units in sorted(self._held.items())
-            if (source, item) == (source_id, sku)
-        }
 
     def get(self, source_id: str, sku: str) -> StockLevel | None:
         row = self._rows.get((source_id, sku))

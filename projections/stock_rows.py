@@ -4,8 +4,8 @@ helpers both backends share. See projections/stock_levels.py for the why of the 
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
 
 from schemas.envelope import EventEnvelope
@@ -31,43 +31,6 @@ class StockLevel:
     def __post_init__(self) -> None:
         if not self.source_name:
             object.__setattr__(self, "source_name", self.source_id)
-
-
-ReservationKey = tuple[str, str, str]  # source id, SKU, the reservation's order key
-
-
-@dataclass
-class Reservations:
-    """The open reservations that a batch's events name, as loaded before its fold (`held`:
-    a part of the view's, never all of it), and the keys the fold changed. A row's `reserved`
-    is kept by arithmetic on these: each event costs the same however many reservations its
-    item holds (the map of them all, rewritten on each event of the item, grew with them)."""
-
-    held: dict[ReservationKey, int] = field(default_factory=dict)
-    changed: set[ReservationKey] = field(default_factory=set)
-
-    def take(self, key: ReservationKey, quantity: int) -> int:
-        """A reservation made (or made again with another quantity); the units it adds."""
-        before = self.held.get(key, 0)
-        self.held[key] = quantity
-        self.changed.add(key)
-        return quantity - before
-
-    def drop(self, key: ReservationKey) -> int:
-        """An order's reservation gone (released, or consumed by a shipment); the units it
-        held, none if it held nothing (the aggregate's rule: drop this order's reservation)."""
-        self.changed.add(key)
-        return self.held.pop(key, 0)
-
-
-def reservation_keys(envelopes: Iterable[EventEnvelope]) -> list[ReservationKey]:
-    """The reservations a batch's stock events name: what its fold needs loaded."""
-    keys = {
-        (str(e.data["source_id"]), str(e.data["sku"]), str(e.data["order_id"]))
-        for e in envelopes
-        if e.type.startswith(STOCK_EVENTS) and "order_id" in e.data
-    }
-    return sorted(keys)
 
 
 @dataclass(frozen=True)
@@ -112,11 +75,13 @@ def _level(
     )
 
 
-def fold(
-    row: StockLevel | None, env: EventEnvelope, reservations: Reservations
-) -> StockLevel | None:
+def fold(row: StockLevel | None, env: EventEnvelope) -> StockLevel | None:
     """Apply one stock item event; one at or below the row's version was seen already.
-    `reservations` holds the open reservation of each order the event names, if any."""
+
+    `reserved` by arithmetic on the events' quantities, as the aggregate keeps `reserved_units`
+    and the supply view its holdings: a release names the units it gives back, a consumption
+    those shipped and those freed, and the aggregate records neither for an order holding
+    nothing. So an event costs the same however many reservations its item holds."""
     if row is not None and env.sequence <= row.version:
         return row
     kind = env.type.removeprefix(STOCK_EVENTS)
@@ -132,14 +97,13 @@ def fold(
         on_hand, safety_stock = int(data["on_hand"]), int(data["safety_stock"])
     elif kind == "adjusted":
         on_hand += int(data["delta"])
-    else:
-        key = (row.source_id, row.sku, str(data["order_id"]))
-        if kind == "reserved":
-            reserved += reservations.take(key, int(data["quantity"]))
-        else:  # released, or consumed: the shipped units leave on-hand, the rest is freed
-            reserved -= reservations.drop(key)
-            if kind == "consumed":
-                on_hand -= int(data["quantity"])
+    elif kind == "reserved":
+        reserved += int(data["quantity"])
+    elif kind == "released":
+        reserved -= int(data["quantity"])
+    else:  # consumed: the shipped units leave on-hand, the whole reservation ends
+        on_hand -= int(data["quantity"])
+        reserved -= int(data["quantity"]) + int(data["freed"])
     return _level(row.source_id, row.sku, on_hand, safety_stock, reserved, env)
 
 
@@ -169,17 +133,15 @@ def fold_batch(
     envelopes: Sequence[EventEnvelope],
     rows: dict[tuple[str, str], StockLevel],
     sources: dict[str, SourceName],
-    reservations: Reservations,
 ) -> tuple[dict[tuple[str, str], StockLevel], dict[str, SourceName]]:
-    """Fold a batch into the given rows, sources and reservations (changed in place); return
-    the rows and sources that changed (`reservations.changed` says which reservations)."""
+    """Fold a batch into the given rows and sources (changed in place); return what changed."""
     changed_rows: dict[tuple[str, str], StockLevel] = {}
     changed_sources: dict[str, SourceName] = {}
     for env in envelopes:
         if env.type.startswith(STOCK_EVENTS):
             key = stock_key(env)
             old = rows.get(key)
-            new = fold(old, env, reservations)
+            new = fold(old, env)
             if new is not None and new is not old:
                 rows[key] = changed_rows[key] = new
         elif env.type.startswith(SOURCE_EVENTS):
