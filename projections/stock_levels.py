@@ -8,9 +8,9 @@ because both kinds arrive on the inventory topic in no particular order relative
 
 A row's `reserved` is kept by arithmetic on the events' quantities (`stock_rows.fold`), as the
 aggregate keeps its `reserved_units` and the supply view its holdings. Layout 1 also kept the
-map of the open reservations in the row, as JSON text, rewritten on each event of the item: a
-soak whose orders did not ship (every reservation stays open) took the PostgreSQL CPU per order
-from 1.1 to 3.4 ms and the table to 510 MB for 39,632 rows in 100,000 orders
+map of the open reservations in the row, as JSON text, rewritten on each event of the item: in
+a soak whose orders did not ship (every reservation stays open) PostgreSQL's CPU per order
+doubled within 75,000 orders and the table grew to 300-570 MB for 39,632 rows
 (benchmarks/README.md, "The stock view's reservations"). Its rows are upgraded in place.
 """
 
