@@ -109,9 +109,7 @@ class OpsQueries:
         return data
 
     def stock_json(self, row: StockLevel) -> dict[str, Any]:
-        data = asdict(row)
-        data.pop("reservations", None)
-        return data
+        return asdict(row)
 
 
 def age(row: ExceptionRow, now: datetime) -> timedelta:
