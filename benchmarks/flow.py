@@ -361,8 +361,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skus", type=int, default=2_000, help="10000: the issue's network")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--stock-via", choices=["kafka", "rest"], default="kafka")
-    parser.add_argument("--stock-scale", type=float, default=1.0, help="each row but the "
-                        "scarce SKUs' this many times its count (a soak, no --ship)")  # fmt: skip
     parser.add_argument("--kafka-share", type=float, default=0.1, help="orders on a channel topic")
     parser.add_argument("--concurrency", type=int, default=64, help="REST requests in flight")
     parser.add_argument("--batch", type=int, default=500, help="the hub's batch sizes")
