@@ -124,7 +124,7 @@ class Hub:
         return self.settings.distributed
 
     def relay_positions(self) -> SqlPositionStore:
-        return SqlPositionStore(self.views_db, follower="relay")
+        return relay_positions_in(self.views_db)
 
     def deliver(self) -> bool:
         """Embedded: every follower (routing included) run up to now and on what that led to,
@@ -224,6 +224,11 @@ class Hub:
             self.delivery.stop()
         self.store.close()
         self.views_db.close()
+
+
+def relay_positions_in(views_db: SqlDatabase) -> SqlPositionStore:
+    """Where the relay keeps its position: beside the views' (whole hub or relay alone)."""
+    return SqlPositionStore(views_db, follower="relay")
 
 
 def open_store(settings: Settings) -> tuple[SqlDatabase, OrderStore]:

@@ -12,7 +12,7 @@ from connectors.codec import OutboundRecord
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
 from connectors.store_notices import StoreNotices, install_trigger
-from hub.bootstrap import open_store
+from hub.bootstrap import open_store, relay_positions_in
 from hub.collector import collect_for_batches
 from hub.settings import Settings
 from hub.store import OrderStore
@@ -139,7 +139,7 @@ class RelayParts:
     views_db: SqlDatabase  # where the relay's position is kept
 
     def relay_positions(self) -> SqlPositionStore:
-        return SqlPositionStore(self.views_db, follower="relay")
+        return relay_positions_in(self.views_db)
 
     def close(self) -> None:
         self.store.close()
