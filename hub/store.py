@@ -40,6 +40,25 @@ log = logging.getLogger(__name__)
 # and a load replays all of it (~0.1 ms an event). A snapshot every this many events bounds a
 # load to the snapshot and fewer events than this.
 STOCK_SNAPSHOT_EVERY = 50
+# But a snapshot lists the item's open reservations: an item holding thousands (orders that wait
+# days to ship: pre-orders, backorders, slow drop-shippers) wrote them all again every 50
+# events, so its bytes and CPU per reservation grew with the open ones and its snapshots with
+# the square of its history (a soak that ships nothing: benchmarks/README.md, snap13). The
+# interval doubles while below a sixteenth of the units reserved, which bounds what a snapshot
+# costs per event; a load then replays at most about that many events, its snapshot's size.
+UNITS_PER_SNAPSHOT_EVENT = 16
+
+
+def stock_snapshot_every(interval: int, reserved: int) -> int:
+    """Events between a stock item's snapshots when it holds `reserved` units: `interval`,
+    doubled while fewer than `reserved` / `UNITS_PER_SNAPSHOT_EVENT` (a power of two times it,
+    so that the versions snapshotted stay multiples of `interval`)."""
+    every = interval
+    while every * UNITS_PER_SNAPSHOT_EVENT < reserved:
+        every *= 2
+    return every
+
+
 _CREATE_TRIES = 3
 
 
@@ -184,11 +203,16 @@ class OrderStore(Application[Any]):
         if self.repository.cache and not self.repository.fastforward:
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
-        self._take_snapshots(processing_event, self._crossed(stored, processing_event))
+        # Stored-form stock items (hub.services.reserved_events) know their units reserved.
+        reserved = {part.id: part.reserved for part in parts if hasattr(part, "reserved")}
+        self._take_snapshots(processing_event, self._crossed(stored, processing_event, reserved))
         return []
 
     def _crossed(
-        self, stored: list[StoredEvent], processing_event: ProcessingEvent[Any]
+        self,
+        stored: list[StoredEvent],
+        processing_event: ProcessingEvent[Any],
+        reserved: dict[Any, int],
     ) -> list[Any]:
         """Ids of the aggregates of a snapshotted kind whose events were given in their stored
         form (no aggregate saved) and reached a version the store snapshots: such an item
@@ -201,6 +225,8 @@ class OrderStore(Application[Any]):
             interval = intervals.get(event.topic)
             if interval is None:
                 interval = intervals[event.topic] = self._interval_of(event.topic)
+            if interval and event.originator_id in reserved:
+                interval = stock_snapshot_every(interval, reserved[event.originator_id])
             if interval and not event.originator_version % interval:
                 due.append(event.originator_id)
         return [i for i in dict.fromkeys(due) if i not in processing_event.aggregates]
@@ -235,6 +261,8 @@ class OrderStore(Application[Any]):
         for event in processing_event.events:
             aggregate = processing_event.aggregates.get(event.originator_id)
             interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval and isinstance(aggregate, StockItem):
+                interval = stock_snapshot_every(interval, aggregate.reserved)
             if interval and event.originator_version % interval == 0:
                 due[event.originator_id] = aggregate
         if not due and not loaded:

@@ -26,7 +26,7 @@ from aggregates.stock import StockItem
 from hub.services.lookup import find_many
 from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.supply_view import Holding, SupplyView
-from hub.store import OrderStore
+from hub.store import OrderStore, stock_snapshot_every
 
 # StockItem aggregates kept between batches (validated by version before use): a hot item's
 # history grows with every reservation, and replaying it for every order would grow with it.
@@ -139,5 +139,7 @@ class StockItems:
     def _snapshot_due(self, holding: Holding, events: int) -> bool:
         """Whether `events` more events from the holding's version reach a version the store
         snapshots (the whole item is then needed: it is what the snapshot holds)."""
-        every = self._snapshot_every
-        return bool(every) and (holding.version + events) // every > holding.version // every
+        if not self._snapshot_every:
+            return False
+        every = stock_snapshot_every(self._snapshot_every, holding.reserved)
+        return (holding.version + events) // every > holding.version // every

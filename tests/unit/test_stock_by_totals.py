@@ -98,15 +98,7 @@ def test_items_are_loaded_only_where_a_snapshot_is_due_and_loads_stay_exact(
     busy(store, 6, steps=30)
     view = SupplyView(store)
     items = StockItems(store, view)
-    loads: list[int] = []
-    find_many = stock_reservations.find_many
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        holding = view.holding(*KEY)
-        loads.append(0 if holding is None else holding.version)
-        return find_many(*args, **kwargs)
-
-    monkeypatch.setattr(stock_reservations, "find_many", counting)
+    loads = counted_loads(monkeypatch, view, KEY)
     n, crossed = 0, []
     while len(crossed) < 3:
         view.refresh()
@@ -124,6 +116,22 @@ def test_items_are_loaded_only_where_a_snapshot_is_due_and_loads_stay_exact(
     # Loaded for the batches that reached a snapshot's version, and for those alone.
     assert loads == crossed
     snapshotted_as_replayed(store, tmp_path)
+
+
+def counted_loads(
+    monkeypatch: pytest.MonkeyPatch, view: SupplyView, key: tuple[str, str]
+) -> list[int]:
+    """The versions the view knew of the item at each load of stock items from the store."""
+    loads: list[int] = []
+    find_many = stock_reservations.find_many
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        holding = view.holding(*key)
+        loads.append(0 if holding is None else holding.version)
+        return find_many(*args, **kwargs)
+
+    monkeypatch.setattr(stock_reservations, "find_many", counting)
+    return loads
 
 
 def snapshotted_as_replayed(store: OrderStore, tmp_path: Path) -> list[Any]:
