@@ -2,7 +2,7 @@
 
 Run:  python -m benchmarks.route_aging [--orders 200000] [--window 10000] [--block 1000]
                                        [--ship 1.0] [--restock 2] [--cancel-after 10]
-                                       [--sweep 5] [--census]
+                                       [--sweep 5] [--stock-scale 1] [--census]
 
 What the quiet soak does (benchmarks/README.md, "The seventh wave of 2026-12-05 merged", item
 5), without a broker or HTTP: the flow benchmark's network (benchmarks.network: 100 sources in
@@ -13,11 +13,14 @@ requested shipments shipped, every `--restock` blocks the rows shipped from are 
 to their first count (whose events wake waiting orders), every `--sweep` blocks the backorder
 sweep runs, and orders still waiting or held `--cancel-after` blocks after they were placed
 are cancelled (the service desk). The clock is fixed (one day, as the soak's 22 minutes).
+`--ship 0 --stock-scale 1000` is the soak without shipping (`benchmarks.flow --stock-scale`):
+every order's reservations stay open.
 
 Measured per window of `--window` new orders: the orchestration role's CPU (its follower's
 `apply`, wake-ups included, and the sweep) per new order, the orders it decided (new, woken,
 swept) per new order, and what it keeps: the waiting orders it remembers, the stock items it
-caches, the inputs records it knows, the supply view's raised positions, and this process's RSS
+caches (and the open reservations they list), the inputs records it knows, the supply view's
+raised positions, and this process's RSS
 (which holds every read model too). `--census` also counts the live objects by type at each
 window's end (gc), and prints the types that grew most between the first window and the last.
 """
@@ -36,7 +39,7 @@ import psycopg
 
 from aggregates.errors import DomainError
 from benchmarks.flow_history import Shipper
-from benchmarks.network import OrderMaker, generate_network
+from benchmarks.network import OrderMaker, generate_network, with_stock_scaled
 from benchmarks.procstats import rss_bytes
 from benchmarks.route_batches import Backends, load_network
 from benchmarks.route_profile import NOW
@@ -119,6 +122,9 @@ def main() -> None:
     parser.add_argument("--restock", type=int, default=2, help="blocks between restocks")
     parser.add_argument("--cancel-after", type=int, default=10, help="blocks")
     parser.add_argument("--sweep", type=int, default=5, help="blocks between sweeps")
+    parser.add_argument(
+        "--stock-scale", type=float, default=1.0, help="every row but the scarce SKUs' times this"
+    )
     parser.add_argument("--census", action="store_true")
     args = parser.parse_args()
     with scratch_database() as (server, url), tempfile.TemporaryDirectory() as tmp:
@@ -151,7 +157,7 @@ def _no_commit_wait(server: str, database: str) -> None:
 
 
 def _run(args: argparse.Namespace, hub: Hub, settings: Settings, backends: Backends) -> None:
-    network = generate_network(100, 10_000, seed=7)
+    network = with_stock_scaled(generate_network(100, 10_000, seed=7), args.stock_scale)
     load_network(hub, network)
     first = {(r.source_id, r.sku): r.on_hand for r in network.stock}
     maker, meter = OrderMaker(network, seed=11), Meter(hub)
@@ -223,8 +229,8 @@ def _cancel(hub: Hub, meter: Meter, placed: dict[UUID, int], before: int) -> Non
 
 class _Window:
     HEADER = (
-        "orders | orch ms/order | decided/order | PG ms/order | waiting known | items cached | "
-        "inputs known | raised rows | RSS MB"
+        "orders | orch ms/order | decided/order | PG ms/order | waiting known | items cached "
+        "(their reservations) | inputs known | raised rows | RSS MB"
     )
 
     def __init__(self, meter: Meter, backends: Backends, window: int) -> None:
@@ -249,7 +255,8 @@ class _Window:
         return (
             f"{orders:>7,} | {1000 * (meter.cpu - cpu0) / new:6.3f} | "
             f"{(meter.decided - decided0) / new:5.2f} | {1000 * (backend - backend0) / new:6.3f} | "
-            f"{len(service.waiting):>6,} | {len(service._items.cached()):>6,} | "
+            f"{len(service.waiting):>6,} | {len(service._items.cached()):>6,} "
+            f"({sum(len(i.reservations) for i in service._items._cache.values()):>8,}) | "
             f"{len(service.recorder._known):>6,} | {raised:>6,} | {rss:7.1f}"
         )
 

@@ -1,6 +1,7 @@
-"""What routing keeps between batches stays bounded: a cached stock item the item moved past is
-dropped when next wanted (it can never be current again), one the view has not caught up with
-is kept; stock levels made once per figures are kept up to a stated number."""
+"""What routing keeps between batches stays bounded: a cached stock item is dropped once
+reserved on by the view's totals, and one the item moved past when next wanted (it can never be
+current again); one the view has not caught up with is kept; stock levels made once per figures
+are kept up to a stated number."""
 
 from pathlib import Path
 from typing import Any
@@ -32,26 +33,36 @@ def loaded_once(tmp_path: Path, seed: int) -> tuple[OrderStore, SupplyView, Stoc
     return store, view, items
 
 
-def test_a_cached_item_the_item_moved_past_is_dropped_and_not_used(tmp_path: Path) -> None:
+def test_a_cached_item_is_dropped_once_reserved_on_by_the_views_totals(tmp_path: Path) -> None:
+    # Kept and preferred, a loaded item went on taking reservations whole and kept all of its
+    # open ones in the process (snap13).
     store, view, items = loaded_once(tmp_path, 3)
     view.refresh()
     assert items.cached() == [KEY]
-    current = reserve(items, "o2:s:1")  # the cached copy, at the view's version: used
-    assert current[KEY].reservations.keys() >= {"o1:s:1", "o2:s:1"}
-    store.save(*current.values())
-    view.refresh()
 
+    touched = reserve(items, "o2:s:1")
+
+    assert not isinstance(touched[KEY], StockItem), "taken by the view's totals"
+    assert items.cached() == []
+    store.save(*touched.values())  # at the item's version: the store takes it
+    whole: StockItem = store.repository_for(StockItem).get(StockItem.create_id(*KEY))
+    assert whole.reservations.keys() >= {"o1:s:1", "o2:s:1"}
+
+
+def test_a_cached_item_the_item_moved_past_is_dropped_and_not_used(tmp_path: Path) -> None:
+    store, view, items = loaded_once(tmp_path, 3)
+    view.refresh()
     elsewhere = by_totals(view)  # e.g. another worker's reservation, or a shipment's
     elsewhere.reserve("o3:s:1", 1, T1)
     store.save(elsewhere)
     view.refresh()
-    touched = reserve(items, "o4:s:1")
 
-    assert items.cached() == []
+    touched = reserve(items, "o4:s:1", by_totals=False)
+
+    # Loaded again (the copy never saw o3), at the item's version: the store takes it.
+    assert touched[KEY].reservations.keys() >= {"o1:s:1", "o3:s:1", "o4:s:1"}
     assert touched[KEY].version == view.holding(*KEY).version + 1  # type: ignore[union-attr]
-    store.save(*touched.values())  # at the item's version: the store takes it
-    whole: StockItem = store.repository_for(StockItem).get(StockItem.create_id(*KEY))
-    assert whole.reservations.keys() >= {"o1:s:1", "o2:s:1", "o3:s:1", "o4:s:1"}
+    store.save(*touched.values())
 
 
 def test_a_cached_item_ahead_of_the_view_is_kept(tmp_path: Path) -> None:
@@ -61,7 +72,8 @@ def test_a_cached_item_ahead_of_the_view_is_kept(tmp_path: Path) -> None:
 
     assert items.cached() == [KEY]
     view.refresh()
-    assert reserve(items, "o3:s:1")[KEY].reservations.keys() >= {"o1:s:1", "o3:s:1"}
+    loaded = reserve(items, "o3:s:1", by_totals=False)[KEY]
+    assert loaded.reservations.keys() >= {"o1:s:1", "o3:s:1"}
 
 
 def test_stock_levels_are_kept_up_to_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
