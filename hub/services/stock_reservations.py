@@ -17,10 +17,11 @@ for figures the view holds already.
 
 A cached item is dropped once reserved on by the totals (it is then behind the store). Kept
 and preferred, an item loaded where a snapshot was due went on taking its reservations whole,
-through the aggregate, and its open reservations stayed in this process: in a soak whose orders
-never ship, the role's memory grew by ~540 B per order (benchmarks/README.md, snap13). The
-snapshots are now spaced by the units an item holds (`hub.store.stock_snapshot_every`), so a
-load where one is due costs about as many events as the interval it comes after.
+through the aggregate, and its open reservations stayed in this process: in a soak whose
+orders never ship, the role's RSS rose 173 → 239 MB over 160,000 orders (benchmarks/README.md,
+snap13). The snapshots are now spaced by the units an item holds
+(`hub.store.stock_snapshot_every`), so a load where one is due costs about as many events as
+the interval it comes after.
 """
 
 from collections import Counter, OrderedDict
