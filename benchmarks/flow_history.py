@@ -12,6 +12,7 @@ batch, outside the two measured windows, and the hub is let settle before the ne
 
 import asyncio
 import random
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -51,6 +52,8 @@ class Shipper:
         self._rng = random.Random(seed)
         self._position = 0
         self.requested = self.shipped = self.failed = 0
+        # Units requested per (source, SKU) since `take_units`: what `--receive` restocks.
+        self.units: Counter[tuple[str, str]] = Counter()
 
     def new_shipments(self) -> list[tuple[str, str, str, list[str]]]:
         """(order id, shipment id, source id, SKUs) of the shipments requested since the last
@@ -66,12 +69,19 @@ class Shipper:
             for n in page:
                 state = orjson.loads(n.state)
                 skus = [line["sku"] for line in state["lines"]]
+                for line in state["lines"]:
+                    self.units[(state["source_id"], line["sku"])] += int(line["quantity"])
                 found.append((str(n.originator_id), state["shipment_id"], state["source_id"], skus))
             if page:
                 self._position = page[-1].id
             if len(page) < PAGE:
                 self.requested += len(found)
                 return found
+
+    def take_units(self) -> Counter[tuple[str, str]]:
+        """The units requested per (source, SKU) since the last call."""
+        units, self.units = self.units, Counter()
+        return units
 
     def updates(
         self, shipments: list[tuple[str, str, str, list[str]]], at: datetime

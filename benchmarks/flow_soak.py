@@ -1,6 +1,7 @@
 """`benchmarks.flow --orders N`: a soak, one long step of N orders, with what a network does
 meanwhile: `--ship SHARE` reports that share of the requested shipments shipped, `--restock`
-counts the shipped stock rows back up to their first count, `--soak-behind K` offers no new
+counts the shipped stock rows back up to their first count, `--receive` (no shipping) has
+each row receive what was requested from it, `--soak-behind K` offers no new
 order while more than K sent are undecided (the highest rate the hub sustains, not a backlog
 that grows for hours), and `--series FILE` writes every process's RSS and CPU with the orders
 sent and decided as JSON lines while it runs (a soak cut short still leaves its series), with
@@ -23,24 +24,18 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
-from aiokafka import AIOKafkaProducer
-
-from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY, SOAK_SHIP_EVERY, UPDATES, Shipper
-from benchmarks.flow_hub import KAFKA_CHANNEL, RunningHub, Seen, post_all
+from benchmarks.flow_hub import KAFKA_CHANNEL, RunningHub, Seen
 from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
 from benchmarks.flow_rest import at_rest, rest_after
 from benchmarks.network import Network
 from benchmarks.procstats import cpu_seconds, rss_bytes
+from benchmarks.soak_connector import Connector, rounds
 from benchmarks.soak_lag import LagBound, LagWatch, watch_lag
 
-CANCEL_PAGE = 500  # oldest waiting orders looked at per round
-SPREAD_CHUNK = 50  # messages sent between two pauses with --spread
 TRACE_SITE = Path(__file__).parent / "soak_trace"
 
 
@@ -62,6 +57,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         "first rate instead of the steps, RSS sampled")  # fmt: skip
     parser.add_argument("--restock", type=float, default=0.0, help="soak with --ship: count "
                         "the rows shipped from back up every this many s")  # fmt: skip
+    parser.add_argument("--receive", type=float, default=0.0, help="soak: every this many s "
+                        "each row receives the units requested from it since")  # fmt: skip
     parser.add_argument("--soak-behind", type=int, default=0, help="soak: offer nothing while "
                         "more than this many sent orders are undecided")  # fmt: skip
     parser.add_argument("--soak-lag", type=int, default=0, help="soak: offer nothing while a "
@@ -124,120 +121,6 @@ def before_run(args: Any) -> None:
     interruptible()
 
 
-def count(source: str, sku: str, on_hand: int) -> dict[str, Any]:
-    return {"kind": "snapshot", "source_id": source, "sku": sku, "on_hand": on_hand}
-
-
-class Connector:
-    """What a source's connector sends: shipped updates, and stock counted back up."""
-
-    def __init__(self, hub: RunningHub, network: Network, args: Any) -> None:
-        self._hub = hub
-        self._via_kafka = args.updates_via == "kafka"
-        self._restock = args.restock
-        self._first = {(r.source_id, r.sku): r.on_hand for r in network.stock}
-        self._shipped_rows: set[tuple[str, str]] = set()
-        self._last_restock = time.perf_counter()
-        self.shipper = Shipper(hub.settings, args.ship, args.seed + 2)
-        self.restocked = self.cancelled = 0
-        self._cancel_after = args.cancel_after
-        self._producer: AIOKafkaProducer | None = None
-        # With `--spread` a round's updates, then its counts, go out each paced over a third of
-        # the round, not at once: a burst of counts every minute made the hub's pace swing.
-        self._pace = 0.35 * SOAK_SHIP_EVERY if args.spread else 0.0
-
-    async def start(self) -> None:
-        if self._via_kafka or self._restock:
-            self._producer = AIOKafkaProducer(
-                bootstrap_servers=self._hub.settings.kafka_bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
-            )
-            await self._producer.start()
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-        self.shipper.close()
-
-    async def round(self) -> None:
-        """Ships what was requested since the last round; restocks every `--restock` s."""
-        shipments = await asyncio.to_thread(self.shipper.new_shipments)
-        bodies = self.shipper.updates(shipments, datetime.now(UTC))
-        chosen = {b["shipment_id"] for b in bodies}
-        for _, shipment_id, source_id, lines in shipments:
-            if shipment_id in chosen:
-                self._shipped_rows.update((source_id, sku) for sku in lines)
-        if self._via_kafka:
-            await self._send(
-                self._hub.settings.topic("fulfillment_updates"),
-                [(b["order_id"], b) for b in bodies],
-            )
-            self.shipper.shipped += len(bodies)
-        else:
-            updates = [(UPDATES, b) for b in bodies]
-            failed, _ = await post_all(self._hub.base, updates, SOAK_SHIP_CONCURRENCY)
-            self.shipper.shipped += len(bodies) - failed
-            self.shipper.failed += failed
-        if self._restock and time.perf_counter() - self._last_restock >= self._restock:
-            await self.restock()
-        if self._cancel_after:
-            await self.cancel_waiting()
-
-    async def cancel_waiting(self) -> None:
-        """What a service desk does with orders that cannot be served: the oldest backordered or
-        held ones, placed more than `--cancel-after` s ago, cancelled over REST (a line no
-        eligible source will ever hold, e.g. same-day where no source near has it, waits for
-        ever otherwise, and the waiting orders grow with the history); an order that shipped in
-        part has its rest cancelled."""
-        cutoff = datetime.now(UTC) - timedelta(seconds=self._cancel_after)
-        search = "/v1/ops/orders?status=backordered&status=held&sort=placed_at&order=asc"
-        old: list[str] = []
-        after = ""
-        async with aiohttp.ClientSession(self._hub.base) as client:
-            # Page by page, as a service desk would work the list; a cursor met twice ends it.
-            seen: set[str] = set()
-            while True:
-                async with client.get(f"{search}&limit={CANCEL_PAGE}{after}") as response:
-                    page = await response.json()
-                rows = page["orders"]
-                placed = [
-                    datetime.fromisoformat(r["placed_at"].replace("Z", "+00:00")) for r in rows
-                ]
-                old += [r["order_id"] for r, at in zip(rows, placed, strict=True) if at < cutoff]
-                cursor = page.get("next")
-                if not cursor or cursor in seen or not rows or placed[-1] >= cutoff:
-                    break
-                seen.add(cursor)
-                after = f"&after={cursor}"
-        reason = {"reason": "soak: not served in time"}
-        cancels = [(f"/v1/orders/{order_id}/cancel", reason) for order_id in old]
-        failed, _ = await post_all(self._hub.base, cancels, SOAK_SHIP_CONCURRENCY)
-        self.cancelled += len(old) - failed
-
-    async def restock(self) -> None:
-        """Every row shipped from since the last restock counted back up to its first count."""
-        rows, self._shipped_rows = self._shipped_rows, set()
-        self._last_restock = time.perf_counter()
-        counts = [
-            (f"{source}/{sku}", count(source, sku, self._first[(source, sku)]))
-            for source, sku in sorted(rows)
-            if (source, sku) in self._first
-        ]
-        await self._send(self._hub.settings.topic("inventory_snapshots"), counts)
-        self.restocked += len(counts)
-
-    async def _send(self, topic: str, keyed: list[tuple[str, dict[str, Any]]]) -> None:
-        assert self._producer is not None
-        pause = self._pace * SPREAD_CHUNK / len(keyed) if keyed else 0.0
-        for n, (key, body) in enumerate(keyed, 1):
-            await self._producer.send(topic, json.dumps(body).encode(), key=key.encode())
-            if pause and n % SPREAD_CHUNK == 0:
-                await asyncio.sleep(pause)
-        await self._producer.flush()
-
-
 async def write_series(s: Soaking, every: float, path: Path, watch: LagWatch | None) -> None:
     """Every `every` s one JSON line: per process group RSS (bytes) and CPU (s, cumulative over
     the group's current processes), the orders sent, decided and shipment requests seen, and
@@ -291,21 +174,6 @@ def soak_seconds(args: Any, rate: int) -> float:
     (it waited for the whole of `--orders` / rate, 42 min for 1 M at 400/s, past 25 asked)."""
     seconds = float(args.orders / rate)
     return min(seconds, 60.0 * args.soak_minutes) if args.soak_minutes else seconds
-
-
-async def rounds(net: Connector, stop: asyncio.Event) -> None:
-    """The network's rounds until `stop`: every SOAK_SHIP_EVERY s from the start (a round's
-    own time not added to it)."""
-    due = time.perf_counter()
-    while not stop.is_set():
-        due += SOAK_SHIP_EVERY
-        try:
-            await asyncio.wait_for(stop.wait(), max(0.0, due - time.perf_counter()))
-        except TimeoutError:
-            try:
-                await net.round()
-            except aiohttp.ClientError:  # dropped: the round's rest stays open; go on
-                net.shipper.failed += 1
 
 
 async def wind_down(stop: asyncio.Event, tasks: list[asyncio.Task[None]], net: Any) -> None:
@@ -370,7 +238,11 @@ async def soak_watched(
 ) -> dict[str, Any]:
     """The soak between the rests, the network's rounds beside it."""
     # Without shipping, the rounds still cancel what waits too long (`--cancel-after`).
-    net = Connector(s.hub, s.network, args) if args.ship or args.cancel_after else None
+    net = (
+        Connector(s.hub, s.network, args)
+        if args.ship or args.cancel_after or args.receive
+        else None
+    )
     stop = asyncio.Event()
     snapshots = snapshots_folder(args)
     rest = await at_rest(s.hub, args.soak_rest, snapshots, watch) if args.soak_rest else None
@@ -388,7 +260,10 @@ async def soak_watched(
         return step
     sh = net.shipper
     console.print(f"    shipments shipped {sh.shipped:,} of {sh.requested:,}")
-    console.print(f"    rows restocked {net.restocked:,}; orders cancelled {net.cancelled:,}")
+    console.print(f"    rows restocked {net.restocked:,}, receipts {net.received:,}", end="")
+    console.print(f" ({net.receipts_failed} requests refused)" if net.receipts_failed else "")
+    console.print(f"    orders cancelled {net.cancelled:,}")
     shipped = {"share": args.ship, "requested": sh.requested, "shipped": sh.shipped}
     done = {"failed": sh.failed, "restocked": net.restocked, "cancelled": net.cancelled}
+    done |= {"received": net.received, "receipts_failed": net.receipts_failed}
     return step | {"shipping": shipped | done}

@@ -13,7 +13,7 @@ from aggregates.errors import DomainError, StockError
 from aggregates.ids import source_aggregate_id, stock_item_id
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
-from hub.services.conflicts import retried
+from hub.services.conflicts import MAX_ATTEMPTS, ConcurrentChangeError, retried
 from hub.services.kept_stock import KeptStock
 from hub.services.lookup import find, find_many
 from hub.store import OrderStore
@@ -27,6 +27,9 @@ FeedPosition = tuple[str, int]
 # What to record with a batch about the rows it refused (their index in the batch and why): the
 # stock feed keeps each refused row as a rejected submission in the batch's own transaction.
 KeepRefused = Callable[[list[tuple[int, DomainError]]], Sequence[Aggregate]]
+# Tries of a many-row stock batch before it is halved: a few, since a batch that lost that
+# many races to routing's reservations on its items will lose the next ones too.
+BATCH_ATTEMPTS = 3
 
 
 class UnknownSourceError(DomainError):
@@ -164,10 +167,44 @@ class CatalogService:
         while a later row of the same item, saved, moved the item's offset past the refused one
         (a redelivery would then skip the row, and never refuse it again).
         """
-        where = positions if positions is not None else [None] * len(messages)
-        return retried(
-            f"a batch of {len(messages)} stock rows",
-            lambda: self._apply_stock_batch(messages, actor, where, keep_refused),
+        where: list[FeedPosition | None] = [None] * len(messages)
+        if positions is not None:
+            where = list(positions)
+        return self._apply_halving(list(messages), actor, where, keep_refused, positions is None)
+
+    def _apply_halving(
+        self,
+        messages: list[StockSnapshot | StockDelta],
+        actor: str,
+        positions: list[FeedPosition | None],
+        keep_refused: KeepRefused | None,
+        answer_conflicts: bool,
+    ) -> list[StockLevel | DomainError]:
+        """The batch in one transaction; while reservations keep landing on its items (a
+        batch of hot rows saved while orders flow loses every race: soak14), each half in its
+        own, down to single rows. Halves in order keep an item's rows in order. A single row
+        that still cannot be recorded is answered as refused ("try again") when the rows have
+        no feed positions (`answer_conflicts`: a client resending the whole batch would apply
+        the halves recorded twice), else raised (a redelivered feed message is recognised)."""
+        single = len(messages) == 1
+        try:
+            return retried(
+                f"a batch of {len(messages)} stock rows",
+                lambda: self._apply_stock_batch(messages, actor, positions, keep_refused),
+                MAX_ATTEMPTS if single else BATCH_ATTEMPTS,
+            )
+        except ConcurrentChangeError as conflict:
+            if single and answer_conflicts:
+                return [conflict]
+            if single:
+                raise
+        half = len(messages) // 2
+        later_keep = _shifted(keep_refused, half)
+        first = self._apply_halving(
+            messages[:half], actor, positions[:half], keep_refused, answer_conflicts
+        )
+        return first + self._apply_halving(
+            messages[half:], actor, positions[half:], later_keep, answer_conflicts
         )
 
     def _apply_stock_batch(
@@ -232,6 +269,13 @@ class CatalogService:
 
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
         return find(self._store, aggregate_id, kind)
+
+
+def _shifted(keep: KeepRefused | None, offset: int) -> KeepRefused | None:
+    """`keep` for the rows of a batch from `offset` on, given their indexes in that part."""
+    if keep is None:
+        return None
+    return lambda refusals: keep([(index + offset, error) for index, error in refusals])
 
 
 def _applied(

@@ -19,9 +19,11 @@ from benchmarks.flow_load import Sender
 from benchmarks.flow_rest import ask_snapshots, show_rest
 from benchmarks.flow_soak import pacing, soak_seconds, trace_memory_env
 from benchmarks.projections_memory import split_at_order
+from benchmarks.soak_connector import receipt
 from benchmarks.soak_lag import LagBound
 from connectors.consumed import ConsumedMessage
 from schemas.event_types import EventType
+from schemas.sources import StockDelta
 
 
 class _NoOrders:
@@ -151,3 +153,8 @@ def test_sigint_ends_a_run_started_with_sigint_ignored() -> None:
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=10)
     assert out == "cleaned\n" and "KeyboardInterrupt" in err
+
+
+def test_a_soak_receipt_is_a_delta_the_stock_feed_takes() -> None:
+    taken = StockDelta.model_validate(receipt("wh-1", "SKU-1", 3))
+    assert (taken.source_id, taken.sku, taken.delta) == ("wh-1", "SKU-1", 3)

@@ -76,7 +76,9 @@ async def bulk_stock(body: StockBulk, hub: HubDep, actor: ActorDep) -> StockBulk
     """Apply up to 10,000 counts (`kind: snapshot`) and adjustments (`kind: delta`) in one
     transaction. A malformed row refuses the whole request (422, with the row's index in each
     field path); a row the domain refuses (unknown source, on-hand below zero) is listed in
-    `refused` and changes nothing while the other rows apply - resend only those."""
+    `refused` and changes nothing while the other rows apply - resend only those. While orders
+    reserve the same items the rows are recorded in halves, down to single rows; a row that
+    still loses every race is refused too ("try again")."""
     results = await asyncio.to_thread(hub.catalog.apply_stock_many, body.rows, actor)
     await settling.delivered(hub)
     refused = [
