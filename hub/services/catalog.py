@@ -13,23 +13,15 @@ from aggregates.errors import DomainError, StockError
 from aggregates.ids import source_aggregate_id, stock_item_id
 from aggregates.source import FulfillmentSource
 from aggregates.stock import StockItem
-from hub.services.conflicts import MAX_ATTEMPTS, ConcurrentChangeError, retried
+from hub.services.conflicts import retried
 from hub.services.kept_stock import KeptStock
 from hub.services.lookup import find, find_many
+from hub.services.stock_halves import FeedPosition, Halves, KeepRefused, Row
 from hub.store import OrderStore
 from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
 
 SOURCES = "sources"
 T = TypeVar("T")
-# Where a stock-feed message was read: ("topic/partition", offset). A message applied once is
-# recognised by its item when delivered again (hub.streaming: at-least-once).
-FeedPosition = tuple[str, int]
-# What to record with a batch about the rows it refused (their index in the batch and why): the
-# stock feed keeps each refused row as a rejected submission in the batch's own transaction.
-KeepRefused = Callable[[list[tuple[int, DomainError]]], Sequence[Aggregate]]
-# Tries of a many-row stock batch before it is halved: a few, since a batch that lost that
-# many races to routing's reservations on its items will lose the next ones too.
-BATCH_ATTEMPTS = 3
 
 
 class UnknownSourceError(DomainError):
@@ -159,8 +151,9 @@ class CatalogService:
         The answer has one entry per message, in order: its new level, or the domain error that
         refused it (unknown source, on-hand below zero) - a refused row changes nothing and the
         others still apply. Rows for the same source and SKU apply one after the other. If a
-        reservation lands on one of the items meanwhile, nothing was written and the whole batch
-        is applied again on fresh items (a delta is never applied twice). With `positions` (one
+        reservation lands on one of the items meanwhile, nothing was written and the batch is
+        applied again on fresh items (a delta is never applied twice), in halves while it keeps
+        conflicting (hub.services.stock_halves). With `positions` (one
         per message, from a feed), a message its item has applied already changes nothing: a
         batch delivered again is applied once. `keep_refused` gives what to save with the
         batch, in its transaction, about the refused rows: a record of a refusal cannot be lost
@@ -170,42 +163,15 @@ class CatalogService:
         where: list[FeedPosition | None] = [None] * len(messages)
         if positions is not None:
             where = list(positions)
-        return self._apply_halving(list(messages), actor, where, keep_refused, positions is None)
 
-    def _apply_halving(
-        self,
-        messages: list[StockSnapshot | StockDelta],
-        actor: str,
-        positions: list[FeedPosition | None],
-        keep_refused: KeepRefused | None,
-        answer_conflicts: bool,
-    ) -> list[StockLevel | DomainError]:
-        """The batch in one transaction; while reservations keep landing on its items (a
-        batch of hot rows saved while orders flow loses every race: soak14), each half in its
-        own, down to single rows. Halves in order keep an item's rows in order. A single row
-        that still cannot be recorded is answered as refused ("try again") when the rows have
-        no feed positions (`answer_conflicts`: a client resending the whole batch would apply
-        the halves recorded twice), else raised (a redelivered feed message is recognised)."""
-        single = len(messages) == 1
-        try:
-            return retried(
-                f"a batch of {len(messages)} stock rows",
-                lambda: self._apply_stock_batch(messages, actor, positions, keep_refused),
-                MAX_ATTEMPTS if single else BATCH_ATTEMPTS,
-            )
-        except ConcurrentChangeError as conflict:
-            if single and answer_conflicts:
-                return [conflict]
-            if single:
-                raise
-        half = len(messages) // 2
-        later_keep = _shifted(keep_refused, half)
-        first = self._apply_halving(
-            messages[:half], actor, positions[:half], keep_refused, answer_conflicts
-        )
-        return first + self._apply_halving(
-            messages[half:], actor, positions[half:], later_keep, answer_conflicts
-        )
+        def apply(
+            rows: list[Row], at: list[FeedPosition | None], keep: KeepRefused | None
+        ) -> list[StockLevel | DomainError]:
+            return self._apply_stock_batch(rows, actor, at, keep)
+
+        # Without feed positions (REST) a resent row is not recognised: conflicts and a failure
+        # after a part was recorded are answered per row instead of raised.
+        return Halves(apply, answer=positions is None).run(list(messages), where, keep_refused)
 
     def _apply_stock_batch(
         self,
@@ -269,13 +235,6 @@ class CatalogService:
 
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
         return find(self._store, aggregate_id, kind)
-
-
-def _shifted(keep: KeepRefused | None, offset: int) -> KeepRefused | None:
-    """`keep` for the rows of a batch from `offset` on, given their indexes in that part."""
-    if keep is None:
-        return None
-    return lambda refusals: keep([(index + offset, error) for index, error in refusals])
 
 
 def _applied(

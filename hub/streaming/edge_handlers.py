@@ -17,10 +17,11 @@ from aggregates.submission import RejectedSubmission
 from connectors.codec import OutboundRecord
 from connectors.consumed import ConsumedMessage, dead_letter, rejection
 from connectors.publisher import Publisher
-from hub.services.catalog import CatalogService, FeedPosition
+from hub.services.catalog import CatalogService, StockLevel
 from hub.services.fulfillment import FulfillmentService
 from hub.services.fulfillment_updates import apply_raw_update, apply_raw_updates
 from hub.services.intake import IntakeService, RejectSubmission
+from hub.services.stock_halves import FeedPosition, PartlyRecordedError
 from hub.settings import Settings
 from hub.streaming.retries import with_retries
 from schemas.problems import field_problems
@@ -128,17 +129,31 @@ class StockFeedConsumer:
                 self._refused_rows(messages, unreadable | refused)
             )
 
+        # Refusals recorded in parts of the batch that committed before it failed: a redelivery
+        # finds those rows fed already (a later row of their item moved its offset), so they
+        # are remembered here, not refused again (hub.services.stock_halves).
+        settled: dict[int, DomainError] = {}
+
+        def apply() -> list[StockLevel | DomainError]:
+            try:
+                return self._catalog.apply_stock_many(rows, actor, positions, keep)
+            except PartlyRecordedError as partly:
+                settled.update(
+                    {n: r for n, r in enumerate(partly.settled) if isinstance(r, DomainError)}
+                )
+                raise partly.cause from partly
+
         try:
             results = await with_retries(
-                lambda: asyncio.to_thread(
-                    self._catalog.apply_stock_many, rows, actor, positions, keep
-                ),
+                lambda: asyncio.to_thread(apply),
                 self._settings.max_handler_attempts,
                 "stock updates",
             )
         except Exception as error:
             log.warning("batch of %d stock updates failed (%r); one by one", len(rows), error)
-            return await self._one_by_one(messages, readable)
+            earlier = {indexes[n]: refusal(indexes[n], e) for n, e in settled.items()}
+            return await self._one_by_one(messages, readable, earlier)
+        results = [settled.get(n, result) for n, result in enumerate(results)]
         refused = {
             index: refusal(index, result)
             for index, result in zip(indexes, results, strict=True)
@@ -147,10 +162,17 @@ class StockFeedConsumer:
         return refused, set(unreadable) | set(refused) if self._intake is not None else set()
 
     async def _one_by_one(
-        self, messages: Sequence[ConsumedMessage], readable: dict[int, StockSnapshot | StockDelta]
+        self,
+        messages: Sequence[ConsumedMessage],
+        readable: dict[int, StockSnapshot | StockDelta],
+        earlier: dict[int, OutboundRecord],
     ) -> tuple[dict[int, OutboundRecord], set[int]]:
-        refused: dict[int, OutboundRecord] = {}
+        """Each row on its own; `earlier`, refused and kept by a part of the batch that was
+        recorded, is not applied again."""
+        refused: dict[int, OutboundRecord] = dict(earlier)
         for index, row in readable.items():
+            if index in earlier:
+                continue
             record = await self._apply_one(messages[index], row)
             if record is not None:
                 refused[index] = record

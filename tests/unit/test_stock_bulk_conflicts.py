@@ -10,48 +10,17 @@ from aggregates.errors import DomainError, StockError
 from aggregates.stock import StockItem
 from hub.services.catalog import CatalogService, StockLevel
 from hub.services.conflicts import ConcurrentChangeError
+from hub.services.stock_halves import NotRecordedError, PartlyRecordedError
 from hub.store import OrderStore
-from schemas.sources import SourceDefinition, StockDelta, StockSnapshot
+from schemas.sources import SourceDefinition, StockSnapshot
 from tests.contracts.factories import NOW, fixed_clock, source_body
+from tests.unit.hot_items import HotItem, change
 
 LYON = source_body("wh-lyon", name="Lyon DC", daily_capacity=500)
 
 
 def count(sku: str, on_hand: int) -> StockSnapshot:
     return StockSnapshot(source_id="wh-lyon", sku=sku, on_hand=on_hand)
-
-
-def change(sku: str, delta: int) -> StockDelta:
-    return StockDelta(source_id="wh-lyon", sku=sku, delta=delta, reason="receipt")
-
-
-class HotItem:
-    """Another writer (routing, say) changes item `sku` just before every save of more than
-    `alone` stock items that holds it: such a save always conflicts."""
-
-    def __init__(self, store: OrderStore, sku: str, alone: int = 1) -> None:
-        self.other = CatalogService(store, fixed_clock(NOW))
-        self.sku, self.alone = sku, alone
-        self.races = 0
-        self._racing = False  # the other writer's own save does not race
-        self.saved_sizes: list[int] = []
-        save = store.save
-
-        def racing_save(*aggregates: Aggregate, **kwargs: Any) -> Any:
-            items = [a for a in aggregates if isinstance(a, StockItem)]
-            hot = any(i.sku == self.sku for i in items)
-            if hot and len(items) > self.alone and not self._racing:
-                self.races += 1
-                self._racing = True
-                try:
-                    self.other.apply_stock(change(self.sku, +100), "system:routing")
-                finally:
-                    self._racing = False
-            result = save(*aggregates, **kwargs)
-            self.saved_sizes.append(len(items))
-            return result
-
-        store.save = racing_save  # type: ignore[method-assign]
 
 
 @pytest.fixture
@@ -78,9 +47,8 @@ def test_a_batch_that_keeps_losing_to_a_hot_item_is_halved_and_every_row_applied
 
     assert all(isinstance(r, StockLevel) for r in results)
     # S5 alone is recorded at last; every other row too, each receipt once.
-    assert [on_hand(catalog, f"S{n}") for n in range(8)] == [11] * 5 + [11 + 100 * hot.races] + [
-        11
-    ] * 2
+    after = [on_hand(catalog, f"S{n}") for n in range(8)]
+    assert after == [11] * 5 + [11 + 100 * hot.races] + [11] * 2
     assert hot.races >= 4  # the whole batch lost its tries before it was halved
     assert max(hot.saved_sizes) < 8 and 1 in hot.saved_sizes  # the parts, the hot row alone
 
@@ -94,38 +62,64 @@ def test_rows_of_one_item_apply_in_order_across_the_halves(
 
     results = catalog.apply_stock_many(rows, "system:bulk")
 
-    assert [r.on_hand for r in results if isinstance(r, StockLevel) and r.sku == "S7"] == [
-        1,
-        5,
-        50,
-        45,
-    ]
+    s7 = [r.on_hand for r in results if isinstance(r, StockLevel) and r.sku == "S7"]
+    assert s7 == [1, 5, 50, 45]
     assert on_hand(catalog, "S7") == 45
 
 
-def test_a_row_that_never_wins_is_answered_try_again_and_the_rest_applied(
+def test_a_row_that_never_wins_is_answered_try_again_with_its_items_later_rows(
     catalog: CatalogService, store: OrderStore
 ) -> None:
-    HotItem(store, "S2", alone=0)  # even alone: the row loses every try
+    hot = HotItem(store, "S2", alone=0)  # even alone: the row loses every try
+    rows = [change(f"S{n}", +1) for n in range(4)] + [count("S2", 50), change("S3", +1)]
+
+    results = catalog.apply_stock_many(rows, "system:bulk")
+
+    # S2's count after the receipt not recorded is not recorded either: resending only the
+    # refused rows keeps their order (the count would otherwise be overwritten by the receipt).
+    assert isinstance(results[2], ConcurrentChangeError) and "try again" in str(results[2])
+    assert isinstance(results[4], ConcurrentChangeError) and "S2" in str(results[4])
+    assert [on_hand(catalog, f"S{n}") for n in (0, 1, 3)] == [11, 11, 12]
+    assert on_hand(catalog, "S2") == 10 + 100 * hot.races  # only the other writer's changes
+
+
+def test_a_failure_after_part_of_a_request_was_recorded_answers_the_rows_not_recorded(
+    catalog: CatalogService, store: OrderStore
+) -> None:
+    HotItem(store, "S1")  # the batch is halved: [S0, S1] is recorded first
+    save = store.save
+
+    def broken_for_s3(*aggregates: Aggregate, **kwargs: Any) -> Any:
+        items = [a for a in aggregates if isinstance(a, StockItem)]
+        if len(items) < 4 and any(a.sku == "S3" for a in items):  # S3's half cannot be saved
+            raise OSError("disk full")
+        return save(*aggregates, **kwargs)
+
+    store.save = broken_for_s3  # type: ignore[method-assign]
 
     results = catalog.apply_stock_many([change(f"S{n}", +1) for n in range(4)], "system:bulk")
 
-    assert isinstance(results[2], ConcurrentChangeError) and "try again" in str(results[2])
-    assert [on_hand(catalog, f"S{n}") for n in (0, 1, 3)] == [11, 11, 11]
+    assert [type(r).__name__ for r in results[:2]] == ["StockLevel", "StockLevel"]
+    assert all(isinstance(r, NotRecordedError) for r in results[2:])
+    assert "send this row again" in str(results[3])
+    assert [on_hand(catalog, f"S{n}") for n in (0, 2, 3)] == [11, 10, 10]
 
 
-def test_a_feed_row_that_never_wins_is_raised_for_its_redelivery(
+def test_a_feed_row_that_never_wins_is_raised_with_what_was_recorded_before_it(
     catalog: CatalogService, store: OrderStore
 ) -> None:
     HotItem(store, "S2", alone=0)
     positions: list[tuple[str, int] | None] = [("stock/0", n) for n in range(4)]
+    rows = [change(f"S{n}", +1) for n in range(4)]
 
-    with pytest.raises(ConcurrentChangeError):
-        catalog.apply_stock_many([change(f"S{n}", +1) for n in range(4)], "system:f", positions)
+    with pytest.raises(PartlyRecordedError) as raised:
+        catalog.apply_stock_many(rows, "system:f", positions)
 
+    assert len(raised.value.settled) == 2 and isinstance(raised.value.cause, ConcurrentChangeError)
+    assert [on_hand(catalog, f"S{n}") for n in (0, 1, 3)] == [11, 11, 10]  # S3 never tried
     # Delivered again once the race is over: what was recorded is recognised, the rest applied.
     store.save = type(store).save.__get__(store)  # type: ignore[method-assign]
-    again = catalog.apply_stock_many([change(f"S{n}", +1) for n in range(4)], "system:f", positions)
+    again = catalog.apply_stock_many(rows, "system:f", positions)
     assert all(isinstance(r, StockLevel) for r in again)
     assert [on_hand(catalog, f"S{n}") for n in (0, 1, 3)] == [11, 11, 11]
 
