@@ -112,7 +112,21 @@ class Settings(BaseSettings):
     )
 
     intake_batch_size: int = Field(default=500, ge=1)
-    relay_batch_size: int = Field(default=500, ge=1)
+    relay_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        description="The most events the relay reads and hands the broker at a time: over a "
+        "backlog, a batch goes out as one produce request to each broker (aiokafka has one in "
+        "flight per broker), so larger ones pay that round trip less often; a steady flow "
+        "reads what has come since the last read",
+    )
+    relay_batches_ahead: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Over a backlog, the relay hands the broker up to this many batches "
+        "beyond the one it waits for (0: each batch acknowledged before the next is read)",
+    )
     relay_poll_seconds: float = Field(default=0.05, gt=0)
     # PostgreSQL wakes the relay on each commit (LISTEN/NOTIFY); it still reads this often
     # without a notice. SQLite has no notices: the relay polls every relay_poll_seconds.

@@ -167,6 +167,7 @@ def build_relay(
         save_every=hub.settings.relay_save_seconds,
         read=records.read_records,
         encode=_as_read,
+        ahead=hub.settings.relay_batches_ahead,
     )
 
 

@@ -7,6 +7,7 @@ position publishes again, and nothing is lost or put before an earlier event of 
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ import pytest
 from connectors.codec import OutboundRecord, envelope_to_record, record_to_envelope
 from connectors.relay import STREAM, Relay
 from hub.services.intake import IntakeService
+from hub.settings import Settings
 from hub.store import OrderStore
+from hub.streaming.relay import build_relay
 from schemas.envelope import EventEnvelope
 from tests.contracts.factories import NOW, fixed_clock, submit_order
 from tests.unit.test_relay import InMemoryPositions
@@ -196,3 +199,31 @@ async def test_a_stop_waits_for_what_was_handed_and_saves_its_position(
 def _saving_once_a_minute(store: OrderStore) -> tuple[Broker, InMemoryPositions, Relay]:
     broker, positions = Broker(), InMemoryPositions()
     return broker, positions, _relay(store, broker, positions, save_every=60.0)
+
+
+@dataclass
+class _Side:
+    """What `build_relay` needs of a hub: settings, the store, the relay's positions."""
+
+    settings: Settings
+    store: OrderStore
+    positions: InMemoryPositions
+
+    def relay_positions(self) -> InMemoryPositions:
+        return self.positions
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ahead", [0, 2])
+async def test_the_hubs_relay_hands_as_many_batches_ahead_as_its_settings_say(
+    store: OrderStore, orders: list[EventEnvelope], settings: Settings, ahead: int
+) -> None:
+    broker, positions = Broker(), InMemoryPositions()
+    tuned = settings.model_copy(update={"relay_batch_size": 5, "relay_batches_ahead": ahead})
+    relay = build_relay(_Side(tuned, store, positions), broker)  # type: ignore[arg-type]
+
+    assert await relay.publish_next_batch() == 5
+    assert broker.handed == 1 + ahead
+    await _drain(relay, positions, store.max_position())
+    assert broker.most_unacknowledged == 1 + ahead
+    assert len(broker.log) == len(orders), "every event published once"
