@@ -216,9 +216,9 @@ class Session:
 async def raw_limits(
     hub: RunningHub, maker: OrderMaker, args: argparse.Namespace, size: int
 ) -> dict[str, Any]:
-    """The event store's raw append at the hub's batch size (a scratch database on the same
-    server, or a scratch SQLite file) and the broker's raw produce rate at the mean size of the
-    records the relay publishes."""
+    """The event store's raw append at the intake's batch size (a scratch database on the same
+    server, or a scratch SQLite file); the broker's raw produce rate at the relay's mean size."""
+    batch = hub.settings.intake_batch_size
 
     def order(run: str, n: int) -> dict[str, Any]:
         return maker.order(REST_CHANNEL, f"raw-{run}-{n}", placed_now())
@@ -227,15 +227,15 @@ async def raw_limits(
         if hub.server is not None:
             database = fresh_database(hub.server)
             try:
-                return raw_store_rate(Settings(database_url=database), 5_000, args.batch, order)
+                return raw_store_rate(Settings(database_url=database), 5_000, batch, order)
             finally:
                 drop_database(hub.server, database)
         scratch = hub.settings.data_dir.parent / "raw-store"
-        return raw_store_rate(Settings(_env_file=None, data_dir=scratch), 5_000, args.batch, order)  # type: ignore[call-arg]
+        return raw_store_rate(Settings(_env_file=None, data_dir=scratch), 5_000, batch, order)  # type: ignore[call-arg]
 
     result: dict[str, Any] = {
         "store_orders_per_s": await asyncio.to_thread(store_rate),
-        "store_batch": args.batch,
+        "store_batch": batch,
     }
     if hub.settings.kafka_bootstrap is not None:
         topic = hub.settings.topic_prefix + "raw"
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stock-via", choices=["kafka", "rest"], default="kafka")
     parser.add_argument("--kafka-share", type=float, default=0.1, help="orders on a channel topic")
     parser.add_argument("--concurrency", type=int, default=64, help="REST requests in flight")
-    parser.add_argument("--batch", type=int, default=500, help="the hub's batch sizes")
+    parser.add_argument("--batch", type=int, help="intake, relay, views batches (default: hub's)")
     parser.add_argument("--probe", type=int, default=20, help="orders sent before the steps")
     parser.add_argument("--history", type=int, default=0, help="orders preloaded between the "
                         "two history windows (0: no history comparison)")  # fmt: skip

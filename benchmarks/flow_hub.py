@@ -159,18 +159,22 @@ def kafka_pids() -> list[int]:
 
 
 @contextmanager
-def running_hub(mode: str, tmp: Path, batch: int) -> Iterator[RunningHub]:
-    """Start the hub's API (and relay); the worker is started by `start_worker()`."""
+def running_hub(mode: str, tmp: Path, batch: int | None) -> Iterator[RunningHub]:
+    """Start the hub's API (and relay); the worker is started by `start_worker()`. `batch`:
+    the intake's, relay's and projections' batch sizes (None: the hub's own defaults)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
         "ORDERHUB_DATA_DIR": str(tmp / "data"),
         "ORDERHUB_API_PORT": str(port),
         "ORDERHUB_LOG_LEVEL": "warning",
-        "ORDERHUB_INTAKE_BATCH_SIZE": str(batch),
-        "ORDERHUB_RELAY_BATCH_SIZE": str(batch),
-        "ORDERHUB_PROJECTION_BATCH_SIZE": str(batch),
     }
+    if batch is not None:
+        env |= {
+            "ORDERHUB_INTAKE_BATCH_SIZE": str(batch),
+            "ORDERHUB_RELAY_BATCH_SIZE": str(batch),
+            "ORDERHUB_PROJECTION_BATCH_SIZE": str(batch),
+        }
     server = database = None
     with ExitStack() as stack:
         if mode == "distributed":
@@ -195,8 +199,9 @@ def running_hub(mode: str, tmp: Path, batch: int) -> Iterator[RunningHub]:
             database_url=env.get("ORDERHUB_DATABASE_URL"),
             topic_prefix=env.get("ORDERHUB_TOPIC_PREFIX", ""),
             consumer_group=env.get("ORDERHUB_CONSUMER_GROUP", "orderhub"),  # the groups' lag
-            intake_batch_size=batch,
         )
+        if batch is not None:
+            settings = settings.model_copy(update={"intake_batch_size": batch})
         if settings.kafka_bootstrap is not None:
             asyncio.run(
                 ensure_topics(
