@@ -115,16 +115,16 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(
         default=2000,
         ge=1,
-        description="The most events the relay reads and hands the broker at a time: over a "
-        "backlog, a batch goes out as one produce request to each broker (aiokafka has one in "
-        "flight per broker), so larger ones pay that round trip less often; a steady flow "
-        "reads what has come since the last read",
+        description="The most events the relay reads and hands the Kafka client at a time, as "
+        "one record batch per partition. The client sends each broker one request at a time, "
+        "taking one batch per partition, so over a backlog larger reads pay that round trip "
+        "less often; a steady flow reads what has come since the last read",
     )
     relay_batches_ahead: int = Field(
         default=1,
         ge=0,
         le=16,
-        description="Over a backlog, the relay hands the broker up to this many batches "
+        description="Over a backlog, the relay hands the Kafka client up to this many batches "
         "beyond the one it waits for (0: each batch acknowledged before the next is read)",
     )
     relay_poll_seconds: float = Field(default=0.05, gt=0)
