@@ -54,11 +54,13 @@ class KafkaPublisher:
         linger_ms: int = 5,
         *,
         whole_batches: bool = False,
+        max_record_bytes: int = 1_048_576,
     ) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._linger_ms = linger_ms
         self._whole_batches = whole_batches
+        self._max_record_bytes = max_record_bytes
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
 
@@ -75,6 +77,7 @@ class KafkaPublisher:
                 linger_ms=self._linger_ms,
                 partitioner=cached_partitioner,
                 max_batch_size=1_048_576,
+                max_request_size=self._max_record_bytes,
                 request_timeout_ms=30_000,
             )
             await producer.start()

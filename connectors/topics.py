@@ -9,8 +9,14 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) -> list[str]:
-    """Create missing topics; returns the names created. Existing topics are left as they are."""
+async def ensure_topics(
+    bootstrap: str,
+    topics: dict[str, int],
+    replication: int = 1,
+    configs: dict[str, str] | None = None,
+) -> list[str]:
+    """Create missing topics (with `configs`, e.g. max.message.bytes); returns the names created.
+    Existing topics are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="orderhub-admin")
     await admin.start()
     try:
@@ -19,7 +25,10 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(name, topics[name], replication) for name in missing]
+                    [
+                        NewTopic(name, topics[name], replication, topic_configs=configs)
+                        for name in missing
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass  # another process won the race; same outcome
@@ -29,14 +38,18 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int
 
 
 async def ensure_topics_waiting(
-    bootstrap: str, topics: dict[str, int], replication: int = 1, pause: float = 2.0
+    bootstrap: str,
+    topics: dict[str, int],
+    replication: int = 1,
+    pause: float = 2.0,
+    configs: dict[str, str] | None = None,
 ) -> list[str]:
     """ensure_topics, waiting for a broker that does not answer yet (a process started while
     Kafka restarts waits for it instead of exiting)."""
     attempt = 0
     while True:
         try:
-            return await ensure_topics(bootstrap, topics, replication)
+            return await ensure_topics(bootstrap, topics, replication, configs)
         except KafkaError as error:
             attempt += 1
             if attempt == 1 or attempt % 15 == 0:

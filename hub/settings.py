@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         description="Serve the worker's /healthz on this port (the n-th role of `orderhub "
         "worker` on port + n); unset: no health endpoint",
     )
+    kafka_max_record_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1_048_576,
+        description="The largest record the hub's topics take (their max.message.bytes, set "
+        "when the hub creates them) and its producers send: an event is published whole, and "
+        "accepted input can make one over the broker's 1 MB default (a 500-line order's "
+        "decision over many holders, a rejected 10 MB CSV). Topics that exist keep theirs",
+    )
     kafka_linger_ms: int = Field(
         default=5,
         ge=0,

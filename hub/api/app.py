@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from connectors.lag import LagProbe
-from connectors.publisher import KafkaPublisher
 from hub.api import console
 from hub.api.admission_inflight import CountCaptures
 from hub.api.admission_sources import admission_for
@@ -65,9 +64,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             kafka = KafkaParts(s)
             await kafka.ensure_topics(wait=False)
             # Closed batches, sent at once: the gateway gathers the requests' records itself.
-            publisher = KafkaPublisher(
-                s.kafka_bootstrap, client_id="orderhub-api", whole_batches=True
-            )
+            publisher = kafka.publisher("api", whole_batches=True)
             await publisher.start()
             # The producer's linger spent before the duplicate checks, not after: a round of
             # checks waits it for others, and its new orders go out together, without waiting

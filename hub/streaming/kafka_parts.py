@@ -30,13 +30,22 @@ class KafkaParts:
         does not answer yet is waited for (a process started while Kafka restarts)."""
         s = self.settings
         topics = {t: s.topic_partitions for t in s.all_topics()}
-        create = ensure_topics_waiting if wait else ensure_topics
-        return await create(self.bootstrap, topics, s.topic_replication)
+        configs = {"max.message.bytes": str(s.kafka_max_record_bytes)}
+        if wait:
+            return await ensure_topics_waiting(
+                self.bootstrap, topics, s.topic_replication, configs=configs
+            )
+        return await ensure_topics(self.bootstrap, topics, s.topic_replication, configs)
 
-    def publisher(self, process: str) -> KafkaPublisher:
-        """Idempotent, acks=all: fit to carry events. `process` names it to the broker."""
+    def publisher(self, process: str, *, whole_batches: bool = False) -> KafkaPublisher:
+        """Idempotent, acks=all: fit to carry events, up to the topics' largest record.
+        `process` names it to the broker."""
         return KafkaPublisher(
-            self.bootstrap, client_id=f"orderhub-{process}", linger_ms=self.settings.kafka_linger_ms
+            self.bootstrap,
+            client_id=f"orderhub-{process}",
+            linger_ms=self.settings.kafka_linger_ms,
+            whole_batches=whole_batches,
+            max_record_bytes=self.settings.kafka_max_record_bytes,
         )
 
     def consumer_watch(
@@ -59,6 +68,7 @@ class KafkaParts:
         return {
             "broker": [f"kafka://{host}" for host in self.bootstrap.split(",")],
             "producer_acks": -1,
+            "producer_max_request_size": s.kafka_max_record_bytes,
             "topic_replication_factor": s.topic_replication,
             "topic_partitions": s.topic_partitions,
             "topic_allow_declare": True,

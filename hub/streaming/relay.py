@@ -208,7 +208,7 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     hub = relay_parts(settings)
     # The relay publishes up to a batch of events at a time and waits for them: as closed
     # record batches, one per partition, not record by record (connectors.publisher).
-    publisher = KafkaPublisher(kafka.bootstrap, client_id="orderhub-relay", whole_batches=True)
+    publisher = kafka.publisher("relay", whole_batches=True)
     await publisher.start()
     notices = await asyncio.to_thread(store_notices, hub)
     listening = asyncio.create_task(notices.run(stop)) if notices is not None else None
