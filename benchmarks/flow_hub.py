@@ -33,8 +33,8 @@ from benchmarks.services import (
     kafka_bootstrap,
     postgres_server,
 )
-from connectors.topics import ensure_topics
 from hub.settings import Settings
+from hub.streaming.kafka_parts import KafkaParts
 from schemas.event_types import EventType
 from tests.support.processes import HubProcess, free_port, hub_processes, wait_for_http
 
@@ -202,13 +202,8 @@ def running_hub(mode: str, tmp: Path, batch: int | None) -> Iterator[RunningHub]
         )
         if batch is not None:
             settings = settings.model_copy(update={"intake_batch_size": batch})
-        if settings.kafka_bootstrap is not None:
-            asyncio.run(
-                ensure_topics(
-                    settings.kafka_bootstrap,
-                    {t: settings.topic_partitions for t in settings.all_topics()},
-                )
-            )
+        if settings.kafka_bootstrap is not None:  # as the hub makes them (its record limit)
+            asyncio.run(KafkaParts(settings).ensure_topics(wait=False))
         processes = stack.enter_context(hub_processes(commands, env, tmp))
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/healthz", processes["serve"])
