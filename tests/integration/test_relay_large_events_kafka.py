@@ -21,35 +21,19 @@ from hub.services.intake import SubmitOrder
 from hub.settings import Settings
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.relay import build_relay
-from schemas.submission import OrderSubmission
-from tests.integration.test_relay_kafka import _settings
+from tests.integration.test_relay_kafka import _commands, _settings
 from tests.support.kafka import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 def _order(n: int, padding: int = 0) -> SubmitOrder:
-    submission = OrderSubmission.model_validate(
-        {
-            "channel": "web",
-            "external_id": f"WEB-BIG-{n}",
-            "placed_at": "2026-11-20T08:00:00Z",
-            "customer": {"id": "C1"},
-            "ship_to": {
-                "name": "A",
-                "line1": "1 rue A",
-                "city": "Lyon",
-                "postal_code": "69002",
-                "country": "FR",
-            },
-            "lines": [{"line_id": "1", "sku": "BLUE-LAMP", "quantity": 1, "unit_price": "25"}],
-            "currency": "EUR",
-        }
-    )
-    # The body as received, kept verbatim in `Placed`: JSON allows white space anywhere, and
-    # the API takes bodies up to 1,000,000 bytes; newlines are stored escaped, two bytes each.
-    raw = submission.model_dump_json()[:-1] + "\n" * padding + "}"
-    return SubmitOrder(submission, raw, "channel:web", f"c-{n}")
+    """The relay test's order, its body as received padded: JSON allows white space anywhere,
+    the API takes bodies up to 1,000,000 bytes, and `Placed` keeps the body verbatim, each
+    newline escaped in two bytes."""
+    plain = _commands(1, start=n)[0]
+    raw = plain.raw_payload[:-1] + "\n" * padding + "}"
+    return SubmitOrder(plain.submission, raw, plain.actor, plain.correlation_id)
 
 
 async def _relay_all(settings: Settings) -> tuple[int | None, int, list[int]]:
