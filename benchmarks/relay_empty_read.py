@@ -20,7 +20,8 @@ from hub.bootstrap import bootstrap
 from hub.services.intake import IntakeService
 from hub.settings import Settings
 from hub.stored_records import RecordReader
-from hub.streaming.relay import UNPUBLISHED, route_for
+from hub.streaming.relay import route_for
+from schemas.event_types import UNPUBLISHED
 from tests.contracts.factories import NOW, fixed_clock, submit_order
 
 

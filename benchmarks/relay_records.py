@@ -33,7 +33,8 @@ from connectors.codec import OutboundRecord, envelope_to_record
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.stored_records import RecordReader
-from hub.streaming.relay import UNPUBLISHED, route_for, routes_for
+from hub.streaming.relay import route_for, routes_for
+from schemas.event_types import UNPUBLISHED
 
 Way = Callable[[Any], list[OutboundRecord]]
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from connectors.claim_check import claim_of
 from schemas.envelope import SPEC_VERSION, Actor, EventEnvelope
 
 _REQUIRED_HEADERS = (
@@ -117,7 +118,8 @@ def record_to_envelope(
     and builds the envelope without it (the model and the loop over the headers were two
     thirds of a record's decoding). Anything else, and any record it finds fault with, goes the
     model's way (`_by_the_model`), which decides what is refused and why: the two accept the
-    same records and read them the same (tests/unit/test_codec_fast.py)."""
+    same records and read them the same (tests/unit/test_codec_fast.py). A claim check (an
+    event the relay left in the store: `connectors.claim_check`) raises `Claimed`."""
     header_map = dict(headers)
     if header_map.keys() == _WRITTEN:
         envelope = _as_written(value, header_map)
@@ -190,6 +192,9 @@ def _by_the_model(value: bytes, header_map: dict[str, bytes]) -> EventEnvelope:
     missing = [h for h in _REQUIRED_HEADERS if h not in header_map]
     if missing:
         raise ValueError(f"not a CloudEvent: missing header(s) {', '.join(missing)}")
+    claim = claim_of(value, header_map)
+    if claim is not None:  # no data to read: the reader resolves it, or parks it
+        raise claim
     attrs: dict[str, str] = {}
     try:
         for name, raw in header_map.items():

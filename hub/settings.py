@@ -79,7 +79,9 @@ class Settings(BaseSettings):
         description="The largest record the hub's topics take (their max.message.bytes, set "
         "when the hub creates them) and its producers send: an event is published whole, and "
         "accepted input can make one over the broker's 1 MB default (a 500-line order's "
-        "decision over many holders, a rejected 10 MB CSV). Topics that exist keep theirs",
+        "decision over many holders, a rejected 10 MB CSV); one over this goes out as a claim "
+        "check (headers and a ce_dataref to GET /v1/events/{subject}/{sequence}). Topics that "
+        "exist keep theirs",
     )
     kafka_linger_ms: int = Field(
         default=5,

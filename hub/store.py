@@ -298,6 +298,16 @@ class OrderStore(Application[Any]):
         envelope = self.envelope_reader.envelope
         return [envelope(stored) for stored in self.recorder.select_events(ident)]
 
+    def event_at(self, aggregate_id: str, version: int) -> EventEnvelope | None:
+        """One stored event as its public envelope (what the relay published, or left here as
+        a claim check: connectors.claim_check); None for an unknown id or version."""
+        try:
+            ident = UUID(aggregate_id)
+        except ValueError:
+            return None
+        found = self.recorder.select_events(ident, gt=version - 1, lte=version, limit=1)
+        return self.envelope_reader.envelope(found[0]) if found else None
+
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 

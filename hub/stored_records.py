@@ -29,6 +29,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from aggregates.contract import SCHEMA_VERSION, attributes_of, event_type_of, source_of
 from aggregates.ids import event_id_text
+from connectors.claim_check import claimed
 from connectors.codec import OutboundRecord, ce_headers, envelope_to_record
 from hub.multi_get import binary_rows
 from hub.store import OrderStore
@@ -58,8 +59,17 @@ Entry = tuple[_Topic, str, int, dict[str, Any], dict[str, Any]] | EventEnvelope 
 class RecordReader:
     """The store's log after a position as the relay's records, event by event."""
 
-    def __init__(self, store: OrderStore, route: Route, unpublished: Collection[str]) -> None:
+    def __init__(
+        self,
+        store: OrderStore,
+        route: Route,
+        unpublished: Collection[str],
+        claim_over: int | None = None,
+    ) -> None:
+        """`claim_over`: an event whose data encodes to more bytes is published as a claim
+        check (`connectors.claim_check`); None: every event whole."""
         self._store = store
+        self._claim_over = claim_over
         self._route = route
         self._unpublished = tuple(unpublished)
         self._envelopes = store.envelope_reader
@@ -135,7 +145,8 @@ class RecordReader:
         if entry is None:
             return []
         if isinstance(entry, EventEnvelope):
-            return [envelope_to_record(t, entry, key) for t, key in self._route_of(entry)]
+            records = [envelope_to_record(t, entry, key) for t, key in self._route_of(entry)]
+            return self._claimed(records, entry.subject, entry.sequence)
         topic, subject, version, state, data = entry
         correlation, causation, time, actor = attributes_of(subject, version, state)
         source, type_ = topic.headers
@@ -154,7 +165,7 @@ class RecordReader:
             _SCHEMA,
         )
         value = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-        return [
+        records = [
             OutboundRecord(
                 topic=t,
                 key=subject_bytes if not key or key == subject else key.encode(),
@@ -163,6 +174,16 @@ class RecordReader:
             )
             for t, key in self._route(topic.type, subject, data)
         ]
+        return self._claimed(records, subject, version)
+
+    def _claimed(
+        self, records: list[OutboundRecord], subject: str, version: int
+    ) -> list[OutboundRecord]:
+        """The records, as claim checks where their (shared) value is over the bound."""
+        bound = self._claim_over
+        if bound is None or not records or len(records[0].value) <= bound:
+            return records
+        return [claimed(r, subject, version) for r in records]
 
     def _route_of(self, env: Any) -> list[tuple[str, str]]:
         return self._route(env.type, env.subject, env.data)

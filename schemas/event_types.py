@@ -25,6 +25,17 @@ class EventFamily(StrEnum):
     RECORDED_SOURCE = "orderhub.recorded_source."
 
 
+# Event families that stay in the event store: credentials (nothing downstream needs them) and
+# decision inputs (read from the store by re-runs, by no consumer). The relay does not publish
+# them, nor does the API serve them as events.
+UNPUBLISHED = (
+    EventFamily.API_KEY,
+    EventFamily.BOOTSTRAP_KEY,
+    EventFamily.RECORDED_INPUTS,
+    EventFamily.RECORDED_SOURCE,
+)
+
+
 class EventType(StrEnum):
     """Every public event type, grouped by the aggregate that records it."""
 

@@ -21,6 +21,7 @@ from hub.api.route_table import build_route_table
 from hub.api.routes import (
     channels,
     decisions,
+    events,
     fulfillment,
     health,
     intake,
@@ -149,6 +150,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(intake.router)
     app.include_router(fulfillment.router)
     app.include_router(ops.router)
+    app.include_router(events.router)
     app.include_router(console.router)
     return app
 

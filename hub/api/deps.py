@@ -16,7 +16,7 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.auth_throttle import Throttled, authenticate
-from hub.api.problems import ProblemError
+from hub.api.problems import ProblemError, forbidden
 from hub.bootstrap import Hub
 from hub.services.access import NotAuthenticated, Principal
 from hub.services.capture import CaptureService
@@ -137,13 +137,9 @@ def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 def _in_scope(principal: Principal, scope: str) -> Principal:
     if scope not in principal.scopes:
-        raise ProblemError(
-            Problem(
-                type="/problems/forbidden",
-                title=f"This credential may not {scope.replace(':', ' ')}",
-                status=403,
-                detail=f"role {principal.role.value} lacks the scope {scope}",
-            )
+        raise forbidden(
+            f"This credential may not {scope.replace(':', ' ')}",
+            f"role {principal.role.value} lacks the scope {scope}",
         )
     return principal
 

@@ -14,7 +14,13 @@ from hub.services.access import UnknownChannelError, UnknownKeyError
 from hub.services.capture import ChannelMismatch
 from hub.services.catalog import UnknownSourceError
 from hub.services.operations import UnknownExceptionError, UnknownOrderError
-from schemas.problems import FieldProblem, Problem, field_problems
+from schemas.problems import (
+    MAX_LISTED_PROBLEMS,
+    FieldProblem,
+    Problem,
+    field_problems,
+    more_problems,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -98,10 +104,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        found = exc.errors()
         errors = [
             FieldProblem(field=".".join(str(p) for p in e["loc"]), message=e["msg"], code=e["type"])
-            for e in exc.errors()
+            for e in found[:MAX_LISTED_PROBLEMS]
         ]
+        if len(found) > MAX_LISTED_PROBLEMS:
+            errors.append(more_problems(len(found) - MAX_LISTED_PROBLEMS))
         return problem_response(
             Problem(title="The request is not valid", status=422, errors=errors)
         )
@@ -123,6 +132,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def not_found(what: str) -> ProblemError:
     return ProblemError(Problem(type="/problems/not-found", title=f"No such {what}", status=404))
+
+
+def forbidden(title: str, detail: str | None = None) -> ProblemError:
+    return ProblemError(Problem(type="/problems/forbidden", title=title, status=403, detail=detail))
 
 
 def channel_mismatch(mismatch: ChannelMismatch) -> ProblemError:

@@ -19,6 +19,7 @@ from hub.services.lookup import find, find_many
 from hub.services.order_events import AcceptedOrderEvents
 from hub.services.vouched import VouchedOrder
 from hub.store import OrderStore
+from schemas.problems import listed_dicts
 from schemas.submission import OrderSubmission
 
 INTAKE_ACTOR = "system:intake"
@@ -86,6 +87,10 @@ class RejectSubmission:
     actor: str
     external_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Whatever found them (pydantic, a channel's adapter), a rejection lists so many.
+        object.__setattr__(self, "problems", listed_dicts(self.problems))
 
 
 @dataclass(frozen=True)

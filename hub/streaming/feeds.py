@@ -27,6 +27,7 @@ from functools import partial
 
 from pydantic import ValidationError
 
+from connectors.claim_check import Claimed
 from connectors.codec import record_to_envelope
 from connectors.consumed import ConsumedMessage, dead_letter, positions_of
 from connectors.publisher import Publisher
@@ -96,6 +97,27 @@ class Share:
 class Decoded:
     events: list[Event]
     undecodable: list[tuple[ConsumedMessage, str]]
+    # Claim checks (connectors.claim_check), each with the place in `events` its event takes.
+    claims: list[tuple[int, ConsumedMessage, Claimed]] = field(default_factory=list)
+
+
+Resolve = Callable[[str, int], EventEnvelope | None]
+
+
+def resolve_claims(decoded: Decoded, resolve: Resolve) -> None:
+    """Each claim check's event read from the event store (`resolve`: subject and sequence to
+    the stored event's envelope), in its place among the batch's events; one the store does
+    not hold is undecodable (parked). Blocking: run in a thread."""
+    found = [resolve(claim.subject, claim.sequence) for _, _, claim in decoded.claims]
+    # All read before any is placed: a failed read, retried, places none twice.
+    placed = list(zip(decoded.claims, found, strict=True))
+    for (place, message, claim), envelope in reversed(placed):
+        # A later place first, so that the earlier places still point where they did.
+        if envelope is None:
+            decoded.undecodable.append((message, f"{claim}: not in this hub's event store"))
+        else:
+            decoded.events.insert(place, (message, envelope))
+    decoded.claims = []
 
 
 def decode(messages: Sequence[ConsumedMessage], wanted: Wanted | None = None) -> Decoded:
@@ -106,7 +128,8 @@ def decode(messages: Sequence[ConsumedMessage], wanted: Wanted | None = None) ->
     or two of an order's ten-odd events, and decoding the rest was a tenth of its CPU (py-spy).
     Such a record is not checked either: no feed would act on it, malformed or not (the views
     say which types they read, so the projections role passes the others too). A record
-    without the header is decoded, and parked as undecodable."""
+    without the header is decoded, and parked as undecodable. A claim check is set aside
+    with its place among the events (`resolve_claims` reads its event)."""
     decoded = Decoded([], [])
     for message in messages:
         types = wanted.get(message.topic) if wanted else None
@@ -116,6 +139,9 @@ def decode(messages: Sequence[ConsumedMessage], wanted: Wanted | None = None) ->
                 continue
         try:
             envelope = record_to_envelope(message.key, message.value, message.headers)
+        except Claimed as claim:
+            decoded.claims.append((len(decoded.events), message, claim))
+            continue
         except (ValueError, ValidationError) as error:
             decoded.undecodable.append((message, str(error)))
             continue
@@ -172,16 +198,25 @@ class FeedsConsumer:
     """Batches of records → every feed's follower; the handler never raises for bad data."""
 
     def __init__(
-        self, name: str, feeds: Sequence[Feed], publisher: Publisher, settings: Settings
+        self,
+        name: str,
+        feeds: Sequence[Feed],
+        publisher: Publisher,
+        settings: Settings,
+        resolve: Resolve | None = None,
     ) -> None:
+        """`resolve`: a claim check's event from the event store; None: claims are parked."""
         self.name = name
         self.feeds = list(feeds)
         self.wanted = wanted_types(self.feeds)
         self._publisher = publisher
         self._settings = settings
+        self._resolve = resolve
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
         decoded = decode(messages, self.wanted)
+        if decoded.claims:
+            await self._resolve_claims(decoded)
         await self._park([(m, error, self.name) for m, error in decoded.undecodable])
         together: dict[int, list[tuple[SqlView, Share]]] = {}  # by database
         alone: list[Share] = []
@@ -200,6 +235,15 @@ class FeedsConsumer:
                 alone[:0] = [share for _, share in group]
         for share in alone:
             await self._apply(share)
+
+    async def _resolve_claims(self, decoded: Decoded) -> None:
+        resolve = self._resolve
+        if resolve is None:
+            decoded.undecodable += [(m, str(claim)) for _, m, claim in decoded.claims]
+            decoded.claims = []
+            return
+        # Retried as a view's write is: the store out for a moment is not a reason to park.
+        await self._retried(partial(asyncio.to_thread, resolve_claims, decoded, resolve), "claims")
 
     async def _apply(self, share: Share) -> None:
         noted = getattr(share.feed.follower, "noted", None)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from psycopg.conninfo import make_conninfo
 
+from connectors.claim_check import claim_bound
 from connectors.codec import OutboundRecord
 from connectors.publisher import KafkaPublisher
 from connectors.relay import Relay
@@ -21,21 +22,13 @@ from hub.streaming.kafka_parts import KafkaParts
 from projections.positions import SqlPositionStore
 from projections.sqldb import SqlDatabase
 from schemas.envelope import EventEnvelope
-from schemas.event_types import EventFamily, EventType
+from schemas.event_types import UNPUBLISHED, EventFamily, EventType
 from schemas.fulfillment import WITHDRAWAL_EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
 
 Route = Callable[[str, str, dict[str, Any]], list[tuple[str, str]]]
-# Event families that stay in the event store: credentials (nothing downstream needs them) and
-# decision inputs (read from the store by re-runs, by no consumer).
-UNPUBLISHED = (
-    EventFamily.API_KEY,
-    EventFamily.BOOTSTRAP_KEY,
-    EventFamily.RECORDED_INPUTS,
-    EventFamily.RECORDED_SOURCE,
-)
 
 
 def routes_for(settings: Settings) -> Callable[[EventEnvelope], list[tuple[str, str]]]:
@@ -154,7 +147,12 @@ def relay_parts(settings: Settings) -> RelayParts:
 def build_relay(
     hub: RelaySide, publisher: KafkaPublisher, wakeups: StoreNotices | None = None
 ) -> Relay:
-    records = RecordReader(hub.store, route_for(hub.settings), UNPUBLISHED)
+    records = RecordReader(
+        hub.store,
+        route_for(hub.settings),
+        UNPUBLISHED,
+        claim_over=claim_bound(hub.settings.kafka_max_record_bytes),
+    )
     return Relay(
         source=hub.store,
         publisher=publisher,

@@ -219,7 +219,9 @@ class Agents:
                 continue
             # The order events' consumer signs what it parks as the role's agent did.
             called = f"{name}-{plain}" if plain not in ("", ORDER_EVENTS) else name
-            consumer = FeedsConsumer(called, part, self.publisher, self.settings)
+            consumer = FeedsConsumer(
+                called, part, self.publisher, self.settings, self.hub.store.event_at
+            )
             handler = consumer if lock is None else OneAtATime(consumer, lock)
             if plain:
                 early = (role, plain) == (Role.ORCHESTRATION, ORDER_EVENTS)

@@ -6,23 +6,31 @@ each newline escaped in two bytes, beside the submission); a `Routed` listing 30
 of 500 SKUs, 1.1 MB; a rejected submission holding a 10 MB CSV, 10 MB. The hub creates its
 topics taking records up to `kafka_max_record_bytes` (16 MiB) and its producers send them.
 
-What is over that setting is still a known defect: the broker refuses the record batch
-(MessageSizeTooLargeError), the relay reads again from its saved position and is refused again,
-and that event and every event after it wait for ever. Pinned as a strict xfail until it is
-fixed (the fix makes it pass; the mark then goes)."""
+An event over that setting went out whole before, was refused (MessageSizeTooLargeError), and
+the relay, reading again from its saved position, stalled on it with every event after it. It
+now goes out as a claim check (connectors.claim_check): its headers and a `ce_dataref`, read
+back from the event store by the hub's consumers."""
 
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 
+from connectors.claim_check import DATAREF
+from connectors.consumed import ConsumedMessage
+from connectors.publisher import RecordingPublisher
 from hub.bootstrap import bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
+from hub.store import OrderStore
+from hub.streaming.feeds import Feed, FeedsConsumer
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.relay import build_relay
+from schemas.event_types import EventType
 from tests.integration.test_relay_kafka import _commands, _settings
 from tests.support.kafka import read_topic
+from tests.unit.test_claim_check import Keeping
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -36,9 +44,9 @@ def _order(n: int, padding: int = 0) -> SubmitOrder:
     return SubmitOrder(plain.submission, raw, plain.actor, plain.correlation_id)
 
 
-async def _relay_all(settings: Settings) -> tuple[int | None, int, list[int]]:
+async def _relay_all(settings: Settings) -> tuple[int | None, int, list[ConsumedMessage]]:
     """Three orders, the middle one's `Placed` 1.2 MB, relayed by the hub's relay on the hub's
-    own topics: (the relay's saved position, the store's last, the sizes read back)."""
+    own topics: (the relay's saved position, the store's last, the records read back)."""
     kafka = KafkaParts(settings)
     await kafka.ensure_topics(wait=False)
     hub = bootstrap(settings)
@@ -65,7 +73,11 @@ async def _relay_all(settings: Settings) -> tuple[int | None, int, list[int]]:
         return saved, last, []
     topic = settings.topic("order_events")
     records = await read_topic(settings.kafka_bootstrap or "", topic, until=lambda rs: len(rs) >= 6)
-    return saved, last, sorted(len(r.value) for r in records)
+    read = [
+        ConsumedMessage(topic, r.partition, r.offset, r.key, r.value or b"", tuple(r.headers))
+        for r in records
+    ]
+    return saved, last, read
 
 
 @pytest.mark.asyncio
@@ -73,23 +85,33 @@ async def test_an_event_over_one_megabyte_is_published_with_the_events_after_it(
     database_url: str, kafka_bootstrap: str, kafka_topic_prefix: str, tmp_path: Path
 ) -> None:
     settings = _settings(database_url, kafka_bootstrap, kafka_topic_prefix, tmp_path)
-    saved, last, sizes = await _relay_all(settings)
+    saved, last, read = await _relay_all(settings)
     assert saved == last == 6
+    sizes = sorted(len(r.value) for r in read)
     assert len(sizes) == 6 and sizes[-1] > 1_200_000, "the big `Placed` read back whole"
+    assert not any(DATAREF in dict(r.headers) for r in read)
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="known defect: an event over kafka_max_record_bytes stalls the relay",
-)
 @pytest.mark.asyncio
-async def test_an_event_over_the_record_limit_does_not_stall_the_events_after_it(
+async def test_an_event_over_the_record_limit_goes_out_as_a_claim_the_consumer_reads_whole(
     database_url: str, kafka_bootstrap: str, kafka_topic_prefix: str, tmp_path: Path
 ) -> None:
     settings = _settings(database_url, kafka_bootstrap, kafka_topic_prefix, tmp_path)
     # The smallest limit the setting allows: the 1.2 MB event is over it.
-    saved, last, _ = await _relay_all(
-        settings.model_copy(update={"kafka_max_record_bytes": 1_048_576})
-    )
-    assert saved == last
+    small = settings.model_copy(update={"kafka_max_record_bytes": 1_048_576})
+    saved, last, read = await _relay_all(small)
+    assert saved == last == 6
+
+    claims = [r for r in read if DATAREF in dict(r.headers)]
+    assert len(claims) == 1 and claims[0].value == b""
+    follower, parked = Keeping(), RecordingPublisher()
+    feeds = [Feed("views", follower, frozenset({claims[0].topic}))]
+    store = OrderStore(env=small.eventsourcing_env())
+    try:
+        consumer = FeedsConsumer("views", feeds, parked, small, store.event_at)
+        await consumer.handle(sorted(read, key=lambda r: (r.partition, r.offset)))
+    finally:
+        store.close()
+    placed = [e for e in follower.envelopes if e.type == EventType.ORDER_PLACED]
+    assert len(follower.envelopes) == 6 and len(placed) == 3 and parked.records == []
+    assert max(len(orjson.dumps(e.data)) for e in placed) > 1_100_000

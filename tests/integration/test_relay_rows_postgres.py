@@ -17,7 +17,8 @@ from hub.bootstrap import bootstrap
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.stored_records import RecordReader
-from hub.streaming.relay import UNPUBLISHED, route_for
+from hub.streaming.relay import route_for
+from schemas.event_types import UNPUBLISHED
 from tests.integration.test_release_data import _postgres_store
 from tests.unit.test_stored_records import SETTINGS, _all, _by_envelope, assert_same_records
 

@@ -29,8 +29,9 @@ from hub.settings import Settings
 from hub.store import OrderStore
 from hub.stored_envelopes import _as_stored, _splice_of
 from hub.stored_records import RecordReader
-from hub.streaming.relay import UNPUBLISHED, _as_read, route_for, routes_for
+from hub.streaming.relay import _as_read, route_for, routes_for
 from schemas.decision_record import DecisionRecord
+from schemas.event_types import UNPUBLISHED
 from schemas.submission import Address
 from tests.unit.test_relay import InMemoryPositions
 
