@@ -38,9 +38,13 @@ def dataref(subject: str, sequence: int) -> str:
 
 
 def claimed(record: "OutboundRecord", subject: str, sequence: int) -> "OutboundRecord":
-    """The record as a claim check: its value dropped, the reference added to its headers."""
-    headers = (*record.headers, (DATAREF, dataref(subject, sequence).encode()))
-    return replace(record, value=b"", headers=headers)
+    """The record as a claim check: its value dropped, and with it the `content-type` that
+    described it (a CloudEvents reader would parse the empty value as JSON; without data the
+    attribute is optional), the reference added to its headers."""
+    headers = tuple(h for h in record.headers if h[0] != "content-type")
+    return replace(
+        record, value=b"", headers=(*headers, (DATAREF, dataref(subject, sequence).encode()))
+    )
 
 
 class Claimed(ValueError):
