@@ -17,6 +17,12 @@ STREAM = "notification_log"
 Batch = list[tuple[int, Any]]
 
 
+class ShortRead(list[tuple[int, Any]]):
+    """A batch its reader cut short by bytes, not at the log's end: more follows at once (a
+    read of `batch_size` large events held them all in memory at once, decoded, then encoded:
+    a backlog of rejected 10 MB files would have taken tens of GB)."""
+
+
 class EventSource(Protocol):
     def read_envelopes(self, after: int | None, limit: int) -> list[tuple[int, EventEnvelope]]: ...
 
@@ -147,13 +153,14 @@ class Relay:
         `ahead` + 1 are unacknowledged and the last one read was full (a backlog)."""
         while len(self._pending) <= self._ahead:
             batch = await self._read(self._handed)
-            self._caught_up = len(batch) < self._batch_size
+            # Full: the log goes on after it (a read cut by its reader's bytes too).
+            full = len(batch) == self._batch_size or isinstance(batch, ShortRead)
+            self._caught_up = not full
             if not batch:
                 return
             encode = self._encode
             records = [record for _, event in batch for record in encode(event)]
             last = batch[-1][0]
-            full = len(batch) == self._batch_size
             if full:
                 # A backlog: the next batch is read while this one is handed and acknowledged.
                 self._read_ahead = (last, asyncio.ensure_future(self._read_thread(last)))

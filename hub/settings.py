@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         "taking one batch per partition, so over a backlog larger reads pay that round trip "
         "less often; a steady flow reads what has come since the last read",
     )
+    relay_read_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="On PostgreSQL, a relay read stops after the event that takes the states "
+        "it read (as stored) over this many bytes: the relay holds a read's events at once, "
+        "decoded and encoded, and a backlog of large events (rejected bulk files, 10 MB each) "
+        "read 2,000 at a time would take tens of GB",
+    )
     relay_batches_ahead: int = Field(
         default=1,
         ge=0,

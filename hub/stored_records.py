@@ -31,6 +31,7 @@ from aggregates.contract import SCHEMA_VERSION, attributes_of, event_type_of, so
 from aggregates.ids import event_id_text
 from connectors.claim_check import claimed
 from connectors.codec import OutboundRecord, ce_headers, envelope_to_record
+from connectors.relay import ShortRead
 from hub.multi_get import binary_rows
 from hub.store import OrderStore
 from schemas.envelope import Actor, EventEnvelope
@@ -65,9 +66,12 @@ class RecordReader:
         route: Route,
         unpublished: Collection[str],
         claim_over: int | None = None,
+        read_bytes: int | None = None,
     ) -> None:
         """`claim_over`: an event whose data encodes to more bytes is published as a claim
-        check (`connectors.claim_check`); None: every event whole."""
+        check (`connectors.claim_check`); None: every event whole. `read_bytes`: on
+        PostgreSQL, a read stops after the event that takes its stored states over this many
+        bytes (a `ShortRead`); None: reads are bounded by their count only."""
         self._store = store
         self._claim_over = claim_over
         self._route = route
@@ -75,7 +79,9 @@ class RecordReader:
         self._envelopes = store.envelope_reader
         self._topics: dict[str, _Topic] = {}
         self._actors: dict[str, bytes] = {}
-        self._rows = _RowSelect.of(store.recorder, lambda topic: self._topic(topic).published)
+        self._rows = _RowSelect.of(
+            store.recorder, lambda topic: self._topic(topic).published, read_bytes
+        )
         self.from_envelopes = 0  # events published through their envelopes (tests, benchmarks)
 
     def read(self, after: int | None, limit: int) -> list[tuple[int, Entry]]:
@@ -89,7 +95,9 @@ class RecordReader:
         CPU (py-spy, benchmarks/README.md)."""
         if self._rows is not None:
             entry = self.row_entry
-            return [(row[0], entry(*row[1:])) for row in self._rows.after(after, limit)]
+            rows, cut = self._rows.after(after, limit)
+            read = [(row[0], entry(*row[1:5])) for row in rows]
+            return ShortRead(read) if cut else read
         notifications = self._store.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=after is None
         )
@@ -105,7 +113,9 @@ class RecordReader:
         encoded fails the whole read, as it failed the batch on the loop (retried, never
         skipped)."""
         encode = self.encode
-        return [(position, encode(entry)) for position, entry in self.read(after, limit)]
+        read = self.read(after, limit)
+        records = [(position, encode(entry)) for position, entry in read]
+        return ShortRead(records) if isinstance(read, ShortRead) else records
 
     def records(self, stored: StoredEvent) -> list[OutboundRecord]:
         """The records the relay publishes for one stored event, in their order."""
@@ -219,46 +229,69 @@ class _RowSelect:
     and sends them, nor psycopg copies them (benchmarks/README.md, pgstore)."""
 
     def __init__(
-        self, recorder: PostgresApplicationRecorder, published: Callable[[str], bool]
+        self,
+        recorder: PostgresApplicationRecorder,
+        published: Callable[[str], bool],
+        read_bytes: int | None = None,
     ) -> None:
         self._datastore = recorder.datastore
         self._published = published
         self._seen: set[str] = set()
         self._unsent: list[str] = []  # stored topics never published, as seen
+        # Without a bound, one that no read reaches (a bigint's).
+        self._bytes = read_bytes if read_bytes is not None else 2**62
         table = SQL("{schema}.{table}").format(
             schema=Identifier(recorder.datastore.schema),
             table=Identifier(recorder.events_table_name),
         )
+        # The states' bytes summed in log order, their size as stored (`octet_length` reads a
+        # TOASTed value's size from its pointer: no state is fetched or decompressed for it),
+        # and the rows kept while the bytes before them are under the bound: a read stops
+        # after the event that crosses it.
         head = SQL(
             "SELECT notification_id, originator_id::text, originator_version, topic,"
-            " CASE WHEN topic = ANY(%s::text[]) THEN NULL ELSE state END FROM {table}"
+            " CASE WHEN topic = ANY(%s::text[]) THEN NULL ELSE state END, upto FROM ("
+            "SELECT notification_id, originator_id, originator_version, topic, state,"
+            " sum(octet_length(state)) OVER (ORDER BY notification_id ROWS UNBOUNDED PRECEDING)"
+            " AS upto FROM {table}"
         ).format(table=table)
-        order = SQL(" ORDER BY notification_id LIMIT %s")
+        order = SQL(
+            " ORDER BY notification_id LIMIT %s) AS r WHERE upto - octet_length(state) < %s"
+            " ORDER BY notification_id"
+        )
         self._first = Composed([head, order])
         self._after = Composed([head, SQL(" WHERE notification_id>%s"), order])
 
     @classmethod
-    def of(cls, recorder: Any, published: Callable[[str], bool]) -> "_RowSelect | None":
+    def of(
+        cls, recorder: Any, published: Callable[[str], bool], read_bytes: int | None = None
+    ) -> "_RowSelect | None":
         """For a PostgreSQL store whose ids are `uuid`s (their text is `str()` of the UUID the
         library reads); None otherwise (the relay reads `Notification`s)."""
         if not isinstance(recorder, PostgresApplicationRecorder):
             return None
         if recorder.datastore.originator_id_type != "uuid":
             return None
-        return cls(recorder, published)
+        return cls(recorder, published, read_bytes)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
-    def after(self, after: int | None, limit: int) -> list[tuple[int, str, int, str, bytes]]:
-        """The rows after `after`; a never-published topic's state None once seen."""
+    def after(
+        self, after: int | None, limit: int
+    ) -> tuple[list[tuple[int, str, int, str, bytes, int]], bool]:
+        """The rows after `after` (a never-published topic's state None once seen), each with
+        the stored bytes up to it, and whether the bound cut the read short."""
         if after is None:
-            rows = binary_rows(self._datastore, self._first, [self._unsent, limit])
+            params = [self._unsent, limit, self._bytes]
+            rows = binary_rows(self._datastore, self._first, params)
         else:
-            rows = binary_rows(self._datastore, self._after, [self._unsent, after, limit])
+            params = [self._unsent, after, limit, self._bytes]
+            rows = binary_rows(self._datastore, self._after, params)
         seen = self._seen
         for row in rows:
             if row[3] not in seen:
                 self._learn(row[3])
-        return rows
+        # The last row took the bytes over the bound: rows after it, if any, were left out.
+        return rows, 0 < len(rows) < limit and rows[-1][5] >= self._bytes
 
     def _learn(self, topic: str) -> None:
         self._seen.add(topic)

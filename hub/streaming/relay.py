@@ -152,6 +152,7 @@ def build_relay(
         route_for(hub.settings),
         UNPUBLISHED,
         claim_over=claim_bound(hub.settings.kafka_max_record_bytes),
+        read_bytes=hub.settings.relay_read_bytes,
     )
     return Relay(
         source=hub.store,

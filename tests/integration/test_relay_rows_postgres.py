@@ -13,7 +13,9 @@ from eventsourcing.persistence import StoredEvent
 
 from benchmarks.projection_events import record_history
 from benchmarks.route_profile import NOW
+from connectors.relay import ShortRead
 from hub.bootstrap import bootstrap
+from hub.services.intake import RejectSubmission
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.stored_records import RecordReader
@@ -103,7 +105,8 @@ def test_the_states_of_events_never_published_are_not_read_once_their_topic_is_k
     assert any(topic.endswith("RecordedInputs.Recorded") for topic in unpublished)
     assert first._rows is not None
 
-    again = first._rows.after(None, len(stored) + 1)
+    again, cut = first._rows.after(None, len(stored) + 1)
+    assert not cut
 
     assert [row[0] for row in again] == [n.id for n in stored]
     for row, event in zip(again, stored, strict=True):
@@ -111,3 +114,45 @@ def test_the_states_of_events_never_published_are_not_read_once_their_topic_is_k
     assert [first.encode(entry) for _, entry in first.read(None, len(stored) + 1)] == [
         first.records(event) for event in stored
     ]
+
+
+def test_a_read_stops_after_the_event_that_takes_its_stored_bytes_over_the_bound(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Large events (rejected files kept whole, 300-700 kB here) among a history: with a
+    bound of 1 MiB each read stops after the event that crosses it (a `ShortRead`: more
+    follows), and read on from there the reads give every event once, in order, with the
+    records of an unbounded read; the read that reaches the log's end is not cut."""
+    settings = Settings(data_dir=tmp_path, database_url=database_url, kafka_bootstrap=None)
+    hub = bootstrap(settings, clock=lambda: NOW)
+    try:
+        record_history(hub, orders=5, sources=6, skus=40)
+        big = [
+            RejectSubmission(
+                "edi", f"{n}\n" + "x" * (300_000 + 100_000 * n), "csv", "bad", [], "channel:edi"
+            )
+            for n in range(5)
+        ]
+        small = [
+            RejectSubmission("edi", f"small {n}", "csv", "bad", [], "channel:edi") for n in range(5)
+        ]
+        hub.intake.record_rejections(big)
+        hub.intake.record_rejections(small)
+        whole = RecordReader(hub.store, route_for(SETTINGS), UNPUBLISHED)
+        bounded = RecordReader(hub.store, route_for(SETTINGS), UNPUBLISHED, read_bytes=2**20)
+        expected = whole.read_records(None, 10**6)
+        sizes = {n.id: len(n.state) for n in _all(hub.store)}
+
+        reads, after = [], None
+        while found := bounded.read_records(after, 10**6):
+            reads.append(found)
+            after = found[-1][0]
+    finally:
+        hub.close()
+
+    assert [event for read in reads for event in read] == expected
+    assert [isinstance(read, ShortRead) for read in reads] == [True] * (len(reads) - 1) + [False]
+    assert len(reads) >= 3
+    for read in reads[:-1]:
+        stored = [sizes[position] for position, _ in read]
+        assert sum(stored[:-1]) < 2**20 <= sum(stored)

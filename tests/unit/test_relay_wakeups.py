@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from connectors.publisher import RecordingPublisher
-from connectors.relay import Relay
+from connectors.relay import Relay, ShortRead
 from hub.services.intake import IntakeService
 from hub.store import OrderStore
 from tests.contracts.factories import NOW, fixed_clock, submit_order
@@ -159,3 +159,27 @@ async def test_events_notified_while_a_batch_is_published_go_out_without_waiting
     await until(lambda: len(publisher.records) == 4, seconds=1.0)
     stop.set()
     await asyncio.wait_for(running, 2)
+
+
+class ShortReadingStore(CountingStore):
+    """Reads of one event at a time, each cut short as a reader bounded by bytes cuts them."""
+
+    def read_envelopes(self, after: int | None, limit: int):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        found = self.store.read_envelopes(after, 1)
+        return ShortRead(found) if found else found
+
+
+@pytest.mark.asyncio
+async def test_a_read_cut_short_by_its_bytes_is_followed_at_once_not_after_a_notice(
+    store: OrderStore,
+) -> None:
+    for n in range(3):
+        _place(store, f"WEB-{n}")
+    source, publisher, notices = ShortReadingStore(store), RecordingPublisher(), Notices()
+    stop = asyncio.Event()
+    running = asyncio.create_task(_relay(source, publisher, notices, 60.0).run(stop))
+    # Six events, one a read: a short read taken for the log's end waits 60 s for a notice.
+    await until(lambda: len(publisher.records) == 6, seconds=3.0)
+    stop.set()
+    await running
