@@ -1,7 +1,7 @@
 """The `orderhub relay` process alone over a backlog: its CPU per store event, A/B between trees.
 
 Run:  python -m benchmarks.relay_process [--orders 1000] [--rounds 3] [--base /path/to/other/tree]
-      [--profile PREFIX]
+      [--profile PREFIX] [--large N [--large-bytes B]]
 
 A realistic history (benchmarks.projection_events: 100 sources, 10,000 SKUs, orders of 1-7
 lines routed, a fifth shipped) is recorded once in a fresh PostgreSQL database. Then, per round
@@ -20,7 +20,10 @@ medians, and per round against that round's raw rate), and the raw producer's CP
 over the relay's (the share of raw the relay reaches where both get the same share of the
 cores: on a busy machine the drain follows CPU per record). With
 `--base`, whether the two trees' last rounds put the same records on Kafka (per topic and
-partition, in order: key, value and headers byte for byte). `--profile PREFIX`: py-spy (raw
+partition, in order: key, value and headers byte for byte). `--large N`: N rejected submissions
+after the history, each keeping a `--large-bytes` payload whole (the largest events accepted input
+makes), so that the relay's peak RSS (printed per run) shows what a backlog of them costs it.
+`--profile PREFIX`: py-spy (raw
 format) on each relay over its window, one file per tree and round (its sampling slows it).
 """
 
@@ -48,7 +51,9 @@ from connectors.codec import OutboundRecord, envelope_to_record
 from connectors.relay import STREAM
 from connectors.topics import ensure_topics
 from hub.bootstrap import Hub, bootstrap
+from hub.services.intake import RejectSubmission
 from hub.settings import Settings
+from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.relay import routes_for
 
 HERE = Path(__file__).resolve().parent.parent
@@ -64,6 +69,31 @@ TOPICS = (
 )
 
 
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def _large_events(hub: Hub, count: int, size: int) -> None:
+    """`count` rejected submissions, each keeping a payload of `size` bytes whole (a bulk file
+    refused as a whole): the largest events accepted input makes."""
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    hub.intake.record_rejections(
+        [
+            RejectSubmission(
+                "bulk",
+                f"{n}\n" + "".join(letters[(n * 7 + i) % 36] for i in range(37)) * (size // 37),
+                "csv",
+                "unparseable",
+                [],
+                "channel:bulk",
+            )
+            for n in range(count)
+        ]
+    )
+
+
 def _user_system(pid: int) -> tuple[float, float]:
     """The process's user and system CPU seconds so far (all its threads)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -74,9 +104,10 @@ def _user_system(pid: int) -> tuple[float, float]:
 
 def _one(
     tree: Path, env: dict[str, str], positions: object, end: int, profile: str = ""
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """CPU and wall seconds the relay of `tree` spent publishing the backlog (the wall time
-    ends when its saved position reaches the end: up to `relay_save_seconds` late)."""
+    ends when its saved position reaches the end: up to `relay_save_seconds` late), and its
+    peak RSS in MB (VmHWM: from its start, bootstrap included)."""
     started = threading.Event()
     process = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "relay"],
@@ -111,7 +142,7 @@ def _one(
                 raise RuntimeError(f"the relay exited with {process.returncode}")
             time.sleep(0.02)
         user, system = (b - a for a, b in zip(first, _user_system(process.pid), strict=True))
-        spent = user + system, time.perf_counter() - wall
+        spent = user + system, time.perf_counter() - wall, _peak_rss_mb(process.pid)
         # The kernel's part (socket writes to the broker, reads from PostgreSQL, thread
         # wake-ups): what no change to the relay's Python removes.
         print(f"  (system CPU {system / max(spent[0], 1e-9):.0%} of it)", flush=True)
@@ -222,6 +253,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--large", type=int, default=0, help="that many large events after the history"
+    )
+    parser.add_argument("--large-bytes", type=int, default=5_000_000, help="each one's payload")
     parser.add_argument("--base", type=Path, help="another tree to run the same way (A/B)")
     parser.add_argument(
         "--profile", default="", help="py-spy raw output of this tree's relay, per round (prefix)"
@@ -231,7 +266,7 @@ def main() -> None:
     bootstrap_address = kafka_bootstrap()
     server = postgres_server()
     database = fresh_database(server)
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     raw: list[tuple[float, float]] = []
     prefixes: dict[str, str] = {}
     try:
@@ -244,6 +279,7 @@ def main() -> None:
             hub = bootstrap(settings)
             try:
                 record_history(hub, args.orders)
+                _large_events(hub, args.large, args.large_bytes)
                 start = next(
                     n.id - 1
                     for n in hub.store.recorder.select_notifications(start=None, limit=10**8)
@@ -255,21 +291,21 @@ def main() -> None:
                 for _ in range(args.rounds):
                     for name, tree in trees.items():
                         prefix = prefixes[name] = f"rproc{uuid.uuid4().hex[:6]}."
-                        topics = settings.model_copy(update={"topic_prefix": prefix})
-                        asyncio.run(
-                            ensure_topics(
-                                bootstrap_address,
-                                {t: topics.topic_partitions for t in topics.all_topics()},
-                            )
+                        topics = settings.model_copy(
+                            update={"topic_prefix": prefix, "kafka_bootstrap": bootstrap_address}
                         )
+                        # As the hub makes them: taking records up to its record limit.
+                        asyncio.run(KafkaParts(topics).ensure_topics(wait=False))
                         _rewind(hub, start)
                         env = _env(tmp, database, bootstrap_address, prefix)
                         profile = f"{args.profile}-{name}-{len(raw)}.txt" if args.profile else ""
-                        cpu, wall = _one(tree, env, positions, end, profile)
-                        results[name].append((cpu / (end - start) * 1e6, (end - start) / wall))
+                        cpu, wall, peak = _one(tree, env, positions, end, profile)
+                        results[name].append(
+                            (cpu / (end - start) * 1e6, (end - start) / wall, peak)
+                        )
                         print(
                             f"  {name}: {results[name][-1][0]:.1f} µs per store event,"
-                            f" {results[name][-1][1]:,.0f} events/s",
+                            f" {results[name][-1][1]:,.0f} events/s, peak RSS {peak:,.0f} MB",
                             flush=True,
                         )
                     raw.append(_raw(bootstrap_address, size))
@@ -298,7 +334,7 @@ def main() -> None:
 def _summary(
     args: argparse.Namespace,
     trees: dict[str, Path],
-    results: dict[str, list[tuple[float, float]]],
+    results: dict[str, list[tuple[float, float, float]]],
     raw: list[tuple[float, float]],
     events: int,
     records: int,
@@ -318,7 +354,7 @@ def _summary(
 
 
 def _tree_line(
-    runs: list[tuple[float, float]],
+    runs: list[tuple[float, float, float]],
     raw: list[tuple[float, float]],
     per_event: float,
     raw_rate: float,
@@ -337,7 +373,8 @@ def _tree_line(
         f" ({', '.join(f'{r:,.0f}' for r in rates)}) = {med(rates) * per_event:,.0f}"
         f" records/s, {med(rates) * per_event / raw_rate:.0%} of raw; per round"
         f" {med(shares):.0%} of that round's raw ({', '.join(f'{x:.0%}' for x in shares)});"
-        f" raw's CPU per record / the relay's {med(cpu_shares):.0%}"
+        f" raw's CPU per record / the relay's {med(cpu_shares):.0%};"
+        f" peak RSS {med(r[2] for r in runs):,.0f} MB"
     )
 
 

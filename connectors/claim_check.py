@@ -28,8 +28,9 @@ HEADROOM = 64 * 1024
 
 
 def claim_bound(max_record_bytes: int) -> int:
-    """The largest value published whole under a record limit."""
-    return max_record_bytes - HEADROOM
+    """The largest value published whole under a record limit (half of a limit too small for
+    the headroom: a topic someone made with a small one)."""
+    return max(max_record_bytes - HEADROOM, max_record_bytes // 2)
 
 
 def dataref(subject: str, sequence: int) -> str:

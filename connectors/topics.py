@@ -2,8 +2,10 @@
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
@@ -55,3 +57,24 @@ async def ensure_topics_waiting(
             if attempt == 1 or attempt % 15 == 0:
                 log.warning("Kafka at %s does not answer (%r); waiting for it", bootstrap, error)
             await asyncio.sleep(pause)
+
+
+async def record_limits(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """Each topic's largest record batch as the broker applies it: its `max.message.bytes`, its
+    own or the broker's default. A topic the broker does not describe is left out."""
+    wanted = {"max.message.bytes": None}  # the one entry asked for
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="orderhub-admin")
+    await admin.start()
+    try:
+        answers = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, wanted) for name in topics]
+        )
+    finally:
+        await admin.close()
+    limits = {}
+    for answer in answers:
+        for error, _, _, name, entries in answer.resources:
+            values = [int(value) for key, value, *_ in entries if key == "max.message.bytes"]
+            if error == 0 and values:
+                limits[name] = values[0]
+    return limits

@@ -6,16 +6,21 @@ Free of Faust (the API builds its parts here too): the worker hands `consumer_se
 own `faust.App`.
 """
 
+import logging
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from connectors.lag import LagProbe
 from connectors.publisher import KafkaPublisher
-from connectors.topics import ensure_topics, ensure_topics_waiting
+from connectors.topics import ensure_topics, ensure_topics_waiting, record_limits
 from hub.settings import Settings
 from hub.streaming.roles import Role
 from hub.streaming.watchdog import ConsumerWatch
+
+log = logging.getLogger(__name__)
 
 
 class KafkaParts:
@@ -36,6 +41,31 @@ class KafkaParts:
                 self.bootstrap, topics, s.topic_replication, configs=configs
             )
         return await ensure_topics(self.bootstrap, topics, s.topic_replication, configs)
+
+    async def record_limit(self) -> int:
+        """The largest record the hub's topics all take: `kafka_max_record_bytes`, or less
+        where a topic made before (or by someone else) has a smaller `max.message.bytes`,
+        which the hub does not alter (each such topic is named in a warning). The setting
+        where the broker does not say."""
+        s = self.settings
+        try:
+            limits = await record_limits(self.bootstrap, s.all_topics())
+        except KafkaError as error:
+            log.warning("the topics' record limits are unknown (%r): taken as the setting", error)
+            return s.kafka_max_record_bytes
+        for topic, limit in sorted(limits.items()):
+            if limit < s.kafka_max_record_bytes:
+                log.warning(
+                    "topic %s takes records up to %d bytes (its max.message.bytes), fewer than "
+                    "ORDERHUB_KAFKA_MAX_RECORD_BYTES: larger events go out as claim checks; "
+                    "raise it with kafka-configs.sh --alter --entity-type topics "
+                    "--entity-name %s --add-config max.message.bytes=%d",
+                    topic,
+                    limit,
+                    topic,
+                    s.kafka_max_record_bytes,
+                )
+        return min([s.kafka_max_record_bytes, *limits.values()])
 
     def publisher(self, process: str, *, whole_batches: bool = False) -> KafkaPublisher:
         """Idempotent, acks=all: fit to carry events, up to the topics' largest record.

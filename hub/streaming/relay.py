@@ -145,13 +145,18 @@ def relay_parts(settings: Settings) -> RelayParts:
 
 
 def build_relay(
-    hub: RelaySide, publisher: KafkaPublisher, wakeups: StoreNotices | None = None
+    hub: RelaySide,
+    publisher: KafkaPublisher,
+    wakeups: StoreNotices | None = None,
+    record_limit: int | None = None,
 ) -> Relay:
+    """`record_limit`: the largest record the topics take (`KafkaParts.record_limit`); by
+    default the setting's."""
     records = RecordReader(
         hub.store,
         route_for(hub.settings),
         UNPUBLISHED,
-        claim_over=claim_bound(hub.settings.kafka_max_record_bytes),
+        claim_over=claim_bound(record_limit or hub.settings.kafka_max_record_bytes),
         read_bytes=hub.settings.relay_read_bytes,
     )
     return Relay(
@@ -211,7 +216,7 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     await publisher.start()
     notices = await asyncio.to_thread(store_notices, hub)
     listening = asyncio.create_task(notices.run(stop)) if notices is not None else None
-    relay = build_relay(hub, publisher, notices)
+    relay = build_relay(hub, publisher, notices, await kafka.record_limit())
     collect_for_batches()
     log.info("relay started at position %s", hub.relay_positions().get("notification_log"))
     try:

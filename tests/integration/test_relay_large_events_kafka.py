@@ -12,6 +12,7 @@ now goes out as a claim check (connectors.claim_check): its headers and a `ce_da
 back from the event store by the hub's consumers."""
 
 import asyncio
+import logging
 from pathlib import Path
 
 import orjson
@@ -20,6 +21,7 @@ import pytest
 from connectors.claim_check import DATAREF
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
+from connectors.topics import ensure_topics
 from hub.bootstrap import bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
@@ -44,10 +46,17 @@ def _order(n: int, padding: int = 0) -> SubmitOrder:
     return SubmitOrder(plain.submission, raw, plain.actor, plain.correlation_id)
 
 
-async def _relay_all(settings: Settings) -> tuple[int | None, int, list[ConsumedMessage]]:
+async def _relay_all(
+    settings: Settings, made_before: bool = False
+) -> tuple[int | None, int, list[ConsumedMessage]]:
     """Three orders, the middle one's `Placed` 1.2 MB, relayed by the hub's relay on the hub's
-    own topics: (the relay's saved position, the store's last, the records read back)."""
+    own topics (`made_before`: made by an earlier release, with the broker's default limit),
+    as `orderhub relay` runs it: (the relay's saved position, the store's last, the records
+    read back)."""
     kafka = KafkaParts(settings)
+    if made_before:
+        topics = {t: settings.topic_partitions for t in settings.all_topics()}
+        await ensure_topics(kafka.bootstrap, topics)
     await kafka.ensure_topics(wait=False)
     hub = bootstrap(settings)
     try:
@@ -55,7 +64,7 @@ async def _relay_all(settings: Settings) -> tuple[int | None, int, list[Consumed
         publisher = kafka.publisher("relay", whole_batches=True)
         await publisher.start()
         try:
-            relay = build_relay(hub, publisher)
+            relay = build_relay(hub, publisher, record_limit=await kafka.record_limit())
             for _ in range(3):  # as `Relay.run` does after a failure: again from its position
                 try:
                     while await relay.publish_next_batch():
@@ -115,3 +124,24 @@ async def test_an_event_over_the_record_limit_goes_out_as_a_claim_the_consumer_r
     placed = [e for e in follower.envelopes if e.type == EventType.ORDER_PLACED]
     assert len(follower.envelopes) == 6 and len(placed) == 3 and parked.records == []
     assert max(len(orjson.dumps(e.data)) for e in placed) > 1_100_000
+
+
+@pytest.mark.asyncio
+async def test_on_topics_made_before_with_a_smaller_limit_the_relay_claims_what_they_refuse(
+    database_url: str,
+    kafka_bootstrap: str,
+    kafka_topic_prefix: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hub does not alter a topic that exists: one made with the broker's default
+    (~1 MB) keeps it, and the relay, which asks the broker its topics' limits when it starts,
+    publishes the 1.2 MB event as a claim instead of being refused for ever."""
+    settings = _settings(database_url, kafka_bootstrap, kafka_topic_prefix, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="hub.streaming.kafka_parts"):
+        saved, last, read = await _relay_all(settings, made_before=True)
+    assert saved == last == 6
+    claims = [r for r in read if DATAREF in dict(r.headers)]
+    assert len(claims) == 1 and claims[0].value == b""
+    warned = [r.getMessage() for r in caplog.records if "max.message.bytes" in r.getMessage()]
+    assert any(settings.topic("order_events") in message for message in warned)
