@@ -8,10 +8,10 @@ same key and CloudEvents headers, no data, and the CloudEvents `dataref` extensi
 (`ce_dataref`) naming where the whole event is served, `/v1/events/{subject}/{sequence}`. Every
 other event is published whole, as before.
 
-The hub's own consumers read the event back from the event store (`hub.streaming.feeds`);
-an outside consumer asks the API at the reference. A record is a claim when it has the
-`ce_dataref` header and an empty value: CloudEvents allows a `dataref` beside the data too,
-and such a record is read as an ordinary one.
+The hub's worker roles read the event back from the event store (`hub.streaming.feeds`); an
+outside consumer asks the API at the reference, with an ops, auditor or admin key. A record is
+a claim when it has the `ce_dataref` header and an empty value: CloudEvents allows a `dataref`
+beside the data too, and such a record is read as an ordinary one.
 """
 
 from dataclasses import replace

@@ -76,7 +76,9 @@ class KafkaPublisher:
                 enable_idempotence=True,
                 linger_ms=self._linger_ms,
                 partitioner=cached_partitioner,
-                max_batch_size=1_048_576,
+                # A topic's limit holds for each record batch (a topic made with less than
+                # 1 MB: the batches the relay fills held more than it takes).
+                max_batch_size=min(1_048_576, self._max_record_bytes),
                 max_request_size=self._max_record_bytes,
                 request_timeout_ms=30_000,
             )

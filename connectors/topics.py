@@ -73,8 +73,12 @@ async def record_limits(bootstrap: str, topics: Iterable[str]) -> dict[str, int]
         await admin.close()
     limits = {}
     for answer in answers:
-        for error, _, _, name, entries in answer.resources:
+        for error, message, _, name, entries in answer.resources:
             values = [int(value) for key, value, *_ in entries if key == "max.message.bytes"]
             if error == 0 and values:
                 limits[name] = values[0]
+            else:
+                log.warning(
+                    "the broker does not say %s's record limit (%s %s)", name, error, message
+                )
     return limits

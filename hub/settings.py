@@ -79,9 +79,10 @@ class Settings(BaseSettings):
         description="The largest record the hub's topics take (their max.message.bytes, set "
         "when the hub creates them) and its producers send: an event is published whole, and "
         "accepted input can make one over the broker's 1 MB default (a 500-line order's "
-        "decision over many holders, a rejected 10 MB CSV); one over this goes out as a claim "
-        "check (headers and a ce_dataref to GET /v1/events/{subject}/{sequence}). Topics that "
-        "exist keep theirs",
+        "decision over many holders, a rejected 10 MB CSV); one over the smallest limit of the "
+        "topics (this, or less on a topic that existed: topics that exist keep theirs), less "
+        "64 KiB, goes out as a claim check (headers and a ce_dataref to "
+        "GET /v1/events/{subject}/{sequence})",
     )
     kafka_linger_ms: int = Field(
         default=5,
@@ -133,10 +134,10 @@ class Settings(BaseSettings):
     relay_read_bytes: int = Field(
         default=32 * 1024 * 1024,
         ge=1024 * 1024,
-        description="On PostgreSQL, a relay read stops after the event that takes the states "
-        "it read (as stored) over this many bytes: the relay holds a read's events at once, "
-        "decoded and encoded, and a backlog of large events (rejected bulk files, 10 MB each) "
-        "read 2,000 at a time would take tens of GB",
+        description="On PostgreSQL, a relay read stops after the event that takes the stored "
+        "sizes of the states it passes over this many bytes: the relay holds a read's events "
+        "at once, decoded and encoded, and a backlog of large events (rejected bulk files, "
+        "10 MB each) read 2,000 at a time would take tens of GB",
     )
     relay_batches_ahead: int = Field(
         default=1,

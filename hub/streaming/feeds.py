@@ -34,7 +34,7 @@ from connectors.publisher import Publisher
 from hub.bootstrap import Following
 from hub.services.followers import Follower
 from hub.settings import Settings
-from hub.streaming.retries import with_retries
+from hub.streaming.retries import is_outage, with_retries
 from projections.base import SqlView, write_together
 from schemas.envelope import EventEnvelope, EventKey
 
@@ -107,17 +107,29 @@ Resolve = Callable[[str, int], EventEnvelope | None]
 def resolve_claims(decoded: Decoded, resolve: Resolve) -> None:
     """Each claim check's event read from the event store (`resolve`: subject and sequence to
     the stored event's envelope), in its place among the batch's events; one the store does
-    not hold is undecodable (parked). Blocking: run in a thread."""
-    found = [resolve(claim.subject, claim.sequence) for _, _, claim in decoded.claims]
+    not hold, or cannot read, is undecodable (parked). An outage raises (the caller waits it
+    out). Blocking: run in a thread."""
+    found = [_resolved(resolve, claim) for _, _, claim in decoded.claims]
     # All read before any is placed: a failed read, retried, places none twice.
     placed = list(zip(decoded.claims, found, strict=True))
     for (place, message, claim), envelope in reversed(placed):
         # A later place first, so that the earlier places still point where they did.
-        if envelope is None:
-            decoded.undecodable.append((message, f"{claim}: not in this hub's event store"))
+        if isinstance(envelope, str):
+            decoded.undecodable.append((message, f"{claim}: {envelope}"))
         else:
             decoded.events.insert(place, (message, envelope))
     decoded.claims = []
+
+
+def _resolved(resolve: Resolve, claim: Claimed) -> EventEnvelope | str:
+    """The claim's event, or why it has none."""
+    try:
+        envelope = resolve(claim.subject, claim.sequence)
+    except Exception as error:
+        if is_outage(error):
+            raise
+        return f"the event store could not read it ({error!r})"
+    return envelope if envelope is not None else "not in this hub's event store"
 
 
 def decode(messages: Sequence[ConsumedMessage], wanted: Wanted | None = None) -> Decoded:

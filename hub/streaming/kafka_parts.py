@@ -67,15 +67,18 @@ class KafkaParts:
                 )
         return min([s.kafka_max_record_bytes, *limits.values()])
 
-    def publisher(self, process: str, *, whole_batches: bool = False) -> KafkaPublisher:
-        """Idempotent, acks=all: fit to carry events, up to the topics' largest record.
-        `process` names it to the broker."""
+    def publisher(
+        self, process: str, *, whole_batches: bool = False, record_limit: int | None = None
+    ) -> KafkaPublisher:
+        """Idempotent, acks=all: fit to carry events, up to the topics' largest record
+        (`record_limit`, as `record_limit()` found it; by default the setting's). `process`
+        names it to the broker."""
         return KafkaPublisher(
             self.bootstrap,
             client_id=f"orderhub-{process}",
             linger_ms=self.settings.kafka_linger_ms,
             whole_batches=whole_batches,
-            max_record_bytes=self.settings.kafka_max_record_bytes,
+            max_record_bytes=record_limit or self.settings.kafka_max_record_bytes,
         )
 
     def consumer_watch(

@@ -212,11 +212,12 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     hub = relay_parts(settings)
     # The relay publishes up to a batch of events at a time and waits for them: as closed
     # record batches, one per partition, not record by record (connectors.publisher).
-    publisher = kafka.publisher("relay", whole_batches=True)
+    limit = await kafka.record_limit()
+    publisher = kafka.publisher("relay", whole_batches=True, record_limit=limit)
     await publisher.start()
     notices = await asyncio.to_thread(store_notices, hub)
     listening = asyncio.create_task(notices.run(stop)) if notices is not None else None
-    relay = build_relay(hub, publisher, notices, await kafka.record_limit())
+    relay = build_relay(hub, publisher, notices, limit)
     collect_for_batches()
     log.info("relay started at position %s", hub.relay_positions().get("notification_log"))
     try:

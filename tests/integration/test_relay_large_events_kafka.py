@@ -47,24 +47,27 @@ def _order(n: int, padding: int = 0) -> SubmitOrder:
 
 
 async def _relay_all(
-    settings: Settings, made_before: bool = False
+    settings: Settings,
+    made_before: dict[str, str] | None = None,
+    paddings: tuple[int, ...] = (0, 600_000, 0),
 ) -> tuple[int | None, int, list[ConsumedMessage]]:
     """Three orders, the middle one's `Placed` 1.2 MB, relayed by the hub's relay on the hub's
-    own topics (`made_before`: made by an earlier release, with the broker's default limit),
-    as `orderhub relay` runs it: (the relay's saved position, the store's last, the records
-    read back)."""
+    own topics (`made_before`: made by an earlier release or someone else, with these
+    configs), as `orderhub relay` runs it: (the relay's saved position, the store's last, the
+    records read back)."""
     kafka = KafkaParts(settings)
-    if made_before:
+    if made_before is not None:
         topics = {t: settings.topic_partitions for t in settings.all_topics()}
-        await ensure_topics(kafka.bootstrap, topics)
+        await ensure_topics(kafka.bootstrap, topics, configs=made_before or None)
     await kafka.ensure_topics(wait=False)
     hub = bootstrap(settings)
     try:
-        hub.intake.place_orders([_order(1), _order(2, padding=600_000), _order(3)])
-        publisher = kafka.publisher("relay", whole_batches=True)
+        hub.intake.place_orders([_order(n, padding=p) for n, p in enumerate(paddings, 1)])
+        limit = await kafka.record_limit()
+        publisher = kafka.publisher("relay", whole_batches=True, record_limit=limit)
         await publisher.start()
         try:
-            relay = build_relay(hub, publisher, record_limit=await kafka.record_limit())
+            relay = build_relay(hub, publisher, record_limit=limit)
             for _ in range(3):  # as `Relay.run` does after a failure: again from its position
                 try:
                     while await relay.publish_next_batch():
@@ -139,9 +142,29 @@ async def test_on_topics_made_before_with_a_smaller_limit_the_relay_claims_what_
     publishes the 1.2 MB event as a claim instead of being refused for ever."""
     settings = _settings(database_url, kafka_bootstrap, kafka_topic_prefix, tmp_path)
     with caplog.at_level(logging.WARNING, logger="hub.streaming.kafka_parts"):
-        saved, last, read = await _relay_all(settings, made_before=True)
+        saved, last, read = await _relay_all(settings, made_before={})
     assert saved == last == 6
     claims = [r for r in read if DATAREF in dict(r.headers)]
     assert len(claims) == 1 and claims[0].value == b""
     warned = [r.getMessage() for r in caplog.records if "max.message.bytes" in r.getMessage()]
     assert any(settings.topic("order_events") in message for message in warned)
+
+
+@pytest.mark.asyncio
+async def test_on_topics_made_with_less_than_a_megabyte_the_relays_batches_fit_them(
+    database_url: str, kafka_bootstrap: str, kafka_topic_prefix: str, tmp_path: Path
+) -> None:
+    """A topic's limit holds for each record batch: with topics made at 512 KiB, three
+    300 kB `Placed` events of one partition, each published whole (under the claim bound),
+    go out in batches that fit, not in one of ~900 kB refused for ever."""
+    settings = _settings(database_url, kafka_bootstrap, kafka_topic_prefix, tmp_path)
+    one_partition = settings.model_copy(update={"topic_partitions": 1})
+    saved, last, read = await _relay_all(
+        one_partition,
+        made_before={"max.message.bytes": str(512 * 1024)},
+        paddings=(150_000, 150_000, 150_000),
+    )
+    assert saved == last == 6
+    sizes = sorted(len(r.value) for r in read)
+    assert not any(DATAREF in dict(r.headers) for r in read)
+    assert sizes[-3] > 300_000, "the three Placed whole"

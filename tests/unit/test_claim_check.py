@@ -18,7 +18,7 @@ from hub.bootstrap import bootstrap
 from hub.settings import Settings
 from hub.store import OrderStore
 from hub.stored_records import RecordReader
-from hub.streaming.feeds import Feed, FeedsConsumer
+from hub.streaming.feeds import Decoded, Feed, FeedsConsumer, decode, resolve_claims
 from hub.streaming.relay import route_for
 from schemas.envelope import EventEnvelope
 from schemas.event_types import UNPUBLISHED
@@ -199,3 +199,45 @@ def test_the_cloudevents_sdk_reads_a_claim_as_an_event_with_its_dataref_and_no_d
     assert event.get_extension("dataref") == headers[DATAREF].decode()
     assert event.get_id() == headers["ce_id"].decode()
     assert event.get_subject() == headers["ce_subject"].decode()
+
+
+def _keys(decoded: Decoded) -> list[tuple[str, int]]:
+    return [(e.subject, e.sequence) for _, e in decoded.events]
+
+
+def test_claims_read_again_after_an_outage_are_each_placed_once(store: OrderStore) -> None:
+    decoded = decode(_messages(_published(store, _bound(store))))
+    calls: list[int] = []
+
+    def flaky(subject: str, sequence: int) -> EventEnvelope | None:
+        calls.append(sequence)
+        if len(calls) == 2:  # after one claim was read
+            raise ConnectionError("the store is restarting")
+        return store.event_at(subject, sequence)
+
+    assert len(decoded.claims) > 2
+    with pytest.raises(ConnectionError):
+        resolve_claims(decoded, flaky)
+    resolve_claims(decoded, flaky)
+    assert _keys(decoded) == _keys(decode(_messages(_published(store, None))))
+
+
+@pytest.mark.asyncio
+async def test_a_claim_the_store_cannot_read_is_parked_not_retried_for_ever(
+    store: OrderStore,
+) -> None:
+    claims = _messages(_published(store, _bound(store)))
+    broken = next(m for m in claims if not m.value)
+    headers = dict(broken.headers)
+    subject, version = headers["ce_subject"].decode(), int(headers["ce_sequence"])
+
+    def corrupt(at: str, sequence: int) -> EventEnvelope | None:
+        if (at, sequence) == (subject, version):
+            raise ValueError("the stored state does not decode")
+        return store.event_at(at, sequence)
+
+    follower, publisher = await _consumed(claims, corrupt)
+    (parked,) = publisher.records
+    assert dict(parked.headers)["dlq-original-offset"] == str(broken.offset).encode()
+    assert "could not read it" in dict(parked.headers)["dlq-error"].decode()
+    assert len(follower.envelopes) == len(claims) - 1
