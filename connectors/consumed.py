@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
 from connectors.codec import OutboundRecord
@@ -99,14 +100,26 @@ def json_bytes(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+# The most of a refused message's bytes its rejection record repeats. The record escapes them
+# (`json_bytes`: a control character or an undecodable byte takes 6), so a message near its
+# topic's limit made a record several times over the rejected topic's: refused by the broker,
+# the batch was retried for ever. The message itself stays where `source` says.
+RAW_KEPT = 128 * 1024
+
+
 def rejection(
     topic: str, message: ConsumedMessage, reason: str, details: dict[str, object]
 ) -> OutboundRecord:
-    """A refused message, kept: why, the details, its raw payload and where it came from."""
+    """A refused message, kept: why, the details, its raw payload (its first `RAW_KEPT` bytes,
+    with its size and digest, when it is larger) and where it came from."""
+    raw = message.value
+    kept: dict[str, object] = {"raw_payload": raw[:RAW_KEPT].decode("utf-8", errors="replace")}
+    if len(raw) > RAW_KEPT:
+        kept |= {"raw_payload_bytes": len(raw), "raw_payload_sha256": sha256(raw).hexdigest()}
     body = {
         "reason": reason,
         **details,
-        "raw_payload": message.value.decode("utf-8", errors="replace"),
+        **kept,
         "source": {
             "topic": message.topic,
             "partition": message.partition,

@@ -1,5 +1,6 @@
 """The stock feed's handler: snapshots and deltas applied; refused ones kept with the reason."""
 
+import hashlib
 import json
 from typing import Any
 
@@ -8,7 +9,7 @@ import pytest
 from aggregates.errors import DomainError
 from aggregates.stock import StockItem
 from connectors.codec import OutboundRecord
-from connectors.consumed import ConsumedMessage
+from connectors.consumed import RAW_KEPT, ConsumedMessage
 from connectors.publisher import RecordingPublisher
 from hub.services.catalog import CatalogService, FeedPosition, StockLevel
 from hub.settings import Settings
@@ -163,6 +164,27 @@ async def test_stock_for_an_unknown_source_is_rejected_with_the_reason_and_raw_p
     assert kept["raw_payload"] == message.value.decode()
     assert kept["source"] == {"topic": SNAPSHOTS, "partition": 1, "offset": 41}
     assert catalog.find_stock("wh-nowhere", "RED-CHAIR") is None
+
+
+@pytest.mark.asyncio
+async def test_a_large_refused_message_is_kept_as_its_first_bytes_its_size_and_digest(
+    consumer: StockFeedConsumer, publisher: RecordingPublisher
+) -> None:
+    """A 4 MB message, its SKU 2,000,000 "é": whole and escaped (`\\u00e9`, 6 bytes each)
+    its rejection was 12 MB, over what a rejected topic made with the broker's default takes;
+    the record repeats the first RAW_KEPT bytes."""
+    raw = json.dumps(snapshot(sku="é" * 2_000_000), ensure_ascii=False).encode()
+    message = feed(raw, offset=7)
+
+    await consumer.handle([message])
+
+    (record,) = publisher.records
+    kept = body(record)
+    assert record.topic == REJECTED and len(record.value) < 6 * RAW_KEPT + 10_000
+    assert kept["raw_payload"] == raw[:RAW_KEPT].decode(errors="replace")
+    assert kept["raw_payload_bytes"] == len(raw)
+    assert kept["raw_payload_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert kept["source"] == {"topic": SNAPSHOTS, "partition": 1, "offset": 7}
 
 
 @pytest.mark.asyncio
