@@ -1,5 +1,6 @@
 """Problem bodies (RFC 9457) with field-level errors, for REST answers and rejection records."""
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,8 +53,15 @@ def listed_dicts(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def field_problems(error: ValidationError) -> list[FieldProblem]:
     """Flatten a pydantic error into one entry per field, paths dotted from the body's root;
     up to `MAX_LISTED_PROBLEMS`, the rest counted in one last entry."""
+    return listed_errors(
+        error.errors(include_url=False, include_input=False, include_context=False)
+    )
+
+
+def listed_errors(items: Sequence[Mapping[str, Any]]) -> list[FieldProblem]:
+    """pydantic's error entries (`loc`, `msg`, `type`; FastAPI's request validation gives the
+    same) as field problems, up to `MAX_LISTED_PROBLEMS` and a count of the rest."""
     problems = []
-    items = error.errors(include_url=False, include_input=False, include_context=False)
     for item in items[:MAX_LISTED_PROBLEMS]:
         path = ".".join(str(part) for part in item["loc"]) or "(body)"
         problems.append(FieldProblem(field=path, message=item["msg"], code=item["type"]))

@@ -15,13 +15,7 @@ from hub.services.access import UnknownChannelError, UnknownKeyError
 from hub.services.capture import ChannelMismatch
 from hub.services.catalog import UnknownSourceError
 from hub.services.operations import UnknownExceptionError, UnknownOrderError
-from schemas.problems import (
-    MAX_LISTED_PROBLEMS,
-    FieldProblem,
-    Problem,
-    field_problems,
-    more_problems,
-)
+from schemas.problems import FieldProblem, Problem, field_problems, listed_errors
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -121,13 +115,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        found = exc.errors()
-        errors = [
-            FieldProblem(field=".".join(str(p) for p in e["loc"]), message=e["msg"], code=e["type"])
-            for e in found[:MAX_LISTED_PROBLEMS]
-        ]
-        if len(found) > MAX_LISTED_PROBLEMS:
-            errors.append(more_problems(len(found) - MAX_LISTED_PROBLEMS))
+        errors = listed_errors(exc.errors())
         return problem_response(
             Problem(title="The request is not valid", status=422, errors=errors)
         )
