@@ -50,7 +50,7 @@ class Connector:
         self._pace = 0.35 * SOAK_SHIP_EVERY if args.spread else 0.0
 
     async def start(self) -> None:
-        if self._via_kafka or self._restock:
+        if self._via_kafka:
             self._producer = AIOKafkaProducer(
                 bootstrap_servers=self._hub.settings.kafka_bootstrap,
                 acks="all",
@@ -130,8 +130,13 @@ class Connector:
             for source, sku in sorted(rows)
             if (source, sku) in self._first
         ]
-        await self._send(self._hub.settings.topic("inventory_snapshots"), counts)
+        if self._via_kafka:
+            await self._send(self._hub.settings.topic("inventory_snapshots"), counts)
+            self.restocked += len(counts)
+            return
+        failed = await self._bulk([body for _, body in counts])
         self.restocked += len(counts)
+        self.receipts_failed += failed
 
     async def receive(self) -> None:
         """Every row receives (a delta) the units requested from it since the last receipt:
@@ -147,13 +152,18 @@ class Connector:
             await self._send(self._hub.settings.topic("inventory_snapshots"), keyed)
             self.received += len(receipts)
             return
+        failed = await self._bulk([receipt(*r) for r in receipts])
+        self.received += len(receipts)
+        self.receipts_failed += failed
+
+    async def _bulk(self, rows: list[dict[str, Any]]) -> int:
+        """Stock rows over REST (the embedded hub has no topics), BULK_ROWS a request, one
+        request at a time; returns the requests refused in whole or in part."""
         bodies = [
-            (BULK, {"rows": [receipt(*r) for r in receipts[at : at + BULK_ROWS]]})
-            for at in range(0, len(receipts), BULK_ROWS)
+            (BULK, {"rows": rows[at : at + BULK_ROWS]}) for at in range(0, len(rows), BULK_ROWS)
         ]
         failed, _ = await post_all(self._hub.base, bodies, 1)
-        self.received += len(receipts)
-        self.receipts_failed += failed  # requests refused in whole or in part
+        return failed
 
     async def _send(self, topic: str, keyed: list[tuple[str, dict[str, Any]]]) -> None:
         assert self._producer is not None

@@ -14,16 +14,18 @@ from typing import Any
 
 import pytest
 
+from benchmarks import soak_connector
 from benchmarks.flow_hub import Seen
 from benchmarks.flow_load import Sender
 from benchmarks.flow_rest import ask_snapshots, show_rest
 from benchmarks.flow_soak import pacing, soak_seconds, trace_memory_env
+from benchmarks.network import Network, StockRow
 from benchmarks.projections_memory import split_at_order
-from benchmarks.soak_connector import receipt
+from benchmarks.soak_connector import count, receipt
 from benchmarks.soak_lag import LagBound
 from connectors.consumed import ConsumedMessage
 from schemas.event_types import EventType
-from schemas.sources import StockDelta
+from schemas.sources import StockDelta, StockSnapshot
 
 
 class _NoOrders:
@@ -158,3 +160,36 @@ def test_sigint_ends_a_run_started_with_sigint_ignored() -> None:
 def test_a_soak_receipt_is_a_delta_the_stock_feed_takes() -> None:
     taken = StockDelta.model_validate(receipt("wh-1", "SKU-1", 3))
     assert (taken.source_id, taken.sku, taken.delta) == ("wh-1", "SKU-1", 3)
+
+
+@pytest.mark.asyncio
+async def test_an_embedded_soak_restocks_over_rest_without_a_kafka_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The embedded hub has no topics: the soak's network used to start a Kafka producer for
+    its restocks whatever `--updates-via`, and an embedded soak failed at its start."""
+    posted: list[tuple[str, dict[str, Any]]] = []
+
+    async def post_all(base: str, requests: Any, concurrency: int) -> tuple[int, float]:
+        posted.extend(requests)
+        return 0, 0.0
+
+    monkeypatch.setattr(soak_connector, "post_all", post_all)
+    monkeypatch.setattr(soak_connector, "Shipper", lambda *args: None)
+    stock = [StockRow("wh-1", "SKU-1", 7), StockRow("st-2", "SKU-2", 3)]
+    network = Network(sources=[], stock=stock, skus=["SKU-1", "SKU-2"])
+    hub = Namespace(base="http://127.0.0.1:1", settings=Namespace(kafka_bootstrap=None))
+    args = Namespace(
+        updates_via="rest", restock=60.0, ship=1.0, seed=7, receive=0.0, cancel_after=0.0,
+        spread=False,
+    )  # fmt: skip
+    net = soak_connector.Connector(hub, network, args)  # type: ignore[arg-type]
+    await net.start()
+    net._shipped_rows = {("wh-1", "SKU-1"), ("st-2", "SKU-2")}
+    await net.restock()
+
+    assert [path for path, _ in posted] == [soak_connector.BULK]
+    rows = posted[0][1]["rows"]
+    assert rows == [count("st-2", "SKU-2", 3), count("wh-1", "SKU-1", 7)]
+    assert [StockSnapshot.model_validate(r).on_hand for r in rows] == [3, 7]
+    assert net.restocked == 2 and net.receipts_failed == 0
