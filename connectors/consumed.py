@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
+from connectors.claim_check import claim_bound
 from connectors.codec import OutboundRecord
 
 
@@ -68,11 +69,26 @@ def to_consumed(event: Any) -> ConsumedMessage:
     )
 
 
+# The most of a refused message's bytes its rejection record repeats, and of a parked one's its
+# DLQ record when the whole would not fit. The rejection record escapes them (`json_bytes`: a
+# control character or an undecodable byte takes 6), so a message near its topic's limit made
+# a record several times over the rejected topic's: refused by the broker, the batch was
+# retried for ever. The message itself stays where `source` says.
+RAW_KEPT = 128 * 1024
+Headers = tuple[tuple[str, bytes], ...]
+
+
 def dead_letter(
-    dlq_topic: str, message: ConsumedMessage, error: str, consumer: str
+    dlq_topic: str, message: ConsumedMessage, error: str, consumer: str, limit: int
 ) -> OutboundRecord:
-    """The original bytes and headers, plus where they came from and why they were parked."""
-    parked = (
+    """The original bytes and headers, plus where they came from and why they were parked.
+
+    A message that would not fit a record of the DLQ's (`limit`, the topics' largest record,
+    less the claim checks' headroom) keeps its first `RAW_KEPT` bytes, with its size and
+    SHA-256, and its key and headers only if they are small: the parking headers made a message near
+    its topic's limit a record over the DLQ's, refused by the broker, and the batch holding
+    it was parked again and again. The whole stays where the `dlq-original-*` headers say."""
+    parked: Headers = (
         ("dlq-original-topic", message.topic.encode()),
         ("dlq-original-partition", str(message.partition).encode()),
         ("dlq-original-offset", str(message.offset).encode()),
@@ -80,12 +96,25 @@ def dead_letter(
         ("dlq-error", error[:4000].encode("utf-8", errors="replace")),
         ("dlq-parked-at", datetime.now(UTC).isoformat().encode()),
     )
-    return OutboundRecord(
-        topic=dlq_topic,
-        key=message.key or b"",
-        value=message.value,
-        headers=message.headers + parked,
-    )
+    key, value, headers = message.key or b"", message.value, message.headers
+    size = len(key) + len(value) + _header_bytes(headers) + _header_bytes(parked)
+    if size > claim_bound(limit):
+        kept: Headers = (
+            ("dlq-original-bytes", str(len(value)).encode()),
+            ("dlq-original-sha256", sha256(value).hexdigest().encode()),
+        )
+        if _header_bytes(headers) > RAW_KEPT:
+            kept += (("dlq-original-headers-dropped", str(len(headers)).encode()),)
+            headers = ()
+        if len(key) > RAW_KEPT:
+            key = sha256(key).hexdigest().encode()
+            kept += (("dlq-original-key-sha256", key),)
+        value, parked = value[:RAW_KEPT], parked + kept
+    return OutboundRecord(topic=dlq_topic, key=key, value=value, headers=headers + parked)
+
+
+def _header_bytes(headers: Iterable[tuple[str, bytes]]) -> int:
+    return sum(len(key) + len(value) for key, value in headers)
 
 
 def positions_of(messages: Iterable[ConsumedMessage]) -> dict[str, int]:
@@ -98,13 +127,6 @@ def positions_of(messages: Iterable[ConsumedMessage]) -> dict[str, int]:
 
 def json_bytes(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-# The most of a refused message's bytes its rejection record repeats. The record escapes them
-# (`json_bytes`: a control character or an undecodable byte takes 6), so a message near its
-# topic's limit made a record several times over the rejected topic's: refused by the broker,
-# the batch was retried for ever. The message itself stays where `source` says.
-RAW_KEPT = 128 * 1024
 
 
 def rejection(

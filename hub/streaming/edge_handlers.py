@@ -59,8 +59,7 @@ class StockFeedConsumer:
             try:
                 payload = json.loads(message.value.decode("utf-8"))
             except (ValueError, RecursionError) as error:
-                dlq = self._settings.topic("dlq")
-                parked[index] = dead_letter(dlq, message, f"unparseable: {error}", self.name)
+                parked[index] = _dead(self._settings, message, f"unparseable: {error}", self.name)
                 continue
             try:
                 readable[index] = parse_stock_message(payload)
@@ -194,7 +193,7 @@ class StockFeedConsumer:
         except DomainError as error:
             return self._rejected(message, type(error).__name__, [str(error)])
         except Exception as error:
-            return dead_letter(self._settings.topic("dlq"), message, repr(error), self.name)
+            return _dead(self._settings, message, repr(error), self.name)
         return None
 
     def _rejected(self, message: ConsumedMessage, reason: str, errors: list[Any]) -> OutboundRecord:
@@ -256,14 +255,13 @@ class FulfillmentUpdatesConsumer:
         fails for a reason other than an outage, one at a time, so that a poison message goes
         to the DLQ and the rest still apply. Updates to one shipment arrive on one partition,
         in order, and are applied in batch order either way."""
-        dlq = self._settings.topic("dlq")
         parked: dict[int, OutboundRecord] = {}
         texts: dict[int, str] = {}
         for index, message in enumerate(messages):
             try:
                 texts[index] = message.value.decode("utf-8")
             except UnicodeDecodeError as error:
-                parked[index] = dead_letter(dlq, message, f"unparseable: {error}", self.name)
+                parked[index] = _dead(self._settings, message, f"unparseable: {error}", self.name)
         try:
             results = await with_retries(
                 lambda: asyncio.to_thread(
@@ -278,7 +276,7 @@ class FulfillmentUpdatesConsumer:
         else:
             for index, result in zip(texts, results, strict=True):
                 if isinstance(result, ValueError):
-                    parked[index] = dead_letter(dlq, messages[index], str(result), self.name)
+                    parked[index] = _dead(self._settings, messages[index], str(result), self.name)
         if parked:
             records = [parked[index] for index in sorted(parked)]
             await with_retries(
@@ -291,7 +289,6 @@ class FulfillmentUpdatesConsumer:
         self, messages: Sequence[ConsumedMessage], texts: dict[int, str]
     ) -> dict[int, OutboundRecord]:
         parked: dict[int, OutboundRecord] = {}
-        dlq = self._settings.topic("dlq")
         for index, text in texts.items():
             message = messages[index]
             try:
@@ -303,11 +300,15 @@ class FulfillmentUpdatesConsumer:
                     "fulfillment update",
                 )
             except ValueError as error:
-                parked[index] = dead_letter(dlq, message, str(error), self.name)
+                parked[index] = _dead(self._settings, message, str(error), self.name)
             except Exception as error:
                 log.exception("%s: update failed at %s", self.name, message.stream)
-                parked[index] = dead_letter(dlq, message, repr(error), self.name)
+                parked[index] = _dead(self._settings, message, repr(error), self.name)
         return parked
+
+
+def _dead(settings: Settings, message: ConsumedMessage, error: str, by: str) -> OutboundRecord:
+    return dead_letter(settings.topic("dlq"), message, error, by, settings.kafka_max_record_bytes)
 
 
 class DeadLetterConsumer:
@@ -340,6 +341,13 @@ def _parked(message: ConsumedMessage) -> RejectSubmission:
     origin = message.header("dlq-original-topic") or message.topic
     offset = message.header("dlq-original-offset") or str(message.offset)
     error = message.header("dlq-error") or "parked without a reason"
+    # A message too large for the DLQ whole came cut to its first bytes (dead_letter): its
+    # size and digest are kept beside them, as a rejection record keeps a long payload's.
+    cut = {
+        f"raw_payload_{name}": message.header(f"dlq-original-{name}")
+        for name in ("bytes", "sha256")
+        if message.header(f"dlq-original-{name}") is not None
+    }
     return RejectSubmission(
         channel=f"topic:{origin}"[:128],
         raw_payload=f"{origin}@{offset}\n" + message.value.decode("utf-8", errors="replace"),
@@ -354,5 +362,6 @@ def _parked(message: ConsumedMessage) -> RejectSubmission:
             "offset": offset,
             "consumer": message.header("dlq-consumer"),
             "parked_at": message.header("dlq-parked-at"),
+            **cut,
         },
     )

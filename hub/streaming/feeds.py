@@ -292,8 +292,8 @@ class FeedsConsumer:
     async def _park(self, parked: list[tuple[ConsumedMessage, str, str]]) -> None:
         if not parked:
             return
-        dlq = self._settings.topic("dlq")
-        records = [dead_letter(dlq, message, error, by) for message, error, by in parked]
+        dlq, limit = self._settings.topic("dlq"), self._settings.kafka_max_record_bytes
+        records = [dead_letter(dlq, message, error, by, limit) for message, error, by in parked]
         await self._retried(partial(self._publisher.publish, records), "parking events")
 
     async def _retried(self, call: Callable[[], Awaitable[object]], what: str) -> None:

@@ -271,10 +271,10 @@ class IntakeConsumer:
         return placed
 
     def _dead(self, message: ConsumedMessage, error: str) -> OutboundRecord:
-        by = self.name
+        s, by = self._settings, self.name
         if self._channel_name is not None and message.topic != self._submitted:
             by = self._channel_name
-        return dead_letter(self._settings.topic("dlq"), message, error, by)
+        return dead_letter(s.topic("dlq"), message, error, by, s.kafka_max_record_bytes)
 
 
 def _conflict(command: Command, result: PlaceResult) -> RejectSubmission:

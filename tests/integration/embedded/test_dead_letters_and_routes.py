@@ -1,13 +1,14 @@
 """Parked Kafka records become exceptions people can see; new event types reach the topics
 their consumers read."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from aggregates.contract import to_envelope
 from aggregates.exception_case import Band, ExceptionCase
-from connectors.consumed import ConsumedMessage, dead_letter
+from connectors.consumed import RAW_KEPT, ConsumedMessage, dead_letter
 from hub.settings import Settings
 from hub.streaming.edge_handlers import DeadLetterConsumer
 from hub.streaming.relay import routes_for
@@ -16,8 +17,10 @@ from schemas.event_types import EventType
 from tests.contracts.factories import NOW, fixed_clock, placed_order
 from tests.support.running_hub import embedded_hub
 
+LIMIT = 1_048_576
 
-def _parked_record(value: bytes, offset: int) -> ConsumedMessage:
+
+def _parked_record(value: bytes, offset: int, limit: int = LIMIT) -> ConsumedMessage:
     original = ConsumedMessage(
         topic="orderhub.orders.submitted",
         partition=2,
@@ -26,7 +29,7 @@ def _parked_record(value: bytes, offset: int) -> ConsumedMessage:
         value=value,
         headers=(),
     )
-    record = dead_letter("orderhub.dlq", original, "unparseable: Expecting value", "intake")
+    record = dead_letter("orderhub.dlq", original, "unparseable: Expecting value", "intake", limit)
     return ConsumedMessage(
         topic="orderhub.dlq",
         partition=0,
@@ -58,6 +61,24 @@ async def test_a_dead_letter_is_listed_once_as_a_parked_exception_with_its_origi
         assert kept.reason == "dead_lettered"
         assert "orderhub.orders.submitted@41" in str(kept)  # where it came from
         assert "{not json" in str(kept)  # and its bytes, as they came
+    finally:
+        hub.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dead_letter_too_large_for_the_dlq_is_listed_with_its_size_and_digest(
+    tmp_path: Path,
+) -> None:
+    hub = embedded_hub(tmp_path, fixed_clock(NOW))
+    try:
+        value = b"{not json " + b"x" * 1_048_000
+        await DeadLetterConsumer(hub.intake, hub.settings).handle([_parked_record(value, 7)])
+        hub.deliver()
+        (kept,) = hub.rejected.search(channel="topic:orderhub.orders.submitted")
+        assert kept.details["raw_payload_bytes"] == str(len(value))
+        assert kept.details["raw_payload_sha256"] == hashlib.sha256(value).hexdigest()
+        assert kept.details["offset"] == "7"  # where the whole is
+        assert len(kept.raw_payload) < RAW_KEPT + 100  # its first bytes, not all of them
     finally:
         hub.close()
 
