@@ -229,9 +229,3 @@ def apply_moves(moves: Sequence[StockMove], item_of: "StockFinder") -> list[Stoc
             item.release(move.key, at=move.at, reason=move.reason)
         touched[move.item_id] = item
     return list(touched.values())
-
-
-def stock_effects(order: Order, update: FulfillmentUpdate, item_of: StockFinder) -> list[StockItem]:
-    """The stock items an applied update moves (reservations consumed or released), changed
-    and unsaved; `item_of` gives each item, the same object for the same id."""
-    return apply_moves(stock_moves(order, update), item_of)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from aggregates.errors import DomainError
+from hub.services.conflicts import ConcurrentChangeError
 from hub.services.fulfillment import FulfillmentService
 from hub.services.fulfillment_batch import UpdateResult
 from hub.services.intake import IntakeService, RejectSubmission
@@ -85,6 +86,8 @@ def apply_raw_update(
         return park_refused(intake, update)
     try:
         return fulfillment.apply_update(update)
+    except ConcurrentChangeError:
+        raise  # lost every race for its rows: not a refusal; "try again" (a 409 over REST)
     except DomainError as error:
         return park_refused(intake, refused_by_order(raw, update, error))
 
