@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +17,10 @@ from aggregates.stock import StockItem
 from aggregates.submission import RejectedSubmission, rejected_submission_id
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
+from hub.services.conflicts import ConcurrentChangeError
 from hub.services.fulfillment import FulfillmentService
 from hub.services.fulfillment_batch import UpdateResult
+from hub.services.fulfillment_updates import apply_raw_update
 from hub.services.intake import IntakeService
 from hub.services.lookup import find
 from hub.settings import Settings
@@ -203,6 +206,30 @@ def test_a_stock_item_saved_meanwhile_makes_the_batch_apply_again_on_fresh_state
     assert [answer(r) for r in results] == [True, True]
     chairs = stock_item(store, "wh-lyon", "RED-CHAIR")
     assert (chairs.on_hand, chairs.reservations) == (10 - 4, {"another-order": 6})
+
+
+def test_an_update_that_loses_every_race_is_answered_try_again_not_parked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over REST a race lost past every retry raised a plain RuntimeError: a 500. It is a
+    ConcurrentChangeError now (409, "try again"), and the update is not parked as refused."""
+    store, service, orders = two_orders()
+    monkeypatch.setattr("hub.services.conflicts.time.sleep", lambda _: None)
+
+    def always_raced(*objs: Any, **kwargs: Any) -> Any:
+        raise IntegrityError("saved meanwhile")
+
+    monkeypatch.setattr(store, "save", always_raced)
+    monkeypatch.setattr("hub.services.fulfillment_batch._saved_meanwhile", lambda *_: True)
+    (update,) = messages(orders, [(0, Update(LYON, K.SHIPPED, "wh-lyon", "DHL", "JD0146"))])
+    intake = IntakeService(store, fixed_clock(NOW))
+
+    with pytest.raises(ConcurrentChangeError):
+        apply_raw_update(service, intake, json.dumps(as_json(update)))
+    monkeypatch.undo()
+    assert not any(
+        "RejectedSubmission" in n.topic for n in store.recorder.select_notifications(0, 1000)
+    )
 
 
 # --- the consumer: a batch with poison in it ------------------------------------------------
