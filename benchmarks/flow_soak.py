@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY
 from benchmarks.flow_hub import KAFKA_CHANNEL, RunningHub, Seen
 from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
@@ -64,6 +65,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soak-lag", type=int, default=0, help="soak: offer nothing while a "
                         "role has been more than this many records behind for a while")  # fmt: skip
     parser.add_argument("--soak-lag-seconds", type=float, default=30.0, help="soak: that while")
+    parser.add_argument("--ship-concurrency", type=int, default=SOAK_SHIP_CONCURRENCY,
+                        help="soak: updates and cancels over REST in flight")  # fmt: skip
     parser.add_argument("--updates-via", choices=["kafka", "rest"], default="rest",
                         help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
     parser.add_argument("--stock-scale", type=float, default=1.0, help="each row but the "

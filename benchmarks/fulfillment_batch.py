@@ -1,7 +1,7 @@
 """The fulfillment role's consumers alone on PostgreSQL: shipped updates and stock counts.
 
 Run:  python -m benchmarks.fulfillment_batch [--orders 1000 --rounds 2 --skus 2000 --batch 500]
-                                             [--history 10000,200000] [--json out.json]
+                                             [--history 10000,200000] [--rest] [--json out.json]
 
 What the worker's fulfillment role does with a backlog, without Kafka: per round, `--orders`
 new orders are routed by the orchestrator (setup, not measured: a network of 100 sources and
@@ -14,7 +14,9 @@ what it held before the round (snapshots as the stock feed carries them, through
 of this run's PostgreSQL backends (from /proc), per update or count, and the wall time of the
 drain (updates/s). Fewer SKUs give the stock items longer histories (the soak's 10,000 SKUs
 saw each row counted every minute). The file runs unchanged on code before the batched
-updates (the consumers' interface is the same), so two worktrees' runs make the pairs.
+updates (the consumers' interface is the same), so two worktrees' runs make the pairs. With
+`--rest` the shipped updates are applied one at a time as the API's route applies a source's
+update (`apply_raw_update`), in this process.
 
 With `--history H1,H2,...` the rounds are measured at each history in turn: a history's
 rounds are routed first, the stock rows they ship from are grown to what H orders that ship
@@ -48,6 +50,7 @@ from benchmarks.services import drop_database, fresh_database, postgres_server
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
 from hub.bootstrap import Hub, bootstrap
+from hub.services.fulfillment_updates import Parked, apply_raw_update
 from hub.services.lookup import find_many
 from hub.settings import Settings
 from hub.streaming.edge_handlers import FulfillmentUpdatesConsumer, StockFeedConsumer
@@ -179,8 +182,9 @@ def measured(
         time.sleep(1.2)
     size = args.batch
     messages = role.messages(UPDATES, updates)
+    handle = one_by_one(router.hub) if args.rest else role.updates.handle
     cpu, backend, wall = role.timed(
-        role.updates.handle, [messages[i : i + size] for i in range(0, len(messages), size)]
+        handle, [messages[i : i + size] for i in range(0, len(messages), size)]
     )
     figures.setdefault("shipped updates", []).append(
         (1000 * cpu / len(updates), 1000 * backend / len(updates), len(updates) / wall)
@@ -195,6 +199,18 @@ def measured(
     after = find_many(router.hub.store, ids, Order)
     left = sum(s.state != "shipped" for o in after.values() for s in o.shipments.values())
     assert not left, f"{left} shipped updates not applied"
+
+
+def one_by_one(hub: Hub) -> Callable[[Sequence[ConsumedMessage]], Any]:
+    """`--rest`: each update applied alone, as the API's `POST /v1/fulfillment/updates` does
+    (a source's connector over REST), in this process."""
+
+    async def handle(batch: Sequence[ConsumedMessage]) -> None:
+        for message in batch:
+            answer = apply_raw_update(hub.fulfillment, hub.intake, message.value.decode())
+            assert not isinstance(answer, Parked), answer
+
+    return handle
 
 
 def at_histories(router: Orders, role: Role, args: argparse.Namespace, figures: Figures) -> None:
@@ -230,6 +246,11 @@ def main() -> None:
         help="rows/s another process saves meanwhile among the round's rows, as orchestration's "
         "reservations do (benchmarks.fulfillment_contention; its backend's CPU is in "
         "PostgreSQL's figure)",
+    )
+    parser.add_argument(
+        "--rest",
+        action="store_true",
+        help="the shipped updates applied one at a time as the REST route does, not in batches",
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -274,7 +295,8 @@ def contending(role: Role, url: str, tmp: Path, rate: float) -> "subprocess.Pope
 def report(args: argparse.Namespace, figures: Figures) -> None:
     print(
         f"PostgreSQL, 100 sources, {args.skus} SKUs, {args.orders} orders x {args.rounds} "
-        f"rounds, batches of {args.batch}; medians:"
+        f"rounds, batches of {args.batch}{', updates one at a time (REST)' if args.rest else ''}; "
+        "medians:"
     )
     summary: dict[str, Any] = {}
     for what, runs in figures.items():

@@ -44,6 +44,10 @@ class Connector:
         self._last_receipt = time.perf_counter()
         self.restocked = self.cancelled = self.received = self.receipts_failed = 0
         self._cancel_after = args.cancel_after
+        # Requests in flight: an update's answer waits for routing to act on it (embedded,
+        # hub.api.settling), so a busy hub answers each in a second or more, and 8 at a time
+        # shipped a fraction of what was requested (esoak17, benchmarks/README.md).
+        self._concurrency = getattr(args, "ship_concurrency", SOAK_SHIP_CONCURRENCY)
         self._producer: AIOKafkaProducer | None = None
         # With `--spread` a round's updates, then its counts, go out each paced over a third of
         # the round, not at once: a burst of counts every minute made the hub's pace swing.
@@ -80,7 +84,7 @@ class Connector:
             self.shipper.shipped += len(bodies)
         else:
             updates = [(UPDATES, b) for b in bodies]
-            failed, _ = await post_all(self._hub.base, updates, SOAK_SHIP_CONCURRENCY)
+            failed, _ = await post_all(self._hub.base, updates, self._concurrency)
             self.shipper.shipped += len(bodies) - failed
             self.shipper.failed += failed
         if self._restock and time.perf_counter() - self._last_restock >= self._restock:
@@ -118,7 +122,7 @@ class Connector:
                 after = f"&after={cursor}"
         reason = {"reason": "soak: not served in time"}
         cancels = [(f"/v1/orders/{order_id}/cancel", reason) for order_id in old]
-        failed, _ = await post_all(self._hub.base, cancels, SOAK_SHIP_CONCURRENCY)
+        failed, _ = await post_all(self._hub.base, cancels, self._concurrency)
         self.cancelled += len(old) - failed
 
     async def restock(self) -> None:

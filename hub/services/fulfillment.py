@@ -63,11 +63,12 @@ class FulfillmentService:
         """Apply idempotently: a stale or repeated update changes nothing and is no error; a
         refused one raises its domain error, recording nothing.
 
-        A batch of one (`apply_updates`): its stock items come from the kept ones, brought up
-        to date by the events after them. Read from their snapshots each time, a shipped
-        update over REST cost the loads of its rows' items: in an embedded soak that ships,
-        a fifth of the serving process's CPU (benchmarks/README.md, esoak17). A race lost past
-        every retry raises `ConcurrentChangeError` ("try again"), as the batch does."""
+        A batch of one (`apply_updates`): one code path for the API and the updates topic,
+        its stock items the kept ones brought up to date by the events after them (each
+        update read its items whole before: a sixth of the embedded hub's busy samples in a
+        soak that ships; on PostgreSQL no difference was measured, benchmarks/README.md
+        esoak17). A race lost past every retry raises `ConcurrentChangeError` ("try again",
+        a 409), as the batch does; it was a RuntimeError, answered 500."""
         (result,) = self.apply_updates([update])
         if isinstance(result, DomainError):
             raise result

@@ -319,8 +319,7 @@ def test_updates_applied_one_by_one_read_each_stock_item_whole_once(
 ) -> None:
     """One update at a time (a source's connector over REST) reads its rows' stock items from
     the kept ones too: read whole (snapshot and events) the first time, then only the events
-    saved after them. Each update read its items whole before, which in an embedded soak that
-    ships was a fifth of the serving process's CPU."""
+    saved after them. Each update read its items whole before."""
     store, service, orders = two_orders()
     before = snapshot(store, orders)["stock"]
     reads = stock_reads(monkeypatch, store)
