@@ -76,6 +76,8 @@ def to_consumed(event: Any) -> ConsumedMessage:
 # retried for ever. The message itself stays where `source` says.
 RAW_KEPT = 128 * 1024
 Headers = tuple[tuple[str, bytes], ...]
+# A header's two lengths in a record (varints of at most 5 bytes each).
+HEADER_FRAMING = 10
 
 
 def dead_letter(
@@ -84,8 +86,9 @@ def dead_letter(
     """The original bytes and headers, plus where they came from and why they were parked.
 
     A message that would not fit a record of the DLQ's (`limit`, the topics' largest record,
-    less the claim checks' headroom) keeps its first `RAW_KEPT` bytes, with its size and
-    SHA-256, and its key and headers only if they are small: the parking headers made a message near
+    less the claim checks' headroom) keeps its first `RAW_KEPT` bytes (a quarter of that
+    bound under a small limit), with its size and SHA-256, and its key and headers only if
+    they are as small: the parking headers made a message near
     its topic's limit a record over the DLQ's, refused by the broker, and the batch holding
     it was parked again and again. The whole stays where the `dlq-original-*` headers say."""
     parked: Headers = (
@@ -97,24 +100,26 @@ def dead_letter(
         ("dlq-parked-at", datetime.now(UTC).isoformat().encode()),
     )
     key, value, headers = message.key or b"", message.value, message.headers
-    size = len(key) + len(value) + _header_bytes(headers) + _header_bytes(parked)
-    if size > claim_bound(limit):
+    bound = claim_bound(limit)
+    if len(key) + len(value) + _header_bytes(headers) + _header_bytes(parked) > bound:
+        most = min(RAW_KEPT, bound // 4)  # for each of the key, the value and the headers
         kept: Headers = (
             ("dlq-original-bytes", str(len(value)).encode()),
             ("dlq-original-sha256", sha256(value).hexdigest().encode()),
         )
-        if _header_bytes(headers) > RAW_KEPT:
+        if _header_bytes(headers) > most:
             kept += (("dlq-original-headers-dropped", str(len(headers)).encode()),)
             headers = ()
-        if len(key) > RAW_KEPT:
+        if len(key) > most:
             key = sha256(key).hexdigest().encode()
             kept += (("dlq-original-key-sha256", key),)
-        value, parked = value[:RAW_KEPT], parked + kept
+        value, parked = value[:most], parked + kept
     return OutboundRecord(topic=dlq_topic, key=key, value=value, headers=headers + parked)
 
 
 def _header_bytes(headers: Iterable[tuple[str, bytes]]) -> int:
-    return sum(len(key) + len(value) for key, value in headers)
+    """What the headers take in a record: their bytes and each one's lengths (varints)."""
+    return sum(len(key) + len(value) + HEADER_FRAMING for key, value in headers)
 
 
 def positions_of(messages: Iterable[ConsumedMessage]) -> dict[str, int]:

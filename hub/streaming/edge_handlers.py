@@ -338,16 +338,25 @@ class DeadLetterConsumer:
 
 
 def _parked(message: ConsumedMessage) -> RejectSubmission:
-    origin = message.header("dlq-original-topic") or message.topic
-    offset = message.header("dlq-original-offset") or str(message.offset)
-    error = message.header("dlq-error") or "parked without a reason"
-    # A message too large for the DLQ whole came cut to its first bytes (dead_letter): its
-    # size and digest are kept beside them, as a rejection record keeps a long payload's.
-    cut = {
-        f"raw_payload_{name}": message.header(f"dlq-original-{name}")
-        for name in ("bytes", "sha256")
-        if message.header(f"dlq-original-{name}") is not None
+    # The parking headers come last: a record parked before and sent again keeps the earlier
+    # ones ahead of them, so each is read from the end.
+    parking = {k: v.decode("utf-8", errors="replace") for k, v in message.headers}
+    origin = parking.get("dlq-original-topic") or message.topic
+    offset = parking.get("dlq-original-offset") or str(message.offset)
+    error = parking.get("dlq-error") or "parked without a reason"
+    # A message too large for the DLQ whole came cut to its first bytes (dead_letter): what
+    # was cut is said beside them, as a rejection record says of a long payload.
+    cut: dict[str, object] = {
+        name: parking[header]
+        for name, header in (
+            ("raw_payload_sha256", "dlq-original-sha256"),
+            ("key_sha256", "dlq-original-key-sha256"),
+            ("headers_dropped", "dlq-original-headers-dropped"),
+        )
+        if header in parking
     }
+    if "dlq-original-bytes" in parking:
+        cut["raw_payload_bytes"] = int(parking["dlq-original-bytes"])
     return RejectSubmission(
         channel=f"topic:{origin}"[:128],
         raw_payload=f"{origin}@{offset}\n" + message.value.decode("utf-8", errors="replace"),
@@ -358,10 +367,10 @@ def _parked(message: ConsumedMessage) -> RejectSubmission:
         external_id=None,
         details={
             "topic": origin,
-            "partition": message.header("dlq-original-partition"),
+            "partition": parking.get("dlq-original-partition"),
             "offset": offset,
-            "consumer": message.header("dlq-consumer"),
-            "parked_at": message.header("dlq-parked-at"),
+            "consumer": parking.get("dlq-consumer"),
+            "parked_at": parking.get("dlq-parked-at"),
             **cut,
         },
     )

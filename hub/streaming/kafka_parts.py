@@ -67,6 +67,14 @@ class KafkaParts:
                 )
         return min([s.kafka_max_record_bytes, *limits.values()])
 
+    async def bounded_settings(self) -> Settings:
+        """The settings with `kafka_max_record_bytes` as the topics take it (`record_limit`):
+        a worker role's records, the ones it parks on the DLQ included, are bounded by what
+        the topics take, as the relay's are (a topic made before keeps its own limit, often the
+        broker's ~1 MB: a record parked near it was refused for ever)."""
+        limit = await self.record_limit()
+        return self.settings.model_copy(update={"kafka_max_record_bytes": limit})
+
     def publisher(
         self, process: str, *, whole_batches: bool = False, record_limit: int | None = None
     ) -> KafkaPublisher:

@@ -382,8 +382,9 @@ def exit_stalled(stalled: list[ConsumerHealth]) -> None:
 def run_worker(settings: Settings, role: Role) -> None:
     """Create missing topics, then run one role's Faust worker until SIGTERM/SIGINT (one before
     Faust runs ends the start-up by SystemExit(0): hub.cli.worker)."""
+    asyncio.run(KafkaParts(settings).ensure_topics())
+    settings = asyncio.run(KafkaParts(settings).bounded_settings())
     kafka = KafkaParts(settings)
-    asyncio.run(kafka.ensure_topics())
     asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
     hub = bootstrap(settings)
     try:

@@ -1,5 +1,6 @@
 """A poison record near its topic's record limit, on the real broker: the intake parks it on
-the DLQ, whose topic has the same limit, and commits past it. Copied whole with its parking
+the DLQ, whose topic has the same limit (made before the hub, below its setting), and commits
+past it. Copied whole with its parking
 headers, the DLQ record was over the limit: the broker refused it on every try and the
 submissions behind it waited."""
 
@@ -14,6 +15,7 @@ from aggregates import OrderStatus, order_id_for
 from connectors.consumed import RAW_KEPT
 from connectors.publisher import KafkaPublisher
 from connectors.topics import ensure_topics
+from hub.streaming.kafka_parts import KafkaParts
 from tests.contracts.factories import submission_dict
 from tests.integration.test_plain_intake_kafka import _intake_reader
 from tests.integration.test_plain_roles_kafka import produce, run_until_committed, settings_for
@@ -44,13 +46,16 @@ async def _dead_letters(bootstrap: str, topic: str) -> list[tuple[bytes, dict[st
 async def test_a_poison_record_near_the_limit_is_parked_and_the_intake_goes_on(
     tmp_path: Path, kafka_bootstrap: str, database_url: str
 ) -> None:
+    # The setting is 16 MiB, as by default; the topics were made before with 1 MiB, which the
+    # hub does not alter: a worker role takes the limit they have (as run_worker does).
     base = settings_for(tmp_path, kafka_bootstrap)
-    settings = base.model_copy(
-        update={"kafka_max_record_bytes": LIMIT, "database_url": database_url}
-    )
+    settings = base.model_copy(update={"database_url": database_url})
     submitted, dlq = settings.topic("submitted"), settings.topic("dlq")
     configs = {"max.message.bytes": str(LIMIT)}
     await ensure_topics(kafka_bootstrap, {submitted: 1, dlq: 1}, configs=configs)
+    assert settings.kafka_max_record_bytes > LIMIT
+    settings = await KafkaParts(settings).bounded_settings()
+    assert settings.kafka_max_record_bytes == LIMIT
     # The record batch's framing and the key take ~80 bytes: this one fits its topic, not
     # with the ~300 bytes of parking headers beside it.
     poison = b"{not json " + b"x" * (LIMIT - 220)

@@ -57,3 +57,16 @@ def test_large_headers_are_dropped_and_a_large_key_is_kept_as_its_digest() -> No
     assert record.key == hashlib.sha256(key).hexdigest().encode()
     assert kept["dlq-original-key-sha256"] == record.key
     assert record.value == b"{}" and kept["dlq-consumer"] == b"feeds"
+
+
+@pytest.mark.parametrize("limit", [65_536, 262_144, LIMIT, 16 * LIMIT])
+def test_whatever_the_topics_limit_a_large_message_makes_a_record_the_dlq_takes(
+    limit: int,
+) -> None:
+    # A topic made before the hub keeps its own limit, which may be small.
+    key, headers = b"k" * limit, (("a", b"h" * limit), ("b", b""))
+    message = _message(b"v" * limit, key, headers)
+    record = dead_letter("orderhub.dlq", message, "e" * 10_000, "intake", limit)
+    framing = 10 * len(record.headers)
+    assert _size(record) + framing <= claim_bound(limit)
+    assert dict(record.headers)["dlq-original-bytes"] == str(limit).encode()

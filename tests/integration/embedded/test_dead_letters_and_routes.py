@@ -20,14 +20,16 @@ from tests.support.running_hub import embedded_hub
 LIMIT = 1_048_576
 
 
-def _parked_record(value: bytes, offset: int, limit: int = LIMIT) -> ConsumedMessage:
+def _parked_record(
+    value: bytes, offset: int, limit: int = LIMIT, headers: tuple[tuple[str, bytes], ...] = ()
+) -> ConsumedMessage:
     original = ConsumedMessage(
         topic="orderhub.orders.submitted",
         partition=2,
         offset=offset,
         key=b"k",
         value=value,
-        headers=(),
+        headers=headers,
     )
     record = dead_letter("orderhub.dlq", original, "unparseable: Expecting value", "intake", limit)
     return ConsumedMessage(
@@ -75,10 +77,29 @@ async def test_a_dead_letter_too_large_for_the_dlq_is_listed_with_its_size_and_d
         await DeadLetterConsumer(hub.intake, hub.settings).handle([_parked_record(value, 7)])
         hub.deliver()
         (kept,) = hub.rejected.search(channel="topic:orderhub.orders.submitted")
-        assert kept.details["raw_payload_bytes"] == str(len(value))
+        assert kept.details["raw_payload_bytes"] == len(value)
         assert kept.details["raw_payload_sha256"] == hashlib.sha256(value).hexdigest()
         assert kept.details["offset"] == "7"  # where the whole is
         assert len(kept.raw_payload) < RAW_KEPT + 100  # its first bytes, not all of them
+    finally:
+        hub.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dead_letter_parked_a_second_time_is_listed_with_where_it_was_last(
+    tmp_path: Path,
+) -> None:
+    # Sent back to its topic from the DLQ with its headers, then parked again: the headers
+    # of its first parking come first and must not be taken for the second's.
+    earlier = (("dlq-original-topic", b"orderhub.orders.old"), ("dlq-original-offset", b"3"))
+    hub = embedded_hub(tmp_path, fixed_clock(NOW))
+    try:
+        record = _parked_record(b"{still not json", 58, headers=earlier)
+        await DeadLetterConsumer(hub.intake, hub.settings).handle([record])
+        hub.deliver()
+        (kept,) = hub.rejected.search(channel="topic:orderhub.orders.submitted")
+        where = (kept.details["topic"], kept.details["offset"])
+        assert where == ("orderhub.orders.submitted", "58")
     finally:
         hub.close()
 
