@@ -88,9 +88,9 @@ def dead_letter(
     A message that would not fit a record of the DLQ's (`limit`, the topics' largest record,
     less the claim checks' headroom) keeps its first `RAW_KEPT` bytes (a quarter of that
     bound under a small limit), with its size and SHA-256, and its key and headers only if
-    they are as small: the parking headers made a message near
-    its topic's limit a record over the DLQ's, refused by the broker, and the batch holding
-    it was parked again and again. The whole stays where the `dlq-original-*` headers say."""
+    they are as small: the parking headers made a message near its topic's limit a record
+    over the DLQ's, refused by the broker, and the batch holding it was parked again and
+    again. The whole stays where the `dlq-original-*` headers say."""
     parked: Headers = (
         ("dlq-original-topic", message.topic.encode()),
         ("dlq-original-partition", str(message.partition).encode()),

@@ -355,8 +355,9 @@ def _parked(message: ConsumedMessage) -> RejectSubmission:
         )
         if header in parking
     }
-    if "dlq-original-bytes" in parking:
-        cut["raw_payload_bytes"] = int(parking["dlq-original-bytes"])
+    size = parking.get("dlq-original-bytes", "")
+    if size.isdigit():  # a record someone else put on the DLQ may say anything here
+        cut["raw_payload_bytes"] = int(size)
     return RejectSubmission(
         channel=f"topic:{origin}"[:128],
         raw_payload=f"{origin}@{offset}\n" + message.value.decode("utf-8", errors="replace"),

@@ -91,7 +91,11 @@ async def test_a_dead_letter_parked_a_second_time_is_listed_with_where_it_was_la
 ) -> None:
     # Sent back to its topic from the DLQ with its headers, then parked again: the headers
     # of its first parking come first and must not be taken for the second's.
-    earlier = (("dlq-original-topic", b"orderhub.orders.old"), ("dlq-original-offset", b"3"))
+    earlier = (
+        ("dlq-original-topic", b"orderhub.orders.old"),
+        ("dlq-original-offset", b"3"),
+        ("dlq-original-bytes", b"not a number"),  # nor anything else the consumer trusts
+    )
     hub = embedded_hub(tmp_path, fixed_clock(NOW))
     try:
         record = _parked_record(b"{still not json", 58, headers=earlier)
@@ -100,6 +104,7 @@ async def test_a_dead_letter_parked_a_second_time_is_listed_with_where_it_was_la
         (kept,) = hub.rejected.search(channel="topic:orderhub.orders.submitted")
         where = (kept.details["topic"], kept.details["offset"])
         assert where == ("orderhub.orders.submitted", "58")
+        assert "raw_payload_bytes" not in kept.details
     finally:
         hub.close()
 
