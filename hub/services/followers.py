@@ -203,11 +203,33 @@ def _may_have_freed_stock(env: EventEnvelope) -> bool:
 LEFT = frozenset({"shipped", "delivery_failed", "delivered"})
 
 
+def uninvoiced(envelopes: Sequence[EventEnvelope]) -> list[tuple[UUID, str]]:
+    """The shipments these events say left, less those whose invoice is among them."""
+    invoiced = {
+        (env.subject, env.data["shipment_id"])
+        for env in envelopes
+        if env.type == EventType.ORDER_INVOICE_ISSUED
+    }
+    return [
+        (UUID(env.subject), env.data["shipment_id"])
+        for env in envelopes
+        if env.type == EventType.ORDER_SHIPMENT_PROGRESSED
+        and env.data["state"] in LEFT
+        and (env.subject, env.data["shipment_id"]) not in invoiced
+    ]
+
+
 class BillingFollower:
-    """Invoices each shipment once it has shipped (the ERP reads them on the billing topic)."""
+    """Invoices each shipment once it has shipped (the ERP reads them on the billing topic).
+
+    A source's update that ships a shipment invoices it in the same save (hub.services.
+    fulfillment_batch), so nearly every shipment comes with its invoice right behind it in the
+    log: those are passed over without a read. The rest (a batch cut between the two, a log an
+    earlier release wrote) have their orders read, and a shipment invoiced already is left."""
 
     name = "billing"
-    event_types = frozenset({EventType.ORDER_SHIPMENT_PROGRESSED})  # the only ones it reads
+    # The only ones it reads: the shipments, and the invoices that say one needs nothing.
+    event_types = frozenset({EventType.ORDER_SHIPMENT_PROGRESSED, EventType.ORDER_INVOICE_ISSUED})
 
     def __init__(
         self, fulfillment: FulfillmentService, db: SqlDatabase, positions_every: float = 0.0
@@ -219,11 +241,7 @@ class BillingFollower:
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
         # The batch's shipments together: their orders read in one query, saved in one commit.
-        self._fulfillment.invoice_shipments(
-            (UUID(env.subject), env.data["shipment_id"])
-            for env in envelopes
-            if env.type == EventType.ORDER_SHIPMENT_PROGRESSED and env.data["state"] in LEFT
-        )
+        self._fulfillment.invoice_shipments(uninvoiced(envelopes))
         self._positions.save(positions)
 
     def positions(self) -> dict[str, int]:

@@ -79,7 +79,7 @@ class FulfillmentService:
     ) -> list[UpdateResult | DomainError]:
         """Many updates as one batch, as if applied one after the other in order (hub.services.
         fulfillment_batch); refused ones answered with their domain error."""
-        return apply_updates(self._store, self._stock, updates, keep_refused)
+        return apply_updates(self._store, self._stock, updates, keep_refused, self._invoice)
 
     def cancel_order(
         self, order_id: UUID, reason: str, actor: str, request: RequestKey | None = None

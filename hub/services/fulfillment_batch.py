@@ -13,6 +13,13 @@ the second seeing the first, and so do two updates moving one stock item.
 - Redelivered, an update the order has applied is stale and changes nothing (the order's
   shipment states only move forward): a batch read again after a crash applies nothing twice,
   and a crash before the commit recorded nothing.
+- An update that says the goods left invoices the shipment (`Invoice`, the billing follower's
+  own `FulfillmentService._invoice`) in the same save: billing's follower then finds the invoice
+  beside the shipment in the log and reads nothing. Before, it read the order again and saved
+  again for every shipment, a second load, save and commit per shipment, and met the next
+  update of the same order as a conflict (42 % of the embedded routing process's busy time in
+  a soak that ships, benchmarks/README.md inline18). A shipment that left some other way (a
+  log written by an earlier release) is still invoiced by the follower.
 - A conflict fails the whole save. A stock item saved meanwhile (orchestration reserving the
   row for another order: at a few hundred orders/s nearly every batch of 500 met one between
   its read and its save) is read again alone and the batch's stock moves made again on it, in
@@ -47,6 +54,8 @@ from schemas.fulfillment import FulfillmentUpdate, UpdateKind
 LEFT = frozenset({UpdateKind.SHIPPED, UpdateKind.DELIVERED, UpdateKind.DELIVERY_FAILED})
 # What to save with a batch about the updates it refused (their index in the batch and why).
 KeepRefused = Callable[[list[tuple[int, DomainError]]], Sequence[Aggregate]]
+# Records a left shipment's invoice on its order, unsaved; False when it was invoiced already.
+Invoice = Callable[[Order, str], bool]
 BATCH_ATTEMPTS = 5
 # Saves of a batch whose stock items alone were saved meanwhile, each on the items read again.
 STOCK_ATTEMPTS = 10
@@ -67,11 +76,12 @@ def apply_updates(
     stock: KeptStock,
     updates: Sequence[FulfillmentUpdate],
     keep_refused: KeepRefused | None = None,
+    invoice: Invoice | None = None,
 ) -> list[UpdateResult | DomainError]:
     """One entry per update, in order: its result, or the domain error that refused it."""
     return retried(
         f"a batch of {len(updates)} fulfillment updates",
-        lambda: _apply(store, stock, updates, keep_refused),
+        lambda: _apply(store, stock, updates, keep_refused, invoice),
         BATCH_ATTEMPTS,
     )
 
@@ -81,9 +91,10 @@ def _apply(
     stock: KeptStock,
     updates: Sequence[FulfillmentUpdate],
     keep_refused: KeepRefused | None,
+    invoice: Invoice | None,
 ) -> list[UpdateResult | DomainError]:
     orders = find_many(store, (u.order_id for u in updates), Order)
-    batch = _Batch(orders, stock.load(_stock_ids(orders, updates)))
+    batch = _Batch(orders, stock.load(_stock_ids(orders, updates)), invoice)
     results = [batch.apply(update) for update in updates]
     kept: Sequence[Aggregate] = ()
     if keep_refused is not None:
@@ -126,8 +137,10 @@ def _saved_meanwhile(store: OrderStore, written: list[StoredEvent]) -> bool:
 class _Batch:
     """The batch's orders and stock items as read, and those its updates changed."""
 
-    def __init__(self, orders: dict[UUID, Order], items: dict[UUID, StockItem]) -> None:
-        self.orders, self.items = orders, items
+    def __init__(
+        self, orders: dict[UUID, Order], items: dict[UUID, StockItem], invoice: Invoice | None
+    ) -> None:
+        self.orders, self.items, self._invoice = orders, items, invoice
         self.changed: dict[UUID, Order] = {}
         self.touched: dict[UUID, StockItem] = {}
         self.moves: list[StockMove] = []  # every applied update's, in batch order
@@ -145,6 +158,8 @@ class _Batch:
             moves = stock_moves(order, update)
             self.moves += moves
             self.touched.update((i.id, i) for i in apply_moves(moves, self.items.get))
+            if update.kind in LEFT and self._invoice is not None:
+                self._invoice(order, update.shipment_id)
         return UpdateResult(order.id, update.shipment_id, applied, order.status.value)
 
 

@@ -1,8 +1,11 @@
 """Billing a batch of shipments at once: the same invoices and payments as one by one, none
-twice when a batch comes again, none twice when another writer saves an order meanwhile."""
+twice when a batch comes again, none twice when another writer saves an order meanwhile; and a
+source's update that ships invoicing in its own save, the same invoices billing's follower
+issues, so that the follower reads nothing for them."""
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from uuid import UUID
 
 import pytest
 
+import hub.services.fulfillment as fulfillment_module
 from benchmarks.projection_events import envelopes, record_history
 from benchmarks.route_profile import NOW
 from hub.bootstrap import Hub, bootstrap
@@ -20,10 +24,28 @@ from schemas.event_types import EventType
 BILLED = ("orderhub.order.invoice_issued", "orderhub.order.payment_captured")
 
 
-def _hub(path: Path) -> Hub:
+@contextmanager
+def _shipments_left_uninvoiced() -> Iterator[None]:
+    """The log as an earlier release wrote it: a source's update recorded the shipment alone,
+    and billing's follower invoiced it afterwards."""
+    real = fulfillment_module.apply_updates
+
+    def without_invoices(*args: Any, invoice: Any = None, **kwargs: Any) -> Any:
+        return real(*args[:4], **kwargs)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(fulfillment_module, "apply_updates", without_invoices)
+        yield
+
+
+def _hub(path: Path, inline: bool = False) -> Hub:
     path.mkdir()
     hub = bootstrap(Settings(data_dir=path), clock=lambda: NOW)
-    record_history(hub, orders=30, sources=6, skus=40)
+    if inline:
+        record_history(hub, orders=30, sources=6, skus=40)
+    else:
+        with _shipments_left_uninvoiced():
+            record_history(hub, orders=30, sources=6, skus=40)
     return hub
 
 
@@ -110,3 +132,37 @@ def test_an_order_saved_meanwhile_is_billed_once(
     assert hub.fulfillment.invoice_shipments(shipped) == len(shipped) - 1
     assert raced
     assert _billed(hub, in_order=False) == _billed(reference, in_order=False)
+
+
+def test_a_shipped_update_invoices_in_its_own_save_as_billing_did(
+    tmp_path: Path, hubs: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same invoices and payments as billing's follower issued afterwards, each recorded
+    right behind its shipment; given them, the follower reads no order and records nothing."""
+    reference, _ = hubs
+    _one_by_one(reference)
+    inline = _hub(tmp_path / "inline", inline=True)
+    try:
+        assert _billed(inline) == _billed(reference)
+        events = list(envelopes(inline))
+        for n, env in enumerate(events):
+            if env.type == EventType.ORDER_SHIPMENT_PROGRESSED and env.data["state"] == "shipped":
+                behind = events[n + 1]
+                assert (behind.type, behind.subject) == (BILLED[0], env.subject)
+                assert behind.data["shipment_id"] == env.data["shipment_id"]
+        reads: list[Any] = []
+        get_many = inline.store.get_many
+        monkeypatch.setattr(
+            inline.store, "get_many", lambda *a, **k: reads.append(a) or get_many(*a, **k)
+        )
+        position = inline.store.max_position()
+        inline.billing.apply(events, {})
+        assert reads == []
+        assert inline.store.max_position() == position
+        # A batch cut between a shipment and its invoice reads the order and finds it billed.
+        cut = next(n for n, e in enumerate(events) if e.type == BILLED[0])
+        inline.billing.apply(events[:cut], {})
+        assert reads
+        assert inline.store.max_position() == position
+    finally:
+        inline.close()
