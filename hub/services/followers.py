@@ -222,10 +222,12 @@ def uninvoiced(envelopes: Sequence[EventEnvelope]) -> list[tuple[UUID, str]]:
 class BillingFollower:
     """Invoices each shipment once it has shipped (the ERP reads them on the billing topic).
 
-    A source's update that ships a shipment invoices it in the same save (hub.services.
-    fulfillment_batch), so nearly every shipment comes with its invoice right behind it in the
-    log: those are passed over without a read. The rest (a batch cut between the two, a log an
-    earlier release wrote) have their orders read, and a shipment invoiced already is left."""
+    A source's update that says the goods left invoices the shipment in the same save (hub.
+    services.fulfillment_batch), so nearly every shipment comes with its invoice right behind
+    it in the log: those are passed over without a read. The rest have their orders read, and
+    a shipment invoiced already is left: a batch cut between the two, a delivery reported
+    after the shipment (its invoice went with the shipment, in an earlier batch: one read, no
+    save, as before), a log an earlier release wrote, a shipment that could not be priced."""
 
     name = "billing"
     # The only ones it reads: the shipments, and the invoices that say one needs nothing.
@@ -248,7 +250,8 @@ class BillingFollower:
         return self._positions.read()
 
     def noted(self, positions: dict[str, int]) -> bool:
-        """`apply` of a batch with no shipment event, when that would only keep its positions
-        for a later write (a worker's): kept, and True (the orchestrator's `noted`). Nearly
-        every batch of the projections role is such; each was handed a thread for nothing."""
+        """`apply` of a batch with no shipment or invoice event, when that would only keep its
+        positions for a later write (a worker's): kept, and True (the orchestrator's `noted`).
+        Nearly every batch of the projections role is such; each was handed a thread for
+        nothing."""
         return self._positions.note(positions)

@@ -13,22 +13,25 @@ the second seeing the first, and so do two updates moving one stock item.
 - Redelivered, an update the order has applied is stale and changes nothing (the order's
   shipment states only move forward): a batch read again after a crash applies nothing twice,
   and a crash before the commit recorded nothing.
-- An update that says the goods left invoices the shipment (`Invoice`, the billing follower's
-  own `FulfillmentService._invoice`) in the same save: billing's follower then finds the invoice
-  beside the shipment in the log and reads nothing. Before, it read the order again and saved
-  again for every shipment, a second load, save and commit per shipment, and met the next
-  update of the same order as a conflict (42 % of the embedded routing process's busy time in
-  a soak that ships, benchmarks/README.md inline18). A shipment that left some other way (a
-  log written by an earlier release) is still invoiced by the follower.
+- An update that says the goods left invoices the shipment (`Invoice`: the service's
+  `FulfillmentService._invoice`, which billing's follower uses too) in the same save: the
+  follower then finds the invoice beside the shipment in the log and reads no order for it (a
+  delivery reported in a later batch still costs it a read, as before). Before, it
+  read the order again and saved again for every shipment, a second load, save and commit per
+  shipment, and met the next update of the same order as a conflict (42 % of the embedded
+  routing process's busy time in a soak that ships, benchmarks/README.md inline18). A shipment
+  that left without an invoice (a log written by an earlier release, or one that cannot be
+  priced, `_invoiced`) is still the follower's.
 - A conflict fails the whole save. A stock item saved meanwhile (orchestration reserving the
   row for another order: at a few hundred orders/s nearly every batch of 500 met one between
   its read and its save) is read again alone and the batch's stock moves made again on it, in
-  batch order, the orders' events kept as written (`_save`); an order saved meanwhile (billing)
-  has the batch read again whole and applied to the fresh state (`retried`). Before, every
-  conflict read the whole batch again, up to 5 times, and the consumer then retried that 3
-  times before applying the batch one update at a time.
+  batch order, the orders' events kept as written (`_save`); an order saved meanwhile (the
+  service desk, billing's follower) has the batch read again whole and applied to the fresh
+  state (`retried`). Before, every conflict read the whole batch again, up to 5 times, and the
+  consumer then retried that 3 times before applying the batch one update at a time.
 """
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +52,8 @@ from hub.services.lookup import find_many
 from hub.services.orchestration import reservation_key
 from hub.store import OrderStore
 from schemas.fulfillment import FulfillmentUpdate, UpdateKind
+
+log = logging.getLogger(__name__)
 
 # Updates that mean the goods left the building (a delivery may be reported before shipping).
 LEFT = frozenset({UpdateKind.SHIPPED, UpdateKind.DELIVERED, UpdateKind.DELIVERY_FAILED})
@@ -159,8 +164,25 @@ class _Batch:
             self.moves += moves
             self.touched.update((i.id, i) for i in apply_moves(moves, self.items.get))
             if update.kind in LEFT and self._invoice is not None:
-                self._invoice(order, update.shipment_id)
+                _invoiced(self._invoice, order, update.shipment_id)
         return UpdateResult(order.id, update.shipment_id, applied, order.status.value)
+
+
+def _invoiced(invoice: Invoice, order: Order, shipment_id: str) -> None:
+    """The shipment's invoice recorded beside the update that says it left, unless it cannot
+    be priced: a shipment withdrawn by a change that dropped one of its lines, then shipped all
+    the same, names a line the revised order no longer has. The goods left all the same, so
+    the update is recorded and the invoice left to billing's follower, which parks it for a
+    person as it did before. The invoice is worked out whole before anything is recorded."""
+    try:
+        invoice(order, shipment_id)
+    except (KeyError, DomainError, ArithmeticError) as error:
+        log.warning(
+            "shipment %s of order %s left without an invoice (%r); billing's follower has it",
+            shipment_id,
+            order.id,
+            error,
+        )
 
 
 def _stock_ids(orders: dict[UUID, Order], updates: Sequence[FulfillmentUpdate]) -> set[UUID]:

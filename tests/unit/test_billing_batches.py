@@ -5,7 +5,6 @@ issues, so that the follower reads nothing for them."""
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,29 +12,15 @@ from uuid import UUID
 
 import pytest
 
-import hub.services.fulfillment as fulfillment_module
 from benchmarks.projection_events import envelopes, record_history
 from benchmarks.route_profile import NOW
 from hub.bootstrap import Hub, bootstrap
 from hub.settings import Settings
 from schemas.envelope import EventEnvelope
 from schemas.event_types import EventType
+from tests.support.uninvoiced import shipments_left_uninvoiced
 
 BILLED = ("orderhub.order.invoice_issued", "orderhub.order.payment_captured")
-
-
-@contextmanager
-def _shipments_left_uninvoiced() -> Iterator[None]:
-    """The log as an earlier release wrote it: a source's update recorded the shipment alone,
-    and billing's follower invoiced it afterwards."""
-    real = fulfillment_module.apply_updates
-
-    def without_invoices(*args: Any, invoice: Any = None, **kwargs: Any) -> Any:
-        return real(*args[:4], **kwargs)
-
-    with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(fulfillment_module, "apply_updates", without_invoices)
-        yield
 
 
 def _hub(path: Path, inline: bool = False) -> Hub:
@@ -44,7 +29,7 @@ def _hub(path: Path, inline: bool = False) -> Hub:
     if inline:
         record_history(hub, orders=30, sources=6, skus=40)
     else:
-        with _shipments_left_uninvoiced():
+        with shipments_left_uninvoiced():
             record_history(hub, orders=30, sources=6, skus=40)
     return hub
 

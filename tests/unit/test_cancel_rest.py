@@ -313,3 +313,23 @@ def test_a_rejected_order_still_cannot_be_cancelled() -> None:
     with pytest.raises(InvalidTransitionError, match="rejected; it cannot be cancelled"):
         order.request_cancellation("never mind", DESK, AT)
     assert not order.pending_events
+
+
+def test_a_withdrawn_shipment_that_ships_anyway_is_recorded_though_its_line_was_cancelled() -> None:
+    """Line 3 cancelled whole before anything shipped, Lille's shipment is withdrawn; Lille
+    ships it all the same. Its line is gone from the revised order, so the shipment cannot be
+    priced: the update is recorded (the goods left, their stock is consumed) and the invoice
+    left to billing's follower, which parks it for a person."""
+    order = routed_order(SHIPMENTS, LINES[:3])
+    store, service = stocked_store(order)
+    assert sorted(service.cancel_lines(order.id, {"3": 3}, "not wanted", DESK)) == [LILLE, LYON]
+
+    assert service.apply_update(shipped(order, LILLE)).applied
+
+    order = load(store, order)
+    assert order.shipments[LILLE].state.value == "shipped"
+    assert LILLE not in order.invoices
+    tables = stock_item(store, "store-lille", "OAK-TABLE")
+    assert (tables.on_hand, tables.reserved) == (6 - 3, 0)
+    with pytest.raises(KeyError):
+        service.invoice_shipment(order.id, LILLE)
