@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 
 import hub.services.fulfillment as fulfillment_module
+from hub.services.fulfillment_batch import apply_updates
 
 
 @contextmanager
 def shipments_left_uninvoiced() -> Iterator[None]:
     """While open, the updates that ship record no invoice."""
-    real = fulfillment_module.apply_updates
 
     def without_invoices(*args: Any, invoice: Any = None, **kwargs: Any) -> Any:
-        return real(*args[:4], **kwargs)
+        return apply_updates(*args[:4], **kwargs)
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(fulfillment_module, "apply_updates", without_invoices)
