@@ -1,7 +1,8 @@
 """The fulfillment role's consumers alone on PostgreSQL: shipped updates and stock counts.
 
 Run:  python -m benchmarks.fulfillment_batch [--orders 1000 --rounds 2 --skus 2000 --batch 500]
-                                             [--history 10000,200000] [--rest] [--json out.json]
+                                             [--history 10000,200000] [--rest] [--billing]
+                                             [--json out.json]
 
 What the worker's fulfillment role does with a backlog, without Kafka: per round, `--orders`
 new orders are routed by the orchestrator (setup, not measured: a network of 100 sources and
@@ -16,7 +17,11 @@ drain (updates/s). Fewer SKUs give the stock items longer histories (the soak's 
 saw each row counted every minute). The file runs unchanged on code before the batched
 updates (the consumers' interface is the same), so two worktrees' runs make the pairs. With
 `--rest` the shipped updates are applied one at a time as the API's route applies a source's
-update (`apply_raw_update`), in this process.
+update (`apply_raw_update`), in this process. With `--billing` billing's follower is then handed
+the events the round's updates recorded, in batches of `--batch` (as the projections role's
+consumer or the embedded routing process hands them), timed as "billing", and every shipment is
+checked invoiced once; the envelopes are read beforehand, untimed (the consumer decodes each
+record once for all its followers).
 
 With `--history H1,H2,...` the rounds are measured at each history in turn: a history's
 rounds are routed first, the stock rows they ship from are grown to what H orders that ship
@@ -181,6 +186,7 @@ def measured(
         role.contended.write_text(json.dumps(sorted(rows)))
         time.sleep(1.2)
     size = args.batch
+    start = router.hub.store.max_position()
     messages = role.messages(UPDATES, updates)
     handle = one_by_one(router.hub) if args.rest else role.updates.handle
     cpu, backend, wall = role.timed(
@@ -189,6 +195,8 @@ def measured(
     figures.setdefault("shipped updates", []).append(
         (1000 * cpu / len(updates), 1000 * backend / len(updates), len(updates) / wall)
     )
+    if args.billing:
+        figures.setdefault("billing", []).append(billed(role, start, len(updates), size))
     snapshots = role.messages(FEED, counts(rows, before))
     cpu, backend, wall = role.timed(
         role.feed.handle, [snapshots[i : i + size] for i in range(0, len(snapshots), size)]
@@ -199,6 +207,24 @@ def measured(
     after = find_many(router.hub.store, ids, Order)
     left = sum(s.state != "shipped" for o in after.values() for s in o.shipments.values())
     assert not left, f"{left} shipped updates not applied"
+    if args.billing:
+        unbilled = sum(i not in o.invoices for o in after.values() for i in o.shipments)
+        assert not unbilled, f"{unbilled} shipments not invoiced"
+
+
+def billed(role: Role, start: int, shipped: int, size: int) -> tuple[float, float, float]:
+    """Billing's follower handed the events recorded after `start`: CPU per shipped update of
+    this process and of the backends, and shipped updates per second of its wall time."""
+    hub = role.hub
+    envelopes = [env for _, env in hub.store.read_envelopes(start, 1_000_000)]
+    backend, cpu, wall = role.backends.cpu(), time.process_time(), time.perf_counter()
+    for i in range(0, len(envelopes), size):
+        hub.billing.apply(envelopes[i : i + size], {})
+    return (
+        1000 * (time.process_time() - cpu) / shipped,
+        1000 * (role.backends.cpu() - backend) / shipped,
+        shipped / (time.perf_counter() - wall),
+    )
 
 
 def one_by_one(hub: Hub) -> Callable[[Sequence[ConsumedMessage]], Any]:
@@ -252,21 +278,34 @@ def main() -> None:
         action="store_true",
         help="the shipped updates applied one at a time as the REST route does, not in batches",
     )
+    parser.add_argument(
+        "--sqlite",
+        action="store_true",
+        help="the embedded hub's store (SQLite in a temporary folder) instead of PostgreSQL",
+    )
+    parser.add_argument(
+        "--billing",
+        action="store_true",
+        help="then billing's follower handed the events the updates recorded, timed",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    server = postgres_server()
-    url = fresh_database(server)
+    server = None if args.sqlite else postgres_server()
+    url = None if server is None else fresh_database(server)
     figures: Figures = {}
     try:
         with tempfile.TemporaryDirectory(prefix="orderhub-fulfil-") as tmp:
             settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=url)
             hub = bootstrap(settings, clock=lambda: NOW)
-            _as_on_a_worker(hub)
+            if server is not None:
+                _as_on_a_worker(hub)
             build_network(hub, random.Random(7), 100, args.skus)
             hub.deliver()
-            backends = Backends(server, url.rsplit("/", 1)[1])
+            backends: Any = NoBackends()
+            if server is not None and url is not None:
+                backends = Backends(server, url.rsplit("/", 1)[1])
             router, role = Orders(hub, backends, args.skus), Role(hub, backends)
-            writer = contending(role, url, Path(tmp), args.contention)
+            writer = contending(role, url or "", Path(tmp), args.contention if url else 0.0)
             try:
                 if args.history:
                     at_histories(router, role, args, figures)
@@ -278,8 +317,16 @@ def main() -> None:
                     writer.wait()
             hub.close()
     finally:
-        drop_database(server, url)
+        if server is not None and url is not None:
+            drop_database(server, url)
     report(args, figures)
+
+
+class NoBackends:
+    """`--sqlite`: the store is in this process; no server's CPU to add."""
+
+    def cpu(self) -> float:
+        return 0.0
 
 
 def contending(role: Role, url: str, tmp: Path, rate: float) -> "subprocess.Popen[bytes] | None":
@@ -294,7 +341,8 @@ def contending(role: Role, url: str, tmp: Path, rate: float) -> "subprocess.Pope
 
 def report(args: argparse.Namespace, figures: Figures) -> None:
     print(
-        f"PostgreSQL, 100 sources, {args.skus} SKUs, {args.orders} orders x {args.rounds} "
+        f"{'SQLite' if args.sqlite else 'PostgreSQL'}, 100 sources, {args.skus} SKUs, "
+        f"{args.orders} orders x {args.rounds} "
         f"rounds, batches of {args.batch}{', updates one at a time (REST)' if args.rest else ''}; "
         "medians:"
     )
