@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import TopicError, get_topic, resolve_topic, strtobool
 from psycopg.errors import DuplicateObject, DuplicateTable
 from psycopg.rows import tuple_row
@@ -30,6 +31,7 @@ from aggregates.stock import StockItem
 from aggregates.stored_reads import OrjsonReadingTranscoder
 from aggregates.typed_mapper import TypedMapper
 from hub.multi_get import get_many, project_events
+from hub.sqlite_statements import cache_statements
 from hub.stored_envelopes import EnvelopeReader
 from projections.sqldb import compress_with_lz4
 from schemas.envelope import EventEnvelope
@@ -94,6 +96,9 @@ class OrderStore(Application[Any]):
                 if not tries_left:
                     raise
         self._compress_with_lz4()
+        datastore = getattr(self.recorder, "datastore", None)
+        if isinstance(datastore, SQLiteDatastore):
+            cache_statements(datastore)
 
     def _compress_with_lz4(self) -> None:
         """PostgreSQL: events and snapshots larger than ~2 kB (`Routed`, `Placed`, stock
