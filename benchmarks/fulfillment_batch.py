@@ -2,6 +2,7 @@
 
 Run:  python -m benchmarks.fulfillment_batch [--orders 1000 --rounds 2 --skus 2000 --batch 500]
                                              [--history 10000,200000] [--rest] [--billing]
+                                             [--concurrency 32 [--ungrouped]] [--sqlite]
                                              [--json out.json]
 
 What the worker's fulfillment role does with a backlog, without Kafka: per round, `--orders`
@@ -16,8 +17,10 @@ of this run's PostgreSQL backends (from /proc), per update or count, and the wal
 drain (updates/s). Fewer SKUs give the stock items longer histories (the soak's 10,000 SKUs
 saw each row counted every minute). The file runs unchanged on code before the batched
 updates (the consumers' interface is the same), so two worktrees' runs make the pairs. With
-`--rest` the shipped updates are applied one at a time as the API's route applies a source's
-update (`apply_raw_update`), in this process. With `--billing` billing's follower is then handed
+`--rest` the shipped updates are applied one at a time as the API's route applied a source's
+update (`apply_raw_update`), in this process; `--concurrency N` keeps N in flight, grouped as the
+route now groups concurrent ones (`hub.updates`), or each alone in a thread (`--ungrouped`).
+With `--billing` billing's follower is then handed
 the events the round's updates recorded, in batches of `--batch` (as the projections role's
 consumer or the embedded routing process hands them), timed as "billing", and every shipment is
 checked invoiced once; the envelopes are read beforehand, untimed (the consumer decodes each
@@ -49,13 +52,13 @@ from uuid import UUID
 from aggregates import Order
 from aggregates.stock import StockItem
 from benchmarks.fulfillment_history import History
+from benchmarks.rest_updates import in_flight, one_by_one, rest_label
 from benchmarks.route_batches import Backends, Router, _as_on_a_worker
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
 from connectors.consumed import ConsumedMessage
 from connectors.publisher import RecordingPublisher
 from hub.bootstrap import Hub, bootstrap
-from hub.services.fulfillment_updates import Parked, apply_raw_update
 from hub.services.lookup import find_many
 from hub.settings import Settings
 from hub.streaming.edge_handlers import FulfillmentUpdatesConsumer, StockFeedConsumer
@@ -188,7 +191,9 @@ def measured(
     size = args.batch
     start = router.hub.store.max_position()
     messages = role.messages(UPDATES, updates)
-    handle = one_by_one(router.hub) if args.rest else role.updates.handle
+    handle: Callable[[Sequence[ConsumedMessage]], Any] = role.updates.handle
+    if args.rest:
+        handle = one_by_one(router.hub) if args.concurrency <= 1 else in_flight(router.hub, args)
     cpu, backend, wall = role.timed(
         handle, [messages[i : i + size] for i in range(0, len(messages), size)]
     )
@@ -225,18 +230,6 @@ def billed(role: Role, start: int, shipped: int, size: int) -> tuple[float, floa
         1000 * (role.backends.cpu() - backend) / shipped,
         shipped / (time.perf_counter() - wall),
     )
-
-
-def one_by_one(hub: Hub) -> Callable[[Sequence[ConsumedMessage]], Any]:
-    """`--rest`: each update applied alone, as the API's `POST /v1/fulfillment/updates` does
-    (a source's connector over REST), in this process."""
-
-    async def handle(batch: Sequence[ConsumedMessage]) -> None:
-        for message in batch:
-            answer = apply_raw_update(hub.fulfillment, hub.intake, message.value.decode())
-            assert not isinstance(answer, Parked), answer
-
-    return handle
 
 
 def at_histories(router: Orders, role: Role, args: argparse.Namespace, figures: Figures) -> None:
@@ -277,6 +270,19 @@ def main() -> None:
         "--rest",
         action="store_true",
         help="the shipped updates applied one at a time as the REST route does, not in batches",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="with --rest: this many updates in flight, as a source's connector posting several "
+        "at once: grouped as the route groups them (`hub.updates`), or each alone with --ungrouped",
+    )
+    parser.add_argument(
+        "--ungrouped",
+        action="store_true",
+        help="with --rest --concurrency: each update applied alone in a thread of its own, as the "
+        "route did before it grouped them",
     )
     parser.add_argument(
         "--sqlite",
@@ -343,7 +349,7 @@ def report(args: argparse.Namespace, figures: Figures) -> None:
     print(
         f"{'SQLite' if args.sqlite else 'PostgreSQL'}, 100 sources, {args.skus} SKUs, "
         f"{args.orders} orders x {args.rounds} "
-        f"rounds, batches of {args.batch}{', updates one at a time (REST)' if args.rest else ''}; "
+        f"rounds, batches of {args.batch}{rest_label(args)}; "
         "medians:"
     )
     summary: dict[str, Any] = {}

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
-from hub.embedded.delivery import STREAM, VIEWS, WORK, Elsewhere, InProcessDelivery, Park, WorkLane
-from hub.embedded.group_commit import GroupCommit
+from hub.embedded.delivery import STREAM, VIEWS, WORK, Elsewhere, InProcessDelivery, WorkLane
 from hub.embedded.lane import Lane
 from hub.embedded.routing_process import RoutingProcess
+from hub.group_commit import GroupCommit
 from hub.services.access import AccessService
 from hub.services.capture import CaptureService
 from hub.services.catalog import CatalogService
@@ -21,7 +21,8 @@ from hub.services.followers import (
     OrchestrationFollower,
 )
 from hub.services.fulfillment import FulfillmentService
-from hub.services.intake import IntakeService, RejectSubmission
+from hub.services.fulfillment_updates import Answer, grouped_updates
+from hub.services.intake import IntakeService, PlaceResult, SubmitOrder
 from hub.services.jeopardy import JeopardyWatch
 from hub.services.operations import OperationsService
 from hub.services.orchestration import OrchestrationService
@@ -39,7 +40,6 @@ from projections.positions import SqlPositionStore
 from projections.rejected_submissions import SqlRejectedSubmissionsView
 from projections.sqldb import SqlDatabase
 from projections.stock_levels import SqlStockLevels
-from schemas.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 # How long an embedded command waits for the followers (routing among them) to run after it.
@@ -103,7 +103,9 @@ class Hub:
     delivery: InProcessDelivery | None
     clock: Callable[[], datetime] = field(default=utc_now)
     # Embedded capture: concurrent requests' orders recorded in one transaction.
-    group_commit: GroupCommit = field(init=False)
+    group_commit: GroupCommit[SubmitOrder, PlaceResult] = field(init=False)
+    # Sources' updates over REST: concurrent ones applied together (fulfillment_updates).
+    updates: GroupCommit[str, Answer] = field(init=False)
     # Capture as embedded runs it; the distributed API hands new orders to Kafka instead.
     capture: CaptureService = field(init=False)
     # The routing process's supply view checkpoints (start_supply), none elsewhere.
@@ -111,6 +113,7 @@ class Hub:
 
     def __post_init__(self) -> None:
         self.group_commit = GroupCommit(self.intake.place_orders, self.settings.intake_batch_size)
+        self.updates = grouped_updates(self.fulfillment, self.intake)
         self.capture = CaptureService(
             self.intake,
             self.access.channel,
@@ -313,7 +316,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
             [f.follower for f in followers if f.lane == VIEWS],
             [f.follower for f in followers if f.lane == WORK],
             settings.projection_batch_size,
-            park=parking(intake),
+            park=intake.park_event,
             elsewhere=lane_elsewhere(settings.routes_in_second_process, settings, clock),
             views_elsewhere=lane_elsewhere(settings.views_in_second_process, settings, clock),
         )
@@ -377,24 +380,3 @@ def lane_elsewhere(
         return RoutingProcess(here, wake_views, bootstrap, settings, relayed)
 
     return elsewhere
-
-
-def parking(intake: IntakeService) -> Park:
-    """Events a follower could not handle are kept with the other exceptions."""
-
-    def park(follower: str, envelope: EventEnvelope, error: Exception) -> None:
-        intake.record_rejections(
-            [
-                RejectSubmission(
-                    channel=f"follower:{follower}",
-                    raw_payload=envelope.model_dump_json(),
-                    format="event",
-                    reason="follower_failed",
-                    problems=[{"field": "(event)", "message": repr(error), "code": "error"}],
-                    actor="system:delivery",
-                    external_id=envelope.id,
-                )
-            ]
-        )
-
-    return park

@@ -1,7 +1,8 @@
 """Memory of the hub's processes traced over a soak (`benchmarks.flow --trace-memory ROLES`):
 this directory is put first on PYTHONPATH, so every process the benchmark starts imports it.
 
-In the processes named by ORDERHUB_TRACE_ROLES (a worker's `--role`, or `serve`, `relay`),
+In the processes named by ORDERHUB_TRACE_ROLES (a worker's `--role`, or `serve`, `relay`, or
+an embedded hub's lane children `routing`, `views`, known by the name they give themselves),
 after ORDERHUB_TRACE_START s: tracemalloc with ORDERHUB_TRACE_FRAMES frames, and every
 ORDERHUB_TRACE_EVERY s one JSON line in ORDERHUB_TRACE_DIR/<name>-<pid>.jsonl (RSS, what
 tracemalloc traces, glibc's mallinfo2: what malloc holds from the system, in use and free)
@@ -16,7 +17,7 @@ names, e.g. `Lines,cell`): each line names, too, what holds the first live objec
 
 import os
 import sys
-from typing import Any
+import time
 
 
 def _role() -> str | None:
@@ -35,22 +36,46 @@ def _start() -> None:
     out = os.environ.get("ORDERHUB_TRACE_DIR")
     traced = os.environ.get("ORDERHUB_TRACE_ROLES", "").split(",")
     counted = os.environ.get("ORDERHUB_CENSUS_ROLES", "").split(",")
-    role = _role() if out else None
-    if out is None or role is None or role not in traced + counted:
+    if out is None:
         return
     import threading
 
+    if _spawned():
+        # A lane child names itself (/proc/self/comm "hub-routing") only once it runs.
+        threading.Thread(target=_trace_child, args=(out, traced, counted), daemon=True).start()
+        return
+    role = _role()
+    if role is not None and role in traced + counted:
+        threading.Thread(target=_trace, args=(out, role, role in traced), daemon=True).start()
+
+
+def _spawned() -> bool:
+    with open("/proc/self/cmdline", "rb") as cmdline:
+        return b"--multiprocessing-fork" in cmdline.read()
+
+
+def _trace_child(out: str, traced: list[str], counted: list[str]) -> None:
+    time.sleep(CHILD_NAMED)
+    with open("/proc/self/comm") as comm:
+        role = comm.read().strip().removeprefix("hub-")
+    if role in traced + counted:
+        _trace(out, role, role in traced, waited=CHILD_NAMED)
+
+
+CHILD_NAMED = 5.0  # seconds: a lane child has named itself by then
+
+
+def _trace(out: str, role: str, traced: bool, waited: float = 0.0) -> None:
     from soak_tracer import trace_while
 
-    settings: dict[str, Any] = {
-        "out": out,
-        "name": f"{role}-{os.getpid()}",
-        "start": float(os.environ.get("ORDERHUB_TRACE_START", "60")),
-        "every": float(os.environ.get("ORDERHUB_TRACE_EVERY", "300")),
+    trace_while(
+        out=out,
+        name=f"{role}-{os.getpid()}",
+        start=max(0.0, float(os.environ.get("ORDERHUB_TRACE_START", "60")) - waited),
+        every=float(os.environ.get("ORDERHUB_TRACE_EVERY", "300")),
         # tracemalloc made the orchestration role several times slower: there only a census.
-        "frames": int(os.environ.get("ORDERHUB_TRACE_FRAMES", "2")) if role in traced else 0,
-    }
-    threading.Thread(target=trace_while, kwargs=settings, name="trace", daemon=True).start()
+        frames=int(os.environ.get("ORDERHUB_TRACE_FRAMES", "2")) if traced else 0,
+    )
 
 
 try:

@@ -3,11 +3,12 @@
 import ctypes
 import ctypes.util
 import gc
+import heapq
 import json
 import os
 import time
 import tracemalloc
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
                 snapshot.dump(str(folder / f"{name}-{n:03d}.snap"))
                 del snapshot
             line["types"] = _census()
+            line["largest"] = _largest()
             line["owners"] = {t: _owners(t) for t in OWNED if t}
             log.write(json.dumps(line) + "\n")
             log.flush()
@@ -104,6 +106,62 @@ def _owners(type_name: str, depth: int = 8) -> list[str]:
         name = getattr(here, "__qualname__", "") if callable(here) else ""
         keys = list(here)[:3] if isinstance(here, dict) else ""
         chain.append(f"{type(here).__qualname__} {name or keys}".strip())
+    return chain
+
+
+def _largest(top: int = 12, owned: int = 5) -> list[dict[str, Any]]:
+    """The containers with the most entries: a census counts a dict that grows by a key per
+    order as one dict. The collector does not track a dict or list of plain values (strings,
+    numbers), so those are looked for among what the tracked objects refer to. The first
+    `owned` name what holds them."""
+    biggest = _biggest_containers(top)
+    found = []
+    for rank in range(len(biggest)):
+        obj = biggest[rank]
+        entry: dict[str, Any] = {"type": type(obj).__name__, "len": len(obj)}
+        if isinstance(obj, dict):
+            entry["keys"] = [repr(k)[:60] for k in list(obj)[:3]]
+        if rank < owned:
+            entry["held_by"] = _holders(obj, ignored={id(biggest)})
+        found.append(entry)
+        del obj
+    return found
+
+
+def _biggest_containers(top: int) -> list[Any]:
+    kinds = (dict, set, list, deque)
+    heap: list[tuple[int, int, Any]] = []
+    seen: set[int] = set()
+    for tracked in gc.get_objects():
+        for obj in (tracked, *gc.get_referents(tracked)):
+            if type(obj) not in kinds or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if len(heap) < top:
+                heapq.heappush(heap, (len(obj), id(obj), obj))
+            elif len(obj) > heap[0][0]:
+                heapq.heapreplace(heap, (len(obj), id(obj), obj))
+    return [obj for _, _, obj in sorted(heap, key=lambda entry: entry[0], reverse=True)]
+
+
+def _holders(obj: Any, ignored: set[int], depth: int = 6) -> list[str]:
+    """Who refers to `obj`, and to that, up `depth` steps (the first referrer each time that is
+    not a frame or this census's own list)."""
+    chain: list[str] = []
+    seen = {id(obj)} | ignored
+    here = obj
+    for _ in range(depth):
+        holders = [r for r in gc.get_referrers(here) if id(r) not in seen]
+        holders = [r for r in holders if type(r).__name__ != "frame"]
+        if not holders:
+            break
+        held, here = here, holders[0]
+        seen |= {id(here), id(holders)}  # this list refers to `here` too
+        if isinstance(here, dict):
+            keys = [k for k, v in here.items() if v is held][:2]
+            chain.append(f"dict{keys}")
+        else:
+            chain.append(type(here).__qualname__)
     return chain
 
 

@@ -3,10 +3,12 @@
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from pydantic import ValidationError
 
 from aggregates.errors import DomainError
+from hub.group_commit import GroupCommit
 from hub.services.conflicts import ConcurrentChangeError
 from hub.services.fulfillment import FulfillmentService
 from hub.services.fulfillment_batch import UpdateResult
@@ -155,3 +157,19 @@ def _read(raw: str) -> FulfillmentUpdate | Refused | ValueError:
         return read_update(raw)
     except ValueError as error:
         return error
+
+
+UPDATES_GROUPED = 100  # at most, a group of updates over REST (the topic's batches are larger)
+
+
+def grouped_updates(
+    fulfillment: FulfillmentService, intake: IntakeService
+) -> GroupCommit[str, Answer]:
+    """A source's updates over REST that come while others are applied, applied together as
+    the topic's batches are (`apply_raw_updates`: one read of their orders and stock items, one
+    save); a group that fails is applied one update at a time, each answered for itself."""
+    return GroupCommit(
+        partial(apply_raw_updates, fulfillment, intake),
+        UPDATES_GROUPED,
+        partial(apply_raw_update, fulfillment, intake),
+    )

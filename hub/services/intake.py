@@ -19,6 +19,7 @@ from hub.services.lookup import find, find_many
 from hub.services.order_events import AcceptedOrderEvents
 from hub.services.vouched import VouchedOrder
 from hub.store import OrderStore
+from schemas.envelope import EventEnvelope
 from schemas.problems import listed_dicts
 from schemas.submission import OrderSubmission
 
@@ -261,6 +262,22 @@ class IntakeService:
                 except IntegrityError:
                     pass
         return list(unique)
+
+    def park_event(self, follower: str, envelope: EventEnvelope, error: Exception) -> None:
+        """An event a follower could not handle, kept with the other exceptions."""
+        self.record_rejections(
+            [
+                RejectSubmission(
+                    channel=f"follower:{follower}",
+                    raw_payload=envelope.model_dump_json(),
+                    format="event",
+                    reason="follower_failed",
+                    problems=[{"field": "(event)", "message": repr(error), "code": "error"}],
+                    actor="system:delivery",
+                    external_id=envelope.id,
+                )
+            ]
+        )
 
     def unkept_rejections(self, rejections: Sequence[RejectSubmission]) -> list[RejectedSubmission]:
         """Records of these refusals not kept yet (one read), for a caller to save with its own

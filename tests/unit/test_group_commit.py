@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.embedded.group_commit import GroupCommit
+from hub.group_commit import GroupCommit
 from hub.services.intake import IntakeService, Outcome, PlaceResult, SubmitOrder
 from tests.contracts.factories import NOW, fixed_clock, sqlite_store, submit_order
 
@@ -36,7 +36,7 @@ async def test_requests_that_come_during_a_write_are_recorded_together_and_each_
 ) -> None:
     store = sqlite_store(tmp_path / "events.db")
     place = HeldFirstWrite(IntakeService(store, fixed_clock(NOW)))
-    writes = GroupCommit(place, max_orders=500)
+    writes = GroupCommit(place, max_items=500)
 
     first = asyncio.create_task(writes.place([submit_order(external_id="WEB-1")]))
     assert await asyncio.to_thread(place.started.wait, 10)
@@ -73,7 +73,7 @@ async def test_a_failed_write_fails_each_request_in_it_and_the_next_write_goes_a
             raise RuntimeError("disk I/O error")
         return [PlaceResult(c.order_id, Outcome.CREATED, "accepted", c.digest) for c in commands]
 
-    writes = GroupCommit(place, max_orders=2)
+    writes = GroupCommit(place, max_items=2)
     requests = [writes.place([submit_order(external_id=f"WEB-{n}")]) for n in range(3)]
     answers = await asyncio.gather(*requests, return_exceptions=True)
 

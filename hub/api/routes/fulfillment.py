@@ -18,7 +18,7 @@ from hub.api.params import ReferencePath
 from hub.api.problems import ProblemError, invalid_body, not_found
 from hub.bootstrap import Hub
 from hub.services.access import Principal
-from hub.services.fulfillment_updates import Parked, apply_raw_update
+from hub.services.fulfillment_updates import Parked
 from hub.services.intake import RejectSubmission, json_digest, submission_digest
 from schemas.channels import Role
 from schemas.fulfillment import FulfillmentUpdate
@@ -66,7 +66,10 @@ async def post_update(
                 ],
             )
         )
-    result = await asyncio.to_thread(apply_raw_update, hub.fulfillment, hub.intake, text)
+    # Applied with the updates other sources sent meanwhile (hub.services.fulfillment_updates).
+    (result,) = await hub.updates.place([text])
+    if isinstance(result, ValueError):  # not JSON: parse_json let none of those through
+        raise result
     await settling.delivered_quietly(hub)
     if isinstance(result, Parked):
         raise ProblemError(
