@@ -6,6 +6,8 @@ from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Answer = TypeVar("Answer")
+# A request's items and the future its answers are given to.
+Waiting = tuple[Sequence[Item], asyncio.Future[list[Answer]]]
 
 
 class GroupCommit(Generic[Item, Answer]):
@@ -18,9 +20,11 @@ class GroupCommit(Generic[Item, Answer]):
     requests' commits; on either store a group shares one read of what it touches and one save.
 
     `write` answers each item of a group, in order. If it raises, each request of the group is
-    told the error, or, with `alone` given and more than one request taken, each request's
-    items are written again by themselves (`alone`, one at a time), so that one request's
-    failure (a poison update, a race it keeps losing) is its own answer and not its neighbours'.
+    told the error, or, with `alone` given, more than one request taken and an error that
+    `items_at_fault` says may be an item's doing (a poison update, a race it kept losing; not
+    the store out of reach, which would make each request wait out its own timeout in turn),
+    each request's items are written again by themselves (`alone`, one at a time), so that one
+    request's failure is its own answer and not its neighbours'.
     """
 
     def __init__(
@@ -28,11 +32,13 @@ class GroupCommit(Generic[Item, Answer]):
         write: Callable[[Sequence[Item]], list[Answer]],
         max_items: int,
         alone: Callable[[Item], Answer] | None = None,
+        items_at_fault: Callable[[Exception], bool] = lambda error: True,
     ) -> None:
         self._write_many = write
         self._max_items = max_items
         self._alone = alone
-        self._waiting: list[tuple[Sequence[Item], asyncio.Future[list[Answer]]]] = []
+        self._items_at_fault = items_at_fault
+        self._waiting: list[Waiting[Item, Answer]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def place(self, items: Sequence[Item]) -> list[Answer]:
@@ -48,26 +54,34 @@ class GroupCommit(Generic[Item, Answer]):
     async def _write(self) -> None:
         while self._waiting:
             taken = self._take()
-            items = [item for group, _ in taken for item in group]
+            if not taken:
+                return
             try:
-                results = await asyncio.to_thread(self._write_many, items)
-            except Exception as error:
-                if self._alone is not None and len(taken) > 1:
-                    await self._each_alone(taken)
-                    continue
-                for _, answer in taken:  # every request of the group is told
-                    if not answer.done():
-                        answer.set_exception(error)
-                continue
-            start = 0
-            for group, answer in taken:
-                if not answer.done():  # its request may have gone; its items are written
-                    answer.set_result(results[start : start + len(group)])
-                start += len(group)
+                await self._write_group(taken)
+            finally:  # the writer cancelled or failed outside a write: none is left waiting
+                for _, answer in taken:
+                    if not answer.done() and not answer.get_loop().is_closed():
+                        answer.set_exception(RuntimeError("the group's writer stopped"))
 
-    async def _each_alone(
-        self, taken: list[tuple[Sequence[Item], asyncio.Future[list[Answer]]]]
-    ) -> None:
+    async def _write_group(self, taken: list[Waiting[Item, Answer]]) -> None:
+        items = [item for group, _ in taken for item in group]
+        try:
+            results = await asyncio.to_thread(self._write_many, items)
+        except Exception as error:
+            if self._alone is not None and len(taken) > 1 and self._items_at_fault(error):
+                await self._each_alone(taken)
+                return
+            for _, answer in taken:  # every request of the group is told
+                if not answer.done():
+                    answer.set_exception(error)
+            return
+        start = 0
+        for group, answer in taken:
+            if not answer.done():  # its request may have gone; its items are written
+                answer.set_result(results[start : start + len(group)])
+            start += len(group)
+
+    async def _each_alone(self, taken: list[Waiting[Item, Answer]]) -> None:
         alone = self._alone
         assert alone is not None
         for group, answer in taken:
@@ -80,8 +94,12 @@ class GroupCommit(Generic[Item, Answer]):
             if not answer.done():
                 answer.set_result(results)
 
-    def _take(self) -> list[tuple[Sequence[Item], asyncio.Future[list[Answer]]]]:
-        """The waiting requests, first come first, up to max_items (at least one request)."""
+    def _take(self) -> list[Waiting[Item, Answer]]:
+        """The waiting requests, first come first, up to max_items (at least one request).
+        Requests of another event loop (one closed with them waiting: tests run one each) are
+        dropped: their answers can no longer be given."""
+        loop = asyncio.get_running_loop()
+        self._waiting = [w for w in self._waiting if w[1].get_loop() is loop]
         items = requests = 0
         for group, _ in self._waiting:
             if requests and items + len(group) > self._max_items:

@@ -1,10 +1,13 @@
 """A source's update in, from REST or Kafka: applied, or parked with its reason (never half)."""
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from pydantic import ValidationError
 
 from aggregates.errors import DomainError
@@ -159,7 +162,18 @@ def _read(raw: str) -> FulfillmentUpdate | Refused | ValueError:
         return error
 
 
-UPDATES_GROUPED = 100  # at most, a group of updates over REST (the topic's batches are larger)
+# At most, a group of updates over REST: a group is read again whole when one of its orders is
+# saved meanwhile, so it stays smaller than the topic's batches.
+UPDATES_GROUPED = 50
+# The store out of reach or busy past its timeout: every update of a group would meet it again.
+UNREACHABLE = (
+    OperationalError,
+    InterfaceError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def grouped_updates(
@@ -167,9 +181,11 @@ def grouped_updates(
 ) -> GroupCommit[str, Answer]:
     """A source's updates over REST that come while others are applied, applied together as
     the topic's batches are (`apply_raw_updates`: one read of their orders and stock items, one
-    save); a group that fails is applied one update at a time, each answered for itself."""
+    save). A group that fails for a reason one of its updates may cause (not the store out of
+    reach) is applied one update at a time, each answered for itself."""
     return GroupCommit(
         partial(apply_raw_updates, fulfillment, intake),
         UPDATES_GROUPED,
         partial(apply_raw_update, fulfillment, intake),
+        items_at_fault=lambda error: not isinstance(error, UNREACHABLE),
     )

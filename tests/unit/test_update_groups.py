@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from hub.group_commit import GroupCommit
 from hub.services.fulfillment_batch import UpdateResult
@@ -81,6 +82,66 @@ async def test_without_alone_a_failed_group_fails_each_request_in_it() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_group_that_meets_the_store_out_of_reach_is_not_written_again_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each request written again by itself would wait out the store's timeout in turn."""
+    store, service, orders = two_orders()
+    calls: list[int] = []
+
+    def unreachable(batch: Any, *args: Any) -> Any:
+        calls.append(len(batch))
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(service, "apply_updates", unreachable)
+    updates = grouped_updates(service, IntakeService(store, fixed_clock(NOW)))
+    script = [(n, Update(LYON, K.SHIPPED, "wh-lyon", "DHL", f"JD{n}")) for n in (0, 1)]
+
+    answers = await posted(updates, messages(orders, script), return_exceptions=True)
+
+    assert calls == [2], "one try for the group, none alone"
+    assert all(isinstance(answer, OperationalError) for answer in answers)
+
+
+@pytest.mark.asyncio
+async def test_a_writer_stopped_mid_write_answers_the_requests_it_took() -> None:
+    held = HeldFirst()
+    writes = GroupCommit(held.write, max_items=100, alone=held.one)
+    first = asyncio.create_task(writes.place(["a"]))
+    assert await asyncio.to_thread(held.started.wait, 10)
+
+    assert writes._writer is not None
+    writes._writer.cancel()
+    (answer,) = await asyncio.gather(first, return_exceptions=True)
+    held.go.set()
+
+    assert isinstance(answer, RuntimeError), "told, not left waiting"
+    assert await writes.place(["b"]) == ["applied b"], "the next request starts a new writer"
+
+
+def test_requests_left_by_a_closed_loop_do_not_stop_the_next_loops() -> None:
+    """A loop closed while a request waited behind a write (each test has a loop of its own)
+    left it behind: the next loop's writer took it, could not answer it, and stopped without
+    answering its own requests."""
+    held = HeldFirst()
+    writes = GroupCommit(held.write, max_items=100)
+    gone = asyncio.new_event_loop()
+    placed = [gone.create_task(writes.place(["x"]))]
+    gone.run_until_complete(asyncio.to_thread(held.started.wait, 10))
+    placed.append(gone.create_task(writes.place(["y"])))  # waits behind x's write
+    gone.run_until_complete(asyncio.sleep(0.01))
+    gone.close()
+    held.go.set()
+
+    async def later() -> list[str]:
+        return await asyncio.wait_for(writes.place(["z"]), timeout=10)
+
+    assert asyncio.run(later()) == ["applied z"]
+    assert held.calls == [["x"], ["z"]], "y's loop is gone: nobody to answer"
+    assert not any(task.done() for task in placed)
+
+
+@pytest.mark.asyncio
 async def test_concurrent_updates_share_one_save_and_each_gets_its_own_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -101,7 +162,7 @@ async def test_concurrent_updates_share_one_save_and_each_gets_its_own_answer(
     ]
     answers = await posted(updates, messages(orders, script))
 
-    (shipped,), (refused,), (other,) = answers
+    shipped, refused, other = answers
     assert isinstance(shipped, UpdateResult) and shipped.order_id == orders[0].id
     assert isinstance(other, UpdateResult) and other.order_id == orders[1].id
     assert shipped.applied and other.applied
@@ -120,7 +181,10 @@ async def test_a_group_whose_save_fails_is_applied_one_update_at_a_time(
     store, service, orders = two_orders()
     real_apply = service.apply_updates
 
+    batches: list[int] = []
+
     def only_alone(batch: Any, *args: Any) -> Any:
+        batches.append(len(batch))
         if len(batch) > 1:
             raise RuntimeError("a group that cannot be saved")
         return real_apply(batch, *args)
@@ -133,11 +197,18 @@ async def test_a_group_whose_save_fails_is_applied_one_update_at_a_time(
     ]
     answers = await posted(updates, messages(orders, script))
 
-    assert [a.applied for (a,) in answers if isinstance(a, UpdateResult)] == [True, True]
+    assert batches == [2, 1, 1], "the group refused, then each update alone"
+    assert [a.applied for a in answers if isinstance(a, UpdateResult)] == [True, True]
     for order in orders:
         assert store.repository.get(order.id).shipments[LYON].state == "shipped"
 
 
-async def posted(updates: GroupCommit[str, Any], sent: list[Any]) -> list[list[Any]]:
+async def posted(
+    updates: GroupCommit[str, Any], sent: list[Any], return_exceptions: bool = False
+) -> list[Any]:
     """The updates posted at once, as concurrent requests to the route."""
-    return await asyncio.gather(*(updates.place([json.dumps(as_json(u))]) for u in sent))
+    texts = [json.dumps(as_json(update)) for update in sent]
+    answers = await asyncio.gather(
+        *(updates.place([text]) for text in texts), return_exceptions=return_exceptions
+    )
+    return [a if isinstance(a, BaseException) else a[0] for a in answers]
