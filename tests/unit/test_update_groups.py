@@ -48,13 +48,18 @@ class HeldFirst:
         return self.write([item])[0]
 
 
-@pytest.mark.asyncio
-async def test_a_failed_group_is_written_again_one_request_at_a_time() -> None:
+async def writing_a() -> tuple[HeldFirst, GroupCommit[str, str], "asyncio.Task[list[str]]"]:
+    """Groups (written alone when one fails) whose first write, of "a", is under way and held."""
     held = HeldFirst()
     writes = GroupCommit(held.write, max_items=100, alone=held.one)
-
     first = asyncio.create_task(writes.place(["a"]))
     assert await asyncio.to_thread(held.started.wait, 10)
+    return held, writes, first
+
+
+@pytest.mark.asyncio
+async def test_a_failed_group_is_written_again_one_request_at_a_time() -> None:
+    held, writes, first = await writing_a()
     later = [asyncio.create_task(writes.place([item])) for item in ("b", "poison", "c")]
     await asyncio.sleep(0.05)
     held.go.set()
@@ -105,10 +110,7 @@ async def test_a_group_that_meets_the_store_out_of_reach_is_not_written_again_al
 
 @pytest.mark.asyncio
 async def test_a_writer_stopped_mid_write_answers_the_requests_it_took() -> None:
-    held = HeldFirst()
-    writes = GroupCommit(held.write, max_items=100, alone=held.one)
-    first = asyncio.create_task(writes.place(["a"]))
-    assert await asyncio.to_thread(held.started.wait, 10)
+    held, writes, first = await writing_a()
 
     assert writes._writer is not None
     writes._writer.cancel()
