@@ -269,6 +269,7 @@ def bootstrap(settings: Settings | None = None, clock: Callable[[], datetime] = 
         settings.demand_classes,
         # On a worker the Kafka offsets are where it resumes, not these positions.
         positions_every=WORKER_POSITIONS_SECONDS if settings.distributed else 0.0,
+        sweep_every=0.0 if settings.distributed else settings.backorder_sweep_seconds,
     )
     intake = IntakeService(store, clock)
     fulfillment = FulfillmentService(store, clock, settings.tax_rates, catalog.stock)

@@ -218,7 +218,11 @@ class Settings(BaseSettings):
         "up and less headroom at 100/s (benchmarks/README.md, h-latency)",
     )
     backorder_sweep_seconds: float = Field(
-        default=30.0, gt=0, description="How often a worker tries all backordered orders again"
+        default=30.0,
+        gt=0,
+        description="How often routing (a worker's orchestration role, the embedded hub's "
+        "routing lane) tries the backordered orders again that could move, and forgets those "
+        "no longer waiting",
     )
     jeopardy_margin_hours: float = Field(
         default=24.0,

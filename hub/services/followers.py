@@ -2,6 +2,7 @@
 the orchestrator (what starts, or restarts, routing an order) and billing."""
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
@@ -72,6 +73,7 @@ class OrchestrationFollower:
         db: SqlDatabase,
         demand_classes: Sequence[str],
         positions_every: float = 0.0,
+        sweep_every: float = 0.0,
     ) -> None:
         self._orchestration = orchestration
         self._backorders = backorders
@@ -82,8 +84,18 @@ class OrchestrationFollower:
         # Told before each chunk: a sign of life in a long pass, for whoever watches the pass
         # for hangs (the embedded routing process's parent, hub.embedded.routing_process).
         self.progress: Callable[[], None] = _unwatched
+        # Embedded, the backorder sweep runs after a batch once due (a worker runs it on a
+        # timer, `sweep_every` 0): it also forgets the orders no longer waiting, which nothing
+        # else does for one cancelled while it waited.
+        self._sweep_every = sweep_every
+        self._next_sweep = time.monotonic() + sweep_every
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
+        if self._sweep_every and time.monotonic() >= self._next_sweep:
+            # Before the batch's own decisions: the backorder view, a step ahead in the same
+            # lane, has seen the decisions of the batches before, not yet this one's.
+            self._next_sweep = time.monotonic() + self._sweep_every
+            self.sweep_backorders()
         # New orders first, in arrival order; then the orders waiting for any SKU whose stock
         # rose, as one batch decided against shared stock, best demand class first.
         triggered = [UUID(env.subject) for env in envelopes if env.type in ORDER_TRIGGERS]
