@@ -34,15 +34,22 @@ def clock() -> Clock:
 
 @pytest.fixture
 def hub(tmp_path: Path, clock: Clock) -> Iterator[Hub]:
-    settings = Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None)
+    hub = one_source_hub(
+        Settings(data_dir=tmp_path, kafka_bootstrap=None, database_url=None), clock
+    )
+    yield hub
+    hub.close()
+
+
+def one_source_hub(settings: Settings, clock: Clock) -> Hub:
+    """An embedded hub with one source holding 3 of SKU."""
     hub = bootstrap(settings, clock=clock)
     hub.catalog.register_source(
         source_definition("wh-lyon", daily_capacity=10_000), actor="user:admin"
     )
     _stock(hub, 3)
     hub.deliver()
-    yield hub
-    hub.close()
+    return hub
 
 
 def _stock(hub: Hub, on_hand: int, source_id: str = "wh-lyon") -> None:

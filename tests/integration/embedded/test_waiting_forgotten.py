@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.bootstrap import Hub, bootstrap
+from hub.bootstrap import Hub
 from hub.settings import Settings
-from tests.contracts.factories import source_definition
-from tests.integration.embedded.test_sweep_skips import Clock, _order, _status, _stock
+from tests.integration.embedded.test_sweep_skips import Clock, _order, _status, one_source_hub
 
 SWEEP = 0.05  # seconds
 
@@ -23,12 +22,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     settings = Settings(
         data_dir=tmp_path, kafka_bootstrap=None, database_url=None, backorder_sweep_seconds=SWEEP
     )
-    hub = bootstrap(settings, clock=Clock())
-    hub.catalog.register_source(
-        source_definition("wh-lyon", daily_capacity=10_000), actor="user:admin"
-    )
-    _stock(hub, 3)
-    hub.deliver()
+    hub = one_source_hub(settings, Clock())
     yield hub
     hub.close()
 
