@@ -146,7 +146,10 @@ def load_network(hub: Hub, network: Network) -> None:
 
 def _as_on_a_worker(hub: Hub) -> None:
     """The orchestrator as a worker runs it (this hub has no broker, so `bootstrap` made it as
-    embedded delivery does): its positions written as often as a worker writes them."""
+    embedded delivery does): its positions written as often as a worker writes them, and no
+    backorder sweep of its own before a batch (a worker's runs on a timer)."""
+    if hasattr(hub.orchestrator, "sweep_every"):
+        hub.orchestrator.sweep_every = 0.0
     try:
         from hub.services.followers import WORKER_POSITIONS_SECONDS
     except ImportError:  # code from before they were written less often: every batch

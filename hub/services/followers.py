@@ -84,18 +84,16 @@ class OrchestrationFollower:
         # Told before each chunk: a sign of life in a long pass, for whoever watches the pass
         # for hangs (the embedded routing process's parent, hub.embedded.routing_process).
         self.progress: Callable[[], None] = _unwatched
-        # Embedded, the backorder sweep runs after a batch once due (a worker runs it on a
+        # Embedded, the backorder sweep runs before a batch once due (a worker runs it on a
         # timer, `sweep_every` 0): it also forgets the orders no longer waiting, which nothing
-        # else does for one cancelled while it waited.
-        self._sweep_every = sweep_every
-        self._next_sweep = time.monotonic() + sweep_every
+        # else does for one cancelled while it waited. `sweep_clock`: seconds, for tests.
+        self.sweep_every = sweep_every
+        self.sweep_clock: Callable[[], float] = time.monotonic
+        self._next_sweep = self.sweep_clock() + sweep_every
 
     def apply(self, envelopes: Sequence[EventEnvelope], positions: dict[str, int]) -> None:
-        if self._sweep_every and time.monotonic() >= self._next_sweep:
-            # Before the batch's own decisions: the backorder view, a step ahead in the same
-            # lane, has seen the decisions of the batches before, not yet this one's.
-            self._next_sweep = time.monotonic() + self._sweep_every
-            self.sweep_backorders()
+        if self.sweep_every and self.sweep_clock() >= self._next_sweep:
+            self._sweep_in_lane()
         # New orders first, in arrival order; then the orders waiting for any SKU whose stock
         # rose, as one batch decided against shared stock, best demand class first.
         triggered = [UUID(env.subject) for env in envelopes if env.type in ORDER_TRIGGERS]
@@ -114,6 +112,17 @@ class OrchestrationFollower:
         if skus:
             self._wake(skus)
         self._positions.save(positions)
+
+    def _sweep_in_lane(self) -> None:
+        """The sweep, before the batch's own decisions (the backorder view, a step ahead in the
+        same lane, has seen the batches before). Its failure is logged, not the batch's: the
+        next one due tries again, as a worker's timer does. Due again `sweep_every` after it
+        ends, so a long sweep is not followed by another at once."""
+        try:
+            self.sweep_backorders()
+        except Exception:
+            log.exception("backorder sweep failed; the next one due will try again")
+        self._next_sweep = self.sweep_clock() + self.sweep_every
 
     def _wake(self, skus: list[str]) -> int:
         """Decide again the orders waiting for these SKUs that the raise may move: not those
@@ -157,6 +166,7 @@ class OrchestrationFollower:
         this process decided on a view since which nothing it is decided on changed
         (hub.services.waiting_orders): a sweep costs what can change, not every waiting
         order."""
+        self.progress()
         orchestration = self._orchestration
         supply, waiting = orchestration.supply, orchestration.waiting
         supply.refresh()

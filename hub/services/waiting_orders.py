@@ -80,13 +80,18 @@ class WaitingOrders:
         # One copy of each set of excluded sources: the orders of a country or a delivery
         # method share theirs (rebuilt by `keep`, so bounded by the orders waiting).
         self._shared: dict[frozenset[str], frozenset[str]] = {}
+        # Decided since the last `keep`: the backorder view (another lane's, another process's)
+        # may not show them yet.
+        self._fresh: set[UUID] = set()
 
     def decided(self, order_id: UUID, seen: Waited | None) -> None:
         """After a save: the order waits as `seen` says, or (None) it is not known to wait."""
         with self._lock:
             if seen is None:
                 self._seen.pop(order_id, None)
+                self._fresh.discard(order_id)
                 return
+            self._fresh.add(order_id)
             excluded = self._shared.setdefault(seen.excluded, seen.excluded)
             if excluded is not seen.excluded:
                 seen = replace(seen, excluded=excluded)
@@ -106,9 +111,13 @@ class WaitingOrders:
         )
 
     def keep(self, order_ids: Iterable[UUID]) -> None:
-        """Forget the orders no longer waiting (routed, cancelled, decided elsewhere)."""
+        """Forget the orders no longer waiting (routed, cancelled, decided elsewhere): those not
+        in `order_ids` (what the backorder view lists) and not decided since the last call,
+        which the view may not list yet (forgotten too early, an order is only decided again)."""
         kept = set(order_ids)
         with self._lock:
+            kept |= self._fresh
+            self._fresh = set()
             self._seen = {k: v for k, v in self._seen.items() if k in kept}
             self._shared = {w.excluded: w.excluded for w in self._seen.values()}
 
