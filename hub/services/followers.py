@@ -3,7 +3,7 @@ the orchestrator (what starts, or restarts, routing an order) and billing."""
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -129,8 +129,16 @@ class OrchestrationFollower:
         whose last decision here saw nothing since that could change it (waiting_orders: the
         raise was at a source a rule excludes for it, or it was seen already). Returns how many
         were decided."""
-        # Who waits for each SKU, read at once (the view does not change during the pass).
-        waiting = self._backorders.waiters_of(skus, self._rank)
+        # Who waits for each SKU, read at once (the view does not change during the pass);
+        # then the orders decided here that the view may not list yet (its consumer can be
+        # behind this one's: the sweep alone would find them), after those it lists.
+        listed = self._backorders.waiters_of(skus, self._rank)
+        waiting: dict[str, list[tuple[str, Collection[str]]]] = {
+            sku: list(orders) for sku, orders in listed.items()
+        }
+        for sku, orders in self._orchestration.waiting.unlisted(skus).items():
+            known = {o for o, _ in waiting.get(sku, ())}
+            waiting.setdefault(sku, []).extend(o for o in orders if o[0] not in known)
         if not waiting:
             return 0
         self._orchestration.supply.refresh()  # raised_since must see the raise

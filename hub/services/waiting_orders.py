@@ -83,6 +83,11 @@ class WaitingOrders:
         # Decided since the last `keep`: the backorder view (another lane's, another process's)
         # may not show them yet.
         self._fresh: set[UUID] = set()
+        # By SKU waited for, those and the ones the view did not list at the last `keep`, in
+        # the order decided (dicts as ordered sets): a wake-up asks them too (`unlisted`), so
+        # a stock event read before the view has an order's wait still wakes it, not only the
+        # next sweep. Stale entries (decided again, no longer waiting) are skipped when read.
+        self._recent: dict[str, dict[UUID, None]] = {}
 
     def decided(self, order_id: UUID, seen: Waited | None) -> None:
         """After a save: the order waits as `seen` says, or (None) it is not known to wait."""
@@ -92,6 +97,8 @@ class WaitingOrders:
                 self._fresh.discard(order_id)
                 return
             self._fresh.add(order_id)
+            for sku in seen.waiting:
+                self._recent.setdefault(sku, {})[order_id] = None
             excluded = self._shared.setdefault(seen.excluded, seen.excluded)
             if excluded is not seen.excluded:
                 seen = replace(seen, excluded=excluded)
@@ -116,10 +123,30 @@ class WaitingOrders:
         which the view may not list yet (forgotten too early, an order is only decided again)."""
         kept = set(order_ids)
         with self._lock:
+            unlisted = self._fresh - kept
             kept |= self._fresh
             self._fresh = set()
             self._seen = {k: v for k, v in self._seen.items() if k in kept}
+            self._recent = {
+                sku: {k: None for k in orders if k in unlisted}
+                for sku, orders in self._recent.items()
+                if not unlisted.isdisjoint(orders)
+            }
             self._shared = {w.excluded: w.excluded for w in self._seen.values()}
+
+    def unlisted(self, skus: Iterable[str]) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+        """The orders decided here that the backorder view may not list yet (decided since the
+        last `keep`, or not listed at it), waiting for any of these SKUs: SKU → (order id, the
+        SKUs it waits for), in the order decided. An order decided by another process, or on a
+        policy that reads the clock, is not among them: the view and the sweep find it."""
+        found: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        with self._lock:
+            for sku in skus:
+                for order_id in self._recent.get(sku, ()):
+                    seen = self._seen.get(order_id)
+                    if seen is not None and sku in seen.waiting:
+                        found.setdefault(sku, []).append((str(order_id), seen.waiting))
+        return found
 
     def __len__(self) -> int:
         return len(self._seen)

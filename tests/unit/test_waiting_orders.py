@@ -126,3 +126,31 @@ def test_a_waiting_order_is_kept_small_and_its_excluded_sources_shared(tmp_path:
     assert list(waiting._shared) == [frozenset({"berlin", "munich"})]
     waiting.keep([])
     assert len(waiting) == 0 and not waiting._shared
+
+
+def test_orders_the_view_may_not_list_yet_are_known_by_the_skus_they_wait_for(
+    tmp_path: Path,
+) -> None:
+    view = SupplyView(OrderStore(env=env(tmp_path / "events.sqlite3")))
+    waiting = WaitingOrders(view, lambda: T1)
+    listed, unlisted, routed = uuid4(), uuid4(), uuid4()
+    for order_id, waits in ((listed, ("A",)), (unlisted, ("A", "B")), (routed, ("B",))):
+        waiting.decided(order_id, Waited(1, 0, T1.date(), waits, waits))
+    waiting.decided(routed, None)  # decided again: no longer waiting
+    assert waiting.unlisted(["A", "B", "C"]) == {
+        "A": [(str(listed), ("A",)), (str(unlisted), ("A", "B"))],
+        "B": [(str(unlisted), ("A", "B"))],
+    }
+    waiting.keep([listed])  # the view lists one of them
+    assert waiting.unlisted(["A", "B"]) == {
+        "A": [(str(unlisted), ("A", "B"))],
+        "B": [(str(unlisted), ("A", "B"))],
+    }
+    # Decided again, now waiting for B only: asked by B, not by A.
+    waiting.decided(unlisted, Waited(2, 0, T1.date(), ("A", "B"), ("B",)))
+    assert waiting.unlisted(["A", "B"]) == {"B": [(str(unlisted), ("B",))]}
+    waiting.keep([listed])
+    assert waiting.unlisted(["B"]) == {"B": [(str(unlisted), ("B",))]}
+    waiting.keep([listed])  # unlisted at two sweeps in a row, not decided between: forgotten
+    assert waiting.unlisted(["A", "B"]) == {}
+    assert len(waiting) == 1

@@ -1,7 +1,8 @@
 """A stock raise wakes only the waiting orders it may move: a raise at a source a rule excludes
 for the order (here: one that does not ship to its country) leaves it alone; one at a source it
 may use, a source or policy change, a restore of the view or a new day decides it again; an
-order this process does not know is decided as before; and the sweep stays a net
+order this process does not know is decided as before; one it decided that the backorder view
+does not list yet is woken all the same; and the sweep stays a net
 (hub.services.waiting_orders)."""
 
 from collections.abc import Iterator
@@ -149,6 +150,18 @@ def test_an_order_another_process_decided_is_decided_as_before(hub: Hub) -> None
     _count(hub, "wh-berlin", 50)
     hub.deliver()
     assert _decisions(hub, order_id) == before + 1
+
+
+def test_an_order_the_backorder_view_does_not_list_yet_is_woken(hub: Hub) -> None:
+    order_id = _waiting(hub)
+    # As if the view's consumer were behind the orchestration role's (distributed, a worker's
+    # consumers read at their own pace): the stock event comes first.
+    with hub.backorders._db.transaction() as cur:
+        cur.execute("DELETE FROM backorder_lines WHERE order_id = ?", (str(order_id),))
+    assert hub.backorders.waiters_of([SKU], {}) == {}
+    _count(hub, "wh-lyon", 9)
+    hub.deliver()
+    assert _status(hub, order_id) == "routed"
 
 
 def test_the_sweep_is_still_a_net_for_a_missed_wake_up(hub: Hub) -> None:
