@@ -35,6 +35,11 @@ within a day; a policy's own rule too, unless it reads the source's stock or cap
 what it reads cannot be told: `moving_rules`). Sources a decision did not look at (holding none
 of the order's SKUs) or whose rules it did not evaluate (holding none it may use) are never
 excluded: stock registered or counted up there wakes the order.
+
+Whom a raise wakes is asked of the backorder view, fed by its own consumer, which can be behind
+routing's (distributed, the stock event may come before the view has the order's wait): the
+orders decided here that the view may not list yet are asked too (`unlisted`), until a sweep
+finds the view listing them or not.
 """
 
 import sys
