@@ -131,12 +131,16 @@ class OrchestrationFollower:
         were decided."""
         # Who waits for each SKU, read at once (the view does not change during the pass);
         # then the orders decided here that the view may not list yet (its consumer can be
-        # behind this one's: the sweep alone would find them), after those it lists.
+        # behind this one's: the sweep alone would find them), after those it lists. Asked
+        # before the view: one that leaves them in between left at a sweep's `keep`, which
+        # found the view listing it, so the view's read lists it too (the other way round, an
+        # order could be in neither read).
+        unlisted = self._orchestration.waiting.unlisted(skus)
         listed = self._backorders.waiters_of(skus, self._rank)
         waiting: dict[str, list[tuple[str, Collection[str]]]] = {
             sku: list(orders) for sku, orders in listed.items()
         }
-        for sku, orders in self._orchestration.waiting.unlisted(skus).items():
+        for sku, orders in unlisted.items():
             known = {o for o, _ in waiting.get(sku, ())}
             waiting.setdefault(sku, []).extend(o for o in orders if o[0] not in known)
         if not waiting:

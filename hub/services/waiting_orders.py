@@ -26,7 +26,8 @@ log position:
 - no policy in force reads the time (`now` in a condition): such a decision may change with the
   clock alone, so those orders are decided again every sweep, as before;
 - the backorder view still shows it waiting for the SKUs it waited for (an order changed since,
-  by whatever process, is decided again).
+  by whatever process, is decided again); an order the view does not list yet (below) is taken
+  as waiting for what its decision left it waiting for.
 An order another worker decided is unknown here and is decided again, as before.
 
 A rule's verdict on a source stays while the source, the policies, the order and the day do:
@@ -91,23 +92,38 @@ class WaitingOrders:
         # By SKU waited for, those and the ones the view did not list at the last `keep`, in
         # the order decided (dicts as ordered sets): a wake-up asks them too (`unlisted`), so
         # a stock event read before the view has an order's wait still wakes it, not only the
-        # next sweep. Stale entries (decided again, no longer waiting) are skipped when read.
+        # next sweep. Kept with each decision (an order is under the SKUs its last decision
+        # left it waiting for, or under none) and cut to the unlisted ones by `keep`. Orders
+        # routing did not decide (`Waited.skus` empty: held, cancelled, shipped; the view
+        # passes its held lines over too) are under none: no raise can move them.
         self._recent: dict[str, dict[UUID, None]] = {}
 
     def decided(self, order_id: UUID, seen: Waited | None) -> None:
         """After a save: the order waits as `seen` says, or (None) it is not known to wait."""
         with self._lock:
+            before = self._seen.pop(order_id, None)
+            wakes = () if seen is None or not seen.skus else seen.waiting
+            if before is not None:
+                for sku in before.waiting:
+                    if sku not in wakes:
+                        self._unfile(sku, order_id)
             if seen is None:
-                self._seen.pop(order_id, None)
                 self._fresh.discard(order_id)
                 return
             self._fresh.add(order_id)
-            for sku in seen.waiting:
+            for sku in wakes:
                 self._recent.setdefault(sku, {})[order_id] = None
             excluded = self._shared.setdefault(seen.excluded, seen.excluded)
             if excluded is not seen.excluded:
                 seen = replace(seen, excluded=excluded)
             self._seen[order_id] = seen
+
+    def _unfile(self, sku: str, order_id: UUID) -> None:
+        orders = self._recent.get(sku)
+        if orders is not None:
+            orders.pop(order_id, None)
+            if not orders:
+                del self._recent[sku]
 
     def unchanged(self, order_id: UUID, waiting: Collection[str]) -> bool:
         """Whether deciding the order again could give nothing new (see the module's text)."""
@@ -148,9 +164,7 @@ class WaitingOrders:
         with self._lock:
             for sku in skus:
                 for order_id in self._recent.get(sku, ()):
-                    seen = self._seen.get(order_id)
-                    if seen is not None and sku in seen.waiting:
-                        found.setdefault(sku, []).append((str(order_id), seen.waiting))
+                    found.setdefault(sku, []).append((str(order_id), self._seen[order_id].waiting))
         return found
 
     def __len__(self) -> int:

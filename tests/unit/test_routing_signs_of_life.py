@@ -19,7 +19,9 @@ class Orchestration:
         self.seen = seen
         # Nothing is known of the waiting orders: every one woken is decided again.
         self.supply = SimpleNamespace(refresh=lambda: 0)
-        self.waiting = SimpleNamespace(unchanged=lambda order_id, waits: False)
+        self.waiting = SimpleNamespace(
+            unchanged=lambda order_id, waits: False, unlisted=lambda skus: {}
+        )
 
     def orchestrate_many(self, order_ids: list[UUID]) -> list[Any]:
         self.seen.append(f"chunk of {len(order_ids)}")

@@ -154,3 +154,21 @@ def test_orders_the_view_may_not_list_yet_are_known_by_the_skus_they_wait_for(
     waiting.keep([listed])  # unlisted at two sweeps in a row, not decided between: forgotten
     assert waiting.unlisted(["A", "B"]) == {}
     assert len(waiting) == 1
+
+
+def test_what_wakes_the_unlisted_orders_follows_each_decision_without_a_sweep(
+    tmp_path: Path,
+) -> None:
+    view = SupplyView(OrderStore(env=env(tmp_path / "events.sqlite3")))
+    waiting = WaitingOrders(view, lambda: T1)
+    for _ in range(1000):  # each decided waiting, then routed: nothing left behind
+        order_id = uuid4()
+        waiting.decided(order_id, Waited(1, 0, T1.date(), ("A",), ("A",)))
+        waiting.decided(order_id, None)
+    assert waiting.unlisted(["A"]) == {} and waiting._recent == {}
+    # Held (not decided by routing: no SKUs of its own decision): no raise moves it.
+    held = uuid4()
+    waiting.decided(held, Waited(1, 0, T1.date(), ("A",), ("A",)))
+    waiting.decided(held, Waited(2, 0, T1.date(), (), ("A",)))
+    assert waiting.unlisted(["A"]) == {} and waiting._recent == {}
+    assert len(waiting) == 1  # still known, for the sweep to skip

@@ -159,6 +159,8 @@ def test_an_order_the_backorder_view_does_not_list_yet_is_woken(hub: Hub) -> Non
     with hub.backorders._db.transaction() as cur:
         cur.execute("DELETE FROM backorder_lines WHERE order_id = ?", (str(order_id),))
     assert hub.backorders.waiters_of([SKU], {}) == {}
+    # A sweep in between does not see it (the view lists it nowhere), nor forget it yet.
+    assert hub.orchestrator.sweep_backorders() == 0
     _count(hub, "wh-lyon", 9)
     hub.deliver()
     assert _status(hub, order_id) == "routed"
