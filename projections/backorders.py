@@ -43,6 +43,7 @@ class SqlBackorderView(SqlView):
 
     # The only ones it reads.
     event_types = frozenset({*_REPLACING, *_HOLDS})
+    reads_explanations = False  # a decision's waiting lines only (connectors.unread_explanation)
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db

@@ -155,12 +155,12 @@ _TABLES = ["exception_queue", "exception_skus", "exception_context"]
 
 class SqlExceptionQueue(SqlView):
     """The batch's orders and their exceptions are loaded, the rules run on them in memory
-    (the same code as the in-memory backend), and what changed is written back with the
-    positions in one transaction."""
+    (the in-memory backend's code), what changed written with the positions in one transaction."""
 
     name = FOLLOWER
     event_types = RULE_TYPES  # the lane decodes and hands it those only
     rebuilt_as = FOLLOWER
+    reads_explanations = False  # a decision's outcome only (connectors.unread_explanation)
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db

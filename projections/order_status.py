@@ -219,6 +219,7 @@ class SqlOrderStatusView(SqlView):
     # reservations and decision inputs, most of the log, are none of its business).
     event_types = frozenset(HANDLERS)
     rebuilt_as = FOLLOWER
+    reads_explanations = False  # a decision's outcome only (connectors.unread_explanation)
 
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db

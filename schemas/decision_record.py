@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 __all__ = [
+    "REQUIRED_KEYS",
     "CandidateRecord",
     "DecisionRecord",
     "ExplanationRecord",
@@ -277,7 +278,8 @@ _READERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "over_split_limit": _overflow(plain.get("over_split_limit"))
     },
 }
-_REQUIRED = frozenset(("order_id", "policy", "decided_at", "shipments"))
+# The parts every release writes (connectors.unread_explanation checks a record it cut for them).
+REQUIRED_KEYS = frozenset(("order_id", "policy", "decided_at", "shipments"))
 
 
 class DecisionRecord:
@@ -306,9 +308,9 @@ class DecisionRecord:
     def __init__(self, plain: dict[str, Any]) -> None:
         if not isinstance(plain, dict):
             raise ValueError(f"a decision record is a JSON object, not {type(plain).__name__}")
-        if not plain.keys() >= _REQUIRED:
+        if not plain.keys() >= REQUIRED_KEYS:
             raise ValueError(
-                f"a decision record lacks {', '.join(sorted(_REQUIRED - plain.keys()))}"
+                f"a decision record lacks {', '.join(sorted(REQUIRED_KEYS - plain.keys()))}"
             )
         object.__setattr__(self, "_plain", plain)
 

@@ -25,18 +25,21 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+import orjson
 from pydantic import ValidationError
 
 from connectors.claim_check import Claimed
-from connectors.codec import record_to_envelope
+from connectors.codec import TYPE_AT, record_to_envelope, written_values
 from connectors.consumed import ConsumedMessage, dead_letter, positions_of
 from connectors.publisher import Publisher
+from connectors.unread_explanation import load_unexplained
 from hub.bootstrap import Following
 from hub.services.followers import Follower
 from hub.settings import Settings
 from hub.streaming.retries import is_outage, with_retries
 from projections.base import SqlView, write_together
 from schemas.envelope import EventEnvelope, EventKey
+from schemas.event_types import EventType
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ class Feed:
     topics: frozenset[str]
     # The event types it acts on (the follower's `event_types`); None: every event.
     types: frozenset[str] | None = None
+    # Whether it may read a decision's explanation (the follower's `reads_explanations`).
+    explained: bool = True
 
 
 def feeds_of(settings: Settings, followers: Iterable[Following]) -> list[Feed]:
@@ -62,6 +67,7 @@ def feeds_of(settings: Settings, followers: Iterable[Following]) -> list[Feed]:
             f.follower,
             frozenset(settings.topic(t) for t in f.topics),
             getattr(f.follower, "event_types", None),
+            getattr(f.follower, "reads_explanations", True),
         )
         for f in followers
     ]
@@ -78,6 +84,23 @@ def wanted_types(feeds: Iterable[Feed]) -> Wanted:
             known = wanted.get(topic, frozenset())
             wanted[topic] = None if known is None or feed.types is None else known | feed.types
     return wanted
+
+
+# The events whose data holds a decision record, and so an explanation.
+DECISION_TYPES = frozenset({EventType.ORDER_ROUTED, EventType.ORDER_HELD})
+
+
+def unexplained_types(feeds: Iterable[Feed]) -> dict[str, frozenset[str]]:
+    """Per topic, the decision events no feed of it that acts on them reads the explanation
+    of: decoded without parsing it (connectors.unread_explanation)."""
+    unexplained: dict[str, frozenset[str]] = {}
+    explained: dict[str, frozenset[str]] = {}
+    for feed in feeds:
+        taken = DECISION_TYPES if feed.types is None else DECISION_TYPES & feed.types
+        for topic in feed.topics:
+            side = unexplained if not feed.explained else explained
+            side[topic] = side.get(topic, frozenset()) | taken
+    return {t: types - explained.get(t, frozenset()) for t, types in unexplained.items()}
 
 
 @dataclass
@@ -132,7 +155,11 @@ def _resolved(resolve: Resolve, claim: Claimed) -> EventEnvelope | str:
     return envelope if envelope is not None else "not in this hub's event store"
 
 
-def decode(messages: Sequence[ConsumedMessage], wanted: Wanted | None = None) -> Decoded:
+def decode(
+    messages: Sequence[ConsumedMessage],
+    wanted: Wanted | None = None,
+    unexplained: dict[str, frozenset[str]] | None = None,
+) -> Decoded:
     """Every record decoded once; what is not a CloudEvent is kept aside with the reason.
 
     A record whose `ce_type` header names a type that no feed of its topic acts on is not
@@ -141,16 +168,26 @@ def decode(messages: Sequence[ConsumedMessage], wanted: Wanted | None = None) ->
     Such a record is not checked either: no feed would act on it, malformed or not (the views
     say which types they read, so the projections role passes the others too). A record
     without the header is decoded, and parked as undecodable. A claim check is set aside
-    with its place among the events (`resolve_claims` reads its event)."""
+    with its place among the events (`resolve_claims` reads its event). A record of a type in
+    `unexplained` (per topic) has its decision's explanation left unparsed where it can be.
+
+    Each record's headers are read once (`written_values`), for its type and its envelope."""
     decoded = Decoded([], [])
     for message in messages:
+        written = written_values(message.headers)
+        kind = _type_of(message) if written is None else written[TYPE_AT].decode(errors="replace")
         types = wanted.get(message.topic) if wanted else None
-        if types is not None:
-            kind = _type_of(message)
-            if kind is not None and kind not in types:
-                continue
+        if types is not None and kind is not None and kind not in types:
+            continue
+        cut = unexplained is not None and kind in unexplained.get(message.topic, ())
         try:
-            envelope = record_to_envelope(message.key, message.value, message.headers)
+            envelope = record_to_envelope(
+                message.key,
+                message.value,
+                message.headers,
+                written,
+                load_unexplained if cut else orjson.loads,
+            )
         except Claimed as claim:
             decoded.claims.append((len(decoded.events), message, claim))
             continue
@@ -221,12 +258,13 @@ class FeedsConsumer:
         self.name = name
         self.feeds = list(feeds)
         self.wanted = wanted_types(self.feeds)
+        self.unexplained = unexplained_types(self.feeds)
         self._publisher = publisher
         self._settings = settings
         self._resolve = resolve
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> None:
-        decoded = decode(messages, self.wanted)
+        decoded = decode(messages, self.wanted, self.unexplained)
         if decoded.claims:
             await self._resolve_claims(decoded)
         await self._park([(m, error, self.name) for m, error in decoded.undecodable])
