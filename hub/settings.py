@@ -195,6 +195,16 @@ class Settings(BaseSettings):
         "orchestration role's order events) the batch window instead of batch_window_seconds "
         "(unset: that one); each of the two hops waits up to it (benchmarks/README.md, latency9)",
     )
+    views_window_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="Distributed: the projections role's batch window instead of "
+        "batch_window_seconds. An order's events come in bursts (captured, then decided a "
+        "tenth of a second later); a window that holds both writes the order's rows, and its "
+        "SKUs' and sources' rows, once instead of once a burst. GET /v1/orders/{id} reads an "
+        "order the views do not have yet from the event store, so this delays lists, searches "
+        "and the exception views only (benchmarks/README.md, views21)",
+    )
     batch_window_at_broker: bool = Field(
         default=True,
         description="The worker's plain consumers with a window (not closing early) ask the "

@@ -154,6 +154,8 @@ class Agents:
         own group, in a task of the app, taking over where the app's group had committed;
         `wanted`: per topic, the only types handed over to `handler` (plain_batches)."""
         s = self.settings
+        window = (early and s.order_window_seconds) or s.batch_window_seconds
+        window = s.views_window_seconds if role is Role.PROJECTIONS else window
         topics = plain_topics(s, role, name, channel_ids)
         group = plain_group(s, role, name)
         instance = instance_id(s, role)
@@ -165,7 +167,7 @@ class Agents:
             batch_size,
             instance_id=None if instance is None else f"{instance}-{name}",
             resume_from=self.app.conf.id,
-            window=(early and s.order_window_seconds) or s.batch_window_seconds,
+            window=window,
             early=early and s.batch_close_early,
             overlap=overlap,
             wanted=wanted,

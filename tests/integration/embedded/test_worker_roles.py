@@ -144,7 +144,11 @@ def test_only_the_consumers_on_an_orders_way_to_its_decision_close_their_batches
 
 def test_the_consumers_on_an_orders_way_to_its_decision_take_the_order_window(hub: Hub) -> None:
     hub.settings = hub.settings.model_copy(
-        update={"batch_window_seconds": 0.05, "order_window_seconds": 0.02}
+        update={
+            "batch_window_seconds": 0.05,
+            "order_window_seconds": 0.02,
+            "views_window_seconds": 0.3,
+        }
     )
     windows = {}
     for role in Role:
@@ -154,6 +158,9 @@ def test_the_consumers_on_an_orders_way_to_its_decision_take_the_order_window(hu
         windows |= {reader.group: reader.window for reader in agents.readers}
     group = hub.settings.group_for
     order_path = {group("intake-submissions"), group("orchestration-order-events")}
+    # The read models' consumers take the views' window, longer: an order's bursts in one batch.
+    views = {group("projections-order-events"), group("projections-stock-events")}
     assert {g for g, w in windows.items() if w == 0.02} == order_path
-    assert all(w == 0.05 for g, w in windows.items() if g not in order_path)
-    assert len(windows) > len(order_path)  # read models, stock, updates keep their window
+    assert {g for g, w in windows.items() if w == 0.3} == views
+    assert all(w == 0.05 for g, w in windows.items() if g not in order_path | views)
+    assert len(windows) > len(order_path | views)  # stock, updates keep the batch window
