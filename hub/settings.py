@@ -9,19 +9,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-TOPIC_DEFAULTS = {
-    "submitted": "orderhub.orders.submitted",
-    "order_events": "orderhub.orders.events",
-    "inventory_events": "orderhub.inventory.events",
-    "inventory_snapshots": "orderhub.inventory.snapshots",
-    "catalog_events": "orderhub.catalog.events",
-    "fulfillment_requests": "orderhub.fulfillment.requests",
-    "fulfillment_updates": "orderhub.fulfillment.updates",
-    "billing_events": "orderhub.billing.events",
-    "rejected": "orderhub.orders.rejected",
-    "inventory_rejected": "orderhub.inventory.rejected",
-    "dlq": "orderhub.dlq",
-}
+from hub.topic_names import TOPIC_DEFAULTS
 
 # An operator-chosen secret that acts as admin: long enough that guessing it is hopeless.
 MIN_ADMIN_KEY_LENGTH = 32
@@ -198,12 +186,10 @@ class Settings(BaseSettings):
     views_window_seconds: float = Field(
         default=0.25,
         gt=0,
-        description="Distributed: the projections role's batch window instead of "
-        "batch_window_seconds. An order's events come in bursts (captured, then decided a "
-        "tenth of a second later); a window that holds both writes the order's rows, and its "
-        "SKUs' and sources' rows, once instead of once a burst. GET /v1/orders/{id} reads an "
-        "order the views do not have yet from the event store, so this delays lists, searches "
-        "and the exception views only (benchmarks/README.md, views21)",
+        description="Distributed: the projections role's batch window. An order's capture "
+        "and its decision, a tenth of a second apart, then mostly fall in one batch, which "
+        "writes its rows once, not once a burst; lists, searches and the exception views are "
+        "up to this much later (GET /v1/orders/{id} reads the store: README, Read models)",
     )
     batch_window_at_broker: bool = Field(
         default=True,
