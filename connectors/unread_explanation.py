@@ -20,9 +20,12 @@ objects of figures, whose first `}` outside a text (no escape, an even count of 
 it) is their own. The rest parses only if both cuts are at the same depth; the stand-in must
 be the decision's explanation and the decision must hold the keys every release writes. What
 this does not check: that the explanation's bytes are JSON (a record whose explanation is
-malformed is applied, not parked; nothing on the hub's topics is written so), and keys of a
-later release's decision written after the explanation inside an object that ends the same
-way (none of this release's; a reader of this release would not read them).
+malformed is applied, not parked; nothing on the hub's topics is written so); an explanation
+that does not end with those keys (another release's, or another producer's) followed by an
+object that does: the keys between are cut with it where the braces balance; and a decision
+with two `explanation` keys (orjson keeps the last, the cut starts at the first). No decision
+this release or the one before writes is so (all of theirs are cut as their explanation:
+tests/unit/test_unexplained_decisions.py); only the relay writes the hub's order events.
 """
 
 from typing import Any, cast

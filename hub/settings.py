@@ -187,14 +187,14 @@ class Settings(BaseSettings):
         default=0.25,
         gt=0,
         description="Distributed: the projections role's batch window. An order's capture "
-        "and its decision, a tenth of a second apart, then mostly fall in one batch, which "
-        "writes its rows once, not once a burst; lists, searches and the exception views are "
-        "up to this much later (GET /v1/orders/{id} reads the store: README, Read models)",
+        "and its decision, a tenth of a second apart, then often fall in one batch, which "
+        "writes its rows once, not once a burst; every read model is up to about this much "
+        "later, and so are the backorder view's wake-ups (README, Read models)",
     )
     batch_window_at_broker: bool = Field(
         default=True,
         description="The worker's plain consumers with a window (not closing early) ask the "
-        "broker to hold each fetch for batch_window_seconds, and take a fetch as their batch "
+        "broker to hold each fetch for their window, and take a fetch as their batch "
         "(idle, they ask for a fetch answered at the first record, which then waits out its "
         "window); off, a batch is topped up fetch by fetch within the window",
     )

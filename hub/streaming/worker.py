@@ -70,7 +70,7 @@ RAW_TOPIC: dict[str, Any] = {
 
 # Batches close early (Settings.batch_close_early) only on an order's way to its decision: the
 # submissions into intake and the order events into routing. Each batch costs its handler a
-# commit of positions and of offsets; elsewhere (read models, stock, dead letters) 50 ms more
+# commit of positions and of offsets; elsewhere (read models, stock, dead letters) a window more
 # is no harm, and a batch per record would multiply those commits (and, with the orchestration
 # role's stock events, hold its order events' handler behind them: they share its lock).
 
