@@ -208,7 +208,8 @@ def relay() -> None:
     settings = _settings()
     _require_kafka(settings)
     _name_connections("relay")
-    from hub.streaming.relay import run_in_loop, run_relay
+    from hub.streaming.event_loop import run_in_loop
+    from hub.streaming.relay import run_relay
 
     async def main() -> None:
         stop = asyncio.Event()  # made in the loop it is waited in

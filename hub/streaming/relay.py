@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -228,17 +228,3 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
         await publisher.stop()
         hub.close()
         log.info("relay stopped after publishing %d events", relay.published)
-
-
-def run_in_loop(main: Coroutine[Any, Any, None]) -> None:
-    """`main` in uvloop's event loop where it is installed (it comes with uvicorn[standard]),
-    else in asyncio's. The relay is a loop of small steps (a notice, a read handed to a thread
-    and back, a produce request, its answer): asyncio's selector loop, in Python, was a tenth of
-    its busy samples (py-spy, benchmarks/README.md). aiokafka and psycopg's async connection run
-    on either."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is installed wherever uvicorn[standard] is
-        asyncio.run(main)
-        return
-    uvloop.run(main)

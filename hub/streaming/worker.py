@@ -9,8 +9,7 @@ holds up all the others) and a rebalance in one role does not stop the rest:
 - fulfillment: the sources' updates and the stock feed coming back from the edges; the jeopardy
   clock (orders not shipped near their promise: fulfillment's question, and kept off routing's
   process, where it took a third of the time under load);
-- projections: every read model (and billing), fed by one consumer that decodes each record
-  once.
+- projections: every read model (and billing), fed by one consumer decoding each record once.
 
 Topics listed in hub.streaming.roles are read by plain aiokafka consumers instead (batch in,
 handler, commit: hub.streaming.plain_batches), run as tasks of the role's app; the orchestration
@@ -45,6 +44,7 @@ from hub.streaming.edge_handlers import (
     FulfillmentUpdatesConsumer,
     StockFeedConsumer,
 )
+from hub.streaming.event_loop import new_event_loop
 from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
 from hub.streaming.handlers import ByTopic, IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
@@ -69,10 +69,10 @@ RAW_TOPIC: dict[str, Any] = {
 
 
 # Batches close early (Settings.batch_close_early) only on an order's way to its decision: the
-# submissions into intake and the order events into routing. Each batch costs its handler a
-# commit of positions and of offsets; elsewhere (read models, stock, dead letters) a window more
-# is no harm, and a batch per record would multiply those commits (and, with the orchestration
-# role's stock events, hold its order events' handler behind them: they share its lock).
+# submissions into intake and the order events into routing. Each batch costs its handler a commit
+# of positions and of offsets; elsewhere (read models, stock, dead letters) a window more is no
+# harm, and a batch per record would multiply those commits (and, with the orchestration role's
+# stock events, hold its order events' handler behind them: they share its lock).
 
 
 class OneAtATime:
@@ -387,7 +387,7 @@ def run_worker(settings: Settings, role: Role) -> None:
     asyncio.run(KafkaParts(settings).ensure_topics())
     settings = asyncio.run(KafkaParts(settings).bounded_settings())
     kafka = KafkaParts(settings)
-    asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run closed the previous one
+    asyncio.set_event_loop(new_event_loop())  # uvloop's; asyncio.run closed the previous one
     hub = bootstrap(settings)
     try:
         if role is Role.ORCHESTRATION:
