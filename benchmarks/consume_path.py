@@ -9,7 +9,8 @@ role's batch size and window) reads them all, in a process of its own, once with
 consumer ("faust") and once with the worker's (`hub.streaming.drain.FastDeliveryConsumer`,
 "worker"), and once with the plain aiokafka consumer the roles read their order events with now
 (`hub.streaming.plain_batches.PlainBatchConsumer`, "plain": `getmany`, the handler, a commit per
-batch), alternating round by round. Printed: process CPU µs per record (all its threads, from
+batch) on uvloop as the roles run it, and with `--paths ...,plain-asyncio` on asyncio's own loop,
+alternating round by round. Printed: process CPU µs per record (all its threads, from
 its first batch to its last), best and median of the rounds. `--batch 1` hands records over one
 by one, as at a low rate where each arrives alone.
 """
@@ -79,15 +80,19 @@ class Counting:
         self.add(len(messages))
 
 
-def consume_plain(bootstrap: str, topic: str, records: int, batch: int, window: float) -> None:
-    """In a process of its own: read the topic as the roles' plain consumers do."""
+def consume_plain(
+    bootstrap: str, topic: str, records: int, batch: int, window: float, on_asyncio: bool
+) -> None:
+    """In a process of its own: read the topic as the roles' plain consumers do, on uvloop as
+    the roles run (hub.streaming.event_loop), or on asyncio's loop (`on_asyncio`)."""
     from hub.settings import Settings
+    from hub.streaming.event_loop import run_in_loop
     from hub.streaming.plain_batches import PlainBatchConsumer
 
     settings = Settings(kafka_bootstrap=bootstrap)
     group = f"consume-path-{uuid.uuid4().hex[:8]}"
     reader = PlainBatchConsumer(settings, [topic], group, Counting(records), batch, window=window)
-    asyncio.run(reader.run())
+    (asyncio.run if on_asyncio else run_in_loop)(reader.run())
 
 
 def consume(
@@ -151,8 +156,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         bootstrap = os.environ["BOOTSTRAP"]
-        if args.path == "plain":
-            consume_plain(bootstrap, args.child, args.records, args.batch, args.window)
+        if args.path in ("plain", "plain-asyncio"):
+            on_asyncio = args.path == "plain-asyncio"
+            consume_plain(bootstrap, args.child, args.records, args.batch, args.window, on_asyncio)
         else:
             worker = args.path == "worker"
             consume(bootstrap, args.child, args.records, worker, args.batch, args.window)
@@ -168,7 +174,7 @@ def main() -> None:
 def _line(name: str, values: list[float]) -> str:
     rounds = ", ".join(f"{v:.1f}" for v in values)
     best, median = min(values), statistics.median(values)
-    return f"{name:>7} consumer: {best:6.1f} µs CPU per record best, {median:6.1f} median, {rounds}"
+    return f"{name:>13}: {best:6.1f} µs CPU per record best, {median:6.1f} median, {rounds}"
 
 
 if __name__ == "__main__":
