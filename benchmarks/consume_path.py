@@ -104,10 +104,14 @@ def consume(
     from connectors.consumed import to_consumed
     from hub.streaming.batches import take_batches
     from hub.streaming.drain import FastDeliveryConsumer
+    from hub.streaming.event_loop import new_event_loop
     from hub.streaming.worker import RAW_TOPIC
 
+    loop = new_event_loop()  # uvloop's, as the roles run (hub.streaming.worker_process)
+    asyncio.set_event_loop(loop)
     app = faust.App(
         f"consume-path-{uuid.uuid4().hex[:8]}",
+        loop=loop,
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,
@@ -125,7 +129,7 @@ def consume(
             counting.add(len([to_consumed(e) for e in taken]))
 
     app.agent(app.topic(topic, **RAW_TOPIC), concurrency=1)(agent)
-    worker_ = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker_ = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True)
     worker_.spinner = None
     worker_.execute_from_commandline()
 

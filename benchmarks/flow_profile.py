@@ -33,11 +33,14 @@ RESULTS = Path(__file__).parent / "results"
 # `time.sleep`, which shows no frame of its own: it was 38-50 % of the embedded children's
 # "busy" samples, asleep (embed3). `ExistingChecks._run` (hub.services.existing_checks) waits
 # in a C queue's `get` and its gather's `time.sleep`, its work in `_answer` below it: it was 49 %
-# of serve's "busy" samples at 300/s offered, waiting.
+# of serve's "busy" samples at 300/s offered, waiting. uvloop waits in C, below the frame that
+# runs its loop: `Runner.run` (the relay, serve) or mode's `Worker.execute_from_commandline`
+# (each worker role since uv22); its own C work shows there too and is left out with the wait.
 _IDLE = re.compile(
     r"^(Condition\.wait|EpollSelector\.select|_PollLikeSelector\.select|Connection\.wait|"
     r"Thread\._wait_for_tstate_lock|_release_while|ExistingChecks\._run|"
-    r"Event\.wait|select|poll|_worker|Queue\.get|sleep|Lock\.acquire|wait|Runner\.run) "
+    r"Event\.wait|select|poll|_worker|Queue\.get|sleep|Lock\.acquire|wait|Runner\.run|"
+    r"Worker\.execute_from_commandline|Worker\.stop_and_shutdown) "
 )
 _PY_SPY = ("py-spy", "record", "-r", "100", "-f", "raw")
 _OURS = re.compile(r"^.*?/(?=(hub|connectors|projections|aggregates|orchestration_policies)/)")

@@ -175,7 +175,7 @@ def worker(
         raise typer.Exit(2) from None
     if len(roles) == 1:
         from hub.collector import collect_for_batches
-        from hub.streaming.worker import run_worker
+        from hub.streaming.worker_process import run_worker
 
         _name_connections(roles[0].value)
         collect_for_batches()  # after Faust's, aiokafka's and the hub's imports

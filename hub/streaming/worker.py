@@ -34,9 +34,8 @@ import faust
 
 from connectors.consumed import ConsumedMessage, to_consumed
 from connectors.publisher import KafkaPublisher
-from hub.bootstrap import Following, Hub, bootstrap
+from hub.bootstrap import Following, Hub
 from hub.services.channel_definitions import ChannelDefinitions
-from hub.settings import Settings
 from hub.streaming.batches import take_batches
 from hub.streaming.drain import FastDeliveryConsumer
 from hub.streaming.edge_handlers import (
@@ -44,7 +43,6 @@ from hub.streaming.edge_handlers import (
     FulfillmentUpdatesConsumer,
     StockFeedConsumer,
 )
-from hub.streaming.event_loop import new_event_loop
 from hub.streaming.feeds import Feed, FeedsConsumer, feeds_of
 from hub.streaming.handlers import ByTopic, IntakeConsumer, channel_parsers
 from hub.streaming.kafka_parts import KafkaParts, instance_id
@@ -307,14 +305,18 @@ ROLES: dict[Role, Callable[[Agents], None]] = {
 }
 
 
-def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.App:
-    """The Faust app of one role; nothing connects until the worker starts it."""
+def create_worker_app(
+    hub: Hub, publisher: KafkaPublisher, role: Role, loop: asyncio.AbstractEventLoop | None = None
+) -> faust.App:
+    """The Faust app of one role, on `loop` (else the thread's); nothing connects until the
+    worker starts it."""
     s = hub.settings
     kafka = KafkaParts(s)
     datadir = s.data_dir / "faust" / role.value
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         s.group_for(role.value),
+        loop=loop,
         store="memory://",
         web_enabled=s.worker_health_port is not None,
         web_port=s.worker_health_port or 6066,
@@ -363,38 +365,9 @@ def create_worker_app(hub: Hub, publisher: KafkaPublisher, role: Role) -> faust.
     return app
 
 
-def faust_worker(app: faust.App, settings: Settings) -> faust.Worker:
-    """Faust's worker, without its terminal spinner: at a log level of WARNING or above, Faust
-    keeps the spinner and, to turn it on every log record, sets the root logger to DEBUG. Every
-    debug call of aiokafka, mode and the CEL evaluator then built a record and handed it to a
-    handler (py-spy: 1.5-4 % of each role's CPU) only for the other handlers to drop it."""
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    worker.spinner = None
-    return worker
-
-
 def exit_stalled(stalled: list[ConsumerHealth]) -> None:
     """A stuck consumer cannot be trusted to shut down cleanly: leave now, be restarted."""
     for health in stalled:
         log.critical("consumer group %s stalled (%s): exiting", health.group, health.reason)
     logging.shutdown()
     os._exit(STALL_EXIT_CODE)
-
-
-def run_worker(settings: Settings, role: Role) -> None:
-    """Create missing topics, then run one role's Faust worker until SIGTERM/SIGINT (one before
-    Faust runs ends the start-up by SystemExit(0): hub.cli.worker)."""
-    asyncio.run(KafkaParts(settings).ensure_topics())
-    settings = asyncio.run(KafkaParts(settings).bounded_settings())
-    kafka = KafkaParts(settings)
-    asyncio.set_event_loop(new_event_loop())  # uvloop's; asyncio.run closed the previous one
-    hub = bootstrap(settings)
-    try:
-        if role is Role.ORCHESTRATION:
-            hub.start_supply()  # the supply view ready before the first order
-        publisher = kafka.publisher(role.value)
-        app = create_worker_app(hub, publisher, role)
-        worker = faust_worker(app, settings)
-        worker.execute_from_commandline()
-    finally:
-        hub.close()

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import faust
 import pytest
+import uvloop
 
 from hub.bootstrap import Hub, bootstrap
 from hub.embedded.delivery import VIEWS, WORK
 from hub.settings import Settings
+from hub.streaming.event_loop import new_event_loop
 from hub.streaming.kafka_parts import KafkaParts
 from hub.streaming.roles import Role
-from hub.streaming.worker import create_worker_app, faust_worker
+from hub.streaming.worker import create_worker_app
+from hub.streaming.worker_process import faust_worker
 from hub.tools.rebuild import views
 
 
@@ -106,3 +109,18 @@ def test_the_worker_leaves_the_root_logger_at_the_level_asked(
     faust_worker(app, settings).on_setup_root_logger(root, logging.getLevelName(level.upper()))
 
     assert root.level == logging.NOTSET  # not DEBUG: debug calls stay a cheap level check
+
+
+def test_a_role_and_its_worker_run_on_the_loop_they_are_given(hub: Hub) -> None:
+    """`run_worker` hands its uvloop loop to the app and the worker: left to find one, they take
+    whichever loop mode first found for the thread (here, another test's asyncio loop)."""
+    loop = new_event_loop()
+    try:
+        workers = _distributed(hub)
+        publisher = KafkaParts(workers.settings).publisher("t")
+        app = create_worker_app(workers, publisher, Role.PROJECTIONS, loop)
+        worker = faust_worker(app, workers.settings)
+        assert app.loop is loop and worker.loop is loop
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
