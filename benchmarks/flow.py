@@ -320,7 +320,9 @@ async def session(hub: RunningHub, network: Network, args: argparse.Namespace) -
 
 
 def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]:
-    network = with_stock_scaled(generate_network(sources, args.skus, args.seed), args.stock_scale)
+    network = with_stock_scaled(
+        generate_network(sources, args.skus, args.seed), args.stock_scale, args.scarce_scale
+    )
     console.print(
         f"[bold]{mode}[/bold], {sources} sources, {len(network.skus):,} SKUs, "
         f"{len(network.stock):,} stock rows"

@@ -71,6 +71,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         help="soak: shipped updates and counts: REST or the topics")  # fmt: skip
     parser.add_argument("--stock-scale", type=float, default=1.0, help="each row but the "
                         "scarce SKUs' this many times its count (a soak, no --ship)")  # fmt: skip
+    parser.add_argument("--scarce-scale", type=float, default=1.0, help="the scarce SKUs' "
+                        "rows this many times their count (one shape to the end)")  # fmt: skip
     parser.add_argument("--cancel-after", type=float, default=0.0, help="soak: cancel "
                         "orders backordered or held this many s after placed")  # fmt: skip
     parser.add_argument("--spread", action="store_true", help="soak: the network's rounds "

@@ -143,14 +143,19 @@ def generate_network(sources: int = 100, skus: int = 10_000, seed: int = 7) -> N
     return Network(sources=made, stock=stock, skus=sku_ids, scarce=scarce)
 
 
-def with_stock_scaled(network: Network, factor: float) -> Network:
-    """The same network, every row but the scarce SKUs' holding `factor` times its count: a
-    soak that reports nothing shipped (`benchmarks.flow --stock-scale`) runs out of stock
-    otherwise, and routes its orders ever further, then backorders them."""
-    if factor == 1:
+def with_stock_scaled(network: Network, factor: float, scarce_factor: float = 1.0) -> Network:
+    """The same network, every row but the scarce SKUs' holding `factor` times its count, the
+    scarce SKUs' `scarce_factor` times: a soak that reports nothing shipped (`benchmarks.flow
+    --stock-scale`) runs out of stock otherwise, and routes its orders ever further, then
+    backorders them. The scarce rows stay scarce by default; scaled too, a soak without
+    shipping keeps one shape to its end instead of piling up the orders that wait for them."""
+    if factor == 1 and scarce_factor == 1:
         return network
     stock = [
-        row if row.sku in network.scarce else replace(row, on_hand=round(row.on_hand * factor))
+        replace(
+            row,
+            on_hand=round(row.on_hand * (scarce_factor if row.sku in network.scarce else factor)),
+        )
         for row in network.stock
     ]
     return replace(network, stock=stock)

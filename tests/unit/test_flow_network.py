@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.flow_load import placed_now
 from benchmarks.flow_report import percentile
-from benchmarks.network import OrderMaker, generate_network
+from benchmarks.network import OrderMaker, generate_network, with_stock_scaled
 from schemas.sources import SourceDefinition
 from schemas.submission import OrderSubmission
 
@@ -88,3 +88,19 @@ def test_flow_orders_are_placed_now_so_their_promise_is_ahead() -> None:
     placed = datetime.fromisoformat(placed_now())
     assert placed.utcoffset() == timedelta(0)
     assert abs(datetime.now(UTC) - placed) < timedelta(seconds=5)
+
+
+def test_scaling_the_stock_leaves_the_scarce_rows_alone_unless_asked(network) -> None:
+    deep = with_stock_scaled(network, 1000)
+    all_deep = with_stock_scaled(network, 1000, scarce_factor=100_000)
+    assert network.scarce
+    for row, kept, scaled in zip(network.stock, deep.stock, all_deep.stock, strict=True):
+        assert (
+            (kept.source_id, kept.sku) == (scaled.source_id, scaled.sku) == (row.source_id, row.sku)
+        )
+        if row.sku in network.scarce:
+            assert kept.on_hand == row.on_hand
+            assert scaled.on_hand == row.on_hand * 100_000
+        else:
+            assert kept.on_hand == scaled.on_hand == row.on_hand * 1000
+    assert with_stock_scaled(network, 1) is network
