@@ -93,8 +93,12 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def undecided(sender: Sender, seen: Seen) -> int:
-    """Orders sent that have no decision seen yet (routed or held), near enough."""
-    return len(sender.sent.due) - len(seen.routed) - len(seen.held)
+    """Orders sent that have no decision seen yet (routed or held), near enough: the ones the
+    hub shed (429) or refused never get one, and counting them would hold the offering for
+    good once a saturated hub had shed `--soak-behind` of them."""
+    sent = sender.sent
+    never = len(sent.shed) + len(sent.failed)
+    return len(sent.due) - never - len(seen.routed) - len(seen.held)
 
 
 def pacing(s: "Soaking", behind: int, bound: LagBound | None) -> Callable[[], bool] | None:
@@ -139,6 +143,7 @@ async def write_series(s: Soaking, every: float, path: Path, watch: LagWatch | N
             line["sent"] = len(sent.due)
             line["routed"], line["held"] = len(seen.routed), len(seen.held)
             line["requested"] = len(seen.requested)
+            line["shed"], line["failed"] = len(sent.shed), len(sent.failed)
             behind = await watch.look() if watch is not None else None
             line |= behind.as_json() if behind is not None else {}
             groups = await asyncio.to_thread(s.hub.pids)

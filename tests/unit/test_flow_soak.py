@@ -132,6 +132,18 @@ def test_the_pace_holds_on_a_lagging_role_though_orders_are_decided() -> None:
     assert pacing(_soaking(3000, 1000), 1500, None)() is True  # type: ignore[misc]
 
 
+def test_orders_the_hub_shed_or_refused_do_not_hold_the_pace() -> None:
+    # A saturated hub answers some orders 429: they are never decided, and counted as
+    # undecided they held the offering for good once there were `--soak-behind` of them.
+    s = _soaking(sent=3000, decided=1000)
+    hold = pacing(s, 1500, None)
+    assert hold is not None and hold()  # 2,000 without a decision
+    s.sender.sent.shed = {f"o{n}": 0.1 for n in range(1000, 1400)}
+    assert hold()  # 1,600
+    s.sender.sent.failed = {f"o{n}": "HTTP 500" for n in range(1400, 1600)}
+    assert not hold()  # 1,400
+
+
 def test_sigint_ends_a_run_started_with_sigint_ignored() -> None:
     # What `cmd &` in a non-interactive shell hands a soak: SIGINT ignored, which Python keeps.
     script = (
