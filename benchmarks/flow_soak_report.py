@@ -29,7 +29,20 @@ from rich.table import Table
 from benchmarks.soak_lag import ROLES, LagBound
 
 MB = 1024 * 1024
-COUNTS = {"t", "wall", "sent", "routed", "held", "requested", "lag", "consumed", "groups"}
+# Every key of a series line that is not a process group.
+COUNTS = {
+    "t",
+    "wall",
+    "sent",
+    "routed",
+    "held",
+    "requested",
+    "shed",
+    "failed",
+    "lag",
+    "consumed",
+    "groups",
+}
 
 
 def load(path: Path) -> list[dict[str, Any]]:

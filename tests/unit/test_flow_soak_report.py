@@ -3,7 +3,16 @@ each role's lag, and CPU by the work each role did."""
 
 from typing import Any
 
-from benchmarks.flow_soak_report import MB, cost, floors, lag_rows, per_order, windows, work_rows
+from benchmarks.flow_soak_report import (
+    MB,
+    cost,
+    floors,
+    lag_rows,
+    per_order,
+    processes,
+    windows,
+    work_rows,
+)
 from benchmarks.soak_lag import LagBound
 
 
@@ -15,6 +24,8 @@ def sample(t: float, decided: int, cpu: float, rss_mb: float) -> dict[str, Any]:
         "routed": decided - 1,
         "held": 1,
         "requested": decided,
+        "shed": 3,
+        "failed": 0,
         "worker orchestration": {"rss": int(rss_mb * MB), "cpu": cpu, "n": 1},
     }
 
@@ -36,6 +47,10 @@ def test_cost_is_cpu_ms_per_decided_order_and_none_after_a_restart() -> None:
     assert row[name] == 5.0  # 2.5 s of CPU over 500 orders
     restarted = [sample(0, 0, 10.0, 100), sample(10, 500, 1.0, 90)]
     assert cost(restarted, [name])[name] is None
+
+
+def test_the_processes_are_the_groups_not_the_counts() -> None:
+    assert processes([sample(0, 0, 0, 100)]) == ["worker orchestration"]
 
 
 def test_floor_is_the_lowest_sample() -> None:
