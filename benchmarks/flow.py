@@ -54,7 +54,13 @@ from benchmarks.flow_watch import (
     sample_rss,
     wait_idle,
 )
-from benchmarks.network import Network, OrderMaker, generate_network, with_stock_scaled
+from benchmarks.network import (
+    Network,
+    OrderMaker,
+    generate_network,
+    with_capacity_scaled,
+    with_stock_scaled,
+)
 from benchmarks.procstats import CpuWindow
 from benchmarks.raw_limits import raw_broker_rate, raw_store_rate
 from benchmarks.services import drop_database, fresh_database
@@ -323,6 +329,7 @@ def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]
     network = with_stock_scaled(
         generate_network(sources, args.skus, args.seed), args.stock_scale, args.scarce_scale
     )
+    network = with_capacity_scaled(network, args.capacity_scale)
     console.print(
         f"[bold]{mode}[/bold], {sources} sources, {len(network.skus):,} SKUs, "
         f"{len(network.stock):,} stock rows"

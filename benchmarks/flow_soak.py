@@ -73,6 +73,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         "scarce SKUs' this many times its count (a soak, no --ship)")  # fmt: skip
     parser.add_argument("--scarce-scale", type=float, default=1.0, help="the scarce SKUs' "
                         "rows this many times their count (one shape to the end)")  # fmt: skip
+    parser.add_argument("--capacity-scale", type=float, default=1.0, help="every source's "
+                        "daily capacity this many times (a soak: days of orders)")  # fmt: skip
     parser.add_argument("--cancel-after", type=float, default=0.0, help="soak: cancel "
                         "orders backordered or held this many s after placed")  # fmt: skip
     parser.add_argument("--spread", action="store_true", help="soak: the network's rounds "

@@ -161,6 +161,17 @@ def with_stock_scaled(network: Network, factor: float, scarce_factor: float = 1.
     return replace(network, stock=stock)
 
 
+def with_capacity_scaled(network: Network, factor: float) -> Network:
+    """The same network, every source's daily capacity `factor` times as large: a soak sends in
+    an hour what the network's capacities are sized for a day of, and once the national DC's
+    day is full its orders split further and the policy holds them (a shape that changes under
+    the soak, not one that ships every day)."""
+    if factor == 1:
+        return network
+    sources = [s | {"daily_capacity": round(s["daily_capacity"] * factor)} for s in network.sources]
+    return replace(network, sources=sources)
+
+
 class OrderMaker:
     """Canonical submissions on a network: SKUs by Zipf popularity, 1-7 distinct lines."""
 

@@ -8,7 +8,12 @@ import pytest
 
 from benchmarks.flow_load import placed_now
 from benchmarks.flow_report import percentile
-from benchmarks.network import OrderMaker, generate_network, with_stock_scaled
+from benchmarks.network import (
+    OrderMaker,
+    generate_network,
+    with_capacity_scaled,
+    with_stock_scaled,
+)
 from schemas.sources import SourceDefinition
 from schemas.submission import OrderSubmission
 
@@ -104,3 +109,14 @@ def test_scaling_the_stock_leaves_the_scarce_rows_alone_unless_asked(network) ->
         else:
             assert kept.on_hand == scaled.on_hand == row.on_hand * 1000
     assert with_stock_scaled(network, 1) is network
+
+
+def test_scaling_the_capacity_scales_every_source_and_nothing_else(network) -> None:
+    wide = with_capacity_scaled(network, 10)
+    assert wide.stock == network.stock
+    for before, after in zip(network.sources, wide.sources, strict=True):
+        assert after["daily_capacity"] == before["daily_capacity"] * 10
+        assert {k: v for k, v in after.items() if k != "daily_capacity"} == {
+            k: v for k, v in before.items() if k != "daily_capacity"
+        }
+    assert with_capacity_scaled(network, 1) is network
