@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -324,3 +325,44 @@ def test_a_parked_event_in_one_lane_does_not_stop_the_other(tmp_path: Path, pois
     assert all(healthy.get(o) is not None for o in (good, bad, later))
     assert choosy.get(good) is not None and choosy.get(later) is not None
     assert choosy.positions()[STREAM] == healthy.positions()[STREAM] == store.max_position()
+
+
+def test_a_caller_is_answered_in_a_few_passes_while_orders_keep_coming(tmp_path: Path) -> None:
+    # Under a steady stream of captures something is always recorded between the two lanes'
+    # passes: the caller was held for the whole wait (30 s), then answered "not settled".
+    store = _sqlite_store(tmp_path)
+    follower = InMemoryOrderStatusView()
+    # The work lane records on what it sees, as routing does: its records land after it.
+    delivery = InProcessDelivery(store, [follower], [Recording(store)], batch_size=50)
+    delivery.start()
+    stop = threading.Event()
+
+    def keep_capturing() -> None:
+        n = 0
+        while not stop.is_set():
+            _orders(store, f"WEB-S{n}")
+            n += 1
+
+    stream = threading.Thread(target=keep_capturing)
+    stream.start()
+    try:
+        time.sleep(0.3)
+        (order_id,) = _orders(store, "WEB-MINE")
+        started = time.monotonic()
+        delivery.deliver(wait=30)
+        took = time.monotonic() - started
+        assert took < 10, f"held {took:.1f} s"
+        assert follower.get(order_id) is not None, "the command itself is delivered"
+        # The API's way, on the event loop: the same bound.
+        (order_id,) = _orders(store, "WEB-MINE-2")
+        started = time.monotonic()
+        asyncio.run(delivery.delivered(wait=30))
+        took = time.monotonic() - started
+        assert took < 10, f"held {took:.1f} s"
+        assert follower.get(order_id) is not None
+    finally:
+        stop.set()
+        stream.join(timeout=30)
+    # At rest again, a caller is answered settled.
+    assert delivery.deliver(wait=30)
+    delivery.stop()
