@@ -96,8 +96,9 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
 
 def undecided(sender: Sender, seen: Seen) -> int:
     """Orders sent that have no decision seen yet (routed or held), near enough: the ones the
-    hub shed (429) or refused never get one, and counting them would hold the offering for
-    good once a saturated hub had shed `--soak-behind` of them."""
+    hub shed (429) or refused get none (a timed-out request may have been recorded; counted
+    out too, it is a slight undercount), and counting them would hold the offering for good
+    once a saturated hub had shed `--soak-behind` of them."""
     sent = sender.sent
     never = len(sent.shed) + len(sent.failed)
     return len(sent.due) - never - len(seen.routed) - len(seen.held)

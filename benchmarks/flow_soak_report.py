@@ -53,6 +53,18 @@ def decided(sample: dict[str, Any]) -> int:
     return int(sample["routed"]) + int(sample["held"])
 
 
+def under_load(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The samples taken while orders were being decided: the soak's rests before and after
+    (`--soak-rest`) are idle, and their floors are not the floors of the windows they would
+    otherwise end up in (the report prints them apart)."""
+    counts = [decided(sample) for sample in series]
+    if not counts or counts[0] == counts[-1]:
+        return series
+    first = max(i for i, n in enumerate(counts) if n == counts[0]) + 1
+    last = min(i for i, n in enumerate(counts) if n == counts[-1])
+    return series[first:last] if last - first > 1 else series
+
+
 def windows(series: list[dict[str, Any]], size: int, skip: int) -> list[list[dict[str, Any]]]:
     """The samples cut where the decided count crosses each multiple of `size` (after `skip`)."""
     cuts: list[list[dict[str, Any]]] = [[]]
@@ -241,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     series = load(args.series)
     names = [n for n in processes(series) if n != "load generator"] + ["load generator"]
-    cut = windows(series, args.window, args.skip)
+    cut = windows(under_load(series), args.window, args.skip)
     console = Console(width=240)
     costs = [cost(w, names) for w in cut]
     console.print(table("CPU ms per decided order", costs, ["per_s", "all", *names], ".2f"))

@@ -6,7 +6,9 @@ the routing process starts again (it died, or hung and was killed) nobody waits 
 answer comes at once, with its usual status and body (the command is recorded, the read models
 have it) and the header ``OrderHub-Routing: pending``: routing's part (a re-route, backorders
 freed ...) comes once it is back (GET /healthz shows it; read the order for its status). The
-same header marks an answer whose routing took longer than the wait.
+same header marks an answer whose routing took longer than the wait, and, while other
+commands keep coming, one whose routing acted on it but whose consequences could not be shown
+settled within a few passes (`hub.embedded.delivery.SETTLE_ROUNDS`).
 
 The routes call `delivered()` / `delivered_quietly()` here; `RoutingPendingHeader` (pure ASGI,
 around the app) writes the header on the answer of a request that called one that did not

@@ -20,9 +20,10 @@ KEPT_BATCHES = 4  # decoded events kept for the lane behind, in batches of the l
 VIEWS_YOUNG_COLLECTED_AFTER = 10_000  # net new containers between young collections, serve
 # Rounds of (work lane, then views lane) a caller waits for at most. A round ends settled when
 # nothing was recorded while the work lane caught up; under a steady stream of captures
-# something always is, and callers were held for the whole wait (30 s) every time. Each round's
-# work pass covers everything recorded before it, so after three the command, what routing
-# recorded on it and what that woke are delivered; the answer then says "not settled".
+# something always is, and callers were held up to the whole wait (30 s). Each round's work
+# pass covers everything recorded before it, so after three the command, what routing recorded
+# on it and what that woke are delivered; the answer then says "not settled" (what followed may
+# still be on its way).
 SETTLE_ROUNDS = 3
 
 
@@ -125,7 +126,8 @@ class InProcessDelivery:
         True. False when the work lane could not take it up: it is starting again (told at
         once, `Unavailable`; the read models are then brought up to date with what is
         recorded), or `wait` s passed, or `SETTLE_ROUNDS` rounds did not find both lanes at
-        rest (other commands kept coming). Either way delivery goes on in the background."""
+        rest (other commands kept coming, or routing's own records led to more than two
+        further passes). Either way delivery goes on in the background."""
         if not self.work.running:
             self.catch_up()
             return True

@@ -10,6 +10,7 @@ from benchmarks.flow_soak_report import (
     lag_rows,
     per_order,
     processes,
+    under_load,
     windows,
     work_rows,
 )
@@ -105,3 +106,12 @@ def test_cpu_by_work_counts_a_lagging_roles_cost_per_record_it_consumed() -> Non
     rows = work_rows(cut, names, records)
     assert [round(r["fulfillment µs/rec"]) for r in rows] == [1000, 1000, 1000]
     assert [round(r["by work"], 6) for r in rows] == [1.0, 1.0, 1.0]
+
+
+def test_the_rests_before_and_after_are_not_in_the_windows() -> None:
+    counts = [20, 20, 20, 500, 900, 950, 1000, 1000]
+    series = [sample(t, d, 0.0, 100) for t, d in enumerate(counts)]
+    kept = under_load(series)
+    assert [s["t"] for s in kept] == [3, 4, 5]
+    idle = [sample(t, 5, 0.0, 100) for t in range(3)]
+    assert under_load(idle) == idle
