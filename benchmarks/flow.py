@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.flow_args import flow_parser
 from benchmarks.flow_history import history
 from benchmarks.flow_hub import (
     REST_CHANNEL,
@@ -45,7 +46,7 @@ from benchmarks.flow_hub import (
 )
 from benchmarks.flow_load import Sender, placed_now
 from benchmarks.flow_report import brief, console, ms, percentile, show, stop_text
-from benchmarks.flow_soak import add_soak_arguments, before_run, soak, soak_seconds
+from benchmarks.flow_soak import before_run, soak, soak_seconds
 from benchmarks.flow_trace import show_stages, step_stages
 from benchmarks.flow_watch import (
     KafkaWatcher,
@@ -68,10 +69,6 @@ from connectors.topics import ensure_topics
 from hub.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
 
 
 @dataclass
@@ -358,31 +355,7 @@ def run_one(mode: str, sources: int, args: argparse.Namespace) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--mode", default="distributed,embedded", help="distributed,embedded")
-    parser.add_argument("--rates", type=ints, default=[20, 50], help="offered orders/s per step")
-    parser.add_argument("--seconds", type=float, default=15, help="measured seconds per step")
-    parser.add_argument("--warmup", type=float, default=5, help="unmeasured seconds per step")
-    parser.add_argument("--drain", type=float, default=15, help="max wait after each step")
-    parser.add_argument("--sources", type=ints, default=[100], help="network sizes, e.g. 20,100")
-    parser.add_argument("--skus", type=int, default=2_000, help="10000: the issue's network")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--stock-via", choices=["kafka", "rest"], default="kafka")
-    parser.add_argument("--kafka-share", type=float, default=0.1, help="orders on a channel topic")
-    parser.add_argument("--concurrency", type=int, default=64, help="REST requests in flight")
-    parser.add_argument("--batch", type=int, help="intake, relay, views batches (default: hub's)")
-    parser.add_argument("--probe", type=int, default=20, help="orders sent before the steps")
-    parser.add_argument("--history", type=int, default=0, help="orders preloaded between the "
-                        "two history windows (0: no history comparison)")  # fmt: skip
-    parser.add_argument("--history-window", type=int, default=10_000)
-    parser.add_argument("--closed", type=int, default=0, help="before the steps, this many "
-                        "orders closed loop: hub CPU ms per decided order")  # fmt: skip
-    add_soak_arguments(parser)
-    parser.add_argument("--stall", type=float, default=120, help="give up a wait after this "
-                        "many seconds without progress")  # fmt: skip
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser = flow_parser(__doc__)
     args = parser.parse_args(argv)
     if not console.is_terminal:
         console.width = 200  # the tables are wide; a log file is read with a wide pager
