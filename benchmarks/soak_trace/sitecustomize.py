@@ -6,7 +6,9 @@ an embedded hub's lane children `routing`, `views`, known by the name they give 
 after ORDERHUB_TRACE_START s: tracemalloc with ORDERHUB_TRACE_FRAMES frames, and every
 ORDERHUB_TRACE_EVERY s one JSON line in ORDERHUB_TRACE_DIR/<name>-<pid>.jsonl (RSS, what
 tracemalloc traces, glibc's mallinfo2: what malloc holds from the system, in use and free)
-and a tracemalloc snapshot beside it (`benchmarks.soak_trace_report` diffs them). What Python
+and a tracemalloc snapshot beside it (`benchmarks.soak_trace_report` diffs them), and the
+resident bytes by kind of mapping (`memory_map`: malloc's arenas, Python's and the other
+anonymous mappings, stacks, files). What Python
 allocates shows in the snapshots; what C libraries allocate with malloc directly (libpq, the
 broker client's buffers) shows only as mallinfo2's in-use bytes growing with tracemalloc flat;
 free memory malloc keeps (fragmentation) as its free bytes. In those named by

@@ -4,6 +4,7 @@ import ctypes
 import ctypes.util
 import gc
 import heapq
+import importlib
 import json
 import os
 import time
@@ -64,6 +65,8 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
     time.sleep(start)
     if frames:
         tracemalloc.start(frames)
+    # Beside this module on the traced process's path (sitecustomize's folder).
+    resident_of = importlib.import_module("memory_map").resident_of
     n = 0
     seen = time.time()
     with (folder / f"{name}.jsonl").open("a") as log:
@@ -72,6 +75,7 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
             at_rest, seen = _asked_or_after(folder, every if n else 1.0, seen)
             line: dict[str, Any] = {"n": n, "wall": time.time(), "asked": at_rest, "rss": _rss()}
             line["malloc"] = _mallinfo()
+            line["resident"] = resident_of()
             if frames:
                 snapshot = tracemalloc.take_snapshot()
                 line["traced"], line["traced_peak"] = tracemalloc.get_traced_memory()
