@@ -18,7 +18,7 @@ Times are the hub processes' clocks on one machine, so differences are meaningfu
 
 import argparse
 import asyncio
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -30,20 +30,22 @@ from benchmarks.flow_hub import HELD, ROUTED
 STAGES = ("submitted", "placed", "placed out", "decided", "decided out")
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of the topic as it is now."""
+async def each_record(bootstrap: str, topic: str) -> AsyncIterator[Any]:
+    """Every record of the topic as it is now, one fetch at a time: a soak's order events
+    topic holds millions of records, and read into one list they took the load generator past
+    the machine's 24 GB (soak24, benchmarks/README.md)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
-    records: list[Any] = []
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=2000, max_records=10_000)
             if not batch:
-                return records
+                return
             for part in batch.values():
-                records.extend(part)
+                for record in part:
+                    yield record
     finally:
         await consumer.stop()
 
@@ -60,10 +62,10 @@ async def stages(
     found: dict[str, dict[str, float]] = {}
     channel = f"{prefix}orderhub.channel.bench-kafka.orders"
     for topic in (f"{prefix}orderhub.orders.submitted", channel):
-        for r in await read_topic(bootstrap, topic):
+        async for r in each_record(bootstrap, topic):
             if r.key is not None and (only is None or r.key.decode() in only):
                 found.setdefault(r.key.decode(), {})["submitted"] = r.timestamp / 1000
-    for r in await read_topic(bootstrap, f"{prefix}orderhub.orders.events"):
+    async for r in each_record(bootstrap, f"{prefix}orderhub.orders.events"):
         headers = {k: v for k, v in r.headers or []}
         order = headers.get("ce_subject", b"").decode()
         times = found.get(order)

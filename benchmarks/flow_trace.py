@@ -55,12 +55,14 @@ BESIDE = (("due", "ack"), ("placed out", "placed seen"), ("due", "decided seen")
 
 
 async def step_stages(hub: Any, ids: list[str], sent: Any) -> dict[str, Any] | None:
-    """The stages' p50 / p90 / p99 (ms) over the step's orders `ids` (distributed only)."""
+    """The stages' p50 / p90 / p99 (ms) over the step's orders `ids` (distributed only), or
+    over an even sample of `STAGED` of them (a soak's step holds a million)."""
     if not hub.distributed:
         return None
     to_epoch = time.time() - time.perf_counter()
     seen = hub.seen
-    found = await stages(hub.settings.kafka_bootstrap, hub.settings.topic_prefix, set(ids))
+    traced = sample(ids, STAGED)
+    found = await stages(hub.settings.kafka_bootstrap, hub.settings.topic_prefix, set(traced))
     for order_id, times in found.items():
         times["due"] = sent.due[order_id] + to_epoch
         if order_id in sent.answered:
@@ -70,7 +72,16 @@ async def step_stages(hub: Any, ids: list[str], sent: Any) -> dict[str, Any] | N
         decided = seen.decided_at(order_id)
         if decided is not None:
             times["decided seen"] = decided + to_epoch
-    return {"orders": len(ids)} | stage_table(found, commit_times(hub.settings.database_url, found))
+    saved = commit_times(hub.settings.database_url, found)
+    return {"orders": len(traced), "of": len(ids)} | stage_table(found, saved)
+
+
+STAGED = 50_000  # orders traced at most in a step
+
+
+def sample(ids: list[str], most: int) -> list[str]:
+    """At most `most` of `ids`, evenly spread over them (every k-th)."""
+    return ids[:: -(-len(ids) // most)] if len(ids) > most else ids
 
 
 def stage_table(
@@ -161,7 +172,7 @@ def show_stages(runs: list[dict[str, Any]]) -> None:
             if not traced:
                 continue
             console.print(
-                f"stages at {step['offered_per_s']}/s offered ({traced['orders']} orders, "
+                f"stages at {step['offered_per_s']}/s offered ({_traced(traced)}, "
                 f"commit times {'on' if traced['commit_times'] else 'off'}): p50 / p90 / p99 ms"
             )
             for s in traced["stages"]:
@@ -170,3 +181,8 @@ def show_stages(runs: list[dict[str, Any]]) -> None:
                     + " / ".join(fmt_ms(s[q], "—") for q in ("p50", "p90", "p99"))
                     + f"  ({s['orders']})"
                 )
+
+
+def _traced(traced: dict[str, Any]) -> str:
+    of = traced.get("of", traced["orders"])  # runs before the sample have no "of"
+    return f"{traced['orders']:,} orders" + (f" of {of:,}" if of != traced["orders"] else "")

@@ -39,11 +39,17 @@ import psycopg
 
 from aggregates.errors import DomainError
 from benchmarks.flow_history import Shipper
-from benchmarks.network import OrderMaker, generate_network, with_stock_scaled
+from benchmarks.network import (
+    OrderMaker,
+    generate_network,
+    with_capacity_scaled,
+    with_stock_scaled,
+)
 from benchmarks.procstats import rss_bytes
 from benchmarks.route_batches import Backends, load_network
 from benchmarks.route_profile import NOW
 from benchmarks.services import scratch_database
+from benchmarks.soak_trace.soak_tracer import _mallinfo
 from hub.bootstrap import Hub, bootstrap
 from hub.services.intake import SubmitOrder
 from hub.settings import Settings
@@ -125,6 +131,8 @@ def main() -> None:
     parser.add_argument(
         "--stock-scale", type=float, default=1.0, help="every row but the scarce SKUs' times this"
     )
+    parser.add_argument("--scarce-scale", type=float, default=1.0, help="the scarce SKUs' rows")
+    parser.add_argument("--capacity-scale", type=float, default=1.0, help="daily capacities")
     parser.add_argument("--census", action="store_true")
     args = parser.parse_args()
     with scratch_database() as (server, url), tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +166,10 @@ def _no_commit_wait(server: str, database: str) -> None:
 
 
 def _run(args: argparse.Namespace, hub: Hub, settings: Settings, backends: Backends) -> None:
-    network = with_stock_scaled(generate_network(100, 10_000, seed=7), args.stock_scale)
+    network = with_stock_scaled(
+        generate_network(100, 10_000, seed=7), args.stock_scale, args.scarce_scale
+    )
+    network = with_capacity_scaled(network, args.capacity_scale)
     load_network(hub, network)
     first = {(r.source_id, r.sku): r.on_hand for r in network.stock}
     maker, meter = OrderMaker(network, seed=11), Meter(hub)
@@ -231,7 +242,7 @@ def _cancel(hub: Hub, meter: Meter, placed: dict[UUID, int], before: int) -> Non
 class _Window:
     HEADER = (
         "orders | orch ms/order | decided/order | PG ms/order | waiting known | items cached "
-        "(their reservations) | inputs known | raised rows | RSS MB"
+        "(their reservations) | inputs known | raised rows | RSS MB | malloc in use MB"
     )
 
     def __init__(self, meter: Meter, backends: Backends, window: int) -> None:
@@ -253,12 +264,13 @@ class _Window:
         service = hub.orchestration
         raised = sum(len(v) for v in service.supply._raised.values())
         rss = (rss_bytes(os.getpid()) or 0) / 2**20
+        in_use = _mallinfo().get("uordblks", 0) / 2**20
         return (
             f"{orders:>7,} | {1000 * (meter.cpu - cpu0) / new:6.3f} | "
             f"{(meter.decided - decided0) / new:5.2f} | {1000 * (backend - backend0) / new:6.3f} | "
             f"{len(service.waiting):>6,} | {len(service._items.cached()):>6,} "
             f"({sum(len(i.reservations) for i in service._items._cache.values()):>8,}) | "
-            f"{len(service.recorder._known):>6,} | {raised:>6,} | {rss:7.1f}"
+            f"{len(service.recorder._known):>6,} | {raised:>6,} | {rss:7.1f} | {in_use:6.1f}"
         )
 
 

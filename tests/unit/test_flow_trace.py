@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from benchmarks.flow_trace import stage_table
+from benchmarks.flow_trace import sample, stage_table
 
 
 def _order(offset: float) -> dict[str, float]:
@@ -49,3 +49,13 @@ def test_an_order_without_an_end_is_left_out_of_that_stage_only() -> None:
     counts = {s["stage"]: s["orders"] for s in table["stages"]}
     assert counts["due → ack"] == 1
     assert counts["due → submitted"] == 2
+
+
+def test_a_long_step_is_traced_over_an_even_sample_of_its_orders() -> None:
+    ids = [f"o{i}" for i in range(120_001)]
+
+    traced = sample(ids, 50_000)
+
+    assert 40_000 <= len(traced) <= 50_000
+    assert traced[0] == "o0" and traced[-1] in ids[-3:]
+    assert sample(ids[:50_000], 50_000) == ids[:50_000]
