@@ -21,6 +21,7 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 THREAD_HEAP_ALIGN = 64 << 20  # glibc's HEAP_MAX_SIZE on 64-bit
 GUARD = 4096
@@ -32,34 +33,59 @@ _MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$")
 def resident(smaps: str) -> dict[str, int]:
     """Resident bytes by kind (KINDS; others under their own names, e.g. `[stack]`) in the
     text of an smaps file."""
-    by_kind: Counter[str] = Counter()
-    kind = None
-    guard_end = -1  # where the last one-page inaccessible mapping ends
+    mappings: list[list[Any]] = []  # start, end, perms, name, resident bytes
     for line in smaps.splitlines():
         mapping = _MAPPING.match(line)
         if mapping:
             start, end = int(mapping[1], 16), int(mapping[2], 16)
-            kind = _kind(start, mapping[3], mapping[4].strip(), guard_end)
-            guard_end = end if mapping[3].startswith("---") and end - start == GUARD else -1
-        elif line.startswith("Rss:") and kind is not None:
-            by_kind[kind] += int(line.split()[1]) * 1024
+            mappings.append([start, end, mapping[3], mapping[4].strip(), 0])
+        elif line.startswith("Rss:") and mappings:
+            mappings[-1][4] += int(line.split()[1]) * 1024
+    by_kind: Counter[str] = Counter()
+    for i, (start, end, perms, name, rss) in enumerate(mappings):
+        before = mappings[i - 1] if i else None
+        after = mappings[i + 1] if i + 1 < len(mappings) else None
+        by_kind[_kind(start, end, perms, name, before, after)] += rss
     return {name: by_kind.get(name, 0) for name in KINDS} | {
         name: size for name, size in by_kind.items() if name not in KINDS
     }
 
 
-def _kind(start: int, perms: str, name: str, guard_end: int) -> str:
+def _kind(
+    start: int, end: int, perms: str, name: str, before: list[Any] | None, after: list[Any] | None
+) -> str:
     if name == "[heap]":
         return "malloc main"
     if name.startswith("/"):
         return "files"
     if name:
         return name
-    if start == guard_end:
+    if (
+        before is not None
+        and before[1] == start
+        and _reserved(before)
+        and before[1] - before[0] == GUARD
+    ):
         return "stacks"
-    if perms.startswith("rw") and start % THREAD_HEAP_ALIGN == 0:
+    if perms.startswith("rw") and start % THREAD_HEAP_ALIGN == 0 and _heap_sized(start, end, after):
         return "malloc threads"
     return "other anonymous"
+
+
+def _reserved(mapping: list[Any]) -> bool:
+    return str(mapping[2]).startswith("---")
+
+
+def _heap_sized(start: int, end: int, after: list[Any] | None) -> bool:
+    """A thread's heap: its used part, then the rest of its 64 MiB reserved, inaccessible."""
+    if end - start == THREAD_HEAP_ALIGN:
+        return True
+    return (
+        after is not None
+        and after[0] == end
+        and _reserved(after)
+        and after[1] == start + THREAD_HEAP_ALIGN
+    )
 
 
 def resident_of(pid: int | str = "self") -> dict[str, int]:

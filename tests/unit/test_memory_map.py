@@ -51,3 +51,11 @@ def test_this_process_is_mostly_accounted_for() -> None:
     total = sum(resident_of().values())
 
     assert abs(total - rss) < 0.05 * rss
+
+
+def test_an_aligned_mapping_without_the_rest_of_a_heap_reserved_is_not_one() -> None:
+    # Python's object arenas or a library's mapping can start at a 64 MiB boundary by chance.
+    smaps = _mapping(5 * THREAD_HEAP_ALIGN, 2 << 20, "rw-p", 700)
+
+    assert resident(smaps)["malloc threads"] == 0
+    assert resident(smaps)["other anonymous"] == 700 * 1024
