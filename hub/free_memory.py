@@ -2,8 +2,8 @@
 
 CPython hands every object over 512 bytes (a stored event's text, a query's rows, a record
 batch, an encoded checkpoint) to the C library's malloc. glibc keeps what is freed in its
-arenas, one for each thread that allocates at the same time as another (a worker role's batch
-runs in a thread of its own, `asyncio.to_thread`; the supply checkpoints in another), and gives
+arenas, one for each thread up to eight per core (a worker role's batch runs in a thread of the
+executor's, `asyncio.to_thread`; the supply checkpoints in another), and gives
 back on its own only the free memory at the very top of each: the few objects of a batch that
 outlive it, placed above the rest, keep the rest resident. In a soak of the distributed hub
 (benchmarks/README.md, soak2) the orchestration role's malloc held 114 MB from the system of
@@ -13,7 +13,17 @@ per order but was free. `malloc_trim(0)` hands every whole free page of every ar
 pages stay mapped, and are taken again as needed); a few milliseconds every `RELEASED_EVERY`
 seconds, in a thread of its own (glibc locks each arena while it walks it).
 
-Elsewhere than glibc (no `malloc_trim`) nothing is done.
+Trimmed pages are whole free pages only: what a batch left free between the objects that
+outlive it stays resident in its thread's arena. So a batch process also keeps its threads on
+malloc's main arena (`one_malloc_arena`): with the GIL they seldom allocate at the same moment,
+and the one arena's free memory is used again by whichever thread allocates next. Two hubs side
+by side for 28 minutes (benchmarks/README.md, soak24), one with every process on one arena: its
+orchestration role held 11-18 MB less (malloc's free memory 6-9 MB under load, against 60-69),
+at the same CPU per order. It does not stop what grows there in use (soak24: that role's
+malloc's bytes in use rose 41 → 72 MB over a million orders, its other threads' arenas 52 → 95
+MB resident; cause not found).
+
+Elsewhere than glibc (no `malloc_trim`, no `mallopt`) nothing is done.
 """
 
 import ctypes
@@ -25,9 +35,15 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RELEASED_EVERY", "release_free_memory", "release_free_memory_every"]
+__all__ = [
+    "RELEASED_EVERY",
+    "one_malloc_arena",
+    "release_free_memory",
+    "release_free_memory_every",
+]
 
 RELEASED_EVERY = 30.0  # seconds
+M_ARENA_MAX = -8  # glibc's <malloc.h>
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -40,7 +56,18 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+def _mallopt() -> Callable[[int, int], int] | None:
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return mallopt
+
+
 _TRIM = _malloc_trim()
+_MALLOPT = _mallopt()
 _running = threading.Event()  # set once the thread is started
 
 
@@ -48,6 +75,14 @@ def release_free_memory() -> bool:
     """Give the C library's free pages back to the system; whether any were (False where
     there is no `malloc_trim`)."""
     return _TRIM is not None and bool(_TRIM(0))
+
+
+def one_malloc_arena() -> bool:
+    """From now on, threads that have not allocated yet share malloc's main arena (glibc's
+    `M_ARENA_MAX` 1, as `MALLOC_ARENA_MAX=1` would at the process's start); whether it was
+    set. Early in a process, before its threads start: one that allocated already keeps its
+    arena."""
+    return _MALLOPT is not None and _MALLOPT(M_ARENA_MAX, 1) == 1
 
 
 def release_free_memory_every(seconds: float = RELEASED_EVERY) -> None:

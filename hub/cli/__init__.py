@@ -208,7 +208,10 @@ def relay() -> None:
     settings = _settings()
     _require_kafka(settings)
     _name_connections("relay")
+    from hub.free_memory import one_malloc_arena
     from hub.streaming.event_loop import run_in_loop
+
+    one_malloc_arena()  # before its first thread (hub.collector.collect_for_batches says why)
     from hub.streaming.relay import run_relay
 
     async def main() -> None:

@@ -1,6 +1,9 @@
 """Free memory that glibc's malloc keeps resident in a thread's arena is given back by
-`release_free_memory`, and a batch process does so every RELEASED_EVERY seconds."""
+`release_free_memory`, and a batch process does so every RELEASED_EVERY seconds; with
+`one_malloc_arena` its threads allocate from the main arena."""
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -67,3 +70,39 @@ def test_without_malloc_trim_nothing_is_done(monkeypatch: pytest.MonkeyPatch) ->
     assert free_memory.release_free_memory() is False
     free_memory.release_free_memory_every(0.01)
     assert not free_memory._running.is_set()
+
+
+ALLOCATING_THREADS = """
+import sys, threading
+from benchmarks.soak_trace.memory_map import resident_of
+from hub import free_memory
+if sys.argv[1] == "one":
+    assert free_memory.one_malloc_arena()
+ready = threading.Barrier(6)
+kept = []
+def allocate() -> None:
+    ready.wait()  # all six allocate at the same time, as a contended arena makes glibc add one
+    kept.append([bytearray(2000) for _ in range(2000)])
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(resident_of()["malloc threads"])
+"""
+
+
+def _threads_heaps(arenas: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", ALLOCATING_THREADS, arenas],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    return int(done.stdout.strip())
+
+
+@glibc
+def test_with_one_arena_threads_allocate_from_the_main_one() -> None:
+    # Their own arenas kept what batches left free (soak24); the main one is shared.
+    assert _threads_heaps("many") > 1_000_000  # the default: arenas of their own
+    assert _threads_heaps("one") == 0
