@@ -32,8 +32,8 @@ STAGES = ("submitted", "placed", "placed out", "decided", "decided out")
 
 async def each_record(bootstrap: str, topic: str) -> AsyncIterator[Any]:
     """Every record of the topic as it is now, one fetch at a time: a soak's order events
-    topic holds millions of records, and read into one list they took the load generator past
-    the machine's 24 GB (soak24, benchmarks/README.md)."""
+    topic holds millions of records, and read into one list they took the load generator to
+    22.4 GB, where the kernel's OOM killer ended it (soak24, benchmarks/README.md)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
     )

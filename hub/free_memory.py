@@ -18,10 +18,10 @@ outlive it stays resident in its thread's arena. So a batch process also keeps i
 malloc's main arena (`one_malloc_arena`): with the GIL they seldom allocate at the same moment,
 and the one arena's free memory is used again by whichever thread allocates next. Two hubs side
 by side for 28 minutes (benchmarks/README.md, soak24), one with every process on one arena: its
-orchestration role held 11-18 MB less (malloc's free memory 6-9 MB under load, against 60-69),
+orchestration role held 11-18 MB less (malloc's free memory 4-10 MB under load, against 60-70),
 at the same CPU per order. It does not stop what grows there in use (soak24: that role's
-malloc's bytes in use rose 41 → 72 MB over a million orders, its other threads' arenas 52 → 95
-MB resident; cause not found).
+malloc's bytes in use rose 41 → 72 MB over ~800,000 orders, its other threads' heaps 52 → 95
+MB resident over the last ~500,000; cause not found).
 
 Elsewhere than glibc (no `malloc_trim`, no `mallopt`) nothing is done.
 """
@@ -79,9 +79,11 @@ def release_free_memory() -> bool:
 
 def one_malloc_arena() -> bool:
     """From now on, threads that have not allocated yet share malloc's main arena (glibc's
-    `M_ARENA_MAX` 1, as `MALLOC_ARENA_MAX=1` would at the process's start); whether it was
-    set. Early in a process, before its threads start: one that allocated already keeps its
-    arena."""
+    `M_ARENA_MAX` 1, as `MALLOC_ARENA_MAX=1` would at the process's start); whether glibc took
+    it. Call it first thing in a process, before its threads start: a thread that allocated
+    already keeps its arena, arenas already made (and those of threads that ended) are still
+    handed to new threads, and once a process has made more than eight arenas glibc has fixed
+    its limit and the setting changes nothing."""
     return _MALLOPT is not None and _MALLOPT(M_ARENA_MAX, 1) == 1
 
 
