@@ -18,10 +18,9 @@ every order's reservations stay open.
 
 Measured per window of `--window` new orders: the orchestration role's CPU (its follower's
 `apply`, wake-ups included, and the sweep) per new order, the orders it decided (new, woken,
-swept) per new order, and what it keeps: the waiting orders it remembers, the stock items it
-caches (and the open reservations they list), the inputs records it knows, the supply view's
-raised positions, and this process's RSS
-(which holds every read model too). `--census` also counts the live objects by type at each
+swept) per new order, and what it keeps: the waiting orders it remembers, the inputs records it
+knows, the supply view's raised positions, this process's RSS (which holds every read model
+too) and malloc's bytes in use. `--census` also counts the live objects by type at each
 window's end (gc), and prints the types that grew most between the first window and the last.
 """
 
@@ -241,8 +240,8 @@ def _cancel(hub: Hub, meter: Meter, placed: dict[UUID, int], before: int) -> Non
 
 class _Window:
     HEADER = (
-        "orders | orch ms/order | decided/order | PG ms/order | waiting known | items cached "
-        "(their reservations) | inputs known | raised rows | RSS MB | malloc in use MB"
+        "orders | orch ms/order | decided/order | PG ms/order | waiting known | inputs known "
+        "| raised rows | RSS MB | malloc in use MB"
     )
 
     def __init__(self, meter: Meter, backends: Backends, window: int) -> None:
@@ -268,8 +267,7 @@ class _Window:
         return (
             f"{orders:>7,} | {1000 * (meter.cpu - cpu0) / new:6.3f} | "
             f"{(meter.decided - decided0) / new:5.2f} | {1000 * (backend - backend0) / new:6.3f} | "
-            f"{len(service.waiting):>6,} | {len(service._items.cached()):>6,} "
-            f"({sum(len(i.reservations) for i in service._items._cache.values()):>8,}) | "
+            f"{len(service.waiting):>6,} | "
             f"{len(service.recorder._known):>6,} | {raised:>6,} | {rss:7.1f} | {in_use:6.1f}"
         )
 

@@ -1,7 +1,7 @@
 """What routing keeps per order: the allocations still alive after N more orders, by line.
 
 Run:  python -m benchmarks.route_memory [--warm 4000] [--orders 8000] [--depth 4]
-                                        [--ship 0.95] [--cache-items 20000] [--known 20000]
+                                        [--ship 0.95] [--known 20000]
 
 The `route_history` network (100 sources, 10,000 SKUs, deep stock), orders placed and routed in
 chunks of 50 in one process on SQLite, as the routing process does, under tracemalloc from the
@@ -10,9 +10,8 @@ line (and the top ones by their calls): what grows with the orders routed. Under
 routing runs several times slower. Nothing is shipped (every reservation stays open, as in
 `benchmarks.flow --history` without `--ship`) unless `--ship SHARE`: after every 1,000 orders
 routed, that share of the shipments requested is reported shipped through the fulfillment
-service. `--cache-items` and `--known` set the orchestrator's bounded caches (stock items,
-recorded-inputs digests) smaller, so that they are full after the warm-up and what grows after
-it is what is not bounded.
+service. `--known` sets the orchestrator's bounded cache of recorded-inputs digests smaller, so
+that it is full after the warm-up and what grows after it is what is not bounded.
 """
 
 import argparse
@@ -26,7 +25,7 @@ from benchmarks.flow_history import Shipper
 from benchmarks.route_history import DEEP, SKUS, route
 from benchmarks.route_profile import NOW, build_network
 from hub.bootstrap import Hub, bootstrap
-from hub.services import recorded_inputs, stock_reservations
+from hub.services import recorded_inputs
 from hub.settings import Settings
 from schemas.fulfillment import FulfillmentUpdate
 
@@ -46,10 +45,8 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=4, help="frames kept per allocation")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--ship", type=float, default=0.0, help="share of shipments shipped")
-    parser.add_argument("--cache-items", type=int, default=stock_reservations.CACHED_ITEMS)
     parser.add_argument("--known", type=int, default=recorded_inputs.KNOWN)
     args = parser.parse_args()
-    stock_reservations.CACHED_ITEMS = args.cache_items
     recorded_inputs.KNOWN = args.known
     with tempfile.TemporaryDirectory(prefix="orderhub-route-memory-") as tmp:
         settings = Settings(data_dir=Path(tmp), kafka_bootstrap=None, database_url=None)

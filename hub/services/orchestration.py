@@ -90,7 +90,7 @@ class OrchestrationService:
         self._active: tuple[int, list[Policy], bool, frozenset[str]] | None = None
         self._definitions_seen = -1  # the view's generation whose definitions were looked up
         self._stockless: dict[str, Any] = {}  # sources as candidates without stock (_stockless)
-        # One decision at a time per process: the cached aggregates are shared, and concurrent
+        # One decision at a time per process: the view and what is kept are shared, and concurrent
         # deciders in one process would only conflict with each other in the store.
         self._lock = threading.RLock()
 
@@ -344,8 +344,7 @@ class OrchestrationService:
             self.waiting.decided(order_id, waited)
 
     def _forget(self, batch: _Batch) -> None:
-        """Items changed by a save that did not happen are not what the store holds."""
-        self._items.forget(list(batch.touched))
+        """After a save that did not happen: which of its inputs records the store holds."""
         self.recorder.settle(batch.records)
 
 

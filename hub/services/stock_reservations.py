@@ -2,29 +2,28 @@
 
 Decisions are made against the supply view; the reservations they imply are gathered and made
 afterwards. Each is an event of the item at the version after the one the item is taken at,
-and the event store accepts it only if the item is still at that version: a stale view or
-cache ends as `InsufficientStockError` here or as a version conflict in the store, and the
-caller decides again.
+and the event store accepts it only if the item is still at that version: a stale view ends as
+`InsufficientStockError` here or as a version conflict in the store, and the caller decides
+again.
 
-An item is taken, in this order: known by the view's totals at the view's version
-(`StockItem.by_totals`: what `reserve` checks, folded by the view from the item's very events),
-unless the batch's reservations would bring it to a version that is snapshotted (a snapshot
-needs the whole item) or the caller asks for loaded items; else from a cache of loaded items,
-if still at the view's version; else loaded, all of the batch's together, in one query. Loading
-every item a batch reserves on was two queries per batch and the decoding of each item's
-snapshot and events since (an item's snapshot lists every open reservation of its SKU there),
-for figures the view holds already.
+An item is taken known by the view's totals at the view's version (`StockItem.by_totals`: what
+`reserve` checks, folded by the view from the item's very events), unless the batch's
+reservations would bring it to a version that is snapshotted (a snapshot needs the whole item)
+or the caller asks for loaded items (a retry after a conflict); then it is loaded, all of the
+batch's together, in one query. Loading every item a batch reserves on was two queries per
+batch and the decoding of each item's snapshot and events since (an item's snapshot lists every
+open reservation of its SKU there), for figures the view holds already. The snapshots are
+spaced by the units an item holds (`hub.store.stock_snapshot_every`), so a load where one is due
+costs about as many events as the interval it comes after.
 
-A cached item is dropped once reserved on by the totals (it is then behind the store). Kept
-and preferred, an item loaded where a snapshot was due went on taking its reservations whole,
-through the aggregate, and its open reservations stayed in this process: in a soak whose
-orders never ship, the role's RSS rose 173 → 239 MB over 160,000 orders (benchmarks/README.md,
-snap13). The snapshots are now spaced by the units an item holds
-(`hub.store.stock_snapshot_every`), so a load where one is due costs about as many events as
-the interval it comes after.
+Nothing loaded is kept between batches. A cache of loaded items was kept (20,000 at most), but
+a loaded item is current only until its next reservation, which the view's totals take, so the
+cache served none of the 109,089 items taken for 30,000 orders (`benchmarks.route_aging`), while
+what it held was the items no order had reserved on since their load, each listing every open
+reservation of its row, more of them the longer the history (benchmarks/README.md, soak25).
 """
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,10 +34,6 @@ from hub.services.lookup import find_many
 from hub.services.reserved_events import ReservedEvents, TotalsItem
 from hub.services.supply_view import Holding, SupplyView
 from hub.store import OrderStore, stock_snapshot_every
-
-# StockItem aggregates kept between batches (validated by version before use): a hot item's
-# history grows with every reservation, and replaying it for every order would grow with it.
-CACHED_ITEMS = 20_000
 
 Key = tuple[str, str]  # (source_id, sku)
 
@@ -55,7 +50,6 @@ class StockItems:
     def __init__(self, store: OrderStore, supply: SupplyView) -> None:
         self._store = store
         self._supply = supply
-        self._cache: OrderedDict[Key, StockItem] = OrderedDict()
         # Versions at which the store snapshots a stock item (none: it never does).
         self._snapshot_every = store.snapshotting_intervals.get(StockItem, 0)
         self._reserved = ReservedEvents(store)
@@ -68,9 +62,8 @@ class StockItems:
         by_totals: bool = True,
     ) -> None:
         """Make the reservations in order; `touched` gets each item changed (also when one
-        fails), so that the caller can forget what the store does not hold. `by_totals`:
-        items may be known by the view's totals (see the module's docstring); otherwise
-        each is a cached or loaded one."""
+        fails). `by_totals`: items may be known by the view's totals (see the module's
+        docstring); otherwise each is loaded."""
         wanted = Counter((r.source_id, r.sku) for r in reservations)
         for key in touched:
             del wanted[key]
@@ -79,15 +72,6 @@ class StockItems:
             key = (r.source_id, r.sku)
             item = touched.setdefault(key, items[key])
             item.reserve(r.key, r.quantity, at=at)
-
-    def cached(self) -> list[Key]:
-        """The items kept between batches, least recently used first."""
-        return list(self._cache)
-
-    def forget(self, keys: list[Key]) -> None:
-        """Items changed by a save that did not happen are not what the store holds."""
-        for key in keys:
-            self._cache.pop(key, None)
 
     def _items(
         self, wanted: Counter[Key], at: datetime, by_totals: bool
@@ -98,13 +82,8 @@ class StockItems:
         missing = []
         for key in sorted(wanted):
             holding = self._supply.holding(*key)
-            cached = self._current(key, holding)
             if by_totals and holding is not None and not self._snapshot_due(holding, wanted[key]):
-                if cached is not None:  # this reservation moves the item past the copy
-                    del self._cache[key]
                 items[key] = self._by_totals(key, holding, at)
-            elif cached is not None:
-                items[key] = cached
             else:
                 missing.append(key)
         if not missing:
@@ -115,9 +94,7 @@ class StockItems:
             if item is None:
                 ahead = "no stock item (the view is ahead of the store)"
                 raise StockError(f"{key[0]}/{key[1]}: {ahead}")
-            items[key] = self._cache[key] = item
-            if len(self._cache) > CACHED_ITEMS:
-                self._cache.popitem(last=False)
+            items[key] = item
         return items
 
     def _by_totals(self, key: Key, holding: Holding, at: datetime) -> "StockItem | TotalsItem":
@@ -127,24 +104,6 @@ class StockItems:
         if self._reserved.usable:
             return TotalsItem(*key, totals, holding.version, self._reserved)
         return StockItem.by_totals(*key, totals, holding.version, at)
-
-    def _current(self, key: Key, holding: Holding | None) -> StockItem | None:
-        """The cached item if it is at the holding's version. One behind it is dropped: the
-        item moved on without this copy (a reservation made by the view's totals, a shipment
-        or a count saved by another process), and as versions only rise it can never be
-        current again; kept, it would hold its reservations as they were until the cache's
-        least recently used end reached it (nearly every cached item was such a copy in a
-        soak whose orders ship: benchmarks/README.md, h-soak). One ahead of the view (saved
-        here, not yet seen by the view) is kept for when the view catches up."""
-        cached = self._cache.get(key)
-        if cached is None or holding is None:
-            return None
-        if cached.version == holding.version:
-            self._cache.move_to_end(key)
-            return cached
-        if cached.version < holding.version:
-            del self._cache[key]
-        return None
 
     def _snapshot_due(self, holding: Holding, events: int) -> bool:
         """Whether `events` more events from the holding's version reach a version the store

@@ -105,7 +105,6 @@ def test_items_are_loaded_only_where_a_snapshot_is_due_and_loads_stay_exact(
         before = view.holding(*KEY)
         assert before is not None
         batch = [Reservation(*KEY, f"order-{n}-{i}:s:1", 1) for i in range(3)]
-        items.forget([KEY])  # as if another worker had saved last: no cached item
         touched: dict[Any, StockItem] = {}
         items.reserve(batch, touched, T1)
         store.save(*touched.values())

@@ -127,7 +127,6 @@ def test_routing_on_the_views_totals_loads_the_item_only_where_the_spaced_interv
         before = view.holding(*KEY)
         assert before is not None
         batch = [Reservation(*KEY, f"order-{n}-{i}:s:1", 1) for i in range(7)]
-        items.forget([KEY])  # as if another worker had saved last
         touched: dict[Any, StockItem | TotalsItem] = {}
         items.reserve(batch, touched, T1)
         store.save(*touched.values())
