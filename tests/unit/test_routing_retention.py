@@ -23,15 +23,19 @@ def reserve(items: StockItems, key: str, by_totals: bool = True) -> dict[Any, St
     return touched
 
 
+def busy_item(tmp_path: Path, seed: int) -> tuple[OrderStore, SupplyView, StockItems]:
+    store = OrderStore(env=env(tmp_path / "events.sqlite3"))
+    busy(store, seed, steps=10)
+    view = SupplyView(store)
+    view.refresh()
+    return store, view, StockItems(store, view)
+
+
 def test_an_item_loaded_whole_is_not_kept_after_its_batch(tmp_path: Path) -> None:
     # A kept whole item was current only until its next reservation, which the view's totals
     # take; what stayed kept were items no order reserved on again, each listing every open
     # reservation of its row (soak25).
-    store = OrderStore(env=env(tmp_path / "events.sqlite3"))
-    busy(store, 3, steps=10)
-    view = SupplyView(store)
-    view.refresh()
-    items = StockItems(store, view)
+    store, view, items = busy_item(tmp_path, 3)
     touched = reserve(items, "o1:s:1", by_totals=False)
     loaded = weakref.ref(touched[KEY])
     assert loaded() is not None and "o1:s:1" in touched[KEY].reservations
@@ -47,11 +51,7 @@ def test_an_item_loaded_whole_is_not_kept_after_its_batch(tmp_path: Path) -> Non
 
 
 def test_a_retry_loads_the_item_as_the_store_holds_it_now(tmp_path: Path) -> None:
-    store = OrderStore(env=env(tmp_path / "events.sqlite3"))
-    busy(store, 4, steps=10)
-    view = SupplyView(store)
-    view.refresh()
-    items = StockItems(store, view)
+    store, view, items = busy_item(tmp_path, 4)
     store.save(*reserve(items, "o1:s:1", by_totals=False).values())
     view.refresh()
     elsewhere = by_totals(view)  # e.g. another worker's reservation, or a shipment's
