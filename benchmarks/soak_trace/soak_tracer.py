@@ -83,6 +83,7 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
                 snapshot.dump(str(folder / f"{name}-{n:03d}.snap"))
                 del snapshot
             line["types"] = _census()
+            line["listed_reservations"] = _listed_reservations()
             line["largest"] = _largest()
             line["owners"] = {t: _owners(t) for t in OWNED if t}
             log.write(json.dumps(line) + "\n")
@@ -167,6 +168,13 @@ def _holders(obj: Any, ignored: set[int], depth: int = 6) -> list[str]:
         else:
             chain.append(type(here).__qualname__)
     return chain
+
+
+def _listed_reservations() -> int:
+    """The open reservations the live whole stock items list (each a dict entry and its key):
+    what a process keeping such items holds grows with the history."""
+    items = (o for o in gc.get_objects() if type(o).__qualname__ == "StockItem")
+    return sum(len(getattr(o, "reservations", ())) for o in items)
 
 
 def _census() -> dict[str, int]:

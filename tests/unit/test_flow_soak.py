@@ -87,6 +87,7 @@ def test_a_census_counts_objects_by_type_without_tracemalloc(tmp_path: Path) -> 
     (log,) = tmp_path.glob("orchestration-*.jsonl")
     line = _lines(log)[0]
     assert "traced" not in line and line["types"]["function"] > 0
+    assert line["listed_reservations"] == 0  # nothing routed: no stock item held
     assert not list(tmp_path.glob("*.snap"))
 
 
