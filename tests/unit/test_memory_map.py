@@ -2,6 +2,7 @@
 
 import os
 
+from benchmarks.procstats import rss_bytes
 from benchmarks.soak_trace.memory_map import THREAD_HEAP_ALIGN, resident, resident_of
 
 
@@ -45,9 +46,8 @@ def test_a_mapping_not_aligned_as_a_thread_heap_is_not_one() -> None:
 
 
 def test_this_process_is_mostly_accounted_for() -> None:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    rss = pages * os.sysconf("SC_PAGE_SIZE")
+    rss = rss_bytes(os.getpid())
+    assert rss is not None
     total = sum(resident_of().values())
 
     assert abs(total - rss) < 0.05 * rss
