@@ -48,7 +48,25 @@ def _start() -> None:
         return
     role = _role()
     if role is not None and role in traced + counted:
+        if role != "serve":
+            _one_malloc_arena()
         threading.Thread(target=_trace, args=(out, role, role in traced), daemon=True).start()
+
+
+def _one_malloc_arena() -> None:
+    """A worker role and the relay keep their threads on malloc's main arena, set once their
+    start is done and before their first thread (hub.free_memory `one_malloc_arena`). The
+    tracer's thread starts before that: it would get an arena of its own, and glibc would then
+    hand that one round to the process's later threads (soak25's census showed a second arena
+    in the orchestration role). Set here first, the process's arenas are what they are
+    untraced. In an embedded lane child (started before it knows its name) the tracer's thread
+    still has its own arena."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    if hasattr(libc, "mallopt"):
+        libc.mallopt(-8, 1)  # M_ARENA_MAX
 
 
 def _spawned() -> bool:

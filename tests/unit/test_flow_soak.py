@@ -24,6 +24,7 @@ from benchmarks.projections_memory import split_at_order
 from benchmarks.soak_connector import count, receipt
 from benchmarks.soak_lag import LagBound
 from connectors.consumed import ConsumedMessage
+from hub import free_memory
 from schemas.event_types import EventType
 from schemas.sources import StockDelta, StockSnapshot
 
@@ -89,6 +90,38 @@ def test_a_census_counts_objects_by_type_without_tracemalloc(tmp_path: Path) -> 
     assert "traced" not in line and line["types"]["function"] > 0
     assert line["listed_reservations"] == 0  # nothing routed: no stock item held
     assert not list(tmp_path.glob("*.snap"))
+
+
+THREADS_ALLOCATE = """
+import threading, time
+from benchmarks.soak_trace.memory_map import resident_of
+def work():
+    kept = [bytes(2000) for _ in range(5000)]
+    time.sleep(0.3)
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(resident_of()["malloc threads"])
+"""
+
+
+@pytest.mark.skipif(free_memory._MALLOPT is None, reason="no mallopt (not glibc)")
+@pytest.mark.parametrize(("role", "heaps"), [("orchestration", False), ("serve", True)])
+def test_a_census_leaves_a_batch_role_on_one_malloc_arena(
+    tmp_path: Path, role: str, heaps: bool
+) -> None:
+    # The tracer's thread starts before the role sets one arena itself: it had an arena of its
+    # own, and glibc handed it round to the role's later threads (soak25). serve keeps glibc's
+    # arenas, traced or not.
+    args = Namespace(trace_memory="", census_memory=role, trace_dir=tmp_path, trace_every=60)
+    env = os.environ | trace_memory_env(args) | {"ORDERHUB_TRACE_START": "0"}
+    env.pop("MALLOC_ARENA_MAX", None)
+    env.pop("GLIBC_TUNABLES", None)
+    argv = [sys.executable, "-c", THREADS_ALLOCATE, "--role", role]
+    if role == "serve":
+        argv = [sys.executable, "-c", THREADS_ALLOCATE, "serve"]
+    ran = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=True)
+    assert (int(ran.stdout.split()[-1]) > 0) is heaps
 
 
 def test_growth_at_rest_is_given_per_100k_orders() -> None:
