@@ -19,9 +19,11 @@ malloc's main arena (`one_malloc_arena`): with the GIL they seldom allocate at t
 and the one arena's free memory is used again by whichever thread allocates next. Two hubs side
 by side for 28 minutes (benchmarks/README.md, soak24), one with every process on one arena: its
 orchestration role held 11-18 MB less (malloc's free memory 4-10 MB under load, against 60-70),
-at the same CPU per order. It does not stop what grows there in use (soak24: that role's
-malloc's bytes in use rose 41 → 72 MB over ~800,000 orders, its other threads' heaps 52 → 95
-MB resident over the last ~500,000; cause not found).
+at the same CPU per order. It does not stop what grows there in use: in soak24 that role's
+malloc's bytes in use rose 41 → 72 MB over ~800,000 orders; part of what malloc held there
+(soak25, heaptrack: 13 MB at 426,000 orders) was the buffers libpq keeps per connection as
+large as the largest message it has carried, given back only when the connection closes (hence
+the store's connection age, `hub.settings`).
 
 Elsewhere than glibc (no `malloc_trim`, no `mallopt`) nothing is done.
 """

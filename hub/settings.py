@@ -32,8 +32,7 @@ class Settings(BaseSettings):
         default=600.0,
         gt=0,
         description="The event store's PostgreSQL connections are replaced after this long "
-        "(each keeps buffers as large as the largest statement it has sent or result it has "
-        "read until it is closed)",
+        "(each keeps buffers as large as the largest message it has carried until closed)",
     )
     topic_prefix: str = Field(default="", description="Prepended to every topic name")
     topic_partitions: int = Field(default=6, ge=1)
@@ -381,11 +380,7 @@ class Settings(BaseSettings):
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_LOCK_TIMEOUT": "5",
-            # libpq keeps a connection's send and receive buffers as large as the largest
-            # statement sent and result read on it, until the connection is closed: a batch's
-            # save, a stock item's snapshot (which lists every open reservation, and grows with
-            # them). The library's default (an hour) let them grow over a whole soak; replaced
-            # sooner, a connection gives them back (benchmarks/README.md, soak25).
+            # libpq keeps a connection's buffers as large as the largest message it carried.
             "POSTGRES_CONN_MAX_AGE": str(self.store_connection_max_age_seconds),
             # No ping on every checkout: it was one more round trip per store operation (17-22 %
             # of the orchestration role's time in the flow benchmark). A database restart is
