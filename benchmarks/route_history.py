@@ -9,9 +9,7 @@ orders after it meet the same network, not a sold-out one). Orders are placed an
 chunks of 50, as the orchestrator follower does, in one process on the event store (no broker,
 no HTTP). Measured: a window of orders on the fresh hub; `--history` more orders routed the
 same way (each stock item it touches gathers events: reservations on popular SKUs run to
-thousands); the window again; the window once more after forgetting the orchestrator's cache of
-stock items (as after a restart: each item is loaded from the store, from its snapshot); and
-how long a new supply view takes to rebuild from the log (what a restarting worker does).
+thousands); the window again; and how long a new supply view takes to rebuild from the log (what a restarting worker does).
 """
 
 import argparse
@@ -23,7 +21,6 @@ from pathlib import Path
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
 from hub.bootstrap import Hub, bootstrap
-from hub.services.stock_reservations import StockItems
 from hub.services.supply_view import SupplyView
 from hub.settings import Settings
 from hub.store import OrderStore
@@ -81,8 +78,6 @@ def main() -> None:
                 print(f"  history: {done + part:,} of {args.history:,} ({rate:,.0f} orders/s)")
             rows.append((f"after {args.history:,} more", *route(hub, rng, n, args.window)))
             n += args.window
-            hub.orchestration._items = StockItems(hub.store, hub.orchestration.supply)
-            rows.append(("same, stock items not cached", *route(hub, rng, n, args.window)))
             events = hub.store.max_position()
             started = time.perf_counter()
             applied = SupplyView(hub.store).refresh()

@@ -10,8 +10,6 @@ import pytest
 from hub.settings import Settings
 from hub.store import OrderStore
 
-pytestmark = pytest.mark.postgres
-
 
 def backends(store: OrderStore, checkouts: int) -> set[int]:
     """The server processes behind `checkouts` checkouts of the store's connections."""
@@ -24,6 +22,7 @@ def backends(store: OrderStore, checkouts: int) -> set[int]:
     return seen
 
 
+@pytest.mark.postgres
 def test_the_stores_connections_are_replaced_after_their_age(
     database_url: str, tmp_path: Path
 ) -> None:

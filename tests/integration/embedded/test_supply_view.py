@@ -284,21 +284,21 @@ def test_two_orders_racing_for_the_last_unit_from_stale_views_never_oversell(
     assert [k.split(":")[0] for k in item.reservations] == [str(first)]
 
 
-def test_a_cached_stock_item_gone_stale_conflicts_in_the_store_and_the_order_is_decided_again(
+def test_an_orchestrator_whose_own_last_save_the_store_moved_past_decides_again(
     hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="hub.services.orchestration")
     _stock(hub, "wh-lyon", 3)
     late, view = _second_orchestrator(hub)
-    assert late.orchestrate(_place(hub, "WEB-C1")).outcome == "routed"  # caches wh-lyon's item
+    assert late.orchestrate(_place(hub, "WEB-C1")).outcome == "routed"  # its view: its own save
     other, mine = _place(hub, "WEB-C2", quantity=2), _place(hub, "WEB-C3", quantity=2)
-    # Its view and its cached item agree on a version the store has moved past.
+    # Its view knows wh-lyon's item at a version the store has moved past.
     view.meanwhile = lambda: hub.orchestration.orchestrate(other)
 
     result = late.orchestrate(mine)
 
     assert (result.outcome, result.attempts) == ("backordered", 2)
-    # The reservation on the cached item went through; the store refused its version.
+    # The reservation by the view's totals went through; the store refused its version.
     assert "available; deciding again" not in caplog.text
     assert "deciding again (attempt 1)" in caplog.text
     item = hub.catalog.find_stock("wh-lyon", SKU)
