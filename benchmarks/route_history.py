@@ -9,7 +9,8 @@ orders after it meet the same network, not a sold-out one). Orders are placed an
 chunks of 50, as the orchestrator follower does, in one process on the event store (no broker,
 no HTTP). Measured: a window of orders on the fresh hub; `--history` more orders routed the
 same way (each stock item it touches gathers events: reservations on popular SKUs run to
-thousands); the window again; and how long a new supply view takes to rebuild from the log (what a restarting worker does).
+thousands); the window again; and how long a new supply view takes to rebuild from the log
+(what a restarting worker does).
 """
 
 import argparse
