@@ -33,7 +33,7 @@ from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
 from benchmarks.flow_rest import at_rest, rest_after
 from benchmarks.network import Network
-from benchmarks.procstats import cpu_seconds, rss_bytes
+from benchmarks.procstats import CpuTotal, rss_bytes
 from benchmarks.soak_connector import Connector, rounds
 from benchmarks.soak_lag import LagBound, LagWatch, watch_lag
 
@@ -134,11 +134,13 @@ def before_run(args: Any) -> None:
 
 
 async def write_series(s: Soaking, every: float, path: Path, watch: LagWatch | None) -> None:
-    """Every `every` s one JSON line: per process group RSS (bytes) and CPU (s, cumulative over
-    the group's current processes), the orders sent, decided and shipment requests seen, and
-    each role's records behind and consumed so far (`lag`, `consumed`)."""
+    """Every `every` s one JSON line: per process group RSS (bytes, its current processes) and
+    CPU (s, cumulative over every process the group has had: `CpuTotal`), the orders sent,
+    decided and shipment requests seen, and each role's records behind and consumed so far
+    (`lag`, `consumed`)."""
     started = time.perf_counter()
     seen, sent = s.hub.seen, s.sender.sent
+    totals: dict[str, CpuTotal] = {}
     with path.open("a") as out:
         while True:
             line: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
@@ -153,7 +155,7 @@ async def write_series(s: Soaking, every: float, path: Path, watch: LagWatch | N
             for name, pids in (groups | {"load generator": [os.getpid()]}).items():
                 line[name] = {
                     "rss": sum(rss_bytes(p) or 0 for p in pids),
-                    "cpu": sum(cpu_seconds(p) or 0.0 for p in pids),
+                    "cpu": totals.setdefault(name, CpuTotal()).of(pids),
                     "n": len(pids),
                 }
             out.write(json.dumps(line) + "\n")

@@ -10,13 +10,35 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU of a process (its own threads), or None once it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _stat(pid: int) -> list[str] | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # The command name may hold spaces and parentheses: fields count from the last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+class CpuTotal:
+    """CPU seconds of a group whose processes come and go, those that ended counted at their
+    last reading: a database backend closed by the hub's connection age (ten minutes) would
+    otherwise take its CPU out of the group's total, and a window spanning it would read less
+    than was spent, or less than nothing. What a process spent after its last reading is lost
+    (at most the time between two readings)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[int, str], float] = {}  # (pid, start time): a pid comes again
+
+    def of(self, pids: list[int]) -> float:
+        for pid in pids:
+            fields = _stat(pid)
+            if fields is not None:
+                self._last[pid, fields[19]] = (int(fields[11]) + int(fields[12])) / _TICKS
+        return sum(self._last.values())
 
 
 def rss_bytes(pid: int) -> int | None:

@@ -40,7 +40,7 @@ import psycopg
 
 from aggregates.stock import StockItem
 from benchmarks.network import Network, OrderMaker, generate_network
-from benchmarks.procstats import cpu_seconds
+from benchmarks.procstats import CpuTotal
 from benchmarks.route_profile import NOW, build_network, order_command
 from benchmarks.services import drop_database, fresh_database, postgres_server
 from hub.bootstrap import Hub, bootstrap
@@ -54,17 +54,18 @@ STREAM = "bench.orders:0"
 
 
 class Backends:
-    """CPU of the PostgreSQL backends connected to one database (this run's)."""
+    """CPU of the PostgreSQL backends of one database (this run's), closed ones included."""
 
     def __init__(self, server: str, database: str) -> None:
         self._server, self._database = server, database
+        self._total = CpuTotal()
 
     def cpu(self) -> float:
         with psycopg.connect(self._server, autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._database,)
             ).fetchall()
-        return sum(cpu_seconds(pid) or 0.0 for (pid,) in rows)
+        return self._total.of([pid for (pid,) in rows])
 
 
 class Collector:

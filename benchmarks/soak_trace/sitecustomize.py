@@ -61,12 +61,9 @@ def _one_malloc_arena() -> None:
     in the orchestration role). Set here first, the process's arenas are what they are
     untraced. In an embedded lane child (started before it knows its name) the tracer's thread
     still has its own arena."""
-    import ctypes
-    import ctypes.util
+    from hub.free_memory import one_malloc_arena
 
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    if hasattr(libc, "mallopt"):
-        libc.mallopt(-8, 1)  # M_ARENA_MAX
+    one_malloc_arena()
 
 
 def _spawned() -> bool:
