@@ -211,12 +211,15 @@ def _place(hub: Hub, maker: OrderMaker, block: int, count: int) -> dict[UUID, in
 
 def _ship(hub: Hub, shipper: Shipper) -> set[tuple[str, str]]:
     """The share of the shipments requested since the last call reported shipped; the rows
-    they shipped from."""
+    they shipped from (those of the shipments left unshipped are not counted up: with
+    `--ship 0` none is)."""
     shipments = shipper.new_shipments()
-    updates = [FulfillmentUpdate.model_validate(b) for b in shipper.updates(shipments, NOW)]
+    bodies = shipper.updates(shipments, NOW)
+    updates = [FulfillmentUpdate.model_validate(b) for b in bodies]
     for start in range(0, len(updates), 200):  # a batch at a time, as the fulfillment role
         hub.fulfillment.apply_updates(updates[start : start + 200])
-    return {(source, sku) for _, _, source, skus in shipments for sku in skus}
+    shipped = {b["shipment_id"] for b in bodies}
+    return {(s, sku) for _, ship_id, s, skus in shipments if ship_id in shipped for sku in skus}
 
 
 def _restock(hub: Hub, first: dict[tuple[str, str], int], rows: set[tuple[str, str]]) -> None:
