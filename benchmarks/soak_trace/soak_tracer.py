@@ -7,9 +7,11 @@ import heapq
 import importlib
 import json
 import os
+import sys
 import time
 import tracemalloc
 from collections import Counter, deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,7 @@ def trace_while(out: str, name: str, start: float, every: float, frames: int) ->
                 snapshot.dump(str(folder / f"{name}-{n:03d}.snap"))
                 del snapshot
             line["types"] = _census()
+            line["frozen"] = gc.get_freeze_count()
             line["listed_reservations"] = _listed_reservations()
             line["largest"] = _largest()
             line["owners"] = {t: _owners(t) for t in OWNED if t}
@@ -117,15 +120,19 @@ def _owners(type_name: str, depth: int = 8) -> list[str]:
 def _largest(top: int = 12, owned: int = 5) -> list[dict[str, Any]]:
     """The containers with the most entries: a census counts a dict that grows by a key per
     order as one dict. The collector does not track a dict or list of plain values (strings,
-    numbers), so those are looked for among what the tracked objects refer to. The first
-    `owned` name what holds them."""
-    biggest = _biggest_containers(top)
+    numbers), so those are looked for among what the tracked objects refer to; a module's
+    namespace and everything made before a worker's `gc.freeze()` (hub.collector) are not in
+    `gc.get_objects()` at all, so the modules' names are looked through too (`at`: the name a
+    container was found under). The first `owned` name what holds them."""
+    biggest, named = _biggest_containers(top)
     found = []
     for rank in range(len(biggest)):
         obj = biggest[rank]
         entry: dict[str, Any] = {"type": type(obj).__name__, "len": len(obj)}
         if isinstance(obj, dict):
             entry["keys"] = [repr(k)[:60] for k in list(obj)[:3]]
+        if id(obj) in named:
+            entry["at"] = named[id(obj)]
         if rank < owned:
             entry["held_by"] = _holders(obj, ignored={id(biggest)})
         found.append(entry)
@@ -133,20 +140,42 @@ def _largest(top: int = 12, owned: int = 5) -> list[dict[str, Any]]:
     return found
 
 
-def _biggest_containers(top: int) -> list[Any]:
+def _biggest_containers(top: int) -> tuple[list[Any], dict[int, str]]:
     kinds = (dict, set, list, deque)
     heap: list[tuple[int, int, Any]] = []
     seen: set[int] = set()
-    for tracked in gc.get_objects():
-        for obj in (tracked, *gc.get_referents(tracked)):
-            if type(obj) not in kinds or id(obj) in seen:
+    named: dict[int, str] = {}
+    for root, name in _roots():
+        for obj in (root, *gc.get_referents(root)):
+            if type(obj) not in kinds:
+                continue
+            if name is not None and id(obj) not in named:
+                named[id(obj)] = name if obj is root else f"{name} → {type(obj).__name__}"
+            if id(obj) in seen:
                 continue
             seen.add(id(obj))
             if len(heap) < top:
                 heapq.heappush(heap, (len(obj), id(obj), obj))
             elif len(obj) > heap[0][0]:
                 heapq.heapreplace(heap, (len(obj), id(obj), obj))
-    return [obj for _, _, obj in sorted(heap, key=lambda entry: entry[0], reverse=True)]
+    biggest = [obj for _, _, obj in sorted(heap, key=lambda entry: entry[0], reverse=True)]
+    return biggest, {id(o): named[id(o)] for o in biggest if id(o) in named}
+
+
+def _roots() -> Iterator[tuple[Any, str | None]]:
+    """The objects the collector tracks, then each module's names and its classes' (named:
+    a module's cache is reached from nothing the collector lists once frozen)."""
+    for tracked in gc.get_objects():
+        yield tracked, None
+    for module_name, module in list(sys.modules.items()):
+        space = getattr(module, "__dict__", None)
+        if type(space) is not dict:
+            continue
+        for key, value in list(space.items()):
+            yield value, f"{module_name}.{key}"
+            if isinstance(value, type):
+                for attribute, inner in list(vars(value).items()):
+                    yield inner, f"{module_name}.{key}.{attribute}"
 
 
 def _holders(obj: Any, ignored: set[int], depth: int = 6) -> list[str]:

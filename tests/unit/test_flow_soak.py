@@ -2,12 +2,14 @@
 processes."""
 
 import asyncio
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import types
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from benchmarks.network import Network, StockRow
 from benchmarks.projections_memory import split_at_order
 from benchmarks.soak_connector import count, receipt
 from benchmarks.soak_lag import LagBound
+from benchmarks.soak_trace import soak_tracer
 from connectors.consumed import ConsumedMessage
 from hub import free_memory
 from schemas.event_types import EventType
@@ -239,3 +242,21 @@ async def test_an_embedded_soak_restocks_over_rest_without_a_kafka_producer(
     assert rows == [count("st-2", "SKU-2", 3), count("wh-1", "SKU-1", 7)]
     assert [StockSnapshot.model_validate(r).on_hand for r in rows] == [3, 7]
     assert net.restocked == 2 and net.receipts_failed == 0
+
+
+def test_the_largest_containers_include_a_frozen_modules_cache() -> None:
+    """A worker freezes what its start made (hub.collector): a module's cache is then in no
+    list `gc.get_objects()` gives, and a dict of plain values is not tracked at all."""
+    module = types.ModuleType("soak_census_probe")
+    module.__dict__["_CACHE"] = {f"key-{n}": n for n in range(60_000)}
+    sys.modules[module.__name__] = module
+    gc.collect()
+    gc.freeze()
+    try:
+        largest = soak_tracer._largest(top=3, owned=0)
+    finally:
+        gc.unfreeze()
+        del sys.modules[module.__name__]
+    assert {"type": "dict", "len": 60_000, "at": "soak_census_probe._CACHE"} in [
+        {k: e.get(k) for k in ("type", "len", "at")} for e in largest
+    ]
