@@ -11,7 +11,11 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU of a process (its own threads), or None once it is gone."""
     fields = _stat(pid)
-    return None if fields is None else (int(fields[11]) + int(fields[12])) / _TICKS
+    return None if fields is None else _cpu(fields)
+
+
+def _cpu(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -37,7 +41,7 @@ class CpuTotal:
         for pid in pids:
             fields = _stat(pid)
             if fields is not None:
-                self._last[pid, fields[19]] = (int(fields[11]) + int(fields[12])) / _TICKS
+                self._last[pid, fields[19]] = _cpu(fields)
         return sum(self._last.values())
 
 
