@@ -11,10 +11,20 @@ then, so the first and the last snapshots at rest diff what was kept.
 Distributed, the rest first waits for every role's lag to reach 0 (`soak_lag.catch_up`) and
 says which role took how long: the quiet soak of the seventh wave waited on a hub busy 6
 minutes after sending stopped without knowing which role was behind.
+
+The rest before the soak is taken before the first order: a role's caches, its connections'
+buffers and malloc's heap fill in its first tens of thousands of orders, so "before → after"
+counts that warm-up with what the history adds. `--soak-rest-at N,...` rests midway too, once
+N orders are decided (`Rests`): the offering held, the hub caught up and idle, the floors taken
+as at the end; a rest after the warm-up against the one after the soak is what the history
+added. The series marks the idle part of each rest (`rest`: "start", the samples in it, "end",
+written as it begins and ends), and its report leaves that time and CPU out of the windows
+(`benchmarks.flow_soak_report`).
 """
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +63,37 @@ def show_catch_up(caught: dict[str, Any]) -> None:
     console.print(f"    caught up after {caught['seconds']:,.0f} s: {', '.join(parts)}{left}")
 
 
+@dataclass
+class Rests:
+    """A soak's rests: the orders decided at which it rests midway (`--soak-rest-at`), whether
+    the offering is held for one, and the idle part of each for the series: "start" once the
+    hub is idle, "idle" while the floors are taken, "end" (`next`: the series writes a sample
+    at each mark, not up to a sampling period later)."""
+
+    at: list[int] = field(default_factory=list)
+    holding: bool = False
+    phase: str | None = None
+    taken: list[dict[str, Any]] = field(default_factory=list)
+    _marks: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+
+    def mark(self, phase: str | None) -> None:
+        self._marks.put_nowait(phase)
+        self.phase = "idle" if phase == "start" else None if phase == "end" else phase
+
+    async def next(self, every: float) -> str | None:
+        """The next mark, or after `every` s without one the phase then."""
+        try:
+            return await asyncio.wait_for(self._marks.get(), every)
+        except TimeoutError:
+            return self.phase
+
+
 async def at_rest(
-    hub: RunningHub, seconds: float, snapshots: Path | None, watch: LagWatch | None = None
+    hub: RunningHub,
+    seconds: float,
+    snapshots: Path | None,
+    watch: LagWatch | None = None,
+    rests: Rests | None = None,
 ) -> dict[str, Any]:
     """Once every role has caught up and the hub is idle: each process's lowest RSS over
     `seconds` (MB), sampled every s (the batch roles give malloc's free pages back every 30 s:
@@ -64,18 +103,52 @@ async def at_rest(
         caught = await catch_up(watch, REST_LIMIT, time.perf_counter)
         show_catch_up(caught)
     busy = await wait_idle(hub, REST_LIMIT)
+    if rests is not None:
+        rests.mark("start")
     pids = hub_pids(hub)
     if snapshots is not None:
         ask_snapshots(snapshots)
     floors: dict[str, float] = {}
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        for name, found in pids.items():
-            rss = sum(rss_bytes(pid) or 0 for pid in found) / MB
-            if rss:
-                floors[name] = min(rss, floors.get(name, rss))
-        await asyncio.sleep(1.0)
+    try:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            for name, found in pids.items():
+                rss = sum(rss_bytes(pid) or 0 for pid in found) / MB
+                if rss:
+                    floors[name] = min(rss, floors.get(name, rss))
+            await asyncio.sleep(1.0)
+    finally:
+        if rests is not None:
+            rests.mark("end")
     return {"caught_up": caught, "busy_seconds": busy, "seconds": seconds, "floor_mb": floors}
+
+
+def decided_by(hub: RunningHub) -> int:
+    return len(hub.seen.routed) + len(hub.seen.held)
+
+
+async def rest_midway(
+    hub: RunningHub,
+    seconds: float,
+    snapshots: Path | None,
+    watch: LagWatch | None,
+    rests: Rests,
+) -> None:
+    """At each of `rests.at` orders decided: the offering held, a rest as at the end (the
+    traced processes asked for a snapshot), the offering resumed."""
+    for mark in rests.at:
+        while decided_by(hub) < mark:
+            await asyncio.sleep(1.0)
+        rests.holding = True
+        try:
+            console.print(f"    resting at {decided_by(hub):,} orders decided")
+            found = await at_rest(hub, seconds, snapshots, watch, rests)
+        finally:
+            rests.holding = False
+        found["decided"] = decided_by(hub)
+        rests.taken.append(found)
+        shown = ", ".join(f"{n} {mb:,.1f}" for n, mb in found["floor_mb"].items())
+        console.print(f"    at rest at {found['decided']:,} orders (MB): {shown}")
 
 
 def show_rest(before: dict[str, Any], after: dict[str, Any], orders: int) -> dict[str, Any]:
@@ -100,9 +173,18 @@ async def rest_after(
     snapshots: Path | None,
     before: dict[str, Any],
     watch: LagWatch | None = None,
+    rests: Rests | None = None,
 ) -> dict[str, Any]:
-    """The rest after the soak, beside `before`: the floors and their growth per order."""
-    after = await at_rest(hub, seconds, snapshots, watch)
-    decided = len(hub.seen.routed) + len(hub.seen.held)
+    """The rest after the soak, beside `before` (and the first rest midway, if any): the
+    floors and their growth per order."""
+    after = await at_rest(hub, seconds, snapshots, watch, rests)
+    decided = decided_by(hub)
     growth = show_rest(before, after, decided)
-    return {"before": before, "after": after, "decided": decided, "growth": growth}
+    found = {"before": before, "after": after, "decided": decided, "growth": growth}
+    if rests is not None and rests.taken:
+        # What the history added: the first rest midway (after the warm-up) against the end.
+        first = rests.taken[0]
+        console.print(f"    from the rest at {first['decided']:,} orders decided:")
+        later = show_rest(first, after, decided - first["decided"])
+        found |= {"midway": rests.taken, "growth_from_midway": later}
+    return found

@@ -31,7 +31,7 @@ from benchmarks.flow_history import SOAK_SHIP_CONCURRENCY
 from benchmarks.flow_hub import KAFKA_CHANNEL, RunningHub, Seen
 from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
-from benchmarks.flow_rest import at_rest, rest_after
+from benchmarks.flow_rest import Rests, at_rest, rest_after, rest_midway
 from benchmarks.network import Network
 from benchmarks.procstats import CpuTotal, rss_bytes
 from benchmarks.soak_connector import Connector, rounds
@@ -88,6 +88,8 @@ def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
                         "malloc's figures of these hub processes (no tracemalloc)")  # fmt: skip
     parser.add_argument("--soak-rest", type=float, default=0.0, help="soak: before and "
                         "after it, each process's RSS floor over this many s, idle")  # fmt: skip
+    parser.add_argument("--soak-rest-at", default="", help="soak with --soak-rest: rest "
+                        "midway too at these orders decided, e.g. 100000")  # fmt: skip
     parser.add_argument("--trace-dir", type=Path, help="soak: where the snapshots go")
     parser.add_argument("--trace-every", type=float, default=300.0, help="seconds between "
                         "snapshots (the first after 60 s)")  # fmt: skip
@@ -104,12 +106,17 @@ def undecided(sender: Sender, seen: Seen) -> int:
     return len(sent.due) - never - len(seen.routed) - len(seen.held)
 
 
-def pacing(s: "Soaking", behind: int, bound: LagBound | None) -> Callable[[], bool] | None:
-    """What holds the offering: more than `behind` sent orders undecided, or a role lagging."""
-    if not behind and bound is None:
+def pacing(
+    s: "Soaking", behind: int, bound: LagBound | None, rests: Rests | None = None
+) -> Callable[[], bool] | None:
+    """What holds the offering: more than `behind` sent orders undecided, a role lagging, or a
+    rest midway."""
+    if not behind and bound is None and rests is None:
         return None
 
     def hold() -> bool:
+        if rests is not None and rests.holding:
+            return True
         if behind and undecided(s.sender, s.hub.seen) > behind:
             return True
         return bound is not None and bool(bound.lagging())
@@ -133,17 +140,23 @@ def before_run(args: Any) -> None:
     interruptible()
 
 
-async def write_series(s: Soaking, every: float, path: Path, watch: LagWatch | None) -> None:
+async def write_series(
+    s: Soaking, every: float, path: Path, watch: LagWatch | None, rests: Rests | None = None
+) -> None:
     """Every `every` s one JSON line: per process group RSS (bytes, its current processes) and
     CPU (s, cumulative over every process the group has had: `CpuTotal`), the orders sent,
     decided and shipment requests seen, and each role's records behind and consumed so far
-    (`lag`, `consumed`)."""
+    (`lag`, `consumed`); with `rests`, a line at each mark of a rest too, and `rest` in it
+    ("start", "idle", "end": `benchmarks.flow_rest.Rests`)."""
     started = time.perf_counter()
     seen, sent = s.hub.seen, s.sender.sent
     totals: dict[str, CpuTotal] = {}
+    rest = None
     with path.open("a") as out:
         while True:
-            line: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
+            line: dict[str, Any] = {"t": round(time.perf_counter() - started, 3)}
+            if rest is not None:
+                line["rest"] = rest
             line["wall"] = time.time()
             line["sent"] = len(sent.due)
             line["routed"], line["held"] = len(seen.routed), len(seen.held)
@@ -160,7 +173,10 @@ async def write_series(s: Soaking, every: float, path: Path, watch: LagWatch | N
                 }
             out.write(json.dumps(line) + "\n")
             out.flush()
-            await asyncio.sleep(every)
+            if rests is None:
+                await asyncio.sleep(every)
+            else:
+                rest = await rests.next(every)
 
 
 def trace_memory_env(args: Any) -> dict[str, str]:
@@ -217,18 +233,26 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
     bound = LagBound(args.soak_lag, args.soak_lag_seconds) if args.soak_lag and watch else None
     if args.soak_minutes:
         s.sender.stop_at = time.perf_counter() + seconds
-    s.sender.hold = pacing(s, args.soak_behind, bound)
+    rests = Rests(rest_marks(args)) if args.soak_rest else None
+    s.sender.hold = pacing(s, args.soak_behind, bound, rests if rests and rests.at else None)
     watching = [asyncio.create_task(watch_lag(watch, bound, time.perf_counter))] if watch else []
     if args.series:
-        watching.append(
-            asyncio.create_task(write_series(s, args.sample_seconds, args.series, watch))
-        )
+        series = write_series(s, args.sample_seconds, args.series, watch, rests)
+        watching.append(asyncio.create_task(series))
     try:
-        return await soak_watched(s, args, rate, seconds, watch, bound)
+        return await soak_watched(s, args, rate, seconds, watch, bound, rests)
     finally:  # the series goes on through the rest after: its last lines are the caught-up hub
         await wind_down(asyncio.Event(), watching, None)
         if watch is not None:
             await watch.close()
+
+
+def rest_marks(args: Any) -> list[int]:
+    """`--soak-rest-at`: the orders decided at which to rest midway, in order."""
+    marks = sorted(int(m.replace("_", "")) for m in args.soak_rest_at.split(",") if m.strip())
+    if marks and not args.soak_rest:
+        raise SystemExit("--soak-rest-at needs --soak-rest (how long each rest takes floors)")
+    return marks
 
 
 def lag_figures(watch: LagWatch | None, bound: LagBound | None) -> dict[str, Any]:
@@ -250,8 +274,9 @@ async def soak_watched(
     seconds: float,
     watch: LagWatch | None,
     bound: LagBound | None,
+    rests: Rests | None = None,
 ) -> dict[str, Any]:
-    """The soak between the rests, the network's rounds beside it."""
+    """The soak between the rests (and with those midway), the network's rounds beside it."""
     # Without shipping, the rounds still cancel what waits too long (`--cancel-after`).
     net = (
         Connector(s.hub, s.network, args)
@@ -260,17 +285,20 @@ async def soak_watched(
     )
     stop = asyncio.Event()
     snapshots = snapshots_folder(args)
-    rest = await at_rest(s.hub, args.soak_rest, snapshots, watch) if args.soak_rest else None
+    rest = await at_rest(s.hub, args.soak_rest, snapshots, watch, rests) if rests else None
     if net is not None:
         await net.start()
-    task = asyncio.create_task(rounds(net, stop)) if net is not None else None
+    tasks = [asyncio.create_task(rounds(net, stop))] if net is not None else []
+    if rests is not None and rests.at:
+        midway = rest_midway(s.hub, args.soak_rest, snapshots, watch, rests)
+        tasks.append(asyncio.create_task(midway))
     try:
         step = await s.step(rate, 0.0, seconds)
     finally:
-        await wind_down(stop, [task] if task is not None else [], net)
+        await wind_down(stop, tasks, net)
     step |= lag_figures(watch, bound)
     if rest is not None:  # the network's rounds stopped too: the hub catches up, then rests
-        step["at_rest"] = await rest_after(s.hub, args.soak_rest, snapshots, rest, watch)
+        step["at_rest"] = await rest_after(s.hub, args.soak_rest, snapshots, rest, watch, rests)
     if net is None:
         return step
     sh = net.shipper

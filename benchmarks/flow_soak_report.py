@@ -42,6 +42,7 @@ COUNTS = {
     "lag",
     "consumed",
     "groups",
+    "rest",
 }
 
 
@@ -63,6 +64,41 @@ def under_load(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     first = max(i for i, n in enumerate(counts) if n == counts[0]) + 1
     last = min(i for i, n in enumerate(counts) if n == counts[-1])
     return series[first:last] if last - first > 1 else series
+
+
+def without_rests(
+    series: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The series with the idle part of each rest (`--soak-rest`, `--soak-rest-at`: its samples
+    from "start" to "end", `benchmarks.flow_rest.Rests`) taken out, its time and every
+    group's CPU taken off the samples after it, so that a window spanning a rest midway counts
+    the orders it decided over the time and CPU spent deciding them; and the samples of each
+    rest, "start" to "end". A series without marks is as it was."""
+    kept: list[dict[str, Any]] = []
+    rests: list[list[dict[str, Any]]] = []
+    shift_t = 0.0
+    shift_cpu: dict[str, float] = {}
+    for sample in series:
+        mark = sample.get("rest")
+        if mark is not None and rests and rests[-1][-1].get("rest") != "end":
+            rests[-1].append(sample)  # within a rest (or its end)
+            if mark == "end":
+                first, last = rests[-1][0], sample
+                shift_t += last["t"] - first["t"]
+                for name in processes([first, last]):
+                    if name in first and name in last:
+                        used = last[name]["cpu"] - first[name]["cpu"]
+                        shift_cpu[name] = shift_cpu.get(name, 0.0) + used
+            continue
+        if mark == "start":
+            rests.append([sample])
+        moved = dict(sample, t=sample["t"] - shift_t) if shift_t else dict(sample)
+        for name, used in shift_cpu.items():
+            if name in moved:
+                moved[name] = dict(moved[name], cpu=moved[name]["cpu"] - used)
+        moved.pop("rest", None)
+        kept.append(moved)
+    return kept, rests
 
 
 def windows(series: list[dict[str, Any]], size: int, skip: int) -> list[list[dict[str, Any]]]:
@@ -251,10 +287,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lag-bound", type=int, default=10_000, help="records behind a role")
     parser.add_argument("--lag-seconds", type=float, default=30.0, help="... for this long")
     args = parser.parse_args(argv)
-    series = load(args.series)
+    series, rests = without_rests(load(args.series))
     names = [n for n in processes(series) if n != "load generator"] + ["load generator"]
     cut = windows(under_load(series), args.window, args.skip)
     console = Console(width=240)
+    if rests:
+        rows = [{"from": decided(r[0]), "to": decided(r[-1])} | floors(r, names) for r in rests]
+        console.print(table("RSS at rest (MB): the lowest sample of each rest", rows, names, ".1f"))
     costs = [cost(w, names) for w in cut]
     console.print(table("CPU ms per decided order", costs, ["per_s", "all", *names], ".2f"))
     rss = [{"from": decided(w[0]), "to": decided(w[-1])} | floors(w, names) for w in cut]

@@ -19,8 +19,8 @@ import pytest
 from benchmarks import soak_connector
 from benchmarks.flow_hub import Seen
 from benchmarks.flow_load import Sender
-from benchmarks.flow_rest import ask_snapshots, show_rest
-from benchmarks.flow_soak import pacing, soak_seconds, trace_memory_env
+from benchmarks.flow_rest import Rests, ask_snapshots, show_rest
+from benchmarks.flow_soak import pacing, rest_marks, soak_seconds, trace_memory_env, write_series
 from benchmarks.network import Network, StockRow
 from benchmarks.projections_memory import split_at_order
 from benchmarks.soak_connector import count, receipt
@@ -260,3 +260,42 @@ def test_the_largest_containers_include_a_frozen_modules_cache() -> None:
     assert {"type": "dict", "len": 60_000, "at": "soak_census_probe._CACHE"} in [
         {k: e.get(k) for k in ("type", "len", "at")} for e in largest
     ]
+
+
+def test_a_rest_midway_holds_the_pace_and_its_marks_are_read_in_order() -> None:
+    s = _soaking(sent=1000, decided=1000)
+    rests = Rests([100_000])
+    hold = pacing(s, 1500, None, rests)
+    assert hold is not None and not hold()
+    rests.holding = True
+    assert hold()
+    assert rest_marks(Namespace(soak_rest_at="300_000, 100000", soak_rest=45)) == [
+        100_000,
+        300_000,
+    ]
+    with pytest.raises(SystemExit):
+        rest_marks(Namespace(soak_rest_at="100000", soak_rest=0))
+
+
+@pytest.mark.asyncio
+async def test_the_series_writes_a_line_at_each_mark_of_a_rest(tmp_path: Path) -> None:
+    # Sampled every 60 s, the rest's start and end still get a line each, at once: the report
+    # takes the time between them out of its windows.
+    s = _soaking(sent=10, decided=10)
+    s.hub.pids = dict
+    rests = Rests()
+    path = tmp_path / "series.jsonl"
+    writing = asyncio.create_task(write_series(s, 60.0, path, None, rests))
+    await asyncio.sleep(0.05)
+    rests.mark("start")
+    await asyncio.sleep(0.05)
+    rests.mark("end")
+    await asyncio.sleep(0.05)
+    writing.cancel()
+    await asyncio.gather(writing, return_exceptions=True)
+    assert [line.get("rest") for line in _lines(path)] == [None, "start", "end"]
+    assert rests.phase is None
+    assert await Rests().next(0.01) is None
+    idle = Rests()
+    idle.mark("start")
+    assert [await idle.next(0.01), await idle.next(0.01)] == ["start", "idle"]

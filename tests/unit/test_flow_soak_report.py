@@ -12,6 +12,7 @@ from benchmarks.flow_soak_report import (
     processes,
     under_load,
     windows,
+    without_rests,
     work_rows,
 )
 from benchmarks.soak_lag import LagBound
@@ -115,3 +116,26 @@ def test_the_rests_before_and_after_are_not_in_the_windows() -> None:
     assert [s["t"] for s in kept] == [3, 4, 5]
     idle = [sample(t, 5, 0.0, 100) for t in range(3)]
     assert under_load(idle) == idle
+
+
+def test_a_rest_midway_leaves_its_time_and_cpu_out_and_is_listed_with_its_floor() -> None:
+    name = "worker orchestration"
+    series = [
+        sample(0, 0, 0.0, 100),
+        sample(10, 500, 2.0, 100),
+        sample(20, 1000, 4.0, 110) | {"rest": "start"},
+        sample(35, 1000, 4.5, 90) | {"rest": "idle"},
+        sample(50, 1000, 5.0, 95) | {"rest": "end"},
+        sample(60, 1500, 7.0, 120),
+        sample(70, 2000, 9.0, 120),
+    ]
+    kept, rests = without_rests(series)
+    assert [s["t"] for s in kept] == [0, 10, 20, 30, 40]
+    assert [s[name]["cpu"] for s in kept] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert all("rest" not in s for s in kept)
+    # One window over the rest: 2,000 orders in 40 s of work, 4 ms of CPU each.
+    row = cost(windows(kept, 10_000, skip=0)[0], [name])
+    assert row["per_s"] == 50.0 and row[name] == 4.0
+    assert [[s["t"] for s in r] for r in rests] == [[20, 35, 50]]
+    assert floors(rests[0], [name]) == {name: 90.0}
+    assert without_rests(series[:2]) == (series[:2], [])
