@@ -17,9 +17,13 @@ buffers and malloc's heap fill in its first tens of thousands of orders, so "bef
 counts that warm-up with what the history adds. `--soak-rest-at N,...` rests midway too, once
 N orders are decided (`Rests`): the offering held, the hub caught up and idle, the floors taken
 as at the end; a rest after the warm-up against the one after the soak is what the history
-added. The series marks the idle part of each rest (`rest`: "start", the samples in it, "end",
-written as it begins and ends), and its report leaves that time and CPU out of the windows
-(`benchmarks.flow_soak_report`).
+added. Unlike the rest at the end, the network's rounds go on through one midway (with
+`--cancel-after` alone, the cancels of what waited too long: a few a second), so its floors are
+those of a hub idle but for them. The series marks the idle part of each rest (`rest`: "start",
+the samples in it, "end", each mark written as it comes; the end of the last rest may be left
+unwritten when the series stops), and its report leaves that part's time and CPU out of the
+windows (`benchmarks.flow_soak_report`); the hold before it (the catch-up, at least 3 quiet
+seconds) stays in them, a few seconds a rest.
 """
 
 import asyncio
@@ -74,18 +78,30 @@ class Rests:
     holding: bool = False
     phase: str | None = None
     taken: list[dict[str, Any]] = field(default_factory=list)
-    _marks: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    _marks: list[str] = field(default_factory=list)
+    _marked: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def mark(self, phase: str | None) -> None:
-        self._marks.put_nowait(phase)
-        self.phase = "idle" if phase == "start" else None if phase == "end" else phase
+    def mark(self, phase: str) -> None:
+        self._marks.append(phase)
+        self._marked.set()
+        self.phase = "idle" if phase == "start" else None
 
     async def next(self, every: float) -> str | None:
-        """The next mark, or after `every` s without one the phase then."""
-        try:
-            return await asyncio.wait_for(self._marks.get(), every)
-        except TimeoutError:
-            return self.phase
+        """The next mark, or after `every` s without one the phase then. Not `wait_for` on a
+        queue: in Python 3.11 a cancel that comes as the item does is lost (the item is
+        returned), and the series, cancelled right after a rest's last mark, went on."""
+        if not self._marks:
+            self._marked.clear()
+            try:
+                async with asyncio.timeout(every):
+                    await self._marked.wait()
+            except TimeoutError:
+                pass
+        return self.pending() or self.phase
+
+    def pending(self) -> str | None:
+        """A mark not yet taken by `next`, if any (taken now)."""
+        return self._marks.pop(0) if self._marks else None
 
 
 async def at_rest(
@@ -135,7 +151,8 @@ async def rest_midway(
     rests: Rests,
 ) -> None:
     """At each of `rests.at` orders decided: the offering held, a rest as at the end (the
-    traced processes asked for a snapshot), the offering resumed."""
+    traced processes asked for a snapshot), the offering resumed. A rest that fails is said
+    and ends the rests midway (the soak goes on)."""
     for mark in rests.at:
         while decided_by(hub) < mark:
             await asyncio.sleep(1.0)
@@ -143,6 +160,9 @@ async def rest_midway(
         try:
             console.print(f"    resting at {decided_by(hub):,} orders decided")
             found = await at_rest(hub, seconds, snapshots, watch, rests)
+        except Exception as error:
+            console.print(f"    the rest at {mark:,} orders failed: {error!r}")
+            return
         finally:
             rests.holding = False
         found["decided"] = decided_by(hub)
@@ -181,6 +201,9 @@ async def rest_after(
     decided = decided_by(hub)
     growth = show_rest(before, after, decided)
     found = {"before": before, "after": after, "decided": decided, "growth": growth}
+    if rests is not None and len(rests.taken) < len(rests.at):
+        missed = rests.at[len(rests.taken) :]
+        console.print(f"    no rest at {', '.join(f'{m:,}' for m in missed)} orders decided")
     if rests is not None and rests.taken:
         # What the history added: the first rest midway (after the warm-up) against the end.
         first = rests.taken[0]

@@ -152,31 +152,41 @@ async def write_series(
     seen, sent = s.hub.seen, s.sender.sent
     totals: dict[str, CpuTotal] = {}
     rest = None
+
+    async def sample() -> dict[str, Any]:
+        line: dict[str, Any] = {"t": round(time.perf_counter() - started, 3)}
+        if rest is not None:
+            line["rest"] = rest
+        line["wall"] = time.time()
+        line["sent"] = len(sent.due)
+        line["routed"], line["held"] = len(seen.routed), len(seen.held)
+        line["requested"] = len(seen.requested)
+        line["shed"], line["failed"] = len(sent.shed), len(sent.failed)
+        behind = await watch.look() if watch is not None else None
+        line |= behind.as_json() if behind is not None else {}
+        groups = await asyncio.to_thread(s.hub.pids)
+        for name, pids in (groups | {"load generator": [os.getpid()]}).items():
+            line[name] = {
+                "rss": sum(rss_bytes(p) or 0 for p in pids),
+                "cpu": totals.setdefault(name, CpuTotal()).of(pids),
+                "n": len(pids),
+            }
+        return line
+
     with path.open("a") as out:
-        while True:
-            line: dict[str, Any] = {"t": round(time.perf_counter() - started, 3)}
-            if rest is not None:
-                line["rest"] = rest
-            line["wall"] = time.time()
-            line["sent"] = len(sent.due)
-            line["routed"], line["held"] = len(seen.routed), len(seen.held)
-            line["requested"] = len(seen.requested)
-            line["shed"], line["failed"] = len(sent.shed), len(sent.failed)
-            behind = await watch.look() if watch is not None else None
-            line |= behind.as_json() if behind is not None else {}
-            groups = await asyncio.to_thread(s.hub.pids)
-            for name, pids in (groups | {"load generator": [os.getpid()]}).items():
-                line[name] = {
-                    "rss": sum(rss_bytes(p) or 0 for p in pids),
-                    "cpu": totals.setdefault(name, CpuTotal()).of(pids),
-                    "n": len(pids),
-                }
-            out.write(json.dumps(line) + "\n")
-            out.flush()
-            if rests is None:
-                await asyncio.sleep(every)
-            else:
-                rest = await rests.next(every)
+        try:
+            while True:
+                out.write(json.dumps(await sample()) + "\n")
+                out.flush()
+                if rests is None:
+                    await asyncio.sleep(every)
+                else:
+                    rest = await rests.next(every)
+        except asyncio.CancelledError:
+            # Stopped right after a rest's marks (the soak's end): their lines still written.
+            while rests is not None and (rest := rests.pending()) is not None:
+                out.write(json.dumps(await sample()) + "\n")
+            raise
 
 
 def trace_memory_env(args: Any) -> dict[str, str]:
@@ -233,7 +243,8 @@ async def soak(s: Soaking, args: Any, rate: int, seconds: float) -> dict[str, An
     bound = LagBound(args.soak_lag, args.soak_lag_seconds) if args.soak_lag and watch else None
     if args.soak_minutes:
         s.sender.stop_at = time.perf_counter() + seconds
-    rests = Rests(rest_marks(args)) if args.soak_rest else None
+    marks = rest_marks(args)
+    rests = Rests(marks) if args.soak_rest else None
     s.sender.hold = pacing(s, args.soak_behind, bound, rests if rests and rests.at else None)
     watching = [asyncio.create_task(watch_lag(watch, bound, time.perf_counter))] if watch else []
     if args.series:
@@ -252,6 +263,8 @@ def rest_marks(args: Any) -> list[int]:
     marks = sorted(int(m.replace("_", "")) for m in args.soak_rest_at.split(",") if m.strip())
     if marks and not args.soak_rest:
         raise SystemExit("--soak-rest-at needs --soak-rest (how long each rest takes floors)")
+    if marks and marks[0] <= 0:
+        raise SystemExit("--soak-rest-at: orders decided, above 0 (100000, not 100,000)")
     return marks
 
 

@@ -80,15 +80,12 @@ def without_rests(
     shift_cpu: dict[str, float] = {}
     for sample in series:
         mark = sample.get("rest")
-        if mark is not None and rests and rests[-1][-1].get("rest") != "end":
-            rests[-1].append(sample)  # within a rest (or its end)
+        if rests and rests[-1][-1].get("rest") != "end":
+            rests[-1].append(sample)  # within a rest (or its end), whatever its mark
             if mark == "end":
-                first, last = rests[-1][0], sample
-                shift_t += last["t"] - first["t"]
-                for name in processes([first, last]):
-                    if name in first and name in last:
-                        used = last[name]["cpu"] - first[name]["cpu"]
-                        shift_cpu[name] = shift_cpu.get(name, 0.0) + used
+                shift_t += sample["t"] - rests[-1][0]["t"]
+                for name, used in _cpu_within(rests[-1]).items():
+                    shift_cpu[name] = shift_cpu.get(name, 0.0) + used
             continue
         if mark == "start":
             rests.append([sample])
@@ -99,6 +96,16 @@ def without_rests(
         moved.pop("rest", None)
         kept.append(moved)
     return kept, rests
+
+
+def _cpu_within(rest: list[dict[str, Any]]) -> dict[str, float]:
+    """Each group's CPU over a rest: from the first of its samples that has the group to the
+    last."""
+    used: dict[str, float] = {}
+    for name in processes(rest):
+        had = [sample[name]["cpu"] for sample in rest if name in sample]
+        used[name] = had[-1] - had[0]
+    return used
 
 
 def windows(series: list[dict[str, Any]], size: int, skip: int) -> list[list[dict[str, Any]]]:

@@ -275,6 +275,8 @@ def test_a_rest_midway_holds_the_pace_and_its_marks_are_read_in_order() -> None:
     ]
     with pytest.raises(SystemExit):
         rest_marks(Namespace(soak_rest_at="100000", soak_rest=0))
+    with pytest.raises(SystemExit):
+        rest_marks(Namespace(soak_rest_at="100,000", soak_rest=45))
 
 
 @pytest.mark.asyncio
@@ -291,9 +293,12 @@ async def test_the_series_writes_a_line_at_each_mark_of_a_rest(tmp_path: Path) -
     await asyncio.sleep(0.05)
     rests.mark("end")
     await asyncio.sleep(0.05)
-    writing.cancel()
+    rests.mark("start")
+    rests.mark("end")
+    writing.cancel()  # at once, as the soak's end does after its last rest
     await asyncio.gather(writing, return_exceptions=True)
-    assert [line.get("rest") for line in _lines(path)] == [None, "start", "end"]
+    marks = [line.get("rest") for line in _lines(path)]
+    assert marks == [None, "start", "end", "start", "end"]
     assert rests.phase is None
     assert await Rests().next(0.01) is None
     idle = Rests()

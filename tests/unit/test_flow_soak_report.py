@@ -139,3 +139,9 @@ def test_a_rest_midway_leaves_its_time_and_cpu_out_and_is_listed_with_its_floor(
     assert [[s["t"] for s in r] for r in rests] == [[20, 35, 50]]
     assert floors(rests[0], [name]) == {name: 90.0}
     assert without_rests(series[:2]) == (series[:2], [])
+    # A line the series wrote untagged within the rest is the rest's, not a sample of the load.
+    untagged = [*series[:4], {k: v for k, v in series[3].items() if k != "rest"}, *series[4:]]
+    assert without_rests(untagged)[0] == kept
+    # A group missing from the rest's end (a backend gone): its CPU within the rest still out.
+    gone = [*series[:4], {k: v for k, v in series[4].items() if k != name}, *series[5:]]
+    assert [s[name]["cpu"] for s in without_rests(gone)[0]] == [0.0, 2.0, 4.0, 6.5, 8.5]
