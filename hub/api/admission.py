@@ -308,7 +308,10 @@ class Admission:
                 await asyncio.sleep(self._interval)
                 continue
             try:
-                await asyncio.wait_for(arrived.wait(), IDLE_SAMPLE_SECONDS)
+                # Not `wait_for`: in Python 3.11 a cancel (the API's stop) that comes as the
+                # event is set is lost, and the looks went on.
+                async with asyncio.timeout(IDLE_SAMPLE_SECONDS):
+                    await arrived.wait()
             except TimeoutError:
                 pass
 

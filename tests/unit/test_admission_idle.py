@@ -49,6 +49,20 @@ async def test_idle_it_looks_seldom_and_at_once_when_a_capture_comes() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_stop_that_comes_with_a_capture_stops_it() -> None:
+    # Python 3.11's `wait_for` returned the event's wait when a cancel came as it was set: the
+    # looks went on after the API's stop had cancelled them.
+    looks, captures = Looks(waiting=0), CaptureCount()
+    admission = Admission(looks, max_lag=5.0, interval=0.02, max_retry=30, captures=captures)
+    task = asyncio.create_task(admission.run())
+    await asyncio.sleep(0.05)  # idle, waiting for a capture
+    captures.arrived.set()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2 * IDLE_SAMPLE_SECONDS)
+    assert task in done and task.cancelled()
+
+
+@pytest.mark.asyncio
 async def test_while_anything_waits_it_looks_every_interval() -> None:
     looks = Looks(waiting=3)
     admission = Admission(looks, 5.0, interval=0.02, max_retry=30, captures=CaptureCount())
