@@ -35,7 +35,7 @@ from typing import Any
 from benchmarks.flow_hub import RunningHub
 from benchmarks.flow_report import console
 from benchmarks.flow_watch import wait_idle
-from benchmarks.procstats import rss_bytes, with_roles
+from benchmarks.procstats import anon_bytes, rss_bytes, with_roles
 from benchmarks.soak_lag import LagWatch, catch_up
 from benchmarks.soak_trace.soak_tracer import ASKED
 
@@ -125,6 +125,7 @@ async def at_rest(
     if snapshots is not None:
         ask_snapshots(snapshots)
     floors: dict[str, float] = {}
+    anon: dict[str, float] = {}  # without file pages, which a machine short of cache takes
     try:
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
@@ -132,11 +133,15 @@ async def at_rest(
                 rss = sum(rss_bytes(pid) or 0 for pid in found) / MB
                 if rss:
                     floors[name] = min(rss, floors.get(name, rss))
+                own = sum(anon_bytes(pid) or 0 for pid in found) / MB
+                if own:
+                    anon[name] = min(own, anon.get(name, own))
             await asyncio.sleep(1.0)
     finally:
         if rests is not None:
             rests.mark("end")
-    return {"caught_up": caught, "busy_seconds": busy, "seconds": seconds, "floor_mb": floors}
+    rest = {"caught_up": caught, "busy_seconds": busy, "seconds": seconds, "floor_mb": floors}
+    return rest | {"anon_floor_mb": anon}
 
 
 def decided_by(hub: RunningHub) -> int:
@@ -169,19 +174,25 @@ async def rest_midway(
         rests.taken.append(found)
         shown = ", ".join(f"{n} {mb:,.1f}" for n, mb in found["floor_mb"].items())
         console.print(f"    at rest at {found['decided']:,} orders (MB): {shown}")
+        shown = ", ".join(f"{n} {mb:,.1f}" for n, mb in found["anon_floor_mb"].items())
+        console.print(f"    anonymous (MB): {shown}")
 
 
-def show_rest(before: dict[str, Any], after: dict[str, Any], orders: int) -> dict[str, Any]:
-    """Each process's floor at rest before → after, and the change per 100,000 orders."""
+def show_rest(
+    before: dict[str, Any], after: dict[str, Any], orders: int, key: str = "floor_mb"
+) -> dict[str, Any]:
+    """Each process's floor at rest before → after, and the change per 100,000 orders (`key`:
+    "anon_floor_mb", without file pages)."""
     growth: dict[str, Any] = {}
-    for name, mb in after["floor_mb"].items():
-        first = before["floor_mb"].get(name)
-        if first is None:
+    label = "anonymous " if key == "anon_floor_mb" else ""
+    for name, mb in after.get(key, {}).items():
+        first = before.get(key, {}).get(name)
+        if not first:
             continue
         per = (mb - first) * 100_000 / orders if orders else 0.0
         growth[name] = {"before": first, "after": mb, "per_100k_orders": per}
         console.print(
-            f"    at rest {name}: {first:,.1f} → {mb:,.1f} MB "
+            f"    at rest {label}{name}: {first:,.1f} → {mb:,.1f} MB "
             f"({(mb - first) / first:+.1%}; {per:+,.1f} MB per 100,000 orders)"
         )
     return growth
@@ -200,7 +211,9 @@ async def rest_after(
     after = await at_rest(hub, seconds, snapshots, watch, rests)
     decided = decided_by(hub)
     growth = show_rest(before, after, decided)
+    anon = show_rest(before, after, decided, "anon_floor_mb")
     found = {"before": before, "after": after, "decided": decided, "growth": growth}
+    found["anon_growth"] = anon
     if rests is not None and len(rests.taken) < len(rests.at):
         missed = rests.at[len(rests.taken) :]
         console.print(f"    no rest at {', '.join(f'{m:,}' for m in missed)} orders decided")
@@ -209,5 +222,7 @@ async def rest_after(
         first = rests.taken[0]
         console.print(f"    from the rest at {first['decided']:,} orders decided:")
         later = show_rest(first, after, decided - first["decided"])
+        anon_later = show_rest(first, after, decided - first["decided"], "anon_floor_mb")
         found |= {"midway": rests.taken, "growth_from_midway": later}
+        found["anon_growth_from_midway"] = anon_later
     return found

@@ -33,7 +33,7 @@ from benchmarks.flow_load import Sender
 from benchmarks.flow_report import console
 from benchmarks.flow_rest import Rests, at_rest, rest_after, rest_midway
 from benchmarks.network import Network
-from benchmarks.procstats import CpuTotal, rss_bytes
+from benchmarks.procstats import CpuTotal, anon_bytes, rss_bytes
 from benchmarks.soak_connector import Connector, rounds
 from benchmarks.soak_lag import LagBound, LagWatch, watch_lag
 
@@ -146,7 +146,8 @@ async def write_series(
     """Every `every` s one JSON line: per process group RSS (bytes, its current processes) and
     CPU (s, cumulative over every process the group has had: `CpuTotal`), the orders sent,
     decided and shipment requests seen, and each role's records behind and consumed so far
-    (`lag`, `consumed`); with `rests`, a line at each mark of a rest too, and `rest` in it
+    (`lag`, `consumed`); `anon`: the group's resident memory less its file pages
+    (`procstats.anon_bytes`); with `rests`, a line at each mark of a rest too, and `rest` in it
     ("start", "idle", "end": `benchmarks.flow_rest.Rests`)."""
     started = time.perf_counter()
     seen, sent = s.hub.seen, s.sender.sent
@@ -168,6 +169,7 @@ async def write_series(
         for name, pids in (groups | {"load generator": [os.getpid()]}).items():
             line[name] = {
                 "rss": sum(rss_bytes(p) or 0 for p in pids),
+                "anon": sum(anon_bytes(p) or 0 for p in pids),
                 "cpu": totals.setdefault(name, CpuTotal()).of(pids),
                 "n": len(pids),
             }

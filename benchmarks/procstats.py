@@ -46,11 +46,25 @@ class CpuTotal:
 
 
 def rss_bytes(pid: int) -> int | None:
+    fields = _statm(pid)
+    return None if fields is None else int(fields[1]) * _PAGE
+
+
+def anon_bytes(pid: int) -> int | None:
+    """The resident memory that is the process's own (its heap, its stacks, its anonymous
+    mappings): the resident pages less those backed by a file. A machine short of page cache
+    takes back the mapped pages of the libraries a process runs (a soak's database filling
+    it: soak28, the idle supervisor's RSS 53.6 → 42.2 MB), which is no memory the process
+    gave back."""
+    fields = _statm(pid)
+    return None if fields is None else (int(fields[1]) - int(fields[2])) * _PAGE
+
+
+def _statm(pid: int) -> list[str] | None:
     try:
-        pages = Path(f"/proc/{pid}/statm").read_text().split()[1]
+        return Path(f"/proc/{pid}/statm").read_text().split()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    return int(pages) * _PAGE
 
 
 def children(pid: int) -> list[int]:

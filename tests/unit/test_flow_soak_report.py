@@ -61,6 +61,11 @@ def test_floor_is_the_lowest_sample() -> None:
         "worker orchestration": 95.5,
         "gone": None,
     }
+    # Anonymous memory where the series has it; a series without it has no such floor.
+    for n, mb in enumerate([80, 70, 75]):
+        window[n]["worker orchestration"]["anon"] = int(mb * MB)
+    assert floors(window, ["worker orchestration"], "anon") == {"worker orchestration": 70.0}
+    assert floors(window[:0], ["worker orchestration"], "anon") == {"worker orchestration": None}
 
 
 def lagged(t: float, decided: int, lag: dict[str, int], consumed: dict[str, int]) -> dict[str, Any]:
