@@ -20,8 +20,8 @@ as at the end; a rest after the warm-up against the one after the soak is what t
 added. Unlike the rest at the end, the network's rounds go on through one midway (with
 `--cancel-after` alone, the cancels of what waited too long: a few a second), so its floors are
 those of a hub idle but for them. The series marks the idle part of each rest (`rest`: "start",
-the samples in it, "end", each mark written as it comes; the end of the last rest may be left
-unwritten when the series stops), and its report leaves that part's time and CPU out of the
+the samples in it, "end", each mark written as it comes, those still unwritten when the series
+is stopped written then), and its report leaves that part's time and CPU out of the
 windows (`benchmarks.flow_soak_report`); the hold before it (the catch-up, at least 3 quiet
 seconds) stays in them, a few seconds a rest.
 """
